@@ -23,7 +23,7 @@ from shared.kernel.privacy import REDACTED_NAME as NAME
 from shared.kernel.privacy import REDACTED_PHONE as PHONE
 from shared.kernel.privacy import REDACTED_PLATE as PLATE
 from shared.kernel.privacy import REDACTED_RECORD as RECORD
-from shared.kernel.privacy import KnownPerson, patterns, redact, redaction
+from shared.kernel.privacy import KnownPerson, patterns, redact, redaction, traditional
 from shared.kernel.privacy.known_person import address_variants
 from tests.unit.engine_work import counting
 
@@ -1193,3 +1193,64 @@ def test_toned_pinyin_in_decomposed_form_is_the_resident() -> None:
     typed = unicodedata.normalize("NFD", "lǐ guóqìng来过，Wáng Xiùyīng说明天来")
     assert redact(typed, KnownPerson(name="李国庆").also(KnownPerson(name="王秀英"))) \
         == f"{NAME}来过，{NAME}说明天来"
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("身分證字號A123456789", f"身分證字號{ID}"),  # Taiwan's 身分 (OpenCC keeps it)
+    ("身分证统一编号：A123456789", f"身分证统一编号：{ID}"),
+    ("香港身份證 A123456(7) 已核對", f"香港身份證 {ID} 已核對"),  # the check digit too
+    ("身份证号码Z683164（A）", f"身份证号码{ID}"),
+    ("回鄉證H12345678，台胞证12345678", f"回鄉證{ID}，台胞证{ID}"),
+    *[(words, words) for words in ["身分证明已收", "回乡证2027年到期", "身份证(1)份"]],
+])
+def test_hong_kong_and_taiwan_id_numbers_are_found_after_their_keyword(
+        typed: str, stored: str) -> None:
+    """redteam64: Taiwan's 身分證 (OpenCC reads it as written), 回乡证 and 台胞证 were no ID
+    keyword, so their numbers were kept; a Hong Kong number's check digit in brackets (A123456(7))
+    was left after the marker."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("台灣手機0912-345-678，晚上打", f"台灣手機{PHONE}，晚上打"),
+    ("LINE: 0912345678", f"LINE: {PHONE}"),
+    ("她說 0912 345 678 或 886 912 345 678", f"她說 {PHONE} 或 {PHONE}"),
+    *[(words, words) for words in ["受理号0912345678", "补发0912345678元", "09:12-345-678",
+                                   "2026-09-12 345人"]],
+])
+def test_a_taiwan_mobile_alone_is_a_phone(typed: str, stored: str) -> None:
+    """redteam64: Taiwan's mobile (ten digits, 09 first, 0912-345-678) was found after 手機 /
+    电话 only, and with + only after its code; alone, or after LINE, it was kept."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("陳生嚟過，話聽日再嚟", f"{NAME}嚟過，話聽日再嚟"),  # Mr Chan, in Cantonese
+    ("陳太打嚟話唔得", f"{NAME}打嚟話唔得"),
+    ("黃伯話佢個仔唔喺度，佢係陳師奶嘅仔", f"{NAME}話佢個仔唔喺度，佢係{NAME}嘅仔"),
+    ("打電話俾陳太，", f"打電話俾{NAME}，"),
+    *[(words, words) for words in ["佢話要注意衛生。", "佢唔想浪費餘生，", "佢老婆話唔使",
+                                   "陈生来过", "钱太少", "佢阿婆嚟咗"]],
+])
+def test_a_surname_with_a_cantonese_form_of_address_is_a_name(typed: str, stored: str) -> None:
+    """redteam64: a note taken in Cantonese names a resident 陳生 (Mr Chan), 陳太 (Mrs Chan),
+    黃伯, 陳師奶: read in Simplified since redteam60, they were still kept, no form of address
+    Mandarin uses. Only in a note written in Cantonese (佢, 唔, 嚟 ...), and not 衛生 / 餘生."""
+    assert redact(typed) == stored
+
+
+def test_a_text_is_read_in_simplified_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """redteam64: redact read a text in Simplified, then the resident's rules read it so
+    again: a text holding a rare character (𠀾, extension B: any such one is converted) went
+    through OpenCC twice, every other one was scanned twice."""
+    converter, changed = traditional._to_simplified()
+    texts: list[str] = []
+
+    class Counting:
+        def convert(self, text: str) -> str:
+            texts.append(text)
+            return converter.convert(text)
+
+    monkeypatch.setattr(traditional, "_to_simplified", lambda: (Counting(), changed))
+    assert redact("𠀾陳先生來電", KnownPerson(name="李国庆")) == f"𠀾{NAME}來電"
+    assert texts == ["𠀾陳先生來電"]

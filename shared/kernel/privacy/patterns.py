@@ -153,10 +153,15 @@ _SPLIT = (r"(?>" + _SPACE + r"[.\-_/|·,，、;；。~～〜]?" + _SPACE
 _THOUSANDS = re.compile(r"\d,\d{3}(?!\d)")
 _ID_18 = re.compile(r"(?<![0-9A-Za-z])[1-9](?:" + _SPLIT + r"\d){16}" + _SPLIT
                     + r"[0-9Xx](?![0-9A-Za-z])")
-_ID_WORD = (r"(?:身份证|证件|居民身份|护照|通行证|居住证|残疾人?证|\bID\b|\bI\.D\.|\b[Pp]assport\b)"
-            r"(?:号码|号|编号|\s?[Nn]umber|\s?No\.?|#)?(?:的)?")
+_ID_WORD = (r"(?:身份证|身分证|证件|居民身[份分]|护照|通行证|居住证|回乡证|台胞证|残疾人?证|\bID\b"
+            r"|\bI\.D\.|\b[Pp]assport\b)"
+            r"(?:号码|号|统一编号|字号|编号|\s?[Nn]umber|\s?No\.?|#)?(?:的)?")
+"""Taiwan writes 身分證 (OpenCC keeps 身分: a word of its own) and 身分證字號 / 統一編號 for the
+number; 回乡证 and 台胞证 are the permits of Hong Kong, Macao and Taiwan residents."""
 _ID_KEYWORD = re.compile(_ID_WORD + r"(?:是|为|:|：|\s)*"
-                         r"(?P<n>[A-Z]{0,2}\d(?:" + _SEP + r"[0-9Xx]){5,17}(?:\d\d(?!\d))?)")
+                         r"(?P<n>[A-Z]{0,2}\d(?:" + _SEP + r"[0-9Xx]){5,17}(?:\d\d(?!\d))?"
+                         r"(?:\s?[(（][0-9A][)）])?)")
+"""A Hong Kong ID number's check digit in brackets (A123456(7), Z683164(A)) goes with it."""
 _ID_TAIL = re.compile(_ID_WORD + r"(?:尾号|尾数|末尾|结尾|(?:后|末|最后)[四五六46]位(?:数字|数)?)"
                       r"(?:是|为|:|：|\s)*"
                       r"(?P<n>[0-9Xx]{4,6}|[0-9Xx](?: [0-9Xx]){3,5})(?![0-9])")
@@ -266,6 +271,12 @@ _HK_LOCAL = re.compile(r"(?<![0-9A-Za-z+\-.,/:：#])(?P<a>[5679]\d{3})(?: ?-? ?|
 _HK_MACAO = re.compile(r"(?<![0-9A-Za-z+])(?:\(85[23]\)|85[23]) ?-? ?[2-9]\d{3}[ \-]?\d{4}(?!\d)")
 """Hong Kong's or Macao's eight digits after its code without + or 00 (852-9123-4567,
 （852）91234567), as a resident reads it off a card."""
+_TW_MOBILE = re.compile(r"(?<![0-9A-Za-z+\-.:/])(?:(?:\(886\)|886) ?-? ?9\d\d|09\d\d)"
+                        r"[ \-]?\d{3}[ \-]?\d{3}(?![0-9A-Za-z]|\s?[\-.:/]\s?\d)")
+"""Taiwan's mobile alone, as a resident from Taiwan writes it (0912-345-678, 0912345678,
+0912 345 678) or after its code without + or 00 (886 912 345 678): ten digits, 09 first, in
+groups of four, three and three; kept until redteam64 (no Chinese mobile starts 0, no
+landline of China's is so grouped). Not after a serial's name, nor an amount."""
 _PHONE_KEYWORD = re.compile(  # not the 电话 of a marker: [电话已隐去]，68494601 is no phone
     r"(?<!\[)(?:电话|手机|座机|(?P<reach>联系)|号码(?<![证卡账帐照牌单票码]..)|\b(?:tel|telephone|phone|mobile|cell|whatsapp)\b)(?:号码|号)?"
     r"[^0-9\n]{0,6}?"
@@ -1168,6 +1179,10 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
             if not _THOUSANDS.search(m.group()) and not _MEASURE.match(text, m.end()) and not (
                     text[m.start()] == "0" and _a_serial(text, m.start())):
                 yield m.start(), m.end(), REDACTED_PHONE  # not +1500000元, 受理号：00886...
+    if "09" in text or "886" in text:  # 0912-345-678
+        for m in _TW_MOBILE.finditer(text):
+            if not _a_serial(text, m.start()) and not _MEASURE.match(text, m.end()):
+                yield m.start(), m.end(), REDACTED_PHONE
     if _HK_HINT.search(text):  # 9123 4567, 6123-4567
         for m in _HK_LOCAL.finditer(text):
             if _hk_local(text, m):
@@ -1218,6 +1233,17 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
             yield m.start("n"), m.end("n"), REDACTED_ACCOUNT
 
 
+_CANTONESE = re.compile("[嘅唔佢嚟咗喺冇啲乜搵睇畀俾]")
+"""Characters only written Cantonese uses (佢话唔得嘅): a note taken in Hong Kong or Macao."""
+_CANTONESE_ADDRESSED = re.compile(
+    "(?!卫生|余生|毕生|陆生|安生|华生)" + _SURNAME
+    + r"(?:师奶|生|太|伯|婆)(?=话|讲|嚟|打|来|返|搵|喺|嘅|唔|冇|都|同|个|屋企|今日|听日|琴日"
+    r"|[，。,.！!？?、:：\s]|$)")
+"""A surname and Cantonese's form of address (陈生 Mr Chan, 陈太 Mrs Chan, 黄伯, 梁婆, 陈师奶)
+before what they said or did or a clause's end, in a Cantonese note only: 陳生嚟過,
+陳太打嚟話唔得 were kept until redteam64. Not 卫生, 余生, 毕生, 陆生, 安生, 华生."""
+
+
 def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
     """Every rule's finds. Each rule runs only when the text has what it needs (a digit, a
     Latin letter, a unit, a form of address ...): most notes have none of these."""
@@ -1248,6 +1274,9 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             yield m.start(), m.end(), REDACTED_NAME
         for start, end in _full_name_titled(text):
             yield start, end, REDACTED_NAME
+    if _CANTONESE.search(text):  # 陈生嚟过, 陈太打嚟话唔得
+        for m in _CANTONESE_ADDRESSED.finditer(text):
+            yield m.start(), m.end(), REDACTED_NAME
     if _ANY_INTRODUCTION.search(text):
         for m in _INTRODUCED.finditer(text):
             n = m.group("n")  # not 老人叫孙子来, 居民罗店镇的, 家属龙华医院住院

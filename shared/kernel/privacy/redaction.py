@@ -6,7 +6,8 @@ marker saying what was there, e.g. ``[电话已隐去]``:
 
 * **ID numbers**: 18-character resident ID numbers (with a plausible birth date), also typed
   with spaces or dashes (``310115 19850312 1234``) or in full-width digits; 15-digit old ones,
-  passport, permit and disability certificate numbers and the tail of an ID number after
+  passport, permit (回乡证, 台胞证) and disability certificate numbers, Taiwan's (身分證字號)
+  and Hong Kong's with the check digit in brackets (A123456(7)) and the tail of an ID number after
   their keyword (``身份证后四位``, ``身份证尾号123X``);
   a 15-digit old one alone when its province and birth date are plausible (not after a
   serial's name: 合同号, 注册号 ...); after a serial's name an 18-digit one only when its
@@ -15,7 +16,8 @@ marker saying what was there, e.g. ``[电话已隐去]``:
 * **Phone numbers**: mobiles (``138 1234 5678``, ``138.1234.5678``, ``+86 138-...``),
   landlines with an area code (``021-5888 1234``, ``(021)58881234``, ``02158881234``),
   numbers from abroad (``+852 9123 4567``, ``00853 6612 3456``, ``852-9123-4567``,
-  ``+1 415 555 0100``; not a serial after its name, ``受理号：00886...``) and any seven or more
+  ``+1 415 555 0100``, Taiwan's mobile alone, ``0912-345-678``;
+  not a serial after its name, ``受理号：00886...``) and any seven or more
   digits after 电话 / 手机 / 座机 / 联系 / 号码 / phone / tel / WhatsApp, and Hong Kong's or
   Macao's eight digits alone in two groups of four (``9123 4567``, ``6123-4567``);
   a mobile or an ID number glued to a Latin word (``tel13812345678``,
@@ -44,7 +46,9 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   before the road or estate (``浦东新区[地址已隐去]``: they single no one out). English
   ones: ``No. 5, Lane 1234, Huamu Road``.
 * **Names**, by what is known: a surname or a whole name with a form of address (``王阿姨``,
-  ``李先生``, ``王小明先生``, ``Mrs Wang``), a whole name before or after a post (``王建国局长``,
+  ``李先生``, ``王小明先生``, ``Mrs Wang``;
+  in a Cantonese note ``陳生``, ``陳太``, ``黃伯``), a whole name before or after a post
+  (``王建国局长``,
   ``副主任陈刚``: the post stays), a name after a word that introduces one
   (``申请人王秀英``, ``住户韩梅梅``, ``网格员周敏``, ``其侄女潘晓燕``, ``我叫李敏``,
   ``name: ...``), a name opening a sentence before a verb of speech (``王秀英说``) or what
