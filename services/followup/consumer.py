@@ -683,7 +683,8 @@ class Rules:
                 return None  # erased: nothing is planned for them
             rule = DueRule("on_or_before", date.fromisoformat(e.payload["due_on"]),
                            self.settings.followup_deadline_reminder_working_days,
-                           not_before=e.occurred_at)  # closer: at once
+                           # closer: at once; a backdated post's from its judged moment
+                           not_before=judged_by(e.occurred_at, e.payload))
             planned = calendar.plan(rule)
             await self._schedule(self._plan(
                 e, case, follow_up_id, Reason.DEADLINE_REMINDER, planned.at,

@@ -377,7 +377,8 @@ class Intake:
             case_id, "DeadlineNoted", cmd, actor, key, expected_version,
             lambda case, meta: case.note_deadline(
                 deadline_id, cmd.due_on, cmd.description, meta,
-                self._day_due(case, cmd.due_on, DueSource.DEADLINE, DueCause.DEADLINE_NOTED)))
+                self._day_due(case, cmd.due_on, DueSource.DEADLINE, DueCause.DEADLINE_NOTED),
+                self.path.moments.judged_at(meta["occurred_at"], self.path.now())))
 
     async def replan_due_date(self, case_id: UUID) -> bool:
         """Count an open case's provisional due date (its item's days) again on the calendar

@@ -301,11 +301,14 @@ class Case(RemembersCommands):
         self._remember(meta, "CaseHandedOver", named={"to_clerk": to_clerk})
 
     def note_deadline(self, deadline_id: UUID, due_on: date, description: str,
-                      meta: Meta, due: DueCandidate | None = None) -> None:
-        """``due``: the deadline as a due date (it wins when it is the earliest)."""
+                      meta: Meta, due: DueCandidate | None = None,
+                      judged_at: datetime | None = None) -> None:
+        """``due``: the deadline as a due date (it wins when it is the earliest).
+        ``judged_at``: the moment follow-up takes the deadline as noted when ``occurred_at``
+        lies more than the grace back (``Moments.judged_at``); None when it stands."""
         self.check_open()
         self._deadline_noted(deadline_id=deadline_id, due_on=due_on,
-                             description=description, meta=meta)
+                             description=description, meta=meta, judged_at=judged_at)
         self.consider_due([due] if due is not None else [], meta)
 
     # -- the due date (办结时限) -------------------------------------------------------------
@@ -419,7 +422,7 @@ class Case(RemembersCommands):
 
     @event("DeadlineNoted")
     def _deadline_noted(self, deadline_id: UUID, due_on: date, description: str,
-                        meta: Meta) -> None:
+                        meta: Meta, judged_at: datetime | None = None) -> None:
         self.deadlines.add(deadline_id)
         self._remember(meta, "DeadlineNoted")
 

@@ -252,6 +252,13 @@ class DeadlineNoted(_Payload):
     deadline_id: UUID
     due_on: Day
     description: FreeText
+    judged_at: Moment | None = Field(
+        None, description="Set when occurred_at lies more than OCCURRED_AT_GRACE_S before the "
+                          "service's clock (a backdated post: last month's paper slip typed "
+                          "in today): the moment follow-up takes the deadline as noted (that "
+                          "clock less the grace), so its reminder is planned from then, not "
+                          "lapsed as old work. None: occurred_at stands (and on every deadline "
+                          "recorded before it existed).")
 
 
 class ObligationDeclared(_Payload):

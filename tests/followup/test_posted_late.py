@@ -220,3 +220,35 @@ async def test_a_help_task_and_a_referral_posted_late_count_their_days_from_the_
         referral = await refer(center, case_id, said)
         assert (datetime.fromisoformat(task["deadline_at"]),
                 datetime.fromisoformat(referral["reply_due_at"])) == (task_due, reply_due)
+
+
+#: (the slip's moment (beyond the 72 h grace), the deadline it noted, posted now, the
+#: reminder's due moment: the next working morning)
+PAPER_SLIPS = {
+    "sunday_20_december": (at(2026, 11, 16, 10), "2026-11-27", at(2026, 12, 20, 10),
+                           at(2026, 12, 21, 9)),
+    "new_years_eve_23_30": (at(2026, 11, 30, 10), "2026-12-04", at(2026, 12, 31, 23, 30),
+                            at(2027, 1, 4, 9)),
+    "a_2028_friday_18_00": (at(2028, 2, 7, 10), "2028-02-14", at(2028, 3, 10, 18),
+                            at(2028, 3, 13, 9)),
+}
+
+
+@pytest.mark.parametrize("story", list(PAPER_SLIPS))
+async def test_a_deadline_posted_today_from_last_months_slip_is_work_not_lapsed(
+        settings: Settings, story: str) -> None:
+    """A clerk types in today a paper slip of last month (``occurred_at`` beyond the grace,
+    recorded as given), its deadline passed weeks ago: the center learns of it now, and its
+    reminder is the next working morning's work. The lapse window is for a follow-up service
+    reading events stored long ago; judged on the reminder's day alone, this fresh one was
+    recorded lapsed (cancelled by system:rules) the moment it was posted."""
+    said, due_on, posted, due_at = PAPER_SLIPS[story]
+    async with center_day(settings, posted) as center:
+        case_id = await center.open_case(posted)
+        await center.step(case_id, "deadlines", {"due_on": due_on, "description": "补交材料",
+                                                 "occurred_at": said.isoformat()})
+        [reminder] = await center.followups_of(case_id, 1, "the deadline's reminder")
+        await center.settled()
+        reminder = await center.get(reminder["follow_up_id"])
+        assert (reminder["status"], datetime.fromisoformat(reminder["due_at"])) == (
+            "scheduled", due_at), json.dumps(reminder)
