@@ -835,8 +835,10 @@ class Rules:
             if contact is None:
                 return rows  # erased: nobody to take it up with
             calendar = self.followups.calendar(e.center_id)
-            rule = DueRule("on_or_after", calendar.local_day(e.occurred_at), 0,
-                           not_before=e.occurred_at)
+            # From the moment it is judged by: said a month back and recorded today (a
+            # check's answer posted late), it is today's work, not a lapsed one.
+            said = judged_by(e.occurred_at, e.payload)
+            rule = DueRule("on_or_after", calendar.local_day(said), 0, not_before=said)
             planned = calendar.plan(rule)
             await self._schedule(self._plan(
                 e, case, follow_up_id, Reason.RESIDENT_SAYS_UNSOLVED, planned.at,

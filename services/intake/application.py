@@ -519,7 +519,9 @@ class Intake:
             reopened["yes"] = case.hear_unsolved(verdict.said_at, meta,
                                                  self._reopened_due(case, meta),
                                                  self._today(case, stored_at),
-                                                 verdict.heard_by)
+                                                 verdict.heard_by,
+                                                 self.path.moments.judged_at(verdict.said_at,
+                                                                             now))
 
         await self.path.on(case_id, "case", "CaseReopened", act, meta, key)  # again: replayed
         return reopened.get("yes", False)

@@ -545,7 +545,7 @@ class Case(RemembersCommands):
 
     def hear_unsolved(self, said_at: datetime, meta: Meta,
                       due: DueCandidate | None = None, today: date | None = None,
-                      heard_by: str | None = None) -> bool:
+                      heard_by: str | None = None, judged_at: datetime | None = None) -> bool:
         """The resident said the matter was not solved (at the survey or the post-resolution
         check): the case is reopened, with the reason ``resident_says_unsolved``. Nothing
         when the case is open already (a clerk reopened it) or when the word was said before
@@ -557,11 +557,13 @@ class Case(RemembersCommands):
         their post-resolution check) is reopened keeping that due date, as if they had
         reopened it (``reopen``): else the clerk's
         check was the extension (延期) without approval a reopening by hand is refused. Heard
-        by the survey or by another colleague, the resident's word renews it."""
+        by the survey or by another colleague, the resident's word renews it. ``judged_at``:
+        the moment follow-up plans the clerk's "not solved" from when ``said_at`` lies more
+        than the grace back (``Moments.judged_at``); None when it stands."""
         resolved_at = getattr(self, "resolved_at", None)
         if self.status != "resolved" or (resolved_at is not None and said_at < resolved_at):
             return False
-        self._reopened(reason=RESIDENT_SAYS_UNSOLVED, meta=meta)
+        self._reopened(reason=RESIDENT_SAYS_UNSOLVED, meta=meta, judged_at=judged_at)
         if not (self.overdue_on(today) and heard_by is not None
                 and self.is_own_case(heard_by)):
             self.renew_due(due, meta)
@@ -591,7 +593,7 @@ class Case(RemembersCommands):
         return True
 
     @event("CaseReopened")
-    def _reopened(self, reason: str, meta: Meta) -> None:
+    def _reopened(self, reason: str, meta: Meta, judged_at: datetime | None = None) -> None:
         self.status = "open"
         self._remember(meta, "CaseReopened")
 

@@ -326,6 +326,12 @@ def case_resolved_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
 
 class CaseReopened(_Payload):
     reason: FreeText
+    judged_at: Moment | None = Field(
+        None, description="Set on a resident's \"not solved\" (reason resident_says_unsolved) "
+                          "said more than OCCURRED_AT_GRACE_S before intake's clock (a check's "
+                          "answer recorded late): the moment follow-up plans the clerk's "
+                          "follow-up from (that clock less the grace), so it is not lapsed as "
+                          "old work. None: occurred_at stands.")
 
 
 class CaseDueDateSet(_Payload):
