@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -29,13 +30,7 @@ async def test_not_solved_on_a_sunday_is_due_at_mondays_opening_even_in_2028(
                              actor="system:verdicts")
         await history.publish_new(settings)
         unsolved = follow_up_id_for("unsolved", reopen.event_id)
-
-        async def planned() -> dict | None:
-            r = await center.followup.get(f"/followups/{unsolved}")
-            return r.json() if r.status_code == 200 else None
-        await wait_until(lambda: _some(planned()), what="the clerk's 'not solved' follow-up")
-        found = await planned()
-        assert found is not None
+        found = await _planned(center, unsolved)
         assert (found["reason"], found["priority"], found["assigned_clerk"]) == (
             "resident_says_unsolved", "high", "clerk-017")
         # Monday 25 December 2028 is a working day in China: office opening, provisional.
@@ -55,6 +50,17 @@ async def test_not_solved_on_a_sunday_is_due_at_mondays_opening_even_in_2028(
 
 async def _some(found: object) -> bool:
     return bool(await found)  # type: ignore[misc]
+
+
+async def _planned(center: Any, follow_up_id: uuid.UUID) -> dict[str, Any]:
+    """The clerk's 'not solved' follow-up, once the rules planned it."""
+    async def planned() -> dict | None:
+        r = await center.followup.get(f"/followups/{follow_up_id}")
+        return r.json() if r.status_code == 200 else None
+    await wait_until(lambda: _some(planned()), what="the clerk's 'not solved' follow-up")
+    found = await planned()
+    assert found is not None
+    return found
 
 
 #: (said (a month back), recorded (now), its judged moment: intake's clock less the 72 h
@@ -87,14 +93,8 @@ async def test_not_solved_said_a_month_back_and_recorded_today_is_work_not_lapse
                               "judged_at": judged.isoformat()},
                              case_id=case_id, actor="system:verdicts")
         await history.publish_new(settings)
-        unsolved = follow_up_id_for("unsolved", reopen.event_id)
-
-        async def planned() -> dict | None:
-            r = await center.followup.get(f"/followups/{unsolved}")
-            return r.json() if r.status_code == 200 else None
-        await wait_until(lambda: _some(planned()), what="the clerk's 'not solved' follow-up")
+        await _planned(center, follow_up_id_for("unsolved", reopen.event_id))
         await center.settled()
-        found = await planned()
-        assert found is not None
+        found = await _planned(center, follow_up_id_for("unsolved", reopen.event_id))
         assert (found["status"], datetime.fromisoformat(found["due_at"])) == (
             "scheduled", due_at), found
