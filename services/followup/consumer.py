@@ -877,8 +877,10 @@ class Rules:
 
     def _counted_from(self, e: Envelope) -> date:
         """A help task's or a referral's first day (``counted_from``)."""
-        return counted_from(self.followups.calendar(e.center_id), e.occurred_at,
-                            self.followups.clock.now(),
+        # A post backdated past the grace from its judged moment (intake's clock less the
+        # grace): from the day it was posted, not overdue on arrival.
+        return counted_from(self.followups.calendar(e.center_id),
+                            judged_by(e.occurred_at, e.payload), self.followups.clock.now(),
                             timedelta(days=self.settings.followup_lapse_after_days))
 
     def _escalated(self, e: Envelope, case: CaseRef) -> Effect:

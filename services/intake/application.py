@@ -361,7 +361,8 @@ class Intake:
                 cmd.kind.value, cmd.description, cmd.referred_to, meta,
                 owner_clerk=cmd.owner_clerk,
                 unit_kind=cmd.unit_kind.value if cmd.unit_kind else None,
-                unit_contact=cmd.unit_contact, within_working_days=cmd.within_working_days))
+                unit_contact=cmd.unit_contact, within_working_days=cmd.within_working_days,
+                judged_at=self.path.moments.judged_at(meta["occurred_at"], self.path.now())))
 
     async def hand_over(self, case_id: UUID, cmd: c.HandOverCase, actor: str,
                         key: str | None, expected_version: int | None = None) -> Written:

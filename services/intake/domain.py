@@ -244,11 +244,12 @@ class Case(RemembersCommands):
     def take_action(self, kind: str, description: str, referred_to: str | None,
                     meta: Meta, owner_clerk: str | None = None, unit_kind: str | None = None,
                     unit_contact: str | None = None,
-                    within_working_days: int | None = None) -> None:
+                    within_working_days: int | None = None,
+                    judged_at: datetime | None = None) -> None:
         """An action; an escalation (帮办) may name the colleague who is to help
         (``owner_clerk``, else the supervisor team); a referral (派单) names the unit
         (``referred_to``, ``unit_kind``) and may give its contact. ``within_working_days``:
-        the help task's or the reply's deadline."""
+        the help task's or the reply's deadline. ``judged_at``: as ``note_deadline``'s."""
         self.check_open()
         self.check_heard("serve")
         if kind == ActionKind.REFERRED and not referred_to:
@@ -268,12 +269,13 @@ class Case(RemembersCommands):
             unit_kind = ReferralKind.OTHER.value
         self._acted(kind=kind, description=description, referred_to=referred_to,
                     owner_clerk=owner_clerk, unit_kind=unit_kind, unit_contact=unit_contact,
-                    within_working_days=within_working_days, meta=meta)
+                    within_working_days=within_working_days, meta=meta, judged_at=judged_at)
 
     @event("ActionTaken")
     def _acted(self, kind: str, description: str, referred_to: str | None, meta: Meta,
                owner_clerk: str | None = None, unit_kind: str | None = None,
-               unit_contact: str | None = None, within_working_days: int | None = None) -> None:
+               unit_contact: str | None = None, within_working_days: int | None = None,
+               judged_at: datetime | None = None) -> None:
         self._remember(meta, "ActionTaken", named={"owner_clerk": owner_clerk})
 
     def hand_over(self, to_clerk: str | None, to_team: str | None, reason: str,

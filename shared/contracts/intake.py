@@ -227,6 +227,12 @@ class ActionTaken(_Payload):
         "referred: the unit's contact (a desk, a hotline), never the resident's."))
     within_working_days: int | None = Field(None, ge=1, le=60, description=(
         "escalated: help within; referred: reply within (working days)."))
+    judged_at: Moment | None = Field(
+        None, description="Set when occurred_at lies more than OCCURRED_AT_GRACE_S before the "
+                          "service's clock (a backdated post): the moment follow-up takes the "
+                          "escalation or the referral as made (that clock less the grace), so "
+                          "its working days count from the day it was posted, not from a day "
+                          "weeks back (overdue on arrival). None: occurred_at stands.")
 
 
 class ActionTakenV1(_Payload):

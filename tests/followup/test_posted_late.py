@@ -214,6 +214,12 @@ async def test_a_help_task_and_a_referral_posted_late_count_their_days_from_the_
     day the post reached the center's system. Counted from Thursday, the colleague had one
     working day of three and the supervisor saw the task escalated, the unit two of five."""
     said, sent, task_due, reply_due = ACTIONS_POSTED_LATE[story]
+    await _counted_from_the_post(settings, said, sent, task_due, reply_due)
+
+
+async def _counted_from_the_post(settings: Settings, said: datetime, sent: datetime,
+                                 task_due: datetime, reply_due: datetime) -> None:
+    """An escalation and a referral said at ``said``, posted at ``sent``: their deadlines."""
     async with center_day(settings, sent) as center:
         case_id = await center.open_case(said)
         task = await escalate(center, case_id, said)
@@ -252,3 +258,15 @@ async def test_a_deadline_posted_today_from_last_months_slip_is_work_not_lapsed(
         reminder = await center.get(reminder["follow_up_id"])
         assert (reminder["status"], datetime.fromisoformat(reminder["due_at"])) == (
             "scheduled", due_at), json.dumps(reminder)
+
+
+@pytest.mark.parametrize("story", list(ACTIONS_POSTED_LATE))
+async def test_a_help_task_and_a_referral_typed_in_from_last_months_slip_count_from_the_post(
+        settings: Settings, story: str) -> None:
+    """The same escalation and referral, typed in from a paper slip a month old (beyond the
+    grace: ``ActionTaken.judged_at``): their working days count from the day the post reached
+    the center's system, as a post sent late within the grace does. Counted from the slip's
+    day (learnt of more than FOLLOWUP_LAPSE_AFTER_DAYS after its moment), the help task was
+    overdue on arrival and the unit's reply late before it was asked for."""
+    _, sent, task_due, reply_due = ACTIONS_POSTED_LATE[story]
+    await _counted_from_the_post(settings, sent - timedelta(days=30), sent, task_due, reply_due)
