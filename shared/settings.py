@@ -255,8 +255,8 @@ class Settings(BaseSettings):
         "A rule's follow-up whose working day ended more than this many days before the rule "
         "was applied (a follow-up service reading a long history from scratch, or back after "
         "a long outage) is recorded as lapsed (scheduled and cancelled at once, reason "
-        "lapsed), not due on the next working morning. More than the 72 h grace of a late "
-        "post, so no live follow-up lapses."))
+        "lapsed), not due on the next working morning. Over OCCURRED_AT_GRACE_S (checked at "
+        "start), so no follow-up of a post within the grace lapses."))
     followup_attempt_min_gap_hours: float = Field(8.0, ge=0, le=72, description=(
         "Unanswered attempts to reach a resident count on distinct center days AND at least "
         "this many hours apart (a call at 23:59 and a redial at 00:01 are one attempt)."))
@@ -592,6 +592,19 @@ class Settings(BaseSettings):
                 f"FOLLOWUP_REFERRAL_LINK_DAYS ({self.followup_referral_link_days}) must not be "
                 f"over FOLLOWUP_REFERRAL_LINK_MAX_DAYS ({self.followup_referral_link_max_days})"
                 ": a reply link lives at least the one and at most the other")
+        return self
+
+    @model_validator(mode="after")
+    def _nothing_within_the_grace_lapses(self) -> Settings:
+        """A rule's follow-up is planned from its post's moment as judged (at most
+        ``OCCURRED_AT_GRACE_S`` back): a lapse window not over the grace (a center whose
+        counters are offline for weeks given 20 days, lapse left at 14) lapsed the reminder
+        of a deadline posted within the grace, a fresh need nobody saw."""
+        if self.followup_lapse_after_days * 86_400 <= self.occurred_at_grace_s:
+            raise ValueError(
+                f"FOLLOWUP_LAPSE_AFTER_DAYS ({self.followup_lapse_after_days}) must be over "
+                f"OCCURRED_AT_GRACE_S ({self.occurred_at_grace_s:g} s): a follow-up of a post "
+                "within the grace would lapse the moment it is planned")
         return self
 
     @model_validator(mode="after")

@@ -683,7 +683,8 @@ class Rules:
                 return None  # erased: nothing is planned for them
             rule = DueRule("on_or_before", date.fromisoformat(e.payload["due_on"]),
                            self.settings.followup_deadline_reminder_working_days,
-                           not_before=e.occurred_at)  # closer: at once
+                           # closer: at once; a backdated post's from its judged moment
+                           not_before=judged_by(e.occurred_at, e.payload))
             planned = calendar.plan(rule)
             await self._schedule(self._plan(
                 e, case, follow_up_id, Reason.DEADLINE_REMINDER, planned.at,
@@ -834,8 +835,10 @@ class Rules:
             if contact is None:
                 return rows  # erased: nobody to take it up with
             calendar = self.followups.calendar(e.center_id)
-            rule = DueRule("on_or_after", calendar.local_day(e.occurred_at), 0,
-                           not_before=e.occurred_at)
+            # From the moment it is judged by: said a month back and recorded today (a
+            # check's answer posted late), it is today's work, not a lapsed one.
+            said = judged_by(e.occurred_at, e.payload)
+            rule = DueRule("on_or_after", calendar.local_day(said), 0, not_before=said)
             planned = calendar.plan(rule)
             await self._schedule(self._plan(
                 e, case, follow_up_id, Reason.RESIDENT_SAYS_UNSOLVED, planned.at,
@@ -874,8 +877,10 @@ class Rules:
 
     def _counted_from(self, e: Envelope) -> date:
         """A help task's or a referral's first day (``counted_from``)."""
-        return counted_from(self.followups.calendar(e.center_id), e.occurred_at,
-                            self.followups.clock.now(),
+        # A post backdated past the grace from its judged moment (intake's clock less the
+        # grace): from the day it was posted, not overdue on arrival.
+        return counted_from(self.followups.calendar(e.center_id),
+                            judged_by(e.occurred_at, e.payload), self.followups.clock.now(),
                             timedelta(days=self.settings.followup_lapse_after_days))
 
     def _escalated(self, e: Envelope, case: CaseRef) -> Effect:

@@ -361,7 +361,8 @@ class Intake:
                 cmd.kind.value, cmd.description, cmd.referred_to, meta,
                 owner_clerk=cmd.owner_clerk,
                 unit_kind=cmd.unit_kind.value if cmd.unit_kind else None,
-                unit_contact=cmd.unit_contact, within_working_days=cmd.within_working_days))
+                unit_contact=cmd.unit_contact, within_working_days=cmd.within_working_days,
+                judged_at=self.path.moments.judged_at(meta["occurred_at"], self.path.now())))
 
     async def hand_over(self, case_id: UUID, cmd: c.HandOverCase, actor: str,
                         key: str | None, expected_version: int | None = None) -> Written:
@@ -377,7 +378,8 @@ class Intake:
             case_id, "DeadlineNoted", cmd, actor, key, expected_version,
             lambda case, meta: case.note_deadline(
                 deadline_id, cmd.due_on, cmd.description, meta,
-                self._day_due(case, cmd.due_on, DueSource.DEADLINE, DueCause.DEADLINE_NOTED)))
+                self._day_due(case, cmd.due_on, DueSource.DEADLINE, DueCause.DEADLINE_NOTED),
+                self.path.moments.judged_at(meta["occurred_at"], self.path.now())))
 
     async def replan_due_date(self, case_id: UUID) -> bool:
         """Count an open case's provisional due date (its item's days) again on the calendar
@@ -518,7 +520,9 @@ class Intake:
             reopened["yes"] = case.hear_unsolved(verdict.said_at, meta,
                                                  self._reopened_due(case, meta),
                                                  self._today(case, stored_at),
-                                                 verdict.heard_by)
+                                                 verdict.heard_by,
+                                                 self.path.moments.judged_at(verdict.said_at,
+                                                                             now))
 
         await self.path.on(case_id, "case", "CaseReopened", act, meta, key)  # again: replayed
         return reopened.get("yes", False)

@@ -244,11 +244,12 @@ class Case(RemembersCommands):
     def take_action(self, kind: str, description: str, referred_to: str | None,
                     meta: Meta, owner_clerk: str | None = None, unit_kind: str | None = None,
                     unit_contact: str | None = None,
-                    within_working_days: int | None = None) -> None:
+                    within_working_days: int | None = None,
+                    judged_at: datetime | None = None) -> None:
         """An action; an escalation (帮办) may name the colleague who is to help
         (``owner_clerk``, else the supervisor team); a referral (派单) names the unit
         (``referred_to``, ``unit_kind``) and may give its contact. ``within_working_days``:
-        the help task's or the reply's deadline."""
+        the help task's or the reply's deadline. ``judged_at``: as ``note_deadline``'s."""
         self.check_open()
         self.check_heard("serve")
         if kind == ActionKind.REFERRED and not referred_to:
@@ -268,12 +269,13 @@ class Case(RemembersCommands):
             unit_kind = ReferralKind.OTHER.value
         self._acted(kind=kind, description=description, referred_to=referred_to,
                     owner_clerk=owner_clerk, unit_kind=unit_kind, unit_contact=unit_contact,
-                    within_working_days=within_working_days, meta=meta)
+                    within_working_days=within_working_days, meta=meta, judged_at=judged_at)
 
     @event("ActionTaken")
     def _acted(self, kind: str, description: str, referred_to: str | None, meta: Meta,
                owner_clerk: str | None = None, unit_kind: str | None = None,
-               unit_contact: str | None = None, within_working_days: int | None = None) -> None:
+               unit_contact: str | None = None, within_working_days: int | None = None,
+               judged_at: datetime | None = None) -> None:
         self._remember(meta, "ActionTaken", named={"owner_clerk": owner_clerk})
 
     def hand_over(self, to_clerk: str | None, to_team: str | None, reason: str,
@@ -301,11 +303,14 @@ class Case(RemembersCommands):
         self._remember(meta, "CaseHandedOver", named={"to_clerk": to_clerk})
 
     def note_deadline(self, deadline_id: UUID, due_on: date, description: str,
-                      meta: Meta, due: DueCandidate | None = None) -> None:
-        """``due``: the deadline as a due date (it wins when it is the earliest)."""
+                      meta: Meta, due: DueCandidate | None = None,
+                      judged_at: datetime | None = None) -> None:
+        """``due``: the deadline as a due date (it wins when it is the earliest).
+        ``judged_at``: the moment follow-up takes the deadline as noted when ``occurred_at``
+        lies more than the grace back (``Moments.judged_at``); None when it stands."""
         self.check_open()
         self._deadline_noted(deadline_id=deadline_id, due_on=due_on,
-                             description=description, meta=meta)
+                             description=description, meta=meta, judged_at=judged_at)
         self.consider_due([due] if due is not None else [], meta)
 
     # -- the due date (办结时限) -------------------------------------------------------------
@@ -419,7 +424,7 @@ class Case(RemembersCommands):
 
     @event("DeadlineNoted")
     def _deadline_noted(self, deadline_id: UUID, due_on: date, description: str,
-                        meta: Meta) -> None:
+                        meta: Meta, judged_at: datetime | None = None) -> None:
         self.deadlines.add(deadline_id)
         self._remember(meta, "DeadlineNoted")
 
@@ -542,7 +547,7 @@ class Case(RemembersCommands):
 
     def hear_unsolved(self, said_at: datetime, meta: Meta,
                       due: DueCandidate | None = None, today: date | None = None,
-                      heard_by: str | None = None) -> bool:
+                      heard_by: str | None = None, judged_at: datetime | None = None) -> bool:
         """The resident said the matter was not solved (at the survey or the post-resolution
         check): the case is reopened, with the reason ``resident_says_unsolved``. Nothing
         when the case is open already (a clerk reopened it) or when the word was said before
@@ -554,11 +559,13 @@ class Case(RemembersCommands):
         their post-resolution check) is reopened keeping that due date, as if they had
         reopened it (``reopen``): else the clerk's
         check was the extension (延期) without approval a reopening by hand is refused. Heard
-        by the survey or by another colleague, the resident's word renews it."""
+        by the survey or by another colleague, the resident's word renews it. ``judged_at``:
+        the moment follow-up plans the clerk's "not solved" from when ``said_at`` lies more
+        than the grace back (``Moments.judged_at``); None when it stands."""
         resolved_at = getattr(self, "resolved_at", None)
         if self.status != "resolved" or (resolved_at is not None and said_at < resolved_at):
             return False
-        self._reopened(reason=RESIDENT_SAYS_UNSOLVED, meta=meta)
+        self._reopened(reason=RESIDENT_SAYS_UNSOLVED, meta=meta, judged_at=judged_at)
         if not (self.overdue_on(today) and heard_by is not None
                 and self.is_own_case(heard_by)):
             self.renew_due(due, meta)
@@ -588,7 +595,7 @@ class Case(RemembersCommands):
         return True
 
     @event("CaseReopened")
-    def _reopened(self, reason: str, meta: Meta) -> None:
+    def _reopened(self, reason: str, meta: Meta, judged_at: datetime | None = None) -> None:
         self.status = "open"
         self._remember(meta, "CaseReopened")
 

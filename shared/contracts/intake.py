@@ -227,6 +227,12 @@ class ActionTaken(_Payload):
         "referred: the unit's contact (a desk, a hotline), never the resident's."))
     within_working_days: int | None = Field(None, ge=1, le=60, description=(
         "escalated: help within; referred: reply within (working days)."))
+    judged_at: Moment | None = Field(
+        None, description="Set when occurred_at lies more than OCCURRED_AT_GRACE_S before the "
+                          "service's clock (a backdated post): the moment follow-up takes the "
+                          "escalation or the referral as made (that clock less the grace), so "
+                          "its working days count from the day it was posted, not from a day "
+                          "weeks back (overdue on arrival). None: occurred_at stands.")
 
 
 class ActionTakenV1(_Payload):
@@ -252,6 +258,13 @@ class DeadlineNoted(_Payload):
     deadline_id: UUID
     due_on: Day
     description: FreeText
+    judged_at: Moment | None = Field(
+        None, description="Set when occurred_at lies more than OCCURRED_AT_GRACE_S before the "
+                          "service's clock (a backdated post: last month's paper slip typed "
+                          "in today): the moment follow-up takes the deadline as noted (that "
+                          "clock less the grace), so its reminder is planned from then, not "
+                          "lapsed as old work. None: occurred_at stands (and on every deadline "
+                          "recorded before it existed).")
 
 
 class ObligationDeclared(_Payload):
@@ -319,6 +332,12 @@ def case_resolved_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
 
 class CaseReopened(_Payload):
     reason: FreeText
+    judged_at: Moment | None = Field(
+        None, description="Set on a resident's \"not solved\" (reason resident_says_unsolved) "
+                          "said more than OCCURRED_AT_GRACE_S before intake's clock (a check's "
+                          "answer recorded late): the moment follow-up plans the clerk's "
+                          "follow-up from (that clock less the grace), so it is not lapsed as "
+                          "old work. None: occurred_at stands.")
 
 
 class CaseDueDateSet(_Payload):

@@ -116,7 +116,8 @@ async def test_a_resident_says_not_solved_by_survey_and_by_phone_check(
         await wait_until(lambda: _some(reopened(1)), what="the reopening on the verdict")
         (first_reopen,) = await reopened(1)
         (rating,) = await events_of(settings, case_id, "RatingGiven")
-        assert first_reopen.payload == {"reason": "resident_says_unsolved"}
+        assert first_reopen.payload == {"reason": "resident_says_unsolved",
+                                        "judged_at": None}
         assert first_reopen.actor == "system:verdicts"
         assert first_reopen.causation_id == f"verdict:{rating.event_id}"
         assert (rating.payload["verdict"], rating.payload["reason_tags"]) == (
@@ -206,7 +207,7 @@ async def test_a_resident_says_not_solved_by_survey_and_by_phone_check(
         (completed,) = [e for e in await events_of(settings, case_id, "FollowUpCompleted")
                         if e.aggregate_id == check_2]
         assert second_reopen.causation_id == f"verdict:{completed.event_id}"
-        assert second_reopen.payload == {"reason": "resident_says_unsolved"}
+        assert second_reopen.payload == {"reason": "resident_says_unsolved", "judged_at": None}
         await resolve(c.intake, case_id, THIRD)
 
         # Delivered again (a crash before the ack): nothing more is recorded. The check's

@@ -214,9 +214,59 @@ async def test_a_help_task_and_a_referral_posted_late_count_their_days_from_the_
     day the post reached the center's system. Counted from Thursday, the colleague had one
     working day of three and the supervisor saw the task escalated, the unit two of five."""
     said, sent, task_due, reply_due = ACTIONS_POSTED_LATE[story]
+    await _counted_from_the_post(settings, said, sent, task_due, reply_due)
+
+
+async def _counted_from_the_post(settings: Settings, said: datetime, sent: datetime,
+                                 task_due: datetime, reply_due: datetime) -> None:
+    """An escalation and a referral said at ``said``, posted at ``sent``: their deadlines."""
     async with center_day(settings, sent) as center:
         case_id = await center.open_case(said)
         task = await escalate(center, case_id, said)
         referral = await refer(center, case_id, said)
         assert (datetime.fromisoformat(task["deadline_at"]),
                 datetime.fromisoformat(referral["reply_due_at"])) == (task_due, reply_due)
+
+
+#: (the slip's moment (beyond the 72 h grace), the deadline it noted, posted now, the
+#: reminder's due moment: the next working morning)
+PAPER_SLIPS = {
+    "sunday_20_december": (at(2026, 11, 16, 10), "2026-11-27", at(2026, 12, 20, 10),
+                           at(2026, 12, 21, 9)),
+    "new_years_eve_23_30": (at(2026, 11, 30, 10), "2026-12-04", at(2026, 12, 31, 23, 30),
+                            at(2027, 1, 4, 9)),
+    "a_2028_friday_18_00": (at(2028, 2, 7, 10), "2028-02-14", at(2028, 3, 10, 18),
+                            at(2028, 3, 13, 9)),
+}
+
+
+@pytest.mark.parametrize("story", list(PAPER_SLIPS))
+async def test_a_deadline_posted_today_from_last_months_slip_is_work_not_lapsed(
+        settings: Settings, story: str) -> None:
+    """A clerk types in today a paper slip of last month (``occurred_at`` beyond the grace,
+    recorded as given), its deadline passed weeks ago: the center learns of it now, and its
+    reminder is the next working morning's work. The lapse window is for a follow-up service
+    reading events stored long ago; judged on the reminder's day alone, this fresh one was
+    recorded lapsed (cancelled by system:rules) the moment it was posted."""
+    said, due_on, posted, due_at = PAPER_SLIPS[story]
+    async with center_day(settings, posted) as center:
+        case_id = await center.open_case(posted)
+        await center.step(case_id, "deadlines", {"due_on": due_on, "description": "补交材料",
+                                                 "occurred_at": said.isoformat()})
+        [reminder] = await center.followups_of(case_id, 1, "the deadline's reminder")
+        await center.settled()
+        reminder = await center.get(reminder["follow_up_id"])
+        assert (reminder["status"], datetime.fromisoformat(reminder["due_at"])) == (
+            "scheduled", due_at), json.dumps(reminder)
+
+
+@pytest.mark.parametrize("story", list(ACTIONS_POSTED_LATE))
+async def test_a_help_task_and_a_referral_typed_in_from_last_months_slip_count_from_the_post(
+        settings: Settings, story: str) -> None:
+    """The same escalation and referral, typed in from a paper slip a month old (beyond the
+    grace: ``ActionTaken.judged_at``): their working days count from the day the post reached
+    the center's system, as a post sent late within the grace does. Counted from the slip's
+    day (learnt of more than FOLLOWUP_LAPSE_AFTER_DAYS after its moment), the help task was
+    overdue on arrival and the unit's reply late before it was asked for."""
+    _, sent, task_due, reply_due = ACTIONS_POSTED_LATE[story]
+    await _counted_from_the_post(settings, sent - timedelta(days=30), sent, task_due, reply_due)

@@ -5,7 +5,10 @@ year planned provisionally; resolving the case again closes it."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
 
 from services.followup.domain import follow_up_id_for
 from shared.settings import Settings
@@ -27,13 +30,7 @@ async def test_not_solved_on_a_sunday_is_due_at_mondays_opening_even_in_2028(
                              actor="system:verdicts")
         await history.publish_new(settings)
         unsolved = follow_up_id_for("unsolved", reopen.event_id)
-
-        async def planned() -> dict | None:
-            r = await center.followup.get(f"/followups/{unsolved}")
-            return r.json() if r.status_code == 200 else None
-        await wait_until(lambda: _some(planned()), what="the clerk's 'not solved' follow-up")
-        found = await planned()
-        assert found is not None
+        found = await _planned(center, unsolved)
         assert (found["reason"], found["priority"], found["assigned_clerk"]) == (
             "resident_says_unsolved", "high", "clerk-017")
         # Monday 25 December 2028 is a working day in China: office opening, provisional.
@@ -53,3 +50,51 @@ async def test_not_solved_on_a_sunday_is_due_at_mondays_opening_even_in_2028(
 
 async def _some(found: object) -> bool:
     return bool(await found)  # type: ignore[misc]
+
+
+async def _planned(center: Any, follow_up_id: uuid.UUID) -> dict[str, Any]:
+    """The clerk's 'not solved' follow-up, once the rules planned it."""
+    async def planned() -> dict | None:
+        r = await center.followup.get(f"/followups/{follow_up_id}")
+        return r.json() if r.status_code == 200 else None
+    await wait_until(lambda: _some(planned()), what="the clerk's 'not solved' follow-up")
+    found = await planned()
+    assert found is not None
+    return found
+
+
+#: (said (a month back), recorded (now), its judged moment: intake's clock less the 72 h
+#: grace, the follow-up's due moment)
+SAID_LONG_AGO = {
+    "sunday_20_december": (at(2026, 11, 18, 15), at(2026, 12, 20, 10), at(2026, 12, 17, 10),
+                           at(2026, 12, 21, 9)),
+    "new_years_eve_23_30": (at(2026, 12, 1, 15), at(2026, 12, 31, 23, 30),
+                            at(2026, 12, 28, 23, 30), at(2027, 1, 4, 9)),
+    "a_2028_friday_18_00": (at(2028, 2, 9, 15), at(2028, 3, 10, 18), at(2028, 3, 7, 18),
+                            at(2028, 3, 13, 9)),
+}
+
+
+@pytest.mark.parametrize("story", list(SAID_LONG_AGO))
+async def test_not_solved_said_a_month_back_and_recorded_today_is_work_not_lapsed(
+        settings: Settings, story: str) -> None:
+    """A post-resolution check's "not solved", said on the phone a month ago and recorded
+    today: intake reopens the case with the answer's moment and its judged one (its clock less
+    the grace). The clerk's follow-up is due on the next working morning; planned from the
+    answer's moment, its day lay more than FOLLOWUP_LAPSE_AFTER_DAYS back and the rules
+    recorded it lapsed (cancelled) at once: a resident's fresh complaint on nobody's list."""
+    said, now, judged, due_at = SAID_LONG_AGO[story]
+    async with center_day(settings, now, with_intake=False) as center:
+        history = History(CENTER)
+        case_id = history.case((said - timedelta(days=3)).isoformat(), resident_id=uuid.uuid4())
+        history.resolved(case_id, (said - timedelta(days=2)).isoformat())
+        reopen = history.add("intake", "CaseReopened", said.isoformat(),
+                             {"reason": "resident_says_unsolved",
+                              "judged_at": judged.isoformat()},
+                             case_id=case_id, actor="system:verdicts")
+        await history.publish_new(settings)
+        await _planned(center, follow_up_id_for("unsolved", reopen.event_id))
+        await center.settled()
+        found = await _planned(center, follow_up_id_for("unsolved", reopen.event_id))
+        assert (found["status"], datetime.fromisoformat(found["due_at"])) == (
+            "scheduled", due_at), found

@@ -116,6 +116,7 @@ def test_a_residents_not_solved_reopens_a_resolved_case_once_and_only_about_its_
     reopened = case.collect_events()[-1]
     assert type(reopened).__name__ == "CaseReopened"
     assert reopened.reason == RESIDENT_SAYS_UNSOLVED
+    assert reopened.judged_at is None  # said within the grace: its moment stands
     # The same verdict again (a redelivery) is answered as the first time, through its key.
     case.resolve("resolved", "", True, {"causation_id": "r2", "occurred_at": resolved_at})
     with pytest.raises(AlreadyDoneError):
@@ -221,3 +222,19 @@ def test_the_supervisor_who_lowered_a_cases_urgency_approves_its_extension() -> 
     rebuilt.note_concerns([], [], "upset", "critical", {**meta("n3"), "actor": "director-02"},
                           supervisor=True)
     assert rebuilt.is_own_case("director-02")
+
+
+def test_a_not_solved_said_past_the_grace_is_reopened_with_its_judged_moment() -> None:
+    """Said a month back, recorded at 23:30 on New Year's Eve: the reopening carries the moment
+    follow-up plans the clerk's follow-up from (intake's clock less the grace); without it the
+    follow-up was planned on the answer's day and lapsed at once."""
+    from datetime import datetime
+
+    resolved_at = datetime.fromisoformat("2026-11-25T10:00:00+08:00")
+    judged = datetime.fromisoformat("2026-12-28T23:30:00+08:00")
+    case = new_case()
+    case.hear_request("临时救助还没到账", meta("h1"))
+    case.resolve("resolved", "", True, {"causation_id": "r1", "occurred_at": resolved_at})
+    assert case.hear_unsolved(datetime.fromisoformat("2026-12-01T15:00:00+08:00"),
+                              meta("verdict:1"), judged_at=judged) is True
+    assert case.collect_events()[-1].judged_at == judged

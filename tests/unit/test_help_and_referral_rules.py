@@ -427,3 +427,14 @@ def test_a_reply_link_at_least_over_its_at_most_is_refused_at_start() -> None:
     Settings(followup_referral_link_days=180, followup_referral_link_max_days=180)
     with pytest.raises(ValidationError, match="FOLLOWUP_REFERRAL_LINK_DAYS"):
         Settings(followup_referral_link_days=200, followup_referral_link_max_days=180)
+
+
+def test_a_lapse_window_not_over_the_grace_is_refused_at_start() -> None:
+    """A rule's follow-up is planned from its post's judged moment, at most OCCURRED_AT_GRACE_S
+    back: a center given a 20-day grace with the 14-day lapse left as it was lapsed the
+    reminder of a deadline posted within the grace the moment it was planned."""
+    Settings(occurred_at_grace_s=13 * 86_400, followup_lapse_after_days=14)
+    with pytest.raises(ValidationError, match="FOLLOWUP_LAPSE_AFTER_DAYS"):
+        Settings(occurred_at_grace_s=20 * 86_400, followup_lapse_after_days=14)
+    with pytest.raises(ValidationError, match="FOLLOWUP_LAPSE_AFTER_DAYS"):
+        Settings(occurred_at_grace_s=14 * 86_400, followup_lapse_after_days=14)
