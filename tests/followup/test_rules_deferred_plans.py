@@ -57,8 +57,17 @@ async def test_a_resolution_whose_batch_failed_after_its_check_was_planned_plans
         assert failed and len(sent) == 2, (failed, sent)  # sent, failed, applied again
         assert check["version"] == 1 and check["reason"] == "post_resolution_check"
         assert len(await center.followups_of(case_id, 1)) == 1
-        assert await center.app.state.pool.fetchval(
-            "SELECT count(*) FROM rule_followups WHERE case_id = $1", uuid.UUID(case_id)) == 1
+        # The worklist may show the check before the rules' batch, applied again, commits
+        # what it remembers (the command is answered before that transaction ends): a
+        # barrier on the rules' own row, then exactly one.
+        remembered = "SELECT count(*) FROM rule_followups WHERE case_id = $1"
+
+        async def kept() -> bool:
+            return await center.app.state.pool.fetchval(
+                remembered, uuid.UUID(case_id)) >= 1
+
+        await wait_until(kept, what="the rules remembering the check")
+        assert await center.app.state.pool.fetchval(remembered, uuid.UUID(case_id)) == 1
 
         # The next batch (a reopening) finds the check and cancels it.
         await center.step(case_id, "reopen", {"reason": "没有解决",
