@@ -708,7 +708,8 @@ class Rules:
                 return None  # erased: nothing is planned for them
             rule = DueRule("on_or_before", date.fromisoformat(p["effective_on"]),
                            self.settings.followup_deadline_reminder_working_days,
-                           not_before=e.occurred_at)
+                           # a backdated post's from its judged moment (not lapsed)
+                           not_before=judged_by(e.occurred_at, p))
             planned = calendar.plan(rule)
             await self._schedule(Plan(
                 follow_up_id=follow_up_id, center_id=e.center_id, case_id=case_id,

@@ -9,7 +9,7 @@ shows on every case it links and on the counter page as the resident's timeline.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import event
@@ -81,8 +81,10 @@ class Plan(RemembersCommands):
 
     def add_step(self, service_item: str, effective_on: date, timing: str,
                  depends_on: UUID | None, case: CaseRef | None, what: str,
-                 meta: Meta) -> UUID:
-        """Add the next step; ``case``: the case carrying it, when it is open already."""
+                 meta: Meta, judged_at: datetime | None = None) -> UUID:
+        """Add the next step; ``case``: the case carrying it, when it is open already.
+        ``judged_at``: the moment follow-up takes the step as added when ``occurred_at`` lies
+        more than the grace back (``Moments.judged_at``); None when it stands."""
         seq = len(self.steps) + 1
         step_id = step_id_for(self.id, seq)
         on = effective_day(effective_on, timing)
@@ -103,13 +105,15 @@ class Plan(RemembersCommands):
             self.check_linked_once(case_id)
         self._step_added(step_id=step_id, seq=seq, service_item=service_item, effective_on=on,
                          timing=timing, depends_on=depends_on, case_id=case_id,
-                         resident_id=self.resident_id, what=what, meta=meta)
+                         resident_id=self.resident_id, what=what, meta=meta,
+                         judged_at=judged_at)
         return step_id
 
     @event("PlanStepAdded")
     def _step_added(self, step_id: UUID, seq: int, service_item: str, effective_on: date,
                     timing: str, depends_on: UUID | None, case_id: UUID | None,
-                    resident_id: UUID, what: str, meta: Meta) -> None:
+                    resident_id: UUID, what: str, meta: Meta,
+                    judged_at: datetime | None = None) -> None:
         self.steps[step_id] = {"seq": seq, "service_item": service_item,
                                "effective_on": effective_on, "case_id": case_id}
         self._remember(meta, "PlanStepAdded")

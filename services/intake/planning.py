@@ -8,6 +8,7 @@ address, as a case's is (``known_people.py``)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -102,8 +103,9 @@ class Plans:
                         counter_id=cmd.counter_id, resident_id=cmd.resident_id,
                         title=cmd.title, meta=meta)
             unit.add(plan)  # the caller's center is checked here
+            judged = self.path.moments.judged_at(meta["occurred_at"], self.path.now())
             for n, step in enumerate(cmd.steps, start=1):
-                _add(plan, unit, step, n, meta)
+                _add(plan, unit, step, n, meta, judged)
             return plan
 
         cases = [s.case_id for s in cmd.steps if s.case_id is not None]
@@ -115,8 +117,10 @@ class Plans:
         meta = await self._scrubbing(self.path.meta(actor, key, cmd), plan_id=plan_id)
         return await self._on_plan(plan_id, "PlanStepAdded", meta, key, expected_version,
                                    [cmd.case_id] if cmd.case_id else [],
-                                   lambda plan, unit: _add(plan, unit, cmd,
-                                                           len(plan.steps) + 1, meta))
+                                   lambda plan, unit: _add(
+                                       plan, unit, cmd, len(plan.steps) + 1, meta,
+                                       self.path.moments.judged_at(meta["occurred_at"],
+                                                                   self.path.now())))
 
     async def link_case(self, plan_id: UUID, cmd: c.LinkCase, actor: str, key: str | None,
                         expected_version: int | None = None) -> Written:
@@ -148,11 +152,13 @@ class Plans:
         return await self.path.committer.submit(run, [plan_id, *cases])
 
 
-def _add(plan: Plan, unit: Unit, step: c.PlanStep, seq: int, meta: Meta) -> UUID:
-    """Step ``seq`` of ``plan``; its ``depends_on`` names an earlier step by its place."""
+def _add(plan: Plan, unit: Unit, step: c.PlanStep, seq: int, meta: Meta,
+         judged_at: datetime | None) -> UUID:
+    """Step ``seq`` of ``plan``; its ``depends_on`` names an earlier step by its place;
+    ``judged_at``: the backdated post's judged moment (``Moments.judged_at``), else None."""
     if step.depends_on is not None and step.depends_on >= seq:
         raise InvalidCommand("a step depends on an earlier step (its place, 1 first)",
                              field="depends_on", seq=seq, depends_on=step.depends_on)
     depends = step_id_for(plan.id, step.depends_on) if step.depends_on else None
     return plan.add_step(step.service_item, step.effective_on, step.timing.value, depends,
-                         _case_of(unit, step.case_id), step.what, meta)
+                         _case_of(unit, step.case_id), step.what, meta, judged_at)

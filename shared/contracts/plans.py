@@ -11,7 +11,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts.fields import Code, Day, FreeText
+from shared.contracts.fields import Code, Day, FreeText, Moment
 from shared.contracts.registry import REGISTRY, EventContract
 from shared.contracts.vocabulary import StepTiming
 
@@ -47,6 +47,12 @@ class PlanStepAdded(_Payload):
     case_id: UUID | None = Field(None, description="The case that carries the step.")
     resident_id: UUID = Field(description="The plan's beneficiary (for follow-up's consent).")
     what: FreeText = Field(description="What happens at this step, in plain words.")
+    judged_at: Moment | None = Field(
+        None, description="Set when occurred_at lies more than OCCURRED_AT_GRACE_S before "
+                          "intake's clock (a step typed in today from last month's paper "
+                          "slip): the moment follow-up takes it as added, so its reminder is "
+                          "planned from then, not lapsed as old work. None: occurred_at "
+                          "stands (and on every step recorded before it existed).")
 
 
 class PlanCaseLinked(_Payload):

@@ -250,14 +250,23 @@ async def test_a_deadline_posted_today_from_last_months_slip_is_work_not_lapsed(
     recorded lapsed (cancelled by system:rules) the moment it was posted."""
     said, due_on, posted, due_at = PAPER_SLIPS[story]
     async with center_day(settings, posted) as center:
-        case_id = await center.open_case(posted)
+        resident = await center.resident()
+        case_id = await center.open_case(posted, resident=resident)
         await center.step(case_id, "deadlines", {"due_on": due_on, "description": "补交材料",
                                                  "occurred_at": said.isoformat()})
-        [reminder] = await center.followups_of(case_id, 1, "the deadline's reminder")
+        # A plan step typed in from the same slip alike (``PlanStepAdded.judged_at``).
+        r = await center.intake.post("/plans", headers=headers(key()), json={
+            "center_id": CENTER, "counter_id": "window-3", "resident_id": str(resident),
+            "title": "材料补齐后办理", "occurred_at": said.isoformat(),
+            "steps": [{"service_item": "SA-HARDSHIP-SUBSIDY", "effective_on": due_on,
+                       "case_id": case_id, "what": "补交材料后审核"}]})
+        assert r.status_code in (200, 201), r.text
+        found = await center.followups_of(case_id, 2, "the deadline's and the step's reminders")
         await center.settled()
-        reminder = await center.get(reminder["follow_up_id"])
-        assert (reminder["status"], datetime.fromisoformat(reminder["due_at"])) == (
-            "scheduled", due_at), json.dumps(reminder)
+        for reminder in found:
+            reminder = await center.get(reminder["follow_up_id"])
+            assert (reminder["status"], datetime.fromisoformat(reminder["due_at"])) == (
+                "scheduled", due_at), json.dumps(reminder)
 
 
 @pytest.mark.parametrize("story", list(ACTIONS_POSTED_LATE))
