@@ -358,10 +358,10 @@ def consuming(name: str, batch: Sequence[Applied]) -> Iterator[None]:
     # ``publish`` span as well as linked to it: a case's trace shows the consumers that
     # applied its events, and Jaeger's search by ``sixstep.case_id`` finds them (it searches
     # a span's own attributes, not its links').
-    parent = (trace.set_span_in_context(NonRecordingSpan(links[0].context))
-              if len(links) == 1 else root)
-    if len(links) == 1 and links[0].attributes:
-        attributes.update(links[0].attributes)
+    parent = root
+    if len(links) == 1:
+        parent = trace.set_span_in_context(NonRecordingSpan(links[0].context))
+        attributes.update(links[0].attributes or {})
     one = _tracer.start_span(name, context=parent, kind=SpanKind.CONSUMER,
                              links=links[:MAX_LINKS], attributes=attributes)
     more = [_tracer.start_span(name, context=root, kind=SpanKind.CONSUMER,
