@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -37,6 +39,21 @@ POSTED_LATE = {
 }
 
 
+async def _deadline_and_plan_step(center: Center, case_id: str, resident: UUID, day: str,
+                                  said: datetime) -> list[dict[str, Any]]:
+    """A deadline on ``day`` noted on the case and a plan step taking effect that day, both
+    posted with ``said`` as their moment: the two reminders follow-up plans for them."""
+    await center.step(case_id, "deadlines", {"due_on": day, "description": "补交材料",
+                                             "occurred_at": said.isoformat()})
+    r = await center.intake.post("/plans", headers=headers(key()), json={
+        "center_id": CENTER, "counter_id": "window-3", "resident_id": str(resident),
+        "title": "材料补齐后办理", "occurred_at": said.isoformat(),
+        "steps": [{"service_item": "SA-HARDSHIP-SUBSIDY", "effective_on": day,
+                   "case_id": case_id, "what": "补交材料后审核"}]})
+    assert r.status_code in (200, 201), r.text
+    return await center.followups_of(case_id, 2, "the deadline's and the step's reminders")
+
+
 @pytest.mark.parametrize("story", list(POSTED_LATE))
 async def test_a_deadline_and_a_plan_step_posted_the_next_day_are_reminded_on_a_day_to_come(
         settings: Settings, story: str) -> None:
@@ -49,15 +66,7 @@ async def test_a_deadline_and_a_plan_step_posted_the_next_day_are_reminded_on_a_
         resident = await center.resident()
         case_id = await center.open_case(said, resident=resident)
         closes = due.date().isoformat()  # closer than the reminder's working days: at once
-        await center.step(case_id, "deadlines", {"due_on": closes, "description": "补交材料",
-                                                 "occurred_at": said.isoformat()})
-        r = await center.intake.post("/plans", headers=headers(key()), json={
-            "center_id": CENTER, "counter_id": "window-3", "resident_id": str(resident),
-            "title": "材料补齐后办理", "occurred_at": said.isoformat(),
-            "steps": [{"service_item": "SA-HARDSHIP-SUBSIDY", "effective_on": closes,
-                       "case_id": case_id, "what": "补交材料后审核"}]})
-        assert r.status_code in (200, 201), r.text
-        found = await center.followups_of(case_id, 2, "the deadline's and the step's reminders")
+        found = await _deadline_and_plan_step(center, case_id, resident, closes, said)
         reminders = {f["reason"]: f for f in found}
         assert {k: (datetime.fromisoformat(f["due_at"]), f["basis"])
                 for k, f in reminders.items()} == {
@@ -252,16 +261,8 @@ async def test_a_deadline_posted_today_from_last_months_slip_is_work_not_lapsed(
     async with center_day(settings, posted) as center:
         resident = await center.resident()
         case_id = await center.open_case(posted, resident=resident)
-        await center.step(case_id, "deadlines", {"due_on": due_on, "description": "补交材料",
-                                                 "occurred_at": said.isoformat()})
         # A plan step typed in from the same slip alike (``PlanStepAdded.judged_at``).
-        r = await center.intake.post("/plans", headers=headers(key()), json={
-            "center_id": CENTER, "counter_id": "window-3", "resident_id": str(resident),
-            "title": "材料补齐后办理", "occurred_at": said.isoformat(),
-            "steps": [{"service_item": "SA-HARDSHIP-SUBSIDY", "effective_on": due_on,
-                       "case_id": case_id, "what": "补交材料后审核"}]})
-        assert r.status_code in (200, 201), r.text
-        found = await center.followups_of(case_id, 2, "the deadline's and the step's reminders")
+        found = await _deadline_and_plan_step(center, case_id, resident, due_on, said)
         await center.settled()
         for reminder in found:
             reminder = await center.get(reminder["follow_up_id"])
