@@ -362,7 +362,7 @@ class Intake:
                 owner_clerk=cmd.owner_clerk,
                 unit_kind=cmd.unit_kind.value if cmd.unit_kind else None,
                 unit_contact=cmd.unit_contact, within_working_days=cmd.within_working_days,
-                judged_at=self.path.moments.judged_at(meta["occurred_at"], self.path.now())))
+                judged_at=self.path.judged_at(meta)))
 
     async def hand_over(self, case_id: UUID, cmd: c.HandOverCase, actor: str,
                         key: str | None, expected_version: int | None = None) -> Written:
@@ -379,7 +379,7 @@ class Intake:
             lambda case, meta: case.note_deadline(
                 deadline_id, cmd.due_on, cmd.description, meta,
                 self._day_due(case, cmd.due_on, DueSource.DEADLINE, DueCause.DEADLINE_NOTED),
-                self.path.moments.judged_at(meta["occurred_at"], self.path.now())))
+                self.path.judged_at(meta)))
 
     async def replan_due_date(self, case_id: UUID) -> bool:
         """Count an open case's provisional due date (its item's days) again on the calendar
@@ -450,7 +450,7 @@ class Intake:
         obligation_id = child_id(case_id, "obligation", key)
 
         def declare(case: Case, meta: Meta) -> None:
-            judged = self.path.moments.judged_at(meta["occurred_at"], self.path.now())
+            judged = self.path.judged_at(meta)
             if cmd.tracked_from is not None:
                 self._tracked_from(case, cmd.tracked_from, judged or meta["occurred_at"])
             case.declare_obligation(obligation_id, cmd.description, cmd.cadence.value,
@@ -482,7 +482,7 @@ class Intake:
             lambda case, meta: case.resolve(
                 cmd.outcome.value, cmd.explanation, cmd.emotion_defused, meta,
                 cmd.emotion_on_leaving.value if cmd.emotion_on_leaving else None,
-                self.path.moments.judged_at(meta["occurred_at"], self.path.now())))
+                self.path.judged_at(meta)))
 
     async def reopen_case(self, case_id: UUID, cmd: c.ReopenCase, actor: str,
                           key: str | None, expected_version: int | None = None, *,

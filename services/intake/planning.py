@@ -103,7 +103,7 @@ class Plans:
                         counter_id=cmd.counter_id, resident_id=cmd.resident_id,
                         title=cmd.title, meta=meta)
             unit.add(plan)  # the caller's center is checked here
-            judged = self.path.moments.judged_at(meta["occurred_at"], self.path.now())
+            judged = self.path.judged_at(meta)
             for n, step in enumerate(cmd.steps, start=1):
                 _add(plan, unit, step, n, meta, judged)
             return plan
@@ -117,10 +117,9 @@ class Plans:
         meta = await self._scrubbing(self.path.meta(actor, key, cmd), plan_id=plan_id)
         return await self._on_plan(plan_id, "PlanStepAdded", meta, key, expected_version,
                                    [cmd.case_id] if cmd.case_id else [],
-                                   lambda plan, unit: _add(
-                                       plan, unit, cmd, len(plan.steps) + 1, meta,
-                                       self.path.moments.judged_at(meta["occurred_at"],
-                                                                   self.path.now())))
+                                   lambda plan, unit: _add(plan, unit, cmd,
+                                                           len(plan.steps) + 1, meta,
+                                                           self.path.judged_at(meta)))
 
     async def link_case(self, plan_id: UUID, cmd: c.LinkCase, actor: str, key: str | None,
                         expected_version: int | None = None) -> Written:

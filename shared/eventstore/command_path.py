@@ -357,6 +357,12 @@ class CommandPath:
     def now(self) -> datetime:
         return self.clock.now()
 
+    def judged_at(self, meta: Meta) -> datetime | None:
+        """The moment a post with this meta is judged by when its ``occurred_at`` lies more
+        than the grace back (``Moments.judged_at``, by this path's clock); None when it
+        stands."""
+        return self.moments.judged_at(meta["occurred_at"], self.now())
+
     def meta(self, actor: str, key: str | None, command: Stamped | None = None,
              **where: Any) -> Meta:
         """The meta of ``command``; its moments and days checked first (422 out of range).
