@@ -205,6 +205,9 @@ class PeriodScheduler:
         self.lock_key = f"sixstep-feedback-periods:{schema}"
         self.tick_s = tick_s
         self._checked: dict[tuple[str, date], datetime] = {}
+        #: Months older than the last two found with nothing left to close: not scanned again
+        #: (a year of fact rows each tick), the last two are, as late-starting centers come.
+        self._settled: set[date] = set()
 
     async def run(self) -> None:
         async with self.pool.acquire() as conn:
@@ -226,8 +229,8 @@ class PeriodScheduler:
         """The months of the last year that may close by now (oldest first): a month is
         closed once its counts are in, also after the service was down (or its clock stood)
         for more than a month, where only the last two were looked at and the older ones,
-        events and all, stayed open with nothing said. Those already closed cost one
-        ``NOT EXISTS`` a center each tick."""
+        events and all, stayed open with nothing said. A month older than the last two is
+        scanned until a tick finds nothing left to close in it (``_settled``)."""
         first = today.replace(day=1)
         months = []
         for _ in range(CLOSE_LOOKBACK_MONTHS):
@@ -243,7 +246,10 @@ class PeriodScheduler:
             return 0, 0
         today = self.periods.today()
         closed = 0
-        for month in self.due_months(today):
+        months = self.due_months(today)
+        for month in months:
+            if month in self._settled:
+                continue
             end = month_end(month)
             centers = await self.pool.fetch(
                 "SELECT center_id FROM (SELECT center_id FROM fig_cases WHERE opened_on"
@@ -253,6 +259,8 @@ class PeriodScheduler:
                 " $1 AND $2) c WHERE center_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM"
                 " fig_reported r WHERE r.center_id = c.center_id AND r.month = $1)",
                 month, end)
+            if not centers and month not in months[-2:]:
+                self._settled.add(month)
             for r in centers:
                 key = f"period-close:{r['center_id']}:{month.isoformat()[:7]}"
                 try:
