@@ -1254,3 +1254,25 @@ def test_a_text_is_read_in_simplified_once(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(traditional, "_to_simplified", lambda: (Counting(), changed))
     assert redact("𠀾陳先生來電", KnownPerson(name="李国庆")) == f"𠀾{NAME}來電"
     assert texts == ["𠀾陳先生來電"]
+
+
+
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("62345678找她女儿，回拨58881234无人接", f"{PHONE}找她女儿，回拨{PHONE}无人接"),
+    ("她儿子在香港91234567", f"她儿子在香港{PHONE}"),
+    ("090-1234-5678是她在日本的手机，东京080 9876 5432", f"{PHONE}是她在日本的手机，东京{PHONE}"),
+    ("台北家里(02) 2345-6789，02-2345-6789", f"台北家里{PHONE}，{PHONE}"),
+    ("高雄（07）345-6789，886-2-2345-6789", f"高雄{PHONE}，{PHONE}"),
+    *[(words, words) for words in [
+        "补贴62345678元已拨付", "受理号62345678，已转办", "工单20261220，办结20271008",
+        "20280215前补交", "发票号码62345678", "累计62345678人次", "编号62345678-01",
+        "一二三四五六七八项都齐了", "工单号 12345678", "--events 20000000", "max-age=31536000"]],
+])
+def test_a_landline_a_japanese_mobile_and_a_taipei_number_are_phones_alone(
+        typed: str, stored: str) -> None:
+    """scrub47: eight digits went only after 电话 / 手机 / 联系 ...; a Japanese mobile and a
+    landline of Taiwan's not at all. A day (2026, 2027, 2028 alike), an amount, a count, a
+    serial after its name, a round number and a row of digits counted in order stay."""
+    assert redact(typed) == stored

@@ -277,6 +277,45 @@ _TW_MOBILE = re.compile(r"(?<![0-9A-Za-z+\-.:/])(?:(?:\(886\)|886) ?-? ?9\d\d|09
 0912 345 678) or after its code without + or 00 (886 912 345 678): ten digits, 09 first, in
 groups of four, three and three; kept until redteam64 (no Chinese mobile starts 0, no
 landline of China's is so grouped). Not after a serial's name, nor an amount."""
+_JP_MOBILE = re.compile(r"(?<![0-9A-Za-z+\-.:/])0[789]0(?P<s>[ \-]?)[1-9]\d{3}(?P=s)\d{4}"
+                        r"(?![0-9A-Za-z]|\s?[\-.:/]\s?\d)")
+"""Japan's mobile alone, as a resident with family there writes it (090-1234-5678, 080 9876
+5432, 07012345678): eleven digits, 070, 080 or 090 first, in groups of three, four and four
+parted the same way or not at all; kept until scrub47 (no Chinese number starts 0 and has
+eleven digits so grouped). Not after a serial's name, nor an amount."""
+_TW_LANDLINE = re.compile(r"(?<![0-9A-Za-z+])(?:\(0[2-8]\d?\)|\(?886\)?[ \-]?\(?0?[2-8]\)?[ \-]?"
+                          r"|0[2-8]-(?=\d{3,4}-\d{4}(?!\d)))"
+                          r" ?(?P<n>[2-9]\d{2,3}[ \-]?\d{4})(?![0-9A-Za-z]|\s?[\-.:/]\s?\d)")
+"""A landline of Taiwan's (Taipei's (02) 2345-6789, 02-2345-6789, Kaohsiung's (07) 345-6789,
+886-2-2345-6789): an area code of one digit after 0 in brackets, or dashed before groups of
+three or four and four, or after 886; kept until scrub47 (China's area codes have two digits
+or three after 0: ``_LANDLINE``). Not after a serial's name, nor an amount."""
+_LANDLINE_ALONE = re.compile(r"(?<![0-9A-Za-z+\-.,/:：#_=])[2-9]\d{4}(?!000)\d{3}"
+                             r"(?![0-9A-Za-z]|[.,]\d|\s?[\-/~～]\s?\d)")
+"""Eight digits alone, a landline of Shanghai's or Beijing's without its area code or a Hong
+Kong mobile written without its space (62345678, 58881234, 91234567: kept until scrub47,
+found only after 电话 / 手机 / 联系 ...): ``_alone``."""
+
+
+_EIGHT_DIGITS = re.compile(r"\d{8}")
+_ABROAD_HINT = re.compile(r"0[789]0|\(0[2-8]|886|0[2-8]-")
+"""What ``_JP_MOBILE`` and ``_TW_LANDLINE`` need: a search, where most texts pay nothing more."""
+
+
+def _alone(text: str, m: re.Match[str]) -> bool:
+    """Eight digits alone that are a phone's: not a day (20261220), not after a serial's name
+    (受理号62345678, 发票号码, 工单号), a room's, a seat's or an amount's word (补贴62345678), nor
+    before a unit or 号 (62345678元, 62345678人次, 62345678号), nor one of a list or range,
+    nor digits counted in a row (12345678, 二三四五六七八九 in a list or a pattern); not a round
+    count (20000000, 31536000: ``_LANDLINE_ALONE`` wants no 000 last) nor a value after =."""
+    start = m.start()
+    return m.group() not in "0123456789" and not _COMPACT_DATE.fullmatch(m.group()) \
+        and not _MEASURE.match(text, m.end()) \
+        and not _NUMBERED_AFTER.match(text, m.end()) and not _a_serial(text, start) \
+        and not _NUMBERED_BEFORE.search(text, max(0, start - 8), start) \
+        and not _RUN_BEFORE.search(text, max(0, start - 3), start)
+
+
 _PHONE_KEYWORD = re.compile(  # not the 电话 of a marker: [电话已隐去]，68494601 is no phone
     r"(?<!\[)(?:电话|手机|座机|(?P<reach>联系)|号码(?<![证卡账帐照牌单票码]..)|\b(?:tel|telephone|phone|mobile|cell|whatsapp)\b)(?:号码|号)?"
     r"[^0-9\n]{0,6}?"
@@ -1186,6 +1225,15 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
     if _HK_HINT.search(text):  # 9123 4567, 6123-4567
         for m in _HK_LOCAL.finditer(text):
             if _hk_local(text, m):
+                yield m.start(), m.end(), REDACTED_PHONE
+    if _ABROAD_HINT.search(text):  # 090-1234-5678, (02) 2345-6789, 886-2-...
+        for regex in (_JP_MOBILE, _TW_LANDLINE):
+            for m in regex.finditer(text):
+                if not _a_serial(text, m.start()) and not _MEASURE.match(text, m.end()):
+                    yield m.start(), m.end(), REDACTED_PHONE
+    if _EIGHT_DIGITS.search(text):  # 62345678 alone
+        for m in _LANDLINE_ALONE.finditer(text):
+            if _alone(text, m):
                 yield m.start(), m.end(), REDACTED_PHONE
     if "85" in text:  # 852-9123-4567
         for m in _HK_MACAO.finditer(text):
