@@ -1276,3 +1276,23 @@ def test_a_landline_a_japanese_mobile_and_a_taipei_number_are_phones_alone(
     landline of Taiwan's not at all. A day (2026, 2027, 2028 alike), an amount, a count, a
     serial after its name, a round number and a row of digits counted in order stay."""
     assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("居民李_建_国来电，张 建 国说明天来", f"居民{NAME}来电，{NAME}说明天来"),
+    ("陈-晓-红已签字，刘·志·刚同意，家属黄*丽*华代办", f"{NAME}已签字，{NAME}同意，家属{NAME}代办"),
+    ("申请人W.X.Y.已签字，王XY说明天来，陈X女士来电",
+     f"申请人{NAME}已签字，{NAME}说明天来，{NAME}女士来电"),
+    ("Chan Tai Man came; CHAN Tai-man, Lee Wai Kit来电", f"{NAME} came; {NAME}, {NAME}来电"),
+    *[(words, words) for words in [
+        "王某某来过", "王*英 · 139****5678", "中文.链接", "请 假 一 天", "周一-周五", "查CT正常",
+        "金VIP卡", "材料属于A。", "U.S.A.寄来的证明", "She lives in Wong Tai Sin",
+        "Ho Man Tin Estate", "So I said we would call"]],
+])
+def test_a_name_parted_by_separators_initials_and_a_hong_kong_name_are_names(
+        typed: str, stored: str) -> None:
+    """scrub47: a name with the same separator between its characters, initials for one, and a
+    Hong Kong name as its ID card romanises it were kept (Mr Chan went). A masked name, a
+    file's name, a spaced-out line, an acronym after a surname's character, an abbreviation
+    and Hong Kong's districts stay."""
+    assert redact(typed) == stored
