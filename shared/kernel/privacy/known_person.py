@@ -319,7 +319,9 @@ _WORD_GOES_ON = re.compile(
     r"\d{1,2}月\d{1,2}[日号](?:[至到\-—~～]\d|$|[，。；、\s（(]|起|开始|放假)")
 """What makes a given name the start of a word where it would stand as a name (给建设单位发函,
 帮安全员登记, 给国庆节值班的同事, 给健康带来危害, 国庆期间窗口照常开放, 国庆之前反映的问题,
-平安社区创建, 健康咨询室, 安全要求：): kept; and the center's own words opening a clause
+平安社区创建, 健康咨询室, 安全要求：; the holiday's make-up day, its time, what follows
+it: 国庆补班日, 国庆的时候, 国庆时窗口人多, 国庆过后再说, 国庆人多: scrub47 found them
+scrubbed): kept; and the center's own words opening a clause
 (国庆值班表, 国庆返岗, 安全巡查, 和平里街道, 和平镇, 平安大街, 健康驿站: redteam56 found them
 scrubbed)."""
 _THE_WORD_DOES = re.compile(

@@ -597,10 +597,11 @@ _COUNTER = re.compile(r"\s*(?:窗口|柜台|服务台)")
 _ROOMS = re.compile(r"[一二两三四五六]室(?=[一二两三]?厅)")
 
 
-_CENTER_ROOM = re.compile(r"\s*(?:(?:办事|服务)?大厅|办理|领取|领表|咨询|等候|排队|面谈|填表|"
+_CENTER_ROOM = re.compile(r"\s*(?:(?:调解|会议|接待|活动|阅览|档案)室)?"
+                          r"(?:(?:办事|服务)?大厅|办理|领取|领表|咨询|等候|排队|面谈|填表|"
                           r"签字|开会|取号|递交|交材料|盖章|复印|缴费|报到)")
 """What a resident is sent to a room or a floor of the center to do (到二楼201室领表, 去205室办理,
-请到3号楼2楼办事大厅)."""
+请到3号楼2楼办事大厅), the room's use named between (请到3楼302室调解室等候: scrub47)."""
 
 
 _SENT_TO = re.compile(r"[到去往至在](?:本?中心|服务中心)?$")
@@ -610,14 +611,20 @@ _SENT_TO = re.compile(r"[到去往至在](?:本?中心|服务中心)?$")
 
 def _not_a_home(text: str, start: int, end: int, units: list[str]) -> bool:
     """The center's own counter (一楼3号窗口, 1号2号窗口) or room, a floor and a room a
-    resident is sent to (到二楼201室领表, 在205室等候), or the size of a flat (两室一厅)."""
+    resident is sent to (到二楼201室领表, 在205室等候), a room of use and its number in brackets
+    (调解室（203室）), or the size of a flat (两室一厅)."""
     if _COUNTER.match(text, end):
         return not any(u in _STRONG_UNITS for u in units)
     if _SENT_TO.search(text, max(0, start - 5), start) \
             and set(units) <= {"楼", "层", "室", "号楼"} and _CENTER_ROOM.match(text, end):
         return True
+    if units == ["室"] and _ROOM_OF_USE_BEFORE.search(text, max(0, start - 6), start):
+        return True  # 中心二楼调解室（203室）: the room's number after its use, in brackets
     rooms = _ROOMS.match(text, start)
     return rooms is not None and rooms.end() == end
+
+
+_ROOM_OF_USE_BEFORE = re.compile(r"(?:调解|会议|接待|活动|阅览|档案|办公|值班)室\s*[（(]\s*$")
 
 
 _LISTED_NUMBER = re.compile(r"(?<![\d\-])(?P<d>\d{3,5})(?:\s{0,2}[、，,/和及与]\s{0,2}|\s{1,2})$")
