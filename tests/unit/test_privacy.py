@@ -1265,7 +1265,8 @@ def test_a_text_is_read_in_simplified_once(monkeypatch: pytest.MonkeyPatch) -> N
     *[(words, words) for words in [
         "补贴62345678元已拨付", "受理号62345678，已转办", "工单20261220，办结20271008",
         "20280215前补交", "发票号码62345678", "累计62345678人次", "编号62345678-01",
-        "一二三四五六七八项都齐了", "工单号 12345678", "--events 20000000", "max-age=31536000"]],
+        "一二三四五六七八项都齐了", "工单号 12345678", "--events 20000000", "max-age=31536000",
+        "20261231 23:30回访"]],
 ])
 def test_a_landline_a_japanese_mobile_and_a_taipei_number_are_phones_alone(
         typed: str, stored: str) -> None:

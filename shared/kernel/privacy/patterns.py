@@ -297,7 +297,7 @@ Kong mobile written without its space (62345678, 58881234, 91234567: kept until 
 found only after 电话 / 手机 / 联系 ...): ``_alone``."""
 
 
-_EIGHT_DIGITS = re.compile(r"\d{8}")
+_EIGHT_DIGITS = re.compile(r"(?<!\d)[2-9]\d{7}(?!\d)")
 _ABROAD_HINT = re.compile(r"0[789]0|\(0[2-8]|886|0[2-8]-")
 """What ``_JP_MOBILE`` and ``_TW_LANDLINE`` need: a search, where most texts pay nothing more."""
 
