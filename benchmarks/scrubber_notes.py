@@ -204,7 +204,11 @@ TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号",
             "编号1-2-345", "打沪12345车", "主任许诺", "，高桥镇同意", "金星村村长",
             # privacy47's: a nickname before a word about the person, a list after one label,
             # the given name alone of the resident on file
-            "老王腿", "小刘媳妇", "户号 1234567、", "1234567、", "秀英说", "，秀英"]
+            "老王腿", "小刘媳妇", "户号 1234567、", "1234567、", "秀英说", "，秀英",
+            # scrub47's: a name parted by separators, initials, a Hong Kong name, eight digits,
+            # Japan's and Taiwan's numbers
+            "王_秀_", "张 建 ", "王-秀-英 ", "王XY说", "W.X.", "Chan Tai ", "62345678 ",
+            "090-1234-", "(02) 2345-", "886-2-"]
 
 TIMED = r"""
 import json, sys, time
