@@ -205,9 +205,13 @@ class PeriodScheduler:
         self.lock_key = f"sixstep-feedback-periods:{schema}"
         self.tick_s = tick_s
         self._checked: dict[tuple[str, date], datetime] = {}
-        #: Months older than the last two found with nothing left to close: not scanned again
-        #: (a year of fact rows each tick), the last two are, as late-starting centers come.
-        self._settled: set[date] = set()
+        #: Months older than the last two found with nothing left to close: not scanned over
+        #: the fact rows again (a year of them each tick), the last two are, as late-starting
+        #: centers come. A settled month is looked at again when its days' counts
+        #: (``fig_day_totals``: centers x days rows) show a center it has no report of: the
+        #: first event of a center's month typed in from the paper register months later
+        #: (month -> the centers without a report counted there when it was settled).
+        self._settled: dict[date, set[str]] = {}
 
     async def run(self) -> None:
         async with self.pool.acquire() as conn:
@@ -230,7 +234,8 @@ class PeriodScheduler:
         closed once its counts are in, also after the service was down (or its clock stood)
         for more than a month, where only the last two were looked at and the older ones,
         events and all, stayed open with nothing said. A month older than the last two is
-        scanned until a tick finds nothing left to close in it (``_settled``)."""
+        scanned until a tick finds nothing left to close in it (``_settled``), and again
+        when a center without a report of it counts something there (``_unsettle``)."""
         first = today.replace(day=1)
         months = []
         for _ in range(CLOSE_LOOKBACK_MONTHS):
@@ -238,6 +243,35 @@ class PeriodScheduler:
             if closable(first, today, self.after_days):
                 months.append(first)
         return sorted(months)
+
+    async def _unreported(self, months: list[date]) -> dict[date, set[str]]:
+        """The centers that count something on a day of ``months`` and have no report of it
+        (``fig_day_totals``: centers x days rows, not the fact rows)."""
+        found = await self.pool.fetch(
+            "SELECT DISTINCT date_trunc('month', t.day)::date AS month, t.center_id"
+            " FROM fig_day_totals t WHERE t.day BETWEEN $1 AND $2"
+            " AND date_trunc('month', t.day)::date = ANY($3::date[]) AND NOT EXISTS"
+            " (SELECT 1 FROM fig_reported r WHERE r.center_id = t.center_id"
+            " AND r.month = date_trunc('month', t.day)::date)",
+            min(months), month_end(max(months)), months)
+        out: dict[date, set[str]] = {m: set() for m in months}
+        for r in found:
+            out[r["month"]].add(r["center_id"])
+        return out
+
+    async def _unsettle(self) -> None:
+        """Scan again the settled months in which a center now counts something and has no
+        report, that did not when the month was settled: a late event gave it its first
+        fact row there (a visit of 20 May typed in on 10 September), and the skip alone left
+        that month open for good (until a restart: the skip is kept in memory only). A center
+        counted there already (its follow-ups due that month, which close no month) does not
+        make the month scanned again each tick."""
+        if not self._settled:
+            return
+        now = await self._unreported(sorted(self._settled))
+        for month, centers in now.items():
+            if not centers <= self._settled[month]:
+                del self._settled[month]
 
     async def tick(self) -> tuple[int, int]:
         """One pass: (months closed, months revised)."""
@@ -247,6 +281,9 @@ class PeriodScheduler:
         today = self.periods.today()
         closed = 0
         months = self.due_months(today)
+        for gone in set(self._settled) - set(months):  # out of the year looked back on
+            del self._settled[gone]
+        await self._unsettle()
         for month in months:
             if month in self._settled:
                 continue
@@ -260,7 +297,7 @@ class PeriodScheduler:
                 " fig_reported r WHERE r.center_id = c.center_id AND r.month = $1)",
                 month, end)
             if not centers and month not in months[-2:]:
-                self._settled.add(month)
+                self._settled[month] = (await self._unreported([month]))[month]
             for r in centers:
                 key = f"period-close:{r['center_id']}:{month.isoformat()[:7]}"
                 try:
