@@ -54,3 +54,41 @@ async def test_a_visit_recorded_in_may_relayed_after_the_close_revises_may(
         assert await scheduler.tick() == (0, 1)
         row = await month_row(client, "2026-05")
         assert row["visits"] == 9 and row["reported"]["revision"] == 1
+
+
+async def test_a_may_answer_typed_in_on_4_june_relayed_after_the_close_revises_may(
+        settings: Settings) -> None:
+    """The same hole for a late event (redteam67): a visit of 14 May typed in from the paper
+    register on 4 June 10:00 is a late event, but intake's relay is behind and the supervisor
+    closes May at 10:30. Relayed after, it is noted late with its ``recorded_at`` (10:00)
+    before the close's, where the scheduler looks from: May was never revised, while the
+    figures say a late event is always counted again (``Nothing changes silently``)."""
+    may = May()
+    history = may.build()
+    clock = Clock(datetime.fromisoformat("2026-06-04T10:30:00+08:00"))
+    app = create_app(settings, sender=KeptSender(), clock=clock)
+    async with running(app) as client:
+        pool = app.state.pool
+        scheduler = app.state.period_scheduler
+        may.visit("typed-in", at("14", "11:00"))
+        held = history.envelopes.pop().model_copy(
+            update={"recorded_at": datetime.fromisoformat("2026-06-04T10:00:00+08:00")})
+        await applied_up_to(pool, await history.publish_new(settings))
+        r = await client.post(f"/periods/{TEST_CENTER}/2026-05/close",
+                              headers={"Idempotency-Key": "close-may"})
+        assert r.status_code in (200, 201), r.text
+
+        async def reported() -> bool:
+            return "reported" in await month_row(client, "2026-05")
+        await wait_until(reported, what="May's report")
+        assert (await month_row(client, "2026-05"))["visits"] == 8
+
+        history.envelopes.append(held)  # the relay catches up: recorded_at 4 June 10:00
+        await applied_up_to(pool, await history.publish_new(settings))
+        assert (await month_row(client, "2026-05", live="true"))["visits"] == 9
+
+        assert await scheduler.tick() == (0, 1)
+        row = await month_row(client, "2026-05")
+        assert row["visits"] == 9 and row["reported"]["revision"] == 1
+        assert [e["recorded_at"][:19] for e in row["reported"]["late_events"]] == [
+            "2026-06-04T02:00:00"], "the revision names the late event, at its own time"
