@@ -165,7 +165,8 @@ class Periods:
             return False
         row = found[0]
         figures = await self.figures_of(center_id, month, row.as_of)
-        since = "FROM fig_late_events WHERE center_id = $1 AND month = $2 AND recorded_at > $3"
+        since = ("FROM fig_late_events WHERE center_id = $1 AND month = $2"
+                 " AND (recorded_at > $3 OR seen_at > $3)")
         total = await self.pool.fetchval(f"SELECT count(*) {since}", center_id, month,
                                          row.recorded_at)
         late = await self.pool.fetch(
@@ -309,9 +310,10 @@ class PeriodScheduler:
                                 month=str(month), error=exc.message)
         revised = 0
         stale = await self.pool.fetch(
-            "SELECT r.center_id, r.month, max(l.recorded_at) AS latest FROM fig_reported r"
-            " JOIN fig_late_events l ON l.center_id = r.center_id AND l.month = r.month"
-            " AND l.recorded_at > r.recorded_at GROUP BY r.center_id, r.month")
+            "SELECT r.center_id, r.month, max(coalesce(l.seen_at, l.recorded_at)) AS latest"
+            " FROM fig_reported r JOIN fig_late_events l ON l.center_id = r.center_id"
+            " AND l.month = r.month AND (l.recorded_at > r.recorded_at"
+            " OR l.seen_at > r.recorded_at) GROUP BY r.center_id, r.month")
         for r in stale:
             where = (r["center_id"], r["month"])
             if self._checked.get(where) == r["latest"]:

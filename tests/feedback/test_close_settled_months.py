@@ -16,7 +16,7 @@ from services.feedback.main import create_app
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender
 from tests.feedback.test_visits_and_periods import May, applied_up_to, at
-from tests.support import TEST_CENTER, running
+from tests.support import TEST_CENTER, running, wait_until
 
 
 async def test_a_may_visit_typed_in_from_the_register_in_september_closes_may(
@@ -42,6 +42,9 @@ async def test_a_may_visit_typed_in_from_the_register_in_september_closes_may(
         await applied_up_to(pool, await may.h.publish(settings))
 
         assert await scheduler.tick() == (1, 0), "May closes for the center"
-        assert await pool.fetchval(
-            "SELECT count(*) FROM fig_reported WHERE center_id = $1 AND month = $2",
-            TEST_CENTER, date(2026, 5, 1)) == 1
+
+        async def may_reported() -> bool:
+            return await pool.fetchval(
+                "SELECT count(*) FROM fig_reported WHERE center_id = $1 AND month = $2",
+                TEST_CENTER, date(2026, 5, 1)) == 1
+        await wait_until(may_reported, what="May's report")
