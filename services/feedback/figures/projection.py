@@ -49,6 +49,7 @@ import asyncpg
 import orjson
 
 from services.feedback.figures import totals
+from services.feedback.periods import period_id_for
 from shared.contracts import Envelope
 from shared.readmodels import bulk
 from shared.readmodels.readmodel import ReadModel
@@ -363,8 +364,8 @@ class FiguresProjection:
         last: dict[tuple[str, date], datetime] = {
             (r["center_id"], r["month"]): r["recorded_at"] for r in await conn.fetch(
                 "SELECT center_id, month, recorded_at FROM fig_reported"
-                " WHERE (center_id, month) IN (SELECT * FROM unnest($1::text[], $2::date[]))",
-                [c for c, _ in pairs], [m for _, m in pairs])}
+                " WHERE period_id = ANY($1::uuid[])",
+                [period_id_for(c, m) for c, m in pairs])}
         for k, r in self.late.items():
             record = max(filter(None, (last.get((r[3], r[1])), r[6])), default=None)
             self.late[k] = (*r[:6], record + timedelta(microseconds=1)
