@@ -187,6 +187,10 @@ class Periods:
 
 #: How far back the scheduler looks for a month to close (``PeriodScheduler.due_months``).
 CLOSE_LOOKBACK_MONTHS = 12
+#: The per-day counts (``fig_day_totals``) of the rows the tick's scan closes a month for: a
+#: trip, a case opened or resolved, a survey closed (a check due that month closes none).
+CLOSING_COUNTS = ("visits", "cases", "resolved", "answers_or_expiries",
+                  "staff_recorded_answers", "no_consent", "declined", "revisit_answers")
 
 
 class PeriodScheduler:
@@ -246,11 +250,13 @@ class PeriodScheduler:
         return sorted(months)
 
     async def _unreported(self, months: list[date]) -> dict[date, set[str]]:
-        """The centers that count something on a day of ``months`` and have no report of it
-        (``fig_day_totals``: centers x days rows, not the fact rows)."""
+        """The centers that count on a day of ``months`` something that closes a month (the
+        tick's scan: a case opened or resolved, a trip, a survey closed) and have no report
+        of it (``fig_day_totals``: centers x days rows, not the fact rows)."""
         found = await self.pool.fetch(
             "SELECT DISTINCT date_trunc('month', t.day)::date AS month, t.center_id"
             " FROM fig_day_totals t WHERE t.day BETWEEN $1 AND $2"
+            f" AND ({' + '.join(f't.{c}' for c in CLOSING_COUNTS)}) > 0"
             " AND date_trunc('month', t.day)::date = ANY($3::date[]) AND NOT EXISTS"
             " (SELECT 1 FROM fig_reported r WHERE r.center_id = t.center_id"
             " AND r.month = date_trunc('month', t.day)::date)",
@@ -265,7 +271,7 @@ class PeriodScheduler:
         report, that did not when the month was settled: a late event gave it its first
         fact row there (a visit of 20 May typed in on 10 September), and the skip alone left
         that month open for good (until a restart: the skip is kept in memory only). A center
-        counted there already (its follow-ups due that month, which close no month) does not
+        counted there when the month was settled (what the scan closes nothing for) does not
         make the month scanned again each tick."""
         if not self._settled:
             return

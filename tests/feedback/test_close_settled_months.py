@@ -3,13 +3,15 @@ and a paper slip of that month typed in afterwards (redteam67).
 
 The scheduler stops scanning such a month (dcd2164b: a year of fact rows each tick). But
 intake accepts an ``occurred_at`` back to ``OCCURRED_AT_EARLIEST``: a visit of 20 May typed
-in on 10 September from the paper register gives the center its first fact row in May. May
-has no report for it, so May must close for it, as it did before the skip (and as it does
-after a restart, the skip being kept in memory only).
+in on 10 September from the paper register gives the center its first fact row in May that
+closes a month (a check due in May, still open, closes none). May has no report for it, so
+May must close for it, as it did before the skip (and as it does after a restart, the skip
+being kept in memory only).
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 
 from services.feedback.main import create_app
@@ -29,6 +31,12 @@ async def test_a_may_visit_typed_in_from_the_register_in_september_closes_may(
         august = May()
         august.visit("august", at("14", month="08"))
         history = august.h
+        # the center's only May fact: a check still open, due 25 May (it closes no month)
+        check = uuid.uuid5(uuid.NAMESPACE_URL, "settled-may-check")
+        history.add("followup", "FollowUpScheduled", "2026-05-20T10:00:00+08:00", {
+            "reason": "post_resolution_check", "resident_id": None,
+            "due_at": "2026-05-25T09:00:00+08:00", "assigned_clerk": "clerk-001",
+            "assigned_team": None, "source": "api"}, case_id=uuid.uuid4(), aggregate_id=check)
         await applied_up_to(pool, await history.publish(settings))
         assert await scheduler.tick() == (1, 0)  # August closes; May has nothing to close
 
