@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cached_property
 from typing import Any
 from uuid import UUID
@@ -49,6 +49,7 @@ import asyncpg
 import orjson
 
 from services.feedback.figures import totals
+from services.feedback.periods import period_id_for
 from shared.contracts import Envelope
 from shared.readmodels import bulk
 from shared.readmodels.readmodel import ReadModel
@@ -193,9 +194,13 @@ TABLES = (CASES, SURVEYS, RECTIFICATIONS, FOLLOWUPS, VISITS, REPORTED)
 FACTS = (CASES, SURVEYS, RECTIFICATIONS, FOLLOWUPS, VISITS)
 
 LATE = "fig_late_events"
-LATE_COLUMNS = ("event_id", "month", "key_id", "center_id", "type", "recorded_at")
+LATE_COLUMNS = ("event_id", "month", "key_id", "center_id", "type", "recorded_at", "seen_at")
 """Events that changed a fact row dated in a month before the month they were recorded in
-(any of its days, before or after the event): a closed month's revision names them."""
+(any of its days, before or after the event): a closed month's revision names them.
+``seen_at`` is where the period scheduler looks from (``closing.py``): the event's
+``recorded_at``, or just after the center's month was last recorded (closed or revised) when
+that record was applied before the event (``_seen_after_the_record``): a paper answer typed in
+at 10:00 and relayed after the month was closed at 10:30 was counted in neither."""
 
 DDL = [
     *(t.ddl() for t in TABLES),
@@ -221,6 +226,8 @@ DDL = [
     " key_id uuid NOT NULL, center_id text NOT NULL, type text NOT NULL,"
     " recorded_at timestamptz NOT NULL, PRIMARY KEY (event_id, month))",
     f"CREATE INDEX IF NOT EXISTS fig_late_recorded ON {LATE} (center_id, month, recorded_at)",
+    f"ALTER TABLE {LATE} ADD COLUMN IF NOT EXISTS seen_at timestamptz",  # null: recorded_at
+    f"CREATE INDEX IF NOT EXISTS fig_late_seen ON {LATE} (center_id, month, seen_at)",
     # A quarter of each page kept free where rows of earlier batches are updated most (a
     # case resolved, a survey answered, a follow-up done): an update that moves no indexed
     # day is then HOT, written beside the row with no new entry in any index (fig_cases
@@ -262,6 +269,7 @@ class FiguresProjection:
         self.tz = tz
         self._tables = bulk.Tables()
         self.late: dict[tuple[UUID, date], tuple[Any, ...]] = {}
+        self._recorded: dict[tuple[str, date], datetime] = {}
         #: What a batch moved in the counts per center and day: its fact rows' counts after
         #: it (``_counted``) less before it (``_count_before``, in ``_fold``).
         self.counted = totals.Counted()
@@ -326,6 +334,7 @@ class FiguresProjection:
         self._count_before(rows)
         stored = {name: set(found) for name, found in rows.items()}
         dirty: dict[str, set[UUID]] = {t.name: set() for t in TABLES}
+        self._recorded = {}  # this batch's closes and revisions so far, in stream order
         for e, table, key, fn in routed:
             current = rows[table.name]
             row = current.get(key)
@@ -336,9 +345,31 @@ class FiguresProjection:
             fn(self, row, e)
             if fact:
                 self._note_late(e, before | _months(row, table.days))
+            elif table is REPORTED:
+                self._recorded[(row["center_id"], row["month"])] = row["recorded_at"]
             dirty[table.name].add(key)
+        if self.late:
+            await self._seen_after_the_record(conn)
         return [(table, [rows[table.name][k] for k in dirty[table.name]], stored[table.name])
                 for table in TABLES if dirty[table.name]]
+
+    async def _seen_after_the_record(self, conn: asyncpg.Connection) -> None:
+        """A late event applied after its center's month was last recorded (closed or
+        revised) is seen just after that record, whatever its ``recorded_at``: the record's
+        figures did not count it (it reached the bus after them: a relay behind), yet an
+        earlier ``recorded_at`` put it before where the scheduler looks from. The records
+        are those applied before the batch and, in stream order, before the event in it
+        (``_note_late``), so a rebuild sees what the live read model saw."""
+        pairs = {(r[3], r[1]) for r in self.late.values()}
+        last: dict[tuple[str, date], datetime] = {
+            (r["center_id"], r["month"]): r["recorded_at"] for r in await conn.fetch(
+                "SELECT center_id, month, recorded_at FROM fig_reported"
+                " WHERE period_id = ANY($1::uuid[])",
+                [period_id_for(c, m) for c, m in pairs])}
+        for k, r in self.late.items():
+            record = max(filter(None, (last.get((r[3], r[1])), r[6])), default=None)
+            self.late[k] = (*r[:6], record + timedelta(microseconds=1)
+                            if record is not None and record >= r[5] else r[5])
 
     def _note_late(self, e: Envelope, months: set[date]) -> None:
         day = self.day(e.recorded_at)
@@ -346,7 +377,8 @@ class FiguresProjection:
         for month in months:
             if month < recorded:
                 self.late[(e.event_id, month)] = (e.event_id, month, e.partition_key,
-                                                  e.center_id, e.type, e.recorded_at)
+                                                  e.center_id, e.type, e.recorded_at,
+                                                  self._recorded.get((e.center_id, month)))
 
     def _count_before(self, rows: dict[str, dict[UUID, Row]]) -> None:
         """The per-day counts of the rows a batch is about to change, as they stand."""
@@ -370,7 +402,8 @@ class FiguresProjection:
             await conn.execute(table.upsert(), *([r[c] for r in changed] for c in table.names))
         if self.late:
             await conn.executemany(
-                f"INSERT INTO {LATE} ({', '.join(LATE_COLUMNS)}) VALUES ($1, $2, $3, $4, $5, $6)"
+                f"INSERT INTO {LATE} ({', '.join(LATE_COLUMNS)})"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7)"
                 " ON CONFLICT DO NOTHING", list(self.late.values()))
         # last, so that the days' rows (shared by every replica) are locked for the shortest
         await totals.write(conn, self._counted(folded))
