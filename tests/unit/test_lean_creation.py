@@ -128,9 +128,14 @@ def test_a_new_aggregate_is_built_and_stored_as_the_library_builds_it(
         cls, event, aggregate_id, kwargs, lean=False)
 
 
-def test_a_case_opened_at_the_counter_takes_the_lean_path_with_the_same_bytes() -> None:
+def test_a_case_opened_at_the_counter_takes_the_lean_path_with_the_same_bytes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     from services.intake.domain import Case
 
+    def not_the_library(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a case is built by shared.kernel.creation, not the library")
+
+    monkeypatch.setattr(es.BaseAggregate, "_create", classmethod(not_the_library))
     case_id = uuid.uuid4()
     meta = {"actor": "clerk-017", "occurred_at": MOMENT, "causation_id": "k-1",
             "correlation_id": None, "center_id": "SH-PD-HUAMU", "case_id": case_id}
