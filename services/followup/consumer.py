@@ -811,10 +811,14 @@ class Rules:
             # the 督办 each will have if missed again is the case's, as the first one was.
             this_batch = [f for _, f, rule in earlier if rule == REFERRAL]
             rows: list[Row] = []
+            # Counted from the day follow-up learnt of the reopening, as a referral posted
+            # late is (``counted_from``): a "not solved" said a month back and recorded today
+            # (``CaseReopened.judged_at``) chased the unit with a reply due weeks ago.
+            day = self._counted_from(e)
             for referral_id in dict.fromkeys([*referrals, *this_batch]):
                 try:
                     chase = await self.followups.chase_referral_again(
-                        referral_id, str(e.event_id), e.occurred_at)
+                        referral_id, str(e.event_id), e.occurred_at, day)
                 except NotFound:
                     log.warning("rule.chase_unknown_referral", referral_id=str(referral_id))
                     continue
