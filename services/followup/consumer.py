@@ -1318,8 +1318,12 @@ def _step_case(e: Envelope) -> UUID | None:
 
 #: ``sixstep ops backfill``: each case's last ``CaseDueDateSet`` source read from the log
 #: (``$1`` cases, ``$2`` sources, ``$3`` stream sequences), kept until the whole log is read.
-DUE_SOURCES_DDL = ("CREATE TABLE IF NOT EXISTS due_sources_backfill (case_id uuid PRIMARY KEY,"
-                   " source text NOT NULL, seq bigint NOT NULL)")
+#: The run's own staging table (TEMP: its connection's, dropped with it): two runs at once
+#: (two operators, a Job's retried pod) shared one table of the schema, and the second's
+#: CREATE failed on PostgreSQL's unique type name, or a finished run dropped the table
+#: under the other; one killed left it behind.
+DUE_SOURCES_DDL = ("CREATE TEMP TABLE IF NOT EXISTS due_sources_backfill"
+                   " (case_id uuid PRIMARY KEY, source text NOT NULL, seq bigint NOT NULL)")
 DUE_SOURCES_READ = (
     "INSERT INTO due_sources_backfill AS b (case_id, source, seq)"
     " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[])"
@@ -1352,7 +1356,7 @@ async def due_sources_filled(conn: asyncpg.Connection) -> int:
     done = await conn.execute(
         "UPDATE case_refs c SET due_source = b.source FROM due_sources_backfill b"
         " WHERE c.case_id = b.case_id AND c.due_source IS NULL")
-    await conn.execute("DROP TABLE due_sources_backfill")
+    await conn.execute("DROP TABLE pg_temp.due_sources_backfill")
     return int(done.split()[-1])
 
 
