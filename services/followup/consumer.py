@@ -552,11 +552,14 @@ class Rules:
 
     def _deadline_close(self, e: Envelope) -> bool:
         """A deadline noted within ``urgent_deadline_working_days`` working days of its
-        noting (a day the calendar does not cover is not close: that rule is parked)."""
+        noting: of the moment it is judged by (a backdated post's ``judged_at``: last month's
+        slip typed in today, its deadline close now, was weeks away from the slip's day) (a
+        day the calendar does not cover is not close: that rule is parked)."""
         calendar = self.followups.calendar(e.center_id)
         try:
             return calendar.working_days_between(
-                calendar.local_day(e.occurred_at), date.fromisoformat(e.payload["due_on"])
+                calendar.local_day(judged_by(e.occurred_at, e.payload)),
+                date.fromisoformat(e.payload["due_on"])
             ) <= self.settings.urgent_deadline_working_days
         except CalendarOutOfRange:
             return False
