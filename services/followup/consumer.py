@@ -48,7 +48,8 @@ From intake (consumed from the stream, in each case's order):
 * ``PlanStepAdded`` (a linked plan's step, on the plan's partition): a *plan step* reminder at
   office opening N working days before the step takes effect
   (``followup_deadline_reminder_working_days``), or at once when it is closer; on the step's
-  case when it names one, for the plan's beneficiary.
+  case when it names one, for the plan's beneficiary, with whoever has that case now (its
+  new owner after a handover) and high priority when the case is urgent.
 
 From feedback: ``RectificationOpened`` -> a *verification* contact (回访核实) due at office
 opening on the first working day after the day of the bad review
@@ -714,10 +715,15 @@ class Rules:
                            # a backdated post's from its judged moment (not lapsed)
                            not_before=judged_by(e.occurred_at, p))
             planned = calendar.plan(rule)
+            # The step's case's owner now (handed to a team or a clerk: theirs, as every
+            # follow-up planned after a handover; the first clerk's went on nobody's list who
+            # did the work), high priority when it is urgent, as the case's other follow-ups.
+            clerk, team = owner_of(case) if case else (e.actor, None)
             await self._schedule(Plan(
                 follow_up_id=follow_up_id, center_id=e.center_id, case_id=case_id,
                 reason=Reason.PLAN_STEP, resident_id=resident, due_at=planned.at,
-                assigned_clerk=case["clerk_id"] if case else e.actor, assigned_team=None,
+                assigned_clerk=clerk, assigned_team=team,
+                priority=Priority.HIGH if case and is_urgent(case) else Priority.NORMAL,
                 source=f"{e.service}:{e.type}", source_id=step_id,
                 service_item=p["service_item"], causation_id=str(e.event_id),
                 correlation_id=e.correlation_id, occurred_at=e.occurred_at,
