@@ -7,6 +7,7 @@ the call. Each at the calendar's edges: a plain Friday, Sunday 20 December, New 
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,9 @@ from services.followup.projections import READ_MODEL
 from services.intake.main import create_app as create_intake
 from shared.kernel.clock import ManualClock
 from shared.settings import Settings
+from tests.feedback.helpers import History
 from tests.followup.story import CENTER, Center, at, center_day, key, quiet
-from tests.followup.test_help_and_referrals import escalate, refer
+from tests.followup.test_help_and_referrals import escalate, first, refer
 from tests.followup.test_rules import _wait_for
 from tests.support import assert_rebuilt_as_live, bearer, headers, running, wait_until
 
@@ -310,3 +312,32 @@ async def test_a_referral_chased_again_by_a_reopening_typed_in_from_last_months_
         await wait_until(lambda: status_is("awaiting_reply"), what="the referral chased again")
         chased = (await center.followup.get(path)).json()
         assert datetime.fromisoformat(chased["reply_due_at"]) == reply_due, chased
+
+
+@pytest.mark.parametrize("story", list(ACTIONS_POSTED_LATE))
+async def test_help_tasks_posted_during_a_twelve_day_outage_of_follow_up_count_alike(
+        settings: Settings, story: str) -> None:
+    """Follow-up was down twelve and a half days. Meanwhile intake recorded two escalations
+    (帮办) at the same moment: one said then, one typed in from last month's slip
+    (``ActionTaken.judged_at``: intake's clock less the grace). Both reach follow-up only now:
+    both help tasks count their three working days from today. The slip's was measured from
+    its judged moment, 72 h further back, past FOLLOWUP_LAPSE_AFTER_DAYS, as if read from
+    scratch: counted from that day, overdue on arrival, escalated at once."""
+    _, back, task_due, _ = ACTIONS_POSTED_LATE[story]
+    recorded = back - timedelta(days=12, hours=12)
+    async with center_day(settings, back, with_intake=False) as center:
+        history = History(CENTER)
+        cases = [history.case((recorded - timedelta(days=40)).isoformat(),
+                              resident_id=uuid.uuid4()) for _ in range(2)]
+        for case_id, said, judged in ((cases[0], recorded, None),
+                                      (cases[1], recorded - timedelta(days=30),
+                                       recorded - timedelta(hours=72))):
+            action = history.add("intake", "ActionTaken", said.isoformat(), {
+                "kind": "escalated", "description": "政策冲突需协调",
+                **({"judged_at": judged.isoformat()} if judged else {})},
+                case_id=case_id, actor="clerk-017")
+            history.envelopes[-1] = action.model_copy(update={"recorded_at": recorded})
+        await history.publish_new(settings)
+        for case_id in cases:
+            task = await first(center, "/help-tasks", str(case_id), "the help task")
+            assert datetime.fromisoformat(task["deadline_at"]) == task_due, task
