@@ -895,7 +895,8 @@ class Rules:
         # grace): from the day it was posted, not overdue on arrival.
         return counted_from(self.followups.calendar(e.center_id),
                             judged_by(e.occurred_at, e.payload), self.followups.clock.now(),
-                            timedelta(days=self.settings.followup_lapse_after_days))
+                            timedelta(days=self.settings.followup_lapse_after_days),
+                            e.recorded_at)
 
     def _escalated(self, e: Envelope, case: CaseRef) -> Effect:
         p = e.payload
