@@ -672,6 +672,12 @@ READ_MODEL = ReadModel(
     subjects=lambda settings: subjects(settings.subject_prefix),
     keys={**{t.name: "case_id" for t in FACTS}, VISITS.name: "key_id", LATE: "key_id",
           REPORTED.name: "period_id"},
+    # A batch reads fact rows by their keys only (``_fold``), the day totals by (day,
+    # center): the figures' day and lookup indexes serve the queries, made last by a rebuild.
+    built_after=frozenset({"fig_cases_opened", "fig_cases_resolved", "fig_surveys_closed",
+                           "fig_rect_opened", "fig_followups_due", "fig_cases_verdict",
+                           "fig_visits_day", "fig_surveys_rectification", "fig_rect_survey",
+                           "fig_late_recorded"}),
 )
 """What ``sixstep rebuild feedback.figures`` folds the log with: after a change of the center's
 time zone, for one. ``keys`` name the case column (the events' partition key), not the rows'
