@@ -1303,3 +1303,31 @@ def test_the_holiday_stays_and_the_resident_goes_when_their_name_is_guoqing() ->
     kept = "国庆补班日照常办理，国庆的时候人多，国庆时窗口忙，国庆过后再说，国庆人多"
     assert redact(kept, known) == kept
     assert redact("国庆住院了，李_国_庆来过", known) == f"{NAME}住院了，{NAME}来过"
+
+
+@pytest.mark.parametrize("words", [
+    "医疗发票 23856714 丢失", "收据 31286547 已交财务室", "12345转办件 31208765，已回复",
+    "一网通办办件号 3101152026122000", "动迁补偿款 23865400，分三期", "预算 31286500（单位：元）",
+    "HSBC汇款 Ref 31286547 已到账", "Invoice 31286547 paid", "请加社区QQ群 73125468"])
+def test_a_counters_serials_and_sums_of_eight_digits_are_no_phones(words: str) -> None:
+    """redteam69: an invoice's, a receipt's, a transfer's or a group's number and a sum with no
+    serial's or amount's word scrub47 knew went as a phone (the 一网通办 case's sixteen as a
+    card)."""
+    assert redact(words) == words
+
+
+@pytest.mark.parametrize("words", [
+    "两癌筛查：查HPV和TCT，免费", "体检查PSA，偏高", "香港那边每月约1万HKD，够用",
+    "需要J.P.见证签名", "儿子在L.A.读书", "Shek Tong Tsui 社区中心", "Yuen Long Kau Hui 的老人",
+    "曾 用 名：无", "党 员 证：有"])
+def test_a_test_a_currency_a_citys_letters_and_a_forms_spaced_label_are_no_names(
+        words: str) -> None:
+    """redteam69: an acronym after 查 or a number's 万, an abbreviation with full stops, a place
+    of Hong Kong's read as a surname and two syllables, and a form's label typed a character at
+    a time went as a name."""
+    assert redact(words) == words
+
+
+def test_a_former_name_goes() -> None:
+    """redteam69: 曾用名 introduces a name as 姓名 does; it was kept."""
+    assert redact("曾用名：李桂兰，已核对户籍") == f"曾用名：{NAME}，已核对户籍"

@@ -329,11 +329,14 @@ _AMOUNT_AFTER = re.compile(r"\s?万?元(?![旦宵])")
 """What follows an amount, never a phone number (电话回访，金额2000000元); not 元旦 (电话
 68494601元旦回访: a phone number, and when to call)."""
 _SERIAL_BEFORE = re.compile(
-    r"(?:(?:受理|流水|序|案|批次?|凭证|回执|业务|登记|工单|订单|单|票|合同|交易|注册|税|识别)号(?:码)?"
-    r"|执照(?:号码|号)?|代码|编号|编码|流水|\bNo\.?|#)(?:是|为|:|：|\s)*$")
+    r"(?:(?:受理|流水|序|案|批次?|凭证|回执|业务|登记|工单|订单|单|票|合同|交易|注册|税|识别|件)号(?:码)?"
+    r"|执照(?:号码|号)?|群(?:号码|号)?|代码|编号|编码|流水|发票|收据|办件|\bNo\.?|\b[Rr]ef\.?|\b[Ii]nvoice|#)"
+    r"(?:是|为|:|：|\s)*$")
 """A serial's name right before a run of digits (受理号：00886..., 合同号310115850312123, a
-business licence's 营业执照310115400123456 or 纳税人识别号): the run is the serial, however it
-begins. One of a card's or an ID number's length goes only when its check digit holds, as
+business licence's 营业执照310115400123456 or 纳税人识别号; an invoice's or a receipt's eight
+digits, 发票 23856714, 收据, an 一网通办 case's 办件号, a transfer's 转办件, a chat group's 群号,
+a remittance's Ref, an Invoice: redteam69 found them taken for phones): the run is the serial,
+however it begins. One of a card's or an ID number's length goes only when its check digit holds, as
 every real one's does (受理号310115202612200001, a district, a day and a count, and
 流水号1234567890123456 stay; one serial in ten or eleven is taken all the same)."""
 
@@ -347,9 +350,10 @@ _SERIALS_SINCE = 2000
 
 _NUMBERED_BEFORE = re.compile(
     r"(?:第|室|房间|房号|座位|床位?|门牌|单|(?<!手机)(?<!电话)(?<!座机)(?<!联系)(?<!微信)"
-    r"(?<![Qq][Qq])号|金额|补贴|收入|支出|合计|共计|余额|工资)[\s:：]*$")
+    r"(?<![Qq][Qq])号|金额|补贴|收入|支出|合计|共计|余额|工资|款|预算|经费|资金)[\s:：]*$")
 """What numbers, not whom to call: a room, a seat, a ticket or a queue (房号6101 6102, 第5201
-5202号, 取号单 5001 5002, 工号 5012 5013), an amount (补贴 9512 5080). A phone's or a chat's
+5202号, 取号单 5001 5002, 工号 5012 5013), an amount (补贴 9512 5080; a sum's 款, 补偿款 23865400,
+预算, 经费, 资金 since redteam69). A phone's or a chat's
 号 (手机号, 微信号 9123 4567) is none of them."""
 _NUMBERED_AFTER = re.compile(r"\s?(?:号|室|房|座|床|楼|层)")
 _RUN_BEFORE = re.compile(r"\d[ \-]{1,2}$")
@@ -786,7 +790,7 @@ _INTRODUCERS = (r"(?:居民|住户|低保户|困难户|申请人|老人|患者|�
                 # a referred unit's or a helper's staff, named in its reply (经办人李明说,
                 # 回复人：李建国（网格员）); an office after them stays (联系人：社区居委会)
                 r"经办人|回复人|负责人|签收人|对接人|承办人|接待人|"
-                r"名叫|叫做|名字叫|名字是|"
+                r"名叫|叫做|名字叫|名字是|曾用名|"
                 r"名字[:：]|本人|"
                 r"我叫|他叫|她叫|"
                 r"老伴儿|老头子|代办人|委托人|邻居|" + "|".join(RELATIVES) + "|"
@@ -843,7 +847,11 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              "江边", "余款", "金钱", "胡乱",
              # who agreed or signed, a thing handed over, a workshop (董事长同意, 由车队长签字,
              # 毛毯已领取, 车间组长, 给车间发通知)
-             "董事", "车队", "毛毯", "车间")
+             "董事", "车队", "毛毯", "车间",
+             # a form's labels typed a character at a time (曾 用 名：无, 党 员 证：有, 车 牌 号：):
+             # redteam69 found them scrubbed as a name; and what a Korean surname begins (老人
+             # 朴实, 居民朴素的要求)
+             "曾用", "党员", "车牌", "朴实", "朴素")
 """Words that begin with a surname and follow a relation word in what clerks write (家属申请,
 患者费用, 家属向社区反映): the verb or noun after 家属 is not a name."""
 NOT_A_PERSONS_NAME = frozenset((
@@ -1186,7 +1194,11 @@ scrub47."""
 _NOT_INITIALS = frozenset((
     "U.S.", "U.S.A.", "U.K.", "P.R.C.", "R.O.C.", "H.K.", "S.A.R.", "A.M.", "P.M.", "E.G.",
     "I.E.", "N.B.", "P.S.", "I.D.", "U.N.", "E.U.", "D.C.", "B.C.", "A.D.", "R.I.P.", "O.K.",
-    "Q.A.", "C.V.", "V.S.", "P.O."))
+    "Q.A.", "C.V.", "V.S.", "P.O.",
+    # a Hong Kong justice of the peace who witnesses a signature, cities and degrees
+    # (redteam69: 需要J.P.见证签名, 儿子在L.A.读书)
+    "J.P.", "L.A.", "N.Y.", "N.Y.C.", "S.F.", "M.D.", "B.A.", "M.A.", "B.S.", "M.S.", "R.N.",
+    "D.I.Y."))
 _INITIALED = re.compile(_SURNAME + r"(?:[A-Z]{1,3}|(?:[A-Z]\.){1,3})(?![A-Za-z0-9])")
 """A surname and the given name's initials (王XY, 张JG, 陈X女士, 刘Z.Q.), where a person's
 doing, a form of address or a clause's end follows or a word that introduces or reaches one
@@ -1195,7 +1207,12 @@ surname (查CT, 高DPI, 金VIP: ``_ACRONYMS``); 王某某, a name already left o
 _ACRONYMS = frozenset((
     "CT", "DPI", "VIP", "APP", "PDF", "ID", "QQ", "IC", "PC", "TV", "AI", "OK", "BUG", "IT", "PPT",
     "CEO", "HR", "GPS", "USB", "WIFI", "ATM", "POS", "SIM", "DNA", "MRI", "ICU", "KTV", "SUV",
-    "ETC", "EMS", "SF", "NFC", "UFO", "GDP", "CPI", "VR", "AR", "LED", "PVC", "MV", "DJ", "BMI"))
+    "ETC", "EMS", "SF", "NFC", "UFO", "GDP", "CPI", "VR", "AR", "LED", "PVC", "MV", "DJ", "BMI",
+    # the tests a screening or a check-up orders after 查 (两癌筛查：查HPV和TCT, 查PSA, 查HCG:
+    # redteam69 found them taken for a name), and a sum's currency after 万 (1万HKD)
+    "HPV", "TCT", "PSA", "HCG", "CEA", "AFP", "TSH", "ECG", "EEG", "EKG", "PET", "HIV", "HBV",
+    "HCV", "CRP", "ALT", "AST", "BNP", "DR", "CTA", "MRA", "PCR", "RMB", "CNY", "HKD", "USD",
+    "MOP", "TWD", "JPY", "KRW", "EUR", "GBP", "AUD", "CAD", "SGD", "MPF"))
 _AFTER_INITIALS = re.compile(r"\s?(?:" + _HONORIFIC + "|" + "|".join(OFFICE_POSTS) + "|"
                              + _NICK_NEXT + "|" + _DEEDS + ")")
 _BEFORE_INITIALS = re.compile(r"(?:" + _INTRODUCERS + "|" + "|".join(_REACHING) + r"|[跟给请叫由])"
@@ -1209,6 +1226,8 @@ _TWO_SYLLABLES = re.compile(r"\s[A-Z][a-z]{1,5}[ \-][A-Za-z]")
 def _initialed(text: str, m: re.Match[str]) -> bool:
     if m.group()[0] in "于向" and _HAN.match(text, max(0, m.start() - 1)) and m.start():
         return False  # 属于A。, 高于B，转向C: a preposition, no surname
+    if m.start() and text[m.start() - 1].isdigit():
+        return False  # 1万HKD: a number's 万, no surname
     letters = m.group()[1:].replace(".", "") if m.group()[0] in _SINGLE_SURNAMES \
         else m.group()[2:].replace(".", "")
     return letters not in _ACRONYMS and (
@@ -1247,7 +1266,10 @@ _HK_PLACES = frozenset(("wong tai sin", "ho man tin", "yau ma tei", "ma on shan"
                         "to kwa wan", "kwun tong", "sham shui po", "tsim sha tsui",
                         "lam tin", "so uk", "shek mun", "lo wu", "tai koo", "ma wan",
                         "chung hom kok", "siu sai wan", "wan chai", "mong kok", "tin shui wai",
-                        "tai po", "ho chung", "lam tsuen", "au tau", "kam tin"))
+                        "tai po", "ho chung", "lam tsuen", "au tau", "kam tin",
+                        # redteam69: a district of the Island, markets of the New Territories,
+                        # a village of Tung Chung
+                        "shek tong tsui", "yuen long kau", "shek wu hui", "ma wan chung"))
 
 
 def _hk_name(m: re.Match[str]) -> bool:
