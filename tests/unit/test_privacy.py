@@ -1331,3 +1331,17 @@ def test_a_test_a_currency_a_citys_letters_and_a_forms_spaced_label_are_no_names
 def test_a_former_name_goes() -> None:
     """redteam69: 曾用名 introduces a name as 姓名 does; it was kept."""
     assert redact("曾用名：李桂兰，已核对户籍") == f"曾用名：{NAME}，已核对户籍"
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("孙女扣扣 345678123，企鹅号 2345678901", f"孙女扣扣 {ACCOUNT}，企鹅号 {ACCOUNT}"),
+    ("加薇 wangxy_1985，她说加V：wang8899", f"加薇 {ACCOUNT}，她说加V：{ACCOUNT}"),
+    ("LINE ID lily0312, KakaoTalk ID: parkjh88, Telegram @lily_0312",
+     f"LINE ID {ACCOUNT}, KakaoTalk ID: {ACCOUNT}, Telegram @{ACCOUNT}"),
+    *[(words, words) for words in ["政府威信很高", "企鹅玩偶20个", "HOTLINE 12345", "加VIP窗口"]],
+])
+def test_qq_and_wechat_as_written_to_pass_a_filter_and_apps_abroad_are_accounts(
+        typed: str, stored: str) -> None:
+    """redteam69: 扣扣 / 企鹅 for QQ, 薇 / V for WeChat, and LINE, KakaoTalk and Telegram kept the
+    account after them."""
+    assert redact(typed) == stored

@@ -443,7 +443,8 @@ _ACCOUNT_TAIL = re.compile(r"(?:卡号|账号|帐号|银行卡|社保卡|医保�
 _CHAT_ID = re.compile(
     r"(?P<app>微信|[Ww]e[Cc]hat|(?<![A-Za-z])(?:wx|WX|vx|VX|V信|v信|QQ|qq)|钉钉|支付宝|[Aa]lipay"
     r"|抖音|快手|微博|小红书|B站|b站|哔哩哔哩|(?<![A-Za-z])(?:[Dd]ouyin|[Tt]ik[Tt]ok|[Kk]uaishou"
-    r"|[Ww]eibo|[Bb]ilibili)(?![A-Za-z]))"
+    r"|[Ww]eibo|[Bb]ilibili|LINE|Line(?=\s?(?:ID|id))|[Kk]akao(?:[Tt]alk)?|[Tt]elegram)(?![A-Za-z])"
+    r"|扣扣|企鹅|薇信|威信|徽信|(?<=加)(?:薇|[Vv](?![A-Za-z])))"
     r"(?:号码|号|账号|账户|帐号|昵称|\s?(?:ID|id|[Aa]ccount|[Nn]umber|[Nn]o\.?)(?![A-Za-z]))?"
     r"(?:是|为|:|：|\s|\bis\b)*@?(?P<n>[A-Za-z0-9][A-Za-z0-9_.\-]{4,29}(?<![.\-]))"
     r"(?![A-Za-z0-9_\-])")
@@ -451,14 +452,17 @@ _CHAT_ID = re.compile(
 li_min88, 支付宝：wang_xy88, a refund's or a subsidy's payee), or a short-video or social
 account's (抖音号 dy_wang88, 快手号, 微博 @wanglei_sh, 小红书号, B站): it reaches the person as a
 phone number does. A QQ account is a number and the others at least six characters: "QQ
-group", "WeChat group" are no account, nor a day (抖音 20261220 发布的视频). ``ID`` before a
+group", "WeChat group" are no account, nor a day (抖音 20261220 发布的视频). QQ and WeChat as a
+counter writes them so a chat's filter lets them through (扣扣, 企鹅号 for QQ; 薇信, 威信, 加薇,
+加V for WeChat), and the apps of a family in Japan, Korea or abroad (LINE ID, KakaoTalk,
+Telegram): redteam69 found them kept. ``ID`` before a
 Chinese word (抖音ID是dy_wang88) ends at the next letter that is not Latin: ``\b`` saw none
 before 是 (both word characters), and the account was kept or cut in two."""
 
 
 def _chat_account(m: re.Match[str]) -> bool:
     n = m.group("n")
-    if m.group("app").lower() == "qq":
+    if m.group("app").lower() in ("qq", "扣扣", "企鹅"):
         return n.isdigit()
     return len(n) >= 6 and n.lower() not in ("account", "number", "alipay", "wechat") \
         and not _COMPACT_DATE.fullmatch(n) and not _DATE_SHAPE.fullmatch(n) \
@@ -1287,7 +1291,7 @@ _ANY_POST = re.compile("|".join(OFFICE_POSTS))
 _ANY_INTRODUCTION = re.compile(_INTRODUCERS)
 _ANY_CHAT = re.compile(r"微信|[Ww]e[Cc]hat|[wWvV][xX]|[Vv]信|QQ|qq|钉钉|支付宝|[Aa]lipay|抖音|快手"
                        r"|微博|小红书|[Bb]站|哔哩哔哩|[Dd]ouyin|[Tt]ik[Tt]ok|[Kk]uaishou|[Ww]eibo"
-                       r"|[Bb]ilibili")
+                       r"|[Bb]ilibili|LINE|Line|[Kk]akao|[Tt]elegram|扣扣|企鹅|[薇威徽]信|加[薇Vv]")
 _ANY_PROFILE = re.compile(r"[男女]|[（(]")
 _ANY_REACH = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访")
 _ANY_KIN_TITLE = re.compile("[姐哥叔婶嫂]")
