@@ -1345,3 +1345,40 @@ def test_qq_and_wechat_as_written_to_pass_a_filter_and_apps_abroad_are_accounts(
     """redteam69: 扣扣 / 企鹅 for QQ, 薇 / V for WeChat, and LINE, KakaoTalk and Telegram kept the
     account after them."""
     assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("朴明哲说明天来，韩国籍居民朴敏英来电", f"{NAME}说明天来，韩国籍居民{NAME}来电"),
+    ("佐藤女士来电，渡边先生的女儿，山田さん来过",
+     f"{NAME}女士来电，{NAME}的女儿，{NAME}さん来过"),
+    ("Kim Min-su came; CHEN CHIH-MING, Lin Mei-ling said", f"{NAME} came; {NAME}, {NAME} said"),
+    ("Peter Chan called, Mary Wong 話聽日嚟", f"{NAME} called, {NAME} 話聽日嚟"),
+    ("黄sir说要再核，Madam 黄 来过，Miss 李来过", f"{NAME}说要再核，{NAME} 来过，{NAME}来过"),
+    ("已联系刘zq，陈xh女士来电，张jg说", f"已联系{NAME}，{NAME}女士来电，{NAME}说"),
+    ("申请人：张 建国，联系人：王\u3000英，张 建国说", f"申请人：{NAME}，联系人：{NAME}，{NAME}说"),
+    ("李_建国来过", f"{NAME}来过"),
+    *[(words, words) for words in [
+        "Hong Kong-based charity", "Car Park Drop-off", "Sam Tung Uk museum", "老人朴实",
+        "居民朴素的要求", "中山医院的证明", "お客様の件", "王xx来过", "重65kg，高170cm",
+        "打开app查看", "居民 高 兴地说谢谢"]],
+])
+def test_korean_japanese_and_romanised_names_and_hong_kongs_titles_are_names(
+        typed: str, stored: str) -> None:
+    """redteam69: 朴 was no surname, no Japanese one was, a Korean's or a Taiwanese's romanised
+    name with its hyphen, an English given name before a Hong Kong surname, 黄sir, Madam 黄,
+    initials in lower case and a space after the surname were kept (李_建国 kept 国). English
+    words with a hyphen, places, a mask and units after a surname's character stay."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("电话6234\n5678一直没人接", f"电话{PHONE}一直没人接"),
+    ("座机62345\n678，白天没人", f"座机{PHONE}，白天没人"),
+    ("家里座机 5888\r\n1234", f"家里座机 {PHONE}"),
+    *[(words, words) for words in ["联系人员补贴\n1200\n1500", "电话\n2026\n1220",
+                                   "电话费 120\n150元", "电话回访\n1次未接"]],
+])
+def test_a_landline_wrapped_after_its_keyword_is_a_phone(typed: str, stored: str) -> None:
+    """redteam69: a landline a narrow box wrapped in two groups of three digits or more was
+    kept (a line end was joined only next to a fragment of one or two digits)."""
+    assert redact(typed) == stored
