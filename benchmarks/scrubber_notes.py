@@ -213,7 +213,12 @@ TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号",
             # scrub47's: a name parted by separators, initials, a Hong Kong name, eight digits,
             # Japan's and Taiwan's numbers
             "王_秀_", "张 建 ", "王-秀-英 ", "王XY说", "W.X.", "Chan Tai ", "62345678 ",
-            "090-1234-", "(02) 2345-", "886-2-"]
+            "090-1234-", "(02) 2345-", "886-2-",
+            # redteam69's: QQ and WeChat past a filter, a romanised name with a hyphen, an
+            # English given name, Hong Kong's titles, Japanese names, lower-case initials, a
+            # space after the surname, a landline wrapped after its keyword
+            "扣扣 1", "加V：a", "Kim Min-", "Peter Chan ", "Madam 黄", "黄sir", "佐藤女士",
+            "山田さん", "刘zq说", "申请人：张 建", "，张 建国说", "电话6234\n", "发票 2"]
 
 TIMED = r"""
 import json, sys, time

@@ -1182,10 +1182,10 @@ who agreed, signed or refused without a word before the name. Not who someone is
 ``is_name``), an office (万科确认), a place, a day (周一确认; 周一明确认 is a name), a trade
 (石材确认), nor a thing (余额确认, 车票已领取, ``NOT_NAMES``)."""
 _SPACED_AFTER_SURNAME = re.compile(
-    r"(?:" + _INTRODUCERS + r"(?:是|为|叫|:|：)?\s{0,2}|(?:^|(?<=[，。；！？,.;!?\n]))(?=\S+ \S\S"
-    r"(?:说|称|表示|反映|讲|来电|来访|告诉|" + _DEEDS + r")))"
-    r"(?P<n>" + _SURNAME + r" {1,2}" + _GIVEN + r"{1,2}?)"
-    r"(?=[，。；！？,.;!?、\s）)]|$|说|称|表示|反映|讲|来电|来访|告诉|" + _DEEDS + ")")
+    _INTRODUCERS + r"(?:是|为|叫|:|：)?\s{0,2}(?P<n>" + _SURNAME + r" {1,2}" + _GIVEN + r"{1,2}?)"
+    r"(?=[，。；！？,.;!?、\s）)]|$|说|称|表示|反映|讲|来电|来访|告诉|" + _DEEDS + ")"
+    r"|(?:^|(?<=[，。；！？,.;!?\n]))(?P<s>" + _SURNAME + r" {1,2}" + _GIVEN + r"{2})"
+    r"(?=说|称|表示|反映|讲|来电|来访|告诉|" + _DEEDS + ")")
 """A name with a space after its surname (申请人：张 建国, 张 建国说: a form's boxes, the way
 a Latin name is parted) or a two-character one padded to three (联系人：王　英, a list
 aligned by a full-width space): after a word that introduces a name, or opening a clause
@@ -1636,9 +1636,10 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
                     yield m.start("n"), m.end("n"), REDACTED_NAME
     if " " in text:  # 申请人：张 建国, 张 建国说
         for m in _SPACED_AFTER_SURNAME.finditer(text):
-            name = m.group("n").replace(" ", "")
+            group = "n" if m.group("n") else "s"
+            name = m.group(group).replace(" ", "")
             if is_name(name) and not name.startswith(NOT_NAMES) and name[-1] != "人":
-                yield m.start("n"), m.end("n"), REDACTED_NAME
+                yield m.start(group), m.end(group), REDACTED_NAME
     if _ANY_SPACED.search(text):  # 李_建_国, 张 建 国
         for m in _SPACED_NAME.finditer(text):
             if _spaced_name(text, m):
