@@ -1344,17 +1344,24 @@ _WESTERN_GIVEN = (
     "Stella Teresa Vivian Wendy Winnie Yvonne Alice Agnes Angela Betty Candy Cecilia Christine "
     "Coco Elaine Emily Esther Gloria Iris Jessica Joanne Josephine Judy Katherine Kelly Mandy "
     "Michelle Monica Phoebe Rebecca Rosa Sally Susan Tiffany Venus Vicky").split()
-_WESTERN_NAMED = re.compile(r"(?<![A-Za-z])(?:" + "|".join(_WESTERN_GIVEN) + r")\s"
+_WESTERN_NAMED = re.compile(r"(?:" + "|".join(_WESTERN_GIVEN) + r")\s"
                             + _ROMAN_SURNAME + r"(?![A-Za-z]|\s[A-Z])")
 """An English given name before a Chinese surname, as Hong Kong and Taiwan write a name (Peter
 Chan, Kelvin Lau, Mary Wong): kept until redteam69 (Mr Chan went). Only the given names listed
 (no month, no verb: May, Will and Bill are left out); not a place's or a hospital's name, more
 capitalised words after it (Alice Ho Miu Ling Nethersole Hospital, Sam Tung Uk Museum)."""
-_TITLE_HAN = re.compile(r"(?<![A-Za-z])(?:Mr|Mrs|Ms|Miss|Madam|Mdm|Dr)\.?\s?" + _SURNAME
+_TITLE_HAN = re.compile(r"(?:Mr|Mrs|Ms|Miss|Madam|Mdm|Dr)\.?\s?" + _SURNAME
                         + _GIVEN + r"{0,2}")
 """An English title before a name in Chinese characters (Madam 黄, Miss 李来过, Mr 陈说), as a
 Hong Kong counter writes it: kept until redteam69."""
 _SURNAME_SIR = re.compile(_SURNAME + r"(?:sir|Sir|SIR)(?![A-Za-z])")
+_TWO_WORDS = re.compile(r"[A-Z][a-z]+\s[A-Z]")
+"""What ``_WESTERN_NAMED`` needs (Peter Chan), a search most texts pay nothing more for."""
+_LETTER_DASH = re.compile(r"[A-Za-z]-[A-Za-z]")
+_SURNAME_SPACE = re.compile("[" + "".join(sorted({n[-1] for n in SURNAMES}))
+                            + "] {1,2}[\u4e00-\u9fff]")
+"""What ``_SPACED_AFTER_SURNAME`` needs (张 建国): a surname's last character, a space, a
+character."""
 """Hong Kong's 黄sir, 陈Sir (a policeman, a teacher, an officer by his surname): kept until
 redteam69."""
 _JAPANESE_SURNAMES = (
@@ -1634,7 +1641,7 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             for m in regex.finditer(text):
                 if is_name(m.group("n")) and m.group("n")[-1] != "人":
                     yield m.start("n"), m.end("n"), REDACTED_NAME
-    if " " in text:  # 申请人：张 建国, 张 建国说
+    if " " in text and _SURNAME_SPACE.search(text):  # 申请人：张 建国, 张 建国说
         for m in _SPACED_AFTER_SURNAME.finditer(text):
             group = "n" if m.group("n") else "s"
             name = m.group(group).replace(" ", "")
@@ -1676,13 +1683,19 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             for m in _HK_NAME.finditer(text):
                 if _hk_name(m):
                     yield m.start(), m.end(), REDACTED_NAME
-        if "-" in text:  # Kim Min-su, Chen Chih-ming
+        if "-" in text and _LETTER_DASH.search(text):  # Kim Min-su, Chen Chih-ming
             for m in _HYPHENED_NAME.finditer(text):
                 if _SYLLABLE.fullmatch(m.group("a")) and _SYLLABLE.fullmatch(m.group("b")) \
                         and " ".join(re.split(r",?[ \-]", m.group().lower())) not in _HK_PLACES:
                     yield m.start(), m.end(), REDACTED_NAME
-        for regex in (_WESTERN_NAMED, _TITLE_HAN, _SURNAME_SIR):  # Peter Chan, Madam 黄, 黄sir
+        for regex in (_WESTERN_NAMED, _TITLE_HAN):  # Peter Chan, Madam 黄
+            if regex is _WESTERN_NAMED and not _TWO_WORDS.search(text):
+                continue
             for m in regex.finditer(text):
+                if not _ANY_LATIN.match(text, max(0, m.start() - 1)) or not m.start():
+                    yield m.start(), m.end(), REDACTED_NAME
+        if "sir" in text or "Sir" in text or "SIR" in text:  # 黄sir
+            for m in _SURNAME_SIR.finditer(text):
                 yield m.start(), m.end(), REDACTED_NAME
         for regex in (_ENGLISH_TITLE, _ENGLISH_INTRODUCED, _ENGLISH_PROFILED):
             for m in regex.finditer(text):
