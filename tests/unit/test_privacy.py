@@ -1308,7 +1308,8 @@ def test_the_holiday_stays_and_the_resident_goes_when_their_name_is_guoqing() ->
 @pytest.mark.parametrize("words", [
     "医疗发票 23856714 丢失", "收据 31286547 已交财务室", "12345转办件 31208765，已回复",
     "一网通办办件号 3101152026122000", "动迁补偿款 23865400，分三期", "预算 31286500（单位：元）",
-    "HSBC汇款 Ref 31286547 已到账", "Invoice 31286547 paid", "请加社区QQ群 73125468"])
+    "HSBC汇款 Ref 31286547 已到账", "Invoice 31286547 paid", "请加社区QQ群 73125468",
+    "取件码 62345678", "预约码 62345678"])
 def test_a_counters_serials_and_sums_of_eight_digits_are_no_phones(words: str) -> None:
     """redteam69: an invoice's, a receipt's, a transfer's or a group's number and a sum with no
     serial's or amount's word scrub47 knew went as a phone (the 一网通办 case's sixteen as a

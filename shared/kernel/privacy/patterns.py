@@ -338,12 +338,14 @@ _AMOUNT_AFTER = re.compile(r"\s?万?元(?![旦宵])")
 68494601元旦回访: a phone number, and when to call)."""
 _SERIAL_BEFORE = re.compile(
     r"(?:(?:受理|流水|序|案|批次?|凭证|回执|业务|登记|工单|订单|单|票|合同|交易|注册|税|识别|件)号(?:码)?"
-    r"|执照(?:号码|号)?|群(?:号码|号)?|代码|编号|编码|流水|发票|收据|办件|\bNo\.?|\b[Rr]ef\.?|\b[Ii]nvoice|#)"
+    r"|执照(?:号码|号)?|群(?:号码|号)?|(?:取件|验证|预约|提取|兑换|核销|邀请)码|代码|编号|编码|流水"
+    r"|发票|收据|办件|\bNo\.?|\b[Rr]ef\.?|\b[Ii]nvoice|#)"
     r"(?:是|为|:|：|\s)*$")
 """A serial's name right before a run of digits (受理号：00886..., 合同号310115850312123, a
 business licence's 营业执照310115400123456 or 纳税人识别号; an invoice's or a receipt's eight
 digits, 发票 23856714, 收据, an 一网通办 case's 办件号, a transfer's 转办件, a chat group's 群号,
-a remittance's Ref, an Invoice: redteam69 found them taken for phones): the run is the serial,
+a remittance's Ref, an Invoice, a parcel's or a booking's 取件码 / 预约码 / 验证码: redteam69
+found them taken for phones): the run is the serial,
 however it begins. One of a card's or an ID number's length goes only when its check digit holds, as
 every real one's does (受理号310115202612200001, a district, a day and a count, and
 流水号1234567890123456 stay; one serial in ten or eleven is taken all the same)."""
