@@ -52,3 +52,20 @@ async def test_another_centers_clerk_probing_our_case_ids_is_logged_and_counted(
                 'what="case"} 2.0') in metrics
         assert ('sixstep_refused_out_of_reach_total{reason="another_center",service="intake",'
                 'what="center"} 1.0') in metrics
+
+
+async def test_a_name_typed_into_a_center_filter_never_reaches_the_probe_line(
+        settings: Settings) -> None:
+    """A clerk pastes a resident's name (or any text) where a center code goes: the list is
+    refused as another center's, and the line says a center was asked for that is no center
+    code, never what was typed (the filter is the caller's text: a name typed alone has no
+    shape the log's scrubber knows, and a path's center is not bounded in length)."""
+    async with running(create_intake(settings, clock=ManualClock(at(2026, 12, 20, 9)))) as intake:
+        there = bearer(settings, role=Role.CLERK, sub="clerk-900", center=OTHER)
+        with capture_logs(processors=[merge_contextvars]) as logs:
+            for typed in ("王秀英", "SH-PD-HUAMU"):
+                listed = await intake.get("/cases", headers=there, params={"center_id": typed})
+                assert listed.status_code == 403, listed.text
+        seen = [e["owner_center"] for e in logs if e["event"] == "access.refused_out_of_reach"]
+        assert seen == ["(not a center code)", "SH-PD-HUAMU"], seen
+        assert "王秀英" not in repr(logs)
