@@ -15,9 +15,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shared.bus.store_timeouts import ENDED_BY_SERVER, client_gave_up
 from shared.http.fast_route import principal_of
 from shared.kernel.errors import CommandError, OutOfReach, Unavailable
+from shared.kernel.privacy.patterns import personal_data_in
 from shared.runtime.metrics import Metrics
+from shared.security.tokens import CENTER
 
 log = structlog.get_logger("sixstep.http")
+
+#: What the probe line says of a center a caller named that is no center code.
+NOT_A_CENTER = "(not a center code)"
 
 #: Seconds a caller waits before trying again a request whose statement ran out of time.
 TIMED_OUT_RETRY_AFTER_S = 5
@@ -65,12 +70,23 @@ def refused_out_of_reach(request: Request, reach: OutOfReach, status: int,
     route = request.scope.get("route")
     log.warning("access.refused_out_of_reach", status=status, method=request.method,
                 route=getattr(route, "path", None), what=reach.what, id=reach.id,
-                owner_center=reach.owner_center, reason=reach.reason,
+                owner_center=_center_named(reach.owner_center), reason=reach.reason,
                 actor=getattr(principal, "sub", None),
                 role=getattr(getattr(principal, "role", None), "value", None),
                 actor_center=getattr(principal, "center_id", None))
     if metrics is not None:
         metrics.refused_out_of_reach.labels(metrics.service, reach.what, reach.reason).inc()
+
+
+def _center_named(owner: str | None) -> str | None:
+    """The owner center as the line says it. An aggregate's is a code it was recorded with;
+    a filter's or a body's (``check_center``) is the caller's own text, any text up to a
+    path's length (``/worklists/centers/{center_id}``): a resident's name pasted there would
+    be logged as typed (the log's scrubber finds numbers, not a name typed alone). Only a
+    center code is said; anything else is :data:`NOT_A_CENTER`."""
+    if owner is None or (CENTER.fullmatch(owner) and personal_data_in(owner) is None):
+        return owner
+    return NOT_A_CENTER
 
 
 def install_error_handlers(app: FastAPI, metrics: Metrics | None = None) -> None:
