@@ -69,3 +69,39 @@ async def test_a_name_typed_into_a_center_filter_never_reaches_the_probe_line(
         seen = [e["owner_center"] for e in logs if e["event"] == "access.refused_out_of_reach"]
         assert seen == ["(not a center code)", "SH-PD-HUAMU"], seen
         assert "王秀英" not in repr(logs)
+
+
+def _counts(metrics: str) -> dict[str, float]:
+    """The counters ``/metrics`` shows anyone (it takes no token), by series."""
+    return {series: float(value) for series, value in (
+        line.rsplit(" ", 1) for line in metrics.splitlines() if line and line[0] != "#")
+        if series.split("{", 1)[0].endswith("_total")}
+
+
+async def test_the_public_metrics_cannot_tell_another_centers_case_from_none(
+        settings: Settings) -> None:
+    """``/metrics`` answers without a token, to whoever reaches the service (the counter apps
+    do). Another center's clerk reads it, tries a case id, reads it again: what moved must be
+    the same for our case as for an id nobody has, or the count of refusals tells them what
+    the 404 hid (which ids are cases here: they are worked out from a window and a running
+    number). Until December 2026 ``sixstep_refused_out_of_reach_total{what="case"}`` moved
+    for ours only."""
+    async with running(create_intake(settings, clock=ManualClock(at(2026, 12, 20, 9)))) as intake:
+        opened = await intake.post("/cases", headers=headers("window-3-0002"), json={
+            "center_id": CENTER, "counter_id": "window-3", "service_item": "SA-HARDSHIP-SUBSIDY"})
+        assert opened.status_code == 201, opened.text
+        ours = str(case_id_for(CENTER, "window-3-0002"))
+        settled = await intake.get(f"/cases/{ours}", params={"after": opened.json()["position"]})
+        assert settled.status_code == 200, settled.text
+        there = bearer(settings, role=Role.CLERK, sub="clerk-900", center=OTHER)
+        moved = []
+        for case in (ours, str(case_id_for(CENTER, "window-3-9999"))):
+            before = _counts((await intake.get("/metrics")).text)
+            read = await intake.get(f"/cases/{case}", headers=there)
+            step = await intake.post(f"/cases/{case}/hear", json={"words": "我想问问"},
+                                     headers={**there, **headers(f"hear-{case}")})
+            assert (read.status_code, step.status_code) == (404, 404), (read.text, step.text)
+            after = _counts((await intake.get("/metrics")).text)
+            moved.append({s: after[s] - before.get(s, 0.0) for s in after
+                          if after[s] != before.get(s, 0.0)})
+        assert moved[0] == moved[1], moved
