@@ -1,9 +1,9 @@
 """A clerk of another center who tries our case ids gets the answers an id nobody has gets, and
 the operators see the attempt: one ``access.refused_out_of_reach`` log line per refusal,
-naming the caller, the kind and opaque id of what was named and whose it is, and a count in
-``sixstep_refused_out_of_reach_total``. An id nobody has leaves no such line (it is nobody's
-to protect). Before December 2026 nothing recorded such a probe: the 404 that hid our case
-from them hid their probing from us too."""
+naming the caller, the kind and opaque id of what was named and whose it is. An id nobody has
+leaves no such line (it is nobody's to protect); the public count moves alike for both. Before
+December 2026 nothing recorded such a probe: the 404 that hid our case from them hid their
+probing from us too."""
 
 from __future__ import annotations
 
@@ -49,9 +49,11 @@ async def test_another_centers_clerk_probing_our_case_ids_is_logged_and_counted(
                     e["reason"]) == ("clerk-900", "clerk", OTHER, CENTER, "another_center")
         metrics = (await intake.get("/metrics")).text
         assert ('sixstep_refused_out_of_reach_total{reason="another_center",service="intake",'
-                'what="case"} 2.0') in metrics
-        assert ('sixstep_refused_out_of_reach_total{reason="another_center",service="intake",'
                 'what="center"} 1.0') in metrics
+        assert 'what="case"' not in metrics  # the 404s: counted as an id nobody has is
+        for route in ("/cases/{case_id}", "/cases/{case_id}/hear"):
+            assert (f'sixstep_not_found_by_id_total{{route="{route}",service="intake"}} 2.0'
+                    ) in metrics, route
 
 
 async def test_a_name_typed_into_a_center_filter_never_reaches_the_probe_line(
