@@ -10,6 +10,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.bus.store_timeouts import ENDED_BY_SERVER, client_gave_up
@@ -110,13 +111,21 @@ def _center_named(owner: str | None) -> str | None:
     return NOT_A_CENTER
 
 
+def _afterwards(request: Request, reach: OutOfReach, status: int,
+                metrics: Metrics | None) -> BackgroundTask:
+    """The probe's line and count, once the answer has gone (the response's background):
+    written before it, the line made another center's id answer later than an id nobody
+    has (some 0.4 ms of CPU in a test run), which the caller can time."""
+    return BackgroundTask(refused_out_of_reach, request, reach, status, metrics)
+
+
 def install_error_handlers(app: FastAPI, metrics: Metrics | None = None) -> None:
     @app.exception_handler(CommandError)
     async def _command_error(request: Request, exc: CommandError) -> JSONResponse:
-        if exc.out_of_reach is not None:
-            refused_out_of_reach(request, exc.out_of_reach, exc.status, metrics)
         not_found_by_id(request, exc.status, exc.code, exc.details, metrics)
         response = error_response(exc.status, exc.code, exc.message, exc.details)
+        if exc.out_of_reach is not None:
+            response.background = _afterwards(request, exc.out_of_reach, exc.status, metrics)
         if exc.retry_after is not None:
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
@@ -163,8 +172,12 @@ def install_error_handlers(app: FastAPI, metrics: Metrics | None = None) -> None
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        response = _http_answer(request, exc)
         if (reach := getattr(exc, "out_of_reach", None)) is not None:
-            refused_out_of_reach(request, reach, exc.status_code, metrics)
+            response.background = _afterwards(request, reach, exc.status_code, metrics)
+        return response
+
+    def _http_answer(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if isinstance(exc.detail, dict) and "code" in exc.detail:
             not_found_by_id(request, exc.status_code, exc.detail["code"],
                             exc.detail.get("details"), metrics)
