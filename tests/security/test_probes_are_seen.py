@@ -7,6 +7,7 @@ probing from us too."""
 
 from __future__ import annotations
 
+import httpx
 from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
 
@@ -80,6 +81,17 @@ def _counts(metrics: str) -> dict[str, float]:
         if series.split("{", 1)[0].endswith("_total")}
 
 
+async def _our_case_read(intake: httpx.AsyncClient, key: str) -> str:
+    """A case opened at our center under ``key``, its read model caught up: its id."""
+    opened = await intake.post("/cases", headers=headers(key), json={
+        "center_id": CENTER, "counter_id": "window-3", "service_item": "SA-HARDSHIP-SUBSIDY"})
+    assert opened.status_code == 201, opened.text
+    ours = str(case_id_for(CENTER, key))
+    settled = await intake.get(f"/cases/{ours}", params={"after": opened.json()["position"]})
+    assert settled.status_code == 200, settled.text
+    return ours
+
+
 async def test_the_public_metrics_cannot_tell_another_centers_case_from_none(
         settings: Settings) -> None:
     """``/metrics`` answers without a token, to whoever reaches the service (the counter apps
@@ -89,12 +101,7 @@ async def test_the_public_metrics_cannot_tell_another_centers_case_from_none(
     number). Until December 2026 ``sixstep_refused_out_of_reach_total{what="case"}`` moved
     for ours only."""
     async with running(create_intake(settings, clock=ManualClock(at(2026, 12, 20, 9)))) as intake:
-        opened = await intake.post("/cases", headers=headers("window-3-0002"), json={
-            "center_id": CENTER, "counter_id": "window-3", "service_item": "SA-HARDSHIP-SUBSIDY"})
-        assert opened.status_code == 201, opened.text
-        ours = str(case_id_for(CENTER, "window-3-0002"))
-        settled = await intake.get(f"/cases/{ours}", params={"after": opened.json()["position"]})
-        assert settled.status_code == 200, settled.text
+        ours = await _our_case_read(intake, "window-3-0002")
         there = bearer(settings, role=Role.CLERK, sub="clerk-900", center=OTHER)
         moved = []
         for case in (ours, str(case_id_for(CENTER, "window-3-9999"))):
@@ -115,12 +122,7 @@ async def test_the_probe_line_is_written_after_the_answer_has_gone(settings: Set
     request, in-process), which the caller can time. It is written once the 404 is sent."""
     app = create_intake(settings, clock=ManualClock(at(2026, 12, 20, 9)))
     async with running(app) as intake:
-        opened = await intake.post("/cases", headers=headers("window-3-0003"), json={
-            "center_id": CENTER, "counter_id": "window-3", "service_item": "SA-HARDSHIP-SUBSIDY"})
-        assert opened.status_code == 201, opened.text
-        ours = str(case_id_for(CENTER, "window-3-0003"))
-        settled = await intake.get(f"/cases/{ours}", params={"after": opened.json()["position"]})
-        assert settled.status_code == 200, settled.text
+        ours = await _our_case_read(intake, "window-3-0003")
         there = bearer(settings, role=Role.CLERK, sub="clerk-900", center=OTHER)
         order: list[str] = []
 
