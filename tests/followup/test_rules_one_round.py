@@ -105,3 +105,46 @@ async def test_a_refused_command_in_a_batch_leaves_the_others_stored_once(
             # (a round each, every command awaited before the case's next step ran).
             assert len(rounds) <= 3, rounds
             rounds.clear()
+
+
+@pytest.mark.parametrize("day", DAYS, ids=lambda d: d.strftime("%Y-%m-%d"))
+async def test_a_plan_step_read_in_one_batch_with_its_cases_handover_and_urgency_follows_both(
+        settings: Settings, day: datetime) -> None:
+    """The morning's events reach the rules in one batch: a case opened, a plan step added on
+    it (the plan's event, on the plan's partition), the case handed to the elderly-care team
+    (转办) and its urgency noted high. The step's reminder is the team's and high priority, as
+    when the handover and the urgency come in a later batch. Run on the plan's partition
+    apart from the case's events, it kept the first clerk and normal priority: the handover
+    and the urgency moved and prioritised only what their case's own events planned."""
+    async with center_day(settings, day, with_intake=False) as center:
+        rules = center.app.state.runtime.consumers["followup-rules"].handler
+        store = center.app.state.followups.committer.app
+        pool = center.app.state.pool
+        case_id, plan_id, step_id, resident = (uuid.uuid4() for _ in range(4))
+        contract = REGISTRY.get("PlanStepAdded")
+        step = Envelope(
+            event_id=uuid.uuid4(), type="PlanStepAdded", version=contract.version,
+            service="intake", position=2, aggregate_id=plan_id, aggregate_version=2,
+            case_id=None, center_id=CENTER, occurred_at=day, recorded_at=day,
+            actor="clerk-017", payload=contract.payload.model_validate({
+                "step_id": str(step_id), "seq": 1, "service_item": "SA-HARDSHIP-SUBSIDY",
+                "effective_on": (day.date() + timedelta(days=20)).isoformat(),
+                "timing": "day", "case_id": str(case_id), "resident_id": str(resident),
+                "what": "补交材料后审核"}).model_dump(mode="json"))
+        events = [
+            _event(case_id, 1, "CaseOpened", day, {
+                "center_id": CENTER, "resident_id": str(resident), "clerk_id": "clerk-017",
+                "counter_id": "window-3", "service_item": "SA-HARDSHIP-SUBSIDY",
+                "channel": "counter"}),
+            step,
+            _event(case_id, 2, "CaseHandedOver", day, {
+                "to_team": "elderly-care", "from_clerk": "clerk-017",
+                "first_clerk": "clerk-017", "reason": "涉及多部门，需小组协调"}),
+            _event(case_id, 3, "ConcernsNoted", day, {
+                "emotion": "anxious", "urgency": "high", "needs_defusing": False}),
+        ]
+        async with pool.acquire() as conn, conn.transaction():
+            await rules.apply(conn, events)
+        reminder = store.repository.get(follow_up_id_for("plan-step", step_id))
+        assert (reminder.assigned_clerk, reminder.assigned_team, str(reminder.priority)) == (
+            None, "elderly-care", "high")
