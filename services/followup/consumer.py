@@ -351,7 +351,13 @@ class Rules:
             refs.remember(e, self._deadline_close)
             effect = self._effect_for(planned, e, refs, known.consent, known.more_care)
             if effect is not None:
-                per_case[e.partition_key].append((e, effect))
+                # A plan step naming a case runs in that case's order (its event is on the
+                # plan's partition): a handover or an urgency later in the batch then finds
+                # its reminder among what the case's steps planned (``earlier``); run apart,
+                # it kept the owner and priority of its snapshot, and neither moved it.
+                key = ((_step_case(e) or e.partition_key) if e.type == "PlanStepAdded"
+                       else e.partition_key)
+                per_case[key].append((e, effect))
             if turns and not was_urgent and is_urgent(refs.now(e.case_id)):
                 per_case[e.partition_key].append((e, self._turned_urgent(planned, e)))
         # The cases' commands go to group commit first: their rounds (on the writer's own
