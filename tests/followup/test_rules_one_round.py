@@ -143,6 +143,16 @@ def _to_the_team_and_urgent(case_id: uuid.UUID, day: datetime) -> list[Envelope]
                 "emotion": "anxious", "urgency": "high", "needs_defusing": False})]
 
 
+async def _reminder_after(center: Any, batch: list[Envelope], step_id: uuid.UUID
+                          ) -> tuple[str | None, str | None, str]:
+    """The step's reminder (clerk, team, priority) once the rules applied ``batch``."""
+    async with center.app.state.pool.acquire() as conn, conn.transaction():
+        await center.app.state.runtime.consumers["followup-rules"].handler.apply(conn, batch)
+    reminder = center.app.state.followups.committer.app.repository.get(
+        follow_up_id_for("plan-step", step_id))
+    return reminder.assigned_clerk, reminder.assigned_team, str(reminder.priority)
+
+
 @pytest.mark.parametrize("day", DAYS, ids=lambda d: d.strftime("%Y-%m-%d"))
 async def test_a_plan_step_read_in_one_batch_with_its_cases_handover_and_urgency_follows_both(
         settings: Settings, day: datetime) -> None:
@@ -153,20 +163,13 @@ async def test_a_plan_step_read_in_one_batch_with_its_cases_handover_and_urgency
     apart from the case's events, it kept the first clerk and normal priority: the handover
     and the urgency moved and prioritised only what their case's own events planned."""
     async with center_day(settings, day, with_intake=False) as center:
-        rules = center.app.state.runtime.consumers["followup-rules"].handler
-        store = center.app.state.followups.committer.app
-        pool = center.app.state.pool
         case_id, plan_id, step_id, resident = (uuid.uuid4() for _ in range(4))
         events = [
             _opened(case_id, resident, day),
             _step_added(plan_id, step_id, resident, day, case_id),
             *_to_the_team_and_urgent(case_id, day),
         ]
-        async with pool.acquire() as conn, conn.transaction():
-            await rules.apply(conn, events)
-        reminder = store.repository.get(follow_up_id_for("plan-step", step_id))
-        assert (reminder.assigned_clerk, reminder.assigned_team, str(reminder.priority)) == (
-            None, "elderly-care", "high")
+        assert await _reminder_after(center, events, step_id) == (None, "elderly-care", "high")
 
 
 @pytest.mark.parametrize("day", DAYS, ids=lambda d: d.strftime("%Y-%m-%d"))
@@ -179,29 +182,16 @@ async def test_a_plan_step_linked_to_a_case_later_is_reminded_to_whoever_has_the
     case. The rules ignored the link: the reminder stayed the author's, normal priority, on
     no worklist of who does the case's work, and no handover ever moved it."""
     async with center_day(settings, day, with_intake=False) as center:
-        rules = center.app.state.runtime.consumers["followup-rules"].handler
-        store = center.app.state.followups.committer.app
-        pool = center.app.state.pool
         case_id, plan_id, step_id, resident = (uuid.uuid4() for _ in range(4))
         batches = [
             [_step_added(plan_id, step_id, resident, day, None), _opened(case_id, resident, day),
              *_to_the_team_and_urgent(case_id, day)],
             [_plan_event(plan_id, 3, "PlanCaseLinked", day, {
                 "step_id": str(step_id), "case_id": str(case_id)})],
-        ]
-        reminder_id = follow_up_id_for("plan-step", step_id)
-        seen = []
-        for batch in batches:
-            async with pool.acquire() as conn, conn.transaction():
-                await rules.apply(conn, batch)
-            reminder = store.repository.get(reminder_id)
-            seen.append((reminder.assigned_clerk, reminder.assigned_team,
-                         str(reminder.priority)))
-        async with pool.acquire() as conn, conn.transaction():
-            await rules.apply(conn, [_event(case_id, 4, "CaseHandedOver", day, {
+            [_event(case_id, 4, "CaseHandedOver", day, {
                 "to_clerk": "clerk-033", "from_team": "elderly-care",
-                "first_clerk": "clerk-017", "reason": "小组协调完毕，交回窗口"})])
-        reminder = store.repository.get(reminder_id)
-        seen.append((reminder.assigned_clerk, reminder.assigned_team, str(reminder.priority)))
+                "first_clerk": "clerk-017", "reason": "小组协调完毕，交回窗口"})],
+        ]
+        seen = [await _reminder_after(center, batch, step_id) for batch in batches]
         assert seen == [("clerk-017", None, "normal"), (None, "elderly-care", "high"),
                         ("clerk-033", None, "high")], seen
