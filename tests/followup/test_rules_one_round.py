@@ -195,3 +195,21 @@ async def test_a_plan_step_linked_to_a_case_later_is_reminded_to_whoever_has_the
         seen = [await _reminder_after(center, batch, step_id) for batch in batches]
         assert seen == [("clerk-017", None, "normal"), (None, "elderly-care", "high"),
                         ("clerk-033", None, "high")], seen
+
+
+@pytest.mark.parametrize("day", DAYS, ids=lambda d: d.strftime("%Y-%m-%d"))
+async def test_a_plan_step_drawn_up_and_linked_to_a_case_in_one_batch_is_whoever_has_the_case(
+        settings: Settings, day: datetime) -> None:
+    """The step drawn up, its case opened, handed to the team and noted urgent, and the step
+    linked to it, all read in one batch (after an outage of follow-up): the reminder is the
+    team's and high priority. The link, run in its case's order, met no reminder yet (the
+    step's, on the plan's partition, was planned at the batch's end) and left it the
+    author's."""
+    async with center_day(settings, day, with_intake=False) as center:
+        case_id, plan_id, step_id, resident = (uuid.uuid4() for _ in range(4))
+        events = [
+            _step_added(plan_id, step_id, resident, day, None), _opened(case_id, resident, day),
+            *_to_the_team_and_urgent(case_id, day),
+            _plan_event(plan_id, 3, "PlanCaseLinked", day, {
+                "step_id": str(step_id), "case_id": str(case_id)})]
+        assert await _reminder_after(center, events, step_id) == (None, "elderly-care", "high")
