@@ -342,6 +342,7 @@ class Rules:
         for e in events:
             known.remember(e)  # the whole batch: a rule plans with the latest word
         per_case: dict[UUID, list[tuple[Envelope, Effect]]] = defaultdict(list)
+        linked: dict[UUID, UUID] | None = None  # the batch's links of steps to cases
         for e in events:
             if e.type in SERVING:
                 refs.note_staff(e)
@@ -358,8 +359,17 @@ class Rules:
                 # urgency later in the batch then finds its reminder among what the case's
                 # steps planned (``earlier``); run apart, it kept the owner and priority of
                 # its snapshot, and neither moved it.
-                key = ((_step_case(e) or e.partition_key) if e.type in PLAN_STEPS
-                       else e.partition_key)
+                # A step drawn up without a case and linked to one later in the batch runs
+                # in that case's order too, before its link: the link then finds the
+                # reminder it hands to the case's owner (planned apart, at the batch's end,
+                # it was not there yet).
+                key = e.partition_key
+                if e.type in PLAN_STEPS:
+                    carried = _step_case(e)
+                    if carried is None:
+                        linked = _links(events) if linked is None else linked
+                        carried = linked.get(UUID(e.payload["step_id"]))
+                    key = carried or key
                 per_case[key].append((e, effect))
             if turns and not was_urgent and is_urgent(refs.now(e.case_id)):
                 per_case[e.partition_key].append((e, self._turned_urgent(planned, e)))
@@ -1358,6 +1368,12 @@ def _resolved_already(case: CaseRef) -> bool:
 
 #: A plan's events that name a case in their payload (on the plan's partition).
 PLAN_STEPS = frozenset({"PlanStepAdded", "PlanCaseLinked"})
+
+
+def _links(events: Sequence[Envelope]) -> dict[UUID, UUID]:
+    """The case each step a batch links (``PlanCaseLinked``) is linked to, by step id."""
+    return {UUID(e.payload["step_id"]): UUID(e.payload["case_id"]) for e in events
+            if e.type == "PlanCaseLinked" and e.service == "intake"}
 
 
 def _step_case(e: Envelope) -> UUID | None:
