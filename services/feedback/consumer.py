@@ -481,7 +481,7 @@ class IntakeFollower:
                     # next resolution asks them anew, that day too.
                     case["last_survey_at"] = None
                     dirty.add(e.case_id)
-                elif self._asked_on(case, judged_by(e.occurred_at, e.payload)):
+                elif self._asked_on(case, e.occurred_at):
                     # Reopened by staff the day its survey was put before the resident (at
                     # the window, or sent by text or a call since): it stays open (rated, or
                     # expired: counted), not withdrawn to count nowhere before a bad answer
@@ -492,6 +492,10 @@ class IntakeFollower:
                     # was due. Reopened again in the same batch after a resolution here
                     # asked anew (reopened, resolved and reopened within one batch's read):
                     # that new survey is the one this reopening withdraws while unsent.
+                    # The day is the reopening's own (``occurred_at``): a slip typed in past
+                    # the grace has ``CaseReopened.judged_at``, a later day, for follow-up's
+                    # planning; judged by it, the survey put before the resident the day the
+                    # slip says was withdrawn, counted nowhere (redteam70).
                     if e.case_id not in unsent:
                         unsent[e.case_id] = (case["last_survey_id"], None)
                         work.setdefault(e.case_id, []).append(

@@ -774,13 +774,14 @@ class FollowUps:
     # -- 转办: a handed-over case's follow-ups go to its new owner ------------------------------
 
     async def reassign(self, follow_up_id: UUID, clerk: str | None, team: str | None,
-                       cause: str, occurred_at: datetime) -> bool:
+                       cause: str, occurred_at: datetime,
+                       reason: str = "the case was handed over") -> bool:
         moved: dict[str, bool] = {}
 
         def run(unit: Unit) -> Aggregate:
             follow_up: FollowUp = unit.get(follow_up_id, "follow-up")
             meta = follow_up.meta_for(meta_for(SYSTEM_RULES, cause, occurred_at))
-            moved["yes"] = follow_up.reassign(clerk, team, "the case was handed over", meta)
+            moved["yes"] = follow_up.reassign(clerk, team, reason, meta)
             return follow_up
 
         await self.committer.submit(run, [follow_up_id])  # a replay answers, moves nothing

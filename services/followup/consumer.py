@@ -50,6 +50,9 @@ From intake (consumed from the stream, in each case's order):
   (``followup_deadline_reminder_working_days``), or at once when it is closer; on the step's
   case when it names one, for the plan's beneficiary, with whoever has that case now (its
   new owner after a handover) and high priority when the case is urgent.
+* ``PlanCaseLinked`` (a case opened later carries a planned step): the step's reminder goes
+  to whoever has that case now, high priority when it is urgent, and is the case's from then
+  on (a later handover moves it, an urgency prioritises it).
 
 From feedback: ``RectificationOpened`` -> a *verification* contact (回访核实) due at office
 opening on the first working day after the day of the bad review
@@ -188,7 +191,7 @@ FOLDED = frozenset({"CaseOpened", "GuidanceGiven", "CaseResolved", "CaseReopened
 #: What ``Rules._effect_for`` may plan from.
 RULED = frozenset({"RectificationOpened", "RectificationDeadlineRevised",
                    "RectificationTriaged", "RectificationAppealDecided",
-                   "RectificationCompleted", "PlanStepAdded",
+                   "RectificationCompleted", "PlanStepAdded", "PlanCaseLinked",
                    "DeadlineNoted", "CaseResolved", "CaseReopened", "ObligationDeclared",
                    "ActionTaken", "CaseHandedOver"})
 #: The event types the rules do anything with, bar the residents' (read apart): a batch's
@@ -203,8 +206,7 @@ MAY_TURN_URGENT = frozenset({"ConcernsNoted", "DeadlineNoted"})
 #: requests heard and restated, sessions, placements): ``Refs.note_staff`` reads their actor
 #: into ``case_staff``, which refuses a colleague who served the case its favourable verdict
 #: at the post-resolution check (代评, ``served_case``).
-IGNORED = frozenset({"VisitRecorded", "HintTaken", "HintDismissed", "PlanDrawnUp",
-                     "PlanCaseLinked"})
+IGNORED = frozenset({"VisitRecorded", "HintTaken", "HintDismissed", "PlanDrawnUp"})
 
 #: The rule an escalation's help task is remembered under (``rule_followups``): a handover
 #: leaves it with its owner, a resolution closes it.
@@ -340,6 +342,7 @@ class Rules:
         for e in events:
             known.remember(e)  # the whole batch: a rule plans with the latest word
         per_case: dict[UUID, list[tuple[Envelope, Effect]]] = defaultdict(list)
+        linked: dict[UUID, UUID] | None = None  # the batch's links of steps to cases
         for e in events:
             if e.type in SERVING:
                 refs.note_staff(e)
@@ -351,7 +354,23 @@ class Rules:
             refs.remember(e, self._deadline_close)
             effect = self._effect_for(planned, e, refs, known.consent, known.more_care)
             if effect is not None:
-                per_case[e.partition_key].append((e, effect))
+                # A plan step naming a case (added on it, or linked to it) runs in that
+                # case's order (its event is on the plan's partition): a handover or an
+                # urgency later in the batch then finds its reminder among what the case's
+                # steps planned (``earlier``); run apart, it kept the owner and priority of
+                # its snapshot, and neither moved it.
+                # A step drawn up without a case and linked to one later in the batch runs
+                # in that case's order too, before its link: the link then finds the
+                # reminder it hands to the case's owner (planned apart, at the batch's end,
+                # it was not there yet).
+                key = e.partition_key
+                if e.type in PLAN_STEPS:
+                    carried = _step_case(e)
+                    if carried is None:
+                        linked = _links(events) if linked is None else linked
+                        carried = linked.get(UUID(e.payload["step_id"]))
+                    key = carried or key
+                per_case[key].append((e, effect))
             if turns and not was_urgent and is_urgent(refs.now(e.case_id)):
                 per_case[e.partition_key].append((e, self._turned_urgent(planned, e)))
         # The cases' commands go to group commit first: their rounds (on the writer's own
@@ -583,6 +602,8 @@ class Rules:
             return self._rectification_completed(e)
         if e.type == "PlanStepAdded" and e.service == "intake":
             return self._plan_step(e, refs.snapshot(_step_case(e)), consent_of)
+        if e.type == "PlanCaseLinked" and e.service == "intake":
+            return self._step_linked(e, refs.snapshot(_step_case(e)))
         if e.service != "intake" or e.case_id is None:
             return None
         if e.type not in ("DeadlineNoted", "CaseResolved", "CaseReopened", "ObligationDeclared",
@@ -729,6 +750,31 @@ class Rules:
                 correlation_id=e.correlation_id, occurred_at=e.occurred_at,
                 basis=planned.basis, due_rule=rule, contact=contact))
             return (case_id, follow_up_id, Reason.PLAN_STEP.value) if case_id else None
+
+        return run
+
+    def _step_linked(self, e: Envelope, case: CaseRef | None) -> Effect:
+        """A case opened after its plan step was drawn up now carries it: the step's reminder
+        (the plan author's until now) goes to whoever has the case, high priority when it is
+        urgent, and is remembered with the case, so a later handover or urgency reaches it
+        (ignored, it stayed the author's, on no worklist of who does the case's work)."""
+        follow_up_id = follow_up_id_for("plan-step", UUID(e.payload["step_id"]))
+
+        async def run(_: list[Row]) -> Row | None:
+            if case is None:
+                log.warning("rule.unknown_case", case_id=e.payload["case_id"], type=e.type)
+                return None
+            clerk, team = owner_of(case)
+            try:
+                await self.followups.reassign(follow_up_id, clerk, team, f"linked:{e.event_id}",
+                                              e.occurred_at, "the step's case carries it")
+                if is_urgent(case):
+                    await self.followups.prioritise(follow_up_id, str(e.event_id),
+                                                    e.occurred_at)
+            except NotFound:  # none planned (an erased resident), or its rule parked
+                log.info("rule.linked_step_without_reminder", follow_up_id=str(follow_up_id))
+                return None
+            return (case["case_id"], follow_up_id, Reason.PLAN_STEP.value)
 
         return run
 
@@ -1240,7 +1286,7 @@ class _BatchIds:
             if case_id is not None:
                 planned.add(case_id)
             intake = e.service == "intake"
-            if t == "PlanStepAdded":
+            if t in PLAN_STEPS:
                 if (step := _step_case(e)) is not None:
                     steps.add(step)
             elif intake and case_id is not None and t in ("CaseResolved", "CaseReopened"):
@@ -1320,8 +1366,19 @@ def _resolved_already(case: CaseRef) -> bool:
     return case.get("status") == "resolved"
 
 
+#: A plan's events that name a case in their payload (on the plan's partition).
+PLAN_STEPS = frozenset({"PlanStepAdded", "PlanCaseLinked"})
+
+
+def _links(events: Sequence[Envelope]) -> dict[UUID, UUID]:
+    """The case each step a batch links (``PlanCaseLinked``) is linked to, by step id."""
+    return {UUID(e.payload["step_id"]): UUID(e.payload["case_id"]) for e in events
+            if e.type == "PlanCaseLinked" and e.service == "intake"}
+
+
 def _step_case(e: Envelope) -> UUID | None:
-    """The case a plan step names (plan events carry none in the envelope)."""
+    """The case a plan step names, or the case it is linked to (plan events carry none in
+    the envelope)."""
     case_id = e.payload.get("case_id")
     return UUID(case_id) if case_id else None
 

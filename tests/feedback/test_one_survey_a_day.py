@@ -279,3 +279,41 @@ async def test_reopened_resolved_and_reopened_again_in_one_read_withdraws_both_u
                                      ["requested", "withdrawn", "withdrawn"]),
                          what="the last resolution's survey asked")
     assert not sender.sent, "nothing went"
+
+
+#: (the resolution at the window, the staff reopening on the paper slip, when the slip was typed
+#: in: past OCCURRED_AT_GRACE_S, so intake gives the reopening ``judged_at``, a later day)
+SLIPS = {
+    "Sunday 20 December": ("2026-12-20T10:30:00+08:00", "2026-12-20T10:40:00+08:00",
+                           "2026-12-24T10:45:00+08:00"),
+    "New Year's Eve 23:30": ("2026-12-31T23:30:00+08:00", "2026-12-31T23:45:00+08:00",
+                             "2027-01-04T00:30:00+08:00"),
+}
+
+
+@pytest.mark.parametrize("story", list(SLIPS))
+async def test_a_staff_reopening_typed_in_from_the_slip_of_the_surveys_day_leaves_it_standing(
+        settings: Settings, story: str) -> None:
+    """The case resolved at the window, its survey on the tablet before the resident; the
+    clerk reopened it ten minutes later on a paper slip, typed in four days on (intake gives
+    the reopening ``CaseReopened.judged_at``: its clock less the grace, a later day, for
+    follow-up's planning). It was reopened the day the survey was put before the resident:
+    the survey stands. Judged by that later day, the reopening withdrew the survey put before
+    the resident (counted nowhere), as a reopening on a later day does."""
+    resolved_at, slip, typed = (datetime.fromisoformat(s) for s in SLIPS[story])
+    settings = fast(settings)
+    sender = KeptSender()
+    clock = Clock(resolved_at + timedelta(minutes=1))
+    async with center(settings, clock, sender) as (intake, _):
+        case_id = await resolved_case(intake, at=resolved_at.isoformat())
+        await wait_until(lambda: _sent_for(sender, case_id, 1), what="the tablet survey")
+        clock.advance(typed - clock.now())
+        await _post(intake, case_id, "reopen", slip.isoformat(), reason="再核对一下材料")
+        # A barrier: the window's next resident, resolved after it, has their survey.
+        later = await resolved_case(intake, at=typed.isoformat())
+        await wait_until(lambda: _sent_for(sender, later, 1), what="the later case's survey")
+        envelopes = await stream_envelopes(settings)
+        [reopened] = [e for e in envelopes if e.type == "CaseReopened"]
+        assert reopened.payload["judged_at"] is not None, "typed in past the grace"
+        assert not [e for e in envelopes if e.type == "SurveyWithdrawn"], \
+            "the survey put before the resident the day it was reopened stands"

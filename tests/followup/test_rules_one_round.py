@@ -105,3 +105,111 @@ async def test_a_refused_command_in_a_batch_leaves_the_others_stored_once(
             # (a round each, every command awaited before the case's next step ran).
             assert len(rounds) <= 3, rounds
             rounds.clear()
+
+
+def _opened(case_id: uuid.UUID, resident: uuid.UUID, day: datetime) -> Envelope:
+    return _event(case_id, 1, "CaseOpened", day, {
+        "center_id": CENTER, "resident_id": str(resident), "clerk_id": "clerk-017",
+        "counter_id": "window-3", "service_item": "SA-HARDSHIP-SUBSIDY", "channel": "counter"})
+
+
+def _plan_event(plan_id: uuid.UUID, version: int, type_: str, at: datetime,
+                payload: dict[str, Any]) -> Envelope:
+    """A plan's event, as intake's relay publishes it: on the plan's partition, no case."""
+    contract = REGISTRY.get(type_)
+    return Envelope(
+        event_id=uuid.uuid4(), type=type_, version=contract.version, service="intake",
+        position=version, aggregate_id=plan_id, aggregate_version=version, case_id=None,
+        center_id=CENTER, occurred_at=at, recorded_at=at, actor="clerk-017",
+        payload=contract.payload.model_validate(payload).model_dump(mode="json"))
+
+
+def _step_added(plan_id: uuid.UUID, step_id: uuid.UUID, resident: uuid.UUID, day: datetime,
+                case_id: uuid.UUID | None) -> Envelope:
+    """A step taking effect twenty days on, carried by ``case_id`` (None: no case yet)."""
+    return _plan_event(plan_id, 2, "PlanStepAdded", day, {
+        "step_id": str(step_id), "seq": 1, "service_item": "SA-HARDSHIP-SUBSIDY",
+        "effective_on": (day.date() + timedelta(days=20)).isoformat(), "timing": "day",
+        "case_id": str(case_id) if case_id else None, "resident_id": str(resident),
+        "what": "补交材料后审核"})
+
+
+def _to_the_team_and_urgent(case_id: uuid.UUID, day: datetime) -> list[Envelope]:
+    """The case handed to the elderly-care team (转办), its urgency noted high."""
+    return [_event(case_id, 2, "CaseHandedOver", day, {
+                "to_team": "elderly-care", "from_clerk": "clerk-017",
+                "first_clerk": "clerk-017", "reason": "涉及多部门，需小组协调"}),
+            _event(case_id, 3, "ConcernsNoted", day, {
+                "emotion": "anxious", "urgency": "high", "needs_defusing": False})]
+
+
+async def _reminder_after(center: Any, batch: list[Envelope], step_id: uuid.UUID
+                          ) -> tuple[str | None, str | None, str]:
+    """The step's reminder (clerk, team, priority) once the rules applied ``batch``."""
+    async with center.app.state.pool.acquire() as conn, conn.transaction():
+        await center.app.state.runtime.consumers["followup-rules"].handler.apply(conn, batch)
+    reminder = center.app.state.followups.committer.app.repository.get(
+        follow_up_id_for("plan-step", step_id))
+    return reminder.assigned_clerk, reminder.assigned_team, str(reminder.priority)
+
+
+@pytest.mark.parametrize("day", DAYS, ids=lambda d: d.strftime("%Y-%m-%d"))
+async def test_a_plan_step_read_in_one_batch_with_its_cases_handover_and_urgency_follows_both(
+        settings: Settings, day: datetime) -> None:
+    """The morning's events reach the rules in one batch: a case opened, a plan step added on
+    it (the plan's event, on the plan's partition), the case handed to the elderly-care team
+    (转办) and its urgency noted high. The step's reminder is the team's and high priority, as
+    when the handover and the urgency come in a later batch. Run on the plan's partition
+    apart from the case's events, it kept the first clerk and normal priority: the handover
+    and the urgency moved and prioritised only what their case's own events planned."""
+    async with center_day(settings, day, with_intake=False) as center:
+        case_id, plan_id, step_id, resident = (uuid.uuid4() for _ in range(4))
+        events = [
+            _opened(case_id, resident, day),
+            _step_added(plan_id, step_id, resident, day, case_id),
+            *_to_the_team_and_urgent(case_id, day),
+        ]
+        assert await _reminder_after(center, events, step_id) == (None, "elderly-care", "high")
+
+
+@pytest.mark.parametrize("day", DAYS, ids=lambda d: d.strftime("%Y-%m-%d"))
+async def test_a_plan_step_linked_to_a_case_later_is_reminded_to_whoever_has_the_case(
+        settings: Settings, day: datetime) -> None:
+    """The plan's step was drawn up before its case was opened: its reminder the plan's
+    author's. The case, opened later, is handed to the elderly-care team and noted urgent,
+    and then carries the step (``POST /plans/{id}/links``): the reminder is the team's and
+    high priority, and a later handover (to clerk-033) moves it, as for a step added on the
+    case. The rules ignored the link: the reminder stayed the author's, normal priority, on
+    no worklist of who does the case's work, and no handover ever moved it."""
+    async with center_day(settings, day, with_intake=False) as center:
+        case_id, plan_id, step_id, resident = (uuid.uuid4() for _ in range(4))
+        batches = [
+            [_step_added(plan_id, step_id, resident, day, None), _opened(case_id, resident, day),
+             *_to_the_team_and_urgent(case_id, day)],
+            [_plan_event(plan_id, 3, "PlanCaseLinked", day, {
+                "step_id": str(step_id), "case_id": str(case_id)})],
+            [_event(case_id, 4, "CaseHandedOver", day, {
+                "to_clerk": "clerk-033", "from_team": "elderly-care",
+                "first_clerk": "clerk-017", "reason": "小组协调完毕，交回窗口"})],
+        ]
+        seen = [await _reminder_after(center, batch, step_id) for batch in batches]
+        assert seen == [("clerk-017", None, "normal"), (None, "elderly-care", "high"),
+                        ("clerk-033", None, "high")], seen
+
+
+@pytest.mark.parametrize("day", DAYS, ids=lambda d: d.strftime("%Y-%m-%d"))
+async def test_a_plan_step_drawn_up_and_linked_to_a_case_in_one_batch_is_whoever_has_the_case(
+        settings: Settings, day: datetime) -> None:
+    """The step drawn up, its case opened, handed to the team and noted urgent, and the step
+    linked to it, all read in one batch (after an outage of follow-up): the reminder is the
+    team's and high priority. The link, run in its case's order, met no reminder yet (the
+    step's, on the plan's partition, was planned at the batch's end) and left it the
+    author's."""
+    async with center_day(settings, day, with_intake=False) as center:
+        case_id, plan_id, step_id, resident = (uuid.uuid4() for _ in range(4))
+        events = [
+            _step_added(plan_id, step_id, resident, day, None), _opened(case_id, resident, day),
+            *_to_the_team_and_urgent(case_id, day),
+            _plan_event(plan_id, 3, "PlanCaseLinked", day, {
+                "step_id": str(step_id), "case_id": str(case_id)})]
+        assert await _reminder_after(center, events, step_id) == (None, "elderly-care", "high")
