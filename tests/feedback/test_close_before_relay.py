@@ -1,30 +1,65 @@
-"""A month closed before intake's relay delivered an event it recorded within the month.
+"""A month closed before an event of it reached the figures is revised, once.
 
-Known hole (redteam65, the year's turn; not fixed yet, so strict xfail): the close waits until
-the figures have counted every event *on the bus* (test_close_waits_for_figures.py), but an
-event intake recorded on 31 May and still in its outbox (its relay behind, NATS down for the
-night) is not on the bus. Once relayed it changes May's figures, yet it is no late event (it
-was recorded in May, ``_note_late`` notes only events recorded in a later month) and, had it
-been noted, its ``recorded_at`` is before the close's, which is where the scheduler looks
-from (``l.recorded_at > r.recorded_at``): May stays as reported, and differs from the live
-figures and ``sixstep report`` for good: a change no revision ever records.
+The close waits until the figures have counted every event *on the bus*
+(test_close_waits_for_figures.py), but an event intake recorded on 31 May and still in its
+outbox (its relay behind, NATS down for the night) is not on the bus. Once relayed it changes
+May's figures. It was no late event (recorded in May) and, had it been one, its
+``recorded_at`` was before the close's, where the scheduler looked from: May stayed as
+reported, and differed from the live figures and ``sixstep report`` for good (redteam65).
+Now the close marks the month before it counts, every event applied to a marked month's rows
+after that is noted whatever its ``recorded_at``, and the scheduler counts the month again
+from where its last count stood in those notes: the same for a no answer recorded at its
+deadline before the close and relayed after it, for a batch another figures worker was
+applying while the month was counted, for a December closed in the new year, and for a
+rebuild of the figures run before the scheduler's next tick.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+import uuid
+from datetime import datetime, timedelta
 
+import asyncpg
 import pytest
 
+from services.feedback.closing import PeriodScheduler
+from services.feedback.figures import FiguresProjection
+from services.feedback.figures.projection import READ_MODEL
 from services.feedback.main import create_app
+from shared.analytics.rebuild import Rebuild
+from shared.contracts import Envelope
 from shared.settings import Settings
-from tests.feedback.helpers import Clock, KeptSender
+from tests.feedback.helpers import Clock, History, KeptSender
 from tests.feedback.test_visits_and_periods import May, applied_up_to, at, month_row
 from tests.support import TEST_CENTER, running, wait_until
 
 
-@pytest.mark.xfail(strict=True, reason="known hole: a month closed before an event recorded "
-                   "within it reached the bus is never revised (redteam65 report)")
+async def _revision(client: object, month: str, revision: int) -> dict:
+    async def revised() -> bool:
+        got = await month_row(client, month)  # type: ignore[arg-type]
+        return got.get("reported", {}).get("revision") == revision
+    await wait_until(revised, what=f"{month}'s revision {revision}")
+    return await month_row(client, month)  # type: ignore[arg-type]
+
+
+async def _close(client: object, month: str) -> None:
+    r = await client.post(f"/periods/{TEST_CENTER}/{month}/close",  # type: ignore[attr-defined]
+                          headers={"Idempotency-Key": f"close-{month}"})
+    assert r.status_code in (200, 201), r.text
+    await wait_until(lambda: _reported(client, month), what=f"{month}'s report")
+
+
+async def _reported(client: object, month: str) -> bool:
+    return "reported" in await month_row(client, month)  # type: ignore[arg-type]
+
+
+async def _apply(pool: asyncpg.Pool, settings: Settings, *events: Envelope) -> None:
+    """What a figures worker does with a batch: applied in one transaction."""
+    async with pool.acquire() as conn, conn.transaction():
+        await FiguresProjection(settings.tz).apply(conn, list(events))
+
+
 async def test_a_visit_recorded_in_may_relayed_after_the_close_revises_may(
         settings: Settings) -> None:
     may = May()
@@ -38,13 +73,7 @@ async def test_a_visit_recorded_in_may_relayed_after_the_close_revises_may(
         may.visit("relayed-late", at("31", "23:50"))
         held = history.envelopes.pop()
         await applied_up_to(pool, await history.publish_new(settings))
-        r = await client.post(f"/periods/{TEST_CENTER}/2026-05/close",
-                              headers={"Idempotency-Key": "close-may"})
-        assert r.status_code in (200, 201), r.text
-
-        async def reported() -> bool:
-            return "reported" in await month_row(client, "2026-05")
-        await wait_until(reported, what="May's report")
+        await _close(client, "2026-05")
         assert (await month_row(client, "2026-05"))["visits"] == 8
 
         history.envelopes.append(held)  # the relay catches up: recorded_at 31 May 23:50
@@ -52,5 +81,152 @@ async def test_a_visit_recorded_in_may_relayed_after_the_close_revises_may(
         assert (await month_row(client, "2026-05", live="true"))["visits"] == 9
 
         assert await scheduler.tick() == (0, 1)
-        row = await month_row(client, "2026-05")
-        assert row["visits"] == 9 and row["reported"]["revision"] == 1
+        row = await _revision(client, "2026-05", 1)
+        assert row["visits"] == 9 and row["reported"]["changed"] == ["visits"]
+        assert [e["event_id"] for e in row["reported"]["late_events"]] == [str(held.event_id)]
+        assert await scheduler.tick() == (0, 0), "a revision is recorded once"
+
+        # the scheduler started again (nothing in memory), the visit delivered again
+        again = PeriodScheduler(pool, app.state.periods, settings.period_close_after_days,
+                                schema=settings.schema_for("feedback"))
+        await _apply(pool, settings, held)
+        assert await again.tick() == (0, 0)
+        assert (await month_row(client, "2026-05"))["reported"]["revision"] == 1
+
+
+async def test_a_no_answer_recorded_at_its_deadline_before_the_close_and_relayed_after_it(
+        settings: Settings) -> None:
+    """Feedback's own relay behind: the survey expired at 23:00 on 31 May and was recorded at
+    00:10 on 1 June, a late event, but recorded before the close of 00:30: the scheduler, which
+    looked for late events recorded after the close, never counted it."""
+    may = May()
+    history = may.build()
+    survey = uuid.uuid5(uuid.NAMESPACE_URL, "may-survey-deadline")
+    history.add("feedback", "SurveyRequested", at("24", "09:41"), {
+        "survey_id": str(survey), "purpose": "resolution", "channel": "sms",
+        "resident_id": None, "counter_id": "window-1", "clerk_id": "clerk-001",
+        "service_item": "SA-HARDSHIP-SUBSIDY", "send_at": at("24", "10:00"),
+        "expires_at": at("31", "23:00"), "rectification_id": None},
+        case_id=may.cases["a"], aggregate_id=survey)
+    expired = history.add("feedback", "SurveyExpired", at("31", "23:00"), {
+        "survey_id": str(survey), "purpose": "resolution", "was_sent": True},
+        case_id=may.cases["a"], aggregate_id=survey)
+    expired = expired.model_copy(update={
+        "recorded_at": datetime.fromisoformat("2026-06-01T00:10:00+08:00")})
+    history.envelopes.pop()
+    clock = Clock(datetime.fromisoformat("2026-06-01T00:30:00+08:00"))
+    app = create_app(settings, sender=KeptSender(), clock=clock)
+    async with running(app) as client:
+        pool = app.state.pool
+        await applied_up_to(pool, await history.publish_new(settings))
+        await _close(client, "2026-05")
+        assert (await month_row(client, "2026-05"))["response_rate"]["denominator"] == 0
+
+        history.envelopes.append(expired)
+        await applied_up_to(pool, await history.publish_new(settings))
+        assert await app.state.period_scheduler.tick() == (0, 1)
+        row = await _revision(client, "2026-05", 1)
+        assert row["response_rate"] == {"numerator": 0, "denominator": 1, "rate": 0.0}
+        assert [e["event_id"] for e in row["reported"]["late_events"]] == [
+            str(expired.event_id)]
+
+
+async def test_a_close_waits_for_the_batch_another_worker_is_applying(
+        settings: Settings) -> None:
+    """Partitioned figures workers: one of them is in the middle of a batch holding the late
+    visit (its transaction open) while a supervisor closes May. Either the close counts it
+    (it waits for that batch), or the batch sees the close and the month is revised: never a
+    closed May that differs from the live one with nothing to say so."""
+    may = May()
+    history = may.build()
+    may.visit("in-a-batch", at("31", "23:50"))
+    held = history.envelopes.pop()
+    clock = Clock(datetime.fromisoformat("2026-06-01T00:30:00+08:00"))
+    app = create_app(settings, sender=KeptSender(), clock=clock)
+    async with running(app) as client:
+        pool = app.state.pool
+        await applied_up_to(pool, await history.publish_new(settings))
+        async with pool.acquire() as worker:
+            batch = worker.transaction()
+            await batch.start()
+            await FiguresProjection(settings.tz).apply(worker, [held])
+            closing = asyncio.create_task(_close(client, "2026-05"))
+
+            async def waiting_or_done() -> bool:
+                return closing.done() or bool(await pool.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND NOT granted"))
+            await wait_until(waiting_or_done, what="the close, or its wait for the batch")
+            await batch.commit()
+        await closing
+        assert (await month_row(client, "2026-05", live="true"))["visits"] == 9
+        await app.state.period_scheduler.tick()
+        async def agrees() -> bool:
+            return (await month_row(client, "2026-05"))["visits"] == 9
+        await wait_until(agrees, what="May as reported, as it is counted")
+
+
+@pytest.mark.parametrize("year", [2026, 2027])
+async def test_new_years_eve_relayed_on_the_second_revises_the_closed_december(
+        settings: Settings, year: int) -> None:
+    """The year's turn (the calendar trap): a visit of Sunday 20 December and one at 23:50 on
+    31 December (Shanghai; 15:50 UTC) relayed on 2 January, after December was closed on the
+    1st, in the provisional 2027 and in 2028, a year the holiday package does not know."""
+    history = History(TEST_CENTER)
+
+    def visit(name: str, when: str) -> Envelope:
+        visit_id = uuid.uuid5(uuid.NAMESPACE_URL, f"dec-{year}-{name}")
+        return history.add("intake", "VisitRecorded", when, {
+            "visit_id": str(visit_id), "center_id": TEST_CENTER, "counter_id": "window-1",
+            "clerk_id": "clerk-001", "channel": "counter", "case_id": None, "ticket": "A001",
+            "wait_minutes": 3}, case_id=None, aggregate_id=visit_id, actor="clerk-001")
+
+    visit("sunday", f"{year}-12-20T10:00:00+08:00")
+    held = visit("eve", f"{year}-12-31T23:50:00+08:00")
+    history.envelopes.pop()
+    new_year = datetime.fromisoformat(f"{year + 1}-01-01T00:30:00+08:00")
+    clock = Clock(new_year)
+    app = create_app(settings, sender=KeptSender(), clock=clock)
+    async with running(app) as client:
+        pool = app.state.pool
+        await applied_up_to(pool, await history.publish_new(settings))
+        await _close(client, f"{year}-12")
+        assert (await month_row(client, f"{year}-12"))["visits"] == 1
+
+        clock.set(new_year + timedelta(days=1))
+        history.envelopes.append(held)
+        await applied_up_to(pool, await history.publish_new(settings))
+        assert await app.state.period_scheduler.tick() == (0, 1)
+        row = await _revision(client, f"{year}-12", 1)
+        assert row["visits"] == 2
+        january = await client.get("/figures", params={
+            "period": "month", "from": f"{year + 1}-01-01", "to": f"{year + 1}-01-31"})
+        assert january.json()["rows"] == [], "31 December in Shanghai, not January in UTC"
+
+
+async def test_a_rebuild_before_the_next_tick_keeps_the_revision_owed(
+        settings: Settings) -> None:
+    """``sixstep rebuild feedback.figures`` switched in after the late visit was applied and
+    before the scheduler counted May again: the rebuilt notes follow the log's order (the
+    visit came after May's close), so May is still revised, once."""
+    may = May()
+    history = may.build()
+    may.visit("relayed-late", at("31", "23:50"))
+    held = history.envelopes.pop()
+    clock = Clock(datetime.fromisoformat("2026-06-01T00:30:00+08:00"))
+    app = create_app(settings, sender=KeptSender(), clock=clock)
+    async with running(app) as client:
+        pool = app.state.pool
+        await applied_up_to(pool, await history.publish_new(settings))
+        await _close(client, "2026-05")
+        history.envelopes.append(held)
+        await applied_up_to(pool, await history.publish_new(settings))
+
+        async with Rebuild(settings, READ_MODEL) as rebuild:
+            await rebuild.prepare(fresh=True)
+            await rebuild.catch_up(stoppable=False)
+            await rebuild.switch()
+
+        assert await app.state.period_scheduler.tick() == (0, 1)
+        assert (await _revision(client, "2026-05", 1))["visits"] == 9
+        assert await app.state.period_scheduler.tick() == (0, 0)
