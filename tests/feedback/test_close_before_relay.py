@@ -230,3 +230,31 @@ async def test_a_rebuild_before_the_next_tick_keeps_the_revision_owed(
         assert await app.state.period_scheduler.tick() == (0, 1)
         assert (await _revision(client, "2026-05", 1))["visits"] == 9
         assert await app.state.period_scheduler.tick() == (0, 0)
+
+
+async def test_after_a_rebuild_the_notes_are_numbered_after_the_rebuilt_marks(
+        settings: Settings) -> None:
+    """The live numbering behind the rebuilt one (upgraded from a release that numbered no
+    note, every note of before numbered by the rebuild alone): the switch goes on from the
+    larger, or a visit relayed after it was noted below May's rebuilt mark, never counted."""
+    may = May()
+    history = may.build()
+    may.visit("relayed-after-the-rebuild", at("31", "23:50"))
+    held = history.envelopes.pop()
+    clock = Clock(datetime.fromisoformat("2026-06-01T00:30:00+08:00"))
+    app = create_app(settings, sender=KeptSender(), clock=clock)
+    async with running(app) as client:
+        pool = app.state.pool
+        await applied_up_to(pool, await history.publish_new(settings))
+        await _close(client, "2026-05")
+        await pool.execute("ALTER SEQUENCE fig_noted_seq RESTART")  # the release before
+
+        async with Rebuild(settings, READ_MODEL) as rebuild:
+            await rebuild.prepare(fresh=True)
+            await rebuild.catch_up(stoppable=False)
+            await rebuild.switch()
+
+        history.envelopes.append(held)
+        await applied_up_to(pool, await history.publish_new(settings))
+        assert await app.state.period_scheduler.tick() == (0, 1)
+        assert (await _revision(client, "2026-05", 1))["visits"] == 9
