@@ -17,11 +17,17 @@ rebuild of the figures run before the scheduler's next tick.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
+import httpx
 import pytest
+from fastapi import FastAPI
 
 from services.feedback.closing import PeriodScheduler
 from services.feedback.figures import FiguresProjection
@@ -35,23 +41,23 @@ from tests.feedback.test_visits_and_periods import May, applied_up_to, at, month
 from tests.support import TEST_CENTER, running, wait_until
 
 
-async def _revision(client: object, month: str, revision: int) -> dict:
+async def _revision(client: httpx.AsyncClient, month: str, revision: int) -> dict[str, Any]:
     async def revised() -> bool:
-        got = await month_row(client, month)  # type: ignore[arg-type]
+        got = await month_row(client, month)
         return got.get("reported", {}).get("revision") == revision
     await wait_until(revised, what=f"{month}'s revision {revision}")
-    return await month_row(client, month)  # type: ignore[arg-type]
+    return await month_row(client, month)
 
 
-async def _close(client: object, month: str) -> None:
-    r = await client.post(f"/periods/{TEST_CENTER}/{month}/close",  # type: ignore[attr-defined]
+async def _close(client: httpx.AsyncClient, month: str) -> None:
+    r = await client.post(f"/periods/{TEST_CENTER}/{month}/close",
                           headers={"Idempotency-Key": f"close-{month}"})
     assert r.status_code in (200, 201), r.text
     await wait_until(lambda: _reported(client, month), what=f"{month}'s report")
 
 
-async def _reported(client: object, month: str) -> bool:
-    return "reported" in await month_row(client, month)  # type: ignore[arg-type]
+async def _reported(client: httpx.AsyncClient, month: str) -> bool:
+    return "reported" in await month_row(client, month)
 
 
 async def _apply(pool: asyncpg.Pool, settings: Settings, *events: Envelope) -> None:
@@ -60,24 +66,52 @@ async def _apply(pool: asyncpg.Pool, settings: Settings, *events: Envelope) -> N
         await FiguresProjection(settings.tz).apply(conn, list(events))
 
 
-async def test_a_visit_recorded_in_may_relayed_after_the_close_revises_may(
-        settings: Settings) -> None:
+@dataclass
+class ClosedMay:
+    """May of ``test_visits_and_periods`` closed at 00:30 on 1 June (unless ``close=False``),
+    a visit of 23:50 on 31 May (``held``) still in intake's outbox."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+    history: History
+    held: Envelope
+
+    async def relay(self, settings: Settings) -> None:
+        """The relay catches up: the visit reaches the figures (recorded_at 31 May 23:50)."""
+        self.history.envelopes.append(self.held)
+        await applied_up_to(self.app.state.pool, await self.history.publish_new(settings))
+
+
+@contextlib.asynccontextmanager
+async def _may_closed(settings: Settings, *, close: bool = True) -> AsyncIterator[ClosedMay]:
     may = May()
     history = may.build()
+    may.visit("relayed-late", at("31", "23:50"))
+    held = history.envelopes.pop()
     clock = Clock(datetime.fromisoformat("2026-06-01T00:30:00+08:00"))
     app = create_app(settings, sender=KeptSender(), clock=clock)
     async with running(app) as client:
-        pool = app.state.pool
-        scheduler = app.state.period_scheduler
-        # 31 May 23:50: the visit is recorded in intake's store, its relay is behind
-        may.visit("relayed-late", at("31", "23:50"))
-        held = history.envelopes.pop()
-        await applied_up_to(pool, await history.publish_new(settings))
-        await _close(client, "2026-05")
-        assert (await month_row(client, "2026-05"))["visits"] == 8
+        await applied_up_to(app.state.pool, await history.publish_new(settings))
+        if close:
+            await _close(client, "2026-05")
+        yield ClosedMay(app, client, history, held)
 
-        history.envelopes.append(held)  # the relay catches up: recorded_at 31 May 23:50
-        await applied_up_to(pool, await history.publish_new(settings))
+
+async def _rebuilt(settings: Settings) -> None:
+    """``sixstep rebuild feedback.figures``, switched in."""
+    async with Rebuild(settings, READ_MODEL) as rebuild:
+        await rebuild.prepare(fresh=True)
+        await rebuild.catch_up(stoppable=False)
+        await rebuild.switch()
+
+
+async def test_a_visit_recorded_in_may_relayed_after_the_close_revises_may(
+        settings: Settings) -> None:
+    async with _may_closed(settings) as may:
+        client, held, pool = may.client, may.held, may.app.state.pool
+        scheduler = may.app.state.period_scheduler
+        assert (await month_row(client, "2026-05"))["visits"] == 8
+        await may.relay(settings)
         assert (await month_row(client, "2026-05", live="true"))["visits"] == 9
 
         assert await scheduler.tick() == (0, 1)
@@ -87,7 +121,7 @@ async def test_a_visit_recorded_in_may_relayed_after_the_close_revises_may(
         assert await scheduler.tick() == (0, 0), "a revision is recorded once"
 
         # the scheduler started again (nothing in memory), the visit delivered again
-        again = PeriodScheduler(pool, app.state.periods, settings.period_close_after_days,
+        again = PeriodScheduler(pool, may.app.state.periods, settings.period_close_after_days,
                                 schema=settings.schema_for("feedback"))
         await _apply(pool, settings, held)
         assert await again.tick() == (0, 0)
@@ -137,15 +171,8 @@ async def test_a_close_waits_for_the_batch_another_worker_is_applying(
     visit (its transaction open) while a supervisor closes May. Either the close counts it
     (it waits for that batch), or the batch sees the close and the month is revised: never a
     closed May that differs from the live one with nothing to say so."""
-    may = May()
-    history = may.build()
-    may.visit("in-a-batch", at("31", "23:50"))
-    held = history.envelopes.pop()
-    clock = Clock(datetime.fromisoformat("2026-06-01T00:30:00+08:00"))
-    app = create_app(settings, sender=KeptSender(), clock=clock)
-    async with running(app) as client:
-        pool = app.state.pool
-        await applied_up_to(pool, await history.publish_new(settings))
+    async with _may_closed(settings, close=False) as may:
+        client, held, pool = may.client, may.held, may.app.state.pool
         async with pool.acquire() as worker:
             batch = worker.transaction()
             await batch.start()
@@ -160,7 +187,8 @@ async def test_a_close_waits_for_the_batch_another_worker_is_applying(
             await batch.commit()
         await closing
         assert (await month_row(client, "2026-05", live="true"))["visits"] == 9
-        await app.state.period_scheduler.tick()
+        await may.app.state.period_scheduler.tick()
+
         async def agrees() -> bool:
             return (await month_row(client, "2026-05"))["visits"] == 9
         await wait_until(agrees, what="May as reported, as it is counted")
@@ -209,27 +237,12 @@ async def test_a_rebuild_before_the_next_tick_keeps_the_revision_owed(
     """``sixstep rebuild feedback.figures`` switched in after the late visit was applied and
     before the scheduler counted May again: the rebuilt notes follow the log's order (the
     visit came after May's close), so May is still revised, once."""
-    may = May()
-    history = may.build()
-    may.visit("relayed-late", at("31", "23:50"))
-    held = history.envelopes.pop()
-    clock = Clock(datetime.fromisoformat("2026-06-01T00:30:00+08:00"))
-    app = create_app(settings, sender=KeptSender(), clock=clock)
-    async with running(app) as client:
-        pool = app.state.pool
-        await applied_up_to(pool, await history.publish_new(settings))
-        await _close(client, "2026-05")
-        history.envelopes.append(held)
-        await applied_up_to(pool, await history.publish_new(settings))
-
-        async with Rebuild(settings, READ_MODEL) as rebuild:
-            await rebuild.prepare(fresh=True)
-            await rebuild.catch_up(stoppable=False)
-            await rebuild.switch()
-
-        assert await app.state.period_scheduler.tick() == (0, 1)
-        assert (await _revision(client, "2026-05", 1))["visits"] == 9
-        assert await app.state.period_scheduler.tick() == (0, 0)
+    async with _may_closed(settings) as may:
+        await may.relay(settings)
+        await _rebuilt(settings)
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+        assert await may.app.state.period_scheduler.tick() == (0, 0)
 
 
 async def test_after_a_rebuild_the_notes_are_numbered_after_the_rebuilt_marks(
@@ -237,24 +250,9 @@ async def test_after_a_rebuild_the_notes_are_numbered_after_the_rebuilt_marks(
     """The live numbering behind the rebuilt one (upgraded from a release that numbered no
     note, every note of before numbered by the rebuild alone): the switch goes on from the
     larger, or a visit relayed after it was noted below May's rebuilt mark, never counted."""
-    may = May()
-    history = may.build()
-    may.visit("relayed-after-the-rebuild", at("31", "23:50"))
-    held = history.envelopes.pop()
-    clock = Clock(datetime.fromisoformat("2026-06-01T00:30:00+08:00"))
-    app = create_app(settings, sender=KeptSender(), clock=clock)
-    async with running(app) as client:
-        pool = app.state.pool
-        await applied_up_to(pool, await history.publish_new(settings))
-        await _close(client, "2026-05")
-        await pool.execute("ALTER SEQUENCE fig_noted_seq RESTART")  # the release before
-
-        async with Rebuild(settings, READ_MODEL) as rebuild:
-            await rebuild.prepare(fresh=True)
-            await rebuild.catch_up(stoppable=False)
-            await rebuild.switch()
-
-        history.envelopes.append(held)
-        await applied_up_to(pool, await history.publish_new(settings))
-        assert await app.state.period_scheduler.tick() == (0, 1)
-        assert (await _revision(client, "2026-05", 1))["visits"] == 9
+    async with _may_closed(settings) as may:
+        await may.app.state.pool.execute("ALTER SEQUENCE fig_noted_seq RESTART")
+        await _rebuilt(settings)
+        await may.relay(settings)
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
