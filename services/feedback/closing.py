@@ -313,13 +313,17 @@ class PeriodScheduler:
         # A closed month is counted again when the figures noted an event after its last
         # count's mark (``Periods._mark``), whatever the event's recorded_at; a note of
         # before the marks were kept, when recorded after the month's last record.
+        # (Two ranges of an index each, not one OR over every note of every closed month.)
         stale = await self.pool.fetch(
-            f"SELECT r.center_id, r.month, max(l.noted_seq) AS noted, max(l.recorded_at)"
-            f" FILTER (WHERE l.noted_seq IS NULL) AS latest FROM fig_reported r LEFT JOIN"
-            f" {MARKS} k ON k.center_id = r.center_id AND k.month = r.month"
+            "SELECT center_id, month, max(noted) AS noted, max(latest) AS latest FROM ("
+            " SELECT r.center_id, r.month, l.noted_seq AS noted, NULL::timestamptz AS latest"
+            f" FROM fig_reported r LEFT JOIN {MARKS} k ON k.center_id = r.center_id"
+            " AND k.month = r.month JOIN fig_late_events l ON l.center_id = r.center_id"
+            " AND l.month = r.month AND l.noted_seq > coalesce(k.counted_through, 0)"
+            " UNION ALL SELECT r.center_id, r.month, NULL, l.recorded_at FROM fig_reported r"
             " JOIN fig_late_events l ON l.center_id = r.center_id AND l.month = r.month"
-            " AND (l.noted_seq > coalesce(k.counted_through, 0) OR l.noted_seq IS NULL"
-            " AND l.recorded_at > r.recorded_at) GROUP BY r.center_id, r.month")
+            " AND l.recorded_at > r.recorded_at AND l.noted_seq IS NULL) s"
+            " GROUP BY center_id, month")
         for r in stale:
             where = (r["center_id"], r["month"])
             if r["noted"] is None and self._checked.get(where) == r["latest"]:
