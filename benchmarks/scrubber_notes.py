@@ -14,7 +14,10 @@ that are no one's), written after scrub10's rules, which were written around the
 ``--notes clerks`` scrub46's notes about residents whose given name is an everyday word
 (``scrubber_notes_clerks.py``); ``--notes redteam56`` redteam56's attack on those rules from
 outside (``scrubber_notes_redteam56.py``: brackets, times, emoji, lists, tones, the center's
-own words); ``--notes all`` every set.
+own words); ``--notes scrub47`` scrub47's (``scrubber_notes_scrub47.py``: names typed with
+separators, initials, Hong Kong's romanised names, numbers alone from Japan, Taipei or a
+landline, the holiday 国庆, and the center's own text that must stay); ``--notes all`` every
+set.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from benchmarks.scrubber_notes_clerks import CLERKS  # noqa: E402
 from benchmarks.scrubber_notes_genres import KNOWN  # noqa: E402
 from benchmarks.scrubber_notes_genres import NOTES as GENRES  # noqa: E402
 from benchmarks.scrubber_notes_redteam56 import REDTEAM56  # noqa: E402
+from benchmarks.scrubber_notes_scrub47 import SCRUB47  # noqa: E402
 
 #: (note, personal parts, parts that must stay). None of these notes is in the tests or the
 #: other corpora: they are written for this measure, after what clerks were seen to type.
@@ -200,7 +204,11 @@ TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号",
             "编号1-2-345", "打沪12345车", "主任许诺", "，高桥镇同意", "金星村村长",
             # privacy47's: a nickname before a word about the person, a list after one label,
             # the given name alone of the resident on file
-            "老王腿", "小刘媳妇", "户号 1234567、", "1234567、", "秀英说", "，秀英"]
+            "老王腿", "小刘媳妇", "户号 1234567、", "1234567、", "秀英说", "，秀英",
+            # scrub47's: a name parted by separators, initials, a Hong Kong name, eight digits,
+            # Japan's and Taiwan's numbers
+            "王_秀_", "张 建 ", "王-秀-英 ", "王XY说", "W.X.", "Chan Tai ", "62345678 ",
+            "090-1234-", "(02) 2345-", "886-2-"]
 
 TIMED = r"""
 import json, sys, time
@@ -253,10 +261,11 @@ def main() -> None:
     parser.add_argument("other", type=Path)
     parser.add_argument("--triggers", action="store_true",
                         help="time 10 kB and 20 kB of each new rule's trigger instead")
-    parser.add_argument("--notes", choices=("scrub10", "genres", "clerks", "redteam56", "all"),
+    parser.add_argument("--notes", choices=("scrub10", "genres", "clerks", "redteam56", "scrub47",
+                                 "all"),
                         default="scrub10",
                         help="which set of notes (scrub10's, redteam38's genres, scrub46's "
-                             "word given names, redteam56's, all)")
+                             "word given names, redteam56's, scrub47's, all)")
     args = parser.parse_args()
     if args.triggers:
         for tree in (args.other, ROOT):
@@ -268,7 +277,8 @@ def main() -> None:
                       f"({twenty / max(ten, 0.01):.1f} x)")
         return
     known = [(RESIDENT, n) for n in {"scrub10": NOTES, "genres": GENRES, "clerks": [],
-                                     "redteam56": [], "all": NOTES + GENRES}[args.notes]]
+                                     "redteam56": [], "scrub47": [],
+                                     "all": NOTES + GENRES}[args.notes]]
     if args.notes in ("genres", "all"):
         known += [(name, (note, personal, kept)) for name, note, personal, kept in KNOWN]
     if args.notes in ("clerks", "all"):
@@ -276,6 +286,8 @@ def main() -> None:
     if args.notes in ("redteam56", "all"):
         known += [(name, (note, personal, kept))
                   for name, note, personal, kept in REDTEAM56]
+    if args.notes in ("scrub47", "all"):
+        known += [(name, (note, personal, kept)) for name, note, personal, kept in SCRUB47]
     notes = [n for _, n in known]
     before = scrubbed(args.other, [(name, n[0]) for name, n in known])
     after = scrubbed(ROOT, [(name, n[0]) for name, n in known])

@@ -39,7 +39,7 @@ from shared.contracts.feedback import (
 )
 from shared.eventstore.application import ServiceApplication
 from shared.eventstore.command_path import CommandPath, on_existing
-from shared.eventstore.group_commit import GroupCommitter, Sent, Unit, Written
+from shared.eventstore.group_commit import GroupCommitter, Sent, Unit, Written, out_of_scope
 from shared.kernel.calendar import covered
 from shared.kernel.clock import Clock
 from shared.kernel.errors import CommandError
@@ -47,6 +47,7 @@ from shared.kernel.meta import Meta, meta_for
 from shared.kernel.moments import Moments
 from shared.kernel.scrubbing import CaseTexts
 from shared.runtime.calendars import Calendars
+from shared.security.principals import current_caller
 from shared.settings import Settings
 
 
@@ -395,11 +396,7 @@ class Feedback:
         rectification_id: UUID | None = None
         since: tuple[str, ...] = ()
         if staff:
-            try:
-                asked = await asyncio.to_thread(self.path.committer.app.repository.get,
-                                                survey_id)
-            except AggregateNotFoundError:
-                asked = None  # the command's 404 says so
+            asked = await self._in_reach(survey_id)  # None: the command's 404 says so
             rectification_id = getattr(asked, "rectification_id", None)
             case_id = getattr(asked, "case_id", None)
             if self.served_now is not None and case_id is not None:
@@ -577,13 +574,24 @@ class Feedback:
         it is not found (the command's 404 says so)."""
         if self.served_now is None:
             return ()
-        try:
-            known = await asyncio.to_thread(self.path.committer.app.repository.get,
-                                            aggregate_id)
-        except AggregateNotFoundError:
-            return ()
+        known = await self._in_reach(aggregate_id)
         case_id = getattr(known, "case_id", None)
         return await self.served_now(case_id) if case_id is not None else ()
+
+    async def _in_reach(self, aggregate_id: UUID) -> Aggregate | None:
+        """The aggregate as stored, when the caller may act on it; None when there is none
+        or it is out of the caller's reach (``out_of_scope``, the unit's own check): the
+        command then answers the 404 as it loads it. Before, another center's survey or
+        rectification was read on (its rectification loaded, who served its case asked of
+        the read model) before that 404: the staff's answer to another center's survey
+        whose case's help work feedback had not read yet was a 504 ``read_model_behind``,
+        and a survey nobody has a 404."""
+        try:
+            found = await asyncio.to_thread(self.path.committer.app.repository.get,
+                                            aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return None if out_of_scope(current_caller(), found) is not None else found
 
     # -- re-planning: an official schedule replaced a provisional year -----------------------
 

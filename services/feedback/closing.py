@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -225,6 +226,10 @@ class Periods:
 
 #: How far back the scheduler looks for a month to close (``PeriodScheduler.due_months``).
 CLOSE_LOOKBACK_MONTHS = 12
+#: The per-day counts (``fig_day_totals``) of the rows the tick's scan closes a month for: a
+#: trip, a case opened or resolved, a survey closed (a check due that month closes none).
+CLOSING_COUNTS = ("visits", "cases", "resolved", "answers_or_expiries",
+                  "staff_recorded_answers", "no_consent", "declined", "revisit_answers")
 
 
 class PeriodScheduler:
@@ -232,7 +237,7 @@ class PeriodScheduler:
     when the service was down then) and revises closed months that late events changed."""
 
     def __init__(self, pool: asyncpg.Pool, periods: Periods, after_days: int, *, schema: str,
-                 tick_s: float = 60.0,
+                 tick_s: float = 60.0, recheck_s: float = 3600.0,
                  caught_up: Callable[[], Awaitable[bool]] | None = None) -> None:
         """``caught_up``: whether the figures read model has applied every event on the
         stream so far; a month is closed or revised only then (a service starting on a long
@@ -244,9 +249,17 @@ class PeriodScheduler:
         self.lock_key = f"sixstep-feedback-periods:{schema}"
         self.tick_s = tick_s
         self._checked: dict[tuple[str, date], datetime] = {}
-        #: Months older than the last two found with nothing left to close: not scanned again
-        #: (a year of fact rows each tick), the last two are, as late-starting centers come.
-        self._settled: set[date] = set()
+        #: Months older than the last two found with nothing left to close: not scanned over
+        #: the fact rows again (a year of them each tick), the last two are, as late-starting
+        #: centers come. A settled month is looked at again when its days' counts
+        #: (``fig_day_totals``: centers x days rows) show a center it has no report of: the
+        #: first event of a center's month typed in from the paper register months later
+        #: (month -> the centers without a report counted there when it was settled),
+        #: every ``recheck_s`` (that look reads a year of centers x days: ~0.2 s at 300
+        #: centers).
+        self._settled: dict[date, set[str]] = {}
+        self.recheck_s = recheck_s
+        self._rechecked = time.monotonic()
 
     async def run(self) -> None:
         async with self.pool.acquire() as conn:
@@ -269,7 +282,8 @@ class PeriodScheduler:
         closed once its counts are in, also after the service was down (or its clock stood)
         for more than a month, where only the last two were looked at and the older ones,
         events and all, stayed open with nothing said. A month older than the last two is
-        scanned until a tick finds nothing left to close in it (``_settled``)."""
+        scanned until a tick finds nothing left to close in it (``_settled``), and again
+        when a center without a report of it counts something there (``_unsettle``)."""
         first = today.replace(day=1)
         months = []
         for _ in range(CLOSE_LOOKBACK_MONTHS):
@@ -277,6 +291,38 @@ class PeriodScheduler:
             if closable(first, today, self.after_days):
                 months.append(first)
         return sorted(months)
+
+    async def _unreported(self, months: list[date]) -> dict[date, set[str]]:
+        """The centers that count on a day of ``months`` something that closes a month (the
+        tick's scan: a case opened or resolved, a trip, a survey closed) and have no report
+        of it (``fig_day_totals``: centers x days rows, not the fact rows)."""
+        found = await self.pool.fetch(
+            "SELECT DISTINCT date_trunc('month', t.day)::date AS month, t.center_id"
+            " FROM fig_day_totals t WHERE t.day BETWEEN $1 AND $2"
+            f" AND ({' + '.join(f't.{c}' for c in CLOSING_COUNTS)}) > 0"
+            " AND date_trunc('month', t.day)::date = ANY($3::date[]) AND NOT EXISTS"
+            " (SELECT 1 FROM fig_reported r WHERE r.center_id = t.center_id"
+            " AND r.month = date_trunc('month', t.day)::date)",
+            min(months), month_end(max(months)), months)
+        out: dict[date, set[str]] = {m: set() for m in months}
+        for r in found:
+            out[r["month"]].add(r["center_id"])
+        return out
+
+    async def _unsettle(self) -> None:
+        """Scan again the settled months in which a center now counts something and has no
+        report, that did not when the month was settled: a late event gave it its first
+        fact row there (a visit of 20 May typed in on 10 September), and the skip alone left
+        that month open for good (until a restart: the skip is kept in memory only). A center
+        counted there when the month was settled (what the scan closes nothing for) does not
+        make the month scanned again each tick."""
+        if not self._settled or time.monotonic() - self._rechecked < self.recheck_s:
+            return
+        self._rechecked = time.monotonic()
+        now = await self._unreported(sorted(self._settled))
+        for month, centers in now.items():
+            if not centers <= self._settled[month]:
+                del self._settled[month]
 
     async def tick(self) -> tuple[int, int]:
         """One pass: (months closed, months revised)."""
@@ -286,6 +332,9 @@ class PeriodScheduler:
         today = self.periods.today()
         closed = 0
         months = self.due_months(today)
+        for gone in set(self._settled) - set(months):  # out of the year looked back on
+            del self._settled[gone]
+        await self._unsettle()
         for month in months:
             if month in self._settled:
                 continue
@@ -299,7 +348,7 @@ class PeriodScheduler:
                 " fig_reported r WHERE r.center_id = c.center_id AND r.month = $1)",
                 month, end)
             if not centers and month not in months[-2:]:
-                self._settled.add(month)
+                self._settled[month] = (await self._unreported([month]))[month]
             for r in centers:
                 key = f"period-close:{r['center_id']}:{month.isoformat()[:7]}"
                 try:

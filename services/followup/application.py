@@ -651,13 +651,14 @@ class FollowUps:
             settled.add(ended[-1])
         return bool(closed and closed[-1])
 
-    async def chase_referral_again(self, referral_id: UUID, cause: str, occurred_at: datetime
-                                   ) -> UUID | None:
+    async def chase_referral_again(self, referral_id: UUID, cause: str, occurred_at: datetime,
+                                   day: date | None = None) -> UUID | None:
         """The referral's case was reopened (``cause``: the ``CaseReopened`` event at
         ``occurred_at``): one its resolution closed, never answered (or left awaiting its
         first deadline: ``Referral.chased_on_reopening``), is awaited again, its
-        reply due at office closing on the same number of working days after the reopening's
-        day as it was given when sent (``working_deadline``, the center's calendar;
+        reply due at office closing on the same number of working days after ``day`` (the
+        rules': the day they learnt of the reopening, ``counted_from``; else the reopening's
+        day) as it was given when sent (``working_deadline``, the center's calendar;
         ``CalendarOutOfRange`` past it: the rule is parked). Returns the id of the 督办 this
         round will have if missed (for the rules to remember with the case: a handover moves
         it, a resolution cancels it), or None when it is not chased again. Idempotent by
@@ -689,9 +690,10 @@ class FollowUps:
             calendar = self.calendar(referral.center_id)
             days = referral.reply_working_days(
                 calendar, self.settings.followup_referral_reply_working_days)
-            day = calendar.local_day(occurred_at)
-            reply_due_at, basis = working_deadline(calendar, day, days)
-            referral.chase_again(reply_due_at, basis, meta, counted_from=day, working_days=days)
+            start = day or calendar.local_day(occurred_at)
+            reply_due_at, basis = working_deadline(calendar, start, days)
+            referral.chase_again(reply_due_at, basis, meta, counted_from=start,
+                                working_days=days)
             again.append(referral.chase_id)
             return True
 

@@ -48,7 +48,8 @@ From intake (consumed from the stream, in each case's order):
 * ``PlanStepAdded`` (a linked plan's step, on the plan's partition): a *plan step* reminder at
   office opening N working days before the step takes effect
   (``followup_deadline_reminder_working_days``), or at once when it is closer; on the step's
-  case when it names one, for the plan's beneficiary.
+  case when it names one, for the plan's beneficiary, with whoever has that case now (its
+  new owner after a handover) and high priority when the case is urgent.
 
 From feedback: ``RectificationOpened`` -> a *verification* contact (回访核实) due at office
 opening on the first working day after the day of the bad review
@@ -552,11 +553,14 @@ class Rules:
 
     def _deadline_close(self, e: Envelope) -> bool:
         """A deadline noted within ``urgent_deadline_working_days`` working days of its
-        noting (a day the calendar does not cover is not close: that rule is parked)."""
+        noting: of the moment it is judged by (a backdated post's ``judged_at``: last month's
+        slip typed in today, its deadline close now, was weeks away from the slip's day) (a
+        day the calendar does not cover is not close: that rule is parked)."""
         calendar = self.followups.calendar(e.center_id)
         try:
             return calendar.working_days_between(
-                calendar.local_day(e.occurred_at), date.fromisoformat(e.payload["due_on"])
+                calendar.local_day(judged_by(e.occurred_at, e.payload)),
+                date.fromisoformat(e.payload["due_on"])
             ) <= self.settings.urgent_deadline_working_days
         except CalendarOutOfRange:
             return False
@@ -711,10 +715,15 @@ class Rules:
                            # a backdated post's from its judged moment (not lapsed)
                            not_before=judged_by(e.occurred_at, p))
             planned = calendar.plan(rule)
+            # The step's case's owner now (handed to a team or a clerk: theirs, as every
+            # follow-up planned after a handover; the first clerk's went on nobody's list who
+            # did the work), high priority when it is urgent, as the case's other follow-ups.
+            clerk, team = owner_of(case) if case else (e.actor, None)
             await self._schedule(Plan(
                 follow_up_id=follow_up_id, center_id=e.center_id, case_id=case_id,
                 reason=Reason.PLAN_STEP, resident_id=resident, due_at=planned.at,
-                assigned_clerk=case["clerk_id"] if case else e.actor, assigned_team=None,
+                assigned_clerk=clerk, assigned_team=team,
+                priority=Priority.HIGH if case and is_urgent(case) else Priority.NORMAL,
                 source=f"{e.service}:{e.type}", source_id=step_id,
                 service_item=p["service_item"], causation_id=str(e.event_id),
                 correlation_id=e.correlation_id, occurred_at=e.occurred_at,
@@ -811,10 +820,14 @@ class Rules:
             # the 督办 each will have if missed again is the case's, as the first one was.
             this_batch = [f for _, f, rule in earlier if rule == REFERRAL]
             rows: list[Row] = []
+            # Counted from the day follow-up learnt of the reopening, as a referral posted
+            # late is (``counted_from``): a "not solved" said a month back and recorded today
+            # (``CaseReopened.judged_at``) chased the unit with a reply due weeks ago.
+            day = self._counted_from(e)
             for referral_id in dict.fromkeys([*referrals, *this_batch]):
                 try:
                     chase = await self.followups.chase_referral_again(
-                        referral_id, str(e.event_id), e.occurred_at)
+                        referral_id, str(e.event_id), e.occurred_at, day)
                 except NotFound:
                     log.warning("rule.chase_unknown_referral", referral_id=str(referral_id))
                     continue
@@ -882,7 +895,8 @@ class Rules:
         # grace): from the day it was posted, not overdue on arrival.
         return counted_from(self.followups.calendar(e.center_id),
                             judged_by(e.occurred_at, e.payload), self.followups.clock.now(),
-                            timedelta(days=self.settings.followup_lapse_after_days))
+                            timedelta(days=self.settings.followup_lapse_after_days),
+                            e.recorded_at)
 
     def _escalated(self, e: Envelope, case: CaseRef) -> Effect:
         p = e.payload
@@ -1314,8 +1328,12 @@ def _step_case(e: Envelope) -> UUID | None:
 
 #: ``sixstep ops backfill``: each case's last ``CaseDueDateSet`` source read from the log
 #: (``$1`` cases, ``$2`` sources, ``$3`` stream sequences), kept until the whole log is read.
-DUE_SOURCES_DDL = ("CREATE TABLE IF NOT EXISTS due_sources_backfill (case_id uuid PRIMARY KEY,"
-                   " source text NOT NULL, seq bigint NOT NULL)")
+#: The run's own staging table (TEMP: its connection's, dropped with it): two runs at once
+#: (two operators, a Job's retried pod) shared one table of the schema, and the second's
+#: CREATE failed on PostgreSQL's unique type name, or a finished run dropped the table
+#: under the other; one killed left it behind.
+DUE_SOURCES_DDL = ("CREATE TEMP TABLE IF NOT EXISTS due_sources_backfill"
+                   " (case_id uuid PRIMARY KEY, source text NOT NULL, seq bigint NOT NULL)")
 DUE_SOURCES_READ = (
     "INSERT INTO due_sources_backfill AS b (case_id, source, seq)"
     " SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[])"
@@ -1348,7 +1366,7 @@ async def due_sources_filled(conn: asyncpg.Connection) -> int:
     done = await conn.execute(
         "UPDATE case_refs c SET due_source = b.source FROM due_sources_backfill b"
         " WHERE c.case_id = b.case_id AND c.due_source IS NULL")
-    await conn.execute("DROP TABLE due_sources_backfill")
+    await conn.execute("DROP TABLE pg_temp.due_sources_backfill")
     return int(done.split()[-1])
 
 

@@ -1425,15 +1425,19 @@ def working_deadline(calendar: WorkingCalendar, day: date, working_days: int
 
 
 def counted_from(calendar: WorkingCalendar, occurred_at: datetime, known_at: datetime,
-                 lapse_after: timedelta) -> date:
+                 lapse_after: timedelta, recorded_at: datetime | None = None) -> date:
     """The day a help task's or a referral's working days count from: the action's day, or
     the day the rule learnt of it (``known_at``: seconds after the post, live) when later:
     the counter page's offline queue sends a post within the 72 h grace that keeps the
     action's moment. Counted from the action's day, an escalation said on Thursday and sent
     on Sunday gave its colleague two working days of three (one of three, sent on Monday), and
     a referral's unit lost as many. Learnt of more than ``lapse_after`` later (a follow-up
-    service reading a long history from scratch): the action's day, as the deadline was."""
-    if known_at - occurred_at > lapse_after:
+    service reading a long history from scratch): the action's day, as the deadline was.
+    Learnt late is measured from when the post was stored (``recorded_at``, when given): a
+    slip typed in during a follow-up outage (``occurred_at`` its judged moment, the grace
+    before the post) was measured 72 h longer than a post said at that moment, and past the
+    window it was overdue on arrival while that one counted from today."""
+    if known_at - max(occurred_at, recorded_at or occurred_at) > lapse_after:
         return calendar.local_day(occurred_at)
     return max(calendar.local_day(occurred_at), calendar.local_day(known_at))
 

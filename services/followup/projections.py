@@ -63,8 +63,11 @@ DDL = [
     # day and basis, said once (FollowUpDueConfirmed with published_due_at), not re-read.
     "ALTER TABLE followups ADD COLUMN IF NOT EXISTS due_kept boolean NOT NULL DEFAULT false",
     "CREATE INDEX IF NOT EXISTS followups_case ON followups (case_id)",
-    "CREATE INDEX IF NOT EXISTS followups_resident ON followups (resident_id)"
-    " WHERE status IN ('scheduled', 'due', 'missed', 'escalated')",
+    # Every follow-up of a resident, whatever its status: GET /followups?resident_id= without
+    # a status read the whole table past the partial index this replaces (58-73 ms at 100k
+    # rows); the erasure's and the rules' look at a resident's open ones uses it too.
+    "CREATE INDEX IF NOT EXISTS followups_of_resident ON followups (resident_id)",
+    "DROP INDEX IF EXISTS followups_resident",
     "CREATE INDEX IF NOT EXISTS followups_source ON followups (source_id)",
     "CREATE INDEX IF NOT EXISTS followups_home_visits ON followups (center_id, due_at)"
     " WHERE reason = 'home_visit' AND status IN ('scheduled', 'due', 'missed', 'escalated')",

@@ -495,7 +495,7 @@ class Intake:
                                    lambda case, meta: case.reopen(
                                        cmd.reason, meta, self._reopened_due(case, meta),
                                        self._today(case, self.path.now()), supervisor,
-                                       helped))
+                                       helped, self.path.judged_at(meta)))
 
     async def hear_unsolved(self, case_id: UUID, verdict: Verdict) -> bool:
         """A resident's "not solved" (``verdicts.py``): the case reopened once per verdict,

@@ -526,7 +526,7 @@ class Case(RemembersCommands):
 
     def reopen(self, reason: str, meta: Meta, due: DueCandidate | None = None,
                today: date | None = None, supervisor: bool = False,
-               helped: Iterable[str] = ()) -> None:
+               helped: Iterable[str] = (), judged_at: datetime | None = None) -> None:
         """``due``: the item's usual working days counted from the reopening day
         (``renew_due``). ``today``: the center's day on the service's clock (never the
         command's ``occurred_at``). A case whose due date has passed by then is reopened by
@@ -535,11 +535,13 @@ class Case(RemembersCommands):
         approval. Resolved (or dated, within the grace) on its due day and reopened by its
         clerk the next morning, an overdue case got the item's days again; resolved again,
         on time in 按时办结率. Its extension is the supervisor's (``move_due_date``). The
-        resident's word renews it (``hear_unsolved``)."""
+        resident's word renews it (``hear_unsolved``). ``judged_at``: the moment follow-up
+        takes the reopening as made when ``occurred_at`` lies more than the grace back (last
+        month's slip typed in today: ``Moments.judged_at``); None when it stands."""
         if self.status != "resolved":
             raise RuleViolated("only a resolved case can be reopened", status=self.status,
                                rule="reopen_resolved_only")
-        self._reopened(reason=reason, meta=meta)
+        self._reopened(reason=reason, meta=meta, judged_at=judged_at)
         if self.overdue_on(today) and not self.approves_extension(meta.get("actor"), supervisor,
                                                                   helped):
             return

@@ -27,12 +27,13 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from services.intake import commands as c
 from services.intake.application import Residents
 from services.intake.hints import Hints
-from services.intake.idnumber import FULL_WIDTH, normalize, problem_with
+from services.intake.idnumber import FULL_WIDTH, issued_today, normalize, problem_with
 from services.intake.lookup_limits import LookupGuard
 from services.intake.masking import mask_name, mask_phone
 from services.intake.vault import Access, ResidentData, Vault
@@ -84,10 +85,22 @@ hints = APIRouter(prefix="/hints", tags=["hints"], responses=ERRORS)
 
 
 def _checked_id_number(value: str) -> str:
-    """The number normalised, or why it is not one (never echoing it)."""
+    """The number normalised, or why it is not one (never echoing it). A birth date after
+    today is the route's to refuse (``_born_by_today``): a validator has no clock."""
     if (why := problem_with(value)) is not None:
         raise ValueError(why)
     return normalize(value)
+
+
+def _born_by_today(number: str, request: Request) -> None:
+    """422 ``validation_failed`` on ``id_number``, as the body's other checks answer it, for
+    a birth date after China's today on the service's clock (``issued_today``: it was the
+    wall clock, which a service whose clock tests set, or a clock set for a replayed day,
+    disagreed with)."""
+    today = issued_today(request.app.state.runtime.clock.now())
+    if (why := problem_with(number, today)) is not None:
+        raise RequestValidationError([{"loc": ("body", "id_number"),
+                                       "msg": f"Value error, {why}", "type": "value_error"}])
 
 
 def _typed(value: Any) -> Any:
@@ -278,6 +291,7 @@ def _access(principal: Any, purpose: str, request: Request) -> Access:
                 summary="Register a resident (an ID number already on file: their id, 200)")
 async def register(body: ResidentCreate, use_cases: ResidentsDep, staff: LimitedStaff,
                    request: Request, response: Response) -> ResidentRef:
+    _born_by_today(body.id_number, request)
     data = ResidentData(name=body.name, id_number=body.id_number, phone=body.phone,
                         address=body.address, contact_channel=body.contact_channel,
                         consent=body.consent.model_dump(mode="json"))
@@ -292,6 +306,7 @@ async def register(body: ResidentCreate, use_cases: ResidentsDep, staff: Limited
                         "than theirs, a presence grant for the caller)")
 async def lookup(body: ResidentLookup, vault: VaultDep, staff: LimitedStaff,
                  request: Request) -> ResidentRef:
+    _born_by_today(body.id_number, request)
     resident_id = await vault.lookup(body.id_number, _access(staff, body.purpose, request))
     return ResidentRef(resident_id=resident_id)
 

@@ -1034,6 +1034,7 @@ class Consumer:
             except Exception as exc:  # one bad event must not hold back the batch
                 log.warning("consumer.batch_failed", consumer=self.name, size=len(fresh),
                             error=f"{type(exc).__name__}: {exc}")
+                tracing.batch_failed(exc)
                 await self._apply_one_by_one(conn, fresh)
                 return
         await self._ack([item.msg for item in fresh])

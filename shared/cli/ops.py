@@ -292,8 +292,9 @@ def backfill(
     case's last due-date source into follow-up's ``case_refs.due_source``. Their consumers
     read them only from that release on: until this runs, a supervisor who did a team's help
     task before it may lower that case's urgency, approve its extension or record its
-    survey's answer. Idempotent, safe beside the running services; run it once after that
-    upgrade, with the new release started (deploy/README, 'Upgrade the software')."""
+    survey's answer. Idempotent, safe beside the running services and another run of it;
+    run it once after that upgrade, with the new release started (deploy/README, 'Upgrade
+    the software')."""
     settings = resolve().use("nats", "database")
     prefix = settings.subject_prefix
     subjects = tuple(dict.fromkeys(f"{prefix}.{s}" for b in BACKFILLS for s in b.subjects))

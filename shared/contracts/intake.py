@@ -333,11 +333,12 @@ def case_resolved_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
 class CaseReopened(_Payload):
     reason: FreeText
     judged_at: Moment | None = Field(
-        None, description="Set on a resident's \"not solved\" (reason resident_says_unsolved) "
-                          "said more than OCCURRED_AT_GRACE_S before intake's clock (a check's "
-                          "answer recorded late): the moment follow-up plans the clerk's "
-                          "follow-up from (that clock less the grace), so it is not lapsed as "
-                          "old work. None: occurred_at stands.")
+        None, description="Set when the reopening lies more than OCCURRED_AT_GRACE_S before "
+                          "intake's clock (a resident's \"not solved\" recorded late, a staff "
+                          "reopening typed in from last month's slip): the moment follow-up "
+                          "plans from (that clock less the grace): the clerk's \"not solved\" "
+                          "follow-up, not lapsed as old work, and the working days of the "
+                          "referrals chased again. None: occurred_at stands.")
 
 
 class CaseDueDateSet(_Payload):

@@ -42,6 +42,7 @@ from shared.kernel.errors import (
     Forbidden,
     NotFound,
     OutcomeUnknown,
+    OutOfReach,
     StatementTimedOut,
     Unavailable,
     VersionConflict,
@@ -89,6 +90,12 @@ def out_of_scope(caller: Principal | None, aggregate: Any) -> str | None:
     return None
 
 
+def _reach(aggregate: Any, what: str, why: str) -> OutOfReach:
+    """What a refusal of ``aggregate`` kept from its caller, for the operators' log."""
+    return OutOfReach(what, str(aggregate.id), getattr(aggregate, "center_id", None),
+                      "another_center" if why == ANOTHER_CENTER else "another_case")
+
+
 class Unit:
     """The aggregates one batch works on: each loaded once, shared by the batch's commands.
 
@@ -121,8 +128,10 @@ class Unit:
         why = out_of_scope(caller, aggregate)
         if why is not None:
             assert caller is not None
-            raise Forbidden(why, **({"token_center": caller.center_id}
-                                    if why == ANOTHER_CENTER else {}))
+            refused = Forbidden(why, **({"token_center": caller.center_id}
+                                        if why == ANOTHER_CENTER else {}))
+            refused.out_of_reach = _reach(aggregate, _kind(aggregate), why)
+            raise refused
 
     def find(self, aggregate_id: UUID) -> Any | None:
         aggregate = self._aggregates.get(aggregate_id)
@@ -141,9 +150,12 @@ class Unit:
         bound to (it was a 403 unless ``unseen_elsewhere``: a resident signed in for their own
         case could tell which of the center's cases had a survey, i.e. were resolved)."""
         aggregate = self._aggregates.get(aggregate_id)
-        if aggregate is None or (what and _letters(_kind(aggregate)) != _letters(what)) or (
-                out_of_scope(self.caller, aggregate) is not None):
+        if aggregate is None or (what and _letters(_kind(aggregate)) != _letters(what)):
             raise NotFound(f"{what} {aggregate_id} not found", id=str(aggregate_id))
+        if (why := out_of_scope(self.caller, aggregate)) is not None:
+            refused = NotFound(f"{what} {aggregate_id} not found", id=str(aggregate_id))
+            refused.out_of_reach = _reach(aggregate, what or _kind(aggregate), why)
+            raise refused
         self._touch(aggregate)
         return aggregate
 

@@ -52,7 +52,7 @@ def install_surface(app: FastAPI, settings: Settings, metrics: Metrics, *,
     settings.refuse_development_defaults()
     app.state.settings = settings
     app.state.runtime = None
-    install_error_handlers(app)
+    install_error_handlers(app, metrics)
     authenticate = install_auth(app, settings, optional=optional, public=public)
     install_metrics(app, metrics)
     install_health(app, lambda: app.state.runtime)

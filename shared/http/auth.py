@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shared.http.fast_route import SLOW, fast_dependency, principal_of
 from shared.http.middleware import HttpHandler
 from shared.http.oidc import oidc_verifier
+from shared.kernel.errors import OutOfReach
 from shared.security.oidc import OidcVerifier
 from shared.security.principals import STAFF, Principal, Role, acting_as
 from shared.security.tokens import AuthError, TokenKeys
@@ -230,9 +231,11 @@ Ops = Annotated[Principal, Depends(require_roles(Role.OPS))]
 def check_center(principal: Principal, center_id: str | None) -> None:
     """403 ``forbidden_center`` unless the caller may see ``center_id``'s data."""
     if principal.center_id is not None and center_id != principal.center_id:
-        raise forbidden("forbidden_center",
-                        "this belongs to another center than the token's",
-                        token_center=principal.center_id)
+        refused = forbidden("forbidden_center",
+                            "this belongs to another center than the token's",
+                            token_center=principal.center_id)
+        refused.out_of_reach = OutOfReach("center", None, center_id)  # type: ignore[attr-defined]
+        raise refused
 
 
 def not_found_elsewhere(principal: Principal, center_id: str | None, what: str,
@@ -246,9 +249,11 @@ def not_found_elsewhere(principal: Principal, center_id: str | None, what: str,
     resolution's event id, a rule's follow-up, a help task), which another center can work
     out from a case id it guessed. ``Unit.get`` answers the same for every write."""
     if principal.center_id is not None and center_id != principal.center_id:
-        raise HTTPException(404, {"code": code,
-                                  "message": message or f"{what} {id} not found",
-                                  "details": {"id": str(id)}})
+        refused = HTTPException(404, {"code": code,
+                                      "message": message or f"{what} {id} not found",
+                                      "details": {"id": str(id)}})
+        refused.out_of_reach = OutOfReach(what, str(id), center_id)  # type: ignore[attr-defined]
+        raise refused
 
 
 def center_filter(principal: Principal, asked: str | None) -> str | None:

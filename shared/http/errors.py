@@ -13,7 +13,9 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.bus.store_timeouts import ENDED_BY_SERVER, client_gave_up
-from shared.kernel.errors import CommandError, Unavailable
+from shared.http.fast_route import principal_of
+from shared.kernel.errors import CommandError, OutOfReach, Unavailable
+from shared.runtime.metrics import Metrics
 
 log = structlog.get_logger("sixstep.http")
 
@@ -52,9 +54,30 @@ def error_response(status: int, code: str, message: str,
     return JSONResponse(body, status_code=status)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def refused_out_of_reach(request: Request, reach: OutOfReach, status: int,
+                         metrics: Metrics | None) -> None:
+    """A request refused for naming something of another center (``OutOfReach``): one log
+    line for the operators and one count, the answer unchanged (a 404 as for none). The
+    line names the caller (subject, role, center), what was named (its kind, its opaque id,
+    whose it is) and the route's template, never a path, a body or a query: nothing of a
+    resident but an opaque id. Before December 2026 such a probe left no trace at all."""
+    principal = principal_of(request)
+    route = request.scope.get("route")
+    log.warning("access.refused_out_of_reach", status=status, method=request.method,
+                route=getattr(route, "path", None), what=reach.what, id=reach.id,
+                owner_center=reach.owner_center, reason=reach.reason,
+                actor=getattr(principal, "sub", None),
+                role=getattr(getattr(principal, "role", None), "value", None),
+                actor_center=getattr(principal, "center_id", None))
+    if metrics is not None:
+        metrics.refused_out_of_reach.labels(metrics.service, reach.what, reach.reason).inc()
+
+
+def install_error_handlers(app: FastAPI, metrics: Metrics | None = None) -> None:
     @app.exception_handler(CommandError)
-    async def _command_error(_: Request, exc: CommandError) -> JSONResponse:
+    async def _command_error(request: Request, exc: CommandError) -> JSONResponse:
+        if exc.out_of_reach is not None:
+            refused_out_of_reach(request, exc.out_of_reach, exc.status, metrics)
         response = error_response(exc.status, exc.code, exc.message, exc.details)
         if exc.retry_after is not None:
             response.headers["Retry-After"] = str(exc.retry_after)
@@ -101,7 +124,9 @@ def install_error_handlers(app: FastAPI) -> None:
                               "the request is not valid; see details.fields", {"fields": fields})
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if (reach := getattr(exc, "out_of_reach", None)) is not None:
+            refused_out_of_reach(request, reach, exc.status_code, metrics)
         if isinstance(exc.detail, dict) and "code" in exc.detail:
             response = error_response(exc.status_code, exc.detail["code"],
                                       exc.detail.get("message", ""), exc.detail.get("details"))

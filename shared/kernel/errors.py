@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
+
+
+@dataclass(frozen=True, slots=True)
+class OutOfReach:
+    """What a refusal kept from its caller, for the operators only: the caller named a thing
+    of another center (or of another case than a resident's token is bound to). The answer
+    says nothing of it (a 404 worded as for none, or a 403 naming nothing of the owner);
+    where it is answered (``shared.http.errors``) it is logged, without personal data, and
+    counted, so that a clerk of one center probing another's ids leaves a trace.
+
+    ``what``: the kind of thing ("case", "survey", "center" for a filter or body naming
+    another center); ``id``: its opaque id, None for a filter; ``owner_center``: whose it is
+    (the center asked, for a filter)."""
+
+    what: str
+    id: str | None
+    owner_center: str | None
+    reason: Literal["another_center", "another_case"] = "another_center"
 
 
 class CommandError(Exception):
@@ -10,6 +29,9 @@ class CommandError(Exception):
     code: str = "bad_request"
     #: Seconds a client should wait before trying again (the ``Retry-After`` header), if any.
     retry_after: int | None = None
+    #: Set on a refusal of something out of the caller's reach (``OutOfReach``): never in
+    #: the answer, logged and counted where the answer is made.
+    out_of_reach: OutOfReach | None = None
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)

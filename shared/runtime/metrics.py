@@ -81,6 +81,12 @@ class Metrics:
             "sixstep_calendar_official_days_left", "Days until the official holiday schedules "
             "end (the earliest over the centers); after it dates are provisional",
             ["service"], registry=self.registry)
+        self.refused_out_of_reach = Counter(
+            "sixstep_refused_out_of_reach_total", "Requests refused because they named "
+            "something of another center (or another case than a resident's token is bound "
+            "to): answered 404 as for none, or 403 for a filter naming another center; "
+            "``access.refused_out_of_reach`` in the log names the caller",
+            ["service", "what", "reason"], registry=self.registry)
         self.service = service
         #: ``answered``'s labelled children by (method, route, status): the registry's own
         #: ``labels()`` (a lock, a tuple of strings checked, a dict) on every request was

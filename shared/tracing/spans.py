@@ -59,6 +59,8 @@ _enabled = False
 #: Whether the installed sampler never records a span whose (remote) parent was not sampled,
 #: as ``ParentBased`` does: then such a span is not made at all (see :func:`published`).
 _follows_parent = False
+#: The spans of the batch :func:`consuming` has open (its own, and those beside it).
+_batch_spans: ContextVar[tuple[Span, ...]] = ContextVar("sixstep_batch_spans", default=())
 #: The trace each message being applied gives the commands it causes: event id -> traceparent.
 _causes: ContextVar[Mapping[UUID, str] | None] = ContextVar("sixstep_trace_causes",
                                                             default=None)
@@ -368,6 +370,7 @@ def consuming(name: str, batch: Sequence[Applied]) -> Iterator[None]:
                                links=links[at:at + MAX_LINKS], attributes=attributes)
             for at in range(MAX_LINKS, len(links), MAX_LINKS)]
     token = _causes.set(_Causes(batch))
+    batch_token = _batch_spans.set((one, *more))
     try:
         with _Current(one):
             yield
@@ -376,9 +379,20 @@ def consuming(name: str, batch: Sequence[Applied]) -> Iterator[None]:
             other.set_status(Status(StatusCode.ERROR, type(exc).__name__))
         raise
     finally:
+        _batch_spans.reset(batch_token)
         _causes.reset(token)
         for other in more:
             other.end()
+
+
+def batch_failed(exc: BaseException) -> None:
+    """The batch of the :func:`consuming` in hand failed in its transaction and is applied
+    again message by message (each in a span of its own, :func:`applying`): its spans say
+    so, with the exception, rather than ending as a success because the consumer went on."""
+    for one in _batch_spans.get():
+        if one.is_recording():
+            one.record_exception(exc)
+            one.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
 
 
 @contextlib.contextmanager

@@ -145,3 +145,41 @@ def test_a_due_date_the_backfill_cannot_read_is_named_and_exits_3(settings: Sett
     assert out.code == 3, out.out + out.err
     assert "seq 3" in out.err, out.err
     assert asyncio.run(_due_source(settings, case_id)) == "moved"
+
+
+def test_two_backfills_run_at_once_both_fill_the_due_sources(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two operators (or a Job's retried pod) start the backfill at once: the other run's
+    first batch is staging its due sources when this one stages its own. Both staged into
+    one ``due_sources_backfill`` table of follow-up's schema: this run's CREATE waited for
+    the other's and then failed on PostgreSQL's unique type name (a traceback, exit 1), and a
+    run that finished dropped the table under the other. Each run stages on its own now."""
+    case_id = uuid.uuid4()
+    asyncio.run(_log_and_tables(settings, case_id))
+    staged = followup_consumer.backfill_due_sources
+    schema = settings.schema_for("followup")
+
+    async def beside_another_run(conn: asyncpg.Connection, events: list[Any],
+                                 seqs: list[int]) -> None:
+        monkeypatch.setattr(followup_consumer, "backfill_due_sources", staged)
+        other = await asyncpg.connect(settings.database_url)
+        try:
+            other_batch = other.transaction()
+            await other_batch.start()  # the other run's first batch, not committed yet
+            await other.execute(f'SET LOCAL search_path TO "{schema}"')
+            await other.execute(followup_consumer.DUE_SOURCES_DDL)
+            mine = asyncio.ensure_future(staged(conn, events, seqs))
+            pid = conn.get_server_pid()
+            while not mine.done() and not await other.fetchval(
+                    "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1"
+                    " AND wait_event_type = 'Lock')", pid):
+                await asyncio.sleep(0.01)  # until this run waits on the other or is done
+            await other_batch.commit()
+            await mine
+        finally:
+            await other.close()
+
+    monkeypatch.setattr(followup_consumer, "backfill_due_sources", beside_another_run)
+    out = ran(["ops", "backfill"], env=service_env(settings))
+    assert out.code == 0, out.out + out.err
+    assert asyncio.run(_due_source(settings, case_id)) == "moved"

@@ -9,7 +9,9 @@ reported, and differed from the live figures and ``sixstep report`` for good (re
 Now the close marks the month before it counts, every event applied to a marked month's rows
 after that is noted whatever its ``recorded_at``, and the scheduler counts the month again
 from where its last count stood in those notes: the same for a no answer recorded at its
-deadline before the close and relayed after it, for a batch another figures worker was
+deadline before the close and relayed after it, for a visit of May typed in from the paper
+register in June before the close and relayed after it (redteam67, who first fixed that one
+with a ``seen_at`` the notes' numbers replaced), for a batch another figures worker was
 applying while the month was counted, for a December closed in the new year, and for a
 rebuild of the figures run before the scheduler's next tick.
 """
@@ -83,12 +85,18 @@ class ClosedMay:
 
 
 @contextlib.asynccontextmanager
-async def _may_closed(settings: Settings, *, close: bool = True) -> AsyncIterator[ClosedMay]:
+async def _may_closed(settings: Settings, *, close: bool = True,
+                      now: str = "2026-06-01T00:30:00+08:00", visit_at: str = at("31", "23:50"),
+                      recorded_at: str | None = None) -> AsyncIterator[ClosedMay]:
+    """``now``, ``visit_at``, ``recorded_at``: the close's moment, the held visit's and when
+    intake recorded it (then, unless a slip was typed in later)."""
     may = May()
     history = may.build()
-    may.visit("relayed-late", at("31", "23:50"))
+    may.visit("relayed-late", visit_at)
     held = history.envelopes.pop()
-    clock = Clock(datetime.fromisoformat("2026-06-01T00:30:00+08:00"))
+    if recorded_at is not None:
+        held = held.model_copy(update={"recorded_at": datetime.fromisoformat(recorded_at)})
+    clock = Clock(datetime.fromisoformat(now))
     app = create_app(settings, sender=KeptSender(), clock=clock)
     async with running(app) as client:
         await applied_up_to(app.state.pool, await history.publish_new(settings))
@@ -126,6 +134,23 @@ async def test_a_visit_recorded_in_may_relayed_after_the_close_revises_may(
         await _apply(pool, settings, held)
         assert await again.tick() == (0, 0)
         assert (await month_row(client, "2026-05"))["reported"]["revision"] == 1
+
+
+async def test_a_may_visit_typed_in_on_4_june_relayed_after_the_close_revises_may(
+        settings: Settings) -> None:
+    """A late event (redteam67): a visit of 14 May typed in from the paper register on 4 June
+    10:00, intake's relay behind, the supervisor closes May at 10:30. Relayed after, it was
+    noted with its ``recorded_at`` (10:00), before the close's, where the scheduler looked
+    from: May was never revised. It is noted after the close's mark, and named at its own
+    time."""
+    async with _may_closed(settings, now="2026-06-04T10:30:00+08:00", visit_at=at("14", "11:00"),
+                           recorded_at="2026-06-04T10:00:00+08:00") as may:
+        await may.relay(settings)
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        row = await _revision(may.client, "2026-05", 1)
+        assert row["visits"] == 9
+        assert [e["recorded_at"][:19] for e in row["reported"]["late_events"]] == [
+            "2026-06-04T02:00:00"], "the revision names the late event, at its own time"
 
 
 async def test_a_no_answer_recorded_at_its_deadline_before_the_close_and_relayed_after_it(

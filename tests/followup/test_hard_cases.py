@@ -5,7 +5,9 @@ with who that is."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from shared.security.principals import Role
 from shared.settings import Settings
@@ -36,18 +38,23 @@ async def until_owned(center: Center, case_id: str, clerk_: str | None, team: st
     await wait_until(check, what=what)
 
 
+async def handed_to_the_team(center: Center, when: datetime, due_on: str,
+                             resident: UUID | None = None) -> str:
+    """A case opened at ``when`` with a deadline on ``due_on``, handed to the team (转办)."""
+    case_id = await center.open_case(when, resident=resident)
+    await center.step(case_id, "deadlines", {"due_on": due_on, "description": "申报截止",
+                                             "occurred_at": when.isoformat()})
+    r = await center.intake.post(f"/cases/{case_id}/handover", headers=clerk(center.settings),
+                                 json={"to_team": TEAM, "reason": "涉及多部门，需小组协调"})
+    assert r.status_code == 200, r.text
+    return case_id
+
+
 async def test_a_case_handed_to_a_team_is_on_the_teams_worklist_until_it_is_handed_back(
         settings: Settings) -> None:
     async with center_day(settings, at(2026, 3, 2, 9)) as center:
-        case_id = await center.open_case(at(2026, 3, 2, 9, 10))
-        await center.step(case_id, "deadlines", {
-            "due_on": "2026-03-04", "description": "申报截止",
-            "occurred_at": at(2026, 3, 2, 9, 20).isoformat()})
-
         # 转办: the elderly-care team takes the hard part over.
-        r = await center.intake.post(f"/cases/{case_id}/handover", headers=clerk(settings),
-                                     json={"to_team": TEAM, "reason": "涉及多部门，需小组协调"})
-        assert r.status_code == 200, r.text
+        case_id = await handed_to_the_team(center, at(2026, 3, 2, 9, 10), "2026-03-04")
         await until_owned(center, case_id, None, TEAM, "the board to say the team has it")
         team = await cases_on(center, f"/worklists/teams/{TEAM}")
         assert list(team) == [case_id], "the team doing the work sees the case due Wednesday"
@@ -134,3 +141,30 @@ async def test_a_help_task_handed_back_is_on_the_asking_clerks_worklist_while_th
             return await help_tasks_of(center, "clerk-017") == {}
 
         await wait_until(gone, what="the handed-back task off the list once the case is done")
+
+
+async def test_a_plan_step_added_to_a_case_handed_to_a_team_is_the_teams_to_remind(
+        settings: Settings) -> None:
+    """The case is handed to the elderly-care team (转办) on Sunday 20 December; the team
+    then draws up the resident's plan with a step on that case. Its reminder is the team's, as
+    every follow-up planned for the case after the handover is; it went to the clerk who
+    first took the case, who no longer does its work (nor saw it on the team's worklist)."""
+    async with center_day(settings, at(2026, 12, 20, 9)) as center:
+        resident = await center.resident()
+        case_id = await handed_to_the_team(center, at(2026, 12, 20, 9, 10), "2027-01-15",
+                                           resident)
+
+        async def reassigned() -> bool:  # the handover applied by the rules
+            found = await center.followups_of(case_id, 1, "the deadline's reminder")
+            return found[0]["assigned_team"] == TEAM
+
+        await wait_until(reassigned, what="the deadline's reminder handed to the team")
+        r = await center.intake.post("/plans", headers=headers(key()), json={
+            "center_id": CENTER, "counter_id": "window-3", "resident_id": str(resident),
+            "title": "养老补贴材料", "occurred_at": at(2026, 12, 20, 10).isoformat(),
+            "steps": [{"service_item": "SA-HARDSHIP-SUBSIDY", "effective_on": "2027-01-08",
+                       "case_id": case_id, "what": "补交材料后审核"}]})
+        assert r.status_code in (200, 201), r.text
+        reminders = await center.followups_of(case_id, 2, "the step's reminder")
+        assert {(f["reason"], f["assigned_team"], f["assigned_clerk"]) for f in reminders} == {
+            ("deadline_reminder", TEAM, None), ("plan_step", TEAM, None)}, reminders

@@ -7,6 +7,7 @@ the call. Each at the calendar's edges: a plain Friday, Sunday 20 December, New 
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,11 @@ from services.followup.projections import READ_MODEL
 from services.intake.main import create_app as create_intake
 from shared.kernel.clock import ManualClock
 from shared.settings import Settings
+from tests.feedback.helpers import History
 from tests.followup.story import CENTER, Center, at, center_day, key, quiet
-from tests.followup.test_help_and_referrals import escalate, refer
+from tests.followup.test_help_and_referrals import escalate, first, refer
 from tests.followup.test_rules import _wait_for
-from tests.support import assert_rebuilt_as_live, bearer, headers, running
+from tests.support import assert_rebuilt_as_live, bearer, headers, running, wait_until
 
 #: (the step's own moment, when it reached the service, the reminder's due moment, basis)
 POSTED_LATE = {
@@ -280,3 +282,62 @@ async def test_a_help_task_and_a_referral_typed_in_from_last_months_slip_count_f
     overdue on arrival and the unit's reply late before it was asked for."""
     _, sent, task_due, reply_due = ACTIONS_POSTED_LATE[story]
     await _counted_from_the_post(settings, sent - timedelta(days=30), sent, task_due, reply_due)
+
+
+@pytest.mark.parametrize("story", list(ACTIONS_POSTED_LATE))
+async def test_a_referral_chased_again_by_a_reopening_typed_in_from_last_months_slip_counts_from_the_post(  # noqa: E501
+        settings: Settings, story: str) -> None:
+    """Referred, resolved before the unit replied (the referral closed), then reopened by
+    the clerk: all on last month's paper slips, typed in today. The referral is awaited again
+    with its working days counted from the day the reopening reached the center's system, as
+    the referral itself was. Intake gave the staff reopening no ``judged_at`` (only a
+    resident's "not solved" had one), so the chase counted from the slip's day: its reply due
+    weeks ago, the unit overdue before it was asked again."""
+    _, sent, _, reply_due = ACTIONS_POSTED_LATE[story]
+    slip = sent - timedelta(days=30)
+    async with center_day(settings, sent) as center:
+        case_id = await center.open_case(slip - timedelta(hours=2))
+        referral = await refer(center, case_id, slip - timedelta(hours=1))
+        await center.step(case_id, "resolve", {
+            "outcome": "resolved", "emotion_defused": True,
+            "occurred_at": (slip - timedelta(minutes=30)).isoformat()})
+        path = f"/referrals/{referral['referral_id']}"
+
+        async def status_is(wanted: str) -> bool:
+            return (await center.followup.get(path)).json()["status"] == wanted
+
+        await wait_until(lambda: status_is("closed"), what="the referral closed by the resolution")
+        await center.step(case_id, "reopen", {"reason": "居民补充材料",
+                                              "occurred_at": slip.isoformat()})
+        await wait_until(lambda: status_is("awaiting_reply"), what="the referral chased again")
+        chased = (await center.followup.get(path)).json()
+        assert datetime.fromisoformat(chased["reply_due_at"]) == reply_due, chased
+
+
+@pytest.mark.parametrize("story", list(ACTIONS_POSTED_LATE))
+async def test_help_tasks_posted_during_a_twelve_day_outage_of_follow_up_count_alike(
+        settings: Settings, story: str) -> None:
+    """Follow-up was down twelve and a half days. Meanwhile intake recorded two escalations
+    (帮办) at the same moment: one said then, one typed in from last month's slip
+    (``ActionTaken.judged_at``: intake's clock less the grace). Both reach follow-up only now:
+    both help tasks count their three working days from today. The slip's was measured from
+    its judged moment, 72 h further back, past FOLLOWUP_LAPSE_AFTER_DAYS, as if read from
+    scratch: counted from that day, overdue on arrival, escalated at once."""
+    _, back, task_due, _ = ACTIONS_POSTED_LATE[story]
+    recorded = back - timedelta(days=12, hours=12)
+    async with center_day(settings, back, with_intake=False) as center:
+        history = History(CENTER)
+        cases = [history.case((recorded - timedelta(days=40)).isoformat(),
+                              resident_id=uuid.uuid4()) for _ in range(2)]
+        for case_id, said, judged in ((cases[0], recorded, None),
+                                      (cases[1], recorded - timedelta(days=30),
+                                       recorded - timedelta(hours=72))):
+            action = history.add("intake", "ActionTaken", said.isoformat(), {
+                "kind": "escalated", "description": "政策冲突需协调",
+                **({"judged_at": judged.isoformat()} if judged else {})},
+                case_id=case_id, actor="clerk-017")
+            history.envelopes[-1] = action.model_copy(update={"recorded_at": recorded})
+        await history.publish_new(settings)
+        for case_id in cases:
+            task = await first(center, "/help-tasks", str(case_id), "the help task")
+            assert datetime.fromisoformat(task["deadline_at"]) == task_due, task

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from services.followup.domain import follow_up_id_for
+from services.followup.domain import follow_up_id_for, referral_id_for
 from shared.settings import Settings
 from tests.feedback.helpers import History
 from tests.followup.story import CENTER, at, center_day
@@ -85,16 +85,62 @@ async def test_not_solved_said_a_month_back_and_recorded_today_is_work_not_lapse
     recorded it lapsed (cancelled) at once: a resident's fresh complaint on nobody's list."""
     said, now, judged, due_at = SAID_LONG_AGO[story]
     async with center_day(settings, now, with_intake=False) as center:
-        history = History(CENTER)
-        case_id = history.case((said - timedelta(days=3)).isoformat(), resident_id=uuid.uuid4())
-        history.resolved(case_id, (said - timedelta(days=2)).isoformat())
-        reopen = history.add("intake", "CaseReopened", said.isoformat(),
-                             {"reason": "resident_says_unsolved",
-                              "judged_at": judged.isoformat()},
-                             case_id=case_id, actor="system:verdicts")
-        await history.publish_new(settings)
-        await _planned(center, follow_up_id_for("unsolved", reopen.event_id))
-        await center.settled()
-        found = await _planned(center, follow_up_id_for("unsolved", reopen.event_id))
+        found, _ = await _not_solved_recorded_late(settings, center, said, judged)
         assert (found["status"], datetime.fromisoformat(found["due_at"])) == (
             "scheduled", due_at), found
+
+
+async def _not_solved_recorded_late(settings: Settings, center: Any, said: datetime,
+                                    judged: datetime, referred: bool = False
+                                    ) -> tuple[dict[str, Any], uuid.UUID | None]:
+    """A case (``referred``: to the social insurance bureau, five working days to reply)
+    resolved two days before the resident's "not solved" at ``said``, recorded now with
+    ``judged``: the clerk's follow-up once planned, and the referral's id."""
+    history = History(CENTER)
+    case_id = history.case((said - timedelta(days=3)).isoformat(), resident_id=uuid.uuid4())
+    referral = None
+    if referred:
+        referral = referral_id_for(history.add(
+            "intake", "ActionTaken", (said - timedelta(days=3)).isoformat(),
+            {"kind": "referred", "description": "转社保中心核定",
+             "referred_to": "浦东新区社保中心", "unit_kind": "social_insurance_bureau",
+             "within_working_days": 5}, case_id=case_id, actor="clerk-017").event_id)
+    history.resolved(case_id, (said - timedelta(days=2)).isoformat())
+    reopen = history.add("intake", "CaseReopened", said.isoformat(),
+                         {"reason": "resident_says_unsolved", "judged_at": judged.isoformat()},
+                         case_id=case_id, actor="system:verdicts")
+    await history.publish_new(settings)
+    await _planned(center, follow_up_id_for("unsolved", reopen.event_id))
+    await center.settled()
+    return await _planned(center, follow_up_id_for("unsolved", reopen.event_id)), referral
+
+
+#: (said (a month back), recorded (now), its judged moment, the referral's new reply deadline:
+#: five working days from the day the "not solved" reached the center's system)
+CHASED_FROM_THE_POST = {
+    "sunday_20_december": (*SAID_LONG_AGO["sunday_20_december"][:3], at(2026, 12, 25, 17)),
+    "new_years_eve_23_30": (*SAID_LONG_AGO["new_years_eve_23_30"][:3], at(2027, 1, 8, 17)),
+    "provisional_2027": (at(2027, 2, 10, 15), at(2027, 3, 12, 10), at(2027, 3, 9, 10),
+                         at(2027, 3, 19, 17)),
+    "a_2028_friday_18_00": (*SAID_LONG_AGO["a_2028_friday_18_00"][:3], at(2028, 3, 17, 17)),
+}
+
+
+@pytest.mark.parametrize("story", list(CHASED_FROM_THE_POST))
+async def test_a_referral_chased_again_on_a_not_solved_recorded_a_month_late_has_its_days(
+        settings: Settings, story: str) -> None:
+    """The case was referred to the social insurance bureau (five working days to reply) and
+    resolved before the bureau replied: the referral closed. The resident's "not solved",
+    said on the phone a month ago, is recorded today (``CaseReopened.judged_at``): the
+    referral is awaited again with its five working days counted from the day the center
+    learnt of the reopening, as a referral typed in late is. Counted from the day the answer
+    was said, its reply was due weeks ago and the bureau was overdue before it was asked."""
+    said, now, judged, reply_due = CHASED_FROM_THE_POST[story]
+    async with center_day(settings, now, with_intake=False) as center:
+        _, referral_id = await _not_solved_recorded_late(settings, center, said, judged,
+                                                         referred=True)
+        r = await center.followup.get(f"/referrals/{referral_id}")
+        assert r.status_code == 200, r.text
+        referral = r.json()
+        assert (referral["status"], datetime.fromisoformat(referral["reply_due_at"])) == (
+            "awaiting_reply", reply_due), referral

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from shared.settings import Settings
 from tests.followup.story import CENTER, Center, at, center_day
 from tests.support import stream_envelopes, wait_until
@@ -126,3 +128,29 @@ async def test_urgent_cases_get_high_priority_follow_ups_and_head_the_worklists(
         await center.followups_of(later, 2)
         assert len([e for e in await stream_envelopes(center.settings)
                     if e.type == "FollowUpPrioritised"]) == 1
+
+
+#: (the slip's moment, a month back; typed in now; the deadline it noted: within two working
+#: days of the moment follow-up takes it as noted, intake's clock less the 72 h grace)
+SLIPS_WITH_A_CLOSE_DEADLINE = {
+    "sunday_20_december": (at(2026, 11, 16, 10), at(2026, 12, 20, 10), "2026-12-21"),
+    "new_years_eve_23_30": (at(2026, 11, 30, 10), at(2026, 12, 31, 23, 30), "2026-12-30"),
+    "provisional_2027": (at(2027, 2, 10, 10), at(2027, 3, 12, 10), "2027-03-11"),
+    "a_2028_friday_18_00": (at(2028, 2, 7, 10), at(2028, 3, 10, 18), "2028-03-09"),
+}
+
+
+@pytest.mark.parametrize("story", list(SLIPS_WITH_A_CLOSE_DEADLINE))
+async def test_a_deadline_typed_in_from_last_months_slip_that_closes_now_makes_the_case_urgent(
+        settings: Settings, story: str) -> None:
+    """Last month's paper slip typed in today: 'the application closes' on a day now at
+    most two working days off (``DeadlineNoted.judged_at``). The case is urgent and its
+    reminder high priority, as for a deadline noted today. Measured from the slip's own day,
+    the deadline was weeks away, the case not urgent, and its reminder due the next morning
+    as normal priority behind everything else."""
+    said, now, due_on = SLIPS_WITH_A_CLOSE_DEADLINE[story]
+    async with center_day(settings, now) as center:
+        case_id = await noted(center, "normal", due_on, when=said)
+        reminder = (await center.followups_of(case_id, 1, "the deadline's reminder"))[0]
+        assert (reminder["reason"], reminder["priority"]) == ("deadline_reminder", "high"), \
+            reminder

@@ -15,10 +15,12 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from services.feedback.application import ResolvedCase
+from services.feedback.domain import rectification_id_for
 from services.feedback.main import create_app as create_feedback
 from services.intake.domain import case_id_for
 from services.intake.main import create_app as create_intake
 from shared.kernel.clock import ManualClock
+from shared.readmodels.positions import ReadModelBehind
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.followup.story import CENTER, at
@@ -160,3 +162,50 @@ async def test_a_residents_token_cannot_tell_the_centers_other_surveys_from_none
                            for s in (ours, never)]
             assert (there.status_code, none.status_code) == (404, 404), (route, there.text)
             assert error_words(there.json(), ours) == error_words(none.json(), never), route
+
+
+async def test_another_centers_survey_answered_by_staff_is_not_read_on_before_its_404(
+        settings: Settings) -> None:
+    """A clerk of another center records an answer to our survey, or their supervisor
+    triages our rectification: nothing of ours is read for them before the 404 (who served
+    our case, whose help work feedback may not have read yet). Before, the survey was loaded
+    and its case's staff asked of the read model first: a case whose help work was not read
+    yet answered another center 504 ``read_model_behind`` where a survey nobody has is 404."""
+    app = create_feedback(settings)
+    async with running(app) as feedback:
+        service = app.state.feedback
+        written = await service.request_survey(ResolvedCase(
+            case_id=uuid.uuid4(), center_id=CENTER, counter_id="window-3",
+            clerk_id="clerk-017", service_item="SA-HARDSHIP-SUBSIDY",
+            intake_channel="counter", resident_id=uuid.uuid4(),
+            resolved_event_id=uuid.uuid4(), resolved_at=datetime.now(UTC)))
+        survey = str(written.aggregate_id)
+        bad = await feedback.post(f"/surveys/{survey}/rating", headers={
+            **headers("rate-ours"), **bearer(settings, role=Role.CLERK, sub="clerk-018",
+                                             center=CENTER)},
+            json={"level": "dissatisfied", "clerk_id": "clerk-018"})
+        assert bad.status_code == 200, bad.text
+        rectification = str(rectification_id_for(written.aggregate_id))
+        asked: list[uuid.UUID] = []
+
+        async def not_read_yet(case_id: uuid.UUID) -> tuple[str, ...]:
+            asked.append(case_id)
+            raise ReadModelBehind("feedback has not read who worked the case's help tasks "
+                                  "yet; retry shortly", position=1, service="followup")
+
+        service.served_now = not_read_yet
+        clerk = bearer(settings, role=Role.CLERK, sub="clerk-900", center=OTHER)
+        never = str(uuid.uuid4())
+        theirs, none = [await feedback.post(f"/surveys/{s}/rating", headers={
+            **clerk, **headers(f"rate-{s}")}, json={"level": "satisfied",
+                                                     "clerk_id": "clerk-900"})
+            for s in (survey, never)]
+        assert (theirs.status_code, none.status_code) == (404, 404), theirs.text
+        assert error_words(theirs.json(), survey) == error_words(none.json(), never)
+        boss = bearer(settings, role=Role.SUPERVISOR, sub="director-900", center=OTHER)
+        theirs, none = [await feedback.post(f"/rectifications/{r}/triage", headers={
+            **boss, **headers(f"triage-{r}")}, json={"track": "explain"})
+            for r in (rectification, never)]
+        assert (theirs.status_code, none.status_code) == (404, 404), theirs.text
+        assert error_words(theirs.json(), rectification) == error_words(none.json(), never)
+        assert asked == []

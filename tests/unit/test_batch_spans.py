@@ -112,3 +112,18 @@ def test_a_group_commit_holding_a_kept_request_is_kept_and_linked_to_it(
         pass
     [one] = exporter.get_finished_spans()
     assert [tracing.traceparent_of(NonRecordingSpan(link.context)) for link in one.links] == [kept]
+
+
+def test_a_batch_whose_transaction_failed_says_so_though_the_consumer_goes_on(
+        exporter: InMemorySpanExporter) -> None:
+    """The consumer catches a failed batch and applies it again message by message: its span
+    ended as a success, with nothing saying the batch's transaction had failed."""
+    batch = [Msg(uuid.uuid4(), "CaseOpened", None, header(sampled=True)) for _ in range(200)]
+    with tracing.consuming("consume intake-cases", batch):
+        tracing.batch_failed(ValueError("bad row"))
+    spans = exporter.get_finished_spans()
+    assert len(spans) == 2
+    for one in spans:
+        assert one.status.status_code is tracing.StatusCode.ERROR
+        assert [e.name for e in one.events] == ["exception"]
+    tracing.batch_failed(ValueError("no batch open"))  # outside one: nothing to mark

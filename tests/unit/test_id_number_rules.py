@@ -1,24 +1,14 @@
-"""Resident ID numbers without servers: the birth date is checked against China's date, which
-from 16:00 UTC is a day ahead of the machine's."""
+"""Resident ID numbers without servers: the birth date is checked against China's date on the
+service's clock, which from 16:00 UTC is a day ahead of the machine's."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime
 
-import pytest
-
-from services.intake import idnumber
-from services.intake.idnumber import check_character, problem_with
+from services.intake.idnumber import check_character, issued_today, problem_with
 
 #: 2026-12-04 17:30 UTC is 2026-12-05 01:30 in Shanghai.
 EVENING_UTC = datetime(2026, 12, 4, 17, 30, tzinfo=UTC)
-
-
-class _Evening(datetime):
-    @classmethod
-    def now(cls, tz: tzinfo | None = None) -> _Evening:  # type: ignore[override]
-        moment = EVENING_UTC.astimezone(tz) if tz is not None else EVENING_UTC
-        return cls.fromtimestamp(moment.timestamp(), moment.tzinfo)
 
 
 def born_on(day: date) -> str:
@@ -26,19 +16,21 @@ def born_on(day: date) -> str:
     return first17 + check_character(first17)
 
 
-@pytest.fixture
-def evening(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(idnumber, "datetime", _Evening)
-
-
-@pytest.mark.usefixtures("evening")
 def test_a_child_born_today_in_china_is_valid_while_the_machine_is_still_on_yesterday() -> None:
-    assert problem_with(born_on(date(2026, 12, 5))) is None
+    assert problem_with(born_on(date(2026, 12, 5)), issued_today(EVENING_UTC)) is None
 
 
-@pytest.mark.usefixtures("evening")
 def test_a_birth_date_after_chinas_today_is_out_of_range() -> None:
-    assert problem_with(born_on(date(2026, 12, 6))) == "the ID number's birth date is out of range"
+    assert problem_with(born_on(date(2026, 12, 6)), issued_today(EVENING_UTC)) == (
+        "the ID number's birth date is out of range")
+
+
+def test_new_years_eve_at_half_past_eleven_in_shanghai_is_still_the_old_year() -> None:
+    """31 December 23:30 in Shanghai is 15:30 UTC; an hour later it is 1 January there."""
+    eve = datetime(2026, 12, 31, 15, 30, tzinfo=UTC)
+    assert issued_today(eve) == date(2026, 12, 31)
+    assert problem_with(born_on(date(2027, 1, 1)), issued_today(eve)) is not None
+    assert problem_with(born_on(date(2027, 1, 1)), issued_today(eve.replace(hour=16))) is None
 
 
 def test_the_caller_may_give_today() -> None:

@@ -1254,3 +1254,52 @@ def test_a_text_is_read_in_simplified_once(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(traditional, "_to_simplified", lambda: (Counting(), changed))
     assert redact("𠀾陳先生來電", KnownPerson(name="李国庆")) == f"𠀾{NAME}來電"
     assert texts == ["𠀾陳先生來電"]
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("62345678找她女儿，回拨58881234无人接", f"{PHONE}找她女儿，回拨{PHONE}无人接"),
+    ("她儿子在香港91234567", f"她儿子在香港{PHONE}"),
+    ("090-1234-5678是她在日本的手机，东京080 9876 5432", f"{PHONE}是她在日本的手机，东京{PHONE}"),
+    ("台北家里(02) 2345-6789，02-2345-6789", f"台北家里{PHONE}，{PHONE}"),
+    ("高雄（07）345-6789，886-2-2345-6789", f"高雄{PHONE}，{PHONE}"),
+    *[(words, words) for words in [
+        "补贴62345678元已拨付", "受理号62345678，已转办", "工单20261220，办结20271008",
+        "20280215前补交", "发票号码62345678", "累计62345678人次", "编号62345678-01",
+        "一二三四五六七八项都齐了", "工单号 12345678", "--events 20000000", "max-age=31536000",
+        "20261231 23:30回访"]],
+])
+def test_a_landline_a_japanese_mobile_and_a_taipei_number_are_phones_alone(
+        typed: str, stored: str) -> None:
+    """scrub47: eight digits went only after 电话 / 手机 / 联系 ...; a Japanese mobile and a
+    landline of Taiwan's not at all. A day (2026, 2027, 2028 alike), an amount, a count, a
+    serial after its name, a round number and a row of digits counted in order stay."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("居民李_建_国来电，张 建 国说明天来", f"居民{NAME}来电，{NAME}说明天来"),
+    ("陈-晓-红已签字，刘·志·刚同意，家属黄*丽*华代办", f"{NAME}已签字，{NAME}同意，家属{NAME}代办"),
+    ("申请人W.X.Y.已签字，王XY说明天来，陈X女士来电",
+     f"申请人{NAME}已签字，{NAME}说明天来，{NAME}女士来电"),
+    ("Chan Tai Man came; CHAN Tai-man, Lee Wai Kit来电", f"{NAME} came; {NAME}, {NAME}来电"),
+    *[(words, words) for words in [
+        "王某某来过", "王*英 · 139****5678", "中文.链接", "请 假 一 天", "周一-周五", "查CT正常",
+        "金VIP卡", "材料属于A。", "U.S.A.寄来的证明", "She lives in Wong Tai Sin",
+        "Ho Man Tin Estate", "So I said we would call"]],
+])
+def test_a_name_parted_by_separators_initials_and_a_hong_kong_name_are_names(
+        typed: str, stored: str) -> None:
+    """scrub47: a name with the same separator between its characters, initials for one, and a
+    Hong Kong name as its ID card romanises it were kept (Mr Chan went). A masked name, a
+    file's name, a spaced-out line, an acronym after a surname's character, an abbreviation
+    and Hong Kong's districts stay."""
+    assert redact(typed) == stored
+
+
+def test_the_holiday_stays_and_the_resident_goes_when_their_name_is_guoqing() -> None:
+    """scrub47: with 李国庆 on file, the holiday's make-up day, its time and what follows it
+    were taken for him; he is still found before what he did, and typed with underscores."""
+    known = KnownPerson(name="李国庆")
+    kept = "国庆补班日照常办理，国庆的时候人多，国庆时窗口忙，国庆过后再说，国庆人多"
+    assert redact(kept, known) == kept
+    assert redact("国庆住院了，李_国_庆来过", known) == f"{NAME}住院了，{NAME}来过"

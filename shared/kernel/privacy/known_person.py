@@ -29,9 +29,10 @@ ENGLISH_TITLES = ("mr", "mrs", "ms", "miss", "mx", "dr", "madam", "mdm", "auntie
 _LATIN_NAME = re.compile(r"[A-Za-z .\-']+")
 #: What a squeezed text leaves out: spaces and line ends, dots, dashes, brackets, and what
 #: else parts a number's groups as a clerk writes it down (138；1234；5678, 5888～1234, 5888|1234,
-#: 5888/1234, the full stop after a group), and the combining marks of a text in decomposed
+#: 5888/1234, the full stop after a group, an underscore or an asterisk: 王_秀_英, 138*1234*5678,
+#: kept until scrub47), and the combining marks of a text in decomposed
 #: form (lǐ guóqìng pasted from a Mac, a mark after each vowel: redteam60 found it kept).
-_OUT = r"\s.\-()·'/|;；~～〜。\u0300-\u036f"
+_OUT = r"\s.\-()·'/|;；~～〜。_*\u0300-\u036f"
 _SQUEEZE = re.compile(f"[^{_OUT}]+")  # what a squeezed text keeps
 _ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 _LOWER_UNTONED = _ASCII_LOWER | {
@@ -305,6 +306,7 @@ _WORD_GOES_ON = re.compile(
     r"养老(?=服务|院|机构|产业|驿站|中心)|鸽|喜乐|"
     r"前(?!天)|后(?![天来])|之前|之后|以来|以前|以后|当天|那天|第一天|初期|时期|年代|周年|"
     r"快乐|献礼|阅兵|晚会|联欢|黄金周|长假|七天|放假|休假|调休|加班|停办|不办公|照常|"
+    r"补班|的时候|时(?!常|不时)|过后|人(?:很|太|特别|比较|非常)?多|"  # scrub47
     r"(?:今天|明天|昨天|当天|那天|这几天)(?:放假|休息|值班|停办|不办公|照常|加班)|"
     r"大道|广场|公园|医院|银行|保险|险(?!些)|书店|日报|第一(?![个次])|至上|须知|提示|措施|"
     r"防范|出行|用电|用气|通道|距离|指数|感(?![冒到觉谢激动])|协作|一致|合作|互助|评议|协商|"
@@ -317,7 +319,9 @@ _WORD_GOES_ON = re.compile(
     r"\d{1,2}月\d{1,2}[日号](?:[至到\-—~～]\d|$|[，。；、\s（(]|起|开始|放假)")
 """What makes a given name the start of a word where it would stand as a name (给建设单位发函,
 帮安全员登记, 给国庆节值班的同事, 给健康带来危害, 国庆期间窗口照常开放, 国庆之前反映的问题,
-平安社区创建, 健康咨询室, 安全要求：): kept; and the center's own words opening a clause
+平安社区创建, 健康咨询室, 安全要求：; the holiday's make-up day, its time, what follows
+it: 国庆补班日, 国庆的时候, 国庆时窗口人多, 国庆过后再说, 国庆人多: scrub47 found them
+scrubbed): kept; and the center's own words opening a clause
 (国庆值班表, 国庆返岗, 安全巡查, 和平里街道, 和平镇, 平安大街, 健康驿站: redteam56 found them
 scrubbed)."""
 _THE_WORD_DOES = re.compile(

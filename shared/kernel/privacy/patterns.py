@@ -277,6 +277,45 @@ _TW_MOBILE = re.compile(r"(?<![0-9A-Za-z+\-.:/])(?:(?:\(886\)|886) ?-? ?9\d\d|09
 0912 345 678) or after its code without + or 00 (886 912 345 678): ten digits, 09 first, in
 groups of four, three and three; kept until redteam64 (no Chinese mobile starts 0, no
 landline of China's is so grouped). Not after a serial's name, nor an amount."""
+_JP_MOBILE = re.compile(r"(?<![0-9A-Za-z+\-.:/])0[789]0(?P<s>[ \-]?)[1-9]\d{3}(?P=s)\d{4}"
+                        r"(?![0-9A-Za-z]|\s?[\-.:/]\s?\d)")
+"""Japan's mobile alone, as a resident with family there writes it (090-1234-5678, 080 9876
+5432, 07012345678): eleven digits, 070, 080 or 090 first, in groups of three, four and four
+parted the same way or not at all; kept until scrub47 (no Chinese number starts 0 and has
+eleven digits so grouped). Not after a serial's name, nor an amount."""
+_TW_LANDLINE = re.compile(r"(?<![0-9A-Za-z+])(?:\(0[2-8]\d?\)|\(?886\)?[ \-]?\(?0?[2-8]\)?[ \-]?"
+                          r"|0[2-8]-(?=\d{3,4}-\d{4}(?!\d)))"
+                          r" ?(?P<n>[2-9]\d{2,3}[ \-]?\d{4})(?![0-9A-Za-z]|\s?[\-.:/]\s?\d)")
+"""A landline of Taiwan's (Taipei's (02) 2345-6789, 02-2345-6789, Kaohsiung's (07) 345-6789,
+886-2-2345-6789): an area code of one digit after 0 in brackets, or dashed before groups of
+three or four and four, or after 886; kept until scrub47 (China's area codes have two digits
+or three after 0: ``_LANDLINE``). Not after a serial's name, nor an amount."""
+_LANDLINE_ALONE = re.compile(r"(?<![0-9A-Za-z+\-.,/:：#_=])[2-9]\d{4}(?!000)\d{3}"
+                             r"(?![0-9A-Za-z]|[.,]\d|\s?[\-/~～]\s?\d)")
+"""Eight digits alone, a landline of Shanghai's or Beijing's without its area code or a Hong
+Kong mobile written without its space (62345678, 58881234, 91234567: kept until scrub47,
+found only after 电话 / 手机 / 联系 ...): ``_alone``."""
+
+
+_EIGHT_DIGITS = re.compile(r"(?<!\d)[2-9]\d{7}(?!\d)")
+_ABROAD_HINT = re.compile(r"0[789]0|\(0[2-8]|886|0[2-8]-")
+"""What ``_JP_MOBILE`` and ``_TW_LANDLINE`` need: a search, where most texts pay nothing more."""
+
+
+def _alone(text: str, m: re.Match[str]) -> bool:
+    """Eight digits alone that are a phone's: not a day (20261220), not after a serial's name
+    (受理号62345678, 发票号码, 工单号), a room's, a seat's or an amount's word (补贴62345678), nor
+    before a unit or 号 (62345678元, 62345678人次, 62345678号), nor one of a list or range,
+    nor digits counted in a row (12345678, 二三四五六七八九 in a list or a pattern); not a round
+    count (20000000, 31536000: ``_LANDLINE_ALONE`` wants no 000 last) nor a value after =."""
+    start = m.start()
+    return m.group() not in "0123456789" and not _COMPACT_DATE.fullmatch(m.group()) \
+        and not _MEASURE.match(text, m.end()) \
+        and not _NUMBERED_AFTER.match(text, m.end()) and not _a_serial(text, start) \
+        and not _NUMBERED_BEFORE.search(text, max(0, start - 8), start) \
+        and not _RUN_BEFORE.search(text, max(0, start - 3), start)
+
+
 _PHONE_KEYWORD = re.compile(  # not the 电话 of a marker: [电话已隐去]，68494601 is no phone
     r"(?<!\[)(?:电话|手机|座机|(?P<reach>联系)|号码(?<![证卡账帐照牌单票码]..)|\b(?:tel|telephone|phone|mobile|cell|whatsapp)\b)(?:号码|号)?"
     r"[^0-9\n]{0,6}?"
@@ -558,10 +597,11 @@ _COUNTER = re.compile(r"\s*(?:窗口|柜台|服务台)")
 _ROOMS = re.compile(r"[一二两三四五六]室(?=[一二两三]?厅)")
 
 
-_CENTER_ROOM = re.compile(r"\s*(?:(?:办事|服务)?大厅|办理|领取|领表|咨询|等候|排队|面谈|填表|"
+_CENTER_ROOM = re.compile(r"\s*(?:(?:调解|会议|接待|活动|阅览|档案)室)?"
+                          r"(?:(?:办事|服务)?大厅|办理|领取|领表|咨询|等候|排队|面谈|填表|"
                           r"签字|开会|取号|递交|交材料|盖章|复印|缴费|报到)")
 """What a resident is sent to a room or a floor of the center to do (到二楼201室领表, 去205室办理,
-请到3号楼2楼办事大厅)."""
+请到3号楼2楼办事大厅), the room's use named between (请到3楼302室调解室等候: scrub47)."""
 
 
 _SENT_TO = re.compile(r"[到去往至在](?:本?中心|服务中心)?$")
@@ -571,14 +611,20 @@ _SENT_TO = re.compile(r"[到去往至在](?:本?中心|服务中心)?$")
 
 def _not_a_home(text: str, start: int, end: int, units: list[str]) -> bool:
     """The center's own counter (一楼3号窗口, 1号2号窗口) or room, a floor and a room a
-    resident is sent to (到二楼201室领表, 在205室等候), or the size of a flat (两室一厅)."""
+    resident is sent to (到二楼201室领表, 在205室等候), a room of use and its number in brackets
+    (调解室（203室）), or the size of a flat (两室一厅)."""
     if _COUNTER.match(text, end):
         return not any(u in _STRONG_UNITS for u in units)
     if _SENT_TO.search(text, max(0, start - 5), start) \
             and set(units) <= {"楼", "层", "室", "号楼"} and _CENTER_ROOM.match(text, end):
         return True
+    if units == ["室"] and _ROOM_OF_USE_BEFORE.search(text, max(0, start - 6), start):
+        return True  # 中心二楼调解室（203室）: the room's number after its use, in brackets
     rooms = _ROOMS.match(text, start)
     return rooms is not None and rooms.end() == end
+
+
+_ROOM_OF_USE_BEFORE = re.compile(r"(?:调解|会议|接待|活动|阅览|档案|办公|值班)室\s*[（(]\s*$")
 
 
 _LISTED_NUMBER = re.compile(r"(?<![\d\-])(?P<d>\d{3,5})(?:\s{0,2}[、，,/和及与]\s{0,2}|\s{1,2})$")
@@ -1060,6 +1106,35 @@ def _full_name_titled(text: str) -> Iterator[tuple[int, int]]:
             yield start, m.end()
 
 
+_SPACED_NAME = re.compile(
+    r"(?P<n>" + _SURNAME + r"(?:(?P<w>[ _\-·.*])" + _GIVEN + r"(?P=w)" + _GIVEN
+    + r"|(?P<s>_)" + _GIVEN + r"))")
+"""A name typed with the same separator between its characters (李_建_国, 张 建 国, 陈-晓-红,
+刘·志·刚, 黄*丽*华, 欧阳-娜-娜; two characters with ``_`` only, 王_英: a dash, a dot or a space
+between two is a range, a pause or a file's name, 高-低, 中文.链接, and 王*英 is a name masked
+as the counter's screen shows it): no word is written so, but for a whole line
+spaced out (请 假 一 天, ``_spaced_name``); kept until scrub47."""
+_ANY_SPACED = re.compile(r"[ _\-·.*](?<=[\u4e00-\u9fff].)(?=[\u4e00-\u9fff])")
+_SPACED_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _spaced_name(text: str, m: re.Match[str]) -> bool:
+    """Not one stretch of a line typed a character at a time (高 兴 地 说, 申 请 人：): the
+    characters before and after the name are not single ones parted the same way, and the
+    name is no role or word (``is_name``, ``NOT_NAMES``)."""
+    sep = m.group("s") or m.group("w")
+    start, end = m.start("n"), m.end("n")
+    if text[start - 2:start - 1] and text[start - 1:start] == sep \
+            and _SPACED_HAN.match(text, start - 2) \
+            and not _SPACED_HAN.match(text, max(0, start - 3)) if start >= 2 else False:
+        return False
+    if text[end:end + 1] == sep and _SPACED_HAN.match(text, end + 1) \
+            and not _SPACED_HAN.match(text, end + 2):
+        return False
+    name = text[start:end].replace(sep, "")
+    return is_name(name) and name[-1] != "人" and not name.startswith(NOT_NAMES)
+
+
 _ROLES = (r"(?:本人|" + "|".join(RELATIVES) + "|代办人|委托人|申请人|户主|联系人|独居|老人)")
 _PROFILED = re.compile(
     r"(?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
@@ -1102,6 +1177,83 @@ Monday morning, Applicant Status, Resident Services Center, Contact: Window 5)."
 _ENGLISH_INTRODUCED = re.compile(r"\b(?i:name is|name:|named|resident|applicant|contact:|"
                                  r"contact person:?)\s+"
                                  r"(?P<n>[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2})")
+
+
+_DOTTED_INITIALS = re.compile(r"(?<![A-Za-z.])(?:[A-Z]\.\s?){1,2}[A-Z]\.(?![A-Za-z])")
+"""A name's initials with a full stop after each (W.X.Y., L. J. G.), as a clerk shortens a
+name or a form pastes it; not the abbreviations a note has (U.S.A., P.R.C., A.M.): kept until
+scrub47."""
+_NOT_INITIALS = frozenset((
+    "U.S.", "U.S.A.", "U.K.", "P.R.C.", "R.O.C.", "H.K.", "S.A.R.", "A.M.", "P.M.", "E.G.",
+    "I.E.", "N.B.", "P.S.", "I.D.", "U.N.", "E.U.", "D.C.", "B.C.", "A.D.", "R.I.P.", "O.K.",
+    "Q.A.", "C.V.", "V.S.", "P.O."))
+_INITIALED = re.compile(_SURNAME + r"(?:[A-Z]{1,3}|(?:[A-Z]\.){1,3})(?![A-Za-z0-9])")
+"""A surname and the given name's initials (王XY, 张JG, 陈X女士, 刘Z.Q.), where a person's
+doing, a form of address or a clause's end follows or a word that introduces or reaches one
+comes before (``_initialed``); kept until scrub47. Not an acronym after a word ending in a
+surname (查CT, 高DPI, 金VIP: ``_ACRONYMS``); 王某某, a name already left out, stays."""
+_ACRONYMS = frozenset((
+    "CT", "DPI", "VIP", "APP", "PDF", "ID", "QQ", "IC", "PC", "TV", "AI", "OK", "BUG", "IT", "PPT",
+    "CEO", "HR", "GPS", "USB", "WIFI", "ATM", "POS", "SIM", "DNA", "MRI", "ICU", "KTV", "SUV",
+    "ETC", "EMS", "SF", "NFC", "UFO", "GDP", "CPI", "VR", "AR", "LED", "PVC", "MV", "DJ", "BMI"))
+_AFTER_INITIALS = re.compile(r"\s?(?:" + _HONORIFIC + "|" + "|".join(OFFICE_POSTS) + "|"
+                             + _NICK_NEXT + "|" + _DEEDS + ")")
+_BEFORE_INITIALS = re.compile(r"(?:" + _INTRODUCERS + "|" + "|".join(_REACHING) + r"|[跟给请叫由])"
+                              r"(?:是|为|:|：|\s)*$")
+
+
+_HAN_CAPITAL = re.compile(r"[A-Z](?<=[\u4e00-\u9fff].)")
+_TWO_SYLLABLES = re.compile(r"\s[A-Z][a-z]{1,5}[ \-][A-Za-z]")
+
+
+def _initialed(text: str, m: re.Match[str]) -> bool:
+    if m.group()[0] in "于向" and _HAN.match(text, max(0, m.start() - 1)) and m.start():
+        return False  # 属于A。, 高于B，转向C: a preposition, no surname
+    letters = m.group()[1:].replace(".", "") if m.group()[0] in _SINGLE_SURNAMES \
+        else m.group()[2:].replace(".", "")
+    return letters not in _ACRONYMS and (
+        _AFTER_INITIALS.match(text, m.end()) is not None
+        or _BEFORE_INITIALS.search(text, max(0, m.start() - 8), m.start()) is not None)
+
+
+_HK_SURNAMES = ("Chan Wong Lee Cheung Lau Ng Ho Leung Lam Tsang Yeung Chow Tang Lai Kwok Cheng "
+                "Fung Yip Tse Mak Choi Chu Lo Law Lui Siu Tam Tong Wu Hui Kwan Ko Kong Poon "
+                "Pang Yuen Mok Shek Sze Tsui Yau Yu Chung Chiu Kam Luk Tsoi Au Fong Hung Kwong "
+                "Chau Cheuk Chong Ip Kan Ku Kwai Li Liu Lok Man Ma Mui So Sin Suen To Wan Wai Yim "
+                "Yiu Yung").split()
+_CANTONESE_SYLLABLES = frozenset((
+    "ah bik bing bo chai chak chan chau che cheong cheuk cheung chi chik chin ching chit chiu "
+    "choi chong chu chuen chuk chun chung fai fan fat fei fo fok fong fu fuk fun fung ha hai "
+    "hang hei hen hin hing ho hoi hok hon hong hou hui hung ip ka kai kam kan kar kau kei "
+    "keung ki kin king kit kiu ko kok kon kong ku kuen kui kun kwai kwan kwok kwong lai lam "
+    "lan lap lau lee lei leung li lik lim lin ling lit liu lo lok long lui luk lun lung ma "
+    "mak man mei mi min ming miu mo mok mui mun nam ng nga ngai ngan ngo nin ning oi on pak "
+    "pan pang "
+    "pik ping po pok pong pui pun sai sam san sang sau se sek shan shek sheung shing shu shuk "
+    "shun si sik sin sing siu so suen suet sui sum sun sung sze tai tak tam tat tik tim tin "
+    "ting tit to tong tsang tse tsui tsun tsz tung wa wah wai wan wang wing wo wong wu wun "
+    "ya yam yan yau yee yeung yi yik yim yin ying yip yiu yu yuen yuet yuk yung").split())
+_HK_NAME = re.compile(r"(?<![A-Za-z])(?:" + "|".join(_HK_SURNAMES) + "|" + "|".join(
+    n.upper() for n in _HK_SURNAMES) + r"),?\s(?P<a>[A-Z][a-z]{1,5})[ \-](?P<b>[A-Za-z][a-z]{1,5})"
+    r"(?![A-Za-z])(?![ \-](?:Road|Rd|Street|St|Avenue|Estate|Court|Village|Station|Centre|Center|"
+    r"Building|House|Garden|Gardens|Park|Hospital|School|College|Tower|Plaza|Mansion)\b)")
+"""A Hong Kong name as its ID card and letters romanise it, surname first (Chan Tai Man, CHAN
+Tai-man, Wong Siu Ming, Cheung Ka Yan): a surname, then two syllables of Cantonese for the
+given name; kept until scrub47 (Mr Chan went). Not a district or a place of Hong Kong named
+alike (Wong Tai Sin, Ho Man Tin, Ma On Shan: ``_HK_PLACES``), nor a road or a building."""
+_HK_PLACES = frozenset(("wong tai sin", "ho man tin", "yau ma tei", "ma on shan", "wu kai sha",
+                        "siu lek yuen", "lok ma chau", "man kam to", "wong chuk hang",
+                        "shek kip mei", "ma tau wai", "ma liu shui", "lai chi kok", "tai wai",
+                        "to kwa wan", "kwun tong", "sham shui po", "tsim sha tsui",
+                        "lam tin", "so uk", "shek mun", "lo wu", "tai koo", "ma wan",
+                        "chung hom kok", "siu sai wan", "wan chai", "mong kok", "tin shui wai",
+                        "tai po", "ho chung", "lam tsuen", "au tau", "kam tin"))
+
+
+def _hk_name(m: re.Match[str]) -> bool:
+    return m.group("a").lower() in _CANTONESE_SYLLABLES \
+        and m.group("b").lower() in _CANTONESE_SYLLABLES \
+        and " ".join(re.split(r",?[ \-]", m.group().lower())) not in _HK_PLACES
 
 
 # -- every rule at once --------------------------------------------------------------------------
@@ -1186,6 +1338,15 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
     if _HK_HINT.search(text):  # 9123 4567, 6123-4567
         for m in _HK_LOCAL.finditer(text):
             if _hk_local(text, m):
+                yield m.start(), m.end(), REDACTED_PHONE
+    if _ABROAD_HINT.search(text):  # 090-1234-5678, (02) 2345-6789, 886-2-...
+        for regex in (_JP_MOBILE, _TW_LANDLINE):
+            for m in regex.finditer(text):
+                if not _a_serial(text, m.start()) and not _MEASURE.match(text, m.end()):
+                    yield m.start(), m.end(), REDACTED_PHONE
+    if _EIGHT_DIGITS.search(text):  # 62345678 alone
+        for m in _LANDLINE_ALONE.finditer(text):
+            if _alone(text, m):
                 yield m.start(), m.end(), REDACTED_PHONE
     if "85" in text:  # 852-9123-4567
         for m in _HK_MACAO.finditer(text):
@@ -1340,6 +1501,10 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             for m in regex.finditer(text):
                 if is_name(m.group("n")) and m.group("n")[-1] != "人":
                     yield m.start("n"), m.end("n"), REDACTED_NAME
+    if _ANY_SPACED.search(text):  # 李_建_国, 张 建 国
+        for m in _SPACED_NAME.finditer(text):
+            if _spaced_name(text, m):
+                yield m.start("n"), m.end("n"), REDACTED_NAME
     if _ANY_PROFILE.search(text):
         for m in _PROFILED.finditer(text):
             if is_name(m.group("n")):
@@ -1360,6 +1525,18 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
                     and not text.startswith(NOT_NAMES, m.start("n")):  # not 周一确认, 石材
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     if latin:
+        if "." in text:  # W.X.Y.
+            for m in _DOTTED_INITIALS.finditer(text):
+                if m.group().replace(" ", "").upper() not in _NOT_INITIALS:
+                    yield m.start(), m.end(), REDACTED_NAME
+        if _HAN_CAPITAL.search(text):  # 王XY说
+            for m in _INITIALED.finditer(text):
+                if _initialed(text, m):
+                    yield m.start(), m.end(), REDACTED_NAME
+        if _TWO_SYLLABLES.search(text):  # Chan Tai Man
+            for m in _HK_NAME.finditer(text):
+                if _hk_name(m):
+                    yield m.start(), m.end(), REDACTED_NAME
         for regex in (_ENGLISH_TITLE, _ENGLISH_INTRODUCED, _ENGLISH_PROFILED):
             for m in regex.finditer(text):
                 if "n" in regex.groupindex and m.group("n").split()[0] in _ENGLISH_NOT_NAMES:

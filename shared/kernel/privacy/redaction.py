@@ -19,7 +19,9 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   ``+1 415 555 0100``, Taiwan's mobile alone, ``0912-345-678``;
   not a serial after its name, ``受理号：00886...``) and any seven or more
   digits after 电话 / 手机 / 座机 / 联系 / 号码 / phone / tel / WhatsApp, and Hong Kong's or
-  Macao's eight digits alone in two groups of four (``9123 4567``, ``6123-4567``);
+  Macao's eight digits alone in two groups of four (``9123 4567``, ``6123-4567``), eight
+  digits alone (``62345678``: not a day, an amount, a count or a serial), Japan's mobile
+  (``090-1234-5678``) and Taiwan's landline (``(02) 2345-6789``) alone;
   a mobile or an ID number glued to a Latin word (``tel13812345678``,
   ``sfz11010519491231002X``) when the word is no hex digits.
   Their groups may be parted by what a clerk writes while the resident says them, too: a
@@ -45,8 +47,10 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   words before that stay (``住在[地址已隐去]``), and so do the district, town or city
   before the road or estate (``浦东新区[地址已隐去]``: they single no one out). English
   ones: ``No. 5, Lane 1234, Huamu Road``.
-* **Names**, by what is known: a surname or a whole name with a form of address (``王阿姨``,
-  ``李先生``, ``王小明先生``, ``Mrs Wang``;
+* **Names**, by what is known: a name with one separator between its characters
+  (``李_建_国``, ``张 建 国``), initials (``W.X.Y.``, ``王XY说``), a Hong Kong name as its ID
+  card romanises it (``Chan Tai Man``), a surname or a whole name with a form of address
+  (``王阿姨``, ``李先生``, ``王小明先生``, ``Mrs Wang``;
   in a Cantonese note ``陳生``, ``陳太``, ``黃伯``), a whole name before or after a post
   (``王建国局长``,
   ``副主任陈刚``: the post stays), a name after a word that introduces one
