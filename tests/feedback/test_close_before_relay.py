@@ -33,10 +33,11 @@ from fastapi import FastAPI
 
 from services.feedback.closing import PeriodScheduler
 from services.feedback.figures import FiguresProjection
-from services.feedback.figures.projection import READ_MODEL
+from services.feedback.figures.projection import DDL, READ_MODEL
 from services.feedback.main import create_app
 from shared.analytics.rebuild import Rebuild
 from shared.contracts import Envelope
+from shared.readmodels.migrations import run_migrations
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, History, KeptSender
 from tests.feedback.test_visits_and_periods import May, applied_up_to, at, month_row
@@ -151,6 +152,29 @@ async def test_a_may_visit_typed_in_on_4_june_relayed_after_the_close_revises_ma
         assert row["visits"] == 9
         assert [e["recorded_at"][:19] for e in row["reported"]["late_events"]] == [
             "2026-06-04T02:00:00"], "the revision names the late event, at its own time"
+
+
+async def test_a_revision_owed_under_redteam67s_seen_at_is_kept_by_the_upgrade(
+        settings: Settings) -> None:
+    """A database the redteam67 release ran: the visit relayed after May's close was noted
+    with no number and seen just after May's record (``seen_at``), where that release's
+    scheduler looked from, and the service was upgraded before its next tick. The upgrade's
+    DDL numbers that note and drops the column: May is still revised, once."""
+    async with _may_closed(settings) as may:
+        pool = may.app.state.pool
+        await may.relay(settings)
+        await pool.execute(
+            "ALTER TABLE fig_late_events ADD COLUMN seen_at timestamptz;"
+            " CREATE INDEX fig_late_seen ON fig_late_events (center_id, month, seen_at);"
+            " UPDATE fig_late_events l SET noted_seq = NULL, seen_at = r.recorded_at"
+            " + interval '1 microsecond' FROM fig_reported r WHERE r.month = l.month"
+            " AND r.center_id = l.center_id")
+        await run_migrations(pool, settings.schema_for("feedback"), DDL)
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+        assert not await pool.fetchval(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema ="
+            " current_schema() AND column_name = 'seen_at'")
 
 
 async def test_a_no_answer_recorded_at_its_deadline_before_the_close_and_relayed_after_it(

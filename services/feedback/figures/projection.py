@@ -256,6 +256,14 @@ DDL = [
     # first note (their notes of before are compared by recorded_at, as they were).
     f"INSERT INTO {MARKS} SELECT center_id, month, 0, 0 FROM fig_reported"
     " WHERE month IS NOT NULL AND center_id IS NOT NULL ON CONFLICT DO NOTHING",
+    # A database the redteam67 release ran kept, instead, when a late event was seen after
+    # its month's last record (``seen_at``): such a note whose revision is still owed is
+    # numbered (after every mark above, so counted again), then the column and its index go.
+    f"DO $$ BEGIN IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema ="
+    f" current_schema() AND table_name = '{LATE}' AND column_name = 'seen_at') THEN"
+    f" UPDATE {LATE} l SET noted_seq = nextval('{NOTED_SEQ}') FROM fig_reported r"
+    " WHERE r.center_id = l.center_id AND r.month = l.month AND l.noted_seq IS NULL"
+    f" AND l.seen_at > r.recorded_at; ALTER TABLE {LATE} DROP COLUMN seen_at; END IF; END $$",
     # A quarter of each page kept free where rows of earlier batches are updated most (a
     # case resolved, a survey answered, a follow-up done): an update that moves no indexed
     # day is then HOT, written beside the row with no new entry in any index (fig_cases
