@@ -154,6 +154,35 @@ async def test_a_may_visit_typed_in_on_4_june_relayed_after_the_close_revises_ma
             "2026-06-04T02:00:00"], "the revision names the late event, at its own time"
 
 
+async def test_a_paper_slip_applied_before_the_close_reached_the_figures_revises_may(
+        settings: Settings) -> None:
+    """What redteam67 left: the May visit typed in on 4 June 10:00 reaches the figures after
+    May was counted and closed at 10:30, but before the figures applied that close (their
+    worker on May's record held back here). Nothing told it May was closed: it was seen at
+    its ``recorded_at``, before the close, and May was never revised. The close's mark is
+    written when it counts, not when its record reaches the figures."""
+    async with _may_closed(settings, close=False, now="2026-06-04T10:30:00+08:00",
+                           visit_at=at("14", "11:00"),
+                           recorded_at="2026-06-04T10:00:00+08:00") as may:
+        client, pool = may.client, may.app.state.pool
+        async with pool.acquire() as holder, holder.transaction():
+            await holder.execute("LOCK TABLE fig_reported IN EXCLUSIVE MODE")
+            r = await client.post(f"/periods/{TEST_CENTER}/2026-05/close",
+                                  headers={"Idempotency-Key": "close-2026-05"})
+            assert r.status_code in (200, 201), r.text
+
+            async def held_back() -> bool:  # the figures' worker waits on May's record
+                return bool(await pool.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE relation = 'fig_reported'::regclass"
+                    " AND NOT granted"))
+            await wait_until(held_back, what="the close held back from the figures")
+            await _apply(pool, settings, may.held)
+        await wait_until(lambda: _reported(client, "2026-05"), what="May's report")
+        assert (await month_row(client, "2026-05"))["visits"] == 8
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        assert (await _revision(client, "2026-05", 1))["visits"] == 9
+
+
 async def test_a_revision_owed_under_redteam67s_seen_at_is_kept_by_the_upgrade(
         settings: Settings) -> None:
     """A database the redteam67 release ran: the visit relayed after May's close was noted
