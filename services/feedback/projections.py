@@ -297,6 +297,11 @@ READ_MODEL = ReadModel(
     subjects=lambda settings: [f"{settings.subject_prefix}.feedback.*.*"],
     keys={"surveys": "case_id", "rectifications": "case_id"},
     volatile=frozenset({"projected_at"}),
+    # Surveys and rectifications are found by their ids only: a rebuild makes these last.
+    built_after=frozenset({"surveys_case", "surveys_resident", "surveys_to_send",
+                           "surveys_to_expire", "surveys_window", "surveys_on_tablet",
+                           "rectifications_case", "rectifications_open",
+                           "rectifications_appeals"}),
 )
 """What ``sixstep rebuild feedback`` folds the log with (surveys and rectifications); the
 center's figures are ``feedback.figures`` (``figures.READ_MODEL``)."""

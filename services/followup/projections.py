@@ -707,5 +707,13 @@ READ_MODEL = ReadModel(
     # events); the scheduler's timer writes equal the ones folded from the events.
     volatile=frozenset({"projected_at", "cursor", "residents", "finished_at",
                         "moved_at"}),
+    # Follow-ups, timers, help tasks and referrals are found by their ids only: a rebuild
+    # makes these last. Obligations are also found by their aggregate: theirs stay.
+    built_after=frozenset({"followups_provisional", "followups_provisional_past",
+                           "followups_clerk", "followups_team", "followups_escalated",
+                           "followups_case", "followups_resident", "followups_source",
+                           "followups_home_visits", "timers_due", "help_tasks_owner",
+                           "help_tasks_case", "help_tasks_asker_recent", "referrals_case",
+                           "referrals_waiting", "referrals_overdue", "referrals_awaiting"}),
 )
 """What ``sixstep rebuild followup`` folds the log with (the worklist and its indexes)."""

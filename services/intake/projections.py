@@ -341,5 +341,9 @@ READ_MODEL = ReadModel(
     subjects=lambda settings: [f"{settings.subject_prefix}.intake.*.*"],
     keys={"cases": "case_id", "case_timeline": "case_id", "resident_hints": "hint_id"},
     volatile=frozenset({"projected_at"}),
+    # Rows are found by their keys only (cases, hints): a rebuild makes these at the end.
+    built_after=frozenset({"cases_center_due", "cases_owner_status", "cases_center_opened",
+                           "cases_item", "cases_resident", "cases_clerk_status",
+                           "resident_hints_resident", "resident_hints_item"}),
 )
 """What ``sixstep rebuild intake`` and ``sixstep as-of`` fold the log with."""

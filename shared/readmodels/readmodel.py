@@ -57,6 +57,13 @@ class ReadModel:
     that a comparison can leave out cases the live consumer has not caught up with and a time
     travel can pick one case's rows. ``volatile`` columns (e.g. when a row was projected) differ
     between two correct builds and are not compared.
+
+    ``built_after`` names secondary indexes of ``ddl`` (each made by one ``CREATE INDEX IF
+    NOT EXISTS <name> ON ...`` statement, never a unique one) that no statement of the
+    handler finds rows by: a rebuild creates them once its catch-up has read the log to its
+    end, one sort each, instead of an entry in each for every row and every row version it
+    writes (``shared.analytics.rebuild``). Live tables have them all along; rebuilt ones
+    before they are compared or switched.
     """
 
     service: ServiceName
@@ -66,6 +73,7 @@ class ReadModel:
     subjects: Callable[[Settings], list[str]]
     keys: Mapping[str, str] = field(default_factory=dict)
     volatile: frozenset[str] = frozenset()
+    built_after: frozenset[str] = frozenset()
 
     def schema(self, settings: Settings) -> str:
         return settings.schema_for(self.service)

@@ -168,6 +168,9 @@ READ_MODEL = ReadModel(
     subjects=lambda settings: subjects(settings.subject_prefix),
     keys={"fig_people_cases": "case_id", "fig_guidance_sessions": "case_id",
           "fig_placements": "case_id"},
+    # Rows are found by case or session only: a rebuild makes the day indexes last.
+    built_after=frozenset({"fig_people_cases_opened", "fig_guidance_held",
+                           "fig_placements_on"}),
 )
 """What ``sixstep rebuild feedback.people`` folds the log with."""
 

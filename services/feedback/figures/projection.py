@@ -763,6 +763,13 @@ READ_MODEL = ReadModel(
           REPORTED.name: "period_id"},
     # where a note or a count stands: a rebuild numbers its notes anew
     volatile=frozenset({"noted_seq", "counted_through", "recorded_through"}),
+    # A batch reads fact rows by their keys only (``_fold``), the day totals by (day,
+    # center), the notes and marks by their keys: the figures' day and lookup indexes serve
+    # the queries (fig_late_noted the period scheduler's), made last by a rebuild.
+    built_after=frozenset({"fig_cases_opened", "fig_cases_resolved", "fig_surveys_closed",
+                           "fig_rect_opened", "fig_followups_due", "fig_cases_verdict",
+                           "fig_visits_day", "fig_surveys_rectification", "fig_rect_survey",
+                           "fig_late_recorded", "fig_late_noted"}),
 )
 """What ``sixstep rebuild feedback.figures`` folds the log with: after a change of the center's
 time zone, for one. ``keys`` name the case column (the events' partition key), not the rows'
