@@ -160,17 +160,23 @@ class Periods:
             await self.until_counted(counted_within_s)
             today = self.today()
         ReportedMonth.check_closable(month, today)  # before it is marked: noted for nothing
-        await self._mark(center_id, month, first=True)
+        mark = await self._mark(center_id, month, first=True)
         figures = await self.figures_of(center_id, month, today)
-        return await self.path.create(period_id, "PeriodClosed", key, lambda: ReportedMonth.close(
-            center_id, month, closed_by, today, figures, meta))
+        written = await self.path.create(period_id, "PeriodClosed", key, lambda: (
+            ReportedMonth.close(center_id, month, closed_by, today, figures, meta)))
+        if not written.replayed:  # this count is the one recorded: the month stands at it
+            await self._counted(center_id, month, mark, recorded=True)
+        return written
 
     async def _mark(self, center_id: str, month: date, *, first: bool = False) -> int:
         """Where a count of the month stands in the figures' notes, taken under the month's
         lock (``figures.projection.month_lock``): every batch that changed the month before
         it has committed, and every batch after it notes its events against the month.
         ``first``: a close, which leaves the mark (the first close's, whichever wins: what
-        it counted is counted by any close after it) so that the figures note from now on."""
+        it counted is counted by any close after it) so that the figures note from now on;
+        the close whose count is recorded moves it to its own (``_counted``), or a close
+        that failed after marking (the store away) left the notes between its mark and the
+        recorded count's to be named by the first revision as late, though counted."""
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(f"SELECT pg_advisory_xact_lock({month_lock('$1::date')})", month)
             mark: int = await conn.fetchval(f"SELECT nextval('{NOTED_SEQ}')")
@@ -214,14 +220,20 @@ class Periods:
         await self.path.on(period_id_for(center_id, month), "period", "PeriodRevised", act,
                            meta, None)
         revised = out.get("revised", False)
+        await self._counted(center_id, month, mark, recorded=revised)
+        return revised
+
+    async def _counted(self, center_id: str, month: date, mark: int, *,
+                       recorded: bool) -> None:
+        """The month counted at ``mark`` (``_mark``), and that count ``recorded`` (a close or
+        a revision): its marks move on to it, never back (a later count stands further)."""
         await self.pool.execute(
             f"INSERT INTO {MARKS} AS k VALUES ($1, $2, $3::bigint, CASE WHEN $4::boolean"
             " THEN $3::bigint ELSE 0 END) ON CONFLICT (center_id, month) DO UPDATE SET"
             " counted_through = greatest(k.counted_through, $3::bigint), recorded_through ="
             " CASE WHEN $4::boolean THEN greatest(k.recorded_through, $3::bigint)"
             " ELSE k.recorded_through END",
-            center_id, month, mark, revised)
-        return revised
+            center_id, month, mark, recorded)
 
 
 #: How far back the scheduler looks for a month to close (``PeriodScheduler.due_months``).

@@ -37,6 +37,7 @@ from services.feedback.figures.projection import DDL, READ_MODEL
 from services.feedback.main import create_app
 from shared.analytics.rebuild import Rebuild
 from shared.contracts import Envelope
+from shared.kernel.errors import Unavailable
 from shared.readmodels.migrations import run_migrations
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, History, KeptSender
@@ -78,6 +79,16 @@ class ClosedMay:
     client: httpx.AsyncClient
     history: History
     held: Envelope
+    month: May
+
+    async def typed_in(self, settings: Settings, name: str, when: str,
+                       recorded_at: str) -> Envelope:
+        """A May visit from the paper register, typed in (``recorded_at``) and relayed."""
+        self.month.visit(name, when)
+        slip = self.history.envelopes[-1] = self.history.envelopes[-1].model_copy(
+            update={"recorded_at": datetime.fromisoformat(recorded_at)})
+        await applied_up_to(self.app.state.pool, await self.history.publish_new(settings))
+        return slip
 
     async def relay(self, settings: Settings) -> None:
         """The relay catches up: the visit reaches the figures (recorded_at 31 May 23:50)."""
@@ -103,7 +114,7 @@ async def _may_closed(settings: Settings, *, close: bool = True,
         await applied_up_to(app.state.pool, await history.publish_new(settings))
         if close:
             await _close(client, "2026-05")
-        yield ClosedMay(app, client, history, held)
+        yield ClosedMay(app, client, history, held, may)
 
 
 async def _rebuilt(settings: Settings) -> None:
@@ -204,6 +215,36 @@ async def test_a_revision_owed_under_redteam67s_seen_at_is_kept_by_the_upgrade(
         assert not await pool.fetchval(
             "SELECT count(*) FROM information_schema.columns WHERE table_schema ="
             " current_schema() AND column_name = 'seen_at'")
+
+
+async def test_a_close_that_failed_names_in_may_s_revision_only_what_its_retry_missed(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store away at 00:30: the close marked May, counted, and recorded nothing (503).
+    The visit of 23:50 is relayed, then the close's retry counts it (9). A slip typed in on
+    4 June revises May: its revision names the slip, not the visit the retry counted. The
+    failed close's mark was kept as where May's record stood: the visit, noted after it, was
+    named late in the revision too."""
+    async with _may_closed(settings, close=False) as may:
+        periods = may.app.state.periods
+
+        async def store_away(*args: Any, **kwargs: Any) -> None:
+            raise Unavailable("the store did not take the write")
+        with monkeypatch.context() as m:
+            m.setattr(periods.path, "create", store_away)
+            r = await may.client.post(f"/periods/{TEST_CENTER}/2026-05/close",
+                                      headers={"Idempotency-Key": "close-2026-05"})
+            assert r.status_code == 503, r.text
+        await may.relay(settings)
+        await _close(may.client, "2026-05")
+        assert (await month_row(may.client, "2026-05"))["visits"] == 9
+        await may.app.state.period_scheduler.tick()
+
+        slip = await may.typed_in(settings, "slip", at("14", "11:00"),
+                                  "2026-06-04T10:00:00+08:00")
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        row = await _revision(may.client, "2026-05", 1)
+        assert row["visits"] == 10
+        assert [e["event_id"] for e in row["reported"]["late_events"]] == [str(slip.event_id)]
 
 
 async def test_a_no_answer_recorded_at_its_deadline_before_the_close_and_relayed_after_it(
