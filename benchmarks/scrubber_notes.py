@@ -16,7 +16,11 @@ that are no one's), written after scrub10's rules, which were written around the
 outside (``scrubber_notes_redteam56.py``: brackets, times, emoji, lists, tones, the center's
 own words); ``--notes scrub47`` scrub47's (``scrubber_notes_scrub47.py``: names typed with
 separators, initials, Hong Kong's romanised names, numbers alone from Japan, Taipei or a
-landline, the holiday 国庆, and the center's own text that must stay); ``--notes all`` every
+landline, the holiday 国庆, and the center's own text that must stay); ``--notes redteam69``
+redteam69's attack on those (``scrubber_notes_redteam69.py``: serials, amounts and references
+of eight digits, acronyms after a surname's character, QQ and WeChat as written to dodge a
+filter, Korean, Japanese and Taiwanese names, Hong Kong's forms of address, lower-case
+initials, a space after the surname, a landline wrapped across lines); ``--notes all`` every
 set.
 """
 
@@ -35,6 +39,7 @@ from benchmarks.scrubber_notes_clerks import CLERKS  # noqa: E402
 from benchmarks.scrubber_notes_genres import KNOWN  # noqa: E402
 from benchmarks.scrubber_notes_genres import NOTES as GENRES  # noqa: E402
 from benchmarks.scrubber_notes_redteam56 import REDTEAM56  # noqa: E402
+from benchmarks.scrubber_notes_redteam69 import REDTEAM69  # noqa: E402
 from benchmarks.scrubber_notes_scrub47 import SCRUB47  # noqa: E402
 
 #: (note, personal parts, parts that must stay). None of these notes is in the tests or the
@@ -208,7 +213,12 @@ TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号",
             # scrub47's: a name parted by separators, initials, a Hong Kong name, eight digits,
             # Japan's and Taiwan's numbers
             "王_秀_", "张 建 ", "王-秀-英 ", "王XY说", "W.X.", "Chan Tai ", "62345678 ",
-            "090-1234-", "(02) 2345-", "886-2-"]
+            "090-1234-", "(02) 2345-", "886-2-",
+            # redteam69's: QQ and WeChat past a filter, a romanised name with a hyphen, an
+            # English given name, Hong Kong's titles, Japanese names, lower-case initials, a
+            # space after the surname, a landline wrapped after its keyword
+            "扣扣 1", "加V：a", "Kim Min-", "Peter Chan ", "Madam 黄", "黄sir", "佐藤女士",
+            "山田さん", "刘zq说", "申请人：张 建", "，张 建国说", "电话6234\n", "发票 2"]
 
 TIMED = r"""
 import json, sys, time
@@ -262,10 +272,10 @@ def main() -> None:
     parser.add_argument("--triggers", action="store_true",
                         help="time 10 kB and 20 kB of each new rule's trigger instead")
     parser.add_argument("--notes", choices=("scrub10", "genres", "clerks", "redteam56", "scrub47",
-                                 "all"),
+                                 "redteam69", "all"),
                         default="scrub10",
                         help="which set of notes (scrub10's, redteam38's genres, scrub46's "
-                             "word given names, redteam56's, scrub47's, all)")
+                             "word given names, redteam56's, scrub47's, redteam69's, all)")
     args = parser.parse_args()
     if args.triggers:
         for tree in (args.other, ROOT):
@@ -277,7 +287,7 @@ def main() -> None:
                       f"({twenty / max(ten, 0.01):.1f} x)")
         return
     known = [(RESIDENT, n) for n in {"scrub10": NOTES, "genres": GENRES, "clerks": [],
-                                     "redteam56": [], "scrub47": [],
+                                     "redteam56": [], "scrub47": [], "redteam69": [],
                                      "all": NOTES + GENRES}[args.notes]]
     if args.notes in ("genres", "all"):
         known += [(name, (note, personal, kept)) for name, note, personal, kept in KNOWN]
@@ -288,6 +298,9 @@ def main() -> None:
                   for name, note, personal, kept in REDTEAM56]
     if args.notes in ("scrub47", "all"):
         known += [(name, (note, personal, kept)) for name, note, personal, kept in SCRUB47]
+    if args.notes in ("redteam69", "all"):
+        known += [(name, (note, personal, kept))
+                  for name, note, personal, kept in REDTEAM69]
     notes = [n for _, n in known]
     before = scrubbed(args.other, [(name, n[0]) for name, n in known])
     after = scrubbed(ROOT, [(name, n[0]) for name, n in known])

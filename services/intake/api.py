@@ -200,7 +200,7 @@ async def get_case(case_id: UUID, pool: PoolDep, settings: SettingsDep, staff: S
     await _wait(pool, settings, after)
     await wait_for_write(pool, settings, plan_views.CONSUMER, "intake", after,
                          plan_views.PLAN_EVENTS)
-    case = await queries.case(pool, case_id)
+    case = await queries.case(pool, case_id, staff.center_id)
     if case is None:
         raise problem(404, "not_found", f"case {case_id} not found", id=str(case_id))
     not_found_elsewhere(staff, case.center_id, "case", case_id)  # another center's: none
@@ -218,7 +218,7 @@ async def case_notice(case_id: UUID, request: Request, pool: PoolDep, settings: 
     await _wait(pool, settings, after)
     await wait_for_write(pool, settings, plan_views.CONSUMER, "intake", after,
                          plan_views.PLAN_EVENTS)
-    case = await queries.case(pool, case_id)
+    case = await queries.case(pool, case_id, staff.center_id)
     if case is None:
         raise problem(404, "not_found", f"case {case_id} not found", id=str(case_id))
     not_found_elsewhere(staff, case.center_id, "case", case_id)

@@ -68,7 +68,7 @@ async def get_plan(plan_id: UUID, request: Request, pool: PoolDep, settings: Set
                    staff: Staff, after: After = None) -> PlanPublic:
     await wait_for_write(pool, settings, plan_views.CONSUMER, "intake", after,
                          plan_views.PLAN_EVENTS)
-    found = await plan_views.plan(pool, plan_id)
+    found = await plan_views.plan(pool, plan_id, staff.center_id)
     if found is None:
         raise problem(404, "not_found", f"plan {plan_id} not found", id=str(plan_id))
     not_found_elsewhere(staff, found.center_id, "plan", plan_id)

@@ -82,11 +82,16 @@ class Metrics:
             "end (the earliest over the centers); after it dates are provisional",
             ["service"], registry=self.registry)
         self.refused_out_of_reach = Counter(
-            "sixstep_refused_out_of_reach_total", "Requests refused because they named "
-            "something of another center (or another case than a resident's token is bound "
-            "to): answered 404 as for none, or 403 for a filter naming another center; "
-            "``access.refused_out_of_reach`` in the log names the caller",
-            ["service", "what", "reason"], registry=self.registry)
+            "sixstep_refused_out_of_reach_total", "Requests refused 403 because a list or a "
+            "body named another center; ``access.refused_out_of_reach`` in the log names the "
+            "caller (an id of another center's, answered 404 as for none, is counted only "
+            "with the ids nobody has, in sixstep_not_found_by_id_total: this page takes no "
+            "token)", ["service", "what", "reason"], registry=self.registry)
+        self.not_found_by_id = Counter(
+            "sixstep_not_found_by_id_total", "Requests answered 404 not_found for an id: "
+            "nobody's, or out of the caller's reach (another center's), alike; the log's "
+            "``access.refused_out_of_reach`` says which were another center's",
+            ["service", "route"], registry=self.registry)
         self.service = service
         #: ``answered``'s labelled children by (method, route, status): the registry's own
         #: ``labels()`` (a lock, a tuple of strings checked, a dict) on every request was

@@ -1303,3 +1303,83 @@ def test_the_holiday_stays_and_the_resident_goes_when_their_name_is_guoqing() ->
     kept = "国庆补班日照常办理，国庆的时候人多，国庆时窗口忙，国庆过后再说，国庆人多"
     assert redact(kept, known) == kept
     assert redact("国庆住院了，李_国_庆来过", known) == f"{NAME}住院了，{NAME}来过"
+
+
+@pytest.mark.parametrize("words", [
+    "医疗发票 23856714 丢失", "收据 31286547 已交财务室", "12345转办件 31208765，已回复",
+    "一网通办办件号 3101152026122000", "动迁补偿款 23865400，分三期", "预算 31286500（单位：元）",
+    "HSBC汇款 Ref 31286547 已到账", "Invoice 31286547 paid", "请加社区QQ群 73125468",
+    "取件码 62345678", "预约码 62345678"])
+def test_a_counters_serials_and_sums_of_eight_digits_are_no_phones(words: str) -> None:
+    """redteam69: an invoice's, a receipt's, a transfer's or a group's number and a sum with no
+    serial's or amount's word scrub47 knew went as a phone (the 一网通办 case's sixteen as a
+    card)."""
+    assert redact(words) == words
+
+
+@pytest.mark.parametrize("words", [
+    "两癌筛查：查HPV和TCT，免费", "体检查PSA，偏高", "香港那边每月约1万HKD，够用",
+    "需要J.P.见证签名", "儿子在L.A.读书", "Shek Tong Tsui 社区中心", "Yuen Long Kau Hui 的老人",
+    "曾 用 名：无", "党 员 证：有"])
+def test_a_test_a_currency_a_citys_letters_and_a_forms_spaced_label_are_no_names(
+        words: str) -> None:
+    """redteam69: an acronym after 查 or a number's 万, an abbreviation with full stops, a place
+    of Hong Kong's read as a surname and two syllables, and a form's label typed a character at
+    a time went as a name."""
+    assert redact(words) == words
+
+
+def test_a_former_name_goes() -> None:
+    """redteam69: 曾用名 introduces a name as 姓名 does; it was kept."""
+    assert redact("曾用名：李桂兰，已核对户籍") == f"曾用名：{NAME}，已核对户籍"
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("孙女扣扣 345678123，企鹅号 2345678901", f"孙女扣扣 {ACCOUNT}，企鹅号 {ACCOUNT}"),
+    ("加薇 wangxy_1985，她说加V：wang8899", f"加薇 {ACCOUNT}，她说加V：{ACCOUNT}"),
+    ("LINE ID lily0312, KakaoTalk ID: parkjh88, Telegram @lily_0312",
+     f"LINE ID {ACCOUNT}, KakaoTalk ID: {ACCOUNT}, Telegram @{ACCOUNT}"),
+    *[(words, words) for words in ["政府威信很高", "企鹅玩偶20个", "HOTLINE 12345", "加VIP窗口"]],
+])
+def test_qq_and_wechat_as_written_to_pass_a_filter_and_apps_abroad_are_accounts(
+        typed: str, stored: str) -> None:
+    """redteam69: 扣扣 / 企鹅 for QQ, 薇 / V for WeChat, and LINE, KakaoTalk and Telegram kept the
+    account after them."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("朴明哲说明天来，韩国籍居民朴敏英来电", f"{NAME}说明天来，韩国籍居民{NAME}来电"),
+    ("佐藤女士来电，渡边先生的女儿，山田さん来过",
+     f"{NAME}女士来电，{NAME}的女儿，{NAME}さん来过"),
+    ("Kim Min-su came; CHEN CHIH-MING, Lin Mei-ling said", f"{NAME} came; {NAME}, {NAME} said"),
+    ("Peter Chan called, Mary Wong 話聽日嚟", f"{NAME} called, {NAME} 話聽日嚟"),
+    ("黄sir说要再核，Madam 黄 来过，Miss 李来过", f"{NAME}说要再核，{NAME} 来过，{NAME}来过"),
+    ("已联系刘zq，陈xh女士来电，张jg说", f"已联系{NAME}，{NAME}女士来电，{NAME}说"),
+    ("申请人：张 建国，联系人：王\u3000英，张 建国说", f"申请人：{NAME}，联系人：{NAME}，{NAME}说"),
+    ("李_建国来过", f"{NAME}来过"),
+    *[(words, words) for words in [
+        "Hong Kong-based charity", "Car Park Drop-off", "Sam Tung Uk museum", "老人朴实",
+        "居民朴素的要求", "中山医院的证明", "お客様の件", "王xx来过", "重65kg，高170cm",
+        "打开app查看", "居民 高 兴地说谢谢"]],
+])
+def test_korean_japanese_and_romanised_names_and_hong_kongs_titles_are_names(
+        typed: str, stored: str) -> None:
+    """redteam69: 朴 was no surname, no Japanese one was, a Korean's or a Taiwanese's romanised
+    name with its hyphen, an English given name before a Hong Kong surname, 黄sir, Madam 黄,
+    initials in lower case and a space after the surname were kept (李_建国 kept 国). English
+    words with a hyphen, places, a mask and units after a surname's character stay."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("电话6234\n5678一直没人接", f"电话{PHONE}一直没人接"),
+    ("座机62345\n678，白天没人", f"座机{PHONE}，白天没人"),
+    ("家里座机 5888\r\n1234", f"家里座机 {PHONE}"),
+    *[(words, words) for words in ["联系人员补贴\n1200\n1500", "电话\n2026\n1220",
+                                   "电话费 120\n150元", "电话回访\n1次未接"]],
+])
+def test_a_landline_wrapped_after_its_keyword_is_a_phone(typed: str, stored: str) -> None:
+    """redteam69: a landline a narrow box wrapped in two groups of three digits or more was
+    kept (a line end was joined only next to a fragment of one or two digits)."""
+    assert redact(typed) == stored

@@ -324,16 +324,29 @@ _PHONE_KEYWORD = re.compile(  # not the 电话 of a marker: [电话已隐去]，
 code, and Hong Kong's and Macao's local eight digits (手机：9123 4567, 联系她9123-4567), their
 groups parted by a space, a dash or a dot (电话：6412.3456: redteam60 found it kept); not a
 decimal (``_DECIMAL``)."""
+_PHONE_WRAPPED = re.compile(
+    r"(?<!\[)(?:电话|手机|座机|号码(?<![证卡账帐照牌单票码]..)|\b(?:tel|phone)\b)(?:号码|号)?"
+    r"[^0-9\n]{0,6}?(?P<n>\d{3,5}[ \t]*(?:\r?\n|[\x85\u2028\u2029])[ \t]*\d{3,5})(?![\d.])",
+    re.IGNORECASE)
+"""A landline after its keyword that a narrow box wrapped in two groups of three digits or
+more (电话6234\\n5678, 座机62345\\n678: ``across_lines`` joins only a fragment of one or two
+digits, and the keyword's rule reads no line end): seven or eight digits in all; kept until
+redteam69. Not after 联系 (联系人员补贴\\n1200\\n1500 lists sums)."""
 _DECIMAL = re.compile(r"\d{1,3}\.\d+")
 _AMOUNT_AFTER = re.compile(r"\s?万?元(?![旦宵])")
 """What follows an amount, never a phone number (电话回访，金额2000000元); not 元旦 (电话
 68494601元旦回访: a phone number, and when to call)."""
 _SERIAL_BEFORE = re.compile(
-    r"(?:(?:受理|流水|序|案|批次?|凭证|回执|业务|登记|工单|订单|单|票|合同|交易|注册|税|识别)号(?:码)?"
-    r"|执照(?:号码|号)?|代码|编号|编码|流水|\bNo\.?|#)(?:是|为|:|：|\s)*$")
+    r"(?:(?:受理|流水|序|案|批次?|凭证|回执|业务|登记|工单|订单|单|票|合同|交易|注册|税|识别|件)号(?:码)?"
+    r"|执照(?:号码|号)?|群(?:号码|号)?|(?:取件|验证|预约|提取|兑换|核销|邀请)码|代码|编号|编码|流水"
+    r"|发票|收据|办件|\bNo\.?|\b[Rr]ef\.?|\b[Ii]nvoice|#)"
+    r"(?:是|为|:|：|\s)*$")
 """A serial's name right before a run of digits (受理号：00886..., 合同号310115850312123, a
-business licence's 营业执照310115400123456 or 纳税人识别号): the run is the serial, however it
-begins. One of a card's or an ID number's length goes only when its check digit holds, as
+business licence's 营业执照310115400123456 or 纳税人识别号; an invoice's or a receipt's eight
+digits, 发票 23856714, 收据, an 一网通办 case's 办件号, a transfer's 转办件, a chat group's 群号,
+a remittance's Ref, an Invoice, a parcel's or a booking's 取件码 / 预约码 / 验证码: redteam69
+found them taken for phones): the run is the serial,
+however it begins. One of a card's or an ID number's length goes only when its check digit holds, as
 every real one's does (受理号310115202612200001, a district, a day and a count, and
 流水号1234567890123456 stay; one serial in ten or eleven is taken all the same)."""
 
@@ -347,9 +360,10 @@ _SERIALS_SINCE = 2000
 
 _NUMBERED_BEFORE = re.compile(
     r"(?:第|室|房间|房号|座位|床位?|门牌|单|(?<!手机)(?<!电话)(?<!座机)(?<!联系)(?<!微信)"
-    r"(?<![Qq][Qq])号|金额|补贴|收入|支出|合计|共计|余额|工资)[\s:：]*$")
+    r"(?<![Qq][Qq])号|金额|补贴|收入|支出|合计|共计|余额|工资|款|预算|经费|资金)[\s:：]*$")
 """What numbers, not whom to call: a room, a seat, a ticket or a queue (房号6101 6102, 第5201
-5202号, 取号单 5001 5002, 工号 5012 5013), an amount (补贴 9512 5080). A phone's or a chat's
+5202号, 取号单 5001 5002, 工号 5012 5013), an amount (补贴 9512 5080; a sum's 款, 补偿款 23865400,
+预算, 经费, 资金 since redteam69). A phone's or a chat's
 号 (手机号, 微信号 9123 4567) is none of them."""
 _NUMBERED_AFTER = re.compile(r"\s?(?:号|室|房|座|床|楼|层)")
 _RUN_BEFORE = re.compile(r"\d[ \-]{1,2}$")
@@ -439,7 +453,8 @@ _ACCOUNT_TAIL = re.compile(r"(?:卡号|账号|帐号|银行卡|社保卡|医保�
 _CHAT_ID = re.compile(
     r"(?P<app>微信|[Ww]e[Cc]hat|(?<![A-Za-z])(?:wx|WX|vx|VX|V信|v信|QQ|qq)|钉钉|支付宝|[Aa]lipay"
     r"|抖音|快手|微博|小红书|B站|b站|哔哩哔哩|(?<![A-Za-z])(?:[Dd]ouyin|[Tt]ik[Tt]ok|[Kk]uaishou"
-    r"|[Ww]eibo|[Bb]ilibili)(?![A-Za-z]))"
+    r"|[Ww]eibo|[Bb]ilibili|LINE|Line(?=\s?(?:ID|id))|[Kk]akao(?:[Tt]alk)?|[Tt]elegram)(?![A-Za-z])"
+    r"|扣扣|企鹅|薇信|威信|徽信|(?<=加)(?:薇|[Vv](?![A-Za-z])))"
     r"(?:号码|号|账号|账户|帐号|昵称|\s?(?:ID|id|[Aa]ccount|[Nn]umber|[Nn]o\.?)(?![A-Za-z]))?"
     r"(?:是|为|:|：|\s|\bis\b)*@?(?P<n>[A-Za-z0-9][A-Za-z0-9_.\-]{4,29}(?<![.\-]))"
     r"(?![A-Za-z0-9_\-])")
@@ -447,14 +462,17 @@ _CHAT_ID = re.compile(
 li_min88, 支付宝：wang_xy88, a refund's or a subsidy's payee), or a short-video or social
 account's (抖音号 dy_wang88, 快手号, 微博 @wanglei_sh, 小红书号, B站): it reaches the person as a
 phone number does. A QQ account is a number and the others at least six characters: "QQ
-group", "WeChat group" are no account, nor a day (抖音 20261220 发布的视频). ``ID`` before a
+group", "WeChat group" are no account, nor a day (抖音 20261220 发布的视频). QQ and WeChat as a
+counter writes them so a chat's filter lets them through (扣扣, 企鹅号 for QQ; 薇信, 威信, 加薇,
+加V for WeChat), and the apps of a family in Japan, Korea or abroad (LINE ID, KakaoTalk,
+Telegram): redteam69 found them kept. ``ID`` before a
 Chinese word (抖音ID是dy_wang88) ends at the next letter that is not Latin: ``\b`` saw none
 before 是 (both word characters), and the account was kept or cut in two."""
 
 
 def _chat_account(m: re.Match[str]) -> bool:
     n = m.group("n")
-    if m.group("app").lower() == "qq":
+    if m.group("app").lower() in ("qq", "扣扣", "企鹅"):
         return n.isdigit()
     return len(n) >= 6 and n.lower() not in ("account", "number", "alipay", "wechat") \
         and not _COMPACT_DATE.fullmatch(n) and not _DATE_SHAPE.fullmatch(n) \
@@ -734,9 +752,10 @@ SURNAMES = (
     "毕 季 裴 霍 涂 苗 谷 盛 曲 翁 冉 骆 蓝 游 辛 靳 管 柴 蒙 鲍 华 喻 祁 蒲 房 滕 屈 饶 "
     "解 牟 艾 尤 阳 穆 农 卓 古 吉 缪 简 车 项 连 芦 麦 褚 娄 窦 戚 岑 景 党 宫 费 卜 冷 晏 "
     "席 卫 米 柏 宗 瞿 桂 佟 臧 闵 苟 邬 边 卞 姬 仇 栾 隋 商 刁 沙 荣 巫 寇 桑 郎 甄 丛 仲 "
-    "虞 敖 巩 佘 池 查 麻 迟 邝 向 常 万").split()
+    "虞 敖 巩 佘 池 查 麻 迟 邝 向 常 万 朴").split()
 """Common surnames (compound ones first). Left out: those that are everyday words right
-before a form of address (和先生 is "and my husband")."""
+before a form of address (和先生 is "and my husband"). 朴 (Park), the Korean residents' and
+Chinese Koreans' (朴明哲说, 居民朴敏英来电: redteam69 found them kept)."""
 
 _SURNAME = ("(?:" + "|".join(n for n in SURNAMES if len(n) > 1)
             + "|[" + "".join(n for n in SURNAMES if len(n) == 1) + "])")
@@ -786,7 +805,7 @@ _INTRODUCERS = (r"(?:居民|住户|低保户|困难户|申请人|老人|患者|�
                 # a referred unit's or a helper's staff, named in its reply (经办人李明说,
                 # 回复人：李建国（网格员）); an office after them stays (联系人：社区居委会)
                 r"经办人|回复人|负责人|签收人|对接人|承办人|接待人|"
-                r"名叫|叫做|名字叫|名字是|"
+                r"名叫|叫做|名字叫|名字是|曾用名|"
                 r"名字[:：]|本人|"
                 r"我叫|他叫|她叫|"
                 r"老伴儿|老头子|代办人|委托人|邻居|" + "|".join(RELATIVES) + "|"
@@ -843,7 +862,11 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              "江边", "余款", "金钱", "胡乱",
              # who agreed or signed, a thing handed over, a workshop (董事长同意, 由车队长签字,
              # 毛毯已领取, 车间组长, 给车间发通知)
-             "董事", "车队", "毛毯", "车间")
+             "董事", "车队", "毛毯", "车间",
+             # a form's labels typed a character at a time (曾 用 名：无, 党 员 证：有, 车 牌 号：):
+             # redteam69 found them scrubbed as a name; and what a Korean surname begins (老人
+             # 朴实, 居民朴素的要求)
+             "曾用", "党员", "车牌", "朴实", "朴素")
 """Words that begin with a surname and follow a relation word in what clerks write (家属申请,
 患者费用, 家属向社区反映): the verb or noun after 家属 is not a name."""
 NOT_A_PERSONS_NAME = frozenset((
@@ -1108,9 +1131,10 @@ def _full_name_titled(text: str) -> Iterator[tuple[int, int]]:
 
 _SPACED_NAME = re.compile(
     r"(?P<n>" + _SURNAME + r"(?:(?P<w>[ _\-·.*])" + _GIVEN + r"(?P=w)" + _GIVEN
-    + r"|(?P<s>_)" + _GIVEN + r"))")
+    + r"|(?P<s>_)" + _GIVEN + r"{1,2}))")
 """A name typed with the same separator between its characters (李_建_国, 张 建 国, 陈-晓-红,
-刘·志·刚, 黄*丽*华, 欧阳-娜-娜; two characters with ``_`` only, 王_英: a dash, a dot or a space
+刘·志·刚, 黄*丽*华, 欧阳-娜-娜; with ``_`` only after the surname alone, 王_英, 李_建国: left
+国 until redteam69; a dash, a dot or a space
 between two is a range, a pause or a file's name, 高-低, 中文.链接, and 王*英 is a name masked
 as the counter's screen shows it): no word is written so, but for a whole line
 spaced out (请 假 一 天, ``_spaced_name``); kept until scrub47."""
@@ -1159,6 +1183,15 @@ _DEED = re.compile(
 who agreed, signed or refused without a word before the name. Not who someone is (房东同意,
 ``is_name``), an office (万科确认), a place, a day (周一确认; 周一明确认 is a name), a trade
 (石材确认), nor a thing (余额确认, 车票已领取, ``NOT_NAMES``)."""
+_SPACED_AFTER_SURNAME = re.compile(
+    _INTRODUCERS + r"(?:是|为|叫|:|：)?\s{0,2}(?P<n>" + _SURNAME + r" {1,2}" + _GIVEN + r"{1,2}?)"
+    r"(?=[，。；！？,.;!?、\s）)]|$|说|称|表示|反映|讲|来电|来访|告诉|" + _DEEDS + ")"
+    r"|(?:^|(?<=[，。；！？,.;!?\n]))(?P<s>" + _SURNAME + r" {1,2}" + _GIVEN + r"{2})"
+    r"(?=说|称|表示|反映|讲|来电|来访|告诉|" + _DEEDS + ")")
+"""A name with a space after its surname (申请人：张 建国, 张 建国说: a form's boxes, the way
+a Latin name is parted) or a two-character one padded to three (联系人：王　英, a list
+aligned by a full-width space): after a word that introduces a name, or opening a clause
+before a verb of speech or what the person did; kept until redteam69."""
 _QUOTED_SPEAKER = re.compile(r"(?<=[“「『\"'‘])(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
                              r"(?=[”」』\"'’](?:说(?!明)|称|表示|反映|讲|来电|来访|告诉))")
 """A name in quotes before a verb of speech (“王秀英”说, 「李建国」表示), as a clerk quotes who
@@ -1186,32 +1219,47 @@ scrub47."""
 _NOT_INITIALS = frozenset((
     "U.S.", "U.S.A.", "U.K.", "P.R.C.", "R.O.C.", "H.K.", "S.A.R.", "A.M.", "P.M.", "E.G.",
     "I.E.", "N.B.", "P.S.", "I.D.", "U.N.", "E.U.", "D.C.", "B.C.", "A.D.", "R.I.P.", "O.K.",
-    "Q.A.", "C.V.", "V.S.", "P.O."))
-_INITIALED = re.compile(_SURNAME + r"(?:[A-Z]{1,3}|(?:[A-Z]\.){1,3})(?![A-Za-z0-9])")
+    "Q.A.", "C.V.", "V.S.", "P.O.",
+    # a Hong Kong justice of the peace who witnesses a signature, cities and degrees
+    # (redteam69: 需要J.P.见证签名, 儿子在L.A.读书)
+    "J.P.", "L.A.", "N.Y.", "N.Y.C.", "S.F.", "M.D.", "B.A.", "M.A.", "B.S.", "M.S.", "R.N.",
+    "D.I.Y."))
+_INITIALED = re.compile(_SURNAME + r"(?:[A-Z]{1,3}|[a-z]{1,3}|(?:[A-Z]\.){1,3})(?![A-Za-z0-9])")
 """A surname and the given name's initials (王XY, 张JG, 陈X女士, 刘Z.Q.), where a person's
 doing, a form of address or a clause's end follows or a word that introduces or reaches one
-comes before (``_initialed``); kept until scrub47. Not an acronym after a word ending in a
-surname (查CT, 高DPI, 金VIP: ``_ACRONYMS``); 王某某, a name already left out, stays."""
+comes before (``_initialed``); kept until scrub47; in lower case too, as the IME leaves them
+(刘zq, 陈xh女士, 张jg说: kept until redteam69). Not an acronym after a word ending in a surname
+(查CT, 高DPI, 金VIP, 关app, 重65kg: ``_ACRONYMS``); 王某某 and 王XX, a name already left out,
+stay."""
 _ACRONYMS = frozenset((
     "CT", "DPI", "VIP", "APP", "PDF", "ID", "QQ", "IC", "PC", "TV", "AI", "OK", "BUG", "IT", "PPT",
     "CEO", "HR", "GPS", "USB", "WIFI", "ATM", "POS", "SIM", "DNA", "MRI", "ICU", "KTV", "SUV",
-    "ETC", "EMS", "SF", "NFC", "UFO", "GDP", "CPI", "VR", "AR", "LED", "PVC", "MV", "DJ", "BMI"))
+    "ETC", "EMS", "SF", "NFC", "UFO", "GDP", "CPI", "VR", "AR", "LED", "PVC", "MV", "DJ", "BMI",
+    # the tests a screening or a check-up orders after 查 (两癌筛查：查HPV和TCT, 查PSA, 查HCG:
+    # redteam69 found them taken for a name), and a sum's currency after 万 (1万HKD)
+    "HPV", "TCT", "PSA", "HCG", "CEA", "AFP", "TSH", "ECG", "EEG", "EKG", "PET", "HIV", "HBV",
+    "HCV", "CRP", "ALT", "AST", "BNP", "DR", "CTA", "MRA", "PCR", "RMB", "CNY", "HKD", "USD",
+    "MOP", "TWD", "JPY", "KRW", "EUR", "GBP", "AUD", "CAD", "SGD", "MPF",
+    # units and files typed in lower case, and a name masked (王xx, like 王某某)
+    "KG", "CM", "MM", "ML", "KM", "MG", "JPG", "PNG", "DOC", "XLS", "ZIP", "APK", "XX", "XXX"))
 _AFTER_INITIALS = re.compile(r"\s?(?:" + _HONORIFIC + "|" + "|".join(OFFICE_POSTS) + "|"
                              + _NICK_NEXT + "|" + _DEEDS + ")")
 _BEFORE_INITIALS = re.compile(r"(?:" + _INTRODUCERS + "|" + "|".join(_REACHING) + r"|[跟给请叫由])"
                               r"(?:是|为|:|：|\s)*$")
 
 
-_HAN_CAPITAL = re.compile(r"[A-Z](?<=[\u4e00-\u9fff].)")
+_HAN_CAPITAL = re.compile(r"[A-Za-z](?<=[\u4e00-\u9fff].)")
 _TWO_SYLLABLES = re.compile(r"\s[A-Z][a-z]{1,5}[ \-][A-Za-z]")
 
 
 def _initialed(text: str, m: re.Match[str]) -> bool:
     if m.group()[0] in "于向" and _HAN.match(text, max(0, m.start() - 1)) and m.start():
         return False  # 属于A。, 高于B，转向C: a preposition, no surname
+    if m.start() and text[m.start() - 1].isdigit():
+        return False  # 1万HKD: a number's 万, no surname
     letters = m.group()[1:].replace(".", "") if m.group()[0] in _SINGLE_SURNAMES \
         else m.group()[2:].replace(".", "")
-    return letters not in _ACRONYMS and (
+    return letters.upper() not in _ACRONYMS and (
         _AFTER_INITIALS.match(text, m.end()) is not None
         or _BEFORE_INITIALS.search(text, max(0, m.start() - 8), m.start()) is not None)
 
@@ -1247,13 +1295,98 @@ _HK_PLACES = frozenset(("wong tai sin", "ho man tin", "yau ma tei", "ma on shan"
                         "to kwa wan", "kwun tong", "sham shui po", "tsim sha tsui",
                         "lam tin", "so uk", "shek mun", "lo wu", "tai koo", "ma wan",
                         "chung hom kok", "siu sai wan", "wan chai", "mong kok", "tin shui wai",
-                        "tai po", "ho chung", "lam tsuen", "au tau", "kam tin"))
+                        "tai po", "ho chung", "lam tsuen", "au tau", "kam tin",
+                        # redteam69: a district of the Island, markets of the New Territories,
+                        # a village of Tung Chung
+                        "shek tong tsui", "yuen long kau", "shek wu hui", "ma wan chung"))
 
 
 def _hk_name(m: re.Match[str]) -> bool:
     return m.group("a").lower() in _CANTONESE_SYLLABLES \
         and m.group("b").lower() in _CANTONESE_SYLLABLES \
         and " ".join(re.split(r",?[ \-]", m.group().lower())) not in _HK_PLACES
+
+
+_ROMAN_SURNAMES = sorted({*_HK_SURNAMES, *(
+    # Taiwan's (Wade-Giles, as its passports write them), Korea's, and the mainland's pinyin
+    "Chen Lin Huang Chang Wang Wu Liu Tsai Yang Hsu Cheng Hsieh Kuo Hung Tseng Chiu Liao Lai "
+    "Chou Yeh Su Chuang Lu Chiang Ho Lo Kao Pan Chien Chung Peng Fan Tu Tsao Fu Shih Hsiao Yu "
+    "Yen Wei Tang Hou Wen Chao Chu Chin Sung Lien Ma Ko Hsueh Tung Shen Yao Yuan Jen Pai Hu "
+    "Kim Lee Yi Park Pak Choi Choe Jung Jeong Kang Cho Jo Yoon Yun Jang Lim Im Han Oh Seo Suh "
+    "Shin Kwon Hwang Ahn An Song Yoo Ryu Hong Jeon Jun Go Moon Mun Son Sohn Bae Baek Heo Nam Noh "
+    "Roh Kwak Sung Cha Joo Woo Min Na Jin Ji Chae Won Bang Gong Hyun Byun Seok "
+    "Zhang Li Zhao Zhou Xu Sun Zhu Gao He Guo Luo Liang Zheng Xie Feng Dong Xiao Cao Deng Zeng "
+    "Lv Jiang Cai Jia Ding Xue Ye Yan Du Dai Xia Zhong Tian Ren Fang Shi Tan Zou Xiong Jin "
+    "Hao Kong Bai Cui Kang Mao Qiu Qin Gu Shao Meng Long Wan Duan Lei Qian Yin Qiao Gong"
+    ).split()}, key=len, reverse=True)
+_ROMAN_SURNAME = "(?:" + "|".join(_ROMAN_SURNAMES + [n.upper() for n in _ROMAN_SURNAMES]) + ")"
+_PLACE_AFTER = (r"(?![ \-](?:Road|Rd|Street|St|Avenue|Estate|Court|Village|Station|Centre|Center|"
+                r"Building|House|Garden|Gardens|Park|Hospital|School|College|Tower|Plaza|"
+                r"Mansion)\b)")
+_HYPHENED_NAME = re.compile(r"(?<![A-Za-z])" + _ROMAN_SURNAME + r",?\s(?P<a>[A-Z][A-Za-z]{0,5})-"
+                            r"(?P<b>[A-Za-z][A-Za-z]{0,5})(?![A-Za-z\-])" + _PLACE_AFTER)
+_SYLLABLE = re.compile(r"[bcdfghjklmnpqrstvwxyz]{0,3}[aeiouy]{1,4}(?:ng|[nmkptlrh])?|t?sz|ng",
+                       re.IGNORECASE)
+"""A syllable as Korea, Taiwan, Hong Kong or the mainland romanise one (min, soo, hyun, chih,
+hsiung, tai, kwok, tsz, xiu, zhuang): not an English word's parts (Drop-off, Kong-based,
+Follow-up, Long-term, Self-service)."""
+"""A name romanised with a hyphen between its given name's syllables, surname first: Korea's
+(Kim Min-su, Lee Soo-jin), Taiwan's (Chen Chih-ming, Lin Mei-ling, CHEN CHIH-MING), Hong
+Kong's (Chan Tai-man): the hyphen between two syllables marks a given name (redteam69 found the
+Korean and Taiwanese ones kept, the Hong Kong rule knowing only Cantonese's syllables). Not
+an English word so written (``_SYLLABLE``: Hong Kong-based, Car Park Drop-off), a place of
+Hong Kong's (``_HK_PLACES``), a road or a building."""
+_WESTERN_GIVEN = (
+    "Peter Paul John David Michael Kelvin Kenneth Eric Alan Tony Jacky Jackie Andy Alex Ben Billy "
+    "Calvin Danny Edmond Edward Frankie Gary George Henry Jason Jimmy Johnny Ken Kevin Leo Louis "
+    "Martin Matthew Patrick Raymond Ricky Sam Simon Stephen Terry Thomas Tommy Vincent William "
+    "Wilson Wing Dennis Derek Felix Gordon Ivan Jeffrey Joseph Keith Lawrence Samuel Steven "
+    "Mary Ada Amy Annie Carmen Cathy Cindy Connie Daisy Doris Eva Fiona Grace Helen Irene Ivy "
+    "Jenny Joyce Karen Kitty Linda Lily Lucy Maggie Nancy Peggy Queenie Rita Sandy Shirley "
+    "Stella Teresa Vivian Wendy Winnie Yvonne Alice Agnes Angela Betty Candy Cecilia Christine "
+    "Coco Elaine Emily Esther Gloria Iris Jessica Joanne Josephine Judy Katherine Kelly Mandy "
+    "Michelle Monica Phoebe Rebecca Rosa Sally Susan Tiffany Venus Vicky").split()
+_WESTERN_NAMED = re.compile(r"(?:" + "|".join(_WESTERN_GIVEN) + r")\s"
+                            + _ROMAN_SURNAME + r"(?![A-Za-z]|\s[A-Z])")
+"""An English given name before a Chinese surname, as Hong Kong and Taiwan write a name (Peter
+Chan, Kelvin Lau, Mary Wong): kept until redteam69 (Mr Chan went). Only the given names listed
+(no month, no verb: May, Will and Bill are left out); not a place's or a hospital's name, more
+capitalised words after it (Alice Ho Miu Ling Nethersole Hospital, Sam Tung Uk Museum)."""
+_TITLE_HAN = re.compile(r"(?:Mr|Mrs|Ms|Miss|Madam|Mdm|Dr)\.?\s?" + _SURNAME
+                        + _GIVEN + r"{0,2}")
+"""An English title before a name in Chinese characters (Madam 黄, Miss 李来过, Mr 陈说), as a
+Hong Kong counter writes it: kept until redteam69."""
+_SURNAME_SIR = re.compile(_SURNAME + r"(?:sir|Sir|SIR)(?![A-Za-z])")
+_TWO_WORDS = re.compile(r"[A-Z][a-z]+\s[A-Z]")
+"""What ``_WESTERN_NAMED`` needs (Peter Chan), a search most texts pay nothing more for."""
+_LETTER_DASH = re.compile(r"[A-Za-z]-[A-Za-z]")
+_SURNAME_SPACE = re.compile("[" + "".join(sorted({n[-1] for n in SURNAMES}))
+                            + "] {1,2}[\u4e00-\u9fff]")
+"""What ``_SPACED_AFTER_SURNAME`` needs (张 建国): a surname's last character, a space, a
+character."""
+"""Hong Kong's 黄sir, 陈Sir (a policeman, a teacher, an officer by his surname): kept until
+redteam69."""
+_JAPANESE_SURNAMES = (
+    "佐佐木 长谷川 佐藤 铃木 高桥 田中 伊藤 渡边 渡辺 山本 中村 小林 加藤 "
+    "吉田 山田 山口 松本 井上 木村 斋藤 斎藤 清水 山崎 池田 桥本 阿部 "
+    "石川 山下 中岛 石井 小川 前田 冈田 藤田 后藤 近藤 村上 远藤 青木 "
+    "坂本 福田 太田 西村 藤井 金子 冈本 藤原 中野 三浦 原田 中川 松田 "
+    "竹内 小野 田村 中山 和田 石田 森田 上田 柴田 酒井 工藤 横山 宫崎 "
+    "宫本 内田 高木 安藤 岛田 谷口 大野 丸山 今井 高田 藤本 武田 村田 "
+    "上野 杉山 增田 小山 大塚 平野 菅原 久保 松井 千叶 岩崎 樱井 桜井 "
+    "木下 野口 松尾 菊地 野村 新井 渡部").split()
+_JAPANESE_TITLED = re.compile(
+    r"(?:" + "|".join(_JAPANESE_SURNAMES) + r")"
+    r"(?=\s?(?:先生|女士|小姐|太太|夫人|さん|様|さま|くん|ちゃん))"
+    r"|[\u4e00-\u9fff]{2}(?=さん|さま|様|くん|ちゃん)"
+    r"|[\u30a1-\u30fa\u30fc]{2,8}(?=さん|さま|様|くん|ちゃん)"
+    r"|(?<![A-Za-z])[A-Z][a-z]+(?=-(?:san|sama|kun|chan)(?![A-Za-z]))")
+"""A Japanese resident's surname before a form of address (佐藤女士, 铃木先生, 渡边先生的女儿: the
+surname rule knew none of them, or took 边 of 渡边 alone), and any name before Japanese's own
+(山田さん, 伊藤様, マリアさん, Tanaka-san): kept until redteam69."""
+_KANA_TITLE = re.compile("さん|さま|様|くん|ちゃん|-san|-sama|-kun")
+_JAPANESE_TITLE = re.compile("先生|女士|小姐|太太|夫人")
+_ANY_JAPANESE_SURNAME = re.compile("|".join(_JAPANESE_SURNAMES))
 
 
 # -- every rule at once --------------------------------------------------------------------------
@@ -1265,7 +1398,7 @@ _ANY_POST = re.compile("|".join(OFFICE_POSTS))
 _ANY_INTRODUCTION = re.compile(_INTRODUCERS)
 _ANY_CHAT = re.compile(r"微信|[Ww]e[Cc]hat|[wWvV][xX]|[Vv]信|QQ|qq|钉钉|支付宝|[Aa]lipay|抖音|快手"
                        r"|微博|小红书|[Bb]站|哔哩哔哩|[Dd]ouyin|[Tt]ik[Tt]ok|[Kk]uaishou|[Ww]eibo"
-                       r"|[Bb]ilibili")
+                       r"|[Bb]ilibili|LINE|Line|[Kk]akao|[Tt]elegram|扣扣|企鹅|[薇威徽]信|加[薇Vv]")
 _ANY_PROFILE = re.compile(r"[男女]|[（(]")
 _ANY_REACH = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访")
 _ANY_KIN_TITLE = re.compile("[姐哥叔婶嫂]")
@@ -1387,6 +1520,11 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
                 m.group("reach") and _COMPACT_DATE.match(number)) and not (
                 _DATE_AND_HOUR.fullmatch(number) and _A_TIME.match(text, m.end("n"))):
             yield m.start("n"), m.end("n"), REDACTED_PHONE  # not 电话2026-12-31 23:30回访
+    if "\n" in text or "\x85" in text or "\u2028" in text or "\u2029" in text:
+        for m in _PHONE_WRAPPED.finditer(text):  # 电话6234\n5678
+            if 7 <= len(digits_of(m.group("n"))) <= 8 and not _AMOUNT_AFTER.match(text, m.end()) \
+                    and not _MEASURE.match(text, m.end()):
+                yield m.start("n"), m.end("n"), REDACTED_PHONE
     if "尾号" in text or "位" in text:  # 尾号5678, 后四位5678
         for m in _TAIL_KEYWORD.finditer(text):
             yield m.start("n"), m.end("n"), REDACTED_PHONE
@@ -1435,6 +1573,10 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             yield m.start(), m.end(), REDACTED_NAME
         for start, end in _full_name_titled(text):
             yield start, end, REDACTED_NAME
+    if _KANA_TITLE.search(text) or (_JAPANESE_TITLE.search(text)
+                                     and _ANY_JAPANESE_SURNAME.search(text)):  # 佐藤女士, 山田さん
+        for m in _JAPANESE_TITLED.finditer(text):
+            yield m.start(), m.end(), REDACTED_NAME
     if _CANTONESE.search(text):  # 陈生嚟过, 陈太打嚟话唔得
         for m in _CANTONESE_ADDRESSED.finditer(text):
             yield m.start(), m.end(), REDACTED_NAME
@@ -1501,6 +1643,12 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             for m in regex.finditer(text):
                 if is_name(m.group("n")) and m.group("n")[-1] != "人":
                     yield m.start("n"), m.end("n"), REDACTED_NAME
+    if " " in text and _SURNAME_SPACE.search(text):  # 申请人：张 建国, 张 建国说
+        for m in _SPACED_AFTER_SURNAME.finditer(text):
+            group = "n" if m.group("n") else "s"
+            name = m.group(group).replace(" ", "")
+            if is_name(name) and not name.startswith(NOT_NAMES) and name[-1] != "人":
+                yield m.start(group), m.end(group), REDACTED_NAME
     if _ANY_SPACED.search(text):  # 李_建_国, 张 建 国
         for m in _SPACED_NAME.finditer(text):
             if _spaced_name(text, m):
@@ -1537,6 +1685,20 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             for m in _HK_NAME.finditer(text):
                 if _hk_name(m):
                     yield m.start(), m.end(), REDACTED_NAME
+        if "-" in text and _LETTER_DASH.search(text):  # Kim Min-su, Chen Chih-ming
+            for m in _HYPHENED_NAME.finditer(text):
+                if _SYLLABLE.fullmatch(m.group("a")) and _SYLLABLE.fullmatch(m.group("b")) \
+                        and " ".join(re.split(r",?[ \-]", m.group().lower())) not in _HK_PLACES:
+                    yield m.start(), m.end(), REDACTED_NAME
+        for regex in (_WESTERN_NAMED, _TITLE_HAN):  # Peter Chan, Madam 黄
+            if regex is _WESTERN_NAMED and not _TWO_WORDS.search(text):
+                continue
+            for m in regex.finditer(text):
+                if not _ANY_LATIN.match(text, max(0, m.start() - 1)) or not m.start():
+                    yield m.start(), m.end(), REDACTED_NAME
+        if "sir" in text or "Sir" in text or "SIR" in text:  # 黄sir
+            for m in _SURNAME_SIR.finditer(text):
+                yield m.start(), m.end(), REDACTED_NAME
         for regex in (_ENGLISH_TITLE, _ENGLISH_INTRODUCED, _ENGLISH_PROFILED):
             for m in regex.finditer(text):
                 if "n" in regex.groupindex and m.group("n").split()[0] in _ENGLISH_NOT_NAMES:

@@ -20,14 +20,16 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   not a serial after its name, ``受理号：00886...``) and any seven or more
   digits after 电话 / 手机 / 座机 / 联系 / 号码 / phone / tel / WhatsApp, and Hong Kong's or
   Macao's eight digits alone in two groups of four (``9123 4567``, ``6123-4567``), eight
-  digits alone (``62345678``: not a day, an amount, a count or a serial), Japan's mobile
+  digits alone (``62345678``: not a day, an amount, a count or a serial, ``发票 23856714``,
+  ``补偿款 23865400``, ``Ref 31286547``), Japan's mobile
   (``090-1234-5678``) and Taiwan's landline (``(02) 2345-6789``) alone;
   a mobile or an ID number glued to a Latin word (``tel13812345678``,
   ``sfz11010519491231002X``) when the word is no hex digits.
   Their groups may be parted by what a clerk writes while the resident says them, too: a
   semicolon or full stop after each (``138；0013；8000``), the IME's wave dash (``～``), a tab
   or a new line (``\n``, ``\r\n``, U+2028); a list of amounts or counts so parted stays; a
-  number wrapped onto the next line after a digit or two (``13\n800138000``) is one too. An
+  number wrapped onto the next line after a digit or two (``13\n800138000``) is one too, and a
+  landline wrapped in two groups after its keyword (``电话6234\n5678``). An
   asterisk, a colon, x, × or 一 (typed for a dash) parts them only in the groups a phone or an
   ID number is written in (``138*0013*8000``, ``138一0013一8000``); single digits spaced out
   (``1 3 8 0 0 1 3 8 0 0 0``) are read as the number they make.
@@ -36,7 +38,9 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   户号 / 社保卡号 / 医保号 ..., also with a letter first: ``社保卡号A12345678``, or read out in
   groups: ``燃气户号 12 3456 7890``; after a serial's name, 流水号, only when the Luhn check
   digit holds), chat, short-video and social accounts after their app's name (``微信号``,
-  ``QQ``, ``支付宝``, ``抖音号 dy_wang88``, ``快手号``, ``微博 @wanglei_sh``, ``小红书号``),
+  ``QQ``, ``支付宝``, ``抖音号 dy_wang88``, ``快手号``, ``微博 @wanglei_sh``, ``小红书号``;
+  written past a chat's filter, ``扣扣``, ``企鹅号``, ``加薇``, ``加V``; ``LINE ID``,
+  ``KakaoTalk``, ``Telegram``),
   a car's frame number after 车架号 (as a plate), **e-mail addresses**,
   **licence plates** (``沪A·12345``, ``沪AD12345``, ``沪A 1234学``; ``车牌A12345`` without the
   province after its name; ``沪12345`` without the city's letter in a note about a car).
@@ -48,11 +52,14 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   before the road or estate (``浦东新区[地址已隐去]``: they single no one out). English
   ones: ``No. 5, Lane 1234, Huamu Road``.
 * **Names**, by what is known: a name with one separator between its characters
-  (``李_建_国``, ``张 建 国``), initials (``W.X.Y.``, ``王XY说``), a Hong Kong name as its ID
-  card romanises it (``Chan Tai Man``), a surname or a whole name with a form of address
-  (``王阿姨``, ``李先生``, ``王小明先生``, ``Mrs Wang``;
-  in a Cantonese note ``陳生``, ``陳太``, ``黃伯``), a whole name before or after a post
-  (``王建国局长``,
+  (``李_建_国``, ``张 建 国``) or a space after the surname (``申请人：张 建国``), initials
+  (``W.X.Y.``, ``王XY说``, ``刘zq``), a Hong Kong name as its ID card romanises it (``Chan Tai
+  Man``), a Korean's or a Taiwanese's with a hyphen (``Kim Min-su``, ``Chen Chih-ming``), an
+  English given name before a Chinese surname (``Peter Chan``), ``Madam 黄``, ``黄sir``, a
+  Japanese surname before 先生 / 女士 or any name before さん (``佐藤女士``, ``山田さん``), a
+  surname or a whole name with a form of address (``王阿姨``, ``李先生``, ``王小明先生``,
+  ``Mrs Wang``; in a Cantonese note ``陳生``, ``陳太``, ``黃伯``), a whole name before or after
+  a post (``王建国局长``,
   ``副主任陈刚``: the post stays), a name after a word that introduces one
   (``申请人王秀英``, ``住户韩梅梅``, ``网格员周敏``, ``其侄女潘晓燕``, ``我叫李敏``,
   ``name: ...``), a name opening a sentence before a verb of speech (``王秀英说``) or what
