@@ -5,7 +5,11 @@ a revision naming those events. ``GET /figures`` answers a closed month with wha
 
 The figures are counted from the figures read model (``figures/``); the late events are the
 ones it noted (``fig_late_events``: events that changed a row dated in an earlier month than
-the one they were recorded in). One replica runs the scheduler (an advisory lock); a close is
+the one they were recorded in, or in a month closed before they were applied, whenever they
+were recorded). Which of them a count may have missed is decided by where the count stood in
+the notes, not by ``recorded_at``: a close, and each count of a closed month, marks the month
+(``fig_closed_marks``) under the month's lock before it counts (``_mark``), and every note
+after the mark is counted again. One replica runs the scheduler (an advisory lock); a close is
 once per center and month whatever races (the aggregate's id is the center and month).
 """
 
@@ -24,6 +28,7 @@ import orjson
 import structlog
 
 from services.feedback.figures import FIGURES, FigureQuery, compute
+from services.feedback.figures.projection import MARKS, NOTED_SEQ, month_lock
 from services.feedback.periods import (
     Reported,
     ReportedMonth,
@@ -154,25 +159,56 @@ class Periods:
                 return first
             await self.until_counted(counted_within_s)
             today = self.today()
+        ReportedMonth.check_closable(month, today)  # before it is marked: noted for nothing
+        mark = await self._mark(center_id, month, first=True)
         figures = await self.figures_of(center_id, month, today)
-        return await self.path.create(period_id, "PeriodClosed", key, lambda: ReportedMonth.close(
-            center_id, month, closed_by, today, figures, meta))
+        written = await self.path.create(period_id, "PeriodClosed", key, lambda: (
+            ReportedMonth.close(center_id, month, closed_by, today, figures, meta)))
+        if not written.replayed:  # this count is the one recorded: the month stands at it
+            await self._counted(center_id, month, mark, recorded=True)
+        return written
+
+    async def _mark(self, center_id: str, month: date, *, first: bool = False) -> int:
+        """Where a count of the month stands in the figures' notes, taken under the month's
+        lock (``figures.projection.month_lock``): every batch that changed the month before
+        it has committed, and every batch after it notes its events against the month.
+        ``first``: a close, which leaves the mark (the first close's, whichever wins: what
+        it counted is counted by any close after it) so that the figures note from now on;
+        the close whose count is recorded moves it to its own (``_counted``), or a close
+        that failed after marking (the store away) left the notes between its mark and the
+        recorded count's to be named by the first revision as late, though counted."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(f"SELECT pg_advisory_xact_lock({month_lock('$1::date')})", month)
+            mark: int = await conn.fetchval(f"SELECT nextval('{NOTED_SEQ}')")
+            if first:
+                await conn.execute(f"INSERT INTO {MARKS} VALUES ($1, $2, $3::bigint, $3)"
+                                   " ON CONFLICT DO NOTHING", center_id, month, mark)
+        return mark
 
     async def revise(self, center_id: str, month: date) -> bool:
         """Count a closed month again; a change is recorded with the late events since the
-        last record. True when a revision was recorded."""
+        last record. True when a revision was recorded. Counted from a mark (``_mark``): the
+        notes after it wait for the next count, and the month's mark moves to it once it is
+        counted (and, when a revision was recorded, its record's)."""
         found = await reported(self.pool, [center_id], month, month)
         if not found:
             return False
         row = found[0]
+        mark = await self._mark(center_id, month)
         figures = await self.figures_of(center_id, month, row.as_of)
-        since = ("FROM fig_late_events WHERE center_id = $1 AND month = $2"
-                 " AND (recorded_at > $3 OR seen_at > $3)")
-        total = await self.pool.fetchval(f"SELECT count(*) {since}", center_id, month,
-                                         row.recorded_at)
+        since = await self.pool.fetchval(
+            f"SELECT recorded_through FROM {MARKS} WHERE center_id = $1 AND month = $2",
+            center_id, month) or 0
+        # noted after the last record and by this count; noted before the notes were
+        # numbered: recorded after the last record, as they were compared then
+        where = ("FROM fig_late_events WHERE center_id = $1 AND month = $2 AND (noted_seq >"
+                 " $3::bigint AND noted_seq <= $4::bigint OR noted_seq IS NULL"
+                 " AND recorded_at > $5)")
+        args = (center_id, month, since, mark, row.recorded_at)
+        total = await self.pool.fetchval(f"SELECT count(*) {where}", *args)
         late = await self.pool.fetch(
-            f"SELECT event_id, type, recorded_at {since} ORDER BY recorded_at, event_id"
-            f" LIMIT {LATE_EVENTS_KEPT}", center_id, month, row.recorded_at)
+            f"SELECT event_id, type, recorded_at {where} ORDER BY recorded_at, event_id"
+            f" LIMIT {LATE_EVENTS_KEPT}", *args)
         named = [{"event_id": str(r["event_id"]), "type": r["type"],
                   "recorded_at": r["recorded_at"].isoformat()} for r in late]
         out: dict[str, bool] = {}
@@ -183,7 +219,21 @@ class Periods:
         meta = self.path.meta("system:feedback-periods", None)
         await self.path.on(period_id_for(center_id, month), "period", "PeriodRevised", act,
                            meta, None)
-        return out.get("revised", False)
+        revised = out.get("revised", False)
+        await self._counted(center_id, month, mark, recorded=revised)
+        return revised
+
+    async def _counted(self, center_id: str, month: date, mark: int, *,
+                       recorded: bool) -> None:
+        """The month counted at ``mark`` (``_mark``), and that count ``recorded`` (a close or
+        a revision): its marks move on to it, never back (a later count stands further)."""
+        await self.pool.execute(
+            f"INSERT INTO {MARKS} AS k VALUES ($1, $2, $3::bigint, CASE WHEN $4::boolean"
+            " THEN $3::bigint ELSE 0 END) ON CONFLICT (center_id, month) DO UPDATE SET"
+            " counted_through = greatest(k.counted_through, $3::bigint), recorded_through ="
+            " CASE WHEN $4::boolean THEN greatest(k.recorded_through, $3::bigint)"
+            " ELSE k.recorded_through END",
+            center_id, month, mark, recorded)
 
 
 #: How far back the scheduler looks for a month to close (``PeriodScheduler.due_months``).
@@ -321,14 +371,23 @@ class PeriodScheduler:
                     log.warning("periods.close_failed", center_id=r["center_id"],
                                 month=str(month), error=exc.message)
         revised = 0
+        # A closed month is counted again when the figures noted an event after its last
+        # count's mark (``Periods._mark``), whatever the event's recorded_at; a note of
+        # before the marks were kept, when recorded after the month's last record.
+        # (Two ranges of an index each, not one OR over every note of every closed month.)
         stale = await self.pool.fetch(
-            "SELECT r.center_id, r.month, max(coalesce(l.seen_at, l.recorded_at)) AS latest"
-            " FROM fig_reported r JOIN fig_late_events l ON l.center_id = r.center_id"
-            " AND l.month = r.month AND (l.recorded_at > r.recorded_at"
-            " OR l.seen_at > r.recorded_at) GROUP BY r.center_id, r.month")
+            "SELECT center_id, month, max(noted) AS noted, max(latest) AS latest FROM ("
+            " SELECT r.center_id, r.month, l.noted_seq AS noted, NULL::timestamptz AS latest"
+            f" FROM fig_reported r LEFT JOIN {MARKS} k ON k.center_id = r.center_id"
+            " AND k.month = r.month JOIN fig_late_events l ON l.center_id = r.center_id"
+            " AND l.month = r.month AND l.noted_seq > coalesce(k.counted_through, 0)"
+            " UNION ALL SELECT r.center_id, r.month, NULL, l.recorded_at FROM fig_reported r"
+            " JOIN fig_late_events l ON l.center_id = r.center_id AND l.month = r.month"
+            " AND l.recorded_at > r.recorded_at AND l.noted_seq IS NULL) s"
+            " GROUP BY center_id, month")
         for r in stale:
             where = (r["center_id"], r["month"])
-            if self._checked.get(where) == r["latest"]:
+            if r["noted"] is None and self._checked.get(where) == r["latest"]:
                 continue  # counted again already: the late events changed nothing
             try:
                 revised += await self.periods.revise(*where)

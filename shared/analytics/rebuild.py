@@ -553,6 +553,26 @@ class Rebuild:
         await self.conn.execute("SET search_path TO DEFAULT")
         return result
 
+    async def _sequences_go_on(self, staging: str, live: str) -> None:
+        """Each sequence of the read model goes on, after the switch, from the larger of its
+        live and its rebuilt value: the live one stays (nothing that numbered from it is
+        left behind), and what the rebuild numbered (the figures' notes and the marks of
+        the closed months, ``fig_noted_seq``) stays below what is numbered next. A live
+        sequence behind the rebuilt one (its notes of before numbered by the rebuild only)
+        numbered new notes below a closed month's rebuilt mark: never counted again."""
+        rows = await self.conn.fetch(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = $1 AND c.relkind = 'S' ORDER BY c.relname", self.staging)
+        for r in rows:
+            name = q(r["relname"])
+            if await self.conn.fetchval("SELECT to_regclass($1) IS NULL",
+                                        f"{live}.{name}"):
+                await self.conn.execute(f"ALTER SEQUENCE {staging}.{name} SET SCHEMA {live}")
+                continue
+            await self.conn.execute(
+                f"SELECT setval('{live}.{name}', greatest((SELECT last_value FROM"
+                f" {live}.{name}), (SELECT last_value FROM {staging}.{name})))")
+
     async def _retired_name(self) -> str:
         """``<live>__old_<consumer>_<stamp>``, to the microsecond, with ``_<n>`` after it if
         a switch at the same moment (or a clock set back) took that name already: two
@@ -592,6 +612,7 @@ class Rebuild:
                                    f" {q(retired)}")
             for t, kind in rebuilt.items():
                 await conn.execute(f"ALTER {_ALTER[kind]} {staging}.{q(t)} SET SCHEMA {live}")
+            await self._sequences_go_on(staging, live)
             await conn.execute(f"SET LOCAL search_path TO {live}, public")
             for statement in TRACKING_DDL:
                 await conn.execute(statement)

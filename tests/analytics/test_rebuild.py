@@ -228,7 +228,7 @@ async def test_feedback_figures_rebuild_finds_only_real_differences(settings: Se
             assert {t.table: t.rebuilt_rows for t in diff.tables} == {
                 "fig_cases": 10, "fig_surveys": 8, "fig_rectifications": 2,
                 "fig_followups": 7, "fig_visits": 0, "fig_reported": 0, "fig_late_events": 0,
-                "fig_day_totals": 8, "fig_day_totals_filled": 1,
+                "fig_closed_marks": 0, "fig_day_totals": 8, "fig_day_totals_filled": 1,
                 "fig_day_totals_late_followups_recounted": 1}
 
             await conn.execute("UPDATE fig_surveys SET level = 'satisfied'"

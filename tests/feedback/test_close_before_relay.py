@@ -1,86 +1,377 @@
-"""A month closed before intake's relay delivered an event it recorded within the month.
+"""A month closed before an event of it reached the figures is revised, once.
 
-Known hole (redteam65, the year's turn; not fixed yet, so strict xfail): the close waits until
-the figures have counted every event *on the bus* (test_close_waits_for_figures.py), but an
-event intake recorded on 31 May and still in its outbox (its relay behind, NATS down for the
-night) is not on the bus. Once relayed it changes May's figures, yet it is no late event (it
-was recorded in May, ``_note_late`` notes only events recorded in a later month): May stays
-as reported, and differs from the live figures and ``sixstep report`` for good: a change no
-revision ever records. A late event relayed after the close (recorded in June, before the
-close) is revised in since redteam67: seen after the close (``fig_late_events.seen_at``).
+The close waits until the figures have counted every event *on the bus*
+(test_close_waits_for_figures.py), but an event intake recorded on 31 May and still in its
+outbox (its relay behind, NATS down for the night) is not on the bus. Once relayed it changes
+May's figures. It was no late event (recorded in May) and, had it been one, its
+``recorded_at`` was before the close's, where the scheduler looked from: May stayed as
+reported, and differed from the live figures and ``sixstep report`` for good (redteam65).
+Now the close marks the month before it counts, every event applied to a marked month's rows
+after that is noted whatever its ``recorded_at``, and the scheduler counts the month again
+from where its last count stood in those notes: the same for a no answer recorded at its
+deadline before the close and relayed after it, for a visit of May typed in from the paper
+register in June before the close and relayed after it (redteam67, who first fixed that one
+with a ``seen_at`` the notes' numbers replaced), for a batch another figures worker was
+applying while the month was counted, for a December closed in the new year, and for a
+rebuild of the figures run before the scheduler's next tick.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
+import httpx
 import pytest
+from fastapi import FastAPI
 
+from services.feedback.closing import PeriodScheduler
+from services.feedback.figures import FiguresProjection
+from services.feedback.figures.projection import DDL, READ_MODEL
 from services.feedback.main import create_app
+from shared.analytics.rebuild import Rebuild
+from shared.contracts import Envelope
+from shared.kernel.errors import Unavailable
+from shared.readmodels.migrations import run_migrations
 from shared.settings import Settings
-from tests.feedback.helpers import Clock, KeptSender
+from tests.feedback.helpers import Clock, History, KeptSender
 from tests.feedback.test_visits_and_periods import May, applied_up_to, at, month_row
 from tests.support import TEST_CENTER, running, wait_until
 
 
-async def may_closed_before_a_visit_was_relayed(
-        settings: Settings, now: str, visit_at: str, recorded_at: str | None = None
-        ) -> dict[str, Any]:
-    """May closed by a supervisor at ``now`` while a visit of ``visit_at`` (recorded at
-    ``recorded_at``, else then) is still in intake's outbox; then relayed, and the scheduler
-    ticks: May's row once revised (``revision`` 1)."""
+async def _revision(client: httpx.AsyncClient, month: str, revision: int) -> dict[str, Any]:
+    async def revised() -> bool:
+        got = await month_row(client, month)
+        return got.get("reported", {}).get("revision") == revision
+    await wait_until(revised, what=f"{month}'s revision {revision}")
+    return await month_row(client, month)
+
+
+async def _close(client: httpx.AsyncClient, month: str) -> None:
+    r = await client.post(f"/periods/{TEST_CENTER}/{month}/close",
+                          headers={"Idempotency-Key": f"close-{month}"})
+    assert r.status_code in (200, 201), r.text
+    await wait_until(lambda: _reported(client, month), what=f"{month}'s report")
+
+
+async def _reported(client: httpx.AsyncClient, month: str) -> bool:
+    return "reported" in await month_row(client, month)
+
+
+async def _apply(pool: asyncpg.Pool, settings: Settings, *events: Envelope) -> None:
+    """What a figures worker does with a batch: applied in one transaction."""
+    async with pool.acquire() as conn, conn.transaction():
+        await FiguresProjection(settings.tz).apply(conn, list(events))
+
+
+@dataclass
+class ClosedMay:
+    """May of ``test_visits_and_periods`` closed at 00:30 on 1 June (unless ``close=False``),
+    a visit of 23:50 on 31 May (``held``) still in intake's outbox."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+    history: History
+    held: Envelope
+    month: May
+
+    async def typed_in(self, settings: Settings, name: str, when: str,
+                       recorded_at: str) -> Envelope:
+        """A May visit from the paper register, typed in (``recorded_at``) and relayed."""
+        self.month.visit(name, when)
+        slip = self.history.envelopes[-1] = self.history.envelopes[-1].model_copy(
+            update={"recorded_at": datetime.fromisoformat(recorded_at)})
+        await applied_up_to(self.app.state.pool, await self.history.publish_new(settings))
+        return slip
+
+    async def relay(self, settings: Settings) -> None:
+        """The relay catches up: the visit reaches the figures (recorded_at 31 May 23:50)."""
+        self.history.envelopes.append(self.held)
+        await applied_up_to(self.app.state.pool, await self.history.publish_new(settings))
+
+
+@contextlib.asynccontextmanager
+async def _may_closed(settings: Settings, *, close: bool = True,
+                      now: str = "2026-06-01T00:30:00+08:00", visit_at: str = at("31", "23:50"),
+                      recorded_at: str | None = None) -> AsyncIterator[ClosedMay]:
+    """``now``, ``visit_at``, ``recorded_at``: the close's moment, the held visit's and when
+    intake recorded it (then, unless a slip was typed in later)."""
     may = May()
     history = may.build()
-    app = create_app(settings, sender=KeptSender(), clock=Clock(datetime.fromisoformat(now)))
+    may.visit("relayed-late", visit_at)
+    held = history.envelopes.pop()
+    if recorded_at is not None:
+        held = held.model_copy(update={"recorded_at": datetime.fromisoformat(recorded_at)})
+    clock = Clock(datetime.fromisoformat(now))
+    app = create_app(settings, sender=KeptSender(), clock=clock)
     async with running(app) as client:
-        pool = app.state.pool
-        may.visit("relayed-late", visit_at)
-        held = history.envelopes.pop()
-        if recorded_at is not None:
-            held = held.model_copy(update={"recorded_at": datetime.fromisoformat(recorded_at)})
-        await applied_up_to(pool, await history.publish_new(settings))
-        r = await client.post(f"/periods/{TEST_CENTER}/2026-05/close",
-                              headers={"Idempotency-Key": "close-may"})
-        assert r.status_code in (200, 201), r.text
-
-        async def reported() -> bool:
-            return "reported" in await month_row(client, "2026-05")
-        await wait_until(reported, what="May's report")
-        assert (await month_row(client, "2026-05"))["visits"] == 8
-
-        history.envelopes.append(held)  # the relay catches up
-        await applied_up_to(pool, await history.publish_new(settings))
-        assert (await month_row(client, "2026-05", live="true"))["visits"] == 9
-
-        assert await app.state.period_scheduler.tick() == (0, 1)
-
-        async def revised() -> bool:
-            return (await month_row(client, "2026-05"))["reported"]["revision"] == 1
-        await wait_until(revised, what="May's revision")
-        return await month_row(client, "2026-05")
+        await applied_up_to(app.state.pool, await history.publish_new(settings))
+        if close:
+            await _close(client, "2026-05")
+        yield ClosedMay(app, client, history, held, may)
 
 
-@pytest.mark.xfail(strict=True, reason="known hole: a month closed before an event recorded "
-                   "within it reached the bus is never revised (redteam65 report)")
+async def _rebuilt(settings: Settings) -> None:
+    """``sixstep rebuild feedback.figures``, switched in."""
+    async with Rebuild(settings, READ_MODEL) as rebuild:
+        await rebuild.prepare(fresh=True)
+        await rebuild.catch_up(stoppable=False)
+        await rebuild.switch()
+
+
 async def test_a_visit_recorded_in_may_relayed_after_the_close_revises_may(
         settings: Settings) -> None:
-    """31 May 23:50: the visit is recorded in intake's store, its relay is behind; May is
-    closed at 1 June 00:30."""
-    row = await may_closed_before_a_visit_was_relayed(
-        settings, "2026-06-01T00:30:00+08:00", at("31", "23:50"))
-    assert row["visits"] == 9
+    async with _may_closed(settings) as may:
+        client, held, pool = may.client, may.held, may.app.state.pool
+        scheduler = may.app.state.period_scheduler
+        assert (await month_row(client, "2026-05"))["visits"] == 8
+        await may.relay(settings)
+        assert (await month_row(client, "2026-05", live="true"))["visits"] == 9
+
+        assert await scheduler.tick() == (0, 1)
+        row = await _revision(client, "2026-05", 1)
+        assert row["visits"] == 9 and row["reported"]["changed"] == ["visits"]
+        assert [e["event_id"] for e in row["reported"]["late_events"]] == [str(held.event_id)]
+        assert await scheduler.tick() == (0, 0), "a revision is recorded once"
+
+        # the scheduler started again (nothing in memory), the visit delivered again
+        again = PeriodScheduler(pool, may.app.state.periods, settings.period_close_after_days,
+                                schema=settings.schema_for("feedback"))
+        await _apply(pool, settings, held)
+        assert await again.tick() == (0, 0)
+        assert (await month_row(client, "2026-05"))["reported"]["revision"] == 1
 
 
-async def test_a_may_answer_typed_in_on_4_june_relayed_after_the_close_revises_may(
+async def test_a_may_visit_typed_in_on_4_june_relayed_after_the_close_revises_may(
         settings: Settings) -> None:
-    """The same hole for a late event (redteam67): a visit of 14 May typed in from the paper
-    register on 4 June 10:00 is a late event, but intake's relay is behind and the supervisor
-    closes May at 10:30. Relayed after, it was noted late with its ``recorded_at`` (10:00)
-    before the close's, where the scheduler looks from: May was never revised, while the
-    figures say a late event is always counted again (``Nothing changes silently``)."""
-    row = await may_closed_before_a_visit_was_relayed(
-        settings, "2026-06-04T10:30:00+08:00", at("14", "11:00"), "2026-06-04T10:00:00+08:00")
-    assert row["visits"] == 9
-    assert [e["recorded_at"][:19] for e in row["reported"]["late_events"]] == [
-        "2026-06-04T02:00:00"], "the revision names the late event, at its own time"
+    """A late event (redteam67): a visit of 14 May typed in from the paper register on 4 June
+    10:00, intake's relay behind, the supervisor closes May at 10:30. Relayed after, it was
+    noted with its ``recorded_at`` (10:00), before the close's, where the scheduler looked
+    from: May was never revised. It is noted after the close's mark, and named at its own
+    time."""
+    async with _may_closed(settings, now="2026-06-04T10:30:00+08:00", visit_at=at("14", "11:00"),
+                           recorded_at="2026-06-04T10:00:00+08:00") as may:
+        await may.relay(settings)
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        row = await _revision(may.client, "2026-05", 1)
+        assert row["visits"] == 9
+        assert [e["recorded_at"][:19] for e in row["reported"]["late_events"]] == [
+            "2026-06-04T02:00:00"], "the revision names the late event, at its own time"
+
+
+async def test_a_paper_slip_applied_before_the_close_reached_the_figures_revises_may(
+        settings: Settings) -> None:
+    """What redteam67 left: the May visit typed in on 4 June 10:00 reaches the figures after
+    May was counted and closed at 10:30, but before the figures applied that close (their
+    worker on May's record held back here). Nothing told it May was closed: it was seen at
+    its ``recorded_at``, before the close, and May was never revised. The close's mark is
+    written when it counts, not when its record reaches the figures."""
+    async with _may_closed(settings, close=False, now="2026-06-04T10:30:00+08:00",
+                           visit_at=at("14", "11:00"),
+                           recorded_at="2026-06-04T10:00:00+08:00") as may:
+        client, pool = may.client, may.app.state.pool
+        async with pool.acquire() as holder, holder.transaction():
+            await holder.execute("LOCK TABLE fig_reported IN EXCLUSIVE MODE")
+            r = await client.post(f"/periods/{TEST_CENTER}/2026-05/close",
+                                  headers={"Idempotency-Key": "close-2026-05"})
+            assert r.status_code in (200, 201), r.text
+
+            async def held_back() -> bool:  # the figures' worker waits on May's record
+                return bool(await pool.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE relation = 'fig_reported'::regclass"
+                    " AND NOT granted"))
+            await wait_until(held_back, what="the close held back from the figures")
+            await _apply(pool, settings, may.held)
+        await wait_until(lambda: _reported(client, "2026-05"), what="May's report")
+        assert (await month_row(client, "2026-05"))["visits"] == 8
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        assert (await _revision(client, "2026-05", 1))["visits"] == 9
+
+
+async def test_a_revision_owed_under_redteam67s_seen_at_is_kept_by_the_upgrade(
+        settings: Settings) -> None:
+    """A database the redteam67 release ran: the visit relayed after May's close was noted
+    with no number and seen just after May's record (``seen_at``), where that release's
+    scheduler looked from, and the service was upgraded before its next tick. The upgrade's
+    DDL numbers that note and drops the column: May is still revised, once."""
+    async with _may_closed(settings) as may:
+        pool = may.app.state.pool
+        await may.relay(settings)
+        await pool.execute(
+            "ALTER TABLE fig_late_events ADD COLUMN seen_at timestamptz;"
+            " CREATE INDEX fig_late_seen ON fig_late_events (center_id, month, seen_at);"
+            " UPDATE fig_late_events l SET noted_seq = NULL, seen_at = r.recorded_at"
+            " + interval '1 microsecond' FROM fig_reported r WHERE r.month = l.month"
+            " AND r.center_id = l.center_id")
+        await run_migrations(pool, settings.schema_for("feedback"), DDL)
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+        assert not await pool.fetchval(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema ="
+            " current_schema() AND column_name = 'seen_at'")
+
+
+async def test_a_close_that_failed_names_in_may_s_revision_only_what_its_retry_missed(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store away at 00:30: the close marked May, counted, and recorded nothing (503).
+    The visit of 23:50 is relayed, then the close's retry counts it (9). A slip typed in on
+    4 June revises May: its revision names the slip, not the visit the retry counted. The
+    failed close's mark was kept as where May's record stood: the visit, noted after it, was
+    named late in the revision too."""
+    async with _may_closed(settings, close=False) as may:
+        periods = may.app.state.periods
+
+        async def store_away(*args: Any, **kwargs: Any) -> None:
+            raise Unavailable("the store did not take the write")
+        with monkeypatch.context() as m:
+            m.setattr(periods.path, "create", store_away)
+            r = await may.client.post(f"/periods/{TEST_CENTER}/2026-05/close",
+                                      headers={"Idempotency-Key": "close-2026-05"})
+            assert r.status_code == 503, r.text
+        await may.relay(settings)
+        await _close(may.client, "2026-05")
+        assert (await month_row(may.client, "2026-05"))["visits"] == 9
+        await may.app.state.period_scheduler.tick()
+
+        slip = await may.typed_in(settings, "slip", at("14", "11:00"),
+                                  "2026-06-04T10:00:00+08:00")
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        row = await _revision(may.client, "2026-05", 1)
+        assert row["visits"] == 10
+        assert [e["event_id"] for e in row["reported"]["late_events"]] == [str(slip.event_id)]
+
+
+async def test_a_no_answer_recorded_at_its_deadline_before_the_close_and_relayed_after_it(
+        settings: Settings) -> None:
+    """Feedback's own relay behind: the survey expired at 23:00 on 31 May and was recorded at
+    00:10 on 1 June, a late event, but recorded before the close of 00:30: the scheduler, which
+    looked for late events recorded after the close, never counted it."""
+    may = May()
+    history = may.build()
+    survey = uuid.uuid5(uuid.NAMESPACE_URL, "may-survey-deadline")
+    history.add("feedback", "SurveyRequested", at("24", "09:41"), {
+        "survey_id": str(survey), "purpose": "resolution", "channel": "sms",
+        "resident_id": None, "counter_id": "window-1", "clerk_id": "clerk-001",
+        "service_item": "SA-HARDSHIP-SUBSIDY", "send_at": at("24", "10:00"),
+        "expires_at": at("31", "23:00"), "rectification_id": None},
+        case_id=may.cases["a"], aggregate_id=survey)
+    expired = history.add("feedback", "SurveyExpired", at("31", "23:00"), {
+        "survey_id": str(survey), "purpose": "resolution", "was_sent": True},
+        case_id=may.cases["a"], aggregate_id=survey)
+    expired = expired.model_copy(update={
+        "recorded_at": datetime.fromisoformat("2026-06-01T00:10:00+08:00")})
+    history.envelopes.pop()
+    clock = Clock(datetime.fromisoformat("2026-06-01T00:30:00+08:00"))
+    app = create_app(settings, sender=KeptSender(), clock=clock)
+    async with running(app) as client:
+        pool = app.state.pool
+        await applied_up_to(pool, await history.publish_new(settings))
+        await _close(client, "2026-05")
+        assert (await month_row(client, "2026-05"))["response_rate"]["denominator"] == 0
+
+        history.envelopes.append(expired)
+        await applied_up_to(pool, await history.publish_new(settings))
+        assert await app.state.period_scheduler.tick() == (0, 1)
+        row = await _revision(client, "2026-05", 1)
+        assert row["response_rate"] == {"numerator": 0, "denominator": 1, "rate": 0.0}
+        assert [e["event_id"] for e in row["reported"]["late_events"]] == [
+            str(expired.event_id)]
+
+
+async def test_a_close_waits_for_the_batch_another_worker_is_applying(
+        settings: Settings) -> None:
+    """Partitioned figures workers: one of them is in the middle of a batch holding the late
+    visit (its transaction open) while a supervisor closes May. Either the close counts it
+    (it waits for that batch), or the batch sees the close and the month is revised: never a
+    closed May that differs from the live one with nothing to say so."""
+    async with _may_closed(settings, close=False) as may:
+        client, held, pool = may.client, may.held, may.app.state.pool
+        async with pool.acquire() as worker:
+            batch = worker.transaction()
+            await batch.start()
+            await FiguresProjection(settings.tz).apply(worker, [held])
+            closing = asyncio.create_task(_close(client, "2026-05"))
+
+            async def waiting_or_done() -> bool:
+                return closing.done() or bool(await pool.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND NOT granted"))
+            await wait_until(waiting_or_done, what="the close, or its wait for the batch")
+            await batch.commit()
+        await closing
+        assert (await month_row(client, "2026-05", live="true"))["visits"] == 9
+        await may.app.state.period_scheduler.tick()
+
+        async def agrees() -> bool:
+            return (await month_row(client, "2026-05"))["visits"] == 9
+        await wait_until(agrees, what="May as reported, as it is counted")
+
+
+@pytest.mark.parametrize("year", [2026, 2027])
+async def test_new_years_eve_relayed_on_the_second_revises_the_closed_december(
+        settings: Settings, year: int) -> None:
+    """The year's turn (the calendar trap): a visit of Sunday 20 December and one at 23:50 on
+    31 December (Shanghai; 15:50 UTC) relayed on 2 January, after December was closed on the
+    1st, in the provisional 2027 and in 2028, a year the holiday package does not know."""
+    history = History(TEST_CENTER)
+
+    def visit(name: str, when: str) -> Envelope:
+        visit_id = uuid.uuid5(uuid.NAMESPACE_URL, f"dec-{year}-{name}")
+        return history.add("intake", "VisitRecorded", when, {
+            "visit_id": str(visit_id), "center_id": TEST_CENTER, "counter_id": "window-1",
+            "clerk_id": "clerk-001", "channel": "counter", "case_id": None, "ticket": "A001",
+            "wait_minutes": 3}, case_id=None, aggregate_id=visit_id, actor="clerk-001")
+
+    visit("sunday", f"{year}-12-20T10:00:00+08:00")
+    held = visit("eve", f"{year}-12-31T23:50:00+08:00")
+    history.envelopes.pop()
+    new_year = datetime.fromisoformat(f"{year + 1}-01-01T00:30:00+08:00")
+    clock = Clock(new_year)
+    app = create_app(settings, sender=KeptSender(), clock=clock)
+    async with running(app) as client:
+        pool = app.state.pool
+        await applied_up_to(pool, await history.publish_new(settings))
+        await _close(client, f"{year}-12")
+        assert (await month_row(client, f"{year}-12"))["visits"] == 1
+
+        clock.set(new_year + timedelta(days=1))
+        history.envelopes.append(held)
+        await applied_up_to(pool, await history.publish_new(settings))
+        assert await app.state.period_scheduler.tick() == (0, 1)
+        row = await _revision(client, f"{year}-12", 1)
+        assert row["visits"] == 2
+        january = await client.get("/figures", params={
+            "period": "month", "from": f"{year + 1}-01-01", "to": f"{year + 1}-01-31"})
+        assert january.json()["rows"] == [], "31 December in Shanghai, not January in UTC"
+
+
+async def test_a_rebuild_before_the_next_tick_keeps_the_revision_owed(
+        settings: Settings) -> None:
+    """``sixstep rebuild feedback.figures`` switched in after the late visit was applied and
+    before the scheduler counted May again: the rebuilt notes follow the log's order (the
+    visit came after May's close), so May is still revised, once."""
+    async with _may_closed(settings) as may:
+        await may.relay(settings)
+        await _rebuilt(settings)
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+        assert await may.app.state.period_scheduler.tick() == (0, 0)
+
+
+async def test_after_a_rebuild_the_notes_are_numbered_after_the_rebuilt_marks(
+        settings: Settings) -> None:
+    """The live numbering behind the rebuilt one (upgraded from a release that numbered no
+    note, every note of before numbered by the rebuild alone): the switch goes on from the
+    larger, or a visit relayed after it was noted below May's rebuilt mark, never counted."""
+    async with _may_closed(settings) as may:
+        await may.app.state.pool.execute("ALTER SEQUENCE fig_noted_seq RESTART")
+        await _rebuilt(settings)
+        await may.relay(settings)
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9

@@ -64,6 +64,7 @@ def test_a_fact_recorded_after_its_month_ended_at_the_center_is_noted_late(
     figures = FiguresProjection(ZoneInfo("Asia/Shanghai"))
     e = SimpleNamespace(event_id=uuid4(), partition_key=uuid4(), center_id="SH-PD-HUAMU",
                         type="CaseResolved", recorded_at=datetime.fromisoformat(recorded))
-    figures.late = {}
-    figures._note_late(e, {month})  # type: ignore[arg-type]
+    figures.late, figures.touched = {}, {}
+    figures._note_late(0, e, {month}, set())  # type: ignore[arg-type]
     assert bool(figures.late) is late
+    assert bool(figures.touched) is not late  # to be noted if the month is closed

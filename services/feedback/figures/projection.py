@@ -24,7 +24,10 @@ The projection keeps one *fact row* per thing an analyst counts, each built only
                                                      case opened on an earlier day also counts
                                                      a return trip on the case's row)
     fig_late_events    one row per event that changed a row dated in an earlier month than
-                       the one it was recorded in (what a closed month's revision names)
+                       the one it was recorded in, or in a month closed before the event was
+                       applied, whenever recorded (what a closed month's revision names)
+    fig_closed_marks   one row per closed month (or one being closed): where in the notes
+                       (``noted_seq``) its last count and its last record stand
     fig_day_totals     one row per center and day: the counts the figures by center are
                        made of, moved by each batch as its fact rows change (``totals.py``)
 
@@ -39,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import cached_property
 from typing import Any
 from uuid import UUID
@@ -49,7 +52,6 @@ import asyncpg
 import orjson
 
 from services.feedback.figures import totals
-from services.feedback.periods import period_id_for
 from shared.contracts import Envelope
 from shared.readmodels import bulk
 from shared.readmodels.readmodel import ReadModel
@@ -194,13 +196,31 @@ TABLES = (CASES, SURVEYS, RECTIFICATIONS, FOLLOWUPS, VISITS, REPORTED)
 FACTS = (CASES, SURVEYS, RECTIFICATIONS, FOLLOWUPS, VISITS)
 
 LATE = "fig_late_events"
-LATE_COLUMNS = ("event_id", "month", "key_id", "center_id", "type", "recorded_at", "seen_at")
+LATE_COLUMNS = ("event_id", "month", "key_id", "center_id", "type", "recorded_at")
 """Events that changed a fact row dated in a month before the month they were recorded in
-(any of its days, before or after the event): a closed month's revision names them.
-``seen_at`` is where the period scheduler looks from (``closing.py``): the event's
-``recorded_at``, or just after the center's month was last recorded (closed or revised) when
-that record was applied before the event (``_seen_after_the_record``): a paper answer typed in
-at 10:00 and relayed after the month was closed at 10:30 was counted in neither."""
+(any of its days, before or after the event), or dated in a month closed (``MARKS``) before
+the event was applied, whenever it was recorded (intake's relay behind over the month's end):
+a closed month's revision names them. Each has a ``noted_seq`` (``NOTED_SEQ``) too: where it
+stands against the counts of the month (``MARKS``); null for the rows noted before it was
+kept (compared by ``recorded_at`` with the month's last record, as they were)."""
+NOTED_SEQ = "fig_noted_seq"
+MARKS = "fig_closed_marks"
+"""A closed month (or one being closed: the close marks it before counting) of a center:
+``counted_through``, the ``noted_seq`` its last count stood at (the notes after it may be
+missing from what was counted: the scheduler counts the month again), ``recorded_through``
+the one its last record (``PeriodClosed`` / ``PeriodRevised``) stood at (the notes after it
+are the late events the next revision names). Every event that changes a fact row of a
+marked month is noted, whatever its ``recorded_at``."""
+
+
+def month_lock(month: str) -> str:
+    """The advisory lock of one month of the figures, in this schema (SQL over ``month``, a
+    date): each batch holds it shared while it notes its events, a close or a count of a
+    closed month takes it alone to mark where it counts from. A batch that took it before
+    has committed (its changes are counted); one that takes it after sees the mark (its
+    events are noted). Per month, not per center: a batch touches few months."""
+    return (f"hashtextextended(current_schema() || ':fig-month:' || to_char({month},"
+            " 'YYYY-MM'), 0)")
 
 DDL = [
     *(t.ddl() for t in TABLES),
@@ -226,8 +246,24 @@ DDL = [
     " key_id uuid NOT NULL, center_id text NOT NULL, type text NOT NULL,"
     " recorded_at timestamptz NOT NULL, PRIMARY KEY (event_id, month))",
     f"CREATE INDEX IF NOT EXISTS fig_late_recorded ON {LATE} (center_id, month, recorded_at)",
-    f"ALTER TABLE {LATE} ADD COLUMN IF NOT EXISTS seen_at timestamptz",  # null: recorded_at
-    f"CREATE INDEX IF NOT EXISTS fig_late_seen ON {LATE} (center_id, month, seen_at)",
+    f"CREATE SEQUENCE IF NOT EXISTS {NOTED_SEQ}",
+    f"ALTER TABLE {LATE} ADD COLUMN IF NOT EXISTS noted_seq bigint",
+    f"CREATE INDEX IF NOT EXISTS fig_late_noted ON {LATE} (center_id, month, noted_seq)",
+    f"CREATE TABLE IF NOT EXISTS {MARKS} (center_id text NOT NULL, month date NOT NULL,"
+    " counted_through bigint NOT NULL, recorded_through bigint NOT NULL,"
+    " PRIMARY KEY (center_id, month))",
+    # The months closed before the marks were kept: noted from now on, counted again at the
+    # first note (their notes of before are compared by recorded_at, as they were).
+    f"INSERT INTO {MARKS} SELECT center_id, month, 0, 0 FROM fig_reported"
+    " WHERE month IS NOT NULL AND center_id IS NOT NULL ON CONFLICT DO NOTHING",
+    # A database the redteam67 release ran kept, instead, when a late event was seen after
+    # its month's last record (``seen_at``): such a note whose revision is still owed is
+    # numbered (after every mark above, so counted again), then the column and its index go.
+    f"DO $$ BEGIN IF EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema ="
+    f" current_schema() AND table_name = '{LATE}' AND column_name = 'seen_at') THEN"
+    f" UPDATE {LATE} l SET noted_seq = nextval('{NOTED_SEQ}') FROM fig_reported r"
+    " WHERE r.center_id = l.center_id AND r.month = l.month AND l.noted_seq IS NULL"
+    f" AND l.seen_at > r.recorded_at; ALTER TABLE {LATE} DROP COLUMN seen_at; END IF; END $$",
     # A quarter of each page kept free where rows of earlier batches are updated most (a
     # case resolved, a survey answered, a follow-up done): an update that moves no indexed
     # day is then HOT, written beside the row with no new entry in any index (fig_cases
@@ -268,8 +304,13 @@ class FiguresProjection:
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
         self._tables = bulk.Tables()
-        self.late: dict[tuple[UUID, date], tuple[Any, ...]] = {}
-        self._recorded: dict[tuple[str, date], datetime] = {}
+        #: The batch's notes: (event_id, month) -> (its place in the batch, the event, month).
+        self.late: dict[tuple[UUID, date], tuple[int, Envelope, date]] = {}
+        #: The batch's events by the (center, month) of a fact row they changed, where not
+        #: noted already: noted if that month is marked closed (``_note_after_close``).
+        self.touched: dict[tuple[str, date], list[tuple[int, Envelope]]] = {}
+        #: The months the batch closed or revised, in order: (place, center, month, type).
+        self.marks: list[tuple[int, str, date, str]] = []
         #: What a batch moved in the counts per center and day: its fact rows' counts after
         #: it (``_counted``) less before it (``_count_before``, in ``_fold``).
         self.counted = totals.Counted()
@@ -312,12 +353,12 @@ class FiguresProjection:
                     lock: bool) -> list[tuple[Table, list[Row], set[UUID]]]:
         """Per table: the rows the batch changed, after its events, and which of them were
         in the table before it. The batch's late events are left in ``self.late``."""
-        routed: list[tuple[Envelope, Table, UUID, Apply]] = []
+        routed: list[tuple[int, Envelope, Table, UUID, Apply]] = []
         keys: dict[str, set[UUID]] = {t.name: set() for t in TABLES}
-        self.late = {}
-        for e in events:
+        self.late, self.touched, self.marks = {}, {}, []
+        for i, e in enumerate(events):
             for table, key, fn in self._route(e):
-                routed.append((e, table, key, fn))
+                routed.append((i, e, table, key, fn))
                 keys[table.name].add(key)
         if not routed:
             return []
@@ -334,8 +375,8 @@ class FiguresProjection:
         self._count_before(rows)
         stored = {name: set(found) for name, found in rows.items()}
         dirty: dict[str, set[UUID]] = {t.name: set() for t in TABLES}
-        self._recorded = {}  # this batch's closes and revisions so far, in stream order
-        for e, table, key, fn in routed:
+        closed: set[tuple[str, date]] = set()  # closed by this batch, so far
+        for i, e, table, key, fn in routed:
             current = rows[table.name]
             row = current.get(key)
             if row is None:
@@ -344,41 +385,91 @@ class FiguresProjection:
             before = _months(row, table.days) if fact else set()
             fn(self, row, e)
             if fact:
-                self._note_late(e, before | _months(row, table.days))
-            elif table is REPORTED:
-                self._recorded[(row["center_id"], row["month"])] = row["recorded_at"]
+                self._note_late(i, e, before | _months(row, table.days), closed)
+            elif table is REPORTED and row["month"] is not None:
+                closed.add((row["center_id"], row["month"]))
+                self.marks.append((i, row["center_id"], row["month"], e.type))
             dirty[table.name].add(key)
-        if self.late:
-            await self._seen_after_the_record(conn)
         return [(table, [rows[table.name][k] for k in dirty[table.name]], stored[table.name])
                 for table in TABLES if dirty[table.name]]
 
-    async def _seen_after_the_record(self, conn: asyncpg.Connection) -> None:
-        """A late event applied after its center's month was last recorded (closed or
-        revised) is seen just after that record, whatever its ``recorded_at``: the record's
-        figures did not count it (it reached the bus after them: a relay behind), yet an
-        earlier ``recorded_at`` put it before where the scheduler looks from. The records
-        are those applied before the batch and, in stream order, before the event in it
-        (``_note_late``), so a rebuild sees what the live read model saw."""
-        pairs = {(r[3], r[1]) for r in self.late.values()}
-        last: dict[tuple[str, date], datetime] = {
-            (r["center_id"], r["month"]): r["recorded_at"] for r in await conn.fetch(
-                "SELECT center_id, month, recorded_at FROM fig_reported"
-                " WHERE period_id = ANY($1::uuid[])",
-                [period_id_for(c, m) for c, m in pairs])}
-        for k, r in self.late.items():
-            record = max(filter(None, (last.get((r[3], r[1])), r[6])), default=None)
-            self.late[k] = (*r[:6], record + timedelta(microseconds=1)
-                            if record is not None and record >= r[5] else r[5])
-
-    def _note_late(self, e: Envelope, months: set[date]) -> None:
+    def _note_late(self, i: int, e: Envelope, months: set[date],
+                   closed: set[tuple[str, date]]) -> None:
+        """Note ``e`` (the ``i``th of its batch) for each month of ``months`` recorded before
+        it, or closed earlier in the batch; leave the others to ``_note_after_close``."""
         day = self.day(e.recorded_at)
         recorded = date(day.year, day.month, 1)  # day.replace(day=1): 1.3 us more an event
         for month in months:
-            if month < recorded:
-                self.late[(e.event_id, month)] = (e.event_id, month, e.partition_key,
-                                                  e.center_id, e.type, e.recorded_at,
-                                                  self._recorded.get((e.center_id, month)))
+            if month < recorded or (e.center_id, month) in closed:
+                self.late.setdefault((e.event_id, month), (i, e, month))
+            else:
+                self.touched.setdefault((e.center_id, month), []).append((i, e))
+
+    async def _note_after_close(self, conn: asyncpg.Connection) -> None:
+        """Note the batch's events that changed a month closed before it (``MARKS``), whatever
+        their ``recorded_at``: an event recorded within the month and relayed after the close
+        (intake's relay behind, NATS down across the month's end) changes what was reported
+        as much as a late one. The months' locks first (``month_lock``), held to the commit:
+        a close marks its month under the lock before it counts, so this batch either
+        committed before the mark (counted) or reads it now (noted)."""
+        months = sorted({m for _, m in self.touched} | {m for _, m in self.late})
+        if not months:
+            return
+        await conn.execute(f"SELECT pg_advisory_xact_lock_shared({month_lock('m')})"
+                           " FROM unnest($1::date[]) AS m", months)
+        if not self.touched:
+            return
+        centers, firsts = zip(*self.touched, strict=True)
+        marked = await conn.fetch(
+            f"SELECT m.center_id, m.month FROM {MARKS} m JOIN unnest($1::text[], $2::date[])"
+            " AS t(center_id, month) ON t.center_id = m.center_id AND t.month = m.month",
+            list(centers), list(firsts))
+        for r in marked:
+            for i, e in self.touched[(r["center_id"], r["month"])]:
+                self.late.setdefault((e.event_id, r["month"]), (i, e, r["month"]))
+
+    async def _write_notes(self, conn: asyncpg.Connection, *, rebuilding: bool) -> None:
+        """The batch's notes and marks, each with the next ``noted_seq`` in the batch's order.
+        A month this batch closed is marked unless its close marked it already (before
+        counting: ``closing.Periods``); a revision moves the mark only in a rebuild, where
+        the log's order is all there is to go by (live, the count marked where it stood)."""
+        if not self.late and not self.marks:
+            return
+        late = list(self.late.values())
+        seqs = sorted(await conn.fetchval(
+            f"SELECT array_agg(nextval('{NOTED_SEQ}')) FROM generate_series(1, $1)",
+            len(late) + len(self.marks)))
+        ordered = sorted([(i, 0, n) for n, (i, _, _) in enumerate(late)]
+                         + [(i, 1, n) for n, (i, _, _, _) in enumerate(self.marks)])
+        notes = []
+        marks: dict[tuple[str, date], tuple[int, bool]] = {}  # (center, month) -> (seq, moved)
+        for seq, (_, kind, n) in zip(seqs, ordered, strict=True):
+            if kind == 0:
+                _, e, month = late[n]
+                notes.append((e.event_id, month, e.partition_key, e.center_id, e.type,
+                              e.recorded_at, seq))
+                continue
+            _, center, month, type_ = self.marks[n]
+            if rebuilding and type_ == "PeriodRevised":
+                marks[(center, month)] = (seq, True)
+            else:
+                marks.setdefault((center, month), (seq, False))
+        if notes:
+            await conn.execute(
+                f"INSERT INTO {LATE} ({', '.join(LATE_COLUMNS)}, noted_seq) SELECT * FROM"
+                " unnest($1::uuid[], $2::date[], $3::uuid[], $4::text[], $5::text[],"
+                " $6::timestamptz[], $7::bigint[]) ON CONFLICT DO NOTHING",
+                *(list(c) for c in zip(*notes, strict=True)))
+        for moved in (False, True):
+            pairs = [(c, m, seq) for (c, m), (seq, x) in marks.items() if x is moved]
+            if pairs:
+                await conn.execute(
+                    f"INSERT INTO {MARKS} AS k SELECT c, m, s, s FROM unnest($1::text[],"
+                    " $2::date[], $3::bigint[]) AS t(c, m, s) ON CONFLICT (center_id, month) "
+                    + ("DO UPDATE SET counted_through = EXCLUDED.counted_through,"
+                       " recorded_through = EXCLUDED.recorded_through" if moved
+                       else "DO NOTHING"),
+                    *(list(c) for c in zip(*pairs, strict=True)))
 
     def _count_before(self, rows: dict[str, dict[UUID, Row]]) -> None:
         """The per-day counts of the rows a batch is about to change, as they stand."""
@@ -398,13 +489,10 @@ class FiguresProjection:
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         self.counted = totals.Counted()
         folded = await self._fold(conn, events, lock=True)
+        await self._note_after_close(conn)
         for table, changed, _ in folded:
             await conn.execute(table.upsert(), *([r[c] for r in changed] for c in table.names))
-        if self.late:
-            await conn.executemany(
-                f"INSERT INTO {LATE} ({', '.join(LATE_COLUMNS)})"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                " ON CONFLICT DO NOTHING", list(self.late.values()))
+        await self._write_notes(conn, rebuilding=False)
         # last, so that the days' rows (shared by every replica) are locked for the shortest
         await totals.write(conn, self._counted(folded))
 
@@ -414,13 +502,14 @@ class FiguresProjection:
         statement per table."""
         self.counted = totals.Counted()
         folded = await self._fold(conn, events, lock=False)
+        await self._note_after_close(conn)
         for table, changed, stored in folded:
             await bulk.copy_rows(conn, table.name, table.names,
                                  [r for r in changed if r[table.key] not in stored])
             await bulk.update_rows(conn, self._tables, table.name, table.key, {
                 r[table.key]: {c: r[c] for c in table.names if c != table.key}
                 for r in changed if r[table.key] in stored})
-        await bulk.copy_records(conn, LATE, LATE_COLUMNS, list(self.late.values()))
+        await self._write_notes(conn, rebuilding=True)
         await totals.write(conn, self._counted(folded))
 
     # -- intake ------------------------------------------------------------------------------
@@ -672,12 +761,15 @@ READ_MODEL = ReadModel(
     subjects=lambda settings: subjects(settings.subject_prefix),
     keys={**{t.name: "case_id" for t in FACTS}, VISITS.name: "key_id", LATE: "key_id",
           REPORTED.name: "period_id"},
+    # where a note or a count stands: a rebuild numbers its notes anew
+    volatile=frozenset({"noted_seq", "counted_through", "recorded_through"}),
     # A batch reads fact rows by their keys only (``_fold``), the day totals by (day,
-    # center): the figures' day and lookup indexes serve the queries, made last by a rebuild.
+    # center), the notes and marks by their keys: the figures' day and lookup indexes serve
+    # the queries (fig_late_noted the period scheduler's), made last by a rebuild.
     built_after=frozenset({"fig_cases_opened", "fig_cases_resolved", "fig_surveys_closed",
                            "fig_rect_opened", "fig_followups_due", "fig_cases_verdict",
                            "fig_visits_day", "fig_surveys_rectification", "fig_rect_survey",
-                           "fig_late_recorded"}),
+                           "fig_late_recorded", "fig_late_noted"}),
 )
 """What ``sixstep rebuild feedback.figures`` folds the log with: after a change of the center's
 time zone, for one. ``keys`` name the case column (the events' partition key), not the rows'
