@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -81,13 +80,12 @@ def _child(writes: int, callers: int, rounds: int, due: str, store_ms: float) ->
 
 
 def _run(tree: Path, args: argparse.Namespace) -> float:
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "group_commit_paired.py"), "--child",
-         "--writes", str(args.writes), "--callers", str(args.callers),
-         "--rounds", str(args.rounds), "--due", args.due, "--store-ms", str(args.store_ms)],
-        cwd=tree, env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
-        check=True, capture_output=True, text=True)
-    return float(out.stdout.split()[-1])
+    from benchmarks.pairing import child
+
+    return child(ROOT / "benchmarks" / "group_commit_paired.py", tree,
+                 "--writes", str(args.writes), "--callers", str(args.callers),
+                 "--rounds", str(args.rounds), "--due", args.due,
+                 "--store-ms", str(args.store_ms))
 
 
 def main() -> None:
@@ -107,20 +105,10 @@ def main() -> None:
         return
     if args.other is None:
         parser.error("name the tree to compare this with")
-    other: list[float] = []
-    this: list[float] = []
-    for pair in range(args.pairs):
-        order = [(args.other, other), (ROOT, this)]
-        for tree, into in order if pair % 2 == 0 else order[::-1]:
-            into.append(_run(tree, args))
-        with open("/proc/loadavg") as loadavg:
-            load = loadavg.read().split()[0]
-        print(f"pair {pair} ({'other' if pair % 2 == 0 else 'this'} first, load {load}): "
-              f"other {other[-1]:.2f}, this {this[-1]:.2f} us a write", flush=True)
-    lower = sum(t < o for o, t in zip(other, this, strict=True))
-    print(f"medians: other {statistics.median(other):.2f}, this {statistics.median(this):.2f} "
-          f"us a write ({statistics.median(this) / statistics.median(other):.2f} x); "
-          f"this lower in {lower} of {args.pairs}")
+    sys.path.insert(0, str(ROOT))  # here, not at the top: the child runs the other tree's
+    from benchmarks.pairing import alternate
+
+    alternate(args.other, ROOT, args.pairs, lambda tree: _run(tree, args), "a write")
 
 
 if __name__ == "__main__":
