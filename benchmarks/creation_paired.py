@@ -15,8 +15,6 @@ part of ``make bench``.
 from __future__ import annotations
 
 import argparse
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -57,12 +55,10 @@ def _child(cases: int, rounds: int) -> None:
 
 
 def _run(tree: Path, cases: int, rounds: int) -> float:
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "creation_paired.py"), "--child",
-         "--cases", str(cases), "--rounds", str(rounds)],
-        cwd=tree, env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
-        check=True, capture_output=True, text=True)
-    return float(out.stdout.split()[-1])
+    from benchmarks.pairing import child
+
+    return child(ROOT / "benchmarks" / "creation_paired.py", tree,
+                 "--cases", str(cases), "--rounds", str(rounds))
 
 
 def main() -> None:
@@ -78,20 +74,11 @@ def main() -> None:
         return
     if args.other is None:
         parser.error("name the tree to compare this with")
-    other: list[float] = []
-    this: list[float] = []
-    for pair in range(args.pairs):
-        order = [(args.other, other), (ROOT, this)]
-        for tree, into in order if pair % 2 == 0 else order[::-1]:
-            into.append(_run(tree, args.cases, args.rounds))
-        with open("/proc/loadavg") as loadavg:
-            load = loadavg.read().split()[0]
-        print(f"pair {pair} ({'other' if pair % 2 == 0 else 'this'} first, load {load}): "
-              f"other {other[-1]:.2f}, this {this[-1]:.2f} us a case", flush=True)
-    lower = sum(t < o for o, t in zip(other, this, strict=True))
-    print(f"medians: other {statistics.median(other):.2f}, this {statistics.median(this):.2f} "
-          f"us a case ({statistics.median(this) / statistics.median(other):.2f} x); "
-          f"this lower in {lower} of {args.pairs}")
+    sys.path.insert(0, str(ROOT))  # here, not at the top: the child runs the other tree's
+    from benchmarks.pairing import alternate
+
+    alternate(args.other, ROOT, args.pairs,
+              lambda tree: _run(tree, args.cases, args.rounds), "a case")
 
 
 if __name__ == "__main__":

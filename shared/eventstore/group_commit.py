@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import threading
 import time
 from collections import OrderedDict, deque
@@ -242,6 +244,15 @@ _DUE_SLACK = 0.001
 _FIRST_PAUSE, _LAST_PAUSE = 0.05, 0.5
 
 
+def _fail(future: asyncio.Future[Written], error: BaseException) -> None:
+    """``future`` answered with ``error``, marked as retrieved at once: an answer nobody
+    waits for any more (its caller left, or was answered at the bound) is dropped without
+    asyncio's "exception was never retrieved", while one awaited still raises it. (A done
+    callback did this on every future, answered or not: a loop callback more a write.)"""
+    future.set_exception(error)
+    future.exception()
+
+
 def _settle(items: list[_Item]) -> None:
     for item in items:
         if item.future.done():
@@ -249,33 +260,35 @@ def _settle(items: list[_Item]) -> None:
         if isinstance(item.outcome, Written):
             item.future.set_result(item.outcome)
         else:
-            item.future.set_exception(item.outcome or RuntimeError("no outcome"))
+            _fail(item.future, item.outcome or RuntimeError("no outcome"))
 
 
-def _retrieved(future: asyncio.Future[Written]) -> None:
-    """An answer nobody waits for any more (its caller was answered at the bound) is dropped
-    without asyncio's "exception was never retrieved"."""
-    if not future.cancelled():
-        future.exception()
+def _settle_then_free(items: list[_Item], free: asyncio.Future[None],
+                      error: BaseException | None) -> None:
+    """The writer's last batch answered and the writer free, in one call from its thread."""
+    _settle(items)
+    if free.done():
+        return  # the collector was cancelled (closing)
+    if error is None:
+        free.set_result(None)
+    else:
+        free.set_exception(error)
 
 
 class Sent:
     """A command queued by ``GroupCommitter.send``: ``await`` it for its answer (once), or
     ``withdraw`` it when nobody will."""
 
-    __slots__ = ("_committer", "_item", "_timer")
+    __slots__ = ("_committer", "_item")
 
-    def __init__(self, committer: GroupCommitter, item: _Item,
-                 timer: asyncio.TimerHandle | None) -> None:
-        self._committer, self._item, self._timer = committer, item, timer
+    def __init__(self, committer: GroupCommitter, item: _Item) -> None:
+        self._committer, self._item = committer, item
 
     def __await__(self) -> Generator[Any, None, Written]:
-        return self._committer._answer(self._item, self._timer).__await__()
+        return self._committer._answer(self._item).__await__()
 
     def withdraw(self) -> None:
         """Nobody awaits it: not sent if not yet sent, its answer dropped."""
-        if self._timer is not None:
-            self._timer.cancel()
         self._committer._leave(self._item)
 
 
@@ -332,9 +345,11 @@ class GroupCommitter:
         # Appended on the loop (``submit``); taken by ``_collect`` on the loop, or by the
         # writer thread while it holds the batch before (``_backlog``), never by both at once.
         self._queue: deque[_Item] = deque()
-        # The writes without ``write_due``, in the order they fall due (``_expect``).
-        self._dues: deque[tuple[float, _Item]] = deque()
+        # Every write not answered yet, by its due time (loop time; a heap, ``_expect``).
+        self._dues: list[tuple[float, int, _Item]] = []
+        self._order = itertools.count()  # ties in ``_dues`` go in submission order
         self._sweeper: asyncio.TimerHandle | None = None
+        self._sweep_at = 0.0  # when ``_sweeper`` runs
         self._sweeper_loop: asyncio.AbstractEventLoop | None = None
         self._arrived = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="group-commit")
@@ -347,6 +362,9 @@ class GroupCommitter:
         self._last = 0  # the size of the last batch
         self._states = threading.Lock()  # every _Item.state change, on either side
         self._sending: list[_Item] = []  # the writer thread's attempt in hand
+        # The writer thread's batch answered, held to be settled with the writer's next word
+        # to the loop (``_write``): one wake of the loop a batch, not two.
+        self._held: list[_Item] = []
         self._sent: Sequence[StoredEvent] | None = None
         recorder: Any = app.recorder
         if isinstance(recorder, ArrayInsertRecorder):
@@ -370,13 +388,17 @@ class GroupCommitter:
     async def submit(self, command: Command, ids: Sequence[UUID]) -> Written:
         """Run ``command`` against the aggregates ``ids`` and commit it with its batch; answer
         by the write's due time (see the class)."""
-        return await self.send(command, ids)
+        return await self._answer(self._queued(command, ids))
 
     def send(self, command: Command, ids: Sequence[UUID]) -> Sent:
         """``submit``, queued now, answered when the result is awaited: a caller that sends
         several commands before awaiting any (a consumer's batch) has them all in the writer's
         next round, in the order sent, each with its own answer. One never awaited must be
         ``withdraw``-n (as a cancelled caller's is)."""
+        return Sent(self, self._queued(command, ids))
+
+    def _queued(self, command: Command, ids: Sequence[UUID]) -> _Item:
+        """``command`` queued for the writer, due at the write's due time."""
         if self._closing:
             raise Unavailable("the service is shutting down")
         now = time.monotonic()
@@ -387,28 +409,19 @@ class GroupCommitter:
                               "(WRITE_TIMEOUT_S); nothing was recorded",
                               timeout_s=self.write_timeout)
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Written] = loop.create_future()
-        future.add_done_callback(_retrieved)
-        item = _Item(command, ids, future, caller=current_caller(),
+        item = _Item(command, ids, loop.create_future(), caller=current_caller(),
                      trace=tracing.command_trace())
         self._queue.append(item)
         self._arrived.set()
-        if due is None:  # a worker's write: due in submission order (``_expect``)
-            timer = None
-            self._expect(loop, loop.time() + remaining, item)
-        else:
-            timer = loop.call_later(remaining, self._due, item)
-        return Sent(self, item, timer)
+        self._expect(loop, loop.time() + remaining, item)
+        return item
 
-    async def _answer(self, item: _Item, timer: asyncio.TimerHandle | None) -> Written:
+    async def _answer(self, item: _Item) -> Written:
         try:
             return await item.future
         except asyncio.CancelledError:
             self._leave(item)
             raise
-        finally:
-            if timer is not None:
-                timer.cancel()
 
     def _leave(self, item: _Item) -> None:
         """The caller is gone (cancelled): send nothing more for it."""
@@ -419,33 +432,39 @@ class GroupCommitter:
                 item.state = _State.ABANDONED
 
     def _expect(self, loop: asyncio.AbstractEventLoop, at: float, item: _Item) -> None:
-        """``item`` is due at ``at`` (loop time). A write without ``write_due`` (a consumer's,
-        a worker's) is due ``write_timeout`` after it was submitted, so such writes fall due in
-        the order they came: one timer (``_sweep``) for the earliest instead of a timer each,
-        made and cancelled per command (``call_later`` was half of ``submit``'s own time in
-        follow-up's rules, which submit a command for every fifth event). What was answered
-        meanwhile leaves the queue as new writes come."""
+        """``item`` is due at ``at`` (loop time). One timer (``_sweep``) for the earliest write
+        instead of a timer each, made and cancelled per command (``call_later`` was half of
+        ``submit``'s own time in follow-up's rules, which submit a command for every fifth
+        event; an HTTP write paid one too). A write without ``write_due`` (a consumer's, a
+        worker's) is due ``write_timeout`` after it was submitted, an HTTP write that long
+        after its request arrived, so they come nearly in the order they fall due: the timer
+        is made again only when a write falls due before it. What was answered meanwhile
+        leaves the heap as new writes come."""
         dues = self._dues
         if self._sweeper_loop is not loop:  # started again on another loop: the old is gone
             dues.clear()
             self._sweeper, self._sweeper_loop = None, loop
-        while dues and dues[0][1].state in _ANSWERED:
-            dues.popleft()
-        dues.append((at, item))
+        while dues and dues[0][2].state in _ANSWERED:
+            heapq.heappop(dues)
+        heapq.heappush(dues, (at, next(self._order), item))
+        if self._sweeper is not None and at < self._sweep_at:
+            self._sweeper.cancel()
+            self._sweeper = None
         if self._sweeper is None:
-            self._sweeper = loop.call_at(dues[0][0], self._sweep, loop)
+            self._sweep_at = dues[0][0]
+            self._sweeper = loop.call_at(self._sweep_at, self._sweep, loop)
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The earliest write without ``write_due`` is due: every write due by now that has
-        no answer gets one (``_due``); the timer is set again for the next."""
+        """The earliest write is due: every write due by now that has no answer gets one
+        (``_due``); the timer is set again for the next."""
         self._sweeper = None
         dues = self._dues
         now = loop.time() + _DUE_SLACK
-        while dues and (dues[0][0] <= now or dues[0][1].state in _ANSWERED):
-            _, item = dues.popleft()
-            self._due(item)  # nothing for an answered one
+        while dues and (dues[0][0] <= now or dues[0][2].state in _ANSWERED):
+            self._due(heapq.heappop(dues)[2])  # nothing for an answered one
         if dues:
-            self._sweeper = loop.call_at(dues[0][0], self._sweep, loop)
+            self._sweep_at = dues[0][0]
+            self._sweeper = loop.call_at(self._sweep_at, self._sweep, loop)
 
     def _due(self, item: _Item) -> None:
         """The write's answer is due and the store has not given one: withdraw it, or, if it
@@ -467,7 +486,7 @@ class GroupCommitter:
             else:
                 return  # answered already, or about to be (the writer settles it)
         if not item.future.done():
-            item.future.set_exception(answer)
+            _fail(item.future, answer)
 
     async def close(self) -> None:
         """Finish what was accepted, then stop."""
@@ -538,45 +557,72 @@ class GroupCommitter:
         loop = asyncio.get_running_loop()
         while True:
             batch = await self._collect()
+            # Not ``run_in_executor``: its completion is a wake of the loop of its own, after
+            # the one that answers the batch; the writer says both at once (``_write``).
+            free: asyncio.Future[None] = loop.create_future()
+            self._executor.submit(self._write, batch, free)
             try:
-                await loop.run_in_executor(self._executor, self._write, batch)
+                await free
             except asyncio.CancelledError:
                 raise  # closing: the writer thread finishes the batch and answers it
 
     # -- the writer thread ------------------------------------------------------------------
 
-    def _write(self, batch: list[_Item]) -> None:
-        """Write ``batch``, then each backlog that queued meanwhile (``_backlog``)."""
-        while True:
-            if self._on_batch is not None:
-                self._on_batch(len(batch))
-            try:
-                with tracing.span("group commit", linked_to=_traceparents(batch),
-                                  attributes={"sixstep.batch.size": len(batch)}):
-                    self._execute(batch)
-            except BaseException as exc:  # a bug in this module: never leave a caller hanging
-                for item in batch:
-                    if item.state is not _State.DONE:
-                        item.outcome = exc
-                self._finish(batch)
-            if (next_batch := self._backlog()) is None:
-                return
-            batch = next_batch
+    def _write(self, batch: list[_Item], free: asyncio.Future[None]) -> None:
+        """Write ``batch``, then each backlog that queued meanwhile (``_backlog``); the last
+        batch's answers go to the loop with the word that the writer is free."""
+        error: BaseException | None = None
+        try:
+            while True:
+                if self._on_batch is not None:
+                    self._on_batch(len(batch))
+                try:
+                    with tracing.span("group commit", linked_to=_traceparents(batch),
+                                      attributes={"sixstep.batch.size": len(batch)}):
+                        self._execute(batch)
+                except BaseException as exc:  # a bug in this module: never leave a caller
+                    for item in batch:        # hanging
+                        if item.state is not _State.DONE:
+                            item.outcome = exc
+                    self._finish(batch)
+                if (next_batch := self._backlog()) is None:
+                    return
+                if held := self._release():
+                    self._post(_settle, held)  # answered now, not after the next batch
+                batch = next_batch
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self._post(_settle_then_free, self._release(), free, error)
+
+    def _release(self) -> list[_Item]:
+        held, self._held = self._held, []
+        return held
+
+    def _post(self, callback: Callable[..., None], *args: Any) -> None:
+        """``callback(*args)`` on the loop, from the writer thread."""
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                self._loop.call_soon_threadsafe(callback, *args)
 
     def _live(self, batch: list[_Item]) -> list[_Item]:
         """The commands of ``batch`` still to be run: their callers wait, no answer yet."""
         with self._states:
             return [i for i in batch if i.state in (_State.WAITING, _State.SENT)]
 
-    def _finish(self, items: list[_Item]) -> list[_Item]:
-        """Give ``items`` their outcomes; callers who left (withdrawn, abandoned) are skipped."""
+    def _finish(self, items: list[_Item], *, hold: bool = False) -> list[_Item]:
+        """Give ``items`` their outcomes; callers who left (withdrawn, abandoned) are skipped.
+        ``hold``: the answers go to the loop with the writer's next word (``_write``, at the
+        end of the batch, nothing run in between), else at once."""
         with self._states:
             done = [i for i in items if i.state in (_State.WAITING, _State.SENT)]
             for item in done:
                 item.state = _State.DONE
-        if done and self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                self._loop.call_soon_threadsafe(_settle, done)
+        if hold:
+            self._held.extend(done)
+        elif done:
+            self._post(_settle, done)
         return done
 
     def _seal(self, stored_events: Sequence[StoredEvent]) -> None:
@@ -610,7 +656,7 @@ class GroupCommitter:
                         self._attempt_alone(item)
                 else:
                     self._attempt(live)
-                    self._finish(live)
+                    self._finish(live, hold=True)
                 return
             except (IntegrityError, _Tainted):
                 alone = True  # a conflict or a failed command: each is re-run on its own

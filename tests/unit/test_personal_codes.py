@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -75,3 +76,31 @@ def test_a_subject_is_no_phone_or_id_number_nor_an_e_mail_address() -> None:
     for subject in ("clerk-017", "6f1c2a9e-4b7d-4f0e-9a51-0d3c6e2b8f47", "clerk@SH-PD-HUAMU",
                     "service-account:open311", "ops@center"):
         assert personal_data_in(subject) is None, subject
+
+
+def test_a_code_refused_once_is_refused_again_and_only_clean_codes_are_remembered(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``check_codes`` remembers the codes it found clean (a center's, a clerk's come again on
+    every write), never one that holds a number: that is refused every time it comes, and
+    nothing personal stays in memory. What a stand-in for the check passed (a test's "before
+    the check existed") is not taken for clean once the check is back."""
+    from shared.kernel import scrubbing
+    from shared.kernel.errors import PersonalDataInCode
+
+    meta = {"actor": "clerk-017"}
+    clean = {"center_id": "SH-PD-HUAMU", "counter_id": "window-3", "clerk_id": "clerk-017",
+             "service_item": "SA-HARDSHIP-SUBSIDY", "meta": meta}
+    monkeypatch.setattr(scrubbing, "personal_number_in", lambda _: None)
+    scrubbing.check_codes("CaseOpened", {**clean, "clerk_id": "tel13812345678"})
+    monkeypatch.undo()
+    for _ in range(2):
+        scrubbing.check_codes("CaseOpened", clean)
+    assert {"SH-PD-HUAMU", "SA-HARDSHIP-SUBSIDY"} <= scrubbing._CLEAN
+    for _ in range(2):
+        try:
+            scrubbing.check_codes("CaseOpened", {**clean, "clerk_id": "tel13812345678"})
+        except PersonalDataInCode as refused:
+            assert refused.details["field"] == "clerk_id"
+        else:
+            raise AssertionError("a clerk id holding a phone number was taken")
+    assert not any(personal_number_in(code) for code in scrubbing._CLEAN)
