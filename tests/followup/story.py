@@ -48,10 +48,12 @@ def key() -> str:
 def quiet(settings: Settings, **extra: Any) -> Settings:
     """Settings whose background scheduler and fan-out only run at start: tests tick by hand.
 
-    The counter may report moments up to a day after the hand-set clock (a story opens its
-    case at 09:10 on a clock still at 09:00 and ticks follow-up later)."""
+    The counter may report moments up to a day after the hand-set clock, kept as it gives
+    them (a story opens its case at 09:10 on a clock still at 09:00 and ticks follow-up
+    later); at a real center a moment ahead is recorded as the service's clock's."""
     return settings.model_copy(update={"followup_scheduler_interval_s": 3600.0,
-                                       "occurred_at_max_future_s": 86_400.0, **extra})
+                                       "occurred_at_max_future_s": 86_400.0,
+                                       "occurred_at_ahead_kept": True, **extra})
 
 
 @dataclass
