@@ -375,8 +375,8 @@ class CommandPath:
             self.moments.check(command, now)  # type: ignore[arg-type]
         meta = meta_for(actor, key, now, command, **where)
         given = meta["occurred_at"]
-        if given is not now and (recorded := self.moments.recorded(given, now)) is not given:
-            meta["occurred_at"] = recorded  # a counter's clock ahead: the service's moment
+        if given is not now and given > now and not self.moments.ahead_kept:
+            meta["occurred_at"] = self.moments.recorded(given, now)  # the counter's clock ahead
             if (ahead := self.committer.on_clock_ahead) is not None:
                 ahead((given - now).total_seconds())
         if key is not None and (digest := self.digests.of(command)) is not None:
