@@ -482,11 +482,6 @@ class Settings(BaseSettings):
         "1970-01-01, the contracts' own floor."))
     occurred_at_max_future_s: float = Field(300.0, ge=0, le=86_400, description=(
         "How far ahead of the service's clock occurred_at may be (counters' clocks drift)."))
-    occurred_at_ahead_kept: bool = Field(False, description=(
-        "Keep an occurred_at ahead of the service's clock as the counter gave it. False (the "
-        "default, and the only value for a real center): it is the counter's clock running "
-        "fast, recorded as the service's moment (shared/kernel/moments.py). True only to "
-        "replay a day written ahead of a hand-set clock (the test stories)."))
     occurred_at_grace_s: float = Field(259_200.0, ge=0, le=2_592_000, description=(
         "How long before the service's clock occurred_at still counts as given for a deadline "
         "(on-time resolution, rectification): the counter page's offline queue over a "

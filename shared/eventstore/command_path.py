@@ -375,7 +375,7 @@ class CommandPath:
             self.moments.check(command, now)  # type: ignore[arg-type]
         meta = meta_for(actor, key, now, command, **where)
         given = meta["occurred_at"]
-        if given is not now and given > now and not self.moments.ahead_kept:
+        if given is not now and given > now:
             meta["occurred_at"] = self.moments.recorded(given, now)  # the counter's clock ahead
             if (ahead := self.committer.on_clock_ahead) is not None:
                 ahead((given - now).total_seconds())

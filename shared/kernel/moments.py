@@ -50,7 +50,6 @@ class MomentSettings(Protocol):
     occurred_at_earliest: date
     occurred_at_max_future_s: float
     occurred_at_grace_s: float
-    occurred_at_ahead_kept: bool
     dates_horizon_days: int
 
     @property
@@ -64,16 +63,13 @@ class Moments:
     horizon: timedelta = timedelta(days=3660)
     tz: tzinfo = CENTER_TZ
     grace: timedelta = timedelta(hours=72)
-    #: ``OCCURRED_AT_AHEAD_KEPT``: a moment ahead of the clock kept as given (:meth:`recorded`).
-    ahead_kept: bool = False
 
     @classmethod
     def from_settings(cls, settings: MomentSettings) -> Moments:
         return cls(earliest=settings.occurred_at_earliest,
                    max_future=timedelta(seconds=settings.occurred_at_max_future_s),
                    horizon=timedelta(days=settings.dates_horizon_days), tz=settings.tz,
-                   grace=timedelta(seconds=settings.occurred_at_grace_s),
-                   ahead_kept=settings.occurred_at_ahead_kept)
+                   grace=timedelta(seconds=settings.occurred_at_grace_s))
 
     def recorded(self, occurred_at: datetime, now: datetime) -> datetime:
         """The moment a post is recorded at: ``occurred_at``, or ``now`` (the service's
@@ -82,9 +78,8 @@ class Moments:
         resolution at 23:58 on 31 December from a tablet 3 minutes fast said 00:01 on 1
         January, and was judged on that day (late, and January's). Every rule that reads
         ``occurred_at`` (the figures' day and month, on time, deadlines, the survey's window,
-        the follow-ups planned from it) then reads this one moment. ``ahead_kept``
-        (``OCCURRED_AT_AHEAD_KEPT``, for stories replayed on a hand-set clock): as given."""
-        if occurred_at > now and not self.ahead_kept:
+        the follow-ups planned from it) then reads this one moment."""
+        if occurred_at > now:
             return now.astimezone(occurred_at.tzinfo)
         return occurred_at
 

@@ -53,13 +53,10 @@ def test_a_post_from_a_tablet_three_minutes_fast_is_recorded_on_the_day_it_happe
     assert ahead == [FAST.total_seconds()], "how far ahead goes to the metrics only"
 
 
-def test_a_moment_at_or_behind_the_clock_stands_and_a_kept_one_is_kept() -> None:
+def test_a_moment_at_or_behind_the_clock_stands() -> None:
     now = EDGES["new_years_eve"]
     p, ahead = path(now, Moments())
     for said in (now, now - timedelta(minutes=1)):
         assert p.meta("clerk-017", None, Command(occurred_at=said))["occurred_at"] == said
     assert p.meta("clerk-017", None, Command())["occurred_at"] == now
     assert ahead == []
-    kept, _ = path(now, Moments(ahead_kept=True))  # OCCURRED_AT_AHEAD_KEPT: stories only
-    assert kept.meta("clerk-017", None, Command(occurred_at=now + FAST))["occurred_at"] == \
-        now + FAST
