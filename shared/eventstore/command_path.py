@@ -366,11 +366,19 @@ class CommandPath:
     def meta(self, actor: str, key: str | None, command: Stamped | None = None,
              **where: Any) -> Meta:
         """The meta of ``command``; its moments and days checked first (422 out of range).
+        An ``occurred_at`` ahead of this path's clock is recorded as the clock's
+        (``Moments.recorded``: a counter's clock running fast), and how far ahead it was
+        handed to the committer's ``on_clock_ahead`` (the metrics), kept nowhere else.
         Under a key, the command's digest (``meta[COMMAND_DIGEST]``) goes with it."""
         now = self.clock.now()
         if command is not None:
             self.moments.check(command, now)  # type: ignore[arg-type]
         meta = meta_for(actor, key, now, command, **where)
+        given = meta["occurred_at"]
+        if given is not now and given > now:
+            meta["occurred_at"] = self.moments.recorded(given, now)  # the counter's clock ahead
+            if (ahead := self.committer.on_clock_ahead) is not None:
+                ahead((given - now).total_seconds())
         if key is not None and (digest := self.digests.of(command)) is not None:
             meta[COMMAND_DIGEST] = digest
         return meta

@@ -341,6 +341,10 @@ class GroupCommitter:
             DEV_SURVEY_TOKEN_SECRET)
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0
+        #: Told how many seconds ahead of the service's clock a command's ``occurred_at`` was
+        #: when the command path recorded it as the clock's (``CommandPath.meta``): the
+        #: runtime's ``sixstep_occurred_at_ahead_seconds``; None: not measured.
+        self.on_clock_ahead: Callable[[float], None] | None = None
         self.write_timeout = write_timeout_s
         # Appended on the loop (``submit``); taken by ``_collect`` on the loop, or by the
         # writer thread while it holds the batch before (``_backlog``), never by both at once.

@@ -20,6 +20,12 @@ figures' periods) but judged on the service's clock less the grace (:meth:`Momen
 so a resolution or a rectification recorded after its deadline plus the grace never counts on
 time, whatever ``occurred_at`` says, and the figures count it as backdated.
 
+A moment ahead of the service's clock (within ``OCCURRED_AT_MAX_FUTURE_S``) is recorded as
+that clock's (:meth:`Moments.recorded`, by ``CommandPath.meta``): the counter's clock is fast,
+and the post is judged, dated and counted on the moment the service received it, never on a
+day or month still to come. How far ahead it was goes to the metrics only
+(``sixstep_occurred_at_ahead_seconds``).
+
 Anything else is a 422 naming the field. The contracts (``shared.contracts.fields``) accept a
 wider, fixed range that no setting can exceed, so whatever the API accepts stays readable.
 """
@@ -64,6 +70,18 @@ class Moments:
                    max_future=timedelta(seconds=settings.occurred_at_max_future_s),
                    horizon=timedelta(days=settings.dates_horizon_days), tz=settings.tz,
                    grace=timedelta(seconds=settings.occurred_at_grace_s))
+
+    def recorded(self, occurred_at: datetime, now: datetime) -> datetime:
+        """The moment a post is recorded at: ``occurred_at``, or ``now`` (the service's
+        clock, in the offset the counter gave) when it lies ahead. A counter's clock running
+        fast (within ``max_future``) is the counter's error, not a moment to come: a
+        resolution at 23:58 on 31 December from a tablet 3 minutes fast said 00:01 on 1
+        January, and was judged on that day (late, and January's). Every rule that reads
+        ``occurred_at`` (the figures' day and month, on time, deadlines, the survey's window,
+        the follow-ups planned from it) then reads this one moment."""
+        if occurred_at > now:
+            return now.astimezone(occurred_at.tzinfo)
+        return occurred_at
 
     def judged_at(self, occurred_at: datetime, now: datetime) -> datetime | None:
         """The moment a deadline judges a post by when its ``occurred_at`` lies more than the

@@ -373,6 +373,7 @@ async def start_runtime(settings: Settings, service: ServiceName,
         max_wait_ms=settings.group_commit_wait_ms(), write_timeout_s=settings.write_timeout_s,
         command_digest_key=settings.command_digest_key(),
         on_batch=lambda n: metrics.batches.labels(service).observe(n))
+    committer.on_clock_ahead = metrics.occurred_ahead.labels(service).observe
     committer.start()
     time_writes(committer, metrics.commit_seconds.labels(service).observe)
     runtime = Runtime(settings, service, application, pool, nc, committer, metrics,

@@ -8,6 +8,7 @@ holiday schedules end eleven days later and January is planned provisionally.
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -48,10 +49,30 @@ def key() -> str:
 def quiet(settings: Settings, **extra: Any) -> Settings:
     """Settings whose background scheduler and fan-out only run at start: tests tick by hand.
 
-    The counter may report moments up to a day after the hand-set clock (a story opens its
-    case at 09:10 on a clock still at 09:00 and ticks follow-up later)."""
+    A moment may be up to a day after the hand-set clock (``OCCURRED_AT_MAX_FUTURE_S``); a
+    center day's posts move the clock to it first (:func:`clock_follows_posts`)."""
     return settings.model_copy(update={"followup_scheduler_interval_s": 3600.0,
                                        "occurred_at_max_future_s": 86_400.0, **extra})
+
+
+def clock_follows_posts(client: httpx.AsyncClient, clock: ManualClock) -> None:
+    """Before ``client`` sends a post saying it happened at ``occurred_at`` after the clock,
+    set the clock to that moment: the event happened then, so it is at least that time (a
+    story opens its case at 09:10 on a clock set to 09:00 and ticks follow-up later). The
+    service then records the moment as said, as it would a counter's in step with it; a
+    moment ahead of the service's clock is the counter's clock running fast (recorded as the
+    service's). Never backwards: a post dated before the clock is a backdated one."""
+
+    async def follow(request: httpx.Request) -> None:
+        if not request.content or b"occurred_at" not in request.content:
+            return
+        body = json.loads(request.content)
+        said = body.get("occurred_at") if isinstance(body, dict) else None
+        if said is not None and (moment := datetime.fromisoformat(said)) > clock.now():
+            clock.set(moment)
+
+    client.event_hooks = {**client.event_hooks,
+                          "request": [*client.event_hooks["request"], follow]}
 
 
 @dataclass
@@ -165,11 +186,14 @@ async def center_day(settings: Settings, start: datetime, *, with_intake: bool =
         followup = await stack.enter_async_context(running(app))
         if with_intake:  # follow-up's free text about a case goes to this intake to scrub
             app.state.followups.path.case_texts = IntakeCaseTexts(settings, client=intake)
+        for client in (intake, followup):
+            clock_follows_posts(client, clock)
         center = Center(settings, clock, intake, followup, app)
         if with_feedback:
             center.sender = KeptSender()
             center.feedback_app = create_feedback(settings, sender=center.sender, clock=clock)
             center.feedback = await stack.enter_async_context(running(center.feedback_app))
+            clock_follows_posts(center.feedback, clock)
             if with_intake:
                 center.feedback_app.state.feedback.path.case_texts = IntakeCaseTexts(
                     settings, client=intake)
