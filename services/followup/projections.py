@@ -711,7 +711,7 @@ READ_MODEL = ReadModel(
     # makes these last. Obligations are also found by their aggregate: theirs stay.
     built_after=frozenset({"followups_provisional", "followups_provisional_past",
                            "followups_clerk", "followups_team", "followups_escalated",
-                           "followups_case", "followups_resident", "followups_source",
+                           "followups_case", "followups_of_resident", "followups_source",
                            "followups_home_visits", "timers_due", "help_tasks_owner",
                            "help_tasks_case", "help_tasks_asker_recent", "referrals_case",
                            "referrals_waiting", "referrals_overdue", "referrals_awaiting"}),
