@@ -5,6 +5,7 @@ messages nobody can decode)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import itertools
@@ -619,3 +620,45 @@ async def test_a_rebuild_makes_the_indexes_no_handler_reads_by_once_the_log_is_r
                 assert await _indexes(conn, staging[ref]) == expected[ref], ref
     finally:
         await conn.close()
+
+
+async def test_a_rebuild_resumed_after_a_kill_during_its_index_build_waits_for_that_index(
+        settings: Settings) -> None:
+    """An analyst's ``sixstep rebuild intake`` is killed (kill -9) while PostgreSQL makes the
+    indexes put off: PostgreSQL finishes the killed client's CREATE INDEX all the same. The
+    run started again at once makes the same index beside it, and the first one's commit
+    made it fail on the catalog's unique name (a traceback, the index sorted twice); it
+    waits for the index being made and finds it there."""
+    await publish(settings, untidy_log())
+    model = load_read_model("intake")
+    building = next(s for s in rebuild.split_indexes(model)[1]
+                    if "resident_hints_resident" in s)
+    killed = await asyncpg.connect(settings.database_url)
+    watch = await asyncpg.connect(settings.database_url)
+    try:
+        async with Rebuild(settings, model, batch_size=4) as first:
+            staging = await first.prepare(fresh=True)
+            await first.catch_up()
+        # Killed while making this one: its CREATE INDEX had not committed.
+        await watch.execute(f"DROP INDEX {q(staging)}.resident_hints_resident")
+        # The killed run's backend, still making one of them.
+        await killed.execute(f"SET search_path TO {q(staging)}, public")
+        orphan = killed.transaction()
+        await orphan.start()
+        await killed.execute(building)
+        async with Rebuild(settings, model, batch_size=4) as again:
+            assert await again.prepare() == staging and again.resumed
+            resumed = asyncio.ensure_future(again.catch_up())
+            pid = again.conn.get_server_pid()
+            for _ in range(600):  # until the resumed run waits on the killed one's index
+                if resumed.done() or await watch.fetchval(
+                        "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1",
+                        pid):
+                    break
+                await asyncio.sleep(0.05)
+            await orphan.commit()
+            await resumed
+        assert "resident_hints_resident" in await _indexes(watch, staging)
+    finally:
+        await killed.close()
+        await watch.close()
