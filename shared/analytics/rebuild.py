@@ -347,9 +347,19 @@ class Rebuild:
 
     async def _index(self) -> None:
         """The indexes put off while the log was read (``ReadModel.built_after``), each
-        made in one pass over its table; those already there are left as they are."""
+        made in one pass over its table; those already there are left as they are.
+
+        A run killed while making one (kill -9) leaves its CREATE INDEX running: PostgreSQL
+        finishes it and commits. The run started again then made the same index beside it
+        and failed on the catalog's unique name once the other committed. Under a lock
+        CREATE INDEX's own conflicts with, it waits for that one and finds the index made.
+        """
         for statement in self._built_after:
-            await self.conn.execute(statement)
+            found = _CREATES_INDEX.match(statement.strip())
+            assert found is not None  # split_indexes took only these
+            async with self.conn.transaction():
+                await self.conn.execute(f"LOCK TABLE {found[2]} IN SHARE ROW EXCLUSIVE MODE")
+                await self.conn.execute(statement)
 
     async def _apply(self, batch: Batch) -> None:
         """The batch and its bookkeeping in one transaction: through the bulk path (its
@@ -684,9 +694,10 @@ async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 10
     return replay.scanned
 
 
-#: ``CREATE INDEX IF NOT EXISTS <name> ON``: a statement of a read model's DDL that makes
-#: the non-unique index ``<name>``.
-_CREATES_INDEX = re.compile(r"CREATE INDEX IF NOT EXISTS (\w+) ON ", re.IGNORECASE)
+#: ``CREATE INDEX IF NOT EXISTS <name> ON <table>``: a statement of a read model's DDL that
+#: makes the non-unique index ``<name>`` on ``<table>`` (of the search path's schema).
+_CREATES_INDEX = re.compile(r"CREATE INDEX IF NOT EXISTS (\w+) ON (?:ONLY )?(\w+)[ (]",
+                            re.IGNORECASE)
 
 
 def split_indexes(model: ReadModel) -> tuple[list[str], list[str]]:
