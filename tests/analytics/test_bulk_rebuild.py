@@ -662,3 +662,46 @@ async def test_a_rebuild_resumed_after_a_kill_during_its_index_build_waits_for_t
     finally:
         await killed.close()
         await watch.close()
+
+
+async def test_one_read_models_index_failing_in_a_rebuild_of_all_leaves_the_others_built(
+        settings: Settings) -> None:
+    """``sixstep rebuild --all``: the surveys' index build ends in an error (the disk full,
+    a DBA's cancel) while the cases' indexes wait their turn. The others still make theirs,
+    and the error comes once they have: it was raised at once, the cases' builds cut off
+    when the command closed their connections, to be sorted again by the next run."""
+    await publish(settings, untidy_log())
+    held = await asyncpg.connect(settings.database_url)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            rebuilds = {ref: await stack.enter_async_context(
+                Rebuild(settings, load_read_model(ref), batch_size=4))
+                for ref in ("feedback", "intake")}
+            for rb in rebuilds.values():
+                await rb.prepare(fresh=True)
+            lock = held.transaction()
+            await lock.start()  # a long writer on both: the index builds wait
+            for ref, table in (("feedback", "surveys"), ("intake", "cases")):
+                await held.execute(f"LOCK TABLE {q(str(rebuilds[ref].staging))}.{table}"
+                                   " IN ROW EXCLUSIVE MODE")
+            together = asyncio.ensure_future(rebuild.catch_up_together(
+                list(rebuilds.values()), batch_size=4))
+            pids = [rb.conn.get_server_pid() for rb in rebuilds.values()]
+            for _ in range(600):  # until both wait for their tables
+                waiting = await held.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])"
+                    " AND wait_event_type = 'Lock'", pids)
+                if waiting == 2 or together.done():
+                    break
+                await asyncio.sleep(0.05)
+            await held.execute("SELECT pg_cancel_backend($1)", pids[0])  # the surveys'
+            await lock.rollback()
+            with pytest.raises(asyncpg.QueryCanceledError):
+                await together
+            building = [t for t in asyncio.all_tasks()
+                        if getattr(t.get_coro(), "__qualname__", "") == "Rebuild._index"]
+            assert not building, building  # no index build left running behind the error
+        cases = await _indexes(held, str(rebuilds["intake"].staging))
+        assert {"cases_clerk_status", "resident_hints_item"} <= cases, cases
+    finally:
+        await held.close()
