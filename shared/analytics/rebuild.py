@@ -689,8 +689,12 @@ async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 10
             await apply([[share] if share.last_seq > seen else []
                          for share, seen in zip(pending, after, strict=True)])
     if not (stop is not None and stop.is_set()):
-        # Each on its own connection: PostgreSQL sorts two tables at once on two cores.
-        await asyncio.gather(*(rb._index() for rb in rebuilds))
+        # Each on its own connection: PostgreSQL sorts two tables at once on two cores. One
+        # failing (the disk full) ends no other's sort half way: the error once all are done.
+        done = await asyncio.gather(*(rb._index() for rb in rebuilds), return_exceptions=True)
+        for failed in done:
+            if isinstance(failed, BaseException):
+                raise failed
     return replay.scanned
 
 
