@@ -705,3 +705,33 @@ async def test_one_read_models_index_failing_in_a_rebuild_of_all_leaves_the_othe
         assert {"cases_clerk_status", "resident_hints_item"} <= cases, cases
     finally:
         await held.close()
+
+
+async def test_a_switch_behind_a_long_reader_of_the_live_cases_is_refused_in_words(
+        settings: Settings) -> None:
+    """A report reads the live cases for longer than the switch waits for its lock: the
+    switch gives up with a sentence ``sixstep rebuild`` prints (a PostgreSQL lock timeout
+    went past it as a traceback and stopped ``--all`` before the next read model), the
+    rebuilt tables kept for the next run, which switches once the reader is done."""
+    await publish(settings, untidy_log())
+    model = load_read_model("intake")
+    live = model.schema(settings)
+    reader = await asyncpg.connect(settings.database_url)
+    try:
+        await reader.execute(f"CREATE SCHEMA IF NOT EXISTS {q(live)}")
+        await reader.execute(f"SET search_path TO {q(live)}, public")
+        for statement in model.ddl:
+            await reader.execute(statement)
+        async with Rebuild(settings, model, batch_size=4) as rb:
+            staging = await rb.prepare(fresh=True)
+            await rb.catch_up()
+            report = reader.transaction()
+            await report.start()
+            await reader.fetchval("SELECT count(*) FROM cases")
+            with pytest.raises(rebuild.RebuildError, match="reading the live"):
+                await rb.switch(lock_timeout_s=0.2)
+            await report.rollback()
+            assert await rb.schemas() == [staging]
+            assert (await rb.switch()).tables
+    finally:
+        await reader.close()
