@@ -555,7 +555,13 @@ class Rebuild:
             # twice), and the swap put that in place of the live view, readers saw it, and the
             # live consumer refused the stream again.
             await self._on_its_stream()
-            result = await self._swap(lock_timeout_s, durables)
+            try:
+                result = await self._swap(lock_timeout_s, durables)
+            except asyncpg.LockNotAvailableError:
+                # The swap's transaction rolled back whole: the live view as it was.
+                raise RebuildError(f"a session held the live tables (a long read) past the switch's"
+                                   f" {lock_timeout_s:g} s lock wait; nothing switched, run "
+                                   "again to resume") from None
             result.paused_consumer = self.model.consumer in paused
         finally:
             await self._resume(paused)
