@@ -353,10 +353,16 @@ class Rebuild:
         finishes it and commits. The run started again then made the same index beside it
         and failed on the catalog's unique name once the other committed. Under a lock
         CREATE INDEX's own conflicts with, it waits for that one and finds the index made.
+        Those already made cost one look-up in all (the switch calls this under its lock).
         """
+        made = set(await self.conn.fetchval(
+            "SELECT coalesce(array_agg(relname::text), '{}') FROM pg_class WHERE relkind = 'i'"
+            " AND relnamespace = to_regnamespace($1)", q(str(self.staging))))
         for statement in self._built_after:
             found = _CREATES_INDEX.match(statement.strip())
             assert found is not None  # split_indexes took only these
+            if found[1].lower() in made:
+                continue
             async with self.conn.transaction():
                 await self.conn.execute(f"LOCK TABLE {found[2]} IN SHARE ROW EXCLUSIVE MODE")
                 await self.conn.execute(statement)
