@@ -17,7 +17,8 @@
    dead-letter it. The indexes no handler finds rows by (``ReadModel.built_after``) are left
    out of the staging tables until the replay has reached the end of the log, then made in
    one sort each (an index entry per row written, and per row version an update leaves, cost
-   PostgreSQL more than the sort); ``diff`` and ``switch`` find them there.
+   PostgreSQL more than the sort); ``diff`` and ``switch`` find them there. A run started
+   again after one killed while making them waits for the index PostgreSQL is still making.
 3. ``diff``: row by row, by primary key, staging against live, leaving out volatile columns and
    the cases whose live tracking has not applied exactly the same events (they are counted as
    lagging, not as differences).
