@@ -17,7 +17,8 @@
    dead-letter it. The indexes no handler finds rows by (``ReadModel.built_after``) are left
    out of the staging tables until the replay has reached the end of the log, then made in
    one sort each (an index entry per row written, and per row version an update leaves, cost
-   PostgreSQL more than the sort); ``diff`` and ``switch`` find them there.
+   PostgreSQL more than the sort); ``diff`` and ``switch`` find them there. A run started
+   again after one killed while making them waits for the index PostgreSQL is still making.
 3. ``diff``: row by row, by primary key, staging against live, leaving out volatile columns and
    the cases whose live tracking has not applied exactly the same events (they are counted as
    lagging, not as differences).
@@ -347,9 +348,25 @@ class Rebuild:
 
     async def _index(self) -> None:
         """The indexes put off while the log was read (``ReadModel.built_after``), each
-        made in one pass over its table; those already there are left as they are."""
+        made in one pass over its table; those already there are left as they are.
+
+        A run killed while making one (kill -9) leaves its CREATE INDEX running: PostgreSQL
+        finishes it and commits. The run started again then made the same index beside it
+        and failed on the catalog's unique name once the other committed. Under a lock
+        CREATE INDEX's own conflicts with, it waits for that one and finds the index made.
+        Those already made cost one look-up in all (the switch calls this under its lock).
+        """
+        made = set(await self.conn.fetchval(
+            "SELECT coalesce(array_agg(relname::text), '{}') FROM pg_class WHERE relkind = 'i'"
+            " AND relnamespace = to_regnamespace($1)", q(str(self.staging))))
         for statement in self._built_after:
-            await self.conn.execute(statement)
+            found = _CREATES_INDEX.match(statement.strip())
+            assert found is not None  # split_indexes took only these
+            if found[1].lower() in made:
+                continue
+            async with self.conn.transaction():
+                await self.conn.execute(f"LOCK TABLE {found[2]} IN SHARE ROW EXCLUSIVE MODE")
+                await self.conn.execute(statement)
 
     async def _apply(self, batch: Batch) -> None:
         """The batch and its bookkeeping in one transaction: through the bulk path (its
@@ -545,7 +562,13 @@ class Rebuild:
             # twice), and the swap put that in place of the live view, readers saw it, and the
             # live consumer refused the stream again.
             await self._on_its_stream()
-            result = await self._swap(lock_timeout_s, durables)
+            try:
+                result = await self._swap(lock_timeout_s, durables)
+            except asyncpg.LockNotAvailableError:
+                # The swap's transaction rolled back whole: the live view as it was.
+                raise RebuildError(f"a session held the live tables (a long read) past the switch's"
+                                   f" {lock_timeout_s:g} s lock wait; nothing switched, run "
+                                   "again to resume") from None
             result.paused_consumer = self.model.consumer in paused
         finally:
             await self._resume(paused)
@@ -700,14 +723,19 @@ async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 10
             await apply([[share] if share.last_seq > seen else []
                          for share, seen in zip(pending, after, strict=True)])
     if not (stop is not None and stop.is_set()):
-        # Each on its own connection: PostgreSQL sorts two tables at once on two cores.
-        await asyncio.gather(*(rb._index() for rb in rebuilds))
+        # Each on its own connection: PostgreSQL sorts two tables at once on two cores. One
+        # failing (the disk full) ends no other's sort half way: the error once all are done.
+        done = await asyncio.gather(*(rb._index() for rb in rebuilds), return_exceptions=True)
+        for failed in done:
+            if isinstance(failed, BaseException):
+                raise failed
     return replay.scanned
 
 
-#: ``CREATE INDEX IF NOT EXISTS <name> ON``: a statement of a read model's DDL that makes
-#: the non-unique index ``<name>``.
-_CREATES_INDEX = re.compile(r"CREATE INDEX IF NOT EXISTS (\w+) ON ", re.IGNORECASE)
+#: ``CREATE INDEX IF NOT EXISTS <name> ON <table>``: a statement of a read model's DDL that
+#: makes the non-unique index ``<name>`` on ``<table>`` (of the search path's schema).
+_CREATES_INDEX = re.compile(r"CREATE INDEX IF NOT EXISTS (\w+) ON (?:ONLY )?(\w+)[ (]",
+                            re.IGNORECASE)
 
 
 def split_indexes(model: ReadModel) -> tuple[list[str], list[str]]:

@@ -5,6 +5,7 @@ messages nobody can decode)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import itertools
@@ -620,3 +621,118 @@ async def test_a_rebuild_makes_the_indexes_no_handler_reads_by_once_the_log_is_r
                 assert await _indexes(conn, staging[ref]) == expected[ref], ref
     finally:
         await conn.close()
+
+
+async def test_a_rebuild_resumed_after_a_kill_during_its_index_build_waits_for_that_index(
+        settings: Settings) -> None:
+    """An analyst's ``sixstep rebuild intake`` is killed (kill -9) while PostgreSQL makes the
+    indexes put off: PostgreSQL finishes the killed client's CREATE INDEX all the same. The
+    run started again at once makes the same index beside it, and the first one's commit
+    made it fail on the catalog's unique name (a traceback, the index sorted twice); it
+    waits for the index being made and finds it there."""
+    await publish(settings, untidy_log())
+    model = load_read_model("intake")
+    building = next(s for s in rebuild.split_indexes(model)[1]
+                    if "resident_hints_resident" in s)
+    killed = await asyncpg.connect(settings.database_url)
+    watch = await asyncpg.connect(settings.database_url)
+    try:
+        async with Rebuild(settings, model, batch_size=4) as first:
+            staging = await first.prepare(fresh=True)
+            await first.catch_up()
+        # Killed while making this one: its CREATE INDEX had not committed.
+        await watch.execute(f"DROP INDEX {q(staging)}.resident_hints_resident")
+        # The killed run's backend, still making one of them.
+        await killed.execute(f"SET search_path TO {q(staging)}, public")
+        orphan = killed.transaction()
+        await orphan.start()
+        await killed.execute(building)
+        async with Rebuild(settings, model, batch_size=4) as again:
+            assert await again.prepare() == staging and again.resumed
+            resumed = asyncio.ensure_future(again.catch_up())
+            pid = again.conn.get_server_pid()
+            for _ in range(600):  # until the resumed run waits on the killed one's index
+                if resumed.done() or await watch.fetchval(
+                        "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1",
+                        pid):
+                    break
+                await asyncio.sleep(0.05)
+            await orphan.commit()
+            await resumed
+        assert "resident_hints_resident" in await _indexes(watch, staging)
+    finally:
+        await killed.close()
+        await watch.close()
+
+
+async def test_one_read_models_index_failing_in_a_rebuild_of_all_leaves_the_others_built(
+        settings: Settings) -> None:
+    """``sixstep rebuild --all``: the surveys' index build ends in an error (the disk full,
+    a DBA's cancel) while the cases' indexes wait their turn. The others still make theirs,
+    and the error comes once they have: it was raised at once, the cases' builds cut off
+    when the command closed their connections, to be sorted again by the next run."""
+    await publish(settings, untidy_log())
+    held = await asyncpg.connect(settings.database_url)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            rebuilds = {ref: await stack.enter_async_context(
+                Rebuild(settings, load_read_model(ref), batch_size=4))
+                for ref in ("feedback", "intake")}
+            for rb in rebuilds.values():
+                await rb.prepare(fresh=True)
+            lock = held.transaction()
+            await lock.start()  # a long writer on both: the index builds wait
+            for ref, table in (("feedback", "surveys"), ("intake", "cases")):
+                await held.execute(f"LOCK TABLE {q(str(rebuilds[ref].staging))}.{table}"
+                                   " IN ROW EXCLUSIVE MODE")
+            together = asyncio.ensure_future(rebuild.catch_up_together(
+                list(rebuilds.values()), batch_size=4))
+            pids = [rb.conn.get_server_pid() for rb in rebuilds.values()]
+            for _ in range(600):  # until both wait for their tables
+                waiting = await held.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::int[])"
+                    " AND wait_event_type = 'Lock'", pids)
+                if waiting == 2 or together.done():
+                    break
+                await asyncio.sleep(0.05)
+            await held.execute("SELECT pg_cancel_backend($1)", pids[0])  # the surveys'
+            await lock.rollback()
+            with pytest.raises(asyncpg.QueryCanceledError):
+                await together
+            building = [t for t in asyncio.all_tasks()
+                        if getattr(t.get_coro(), "__qualname__", "") == "Rebuild._index"]
+            assert not building, building  # no index build left running behind the error
+        cases = await _indexes(held, str(rebuilds["intake"].staging))
+        assert {"cases_clerk_status", "resident_hints_item"} <= cases, cases
+    finally:
+        await held.close()
+
+
+async def test_a_switch_behind_a_long_reader_of_the_live_cases_is_refused_in_words(
+        settings: Settings) -> None:
+    """A report reads the live cases for longer than the switch waits for its lock: the
+    switch gives up with a sentence ``sixstep rebuild`` prints (a PostgreSQL lock timeout
+    went past it as a traceback and stopped ``--all`` before the next read model), the
+    rebuilt tables kept for the next run, which switches once the reader is done."""
+    await publish(settings, untidy_log())
+    model = load_read_model("intake")
+    live = model.schema(settings)
+    reader = await asyncpg.connect(settings.database_url)
+    try:
+        await reader.execute(f"CREATE SCHEMA IF NOT EXISTS {q(live)}")
+        await reader.execute(f"SET search_path TO {q(live)}, public")
+        for statement in model.ddl:
+            await reader.execute(statement)
+        async with Rebuild(settings, model, batch_size=4) as rb:
+            staging = await rb.prepare(fresh=True)
+            await rb.catch_up()
+            report = reader.transaction()
+            await report.start()
+            await reader.fetchval("SELECT count(*) FROM cases")
+            with pytest.raises(rebuild.RebuildError, match="held the live tables"):
+                await rb.switch(lock_timeout_s=0.2)
+            await report.rollback()
+            assert await rb.schemas() == [staging]
+            assert (await rb.switch()).tables
+    finally:
+        await reader.close()
