@@ -47,6 +47,7 @@ from collections.abc import (
     Callable,
     Iterable,
     Iterator,
+    Mapping,
     Sequence,
 )
 from dataclasses import dataclass, field
@@ -596,6 +597,23 @@ class Rebuild:
                 f"SELECT setval('{live}.{name}', greatest((SELECT last_value FROM"
                 f" {live}.{name}), (SELECT last_value FROM {staging}.{name})))")
 
+    async def _live_rows_kept(self, retired: str, live: str, present: Mapping[str, str]
+                              ) -> None:
+        """The rows of the model's ``kept_live`` tables that a use case wrote to the live
+        view and the log cannot give the rebuild (a close's mark of its month, taken before
+        its count, its ``PeriodClosed`` not recorded yet): copied from the retired table
+        where the rebuilt one has no row of their key."""
+        for table in sorted(self.model.kept_live):
+            if table not in present:
+                continue
+            columns = await self.conn.fetchval(
+                "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute"
+                " WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
+                f"{live}.{q(table)}")
+            await self.conn.execute(
+                f"INSERT INTO {live}.{q(table)} ({columns}) SELECT {columns} FROM"
+                f" {retired}.{q(table)} ON CONFLICT DO NOTHING")
+
     async def _retired_name(self) -> str:
         """``<live>__old_<consumer>_<stamp>``, to the microsecond, with ``_<n>`` after it if
         a switch at the same moment (or a clock set back) took that name already: two
@@ -636,6 +654,7 @@ class Rebuild:
             for t, kind in rebuilt.items():
                 await conn.execute(f"ALTER {_ALTER[kind]} {staging}.{q(t)} SET SCHEMA {live}")
             await self._sequences_go_on(staging, live)
+            await self._live_rows_kept(q(retired), live, present)
             await conn.execute(f"SET LOCAL search_path TO {live}, public")
             for statement in TRACKING_DDL:
                 await conn.execute(statement)

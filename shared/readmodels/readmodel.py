@@ -64,6 +64,12 @@ class ReadModel:
     end, one sort each, instead of an entry in each for every row and every row version it
     writes (``shared.analytics.rebuild``). Live tables have them all along; rebuilt ones
     before they are compared or switched.
+
+    ``kept_live`` names tables a use case writes too, outside the consumer (the figures'
+    marks of a month being closed: ``fig_closed_marks``): at the switch, each live row whose
+    key the rebuilt table has no row for is kept (the rebuilt rows win where both have one).
+    A close that marked its month before the switch and records it after would otherwise lose
+    its mark: the log, the rebuild's only source, does not have the close yet.
     """
 
     service: ServiceName
@@ -74,6 +80,7 @@ class ReadModel:
     keys: Mapping[str, str] = field(default_factory=dict)
     volatile: frozenset[str] = frozenset()
     built_after: frozenset[str] = frozenset()
+    kept_live: frozenset[str] = frozenset()
 
     def schema(self, settings: Settings) -> str:
         return settings.schema_for(self.service)

@@ -375,3 +375,27 @@ async def test_after_a_rebuild_the_notes_are_numbered_after_the_rebuilt_marks(
         await may.relay(settings)
         assert await may.app.state.period_scheduler.tick() == (0, 1)
         assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+
+
+async def test_a_rebuild_switched_in_while_may_is_closing_keeps_the_close_s_mark(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``sixstep rebuild feedback.figures`` switched in while a supervisor's close of May was
+    between its count (8 visits) and its record: the rebuilt marks come from the log, where
+    May's close is not yet. The visit of 23:50 relayed then changes May all the same: May is
+    revised (9), not left as reported while the live figures say otherwise."""
+    async with _may_closed(settings, close=False) as may:
+        periods = may.app.state.periods
+        counted = periods.figures_of
+
+        async def then_rebuilt_and_relayed(*args: Any, **kwargs: Any) -> Any:
+            figures = await counted(*args, **kwargs)
+            await _rebuilt(settings)
+            await may.relay(settings)
+            return figures
+        with monkeypatch.context() as m:
+            m.setattr(periods, "figures_of", then_rebuilt_and_relayed)
+            await _close(may.client, "2026-05")
+        assert (await month_row(may.client, "2026-05"))["visits"] == 8
+        assert (await month_row(may.client, "2026-05", live="true"))["visits"] == 9
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9

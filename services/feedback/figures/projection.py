@@ -761,6 +761,8 @@ READ_MODEL = ReadModel(
     subjects=lambda settings: subjects(settings.subject_prefix),
     keys={**{t.name: "case_id" for t in FACTS}, VISITS.name: "key_id", LATE: "key_id",
           REPORTED.name: "period_id"},
+    # a close's mark, taken before its count, is on no log until the close is recorded
+    kept_live=frozenset({MARKS}),
     # where a note or a count stands: a rebuild numbers its notes anew
     volatile=frozenset({"noted_seq", "counted_through", "recorded_through"}),
     # A batch reads fact rows by their keys only (``_fold``), the day totals by (day,
