@@ -28,8 +28,9 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from operator import itemgetter
 from dataclasses import dataclass
+from functools import cached_property
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
@@ -79,12 +80,12 @@ class RowType:
     base: str
     fields: tuple[tuple[str, str], ...]
 
-    @property
+    @cached_property
     def name(self) -> str:
         shape = ",".join(f"{n} {t}" for n, t in self.fields)
         return f"{self.base}_{hashlib.sha256(shape.encode()).hexdigest()[:8]}"
 
-    @property
+    @cached_property
     def columns(self) -> tuple[str, ...]:
         return tuple(n for n, _ in self.fields)
 
@@ -125,8 +126,9 @@ async def insert_rows(conn: asyncpg.Connection, tables: Tables, table: str,
     ON CONFLICT {conflict}``: what an ``executemany`` of the same INSERT leaves, in one
     statement (a live handler's batch, where a key may already be there). With
     ``returning``, those columns of the rows inserted (not of those the conflict skipped).
-    With ``row_type`` (its fields ``columns``, created by the read model's DDL), the rows go
-    as one array of it; else as one array a column."""
+    With ``row_type`` (its fields ``columns``, created by the read model's DDL; a jsonb
+    column's field text, cast in the SELECT as below), the rows go as one array of it; else
+    as one array a column."""
     if not records:
         return []
     types = await tables.types(conn, table)
