@@ -32,6 +32,24 @@ from shared.readmodels.readmodel import ReadModel
 CONSUMER = "followup-worklist"
 OPEN = ("scheduled", "due", "missed", "escalated")
 
+#: A new follow-up's row (``_new_followups``) as one element of the INSERT's one array
+#: parameter (``bulk.RowType``).
+SCHEDULED_ROW = bulk.RowType("followup_scheduled", (
+    ("follow_up_id", "uuid"), ("center_id", "text"), ("case_id", "uuid"),
+    ("resident_id", "uuid"), ("reason", "text"), ("priority", "text"), ("status", "text"),
+    ("due_at", "timestamptz"), ("due_on", "date"), ("assigned_clerk", "text"),
+    ("assigned_team", "text"), ("service_item", "text"), ("source", "text"),
+    ("source_id", "uuid"), ("scheduled_at", "timestamptz"), ("updated_at", "timestamptz"),
+    ("version", "integer"), ("position", "bigint"), ("basis", "text"), ("contact", "boolean")))
+#: A follow-up's changes in a batch (``folded``), one element of ``UPDATE_FOLLOWUPS``'s array.
+FOLLOWUP_CHANGE = bulk.RowType("followup_change", (
+    ("follow_up_id", "uuid"), ("version", "integer"), ("position", "bigint"),
+    ("updated_at", "timestamptz"), ("status", "text"), ("due_at", "timestamptz"),
+    ("due_on", "date"), ("reassigned", "boolean"), ("clerk", "text"), ("team", "text"),
+    ("escalated_to", "text"), ("outcome", "text"), ("channel", "text"),
+    ("completed_at", "timestamptz"), ("basis", "text"), ("contact", "boolean"),
+    ("priority", "text"), ("due_kept", "boolean")))
+
 DDL = [
     "CREATE TABLE IF NOT EXISTS followups ("
     " follow_up_id uuid PRIMARY KEY, center_id text NOT NULL, case_id uuid,"
@@ -153,6 +171,10 @@ DDL = [
     # ... and its page a tick of those awaiting a reply (scheduler.LEFT_WAITING).
     "CREATE INDEX IF NOT EXISTS referrals_awaiting ON referrals (referral_id)"
     " WHERE status = 'awaiting_reply'",
+    # The live batches' rows, each as one composite (``bulk.RowType``: never altered, a new
+    # shape is a new name; a rebuild's switch leaves them in the live schema).
+    SCHEDULED_ROW.ddl,
+    FOLLOWUP_CHANGE.ddl,
 ]
 
 UPSERT_TIMER = (
@@ -196,12 +218,11 @@ OBLIGATION_CHANGING = ("next_due_on", "missed_at", "missed_periods", "active", "
 
 
 #: A new follow-up's row as the live handler inserts it (``_new_followups``).
-SCHEDULED_COLUMNS = (
-    "follow_up_id", "center_id", "case_id", "resident_id", "reason", "priority", "status",
-    "due_at", "due_on", "assigned_clerk", "assigned_team", "service_item", "source",
-    "source_id", "scheduled_at", "updated_at", "version", "position", "basis", "contact")
+SCHEDULED_COLUMNS = SCHEDULED_ROW.columns
 #: A batch's changes (``folded``), one row per follow-up, in one statement: each row what
 #: the event-by-event ``UPDATE ... WHERE version < $n`` would leave (``None``: unchanged).
+#: The rows go as one array of ``FOLLOWUP_CHANGE`` (``bulk.RowType``: asyncpg checks each
+#: row once, not each of its 18 values).
 UPDATE_FOLLOWUPS = (
     "UPDATE followups AS t SET version = s.version, position = s.position,"
     " updated_at = s.updated_at, status = COALESCE(s.status, t.status),"
@@ -214,13 +235,7 @@ UPDATE_FOLLOWUPS = (
     " basis = COALESCE(s.basis, t.basis), contact = COALESCE(s.contact, t.contact),"
     " priority = COALESCE(s.priority, t.priority),"
     " due_kept = COALESCE(s.due_kept, t.due_kept)"
-    " FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::timestamptz[], $5::text[],"
-    " $6::timestamptz[], $7::date[], $8::boolean[], $9::text[], $10::text[], $11::text[],"
-    " $12::text[], $13::text[], $14::timestamptz[], $15::text[], $16::boolean[], $17::text[],"
-    " $18::boolean[])"
-    " AS s(follow_up_id, version, position, updated_at, status, due_at, due_on, reassigned,"
-    " clerk, team, escalated_to, outcome, channel, completed_at, basis, contact, priority,"
-    " due_kept)"
+    f" FROM unnest($1::{FOLLOWUP_CHANGE.name}[]) AS s"
     " WHERE t.follow_up_id = s.follow_up_id AND t.version < s.version")
 
 
@@ -399,7 +414,7 @@ class WorklistProjection:
             inserted = {r["follow_up_id"] for r in await bulk.insert_rows(
                 conn, self._tables, "followups", SCHEDULED_COLUMNS,
                 _new_followups(plan.scheduled),
-                returning=("follow_up_id",) if plan.early else ())}
+                returning=("follow_up_id",) if plan.early else (), row_type=SCHEDULED_ROW)}
         if plan.updates:
             # The version guard (``version < $2``), event by event, against the rows as they
             # are: a folded row then holds only the changes each event's own UPDATE would
@@ -416,8 +431,7 @@ class WorklistProjection:
                     versions[update[0]] = update[_VERSION]
                     applied.append(update)
             if applied:
-                await conn.execute(UPDATE_FOLLOWUPS,
-                                   *(list(c) for c in zip(*folded(applied), strict=True)))
+                await conn.execute(UPDATE_FOLLOWUPS, folded(applied))
         await upsert_timers(conn, list(plan.timers.values()))
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:

@@ -11,6 +11,13 @@ batch and writes them the cheap way:
   shapes told apart by a mask): :func:`update_rows`; where the change depends on the row (a
   version guard) they are read first with one ``SELECT ... = ANY(...)``: :func:`fetch_rows`.
 
+A live handler's batch of many columns goes as one array of a composite type
+(:class:`RowType`, ``unnest($1::<type>[])``), not one array a column: asyncpg asks each
+element of an array parameter whether it is itself an array (``isinstance`` against
+``collections.abc``, a Python call each, two for a text), so a row of 18 columns took some 25
+such calls as column arrays and takes 4 as one composite, whose fields go straight through
+their codecs.
+
 A bulk path never decides what the live handler would do differently: a new row whose key an
 earlier batch already wrote (a duplicate on the stream) makes its COPY fail, and the rebuild
 applies that batch with the live handler instead (``Rebuild._apply``).
@@ -18,8 +25,11 @@ applies that batch with the live handler instead (``Rebuild._apply``).
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from operator import itemgetter
 from typing import Any
 from uuid import UUID
@@ -54,6 +64,41 @@ class Tables:
         return found
 
 
+@dataclass(frozen=True)
+class RowType:
+    """A composite type a batch's rows are sent as: one parameter, an array of it, each row a
+    tuple of its ``fields`` (name, SQL type) in order.
+
+    Its name is ``base`` and a digest of the fields: a type is never altered, a new shape is
+    a new type beside the old one (a replica of the previous release still running uses the
+    old one; asyncpg keeps each type's fields per connection, by its oid). ``ddl`` creates it
+    in the schema first on the search path unless it is there already (the read model's DDL,
+    run at start under the migration lock, in a rebuild's staging schema and in a time-travel
+    one). A rebuild's switch moves tables and views only: the live schema's type stays where
+    it is, with the oid the live consumers' prepared statements hold."""
+
+    base: str
+    fields: tuple[tuple[str, str], ...]
+
+    @cached_property
+    def name(self) -> str:
+        shape = ",".join(f"{n} {t}" for n, t in self.fields)
+        return f"{self.base}_{hashlib.sha256(shape.encode()).hexdigest()[:8]}"
+
+    @cached_property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.fields)
+
+    @property
+    def ddl(self) -> str:
+        name = self.name
+        fields = ", ".join(f"{q(n)} {t}" for n, t in self.fields)
+        return ("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_type WHERE typname = "
+                f"'{name}' AND typnamespace = (SELECT oid FROM pg_namespace"
+                " WHERE nspname = current_schema())) THEN"
+                f" CREATE TYPE {q(name)} AS ({fields}); END IF; END $$")
+
+
 async def copy_rows(conn: asyncpg.Connection, table: str, columns: Sequence[str],
                     rows: Iterable[Mapping[str, Any]]) -> None:
     """New rows (dicts) by COPY; a key already in the table fails the whole COPY."""
@@ -75,15 +120,33 @@ async def copy_records(conn: asyncpg.Connection, table: str, columns: Sequence[s
 async def insert_rows(conn: asyncpg.Connection, tables: Tables, table: str,
                       columns: Sequence[str], records: Sequence[tuple[Any, ...]],
                       conflict: str = "DO NOTHING",
-                      returning: Sequence[str] = ()) -> list[asyncpg.Record]:
+                      returning: Sequence[str] = (),
+                      row_type: RowType | None = None) -> list[asyncpg.Record]:
     """Rows (tuples in the order of ``columns``) in one ``INSERT ... SELECT FROM unnest(...)
     ON CONFLICT {conflict}``: what an ``executemany`` of the same INSERT leaves, in one
     statement (a live handler's batch, where a key may already be there). With
-    ``returning``, those columns of the rows inserted (not of those the conflict skipped)."""
+    ``returning``, those columns of the rows inserted (not of those the conflict skipped).
+    With ``row_type`` (its fields ``columns``, created by the read model's DDL; a jsonb
+    column's field text, cast in the SELECT as below), the rows go as one array of it; else
+    as one array a column."""
     if not records:
         return []
     types = await tables.types(conn, table)
     _no_arrays(types, table, columns)
+    if row_type is not None:
+        if row_type.columns != tuple(columns):
+            raise ValueError(f"{row_type.name} has fields {row_type.columns}, not {columns}")
+        picked = ", ".join(f"s.{q(c)}::jsonb" if types[c] == "jsonb" else f"s.{q(c)}"
+                           for c in columns)
+        statement = (f"INSERT INTO {q(table)} ({', '.join(q(c) for c in columns)})"
+                     f" SELECT {picked} FROM unnest($1::{q(row_type.name)}[]) AS s"
+                     f" ON CONFLICT {conflict}")
+        rows = records if isinstance(records, list) else list(records)
+        if not returning:
+            await conn.execute(statement, rows)
+            return []
+        return await conn.fetch(
+            f"{statement} RETURNING {', '.join(q(c) for c in returning)}", rows)
     # A jsonb column's values go as text and are cast row by row in the SELECT: PostgreSQL
     # spent ~1 us more a row receiving a jsonb[] parameter and unnesting it (case_timeline's
     # payloads, 492-row batches, backend CPU), for the same jsonb in the table.

@@ -1,0 +1,102 @@
+"""A live batch's rows sent as one array of a composite type (``bulk.RowType``): one
+parameter, the rows ``INSERT ... unnest`` of column arrays leaves, and a type that outlives
+a second start and a rebuild's switch (tables moved out of the live schema and in from a
+staging schema that made its own type of the same name, then dropped), on the live
+connection that had the statement prepared."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+
+from shared.readmodels import bulk
+
+ROW = bulk.RowType("visit_row", (("k", "uuid"), ("center_id", "text"), ("due_on", "date"),
+                                 ("n", "integer"), ("note", "text"), ("at", "timestamptz")))
+DDL = ["CREATE TABLE IF NOT EXISTS visits (k uuid PRIMARY KEY, center_id text NOT NULL,"
+       " due_on date, n int NOT NULL, note text, at timestamptz,"
+       " stamped timestamptz NOT NULL DEFAULT clock_timestamp())", ROW.ddl]
+
+
+class Counting(asyncpg.Connection):  # type: ignore[misc]
+    """Remembers how many parameters each INSERT was sent with."""
+
+    sent: list[int]
+
+    async def execute(self, query: str, *args: Any, **kwargs: Any) -> str:
+        if query.startswith("INSERT"):
+            self.sent.append(len(args))
+        return await super().execute(query, *args, **kwargs)
+
+
+@pytest.fixture
+async def schemas(database_url: str) -> AsyncIterator[tuple[str, str, str]]:
+    tag = secrets.token_hex(3)
+    names = (f"rt_live_{tag}", f"rt_staging_{tag}", f"rt_retired_{tag}")
+    admin = await asyncpg.connect(database_url)
+    for name in names:
+        await admin.execute(f'CREATE SCHEMA "{name}"')
+    try:
+        yield names
+    finally:
+        for name in names:
+            await admin.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        await admin.close()
+
+
+def rows(n: int, note: str | None) -> list[tuple[Any, ...]]:
+    at = datetime(2026, 12, 20, 2, 0, tzinfo=UTC)  # Sunday 20 December, 10:00 in Shanghai
+    return [(uuid.uuid4(), "SH-PD-HUAMU", date(2028, 1, 3) if i % 2 else None, i,
+             note if i % 3 else None, at) for i in range(n)]
+
+
+async def test_a_batch_goes_as_one_array_and_its_type_outlives_a_restart_and_a_switch(
+        database_url: str, schemas: tuple[str, str, str]) -> None:
+    live, staging, retired = schemas
+    conn: Counting = await asyncpg.connect(
+        database_url, connection_class=Counting,
+        server_settings={"search_path": f'"{live}", public'})
+    conn.sent = []
+    plain = await asyncpg.connect(database_url,
+                                  server_settings={"search_path": f'"{staging}", public'})
+    try:
+        for _ in range(2):  # a second start finds the type there
+            for statement in DDL:
+                await conn.execute(statement)
+        batch = rows(7, "带材料")
+        await bulk.insert_rows(conn, bulk.Tables(), "visits", ROW.columns, batch,
+                               row_type=ROW)
+        assert conn.sent == [1]
+        # The same rows as column arrays leave the same table.
+        for statement in DDL:
+            await plain.execute(statement)
+        await bulk.insert_rows(plain, bulk.Tables(), "visits", ROW.columns, batch)
+        cols = ", ".join(ROW.columns)
+        assert [tuple(r) for r in await conn.fetch(f"SELECT {cols} FROM visits ORDER BY k")] \
+            == [tuple(r) for r in await plain.fetch(f"SELECT {cols} FROM visits ORDER BY k")]
+        # A rebuild's switch: the live table out, the staging one in, staging dropped (with
+        # its own type of the same name). The live connection goes on with its statement.
+        await plain.execute(f'ALTER TABLE "{live}".visits SET SCHEMA "{retired}"')
+        await plain.execute(f'ALTER TABLE "{staging}".visits SET SCHEMA "{live}"')
+        await plain.execute(f'DROP SCHEMA "{staging}" CASCADE')
+        later = rows(3, "补交")
+        await bulk.insert_rows(conn, bulk.Tables(), "visits", ROW.columns, later,
+                               row_type=ROW, conflict="(k) DO NOTHING")
+        assert await conn.fetchval("SELECT count(*) FROM visits") == 10
+        assert await conn.fetchval(
+            "SELECT count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
+            " WHERE t.typname = $1", ROW.name) == 1  # the live schema's, nothing else
+    finally:
+        await conn.close()
+        await plain.close()
+
+
+def test_a_new_shape_is_a_new_type() -> None:
+    wider = bulk.RowType("visit_row", (*ROW.fields, ("channel", "text")))
+    assert wider.name != ROW.name and wider.name.startswith("visit_row_")
