@@ -48,7 +48,10 @@ async def _submit_due_in(committer: GroupCommitter, seconds: float) -> Written:
 
 
 class _Counting:
-    """The loop's ``call_soon``, ``call_soon_threadsafe`` and timers, counted."""
+    """The loop's ``call_soon``, ``call_soon_threadsafe`` and the group commit's own timers
+    (for the writes' due times), counted. A timer asyncio makes for the collector's
+    ``wait_for`` (while a burst is still arriving, which a loaded host makes likelier) is not
+    one of them: counted, it failed these tests in a full run at load 3."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch) -> None:
         self.timers = self.wakes = self.soon = 0
@@ -58,7 +61,9 @@ class _Counting:
 
     def _counted(self, method: Any, counter: str) -> Any:
         def counted(*args: Any, **kwargs: Any) -> Any:
-            setattr(self, counter, getattr(self, counter) + 1)
+            if counter != "timers" or isinstance(
+                    getattr(args[1], "__self__", None), GroupCommitter):
+                setattr(self, counter, getattr(self, counter) + 1)
             return method(*args, **kwargs)
         return counted
 
