@@ -100,3 +100,34 @@ async def test_a_batch_goes_as_one_array_and_its_type_outlives_a_restart_and_a_s
 def test_a_new_shape_is_a_new_type() -> None:
     wider = bulk.RowType("visit_row", (*ROW.fields, ("channel", "text")))
     assert wider.name != ROW.name and wider.name.startswith("visit_row_")
+
+
+async def test_a_type_dropped_by_mistake_and_made_again_costs_a_live_connection_one_batch(
+        database_url: str, schemas: tuple[str, str, str]) -> None:
+    """The operator drops the live digest instead of the old one, and a replica's start
+    makes it again (another oid): a running replica's connection, whose statement holds the
+    dropped oid, fails that batch (redelivered) and sends the next, not every one after it
+    (each event dead-lettered in turn)."""
+    live, _, _ = schemas
+    conn = await asyncpg.connect(database_url,
+                                 server_settings={"search_path": f'"{live}", public'})
+    admin = await asyncpg.connect(database_url,
+                                  server_settings={"search_path": f'"{live}", public'})
+    try:
+        for statement in DDL:
+            await conn.execute(statement)
+        await bulk.insert_rows(conn, bulk.Tables(), "visits", ROW.columns, rows(2, "a"),
+                               row_type=ROW)
+        await admin.execute(f'DROP TYPE "{ROW.name}"')
+        for statement in DDL:
+            await admin.execute(statement)
+        batch = rows(3, "补交")
+        with pytest.raises(asyncpg.PostgresError):
+            await bulk.insert_rows(conn, bulk.Tables(), "visits", ROW.columns, batch,
+                                   row_type=ROW)
+        await bulk.insert_rows(conn, bulk.Tables(), "visits", ROW.columns, batch,
+                               row_type=ROW)  # the redelivery
+        assert await conn.fetchval("SELECT count(*) FROM visits") == 5
+    finally:
+        await conn.close()
+        await admin.close()
