@@ -431,7 +431,7 @@ class WorklistProjection:
                     versions[update[0]] = update[_VERSION]
                     applied.append(update)
             if applied:
-                await conn.execute(UPDATE_FOLLOWUPS, folded(applied))
+                await bulk.send_rows(conn, UPDATE_FOLLOWUPS, folded(applied))
         await upsert_timers(conn, list(plan.timers.values()))
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:

@@ -99,6 +99,29 @@ class RowType:
                 f" CREATE TYPE {q(name)} AS ({fields}); END IF; END $$")
 
 
+#: What PostgreSQL says when a prepared statement holds the oid of a type dropped since.
+_DROPPED_TYPE = "cache lookup failed for type"
+
+
+async def send_rows(conn: asyncpg.Connection, statement: str, rows: list[tuple[Any, ...]],
+                    *, fetch: bool = False) -> list[asyncpg.Record]:
+    """``statement`` with one array of a :class:`RowType` (``$1``). Its prepared statement
+    holds the type's oid: a type dropped and made again (``DROP TYPE`` of the live digest by
+    mistake, then a replica's start) fails it with ``cache lookup failed for type`` on
+    every later call, each event of a batch dead-lettered in turn. That failure forgets
+    the connection's (its pool's) statements and types, so the batch's next try (its
+    events one by one, a redelivery) prepares anew against the type as it is now."""
+    try:
+        if fetch:
+            return await conn.fetch(statement, rows)
+        await conn.execute(statement, rows)
+        return []
+    except asyncpg.InternalServerError as exc:
+        if _DROPPED_TYPE in str(exc):
+            await conn.reload_schema_state()
+        raise
+
+
 async def copy_rows(conn: asyncpg.Connection, table: str, columns: Sequence[str],
                     rows: Iterable[Mapping[str, Any]]) -> None:
     """New rows (dicts) by COPY; a key already in the table fails the whole COPY."""
@@ -143,10 +166,11 @@ async def insert_rows(conn: asyncpg.Connection, tables: Tables, table: str,
                      f" ON CONFLICT {conflict}")
         rows = records if isinstance(records, list) else list(records)
         if not returning:
-            await conn.execute(statement, rows)
+            await send_rows(conn, statement, rows)
             return []
-        return await conn.fetch(
-            f"{statement} RETURNING {', '.join(q(c) for c in returning)}", rows)
+        return await send_rows(
+            conn, f"{statement} RETURNING {', '.join(q(c) for c in returning)}", rows,
+            fetch=True)
     # A jsonb column's values go as text and are cast row by row in the SELECT: PostgreSQL
     # spent ~1 us more a row receiving a jsonb[] parameter and unnesting it (case_timeline's
     # payloads, 492-row batches, backend CPU), for the same jsonb in the table.

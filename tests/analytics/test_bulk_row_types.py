@@ -2,7 +2,8 @@
 parameter, the rows ``INSERT ... unnest`` of column arrays leaves, and a type that outlives
 a second start and a rebuild's switch (tables moved out of the live schema and in from a
 staging schema that made its own type of the same name, then dropped), on the live
-connection that had the statement prepared."""
+connection that had the statement prepared; and a live type dropped by mistake and made again
+(another oid) costs a running worklist one failed batch, not its events dead-lettered."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ from typing import Any
 import asyncpg
 import pytest
 
+from services.followup import projections
 from shared.readmodels import bulk
+from shared.settings import Settings
+from tests.followup.story import at, center_day, key
+from tests.followup.test_worklists import schedule
+from tests.support import headers
 
 ROW = bulk.RowType("visit_row", (("k", "uuid"), ("center_id", "text"), ("due_on", "date"),
                                  ("n", "integer"), ("note", "text"), ("at", "timestamptz")))
@@ -100,3 +106,66 @@ async def test_a_batch_goes_as_one_array_and_its_type_outlives_a_restart_and_a_s
 def test_a_new_shape_is_a_new_type() -> None:
     wider = bulk.RowType("visit_row", (*ROW.fields, ("channel", "text")))
     assert wider.name != ROW.name and wider.name.startswith("visit_row_")
+
+
+async def test_a_type_dropped_by_mistake_and_made_again_costs_a_live_connection_one_batch(
+        database_url: str, schemas: tuple[str, str, str]) -> None:
+    """The operator drops the live digest instead of the old one, and a replica's start
+    makes it again (another oid): a running replica's connection, whose statement holds the
+    dropped oid, fails that batch (redelivered) and sends the next, not every one after it
+    (each event dead-lettered in turn)."""
+    live, _, _ = schemas
+    conn = await asyncpg.connect(database_url,
+                                 server_settings={"search_path": f'"{live}", public'})
+    admin = await asyncpg.connect(database_url,
+                                  server_settings={"search_path": f'"{live}", public'})
+    try:
+        for statement in DDL:
+            await conn.execute(statement)
+        await bulk.insert_rows(conn, bulk.Tables(), "visits", ROW.columns, rows(2, "a"),
+                               row_type=ROW)
+        await admin.execute(f'DROP TYPE "{ROW.name}"')
+        for statement in DDL:
+            await admin.execute(statement)
+        batch = rows(3, "补交")
+        with pytest.raises(asyncpg.PostgresError):
+            await bulk.insert_rows(conn, bulk.Tables(), "visits", ROW.columns, batch,
+                                   row_type=ROW)
+        await bulk.insert_rows(conn, bulk.Tables(), "visits", ROW.columns, batch,
+                               row_type=ROW)  # the redelivery
+        assert await conn.fetchval("SELECT count(*) FROM visits") == 5
+    finally:
+        await conn.close()
+        await admin.close()
+
+
+async def test_the_worklist_goes_on_after_its_types_are_dropped_and_made_again(
+        settings: Settings) -> None:
+    """New Year's Eve, 23:30 in Shanghai: the operator drops the worklist's live types (not
+    the old digest), a replica's start makes them again; the running worklist applies the
+    next follow-up (one failed batch, its event tried alone) instead of dead-lettering it."""
+    async with center_day(settings, at(2026, 12, 31, 15, 30), with_intake=False) as center:
+        api = center.followup
+
+        async def moved_to_the_new_year() -> None:
+            made = await schedule(api, due_on="2027-02-10", assigned_clerk="clerk-017")
+            r = await api.post(f"/followups/{made['id']}/reschedule", headers=headers(key()),
+                               json={"due_on": "2028-01-28", "reason": "居民约春节后"})
+            assert r.status_code == 200, r.text
+            got = (await api.get(f"/followups/{made['id']}",
+                                 params={"after": r.json()["position"]})).json()
+            # 2028's Spring Festival on a provisional calendar: the next working day.
+            assert (got["due_on"], got["version"]) == ("2028-01-31", 2), got
+
+        await moved_to_the_new_year()
+        live = settings.schema_for("followup")
+        conn = await asyncpg.connect(settings.database_url,
+                                     server_settings={"search_path": f'"{live}", public'})
+        try:
+            for row_type in (projections.SCHEDULED_ROW, projections.FOLLOWUP_CHANGE):
+                await conn.execute(f'DROP TYPE "{row_type.name}"')
+            for statement in projections.DDL:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+        await moved_to_the_new_year()
