@@ -113,3 +113,24 @@ async def test_a_counter_write_due_before_the_others_is_answered_at_its_own_time
     finally:
         committer.go.set()
         await committer.close()
+
+
+async def test_a_lone_counter_write_taken_just_before_the_service_stops_is_still_stored() -> None:
+    committer = _HeldWriter()
+    committer.go.set()
+    committer.max_wait = 30.0  # the collector waits long for the rest of a burst
+    committer.start()
+    try:
+        await asyncio.gather(*[_submit_due_in(committer, 30) for _ in range(3)])
+        write_due.set(time.monotonic() + 30)
+        lone = committer.send(_never_run, [uuid.uuid4()])
+        while committer._queue:  # taken by the collector, which waits for two more
+            await asyncio.sleep(0)
+        await committer.close()
+        # "Finish what was accepted, then stop": the write the collector held is answered by
+        # the time the stop returns, not lost with the collector (nor left to its due time).
+        assert lone._item.future.done()
+        assert (await lone).version == 1
+    finally:
+        committer.go.set()
+        await committer.close()
