@@ -626,12 +626,11 @@ class GroupCommitter:
             done = [i for i in items if i.state in (_State.WAITING, _State.SENT)]
             for item in done:
                 item.state = _State.DONE
-        for item in items:
-            # An answered write stays in the due heap until its due time when no write comes
-            # after it (the end of a burst): what it ran and recorded is let go now, its
-            # answer kept (~1.8 kB a case opened, held up to WRITE_TIMEOUT_S).
-            if item.state is not _State.WAITING and item.state is not _State.SENT:
-                item.command, item.aggregate, item.events, item.recorded = _spent, None, [], []
+                # An answered write stays in the due heap until its due time when no write
+                # comes after it (the end of a burst): what it ran and recorded is let go
+                # now, its answer kept (~1.8 kB a case opened, held up to WRITE_TIMEOUT_S).
+                item.command, item.aggregate = _spent, None
+                item.events.clear()
         if hold:
             self._held.extend(done)
         elif done:
