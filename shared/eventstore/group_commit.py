@@ -244,6 +244,11 @@ _DUE_SLACK = 0.001
 _FIRST_PAUSE, _LAST_PAUSE = 0.05, 0.5
 
 
+def _spent(unit: Unit) -> Aggregate:
+    """An answered write's command, let go (``GroupCommitter._finish``): never run again."""
+    raise AssertionError("an answered write is not run again")
+
+
 def _fail(future: asyncio.Future[Written], error: BaseException) -> None:
     """``future`` answered with ``error``, marked as retrieved at once: an answer nobody
     waits for any more (its caller left, or was answered at the bound) is dropped without
@@ -268,7 +273,7 @@ def _settle_then_free(items: list[_Item], free: asyncio.Future[None],
     """The writer's last batch answered and the writer free, in one call from its thread."""
     _settle(items)
     if free.done():
-        return  # the collector was cancelled (closing)
+        return  # the collector was cancelled (the loop shut down under it)
     if error is None:
         free.set_result(None)
     else:
@@ -495,20 +500,19 @@ class GroupCommitter:
     async def close(self) -> None:
         """Finish what was accepted, then stop."""
         self._closing = True
-        while self._queue:
-            await asyncio.sleep(0.01)
+        self._arrived.set()
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            # Not cancelled: the collector may hold a batch taken off the queue while it
+            # waited for the rest of a burst, which a cancel lost (its callers answered 503 at
+            # their due time, or never if the loop stopped first). Closing, it takes what is
+            # queued at once and ends when nothing is left.
+            await self._task
         # Waited for off the loop: a round the writer holds while the store is away ends only
         # when its callers' bounds have passed (``_due``, on the loop): blocking the loop here
         # hung the stop for as long as the store stayed away, those callers unanswered.
         await asyncio.to_thread(self._executor.shutdown, wait=True)
 
-    async def _collect(self) -> list[_Item]:
+    async def _collect(self) -> list[_Item] | None:
         """The next batch, taken when the writer is free: what is queued by then (the queue
         grows while a batch is written, so the batch grows with the load, and a lone caller
         never waits). Only while a burst is still arriving (fewer queued than the last batch
@@ -516,9 +520,12 @@ class GroupCommitter:
         callers, the first of them to come back would make a batch of its own while the
         others queue behind its commit. (Waiting for half of the last batch split 32 callers
         into two groups taking turns: twice the commits, relay rounds and answers, 0.72-1.05 x
-        the rate of one group on a quiet machine, paired, split layout.)"""
+        the rate of one group on a quiet machine, paired, split layout.) Closing, it waits
+        for nothing, and says None once nothing is queued."""
         loop = asyncio.get_running_loop()
         while not self._queue:
+            if self._closing:
+                return None
             self._arrived.clear()
             await self._arrived.wait()
         batch = [self._queue.popleft()]
@@ -529,7 +536,7 @@ class GroupCommitter:
                 batch.append(self._queue.popleft())
                 continue
             remaining = deadline - loop.time()
-            if len(batch) >= want or remaining <= 0:
+            if len(batch) >= want or remaining <= 0 or self._closing:
                 break
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
@@ -559,16 +566,12 @@ class GroupCommitter:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
-            batch = await self._collect()
+        while (batch := await self._collect()) is not None:
             # Not ``run_in_executor``: its completion is a wake of the loop of its own, after
             # the one that answers the batch; the writer says both at once (``_write``).
             free: asyncio.Future[None] = loop.create_future()
             self._executor.submit(self._write, batch, free)
-            try:
-                await free
-            except asyncio.CancelledError:
-                raise  # closing: the writer thread finishes the batch and answers it
+            await free
 
     # -- the writer thread ------------------------------------------------------------------
 
@@ -623,6 +626,11 @@ class GroupCommitter:
             done = [i for i in items if i.state in (_State.WAITING, _State.SENT)]
             for item in done:
                 item.state = _State.DONE
+                # An answered write stays in the due heap until its due time when no write
+                # comes after it (the end of a burst): what it ran and recorded is let go
+                # now, its answer kept (~1.8 kB a case opened, held up to WRITE_TIMEOUT_S).
+                item.command, item.aggregate = _spent, None
+                item.events.clear()
         if hold:
             self._held.extend(done)
         elif done:

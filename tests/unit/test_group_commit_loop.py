@@ -8,9 +8,11 @@ wakes of the loop from the writer thread, and the callbacks answering the caller
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 import uuid
+import weakref
 from types import SimpleNamespace
 from typing import Any
 
@@ -117,4 +119,59 @@ async def test_a_counter_write_due_before_the_others_is_answered_at_its_own_time
         assert (await later).version == 1
     finally:
         committer.go.set()
+        await committer.close()
+
+
+async def test_a_lone_counter_write_taken_just_before_the_service_stops_is_still_stored() -> None:
+    committer = _HeldWriter()
+    committer.go.set()
+    committer.max_wait = 30.0  # the collector waits long for the rest of a burst
+    committer.start()
+    try:
+        await asyncio.gather(*[_submit_due_in(committer, 30) for _ in range(3)])
+        write_due.set(time.monotonic() + 30)
+        lone = committer.send(_never_run, [uuid.uuid4()])
+        while committer._queue:  # taken by the collector, which waits for two more
+            await asyncio.sleep(0)
+        await committer.close()
+        # "Finish what was accepted, then stop": the write the collector held is answered by
+        # the time the stop returns, not lost with the collector (nor left to its due time).
+        assert lone._item.future.done()
+        assert (await lone).version == 1
+    finally:
+        committer.go.set()
+        await committer.close()
+
+
+class _Case:
+    def __init__(self, case_id: uuid.UUID) -> None:
+        self.id = case_id
+
+
+class _Recording(_HeldWriter):
+    """Gives each answered write an aggregate and its events, as a real save does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.aggregates: list[weakref.ref[Any]] = []
+
+    def _attempt(self, batch: list[Any]) -> None:
+        super()._attempt(batch)
+        for item in batch:
+            item.aggregate = _Case(item.ids[0])
+            item.events = [SimpleNamespace(words="想问补贴")]
+            self.aggregates.append(weakref.ref(item.aggregate))
+
+
+async def test_the_last_burst_of_the_day_is_not_kept_in_memory_once_answered() -> None:
+    committer = _Recording()
+    committer.go.set()
+    committer.start()
+    try:
+        await asyncio.gather(*[_submit_due_in(committer, 30) for _ in range(8)])
+        assert len(committer._dues) == 8, "answered, due in 30 s, nothing came after them"
+        gc.collect()
+        # What each write ran and recorded is let go with its answer, not at its due time.
+        assert [a() for a in committer.aggregates] == [None] * 8
+    finally:
         await committer.close()
