@@ -50,10 +50,10 @@ async def _submit_due_in(committer: GroupCommitter, seconds: float) -> Written:
 
 
 class _Counting:
-    """The loop's ``call_soon``, ``call_soon_threadsafe`` and the group commit's own timers
-    (for the writes' due times), counted. A timer asyncio makes for the collector's
-    ``wait_for`` (while a burst is still arriving, which a loaded host makes likelier) is not
-    one of them: counted, it failed these tests in a full run at load 3."""
+    """The loop's ``call_soon_threadsafe`` (the writer's wakes), and the group commit's own
+    ``call_soon`` callbacks and timers (for the writes' due times), counted. A timer asyncio
+    makes for the collector's ``wait_for`` (while a burst is still arriving, which a loaded
+    host makes likelier) is not one of them: counted, it failed these tests in a full run."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch) -> None:
         self.timers = self.wakes = self.soon = 0
@@ -63,8 +63,9 @@ class _Counting:
 
     def _counted(self, method: Any, counter: str) -> Any:
         def counted(*args: Any, **kwargs: Any) -> Any:
-            if counter != "timers" or isinstance(
-                    getattr(args[1], "__self__", None), GroupCommitter):
+            if counter == "wakes" or isinstance(
+                    getattr(args[1 if counter == "timers" else 0], "__self__", None),
+                    GroupCommitter):
                 setattr(self, counter, getattr(self, counter) + 1)
             return method(*args, **kwargs)
         return counted
@@ -90,9 +91,11 @@ async def test_a_batch_of_counter_writes_costs_the_loop_one_timer_one_wake_and_a
         # The writer took the 16 as its backlog, then said "answered, and free" once: two
         # wakes for two batches (run_in_executor's completion was a third).
         assert counting.wakes == 2
-        # For each of the 17 callers its wake-up and, its task done, gather's callback (and
-        # the collector's): no callback more for each answered future.
-        assert counting.soon <= 2 * 17 + 3
+        # No callback of the group commit's own for an answered future (a done callback
+        # marking its exception retrieved was one each). Only the group commit's callbacks
+        # are counted: asyncio's own for the callers and the collector vary with the host's
+        # load (49 against 37 allowed in one serial CI run).
+        assert counting.soon == 0
     finally:
         committer.go.set()
         await committer.close()
