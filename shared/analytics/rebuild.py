@@ -76,7 +76,7 @@ from shared.bus.jetstream import connect
 from shared.bus.stream_identity import check_stream, forget_replays, stream_seen
 from shared.contracts import Envelope
 from shared.readmodels.bulk import q
-from shared.readmodels.readmodel import BulkHandler, ReadModel
+from shared.readmodels.readmodel import BulkHandler, ReadModel, make_tables
 from shared.settings import Settings
 
 STAGING = "__rb_"
@@ -274,8 +274,6 @@ class Rebuild:
         self.staging = existing[-1] if existing else f"{self._prefix(STAGING)}{stamp}"
         if len(self.staging) > 63:
             raise RebuildError(f"schema name {self.staging!r} is longer than PostgreSQL allows")
-        await self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q(self.staging)}")
-        await self.conn.execute(f"SET search_path TO {q(self.staging)}, public")
         # The staging tables grow from nothing while the same statements run batch after
         # batch: a plan cached while a table was small (a sequential scan) would stay.
         await self.conn.execute("SET plan_cache_mode = force_custom_plan")
@@ -284,8 +282,8 @@ class Rebuild:
         # rebuild resumes from there. The switch commits synchronously (``_swap``).
         await self.conn.execute("SET synchronous_commit = off")
         # The indexes no handler finds rows by come once the log is read (``_index``).
-        for statement in [*self._loading_ddl, *TRACKING_DDL, *STATE_DDL]:
-            await self.conn.execute(statement)
+        await make_tables(self.conn, self.staging,
+                          [*self._loading_ddl, *TRACKING_DDL, *STATE_DDL])
         ddl_hash = hashlib.sha256("\n".join(self.model.ddl).encode()).hexdigest()[:16]
         await self.conn.execute(
             "INSERT INTO rebuild_state (consumer, ddl_hash) VALUES ($1, $2)"

@@ -375,10 +375,10 @@ class CommandPath:
             self.moments.check(command, now)  # type: ignore[arg-type]
         meta = meta_for(actor, key, now, command, **where)
         given = meta["occurred_at"]
-        if given is not now and given > now:
-            meta["occurred_at"] = self.moments.recorded(given, now)  # the counter's clock ahead
-            if (ahead := self.committer.on_clock_ahead) is not None:
-                ahead((given - now).total_seconds())
+        if given is not now:  # the command gave its own: the counter's clock may be ahead
+            meta["occurred_at"], ahead_s = self.moments.recorded(given, now)
+            if ahead_s and (ahead := self.committer.on_clock_ahead) is not None:
+                ahead(ahead_s)
         if key is not None and (digest := self.digests.of(command)) is not None:
             meta[COMMAND_DIGEST] = digest
         return meta
