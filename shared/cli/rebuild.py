@@ -98,6 +98,7 @@ def rebuild_command(
                                         on_start=tracker.start, on_batch=tracker.batch)
             else:
                 await rebuilds[0].catch_up()
+            stopping[0] = "stopping before the switch (Ctrl-C again to stop now)"
             if stop.is_set():
                 for name, rb in zip(names, rebuilds, strict=True):
                     if rb.unbuilt:
