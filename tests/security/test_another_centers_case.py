@@ -272,3 +272,40 @@ async def test_another_centers_clerk_reading_our_plan_reads_no_more_than_for_non
         assert read == []
         assert (await intake.get(f"/plans/{plan}")).status_code == 200
         assert len(read) == 1
+
+
+async def test_another_centers_clerk_linking_their_case_to_our_plan_loads_neither(
+        settings: Settings) -> None:
+    """A plan of ours, a case of theirs: their clerk links the case to our plan's step (a
+    second route into our plan). The 404 is a plan nobody has's, refused on the plan's first
+    event before the command loads the plan and the case beside it (it loaded both whole
+    for them, and refused after, until December 2026)."""
+    app = create_intake(settings, clock=ManualClock(at(2026, 12, 20, 9)))
+    async with running(app) as intake:
+        resident = await register_resident(intake)
+        drawn = await intake.post("/plans", headers=headers("plan-window-3-0002"), json={
+            "center_id": CENTER, "counter_id": "window-3", "resident_id": resident,
+            "title": "困难补助", "steps": [{"service_item": "SA-HARDSHIP-SUBSIDY",
+                                          "effective_on": "2027-01-04", "what": "补助到账"}]})
+        assert drawn.status_code == 201, drawn.text
+        plan = drawn.json()["id"]
+        there = bearer(settings, role=Role.CLERK, sub="clerk-900", center=OTHER)
+        opened = await intake.post("/cases", headers={**there, **headers("window-9-0001")}, json={
+            "center_id": OTHER, "counter_id": "window-9", "service_item": "SA-HARDSHIP-SUBSIDY"})
+        assert opened.status_code == 201, opened.text
+        committer = app.state.runtime.committer
+        loaded: list[set[object]] = []
+        real = committer._load
+
+        def watched(ids: set[object]) -> object:
+            loaded.append(set(ids))
+            return real(ids)
+
+        committer._load = watched
+        nobodys = str(uuid.uuid4())
+        theirs, none = [await intake.post(f"/plans/{p}/links", json={
+            "step": 1, "case_id": opened.json()["id"]}, headers={**there, **headers(f"link-{p}")})
+            for p in (plan, nobodys)]
+        assert (theirs.status_code, none.status_code) == (404, 404), theirs.text
+        assert error_words(theirs.json(), plan) == error_words(none.json(), nobodys)
+        assert [ids for ids in loaded if uuid.UUID(plan) in ids] == [], loaded
