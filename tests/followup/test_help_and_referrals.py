@@ -18,7 +18,7 @@ from shared.settings import Settings
 from tests.cli.in_process import ran
 from tests.faults.harness import service_env
 from tests.followup.story import CENTER, DECEMBER_20, Center, at, center_day, key
-from tests.support import bearer, headers, wait_until
+from tests.support import batch_loads, bearer, headers, wait_until
 
 OTHER_CENTER = "SH-PD-LUJIAZUI"
 
@@ -691,15 +691,7 @@ async def test_another_centers_clerk_replying_to_our_referral_loads_nothing_of_i
         await center.settled()
         tick = await center.scheduler.tick(at(2026, 3, 3, 17, 5))
         assert tick.fired == {"ReferralOverdue": 1, "FollowUpScheduled": 1}
-        committer = center.app.state.runtime.committer
-        loaded: list[set[Any]] = []
-        real = committer._load
-
-        def watched(ids: set[Any]) -> Any:
-            loaded.append(set(ids))
-            return real(ids)
-
-        committer._load = watched
+        loaded = batch_loads(center.app)
         stranger = clerk(settings, "clerk-900", OTHER_CENTER)
         theirs = await post(center.followup, f"/referrals/{rid}/reply", {"reply": "x"}, stranger)
         none = await post(center.followup, f"/referrals/{uuid.uuid4()}/reply", {"reply": "x"},
