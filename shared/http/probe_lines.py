@@ -17,6 +17,7 @@ their last minute's count unsaid; its first lines are in the log, and the counte
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,12 +57,18 @@ class ProbeLines:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.per_minute, self.window_s, self.kept, self.clock = per_minute, window_s, kept, clock
         self._windows: dict[Caller, _Window] = {}  # oldest window first
+        # The lines are written in the response's background task, a sync function Starlette
+        # runs on its thread pool: two refusals may be counted at once.
+        self._lock = threading.Lock()
 
     def refused(self, caller: Caller) -> list[Verdict]:
         """The verdicts for ``caller``'s refusal now: one for the line itself, and one per
         window let go meanwhile whose lines were left out (the caller's own ended minute,
         or another caller's let go to keep at most ``kept``)."""
-        now = self.clock()
+        with self._lock:
+            return self._refused(caller, self.clock())
+
+    def _refused(self, caller: Caller, now: float) -> list[Verdict]:
         said: list[Verdict] = []
         window = self._windows.get(caller)
         if window is not None and now - window.started >= self.window_s:
