@@ -435,3 +435,18 @@ def bare_envelope(type_: str, at: datetime, *, service: str = "intake",
                     aggregate_id=case_id or uuid4(), aggregate_version=1, case_id=case_id,
                     center_id=TEST_CENTER, occurred_at=at, recorded_at=at, actor=actor,
                     payload=payload or {})
+
+
+def batch_loads(app: FastAPI) -> list[set[UUID]]:
+    """The ids each of the service's group-commit batches loads from the store from here on
+    (a list that grows): what a command read before it answered."""
+    committer = app.state.runtime.committer
+    loaded: list[set[UUID]] = []
+    load = committer._load
+
+    def watched(ids: set[UUID]) -> Any:
+        loaded.append(set(ids))
+        return load(ids)
+
+    committer._load = watched
+    return loaded

@@ -59,6 +59,7 @@ from shared.http.dependencies import (
 from shared.http.errors import ERRORS, ErrorResponse, error_responses, problem
 from shared.http.limits import TokenBuckets
 from shared.readmodels.positions import wait_for_write
+from shared.readmodels.public import Elsewhere
 from shared.security.principals import STAFF, Role
 from shared.settings import ServiceName, Settings
 
@@ -284,7 +285,7 @@ async def get_survey(survey_id: UUID, pool: PoolDep, settings: SettingsDep,
                      feedback: FeedbackDep, consumers: ConsumersDep, staff: Staff,
                      after: After = None) -> SurveyPublic:
     await _wait(pool, settings, consumers["views"], "feedback", after)
-    survey = await queries.survey(pool, survey_id)
+    survey = await queries.survey(pool, survey_id, staff.center_id)
     if survey is None:
         raise problem(404, "not_found", f"survey {survey_id} not found", id=str(survey_id))
     not_found_elsewhere(staff, survey.center_id, "survey", survey_id)
@@ -297,10 +298,12 @@ async def case_feedback(case_id: UUID, pool: PoolDep, settings: SettingsDep,
                         feedback: FeedbackDep, consumers: ConsumersDep, staff: Staff,
                         after: After = None) -> CaseFeedbackPublic:
     await _wait(pool, settings, consumers["views"], "feedback", after)
-    found = await queries.case_feedback(pool, case_id, _today(settings, feedback))
+    found = await queries.case_feedback(pool, case_id, _today(settings, feedback),
+                                        staff.center_id)
     if found is None:
         raise problem(404, "not_found", f"no feedback on case {case_id} yet", id=str(case_id))
-    not_found_elsewhere(staff, found.surveys[0].center_id, "case", case_id,
+    center_id = found.center_id if isinstance(found, Elsewhere) else found.surveys[0].center_id
+    not_found_elsewhere(staff, center_id, "case", case_id,
                         f"no feedback on case {case_id} yet")
     found.surveys = [_as_it_goes(s, feedback) for s in found.surveys]
     return found
@@ -329,7 +332,8 @@ async def get_rectification(rectification_id: UUID, pool: PoolDep, settings: Set
                             feedback: FeedbackDep, consumers: ConsumersDep,
                             supervisor: Supervisor, after: After = None) -> RectificationPublic:
     await _wait(pool, settings, consumers["views"], "feedback", after)
-    found = await queries.rectification(pool, rectification_id, _today(settings, feedback))
+    found = await queries.rectification(pool, rectification_id, _today(settings, feedback),
+                                        supervisor.center_id)
     if found is None:
         raise problem(404, "not_found", f"rectification {rectification_id} not found",
                       id=str(rectification_id))

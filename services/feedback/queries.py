@@ -13,7 +13,7 @@ import orjson
 from pydantic import ConfigDict, Field
 
 from services.feedback.figures import Dimension, Period
-from shared.readmodels.public import Moment, Public
+from shared.readmodels.public import Elsewhere, Moment, Public, elsewhere
 
 SURVEY_COLUMNS = (
     "survey_id, case_id, center_id, counter_id, clerk_id, service_item, purpose, channel,"
@@ -172,21 +172,30 @@ class FiguresPublic(Public):
         "without `reported` is counted now."))
 
 
-async def survey(pool: asyncpg.Pool, survey_id: UUID) -> SurveyPublic | None:
+async def survey(pool: asyncpg.Pool, survey_id: UUID, reach: str | None = None
+                 ) -> SurveyPublic | Elsewhere | None:
+    """The survey, or None; another center's than ``reach`` (the caller's; None: every
+    center's) as :class:`Elsewhere`, decoded no further than its center. So are the other
+    by-id reads here."""
     row = await pool.fetchrow(f"SELECT {SURVEY_COLUMNS} FROM surveys WHERE survey_id = $1",
                               survey_id)
-    return SurveyPublic.of_row(row) if row is not None else None
+    if row is None:
+        return None
+    return elsewhere(row, reach) or SurveyPublic.of_row(row)
 
 
-async def case_feedback(pool: asyncpg.Pool, case_id: UUID,
-                        today: date) -> CaseFeedbackPublic | None:
-    """None when the case has no survey yet."""
+async def case_feedback(pool: asyncpg.Pool, case_id: UUID, today: date,
+                        reach: str | None = None) -> CaseFeedbackPublic | Elsewhere | None:
+    """None when the case has no survey yet. Another center's case: its rectifications
+    are not read (they were, before its surveys were looked at)."""
     rows = await pool.fetch(f"SELECT {SURVEY_COLUMNS} FROM surveys WHERE case_id = $1"
                             " ORDER BY requested_at, survey_id", case_id)
-    rects = await pool.fetch(f"SELECT {RECTIFICATION_COLUMNS} FROM {RECTIFICATION_FROM}"
-                             " WHERE r.case_id = $1 ORDER BY r.opened_at", case_id)
     if not rows:
         return None
+    if away := elsewhere(rows[0], reach):
+        return away
+    rects = await pool.fetch(f"SELECT {RECTIFICATION_COLUMNS} FROM {RECTIFICATION_FROM}"
+                             " WHERE r.case_id = $1 ORDER BY r.opened_at", case_id)
     return CaseFeedbackPublic(case_id=str(case_id),
                               surveys=[SurveyPublic.of_row(r) for r in rows],
                               rectifications=[RectificationPublic.of_row(r, today)
@@ -237,8 +246,10 @@ async def rectification_board(pool: asyncpg.Pool, center_id: str | None,
                               items=[RectificationPublic.of_row(r, today) for r in rows])
 
 
-async def rectification(pool: asyncpg.Pool, rectification_id: UUID,
-                        today: date) -> RectificationPublic | None:
+async def rectification(pool: asyncpg.Pool, rectification_id: UUID, today: date,
+                        reach: str | None = None) -> RectificationPublic | Elsewhere | None:
     row = await pool.fetchrow(f"SELECT {RECTIFICATION_COLUMNS} FROM {RECTIFICATION_FROM}"
                               " WHERE r.rectification_id = $1", rectification_id)
-    return RectificationPublic.of_row(row, today) if row is not None else None
+    if row is None:
+        return None
+    return elsewhere(row, reach) or RectificationPublic.of_row(row, today)

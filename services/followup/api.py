@@ -52,6 +52,7 @@ from shared.http.dependencies import (
 from shared.http.errors import ERRORS, problem
 from shared.kernel.calendar import CalendarOutOfRange, covered
 from shared.kernel.clock import Clock
+from shared.readmodels.public import Elsewhere
 from shared.security.principals import Principal, Role
 from shared.settings import Settings
 
@@ -170,7 +171,7 @@ async def publish(body: c.PublishPolicyChange, app: FollowUpsDep, key: Idempoten
 async def get_follow_up(id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
                         after: After = None) -> FollowUpPublic:
     await wait_for(pool, settings, after)
-    follow_up = await queries.follow_up(pool, id)
+    follow_up = await queries.follow_up(pool, id, staff.center_id)
     if follow_up is None:
         raise problem(404, "not_found", f"follow-up {id} not found", id=str(id))
     # Its id is worked out from ids another center knows (a case's events, a policy and a
@@ -297,10 +298,10 @@ PolicyReader = Annotated[Principal, Depends(require_roles(Role.CLERK, Role.SUPER
 async def get_policy(id: UUID, pool: PoolDep, settings: SettingsDep, staff: PolicyReader,
                      after: After = None) -> PolicyChangePublic:
     await wait_for(pool, settings, after)
-    policy = await queries.policy_change(pool, id)
+    policy = await queries.policy_change(pool, id, staff.center_id)
     if policy is None:
         raise problem(404, "not_found", f"policy change {id} not found", id=str(id))
-    if not policy.all_centers:
+    if isinstance(policy, Elsewhere) or not policy.all_centers:
         not_found_elsewhere(staff, policy.center_id, "policy change", id)
     return policy
 
@@ -310,7 +311,7 @@ async def get_policy(id: UUID, pool: PoolDep, settings: SettingsDep, staff: Poli
 async def get_obligation(id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
                          after: After = None) -> ObligationPublic:
     await wait_for(pool, settings, after)
-    obligation = await queries.obligation(pool, id)
+    obligation = await queries.obligation(pool, id, staff.center_id)
     if obligation is None:
         raise problem(404, "not_found", f"obligation {id} is not watched", id=str(id))
     not_found_elsewhere(staff, obligation.center_id, "obligation", id,

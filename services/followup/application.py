@@ -753,6 +753,7 @@ class FollowUps:
         answered). The caller's center is checked as the referral is loaded (a staff caller);
         a unit's reply link was checked against this referral before."""
         meta = self.path.meta(actor, key, cmd)
+        await self.path.in_reach_first(referral_id, "referral")  # before its 督办 is loaded
         await self.path.scrubbing(meta, referral_id, reply)
 
         def run(unit: Unit, chase: UUID) -> Aggregate:

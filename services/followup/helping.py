@@ -102,7 +102,7 @@ async def hand_back(id: UUID, body: c.HandBackHelpTask, app: FollowUpsDep,
 async def get_help_task(id: UUID, pool: PoolDep, settings: SettingsDep, staff: Staff,
                         after: After = None) -> HelpTaskPublic:
     await wait_for(pool, settings, after)
-    task = await queries.help_task(pool, id)
+    task = await queries.help_task(pool, id, staff.center_id)
     if task is None:
         raise problem(404, "not_found", f"help task {id} not found", id=str(id))
     not_found_elsewhere(staff, task.center_id, "help task", id)
@@ -190,7 +190,7 @@ async def _referral(pool: asyncpg.Pool, settings: Settings, staff: Principal, id
                     after: int | None) -> ReferralPublic:
     """One referral as the caller's center may read it: 404 when unknown or elsewhere."""
     await wait_for(pool, settings, after)
-    found = await queries.referral(pool, id)
+    found = await queries.referral(pool, id, staff.center_id)
     if found is None:
         raise problem(404, "not_found", f"referral {id} not found", id=str(id))
     not_found_elsewhere(staff, found.center_id, "referral", id)

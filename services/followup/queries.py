@@ -14,7 +14,7 @@ from pydantic import Field
 
 from services.followup.domain import WorkDay
 from services.followup.projections import OPEN
-from shared.readmodels.public import Moment, Public
+from shared.readmodels.public import Elsewhere, Moment, Public, elsewhere
 
 COLUMNS = ("follow_up_id, center_id, case_id, resident_id, reason, priority, status, due_at,"
            " due_on, basis, assigned_clerk, assigned_team, escalated_to, service_item, source,"
@@ -245,10 +245,16 @@ class ObligationPublic(Public):
         "field, until the obligation's next event"))
 
 
-async def follow_up(pool: asyncpg.Pool, follow_up_id: UUID) -> FollowUpPublic | None:
+async def follow_up(pool: asyncpg.Pool, follow_up_id: UUID, reach: str | None = None
+                    ) -> FollowUpPublic | Elsewhere | None:
+    """The follow-up, or None; another center's than ``reach`` (the caller's; None: every
+    center's) as :class:`Elsewhere`, decoded no further than its center. So are the other
+    by-id reads here."""
     row = await pool.fetchrow(f"SELECT {COLUMNS} FROM followups WHERE follow_up_id = $1",
                               follow_up_id)
-    return FollowUpPublic.of(row) if row is not None else None
+    if row is None:
+        return None
+    return elsewhere(row, reach) or FollowUpPublic.of(row)
 
 
 async def follow_ups(pool: asyncpg.Pool, given: dict[str, Any], center_id: str | None,
@@ -334,19 +340,26 @@ async def cases_due(pool: asyncpg.Pool, today: date, soon_until: date, center_id
     return [CaseDuePublic.of(r) for r in rows]
 
 
-async def policy_change(pool: asyncpg.Pool, policy_id: UUID) -> PolicyChangePublic | None:
+async def policy_change(pool: asyncpg.Pool, policy_id: UUID, reach: str | None = None
+                        ) -> PolicyChangePublic | Elsewhere | None:
+    """A policy published for every center (``all_centers``) is in everyone's reach."""
     row = await pool.fetchrow(f"SELECT {POLICY_COLUMNS} FROM policy_changes"
                               " WHERE policy_id = $1", policy_id)
     if row is None:
         return None
+    if not row["all_centers"] and (away := elsewhere(row, reach)):
+        return away
     return PolicyChangePublic.of(row, state="fanned_out" if row["finished_at"]
                                  else "fanning_out")
 
 
-async def obligation(pool: asyncpg.Pool, obligation_id: UUID) -> ObligationPublic | None:
+async def obligation(pool: asyncpg.Pool, obligation_id: UUID, reach: str | None = None
+                     ) -> ObligationPublic | Elsewhere | None:
     row = await pool.fetchrow(f"SELECT {OBLIGATION_COLUMNS} FROM obligations"
                               " WHERE obligation_id = $1", obligation_id)
-    return ObligationPublic.of(row) if row is not None else None
+    if row is None:
+        return None
+    return elsewhere(row, reach) or ObligationPublic.of(row)
 
 
 HELP_COLUMNS = ("task_id, center_id, case_id, owner_clerk, owner_team, requested_by, status,"
@@ -358,10 +371,13 @@ REFERRAL_COLUMNS = ("referral_id, center_id, case_id, unit_kind, unit_name, unit
                     " reply_due_kept")
 
 
-async def help_task(pool: asyncpg.Pool, task_id: UUID) -> HelpTaskPublic | None:
+async def help_task(pool: asyncpg.Pool, task_id: UUID, reach: str | None = None
+                    ) -> HelpTaskPublic | Elsewhere | None:
     row = await pool.fetchrow(f"SELECT {HELP_COLUMNS} FROM help_tasks WHERE task_id = $1",
                               task_id)
-    return HelpTaskPublic.of(row) if row is not None else None
+    if row is None:
+        return None
+    return elsewhere(row, reach) or HelpTaskPublic.of(row)
 
 
 async def help_tasks(pool: asyncpg.Pool, center_id: str | None, case_id: UUID | None,
@@ -439,10 +455,13 @@ async def help_and_referral_counts(pool: asyncpg.Pool, center_id: str, now: date
             OpenOverduePublic(open=ref["open"], overdue=ref["overdue"]))
 
 
-async def referral(pool: asyncpg.Pool, referral_id: UUID) -> ReferralPublic | None:
+async def referral(pool: asyncpg.Pool, referral_id: UUID, reach: str | None = None
+                   ) -> ReferralPublic | Elsewhere | None:
     row = await pool.fetchrow(f"SELECT {REFERRAL_COLUMNS} FROM referrals"
                               " WHERE referral_id = $1", referral_id)
-    return ReferralPublic.of(row) if row is not None else None
+    if row is None:
+        return None
+    return elsewhere(row, reach) or ReferralPublic.of(row)
 
 
 async def referrals(pool: asyncpg.Pool, center_id: str | None, case_id: UUID | None,

@@ -110,6 +110,7 @@ class Hints:
                                       lambda hint, m: hint.take(None, m), meta, key,
                                       expected_version)
         case_id = cmd.case_id
+        await self.path.in_reach_first(hint_id, "hint")  # before the case beside it loads
 
         def run(unit: Unit) -> Aggregate:
             hint: Hint = unit.get(hint_id, "hint")

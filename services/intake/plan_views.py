@@ -17,7 +17,7 @@ from pydantic import Field
 from services.intake.plan import Plan
 from shared.contracts import Envelope
 from shared.readmodels.positions import SomeEvents
-from shared.readmodels.public import Moment, Public
+from shared.readmodels.public import Elsewhere, Moment, Public, elsewhere
 from shared.readmodels.readmodel import ReadModel
 from shared.settings import Settings
 
@@ -156,14 +156,15 @@ async def _with_steps(pool: asyncpg.Pool, rows: Sequence[asyncpg.Record]) -> lis
 
 
 async def plan(pool: asyncpg.Pool, plan_id: UUID, reach: str | None = None
-               ) -> PlanPublic | None:
+               ) -> PlanPublic | Elsewhere | None:
     """The plan with its steps, or None. ``reach``: the caller's center (None: every
-    center's). Another center's plan comes back without its steps, for the route to refuse
-    as for none: they are not read first (one query more than for a plan nobody has, which
-    timed the answer apart; a plan's id is worked out from its center and key)."""
+    center's). Another center's plan comes back as its center alone (``Elsewhere``), for
+    the route to refuse as for none: its steps are not read first, nor its row decoded
+    (one query more than for a plan nobody has, which timed the answer apart; a plan's id
+    is worked out from its center and key)."""
     rows = await pool.fetch(f"SELECT {PLAN_COLUMNS} FROM plans WHERE plan_id = $1", plan_id)
-    if rows and reach is not None and rows[0]["center_id"] != reach:
-        return PlanPublic.of(rows[0], steps=[])
+    if rows and (away := elsewhere(rows[0], reach)):
+        return away  # its center alone, the row not decoded
     found = await _with_steps(pool, rows)
     return found[0] if found else None
 

@@ -148,6 +148,8 @@ class Plans:
             act(plan, unit)
             return plan
 
+        if cases:  # another center's plan: refused before it and the cases are loaded
+            await self.path.in_reach_first(plan_id, "plan")
         return await self.path.committer.submit(run, [plan_id, *cases])
 
 

@@ -15,7 +15,7 @@ from pydantic import Field
 from services.intake import plan_views, projections
 from services.intake.plan_views import PlanPublic
 from shared.kernel.errors import CommandError
-from shared.readmodels.public import Moment, Public
+from shared.readmodels.public import Elsewhere, Moment, Public, elsewhere
 
 CASE_COLUMNS = ", ".join(projections.CASE_COLUMNS)
 RESIDENT_STATUS = ("(SELECT CASE WHEN r.erased_at IS NULL THEN 'on_file' ELSE 'erased' END"
@@ -124,18 +124,19 @@ class CaseFilter:
 
 
 async def case(pool: asyncpg.Pool, case_id: UUID, reach: str | None = None
-               ) -> CasePublic | None:
+               ) -> CasePublic | Elsewhere | None:
     """The case with its timeline, relation and plans, or None. ``reach``: the caller's
-    center (None: every center's). A case of another center comes back as its row alone,
-    for the route to refuse as for none (``not_found_elsewhere``): its timeline, relation
-    and plans are not read first. They were, and the 404 took four queries where an id
-    nobody has takes one: by the answer's time, which guessed ids are cases here."""
+    center (None: every center's). A case of another center comes back as its center alone
+    (``Elsewhere``), for the route to refuse as for none (``not_found_elsewhere``): its
+    timeline, relation and plans are not read first, nor its row decoded. They were, and
+    the 404 took four queries where an id nobody has takes one: by the answer's time,
+    which guessed ids are cases here."""
     row = await pool.fetchrow(f"SELECT {CASE_COLUMNS}, {RESIDENT_STATUS} FROM cases"
                               " WHERE case_id = $1", case_id)
     if row is None:
         return None
-    if reach is not None and row["center_id"] != reach:
-        return CasePublic.of(row, timeline=[])
+    if away := elsewhere(row, reach):
+        return away  # not even the row decoded: that too answered ours later than none
     timeline = await pool.fetch(
         "SELECT version, position, type, schema_version, occurred_at, recorded_at, actor,"
         " causation_id, correlation_id, payload::text AS payload FROM case_timeline"

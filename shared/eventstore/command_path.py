@@ -38,6 +38,7 @@ from pydantic import BaseModel
 
 from shared import tracing
 from shared.eventstore.group_commit import (
+    ANOTHER_CENTER,
     Command,
     GroupCommitter,
     Sent,
@@ -46,7 +47,13 @@ from shared.eventstore.group_commit import (
     out_of_scope,
 )
 from shared.kernel.clock import Clock, SystemClock
-from shared.kernel.errors import AlreadyDoneError, CommandError, VersionConflict
+from shared.kernel.errors import (
+    AlreadyDoneError,
+    CommandError,
+    NotFound,
+    OutOfReach,
+    VersionConflict,
+)
 from shared.kernel.meta import COMMAND_DIGEST, Meta, Stamped, by_a_worker, meta_for
 from shared.kernel.moments import Moments
 from shared.kernel.scrubbing import CaseTexts, scrubbing_by_intake
@@ -398,6 +405,28 @@ class CommandPath:
         about = await asyncio.to_thread(self._about, aggregate_id, current_caller())
         if about is not None:
             await scrubbing_by_intake(self.case_texts, about[1], said, meta, about[0])
+
+    async def in_reach_first(self, aggregate_id: UUID, what: str) -> None:
+        """The 404 ``Unit.get`` answers for another center's ``what`` (or another case's
+        than a resident's token), worded as for none, answered from the aggregate's first
+        event alone: for a command that loads more beside it (a referral's reply loads its
+        督办 follow-up), nothing of it is loaded first. None there: nothing said (the
+        command answers its own 404). Before December 2026 the referral and its chase were
+        loaded whole, for another center's clerk, and refused after."""
+        caller = current_caller()
+        if caller is None:
+            return
+        try:
+            first: Any = await asyncio.to_thread(
+                lambda: self.committer.app.repository.get(aggregate_id, version=1))
+        except AggregateNotFoundError:
+            return
+        if (why := out_of_scope(caller, first)) is not None:
+            refused = NotFound(f"{what} {aggregate_id} not found", id=str(aggregate_id))
+            refused.out_of_reach = OutOfReach(
+                what, str(aggregate_id), getattr(first, "center_id", None),
+                "another_center" if why == ANOTHER_CENTER else "another_case")
+            raise refused
 
     async def case_of(self, aggregate_id: UUID) -> UUID | None:
         """The case the aggregate's first event names, read from the store (not a read model

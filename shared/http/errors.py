@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.bus.store_timeouts import ENDED_BY_SERVER, client_gave_up
 from shared.http.fast_route import principal_of
+from shared.http.probe_lines import ProbeLines, Verdict
 from shared.kernel.errors import CommandError, OutOfReach, Unavailable
 from shared.kernel.privacy.patterns import personal_data_in
 from shared.runtime.metrics import Metrics
@@ -61,7 +62,7 @@ def error_response(status: int, code: str, message: str,
 
 
 def refused_out_of_reach(request: Request, reach: OutOfReach, status: int,
-                         metrics: Metrics | None) -> None:
+                         metrics: Metrics | None, lines: ProbeLines | None = None) -> None:
     """A request refused for naming something of another center (``OutOfReach``): one log
     line for the operators, the answer unchanged (a 404 as for none). The line names the
     caller (subject, role, center), what was named (its kind, its opaque id, whose it is)
@@ -72,17 +73,28 @@ def refused_out_of_reach(request: Request, reach: OutOfReach, status: int,
     refused (403 ``forbidden_center``: a list or body naming another center). ``/metrics``
     takes no token: a count of the 404s would tell the caller, reading it before and after,
     what the 404 hid (that the id is ours). Those are counted with every 404 naming an id
-    nobody has, alike (:func:`not_found_by_id`)."""
-    principal = principal_of(request)
-    route = request.scope.get("route")
-    log.warning("access.refused_out_of_reach", status=status, method=request.method,
-                route=getattr(route, "path", None), what=reach.what, id=reach.id,
-                owner_center=_center_named(reach.owner_center), reason=reach.reason,
-                actor=getattr(principal, "sub", None),
-                role=getattr(getattr(principal, "role", None), "value", None),
-                actor_center=getattr(principal, "center_id", None))
+    nobody has, alike (:func:`not_found_by_id`).
+
+    ``lines``: how many lines each caller may write (``shared/http/probe_lines.py``: the
+    first 20 of a minute, then one line saying how many were left out); the counts take
+    every refusal."""
     if metrics is not None and status != 404:
         metrics.refused_out_of_reach.labels(metrics.service, reach.what, reach.reason).inc()
+    principal = principal_of(request)
+    actor, actor_center = getattr(principal, "sub", None), getattr(principal, "center_id", None)
+    verdicts = [Verdict(True)] if lines is None else lines.refused((actor, actor_center))
+    for verdict in verdicts:
+        if not verdict.write:
+            log.warning("access.refused_out_of_reach.suppressed", left_out=verdict.left_out,
+                        actor=verdict.caller[0], actor_center=verdict.caller[1],
+                        per_minute=lines.per_minute if lines else None)
+            continue
+        route = request.scope.get("route")
+        log.warning("access.refused_out_of_reach", status=status, method=request.method,
+                    route=getattr(route, "path", None), what=reach.what, id=reach.id,
+                    owner_center=_center_named(reach.owner_center), reason=reach.reason,
+                    actor=actor, role=getattr(getattr(principal, "role", None), "value", None),
+                    actor_center=actor_center)
 
 
 def not_found_by_id(request: Request, status: int, code: str, details: Any,
@@ -112,20 +124,23 @@ def _center_named(owner: str | None) -> str | None:
 
 
 def _afterwards(request: Request, reach: OutOfReach, status: int,
-                metrics: Metrics | None) -> BackgroundTask:
+                metrics: Metrics | None, lines: ProbeLines) -> BackgroundTask:
     """The probe's line and count, once the answer has gone (the response's background):
     written before it, the line made another center's id answer later than an id nobody
     has (some 0.4 ms of CPU in a test run), which the caller can time."""
-    return BackgroundTask(refused_out_of_reach, request, reach, status, metrics)
+    return BackgroundTask(refused_out_of_reach, request, reach, status, metrics, lines)
 
 
 def install_error_handlers(app: FastAPI, metrics: Metrics | None = None) -> None:
+    lines = app.state.probe_lines = ProbeLines()  # the probe lines' budget, per caller
+
     @app.exception_handler(CommandError)
     async def _command_error(request: Request, exc: CommandError) -> JSONResponse:
         not_found_by_id(request, exc.status, exc.code, exc.details, metrics)
         response = error_response(exc.status, exc.code, exc.message, exc.details)
         if exc.out_of_reach is not None:
-            response.background = _afterwards(request, exc.out_of_reach, exc.status, metrics)
+            response.background = _afterwards(request, exc.out_of_reach, exc.status, metrics,
+                                              lines)
         if exc.retry_after is not None:
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
@@ -174,7 +189,7 @@ def install_error_handlers(app: FastAPI, metrics: Metrics | None = None) -> None
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         response = _http_answer(request, exc)
         if (reach := getattr(exc, "out_of_reach", None)) is not None:
-            response.background = _afterwards(request, reach, exc.status_code, metrics)
+            response.background = _afterwards(request, reach, exc.status_code, metrics, lines)
         return response
 
     def _http_answer(request: Request, exc: StarletteHTTPException) -> JSONResponse:

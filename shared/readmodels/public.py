@@ -6,6 +6,8 @@ when they answered plain dicts: a moment as Python's ``isoformat()`` (``+00:00``
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Self
 
@@ -27,3 +29,24 @@ class Public(BaseModel):
     @classmethod
     def of(cls, row: Any, **more: Any) -> Self:
         return cls.model_validate({**dict(row), **more})
+
+
+@dataclass(frozen=True, slots=True)
+class Elsewhere:
+    """What a by-id read answers for a row of another center than the caller's: its center
+    alone, read from the raw row's column before anything of the row is decoded, for the
+    route to refuse as for none (``shared.http.auth.not_found_elsewhere`` reads
+    ``center_id``) and for the probe line to say whose it was. Before December 2026 the row
+    was built into its ``<Thing>Public`` first: the caller who may not see it had it
+    decoded, and paid for it in the answer's time (ours answered later than an id nobody
+    has)."""
+
+    center_id: str | None
+
+
+def elsewhere(row: Mapping[str, Any], reach: str | None) -> Elsewhere | None:
+    """``Elsewhere`` when ``row`` (a raw record with a ``center_id`` column) is out of
+    ``reach`` (the caller's center; None: every center's), else None."""
+    if reach is None or row["center_id"] == reach:
+        return None
+    return Elsewhere(row["center_id"])

@@ -18,7 +18,7 @@ from shared.settings import Settings
 from tests.cli.in_process import ran
 from tests.faults.harness import service_env
 from tests.followup.story import CENTER, DECEMBER_20, Center, at, center_day, key
-from tests.support import bearer, headers, wait_until
+from tests.support import batch_loads, bearer, headers, wait_until
 
 OTHER_CENTER = "SH-PD-LUJIAZUI"
 
@@ -676,3 +676,25 @@ async def test_the_backfill_gives_old_due_dates_their_source_from_the_log(
         assert out.code == 0, out.err + out.out
         assert dict(await pool.fetch(rows, ids)) == want
         assert "2 rows filled" in out.out, out.out
+
+
+async def test_another_centers_clerk_replying_to_our_referral_loads_nothing_of_it(
+        settings: Settings) -> None:
+    """Another center's clerk posts a reply to our referral, its 督办 running: a 404 as for
+    a referral nobody has, refused on the referral's first event before the command loads
+    the referral and its chase. Before December 2026 both were loaded whole for them first
+    (the reply loads the chase beside the referral) and refused after."""
+    async with center_day(settings, at(2026, 3, 2, 9)) as center:
+        case_id = await center.open_case(at(2026, 3, 2, 9, 10))
+        referral = await refer(center, case_id, at(2026, 3, 2, 9, 30), within_working_days=1)
+        rid = referral["referral_id"]
+        await center.settled()
+        tick = await center.scheduler.tick(at(2026, 3, 3, 17, 5))
+        assert tick.fired == {"ReferralOverdue": 1, "FollowUpScheduled": 1}
+        loaded = batch_loads(center.app)
+        stranger = clerk(settings, "clerk-900", OTHER_CENTER)
+        theirs = await post(center.followup, f"/referrals/{rid}/reply", {"reply": "x"}, stranger)
+        none = await post(center.followup, f"/referrals/{uuid.uuid4()}/reply", {"reply": "x"},
+                          stranger)
+        assert (code(theirs), code(none)) == ((404, "not_found"), (404, "not_found"))
+        assert [ids for ids in loaded if uuid.UUID(rid) in ids] == [], loaded

@@ -7,8 +7,10 @@ import uuid
 from datetime import datetime
 
 import asyncpg
+import pytest
 
 from services.followup.domain import PolicyChange, follow_up_id_for, policy_follow_up_id
+from services.followup.queries import PolicyChangePublic
 from shared.contracts.followup import PublisherScope
 from shared.eventstore.group_commit import Unit
 from shared.security.principals import Role
@@ -146,3 +148,42 @@ async def test_another_center_cannot_tell_which_of_our_residents_a_city_policy_r
         assert error_words(cancels[0].json(), reached) == error_words(cancels[1].json(), unreached)
         ours_now = await center.followup.get(f"/followups/{reached}")
         assert ours_now.json()["status"] == "scheduled", "nothing recorded"
+
+
+async def test_a_city_policy_is_read_everywhere_and_another_centers_own_one_nowhere_else(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Huamu's clerk reads the city's policy change; Lujiazui's own is a policy nobody has for
+    them, refused on its row's center before the row is built into its answer."""
+    body = {"service_items": [SUBSIDY], "summary": "困难补助标准上调",
+            "effective_on": "2026-04-01"}
+    supervisor = bearer(settings, role=Role.SUPERVISOR, center=OTHER, sub="director-lj")
+    city = bearer(settings, role=Role.CITY, center=None, sub="city-affairs-01")
+    clerk = bearer(settings, role=Role.CLERK, center=CENTER, sub="clerk-017")
+    async with center_day(settings, at(2026, 3, 2, 9), with_intake=False) as center:
+        published = {}
+        for name, auth, extra in (("city", city, {"center_id": OTHER, "all_centers": True}),
+                                  ("theirs", supervisor, {"center_id": OTHER})):
+            r = await center.followup.post("/policy-changes", headers={**headers(key()),
+                                           **auth}, json={**body, **extra})
+            assert r.status_code == 202, r.text
+            published[name] = r.json()
+        after = {"after": max(p["position"] for p in published.values())}
+        r = await center.followup.get(f"/policy-changes/{published['city']['id']}",
+                                      headers=clerk, params=after)
+        assert r.status_code == 200, r.text
+        built: list[object] = []
+        real = PolicyChangePublic.of
+
+        def counting(cls: type, row: object, **more: object) -> object:
+            built.append(row)
+            return real(row, **more)
+
+        monkeypatch.setattr(PolicyChangePublic, "of", classmethod(counting))
+        nobodys = str(uuid.uuid4())
+        theirs, none = [await center.followup.get(f"/policy-changes/{p}", headers=clerk,
+                                                  params=after)
+                        for p in (published["theirs"]["id"], nobodys)]
+        assert (theirs.status_code, none.status_code) == (404, 404), theirs.text
+        assert error_words(theirs.json(), published["theirs"]["id"]) == error_words(
+            none.json(), nobodys)
+        assert built == [], "another center's policy was decoded before its 404"

@@ -26,7 +26,14 @@ from shared.readmodels.positions import ReadModelBehind
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.followup.story import CENTER, at
-from tests.support import bearer, error_words, headers, register_resident, running
+from tests.support import (
+    batch_loads,
+    bearer,
+    error_words,
+    headers,
+    register_resident,
+    running,
+)
 
 OTHER = "SH-PD-ZHANGJIANG"
 
@@ -244,6 +251,17 @@ async def test_another_centers_clerk_reading_our_case_reads_no_more_than_for_non
         assert [str(c) for c in read] == [ours]
 
 
+async def _our_plan(intake: httpx.AsyncClient, key: str) -> httpx.Response:
+    """A plan drawn up at our center, for a resident registered here, under ``key``."""
+    resident = await register_resident(intake)
+    drawn = await intake.post("/plans", headers=headers(key), json={
+        "center_id": CENTER, "counter_id": "window-3", "resident_id": resident,
+        "title": "困难补助", "steps": [{"service_item": "SA-HARDSHIP-SUBSIDY",
+                                      "effective_on": "2027-01-04", "what": "补助到账"}]})
+    assert drawn.status_code == 201, drawn.text
+    return drawn
+
+
 async def test_another_centers_clerk_reading_our_plan_reads_no_more_than_for_none(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """A plan's id is worked out from its center and key, as a case's is: another center's
@@ -258,12 +276,7 @@ async def test_another_centers_clerk_reading_our_plan_reads_no_more_than_for_non
 
     monkeypatch.setattr(plan_views, "_with_steps", steps_read)
     async with running(create_intake(settings, clock=ManualClock(at(2026, 12, 20, 9)))) as intake:
-        resident = await register_resident(intake)
-        drawn = await intake.post("/plans", headers=headers("plan-window-3-0001"), json={
-            "center_id": CENTER, "counter_id": "window-3", "resident_id": resident,
-            "title": "困难补助", "steps": [{"service_item": "SA-HARDSHIP-SUBSIDY",
-                                          "effective_on": "2027-01-04", "what": "补助到账"}]})
-        assert drawn.status_code == 201, drawn.text
+        drawn = await _our_plan(intake, "plan-window-3-0001")
         plan = drawn.json()["id"]
         there = bearer(settings, role=Role.CLERK, sub="clerk-900", center=OTHER)
         refused = await intake.get(f"/plans/{plan}", params={"after": drawn.json()["position"]},
@@ -272,3 +285,27 @@ async def test_another_centers_clerk_reading_our_plan_reads_no_more_than_for_non
         assert read == []
         assert (await intake.get(f"/plans/{plan}")).status_code == 200
         assert len(read) == 1
+
+
+async def test_another_centers_clerk_linking_their_case_to_our_plan_loads_neither(
+        settings: Settings) -> None:
+    """A plan of ours, a case of theirs: their clerk links the case to our plan's step (a
+    second route into our plan). The 404 is a plan nobody has's, refused on the plan's first
+    event before the command loads the plan and the case beside it (it loaded both whole
+    for them, and refused after, until December 2026)."""
+    app = create_intake(settings, clock=ManualClock(at(2026, 12, 20, 9)))
+    async with running(app) as intake:
+        drawn = await _our_plan(intake, "plan-window-3-0002")
+        plan = drawn.json()["id"]
+        there = bearer(settings, role=Role.CLERK, sub="clerk-900", center=OTHER)
+        opened = await intake.post("/cases", headers={**there, **headers("window-9-0001")}, json={
+            "center_id": OTHER, "counter_id": "window-9", "service_item": "SA-HARDSHIP-SUBSIDY"})
+        assert opened.status_code == 201, opened.text
+        loaded = batch_loads(app)
+        nobodys = str(uuid.uuid4())
+        theirs, none = [await intake.post(f"/plans/{p}/links", json={
+            "step": 1, "case_id": opened.json()["id"]}, headers={**there, **headers(f"link-{p}")})
+            for p in (plan, nobodys)]
+        assert (theirs.status_code, none.status_code) == (404, 404), theirs.text
+        assert error_words(theirs.json(), plan) == error_words(none.json(), nobodys)
+        assert [ids for ids in loaded if uuid.UUID(plan) in ids] == [], loaded

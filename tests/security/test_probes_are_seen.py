@@ -146,3 +146,32 @@ async def test_the_probe_line_is_written_after_the_answer_has_gone(settings: Set
         with capture_logs(processors=[merge_contextvars, seen]):
             await app(scope, receive, send)
         assert order == ["answered", "logged"], order
+
+
+async def test_a_prober_trying_ids_fast_writes_a_minutes_first_lines_and_then_a_count(
+        settings: Settings) -> None:
+    """A script of another center tries 25 of our case ids in a minute: the log has the
+    first 20 lines, then, at its next try after the minute, one line saying 5 were left
+    out; the public count took all 25 (as for ids nobody has). Before December 2026 each
+    try wrote its line: a prober as fast as the service answers flooded the log."""
+    app = create_intake(settings, clock=ManualClock(at(2026, 12, 20, 9)))
+    async with running(app) as intake:
+        ours = await _our_case_read(intake, "window-3-0004")
+        minute = [0.0]
+        app.state.probe_lines.clock = lambda: minute[0]
+        there = bearer(settings, role=Role.CLERK, sub="clerk-900", center=OTHER)
+        with capture_logs(processors=[merge_contextvars]) as logs:
+            for _ in range(25):
+                assert (await intake.get(f"/cases/{ours}", headers=there)).status_code == 404
+            minute[0] = 61.0  # the next minute (the lines' own clock, not the center's)
+            assert (await intake.get(f"/cases/{ours}", headers=there)).status_code == 404
+        said = [(e["event"], e.get("left_out")) for e in logs
+                if e["event"].startswith("access.refused_out_of_reach")]
+        assert said == [("access.refused_out_of_reach", None)] * 20 + [
+            ("access.refused_out_of_reach.suppressed", 5),
+            ("access.refused_out_of_reach", None)], said
+        assert [(e["actor"], e["actor_center"]) for e in logs if e["event"].endswith(
+            "suppressed")] == [("clerk-900", OTHER)]
+        metrics = (await intake.get("/metrics")).text
+        assert ('sixstep_not_found_by_id_total{route="/cases/{case_id}",service="intake"} 26.0'
+                ) in metrics
