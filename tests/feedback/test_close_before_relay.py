@@ -23,7 +23,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -399,3 +399,68 @@ async def test_a_rebuild_switched_in_while_may_is_closing_keeps_the_close_s_mark
         assert (await month_row(may.client, "2026-05", live="true"))["visits"] == 9
         assert await may.app.state.period_scheduler.tick() == (0, 1)
         assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+
+
+class Gone(Exception):
+    """The process killed between a record and the move of its month's marks."""
+
+
+async def _gone(*args: Any, **kwargs: Any) -> None:
+    raise Gone
+
+
+async def test_a_revision_recorded_then_the_process_gone_names_its_late_events_once(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The visit of 23:50 relayed after May's close: revision 1 is recorded, and the
+    process is gone before May's marks move to it. The next ticks record nothing again
+    (9 visits as revised), and the slip typed in on 4 June is revision 2, naming the slip
+    alone: the marks stood at the close, and revision 2 named the visit a second time."""
+    async with _may_closed(settings) as may:
+        periods, scheduler = may.app.state.periods, may.app.state.period_scheduler
+        await may.relay(settings)
+        with monkeypatch.context() as m:
+            m.setattr(periods, "_counted", _gone)
+            with pytest.raises(Gone):
+                await scheduler.tick()
+        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+        assert await scheduler.tick() == (0, 0), "recorded once"
+
+        slip = await may.typed_in(settings, "slip", at("14", "11:00"),
+                                  "2026-06-04T10:00:00+08:00")
+        assert await scheduler.tick() == (0, 1)
+        row = await _revision(may.client, "2026-05", 2)
+        assert row["visits"] == 10
+        assert [e["event_id"] for e in row["reported"]["late_events"]] == [str(slip.event_id)]
+
+
+async def test_a_close_recorded_then_the_process_gone_after_a_failed_close(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store away at 00:30 (the close marked May and recorded nothing), the visit of
+    23:50 relayed, the retry counts it (9) and records May, and the process is gone before
+    the marks move: they stood at the failed close's, and May's first revision (a slip of
+    4 June) named the visit the close had counted."""
+    async with _may_closed(settings, close=False) as may:
+        periods = may.app.state.periods
+
+        async def store_away(*args: Any, **kwargs: Any) -> None:
+            raise Unavailable("the store did not take the write")
+        with monkeypatch.context() as m:
+            m.setattr(periods.path, "create", store_away)
+            with pytest.raises(Unavailable):
+                await periods.close(TEST_CENTER, date(2026, 5, 1), "supervisor",
+                                    "supervisor-1", "close-2026-05")
+        await may.relay(settings)
+        with monkeypatch.context() as m:
+            m.setattr(periods, "_counted", _gone)
+            with pytest.raises(Gone):
+                await periods.close(TEST_CENTER, date(2026, 5, 1), "supervisor",
+                                    "supervisor-1", "close-2026-05")
+        await wait_until(lambda: _reported(may.client, "2026-05"), what="May's report")
+        assert (await month_row(may.client, "2026-05"))["visits"] == 9
+
+        slip = await may.typed_in(settings, "slip", at("14", "11:00"),
+                                  "2026-06-04T10:00:00+08:00")
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        row = await _revision(may.client, "2026-05", 1)
+        assert row["visits"] == 10
+        assert [e["event_id"] for e in row["reported"]["late_events"]] == [str(slip.event_id)]

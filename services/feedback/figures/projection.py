@@ -210,7 +210,10 @@ MARKS = "fig_closed_marks"
 missing from what was counted: the scheduler counts the month again), ``recorded_through``
 the one its last record (``PeriodClosed`` / ``PeriodRevised``) stood at (the notes after it
 are the late events the next revision names). Every event that changes a fact row of a
-marked month is noted, whatever its ``recorded_at``."""
+marked month is noted, whatever its ``recorded_at``. ``pending_through`` and ``pending_key``:
+the mark and the Idempotency-Key of the record being made (set before it, cleared once the
+marks moved): a record made and the process gone before the marks moved is found by the next
+revision, which names the late events from there (not again from the record before)."""
 
 
 def month_lock(month: str) -> str:
@@ -252,6 +255,11 @@ DDL = [
     f"CREATE TABLE IF NOT EXISTS {MARKS} (center_id text NOT NULL, month date NOT NULL,"
     " counted_through bigint NOT NULL, recorded_through bigint NOT NULL,"
     " PRIMARY KEY (center_id, month))",
+    # The record a close or a revision is about to make, and the mark it counted at: a crash
+    # between the record and the marks' move (``closing.Periods._counted``) is found by the
+    # next revision (the key is on the month's aggregate: recorded) and moved then.
+    f"ALTER TABLE {MARKS} ADD COLUMN IF NOT EXISTS pending_through bigint",
+    f"ALTER TABLE {MARKS} ADD COLUMN IF NOT EXISTS pending_key text",
     # The months closed before the marks were kept: noted from now on, counted again at the
     # first note (their notes of before are compared by recorded_at, as they were).
     f"INSERT INTO {MARKS} SELECT center_id, month, 0, 0 FROM fig_reported"
@@ -764,7 +772,8 @@ READ_MODEL = ReadModel(
     # a close's mark, taken before its count, is on no log until the close is recorded
     kept_live=frozenset({MARKS}),
     # where a note or a count stands: a rebuild numbers its notes anew
-    volatile=frozenset({"noted_seq", "counted_through", "recorded_through"}),
+    volatile=frozenset({"noted_seq", "counted_through", "recorded_through",
+                        "pending_through"}),
     # A batch reads fact rows by their keys only (``_fold``), the day totals by (day,
     # center), the notes and marks by their keys: the figures' day and lookup indexes serve
     # the queries (fig_late_noted the period scheduler's), made last by a rebuild.
