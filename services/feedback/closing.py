@@ -227,7 +227,8 @@ class Periods:
         await self.path.on(period_id_for(center_id, month), "period", "PeriodRevised", act,
                            meta, key)
         revised = out.get("revised", False)
-        await self._counted(center_id, month, mark, recorded=revised, key=key)
+        await self._counted(center_id, month, mark, recorded=revised, key=key,
+                            revised=revised)
         return revised
 
     async def _pending(self, center_id: str, month: date, mark: int, key: str) -> None:
@@ -260,14 +261,18 @@ class Periods:
             log.info("periods.record_settled", center_id=center_id, month=str(month))
         await self._counted(center_id, month, left["pending_through"],
                             recorded=seen.get("recorded", False), key=left["pending_key"],
-                            counted=seen.get("recorded", False))
+                            counted=seen.get("recorded", False),
+                            revised=bool(seen.get("recorded")) and left["pending_key"]
+                            .startswith("period-revise:"))
 
     async def _counted(self, center_id: str, month: date, mark: int, *, recorded: bool,
-                       key: str | None = None, counted: bool = True) -> None:
+                       key: str | None = None, counted: bool = True,
+                       revised: bool = False) -> None:
         """The month counted at ``mark`` (``_mark``), and that count ``recorded`` (a close or
         a revision): its marks move on to it, never back (a later count stands further);
         the record ``key`` made (``_pending``) is no longer pending. ``counted``: False for
-        a count never compared (``_settle``), which moves nothing."""
+        a count never compared (``_settle``), which moves nothing. ``revised``: a revision
+        was recorded now (``revised_at``, the scheduler's window)."""
         await self.pool.execute(
             f"INSERT INTO {MARKS} AS k VALUES ($1, $2, $3::bigint, CASE WHEN $4::boolean"
             " THEN $3::bigint ELSE 0 END) ON CONFLICT (center_id, month) DO UPDATE SET"
@@ -276,8 +281,9 @@ class Periods:
             " CASE WHEN $4::boolean THEN greatest(k.recorded_through, $3::bigint)"
             " ELSE k.recorded_through END, pending_through = CASE WHEN k.pending_key = $5"
             " THEN NULL ELSE k.pending_through END, pending_key = CASE WHEN k.pending_key"
-            " = $5 THEN NULL ELSE k.pending_key END",
-            center_id, month, mark, recorded, key, counted)
+            " = $5 THEN NULL ELSE k.pending_key END, revised_at = CASE WHEN $7::boolean"
+            " THEN $8::timestamptz ELSE k.revised_at END",
+            center_id, month, mark, recorded, key, counted, revised, self.path.now())
 
 
 #: How far back the scheduler looks for a month to close (``PeriodScheduler.due_months``).
@@ -294,10 +300,15 @@ class PeriodScheduler:
 
     def __init__(self, pool: asyncpg.Pool, periods: Periods, after_days: int, *, schema: str,
                  tick_s: float = 60.0, recheck_s: float = 3600.0,
-                 caught_up: Callable[[], Awaitable[bool]] | None = None) -> None:
+                 caught_up: Callable[[], Awaitable[bool]] | None = None,
+                 revise_every: timedelta = timedelta(0)) -> None:
         """``caught_up``: whether the figures read model has applied every event on the
         stream so far; a month is closed or revised only then (a service starting on a long
-        history must not report a month half counted)."""
+        history must not report a month half counted). ``revise_every``: a month revised
+        is revised again only that long after (``PERIOD_REVISE_EVERY_MINUTES``): the slips
+        of a paper register typed in one by one after the close are one revision, naming
+        them all, not one report version (and one notice) each."""
+        self.revise_every = revise_every
         self.caught_up = caught_up
         self.pool = pool
         self.periods = periods
@@ -429,8 +440,15 @@ class PeriodScheduler:
             " JOIN fig_late_events l ON l.center_id = r.center_id AND l.month = r.month"
             " AND l.recorded_at > r.recorded_at AND l.noted_seq IS NULL) s"
             " GROUP BY center_id, month")
+        waiting: set[tuple[str, date]] = set()
+        if stale and self.revise_every:
+            waiting = {(w["center_id"], w["month"]) for w in await self.pool.fetch(
+                f"SELECT center_id, month FROM {MARKS} WHERE revised_at > $1",
+                self.periods.path.now() - self.revise_every)}
         for r in stale:
             where = (r["center_id"], r["month"])
+            if where in waiting:
+                continue  # revised lately: what is noted meanwhile waits for the window's end
             if r["noted"] is None and self._checked.get(where) == r["latest"]:
                 continue  # counted again already: the late events changed nothing
             try:

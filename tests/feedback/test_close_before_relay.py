@@ -80,6 +80,7 @@ class ClosedMay:
     history: History
     held: Envelope
     month: May
+    clock: Clock
 
     async def typed_in(self, settings: Settings, name: str, when: str,
                        recorded_at: str) -> Envelope:
@@ -114,7 +115,7 @@ async def _may_closed(settings: Settings, *, close: bool = True,
         await applied_up_to(app.state.pool, await history.publish_new(settings))
         if close:
             await _close(client, "2026-05")
-        yield ClosedMay(app, client, history, held, may)
+        yield ClosedMay(app, client, history, held, may, clock)
 
 
 async def _rebuilt(settings: Settings) -> None:
@@ -427,6 +428,7 @@ async def test_a_revision_recorded_then_the_process_gone_names_its_late_events_o
 
         slip = await may.typed_in(settings, "slip", at("14", "11:00"),
                                   "2026-06-04T10:00:00+08:00")
+        may.clock.set(datetime.fromisoformat("2026-06-04T10:00:00+08:00"))
         assert await scheduler.tick() == (0, 1)
         row = await _revision(may.client, "2026-05", 2)
         assert row["visits"] == 10
@@ -464,3 +466,31 @@ async def test_a_close_recorded_then_the_process_gone_after_a_failed_close(
         row = await _revision(may.client, "2026-05", 1)
         assert row["visits"] == 10
         assert [e["event_id"] for e in row["reported"]["late_events"]] == [str(slip.event_id)]
+
+
+async def test_slips_typed_in_one_by_one_after_the_close_are_one_revision_an_hour(
+        settings: Settings) -> None:
+    """May closed, the visit of 23:50 relayed: revision 1 at once. Then slips of the paper
+    register typed in one by one on 4 June from 10:00: each minute's tick made a revision of
+    its own (a report version, and a notice to the center, a slip each). Within an hour of
+    revision 1 they wait (``PERIOD_REVISE_EVERY_MINUTES``, 60), and then are one revision
+    naming them all."""
+    async with _may_closed(settings) as may:
+        scheduler = may.app.state.period_scheduler
+        await may.relay(settings)
+        may.clock.set(datetime.fromisoformat("2026-06-04T09:30:00+08:00"))
+        assert await scheduler.tick() == (0, 1)
+        await _revision(may.client, "2026-05", 1)
+        slips = []
+        for n, minute in enumerate(("10:00", "10:01", "10:02")):
+            may.clock.set(datetime.fromisoformat(f"2026-06-04T{minute}:00+08:00"))
+            slips.append(await may.typed_in(settings, f"slip-{n}", at("14", f"11:0{n}"),
+                                            f"2026-06-04T{minute}:00+08:00"))
+            assert await scheduler.tick() == (0, 0), f"the slip of {minute} waits"
+        may.clock.set(datetime.fromisoformat("2026-06-04T10:30:00+08:00"))
+        assert await scheduler.tick() == (0, 1), "an hour after revision 1"
+        row = await _revision(may.client, "2026-05", 2)
+        assert row["visits"] == 12
+        assert [e["event_id"] for e in row["reported"]["late_events"]] == [
+            str(s.event_id) for s in slips]
+        assert await scheduler.tick() == (0, 0)

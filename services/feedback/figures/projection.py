@@ -213,7 +213,8 @@ are the late events the next revision names). Every event that changes a fact ro
 marked month is noted, whatever its ``recorded_at``. ``pending_through`` and ``pending_key``:
 the mark and the Idempotency-Key of the record being made (set before it, cleared once the
 marks moved): a record made and the process gone before the marks moved is found by the next
-revision, which names the late events from there (not again from the record before)."""
+revision, which names the late events from there (not again from the record before).
+``revised_at``: when its last revision was recorded (the scheduler's window)."""
 
 
 def month_lock(month: str) -> str:
@@ -260,6 +261,9 @@ DDL = [
     # next revision (the key is on the month's aggregate: recorded) and moved then.
     f"ALTER TABLE {MARKS} ADD COLUMN IF NOT EXISTS pending_through bigint",
     f"ALTER TABLE {MARKS} ADD COLUMN IF NOT EXISTS pending_key text",
+    # When the month's last revision was recorded (the service's clock): the scheduler revises
+    # a month at most once per ``PERIOD_REVISE_EVERY_MINUTES``.
+    f"ALTER TABLE {MARKS} ADD COLUMN IF NOT EXISTS revised_at timestamptz",
     # The months closed before the marks were kept: noted from now on, counted again at the
     # first note (their notes of before are compared by recorded_at, as they were).
     f"INSERT INTO {MARKS} SELECT center_id, month, 0, 0 FROM fig_reported"
@@ -773,7 +777,7 @@ READ_MODEL = ReadModel(
     kept_live=frozenset({MARKS}),
     # where a note or a count stands: a rebuild numbers its notes anew
     volatile=frozenset({"noted_seq", "counted_through", "recorded_through",
-                        "pending_through"}),
+                        "pending_through", "revised_at"}),
     # A batch reads fact rows by their keys only (``_fold``), the day totals by (day,
     # center), the notes and marks by their keys: the figures' day and lookup indexes serve
     # the queries (fig_late_noted the period scheduler's), made last by a rebuild.
