@@ -494,3 +494,27 @@ async def test_slips_typed_in_one_by_one_after_the_close_are_one_revision_an_hou
         assert [e["event_id"] for e in row["reported"]["late_events"]] == [
             str(s.event_id) for s in slips]
         assert await scheduler.tick() == (0, 0)
+
+
+async def test_a_visit_applied_while_may_is_closing_and_a_rebuild_switches_in_revises_may(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The close of May has counted (8 visits) and not recorded yet; the visit of 23:50 is
+    relayed and applied (noted against the close's mark), then ``sixstep rebuild
+    feedback.figures`` switches in. The rebuilt notes come from the log, where the visit is
+    before any close of May: not noted. The switch kept the close's mark but not the note,
+    and May stayed at 8 as reported while the live figures said 9."""
+    async with _may_closed(settings, close=False) as may:
+        periods = may.app.state.periods
+        counted = periods.figures_of
+
+        async def then_relayed_and_rebuilt(*args: Any, **kwargs: Any) -> Any:
+            figures = await counted(*args, **kwargs)
+            await may.relay(settings)
+            await _rebuilt(settings)
+            return figures
+        with monkeypatch.context() as m:
+            m.setattr(periods, "figures_of", then_relayed_and_rebuilt)
+            await _close(may.client, "2026-05")
+        assert (await month_row(may.client, "2026-05"))["visits"] == 8
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9

@@ -773,8 +773,11 @@ READ_MODEL = ReadModel(
     subjects=lambda settings: subjects(settings.subject_prefix),
     keys={**{t.name: "case_id" for t in FACTS}, VISITS.name: "key_id", LATE: "key_id",
           REPORTED.name: "period_id"},
-    # a close's mark, taken before its count, is on no log until the close is recorded
-    kept_live=frozenset({MARKS}),
+    # a close's mark, taken before its count, is on no log until the close is recorded; nor
+    # is a note of an event applied after that mark (on the log before the close, the
+    # rebuild does not note it): a rebuild switched in before the close's record kept the
+    # mark and lost the note, and the month stayed as reported, the visit counted live only
+    kept_live=frozenset({MARKS, LATE}),
     # where a note or a count stands: a rebuild numbers its notes anew
     volatile=frozenset({"noted_seq", "counted_through", "recorded_through",
                         "pending_through", "revised_at"}),
