@@ -118,12 +118,30 @@ async def _may_closed(settings: Settings, *, close: bool = True,
         yield ClosedMay(app, client, history, held, may, clock)
 
 
+async def _the_slip_alone_named(settings: Settings, may: ClosedMay, *, revision: int) -> None:
+    """A May visit typed in on 4 June from the paper register: the next tick records
+    ``revision`` (10 visits), which names that slip and nothing before it."""
+    slip = await may.typed_in(settings, "slip", at("14", "11:00"), "2026-06-04T10:00:00+08:00")
+    assert await may.app.state.period_scheduler.tick() == (0, 1)
+    row = await _revision(may.client, "2026-05", revision)
+    assert row["visits"] == 10
+    assert [e["event_id"] for e in row["reported"]["late_events"]] == [str(slip.event_id)]
+
+
 async def _rebuilt(settings: Settings) -> None:
     """``sixstep rebuild feedback.figures``, switched in."""
     async with Rebuild(settings, READ_MODEL) as rebuild:
         await rebuild.prepare(fresh=True)
         await rebuild.catch_up(stoppable=False)
         await rebuild.switch()
+
+
+class Gone(Exception):
+    """The process killed between a record and the move of its month's marks."""
+
+
+async def _gone(*args: Any, **kwargs: Any) -> None:
+    raise Gone
 
 
 async def test_a_visit_recorded_in_may_relayed_after_the_close_revises_may(
@@ -218,13 +236,16 @@ async def test_a_revision_owed_under_redteam67s_seen_at_is_kept_by_the_upgrade(
             " current_schema() AND column_name = 'seen_at'")
 
 
+@pytest.mark.parametrize("gone", [False, True], ids=["", "gone-after-the-record"])
 async def test_a_close_that_failed_names_in_may_s_revision_only_what_its_retry_missed(
-        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+        settings: Settings, monkeypatch: pytest.MonkeyPatch, gone: bool) -> None:
     """The store away at 00:30: the close marked May, counted, and recorded nothing (503).
     The visit of 23:50 is relayed, then the close's retry counts it (9). A slip typed in on
     4 June revises May: its revision names the slip, not the visit the retry counted. The
     failed close's mark was kept as where May's record stood: the visit, noted after it, was
-    named late in the revision too."""
+    named late in the revision too. ``gone``: the retry records May and the process is gone
+    before the marks move (months48: they stood at the failed close's, and the visit the
+    close had counted was named again)."""
     async with _may_closed(settings, close=False) as may:
         periods = may.app.state.periods
 
@@ -236,16 +257,19 @@ async def test_a_close_that_failed_names_in_may_s_revision_only_what_its_retry_m
                                       headers={"Idempotency-Key": "close-2026-05"})
             assert r.status_code == 503, r.text
         await may.relay(settings)
-        await _close(may.client, "2026-05")
+        if gone:
+            with monkeypatch.context() as m:
+                m.setattr(periods, "_counted", _gone)
+                with pytest.raises(Gone):
+                    await periods.close(TEST_CENTER, date(2026, 5, 1), "supervisor",
+                                        "supervisor-1", "close-2026-05")
+            await wait_until(lambda: _reported(may.client, "2026-05"), what="May's report")
+        else:
+            await _close(may.client, "2026-05")
         assert (await month_row(may.client, "2026-05"))["visits"] == 9
         await may.app.state.period_scheduler.tick()
 
-        slip = await may.typed_in(settings, "slip", at("14", "11:00"),
-                                  "2026-06-04T10:00:00+08:00")
-        assert await may.app.state.period_scheduler.tick() == (0, 1)
-        row = await _revision(may.client, "2026-05", 1)
-        assert row["visits"] == 10
-        assert [e["event_id"] for e in row["reported"]["late_events"]] == [str(slip.event_id)]
+        await _the_slip_alone_named(settings, may, revision=1)
 
 
 async def test_a_no_answer_recorded_at_its_deadline_before_the_close_and_relayed_after_it(
@@ -402,14 +426,6 @@ async def test_a_rebuild_switched_in_while_may_is_closing_keeps_the_close_s_mark
         assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
 
 
-class Gone(Exception):
-    """The process killed between a record and the move of its month's marks."""
-
-
-async def _gone(*args: Any, **kwargs: Any) -> None:
-    raise Gone
-
-
 async def test_a_revision_recorded_then_the_process_gone_names_its_late_events_once(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """The visit of 23:50 relayed after May's close: revision 1 is recorded, and the
@@ -426,46 +442,8 @@ async def test_a_revision_recorded_then_the_process_gone_names_its_late_events_o
         assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
         assert await scheduler.tick() == (0, 0), "recorded once"
 
-        slip = await may.typed_in(settings, "slip", at("14", "11:00"),
-                                  "2026-06-04T10:00:00+08:00")
         may.clock.set(datetime.fromisoformat("2026-06-04T10:00:00+08:00"))
-        assert await scheduler.tick() == (0, 1)
-        row = await _revision(may.client, "2026-05", 2)
-        assert row["visits"] == 10
-        assert [e["event_id"] for e in row["reported"]["late_events"]] == [str(slip.event_id)]
-
-
-async def test_a_close_recorded_then_the_process_gone_after_a_failed_close(
-        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The store away at 00:30 (the close marked May and recorded nothing), the visit of
-    23:50 relayed, the retry counts it (9) and records May, and the process is gone before
-    the marks move: they stood at the failed close's, and May's first revision (a slip of
-    4 June) named the visit the close had counted."""
-    async with _may_closed(settings, close=False) as may:
-        periods = may.app.state.periods
-
-        async def store_away(*args: Any, **kwargs: Any) -> None:
-            raise Unavailable("the store did not take the write")
-        with monkeypatch.context() as m:
-            m.setattr(periods.path, "create", store_away)
-            with pytest.raises(Unavailable):
-                await periods.close(TEST_CENTER, date(2026, 5, 1), "supervisor",
-                                    "supervisor-1", "close-2026-05")
-        await may.relay(settings)
-        with monkeypatch.context() as m:
-            m.setattr(periods, "_counted", _gone)
-            with pytest.raises(Gone):
-                await periods.close(TEST_CENTER, date(2026, 5, 1), "supervisor",
-                                    "supervisor-1", "close-2026-05")
-        await wait_until(lambda: _reported(may.client, "2026-05"), what="May's report")
-        assert (await month_row(may.client, "2026-05"))["visits"] == 9
-
-        slip = await may.typed_in(settings, "slip", at("14", "11:00"),
-                                  "2026-06-04T10:00:00+08:00")
-        assert await may.app.state.period_scheduler.tick() == (0, 1)
-        row = await _revision(may.client, "2026-05", 1)
-        assert row["visits"] == 10
-        assert [e["event_id"] for e in row["reported"]["late_events"]] == [str(slip.event_id)]
+        await _the_slip_alone_named(settings, may, revision=2)
 
 
 async def test_slips_typed_in_one_by_one_after_the_close_are_one_revision_an_hour(
