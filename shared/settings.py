@@ -358,6 +358,10 @@ class Settings(BaseSettings):
     period_close_after_days: int = Field(5, ge=0, le=366, description=(
         "A month's figures are closed (reported) this many days after it ends, unless a "
         "supervisor closed it before; 0 closes on the first day of the next month."))
+    period_revise_every_minutes: int = Field(60, ge=0, le=1440, description=(
+        "A closed month revised (late events changed its figures) is revised again at most "
+        "this often: everything noted meanwhile goes into one revision; 0 revises at each "
+        "of the scheduler's minutes."))
     public_figures_rate_per_minute: int = Field(60, ge=1, description=(
         "Requests a minute one address may make to the public figures page (公示)."))
     staff_names: dict[str, str] = Field(default_factory=dict, description=(

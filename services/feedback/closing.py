@@ -162,10 +162,13 @@ class Periods:
         ReportedMonth.check_closable(month, today)  # before it is marked: noted for nothing
         mark = await self._mark(center_id, month, first=True)
         figures = await self.figures_of(center_id, month, today)
+        await self._pending(center_id, month, mark, key)
         written = await self.path.create(period_id, "PeriodClosed", key, lambda: (
             ReportedMonth.close(center_id, month, closed_by, today, figures, meta)))
         if not written.replayed:  # this count is the one recorded: the month stands at it
-            await self._counted(center_id, month, mark, recorded=True)
+            await self._counted(center_id, month, mark, recorded=True, key=key)
+        else:  # closed before (this close's first try, gone before its marks moved?)
+            await self._settle(center_id, month)
         return written
 
     async def _mark(self, center_id: str, month: date, *, first: bool = False) -> int:
@@ -194,6 +197,7 @@ class Periods:
         if not found:
             return False
         row = found[0]
+        await self._settle(center_id, month)
         mark = await self._mark(center_id, month)
         figures = await self.figures_of(center_id, month, row.as_of)
         since = await self.pool.fetchval(
@@ -216,32 +220,81 @@ class Periods:
         def act(period: ReportedMonth, meta: Meta) -> None:
             out["revised"] = period.revise(figures, named, total, meta)
 
-        meta = self.path.meta("system:feedback-periods", None)
+        # one key per count (its mark): the month's aggregate says whether it was recorded
+        key = f"period-revise:{center_id}:{month.isoformat()[:7]}:{mark}"
+        meta = self.path.meta("system:feedback-periods", key)
+        await self._pending(center_id, month, mark, key)
         await self.path.on(period_id_for(center_id, month), "period", "PeriodRevised", act,
-                           meta, None)
+                           meta, key)
         revised = out.get("revised", False)
-        await self._counted(center_id, month, mark, recorded=revised)
+        await self._counted(center_id, month, mark, recorded=revised, key=key,
+                            revised=revised)
         return revised
 
-    async def _counted(self, center_id: str, month: date, mark: int, *,
-                       recorded: bool) -> None:
+    async def _pending(self, center_id: str, month: date, mark: int, key: str) -> None:
+        """Before a record (a close or a revision) counted at ``mark`` under ``key``: say so
+        on the month's marks, so that a process gone between the record and ``_counted`` is
+        caught up with by the next revision (``_settle``), not named from the record before."""
+        await self.pool.execute(
+            f"INSERT INTO {MARKS} AS k VALUES ($1, $2, 0, 0, $3::bigint, $4) ON CONFLICT"
+            " (center_id, month) DO UPDATE SET pending_through = $3::bigint, pending_key = $4",
+            center_id, month, mark, key)
+
+    async def _settle(self, center_id: str, month: date) -> None:
+        """A record left pending (``_pending``) by a close or a revision that did not move
+        the marks after it (the process killed, the database away): when the month's
+        aggregate has its key, it was recorded, and the marks move to where it counted;
+        else it was not, and nothing moves (its count was never compared)."""
+        left = await self.pool.fetchrow(
+            f"SELECT pending_through, pending_key FROM {MARKS} WHERE center_id = $1"
+            " AND month = $2 AND pending_key IS NOT NULL", center_id, month)
+        if left is None:
+            return
+        seen: dict[str, bool] = {}
+
+        def look(period: ReportedMonth, meta: Meta) -> None:
+            seen["recorded"] = left["pending_key"] in period.commands
+
+        await self.path.on(period_id_for(center_id, month), "period", "PeriodRevised", look,
+                           self.path.meta("system:feedback-periods", None), None)
+        if seen.get("recorded"):
+            log.info("periods.record_settled", center_id=center_id, month=str(month))
+        await self._counted(center_id, month, left["pending_through"],
+                            recorded=seen.get("recorded", False), key=left["pending_key"],
+                            counted=seen.get("recorded", False),
+                            revised=bool(seen.get("recorded")) and left["pending_key"]
+                            .startswith("period-revise:"))
+
+    async def _counted(self, center_id: str, month: date, mark: int, *, recorded: bool,
+                       key: str | None = None, counted: bool = True,
+                       revised: bool = False) -> None:
         """The month counted at ``mark`` (``_mark``), and that count ``recorded`` (a close or
-        a revision): its marks move on to it, never back (a later count stands further)."""
+        a revision): its marks move on to it, never back (a later count stands further);
+        the record ``key`` made (``_pending``) is no longer pending. ``counted``: False for
+        a count never compared (``_settle``), which moves nothing. ``revised``: a revision
+        was recorded now (``revised_at``, the scheduler's window)."""
         await self.pool.execute(
             f"INSERT INTO {MARKS} AS k VALUES ($1, $2, $3::bigint, CASE WHEN $4::boolean"
             " THEN $3::bigint ELSE 0 END) ON CONFLICT (center_id, month) DO UPDATE SET"
-            " counted_through = greatest(k.counted_through, $3::bigint), recorded_through ="
+            " counted_through = CASE WHEN $6::boolean THEN greatest(k.counted_through,"
+            " $3::bigint) ELSE k.counted_through END, recorded_through ="
             " CASE WHEN $4::boolean THEN greatest(k.recorded_through, $3::bigint)"
-            " ELSE k.recorded_through END",
-            center_id, month, mark, recorded)
+            " ELSE k.recorded_through END, pending_through = CASE WHEN k.pending_key = $5"
+            " THEN NULL ELSE k.pending_through END, pending_key = CASE WHEN k.pending_key"
+            " = $5 THEN NULL ELSE k.pending_key END, revised_at = CASE WHEN $7::boolean"
+            " THEN $8::timestamptz ELSE k.revised_at END",
+            center_id, month, mark, recorded, key, counted, revised, self.path.now())
 
 
 #: How far back the scheduler looks for a month to close (``PeriodScheduler.due_months``).
 CLOSE_LOOKBACK_MONTHS = 12
 #: The per-day counts (``fig_day_totals``) of the rows the tick's scan closes a month for: a
-#: trip, a case opened or resolved, a survey closed (a check due that month closes none).
+#: trip, a case opened or resolved, a survey closed, a follow-up done or missed on a day it
+#: was due (its on-time rate is that month's: a center whose month held only follow-up calls
+#: was never closed for it); a check due that month and still open closes none.
 CLOSING_COUNTS = ("visits", "cases", "resolved", "answers_or_expiries",
-                  "staff_recorded_answers", "no_consent", "declined", "revisit_answers")
+                  "staff_recorded_answers", "no_consent", "declined", "revisit_answers",
+                  "followups_closed")
 
 
 class PeriodScheduler:
@@ -250,10 +303,15 @@ class PeriodScheduler:
 
     def __init__(self, pool: asyncpg.Pool, periods: Periods, after_days: int, *, schema: str,
                  tick_s: float = 60.0, recheck_s: float = 3600.0,
-                 caught_up: Callable[[], Awaitable[bool]] | None = None) -> None:
+                 caught_up: Callable[[], Awaitable[bool]] | None = None,
+                 revise_every: timedelta = timedelta(0)) -> None:
         """``caught_up``: whether the figures read model has applied every event on the
         stream so far; a month is closed or revised only then (a service starting on a long
-        history must not report a month half counted)."""
+        history must not report a month half counted). ``revise_every``: a month revised
+        is revised again only that long after (``PERIOD_REVISE_EVERY_MINUTES``): the slips
+        of a paper register typed in one by one after the close are one revision, naming
+        them all, not one report version (and one notice) each."""
+        self.revise_every = revise_every
         self.caught_up = caught_up
         self.pool = pool
         self.periods = periods
@@ -356,7 +414,9 @@ class PeriodScheduler:
                 " BETWEEN $1 AND $2 UNION SELECT center_id FROM fig_cases WHERE resolved_on"
                 " BETWEEN $1 AND $2 UNION SELECT center_id FROM fig_visits WHERE day BETWEEN"
                 " $1 AND $2 UNION SELECT center_id FROM fig_surveys WHERE closed_on BETWEEN"
-                " $1 AND $2) c WHERE center_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM"
+                " $1 AND $2 UNION SELECT center_id FROM fig_followups WHERE due_on BETWEEN"
+                " $1 AND $2 AND (completed_on IS NOT NULL OR missed)) c"
+                " WHERE center_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM"
                 " fig_reported r WHERE r.center_id = c.center_id AND r.month = $1)",
                 month, end)
             if not centers and month not in months[-2:]:
@@ -385,8 +445,15 @@ class PeriodScheduler:
             " JOIN fig_late_events l ON l.center_id = r.center_id AND l.month = r.month"
             " AND l.recorded_at > r.recorded_at AND l.noted_seq IS NULL) s"
             " GROUP BY center_id, month")
+        waiting: set[tuple[str, date]] = set()
+        if stale and self.revise_every:
+            waiting = {(w["center_id"], w["month"]) for w in await self.pool.fetch(
+                f"SELECT center_id, month FROM {MARKS} WHERE revised_at > $1",
+                self.periods.path.now() - self.revise_every)}
         for r in stale:
             where = (r["center_id"], r["month"])
+            if where in waiting:
+                continue  # revised lately: what is noted meanwhile waits for the window's end
             if r["noted"] is None and self._checked.get(where) == r["latest"]:
                 continue  # counted again already: the late events changed nothing
             try:

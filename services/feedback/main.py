@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from functools import partial
 
 import structlog
@@ -106,7 +107,8 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
         # Both ask every durable of the figures: a partitioned worker's own is not all of them.
         app.state.period_scheduler = closing.PeriodScheduler(
             runtime.pool, app.state.periods, settings.period_close_after_days,
-            schema=settings.schema_for(SERVICE), caught_up=facts.caught_up)
+            schema=settings.schema_for(SERVICE), caught_up=facts.caught_up,
+            revise_every=timedelta(minutes=settings.period_revise_every_minutes))
         runtime.start_worker("period-scheduler", app.state.period_scheduler.run)
         try:
             yield

@@ -23,7 +23,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -80,6 +80,7 @@ class ClosedMay:
     history: History
     held: Envelope
     month: May
+    clock: Clock
 
     async def typed_in(self, settings: Settings, name: str, when: str,
                        recorded_at: str) -> Envelope:
@@ -114,7 +115,17 @@ async def _may_closed(settings: Settings, *, close: bool = True,
         await applied_up_to(app.state.pool, await history.publish_new(settings))
         if close:
             await _close(client, "2026-05")
-        yield ClosedMay(app, client, history, held, may)
+        yield ClosedMay(app, client, history, held, may, clock)
+
+
+async def _the_slip_alone_named(settings: Settings, may: ClosedMay, *, revision: int) -> None:
+    """A May visit typed in on 4 June from the paper register: the next tick records
+    ``revision`` (10 visits), which names that slip and nothing before it."""
+    slip = await may.typed_in(settings, "slip", at("14", "11:00"), "2026-06-04T10:00:00+08:00")
+    assert await may.app.state.period_scheduler.tick() == (0, 1)
+    row = await _revision(may.client, "2026-05", revision)
+    assert row["visits"] == 10
+    assert [e["event_id"] for e in row["reported"]["late_events"]] == [str(slip.event_id)]
 
 
 async def _rebuilt(settings: Settings) -> None:
@@ -123,6 +134,14 @@ async def _rebuilt(settings: Settings) -> None:
         await rebuild.prepare(fresh=True)
         await rebuild.catch_up(stoppable=False)
         await rebuild.switch()
+
+
+class Gone(Exception):
+    """The process killed between a record and the move of its month's marks."""
+
+
+async def _gone(*args: Any, **kwargs: Any) -> None:
+    raise Gone
 
 
 async def test_a_visit_recorded_in_may_relayed_after_the_close_revises_may(
@@ -217,13 +236,16 @@ async def test_a_revision_owed_under_redteam67s_seen_at_is_kept_by_the_upgrade(
             " current_schema() AND column_name = 'seen_at'")
 
 
+@pytest.mark.parametrize("gone", [False, True], ids=["", "gone-after-the-record"])
 async def test_a_close_that_failed_names_in_may_s_revision_only_what_its_retry_missed(
-        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+        settings: Settings, monkeypatch: pytest.MonkeyPatch, gone: bool) -> None:
     """The store away at 00:30: the close marked May, counted, and recorded nothing (503).
     The visit of 23:50 is relayed, then the close's retry counts it (9). A slip typed in on
     4 June revises May: its revision names the slip, not the visit the retry counted. The
     failed close's mark was kept as where May's record stood: the visit, noted after it, was
-    named late in the revision too."""
+    named late in the revision too. ``gone``: the retry records May and the process is gone
+    before the marks move (months48: they stood at the failed close's, and the visit the
+    close had counted was named again)."""
     async with _may_closed(settings, close=False) as may:
         periods = may.app.state.periods
 
@@ -235,16 +257,19 @@ async def test_a_close_that_failed_names_in_may_s_revision_only_what_its_retry_m
                                       headers={"Idempotency-Key": "close-2026-05"})
             assert r.status_code == 503, r.text
         await may.relay(settings)
-        await _close(may.client, "2026-05")
+        if gone:
+            with monkeypatch.context() as m:
+                m.setattr(periods, "_counted", _gone)
+                with pytest.raises(Gone):
+                    await periods.close(TEST_CENTER, date(2026, 5, 1), "supervisor",
+                                        "supervisor-1", "close-2026-05")
+            await wait_until(lambda: _reported(may.client, "2026-05"), what="May's report")
+        else:
+            await _close(may.client, "2026-05")
         assert (await month_row(may.client, "2026-05"))["visits"] == 9
         await may.app.state.period_scheduler.tick()
 
-        slip = await may.typed_in(settings, "slip", at("14", "11:00"),
-                                  "2026-06-04T10:00:00+08:00")
-        assert await may.app.state.period_scheduler.tick() == (0, 1)
-        row = await _revision(may.client, "2026-05", 1)
-        assert row["visits"] == 10
-        assert [e["event_id"] for e in row["reported"]["late_events"]] == [str(slip.event_id)]
+        await _the_slip_alone_named(settings, may, revision=1)
 
 
 async def test_a_no_answer_recorded_at_its_deadline_before_the_close_and_relayed_after_it(
@@ -397,5 +422,77 @@ async def test_a_rebuild_switched_in_while_may_is_closing_keeps_the_close_s_mark
             await _close(may.client, "2026-05")
         assert (await month_row(may.client, "2026-05"))["visits"] == 8
         assert (await month_row(may.client, "2026-05", live="true"))["visits"] == 9
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+
+
+async def test_a_revision_recorded_then_the_process_gone_names_its_late_events_once(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The visit of 23:50 relayed after May's close: revision 1 is recorded, and the
+    process is gone before May's marks move to it. The next ticks record nothing again
+    (9 visits as revised), and the slip typed in on 4 June is revision 2, naming the slip
+    alone: the marks stood at the close, and revision 2 named the visit a second time."""
+    async with _may_closed(settings) as may:
+        periods, scheduler = may.app.state.periods, may.app.state.period_scheduler
+        await may.relay(settings)
+        with monkeypatch.context() as m:
+            m.setattr(periods, "_counted", _gone)
+            with pytest.raises(Gone):
+                await scheduler.tick()
+        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+        assert await scheduler.tick() == (0, 0), "recorded once"
+
+        may.clock.set(datetime.fromisoformat("2026-06-04T10:00:00+08:00"))
+        await _the_slip_alone_named(settings, may, revision=2)
+
+
+async def test_slips_typed_in_one_by_one_after_the_close_are_one_revision_an_hour(
+        settings: Settings) -> None:
+    """May closed, the visit of 23:50 relayed: revision 1 at once. Then slips of the paper
+    register typed in one by one on 4 June from 10:00: each minute's tick made a revision of
+    its own (a report version, and a notice to the center, a slip each). Within an hour of
+    revision 1 they wait (``PERIOD_REVISE_EVERY_MINUTES``, 60), and then are one revision
+    naming them all."""
+    async with _may_closed(settings) as may:
+        scheduler = may.app.state.period_scheduler
+        await may.relay(settings)
+        may.clock.set(datetime.fromisoformat("2026-06-04T09:30:00+08:00"))
+        assert await scheduler.tick() == (0, 1)
+        await _revision(may.client, "2026-05", 1)
+        slips = []
+        for n, minute in enumerate(("10:00", "10:01", "10:02")):
+            may.clock.set(datetime.fromisoformat(f"2026-06-04T{minute}:00+08:00"))
+            slips.append(await may.typed_in(settings, f"slip-{n}", at("14", f"11:0{n}"),
+                                            f"2026-06-04T{minute}:00+08:00"))
+            assert await scheduler.tick() == (0, 0), f"the slip of {minute} waits"
+        may.clock.set(datetime.fromisoformat("2026-06-04T10:30:00+08:00"))
+        assert await scheduler.tick() == (0, 1), "an hour after revision 1"
+        row = await _revision(may.client, "2026-05", 2)
+        assert row["visits"] == 12
+        assert [e["event_id"] for e in row["reported"]["late_events"]] == [
+            str(s.event_id) for s in slips]
+        assert await scheduler.tick() == (0, 0)
+
+
+async def test_a_visit_applied_while_may_is_closing_and_a_rebuild_switches_in_revises_may(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The close of May has counted (8 visits) and not recorded yet; the visit of 23:50 is
+    relayed and applied (noted against the close's mark), then ``sixstep rebuild
+    feedback.figures`` switches in. The rebuilt notes come from the log, where the visit is
+    before any close of May: not noted. The switch kept the close's mark but not the note,
+    and May stayed at 8 as reported while the live figures said 9."""
+    async with _may_closed(settings, close=False) as may:
+        periods = may.app.state.periods
+        counted = periods.figures_of
+
+        async def then_relayed_and_rebuilt(*args: Any, **kwargs: Any) -> Any:
+            figures = await counted(*args, **kwargs)
+            await may.relay(settings)
+            await _rebuilt(settings)
+            return figures
+        with monkeypatch.context() as m:
+            m.setattr(periods, "figures_of", then_relayed_and_rebuilt)
+            await _close(may.client, "2026-05")
+        assert (await month_row(may.client, "2026-05"))["visits"] == 8
         assert await may.app.state.period_scheduler.tick() == (0, 1)
         assert (await _revision(may.client, "2026-05", 1))["visits"] == 9

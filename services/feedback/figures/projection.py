@@ -210,7 +210,11 @@ MARKS = "fig_closed_marks"
 missing from what was counted: the scheduler counts the month again), ``recorded_through``
 the one its last record (``PeriodClosed`` / ``PeriodRevised``) stood at (the notes after it
 are the late events the next revision names). Every event that changes a fact row of a
-marked month is noted, whatever its ``recorded_at``."""
+marked month is noted, whatever its ``recorded_at``. ``pending_through`` and ``pending_key``:
+the mark and the Idempotency-Key of the record being made (set before it, cleared once the
+marks moved): a record made and the process gone before the marks moved is found by the next
+revision, which names the late events from there (not again from the record before).
+``revised_at``: when its last revision was recorded (the scheduler's window)."""
 
 
 def month_lock(month: str) -> str:
@@ -252,6 +256,14 @@ DDL = [
     f"CREATE TABLE IF NOT EXISTS {MARKS} (center_id text NOT NULL, month date NOT NULL,"
     " counted_through bigint NOT NULL, recorded_through bigint NOT NULL,"
     " PRIMARY KEY (center_id, month))",
+    # The record a close or a revision is about to make, and the mark it counted at: a crash
+    # between the record and the marks' move (``closing.Periods._counted``) is found by the
+    # next revision (the key is on the month's aggregate: recorded) and moved then.
+    f"ALTER TABLE {MARKS} ADD COLUMN IF NOT EXISTS pending_through bigint",
+    f"ALTER TABLE {MARKS} ADD COLUMN IF NOT EXISTS pending_key text",
+    # When the month's last revision was recorded (the service's clock): the scheduler revises
+    # a month at most once per ``PERIOD_REVISE_EVERY_MINUTES``.
+    f"ALTER TABLE {MARKS} ADD COLUMN IF NOT EXISTS revised_at timestamptz",
     # The months closed before the marks were kept: noted from now on, counted again at the
     # first note (their notes of before are compared by recorded_at, as they were).
     f"INSERT INTO {MARKS} SELECT center_id, month, 0, 0 FROM fig_reported"
@@ -761,10 +773,14 @@ READ_MODEL = ReadModel(
     subjects=lambda settings: subjects(settings.subject_prefix),
     keys={**{t.name: "case_id" for t in FACTS}, VISITS.name: "key_id", LATE: "key_id",
           REPORTED.name: "period_id"},
-    # a close's mark, taken before its count, is on no log until the close is recorded
-    kept_live=frozenset({MARKS}),
+    # a close's mark, taken before its count, is on no log until the close is recorded; nor
+    # is a note of an event applied after that mark (on the log before the close, the
+    # rebuild does not note it): a rebuild switched in before the close's record kept the
+    # mark and lost the note, and the month stayed as reported, the visit counted live only
+    kept_live=frozenset({MARKS, LATE}),
     # where a note or a count stands: a rebuild numbers its notes anew
-    volatile=frozenset({"noted_seq", "counted_through", "recorded_through"}),
+    volatile=frozenset({"noted_seq", "counted_through", "recorded_through",
+                        "pending_through", "revised_at"}),
     # A batch reads fact rows by their keys only (``_fold``), the day totals by (day,
     # center), the notes and marks by their keys: the figures' day and lookup indexes serve
     # the queries (fig_late_noted the period scheduler's), made last by a rebuild.

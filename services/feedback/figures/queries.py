@@ -327,7 +327,7 @@ async def compute(conn: asyncpg.Connection | asyncpg.Pool, q: FigureQuery,
                 continue  # none of the group's rows counts for this figure
             row = merged.get(key)
             if row is None:
-                row = merged[key] = {"period_start": key[0],
+                row = merged[key] = {"period_start": _label(key[0], q),
                                      **dict(zip(q.group_by, key[1:], strict=True))}
             row[figure.name] = _value(figure, *figures[figure.name])
     out = []
@@ -337,6 +337,15 @@ async def compute(conn: asyncpg.Connection | asyncpg.Pool, q: FigureQuery,
             row.setdefault(figure.name, _value(figure, 0, 0))
         out.append(row)
     return out
+
+
+def _label(start: date | None, q: FigureQuery) -> date | None:
+    """A period's row is labelled by its first day within the range asked for: a year from
+    1 December is the row of 1 December (its December), not of 1 January, which it does not
+    count (only the first period can start before ``from``)."""
+    if start is not None and q.date_from is not None and start < q.date_from:
+        return q.date_from
+    return start
 
 
 async def _count_rows(conn: asyncpg.Connection | asyncpg.Pool, q: FigureQuery,
