@@ -760,7 +760,9 @@ class Rules:
         """A case opened after its plan step was drawn up now carries it: the step's reminder
         (the plan author's until now) goes to whoever has the case, high priority when it is
         urgent, and is remembered with the case, so a later handover or urgency reaches it
-        (ignored, it stayed the author's, on no worklist of who does the case's work)."""
+        (ignored, it stayed the author's, on no worklist of who does the case's work). Its
+        worklist row names the case from then on (``FollowUpReassigned.case_id``: until
+        rulesrace48 none, and the worklist did not link it to the case)."""
         follow_up_id = follow_up_id_for("plan-step", UUID(e.payload["step_id"]))
 
         async def run(_: list[Row]) -> Row | None:
@@ -770,7 +772,8 @@ class Rules:
             clerk, team = owner_of(case)
             try:
                 await self.followups.reassign(follow_up_id, clerk, team, f"linked:{e.event_id}",
-                                              e.occurred_at, "the step's case carries it")
+                                              e.occurred_at, "the step's case carries it",
+                                              plain(case["case_id"]))
                 if is_urgent(case):
                     await self.followups.prioritise(follow_up_id, str(e.event_id),
                                                     e.occurred_at)
