@@ -51,6 +51,10 @@ class CompletionRule(Protocol):
 class CompletedBefore:
     """``run``: the sweep, then nothing (a background loop that must not end)."""
 
+    #: The ``upgrade_steps`` name of the sweep (with the durable's), and what it logs.
+    STEP = STEP
+    SAID = "upgrade.rectifications_completed_before"
+
     def __init__(self, pool: asyncpg.Pool, nc: NATS, settings: Settings,
                  rules: CompletionRule, consumer: Consumer, look_every_s: float = 1.0) -> None:
         self.pool, self.nc, self.settings = pool, nc, settings
@@ -60,7 +64,11 @@ class CompletedBefore:
     @property
     def step(self) -> str:
         """The ``upgrade_steps`` name of this durable's sweep."""
-        return f"{STEP}:{self.consumer.name}"
+        return f"{self.STEP}:{self.consumer.name}"
+
+    async def apply(self, e: Envelope) -> None:
+        """The rule, on one event the sweep found."""
+        await self.rules.rectification_completed(e)
 
     def subjects(self) -> list[str]:
         """The consumer's subjects of ``RectificationCompleted`` (its partitions')."""
@@ -111,8 +119,7 @@ class CompletedBefore:
                 if msg.data is None:
                     continue
                 try:
-                    await self.rules.rectification_completed(
-                        REGISTRY.current(decode_envelope(msg.data)))
+                    await self.apply(REGISTRY.current(decode_envelope(msg.data)))
                 except (LookupError, ValueError, PermanentError) as exc:
                     # One it can never apply (undecodable, a version this release does not
                     # know, a payload without its rectification) goes where the consumer
@@ -124,8 +131,7 @@ class CompletedBefore:
         await self.pool.execute(
             "INSERT INTO upgrade_steps (name, applied) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             self.step, applied)
-        log.info("upgrade.rectifications_completed_before", applied=applied, floor=floor,
-                 consumer=self.consumer.name)
+        log.info(self.SAID, applied=applied, floor=floor, consumer=self.consumer.name)
         return applied
 
     async def dead_letter(self, seq: int, subject: str, data: bytes, exc: Exception) -> None:

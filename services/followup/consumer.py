@@ -53,6 +53,9 @@ From intake (consumed from the stream, in each case's order):
 * ``PlanCaseLinked`` (a case opened later carries a planned step): the step's reminder goes
   to whoever has that case now, high priority when it is urgent, and is the case's from then
   on (a later handover moves it, an urgency prioritises it).
+  Both travel on the plan's partition, the case's handover and urgency on the case's: applied
+  at the same instant by two workers, the later waits for the earlier to commit before it
+  reads (``_meet``), so the reminder is planned for the new owner, or the handover moves it.
 
 From feedback: ``RectificationOpened`` -> a *verification* contact (回访核实) due at office
 opening on the first working day after the day of the bad review
@@ -757,7 +760,9 @@ class Rules:
         """A case opened after its plan step was drawn up now carries it: the step's reminder
         (the plan author's until now) goes to whoever has the case, high priority when it is
         urgent, and is remembered with the case, so a later handover or urgency reaches it
-        (ignored, it stayed the author's, on no worklist of who does the case's work)."""
+        (ignored, it stayed the author's, on no worklist of who does the case's work). Its
+        worklist row names the case from then on (``FollowUpReassigned.case_id``: until
+        rulesrace48 none, and the worklist did not link it to the case)."""
         follow_up_id = follow_up_id_for("plan-step", UUID(e.payload["step_id"]))
 
         async def run(_: list[Row]) -> Row | None:
@@ -767,7 +772,8 @@ class Rules:
             clerk, team = owner_of(case)
             try:
                 await self.followups.reassign(follow_up_id, clerk, team, f"linked:{e.event_id}",
-                                              e.occurred_at, "the step's case carries it")
+                                              e.occurred_at, "the step's case carries it",
+                                              plain(case["case_id"]))
                 if is_urgent(case):
                     await self.followups.prioritise(follow_up_id, str(e.event_id),
                                                     e.occurred_at)
@@ -1227,8 +1233,8 @@ MEETS = (
     " FROM (SELECT rank, space, bucket, bool_or(alone) AS alone"
     "  FROM (SELECT 0 AS rank, hashtext('sixstep:case-meets') AS space,"
     "   hashtext(c::text) & $6 AS bucket, false AS alone FROM unnest($5::uuid[]) AS c"
-    "   UNION ALL SELECT 0, hashtext('sixstep:case-meets'), hashtext($7::uuid::text) & $6, true"
-    "   WHERE $7::uuid IS NOT NULL"
+    "   UNION ALL SELECT 0, hashtext('sixstep:case-meets'), hashtext(c::text) & $6, true"
+    "   FROM unnest($7::uuid[]) AS c"
     "   UNION ALL SELECT 1, hashtext('sixstep:care-meets'), hashtext(r::text) & $4, true"
     "   FROM unnest($3::uuid[]) AS r"
     "   UNION ALL SELECT 1, hashtext('sixstep:care-meets'), hashtext(r::text) & $4, false"
@@ -1245,14 +1251,16 @@ cases a batch resolves, exclusive for those a batch says changed their need for 
 resolution or reopening and a parked referral, escalation, resolution or reopening of the
 same case: shared for
 the cases a batch resolves or reopens, exclusive for the case of the rule ``retry_parked``
-applies again."""
+applies again. A plan step and a handover or urgency of the case it names: shared for the
+cases a batch hands over or may make urgent, exclusive for those its plan steps name (plan
+steps are few: two of them in one bucket wait for each other, nothing else does)."""
 #: Buckets of residents (a power of two, less one): a batch takes at most this many locks
 #: plus one, whatever its size (PostgreSQL's lock table is shared and bounded), and a care
 #: flag waits only for the batches resolving a case of a resident in its bucket.
 CARE_BUCKETS = 1023
-#: Buckets of cases: only a parked rule applied again takes one alone (rare), so few buckets
-#: keep a batch's locks few; a batch resolving a case of the same bucket at that moment waits
-#: for that one rule.
+#: Buckets of cases: only a parked rule applied again and a plan step take one alone (rare),
+#: so few buckets keep a batch's locks few; a batch resolving, handing over or making urgent
+#: a case of the same bucket at that moment waits for that one rule.
 CASE_BUCKETS = 255
 #: The rules whose effect depends on whether the case is resolved as they run
 #: (``_resolved_already``): a referral (派单) and an escalation (帮办).
@@ -1268,14 +1276,18 @@ class _BatchIds:
     referrals not yet answered are read too); ``resolved``: those resolved; ``residents``:
     those intake's consent and erasure events name, and those an opening, a rectification or
     a plan step names; ``cared``: those intake's ``CareNeedChanged`` names, in order;
-    ``opened``: the residents of the cases the batch opens and resolves."""
+    ``opened``: the residents of the cases the batch opens and resolves; ``steps``: the cases
+    a plan step names (added on it, or linked to it); ``owned``: the cases handed over or
+    that may turn urgent (an urgency high or critical, a deadline noted), in order."""
 
-    __slots__ = ("cared", "cases", "opened", "planned", "residents", "resolved", "turned")
+    __slots__ = ("cared", "cases", "opened", "owned", "planned", "residents", "resolved",
+                 "steps", "turned")
 
     def __init__(self, events: Sequence[Envelope]) -> None:
         planned: set[UUID] = set()
         steps: set[UUID] = set()
         turned: list[UUID] = []
+        owned: list[UUID] = []
         resolved: set[UUID] = set()
         resident_ids: set[UUID] = set()
         cared: list[UUID] = []
@@ -1293,6 +1305,10 @@ class _BatchIds:
                 turned.append(case_id)
                 if t == "CaseResolved":
                     resolved.add(case_id)
+            elif intake and case_id is not None and (
+                    t in ("CaseHandedOver", "DeadlineNoted")
+                    or (t == "ConcernsNoted" and e.payload.get("urgency") in URGENT)):
+                owned.append(case_id)
             elif intake and t == "CareNeedChanged":
                 cared.append(UUID(e.payload["resident_id"]))
             elif intake and t in consents:
@@ -1304,6 +1320,8 @@ class _BatchIds:
                     opening.append((case_id, named))
         self.planned = planned
         self.cases = planned | steps
+        self.steps = steps
+        self.owned = owned
         self.turned = turned
         self.resolved = resolved
         self.residents = resident_ids
@@ -1324,16 +1342,22 @@ async def _meet(conn: asyncpg.Connection, events: Sequence[Envelope],
     did the same: the retry read the case resolved and closed the referral as it sent it,
     the reopening read no referral to chase again, and the reopened case's referral was
     never chased; or the retry read it open, the resolution read no referral or help task
-    to close, and both waited on a resolved case. Now the later of the two waits for the
+    to close, and both waited on a resolved case. A plan step naming a case (added on it,
+    or linked to it: on the plan's partition) and that case's handover or urgency (on the
+    case's) did the same: the step read the old owner and priority and planned its reminder
+    for them, the handover or urgency read no reminder to move or prioritise, and it stayed
+    with the plan's author at normal priority. Now the later of the two waits for the
     earlier to commit before it reads (``MEETS``, the batch's first statement, before
-    ``READ``). A batch with none of these takes no lock; resolutions never wait for each
-    other."""
+    ``READ``). A batch with none of these takes no lock; resolutions, handovers and
+    urgencies never wait for each other."""
     ids = ids or _BatchIds(events)
-    if not ids.resolved and not ids.cared and not ids.turned and parked_case is None:
+    if not ids.resolved and not ids.cared and not ids.turned and not ids.owned \
+            and not ids.steps and parked_case is None:
         return
+    alone = [*ids.steps, parked_case] if parked_case is not None else list(ids.steps)
     # A case opened in the batch has no case_refs row yet: its resident from the opening.
     await conn.fetch(MEETS, list(ids.resolved), ids.opened, ids.cared, CARE_BUCKETS,
-                     ids.turned, CASE_BUCKETS, parked_case)
+                     [*ids.turned, *ids.owned], CASE_BUCKETS, alone)
 
 
 def _turns(e: Envelope) -> bool:

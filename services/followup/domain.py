@@ -1167,22 +1167,32 @@ class FollowUp(RemembersCommands):
         self._remember(meta, "FollowUpPrioritised")
 
     def reassign(self, assigned_clerk: str | None, assigned_team: str | None, reason: str,
-                 meta: Meta) -> bool:
+                 meta: Meta, case_id: UUID | None = None) -> bool:
         """Its case was handed over: an open follow-up goes to the new owner (its time and
-        state unchanged). False (nothing recorded) when it ended or is theirs already."""
+        state unchanged). ``case_id``: its plan step was linked to that case, whose follow-up
+        it is from now on (on the worklist's row), also when its owner stays. False (nothing
+        recorded) when it ended, or is theirs already and of that case."""
         self.check_new_command(meta.get("causation_id"), "FollowUpReassigned")
-        if self.status not in OPEN or (assigned_clerk, assigned_team) == (
-                self.assigned_clerk, self.assigned_team):
+        linked = case_id is not None and case_id != self.case_of_now()
+        if self.status not in OPEN or ((assigned_clerk, assigned_team) == (
+                self.assigned_clerk, self.assigned_team) and not linked):
             return False
         self._reassigned(assigned_clerk=assigned_clerk, assigned_team=assigned_team,
-                         reason=reason, meta=meta)
+                         reason=reason, case_id=case_id if linked else None, meta=meta)
         return True
+
+    def case_of_now(self) -> UUID | None:
+        """Its case: the one a later link gave it (``FollowUpReassigned.case_id``), else the one
+        it was planned for (the envelope's, which its events keep)."""
+        return self.__dict__.get("linked_case_id") or getattr(self, "case_id", None)
 
     @event("FollowUpReassigned")
     def _reassigned(self, assigned_clerk: str | None, assigned_team: str | None, reason: str,
-                    meta: Meta) -> None:
+                    meta: Meta, case_id: UUID | None = None) -> None:
         self._hold(assigned_clerk)
         self.assigned_clerk, self.assigned_team = assigned_clerk, assigned_team
+        if case_id is not None:
+            self.linked_case_id = case_id
         self._remember(meta, "FollowUpReassigned")
 
 

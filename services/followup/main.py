@@ -16,6 +16,7 @@ from services.followup.completed_before import CompletedBefore
 from services.followup.consumer import Rules
 from services.followup.fanout import FanOut, stalled
 from services.followup.helping import UNIT_REPLY, help_tasks, referrals
+from services.followup.linked_before import LinkedBefore
 from services.followup.projections import CONSUMER, DDL, WorklistProjection
 from services.followup.referral_tokens import ReferralTokens
 from services.followup.replanning import Replanning
@@ -94,6 +95,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         # (where the rules are driven: CONSUMERS may put them in another worker).
         if runtime.runs_consumer(rules_module.CONSUMER):
             runtime.start_worker("rectifications-completed-before", CompletedBefore(
+                runtime.pool, runtime.nc, settings, rules, driving).run)
+            # And the plan steps' links the rules tracked without applying (before stop 47).
+            runtime.start_worker("plan-links-before", LinkedBefore(
                 runtime.pool, runtime.nc, settings, rules, driving).run)
         runtime.start_worker("scheduler", scheduler.run)
         # In a process of its own where ROLES says so: its bursts of writes then wait behind

@@ -48,7 +48,7 @@ FOLLOWUP_CHANGE = bulk.RowType("followup_change", (
     ("due_on", "date"), ("reassigned", "boolean"), ("clerk", "text"), ("team", "text"),
     ("escalated_to", "text"), ("outcome", "text"), ("channel", "text"),
     ("completed_at", "timestamptz"), ("basis", "text"), ("contact", "boolean"),
-    ("priority", "text"), ("due_kept", "boolean")))
+    ("priority", "text"), ("due_kept", "boolean"), ("case_id", "uuid")))
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS followups ("
@@ -211,7 +211,8 @@ FOLLOWUP_COLUMNS = (
 #: What an event after FollowUpScheduled may change.
 FOLLOWUP_CHANGING = ("status", "due_at", "due_on", "assigned_clerk", "assigned_team",
                      "escalated_to", "outcome", "channel", "completed_at", "updated_at",
-                     "version", "position", "basis", "contact", "priority", "due_kept")
+                     "version", "position", "basis", "contact", "priority", "due_kept",
+                     "case_id")
 OBLIGATION_COLUMNS = ("obligation_id", "aggregate_id", "center_id", "case_id", "resident_id",
                       "cadence", "next_due_on", "missed_at", "active", "missed_periods",
                       "version", "basis")
@@ -239,7 +240,8 @@ UPDATE_FOLLOWUPS = (
     " completed_at = COALESCE(s.completed_at, t.completed_at),"
     " basis = COALESCE(s.basis, t.basis), contact = COALESCE(s.contact, t.contact),"
     " priority = COALESCE(s.priority, t.priority),"
-    " due_kept = COALESCE(s.due_kept, t.due_kept)"
+    " due_kept = COALESCE(s.due_kept, t.due_kept),"
+    " case_id = COALESCE(s.case_id, t.case_id)"
     f" FROM unnest($1::{FOLLOWUP_CHANGE.name}[]) AS s"
     " WHERE t.follow_up_id = s.follow_up_id AND t.version < s.version")
 
@@ -467,7 +469,7 @@ class WorklistProjection:
         changed: set[UUID] = set()
         for i, (fid, v, position, at, status, due_at, due_on, reassigned, clerk, team,
                 escalated_to, outcome, channel, completed_at, basis, contact,
-                priority, due_kept) in enumerate(plan.updates):
+                priority, due_kept, case_id) in enumerate(plan.updates):
             if i in plan.early:  # had an earlier batch made the row, the COPY fails
                 continue
             row = new.get(fid) or earlier.get(fid)
@@ -478,7 +480,8 @@ class WorklistProjection:
                                   ("escalated_to", escalated_to), ("outcome", outcome),
                                   ("channel", channel), ("completed_at", completed_at),
                                   ("basis", basis), ("contact", contact),
-                                  ("priority", priority), ("due_kept", due_kept)):
+                                  ("priority", priority), ("due_kept", due_kept),
+                                  ("case_id", case_id)):
                 if value is not None:  # COALESCE($n, column)
                     row[column] = value
             if reassigned:
@@ -555,21 +558,21 @@ class WorklistProjection:
 
     def _change(self, e: Envelope) -> tuple[Any, ...]:
         """(status, due_at, due_on, reassigned, clerk, team, escalated_to, outcome, channel,
-        completed_at, basis, contact, priority, due_kept) for an event after
+        completed_at, basis, contact, priority, due_kept, case_id) for an event after
         FollowUpScheduled; None leaves a column as it is."""
         p = e.payload
         none = (None, None, None, False, None, None, None, None, None, None, None, None, None,
-                None)
+                None, None)
         if e.type == "FollowUpDue":
             return ("due", *none[1:])
         if e.type == "FollowUpMissed":
             return ("missed", *none[1:])
         if e.type == "FollowUpEscalated":
             return ("escalated", None, None, False, None, None, p["escalated_to"], None, None,
-                    None, None, None, None, None)
+                    None, None, None, None, None, None)
         if e.type == "FollowUpCompleted":
             return ("completed", None, None, False, None, None, None, p["outcome"],
-                    p["channel"], e.occurred_at, None, None, None, None)
+                    p["channel"], e.occurred_at, None, None, None, None, None)
         if e.type == "FollowUpRescheduled" and (p.get("stays") or p.get("counted") is False):
             return none  # an attempt on a missed or escalated one, or a call not counted
         if e.type == "FollowUpRescheduled":
@@ -577,20 +580,23 @@ class WorklistProjection:
             assert due_at is not None
             return ("scheduled", due_at, due_at.astimezone(self.tz).date(), True,
                     p["assigned_clerk"], p["assigned_team"], None, None, None, None, p["basis"],
-                    None, None, False)
+                    None, None, False, None)
         if e.type == "FollowUpCancelled":
             return ("cancelled", *none[1:])
         if e.type == "FollowUpContactWithdrawn":
-            return (*none[:-3], False, None, None)
+            return (*none[:-4], False, None, None, None)
         if e.type == "FollowUpPrioritised":
-            return (*none[:-2], p["priority"], None)
+            return (*none[:-3], p["priority"], None, None)
         if e.type == "FollowUpReassigned":
+            # ``case_id``: a plan step's reminder whose step was linked to a case since.
+            linked = p.get("case_id")
             return (None, None, None, True, p["assigned_clerk"], p["assigned_team"], None,
-                    None, None, None, None, None, None, None)
+                    None, None, None, None, None, None, None, UUID(linked) if linked else None)
         if e.type == "FollowUpDueConfirmed":
             # Kept: the published schedule gives another moment (``published_due_at``);
             # without it, confirmed on its moment: nothing kept (a correcting notice's).
-            return (*none[:10], p["basis"], None, None, p.get("published_due_at") is not None)
+            return (*none[:10], p["basis"], None, None, p.get("published_due_at") is not None,
+                    None)
         return none
 
     async def _help_or_referral(self, conn: asyncpg.Connection, e: Envelope) -> None:

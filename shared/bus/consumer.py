@@ -469,6 +469,12 @@ class Consumer:
         self._ignores = frozenset(getattr(self.handler, "ignores", ()))
 
     @property
+    def leads(self) -> bool:
+        """Whether this process drives the durable now (it holds the durable's lock: no
+        other process, of this release or an older one, applies or acks its events)."""
+        return self._conn is not None
+
+    @property
     def lock_key(self) -> str:
         return f"sixstep-consumer:{self.settings.stream_name}:{self.name}"
 

@@ -308,11 +308,18 @@ class FollowUpPrioritised(_Payload):
         "The system's words (``case_urgent``, ``more_care``), never typed by a person."))
 class FollowUpReassigned(_Payload):
     """The follow-up goes to another clerk or team, its time and state unchanged: its case was
-    handed over (``CaseHandedOver``), and follow-ups go to the case's current owner."""
+    handed over (``CaseHandedOver``), and follow-ups go to the case's current owner; or its
+    plan step was linked to a case (``PlanCaseLinked``), and it is that case's from now on."""
 
     assigned_clerk: OptionalCode
     assigned_team: OptionalCode
     reason: FreeText = ""
+    case_id: UUID | None = Field(
+        None, description="The case the follow-up is the case's of from now on: a plan step's "
+                          "reminder planned before its step was linked to a case (the event's "
+                          "envelope keeps the follow-up's first case, none, so its events stay "
+                          "on one partition). None: its case is unchanged (every handover, and "
+                          "every event recorded before it existed).")
 
 
 class HelpTaskOpened(_Payload):

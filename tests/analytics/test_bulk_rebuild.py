@@ -276,6 +276,12 @@ def untidy_log() -> list[dict[str, Any] | bytes]:
     moved.add("FollowUpReassigned", at("2026-03-06", 10), assigned_clerk=None,
               assigned_team="hardship-team", reason="the case was handed over")
     out += moved.events
+    # A plan step's reminder whose step a case carries since: its row names that case.
+    linked = follow_up(h5, at("2026-03-05", 9), at("2026-03-10", 9))
+    linked.add("FollowUpReassigned", at("2026-03-06", 11), assigned_clerk="clerk-017",
+               assigned_team=None, reason="the step's case carries it",
+               case_id=str(h1.case_id))
+    out += linked.events
     helped = Aggregate("followup", h1)
     helped.add("HelpTaskOpened", at("2026-03-05", 9), owner_clerk="clerk-018",
                owner_team=None, requested_by="clerk-017",

@@ -94,6 +94,18 @@ async def test_the_cancer_plan_across_three_items_and_two_months(settings: Setti
         [own] = r.json()["items"]
         assert own["reason"] == "plan_step" and own["service_item"] == ITEMS[2]
 
+        # Its reminder is the subsidy case's from the link on: the worklist names the case
+        # (until rulesrace48 its row had none, and a case's follow-ups did not list it).
+        async def the_cases() -> bool:
+            r = await center.followup.get("/followups", params={
+                "case_id": story.subsidy_case})
+            return [f["follow_up_id"] for f in r.json()["items"]
+                    if f["reason"] == "plan_step"] == [own["follow_up_id"]]
+        await wait_until(the_cases, what="the linked step's reminder listed with its case")
+        r = await center.followup.get("/followups", params={
+            "source_id": plan["steps"][2]["step_id"]})
+        assert [f["case_id"] for f in r.json()["items"]] == [story.subsidy_case]
+
         # The reminders fire on their working days, not before.
         assert (await center.scheduler.tick(at(2026, 4, 27, 8, 59))).fired.get(
             "FollowUpDue", 0) == 2, "the two April steps are due since 27 March"

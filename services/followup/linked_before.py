@@ -1,0 +1,77 @@
+"""Once per rules durable, after the release where follow-up's rules read ``PlanCaseLinked``
+(stop 47): the links recorded before it.
+
+The rules' durable has always taken intake's ``PlanCaseLinked`` (``intake.*.*``), but until
+that release the rules only tracked it (``IGNORED``): a step drawn up before its case and
+linked to it later kept its reminder with the plan's author at normal priority, remembered
+with no case, so no handover of the case moved it, no urgency raised it, and its worklist row
+named no case. Those links are below the durable's ack floor: nothing brings them back.
+
+This sweep applies the rules' own rule (``Rules.apply``, the link alone) to each link of this
+durable's partitions at or below its ack floor, read once this process drives the durable
+(``Consumer.leads``: no older release acks anything past it, so every later link is this
+release's to apply). Each in a transaction of its own, which meets a live handover or urgency
+of the link's case (``consumer._meet``). The rule reads the case as it is now: the reminder
+goes to whoever has the case now (after the handovers it missed), high priority when the case
+is urgent, remembered with the case (``rule_followups``) and naming it on its worklist row
+(``FollowUpReassigned.case_id``). A reminder ended since is left as it is; a link the live
+rules applied already changes nothing (its effect keys: a second run, or a replay, records
+nothing). It records that it ran (``upgrade_steps``, ``followup-rules:plan-case-linked:
+<durable>``); a later start finds it done. As ``completed_before.py``, a link it can never
+apply is dead-lettered under the durable's name and the sweep goes on.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+from nats.aio.client import Client as NATS
+from nats.js.errors import NotFoundError
+
+from services.followup.completed_before import CompletedBefore
+from services.followup.consumer import Rules
+from shared.bus.consumer import Consumer
+from shared.contracts import Envelope
+from shared.settings import Settings
+
+STEP = "followup-rules:plan-case-linked"
+LINKED = "PlanCaseLinked"
+
+
+class LinkedBefore(CompletedBefore):
+    """``run``: the sweep of the links the rules ignored, then nothing."""
+
+    STEP = STEP
+    SAID = "upgrade.plan_links_before"
+
+    def __init__(self, pool: asyncpg.Pool, nc: NATS, settings: Settings, rules: Rules,
+                 consumer: Consumer, look_every_s: float = 1.0) -> None:
+        super().__init__(pool, nc, settings, rules, consumer, look_every_s)
+        self.linking = rules
+
+    def subjects(self) -> list[str]:
+        """The consumer's subjects of ``PlanCaseLinked`` (its partitions')."""
+        prefix = f"{self.settings.subject_prefix}.intake."
+        found: dict[str, None] = {}
+        for f in self.consumer.filter_subjects:
+            if f.startswith(prefix):
+                kind, _, partition = f[len(prefix):].partition(".")
+                if kind in ("*", LINKED):
+                    found[f"{prefix}{LINKED}.{partition}"] = None
+        return list(found)
+
+    async def floor(self) -> int | None:
+        """The ack floor of this worker's rules durable once this process drives it; None
+        before (an older release may still ack links past it without applying them)."""
+        if not self.consumer.leads:
+            return None
+        try:
+            info = await self.nc.jetstream().consumer_info(self.settings.stream_name,
+                                                           self.consumer.name)
+        except NotFoundError:
+            return None
+        return info.ack_floor.stream_seq if info.ack_floor else 0
+
+    async def apply(self, e: Envelope) -> None:
+        """The link's rule, alone in its transaction (as a batch of one of the rules)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self.linking.apply(conn, [e])

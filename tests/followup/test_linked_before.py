@@ -1,0 +1,108 @@
+"""The plan steps linked to a case before follow-up's rules read ``PlanCaseLinked`` (stop 47)
+get the rule once, after the upgrade (``services/followup/linked_before.py``).
+
+The rules' durable always took the links, and tracked them without applying them: a step drawn
+up before its case and linked to it later kept its reminder with the plan's author, at normal
+priority, with no case on its row, and the case's handover and urgency never reached it. The
+sweep applies the rule to the links at or below the durable's ack floor, once this process
+drives the durable: each reminder goes to whoever has the case now, high priority when it is
+urgent, and is the case's from then on. Run again, it changes nothing.
+
+Sunday 20 December 2026 at the counter; the steps take effect that Sunday, on New Year's Day
+2027 (a provisional year) and in March 2028 (a year the holiday package does not know)."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from services.followup.consumer import IGNORED
+from services.followup.domain import follow_up_id_for
+from services.followup.linked_before import STEP, LinkedBefore
+from shared.settings import Settings
+from tests.feedback.helpers import History
+from tests.followup.story import CENTER, DECEMBER_20, center_day
+from tests.support import wait_until
+
+AT = DECEMBER_20.isoformat()
+EFFECTIVE = ["2026-12-20", "2027-01-01", "2028-03-01"]
+
+
+async def test_steps_linked_before_the_rules_read_links_follow_their_case_after_the_upgrade(
+        settings: Settings) -> None:
+    async with center_day(settings, DECEMBER_20, with_intake=False) as center:
+        runtime = center.app.state.runtime
+        rules = runtime.consumers["followup-rules"]
+        store = center.app.state.followups.committer.app
+        pool: asyncpg.Pool = center.app.state.pool
+        # The release before: the links tracked, nothing done (PlanCaseLinked in IGNORED).
+        rules._ignores = frozenset({*IGNORED, "PlanCaseLinked"})
+
+        history = History(CENTER)
+        resident, plan_id = uuid.uuid4(), uuid.uuid4()
+        case_id = history.case(AT, resident_id=resident)  # clerk-017's
+        history.add("intake", "PlanDrawnUp", AT, {
+            "plan_id": str(plan_id), "center_id": CENTER, "resident_id": str(resident),
+            "title": "治疗期间的保障衔接", "counter_id": "window-3"},
+            case_id=None, aggregate_id=plan_id, actor="clerk-009")
+        steps = [uuid.uuid4() for _ in EFFECTIVE]
+        for seq, (step, on) in enumerate(zip(steps, EFFECTIVE, strict=True), start=1):
+            history.add("intake", "PlanStepAdded", AT, {
+                "step_id": str(step), "seq": seq, "service_item": "SA-HARDSHIP-SUBSIDY",
+                "effective_on": on, "timing": "day", "resident_id": str(resident),
+                "what": "补交材料后审核"}, case_id=None, aggregate_id=plan_id,
+                actor="clerk-009")  # drawn up by clerk-009 before the case was opened
+        for step in steps:
+            history.add("intake", "PlanCaseLinked", AT, {
+                "step_id": str(step), "case_id": str(case_id)}, case_id=None,
+                aggregate_id=plan_id, actor="clerk-017")
+        history.add("intake", "CaseHandedOver", AT, {
+            "to_team": "elderly-care", "from_clerk": "clerk-017", "first_clerk": "clerk-017",
+            "reason": "涉及多部门，需小组协调"}, case_id=case_id, actor="clerk-017")
+        history.add("intake", "ConcernsNoted", AT, {
+            "emotion": "anxious", "urgency": "high", "needs_defusing": False},
+            case_id=case_id, actor="clerk-017")
+        await history.publish_new(settings)
+        await wait_until(rules.caught_up, what="the old rules through the log")
+        await center.settled()
+        reminders = [follow_up_id_for("plan-step", step) for step in steps]
+
+        async def seen() -> list[tuple[object, ...]]:
+            rows = {r["follow_up_id"]: r["case_id"] for r in await pool.fetch(
+                "SELECT follow_up_id, case_id FROM followups WHERE follow_up_id = ANY($1)",
+                reminders)}
+            return [(store.repository.get(f).assigned_clerk, store.repository.get(f).assigned_team,
+                     str(store.repository.get(f).priority), rows[f]) for f in reminders]
+
+        assert await seen() == [("clerk-009", None, "normal", None)] * 3, "as the old rules left"
+
+        # The new release drives the durable: the sweep (its start ran it on an empty log).
+        rules._ignores = frozenset(IGNORED)
+        step = f"{STEP}:{rules.name}"
+        await pool.execute("DELETE FROM upgrade_steps WHERE name = $1", step)
+        sweep = LinkedBefore(pool, runtime.nc, settings, center.app.state.rules, rules)
+        assert await sweep.sweep() == 3
+        await center.settled()
+        assert await seen() == [(None, "elderly-care", "high", case_id)] * 3
+        assert {r["follow_up_id"] for r in await pool.fetch(
+            "SELECT follow_up_id FROM rule_followups WHERE case_id = $1 AND rule = 'plan_step'",
+            case_id)} == set(reminders)
+
+        # Once: a second start does nothing; made to run again, it records nothing.
+        assert await sweep.sweep() is None
+        versions = [store.repository.get(f).version for f in reminders]
+        await pool.execute("DELETE FROM upgrade_steps WHERE name = $1", step)
+        assert await sweep.sweep() == 3
+        assert [store.repository.get(f).version for f in reminders] == versions
+
+        # And the case's next handover reaches them, as for a step added on the case.
+        history.add("intake", "CaseHandedOver", AT, {
+            "to_clerk": "clerk-033", "from_team": "elderly-care", "first_clerk": "clerk-017",
+            "reason": "小组协调完毕，交回窗口"}, case_id=case_id, actor="clerk-017")
+        await history.publish_new(settings)
+
+        async def moved() -> bool:
+            return all(store.repository.get(f).assigned_clerk == "clerk-033"
+                       for f in reminders)
+        await wait_until(moved, what="the handover to move the steps' reminders")
