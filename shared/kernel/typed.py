@@ -73,6 +73,12 @@ class Command(Typed):
 
     occurred_at: datetime | None = Field(
         None, description="When it happened (ISO 8601 with offset); default now.")
+    sent_at: datetime | None = Field(None, description=(
+        "The sender's own clock as it sends this request (ISO 8601 with offset), on every "
+        "attempt: when it is more than 5 s off the service's clock, occurred_at is moved by "
+        "that much (a counter's clock running fast or slow, a step queued offline and sent "
+        "later); more than OCCURRED_AT_MAX_FUTURE_S off is a 422. Not part of the command "
+        "(a retry under its Idempotency-Key may send another)."))
     correlation_id: CorrelationId | None = Field(None, description=(
         "Shared by everything one visit caused: 1-128 of A-Z a-z 0-9 _ . : - (it is "
         "recorded on every event, so never a name or a number of the resident's)."))
