@@ -116,6 +116,10 @@ def test_a_sent_at_more_than_five_minutes_off_is_refused_naming_it(off: timedelt
         p.meta("clerk-017", "k-1", Command(occurred_at=now - QUEUED, sent_at=now + off))
     assert refused.value.details["field"] == "sent_at"
     assert refused.value.details["max_future_s"] == 300
+    # A live post from that tablet: its clock is named, not the occurred_at it made.
+    with pytest.raises(InvalidCommand) as refused:
+        p.meta("clerk-017", "k-1", Command(occurred_at=now + off, sent_at=now + off))
+    assert refused.value.details["field"] == "sent_at"
     assert ahead == []
 
 
