@@ -90,7 +90,7 @@ from shared.eventstore.group_commit import GroupCommitter
 from shared.eventstore.outbox import Relay
 from shared.kernel.clock import ManualClock
 from shared.readmodels.pool import create_pool
-from shared.readmodels.readmodel import load_read_model, registered
+from shared.readmodels.readmodel import load_read_model, make_tables, registered
 from shared.runtime.logs import configure_logging
 from shared.settings import Settings
 
@@ -249,10 +249,7 @@ async def figures_from_log(settings: Settings, path: Path, batch: int, first: da
     schema = f"{settings.schema_prefix}figures_bulk"
     conn = await asyncpg.connect(settings.database_url)
     try:
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        await conn.execute(f'SET search_path TO "{schema}"')
-        for statement in model.ddl:
-            await conn.execute(statement)
+        await make_tables(conn, schema, model.ddl)
         projection = FiguresProjection(settings.tz)
         read = applied = 0
         start = time.perf_counter()

@@ -10,7 +10,9 @@ request path: here each tree's app (``create_app`` with the front door, tracing 
 benchmarks' sampling into a dropping exporter, metrics on) answers the same writes in a
 process of its own, with group commit replaced by one that accepts every command
 (``tests/unit/test_fast_route.py``'s), and ``time.process_time`` is read around each round.
-The trees alternate; each prints its rounds in us a request. Not part of ``make bench``.
+Each process prints the median of its rounds in us a request (``benchmarks/pairing.py``
+alternates the trees and prints the pairs and their medians; the rounds go to stderr). Not
+part of ``make bench``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import gc
 import logging
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -90,7 +91,8 @@ def _child(requests: int, rounds: int) -> None:
             for n in range(requests):
                 await write(round_ * requests + n)
             used.append((time.process_time() - start) / requests * 1e6)
-        print(" ".join(f"{us:.1f}" for us in used), flush=True)
+        print("rounds", " ".join(f"{us:.1f}" for us in used), file=sys.stderr)
+        print(f"{statistics.median(used):.2f}", flush=True)
 
     asyncio.run(run())
 
@@ -106,26 +108,14 @@ def main() -> None:
     if args.child:
         _child(args.requests, args.rounds)
         return
-    trees = {"other": args.other.resolve(), "this": ROOT}
-    medians: dict[str, list[float]] = {name: [] for name in trees}
-    for pair in range(args.pairs):
-        order = list(trees) if pair % 2 == 0 else list(reversed(trees))
-        for name in order:
-            load = os.getloadavg()[0]
-            out = subprocess.run(
-                [sys.executable, str(ROOT / "benchmarks" / "intake_asgi_paired.py"), "--child",
-                 "--requests", str(args.requests), "--rounds", str(args.rounds)],
-                cwd=trees[name], env={**os.environ, "PYTHONPATH": str(trees[name])},
-                capture_output=True, text=True, check=True).stdout.splitlines()[-1].split()
-            # (the last line: a development key's warning may come before it)
-            rounds = [float(us) for us in out]
-            medians[name].append(statistics.median(rounds))
-            print(f"pair {pair} {name:<5} load {load:4.1f}  CPU us a request, median "
-                  f"{medians[name][-1]:6.1f} (rounds {' '.join(out)})", flush=True)
-    other, this = (statistics.median(medians[n]) for n in ("other", "this"))
-    lower = sum(t < o for o, t in zip(medians["other"], medians["this"], strict=True))
-    print(f"median of the pairs' medians: other {other:.1f} us, this {this:.1f} us "
-          f"({this / other:.2f} x); this lower in {lower} of {args.pairs}")
+    if args.other is None:
+        parser.error("name the tree to compare this with")
+    sys.path.insert(0, str(ROOT))  # here, not at the top: the child runs the other tree's
+    from benchmarks.pairing import alternate, child
+
+    alternate(args.other, ROOT, args.pairs, lambda tree: child(
+        ROOT / "benchmarks" / "intake_asgi_paired.py", tree, "--requests", str(args.requests),
+        "--rounds", str(args.rounds)), "a request")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from shared.readmodels.readmodel import make_tables
 from shared.settings import Settings
 
 
@@ -15,10 +16,7 @@ async def with_tables(settings: Settings, schema: str, ddl: Sequence[str]
                       ) -> asyncpg.Connection:
     """Connected, the tables made in ``schema`` (the caller closes it)."""
     conn = await asyncpg.connect(settings.database_url)
-    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    await conn.execute(f'SET search_path TO "{schema}"')
-    for statement in ddl:
-        await conn.execute(statement)
+    await make_tables(conn, schema, ddl)
     return conn
 
 

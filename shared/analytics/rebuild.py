@@ -19,6 +19,9 @@
    one sort each (an index entry per row written, and per row version an update leaves, cost
    PostgreSQL more than the sort); ``diff`` and ``switch`` find them there. A run started
    again after one killed while making them waits for the index PostgreSQL is still making.
+   A stop (Ctrl-C) while they are being made cancels the builds on the server
+   (``pg_cancel_backend``): what was made stays, ``unbuilt`` names the rest, and the next
+   run makes only those.
 3. ``diff``: row by row, by primary key, staging against live, leaving out volatile columns and
    the cases whose live tracking has not applied exactly the same events (they are counted as
    lagging, not as differences).
@@ -76,7 +79,7 @@ from shared.bus.jetstream import connect
 from shared.bus.stream_identity import check_stream, forget_replays, stream_seen
 from shared.contracts import Envelope
 from shared.readmodels.bulk import q
-from shared.readmodels.readmodel import BulkHandler, ReadModel
+from shared.readmodels.readmodel import BulkHandler, ReadModel, make_tables
 from shared.settings import Settings
 
 STAGING = "__rb_"
@@ -105,8 +108,36 @@ REBUILT_SEQ = "SELECT NULLIF(last_seq, 0) FROM rebuild_state WHERE consumer = $1
 _ALTER = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW"}
 
 
+#: The rebuild's own sessions: a role's ``statement_timeout`` (``ALTER ROLE ... SET
+#: statement_timeout``, common on managed PostgreSQL) cut a batch's COPY, an index's sort or
+#: the comparison of two large tables; a role's ``lock_timeout`` the wait for an index a killed
+#: run left being made. Sent at connection (they override the role's and the database's
+#: settings); the switch sets its own lock wait (``switch(lock_timeout_s=)``).
+SESSION_SETTINGS = {"statement_timeout": "0", "lock_timeout": "0",
+                    "idle_in_transaction_session_timeout": "0"}
+
+
 class RebuildError(RuntimeError):
     pass
+
+
+@dataclass(frozen=True)
+class FailedAt:
+    """Where a database error reached a rebuild: its read model's consumer and the phase."""
+
+    consumer: str
+    phase: str
+
+
+#: What a session's failure can raise: the server's errors (with a SQLSTATE), a connection
+#: lost or refused (the server restarted).
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (asyncpg.PostgresError,
+                                                    asyncpg.InterfaceError, OSError)
+
+
+def failed_at(exc: BaseException) -> FailedAt | None:
+    """The read model and phase a database error came from (``Rebuild._during``)."""
+    return getattr(exc, "_sixstep_rebuild_failed_at", None)
 
 
 @dataclass
@@ -202,7 +233,8 @@ class Rebuild:
                  on_batch: Callable[[Replay, Batch], None] | None = None,
                  copy: bool = True,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 reader: Reading = "auto") -> None:
+                 reader: Reading = "auto",
+                 on_index: Callable[[Rebuild, Sequence[str]], None] | None = None) -> None:
         self.settings = settings
         self.model = model
         self.live = model.schema(settings)
@@ -226,11 +258,32 @@ class Rebuild:
         self._conn: asyncpg.Connection | None = None
         self._nc: NATS | None = None
         self._loading_ddl, self._built_after = split_indexes(model)
+        #: Called with the names of the indexes put off, as their builds begin.
+        self.on_index = on_index
+        #: The indexes put off that a stop left unmade (the next run makes them).
+        self.unbuilt: list[str] = []
 
     async def __aenter__(self) -> Rebuild:
-        self._conn = await asyncpg.connect(self.settings.database_url)
+        with self._during("connecting"):
+            self._conn = await self._connect()
         self._nc = await connect(self.settings, "sixstep-rebuild")
         return self
+
+    async def _connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self.settings.database_url, server_settings={
+            **SESSION_SETTINGS, "application_name": f"sixstep-rebuild {self.model.consumer}"})
+
+    @contextlib.contextmanager
+    def _during(self, phase: str) -> Iterator[None]:
+        """A database error raised inside says which read model and phase it came from
+        (:func:`failed_at`), the innermost phase kept; the error itself goes on as it was."""
+        try:
+            yield
+        except DATABASE_ERRORS as exc:
+            if failed_at(exc) is None:
+                exc._sixstep_rebuild_failed_at = FailedAt(  # type: ignore[union-attr]
+                    self.model.consumer, phase)
+            raise
 
     async def __aexit__(self, *exc: object) -> None:
         if self._conn is not None:
@@ -259,13 +312,18 @@ class Rebuild:
 
     async def discard(self) -> list[str]:
         """Drop every unfinished staging schema of this read model."""
-        dropped = await self.schemas()
-        for schema in dropped:
-            await self.conn.execute(f"DROP SCHEMA {q(schema)} CASCADE")
+        with self._during("discarding"):
+            dropped = await self.schemas()
+            for schema in dropped:
+                await self.conn.execute(f"DROP SCHEMA {q(schema)} CASCADE")
         return dropped
 
     async def prepare(self, *, fresh: bool = False) -> str:
         """The staging schema: an unfinished one (resumed), or a new one."""
+        with self._during("preparing"):
+            return await self._prepare(fresh)
+
+    async def _prepare(self, fresh: bool) -> str:
         if fresh:
             await self.discard()
         existing = await self.schemas()
@@ -274,8 +332,6 @@ class Rebuild:
         self.staging = existing[-1] if existing else f"{self._prefix(STAGING)}{stamp}"
         if len(self.staging) > 63:
             raise RebuildError(f"schema name {self.staging!r} is longer than PostgreSQL allows")
-        await self.conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q(self.staging)}")
-        await self.conn.execute(f"SET search_path TO {q(self.staging)}, public")
         # The staging tables grow from nothing while the same statements run batch after
         # batch: a plan cached while a table was small (a sequential scan) would stay.
         await self.conn.execute("SET plan_cache_mode = force_custom_plan")
@@ -284,8 +340,8 @@ class Rebuild:
         # rebuild resumes from there. The switch commits synchronously (``_swap``).
         await self.conn.execute("SET synchronous_commit = off")
         # The indexes no handler finds rows by come once the log is read (``_index``).
-        for statement in [*self._loading_ddl, *TRACKING_DDL, *STATE_DDL]:
-            await self.conn.execute(statement)
+        await make_tables(self.conn, self.staging,
+                          [*self._loading_ddl, *TRACKING_DDL, *STATE_DDL])
         ddl_hash = hashlib.sha256("\n".join(self.model.ddl).encode()).hexdigest()[:16]
         await self.conn.execute(
             "INSERT INTO rebuild_state (consumer, ddl_hash) VALUES ($1, $2)"
@@ -328,46 +384,105 @@ class Rebuild:
 
     async def catch_up(self, *, stoppable: bool = True) -> int:
         """Apply what the log holds beyond the staging schema's last sequence, then make the
-        indexes put off (unless stopped); returns the last sequence."""
+        indexes put off (unless stopped: a stop while they are made cancels their builds,
+        ``unbuilt`` names those left); returns the last sequence."""
         assert self.staging is not None, "prepare() first"
-        last_seq = (await self.state())["last_seq"]
+        stop = self.stop if stoppable else None
+        with self._during("catching up"):
+            last_seq = (await self.state())["last_seq"]
         replay = Replay(self.settings, self.selection(), from_seq=last_seq + 1,
-                        batch_size=self.batch_size, stop=self.stop if stoppable else None,
-                        nc=self._nc, reader=self.reader)
+                        batch_size=self.batch_size, stop=stop, nc=self._nc, reader=self.reader)
         async with replay:
             if self.on_start:
                 self.on_start(replay)
             with collections_paused() as collect:
                 async for batch in read_ahead(replay):
-                    await self._apply(batch)
+                    with self._during("catching up"):
+                        await self._apply(batch)
                     collect(batch.scanned)
                     if self.on_batch:
                         self.on_batch(replay, batch)
-        if not (stoppable and self.stop is not None and self.stop.is_set()):
-            await self._index()
-        return int((await self.state())["last_seq"])
+        with self._during("catching up"):
+            last_seq = int((await self.state())["last_seq"])
+        if not (stop is not None and stop.is_set()):
+            await self._index(stop)
+        return last_seq
 
-    async def _index(self) -> None:
+    async def _index(self, stop: asyncio.Event | None = None) -> list[str]:
         """The indexes put off while the log was read (``ReadModel.built_after``), each
-        made in one pass over its table; those already there are left as they are.
+        made in one pass over its table; those already there are left as they are. Returns
+        (and keeps in ``unbuilt``) those ``stop`` left unmade.
 
         A run killed while making one (kill -9) leaves its CREATE INDEX running: PostgreSQL
         finishes it and commits. The run started again then made the same index beside it
         and failed on the catalog's unique name once the other committed. Under a lock
         CREATE INDEX's own conflicts with, it waits for that one and finds the index made.
         Those already made cost one look-up in all (the switch calls this under its lock).
+
+        ``stop`` set while one is being made cancels it on the server (an index of a large
+        table takes minutes to sort, and Ctrl-C waited for every one): its transaction rolls
+        back, those made before it stay, and the next run makes the rest.
         """
-        made = set(await self.conn.fetchval(
-            "SELECT coalesce(array_agg(relname::text), '{}') FROM pg_class WHERE relkind = 'i'"
-            " AND relnamespace = to_regnamespace($1)", q(str(self.staging))))
+        with self._during("making indexes"):
+            made = set(await self.conn.fetchval(
+                "SELECT coalesce(array_agg(relname::text), '{}') FROM pg_class WHERE"
+                " relkind = 'i' AND relnamespace = to_regnamespace($1)",
+                q(str(self.staging))))
+        todo: list[tuple[str, str, str]] = []
         for statement in self._built_after:
             found = _CREATES_INDEX.match(statement.strip())
             assert found is not None  # split_indexes took only these
-            if found[1].lower() in made:
-                continue
-            async with self.conn.transaction():
-                await self.conn.execute(f"LOCK TABLE {found[2]} IN SHARE ROW EXCLUSIVE MODE")
-                await self.conn.execute(statement)
+            if found[1].lower() not in made:
+                todo.append((found[1], found[2], statement))
+        self.unbuilt = [name for name, _, _ in todo]
+        if not todo or (stop is not None and stop.is_set()):
+            return self.unbuilt
+        if self.on_index:
+            self.on_index(self, list(self.unbuilt))
+        async with self._cancelled_when(stop):
+            for name, table, statement in todo:
+                if stop is not None and stop.is_set():
+                    break
+                try:
+                    with self._during("making indexes"):
+                        async with self.conn.transaction():
+                            await self.conn.execute(
+                                f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+                            await self.conn.execute(statement)
+                except asyncpg.QueryCanceledError:
+                    if stop is not None and stop.is_set():
+                        break  # our own cancel: the build rolled back
+                    raise
+                self.unbuilt.remove(name)
+        return self.unbuilt
+
+    @contextlib.asynccontextmanager
+    async def _cancelled_when(self, stop: asyncio.Event | None) -> AsyncIterator[None]:
+        """While inside, ``stop`` set cancels the statement this session runs, from a session
+        of its own (``pg_cancel_backend``: the same role may). A cancel that reaches the
+        session between two statements is dropped by the server."""
+        if stop is None:
+            yield
+            return
+        pid = self.conn.get_server_pid()
+
+        async def cancel() -> None:
+            await stop.wait()
+            other = await self._connect()
+            try:
+                await other.execute("SELECT pg_cancel_backend($1)", pid)
+            finally:
+                await other.close()
+
+        canceller = asyncio.create_task(cancel())
+        try:
+            yield
+        finally:
+            if not stop.is_set():
+                canceller.cancel()
+            # Sent before this session runs anything else: a late cancel would hit that.
+            with contextlib.suppress(asyncio.CancelledError, *DATABASE_ERRORS):
+                await canceller
 
     async def _apply(self, batch: Batch) -> None:
         """The batch and its bookkeeping in one transaction: through the bulk path (its
@@ -452,6 +567,11 @@ class Rebuild:
     async def diff(self, *, samples: int = 5) -> Diff:
         """The rebuilt view against the live one (cases the live one lags on left out)."""
         assert self.staging is not None, "prepare() first"
+        with self._during("comparing"):
+            return await self._diff(samples)
+
+    async def _diff(self, samples: int) -> Diff:
+        assert self.staging is not None
         await self._index()  # a catch-up stopped before its end put them off
         staging, live = q(self.staging), q(self.live)
         tracked = await self._has_tracking(self.live)
@@ -549,6 +669,10 @@ class Rebuild:
     async def switch(self, *, pause_timeout: float = 30.0,
                      lock_timeout_s: float = 10.0) -> SwitchResult:
         """Catch up and put the rebuilt tables in place of the live ones, atomically."""
+        with self._during("switching"):
+            return await self._switch(pause_timeout, lock_timeout_s)
+
+    async def _switch(self, pause_timeout: float, lock_timeout_s: float) -> SwitchResult:
         assert self.staging is not None and self._nc is not None, "prepare() first"
         # Partitioned workers' durables too: each keeps tracking rows of its own, which
         # the swap replaces with the rebuilt ones (a stream made anew: they refused it).
@@ -707,7 +831,10 @@ async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 10
     if not rebuilds:
         return 0
     settings = rebuilds[0].settings
-    after = [int((await rb.state())["last_seq"]) for rb in rebuilds]
+    after: list[int] = []
+    for rb in rebuilds:
+        with rb._during("catching up"):
+            after.append(int((await rb.state())["last_seq"]))
     routes = _Routes([SubjectFilter(rb.selection().filter_subjects(settings))
                       for rb in rebuilds])
     subjects = _without_overlaps([s for rb in rebuilds for s in rb.selection().subjects])
@@ -718,8 +845,9 @@ async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 10
 
     async def apply(ready: list[list[Batch]]) -> None:
         async def one(rb: Rebuild, shares: list[Batch]) -> None:
-            for share in shares:  # one connection: one after the other
-                await rb._apply(share)
+            with rb._during("catching up"):
+                for share in shares:  # one connection: one after the other
+                    await rb._apply(share)
 
         done = await asyncio.gather(*(one(rb, shares) for rb, shares in
                                       zip(rebuilds, ready, strict=True) if shares),
@@ -744,7 +872,9 @@ async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 10
     if not (stop is not None and stop.is_set()):
         # Each on its own connection: PostgreSQL sorts two tables at once on two cores. One
         # failing (the disk full) ends no other's sort half way: the error once all are done.
-        done = await asyncio.gather(*(rb._index() for rb in rebuilds), return_exceptions=True)
+        # A stop cancels every one's build at once (``Rebuild._index``).
+        done = await asyncio.gather(*(rb._index(stop) for rb in rebuilds),
+                                    return_exceptions=True)
         for failed in done:
             if isinstance(failed, BaseException):
                 raise failed

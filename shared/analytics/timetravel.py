@@ -17,7 +17,7 @@ import asyncpg
 
 from shared.analytics.rebuild import q
 from shared.analytics.replay import Clock, Replay, Selection
-from shared.readmodels.readmodel import ReadModel
+from shared.readmodels.readmodel import ReadModel, make_tables
 from shared.settings import Settings
 
 
@@ -52,11 +52,7 @@ async def state_as_of(settings: Settings, model: ReadModel, key: UUID, moment: d
         tx = conn.transaction()
         await tx.start()
         try:
-            schema = q(f"asof_{secrets.token_hex(6)}")
-            await conn.execute(f"CREATE SCHEMA {schema}")
-            await conn.execute(f"SET LOCAL search_path TO {schema}, public")
-            for statement in model.ddl:
-                await conn.execute(statement)
+            await make_tables(conn, f"asof_{secrets.token_hex(6)}", model.ddl, local=True)
             handler = model.handler(settings)
             async with Replay(settings, selection) as replay:
                 async for batch in replay:

@@ -4,7 +4,8 @@ reported, errors as messages.
 
 Long runs show a progress bar (events/s and time left) on stderr. The first Ctrl-C finishes
 the batch in hand, saves where it got to and exits 130; a rerun of the same command resumes
-there. A second Ctrl-C stops at once (the checkpoint still holds the last finished batch).
+there (``rebuild`` making its indexes cancels their builds on the server instead: those made
+stay). A second Ctrl-C stops at once (the checkpoint still holds the last finished batch).
 """
 
 from __future__ import annotations
@@ -144,9 +145,15 @@ class Tracker:
         self.progress.update(self.task, advance=batch.scanned)
 
 
+#: What the first Ctrl-C says by default: a long run stops at its next batch.
+AFTER_THIS_BATCH = "stopping after this batch (Ctrl-C again to stop now)"
+
+
 @contextlib.asynccontextmanager
-async def ctrl_c() -> AsyncIterator[asyncio.Event]:
-    """First Ctrl-C (or SIGTERM) sets the event; the second cancels the command."""
+async def ctrl_c(saying: Callable[[], str] = lambda: AFTER_THIS_BATCH
+                 ) -> AsyncIterator[asyncio.Event]:
+    """First Ctrl-C (or SIGTERM) sets the event and prints ``saying()`` (what the command
+    does now); the second cancels the command."""
     stop = asyncio.Event()
     if threading.current_thread() is not threading.main_thread():
         # Only the main thread is given signals (a command run in a worker thread, as a
@@ -161,7 +168,7 @@ async def ctrl_c() -> AsyncIterator[asyncio.Event]:
             task.cancel()
             return
         stop.set()
-        err.print("[yellow]stopping after this batch (Ctrl-C again to stop now)[/yellow]")
+        err.print(f"[yellow]{escape(saying())}[/yellow]")
 
     # remove_signal_handler leaves the default action: put back what was there (a test
     # run's handler that stops its servers on SIGTERM, say).

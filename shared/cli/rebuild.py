@@ -4,7 +4,8 @@ as-of`` (a case as it stood at a moment)."""
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import typer
@@ -13,6 +14,7 @@ from rich.table import Table
 
 from shared.cli import app
 from shared.cli.long_runs import (
+    AFTER_THIS_BATCH,
     BatchOpt,
     ClockOpt,
     Tracker,
@@ -26,6 +28,9 @@ from shared.cli.long_runs import (
 )
 from shared.cli.servers import resolve
 from shared.readmodels.readmodel import registered
+
+if TYPE_CHECKING:
+    from shared.analytics.rebuild import Rebuild
 
 
 @app.command("rebuild")
@@ -45,7 +50,15 @@ def rebuild_command(
 ) -> None:
     """Rebuild a read model (or ``--all`` of them) from the log beside the live one, then
     switch over atomically."""
-    from shared.analytics.rebuild import Rebuild, catch_up_together
+    import asyncpg
+
+    from shared.analytics.rebuild import (
+        DATABASE_ERRORS,
+        Rebuild,
+        RebuildError,
+        catch_up_together,
+        failed_at,
+    )
     from shared.readmodels.readmodel import load_read_model
 
     if every == (read_model is not None):
@@ -53,16 +66,26 @@ def rebuild_command(
         raise typer.Exit(2)
     names = sorted(registered()) if every else [read_model or ""]
     models = [load_read_model(name) for name in names]
-    settings = resolve().use("nats", "database")
+    servers = resolve()
+    settings = servers.use("nats", "database")
+    name_of = {model.consumer: name for name, model in zip(names, models, strict=True)}
+    #: What the first Ctrl-C stops: the batch in hand, or the index builds.
+    stopping = [AFTER_THIS_BATCH]
+
+    def indexing(rb: Rebuild, indexes: Sequence[str]) -> None:
+        stopping[0] = "stopping: cancelling the index builds (Ctrl-C again to stop now)"
+        err.print(escape(f"{name_of[rb.model.consumer]}: making {len(indexes)} "
+                         f"index{'es' if len(indexes) > 1 else ''} put off: "
+                         f"{', '.join(indexes)}"))
 
     async def main() -> int:
-        async with ctrl_c() as stop, contextlib.AsyncExitStack() as stack:
+        async with ctrl_c(lambda: stopping[0]) as stop, contextlib.AsyncExitStack() as stack:
             progress = stack.enter_context(progress_bar())
             tracker = Tracker(progress, f"rebuild {len(models)} read models, one replay"
                               if every else f"rebuild {models[0].consumer}")
             rebuilds = [await stack.enter_async_context(Rebuild(
                 settings, model, batch_size=batch, stop=stop, on_start=tracker.start,
-                on_batch=tracker.batch)) for model in models]
+                on_batch=tracker.batch, on_index=indexing)) for model in models]
             if discard:
                 for name, rb in zip(names, rebuilds, strict=True):
                     err.print(f"{name}: dropped {', '.join(await rb.discard()) or 'nothing'}")
@@ -75,7 +98,12 @@ def rebuild_command(
                                         on_start=tracker.start, on_batch=tracker.batch)
             else:
                 await rebuilds[0].catch_up()
+            stopping[0] = "stopping before the switch (Ctrl-C again to stop now)"
             if stop.is_set():
+                for name, rb in zip(names, rebuilds, strict=True):
+                    if rb.unbuilt:
+                        err.print(escape(f"{name}: indexes not made yet: "
+                                         f"{', '.join(rb.unbuilt)} (the next run makes them)"))
                 err.print(f"stopped; {', '.join(str(rb.staging) for rb in rebuilds)} kept, "
                           "run again to resume")
                 return 130
@@ -95,9 +123,51 @@ def rebuild_command(
                 return 1
         return 0
 
-    code = run(main)
+    try:
+        code = run(main)
+    except RebuildError as exc:  # a staging schema this run cannot go on with
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(1) from None
+    except DATABASE_ERRORS as exc:
+        if failed_at(exc) is None and not isinstance(exc, asyncpg.PostgresError):
+            raise  # not the database's (NATS's socket, say)
+        if servers.verbose:
+            err.print_exception()
+        err.print(f"[red]{escape(database_failed(exc, name_of))}[/red]")
+        raise typer.Exit(1) from None
     if code:
         raise typer.Exit(code)
+
+
+def database_failed(exc: BaseException, name_of: Mapping[str, str]) -> str:
+    """One line for a database error that stopped a rebuild: the read model, the phase, the
+    PostgreSQL error code and what to do (``sixstep -v rebuild`` adds the traceback)."""
+    import asyncpg
+
+    from shared.analytics.rebuild import failed_at
+
+    where = failed_at(exc)
+    who = (f"{name_of.get(where.consumer, where.consumer)}: {where.phase}" if where
+           else "rebuild")
+    sqlstate = getattr(exc, "sqlstate", None)
+    said = " ".join(str(exc).split())[:300] or type(exc).__name__
+    if isinstance(exc, asyncpg.PostgresError) and sqlstate:
+        what = f"PostgreSQL error {sqlstate} ({said})"
+    else:
+        what = f"the database connection failed ({type(exc).__name__}: {said})"
+    if sqlstate is None or sqlstate.startswith(("08", "57P")):
+        todo = "once PostgreSQL answers again, run the same command: it resumes"
+    elif sqlstate.startswith("53"):
+        todo = "free space or memory on the database server, then run again: it resumes"
+    elif sqlstate == "42501":
+        todo = ("give the role the right it lacks (or run as the role that owns the "
+                "schemas), then run again: it resumes")
+    elif sqlstate == "57014":
+        todo = "cancelled on the server (a DBA or a timeout); run again: it resumes"
+    else:
+        todo = "run again to resume; if it fails the same way, --fresh starts over"
+    return (f"{who} failed: {what}; every batch committed is kept: {todo} "
+            "(sixstep -v rebuild ... shows the traceback)")
 
 
 async def compare(rb: Any, samples: int) -> None:

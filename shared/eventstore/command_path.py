@@ -380,18 +380,16 @@ class CommandPath:
             self.moments.check(command, now)  # type: ignore[arg-type]
         meta = meta_for(actor, key, now, command, **where)
         given = meta["occurred_at"]
-        if given is not now:
-            ahead = 0.0
+        if given is not now:  # the command gave its own: the sender's clock may be off
+            clock_ahead = 0.0
             sent = getattr(command, "sent_at", None)  # a Command's; none on a worker's
             if sent is not None and (skew := self.moments.skew(sent, now)) is not None:
                 given = given - skew  # the sender's clock error, in the offset it gave
-                ahead = skew.total_seconds()
-            if given > now:
-                ahead = max(ahead, (given - now).total_seconds())
-                given = self.moments.recorded(given, now)  # the counter's clock ahead
-            meta["occurred_at"] = given
-            if ahead > 0 and (on_ahead := self.committer.on_clock_ahead) is not None:
-                on_ahead(ahead)
+                clock_ahead = skew.total_seconds()  # negative: a clock slow, not counted
+            meta["occurred_at"], ahead_s = self.moments.recorded(given, now)
+            ahead_s = max(ahead_s, clock_ahead)
+            if ahead_s > 0 and (ahead := self.committer.on_clock_ahead) is not None:
+                ahead(ahead_s)
         if key is not None and (digest := self.digests.of(command)) is not None:
             meta[COMMAND_DIGEST] = digest
         return meta

@@ -86,17 +86,19 @@ class Moments:
                    horizon=timedelta(days=settings.dates_horizon_days), tz=settings.tz,
                    grace=timedelta(seconds=settings.occurred_at_grace_s))
 
-    def recorded(self, occurred_at: datetime, now: datetime) -> datetime:
-        """The moment a post is recorded at: ``occurred_at``, or ``now`` (the service's
-        clock, in the offset the counter gave) when it lies ahead. A counter's clock running
-        fast (within ``max_future``) is the counter's error, not a moment to come: a
+    def recorded(self, occurred_at: datetime, now: datetime) -> tuple[datetime, float]:
+        """The moment a post is recorded at, and how many seconds ahead of ``now`` (the
+        service's clock) ``occurred_at`` was: ``occurred_at`` and 0.0, or ``now`` (in the
+        offset the counter gave) and how far ahead when it lies ahead. A counter's clock
+        running fast (within ``max_future``) is the counter's error, not a moment to come: a
         resolution at 23:58 on 31 December from a tablet 3 minutes fast said 00:01 on 1
         January, and was judged on that day (late, and January's). Every rule that reads
         ``occurred_at`` (the figures' day and month, on time, deadlines, the survey's window,
-        the follow-ups planned from it) then reads this one moment."""
+        the follow-ups planned from it) then reads this one moment; how far ahead goes to the
+        metrics only."""
         if occurred_at > now:
-            return now.astimezone(occurred_at.tzinfo)
-        return occurred_at
+            return now.astimezone(occurred_at.tzinfo), (occurred_at - now).total_seconds()
+        return occurred_at, 0.0
 
     def skew(self, sent_at: datetime, now: datetime) -> timedelta | None:
         """How far the sender's clock runs ahead of ``now`` (the service's clock; negative:

@@ -16,7 +16,7 @@ service: the table names each one, and a new read model is one line there.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Protocol, runtime_checkable
@@ -25,6 +25,7 @@ import asyncpg
 
 from shared.bus.consumer import Handler
 from shared.contracts import Envelope
+from shared.readmodels.bulk import q
 from shared.settings import ServiceName, Settings
 
 
@@ -84,6 +85,19 @@ class ReadModel:
 
     def schema(self, settings: Settings) -> str:
         return settings.schema_for(self.service)
+
+
+async def make_tables(conn: asyncpg.Connection, schema: str, ddl: Iterable[str], *,
+                      local: bool = False) -> None:
+    """A read model's tables made in ``schema`` by its own DDL (``ReadModel.ddl``, or a part
+    of it): the schema made if missing and put first on ``conn``'s search path (then
+    ``public``; ``local``: for the transaction under way only), where ``conn`` stays, and each
+    statement run there. A rebuild's staging schema, a time travel's, a test's and a
+    benchmark's are made so."""
+    await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q(schema)}")
+    await conn.execute(f"SET {'LOCAL ' if local else ''}search_path TO {q(schema)}, public")
+    for statement in ddl:
+        await conn.execute(statement)
 
 
 #: The entry-point group each service's read models are registered in (``pyproject.toml``).

@@ -39,6 +39,7 @@ from services.feedback import figures as feedback
 from shared.analytics.export import export
 from shared.analytics.figures import RATES, Row, compute
 from shared.analytics.replay import Replay
+from shared.readmodels.readmodel import make_tables
 from shared.settings import Settings
 from tests.analytics.support import (
     HARDSHIP,
@@ -176,10 +177,7 @@ async def test_triage_appeals_and_revisits_counted_by_hand_agree_in_service_and_
     tx = conn.transaction()
     await tx.start()
     try:
-        await conn.execute(f'CREATE SCHEMA "{settings.schema_prefix}bad_reviews"')
-        await conn.execute(f'SET LOCAL search_path TO "{settings.schema_prefix}bad_reviews"')
-        for statement in feedback.DDL:
-            await conn.execute(statement)
+        await make_tables(conn, f"{settings.schema_prefix}bad_reviews", feedback.DDL, local=True)
         projection = feedback.FiguresProjection(SHANGHAI)
         async with Replay(settings) as replay:
             async for batch in replay:

@@ -21,7 +21,7 @@ from shared.analytics import rebuild
 from shared.analytics.rebuild import Rebuild, q
 from shared.bus.jetstream import connect, ensure_streams, event_subject
 from shared.contracts import REGISTRY, event_id_for
-from shared.readmodels.readmodel import BulkHandler, load_read_model, registered
+from shared.readmodels.readmodel import BulkHandler, load_read_model, make_tables, registered
 from shared.settings import Settings
 from tests.analytics.support import (
     HARDSHIP,
@@ -596,10 +596,7 @@ async def test_a_rebuild_makes_the_indexes_no_handler_reads_by_once_the_log_is_r
         for ref in names:
             schema = f"{settings.schema_prefix}ddl_{ref.replace('.', '_')}"
             await conn.execute(f"DROP SCHEMA IF EXISTS {q(schema)} CASCADE")
-            await conn.execute(f"CREATE SCHEMA {q(schema)}")
-            await conn.execute(f"SET search_path TO {q(schema)}, public")
-            for statement in load_read_model(ref).ddl:
-                await conn.execute(statement)
+            await make_tables(conn, schema, load_read_model(ref).ddl)
             expected[ref] = await _indexes(conn, schema)
         await conn.execute("SET search_path TO DEFAULT")
         async with contextlib.AsyncExitStack() as stack:
@@ -719,10 +716,7 @@ async def test_a_switch_behind_a_long_reader_of_the_live_cases_is_refused_in_wor
     live = model.schema(settings)
     reader = await asyncpg.connect(settings.database_url)
     try:
-        await reader.execute(f"CREATE SCHEMA IF NOT EXISTS {q(live)}")
-        await reader.execute(f"SET search_path TO {q(live)}, public")
-        for statement in model.ddl:
-            await reader.execute(statement)
+        await make_tables(reader, live, model.ddl)
         async with Rebuild(settings, model, batch_size=4) as rb:
             staging = await rb.prepare(fresh=True)
             await rb.catch_up()

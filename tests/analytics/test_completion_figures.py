@@ -20,6 +20,7 @@ from shared.analytics.export import export
 from shared.analytics.figures import compute, connect_export
 from shared.analytics.replay import Replay
 from shared.analytics.sql import open_history
+from shared.readmodels.readmodel import make_tables
 from shared.settings import Settings
 from tests.analytics.support import (
     HARDSHIP,
@@ -188,11 +189,8 @@ async def test_on_time_and_on_the_spot_completion_by_hand_service_and_report(
     tx = conn.transaction()
     await tx.start()
     try:
-        await conn.execute(f'CREATE SCHEMA "{settings.schema_prefix}completion_check"')
-        await conn.execute(
-            f'SET LOCAL search_path TO "{settings.schema_prefix}completion_check"')
-        for statement in feedback.DDL:
-            await conn.execute(statement)
+        await make_tables(conn, f"{settings.schema_prefix}completion_check", feedback.DDL,
+                          local=True)
         projection = feedback.FiguresProjection(SHANGHAI)
         async with Replay(settings) as replay:
             async for batch in replay:

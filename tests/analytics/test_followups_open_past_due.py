@@ -19,6 +19,7 @@ from services.feedback.figures.queries import SCANS
 from shared.analytics.export import export
 from shared.analytics.figures import compute
 from shared.analytics.replay import Replay
+from shared.readmodels.readmodel import make_tables
 from shared.settings import Settings
 from tests.analytics.support import (
     HUAMU,
@@ -126,10 +127,7 @@ async def projected(settings: Settings, tmp_path: Path, name: str,
     from services.feedback import figures as feedback
 
     async def project(schema: str, one_at_a_time: bool) -> None:
-        await conn.execute(f'CREATE SCHEMA "{settings.schema_prefix}{schema}"')
-        await conn.execute(f'SET LOCAL search_path TO "{settings.schema_prefix}{schema}"')
-        for statement in feedback.DDL:
-            await conn.execute(statement)
+        await make_tables(conn, f"{settings.schema_prefix}{schema}", feedback.DDL, local=True)
         projection = feedback.FiguresProjection(SHANGHAI)
         async with Replay(settings) as replay:
             events = [e async for batch in replay for e in batch.events]

@@ -15,6 +15,7 @@ from services.intake.main import create_app
 from services.intake.projections import READ_MODEL
 from shared.analytics.rebuild import RETIRED, Rebuild
 from shared.analytics.timetravel import state_as_of
+from shared.readmodels.readmodel import make_tables
 from shared.settings import Settings
 from tests.support import headers, register_resident, running
 
@@ -211,10 +212,7 @@ async def test_feedback_figures_rebuild_finds_only_real_differences(settings: Se
     live = settings.schema_for("feedback")
     conn = await asyncpg.connect(settings.database_url)
     try:  # the live view, as its consumer would have built it
-        await conn.execute(f'CREATE SCHEMA "{live}"')
-        await conn.execute(f'SET search_path TO "{live}"')
-        for statement in figures.DDL:
-            await conn.execute(statement)
+        await make_tables(conn, live, figures.DDL)
         projection = figures.FiguresProjection(settings.tz)
         async with Replay(settings) as replay:
             async for batch in replay:

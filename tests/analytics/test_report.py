@@ -16,6 +16,7 @@ from shared.analytics.export import export
 from shared.analytics.figures import RATES, Figures, Row, compute
 from shared.analytics.replay import Replay
 from shared.analytics.report import terminal_table, write_html
+from shared.readmodels.readmodel import make_tables
 from shared.settings import Settings
 from tests.analytics.support import (
     HARDSHIP,
@@ -224,10 +225,7 @@ async def test_export_figures_agree_with_the_feedback_services_figures(
     tx = conn.transaction()
     await tx.start()
     try:
-        await conn.execute(f'CREATE SCHEMA "{settings.schema_prefix}figures_check"')
-        await conn.execute(f'SET LOCAL search_path TO "{settings.schema_prefix}figures_check"')
-        for statement in feedback.DDL:
-            await conn.execute(statement)
+        await make_tables(conn, f"{settings.schema_prefix}figures_check", feedback.DDL, local=True)
         projection = feedback.FiguresProjection(SHANGHAI)
         async with Replay(settings) as replay:
             async for batch in replay:

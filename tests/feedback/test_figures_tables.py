@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncpg
 
 from services.feedback.figures.projection import DDL, FiguresProjection
+from shared.readmodels.readmodel import make_tables
 from shared.settings import Settings
 
 
@@ -16,11 +17,8 @@ async def test_the_fact_tables_updated_most_keep_room_beside_each_row(
     conn = await asyncpg.connect(settings.database_url)
     try:
         schema = settings.schema_for("feedback")
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        await conn.execute(f'SET search_path TO "{schema}"')
         for _ in range(2):  # a first start, then a second
-            for statement in DDL:
-                await conn.execute(statement)
+            await make_tables(conn, schema, DDL)
         options = {r["relname"]: r["reloptions"] for r in await conn.fetch(
             "SELECT relname, reloptions FROM pg_class WHERE relnamespace = $1::regnamespace"
             " AND relname = ANY($2::text[])", schema,

@@ -16,6 +16,7 @@ import asyncpg
 
 from services.followup import queries
 from services.followup.projections import DDL
+from shared.readmodels.readmodel import make_tables
 from shared.settings import Settings
 
 
@@ -37,10 +38,7 @@ async def test_a_residents_follow_ups_of_every_status_are_found_through_an_index
     schema = settings.schema_for("followup")
     conn = await asyncpg.connect(settings.database_url)
     try:
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-        await conn.execute(f'SET search_path = "{schema}", public')
-        for statement in DDL:
-            await conn.execute(statement)
+        await make_tables(conn, schema, DDL)
         await conn.execute("SET enable_seqscan = off")
         explained = _Explained(conn)
         resident = uuid.uuid4()

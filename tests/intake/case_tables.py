@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncpg
 
 from services.intake.projections import DDL
+from shared.readmodels.readmodel import make_tables
 from shared.settings import Settings
 
 
@@ -13,8 +14,5 @@ async def with_case_tables(settings: Settings) -> asyncpg.Connection:
     """Connected, the tables made by the projection's own DDL (the caller closes it)."""
     conn = await asyncpg.connect(settings.database_url)
     schema = settings.schema_for("intake")
-    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    await conn.execute(f'SET search_path TO "{schema}"')
-    for statement in DDL:
-        await conn.execute(statement)
+    await make_tables(conn, schema, DDL)
     return conn

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from services.intake.main import create_app
 from services.intake.vault import Access
 from shared.contracts import Envelope
+from shared.readmodels.readmodel import make_tables
 from shared.security.principals import Principal, Role
 from shared.settings import Settings
 from tests.security.test_erasure_files import database_files
@@ -162,9 +163,7 @@ async def test_residents_of_the_first_vault_move_into_buckets_and_reach_the_log_
     live_id = id_number()
     conn = await asyncpg.connect(settings.database_url)
     try:
-        await conn.execute(f'CREATE SCHEMA "{schema}"')
-        await conn.execute(f'SET search_path TO "{schema}"')
-        await conn.execute(FIRST_VAULT_DDL)
+        await make_tables(conn, schema, [FIRST_VAULT_DDL])
         live = first_vault_row(settings, live_id, {"contact": True, "surveys": False})
         erased = first_vault_row(settings, id_number(), {"contact": True, "surveys": True})
         for rid, id_hash, wrapped, fields in (live, erased):

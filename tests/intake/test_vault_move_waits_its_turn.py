@@ -15,6 +15,7 @@ from services.intake import vault_migration
 from services.intake.sealing import Sealer
 from services.intake.vault import DDL as VAULT_DDL
 from services.intake.vault import Vault
+from shared.readmodels.readmodel import make_tables
 from shared.settings import Settings
 from tests.intake.test_resident_events import FIRST_VAULT_DDL, first_vault_row
 from tests.support import TEST_CENTER, id_number, schema_pool, wait_until
@@ -29,9 +30,7 @@ async def test_the_vaults_move_into_buckets_waits_for_a_reader_of_the_residents_
     conn = await asyncpg.connect(settings.database_url)
     reader = await asyncpg.connect(settings.database_url)
     try:
-        await conn.execute(f'CREATE SCHEMA "{schema}"')
-        await conn.execute(f'SET search_path TO "{schema}"')
-        await conn.execute(FIRST_VAULT_DDL)
+        await make_tables(conn, schema, [FIRST_VAULT_DDL])
         rid, id_hash, wrapped, fields = first_vault_row(settings, id_number(), {
             "contact": True, "surveys": True})
         await conn.execute(

@@ -1,0 +1,44 @@
+"""What ``sixstep rebuild`` says when the database stops it: the read model, the phase, the
+PostgreSQL error code and what to do, in one line (no traceback without ``-v``)."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from shared.analytics.rebuild import FailedAt
+from shared.cli.rebuild import database_failed
+
+NAMES = {"intake-cases": "intake", "feedback-figures": "feedback.figures"}
+
+
+def failed(exc: BaseException, consumer: str, phase: str) -> BaseException:
+    exc._sixstep_rebuild_failed_at = FailedAt(consumer, phase)  # type: ignore[attr-defined]
+    return exc
+
+
+@pytest.mark.parametrize(("exc", "starts", "todo"), [
+    (failed(asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+            "intake-cases", "catching up"),
+     "intake: catching up failed: PostgreSQL error 57P01 (terminating connection due to "
+     "administrator command)", "once PostgreSQL answers again, run the same command"),
+    (failed(asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of "
+                                                "operation"), "feedback-figures",
+            "making indexes"),
+     "feedback.figures: making indexes failed: PostgreSQL error 08003 (connection was closed",
+     "run the same command: it resumes"),
+    (failed(asyncpg.InsufficientPrivilegeError("permission denied for schema t_intake"),
+            "intake-cases", "switching"),
+     "intake: switching failed: PostgreSQL error 42501 (permission denied for schema",
+     "give the role the right it lacks"),
+    (failed(ConnectionRefusedError(111, "Connection refused"), "intake-cases", "connecting"),
+     "intake: connecting failed: the database connection failed (ConnectionRefusedError",
+     "once PostgreSQL answers again"),
+], ids=["restarted", "connection-lost", "no-right", "refused"])
+def test_a_database_error_that_stops_a_rebuild_is_one_line_saying_what_to_do(
+        exc: BaseException, starts: str, todo: str) -> None:
+    line = database_failed(exc, NAMES)
+    assert "\n" not in line
+    assert line.startswith(starts), line
+    assert todo in line and "every batch committed is kept" in line, line
+    assert "sixstep -v rebuild" in line
