@@ -65,7 +65,8 @@ Act = Callable[[Any, Meta], Any]
 
 #: What a command says of itself besides what it asks: its id in the traces. A retry may carry
 #: another (a header's, or a client's per attempt), and it is the same command.
-NOT_THE_COMMAND = frozenset({"correlation_id"})
+#: Nor is the sender's clock as it sent it (``sent_at``): stamped anew on every attempt.
+NOT_THE_COMMAND = frozenset({"correlation_id", "sent_at"})
 
 #: The digest's length in bytes (128 bits: two commands meeting by chance under one key never).
 DIGEST_BYTES = 16
@@ -373,18 +374,28 @@ class CommandPath:
     def meta(self, actor: str, key: str | None, command: Stamped | None = None,
              **where: Any) -> Meta:
         """The meta of ``command``; its moments and days checked first (422 out of range).
-        An ``occurred_at`` ahead of this path's clock is recorded as the clock's
-        (``Moments.recorded``: a counter's clock running fast), and how far ahead it was
-        handed to the committer's ``on_clock_ahead`` (the metrics), kept nowhere else.
+        The sender's clock, by the ``sent_at`` it stamped as it sent (``Moments.skew``: more
+        than 5 s off this path's clock), moves ``occurred_at`` by its error: a step queued
+        offline on a tablet running fast is dated when it really happened, though it
+        arrives behind the clock. An ``occurred_at`` still ahead of this path's clock is
+        recorded as the clock's (``Moments.recorded``: a counter's clock running fast). How
+        far ahead the sender's clock was (its ``sent_at``'s, else its ``occurred_at``'s)
+        is handed to the committer's ``on_clock_ahead`` (the metrics), kept nowhere else.
         Under a key, the command's digest (``meta[COMMAND_DIGEST]``) goes with it."""
         now = self.clock.now()
         if command is not None:
             self.moments.check(command, now)  # type: ignore[arg-type]
         meta = meta_for(actor, key, now, command, **where)
         given = meta["occurred_at"]
-        if given is not now:  # the command gave its own: the counter's clock may be ahead
+        if given is not now:  # the command gave its own: the sender's clock may be off
+            clock_ahead = 0.0
+            sent = getattr(command, "sent_at", None)  # a Command's; none on a worker's
+            if sent is not None and (skew := self.moments.skew(sent, now)) is not None:
+                given = given - skew  # the sender's clock error, in the offset it gave
+                clock_ahead = skew.total_seconds()  # negative: a clock slow, not counted
             meta["occurred_at"], ahead_s = self.moments.recorded(given, now)
-            if ahead_s and (ahead := self.committer.on_clock_ahead) is not None:
+            ahead_s = max(ahead_s, clock_ahead)
+            if ahead_s > 0 and (ahead := self.committer.on_clock_ahead) is not None:
                 ahead(ahead_s)
         if key is not None and (digest := self.digests.of(command)) is not None:
             meta[COMMAND_DIGEST] = digest

@@ -26,6 +26,16 @@ and the post is judged, dated and counted on the moment the service received it,
 day or month still to come. How far ahead it was goes to the metrics only
 (``sixstep_occurred_at_ahead_seconds``).
 
+A sender may say its own clock as it sends (``sent_at``, on every attempt: the counter page
+stamps each request). More than ``SKEW_TOLERANCE`` (5 s) off the service's clock, the
+difference is the sender's clock error, and ``occurred_at`` is moved by it
+(:meth:`Moments.skew`, by ``CommandPath.meta``): a step queued offline at 23:58 on 31
+December on a tablet 3 minutes fast said 00:01 and was sent at 00:20, behind the service's
+clock, so only ``sent_at`` shows the tablet's error. A ``sent_at`` more than
+``OCCURRED_AT_MAX_FUTURE_S`` off either way is a 422 naming it: a clock that far off (or a
+``sent_at`` in the wrong zone) is set right, not corrected by a guess. Without ``sent_at``
+(Open311, the callers that never sent it) the post is taken as before.
+
 Anything else is a 422 naming the field. The contracts (``shared.contracts.fields``) accept a
 wider, fixed range that no setting can exceed, so whatever the API accepts stays readable.
 """
@@ -42,6 +52,11 @@ from pydantic import BaseModel
 from shared.kernel.errors import InvalidCommand
 
 CENTER_TZ = ZoneInfo("Asia/Shanghai")  # the default center zone (settings' CENTER_TIMEZONE)
+
+SKEW_TOLERANCE = timedelta(seconds=5)
+"""How far a sender's ``sent_at`` may lie off the service's clock and its ``occurred_at`` still
+be taken as said: a request's time in transit and in the service's queue (which makes every
+sender look slow by it) stays under it, and a clock kept by NTP is within milliseconds."""
 
 
 class MomentSettings(Protocol):
@@ -85,6 +100,14 @@ class Moments:
             return now.astimezone(occurred_at.tzinfo), (occurred_at - now).total_seconds()
         return occurred_at, 0.0
 
+    def skew(self, sent_at: datetime, now: datetime) -> timedelta | None:
+        """How far the sender's clock runs ahead of ``now`` (the service's clock; negative:
+        behind), by the ``sent_at`` it stamped on the request; None within
+        :data:`SKEW_TOLERANCE`. The window (``max_future`` either way) is checked before,
+        with the command's other moments (:meth:`check_value`)."""
+        off = sent_at - now
+        return off if abs(off) > SKEW_TOLERANCE else None
+
     def judged_at(self, occurred_at: datetime, now: datetime) -> datetime | None:
         """The moment a deadline judges a post by when its ``occurred_at`` lies more than the
         grace before ``now`` (the service's clock): ``now`` less the grace. None when
@@ -124,6 +147,13 @@ class Moments:
                         f"occurred_at must lie between {self.earliest} and {seconds} s after "
                         "the service's clock (a counter's clock may run a little ahead)",
                         field=name, earliest=self.earliest.isoformat(), max_future_s=seconds)
+            elif name == "sent_at":
+                seconds = int(self.max_future.total_seconds())
+                if not now - self.max_future <= moment <= now + self.max_future:
+                    raise InvalidCommand(
+                        f"sent_at must lie within {seconds} s of the service's clock: the "
+                        "sender's clock is set wrong (or sent_at is not in its offset); "
+                        "nothing was recorded", field=name, max_future_s=seconds)
             elif not first <= moment <= now + self.horizon:
                 raise InvalidCommand(
                     f"{name} must lie between {self.earliest} and {horizon_days} days ahead",

@@ -69,8 +69,16 @@ class Typed(BaseModel):
 class Command(Typed):
     """The base of every service's commands: when it happened and what visit it belongs to.
     Every moment a command gives has its offset (a moment without one is no moment: 09:15 in
-    Shanghai or on a laptop left on UTC)."""
+    Shanghai or on a laptop left on UTC). ``sent_at`` comes first, so that a sender's clock
+    set wrong is named before the ``occurred_at`` it made (``Moments.check`` goes in field
+    order)."""
 
+    sent_at: datetime | None = Field(None, description=(
+        "The sender's own clock as it sends this request (ISO 8601 with offset), on every "
+        "attempt: when it is more than 5 s off the service's clock, occurred_at is moved by "
+        "that much (a counter's clock running fast or slow, a step queued offline and sent "
+        "later); more than OCCURRED_AT_MAX_FUTURE_S off is a 422. Not part of the command "
+        "(a retry under its Idempotency-Key may send another)."))
     occurred_at: datetime | None = Field(
         None, description="When it happened (ISO 8601 with offset); default now.")
     correlation_id: CorrelationId | None = Field(None, description=(

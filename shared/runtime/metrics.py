@@ -35,10 +35,10 @@ class Metrics:
             "its batch is committed (or the write refused)", ["service"], registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
         self.occurred_ahead = Histogram(
-            "sixstep_occurred_at_ahead_seconds", "Seconds a command's occurred_at lay ahead "
-            "of the service's clock (a counter's clock running fast, at most "
-            "OCCURRED_AT_MAX_FUTURE_S): recorded as the service's moment, the counter's kept "
-            "only here", ["service"], registry=self.registry,
+            "sixstep_occurred_at_ahead_seconds", "Seconds a command's sender's clock lay "
+            "ahead of the service's, by its sent_at, else by its occurred_at (a counter's "
+            "clock running fast, at most OCCURRED_AT_MAX_FUTURE_S): the post is dated by the "
+            "service's clock, the error kept only here", ["service"], registry=self.registry,
             buckets=(1, 5, 15, 30, 60, 120, 180, 240, 300))
         self.published = Counter("sixstep_events_published_total", "Events on the stream",
                                  ["service"], registry=self.registry)

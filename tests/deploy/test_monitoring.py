@@ -39,6 +39,7 @@ WATCHED = {
     "calendar coverage ending": "sixstep_calendar_official_days_left",
     "5xx rate": "sixstep_http_requests_total",
     "group-commit latency": "sixstep_group_commit_seconds_bucket",
+    "a counter's clock running fast": "sixstep_occurred_at_ahead_seconds_bucket",
 }
 
 

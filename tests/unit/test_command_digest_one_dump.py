@@ -63,8 +63,8 @@ def _texts_shaped(value: Any, dumped: Any) -> Any:
 def old_digest(command: Any) -> str | None:
     if not isinstance(command, BaseModel):
         return None
-    fields = _texts_shaped(command.model_dump(exclude={"correlation_id"}),
-                           command.model_dump(mode="json", exclude={"correlation_id"}))
+    fields = _texts_shaped(command.model_dump(exclude={"correlation_id", "sent_at"}),
+                           command.model_dump(mode="json", exclude={"correlation_id", "sent_at"}))
     body = orjson.dumps([type(command).__name__, fields], option=orjson.OPT_SORT_KEYS)
     return hmac.new(KEY, body, hashlib.sha256).digest()[:16].hex()
 

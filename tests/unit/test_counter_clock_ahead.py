@@ -4,7 +4,11 @@ accepted, and recorded at the service's moment (``CommandPath.meta``), so every 
 reads ``occurred_at`` (the figures' day and month, on time, deadlines, surveys, follow-ups)
 judges it on the day it really happened. At the calendar's edges: New Year's Eve in Shanghai,
 Sunday 20 December, the last minute of February 2028 (a year the holiday package does not
-know)."""
+know).
+
+A step queued while the network was down arrives behind the service's clock whatever the
+tablet's clock says: the ``sent_at`` the page stamps as it sends shows the tablet's error, and
+``occurred_at`` is moved by it."""
 
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ import pytest
 
 from shared.eventstore.command_path import CommandPath
 from shared.kernel.clock import ManualClock
+from shared.kernel.errors import InvalidCommand
+from shared.kernel.meta import COMMAND_DIGEST
 from shared.kernel.moments import Moments
 from shared.kernel.typed import Command
 from shared.settings import Settings
@@ -60,3 +66,68 @@ def test_a_moment_at_or_behind_the_clock_stands() -> None:
         assert p.meta("clerk-017", None, Command(occurred_at=said))["occurred_at"] == said
     assert p.meta("clerk-017", None, Command())["occurred_at"] == now
     assert ahead == []
+
+
+#: How long the queued step waited for the network (sent at 00:20 by the service's clock).
+QUEUED = timedelta(minutes=22)
+
+
+@pytest.mark.parametrize("edge", list(EDGES))
+def test_a_step_queued_offline_on_a_tablet_three_minutes_fast_is_dated_when_it_happened(
+        edge: str) -> None:
+    happened = EDGES[edge]  # 23:58 by the service's clock, the resident at the counter
+    said = (happened + FAST).astimezone(SHANGHAI)  # 00:01 by the tablet: the next day
+    arrives = happened + QUEUED  # behind the clock: occurred_at alone shows no error
+    p, ahead = path(arrives, Moments.from_settings(Settings()))
+    meta = p.meta("clerk-017", "k-1", Command(occurred_at=said, sent_at=arrives + FAST))
+    assert meta["occurred_at"] == happened
+    assert meta["occurred_at"].astimezone(SHANGHAI).date() == happened.date()
+    assert meta["occurred_at"].utcoffset() == said.utcoffset()
+    assert ahead == [FAST.total_seconds()], "the tablet's error goes to the metrics"
+
+
+def test_a_tablet_running_slow_is_moved_forward_into_the_new_year() -> None:
+    happened = datetime(2027, 1, 1, 0, 1, tzinfo=SHANGHAI)  # 2027: provisional holidays
+    said = happened - FAST  # 23:58 on 31 December by a tablet 3 minutes slow
+    arrives = happened + QUEUED
+    p, ahead = path(arrives, Moments.from_settings(Settings()))
+    meta = p.meta("clerk-017", None, Command(occurred_at=said, sent_at=arrives - FAST))
+    assert meta["occurred_at"] == happened
+    assert ahead == [], "a slow clock is not ahead"
+
+
+def test_a_clock_within_five_seconds_and_a_post_without_sent_at_are_taken_as_said() -> None:
+    now = EDGES["new_years_eve"]
+    p, ahead = path(now, Moments.from_settings(Settings()))
+    said = now - timedelta(minutes=1)
+    for sent_at in (None, now + timedelta(seconds=5), now - timedelta(seconds=5)):
+        meta = p.meta("clerk-017", None, Command(occurred_at=said, sent_at=sent_at))
+        assert meta["occurred_at"] == said
+    assert p.meta("clerk-017", None, Command(sent_at=now + FAST))["occurred_at"] == now
+    assert ahead == []
+
+
+@pytest.mark.parametrize("off", [timedelta(seconds=301), -timedelta(seconds=301),
+                                 timedelta(hours=8)])
+def test_a_sent_at_more_than_five_minutes_off_is_refused_naming_it(off: timedelta) -> None:
+    now = EDGES["sunday_20_december"]
+    p, ahead = path(now, Moments.from_settings(Settings()))
+    with pytest.raises(InvalidCommand) as refused:
+        p.meta("clerk-017", "k-1", Command(occurred_at=now - QUEUED, sent_at=now + off))
+    assert refused.value.details["field"] == "sent_at"
+    assert refused.value.details["max_future_s"] == 300
+    # A live post from that tablet: its clock is named, not the occurred_at it made.
+    with pytest.raises(InvalidCommand) as refused:
+        p.meta("clerk-017", "k-1", Command(occurred_at=now + off, sent_at=now + off))
+    assert refused.value.details["field"] == "sent_at"
+    assert ahead == []
+
+
+def test_a_retry_stamped_with_another_sent_at_is_the_same_command() -> None:
+    now = EDGES["february_2028"]
+    p, _ = path(now, Moments.from_settings(Settings()))
+    said = now - QUEUED
+    first = p.meta("clerk-017", "k-1", Command(occurred_at=said, sent_at=now - FAST))
+    again = p.meta("clerk-017", "k-1", Command(occurred_at=said, sent_at=now))
+    bare = p.meta("clerk-017", "k-1", Command(occurred_at=said))
+    assert first[COMMAND_DIGEST] == again[COMMAND_DIGEST] == bare[COMMAND_DIGEST]

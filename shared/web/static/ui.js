@@ -130,6 +130,15 @@ async function renewed() {
   try { await renewer(); return true; } catch { return false; }
 }
 
+/** A write that says when it happened (``occurred_at``) says this device's clock as it is sent
+ *  too (``sent_at``, anew on every attempt): a step kept while the network was down arrives
+ *  behind the service's clock whatever the tablet's clock says, and only ``sent_at`` shows
+ *  the service how far off that clock is (docs/api.md, "A counter's clock running fast"). */
+export function stamped(body) {
+  return body && typeof body === "object" && !Array.isArray(body) && "occurred_at" in body
+    ? { ...body, sent_at: new Date().toISOString() } : body;
+}
+
 /** Call the API; JSON in and out. ``key``: the Idempotency-Key of a write. */
 export async function api(path, { method = "GET", body, key, signal, again = false } = {}) {
   const s = session();
@@ -141,7 +150,7 @@ export async function api(path, { method = "GET", body, key, signal, again = fal
   try {
     response = await fetch(path, {
       method, headers, signal, cache: "no-store",
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : JSON.stringify(stamped(body)),
     });
   } catch (err) {
     if (err?.name === "AbortError") throw err;

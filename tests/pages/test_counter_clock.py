@@ -1,0 +1,78 @@
+"""A counter tablet whose clock runs 3 minutes fast, its network down: the steps it keeps say
+its own clock's moment, and reach intake twenty minutes later, behind intake's clock, where
+nothing in ``occurred_at`` shows the tablet's error. The page stamps each request with its
+clock as it sends (``sent_at``), and intake dates the steps when they really happened. A
+tablet ten minutes off is told to set its clock right, in the clerk's words."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from playwright.async_api import BrowserContext, Request, expect
+
+from tests.pages.center import Center
+from tests.pages.test_counter import pick_item, saved, sign_in
+from tests.pages.test_nothing_lost import case_of
+
+FAST = timedelta(minutes=3)
+
+
+async def test_steps_kept_offline_on_a_fast_tablet_are_dated_when_they_happened(
+        center: Center, desk: BrowserContext) -> None:
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-033", "window-7")
+    await pick_item(page, "低保", "最低生活保障")
+    bodies: list[dict[str, Any]] = []
+
+    def posted(request: Request) -> None:
+        if request.method == "POST" and "/cases" in request.url and request.post_data:
+            bodies.append(json.loads(request.post_data))
+
+    page.on("requestfinished", posted)
+
+    # Twenty minutes ago the network was down: the tablet, 3 minutes fast, kept two steps.
+    happened = datetime.now(UTC) - timedelta(minutes=20)
+    await page.clock.set_fixed_time(happened + FAST)
+    await desk.set_offline(True)
+    await page.click("#open-case")
+    await page.fill("#words", "低保怎么申请？")
+    await page.click("form[data-op=hear] button[type=submit]")
+    net = page.locator("#net")
+    await expect(net).to_have_attribute("data-pending", "2")
+
+    # Now it is back: the tablet's clock, still 3 minutes fast, goes with each request.
+    await page.clock.set_fixed_time(datetime.now(UTC) + FAST)
+    await desk.set_offline(False)
+    await expect(net).to_have_attribute("data-pending", "0", timeout=20_000)
+    await saved(page, ["CaseOpened", "RequestHeard"])
+    assert bodies and all("sent_at" in b for b in bodies), bodies
+    case = await case_of(page, center, "clerk-033", 2)
+    for entry in case["timeline"]:
+        at = datetime.fromisoformat(entry["occurred_at"])
+        # The time between reading the clock here and intake's receipt, at most: as sent
+        # (before sent_at), the tablet's 3 minutes stayed in.
+        assert happened <= at < happened + timedelta(minutes=1), entry
+
+
+async def test_a_tablet_ten_minutes_off_is_asked_to_set_its_clock(
+        center: Center, desk: BrowserContext) -> None:
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-034", "window-8")
+    await pick_item(page, "低保", "最低生活保障")
+    await page.click("#open-case")
+    await saved(page, ["CaseOpened"])
+    hear = page.locator("form[data-op=hear]")
+    for off in (timedelta(minutes=10), -timedelta(minutes=10)):  # fast, then slow
+        await page.clock.set_fixed_time(datetime.now(UTC) + off)
+        await page.fill("#words", "低保怎么申请？")
+        async with page.expect_response(lambda r: r.url.endswith("/hear")) as answered:
+            await hear.locator("button[type=submit]").click()
+        answer = await answered.value
+        assert answer.status == 422, await answer.text()
+        assert (await answer.json())["error"]["details"]["field"] == "sent_at"
+        await expect(hear.locator(".refusal")).to_contain_text(
+            "本机时间：与服务器的时间相差太多，请校准本机时间后重发")
+    case = await case_of(page, center, "clerk-034", 1)
+    assert [e["type"] for e in case["timeline"]] == ["CaseOpened"], "nothing recorded"
