@@ -27,3 +27,30 @@ def test_an_error_quoting_a_row_is_logged_without_the_numbers_and_the_plate_in_i
         assert clear not in text, clear
     assert REDACTED_PLATE in line["exception"] and REDACTED_ID in line["exception"]
     assert line["detail"] == [f"备用{REDACTED_PHONE}"]
+
+
+def test_a_survey_sent_line_keeps_its_ids_without_the_rules_reading_them(monkeypatch) -> None:
+    """The ids of a ``survey.sent`` line (case, survey, the opaque resident) are ids however
+    their digits read (a phone's eleven in the last group): kept whole without the rules run
+    over them (0.2-0.35 ms of CPU each, every case at a quiet hour); the link beside them and
+    a phone in a note are still scrubbed."""
+    import shared.runtime.logs as logs
+
+    read: list[str] = []
+    real = logs.redact
+
+    def counted(text: str) -> str:
+        read.append(text)
+        return real(text)
+
+    monkeypatch.setattr(logs, "redact", counted)
+    out = io.StringIO()
+    logger = structlog.wrap_logger(structlog.PrintLogger(out), processors=log_processors())
+    ids = ["5f0c1a2b-3c4d-4e5f-8a9b-013912345678", "13812345-6781-3812-3456-013812345678",
+           "0C6B2A1E-9D8F-4A3B-B2C1-D4E5F6A7B8C9"]
+    logger.info("survey.sent", survey_id=ids[0], case_id=ids[1], resident_id=ids[2],
+                link=f"https://center.example/s/{ids[0]}?t=abcdef…", note="回电13912345678")
+    line = orjson.loads(out.getvalue())
+    assert [line["survey_id"], line["case_id"], line["resident_id"]] == ids
+    assert line["note"] == f"回电{REDACTED_PHONE}"
+    assert not set(ids) & set(read), read
