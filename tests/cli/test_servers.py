@@ -21,7 +21,7 @@ from shared.cli.servers import write_endpoints
 from shared.security.principals import Role
 from shared.security.tokens import issue_token
 from shared.settings import Settings
-from tests.cli.system import Ran, System, make_run, sixstep
+from tests.cli.system import Ran, System, make_run, sixstep, sixstep_each
 from tests.support import id_number
 from tools.devservers import free_port
 
@@ -52,36 +52,39 @@ def test_every_command_uses_make_runs_servers_with_nothing_in_the_environment(
 
     ran = _ok(sixstep(here, "demo", "--residents", "2", "--parallel", "2"))
     _said_where(ran, f"intake {intake}")
-    ran = _ok(sixstep(here, "tail", "--from-start", "--count", "1"))
-    _said_where(ran, f"NATS {nats}")
-    assert ran.out.split()[0] == "1", ran  # the first event of the log
+    # Commands that only read run side by side (tests.cli.system.sixstep_each), each group
+    # after what it reads was written.
+    tail, opened, replay, export = sixstep_each(here, (
+        ("tail", "--from-start", "--count", "1"), ("replay", "--out", "-", "-t", "CaseOpened"),
+        ("replay",), ("export", "out")))
+    _said_where(_ok(tail), f"NATS {nats}")
+    assert tail.out.split()[0] == "1", tail  # the first event of the log
+    _said_where(_ok(opened), f"NATS {nats}")
+    case_id = opened.out.split('"case_id":"')[1][:36]
+    _said_where(_ok(replay), f"NATS {nats}")
+    _said_where(_ok(export), f"NATS {nats}")
 
-    ran = _ok(sixstep(here, "replay", "--out", "-", "-t", "CaseOpened"))
-    _said_where(ran, f"NATS {nats}")
-    case_id = ran.out.split('"case_id":"')[1][:36]
-    _said_where(_ok(sixstep(here, "replay")), f"NATS {nats}")
-    _said_where(_ok(sixstep(here, "export", "out")), f"NATS {nats}")
     today = date.today()
-    ran = _ok(sixstep(here, "report", "out", "--from", str(today - timedelta(days=2)),
-                      "--to", str(today)))
-    assert "visits" in ran.out.lower(), ran
-    ran = _ok(sixstep(here, "sql", "out", "-c", "SELECT count(*) AS n FROM events"))
-    assert not ran.err.startswith("servers"), ran  # an export: no server
-    ran = _ok(sixstep(here, "sql", "fresh", "--export", "-c",
-                      "SELECT count(*) AS cases FROM visits"))
-    _said_where(ran, f"NATS {nats}")
-    assert "cases" in ran.out and "1 row(s)" in ran.out, ran
-    ran = _ok(sixstep(here, "as-of", case_id, str(today + timedelta(days=1))))
-    _said_where(ran, f"NATS {nats}", "PostgreSQL")
-    assert f"case {case_id}" in ran.out
-    _said_where(_ok(sixstep(here, "rebuild", "intake", "--dry-run")), "NATS", "PostgreSQL")
+    report, sql_out, sql_fresh, as_of, rebuild = sixstep_each(here, (
+        ("report", "out", "--from", str(today - timedelta(days=2)), "--to", str(today)),
+        ("sql", "out", "-c", "SELECT count(*) AS n FROM events"),
+        ("sql", "fresh", "--export", "-c", "SELECT count(*) AS cases FROM visits"),
+        ("as-of", case_id, str(today + timedelta(days=1))),
+        ("rebuild", "intake", "--dry-run")))
+    assert "visits" in _ok(report).out.lower(), report
+    assert not _ok(sql_out).err.startswith("servers"), sql_out  # an export: no server
+    _said_where(_ok(sql_fresh), f"NATS {nats}")
+    assert "cases" in sql_fresh.out and "1 row(s)" in sql_fresh.out, sql_fresh
+    _said_where(_ok(as_of), f"NATS {nats}", "PostgreSQL")
+    assert f"case {case_id}" in as_of.out
+    _said_where(_ok(rebuild), "NATS", "PostgreSQL")
 
     _said_where(_ok(sixstep(here, "ops", "apply")), f"NATS {nats}")
-    ran = _ok(sixstep(here, "ops", "status"))
-    assert "stream SIXSTEP:" in ran.out and "missing" not in ran.out, ran
-    _said_where(_ok(sixstep(here, "dlq", "list")), f"NATS {nats}")
-    ran = _ok(sixstep(here, "dlq", "drop", "--seq", "999999", "--yes"))
-    assert "seq 999999: not found" in ran.out
+    status, dlq_list, dlq_drop = sixstep_each(here, (
+        ("ops", "status"), ("dlq", "list"), ("dlq", "drop", "--seq", "999999", "--yes")))
+    assert "stream SIXSTEP:" in _ok(status).out and "missing" not in status.out, status
+    _said_where(_ok(dlq_list), f"NATS {nats}")
+    assert "seq 999999: not found" in _ok(dlq_drop).out
 
     # The ops routes: the development ops token is minted the same way for each (it was a
     # 401 for `calendar status` against make run).
@@ -98,16 +101,16 @@ def test_every_command_uses_make_runs_servers_with_nothing_in_the_environment(
     _ok(sixstep(here, "calendar", "reload"))
 
     # A stream that is not there (another system's server, say) is named with its server.
-    for args in (("replay",), ("export", "other"), ("tail",), ("dlq", "list")):
-        ran = sixstep(here, *args, env={"STREAM_NAME": "ELSEWHERE"})
+    elsewhere = (("replay",), ("export", "other"), ("tail",), ("dlq", "list"))
+    for ran in sixstep_each(here, elsewhere, env={"STREAM_NAME": "ELSEWHERE"}):
         assert ran.code == 2, ran
         assert "no stream 'ELSEWHERE" in ran.flat and f"at {nats}" in ran.flat, ran
         assert "Traceback" not in ran.err
 
     # No server: said nowhere.
-    for args in (("contracts", "list"), ("token", "issue", "--sub", "ops-1", "--role", "ops")):
-        ran = _ok(sixstep(here, *args))
-        assert not ran.err.startswith("servers"), ran
+    for ran in sixstep_each(here, (("contracts", "list"),
+                                   ("token", "issue", "--sub", "ops-1", "--role", "ops"))):
+        assert not _ok(ran).err.startswith("servers"), ran
 
 
 def test_every_command_names_the_server_that_does_not_answer_at_once(tmp_path: Path) -> None:
@@ -134,8 +137,8 @@ def test_every_command_names_the_server_that_does_not_answer_at_once(tmp_path: P
         (("calendar", "status"), f"intake: not reachable at http://127.0.0.1:{closed['intake']}"),
         (("calendar", "reload"), f"intake: not reachable at http://127.0.0.1:{closed['intake']}"),
     ]
-    for args, message in commands:
-        ran = sixstep(tmp_path, *args)
+    for (args, message), ran in zip(commands, sixstep_each(tmp_path, (a for a, _ in commands)),
+                                    strict=True):
         assert ran.code == 2, (args, ran)  # docs/analysts.md: a server that does not answer
         assert message in ran.flat, (args, ran)
         assert "make run" in ran.flat, (args, ran)
