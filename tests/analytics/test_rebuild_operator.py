@@ -6,6 +6,7 @@ rebuilds."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -217,3 +219,79 @@ def test_a_role_with_a_short_statement_timeout_still_rebuilds(
             admin.execute(f"DROP OWNED BY {q(role)}")
             admin.execute(f"REVOKE ALL ON DATABASE {q(database)} FROM {q(role)}")
             admin.execute(f"DROP ROLE {q(role)}")
+
+
+@contextlib.contextmanager
+def plain_role(settings: Settings, how: str) -> Iterator[Settings]:
+    """``settings`` as a login role that is no superuser, set up as a DBA often sets one
+    up: ``connection-limit`` (``CONNECTION LIMIT 1``: no session beyond the rebuild's own),
+    ``runs-as-owner`` (``ALTER ROLE ... SET role``: its sessions act as the group role that
+    owns the schemas)."""
+    login, password = f"{settings.schema_prefix}plain", uuid.uuid4().hex
+    owner = f"{settings.schema_prefix}owner"
+    database = urlsplit(settings.database_url).path.lstrip("/")
+    with psycopg.connect(settings.database_url, autocommit=True) as admin:
+        if not admin.execute("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE"
+                             " rolname = current_user").fetchone()[0]:
+            pytest.skip("the test's PostgreSQL role may not create roles")
+        admin.execute(f"CREATE ROLE {q(owner)} NOLOGIN")
+        admin.execute(f"CREATE ROLE {q(login)} LOGIN PASSWORD '{password}' IN ROLE {q(owner)}")
+        try:
+            admin.execute(f"GRANT CREATE ON DATABASE {q(database)} TO {q(owner)}")
+            if how == "connection-limit":
+                admin.execute(f"ALTER ROLE {q(login)} CONNECTION LIMIT 1")
+            else:
+                admin.execute(f"ALTER ROLE {q(login)} SET role = {q(owner)}")
+            yield settings.model_copy(update={
+                "database_url": with_role(settings.database_url, login, password)})
+        finally:
+            for role in (login, owner):
+                admin.execute(f"DROP OWNED BY {q(role)}")
+            admin.execute(f"REVOKE ALL ON DATABASE {q(database)} FROM {q(owner)}")
+            admin.execute(f"DROP ROLE {q(login)}")
+            admin.execute(f"DROP ROLE {q(owner)}")
+
+
+@pytest.mark.parametrize("how", ["connection-limit", "runs-as-owner"])
+def test_ctrl_c_cancels_the_index_builds_of_a_role_that_may_open_no_other_session(
+        settings: Settings, tmp_path: Path, how: str) -> None:
+    """The rebuild runs as the application's plain role. Ctrl-C while its index waits (a
+    long sort) said "cancelling the index builds" and then waited for the build to end: the
+    cancel was ``pg_cancel_backend`` from a second session, which a role with ``CONNECTION
+    LIMIT 1`` cannot open, and which a role whose sessions ``SET role`` to the schemas'
+    owner may not send (42501: not a member of the login role), both silently. Now the
+    session's own cancel request stops the build, whatever the role, and it exits 130."""
+    asyncio.run(publish(settings, untidy_log()))
+    first, second, *rest = [s.split()[5] for s in split_indexes(load_read_model("intake"))[1]]
+    with plain_role(settings, how) as as_role:
+        staging = stopped_early(as_role, "intake")
+        with psycopg.connect(settings.database_url) as blocker, \
+                psycopg.connect(settings.database_url, autocommit=True) as watch:
+            blocker.execute(f"CREATE TABLE {q(staging)}.{second} ()")
+            rebuild = Running(environment(as_role, tmp_path), "rebuild", "intake",
+                              "--batch", "16")
+            try:
+                deadline = time.monotonic() + 120
+                while not watch.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname ="
+                        " current_database() AND query LIKE %s AND wait_event_type = 'Lock'",
+                        (f"CREATE INDEX IF NOT EXISTS {second} ON %",)).fetchone()[0]:
+                    assert rebuild.proc.poll() is None, rebuild.err
+                    assert time.monotonic() < deadline, rebuild.err
+                    time.sleep(0.1)
+                rebuild.proc.send_signal(signal.SIGINT)
+                try:
+                    code = rebuild.proc.wait(EXIT_S)
+                except subprocess.TimeoutExpired:
+                    raise AssertionError(f"still waiting for its index build {EXIT_S:g} s"
+                                         f" after Ctrl-C:\n{rebuild.err}") from None
+            finally:
+                rebuild.stop()
+                blocker.rollback()
+            err = " ".join(rebuild.err.split())
+            assert code == 130, err
+            assert f"intake: indexes not made yet: {', '.join([second, *rest])}" in err, err
+            assert "Traceback" not in err, err
+            made = {r[0] for r in watch.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = %s", (staging,))}
+            assert first in made and second not in made, made
