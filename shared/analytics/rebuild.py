@@ -20,8 +20,8 @@
    PostgreSQL more than the sort); ``diff`` and ``switch`` find them there. A run started
    again after one killed while making them waits for the index PostgreSQL is still making.
    A stop (Ctrl-C) while they are being made cancels the builds on the server (the
-   session's own cancel request, whatever the role may do): what was made stays, ``unbuilt`` names the rest, and the next
-   run makes only those.
+   session's own cancel request, whatever the role may do): what was made stays,
+   ``unbuilt`` names the rest, and the next run makes only those.
 3. ``diff``: row by row, by primary key, staging against live, leaving out volatile columns and
    the cases whose live tracking has not applied exactly the same events (they are counted as
    lagging, not as differences).
@@ -66,6 +66,7 @@ from nats.js.errors import NotFoundError
 
 from shared.analytics.replay import (
     Batch,
+    NoSuchStream,
     Reading,
     Replay,
     Selection,
@@ -81,7 +82,7 @@ from shared.bus.stream_identity import check_stream, forget_replays, stream_seen
 from shared.contracts import Envelope
 from shared.readmodels.bulk import q
 from shared.readmodels.readmodel import BulkHandler, ReadModel, make_tables
-from shared.settings import Settings
+from shared.settings import Settings, without_password
 
 STAGING = "__rb_"
 RETIRED = "__old_"
@@ -362,7 +363,11 @@ class Rebuild:
         """Raise unless the stream is the one the staging schema was built from (recorded
         at its first ``prepare``)."""
         assert self._nc is not None
-        seen = await stream_seen(self._nc.jetstream(), self.settings.stream_name)
+        try:
+            seen = await stream_seen(self._nc.jetstream(), self.settings.stream_name)
+        except NotFoundError:  # as a replay says it (it went past as a traceback)
+            raise NoSuchStream(f"no stream {self.settings.stream_name!r} at "
+                               f"{without_password(self.settings.nats_url)}") from None
         why = await check_stream(self.conn, self.model.consumer, seen,
                                  applied_seq_sql=REBUILT_SEQ)
         if why is not None:

@@ -295,3 +295,16 @@ def test_ctrl_c_cancels_the_index_builds_of_a_role_that_may_open_no_other_sessio
             made = {r[0] for r in watch.execute(
                 "SELECT indexname FROM pg_indexes WHERE schemaname = %s", (staging,))}
             assert first in made and second not in made, made
+
+
+def test_a_rebuild_of_a_stream_that_is_not_there_says_so_in_one_line(
+        settings: Settings, tmp_path: Path) -> None:
+    """The operator's STREAM_NAME names no stream (a typo, another environment's): a replay
+    says "no stream ... at ..." and exits 2; ``sixstep rebuild`` printed NATS's
+    NotFoundError as a traceback from its preparing, where it first asks the stream."""
+    asyncio.run(publish(settings, untidy_log()[:5]))
+    env = {**environment(settings, tmp_path), "STREAM_NAME": f"{settings.stream_name}_TYPO"}
+    failed = ran(["rebuild", "intake"], env=env)
+    assert failed.code == 2, failed
+    assert f"no stream '{settings.stream_name}_TYPO' at" in failed.err, failed
+    assert "Traceback" not in failed.err, failed
