@@ -162,6 +162,9 @@ def database_failed(exc: BaseException, name_of: Mapping[str, str]) -> str:
     elif sqlstate == "42501":
         todo = ("give the role the right it lacks (or run as the role that owns the "
                 "schemas), then run again: it resumes")
+    elif sqlstate.startswith(("28", "3D")):  # the role, its password, the database's name
+        todo = ("check DATABASE_URL (the database's name, the role and its password) and the"
+                " server's pg_hba.conf, then run the same command (--fresh cannot help)")
     elif sqlstate == "57014":
         todo = "cancelled on the server (a DBA or a timeout); run again: it resumes"
     else:
