@@ -444,7 +444,7 @@ class Rebuild:
             self.on_index(self, list(self.unbuilt))
         if stop is None:
             await self._make_indexes(todo)
-        elif not await _unless_stopped(self._make_indexes(todo), stop):
+        elif not await unless_stopped(self._make_indexes(todo), stop):
             # The catalog says what the cancel left: a build that committed as the cancel
             # came is made.
             with self._during("making indexes"):
@@ -795,7 +795,7 @@ class Rebuild:
         return SwitchResult(retired, last_seq, list(rebuilt), False)
 
 
-async def _unless_stopped(work: Awaitable[Any], stop: asyncio.Event) -> bool:
+async def unless_stopped(work: Awaitable[Any], stop: asyncio.Event) -> bool:
     """``work`` done, unless ``stop`` is set first: then the task is cancelled, and asyncpg
     cancels the statement under way on the server with PostgreSQL's cancel request, keyed
     by the session's own secret (its transaction rolls back). That needs no other session:

@@ -58,6 +58,7 @@ def rebuild_command(
         RebuildError,
         catch_up_together,
         failed_at,
+        unless_stopped,
     )
     from shared.readmodels.readmodel import load_read_model
 
@@ -99,24 +100,38 @@ def rebuild_command(
             else:
                 await rebuilds[0].catch_up()
             stopping[0] = "stopping before the switch (Ctrl-C again to stop now)"
-            if stop.is_set():
-                for name, rb in zip(names, rebuilds, strict=True):
+
+            def stopped(left: Sequence[tuple[str, Rebuild]]) -> int:
+                for name, rb in left:
                     if rb.unbuilt:
                         err.print(escape(f"{name}: indexes not made yet: "
                                          f"{', '.join(rb.unbuilt)} (the next run makes them)"))
-                err.print(f"stopped; {', '.join(str(rb.staging) for rb in rebuilds)} kept, "
+                err.print(f"stopped; {', '.join(str(rb.staging) for _, rb in left)} kept, "
                           "run again to resume")
                 return 130
-            for name, rb in zip(names, rebuilds, strict=True):
+
+            pairs = list(zip(names, rebuilds, strict=True))
+            if stop.is_set():
+                return stopped(pairs)
+            for name, rb in pairs:
                 if every:
                     err.print(f"[bold]{name}[/bold]")
-                await compare(rb, samples)
+                # A comparison of a large view takes minutes, or waits behind a lock on a
+                # live table: Ctrl-C cancels it (it went on, then exited 1, "not switched").
+                if not await unless_stopped(compare(rb, samples), stop):
+                    return stopped(pairs)
             if dry_run:
                 err.print(f"dry run: {', '.join(str(rb.staging) for rb in rebuilds)} kept; "
                           "run without --dry-run to switch")
                 return 0
-            failed = [name for name, rb in zip(names, rebuilds, strict=True)
-                      if not await switch(name, rb)]
+            failed = []
+            for n, (name, rb) in enumerate(pairs):
+                if stop.is_set():  # during the switch before: that one is done, no more
+                    return stopped(pairs[n:])
+                if not await switch(name, rb):
+                    if stop.is_set():  # stopped in its catch-up, before its swap
+                        return stopped(pairs[n:])
+                    failed.append(name)
             if failed:
                 err.print(f"[red]not switched: {', '.join(failed)}[/red]; run again to "
                           "resume")

@@ -19,11 +19,12 @@ from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import psycopg
 import pytest
 
 from shared.analytics.rebuild import Rebuild, q, split_indexes
-from shared.readmodels.readmodel import load_read_model, registered
+from shared.readmodels.readmodel import load_read_model, make_tables, registered
 from shared.settings import Settings
 from tests.analytics.support import HARDSHIP, HUAMU, CaseStory, at
 from tests.analytics.test_bulk_rebuild import publish, untidy_log
@@ -308,3 +309,54 @@ def test_a_rebuild_of_a_stream_that_is_not_there_says_so_in_one_line(
     assert failed.code == 2, failed
     assert f"no stream '{settings.stream_name}_TYPO' at" in failed.err, failed
     assert "Traceback" not in failed.err, failed
+
+
+def test_ctrl_c_while_the_comparison_waits_behind_a_lock_stops_now_and_switches_nothing(
+        settings: Settings, tmp_path: Path) -> None:
+    """A maintenance session holds the live cases (ACCESS EXCLUSIVE) while ``sixstep
+    rebuild intake`` compares: the comparison waits for it, and the operator presses Ctrl-C.
+    It went on waiting (the rebuild's sessions have no lock timeout), then paused the live
+    consumers, refused its own switch and exited 1, "not switched". Now Ctrl-C cancels the
+    comparison: exit 130, the staging schema kept, and the next run switches."""
+    asyncio.run(publish(settings, untidy_log()))
+    model = load_read_model("intake")
+    live = model.schema(settings)
+
+    async def live_tables() -> None:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            await make_tables(conn, live, model.ddl)
+        finally:
+            await conn.close()
+
+    asyncio.run(live_tables())
+    env = environment(settings, tmp_path)
+    with psycopg.connect(settings.database_url) as blocker, \
+            psycopg.connect(settings.database_url, autocommit=True) as watch:
+        blocker.execute(f"LOCK TABLE {q(live)}.cases IN ACCESS EXCLUSIVE MODE")
+        rebuild = Running(env, "rebuild", "intake", "--batch", "16")
+        try:
+            deadline = time.monotonic() + 120
+            while not watch.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND application_name LIKE 'sixstep-rebuild %%' AND query LIKE %s"
+                    " AND wait_event_type = 'Lock'", (f"%{live}%cases%",)).fetchone()[0]:
+                assert rebuild.proc.poll() is None, rebuild.err
+                assert time.monotonic() < deadline, rebuild.err
+                time.sleep(0.1)
+            rebuild.proc.send_signal(signal.SIGINT)
+            try:
+                code = rebuild.proc.wait(EXIT_S)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"still comparing {EXIT_S:g} s after Ctrl-C:\n"
+                                     f"{rebuild.err}") from None
+        finally:
+            rebuild.stop()
+            blocker.rollback()
+    err = " ".join(rebuild.err.split())
+    assert code == 130, err
+    assert "stopped; " in err and "run again to resume" in err, err
+    assert "not switched" not in err and "Traceback" not in err, err
+    again = ran(["rebuild", "intake", "--batch", "16"], env=env)
+    assert again.code == 0, again
+    assert "intake: resuming" in again.err and "switched intake" in again.err, again
