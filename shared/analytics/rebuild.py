@@ -60,6 +60,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import nats.errors
 import orjson
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
@@ -135,6 +136,9 @@ class FailedAt:
 #: lost or refused (the server restarted).
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (asyncpg.PostgresError,
                                                     asyncpg.InterfaceError, OSError)
+#: And what the bus can raise while a phase asks it (the stream, the live consumers' pause):
+#: told apart from the database's (``nats: timeout`` is an ``OSError`` too).
+FAILURES: tuple[type[BaseException], ...] = (*DATABASE_ERRORS, nats.errors.Error)
 
 
 def failed_at(exc: BaseException) -> FailedAt | None:
@@ -281,7 +285,7 @@ class Rebuild:
         (:func:`failed_at`), the innermost phase kept; the error itself goes on as it was."""
         try:
             yield
-        except DATABASE_ERRORS as exc:
+        except FAILURES as exc:
             if failed_at(exc) is None:
                 exc._sixstep_rebuild_failed_at = FailedAt(  # type: ignore[union-attr]
                     self.model.consumer, phase)
@@ -398,16 +402,16 @@ class Rebuild:
             last_seq = (await self.state())["last_seq"]
         replay = Replay(self.settings, self.selection(), from_seq=last_seq + 1,
                         batch_size=self.batch_size, stop=stop, nc=self._nc, reader=self.reader)
-        async with replay:
-            if self.on_start:
-                self.on_start(replay)
-            with collections_paused() as collect:
-                async for batch in read_ahead(replay):
-                    with self._during("catching up"):
+        with self._during("catching up"):
+            async with replay:
+                if self.on_start:
+                    self.on_start(replay)
+                with collections_paused() as collect:
+                    async for batch in read_ahead(replay):
                         await self._apply(batch)
-                    collect(batch.scanned)
-                    if self.on_batch:
-                        self.on_batch(replay, batch)
+                        collect(batch.scanned)
+                        if self.on_batch:
+                            self.on_batch(replay, batch)
         with self._during("catching up"):
             last_seq = int((await self.state())["last_seq"])
         if not (stop is not None and stop.is_set()):

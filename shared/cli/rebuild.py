@@ -51,9 +51,10 @@ def rebuild_command(
     """Rebuild a read model (or ``--all`` of them) from the log beside the live one, then
     switch over atomically."""
     import asyncpg
+    import nats.errors
 
     from shared.analytics.rebuild import (
-        DATABASE_ERRORS,
+        FAILURES,
         Rebuild,
         RebuildError,
         catch_up_together,
@@ -143,9 +144,10 @@ def rebuild_command(
     except RebuildError as exc:  # a staging schema this run cannot go on with
         err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(1) from None
-    except DATABASE_ERRORS as exc:
-        if failed_at(exc) is None and not isinstance(exc, asyncpg.PostgresError):
-            raise  # not the database's (NATS's socket, say)
+    except FAILURES as exc:
+        if failed_at(exc) is None and not isinstance(exc, (asyncpg.PostgresError,
+                                                            nats.errors.Error)):
+            raise  # neither the database's nor the bus's
         if servers.verbose:
             err.print_exception()
         err.print(f"[red]{escape(database_failed(exc, name_of))}[/red]")
@@ -158,6 +160,7 @@ def database_failed(exc: BaseException, name_of: Mapping[str, str]) -> str:
     """One line for a database error that stopped a rebuild: the read model, the phase, the
     PostgreSQL error code and what to do (``sixstep -v rebuild`` adds the traceback)."""
     import asyncpg
+    import nats.errors
 
     from shared.analytics.rebuild import failed_at
 
@@ -168,9 +171,13 @@ def database_failed(exc: BaseException, name_of: Mapping[str, str]) -> str:
     said = " ".join(str(exc).split())[:300] or type(exc).__name__
     if isinstance(exc, asyncpg.PostgresError) and sqlstate:
         what = f"PostgreSQL error {sqlstate} ({said})"
+    elif isinstance(exc, nats.errors.Error):  # a timeout too: it said "once PostgreSQL ..."
+        what = f"NATS did not answer ({type(exc).__name__}: {said})"
     else:
         what = f"the database connection failed ({type(exc).__name__}: {said})"
-    if sqlstate is None or sqlstate.startswith(("08", "57P")):
+    if isinstance(exc, nats.errors.Error):
+        todo = "once NATS answers again, run the same command: it resumes"
+    elif sqlstate is None or sqlstate.startswith(("08", "57P")):
         todo = "once PostgreSQL answers again, run the same command: it resumes"
     elif sqlstate.startswith("53"):
         todo = "free space or memory on the database server, then run again: it resumes"
