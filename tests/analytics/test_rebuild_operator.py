@@ -84,6 +84,32 @@ class Running:
             self.proc.wait()
 
 
+def ctrl_c_once_waiting(rebuild: Running, watch: psycopg.Connection, like: str,
+                        blocker: psycopg.Connection) -> tuple[int, str]:
+    """Ctrl-C to ``rebuild`` once a session of it waits for a lock (``blocker``'s, given up
+    after) in a statement ``LIKE`` ``like``: its exit code and its stderr, one line (the
+    test fails if it has not exited ``EXIT_S`` after)."""
+    try:
+        deadline = time.monotonic() + 120
+        while not watch.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND application_name LIKE 'sixstep-rebuild %%' AND query LIKE %s"
+                " AND wait_event_type = 'Lock'", (like,)).fetchone()[0]:
+            assert rebuild.proc.poll() is None, rebuild.err
+            assert time.monotonic() < deadline, rebuild.err
+            time.sleep(0.1)
+        rebuild.proc.send_signal(signal.SIGINT)
+        try:
+            code = rebuild.proc.wait(EXIT_S)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still waiting {EXIT_S:g} s after Ctrl-C (in {like!r}):\n"
+                                 f"{rebuild.err}") from None
+    finally:
+        rebuild.stop()
+        blocker.rollback()
+    return code, " ".join(rebuild.err.split())  # a long line is wrapped
+
+
 def test_ctrl_c_while_the_indexes_are_made_stops_now_and_the_next_run_makes_the_rest(
         settings: Settings, tmp_path: Path) -> None:
     """The operator's ``sixstep rebuild --all`` has read the log and is sorting the indexes
@@ -102,25 +128,8 @@ def test_ctrl_c_while_the_indexes_are_made_stops_now_and_the_next_run_makes_the_
             psycopg.connect(settings.database_url, autocommit=True) as watch:
         blocker.execute(f"CREATE TABLE {q(staging)}.{second} ()")
         rebuild = Running(env, "rebuild", "--all", "--batch", "16")
-        try:
-            deadline = time.monotonic() + 120
-            while not watch.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND query LIKE %s AND wait_event_type = 'Lock'",
-                    (f"CREATE INDEX IF NOT EXISTS {second} ON %",)).fetchone()[0]:
-                assert rebuild.proc.poll() is None, rebuild.err
-                assert time.monotonic() < deadline, rebuild.err
-                time.sleep(0.1)
-            rebuild.proc.send_signal(signal.SIGINT)
-            try:
-                code = rebuild.proc.wait(EXIT_S)
-            except subprocess.TimeoutExpired:
-                raise AssertionError(f"still waiting for its index builds {EXIT_S:g} s after"
-                                     f" Ctrl-C:\n{rebuild.err}") from None
-        finally:
-            rebuild.stop()
-            blocker.rollback()
-        err = " ".join(rebuild.err.split())  # a long line is wrapped
+        code, err = ctrl_c_once_waiting(rebuild, watch,
+                                        f"CREATE INDEX IF NOT EXISTS {second} ON %", blocker)
         assert code == 130, err
         assert "stopping: cancelling the index builds" in err, err
         assert f"intake: indexes not made yet: {', '.join([second, *rest])}" in err, err
@@ -197,29 +206,15 @@ def test_a_role_with_a_short_statement_timeout_still_rebuilds(
     day = at("2026-12-20", 9)
     stories = [CaseStory(HUAMU, HARDSHIP, day + timedelta(minutes=n)) for n in range(400)]
     asyncio.run(publish(settings, [e for s in stories for e in s.events()]))
-    role, password = f"{settings.schema_prefix}rebuilder", uuid.uuid4().hex
-    database = urlsplit(settings.database_url).path.lstrip("/")
-    with psycopg.connect(settings.database_url, autocommit=True) as admin:
-        if not admin.execute("SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE"
-                             " rolname = current_user").fetchone()[0]:
-            pytest.skip("the test's PostgreSQL role may not create roles")
-        admin.execute(f"CREATE ROLE {q(role)} LOGIN PASSWORD '{password}'")
-        try:
-            admin.execute(f"GRANT CREATE ON DATABASE {q(database)} TO {q(role)}")
-            admin.execute(f"ALTER ROLE {q(role)} SET statement_timeout = '1ms'")
-            as_role = settings.model_copy(update={
-                "database_url": with_role(settings.database_url, role, password)})
-            with psycopg.connect(as_role.database_url) as probe:
-                assert probe.execute("SHOW statement_timeout").fetchone()[0] == "1ms"
-            code, out = sixstep(as_role, tmp_path, "rebuild", "intake")
-            assert code == 0, out
-            assert "switched intake:" in out, out
-            live = settings.schema_for("intake")
+    with plain_role(settings, "statement-timeout") as as_role:
+        with psycopg.connect(as_role.database_url) as probe:
+            assert probe.execute("SHOW statement_timeout").fetchone()[0] == "1ms"
+        code, out = sixstep(as_role, tmp_path, "rebuild", "intake")
+        assert code == 0, out
+        assert "switched intake:" in out, out
+        live = settings.schema_for("intake")
+        with psycopg.connect(settings.database_url) as admin:
             assert admin.execute(f"SELECT count(*) FROM {q(live)}.cases").fetchone()[0] == 400
-        finally:
-            admin.execute(f"DROP OWNED BY {q(role)}")
-            admin.execute(f"REVOKE ALL ON DATABASE {q(database)} FROM {q(role)}")
-            admin.execute(f"DROP ROLE {q(role)}")
 
 
 @contextlib.contextmanager
@@ -227,7 +222,8 @@ def plain_role(settings: Settings, how: str) -> Iterator[Settings]:
     """``settings`` as a login role that is no superuser, set up as a DBA often sets one
     up: ``connection-limit`` (``CONNECTION LIMIT 1``: no session beyond the rebuild's own),
     ``runs-as-owner`` (``ALTER ROLE ... SET role``: its sessions act as the group role that
-    owns the schemas)."""
+    owns the schemas), ``statement-timeout`` (``ALTER ROLE ... SET statement_timeout =
+    '1ms'``)."""
     login, password = f"{settings.schema_prefix}plain", uuid.uuid4().hex
     owner = f"{settings.schema_prefix}owner"
     database = urlsplit(settings.database_url).path.lstrip("/")
@@ -241,6 +237,8 @@ def plain_role(settings: Settings, how: str) -> Iterator[Settings]:
             admin.execute(f"GRANT CREATE ON DATABASE {q(database)} TO {q(owner)}")
             if how == "connection-limit":
                 admin.execute(f"ALTER ROLE {q(login)} CONNECTION LIMIT 1")
+            elif how == "statement-timeout":
+                admin.execute(f"ALTER ROLE {q(login)} SET statement_timeout = '1ms'")
             else:
                 admin.execute(f"ALTER ROLE {q(login)} SET role = {q(owner)}")
             yield settings.model_copy(update={
@@ -271,25 +269,8 @@ def test_ctrl_c_cancels_the_index_builds_of_a_role_that_may_open_no_other_sessio
             blocker.execute(f"CREATE TABLE {q(staging)}.{second} ()")
             rebuild = Running(environment(as_role, tmp_path), "rebuild", "intake",
                               "--batch", "16")
-            try:
-                deadline = time.monotonic() + 120
-                while not watch.execute(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname ="
-                        " current_database() AND query LIKE %s AND wait_event_type = 'Lock'",
-                        (f"CREATE INDEX IF NOT EXISTS {second} ON %",)).fetchone()[0]:
-                    assert rebuild.proc.poll() is None, rebuild.err
-                    assert time.monotonic() < deadline, rebuild.err
-                    time.sleep(0.1)
-                rebuild.proc.send_signal(signal.SIGINT)
-                try:
-                    code = rebuild.proc.wait(EXIT_S)
-                except subprocess.TimeoutExpired:
-                    raise AssertionError(f"still waiting for its index build {EXIT_S:g} s"
-                                         f" after Ctrl-C:\n{rebuild.err}") from None
-            finally:
-                rebuild.stop()
-                blocker.rollback()
-            err = " ".join(rebuild.err.split())
+            code, err = ctrl_c_once_waiting(rebuild, watch,
+                                        f"CREATE INDEX IF NOT EXISTS {second} ON %", blocker)
             assert code == 130, err
             assert f"intake: indexes not made yet: {', '.join([second, *rest])}" in err, err
             assert "Traceback" not in err, err
@@ -335,25 +316,7 @@ def test_ctrl_c_while_the_comparison_waits_behind_a_lock_stops_now_and_switches_
             psycopg.connect(settings.database_url, autocommit=True) as watch:
         blocker.execute(f"LOCK TABLE {q(live)}.cases IN ACCESS EXCLUSIVE MODE")
         rebuild = Running(env, "rebuild", "intake", "--batch", "16")
-        try:
-            deadline = time.monotonic() + 120
-            while not watch.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND application_name LIKE 'sixstep-rebuild %%' AND query LIKE %s"
-                    " AND wait_event_type = 'Lock'", (f"%{live}%cases%",)).fetchone()[0]:
-                assert rebuild.proc.poll() is None, rebuild.err
-                assert time.monotonic() < deadline, rebuild.err
-                time.sleep(0.1)
-            rebuild.proc.send_signal(signal.SIGINT)
-            try:
-                code = rebuild.proc.wait(EXIT_S)
-            except subprocess.TimeoutExpired:
-                raise AssertionError(f"still comparing {EXIT_S:g} s after Ctrl-C:\n"
-                                     f"{rebuild.err}") from None
-        finally:
-            rebuild.stop()
-            blocker.rollback()
-    err = " ".join(rebuild.err.split())
+        code, err = ctrl_c_once_waiting(rebuild, watch, f"%{live}%cases%", blocker)
     assert code == 130, err
     assert "stopped; " in err and "run again to resume" in err, err
     assert "not switched" not in err and "Traceback" not in err, err
