@@ -19,9 +19,9 @@
    one sort each (an index entry per row written, and per row version an update leaves, cost
    PostgreSQL more than the sort); ``diff`` and ``switch`` find them there. A run started
    again after one killed while making them waits for the index PostgreSQL is still making.
-   A stop (Ctrl-C) while they are being made cancels the builds on the server
-   (``pg_cancel_backend``): what was made stays, ``unbuilt`` names the rest, and the next
-   run makes only those.
+   A stop (Ctrl-C) while they are being made cancels the builds on the server (the
+   session's own cancel request, whatever the role may do): what was made stays,
+   ``unbuilt`` names the rest, and the next run makes only those.
 3. ``diff``: row by row, by primary key, staging against live, leaving out volatile columns and
    the cases whose live tracking has not applied exactly the same events (they are counted as
    lagging, not as differences).
@@ -47,6 +47,7 @@ import re
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
+    Awaitable,
     Callable,
     Iterable,
     Iterator,
@@ -59,12 +60,14 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+import nats.errors
 import orjson
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 
 from shared.analytics.replay import (
     Batch,
+    NoSuchStream,
     Reading,
     Replay,
     Selection,
@@ -80,7 +83,7 @@ from shared.bus.stream_identity import check_stream, forget_replays, stream_seen
 from shared.contracts import Envelope
 from shared.readmodels.bulk import q
 from shared.readmodels.readmodel import BulkHandler, ReadModel, make_tables
-from shared.settings import Settings
+from shared.settings import Settings, without_password
 
 STAGING = "__rb_"
 RETIRED = "__old_"
@@ -133,6 +136,9 @@ class FailedAt:
 #: lost or refused (the server restarted).
 DATABASE_ERRORS: tuple[type[BaseException], ...] = (asyncpg.PostgresError,
                                                     asyncpg.InterfaceError, OSError)
+#: And what the bus can raise while a phase asks it (the stream, the live consumers' pause):
+#: told apart from the database's (``nats: timeout`` is an ``OSError`` too).
+FAILURES: tuple[type[BaseException], ...] = (*DATABASE_ERRORS, nats.errors.Error)
 
 
 def failed_at(exc: BaseException) -> FailedAt | None:
@@ -279,7 +285,7 @@ class Rebuild:
         (:func:`failed_at`), the innermost phase kept; the error itself goes on as it was."""
         try:
             yield
-        except DATABASE_ERRORS as exc:
+        except FAILURES as exc:
             if failed_at(exc) is None:
                 exc._sixstep_rebuild_failed_at = FailedAt(  # type: ignore[union-attr]
                     self.model.consumer, phase)
@@ -361,7 +367,11 @@ class Rebuild:
         """Raise unless the stream is the one the staging schema was built from (recorded
         at its first ``prepare``)."""
         assert self._nc is not None
-        seen = await stream_seen(self._nc.jetstream(), self.settings.stream_name)
+        try:
+            seen = await stream_seen(self._nc.jetstream(), self.settings.stream_name)
+        except NotFoundError:  # as a replay says it (it went past as a traceback)
+            raise NoSuchStream(f"no stream {self.settings.stream_name!r} at "
+                               f"{without_password(self.settings.nats_url)}") from None
         why = await check_stream(self.conn, self.model.consumer, seen,
                                  applied_seq_sql=REBUILT_SEQ)
         if why is not None:
@@ -392,16 +402,16 @@ class Rebuild:
             last_seq = (await self.state())["last_seq"]
         replay = Replay(self.settings, self.selection(), from_seq=last_seq + 1,
                         batch_size=self.batch_size, stop=stop, nc=self._nc, reader=self.reader)
-        async with replay:
-            if self.on_start:
-                self.on_start(replay)
-            with collections_paused() as collect:
-                async for batch in read_ahead(replay):
-                    with self._during("catching up"):
+        with self._during("catching up"):
+            async with replay:
+                if self.on_start:
+                    self.on_start(replay)
+                with collections_paused() as collect:
+                    async for batch in read_ahead(replay):
                         await self._apply(batch)
-                    collect(batch.scanned)
-                    if self.on_batch:
-                        self.on_batch(replay, batch)
+                        collect(batch.scanned)
+                        if self.on_batch:
+                            self.on_batch(replay, batch)
         with self._during("catching up"):
             last_seq = int((await self.state())["last_seq"])
         if not (stop is not None and stop.is_set()):
@@ -424,10 +434,7 @@ class Rebuild:
         back, those made before it stay, and the next run makes the rest.
         """
         with self._during("making indexes"):
-            made = set(await self.conn.fetchval(
-                "SELECT coalesce(array_agg(relname::text), '{}') FROM pg_class WHERE"
-                " relkind = 'i' AND relnamespace = to_regnamespace($1)",
-                q(str(self.staging))))
+            made = await self._made_indexes()
         todo: list[tuple[str, str, str]] = []
         for statement in self._built_after:
             found = _CREATES_INDEX.match(statement.strip())
@@ -439,50 +446,28 @@ class Rebuild:
             return self.unbuilt
         if self.on_index:
             self.on_index(self, list(self.unbuilt))
-        async with self._cancelled_when(stop):
-            for name, table, statement in todo:
-                if stop is not None and stop.is_set():
-                    break
-                try:
-                    with self._during("making indexes"):
-                        async with self.conn.transaction():
-                            await self.conn.execute(
-                                f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
-                            await self.conn.execute(statement)
-                except asyncpg.QueryCanceledError:
-                    if stop is not None and stop.is_set():
-                        break  # our own cancel: the build rolled back
-                    raise
-                self.unbuilt.remove(name)
+        if stop is None:
+            await self._make_indexes(todo)
+        elif not await unless_stopped(self._make_indexes(todo), stop):
+            # The catalog says what the cancel left: a build that committed as the cancel
+            # came is made.
+            with self._during("making indexes"):
+                made = await self._made_indexes()
+            self.unbuilt = [name for name, _, _ in todo if name.lower() not in made]
         return self.unbuilt
 
-    @contextlib.asynccontextmanager
-    async def _cancelled_when(self, stop: asyncio.Event | None) -> AsyncIterator[None]:
-        """While inside, ``stop`` set cancels the statement this session runs, from a session
-        of its own (``pg_cancel_backend``: the same role may). A cancel that reaches the
-        session between two statements is dropped by the server."""
-        if stop is None:
-            yield
-            return
-        pid = self.conn.get_server_pid()
+    async def _made_indexes(self) -> set[str]:
+        return set(await self.conn.fetchval(
+            "SELECT coalesce(array_agg(relname::text), '{}') FROM pg_class WHERE"
+            " relkind = 'i' AND relnamespace = to_regnamespace($1)", q(str(self.staging))))
 
-        async def cancel() -> None:
-            await stop.wait()
-            other = await self._connect()
-            try:
-                await other.execute("SELECT pg_cancel_backend($1)", pid)
-            finally:
-                await other.close()
-
-        canceller = asyncio.create_task(cancel())
-        try:
-            yield
-        finally:
-            if not stop.is_set():
-                canceller.cancel()
-            # Sent before this session runs anything else: a late cancel would hit that.
-            with contextlib.suppress(asyncio.CancelledError, *DATABASE_ERRORS):
-                await canceller
+    async def _make_indexes(self, todo: Sequence[tuple[str, str, str]]) -> None:
+        for name, table, statement in todo:
+            with self._during("making indexes"):
+                async with self.conn.transaction():
+                    await self.conn.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+                    await self.conn.execute(statement)
+            self.unbuilt.remove(name)
 
     async def _apply(self, batch: Batch) -> None:
         """The batch and its bookkeeping in one transaction: through the bulk path (its
@@ -812,6 +797,29 @@ class Rebuild:
                 " $2::text AS rebuilt_in, $3::bigint AS last_seq, now() AS switched_at",
                 consumer, self.staging, last_seq)
         return SwitchResult(retired, last_seq, list(rebuilt), False)
+
+
+async def unless_stopped(work: Awaitable[Any], stop: asyncio.Event) -> bool:
+    """``work`` done, unless ``stop`` is set first: then the task is cancelled, and asyncpg
+    cancels the statement under way on the server with PostgreSQL's cancel request, keyed
+    by the session's own secret (its transaction rolls back). That needs no other session:
+    ``pg_cancel_backend`` from one was refused to a role that cannot open another (its
+    ``CONNECTION LIMIT``, a full server) or whose sessions run as another role (``ALTER
+    ROLE ... SET role``: 42501), silently, and the builds went on after "cancelling". Returns
+    whether ``work`` ended by itself; its own error is raised."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})  # the cancel delivered: nothing later is hit by it
+    if task.cancelled():
+        return False
+    task.result()
+    return True
 
 
 async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 1000,

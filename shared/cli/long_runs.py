@@ -4,8 +4,9 @@ reported, errors as messages.
 
 Long runs show a progress bar (events/s and time left) on stderr. The first Ctrl-C finishes
 the batch in hand, saves where it got to and exits 130; a rerun of the same command resumes
-there (``rebuild`` making its indexes cancels their builds on the server instead: those made
-stay). A second Ctrl-C stops at once (the checkpoint still holds the last finished batch).
+there (``rebuild`` making its indexes or comparing cancels that on the server instead: the
+indexes made stay). A second Ctrl-C stops at once (the checkpoint still holds the last
+finished batch).
 """
 
 from __future__ import annotations

@@ -51,13 +51,15 @@ def rebuild_command(
     """Rebuild a read model (or ``--all`` of them) from the log beside the live one, then
     switch over atomically."""
     import asyncpg
+    import nats.errors
 
     from shared.analytics.rebuild import (
-        DATABASE_ERRORS,
+        FAILURES,
         Rebuild,
         RebuildError,
         catch_up_together,
         failed_at,
+        unless_stopped,
     )
     from shared.readmodels.readmodel import load_read_model
 
@@ -99,24 +101,38 @@ def rebuild_command(
             else:
                 await rebuilds[0].catch_up()
             stopping[0] = "stopping before the switch (Ctrl-C again to stop now)"
-            if stop.is_set():
-                for name, rb in zip(names, rebuilds, strict=True):
+
+            def stopped(left: Sequence[tuple[str, Rebuild]]) -> int:
+                for name, rb in left:
                     if rb.unbuilt:
                         err.print(escape(f"{name}: indexes not made yet: "
                                          f"{', '.join(rb.unbuilt)} (the next run makes them)"))
-                err.print(f"stopped; {', '.join(str(rb.staging) for rb in rebuilds)} kept, "
+                err.print(f"stopped; {', '.join(str(rb.staging) for _, rb in left)} kept, "
                           "run again to resume")
                 return 130
-            for name, rb in zip(names, rebuilds, strict=True):
+
+            pairs = list(zip(names, rebuilds, strict=True))
+            if stop.is_set():
+                return stopped(pairs)
+            for name, rb in pairs:
                 if every:
                     err.print(f"[bold]{name}[/bold]")
-                await compare(rb, samples)
+                # A comparison of a large view takes minutes, or waits behind a lock on a
+                # live table: Ctrl-C cancels it (it went on, then exited 1, "not switched").
+                if not await unless_stopped(compare(rb, samples), stop):
+                    return stopped(pairs)
             if dry_run:
                 err.print(f"dry run: {', '.join(str(rb.staging) for rb in rebuilds)} kept; "
                           "run without --dry-run to switch")
                 return 0
-            failed = [name for name, rb in zip(names, rebuilds, strict=True)
-                      if not await switch(name, rb)]
+            failed = []
+            for n, (name, rb) in enumerate(pairs):
+                if stop.is_set():  # during the switch before: that one is done, no more
+                    return stopped(pairs[n:])
+                if not await switch(name, rb):
+                    if stop.is_set():  # stopped in its catch-up, before its swap
+                        return stopped(pairs[n:])
+                    failed.append(name)
             if failed:
                 err.print(f"[red]not switched: {', '.join(failed)}[/red]; run again to "
                           "resume")
@@ -128,9 +144,10 @@ def rebuild_command(
     except RebuildError as exc:  # a staging schema this run cannot go on with
         err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(1) from None
-    except DATABASE_ERRORS as exc:
-        if failed_at(exc) is None and not isinstance(exc, asyncpg.PostgresError):
-            raise  # not the database's (NATS's socket, say)
+    except FAILURES as exc:
+        if failed_at(exc) is None and not isinstance(exc, (asyncpg.PostgresError,
+                                                            nats.errors.Error)):
+            raise  # neither the database's nor the bus's
         if servers.verbose:
             err.print_exception()
         err.print(f"[red]{escape(database_failed(exc, name_of))}[/red]")
@@ -143,6 +160,7 @@ def database_failed(exc: BaseException, name_of: Mapping[str, str]) -> str:
     """One line for a database error that stopped a rebuild: the read model, the phase, the
     PostgreSQL error code and what to do (``sixstep -v rebuild`` adds the traceback)."""
     import asyncpg
+    import nats.errors
 
     from shared.analytics.rebuild import failed_at
 
@@ -153,15 +171,22 @@ def database_failed(exc: BaseException, name_of: Mapping[str, str]) -> str:
     said = " ".join(str(exc).split())[:300] or type(exc).__name__
     if isinstance(exc, asyncpg.PostgresError) and sqlstate:
         what = f"PostgreSQL error {sqlstate} ({said})"
+    elif isinstance(exc, nats.errors.Error):  # a timeout too: it said "once PostgreSQL ..."
+        what = f"NATS did not answer ({type(exc).__name__}: {said})"
     else:
         what = f"the database connection failed ({type(exc).__name__}: {said})"
-    if sqlstate is None or sqlstate.startswith(("08", "57P")):
+    if isinstance(exc, nats.errors.Error):
+        todo = "once NATS answers again, run the same command: it resumes"
+    elif sqlstate is None or sqlstate.startswith(("08", "57P")):
         todo = "once PostgreSQL answers again, run the same command: it resumes"
     elif sqlstate.startswith("53"):
         todo = "free space or memory on the database server, then run again: it resumes"
     elif sqlstate == "42501":
         todo = ("give the role the right it lacks (or run as the role that owns the "
                 "schemas), then run again: it resumes")
+    elif sqlstate.startswith(("28", "3D")):  # the role, its password, the database's name
+        todo = ("check DATABASE_URL (the database's name, the role and its password) and the"
+                " server's pg_hba.conf, then run the same command (--fresh cannot help)")
     elif sqlstate == "57014":
         todo = "cancelled on the server (a DBA or a timeout); run again: it resumes"
     else:

@@ -93,7 +93,13 @@ async def make_tables(conn: asyncpg.Connection, schema: str, ddl: Iterable[str],
     of it): the schema made if missing and put first on ``conn``'s search path (then
     ``public``; ``local``: for the transaction under way only), where ``conn`` stays, and each
     statement run there. A rebuild's staging schema, a time travel's, a test's and a
-    benchmark's are made so."""
+    benchmark's are made so.
+
+    ``local`` outside a transaction is refused: PostgreSQL answers ``SET LOCAL`` there with a
+    warning and leaves the search path as it was, so the tables were made in ``public``."""
+    if local and not conn.is_in_transaction():
+        raise RuntimeError(f"make_tables(local=True) for {schema!r} outside a transaction:"
+                           " SET LOCAL would do nothing and the tables land in public")
     await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q(schema)}")
     await conn.execute(f"SET {'LOCAL ' if local else ''}search_path TO {q(schema)}, public")
     for statement in ddl:

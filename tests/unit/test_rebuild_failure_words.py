@@ -4,6 +4,7 @@ PostgreSQL error code and what to do, in one line (no traceback without ``-v``).
 from __future__ import annotations
 
 import asyncpg
+import nats.errors
 import pytest
 
 from shared.analytics.rebuild import FailedAt
@@ -42,3 +43,27 @@ def test_a_database_error_that_stops_a_rebuild_is_one_line_saying_what_to_do(
     assert line.startswith(starts), line
     assert todo in line and "every batch committed is kept" in line, line
     assert "sixstep -v rebuild" in line
+
+
+@pytest.mark.parametrize("exc", [
+    asyncpg.InvalidCatalogNameError('database "sixstep_prod" does not exist'),
+    asyncpg.InvalidPasswordError('password authentication failed for user "sixstep"'),
+    asyncpg.InvalidAuthorizationSpecificationError('role "sixstep" does not exist'),
+], ids=["no-such-database", "wrong-password", "no-such-role"])
+def test_a_rebuild_that_cannot_log_in_says_to_check_the_url_not_to_start_over(
+        exc: BaseException) -> None:
+    """A mistyped DATABASE_URL is refused at connection: running again (or with --fresh,
+    which it advised "if it fails the same way") cannot help; the URL can."""
+    line = database_failed(failed(exc, "intake-cases", "connecting"), NAMES)
+    assert line.startswith("intake: connecting failed: PostgreSQL error"), line
+    assert "check DATABASE_URL" in line and "--fresh starts over" not in line, line
+
+
+def test_nats_not_answering_during_the_switch_is_not_blamed_on_postgresql() -> None:
+    """NATS restarted while the indexes were made; the switch's pause of the live consumers
+    timed out. ``nats: timeout`` is an OSError too: the line said "the database connection
+    failed ... once PostgreSQL answers again"."""
+    line = database_failed(failed(nats.errors.TimeoutError(), "intake-cases", "switching"),
+                           NAMES)
+    assert line.startswith("intake: switching failed: NATS did not answer"), line
+    assert "once NATS answers again" in line and "PostgreSQL" not in line, line
