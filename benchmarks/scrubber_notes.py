@@ -21,7 +21,10 @@ or a landline, the holiday 国庆, and the center's own text that must stay); ``
 redteam69's attack on those (serials, amounts and references of eight digits, acronyms after a
 surname's character, QQ and WeChat as written to dodge a filter, Korean, Japanese and
 Taiwanese names, Hong Kong's forms of address, lower-case initials, a space after the surname,
-a landline wrapped across lines); ``all`` every set. Each file's comments say what its notes
+a landline wrapped across lines); ``scrub48`` scrub48's (a whole line spaced a character at a
+time, a two-character name with a space, three initials alone, Hong Kong's one-syllable given
+names, English given names, Japanese names in romaji, mainland pinyin without a title, seven
+digits alone, and the center's own that must stay); ``all`` every set. Each file's comments say what its notes
 are about.
 """
 
@@ -39,7 +42,7 @@ SETS_DIR = ROOT / "benchmarks" / "scrubber_notes_sets"
 
 #: The sets of notes, each ``scrubber_notes_sets/<set>.jsonl``, in the order ``--notes all``
 #: takes them.
-SETS = ("scrub10", "genres", "clerks", "redteam56", "scrub47", "redteam69")
+SETS = ("scrub10", "genres", "clerks", "redteam56", "scrub47", "redteam69", "scrub48")
 
 
 class Note(NamedTuple):
@@ -139,7 +142,8 @@ def main() -> None:
     parser.add_argument("--notes", choices=(*SETS, "all"),
                         default="scrub10",
                         help="which set of notes (scrub10's, redteam38's genres, scrub46's "
-                             "word given names, redteam56's, scrub47's, redteam69's, all)")
+                             "word given names, redteam56's, scrub47's, redteam69's, "
+                             "scrub48's, all)")
     args = parser.parse_args()
     if args.triggers:
         for tree in (args.other, ROOT):
