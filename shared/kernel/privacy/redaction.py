@@ -107,6 +107,7 @@ from shared.kernel.privacy.patterns import (
     fold,
     number_spans,
     rule_spans,
+    spaced_out,
     spoken_numbers,
     without_unseen,
 )
@@ -193,6 +194,11 @@ def redact(text: str, known: KnownPerson | None = None) -> str:
         spans += [(kept[start], kept[end - 1] + 1, marker)
                   for start, end, marker in number_spans(view)
                   if sum(start < j < end for j in joins) == 1]
+    spaced = spaced_out(folded)
+    if spaced is not None:  # 张 建 国 的 电 话 1 3 8 ...: a line typed a character at a time
+        view, kept = spaced
+        found = list(rule_spans(view)) + (list(known.spans(view)) if known else [])
+        spans += [(kept[start], kept[end - 1] + 1, marker) for start, end, marker in found]
     spans += _rtl_spans(text, known)
     spans = _outside_ids(folded, spans)
     if not spans:
