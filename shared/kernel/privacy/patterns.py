@@ -105,6 +105,8 @@ def across_lines(folded: str) -> tuple[str, list[int], list[int]] | None:
 
 
 _SPACED_RUN = re.compile(r"\S(?: \S)+")
+_SPACED_HINT = re.compile(r" \S \S ")
+"""What four characters parted by single spaces hold (a space first: ``re`` skips to one)."""
 _SPACED_LINE_MIN = 4
 
 
@@ -116,7 +118,7 @@ def spaced_out(folded: str) -> tuple[str, list[int]] | None:
     any note; a name's rule that reads the spaces themselves (``_SPACED_NAME``: 张 建 国说)
     cannot tell a name from 高 兴 地 说 in such a line. One pass: each run is read once, and
     a character glued to the run's first or last (ab c d e) is no part of it."""
-    if " " not in folded:
+    if " " not in folded or _SPACED_HINT.search(folded) is None:
         return None
     cuts: list[int] = []
     for m in _SPACED_RUN.finditer(folded):
@@ -125,8 +127,8 @@ def spaced_out(folded: str) -> tuple[str, list[int]] | None:
             start += 2  # "ab c d": b is a word's end, not a character typed alone
         if end < len(folded) and not folded[end].isspace():
             end -= 2
-        if (end - start + 1) // 2 >= _SPACED_LINE_MIN:
-            cuts.extend(range(start + 1, end, 2))
+        if (end - start + 1) // 2 >= _SPACED_LINE_MIN and _HAN.search(folded, start, end):
+            cuts.extend(range(start + 1, end, 2))  # digits alone: ``_SPACED`` reads them
     if not cuts:
         return None
     gone = set(cuts)
@@ -1391,7 +1393,7 @@ _WESTERN_GIVEN = (
     # scrub48: more of those Hong Kong, Macao, Taiwan and Singapore give (Winston Chan)
     "Winston Anthony Andrew Brian Charles Chris Christopher Daniel Eddie Francis Harry Jerry "
     "Jonathan Justin Kenny Nelson Oscar Philip Richard Robert Roger Ronald Stanley Timothy "
-    "Victor Wallace Benny Bobby Sammy Alvin Edwin Ernest Herman Hugo Marco Wallace "
+    "Victor Wallace Benny Bobby Sammy Alvin Edwin Ernest Herman Hugo Marco "
     "Anna Bonnie Catherine Cherry Chloe Clara Debbie Emma Fanny Flora Gigi Hannah Heidi Janet "
     "Jennifer Jessie Kathy Laura Lisa Mabel Melody Natalie Olivia Pauline Polly Rachel Sarah "
     "Sophie Tracy Winky Yolanda Zoe").split()
@@ -1449,7 +1451,8 @@ _MORE_ACRONYMS = frozenset(("WHO", "WX", "VX", "AM", "PM", "GM", "CCTV", "NGO", 
 _ANY_CAPITALS = re.compile(r"[A-Z]{2}")
 
 _HK_ONE_SYLLABLE = re.compile(
-    r"(?<![A-Za-z])(?P<s>" + "|".join(n for n in _HK_SURNAMES if n not in ("To", "So", "Man", "Lo"))
+    r"(?=[A-Z])(?<![A-Za-z])(?P<s>"
+    + "|".join(n for n in _HK_SURNAMES if n not in ("To", "So", "Man", "Lo"))
     + r"),?\s(?P<a>[A-Z][a-z]{1,5})(?![A-Za-z\-]|,?\s[A-Z]|\s(?:[Ss]treet|[Rr]oad|[Ss]tation)\b)")
 """A Hong Kong name of one syllable of given name (Chan Man, Wong Ming, Lee Kit): a surname
 and a syllable of Cantonese, no capitalised word after (Ho Man Tin, Cheung Sha Wan are places,
@@ -1458,9 +1461,8 @@ English sentence's first word: To Sum up)."""
 _HK_PLACES_TWO = frozenset(("yau tong", "kwai fong", "kwai hing", "kwai chung", "yuen long",
                             "lai king", "lok fu", "siu hong", "wan chai", "lam tin", "lam tei",
                             "ho chung", "ma wan", "tai wai", "tai koo", "au tau", "kam tin",
-                            "lam tsuen", "tsui lam", "chung hom", "ho man", "wong tai",
-                            "shek mun", "shek kip", "siu sai", "yau ma", "ma on", "lee gardens",
-                            "lai chi", "chan man"[:0] or "tsz wan"))
+                            "lam tsuen", "tsui lam", "chung hom", "shek mun", "shek kip", "siu sai", "yau ma", "ma on", "lee gardens",
+                            "lai chi", "tsz wan"))
 
 _ROMAJI_SURNAMES = (
     "Sato Suzuki Takahashi Tanaka Ito Watanabe Yamamoto Nakamura Kobayashi Kato Yoshida Yamada "
@@ -1474,7 +1476,7 @@ _ROMAJI_SURNAMES = (
     "Honda Hattori Kubota Nishida Nagai Kawaguchi").split()
 _ROMAJI_SURNAME = "(?:" + "|".join(_ROMAJI_SURNAMES + [n.upper() for n in _ROMAJI_SURNAMES]) + ")"
 _ROMAJI_NAME = re.compile(
-    r"(?<![A-Za-z])(?:" + _ROMAJI_SURNAME + r",?\s(?P<g>[A-Z][a-z]{2,9}|[A-Z]{3,10})"
+    r"(?=[A-Z])(?<![A-Za-z])(?:" + _ROMAJI_SURNAME + r",?\s(?P<g>[A-Z][a-z]{2,9}|[A-Z]{3,10})"
     r"|(?P<f>[A-Z][a-z]{2,9})\s" + _ROMAJI_SURNAME + r")(?![A-Za-z]|\s(?:[A-Z]|[Ss]treet|[Rr]oad"
     r"|[Ss]tation|[Pp]ark)\b)")
 _MORA = re.compile(r"(?:(?:[kgsztdnhbpmr]y?|sh|ch|ts|j|f|w|y|kk|tt|ss|pp|tch)?[aiueo]"
@@ -1489,7 +1491,6 @@ _ROMAJI_NOT_GIVEN = frozenset((
     "side wide hide rate date gate late fine line wine nose more sure here were are one use "
     "tokyo osaka kyoto kobe nara nagoya yokohama sapporo fukuoka sendai hiroshima japan "
     "saitama chiba okinawa kanagawa hokkaido").split())
-_ANY_ROMAJI = re.compile("|".join(_ROMAJI_SURNAMES + [n.upper() for n in _ROMAJI_SURNAMES]))
 
 _PINYIN_SURNAMES = (
     "Wang Li Zhang Liu Chen Yang Huang Zhao Wu Zhou Xu Sun Ma Zhu Hu Guo He Gao Lin Luo Zheng "
@@ -1499,10 +1500,10 @@ _PINYIN_SURNAMES = (
     "Qian Yan Wen Kang Qi Qiao Ni Zhuang Geng Guan Lan Jiao Zuo Liu Bao Ning").split()
 _PINYIN_SURNAME = "(?:" + "|".join(sorted(set(_PINYIN_SURNAMES), key=len, reverse=True)) + ")"
 _PINYIN_NAME = re.compile(
-    r"(?<![A-Za-z])(?P<s>" + _PINYIN_SURNAME + r"|" + _PINYIN_SURNAME.upper() + r")\s"
+    r"(?=[A-Z])(?<![A-Za-z])(?P<s>" + _PINYIN_SURNAME + r"|" + _PINYIN_SURNAME.upper() + r")\s"
     r"(?P<g>[A-Z][a-z]{1,11}|[A-Z]{2,12})(?![A-Za-z\-]|,?\s[A-Z]|\s(?:[Rr]oad|[Ss]treet|[Ll]u"
     r"|[Ss]tation|[Dd]istrict|[Tt]own|[Vv]illage)\b)")
-_PINYIN_LOWER = re.compile(r"(?<![A-Za-z]\s)(?<![A-Za-z])(?P<s>" + _PINYIN_SURNAME.lower()
+_PINYIN_LOWER = re.compile(r"(?=[a-z])(?<![A-Za-z]\s)(?<![A-Za-z])(?P<s>" + _PINYIN_SURNAME.lower()
                            + r")\s(?P<g>[a-z]{2,12})(?=\s?[\u4e00-\u9fff])")
 _LOWER_PAIR = re.compile(r"[a-z]\s[a-z]{2,12}\s?[\u4e00-\u9fff]")
 _CAPITALISED_PAIR = re.compile(r"[A-Z][A-Za-z]+,?\s[A-Z]")
@@ -1711,12 +1712,11 @@ def _latin_names(text: str) -> Iterator[tuple[int, int, str]]:
         if m.group("a").lower() in _CANTONESE_SYLLABLES and not _after_a_word(text, m.start()) \
                 and f"{m.group('s')} {m.group('a')}".lower() not in _HK_PLACES_TWO:
             yield m.start(), m.end(), REDACTED_NAME
-    if _ANY_ROMAJI.search(text):  # Sato Hanako, Hiroshi Tanaka
-        for m in _ROMAJI_NAME.finditer(text):
-            given = (m.group("g") or m.group("f")).lower()
-            if _MORA.fullmatch(given) and given not in _ROMAJI_NOT_GIVEN \
-                    and not _after_a_word(text, m.start()):
-                yield m.start(), m.end(), REDACTED_NAME
+    for m in _ROMAJI_NAME.finditer(text):  # Sato Hanako, Hiroshi Tanaka
+        given = (m.group("g") or m.group("f")).lower()
+        if _MORA.fullmatch(given) and given not in _ROMAJI_NOT_GIVEN \
+                and not _after_a_word(text, m.start()):
+            yield m.start(), m.end(), REDACTED_NAME
 
 
 def _pinyin_names(text: str, found: Iterator[re.Match[str]]) -> Iterator[tuple[int, int, str]]:
