@@ -1461,8 +1461,8 @@ English sentence's first word: To Sum up)."""
 _HK_PLACES_TWO = frozenset(("yau tong", "kwai fong", "kwai hing", "kwai chung", "yuen long",
                             "lai king", "lok fu", "siu hong", "wan chai", "lam tin", "lam tei",
                             "ho chung", "ma wan", "tai wai", "tai koo", "au tau", "kam tin",
-                            "lam tsuen", "tsui lam", "chung hom", "shek mun", "shek kip", "siu sai", "yau ma", "ma on", "lee gardens",
-                            "lai chi", "tsz wan"))
+                            "lam tsuen", "tsui lam", "chung hom", "shek mun", "shek kip",
+                            "siu sai", "yau ma", "ma on", "lee gardens", "lai chi", "tsz wan"))
 
 _ROMAJI_SURNAMES = (
     "Sato Suzuki Takahashi Tanaka Ito Watanabe Yamamoto Nakamura Kobayashi Kato Yoshida Yamada "
