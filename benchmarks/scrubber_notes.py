@@ -21,8 +21,11 @@ or a landline, the holiday 国庆, and the center's own text that must stay); ``
 redteam69's attack on those (serials, amounts and references of eight digits, acronyms after a
 surname's character, QQ and WeChat as written to dodge a filter, Korean, Japanese and
 Taiwanese names, Hong Kong's forms of address, lower-case initials, a space after the surname,
-a landline wrapped across lines); ``all`` every set. Each file's comments say what its notes
-are about.
+a landline wrapped across lines); ``scrub48`` scrub48's (a whole line spaced a character at a
+time, a two-character name with a space, three initials alone, Hong Kong's one-syllable given
+names, English given names, Japanese names in romaji, mainland pinyin without a title, seven
+digits alone, and the center's own that must stay); ``all`` every set. Each file's comments
+say what its notes are about.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ SETS_DIR = ROOT / "benchmarks" / "scrubber_notes_sets"
 
 #: The sets of notes, each ``scrubber_notes_sets/<set>.jsonl``, in the order ``--notes all``
 #: takes them.
-SETS = ("scrub10", "genres", "clerks", "redteam56", "scrub47", "redteam69")
+SETS = ("scrub10", "genres", "clerks", "redteam56", "scrub47", "redteam69", "scrub48")
 
 
 class Note(NamedTuple):
@@ -87,7 +90,12 @@ TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号",
             # English given name, Hong Kong's titles, Japanese names, lower-case initials, a
             # space after the surname, a landline wrapped after its keyword
             "扣扣 1", "加V：a", "Kim Min-", "Peter Chan ", "Madam 黄", "黄sir", "佐藤女士",
-            "山田さん", "刘zq说", "申请人：张 建", "，张 建国说", "电话6234\n", "发票 2"]
+            "山田さん", "刘zq说", "申请人：张 建", "，张 建国说", "电话6234\n", "发票 2",
+            # scrub48's: a line spaced a character at a time, a spaced two-character name,
+            # initials alone, romanised names without a title, seven digits alone, 来过
+            "张 ", "张 建", "王 芳说", "WXY来", "Chan Man ", "Winston Chan ", "Sato Hanako ",
+            "Hiroshi Tanaka ", "Zhang Jianguo ", "zhang jianguo 来", "6234567 ", "张建国来过",
+            "a b", "He ran "]
 
 TIMED = r"""
 import json, sys, time
@@ -139,7 +147,8 @@ def main() -> None:
     parser.add_argument("--notes", choices=(*SETS, "all"),
                         default="scrub10",
                         help="which set of notes (scrub10's, redteam38's genres, scrub46's "
-                             "word given names, redteam56's, scrub47's, redteam69's, all)")
+                             "word given names, redteam56's, scrub47's, redteam69's, "
+                             "scrub48's, all)")
     args = parser.parse_args()
     if args.triggers:
         for tree in (args.other, ROOT):

@@ -770,7 +770,12 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
 
 
 @pytest.mark.parametrize("unit", ["1", "0085", "1 ", "138一", "王小", "1\n", "12\n", "老李说",
-                                  "叫张伟", "9123 ", "住院号1", "联系王秀", "王秀英本人"])
+                                  "叫张伟", "9123 ", "住院号1", "联系王秀", "王秀英本人",
+                                  # scrub48's: a spaced line, a spaced two-character name,
+                                  # initials, romanised names, seven digits, 来过
+                                  "张 ", "张 建", "王 芳说", "WXY来", "Chan Man ", "Sato Hanako ",
+                                  "Zhang Jianguo ", "zhang jianguo 来", "6234567 ", "张建国来过",
+                                  "a b", "Winston Chan "])
 def test_a_field_four_times_as_long_costs_the_scrubber_four_times_the_work(
         unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
@@ -799,7 +804,9 @@ def test_the_residents_name_typed_with_one_homophone_wrong_is_still_hers() -> No
         f"今天{NAME}来过，{NAME}的女儿代办，已回访{NAME}，由{NAME}本人提交")
     assert redact("王秀兰来了，王秀才", RESIDENT) == "王秀兰来了，王秀才"
     two = KnownPerson(name="张伟")
-    assert redact("坚持主张为民办事，张玮来过", two) == "坚持主张为民办事，张玮来过"
+    assert redact("坚持主张为民办事，张玮已到", two) == "坚持主张为民办事，张玮已到"
+    # opening a clause before 来过 a name goes by the clause rules since scrub48, typo or not
+    assert redact("坚持主张为民办事，张玮来过", two) == f"坚持主张为民办事，{NAME}来过"
 
 
 def test_a_surname_typed_as_a_homophone_is_still_a_surname() -> None:
@@ -1229,8 +1236,11 @@ def test_a_taiwan_mobile_alone_is_a_phone(typed: str, stored: str) -> None:
     ("陳太打嚟話唔得", f"{NAME}打嚟話唔得"),
     ("黃伯話佢個仔唔喺度，佢係陳師奶嘅仔", f"{NAME}話佢個仔唔喺度，佢係{NAME}嘅仔"),
     ("打電話俾陳太，", f"打電話俾{NAME}，"),
+    # a Mandarin note's 陈生 is no form of address, but a name opening a clause before 来过
+    # (scrub48: a given name 生)
+    ("陈生来过", f"{NAME}来过"),
     *[(words, words) for words in ["佢話要注意衛生。", "佢唔想浪費餘生，", "佢老婆話唔使",
-                                   "陈生来过", "钱太少", "佢阿婆嚟咗"]],
+                                   "陈生来了", "钱太少", "佢阿婆嚟咗"]],
 ])
 def test_a_surname_with_a_cantonese_form_of_address_is_a_name(typed: str, stored: str) -> None:
     """redteam64: a note taken in Cantonese names a resident 陳生 (Mr Chan), 陳太 (Mrs Chan),
@@ -1382,4 +1392,77 @@ def test_korean_japanese_and_romanised_names_and_hong_kongs_titles_are_names(
 def test_a_landline_wrapped_after_its_keyword_is_a_phone(typed: str, stored: str) -> None:
     """redteam69: a landline a narrow box wrapped in two groups of three digits or more was
     kept (a line end was joined only next to a fragment of one or two digits)."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("张 建 国 的 电 话 1 3 8 0 0 1 3 8 0 0 0", f"{NAME} 的 电 话 {PHONE}"),
+    ("李 桂 兰 来 过 ， 说 明 天 再 来", f"{NAME} 来 过 ， 说 明 天 再 来"),
+    ("申 请 人 刘 志 刚 ， 电 话 6 2 3 4 5 6 7", f"申 请 人 {NAME} ， 电 话 {PHONE}"),
+    *[(words, words) for words in [
+        "周 一 到 周 五 办 理", "请 假 一 天 ， 周 三 回 来", "高 兴 地 说 谢 谢",
+        "王 某 某 来 过", "金 额 2 3 4 5 6 7 8 元", "欢 迎 光 临 社 区 服 务 中 心"]],
+])
+def test_a_line_typed_a_character_at_a_time_is_read_as_the_clerk_meant_it(
+        typed: str, stored: str) -> None:
+    """scrub48: a whole line spaced out kept its names (scrub47's rule for 张 建 国 refuses a
+    line so typed: 高 兴 地 说 is no name) and a landline's seven digits; read without its
+    spaces it is an ordinary note. The center's own lines so typed, a masked name and a sum
+    stay."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("王 芳说明天来补材料，已联系张 伟，刘 洋签字确认",
+     f"{NAME}说明天来补材料，已联系{NAME}，{NAME}签字确认"),
+    ("WXY来过，ZJG来电，上午LXM来窗口补交材料",
+     f"{NAME}来过，{NAME}来电，上午{NAME}来窗口补交材料"),
+    ("张建国来过，赵丽华的手机号换了", f"{NAME}来过，{NAME}的手机号换了"),
+    *[(words, words) for words in [
+        "周 一来电", "ICU住院3天", "WHO标准，BMI 24.5", "MRI来不及做，改天", "王某某来过",
+        "周一来过", "高 兴说"]],
+])
+def test_a_two_character_name_with_a_space_and_initials_alone_are_names(
+        typed: str, stored: str) -> None:
+    """scrub48: a space after the surname of a two-character name opening a clause or after
+    who reached it, and initials without full stops before what the person did, were kept; a
+    name opening a clause before 来过 or before 的 and how to reach them too. Acronyms, a day
+    and a masked name stay."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("Chan Man called; Wong Ming came to window 3", f"{NAME} called; {NAME} came to window 3"),
+    ("Winston Chan called, Jennifer Wong said", f"{NAME} called, {NAME} said"),
+    ("Sato Hanako came; Hiroshi Tanaka called; TAKAHASHI Kenji, 护照",
+     f"{NAME} came; {NAME} called; {NAME}, 护照"),
+    ("Zhang Jianguo 来电，zhang jianguo 来电，li guilan明天来，Wang Fang called",
+     f"{NAME} 来电，{NAME} 来电，{NAME}明天来，{NAME} called"),
+    *[(words, words) for words in [
+        "Yau Tong MTR 出口见", "Kwai Fong station exit A", "Yuen Long residents may apply",
+        "Shek Tong Tsui 社区中心", "Jin Mao Tower 的物业来电", "Xu Hui district office replied",
+        "He ran to the clinic", "Long Term Care plan approved", "Grace period is 30 days",
+        "The Osaka office sent the form", "Tokyo Osaka 的证明", "To Sum up, approved"]],
+])
+def test_romanised_names_without_a_title_are_names(typed: str, stored: str) -> None:
+    """scrub48: a Hong Kong name of one given syllable, an English given name no list had, a
+    Japanese name in romaji either way round and a mainland name in pinyin without a title
+    were kept. Places of Hong Kong, Japan and Shanghai so romanised and English sentences
+    stay."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("6234567找她女儿，回拨 5888123 无人接", f"{PHONE}找她女儿，回拨 {PHONE} 无人接"),
+    ("邻居家 3465789 可以转告", f"邻居家 {PHONE} 可以转告"),
+    *[(words, words) for words in [
+        "发票号 3123456", "收据 2345671 已交财务室", "Invoice 2345678 paid", "受理号 6234567",
+        "订单 3456712 已退款", "药品批号 2345671", "电表读数 2345678", "补偿款 2345600 元",
+        "常住人口 2345678 人", "工号 7012345 的同事", "快递单号 7234561", "累计 2345678",
+        "20261220 办结", "2027年 3500000", "编号 2028123"]],
+])
+def test_seven_digits_alone_are_an_old_landline(typed: str, stored: str) -> None:
+    """scrub48: seven digits went only after 电话 / 座机 / 联系 ...; alone they are an old
+    landline as eight are a Shanghai one. A serial's, an order's, a meter's number, a sum, a
+    count, a day and a round number stay."""
     assert redact(typed) == stored

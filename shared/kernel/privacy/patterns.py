@@ -104,6 +104,38 @@ def across_lines(folded: str) -> tuple[str, list[int], list[int]] | None:
     return "".join(folded[i] for i in kept), kept, joins
 
 
+_SPACED_RUN = re.compile(r"\S(?: \S)+")
+_SPACED_HINT = re.compile(r" \S \S ")
+"""What four characters parted by single spaces hold (a space first: ``re`` skips to one)."""
+_SPACED_LINE_MIN = 4
+
+
+def spaced_out(folded: str) -> tuple[str, list[int]] | None:
+    """``folded`` with the single spaces of a stretch typed a character at a time left out
+    (张 建 国 的 电 话 1 3 8 ..., four characters or more each parted from the next by one
+    space), and where each character left stood; None when there is none. Read so, the line
+    is what the clerk meant (张建国的电话138...) and every rule finds in it what it finds in
+    any note; a name's rule that reads the spaces themselves (``_SPACED_NAME``: 张 建 国说)
+    cannot tell a name from 高 兴 地 说 in such a line. One pass: each run is read once, and
+    a character glued to the run's first or last (ab c d e) is no part of it."""
+    if " " not in folded or _SPACED_HINT.search(folded) is None:
+        return None
+    cuts: list[int] = []
+    for m in _SPACED_RUN.finditer(folded):
+        start, end = m.span()
+        if start and not folded[start - 1].isspace():
+            start += 2  # "ab c d": b is a word's end, not a character typed alone
+        if end < len(folded) and not folded[end].isspace():
+            end -= 2
+        if (end - start + 1) // 2 >= _SPACED_LINE_MIN and _HAN.search(folded, start, end):
+            cuts.extend(range(start + 1, end, 2))  # digits alone: ``_SPACED`` reads them
+    if not cuts:
+        return None
+    gone = set(cuts)
+    kept = [i for i in range(len(folded)) if i not in gone]
+    return "".join(folded[i] for i in kept), kept
+
+
 def fold(text: str) -> str:
     """Full-width digits, letters, spaces and separators as ASCII, other scripts' digits as
     ASCII, the middle dots as "·", and invisible characters as spaces (same length: positions
@@ -290,14 +322,15 @@ _TW_LANDLINE = re.compile(r"(?<![0-9A-Za-z+])(?:\(0[2-8]\d?\)|\(?886\)?[ \-]?\(?
 886-2-2345-6789): an area code of one digit after 0 in brackets, or dashed before groups of
 three or four and four, or after 886; kept until scrub47 (China's area codes have two digits
 or three after 0: ``_LANDLINE``). Not after a serial's name, nor an amount."""
-_LANDLINE_ALONE = re.compile(r"(?<![0-9A-Za-z+\-.,/:：#_=])[2-9]\d{4}(?!000)\d{3}"
+_LANDLINE_ALONE = re.compile(r"(?<![0-9A-Za-z+\-.,/:：#_=])[2-9]\d{3,4}(?!000)\d{3}"
                              r"(?![0-9A-Za-z]|[.,]\d|\s?[\-/~～]\s?\d)")
 """Eight digits alone, a landline of Shanghai's or Beijing's without its area code or a Hong
 Kong mobile written without its space (62345678, 58881234, 91234567: kept until scrub47,
-found only after 电话 / 手机 / 联系 ...): ``_alone``."""
+found only after 电话 / 手机 / 联系 ...): ``_alone``; and seven, the old landline of a city
+whose numbers had seven digits (6234567, 5888123: kept until scrub48)."""
 
 
-_EIGHT_DIGITS = re.compile(r"(?<!\d)[2-9]\d{7}(?!\d)")
+_EIGHT_DIGITS = re.compile(r"(?<!\d)[2-9]\d{6,7}(?!\d)")
 _ABROAD_HINT = re.compile(r"0[789]0|\(0[2-8]|886|0[2-8]-")
 """What ``_JP_MOBILE`` and ``_TW_LANDLINE`` need: a search, where most texts pay nothing more."""
 
@@ -338,6 +371,7 @@ _AMOUNT_AFTER = re.compile(r"\s?万?元(?![旦宵])")
 68494601元旦回访: a phone number, and when to call)."""
 _SERIAL_BEFORE = re.compile(
     r"(?:(?:受理|流水|序|案|批次?|凭证|回执|业务|登记|工单|订单|单|票|合同|交易|注册|税|识别|件)号(?:码)?"
+    r"|订单|工单|读数|表号"
     r"|执照(?:号码|号)?|群(?:号码|号)?|(?:取件|验证|预约|提取|兑换|核销|邀请)码|代码|编号|编码|流水"
     r"|发票|收据|办件|\bNo\.?|\b[Rr]ef\.?|\b[Ii]nvoice|#)"
     r"(?:是|为|:|：|\s)*$")
@@ -345,7 +379,8 @@ _SERIAL_BEFORE = re.compile(
 business licence's 营业执照310115400123456 or 纳税人识别号; an invoice's or a receipt's eight
 digits, 发票 23856714, 收据, an 一网通办 case's 办件号, a transfer's 转办件, a chat group's 群号,
 a remittance's Ref, an Invoice, a parcel's or a booking's 取件码 / 预约码 / 验证码: redteam69
-found them taken for phones): the run is the serial,
+found them taken for phones; an order's or a meter's, 订单 3456712, 电表读数 2345678, since
+scrub48 took seven digits alone for a landline): the run is the serial,
 however it begins. One of a card's or an ID number's length goes only when its check digit holds, as
 every real one's does (受理号310115202612200001, a district, a day and a count, and
 流水号1234567890123456 stay; one serial in ten or eleven is taken all the same)."""
@@ -881,8 +916,9 @@ _BODY_SUFFIX = frozenset("局委院所站厅处科队会省市区县乡州员厂
 
 
 def is_name(found: str) -> bool:
-    """A listed or speaking "name" that is a role, a relation, an office or a place is not one."""
-    return found not in NOT_A_PERSONS_NAME and found[-1] not in _BODY_SUFFIX
+    """A listed or speaking "name" that is a role, a relation, an office or a place is not one,
+    nor a name already masked (王某某来过, 王某说: scrub48)."""
+    return found not in NOT_A_PERSONS_NAME and found[-1] not in _BODY_SUFFIX and "某" not in found
 _AFTER_A_DAY = ("一二三四五六七八九十日天再于带补到送寄发领或至及早晚中午点号和与凌傍全整半"
                 "过携提本电当见面沟联确核解反答商")
 """What follows 周一 ... 周日 when it is a day (请周一再来, 请周二或周三来, 请周一上午来, 请周一
@@ -1166,11 +1202,15 @@ _PROFILED = re.compile(
     r"|\s*[（(]" + _ROLES + r"[，,、）)])")
 """A name as a case note's list of people writes it: with the sex and age after it (王秀英（女，
 67岁）, 张建国，男，45岁) or with who they are in brackets (王小明（儿子）, 李敏(本人))."""
+_OWNS = r"的(?:电话|手机|座机|联系方式|号码|身份证|住址|地址|微信)"
 _SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s])|(?<=" + _KIN + r"))(?P<n>" + _SURNAME
-                      + _GIVEN + r"{1,2})(?=说|称|表示|反映|讲|来电|来访|告诉)")
+                      + _GIVEN + r"{1,2})(?=说|称|表示|反映|讲|来电|来访|告诉|来过|" + _OWNS + ")")
 """A name opening a clause before a verb of speech (王秀英说), or after the everyday word for
 who they are to the resident (邻居李四说, 她老公孙立军来电: each of ``_KIN`` is two characters,
-one width for the look behind); not 向姐姐反映, 向妈妈说 ("to my sister", ``_KIN_WORDS``)."""
+one width for the look behind); not 向姐姐反映, 向妈妈说 ("to my sister", ``_KIN_WORDS``).
+Since scrub48 also before 来过 and before 的 and how to reach them (张建国来过, 张建国的电话
+138...: a line typed a character at a time reads so once its spaces are left out,
+``spaced_out``); not a day (周一来过)."""
 _DEEDS = "同意|签字|签名|签收|确认|拒绝|答应|到场|领取|承诺|认可"
 _DEED = re.compile(
     r"(?:^|(?<=[，。；！？,.;!?\s：:])|(?<=由)|"
@@ -1186,12 +1226,16 @@ who agreed, signed or refused without a word before the name. Not who someone is
 _SPACED_AFTER_SURNAME = re.compile(
     _INTRODUCERS + r"(?:是|为|叫|:|：)?\s{0,2}(?P<n>" + _SURNAME + r" {1,2}" + _GIVEN + r"{1,2}?)"
     r"(?=[，。；！？,.;!?、\s）)]|$|说|称|表示|反映|讲|来电|来访|告诉|" + _DEEDS + ")"
-    r"|(?:^|(?<=[，。；！？,.;!?\n]))(?P<s>" + _SURNAME + r" {1,2}" + _GIVEN + r"{2})"
-    r"(?=说|称|表示|反映|讲|来电|来访|告诉|" + _DEEDS + ")")
+    r"|(?:^|(?<=[，。；！？,.;!?\n]))(?P<s>" + _SURNAME + r" {1,2}" + _GIVEN + r"{1,2})"
+    r"(?=说|称|表示|反映|讲|来电|来访|告诉|来过|" + _DEEDS + ")"
+    r"|(?:" + "|".join(_REACHING) + r")(?:了|过)?(?P<r>" + _SURNAME + r" {1,2}" + _GIVEN
+    + r"{1,2}?)" + _REACH_END)
 """A name with a space after its surname (申请人：张 建国, 张 建国说: a form's boxes, the way
 a Latin name is parted) or a two-character one padded to three (联系人：王　英, a list
 aligned by a full-width space): after a word that introduces a name, or opening a clause
-before a verb of speech or what the person did; kept until redteam69."""
+before a verb of speech or what the person did; kept until redteam69. A two-character one so
+typed opening a clause (王 芳说明天来, 刘 洋签字) or after who reached it (已联系张 伟，) was
+kept until scrub48; not a day (周 一来电) nor a word (高 兴说, ``NOT_NAMES``)."""
 _QUOTED_SPEAKER = re.compile(r"(?<=[“「『\"'‘])(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
                              r"(?=[”」』\"'’](?:说(?!明)|称|表示|反映|讲|来电|来访|告诉))")
 """A name in quotes before a verb of speech (“王秀英”说, 「李建国」表示), as a clerk quotes who
@@ -1345,7 +1389,14 @@ _WESTERN_GIVEN = (
     "Jenny Joyce Karen Kitty Linda Lily Lucy Maggie Nancy Peggy Queenie Rita Sandy Shirley "
     "Stella Teresa Vivian Wendy Winnie Yvonne Alice Agnes Angela Betty Candy Cecilia Christine "
     "Coco Elaine Emily Esther Gloria Iris Jessica Joanne Josephine Judy Katherine Kelly Mandy "
-    "Michelle Monica Phoebe Rebecca Rosa Sally Susan Tiffany Venus Vicky").split()
+    "Michelle Monica Phoebe Rebecca Rosa Sally Susan Tiffany Venus Vicky "
+    # scrub48: more of those Hong Kong, Macao, Taiwan and Singapore give (Winston Chan)
+    "Winston Anthony Andrew Brian Charles Chris Christopher Daniel Eddie Francis Harry Jerry "
+    "Jonathan Justin Kenny Nelson Oscar Philip Richard Robert Roger Ronald Stanley Timothy "
+    "Victor Wallace Benny Bobby Sammy Alvin Edwin Ernest Herman Hugo Marco "
+    "Anna Bonnie Catherine Cherry Chloe Clara Debbie Emma Fanny Flora Gigi Hannah Heidi Janet "
+    "Jennifer Jessie Kathy Laura Lisa Mabel Melody Natalie Olivia Pauline Polly Rachel Sarah "
+    "Sophie Tracy Winky Yolanda Zoe").split()
 _WESTERN_NAMED = re.compile(r"(?:" + "|".join(_WESTERN_GIVEN) + r")\s"
                             + _ROMAN_SURNAME + r"(?![A-Za-z]|\s[A-Z])")
 """An English given name before a Chinese surname, as Hong Kong and Taiwan write a name (Peter
@@ -1389,6 +1440,96 @@ _JAPANESE_TITLE = re.compile("先生|女士|小姐|太太|夫人")
 _ANY_JAPANESE_SURNAME = re.compile("|".join(_JAPANESE_SURNAMES))
 
 
+_INITIALS_ALONE = re.compile(
+    r"(?<![A-Za-z0-9.&/\-])(?P<n>[A-Z]{2,3})(?=来过|来电|来访|来窗口|来办|来了|来补|说(?!明)|称|表示|反映"
+    r"|告诉|本人|" + _DEEDS + ")")
+"""A name's initials alone before what the person did (WXY来过, ZJG来电, 上午LXM来窗口): kept
+until scrub48 (王XY and W.X.Y. went). Not an acronym (ICU, MRI, APP: ``_ACRONYMS``), nor one
+before what is done with a thing (MRI来不及做)."""
+_MORE_ACRONYMS = frozenset(("WHO", "WX", "VX", "AM", "PM", "GM", "CCTV", "NGO", "UN", "EU", "US",
+                            "UK", "HK", "SOS", "FAQ", "OA", "EMS", "APP"))
+_ANY_CAPITALS = re.compile(r"[A-Z]{2}")
+
+_HK_ONE_SYLLABLE = re.compile(
+    r"(?=[A-Z])(?<![A-Za-z])(?P<s>"
+    + "|".join(n for n in _HK_SURNAMES if n not in ("To", "So", "Man", "Lo"))
+    + r"),?\s(?P<a>[A-Z][a-z]{1,5})(?![A-Za-z\-]|,?\s[A-Z]|\s(?:[Ss]treet|[Rr]oad|[Ss]tation)\b)")
+"""A Hong Kong name of one syllable of given name (Chan Man, Wong Ming, Lee Kit): a surname
+and a syllable of Cantonese, no capitalised word after (Ho Man Tin, Cheung Sha Wan are places,
+so is Kwai Fong station: ``_HK_PLACES_TWO``); kept until scrub48. Not To, So, Man, Lo (an
+English sentence's first word: To Sum up)."""
+_HK_PLACES_TWO = frozenset(("yau tong", "kwai fong", "kwai hing", "kwai chung", "yuen long",
+                            "lai king", "lok fu", "siu hong", "wan chai", "lam tin", "lam tei",
+                            "ho chung", "ma wan", "tai wai", "tai koo", "au tau", "kam tin",
+                            "lam tsuen", "tsui lam", "chung hom", "shek mun", "shek kip",
+                            "siu sai", "yau ma", "ma on", "lee gardens", "lai chi", "tsz wan"))
+
+_ROMAJI_SURNAMES = (
+    "Sato Suzuki Takahashi Tanaka Ito Watanabe Yamamoto Nakamura Kobayashi Kato Yoshida Yamada "
+    "Sasaki Yamaguchi Matsumoto Inoue Kimura Hayashi Shimizu Yamazaki Mori Abe Ikeda Hashimoto "
+    "Yamashita Ishikawa Nakajima Maeda Fujita Ogawa Goto Okada Hasegawa Murakami Kondo Ishii "
+    "Saito Sakamoto Endo Aoki Fujii Nishimura Fukuda Ota Miura Fujiwara Okamoto Matsuda "
+    "Nakagawa Nakano Harada Ono Tamura Takeuchi Kaneko Wada Nakayama Ishida Ueda Morita Shibata "
+    "Sakai Kudo Yokoyama Miyazaki Miyamoto Uchida Takagi Ando Taniguchi Ohno Maruyama Imai "
+    "Takada Fujimoto Takeda Murata Ueno Sugiyama Masuda Sugawara Hirano Otsuka Kojima Kubo "
+    "Matsui Iwasaki Sakurai Kinoshita Noguchi Matsuo Nomura Kikuchi Sano Onishi Sugimoto Arai "
+    "Honda Hattori Kubota Nishida Nagai Kawaguchi").split()
+_ROMAJI_SURNAME = "(?:" + "|".join(_ROMAJI_SURNAMES + [n.upper() for n in _ROMAJI_SURNAMES]) + ")"
+_ROMAJI_NAME = re.compile(
+    r"(?=[A-Z])(?<![A-Za-z])(?:" + _ROMAJI_SURNAME + r",?\s(?P<g>[A-Z][a-z]{2,9}|[A-Z]{3,10})"
+    r"|(?P<f>[A-Z][a-z]{2,9})\s" + _ROMAJI_SURNAME + r")(?![A-Za-z]|\s(?:[A-Z]|[Ss]treet|[Rr]oad"
+    r"|[Ss]tation|[Pp]ark)\b)")
+_MORA = re.compile(r"(?:(?:[kgsztdnhbpmr]y?|sh|ch|ts|j|f|w|y|kk|tt|ss|pp|tch)?[aiueo]"
+                   r"|n(?![aiueoy]))+")
+"""A Japanese name in romaji, surname first as a Japanese passport's page and letters write it
+(Sato Hanako, Yamada Taro, TAKAHASHI Kenji) or given name first as English does (Hiroshi
+Tanaka): a common surname and a given name made of Japanese syllables (``_MORA``); kept until
+scrub48 (Tanaka-san went). Not a word of English so made (``_ROMAJI_NOT_GIVEN``), nor a place
+(Tokyo Osaka, Ueno Park)."""
+_ROMAJI_NOT_GIVEN = frozenset((
+    "home came made name take make gone done none note site same time mine nine tone zone ride "
+    "side wide hide rate date gate late fine line wine nose more sure here were are one use "
+    "tokyo osaka kyoto kobe nara nagoya yokohama sapporo fukuoka sendai hiroshima japan "
+    "saitama chiba okinawa kanagawa hokkaido").split())
+
+_PINYIN_SURNAMES = (
+    "Wang Li Zhang Liu Chen Yang Huang Zhao Wu Zhou Xu Sun Ma Zhu Hu Guo He Gao Lin Luo Zheng "
+    "Liang Xie Song Tang Xu Han Feng Deng Cao Peng Zeng Xiao Tian Dong Yuan Pan Jiang Cai Yu Du "
+    "Ye Cheng Su Wei Lv Ding Ren Shen Yao Lu Cui Zhong Tan Fan Jin Shi Liao Jia Xia Fu Fang Bai "
+    "Zou Meng Xiong Qin Qiu Yin Xue Yan Duan Lei Hou Long Shi Tao Li He Gu Mao Hao Gong Shao "
+    "Qian Yan Wen Kang Qi Qiao Ni Zhuang Geng Guan Lan Jiao Zuo Liu Bao Ning").split()
+_PINYIN_SURNAME = "(?:" + "|".join(sorted(set(_PINYIN_SURNAMES), key=len, reverse=True)) + ")"
+_PINYIN_NAME = re.compile(
+    r"(?=[A-Z])(?<![A-Za-z])(?P<s>" + _PINYIN_SURNAME + r"|" + _PINYIN_SURNAME.upper() + r")\s"
+    r"(?P<g>[A-Z][a-z]{1,11}|[A-Z]{2,12})(?![A-Za-z\-]|,?\s[A-Z]|\s(?:[Rr]oad|[Ss]treet|[Ll]u"
+    r"|[Ss]tation|[Dd]istrict|[Tt]own|[Vv]illage)\b)")
+_PINYIN_LOWER = re.compile(r"(?=[a-z])(?<![A-Za-z]\s)(?<![A-Za-z])(?P<s>" + _PINYIN_SURNAME.lower()
+                           + r")\s(?P<g>[a-z]{2,12})(?=\s?[\u4e00-\u9fff])")
+_LOWER_PAIR = re.compile(r"[a-z]\s[a-z]{2,12}\s?[\u4e00-\u9fff]")
+_CAPITALISED_PAIR = re.compile(r"[A-Z][A-Za-z]+,?\s[A-Z]")
+"""What the romanised names' rules need (Chan Man, Sato Hanako, TAKAHASHI Kenji, Zhang
+Jianguo): a search, where most texts pay nothing more."""
+_PINYIN_SYLLABLE = (r"(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?(?:iang|iong|uang|ang|eng|ing|ong|iao"
+                    r"|ian|uai|uan|ai|ei|ui|ao|ou|iu|ie|ue|ve|er|an|en|in|un|ia|ua|uo|a|o|e|i|u|v)")
+_PINYIN_GIVEN = re.compile(r"(?:" + _PINYIN_SYLLABLE + r"){1,2}", re.IGNORECASE)
+_PINYIN_SYLLABLES = re.compile(_PINYIN_SYLLABLE)
+"""A name in the mainland's pinyin without a title (Zhang Jianguo 来电, Wang Fang called,
+zhang jianguo 来电, li guilan明天来): a common surname and a given name of one or two
+syllables, capitalised, or in lower case inside a Chinese note (Chinese follows it); kept
+until scrub48 (the resident on file's went). Not a place (Xu Hui district, Jin Mao Tower: a
+capitalised word or a place's word after it, ``_PINYIN_PLACES``), nor an English sentence
+(He ran: a surname that is an English word wants two syllables after it, ``_ENGLISH_SURNAMES``)."""
+_PINYIN_PLACES = frozenset((
+    "xu hui", "yang pu", "huang pu", "chang ning", "jin shan", "song jiang", "feng xian",
+    "jia ding", "hong kou", "min hang", "zhang jiang", "gao qiao", "zhou pu", "kang qiao",
+    "jin qiao", "tang zhen", "wu han", "su zhou", "shen zhen", "he fei", "cheng du", "tian jin",
+    "xia men", "fu zhou", "he nan", "he bei", "hu nan", "hu bei", "jiang su", "jiang xi",
+    "an hui", "fu jian", "yu yuan", "lu jia", "xu jia", "jin mao", "wu jiao", "zheng zhou",
+    "chang sha", "lan zhou", "tang shan", "qin huang"))
+_ENGLISH_SURNAMES = frozenset(("He", "An", "Long", "Song", "Ma", "Fan", "Ding", "Bao", "Gong",
+                               "Lei", "Fang", "Yu", "Ni", "Pan", "Tan", "Bai", "Lu", "Hu"))
+
+
 # -- every rule at once --------------------------------------------------------------------------
 
 
@@ -1407,7 +1548,7 @@ _ANY_NEXT_OF_KIN = re.compile(_NEXT_OF_KIN)
 _ANY_QUOTE = re.compile("[“「『\"'‘]")
 _ANY_TOLD = re.compile("[跟给请]" + _SURNAME)
 _ANY_ON_BEHALF = re.compile("[代替帮]" + _SURNAME)
-_ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉")
+_ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉|来过|" + _OWNS)
 _ANY_DEED = re.compile(_DEEDS)
 
 
@@ -1477,7 +1618,7 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
             for m in regex.finditer(text):
                 if not _a_serial(text, m.start()) and not _MEASURE.match(text, m.end()):
                     yield m.start(), m.end(), REDACTED_PHONE
-    if _EIGHT_DIGITS.search(text):  # 62345678 alone
+    if _EIGHT_DIGITS.search(text):  # 62345678, 6234567 alone
         for m in _LANDLINE_ALONE.finditer(text):
             if _alone(text, m):
                 yield m.start(), m.end(), REDACTED_PHONE
@@ -1541,6 +1682,56 @@ _CANTONESE_ADDRESSED = re.compile(
 """A surname and Cantonese's form of address (陈生 Mr Chan, 陈太 Mrs Chan, 黄伯, 梁婆, 陈师奶)
 before what they said or did or a clause's end, in a Cantonese note only: 陳生嚟過,
 陳太打嚟話唔得 were kept until redteam64. Not 卫生, 余生, 毕生, 陆生, 安生, 华生."""
+
+
+_CAPITALISED_BEFORE = re.compile(r"[A-Z][A-Za-z]*\s$")
+"""A capitalised word right before a romanised name's first (Shek Tong Tsui, Jin Mao Tower):
+one name of a place's or a building's, not a person's."""
+
+
+def _after_a_word(text: str, start: int) -> bool:
+    return _CAPITALISED_BEFORE.search(text, max(0, start - 16), start) is not None
+
+
+def _latin_names(text: str) -> Iterator[tuple[int, int, str]]:
+    """scrub48's Latin names: initials alone, a Hong Kong name of one given syllable, a
+    Japanese name in romaji, a mainland one in pinyin (each asked only of a text that has
+    what it needs: two capitals, a space after a surname)."""
+    if _ANY_CAPITALS.search(text):  # WXY来过
+        for m in _INITIALS_ALONE.finditer(text):
+            if m.group("n") not in _ACRONYMS and m.group("n") not in _MORE_ACRONYMS:
+                yield m.start("n"), m.end("n"), REDACTED_NAME
+    if " " not in text:
+        return
+    if _LOWER_PAIR.search(text):  # zhang jianguo 来电
+        yield from _pinyin_names(text, _PINYIN_LOWER.finditer(text))
+    if not _CAPITALISED_PAIR.search(text):
+        return
+    yield from _pinyin_names(text, _PINYIN_NAME.finditer(text))
+    for m in _HK_ONE_SYLLABLE.finditer(text):  # Chan Man
+        if m.group("a").lower() in _CANTONESE_SYLLABLES and not _after_a_word(text, m.start()) \
+                and f"{m.group('s')} {m.group('a')}".lower() not in _HK_PLACES_TWO:
+            yield m.start(), m.end(), REDACTED_NAME
+    for m in _ROMAJI_NAME.finditer(text):  # Sato Hanako, Hiroshi Tanaka
+        given = (m.group("g") or m.group("f")).lower()
+        if _MORA.fullmatch(given) and given not in _ROMAJI_NOT_GIVEN \
+                and not _after_a_word(text, m.start()):
+            yield m.start(), m.end(), REDACTED_NAME
+
+
+def _pinyin_names(text: str, found: Iterator[re.Match[str]]) -> Iterator[tuple[int, int, str]]:
+    """Zhang Jianguo, zhang jianguo 来电: ``_PINYIN_NAME``'s and ``_PINYIN_LOWER``'s finds that
+    are a surname and a given name of one or two syllables, no place, no English sentence."""
+    for m in found:
+        surname, given = m.group("s"), m.group("g")
+        place = f"{surname} {given}".lower()
+        if not _PINYIN_GIVEN.fullmatch(given) or place in _PINYIN_PLACES \
+                or (surname[0].isupper() and _after_a_word(text, m.start())):
+            continue
+        if surname.capitalize() in _ENGLISH_SURNAMES \
+                and len(_PINYIN_SYLLABLES.findall(given.lower())) < 2:
+            continue  # He ran
+        yield m.start(), m.end(), REDACTED_NAME
 
 
 def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
@@ -1645,9 +1836,10 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
                     yield m.start("n"), m.end("n"), REDACTED_NAME
     if " " in text and _SURNAME_SPACE.search(text):  # 申请人：张 建国, 张 建国说
         for m in _SPACED_AFTER_SURNAME.finditer(text):
-            group = "n" if m.group("n") else "s"
+            group = "n" if m.group("n") else "s" if m.group("s") else "r"
             name = m.group(group).replace(" ", "")
-            if is_name(name) and not name.startswith(NOT_NAMES) and name[-1] != "人":
+            if is_name(name) and not name.startswith(NOT_NAMES) and name[-1] != "人" \
+                    and name not in _WEEKDAYS and name not in _UNITS_REACHED:
                 yield m.start(group), m.end(group), REDACTED_NAME
     if _ANY_SPACED.search(text):  # 李_建_国, 张 建 国
         for m in _SPACED_NAME.finditer(text):
@@ -1662,7 +1854,7 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
         for regex in (_SPEAKER, _QUOTED_SPEAKER) if quoted else (_SPEAKER,):
             for m in regex.finditer(text):
                 n = m.group("n")
-                if is_name(n) and n[1:] not in _KIN_WORDS \
+                if is_name(n) and n[1:] not in _KIN_WORDS and n not in _WEEKDAYS \
                         and not text.startswith(NOT_NAMES, m.start("n")):
                     yield m.start("n"), m.end("n"), REDACTED_NAME
     if _ANY_DEED.search(text):
@@ -1699,6 +1891,7 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
         if "sir" in text or "Sir" in text or "SIR" in text:  # 黄sir
             for m in _SURNAME_SIR.finditer(text):
                 yield m.start(), m.end(), REDACTED_NAME
+        yield from _latin_names(text)
         for regex in (_ENGLISH_TITLE, _ENGLISH_INTRODUCED, _ENGLISH_PROFILED):
             for m in regex.finditer(text):
                 if "n" in regex.groupindex and m.group("n").split()[0] in _ENGLISH_NOT_NAMES:

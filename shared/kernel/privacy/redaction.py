@@ -20,7 +20,8 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   not a serial after its name, ``受理号：00886...``) and any seven or more
   digits after 电话 / 手机 / 座机 / 联系 / 号码 / phone / tel / WhatsApp, and Hong Kong's or
   Macao's eight digits alone in two groups of four (``9123 4567``, ``6123-4567``), eight
-  digits alone (``62345678``: not a day, an amount, a count or a serial, ``发票 23856714``,
+  or seven digits alone (``62345678``, an old landline's ``6234567``: not a day, an amount, a
+  count or a serial, ``发票 23856714``, ``订单 3456712``, ``电表读数 2345678``,
   ``补偿款 23865400``, ``Ref 31286547``), Japan's mobile
   (``090-1234-5678``) and Taiwan's landline (``(02) 2345-6789``) alone;
   a mobile or an ID number glued to a Latin word (``tel13812345678``,
@@ -52,12 +53,15 @@ marker saying what was there, e.g. ``[电话已隐去]``:
   before the road or estate (``浦东新区[地址已隐去]``: they single no one out). English
   ones: ``No. 5, Lane 1234, Huamu Road``.
 * **Names**, by what is known: a name with one separator between its characters
-  (``李_建_国``, ``张 建 国``) or a space after the surname (``申请人：张 建国``), initials
-  (``W.X.Y.``, ``王XY说``, ``刘zq``), a Hong Kong name as its ID card romanises it (``Chan Tai
-  Man``), a Korean's or a Taiwanese's with a hyphen (``Kim Min-su``, ``Chen Chih-ming``), an
-  English given name before a Chinese surname (``Peter Chan``), ``Madam 黄``, ``黄sir``, a
-  Japanese surname before 先生 / 女士 or any name before さん (``佐藤女士``, ``山田さん``), a
-  surname or a whole name with a form of address (``王阿姨``, ``李先生``, ``王小明先生``,
+  (``李_建_国``, ``张 建 国``) or a space after the surname (``申请人：张 建国``, ``王 芳说``),
+  initials (``W.X.Y.``, ``王XY说``, ``刘zq``, and alone before what the person did:
+  ``WXY来过``), a Hong Kong name as its ID card romanises it (``Chan Tai Man``, ``Chan Man``),
+  a Korean's or a Taiwanese's with a hyphen (``Kim Min-su``, ``Chen Chih-ming``), a Japanese
+  name in romaji (``Sato Hanako``, ``Hiroshi Tanaka``), a mainland one in pinyin (``Zhang
+  Jianguo``, ``zhang jianguo 来电``), an English given name before a Chinese surname (``Peter
+  Chan``, ``Winston Chan``), ``Madam 黄``, ``黄sir``, a Japanese surname before 先生 / 女士 or
+  any name before さん (``佐藤女士``, ``山田さん``), a surname or a whole name with a form of
+  address (``王阿姨``, ``李先生``, ``王小明先生``,
   ``Mrs Wang``; in a Cantonese note ``陳生``, ``陳太``, ``黃伯``), a whole name before or after
   a post (``王建国局长``,
   ``副主任陈刚``: the post stays), a name after a word that introduces one
@@ -84,6 +88,9 @@ numbers (``沪人社规〔2024〕12号``), catalogue codes, counts, ages, window
 with nothing around it that marks it as a name, cannot be told from other words and stays:
 that is what the known-person rules are for.
 
+A stretch typed a character at a time (``张 建 国 的 电 话 1 3 8 ...``: four characters or more,
+one space between each) is also read without its spaces, as the clerk meant it.
+
 Text is matched on a copy whose full-width digits, letters and separators, and other scripts'
 digits, are folded to ASCII, every middle dot to "·" and invisible characters (zero-width
 spaces, joiners, direction marks, a flag's tag characters) to spaces, one character for one,
@@ -107,6 +114,7 @@ from shared.kernel.privacy.patterns import (
     fold,
     number_spans,
     rule_spans,
+    spaced_out,
     spoken_numbers,
     without_unseen,
 )
@@ -193,6 +201,11 @@ def redact(text: str, known: KnownPerson | None = None) -> str:
         spans += [(kept[start], kept[end - 1] + 1, marker)
                   for start, end, marker in number_spans(view)
                   if sum(start < j < end for j in joins) == 1]
+    spaced = spaced_out(folded)
+    if spaced is not None:  # 张 建 国 的 电 话 1 3 8 ...: a line typed a character at a time
+        view, kept = spaced
+        found = list(rule_spans(view)) + (list(known.spans(view)) if known else [])
+        spans += [(kept[start], kept[end - 1] + 1, marker) for start, end, marker in found]
     spans += _rtl_spans(text, known)
     spans = _outside_ids(folded, spans)
     if not spans:
