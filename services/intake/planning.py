@@ -109,6 +109,8 @@ class Plans:
             return plan
 
         cases = [s.case_id for s in cmd.steps if s.case_id is not None]
+        # After the vault's admission, not before: a case nobody has is refused after it
+        # (by the command), so ours refused before it left no audit line where none's did.
         await self._cases_in_reach(cases)
         return await self.path.committer.submit(run, [plan_id, *cases])
 
