@@ -263,6 +263,8 @@ class Intake:
             unit.add(visit)
             return visit
 
+        if cmd.case_id is not None:  # another center's: refused before it is loaded whole
+            await self.path.in_reach_first(cmd.case_id, "case")
         return await self.path.committer.submit(
             run, [visit_id] if cmd.case_id is None else [visit_id, cmd.case_id])
 

@@ -111,6 +111,7 @@ class Hints:
                                       expected_version)
         case_id = cmd.case_id
         await self.path.in_reach_first(hint_id, "hint")  # before the case beside it loads
+        await self.path.in_reach_first(case_id, "case")  # another center's: nor is it loaded
 
         def run(unit: Unit) -> Aggregate:
             hint: Hint = unit.get(hint_id, "hint")

@@ -109,7 +109,17 @@ class Plans:
             return plan
 
         cases = [s.case_id for s in cmd.steps if s.case_id is not None]
+        # After the vault's admission, not before: a case nobody has is refused after it
+        # (by the command), so ours refused before it left no audit line where none's did.
+        await self._cases_in_reach(cases)
         return await self.path.committer.submit(run, [plan_id, *cases])
+
+    async def _cases_in_reach(self, cases: list[UUID]) -> None:
+        """Each case a step names refused on its first event when another center's, before
+        the command loads it whole (as for a case nobody has: nothing of it is read). Until
+        December 2026 a clerk's own plan naming our case had it loaded whole, then refused."""
+        for case_id in dict.fromkeys(cases):
+            await self.path.in_reach_first(case_id, "case")
 
     async def add_step(self, plan_id: UUID, cmd: c.AddPlanStep, actor: str, key: str | None,
                        expected_version: int | None = None) -> Written:
@@ -148,8 +158,9 @@ class Plans:
             act(plan, unit)
             return plan
 
-        if cases:  # another center's plan: refused before it and the cases are loaded
+        if cases:  # another center's plan, or case: refused before anything is loaded
             await self.path.in_reach_first(plan_id, "plan")
+            await self._cases_in_reach(cases)
         return await self.path.committer.submit(run, [plan_id, *cases])
 
 

@@ -201,16 +201,37 @@ async def test_a_token_confirms_a_case_only_to_the_app_that_posted_it(
         r = await client.post("/open311/v2/requests.json", data=FORM)
         token = r.json()[0]["token"]
         case_id = await resolved(client, token)  # its own token: no key needed
-        # A token made up from a case id (another center's case, say) confirms nothing.
+        # A token made up from a case id (another center's case, say) confirms nothing:
+        # without a key it is not found, with another center's key it is pending, as one
+        # made up from an id nobody has (position 0: a copy's, not confirmed yet).
         forged = f"{uuid.UUID(case_id).hex}.1.0"
-        for params in ({}, {"api_key": OTHER_KEY}):
-            assert await spec_error(client, "GET", f"tokens/{forged}", 404,
-                                    params=params)
+        assert await spec_error(client, "GET", f"tokens/{forged}", 404)
+        [pending] = await both(client, "GET", f"tokens/{forged}", "service_requests",
+                               params={"api_key": OTHER_KEY})
+        assert pending["service_request_id"] is None
         assert await spec_error(client, "GET", f"tokens/{token}", 404,
                                 params={"api_key": OTHER_KEY}), "nor to another center's key"
         [own] = await both(client, "GET", f"tokens/{forged}", "service_requests",
                            params={"api_key": KEY})
         assert own["service_request_id"] == case_id, "the key's own center reads its cases"
+
+
+async def test_another_centers_key_cannot_tell_our_cases_from_none_by_a_made_up_token(
+        settings: Settings) -> None:
+    """With an api_key the token's MAC is not asked for: the key's app makes up tokens from
+    case ids it guesses. Our case answered 404 to another center's key, where a case nobody
+    has answered "pending" (no service_request_id yet): which guessed ids are cases here.
+    Now ours is answered as none, pending alike."""
+    async with running(create_app(with_keys(settings, open311_request_type="batch"))) as client:
+        r = await client.post("/open311/v2/requests.json", data=FORM)
+        case_id = await resolved(client, r.json()[0]["token"])
+        for position in (0, 10**9):
+            ours = f"{uuid.UUID(case_id).hex}.1.{position}"
+            nobodys = f"{uuid.uuid4().hex}.1.{position}"
+            answers = [await client.get(f"/open311/v2/tokens/{t}.json",
+                                        params={"api_key": OTHER_KEY}) for t in (ours, nobodys)]
+            assert [a.status_code for a in answers] == [200, 200], answers[0].text
+            assert [a.json()[0]["service_request_id"] for a in answers] == [None, None]
 
 
 async def test_one_idempotency_key_is_one_request_with_or_without_a_description(

@@ -309,3 +309,50 @@ async def test_another_centers_clerk_linking_their_case_to_our_plan_loads_neithe
         assert (theirs.status_code, none.status_code) == (404, 404), theirs.text
         assert error_words(theirs.json(), plan) == error_words(none.json(), nobodys)
         assert [ids for ids in loaded if uuid.UUID(plan) in ids] == [], loaded
+
+
+async def test_another_centers_clerk_naming_our_case_beside_their_own_plan_or_visit_loads_it_not(
+        settings: Settings) -> None:
+    """The other way round: their clerk's own plan (drawn up, a step added, a step linked)
+    or visit names a case of ours. Their plan and visit are theirs to write; our case is
+    refused on its first event, as a case nobody has, before the command loads it whole
+    beside them (it was loaded, every event of it, then refused by ``Unit.get``: by the
+    answer's time, which guessed ids are cases here)."""
+    app = create_intake(settings, clock=ManualClock(at(2026, 12, 20, 9)))
+    async with running(app) as intake:
+        opened = await intake.post("/cases", headers=headers("window-3-0003"), json={
+            "center_id": CENTER, "counter_id": "window-3", "service_item": "SA-HARDSHIP-SUBSIDY"})
+        assert opened.status_code == 201, opened.text
+        ours, nobodys = opened.json()["id"], str(uuid.uuid4())
+        there = bearer(settings, role=Role.CLERK, sub="clerk-900", center=OTHER)
+        resident = await register_resident(intake, auth=there)
+        plan = await intake.post("/plans", headers={**there, **headers("plan-window-9-0001")},
+                                 json={"center_id": OTHER, "counter_id": "window-9",
+                                       "resident_id": resident, "title": "困难补助",
+                                       "steps": [{"service_item": "SA-HARDSHIP-SUBSIDY",
+                                                  "effective_on": "2027-01-04",
+                                                  "what": "补助到账"}]})
+        assert plan.status_code == 201, plan.text
+        plan_id = plan.json()["id"]
+        loaded = batch_loads(app)
+        step = {"service_item": "SA-HARDSHIP-SUBSIDY", "effective_on": "2027-01-04",
+                "what": "补助到账"}
+        writes = {
+            "draw up": lambda case, n: ("/plans", {
+                "center_id": OTHER, "counter_id": "window-9", "resident_id": resident,
+                "title": "困难补助", "steps": [{**step, "case_id": case}]}),
+            "add a step": lambda case, n: (f"/plans/{plan_id}/steps", {**step, "case_id": case}),
+            "link": lambda case, n: (f"/plans/{plan_id}/links", {"step": 1, "case_id": case}),
+            "visit": lambda case, n: ("/visits", {"center_id": OTHER, "counter_id": "window-9",
+                                                  "case_id": case}),
+        }
+        for n, (what, write) in enumerate(writes.items()):
+            answers = []
+            for case in (ours, nobodys):
+                path, body = write(case, n)
+                answers.append(await intake.post(path, json=body, headers={
+                    **there, **headers(f"{what.replace(' ', '-')}-{n}-{case}")}))
+            theirs, none = answers
+            assert (theirs.status_code, none.status_code) == (404, 404), (what, theirs.text)
+            assert error_words(theirs.json(), ours) == error_words(none.json(), nobodys), what
+        assert [ids for ids in loaded if uuid.UUID(ours) in ids] == [], loaded

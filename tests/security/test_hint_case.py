@@ -17,7 +17,7 @@ from shared.security.principals import Role
 from shared.settings import Settings
 from tests.followup.story import CENTER, at, key
 from tests.intake.test_hints import MR_53
-from tests.support import bearer, error_words, headers, register_resident, running
+from tests.support import batch_loads, bearer, error_words, headers, register_resident, running
 
 OTHER = "SH-PD-ZHANGJIANG"
 WHEN = at(2026, 3, 2, 9, 0).isoformat()
@@ -37,7 +37,10 @@ async def _shown(intake: httpx.AsyncClient, here: dict[str, str]) -> tuple[str, 
 
 async def test_a_hint_is_taken_only_with_a_case_of_its_resident_at_the_callers_center(
         settings: Settings) -> None:
-    async with running(create_intake(settings, clock=ManualClock(at(2026, 3, 2, 9)))) as intake:
+    """Another center's case is refused on its first event, as a case nobody has, before the
+    command loads it whole beside the hint (it was loaded, then refused by ``Unit.get``)."""
+    app = create_intake(settings, clock=ManualClock(at(2026, 3, 2, 9)))
+    async with running(app) as intake:
         here = bearer(settings, role=Role.SUPERVISOR, sub="director-01", center=CENTER)
         there = bearer(settings, role=Role.SUPERVISOR, sub="director-09", center=OTHER)
         resident, hint = await _shown(intake, here)
@@ -59,7 +62,9 @@ async def test_a_hint_is_taken_only_with_a_case_of_its_resident_at_the_callers_c
                                   headers={**here, **headers(key())}, json={"case_id": case_id})
             return r.status_code, (r.json().get("error") or {}).get("code", "")
 
+        loaded = batch_loads(app)
         assert await take(elsewhere) == (404, "not_found")  # as for none (was 403)
+        assert [ids for ids in loaded if uuid.UUID(elsewhere) in ids] == [], loaded
         assert await take(str(uuid.uuid4())) == (404, "not_found")
         assert await take(neighbour) == (409, "rule_violated")
         assert (await take(own))[0] == 200
