@@ -26,10 +26,13 @@ from typing import Any
 import asyncpg
 
 from services.followup import parked as parking
+from services.followup.consumer import IGNORED
 from services.followup.domain import follow_up_id_for
+from services.followup.linked_before import STEP, LinkedBefore
 from shared.contracts import Envelope
 from shared.settings import Settings
-from tests.followup.story import DECEMBER_20, center_day
+from tests.feedback.helpers import History
+from tests.followup.story import CENTER, DECEMBER_20, center_day
 from tests.followup.test_calendar_published import SCHEDULE_2027, _Noting, ops
 from tests.followup.test_care_checks import _blocked_or_done
 from tests.followup.test_plan_steps_two_workers import (
@@ -189,3 +192,55 @@ async def test_a_link_applied_while_its_parked_step_is_applied_again_ends_with_t
             seen.append((first, f.assigned_clerk, f.assigned_team,
                          await pool.fetchval("SELECT count(*) FROM parked_rules")))
         assert seen == [("live", None, "elderly-care", 0), ("retry", None, "elderly-care", 0)]
+
+
+async def test_a_link_the_old_rules_ignored_waits_for_its_parked_step_after_the_upgrade(
+        settings: Settings, tmp_path: Path) -> None:
+    """The upgrade sweep (``linked_before.py``) meets a link whose step's rule is parked (its
+    day, New Year's Day 2027, past the calendar of Sunday 20 December 2026): the link waits
+    behind it, and once 2027 is published the reminder is the case's team's. Before, the
+    sweep found no reminder and dropped the link; the step's rule then planned it for the
+    plan's author with no case."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    async with center_day(settings, DECEMBER_20, with_intake=False, holidays_file=holidays,
+                          calendar_provisional_years=0) as center:
+        runtime = center.app.state.runtime
+        driving = runtime.consumers["followup-rules"]
+        store = center.app.state.followups.committer.app
+        pool: asyncpg.Pool = center.app.state.pool
+        driving._ignores = frozenset({*IGNORED, "PlanCaseLinked"})  # the release before
+        history = History(CENTER)
+        resident, plan_id, step = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        case_id = history.case(DECEMBER_20.isoformat(), resident_id=resident)
+        history.add("intake", "PlanStepAdded", DECEMBER_20.isoformat(), {
+            "step_id": str(step), "seq": 1, "service_item": "SA-HARDSHIP-SUBSIDY",
+            "effective_on": "2027-01-01", "timing": "day", "resident_id": str(resident),
+            "what": "补交材料后审核"}, case_id=None, aggregate_id=plan_id, actor="clerk-009")
+        history.add("intake", "PlanCaseLinked", DECEMBER_20.isoformat(), {
+            "step_id": str(step), "case_id": str(case_id)}, case_id=None,
+            aggregate_id=plan_id, actor="clerk-017")
+        history.add("intake", "CaseHandedOver", DECEMBER_20.isoformat(), {
+            "to_team": "elderly-care", "from_clerk": "clerk-017", "first_clerk": "clerk-017",
+            "reason": "涉及多部门，需小组协调"}, case_id=case_id, actor="clerk-017")
+        await history.publish_new(settings)
+        await wait_until(driving.caught_up, what="the old rules through the log")
+        assert [r["type"] for r in await pool.fetch("SELECT type FROM parked_rules")] == [
+            "PlanStepAdded"]
+
+        driving._ignores = frozenset(IGNORED)  # the new release: its sweep
+        await pool.execute("DELETE FROM upgrade_steps WHERE name = $1",
+                           f"{STEP}:{driving.name}")
+        sweep = LinkedBefore(pool, runtime.nc, settings, center.app.state.rules, driving)
+        assert await sweep.sweep() == 1
+        assert sorted(r["type"] for r in await pool.fetch("SELECT type FROM parked_rules")) == [
+            "PlanCaseLinked", "PlanStepAdded"]
+
+        holidays.write_text(json.dumps(SCHEDULE_2027))
+        r = await center.followup.post("/ops/calendar/reload", headers=ops(settings))
+        assert r.json()["replanned"]["followup"]["rules_unparked"] == 2
+        await center.settled()
+        f = store.repository.get(follow_up_id_for("plan-step", step))
+        assert (f.assigned_clerk, f.assigned_team) == (None, "elderly-care")
+        assert await pool.fetchval("SELECT case_id FROM followups WHERE follow_up_id = $1",
+                                   f.id) == case_id
