@@ -441,6 +441,8 @@ class Rules:
         if rows:
             await bulk.insert_rows(conn, self._tables, "rule_followups", RULE_FOLLOWUP_COLUMNS,
                                    bulk.first_of_each(rows, 2))
+        if parked:
+            parked = await _behind_steps(conn, parked)
         for e, reason, year in parked:
             await parking.park(conn, e, reason, year)
         if parked and self.on_parked is not None:
@@ -476,6 +478,9 @@ class Rules:
                     parked.append((e, str(exc) if isinstance(exc, CalendarOutOfRange)
                                    else exc.message, year))
                     result = None
+                except _StepUnplanned:  # parked behind its step if it is (``_behind_steps``)
+                    parked.append((e, WAITS_FOR_STEP, None))
+                    result = None
                 finally:
                     if token is not None:
                         _DEFERRED.reset(token)
@@ -503,49 +508,68 @@ class Rules:
         returns how many went through. Rules that still cannot be applied stay parked."""
         done = 0
         async with pool.acquire() as conn:
-            for e in await parking.parked_envelopes(conn):
-                async with conn.transaction():
-                    # Alone with its case, read and recorded apart from a live resolution or
-                    # reopening of it: a referral or escalation (closed at once on a resolved
-                    # case), and a resolution or reopening itself (dropped if turned since).
-                    alone = (e.case_id if _turns(e) or (
-                        e.service == "intake" and e.type == "ActionTaken"
-                        and e.payload.get("kind") in CLOSED_IF_RESOLVED) else None)
-                    refs, known, planned = await _read(conn, [e], alone)
-                    if _turns(e) and _turned_since(e, refs.now(e.case_id)):
-                        # Reopened (or resolved again) since: what this resolution closed and
-                        # would plan, the reopening undid (its check cancelled, its referrals
-                        # chased again, its "not solved" follow-up planned); applied now, it
-                        # closed what the reopened case needs. So for a reopening overtaken
-                        # by a resolution. Dropped, as the later turn's own rule stands.
-                        log.info("rule.parked_turn_overtaken", event_id=str(e.event_id),
-                                 type=e.type, case_id=str(e.case_id))
-                        await parking.unpark(conn, e.event_id)
-                        continue
-                    effect = self._effect_for(planned, e, refs, known.consent,
-                                              known.more_care)
-                    if e.service == "intake" and e.type == "CareNeedChanged":
-                        # Parked by its check-early rule (a check whose early day the
-                        # calendar no longer covered): that rule, again, if the resident
-                        # still needs more care (``resident_care``: intake's last word).
-                        resident_id = UUID(e.payload["resident_id"])
-                        if await conn.fetchval(STILL_CARED, resident_id):
-                            effect = await self._checks_early(conn, resident_id, e)
-                    if effect is None:
-                        await parking.unpark(conn, e.event_id)
-                        continue
-                    created, parked = await self._run_in_order(conn, [(e, effect)])
-                    if parked:
-                        await parking.park(conn, *parked[0])
-                        continue
-                    if created:
-                        await conn.executemany(
-                            "INSERT INTO rule_followups (case_id, follow_up_id, rule)"
-                            " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", created)
-                    await parking.unpark(conn, e.event_id)
-                    done += 1
+            tried: set[UUID] = set()
+            while fresh := [e for e in await parking.parked_envelopes(conn)
+                            if e.event_id not in tried]:
+                done += await self._retry(conn, fresh)
+                # Parked while this ran (a link to a step it was applying: ``_meet``): once.
+                tried.update(e.event_id for e in fresh)
             if self.on_parked is not None:
                 self.on_parked(await parking.count(conn))
+        return done
+
+    async def _retry(self, conn: asyncpg.Connection, events: list[Envelope]) -> int:
+        """``retry_parked`` on ``events``, each in a transaction of its own, in their order
+        (``parking.parked_envelopes``: a plan step before the link parked behind it)."""
+        done = 0
+        for e in events:
+            async with conn.transaction():
+                # Alone with its case, read and recorded apart from a live resolution or
+                # reopening of it: a referral or escalation (closed at once on a resolved
+                # case), and a resolution or reopening itself (dropped if turned since).
+                # A plan step alone with its id: the live rule of a link to it meets it
+                # (``_meet``), so the link finds its reminder or is parked behind it.
+                alone = (e.case_id if _turns(e) or (
+                    e.service == "intake" and e.type == "ActionTaken"
+                    and e.payload.get("kind") in CLOSED_IF_RESOLVED) else
+                    UUID(e.payload["step_id"]) if e.service == "intake"
+                    and e.type == "PlanStepAdded" else None)
+                refs, known, planned = await _read(conn, [e], alone)
+                if _turns(e) and _turned_since(e, refs.now(e.case_id)):
+                    # Reopened (or resolved again) since: what this resolution closed and
+                    # would plan, the reopening undid (its check cancelled, its referrals
+                    # chased again, its "not solved" follow-up planned); applied now, it
+                    # closed what the reopened case needs. So for a reopening overtaken
+                    # by a resolution. Dropped, as the later turn's own rule stands.
+                    log.info("rule.parked_turn_overtaken", event_id=str(e.event_id),
+                             type=e.type, case_id=str(e.case_id))
+                    await parking.unpark(conn, e.event_id)
+                    continue
+                effect = self._effect_for(planned, e, refs, known.consent,
+                                          known.more_care)
+                if e.service == "intake" and e.type == "CareNeedChanged":
+                    # Parked by its check-early rule (a check whose early day the
+                    # calendar no longer covered): that rule, again, if the resident
+                    # still needs more care (``resident_care``: intake's last word).
+                    resident_id = UUID(e.payload["resident_id"])
+                    if await conn.fetchval(STILL_CARED, resident_id):
+                        effect = await self._checks_early(conn, resident_id, e)
+                if effect is None:
+                    await parking.unpark(conn, e.event_id)
+                    continue
+                created, parked = await self._run_in_order(conn, [(e, effect)])
+                if parked:
+                    if parked := await _behind_steps(conn, parked):
+                        await parking.park(conn, *parked[0])
+                    else:  # a link whose step planned nothing: dropped, as live
+                        await parking.unpark(conn, e.event_id)
+                    continue
+                if created:
+                    await conn.executemany(
+                        "INSERT INTO rule_followups (case_id, follow_up_id, rule)"
+                        " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", created)
+                await parking.unpark(conn, e.event_id)
+                done += 1
         return done
 
     async def _schedule(self, plan: Plan) -> None:
@@ -777,9 +801,8 @@ class Rules:
                 if is_urgent(case):
                     await self.followups.prioritise(follow_up_id, str(e.event_id),
                                                     e.occurred_at)
-            except NotFound:  # none planned (an erased resident), or its rule parked
-                log.info("rule.linked_step_without_reminder", follow_up_id=str(follow_up_id))
-                return None
+            except NotFound:  # none planned (an erased resident), or its step's rule parked
+                raise _StepUnplanned from None  # parked behind its step, or dropped
             return (case["case_id"], follow_up_id, Reason.PLAN_STEP.value)
 
         return run
@@ -1277,15 +1300,17 @@ class _BatchIds:
     those intake's consent and erasure events name, and those an opening, a rectification or
     a plan step names; ``cared``: those intake's ``CareNeedChanged`` names, in order;
     ``opened``: the residents of the cases the batch opens and resolves; ``steps``: the cases
-    a plan step names (added on it, or linked to it); ``owned``: the cases handed over or
-    that may turn urgent (an urgency high or critical, a deadline noted), in order."""
+    a plan step names (added on it, or linked to it); ``links``: the steps linked to a
+    case; ``owned``: the cases handed over or that may turn urgent (an urgency high or
+    critical, a deadline noted), in order."""
 
-    __slots__ = ("cared", "cases", "opened", "owned", "planned", "residents", "resolved",
-                 "steps", "turned")
+    __slots__ = ("cared", "cases", "links", "opened", "owned", "planned", "residents",
+                 "resolved", "steps", "turned")
 
     def __init__(self, events: Sequence[Envelope]) -> None:
         planned: set[UUID] = set()
         steps: set[UUID] = set()
+        links: list[UUID] = []
         turned: list[UUID] = []
         owned: list[UUID] = []
         resolved: set[UUID] = set()
@@ -1301,6 +1326,8 @@ class _BatchIds:
             if t in PLAN_STEPS:
                 if (step := _step_case(e)) is not None:
                     steps.add(step)
+                if t == "PlanCaseLinked":
+                    links.append(UUID(e.payload["step_id"]))
             elif intake and case_id is not None and t in ("CaseResolved", "CaseReopened"):
                 turned.append(case_id)
                 if t == "CaseResolved":
@@ -1321,6 +1348,7 @@ class _BatchIds:
         self.planned = planned
         self.cases = planned | steps
         self.steps = steps
+        self.links = links
         self.owned = owned
         self.turned = turned
         self.resolved = resolved
@@ -1354,7 +1382,10 @@ async def _meet(conn: asyncpg.Connection, events: Sequence[Envelope],
     if not ids.resolved and not ids.cared and not ids.turned and not ids.owned \
             and not ids.steps and parked_case is None:
         return
-    alone = [*ids.steps, parked_case] if parked_case is not None else list(ids.steps)
+    # A link meets a parked rule of its step applied again (``retry_parked``: its step id).
+    alone = [*ids.steps, *ids.links]
+    if parked_case is not None:
+        alone.append(parked_case)
     # A case opened in the batch has no case_refs row yet: its resident from the opening.
     await conn.fetch(MEETS, list(ids.resolved), ids.opened, ids.cared, CARE_BUCKETS,
                      [*ids.turned, *ids.owned], CASE_BUCKETS, alone)
@@ -1392,6 +1423,46 @@ def _resolved_already(case: CaseRef) -> bool:
 
 #: A plan's events that name a case in their payload (on the plan's partition).
 PLAN_STEPS = frozenset({"PlanStepAdded", "PlanCaseLinked"})
+#: What ``_run_in_order`` notes for a link that found no reminder to hand over, until
+#: ``_behind_steps`` parks it behind its step or drops it.
+WAITS_FOR_STEP = "waits for its plan step's rule"
+
+
+class _StepUnplanned(Exception):
+    """A link found no reminder of its step (``Rules._step_linked``)."""
+
+
+async def _behind_steps(conn: asyncpg.Connection,
+                        parked: list[tuple[Envelope, str, int | None]]
+                        ) -> list[tuple[Envelope, str, int | None]]:
+    """``parked`` with each link that found no reminder (``WAITS_FOR_STEP``) parked behind its
+    step when the step's rule is parked (in this batch, or before), with its year; dropped
+    otherwise (``rule.linked_step_without_reminder``: an erased resident's step plans none).
+
+    A step past the calendar (a 2029 step, the calendar knowing up to 2028) is parked; its
+    link, arriving meanwhile, found nothing to hand over and was dropped, and the step's rule,
+    applied again once the year was known, planned the reminder for the plan's author with no
+    case. Parked behind it, the link is applied again after it (``parking.parked_envelopes``
+    orders a batch's parked rules as the log does), and the reminder is the case's."""
+    steps = {e.payload["step_id"]: (reason, year) for e, reason, year in parked
+             if e.type == "PlanStepAdded" and e.service == "intake"}
+    kept: list[tuple[Envelope, str, int | None]] = []
+    for e, reason, year in parked:
+        if reason != WAITS_FOR_STEP:
+            kept.append((e, reason, year))
+            continue
+        step = steps.get(e.payload["step_id"]) or await conn.fetchrow(
+            PARKED_STEP, e.payload["step_id"])
+        if step is None:
+            log.info("rule.linked_step_without_reminder", step_id=e.payload["step_id"])
+            continue
+        kept.append((e, f"{WAITS_FOR_STEP}: {step[0]}", step[1]))
+    return kept
+
+
+PARKED_STEP = ("SELECT reason, year FROM parked_rules WHERE type = 'PlanStepAdded'"
+               " AND envelope->'payload'->>'step_id' = $1")
+"""A plan step's parked rule (its reason and year), if it is: parked rules are few, rare."""
 
 
 def _links(events: Sequence[Envelope]) -> dict[UUID, UUID]:

@@ -67,8 +67,11 @@ async def unpark(conn: asyncpg.Connection, event_id: UUID) -> None:
 
 
 async def parked_envelopes(conn: asyncpg.Connection) -> list[Envelope]:
+    # A batch's rules are parked at one instant (its transaction's): in the log's order
+    # among them (a plan step before the link parked behind it), not by event id.
     rows = await conn.fetch("SELECT envelope::text AS envelope FROM parked_rules"
-                            " ORDER BY parked_at, event_id")
+                            " ORDER BY parked_at, envelope->>'service',"
+                            " (envelope->>'position')::bigint, event_id")
     return [Envelope.model_validate(orjson.loads(r["envelope"])) for r in rows]
 
 
