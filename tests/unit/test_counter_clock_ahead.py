@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from shared.eventstore.command_path import CommandPath
+from shared.eventstore.group_commit import refused_unless_replayed
 from shared.kernel.clock import ManualClock
 from shared.kernel.errors import InvalidCommand
 from shared.kernel.meta import COMMAND_DIGEST
@@ -110,16 +111,30 @@ def test_a_clock_within_five_seconds_and_a_post_without_sent_at_are_taken_as_sai
 @pytest.mark.parametrize("off", [timedelta(seconds=301), -timedelta(seconds=301),
                                  timedelta(hours=8)])
 def test_a_sent_at_more_than_five_minutes_off_is_refused_naming_it(off: timedelta) -> None:
+    """At once without a key. Under a key, unless the key was answered already (a client
+    sending the same bytes again, its sent_at kept): ``refused_unless_replayed``, decided by
+    the group commit where the key is looked up; occurred_at is read as said meanwhile."""
     now = EDGES["sunday_20_december"]
     p, ahead = path(now, Moments.from_settings(Settings()))
+    said = now - QUEUED
     with pytest.raises(InvalidCommand) as refused:
-        p.meta("clerk-017", "k-1", Command(occurred_at=now - QUEUED, sent_at=now + off))
+        p.meta("clerk-017", None, Command(occurred_at=said, sent_at=now + off))
     assert refused.value.details["field"] == "sent_at"
     assert refused.value.details["max_future_s"] == 300
-    # A live post from that tablet: its clock is named, not the occurred_at it made.
-    with pytest.raises(InvalidCommand) as refused:
-        p.meta("clerk-017", "k-1", Command(occurred_at=now + off, sent_at=now + off))
-    assert refused.value.details["field"] == "sent_at"
+    assert refused_unless_replayed.get() is None
+    meta = p.meta("clerk-017", "k-1", Command(occurred_at=said, sent_at=now + off))
+    assert meta["occurred_at"] == said, "not moved by a clock refused"
+    pending = refused_unless_replayed.get()
+    assert pending is not None and pending[0] == "k-1"
+    assert pending[1].details == refused.value.details
+    # A live post from a tablet that far ahead: its clock is named, not the occurred_at it
+    # made, and at once (out of its window, it is no retry of a command once taken).
+    if off > timedelta(0):
+        with pytest.raises(InvalidCommand) as refused:
+            p.meta("clerk-017", "k-2", Command(occurred_at=now + off, sent_at=now + off))
+        assert refused.value.details["field"] == "sent_at"
+    p.meta("clerk-017", "k-3", Command(occurred_at=said, sent_at=now))
+    assert refused_unless_replayed.get() is None, "the next command is not refused"
     assert ahead == []
 
 
