@@ -146,3 +146,23 @@ def test_a_retry_stamped_with_another_sent_at_is_the_same_command() -> None:
     again = p.meta("clerk-017", "k-1", Command(occurred_at=said, sent_at=now))
     bare = p.meta("clerk-017", "k-1", Command(occurred_at=said))
     assert first[COMMAND_DIGEST] == again[COMMAND_DIGEST] == bare[COMMAND_DIGEST]
+
+
+@pytest.mark.parametrize("max_future_s", [0, 2])
+def test_a_center_that_tolerates_no_clock_ahead_still_takes_the_pages_posts(
+        max_future_s: int) -> None:
+    """``OCCURRED_AT_MAX_FUTURE_S=0`` (no moment ahead of the clock taken): every post of the
+    counter page carries a ``sent_at`` a few milliseconds behind the service's clock (its
+    time in transit), which is within the 5 s taken as sent; before, it was out of a window
+    of 0 s either way and every write of the page was a 422 ``sent_at``."""
+    now = EDGES["new_years_eve"]
+    p, ahead = path(now, Moments(max_future=timedelta(seconds=max_future_s)))
+    said = now - QUEUED
+    for sent_at in (now - timedelta(milliseconds=40), now - timedelta(seconds=5),
+                    now + timedelta(seconds=5)):
+        meta = p.meta("clerk-017", None, Command(occurred_at=said, sent_at=sent_at))
+        assert meta["occurred_at"] == said
+    with pytest.raises(InvalidCommand) as refused:
+        p.meta("clerk-017", None, Command(occurred_at=said, sent_at=now - timedelta(seconds=6)))
+    assert refused.value.details == {"field": "sent_at", "max_future_s": 5}
+    assert ahead == []
