@@ -131,7 +131,13 @@ async def test_a_script_sending_its_first_request_again_ten_minutes_later_gets_t
             assert refused.status_code == 422, refused.text
             assert refused.json()["error"]["details"]["field"] == "sent_at"
 
+        # The resolution's key on a visit naming the case: the key is the case's, not the
+        # visit's, so this is no retry either.
+        visit = {"center_id": CENTER, "counter_id": "window-3", "channel": "counter",
+                 "case_id": case_id, "occurred_at": start.isoformat(),
+                 "sent_at": start.isoformat()}
         for new in (lambda: client.post("/cases", json=opening, headers=headers(key())),
+                    lambda: client.post("/visits", json=visit, headers=headers(resolved_key)),
                     lambda: step(client, case_id, "reopen", {
                         "reason": "居民说没有办好", "occurred_at": start.isoformat(),
                         "sent_at": start.isoformat()})):
@@ -143,3 +149,4 @@ async def test_a_script_sending_its_first_request_again_ten_minutes_later_gets_t
     assert [e.type for e in envelopes if str(e.case_id) == case_id] == [
         "CaseOpened", "RequestHeard", "CaseResolved"], "nothing more was recorded"
     assert sum(e.type == "CaseOpened" for e in envelopes) == 1
+    assert not [e for e in envelopes if e.type == "VisitRecorded"]
