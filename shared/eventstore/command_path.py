@@ -10,6 +10,8 @@ in this order, inside the group commit:
 3. the Idempotency-Key: the same command again under a key already applied answers with the
    first write (``replayed``); the key with another command (another kind, another caller,
    other content: ``CommandDigests``) is a 422 (``RemembersCommands.check_new_command``);
+   a ``sent_at`` too far off the clock is refused here too, unless the key was applied (a
+   retry of the same bytes replays: ``group_commit.refused_unless_replayed``);
 4. the meta is placed on the aggregate (its ``center_id``, ``case_id``);
 5. If-Match: the aggregate must be at the version the caller last saw, else 409;
 6. the verb; a new aggregate it returns (a rectification, a revisit survey) commits with it.
@@ -45,11 +47,13 @@ from shared.eventstore.group_commit import (
     Unit,
     Written,
     out_of_scope,
+    refused_unless_replayed,
 )
 from shared.kernel.clock import Clock, SystemClock
 from shared.kernel.errors import (
     AlreadyDoneError,
     CommandError,
+    InvalidCommand,
     NotFound,
     OutOfReach,
     VersionConflict,
@@ -381,15 +385,34 @@ class CommandPath:
         recorded as the clock's (``Moments.recorded``: a counter's clock running fast). How
         far ahead the sender's clock was (its ``sent_at``'s, else its ``occurred_at``'s)
         is handed to the committer's ``on_clock_ahead`` (the metrics), kept nowhere else.
+        A ``sent_at`` beyond the window is refused at once without a key; under one, its
+        refusal waits for the key's look-up (``refused_unless_replayed``): a retry of a
+        command already applied answers as the first write, whatever its ``sent_at``.
         Under a key, the command's digest (``meta[COMMAND_DIGEST]``) goes with it."""
         now = self.clock.now()
+        refused: InvalidCommand | None = None
         if command is not None:
-            self.moments.check(command, now)  # type: ignore[arg-type]
+            try:
+                self.moments.check(command, now)  # type: ignore[arg-type]
+            except InvalidCommand as off:
+                if key is None or off.details.get("field") != "sent_at":
+                    raise
+                try:  # the rest as for any command: a retry passed them once already
+                    self.moments.check(command.model_copy(  # type: ignore[attr-defined]
+                        update={"sent_at": None}), now)
+                except InvalidCommand:
+                    raise off from None
+                refused = off
+        # A sent_at far off the clock under a key: a new command is refused, but the same
+        # request sent again after its answer was lost (its old sent_at kept, by a script)
+        # replays the first answer, decided where the key is looked up (group commit).
+        refused_unless_replayed.set(None if refused is None or key is None else (key, refused))
         meta = meta_for(actor, key, now, command, **where)
         given = meta["occurred_at"]
         if given is not now:  # the command gave its own: the sender's clock may be off
             clock_ahead = 0.0
-            sent = getattr(command, "sent_at", None)  # a Command's; none on a worker's
+            # A Command's; none on a worker's (nor one refused unless replayed: not read).
+            sent = getattr(command, "sent_at", None) if refused is None else None
             if sent is not None and (skew := self.moments.skew(sent, now)) is not None:
                 given = given - skew  # the sender's clock error, in the offset it gave
                 clock_ahead = skew.total_seconds()  # negative: a clock slow, not counted

@@ -188,8 +188,27 @@ class Unit:
     def dirty(self) -> list[Aggregate]:
         return [a for a in self._aggregates.values() if a.pending_events]
 
+    def answered(self, ids: Sequence[UUID], key: str) -> bool:
+        """Whether one of the aggregates ``ids`` in the caller's reach applied a command
+        under ``key`` (``RemembersCommands.answered``): another center's is as none, so the
+        answer tells nobody which keys it used."""
+        for aggregate_id in ids:
+            aggregate = self._aggregates.get(aggregate_id)
+            answered = getattr(aggregate, "answered", None)
+            if answered is not None and out_of_scope(self.caller, aggregate) is None \
+                    and answered(key):
+                return True
+        return False
+
 
 Command = Callable[[Unit], Aggregate]
+
+refused_unless_replayed: ContextVar[tuple[str, CommandError] | None] = ContextVar(
+    "refused_unless_replayed", default=None)
+"""The refusal the running request's writes answer with unless they are a retry of a command
+already applied under its Idempotency-Key (the key, the refusal), set by ``CommandPath.meta``:
+a ``sent_at`` far behind the clock is refused, but the same bytes sent again by a client whose
+answer was lost, ten minutes on, replay the first answer as every retry does."""
 
 write_due: ContextVar[float | None] = ContextVar("write_due", default=None)
 """When the running write's answer is due (``time.monotonic()``), set where the request
@@ -218,6 +237,8 @@ class _Item:
     caller: Principal | None = None
     state: _State = _State.WAITING
     trace: tracing.CommandTrace | None = None
+    #: ``refused_unless_replayed`` as the command was submitted.
+    unless_replayed: tuple[str, CommandError] | None = None
 
 
 class _Tainted(Exception):
@@ -419,7 +440,8 @@ class GroupCommitter:
                               timeout_s=self.write_timeout)
         loop = asyncio.get_running_loop()
         item = _Item(command, ids, loop.create_future(), caller=current_caller(),
-                     trace=tracing.command_trace())
+                     trace=tracing.command_trace(),
+                     unless_replayed=refused_unless_replayed.get())
         self._queue.append(item)
         self._arrived.set()
         self._expect(loop, loop.time() + remaining, item)
@@ -720,6 +742,10 @@ class GroupCommitter:
         single = len(batch) == 1
         for item in batch:
             unit.begin(item.caller)
+            if (unless := item.unless_replayed) is not None \
+                    and not unit.answered(item.ids, unless[0]):
+                item.outcome = unless[1]  # no retry: refused before it is run
+                continue
             try:
                 aggregate = item.command(unit)
             except AlreadyDoneError as done:
@@ -735,6 +761,11 @@ class GroupCommitter:
                 continue
             except Exception as exc:
                 raise _Tainted() from exc
+            if unless is not None:  # its key was another aggregate's there: not a retry
+                if unit.changed():
+                    raise _Tainted() from (unless[1] if single else None)
+                item.outcome = unless[1]
+                continue
             item.aggregate = aggregate
             item.events = list(aggregate.pending_events[unit.pending_before(aggregate.id):])
             item.recorded = unit.recorded_by_command()

@@ -26,6 +26,10 @@ class RemembersCommands(ScrubsFreeText):
 
     where: ClassVar[str] = "here"
 
+    def answered(self, key: str) -> bool:
+        """Whether a command under ``key`` was applied here (a retry of it replays)."""
+        return key in self.__dict__.get("commands", {})
+
     def meta_for(self, meta: Meta) -> Meta:
         """``meta`` placed on this aggregate: its center and its case (None when it has none)."""
         return {**meta, "center_id": getattr(self, "center_id", None),

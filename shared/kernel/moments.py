@@ -32,9 +32,10 @@ difference is the sender's clock error, and ``occurred_at`` is moved by it
 (:meth:`Moments.skew`, by ``CommandPath.meta``): a step queued offline at 23:58 on 31
 December on a tablet 3 minutes fast said 00:01 and was sent at 00:20, behind the service's
 clock, so only ``sent_at`` shows the tablet's error. A ``sent_at`` more than
-``OCCURRED_AT_MAX_FUTURE_S`` off either way is a 422 naming it: a clock that far off (or a
-``sent_at`` in the wrong zone) is set right, not corrected by a guess. Without ``sent_at``
-(Open311, the callers that never sent it) the post is taken as before.
+``OCCURRED_AT_MAX_FUTURE_S`` (never less than those 5 s) off either way is a 422 naming it:
+a clock that far off (or a ``sent_at`` in the wrong zone) is set right, not corrected by a
+guess. Without ``sent_at`` (Open311, the callers that never sent it) the post is taken as
+before.
 
 Anything else is a 422 naming the field. The contracts (``shared.contracts.fields``) accept a
 wider, fixed range that no setting can exceed, so whatever the API accepts stays readable.
@@ -148,8 +149,11 @@ class Moments:
                         "the service's clock (a counter's clock may run a little ahead)",
                         field=name, earliest=self.earliest.isoformat(), max_future_s=seconds)
             elif name == "sent_at":
-                seconds = int(self.max_future.total_seconds())
-                if not now - self.max_future <= moment <= now + self.max_future:
+                # Never narrower than what is taken as sent: a post's time in transit puts its
+                # sent_at behind the clock (OCCURRED_AT_MAX_FUTURE_S=0 refused every post).
+                window = max(self.max_future, SKEW_TOLERANCE)
+                seconds = int(window.total_seconds())
+                if not now - window <= moment <= now + window:
                     raise InvalidCommand(
                         f"sent_at must lie within {seconds} s of the service's clock: the "
                         "sender's clock is set wrong (or sent_at is not in its offset); "

@@ -9,15 +9,17 @@ OCCURRED_AT_MAX_FUTURE_S off is a 422 naming it, and records nothing."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
 from services.intake.main import create_app
 from shared.kernel.clock import ManualClock
+from shared.security.principals import Role
 from shared.settings import Settings
 from tests.followup.story import SHANGHAI, at
-from tests.intake.test_counter_day import key, open_case, step
-from tests.support import headers, running, stream_envelopes
+from tests.intake.test_counter_day import CENTER, key, open_case, step
+from tests.support import headers, running, stream_envelopes, token_for
 
 FAST = timedelta(minutes=3)
 #: The service's clock as the resident sits at the counter, the last minutes of a day.
@@ -83,3 +85,68 @@ async def test_a_resolution_queued_offline_on_a_fast_tablet_is_dated_when_it_hap
     assert got == resolved, "the refused one is not resolved"
     for case_id, happened in resolved.items():
         assert got[case_id].astimezone(SHANGHAI).date() == happened.date(), case_id
+
+
+async def test_a_script_sending_its_first_request_again_ten_minutes_later_gets_the_first_answer(
+        settings: Settings) -> None:
+    """A script (curl, a civic app's client) that keeps the request it sent, ``sent_at`` and
+    all, and sends the very same bytes again when its answer was lost: ten minutes on, that
+    ``sent_at`` is far behind intake's clock, but the key was answered, and a retry answers as
+    the first write did (before, a 422 ``sent_at``: the client took the step for refused).
+    A new command under a new key with the same old ``sent_at`` is still refused."""
+    start = at(2026, 12, 31, 23, 50)
+    clock = ManualClock(start)
+    async with running(create_app(settings, clock=clock)) as client:
+        opening = {"center_id": CENTER, "counter_id": "window-3", "clerk_id": "clerk-017",
+                   "channel": "counter", "service_item": "SA-HARDSHIP-SUBSIDY",
+                   "occurred_at": start.isoformat(), "sent_at": start.isoformat()}
+        opened_key = key()
+        opened = await client.post("/cases", json=opening, headers=headers(opened_key))
+        assert opened.status_code == 201, opened.text
+        case_id = opened.json()["id"]
+        heard = await step(client, case_id, "hear", {"words": "想问临时救助怎么申请"})
+        assert heard.status_code == 200, heard.text
+        resolving = {"outcome": "resolved", "emotion_defused": True,
+                     "occurred_at": start.isoformat(), "sent_at": start.isoformat()}
+        resolved_key = key()
+        first = await step(client, case_id, "resolve", resolving, k=resolved_key)
+        assert first.status_code == 200, first.text
+
+        clock.set(start + timedelta(minutes=10))  # 00:00 on 1 January 2027: the same bytes
+        again = await client.post("/cases", json=opening, headers=headers(opened_key))
+        assert again.status_code == 201 and again.json()["id"] == case_id, again.text
+        assert again.json()["replayed"] is True
+        again = await step(client, case_id, "resolve", resolving, k=resolved_key)
+        assert again.status_code == 200, again.text
+        assert again.json()["replayed"] is True
+        assert again.json()["version"] == first.json()["version"]
+
+        # Another center's clerk with that key and that old sent_at: refused as for a case
+        # nobody has (whether the key was used there is nobody else's business).
+        elsewhere = headers(resolved_key) | {
+            "Authorization": f"Bearer {token_for(settings, Role.SUPERVISOR, 'SH-XH-TIANPING')}"}
+        for target in (case_id, str(uuid.uuid4())):
+            refused = await client.post(f"/cases/{target}/resolve", json=resolving,
+                                        headers=elsewhere)
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["error"]["details"]["field"] == "sent_at"
+
+        # The resolution's key on a visit naming the case: the key is the case's, not the
+        # visit's, so this is no retry either.
+        visit = {"center_id": CENTER, "counter_id": "window-3", "channel": "counter",
+                 "case_id": case_id, "occurred_at": start.isoformat(),
+                 "sent_at": start.isoformat()}
+        for new in (lambda: client.post("/cases", json=opening, headers=headers(key())),
+                    lambda: client.post("/visits", json=visit, headers=headers(resolved_key)),
+                    lambda: step(client, case_id, "reopen", {
+                        "reason": "居民说没有办好", "occurred_at": start.isoformat(),
+                        "sent_at": start.isoformat()})):
+            refused = await new()
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["error"]["details"]["field"] == "sent_at"
+
+    envelopes = await stream_envelopes(settings)
+    assert [e.type for e in envelopes if str(e.case_id) == case_id] == [
+        "CaseOpened", "RequestHeard", "CaseResolved"], "nothing more was recorded"
+    assert sum(e.type == "CaseOpened" for e in envelopes) == 1
+    assert not [e for e in envelopes if e.type == "VisitRecorded"]

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from shared.eventstore.command_path import CommandPath
+from shared.eventstore.group_commit import refused_unless_replayed
 from shared.kernel.clock import ManualClock
 from shared.kernel.errors import InvalidCommand
 from shared.kernel.meta import COMMAND_DIGEST
@@ -110,16 +111,30 @@ def test_a_clock_within_five_seconds_and_a_post_without_sent_at_are_taken_as_sai
 @pytest.mark.parametrize("off", [timedelta(seconds=301), -timedelta(seconds=301),
                                  timedelta(hours=8)])
 def test_a_sent_at_more_than_five_minutes_off_is_refused_naming_it(off: timedelta) -> None:
+    """At once without a key. Under a key, unless the key was answered already (a client
+    sending the same bytes again, its sent_at kept): ``refused_unless_replayed``, decided by
+    the group commit where the key is looked up; occurred_at is read as said meanwhile."""
     now = EDGES["sunday_20_december"]
     p, ahead = path(now, Moments.from_settings(Settings()))
+    said = now - QUEUED
     with pytest.raises(InvalidCommand) as refused:
-        p.meta("clerk-017", "k-1", Command(occurred_at=now - QUEUED, sent_at=now + off))
+        p.meta("clerk-017", None, Command(occurred_at=said, sent_at=now + off))
     assert refused.value.details["field"] == "sent_at"
     assert refused.value.details["max_future_s"] == 300
-    # A live post from that tablet: its clock is named, not the occurred_at it made.
-    with pytest.raises(InvalidCommand) as refused:
-        p.meta("clerk-017", "k-1", Command(occurred_at=now + off, sent_at=now + off))
-    assert refused.value.details["field"] == "sent_at"
+    assert refused_unless_replayed.get() is None
+    meta = p.meta("clerk-017", "k-1", Command(occurred_at=said, sent_at=now + off))
+    assert meta["occurred_at"] == said, "not moved by a clock refused"
+    pending = refused_unless_replayed.get()
+    assert pending is not None and pending[0] == "k-1"
+    assert pending[1].details == refused.value.details
+    # A live post from a tablet that far ahead: its clock is named, not the occurred_at it
+    # made, and at once (out of its window, it is no retry of a command once taken).
+    if off > timedelta(0):
+        with pytest.raises(InvalidCommand) as refused:
+            p.meta("clerk-017", "k-2", Command(occurred_at=now + off, sent_at=now + off))
+        assert refused.value.details["field"] == "sent_at"
+    p.meta("clerk-017", "k-3", Command(occurred_at=said, sent_at=now))
+    assert refused_unless_replayed.get() is None, "the next command is not refused"
     assert ahead == []
 
 
@@ -131,3 +146,23 @@ def test_a_retry_stamped_with_another_sent_at_is_the_same_command() -> None:
     again = p.meta("clerk-017", "k-1", Command(occurred_at=said, sent_at=now))
     bare = p.meta("clerk-017", "k-1", Command(occurred_at=said))
     assert first[COMMAND_DIGEST] == again[COMMAND_DIGEST] == bare[COMMAND_DIGEST]
+
+
+@pytest.mark.parametrize("max_future_s", [0, 2])
+def test_a_center_that_tolerates_no_clock_ahead_still_takes_the_pages_posts(
+        max_future_s: int) -> None:
+    """``OCCURRED_AT_MAX_FUTURE_S=0`` (no moment ahead of the clock taken): every post of the
+    counter page carries a ``sent_at`` a few milliseconds behind the service's clock (its
+    time in transit), which is within the 5 s taken as sent; before, it was out of a window
+    of 0 s either way and every write of the page was a 422 ``sent_at``."""
+    now = EDGES["new_years_eve"]
+    p, ahead = path(now, Moments(max_future=timedelta(seconds=max_future_s)))
+    said = now - QUEUED
+    for sent_at in (now - timedelta(milliseconds=40), now - timedelta(seconds=5),
+                    now + timedelta(seconds=5)):
+        meta = p.meta("clerk-017", None, Command(occurred_at=said, sent_at=sent_at))
+        assert meta["occurred_at"] == said
+    with pytest.raises(InvalidCommand) as refused:
+        p.meta("clerk-017", None, Command(occurred_at=said, sent_at=now - timedelta(seconds=6)))
+    assert refused.value.details == {"field": "sent_at", "max_future_s": 5}
+    assert ahead == []
