@@ -447,9 +447,13 @@ class PeriodScheduler:
             " GROUP BY center_id, month")
         waiting: set[tuple[str, date]] = set()
         if stale and self.revise_every:
+            # revised within the window on this clock; a revision stamped more than a window
+            # ahead of it was stamped before the clock was stepped back (NTP): it holds
+            # nothing back (it held a month's slips for as long as the step, a day, a year)
+            now = self.periods.path.now()
             waiting = {(w["center_id"], w["month"]) for w in await self.pool.fetch(
-                f"SELECT center_id, month FROM {MARKS} WHERE revised_at > $1",
-                self.periods.path.now() - self.revise_every)}
+                f"SELECT center_id, month FROM {MARKS} WHERE revised_at > $1"
+                " AND revised_at <= $2", now - self.revise_every, now + self.revise_every)}
         for r in stale:
             where = (r["center_id"], r["month"])
             if where in waiting:

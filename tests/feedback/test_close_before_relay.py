@@ -496,3 +496,28 @@ async def test_a_visit_applied_while_may_is_closing_and_a_rebuild_switches_in_re
         assert (await month_row(may.client, "2026-05"))["visits"] == 8
         assert await may.app.state.period_scheduler.tick() == (0, 1)
         assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+
+
+async def test_a_revision_stamped_by_a_clock_a_day_fast_holds_no_slip_back_after_ntp_steps_it(
+        settings: Settings) -> None:
+    """Feedback's host ran a day fast on 4 June: revision 1 of May is stamped 5 June 09:30.
+    NTP steps the clock back to 4 June; a slip typed in at 10:00 waited for the clock to
+    pass 5 June 10:30, a day and a half, where the window is an hour: a revision stamped
+    more than a window ahead of the clock was stamped by a clock since stepped back, and
+    holds nothing back (a step back of minutes still waits, at most two windows)."""
+    async with _may_closed(settings) as may:
+        scheduler = may.app.state.period_scheduler
+        await may.relay(settings)
+        may.clock.set(datetime.fromisoformat("2026-06-05T09:30:00+08:00"))
+        assert await scheduler.tick() == (0, 1)
+        await _revision(may.client, "2026-05", 1)
+        may.clock.set(datetime.fromisoformat("2026-06-04T10:00:00+08:00"))
+        slip = await may.typed_in(settings, "slip", at("14", "11:00"),
+                                  "2026-06-04T10:00:00+08:00")
+        assert await scheduler.tick() == (0, 1)
+        row = await _revision(may.client, "2026-05", 2)
+        assert row["visits"] == 10
+        assert [e["event_id"] for e in row["reported"]["late_events"]] == [str(slip.event_id)]
+        may.clock.set(datetime.fromisoformat("2026-06-04T10:10:00+08:00"))
+        await may.typed_in(settings, "slip-2", at("14", "11:01"), "2026-06-04T10:10:00+08:00")
+        assert await scheduler.tick() == (0, 0), "stamped on the stepped clock: it waits"
