@@ -521,3 +521,37 @@ async def test_a_revision_stamped_by_a_clock_a_day_fast_holds_no_slip_back_after
         may.clock.set(datetime.fromisoformat("2026-06-04T10:10:00+08:00"))
         await may.typed_in(settings, "slip-2", at("14", "11:01"), "2026-06-04T10:10:00+08:00")
         assert await scheduler.tick() == (0, 0), "stamped on the stepped clock: it waits"
+
+
+async def test_a_slip_applied_while_may_is_revised_and_a_rebuild_switches_in_revises_may(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """May closed (8), the visit of 23:50 relayed: the scheduler counts May again (9) and
+    has not recorded revision 1 yet when a slip of 14 May is typed in and applied (noted
+    after the count's mark), then ``sixstep rebuild feedback.figures`` switches in. The
+    rebuild numbers every note anew from 1: the slip's note stood below the revision's mark,
+    taken on the live numbering, and the revision moved May's marks to that mark, so May
+    stayed at 9 as reported while the live figures said 10. A count taken before a switch
+    moves no rebuilt mark: May is counted again, and revised with the slip."""
+    async with _may_closed(settings) as may:
+        await may.relay(settings)
+        periods = may.app.state.periods
+        counted = periods.figures_of
+        slips = []
+
+        async def then_typed_in_and_rebuilt(*args: Any, **kwargs: Any) -> Any:
+            figures = await counted(*args, **kwargs)
+            slips.append(await may.typed_in(settings, "slip", at("14", "11:00"),
+                                            "2026-06-04T10:00:00+08:00"))
+            await _rebuilt(settings)
+            return figures
+        may.clock.set(datetime.fromisoformat("2026-06-04T10:00:00+08:00"))
+        with monkeypatch.context() as m:
+            m.setattr(periods, "figures_of", then_typed_in_and_rebuilt)
+            assert await may.app.state.period_scheduler.tick() == (0, 1)
+        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+        assert (await month_row(may.client, "2026-05", live="true"))["visits"] == 10
+        may.clock.set(datetime.fromisoformat("2026-06-04T11:00:00+08:00"))
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        row = await _revision(may.client, "2026-05", 2)
+        assert row["visits"] == 10
+        assert str(slips[0].event_id) in [e["event_id"] for e in row["reported"]["late_events"]]
