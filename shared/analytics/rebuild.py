@@ -734,9 +734,16 @@ class Rebuild:
                 "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute"
                 " WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
                 f"{live}.{q(table)}")
+            picked, order = columns, ""
+            if table in self.model.kept_numbered:  # after every rebuilt number
+                column, sequence = self.model.kept_numbered[table]
+                picked = ", ".join(
+                    f"CASE WHEN {c} IS NULL THEN NULL ELSE nextval('{live}.{q(sequence)}')"
+                    f" END" if c in (column, q(column)) else c for c in columns.split(", "))
+                order = f" ORDER BY {q(column)}"
             await self.conn.execute(
-                f"INSERT INTO {live}.{q(table)} ({columns}) SELECT {columns} FROM"
-                f" {retired}.{q(table)} ON CONFLICT DO NOTHING")
+                f"INSERT INTO {live}.{q(table)} ({columns}) SELECT {picked} FROM"
+                f" {retired}.{q(table)}{order} ON CONFLICT DO NOTHING")
 
     async def _retired_name(self) -> str:
         """``<live>__old_<consumer>_<stamp>``, to the microsecond, with ``_<n>`` after it if

@@ -71,6 +71,12 @@ class ReadModel:
     key the rebuilt table has no row for is kept (the rebuilt rows win where both have one).
     A close that marked its month before the switch and records it after would otherwise lose
     its mark: the log, the rebuild's only source, does not have the close yet.
+
+    ``kept_numbered`` names, per kept table, a column numbered from a sequence of the read
+    model (``{table: (column, sequence)}``: the figures' notes, ``noted_seq``): a kept row
+    takes a new number after every rebuilt one, in its live order. The rebuild numbers
+    anew from 1, and a live number may stand below a rebuilt mark (a note kept at 2, May's
+    rebuilt mark at 4: never counted again).
     """
 
     service: ServiceName
@@ -82,6 +88,7 @@ class ReadModel:
     volatile: frozenset[str] = frozenset()
     built_after: frozenset[str] = frozenset()
     kept_live: frozenset[str] = frozenset()
+    kept_numbered: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def schema(self, settings: Settings) -> str:
         return settings.schema_for(self.service)

@@ -555,3 +555,36 @@ async def test_a_slip_applied_while_may_is_revised_and_a_rebuild_switches_in_rev
         row = await _revision(may.client, "2026-05", 2)
         assert row["visits"] == 10
         assert str(slips[0].event_id) in [e["event_id"] for e in row["reported"]["late_events"]]
+
+
+async def test_a_note_kept_at_the_switch_is_numbered_above_the_rebuilt_marks(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live numbering behind the rebuilt one (upgraded from a release that numbered no
+    note: April's three slips typed in on 2 May are numbered by the rebuild alone). May's
+    close counts (8), the visit of 23:50 is applied and noted against its mark (live note
+    2), the close is recorded; then ``sixstep rebuild feedback.figures`` switches in. The
+    rebuild saw the visit before May's close on the log and did not note it, so the switch
+    kept the live note, numbered 2, below May's rebuilt mark (4, after April's notes): May
+    was never counted again, reported 8 while the live figures said 9. A note kept at the
+    switch is numbered after every rebuilt one."""
+    async with _may_closed(settings, close=False) as may:
+        for n in range(3):
+            await may.typed_in(settings, f"april-{n}", at(f"2{n}", "11:00", month="04"),
+                               "2026-05-02T10:00:00+08:00")
+        await may.app.state.pool.execute("ALTER SEQUENCE fig_noted_seq RESTART")
+        periods = may.app.state.periods
+        counted = periods.figures_of
+
+        async def then_relayed(*args: Any, **kwargs: Any) -> Any:
+            figures = await counted(*args, **kwargs)
+            await may.relay(settings)
+            return figures
+        with monkeypatch.context() as m:
+            m.setattr(periods, "figures_of", then_relayed)
+            await _close(may.client, "2026-05")
+        await _rebuilt(settings)
+        assert (await month_row(may.client, "2026-05"))["visits"] == 8
+        assert (await month_row(may.client, "2026-05", live="true"))["visits"] == 9
+        assert (await may.app.state.period_scheduler.tick())[1] == 1, "April closes, May revised"
+        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+
