@@ -588,3 +588,31 @@ async def test_a_note_kept_at_the_switch_is_numbered_above_the_rebuilt_marks(
         assert (await may.app.state.period_scheduler.tick())[1] == 1, "April closes, May revised"
         assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
 
+
+
+async def test_a_may_slip_typed_in_while_may_is_closing_and_a_rebuild_switches_in_revises_may(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The close of May has counted (8 visits) and not recorded yet; a slip of 14 May typed
+    in on 4 June is applied (noted against the close's mark), then ``sixstep rebuild
+    feedback.figures`` switches in. The rebuild notes the slip too (recorded in a later
+    month), numbered anew from 1; the switch kept the close's mark, on the live numbering,
+    above it: May was never counted again, reported 8 while the live figures said 9. A
+    mark kept at the switch stands before every rebuilt note."""
+    async with _may_closed(settings, close=False) as may:
+        await may.app.state.pool.execute("SELECT setval('fig_noted_seq', 1000)")
+        periods = may.app.state.periods
+        counted = periods.figures_of
+
+        async def then_typed_in_and_rebuilt(*args: Any, **kwargs: Any) -> Any:
+            figures = await counted(*args, **kwargs)
+            await may.typed_in(settings, "slip", at("14", "11:00"),
+                               "2026-06-04T10:00:00+08:00")
+            await _rebuilt(settings)
+            return figures
+        with monkeypatch.context() as m:
+            m.setattr(periods, "figures_of", then_typed_in_and_rebuilt)
+            await _close(may.client, "2026-05")
+        assert (await month_row(may.client, "2026-05"))["visits"] == 8
+        assert (await month_row(may.client, "2026-05", live="true"))["visits"] == 9
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
