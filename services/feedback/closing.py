@@ -316,10 +316,11 @@ CLOSE_LOOKBACK_MONTHS = 12
 #: The per-day counts (``fig_day_totals``) of the rows the tick's scan closes a month for: a
 #: trip, a case opened or resolved, a survey closed, a follow-up done or missed on a day it
 #: was due (its on-time rate is that month's: a center whose month held only follow-up calls
-#: was never closed for it); a check due that month and still open closes none.
+#: was never closed for it), or cancelled by its own clerk (``followups_cancelled_by_assignee``
+#: is that month's figure too); a check due that month and still open closes none.
 CLOSING_COUNTS = ("visits", "cases", "resolved", "answers_or_expiries",
                   "staff_recorded_answers", "no_consent", "declined", "revisit_answers",
-                  "followups_closed")
+                  "followups_closed", "followups_cancelled_by_assignee")
 
 
 class PeriodScheduler:
@@ -440,7 +441,7 @@ class PeriodScheduler:
                 " BETWEEN $1 AND $2 UNION SELECT center_id FROM fig_visits WHERE day BETWEEN"
                 " $1 AND $2 UNION SELECT center_id FROM fig_surveys WHERE closed_on BETWEEN"
                 " $1 AND $2 UNION SELECT center_id FROM fig_followups WHERE due_on BETWEEN"
-                " $1 AND $2 AND (completed_on IS NOT NULL OR missed)) c"
+                " $1 AND $2 AND (completed_on IS NOT NULL OR missed OR cancelled_by_assignee)) c"
                 " WHERE center_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM"
                 " fig_reported r WHERE r.center_id = c.center_id AND r.month = $1)",
                 month, end)
