@@ -56,6 +56,21 @@ class FiguresCatchingUp(CommandError):
     retry_after = 5
 
 
+#: The marks table as it stands now (its oid): a rebuild's switch puts another in its place.
+MARKS_NOW = f"to_regclass('{MARKS}')::oid::bigint"
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Where a count of a month stands in the figures' notes (``Periods._mark``): ``seq``
+    on the notes' numbering, taken against the marks table ``marks`` (its oid; None: not
+    known, a pending record's). A rebuild switched in since numbered the notes anew, so
+    the count's ``seq`` says nothing of where the rebuilt notes stand."""
+
+    seq: int
+    marks: int | None = None
+
+
 @dataclass(frozen=True)
 class ReportedRow:
     """A closed month as the read model has it."""
@@ -162,7 +177,7 @@ class Periods:
         ReportedMonth.check_closable(month, today)  # before it is marked: noted for nothing
         mark = await self._mark(center_id, month, first=True)
         figures = await self.figures_of(center_id, month, today)
-        await self._pending(center_id, month, mark, key)
+        await self._pending(center_id, month, mark.seq, key)
         written = await self.path.create(period_id, "PeriodClosed", key, lambda: (
             ReportedMonth.close(center_id, month, closed_by, today, figures, meta)))
         if not written.replayed:  # this count is the one recorded: the month stands at it
@@ -171,7 +186,7 @@ class Periods:
             await self._settle(center_id, month)
         return written
 
-    async def _mark(self, center_id: str, month: date, *, first: bool = False) -> int:
+    async def _mark(self, center_id: str, month: date, *, first: bool = False) -> Mark:
         """Where a count of the month stands in the figures' notes, taken under the month's
         lock (``figures.projection.month_lock``): every batch that changed the month before
         it has committed, and every batch after it notes its events against the month.
@@ -179,14 +194,16 @@ class Periods:
         it counted is counted by any close after it) so that the figures note from now on;
         the close whose count is recorded moves it to its own (``_counted``), or a close
         that failed after marking (the store away) left the notes between its mark and the
-        recorded count's to be named by the first revision as late, though counted."""
+        recorded count's to be named by the first revision as late, though counted.
+        The mark holds for the marks table it was taken against (``Mark.marks``)."""
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(f"SELECT pg_advisory_xact_lock({month_lock('$1::date')})", month)
             mark: int = await conn.fetchval(f"SELECT nextval('{NOTED_SEQ}')")
             if first:
                 await conn.execute(f"INSERT INTO {MARKS} VALUES ($1, $2, $3::bigint, $3)"
                                    " ON CONFLICT DO NOTHING", center_id, month, mark)
-        return mark
+            marks: int = await conn.fetchval(f"SELECT {MARKS_NOW}")
+        return Mark(mark, marks)
 
     async def revise(self, center_id: str, month: date) -> bool:
         """Count a closed month again; a change is recorded with the late events since the
@@ -208,7 +225,7 @@ class Periods:
         where = ("FROM fig_late_events WHERE center_id = $1 AND month = $2 AND (noted_seq >"
                  " $3::bigint AND noted_seq <= $4::bigint OR noted_seq IS NULL"
                  " AND recorded_at > $5)")
-        args = (center_id, month, since, mark, row.recorded_at)
+        args = (center_id, month, since, mark.seq, row.recorded_at)
         total = await self.pool.fetchval(f"SELECT count(*) {where}", *args)
         late = await self.pool.fetch(
             f"SELECT event_id, type, recorded_at {where} ORDER BY recorded_at, event_id"
@@ -221,9 +238,9 @@ class Periods:
             out["revised"] = period.revise(figures, named, total, meta)
 
         # one key per count (its mark): the month's aggregate says whether it was recorded
-        key = f"period-revise:{center_id}:{month.isoformat()[:7]}:{mark}"
+        key = f"period-revise:{center_id}:{month.isoformat()[:7]}:{mark.seq}"
         meta = self.path.meta("system:feedback-periods", key)
-        await self._pending(center_id, month, mark, key)
+        await self._pending(center_id, month, mark.seq, key)
         await self.path.on(period_id_for(center_id, month), "period", "PeriodRevised", act,
                            meta, key)
         revised = out.get("revised", False)
@@ -259,31 +276,39 @@ class Periods:
                            self.path.meta("system:feedback-periods", None), None)
         if seen.get("recorded"):
             log.info("periods.record_settled", center_id=center_id, month=str(month))
-        await self._counted(center_id, month, left["pending_through"],
+        await self._counted(center_id, month, Mark(left["pending_through"]),
                             recorded=seen.get("recorded", False), key=left["pending_key"],
                             counted=seen.get("recorded", False),
                             revised=bool(seen.get("recorded")) and left["pending_key"]
                             .startswith("period-revise:"))
 
-    async def _counted(self, center_id: str, month: date, mark: int, *, recorded: bool,
+    async def _counted(self, center_id: str, month: date, mark: Mark, *, recorded: bool,
                        key: str | None = None, counted: bool = True,
                        revised: bool = False) -> None:
         """The month counted at ``mark`` (``_mark``), and that count ``recorded`` (a close or
         a revision): its marks move on to it, never back (a later count stands further);
         the record ``key`` made (``_pending``) is no longer pending. ``counted``: False for
         a count never compared (``_settle``), which moves nothing. ``revised``: a revision
-        was recorded now (``revised_at``, the scheduler's window)."""
+        was recorded now (``revised_at``, the scheduler's window). A mark taken against
+        marks a rebuild has since replaced (``Mark.marks``) moves none: the rebuild
+        numbered the notes anew from 1, so a note after the count (a slip applied between
+        the count and the switch) stood below the mark, and May was never counted again;
+        the month is counted again instead (what the record counted may be named again,
+        nothing is left out)."""
+        same = f"($9::bigint IS NULL OR {MARKS_NOW} = $9::bigint)"
         await self.pool.execute(
             f"INSERT INTO {MARKS} AS k VALUES ($1, $2, $3::bigint, CASE WHEN $4::boolean"
             " THEN $3::bigint ELSE 0 END) ON CONFLICT (center_id, month) DO UPDATE SET"
-            " counted_through = CASE WHEN $6::boolean THEN greatest(k.counted_through,"
-            " $3::bigint) ELSE k.counted_through END, recorded_through ="
-            " CASE WHEN $4::boolean THEN greatest(k.recorded_through, $3::bigint)"
-            " ELSE k.recorded_through END, pending_through = CASE WHEN k.pending_key = $5"
+            f" counted_through = CASE WHEN $6::boolean AND {same} THEN"
+            " greatest(k.counted_through, $3::bigint) ELSE k.counted_through END,"
+            f" recorded_through = CASE WHEN $4::boolean AND {same} THEN"
+            " greatest(k.recorded_through, $3::bigint) ELSE k.recorded_through END,"
+            " pending_through = CASE WHEN k.pending_key = $5"
             " THEN NULL ELSE k.pending_through END, pending_key = CASE WHEN k.pending_key"
             " = $5 THEN NULL ELSE k.pending_key END, revised_at = CASE WHEN $7::boolean"
             " THEN $8::timestamptz ELSE k.revised_at END",
-            center_id, month, mark, recorded, key, counted, revised, self.path.now())
+            center_id, month, mark.seq, recorded, key, counted, revised, self.path.now(),
+            mark.marks)
 
 
 #: How far back the scheduler looks for a month to close (``PeriodScheduler.due_months``).
@@ -291,10 +316,11 @@ CLOSE_LOOKBACK_MONTHS = 12
 #: The per-day counts (``fig_day_totals``) of the rows the tick's scan closes a month for: a
 #: trip, a case opened or resolved, a survey closed, a follow-up done or missed on a day it
 #: was due (its on-time rate is that month's: a center whose month held only follow-up calls
-#: was never closed for it); a check due that month and still open closes none.
+#: was never closed for it), or cancelled by its own clerk (``followups_cancelled_by_assignee``
+#: is that month's figure too); a check due that month and still open closes none.
 CLOSING_COUNTS = ("visits", "cases", "resolved", "answers_or_expiries",
                   "staff_recorded_answers", "no_consent", "declined", "revisit_answers",
-                  "followups_closed")
+                  "followups_closed", "followups_cancelled_by_assignee")
 
 
 class PeriodScheduler:
@@ -415,7 +441,7 @@ class PeriodScheduler:
                 " BETWEEN $1 AND $2 UNION SELECT center_id FROM fig_visits WHERE day BETWEEN"
                 " $1 AND $2 UNION SELECT center_id FROM fig_surveys WHERE closed_on BETWEEN"
                 " $1 AND $2 UNION SELECT center_id FROM fig_followups WHERE due_on BETWEEN"
-                " $1 AND $2 AND (completed_on IS NOT NULL OR missed)) c"
+                " $1 AND $2 AND (completed_on IS NOT NULL OR missed OR cancelled_by_assignee)) c"
                 " WHERE center_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM"
                 " fig_reported r WHERE r.center_id = c.center_id AND r.month = $1)",
                 month, end)
@@ -447,9 +473,13 @@ class PeriodScheduler:
             " GROUP BY center_id, month")
         waiting: set[tuple[str, date]] = set()
         if stale and self.revise_every:
+            # revised within the window on this clock; a revision stamped more than a window
+            # ahead of it was stamped before the clock was stepped back (NTP): it holds
+            # nothing back (it held a month's slips for as long as the step, a day, a year)
+            now = self.periods.path.now()
             waiting = {(w["center_id"], w["month"]) for w in await self.pool.fetch(
-                f"SELECT center_id, month FROM {MARKS} WHERE revised_at > $1",
-                self.periods.path.now() - self.revise_every)}
+                f"SELECT center_id, month FROM {MARKS} WHERE revised_at > $1"
+                " AND revised_at <= $2", now - self.revise_every, now + self.revise_every)}
         for r in stale:
             where = (r["center_id"], r["month"])
             if where in waiting:

@@ -719,9 +719,12 @@ class Rebuild:
                 "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute"
                 " WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
                 f"{live}.{q(table)}")
+            numbered = self.model.kept_numbered.get(table, {})
+            picked = ", ".join(_kept_number(c, numbered, live) for c in columns.split(", "))
+            order = next((f" ORDER BY {q(c)}" for c, s in numbered.items() if s), "")
             await self.conn.execute(
-                f"INSERT INTO {live}.{q(table)} ({columns}) SELECT {columns} FROM"
-                f" {retired}.{q(table)} ON CONFLICT DO NOTHING")
+                f"INSERT INTO {live}.{q(table)} ({columns}) SELECT {picked} FROM"
+                f" {retired}.{q(table)}{order} ON CONFLICT DO NOTHING")
 
     async def _retired_name(self) -> str:
         """``<live>__old_<consumer>_<stamp>``, to the microsecond, with ``_<n>`` after it if
@@ -1068,6 +1071,17 @@ async def read_ahead(batches: AsyncIterable[Batch]) -> AsyncIterator[Batch]:
         producer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await producer
+
+
+def _kept_number(column: str, numbered: Mapping[str, str | None], live: str) -> str:
+    """A kept row's ``column`` (as ``quote_ident`` names it) at the switch
+    (``ReadModel.kept_numbered``): after every rebuilt number, 0, or as it was."""
+    name = next((c for c in numbered if column in (c, q(c))), None)
+    if name is None:
+        return column
+    sequence = numbered[name]
+    number = f"nextval('{live}.{q(sequence)}')" if sequence else "0"
+    return f"CASE WHEN {column} IS NULL THEN NULL ELSE {number} END"
 
 
 def _sample(row: asyncpg.Record, pk: list[str], compared: list[str]) -> dict[str, Any]:

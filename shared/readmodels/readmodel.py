@@ -71,6 +71,14 @@ class ReadModel:
     key the rebuilt table has no row for is kept (the rebuilt rows win where both have one).
     A close that marked its month before the switch and records it after would otherwise lose
     its mark: the log, the rebuild's only source, does not have the close yet.
+
+    ``kept_numbered`` names, per kept table, its columns numbered from a sequence of the
+    read model, which a rebuild numbers anew from 1, so that a live number says nothing of
+    where it stands among the rebuilt ones: ``{table: {column: sequence}}``, a kept row
+    takes a new number after every rebuilt one, in its live order (the figures' notes,
+    ``noted_seq``: a note kept at 2 below May's rebuilt mark at 4 was never counted again);
+    ``{table: {column: None}}``, 0, before every rebuilt one (a close's marks: a slip the
+    rebuild noted at 1, below the kept mark at 1000, was never counted again).
     """
 
     service: ServiceName
@@ -82,6 +90,7 @@ class ReadModel:
     volatile: frozenset[str] = frozenset()
     built_after: frozenset[str] = frozenset()
     kept_live: frozenset[str] = frozenset()
+    kept_numbered: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
 
     def schema(self, settings: Settings) -> str:
         return settings.schema_for(self.service)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -142,6 +142,31 @@ class Gone(Exception):
 
 async def _gone(*args: Any, **kwargs: Any) -> None:
     raise Gone
+
+
+@contextlib.contextmanager
+def _while_counting(may: ClosedMay, monkeypatch: pytest.MonkeyPatch,
+                    between: Callable[[], Awaitable[None]]) -> Iterator[None]:
+    """Each count of May (a close's, a revision's) does ``between`` after it has counted
+    and before its record."""
+    periods = may.app.state.periods
+    counted = periods.figures_of
+
+    async def then(*args: Any, **kwargs: Any) -> Any:
+        figures = await counted(*args, **kwargs)
+        await between()
+        return figures
+    with monkeypatch.context() as m:
+        m.setattr(periods, "figures_of", then)
+        yield
+
+
+async def _reported_8_revised_to_9(may: ClosedMay) -> None:
+    """May reported 8 visits while the live figures say 9: the next tick revises it (9)."""
+    assert (await month_row(may.client, "2026-05"))["visits"] == 8
+    assert (await month_row(may.client, "2026-05", live="true"))["visits"] == 9
+    assert await may.app.state.period_scheduler.tick() == (0, 1)
+    assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
 
 
 async def test_a_visit_recorded_in_may_relayed_after_the_close_revises_may(
@@ -409,21 +434,12 @@ async def test_a_rebuild_switched_in_while_may_is_closing_keeps_the_close_s_mark
     May's close is not yet. The visit of 23:50 relayed then changes May all the same: May is
     revised (9), not left as reported while the live figures say otherwise."""
     async with _may_closed(settings, close=False) as may:
-        periods = may.app.state.periods
-        counted = periods.figures_of
-
-        async def then_rebuilt_and_relayed(*args: Any, **kwargs: Any) -> Any:
-            figures = await counted(*args, **kwargs)
+        async def rebuilt_and_relayed() -> None:
             await _rebuilt(settings)
             await may.relay(settings)
-            return figures
-        with monkeypatch.context() as m:
-            m.setattr(periods, "figures_of", then_rebuilt_and_relayed)
+        with _while_counting(may, monkeypatch, rebuilt_and_relayed):
             await _close(may.client, "2026-05")
-        assert (await month_row(may.client, "2026-05"))["visits"] == 8
-        assert (await month_row(may.client, "2026-05", live="true"))["visits"] == 9
-        assert await may.app.state.period_scheduler.tick() == (0, 1)
-        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+        await _reported_8_revised_to_9(may)
 
 
 async def test_a_revision_recorded_then_the_process_gone_names_its_late_events_once(
@@ -446,6 +462,17 @@ async def test_a_revision_recorded_then_the_process_gone_names_its_late_events_o
         await _the_slip_alone_named(settings, may, revision=2)
 
 
+async def _relayed_and_revised_at(settings: Settings, may: ClosedMay, now: str
+                                  ) -> PeriodScheduler:
+    """The visit of 23:50 relayed, May revised (revision 1) by the tick at ``now``."""
+    scheduler: PeriodScheduler = may.app.state.period_scheduler
+    await may.relay(settings)
+    may.clock.set(datetime.fromisoformat(now))
+    assert await scheduler.tick() == (0, 1)
+    await _revision(may.client, "2026-05", 1)
+    return scheduler
+
+
 async def test_slips_typed_in_one_by_one_after_the_close_are_one_revision_an_hour(
         settings: Settings) -> None:
     """May closed, the visit of 23:50 relayed: revision 1 at once. Then slips of the paper
@@ -454,11 +481,7 @@ async def test_slips_typed_in_one_by_one_after_the_close_are_one_revision_an_hou
     revision 1 they wait (``PERIOD_REVISE_EVERY_MINUTES``, 60), and then are one revision
     naming them all."""
     async with _may_closed(settings) as may:
-        scheduler = may.app.state.period_scheduler
-        await may.relay(settings)
-        may.clock.set(datetime.fromisoformat("2026-06-04T09:30:00+08:00"))
-        assert await scheduler.tick() == (0, 1)
-        await _revision(may.client, "2026-05", 1)
+        scheduler = await _relayed_and_revised_at(settings, may, "2026-06-04T09:30:00+08:00")
         slips = []
         for n, minute in enumerate(("10:00", "10:01", "10:02")):
             may.clock.set(datetime.fromisoformat(f"2026-06-04T{minute}:00+08:00"))
@@ -482,17 +505,103 @@ async def test_a_visit_applied_while_may_is_closing_and_a_rebuild_switches_in_re
     before any close of May: not noted. The switch kept the close's mark but not the note,
     and May stayed at 8 as reported while the live figures said 9."""
     async with _may_closed(settings, close=False) as may:
-        periods = may.app.state.periods
-        counted = periods.figures_of
-
-        async def then_relayed_and_rebuilt(*args: Any, **kwargs: Any) -> Any:
-            figures = await counted(*args, **kwargs)
+        async def relayed_and_rebuilt() -> None:
             await may.relay(settings)
             await _rebuilt(settings)
-            return figures
-        with monkeypatch.context() as m:
-            m.setattr(periods, "figures_of", then_relayed_and_rebuilt)
+        with _while_counting(may, monkeypatch, relayed_and_rebuilt):
             await _close(may.client, "2026-05")
-        assert (await month_row(may.client, "2026-05"))["visits"] == 8
-        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        await _reported_8_revised_to_9(may)
+
+
+async def test_a_revision_stamped_by_a_clock_a_day_fast_holds_no_slip_back_after_ntp_steps_it(
+        settings: Settings) -> None:
+    """Feedback's host ran a day fast on 4 June: revision 1 of May is stamped 5 June 09:30.
+    NTP steps the clock back to 4 June; a slip typed in at 10:00 waited for the clock to
+    pass 5 June 10:30, a day and a half, where the window is an hour: a revision stamped
+    more than a window ahead of the clock was stamped by a clock since stepped back, and
+    holds nothing back (a step back of minutes still waits, at most two windows)."""
+    async with _may_closed(settings) as may:
+        scheduler = await _relayed_and_revised_at(settings, may, "2026-06-05T09:30:00+08:00")
+        may.clock.set(datetime.fromisoformat("2026-06-04T10:00:00+08:00"))
+        slip = await may.typed_in(settings, "slip", at("14", "11:00"),
+                                  "2026-06-04T10:00:00+08:00")
+        assert await scheduler.tick() == (0, 1)
+        row = await _revision(may.client, "2026-05", 2)
+        assert row["visits"] == 10
+        assert [e["event_id"] for e in row["reported"]["late_events"]] == [str(slip.event_id)]
+        may.clock.set(datetime.fromisoformat("2026-06-04T10:10:00+08:00"))
+        await may.typed_in(settings, "slip-2", at("14", "11:01"), "2026-06-04T10:10:00+08:00")
+        assert await scheduler.tick() == (0, 0), "stamped on the stepped clock: it waits"
+
+
+async def test_a_slip_applied_while_may_is_revised_and_a_rebuild_switches_in_revises_may(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """May closed (8), the visit of 23:50 relayed: the scheduler counts May again (9) and
+    has not recorded revision 1 yet when a slip of 14 May is typed in and applied (noted
+    after the count's mark), then ``sixstep rebuild feedback.figures`` switches in. The
+    rebuild numbers every note anew from 1: the slip's note stood below the revision's mark,
+    taken on the live numbering, and the revision moved May's marks to that mark, so May
+    stayed at 9 as reported while the live figures said 10. A count taken before a switch
+    moves no rebuilt mark: May is counted again, and revised with the slip."""
+    async with _may_closed(settings) as may:
+        await may.relay(settings)
+        slips = []
+
+        async def typed_in_and_rebuilt() -> None:
+            slips.append(await may.typed_in(settings, "slip", at("14", "11:00"),
+                                            "2026-06-04T10:00:00+08:00"))
+            await _rebuilt(settings)
+        may.clock.set(datetime.fromisoformat("2026-06-04T10:00:00+08:00"))
+        with _while_counting(may, monkeypatch, typed_in_and_rebuilt):
+            assert await may.app.state.period_scheduler.tick() == (0, 1)
         assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+        assert (await month_row(may.client, "2026-05", live="true"))["visits"] == 10
+        may.clock.set(datetime.fromisoformat("2026-06-04T11:00:00+08:00"))
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        row = await _revision(may.client, "2026-05", 2)
+        assert row["visits"] == 10
+        assert str(slips[0].event_id) in [e["event_id"] for e in row["reported"]["late_events"]]
+
+
+async def test_a_note_kept_at_the_switch_is_numbered_above_the_rebuilt_marks(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live numbering behind the rebuilt one (upgraded from a release that numbered no
+    note: April's three slips typed in on 2 May are numbered by the rebuild alone). May's
+    close counts (8), the visit of 23:50 is applied and noted against its mark (live note
+    2), the close is recorded; then ``sixstep rebuild feedback.figures`` switches in. The
+    rebuild saw the visit before May's close on the log and did not note it, so the switch
+    kept the live note, numbered 2, below May's rebuilt mark (4, after April's notes): May
+    was never counted again, reported 8 while the live figures said 9. A note kept at the
+    switch is numbered after every rebuilt one."""
+    async with _may_closed(settings, close=False) as may:
+        for n in range(3):
+            await may.typed_in(settings, f"april-{n}", at(f"2{n}", "11:00", month="04"),
+                               "2026-05-02T10:00:00+08:00")
+        await may.app.state.pool.execute("ALTER SEQUENCE fig_noted_seq RESTART")
+        with _while_counting(may, monkeypatch, lambda: may.relay(settings)):
+            await _close(may.client, "2026-05")
+        await _rebuilt(settings)
+        assert (await month_row(may.client, "2026-05"))["visits"] == 8
+        assert (await month_row(may.client, "2026-05", live="true"))["visits"] == 9
+        assert (await may.app.state.period_scheduler.tick())[1] == 1, "April closes, May revised"
+        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+
+
+
+async def test_a_may_slip_typed_in_while_may_is_closing_and_a_rebuild_switches_in_revises_may(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The close of May has counted (8 visits) and not recorded yet; a slip of 14 May typed
+    in on 4 June is applied (noted against the close's mark), then ``sixstep rebuild
+    feedback.figures`` switches in. The rebuild notes the slip too (recorded in a later
+    month), numbered anew from 1; the switch kept the close's mark, on the live numbering,
+    above it: May was never counted again, reported 8 while the live figures said 9. A
+    mark kept at the switch stands before every rebuilt note."""
+    async with _may_closed(settings, close=False) as may:
+        await may.app.state.pool.execute("SELECT setval('fig_noted_seq', 1000)")
+
+        async def typed_in_and_rebuilt() -> None:
+            await may.typed_in(settings, "slip", at("14", "11:00"), "2026-06-04T10:00:00+08:00")
+            await _rebuilt(settings)
+        with _while_counting(may, monkeypatch, typed_in_and_rebuilt):
+            await _close(may.client, "2026-05")
+        await _reported_8_revised_to_9(may)

@@ -66,3 +66,35 @@ async def test_a_december_of_follow_up_calls_only_is_closed_in_the_new_year(
         january = await client.get("/figures", params={
             "period": "month", "from": f"{year + 1}-01-01", "to": f"{year + 1}-01-31"})
         assert january.json()["rows"] == [], "31 December in Shanghai, not January in UTC"
+
+
+@pytest.mark.parametrize("year", [2026, 2028])
+async def test_a_december_whose_only_figure_is_a_check_its_clerk_cancelled_is_closed(
+        settings: Settings, year: int) -> None:
+    """The one follow-up of the center's December, due on Sunday the 20th, cancelled by the
+    clerk it was assigned to: ``followups_cancelled_by_assignee`` is 1 for December, a
+    figure of that month as the on-time rate is, and the month stayed open for that center
+    for good (the scan closed it only for a check done or missed). A check cancelled by the
+    rules or a supervisor is in no figure, and closes nothing."""
+    history = History(TEST_CENTER)
+    case_id = uuid.uuid5(uuid.NAMESPACE_URL, f"followups-cancelled-{year}")
+    for name, actor in (("own", "clerk-001"), ("rules", "system:followup-rules")):
+        follow_up_id = uuid.uuid5(uuid.NAMESPACE_URL, f"followups-cancelled-{year}-{name}")
+        history.add("followup", "FollowUpScheduled", f"{year}-12-01T10:00:00+08:00", {
+            "reason": "post_resolution_check", "resident_id": None,
+            "due_at": f"{year}-12-20T10:00:00+08:00", "assigned_clerk": "clerk-001",
+            "assigned_team": None, "source": "api"}, case_id=case_id, aggregate_id=follow_up_id)
+        history.add("followup", "FollowUpCancelled", f"{year}-12-18T09:00:00+08:00", {
+            "reason": "不用了"}, case_id=case_id, aggregate_id=follow_up_id, actor=actor)
+    clock = Clock(datetime.fromisoformat(f"{year + 1}-01-06T10:00:00+08:00"))
+    app = create_app(settings, sender=KeptSender(), clock=clock)
+    async with running(app) as client:
+        await applied_up_to(app.state.pool, await history.publish(settings))
+        assert (await app.state.period_scheduler.tick())[0] == 1, "December closes"
+
+        async def reported() -> bool:
+            return "reported" in await month_row(client, f"{year}-12")
+        await wait_until(reported, what="December's report")
+        row = await month_row(client, f"{year}-12")
+        assert row["reported"]["closed_by"] == "automatic"
+        assert row["followups_cancelled_by_assignee"] == 1

@@ -778,6 +778,13 @@ READ_MODEL = ReadModel(
     # rebuild does not note it): a rebuild switched in before the close's record kept the
     # mark and lost the note, and the month stayed as reported, the visit counted live only
     kept_live=frozenset({MARKS, LATE}),
+    # the rebuild numbers notes and marks anew from 1: a kept note after every rebuilt
+    # mark, a kept mark (a close under way) before every rebuilt note, or either may stand
+    # on the wrong side (the live numbering behind, or ahead of, the rebuild's), the note
+    # never counted again
+    kept_numbered={LATE: {"noted_seq": NOTED_SEQ},
+                   MARKS: {"counted_through": None, "recorded_through": None,
+                           "pending_through": None}},
     # where a note or a count stands: a rebuild numbers its notes anew
     volatile=frozenset({"noted_seq", "counted_through", "recorded_through",
                         "pending_through", "revised_at"}),
