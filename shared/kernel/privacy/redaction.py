@@ -110,11 +110,13 @@ from collections.abc import Iterable
 
 from shared.kernel.privacy.known_person import KnownPerson
 from shared.kernel.privacy.patterns import (
+    SPELLED_LEAST,
     across_lines,
     fold,
     number_spans,
     rule_spans,
     spaced_out,
+    spelled_digits,
     spoken_numbers,
     without_unseen,
 )
@@ -201,6 +203,11 @@ def redact(text: str, known: KnownPerson | None = None) -> str:
         spans += [(kept[start], kept[end - 1] + 1, marker)
                   for start, end, marker in number_spans(view)
                   if sum(start < j < end for j in joins) == 1]
+    spelled = spelled_digits(folded)
+    if spelled is not None:  # 138 0 0 1 3 8 0 0 0: a mobile read out a digit at a time
+        view, kept = spelled
+        spans += [(kept[start], kept[end - 1] + 1, marker)
+                  for start, end, marker in number_spans(view) if end - start >= SPELLED_LEAST]
     spaced = spaced_out(folded)
     if spaced is not None:  # 张 建 国 的 电 话 1 3 8 ...: a line typed a character at a time
         view, kept = spaced
