@@ -28,8 +28,8 @@ digits alone, and the center's own that must stay); ``redteam80`` redteam80's at
 those (a line spaced with two spaces, a tab or a full-width space, a name half in pinyin and
 half in characters, a mobile read out a digit at a time with uneven partings; a form's English,
 medicines, romanised places, pinyin words that open like a surname, the letters of Hong Kong's
-offices, therapists and couriers, spaced labels, seven-digit invoices, days); ``all`` every set. Each file's comments
-say what its notes are about.
+offices, therapists and couriers, spaced labels, seven-digit invoices, days); ``all`` every set.
+Each file's comments say what its notes are about.
 """
 
 from __future__ import annotations

@@ -1525,12 +1525,30 @@ def test_a_mobile_read_out_a_digit_at_a_time_and_parted_unevenly_is_a_phone(
 
 
 @pytest.mark.parametrize("words", [
-    "SWD来电说个案已转介，MSW说下周出院", "OT来过评估扶手，PT说每周两次", "GP说血压偏高，RN说要复诊",
-    "HA说要排期，HD来过看单位", "UPS来过，DHL来电约明天派件",
+    "SWD来电说个案已转介，MSW说下周出院", "OT来过评估扶手，PT说每周两次",
+    "GP说血压偏高，RN说要复诊", "HA说要排期，HD来过看单位", "UPS来过，DHL来电约明天派件",
     "yang lao 金已到账，shen qing 表已交", "wei xin 群里通知了，zhou mo 不办公",
-    "cheng guan 来过，说摊位要搬", "xu ke 证已发，shi ye 金下月停", "gao xin 区的企业补贴，li xi 到账了"])
+    "cheng guan 来过，说摊位要搬", "xu ke 证已发，shi ye 金下月停",
+    "gao xin 区的企业补贴，li xi 到账了"])
 def test_the_letters_of_an_office_and_pinyin_words_are_no_names(words: str) -> None:
     """redteam80: the letters a Hong Kong note names an office, a therapist or a courier by
     went as initials before 来过 / 说 (scrub48), and lower-case pinyin words that open like a
     surname (yang lao 金, cheng guan 来过) as a name in pinyin."""
     assert redact(words) == words
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("备注：张建国来过", f"备注：{NAME}来过"),
+    ("备注：张 建 国 来 过", f"备注：{NAME} 来 过"),
+    ("（李桂兰来电）", f"（{NAME}来电）"),
+    ("“李 桂 兰 来 过 ， 说 明 天 再 来", f"“{NAME} 来 过 ， 说 明 天 再 来"),
+    ("- 陈 晓 红 说 材 料 下 周 补 齐", f"- {NAME} 说 材 料 下 周 补 齐"),
+    *[(words, words) for words in [
+        "备注：高兴说谢谢", "（周一来过）", "备注：王某某来过", "“社工来过”"]],
+])
+def test_a_name_after_a_label_a_bracket_or_a_quote_opens_a_clause(typed: str, stored: str) -> None:
+    """redteam80: a name opening what follows a colon, a bracket, a dash or a quote was no
+    clause's first word (备注：张建国来过), and a line spaced a character at a time glued to
+    one lost its first character to the word before (备注：张 建 国: 张 left, 建国 taken; “李 桂
+    兰 kept whole), as if Chinese parted its words with spaces."""
+    assert redact(typed) == stored

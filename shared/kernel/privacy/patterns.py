@@ -104,7 +104,7 @@ def across_lines(folded: str) -> tuple[str, list[int], list[int]] | None:
     return "".join(folded[i] for i in kept), kept, joins
 
 
-_SPACED_RUN = re.compile(r"\S(?P<g> {1,2}|\t)\S(?:(?P=g)\S)*")
+_SPACED_RUN = re.compile(r"\S(?P<g> {1,2}|\t)\S(?:(?P=g)\S){2,}")
 _SPACED_HINT = re.compile(r"(?P<g> {1,2}|\t)\S(?P=g)\S(?P=g)")
 """What four characters parted by the same one or two spaces or tab hold (a space or a tab
 first: ``re`` skips to one)."""
@@ -127,10 +127,10 @@ def spaced_out(folded: str) -> tuple[str, list[int]] | None:
     for m in _SPACED_RUN.finditer(folded):
         start, end = m.span()
         step = len(m.group("g")) + 1  # a character and what parts it from the next
-        if start and not folded[start - 1].isspace():
+        if start and not folded[start - 1].isspace() and not _HAN.match(folded, start):
             start += step  # "ab c d": b is a word's end, not a character typed alone
-        if end < len(folded) and not folded[end].isspace():
-            end -= step
+        if end < len(folded) and not folded[end].isspace() and not _HAN.match(folded, end - 1):
+            end -= step  # a Chinese one is (备注：张 建 国 来 过): no space parts words there
         if (end - start + step - 1) // step >= _SPACED_LINE_MIN \
                 and _HAN.search(folded, start, end):
             for first in range(start + 1, end, step):  # digits alone: ``_SPACED`` reads them
@@ -1241,14 +1241,17 @@ _PROFILED = re.compile(
 """A name as a case note's list of people writes it: with the sex and age after it (王秀英（女，
 67岁）, 张建国，男，45岁) or with who they are in brackets (王小明（儿子）, 李敏(本人))."""
 _OWNS = r"的(?:电话|手机|座机|联系方式|号码|身份证|住址|地址|微信)"
-_SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s])|(?<=" + _KIN + r"))(?P<n>" + _SURNAME
-                      + _GIVEN + r"{1,2})(?=说|称|表示|反映|讲|来电|来访|告诉|来过|" + _OWNS + ")")
+_SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s:：（(【\[\-#“「『\"'‘])|(?<=" + _KIN
+                      + r"))(?P<n>" + _SURNAME + _GIVEN
+                      + r"{1,2})(?=说|称|表示|反映|讲|来电|来访|告诉|来过|" + _OWNS + ")")
 """A name opening a clause before a verb of speech (王秀英说), or after the everyday word for
 who they are to the resident (邻居李四说, 她老公孙立军来电: each of ``_KIN`` is two characters,
 one width for the look behind); not 向姐姐反映, 向妈妈说 ("to my sister", ``_KIN_WORDS``).
 Since scrub48 also before 来过 and before 的 and how to reach them (张建国来过, 张建国的电话
 138...: a line typed a character at a time reads so once its spaces are left out,
-``spaced_out``); not a day (周一来过)."""
+``spaced_out``); not a day (周一来过). Since redteam80 a clause also opens after a colon, a
+bracket, a dash, a # or a quote (备注：张建国来过, （李桂兰来电）, “李 桂 兰 来 过): a form's
+label and a list's item."""
 _DEEDS = "同意|签字|签名|签收|确认|拒绝|答应|到场|领取|承诺|认可"
 _DEED = re.compile(
     r"(?:^|(?<=[，。；！？,.;!?\s：:])|(?<=由)|"
