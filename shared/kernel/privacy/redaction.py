@@ -89,7 +89,10 @@ with nothing around it that marks it as a name, cannot be told from other words 
 that is what the known-person rules are for.
 
 A stretch typed a character at a time (``张 建 国 的 电 话 1 3 8 ...``: four characters or more,
-one space between each) is also read without its spaces, as the clerk meant it.
+one space, or the same two spaces or tab, between each) is also read without its spaces, as the
+clerk meant it; so are a mobile's or an ID number's digits read out one at a time with the
+groups parted otherwise (``138 0 0 1 3 8 0 0 0``). A name typed half in pinyin (``Zhang
+建国来过``, ``张 Jianguo 来电``) before what the person said or did goes.
 
 Text is matched on a copy whose full-width digits, letters and separators, and other scripts'
 digits, are folded to ASCII, every middle dot to "·" and invisible characters (zero-width
