@@ -24,8 +24,12 @@ Taiwanese names, Hong Kong's forms of address, lower-case initials, a space afte
 a landline wrapped across lines); ``scrub48`` scrub48's (a whole line spaced a character at a
 time, a two-character name with a space, three initials alone, Hong Kong's one-syllable given
 names, English given names, Japanese names in romaji, mainland pinyin without a title, seven
-digits alone, and the center's own that must stay); ``all`` every set. Each file's comments
-say what its notes are about.
+digits alone, and the center's own that must stay); ``redteam80`` redteam80's attack on
+those (a line spaced with two spaces, a tab or a full-width space, a name half in pinyin and
+half in characters, a mobile read out a digit at a time with uneven partings; a form's English,
+medicines, romanised places, pinyin words that open like a surname, the letters of Hong Kong's
+offices, therapists and couriers, spaced labels, seven-digit invoices, days); ``all`` every set.
+Each file's comments say what its notes are about.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ SETS_DIR = ROOT / "benchmarks" / "scrubber_notes_sets"
 
 #: The sets of notes, each ``scrubber_notes_sets/<set>.jsonl``, in the order ``--notes all``
 #: takes them.
-SETS = ("scrub10", "genres", "clerks", "redteam56", "scrub47", "redteam69", "scrub48")
+SETS = ("scrub10", "genres", "clerks", "redteam56", "scrub47", "redteam69", "scrub48",
+        "redteam80")
 
 
 class Note(NamedTuple):
@@ -95,7 +100,11 @@ TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号",
             # initials alone, romanised names without a title, seven digits alone, 来过
             "张 ", "张 建", "王 芳说", "WXY来", "Chan Man ", "Winston Chan ", "Sato Hanako ",
             "Hiroshi Tanaka ", "Zhang Jianguo ", "zhang jianguo 来", "6234567 ", "张建国来过",
-            "a b", "He ran "]
+            "a b", "He ran ",
+            # redteam80's: a line spaced with two spaces or a tab, a name half in pinyin,
+            # digits typed one at a time with uneven partings
+            "张  ", "张\t", "a  b", "Zhang 建", "张 Jianguo ", "Zhang 建国来", "1 3 8  ", "138 0 ",
+            "1-3-8 ", "1 - 3 "]
 
 TIMED = r"""
 import json, sys, time

@@ -775,7 +775,11 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
                                   # initials, romanised names, seven digits, 来过
                                   "张 ", "张 建", "王 芳说", "WXY来", "Chan Man ", "Sato Hanako ",
                                   "Zhang Jianguo ", "zhang jianguo 来", "6234567 ", "张建国来过",
-                                  "a b", "Winston Chan "])
+                                  "a b", "Winston Chan ",
+                                  # redteam80's: two spaces, a tab, a half-pinyin name, digits
+                                  # typed one at a time with uneven partings
+                                  "张  ", "张\t", "a  b", "Zhang 建", "张 Jianguo ", "Zhang 建国来",
+                                  "1 3 8  ", "138 0 ", "1-3-8 "])
 def test_a_field_four_times_as_long_costs_the_scrubber_four_times_the_work(
         unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
@@ -1466,3 +1470,78 @@ def test_seven_digits_alone_are_an_old_landline(typed: str, stored: str) -> None
     landline as eight are a Shanghai one. A serial's, an order's, a meter's number, a sum, a
     count, a day and a round number stay."""
     assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("张  建  国  来  过  窗  口", f"{NAME}  来  过  窗  口"),
+    ("李\t桂\t兰\t的\t电\t话\t换\t了", f"{NAME}\t的\t电\t话\t换\t了"),
+    ("吴  志  强  反  映  楼  上  漏  水", f"{NAME}  反  映  楼  上  漏  水"),
+    ("黃  美  玲  說  明  天  來", f"{NAME}  說  明  天  來"),
+    ("李  明  的  电  话  6  2  3  4  5  6  7", f"{NAME}  的  电  话  {PHONE}"),
+    *[(words, words) for words in [
+        "户  口  本  原  件  需  带", "身\t份\t证\t复\t印\t件", "高  兴  地  说  谢  谢",
+        "Long  Term  Care"]],
+])
+def test_a_line_spaced_with_two_spaces_or_a_tab_is_read_as_the_clerk_meant_it(
+        typed: str, stored: str) -> None:
+    """redteam80: scrub48 read a line typed a character at a time only with one space between
+    the characters; two spaces or a tab (a form's cells pasted) kept the name. The center's
+    spaced labels stay."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("Zhang 建国来过，问养老金", f"{NAME}来过，问养老金"),
+    ("Liu 志刚说女儿下周陪他来", f"{NAME}说女儿下周陪他来"),
+    ("张 Jianguo 来电问补贴进度", f"{NAME} 来电问补贴进度"),
+    ("陈 Xiaohong的电话打不通", f"{NAME}的电话打不通"),
+    ("Zhao 丽华签字确认了", f"{NAME}签字确认了"),
+    ("Chen 晓红本人来办", f"{NAME}本人来办"),
+    ("备注：张建国来过", f"备注：{NAME}来过"),
+    ("备注：张 建 国 来 过", f"备注：{NAME} 来 过"),
+    ("（李桂兰来电）", f"（{NAME}来电）"),
+    ("“李 桂 兰 来 过 ， 说 明 天 再 来", f"“{NAME} 来 过 ， 说 明 天 再 来"),
+    ("- 陈 晓 红 说 材 料 下 周 补 齐", f"- {NAME} 说 材 料 下 周 补 齐"),
+    *[(words, words) for words in [
+        "ICU转出，APP上查不到进度", "Long Term Care 评估已约", "王 Ok说", "查 CT说明书",
+        "备注：高兴说谢谢", "（周一来过）", "备注：王某某来过", "“社工来过”"]],
+])
+def test_a_name_half_in_pinyin_or_after_a_label_opens_what_the_person_did(
+        typed: str, stored: str) -> None:
+    """redteam80: a name the IME left half in pinyin (Zhang 建国, 张 Jianguo) before what the
+    person said or did was kept by every rule; so was one opening what follows a colon, a
+    bracket, a dash or a quote (备注：张建国来过), and a line spaced a character at a time glued
+    to one lost its first character to the word before (备注：张 建 国: 张 left; “李 桂 兰 kept
+    whole), as if Chinese parted its words with spaces."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("联系人电话 1 3 8  0 0 1 3  8 0 0 0", f"联系人电话 {PHONE}"),
+    ("138 0 0 1 3 8 0 0 0 是她儿子的", f"{PHONE} 是她儿子的"),
+    ("1-3-8 0-0-1-3 8-0-0-0 打过去没人接", f"{PHONE} 打过去没人接"),
+    ("女儿手机 1 3 9 - 1 2 3 4 - 5 6 7 8，晚上打", f"女儿手机 {PHONE}，晚上打"),
+    ("身份证 3 1 0 1 1 5  1 9 8 5 0 3 1 2  1 2 3 4 已核", f"身份证 {ID} 已核"),
+    *[(words, words) for words in [
+        "评分 5 4 5 5 4 5 5 4 5 5 4，都满意", "第 1 2 3 4 5 6 7 项", "2026 12 20 办结",
+        "2026-12-20 至 2027-01-05", "1 2 3 4 5 6 7 8 9 10 11 12 月"]],
+])
+def test_a_mobile_read_out_a_digit_at_a_time_and_parted_unevenly_is_a_phone(
+        typed: str, stored: str) -> None:
+    """redteam80: a mobile's or an ID number's digits typed as heard, the groups parted by two
+    spaces or a dash and the digits by one space (or a first group whole, 138 0 0 1 ...), were
+    kept; ``_SPACED`` reads one parting all along. Scores, items and days so typed stay."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize("words", [
+    "SWD来电说个案已转介，MSW说下周出院", "OT来过评估扶手，PT说每周两次",
+    "GP说血压偏高，RN说要复诊", "HA说要排期，HD来过看单位", "UPS来过，DHL来电约明天派件",
+    "yang lao 金已到账，shen qing 表已交", "wei xin 群里通知了，zhou mo 不办公",
+    "cheng guan 来过，说摊位要搬", "xu ke 证已发，shi ye 金下月停",
+    "gao xin 区的企业补贴，li xi 到账了"])
+def test_the_letters_of_an_office_and_pinyin_words_are_no_names(words: str) -> None:
+    """redteam80: the letters a Hong Kong note names an office, a therapist or a courier by
+    went as initials before 来过 / 说 (scrub48), and lower-case pinyin words that open like a
+    surname (yang lao 金, cheng guan 来过) as a name in pinyin."""
+    assert redact(words) == words

@@ -104,36 +104,74 @@ def across_lines(folded: str) -> tuple[str, list[int], list[int]] | None:
     return "".join(folded[i] for i in kept), kept, joins
 
 
-_SPACED_RUN = re.compile(r"\S(?: \S)+")
-_SPACED_HINT = re.compile(r" \S \S ")
-"""What four characters parted by single spaces hold (a space first: ``re`` skips to one)."""
+_SPACED_RUN = re.compile(r"\S(?P<g> {1,2}|\t)\S(?:(?P=g)\S){2,}")
+_SPACED_HINT = re.compile(r"(?P<g> {1,2}|\t)\S(?P=g)\S(?P=g)")
+"""What four characters parted by the same one or two spaces or tab hold (a space or a tab
+first: ``re`` skips to one)."""
 _SPACED_LINE_MIN = 4
 
 
 def spaced_out(folded: str) -> tuple[str, list[int]] | None:
-    """``folded`` with the single spaces of a stretch typed a character at a time left out
-    (张 建 国 的 电 话 1 3 8 ..., four characters or more each parted from the next by one
-    space), and where each character left stood; None when there is none. Read so, the line
-    is what the clerk meant (张建国的电话138...) and every rule finds in it what it finds in
-    any note; a name's rule that reads the spaces themselves (``_SPACED_NAME``: 张 建 国说)
-    cannot tell a name from 高 兴 地 说 in such a line. One pass: each run is read once, and
-    a character glued to the run's first or last (ab c d e) is no part of it."""
-    if " " not in folded or _SPACED_HINT.search(folded) is None:
+    """``folded`` with the spaces of a stretch typed a character at a time left out (张 建 国
+    的 电 话 1 3 8 ..., four characters or more each parted from the next by one space, or
+    by the same two spaces or tab all along: 张  建  国  来  过, a form's cells pasted; a
+    full-width space is one space once folded), and where each character left stood; None
+    when there is none. Read so, the line is what the clerk meant (张建国的电话138...) and
+    every rule finds in it what it finds in any note; a name's rule that reads the spaces
+    themselves (``_SPACED_NAME``: 张 建 国说) cannot tell a name from 高 兴 地 说 in such a
+    line. One pass: each run is read once, and a character glued to the run's first or last
+    (ab c d e) is no part of it. Two spaces or a tab were kept until redteam80."""
+    if (" " not in folded and "\t" not in folded) or _SPACED_HINT.search(folded) is None:
         return None
     cuts: list[int] = []
     for m in _SPACED_RUN.finditer(folded):
         start, end = m.span()
-        if start and not folded[start - 1].isspace():
-            start += 2  # "ab c d": b is a word's end, not a character typed alone
-        if end < len(folded) and not folded[end].isspace():
-            end -= 2
-        if (end - start + 1) // 2 >= _SPACED_LINE_MIN and _HAN.search(folded, start, end):
-            cuts.extend(range(start + 1, end, 2))  # digits alone: ``_SPACED`` reads them
+        step = len(m.group("g")) + 1  # a character and what parts it from the next
+        if start and not folded[start - 1].isspace() and not _HAN.match(folded, start):
+            start += step  # "ab c d": b is a word's end, not a character typed alone
+        if end < len(folded) and not folded[end].isspace() and not _HAN.match(folded, end - 1):
+            end -= step  # a Chinese one is (备注：张 建 国 来 过): no space parts words there
+        if (end - start + step - 1) // step >= _SPACED_LINE_MIN \
+                and _HAN.search(folded, start, end):
+            for first in range(start + 1, end, step):  # digits alone: ``_SPACED`` reads them
+                cuts.extend(range(first, first + step - 1))
     if not cuts:
         return None
     gone = set(cuts)
     kept = [i for i in range(len(folded)) if i not in gone]
     return "".join(folded[i] for i in kept), kept
+
+
+_SPELLED = re.compile(r"(?<![\d\-])\d{1,4}(?:(?: {1,2}| ?- ?)\d{1,4}){5,17}(?![\d\-])")
+_SPELLED_HINT = re.compile(r"\d(?: {1,2}| ?- ?)\d(?: {1,2}| ?- ?)\d(?: {1,2}| ?- ?)\d")
+_SPELLED_SINGLES = 6
+SPELLED_LEAST = 11
+"""A mobile's or an ID number's digits read out one at a time and typed as heard (redteam80):
+six single digits or more, each group parted by one or two spaces or a dash, the parting
+not the same all along (1 3 8  0 0 1 3  8 0 0 0, 138 0 0 1 3 8 0 0 0, 1-3-8 0-0-1-3 8-0-0-0,
+1 3 8 - 0 0 1 3 - 8 0 0 0), which ``_SPACED`` (one parting all along) does not read."""
+
+
+def spelled_digits(folded: str) -> tuple[str, list[int]] | None:
+    """``folded`` with the spaces and dashes of digits typed one at a time left out
+    (``_SPELLED``), and where each character left stood; None when there are none. Only a
+    mobile's or an ID number's length is taken from it (``SPELLED_LEAST`` digits or more): a
+    list of scores or counts so typed has seven digits as easily as a landline."""
+    if _SPELLED_HINT.search(folded) is None:
+        return None
+    cuts: list[int] = []
+    for m in _SPELLED.finditer(folded):
+        groups = re.findall(r"\d+", m.group())
+        if sum(len(g) == 1 for g in groups) < _SPELLED_SINGLES \
+                or sum(map(len, groups)) < SPELLED_LEAST:
+            continue
+        cuts.extend(i for i in range(m.start(), m.end()) if not folded[i].isdigit())
+    if not cuts:
+        return None
+    gone = set(cuts)
+    kept = [i for i in range(len(folded)) if i not in gone]
+    return "".join(folded[i] for i in kept), kept
+
 
 
 def fold(text: str) -> str:
@@ -1203,14 +1241,17 @@ _PROFILED = re.compile(
 """A name as a case note's list of people writes it: with the sex and age after it (王秀英（女，
 67岁）, 张建国，男，45岁) or with who they are in brackets (王小明（儿子）, 李敏(本人))."""
 _OWNS = r"的(?:电话|手机|座机|联系方式|号码|身份证|住址|地址|微信)"
-_SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s])|(?<=" + _KIN + r"))(?P<n>" + _SURNAME
-                      + _GIVEN + r"{1,2})(?=说|称|表示|反映|讲|来电|来访|告诉|来过|" + _OWNS + ")")
+_SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s:：（(【\[\-#“「『\"'‘])|(?<=" + _KIN
+                      + r"))(?P<n>" + _SURNAME + _GIVEN
+                      + r"{1,2})(?=说|称|表示|反映|讲|来电|来访|告诉|来过|" + _OWNS + ")")
 """A name opening a clause before a verb of speech (王秀英说), or after the everyday word for
 who they are to the resident (邻居李四说, 她老公孙立军来电: each of ``_KIN`` is two characters,
 one width for the look behind); not 向姐姐反映, 向妈妈说 ("to my sister", ``_KIN_WORDS``).
 Since scrub48 also before 来过 and before 的 and how to reach them (张建国来过, 张建国的电话
 138...: a line typed a character at a time reads so once its spaces are left out,
-``spaced_out``); not a day (周一来过)."""
+``spaced_out``); not a day (周一来过). Since redteam80 a clause also opens after a colon, a
+bracket, a dash, a # or a quote (备注：张建国来过, （李桂兰来电）, “李 桂 兰 来 过): a form's
+label and a list's item."""
 _DEEDS = "同意|签字|签名|签收|确认|拒绝|答应|到场|领取|承诺|认可"
 _DEED = re.compile(
     r"(?:^|(?<=[，。；！？,.;!?\s：:])|(?<=由)|"
@@ -1447,7 +1488,11 @@ _INITIALS_ALONE = re.compile(
 until scrub48 (王XY and W.X.Y. went). Not an acronym (ICU, MRI, APP: ``_ACRONYMS``), nor one
 before what is done with a thing (MRI来不及做)."""
 _MORE_ACRONYMS = frozenset(("WHO", "WX", "VX", "AM", "PM", "GM", "CCTV", "NGO", "UN", "EU", "US",
-                            "UK", "HK", "SOS", "FAQ", "OA", "EMS", "APP"))
+                            "UK", "HK", "SOS", "FAQ", "OA", "EMS", "APP",
+                            # redteam80: the offices, workers and couriers a Hong Kong or a
+                            # Shanghai note names by their letters (SWD来电, MSW说, OT来过, GP说)
+                            "SWD", "MSW", "SW", "OT", "PT", "ST", "HA", "HD", "GP", "RN", "EN",
+                            "MO", "CSSA", "ICAC", "UPS", "DHL", "JD", "IDD"))
 _ANY_CAPITALS = re.compile(r"[A-Z]{2}")
 
 _HK_ONE_SYLLABLE = re.compile(
@@ -1519,6 +1564,15 @@ syllables, capitalised, or in lower case inside a Chinese note (Chinese follows 
 until scrub48 (the resident on file's went). Not a place (Xu Hui district, Jin Mao Tower: a
 capitalised word or a place's word after it, ``_PINYIN_PLACES``), nor an English sentence
 (He ran: a surname that is an English word wants two syllables after it, ``_ENGLISH_SURNAMES``)."""
+_MIXED_NEXT = (r"(?= ?(?:说(?!明)|称|表示|反映|讲|来电|来访|告诉|来过|本人|" + _OWNS + "|" + _DEEDS
+               + "))")
+_MIXED_NAME = re.compile(
+    r"(?<![A-Za-z])(?P<p>" + _PINYIN_SURNAME + r") ?(?P<h>" + _GIVEN + r"{1,2}?)" + _MIXED_NEXT
+    + r"|(?<![A-Za-z])(?P<c>" + _SURNAME + r") ?(?P<l>[A-Z][a-z]{1,11})" + _MIXED_NEXT)
+"""A name typed half in pinyin, half in characters, as an IME left it (Zhang 建国来过, 王
+Xiuying说): a surname in pinyin and one or two characters, or a surname's character and a
+given name in pinyin, opening what the person said or did; kept until redteam80."""
+_ANY_MIXED = re.compile(r"[A-Za-z] ?[\u4e00-\u9fff]")
 _PINYIN_PLACES = frozenset((
     "xu hui", "yang pu", "huang pu", "chang ning", "jin shan", "song jiang", "feng xian",
     "jia ding", "hong kou", "min hang", "zhang jiang", "gao qiao", "zhou pu", "kang qiao",
@@ -1526,6 +1580,15 @@ _PINYIN_PLACES = frozenset((
     "xia men", "fu zhou", "he nan", "he bei", "hu nan", "hu bei", "jiang su", "jiang xi",
     "an hui", "fu jian", "yu yuan", "lu jia", "xu jia", "jin mao", "wu jiao", "zheng zhou",
     "chang sha", "lan zhou", "tang shan", "qin huang"))
+_PINYIN_WORDS = frozenset((
+    "yang lao", "shen qing", "wei xin", "zhou mo", "cheng guan", "xu ke", "shi ye", "zhang hu",
+    "li xi", "gao xin", "huang jin", "gao kao", "jin jiang", "xiao mi", "wang ba", "fang an",
+    "shen fen", "lu kou", "tang niao", "gao ya", "jin e", "ma shang", "su shi", "zhou qi",
+    "cheng shi", "jiang li", "jin tie", "mao bi", "wu ye", "lin ju", "liu cheng", "tan hua",
+    "he shi", "he dui", "xu yao", "yu e", "yu yue", "fu wu", "jia ting", "zhu fang", "dong jie"))
+"""Two pinyin words a clerk types in a Chinese note (养老金 as yang lao 金, 申请表, 微信群,
+周末, 城管, 许可证, 失业金, 账户, 利息, 高新区, 黄金周 ...) that open with a listed surname:
+taken for a name by scrub48's ``_PINYIN_LOWER`` (yang lao 金已到账), kept since redteam80."""
 _ENGLISH_SURNAMES = frozenset(("He", "An", "Long", "Song", "Ma", "Fan", "Ding", "Bao", "Gong",
                                "Lei", "Fang", "Yu", "Ni", "Pan", "Tan", "Bai", "Lu", "Hu"))
 
@@ -1701,6 +1764,8 @@ def _latin_names(text: str) -> Iterator[tuple[int, int, str]]:
         for m in _INITIALS_ALONE.finditer(text):
             if m.group("n") not in _ACRONYMS and m.group("n") not in _MORE_ACRONYMS:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
+    if _ANY_MIXED.search(text):  # Zhang 建国来过, 王 Xiuying说
+        yield from _mixed_names(text)
     if " " not in text:
         return
     if _LOWER_PAIR.search(text):  # zhang jianguo 来电
@@ -1719,13 +1784,24 @@ def _latin_names(text: str) -> Iterator[tuple[int, int, str]]:
             yield m.start(), m.end(), REDACTED_NAME
 
 
+def _mixed_names(text: str) -> Iterator[tuple[int, int, str]]:
+    """``_MIXED_NAME``'s finds before what the person said or did: a given name in pinyin is
+    one or two syllables of it (王 Xiuying, not 王 Ok)."""
+    for m in _MIXED_NAME.finditer(text):
+        if m.group("l") and not _PINYIN_GIVEN.fullmatch(m.group("l")):
+            continue
+        if m.group("h") and not is_name(m.group("h")):
+            continue
+        yield m.start(), m.end(), REDACTED_NAME
+
+
 def _pinyin_names(text: str, found: Iterator[re.Match[str]]) -> Iterator[tuple[int, int, str]]:
     """Zhang Jianguo, zhang jianguo 来电: ``_PINYIN_NAME``'s and ``_PINYIN_LOWER``'s finds that
     are a surname and a given name of one or two syllables, no place, no English sentence."""
     for m in found:
         surname, given = m.group("s"), m.group("g")
         place = f"{surname} {given}".lower()
-        if not _PINYIN_GIVEN.fullmatch(given) or place in _PINYIN_PLACES \
+        if not _PINYIN_GIVEN.fullmatch(given) or place in _PINYIN_PLACES or place in _PINYIN_WORDS \
                 or (surname[0].isupper() and _after_a_word(text, m.start())):
             continue
         if surname.capitalize() in _ENGLISH_SURNAMES \

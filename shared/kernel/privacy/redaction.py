@@ -89,7 +89,10 @@ with nothing around it that marks it as a name, cannot be told from other words 
 that is what the known-person rules are for.
 
 A stretch typed a character at a time (``张 建 国 的 电 话 1 3 8 ...``: four characters or more,
-one space between each) is also read without its spaces, as the clerk meant it.
+one space, or the same two spaces or tab, between each) is also read without its spaces, as the
+clerk meant it; so are a mobile's or an ID number's digits read out one at a time with the
+groups parted otherwise (``138 0 0 1 3 8 0 0 0``). A name typed half in pinyin (``Zhang
+建国来过``, ``张 Jianguo 来电``) before what the person said or did goes.
 
 Text is matched on a copy whose full-width digits, letters and separators, and other scripts'
 digits, are folded to ASCII, every middle dot to "·" and invisible characters (zero-width
@@ -110,11 +113,13 @@ from collections.abc import Iterable
 
 from shared.kernel.privacy.known_person import KnownPerson
 from shared.kernel.privacy.patterns import (
+    SPELLED_LEAST,
     across_lines,
     fold,
     number_spans,
     rule_spans,
     spaced_out,
+    spelled_digits,
     spoken_numbers,
     without_unseen,
 )
@@ -201,6 +206,11 @@ def redact(text: str, known: KnownPerson | None = None) -> str:
         spans += [(kept[start], kept[end - 1] + 1, marker)
                   for start, end, marker in number_spans(view)
                   if sum(start < j < end for j in joins) == 1]
+    spelled = spelled_digits(folded)
+    if spelled is not None:  # 138 0 0 1 3 8 0 0 0: a mobile read out a digit at a time
+        view, kept = spelled
+        spans += [(kept[start], kept[end - 1] + 1, marker)
+                  for start, end, marker in number_spans(view) if end - start >= SPELLED_LEAST]
     spaced = spaced_out(folded)
     if spaced is not None:  # 张 建 国 的 电 话 1 3 8 ...: a line typed a character at a time
         view, kept = spaced
