@@ -256,6 +256,9 @@ class Rebuild:
         self.clock = clock
         self.staging: str | None = None
         self.resumed = False
+        #: The staging schema dropped by ``prepare`` because it was begun with another
+        #: version of the read model's DDL (another release's), if any.
+        self.started_over: str | None = None
         self._handler = model.handler(settings)
         self._bulk = (self._handler if copy and isinstance(self._handler, BulkHandler)
                       else None)
@@ -333,6 +336,16 @@ class Rebuild:
         if fresh:
             await self.discard()
         existing = await self.schemas()
+        ddl_hash = hashlib.sha256("\n".join(self.model.ddl).encode()).hexdigest()[:16]
+        if existing and await self._begun_with(existing[-1]) not in (None, ddl_hash):
+            # Begun with another version of the read model's DDL: another release's, a dry
+            # run kept from before an upgrade (its tables lack the new columns, its rows were
+            # written by the old handler). Nothing of it can go on, and the new DDL's
+            # statements may not even run on its tables: start over, and say so (until
+            # upgrade48 the command exited 1 and told the operator to pass --fresh).
+            self.started_over = existing[-1]
+            await self.discard()
+            existing = []
         self.resumed = bool(existing)
         stamp = self.clock().strftime("%Y%m%dT%H%M%S")
         self.staging = existing[-1] if existing else f"{self._prefix(STAGING)}{stamp}"
@@ -348,7 +361,6 @@ class Rebuild:
         # The indexes no handler finds rows by come once the log is read (``_index``).
         await make_tables(self.conn, self.staging,
                           [*self._loading_ddl, *TRACKING_DDL, *STATE_DDL])
-        ddl_hash = hashlib.sha256("\n".join(self.model.ddl).encode()).hexdigest()[:16]
         await self.conn.execute(
             "INSERT INTO rebuild_state (consumer, ddl_hash) VALUES ($1, $2)"
             " ON CONFLICT DO NOTHING", self.model.consumer, ddl_hash)
@@ -362,6 +374,16 @@ class Rebuild:
         # since made anew cannot go on.
         await self._on_its_stream()
         return self.staging
+
+    async def _begun_with(self, staging: str) -> str | None:
+        """The hash of the DDL ``staging`` was begun with (None: it recorded none yet)."""
+        table = await self.conn.fetchval("SELECT to_regclass($1)",
+                                         f"{q(staging)}.rebuild_state")
+        if table is None:
+            return None
+        return await self.conn.fetchval(
+            f"SELECT ddl_hash FROM {q(staging)}.rebuild_state WHERE consumer = $1",
+            self.model.consumer)
 
     async def _on_its_stream(self) -> None:
         """Raise unless the stream is the one the staging schema was built from (recorded

@@ -94,6 +94,9 @@ def rebuild_command(
                 return 0
             for name, rb in zip(names, rebuilds, strict=True):
                 staging = await rb.prepare(fresh=fresh)
+                if rb.started_over:
+                    err.print(escape(f"{name}: dropped {rb.started_over}, begun with another "
+                                     "version of the read model's DDL (another release's)"))
                 err.print(f"{name}: {'resuming' if rb.resumed else 'building'} {staging}")
             if every:
                 await catch_up_together(rebuilds, batch_size=batch, stop=stop,

@@ -4,6 +4,7 @@ and looks at a case as it stood earlier in the day."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -153,6 +154,34 @@ async def test_two_switches_in_the_same_second_retire_to_two_schemas(
             await rb.prepare(fresh=True)
             await rb.catch_up()
             assert (await rb.diff()).same
+            await rb.discard()
+
+
+async def test_a_dry_run_kept_from_the_release_before_an_upgrade_is_begun_again(
+        settings: Settings) -> None:
+    """The operator compared the views before the upgrade (``rebuild --all --dry-run`` keeps
+    its staging schemas), upgraded, and compares again: the kept schema was begun with the
+    old release's DDL, so nothing of it can go on, and the rebuild starts over by itself
+    (it exited 1 with "start over with --fresh", the morning after every upgrade that
+    changed a read model's tables)."""
+    async with running(create_app(settings)) as client:
+        case_id, position = await a_visit(client)
+        await read(client, case_id, position)
+        # The release before had an index since dropped (cases_center_status, stop 46).
+        before = dataclasses.replace(READ_MODEL, ddl=[
+            *READ_MODEL.ddl,
+            "CREATE INDEX IF NOT EXISTS cases_center_status ON cases (center_id, status)"])
+        async with Rebuild(settings, before) as rb:
+            kept = await rb.prepare()
+            await rb.catch_up()
+
+        async with Rebuild(settings, READ_MODEL) as rb:
+            staging = await rb.prepare()
+            assert rb.started_over == kept and not rb.resumed
+            assert await rb.schemas() == [staging]
+            await rb.catch_up()
+            diff = await rb.diff()
+            assert diff.same, diff
             await rb.discard()
 
 
