@@ -114,7 +114,7 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
         with PostgresContainer("postgres:16") as pg:
             yield pg.get_connection_url(driver=None)
         return
-    server = PostgresServer(tmp_path_factory.mktemp("pg"))
+    server = PostgresServer(tmp_path_factory.mktemp("pg"), durable=False)  # see its docstring
     server.start()
     try:
         yield server.url

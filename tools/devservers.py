@@ -497,6 +497,17 @@ class PostgresServer(_ServerProcess):
 
     ``data_dir/pgdata`` is initialised on first start and kept afterwards. Settings are given on
     the command line at each start: fsync and synchronous_commit on, max_connections 200.
+
+    ``durable=False`` starts it with ``fsync=off`` and is meant for the servers the test suite
+    starts, nothing else (``make run``, ``sixstep servers`` and the benchmarks keep the default:
+    they run and measure the real thing). On a virtio disk each fsync costs ~4 ms, and every
+    test schema's DDL and every commit pays it. ``synchronous_commit`` stays on, so a commit is
+    still answered only once its WAL has been written out to the kernel: commit order and what
+    an answered commit means are unchanged. What ``fsync=off`` gives up is surviving an
+    operating-system crash or power loss, which never happens during a test: what a killed or
+    ``stop_immediately``'d PostgreSQL committed is still in the page cache, and the next start's
+    crash recovery replays it exactly as it would from the disk. ``full_page_writes`` stays on
+    (it guards against a torn page, which a SIGKILL in the middle of a write can also leave).
     """
 
     name = "postgres"
@@ -504,11 +515,13 @@ class PostgresServer(_ServerProcess):
     stop_signals = (signal.SIGINT, signal.SIGQUIT)
 
     def __init__(self, data_dir: Path, port: int | None = None, *,
-                 bindir: Path | None = None, max_connections: int = 200) -> None:
+                 bindir: Path | None = None, max_connections: int = 200,
+                 durable: bool = True) -> None:
         super().__init__(data_dir, "postgres.log")
         self.port = port or free_port()
         self.bindir = bindir
         self.max_connections = max_connections
+        self.durable = durable
 
     @property
     def url(self) -> str:
@@ -534,7 +547,8 @@ class PostgresServer(_ServerProcess):
         self._spawn([str(bindir / "postgres"), "-D", str(self.pgdata), "-p", str(self.port),
                      "-c", f"listen_addresses={HOST}", "-c", "unix_socket_directories=",
                      "-c", f"max_connections={self.max_connections}",
-                     "-c", "fsync=on", "-c", "synchronous_commit=on"],
+                     "-c", f"fsync={'on' if self.durable else 'off'}",
+                     "-c", "synchronous_commit=on"],
                     user=user, env=env)
         self._wait_until(self._ready, timeout, "accepting connections")
 

@@ -27,7 +27,9 @@ SLACK_S = 4.0
 
 @pytest.fixture
 def postgres(tmp_path: Path) -> Iterator[PostgresServer]:
-    server = PostgresServer(tmp_path / "pg")
+    # fsync off (tests only, see PostgresServer): the outage is a stop_immediately, a process
+    # crash; what was committed is in the page cache and the restart recovers it.
+    server = PostgresServer(tmp_path / "pg", durable=False)
     server.start()
     try:
         yield server

@@ -23,7 +23,9 @@ pytestmark = pytest.mark.timeout(240)
 
 @pytest.fixture
 def postgres(tmp_path: Path) -> Iterator[PostgresServer]:
-    server = PostgresServer(tmp_path / "pg")
+    # fsync off (tests only, see PostgresServer): a fast shutdown checkpoints to the page
+    # cache, which the restart reads; no OS crash is part of this test.
+    server = PostgresServer(tmp_path / "pg", durable=False)
     server.start()
     try:
         yield server

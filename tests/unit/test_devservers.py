@@ -47,6 +47,7 @@ async def test_postgres_server_serves_restarts_and_stops(tmp_path: Path) -> None
         await conn.execute("CREATE TABLE visit (id int PRIMARY KEY)")
         await conn.execute("INSERT INTO visit VALUES (1)")
         assert await conn.fetchval("SHOW max_connections") == "200"
+        assert await conn.fetchval("SHOW fsync") == "on"  # the default: make run's, benchmarks'
         await conn.close()
 
         first_pid = server.pid
@@ -63,11 +64,33 @@ async def test_postgres_server_serves_restarts_and_stops(tmp_path: Path) -> None
     assert process_gone(pid)
 
 
+async def test_a_test_suites_postgres_skips_fsync_yet_keeps_what_it_committed_through_a_crash(
+        tmp_path: Path) -> None:
+    server = PostgresServer(tmp_path / "pg", durable=False)
+    server.start()
+    try:
+        conn = await asyncpg.connect(server.url)
+        assert await conn.fetchval("SHOW fsync") == "off"
+        assert await conn.fetchval("SHOW synchronous_commit") == "on"
+        await conn.execute("CREATE TABLE visit (id int PRIMARY KEY)")
+        await conn.execute("INSERT INTO visit VALUES (1)")
+        await conn.close()
+
+        server.stop_immediately()  # a process crash, not an OS crash: the page cache keeps it
+        server.start()
+        conn = await asyncpg.connect(server.url)
+        assert await conn.fetchval("SELECT count(*) FROM visit") == 1
+        await conn.close()
+    finally:
+        server.stop()
+
+
 async def test_ensure_servers_keeps_data_between_runs(tmp_path: Path) -> None:
     database_url, nats_url, started = ensure_servers(tmp_path, None, None)
     try:
         assert await _publish(nats_url, "KEPT", b"first") == 1
         conn = await asyncpg.connect(database_url)
+        assert await conn.fetchval("SHOW fsync") == "on"  # make run's servers stay durable
         await conn.execute("CREATE TABLE kept (id int)")
         await conn.close()
     finally:
