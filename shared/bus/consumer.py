@@ -2,8 +2,12 @@
 
 A consumer fetches a batch, drops what it has already applied, and applies the rest in one
 PostgreSQL transaction together with its tracking records (per aggregate: the last stream
-sequence applied). It acks only after the commit, so a crash before the commit redelivers
-and a crash after it finds the tracking records and skips. Events of one aggregate are
+sequence applied). The usual batch (every event fresh) writes its tracking records first,
+in the statement that reads what they held (``TRACK_FIRST``): one statement and one
+PostgreSQL transaction a batch fewer than a read of its own before the transaction; a batch
+found not all fresh is rolled back and sorted as before (duplicates, waiting, holds). It
+acks only after the commit, so a crash before the commit redelivers and a crash after it
+finds the tracking records and skips. Events of one aggregate are
 applied in stream order: when one fails, later events of the same aggregate wait behind it
 (durably: the block is a column of the tracking row) until it succeeds or is dead-lettered,
 or is no longer on the stream (its limits took it, an operator removed it: ``_released``).
@@ -195,13 +199,25 @@ class Waiting(Handler, Protocol):
     own write of the batch, and awaits it on its connection while it waits, so that the
     statement is off the batch's path instead of after it. Same transaction, so it commits
     with the handler's writes or not at all. A handler says so with ``waits = True``; if its
-    ``apply`` returns without having awaited ``meanwhile``, the consumer runs it then."""
+    ``apply`` returns without having awaited ``meanwhile``, the consumer runs it then. A batch
+    whose events were all fresh wrote its tracking first (``Consumer._apply_if_all_fresh``):
+    its ``meanwhile`` has nothing left to do."""
 
     waits: bool
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope],
                     meanwhile: Meanwhile | None = None) -> None:
         ...
+
+
+class _NotAllFresh(Exception):
+    """A batch's first statement found an event applied already, or waiting behind a retried
+    one of its case: its transaction is rolled back and the batch sorted as before
+    (``Consumer._apply_if_all_fresh``). ``tracked``: the rows it found."""
+
+    def __init__(self, tracked: dict[UUID, tuple[int, int | None]]) -> None:
+        super().__init__("not every event of the batch is fresh")
+        self.tracked = tracked
 
 
 class _Once:
@@ -217,6 +233,15 @@ class _Once:
         if not self.done:
             self.done = True
             await self._write()
+
+
+async def _nothing() -> None:
+    return None
+
+
+#: The ``meanwhile`` of a batch whose tracking write was its first statement: done already.
+_TRACKED_ALREADY = _Once(_nothing)
+_TRACKED_ALREADY.done = True
 
 
 @dataclass
@@ -301,6 +326,31 @@ APPLIED_POSITION = (
 FORGET_DONE_HOLDS = (
     "DELETE FROM consumer_held AS h USING consumer_tracking AS t WHERE h.consumer = $1"
     " AND t.consumer = $1 AND t.key = h.key AND h.seq <= t.seq")
+
+#: A batch's tracking write (``Consumer._track``), one round trip: consumer ``$1``'s row of
+#: each case ``$2`` moved to its last sequence ``$3`` (a block at or before it lifted), and
+#: its progress of each service ``$4`` to the last position ``$5`` and sequence ``$6``.
+_TRACK_WRITES = (
+    "tracked AS (INSERT INTO consumer_tracking (consumer, key, seq) "
+    " SELECT $1, k, s FROM unnest($2::uuid[], $3::bigint[]) AS t(k, s) "
+    " ON CONFLICT (consumer, key) DO UPDATE SET seq = EXCLUDED.seq, blocked_seq = "
+    " CASE WHEN consumer_tracking.blocked_seq <= EXCLUDED.seq THEN NULL "
+    " ELSE consumer_tracking.blocked_seq END RETURNING 1), "
+    "progressed AS (INSERT INTO consumer_progress (consumer, service, position, stream_seq) "
+    " SELECT $1, svc, pos, seq FROM unnest($4::text[], $5::bigint[], $6::bigint[])"
+    " AS p(svc, pos, seq) ON CONFLICT (consumer, service) DO UPDATE SET "
+    " position = GREATEST(consumer_progress.position, EXCLUDED.position), "
+    " stream_seq = GREATEST(consumer_progress.stream_seq, EXCLUDED.stream_seq), "
+    " updated_at = now() RETURNING 1)")
+TRACK = f"WITH {_TRACK_WRITES} SELECT 1"
+#: ``TRACK`` answering with the rows of its cases as they were before it: every part of a
+#: statement reads the same snapshot, taken before any of it writes (the key joined with
+#: the keys, as ``Consumer._tracking`` reads them). The first statement of a batch's
+#: transaction (``Consumer._apply_if_all_fresh``): its read and its write in one.
+TRACK_FIRST = (
+    "WITH was AS (SELECT t.key, t.seq, t.blocked_seq FROM unnest($2::uuid[]) AS k(key)"
+    f" JOIN consumer_tracking AS t ON t.consumer = $1 AND t.key = k.key), {_TRACK_WRITES}"
+    " SELECT key, seq, blocked_seq FROM was")
 
 #: The last stream sequence a consumer applied (``$1``), as ``check_stream`` compares it.
 APPLIED_SEQ = "SELECT max(stream_seq) FROM consumer_progress WHERE consumer = $1"
@@ -982,18 +1032,18 @@ class Consumer:
                         error=f"{type(exc).__name__}: {exc}")
 
     async def _apply(self, items: list[_Item], prepared: _Prepared | None = None) -> None:
-        keys = list({i.envelope.partition_key for i in items if i.envelope})
         async with self._connection() as conn:
             self._analyze_when_grown()
-            # Joined with the keys, not ``key = ANY($2)``: PostgreSQL's generic plan for a
-            # prepared statement tests an array parameter element by element on every row of
-            # the consumer it scans (the plan a young table's statistics give), so the
-            # lookup grew with rows x keys: 40 ms a batch of 2,000 at 3,600 cases.
-            rows = await conn.fetch(
-                "SELECT t.key, t.seq, t.blocked_seq FROM unnest($2::uuid[]) AS k(key)"
-                " JOIN consumer_tracking AS t ON t.consumer = $1 AND t.key = k.key",
-                self.name, keys)
-            tracked = {r["key"]: (r["seq"], r["blocked_seq"]) for r in rows}
+            if self._timeouts_in_a_row < self.isolate_after:
+                # The usual batch: every event fresh. Its tracking write goes first, in the
+                # batch's transaction, and says what the rows held before (``_track_first``):
+                # the tracking read, its own statement and PostgreSQL transaction before, is
+                # part of it.
+                tracked = await self._apply_if_all_fresh(conn, items, prepared)
+                if tracked is None:
+                    return
+            else:
+                tracked = await self._tracking(conn, items)
             fresh: list[_Item] = []
             waiting: list[_Item] = []
             for item in items:
@@ -1021,30 +1071,98 @@ class Consumer:
             if self._timeouts_in_a_row >= self.isolate_after:
                 await self._isolate(conn, fresh)
                 return
-            events = _handled(fresh)
-            try:
-                async with conn.transaction():
-                    track = _Once(lambda: self._track(conn, fresh))
-                    if not events:
-                        pass  # only events the handler ignores: tracked below
-                    elif prepared is not None and _same(prepared.events, events):
-                        await cast(Preparing, self.handler).apply(
-                            conn, events, prepared.result)
-                    elif getattr(self.handler, "waits", False):
-                        await cast(Waiting, self.handler).apply(conn, events, track)
-                    else:
-                        await self.handler.apply(conn, events)
-                    await track()
-            except STORE_TIMED_OUT:
-                raise  # not the events' fault: the whole batch goes back (``_timed_out``)
-            except Exception as exc:  # one bad event must not hold back the batch
-                log.warning("consumer.batch_failed", consumer=self.name, size=len(fresh),
-                            error=f"{type(exc).__name__}: {exc}")
-                tracing.batch_failed(exc)
-                await self._apply_one_by_one(conn, fresh)
+            if not await self._applied(conn, fresh, prepared):
                 return
         await self._ack([item.msg for item in fresh])
         self.stats.applied += len(fresh)
+
+    async def _tracking(self, conn: asyncpg.Connection,
+                        items: list[_Item]) -> dict[UUID, tuple[int, int | None]]:
+        """The tracking rows of the cases of ``items``: key -> (seq, blocked_seq)."""
+        keys = list({i.envelope.partition_key for i in items if i.envelope})
+        # Joined with the keys, not ``key = ANY($2)``: PostgreSQL's generic plan for a
+        # prepared statement tests an array parameter element by element on every row of
+        # the consumer it scans (the plan a young table's statistics give), so the lookup
+        # grew with rows x keys: 40 ms a batch of 2,000 at 3,600 cases.
+        rows = await conn.fetch(
+            "SELECT t.key, t.seq, t.blocked_seq FROM unnest($2::uuid[]) AS k(key)"
+            " JOIN consumer_tracking AS t ON t.consumer = $1 AND t.key = k.key",
+            self.name, keys)
+        return {r["key"]: (r["seq"], r["blocked_seq"]) for r in rows}
+
+    async def _apply_if_all_fresh(self, conn: asyncpg.Connection, items: list[_Item],
+                                  prepared: _Prepared | None
+                                  ) -> dict[UUID, tuple[int, int | None]] | None:
+        """``items`` applied in one transaction whose first statement is their tracking write
+        (``_track_first``), when what it found shows every one fresh (not applied yet, none
+        waiting behind a retried event of its case): then committed and acked (or, when the
+        handler failed, applied one by one), and None returned. Otherwise the transaction is
+        rolled back, nothing of it done, and the rows as they were are returned, for the
+        batch to be sorted as it always was (duplicates, waiting, holds, ``_released``).
+
+        Before, each batch read its tracking rows in a statement of its own (a PostgreSQL
+        transaction of its own, outside the batch's) and wrote them in another at its end:
+        at a low rate, with a batch of one event, two of its five round trips."""
+        written = False
+        try:
+            async with conn.transaction():
+                tracked = await self._track_first(conn, items)
+                for item in items:
+                    assert item.envelope is not None
+                    seq, blocked = tracked.get(item.envelope.partition_key, (0, None))
+                    if item.seq <= seq or (blocked is not None and item.seq > blocked):
+                        raise _NotAllFresh(tracked)
+                written = True
+                await self._handle(conn, items, prepared, _TRACKED_ALREADY)
+        except _NotAllFresh as not_all:
+            return not_all.tracked
+        except STORE_TIMED_OUT:
+            raise  # not the events' fault: the whole batch goes back (``_timed_out``)
+        except Exception as exc:
+            if not written:
+                raise  # the tracking statement itself: as the read before it, not the events'
+            self._batch_failed(exc, items)
+            await self._apply_one_by_one(conn, items)
+            return None
+        await self._ack([item.msg for item in items])
+        self.stats.applied += len(items)
+        return None
+
+    async def _applied(self, conn: asyncpg.Connection, fresh: list[_Item],
+                       prepared: _Prepared | None) -> bool:
+        """``fresh`` (sorted out of a batch by its tracking rows) applied and tracked in one
+        transaction: True once committed (to be acked); False when it failed and the events
+        were applied one by one instead."""
+        try:
+            async with conn.transaction():
+                track = _Once(lambda: self._track(conn, fresh))
+                await self._handle(conn, fresh, prepared, track)
+                await track()
+        except STORE_TIMED_OUT:
+            raise  # not the events' fault: the whole batch goes back (``_timed_out``)
+        except Exception as exc:  # one bad event must not hold back the batch
+            self._batch_failed(exc, fresh)
+            await self._apply_one_by_one(conn, fresh)
+            return False
+        return True
+
+    async def _handle(self, conn: asyncpg.Connection, fresh: list[_Item],
+                      prepared: _Prepared | None, track: _Once) -> None:
+        """The handler's part of a batch, inside its transaction."""
+        events = _handled(fresh)
+        if not events:
+            return  # only events the handler ignores: only tracked
+        if prepared is not None and _same(prepared.events, events):
+            await cast(Preparing, self.handler).apply(conn, events, prepared.result)
+        elif getattr(self.handler, "waits", False):
+            await cast(Waiting, self.handler).apply(conn, events, track)
+        else:
+            await self.handler.apply(conn, events)
+
+    def _batch_failed(self, exc: Exception, fresh: list[_Item]) -> None:
+        log.warning("consumer.batch_failed", consumer=self.name, size=len(fresh),
+                    error=f"{type(exc).__name__}: {exc}")
+        tracing.batch_failed(exc)
 
     async def _released(self, conn: asyncpg.Connection, waiting: list[_Item],
                         tracked: dict[UUID, tuple[int, int | None]]) -> set[UUID]:
@@ -1081,7 +1199,9 @@ class Consumer:
         return [i for i in items if i.envelope is not None
                 and type(i.envelope) is not EnvelopeHead]
 
-    async def _track(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
+    def _tracking_args(self, items: list[_Item]) -> tuple[object, ...]:
+        """``TRACK``'s and ``TRACK_FIRST``'s arguments for ``items``: each case's last
+        sequence, each service's last position and sequence."""
         last: dict[UUID, int] = {}
         progress: dict[str, tuple[int, int]] = {}
         for item in items:
@@ -1091,21 +1211,19 @@ class Consumer:
             progress[item.envelope.service] = (max(pos, item.envelope.position),
                                                max(seq, item.seq))
         services = list(progress)
+        return (self.name, list(last), list(last.values()), services,
+                [progress[svc][0] for svc in services], [progress[svc][1] for svc in services])
+
+    async def _track(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
         # One round trip: tracking rows and progress in a single statement.
-        await conn.execute(
-            "WITH tracked AS (INSERT INTO consumer_tracking (consumer, key, seq) "
-            " SELECT $1, k, s FROM unnest($2::uuid[], $3::bigint[]) AS t(k, s) "
-            " ON CONFLICT (consumer, key) DO UPDATE SET seq = EXCLUDED.seq, blocked_seq = "
-            " CASE WHEN consumer_tracking.blocked_seq <= EXCLUDED.seq THEN NULL "
-            " ELSE consumer_tracking.blocked_seq END RETURNING 1) "
-            "INSERT INTO consumer_progress (consumer, service, position, stream_seq) "
-            " SELECT $1, svc, pos, seq FROM unnest($4::text[], $5::bigint[], $6::bigint[])"
-            " AS p(svc, pos, seq) ON CONFLICT (consumer, service) DO UPDATE SET "
-            " position = GREATEST(consumer_progress.position, EXCLUDED.position), "
-            " stream_seq = GREATEST(consumer_progress.stream_seq, EXCLUDED.stream_seq), "
-            " updated_at = now()",
-            self.name, list(last), list(last.values()), services,
-            [progress[svc][0] for svc in services], [progress[svc][1] for svc in services])
+        await conn.execute(TRACK, *self._tracking_args(items))
+
+    async def _track_first(self, conn: asyncpg.Connection,
+                           items: list[_Item]) -> dict[UUID, tuple[int, int | None]]:
+        """``_track`` as a batch's first statement, answering what ``_tracking`` would have
+        read: the rows as they were before it (``TRACK_FIRST``)."""
+        rows = await conn.fetch(TRACK_FIRST, *self._tracking_args(items))
+        return {r["key"]: (r["seq"], r["blocked_seq"]) for r in rows}
 
     async def _apply_one_by_one(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
         """``items`` one at a time, each in its own transaction: a failing event is retried
