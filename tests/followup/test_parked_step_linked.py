@@ -244,3 +244,41 @@ async def test_a_link_the_old_rules_ignored_waits_for_its_parked_step_after_the_
         assert (f.assigned_clerk, f.assigned_team) == (None, "elderly-care")
         assert await pool.fetchval("SELECT case_id FROM followups WHERE follow_up_id = $1",
                                    f.id) == case_id
+
+
+async def test_a_retry_of_parked_rules_ends_while_the_live_rules_keep_parking(
+        settings: Settings, tmp_path: Path) -> None:
+    """The calendar reload applies the parked rules again while the live rules keep parking
+    new ones (a flow of steps on 2027 days, the calendar still knowing 2026 alone): the retry
+    reads the parked list again only for the links parked behind the steps it applied
+    (``_meet``), and ends. Before, each round took whatever had been parked meanwhile and read
+    the list again: as long as the live rules parked one rule a round, the reload's request
+    never ended (here the live rules stop after 30, the rounds counted)."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    async with center_day(settings, DECEMBER_20, with_intake=False, holidays_file=holidays,
+                          calendar_provisional_years=0) as center:
+        rules = center.app.state.rules
+        pool: asyncpg.Pool = center.app.state.pool
+
+        async def apply(events: list[Envelope]) -> None:
+            async with pool.acquire() as conn, conn.transaction():
+                await rules.apply(conn, events)
+
+        resident = uuid.uuid4()
+        await apply([_step(uuid.uuid4(), uuid.uuid4(), resident, date(2027, 1, 4), None)])
+        rounds: list[int] = []
+        retry = rules._retry
+
+        async def retry_while_the_live_rules_park(conn: Any, events: list[Envelope]) -> int:
+            rounds.append(len(events))
+            done = await retry(conn, events)
+            if len(rounds) <= 30:  # a live batch parked one more step meanwhile
+                await apply([_step(uuid.uuid4(), uuid.uuid4(), resident, date(2027, 1, 5),
+                                   None)])
+            return done
+
+        rules._retry = retry_while_the_live_rules_park
+        assert await rules.retry_parked(pool) == 0, "2027 still unknown"
+        assert rounds == [1], rounds
+        assert await pool.fetchval("SELECT count(*) FROM parked_rules") == 2
