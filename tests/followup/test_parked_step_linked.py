@@ -17,8 +17,10 @@ the second waits with its link; 2028 published: the second too."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -52,12 +54,20 @@ def _linked(plan_id: uuid.UUID, step_id: uuid.UUID, case_id: uuid.UUID) -> Envel
         "step_id": str(step_id), "case_id": str(case_id)})
 
 
+@contextlib.asynccontextmanager
+async def _knowing_2026_alone(settings: Settings, holidays: Path) -> AsyncIterator[Any]:
+    """Sunday 20 December 2026, follow-up's calendar knowing 2026 and nothing after (no
+    provisional years; ``holidays`` the file a reload reads, empty)."""
+    async with center_day(settings, DECEMBER_20, with_intake=False, holidays_file=holidays,
+                          calendar_provisional_years=0) as center:
+        yield center
+
+
 async def test_a_parked_steps_link_waits_and_the_reminder_is_the_cases_once_its_year_is_known(
         settings: Settings, tmp_path: Path) -> None:
     holidays = tmp_path / "holidays.json"
     holidays.write_text("{}")
-    async with center_day(settings, DECEMBER_20, with_intake=False, holidays_file=holidays,
-                          calendar_provisional_years=0) as center:
+    async with _knowing_2026_alone(settings, holidays) as center:
         rules = center.app.state.rules
         pool: asyncpg.Pool = center.app.state.pool
         store = center.app.state.followups.committer.app
@@ -203,8 +213,7 @@ async def test_a_link_the_old_rules_ignored_waits_for_its_parked_step_after_the_
     plan's author with no case."""
     holidays = tmp_path / "holidays.json"
     holidays.write_text("{}")
-    async with center_day(settings, DECEMBER_20, with_intake=False, holidays_file=holidays,
-                          calendar_provisional_years=0) as center:
+    async with _knowing_2026_alone(settings, holidays) as center:
         runtime = center.app.state.runtime
         driving = runtime.consumers["followup-rules"]
         store = center.app.state.followups.committer.app
@@ -256,12 +265,11 @@ async def test_a_retry_of_parked_rules_ends_while_the_live_rules_keep_parking(
     never ended (here the live rules stop after 30, the rounds counted)."""
     holidays = tmp_path / "holidays.json"
     holidays.write_text("{}")
-    async with center_day(settings, DECEMBER_20, with_intake=False, holidays_file=holidays,
-                          calendar_provisional_years=0) as center:
+    async with _knowing_2026_alone(settings, holidays) as center:
         rules = center.app.state.rules
         pool: asyncpg.Pool = center.app.state.pool
 
-        async def apply(events: list[Envelope]) -> None:
+        async def apply(events: list[Envelope]) -> None:  # the live rules' batch
             async with pool.acquire() as conn, conn.transaction():
                 await rules.apply(conn, events)
 

@@ -273,6 +273,21 @@ async def test_a_plan_drawn_up_on_20_december_reaches_into_a_provisional_year(
             (at(2027, 1, 27, 9), ITEMS[2], "provisional")]
 
 
+async def _present_elsewhere(center: Any, settings: Settings, when: datetime
+                             ) -> tuple[Any, dict[str, str]]:
+    """The patient comes to our center at ``when``; Lujiazui's clerk then types his ID number
+    at their window (a presence grant): the story, and that clerk's headers."""
+    from shared.cli.demo import demo_residents
+
+    story = await the_patient_comes(center.intake, when, CENTER)
+    other = {"Authorization": "Bearer " + _token(settings, "SH-PD-LUJIAZUI")}
+    patient = demo_residents(9020, 2)[0]
+    found = await center.intake.post("/residents/lookup", headers=other, json={
+        "id_number": patient.id_number, "purpose": "city-wide service"})
+    assert found.status_code == 200 and found.json()["resident_id"] == story.patient
+    return story, other
+
+
 async def test_a_plan_drawn_up_under_a_presence_grant_is_answered_again_after_it_ends(
         settings: Settings) -> None:
     """Another center serves the patient on a presence grant (his ID number typed at the
@@ -280,15 +295,8 @@ async def test_a_plan_drawn_up_under_a_presence_grant_is_answered_again_after_it
     a new plan is refused."""
     from datetime import timedelta
 
-    from shared.cli.demo import demo_residents
-
     async with center_day(settings, at(2026, 3, 2, 9)) as center:
-        story = await the_patient_comes(center.intake, at(2026, 3, 2, 9, 20), CENTER)
-        other = {"Authorization": "Bearer " + _token(settings, "SH-PD-LUJIAZUI")}
-        patient = demo_residents(9020, 2)[0]
-        found = await center.intake.post("/residents/lookup", headers=other, json={
-            "id_number": patient.id_number, "purpose": "city-wide service"})
-        assert found.status_code == 200 and found.json()["resident_id"] == story.patient
+        story, other = await _present_elsewhere(center, settings, at(2026, 3, 2, 9, 20))
         body = {"center_id": "SH-PD-LUJIAZUI", "counter_id": "window-1",
                 "resident_id": story.patient, "title": "复查安排",
                 "steps": [{"service_item": ITEMS[2], "effective_on": "2026-06-01",
@@ -355,16 +363,9 @@ async def test_a_plan_sent_with_a_stale_clock_under_a_presence_grant_leaves_no_a
     up still replay it. On the calendar's edge: 31 December 23:30 in Shanghai."""
     from datetime import timedelta
 
-    from shared.cli.demo import demo_residents
-
     async with center_day(settings, at(2026, 12, 31, 23, 30),
                           occurred_at_max_future_s=300.0) as center:
-        story = await the_patient_comes(center.intake, at(2026, 12, 31, 23, 35), CENTER)
-        other = {"Authorization": "Bearer " + _token(settings, "SH-PD-LUJIAZUI")}
-        patient = demo_residents(9020, 2)[0]
-        found = await center.intake.post("/residents/lookup", headers=other, json={
-            "id_number": patient.id_number, "purpose": "city-wide service"})
-        assert found.status_code == 200 and found.json()["resident_id"] == story.patient
+        story, other = await _present_elsewhere(center, settings, at(2026, 12, 31, 23, 35))
         pool = center.intake._transport.app.state.pool  # type: ignore[attr-defined]
         sent = center.clock.now()
         body = {"center_id": "SH-PD-LUJIAZUI", "counter_id": "window-1",
