@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _child(requests: int, rounds: int) -> None:
+def _child(requests: int, rounds: int, sent_at: bool = False) -> None:
     import orjson
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -56,9 +56,12 @@ def _child(requests: int, rounds: int) -> None:
     app = create_app(settings)
     app.state.intake = Intake(AcceptingCommitter(), app.state.catalogue)  # type: ignore[arg-type]
     token = _token(settings).encode()
+    from datetime import UTC, datetime
     body = orjson.dumps({"center_id": "SH-PD-HUAMU", "counter_id": "window-3",
                          "clerk_id": "clerk-001", "channel": "counter",
-                         "service_item": "SA-HARDSHIP-SUBSIDY"})
+                         "service_item": "SA-HARDSHIP-SUBSIDY",
+                         # the counter page's: its clock, as it sends (within the window)
+                         **({"sent_at": datetime.now(UTC).isoformat()} if sent_at else {})})
 
     async def write(n: int) -> None:
         scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -103,10 +106,13 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("--requests", type=int, default=1500, help="writes a round")
     parser.add_argument("--rounds", type=int, default=6, help="rounds a process")
+    parser.add_argument("--sent-at", action="store_true",
+                        help="each write says its sender's clock (sent_at), as the counter "
+                        "page's do")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.requests, args.rounds)
+        _child(args.requests, args.rounds, args.sent_at)
         return
     if args.other is None:
         parser.error("name the tree to compare this with")
@@ -115,7 +121,7 @@ def main() -> None:
 
     alternate(args.other, ROOT, args.pairs, lambda tree: child(
         ROOT / "benchmarks" / "intake_asgi_paired.py", tree, "--requests", str(args.requests),
-        "--rounds", str(args.rounds)), "a request")
+        "--rounds", str(args.rounds), *(["--sent-at"] if args.sent_at else [])), "a request")
 
 
 if __name__ == "__main__":

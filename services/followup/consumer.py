@@ -528,11 +528,19 @@ class Rules:
         done = 0
         async with pool.acquire() as conn:
             tried: set[UUID] = set()
-            while fresh := [e for e in await parking.parked_envelopes(conn)
-                            if e.event_id not in tried]:
+            fresh = await parking.parked_envelopes(conn)
+            while fresh:
                 done += await self._retry(conn, fresh)
-                # Parked while this ran (a link to a step it was applying: ``_meet``): once.
                 tried.update(e.event_id for e in fresh)
+                # Parked while this ran behind a step it applied (a link: ``_meet``), once;
+                # not whatever the live rules parked meanwhile (on the calendar now in
+                # force: parked again if tried): taking it, the loop ran as long as they
+                # parked one rule a round. A link is no step, so two rounds at most.
+                steps = {e.payload.get("step_id") for e in fresh
+                         if e.service == "intake" and e.type == "PlanStepAdded"}
+                fresh = [e for e in await parking.parked_envelopes(conn)
+                         if e.event_id not in tried and e.type == "PlanCaseLinked"
+                         and e.payload.get("step_id") in steps] if steps else []
             if self.on_parked is not None:
                 self.on_parked(await parking.count(conn))
         return done

@@ -83,6 +83,12 @@ class Plans:
                 existing.check_new_command(key, "PlanDrawnUp", actor, meta.get(COMMAND_DIGEST))
                 raise AlreadyDoneError(plan_id, 1)
 
+        if done := await self.path.created(plan_id, "PlanDrawnUp", key, actor, meta):
+            # Drawn up already under this key (a retry), or the key was another command's,
+            # or a sent_at far off the clock under a key nobody used (422, decided where the
+            # key is looked up): the vault is not asked, so its audit trail holds no
+            # admission that no plan recorded (as for a case's opening).
+            return done
         try:
             await self.vault.admit_case(cmd.resident_id, Access(principal, "plan drawn up",
                                                                 cmd.correlation_id))

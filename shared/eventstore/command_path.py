@@ -406,7 +406,10 @@ class CommandPath:
         # A sent_at far off the clock under a key: a new command is refused, but the same
         # request sent again after its answer was lost (its old sent_at kept, by a script)
         # replays the first answer, decided where the key is looked up (group commit).
-        refused_unless_replayed.set(None if refused is None or key is None else (key, refused))
+        if refused is not None and key is not None:
+            refused_unless_replayed.set((key, refused))
+        elif refused_unless_replayed.get() is not None:  # a set() costs a new context
+            refused_unless_replayed.set(None)
         meta = meta_for(actor, key, now, command, **where)
         given = meta["occurred_at"]
         if given is not now:  # the command gave its own: the sender's clock may be off

@@ -17,8 +17,10 @@ the second waits with its link; 2028 published: the second too."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -52,12 +54,20 @@ def _linked(plan_id: uuid.UUID, step_id: uuid.UUID, case_id: uuid.UUID) -> Envel
         "step_id": str(step_id), "case_id": str(case_id)})
 
 
+@contextlib.asynccontextmanager
+async def _knowing_2026_alone(settings: Settings, holidays: Path) -> AsyncIterator[Any]:
+    """Sunday 20 December 2026, follow-up's calendar knowing 2026 and nothing after (no
+    provisional years; ``holidays`` the file a reload reads, empty)."""
+    async with center_day(settings, DECEMBER_20, with_intake=False, holidays_file=holidays,
+                          calendar_provisional_years=0) as center:
+        yield center
+
+
 async def test_a_parked_steps_link_waits_and_the_reminder_is_the_cases_once_its_year_is_known(
         settings: Settings, tmp_path: Path) -> None:
     holidays = tmp_path / "holidays.json"
     holidays.write_text("{}")
-    async with center_day(settings, DECEMBER_20, with_intake=False, holidays_file=holidays,
-                          calendar_provisional_years=0) as center:
+    async with _knowing_2026_alone(settings, holidays) as center:
         rules = center.app.state.rules
         pool: asyncpg.Pool = center.app.state.pool
         store = center.app.state.followups.committer.app
@@ -203,8 +213,7 @@ async def test_a_link_the_old_rules_ignored_waits_for_its_parked_step_after_the_
     plan's author with no case."""
     holidays = tmp_path / "holidays.json"
     holidays.write_text("{}")
-    async with center_day(settings, DECEMBER_20, with_intake=False, holidays_file=holidays,
-                          calendar_provisional_years=0) as center:
+    async with _knowing_2026_alone(settings, holidays) as center:
         runtime = center.app.state.runtime
         driving = runtime.consumers["followup-rules"]
         store = center.app.state.followups.committer.app
@@ -244,3 +253,40 @@ async def test_a_link_the_old_rules_ignored_waits_for_its_parked_step_after_the_
         assert (f.assigned_clerk, f.assigned_team) == (None, "elderly-care")
         assert await pool.fetchval("SELECT case_id FROM followups WHERE follow_up_id = $1",
                                    f.id) == case_id
+
+
+async def test_a_retry_of_parked_rules_ends_while_the_live_rules_keep_parking(
+        settings: Settings, tmp_path: Path) -> None:
+    """The calendar reload applies the parked rules again while the live rules keep parking
+    new ones (a flow of steps on 2027 days, the calendar still knowing 2026 alone): the retry
+    reads the parked list again only for the links parked behind the steps it applied
+    (``_meet``), and ends. Before, each round took whatever had been parked meanwhile and read
+    the list again: as long as the live rules parked one rule a round, the reload's request
+    never ended (here the live rules stop after 30, the rounds counted)."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    async with _knowing_2026_alone(settings, holidays) as center:
+        rules = center.app.state.rules
+        pool: asyncpg.Pool = center.app.state.pool
+
+        async def apply(events: list[Envelope]) -> None:  # the live rules' batch
+            async with pool.acquire() as conn, conn.transaction():
+                await rules.apply(conn, events)
+
+        resident = uuid.uuid4()
+        await apply([_step(uuid.uuid4(), uuid.uuid4(), resident, date(2027, 1, 4), None)])
+        rounds: list[int] = []
+        retry = rules._retry
+
+        async def retry_while_the_live_rules_park(conn: Any, events: list[Envelope]) -> int:
+            rounds.append(len(events))
+            done = await retry(conn, events)
+            if len(rounds) <= 30:  # a live batch parked one more step meanwhile
+                await apply([_step(uuid.uuid4(), uuid.uuid4(), resident, date(2027, 1, 5),
+                                   None)])
+            return done
+
+        rules._retry = retry_while_the_live_rules_park
+        assert await rules.retry_parked(pool) == 0, "2027 still unknown"
+        assert rounds == [1], rounds
+        assert await pool.fetchval("SELECT count(*) FROM parked_rules") == 2

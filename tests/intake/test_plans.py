@@ -273,6 +273,21 @@ async def test_a_plan_drawn_up_on_20_december_reaches_into_a_provisional_year(
             (at(2027, 1, 27, 9), ITEMS[2], "provisional")]
 
 
+async def _present_elsewhere(center: Any, settings: Settings, when: datetime
+                             ) -> tuple[Any, dict[str, str]]:
+    """The patient comes to our center at ``when``; Lujiazui's clerk then types his ID number
+    at their window (a presence grant): the story, and that clerk's headers."""
+    from shared.cli.demo import demo_residents
+
+    story = await the_patient_comes(center.intake, when, CENTER)
+    other = {"Authorization": "Bearer " + _token(settings, "SH-PD-LUJIAZUI")}
+    patient = demo_residents(9020, 2)[0]
+    found = await center.intake.post("/residents/lookup", headers=other, json={
+        "id_number": patient.id_number, "purpose": "city-wide service"})
+    assert found.status_code == 200 and found.json()["resident_id"] == story.patient
+    return story, other
+
+
 async def test_a_plan_drawn_up_under_a_presence_grant_is_answered_again_after_it_ends(
         settings: Settings) -> None:
     """Another center serves the patient on a presence grant (his ID number typed at the
@@ -280,15 +295,8 @@ async def test_a_plan_drawn_up_under_a_presence_grant_is_answered_again_after_it
     a new plan is refused."""
     from datetime import timedelta
 
-    from shared.cli.demo import demo_residents
-
     async with center_day(settings, at(2026, 3, 2, 9)) as center:
-        story = await the_patient_comes(center.intake, at(2026, 3, 2, 9, 20), CENTER)
-        other = {"Authorization": "Bearer " + _token(settings, "SH-PD-LUJIAZUI")}
-        patient = demo_residents(9020, 2)[0]
-        found = await center.intake.post("/residents/lookup", headers=other, json={
-            "id_number": patient.id_number, "purpose": "city-wide service"})
-        assert found.status_code == 200 and found.json()["resident_id"] == story.patient
+        story, other = await _present_elsewhere(center, settings, at(2026, 3, 2, 9, 20))
         body = {"center_id": "SH-PD-LUJIAZUI", "counter_id": "window-1",
                 "resident_id": story.patient, "title": "复查安排",
                 "steps": [{"service_item": ITEMS[2], "effective_on": "2026-06-01",
@@ -343,3 +351,43 @@ async def test_a_plans_steps_are_dated_within_the_window_every_day_is(
                 assert r.json()["error"]["details"]["field"] == "steps[1].effective_on", r.text
             r = await draw_up(last)
             assert r.status_code == 201, (now, r.text)
+
+
+async def test_a_plan_sent_with_a_stale_clock_under_a_presence_grant_leaves_no_admission(
+        settings: Settings) -> None:
+    """Another center's clerk draws up a plan for the patient on a presence grant, from a
+    tablet whose ``sent_at`` is ten minutes behind, under a new key: a 422 ``sent_at``, and
+    the vault's audit trail holds no admission for a plan nobody drew up (since the sent_at
+    refusal waited for the key's look-up in the group commit, the vault was asked first and
+    audited "admitted" at both centers). The same bytes again under the key of a plan drawn
+    up still replay it. On the calendar's edge: 31 December 23:30 in Shanghai."""
+    from datetime import timedelta
+
+    async with center_day(settings, at(2026, 12, 31, 23, 30),
+                          occurred_at_max_future_s=300.0) as center:
+        story, other = await _present_elsewhere(center, settings, at(2026, 12, 31, 23, 35))
+        pool = center.intake._transport.app.state.pool  # type: ignore[attr-defined]
+        sent = center.clock.now()
+        body = {"center_id": "SH-PD-LUJIAZUI", "counter_id": "window-1",
+                "resident_id": story.patient, "title": "复查安排", "sent_at": sent.isoformat(),
+                "steps": [{"service_item": ITEMS[2], "effective_on": "2027-06-01",
+                           "what": "复查后报销"}]}
+        first = await center.intake.post("/plans", headers={**other, **headers("plan-sk-1")},
+                                         json=body)
+        assert first.status_code == 201, first.text
+
+        center.clock.advance(timedelta(minutes=10))  # 1 January 2027: the tablet's clock lags
+        trail = await pool.fetchval("SELECT count(*) FROM personal_data_audit")
+        stale = await center.intake.post("/plans", headers={**other, **headers("plan-sk-2")},
+                                         json=body)
+        assert stale.status_code == 422, stale.text
+        assert stale.json()["error"]["details"]["field"] == "sent_at"
+        assert await pool.fetchval("SELECT count(*) FROM personal_data_audit") == trail, \
+            "no admission audited for a plan refused"
+        again = await center.intake.post("/plans", headers={**other, **headers("plan-sk-1")},
+                                         json=body)
+        assert again.status_code in (200, 201) and again.json()["replayed"], again.text
+        assert again.json()["id"] == first.json()["id"]
+    drawn = [e for e in await stream_envelopes(settings) if e.type == "PlanDrawnUp"]
+    assert [str(e.aggregate_id) for e in drawn if str(e.center_id) == "SH-PD-LUJIAZUI"] == [
+        first.json()["id"]], "the stale one recorded nothing"
