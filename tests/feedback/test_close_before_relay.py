@@ -605,3 +605,37 @@ async def test_a_may_slip_typed_in_while_may_is_closing_and_a_rebuild_switches_i
         with _while_counting(may, monkeypatch, typed_in_and_rebuilt):
             await _close(may.client, "2026-05")
         await _reported_8_revised_to_9(may)
+
+
+async def test_a_close_counted_before_a_switch_and_gone_after_its_record_names_the_slip(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The close of May has counted (8 visits) on the live numbering (at 1001); a slip of 14
+    May typed in on 4 June is applied, then ``sixstep rebuild feedback.figures`` switches in
+    (the slip noted anew at 1). The close says it is recording (``_pending``, at 1001 on
+    the rebuilt marks), records, and the process is gone before May's marks move. The next
+    revision settled the record at 1001, above the slip's note: May was revised to 9 naming
+    nothing, and a close retried then left May at 8 for good. A record counted against the
+    marks a switch replaced is pending from 0: the slip is named."""
+    async with _may_closed(settings, close=False) as may:
+        periods = may.app.state.periods
+        await may.app.state.pool.execute("SELECT setval('fig_noted_seq', 1000)")
+        slips = []
+
+        async def typed_in_and_rebuilt() -> None:
+            slips.append(await may.typed_in(settings, "slip", at("14", "11:00"),
+                                            "2026-06-04T10:00:00+08:00"))
+            await _rebuilt(settings)
+        with _while_counting(may, monkeypatch, typed_in_and_rebuilt), \
+                monkeypatch.context() as m:
+            m.setattr(periods, "_counted", _gone)
+            r = await may.client.post(f"/periods/{TEST_CENTER}/2026-05/close",
+                                      headers={"Idempotency-Key": "close-2026-05"})
+            assert r.status_code == 500, "gone after its record"
+        await wait_until(lambda: _reported(may.client, "2026-05"), what="May's report")
+        assert (await month_row(may.client, "2026-05"))["visits"] == 8
+        may.clock.set(datetime.fromisoformat("2026-06-04T11:00:00+08:00"))
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        row = await _revision(may.client, "2026-05", 1)
+        assert row["visits"] == 9
+        assert [e["event_id"] for e in row["reported"]["late_events"]] == [
+            str(slips[0].event_id)]
