@@ -639,3 +639,34 @@ async def test_a_close_counted_before_a_switch_and_gone_after_its_record_names_t
         assert row["visits"] == 9
         assert [e["event_id"] for e in row["reported"]["late_events"]] == [
             str(slips[0].event_id)]
+
+
+async def test_a_slip_applied_while_may_is_revised_then_a_rebuild_before_the_next_tick(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """May closed (8), the visit of 23:50 relayed: the scheduler counts May again (9), and a
+    slip of 14 May is typed in and applied (noted after the count's mark) before revision 1
+    is recorded. Revision 1 (9) is on the log after the slip. ``sixstep rebuild
+    feedback.figures`` then switches in before the next tick: the rebuild, going by the
+    log's order, took the slip as counted by revision 1 (its mark after the slip's note):
+    May stayed at 9 as reported while the live figures said 10. The switch puts a month's
+    rebuilt marks back before its first note the live marks still owed a count."""
+    async with _may_closed(settings) as may:
+        await may.relay(settings)
+        slips = []
+
+        async def typed_in() -> None:
+            slips.append(await may.typed_in(settings, "slip", at("14", "11:00"),
+                                            "2026-06-04T10:00:00+08:00"))
+        may.clock.set(datetime.fromisoformat("2026-06-04T10:00:00+08:00"))
+        with _while_counting(may, monkeypatch, typed_in):
+            assert await may.app.state.period_scheduler.tick() == (0, 1)
+        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+        await _rebuilt(settings)
+        assert (await month_row(may.client, "2026-05", live="true"))["visits"] == 10
+        may.clock.set(datetime.fromisoformat("2026-06-04T11:00:00+08:00"))
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        row = await _revision(may.client, "2026-05", 2)
+        assert row["visits"] == 10
+        assert [e["event_id"] for e in row["reported"]["late_events"]] == [
+            str(slips[0].event_id)]
+        assert await may.app.state.period_scheduler.tick() == (0, 0)
