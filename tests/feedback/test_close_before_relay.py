@@ -670,3 +670,19 @@ async def test_a_slip_applied_while_may_is_revised_then_a_rebuild_before_the_nex
         assert [e["event_id"] for e in row["reported"]["late_events"]] == [
             str(slips[0].event_id)]
         assert await may.app.state.period_scheduler.tick() == (0, 0)
+
+
+async def test_a_rebuild_keeps_the_window_of_may_s_last_revision(settings: Settings) -> None:
+    """Revision 1 of May at 09:30; ``sixstep rebuild feedback.figures`` switches in; a slip
+    typed in at 10:00 waits for the window's end (10:30), as it would have without the
+    rebuild: the rebuilt marks had no ``revised_at`` (on no log), and each slip typed in
+    after a switch was a revision (a report version and a notice) of its own."""
+    async with _may_closed(settings) as may:
+        scheduler = await _relayed_and_revised_at(settings, may, "2026-06-04T09:30:00+08:00")
+        await _rebuilt(settings)
+        may.clock.set(datetime.fromisoformat("2026-06-04T10:00:00+08:00"))
+        await may.typed_in(settings, "slip", at("14", "11:00"), "2026-06-04T10:00:00+08:00")
+        assert await scheduler.tick() == (0, 0), "the slip waits for the window's end"
+        may.clock.set(datetime.fromisoformat("2026-06-04T10:30:00+08:00"))
+        assert await scheduler.tick() == (0, 1)
+        assert (await _revision(may.client, "2026-05", 2))["visits"] == 10

@@ -796,7 +796,13 @@ READ_MODEL = ReadModel(
         f" JOIN {{retired}}.{MARKS} m ON m.center_id = l.center_id AND m.month = l.month"
         f" JOIN {{live}}.{LATE} n ON n.event_id = l.event_id AND n.month = l.month"
         " WHERE l.noted_seq > m.counted_through GROUP BY l.center_id, l.month) o"
-        " WHERE k.center_id = o.center_id AND k.month = o.month",),
+        " WHERE k.center_id = o.center_id AND k.month = o.month",
+        # when a month was last revised is on no log (the service's clock): the rebuilt
+        # marks had none, and the slips typed in after a switch were each a revision of
+        # their own within the window (PERIOD_REVISE_EVERY_MINUTES)
+        f"UPDATE {{live}}.{MARKS} k SET revised_at = o.revised_at FROM {{retired}}.{MARKS} o"
+        " WHERE o.center_id = k.center_id AND o.month = k.month AND k.revised_at IS NULL"
+        " AND o.revised_at IS NOT NULL"),
     # where a note or a count stands: a rebuild numbers its notes anew
     volatile=frozenset({"noted_seq", "counted_through", "recorded_through",
                         "pending_through", "revised_at"}),
