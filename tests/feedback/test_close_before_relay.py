@@ -497,6 +497,25 @@ async def test_slips_typed_in_one_by_one_after_the_close_are_one_revision_an_hou
         assert await scheduler.tick() == (0, 0)
 
 
+async def _slip_while_revising(settings: Settings, may: ClosedMay,
+                               monkeypatch: pytest.MonkeyPatch,
+                               then: Callable[[], Awaitable[None]] | None = None) -> Envelope:
+    """The visit of 23:50 relayed; the scheduler counts May again (9) and, before it records
+    revision 1, a slip of 14 May typed in on 4 June is applied (then ``then``): the slip."""
+    await may.relay(settings)
+    slips = []
+
+    async def typed_in() -> None:
+        slips.append(await may.typed_in(settings, "slip", at("14", "11:00"),
+                                        "2026-06-04T10:00:00+08:00"))
+        if then is not None:
+            await then()
+    may.clock.set(datetime.fromisoformat("2026-06-04T10:00:00+08:00"))
+    with _while_counting(may, monkeypatch, typed_in):
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+    return slips[0]
+
+
 async def test_a_visit_applied_while_may_is_closing_and_a_rebuild_switches_in_revises_may(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """The close of May has counted (8 visits) and not recorded yet; the visit of 23:50 is
@@ -544,16 +563,8 @@ async def test_a_slip_applied_while_may_is_revised_and_a_rebuild_switches_in_rev
     stayed at 9 as reported while the live figures said 10. A count taken before a switch
     moves no rebuilt mark: May is counted again, and revised with the slip."""
     async with _may_closed(settings) as may:
-        await may.relay(settings)
-        slips = []
-
-        async def typed_in_and_rebuilt() -> None:
-            slips.append(await may.typed_in(settings, "slip", at("14", "11:00"),
-                                            "2026-06-04T10:00:00+08:00"))
-            await _rebuilt(settings)
-        may.clock.set(datetime.fromisoformat("2026-06-04T10:00:00+08:00"))
-        with _while_counting(may, monkeypatch, typed_in_and_rebuilt):
-            assert await may.app.state.period_scheduler.tick() == (0, 1)
+        slips = [await _slip_while_revising(settings, may, monkeypatch,
+                                            lambda: _rebuilt(settings))]
         assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
         assert (await month_row(may.client, "2026-05", live="true"))["visits"] == 10
         may.clock.set(datetime.fromisoformat("2026-06-04T11:00:00+08:00"))
@@ -651,15 +662,7 @@ async def test_a_slip_applied_while_may_is_revised_then_a_rebuild_before_the_nex
     May stayed at 9 as reported while the live figures said 10. The switch puts a month's
     rebuilt marks back before its first note the live marks still owed a count."""
     async with _may_closed(settings) as may:
-        await may.relay(settings)
-        slips = []
-
-        async def typed_in() -> None:
-            slips.append(await may.typed_in(settings, "slip", at("14", "11:00"),
-                                            "2026-06-04T10:00:00+08:00"))
-        may.clock.set(datetime.fromisoformat("2026-06-04T10:00:00+08:00"))
-        with _while_counting(may, monkeypatch, typed_in):
-            assert await may.app.state.period_scheduler.tick() == (0, 1)
+        slips = [await _slip_while_revising(settings, may, monkeypatch)]
         assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
         await _rebuilt(settings)
         assert (await month_row(may.client, "2026-05", live="true"))["visits"] == 10
