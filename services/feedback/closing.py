@@ -177,7 +177,7 @@ class Periods:
         ReportedMonth.check_closable(month, today)  # before it is marked: noted for nothing
         mark = await self._mark(center_id, month, first=True)
         figures = await self.figures_of(center_id, month, today)
-        await self._pending(center_id, month, mark.seq, key)
+        await self._pending(center_id, month, mark, key)
         written = await self.path.create(period_id, "PeriodClosed", key, lambda: (
             ReportedMonth.close(center_id, month, closed_by, today, figures, meta)))
         if not written.replayed:  # this count is the one recorded: the month stands at it
@@ -240,7 +240,7 @@ class Periods:
         # one key per count (its mark): the month's aggregate says whether it was recorded
         key = f"period-revise:{center_id}:{month.isoformat()[:7]}:{mark.seq}"
         meta = self.path.meta("system:feedback-periods", key)
-        await self._pending(center_id, month, mark.seq, key)
+        await self._pending(center_id, month, mark, key)
         await self.path.on(period_id_for(center_id, month), "period", "PeriodRevised", act,
                            meta, key)
         revised = out.get("revised", False)
@@ -248,14 +248,20 @@ class Periods:
                             revised=revised)
         return revised
 
-    async def _pending(self, center_id: str, month: date, mark: int, key: str) -> None:
+    async def _pending(self, center_id: str, month: date, mark: Mark, key: str) -> None:
         """Before a record (a close or a revision) counted at ``mark`` under ``key``: say so
         on the month's marks, so that a process gone between the record and ``_counted`` is
-        caught up with by the next revision (``_settle``), not named from the record before."""
+        caught up with by the next revision (``_settle``), not named from the record before.
+        A mark taken against marks a rebuild has since replaced (``Mark.marks``) is pending
+        at 0, as ``_counted`` moves none: its number is on the live numbering, above a slip
+        the rebuild noted anew (applied between the count and the switch), and the next
+        revision, settling the record there, named nothing of what changed May."""
         await self.pool.execute(
-            f"INSERT INTO {MARKS} AS k VALUES ($1, $2, 0, 0, $3::bigint, $4) ON CONFLICT"
-            " (center_id, month) DO UPDATE SET pending_through = $3::bigint, pending_key = $4",
-            center_id, month, mark, key)
+            f"INSERT INTO {MARKS} AS k VALUES ($1, $2, 0, 0, CASE WHEN $5::bigint IS NULL OR"
+            f" {MARKS_NOW} = $5::bigint THEN $3::bigint ELSE 0 END, $4) ON CONFLICT"
+            " (center_id, month) DO UPDATE SET pending_through = EXCLUDED.pending_through,"
+            " pending_key = $4",
+            center_id, month, mark.seq, key, mark.marks)
 
     async def _settle(self, center_id: str, month: date) -> None:
         """A record left pending (``_pending``) by a close or a revision that did not move

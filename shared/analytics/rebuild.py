@@ -747,6 +747,9 @@ class Rebuild:
             await self.conn.execute(
                 f"INSERT INTO {live}.{q(table)} ({columns}) SELECT {picked} FROM"
                 f" {retired}.{q(table)}{order} ON CONFLICT DO NOTHING")
+        if self.model.kept_live and self.model.kept_live <= present.keys():
+            for statement in self.model.at_switch:
+                await self.conn.execute(statement.format(retired=retired, live=live))
 
     async def _retired_name(self) -> str:
         """``<live>__old_<consumer>_<stamp>``, to the microsecond, with ``_<n>`` after it if

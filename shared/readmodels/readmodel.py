@@ -79,6 +79,12 @@ class ReadModel:
     ``noted_seq``: a note kept at 2 below May's rebuilt mark at 4 was never counted again);
     ``{table: {column: None}}``, 0, before every rebuilt one (a close's marks: a slip the
     rebuild noted at 1, below the kept mark at 1000, was never counted again).
+
+    ``at_switch`` are statements the switch runs after the kept rows, in its transaction,
+    when every ``kept_live`` table was live: ``{retired}`` names the schema the live tables
+    moved to, ``{live}`` the one the rebuilt tables are in now (what the live rows owed that
+    the log's order does not say: a closed month's note applied after its count's mark and
+    on the log before its record, taken as counted by the rebuild).
     """
 
     service: ServiceName
@@ -91,6 +97,7 @@ class ReadModel:
     built_after: frozenset[str] = frozenset()
     kept_live: frozenset[str] = frozenset()
     kept_numbered: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
+    at_switch: Sequence[str] = ()
 
     def schema(self, settings: Settings) -> str:
         return settings.schema_for(self.service)

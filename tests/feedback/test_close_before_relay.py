@@ -497,6 +497,25 @@ async def test_slips_typed_in_one_by_one_after_the_close_are_one_revision_an_hou
         assert await scheduler.tick() == (0, 0)
 
 
+async def _slip_while_revising(settings: Settings, may: ClosedMay,
+                               monkeypatch: pytest.MonkeyPatch,
+                               then: Callable[[], Awaitable[None]] | None = None) -> Envelope:
+    """The visit of 23:50 relayed; the scheduler counts May again (9) and, before it records
+    revision 1, a slip of 14 May typed in on 4 June is applied (then ``then``): the slip."""
+    await may.relay(settings)
+    slips = []
+
+    async def typed_in() -> None:
+        slips.append(await may.typed_in(settings, "slip", at("14", "11:00"),
+                                        "2026-06-04T10:00:00+08:00"))
+        if then is not None:
+            await then()
+    may.clock.set(datetime.fromisoformat("2026-06-04T10:00:00+08:00"))
+    with _while_counting(may, monkeypatch, typed_in):
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+    return slips[0]
+
+
 async def test_a_visit_applied_while_may_is_closing_and_a_rebuild_switches_in_revises_may(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """The close of May has counted (8 visits) and not recorded yet; the visit of 23:50 is
@@ -544,16 +563,8 @@ async def test_a_slip_applied_while_may_is_revised_and_a_rebuild_switches_in_rev
     stayed at 9 as reported while the live figures said 10. A count taken before a switch
     moves no rebuilt mark: May is counted again, and revised with the slip."""
     async with _may_closed(settings) as may:
-        await may.relay(settings)
-        slips = []
-
-        async def typed_in_and_rebuilt() -> None:
-            slips.append(await may.typed_in(settings, "slip", at("14", "11:00"),
-                                            "2026-06-04T10:00:00+08:00"))
-            await _rebuilt(settings)
-        may.clock.set(datetime.fromisoformat("2026-06-04T10:00:00+08:00"))
-        with _while_counting(may, monkeypatch, typed_in_and_rebuilt):
-            assert await may.app.state.period_scheduler.tick() == (0, 1)
+        slips = [await _slip_while_revising(settings, may, monkeypatch,
+                                            lambda: _rebuilt(settings))]
         assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
         assert (await month_row(may.client, "2026-05", live="true"))["visits"] == 10
         may.clock.set(datetime.fromisoformat("2026-06-04T11:00:00+08:00"))
@@ -605,3 +616,76 @@ async def test_a_may_slip_typed_in_while_may_is_closing_and_a_rebuild_switches_i
         with _while_counting(may, monkeypatch, typed_in_and_rebuilt):
             await _close(may.client, "2026-05")
         await _reported_8_revised_to_9(may)
+
+
+async def test_a_close_counted_before_a_switch_and_gone_after_its_record_names_the_slip(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The close of May has counted (8 visits) on the live numbering (at 1001); a slip of 14
+    May typed in on 4 June is applied, then ``sixstep rebuild feedback.figures`` switches in
+    (the slip noted anew at 1). The close says it is recording (``_pending``, at 1001 on
+    the rebuilt marks), records, and the process is gone before May's marks move. The next
+    revision settled the record at 1001, above the slip's note: May was revised to 9 naming
+    nothing, and a close retried then left May at 8 for good. A record counted against the
+    marks a switch replaced is pending from 0: the slip is named."""
+    async with _may_closed(settings, close=False) as may:
+        periods = may.app.state.periods
+        await may.app.state.pool.execute("SELECT setval('fig_noted_seq', 1000)")
+        slips = []
+
+        async def typed_in_and_rebuilt() -> None:
+            slips.append(await may.typed_in(settings, "slip", at("14", "11:00"),
+                                            "2026-06-04T10:00:00+08:00"))
+            await _rebuilt(settings)
+        with _while_counting(may, monkeypatch, typed_in_and_rebuilt), \
+                monkeypatch.context() as m:
+            m.setattr(periods, "_counted", _gone)
+            r = await may.client.post(f"/periods/{TEST_CENTER}/2026-05/close",
+                                      headers={"Idempotency-Key": "close-2026-05"})
+            assert r.status_code == 500, "gone after its record"
+        await wait_until(lambda: _reported(may.client, "2026-05"), what="May's report")
+        assert (await month_row(may.client, "2026-05"))["visits"] == 8
+        may.clock.set(datetime.fromisoformat("2026-06-04T11:00:00+08:00"))
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        row = await _revision(may.client, "2026-05", 1)
+        assert row["visits"] == 9
+        assert [e["event_id"] for e in row["reported"]["late_events"]] == [
+            str(slips[0].event_id)]
+
+
+async def test_a_slip_applied_while_may_is_revised_then_a_rebuild_before_the_next_tick(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """May closed (8), the visit of 23:50 relayed: the scheduler counts May again (9), and a
+    slip of 14 May is typed in and applied (noted after the count's mark) before revision 1
+    is recorded. Revision 1 (9) is on the log after the slip. ``sixstep rebuild
+    feedback.figures`` then switches in before the next tick: the rebuild, going by the
+    log's order, took the slip as counted by revision 1 (its mark after the slip's note):
+    May stayed at 9 as reported while the live figures said 10. The switch puts a month's
+    rebuilt marks back before its first note the live marks still owed a count."""
+    async with _may_closed(settings) as may:
+        slips = [await _slip_while_revising(settings, may, monkeypatch)]
+        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+        await _rebuilt(settings)
+        assert (await month_row(may.client, "2026-05", live="true"))["visits"] == 10
+        may.clock.set(datetime.fromisoformat("2026-06-04T11:00:00+08:00"))
+        assert await may.app.state.period_scheduler.tick() == (0, 1)
+        row = await _revision(may.client, "2026-05", 2)
+        assert row["visits"] == 10
+        assert [e["event_id"] for e in row["reported"]["late_events"]] == [
+            str(slips[0].event_id)]
+        assert await may.app.state.period_scheduler.tick() == (0, 0)
+
+
+async def test_a_rebuild_keeps_the_window_of_may_s_last_revision(settings: Settings) -> None:
+    """Revision 1 of May at 09:30; ``sixstep rebuild feedback.figures`` switches in; a slip
+    typed in at 10:00 waits for the window's end (10:30), as it would have without the
+    rebuild: the rebuilt marks had no ``revised_at`` (on no log), and each slip typed in
+    after a switch was a revision (a report version and a notice) of its own."""
+    async with _may_closed(settings) as may:
+        scheduler = await _relayed_and_revised_at(settings, may, "2026-06-04T09:30:00+08:00")
+        await _rebuilt(settings)
+        may.clock.set(datetime.fromisoformat("2026-06-04T10:00:00+08:00"))
+        await may.typed_in(settings, "slip", at("14", "11:00"), "2026-06-04T10:00:00+08:00")
+        assert await scheduler.tick() == (0, 0), "the slip waits for the window's end"
+        may.clock.set(datetime.fromisoformat("2026-06-04T10:30:00+08:00"))
+        assert await scheduler.tick() == (0, 1)
+        assert (await _revision(may.client, "2026-05", 2))["visits"] == 10

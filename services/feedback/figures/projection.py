@@ -785,6 +785,24 @@ READ_MODEL = ReadModel(
     kept_numbered={LATE: {"noted_seq": NOTED_SEQ},
                    MARKS: {"counted_through": None, "recorded_through": None,
                            "pending_through": None}},
+    # a note applied live after a count's mark and on the log before that count's record
+    # (a slip typed in while May was revised) was owed a count live; the rebuild, going by
+    # the log, put the record's mark after it: May was never counted again. The month's
+    # rebuilt marks go back to just before its first note owed live.
+    at_switch=(
+        f"UPDATE {{live}}.{MARKS} k SET counted_through = least(k.counted_through,"
+        " o.first - 1), recorded_through = least(k.recorded_through, o.first - 1) FROM"
+        f" (SELECT l.center_id, l.month, min(n.noted_seq) AS first FROM {{retired}}.{LATE} l"
+        f" JOIN {{retired}}.{MARKS} m ON m.center_id = l.center_id AND m.month = l.month"
+        f" JOIN {{live}}.{LATE} n ON n.event_id = l.event_id AND n.month = l.month"
+        " WHERE l.noted_seq > m.counted_through GROUP BY l.center_id, l.month) o"
+        " WHERE k.center_id = o.center_id AND k.month = o.month",
+        # when a month was last revised is on no log (the service's clock): the rebuilt
+        # marks had none, and the slips typed in after a switch were each a revision of
+        # their own within the window (PERIOD_REVISE_EVERY_MINUTES)
+        f"UPDATE {{live}}.{MARKS} k SET revised_at = o.revised_at FROM {{retired}}.{MARKS} o"
+        " WHERE o.center_id = k.center_id AND o.month = k.month AND k.revised_at IS NULL"
+        " AND o.revised_at IS NOT NULL"),
     # where a note or a count stands: a rebuild numbers its notes anew
     volatile=frozenset({"noted_seq", "counted_through", "recorded_through",
                         "pending_through", "revised_at"}),
