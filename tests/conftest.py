@@ -17,12 +17,21 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from shared.http.app import settle_garbage_collector
 from shared.runtime import heap
 from shared.settings import Settings
 from tests.support import drop_test_objects, forget_endpoints
 from tools.devservers import NatsServer, PostgresServer, interrupt_on_signals
+
+# A property test judges what its examples show, never how fast they came: on a host busy with
+# other work hypothesis' per-example deadline and its "input generation is slow" health check
+# failed right tests (test_calendar's, at load 18). Tests setting their own keep theirs.
+hypothesis_settings.register_profile(
+    "sixstep", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("sixstep")
 
 # The tests run as production would: their own keys, the development defaults refused.
 TEST_AUTH_KEY = "tests-only-auth-key-" + secrets.token_hex(16)
