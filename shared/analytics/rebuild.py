@@ -1,5 +1,8 @@
 """Blue/green rebuild of a read model: build it from the log beside the live one, compare, switch.
 
+0. One run of a read model at a time: ``prepare`` (and ``discard``) take its rebuild lock, a
+   session-level advisory lock held to the run's end (``Rebuild.hold``); a second run is
+   refused (:class:`RebuildBusy`, naming the first's session) or waits (``wait=True``).
 1. ``prepare``: a staging schema ``<live>__rb_<consumer>_<stamp>`` gets the read model's DDL,
    the consumer tracking tables and a ``rebuild_state`` row (the last stream sequence
    applied). An unfinished staging schema is picked up again, so an interrupted rebuild
