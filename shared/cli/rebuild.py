@@ -33,6 +33,11 @@ if TYPE_CHECKING:
     from shared.analytics.rebuild import Rebuild
 
 
+#: ``sixstep rebuild``'s exit code when another run holds a read model's rebuild lock
+#: (EX_TEMPFAIL: nothing was done; try again once it has ended, or give ``--wait``).
+BUSY = 75
+
+
 @app.command("rebuild")
 def rebuild_command(
     read_model: Annotated[str | None, typer.Argument(
@@ -175,11 +180,6 @@ def rebuild_command(
         raise typer.Exit(1) from None
     if code:
         raise typer.Exit(code)
-
-
-#: ``sixstep rebuild``'s exit code when another run holds a read model's rebuild lock
-#: (EX_TEMPFAIL: nothing was done; try again once it has ended, or give ``--wait``).
-BUSY = 75
 
 
 def busy(exc: Any, name_of: Mapping[str, str]) -> str:
