@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import signal
 import time
 from pathlib import Path
 
@@ -149,3 +150,37 @@ def test_a_second_sixstep_rebuild_says_who_runs_it_and_one_with_wait_switches_af
         retired = watch.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE %s",
                                 (f"{live}__old_intake-cases_%",)).fetchone()[0]
         assert retired == 2
+
+
+def test_ctrl_c_while_waiting_for_another_rebuild_exits_at_once_having_done_nothing(
+        settings: Settings, tmp_path: Path) -> None:
+    """A Job started with ``--wait`` behind a long rebuild is cancelled by its operator: the
+    wait (a blocking pg_advisory_lock on the server) is cancelled, it exits 130 saying whom
+    it waited for, and no staging schema was begun."""
+    asyncio.run(publish(settings, untidy_log()))
+    key = Rebuild(settings, INTAKE).lock_key
+    live = settings.schema_for("intake")
+    with psycopg.connect(settings.database_url, autocommit=True,
+                         application_name="sixstep-rebuild intake-cases") as holder, \
+            psycopg.connect(settings.database_url, autocommit=True) as watch:
+        holder.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+        pid = holder.info.backend_pid
+        waiter = Running(environment(settings, tmp_path), "rebuild", "intake", "--wait")
+        try:
+            until("the --wait run waits for the lock", lambda: watch.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+                " WHERE l.locktype = 'advisory' AND NOT l.granted"
+                " AND a.application_name = 'sixstep-rebuild intake-cases'").fetchone()[0],
+                waiter)
+            waiter.proc.send_signal(signal.SIGINT)
+            assert waiter.proc.wait(30) == 130, waiter.err
+        finally:
+            waiter.stop()
+        said = " ".join(waiter.err.split())
+        assert f"intake: stopped while waiting for another rebuild of it (pid {pid}, " \
+            "sixstep-rebuild intake-cases" in said and "nothing done" in said, said
+        assert "Traceback" not in said, said
+        assert not watch.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                                 " AND NOT granted").fetchone()[0]
+        assert not watch.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE %s",
+                                 (f"{live}__rb_%",)).fetchone()[0]
