@@ -1,5 +1,8 @@
 """Blue/green rebuild of a read model: build it from the log beside the live one, compare, switch.
 
+0. One run of a read model at a time: ``prepare`` (and ``discard``) take its rebuild lock, a
+   session-level advisory lock held to the run's end (``Rebuild.hold``); a second run is
+   refused (:class:`RebuildBusy`, naming the first's session) or waits (``wait=True``).
 1. ``prepare``: a staging schema ``<live>__rb_<consumer>_<stamp>`` gets the read model's DDL,
    the consumer tracking tables and a ``rebuild_state`` row (the last stream sequence
    applied). An unfinished staging schema is picked up again, so an interrupted rebuild
@@ -125,6 +128,36 @@ class RebuildError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Holder:
+    """The session that holds a read model's rebuild lock, as ``pg_stat_activity`` shows it
+    (``client`` is None over a Unix socket, or for a role that may not see it)."""
+
+    pid: int
+    application_name: str
+    client: str | None
+    started: datetime | None
+
+    def __str__(self) -> str:
+        when = f", since {self.started:%Y-%m-%d %H:%M:%S%z}" if self.started else ""
+        return (f"pid {self.pid}, {self.application_name or 'no application_name'}"
+                f"{f' from {self.client}' if self.client else ''}{when}")
+
+
+class RebuildBusy(RebuildError):
+    """Another run (another operator, a retried Job's pod, ``--all`` beside this one) holds
+    the read model's rebuild lock: nothing was done."""
+
+    def __init__(self, consumer: str, holder: Holder) -> None:
+        super().__init__(f"{consumer}: another rebuild of it is running ({holder})")
+        self.consumer = consumer
+        self.holder = holder
+
+
+class RebuildStopped(RebuildBusy):
+    """Stopped (Ctrl-C) while waiting for another run's rebuild lock: nothing was done."""
+
+
+@dataclass(frozen=True)
 class FailedAt:
     """Where a database error reached a rebuild: its read model's consumer and the phase."""
 
@@ -240,7 +273,9 @@ class Rebuild:
                  copy: bool = True,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  reader: Reading = "auto",
-                 on_index: Callable[[Rebuild, Sequence[str]], None] | None = None) -> None:
+                 on_index: Callable[[Rebuild, Sequence[str]], None] | None = None,
+                 wait: bool = False,
+                 on_wait: Callable[[Rebuild, Holder], None] | None = None) -> None:
         self.settings = settings
         self.model = model
         self.live = model.schema(settings)
@@ -271,6 +306,11 @@ class Rebuild:
         self.on_index = on_index
         #: The indexes put off that a stop left unmade (the next run makes them).
         self.unbuilt: list[str] = []
+        #: Whether ``prepare``/``discard`` wait for another run's lock (``hold``) rather than
+        #: raise :class:`RebuildBusy`; ``on_wait`` is told whom it waits for.
+        self.wait = wait
+        self.on_wait = on_wait
+        self._held = False
 
     async def __aenter__(self) -> Rebuild:
         with self._during("connecting"):
@@ -306,6 +346,59 @@ class Rebuild:
         assert self._conn is not None, "use Rebuild as an async context manager"
         return self._conn
 
+    # -- the lock ---------------------------------------------------------------------------
+
+    @property
+    def lock_key(self) -> str:
+        """The rebuild lock's name: the live schema (its prefix in it) and the consumer, what
+        the staging schemas' names are made of; two runs with the same pair write into the
+        same staging schema, whatever stream each reads."""
+        return f"sixstep-rebuild:{self.live}:{self.model.consumer}"
+
+    async def hold(self) -> None:
+        """This read model's rebuild lock, held by this run's session until it closes
+        (``prepare`` and ``discard`` take it): a second run (another operator, a retried
+        Job's pod, ``--all`` beside a single one) wrote into the same staging schema, or
+        dropped it under the first (one begun with another DDL). Raises
+        :class:`RebuildBusy` naming the holder, unless ``wait``: then it waits for it
+        (:class:`RebuildStopped` if ``stop`` is set meanwhile). A session-level advisory
+        lock: a run killed (kill -9, a pod evicted) leaves it with its session."""
+        if self._held:
+            return
+        while not await self.conn.fetchval(
+                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", self.lock_key):
+            holder = await self.holder()
+            if holder is None:  # it ended between the two statements
+                continue
+            if not self.wait:
+                raise RebuildBusy(self.model.consumer, holder)
+            if self.on_wait:
+                self.on_wait(self, holder)
+            waiting = self.conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))",
+                                        self.lock_key)
+            if self.stop is None:
+                await waiting
+            elif not await unless_stopped(waiting, self.stop):
+                raise RebuildStopped(self.model.consumer, holder)
+            break
+        self._held = True
+
+    async def holder(self) -> Holder | None:
+        """The session holding this read model's rebuild lock, if any."""
+        row = await self.conn.fetchrow(
+            "SELECT a.pid, a.application_name, a.backend_start,"
+            " coalesce(a.client_hostname, host(a.client_addr)) AS client"
+            " FROM (SELECT hashtextextended($1, 0) AS k) k"
+            " JOIN pg_locks l ON l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
+            " AND l.classid::bigint = (k.k >> 32) & 4294967295"
+            " AND l.objid::bigint = k.k & 4294967295"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " JOIN pg_stat_activity a ON a.pid = l.pid", self.lock_key)
+        if row is None:
+            return None
+        return Holder(row["pid"], row["application_name"] or "", row["client"],
+                      row["backend_start"])
+
     # -- staging ----------------------------------------------------------------------------
 
     def _prefix(self, tag: str) -> str:
@@ -322,6 +415,7 @@ class Rebuild:
     async def discard(self) -> list[str]:
         """Drop every unfinished staging schema of this read model."""
         with self._during("discarding"):
+            await self.hold()
             dropped = await self.schemas()
             for schema in dropped:
                 await self.conn.execute(f"DROP SCHEMA {q(schema)} CASCADE")
@@ -333,6 +427,7 @@ class Rebuild:
             return await self._prepare(fresh)
 
     async def _prepare(self, fresh: bool) -> str:
+        await self.hold()  # until this session ends: to the switch, or the run's end
         if fresh:
             await self.discard()
         existing = await self.schemas()

@@ -33,6 +33,11 @@ if TYPE_CHECKING:
     from shared.analytics.rebuild import Rebuild
 
 
+#: ``sixstep rebuild``'s exit code when another run holds a read model's rebuild lock
+#: (EX_TEMPFAIL: nothing was done; try again once it has ended, or give ``--wait``).
+BUSY = 75
+
+
 @app.command("rebuild")
 def rebuild_command(
     read_model: Annotated[str | None, typer.Argument(
@@ -47,6 +52,9 @@ def rebuild_command(
     discard: Annotated[bool, typer.Option(help="Only drop unfinished rebuilds.")] = False,
     samples: Annotated[int, typer.Option(help="Differences to show per table.")] = 5,
     batch: BatchOpt = 1000,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="If another rebuild of a read model is running, wait for it to end "
+                       f"(without it: say who runs it and exit {BUSY}).")] = False,
 ) -> None:
     """Rebuild a read model (or ``--all`` of them) from the log beside the live one, then
     switch over atomically."""
@@ -55,8 +63,11 @@ def rebuild_command(
 
     from shared.analytics.rebuild import (
         FAILURES,
+        Holder,
         Rebuild,
+        RebuildBusy,
         RebuildError,
+        RebuildStopped,
         catch_up_together,
         failed_at,
         unless_stopped,
@@ -80,6 +91,10 @@ def rebuild_command(
                          f"index{'es' if len(indexes) > 1 else ''} put off: "
                          f"{', '.join(indexes)}"))
 
+    def waiting(rb: Rebuild, holder: Holder) -> None:
+        err.print(escape(f"{name_of[rb.model.consumer]}: waiting for another rebuild of it "
+                         f"to end ({holder})"))
+
     async def main() -> int:
         async with ctrl_c(lambda: stopping[0]) as stop, contextlib.AsyncExitStack() as stack:
             progress = stack.enter_context(progress_bar())
@@ -87,7 +102,8 @@ def rebuild_command(
                               if every else f"rebuild {models[0].consumer}")
             rebuilds = [await stack.enter_async_context(Rebuild(
                 settings, model, batch_size=batch, stop=stop, on_start=tracker.start,
-                on_batch=tracker.batch, on_index=indexing)) for model in models]
+                on_batch=tracker.batch, on_index=indexing, wait=wait, on_wait=waiting))
+                for model in models]
             if discard:
                 for name, rb in zip(names, rebuilds, strict=True):
                     err.print(f"{name}: dropped {', '.join(await rb.discard()) or 'nothing'}")
@@ -144,6 +160,13 @@ def rebuild_command(
 
     try:
         code = run(main)
+    except RebuildStopped as exc:  # Ctrl-C while waiting (--wait): nothing done
+        err.print(escape(f"{name_of.get(exc.consumer, exc.consumer)}: stopped while waiting "
+                         f"for another rebuild of it ({exc.holder}); nothing done"))
+        raise typer.Exit(130) from None
+    except RebuildBusy as exc:  # nothing done: the other run goes on
+        err.print(f"[red]{escape(busy(exc, name_of))}[/red]")
+        raise typer.Exit(BUSY) from None
     except RebuildError as exc:  # a staging schema this run cannot go on with
         err.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(1) from None
@@ -157,6 +180,17 @@ def rebuild_command(
         raise typer.Exit(1) from None
     if code:
         raise typer.Exit(code)
+
+
+def busy(exc: Any, name_of: Mapping[str, str]) -> str:
+    """One line for a rebuild refused because another run of the same read model holds its
+    lock: who holds it (``pg_stat_activity``'s pid, application_name, client, since when)
+    and what to do."""
+    name = name_of.get(exc.consumer, exc.consumer)
+    return (f"{name}: another rebuild of it is running ({exc.holder}); nothing done: wait "
+            "for it to end, or run the same command with --wait to start once it has "
+            f"(pg_terminate_backend({exc.holder.pid}) stops a run left hanging: its batches "
+            "are kept)")
 
 
 def database_failed(exc: BaseException, name_of: Mapping[str, str]) -> str:

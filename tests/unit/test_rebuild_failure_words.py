@@ -67,3 +67,25 @@ def test_nats_not_answering_during_the_switch_is_not_blamed_on_postgresql() -> N
                            NAMES)
     assert line.startswith("intake: switching failed: NATS did not answer"), line
     assert "once NATS answers again" in line and "PostgreSQL" not in line, line
+
+
+def test_a_rebuild_refused_because_another_runs_names_that_one_in_one_line() -> None:
+    """Two operators (or a retried Job's pod) rebuild feedback's figures at once: the second
+    says whose session holds the read model, since when, and what to do."""
+    from datetime import UTC, datetime
+
+    from shared.analytics.rebuild import Holder, RebuildBusy
+    from shared.cli.rebuild import BUSY, busy
+
+    holder = Holder(4242, "sixstep-rebuild feedback-figures", "10.0.3.7",
+                    datetime(2026, 12, 20, 23, 30, 5, tzinfo=UTC))
+    line = busy(RebuildBusy("feedback-figures", holder), NAMES)
+    assert "\n" not in line
+    assert line.startswith("feedback.figures: another rebuild of it is running (pid 4242, "
+                           "sixstep-rebuild feedback-figures from 10.0.3.7, since "
+                           "2026-12-20 23:30:05+0000); nothing done"), line
+    assert "--wait" in line and "pg_terminate_backend(4242)" in line, line
+    assert BUSY not in (0, 1, 2, 130)
+    over_a_socket = Holder(77, "sixstep-rebuild intake-cases", None, None)
+    assert busy(RebuildBusy("intake-cases", over_a_socket), NAMES).startswith(
+        "intake: another rebuild of it is running (pid 77, sixstep-rebuild intake-cases); ")
