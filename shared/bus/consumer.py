@@ -341,8 +341,8 @@ _TRACK_WRITES = (
     " updated_at = now() RETURNING 1)")
 TRACK = f"WITH {_TRACK_WRITES} SELECT 1"
 #: ``TRACK`` as a batch's first statement, writing a case's row only where every event of
-#: the batch is new to it: its first sequence ``$7`` past the row's, its last at or before
-#: a block of the row (``Consumer._apply_if_all_fresh``); answers the cases it wrote. The
+#: the batch is new to it: its lowest sequence ``$7`` past the row's, its highest ``$8`` at
+#: or before a block of the row (``Consumer._apply_if_all_fresh``); answers the cases it wrote. The
 #: test is ON CONFLICT's WHERE, made on the row the statement locked, as the transaction
 #: that last wrote it committed it: not a read of the statement's snapshot (a CTE's SELECT),
 #: which misses a move committed while the statement waited on the row (the rebuild's
@@ -353,9 +353,10 @@ TRACK_FIRST = (
     " ON CONFLICT (consumer, key) DO UPDATE SET seq = EXCLUDED.seq, blocked_seq = "
     " CASE WHEN consumer_tracking.blocked_seq <= EXCLUDED.seq THEN NULL "
     " ELSE consumer_tracking.blocked_seq END "
-    " WHERE consumer_tracking.seq < (SELECT f FROM unnest($2::uuid[], $7::bigint[]) AS b(k, f)"
-    " WHERE b.k = EXCLUDED.key) AND (consumer_tracking.blocked_seq IS NULL"
-    " OR EXCLUDED.seq <= consumer_tracking.blocked_seq) RETURNING key), "
+    " WHERE EXISTS (SELECT FROM unnest($2::uuid[], $7::bigint[], $8::bigint[]) AS b(k, lo, hi)"
+    " WHERE b.k = EXCLUDED.key AND consumer_tracking.seq < b.lo"
+    " AND (consumer_tracking.blocked_seq IS NULL OR b.hi <= consumer_tracking.blocked_seq))"
+    " RETURNING key), "
     "progressed AS (INSERT INTO consumer_progress (consumer, service, position, stream_seq)"
     " SELECT $1, svc, pos, seq FROM unnest($4::text[], $5::bigint[], $6::bigint[])"
     " AS p(svc, pos, seq) ON CONFLICT (consumer, service) DO UPDATE SET "
@@ -1233,11 +1234,15 @@ class Consumer:
         all new to its row (``TRACK_FIRST``): True when every case's was."""
         args = self._tracking_args(items)
         keys = cast(list[UUID], args[1])
-        first: dict[UUID, int] = {}
+        # Each case's lowest and highest sequence: a batch is in delivery order, not the
+        # stream's (a redelivered event after a new one of its case).
+        span: dict[UUID, tuple[int, int]] = {}
         for item in items:
             assert item.envelope is not None
-            first.setdefault(item.envelope.partition_key, item.seq)
-        written = await conn.fetchval(TRACK_FIRST, *args, [first[k] for k in keys])
+            low, high = span.get(item.envelope.partition_key, (item.seq, item.seq))
+            span[item.envelope.partition_key] = (min(low, item.seq), max(high, item.seq))
+        written = await conn.fetchval(TRACK_FIRST, *args, [span[k][0] for k in keys],
+                                      [span[k][1] for k in keys])
         return bool(written == len(keys))
 
     async def _apply_one_by_one(self, conn: asyncpg.Connection, items: list[_Item]) -> None:

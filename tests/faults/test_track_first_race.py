@@ -64,3 +64,27 @@ async def test_a_batch_waiting_on_a_row_another_transaction_moves_on_sees_its_mo
         assert acked == []
         assert await pool.fetchval("SELECT seq FROM consumer_tracking WHERE consumer ="
                                    " 'racing' AND key = $1", case) == 5
+
+
+def _head(case: uuid.UUID, seq: int) -> _Item:
+    head = EnvelopeHead(event_id=uuid.uuid4(), type="RequestHeard", version=1,
+                        service="intake", position=seq, aggregate_id=case, case_id=case)
+    return _Item(msg=cast(Any, object()), seq=seq, delivered=1, envelope=head)
+
+
+async def test_a_redelivered_event_after_a_new_one_of_its_case_is_not_applied_again(
+        settings: Settings) -> None:
+    """A batch is in delivery order: event 7 of a case, new, then event 4, redelivered (its
+    ack was lost), the row at 6. Not all fresh: rolled back, sorted by the row."""
+    case = uuid.uuid4()
+    async with schema_pool(settings, "track_first_order", TRACKING_DDL) as pool:
+        await pool.execute("INSERT INTO consumer_tracking (consumer, key, seq) VALUES"
+                           " ('ordered', $1, 6)", case)
+        consumer = Consumer(settings=settings, nc=cast(Any, None), pool=pool, name="ordered",
+                            handler=Nothing(), filter_subjects=[])
+        async with pool.acquire() as conn:
+            tracked = await consumer._apply_if_all_fresh(
+                conn, [_head(case, 7), _head(case, 4)], None)
+        assert tracked == {case: (6, None)}
+        assert await pool.fetchval("SELECT seq FROM consumer_tracking WHERE consumer ="
+                                   " 'ordered' AND key = $1", case) == 6
