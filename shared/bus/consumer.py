@@ -341,29 +341,31 @@ _TRACK_WRITES = (
     " updated_at = now() RETURNING 1)")
 TRACK = f"WITH {_TRACK_WRITES} SELECT 1"
 #: ``TRACK`` as a batch's first statement, writing a case's row only where every event of
-#: the batch is new to it: its lowest sequence ``$7`` past the row's, its highest ``$8`` at
-#: or before a block of the row (``Consumer._apply_if_all_fresh``); answers the cases it wrote. The
-#: test is ON CONFLICT's WHERE, made on the row the statement locked, as the transaction
-#: that last wrote it committed it: not a read of the statement's snapshot (a CTE's SELECT),
-#: which misses a move committed while the statement waited on the row (the rebuild's
-#: switch, a replica losing the lead mid-batch) and would apply its events again.
+#: the batch is new to it (``Consumer._apply_if_all_fresh``): its lowest sequence ``$7``
+#: past the row's, its highest ``$8`` at or before a block of the row; a case without a row
+#: gets one. Answers how many cases it wrote. The test is the UPDATE's WHERE, which
+#: PostgreSQL evaluates again on the row as the transaction it waited on committed it; a
+#: read of the statement's snapshot (a CTE's SELECT) misses a move committed while the
+#: statement waited on the row (the rebuild's switch, a replica losing the lead mid-batch),
+#: and the batch would apply its events again and move the row back. A row another
+#: transaction inserts meanwhile is a conflict: DO NOTHING, not counted. The UPDATE and the
+#: INSERT see the same snapshot and touch different rows, in either order.
 TRACK_FIRST = (
-    "WITH tracked AS (INSERT INTO consumer_tracking (consumer, key, seq) "
-    " SELECT $1, k, s FROM unnest($2::uuid[], $3::bigint[]) AS t(k, s) "
-    " ON CONFLICT (consumer, key) DO UPDATE SET seq = EXCLUDED.seq, blocked_seq = "
-    " CASE WHEN consumer_tracking.blocked_seq <= EXCLUDED.seq THEN NULL "
-    " ELSE consumer_tracking.blocked_seq END "
-    " WHERE EXISTS (SELECT FROM unnest($2::uuid[], $7::bigint[], $8::bigint[]) AS b(k, lo, hi)"
-    " WHERE b.k = EXCLUDED.key AND consumer_tracking.seq < b.lo"
-    " AND (consumer_tracking.blocked_seq IS NULL OR b.hi <= consumer_tracking.blocked_seq))"
-    " RETURNING key), "
+    "WITH batch AS (SELECT * FROM unnest($2::uuid[], $3::bigint[], $7::bigint[], $8::bigint[])"
+    " AS b(k, s, lo, hi)), "
+    "moved AS (UPDATE consumer_tracking AS t SET seq = b.s, blocked_seq = "
+    " CASE WHEN t.blocked_seq <= b.s THEN NULL ELSE t.blocked_seq END FROM batch AS b"
+    " WHERE t.consumer = $1 AND t.key = b.k AND t.seq < b.lo"
+    " AND (t.blocked_seq IS NULL OR b.hi <= t.blocked_seq) RETURNING 1), "
+    "added AS (INSERT INTO consumer_tracking (consumer, key, seq) SELECT $1, k, s FROM batch"
+    " ON CONFLICT (consumer, key) DO NOTHING RETURNING 1), "
     "progressed AS (INSERT INTO consumer_progress (consumer, service, position, stream_seq)"
     " SELECT $1, svc, pos, seq FROM unnest($4::text[], $5::bigint[], $6::bigint[])"
     " AS p(svc, pos, seq) ON CONFLICT (consumer, service) DO UPDATE SET "
     " position = GREATEST(consumer_progress.position, EXCLUDED.position), "
     " stream_seq = GREATEST(consumer_progress.stream_seq, EXCLUDED.stream_seq), "
     " updated_at = now() RETURNING 1)"
-    " SELECT count(*) FROM tracked")
+    " SELECT (SELECT count(*) FROM moved) + (SELECT count(*) FROM added)")
 
 #: The last stream sequence a consumer applied (``$1``), as ``check_stream`` compares it.
 APPLIED_SEQ = "SELECT max(stream_seq) FROM consumer_progress WHERE consumer = $1"

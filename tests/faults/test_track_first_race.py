@@ -12,6 +12,8 @@ import asyncio
 import uuid
 from typing import Any, cast
 
+import pytest
+
 from shared.bus.consumer import TRACKING_DDL, Consumer, _Item
 from shared.contracts.decoding import EnvelopeHead
 from shared.settings import Settings
@@ -27,12 +29,23 @@ class Nothing:
         raise AssertionError("the handler is given no event of this batch")
 
 
+#: What the other transaction does to the case's row: moves it from 3 to 5, or (the case
+#: new to the consumer) writes it at 5.
+MOVES = {
+    "moved": ("INSERT INTO consumer_tracking (consumer, key, seq) VALUES ('racing', $1, 3)",
+              "UPDATE consumer_tracking SET seq = 5 WHERE consumer = 'racing' AND key = $1"),
+    "added": ("SELECT $1::uuid",
+              "INSERT INTO consumer_tracking (consumer, key, seq) VALUES ('racing', $1, 5)"),
+}
+
+
+@pytest.mark.parametrize("move", sorted(MOVES))
 async def test_a_batch_waiting_on_a_row_another_transaction_moves_on_sees_its_move(
-        settings: Settings) -> None:
+        settings: Settings, move: str) -> None:
     case = uuid.uuid4()
+    before, other_write = MOVES[move]
     async with schema_pool(settings, "track_first_race", TRACKING_DDL) as pool:
-        await pool.execute("INSERT INTO consumer_tracking (consumer, key, seq) VALUES"
-                           " ('racing', $1, 3)", case)
+        await pool.execute(before, case)
         consumer = Consumer(settings=settings, nc=cast(Any, None), pool=pool, name="racing",
                             handler=Nothing(), filter_subjects=[])
         acked: list[object] = []
@@ -47,8 +60,7 @@ async def test_a_batch_waiting_on_a_row_another_transaction_moves_on_sees_its_mo
         async with pool.acquire() as other, pool.acquire() as conn:
             moving = other.transaction()
             await moving.start()
-            await other.execute("UPDATE consumer_tracking SET seq = 5 WHERE consumer ="
-                                " 'racing' AND key = $1", case)
+            await other.execute(other_write, case)
             batch = asyncio.create_task(consumer._apply_if_all_fresh(conn, items, None))
             pid = conn.get_server_pid()
 
