@@ -3,9 +3,10 @@
 A consumer fetches a batch, drops what it has already applied, and applies the rest in one
 PostgreSQL transaction together with its tracking records (per aggregate: the last stream
 sequence applied). The usual batch (every event fresh) writes its tracking records first,
-in the statement that reads what they held (``TRACK_FIRST``): one statement and one
-PostgreSQL transaction a batch fewer than a read of its own before the transaction; a batch
-found not all fresh is rolled back and sorted as before (duplicates, waiting, holds). It
+in a statement that writes a case's row only where the batch's events are all new to it, as
+the row stands when locked (``TRACK_FIRST``): one statement and one PostgreSQL transaction a
+batch fewer than a read of its own before the transaction; a batch found not all fresh is
+rolled back, its rows read and it is sorted as before (duplicates, waiting, holds). It
 acks only after the commit, so a crash before the commit redelivers and a crash after it
 finds the tracking records and skips. Events of one aggregate are
 applied in stream order: when one fails, later events of the same aggregate wait behind it
@@ -213,11 +214,7 @@ class Waiting(Handler, Protocol):
 class _NotAllFresh(Exception):
     """A batch's first statement found an event applied already, or waiting behind a retried
     one of its case: its transaction is rolled back and the batch sorted as before
-    (``Consumer._apply_if_all_fresh``). ``tracked``: the rows it found."""
-
-    def __init__(self, tracked: dict[UUID, tuple[int, int | None]]) -> None:
-        super().__init__("not every event of the batch is fresh")
-        self.tracked = tracked
+    (``Consumer._apply_if_all_fresh``)."""
 
 
 class _Once:
@@ -343,14 +340,32 @@ _TRACK_WRITES = (
     " stream_seq = GREATEST(consumer_progress.stream_seq, EXCLUDED.stream_seq), "
     " updated_at = now() RETURNING 1)")
 TRACK = f"WITH {_TRACK_WRITES} SELECT 1"
-#: ``TRACK`` answering with the rows of its cases as they were before it: every part of a
-#: statement reads the same snapshot, taken before any of it writes (the key joined with
-#: the keys, as ``Consumer._tracking`` reads them). The first statement of a batch's
-#: transaction (``Consumer._apply_if_all_fresh``): its read and its write in one.
+#: ``TRACK`` as a batch's first statement, writing a case's row only where every event of
+#: the batch is new to it (``Consumer._apply_if_all_fresh``): its lowest sequence ``$7``
+#: past the row's, its highest ``$8`` at or before a block of the row; a case without a row
+#: gets one. Answers how many cases it wrote. The test is the UPDATE's WHERE, which
+#: PostgreSQL evaluates again on the row as the transaction it waited on committed it; a
+#: read of the statement's snapshot (a CTE's SELECT) misses a move committed while the
+#: statement waited on the row (the rebuild's switch, a replica losing the lead mid-batch),
+#: and the batch would apply its events again and move the row back. A row another
+#: transaction inserts meanwhile is a conflict: DO NOTHING, not counted. The UPDATE and the
+#: INSERT see the same snapshot and touch different rows, in either order.
 TRACK_FIRST = (
-    "WITH was AS (SELECT t.key, t.seq, t.blocked_seq FROM unnest($2::uuid[]) AS k(key)"
-    f" JOIN consumer_tracking AS t ON t.consumer = $1 AND t.key = k.key), {_TRACK_WRITES}"
-    " SELECT key, seq, blocked_seq FROM was")
+    "WITH batch AS (SELECT * FROM unnest($2::uuid[], $3::bigint[], $7::bigint[], $8::bigint[])"
+    " AS b(k, s, lo, hi)), "
+    "moved AS (UPDATE consumer_tracking AS t SET seq = b.s, blocked_seq = "
+    " CASE WHEN t.blocked_seq <= b.s THEN NULL ELSE t.blocked_seq END FROM batch AS b"
+    " WHERE t.consumer = $1 AND t.key = b.k AND t.seq < b.lo"
+    " AND (t.blocked_seq IS NULL OR b.hi <= t.blocked_seq) RETURNING 1), "
+    "added AS (INSERT INTO consumer_tracking (consumer, key, seq) SELECT $1, k, s FROM batch"
+    " ON CONFLICT (consumer, key) DO NOTHING RETURNING 1), "
+    "progressed AS (INSERT INTO consumer_progress (consumer, service, position, stream_seq)"
+    " SELECT $1, svc, pos, seq FROM unnest($4::text[], $5::bigint[], $6::bigint[])"
+    " AS p(svc, pos, seq) ON CONFLICT (consumer, service) DO UPDATE SET "
+    " position = GREATEST(consumer_progress.position, EXCLUDED.position), "
+    " stream_seq = GREATEST(consumer_progress.stream_seq, EXCLUDED.stream_seq), "
+    " updated_at = now() RETURNING 1)"
+    " SELECT (SELECT count(*) FROM moved) + (SELECT count(*) FROM added)")
 
 #: The last stream sequence a consumer applied (``$1``), as ``check_stream`` compares it.
 APPLIED_SEQ = "SELECT max(stream_seq) FROM consumer_progress WHERE consumer = $1"
@@ -1036,9 +1051,9 @@ class Consumer:
             self._analyze_when_grown()
             if self._timeouts_in_a_row < self.isolate_after:
                 # The usual batch: every event fresh. Its tracking write goes first, in the
-                # batch's transaction, and says what the rows held before (``_track_first``):
-                # the tracking read, its own statement and PostgreSQL transaction before, is
-                # part of it.
+                # batch's transaction, made only where the rows show the events new
+                # (``_track_first``): the tracking read, its own statement and PostgreSQL
+                # transaction before, is needed only by a batch that is not.
                 tracked = await self._apply_if_all_fresh(conn, items, prepared)
                 if tracked is None:
                     return
@@ -1094,11 +1109,11 @@ class Consumer:
                                   prepared: _Prepared | None
                                   ) -> dict[UUID, tuple[int, int | None]] | None:
         """``items`` applied in one transaction whose first statement is their tracking write
-        (``_track_first``), when what it found shows every one fresh (not applied yet, none
-        waiting behind a retried event of its case): then committed and acked (or, when the
-        handler failed, applied one by one), and None returned. Otherwise the transaction is
-        rolled back, nothing of it done, and the rows as they were are returned, for the
-        batch to be sorted as it always was (duplicates, waiting, holds, ``_released``).
+        (``_track_first``), when the rows it locked show every one fresh (not applied yet,
+        none waiting behind a retried event of its case): then committed and acked (or, when
+        the handler failed, applied one by one), and None returned. Otherwise the transaction
+        is rolled back, nothing of it done, and the rows are read and returned, for the batch
+        to be sorted as it always was (duplicates, waiting, holds, ``_released``).
 
         Before, each batch read its tracking rows in a statement of its own (a PostgreSQL
         transaction of its own, outside the batch's) and wrote them in another at its end:
@@ -1106,16 +1121,14 @@ class Consumer:
         written = False
         try:
             async with conn.transaction():
-                tracked = await self._track_first(conn, items)
-                for item in items:
-                    assert item.envelope is not None
-                    seq, blocked = tracked.get(item.envelope.partition_key, (0, None))
-                    if item.seq <= seq or (blocked is not None and item.seq > blocked):
-                        raise _NotAllFresh(tracked)
+                if not await self._track_first(conn, items):
+                    raise _NotAllFresh
                 written = True
                 await self._handle(conn, items, prepared, _TRACKED_ALREADY)
-        except _NotAllFresh as not_all:
-            return not_all.tracked
+        except _NotAllFresh:
+            # Rolled back: the rows read as they are now, after whatever the statement
+            # waited on (a read of its own, as every batch made before TRACK_FIRST).
+            return await self._tracking(conn, items)
         except STORE_TIMED_OUT:
             raise  # not the events' fault: the whole batch goes back (``_timed_out``)
         except Exception as exc:
@@ -1218,12 +1231,21 @@ class Consumer:
         # One round trip: tracking rows and progress in a single statement.
         await conn.execute(TRACK, *self._tracking_args(items))
 
-    async def _track_first(self, conn: asyncpg.Connection,
-                           items: list[_Item]) -> dict[UUID, tuple[int, int | None]]:
-        """``_track`` as a batch's first statement, answering what ``_tracking`` would have
-        read: the rows as they were before it (``TRACK_FIRST``)."""
-        rows = await conn.fetch(TRACK_FIRST, *self._tracking_args(items))
-        return {r["key"]: (r["seq"], r["blocked_seq"]) for r in rows}
+    async def _track_first(self, conn: asyncpg.Connection, items: list[_Item]) -> bool:
+        """``_track`` as a batch's first statement, made only where each case's events are
+        all new to its row (``TRACK_FIRST``): True when every case's was."""
+        args = self._tracking_args(items)
+        keys = cast(list[UUID], args[1])
+        # Each case's lowest and highest sequence: a batch is in delivery order, not the
+        # stream's (a redelivered event after a new one of its case).
+        span: dict[UUID, tuple[int, int]] = {}
+        for item in items:
+            assert item.envelope is not None
+            low, high = span.get(item.envelope.partition_key, (item.seq, item.seq))
+            span[item.envelope.partition_key] = (min(low, item.seq), max(high, item.seq))
+        written = await conn.fetchval(TRACK_FIRST, *args, [span[k][0] for k in keys],
+                                      [span[k][1] for k in keys])
+        return bool(written == len(keys))
 
     async def _apply_one_by_one(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
         """``items`` one at a time, each in its own transaction: a failing event is retried
