@@ -125,9 +125,16 @@ let renewer = null;
  *  to expire, and once more when the API answers ``token_expired``. */
 export function setRenewer(fn) { renewer = fn; }
 
+/** Whether the token was renewed. The provider out of reach (the network down, or down a
+ *  moment ago) is the network's failure, not the token's: the call fails as offline and the
+ *  queue keeps its step. Sent with the token this device's clock says has run out, a step
+ *  that went out as the network came back carried the old token past the renewal. */
 async function renewed() {
   if (!renewer) return false;
-  try { await renewer(); return true; } catch { return false; }
+  try { await renewer(); return true; } catch (err) {
+    if (err instanceof NetworkError) throw err;
+    return false;
+  }
 }
 
 /** A write that says when it happened (``occurred_at``) says this device's clock as it is sent
