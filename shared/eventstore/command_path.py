@@ -453,17 +453,21 @@ class CommandPath:
         caller = current_caller()
         if caller is None:
             return
-        try:
-            first: Any = await asyncio.to_thread(
-                lambda: self.committer.app.repository.get(aggregate_id, version=1))
-        except AggregateNotFoundError:
-            return
-        if (why := out_of_scope(caller, first)) is not None:
+        first = await asyncio.to_thread(self._first, aggregate_id)
+        if first is not None and (why := out_of_scope(caller, first)) is not None:
             refused = NotFound(f"{what} {aggregate_id} not found", id=str(aggregate_id))
             refused.out_of_reach = OutOfReach(
                 what, str(aggregate_id), getattr(first, "center_id", None),
                 "another_center" if why == ANOTHER_CENTER else "another_case")
             raise refused
+
+    def _first(self, aggregate_id: UUID) -> Any | None:
+        """The aggregate as its first event made it (its center, case or resident: what the
+        scope reads), from the store; None: no such aggregate."""
+        try:
+            return self.committer.app.repository.get(aggregate_id, version=1)
+        except AggregateNotFoundError:
+            return None
 
     async def case_of(self, aggregate_id: UUID) -> UUID | None:
         """The case the aggregate's first event names, read from the store (not a read model
@@ -481,11 +485,8 @@ class CommandPath:
         case's than a resident's token): the command answers the 404 as it loads it, and
         intake is not made to read that resident from the vault first, for any caller who
         names an id."""
-        try:
-            first: Any = self.committer.app.repository.get(aggregate_id, version=1)
-        except AggregateNotFoundError:
-            return None
-        if out_of_scope(caller, first) is not None:  # the unit's own scope check
+        first = self._first(aggregate_id)
+        if first is None or out_of_scope(caller, first) is not None:  # the unit's own check
             return None
         case_id = getattr(first, "case_id", None)
         if isinstance(case_id, UUID):
