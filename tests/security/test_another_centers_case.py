@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from services.feedback.application import ResolvedCase
 from services.feedback.domain import rectification_id_for
 from services.feedback.main import create_app as create_feedback
 from services.intake import plan_views
@@ -26,6 +25,7 @@ from shared.readmodels.positions import ReadModelBehind
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.followup.story import CENTER, at
+from tests.security.resolutions import resolved_at_counter
 from tests.support import (
     batch_loads,
     bearer,
@@ -81,11 +81,7 @@ async def test_another_centers_case_has_no_feedback_to_read(settings: Settings) 
     app = create_feedback(settings)
     async with running(app) as feedback:
         case_id = uuid.uuid4()
-        written = await app.state.feedback.request_survey(ResolvedCase(
-            case_id=case_id, center_id=CENTER, counter_id="window-3", clerk_id="clerk-017",
-            service_item="SA-HARDSHIP-SUBSIDY", intake_channel="counter",
-            resident_id=uuid.uuid4(), resolved_event_id=uuid.uuid4(),
-            resolved_at=datetime.now(UTC)))
+        written = await app.state.feedback.request_survey(resolved_at_counter(case_id))
         there = bearer(settings, role=Role.CLERK, sub="clerk-900", center=OTHER)
         nobodys = uuid.uuid4()
         theirs = await feedback.get(f"/cases/{case_id}/feedback", headers=there,
@@ -124,11 +120,7 @@ async def test_another_centers_survey_link_cannot_tell_our_surveys_from_none(
         service = app.state.feedback
 
         async def resolved(center: str) -> uuid.UUID:
-            written = await service.request_survey(ResolvedCase(
-                case_id=uuid.uuid4(), center_id=center, counter_id="window-3",
-                clerk_id="clerk-017", service_item="SA-HARDSHIP-SUBSIDY",
-                intake_channel="counter", resident_id=uuid.uuid4(),
-                resolved_event_id=uuid.uuid4(), resolved_at=datetime.now(UTC)))
+            written = await service.request_survey(resolved_at_counter(center_id=center))
             return written.aggregate_id
 
         ours, theirs = str(await resolved(CENTER)), await resolved(OTHER)
@@ -155,11 +147,7 @@ async def test_a_residents_token_cannot_tell_the_centers_other_surveys_from_none
 
         async def resolved() -> tuple[uuid.UUID, uuid.UUID]:
             case_id = uuid.uuid4()
-            written = await service.request_survey(ResolvedCase(
-                case_id=case_id, center_id=CENTER, counter_id="window-3",
-                clerk_id="clerk-017", service_item="SA-HARDSHIP-SUBSIDY",
-                intake_channel="counter", resident_id=uuid.uuid4(),
-                resolved_event_id=uuid.uuid4(), resolved_at=datetime.now(UTC)))
+            written = await service.request_survey(resolved_at_counter(case_id))
             return case_id, written.aggregate_id
 
         (_, neighbours), (mine, _) = await resolved(), await resolved()
@@ -183,11 +171,7 @@ async def test_another_centers_survey_answered_by_staff_is_not_read_on_before_it
     app = create_feedback(settings)
     async with running(app) as feedback:
         service = app.state.feedback
-        written = await service.request_survey(ResolvedCase(
-            case_id=uuid.uuid4(), center_id=CENTER, counter_id="window-3",
-            clerk_id="clerk-017", service_item="SA-HARDSHIP-SUBSIDY",
-            intake_channel="counter", resident_id=uuid.uuid4(),
-            resolved_event_id=uuid.uuid4(), resolved_at=datetime.now(UTC)))
+        written = await service.request_survey(resolved_at_counter())
         survey = str(written.aggregate_id)
         bad = await feedback.post(f"/surveys/{survey}/rating", headers={
             **headers("rate-ours"), **bearer(settings, role=Role.CLERK, sub="clerk-018",

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from services.feedback.application import ResolvedCase
 from services.feedback.domain import rectification_id_for
 from services.feedback.main import create_app as create_feedback
 from services.feedback.queries import RectificationPublic, SurveyPublic
@@ -26,6 +24,7 @@ from shared.kernel.clock import ManualClock
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.followup.story import CENTER, at, center_day, key
+from tests.security.resolutions import resolved_at_counter
 from tests.support import bearer, error_words, headers, running
 
 OTHER = "SH-PD-ZHANGJIANG"
@@ -88,11 +87,7 @@ async def test_another_centers_survey_and_rectification_are_refused_before_decod
     app = create_feedback(settings)
     async with running(app) as feedback:
         case_id = uuid.uuid4()
-        written = await app.state.feedback.request_survey(ResolvedCase(
-            case_id=case_id, center_id=CENTER, counter_id="window-3", clerk_id="clerk-017",
-            service_item="SA-HARDSHIP-SUBSIDY", intake_channel="counter",
-            resident_id=uuid.uuid4(), resolved_event_id=uuid.uuid4(),
-            resolved_at=datetime.now(UTC)))
+        written = await app.state.feedback.request_survey(resolved_at_counter(case_id))
         survey = str(written.aggregate_id)
         bad = await feedback.post(f"/surveys/{survey}/rating", headers={
             **headers("rate-ours"), **bearer(settings, role=Role.CLERK, sub="clerk-018",
