@@ -203,8 +203,9 @@ async def decline(survey_id: UUID, body: c.DeclineRating, feedback: FeedbackDep,
     ``token_invalid`` / ``token_wrong_case``, 410 ``token_expired``, 409
     ``survey_already_answered`` / ``survey_declined``; rate limited per survey (429); the
     resident's ``occurred_at`` and ``sent_at`` not read (dated by the service's clock, never
-    refused for the phone's). A staff token sent with the link's token is refused too: the clerk's screen shows the
-    survey's QR code, and a decline from there would be the clerk's, not the resident's."""
+    refused for the phone's). A staff token sent with the link's token is refused too: the
+    clerk's screen shows the survey's QR code, and a decline from there would be the
+    clerk's, not the resident's."""
     if principal is not None and principal.role in STAFF and body.token is None:
         # The resident said so on the clerk's call: only a survey asked by phone (403 else).
         return WrittenPublic.of(await feedback.decline(survey_id, body, key, expected,
