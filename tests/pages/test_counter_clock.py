@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from playwright.async_api import BrowserContext, Request, expect
+from playwright.async_api import BrowserContext, Locator, Page, Request, expect
 
 from tests.pages.center import Center
 from tests.pages.test_counter import pick_item, saved, sign_in
@@ -19,11 +19,8 @@ from tests.pages.test_nothing_lost import case_of
 FAST = timedelta(minutes=3)
 
 
-async def test_steps_kept_offline_on_a_fast_tablet_are_dated_when_they_happened(
-        center: Center, desk: BrowserContext) -> None:
-    page = await desk.new_page()
-    await sign_in(page, center, "clerk-033", "window-7")
-    await pick_item(page, "低保", "最低生活保障")
+def posted_bodies(page: Page) -> list[dict[str, Any]]:
+    """The bodies of the page's posts to intake's cases, as they finish."""
     bodies: list[dict[str, Any]] = []
 
     def posted(request: Request) -> None:
@@ -31,16 +28,31 @@ async def test_steps_kept_offline_on_a_fast_tablet_are_dated_when_they_happened(
             bodies.append(json.loads(request.post_data))
 
     page.on("requestfinished", posted)
+    return bodies
 
-    # Twenty minutes ago the network was down: the tablet, 3 minutes fast, kept two steps.
-    happened = datetime.now(UTC) - timedelta(minutes=20)
-    await page.clock.set_fixed_time(happened + FAST)
+
+async def two_steps_kept_offline(page: Page, desk: BrowserContext) -> Locator:
+    """The network down, the clerk opens a case and hears the resident: both steps kept."""
     await desk.set_offline(True)
     await page.click("#open-case")
     await page.fill("#words", "低保怎么申请？")
     await page.click("form[data-op=hear] button[type=submit]")
     net = page.locator("#net")
     await expect(net).to_have_attribute("data-pending", "2")
+    return net
+
+
+async def test_steps_kept_offline_on_a_fast_tablet_are_dated_when_they_happened(
+        center: Center, desk: BrowserContext) -> None:
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-033", "window-7")
+    await pick_item(page, "低保", "最低生活保障")
+    bodies = posted_bodies(page)
+
+    # Twenty minutes ago the network was down: the tablet, 3 minutes fast, kept two steps.
+    happened = datetime.now(UTC) - timedelta(minutes=20)
+    await page.clock.set_fixed_time(happened + FAST)
+    net = await two_steps_kept_offline(page, desk)
 
     # Now it is back: the tablet's clock, still 3 minutes fast, goes with each request.
     await page.clock.set_fixed_time(datetime.now(UTC) + FAST)
@@ -92,19 +104,8 @@ async def test_a_tablet_clock_set_right_while_its_steps_waited_offline_still_dat
     await pick_item(page, "低保", "最低生活保障")
     happened = datetime.now(UTC) - timedelta(minutes=20)
     await page.clock.install(time=happened + FAST)  # Date and performance.now, both faked
-    bodies: list[dict[str, Any]] = []
-
-    def posted(request: Request) -> None:
-        if request.method == "POST" and "/cases" in request.url and request.post_data:
-            bodies.append(json.loads(request.post_data))
-
-    page.on("requestfinished", posted)
-    await desk.set_offline(True)
-    await page.click("#open-case")
-    await page.fill("#words", "低保怎么申请？")
-    await page.click("form[data-op=hear] button[type=submit]")
-    net = page.locator("#net")
-    await expect(net).to_have_attribute("data-pending", "2")
+    bodies = posted_bodies(page)
+    net = await two_steps_kept_offline(page, desk)
 
     await page.clock.fast_forward("20:00")  # twenty minutes offline, the clock still fast
     await page.clock.set_system_time(datetime.now(UTC))  # set right: 3 minutes back
