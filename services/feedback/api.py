@@ -147,7 +147,9 @@ async def rate(survey_id: UUID, body: c.RateService, request: Request, feedback:
     ``clerk_id``. The event's actor is always the token's subject: a clerk's ``clerk_id`` is
     their own (else 403 ``forbidden_actor``); a supervisor may record an answer on a clerk's
     behalf, and both are kept (actor and ``clerk_id``). A resident's answers are rate
-    limited per survey (429 with Retry-After).
+    limited per survey (429 with Retry-After). A resident's answer is dated by the
+    service's clock: its ``occurred_at`` and ``sent_at`` (a phone's clock, often minutes
+    wrong) are not read, and never refused.
 
     With ``token``: 403 ``token_invalid`` / ``token_wrong_case``, 410 ``token_expired``;
     403 ``self_rating`` when a staff bearer token comes with it whose subject opened or served
@@ -199,9 +201,11 @@ async def decline(survey_id: UUID, body: c.DeclineRating, feedback: FeedbackDep,
     said on the call (no ``token``; the event's actor is the clerk), never staff who opened
     or served the case (403 ``self_rating``, 代评). Then as a rating: 403
     ``token_invalid`` / ``token_wrong_case``, 410 ``token_expired``, 409
-    ``survey_already_answered`` / ``survey_declined``; rate limited per survey (429).
-    A staff token sent with the link's token is refused too: the clerk's screen shows the
-    survey's QR code, and a decline from there would be the clerk's, not the resident's."""
+    ``survey_already_answered`` / ``survey_declined``; rate limited per survey (429); the
+    resident's ``occurred_at`` and ``sent_at`` not read (dated by the service's clock, never
+    refused for the phone's). A staff token sent with the link's token is refused too: the
+    clerk's screen shows the survey's QR code, and a decline from there would be the
+    clerk's, not the resident's."""
     if principal is not None and principal.role in STAFF and body.token is None:
         # The resident said so on the clerk's call: only a survey asked by phone (403 else).
         return WrittenPublic.of(await feedback.decline(survey_id, body, key, expected,

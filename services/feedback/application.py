@@ -50,6 +50,14 @@ from shared.runtime.calendars import Calendars
 from shared.security.principals import current_caller
 from shared.settings import Settings
 
+#: What a resident's own answer (a rating or a decline, with the link's token or a resident's
+#: bearer) keeps of its device's clock: nothing. It is dated by the service's clock as it is
+#: recorded, so its ``occurred_at`` and its ``sent_at`` are not read, and a phone minutes or
+#: hours wrong (or a ``sent_at`` in the wrong zone) is never refused for its clock: before, a
+#: ``sent_at`` beyond OCCURRED_AT_MAX_FUTURE_S was a 422 telling the resident to set a clock
+#: that dates nothing of the answer.
+RESIDENT_NOW: dict[str, None] = {"occurred_at": None, "sent_at": None}
+
 
 class ActorMismatch(CommandError):
     """A body named another actor than the authenticated caller, who may not act for them."""
@@ -430,7 +438,7 @@ class Feedback:
             # its id being worked out from the case's resolution) and a 404 for none.
             self.tokens.of_survey(cmd.token, survey_id)
         if clerk is None:
-            cmd = cmd.model_copy(update={"occurred_at": None})  # a resident declines now
+            cmd = cmd.model_copy(update=RESIDENT_NOW)  # a resident declines now
         meta = self.path.meta(clerk or "resident", key, cmd)
 
         def act(survey: Survey, meta: Meta, served: tuple[str, ...]) -> None:
@@ -467,7 +475,7 @@ class Feedback:
                 # before intake is asked to read this survey's resident for its comment.
                 self.tokens.of_survey(cmd.token, survey_id)
             via, actor = AnsweredVia.TOKEN, "resident"
-            cmd = cmd.model_copy(update={"occurred_at": None})  # a resident answers now
+            cmd = cmd.model_copy(update=RESIDENT_NOW)  # a resident answers now
         else:
             via, clerk_id = AnsweredVia.CLERK, clerk_id or actor
             if clerk_id != actor and not on_behalf:

@@ -131,7 +131,8 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
                     optional=[r"/surveys/[^/]+/rating", r"/surveys/[^/]+/decline"],
                     # pages' HTML, no data (pages.py); the rating pad's own token (pads.py)
                     public=[r"/", r"/board", r"/s/[^/]+", r"/pad", r"/pads/pair", r"/pads/next",
-                            r"/public/[^/]+"])  # the monthly figures (公示): public.py
+                            r"/public/[^/]+"],  # the monthly figures (公示): public.py
+                    clock=clock_)
     app.include_router(surveys)
     app.include_router(pads.pads)
     app.include_router(survey_qr.survey_qr)

@@ -119,7 +119,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.referral_tokens = ReferralTokens(settings.survey_token_secret.get_secret_value())
     app.state.referral_limits = TokenBuckets(settings.survey_rate_per_minute / 60.0,
                                              settings.survey_rate_burst)
-    install_surface(app, settings, metrics, public=[UNIT_REPLY])  # a reply link answers alone
+    install_surface(app, settings, metrics, public=[UNIT_REPLY],  # a reply link answers alone
+                    clock=clock_)
     app.include_router(followups)
     app.include_router(worklists)
     app.include_router(policies)

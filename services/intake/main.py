@@ -115,7 +115,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(cases)
     app.include_router(visits)
     install_surface(app, settings, metrics,  # the clerk's page (pages.py); a signed call
-                    public=[r"/", r"/counter", CASE_TEXTS])  # from a service (case_texts.py)
+                    public=[r"/", r"/counter", CASE_TEXTS],  # from a service (case_texts.py)
+                    clock=clock_)
     app.include_router(catalogue)
     app.include_router(plans)
     app.include_router(residents)

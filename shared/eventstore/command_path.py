@@ -46,6 +46,7 @@ from shared.eventstore.group_commit import (
     Sent,
     Unit,
     Written,
+    arrived_at,
     out_of_scope,
     refused_unless_replayed,
 )
@@ -384,22 +385,31 @@ class CommandPath:
         arrives behind the clock. An ``occurred_at`` still ahead of this path's clock is
         recorded as the clock's (``Moments.recorded``: a counter's clock running fast). How
         far ahead the sender's clock was (its ``sent_at``'s, else its ``occurred_at``'s)
-        is handed to the committer's ``on_clock_ahead`` (the metrics), kept nowhere else.
+        is handed to the committer's ``on_clock_ahead`` (the metrics), how far behind
+        (by its ``sent_at``) to ``on_clock_behind``, kept nowhere else. ``sent_at`` is
+        measured against the request's arrival at the front door (``arrived_at``), not this
+        path's clock as it runs.
         A ``sent_at`` beyond the window is refused at once without a key; under one, its
         refusal waits for the key's look-up (``refused_unless_replayed``): a retry of a
         command already applied answers as the first write, whatever its ``sent_at``.
         Under a key, the command's digest (``meta[COMMAND_DIGEST]``) goes with it."""
         now = self.clock.now()
+        # The sender's clock is measured against the request's arrival at the front door:
+        # the time it spent in here since (a body on a slow network, the loop's queue, a
+        # wait for the vault) is not the sender's clock running slow.
+        came = arrived_at.get()
+        if came is None or came > now:
+            came = now
         refused: InvalidCommand | None = None
         if command is not None:
             try:
-                self.moments.check(command, now)  # type: ignore[arg-type]
+                self.moments.check(command, now, arrived=came)  # type: ignore[arg-type]
             except InvalidCommand as off:
                 if key is None or off.details.get("field") != "sent_at":
                     raise
                 try:  # the rest as for any command: a retry passed them once already
                     self.moments.check(command.model_copy(  # type: ignore[attr-defined]
-                        update={"sent_at": None}), now)
+                        update={"sent_at": None}), now, arrived=came)
                 except InvalidCommand:
                     raise off from None
                 refused = off
@@ -416,13 +426,15 @@ class CommandPath:
             clock_ahead = 0.0
             # A Command's; none on a worker's (nor one refused unless replayed: not read).
             sent = getattr(command, "sent_at", None) if refused is None else None
-            if sent is not None and (skew := self.moments.skew(sent, now)) is not None:
+            if sent is not None and (skew := self.moments.skew(sent, came)) is not None:
                 given = given - skew  # the sender's clock error, in the offset it gave
-                clock_ahead = skew.total_seconds()  # negative: a clock slow, not counted
+                clock_ahead = skew.total_seconds()  # negative: a clock slow
             meta["occurred_at"], ahead_s = self.moments.recorded(given, now)
             ahead_s = max(ahead_s, clock_ahead)
             if ahead_s > 0 and (ahead := self.committer.on_clock_ahead) is not None:
                 ahead(ahead_s)
+            elif clock_ahead < 0 and (behind := self.committer.on_clock_behind) is not None:
+                behind(-clock_ahead)
         if key is not None and (digest := self.digests.of(command)) is not None:
             meta[COMMAND_DIGEST] = digest
         return meta

@@ -25,6 +25,7 @@ from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from typing import Any
 from uuid import UUID
@@ -210,6 +211,14 @@ already applied under its Idempotency-Key (the key, the refusal), set by ``Comma
 a ``sent_at`` far behind the clock is refused, but the same bytes sent again by a client whose
 answer was lost, ten minutes on, replay the first answer as every retry does."""
 
+arrived_at: ContextVar[datetime | None] = ContextVar("arrived_at", default=None)
+"""The service's clock as the running write came in at the front door (``shared.http.
+front_door``), before its body was read, authenticated, queued or run: a sender's ``sent_at``
+is measured against it (``CommandPath.meta``), so that the time a request spends inside the
+service (a body trickling in on a slow network, the event loop's queue, a wait for the vault)
+does not read as the sender's clock running slow. None outside a request (a consumer, a test
+calling a use case): the command path's own clock."""
+
 write_due: ContextVar[float | None] = ContextVar("write_due", default=None)
 """When the running write's answer is due (``time.monotonic()``), set where the request
 arrived (``shared.http.deadline``); without it a write is due ``write_timeout_s`` after it is
@@ -371,6 +380,10 @@ class GroupCommitter:
         #: when the command path recorded it as the clock's (``CommandPath.meta``): the
         #: runtime's ``sixstep_occurred_at_ahead_seconds``; None: not measured.
         self.on_clock_ahead: Callable[[float], None] | None = None
+        #: Told how many seconds behind the service's clock a command's sender's clock was,
+        #: by its ``sent_at`` (more than 5 s): the runtime's
+        #: ``sixstep_occurred_at_behind_seconds``; None: not measured.
+        self.on_clock_behind: Callable[[float], None] | None = None
         self.write_timeout = write_timeout_s
         # Appended on the loop (``submit``); taken by ``_collect`` on the loop, or by the
         # writer thread while it holds the batch before (``_backlog``), never by both at once.

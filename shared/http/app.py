@@ -22,6 +22,7 @@ from shared.http.health import install_health
 from shared.http.limits import RequestLimits
 from shared.http.metrics import install_metrics
 from shared.http.security_headers import page_policy
+from shared.kernel.clock import Clock
 from shared.runtime import heap
 from shared.runtime.metrics import Metrics
 from shared.settings import DevelopmentDefaults, ServiceName, Settings
@@ -40,13 +41,15 @@ def new_app(**kwargs: Any) -> FastAPI:
 
 
 def install_surface(app: FastAPI, settings: Settings, metrics: Metrics, *,
-                    public: Iterable[str] = (), optional: Iterable[str] = ()) -> None:
+                    public: Iterable[str] = (), optional: Iterable[str] = (),
+                    clock: Clock | None = None) -> None:
     """What every service's app has in front of its own routes: error bodies; the front door
     (``shared.http.front_door``: write deadline, correlation id, metrics, request limits,
     authentication with ``public`` and ``optional`` path patterns, see ``shared.http.auth``,
     and the security headers on every response); health, readiness and the ops routes of the
     runtime that the lifespan puts in ``app.state.runtime``; and a span for every request
-    (``shared.http.tracing``).
+    (``shared.http.tracing``). ``clock``: the service's (a write's arrival on it is what its
+    ``sent_at`` is measured against).
     Outside development a development secret stops it here
     (``Settings.refuse_development_defaults``), however the settings were made."""
     settings.refuse_development_defaults()
@@ -61,7 +64,8 @@ def install_surface(app: FastAPI, settings: Settings, metrics: Metrics, *,
         FrontDoor, authenticate=authenticate, limits=RequestLimits(settings.max_body_bytes),
         metrics=metrics, write_timeout_s=settings.write_timeout_s,
         page_policy=page_policy([f"{issuer.scheme}://{issuer.netloc}"] if issuer else []),
-        traced=True)  # its first step: every request, answered by whichever part, has a span
+        # its first step: every request, answered by whichever part, has a span
+        traced=True, clock=clock)
 
 
 #: The cyclic garbage collector's young-generation threshold once a service is up (CPython's

@@ -4,7 +4,9 @@ its route, doing in one place what six middlewares did in turn.
 In this order, as the six nested middlewares did (outermost first):
 
 0. the request's span (``shared.http.tracing``), whatever answers it;
-1. a write's answer is due ``WRITE_TIMEOUT_S`` from now (``shared.http.deadline``);
+1. a write's answer is due ``WRITE_TIMEOUT_S`` from now (``shared.http.deadline``), and its
+   arrival on the service's clock is kept (``group_commit.arrived_at``: its ``sent_at`` is
+   measured against it, not against when the command path runs);
 2. the correlation id is found and bound into the log context (``shared.http.correlation``);
 3. the request is counted and timed, by its route, whatever answers it (``shared.http.metrics``);
 4. the request limits refuse a NUL character or a body too large (``shared.http.limits``);
@@ -36,7 +38,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
-from shared.eventstore.group_commit import write_due
+from shared.eventstore.group_commit import arrived_at, write_due
 from shared.http.correlation import (
     CORRELATION_HEADER,
     PersonalCorrelation,
@@ -50,6 +52,7 @@ from shared.http.metrics import record_request
 from shared.http.middleware import HttpHandler
 from shared.http.security_headers import secured
 from shared.http.tracing import traced_request
+from shared.kernel.clock import Clock, SystemClock
 from shared.runtime.metrics import Metrics
 
 _CORRELATION = CORRELATION_HEADER.encode()
@@ -62,8 +65,11 @@ class FrontDoor:
 
     def __init__(self, app: ASGIApp, *, authenticate: HttpHandler, limits: RequestLimits,
                  metrics: Metrics, page_policy: str, write_timeout_s: float,
-                 traced: bool = True) -> None:
+                 traced: bool = True, clock: Clock | None = None) -> None:
         self.app = app
+        #: The service's clock: a write's arrival on it (``arrived_at``) is what its sender's
+        #: ``sent_at`` is measured against.
+        self.clock: Clock = clock or SystemClock()
         #: Each request in its span (``shared.http.tracing``), first of all.
         self.traced = traced
         #: What an authenticated request goes on to: ``app``, the write routes answered
@@ -86,11 +92,14 @@ class FrontDoor:
 
     async def _door(self, scope: Scope, receive: Receive, send: Send) -> None:
         due = start_write_clock(scope["method"], self.write_timeout_s)
+        arrived = arrived_at.set(self.clock.now()) if due is not None else None
         try:
             await self._correlated(scope, receive, send)
         finally:
             if due is not None:
                 write_due.reset(due)
+            if arrived is not None:
+                arrived_at.reset(arrived)
 
     async def _correlated(self, scope: Scope, receive: Receive, send: Send) -> None:
         refused: PersonalCorrelation | None = None

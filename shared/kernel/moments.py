@@ -27,7 +27,10 @@ day or month still to come. How far ahead it was goes to the metrics only
 (``sixstep_occurred_at_ahead_seconds``).
 
 A sender may say its own clock as it sends (``sent_at``, on every attempt: the counter page
-stamps each request). More than ``SKEW_TOLERANCE`` (5 s) off the service's clock, the
+stamps each request). Measured against the service's clock as the request came in at its
+front door (``group_commit.arrived_at``: the time it then spends in the service, its body on a
+slow network, a queue, a wait for the vault, is not the sender's clock), more than
+``SKEW_TOLERANCE`` (5 s) off, the
 difference is the sender's clock error, and ``occurred_at`` is moved by it
 (:meth:`Moments.skew`, by ``CommandPath.meta``): a step queued offline at 23:58 on 31
 December on a tablet 3 minutes fast said 00:01 and was sent at 00:20, behind the service's
@@ -56,8 +59,10 @@ CENTER_TZ = ZoneInfo("Asia/Shanghai")  # the default center zone (settings' CENT
 
 SKEW_TOLERANCE = timedelta(seconds=5)
 """How far a sender's ``sent_at`` may lie off the service's clock and its ``occurred_at`` still
-be taken as said: a request's time in transit and in the service's queue (which makes every
-sender look slow by it) stays under it, and a clock kept by NTP is within milliseconds."""
+be taken as said: a request's time in transit before the service's front door (which makes
+every sender look slow by it, and which nothing tells apart from a clock running slow) stays
+under it, and a clock kept by NTP is within milliseconds. The time after the front door is not
+in it: ``sent_at`` is measured against the request's arrival there."""
 
 
 class MomentSettings(Protocol):
@@ -102,10 +107,10 @@ class Moments:
         return occurred_at, 0.0
 
     def skew(self, sent_at: datetime, now: datetime) -> timedelta | None:
-        """How far the sender's clock runs ahead of ``now`` (the service's clock; negative:
-        behind), by the ``sent_at`` it stamped on the request; None within
-        :data:`SKEW_TOLERANCE`. The window (``max_future`` either way) is checked before,
-        with the command's other moments (:meth:`check_value`)."""
+        """How far the sender's clock runs ahead of ``now`` (the service's clock as the
+        request arrived at its front door; negative: behind), by the ``sent_at`` it stamped on
+        the request; None within :data:`SKEW_TOLERANCE`. The window (``max_future`` either
+        way) is checked before, with the command's other moments (:meth:`check_value`)."""
         off = sent_at - now
         return off if abs(off) > SKEW_TOLERANCE else None
 
@@ -116,27 +121,31 @@ class Moments:
         floor = now - self.grace
         return floor if occurred_at < floor else None
 
-    def check(self, command: BaseModel, now: datetime, within: str = "") -> None:
+    def check(self, command: BaseModel, now: datetime, within: str = "",
+              arrived: datetime | None = None) -> None:
         """Raise :class:`InvalidCommand` (422) for the first moment or day of ``command``
         outside its window; ``now`` is the service's clock. The models a command holds, alone
         or in a list, are checked too, their fields named from the command (``steps[1].
         effective_on``): a plan's steps were not, and a step dated in the year 1 (outside the
-        contracts' ``Day``) or 2199 was recorded."""
+        contracts' ``Day``) or 2199 was recorded. ``arrived``: the service's clock as the
+        request came in (its ``sent_at`` is measured against it); None: ``now``."""
         values = command.__dict__
         for name in _field_names(type(command)):
             value = values[name] if name in values else getattr(command, name)
             if isinstance(value, date):  # a moment is one too
-                self.check_value(within + name, value, now)
+                self.check_value(within + name, value, now, arrived)
             elif isinstance(value, BaseModel):
-                self.check(value, now, f"{within}{name}.")
+                self.check(value, now, f"{within}{name}.", arrived)
             elif isinstance(value, list | tuple):
                 for n, item in enumerate(value):
                     if isinstance(item, BaseModel):
-                        self.check(item, now, f"{within}{name}[{n}].")
+                        self.check(item, now, f"{within}{name}[{n}].", arrived)
 
-    def check_value(self, name: str, value: Any, now: datetime) -> None:
+    def check_value(self, name: str, value: Any, now: datetime,
+                    arrived: datetime | None = None) -> None:
         """The answer names the window by its settings, not by the moment ``now`` (the same
-        request gets the same answer)."""
+        request gets the same answer). ``sent_at`` is measured against ``arrived`` (the
+        request's arrival), else ``now``."""
         horizon_days = self.horizon.days
         if isinstance(value, datetime):
             first = datetime.combine(self.earliest, time(), UTC)
@@ -153,7 +162,8 @@ class Moments:
                 # sent_at behind the clock (OCCURRED_AT_MAX_FUTURE_S=0 refused every post).
                 window = max(self.max_future, SKEW_TOLERANCE)
                 seconds = int(window.total_seconds())
-                if not now - window <= moment <= now + window:
+                came = now if arrived is None else arrived
+                if not came - window <= moment <= came + window:
                     raise InvalidCommand(
                         f"sent_at must lie within {seconds} s of the service's clock: the "
                         "sender's clock is set wrong (or sent_at is not in its offset); "

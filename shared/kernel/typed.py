@@ -75,10 +75,11 @@ class Command(Typed):
 
     sent_at: datetime | None = Field(None, description=(
         "The sender's own clock as it sends this request (ISO 8601 with offset), on every "
-        "attempt: when it is more than 5 s off the service's clock, occurred_at is moved by "
-        "that much (a counter's clock running fast or slow, a step queued offline and sent "
-        "later); more than OCCURRED_AT_MAX_FUTURE_S off is a 422. Not part of the command "
-        "(a retry under its Idempotency-Key may send another)."))
+        "attempt: when it is more than 5 s off the service's clock as the request came in "
+        "at its front door, occurred_at is moved by that much (a counter's clock running fast "
+        "or slow, a step queued offline and sent later); more than OCCURRED_AT_MAX_FUTURE_S "
+        "off is a 422. Not read on a resident's own answer (dated by the service's clock). "
+        "Not part of the command (a retry under its Idempotency-Key may send another)."))
     occurred_at: datetime | None = Field(
         None, description="When it happened (ISO 8601 with offset); default now.")
     correlation_id: CorrelationId | None = Field(None, description=(

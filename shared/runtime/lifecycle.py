@@ -374,6 +374,7 @@ async def start_runtime(settings: Settings, service: ServiceName,
         command_digest_key=settings.command_digest_key(),
         on_batch=lambda n: metrics.batches.labels(service).observe(n))
     committer.on_clock_ahead = metrics.occurred_ahead.labels(service).observe
+    committer.on_clock_behind = metrics.occurred_behind.labels(service).observe
     committer.start()
     time_writes(committer, metrics.commit_seconds.labels(service).observe)
     runtime = Runtime(settings, service, application, pool, nc, committer, metrics,

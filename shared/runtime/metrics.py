@@ -40,6 +40,12 @@ class Metrics:
             "clock running fast, at most OCCURRED_AT_MAX_FUTURE_S): the post is dated by the "
             "service's clock, the error kept only here", ["service"], registry=self.registry,
             buckets=(1, 5, 15, 30, 60, 120, 180, 240, 300))
+        self.occurred_behind = Histogram(
+            "sixstep_occurred_at_behind_seconds", "Seconds a command's sender's clock lay "
+            "behind the service's, by its sent_at against the request's arrival (more than "
+            "5 s, at most OCCURRED_AT_MAX_FUTURE_S): a counter's clock running slow; its "
+            "occurred_at was moved later by as much, the error kept only here",
+            ["service"], registry=self.registry, buckets=(5, 15, 30, 60, 120, 180, 240, 300))
         self.published = Counter("sixstep_events_published_total", "Events on the stream",
                                  ["service"], registry=self.registry)
         self.consumed = Counter("sixstep_events_applied_total", "Events applied by consumers",

@@ -40,6 +40,7 @@ WATCHED = {
     "5xx rate": "sixstep_http_requests_total",
     "group-commit latency": "sixstep_group_commit_seconds_bucket",
     "a counter's clock running fast": "sixstep_occurred_at_ahead_seconds_bucket",
+    "a counter's clock running slow": "sixstep_occurred_at_behind_seconds_bucket",
 }
 
 

@@ -13,6 +13,8 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
 from services.intake.main import create_app
 from shared.kernel.clock import ManualClock
 from shared.security.principals import Role
@@ -150,3 +152,69 @@ async def test_a_script_sending_its_first_request_again_ten_minutes_later_gets_t
         "CaseOpened", "RequestHeard", "CaseResolved"], "nothing more was recorded"
     assert sum(e.type == "CaseOpened" for e in envelopes) == 1
     assert not [e for e in envelopes if e.type == "VisitRecorded"]
+
+
+def trickling(clock: ManualClock, body: dict[str, Any], by: timedelta) -> Any:
+    """A request body that reaches intake ``by`` after its headers (a slow network, a long
+    queue): intake's clock moves on as the body is first read, past the front door."""
+    async def chunks() -> Any:
+        clock.advance(by)
+        yield orjson.dumps(body)
+    return chunks()
+
+
+def observed(app: Any, name: str) -> float:
+    """How many writes intake's histogram ``name`` counted."""
+    return app.state.runtime.metrics.registry.get_sample_value(
+        f"{name}_count", {"service": "intake"}) or 0.0
+
+
+async def test_a_step_whose_body_spends_a_minute_in_the_service_is_dated_when_it_was_sent(
+        settings: Settings) -> None:
+    """A tablet whose clock is right sends a resolution at 23:58 on the day's last minutes;
+    the request's headers reach intake's front door then, its body a minute later (a slow
+    network, a long queue in the service). Measured against intake's clock as its command
+    ran, ``sent_at`` read as a tablet a minute slow and moved the resolution to 23:59, or
+    past midnight into the next day (and the next year on 31 December). Measured against the
+    moment the request came in at the front door, the clock is right and nothing moves. A
+    tablet that really is four minutes slow is moved, and counted as slow (before, only fast
+    clocks were counted: a slow one was invisible to ops)."""
+    app = create_app(settings, clock=(clock := ManualClock(EDGES[0])))
+    resolved: dict[str, datetime] = {}
+    async with running(app) as client:
+        slow_before = observed(app, "sixstep_occurred_at_behind_seconds")
+        for happened in [*EDGES, at(2027, 6, 30, 23, 59)]:
+            clock.set(happened - timedelta(minutes=10))
+            case_id = await heard_case(client)
+            clock.set(happened)
+            body = {"outcome": "resolved", "emotion_defused": True,
+                    "occurred_at": happened.isoformat(), "sent_at": clock.now().isoformat()}
+            r = await client.post(f"/cases/{case_id}/resolve", headers=headers(key()) | {
+                "Content-Type": "application/json"},
+                content=trickling(clock, body, timedelta(minutes=1)))
+            assert r.status_code == 200, r.text
+            resolved[case_id] = happened
+        assert observed(app, "sixstep_occurred_at_behind_seconds") == slow_before, \
+            "a right clock is not counted as slow"
+
+        # A tablet four minutes slow: its step, at 23:58 by the service, said 23:54.
+        happened = EDGES[1]
+        clock.set(happened - timedelta(minutes=10))
+        case_id = await heard_case(client)
+        clock.set(happened)
+        slow = timedelta(minutes=4)
+        r = await step(client, case_id, "resolve", {
+            "outcome": "resolved", "emotion_defused": True,
+            "occurred_at": (happened - slow).isoformat(),
+            "sent_at": (happened - slow).isoformat()})
+        assert r.status_code == 200, r.text
+        resolved[case_id] = happened
+        assert observed(app, "sixstep_occurred_at_behind_seconds") == slow_before + 1
+        assert app.state.runtime.metrics.registry.get_sample_value(
+            "sixstep_occurred_at_behind_seconds_sum", {"service": "intake"}) == 240.0
+
+    envelopes = await stream_envelopes(settings)
+    got = {str(e.case_id): e.occurred_at for e in envelopes if e.type == "CaseResolved"}
+    assert got == resolved
+    for case_id, happened in resolved.items():
+        assert got[case_id].astimezone(SHANGHAI).date() == happened.date(), case_id

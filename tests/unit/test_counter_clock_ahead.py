@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from shared.eventstore.command_path import CommandPath
-from shared.eventstore.group_commit import refused_unless_replayed
+from shared.eventstore.group_commit import arrived_at, refused_unless_replayed
 from shared.kernel.clock import ManualClock
 from shared.kernel.errors import InvalidCommand
 from shared.kernel.meta import COMMAND_DIGEST
@@ -42,7 +42,7 @@ EDGES = {
 def path(now: datetime, moments: Moments) -> tuple[CommandPath, list[float]]:
     ahead: list[float] = []
     committer: Any = SimpleNamespace(command_digest_key=b"k" * 32, app=None,
-                                     on_clock_ahead=ahead.append)
+                                     on_clock_ahead=ahead.append, on_clock_behind=None)
     return CommandPath(committer, ManualClock(now), moments), ahead
 
 
@@ -92,9 +92,12 @@ def test_a_tablet_running_slow_is_moved_forward_into_the_new_year() -> None:
     said = happened - FAST  # 23:58 on 31 December by a tablet 3 minutes slow
     arrives = happened + QUEUED
     p, ahead = path(arrives, Moments.from_settings(Settings()))
+    behind: list[float] = []
+    p.committer.on_clock_behind = behind.append
     meta = p.meta("clerk-017", None, Command(occurred_at=said, sent_at=arrives - FAST))
     assert meta["occurred_at"] == happened
     assert ahead == [], "a slow clock is not ahead"
+    assert behind == [FAST.total_seconds()], "but counted as slow"
 
 
 def test_a_clock_within_five_seconds_and_a_post_without_sent_at_are_taken_as_said() -> None:
@@ -166,3 +169,22 @@ def test_a_center_that_tolerates_no_clock_ahead_still_takes_the_pages_posts(
         p.meta("clerk-017", None, Command(occurred_at=said, sent_at=now - timedelta(seconds=6)))
     assert refused.value.details == {"field": "sent_at", "max_future_s": 5}
     assert ahead == []
+
+
+@pytest.mark.parametrize("edge", list(EDGES))
+def test_a_minute_inside_the_service_is_not_a_slow_clock(edge: str) -> None:
+    """A right clock's request came in at 23:58:30 (``arrived_at``, set by the front door)
+    and reached the command path a minute later (its body on a slow network, a queue):
+    measured against the path's clock it read as a clock a minute slow, the step moved a
+    minute later and was counted slow; against the arrival nothing moves, nothing counts."""
+    came = EDGES[edge] + timedelta(seconds=30)
+    p, ahead = path(came + timedelta(minutes=1), Moments.from_settings(Settings()))
+    behind: list[float] = []
+    p.committer.on_clock_behind = behind.append
+    token = arrived_at.set(came)
+    try:
+        meta = p.meta("clerk-017", "k-1", Command(occurred_at=came, sent_at=came))
+    finally:
+        arrived_at.reset(token)
+    assert meta["occurred_at"] == came
+    assert (ahead, behind) == ([], [])

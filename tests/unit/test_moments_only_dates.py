@@ -21,8 +21,8 @@ def test_only_the_moments_and_days_of_a_command_are_checked(
     checked: list[str] = []
     real = Moments.check_value
     monkeypatch.setattr(Moments, "check_value",
-                        lambda self, name, value, at: (checked.append(name),
-                                                       real(self, name, value, at)))
+                        lambda self, name, value, at, arrived=None: (
+                            checked.append(name), real(self, name, value, at, arrived)))
     moments.check(c.OpenCase(center_id="c1", counter_id="w1", service_item="SA-X",
                              occurred_at=now), now)
     moments.check(fu.PublishPolicyChange(center_id="c1", service_items=["SA-X"],

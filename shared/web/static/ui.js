@@ -140,14 +140,18 @@ async function renewed() {
 /** A write that says when it happened (``occurred_at``) says this device's clock as it is sent
  *  too (``sent_at``, anew on every attempt): a step kept while the network was down arrives
  *  behind the service's clock whatever the tablet's clock says, and only ``sent_at`` shows
- *  the service how far off that clock is (docs/api.md, "A counter's clock running fast"). */
-export function stamped(body) {
+ *  the service how far off that clock is (docs/api.md, "A counter's clock running fast").
+ *  ``now``: this device's clock as the step's ``occurred_at`` read it (the offline queue's,
+ *  when the clock was set back while the step waited), else the clock as it is. */
+export function stamped(body, now = new Date()) {
   return body && typeof body === "object" && !Array.isArray(body) && "occurred_at" in body
-    ? { ...body, sent_at: new Date().toISOString() } : body;
+    ? { ...body, sent_at: now.toISOString() } : body;
 }
 
-/** Call the API; JSON in and out. ``key``: the Idempotency-Key of a write. */
-export async function api(path, { method = "GET", body, key, signal, again = false } = {}) {
+/** Call the API; JSON in and out. ``key``: the Idempotency-Key of a write. ``sentAt``: what
+ *  to say as this device's clock (``sent_at``) at each attempt, a function (default: the
+ *  clock as it is). */
+export async function api(path, { method = "GET", body, key, signal, again = false, sentAt } = {}) {
   const s = session();
   if (renewer && !again && s?.expires_at && s.expires_at - Date.now() < 10_000) await renewed();
   const headers = { Accept: "application/json", ...authHeaders() };
@@ -157,7 +161,7 @@ export async function api(path, { method = "GET", body, key, signal, again = fal
   try {
     response = await fetch(path, {
       method, headers, signal, cache: "no-store",
-      body: body === undefined ? undefined : JSON.stringify(stamped(body)),
+      body: body === undefined ? undefined : JSON.stringify(stamped(body, sentAt ? sentAt() : new Date())),
     });
   } catch (err) {
     if (err?.name === "AbortError") throw err;
@@ -167,7 +171,7 @@ export async function api(path, { method = "GET", body, key, signal, again = fal
   const text = await response.text().catch(() => "");
   if (text) { try { data = JSON.parse(text); } catch { data = { raw: text }; } }
   if (response.status === 401 && data?.error?.code === "token_expired" && !again && await renewed()) {
-    return api(path, { method, body, key, signal, again: true });
+    return api(path, { method, body, key, signal, again: true, sentAt });
   }
   if (!response.ok) throw new ApiError(response.status, data);
   return data;

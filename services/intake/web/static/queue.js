@@ -20,6 +20,26 @@ const LOCK = "sixstep.counter.queue";
 // Answers that mean "not now" rather than "never": the step stays first in the queue.
 const RETRY_CODES = new Set(["version_conflict", "store_unavailable", "read_model_behind"]);
 const MAX_DELAY_MS = 5000;
+// This page's monotonic clock (performance.now()) counts from the page's own start: a step
+// queued by another page (before a reload) has no tick this page can read.
+const PAGE = newKey("page");
+// How far this device's clock may have been set back while a step waited before the queue
+// says so: the 5 s the service takes as said.
+const SET_BACK_MS = 5000;
+
+/** This device's clock, for a step sent now, as its ``occurred_at`` read it: when the clock was
+ *  set back while the step waited (NTP correcting a fast tablet, a clerk fixing it by hand),
+ *  the clock as it was set when the step was queued, moved on by the page's monotonic clock,
+ *  so the service's correction (``sent_at`` less its own clock) is the error that dated the
+ *  step, not the clock's error after the change. A clock set forward is not told apart: a
+ *  monotonic clock that stops while the device sleeps (some do) looks the same, and trusting
+ *  it would take an hour asleep for a clock an hour slow. Anything else: the clock as it is. */
+export function sendingClock(item, now = Date.now(), tick = performance.now()) {
+  const queued = Date.parse(item.queuedAt);
+  if (item.tick?.page !== PAGE || Number.isNaN(queued)) return new Date(now);
+  const waited = tick - item.tick.at;
+  return now - queued < waited - SET_BACK_MS ? new Date(queued + waited) : new Date(now);
+}
 
 function read(key, fallback) {
   try { return JSON.parse(localStorage.getItem(key)) ?? fallback; } catch { return fallback; }
@@ -85,6 +105,7 @@ export class StepQueue extends EventTarget {
   enqueue(op, caseRef, body, { quiet = false } = {}) {
     const item = {
       id: newKey("q"), key: newKey("step"), op, caseRef, body, queuedAt: new Date().toISOString(),
+      tick: { page: PAGE, at: performance.now() }, // the page's monotonic clock (sendingClock)
       by: session()?.clerk_id || null, // sent only under the token of who took the step
     };
     const items = this.items();
@@ -151,7 +172,8 @@ export class StepQueue extends EventTarget {
       this.setState("sending");
       this.emit("change");
       try {
-        const answer = await api(path, { method: "POST", body: item.body, key: item.key });
+        const answer = await api(path, { method: "POST", body: item.body, key: item.key,
+                                         sentAt: () => sendingClock(item) });
         if (item.op === "open") write(CASES_KEY, { ...read(CASES_KEY, {}), [item.caseRef]: answer.id });
         this.remove(item.id);
         this.sendingId = null;
