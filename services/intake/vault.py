@@ -66,6 +66,9 @@ SEALED = ", ".join(f"r.{f}" for f in FIELDS)
 IN_REACH = "(s.registered OR s.granted OR s.cased)"
 IF_IN_REACH = ", ".join(f"CASE WHEN {IN_REACH} THEN r.{f} END AS {f}"
                         for f in ("wrapped_key", *FIELDS, "facts"))
+AuditAction = Literal["register", "lookup", "lookup_burst", "read", "hints", "change", "erase",
+                      "open_case", "record_relation"]
+"""Every action the trail writes (``Act``'s values among them)."""
 OUT_OF_REACH = "out_of_reach"
 """The audit outcome of a caller of another center refused with no standing at all: the
 resident's center and the city see it; the caller's center sees it as ``not_found``, as the
