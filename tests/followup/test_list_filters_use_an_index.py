@@ -8,8 +8,10 @@ can use an index then does, one that cannot still scans, whatever the table's si
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -57,13 +59,24 @@ class _Analyzed:
         return []
 
 
-async def test_a_residents_follow_ups_of_every_status_are_found_through_an_index(
-        settings: Settings) -> None:
+@contextlib.asynccontextmanager
+async def _tables(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """The worklist's tables in the test's schema, on a connection that prices sequential
+    scans out (``enable_seqscan = off``)."""
     schema = settings.schema_for("followup")
     conn = await asyncpg.connect(settings.database_url)
     try:
         await make_tables(conn, schema, DDL)
         await conn.execute("SET enable_seqscan = off")
+        yield conn
+    finally:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
+
+
+async def test_a_residents_follow_ups_of_every_status_are_found_through_an_index(
+        settings: Settings) -> None:
+    async with _tables(settings) as conn:
         explained = _Explained(conn)
         resident = uuid.uuid4()
         for given in ({"resident_id": resident}, {"resident_id": resident, "status": "done"},
@@ -80,22 +93,17 @@ async def test_a_residents_follow_ups_of_every_status_are_found_through_an_index
         # in that order off an index, the first page without sorting every missed one. It
         # read the table, or the clerks' index, and sorted it all (~70 ms at 100k rows).
         assert '"Sort"' not in explained.plans[-1], explained.plans[-1]
-    finally:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await conn.close()
 
 
-async def test_the_citys_missed_follow_ups_of_every_center_are_read_through_an_index(
+
+async def test_every_centers_missed_follow_ups_are_read_through_an_index(
         settings: Settings) -> None:
-    """The city's token (no center) asks every center's missed follow-ups: each center's
-    newest off the (center, status, due) index, not the whole table read and sorted, as it
-    was until stop 49. Answered the same as a scan would: three centers' rows, newest due
-    first, at most ``limit``."""
-    schema = settings.schema_for("followup")
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        await make_tables(conn, schema, DDL)
-        await conn.execute("SET enable_seqscan = off")
+    """Every center's missed follow-ups (the list with no center; no staff token reaches it
+    over HTTP today, staff being of one center): each center's newest off the (center,
+    status, due) index, not the whole table read and sorted, as it was until stop 49.
+    Answered the same as a scan would: three centers' rows, newest due first, at most
+    ``limit``."""
+    async with _tables(settings) as conn:
         explained = _Explained(conn)
         await queries.follow_ups(explained, {"case_id": None, "resident_id": None,  # type: ignore[arg-type]
                                              "source_id": None, "status": "missed"}, None, 100)
@@ -123,6 +131,4 @@ async def test_the_citys_missed_follow_ups_of_every_center_are_read_through_an_i
         analyzed = _Analyzed(conn)
         await queries.follow_ups(analyzed, given, None, 5)  # type: ignore[arg-type]
         assert analyzed.rows_read <= 3 * 5 + 4 + 4, analyzed.plan
-    finally:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await conn.close()
+
