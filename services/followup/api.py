@@ -20,7 +20,7 @@ from services.followup import commands as c
 from services.followup import parked, queries
 from services.followup.application import FollowUps
 from services.followup.deps import ClockDep, FollowUpsDep, wait_for
-from services.followup.domain import WorkDay, work_day
+from services.followup.domain import FollowUpStatus, WorkDay, work_day
 from services.followup.queries import (
     CaseDuePublic,
     CenterBoardPublic,
@@ -186,7 +186,7 @@ async def list_follow_ups(
     pool: PoolDep, settings: SettingsDep, staff: Staff,
     case_id: UUID | None = None, resident_id: UUID | None = None,
     source_id: UUID | None = None,
-    status_: Annotated[str | None, Query(alias="status", pattern="^[a-z]+$")] = None,
+    status_: Annotated[FollowUpStatus | None, Query(alias="status")] = None,
     limit: Limit = 100, after: After = None,
 ) -> FollowUpList:
     await wait_for(pool, settings, after)

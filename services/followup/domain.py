@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 from uuid import UUID
 
 from eventsourcing.domain import event
@@ -57,6 +57,8 @@ from shared.kernel.serving import FOLLOWUP_NAMESPACE as FOLLOWUP_NAMESPACE
 from shared.kernel.serving import help_task_id_for as help_task_id_for
 
 OPEN = ("scheduled", "due", "missed", "escalated")
+FollowUpStatus = Literal["scheduled", "due", "missed", "escalated", "completed", "cancelled"]
+"""Every status a follow-up takes (``GET /followups?status=`` names one of them)."""
 
 #: Periods of one obligation missed in a row before the team visits the resident at home;
 #: for a resident who needs more care (intake's ``CareNeedChanged``), the first is enough.

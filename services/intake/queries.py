@@ -15,13 +15,15 @@ from pydantic import Field
 from services.intake import plan_views, projections
 from services.intake.plan_views import PlanPublic
 from shared.kernel.errors import CommandError
-from shared.readmodels.public import Elsewhere, Moment, Public, elsewhere
+from shared.readmodels.public import Elsewhere, Moment, Public, elsewhere, in_reach
 
 CASE_COLUMNS = ", ".join(projections.CASE_COLUMNS)
 RESIDENT_STATUS = ("(SELECT CASE WHEN r.erased_at IS NULL THEN 'on_file' ELSE 'erased' END"
                    " FROM residents r WHERE r.resident_id = cases.resident_id)"
                    " AS resident_status")
 """The vault's word on the case's resident: on_file, erased (PIPL erasure), or null."""
+CASE_IN_REACH = in_reach([*projections.CASE_COLUMNS, RESIDENT_STATUS], "$2")
+"""A case by id: its columns only in the caller's reach (``public.in_reach``)."""
 
 
 class CaseSummary(Public):
@@ -131,12 +133,12 @@ async def case(pool: asyncpg.Pool, case_id: UUID, reach: str | None = None
     timeline, relation and plans are not read first, nor its row decoded. They were, and
     the 404 took four queries where an id nobody has takes one: by the answer's time,
     which guessed ids are cases here."""
-    row = await pool.fetchrow(f"SELECT {CASE_COLUMNS}, {RESIDENT_STATUS} FROM cases"
-                              " WHERE case_id = $1", case_id)
+    row = await pool.fetchrow(f"SELECT {CASE_IN_REACH} FROM cases WHERE case_id = $1",
+                              case_id, reach)
     if row is None:
         return None
     if away := elsewhere(row, reach):
-        return away  # not even the row decoded: that too answered ours later than none
+        return away  # its columns not even sent: decoding them answered ours later than none
     timeline = await pool.fetch(
         "SELECT version, position, type, schema_version, occurred_at, recorded_at, actor,"
         " causation_id, correlation_id, payload::text AS payload FROM case_timeline"

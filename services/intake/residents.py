@@ -36,7 +36,7 @@ from services.intake.hints import Hints
 from services.intake.idnumber import FULL_WIDTH, issued_today, normalize, problem_with
 from services.intake.lookup_limits import LookupGuard
 from services.intake.masking import mask_name, mask_phone
-from services.intake.vault import Access, ResidentData, Vault
+from services.intake.vault import Access, AuditAction, ResidentData, Vault
 from shared.catalogue import LocalizedText
 from shared.catalogue.eligibility import FACTS
 from shared.http.auth import Staff, Supervisor, check_center, require_roles
@@ -414,8 +414,8 @@ async def audit_trail(
         "The city: one center's entries; a supervisor: their own (the default)"))] = None,
     resident_id: UUID | None = None,
     actor: Annotated[str | None, Query(max_length=64)] = None,
-    action: Annotated[str | None, Query(max_length=32, description=(
-        "register, lookup, read, hints, change, erase, open_case, lookup_burst"))] = None,
+    action: Annotated[AuditAction | None, Query(description=(
+        "Only entries of this action"))] = None,
     cross_center: Annotated[bool | None, Query(description=(
         "Only accesses by one center to another center's resident (true), or none of them"))]
         = None,

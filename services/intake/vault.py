@@ -49,7 +49,13 @@ from services.intake.presence import Act, Standing, allowed, refusal
 from services.intake.sealing import Sealer
 from shared.catalogue.eligibility import age_on, needs_more_care
 from shared.kernel.clock import Clock, SystemClock
-from shared.kernel.errors import CommandError, IdempotencyKeyReused, NotFound, Unavailable
+from shared.kernel.errors import (
+    CommandError,
+    IdempotencyKeyReused,
+    NotFound,
+    OutOfReach,
+    Unavailable,
+)
 from shared.kernel.privacy import KnownPerson, redact
 from shared.security.principals import Principal
 
@@ -57,6 +63,16 @@ FIELDS = ("name", "id_number", "phone", "address", "contact_channel", "consent")
 CHANGEABLE = ("phone", "address", "contact_channel", "consent")
 IDENTITY = ("name", "phone", "id_number", "address")  # what free text is scrubbed of
 SEALED = ", ".join(f"r.{f}" for f in FIELDS)
+IN_REACH = "(s.registered OR s.granted OR s.cased)"
+IF_IN_REACH = ", ".join(f"CASE WHEN {IN_REACH} THEN r.{f} END AS {f}"
+                        for f in ("wrapped_key", *FIELDS, "facts"))
+AuditAction = Literal["register", "lookup", "lookup_burst", "read", "hints", "change", "erase",
+                      "open_case", "record_relation"]
+"""Every action the trail writes (``Act``'s values among them)."""
+OUT_OF_REACH = "out_of_reach"
+"""The audit outcome of a caller of another center refused with no standing at all: the
+resident's center and the city see it; the caller's center sees it as ``not_found``, as the
+caller was answered."""
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS vault_key_buckets (bucket int PRIMARY KEY, secret bytea NOT NULL)",
@@ -224,10 +240,13 @@ class Vault:
     async def _audit(self, conn: asyncpg.Connection, access: Access, action: str,
                      resident_id: UUID | None, resident_center: str | None,
                      fields: Sequence[str], outcome: str,
-                     standing: Standing | None = None) -> None:
+                     standing: Standing | None = None, scrub_known: bool = True) -> None:
+        """One audit row. ``scrub_known``: the purpose is scrubbed of the resident's own
+        name, phone ... too (their sealed data opened for it); not for a caller refused as
+        for nobody, whose refusal must cost what a miss costs."""
         p = access.principal
-        known = await self._known_in(conn, resident_id) if resident_id and access.purpose \
-            else None
+        known = await self._known_in(conn, resident_id) \
+            if scrub_known and resident_id and access.purpose else None
         await conn.execute(
             "INSERT INTO personal_data_audit (actor, role, actor_center, action, resident_id,"
             " resident_center, purpose, fields, outcome, correlation_id, standing)"
@@ -278,20 +297,13 @@ class Vault:
 
     # -- standing --------------------------------------------------------------------------------
 
-    async def _standings(self, conn: asyncpg.Connection, principal: Principal,
-                         resident_id: UUID, home_center: str) -> set[Standing]:
-        out: set[Standing] = set()
-        if principal.center_id is None:
-            return out
-        if principal.center_id == home_center:
+    @staticmethod
+    def _standings(row: asyncpg.Record) -> set[Standing]:
+        """The caller's standings, as ``_SELECT_IN_REACH`` worked them out with the row."""
+        if row["registered"]:
             # Registration is the strongest standing: nothing else needs looking up.
             return {Standing.REGISTRATION}
-        row = await conn.fetchrow(
-            "SELECT EXISTS (SELECT 1 FROM presence_grants WHERE resident_id = $1"
-            "   AND center_id = $2 AND actor = $3 AND expires_at > $4) AS granted,"
-            " EXISTS (SELECT 1 FROM cases WHERE resident_id = $1 AND center_id = $2"
-            "   AND resident_basis IS NOT NULL) AS cased",
-            resident_id, principal.center_id, principal.sub, self.clock.now())
+        out: set[Standing] = set()
         if row["granted"]:
             out.add(Standing.PRESENCE_GRANT)
         if row["cased"]:
@@ -310,16 +322,37 @@ class Vault:
             " VALUES ($1, $2, $3, $4, $5)", resident_id, principal.center_id, principal.sub,
             now, now + timedelta(minutes=self.policy.grant_minutes))
 
+    async def _reach(self, conn: asyncpg.Connection, resident_id: UUID, access: Access,
+                     lock: bool = False) -> asyncpg.Record | None:
+        """The resident's row as the caller may have it (``_SELECT_IN_REACH``)."""
+        p = access.principal
+        return await conn.fetchrow(self._SELECT_IN_REACH + (" FOR UPDATE OF r" if lock else ""),
+                                   resident_id, p.center_id, p.sub, self.clock.now())
+
     async def _check(self, conn: asyncpg.Connection, access: Access, act: Act,
                      resident_id: UUID, row: asyncpg.Record | None
                      ) -> tuple[Standing | None, CommandError | None]:
-        """The standing ``act`` rests on, or why it is refused (the refusal is audited)."""
+        """The standing ``act`` rests on, or why it is refused (the refusal is audited).
+
+        A caller of another center with no standing at all (no grant, no case of theirs
+        naming the resident) is refused as for a resident nobody has: the same 404, the same
+        work (one statement, then one audit row, the purpose scrubbed alike), and an audit row
+        their own center's trail shows as a miss (``OUT_OF_REACH``). Until stop 49 it was a
+        403, after the row's wrapped key and sealed fields were fetched: the answer, its time
+        and the caller's center's trail told "another center's" from "nobody's"."""
         if row is None:
-            await self._audit(conn, access, act.value, resident_id, None, [], "not_found")
+            await self._audit(conn, access, act.value, resident_id, None, [], "not_found",
+                              scrub_known=False)
             return None, NotFound(f"resident {resident_id} not found", id=str(resident_id))
         home = row["center_id"]
-        standing = allowed(act, access.principal,
-                           await self._standings(conn, access.principal, resident_id, home))
+        standings = self._standings(row)
+        standing = allowed(act, access.principal, standings)
+        if standing is None and not standings and access.principal.center_id is not None:
+            await self._audit(conn, access, act.value, resident_id, home, [], OUT_OF_REACH,
+                              scrub_known=False)
+            refused = NotFound(f"resident {resident_id} not found", id=str(resident_id))
+            refused.out_of_reach = OutOfReach("resident", str(resident_id), home)
+            return None, refused
         if standing is None:
             await self._audit(conn, access, act.value, resident_id, home, [], "forbidden")
             return None, VaultForbidden(refusal(act), token_center=access.principal.center_id)
@@ -410,9 +443,7 @@ class Vault:
         is registered at the caller's center, or the caller holds a presence grant. A case on
         another center's resident is audited at both centers; a refusal too."""
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT center_id, erased_at FROM residents WHERE resident_id = $1",
-                resident_id)
+            row = await self._reach(conn, resident_id, access)
             standing, refused = await self._check(conn, access, Act.OPEN_CASE, resident_id, row)
             if refused is None and row["erased_at"] is not None:
                 await self._audit(conn, access, Act.OPEN_CASE.value, resident_id,
@@ -442,10 +473,29 @@ class Vault:
         " k.secret FROM residents r"
         " LEFT JOIN vault_key_buckets k ON k.bucket = r.key_bucket WHERE r.resident_id = $1")
 
+    _SELECT_IN_REACH = (
+        "SELECT r.resident_id, r.center_id, r.registered_at, r.erased_at, r.key_bucket,"
+        " r.pending_event, r.pending_actor, r.more_care, s.registered, s.granted, s.cased, "
+        + IF_IN_REACH + ", k.secret FROM residents r"
+        " CROSS JOIN LATERAL (SELECT coalesce(r.center_id = $2, false) AS registered,"
+        "  ($2 IS NOT NULL AND r.center_id <> $2 AND EXISTS (SELECT 1 FROM presence_grants p"
+        "   WHERE p.resident_id = r.resident_id AND p.center_id = $2 AND p.actor = $3"
+        "   AND p.expires_at > $4)) AS granted,"
+        "  ($2 IS NOT NULL AND r.center_id <> $2 AND EXISTS (SELECT 1 FROM cases c"
+        "   WHERE c.resident_id = r.resident_id AND c.center_id = $2"
+        "   AND c.resident_basis IS NOT NULL)) AS cased) s"
+        f" LEFT JOIN vault_key_buckets k ON {IN_REACH} AND k.bucket = r.key_bucket"
+        " WHERE r.resident_id = $1")
+    """A resident's row for one caller (``$2`` their center, ``$3`` their subject, ``$4``
+    now), their standings worked out in the same statement: the wrapped key, the bucket's
+    secret and the sealed fields come back only for a caller with a standing, so another
+    center's caller without one costs what an id nobody has costs (one statement, no key
+    read) and nothing of the resident is in the process for them."""
+
     async def read(self, resident_id: UUID, access: Access) -> Resident:
         # A refusal is raised after the commit, so that its audit row stays.
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(self._SELECT_WITH_KEY, resident_id)
+            row = await self._reach(conn, resident_id, access)
             standing, refused = await self._check(conn, access, Act.READ, resident_id, row)
             if refused is None:
                 erased = row["erased_at"] is not None
@@ -485,7 +535,7 @@ class Vault:
             raise ValueError(f"not changeable: {sorted(unknown)}")
         consent_changed = False
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(self._SELECT_WITH_KEY + " FOR UPDATE OF r", resident_id)
+            row = await self._reach(conn, resident_id, access, lock=True)
             standing, refused = await self._check(conn, access, Act.CHANGE, resident_id, row)
             if refused is None and row["erased_at"] is not None:
                 await self._audit(conn, access, Act.CHANGE.value, resident_id,
@@ -557,7 +607,7 @@ class Vault:
         none); in person, as a change. The log learns only whether the resident needs more
         care (``CareNeedChanged``, from ``publish``), never which fact it is."""
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(self._SELECT_WITH_KEY + " FOR UPDATE OF r", resident_id)
+            row = await self._reach(conn, resident_id, access, lock=True)
             standing, refused = await self._check(conn, access, Act.CHANGE, resident_id, row)
             if refused is None and row["erased_at"] is not None:
                 await self._audit(conn, access, Act.CHANGE.value, resident_id,
@@ -586,7 +636,7 @@ class Vault:
         """What eligibility hints are worked out from (a read of the ID number and the
         declared facts, audited with the caller's purpose)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(self._SELECT_WITH_KEY, resident_id)
+            row = await self._reach(conn, resident_id, access)
             # Not Act.READ: a case at the caller's center is no standing for the facts.
             standing, refused = await self._check(conn, access, Act.HINTS, resident_id, row)
             if refused is None and row["erased_at"] is not None:
@@ -621,9 +671,7 @@ class Vault:
             # Every other vault transaction reads the key table before it touches a resident's
             # row, so taking this lock first cannot deadlock with them.
             await conn.execute("LOCK TABLE vault_key_buckets IN ACCESS EXCLUSIVE MODE")
-            row = await conn.fetchrow(
-                "SELECT center_id, erased_at, key_bucket FROM residents"
-                " WHERE resident_id = $1 FOR UPDATE", resident_id)
+            row = await self._reach(conn, resident_id, access, lock=True)
             standing, refused = await self._check(conn, access, Act.ERASE, resident_id, row)
             if refused is None and row["erased_at"] is not None:
                 await self._audit(conn, access, "erase", resident_id, row["center_id"], [],
@@ -735,9 +783,17 @@ class Vault:
             args.append(value)
             return f"${len(args)}"
 
+        # A caller refused as for nobody (``OUT_OF_REACH``) is shown to their own center as
+        # they were answered: a miss, no resident's center (the city and the resident's center
+        # see whose it was).
+        hidden = "false"
         if center_id is not None:
             ref = arg(center_id)
             where.append(f"(actor_center = {ref} OR resident_center = {ref})")
+            hidden = (f"(outcome = '{OUT_OF_REACH}' AND resident_center IS DISTINCT FROM"
+                      f" {ref})")
+        shown_center = f"CASE WHEN {hidden} THEN NULL ELSE resident_center END"
+        crossing = cross_center_of(shown_center)
         if resident_id is not None:
             where.append(f"resident_id = {arg(resident_id)}")
         if actor is not None:
@@ -745,7 +801,7 @@ class Vault:
         if action is not None:
             where.append(f"action = {arg(action)}")
         if cross_center is not None:
-            where.append(f"({CROSS_CENTER}) = {arg(cross_center)}")
+            where.append(f"({crossing}) = {arg(cross_center)}")
         if since is not None:
             where.append(f"at >= {arg(since)}")
         if until is not None:
@@ -753,8 +809,9 @@ class Vault:
         if before is not None:
             where.append(f"audit_id < {arg(before)}")
         sql = ("SELECT audit_id, at, actor, role, actor_center, action, resident_id,"
-               " resident_center, purpose, fields, outcome, correlation_id, standing,"
-               f" {CROSS_CENTER} AS cross_center FROM personal_data_audit")
+               f" {shown_center} AS resident_center, purpose, fields,"
+               f" CASE WHEN {hidden} THEN 'not_found' ELSE outcome END AS outcome,"
+               f" correlation_id, standing, {crossing} AS cross_center FROM personal_data_audit")
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY audit_id DESC LIMIT {arg(limit)}"
@@ -785,9 +842,12 @@ class Vault:
         return dict(row) if row else None
 
 
-CROSS_CENTER = ("coalesce(resident_center IS NOT NULL AND resident_center"
-                " IS DISTINCT FROM actor_center, false)")
-"""An access by one center to a resident registered at another."""
+def cross_center_of(resident_center: str = "resident_center") -> str:
+    """SQL: an access by one center to a resident registered at another."""
+    return (f"coalesce({resident_center} IS NOT NULL AND {resident_center}"
+            " IS DISTINCT FROM actor_center, false)")
+
+
 
 
 def _digest(data_key: bytes, act: str, what: Any) -> bytes:

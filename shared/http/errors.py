@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import structlog
@@ -85,9 +88,7 @@ def refused_out_of_reach(request: Request, reach: OutOfReach, status: int,
     verdicts = [Verdict(True)] if lines is None else lines.refused((actor, actor_center))
     for verdict in verdicts:
         if not verdict.write:
-            log.warning("access.refused_out_of_reach.suppressed", left_out=verdict.left_out,
-                        actor=verdict.caller[0], actor_center=verdict.caller[1],
-                        per_minute=lines.per_minute if lines else None)
+            say_left_out([verdict], lines)
             continue
         route = request.scope.get("route")
         log.warning("access.refused_out_of_reach", status=status, method=request.method,
@@ -95,6 +96,44 @@ def refused_out_of_reach(request: Request, reach: OutOfReach, status: int,
                     owner_center=_center_named(reach.owner_center), reason=reach.reason,
                     actor=actor, role=getattr(getattr(principal, "role", None), "value", None),
                     actor_center=actor_center)
+
+
+def say_left_out(verdicts: list[Verdict], lines: ProbeLines | None) -> None:
+    """One ``access.refused_out_of_reach.suppressed`` line per caller's minute whose lines
+    were left out: whose, and how many."""
+    for verdict in verdicts:
+        log.warning("access.refused_out_of_reach.suppressed", left_out=verdict.left_out,
+                    actor=verdict.caller[0], actor_center=verdict.caller[1],
+                    per_minute=lines.per_minute if lines else None)
+
+
+async def _say_minutes_as_they_end(lines: ProbeLines) -> None:
+    """The timer: each caller's minute, once over, says what it left out, also when the
+    caller tried nothing more (their next refusal said it, until stop 49)."""
+    while True:
+        # A floor: a clock a test holds still must not spin the loop.
+        await asyncio.sleep(max(lines.seconds_to_next_end(), 0.05))
+        say_left_out(lines.ended(), lines)
+
+
+def _said_at_the_end(app: FastAPI, lines: ProbeLines) -> None:
+    """Around the app's lifespan: the timer while it serves, and at shutdown every count
+    left out so far, minute over or not."""
+    serving = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app_: Any) -> AsyncIterator[Any]:
+        async with serving(app_) as state:
+            timer = asyncio.create_task(_say_minutes_as_they_end(lines), name="probe-lines")
+            try:
+                yield state
+            finally:
+                timer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await timer
+                say_left_out(lines.drain(), lines)
+
+    app.router.lifespan_context = lifespan
 
 
 def not_found_by_id(request: Request, status: int, code: str, details: Any,
@@ -133,6 +172,7 @@ def _afterwards(request: Request, reach: OutOfReach, status: int,
 
 def install_error_handlers(app: FastAPI, metrics: Metrics | None = None) -> None:
     lines = app.state.probe_lines = ProbeLines()  # the probe lines' budget, per caller
+    _said_at_the_end(app, lines)
 
     @app.exception_handler(CommandError)
     async def _command_error(request: Request, exc: CommandError) -> JSONResponse:

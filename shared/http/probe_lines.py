@@ -10,9 +10,11 @@ not every try. The answer and the counts (``sixstep_not_found_by_id_total``,
 No count of left-out lines is on ``/metrics`` (it takes no token): it would move for our
 ids and not for ids nobody has, the very thing the 404 hides.
 
-The left-out count of a minute is said at the caller's next refusal after it (or when the
-caller's window is let go to keep the table bounded). A prober who stops for good leaves
-their last minute's count unsaid; its first lines are in the log, and the counters hold all.
+The left-out count of a minute is said at the caller's next refusal after it, when the
+caller's window is let go to keep the table bounded, at the minute's end by the service's
+timer (:meth:`ProbeLines.ended`, ``shared.http.errors``), or at shutdown
+(:meth:`ProbeLines.drain`). Until stop 49 only the first two: a prober who stopped inside
+the minute left their last minute's count unsaid.
 """
 
 from __future__ import annotations
@@ -67,6 +69,37 @@ class ProbeLines:
         or another caller's let go to keep at most ``kept``)."""
         with self._lock:
             return self._refused(caller, self.clock())
+
+    def ended(self) -> list[Verdict]:
+        """The left-out counts of the minutes over by now (their windows let go): what the
+        timer says for callers who stopped trying inside their minute."""
+        with self._lock:
+            now, said = self.clock(), []
+            # Oldest window first: the first not over ends the walk.
+            while self._windows:
+                caller, window = next(iter(self._windows.items()))
+                if now - window.started < self.window_s:
+                    break
+                del self._windows[caller]
+                if window.left_out:
+                    said.append(Verdict(False, window.left_out, caller))
+            return said
+
+    def drain(self) -> list[Verdict]:
+        """Every window's left-out count, over or not, and the table emptied: at shutdown."""
+        with self._lock:
+            said = [Verdict(False, w.left_out, caller)
+                    for caller, w in self._windows.items() if w.left_out]
+            self._windows.clear()
+            return said
+
+    def seconds_to_next_end(self) -> float:
+        """How long until the oldest window's minute is over (a whole window with none)."""
+        with self._lock:
+            if not self._windows:
+                return self.window_s
+            window = next(iter(self._windows.values()))
+            return max(0.0, window.started + self.window_s - self.clock())
 
     def _refused(self, caller: Caller, now: float) -> list[Verdict]:
         said: list[Verdict] = []

@@ -6,7 +6,7 @@ when they answered plain dicts: a moment as Python's ``isoformat()`` (``+00:00``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Self
@@ -50,3 +50,23 @@ def elsewhere(row: Mapping[str, Any], reach: str | None) -> Elsewhere | None:
     if reach is None or row["center_id"] == reach:
         return None
     return Elsewhere(row["center_id"])
+
+
+def in_reach(columns: Iterable[str], reach: str) -> str:
+    """A by-id read's select list that sends the row's ``center_id`` always and each other
+    column (a name, or ``<expression> AS <name>``) only when the row is in ``reach`` (a
+    statement parameter, ``$2``: the caller's center; NULL: every center's), NULL otherwise:
+    another center's row then costs asyncpg no more to decode than a handful of NULLs, and
+    an expression (a subquery) is not run for it. Sending the whole row and refusing after,
+    another center's case answered 4-10 us of CPU later than an id nobody has
+    (``benchmarks/elsewhere_paired.py``, stop 49)."""
+    out = ["center_id"]
+    for column in columns:
+        expression, _, name = column.rpartition(" AS ")
+        if not expression:
+            expression = name = column
+        if name.strip() == "center_id":
+            continue
+        out.append(f"CASE WHEN {reach}::text IS NULL OR center_id = {reach}"
+                   f" THEN {expression} END AS {name.strip()}")
+    return ", ".join(out)

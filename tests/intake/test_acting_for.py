@@ -119,8 +119,8 @@ async def test_both_residents_meet_the_center_boundary(settings: Settings) -> No
         assert found.status_code == 200, found.text
         refused = await home.post("/cases", headers={**clerk_b, **headers("b-act-open-1")},
                                   json=opening(mother, OTHER, **acting))
-        assert refused.status_code == 403, refused.text
-        assert refused.json()["error"]["code"] == "forbidden_center"
+        assert refused.status_code == 404, refused.text  # as for a resident nobody has
+        assert refused.json()["error"]["code"] == "not_found"
         pool = home._transport.app.state.pool  # type: ignore[attr-defined]
         assert await pool.fetchval("SELECT count(*) FROM case_relations") == 0
 

@@ -160,7 +160,7 @@ async def test_a_plan_refuses_a_case_of_another_beneficiary_or_center(
             "resident_id": story.patient, "title": "x",
             "steps": [{"service_item": ITEMS[2], "effective_on": "2026-06-01",
                        "what": "复查"}]})
-        assert r.status_code == 403, "another center needs a presence grant for him"
+        assert r.status_code == 404, "another center needs a presence grant for him"
         # A plan drawn up at this center cannot name another center's case either.
         r = await center.intake.post("/plans", headers={**other, **headers(key())}, json={
             "center_id": "SH-PD-LUJIAZUI", "counter_id": "window-1",
@@ -311,7 +311,7 @@ async def test_a_plan_drawn_up_under_a_presence_grant_is_answered_again_after_it
         assert again.json()["id"] == first.json()["id"]
         new = await center.intake.post("/plans", headers={**other, **headers("plan-lj-0002")},
                                        json=body)
-        assert new.status_code == 403, new.text
+        assert new.status_code == 404, new.text  # no standing left: as for nobody
 
 
 async def test_a_plans_steps_are_dated_within_the_window_every_day_is(

@@ -17,7 +17,7 @@ from shared.kernel.clock import ManualClock
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.followup.story import CENTER, at
-from tests.support import bearer, headers, running
+from tests.support import bearer, headers, running, wait_until
 
 OTHER = "SH-PD-ZHANGJIANG"
 
@@ -175,3 +175,31 @@ async def test_a_prober_trying_ids_fast_writes_a_minutes_first_lines_and_then_a_
         metrics = (await intake.get("/metrics")).text
         assert ('sixstep_not_found_by_id_total{route="/cases/{case_id}",service="intake"} 26.0'
                 ) in metrics
+
+
+async def test_a_prober_who_stops_inside_the_minute_has_the_count_said_when_it_ends(
+        settings: Settings) -> None:
+    """A script tries 25 of our ids in a minute, then stops: the service's timer says the 5
+    left out once the minute is over, with no further try, and a service stopped inside a
+    minute says what that minute left out. Until stop 49 the count waited for the prober's
+    next try, which never came: their last minute's count was never in the log."""
+    app = create_intake(settings, clock=ManualClock(at(2026, 12, 20, 9)))
+    lines = app.state.probe_lines
+    minute = [0.0]
+    lines.clock, lines.window_s = (lambda: minute[0]), 1.0  # a 1 s "minute" held still
+    there = bearer(settings, role=Role.CLERK, sub="clerk-900", center=OTHER)
+    with capture_logs(processors=[merge_contextvars]) as logs:
+        async with running(app) as intake:
+            ours = await _our_case_read(intake, "window-3-0005")
+            for _ in range(25):
+                assert (await intake.get(f"/cases/{ours}", headers=there)).status_code == 404
+            minute[0] = 1.0  # the minute is over; the prober tries nothing more
+
+            async def said() -> bool:
+                return any(e["event"].endswith("suppressed") for e in logs)
+            await wait_until(said, what="the timer's count of the lines left out")
+            for _ in range(22):  # a new minute: 20 lines, 2 left out, then the stop
+                assert (await intake.get(f"/cases/{ours}", headers=there)).status_code == 404
+        suppressed = [(e["left_out"], e["actor"], e["actor_center"]) for e in logs
+                      if e["event"] == "access.refused_out_of_reach.suppressed"]
+        assert suppressed == [(5, "clerk-900", OTHER), (2, "clerk-900", OTHER)], suppressed

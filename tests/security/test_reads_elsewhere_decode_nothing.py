@@ -17,10 +17,12 @@ from services.feedback.domain import rectification_id_for
 from services.feedback.main import create_app as create_feedback
 from services.feedback.queries import RectificationPublic, SurveyPublic
 from services.followup.queries import FollowUpPublic
+from services.intake import queries as intake_queries
 from services.intake.domain import case_id_for
 from services.intake.main import create_app as create_intake
 from services.intake.queries import CasePublic
 from shared.kernel.clock import ManualClock
+from shared.readmodels.public import Elsewhere
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.followup.story import CENTER, at, center_day, key
@@ -111,3 +113,39 @@ async def test_another_centers_survey_and_rectification_are_refused_before_decod
             assert (theirs.status_code, none.status_code) == (404, 404), (path, theirs.text)
             assert error_words(theirs.json(), ours) == error_words(none.json(), nobodys), path
         assert (surveys, rectifications) == ([], []), "decoded before the 404"
+
+
+async def test_another_centers_case_row_comes_back_with_its_center_alone(
+        settings: Settings) -> None:
+    """The statement itself keeps our case's columns from another center's caller: the row
+    comes back with its center and nothing else (not even the resident's status, a subquery
+    on the vault's table), so asyncpg decodes a few NULLs where it decoded the whole row
+    (4-10 us of CPU that told ours from none's until stop 49; benchmarks/elsewhere_paired.py).
+    Our own clerk, and the city (no center), get every column."""
+    app = create_intake(settings, clock=ManualClock(at(2026, 12, 20, 9)))
+    async with running(app) as intake:
+        opened = await intake.post("/cases", headers=headers("window-3-0002"), json={
+            "center_id": CENTER, "counter_id": "window-3", "service_item": "SA-HARDSHIP-SUBSIDY"})
+        assert opened.status_code == 201, opened.text
+        ours = case_id_for(CENTER, "window-3-0002")
+        after = {"after": opened.json()["position"]}
+        assert (await intake.get(f"/cases/{ours}", params=after)).status_code == 200
+        pool = app.state.pool
+        rows: list[Any] = []
+
+        class Spy:
+            async def fetchrow(self, sql: str, *args: Any) -> Any:
+                rows.append(await pool.fetchrow(sql, *args))
+                return rows[-1]
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(pool, name)
+
+        assert isinstance(await intake_queries.case(Spy(), ours, OTHER), Elsewhere)  # type: ignore[arg-type]
+        assert {k: v for k, v in dict(rows[-1]).items() if v is not None} == {
+            "center_id": CENTER}
+        for reach in (CENTER, None):
+            rows.clear()
+            case = await intake_queries.case(Spy(), ours, reach)  # type: ignore[arg-type]
+            assert isinstance(case, CasePublic) and case.service_item == "SA-HARDSHIP-SUBSIDY"
+            assert rows[0]["counter_id"] == "window-3" and rows[0]["opened_at"] is not None
