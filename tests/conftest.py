@@ -23,7 +23,7 @@ from hypothesis import settings as hypothesis_settings
 from shared.http.app import settle_garbage_collector
 from shared.runtime import heap
 from shared.settings import Settings
-from tests.support import drop_test_objects, forget_endpoints
+from tests.support import Dropper, forget_endpoints
 from tools.devservers import NatsServer, PostgresServer, interrupt_on_signals
 
 # A property test judges what its examples show, never how fast they came: on a host busy with
@@ -149,9 +149,22 @@ async def database_url(postgres_server_url: str) -> AsyncIterator[str]:
         await admin.close()
 
 
+@pytest.fixture(scope="session")
+def dropper(database_url: str, nats_url: str) -> Iterator[Dropper]:
+    """Drops each test's schemas and streams behind the run (``tests.support.Dropper``); all
+    of them are gone before the run's database and servers go."""
+    dropper = Dropper()
+    try:
+        yield dropper
+    finally:
+        dropper.close()
+
+
 @pytest.fixture
-async def settings(database_url: str, nats_url: str) -> AsyncIterator[Settings]:
-    """Settings for one test: its own schemas, stream and subjects."""
+async def settings(database_url: str, nats_url: str, dropper: Dropper
+                   ) -> AsyncIterator[Settings]:
+    """Settings for one test: its own schemas, stream and subjects, dropped once it is over
+    (by ``dropper``, while the next test runs: no test looks at another's objects)."""
     tag = secrets.token_hex(3)
     s = Settings(database_url=database_url, nats_url=nats_url, stream_name=f"T{tag}",
                  subject_prefix=f"t{tag}", schema_prefix=f"t{tag}_", partitions=4,
@@ -169,7 +182,7 @@ async def settings(database_url: str, nats_url: str) -> AsyncIterator[Settings]:
                  # free text by the patterns (center_day gives them its intake in process).
                  intake_url="http://127.0.0.1:1")
     yield s
-    await drop_test_objects(s)
+    dropper.drop(s)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import contextlib
 import itertools
 import json
 import os
+import queue
 import random
 import socketserver
 import threading
@@ -244,6 +245,38 @@ async def drop_test_objects(settings: Settings) -> None:
                 await js.delete_stream(name)
     finally:
         await nc.close()
+
+
+class Dropper:
+    """Drops finished tests' schemas and streams on a thread of its own, one after another,
+    while the next test runs: the test run waited for each ``DROP SCHEMA ... CASCADE`` (the
+    PostgreSQL server's work, on the other core) at every test's teardown, ~0.1 s a test at
+    load 16 in tests/intake. ``close`` waits for what is left and raises the first failure."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Settings | None] = queue.SimpleQueue()
+        self._failures: list[BaseException] = []
+        self._thread = threading.Thread(target=self._drop_each, name="test-dropper",
+                                        daemon=True)
+        self._thread.start()
+
+    def drop(self, settings: Settings) -> None:
+        self._queue.put(settings)
+
+    def _drop_each(self) -> None:
+        while (settings := self._queue.get()) is not None:
+            try:
+                asyncio.run(drop_test_objects(settings))
+            except BaseException as exc:  # said at close, as the teardown would have
+                self._failures.append(exc)
+
+    def close(self, timeout: float = 120.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise AssertionError(f"tests' schemas and streams not dropped within {timeout} s")
+        if self._failures:
+            raise self._failures[0]
 
 
 _ID_SEQUENCE = itertools.count(random.SystemRandom().randrange(10**6))
