@@ -422,12 +422,15 @@ class CommandPath:
             refused_unless_replayed.set((key, refused))
         elif refused_unless_replayed.get() is not None:  # a set() costs a new context
             refused_unless_replayed.set(None)
-        # A command that gives no moment happened as it came in, and one ahead is recorded
-        # at that moment: dated by the path's clock as it runs, a post that came in at
-        # 23:59:59 on 31 December whose body took two seconds was January's, and next year's.
-        meta = meta_for(actor, key, came, command, **where)
+        # A caller's command that gives no moment happened as it came in, and one ahead is
+        # recorded at that moment: dated by the path's clock as it runs, a post that came in
+        # at 23:59:59 on 31 December whose body took two seconds was January's, and next
+        # year's. The service's own work (no command: a worker's, or dead letters replayed
+        # by an ops request for minutes) is dated as it runs.
+        at = came if command is not None else now
+        meta = meta_for(actor, key, at, command, **where)
         given = meta["occurred_at"]
-        if given is not came:  # the command gave its own: the sender's clock may be off
+        if given is not at:  # the command gave its own: the sender's clock may be off
             clock_ahead = 0.0
             # A Command's; none on a worker's (nor one refused unless replayed: not read).
             sent = getattr(command, "sent_at", None) if refused is None else None
