@@ -51,11 +51,11 @@ from shared.security.principals import current_caller
 from shared.settings import Settings
 
 #: What a resident's own answer (a rating or a decline, with the link's token or a resident's
-#: bearer) keeps of its device's clock: nothing. It is dated by the service's clock as it is
-#: recorded, so its ``occurred_at`` and its ``sent_at`` are not read, and a phone minutes or
-#: hours wrong (or a ``sent_at`` in the wrong zone) is never refused for its clock: before, a
-#: ``sent_at`` beyond OCCURRED_AT_MAX_FUTURE_S was a 422 telling the resident to set a clock
-#: that dates nothing of the answer.
+#: bearer) keeps of its device's clock: nothing. It is dated by the service's clock as it
+#: came in (``CommandPath.meta``), so its ``occurred_at`` and its ``sent_at`` are not read,
+#: and a phone minutes or hours wrong (or a ``sent_at`` in the wrong zone) is never refused
+#: for its clock: before, a ``sent_at`` beyond OCCURRED_AT_MAX_FUTURE_S was a 422 telling the
+#: resident to set a clock that dates nothing of the answer.
 RESIDENT_NOW: dict[str, None] = {"occurred_at": None, "sent_at": None}
 
 

@@ -382,8 +382,10 @@ class CommandPath:
         The sender's clock, by the ``sent_at`` it stamped as it sent (``Moments.skew``: more
         than 5 s off this path's clock), moves ``occurred_at`` by its error: a step queued
         offline on a tablet running fast is dated when it really happened, though it
-        arrives behind the clock. An ``occurred_at`` still ahead of this path's clock is
-        recorded as the clock's (``Moments.recorded``: a counter's clock running fast). How
+        arrives behind the clock. An ``occurred_at`` still ahead of the request's arrival is
+        recorded as the arrival (``Moments.recorded``: a counter's clock running fast), and a
+        command that gives none is dated by its arrival too (``arrived_at``; outside a
+        request, this path's clock). How
         far ahead the sender's clock was (its ``sent_at``'s, else its ``occurred_at``'s)
         is handed to the committer's ``on_clock_ahead`` (the metrics), how far behind
         (by its ``sent_at``) to ``on_clock_behind``, kept nowhere else. ``sent_at`` is
@@ -420,16 +422,22 @@ class CommandPath:
             refused_unless_replayed.set((key, refused))
         elif refused_unless_replayed.get() is not None:  # a set() costs a new context
             refused_unless_replayed.set(None)
-        meta = meta_for(actor, key, now, command, **where)
+        # A caller's command that gives no moment happened as it came in, and one ahead is
+        # recorded at that moment: dated by the path's clock as it runs, a post that came in
+        # at 23:59:59 on 31 December whose body took two seconds was January's, and next
+        # year's. The service's own work (no command: a worker's, or dead letters replayed
+        # by an ops request for minutes) is dated as it runs.
+        at = came if command is not None else now
+        meta = meta_for(actor, key, at, command, **where)
         given = meta["occurred_at"]
-        if given is not now:  # the command gave its own: the sender's clock may be off
+        if given is not at:  # the command gave its own: the sender's clock may be off
             clock_ahead = 0.0
             # A Command's; none on a worker's (nor one refused unless replayed: not read).
             sent = getattr(command, "sent_at", None) if refused is None else None
             if sent is not None and (skew := self.moments.skew(sent, came)) is not None:
                 given = given - skew  # the sender's clock error, in the offset it gave
                 clock_ahead = skew.total_seconds()  # negative: a clock slow
-            meta["occurred_at"], ahead_s = self.moments.recorded(given, now)
+            meta["occurred_at"], ahead_s = self.moments.recorded(given, came)
             ahead_s = max(ahead_s, clock_ahead)
             if ahead_s > 0 and (ahead := self.committer.on_clock_ahead) is not None:
                 ahead(ahead_s)

@@ -81,7 +81,9 @@ class Command(Typed):
         "off is a 422. Not read on a resident's own answer (dated by the service's clock). "
         "Not part of the command (a retry under its Idempotency-Key may send another)."))
     occurred_at: datetime | None = Field(
-        None, description="When it happened (ISO 8601 with offset); default now.")
+        None, description=(
+        "When it happened (ISO 8601 with offset); default: when the request came in at the "
+        "service's front door (not when its body was read)."))
     correlation_id: CorrelationId | None = Field(None, description=(
         "Shared by everything one visit caused: 1-128 of A-Z a-z 0-9 _ . : - (it is "
         "recorded on every event, so never a name or a number of the resident's)."))

@@ -146,3 +146,37 @@ async def test_every_metric_of_the_alerts_and_the_dashboard_is_served_by_the_ser
         assert {"sixstep_relay_unpublished_events", "sixstep_relay_unpublished_age_seconds",
                 "sixstep_consumer_oldest_unapplied_age_seconds",
                 "sixstep_group_commit_seconds_bucket"} <= names, service
+
+
+def metrics_table() -> set[str]:
+    """The metrics named in the first column of deploy/README.md's metrics table (``GET
+    /metrics``), as a Markdown renderer reads the table (GitHub's: tables on)."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(
+        (ROOT / "deploy" / "README.md").read_text())
+    named: set[str] = set()
+    rows: list[list[str]] | None = None
+    for token in tokens:
+        if token.type == "table_open":
+            rows = []
+        elif token.type == "tr_open" and rows is not None:
+            rows.append([])
+        elif token.type == "inline" and rows:
+            rows[-1].append(token.content)
+        elif token.type == "table_close" and rows is not None:
+            if any("sixstep_http_requests_total" in row[0] for row in rows if row):
+                named |= {m for row in rows if row for m in METRIC.findall(row[0])}
+            rows = None
+    return named
+
+
+def test_every_metric_an_alert_reads_is_a_row_of_the_readmes_metrics_table() -> None:
+    """An ops team reads what each alert's metric means in deploy/README.md's table. A row
+    written out of the table's indentation (the list item's two spaces) ended the table there:
+    the rows after it, the fast clock's histogram, the relay's and the consumers' metrics,
+    were shown as one paragraph of pipes."""
+    family = re.compile(r"_(bucket|count|sum)$")
+    read = {family.sub("", m) for expr in alert_expressions().values()
+            for m in METRIC.findall(expr)}
+    assert read - metrics_table() == set()

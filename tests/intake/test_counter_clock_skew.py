@@ -218,3 +218,42 @@ async def test_a_step_whose_body_spends_a_minute_in_the_service_is_dated_when_it
     assert got == resolved
     for case_id, happened in resolved.items():
         assert got[case_id].astimezone(SHANGHAI).date() == happened.date(), case_id
+
+
+#: The last second of a day, a month, a year: Sunday 20 December 2026, New Year's Eve 2026,
+#: New Year's Eve 2027 (a year planned on the provisional calendar), 29 February 2028.
+LAST_SECONDS = [at(2026, 12, 20, 23, 59) + timedelta(seconds=59),
+                at(2026, 12, 31, 23, 59) + timedelta(seconds=59),
+                at(2027, 12, 31, 23, 59) + timedelta(seconds=59),
+                at(2028, 2, 29, 23, 59) + timedelta(seconds=59)]
+
+
+async def test_a_post_that_came_in_before_midnight_is_dated_before_it_however_long_its_body_took(
+        settings: Settings) -> None:
+    """A resolution comes in at intake's front door at 23:59:59, its body two seconds behind
+    its headers (a phone's uplink, a proxy). A caller that says no ``occurred_at`` (a script,
+    an Open311 client) is dated when it came in; so is one whose clock runs 3 minutes fast
+    and says no ``sent_at`` (a moment ahead is recorded at the service's). Dated by intake's
+    clock as its command ran, both were 00:00:01: the next day, month or year, in the
+    figures of a period the resident never came in (the time a request spends inside the
+    service is not the sender's, as for ``sent_at``)."""
+    app = create_app(settings, clock=(clock := ManualClock(LAST_SECONDS[0])))
+    resolved: dict[str, datetime] = {}
+    async with running(app) as client:
+        for last in LAST_SECONDS:
+            clock.set(last - timedelta(minutes=10))
+            plain, fast = await heard_case(client), await heard_case(client)
+            for case_id, said in ((plain, {}), (fast, {"occurred_at": tablet(last)})):
+                clock.set(last)
+                body = {"outcome": "resolved", "emotion_defused": True, **said}
+                r = await client.post(f"/cases/{case_id}/resolve", headers=headers(key()) | {
+                    "Content-Type": "application/json"},
+                    content=trickling(clock, body, timedelta(seconds=2)))
+                assert r.status_code == 200, r.text
+                resolved[case_id] = last
+
+    envelopes = await stream_envelopes(settings)
+    got = {str(e.case_id): e.occurred_at for e in envelopes if e.type == "CaseResolved"}
+    assert got == resolved
+    for case_id, came in resolved.items():
+        assert got[case_id].astimezone(SHANGHAI).date() == came.date(), case_id
