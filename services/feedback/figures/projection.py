@@ -88,9 +88,17 @@ class Table:
     key: str
     columns: tuple[tuple[str, str], ...]  # (name, SQL type), key first
 
-    @property
-    def names(self) -> list[str]:
-        return [c for c, _ in self.columns]
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        """The column names, key first (made once: ``_empty`` and the bulk path ask for them
+        for every row)."""
+        return tuple(c for c, _ in self.columns)
+
+    @cached_property
+    def blank(self) -> dict[str, Any]:
+        """A row with every column None (``_empty`` copies it: cheaper than
+        ``dict.fromkeys`` over the names)."""
+        return dict.fromkeys(self.names)
 
     @cached_property
     def days(self) -> tuple[str, ...]:
@@ -194,6 +202,8 @@ REPORTED = Table("fig_reported", "period_id", (
 ``late_events`` as JSON text; ``recorded_at`` is the last record's."""
 TABLES = (CASES, SURVEYS, RECTIFICATIONS, FOLLOWUPS, VISITS, REPORTED)
 FACTS = (CASES, SURVEYS, RECTIFICATIONS, FOLLOWUPS, VISITS)
+#: FACTS by name: a string's hash is kept, a frozen dataclass's is made from every field.
+_FACT_NAMES = frozenset(t.name for t in FACTS)
 
 LATE = "fig_late_events"
 LATE_COLUMNS = ("event_id", "month", "key_id", "center_id", "type", "recorded_at")
@@ -294,7 +304,7 @@ Apply = Callable[["FiguresProjection", Row, Envelope], None]
 
 
 def _empty(table: Table, key: UUID, e: Envelope) -> Row:
-    row: Row = dict.fromkeys(table.names)
+    row: Row = table.blank.copy()
     row[table.key] = key
     row["center_id"] = e.center_id
     if "case_id" in row and table is not CASES:
@@ -388,19 +398,29 @@ class FiguresProjection:
         stored = {name: set(found) for name, found in rows.items()}
         dirty: dict[str, set[UUID]] = {t.name: set() for t in TABLES}
         closed: set[tuple[str, date]] = set()  # closed by this batch, so far
+        # A fact row's months as its last event left them, by the row's identity (its dict
+        # lives in ``rows`` to the end): the next event's "before", as only the fold changes
+        # a row. A row the batch creates has none: every date column of ``_empty`` is None.
+        months: dict[int, set[date]] = {}
         for i, e, table, key, fn in routed:
             current = rows[table.name]
             row = current.get(key)
             if row is None:
                 row = current[key] = _empty(table, key, e)
-            fact = table in FACTS
-            before = _months(row, table.days) if fact else set()
-            fn(self, row, e)
-            if fact:
-                self._note_late(i, e, before | _months(row, table.days), closed)
-            elif table is REPORTED and row["month"] is not None:
-                closed.add((row["center_id"], row["month"]))
-                self.marks.append((i, row["center_id"], row["month"], e.type))
+                before: set[date] | None = set()
+            else:
+                before = months.get(id(row))
+            if table.name in _FACT_NAMES:
+                if before is None:
+                    before = _months(row, table.days)
+                fn(self, row, e)
+                after = months[id(row)] = _months(row, table.days)
+                self._note_late(i, e, before | after if before else after, closed)
+            else:
+                fn(self, row, e)
+                if table is REPORTED and row["month"] is not None:
+                    closed.add((row["center_id"], row["month"]))
+                    self.marks.append((i, row["center_id"], row["month"], e.type))
             dirty[table.name].add(key)
         return [(table, [rows[table.name][k] for k in dirty[table.name]], stored[table.name])
                 for table in TABLES if dirty[table.name]]
@@ -409,6 +429,8 @@ class FiguresProjection:
                    closed: set[tuple[str, date]]) -> None:
         """Note ``e`` (the ``i``th of its batch) for each month of ``months`` recorded before
         it, or closed earlier in the batch; leave the others to ``_note_after_close``."""
+        if not months:  # a row with no day yet: nothing to note, no moment to convert
+            return
         day = self.day(e.recorded_at)
         recorded = date(day.year, day.month, 1)  # day.replace(day=1): 1.3 us more an event
         for month in months:
