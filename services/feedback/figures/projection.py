@@ -346,28 +346,26 @@ class FiguresProjection:
     def _route(e: Envelope) -> list[tuple[Table, UUID, Apply]]:
         """The rows an event changes, and how: its own row; for an answer with a verdict (a
         survey's, a post-resolution check's) also its case's row; for a trip naming a case,
-        also the case's row (a return trip)."""
-        if e.type in PERIOD_TYPES and e.service == "feedback":
-            return [(REPORTED, e.aggregate_id, APPLY[e.type])]
-        if e.type == "VisitRecorded" and e.service == "intake":
-            trip = [(VISITS, e.aggregate_id, APPLY[e.type])]
+        also the case's row (a return trip). Which of these an event can take is its
+        service's and type's alone (:func:`_way`, kept per pair): here only its ids and
+        its verdict are looked at."""
+        way = _WAYS.get((e.service, e.type))
+        if way is None:
+            way = _way(e.service, e.type)
+            if len(_WAYS) < _WAYS_KEPT:
+                _WAYS[(e.service, e.type)] = way
+        how, table, fn, verdict = way
+        if how is _CASE:
+            return [(CASES, e.case_id, fn)] if e.case_id is not None else []
+        if how is _TRIP:
             if e.case_id is not None:
-                trip.append((CASES, e.case_id, FiguresProjection._trip_on_case))
-            return trip
-        if e.service == "intake":
-            if e.type in INTAKE_TYPES and e.case_id is not None:
-                return [(CASES, e.case_id, APPLY[e.type])]
-            return []
+                return [(VISITS, e.aggregate_id, fn),
+                        (CASES, e.case_id, FiguresProjection._trip_on_case)]
+            return [(VISITS, e.aggregate_id, fn)]
         routes: list[tuple[Table, UUID, Apply]] = []
-        if e.service == "feedback":
-            if e.type.startswith("Rectification"):
-                routes.append((RECTIFICATIONS, e.aggregate_id, APPLY[e.type]))
-            elif e.type in FEEDBACK_TYPES:
-                routes.append((SURVEYS, e.aggregate_id, APPLY[e.type]))
-        elif e.service == "followup" and e.type in FOLLOWUP_TYPES:
-            routes.append((FOLLOWUPS, e.aggregate_id, APPLY[e.type]))
-        if (e.type in VERDICT_TYPES and e.case_id is not None
-                and e.payload.get("verdict") is not None):
+        if table is not None:
+            routes.append((table, e.aggregate_id, fn))
+        if verdict and e.case_id is not None and e.payload.get("verdict") is not None:
             routes.append((CASES, e.case_id, FiguresProjection._verdict))
         return routes
 
@@ -753,8 +751,15 @@ def _open_by(row: Row) -> None:
 def _months(row: Row, days: tuple[str, ...]) -> set[date]:
     """The months of every day a fact row holds (what a change to it may move): its ``date``
     columns' (a value of any other column's type is no day: COPY would refuse it)."""
-    return {date(v.year, v.month, 1) for c in days  # v.replace(day=1), at a third of its cost
-            if isinstance(v := row.get(c), date) and not isinstance(v, datetime)}
+    # A loop, and a plain date told by its type first: half the cost of a set comprehension
+    # asking isinstance twice of every value (None the most common).
+    found: set[date] = set()
+    for c in days:
+        v = row.get(c)
+        if v is not None and (type(v) is date
+                              or (isinstance(v, date) and not isinstance(v, datetime))):
+            found.add(date(v.year, v.month, 1))  # v.replace(day=1), at a third of its cost
+    return found
 
 
 APPLY: dict[str, Apply] = {
@@ -788,6 +793,40 @@ APPLY: dict[str, Apply] = {
     "FollowUpReassigned": FiguresProjection._followup_reassigned,
     "FollowUpDue": FiguresProjection._followup_due,
 }
+
+
+#: How ``_route`` sends an event: its own row (by its aggregate), a case's row only (intake's
+#: case events, by the case), or a trip's row and its case's (a return trip).
+_OWN, _CASE, _TRIP = "own", "case", "trip"
+Way = tuple[str, Table | None, Apply | None, bool]
+#: ``_way`` per (service, type) met; at most ``_WAYS_KEPT`` (a log of made-up types).
+_WAYS: dict[tuple[str, str], Way] = {}
+_WAYS_KEPT = 1000
+
+
+def _way(service: str, type_: str) -> Way:
+    """How an event of this service and type is routed (``FiguresProjection._route``): one of
+    ``_OWN`` / ``_CASE`` / ``_TRIP``, its own table (None: no row of its own), the function
+    applying it, and whether its verdict may also change its case's row. An unknown type
+    where a function is wanted raises KeyError, as the lookup did event by event."""
+    if type_ in PERIOD_TYPES and service == "feedback":
+        return _OWN, REPORTED, APPLY[type_], False
+    if type_ == "VisitRecorded" and service == "intake":
+        return _TRIP, VISITS, APPLY[type_], False
+    if service == "intake":
+        if type_ in INTAKE_TYPES:
+            return _CASE, CASES, APPLY[type_], False
+        return _OWN, None, None, False
+    table: Table | None = None
+    fn: Apply | None = None
+    if service == "feedback":
+        if type_.startswith("Rectification"):
+            table, fn = RECTIFICATIONS, APPLY[type_]
+        elif type_ in FEEDBACK_TYPES:
+            table, fn = SURVEYS, APPLY[type_]
+    elif service == "followup" and type_ in FOLLOWUP_TYPES:
+        table, fn = FOLLOWUPS, APPLY[type_]
+    return _OWN, table, fn, type_ in VERDICT_TYPES
 
 
 READ_MODEL = ReadModel(
