@@ -88,9 +88,17 @@ class Table:
     key: str
     columns: tuple[tuple[str, str], ...]  # (name, SQL type), key first
 
-    @property
-    def names(self) -> list[str]:
-        return [c for c, _ in self.columns]
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        """The column names, key first (made once: ``_empty`` and the bulk path ask for them
+        for every row)."""
+        return tuple(c for c, _ in self.columns)
+
+    @cached_property
+    def blank(self) -> dict[str, Any]:
+        """A row with every column None (``_empty`` copies it: cheaper than
+        ``dict.fromkeys`` over the names)."""
+        return dict.fromkeys(self.names)
 
     @cached_property
     def days(self) -> tuple[str, ...]:
@@ -194,6 +202,8 @@ REPORTED = Table("fig_reported", "period_id", (
 ``late_events`` as JSON text; ``recorded_at`` is the last record's."""
 TABLES = (CASES, SURVEYS, RECTIFICATIONS, FOLLOWUPS, VISITS, REPORTED)
 FACTS = (CASES, SURVEYS, RECTIFICATIONS, FOLLOWUPS, VISITS)
+#: FACTS by name: a string's hash is kept, a frozen dataclass's is made from every field.
+_FACT_NAMES = frozenset(t.name for t in FACTS)
 
 LATE = "fig_late_events"
 LATE_COLUMNS = ("event_id", "month", "key_id", "center_id", "type", "recorded_at")
@@ -294,7 +304,7 @@ Apply = Callable[["FiguresProjection", Row, Envelope], None]
 
 
 def _empty(table: Table, key: UUID, e: Envelope) -> Row:
-    row: Row = dict.fromkeys(table.names)
+    row: Row = table.blank.copy()
     row[table.key] = key
     row["center_id"] = e.center_id
     if "case_id" in row and table is not CASES:
@@ -336,28 +346,26 @@ class FiguresProjection:
     def _route(e: Envelope) -> list[tuple[Table, UUID, Apply]]:
         """The rows an event changes, and how: its own row; for an answer with a verdict (a
         survey's, a post-resolution check's) also its case's row; for a trip naming a case,
-        also the case's row (a return trip)."""
-        if e.type in PERIOD_TYPES and e.service == "feedback":
-            return [(REPORTED, e.aggregate_id, APPLY[e.type])]
-        if e.type == "VisitRecorded" and e.service == "intake":
-            trip = [(VISITS, e.aggregate_id, APPLY[e.type])]
+        also the case's row (a return trip). Which of these an event can take is its
+        service's and type's alone (:func:`_way`, kept per pair): here only its ids and
+        its verdict are looked at."""
+        way = _WAYS.get((e.service, e.type))
+        if way is None:
+            way = _way(e.service, e.type)
+            if len(_WAYS) < _WAYS_KEPT:
+                _WAYS[(e.service, e.type)] = way
+        how, table, fn, verdict = way
+        if how is _CASE:
+            return [(CASES, e.case_id, fn)] if e.case_id is not None else []
+        if how is _TRIP:
             if e.case_id is not None:
-                trip.append((CASES, e.case_id, FiguresProjection._trip_on_case))
-            return trip
-        if e.service == "intake":
-            if e.type in INTAKE_TYPES and e.case_id is not None:
-                return [(CASES, e.case_id, APPLY[e.type])]
-            return []
+                return [(VISITS, e.aggregate_id, fn),
+                        (CASES, e.case_id, FiguresProjection._trip_on_case)]
+            return [(VISITS, e.aggregate_id, fn)]
         routes: list[tuple[Table, UUID, Apply]] = []
-        if e.service == "feedback":
-            if e.type.startswith("Rectification"):
-                routes.append((RECTIFICATIONS, e.aggregate_id, APPLY[e.type]))
-            elif e.type in FEEDBACK_TYPES:
-                routes.append((SURVEYS, e.aggregate_id, APPLY[e.type]))
-        elif e.service == "followup" and e.type in FOLLOWUP_TYPES:
-            routes.append((FOLLOWUPS, e.aggregate_id, APPLY[e.type]))
-        if (e.type in VERDICT_TYPES and e.case_id is not None
-                and e.payload.get("verdict") is not None):
+        if table is not None:
+            routes.append((table, e.aggregate_id, fn))
+        if verdict and e.case_id is not None and e.payload.get("verdict") is not None:
             routes.append((CASES, e.case_id, FiguresProjection._verdict))
         return routes
 
@@ -388,19 +396,29 @@ class FiguresProjection:
         stored = {name: set(found) for name, found in rows.items()}
         dirty: dict[str, set[UUID]] = {t.name: set() for t in TABLES}
         closed: set[tuple[str, date]] = set()  # closed by this batch, so far
+        # A fact row's months as its last event left them, by the row's identity (its dict
+        # lives in ``rows`` to the end): the next event's "before", as only the fold changes
+        # a row. A row the batch creates has none: every date column of ``_empty`` is None.
+        months: dict[int, set[date]] = {}
         for i, e, table, key, fn in routed:
             current = rows[table.name]
             row = current.get(key)
             if row is None:
                 row = current[key] = _empty(table, key, e)
-            fact = table in FACTS
-            before = _months(row, table.days) if fact else set()
-            fn(self, row, e)
-            if fact:
-                self._note_late(i, e, before | _months(row, table.days), closed)
-            elif table is REPORTED and row["month"] is not None:
-                closed.add((row["center_id"], row["month"]))
-                self.marks.append((i, row["center_id"], row["month"], e.type))
+                before: set[date] | None = set()
+            else:
+                before = months.get(id(row))
+            if table.name in _FACT_NAMES:
+                if before is None:
+                    before = _months(row, table.days)
+                fn(self, row, e)
+                after = months[id(row)] = _months(row, table.days)
+                self._note_late(i, e, before | after if before else after, closed)
+            else:
+                fn(self, row, e)
+                if table is REPORTED and row["month"] is not None:
+                    closed.add((row["center_id"], row["month"]))
+                    self.marks.append((i, row["center_id"], row["month"], e.type))
             dirty[table.name].add(key)
         return [(table, [rows[table.name][k] for k in dirty[table.name]], stored[table.name])
                 for table in TABLES if dirty[table.name]]
@@ -409,6 +427,8 @@ class FiguresProjection:
                    closed: set[tuple[str, date]]) -> None:
         """Note ``e`` (the ``i``th of its batch) for each month of ``months`` recorded before
         it, or closed earlier in the batch; leave the others to ``_note_after_close``."""
+        if not months:  # a row with no day yet: nothing to note, no moment to convert
+            return
         day = self.day(e.recorded_at)
         recorded = date(day.year, day.month, 1)  # day.replace(day=1): 1.3 us more an event
         for month in months:
@@ -731,8 +751,15 @@ def _open_by(row: Row) -> None:
 def _months(row: Row, days: tuple[str, ...]) -> set[date]:
     """The months of every day a fact row holds (what a change to it may move): its ``date``
     columns' (a value of any other column's type is no day: COPY would refuse it)."""
-    return {date(v.year, v.month, 1) for c in days  # v.replace(day=1), at a third of its cost
-            if isinstance(v := row.get(c), date) and not isinstance(v, datetime)}
+    # A loop, and a plain date told by its type first: half the cost of a set comprehension
+    # asking isinstance twice of every value (None the most common).
+    found: set[date] = set()
+    for c in days:
+        v = row.get(c)
+        if v is not None and (type(v) is date
+                              or (isinstance(v, date) and not isinstance(v, datetime))):
+            found.add(date(v.year, v.month, 1))  # v.replace(day=1), at a third of its cost
+    return found
 
 
 APPLY: dict[str, Apply] = {
@@ -766,6 +793,40 @@ APPLY: dict[str, Apply] = {
     "FollowUpReassigned": FiguresProjection._followup_reassigned,
     "FollowUpDue": FiguresProjection._followup_due,
 }
+
+
+#: How ``_route`` sends an event: its own row (by its aggregate), a case's row only (intake's
+#: case events, by the case), or a trip's row and its case's (a return trip).
+_OWN, _CASE, _TRIP = "own", "case", "trip"
+Way = tuple[str, Table | None, Apply | None, bool]
+#: ``_way`` per (service, type) met; at most ``_WAYS_KEPT`` (a log of made-up types).
+_WAYS: dict[tuple[str, str], Way] = {}
+_WAYS_KEPT = 1000
+
+
+def _way(service: str, type_: str) -> Way:
+    """How an event of this service and type is routed (``FiguresProjection._route``): one of
+    ``_OWN`` / ``_CASE`` / ``_TRIP``, its own table (None: no row of its own), the function
+    applying it, and whether its verdict may also change its case's row. An unknown type
+    where a function is wanted raises KeyError, as the lookup did event by event."""
+    if type_ in PERIOD_TYPES and service == "feedback":
+        return _OWN, REPORTED, APPLY[type_], False
+    if type_ == "VisitRecorded" and service == "intake":
+        return _TRIP, VISITS, APPLY[type_], False
+    if service == "intake":
+        if type_ in INTAKE_TYPES:
+            return _CASE, CASES, APPLY[type_], False
+        return _OWN, None, None, False
+    table: Table | None = None
+    fn: Apply | None = None
+    if service == "feedback":
+        if type_.startswith("Rectification"):
+            table, fn = RECTIFICATIONS, APPLY[type_]
+        elif type_ in FEEDBACK_TYPES:
+            table, fn = SURVEYS, APPLY[type_]
+    elif service == "followup" and type_ in FOLLOWUP_TYPES:
+        table, fn = FOLLOWUPS, APPLY[type_]
+    return _OWN, table, fn, type_ in VERDICT_TYPES
 
 
 READ_MODEL = ReadModel(
