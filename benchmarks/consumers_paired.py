@@ -21,10 +21,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from pairing import alternate  # noqa: E402
-
 THIS = Path(__file__).resolve().parent.parent
 LINE = re.compile(r"^(?P<consumer>[\w-]+): (?!raw)\w+ .*CPU (?P<cpu>[\d.]+) us/event", re.M)
 
@@ -50,6 +46,9 @@ def main() -> None:
     parser.add_argument("--only", default="followup-rules")
     parser.add_argument("--events", type=int, default=20000)
     args = parser.parse_args()
+    sys.path.insert(0, str(THIS))
+    from benchmarks.pairing import alternate
+
     alternate(args.other.resolve(), THIS, args.pairs,
               lambda tree: run(tree, args.only, args.events), "of CPU an event")
 
