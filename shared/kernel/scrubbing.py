@@ -112,10 +112,12 @@ def _holds_number(code: str) -> str | None:
 #: ``LAPSED``, "case resolved", "case reopened"), and the redactor's rules over one were ~15 %
 #: of the follow-up rules' writer thread (stop 49's py-spy). As :data:`_CLEAN` for codes: only
 #: clean texts are kept, so nothing personal stays in memory here; only short ones
-#: (``_CLEAN_TEXT_LONGEST``), emptied at ``_CLEAN_MAX``, and when ``redact`` is another
-#: function than the one whose answers it holds (a test's stand-in).
+#: (``_CLEAN_TEXT_LONGEST``), emptied at ``_CLEAN_TEXTS_MAX`` (~1 MB at most: staff's short
+#: clean notes come and go, the rules' few words come again at once), and when ``redact`` is
+#: another function than the one whose answers it holds (a test's stand-in).
 _CLEAN_TEXTS: set[str] = set()
 _CLEAN_TEXT_LONGEST = 200
+_CLEAN_TEXTS_MAX = 2_000
 _clean_texts_by: Callable[..., str] = redact
 
 
@@ -130,7 +132,7 @@ def _redacted(text: str) -> str:
         return text
     out = check(text)
     if out == text and len(text) <= _CLEAN_TEXT_LONGEST:
-        if len(_CLEAN_TEXTS) >= _CLEAN_MAX:
+        if len(_CLEAN_TEXTS) >= _CLEAN_TEXTS_MAX:
             _CLEAN_TEXTS.clear()
         _CLEAN_TEXTS.add(text)
     return out

@@ -77,3 +77,9 @@ def test_a_long_text_is_not_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
     for _ in range(2):
         _cancelled(note)
     assert read == [note, note]
+
+
+def test_what_is_remembered_stays_bounded() -> None:
+    for i in range(scrubbing._CLEAN_TEXTS_MAX + 10):
+        _cancelled(f"moved to window {i}")
+    assert 0 < len(scrubbing._CLEAN_TEXTS) <= scrubbing._CLEAN_TEXTS_MAX
