@@ -76,34 +76,74 @@ def codes_of(type_name: str) -> tuple[str, ...]:
                  if CODE.kind in field_marks(info))
 
 
+class _Clean:
+    """Values a check found clean, remembered (the check a function of the value alone): only
+    clean ones are kept, so nothing personal stays in memory; emptied when ``most`` are held,
+    and when the check is another function than the one whose answers it holds (a test's
+    stand-in for the check as it was before it existed)."""
+
+    __slots__ = ("by", "held", "most")
+
+    def __init__(self, held: set[str], most: int, by: Callable[..., Any]) -> None:
+        self.held, self.most, self.by = held, most, by
+
+    def known(self, value: str, check: Callable[..., Any]) -> bool:
+        """Whether ``check`` found ``value`` clean before."""
+        if check is not self.by:
+            self.held.clear()
+            self.by = check
+            return False
+        return value in self.held
+
+    def keep(self, value: str) -> None:
+        if len(self.held) >= self.most:
+            self.held.clear()
+        self.held.add(value)
+
+
 #: Codes found to hold no personal number (``personal_number_in`` is a function of the text
 #: alone): a center's, a counter's, a clerk's, a service item's come again on every write, and
 #: looking one up is ~20 x cheaper than looking at it again (its regular expressions were ~17 %
-#: of building and encoding an ``OpenCase``). Only clean codes are kept, so nothing personal
-#: stays in memory here; emptied when it reaches ``_CLEAN_MAX``, and when the check itself is
-#: another function than the one whose answers it holds (a test's stand-in for the check as it
-#: was before it existed).
+#: of building and encoding an ``OpenCase``).
 _CLEAN: set[str] = set()
 _CLEAN_MAX = 20_000
-_clean_by: Callable[[str], str | None] = personal_number_in
+_CODES = _Clean(_CLEAN, _CLEAN_MAX, personal_number_in)
 _SEQUENCE = (list, tuple)
 
 
 def _holds_number(code: str) -> str | None:
     """``personal_number_in(code)``, remembered for a clean code."""
-    global _clean_by
     check = personal_number_in
-    if check is not _clean_by:
-        _CLEAN.clear()
-        _clean_by = check
-    elif code in _CLEAN:
+    if _CODES.known(code, check):
         return None
     held = check(code)
     if held is None:
-        if len(_CLEAN) >= _CLEAN_MAX:
-            _CLEAN.clear()
-        _CLEAN.add(code)
+        _CODES.keep(code)
     return held
+
+
+#: Free texts found to hold nothing personal when no resident is known to the command
+#: (``redact(text)`` gave ``text`` back; it is a function of the text alone then): the words
+#: the services' own rules write come again on every event they record (a lapsed follow-up's
+#: ``LAPSED``, "case resolved", "case reopened"), and the redactor's rules over one were ~15 %
+#: of the follow-up rules' writer thread (stop 49's py-spy). Only short ones
+#: (``_CLEAN_TEXT_LONGEST``), at most ``_CLEAN_TEXTS_MAX`` (~1 MB: staff's short clean notes
+#: come and go, the rules' few words come again at once).
+_CLEAN_TEXTS: set[str] = set()
+_CLEAN_TEXT_LONGEST = 200
+_CLEAN_TEXTS_MAX = 2_000
+_TEXTS = _Clean(_CLEAN_TEXTS, _CLEAN_TEXTS_MAX, redact)
+
+
+def _redacted(text: str) -> str:
+    """``redact(text)`` with no known person, remembered for a short clean text."""
+    check = redact
+    if _TEXTS.known(text, check):
+        return text
+    out = check(text)
+    if out == text and len(text) <= _CLEAN_TEXT_LONGEST:
+        _TEXTS.keep(text)
+    return out
 
 
 def check_codes(type_name: str, fields: dict[str, Any],
@@ -141,6 +181,8 @@ def scrub_fields(type_name: str, fields: dict[str, Any],
         out["meta"] = {k: v for k, v in meta.items() if k not in _IN_MEMORY}
 
     def scrubbed(text: str) -> str:
+        if not known and not by_intake:
+            return _redacted(text)
         return redact(by_intake.apply(text) if by_intake else text, known)
 
     for name in free_text_of(type_name):
