@@ -50,6 +50,7 @@ class Effects:
     def __init__(self, fail_batches: bool = False) -> None:
         self.fail_batches = fail_batches
         self.given: list[list[int]] = []
+        self.acked: list[int] = []  # the size of each batch acked after its commit
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         self.given.append([e.position for e in events])
@@ -70,17 +71,22 @@ def _item(case: uuid.UUID, seq: int) -> _Item:
     return _Item(msg=cast(Any, Msg()), seq=seq, delivered=2, envelope=envelope)
 
 
-def _consumer(settings: Settings, pool: asyncpg.Pool, handler: Effects,
-              acked: list[int]) -> Consumer:
+def _consumer(settings: Settings, pool: asyncpg.Pool, handler: Effects) -> Consumer:
     consumer = Consumer(settings=settings, nc=cast(Any, None), pool=pool, name="sorted",
                         handler=handler, filter_subjects=[])
 
     async def ack(msgs: list[Any]) -> None:
         for msg in msgs:
             await msg.ack()
-        acked.append(len(msgs))
+        handler.acked.append(len(msgs))
     consumer._ack = ack  # type: ignore[method-assign]
     return consumer
+
+
+async def _tracked_at(pool: asyncpg.Pool, rows: dict[uuid.UUID, int]) -> None:
+    await pool.execute("INSERT INTO consumer_tracking (consumer, key, seq) SELECT 'sorted',"
+                       " k, s FROM unnest($1::uuid[], $2::bigint[]) AS r(k, s)",
+                       list(rows), list(rows.values()))
 
 
 async def _row(pool: asyncpg.Pool, case: uuid.UUID) -> int:
@@ -135,12 +141,11 @@ async def test_a_row_moved_after_a_sorted_batch_read_it_sends_the_batch_back_to_
     back, sorted again, 4 a duplicate now, acked, not applied a second time."""
     done, case = uuid.uuid4(), uuid.uuid4()
     async with schema_pool(settings, "tracking_after", EFFECTS_DDL) as pool:
-        await pool.execute("INSERT INTO consumer_tracking (consumer, key, seq) VALUES"
-                           " ('sorted', $1, 5), ('sorted', $2, 3)", done, case)
-        handler, acked = Effects(), []
-        consumer = _consumer(settings, pool, handler, acked)
+        await _tracked_at(pool, {done: 5, case: 3})
+        consumer = _consumer(settings, pool, handler := Effects())
         items = [_item(done, 5), _item(case, 4)]
         await _moved_while_the_handler_waits(pool, consumer, items, MOVES[move], case)
+        assert handler.given == [[4]]  # it was applied, then rolled back with its write
         assert await _row(pool, case) == 5  # not moved back to 4
         assert await pool.fetchval("SELECT count(*) FROM effects") == 0  # not applied again
         assert [cast(Msg, i.msg).answer for i in items] == ["ack", "ack"]
@@ -155,10 +160,8 @@ async def test_a_row_moved_while_a_failed_batch_is_applied_one_by_one_is_not_app
     the other event is applied."""
     case, other_case = uuid.uuid4(), uuid.uuid4()
     async with schema_pool(settings, "tracking_one_by_one", EFFECTS_DDL) as pool:
-        await pool.execute("INSERT INTO consumer_tracking (consumer, key, seq) VALUES"
-                           " ('sorted', $1, 3)", case)
-        handler, acked = Effects(fail_batches=True), []
-        consumer = _consumer(settings, pool, handler, acked)
+        await _tracked_at(pool, {case: 3})
+        consumer = _consumer(settings, pool, handler := Effects(fail_batches=True))
         items = [_item(case, 4), _item(other_case, 7)]
         await _moved_while_the_handler_waits(pool, consumer, items, MOVES["moved"], case)
         assert handler.given[0] == [4, 7]  # the batch, refused; then one by one
@@ -176,10 +179,8 @@ async def test_a_redelivered_event_after_a_newer_one_of_its_case_leaves_the_row_
     to 10, not back to 8 (event 10 would be applied again when it came back)."""
     done, case = uuid.uuid4(), uuid.uuid4()
     async with schema_pool(settings, "tracking_highest", EFFECTS_DDL) as pool:
-        await pool.execute("INSERT INTO consumer_tracking (consumer, key, seq) VALUES"
-                           " ('sorted', $1, 5), ('sorted', $2, 3)", done, case)
-        handler, acked = Effects(), []
-        consumer = _consumer(settings, pool, handler, acked)
+        await _tracked_at(pool, {done: 5, case: 3})
+        consumer = _consumer(settings, pool, Effects())
         async with pool.acquire() as conn:
             consumer._conn = conn
             try:
@@ -195,8 +196,7 @@ async def test_a_batch_is_applied_in_stream_order_and_tracked_at_its_highest(
     event 10, then its event 8. The projection is given 8 before 10, and the row is at 10."""
     case = uuid.uuid4()
     async with schema_pool(settings, "tracking_order", EFFECTS_DDL) as pool:
-        handler, acked = Effects(), []
-        consumer = _consumer(settings, pool, handler, acked)
+        consumer = _consumer(settings, pool, handler := Effects())
         items = [_item(case, 10), _item(case, 8)]
         msgs = [i.msg for i in items]
         consumer._decoded_ahead = {id(i.msg): i for i in items}  # as ``_read_ahead`` leaves them
@@ -208,4 +208,4 @@ async def test_a_batch_is_applied_in_stream_order_and_tracked_at_its_highest(
                 consumer._conn = None
         assert handler.given == [[8, 10]]
         assert await _row(pool, case) == 10
-        assert acked == [2]
+        assert handler.acked == [2]
