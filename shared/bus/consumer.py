@@ -6,7 +6,12 @@ sequence applied). The usual batch (every event fresh) writes its tracking recor
 in a statement that writes a case's row only where the batch's events are all new to it, as
 the row stands when locked (``TRACK_FIRST``): one statement and one PostgreSQL transaction a
 batch fewer than a read of its own before the transaction; a batch found not all fresh is
-rolled back, its rows read and it is sorted as before (duplicates, waiting, holds). It
+rolled back, its rows read and it is sorted as before (duplicates, waiting, holds). Such a
+batch, and one applied one event at a time, writes its tracking after its effects with the
+same test (``TRACK``): a row another transaction moved since it was read (the rebuild's
+switch, a batch of the durable's before-leader) rolls it back and it is sorted again,
+never moved back. A batch is applied in stream order (a redelivered event can come after a
+newer one of its case), each case's row at its highest sequence. It
 acks only after the commit, so a crash before the commit redelivers and a crash after it
 finds the tracking records and skips. Events of one aggregate are
 applied in stream order: when one fails, later events of the same aggregate wait behind it
@@ -211,6 +216,11 @@ class Waiting(Handler, Protocol):
         ...
 
 
+class _RowsMoved(Exception):
+    """A tracking write after a batch's effects found a row another transaction moved since
+    the batch was sorted by it (``Consumer._track``): rolled back, sorted again."""
+
+
 class _NotAllFresh(Exception):
     """A batch's first statement found an event applied already, or waiting behind a retried
     one of its case: its transaction is rolled back and the batch sorted as before
@@ -324,33 +334,28 @@ FORGET_DONE_HOLDS = (
     "DELETE FROM consumer_held AS h USING consumer_tracking AS t WHERE h.consumer = $1"
     " AND t.consumer = $1 AND t.key = h.key AND h.seq <= t.seq")
 
-#: A batch's tracking write (``Consumer._track``), one round trip: consumer ``$1``'s row of
-#: each case ``$2`` moved to its last sequence ``$3`` (a block at or before it lifted), and
-#: its progress of each service ``$4`` to the last position ``$5`` and sequence ``$6``.
-_TRACK_WRITES = (
-    "tracked AS (INSERT INTO consumer_tracking (consumer, key, seq) "
-    " SELECT $1, k, s FROM unnest($2::uuid[], $3::bigint[]) AS t(k, s) "
-    " ON CONFLICT (consumer, key) DO UPDATE SET seq = EXCLUDED.seq, blocked_seq = "
-    " CASE WHEN consumer_tracking.blocked_seq <= EXCLUDED.seq THEN NULL "
-    " ELSE consumer_tracking.blocked_seq END RETURNING 1), "
-    "progressed AS (INSERT INTO consumer_progress (consumer, service, position, stream_seq) "
-    " SELECT $1, svc, pos, seq FROM unnest($4::text[], $5::bigint[], $6::bigint[])"
-    " AS p(svc, pos, seq) ON CONFLICT (consumer, service) DO UPDATE SET "
-    " position = GREATEST(consumer_progress.position, EXCLUDED.position), "
-    " stream_seq = GREATEST(consumer_progress.stream_seq, EXCLUDED.stream_seq), "
-    " updated_at = now() RETURNING 1)")
-TRACK = f"WITH {_TRACK_WRITES} SELECT 1"
-#: ``TRACK`` as a batch's first statement, writing a case's row only where every event of
-#: the batch is new to it (``Consumer._apply_if_all_fresh``): its lowest sequence ``$7``
-#: past the row's, its highest ``$8`` at or before a block of the row; a case without a row
-#: gets one. Answers how many cases it wrote. The test is the UPDATE's WHERE, which
-#: PostgreSQL evaluates again on the row as the transaction it waited on committed it; a
-#: read of the statement's snapshot (a CTE's SELECT) misses a move committed while the
-#: statement waited on the row (the rebuild's switch, a replica losing the lead mid-batch),
-#: and the batch would apply its events again and move the row back. A row another
-#: transaction inserts meanwhile is a conflict: DO NOTHING, not counted. The UPDATE and the
-#: INSERT see the same snapshot and touch different rows, in either order.
-TRACK_FIRST = (
+#: A batch's tracking write, one round trip: consumer ``$1``'s row of each case ``$2`` moved
+#: to its highest sequence ``$3`` (a block at or before it lifted) only where every event of
+#: the batch is new to it: its lowest sequence ``$7`` past the row's, its highest ``$8`` at
+#: or before a block of the row; a case without a row gets one. And its progress of each
+#: service ``$4`` to the last position ``$5`` and sequence ``$6``. Answers how many cases it
+#: wrote: fewer than the batch's means another transaction moved a row since the batch was
+#: judged fresh (``Consumer._track``: the batch is rolled back and judged again).
+#:
+#: The usual batch (``Consumer._apply_if_all_fresh``) writes it as its first statement; a
+#: batch sorted by its rows first (duplicates, waiting, a failed batch one event at a time,
+#: ``_isolate``) writes it after its effects, in their transaction. Before, that one wrote
+#: unconditionally: a row moved between the read and the write (the rebuild's switch putting
+#: the rebuilt rows in place, a batch of the durable's before-leader still committing) was
+#: moved back, and the events it covered were applied again.
+#:
+#: The test is the UPDATE's WHERE, which PostgreSQL evaluates again on the row as the
+#: transaction it waited on committed it; a read of the statement's snapshot (a CTE's
+#: SELECT) misses a move committed while the statement waited on the row. A row another
+#: transaction inserts meanwhile (or deletes and inserts again, as the switch does) is a
+#: conflict: DO NOTHING, not counted. The UPDATE and the INSERT see the same snapshot and
+#: touch different rows, in either order.
+TRACK = (
     "WITH batch AS (SELECT * FROM unnest($2::uuid[], $3::bigint[], $7::bigint[], $8::bigint[])"
     " AS b(k, s, lo, hi)), "
     "moved AS (UPDATE consumer_tracking AS t SET seq = b.s, blocked_seq = "
@@ -366,6 +371,8 @@ TRACK_FIRST = (
     " stream_seq = GREATEST(consumer_progress.stream_seq, EXCLUDED.stream_seq), "
     " updated_at = now() RETURNING 1)"
     " SELECT (SELECT count(*) FROM moved) + (SELECT count(*) FROM added)")
+#: ``TRACK`` as the usual batch's first statement (its name in the design notes).
+TRACK_FIRST = TRACK
 
 #: The last stream sequence a consumer applied (``$1``), as ``check_stream`` compares it.
 APPLIED_SEQ = "SELECT max(stream_seq) FROM consumer_progress WHERE consumer = $1"
@@ -444,6 +451,10 @@ class _Item:
     def case_id(self) -> UUID | None:
         assert self.envelope is not None
         return self.envelope.case_id
+
+
+def _seq_of(item: _Item) -> int:
+    return item.seq
 
 
 def _handled(items: Iterable[_Item]) -> list[Envelope]:
@@ -971,7 +982,9 @@ class Consumer:
 
     async def process(self, msgs: Sequence[Msg]) -> None:
         prepared, self._prepared_now = self._prepared_now, None
-        items = [self._decoded(m) for m in msgs]
+        # In stream order: a batch comes in delivery order, and a redelivered event can
+        # follow a newer one of its case (applied after it, the case's view went back).
+        items = sorted([self._decoded(m) for m in msgs], key=_seq_of)
         for item in items:
             if item.envelope is None:
                 await self._dead_letter(item, item.error or "undecodable")
@@ -1059,37 +1072,51 @@ class Consumer:
                     return
             else:
                 tracked = await self._tracking(conn, items)
-            fresh: list[_Item] = []
-            waiting: list[_Item] = []
-            for item in items:
-                assert item.envelope is not None
-                seq, blocked = tracked.get(item.envelope.partition_key, (0, None))
-                if item.seq <= seq:
-                    self.stats.duplicates += 1
-                    await item.msg.ack()
-                elif blocked is not None and item.seq > blocked:
-                    waiting.append(item)
-                else:
-                    fresh.append(item)
-            if waiting and (gone := await self._released(conn, waiting, tracked)):
-                # Its block's event left the stream: the case's events go on, in order.
-                now_fresh = {id(i) for i in fresh} | {
-                    id(i) for i in waiting if i.envelope and i.envelope.partition_key in gone}
-                fresh = [i for i in items if id(i) in now_fresh]
-                waiting = [i for i in waiting if id(i) not in now_fresh]
-            if waiting:
-                await self._hold(conn, waiting)
-            for item in waiting:
-                await item.msg.nak(delay=self.backoff[0])
-            if not fresh:
-                return
-            if self._timeouts_in_a_row >= self.isolate_after:
-                await self._isolate(conn, fresh)
-                return
-            if not await self._applied(conn, fresh, prepared):
+            while (fresh := await self._sorted(conn, items, tracked)) and (
+                    self._timeouts_in_a_row < self.isolate_after):
+                applied = await self._applied(conn, fresh, prepared)
+                if applied is not None:
+                    if not applied:
+                        return
+                    break
+                # A row moved after the read (``_RowsMoved``): what is left, sorted again
+                # by the rows as they are now, locked by nothing of this batch.
+                items, tracked = fresh, await self._tracking(conn, fresh)
+            else:
+                if fresh:
+                    await self._isolate(conn, fresh)
                 return
         await self._ack([item.msg for item in fresh])
         self.stats.applied += len(fresh)
+
+    async def _sorted(self, conn: asyncpg.Connection, items: list[_Item],
+                      tracked: dict[UUID, tuple[int, int | None]]) -> list[_Item]:
+        """``items`` sorted by their tracking rows ``tracked``: duplicates acked, those
+        waiting behind a retried event of their case held and handed back (a block whose
+        event left the stream lifted: ``_released``); the fresh ones returned."""
+        fresh: list[_Item] = []
+        waiting: list[_Item] = []
+        for item in items:
+            assert item.envelope is not None
+            seq, blocked = tracked.get(item.envelope.partition_key, (0, None))
+            if item.seq <= seq:
+                self.stats.duplicates += 1
+                await item.msg.ack()
+            elif blocked is not None and item.seq > blocked:
+                waiting.append(item)
+            else:
+                fresh.append(item)
+        if waiting and (gone := await self._released(conn, waiting, tracked)):
+            # Its block's event left the stream: the case's events go on, in order.
+            now_fresh = {id(i) for i in fresh} | {
+                id(i) for i in waiting if i.envelope and i.envelope.partition_key in gone}
+            fresh = [i for i in items if id(i) in now_fresh]
+            waiting = [i for i in waiting if id(i) not in now_fresh]
+        if waiting:
+            await self._hold(conn, waiting)
+        for item in waiting:
+            await item.msg.nak(delay=self.backoff[0])
+        return fresh
 
     async def _tracking(self, conn: asyncpg.Connection,
                         items: list[_Item]) -> dict[UUID, tuple[int, int | None]]:
@@ -1142,15 +1169,18 @@ class Consumer:
         return None
 
     async def _applied(self, conn: asyncpg.Connection, fresh: list[_Item],
-                       prepared: _Prepared | None) -> bool:
+                       prepared: _Prepared | None) -> bool | None:
         """``fresh`` (sorted out of a batch by its tracking rows) applied and tracked in one
         transaction: True once committed (to be acked); False when it failed and the events
-        were applied one by one instead."""
+        were applied one by one instead; None when a row moved since it was read
+        (``_RowsMoved``: rolled back, nothing of it done, to be sorted again)."""
         try:
             async with conn.transaction():
                 track = _Once(lambda: self._track(conn, fresh))
                 await self._handle(conn, fresh, prepared, track)
                 await track()
+        except _RowsMoved:
+            return None
         except STORE_TIMED_OUT:
             raise  # not the events' fault: the whole batch goes back (``_timed_out``)
         except Exception as exc:  # one bad event must not hold back the batch
@@ -1213,39 +1243,43 @@ class Consumer:
                 and type(i.envelope) is not EnvelopeHead]
 
     def _tracking_args(self, items: list[_Item]) -> tuple[object, ...]:
-        """``TRACK``'s and ``TRACK_FIRST``'s arguments for ``items``: each case's last
-        sequence, each service's last position and sequence."""
-        last: dict[UUID, int] = {}
+        """``TRACK``'s arguments for ``items``: each case's highest sequence, each service's
+        last position and sequence, each case's lowest and highest sequence again (what the
+        row must show new). The highest, not the last delivered: a batch is in delivery
+        order, and a redelivered event after a newer one of its case moved the row back to
+        it (the newer applied again when it came back)."""
+        span: dict[UUID, tuple[int, int]] = {}
         progress: dict[str, tuple[int, int]] = {}
         for item in items:
-            assert item.envelope is not None
-            last[item.envelope.partition_key] = item.seq
-            pos, seq = progress.get(item.envelope.service, (0, 0))
-            progress[item.envelope.service] = (max(pos, item.envelope.position),
-                                               max(seq, item.seq))
+            envelope = item.envelope
+            assert envelope is not None
+            key, seq = envelope.partition_key, item.seq
+            found = span.get(key)
+            span[key] = (seq, seq) if found is None else (min(found[0], seq), max(found[1], seq))
+            pos, top = progress.get(envelope.service, (0, 0))
+            progress[envelope.service] = (max(pos, envelope.position), max(top, seq))
         services = list(progress)
-        return (self.name, list(last), list(last.values()), services,
-                [progress[svc][0] for svc in services], [progress[svc][1] for svc in services])
+        highest = [high for _, high in span.values()]
+        return (self.name, list(span), highest, services,
+                [progress[svc][0] for svc in services], [progress[svc][1] for svc in services],
+                [low for low, _ in span.values()], highest)
+
+    async def _written(self, conn: asyncpg.Connection, items: list[_Item]) -> bool:
+        """``TRACK`` for ``items``: True when it wrote every case's row (each showed the
+        events new as it stood when locked)."""
+        args = self._tracking_args(items)
+        written = await conn.fetchval(TRACK, *args)
+        return bool(written == len(cast(list[UUID], args[1])))
 
     async def _track(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
-        # One round trip: tracking rows and progress in a single statement.
-        await conn.execute(TRACK, *self._tracking_args(items))
+        """``items``' tracking, after their effects in the same transaction: ``_RowsMoved``
+        (their transaction rolled back) when a row no longer shows them new."""
+        if not await self._written(conn, items):
+            raise _RowsMoved
 
     async def _track_first(self, conn: asyncpg.Connection, items: list[_Item]) -> bool:
-        """``_track`` as a batch's first statement, made only where each case's events are
-        all new to its row (``TRACK_FIRST``): True when every case's was."""
-        args = self._tracking_args(items)
-        keys = cast(list[UUID], args[1])
-        # Each case's lowest and highest sequence: a batch is in delivery order, not the
-        # stream's (a redelivered event after a new one of its case).
-        span: dict[UUID, tuple[int, int]] = {}
-        for item in items:
-            assert item.envelope is not None
-            low, high = span.get(item.envelope.partition_key, (item.seq, item.seq))
-            span[item.envelope.partition_key] = (min(low, item.seq), max(high, item.seq))
-        written = await conn.fetchval(TRACK_FIRST, *args, [span[k][0] for k in keys],
-                                      [span[k][1] for k in keys])
-        return bool(written == len(keys))
+        """``_track`` as a batch's first statement: True when every case's row was written."""
+        return await self._written(conn, items)
 
     async def _apply_one_by_one(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
         """``items`` one at a time, each in its own transaction: a failing event is retried
@@ -1268,6 +1302,19 @@ class Consumer:
                             with tracing.applying(f"apply {self.name}", self._traced([item])):
                                 await self.handler.apply(conn, [item.envelope])
                         await self._track(conn, [item])
+            except _RowsMoved:
+                # Its row moved since the batch was sorted (rolled back, nothing done):
+                # applied meanwhile, a duplicate; else handed back, its case's later events
+                # of the batch behind it, and sorted again when it comes back. No try counted.
+                row = (await self._tracking(conn, [item])).get(key)
+                if row is not None and item.seq <= row[0]:
+                    self.stats.duplicates += 1
+                    await item.msg.ack()
+                    continue
+                failed_keys.add(key)
+                await self._hold(conn, [item])
+                await item.msg.nak(delay=self.backoff[0])
+                continue
             except STORE_TIMED_OUT:
                 raise  # not this event's fault: no try counted (``_timed_out``)
             except Exception as exc:

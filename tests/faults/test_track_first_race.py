@@ -29,13 +29,18 @@ class Nothing:
         raise AssertionError("the handler is given no event of this batch")
 
 
-#: What the other transaction does to the case's row: moves it from 3 to 5, or (the case
-#: new to the consumer) writes it at 5.
+#: What the other transaction does to the case's row: moves it from 3 to 5, (the case new
+#: to the consumer) writes it at 5, or deletes the row at 3 and writes the rebuilt one at 5,
+#: as the rebuild's switch hands the rebuilt rows over (``rebuild.HANDED_OVER``): the
+#: UPDATE finds its row gone, the INSERT the new one.
 MOVES = {
     "moved": ("INSERT INTO consumer_tracking (consumer, key, seq) VALUES ('racing', $1, 3)",
-              "UPDATE consumer_tracking SET seq = 5 WHERE consumer = 'racing' AND key = $1"),
+              ["UPDATE consumer_tracking SET seq = 5 WHERE consumer = 'racing' AND key = $1"]),
     "added": ("SELECT $1::uuid",
-              "INSERT INTO consumer_tracking (consumer, key, seq) VALUES ('racing', $1, 5)"),
+              ["INSERT INTO consumer_tracking (consumer, key, seq) VALUES ('racing', $1, 5)"]),
+    "replaced": ("INSERT INTO consumer_tracking (consumer, key, seq) VALUES ('racing', $1, 3)",
+                 ["DELETE FROM consumer_tracking WHERE consumer = 'racing' AND key = $1",
+                  "INSERT INTO consumer_tracking (consumer, key, seq) VALUES ('racing', $1, 5)"]),
 }
 
 
@@ -43,7 +48,7 @@ MOVES = {
 async def test_a_batch_waiting_on_a_row_another_transaction_moves_on_sees_its_move(
         settings: Settings, move: str) -> None:
     case = uuid.uuid4()
-    before, other_write = MOVES[move]
+    before, other_writes = MOVES[move]
     async with schema_pool(settings, "track_first_race", TRACKING_DDL) as pool:
         await pool.execute(before, case)
         consumer = Consumer(settings=settings, nc=cast(Any, None), pool=pool, name="racing",
@@ -60,7 +65,8 @@ async def test_a_batch_waiting_on_a_row_another_transaction_moves_on_sees_its_mo
         async with pool.acquire() as other, pool.acquire() as conn:
             moving = other.transaction()
             await moving.start()
-            await other.execute(other_write, case)
+            for other_write in other_writes:
+                await other.execute(other_write, case)
             batch = asyncio.create_task(consumer._apply_if_all_fresh(conn, items, None))
             pid = conn.get_server_pid()
 

@@ -1,0 +1,211 @@
+"""A batch that is not all new is sorted by its tracking rows (duplicates, waiting, fresh),
+read before its transaction, and writes them after its effects. Between the read and the
+write another transaction may move a row (the rebuild's switch putting the rebuilt rows in
+place, deleting and inserting them; a batch of the durable's before-leader still
+committing): the write must find it and give the batch back to be sorted again, not move
+the row back over it and keep the event applied a second time. So must a batch the handler
+failed, applied one event at a time. And a case's row goes to its highest sequence of the
+batch, not to the last delivered: a redelivered event after a newer one of its case."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import asyncpg
+import pytest
+
+from shared.bus.consumer import TRACKING_DDL, Consumer, _Item
+from shared.contracts import Envelope
+from shared.settings import Settings
+from tests.support import schema_pool, wait_until
+
+#: The lock the handler takes before its effect: the test's barrier, held by the transaction
+#: that moves the row.
+BARRIER = 4949
+
+EFFECTS_DDL = [*TRACKING_DDL, "CREATE TABLE IF NOT EXISTS effects (seq bigint NOT NULL)"]
+
+
+class Msg:
+    """A delivered message as the consumer answers it."""
+
+    def __init__(self) -> None:
+        self.answer: str | None = None
+
+    async def ack(self) -> None:
+        self.answer = "ack"
+
+    async def nak(self, delay: float | None = None) -> None:
+        self.answer = "nak"
+
+
+class Effects:
+    """A projection: one row an event, written after the barrier; a batch of more than one
+    event fails when ``fail_batches`` (the consumer then applies them one by one)."""
+
+    def __init__(self, fail_batches: bool = False) -> None:
+        self.fail_batches = fail_batches
+        self.given: list[list[int]] = []
+        self.acked: list[int] = []  # the size of each batch acked after its commit
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        self.given.append([e.position for e in events])
+        if self.fail_batches and len(events) > 1:
+            raise RuntimeError("one event of the batch is refused")
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", BARRIER)
+        await conn.execute("INSERT INTO effects (seq) SELECT unnest($1::bigint[])",
+                           [e.position for e in events])
+
+
+def _item(case: uuid.UUID, seq: int) -> _Item:
+    now = datetime(2026, 12, 20, 9, 30, tzinfo=UTC)
+    envelope = Envelope.model_construct(
+        event_id=uuid.uuid4(), type="RequestHeard", version=1, service="intake",
+        position=seq, aggregate_id=case, aggregate_version=seq, case_id=case,
+        center_id="center-1", occurred_at=now, recorded_at=now, causation_id=None,
+        correlation_id=None, actor="clerk-1", payload={})
+    return _Item(msg=cast(Any, Msg()), seq=seq, delivered=2, envelope=envelope)
+
+
+def _consumer(settings: Settings, pool: asyncpg.Pool, handler: Effects) -> Consumer:
+    consumer = Consumer(settings=settings, nc=cast(Any, None), pool=pool, name="sorted",
+                        handler=handler, filter_subjects=[])
+
+    async def ack(msgs: list[Any]) -> None:
+        for msg in msgs:
+            await msg.ack()
+        handler.acked.append(len(msgs))
+    consumer._ack = ack  # type: ignore[method-assign]
+    return consumer
+
+
+async def _tracked_at(pool: asyncpg.Pool, rows: dict[uuid.UUID, int]) -> None:
+    await pool.execute("INSERT INTO consumer_tracking (consumer, key, seq) SELECT 'sorted',"
+                       " k, s FROM unnest($1::uuid[], $2::bigint[]) AS r(k, s)",
+                       list(rows), list(rows.values()))
+
+
+async def _row(pool: asyncpg.Pool, case: uuid.UUID) -> int:
+    return int(await pool.fetchval(
+        "SELECT seq FROM consumer_tracking WHERE consumer = 'sorted' AND key = $1", case))
+
+
+#: What the other transaction does to the case's row at 3, having applied its events 4
+#: and 5: moves it (a batch of the before-leader), or deletes it and writes the rebuilt one
+#: (the rebuild's switch, ``HANDED_OVER``).
+MOVES = {
+    "moved": ["UPDATE consumer_tracking SET seq = 5 WHERE consumer = 'sorted' AND key = $1"],
+    "replaced": ["DELETE FROM consumer_tracking WHERE consumer = 'sorted' AND key = $1",
+                 "INSERT INTO consumer_tracking (consumer, key, seq) VALUES ('sorted', $1, 5)"],
+}
+
+
+async def _moved_while_the_handler_waits(pool: asyncpg.Pool, consumer: Consumer,
+                                         items: list[_Item], statements: list[str],
+                                         case: uuid.UUID) -> None:
+    """``items`` applied by ``consumer`` on a connection of their own; the barrier held until
+    its handler waits on it, the case's row moved meanwhile by another transaction."""
+    async with pool.acquire() as barrier, pool.acquire() as conn:
+        await barrier.execute("SELECT pg_advisory_lock($1)", BARRIER)
+        consumer._conn = conn  # the leader's connection
+        try:
+            batch = asyncio.create_task(consumer._apply(items))
+            pid = conn.get_server_pid()
+
+            async def waits_on_the_barrier() -> bool:
+                return bool(await pool.fetchval(
+                    "SELECT wait_event_type = 'Lock' AND wait_event = 'advisory'"
+                    " FROM pg_stat_activity WHERE pid = $1", pid))
+            await wait_until(waits_on_the_barrier, timeout=10,
+                             what="the handler waits on the barrier")
+            async with pool.acquire() as other, other.transaction():
+                for statement in statements:
+                    await other.execute(statement, case)
+            await barrier.execute("SELECT pg_advisory_unlock($1)", BARRIER)
+            await batch
+        finally:
+            consumer._conn = None
+
+
+@pytest.mark.parametrize("move", sorted(MOVES))
+async def test_a_row_moved_after_a_sorted_batch_read_it_sends_the_batch_back_to_be_sorted(
+        settings: Settings, move: str) -> None:
+    """Sun 20 Dec 2026, a quiet morning: a batch holds a case's event 5 again (its ack was
+    lost: not all new) and another case's event 4, its row at 3. Read, sorted: 4 is fresh.
+    While its projection waits, the rebuild's switch (or the before-leader) writes the
+    case's row at 5, the event applied there. The batch's tracking write finds that: rolled
+    back, sorted again, 4 a duplicate now, acked, not applied a second time."""
+    done, case = uuid.uuid4(), uuid.uuid4()
+    async with schema_pool(settings, "tracking_after", EFFECTS_DDL) as pool:
+        await _tracked_at(pool, {done: 5, case: 3})
+        consumer = _consumer(settings, pool, handler := Effects())
+        items = [_item(done, 5), _item(case, 4)]
+        await _moved_while_the_handler_waits(pool, consumer, items, MOVES[move], case)
+        assert handler.given == [[4]]  # it was applied, then rolled back with its write
+        assert await _row(pool, case) == 5  # not moved back to 4
+        assert await pool.fetchval("SELECT count(*) FROM effects") == 0  # not applied again
+        assert [cast(Msg, i.msg).answer for i in items] == ["ack", "ack"]
+        assert consumer.stats.duplicates == 2 and consumer.stats.applied == 0
+
+
+async def test_a_row_moved_while_a_failed_batch_is_applied_one_by_one_is_not_applied_again(
+        settings: Settings) -> None:
+    """A batch of two new events fails in the projection and is applied one event at a
+    time. While the first waits, another transaction applies it and moves its case's row:
+    the event's own tracking write finds that, it is rolled back and acked as a duplicate;
+    the other event is applied."""
+    case, other_case = uuid.uuid4(), uuid.uuid4()
+    async with schema_pool(settings, "tracking_one_by_one", EFFECTS_DDL) as pool:
+        await _tracked_at(pool, {case: 3})
+        consumer = _consumer(settings, pool, handler := Effects(fail_batches=True))
+        items = [_item(case, 4), _item(other_case, 7)]
+        await _moved_while_the_handler_waits(pool, consumer, items, MOVES["moved"], case)
+        assert handler.given[0] == [4, 7]  # the batch, refused; then one by one
+        assert await _row(pool, case) == 5
+        assert await _row(pool, other_case) == 7
+        assert [r["seq"] for r in await pool.fetch("SELECT seq FROM effects")] == [7]
+        assert [cast(Msg, i.msg).answer for i in items] == ["ack", "ack"]
+
+
+async def test_a_redelivered_event_after_a_newer_one_of_its_case_leaves_the_row_at_the_newer(
+        settings: Settings) -> None:
+    """New year's eve, 23:30 in Shanghai: a batch in delivery order holds a case's event
+    10, new, then its event 8, redelivered and never applied (both new to the row at 3),
+    beside another case's duplicate (not all new: sorted). Both are applied; the row goes
+    to 10, not back to 8 (event 10 would be applied again when it came back)."""
+    done, case = uuid.uuid4(), uuid.uuid4()
+    async with schema_pool(settings, "tracking_highest", EFFECTS_DDL) as pool:
+        await _tracked_at(pool, {done: 5, case: 3})
+        consumer = _consumer(settings, pool, Effects())
+        async with pool.acquire() as conn:
+            consumer._conn = conn
+            try:
+                await consumer._apply([_item(done, 5), _item(case, 10), _item(case, 8)])
+            finally:
+                consumer._conn = None
+        assert await _row(pool, case) == 10
+
+
+async def test_a_batch_is_applied_in_stream_order_and_tracked_at_its_highest(
+        settings: Settings) -> None:
+    """The usual batch (every event new, tracked first), delivered out of order: a case's
+    event 10, then its event 8. The projection is given 8 before 10, and the row is at 10."""
+    case = uuid.uuid4()
+    async with schema_pool(settings, "tracking_order", EFFECTS_DDL) as pool:
+        consumer = _consumer(settings, pool, handler := Effects())
+        items = [_item(case, 10), _item(case, 8)]
+        msgs = [i.msg for i in items]
+        consumer._decoded_ahead = {id(i.msg): i for i in items}  # as ``_read_ahead`` leaves them
+        async with pool.acquire() as conn:
+            consumer._conn = conn
+            try:
+                await consumer.process(cast(Any, msgs))
+            finally:
+                consumer._conn = None
+        assert handler.given == [[8, 10]]
+        assert await _row(pool, case) == 10
+        assert handler.acked == [2]
