@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import machine, servers  # noqa: E402
-from benchmarks.end_to_end import (  # noqa: E402
+from benchmarks.common import machine, servers
+from benchmarks.end_to_end import (
     Cpu,
     FiguresProgress,
     drive_cases,
