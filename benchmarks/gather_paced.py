@@ -25,32 +25,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-UPSERT = (
-    "INSERT INTO bench_cases (case_id, events, last_type) SELECT k, 1, t FROM"
-    " unnest($1::uuid[], $2::text[]) AS e(k, t) ON CONFLICT (case_id) DO UPDATE SET"
-    " events = bench_cases.events + 1, last_type = EXCLUDED.last_type")
-
 
 def _child(database_url: str, nats_url: str, events: int, run: str, gather_ms: float) -> None:
     import gc
 
-    import asyncpg
     import uvloop
 
-    from shared.bus.consumer import TRACKING_DDL, Consumer
+    from benchmarks.batch_of_one_paired import Upserts, upsert_schema
+    from shared.bus.consumer import Consumer
     from shared.bus.jetstream import connect
-    from shared.readmodels.pool import create_pool
     from shared.runtime.logs import configure_logging
     from shared.settings import Settings
 
     configure_logging("WARNING", True)
     settings = Settings(database_url=database_url, nats_url=nats_url)
     latencies: list[float] = []
-
-    class Upserts:
-        async def apply(self, conn: asyncpg.Connection, envelopes: list) -> None:  # type: ignore[type-arg]
-            last = {e.partition_key: e.type for e in envelopes}
-            await conn.execute(UPSERT, list(last), list(last.values()))
 
     class Timed(Consumer):
         async def process(self, msgs):  # type: ignore[no-untyped-def]
@@ -59,15 +48,7 @@ def _child(database_url: str, nats_url: str, events: int, run: str, gather_ms: f
             latencies.extend(now - float(m.headers["Bench-Sent"]) for m in msgs)
 
     async def main() -> None:
-        schema = f"gp_{run}"
-        conn = await asyncpg.connect(database_url)
-        await conn.execute(f"CREATE SCHEMA {schema}")
-        await conn.close()
-        pool = await create_pool(settings, schema, min_size=1, max_size=2)
-        async with pool.acquire() as c:
-            for statement in [*TRACKING_DDL, "CREATE TABLE bench_cases (case_id uuid PRIMARY"
-                              " KEY, events int NOT NULL, last_type text NOT NULL)"]:
-                await c.execute(statement)
+        pool = await upsert_schema(settings, f"gp_{run}")
         nc = await connect(settings, f"bench-{run}")
         info = await nc.jetstream().stream_info(settings.stream_name)
         consumer = Timed(settings=settings, nc=nc, pool=pool, name=f"gp-{run}",
