@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,36 +34,47 @@ UPSERT = (
     " events = bench_cases.events + 1, last_type = EXCLUDED.last_type")
 
 
+class Upserts:
+    """The handler of these micro-runs: one upserted row a case, one statement a batch."""
+
+    async def apply(self, conn: Any, envelopes: list) -> None:  # type: ignore[type-arg]
+        last = {e.partition_key: e.type for e in envelopes}
+        await conn.execute(UPSERT, list(last), list(last.values()))
+
+
+async def upsert_schema(settings: Any, schema: str) -> Any:
+    """``schema`` made with the tracking table and ``bench_cases``; a small pool on it."""
+    import asyncpg
+
+    from shared.bus.consumer import TRACKING_DDL
+    from shared.readmodels.pool import create_pool
+
+    conn = await asyncpg.connect(settings.database_url)
+    await conn.execute(f"CREATE SCHEMA {schema}")
+    await conn.close()
+    pool = await create_pool(settings, schema, min_size=1, max_size=2)
+    async with pool.acquire() as c:
+        for statement in [*TRACKING_DDL, "CREATE TABLE bench_cases (case_id uuid PRIMARY"
+                          " KEY, events int NOT NULL, last_type text NOT NULL)"]:
+            await c.execute(statement)
+    return pool
+
+
 def _child(database_url: str, nats_url: str, events: int, run: str, batch: int) -> None:
     import gc
 
-    import asyncpg
     import uvloop
 
-    from shared.bus.consumer import TRACKING_DDL, Consumer
+    from shared.bus.consumer import Consumer
     from shared.bus.jetstream import connect
-    from shared.readmodels.pool import create_pool
     from shared.runtime.logs import configure_logging
     from shared.settings import Settings
 
     configure_logging("WARNING", True)
     settings = Settings(database_url=database_url, nats_url=nats_url)
 
-    class Upserts:
-        async def apply(self, conn: asyncpg.Connection, envelopes: list) -> None:  # type: ignore[type-arg]
-            last = {e.partition_key: e.type for e in envelopes}
-            await conn.execute(UPSERT, list(last), list(last.values()))
-
     async def main() -> None:
-        schema = f"b1_{run}"
-        conn = await asyncpg.connect(database_url)
-        await conn.execute(f"CREATE SCHEMA {schema}")
-        await conn.close()
-        pool = await create_pool(settings, schema, min_size=1, max_size=2)
-        async with pool.acquire() as c:
-            for statement in [*TRACKING_DDL, "CREATE TABLE bench_cases (case_id uuid PRIMARY"
-                              " KEY, events int NOT NULL, last_type text NOT NULL)"]:
-                await c.execute(statement)
+        pool = await upsert_schema(settings, f"b1_{run}")
         nc = await connect(settings, f"bench-{run}")
         consumer = Consumer(settings=settings, nc=nc, pool=pool, name=f"b1-{run}",
                             handler=Upserts(),

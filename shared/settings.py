@@ -185,6 +185,18 @@ class Settings(BaseSettings):
         "on when the stream is replicated (STREAM_REPLICAS > 1, where leaders change), off on "
         "one node (the disorder is then detected: shared/eventstore/outbox.py)."))
     consumer_batch: int = Field(500, ge=1)
+    consumer_gather_ms: float = Field(0.0, ge=0, le=1000, description=(
+        "How long a busy consumer waits for more events before applying a small batch "
+        "(fewer than CONSUMER_GATHER_BELOW): each batch pays a fixed cost (its transaction, "
+        "tracking, ack, span), so at middle rates fewer, larger batches cost less CPU an "
+        "event. Busy: its last batch ended within CONSUMER_GATHER_WINDOW_MS; an idle "
+        "consumer applies a lone event at once. 0: never waits."))
+    consumer_gather_below: int = Field(8, ge=1, description=(
+        "A batch of fewer events than this waits CONSUMER_GATHER_MS for more when the "
+        "consumer is busy; one of this many or more is applied at once."))
+    consumer_gather_window_ms: float = Field(20.0, ge=0, description=(
+        "A consumer whose last batch ended less than this before its next event came is "
+        "busy (CONSUMER_GATHER_MS)."))
     consumer_max_deliver: int = Field(5, ge=1)
     consumer_backoff_s: tuple[float, ...] = (0.2, 1.0, 5.0, 15.0)
     consumer_isolate_after_timeouts: int = Field(3, ge=1, description=(

@@ -117,6 +117,9 @@ class Runtime:
                             backoff=settings.consumer_backoff_s, on_batch=on_batch,
                             ack_wait=settings.consumer_ack_wait_s,
                             isolate_after=settings.consumer_isolate_after_timeouts,
+                            gather_s=settings.consumer_gather_ms / 1000,
+                            gather_below=settings.consumer_gather_below,
+                            gather_window_s=settings.consumer_gather_window_ms / 1000,
                             on_store_timeout=self.metrics.store_timeouts.labels(
                                 self.service, name).inc)
         self.consumers[name] = consumer
