@@ -257,10 +257,11 @@ class Periods:
         the rebuild noted anew (applied between the count and the switch), and the next
         revision, settling the record there, named nothing of what changed May."""
         await self.pool.execute(
-            f"INSERT INTO {MARKS} AS k VALUES ($1, $2, 0, 0, CASE WHEN $5::bigint IS NULL OR"
-            f" {MARKS_NOW} = $5::bigint THEN $3::bigint ELSE 0 END, $4) ON CONFLICT"
-            " (center_id, month) DO UPDATE SET pending_through = EXCLUDED.pending_through,"
-            " pending_key = $4",
+            f"INSERT INTO {MARKS} AS k (center_id, month, counted_through, recorded_through,"
+            " pending) VALUES ($1, $2, 0, 0, jsonb_build_object($4::text, CASE WHEN"
+            f" $5::bigint IS NULL OR {MARKS_NOW} = $5::bigint THEN $3::bigint ELSE 0 END))"
+            " ON CONFLICT (center_id, month) DO UPDATE SET pending ="
+            " coalesce(k.pending, '{}'::jsonb) || EXCLUDED.pending",
             center_id, month, mark.seq, key, mark.marks)
 
     async def _settle(self, center_id: str, month: date) -> None:
@@ -269,24 +270,28 @@ class Periods:
         aggregate has its key, it was recorded, and the marks move to where it counted;
         else it was not, and nothing moves (its count was never compared)."""
         left = await self.pool.fetchrow(
-            f"SELECT pending_through, pending_key FROM {MARKS} WHERE center_id = $1"
-            " AND month = $2 AND pending_key IS NOT NULL", center_id, month)
+            f"SELECT pending, pending_through, pending_key FROM {MARKS} WHERE center_id = $1"
+            " AND month = $2 AND (pending_key IS NOT NULL OR pending <> '{}'::jsonb)",
+            center_id, month)
         if left is None:
             return
-        seen: dict[str, bool] = {}
+        records = {k: int(v) for k, v in orjson.loads(left["pending"] or "{}").items()}
+        if left["pending_key"] is not None:  # left by a release before, in its one slot
+            records.setdefault(left["pending_key"], left["pending_through"] or 0)
+        seen: set[str] = set()
 
         def look(period: ReportedMonth, meta: Meta) -> None:
-            seen["recorded"] = left["pending_key"] in period.commands
+            seen.update(k for k in records if k in period.commands)
 
         await self.path.on(period_id_for(center_id, month), "period", "PeriodRevised", look,
                            self.path.meta("system:feedback-periods", None), None)
-        if seen.get("recorded"):
-            log.info("periods.record_settled", center_id=center_id, month=str(month))
-        await self._counted(center_id, month, Mark(left["pending_through"]),
-                            recorded=seen.get("recorded", False), key=left["pending_key"],
-                            counted=seen.get("recorded", False),
-                            revised=bool(seen.get("recorded")) and left["pending_key"]
-                            .startswith("period-revise:"))
+        for key, through in records.items():
+            recorded = key in seen
+            if recorded:
+                log.info("periods.record_settled", center_id=center_id, month=str(month))
+            await self._counted(center_id, month, Mark(through), recorded=recorded, key=key,
+                                counted=recorded,
+                                revised=recorded and key.startswith("period-revise:"))
 
     async def _counted(self, center_id: str, month: date, mark: Mark, *, recorded: bool,
                        key: str | None = None, counted: bool = True,
@@ -309,7 +314,8 @@ class Periods:
             " greatest(k.counted_through, $3::bigint) ELSE k.counted_through END,"
             f" recorded_through = CASE WHEN $4::boolean AND {same} THEN"
             " greatest(k.recorded_through, $3::bigint) ELSE k.recorded_through END,"
-            " pending_through = CASE WHEN k.pending_key = $5"
+            " pending = CASE WHEN $5::text IS NULL THEN k.pending ELSE k.pending - $5::text"
+            " END, pending_through = CASE WHEN k.pending_key = $5"
             " THEN NULL ELSE k.pending_through END, pending_key = CASE WHEN k.pending_key"
             " = $5 THEN NULL ELSE k.pending_key END, revised_at = CASE WHEN $7::boolean"
             " THEN $8::timestamptz ELSE k.revised_at END",

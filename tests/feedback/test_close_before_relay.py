@@ -689,3 +689,34 @@ async def test_a_rebuild_keeps_the_window_of_may_s_last_revision(settings: Setti
         may.clock.set(datetime.fromisoformat("2026-06-04T10:30:00+08:00"))
         assert await scheduler.tick() == (0, 1)
         assert (await _revision(may.client, "2026-05", 2))["visits"] == 10
+
+
+async def test_two_closes_of_may_racing_keep_each_one_s_pending_record(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The supervisor closes May on one feedback worker (8 visits counted) while the
+    visit of 23:50 is relayed and the scheduler's close on another worker counts May (9),
+    records it and is gone before May's marks move. The supervisor's close then says it
+    is recording: both records shared one pending slot, the supervisor's overwrote the
+    scheduler's, found its own not recorded and cleared it. The scheduler's record was
+    never settled, and May's revision named the visit it had counted as late besides the
+    slip. Each record keeps its own pending entry: the slip alone is named."""
+    async with _may_closed(settings, close=False) as may:
+        periods = may.app.state.periods
+        raced: list[bool] = []
+
+        async def scheduler_closes_and_is_gone() -> None:
+            if raced:  # the scheduler's own count
+                return
+            raced.append(True)
+            await may.relay(settings)
+            with monkeypatch.context() as m:
+                m.setattr(periods, "_counted", _gone)
+                with pytest.raises(Gone):
+                    await periods.close(TEST_CENTER, date(2026, 5, 1), "automatic",
+                                        "system:feedback-periods",
+                                        f"period-close:{TEST_CENTER}:2026-05")
+        with _while_counting(may, monkeypatch, scheduler_closes_and_is_gone):
+            await _close(may.client, "2026-05")
+        assert (await month_row(may.client, "2026-05"))["visits"] == 9, "the scheduler's"
+
+        await _the_slip_alone_named(settings, may, revision=1)
