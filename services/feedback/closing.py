@@ -215,21 +215,17 @@ class Periods:
             return False
         row = found[0]
         await self._settle(center_id, month)
-        mark = await self._mark(center_id, month)
-        figures = await self.figures_of(center_id, month, row.as_of)
-        since = await self.pool.fetchval(
-            f"SELECT recorded_through FROM {MARKS} WHERE center_id = $1 AND month = $2",
-            center_id, month) or 0
-        # noted after the last record and by this count; noted before the notes were
-        # numbered: recorded after the last record, as they were compared then
-        where = ("FROM fig_late_events WHERE center_id = $1 AND month = $2 AND (noted_seq >"
-                 " $3::bigint AND noted_seq <= $4::bigint OR noted_seq IS NULL"
-                 " AND recorded_at > $5)")
-        args = (center_id, month, since, mark.seq, row.recorded_at)
-        total = await self.pool.fetchval(f"SELECT count(*) {where}", *args)
-        late = await self.pool.fetch(
-            f"SELECT event_id, type, recorded_at {where} ORDER BY recorded_at, event_id"
-            f" LIMIT {LATE_EVENTS_KEPT}", *args)
+        while True:
+            mark = await self._mark(center_id, month)
+            figures = await self.figures_of(center_id, month, row.as_of)
+            found_late = await self._late_since(center_id, month, mark, row.recorded_at)
+            if found_late is not None:
+                break
+            # a rebuild switched in since the mark: its seq says nothing of the rebuilt
+            # notes (the late events of another count named); count again on them
+            log.info("periods.recounted_after_switch", center_id=center_id,
+                     month=str(month))
+        total, late = found_late
         named = [{"event_id": str(r["event_id"]), "type": r["type"],
                   "recorded_at": r["recorded_at"].isoformat()} for r in late]
         out: dict[str, bool] = {}
@@ -247,6 +243,35 @@ class Periods:
         await self._counted(center_id, month, mark, recorded=revised, key=key,
                             revised=revised)
         return revised
+
+    async def _late_since(self, center_id: str, month: date, mark: Mark,
+                          last_recorded: datetime) -> tuple[int, list[asyncpg.Record]] | None:
+        """The late events a count at ``mark`` brings in since the month's last record: how
+        many, and the first ``LATE_EVENTS_KEPT``; None when a rebuild's switch replaced the
+        marks since ``mark`` was taken (``Mark.marks``): the mark is on the retired
+        numbering, and the rebuilt notes between the last record and it are not those the
+        count counted (a slip applied after the mark and before the switch was named, not
+        counted, and named again by the next revision). Read in one transaction that holds
+        the marks and the notes: a switch waits for it, so what it read is of one numbering."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(f"LOCK TABLE {MARKS}, fig_late_events IN ACCESS SHARE MODE")
+            if mark.marks is not None and await conn.fetchval(f"SELECT {MARKS_NOW}") != (
+                    mark.marks):
+                return None
+            since = await conn.fetchval(
+                f"SELECT recorded_through FROM {MARKS} WHERE center_id = $1 AND month = $2",
+                center_id, month) or 0
+            # noted after the last record and by this count; noted before the notes were
+            # numbered: recorded after the last record, as they were compared then
+            where = ("FROM fig_late_events WHERE center_id = $1 AND month = $2 AND"
+                     " (noted_seq > $3::bigint AND noted_seq <= $4::bigint OR noted_seq IS"
+                     " NULL AND recorded_at > $5)")
+            args = (center_id, month, since, mark.seq, last_recorded)
+            total: int = await conn.fetchval(f"SELECT count(*) {where}", *args)
+            late = await conn.fetch(
+                f"SELECT event_id, type, recorded_at {where} ORDER BY recorded_at, event_id"
+                f" LIMIT {LATE_EVENTS_KEPT}", *args)
+        return total, late
 
     async def _pending(self, center_id: str, month: date, mark: Mark, key: str) -> None:
         """Before a record (a close or a revision) counted at ``mark`` under ``key``: say so
