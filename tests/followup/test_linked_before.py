@@ -106,3 +106,56 @@ async def test_steps_linked_before_the_rules_read_links_follow_their_case_after_
             return all(store.repository.get(f).assigned_clerk == "clerk-033"
                        for f in reminders)
         await wait_until(moved, what="the handover to move the steps' reminders")
+
+
+async def test_a_reminder_a_supervisor_moved_before_the_sweep_stays_where_they_put_it(
+        settings: Settings) -> None:
+    """Sunday 20 December: the steps of New Year's Day 2027 (provisional) and of March 2028
+    (unknown year) were linked to clerk-017's case while the old rules ignored links; their
+    reminders stayed with the plan's author, and the supervisor moved them by hand to
+    clerk-021. The sweep then gave them to the case's owner, undoing the move. A move by
+    staff after the link wins: the reminders stay clerk-021's, and are the case's."""
+    async with center_day(settings, DECEMBER_20, with_intake=False) as center:
+        runtime = center.app.state.runtime
+        rules = runtime.consumers["followup-rules"]
+        store = center.app.state.followups.committer.app
+        pool: asyncpg.Pool = center.app.state.pool
+        rules._ignores = frozenset({*IGNORED, "PlanCaseLinked"})
+
+        history = History(CENTER)
+        resident, plan_id = uuid.uuid4(), uuid.uuid4()
+        case_id = history.case(AT, resident_id=resident)  # clerk-017's
+        history.add("intake", "PlanDrawnUp", AT, {
+            "plan_id": str(plan_id), "center_id": CENTER, "resident_id": str(resident),
+            "title": "治疗期间的保障衔接", "counter_id": "window-3"},
+            case_id=None, aggregate_id=plan_id, actor="clerk-009")
+        steps = [uuid.uuid4() for _ in EFFECTIVE[1:]]
+        for seq, (step, on) in enumerate(zip(steps, EFFECTIVE[1:], strict=True), start=1):
+            history.add("intake", "PlanStepAdded", AT, {
+                "step_id": str(step), "seq": seq, "service_item": "SA-HARDSHIP-SUBSIDY",
+                "effective_on": on, "timing": "day", "resident_id": str(resident),
+                "what": "补交材料后审核"}, case_id=None, aggregate_id=plan_id,
+                actor="clerk-009")
+            history.add("intake", "PlanCaseLinked", AT, {
+                "step_id": str(step), "case_id": str(case_id)}, case_id=None,
+                aggregate_id=plan_id, actor="clerk-017")
+        await history.publish_new(settings)
+        await wait_until(rules.caught_up, what="the old rules through the log")
+        await center.settled()
+        reminders = [follow_up_id_for("plan-step", step) for step in steps]
+        for n, f in enumerate(reminders):
+            moved = store.repository.get(f)
+            r = await center.followup.post(
+                f"/followups/{f}/reschedule", headers={"Idempotency-Key": f"moved-by-hand-{n}"},
+                json={"due_at": moved.due_at.isoformat(), "reason": "clerk-009 is away",
+                      "assigned_clerk": "clerk-021"})
+            assert r.status_code == 200, r.text
+
+        rules._ignores = frozenset(IGNORED)
+        await pool.execute("DELETE FROM upgrade_steps WHERE name = $1", f"{STEP}:{rules.name}")
+        sweep = LinkedBefore(pool, runtime.nc, settings, center.app.state.rules, rules)
+        assert await sweep.sweep() == 2
+        await center.settled()
+        assert [store.repository.get(f).assigned_clerk for f in reminders] == [
+            "clerk-021"] * 2
+        assert [store.repository.get(f).case_of_now() for f in reminders] == [case_id] * 2
