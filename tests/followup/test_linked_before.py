@@ -14,12 +14,13 @@ Sunday 20 December 2026 at the counter; the steps take effect that Sunday, on Ne
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import asyncpg
 
 from services.followup.consumer import IGNORED
 from services.followup.domain import follow_up_id_for
-from services.followup.linked_before import STEP, LinkedBefore
+from services.followup.linked_before import STEP, LinkedBefore, LinkedCasesNamed
 from shared.settings import Settings
 from tests.feedback.helpers import History
 from tests.followup.story import CENTER, DECEMBER_20, center_day
@@ -159,3 +160,57 @@ async def test_a_reminder_a_supervisor_moved_before_the_sweep_stays_where_they_p
         assert [store.repository.get(f).assigned_clerk for f in reminders] == [
             "clerk-021"] * 2
         assert [store.repository.get(f).case_of_now() for f in reminders] == [case_id] * 2
+
+
+async def test_a_row_an_old_worklist_replica_left_without_its_case_is_named_once_it_leads(
+        settings: Settings) -> None:
+    """A rolling upgrade, Sunday 20 December: the new rules link the step of New Year's
+    Day 2027 (provisional) to clerk-017's case, and a worklist replica of the release
+    before rulesrace48 applies the ``FollowUpReassigned``: it moved the reminder on the row
+    and ignored the optional ``case_id`` (its worklist knew none), and the row named no case
+    until a rebuild (``GET /followups?case_id=`` left it out). Once this release drives the
+    worklist durable, the row takes the case the rules remembered, once."""
+    async with center_day(settings, DECEMBER_20, with_intake=False) as center:
+        runtime = center.app.state.runtime
+        pool: asyncpg.Pool = center.app.state.pool
+        history = History(CENTER)
+        resident, plan_id, step = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        case_id = history.case(AT, resident_id=resident)
+        history.add("intake", "PlanDrawnUp", AT, {
+            "plan_id": str(plan_id), "center_id": CENTER, "resident_id": str(resident),
+            "title": "治疗期间的保障衔接", "counter_id": "window-3"},
+            case_id=None, aggregate_id=plan_id, actor="clerk-009")
+        history.add("intake", "PlanStepAdded", AT, {
+            "step_id": str(step), "seq": 1, "service_item": "SA-HARDSHIP-SUBSIDY",
+            "effective_on": "2027-01-01", "timing": "day", "resident_id": str(resident),
+            "what": "补交材料后审核"}, case_id=None, aggregate_id=plan_id, actor="clerk-009")
+        history.add("intake", "PlanCaseLinked", AT, {
+            "step_id": str(step), "case_id": str(case_id)}, case_id=None,
+            aggregate_id=plan_id, actor="clerk-017")
+        await history.publish_new(settings)
+        reminder = follow_up_id_for("plan-step", step)
+
+        async def row_case() -> object:
+            return await pool.fetchval(
+                "SELECT case_id FROM followups WHERE follow_up_id = $1", reminder)
+        await wait_until(lambda: _named(row_case), what="the reminder's row naming its case")
+        # what the old replica's worklist left: the reassignment applied, no case
+        await pool.execute("UPDATE followups SET case_id = NULL WHERE follow_up_id = $1",
+                           reminder)
+        worklist = runtime.consumers["followup-worklist"]
+        named = LinkedCasesNamed(pool, worklist)
+
+        async def ran_at_start() -> bool:  # on the empty log: nothing to name then
+            return await pool.fetchval(
+                "SELECT applied FROM upgrade_steps WHERE name = $1", named.step) == 0
+        await wait_until(ran_at_start, what="the start's repair")
+        await pool.execute("DELETE FROM upgrade_steps WHERE name = $1", named.step)
+        assert await named.repair() == 1
+        assert await row_case() == case_id
+        r = await center.followup.get("/followups", params={"case_id": str(case_id)})
+        assert str(reminder) in {i["follow_up_id"] for i in r.json()["items"]}
+        assert await named.repair() is None, "once"
+
+
+async def _named(row_case: Any) -> bool:
+    return await row_case() is not None
