@@ -302,7 +302,8 @@ class Periods:
             return
         records = {k: int(v) for k, v in orjson.loads(left["pending"] or "{}").items()}
         if left["pending_key"] is not None:  # left by a release before, in its one slot
-            records.setdefault(left["pending_key"], left["pending_through"] or 0)
+            key = left["pending_key"]  # (a retry under the same key stands further)
+            records[key] = max(records.get(key, 0), left["pending_through"] or 0)
         seen: set[str] = set()
 
         def look(period: ReportedMonth, meta: Meta) -> None:

@@ -725,3 +725,39 @@ async def test_two_closes_of_may_racing_keep_each_one_s_pending_record(
 
         await _the_slip_alone_named(settings, may, revision=1)
 
+
+
+async def test_a_record_left_pending_by_the_release_before_is_still_settled(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The release before kept one pending record per month (``pending_through``,
+    ``pending_key``). Its close failed at 00:30 (the store away) after marking May; the
+    visit of 23:50 was relayed; the retry counted it (9), recorded May and was gone before
+    the marks moved, its record pending in the old slot. Upgraded, the next revision
+    settles it there: the slip alone is named, not the visit the retry counted."""
+    async with _may_closed(settings, close=False) as may:
+        periods, pool = may.app.state.periods, may.app.state.pool
+
+        async def store_away(*args: Any, **kwargs: Any) -> None:
+            raise Unavailable("the store did not take the write")
+
+        async def pending_before(center_id: str, month: date, mark: Any, key: str) -> None:
+            await pool.execute(
+                "UPDATE fig_closed_marks SET pending_through = $3, pending_key = $4"
+                " WHERE center_id = $1 AND month = $2", center_id, month, mark.seq, key)
+        with monkeypatch.context() as m:
+            m.setattr(periods, "_pending", pending_before)
+            m.setattr(periods.path, "create", store_away)
+            with pytest.raises(Unavailable):
+                await periods.close(TEST_CENTER, date(2026, 5, 1), "supervisor",
+                                    "supervisor-1", "close-2026-05")
+        await may.relay(settings)
+        with monkeypatch.context() as m:
+            m.setattr(periods, "_pending", pending_before)
+            m.setattr(periods, "_counted", _gone)
+            with pytest.raises(Gone):
+                await periods.close(TEST_CENTER, date(2026, 5, 1), "supervisor",
+                                    "supervisor-1", "close-2026-05")
+        await wait_until(lambda: _reported(may.client, "2026-05"), what="May's report")
+        assert (await month_row(may.client, "2026-05"))["visits"] == 9
+
+        await _the_slip_alone_named(settings, may, revision=1)
