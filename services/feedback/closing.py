@@ -215,21 +215,17 @@ class Periods:
             return False
         row = found[0]
         await self._settle(center_id, month)
-        mark = await self._mark(center_id, month)
-        figures = await self.figures_of(center_id, month, row.as_of)
-        since = await self.pool.fetchval(
-            f"SELECT recorded_through FROM {MARKS} WHERE center_id = $1 AND month = $2",
-            center_id, month) or 0
-        # noted after the last record and by this count; noted before the notes were
-        # numbered: recorded after the last record, as they were compared then
-        where = ("FROM fig_late_events WHERE center_id = $1 AND month = $2 AND (noted_seq >"
-                 " $3::bigint AND noted_seq <= $4::bigint OR noted_seq IS NULL"
-                 " AND recorded_at > $5)")
-        args = (center_id, month, since, mark.seq, row.recorded_at)
-        total = await self.pool.fetchval(f"SELECT count(*) {where}", *args)
-        late = await self.pool.fetch(
-            f"SELECT event_id, type, recorded_at {where} ORDER BY recorded_at, event_id"
-            f" LIMIT {LATE_EVENTS_KEPT}", *args)
+        while True:
+            mark = await self._mark(center_id, month)
+            figures = await self.figures_of(center_id, month, row.as_of)
+            found_late = await self._late_since(center_id, month, mark, row.recorded_at)
+            if found_late is not None:
+                break
+            # a rebuild switched in since the mark: its seq says nothing of the rebuilt
+            # notes (the late events of another count named); count again on them
+            log.info("periods.recounted_after_switch", center_id=center_id,
+                     month=str(month))
+        total, late = found_late
         named = [{"event_id": str(r["event_id"]), "type": r["type"],
                   "recorded_at": r["recorded_at"].isoformat()} for r in late]
         out: dict[str, bool] = {}
@@ -248,6 +244,35 @@ class Periods:
                             revised=revised)
         return revised
 
+    async def _late_since(self, center_id: str, month: date, mark: Mark,
+                          last_recorded: datetime) -> tuple[int, list[asyncpg.Record]] | None:
+        """The late events a count at ``mark`` brings in since the month's last record: how
+        many, and the first ``LATE_EVENTS_KEPT``; None when a rebuild's switch replaced the
+        marks since ``mark`` was taken (``Mark.marks``): the mark is on the retired
+        numbering, and the rebuilt notes between the last record and it are not those the
+        count counted (a slip applied after the mark and before the switch was named, not
+        counted, and named again by the next revision). Read in one transaction that holds
+        the marks and the notes: a switch waits for it, so what it read is of one numbering."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(f"LOCK TABLE {MARKS}, fig_late_events IN ACCESS SHARE MODE")
+            if mark.marks is not None and await conn.fetchval(f"SELECT {MARKS_NOW}") != (
+                    mark.marks):
+                return None
+            since = await conn.fetchval(
+                f"SELECT recorded_through FROM {MARKS} WHERE center_id = $1 AND month = $2",
+                center_id, month) or 0
+            # noted after the last record and by this count; noted before the notes were
+            # numbered: recorded after the last record, as they were compared then
+            where = ("FROM fig_late_events WHERE center_id = $1 AND month = $2 AND"
+                     " (noted_seq > $3::bigint AND noted_seq <= $4::bigint OR noted_seq IS"
+                     " NULL AND recorded_at > $5)")
+            args = (center_id, month, since, mark.seq, last_recorded)
+            total: int = await conn.fetchval(f"SELECT count(*) {where}", *args)
+            late = await conn.fetch(
+                f"SELECT event_id, type, recorded_at {where} ORDER BY recorded_at, event_id"
+                f" LIMIT {LATE_EVENTS_KEPT}", *args)
+        return total, late
+
     async def _pending(self, center_id: str, month: date, mark: Mark, key: str) -> None:
         """Before a record (a close or a revision) counted at ``mark`` under ``key``: say so
         on the month's marks, so that a process gone between the record and ``_counted`` is
@@ -257,10 +282,11 @@ class Periods:
         the rebuild noted anew (applied between the count and the switch), and the next
         revision, settling the record there, named nothing of what changed May."""
         await self.pool.execute(
-            f"INSERT INTO {MARKS} AS k VALUES ($1, $2, 0, 0, CASE WHEN $5::bigint IS NULL OR"
-            f" {MARKS_NOW} = $5::bigint THEN $3::bigint ELSE 0 END, $4) ON CONFLICT"
-            " (center_id, month) DO UPDATE SET pending_through = EXCLUDED.pending_through,"
-            " pending_key = $4",
+            f"INSERT INTO {MARKS} AS k (center_id, month, counted_through, recorded_through,"
+            " pending) VALUES ($1, $2, 0, 0, jsonb_build_object($4::text, CASE WHEN"
+            f" $5::bigint IS NULL OR {MARKS_NOW} = $5::bigint THEN $3::bigint ELSE 0 END))"
+            " ON CONFLICT (center_id, month) DO UPDATE SET pending ="
+            " coalesce(k.pending, '{}'::jsonb) || EXCLUDED.pending",
             center_id, month, mark.seq, key, mark.marks)
 
     async def _settle(self, center_id: str, month: date) -> None:
@@ -269,24 +295,29 @@ class Periods:
         aggregate has its key, it was recorded, and the marks move to where it counted;
         else it was not, and nothing moves (its count was never compared)."""
         left = await self.pool.fetchrow(
-            f"SELECT pending_through, pending_key FROM {MARKS} WHERE center_id = $1"
-            " AND month = $2 AND pending_key IS NOT NULL", center_id, month)
+            f"SELECT pending, pending_through, pending_key FROM {MARKS} WHERE center_id = $1"
+            " AND month = $2 AND (pending_key IS NOT NULL OR pending <> '{}'::jsonb)",
+            center_id, month)
         if left is None:
             return
-        seen: dict[str, bool] = {}
+        records = {k: int(v) for k, v in orjson.loads(left["pending"] or "{}").items()}
+        if left["pending_key"] is not None:  # left by a release before, in its one slot
+            key = left["pending_key"]  # (a retry under the same key stands further)
+            records[key] = max(records.get(key, 0), left["pending_through"] or 0)
+        seen: set[str] = set()
 
         def look(period: ReportedMonth, meta: Meta) -> None:
-            seen["recorded"] = left["pending_key"] in period.commands
+            seen.update(k for k in records if k in period.commands)
 
         await self.path.on(period_id_for(center_id, month), "period", "PeriodRevised", look,
                            self.path.meta("system:feedback-periods", None), None)
-        if seen.get("recorded"):
-            log.info("periods.record_settled", center_id=center_id, month=str(month))
-        await self._counted(center_id, month, Mark(left["pending_through"]),
-                            recorded=seen.get("recorded", False), key=left["pending_key"],
-                            counted=seen.get("recorded", False),
-                            revised=bool(seen.get("recorded")) and left["pending_key"]
-                            .startswith("period-revise:"))
+        for key, through in records.items():
+            recorded = key in seen
+            if recorded:
+                log.info("periods.record_settled", center_id=center_id, month=str(month))
+            await self._counted(center_id, month, Mark(through), recorded=recorded, key=key,
+                                counted=recorded,
+                                revised=recorded and key.startswith("period-revise:"))
 
     async def _counted(self, center_id: str, month: date, mark: Mark, *, recorded: bool,
                        key: str | None = None, counted: bool = True,
@@ -309,7 +340,8 @@ class Periods:
             " greatest(k.counted_through, $3::bigint) ELSE k.counted_through END,"
             f" recorded_through = CASE WHEN $4::boolean AND {same} THEN"
             " greatest(k.recorded_through, $3::bigint) ELSE k.recorded_through END,"
-            " pending_through = CASE WHEN k.pending_key = $5"
+            " pending = CASE WHEN $5::text IS NULL THEN k.pending ELSE k.pending - $5::text"
+            " END, pending_through = CASE WHEN k.pending_key = $5"
             " THEN NULL ELSE k.pending_through END, pending_key = CASE WHEN k.pending_key"
             " = $5 THEN NULL ELSE k.pending_key END, revised_at = CASE WHEN $7::boolean"
             " THEN $8::timestamptz ELSE k.revised_at END",

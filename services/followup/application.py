@@ -791,15 +791,18 @@ class FollowUps:
     async def reassign(self, follow_up_id: UUID, clerk: str | None, team: str | None,
                        cause: str, occurred_at: datetime,
                        reason: str = "the case was handed over",
-                       case_id: UUID | None = None) -> bool:
+                       case_id: UUID | None = None,
+                       unless_moved_since: datetime | None = None) -> bool:
         """To ``clerk`` / ``team``; ``case_id``: its plan step was linked to that case, whose
-        follow-up it is from now on (``FollowUp.reassign``)."""
+        follow-up it is from now on; ``unless_moved_since``: staff's move by hand since then
+        wins (``FollowUp.reassign``)."""
         moved: dict[str, bool] = {}
 
         def run(unit: Unit) -> Aggregate:
             follow_up: FollowUp = unit.get(follow_up_id, "follow-up")
             meta = follow_up.meta_for(meta_for(SYSTEM_RULES, cause, occurred_at))
-            moved["yes"] = follow_up.reassign(clerk, team, reason, meta, case_id)
+            moved["yes"] = follow_up.reassign(clerk, team, reason, meta, case_id,
+                                              unless_moved_since)
             return follow_up
 
         await self.committer.submit(run, [follow_up_id])  # a replay answers, moves nothing

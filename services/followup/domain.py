@@ -1013,6 +1013,9 @@ class FollowUp(RemembersCommands):
             self.overdue_at = self.escalate_at = None
             self.basis, self.due_rule = basis, due_rule
             self.published_due_at = None  # a new moment: nothing kept any more
+        if cause == RescheduleCause.STAFF and (assigned_clerk, assigned_team) != (
+                self.assigned_clerk, self.assigned_team):  # moved by hand (``reassign``)
+            self.moved_by_hand_at = meta["occurred_at"]
         self._hold(assigned_clerk)
         self.assigned_clerk, self.assigned_team = assigned_clerk, assigned_team
         if cause == RescheduleCause.UNREACHABLE:
@@ -1169,12 +1172,20 @@ class FollowUp(RemembersCommands):
         self._remember(meta, "FollowUpPrioritised")
 
     def reassign(self, assigned_clerk: str | None, assigned_team: str | None, reason: str,
-                 meta: Meta, case_id: UUID | None = None) -> bool:
+                 meta: Meta, case_id: UUID | None = None,
+                 unless_moved_since: datetime | None = None) -> bool:
         """Its case was handed over: an open follow-up goes to the new owner (its time and
         state unchanged). ``case_id``: its plan step was linked to that case, whose follow-up
         it is from now on (on the worklist's row), also when its owner stays. False (nothing
-        recorded) when it ended, or is theirs already and of that case."""
+        recorded) when it ended, or is theirs already and of that case.
+        ``unless_moved_since``: staff who moved it by hand (a reschedule to someone else) at
+        or after that moment keep it where they put it: a link applied late (the upgrade
+        sweep of links the old rules ignored, the rules behind) only names its case."""
         self.check_new_command(meta.get("causation_id"), "FollowUpReassigned")
+        by_hand = self.__dict__.get("moved_by_hand_at")
+        if unless_moved_since is not None and by_hand is not None and (
+                by_hand >= unless_moved_since):
+            assigned_clerk, assigned_team = self.assigned_clerk, self.assigned_team
         linked = case_id is not None and case_id != self.case_of_now()
         if self.status not in OPEN or ((assigned_clerk, assigned_team) == (
                 self.assigned_clerk, self.assigned_team) and not linked):

@@ -23,7 +23,10 @@ apply is dead-lettered under the durable's name and the sweep goes on.
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
+import structlog
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 
@@ -32,6 +35,8 @@ from services.followup.consumer import Rules
 from shared.bus.consumer import Consumer
 from shared.contracts import Envelope
 from shared.settings import Settings
+
+log = structlog.get_logger("sixstep.followup.upgrade")
 
 STEP = "followup-rules:plan-case-linked"
 LINKED = "PlanCaseLinked"
@@ -75,3 +80,47 @@ class LinkedBefore(CompletedBefore):
         """The link's rule, alone in its transaction (as a batch of one of the rules)."""
         async with self.pool.acquire() as conn, conn.transaction():
             await self.linking.apply(conn, [e])
+
+
+NAMED = "followup-worklist:linked-case-named"
+
+
+class LinkedCasesNamed:
+    """Once per worklist durable, after rulesrace48 (``FollowUpReassigned.case_id``): the
+    worklist rows of linked steps' reminders that name no case. In a rolling upgrade a
+    worklist replica of the release before applied the new rules' ``FollowUpReassigned``
+    and ignored its optional ``case_id`` (that release's worklist knew none): the reminder
+    was reassigned on the row, which named no case until a rebuild (``GET
+    /followups?case_id=`` left it out). Once this process drives the durable (no older
+    release applies its events any more), each such row takes the case the rules
+    remembered its step's reminder with (``rule_followups``, written with the reassignment).
+    A row whose reassignment is not applied yet takes the case it will name anyway."""
+
+    def __init__(self, pool: asyncpg.Pool, consumer: Consumer,
+                 look_every_s: float = 1.0) -> None:
+        self.pool, self.consumer, self.look_every_s = pool, consumer, look_every_s
+
+    @property
+    def step(self) -> str:
+        return f"{NAMED}:{self.consumer.name}"
+
+    async def run(self) -> None:
+        await self.repair()
+        await asyncio.Event().wait()
+
+    async def repair(self) -> int | None:
+        """How many rows took their case (None: done before)."""
+        if await self.pool.fetchval("SELECT applied FROM upgrade_steps WHERE name = $1",
+                                    self.step) is not None:
+            return None
+        while not self.consumer.leads:
+            await asyncio.sleep(self.look_every_s)
+        async with self.pool.acquire() as conn, conn.transaction():
+            named = int((await conn.execute(
+                "UPDATE followups f SET case_id = r.case_id FROM rule_followups r"
+                " WHERE r.follow_up_id = f.follow_up_id AND r.rule = 'plan_step'"
+                " AND r.case_id IS NOT NULL AND f.case_id IS NULL")).split()[-1])
+            await conn.execute("INSERT INTO upgrade_steps (name, applied) VALUES ($1, $2)"
+                               " ON CONFLICT DO NOTHING", self.step, named)
+        log.info("upgrade.linked_cases_named", named=named, consumer=self.consumer.name)
+        return named

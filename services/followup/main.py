@@ -16,7 +16,7 @@ from services.followup.completed_before import CompletedBefore
 from services.followup.consumer import Rules
 from services.followup.fanout import FanOut, stalled
 from services.followup.helping import UNIT_REPLY, help_tasks, referrals
-from services.followup.linked_before import LinkedBefore
+from services.followup.linked_before import LinkedBefore, LinkedCasesNamed
 from services.followup.projections import CONSUMER, DDL, WorklistProjection
 from services.followup.referral_tokens import ReferralTokens
 from services.followup.replanning import Replanning
@@ -68,7 +68,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         app.state.fanout = fanout
         app.state.replanning = replanning
         prefix = settings.subject_prefix
-        runtime.add_consumer(CONSUMER, WorklistProjection(settings.tz), [f"{prefix}.followup.*.*"])
+        worklist = runtime.add_consumer(CONSUMER, WorklistProjection(settings.tz),
+                                        [f"{prefix}.followup.*.*"])
+        if runtime.runs_consumer(CONSUMER):  # the rows a worklist before rulesrace48 left
+            runtime.start_worker("linked-cases-named", LinkedCasesNamed(
+                runtime.pool, worklist).run)
 
         async def calendar_changed() -> dict[str, int]:
             """The calendar grew or an official schedule replaced a provisional year."""

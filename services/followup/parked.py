@@ -33,6 +33,11 @@ DDL = [
     "ALTER TABLE parked_rules ADD COLUMN IF NOT EXISTS year int",
     "UPDATE parked_rules SET center_id = envelope->>'center_id' WHERE center_id IS NULL",
     "CREATE INDEX IF NOT EXISTS parked_rules_center ON parked_rules (center_id, parked_at)",
+    # a plan step's link carries its case in its payload only (a plan's events name no
+    # case): parked by a release before, it was listed with none until retried
+    "UPDATE parked_rules SET case_id = (envelope->'payload'->>'case_id')::uuid"
+    " WHERE case_id IS NULL AND type = 'PlanCaseLinked'"
+    " AND envelope->'payload'->>'case_id' IS NOT NULL",
 ]
 
 
@@ -59,7 +64,15 @@ async def park(conn: asyncpg.Connection, e: Envelope, reason: str, year: int | N
         " VALUES ($1, $2, $3, $4, $5, $6, $7)"
         " ON CONFLICT (event_id) DO UPDATE SET reason = EXCLUDED.reason, year = EXCLUDED.year",
         e.event_id, e.type, orjson.dumps(e.model_dump(mode="json")).decode(), reason,
-        e.center_id, e.case_id, year)
+        e.center_id, case_of(e), year)
+
+
+def case_of(e: Envelope) -> UUID | None:
+    """The case a parked rule is about: its envelope's, or the case a plan step's link
+    (``PlanCaseLinked``, whose plan names none on its envelope) links it to."""
+    if e.case_id is None and e.type == "PlanCaseLinked" and e.payload.get("case_id"):
+        return UUID(str(e.payload["case_id"]))
+    return e.case_id
 
 
 async def unpark(conn: asyncpg.Connection, event_id: UUID) -> None:

@@ -832,12 +832,14 @@ class Rebuild:
         for table in sorted(self.model.kept_live):
             if table not in present:
                 continue
-            columns = await self.conn.fetchval(
-                "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute"
+            # the names as a list (a name may hold ", ": one string split on it cut it)
+            names: list[str] = await self.conn.fetchval(
+                "SELECT array_agg(attname::text ORDER BY attnum) FROM pg_attribute"
                 " WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
                 f"{live}.{q(table)}")
             numbered = self.model.kept_numbered.get(table, {})
-            picked = ", ".join(_kept_number(c, numbered, live) for c in columns.split(", "))
+            columns = ", ".join(q(c) for c in names)
+            picked = ", ".join(_kept_number(c, numbered, live) for c in names)
             order = next((f" ORDER BY {q(c)}" for c, s in numbered.items() if s), "")
             await self.conn.execute(
                 f"INSERT INTO {live}.{q(table)} ({columns}) SELECT {picked} FROM"
@@ -1194,14 +1196,14 @@ async def read_ahead(batches: AsyncIterable[Batch]) -> AsyncIterator[Batch]:
 
 
 def _kept_number(column: str, numbered: Mapping[str, str | None], live: str) -> str:
-    """A kept row's ``column`` (as ``quote_ident`` names it) at the switch
-    (``ReadModel.kept_numbered``): after every rebuilt number, 0, or as it was."""
-    name = next((c for c in numbered if column in (c, q(c))), None)
+    """A kept row's ``column`` (its name as the catalogue has it) at the switch
+    (``ReadModel.kept_numbered``), as SQL: after every rebuilt number, 0, or as it was."""
+    name = next((c for c in numbered if c in (column, q(column))), None)  # or quoted
     if name is None:
-        return column
+        return q(column)
     sequence = numbered[name]
     number = f"nextval('{live}.{q(sequence)}')" if sequence else "0"
-    return f"CASE WHEN {column} IS NULL THEN NULL ELSE {number} END"
+    return f"CASE WHEN {q(column)} IS NULL THEN NULL ELSE {number} END"
 
 
 def _sample(row: asyncpg.Record, pk: list[str], compared: list[str]) -> dict[str, Any]:

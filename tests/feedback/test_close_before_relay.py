@@ -506,6 +506,8 @@ async def _slip_while_revising(settings: Settings, may: ClosedMay,
     slips = []
 
     async def typed_in() -> None:
+        if slips:  # a count again, after a switch
+            return
         slips.append(await may.typed_in(settings, "slip", at("14", "11:00"),
                                         "2026-06-04T10:00:00+08:00"))
         if then is not None:
@@ -561,17 +563,19 @@ async def test_a_slip_applied_while_may_is_revised_and_a_rebuild_switches_in_rev
     rebuild numbers every note anew from 1: the slip's note stood below the revision's mark,
     taken on the live numbering, and the revision moved May's marks to that mark, so May
     stayed at 9 as reported while the live figures said 10. A count taken before a switch
-    moves no rebuilt mark: May is counted again, and revised with the slip."""
+    moves no rebuilt mark (stop 48): May was revised to 9 naming the slip it had not
+    counted, and again to 10 naming the visit and the slip a second time. A revision whose
+    marks a switch replaced before it read its late events counts again: one revision, 10,
+    naming each once."""
     async with _may_closed(settings) as may:
-        slips = [await _slip_while_revising(settings, may, monkeypatch,
-                                            lambda: _rebuilt(settings))]
-        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
-        assert (await month_row(may.client, "2026-05", live="true"))["visits"] == 10
-        may.clock.set(datetime.fromisoformat("2026-06-04T11:00:00+08:00"))
-        assert await may.app.state.period_scheduler.tick() == (0, 1)
-        row = await _revision(may.client, "2026-05", 2)
+        slip = await _slip_while_revising(settings, may, monkeypatch,
+                                          lambda: _rebuilt(settings))
+        row = await _revision(may.client, "2026-05", 1)
         assert row["visits"] == 10
-        assert str(slips[0].event_id) in [e["event_id"] for e in row["reported"]["late_events"]]
+        assert [e["event_id"] for e in row["reported"]["late_events"]] == [
+            str(may.held.event_id), str(slip.event_id)]
+        may.clock.set(datetime.fromisoformat("2026-06-04T11:00:00+08:00"))
+        assert await may.app.state.period_scheduler.tick() == (0, 0)
 
 
 async def test_a_note_kept_at_the_switch_is_numbered_above_the_rebuilt_marks(
@@ -689,3 +693,71 @@ async def test_a_rebuild_keeps_the_window_of_may_s_last_revision(settings: Setti
         may.clock.set(datetime.fromisoformat("2026-06-04T10:30:00+08:00"))
         assert await scheduler.tick() == (0, 1)
         assert (await _revision(may.client, "2026-05", 2))["visits"] == 10
+
+
+async def test_two_closes_of_may_racing_keep_each_one_s_pending_record(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The supervisor closes May on one feedback worker (8 visits counted) while the
+    visit of 23:50 is relayed and the scheduler's close on another worker counts May (9),
+    records it and is gone before May's marks move. The supervisor's close then says it
+    is recording: both records shared one pending slot, the supervisor's overwrote the
+    scheduler's, found its own not recorded and cleared it. The scheduler's record was
+    never settled, and May's revision named the visit it had counted as late besides the
+    slip. Each record keeps its own pending entry: the slip alone is named."""
+    async with _may_closed(settings, close=False) as may:
+        periods = may.app.state.periods
+        raced: list[bool] = []
+
+        async def scheduler_closes_and_is_gone() -> None:
+            if raced:  # the scheduler's own count
+                return
+            raced.append(True)
+            await may.relay(settings)
+            with monkeypatch.context() as m:
+                m.setattr(periods, "_counted", _gone)
+                with pytest.raises(Gone):
+                    await periods.close(TEST_CENTER, date(2026, 5, 1), "automatic",
+                                        "system:feedback-periods",
+                                        f"period-close:{TEST_CENTER}:2026-05")
+        with _while_counting(may, monkeypatch, scheduler_closes_and_is_gone):
+            await _close(may.client, "2026-05")
+        assert (await month_row(may.client, "2026-05"))["visits"] == 9, "the scheduler's"
+
+        await _the_slip_alone_named(settings, may, revision=1)
+
+
+
+async def test_a_record_left_pending_by_the_release_before_is_still_settled(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The release before kept one pending record per month (``pending_through``,
+    ``pending_key``). Its close failed at 00:30 (the store away) after marking May; the
+    visit of 23:50 was relayed; the retry counted it (9), recorded May and was gone before
+    the marks moved, its record pending in the old slot. Upgraded, the next revision
+    settles it there: the slip alone is named, not the visit the retry counted."""
+    async with _may_closed(settings, close=False) as may:
+        periods, pool = may.app.state.periods, may.app.state.pool
+
+        async def store_away(*args: Any, **kwargs: Any) -> None:
+            raise Unavailable("the store did not take the write")
+
+        async def pending_before(center_id: str, month: date, mark: Any, key: str) -> None:
+            await pool.execute(
+                "UPDATE fig_closed_marks SET pending_through = $3, pending_key = $4"
+                " WHERE center_id = $1 AND month = $2", center_id, month, mark.seq, key)
+        with monkeypatch.context() as m:
+            m.setattr(periods, "_pending", pending_before)
+            m.setattr(periods.path, "create", store_away)
+            with pytest.raises(Unavailable):
+                await periods.close(TEST_CENTER, date(2026, 5, 1), "supervisor",
+                                    "supervisor-1", "close-2026-05")
+        await may.relay(settings)
+        with monkeypatch.context() as m:
+            m.setattr(periods, "_pending", pending_before)
+            m.setattr(periods, "_counted", _gone)
+            with pytest.raises(Gone):
+                await periods.close(TEST_CENTER, date(2026, 5, 1), "supervisor",
+                                    "supervisor-1", "close-2026-05")
+        await wait_until(lambda: _reported(may.client, "2026-05"), what="May's report")
+        assert (await month_row(may.client, "2026-05"))["visits"] == 9
+
+        await _the_slip_alone_named(settings, may, revision=1)

@@ -13,16 +13,20 @@ Sunday 20 December 2026 at the counter; the steps take effect that Sunday, on Ne
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 
 from services.followup.consumer import IGNORED
 from services.followup.domain import follow_up_id_for
-from services.followup.linked_before import STEP, LinkedBefore
+from services.followup.linked_before import STEP, LinkedBefore, LinkedCasesNamed
+from shared.bus.consumer import Consumer
 from shared.settings import Settings
 from tests.feedback.helpers import History
-from tests.followup.story import CENTER, DECEMBER_20, center_day
+from tests.followup.story import CENTER, DECEMBER_20, Center, center_day
 from tests.support import wait_until
 
 AT = DECEMBER_20.isoformat()
@@ -40,23 +44,7 @@ async def test_steps_linked_before_the_rules_read_links_follow_their_case_after_
         rules._ignores = frozenset({*IGNORED, "PlanCaseLinked"})
 
         history = History(CENTER)
-        resident, plan_id = uuid.uuid4(), uuid.uuid4()
-        case_id = history.case(AT, resident_id=resident)  # clerk-017's
-        history.add("intake", "PlanDrawnUp", AT, {
-            "plan_id": str(plan_id), "center_id": CENTER, "resident_id": str(resident),
-            "title": "治疗期间的保障衔接", "counter_id": "window-3"},
-            case_id=None, aggregate_id=plan_id, actor="clerk-009")
-        steps = [uuid.uuid4() for _ in EFFECTIVE]
-        for seq, (step, on) in enumerate(zip(steps, EFFECTIVE, strict=True), start=1):
-            history.add("intake", "PlanStepAdded", AT, {
-                "step_id": str(step), "seq": seq, "service_item": "SA-HARDSHIP-SUBSIDY",
-                "effective_on": on, "timing": "day", "resident_id": str(resident),
-                "what": "补交材料后审核"}, case_id=None, aggregate_id=plan_id,
-                actor="clerk-009")  # drawn up by clerk-009 before the case was opened
-        for step in steps:
-            history.add("intake", "PlanCaseLinked", AT, {
-                "step_id": str(step), "case_id": str(case_id)}, case_id=None,
-                aggregate_id=plan_id, actor="clerk-017")
+        case_id, steps = _steps_linked(history, EFFECTIVE)
         history.add("intake", "CaseHandedOver", AT, {
             "to_team": "elderly-care", "from_clerk": "clerk-017", "first_clerk": "clerk-017",
             "reason": "涉及多部门，需小组协调"}, case_id=case_id, actor="clerk-017")
@@ -106,3 +94,109 @@ async def test_steps_linked_before_the_rules_read_links_follow_their_case_after_
             return all(store.repository.get(f).assigned_clerk == "clerk-033"
                        for f in reminders)
         await wait_until(moved, what="the handover to move the steps' reminders")
+
+
+@contextlib.asynccontextmanager
+async def _old_rules_day(settings: Settings) -> AsyncIterator[tuple[Center, Consumer, History]]:
+    """Sunday 20 December, the rules as the release before had them (the links tracked,
+    nothing done: PlanCaseLinked in IGNORED): the center, the rules' consumer, the log."""
+    async with center_day(settings, DECEMBER_20, with_intake=False) as center:
+        rules = center.app.state.runtime.consumers["followup-rules"]
+        rules._ignores = frozenset({*IGNORED, "PlanCaseLinked"})
+        yield center, rules, History(CENTER)
+
+
+def _steps_linked(history: History, effective: list[str]) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """clerk-017's case, and a plan clerk-009 drew up before it with a step on each day of
+    ``effective``, each linked to the case (clerk-017): the case and the steps."""
+    resident, plan_id = uuid.uuid4(), uuid.uuid4()
+    case_id = history.case(AT, resident_id=resident)  # clerk-017's
+    history.add("intake", "PlanDrawnUp", AT, {
+        "plan_id": str(plan_id), "center_id": CENTER, "resident_id": str(resident),
+        "title": "治疗期间的保障衔接", "counter_id": "window-3"},
+        case_id=None, aggregate_id=plan_id, actor="clerk-009")
+    steps = [uuid.uuid4() for _ in effective]
+    for seq, (step, on) in enumerate(zip(steps, effective, strict=True), start=1):
+        history.add("intake", "PlanStepAdded", AT, {
+            "step_id": str(step), "seq": seq, "service_item": "SA-HARDSHIP-SUBSIDY",
+            "effective_on": on, "timing": "day", "resident_id": str(resident),
+            "what": "补交材料后审核"}, case_id=None, aggregate_id=plan_id, actor="clerk-009")
+        history.add("intake", "PlanCaseLinked", AT, {
+            "step_id": str(step), "case_id": str(case_id)}, case_id=None,
+            aggregate_id=plan_id, actor="clerk-017")
+    return case_id, steps
+
+
+async def test_a_reminder_a_supervisor_moved_before_the_sweep_stays_where_they_put_it(
+        settings: Settings) -> None:
+    """Sunday 20 December: the steps of New Year's Day 2027 (provisional) and of March 2028
+    (unknown year) were linked to clerk-017's case while the old rules ignored links; their
+    reminders stayed with the plan's author, and the supervisor moved them by hand to
+    clerk-021. The sweep then gave them to the case's owner, undoing the move. A move by
+    staff after the link wins: the reminders stay clerk-021's, and are the case's."""
+    async with _old_rules_day(settings) as (center, rules, history):
+        runtime, pool = center.app.state.runtime, center.app.state.pool
+        store = center.app.state.followups.committer.app
+        case_id, steps = _steps_linked(history, EFFECTIVE[1:])
+        await history.publish_new(settings)
+        await wait_until(rules.caught_up, what="the old rules through the log")
+        await center.settled()
+        reminders = [follow_up_id_for("plan-step", step) for step in steps]
+        for n, f in enumerate(reminders):
+            moved = store.repository.get(f)
+            r = await center.followup.post(
+                f"/followups/{f}/reschedule", headers={"Idempotency-Key": f"moved-by-hand-{n}"},
+                json={"due_at": moved.due_at.isoformat(), "reason": "clerk-009 is away",
+                      "assigned_clerk": "clerk-021"})
+            assert r.status_code == 200, r.text
+
+        rules._ignores = frozenset(IGNORED)
+        await pool.execute("DELETE FROM upgrade_steps WHERE name = $1", f"{STEP}:{rules.name}")
+        sweep = LinkedBefore(pool, runtime.nc, settings, center.app.state.rules, rules)
+        assert await sweep.sweep() == 2
+        await center.settled()
+        assert [store.repository.get(f).assigned_clerk for f in reminders] == [
+            "clerk-021"] * 2
+        assert [store.repository.get(f).case_of_now() for f in reminders] == [case_id] * 2
+
+
+async def test_a_row_an_old_worklist_replica_left_without_its_case_is_named_once_it_leads(
+        settings: Settings) -> None:
+    """A rolling upgrade, Sunday 20 December: the new rules link the step of New Year's
+    Day 2027 (provisional) to clerk-017's case, and a worklist replica of the release
+    before rulesrace48 applies the ``FollowUpReassigned``: it moved the reminder on the row
+    and ignored the optional ``case_id`` (its worklist knew none), and the row named no case
+    until a rebuild (``GET /followups?case_id=`` left it out). Once this release drives the
+    worklist durable, the row takes the case the rules remembered, once."""
+    async with center_day(settings, DECEMBER_20, with_intake=False) as center:
+        runtime = center.app.state.runtime
+        pool: asyncpg.Pool = center.app.state.pool
+        history = History(CENTER)
+        case_id, (step,) = _steps_linked(history, EFFECTIVE[1:2])
+        await history.publish_new(settings)
+        reminder = follow_up_id_for("plan-step", step)
+
+        async def row_case() -> object:
+            return await pool.fetchval(
+                "SELECT case_id FROM followups WHERE follow_up_id = $1", reminder)
+        await wait_until(lambda: _named(row_case), what="the reminder's row naming its case")
+        # what the old replica's worklist left: the reassignment applied, no case
+        await pool.execute("UPDATE followups SET case_id = NULL WHERE follow_up_id = $1",
+                           reminder)
+        worklist = runtime.consumers["followup-worklist"]
+        named = LinkedCasesNamed(pool, worklist)
+
+        async def ran_at_start() -> bool:  # on the empty log: nothing to name then
+            return await pool.fetchval(
+                "SELECT applied FROM upgrade_steps WHERE name = $1", named.step) == 0
+        await wait_until(ran_at_start, what="the start's repair")
+        await pool.execute("DELETE FROM upgrade_steps WHERE name = $1", named.step)
+        assert await named.repair() == 1
+        assert await row_case() == case_id
+        r = await center.followup.get("/followups", params={"case_id": str(case_id)})
+        assert str(reminder) in {i["follow_up_id"] for i in r.json()["items"]}
+        assert await named.repair() is None, "once"
+
+
+async def _named(row_case: Any) -> bool:
+    return await row_case() is not None

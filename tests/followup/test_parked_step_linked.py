@@ -32,6 +32,7 @@ from services.followup.consumer import IGNORED
 from services.followup.domain import follow_up_id_for
 from services.followup.linked_before import STEP, LinkedBefore
 from shared.contracts import Envelope
+from shared.readmodels.migrations import run_migrations
 from shared.settings import Settings
 from tests.feedback.helpers import History
 from tests.followup.story import CENTER, DECEMBER_20, center_day
@@ -161,9 +162,9 @@ async def test_a_link_applied_while_its_parked_step_is_applied_again_ends_with_t
             original = getattr(followups, verb)
 
             async def held(*args: Any, original: Any = original, reached: asyncio.Event = reached,
-                           go: asyncio.Event = go) -> Any:
+                           go: asyncio.Event = go, **kwargs: Any) -> Any:
                 try:
-                    return await original(*args)
+                    return await original(*args, **kwargs)
                 finally:  # found none (the live link), or planned (the retried step)
                     reached.set()
                     await go.wait()
@@ -290,3 +291,31 @@ async def test_a_retry_of_parked_rules_ends_while_the_live_rules_keep_parking(
         assert await rules.retry_parked(pool) == 0, "2027 still unknown"
         assert rounds == [1], rounds
         assert await pool.fetchval("SELECT count(*) FROM parked_rules") == 2
+
+
+async def test_a_parked_link_is_listed_with_the_case_it_links(settings: Settings,
+                                                              tmp_path: Path) -> None:
+    """Sunday 20 December 2026, the calendar knowing 2026 alone: a step of 1 March 2028 and
+    its link are parked. ``GET /parked-rules`` listed the link with no case (a plan's events
+    carry none on their envelope: the case is in the link's payload), so the supervisor
+    could not tell which case waits for 2028 until it was retried. The link names its case,
+    also for a link parked by a release before (the upgrade fills it in)."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    async with _knowing_2026_alone(settings, holidays) as center:
+        rules = center.app.state.rules
+        pool: asyncpg.Pool = center.app.state.pool
+        resident, case_id, plan_id, step_id = (uuid.uuid4() for _ in range(4))
+        async with pool.acquire() as conn, conn.transaction():
+            await rules.apply(conn, [_opened(case_id, resident, DECEMBER_20)])
+            await rules.apply(conn, [_step(plan_id, step_id, resident, date(2028, 3, 1), None),
+                                     _linked(plan_id, step_id, case_id)])
+
+        async def listed() -> dict[str, Any]:
+            r = await center.followup.get("/parked-rules", headers=ops(settings))
+            return {i["type"]: i["case_id"] for i in r.json()["items"]}
+        assert await listed() == {"PlanStepAdded": None, "PlanCaseLinked": str(case_id)}
+        # parked by the release before: no case on its row; the upgrade's DDL fills it in
+        await pool.execute("UPDATE parked_rules SET case_id = NULL")
+        await run_migrations(pool, settings.schema_for("followup"), parking.DDL)
+        assert await listed() == {"PlanStepAdded": None, "PlanCaseLinked": str(case_id)}

@@ -220,10 +220,11 @@ MARKS = "fig_closed_marks"
 missing from what was counted: the scheduler counts the month again), ``recorded_through``
 the one its last record (``PeriodClosed`` / ``PeriodRevised``) stood at (the notes after it
 are the late events the next revision names). Every event that changes a fact row of a
-marked month is noted, whatever its ``recorded_at``. ``pending_through`` and ``pending_key``:
-the mark and the Idempotency-Key of the record being made (set before it, cleared once the
-marks moved): a record made and the process gone before the marks moved is found by the next
-revision, which names the late events from there (not again from the record before).
+marked month is noted, whatever its ``recorded_at``. ``pending``: the records being made, each
+Idempotency-Key with the mark it counted at (set before the record, removed once the marks
+moved): a record made and the process gone before the marks moved is found by the next
+revision, which names the late events from there (not again from the record before);
+``pending_through`` and ``pending_key``, one such record, are what a release before wrote.
 ``revised_at``: when its last revision was recorded (the scheduler's window)."""
 
 
@@ -271,6 +272,10 @@ DDL = [
     # next revision (the key is on the month's aggregate: recorded) and moved then.
     f"ALTER TABLE {MARKS} ADD COLUMN IF NOT EXISTS pending_through bigint",
     f"ALTER TABLE {MARKS} ADD COLUMN IF NOT EXISTS pending_key text",
+    # Each record under way by its key (key -> the mark it counted at): two closes racing
+    # (two workers), or a close and a revision, each keep theirs; the one slot above held
+    # the last one's only. The slot is still read (a record a release before left pending).
+    f"ALTER TABLE {MARKS} ADD COLUMN IF NOT EXISTS pending jsonb",
     # When the month's last revision was recorded (the service's clock): the scheduler revises
     # a month at most once per ``PERIOD_REVISE_EVERY_MINUTES``.
     f"ALTER TABLE {MARKS} ADD COLUMN IF NOT EXISTS revised_at timestamptz",
@@ -863,10 +868,14 @@ READ_MODEL = ReadModel(
         # their own within the window (PERIOD_REVISE_EVERY_MINUTES)
         f"UPDATE {{live}}.{MARKS} k SET revised_at = o.revised_at FROM {{retired}}.{MARKS} o"
         " WHERE o.center_id = k.center_id AND o.month = k.month AND k.revised_at IS NULL"
-        " AND o.revised_at IS NOT NULL"),
+        " AND o.revised_at IS NOT NULL",
+        # a kept record under way counted on the retired numbering: pending at 0, as
+        # ``pending_through`` (``kept_numbered``): it moves no mark
+        f"UPDATE {{live}}.{MARKS} SET pending = (SELECT jsonb_object_agg(e.key, 0) FROM"
+        " jsonb_each(pending) e) WHERE pending IS NOT NULL AND pending <> '{{}}'::jsonb"),
     # where a note or a count stands: a rebuild numbers its notes anew
     volatile=frozenset({"noted_seq", "counted_through", "recorded_through",
-                        "pending_through", "revised_at"}),
+                        "pending_through", "pending", "revised_at"}),
     # A batch reads fact rows by their keys only (``_fold``), the day totals by (day,
     # center), the notes and marks by their keys: the figures' day and lookup indexes serve
     # the queries (fig_late_noted the period scheduler's), made last by a rebuild.
