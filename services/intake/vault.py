@@ -69,6 +69,8 @@ IF_IN_REACH = ", ".join(f"CASE WHEN {IN_REACH} THEN r.{f} END AS {f}"
 AuditAction = Literal["register", "lookup", "lookup_burst", "read", "hints", "change", "erase",
                       "open_case", "record_relation"]
 """Every action the trail writes (``Act``'s values among them)."""
+WITHHELD = "[purpose not kept: {n} characters]"
+"""What the audit trail keeps of the purpose of a refusal as for nobody."""
 OUT_OF_REACH = "out_of_reach"
 """The audit outcome of a caller of another center refused with no standing at all: the
 resident's center and the city see it; the caller's center sees it as ``not_found``, as the
@@ -240,19 +242,24 @@ class Vault:
     async def _audit(self, conn: asyncpg.Connection, access: Access, action: str,
                      resident_id: UUID | None, resident_center: str | None,
                      fields: Sequence[str], outcome: str,
-                     standing: Standing | None = None, scrub_known: bool = True) -> None:
-        """One audit row. ``scrub_known``: the purpose is scrubbed of the resident's own
-        name, phone ... too (their sealed data opened for it); not for a caller refused as
-        for nobody, whose refusal must cost what a miss costs."""
+                     standing: Standing | None = None, keep_purpose: bool = True) -> None:
+        """One audit row, its purpose scrubbed as free text is and of the resident's own name,
+        phone ... (their sealed data opened for it). ``keep_purpose=False``: a refusal as for
+        nobody (``not_found``, ``OUT_OF_REACH``) keeps :func:`withheld` instead, opening and
+        scrubbing nothing (it must cost what a miss costs)."""
         p = access.principal
-        known = await self._known_in(conn, resident_id) \
-            if scrub_known and resident_id and access.purpose else None
+        if keep_purpose:
+            known = await self._known_in(conn, resident_id) \
+                if resident_id and access.purpose else None
+            purpose = redact(access.purpose, known)
+        else:
+            purpose = withheld(access.purpose)
         await conn.execute(
             "INSERT INTO personal_data_audit (actor, role, actor_center, action, resident_id,"
             " resident_center, purpose, fields, outcome, correlation_id, standing)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             p.sub, p.role.value, p.center_id, action, resident_id, resident_center,
-            redact(access.purpose, known), list(fields), outcome, access.correlation_id,
+            purpose, list(fields), outcome, access.correlation_id,
             standing.value if standing else None)
 
     async def _known_in(self, conn: asyncpg.Connection, resident_id: UUID) -> KnownPerson | None:
@@ -336,20 +343,20 @@ class Vault:
 
         A caller of another center with no standing at all (no grant, no case of theirs
         naming the resident) is refused as for a resident nobody has: the same 404, the same
-        work (one statement, then one audit row, the purpose scrubbed alike), and an audit row
+        work (one statement, then one audit row, the purpose withheld alike), and an audit row
         their own center's trail shows as a miss (``OUT_OF_REACH``). Until stop 49 it was a
         403, after the row's wrapped key and sealed fields were fetched: the answer, its time
         and the caller's center's trail told "another center's" from "nobody's"."""
         if row is None:
             await self._audit(conn, access, act.value, resident_id, None, [], "not_found",
-                              scrub_known=False)
+                              keep_purpose=False)
             return None, NotFound(f"resident {resident_id} not found", id=str(resident_id))
         home = row["center_id"]
         standings = self._standings(row)
         standing = allowed(act, access.principal, standings)
         if standing is None and not standings and access.principal.center_id is not None:
             await self._audit(conn, access, act.value, resident_id, home, [], OUT_OF_REACH,
-                              scrub_known=False)
+                              keep_purpose=False)
             refused = NotFound(f"resident {resident_id} not found", id=str(resident_id))
             refused.out_of_reach = OutOfReach("resident", str(resident_id), home)
             return None, refused
@@ -840,6 +847,15 @@ class Vault:
             "SELECT applicant_id, beneficiary_id, relation, proof_seen FROM case_relations"
             " WHERE case_id = $1", case_id)
         return dict(row) if row else None
+
+
+def withheld(purpose: str) -> str:
+    """The purpose of a refusal as for nobody (``not_found``, ``OUT_OF_REACH``), as the trail
+    keeps it: its length only. Scrubbing it of the resident's name would open their data for
+    a caller answered as for nobody, and the generic redactor alone leaves a name it does not
+    know as one ("核实欧阳秀凤的低保"), in a trail that outlives the resident's erasure; until
+    stop 49 it was kept so."""
+    return WITHHELD.format(n=len(purpose))
 
 
 def cross_center_of(resident_center: str = "resident_center") -> str:
