@@ -781,9 +781,11 @@ class Vault:
     async def audit_trail(self, center_id: str | None, resident_id: UUID | None,
                           actor: str | None, since: datetime | None, until: datetime | None,
                           before: int | None, limit: int, action: str | None = None,
-                          cross_center: bool | None = None) -> list[dict[str, Any]]:
+                          cross_center: bool | None = None, reader_center: str | None = None
+                          ) -> list[dict[str, Any]]:
         """Audit rows of a center (its staff's accesses, and accesses to its residents), or of
-        every center (``center_id`` None: the city)."""
+        every center (``center_id`` None: the city). ``reader_center``: the reader's own
+        center (None: the city's token, which sees every row as it was, narrowed or not)."""
         where, args = [], []
 
         def arg(value: Any) -> str:
@@ -792,13 +794,15 @@ class Vault:
 
         # A caller refused as for nobody (``OUT_OF_REACH``) is shown to their own center as
         # they were answered: a miss, no resident's center (the city and the resident's center
-        # see whose it was).
+        # see whose it was). By the reader's center, not the one the trail is narrowed to:
+        # the city reading a prober's center's trail hid it too, until stop 49.
         hidden = "false"
         if center_id is not None:
             ref = arg(center_id)
             where.append(f"(actor_center = {ref} OR resident_center = {ref})")
+        if reader_center is not None:
             hidden = (f"(outcome = '{OUT_OF_REACH}' AND resident_center IS DISTINCT FROM"
-                      f" {ref})")
+                      f" {arg(reader_center)})")
         shown_center = f"CASE WHEN {hidden} THEN NULL ELSE resident_center END"
         crossing = cross_center_of(shown_center)
         if resident_id is not None:

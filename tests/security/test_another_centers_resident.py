@@ -92,3 +92,28 @@ async def test_another_centers_resident_is_answered_as_nobody_and_nothing_of_the
             assert len(ours) == len(routes(clerk_b, sup_b))
             assert set(ours) <= {("clerk-b", "out_of_reach", TEST_CENTER, True),
                                  ("sup-b", "out_of_reach", TEST_CENTER, True)}
+
+
+async def test_the_city_narrowing_its_trail_to_the_probers_center_still_sees_whose_it_was(
+        settings: Settings) -> None:
+    """After an id-probe alert naming a center, the city reads that center's trail: the
+    refusals as for nobody are there as what they were (``out_of_reach``, the resident's
+    center), not as the prober's center was shown them."""
+    app = create_app(settings)
+    async with running(app, role=Role.CLERK, center=TEST_CENTER) as home:
+        resident = await register_resident(home)
+        clerk_b = bearer(settings, role=Role.CLERK, center=OTHER, sub="clerk-b")
+        refused = await home.get(f"/residents/{resident}", headers=clerk_b,
+                                 params={"purpose": "follow-up call"})
+        assert refused.status_code == 404, refused.text
+        city = bearer(settings, role=Role.CITY, center=None, sub="city-1")
+        seen = {}
+        for narrowed in ({}, {"center_id": OTHER}, {"center_id": OTHER, "cross_center": "true"}):
+            answer = await home.get("/audit", headers=city,
+                                    params={"resident_id": resident, **narrowed})
+            assert answer.status_code == 200, answer.text
+            seen[str(narrowed)] = [(e["actor"], e["outcome"], e["resident_center"],
+                                    e["cross_center"]) for e in answer.json()["items"]
+                                   if e["actor_center"] == OTHER]
+        assert set(map(tuple, seen.values())) == {
+            (("clerk-b", "out_of_reach", TEST_CENTER, True),)}, seen
