@@ -413,8 +413,10 @@ class Vault:
                 "SELECT resident_id, center_id FROM residents WHERE id_tag = $1",
                 self.sealer.id_tag(secret, id_number))
             if row is None:
+                # Nobody to scrub the purpose of (a digit mistyped in a resident's number,
+                # say), and the generic redactor leaves a name it does not know: not kept.
                 await self._audit(conn, access, "lookup", None, None, ["id_number"],
-                                  "not_found")
+                                  "not_found", keep_purpose=False)
                 await self._watch_misses(conn, access)
             elif row["center_id"] != principal.center_id and principal.center_id is not None:
                 await self._grant(conn, principal, row["resident_id"])
@@ -857,11 +859,11 @@ class Vault:
 
 
 def withheld(purpose: str) -> str:
-    """The purpose of a refusal as for nobody (``not_found``, ``OUT_OF_REACH``), as the trail
-    keeps it: its length only. Scrubbing it of the resident's name would open their data for
-    a caller answered as for nobody, and the generic redactor alone leaves a name it does not
-    know as one ("核实欧阳秀凤的低保"), in a trail that outlives the resident's erasure; until
-    stop 49 it was kept so."""
+    """The purpose of a refusal as for nobody (``not_found``, ``OUT_OF_REACH``; a lookup that
+    finds no one), as the trail keeps it: its length only. Scrubbing it of the resident's
+    name would open their data for a caller answered as for nobody, and the generic redactor
+    alone leaves a name it does not know as one ("核实欧阳秀凤的低保"), in a trail that
+    outlives the resident's erasure; until stop 49 it was kept so."""
     return WITHHELD.format(n=len(purpose))
 
 

@@ -84,3 +84,18 @@ async def test_a_name_another_centers_clerk_types_as_their_purpose_is_kept_nowhe
         finally:
             await conn.close()
     assert STRANGER.encode() not in files, "the name typed as a purpose is in the database"
+
+
+async def test_a_name_typed_as_the_purpose_of_a_lookup_that_finds_no_one_is_not_kept(
+        settings: Settings) -> None:
+    """A lookup that finds no one (a digit mistyped in the ID number of a resident on file,
+    say) has nobody to scrub its purpose of, and the generic redactor leaves a name it does
+    not know as one: the purpose is not kept, only its length."""
+    purpose = f"核实{STRANGER}的身份"
+    assert STRANGER in redact(purpose, None), "the generic redactor would have hidden it"
+    async with running(create_app(settings)) as intake:
+        r = await intake.post("/residents/lookup", headers={"Idempotency-Key": uuid.uuid4().hex},
+                              json={"id_number": id_number(), "purpose": purpose})
+        assert r.status_code == 404, r.text
+        trail = (await intake.get("/audit", params={"action": "lookup"})).json()["items"]
+    assert [e["purpose"] for e in trail] == [f"[purpose not kept: {len(purpose)} characters]"]
