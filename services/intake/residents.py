@@ -429,7 +429,8 @@ async def audit_trail(
         check_center(reader, center_id or reader.center_id)
         center_id = reader.center_id
     rows = await vault.audit_trail(center_id, resident_id, actor, since, until, before,
-                                   limit + 1, action=action, cross_center=cross_center)
+                                   limit + 1, action=action, cross_center=cross_center,
+                                   reader_center=reader.center_id)
     more = len(rows) > limit
     rows = rows[:limit]
     return AuditPage(items=[AuditEntry(**r) for r in rows],

@@ -109,11 +109,17 @@ def say_left_out(verdicts: list[Verdict], lines: ProbeLines | None) -> None:
 
 async def _say_minutes_as_they_end(lines: ProbeLines) -> None:
     """The timer: each caller's minute, once over, says what it left out, also when the
-    caller tried nothing more (their next refusal said it, until stop 49)."""
+    caller tried nothing more (their next refusal said it, until stop 49). A round that
+    fails is not the last: until stop 49 one exception ended the timer for the process's
+    life, and was raised again from the lifespan's shutdown before its counts were said."""
     while True:
         # A floor: a clock a test holds still must not spin the loop.
         await asyncio.sleep(max(lines.seconds_to_next_end(), 0.05))
-        say_left_out(lines.ended(), lines)
+        try:
+            say_left_out(lines.ended(), lines)
+        except Exception:  # the next round tries again
+            with contextlib.suppress(Exception):  # the log itself may be what failed
+                log.exception("access.refused_out_of_reach.timer_failed")
 
 
 def _said_at_the_end(app: FastAPI, lines: ProbeLines) -> None:

@@ -3,7 +3,12 @@ minute is over; the table of callers stays bounded, a caller let go says its cou
 
 from __future__ import annotations
 
+from fastapi import FastAPI
+from structlog.testing import capture_logs
+
+from shared.http.errors import install_error_handlers
 from shared.http.probe_lines import ProbeLines, Verdict
+from tests.support import wait_until
 
 A, B, C = ("clerk-900", "SH-PD-ZHANGJIANG"), ("clerk-901", "SH-PD-ZHANGJIANG"), (
     "clerk-902", "SH-PD-LUJIAZUI")
@@ -51,3 +56,38 @@ def test_at_shutdown_every_count_left_out_is_said_minute_over_or_not() -> None:
         lines.refused(caller)
     assert lines.drain() == [Verdict(False, 2, A), Verdict(False, 1, C)]
     assert lines.drain() == []
+
+
+async def test_a_round_of_the_timer_that_fails_is_not_its_last() -> None:
+    """One round of the service's timer raises (a log write that failed, say): the next round
+    still says the count, and the service stops cleanly, saying what it owes. Until stop 49
+    the exception ended the timer for the process's life (no count said at a minute's end
+    again) and was raised again from the lifespan's shutdown, before the shutdown's counts."""
+    app = FastAPI()
+    install_error_handlers(app)
+    lines: ProbeLines = app.state.probe_lines
+    now = [0.0]
+    lines.clock, lines.window_s, lines.per_minute = (lambda: now[0]), 0.1, 1
+    real, rounds = lines.ended, []
+
+    def ended() -> list[Verdict]:
+        rounds.append(now[0])
+        if len(rounds) == 1:
+            raise RuntimeError("the log's pipe is full")
+        return real()
+
+    lines.ended = ended  # type: ignore[method-assign]
+    with capture_logs() as logs:
+        async with app.router.lifespan_context(app):
+            for _ in range(3):
+                lines.refused(A)
+            now[0] = 1.0  # A's minute is over
+
+            async def said() -> bool:
+                return any(e["event"].endswith("suppressed") for e in logs)
+            await wait_until(said, what="the count said by a later round")
+            for _ in range(4):
+                lines.refused(B)  # a minute not over at the stop
+    suppressed = [(e["left_out"], e["actor"]) for e in logs
+                  if e["event"] == "access.refused_out_of_reach.suppressed"]
+    assert suppressed == [(2, A[0]), (3, B[0])], suppressed
