@@ -1560,6 +1560,10 @@ def test_the_letters_of_an_office_and_pinyin_words_are_no_names(words: str) -> N
     ("中午孙立军到窗口领表", f"中午{NAME}到窗口领表"),
     ("陪同王芳到窗口办理", f"陪同{NAME}到窗口办理"),
     ("陪同吴桂芬去医院复查", f"陪同{NAME}去医院复查"),
+    ("2026年12月20日周日张建国来过", f"2026年12月20日周日{NAME}来过"),
+    ("12月31日23:30 王芳来电", f"12月31日23:30 {NAME}来电"),
+    ("2027年1月5日上午刘志刚到窗口", f"2027年1月5日上午{NAME}到窗口"),
+    ("2028年3月1日下午陈晓红来过", f"2028年3月1日下午{NAME}来过"),
     ("孙 立 军 电 话 1 5 8 1 2 3 4 5 6 7 8", f"{NAME} 电 话 {PHONE}"),
     *[(words, words) for words in [
         "今天来访人数较多", "上午高峰来电多", "陪同人员到窗口等候", "下午开会说明情况",
@@ -1622,7 +1626,8 @@ def test_a_japanese_name_with_long_vowels(typed: str, stored: str) -> None:
     ("联系电话：(021)62345678-8001", f"联系电话：{PHONE}"),
     ("电话021-62345678 ext 8001", f"电话{PHONE}"),
     *[(words, words) for words in ["咨询热线 021-12345 转 2", "请拨12345转3号键",
-                                   "补贴转8001元到账", "电话2026-12-20回访", "电话 2027 1 5 再打"]],
+                                   "补贴转8001元到账", "电话2026-12-20回访", "电话 2027 1 5 再打",
+                                   "电话 2028/1/5 回访", "电话 12-31 23:30 回访"]],
 ])
 def test_a_landline_spaced_read_out_or_with_its_extension(typed: str, stored: str) -> None:
     """scrub49: a landline spaced in pairs after its keyword (kept as a day: 6234 56 78 has a
