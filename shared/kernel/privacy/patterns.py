@@ -1253,7 +1253,7 @@ _PROFILED = re.compile(
 """A name as a case note's list of people writes it: with the sex and age after it (王秀英（女，
 67岁）, 张建国，男，45岁) or with who they are in brackets (王小明（儿子）, 李敏(本人))."""
 _OWNS = r"的(?:电话|手机|座机|联系方式|号码|身份证|住址|地址|微信)"
-_A_TIME_OF_DAY = ("今天|昨天|前天|上午|下午|中午|晚上|早上|刚才|当天|随后|后来|今早|昨晚|"
+_A_TIME_OF_DAY = ("今天|昨天|前天|上午|下午|中午|晚上|早上|刚才|刚刚|当天|随后|后来|今早|昨晚|"
                   "周[一二三四五六日天]")
 """The time a note opens with, glued to the name after it (今天张建国来过, 上午李秀英打电话,
 2026年12月20日周日张建国来过):
