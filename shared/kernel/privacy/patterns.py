@@ -1253,12 +1253,15 @@ _PROFILED = re.compile(
 """A name as a case note's list of people writes it: with the sex and age after it (王秀英（女，
 67岁）, 张建国，男，45岁) or with who they are in brackets (王小明（儿子）, 李敏(本人))."""
 _OWNS = r"的(?:电话|手机|座机|联系方式|号码|身份证|住址|地址|微信)"
+_SURNAME_FIRST = "[" + "".join(sorted({n[0] for n in SURNAMES})) + "]"
+"""What a name's first character may be: ``_SPEAKER`` asks it before its look behinds."""
 _A_TIME_OF_DAY = ("今天|昨天|前天|上午|下午|中午|晚上|早上|刚才|刚刚|当天|随后|后来|今早|昨晚|"
                   "周[一二三四五六日天]")
 """The time a note opens with, glued to the name after it (今天张建国来过, 上午李秀英打电话,
 2026年12月20日周日张建国来过):
 each two characters, one width for ``_SPEAKER``'s look behind; kept until scrub49."""
-_SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s:：（(【\[\-#“「『\"'‘])|(?<=" + _KIN
+_SPEAKER = re.compile(r"(?=" + _SURNAME_FIRST
+                      + r")(?:^|(?<=[，。；！？,.;!?\s:：（(【\[\-#“「『\"'‘])|(?<=" + _KIN
                       + r")|(?<=" + _A_TIME_OF_DAY + r"))(?P<n>" + _SURNAME + _GIVEN
                       + r"{1,2})(?=说|称|表示|反映|讲|来电|来访|告诉|来过|打电话|打来电话"
                       + r"|[到来]窗口|" + _OWNS + r"|(?:电话|手机|座机)[:：]?\d)")
@@ -1658,7 +1661,8 @@ _ANY_NEXT_OF_KIN = re.compile(_NEXT_OF_KIN)
 _ANY_QUOTE = re.compile("[“「『\"'‘]")
 _ANY_TOLD = re.compile("[跟给请]" + _SURNAME)
 _ANY_ON_BEHALF = re.compile("[代替帮]" + _SURNAME)
-_ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉|来过|电话|窗口|手机|座机|" + _OWNS)
+_ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉|来过|打电话|打来电话|窗口"
+                         r"|(?:电话|手机|座机)[:：]?\d|" + _OWNS)
 _ANY_DEED = re.compile(_DEEDS)
 
 
