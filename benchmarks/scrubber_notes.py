@@ -28,7 +28,11 @@ digits alone, and the center's own that must stay); ``redteam80`` redteam80's at
 those (a line spaced with two spaces, a tab or a full-width space, a name half in pinyin and
 half in characters, a mobile read out a digit at a time with uneven partings; a form's English,
 medicines, romanised places, pinyin words that open like a surname, the letters of Hong Kong's
-offices, therapists and couriers, spaced labels, seven-digit invoices, days); ``all`` every set.
+offices, therapists and couriers, spaced labels, seven-digit invoices, days); ``scrub49``
+scrub49's (a name glued to the time or the 陪同 before it, half pinyin after who reached it, a
+name before its number in a spaced line, landlines spaced oddly or with an extension, initials
+in lower case, romaji with long vowels, and what else a clerk types: WeChat and QQ ids, plates,
+an ID's last four, rooms, emails, a neighbour by relation and surname); ``all`` every set.
 Each file's comments say what its notes are about.
 """
 
@@ -47,7 +51,7 @@ SETS_DIR = ROOT / "benchmarks" / "scrubber_notes_sets"
 #: The sets of notes, each ``scrubber_notes_sets/<set>.jsonl``, in the order ``--notes all``
 #: takes them.
 SETS = ("scrub10", "genres", "clerks", "redteam56", "scrub47", "redteam69", "scrub48",
-        "redteam80")
+        "redteam80", "scrub49")
 
 
 class Note(NamedTuple):
@@ -104,7 +108,11 @@ TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号",
             # redteam80's: a line spaced with two spaces or a tab, a name half in pinyin,
             # digits typed one at a time with uneven partings
             "张  ", "张\t", "a  b", "Zhang 建", "张 Jianguo ", "Zhang 建国来", "1 3 8  ", "138 0 ",
-            "1-3-8 ", "1 - 3 "]
+            "1-3-8 ", "1 - 3 ",
+            # scrub49's: a time glued before a name, half pinyin after who reached it, lower-case
+            # initials, long vowels, a spaced number after a keyword, an extension
+            "今天张建国来", "陪同王芳到", "联系Zhang建", "联系张Jian", "wxy来", "Saitou Kenji ",
+            "Satō ", "座机 62 ", "62345678转"]
 
 TIMED = r"""
 import json, sys, time
@@ -157,7 +165,7 @@ def main() -> None:
                         default="scrub10",
                         help="which set of notes (scrub10's, redteam38's genres, scrub46's "
                              "word given names, redteam56's, scrub47's, redteam69's, "
-                             "scrub48's, all)")
+                             "scrub48's, redteam80's, scrub49's, all)")
     args = parser.parse_args()
     if args.triggers:
         for tree in (args.other, ROOT):

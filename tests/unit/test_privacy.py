@@ -694,8 +694,9 @@ def test_the_resident_the_case_names_is_scrubbed_in_every_form(typed: str, store
 
 
 def test_a_name_the_vault_does_not_know_typed_alone_is_not_caught() -> None:
-    """The limit docs/security.md states: nothing marks 王秀英 as a name here but the vault."""
-    assert redact("今天王秀英来过") == "今天王秀英来过"
+    """The limit docs/security.md states: nothing marks 王秀英 as a name here but the vault
+    (今天王秀英来过 goes since scrub49: a time glued before the name opens its clause)."""
+    assert redact("听说王秀英今天来过") == "听说王秀英今天来过"
 
 
 def test_a_landline_on_file_is_found_without_its_area_code() -> None:
@@ -779,7 +780,13 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
                                   # redteam80's: two spaces, a tab, a half-pinyin name, digits
                                   # typed one at a time with uneven partings
                                   "张  ", "张\t", "a  b", "Zhang 建", "张 Jianguo ", "Zhang 建国来",
-                                  "1 3 8  ", "138 0 ", "1-3-8 "])
+                                  "1 3 8  ", "138 0 ", "1-3-8 ",
+                                  # scrub49's: a time glued before a name, half pinyin after
+                                  # who reached it, lower-case initials, long vowels, a spaced
+                                  # number after a keyword, an extension, Chinese digits spaced
+                                  "今天张建国来", "陪同王芳到", "联系Zhang建", "联系张Jian",
+                                  "wxy来", "Saitou Kenji ", "Satō ", "座机 62 ", "62345678转",
+                                  "零二一 六 "])
 def test_a_field_four_times_as_long_costs_the_scrubber_four_times_the_work(
         unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
@@ -1545,3 +1552,85 @@ def test_the_letters_of_an_office_and_pinyin_words_are_no_names(words: str) -> N
     went as initials before 来过 / 说 (scrub48), and lower-case pinyin words that open like a
     surname (yang lao 金, cheng guan 来过) as a name in pinyin."""
     assert redact(words) == words
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("今天张建国来过，材料已收", f"今天{NAME}来过，材料已收"),
+    ("上午李秀英打电话问补贴", f"上午{NAME}打电话问补贴"),
+    ("中午孙立军到窗口领表", f"中午{NAME}到窗口领表"),
+    ("陪同王芳到窗口办理", f"陪同{NAME}到窗口办理"),
+    ("陪同吴桂芬去医院复查", f"陪同{NAME}去医院复查"),
+    ("2026年12月20日周日张建国来过", f"2026年12月20日周日{NAME}来过"),
+    ("12月31日23:30 王芳来电", f"12月31日23:30 {NAME}来电"),
+    ("2027年1月5日上午刘志刚到窗口", f"2027年1月5日上午{NAME}到窗口"),
+    ("2028年3月1日下午陈晓红来过", f"2028年3月1日下午{NAME}来过"),
+    ("孙 立 军 电 话 1 5 8 1 2 3 4 5 6 7 8", f"{NAME} 电 话 {PHONE}"),
+    *[(words, words) for words in [
+        "今天来访人数较多", "上午高峰来电多", "陪同人员到窗口等候", "下午开会说明情况",
+        "今天周一来电很多", "昨天下雨来访少", "听说王秀英今天来过"]],
+])
+def test_a_name_glued_to_the_time_before_it_opens_its_clause(typed: str, stored: str) -> None:
+    """scrub49: a name glued to the time a note opens with (今天张建国来过, 上午李秀英打电话)
+    or to 陪同 before where they went (陪同王芳到窗口) was kept: only a punctuation mark or the
+    text's start opened a clause. The center's own words so placed stay."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("已联系Zhang建国，明天来补材料", f"已联系{NAME}，明天来补材料"),
+    ("通知Li秀英明天来", f"通知{NAME}明天来"),
+    ("已通知Chen晓红下周一来签字", f"已通知{NAME}下周一来签字"),
+    ("已联系张Jianguo，他说下周来", f"已联系{NAME}，他说下周来"),
+    ("通知李Guilan来领表", f"通知{NAME}来领表"),
+    *[(words, words) for words in ["已联系Grab的客服，未接通", "已通知居委会明天来"]],
+])
+def test_a_name_half_in_pinyin_after_who_reached_it(typed: str, stored: str) -> None:
+    """scrub49: a half-pinyin name went only before what the person did (redteam80); after
+    联系 / 通知 / 陪同 ... it was kept whole (已联系Zhang建国，)."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("wxy来过，材料已收", f"{NAME}来过，材料已收"),
+    ("上午lxm来窗口问补贴", f"上午{NAME}来窗口问补贴"),
+    ("zq签字确认", f"{NAME}签字确认"),
+    ("备注：cxh来过两次", f"备注：{NAME}来过两次"),
+    *[(words, words) for words in ["今天app来不了", "ok说好了", "ta说明天来", "pdf来过一次",
+                                   "mm来过了", "email来过"]],
+])
+def test_lower_case_initials_before_what_the_person_did(typed: str, stored: str) -> None:
+    """scrub49: initials typed without the shift key (wxy来过) were kept; WXY来过 went."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("Satō Hanako来电", f"{NAME}来电"),
+    ("Saitou Kenji来过", f"{NAME}来过"),
+    ("Ōno Tarō说材料在家", f"{NAME}说材料在家"),
+    ("Kōno Tarō来电", f"{NAME}来电"),
+    ("Yūko Satō来过两次", f"{NAME}来过两次"),
+    ("Ohta Jirou来过", f"{NAME}来过"),
+    *[(words, words) for words in ["Tokyo Osaka 的航班", "Ōsaka Station 附近", "Café的发票"]],
+])
+def test_a_japanese_name_with_long_vowels(typed: str, stored: str) -> None:
+    """scrub49: romaji with its long vowels marked (Satō) or spelled (Saitou, Ohta) was kept;
+    Sato Hanako went (scrub48)."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("她女儿座机 021 - 62 34 56 78", f"她女儿座机 {PHONE}"),
+    ("家里座机 6234 56 78", f"家里座机 {PHONE}"),
+    ("单位电话62345678转8001", f"单位电话{PHONE}"),
+    ("座机 021-62345678 转 8001，找她本人", f"座机 {PHONE}，找她本人"),
+    ("联系电话：(021)62345678-8001", f"联系电话：{PHONE}"),
+    ("电话021-62345678 ext 8001", f"电话{PHONE}"),
+    *[(words, words) for words in ["咨询热线 021-12345 转 2", "请拨12345转3号键",
+                                   "补贴转8001元到账", "电话2026-12-20回访", "电话 2027 1 5 再打",
+                                   "电话 2028/1/5 回访", "电话 12-31 23:30 回访"]],
+])
+def test_a_landline_spaced_read_out_or_with_its_extension(typed: str, stored: str) -> None:
+    """scrub49: a landline spaced in pairs after its keyword (kept as a day: 6234 56 78 has a
+    day's shape; 021 - 62 34 56 78) and its extension after it (转8001, -8001, ext 8001) were
+    kept. A hotline's menu and an amount stay; so does a day."""
+    assert redact(typed) == stored

@@ -5,6 +5,7 @@ them; ``known_person`` adds the rules for one resident the text is about."""
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -50,6 +51,11 @@ _FOLD = {**{0xFF10 + i: ord("0") + i for i in range(10)},
          # Digits of other scripts and styles, one character each (Arabic-Indic ١٣٨, the
          # mathematical bold 𝟏𝟑𝟖 a phone app pastes, circled ①③⑧, superscripts), as ASCII:
          # the rules below look for ASCII digits next to each other.
+         # A Latin letter with a mark on it (Satō, Kōno Tarō: romaji's long vowels; pinyin's
+         # tones, Zhāng) as the letter: the name rules read plain letters (scrub49).
+         **{cp: ord(base) for cp in range(0xC0, 0x250)
+            if len(base := unicodedata.normalize("NFD", chr(cp))[0]) == 1 and base.isascii()
+            and base.isalpha() and chr(cp) != base},
          **{cp: ord("0") + unicodedata.digit(chr(cp)) for cp in range(0x80, 0x20000)
             if cp not in range(0xFF10, 0xFF1A) and unicodedata.digit(chr(cp), None) is not None}}
 
@@ -390,7 +396,7 @@ def _alone(text: str, m: re.Match[str]) -> bool:
 _PHONE_KEYWORD = re.compile(  # not the 电话 of a marker: [电话已隐去]，68494601 is no phone
     r"(?<!\[)(?:电话|手机|座机|(?P<reach>联系)|号码(?<![证卡账帐照牌单票码]..)|\b(?:tel|telephone|phone|mobile|cell|whatsapp)\b)(?:号码|号)?"
     r"[^0-9\n]{0,6}?"
-    r"(?P<n>\d(?:[ \-.]?\d){6,})", re.IGNORECASE)
+    r"(?P<n>\d(?:(?: ?[\-.] ?| {1,2})?\d){6,})", re.IGNORECASE)
 """Seven digits or more after 电话 / 手机 / 座机 / 联系 / phone ...: a landline without its area
 code, and Hong Kong's and Macao's local eight digits (手机：9123 4567, 联系她9123-4567), their
 groups parted by a space, a dash or a dot (电话：6412.3456: redteam60 found it kept); not a
@@ -591,6 +597,10 @@ _DATE_SHAPE = re.compile(r"\d{4}[ .\-/]\d{1,2}[ .\-/]\d{1,2}|\d{1,2}[ .\-/]\d{1,
 _DATE_AND_HOUR = re.compile(r"(?:" + _DATE_SHAPE.pattern + "|" + _COMPACT_DATE.pattern
                             + r")[ \-]?\d{1,2}")
 _A_TIME = re.compile(r"[:：点时]")
+_A_DAY = re.compile(r"(?:19|20)\d\d[ .\-/]\d{1,2}[ .\-/]\d{1,2}"
+                    r"|\d{1,2}[ .\-/]\d{1,2}[ .\-/](?:19|20)\d\d")
+"""A day after a phone's keyword (电话2026-12-31回访): its year is this century's or the last's;
+座机 6234 56 78 is a landline spaced (kept until scrub49)."""
 """A day and the hour of a time after it (电话2026-12-31 23:30回访, 联系20261220 15:30): the
 digits before the colon are no phone number."""
 
@@ -893,6 +903,7 @@ _INTRODUCERS = (r"(?:居民|住户|低保户|困难户|申请人|老人|患者|�
                 # (副主任 spelt out: an optional 副 first would cost every text a slower search)
                 r"副主任|副书记|主任|书记|" + "|".join(OFFICE_POSTS) + ")")
 NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄", "康复", "曾经", "曾多次",
+             "高峰",  # 上午高峰来电多: a time glued before it opens a clause since scrub49
              "曾于", "符合", "陆续", "连续", "查询", "安排", "尚未", "关于", "包括", "常年",
              "常住", "管理", "解决", "商量", "金额", "程序", "范围", "任何", "房屋", "万一", "万元",
              "方法", "方式", "方面", "方案", "方向",
@@ -1054,7 +1065,8 @@ _GIVEN_NICKNAME = re.compile(
 小丽已经填好, 跟小燕核对过了, 小娟今天请假): none of these is a surname (小王 is
 ``_NICKNAME``'s), and what follows is what a person does or says, as there. Not 小红书, 小红花,
 小燕子, 小超市, 小美女 (a thing follows), nor 小雪 (a solar term: not listed)."""
-_REACH_END = r"(?=[，。；！？,.;!?、\s）)：:（(—…“”\"'～~\-]|了|并|和|及|与|后|未|没|$)"
+_REACH_END = (r"(?=[，。；！？,.;!?、\s）)：:（(—…“”\"'～~\-]|了|并|和|及|与|后|未|没|$"
+              r"|[到去来](?:窗口|柜台|医院|中心|现场))")  # 陪同王芳到窗口: scrub49
 #: What a note says was done to reach someone, the name they reached following (``_REACHED``,
 #: ``_KIN_AFTER``).
 _REACHING = ("联系", "通知", "告知", "转告", "回访", "陪同", "探望", "看望", "走访")
@@ -1241,9 +1253,18 @@ _PROFILED = re.compile(
 """A name as a case note's list of people writes it: with the sex and age after it (王秀英（女，
 67岁）, 张建国，男，45岁) or with who they are in brackets (王小明（儿子）, 李敏(本人))."""
 _OWNS = r"的(?:电话|手机|座机|联系方式|号码|身份证|住址|地址|微信)"
-_SPEAKER = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s:：（(【\[\-#“「『\"'‘])|(?<=" + _KIN
-                      + r"))(?P<n>" + _SURNAME + _GIVEN
-                      + r"{1,2})(?=说|称|表示|反映|讲|来电|来访|告诉|来过|" + _OWNS + ")")
+_SURNAME_FIRST = "[" + "".join(sorted({n[0] for n in SURNAMES})) + "]"
+"""What a name's first character may be: ``_SPEAKER`` asks it before its look behinds."""
+_A_TIME_OF_DAY = ("今天|昨天|前天|上午|下午|中午|晚上|早上|刚才|刚刚|当天|随后|后来|今早|昨晚|"
+                  "周[一二三四五六日天]")
+"""The time a note opens with, glued to the name after it (今天张建国来过, 上午李秀英打电话,
+2026年12月20日周日张建国来过):
+each two characters, one width for ``_SPEAKER``'s look behind; kept until scrub49."""
+_SPEAKER = re.compile(r"(?=" + _SURNAME_FIRST
+                      + r")(?:^|(?<=[，。；！？,.;!?\s:：（(【\[\-#“「『\"'‘])|(?<=" + _KIN
+                      + r")|(?<=" + _A_TIME_OF_DAY + r"))(?P<n>" + _SURNAME + _GIVEN
+                      + r"{1,2})(?=说|称|表示|反映|讲|来电|来访|告诉|来过|打电话|打来电话"
+                      + r"|[到来]窗口|" + _OWNS + r"|(?:电话|手机|座机)[:：]?\d)")
 """A name opening a clause before a verb of speech (王秀英说), or after the everyday word for
 who they are to the resident (邻居李四说, 她老公孙立军来电: each of ``_KIN`` is two characters,
 one width for the look behind); not 向姐姐反映, 向妈妈说 ("to my sister", ``_KIN_WORDS``).
@@ -1494,6 +1515,18 @@ _MORE_ACRONYMS = frozenset(("WHO", "WX", "VX", "AM", "PM", "GM", "CCTV", "NGO", 
                             "SWD", "MSW", "SW", "OT", "PT", "ST", "HA", "HD", "GP", "RN", "EN",
                             "MO", "CSSA", "ICAC", "UPS", "DHL", "JD", "IDD"))
 _ANY_CAPITALS = re.compile(r"[A-Z]{2}")
+_LOWER_INITIALS = re.compile(
+    r"(?<![A-Za-z0-9.&/\-_@:])(?P<n>[a-z]{2,3})(?=来过|来电|来访|来窗口|来办|来了|来补|说(?!明)|称|表示"
+    r"|反映|告诉|本人|" + _DEEDS + ")")
+"""Initials in lower case alone before what the person did (wxy来过, zjg说, 上午lxm来窗口), as a
+clerk types them without the shift key; kept until scrub49. Not a word typed so (app, ok, pdf:
+``_ACRONYMS`` in lower case), nor pinyin's pronouns and a chat's kin (ta说, mm来过:
+``_NOT_LOWER_INITIALS``)."""
+_NOT_LOWER_INITIALS = frozenset((
+    "ta", "wo", "ni", "mm", "gg", "jj", "dd", "bb", "mz", "lz", "lp", "lg", "bf", "gf", "ps",
+    "aa", "hh", "hhh", "www", "ok", "yes", "no", "and", "the", "you", "she", "him", "her"))
+_ANY_LOWER_INITIALS = re.compile(r"[a-z]{2}(?:[a-z](?![a-z])|(?![a-z]))(?=[来说称表反告本"
+                                 + "".join(sorted({d[0] for d in _DEEDS.split("|")})) + "])")
 
 _HK_ONE_SYLLABLE = re.compile(
     r"(?=[A-Z])(?<![A-Za-z])(?P<s>"
@@ -1519,7 +1552,17 @@ _ROMAJI_SURNAMES = (
     "Takada Fujimoto Takeda Murata Ueno Sugiyama Masuda Sugawara Hirano Otsuka Kojima Kubo "
     "Matsui Iwasaki Sakurai Kinoshita Noguchi Matsuo Nomura Kikuchi Sano Onishi Sugimoto Arai "
     "Honda Hattori Kubota Nishida Nagai Kawaguchi").split()
-_ROMAJI_SURNAME = "(?:" + "|".join(_ROMAJI_SURNAMES + [n.upper() for n in _ROMAJI_SURNAMES]) + ")"
+_ROMAJI_SURNAMES.append("Kono")
+
+
+def _long_vowels(name: str) -> str:
+    """A romaji surname whose o may be written long (Saitou, Ohta, Oono: kept until scrub49;
+    Satō is Sato once ``fold`` took its macron)."""
+    return re.sub("[oO]", lambda m: m.group() + ("[UOH]?" if name.isupper() else "[uoh]?"), name)
+
+
+_ROMAJI_SURNAME = "(?:" + "|".join(_long_vowels(n) for n in _ROMAJI_SURNAMES
+                                   + [n.upper() for n in _ROMAJI_SURNAMES]) + ")"
 _ROMAJI_NAME = re.compile(
     r"(?=[A-Z])(?<![A-Za-z])(?:" + _ROMAJI_SURNAME + r",?\s(?P<g>[A-Z][a-z]{2,9}|[A-Z]{3,10})"
     r"|(?P<f>[A-Z][a-z]{2,9})\s" + _ROMAJI_SURNAME + r")(?![A-Za-z]|\s(?:[A-Z]|[Ss]treet|[Rr]oad"
@@ -1573,6 +1616,13 @@ _MIXED_NAME = re.compile(
 Xiuying说): a surname in pinyin and one or two characters, or a surname's character and a
 given name in pinyin, opening what the person said or did; kept until redteam80."""
 _ANY_MIXED = re.compile(r"[A-Za-z] ?[\u4e00-\u9fff]")
+_REACHED_MIXED = re.compile(
+    r"(?:" + "|".join(_REACHING) + r")(?:了|过)?(?:(?P<p>" + _PINYIN_SURNAME + r") ?(?P<h>" + _GIVEN
+    + r"{1,2}?)|(?P<c>" + _SURNAME + r") ?(?P<l>[A-Z][a-z]{1,11})(?![A-Za-z]))"
+    r"(?=[，。；！？,.;!?、\s）)：:（(]|了|并|和|及|与|后|未|没|$|明天|后天|今天|下周|下午|上午|来|去|到)")
+"""A name half in pinyin after who reached them (已联系Zhang建国，, 通知Li秀英明天来, 已联系张
+Jianguo，): what ``_REACHED`` finds in characters, and ``_MIXED_NAME`` before a person's doing;
+kept until scrub49. The name is what follows the verb: ``_mixed_names`` yields it alone."""
 _PINYIN_PLACES = frozenset((
     "xu hui", "yang pu", "huang pu", "chang ning", "jin shan", "song jiang", "feng xian",
     "jia ding", "hong kou", "min hang", "zhang jiang", "gao qiao", "zhou pu", "kang qiao",
@@ -1611,12 +1661,25 @@ _ANY_NEXT_OF_KIN = re.compile(_NEXT_OF_KIN)
 _ANY_QUOTE = re.compile("[“「『\"'‘]")
 _ANY_TOLD = re.compile("[跟给请]" + _SURNAME)
 _ANY_ON_BEHALF = re.compile("[代替帮]" + _SURNAME)
-_ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉|来过|" + _OWNS)
+_ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉|来过|打电话|打来电话|窗口"
+                         r"|(?:电话|手机|座机)[:：]?\d|" + _OWNS)
 _ANY_DEED = re.compile(_DEEDS)
 
 
+_EXTENSION = re.compile(r" {0,2}(?:转分机|转|分机|-|ext\.?|Ext\.?|EXT\.?) {0,2}\d{2,5}(?![\d\-])")
+"""A phone's extension right after it (62345678转8001, 021-62345678 转 8001, (021)62345678-8001,
+ext 8001): with the number, whom it reaches; kept until scrub49. Only after a phone found."""
+
+
 def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
-    """The ID numbers, accounts and phones in a (folded) text."""
+    """The ID numbers, accounts and phones in a (folded) text, a phone with its extension."""
+    for start, end, marker in _number_spans(text):
+        if marker == REDACTED_PHONE and (m := _EXTENSION.match(text, end)) is not None:
+            end = m.end()
+        yield start, end, marker
+
+
+def _number_spans(text: str) -> Iterator[tuple[int, int, str]]:
     for regex in (_ID_KEYWORD, _ID_TAIL):
         for m in regex.finditer(text):
             if not _DATE_SHAPE.fullmatch(m.group("n")):
@@ -1720,7 +1783,7 @@ def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
         number = m.group("n")
         if _AMOUNT_AFTER.match(text, m.end("n")) or _DECIMAL.fullmatch(number):
             continue  # 联系居委会，补贴1380000元: how much, not whom; 联系1.2345678万
-        if not _DATE_SHAPE.fullmatch(number) and not (  # 联系20261220: when, not whom
+        if not _A_DAY.fullmatch(number) and not (  # 联系20261220: when, not whom
                 m.group("reach") and _COMPACT_DATE.match(number)) and not (
                 _DATE_AND_HOUR.fullmatch(number) and _A_TIME.match(text, m.end("n"))):
             yield m.start("n"), m.end("n"), REDACTED_PHONE  # not 电话2026-12-31 23:30回访
@@ -1764,7 +1827,14 @@ def _latin_names(text: str) -> Iterator[tuple[int, int, str]]:
         for m in _INITIALS_ALONE.finditer(text):
             if m.group("n") not in _ACRONYMS and m.group("n") not in _MORE_ACRONYMS:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
-    if _ANY_MIXED.search(text):  # Zhang 建国来过, 王 Xiuying说
+    if _ANY_LOWER_INITIALS.search(text):  # wxy来过
+        for m in _LOWER_INITIALS.finditer(text):
+            n = m.group("n")
+            if n.upper() not in _ACRONYMS and n.upper() not in _MORE_ACRONYMS \
+                    and n not in _NOT_LOWER_INITIALS:
+                yield m.start("n"), m.end("n"), REDACTED_NAME
+    # Zhang 建国来过, 王 Xiuying说; 已联系张Jianguo，
+    if _ANY_MIXED.search(text) or (_HAN_CAPITAL.search(text) and _ANY_REACH.search(text)):
         yield from _mixed_names(text)
     if " " not in text:
         return
@@ -1787,12 +1857,14 @@ def _latin_names(text: str) -> Iterator[tuple[int, int, str]]:
 def _mixed_names(text: str) -> Iterator[tuple[int, int, str]]:
     """``_MIXED_NAME``'s finds before what the person said or did: a given name in pinyin is
     one or two syllables of it (王 Xiuying, not 王 Ok)."""
-    for m in _MIXED_NAME.finditer(text):
+    reached = _ANY_REACH.search(text) is not None
+    for m in itertools.chain(_MIXED_NAME.finditer(text),
+                             _REACHED_MIXED.finditer(text) if reached else ()):
         if m.group("l") and not _PINYIN_GIVEN.fullmatch(m.group("l")):
             continue
         if m.group("h") and not is_name(m.group("h")):
             continue
-        yield m.start(), m.end(), REDACTED_NAME
+        yield m.start("p") if m.group("p") else m.start("c"), m.end(), REDACTED_NAME
 
 
 def _pinyin_names(text: str, found: Iterator[re.Match[str]]) -> Iterator[tuple[int, int, str]]:
