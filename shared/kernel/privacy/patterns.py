@@ -903,7 +903,9 @@ _INTRODUCERS = (r"(?:居民|住户|低保户|困难户|申请人|老人|患者|�
                 # (副主任 spelt out: an optional 副 first would cost every text a slower search)
                 r"副主任|副书记|主任|书记|" + "|".join(OFFICE_POSTS) + ")")
 NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄", "康复", "曾经", "曾多次",
-             "高峰",  # 上午高峰来电多: a time glued before it opens a clause since scrub49
+             # the rush hour (上午高峰期来电多); 高峰 alone is a name as often (高峰说他家漏水,
+             # 居民高峰反映): 上午高峰来电多 goes as a name since scrub49, an over-scrub taken
+             "高峰期", "高峰时段",
              "曾于", "符合", "陆续", "连续", "查询", "安排", "尚未", "关于", "包括", "常年",
              "常住", "管理", "解决", "商量", "金额", "程序", "范围", "任何", "房屋", "万一", "万元",
              "方法", "方式", "方面", "方案", "方向",
