@@ -416,6 +416,11 @@ batch one event at a time (``Consumer._isolate``) stops: the store is at fault (
 table every event writes, a backend that hangs), not those events; each costs a statement
 timeout."""
 
+MOVED_AGAIN = 5
+"""How many times in a row an event applied alone may find its row moved by another
+transaction (the rebuild's switch) and be applied again before its case is blocked at it and
+it is handed back (``Consumer._applied_alone_again``)."""
+
 GONE_CHECK_EVERY = 10
 """How many hand-backs of an event waiting behind a retried one of its case go by between
 looks at whether the retried event is still on the stream (``Consumer._released``)."""
@@ -1333,24 +1338,7 @@ class Consumer:
                 with structlog.contextvars.bound_contextvars(
                         correlation_id=item.envelope.correlation_id,
                         event_id=str(item.envelope.event_id)):
-                    async with conn.transaction():
-                        if type(item.envelope) is not EnvelopeHead:
-                            with tracing.applying(f"apply {self.name}", self._traced([item])):
-                                await self.handler.apply(conn, [item.envelope])
-                        await self._track(conn, [item])
-            except _RowsMoved:
-                # Its row moved since the batch was sorted (rolled back, nothing done):
-                # applied meanwhile, a duplicate; else handed back, its case's later events
-                # of the batch behind it, and sorted again when it comes back. No try counted.
-                row = (await self._tracking(conn, [item])).get(key)
-                if row is not None and item.seq <= row[0]:
-                    self.stats.duplicates += 1
-                    await item.msg.ack()
-                    continue
-                failed_keys.add(key)
-                await self._hold(conn, [item])
-                await item.msg.nak(delay=self.backoff[0])
-                continue
+                    moved = await self._applied_alone_again(conn, item)
             except STORE_TIMED_OUT:
                 raise  # not this event's fault: no try counted (``_timed_out``)
             except Exception as exc:
@@ -1371,8 +1359,53 @@ class Consumer:
                             event_id=str(item.envelope.event_id))
                 await item.msg.nak(delay=delay)
                 continue
+            if moved == "duplicate":  # its row went past it meanwhile: applied elsewhere
+                self.stats.duplicates += 1
+                await item.msg.ack()
+                continue
+            if moved == "behind":
+                # Behind a block of its case (a failed event's, or the one put when its row
+                # kept moving): handed back, its case's later events with it, sorted again
+                # when it comes back. No try counted.
+                failed_keys.add(key)
+                await self._hold(conn, [item])
+                await item.msg.nak(delay=self.backoff[0])
+                continue
             await item.msg.ack()
             self.stats.applied += 1
+
+    async def _applied_alone_again(self, conn: asyncpg.Connection, item: _Item) -> str | None:
+        """``item`` applied alone (``_apply_alone``), and again for as long as another
+        transaction moved its row meanwhile (``_RowsMoved``) and the row, read again, still
+        shows it new: None once applied; "duplicate" when the row went past it (applied
+        meanwhile); "behind" when the row is blocked at an earlier event of its case.
+
+        Before, an event whose row moved and that was still new was handed back with its
+        row unblocked (the rebuild's switch replaces every row: one waited on, then found
+        replaced). Its case's next event, read ahead in the next batch, found nothing to
+        wait behind and was applied first; the row went past the event handed back, which
+        came back a duplicate and was never applied. After ``MOVED_AGAIN`` moves in a row
+        its case is blocked at it (no try counted) before it is handed back: its case's
+        later events wait behind it whatever batch they come in."""
+        assert item.envelope is not None
+        key = item.envelope.partition_key
+        for _ in range(MOVED_AGAIN):
+            try:
+                await self._apply_alone(conn, item)
+                return None
+            except _RowsMoved:
+                seq, blocked = (await self._tracking(conn, [item])).get(key, (0, None))
+                if item.seq <= seq:
+                    return "duplicate"
+                if blocked is not None and item.seq > blocked:
+                    return "behind"
+        log.warning("consumer.rows_keep_moving", consumer=self.name, seq=item.seq,
+                    key=str(key), times=MOVED_AGAIN)
+        await conn.execute(
+            "INSERT INTO consumer_tracking (consumer, key, seq, blocked_seq) VALUES ($1, $2,"
+            " 0, $3) ON CONFLICT (consumer, key) DO UPDATE SET blocked_seq ="
+            " LEAST(COALESCE(consumer_tracking.blocked_seq, $3), $3)", self.name, key, item.seq)
+        return "behind"
 
     async def _isolate(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
         """``isolate_after`` batches in a row ran out of time: apply this one one event at a

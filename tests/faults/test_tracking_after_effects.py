@@ -209,3 +209,64 @@ async def test_a_batch_is_applied_in_stream_order_and_tracked_at_its_highest(
         assert handler.given == [[8, 10]]
         assert await _row(pool, case) == 10
         assert handler.acked == [2]
+
+
+#: ``effects`` numbered in the order they were written.
+ORDERED_DDL = [*TRACKING_DDL, "CREATE TABLE IF NOT EXISTS effects (n bigserial, seq bigint NOT NULL)"]
+
+
+async def test_an_event_whose_row_the_switch_replaced_is_applied_before_its_case_next_event(
+        settings: Settings) -> None:
+    """Sun 20 Dec 2026: a batch of a case's event 4 and another case's event 7 fails in the
+    projection and is applied one event at a time. While event 4 waits, the rebuild's switch
+    replaces every tracking row (the case's rebuilt at 3, as it was) and commits while 4's
+    tracking write waits on the row: the write finds the row replaced, and 4 is still new.
+    The case's event 5, read ahead, is the next batch. Event 4 must be applied, before 5:
+    handed back with its row unblocked, 5 was applied first and 4 came back a duplicate,
+    acked and never applied."""
+    case, other_case = uuid.uuid4(), uuid.uuid4()
+    async with schema_pool(settings, "tracking_replaced", ORDERED_DDL) as pool:
+        await _tracked_at(pool, {case: 3})
+        consumer = _consumer(settings, pool, Effects(fail_batches=True))
+        first = [_item(case, 4), _item(other_case, 7)]
+        async with pool.acquire() as barrier, pool.acquire() as conn, \
+                pool.acquire() as switch:
+            await barrier.execute("SELECT pg_advisory_lock($1)", BARRIER)
+            consumer._conn = conn
+            try:
+                batch = asyncio.create_task(consumer._apply(first))
+                pid = conn.get_server_pid()
+
+                async def waits_on(event: str) -> bool:
+                    return bool(await pool.fetchval(
+                        "SELECT wait_event_type = 'Lock' AND wait_event = $2"
+                        " FROM pg_stat_activity WHERE pid = $1", pid, event))
+                # Event 4 alone (the batch failed): its projection waits on the barrier.
+                await wait_until(lambda: waits_on("advisory"), timeout=10,
+                                 what="event 4 alone waits on the barrier")
+                async with switch.transaction():
+                    for statement in MOVES["replaced"]:
+                        await switch.execute(statement.replace("5)", "3)"), case)
+                    await barrier.execute("SELECT pg_advisory_unlock($1)", BARRIER)
+                    await wait_until(lambda: waits_on("transactionid"), timeout=10,
+                                     what="event 4's tracking write waits on the switch")
+                await batch
+                # The next batch (read ahead), then whatever was handed back, redelivered.
+                batches: list[list[_Item]] = [[_item(case, 5)]]
+                handed_back = [i for i in first if cast(Msg, i.msg).answer == "nak"]
+                for _ in range(4):
+                    for items in batches:
+                        await consumer._apply(items)
+                    handed_back += [i for items in batches for i in items
+                                    if cast(Msg, i.msg).answer == "nak"]
+                    if not handed_back:
+                        break
+                    batches = [[_Item(msg=cast(Any, Msg()), seq=i.seq,
+                                      delivered=i.delivered + 1, envelope=i.envelope)
+                                for i in sorted(handed_back, key=lambda i: i.seq)]]
+                    handed_back = []
+            finally:
+                consumer._conn = None
+        assert [r["seq"] for r in await pool.fetch("SELECT seq FROM effects ORDER BY n")
+                if r["seq"] != 7] == [4, 5]
+        assert await _row(pool, case) == 5
