@@ -212,7 +212,8 @@ async def test_a_batch_is_applied_in_stream_order_and_tracked_at_its_highest(
 
 
 #: ``effects`` numbered in the order they were written.
-ORDERED_DDL = [*TRACKING_DDL, "CREATE TABLE IF NOT EXISTS effects (n bigserial, seq bigint NOT NULL)"]
+ORDERED_DDL = [*TRACKING_DDL,
+               "CREATE TABLE IF NOT EXISTS effects (n bigserial, seq bigint NOT NULL)"]
 
 
 async def test_an_event_whose_row_the_switch_replaced_is_applied_before_its_case_next_event(
