@@ -1025,7 +1025,7 @@ class Consumer:
         prepared, self._prepared_now = self._prepared_now, None
         # In stream order: a batch comes in delivery order, and a redelivered event can
         # follow a newer one of its case (applied after it, the case's view went back).
-        items = sorted([self._decoded(m) for m in msgs], key=_seq_of)
+        items = self._once_each(sorted([self._decoded(m) for m in msgs], key=_seq_of))
         for item in items:
             if item.envelope is None:
                 await self._dead_letter(item, item.error or "undecodable")
@@ -1042,6 +1042,27 @@ class Consumer:
         self.stats.batches += 1
         if self.on_batch:
             self.on_batch(self.stats)
+
+    def _once_each(self, items: list[_Item]) -> list[_Item]:
+        """``items`` (in stream order) with each stream sequence once: its latest delivery.
+        A message not acked within ack_wait is delivered again while the first copy is still
+        in hand (a batch held longer: a slow statement, a long ``CONSUMER_GATHER_MS``), and
+        both copies could land in one batch: every event of it new to its row, the batch's
+        tracking write passed and the handler was given the event twice. The copy left out
+        is not answered: the server keeps one pending entry a sequence, answered by the
+        kept copy's ack or nak (an ack of the left-out one before the commit would let the
+        event go should the batch fail)."""
+        once: list[_Item] = []
+        last = -1
+        for item in items:
+            if item.seq != last:
+                once.append(item)
+                last = item.seq
+                continue
+            self.stats.duplicates += 1
+            if item.delivered > once[-1].delivered:
+                once[-1] = item
+        return once
 
     def _decoded(self, msg: Msg) -> _Item:
         """The message decoded: ahead of its batch (``_read_ahead``), or now."""

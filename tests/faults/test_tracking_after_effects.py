@@ -271,3 +271,29 @@ async def test_an_event_whose_row_the_switch_replaced_is_applied_before_its_case
         assert [r["seq"] for r in await pool.fetch("SELECT seq FROM effects ORDER BY n")
                 if r["seq"] != 7] == [4, 5]
         assert await _row(pool, case) == 5
+
+
+async def test_an_event_delivered_again_into_the_batch_holding_it_is_applied_once(
+        settings: Settings) -> None:
+    """31 Dec 2026, 23:30 in Shanghai: a slow minute; a case's event 10 was not acked within
+    ack_wait while its batch was held (a long gather, a slow statement), and the server
+    delivered it again into the same batch, beside another case's event 11. The projection
+    is given event 10 once, and the row is at 10."""
+    case, other_case = uuid.uuid4(), uuid.uuid4()
+    async with schema_pool(settings, "tracking_twice", ORDERED_DDL) as pool:
+        consumer = _consumer(settings, pool, handler := Effects())
+        first = _item(case, 10)
+        again = _Item(msg=cast(Any, Msg()), seq=10, delivered=3, envelope=first.envelope)
+        items = [first, _item(other_case, 11), again]
+        consumer._decoded_ahead = {id(i.msg): i for i in items}  # as ``_read_ahead`` leaves them
+        async with pool.acquire() as conn:
+            consumer._conn = conn
+            try:
+                await consumer.process(cast(Any, [i.msg for i in items]))
+            finally:
+                consumer._conn = None
+        assert handler.given == [[10, 11]]
+        assert [r["seq"] for r in await pool.fetch("SELECT seq FROM effects ORDER BY n")] == [
+            10, 11]
+        assert await _row(pool, case) == 10
+        assert cast(Msg, again.msg).answer == "ack"  # the latest delivery answers for both
