@@ -78,3 +78,45 @@ async def test_a_busy_consumer_applies_the_next_events_together_and_an_idle_one_
             info = await js.consumer_info(settings.stream_name, consumer.name)
             return info.num_ack_pending == 0 and info.num_redelivered == 0
         await wait_until(all_acked, what="every event acked once")
+
+
+async def test_an_event_held_in_a_gather_past_ack_wait_is_applied_once(
+        settings: Settings) -> None:
+    """Sun 20 Dec 2026, a busy counter and an ops team that set CONSUMER_GATHER_MS above
+    ack_wait: the second event is held for more while its ack wait passes, the server
+    delivers it again into the same gather (5 s at most), and the third comes. Each
+    event is given to the handler once (both copies passed the batch's tracking write: the
+    second was applied twice), and every event is acked."""
+    handler = Batches()
+    await stream_made(settings)
+    async with write_side(settings) as side, relay_running(settings, side), \
+            intake_consumer(settings, "gathering_late", handler, TRACKING_DDL, batch=50,
+                            ack_wait=1.0, gather_s=5.0, gather_below=3,
+                            gather_window_s=120.0) as consumer, consumer_running(consumer):
+        js = consumer.nc.jetstream()
+
+        async def open_one(i: int) -> uuid.UUID:
+            opened = await side.intake.open_case(c.OpenCase(
+                center_id=CENTER, counter_id="w1", clerk_id="clerk-1",
+                service_item="MI-MEDICAL-REIMBURSEMENT"), "clerk-1", f"late-{i}")
+            return opened.aggregate_id
+
+        first = await open_one(0)
+        await wait_until(lambda: _applied(handler, 1), what="the lone event applied at once")
+        second = await open_one(1)
+
+        async def delivered_again() -> bool:
+            info = await js.consumer_info(settings.stream_name, consumer.name)
+            return info.num_redelivered >= 1
+        await wait_until(delivered_again, what="the held event delivered again, ack_wait past")
+        third = await open_one(2)
+        async def all_acked() -> bool:
+            info = await js.consumer_info(settings.stream_name, consumer.name)
+            return info.num_ack_pending == 0 and info.num_pending == 0
+        await wait_until(all_acked, timeout=30, what="every event applied and acked")
+        applied = [case for batch in handler.batches for case in batch]
+        assert sorted(map(str, applied)) == sorted(map(str, [first, second, third]))
+
+
+async def _applied(handler: Batches, n: int) -> bool:
+    return handler.applied() >= n
