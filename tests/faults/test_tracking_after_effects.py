@@ -18,7 +18,7 @@ from typing import Any, cast
 import asyncpg
 import pytest
 
-from shared.bus.consumer import TRACKING_DDL, Consumer, _Item
+from shared.bus.consumer import TRACKING_DDL, Consumer, _Item, _RowsMoved
 from shared.contracts import Envelope
 from shared.settings import Settings
 from tests.support import schema_pool, wait_until
@@ -297,3 +297,45 @@ async def test_an_event_delivered_again_into_the_batch_holding_it_is_applied_onc
             10, 11]
         assert await _row(pool, case) == 10
         assert cast(Msg, again.msg).answer == "ack"  # the latest delivery answers for both
+
+
+async def test_an_event_whose_row_keeps_moving_blocks_its_case_before_it_is_handed_back(
+        settings: Settings) -> None:
+    """An event applied alone finds its row moved after every try (a pathological run of
+    switches): it is not tried for ever; after ``MOVED_AGAIN`` tries its case is blocked at
+    it, no try counted, and it is handed back. The case's next event, in the next batch,
+    waits behind it; when it comes back it is applied, then the next."""
+    case, other_case = uuid.uuid4(), uuid.uuid4()
+    async with schema_pool(settings, "tracking_moving", ORDERED_DDL) as pool:
+        await _tracked_at(pool, {case: 3})
+        consumer = _consumer(settings, pool, Effects(fail_batches=True))
+        track = consumer._track
+
+        async def always_moved(conn: asyncpg.Connection, items: list[_Item]) -> None:
+            if any(i.envelope is not None and i.envelope.partition_key == case for i in items):
+                raise _RowsMoved
+            await track(conn, items)
+        consumer._track = always_moved  # type: ignore[method-assign]
+        first = [_item(case, 4), _item(other_case, 7)]
+        async with pool.acquire() as conn:
+            consumer._conn = conn
+            try:
+                await consumer._apply(first)
+                assert [cast(Msg, i.msg).answer for i in first] == ["nak", "ack"]
+                row = await pool.fetchrow(
+                    "SELECT seq, blocked_seq, blocked_attempts FROM consumer_tracking"
+                    " WHERE consumer = 'sorted' AND key = $1", case)
+                assert tuple(row) == (3, 4, None)
+                consumer._track = track  # type: ignore[method-assign]
+                later = _item(case, 5)
+                await consumer._apply([later])
+                assert cast(Msg, later.msg).answer == "nak"  # behind event 4
+                for item in (first[0], later):  # redelivered, in order
+                    await consumer._apply([_Item(msg=cast(Any, Msg()), seq=item.seq,
+                                                 delivered=item.delivered + 1,
+                                                 envelope=item.envelope)])
+            finally:
+                consumer._conn = None
+        assert [r["seq"] for r in await pool.fetch("SELECT seq FROM effects ORDER BY n")] == [
+            7, 4, 5]
+        assert consumer.stats.retried == 0
