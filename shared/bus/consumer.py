@@ -10,8 +10,10 @@ rolled back, its rows read and it is sorted as before (duplicates, waiting, hold
 batch, and one applied one event at a time, writes its tracking after its effects with the
 same test (``TRACK``): a row another transaction moved since it was read (the rebuild's
 switch, a batch of the durable's before-leader) rolls it back and it is sorted again,
-never moved back. A batch is applied in stream order (a redelivered event can come after a
-newer one of its case), each case's row at its highest sequence. It
+never moved back (an event applied alone is applied again at once: ``_applied_alone_again``).
+A batch is applied in stream order (a redelivered event can come after a newer one of its
+case), each stream sequence once (a copy delivered again into it: ``_once_each``), each
+case's row at its highest sequence. It
 acks only after the commit, so a crash before the commit redelivers and a crash after it
 finds the tracking records and skips. Events of one aggregate are
 applied in stream order: when one fails, later events of the same aggregate wait behind it
