@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any, cast
 
 import asyncpg
 
@@ -48,10 +49,7 @@ async def test_a_busy_consumer_applies_the_next_events_together_and_an_idle_one_
         js = consumer.nc.jetstream()
 
         async def open_one(i: int) -> uuid.UUID:
-            opened = await side.intake.open_case(c.OpenCase(
-                center_id=CENTER, counter_id="w1", clerk_id="clerk-1",
-                service_item="MI-MEDICAL-REIMBURSEMENT"), "clerk-1", f"gather-{i}")
-            return opened.aggregate_id
+            return await _opened(side, f"gather-{i}")
 
         # The morning's first resident: the consumer has applied nothing yet (idle), so the
         # lone event is applied as it comes, not after the two minutes a busy one may wait.
@@ -96,10 +94,7 @@ async def test_an_event_held_in_a_gather_past_ack_wait_is_applied_once(
         js = consumer.nc.jetstream()
 
         async def open_one(i: int) -> uuid.UUID:
-            opened = await side.intake.open_case(c.OpenCase(
-                center_id=CENTER, counter_id="w1", clerk_id="clerk-1",
-                service_item="MI-MEDICAL-REIMBURSEMENT"), "clerk-1", f"late-{i}")
-            return opened.aggregate_id
+            return await _opened(side, f"late-{i}")
 
         first = await open_one(0)
         await wait_until(lambda: _applied(handler, 1), what="the lone event applied at once")
@@ -120,3 +115,11 @@ async def test_an_event_held_in_a_gather_past_ack_wait_is_applied_once(
 
 async def _applied(handler: Batches, n: int) -> bool:
     return handler.applied() >= n
+
+
+async def _opened(side: Any, key: str) -> uuid.UUID:
+    """A case opened at the counter, under the Idempotency-Key ``key``."""
+    opened = await side.intake.open_case(c.OpenCase(
+        center_id=CENTER, counter_id="w1", clerk_id="clerk-1",
+        service_item="MI-MEDICAL-REIMBURSEMENT"), "clerk-1", key)
+    return cast(uuid.UUID, opened.aggregate_id)

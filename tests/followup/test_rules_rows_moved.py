@@ -17,22 +17,12 @@ import pytest
 from shared.bus.consumer import Consumer, Meanwhile, _Item
 from shared.contracts import Envelope
 from shared.settings import Settings
+from tests.faults.test_tracking_after_effects import Msg
 from tests.followup.story import center_day
 from tests.followup.test_rules_one_round import DAYS, _a_morning_at_the_counter, _opened
 from tests.support import wait_until
 
 NAME = "followup-rules-moved"
-
-
-class Msg:
-    def __init__(self) -> None:
-        self.answer: str | None = None
-
-    async def ack(self) -> None:
-        self.answer = "ack"
-
-    async def nak(self, delay: float | None = None) -> None:
-        self.answer = "nak"
 
 
 class SwitchedOnce:
