@@ -10,8 +10,10 @@ rolled back, its rows read and it is sorted as before (duplicates, waiting, hold
 batch, and one applied one event at a time, writes its tracking after its effects with the
 same test (``TRACK``): a row another transaction moved since it was read (the rebuild's
 switch, a batch of the durable's before-leader) rolls it back and it is sorted again,
-never moved back. A batch is applied in stream order (a redelivered event can come after a
-newer one of its case), each case's row at its highest sequence. It
+never moved back (an event applied alone is applied again at once: ``_applied_alone_again``).
+A batch is applied in stream order (a redelivered event can come after a newer one of its
+case), each stream sequence once (a copy delivered again into it: ``_once_each``), each
+case's row at its highest sequence. It
 acks only after the commit, so a crash before the commit redelivers and a crash after it
 finds the tracking records and skips. Events of one aggregate are
 applied in stream order: when one fails, later events of the same aggregate wait behind it
@@ -415,6 +417,11 @@ ISOLATION_GIVES_UP = 3
 batch one event at a time (``Consumer._isolate``) stops: the store is at fault (a lock on a
 table every event writes, a backend that hangs), not those events; each costs a statement
 timeout."""
+
+MOVED_AGAIN = 5
+"""How many times in a row an event applied alone may find its row moved by another
+transaction (the rebuild's switch) and be applied again before its case is blocked at it and
+it is handed back (``Consumer._applied_alone_again``)."""
 
 GONE_CHECK_EVERY = 10
 """How many hand-backs of an event waiting behind a retried one of its case go by between
@@ -1020,7 +1027,7 @@ class Consumer:
         prepared, self._prepared_now = self._prepared_now, None
         # In stream order: a batch comes in delivery order, and a redelivered event can
         # follow a newer one of its case (applied after it, the case's view went back).
-        items = sorted([self._decoded(m) for m in msgs], key=_seq_of)
+        items = self._once_each(sorted([self._decoded(m) for m in msgs], key=_seq_of))
         for item in items:
             if item.envelope is None:
                 await self._dead_letter(item, item.error or "undecodable")
@@ -1037,6 +1044,27 @@ class Consumer:
         self.stats.batches += 1
         if self.on_batch:
             self.on_batch(self.stats)
+
+    def _once_each(self, items: list[_Item]) -> list[_Item]:
+        """``items`` (in stream order) with each stream sequence once: its latest delivery.
+        A message not acked within ack_wait is delivered again while the first copy is still
+        in hand (a batch held longer: a slow statement, a long ``CONSUMER_GATHER_MS``), and
+        both copies could land in one batch: every event of it new to its row, the batch's
+        tracking write passed and the handler was given the event twice. The copy left out
+        is not answered: the server keeps one pending entry a sequence, answered by the
+        kept copy's ack or nak (an ack of the left-out one before the commit would let the
+        event go should the batch fail)."""
+        once: list[_Item] = []
+        last = -1
+        for item in items:
+            if item.seq != last:
+                once.append(item)
+                last = item.seq
+                continue
+            self.stats.duplicates += 1
+            if item.delivered > once[-1].delivered:
+                once[-1] = item
+        return once
 
     def _decoded(self, msg: Msg) -> _Item:
         """The message decoded: ahead of its batch (``_read_ahead``), or now."""
@@ -1333,24 +1361,7 @@ class Consumer:
                 with structlog.contextvars.bound_contextvars(
                         correlation_id=item.envelope.correlation_id,
                         event_id=str(item.envelope.event_id)):
-                    async with conn.transaction():
-                        if type(item.envelope) is not EnvelopeHead:
-                            with tracing.applying(f"apply {self.name}", self._traced([item])):
-                                await self.handler.apply(conn, [item.envelope])
-                        await self._track(conn, [item])
-            except _RowsMoved:
-                # Its row moved since the batch was sorted (rolled back, nothing done):
-                # applied meanwhile, a duplicate; else handed back, its case's later events
-                # of the batch behind it, and sorted again when it comes back. No try counted.
-                row = (await self._tracking(conn, [item])).get(key)
-                if row is not None and item.seq <= row[0]:
-                    self.stats.duplicates += 1
-                    await item.msg.ack()
-                    continue
-                failed_keys.add(key)
-                await self._hold(conn, [item])
-                await item.msg.nak(delay=self.backoff[0])
-                continue
+                    moved = await self._applied_alone_again(conn, item)
             except STORE_TIMED_OUT:
                 raise  # not this event's fault: no try counted (``_timed_out``)
             except Exception as exc:
@@ -1371,8 +1382,53 @@ class Consumer:
                             event_id=str(item.envelope.event_id))
                 await item.msg.nak(delay=delay)
                 continue
+            if moved == "duplicate":  # its row went past it meanwhile: applied elsewhere
+                self.stats.duplicates += 1
+                await item.msg.ack()
+                continue
+            if moved == "behind":
+                # Behind a block of its case (a failed event's, or the one put when its row
+                # kept moving): handed back, its case's later events with it, sorted again
+                # when it comes back. No try counted.
+                failed_keys.add(key)
+                await self._hold(conn, [item])
+                await item.msg.nak(delay=self.backoff[0])
+                continue
             await item.msg.ack()
             self.stats.applied += 1
+
+    async def _applied_alone_again(self, conn: asyncpg.Connection, item: _Item) -> str | None:
+        """``item`` applied alone (``_apply_alone``), and again for as long as another
+        transaction moved its row meanwhile (``_RowsMoved``) and the row, read again, still
+        shows it new: None once applied; "duplicate" when the row went past it (applied
+        meanwhile); "behind" when the row is blocked at an earlier event of its case.
+
+        Before, an event whose row moved and that was still new was handed back with its
+        row unblocked (the rebuild's switch replaces every row: one waited on, then found
+        replaced). Its case's next event, read ahead in the next batch, found nothing to
+        wait behind and was applied first; the row went past the event handed back, which
+        came back a duplicate and was never applied. After ``MOVED_AGAIN`` moves in a row
+        its case is blocked at it (no try counted) before it is handed back: its case's
+        later events wait behind it whatever batch they come in."""
+        assert item.envelope is not None
+        key = item.envelope.partition_key
+        for _ in range(MOVED_AGAIN):
+            try:
+                await self._apply_alone(conn, item)
+                return None
+            except _RowsMoved:
+                seq, blocked = (await self._tracking(conn, [item])).get(key, (0, None))
+                if item.seq <= seq:
+                    return "duplicate"
+                if blocked is not None and item.seq > blocked:
+                    return "behind"
+        log.warning("consumer.rows_keep_moving", consumer=self.name, seq=item.seq,
+                    key=str(key), times=MOVED_AGAIN)
+        await conn.execute(
+            "INSERT INTO consumer_tracking (consumer, key, seq, blocked_seq) VALUES ($1, $2,"
+            " 0, $3) ON CONFLICT (consumer, key) DO UPDATE SET blocked_seq ="
+            " LEAST(COALESCE(consumer_tracking.blocked_seq, $3), $3)", self.name, key, item.seq)
+        return "behind"
 
     async def _isolate(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
         """``isolate_after`` batches in a row ran out of time: apply this one one event at a

@@ -18,7 +18,7 @@ from typing import Any, cast
 import asyncpg
 import pytest
 
-from shared.bus.consumer import TRACKING_DDL, Consumer, _Item
+from shared.bus.consumer import TRACKING_DDL, Consumer, _Item, _RowsMoved
 from shared.contracts import Envelope
 from shared.settings import Settings
 from tests.support import schema_pool, wait_until
@@ -209,3 +209,133 @@ async def test_a_batch_is_applied_in_stream_order_and_tracked_at_its_highest(
         assert handler.given == [[8, 10]]
         assert await _row(pool, case) == 10
         assert handler.acked == [2]
+
+
+#: ``effects`` numbered in the order they were written.
+ORDERED_DDL = [*TRACKING_DDL,
+               "CREATE TABLE IF NOT EXISTS effects (n bigserial, seq bigint NOT NULL)"]
+
+
+async def test_an_event_whose_row_the_switch_replaced_is_applied_before_its_case_next_event(
+        settings: Settings) -> None:
+    """Sun 20 Dec 2026: a batch of a case's event 4 and another case's event 7 fails in the
+    projection and is applied one event at a time. While event 4 waits, the rebuild's switch
+    replaces every tracking row (the case's rebuilt at 3, as it was) and commits while 4's
+    tracking write waits on the row: the write finds the row replaced, and 4 is still new.
+    The case's event 5, read ahead, is the next batch. Event 4 must be applied, before 5:
+    handed back with its row unblocked, 5 was applied first and 4 came back a duplicate,
+    acked and never applied."""
+    case, other_case = uuid.uuid4(), uuid.uuid4()
+    async with schema_pool(settings, "tracking_replaced", ORDERED_DDL) as pool:
+        await _tracked_at(pool, {case: 3})
+        consumer = _consumer(settings, pool, Effects(fail_batches=True))
+        first = [_item(case, 4), _item(other_case, 7)]
+        async with pool.acquire() as barrier, pool.acquire() as conn, \
+                pool.acquire() as switch:
+            await barrier.execute("SELECT pg_advisory_lock($1)", BARRIER)
+            consumer._conn = conn
+            try:
+                batch = asyncio.create_task(consumer._apply(first))
+                pid = conn.get_server_pid()
+
+                async def waits_on(event: str) -> bool:
+                    return bool(await pool.fetchval(
+                        "SELECT wait_event_type = 'Lock' AND wait_event = $2"
+                        " FROM pg_stat_activity WHERE pid = $1", pid, event))
+                # Event 4 alone (the batch failed): its projection waits on the barrier.
+                await wait_until(lambda: waits_on("advisory"), timeout=10,
+                                 what="event 4 alone waits on the barrier")
+                async with switch.transaction():
+                    for statement in MOVES["replaced"]:
+                        await switch.execute(statement.replace("5)", "3)"), case)
+                    await barrier.execute("SELECT pg_advisory_unlock($1)", BARRIER)
+                    await wait_until(lambda: waits_on("transactionid"), timeout=10,
+                                     what="event 4's tracking write waits on the switch")
+                await batch
+                # The next batch (read ahead), then whatever was handed back, redelivered.
+                batches: list[list[_Item]] = [[_item(case, 5)]]
+                handed_back = [i for i in first if cast(Msg, i.msg).answer == "nak"]
+                for _ in range(4):
+                    for items in batches:
+                        await consumer._apply(items)
+                    handed_back += [i for items in batches for i in items
+                                    if cast(Msg, i.msg).answer == "nak"]
+                    if not handed_back:
+                        break
+                    batches = [[_Item(msg=cast(Any, Msg()), seq=i.seq,
+                                      delivered=i.delivered + 1, envelope=i.envelope)
+                                for i in sorted(handed_back, key=lambda i: i.seq)]]
+                    handed_back = []
+            finally:
+                consumer._conn = None
+        assert [r["seq"] for r in await pool.fetch("SELECT seq FROM effects ORDER BY n")
+                if r["seq"] != 7] == [4, 5]
+        assert await _row(pool, case) == 5
+
+
+async def test_an_event_delivered_again_into_the_batch_holding_it_is_applied_once(
+        settings: Settings) -> None:
+    """31 Dec 2026, 23:30 in Shanghai: a slow minute; a case's event 10 was not acked within
+    ack_wait while its batch was held (a long gather, a slow statement), and the server
+    delivered it again into the same batch, beside another case's event 11. The projection
+    is given event 10 once, and the row is at 10."""
+    case, other_case = uuid.uuid4(), uuid.uuid4()
+    async with schema_pool(settings, "tracking_twice", ORDERED_DDL) as pool:
+        consumer = _consumer(settings, pool, handler := Effects())
+        first = _item(case, 10)
+        again = _Item(msg=cast(Any, Msg()), seq=10, delivered=3, envelope=first.envelope)
+        items = [first, _item(other_case, 11), again]
+        consumer._decoded_ahead = {id(i.msg): i for i in items}  # as ``_read_ahead`` leaves them
+        async with pool.acquire() as conn:
+            consumer._conn = conn
+            try:
+                await consumer.process(cast(Any, [i.msg for i in items]))
+            finally:
+                consumer._conn = None
+        assert handler.given == [[10, 11]]
+        assert [r["seq"] for r in await pool.fetch("SELECT seq FROM effects ORDER BY n")] == [
+            10, 11]
+        assert await _row(pool, case) == 10
+        assert cast(Msg, again.msg).answer == "ack"  # the latest delivery answers for both
+
+
+async def test_an_event_whose_row_keeps_moving_blocks_its_case_before_it_is_handed_back(
+        settings: Settings) -> None:
+    """An event applied alone finds its row moved after every try (a pathological run of
+    switches): it is not tried for ever; after ``MOVED_AGAIN`` tries its case is blocked at
+    it, no try counted, and it is handed back. The case's next event, in the next batch,
+    waits behind it; when it comes back it is applied, then the next."""
+    case, other_case = uuid.uuid4(), uuid.uuid4()
+    async with schema_pool(settings, "tracking_moving", ORDERED_DDL) as pool:
+        await _tracked_at(pool, {case: 3})
+        consumer = _consumer(settings, pool, Effects(fail_batches=True))
+        track = consumer._track
+
+        async def always_moved(conn: asyncpg.Connection, items: list[_Item]) -> None:
+            if any(i.envelope is not None and i.envelope.partition_key == case for i in items):
+                raise _RowsMoved
+            await track(conn, items)
+        consumer._track = always_moved  # type: ignore[method-assign]
+        first = [_item(case, 4), _item(other_case, 7)]
+        async with pool.acquire() as conn:
+            consumer._conn = conn
+            try:
+                await consumer._apply(first)
+                assert [cast(Msg, i.msg).answer for i in first] == ["nak", "ack"]
+                row = await pool.fetchrow(
+                    "SELECT seq, blocked_seq, blocked_attempts FROM consumer_tracking"
+                    " WHERE consumer = 'sorted' AND key = $1", case)
+                assert tuple(row) == (3, 4, None)
+                consumer._track = track  # type: ignore[method-assign]
+                later = _item(case, 5)
+                await consumer._apply([later])
+                assert cast(Msg, later.msg).answer == "nak"  # behind event 4
+                for item in (first[0], later):  # redelivered, in order
+                    await consumer._apply([_Item(msg=cast(Any, Msg()), seq=item.seq,
+                                                 delivered=item.delivered + 1,
+                                                 envelope=item.envelope)])
+            finally:
+                consumer._conn = None
+        assert [r["seq"] for r in await pool.fetch("SELECT seq FROM effects ORDER BY n")] == [
+            7, 4, 5]
+        assert consumer.stats.retried == 0
