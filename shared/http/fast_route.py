@@ -32,6 +32,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import request_body_to_args, request_params_to_args
 from fastapi.routing import APIRoute, run_endpoint_function, serialize_response
 from fastapi.utils import is_body_allowed_for_status_code
+from pydantic import BaseModel, RootModel
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -146,6 +147,23 @@ def _resolvers(dependant: Dependant) -> list[tuple[str, FastResolver]] | None:
     return resolvers
 
 
+def _passed_as_is(field: Any) -> type[BaseModel] | None:
+    """The model class whose instances the response ``field`` validates into themselves, so
+    that ``serialize_response`` need not validate an answer of exactly that class: a plain
+    model annotation (no constraints, no ``Annotated`` metadata), a model that does not
+    revalidate instances and has no model validator (a ``before`` or ``wrap`` one would run
+    on the instance too). None when that is not sure, and every answer is validated."""
+    if field is None or not _DUMP_JSON:
+        return None
+    cls = getattr(getattr(field, "field_info", None), "annotation", None)
+    if (not isinstance(cls, type) or not issubclass(cls, BaseModel)
+            or issubclass(cls, RootModel) or field.field_info.metadata
+            or cls.model_config.get("revalidate_instances", "never") != "never"
+            or cls.__pydantic_decorators__.model_validators):
+        return None
+    return cls
+
+
 def _json_content_type(value: str | None) -> bool:
     """``application/json`` (parameters allowed): where FastAPI parses the body as JSON.
     Any other type, ``+json`` ones included, is left to FastAPI."""
@@ -188,6 +206,7 @@ class FastRoute(APIRoute):
             whole = body_params[0]
         overrides = route.dependency_overrides_provider
         response_field = route.response_field
+        passed = _passed_as_is(response_field)
         serialize: dict[str, Any] = {
             "include": route.response_model_include, "exclude": route.response_model_exclude,
             "by_alias": route.response_model_by_alias,
@@ -256,6 +275,11 @@ class FastRoute(APIRoute):
             if not _DUMP_JSON:
                 return JSONResponse(await serialize_response(
                     field=response_field, response_content=answer, **serialize), status_code)
+            if type(answer) is passed:
+                # What validating it would hand back is this very instance: dumped as
+                # serialize_response dumps what validation hands back.
+                return Response(response_field.serialize_json(answer, **serialize),
+                                status_code, media_type="application/json")
             content = await serialize_response(field=response_field, response_content=answer,
                                                dump_json=True, **serialize)
             return Response(content, status_code, media_type="application/json")

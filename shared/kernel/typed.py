@@ -13,6 +13,7 @@ they are is said once, in ``shared.kernel.invisible``.
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from datetime import datetime
 from typing import Any
@@ -33,9 +34,16 @@ _LAST = re.compile(f"[\\s{_TRAILING}]")
 _NOTHING_ALONE = frozenset({"Mn", "Me", "Cf"})
 
 
+#: Characters a text that begins and ends with one is left as it is by: none is whitespace
+#: or invisible, and each shows itself (most of a command's codes and words end in them).
+_SHOWN = frozenset(string.ascii_letters + string.digits)
+
+
 def trimmed(text: str) -> str:
     """``text`` without whitespace or invisible characters at either end; "" when what is
     left shows nothing (only marks or format characters)."""
+    if text and text[0] in _SHOWN and text[-1] in _SHOWN:
+        return text
     if text and (_FIRST.match(text[0]) or _LAST.match(text[-1])):
         text = _EDGES.sub("", text)
     if text and unicodedata.category(text[0]) in _NOTHING_ALONE and all(
