@@ -182,9 +182,16 @@ class Periods:
         mark = await self._mark(center_id, month, first=True)
         figures = await self.figures_of(center_id, month, today)
         async with self._under_way(key) as conn:
-            await self._pending(center_id, month, mark, key, db=conn)
-            written = await self.path.create(period_id, "PeriodClosed", key, lambda: (
-                ReportedMonth.close(center_id, month, closed_by, today, figures, meta)))
+            # closed before (this key's record made, its process gone before the marks
+            # moved): its entry stands at the count recorded, not at this one (a note
+            # between them, counted by no record, was taken as counted: never revised)
+            before = await self.path.created(period_id, "PeriodClosed", key, actor, meta)
+            if before is None:
+                await self._pending(center_id, month, mark, key, db=conn)
+                written = await self.path.create(period_id, "PeriodClosed", key, lambda: (
+                    ReportedMonth.close(center_id, month, closed_by, today, figures, meta)))
+            else:
+                written = before
             if not written.replayed:  # this count is the one recorded: the month stands at it
                 await self._counted(center_id, month, mark, recorded=True, key=key, db=conn)
         if written.replayed:  # closed before (this close's first try, gone before its marks

@@ -803,3 +803,28 @@ async def test_a_revision_under_way_while_another_worker_settles_may_is_still_se
         assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
 
         await _the_slip_alone_named(settings, may, revision=2)
+
+
+async def test_the_scheduler_s_close_again_after_its_recorded_one_was_gone_keeps_its_mark(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scheduler's close of May counts 8 visits, records them and its process is gone
+    before May's marks move. The visit of 23:50 is relayed. The next worker's scheduler,
+    its figures not showing May's report yet, closes May again under the same key: it
+    counted again (9) and said its record under way stood at that count, over the one
+    recorded, then found May closed under its key and settled it there. The visit counted
+    by no record was taken as counted: May stayed at 8 as reported, revised never, while
+    the live figures said 9. A close finds its month closed before it says anything is
+    under way."""
+    async with _may_closed(settings, close=False) as may:
+        periods, key = may.app.state.periods, f"period-close:{TEST_CENTER}:2026-05"
+        with monkeypatch.context() as m:
+            m.setattr(periods, "_counted", _gone)
+            with pytest.raises(Gone):
+                await periods.close(TEST_CENTER, date(2026, 5, 1), "automatic",
+                                    "system:feedback-periods", key)
+        await may.relay(settings)
+        again = await periods.close(TEST_CENTER, date(2026, 5, 1), "automatic",
+                                    "system:feedback-periods", key)
+        assert again.replayed
+        await wait_until(lambda: _reported(may.client, "2026-05"), what="May's report")
+        await _reported_8_revised_to_9(may)
