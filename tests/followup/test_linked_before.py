@@ -169,19 +169,9 @@ async def test_a_row_an_old_worklist_replica_left_without_its_case_is_named_once
     and ignored the optional ``case_id`` (its worklist knew none), and the row named no case
     until a rebuild (``GET /followups?case_id=`` left it out). Once this release drives the
     worklist durable, the row takes the case the rules remembered, once."""
-    async with center_day(settings, DECEMBER_20, with_intake=False) as center:
-        runtime = center.app.state.runtime
+    async with _linked_step_named(settings) as (center, case_id, reminder, row_case):
         pool: asyncpg.Pool = center.app.state.pool
-        history = History(CENTER)
-        case_id, (step,) = _steps_linked(history, EFFECTIVE[1:2])
-        await history.publish_new(settings)
-        reminder = follow_up_id_for("plan-step", step)
-
-        async def row_case() -> object:
-            return await pool.fetchval(
-                "SELECT case_id FROM followups WHERE follow_up_id = $1", reminder)
-        await wait_until(lambda: _named(row_case), what="the reminder's row naming its case")
-        worklist = runtime.consumers["followup-worklist"]
+        worklist = center.app.state.runtime.consumers["followup-worklist"]
         named = LinkedCasesNamed(pool, worklist)
 
         async def ran_at_start() -> bool:  # nothing to name then: every row had its case
@@ -197,6 +187,26 @@ async def test_a_row_an_old_worklist_replica_left_without_its_case_is_named_once
         r = await center.followup.get("/followups", params={"case_id": str(case_id)})
         assert str(reminder) in {i["follow_up_id"] for i in r.json()["items"]}
         assert await named.repair() is None, "once"
+
+
+@contextlib.asynccontextmanager
+async def _linked_step_named(settings: Settings) -> AsyncIterator[tuple[Center, uuid.UUID,
+                                                                       uuid.UUID, Any]]:
+    """Sunday 20 December: New Year's Day 2027's step linked to clerk-017's case by the new
+    rules, its reminder's row naming the case: the center, the case, the reminder and a
+    reader of the case its row names."""
+    async with center_day(settings, DECEMBER_20, with_intake=False) as center:
+        pool: asyncpg.Pool = center.app.state.pool
+        history = History(CENTER)
+        case_id, (step,) = _steps_linked(history, EFFECTIVE[1:2])
+        await history.publish_new(settings)
+        reminder = follow_up_id_for("plan-step", step)
+
+        async def row_case() -> object:
+            return await pool.fetchval(
+                "SELECT case_id FROM followups WHERE follow_up_id = $1", reminder)
+        await wait_until(lambda: _named(row_case), what="the reminder's row naming its case")
+        yield center, case_id, reminder, row_case
 
 
 async def _named(row_case: Any) -> bool:
@@ -226,17 +236,8 @@ async def test_a_row_left_caseless_by_an_old_replica_that_led_again_is_named_whe
     process of this release taking the durable found the step recorded and did nothing:
     the row named no case until a rebuild. Each time a process of this release takes the
     durable, the rows an older one left caseless take their case."""
-    async with center_day(settings, DECEMBER_20, with_intake=False) as center:
+    async with _linked_step_named(settings) as (center, case_id, reminder, row_case):
         pool: asyncpg.Pool = center.app.state.pool
-        history = History(CENTER)
-        case_id, (step,) = _steps_linked(history, EFFECTIVE[1:2])
-        await history.publish_new(settings)
-        reminder = follow_up_id_for("plan-step", step)
-
-        async def row_case() -> object:
-            return await pool.fetchval(
-                "SELECT case_id FROM followups WHERE follow_up_id = $1", reminder)
-        await wait_until(lambda: _named(row_case), what="the reminder's row naming its case")
         durable = _Durable(center.app.state.runtime.consumers["followup-worklist"].name)
         named = LinkedCasesNamed(pool, durable, look_every_s=0.01)  # type: ignore[arg-type]
 
