@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -58,6 +58,10 @@ class FiguresCatchingUp(CommandError):
 
 #: The marks table as it stands now (its oid): a rebuild's switch puts another in its place.
 MARKS_NOW = f"to_regclass('{MARKS}')::oid::bigint"
+#: A month's record under way (``Periods._under_way``), by its Idempotency-Key (``$1``), in
+#: this schema: the session lock its worker holds from ``_pending`` to ``_counted``.
+RECORD_LOCK = ("hashtextextended('sixstep-period-record:' || current_schema() || ':'"
+               " || $1::text, 0)")
 
 
 @dataclass(frozen=True)
@@ -177,14 +181,38 @@ class Periods:
         ReportedMonth.check_closable(month, today)  # before it is marked: noted for nothing
         mark = await self._mark(center_id, month, first=True)
         figures = await self.figures_of(center_id, month, today)
-        await self._pending(center_id, month, mark, key)
-        written = await self.path.create(period_id, "PeriodClosed", key, lambda: (
-            ReportedMonth.close(center_id, month, closed_by, today, figures, meta)))
-        if not written.replayed:  # this count is the one recorded: the month stands at it
-            await self._counted(center_id, month, mark, recorded=True, key=key)
-        else:  # closed before (this close's first try, gone before its marks moved?)
-            await self._settle(center_id, month)
+        async with self._under_way(key) as conn:
+            # closed before (this key's record made, its process gone before the marks
+            # moved): its entry stands at the count recorded, not at this one (a note
+            # between them, counted by no record, was taken as counted: never revised)
+            before = await self.path.created(period_id, "PeriodClosed", key, actor, meta)
+            if before is None:
+                await self._pending(center_id, month, mark, key, db=conn)
+                written = await self.path.create(period_id, "PeriodClosed", key, lambda: (
+                    ReportedMonth.close(center_id, month, closed_by, today, figures, meta)))
+            else:
+                written = before
+            if not written.replayed:  # this count is the one recorded: the month stands at it
+                await self._counted(center_id, month, mark, recorded=True, key=key, db=conn)
+        if written.replayed:  # closed before (this close's first try, gone before its marks
+            await self._settle(center_id, month)  # moved?): settled once no longer under way
         return written
+
+    @contextlib.asynccontextmanager
+    async def _under_way(self, key: str) -> AsyncIterator[asyncpg.Connection]:
+        """While a record under ``key`` is being made (from ``_pending`` to ``_counted``):
+        its session holds a lock on the key, which ``_settle`` on another worker tries: an
+        entry whose lock is held is a record still under way there (not recorded *yet*),
+        not one left behind. The lock goes with the session: a process gone, its
+        connection closed, its entries are settled. The connection is the record's own
+        for ``_pending`` and ``_counted``: no second one is taken while the lock is held."""
+        async with self.pool.acquire() as conn:
+            await conn.execute(f"SELECT pg_advisory_lock({RECORD_LOCK})", key)
+            try:
+                yield conn
+            finally:
+                with contextlib.suppress(asyncpg.PostgresError, OSError):
+                    await conn.execute(f"SELECT pg_advisory_unlock({RECORD_LOCK})", key)
 
     async def _mark(self, center_id: str, month: date, *, first: bool = False) -> Mark:
         """Where a count of the month stands in the figures' notes, taken under the month's
@@ -236,12 +264,13 @@ class Periods:
         # one key per count (its mark): the month's aggregate says whether it was recorded
         key = f"period-revise:{center_id}:{month.isoformat()[:7]}:{mark.seq}"
         meta = self.path.meta("system:feedback-periods", key)
-        await self._pending(center_id, month, mark, key)
-        await self.path.on(period_id_for(center_id, month), "period", "PeriodRevised", act,
-                           meta, key)
-        revised = out.get("revised", False)
-        await self._counted(center_id, month, mark, recorded=revised, key=key,
-                            revised=revised)
+        async with self._under_way(key) as conn:
+            await self._pending(center_id, month, mark, key, db=conn)
+            await self.path.on(period_id_for(center_id, month), "period", "PeriodRevised",
+                               act, meta, key)
+            revised = out.get("revised", False)
+            await self._counted(center_id, month, mark, recorded=revised, key=key,
+                                revised=revised, db=conn)
         return revised
 
     async def _late_since(self, center_id: str, month: date, mark: Mark,
@@ -273,7 +302,8 @@ class Periods:
                 f" LIMIT {LATE_EVENTS_KEPT}", *args)
         return total, late
 
-    async def _pending(self, center_id: str, month: date, mark: Mark, key: str) -> None:
+    async def _pending(self, center_id: str, month: date, mark: Mark, key: str, *,
+                       db: asyncpg.Pool | asyncpg.Connection | None = None) -> None:
         """Before a record (a close or a revision) counted at ``mark`` under ``key``: say so
         on the month's marks, so that a process gone between the record and ``_counted`` is
         caught up with by the next revision (``_settle``), not named from the record before.
@@ -281,7 +311,7 @@ class Periods:
         at 0, as ``_counted`` moves none: its number is on the live numbering, above a slip
         the rebuild noted anew (applied between the count and the switch), and the next
         revision, settling the record there, named nothing of what changed May."""
-        await self.pool.execute(
+        await (db or self.pool).execute(
             f"INSERT INTO {MARKS} AS k (center_id, month, counted_through, recorded_through,"
             " pending) VALUES ($1, $2, 0, 0, jsonb_build_object($4::text, CASE WHEN"
             f" $5::bigint IS NULL OR {MARKS_NOW} = $5::bigint THEN $3::bigint ELSE 0 END))"
@@ -293,7 +323,10 @@ class Periods:
         """A record left pending (``_pending``) by a close or a revision that did not move
         the marks after it (the process killed, the database away): when the month's
         aggregate has its key, it was recorded, and the marks move to where it counted;
-        else it was not, and nothing moves (its count was never compared)."""
+        else it was not, and nothing moves (its count was never compared). A record still
+        under way on another worker (``_under_way``: its lock held) is left to it: not
+        recorded yet is not "not recorded", and once cleared here, its record made and its
+        process gone before its marks moved, nothing was left to settle it (stop 49)."""
         left = await self.pool.fetchrow(
             f"SELECT pending, pending_through, pending_key FROM {MARKS} WHERE center_id = $1"
             " AND month = $2 AND (pending_key IS NOT NULL OR pending <> '{}'::jsonb)",
@@ -309,19 +342,32 @@ class Periods:
         def look(period: ReportedMonth, meta: Meta) -> None:
             seen.update(k for k in records if k in period.commands)
 
-        await self.path.on(period_id_for(center_id, month), "period", "PeriodRevised", look,
-                           self.path.meta("system:feedback-periods", None), None)
-        for key, through in records.items():
-            recorded = key in seen
-            if recorded:
-                log.info("periods.record_settled", center_id=center_id, month=str(month))
-            await self._counted(center_id, month, Mark(through), recorded=recorded, key=key,
-                                counted=recorded,
-                                revised=recorded and key.startswith("period-revise:"))
+        async with self.pool.acquire() as conn:
+            left_behind = [k for k in records if await conn.fetchval(
+                f"SELECT pg_try_advisory_lock({RECORD_LOCK})", k)]
+            try:
+                if not left_behind:
+                    return
+                # looked at once every lock is taken: what is not recorded now never will be
+                await self.path.on(period_id_for(center_id, month), "period", "PeriodRevised",
+                                   look, self.path.meta("system:feedback-periods", None), None)
+                for key in left_behind:
+                    recorded = key in seen
+                    if recorded:
+                        log.info("periods.record_settled", center_id=center_id,
+                                 month=str(month))
+                    await self._counted(center_id, month, Mark(records[key]),
+                                        recorded=recorded, key=key, counted=recorded,
+                                        revised=recorded and key.startswith("period-revise:"),
+                                        db=conn)
+            finally:
+                for key in left_behind:
+                    with contextlib.suppress(asyncpg.PostgresError, OSError):
+                        await conn.execute(f"SELECT pg_advisory_unlock({RECORD_LOCK})", key)
 
     async def _counted(self, center_id: str, month: date, mark: Mark, *, recorded: bool,
-                       key: str | None = None, counted: bool = True,
-                       revised: bool = False) -> None:
+                       key: str | None = None, counted: bool = True, revised: bool = False,
+                       db: asyncpg.Pool | asyncpg.Connection | None = None) -> None:
         """The month counted at ``mark`` (``_mark``), and that count ``recorded`` (a close or
         a revision): its marks move on to it, never back (a later count stands further);
         the record ``key`` made (``_pending``) is no longer pending. ``counted``: False for
@@ -333,7 +379,7 @@ class Periods:
         the month is counted again instead (what the record counted may be named again,
         nothing is left out)."""
         same = f"($9::bigint IS NULL OR {MARKS_NOW} = $9::bigint)"
-        await self.pool.execute(
+        await (db or self.pool).execute(
             f"INSERT INTO {MARKS} AS k VALUES ($1, $2, $3::bigint, CASE WHEN $4::boolean"
             " THEN $3::bigint ELSE 0 END) ON CONFLICT (center_id, month) DO UPDATE SET"
             f" counted_through = CASE WHEN $6::boolean AND {same} THEN"

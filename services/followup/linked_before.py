@@ -105,8 +105,32 @@ class LinkedCasesNamed:
         return f"{NAMED}:{self.consumer.name}"
 
     async def run(self) -> None:
-        await self.repair()
-        await asyncio.Event().wait()
+        """Each time this process takes the durable: the first time anywhere, the repair
+        (recorded); after it, the rows a replica of the release before left caseless while
+        it drove the durable again (this release restarted in the mixed window, an older
+        replica still running took the durable back): found by no repair, recorded before."""
+        while True:
+            while not self.consumer.leads:
+                await asyncio.sleep(self.look_every_s)
+            if await self.repair() is None:
+                await self.name_again()
+            while self.consumer.leads:
+                await asyncio.sleep(self.look_every_s)
+
+    async def name_again(self) -> int:
+        """The repair once more, not recorded again: how many rows took their case."""
+        named = await self._name(self.pool)
+        if named:
+            log.info("upgrade.linked_cases_named", named=named, consumer=self.consumer.name,
+                     again=True)
+        return named
+
+    @staticmethod
+    async def _name(db: asyncpg.Pool | asyncpg.Connection) -> int:
+        return int((await db.execute(
+            "UPDATE followups f SET case_id = r.case_id FROM rule_followups r"
+            " WHERE r.follow_up_id = f.follow_up_id AND r.rule = 'plan_step'"
+            " AND r.case_id IS NOT NULL AND f.case_id IS NULL")).split()[-1])
 
     async def repair(self) -> int | None:
         """How many rows took their case (None: done before)."""
@@ -116,10 +140,7 @@ class LinkedCasesNamed:
         while not self.consumer.leads:
             await asyncio.sleep(self.look_every_s)
         async with self.pool.acquire() as conn, conn.transaction():
-            named = int((await conn.execute(
-                "UPDATE followups f SET case_id = r.case_id FROM rule_followups r"
-                " WHERE r.follow_up_id = f.follow_up_id AND r.rule = 'plan_step'"
-                " AND r.case_id IS NOT NULL AND f.case_id IS NULL")).split()[-1])
+            named = await self._name(conn)
             await conn.execute("INSERT INTO upgrade_steps (name, applied) VALUES ($1, $2)"
                                " ON CONFLICT DO NOTHING", self.step, named)
         log.info("upgrade.linked_cases_named", named=named, consumer=self.consumer.name)

@@ -740,7 +740,8 @@ async def test_a_record_left_pending_by_the_release_before_is_still_settled(
         async def store_away(*args: Any, **kwargs: Any) -> None:
             raise Unavailable("the store did not take the write")
 
-        async def pending_before(center_id: str, month: date, mark: Any, key: str) -> None:
+        async def pending_before(center_id: str, month: date, mark: Any, key: str,
+                                 **kwargs: Any) -> None:
             await pool.execute(
                 "UPDATE fig_closed_marks SET pending_through = $3, pending_key = $4"
                 " WHERE center_id = $1 AND month = $2", center_id, month, mark.seq, key)
@@ -761,3 +762,69 @@ async def test_a_record_left_pending_by_the_release_before_is_still_settled(
         assert (await month_row(may.client, "2026-05"))["visits"] == 9
 
         await _the_slip_alone_named(settings, may, revision=1)
+
+
+async def test_a_revision_under_way_while_another_worker_settles_may_is_still_settled(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The visit of 23:50 relayed after May's close: the scheduler counts May again (9),
+    says its revision is under way and is about to record it, when another worker (its
+    figures behind, May not yet reported there) closes May and finds it closed: it settles
+    May's records under way, found the revision's not recorded yet and cleared it. The
+    revision was then recorded and its process gone before May's marks moved: nothing was
+    left to settle, and revision 2 named the visit revision 1 had counted besides the slip
+    typed in on 4 June. A record under way is its own until its process is gone."""
+    async with _may_closed(settings) as may:
+        periods = may.app.state.periods
+        await may.relay(settings)
+        under_way, go = asyncio.Event(), asyncio.Event()
+        on, counted = periods.path.on, periods._counted
+
+        async def held_before_recording(*args: Any, **kwargs: Any) -> Any:
+            if str(args[5] if len(args) > 5 else kwargs.get("key")).startswith(
+                    "period-revise:"):  # the revision's record, not a settle's look
+                under_way.set()
+                await go.wait()
+            return await on(*args, **kwargs)
+
+        async def gone_after_the_revision(*args: Any, **kwargs: Any) -> None:
+            if kwargs.get("revised"):
+                raise Gone
+            await counted(*args, **kwargs)
+        with monkeypatch.context() as m:
+            m.setattr(periods.path, "on", held_before_recording)
+            m.setattr(periods, "_counted", gone_after_the_revision)
+            revising = asyncio.create_task(periods.revise(TEST_CENTER, date(2026, 5, 1)))
+            await under_way.wait()
+            await periods.close(TEST_CENTER, date(2026, 5, 1), "automatic",
+                                "system:feedback-periods", f"period-close:{TEST_CENTER}:2026-05")
+            go.set()
+            with pytest.raises(Gone):
+                await revising
+        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+
+        await _the_slip_alone_named(settings, may, revision=2)
+
+
+async def test_the_scheduler_s_close_again_after_its_recorded_one_was_gone_keeps_its_mark(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scheduler's close of May counts 8 visits, records them and its process is gone
+    before May's marks move. The visit of 23:50 is relayed. The next worker's scheduler,
+    its figures not showing May's report yet, closes May again under the same key: it
+    counted again (9) and said its record under way stood at that count, over the one
+    recorded, then found May closed under its key and settled it there. The visit counted
+    by no record was taken as counted: May stayed at 8 as reported, revised never, while
+    the live figures said 9. A close finds its month closed before it says anything is
+    under way."""
+    async with _may_closed(settings, close=False) as may:
+        periods, key = may.app.state.periods, f"period-close:{TEST_CENTER}:2026-05"
+        with monkeypatch.context() as m:
+            m.setattr(periods, "_counted", _gone)
+            with pytest.raises(Gone):
+                await periods.close(TEST_CENTER, date(2026, 5, 1), "automatic",
+                                    "system:feedback-periods", key)
+        await may.relay(settings)
+        again = await periods.close(TEST_CENTER, date(2026, 5, 1), "automatic",
+                                    "system:feedback-periods", key)
+        assert again.replayed
+        await wait_until(lambda: _reported(may.client, "2026-05"), what="May's report")
+        await _reported_8_revised_to_9(may)

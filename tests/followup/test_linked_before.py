@@ -13,6 +13,7 @@ Sunday 20 December 2026 at the counter; the steps take effect that Sunday, on Ne
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
@@ -168,8 +169,33 @@ async def test_a_row_an_old_worklist_replica_left_without_its_case_is_named_once
     and ignored the optional ``case_id`` (its worklist knew none), and the row named no case
     until a rebuild (``GET /followups?case_id=`` left it out). Once this release drives the
     worklist durable, the row takes the case the rules remembered, once."""
+    async with _linked_step_named(settings) as (center, case_id, reminder, row_case):
+        pool: asyncpg.Pool = center.app.state.pool
+        worklist = center.app.state.runtime.consumers["followup-worklist"]
+        named = LinkedCasesNamed(pool, worklist)
+
+        async def ran_at_start() -> bool:  # nothing to name then: every row had its case
+            return await pool.fetchval(
+                "SELECT applied FROM upgrade_steps WHERE name = $1", named.step) is not None
+        await wait_until(ran_at_start, what="the start's repair")
+        # what the old replica's worklist left: the reassignment applied, no case
+        await pool.execute("UPDATE followups SET case_id = NULL WHERE follow_up_id = $1",
+                           reminder)
+        await pool.execute("DELETE FROM upgrade_steps WHERE name = $1", named.step)
+        assert await named.repair() == 1
+        assert await row_case() == case_id
+        r = await center.followup.get("/followups", params={"case_id": str(case_id)})
+        assert str(reminder) in {i["follow_up_id"] for i in r.json()["items"]}
+        assert await named.repair() is None, "once"
+
+
+@contextlib.asynccontextmanager
+async def _linked_step_named(settings: Settings) -> AsyncIterator[tuple[Center, uuid.UUID,
+                                                                       uuid.UUID, Any]]:
+    """Sunday 20 December: New Year's Day 2027's step linked to clerk-017's case by the new
+    rules, its reminder's row naming the case: the center, the case, the reminder and a
+    reader of the case its row names."""
     async with center_day(settings, DECEMBER_20, with_intake=False) as center:
-        runtime = center.app.state.runtime
         pool: asyncpg.Pool = center.app.state.pool
         history = History(CENTER)
         case_id, (step,) = _steps_linked(history, EFFECTIVE[1:2])
@@ -180,23 +206,57 @@ async def test_a_row_an_old_worklist_replica_left_without_its_case_is_named_once
             return await pool.fetchval(
                 "SELECT case_id FROM followups WHERE follow_up_id = $1", reminder)
         await wait_until(lambda: _named(row_case), what="the reminder's row naming its case")
-        # what the old replica's worklist left: the reassignment applied, no case
-        await pool.execute("UPDATE followups SET case_id = NULL WHERE follow_up_id = $1",
-                           reminder)
-        worklist = runtime.consumers["followup-worklist"]
-        named = LinkedCasesNamed(pool, worklist)
-
-        async def ran_at_start() -> bool:  # on the empty log: nothing to name then
-            return await pool.fetchval(
-                "SELECT applied FROM upgrade_steps WHERE name = $1", named.step) == 0
-        await wait_until(ran_at_start, what="the start's repair")
-        await pool.execute("DELETE FROM upgrade_steps WHERE name = $1", named.step)
-        assert await named.repair() == 1
-        assert await row_case() == case_id
-        r = await center.followup.get("/followups", params={"case_id": str(case_id)})
-        assert str(reminder) in {i["follow_up_id"] for i in r.json()["items"]}
-        assert await named.repair() is None, "once"
+        yield center, case_id, reminder, row_case
 
 
 async def _named(row_case: Any) -> bool:
     return await row_case() is not None
+
+
+class _Durable:
+    """The worklist durable as a process sees it: whether it drives it now (``leads``);
+    ``unled``: set once it was asked while it did not."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.driving, self.unled = name, False, asyncio.Event()
+
+    @property
+    def leads(self) -> bool:
+        if not self.driving:
+            self.unled.set()
+        return self.driving
+
+
+async def test_a_row_left_caseless_by_an_old_replica_that_led_again_is_named_when_it_leads(
+        settings: Settings) -> None:
+    """A rolling upgrade, Sunday 20 December, New Year's Day 2027's step (provisional):
+    this release drove the worklist durable and named the rows (its step recorded), then
+    restarted, and a worklist replica of the release before, still running, took the
+    durable back and applied a link's ``FollowUpReassigned`` without its case. Another
+    process of this release taking the durable found the step recorded and did nothing:
+    the row named no case until a rebuild. Each time a process of this release takes the
+    durable, the rows an older one left caseless take their case."""
+    async with _linked_step_named(settings) as (center, case_id, reminder, row_case):
+        pool: asyncpg.Pool = center.app.state.pool
+        durable = _Durable(center.app.state.runtime.consumers["followup-worklist"].name)
+        named = LinkedCasesNamed(pool, durable, look_every_s=0.01)  # type: ignore[arg-type]
+
+        async def recorded() -> bool:  # by the process that led first (its start)
+            return await pool.fetchval(
+                "SELECT applied FROM upgrade_steps WHERE name = $1", named.step) is not None
+        await wait_until(recorded, what="the first leader's repair")
+        running = asyncio.create_task(named.run())
+        try:
+            for _ in range(2):  # taken first, then lost to an old replica and taken back
+                await durable.unled.wait()  # seen not driving it
+                await pool.execute("UPDATE followups SET case_id = NULL"
+                                   " WHERE follow_up_id = $1", reminder)  # the old replica's
+                durable.driving = True
+                await wait_until(lambda: _named(row_case), what="the row named again")
+                assert await row_case() == case_id
+                durable.unled.clear()
+                durable.driving = False
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
