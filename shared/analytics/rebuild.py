@@ -527,7 +527,10 @@ class Rebuild:
         rows = await self.conn.fetch(
             "SELECT a.pid, a.application_name, a.backend_start, a.state, a.state_change,"
             " coalesce(a.client_hostname, host(a.client_addr)) AS client,"
-            " array_agg(DISTINCT c.relname::text ORDER BY c.relname::text) AS tables"
+            # its tables, not their indexes (every lock on a table takes them too)
+            " coalesce(array_agg(DISTINCT c.relname::text ORDER BY c.relname::text)"
+            " FILTER (WHERE c.relkind <> 'i'),"
+            " array_agg(DISTINCT c.relname::text ORDER BY c.relname::text)) AS tables"
             " FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
             " JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = $1"
             " JOIN pg_stat_activity a ON a.pid = l.pid"
