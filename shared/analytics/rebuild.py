@@ -121,6 +121,13 @@ _ALTER = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW"}
 #: settings); the switch sets its own lock wait (``switch(lock_timeout_s=)``).
 SESSION_SETTINGS = {"statement_timeout": "0", "lock_timeout": "0",
                     "idle_in_transaction_session_timeout": "0"}
+#: How often a rebuild's session, while a statement runs, asks whether its client is still
+#: there (``client_connection_check_interval``, PostgreSQL 14 and later, on Linux, macOS and
+#: the BSDs). A run killed (kill -9, a pod evicted) while its CREATE INDEX sorted a large
+#: table or waited for a lock left the statement running on the server to its end, and with
+#: it the session's rebuild lock: the next run was refused, or waited, for minutes. The
+#: server now ends such a session within this interval, its transaction rolled back.
+CLIENT_CHECK_MS = 1000
 
 
 class RebuildError(RuntimeError):
@@ -155,6 +162,38 @@ class RebuildBusy(RebuildError):
 
 class RebuildStopped(RebuildBusy):
     """Stopped (Ctrl-C) while waiting for another run's rebuild lock: nothing was done."""
+
+
+#: How long ``DROP SCHEMA`` of a staging schema waits for a lock before ``Rebuild._drop``
+#: looks who holds it (and says so), then waits again.
+DROP_WAIT_MS = 2000
+
+
+@dataclass(frozen=True)
+class Holding:
+    """A session holding a lock on tables of a schema being dropped: who, what it is doing
+    (``pg_stat_activity.state``) since when, and which tables."""
+
+    holder: Holder
+    state: str
+    since: datetime | None
+    tables: list[str]
+
+    def __str__(self) -> str:
+        since = f" since {self.since:%H:%M:%S%z}" if self.since else ""
+        return (f"{self.holder} ({self.state or 'state unknown'}{since}) holding "
+                f"{', '.join(self.tables)}")
+
+
+class DropStopped(RebuildError):
+    """Stopped (Ctrl-C) while dropping a staging schema waited for another session."""
+
+    def __init__(self, consumer: str, schema: str, holders: Sequence[Holding]) -> None:
+        super().__init__(f"{consumer}: stopped while dropping {schema}, waiting for "
+                         f"{'; '.join(map(str, holders)) or 'another session'}; it is kept")
+        self.consumer = consumer
+        self.schema = schema
+        self.holders = list(holders)
 
 
 @dataclass(frozen=True)
@@ -275,7 +314,9 @@ class Rebuild:
                  reader: Reading = "auto",
                  on_index: Callable[[Rebuild, Sequence[str]], None] | None = None,
                  wait: bool = False,
-                 on_wait: Callable[[Rebuild, Holder], None] | None = None) -> None:
+                 on_wait: Callable[[Rebuild, Holder], None] | None = None,
+                 on_drop_wait: Callable[[Rebuild, str, list[Holding], float], None]
+                 | None = None) -> None:
         self.settings = settings
         self.model = model
         self.live = model.schema(settings)
@@ -310,17 +351,39 @@ class Rebuild:
         #: raise :class:`RebuildBusy`; ``on_wait`` is told whom it waits for.
         self.wait = wait
         self.on_wait = on_wait
+        #: Told, every ``DROP_WAIT_MS``, who holds a staging schema being dropped, and for
+        #: how long (s) the drop has waited.
+        self.on_drop_wait = on_drop_wait
         self._held = False
+        #: The first error the bus connection met (it does not reconnect).
+        self.bus_error: Exception | None = None
 
     async def __aenter__(self) -> Rebuild:
         with self._during("connecting"):
             self._conn = await self._connect()
-        self._nc = await connect(self.settings, "sixstep-rebuild")
+        # No reconnecting: with NATS gone, nats-py tried again every half second for ever,
+        # a warning each time (a flood on the operator's terminal) while the run waited on
+        # requests that timed out one by one. Closed at the first break, the next request
+        # fails at once and the run ends in one line (``sixstep rebuild``): every batch it
+        # committed is kept, and the same command resumes once NATS is back.
+        self._nc = await connect(self.settings, "sixstep-rebuild", reconnect=False,
+                                 error_cb=self._bus_broke)
         return self
 
+    async def _bus_broke(self, error: Exception) -> None:
+        """nats-py's error callback: kept, not logged (the run's end says it once)."""
+        self.bus_error = self.bus_error or error
+
     async def _connect(self) -> asyncpg.Connection:
-        return await asyncpg.connect(self.settings.database_url, server_settings={
+        conn = await asyncpg.connect(self.settings.database_url, server_settings={
             **SESSION_SETTINGS, "application_name": f"sixstep-rebuild {self.model.consumer}"})
+        if conn.get_server_version().major >= 14:
+            # Not among the connection's settings: an older server, or a platform without
+            # the check, would refuse the connection; here only the check is given up.
+            with contextlib.suppress(asyncpg.PostgresError):
+                await conn.execute(
+                    f"SET client_connection_check_interval = {CLIENT_CHECK_MS}")
+        return conn
 
     @contextlib.contextmanager
     def _during(self, phase: str) -> Iterator[None]:
@@ -362,26 +425,41 @@ class Rebuild:
         dropped it under the first (one begun with another DDL). Raises
         :class:`RebuildBusy` naming the holder, unless ``wait``: then it waits for it
         (:class:`RebuildStopped` if ``stop`` is set meanwhile). A session-level advisory
-        lock: a run killed (kill -9, a pod evicted) leaves it with its session."""
-        if self._held:
-            return
-        while not await self.conn.fetchval(
-                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", self.lock_key):
+        lock: a run killed (kill -9, a pod evicted) leaves it with its session, which the
+        server ends once it sees the client gone (:data:`CLIENT_CHECK_MS`).
+        :func:`hold_together` takes several read models' locks, all or none."""
+        await hold_together([self])
+
+    async def _try_hold(self) -> Holder | None:
+        """The lock taken now (None), or the session that holds it."""
+        while not self._held:
+            if await self.conn.fetchval("SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                                        self.lock_key):
+                self._held = True
+                break
             holder = await self.holder()
-            if holder is None:  # it ended between the two statements
-                continue
-            if not self.wait:
-                raise RebuildBusy(self.model.consumer, holder)
-            if self.on_wait:
-                self.on_wait(self, holder)
-            waiting = self.conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))",
-                                        self.lock_key)
-            if self.stop is None:
-                await waiting
-            elif not await unless_stopped(waiting, self.stop):
-                raise RebuildStopped(self.model.consumer, holder)
-            break
+            if holder is not None:
+                return holder
+            # it ended between the two statements: try again
+        return None
+
+    async def _wait_for(self, holder: Holder) -> None:
+        """The lock, once ``holder`` gave it up (``wait``)."""
+        if self.on_wait:
+            self.on_wait(self, holder)
+        waiting = self.conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))",
+                                    self.lock_key)
+        if self.stop is None:
+            await waiting
+        elif not await unless_stopped(waiting, self.stop):
+            raise RebuildStopped(self.model.consumer, holder)
         self._held = True
+
+    async def _let_go(self) -> None:
+        if self._held:
+            await self.conn.fetchval("SELECT pg_advisory_unlock(hashtextextended($1, 0))",
+                                     self.lock_key)
+            self._held = False
 
     async def holder(self) -> Holder | None:
         """The session holding this read model's rebuild lock, if any."""
@@ -418,8 +496,50 @@ class Rebuild:
             await self.hold()
             dropped = await self.schemas()
             for schema in dropped:
-                await self.conn.execute(f"DROP SCHEMA {q(schema)} CASCADE")
+                await self._drop(schema)
         return dropped
+
+    async def _drop(self, schema: str) -> None:
+        """``DROP SCHEMA schema CASCADE``, telling ``on_drop_wait`` whom it waits for while
+        another session holds one of its tables (a run killed on a server that cannot see
+        its client gone, whose CREATE INDEX goes on; a reader of a dry run's tables): it
+        waited silently, for minutes. Asked on this session between short lock waits (no
+        other session: a role may be unable to open one). A stop (Ctrl-C) while it waits
+        raises :class:`DropStopped`, nothing dropped."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        while True:
+            try:
+                async with self.conn.transaction():
+                    await self.conn.execute(f"SET LOCAL lock_timeout = '{DROP_WAIT_MS}ms'")
+                    await self.conn.execute(f"DROP SCHEMA {q(schema)} CASCADE")
+                return
+            except asyncpg.LockNotAvailableError:
+                pass
+            holders = await self._holding(schema)
+            if self.on_drop_wait:
+                self.on_drop_wait(self, schema, holders, loop.time() - began)
+            if self.stop is not None and self.stop.is_set():
+                raise DropStopped(self.model.consumer, schema, holders)
+
+    async def _holding(self, schema: str) -> list[Holding]:
+        """The other sessions holding a lock on a relation of ``schema``."""
+        rows = await self.conn.fetch(
+            "SELECT a.pid, a.application_name, a.backend_start, a.state, a.state_change,"
+            " coalesce(a.client_hostname, host(a.client_addr)) AS client,"
+            # its tables, not their indexes (every lock on a table takes them too)
+            " coalesce(array_agg(DISTINCT c.relname::text ORDER BY c.relname::text)"
+            " FILTER (WHERE c.relkind <> 'i'),"
+            " array_agg(DISTINCT c.relname::text ORDER BY c.relname::text)) AS tables"
+            " FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = $1"
+            " JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.granted AND l.pid <> pg_backend_pid()"
+            " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY a.pid", schema)
+        return [Holding(Holder(r["pid"], r["application_name"] or "", r["client"],
+                               r["backend_start"]), r["state"] or "", r["state_change"],
+                        list(r["tables"])) for r in rows]
 
     async def prepare(self, *, fresh: bool = False) -> str:
         """The staging schema: an unfinished one (resumed), or a new one."""
@@ -922,6 +1042,33 @@ class Rebuild:
                 " $2::text AS rebuilt_in, $3::bigint AS last_seq, now() AS switched_at",
                 consumer, self.staging, last_seq)
         return SwitchResult(retired, last_seq, list(rebuilt), False)
+
+
+async def hold_together(rebuilds: Sequence[Rebuild]) -> None:
+    """Every one's rebuild lock (``Rebuild.hold``), or none: ``rebuild --all`` refused at
+    one read model (another run holds it) kept the locks it took for those before it until
+    it exited, and while it waited for one (``wait``) it held the others, refusing their
+    own single runs. Now the locks taken are let go before it raises :class:`RebuildBusy`,
+    or before it waits for the one held (then it tries them all again)."""
+    while True:
+        busy: tuple[Rebuild, Holder] | None = None
+        for rb in rebuilds:
+            with rb._during("preparing"):
+                holder = await rb._try_hold()
+            if holder is not None:
+                busy = (rb, holder)
+                break
+        if busy is None:
+            return
+        rb, holder = busy
+        for other in rebuilds:
+            if other is not rb:
+                with other._during("preparing"):
+                    await other._let_go()
+        if not rb.wait:
+            raise RebuildBusy(rb.model.consumer, holder)
+        with rb._during("preparing"):
+            await rb._wait_for(holder)
 
 
 async def unless_stopped(work: Awaitable[Any], stop: asyncio.Event) -> bool:

@@ -33,6 +33,10 @@ if TYPE_CHECKING:
     from shared.analytics.rebuild import Rebuild
 
 
+#: How often ``sixstep rebuild`` says again that a staging schema's drop (``--fresh``,
+#: ``--discard``) still waits for the same sessions.
+DROP_REPEAT_S = 10.0
+
 #: ``sixstep rebuild``'s exit code when another run holds a read model's rebuild lock
 #: (EX_TEMPFAIL: nothing was done; try again once it has ended, or give ``--wait``).
 BUSY = 75
@@ -63,13 +67,16 @@ def rebuild_command(
 
     from shared.analytics.rebuild import (
         FAILURES,
+        DropStopped,
         Holder,
+        Holding,
         Rebuild,
         RebuildBusy,
         RebuildError,
         RebuildStopped,
         catch_up_together,
         failed_at,
+        hold_together,
         unless_stopped,
     )
     from shared.readmodels.readmodel import load_read_model
@@ -95,6 +102,20 @@ def rebuild_command(
         err.print(escape(f"{name_of[rb.model.consumer]}: waiting for another rebuild of it "
                          f"to end ({holder})"))
 
+    said_at: dict[str, float] = {}
+
+    def dropping(rb: Rebuild, schema: str, holders: list[Holding], waited: float) -> None:
+        # Said at once, then every DROP_REPEAT_S while the same sessions hold it.
+        said = str(holders)
+        if said_at.get(schema + said, -DROP_REPEAT_S) + DROP_REPEAT_S > waited:
+            return
+        said_at[schema + said] = waited
+        who = "; ".join(map(str, holders)) or "a session that has let go since"
+        pids = ", ".join(str(h.holder.pid) for h in holders)
+        err.print(escape(f"{name_of[rb.model.consumer]}: dropping {schema} waits "
+                         f"({waited:.0f} s so far) for {who}"
+                         + (f" (pg_terminate_backend({pids}) ends it)" if pids else "")))
+
     async def main() -> int:
         async with ctrl_c(lambda: stopping[0]) as stop, contextlib.AsyncExitStack() as stack:
             progress = stack.enter_context(progress_bar())
@@ -102,8 +123,11 @@ def rebuild_command(
                               if every else f"rebuild {models[0].consumer}")
             rebuilds = [await stack.enter_async_context(Rebuild(
                 settings, model, batch_size=batch, stop=stop, on_start=tracker.start,
-                on_batch=tracker.batch, on_index=indexing, wait=wait, on_wait=waiting))
+                on_batch=tracker.batch, on_index=indexing, wait=wait, on_wait=waiting,
+                on_drop_wait=dropping))
                 for model in models]
+            stopping[0] = "stopping (Ctrl-C again to stop now)"
+            await hold_together(rebuilds)  # all or none: no lock kept while refused or waiting
             if discard:
                 for name, rb in zip(names, rebuilds, strict=True):
                     err.print(f"{name}: dropped {', '.join(await rb.discard()) or 'nothing'}")
@@ -114,6 +138,7 @@ def rebuild_command(
                     err.print(escape(f"{name}: dropped {rb.started_over}, begun with another "
                                      "version of the read model's DDL (another release's)"))
                 err.print(f"{name}: {'resuming' if rb.resumed else 'building'} {staging}")
+            stopping[0] = AFTER_THIS_BATCH
             if every:
                 await catch_up_together(rebuilds, batch_size=batch, stop=stop,
                                         on_start=tracker.start, on_batch=tracker.batch)
@@ -164,6 +189,11 @@ def rebuild_command(
         err.print(escape(f"{name_of.get(exc.consumer, exc.consumer)}: stopped while waiting "
                          f"for another rebuild of it ({exc.holder}); nothing done"))
         raise typer.Exit(130) from None
+    except DropStopped as exc:  # Ctrl-C while a staging schema's drop waited
+        who = "; ".join(map(str, exc.holders)) or "another session"
+        err.print(escape(f"{name_of.get(exc.consumer, exc.consumer)}: stopped while dropping "
+                         f"{exc.schema}, waiting for {who}; it is kept as it was"))
+        raise typer.Exit(130) from None
     except RebuildBusy as exc:  # nothing done: the other run goes on
         err.print(f"[red]{escape(busy(exc, name_of))}[/red]")
         raise typer.Exit(BUSY) from None
@@ -176,7 +206,8 @@ def rebuild_command(
             raise  # neither the database's nor the bus's
         if servers.verbose:
             err.print_exception()
-        err.print(f"[red]{escape(database_failed(exc, name_of))}[/red]")
+        err.print(f"[red]{escape(database_failed(exc, name_of, verbose=servers.verbose))}"
+                  "[/red]")
         raise typer.Exit(1) from None
     if code:
         raise typer.Exit(code)
@@ -193,9 +224,11 @@ def busy(exc: Any, name_of: Mapping[str, str]) -> str:
             "are kept)")
 
 
-def database_failed(exc: BaseException, name_of: Mapping[str, str]) -> str:
+def database_failed(exc: BaseException, name_of: Mapping[str, str], *,
+                    verbose: bool = False) -> str:
     """One line for a database error that stopped a rebuild: the read model, the phase, the
-    PostgreSQL error code and what to do (``sixstep -v rebuild`` adds the traceback)."""
+    PostgreSQL error code and what to do (``sixstep -v rebuild`` adds the traceback, and
+    then the line does not offer it)."""
     import asyncpg
     import nats.errors
 
@@ -228,8 +261,8 @@ def database_failed(exc: BaseException, name_of: Mapping[str, str]) -> str:
         todo = "cancelled on the server (a DBA or a timeout); run again: it resumes"
     else:
         todo = "run again to resume; if it fails the same way, --fresh starts over"
-    return (f"{who} failed: {what}; every batch committed is kept: {todo} "
-            "(sixstep -v rebuild ... shows the traceback)")
+    return (f"{who} failed: {what}; every batch committed is kept: {todo}"
+            + ("" if verbose else " (sixstep -v rebuild ... shows the traceback)"))
 
 
 async def compare(rb: Any, samples: int) -> None:

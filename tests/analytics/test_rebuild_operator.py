@@ -181,10 +181,14 @@ def test_a_disk_full_during_the_catch_up_is_one_line_and_the_next_run_resumes(
                                " extend file: No space left on device)"), line
         assert "free space" in line and "run again: it resumes" in line, line
         assert "Traceback" not in failed.err, failed.err
+        assert line.endswith("(sixstep -v rebuild ... shows the traceback)"), line
 
         verbose = ran(["-v", "rebuild", "intake", "--batch", "16"], env=env)
         assert verbose.code == 1 and "Traceback" in verbose.err, verbose
-        assert "intake: catching up failed: PostgreSQL error 53100" in verbose.err
+        [line] = [x for x in verbose.err.splitlines() if "catching up failed" in x]
+        assert line.startswith("intake: catching up failed: PostgreSQL error 53100"), line
+        # Given -v, the line does not offer what -v gives: the traceback is right above it.
+        assert "-v" not in line and "traceback" not in line, line
 
         admin.execute(f"DROP TRIGGER no_space ON {q(staging)}.rebuild_state")
     again = ran(["rebuild", "intake", "--batch", "16"], env=env)

@@ -45,6 +45,16 @@ def test_a_database_error_that_stops_a_rebuild_is_one_line_saying_what_to_do(
     assert "sixstep -v rebuild" in line
 
 
+def test_a_run_given_v_is_not_told_that_v_shows_the_traceback() -> None:
+    """``sixstep -v rebuild`` prints the traceback and then the line, which told the operator
+    to run with -v for the traceback printed right above it."""
+    exc = failed(asyncpg.DiskFullError("could not extend file"), "intake-cases", "catching up")
+    line = database_failed(exc, NAMES, verbose=True)
+    assert line.startswith("intake: catching up failed: PostgreSQL error 53100"), line
+    assert "-v" not in line and "traceback" not in line, line
+    assert line.endswith("then run again: it resumes"), line
+
+
 @pytest.mark.parametrize("exc", [
     asyncpg.InvalidCatalogNameError('database "sixstep_prod" does not exist'),
     asyncpg.InvalidPasswordError('password authentication failed for user "sixstep"'),
