@@ -51,7 +51,7 @@ SETS_DIR = ROOT / "benchmarks" / "scrubber_notes_sets"
 #: The sets of notes, each ``scrubber_notes_sets/<set>.jsonl``, in the order ``--notes all``
 #: takes them.
 SETS = ("scrub10", "genres", "clerks", "redteam56", "scrub47", "redteam69", "scrub48",
-        "redteam80", "scrub49")
+        "redteam80", "scrub49", "redteam89")
 
 
 class Note(NamedTuple):
@@ -112,7 +112,11 @@ TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号",
             # scrub49's: a time glued before a name, half pinyin after who reached it, lower-case
             # initials, long vowels, a spaced number after a keyword, an extension
             "今天张建国来", "陪同王芳到", "联系Zhang建", "联系张Jian", "wxy来", "Saitou Kenji ",
-            "Satō ", "座机 62 ", "62345678转"]
+            "Satō ", "座机 62 ", "62345678转",
+            # redteam89's: marks typed apart from their letters, 向 after a time, an amount
+            # after a phone and its " - "
+            "Sato\u0304 ", "o\u0304", "\u0304", "今天向领导", "电话62345678 - ", "1 - 2元",
+            "62345678 转 2"]
 
 TIMED = r"""
 import json, sys, time
@@ -165,7 +169,7 @@ def main() -> None:
                         default="scrub10",
                         help="which set of notes (scrub10's, redteam38's genres, scrub46's "
                              "word given names, redteam56's, scrub47's, redteam69's, "
-                             "scrub48's, redteam80's, scrub49's, all)")
+                             "scrub48's, redteam80's, scrub49's, redteam89's, all)")
     args = parser.parse_args()
     if args.triggers:
         for tree in (args.other, ROOT):

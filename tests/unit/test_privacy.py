@@ -786,7 +786,11 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
                                   # number after a keyword, an extension, Chinese digits spaced
                                   "今天张建国来", "陪同王芳到", "联系Zhang建", "联系张Jian",
                                   "wxy来", "Saitou Kenji ", "Satō ", "座机 62 ", "62345678转",
-                                  "零二一 六 "])
+                                  "零二一 六 ",
+                                  # redteam89's: marks typed apart from their letters, 向
+                                  # after a time, an amount after a phone's " - " or 转
+                                  "Sato\u0304 ", "\u0304", "今天向领导", "电话62345678 - ",
+                                  "1 - 2元", "62345678 转 2"])
 def test_a_field_four_times_as_long_costs_the_scrubber_four_times_the_work(
         unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
@@ -1640,3 +1644,44 @@ def test_a_landline_spaced_read_out_or_with_its_extension(typed: str, stored: st
     day's shape; 021 - 62 34 56 78) and its extension after it (转8001, -8001, ext 8001) were
     kept. A hotline's menu and an amount stay; so does a day."""
     assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("Sato\u0304 Taro\u0304来过，咨询签证材料", f"{NAME}来过，咨询签证材料"),
+    ("Zha\u0304ng Jia\u0300nguo\u0301来过", f"{NAME}来过"),
+    ("已联系Zha\u0304ng建国，明天来补材料", f"已联系{NAME}，明天来补材料"),
+    ("王 Xiu\u0300ying说她家漏水", f"{NAME}说她家漏水"),
+    # nothing scrubbed: the clerk's characters, the marks apart as typed
+    ("Cafe\u0301 de Flore的活动取消了", "Cafe\u0301 de Flore的活动取消了"),
+    ("Sato\u0304先生的签证材料", "Sato\u0304先生的签证材料"),
+])
+def test_a_name_with_its_marks_typed_apart_from_its_letters(typed: str, stored: str) -> None:
+    """redteam89: ``fold`` reads Satō's ō as o only when it is one character; text decomposed
+    (o and the macron U+0304 apart, as a Mac or a phone pastes it) kept every romaji and pinyin
+    name with a mark on it. The marks after a name's last letter go with it."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("电话62345678 - 8001元押金已退", f"电话{PHONE} - 8001元押金已退"),
+    ("手机13800138000 -200元已转", f"手机{PHONE} -200元已转"),
+    ("电话62345678-300元的事已说明", f"电话{PHONE}-300元的事已说明"),
+    ("手机13800138000 转 2000元给她儿子", f"手机{PHONE} 转 2000元给她儿子"),
+    ("电话62345678转 500元押金", f"电话{PHONE}转 500元押金"),
+    *[(words, words) for words in ["联系居委会，补贴1380000元", "联系居委会，补贴1 380 000元"]],
+])
+def test_an_amount_after_a_phone_is_neither_the_phone_nor_its_extension(
+        typed: str, stored: str) -> None:
+    """redteam89: scrub49 read " - " inside a number, so 62345678 - 8001元 went whole as an
+    amount and the phone was kept; and its extension took an amount in (转 2000元)."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize("words", [
+    "今天向领导反映了漏水", "刚才向社工说明了情况", "今天向物业反映噪音", "上午向民警说了经过",
+    "随后向大家说明", "今天高温来电多，窗口排队", "今天常规来电三个", "她回了个lol说没事",
+    "群里emm说再看看", "ld说下周统一办理", "文件里eg表示可以代办"])
+def test_the_centers_words_after_a_time_or_in_lower_case_are_no_names(words: str) -> None:
+    """redteam89: scrub49's time before a name took 向领导 (今天向领导反映) and 高温, 常规 for
+    names, and its lower-case initials took a chat's words (lol, emm, ld: 领导)."""
+    assert redact(words) == words

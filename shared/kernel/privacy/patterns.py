@@ -74,6 +74,27 @@ def without_unseen(folded: str, text: str) -> tuple[str, list[int]] | None:
     return "".join(folded[i] for i in kept), kept
 
 
+_MARK = re.compile("[\u0300-\u036f]")
+
+
+def without_marks(folded: str) -> tuple[str, list[int]] | None:
+    """``folded`` without the marks typed as characters of their own after a letter (Sato\u0304,
+    Zha\u0304ng: text decomposed, as a Mac or a phone's keyboard pastes it), and where each
+    character left stood; None when there is none. ``fold`` reads Satō's ō as o only when it is
+    one character: its mark alone stops every name rule at the letter (kept until redteam89)."""
+    if _MARK.search(folded) is None:
+        return None
+    kept = [i for i, c in enumerate(folded) if not _MARK.match(c)]
+    return "".join(folded[i] for i in kept), kept
+
+
+def over_marks(folded: str, end: int) -> int:
+    """``end`` moved past the marks right after it: a name's last letter's mark goes with it."""
+    while end < len(folded) and _MARK.match(folded, end):
+        end += 1
+    return end
+
+
 _WRAP = re.compile(r"(?<=\d)[ \t]*(?:\r?\n|[\x85\u2028\u2029])[ \t]*(?=\d)")
 _ANY_LINE_END = re.compile("[\n\x85\u2028\u2029]")
 _DIGITS_BEFORE = re.compile(r"\d{1,3}$")
@@ -906,6 +927,8 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              # the rush hour (上午高峰期来电多); 高峰 alone is a name as often (高峰说他家漏水,
              # 居民高峰反映): 上午高峰来电多 goes as a name since scrub49, an over-scrub taken
              "高峰期", "高峰时段",
+             # today's weather and a routine call (今天高温来电多, 今天常规来电): redteam89
+             "高温", "常规",
              "曾于", "符合", "陆续", "连续", "查询", "安排", "尚未", "关于", "包括", "常年",
              "常住", "管理", "解决", "商量", "金额", "程序", "范围", "任何", "房屋", "万一", "万元",
              "方法", "方式", "方面", "方案", "方向",
@@ -1261,10 +1284,12 @@ _A_TIME_OF_DAY = ("今天|昨天|前天|上午|下午|中午|晚上|早上|刚�
                   "周[一二三四五六日天]")
 """The time a note opens with, glued to the name after it (今天张建国来过, 上午李秀英打电话,
 2026年12月20日周日张建国来过):
-each two characters, one width for ``_SPEAKER``'s look behind; kept until scrub49."""
+each two characters, one width for ``_SPEAKER``'s look behind; kept until scrub49. Not 向 after
+it: 今天向领导反映, 刚才向社工说 tell whom the resident went to (scrub49 took 向领导 for a name:
+redteam89)."""
 _SPEAKER = re.compile(r"(?=" + _SURNAME_FIRST
                       + r")(?:^|(?<=[，。；！？,.;!?\s:：（(【\[\-#“「『\"'‘])|(?<=" + _KIN
-                      + r")|(?<=" + _A_TIME_OF_DAY + r"))(?P<n>" + _SURNAME + _GIVEN
+                      + r")|(?<=" + _A_TIME_OF_DAY + r")(?!向))(?P<n>" + _SURNAME + _GIVEN
                       + r"{1,2})(?=说|称|表示|反映|讲|来电|来访|告诉|来过|打电话|打来电话"
                       + r"|[到来]窗口|" + _OWNS + r"|(?:电话|手机|座机)[:：]?\d)")
 """A name opening a clause before a verb of speech (王秀英说), or after the everyday word for
@@ -1526,7 +1551,10 @@ clerk types them without the shift key; kept until scrub49. Not a word typed so 
 ``_NOT_LOWER_INITIALS``)."""
 _NOT_LOWER_INITIALS = frozenset((
     "ta", "wo", "ni", "mm", "gg", "jj", "dd", "bb", "mz", "lz", "lp", "lg", "bf", "gf", "ps",
-    "aa", "hh", "hhh", "www", "ok", "yes", "no", "and", "the", "you", "she", "him", "her"))
+    "aa", "hh", "hhh", "www", "ok", "yes", "no", "and", "the", "you", "she", "him", "her",
+    # a chat's words and Latin's abbreviations (lol说, emm说, eg表示), and 领导 as a chat writes
+    # it (ld说: 领导说); each went as a name since scrub49 (redteam89)
+    "lol", "emm", "hmm", "hi", "oh", "eg", "ie", "vs", "etc", "gov", "ld"))
 _ANY_LOWER_INITIALS = re.compile(r"[a-z]{2}(?:[a-z](?![a-z])|(?![a-z]))(?=[来说称表反告本"
                                  + "".join(sorted({d[0] for d in _DEEDS.split("|")})) + "])")
 
@@ -1668,9 +1696,16 @@ _ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉|来过
 _ANY_DEED = re.compile(_DEEDS)
 
 
-_EXTENSION = re.compile(r" {0,2}(?:转分机|转|分机|-|ext\.?|Ext\.?|EXT\.?) {0,2}\d{2,5}(?![\d\-])")
+_EXTENSION = re.compile(r" {0,2}(?:转分机|转|分机|-|ext\.?|Ext\.?|EXT\.?) {0,2}\d{2,5}(?![\d\-])"
+                        r"(?!\s?(?:[万千百]?[元块]|%))")
 """A phone's extension right after it (62345678转8001, 021-62345678 转 8001, (021)62345678-8001,
-ext 8001): with the number, whom it reaches; kept until scrub49. Only after a phone found."""
+ext 8001): with the number, whom it reaches; kept until scrub49. Only after a phone found, and
+not an amount (手机13800138000 转 2000元, -200元: scrub49 took the amount in: redteam89)."""
+_AMOUNT_GROUP = re.compile(r"(?: ?- ?| {2})\d+$")
+"""The last group of what ``_PHONE_KEYWORD`` read, after a dash or two spaces, when an amount
+follows it (电话62345678 - 8001元, 手机13800138000-200元): the amount, the digits before it the
+phone; an amount's own groups are parted by a space or a comma, never a dash. Until redteam89
+the whole went as an amount and the phone was kept (scrub49's " - " made it likelier)."""
 
 
 def number_spans(text: str) -> Iterator[tuple[int, int, str]]:
@@ -1782,13 +1817,18 @@ def _number_spans(text: str) -> Iterator[tuple[int, int, str]]:
                              and _CALLED_BEFORE.search(text, max(0, m.start() - 2), m.start())):
                 yield m.start(), m.end(), REDACTED_PLATE
     for m in _PHONE_KEYWORD.finditer(text):
-        number = m.group("n")
-        if _AMOUNT_AFTER.match(text, m.end("n")) or _DECIMAL.fullmatch(number):
-            continue  # 联系居委会，补贴1380000元: how much, not whom; 联系1.2345678万
+        number, end = m.group("n"), m.end("n")
+        if _AMOUNT_AFTER.match(text, end):
+            cut = _AMOUNT_GROUP.search(number)
+            if cut is None or len(digits_of(number[:cut.start()])) < 7:
+                continue  # 联系居委会，补贴1380000元: how much, not whom
+            number, end = number[:cut.start()], m.start("n") + cut.start()  # 电话62345678-300元
+        if _DECIMAL.fullmatch(number):
+            continue  # 联系1.2345678万
         if not _A_DAY.fullmatch(number) and not (  # 联系20261220: when, not whom
                 m.group("reach") and _COMPACT_DATE.match(number)) and not (
-                _DATE_AND_HOUR.fullmatch(number) and _A_TIME.match(text, m.end("n"))):
-            yield m.start("n"), m.end("n"), REDACTED_PHONE  # not 电话2026-12-31 23:30回访
+                _DATE_AND_HOUR.fullmatch(number) and _A_TIME.match(text, end)):
+            yield m.start("n"), end, REDACTED_PHONE  # not 电话2026-12-31 23:30回访
     if "\n" in text or "\x85" in text or "\u2028" in text or "\u2029" in text:
         for m in _PHONE_WRAPPED.finditer(text):  # 电话6234\n5678
             if 7 <= len(digits_of(m.group("n"))) <= 8 and not _AMOUNT_AFTER.match(text, m.end()) \

@@ -117,10 +117,12 @@ from shared.kernel.privacy.patterns import (
     across_lines,
     fold,
     number_spans,
+    over_marks,
     rule_spans,
     spaced_out,
     spelled_digits,
     spoken_numbers,
+    without_marks,
     without_unseen,
 )
 from shared.kernel.privacy.traditional import simplified
@@ -216,6 +218,12 @@ def redact(text: str, known: KnownPerson | None = None) -> str:
         view, kept = spaced
         found = list(rule_spans(view)) + (list(known.spans(view)) if known else [])
         spans += [(kept[start], kept[end - 1] + 1, marker) for start, end, marker in found]
+    marked = without_marks(folded)
+    if marked is not None:  # Sato\u0304 Taro来过: the name rules read the letters unmarked
+        view, kept = marked
+        found = list(rule_spans(view)) + (list(known.spans(view)) if known else [])
+        spans += [(kept[start], over_marks(folded, kept[end - 1] + 1), marker)
+                  for start, end, marker in found]
     spans += _rtl_spans(text, known)
     spans = _outside_ids(folded, spans)
     if not spans:
