@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -18,6 +18,7 @@ import orjson
 import pytest
 
 from services.feedback import queries as feedback_queries
+from services.feedback import survey_qr
 from services.feedback.main import create_app as create_feedback
 from services.followup import queries as followup_queries
 from services.followup.main import create_app as create_followup
@@ -149,3 +150,31 @@ async def test_another_centers_row_comes_back_as_its_center_alone(
             assert (theirs.status_code, none.status_code) == (404, 404), (path, theirs.text)
             assert error_words(theirs.json(), str(ours)) == error_words(none.json(),
                                                                        str(nobodys)), path
+
+
+async def test_another_centers_waiting_survey_is_not_joined_to_its_case(
+        settings: Settings) -> None:
+    """The QR code's read (``/cases/{id}/survey/qr``) sends another center's waiting survey
+    as its center alone, without looking up who served its case (intake's row), and answers
+    as for a case nobody has. It joined the case's row and sent the whole survey first."""
+    app = create_feedback(settings)
+    async with running(app) as api:
+        pool = app.state.pool
+        ours, since = uuid.uuid4(), datetime.now(UTC) - timedelta(minutes=5)
+        await a_row(pool, "surveys", survey_id=uuid.uuid4(), case_id=ours, center_id=CENTER,
+                    channel="tablet", purpose="resolution", status="sent",
+                    sent_at=datetime.now(UTC))
+        rows: list[Any] = []
+        sent: list[tuple[str, tuple[Any, ...]]] = []
+        found = await survey_qr.waiting(spying(pool, rows, sent), ours, since, OTHER)
+        assert found is not None and {k: v for k, v in dict(found).items()
+                                      if v is not None} == {"center_id": CENTER}
+        await planned_by_key(pool, *sent[0])
+        mine = await survey_qr.waiting(pool, ours, since, CENTER)
+        assert mine is not None and mine["status"] == "sent" and mine["served_by"] == []
+        there = bearer(settings, role=Role.CLERK, sub="clerk-900", center=OTHER)
+        nobodys = uuid.uuid4()
+        theirs = await api.get(f"/cases/{ours}/survey/qr", headers=there)
+        none = await api.get(f"/cases/{nobodys}/survey/qr", headers=there)
+        assert (theirs.status_code, none.status_code) == (404, 404), theirs.text
+        assert error_words(theirs.json(), str(ours)) == error_words(none.json(), str(nobodys))
