@@ -3,7 +3,11 @@ process's CPU time: the statement as the reads send it (the whole row, decoded b
 before ``elsewhere`` looks at its center) against one that returns the row's columns only in
 the caller's reach (``CASE WHEN center_id = $2 THEN ... END``, the rest NULL).
 
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/elsewhere_paired.py [pairs]
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/elsewhere_paired.py [pairs] [route]
+
+``route``: ``case`` (the default: the statement written out here, as stop 49 measured it),
+``followup`` or ``rectification`` (the statements the reads sent before stop 49's reach49b
+against the ones they send now, ``*_IN_REACH``; the row every column filled).
 
 One PostgreSQL of its own (``fsync=on``) in a folder of its own; each figure a child process,
 each way the best of 6 rounds of 2,000 reads; the two statements alternate, and so does
@@ -21,6 +25,10 @@ from pathlib import Path
 
 import asyncpg
 
+from services.feedback import projections as feedback_projections
+from services.feedback import queries as feedback_queries
+from services.followup import projections as followup_projections
+from services.followup import queries as followup_queries
 from services.intake import projections
 from shared.readmodels.readmodel import make_tables
 
@@ -30,6 +38,49 @@ WHOLE = f"SELECT {', '.join(COLUMNS)} FROM cases WHERE case_id = $1"
 IN_REACH = ("SELECT center_id, " + ", ".join(
     f"CASE WHEN center_id = $2 THEN {c} END AS {c}" for c in COLUMNS if c != "center_id")
     + " FROM cases WHERE case_id = $1")
+
+#: route: (its read model's DDL, table, key, the statement before, the statement now)
+ROUTES = {
+    "followup": (followup_projections.DDL, "followups", "follow_up_id",
+                 f"SELECT {followup_queries.COLUMNS} FROM followups WHERE follow_up_id = $1",
+                 f"SELECT {followup_queries.FOLLOW_UP_IN_REACH} FROM followups"
+                 " WHERE follow_up_id = $1"),
+    "rectification": (feedback_projections.DDL, "rectifications", "rectification_id",
+                      f"SELECT {feedback_queries.RECTIFICATION_COLUMNS}"
+                      f" FROM {feedback_queries.RECTIFICATION_FROM}"
+                      " WHERE r.rectification_id = $1",
+                      f"SELECT {feedback_queries.RECTIFICATION_IN_REACH} FROM rectifications r"
+                      " WHERE r.rectification_id = $1"),
+}
+FILLED = {"text": "'clerk-017 window-3'", "uuid": "gen_random_uuid()",
+          "timestamp with time zone": "now()", "date": "current_date", "integer": "3",
+          "bigint": "123456", "smallint": "1", "boolean": "true", "jsonb": "'[\"wait\"]'",
+          "json": "'[\"wait\"]'", "ARRAY": "'{}'", "numeric": "1"}
+
+
+async def _prepare_route(url: str, route: str) -> None:
+    """One row of the route's table, every column filled (its type's value), center
+    SH-PD-HUAMU; the rectification's revisit survey too (the old statement's join finds it)."""
+    ddl, table, key, _, _ = ROUTES[route]
+    conn = await asyncpg.connect(url)
+    try:
+        await make_tables(conn, f"bench_{route}", ddl)
+        for name, id_ in ((table, uuid.UUID(int=1)), ("surveys", uuid.UUID(int=3))):
+            if name == "surveys" and route != "rectification":
+                continue
+            cols = await conn.fetch(
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_name = $1 AND table_schema = $2", name, f"bench_{route}")
+            given = {"center_id": "'SH-PD-HUAMU'", "revisit_survey_id": f"'{uuid.UUID(int=3)}'",
+                     key if name == table else "survey_id": f"'{id_}'"}
+            names = [c["column_name"] for c in cols]
+            values = [given.get(c["column_name"], FILLED.get(c["data_type"], "NULL"))
+                      for c in cols]
+            await conn.execute(f"TRUNCATE {name}")
+            await conn.execute(f"INSERT INTO {name} ({', '.join(names)})"
+                               f" VALUES ({', '.join(values)})")
+    finally:
+        await conn.close()
 
 
 async def _prepare(url: str) -> None:
@@ -51,10 +102,10 @@ async def _prepare(url: str) -> None:
         await conn.close()
 
 
-async def _gap(url: str, sql: str) -> float:
-    """us of CPU per read: another center's case minus an id nobody has (each the best of
+async def _gap(url: str, sql: str, schema: str = "bench_elsewhere") -> float:
+    """us of CPU per read: another center's row minus an id nobody has (each the best of
     its rounds)."""
-    conn = await asyncpg.connect(url, server_settings={"search_path": "bench_elsewhere"})
+    conn = await asyncpg.connect(url, server_settings={"search_path": schema})
     theirs, nobody = uuid.UUID(int=1), uuid.UUID(int=2)
     args = () if "$2" not in sql else ("SH-PD-ZHANGJIANG",)
     best = {"theirs": float("inf"), "nobody": float("inf")}
@@ -75,22 +126,28 @@ async def _gap(url: str, sql: str) -> float:
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
         mode, url = sys.argv[2], sys.argv[3]
-        print(asyncio.run(_gap(url, IN_REACH if mode == "case" else WHOLE)))
+        route = sys.argv[4] if len(sys.argv) > 4 else "case"
+        if route == "case":
+            print(asyncio.run(_gap(url, IN_REACH if mode == "case" else WHOLE)))
+        else:
+            _, _, _, before, now = ROUTES[route]
+            print(asyncio.run(_gap(url, now if mode == "case" else before, f"bench_{route}")))
         return
     from benchmarks.pairing import alternate, child
     from tools.devservers import PostgresServer, exit_on_signals
 
     pairs = int(sys.argv[1]) if len(sys.argv) > 1 else 6
+    route = sys.argv[2] if len(sys.argv) > 2 else "case"
     folder = Path(tempfile.mkdtemp(prefix="elsewhere-paired-"))
     exit_on_signals()
     pg = PostgresServer(folder / "pg")
     try:
         pg.start()
-        asyncio.run(_prepare(pg.url))
+        asyncio.run(_prepare(pg.url) if route == "case" else _prepare_route(pg.url, route))
         script, tree = Path(__file__).resolve(), Path(__file__).resolve().parents[1]
         alternate(Path("whole"), Path("case"), pairs,
-                  lambda mode: child(script, tree, mode.name, pg.url),
-                  "CPU a read (another center's case minus nobody's)")
+                  lambda mode: child(script, tree, mode.name, pg.url, route),
+                  f"CPU a read (another center's {route} minus nobody's)")
     finally:
         pg.stop()
         shutil.rmtree(folder, ignore_errors=True)

@@ -13,7 +13,7 @@ import orjson
 from pydantic import ConfigDict, Field
 
 from services.feedback.figures import Dimension, Period
-from shared.readmodels.public import Elsewhere, Moment, Public, elsewhere
+from shared.readmodels.public import Elsewhere, Moment, Public, elsewhere, in_reach
 
 SURVEY_COLUMNS = (
     "survey_id, case_id, center_id, counter_id, clerk_id, service_item, purpose, channel,"
@@ -39,6 +39,18 @@ REVISITING = ("r.resident_id IS NOT NULL AND r.status = 'completed'"
               " AND v.status IN ('requested', 'sent')")
 RECTIFICATION_FROM = ("rectifications r LEFT JOIN surveys v"
                       " ON v.survey_id = r.revisit_survey_id")
+SURVEY_IN_REACH = in_reach(SURVEY_COLUMNS, "$2")
+"""A survey by id (or a case's): its columns only in the caller's reach (``in_reach``)."""
+RECTIFICATION_IN_REACH = in_reach(
+    RECTIFICATION_COLUMNS
+    .replace("v.status AS revisit_status", "(SELECT v.status FROM surveys v"
+             " WHERE v.survey_id = r.revisit_survey_id) AS revisit_status")
+    .replace("v.level AS revisit_level", "(SELECT v.level FROM surveys v"
+             " WHERE v.survey_id = r.revisit_survey_id) AS revisit_level"),
+    "$2", center="r.center_id")
+"""A rectification by id, from ``rectifications r`` alone: its columns only in the caller's
+reach, the revisit survey's status and level read (each by its primary key) for a row in
+reach only; the board's join to ``surveys`` looked it up for another center's row too."""
 
 RectificationStatus = Literal["open", "overdue", "completed", "appealed", "revisiting", "all"]
 Track = Literal["untriaged", "immediate", "limited", "explain"]
@@ -177,8 +189,8 @@ async def survey(pool: asyncpg.Pool, survey_id: UUID, reach: str | None = None
     """The survey, or None; another center's than ``reach`` (the caller's; None: every
     center's) as :class:`Elsewhere`, decoded no further than its center. So are the other
     by-id reads here."""
-    row = await pool.fetchrow(f"SELECT {SURVEY_COLUMNS} FROM surveys WHERE survey_id = $1",
-                              survey_id)
+    row = await pool.fetchrow(f"SELECT {SURVEY_IN_REACH} FROM surveys WHERE survey_id = $1",
+                              survey_id, reach)
     if row is None:
         return None
     return elsewhere(row, reach) or SurveyPublic.of_row(row)
@@ -188,8 +200,8 @@ async def case_feedback(pool: asyncpg.Pool, case_id: UUID, today: date,
                         reach: str | None = None) -> CaseFeedbackPublic | Elsewhere | None:
     """None when the case has no survey yet. Another center's case: its rectifications
     are not read (they were, before its surveys were looked at)."""
-    rows = await pool.fetch(f"SELECT {SURVEY_COLUMNS} FROM surveys WHERE case_id = $1"
-                            " ORDER BY requested_at, survey_id", case_id)
+    rows = await pool.fetch(f"SELECT {SURVEY_IN_REACH} FROM surveys WHERE case_id = $1"
+                            " ORDER BY requested_at, survey_id", case_id, reach)
     if not rows:
         return None
     if away := elsewhere(rows[0], reach):
@@ -248,8 +260,8 @@ async def rectification_board(pool: asyncpg.Pool, center_id: str | None,
 
 async def rectification(pool: asyncpg.Pool, rectification_id: UUID, today: date,
                         reach: str | None = None) -> RectificationPublic | Elsewhere | None:
-    row = await pool.fetchrow(f"SELECT {RECTIFICATION_COLUMNS} FROM {RECTIFICATION_FROM}"
-                              " WHERE r.rectification_id = $1", rectification_id)
+    row = await pool.fetchrow(f"SELECT {RECTIFICATION_IN_REACH} FROM rectifications r"
+                              " WHERE r.rectification_id = $1", rectification_id, reach)
     if row is None:
         return None
     return elsewhere(row, reach) or RectificationPublic.of_row(row, today)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from uuid import UUID
 
+import asyncpg
 import segno
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
@@ -26,6 +27,7 @@ from shared.http.auth import Staff, not_found_elsewhere
 from shared.http.dependencies import PoolDep, SettingsDep
 from shared.http.errors import ERRORS, problem
 from shared.kernel.serving import is_own_case
+from shared.readmodels.public import in_reach
 
 survey_qr = APIRouter(prefix="/cases", tags=["surveys"], responses=ERRORS)
 
@@ -35,6 +37,24 @@ class SurveyQrPublic(BaseModel):
     link: str = Field(description="The survey link (absolute: it is opened on a phone).")
     qr_svg: str = Field(description="The link as a QR code: an SVG ``data:`` URI.")
     expires_at: datetime
+
+
+_WAITING_COLUMNS = in_reach(
+    ["s.survey_id", "s.clerk_id", "s.status", "s.expires_at",
+     "coalesce((SELECT c.served_by FROM intake_cases c WHERE c.case_id = s.case_id), '{}')"
+     " AS served_by"], "$3", center="s.center_id")
+WAITING = (f"SELECT {_WAITING_COLUMNS} FROM surveys s WHERE s.case_id = $1"
+           " AND s.channel = 'tablet' AND s.purpose = 'resolution' AND s.sent_at > $2"
+           " ORDER BY s.sent_at DESC LIMIT 1")
+
+
+async def waiting(pool: asyncpg.Pool, case_id: UUID, since: datetime, reach: str | None
+                  ) -> asyncpg.Record | None:
+    """The case's tablet survey sent after ``since``, the latest; of another center than
+    ``reach`` (the caller's; None: every center's) its center alone (``public.in_reach``):
+    nor is the case's row of intake (who served it) looked up for it. Until stop 49 the
+    statement joined it first and sent the whole row, refused after."""
+    return await pool.fetchrow(WAITING, case_id, since, reach)
 
 
 def qr_data_uri(link: str) -> str:
@@ -48,13 +68,8 @@ async def case_survey_qr(case_id: UUID, request: Request, pool: PoolDep,
                          settings: SettingsDep, staff: Staff) -> SurveyQrPublic:
     feedback = request.app.state.feedback
     now = feedback.clock.now()  # sent_at and expires_at were written on the service's clock
-    row = await pool.fetchrow(
-        "SELECT s.survey_id, s.center_id, s.clerk_id, s.status, s.expires_at,"
-        " coalesce(c.served_by, '{}') AS served_by FROM surveys s"
-        " LEFT JOIN intake_cases c ON c.case_id = s.case_id"
-        " WHERE s.case_id = $1 AND s.channel = 'tablet' AND s.purpose = 'resolution'"
-        " AND s.sent_at > $2 ORDER BY s.sent_at DESC LIMIT 1",
-        case_id, now - timedelta(minutes=SHOWN_MINUTES))
+    row = await waiting(pool, case_id, now - timedelta(minutes=SHOWN_MINUTES),
+                        staff.center_id)
     if row is not None:
         # Another center's case: no survey of it waits here (a 403 said it was a case).
         not_found_elsewhere(staff, row["center_id"], "case", case_id,

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from services.followup.domain import WorkDay
 from services.followup.projections import OPEN
-from shared.readmodels.public import Elsewhere, Moment, Public, elsewhere
+from shared.readmodels.public import Elsewhere, Moment, Public, elsewhere, in_reach
 
 COLUMNS = ("follow_up_id, center_id, case_id, resident_id, reason, priority, status, due_at,"
            " due_on, basis, assigned_clerk, assigned_team, escalated_to, service_item, source,"
@@ -26,6 +26,12 @@ POLICY_COLUMNS = ("policy_id, center_id, service_items, all_centers, effective_o
                   " due_rule, scope, published_by")
 OBLIGATION_COLUMNS = ("obligation_id, aggregate_id, center_id, case_id, resident_id, cadence,"
                       " next_due_on, missed_at, active, missed_periods, version, basis")
+#: The by-id reads' select lists: each column only in the caller's reach (``$2``;
+#: ``public.in_reach``), another center's row sent as its center alone; a policy published
+#: for every center (``all_centers``) is in everyone's.
+FOLLOW_UP_IN_REACH = in_reach(COLUMNS, "$2")
+POLICY_IN_REACH = in_reach(POLICY_COLUMNS, "$2", shared="all_centers")
+OBLIGATION_IN_REACH = in_reach(OBLIGATION_COLUMNS, "$2")
 
 
 class FollowUpPublic(Public):
@@ -251,8 +257,8 @@ async def follow_up(pool: asyncpg.Pool, follow_up_id: UUID, reach: str | None = 
     """The follow-up, or None; another center's than ``reach`` (the caller's; None: every
     center's) as :class:`Elsewhere`, decoded no further than its center. So are the other
     by-id reads here."""
-    row = await pool.fetchrow(f"SELECT {COLUMNS} FROM followups WHERE follow_up_id = $1",
-                              follow_up_id)
+    row = await pool.fetchrow(f"SELECT {FOLLOW_UP_IN_REACH} FROM followups"
+                              " WHERE follow_up_id = $1", follow_up_id, reach)
     if row is None:
         return None
     return elsewhere(row, reach) or FollowUpPublic.of(row)
@@ -364,8 +370,8 @@ async def cases_due(pool: asyncpg.Pool, today: date, soon_until: date, center_id
 async def policy_change(pool: asyncpg.Pool, policy_id: UUID, reach: str | None = None
                         ) -> PolicyChangePublic | Elsewhere | None:
     """A policy published for every center (``all_centers``) is in everyone's reach."""
-    row = await pool.fetchrow(f"SELECT {POLICY_COLUMNS} FROM policy_changes"
-                              " WHERE policy_id = $1", policy_id)
+    row = await pool.fetchrow(f"SELECT {POLICY_IN_REACH} FROM policy_changes"
+                              " WHERE policy_id = $1", policy_id, reach)
     if row is None:
         return None
     if not row["all_centers"] and (away := elsewhere(row, reach)):
@@ -376,8 +382,8 @@ async def policy_change(pool: asyncpg.Pool, policy_id: UUID, reach: str | None =
 
 async def obligation(pool: asyncpg.Pool, obligation_id: UUID, reach: str | None = None
                      ) -> ObligationPublic | Elsewhere | None:
-    row = await pool.fetchrow(f"SELECT {OBLIGATION_COLUMNS} FROM obligations"
-                              " WHERE obligation_id = $1", obligation_id)
+    row = await pool.fetchrow(f"SELECT {OBLIGATION_IN_REACH} FROM obligations"
+                              " WHERE obligation_id = $1", obligation_id, reach)
     if row is None:
         return None
     return elsewhere(row, reach) or ObligationPublic.of(row)
@@ -390,12 +396,14 @@ REFERRAL_COLUMNS = ("referral_id, center_id, case_id, unit_kind, unit_name, unit
                     " referred_by, status, reply_due_at, basis, reply, replied_by_recipient,"
                     " replied_at, follow_up_id, sent_at, updated_at, version, position,"
                     " reply_due_kept")
+HELP_IN_REACH = in_reach(HELP_COLUMNS, "$2")
+REFERRAL_IN_REACH = in_reach(REFERRAL_COLUMNS, "$2")
 
 
 async def help_task(pool: asyncpg.Pool, task_id: UUID, reach: str | None = None
                     ) -> HelpTaskPublic | Elsewhere | None:
-    row = await pool.fetchrow(f"SELECT {HELP_COLUMNS} FROM help_tasks WHERE task_id = $1",
-                              task_id)
+    row = await pool.fetchrow(f"SELECT {HELP_IN_REACH} FROM help_tasks WHERE task_id = $1",
+                              task_id, reach)
     if row is None:
         return None
     return elsewhere(row, reach) or HelpTaskPublic.of(row)
@@ -478,8 +486,8 @@ async def help_and_referral_counts(pool: asyncpg.Pool, center_id: str, now: date
 
 async def referral(pool: asyncpg.Pool, referral_id: UUID, reach: str | None = None
                    ) -> ReferralPublic | Elsewhere | None:
-    row = await pool.fetchrow(f"SELECT {REFERRAL_COLUMNS} FROM referrals"
-                              " WHERE referral_id = $1", referral_id)
+    row = await pool.fetchrow(f"SELECT {REFERRAL_IN_REACH} FROM referrals"
+                              " WHERE referral_id = $1", referral_id, reach)
     if row is None:
         return None
     return elsewhere(row, reach) or ReferralPublic.of(row)

@@ -17,7 +17,7 @@ from pydantic import Field
 from services.intake.plan import Plan
 from shared.contracts import Envelope
 from shared.readmodels.positions import SomeEvents
-from shared.readmodels.public import Elsewhere, Moment, Public, elsewhere
+from shared.readmodels.public import Elsewhere, Moment, Public, elsewhere, in_reach
 from shared.readmodels.readmodel import ReadModel
 from shared.settings import Settings
 
@@ -135,6 +135,8 @@ class PlanPublic(Public):
 
 PLAN_COLUMNS = ("plan_id, center_id, counter_id, resident_id, title, drawn_up_at, drawn_up_by,"
                 " version, position")
+PLAN_IN_REACH = in_reach(PLAN_COLUMNS, "$2")
+"""A plan by id: its columns only in the caller's reach (``public.in_reach``)."""
 
 
 async def _with_steps(pool: asyncpg.Pool, rows: Sequence[asyncpg.Record]) -> list[PlanPublic]:
@@ -162,7 +164,8 @@ async def plan(pool: asyncpg.Pool, plan_id: UUID, reach: str | None = None
     the route to refuse as for none: its steps are not read first, nor its row decoded
     (one query more than for a plan nobody has, which timed the answer apart; a plan's id
     is worked out from its center and key)."""
-    rows = await pool.fetch(f"SELECT {PLAN_COLUMNS} FROM plans WHERE plan_id = $1", plan_id)
+    rows = await pool.fetch(f"SELECT {PLAN_IN_REACH} FROM plans WHERE plan_id = $1",
+                            plan_id, reach)
     if rows and (away := elsewhere(rows[0], reach)):
         return away  # its center alone, the row not decoded
     found = await _with_steps(pool, rows)

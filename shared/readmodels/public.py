@@ -52,21 +52,45 @@ def elsewhere(row: Mapping[str, Any], reach: str | None) -> Elsewhere | None:
     return Elsewhere(row["center_id"])
 
 
-def in_reach(columns: Iterable[str], reach: str) -> str:
+def columns_of(select_list: str) -> list[str]:
+    """A select list (``"a, b, coalesce(c, 'x') AS c"``) split at its top-level commas."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(select_list):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append(select_list[start:i].strip())
+            start = i + 1
+    out.append(select_list[start:].strip())
+    return [c for c in out if c]
+
+
+def in_reach(columns: Iterable[str] | str, reach: str, *, center: str = "center_id",
+             shared: str | None = None) -> str:
     """A by-id read's select list that sends the row's ``center_id`` always and each other
-    column (a name, or ``<expression> AS <name>``) only when the row is in ``reach`` (a
-    statement parameter, ``$2``: the caller's center; NULL: every center's), NULL otherwise:
-    another center's row then costs asyncpg no more to decode than a handful of NULLs, and
-    an expression (a subquery) is not run for it. Sending the whole row and refusing after,
-    another center's case answered 4-10 us of CPU later than an id nobody has
-    (``benchmarks/elsewhere_paired.py``, stop 49)."""
-    out = ["center_id"]
+    column (a name, ``<table>.<name>``, or ``<expression> AS <name>``; or one select list
+    string) only when the row is in ``reach`` (a statement parameter, ``$2``: the caller's
+    center; NULL: every center's), NULL otherwise: another center's row then costs asyncpg
+    no more to decode than a handful of NULLs, and an expression (a subquery) is not run for
+    it. ``center``: the center column as the statement names it (``r.center_id`` beside a
+    join); ``shared``: a condition that puts a row in everyone's reach (a policy published
+    for every center). Sending the whole row and refusing after, another center's case
+    answered 4-10 us of CPU later than an id nobody has (``benchmarks/elsewhere_paired.py``,
+    stop 49); the other by-id reads did the same until stop 49 (reach49b)."""
+    if isinstance(columns, str):
+        columns = columns_of(columns)
+    when = f"{reach}::text IS NULL OR {center} = {reach}"
+    if shared:
+        when += f" OR {shared}"
+    out = [f"{center} AS center_id" if center != "center_id" else center]
     for column in columns:
         expression, _, name = column.rpartition(" AS ")
         if not expression:
-            expression = name = column
-        if name.strip() == "center_id":
+            expression, name = column, column.rpartition(".")[2]
+        name = name.strip()
+        if name == "center_id":
             continue
-        out.append(f"CASE WHEN {reach}::text IS NULL OR center_id = {reach}"
-                   f" THEN {expression} END AS {name.strip()}")
+        out.append(f"CASE WHEN {when} THEN {expression} END AS {name}")
     return ", ".join(out)
