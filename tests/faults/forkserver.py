@@ -75,7 +75,7 @@ def _child(request: dict[str, object], keep_out: list[int]) -> None:
 def _reply(line: str) -> None:
     data = (line + "\n").encode()
     while data:
-        data = data[os.write(1, data):]
+        data = data[os.write(1, data) :]
 
 
 def _reap() -> None:
