@@ -48,7 +48,7 @@ async def measure(args: argparse.Namespace, folder: Path) -> None:
         settings = Settings(database_url=postgres.url.rsplit("/", 1)[0] + "/sixstep",
                             nats_url=nats.url, stream_name=f"OUTAGE{tag}",
                             subject_prefix=f"outage{tag}", schema_prefix=f"o{tag}_")
-        system = System(settings, folder)
+        system = System(settings, folder, forked=False)  # the services as they run for real
         intake = system.add("intake", WRITE_TIMEOUT_S=str(args.write_timeout),
                             LOG_LEVEL="WARNING")
         await system.start()

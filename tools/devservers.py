@@ -41,7 +41,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, TypeVar
 
 __all__ = [
     "HOST",
@@ -137,7 +137,22 @@ def stop_adopted() -> None:
         _ADOPTED.pop(pid, None)
 
 
-def adopt_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> subprocess.Popen[bytes]:
+class Process(Protocol):
+    """What ``adopt_process`` needs of a process: ``subprocess.Popen``'s, or a process that
+    is not this one's child (the fault tests' forked services, tests/faults/harness.py)."""
+
+    @property
+    def pid(self) -> int: ...
+    def poll(self) -> int | None: ...
+    def terminate(self) -> None: ...
+    def kill(self) -> None: ...
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+P = TypeVar("P", bound=Process)
+
+
+def adopt_process(proc: P, timeout: float = 20.0) -> P:
     """Stop ``proc`` at exit if it still runs: SIGTERM, ``timeout`` s, then SIGKILL."""
 
     def stop() -> None:

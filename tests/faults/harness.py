@@ -18,17 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import asyncpg
 import httpx
@@ -70,6 +72,109 @@ def service_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
+#: The services are forks of one process that imported them once (``tests/faults/forkserver.py``:
+#: ~1.5 s of CPU less at every start); ``FAULT_SERVICES_FORKED=0`` starts each as
+#: ``python -m services.<name>.main`` again.
+FORKED = os.environ.get("FAULT_SERVICES_FORKED", "1") != "0"
+
+
+class Forked:
+    """A service process forked by the fork server, as much of ``subprocess.Popen`` as the
+    harness and ``adopt_process`` use: its exit status comes from the server, its parent."""
+
+    def __init__(self, server: ForkServer, pid: int) -> None:
+        self._server = server
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self._server.exit_code(self.pid, timeout=0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            code = self._server.exit_code(self.pid, timeout)
+            if code is None:
+                raise subprocess.TimeoutExpired(f"services pid {self.pid}", timeout or 0)
+            self.returncode = code
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class ForkServer:
+    """The test run's fork server (``python -m tests.faults.forkserver``), started with the
+    first service and stopped at exit; its children are stopped at exit by their PIDs before
+    it (``adopt_process``, newest first)."""
+
+    def __init__(self) -> None:
+        self._proc = adopt_process(subprocess.Popen(
+            [sys.executable, "-m", "tests.faults.forkserver"], cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+        self._lock = threading.Lock()  # one request at a time: answers come in order
+        self._changed = threading.Condition()
+        self._started: list[int] = []
+        self._exited: dict[int, int] = {}
+        assert self._proc.stdout is not None
+        threading.Thread(target=self._read, args=(self._proc.stdout,), daemon=True,
+                         name="fault-forkserver").start()
+
+    def _read(self, out: IO[bytes]) -> None:
+        for raw in out:
+            word, *rest = raw.decode().split()
+            with self._changed:
+                if word == "started":
+                    self._started.append(int(rest[0]))
+                elif word == "exited":
+                    self._exited[int(rest[0])] = int(rest[1])
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def _alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def spawn(self, service: str, env: dict[str, str], log: Path) -> Forked:
+        request = json.dumps({"service": service, "env": env, "cwd": str(ROOT),
+                              "log": str(log)}) + "\n"
+        with self._lock:
+            assert self._proc.stdin is not None
+            self._proc.stdin.write(request.encode())
+            self._proc.stdin.flush()
+            with self._changed:
+                if not self._changed.wait_for(lambda: self._started or not self._alive(), 120):
+                    raise AssertionError("the fork server did not answer within 120 s")
+                if not self._started:
+                    raise AssertionError(f"the fork server exited with {self._proc.poll()}")
+                return Forked(self, self._started.pop(0))
+
+    def exit_code(self, pid: int, timeout: float | None) -> int | None:
+        with self._changed:
+            self._changed.wait_for(lambda: pid in self._exited or not self._alive(), timeout)
+            return self._exited.get(pid)
+
+
+_FORK_SERVER: list[ForkServer] = []
+
+
+def forkserver() -> ForkServer:
+    """The run's fork server, started on first use (again if it is gone)."""
+    if not _FORK_SERVER or not _FORK_SERVER[0]._alive():
+        _FORK_SERVER[:] = [ForkServer()]
+    return _FORK_SERVER[0]
+
+
 @dataclass
 class ServiceProcess:
     """One replica of one service, as its own OS process."""
@@ -79,7 +184,9 @@ class ServiceProcess:
     env: dict[str, str]
     port: int
     log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
+    #: A fork of the fork server (the tests), or ``python -m`` of its own (the benchmarks).
+    forked: bool = FORKED
+    proc: subprocess.Popen[bytes] | Forked | None = None
     starts: int = 0
 
     @property
@@ -88,6 +195,10 @@ class ServiceProcess:
 
     def spawn(self) -> None:
         env = {**self.env, f"{self.service.upper()}_PORT": str(self.port)}
+        if self.forked:
+            self.proc = adopt_process(forkserver().spawn(self.service, env, self.log_path))
+            self.starts += 1
+            return
         log = self.log_path.open("ab")
         try:
             # Stopped at exit however the test run ends (Ctrl-C included).
@@ -148,11 +259,12 @@ class System:
     settings: Settings
     logs: Path
     replicas: dict[str, ServiceProcess] = field(default_factory=dict)
+    forked: bool = FORKED
 
     def add(self, service: str, label: str | None = None, **env: str) -> ServiceProcess:
         label = label or service
         replica = ServiceProcess(service, label, service_env(self.settings, **env), free_port(),
-                                 self.logs / f"{label}.log")
+                                 self.logs / f"{label}.log", forked=self.forked)
         self.replicas[label] = replica
         return replica
 

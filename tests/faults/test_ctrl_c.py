@@ -69,11 +69,13 @@ class Started:
                 self.proc.kill()
 
     def descendants(self) -> dict[int, tuple[float, str]]:
-        """Every process below this one now: pid -> (start time, command line)."""
+        """Every process below this one now: pid -> (start time, command line and name: a
+        fault test's service is a fork named after its module, tests/faults/forkserver.py)."""
         out: dict[int, tuple[float, str]] = {}
         for child in psutil.Process(self.proc.pid).children(recursive=True):
             try:
-                out[child.pid] = (child.create_time(), " ".join(child.cmdline())[:120])
+                out[child.pid] = (child.create_time(),
+                                  " ".join(child.cmdline())[:120] + f" ({child.name()})")
             except psutil.NoSuchProcess:
                 continue
         return out
