@@ -25,7 +25,7 @@ import asyncpg
 import structlog
 
 from services.feedback import residents
-from services.feedback.application import Feedback, ResolvedCase
+from services.feedback.application import Feedback, Plan, ResolvedCase
 from services.feedback.domain import Consent, survey_id_for_resolution
 from shared.bus.consumer import partitions_named, wait_for_position
 from shared.bus.jetstream import partition_of
@@ -376,6 +376,7 @@ class IntakeFollower:
         sittings: dict[tuple[str, str, int], datetime] = {}  # each window's latest trip
         helped: list[tuple[UUID, UUID]] = []  # (case, help task) of escalations
         worked: dict[tuple[UUID, UUID], int] = {}  # (case, help task): its work read up to
+        plans: dict[UUID, Plan] = {}  # each resolution's survey's channel and timing, by its id
         # What each resident agreed to, as of the end of this batch: a resolution decides with
         # it (whether its survey can ever be put before them: ``asked_at``), and a refusal or
         # erasure withdraws what is open (whatever came first).
@@ -449,7 +450,8 @@ class IntakeFollower:
                     resident_id=case["resident_id"], resolved_event_id=e.event_id,
                     resolved_at=resolved_at, correlation_id=e.correlation_id,
                     served_by=tuple(case["served_by"]), at_window=at_window)
-                if self.feedback.is_too_old(resolved):
+                plan = plans[e.event_id] = self.feedback.plan(resolved)
+                if self.feedback.is_too_old(resolved, plan):
                     continue
                 if self._asked_on(case, resolved_at) and e.case_id in unsent:
                     # The day's survey may not have gone (see the reopening below): this
@@ -472,7 +474,7 @@ class IntakeFollower:
                 # no day, and a reopening and resolution that day (at the window, or once
                 # they agreed) asks them.
                 case["last_survey_at"] = self.feedback.asked_at(
-                    resolved, known.consent(case["resident_id"]))
+                    resolved, known.consent(case["resident_id"]), plan)
                 dirty.add(e.case_id)
                 work.setdefault(e.case_id, []).append(("request", resolved))
             elif e.type == "CaseReopened" and case["last_survey_id"] is not None:
@@ -527,10 +529,10 @@ class IntakeFollower:
         try:
             for case_id, steps in work.items():
                 if len(steps) == 1 and steps[0][0] == "request":
-                    if (request := self._request(steps[0][1], known)) is not None:
+                    if (request := self._request(steps[0][1], known, plans)) is not None:
                         sent.append(request)
                 else:
-                    runs[case_id] = self._run(steps, known)
+                    runs[case_id] = self._run(steps, known, plans)
         except BaseException:
             # A request refused as it was queued (the service shutting down): the ones queued
             # before it are withdrawn, not left to run past this transaction (the batch is
@@ -570,7 +572,7 @@ class IntakeFollower:
         settled = dict(zip(runs, ran, strict=True))
         # The days' surveys a reopening withdrew unsent hold no day: the next resolution that
         # day asks (or the one in this batch did).
-        if fixed := [self._unsent_withdrawn(cases[i], settled[i], known)
+        if fixed := [self._unsent_withdrawn(cases[i], settled[i], known, plans)
                      for i, (survey_id, _) in unsent.items()
                      if i in settled and settled[i].withdrew
                      and cases[i]["last_survey_id"] == survey_id]:
@@ -618,7 +620,8 @@ class IntakeFollower:
                      because=because.value)
 
     def _unsent_withdrawn(self, case: dict[str, Any], chain: Chain,
-                          known: residents.Residents) -> dict[str, Any]:
+                          known: residents.Residents, plans: dict[UUID, Plan]
+                          ) -> dict[str, Any]:
         """The case's row once its day's survey was withdrawn unsent: none put before the
         resident, or the one the batch's resolution asked anew (none either once a later
         reopening of the batch withdrew that one too)."""
@@ -628,19 +631,24 @@ class IntakeFollower:
         else:
             case["last_survey_id"] = survey_id_for_resolution(asked.resolved_event_id)
             case["last_survey_at"] = self.feedback.asked_at(
-                asked, known.consent(asked.resident_id)) if chain.stands else None
+                asked, known.consent(asked.resident_id),
+                plans.get(asked.resolved_event_id)) if chain.stands else None
         return case
 
-    def _request(self, resolved: ResolvedCase, known: residents.Residents) -> Sent | None:
+    def _request(self, resolved: ResolvedCase, known: residents.Residents,
+                 plans: dict[UUID, Plan]) -> Sent | None:
         """The resolution's survey asked (queued now: await the answer); None for an erased
-        resident, nobody to ask (no survey, nothing counted)."""
+        resident, nobody to ask (no survey, nothing counted). ``plans``: the batch's
+        resolutions' (``Feedback.plan``), worked out once as they were read."""
         consent = known.consent(resolved.resident_id)
         if consent.erased:
             log.info("feedback.no_survey_for_erased_resident", case_id=str(resolved.case_id))
             return None
-        return self.feedback.request_survey(resolved, consent)
+        return self.feedback.request_survey(resolved, consent,
+                                            plans.get(resolved.resolved_event_id))
 
-    async def _run(self, steps: list[tuple[str, Any]], known: residents.Residents) -> Chain:
+    async def _run(self, steps: list[tuple[str, Any]], known: residents.Residents,
+                   plans: dict[UUID, Plan]) -> Chain:
         """One case's commands in order; what came of the day's survey a staff reopening
         found perhaps unsent (``Chain``)."""
         chain = Chain()
@@ -668,7 +676,7 @@ class IntakeFollower:
                     continue
                 kind = "request"
             if kind == "request":
-                if (request := self._request(arg, known)) is None:
+                if (request := self._request(arg, known, plans)) is None:
                     continue
                 await request
                 if again:

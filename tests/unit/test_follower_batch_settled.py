@@ -47,10 +47,13 @@ class _Feedback:
     def local_day(self, at: datetime) -> date:
         return at.date()
 
-    def is_too_old(self, case: Any) -> bool:
+    def plan(self, case: Any) -> None:
+        return None
+
+    def is_too_old(self, case: Any, plan: Any = None) -> bool:
         return False
 
-    def asked_at(self, case: Any, consent: Any = None) -> None:
+    def asked_at(self, case: Any, consent: Any = None, plan: Any = None) -> None:
         return None
 
 
@@ -89,7 +92,7 @@ async def test_a_failed_case_leaves_no_other_cases_commands_running(
     failing, slow = uuid.uuid4(), uuid.uuid4()
     settled: list[uuid.UUID] = []
 
-    async def run(self: Any, steps: list[tuple[str, Any]], known: Any) -> Any:
+    async def run(self: Any, steps: list[tuple[str, Any]], known: Any, plans: Any) -> Any:
         case_id = steps[0][1].case_id
         if case_id == failing:
             raise RuntimeError("the store refused it")
@@ -122,7 +125,7 @@ async def test_a_request_refused_as_it_is_queued_withdraws_the_ones_queued_befor
         def withdraw(self) -> None:
             withdrawn.append(self.case_id)
 
-    def request(case: Any, consent: Any = None) -> Queued:
+    def request(case: Any, consent: Any = None, plan: Any = None) -> Queued:
         if case.case_id == second:
             raise Unavailable("the service is shutting down")
         return Queued(case.case_id)

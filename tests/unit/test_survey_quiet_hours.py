@@ -5,6 +5,7 @@ at 01:30; the counter's tablet still asks at once, the resident is standing ther
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -85,3 +86,37 @@ def test_quiet_hours_with_an_offset_are_refused_at_start_up(
     monkeypatch.setenv("SURVEY_QUIET_FROM", written)
     with pytest.raises(ValueError, match="SURVEY_QUIET"):
         Settings()
+
+
+@pytest.mark.parametrize("resolved", [
+    "2026-12-20 10:00",  # a Sunday
+    "2026-12-31 23:30",  # New Year's Eve, in the night
+    "2027-06-01 20:30",  # the provisional calendar's year, its delay ending in the night
+    "2028-03-01 09:00",  # a year the holiday package does not know
+])
+def test_a_resolution_is_planned_once_as_the_policy_times_it(resolved: str) -> None:
+    """The intake follower works out a resolution's channel and timing once
+    (``Feedback.plan``) and hands it to ``is_too_old`` and ``asked_at``: the same as each
+    working it out again, for every channel, at the window or not, with or without consent."""
+    from services.feedback.application import Feedback, ResolvedCase
+    from services.feedback.domain import Consent
+    from shared.kernel.clock import ManualClock
+
+    feedback = Feedback.__new__(Feedback)  # only the policy and the clock are asked
+    feedback.policy, feedback.clock = POLICY, ManualClock(local(resolved) + timedelta(days=3))
+    for intake_channel in ("counter", "phone", "home_visit", "open311"):
+        for at_window in (True, False):
+            for resident in (uuid.uuid4(), None):
+                case = ResolvedCase(
+                    case_id=uuid.uuid4(), center_id="c1", counter_id="w1", clerk_id="k1",
+                    service_item="s", intake_channel=intake_channel, resident_id=resident,
+                    resolved_event_id=uuid.uuid4(), resolved_at=local(resolved),
+                    correlation_id=None, served_by=("k1",), at_window=at_window)
+                channel = POLICY.channel_for(intake_channel, resident, at_window)
+                plan = feedback.plan(case)
+                assert plan == (channel, *POLICY.timing(channel, local(resolved)))
+                assert type(plan.channel) is SurveyChannel
+                assert feedback.is_too_old(case, plan) == feedback.is_too_old(case)
+                for consent in (None, Consent(), Consent(surveys=False), Consent(erased=True)):
+                    assert (feedback.asked_at(case, consent, plan)
+                            == feedback.asked_at(case, consent))
