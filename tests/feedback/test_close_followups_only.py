@@ -52,7 +52,8 @@ async def test_a_december_of_follow_up_calls_only_is_closed_in_the_new_year(
     app = create_app(settings, sender=KeptSender(), clock=clock)
     async with running(app) as client:
         pool = app.state.pool
-        await applied_up_to(pool, await history.publish(settings))
+        await applied_up_to(pool, await history.publish(settings),
+                            app.state.period_scheduler.caught_up)
         assert (await app.state.period_scheduler.tick())[0] == 1, "December closes"
 
         async def reported() -> bool:
@@ -89,7 +90,8 @@ async def test_a_december_whose_only_figure_is_a_check_its_clerk_cancelled_is_cl
     clock = Clock(datetime.fromisoformat(f"{year + 1}-01-06T10:00:00+08:00"))
     app = create_app(settings, sender=KeptSender(), clock=clock)
     async with running(app) as client:
-        await applied_up_to(app.state.pool, await history.publish(settings))
+        await applied_up_to(app.state.pool, await history.publish(settings),
+                            app.state.period_scheduler.caught_up)
         assert (await app.state.period_scheduler.tick())[0] == 1, "December closes"
 
         async def reported() -> bool:

@@ -27,6 +27,7 @@ closed months, without personal data or free text.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -158,13 +159,19 @@ async def month_row(client: httpx.AsyncClient, month: str, **params: Any) -> dic
     return row
 
 
-async def applied_up_to(pool: asyncpg.Pool, seq: int) -> None:
-    """Wait until the figures consumer has applied the stream up to ``seq``."""
+async def applied_up_to(pool: asyncpg.Pool, seq: int,
+                        caught_up: Callable[[], Awaitable[bool]] | None = None) -> None:
+    """Wait until the figures consumer has applied the stream up to ``seq`` and, given the
+    scheduler's ``caught_up``, until the server has its acks too: the progress row commits
+    before the batch's acks reach NATS, and a tick asked in between waits as catching up
+    (it did so once at load 20)."""
     async def done() -> bool:
         got = await pool.fetchval("SELECT max(stream_seq) FROM consumer_progress"
                                   " WHERE consumer = 'feedback-figures'")
         return got is not None and got >= seq
     await wait_until(done, what="the figures consumer")
+    if caught_up is not None:
+        await wait_until(caught_up, what="the figures consumer's acks")
 
 
 async def test_a_month_counted_by_trips_closed_and_revised_openly(settings: Settings,
