@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 
-from shared.analytics.rebuild import Rebuild, q, split_indexes
+from shared.analytics.rebuild import CLIENT_CHECK_MS, Rebuild, q, split_indexes
 from shared.readmodels.readmodel import load_read_model, registered
 from shared.settings import Settings
 from tests.analytics.test_bulk_rebuild import publish, untidy_log
@@ -216,3 +216,63 @@ def test_ctrl_c_while_fresh_waits_to_drop_exits_130_keeping_the_staging_schema(
         assert "Traceback" not in said, said
         assert watch.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s",
                              (staging,)).fetchone()[0] == 1
+
+
+def test_fresh_says_again_only_every_10_s_while_a_busy_reader_holds_the_staging_schema(
+        settings: Settings, tmp_path: Path) -> None:
+    """A DBA's psql keeps its transaction on a dry run's tables and goes on querying in it.
+    ``--fresh``'s drop said whom it waited for again at its next look (2 s) after each of
+    the DBA's statements (the session's state and since changed the line), a line every
+    2 s; now it says it again every 10 s while the same session holds it. The line names
+    the session, never what it queries (a clerk's query may hold a resident's name)."""
+    asyncio.run(publish(settings, untidy_log()))
+    env = environment(settings, tmp_path)
+    staging = stopped_early(settings, "intake")
+    dropping = ("SELECT query_start FROM pg_stat_activity WHERE application_name ="
+                " 'sixstep-rebuild intake-cases' AND query LIKE 'DROP SCHEMA%%'"
+                " AND query_start > %s")
+    with psycopg.connect(settings.database_url, application_name="psql") as reader, \
+            psycopg.connect(settings.database_url, autocommit=True) as watch:
+        reader.execute(f"SELECT count(*) FROM {q(staging)}.cases WHERE 'Wang Xiuying' <> ''")
+        fresh = Running(env, "rebuild", "intake", "--fresh", "--batch", "16")
+        try:
+            until("the --fresh run says what its drop waits for", lambda: any(
+                "dropping" in line for line in fresh.lines), fresh)
+            reader.execute("SELECT 1")  # the DBA's next statement, in the same transaction
+            asked = watch.execute("SELECT state_change FROM pg_stat_activity WHERE pid = %s",
+                                  (reader.info.backend_pid,)).fetchone()[0]
+            # The barrier: a drop tried after it, then the next one (the look between them,
+            # and its line if any, is done).
+            until("a drop tried after the DBA's statement", lambda: watch.execute(
+                dropping, (asked,)).fetchone(), fresh)
+            tried = watch.execute(dropping, (asked,)).fetchone()[0]
+            until("the drop tried once more", lambda: watch.execute(
+                dropping, (tried,)).fetchone(), fresh)
+            reader.rollback()
+            assert fresh.proc.wait(120) == 0, fresh.err
+        finally:
+            fresh.stop()
+    said = " ".join(fresh.err.split())
+    waited = [int(line.split(" waits (")[1].split(" s so far")[0])
+              for line in fresh.lines if f"dropping {staging} waits (" in line]
+    assert waited, said
+    assert all(b - a >= 9 for a, b in zip(waited, waited[1:])), said
+    assert "Wang Xiuying" not in said and "SELECT" not in said, said
+    assert "switched intake" in said, said
+
+
+async def test_a_live_client_slower_than_the_check_interval_keeps_its_session(
+        settings: Settings) -> None:
+    """The check interval asks whether the client's socket was closed, not whether the
+    client is quick: a rebuild's statement that runs on the server for longer than
+    ``CLIENT_CHECK_MS`` (a long sort on a busy host) while its client, alive, waits is
+    not ended; it ends on its own, the session and its lock still there."""
+    async with Rebuild(settings, INTAKE) as rb:
+        assert await rb.conn.fetchval("SHOW client_connection_check_interval") == (
+            f"{CLIENT_CHECK_MS // 1000}s")
+        await rb.hold()
+        # The statement itself outlasts two checks: the barrier is the server's own clock.
+        assert await rb.conn.fetchval(
+            "SELECT 1 FROM pg_sleep($1::float8 / 1000 * 2.5)", CLIENT_CHECK_MS) == 1
+        assert await rb.holder() is not None
+        assert (await rb.holder()).pid == await rb.conn.fetchval("SELECT pg_backend_pid()")
