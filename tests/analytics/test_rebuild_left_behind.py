@@ -338,3 +338,33 @@ async def test_a_rebuild_cut_off_by_nats_mid_log_resumes_exactly(
             assert dict(await whole.state()) == state
         assert rows_of(own, other) == resumed_rows
         assert sum(map(len, resumed_rows.values())) > 0
+
+
+def test_two_operators_rebuild_all_waiting_at_once_both_end(
+        settings: Settings, tmp_path: Path) -> None:
+    """Two operators give ``sixstep rebuild --all --wait`` at the same moment. Each takes
+    the read models' locks in the same order, and waits only holding none: neither holds
+    one the other waits for while it waits (no deadlock between advisory locks), so one
+    switches them all, then the other does."""
+    asyncio.run(publish(settings, untidy_log()))
+    env = environment(settings, tmp_path)
+    first = load_read_model(sorted(registered())[0])
+    key = Rebuild(settings, first).lock_key
+    waiting = ("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+               " AND database = (SELECT oid FROM pg_database"
+               " WHERE datname = current_database())")
+    with psycopg.connect(settings.database_url, autocommit=True) as other:
+        # The barrier: both wait for the first read model's lock, then race for them all.
+        other.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+        runs = [Running(env, "rebuild", "--all", "--wait", "--batch", "16") for _ in range(2)]
+        try:
+            until("both runs wait for the first read model", lambda: other.execute(
+                waiting).fetchone()[0] == 2)
+            other.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+            codes = [run.proc.wait(300) for run in runs]
+        finally:
+            for run in runs:
+                run.stop()
+    assert codes == [0, 0], "\n---\n".join(run.err for run in runs)
+    for run in runs:
+        assert all(f"switched {name}:" in run.err for name in registered()), run.err
