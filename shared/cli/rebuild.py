@@ -105,13 +105,15 @@ def rebuild_command(
     said_at: dict[str, float] = {}
 
     def dropping(rb: Rebuild, schema: str, holders: list[Holding], waited: float) -> None:
-        # Said at once, then every DROP_REPEAT_S while the same sessions hold it.
-        said = str(holders)
-        if said_at.get(schema + said, -DROP_REPEAT_S) + DROP_REPEAT_S > waited:
-            return
-        said_at[schema + said] = waited
-        who = "; ".join(map(str, holders)) or "a session that has let go since"
+        # Said at once, then every DROP_REPEAT_S while the same sessions hold it: keyed by
+        # their pids, not the line (its state and since change at each statement a DBA's
+        # psql runs in its transaction: the line came back at every look, every 2 s).
         pids = ", ".join(str(h.holder.pid) for h in holders)
+        key = f"{schema} {pids}"
+        if said_at.get(key, -DROP_REPEAT_S) + DROP_REPEAT_S > waited:
+            return
+        said_at[key] = waited
+        who = "; ".join(map(str, holders)) or "a session that has let go since"
         err.print(escape(f"{name_of[rb.model.consumer]}: dropping {schema} waits "
                          f"({waited:.0f} s so far) for {who}"
                          + (f" (pg_terminate_backend({pids}) ends it)" if pids else "")))

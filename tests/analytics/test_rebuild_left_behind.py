@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
+import nats.errors
 import psycopg
+import pytest
 
-from shared.analytics.rebuild import Rebuild, q, split_indexes
+from shared.analytics.rebuild import (
+    BOOKKEEPING,
+    CLIENT_CHECK_MS,
+    Rebuild,
+    failed_at,
+    q,
+    split_indexes,
+)
+from shared.analytics.replay import Batch
 from shared.readmodels.readmodel import load_read_model, registered
 from shared.settings import Settings
 from tests.analytics.test_bulk_rebuild import publish, untidy_log
@@ -216,3 +227,144 @@ def test_ctrl_c_while_fresh_waits_to_drop_exits_130_keeping_the_staging_schema(
         assert "Traceback" not in said, said
         assert watch.execute("SELECT count(*) FROM pg_namespace WHERE nspname = %s",
                              (staging,)).fetchone()[0] == 1
+
+
+def test_fresh_says_again_only_every_10_s_while_a_busy_reader_holds_the_staging_schema(
+        settings: Settings, tmp_path: Path) -> None:
+    """A DBA's psql keeps its transaction on a dry run's tables and goes on querying in it.
+    ``--fresh``'s drop said whom it waited for again at its next look (2 s) after each of
+    the DBA's statements (the session's state and since changed the line), a line every
+    2 s; now it says it again every 10 s while the same session holds it. The line names
+    the session, never what it queries (a clerk's query may hold a resident's name)."""
+    asyncio.run(publish(settings, untidy_log()))
+    env = environment(settings, tmp_path)
+    staging = stopped_early(settings, "intake")
+    dropping = ("SELECT query_start FROM pg_stat_activity WHERE application_name ="
+                " 'sixstep-rebuild intake-cases' AND query LIKE 'DROP SCHEMA%%'"
+                " AND query_start > %s")
+    with psycopg.connect(settings.database_url, application_name="psql") as reader, \
+            psycopg.connect(settings.database_url, autocommit=True) as watch:
+        reader.execute(f"SELECT count(*) FROM {q(staging)}.cases WHERE 'Wang Xiuying' <> ''")
+        fresh = Running(env, "rebuild", "intake", "--fresh", "--batch", "16")
+        try:
+            until("the --fresh run says what its drop waits for", lambda: any(
+                "dropping" in line for line in fresh.lines), fresh)
+            reader.execute("SELECT 1")  # the DBA's next statement, in the same transaction
+            asked = watch.execute("SELECT state_change FROM pg_stat_activity WHERE pid = %s",
+                                  (reader.info.backend_pid,)).fetchone()[0]
+            # The barrier: a drop tried after it, then the next one (the look between them,
+            # and its line if any, is done).
+            until("a drop tried after the DBA's statement", lambda: watch.execute(
+                dropping, (asked,)).fetchone(), fresh)
+            tried = watch.execute(dropping, (asked,)).fetchone()[0]
+            until("the drop tried once more", lambda: watch.execute(
+                dropping, (tried,)).fetchone(), fresh)
+            reader.rollback()
+            assert fresh.proc.wait(120) == 0, fresh.err
+        finally:
+            fresh.stop()
+    said = " ".join(fresh.err.split())
+    waited = [int(line.split(" waits (")[1].split(" s so far")[0])
+              for line in fresh.lines if f"dropping {staging} waits (" in line]
+    assert waited, said
+    assert all(b - a >= 9 for a, b in itertools.pairwise(waited)), said
+    assert "Wang Xiuying" not in said and "SELECT" not in said, said
+    assert "switched intake" in said, said
+
+
+async def test_a_live_client_slower_than_the_check_interval_keeps_its_session(
+        settings: Settings) -> None:
+    """The check interval asks whether the client's socket was closed, not whether the
+    client is quick: a rebuild's statement that runs on the server for longer than
+    ``CLIENT_CHECK_MS`` (a long sort on a busy host) while its client, alive, waits is
+    not ended; it ends on its own, the session and its lock still there."""
+    async with Rebuild(settings, INTAKE) as rb:
+        assert await rb.conn.fetchval("SHOW client_connection_check_interval") == (
+            f"{CLIENT_CHECK_MS // 1000}s")
+        await rb.hold()
+        # The statement itself outlasts two checks: the barrier is the server's own clock.
+        assert await rb.conn.fetchval(
+            "SELECT 1 FROM pg_sleep($1::float8 / 1000 * 2.5)", CLIENT_CHECK_MS) == 1
+        assert await rb.holder() is not None
+        assert (await rb.holder()).pid == await rb.conn.fetchval("SELECT pg_backend_pid()")
+
+
+
+def rows_of(settings: Settings, schema: str) -> dict[str, list[str]]:
+    """Every read model table of ``schema``, its rows as text, sorted, without the columns
+    that say when a row was written (bookkeeping apart)."""
+    with psycopg.connect(settings.database_url) as conn:
+        tables = [t for (t,) in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (schema,))
+            if t not in BOOKKEEPING]
+        return {t: sorted(str({k: v for k, v in zip(
+            [c.name for c in cur.description or []], row, strict=True)
+            if k not in INTAKE.volatile}) for row in cur.fetchall())
+            for t in tables for cur in [conn.execute(f"SELECT * FROM {q(schema)}.{q(t)}")]}
+
+
+async def test_a_rebuild_cut_off_by_nats_mid_log_resumes_exactly(
+        settings: Settings, tmp_path: Path) -> None:
+    """NATS goes after the first batch of a long catch-up (a blip: the rebuild's connection
+    no longer reconnects, so the run ends). The run resumed once NATS is back holds exactly
+    what a run never cut off holds: no event applied twice, none skipped."""
+    with NatsServer(tmp_path / "nats") as server:
+        own = settings.model_copy(update={"nats_url": server.url})
+        await publish(own, untidy_log())
+        batches: list[int] = []
+
+        def first_batch_then_nats_goes(_: object, batch: Batch) -> None:
+            batches.append(batch.last_seq)
+            if len(batches) == 1:
+                server.stop()  # returns once the server has exited
+
+        async with Rebuild(own, INTAKE, batch_size=16,
+                           on_batch=first_batch_then_nats_goes) as cut:
+            staging = await cut.prepare(fresh=True)
+            with pytest.raises(nats.errors.Error) as failed:
+                await cut.catch_up()
+            done = (await cut.state())["last_seq"]
+        assert failed_at(failed.value) is not None, failed.value
+        server.start()
+        async with Rebuild(own, INTAKE, batch_size=16) as resumed:
+            assert await resumed.prepare() == staging
+            last = await resumed.catch_up()
+            state = dict(await resumed.state())
+        assert 0 < done < last, (done, last)
+        resumed_rows = rows_of(own, staging)
+        async with Rebuild(own, INTAKE, batch_size=16) as whole:
+            other = await whole.prepare(fresh=True)
+            assert await whole.catch_up() == last
+            assert dict(await whole.state()) == state
+        assert rows_of(own, other) == resumed_rows
+        assert sum(map(len, resumed_rows.values())) > 0
+
+
+def test_two_operators_rebuild_all_waiting_at_once_both_end(
+        settings: Settings, tmp_path: Path) -> None:
+    """Two operators give ``sixstep rebuild --all --wait`` at the same moment. Each takes
+    the read models' locks in the same order, and waits only holding none: neither holds
+    one the other waits for while it waits (no deadlock between advisory locks), so one
+    switches them all, then the other does."""
+    asyncio.run(publish(settings, untidy_log()))
+    env = environment(settings, tmp_path)
+    first = load_read_model(sorted(registered())[0])
+    key = Rebuild(settings, first).lock_key
+    waiting = ("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+               " AND database = (SELECT oid FROM pg_database"
+               " WHERE datname = current_database())")
+    with psycopg.connect(settings.database_url, autocommit=True) as other:
+        # The barrier: both wait for the first read model's lock, then race for them all.
+        other.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+        runs = [Running(env, "rebuild", "--all", "--wait", "--batch", "16") for _ in range(2)]
+        try:
+            until("both runs wait for the first read model", lambda: other.execute(
+                waiting).fetchone()[0] == 2)
+            other.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (key,))
+            codes = [run.proc.wait(300) for run in runs]
+        finally:
+            for run in runs:
+                run.stop()
+    assert codes == [0, 0], "\n---\n".join(run.err for run in runs)
+    for run in runs:
+        assert all(f"switched {name}:" in run.err for name in registered()), run.err
