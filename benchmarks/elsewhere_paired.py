@@ -6,8 +6,9 @@ the caller's reach (``CASE WHEN center_id = $2 THEN ... END``, the rest NULL).
     PYTHONPATH=$PWD .venv/bin/python benchmarks/elsewhere_paired.py [pairs] [route]
 
 ``route``: ``case`` (the default: the statement written out here, as stop 49 measured it),
-``followup`` or ``rectification`` (the statements the reads sent before stop 49's reach49b
-against the ones they send now, ``*_IN_REACH``; the row every column filled).
+``followup``, ``rectification``, ``help`` or ``plan`` (the statements the reads sent before
+stop 49's reach49b against the ones they send now, ``*_IN_REACH``; the row every column
+filled).
 
 One PostgreSQL of its own (``fsync=on``) in a folder of its own; each figure a child process,
 each way the best of 6 rounds of 2,000 reads; the two statements alternate, and so does
@@ -29,7 +30,7 @@ from services.feedback import projections as feedback_projections
 from services.feedback import queries as feedback_queries
 from services.followup import projections as followup_projections
 from services.followup import queries as followup_queries
-from services.intake import projections
+from services.intake import plan_views, projections
 from shared.readmodels.readmodel import make_tables
 
 ROUNDS, READS = 6, 2000
@@ -51,6 +52,12 @@ ROUTES = {
                       " WHERE r.rectification_id = $1",
                       f"SELECT {feedback_queries.RECTIFICATION_IN_REACH} FROM rectifications r"
                       " WHERE r.rectification_id = $1"),
+    "help": (followup_projections.DDL, "help_tasks", "task_id",
+             f"SELECT {followup_queries.HELP_COLUMNS} FROM help_tasks WHERE task_id = $1",
+             f"SELECT {followup_queries.HELP_IN_REACH} FROM help_tasks WHERE task_id = $1"),
+    "plan": (plan_views.DDL, "plans", "plan_id",
+             f"SELECT {plan_views.PLAN_COLUMNS} FROM plans WHERE plan_id = $1",
+             f"SELECT {plan_views.PLAN_IN_REACH} FROM plans WHERE plan_id = $1"),
 }
 FILLED = {"text": "'clerk-017 window-3'", "uuid": "gen_random_uuid()",
           "timestamp with time zone": "now()", "date": "current_date", "integer": "3",

@@ -6,6 +6,7 @@ when they answered plain dicts: a moment as Python's ``isoformat()`` (``+00:00``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,19 +53,57 @@ def elsewhere(row: Mapping[str, Any], reach: str | None) -> Elsewhere | None:
     return Elsewhere(row["center_id"])
 
 
-def columns_of(select_list: str) -> list[str]:
-    """A select list (``"a, b, coalesce(c, 'x') AS c"``) split at its top-level commas."""
-    out, depth, start = [], 0, 0
-    for i, ch in enumerate(select_list):
-        if ch == "(":
+def _top_level(text: str) -> list[int]:
+    """Where each character of ``text`` is at the select list's top level (outside
+    brackets, string literals, quoted names), as a list of flags 1/0."""
+    flags, depth, quote = [], 0, ""
+    for ch in text:
+        if quote:
+            flags.append(0)
+            if ch == quote:
+                quote = ""  # a doubled quote ('it''s') closes and reopens: same answer
+            continue
+        if ch in "'\"":
+            quote = ch
+        elif ch in "([":
             depth += 1
-        elif ch == ")":
+        elif ch in ")]":
             depth -= 1
-        elif ch == "," and depth == 0:
+        flags.append(int(depth == 0 and not quote and ch not in ")]"))
+    return flags
+
+
+def columns_of(select_list: str) -> list[str]:
+    """A select list (``"a, b, coalesce(c, 'x') AS c"``) split at its top-level commas: not
+    at a comma inside brackets, a string literal (``'a, b'``) or a quoted name."""
+    out, start = [], 0
+    for i, top in enumerate(_top_level(select_list)):
+        if top and select_list[i] == ",":
             out.append(select_list[start:i].strip())
             start = i + 1
     out.append(select_list[start:].strip())
     return [c for c in out if c]
+
+
+_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+"')
+_COLUMN = re.compile(r'(?:[A-Za-z_][A-Za-z0-9_$]*\.)?([A-Za-z_][A-Za-z0-9_$]*)')
+
+
+def _named(column: str) -> tuple[str, str]:
+    """``column`` (``name``, ``table.name``, or ``<expression> AS <name>``, ``AS`` in any
+    case, at the top level) as its expression and the name it is answered under. Anything
+    else (an expression with no name) is refused at import: wrapped in ``CASE`` it made
+    either a statement PostgreSQL refuses or a column under another name."""
+    flags = _top_level(column)
+    for match in reversed(list(re.finditer(r"\s+AS\s+", column, re.IGNORECASE))):
+        if flags[match.start()] and flags[match.end() - 1]:
+            expression, name = column[:match.start()].strip(), column[match.end():].strip()
+            if _NAME.fullmatch(name):
+                return expression, name
+            break
+    if plain := _COLUMN.fullmatch(column):
+        return column, plain.group(1)
+    raise ValueError(f"a select list's column needs a name (<expression> AS <name>): {column!r}")
 
 
 def in_reach(columns: Iterable[str] | str, reach: str, *, center: str = "center_id",
@@ -86,11 +125,10 @@ def in_reach(columns: Iterable[str] | str, reach: str, *, center: str = "center_
         when += f" OR {shared}"
     out = [f"{center} AS center_id" if center != "center_id" else center]
     for column in columns:
-        expression, _, name = column.rpartition(" AS ")
-        if not expression:
-            expression, name = column, column.rpartition(".")[2]
-        name = name.strip()
+        expression, name = _named(column)
         if name == "center_id":
+            if not _COLUMN.fullmatch(expression):
+                raise ValueError(f"center_id is the center column (center=): {column!r}")
             continue
         out.append(f"CASE WHEN {when} THEN {expression} END AS {name}")
     return ", ".join(out)
