@@ -62,6 +62,7 @@ def _child(request: dict[str, object], keep_out: list[int], sigint: object) -> N
     assert isinstance(env, dict)
     os.environ.clear()
     os.environ.update(env)
+    time.tzset()  # as python -m would read its TZ at start (the C library keeps the server's)
     os.chdir(str(request["cwd"]))
     module = f"services.{request['service']}.main"
     _name_process(module)
