@@ -96,7 +96,9 @@ class Forked:
         if self.returncode is None:
             code = self._server.exit_code(self.pid, timeout)
             if code is None:
-                raise subprocess.TimeoutExpired(f"services pid {self.pid}", timeout or 0)
+                gone = " (its fork server is gone: its end cannot be known)" \
+                    if self._server.told_all else ""
+                raise subprocess.TimeoutExpired(f"services pid {self.pid}{gone}", timeout or 0)
             self.returncode = code
         return self.returncode
 
@@ -149,6 +151,11 @@ class ForkServer:
 
     def _alive(self) -> bool:
         return self._proc.poll() is None
+
+    @property
+    def told_all(self) -> bool:
+        with self._changed:
+            return self._told_all
 
     @property
     def pid(self) -> int:
