@@ -28,7 +28,8 @@ def test_a_ctrl_c_at_the_terminal_leaves_the_fork_server_to_its_test_run() -> No
 
 
 def test_a_test_run_killed_with_9_leaves_no_service_of_the_fork_server(
-        settings: Settings, tmp_path: Path) -> None:
+    settings: Settings, tmp_path: Path
+) -> None:
     """Its stdin closed (the test run gone without its exit handlers), the fork server stops
     its services before it ends: none is left running, orphaned."""
     server = ForkServer()
@@ -58,4 +59,3 @@ def test_a_test_run_killed_with_9_leaves_no_service_of_the_fork_server(
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(service.pid, signal.SIGKILL)
-
