@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import re
 
@@ -24,6 +25,10 @@ them again."""
 _new_ids = random.Random()
 """A new id is 16 hex digits, as ``secrets.token_hex(8)`` gave, without a system call per
 request: it names a request in the logs and is no secret (a caller may send any id)."""
+# Seeded anew in a forked process (``random``'s own instance is; this one would not be): a
+# fork of a process that imported this (the fault tests' fork server, a pre-forking server)
+# would hand out its parent's ids, the same in every sibling.
+os.register_at_fork(after_in_child=_new_ids.seed)
 
 
 class PersonalCorrelation(Exception):

@@ -27,6 +27,7 @@ import runpy
 import selectors
 import signal
 import sys
+import time
 
 #: Imported once here, never again in a service process.
 PRELOAD = ("services.intake.main", "services.followup.main", "services.feedback.main")
@@ -42,10 +43,11 @@ def _name_process(name: str) -> None:
         libc.prctl(15, name.encode()[:15], 0, 0, 0)  # PR_SET_NAME
 
 
-def _child(request: dict[str, object], keep_out: list[int]) -> None:
+def _child(request: dict[str, object], keep_out: list[int], sigint: object) -> None:
     """In the forked child: become ``python -m services.<service>.main``."""
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, sigint)  # type: ignore[arg-type]  # as python -m had it
     for fd in keep_out:
         with contextlib.suppress(OSError):
             os.close(fd)
@@ -60,6 +62,7 @@ def _child(request: dict[str, object], keep_out: list[int]) -> None:
     assert isinstance(env, dict)
     os.environ.clear()
     os.environ.update(env)
+    time.tzset()  # as python -m would read its TZ at start (the C library keeps the server's)
     os.chdir(str(request["cwd"]))
     module = f"services.{request['service']}.main"
     _name_process(module)
@@ -78,7 +81,7 @@ def _reply(line: str) -> None:
         data = data[os.write(1, data) :]
 
 
-def _reap() -> None:
+def _reap(children: set[int]) -> None:
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -86,10 +89,43 @@ def _reap() -> None:
             return
         if pid == 0:
             return
+        children.discard(pid)
         _reply(f"exited {pid} {os.waitstatus_to_exitcode(status)}")
 
 
+def _stop_children(children: set[int], timeout: float = 20.0) -> None:
+    """The test run is gone (killed with -9: its exit handlers never ran): stop the services
+    as it would have, SIGTERM, ``timeout`` s, then SIGKILL, so that none outlives it."""
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.set_wakeup_fd(-1)
+    deadline = time.monotonic() + timeout
+    while children and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid:
+                children.discard(pid)
+                _reply(f"exited {pid} {os.waitstatus_to_exitcode(status)}")
+                continue
+        time.sleep(0.05)
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            _, status = os.waitpid(pid, 0)
+            _reply(f"exited {pid} {os.waitstatus_to_exitcode(status)}")
+
+
 def main() -> None:
+    # A Ctrl-C at a terminal goes to the whole process group: to the test run, to each
+    # service (which drains on it) and to this server. Dying here of KeyboardInterrupt would
+    # leave the test run unable to learn its services' ends (it SIGKILLed them at once instead
+    # of waiting for their drain); this server ends when the test run closes its stdin or
+    # stops it with SIGTERM.
+    sigint = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name in PRELOAD:
         importlib.import_module(name)
     for name in PRELOAD_IF_THERE:
@@ -104,16 +140,18 @@ def main() -> None:
     selector.register(0, selectors.EVENT_READ)
     selector.register(wake_r, selectors.EVENT_READ)
     pending = b""
+    children: set[int] = set()
     _reply("ready")
     while True:
         for key, _ in selector.select():
             if key.fd == wake_r:
                 with contextlib.suppress(BlockingIOError):
                     os.read(wake_r, 4096)
-                _reap()
+                _reap(children)
                 continue
             chunk = os.read(0, 65536)
-            if not chunk:  # the test run is gone: its children are stopped by their PIDs
+            if not chunk:  # the test run is gone
+                _stop_children(children)
                 return
             pending += chunk
             while b"\n" in pending:
@@ -122,10 +160,11 @@ def main() -> None:
                 pid = os.fork()
                 if pid == 0:
                     selector.close()
-                    _child(request, [wake_r, wake_w])
+                    _child(request, [wake_r, wake_w], sigint)
                     return  # (never: _child ends in sys.exit)
+                children.add(pid)
                 _reply(f"started {pid}")
-        _reap()
+        _reap(children)
 
 
 if __name__ == "__main__":

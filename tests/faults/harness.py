@@ -96,7 +96,9 @@ class Forked:
         if self.returncode is None:
             code = self._server.exit_code(self.pid, timeout)
             if code is None:
-                raise subprocess.TimeoutExpired(f"services pid {self.pid}", timeout or 0)
+                gone = " (its fork server is gone: its end cannot be known)" \
+                    if self._server.told_all else ""
+                raise subprocess.TimeoutExpired(f"services pid {self.pid}{gone}", timeout or 0)
             self.returncode = code
         return self.returncode
 
@@ -126,6 +128,8 @@ class ForkServer:
         self._changed = threading.Condition()
         self._started: list[int] = []
         self._exited: dict[int, int] = {}
+        self.ready = False  # it has imported the services
+        self._told_all = False  # its stdout is closed: every answer it gave has been read
         assert self._proc.stdout is not None
         threading.Thread(target=self._read, args=(self._proc.stdout,), daemon=True,
                          name="fault-forkserver").start()
@@ -134,16 +138,40 @@ class ForkServer:
         for raw in out:
             word, *rest = raw.decode().split()
             with self._changed:
-                if word == "started":
+                if word == "ready":
+                    self.ready = True
+                elif word == "started":
                     self._started.append(int(rest[0]))
                 elif word == "exited":
                     self._exited[int(rest[0])] = int(rest[1])
                 self._changed.notify_all()
         with self._changed:
+            self._told_all = True
             self._changed.notify_all()
 
     def _alive(self) -> bool:
         return self._proc.poll() is None
+
+    @property
+    def told_all(self) -> bool:
+        with self._changed:
+            return self._told_all
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    def wait_ready(self, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self.ready or not self._alive(), timeout)
+
+    def close(self) -> None:
+        """As the test run's end does (killed with -9 included): its stdin closed."""
+        assert self._proc.stdin is not None
+        self._proc.stdin.close()
+
+    def wait(self, timeout: float) -> int:
+        return self._proc.wait(timeout)
 
     def spawn(self, service: str, env: dict[str, str], log: Path) -> Forked:
         request = json.dumps({"service": service, "env": env, "cwd": str(ROOT),
@@ -161,7 +189,9 @@ class ForkServer:
 
     def exit_code(self, pid: int, timeout: float | None) -> int | None:
         with self._changed:
-            self._changed.wait_for(lambda: pid in self._exited or not self._alive(), timeout)
+            # Its end read, or the server gone and every answer of it read (not its exit alone:
+            # the reader may not have got to its last lines yet).
+            self._changed.wait_for(lambda: pid in self._exited or self._told_all, timeout)
             return self._exited.get(pid)
 
 
