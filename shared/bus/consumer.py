@@ -1129,7 +1129,7 @@ class Consumer:
             if self._timeouts_in_a_row < self.isolate_after:
                 # The usual batch: every event fresh. Its tracking write goes first, in the
                 # batch's transaction, made only where the rows show the events new
-                # (``_track_first``): the tracking read, its own statement and PostgreSQL
+                # (``_written`` first): the tracking read, its own statement and PostgreSQL
                 # transaction before, is needed only by a batch that is not.
                 tracked = await self._apply_if_all_fresh(conn, items, prepared)
                 if tracked is None:
@@ -1200,9 +1200,9 @@ class Consumer:
                                   prepared: _Prepared | None
                                   ) -> dict[UUID, tuple[int, int | None]] | None:
         """``items`` applied in one transaction whose first statement is their tracking write
-        (``_track_first``), when the rows it locked show every one fresh (not applied yet,
-        none waiting behind a retried event of its case): then committed and acked (or, when
-        the handler failed, applied one by one), and None returned. Otherwise the transaction
+        (``_written``: ``TRACK_FIRST``), when the rows it locked show every one fresh (not
+        applied yet, none waiting behind a retried event of its case): then committed and
+        acked (or, when the handler failed, applied one by one), and None returned. Otherwise the transaction
         is rolled back, nothing of it done, and the rows are read and returned, for the batch
         to be sorted as it always was (duplicates, waiting, holds, ``_released``).
 
@@ -1212,7 +1212,7 @@ class Consumer:
         written = False
         try:
             async with conn.transaction():
-                if not await self._track_first(conn, items):
+                if not await self._written(conn, items):
                     raise _NotAllFresh
                 written = True
                 await self._handle(conn, items, prepared, _TRACKED_ALREADY)
@@ -1340,10 +1340,6 @@ class Consumer:
         (their transaction rolled back) when a row no longer shows them new."""
         if not await self._written(conn, items):
             raise _RowsMoved
-
-    async def _track_first(self, conn: asyncpg.Connection, items: list[_Item]) -> bool:
-        """``_track`` as a batch's first statement: True when every case's row was written."""
-        return await self._written(conn, items)
 
     async def _apply_one_by_one(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
         """``items`` one at a time, each in its own transaction: a failing event is retried
