@@ -1202,9 +1202,10 @@ class Consumer:
         """``items`` applied in one transaction whose first statement is their tracking write
         (``_written``: ``TRACK_FIRST``), when the rows it locked show every one fresh (not
         applied yet, none waiting behind a retried event of its case): then committed and
-        acked (or, when the handler failed, applied one by one), and None returned. Otherwise the transaction
-        is rolled back, nothing of it done, and the rows are read and returned, for the batch
-        to be sorted as it always was (duplicates, waiting, holds, ``_released``).
+        acked (or, when the handler failed, applied one by one), and None returned.
+        Otherwise the transaction is rolled back, nothing of it done, and the rows are read
+        and returned, for the batch to be sorted as it always was (duplicates, waiting,
+        holds, ``_released``).
 
         Before, each batch read its tracking rows in a statement of its own (a PostgreSQL
         transaction of its own, outside the batch's) and wrote them in another at its end:
