@@ -13,8 +13,9 @@ from typing import Any
 from playwright.async_api import BrowserContext, Locator, Page, Request, expect
 
 from tests.pages.center import Center
-from tests.pages.test_counter import pick_item, saved, sign_in
+from tests.pages.test_counter import case_heard, id_number, pick_item, saved, sign_in
 from tests.pages.test_nothing_lost import case_of
+from tests.support import stream_envelopes, wait_until
 
 FAST = timedelta(minutes=3)
 
@@ -121,3 +122,78 @@ async def test_a_tablet_clock_set_right_while_its_steps_waited_offline_still_dat
     sent = [datetime.fromisoformat(b["sent_at"]) for b in bodies if "sent_at" in b]
     assert sent and all(s - datetime.now(UTC) > FAST - timedelta(minutes=1) for s in sent), \
         bodies
+
+
+async def test_a_resident_who_sat_while_the_clock_was_set_right_is_counted_when_they_sat_down(
+        center: Center, desk: BrowserContext) -> None:
+    """A trip (一人次) is dated when the resident sat down (their lookup) and sent when their
+    case is opened. The tablet, 3 minutes fast, is set right while they sit for twenty
+    minutes: sent with the clock as it is, the trip kept the 3 minutes it was dated with (17
+    minutes ago, not 20). As a kept step, it is sent with the clock as it was set when they
+    sat down, moved on by the page's monotonic clock, and intake takes the 3 minutes off."""
+    here = "SH-PD-ZHANGJIANG"  # a center of this test's own: its trips are this test's
+    card = id_number("31011519750505123")
+    r = await center.client("intake", "clerk-036", "clerk", here).post("/residents", json={
+        "name": "王芳", "id_number": card, "phone": "13812345678",
+        "consent": {"contact": True, "surveys": True}})
+    assert r.status_code in (200, 201), r.text
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-036", "window-5", center_id=here)
+    happened = datetime.now(UTC) - timedelta(minutes=20)
+    await page.clock.install(time=happened + FAST)
+    visits: list[dict[str, Any]] = []
+    page.on("requestfinished", lambda r: visits.append(json.loads(r.post_data or "{}"))
+            if r.method == "POST" and r.url.endswith("/visits") else None)
+    await page.fill("#resident-q", card)
+    await page.press("#resident-q", "Enter")
+    await expect(page.locator("#resident-status")).to_contain_text("以往 0 件")
+
+    await page.clock.fast_forward("20:00")  # twenty minutes at the window, the clock fast
+    await page.clock.set_system_time(datetime.now(UTC))  # set right: 3 minutes back
+    await pick_item(page, "低保", "最低生活保障")
+    await page.click("#open-case")
+    await saved(page, ["CaseOpened"])
+    subject = f"{center.settings.subject_prefix}.intake.VisitRecorded.*"
+
+    async def trips() -> list[datetime]:
+        return [e.occurred_at for e in await stream_envelopes(center.settings, subject)
+                if e.center_id == here]
+
+    async def one() -> bool:
+        return len(await trips()) == 1
+    await wait_until(one, timeout=45, what="the trip")
+    [at] = await trips()
+    # Sent with the clock as it is: 17 minutes ago, the 3 minutes kept.
+    assert happened - timedelta(minutes=1) <= at < happened + timedelta(minutes=1), at
+    [sent] = [datetime.fromisoformat(v["sent_at"]) for v in visits]
+    assert sent - datetime.now(UTC) > FAST - timedelta(minutes=1), visits
+
+
+async def test_a_refused_step_corrected_four_minutes_later_keeps_its_first_time(
+        center: Center, desk: BrowserContext) -> None:
+    """A referral without where to is refused; the clerk corrects it four minutes later. What
+    it says is corrected, not when it happened: sent again dated at the resend, the referral
+    was four minutes late (and after midnight, the next day's)."""
+    page = await desk.new_page()
+    await case_heard(page, center, "clerk-037", "window-3", "我想申请低保。")
+    await saved(page, ["CaseOpened", "RequestHeard"])
+    # Four minutes ago, by a clock installed so (the page's monotonic clock with it).
+    refused_at = datetime.now(UTC) - timedelta(minutes=4)
+    await page.clock.install(time=refused_at)
+    actions = page.locator("form[data-op=actions]")
+    await page.select_option("#action-kind", "referred")
+    await page.fill("#action-desc", "转介街道民政科核对家庭收入")
+    await actions.locator("button[type=submit]").click()
+    await expect(actions.locator(".refusal")).to_contain_text("转介至：转介时必须写明转介去向")
+
+    await page.clock.fast_forward("04:00")  # four minutes on: the clock is right again
+    await page.fill("#action-desc", "转介街道民政科核对家庭收入")
+    await page.fill("#referred-to", "街道民政科")
+    await actions.locator("button[type=submit]").click()
+    await saved(page, ["CaseOpened", "RequestHeard", "ActionTaken"])
+    case = await case_of(page, center, "clerk-037", 3)
+    [taken] = [e for e in case["timeline"] if e["type"] == "ActionTaken"]
+    at = datetime.fromisoformat(taken["occurred_at"])
+    # Dated at the resend: now; dated when it happened: four minutes ago (and the seconds of
+    # a loaded machine between reading the clocks).
+    assert refused_at - timedelta(seconds=30) <= at < refused_at + timedelta(minutes=2), taken

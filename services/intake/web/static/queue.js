@@ -41,6 +41,26 @@ export function sendingClock(item, now = Date.now(), tick = performance.now()) {
   return now - queued < waited - SET_BACK_MS ? new Date(queued + waited) : new Date(now);
 }
 
+/** This device's clock now, with the page's monotonic clock beside it, for a post sent later
+ *  (``sendingClock`` reads it back): a step as it is queued, a resident as they sit down. */
+export function clockNow() {
+  return { queuedAt: new Date().toISOString(), tick: { page: PAGE, at: performance.now() } };
+}
+
+/** When a refused step happened, to resend it with: its first ``occurred_at``, moved by as much
+ *  as this device's clock was set back since (``sendingClock``: the step is sent with the clock
+ *  as it is now, so its moment is read on that clock). The clerk corrects what the step says,
+ *  not when it happened: dated at the resend, a referral refused at 10:00 and corrected at
+ *  10:04 was 10:04's (and, after midnight, the next day's). Not for a step refused for this
+ *  device's clock (``sent_at``): its first moment was read off a clock more than 300 s off,
+ *  by how much this page cannot tell (a slow clock set forward is not seen), so it is dated
+ *  at the resend, on the clock the clerk has set right. */
+export function firstMoment(refused, now = Date.now(), tick = performance.now()) {
+  const first = Date.parse(refused.body?.occurred_at);
+  if (Number.isNaN(first) || refused.error?.details?.field === "sent_at") return null;
+  return new Date(first + now - sendingClock(refused, now, tick).getTime()).toISOString();
+}
+
 function read(key, fallback) {
   try { return JSON.parse(localStorage.getItem(key)) ?? fallback; } catch { return fallback; }
 }
@@ -72,11 +92,14 @@ export class StepQueue extends EventTarget {
   blocked(caseRef) { return this.failed().some((f) => f.caseRef === caseRef); }
 
   /** The refused step ``failedId`` corrected: ``body`` goes where the refused one was, before
-   *  the steps held behind it (a new key: intake recorded nothing under the refused one). */
+   *  the steps held behind it (a new key: intake recorded nothing under the refused one),
+   *  dated when it first happened (``firstMoment``). */
   resend(failedId, body) {
     const refused = this.failed().find((f) => f.id === failedId);
     if (!refused) return null;
-    const item = this.enqueue(refused.op, refused.caseRef, body, { quiet: true });
+    const first = body && "occurred_at" in body ? firstMoment(refused) : null;
+    const item = this.enqueue(refused.op, refused.caseRef,
+                              first ? { ...body, occurred_at: first } : body, { quiet: true });
     this.answered(failedId);
     return item;
   }
@@ -104,8 +127,8 @@ export class StepQueue extends EventTarget {
   /** Queue one step: ``op`` is ``open`` or a step path (``hear``, ``restate`` …). */
   enqueue(op, caseRef, body, { quiet = false } = {}) {
     const item = {
-      id: newKey("q"), key: newKey("step"), op, caseRef, body, queuedAt: new Date().toISOString(),
-      tick: { page: PAGE, at: performance.now() }, // the page's monotonic clock (sendingClock)
+      id: newKey("q"), key: newKey("step"), op, caseRef, body,
+      ...clockNow(), // the clock and the page's monotonic one (sendingClock)
       by: session()?.clerk_id || null, // sent only under the token of who took the step
     };
     const items = this.items();
