@@ -197,3 +197,38 @@ async def test_a_refused_step_corrected_four_minutes_later_keeps_its_first_time(
     # Dated at the resend: now; dated when it happened: four minutes ago (and the seconds of
     # a loaded machine between reading the clocks).
     assert refused_at - timedelta(seconds=30) <= at < refused_at + timedelta(minutes=2), taken
+
+
+async def test_a_step_kept_offline_across_a_restart_is_dated_by_the_clock_it_was_queued_with(
+        center: Center, desk: BrowserContext) -> None:
+    """A tablet 4 minutes slow hears a resident while the network is down; its clock is set
+    right (4 minutes forward) and the tab closed (the tablet restarted) before the network
+    returns. The new page has no monotonic clock of the step's page, and a clock set forward
+    is not seen by one anyway: stamped with the clock as it is, the step kept the 4 minutes
+    it was dated with. The page keeps, with each step, how far the service's clock ran from
+    its own (the answers' Date header) and reads it again in the new page: the 4 minutes it
+    moved are sent, intake moves the step forward by them, and it is dated when it happened."""
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-038", "window-2")
+    await pick_item(page, "低保", "最低生活保障")
+    slow = timedelta(minutes=4)
+    await page.clock.install(time=datetime.now(UTC) - slow)
+    await page.click("#open-case")
+    await saved(page, ["CaseOpened"])  # answered: the service's clock read, 4 minutes ahead
+    await desk.set_offline(True)
+    happened = datetime.now(UTC)
+    await page.fill("#words", "低保怎么申请？")
+    await page.click("form[data-op=hear] button[type=submit]")
+    await expect(page.locator("#net")).to_have_attribute("data-pending", "1")
+
+    await page.clock.set_system_time(datetime.now(UTC))  # set right: 4 minutes forward
+    await page.close()  # the tablet restarted, its step kept
+    await desk.set_offline(False)
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-038", "window-2")
+    await expect(page.locator("#net")).to_have_attribute("data-pending", "0", timeout=20_000)
+    case = await case_of(page, center, "clerk-038", 2)
+    [heard] = [e for e in case["timeline"] if e["type"] == "RequestHeard"]
+    at = datetime.fromisoformat(heard["occurred_at"])
+    # Stamped with the clock as it is: 4 minutes early.
+    assert happened - timedelta(seconds=30) <= at < happened + timedelta(minutes=1), heard
