@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from playwright.async_api import BrowserContext, Locator, Page, Request, expect
 
@@ -18,6 +19,7 @@ from tests.pages.test_nothing_lost import case_of
 from tests.support import stream_envelopes, wait_until
 
 FAST = timedelta(minutes=3)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def posted_bodies(page: Page) -> list[dict[str, Any]]:
@@ -232,3 +234,46 @@ async def test_a_step_kept_offline_across_a_restart_is_dated_by_the_clock_it_was
     at = datetime.fromisoformat(heard["occurred_at"])
     # Stamped with the clock as it is: 4 minutes early.
     assert happened - timedelta(seconds=30) <= at < happened + timedelta(minutes=1), heard
+
+
+#: A clerk's last minutes of a day, in Shanghai, at the calendar's edges (2027: provisional
+#: holidays; 2028: a year the holiday package does not know).
+LAST_MINUTES = [datetime(2026, 12, 20, 23, 58, tzinfo=SHANGHAI),
+                datetime(2026, 12, 31, 23, 59, 59, tzinfo=SHANGHAI),
+                datetime(2027, 9, 30, 23, 58, tzinfo=SHANGHAI),
+                datetime(2028, 2, 29, 23, 58, tzinfo=SHANGHAI)]
+
+
+async def test_the_pages_clock_rules_keep_the_day_at_the_calendars_edges(
+        center: Center, desk: BrowserContext) -> None:
+    """The page's rules, as it runs them, at a day's last minute: a step refused at it and
+    corrected four minutes later (the next day, month, year) keeps its day, also when the
+    clock was set back 3 minutes meanwhile; a step refused for the clock is dated at the
+    resend; a step queued before a restart by a tablet 3 minutes fast (the service's clock
+    read 3 minutes behind then, right now) is sent with the clock as it was set."""
+    page = await desk.new_page()
+    await page.goto(f"{center.intake}/counter")
+    for edge in LAST_MINUTES:
+        said = edge.astimezone(UTC)
+        out = await page.evaluate("""async (said) => {
+          const q = await import("/ui/intake/queue.js");
+          const at = Date.parse(said), min = 60_000;
+          const here = q.clockNow();  // this page's monotonic clock: queued at its `at`
+          const refused = { body: { occurred_at: said }, error: { code: "invalid_command" },
+                            queuedAt: said, tick: here.tick, offset: 0 };
+          const tick = here.tick.at + 4 * min;
+          return {
+            kept: q.firstMoment(refused, at + 4 * min, tick, 0),
+            setBack: q.firstMoment(refused, at + min, tick, 0),
+            forClock: q.firstMoment({ ...refused, error: { details: { field: "sent_at" } } },
+                                    at + 4 * min, tick, 0),
+            restarted: q.sendingClock({ ...refused, tick: { page: "gone", at: 0 },
+                                        offset: -3 * min }, at + min, 0, 0).toISOString(),
+          };
+        }""", said.isoformat())
+        assert datetime.fromisoformat(out["kept"]) == said, out
+        # Set back 3 minutes while it waited: its moment read on the clock as it is now.
+        assert datetime.fromisoformat(out["setBack"]) == said - FAST, out
+        assert out["forClock"] is None, "dated at the resend"
+        assert datetime.fromisoformat(out["restarted"]) == said + timedelta(minutes=1) + FAST
+        assert datetime.fromisoformat(out["kept"]).astimezone(SHANGHAI).date() == edge.date()

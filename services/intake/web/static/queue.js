@@ -60,10 +60,11 @@ export function clockNow() {
  *  device's clock (``sent_at``): its first moment was read off a clock more than 300 s off,
  *  by how much this page cannot tell (a slow clock set forward is not seen), so it is dated
  *  at the resend, on the clock the clerk has set right. */
-export function firstMoment(refused, now = Date.now(), tick = performance.now()) {
+export function firstMoment(refused, now = Date.now(), tick = performance.now(),
+                            offset = serviceOffset()) {
   const first = Date.parse(refused.body?.occurred_at);
   if (Number.isNaN(first) || refused.error?.details?.field === "sent_at") return null;
-  return new Date(first + now - sendingClock(refused, now, tick).getTime()).toISOString();
+  return new Date(first + now - sendingClock(refused, now, tick, offset).getTime()).toISOString();
 }
 
 /** The same for a step queued before this page was loaded (a reload, a crash of the tab): by
