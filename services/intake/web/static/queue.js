@@ -218,8 +218,11 @@ export class StepQueue extends EventTarget {
       this.setState("sending");
       this.emit("change");
       try {
-        // Reloaded before any answer: the service's clock is read first (any answer has it).
-        if (needsOffset(item)) await api("/health");
+        // Reloaded before any answer: the service's clock is read first (any answer has it;
+        // one that is not 2xx, a proxy's, has it too: only the network's failure stops here).
+        if (needsOffset(item)) {
+          await api("/health").catch((err) => { if (err instanceof NetworkError) throw err; });
+        }
         const answer = await api(path, { method: "POST", body: item.body, key: item.key,
                                          sentAt: () => sendingClock(item) });
         if (item.op === "open") write(CASES_KEY, { ...read(CASES_KEY, {}), [item.caseRef]: answer.id });
