@@ -27,7 +27,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -407,6 +407,8 @@ class CommandPath:
             try:
                 self.moments.check(command, now, arrived=came)  # type: ignore[arg-type]
             except InvalidCommand as off:
+                if off.details.get("field") == "sent_at":
+                    self._clock_refused(command.sent_at, came)  # type: ignore[attr-defined]
                 if key is None or off.details.get("field") != "sent_at":
                     raise
                 try:  # the rest as for any command: a retry passed them once already
@@ -446,6 +448,17 @@ class CommandPath:
         if key is not None and (digest := self.digests.of(command)) is not None:
             meta[COMMAND_DIGEST] = digest
         return meta
+
+    def _clock_refused(self, sent_at: datetime, came: datetime) -> None:
+        """A post refused for its sender's clock (``sent_at`` beyond the window) is counted,
+        fast or slow, by the committer's ``on_clock_refused`` (the metrics): the histograms
+        see only the posts recorded, so a tablet ten minutes off, every post of it refused,
+        was counted nowhere an alert reads. Counted as it is refused, before the key is
+        looked up: a script's retry of an answered key under its old ``sent_at`` is too."""
+        if (refused := getattr(self.committer, "on_clock_refused", None)) is None:
+            return
+        sent = sent_at if sent_at.utcoffset() is not None else sent_at.replace(tzinfo=UTC)
+        refused(sent > came)
 
     async def scrubbing(self, meta: Meta, aggregate_id: UUID, *texts: str) -> None:
         """A name typed alone (王秀英不在家) has no shape: in a service that never sees the

@@ -384,6 +384,10 @@ class GroupCommitter:
         #: by its ``sent_at`` (more than 5 s): the runtime's
         #: ``sixstep_occurred_at_behind_seconds``; None: not measured.
         self.on_clock_behind: Callable[[float], None] | None = None
+        #: Told of a command refused for its sender's clock (``sent_at`` beyond
+        #: ``OCCURRED_AT_MAX_FUTURE_S``), True when it ran fast: the runtime's
+        #: ``sixstep_writes_refused_for_clock_total``; None: not counted.
+        self.on_clock_refused: Callable[[bool], None] | None = None
         self.write_timeout = write_timeout_s
         # Appended on the loop (``submit``); taken by ``_collect`` on the loop, or by the
         # writer thread while it holds the batch before (``_backlog``), never by both at once.

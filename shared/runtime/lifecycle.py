@@ -378,6 +378,8 @@ async def start_runtime(settings: Settings, service: ServiceName,
         on_batch=lambda n: metrics.batches.labels(service).observe(n))
     committer.on_clock_ahead = metrics.occurred_ahead.labels(service).observe
     committer.on_clock_behind = metrics.occurred_behind.labels(service).observe
+    fast, slow = (metrics.clock_refused.labels(service, clock) for clock in ("fast", "slow"))
+    committer.on_clock_refused = lambda ahead: (fast if ahead else slow).inc()
     committer.start()
     time_writes(committer, metrics.commit_seconds.labels(service).observe)
     runtime = Runtime(settings, service, application, pool, nc, committer, metrics,

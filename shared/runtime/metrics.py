@@ -46,6 +46,12 @@ class Metrics:
             "5 s, at most OCCURRED_AT_MAX_FUTURE_S): a counter's clock running slow; its "
             "occurred_at was moved later by as much, the error kept only here",
             ["service"], registry=self.registry, buckets=(5, 15, 30, 60, 120, 180, 240, 300))
+        self.clock_refused = Counter(
+            "sixstep_writes_refused_for_clock_total", "Writes refused for their sender's "
+            "clock: a sent_at more than OCCURRED_AT_MAX_FUTURE_S ahead (clock=fast) or behind "
+            "(clock=slow) of the service's, nothing recorded (the histograms of how far ahead "
+            "or behind see only the posts recorded)", ["service", "clock"],
+            registry=self.registry)
         self.published = Counter("sixstep_events_published_total", "Events on the stream",
                                  ["service"], registry=self.registry)
         self.consumed = Counter("sixstep_events_applied_total", "Events applied by consumers",

@@ -41,6 +41,7 @@ WATCHED = {
     "group-commit latency": "sixstep_group_commit_seconds_bucket",
     "a counter's clock running fast": "sixstep_occurred_at_ahead_seconds_bucket",
     "a counter's clock running slow": "sixstep_occurred_at_behind_seconds_bucket",
+    "a counter's clock so far off its posts are refused": "sixstep_writes_refused_for_clock_total",
 }
 
 
@@ -96,6 +97,19 @@ def test_the_dashboard_is_valid_promql_for_the_three_services(tmp_path: Path) ->
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert all(METRIC.search(expr) for expr in dashboard_expressions()), \
         "every panel reads sixstep's own metrics"
+
+
+def test_the_counters_clock_has_a_panel_reading_what_its_alerts_read() -> None:
+    """Ops paged for a counter's clock open the dashboard and see the same share the alert
+    read (posts refused for the clock included), fast and slow, on one panel: before, no panel
+    showed a clock at all."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    panels = [{name for target in panel.get("targets", [])
+               for name in METRIC.findall(target["expr"])} for panel in dashboard["panels"]]
+    read = {name for alert, expr in alert_expressions().items() if "Clock" in alert
+            for name in METRIC.findall(expr)}
+    assert "sixstep_writes_refused_for_clock_total" in read
+    assert any(read <= panel for panel in panels), read
 
 
 def served(metrics_text: str) -> set[str]:

@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from playwright.async_api import BrowserContext, Locator, Page, Request, expect
 
 from tests.pages.center import Center
-from tests.pages.test_counter import pick_item, saved, sign_in
+from tests.pages.test_counter import case_heard, id_number, pick_item, saved, sign_in
 from tests.pages.test_nothing_lost import case_of
+from tests.support import stream_envelopes, wait_until
 
 FAST = timedelta(minutes=3)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def posted_bodies(page: Page) -> list[dict[str, Any]]:
@@ -121,3 +124,156 @@ async def test_a_tablet_clock_set_right_while_its_steps_waited_offline_still_dat
     sent = [datetime.fromisoformat(b["sent_at"]) for b in bodies if "sent_at" in b]
     assert sent and all(s - datetime.now(UTC) > FAST - timedelta(minutes=1) for s in sent), \
         bodies
+
+
+async def test_a_resident_who_sat_while_the_clock_was_set_right_is_counted_when_they_sat_down(
+        center: Center, desk: BrowserContext) -> None:
+    """A trip (一人次) is dated when the resident sat down (their lookup) and sent when their
+    case is opened. The tablet, 3 minutes fast, is set right while they sit for twenty
+    minutes: sent with the clock as it is, the trip kept the 3 minutes it was dated with (17
+    minutes ago, not 20). As a kept step, it is sent with the clock as it was set when they
+    sat down, moved on by the page's monotonic clock, and intake takes the 3 minutes off."""
+    here = "SH-PD-ZHANGJIANG"  # a center of this test's own: its trips are this test's
+    card = id_number("31011519750505123")
+    r = await center.client("intake", "clerk-036", "clerk", here).post("/residents", json={
+        "name": "王芳", "id_number": card, "phone": "13812345678",
+        "consent": {"contact": True, "surveys": True}})
+    assert r.status_code in (200, 201), r.text
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-036", "window-5", center_id=here)
+    happened = datetime.now(UTC) - timedelta(minutes=20)
+    await page.clock.install(time=happened + FAST)
+    visits: list[dict[str, Any]] = []
+    page.on("requestfinished", lambda r: visits.append(json.loads(r.post_data or "{}"))
+            if r.method == "POST" and r.url.endswith("/visits") else None)
+    await page.fill("#resident-q", card)
+    await page.press("#resident-q", "Enter")
+    await expect(page.locator("#resident-status")).to_contain_text("以往 0 件")
+
+    await page.clock.fast_forward("20:00")  # twenty minutes at the window, the clock fast
+    await page.clock.set_system_time(datetime.now(UTC))  # set right: 3 minutes back
+    await pick_item(page, "低保", "最低生活保障")
+    await page.click("#open-case")
+    await saved(page, ["CaseOpened"])
+    subject = f"{center.settings.subject_prefix}.intake.VisitRecorded.*"
+
+    async def trips() -> list[datetime]:
+        return [e.occurred_at for e in await stream_envelopes(center.settings, subject)
+                if e.center_id == here]
+
+    async def one() -> bool:
+        return len(await trips()) == 1
+    await wait_until(one, timeout=45, what="the trip")
+    [at] = await trips()
+    # Sent with the clock as it is: 17 minutes ago, the 3 minutes kept.
+    assert happened - timedelta(minutes=1) <= at < happened + timedelta(minutes=1), at
+    [sent] = [datetime.fromisoformat(v["sent_at"]) for v in visits]
+    assert sent - datetime.now(UTC) > FAST - timedelta(minutes=1), visits
+
+
+async def test_a_refused_step_corrected_four_minutes_later_keeps_its_first_time(
+        center: Center, desk: BrowserContext) -> None:
+    """A referral without where to is refused; the clerk corrects it four minutes later. What
+    it says is corrected, not when it happened: sent again dated at the resend, the referral
+    was four minutes late (and after midnight, the next day's)."""
+    page = await desk.new_page()
+    await case_heard(page, center, "clerk-037", "window-3", "我想申请低保。")
+    await saved(page, ["CaseOpened", "RequestHeard"])
+    # Four minutes ago, by a clock installed so (the page's monotonic clock with it).
+    refused_at = datetime.now(UTC) - timedelta(minutes=4)
+    await page.clock.install(time=refused_at)
+    actions = page.locator("form[data-op=actions]")
+    await page.select_option("#action-kind", "referred")
+    await page.fill("#action-desc", "转介街道民政科核对家庭收入")
+    await actions.locator("button[type=submit]").click()
+    await expect(actions.locator(".refusal")).to_contain_text("转介至：转介时必须写明转介去向")
+
+    await page.clock.fast_forward("04:00")  # four minutes on: the clock is right again
+    await page.fill("#action-desc", "转介街道民政科核对家庭收入")
+    await page.fill("#referred-to", "街道民政科")
+    await actions.locator("button[type=submit]").click()
+    await saved(page, ["CaseOpened", "RequestHeard", "ActionTaken"])
+    case = await case_of(page, center, "clerk-037", 3)
+    [taken] = [e for e in case["timeline"] if e["type"] == "ActionTaken"]
+    at = datetime.fromisoformat(taken["occurred_at"])
+    # Dated at the resend: now; dated when it happened: four minutes ago (and the seconds of
+    # a loaded machine between reading the clocks).
+    assert refused_at - timedelta(seconds=30) <= at < refused_at + timedelta(minutes=2), taken
+
+
+async def test_a_step_kept_offline_across_a_restart_is_dated_by_the_clock_it_was_queued_with(
+        center: Center, desk: BrowserContext) -> None:
+    """A tablet 4 minutes slow hears a resident while the network is down; its clock is set
+    right (4 minutes forward) and the tab closed (the tablet restarted) before the network
+    returns. The new page has no monotonic clock of the step's page, and a clock set forward
+    is not seen by one anyway: stamped with the clock as it is, the step kept the 4 minutes
+    it was dated with. The page keeps, with each step, how far the service's clock ran from
+    its own (the answers' Date header) and reads it again in the new page: the 4 minutes it
+    moved are sent, intake moves the step forward by them, and it is dated when it happened."""
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-038", "window-2")
+    await pick_item(page, "低保", "最低生活保障")
+    slow = timedelta(minutes=4)
+    await page.clock.install(time=datetime.now(UTC) - slow)
+    await page.click("#open-case")
+    await saved(page, ["CaseOpened"])  # answered: the service's clock read, 4 minutes ahead
+    await desk.set_offline(True)
+    happened = datetime.now(UTC)
+    await page.fill("#words", "低保怎么申请？")
+    await page.click("form[data-op=hear] button[type=submit]")
+    await expect(page.locator("#net")).to_have_attribute("data-pending", "1")
+
+    await page.clock.set_system_time(datetime.now(UTC))  # set right: 4 minutes forward
+    await page.close()  # the tablet restarted, its step kept
+    await desk.set_offline(False)
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-038", "window-2")
+    await expect(page.locator("#net")).to_have_attribute("data-pending", "0", timeout=20_000)
+    case = await case_of(page, center, "clerk-038", 2)
+    [heard] = [e for e in case["timeline"] if e["type"] == "RequestHeard"]
+    at = datetime.fromisoformat(heard["occurred_at"])
+    # Stamped with the clock as it is: 4 minutes early.
+    assert happened - timedelta(seconds=30) <= at < happened + timedelta(minutes=1), heard
+
+
+#: A clerk's last minutes of a day, in Shanghai, at the calendar's edges (2027: provisional
+#: holidays; 2028: a year the holiday package does not know).
+LAST_MINUTES = [datetime(2026, 12, 20, 23, 58, tzinfo=SHANGHAI),
+                datetime(2026, 12, 31, 23, 59, 59, tzinfo=SHANGHAI),
+                datetime(2027, 9, 30, 23, 58, tzinfo=SHANGHAI),
+                datetime(2028, 2, 29, 23, 58, tzinfo=SHANGHAI)]
+
+
+async def test_the_pages_clock_rules_keep_the_day_at_the_calendars_edges(
+        center: Center, desk: BrowserContext) -> None:
+    """The page's rules, as it runs them, at a day's last minute: a step refused at it and
+    corrected four minutes later (the next day, month, year) keeps its day, also when the
+    clock was set back 3 minutes meanwhile; a step refused for the clock is dated at the
+    resend; a step queued before a restart by a tablet 3 minutes fast (the service's clock
+    read 3 minutes behind then, right now) is sent with the clock as it was set."""
+    page = await desk.new_page()
+    await page.goto(f"{center.intake}/counter")
+    for edge in LAST_MINUTES:
+        said = edge.astimezone(UTC)
+        out = await page.evaluate("""async (said) => {
+          const q = await import("/ui/intake/queue.js");
+          const at = Date.parse(said), min = 60_000;
+          const here = q.clockNow();  // this page's monotonic clock: queued at its `at`
+          const refused = { body: { occurred_at: said }, error: { code: "invalid_command" },
+                            queuedAt: said, tick: here.tick, offset: 0 };
+          const tick = here.tick.at + 4 * min;
+          return {
+            kept: q.firstMoment(refused, at + 4 * min, tick, 0),
+            setBack: q.firstMoment(refused, at + min, tick, 0),
+            forClock: q.firstMoment({ ...refused, error: { details: { field: "sent_at" } } },
+                                    at + 4 * min, tick, 0),
+            restarted: q.sendingClock({ ...refused, tick: { page: "gone", at: 0 },
+                                        offset: -3 * min }, at + min, 0, 0).toISOString(),
+          };
+        }""", said.isoformat())
+        assert datetime.fromisoformat(out["kept"]) == said, out
+        # Set back 3 minutes while it waited: its moment read on the clock as it is now.
+        assert datetime.fromisoformat(out["setBack"]) == said - FAST, out
+        assert out["forClock"] is None, "dated at the resend"
+        assert datetime.fromisoformat(out["restarted"]) == said + timedelta(minutes=1) + FAST
+        assert datetime.fromisoformat(out["kept"]).astimezone(SHANGHAI).date() == edge.date()

@@ -188,3 +188,27 @@ def test_a_minute_inside_the_service_is_not_a_slow_clock(edge: str) -> None:
         arrived_at.reset(token)
     assert meta["occurred_at"] == came
     assert (ahead, behind) == ([], [])
+
+
+@pytest.mark.parametrize("edge", [*EDGES, "2027"])
+def test_a_tablet_ten_minutes_off_is_counted_as_it_is_refused(edge: str) -> None:
+    """Every post of a tablet ten minutes fast or slow is refused (nothing recorded), so the
+    histograms of how far ahead or behind never saw it and no alert read it: it is counted
+    refused, fast or slow, with or without a key (a key's refusal waits for its look-up).
+    2027: a year of provisional holidays."""
+    now = EDGES.get(edge, datetime(2027, 1, 29, 23, 58, tzinfo=SHANGHAI))
+    p, ahead = path(now, Moments.from_settings(Settings()))
+    refused: list[bool] = []
+    p.committer.on_clock_refused = refused.append
+    for off, key in ((timedelta(minutes=10), None), (-timedelta(minutes=10), None),
+                     (timedelta(minutes=10), "k-1")):
+        try:
+            p.meta("clerk-017", key, Command(occurred_at=now, sent_at=now + off))
+        except InvalidCommand as exc:
+            assert exc.details["field"] == "sent_at"
+        else:
+            assert key is not None and refused_unless_replayed.get() is not None
+    assert refused == [True, False, True]
+    assert ahead == []
+    p.meta("clerk-017", None, Command(occurred_at=now, sent_at=now + FAST))
+    assert refused == [True, False, True], "a clock within the window is not refused"

@@ -148,6 +148,20 @@ export function stamped(body, now = new Date()) {
     ? { ...body, sent_at: now.toISOString() } : body;
 }
 
+let offset = null;
+
+/** How far the service's clock runs ahead of this device's, in ms (negative: behind), as this
+ *  page last read it off an answer's ``Date`` header (whole seconds, so give or take a second
+ *  and the answer's trip: well inside the 5 s the service takes as said); null until this
+ *  page has had an answer. The offline queue keeps it with each step, to tell after a reload
+ *  how far this device's clock was changed while the step waited (``sendingClock``). */
+export function serviceOffset() { return offset; }
+
+function readOffset(response) {
+  const date = Date.parse(response.headers.get("Date") || "");
+  if (!Number.isNaN(date)) offset = date + 500 - Date.now(); // the middle of its second
+}
+
 /** Call the API; JSON in and out. ``key``: the Idempotency-Key of a write. ``sentAt``: what
  *  to say as this device's clock (``sent_at``) at each attempt, a function (default: the
  *  clock as it is). */
@@ -167,6 +181,7 @@ export async function api(path, { method = "GET", body, key, signal, again = fal
     if (err?.name === "AbortError") throw err;
     throw new NetworkError(String(err?.message || err));
   }
+  readOffset(response);
   let data = null;
   const text = await response.text().catch(() => "");
   if (text) { try { data = JSON.parse(text); } catch { data = { raw: text }; } }

@@ -8,7 +8,7 @@ import {
   currentSession, identityOf, setupSignIn, showSignIn, signOut as signOutEverywhere,
 } from "/ui/shared/signin.js";
 import { renderPlan } from "/ui/intake/plan.js";
-import { StepQueue } from "/ui/intake/queue.js";
+import { StepQueue, clockNow, sendingClock } from "/ui/intake/queue.js";
 import { centerToday, dayShown, renderCaseState } from "/ui/intake/attention.js";
 import { printNotice, surnameOf } from "/ui/intake/notice.js";
 import { watchSurvey } from "/ui/intake/surveyqr.js";
@@ -33,7 +33,7 @@ let caseView = null; // GET /cases/{id}
 let picked = null; // the catalogue item chosen for the next case
 let resident = null; // {resident_id, cases: [...]}
 let myCases = []; // the signed-in clerk's open cases (GET /cases?clerk_id=…&status=open)
-let sitting = null; // the resident at the window: {recorded, resident_id, at} from their lookup on
+let sitting = null; // the resident at the window: {recorded, resident_id, clock} from their lookup on
 
 // -- helpers ------------------------------------------------------------------------------------
 
@@ -174,7 +174,7 @@ async function findResident(event) {
     resident = { resident_id: residentId, cases: page.items };
     if (sitting?.resident_id !== residentId) {
       if (sitting && !sitting.recorded) recordVisit(); // the one before came only to ask
-      sitting = { recorded: false, resident_id: residentId, at: now() };
+      sitting = { recorded: false, resident_id: residentId, clock: clockNow() };
     }
     status.textContent = t("resident_found", { n: page.items.length });
     status.className = "badge green";
@@ -383,16 +383,20 @@ function openCase() {
  *  trip that cannot be sent is not retried: it is a count, not a step of a case. */
 async function recordVisit(caseId = null) {
   if (sitting?.recorded) return;
-  const at = sitting?.at || now(); // when they sat down
+  // When they sat down, by the clock then and the page's monotonic clock since: a clock set
+  // back while they sat (NTP correcting a fast tablet) is sent as it was set when they sat
+  // down, so intake moves the trip by the error that dated it (sendingClock), as a step.
+  const clock = sitting?.clock || clockNow();
   sitting = { ...sitting, recorded: true };
   const s = session();
   const body = {
-    center_id: s.center_id, counter_id: s.counter_id, occurred_at: at,
+    center_id: s.center_id, counter_id: s.counter_id, occurred_at: clock.queuedAt,
     channel: $$("input[name=channel]").find((i) => i.checked)?.value || "counter",
   };
   if (caseId) body.case_id = caseId;
   try {
-    await api("/visits", { method: "POST", body, key: newKey("visit") });
+    await api("/visits", { method: "POST", body, key: newKey("visit"),
+                           sentAt: () => sendingClock(clock) });
   } catch { /* offline or refused: the trip goes uncounted, nothing of the case is lost */ }
 }
 

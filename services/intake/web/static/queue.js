@@ -11,7 +11,7 @@
 // the network is down has no id yet; its later steps name it by a local reference that is
 // resolved when the opening is answered.
 
-import { ApiError, NetworkError, api, newKey, session } from "/ui/shared/ui.js";
+import { ApiError, NetworkError, api, newKey, serviceOffset, session } from "/ui/shared/ui.js";
 
 const QUEUE_KEY = "sixstep.counter.queue.v1";
 const CASES_KEY = "sixstep.counter.cases.v1";
@@ -21,7 +21,8 @@ const LOCK = "sixstep.counter.queue";
 const RETRY_CODES = new Set(["version_conflict", "store_unavailable", "read_model_behind"]);
 const MAX_DELAY_MS = 5000;
 // This page's monotonic clock (performance.now()) counts from the page's own start: a step
-// queued by another page (before a reload) has no tick this page can read.
+// queued by another page (before a reload) has no tick this page can read; the service's
+// clock (its answers' Date header) is read instead.
 const PAGE = newKey("page");
 // How far this device's clock may have been set back while a step waited before the queue
 // says so: the 5 s the service takes as said.
@@ -33,12 +34,54 @@ const SET_BACK_MS = 5000;
  *  so the service's correction (``sent_at`` less its own clock) is the error that dated the
  *  step, not the clock's error after the change. A clock set forward is not told apart: a
  *  monotonic clock that stops while the device sleeps (some do) looks the same, and trusting
- *  it would take an hour asleep for a clock an hour slow. Anything else: the clock as it is. */
-export function sendingClock(item, now = Date.now(), tick = performance.now()) {
+ *  it would take an hour asleep for a clock an hour slow. A step queued by another page (before
+ *  a reload): by the service's clock (``reloadedClock``). Anything else: the clock as it is. */
+export function sendingClock(item, now = Date.now(), tick = performance.now(),
+                             offset = serviceOffset()) {
   const queued = Date.parse(item.queuedAt);
-  if (item.tick?.page !== PAGE || Number.isNaN(queued)) return new Date(now);
+  if (item.tick?.page !== PAGE) return reloadedClock(item, now, offset);
+  if (Number.isNaN(queued)) return new Date(now);
   const waited = tick - item.tick.at;
   return now - queued < waited - SET_BACK_MS ? new Date(queued + waited) : new Date(now);
+}
+
+/** This device's clock now, with the page's monotonic clock beside it, for a post sent later
+ *  (``sendingClock`` reads it back): a step as it is queued, a resident as they sit down. */
+export function clockNow() {
+  return { queuedAt: new Date().toISOString(), tick: { page: PAGE, at: performance.now() },
+           offset: serviceOffset() };
+}
+
+/** When a refused step happened, to resend it with: its first ``occurred_at``, moved by as much
+ *  as this device's clock was set back since (``sendingClock``: the step is sent with the clock
+ *  as it is now, so its moment is read on that clock). The clerk corrects what the step says,
+ *  not when it happened: dated at the resend, a referral refused at 10:00 and corrected at
+ *  10:04 was 10:04's (and, after midnight, the next day's). Not for a step refused for this
+ *  device's clock (``sent_at``): its first moment was read off a clock more than 300 s off,
+ *  by how much this page cannot tell (a slow clock set forward is not seen), so it is dated
+ *  at the resend, on the clock the clerk has set right. */
+export function firstMoment(refused, now = Date.now(), tick = performance.now(),
+                            offset = serviceOffset()) {
+  const first = Date.parse(refused.body?.occurred_at);
+  if (Number.isNaN(first) || refused.error?.details?.field === "sent_at") return null;
+  return new Date(first + now - sendingClock(refused, now, tick, offset).getTime()).toISOString();
+}
+
+/** The same for a step queued before this page was loaded (a reload, a crash of the tab): by
+ *  the service's clock, as the page read it off the answers when the step was queued
+ *  (``item.offset``) and as it reads it now. Changed by more than the 5 s taken as said, this
+ *  device's clock was set back or forward by as much since, and is sent as it was set when
+ *  the step was queued; either way, since the service's clock does not sleep. Without both
+ *  readings (the step queued before any answer, none yet here): the clock as it is. */
+function reloadedClock(item, now, offset) {
+  if (typeof item.offset !== "number" || typeof offset !== "number") return new Date(now);
+  const moved = offset - item.offset; // > 0: set back since; < 0: set forward
+  return Math.abs(moved) > SET_BACK_MS ? new Date(now + moved) : new Date(now);
+}
+
+/** Whether ``item`` needs the service's clock read before it is sent (``reloadedClock``). */
+function needsOffset(item) {
+  return item.tick?.page !== PAGE && typeof item.offset === "number" && serviceOffset() === null;
 }
 
 function read(key, fallback) {
@@ -72,11 +115,14 @@ export class StepQueue extends EventTarget {
   blocked(caseRef) { return this.failed().some((f) => f.caseRef === caseRef); }
 
   /** The refused step ``failedId`` corrected: ``body`` goes where the refused one was, before
-   *  the steps held behind it (a new key: intake recorded nothing under the refused one). */
+   *  the steps held behind it (a new key: intake recorded nothing under the refused one),
+   *  dated when it first happened (``firstMoment``). */
   resend(failedId, body) {
     const refused = this.failed().find((f) => f.id === failedId);
     if (!refused) return null;
-    const item = this.enqueue(refused.op, refused.caseRef, body, { quiet: true });
+    const first = body && "occurred_at" in body ? firstMoment(refused) : null;
+    const item = this.enqueue(refused.op, refused.caseRef,
+                              first ? { ...body, occurred_at: first } : body, { quiet: true });
     this.answered(failedId);
     return item;
   }
@@ -104,8 +150,8 @@ export class StepQueue extends EventTarget {
   /** Queue one step: ``op`` is ``open`` or a step path (``hear``, ``restate`` …). */
   enqueue(op, caseRef, body, { quiet = false } = {}) {
     const item = {
-      id: newKey("q"), key: newKey("step"), op, caseRef, body, queuedAt: new Date().toISOString(),
-      tick: { page: PAGE, at: performance.now() }, // the page's monotonic clock (sendingClock)
+      id: newKey("q"), key: newKey("step"), op, caseRef, body,
+      ...clockNow(), // the clock and the page's monotonic one (sendingClock)
       by: session()?.clerk_id || null, // sent only under the token of who took the step
     };
     const items = this.items();
@@ -172,6 +218,11 @@ export class StepQueue extends EventTarget {
       this.setState("sending");
       this.emit("change");
       try {
+        // Reloaded before any answer: the service's clock is read first (any answer has it;
+        // one that is not 2xx, a proxy's, has it too: only the network's failure stops here).
+        if (needsOffset(item)) {
+          await api("/health").catch((err) => { if (err instanceof NetworkError) throw err; });
+        }
         const answer = await api(path, { method: "POST", body: item.body, key: item.key,
                                          sentAt: () => sendingClock(item) });
         if (item.op === "open") write(CASES_KEY, { ...read(CASES_KEY, {}), [item.caseRef]: answer.id });
