@@ -414,13 +414,18 @@ class PeriodScheduler:
     def __init__(self, pool: asyncpg.Pool, periods: Periods, after_days: int, *, schema: str,
                  tick_s: float = 60.0, recheck_s: float = 3600.0,
                  caught_up: Callable[[], Awaitable[bool]] | None = None,
-                 revise_every: timedelta = timedelta(0)) -> None:
+                 revise_every: timedelta = timedelta(0),
+                 failed: Callable[[str], None] | None = None) -> None:
         """``caught_up``: whether the figures read model has applied every event on the
         stream so far; a month is closed or revised only then (a service starting on a long
         history must not report a month half counted). ``revise_every``: a month revised
         is revised again only that long after (``PERIOD_REVISE_EVERY_MINUTES``): the slips
         of a paper register typed in one by one after the close are one revision, naming
-        them all, not one report version (and one notice) each."""
+        them all, not one report version (and one notice) each. ``failed``: told the step
+        (``close``, ``revise``) of each month a database error stopped
+        (``sixstep_period_failures_total``): that month waits for the next tick, the tick
+        goes on with the others."""
+        self.failed = failed
         self.revise_every = revise_every
         self.caught_up = caught_up
         self.pool = pool
@@ -540,6 +545,8 @@ class PeriodScheduler:
                 except CommandError as exc:
                     log.warning("periods.close_failed", center_id=r["center_id"],
                                 month=str(month), error=exc.message)
+                except (asyncpg.PostgresError, OSError) as exc:  # this month's: the others go on
+                    self._failed("close", r["center_id"], month, exc)
         revised = 0
         # A closed month is counted again when the figures noted an event after its last
         # count's mark (``Periods._mark``), whatever the event's recorded_at; a note of
@@ -576,8 +583,21 @@ class PeriodScheduler:
                 log.warning("periods.revise_failed", center_id=where[0], month=str(where[1]),
                             error=getattr(exc, "message", str(exc)))
                 continue
+            except (asyncpg.PostgresError, OSError) as exc:
+                # one month's database error (a lock timeout, a constraint) ended the whole
+                # tick: every other month's revision waited for the next one, nothing said
+                self._failed("revise", *where, exc)
+                continue
             self._checked[where] = r["latest"]
         return closed, revised
+
+    def _failed(self, step: str, center_id: str, month: date, exc: BaseException) -> None:
+        """A month's close or revision stopped by the database: logged and counted (alert
+        ``SixstepPeriodsFailing``); the month is tried again at the next tick."""
+        log.error("periods.month_failed", step=step, center_id=center_id, month=str(month),
+                  error=f"{type(exc).__name__}: {exc}")
+        if self.failed is not None:
+            self.failed(step)
 
 
 def _whole_month(month: date, q: FigureQuery) -> bool:
