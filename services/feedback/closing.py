@@ -310,13 +310,21 @@ class Periods:
         A mark taken against marks a rebuild has since replaced (``Mark.marks``) is pending
         at 0, as ``_counted`` moves none: its number is on the live numbering, above a slip
         the rebuild noted anew (applied between the count and the switch), and the next
-        revision, settling the record there, named nothing of what changed May."""
+        revision, settling the record there, named nothing of what changed May.
+        Written in the old slot too (``pending_key``, ``pending_through``) when it is free:
+        in a rolling upgrade a replica of the release before, which reads that slot alone,
+        takes the scheduler over and settles it there (else its next revision named again
+        what this record counted); ``_settle`` then finds it settled (``_passed``)."""
+        through = (f"CASE WHEN $5::bigint IS NULL OR {MARKS_NOW} = $5::bigint THEN $3::bigint"
+                   " ELSE 0 END")
         await (db or self.pool).execute(
             f"INSERT INTO {MARKS} AS k (center_id, month, counted_through, recorded_through,"
-            " pending) VALUES ($1, $2, 0, 0, jsonb_build_object($4::text, CASE WHEN"
-            f" $5::bigint IS NULL OR {MARKS_NOW} = $5::bigint THEN $3::bigint ELSE 0 END))"
+            " pending, pending_through, pending_key) VALUES ($1, $2, 0, 0,"
+            f" jsonb_build_object($4::text, {through}), {through}, $4)"
             " ON CONFLICT (center_id, month) DO UPDATE SET pending ="
-            " coalesce(k.pending, '{}'::jsonb) || EXCLUDED.pending",
+            " coalesce(k.pending, '{}'::jsonb) || EXCLUDED.pending, pending_through = CASE"
+            " WHEN k.pending_key IS NULL THEN EXCLUDED.pending_through ELSE k.pending_through"
+            " END, pending_key = coalesce(k.pending_key, EXCLUDED.pending_key)",
             center_id, month, mark.seq, key, mark.marks)
 
     async def _settle(self, center_id: str, month: date) -> None:
@@ -328,9 +336,9 @@ class Periods:
         recorded yet is not "not recorded", and once cleared here, its record made and its
         process gone before its marks moved, nothing was left to settle it (stop 49)."""
         left = await self.pool.fetchrow(
-            f"SELECT pending, pending_through, pending_key FROM {MARKS} WHERE center_id = $1"
-            " AND month = $2 AND (pending_key IS NOT NULL OR pending <> '{}'::jsonb)",
-            center_id, month)
+            f"SELECT pending, pending_through, pending_key, recorded_through FROM {MARKS}"
+            " WHERE center_id = $1 AND month = $2 AND (pending_key IS NOT NULL OR"
+            " pending <> '{}'::jsonb)", center_id, month)
         if left is None:
             return
         records = {k: int(v) for k, v in orjson.loads(left["pending"] or "{}").items()}
@@ -353,6 +361,13 @@ class Periods:
                                    look, self.path.meta("system:feedback-periods", None), None)
                 for key in left_behind:
                     recorded = key in seen
+                    if recorded and _passed(key, records[key], left):
+                        # settled already, by a replica of the release before that found
+                        # it in the old slot (``_pending``): the marks stand at it, its
+                        # window was opened then; only its entry is left to drop
+                        await self._counted(center_id, month, Mark(records[key]),
+                                            recorded=False, key=key, counted=False, db=conn)
+                        continue
                     if recorded:
                         log.info("periods.record_settled", center_id=center_id,
                                  month=str(month))
@@ -393,6 +408,14 @@ class Periods:
             " THEN $8::timestamptz ELSE k.revised_at END",
             center_id, month, mark.seq, recorded, key, counted, revised, self.path.now(),
             mark.marks)
+
+
+def _passed(key: str, through: int, left: asyncpg.Record) -> bool:
+    """Whether the marks already stand at a pending record's count (``through``) that is no
+    longer in the old slot: a replica of the release before settled it there and cleared
+    the slot, not the jsonb entry it does not know (or a later record passed it). A record
+    pending at 0 (marks replaced since its count) passes nothing."""
+    return left["pending_key"] != key and 0 < through <= (left["recorded_through"] or 0)
 
 
 #: How far back the scheduler looks for a month to close (``PeriodScheduler.due_months``).
