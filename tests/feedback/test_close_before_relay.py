@@ -443,6 +443,21 @@ async def test_a_rebuild_switched_in_while_may_is_closing_keeps_the_close_s_mark
         await _reported_8_revised_to_9(may)
 
 
+async def _revision_1_and_gone(may: ClosedMay, monkeypatch: pytest.MonkeyPatch, *,
+                               before: bool = False) -> None:
+    """The scheduler revises May for the visit of 23:50 (9), records revision 1 and its
+    process is gone before May's marks move (``before``: a replica of the release before)."""
+    periods = may.app.state.periods
+    with contextlib.ExitStack() as stack:
+        if before:
+            stack.enter_context(release48(periods, monkeypatch))
+        m = stack.enter_context(monkeypatch.context())
+        m.setattr(periods, "_counted", _gone)
+        with pytest.raises(Gone):
+            await may.app.state.period_scheduler.tick()
+    assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+
+
 async def test_a_revision_recorded_then_the_process_gone_names_its_late_events_once(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """The visit of 23:50 relayed after May's close: revision 1 is recorded, and the
@@ -450,13 +465,9 @@ async def test_a_revision_recorded_then_the_process_gone_names_its_late_events_o
     (9 visits as revised), and the slip typed in on 4 June is revision 2, naming the slip
     alone: the marks stood at the close, and revision 2 named the visit a second time."""
     async with _may_closed(settings) as may:
-        periods, scheduler = may.app.state.periods, may.app.state.period_scheduler
+        scheduler = may.app.state.period_scheduler
         await may.relay(settings)
-        with monkeypatch.context() as m:
-            m.setattr(periods, "_counted", _gone)
-            with pytest.raises(Gone):
-                await scheduler.tick()
-        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+        await _revision_1_and_gone(may, monkeypatch)
         assert await scheduler.tick() == (0, 0), "recorded once"
 
         may.clock.set(datetime.fromisoformat("2026-06-04T10:00:00+08:00"))
@@ -848,11 +859,7 @@ async def test_a_revision_begun_by_the_release_before_is_settled_once_by_this_on
         periods, scheduler, pool = (may.app.state.periods, may.app.state.period_scheduler,
                                     may.app.state.pool)
         await may.relay(settings)
-        with release48(periods, monkeypatch), monkeypatch.context() as m:
-            m.setattr(periods, "_counted", _gone)
-            with pytest.raises(Gone):
-                await scheduler.tick()
-        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+        await _revision_1_and_gone(may, monkeypatch, before=True)
         assert (await _may_marks(pool))["pending_key"] is not None, "in the old slot"
 
         assert await scheduler.tick() == (0, 0), "settled, not revised again"
@@ -878,11 +885,7 @@ async def test_a_revision_begun_by_this_release_is_settled_once_by_the_release_b
         periods, scheduler, pool = (may.app.state.periods, may.app.state.period_scheduler,
                                     may.app.state.pool)
         await may.relay(settings)
-        with monkeypatch.context() as m:
-            m.setattr(periods, "_counted", _gone)
-            with pytest.raises(Gone):
-                await scheduler.tick()
-        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+        await _revision_1_and_gone(may, monkeypatch)
 
         may.clock.set(datetime.fromisoformat("2026-06-04T10:00:00+08:00"))
         with release48(periods, monkeypatch):

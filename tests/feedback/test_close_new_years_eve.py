@@ -21,6 +21,7 @@ from datetime import datetime
 import httpx
 import pytest
 
+from services.feedback.closing import PeriodScheduler
 from services.feedback.main import create_app
 from shared.contracts import Envelope
 from shared.settings import Settings
@@ -46,6 +47,15 @@ async def _visits(client: httpx.AsyncClient, period: str, date_from: str, date_t
                                              "to": date_to})
     assert r.status_code == 200, r.text
     return [(row["period_start"], row["visits"]) for row in r.json()["rows"]]
+
+
+async def _revised_for(client: httpx.AsyncClient, scheduler: PeriodScheduler, month: str,
+                       late: Envelope, visits: int) -> None:
+    """The next tick revises ``month`` (revision 1, ``visits``) naming ``late`` alone."""
+    assert await scheduler.tick() == (0, 1)
+    row = await _revision(client, month, 1)
+    assert row["visits"] == visits
+    assert [e["event_id"] for e in row["reported"]["late_events"]] == [str(late.event_id)]
 
 
 async def test_new_years_eve_a_close_of_december_racing_november_s_revision_and_a_visit_of_23_59(
@@ -85,11 +95,7 @@ async def test_new_years_eve_a_close_of_december_racing_november_s_revision_and_
         eve = _visit(history, "eve", "2026-12-31T23:59:58+08:00",
                      recorded_at="2027-01-01T00:00:05+08:00")
         await applied_up_to(pool, await history.publish_new(settings), scheduler.caught_up)
-        assert await scheduler.tick() == (0, 1)
-        december = await _revision(client, "2026-12", 1)
-        assert december["visits"] == 2
-        assert [e["event_id"] for e in december["reported"]["late_events"]] == [
-            str(eve.event_id)]
+        await _revised_for(client, scheduler, "2026-12", eve, visits=2)
 
         assert await _visits(client, "year", "2026-01-01", "2026-12-31") == [
             ("2026-01-01", 4)], "each visit once, the eve's in 2026"
@@ -110,7 +116,6 @@ async def test_february_2028_closes_on_calendar_days_and_a_visit_of_the_29th_rev
     async with running(app) as client:
         pool, scheduler = app.state.pool, app.state.period_scheduler
         await applied_up_to(pool, await history.publish_new(settings), scheduler.caught_up)
-        clock.set(datetime.fromisoformat(f"{closes_on}T00:00:01+08:00"))
         if after_days:  # the day before: not yet, whatever the calendar does not know
             clock.set(datetime.fromisoformat("2028-03-05T23:59:59+08:00"))
             assert await scheduler.tick() == (0, 0)
@@ -121,9 +126,5 @@ async def test_february_2028_closes_on_calendar_days_and_a_visit_of_the_29th_rev
         late = _visit(history, "leap-night", "2028-02-29T23:59:58+08:00",
                       recorded_at="2028-03-01T00:00:05+08:00")
         await applied_up_to(pool, await history.publish_new(settings), scheduler.caught_up)
-        assert await scheduler.tick() == (0, 1)
-        february = await _revision(client, "2028-02", 1)
-        assert february["visits"] == 2
-        assert [e["event_id"] for e in february["reported"]["late_events"]] == [
-            str(late.event_id)]
+        await _revised_for(client, scheduler, "2028-02", late, visits=2)
         assert await _visits(client, "month", "2028-03-01", "2028-03-31") == []

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import pytest
 
 from services.followup.consumer import IGNORED
 from services.followup.domain import follow_up_id_for
@@ -143,49 +144,18 @@ def _link(history: History, plan_id: uuid.UUID, step: uuid.UUID, case_id: uuid.U
         aggregate_id=plan_id, actor="clerk-017", recorded_at=datetime.now(UTC))
 
 
-async def test_a_reminder_a_supervisor_moved_before_the_sweep_stays_where_they_put_it(
-        settings: Settings) -> None:
-    """Sunday 20 December: the steps of New Year's Day 2027 (provisional) and of March 2028
-    (unknown year) were linked to clerk-017's case while the old rules ignored links; their
-    reminders stayed with the plan's author, and the supervisor moved them by hand to
-    clerk-021. The sweep then gave them to the case's owner, undoing the move. A move by
-    staff after the link wins: the reminders stay clerk-021's, and are the case's."""
-    async with _old_rules_day(settings) as (center, rules, history):
-        runtime, pool = center.app.state.runtime, center.app.state.pool
-        store = center.app.state.followups.committer.app
-        case_id, steps = _steps_linked(history, EFFECTIVE[1:])
-        await history.publish_new(settings)
-        await wait_until(rules.caught_up, what="the old rules through the log")
-        await center.settled()
-        reminders = [follow_up_id_for("plan-step", step) for step in steps]
-        for n, f in enumerate(reminders):
-            moved = store.repository.get(f)
-            r = await center.followup.post(
-                f"/followups/{f}/reschedule", headers={"Idempotency-Key": f"moved-by-hand-{n}"},
-                json={"due_at": moved.due_at.isoformat(), "reason": "clerk-009 is away",
-                      "assigned_clerk": "clerk-021"})
-            assert r.status_code == 200, r.text
-
-        rules._ignores = frozenset(IGNORED)
-        await pool.execute("DELETE FROM upgrade_steps WHERE name = $1", f"{STEP}:{rules.name}")
-        sweep = LinkedBefore(pool, runtime.nc, settings, center.app.state.rules, rules)
-        assert await sweep.sweep() == 2
-        await center.settled()
-        assert [store.repository.get(f).assigned_clerk for f in reminders] == [
-            "clerk-021"] * 2
-        assert [store.repository.get(f).case_of_now() for f in reminders] == [case_id] * 2
-
-
-async def _moved_by_hand(center: Center, reminders: list[uuid.UUID], said_at: str) -> None:
+async def _moved_by_hand(center: Center, reminders: list[uuid.UUID], said_at: str | None
+                         ) -> None:
     """The supervisor gives each reminder to clerk-021, saying it was decided at ``said_at``
-    (a post queued on a tablet, a move typed in after the fact)."""
+    (a post queued on a tablet, a move typed in after the fact; None: now)."""
     store = center.app.state.followups.committer.app
     for n, f in enumerate(reminders):
         moved = store.repository.get(f)
         r = await center.followup.post(
             f"/followups/{f}/reschedule", headers={"Idempotency-Key": f"moved-by-hand-{n}"},
             json={"due_at": moved.due_at.isoformat(), "reason": "clerk-009 is away",
-                  "assigned_clerk": "clerk-021", "occurred_at": said_at})
+                  "assigned_clerk": "clerk-021",
+                  **({"occurred_at": said_at} if said_at else {})})
         assert r.status_code == 200, r.text
 
 
@@ -200,16 +170,19 @@ async def _sweep(center: Center, rules: Consumer, settings: Settings) -> int:
     return swept
 
 
-async def test_a_move_by_hand_dated_the_day_before_the_link_it_followed_stays_where_it_was_put(
-        settings: Settings) -> None:
+@pytest.mark.parametrize("said_at", [None, "2026-12-19T16:00:00+08:00"],
+                         ids=["", "dated-the-day-before"])
+async def test_a_reminder_a_supervisor_moved_before_the_sweep_stays_where_they_put_it(
+        settings: Settings, said_at: str | None) -> None:
     """Sunday 20 December: the steps of New Year's Day 2027 (provisional) and of 1 March 2028
     (the day after 29 February, in a year the holiday package does not know) were linked to
-    clerk-017's case at 10:00 while the old rules ignored links. The supervisor then moved
-    both reminders to clerk-021, typing the move in with the moment it was decided, Saturday
-    19 December 16:00: before the link by the caller's clock, after it in the log. The sweep
-    judged by the claimed moment and gave them to the case's owner, undoing the move; by the
-    log's order the move came after the link and stays (its claimed moment is still the one
-    shown)."""
+    clerk-017's case at 10:00 while the old rules ignored links; their reminders stayed with
+    the plan's author, and the supervisor moved them by hand to clerk-021. The sweep then
+    gave them to the case's owner, undoing the move. A move by staff after the link wins:
+    the reminders stay clerk-021's, and are the case's. ``said_at``: the move typed in with
+    the moment it was decided, Saturday 19 December 16:00: before the link by the caller's
+    clock, after it in the log; judged by the claimed moment, the sweep undid it (its
+    claimed moment is still the one shown)."""
     async with _old_rules_day(settings) as (center, rules, history):
         store = center.app.state.followups.committer.app
         case_id, steps = _steps_linked(history, EFFECTIVE[1:])
@@ -217,13 +190,14 @@ async def test_a_move_by_hand_dated_the_day_before_the_link_it_followed_stays_wh
         await wait_until(rules.caught_up, what="the old rules through the log")
         await center.settled()
         reminders = [follow_up_id_for("plan-step", step) for step in steps]
-        await _moved_by_hand(center, reminders, "2026-12-19T16:00:00+08:00")
+        await _moved_by_hand(center, reminders, said_at)
 
         assert await _sweep(center, rules, settings) == 2
         kept = [store.repository.get(f) for f in reminders]
         assert [f.assigned_clerk for f in kept] == ["clerk-021"] * 2
         assert [f.case_of_now() for f in kept] == [case_id] * 2
-        assert {f.moved_by_hand_at.isoformat() for f in kept} == {"2026-12-19T16:00:00+08:00"}
+        if said_at is not None:
+            assert {f.moved_by_hand_at.isoformat() for f in kept} == {said_at}
 
 
 async def test_a_link_recorded_after_a_move_by_hand_dated_later_takes_the_reminder_to_the_case(
