@@ -310,13 +310,21 @@ class Periods:
         A mark taken against marks a rebuild has since replaced (``Mark.marks``) is pending
         at 0, as ``_counted`` moves none: its number is on the live numbering, above a slip
         the rebuild noted anew (applied between the count and the switch), and the next
-        revision, settling the record there, named nothing of what changed May."""
+        revision, settling the record there, named nothing of what changed May.
+        Written in the old slot too (``pending_key``, ``pending_through``) when it is free:
+        in a rolling upgrade a replica of the release before, which reads that slot alone,
+        takes the scheduler over and settles it there (else its next revision named again
+        what this record counted); ``_settle`` then finds it settled (``_passed``)."""
+        through = (f"CASE WHEN $5::bigint IS NULL OR {MARKS_NOW} = $5::bigint THEN $3::bigint"
+                   " ELSE 0 END")
         await (db or self.pool).execute(
             f"INSERT INTO {MARKS} AS k (center_id, month, counted_through, recorded_through,"
-            " pending) VALUES ($1, $2, 0, 0, jsonb_build_object($4::text, CASE WHEN"
-            f" $5::bigint IS NULL OR {MARKS_NOW} = $5::bigint THEN $3::bigint ELSE 0 END))"
+            " pending, pending_through, pending_key) VALUES ($1, $2, 0, 0,"
+            f" jsonb_build_object($4::text, {through}), {through}, $4)"
             " ON CONFLICT (center_id, month) DO UPDATE SET pending ="
-            " coalesce(k.pending, '{}'::jsonb) || EXCLUDED.pending",
+            " coalesce(k.pending, '{}'::jsonb) || EXCLUDED.pending, pending_through = CASE"
+            " WHEN k.pending_key IS NULL THEN EXCLUDED.pending_through ELSE k.pending_through"
+            " END, pending_key = coalesce(k.pending_key, EXCLUDED.pending_key)",
             center_id, month, mark.seq, key, mark.marks)
 
     async def _settle(self, center_id: str, month: date) -> None:
@@ -328,9 +336,9 @@ class Periods:
         recorded yet is not "not recorded", and once cleared here, its record made and its
         process gone before its marks moved, nothing was left to settle it (stop 49)."""
         left = await self.pool.fetchrow(
-            f"SELECT pending, pending_through, pending_key FROM {MARKS} WHERE center_id = $1"
-            " AND month = $2 AND (pending_key IS NOT NULL OR pending <> '{}'::jsonb)",
-            center_id, month)
+            f"SELECT pending, pending_through, pending_key, recorded_through FROM {MARKS}"
+            " WHERE center_id = $1 AND month = $2 AND (pending_key IS NOT NULL OR"
+            " pending <> '{}'::jsonb)", center_id, month)
         if left is None:
             return
         records = {k: int(v) for k, v in orjson.loads(left["pending"] or "{}").items()}
@@ -353,6 +361,13 @@ class Periods:
                                    look, self.path.meta("system:feedback-periods", None), None)
                 for key in left_behind:
                     recorded = key in seen
+                    if recorded and _passed(key, records[key], left):
+                        # settled already, by a replica of the release before that found
+                        # it in the old slot (``_pending``): the marks stand at it, its
+                        # window was opened then; only its entry is left to drop
+                        await self._counted(center_id, month, Mark(records[key]),
+                                            recorded=False, key=key, counted=False, db=conn)
+                        continue
                     if recorded:
                         log.info("periods.record_settled", center_id=center_id,
                                  month=str(month))
@@ -395,6 +410,14 @@ class Periods:
             mark.marks)
 
 
+def _passed(key: str, through: int, left: asyncpg.Record) -> bool:
+    """Whether the marks already stand at a pending record's count (``through``) that is no
+    longer in the old slot: a replica of the release before settled it there and cleared
+    the slot, not the jsonb entry it does not know (or a later record passed it). A record
+    pending at 0 (marks replaced since its count) passes nothing."""
+    return left["pending_key"] != key and 0 < through <= (left["recorded_through"] or 0)
+
+
 #: How far back the scheduler looks for a month to close (``PeriodScheduler.due_months``).
 CLOSE_LOOKBACK_MONTHS = 12
 #: The per-day counts (``fig_day_totals``) of the rows the tick's scan closes a month for: a
@@ -414,13 +437,18 @@ class PeriodScheduler:
     def __init__(self, pool: asyncpg.Pool, periods: Periods, after_days: int, *, schema: str,
                  tick_s: float = 60.0, recheck_s: float = 3600.0,
                  caught_up: Callable[[], Awaitable[bool]] | None = None,
-                 revise_every: timedelta = timedelta(0)) -> None:
+                 revise_every: timedelta = timedelta(0),
+                 failed: Callable[[str], None] | None = None) -> None:
         """``caught_up``: whether the figures read model has applied every event on the
         stream so far; a month is closed or revised only then (a service starting on a long
         history must not report a month half counted). ``revise_every``: a month revised
         is revised again only that long after (``PERIOD_REVISE_EVERY_MINUTES``): the slips
         of a paper register typed in one by one after the close are one revision, naming
-        them all, not one report version (and one notice) each."""
+        them all, not one report version (and one notice) each. ``failed``: told the step
+        (``close``, ``revise``) of each month a database error stopped
+        (``sixstep_period_failures_total``): that month waits for the next tick, the tick
+        goes on with the others."""
+        self.failed = failed
         self.revise_every = revise_every
         self.caught_up = caught_up
         self.pool = pool
@@ -540,6 +568,8 @@ class PeriodScheduler:
                 except CommandError as exc:
                     log.warning("periods.close_failed", center_id=r["center_id"],
                                 month=str(month), error=exc.message)
+                except (asyncpg.PostgresError, OSError) as exc:  # this month's: the others go on
+                    self._failed("close", r["center_id"], month, exc)
         revised = 0
         # A closed month is counted again when the figures noted an event after its last
         # count's mark (``Periods._mark``), whatever the event's recorded_at; a note of
@@ -576,8 +606,21 @@ class PeriodScheduler:
                 log.warning("periods.revise_failed", center_id=where[0], month=str(where[1]),
                             error=getattr(exc, "message", str(exc)))
                 continue
+            except (asyncpg.PostgresError, OSError) as exc:
+                # one month's database error (a lock timeout, a constraint) ended the whole
+                # tick: every other month's revision waited for the next one, nothing said
+                self._failed("revise", *where, exc)
+                continue
             self._checked[where] = r["latest"]
         return closed, revised
+
+    def _failed(self, step: str, center_id: str, month: date, exc: BaseException) -> None:
+        """A month's close or revision stopped by the database: logged and counted (alert
+        ``SixstepPeriodsFailing``); the month is tried again at the next tick."""
+        log.error("periods.month_failed", step=step, center_id=center_id, month=str(month),
+                  error=f"{type(exc).__name__}: {exc}")
+        if self.failed is not None:
+            self.failed(step)
 
 
 def _whole_month(month: date, q: FigureQuery) -> bool:

@@ -108,7 +108,8 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
         app.state.period_scheduler = closing.PeriodScheduler(
             runtime.pool, app.state.periods, settings.period_close_after_days,
             schema=settings.schema_for(SERVICE), caught_up=facts.caught_up,
-            revise_every=timedelta(minutes=settings.period_revise_every_minutes))
+            revise_every=timedelta(minutes=settings.period_revise_every_minutes),
+            failed=lambda step: metrics.period_failures.labels(SERVICE, step).inc())
         runtime.start_worker("period-scheduler", app.state.period_scheduler.run)
         try:
             yield

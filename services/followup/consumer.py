@@ -823,11 +823,12 @@ class Rules:
             clerk, team = owner_of(case)
             try:
                 # staff who moved it by hand after the link keep it (the sweep of links
-                # the old rules ignored, run long after): the link names its case only
+                # the old rules ignored, run long after): the link names its case only.
+                # After in the log's order (recorded_at), not by the callers' clocks
                 await self.followups.reassign(follow_up_id, clerk, team, f"linked:{e.event_id}",
                                               e.occurred_at, "the step's case carries it",
                                               plain(case["case_id"]),
-                                              unless_moved_since=e.occurred_at)
+                                              unless_moved_since=e.recorded_at)
                 if is_urgent(case):
                     await self.followups.prioritise(follow_up_id, str(e.event_id),
                                                     e.occurred_at)

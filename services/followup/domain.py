@@ -1015,7 +1015,8 @@ class FollowUp(RemembersCommands):
             self.published_due_at = None  # a new moment: nothing kept any more
         if cause == RescheduleCause.STAFF and (assigned_clerk, assigned_team) != (
                 self.assigned_clerk, self.assigned_team):  # moved by hand (``reassign``)
-            self.moved_by_hand_at = meta["occurred_at"]
+            self.moved_by_hand_at = meta["occurred_at"]  # the caller's clock: for display
+            self._moving_by_hand = True  # its place in the log: ``modified_on`` below
         self._hold(assigned_clerk)
         self.assigned_clerk, self.assigned_team = assigned_clerk, assigned_team
         if cause == RescheduleCause.UNREACHABLE:
@@ -1178,11 +1179,14 @@ class FollowUp(RemembersCommands):
         state unchanged). ``case_id``: its plan step was linked to that case, whose follow-up
         it is from now on (on the worklist's row), also when its owner stays. False (nothing
         recorded) when it ended, or is theirs already and of that case.
-        ``unless_moved_since``: staff who moved it by hand (a reschedule to someone else) at
-        or after that moment keep it where they put it: a link applied late (the upgrade
-        sweep of links the old rules ignored, the rules behind) only names its case."""
+        ``unless_moved_since``: staff who moved it by hand (a reschedule to someone else)
+        recorded at or after that moment (the link's ``recorded_at``) keep it where they put
+        it: a link applied late (the upgrade sweep of links the old rules ignored, the rules
+        behind) only names its case. Both in the log's order (when each was recorded), never
+        by ``occurred_at``: a caller's clock behind or ahead (a move typed in with the
+        moment it was decided, a link backdated from the paper register) reordered them."""
         self.check_new_command(meta.get("causation_id"), "FollowUpReassigned")
-        by_hand = self.__dict__.get("moved_by_hand_at")
+        by_hand = self.__dict__.get("moved_by_hand_recorded_at")
         if unless_moved_since is not None and by_hand is not None and (
                 by_hand >= unless_moved_since):
             assigned_clerk, assigned_team = self.assigned_clerk, self.assigned_team
@@ -1193,6 +1197,20 @@ class FollowUp(RemembersCommands):
         self._reassigned(assigned_clerk=assigned_clerk, assigned_team=assigned_team,
                          reason=reason, case_id=case_id if linked else None, meta=meta)
         return True
+
+    @property
+    def modified_on(self) -> datetime:
+        return self._modified_on
+
+    @modified_on.setter
+    def modified_on(self, modified_on: datetime) -> None:
+        """Set by eventsourcing after each event is applied, to the event's ``timestamp`` (its
+        ``recorded_at``): a move by hand (``_rescheduled``) keeps it as its place in the log
+        (``moved_by_hand_recorded_at``, for ``reassign``), which the event's body, applied
+        before, cannot see. Replayed from the store, it is the stored event's."""
+        self._modified_on = modified_on
+        if self.__dict__.pop("_moving_by_hand", False):
+            self.moved_by_hand_recorded_at = modified_on
 
     def case_of_now(self) -> UUID | None:
         """Its case: the one a later link gave it (``FollowUpReassigned.case_id``), else the one

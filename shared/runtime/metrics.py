@@ -89,6 +89,11 @@ class Metrics:
             "sixstep_relay_out_of_order_total", "Events of the service the relay saw stand "
             "on the stream out of store order (a stream that refused an event and stored a "
             "later one: see shared/eventstore/outbox.py)", ["service"], registry=self.registry)
+        self.period_failures = Counter(
+            "sixstep_period_failures_total", "Closes and revisions of a center's month that a "
+            "database error stopped (a lock timeout, a constraint): the month waits for the "
+            "next tick, the others go on; ``periods.month_failed`` in the log names it",
+            ["service", "step"], registry=self.registry)
         self.scheduler_backlog = Gauge(
             "sixstep_scheduler_backlog", "Due work a scheduler has not yet turned into events",
             ["service", "scheduler"], registry=self.registry)

@@ -70,8 +70,9 @@ class History:
     def add(self, service: str, type_: str, at: str, payload: dict[str, Any], *,
             case_id: UUID | None, aggregate_id: UUID | None = None,
             version: int | None = None, actor: str = "test",
-            center_id: str | None = None) -> Envelope:
-        """``version`` older than the contract's: the payload as it was stored back then."""
+            center_id: str | None = None, recorded_at: datetime | None = None) -> Envelope:
+        """``version`` older than the contract's: the payload as it was stored back then.
+        ``recorded_at``: when its service stored it (its place in the log), else ``at``."""
         aggregate = aggregate_id or case_id
         assert aggregate is not None
         self._positions[service] += 1
@@ -86,7 +87,8 @@ class History:
             type=type_, version=version, service=service,
             position=self._positions[service], aggregate_id=aggregate,
             aggregate_version=self._versions[aggregate], case_id=case_id,
-            center_id=center_id or self.center_id, occurred_at=when, recorded_at=when,
+            center_id=center_id or self.center_id, occurred_at=when,
+            recorded_at=recorded_at or when,
             actor=actor, payload=payload)
         self.envelopes.append(envelope)
         return envelope

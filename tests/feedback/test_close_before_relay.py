@@ -41,6 +41,7 @@ from shared.kernel.errors import Unavailable
 from shared.readmodels.migrations import run_migrations
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, History, KeptSender
+from tests.feedback.release48 import release48
 from tests.feedback.test_visits_and_periods import May, applied_up_to, at, month_row
 from tests.support import TEST_CENTER, running, wait_until
 
@@ -442,6 +443,21 @@ async def test_a_rebuild_switched_in_while_may_is_closing_keeps_the_close_s_mark
         await _reported_8_revised_to_9(may)
 
 
+async def _revision_1_and_gone(may: ClosedMay, monkeypatch: pytest.MonkeyPatch, *,
+                               before: bool = False) -> None:
+    """The scheduler revises May for the visit of 23:50 (9), records revision 1 and its
+    process is gone before May's marks move (``before``: a replica of the release before)."""
+    periods = may.app.state.periods
+    with contextlib.ExitStack() as stack:
+        if before:
+            stack.enter_context(release48(periods, monkeypatch))
+        m = stack.enter_context(monkeypatch.context())
+        m.setattr(periods, "_counted", _gone)
+        with pytest.raises(Gone):
+            await may.app.state.period_scheduler.tick()
+    assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+
+
 async def test_a_revision_recorded_then_the_process_gone_names_its_late_events_once(
         settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     """The visit of 23:50 relayed after May's close: revision 1 is recorded, and the
@@ -449,13 +465,9 @@ async def test_a_revision_recorded_then_the_process_gone_names_its_late_events_o
     (9 visits as revised), and the slip typed in on 4 June is revision 2, naming the slip
     alone: the marks stood at the close, and revision 2 named the visit a second time."""
     async with _may_closed(settings) as may:
-        periods, scheduler = may.app.state.periods, may.app.state.period_scheduler
+        scheduler = may.app.state.period_scheduler
         await may.relay(settings)
-        with monkeypatch.context() as m:
-            m.setattr(periods, "_counted", _gone)
-            with pytest.raises(Gone):
-                await scheduler.tick()
-        assert (await _revision(may.client, "2026-05", 1))["visits"] == 9
+        await _revision_1_and_gone(may, monkeypatch)
         assert await scheduler.tick() == (0, 0), "recorded once"
 
         may.clock.set(datetime.fromisoformat("2026-06-04T10:00:00+08:00"))
@@ -828,3 +840,62 @@ async def test_the_scheduler_s_close_again_after_its_recorded_one_was_gone_keeps
         assert again.replayed
         await wait_until(lambda: _reported(may.client, "2026-05"), what="May's report")
         await _reported_8_revised_to_9(may)
+
+
+async def _may_marks(pool: asyncpg.Pool) -> asyncpg.Record:
+    return await pool.fetchrow(
+        "SELECT pending, pending_key, pending_through, revised_at FROM fig_closed_marks"
+        " WHERE center_id = $1 AND month = $2", TEST_CENTER, date(2026, 5, 1))
+
+
+async def test_a_revision_begun_by_the_release_before_is_settled_once_by_this_one(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rolling upgrade: a replica of the release before (one pending slot per month)
+    revises May for the visit of 23:50 relayed after the close (9), records it and is gone
+    before May's marks move. This release's scheduler takes over: it settles the record
+    from the old slot once (nothing is revised again, the slot is free), and the slip typed
+    in on 4 June is revision 2, naming the slip alone."""
+    async with _may_closed(settings) as may:
+        periods, scheduler, pool = (may.app.state.periods, may.app.state.period_scheduler,
+                                    may.app.state.pool)
+        await may.relay(settings)
+        await _revision_1_and_gone(may, monkeypatch, before=True)
+        assert (await _may_marks(pool))["pending_key"] is not None, "in the old slot"
+
+        assert await scheduler.tick() == (0, 0), "settled, not revised again"
+        settled = await _may_marks(pool)
+        assert (settled["pending"], settled["pending_key"]) == ("{}", None)
+        may.clock.set(datetime.fromisoformat("2026-06-04T10:00:00+08:00"))
+        await periods._settle(TEST_CENTER, date(2026, 5, 1))
+        assert (await _may_marks(pool))["revised_at"] == settled["revised_at"], "once"
+        await _the_slip_alone_named(settings, may, revision=2)
+
+
+async def test_a_revision_begun_by_this_release_is_settled_once_by_the_release_before(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rolling upgrade the other way: this release revises May for the visit of 23:50
+    (9), records it and is gone before May's marks move; a replica of the release before,
+    which reads the old pending slot alone, takes the scheduler over on 4 June. It found
+    nothing pending (this release wrote its jsonb entry only), and its revision 2 named the
+    visit revision 1 had counted besides the slip. The record is written in the old slot
+    too: the release before settles it there, revision 2 names the slip alone, and this
+    release, back on 5 June, finds it settled (its entry dropped, May's window as the
+    release before left it), not settled a second time."""
+    async with _may_closed(settings) as may:
+        periods, scheduler, pool = (may.app.state.periods, may.app.state.period_scheduler,
+                                    may.app.state.pool)
+        await may.relay(settings)
+        await _revision_1_and_gone(may, monkeypatch)
+
+        may.clock.set(datetime.fromisoformat("2026-06-04T10:00:00+08:00"))
+        with release48(periods, monkeypatch):
+            await _the_slip_alone_named(settings, may, revision=2)
+        by_the_release_before = await _may_marks(pool)
+        assert by_the_release_before["pending_key"] is None
+
+        may.clock.set(datetime.fromisoformat("2026-06-05T10:00:00+08:00"))
+        await periods._settle(TEST_CENTER, date(2026, 5, 1))
+        settled = await _may_marks(pool)
+        assert settled["pending"] == "{}"
+        assert settled["revised_at"] == by_the_release_before["revised_at"], "settled once"
+        assert await scheduler.tick() == (0, 0)

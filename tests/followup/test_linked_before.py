@@ -17,9 +17,11 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import pytest
 
 from services.followup.consumer import IGNORED
 from services.followup.domain import follow_up_id_for
@@ -107,9 +109,14 @@ async def _old_rules_day(settings: Settings) -> AsyncIterator[tuple[Center, Cons
         yield center, rules, History(CENTER)
 
 
-def _steps_linked(history: History, effective: list[str]) -> tuple[uuid.UUID, list[uuid.UUID]]:
+def _steps_linked(history: History, effective: list[str], *,
+                  unlinked: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] | None = None
+                  ) -> tuple[uuid.UUID, list[uuid.UUID]]:
     """clerk-017's case, and a plan clerk-009 drew up before it with a step on each day of
-    ``effective``, each linked to the case (clerk-017): the case and the steps."""
+    ``effective``, each linked to the case (clerk-017; given ``unlinked``, each step's
+    (plan, step, case) is put there instead, for ``_link`` later):
+    the case and the steps. The links are recorded now, on the services' clock (the
+    log's order: a move by hand after them is recorded after them)."""
     resident, plan_id = uuid.uuid4(), uuid.uuid4()
     case_id = history.case(AT, resident_id=resident)  # clerk-017's
     history.add("intake", "PlanDrawnUp", AT, {
@@ -122,43 +129,102 @@ def _steps_linked(history: History, effective: list[str]) -> tuple[uuid.UUID, li
             "step_id": str(step), "seq": seq, "service_item": "SA-HARDSHIP-SUBSIDY",
             "effective_on": on, "timing": "day", "resident_id": str(resident),
             "what": "补交材料后审核"}, case_id=None, aggregate_id=plan_id, actor="clerk-009")
-        history.add("intake", "PlanCaseLinked", AT, {
-            "step_id": str(step), "case_id": str(case_id)}, case_id=None,
-            aggregate_id=plan_id, actor="clerk-017")
+        if unlinked is None:
+            _link(history, plan_id, step, case_id, AT)
+        else:
+            unlinked.append((plan_id, step, case_id))
     return case_id, steps
 
 
+def _link(history: History, plan_id: uuid.UUID, step: uuid.UUID, case_id: uuid.UUID,
+          at: str) -> None:
+    """``PlanCaseLinked`` as intake records it now (``recorded_at``), said to be at ``at``."""
+    history.add("intake", "PlanCaseLinked", at, {
+        "step_id": str(step), "case_id": str(case_id)}, case_id=None,
+        aggregate_id=plan_id, actor="clerk-017", recorded_at=datetime.now(UTC))
+
+
+async def _moved_by_hand(center: Center, reminders: list[uuid.UUID], said_at: str | None
+                         ) -> None:
+    """The supervisor gives each reminder to clerk-021, saying it was decided at ``said_at``
+    (a post queued on a tablet, a move typed in after the fact; None: now)."""
+    store = center.app.state.followups.committer.app
+    for n, f in enumerate(reminders):
+        moved = store.repository.get(f)
+        r = await center.followup.post(
+            f"/followups/{f}/reschedule", headers={"Idempotency-Key": f"moved-by-hand-{n}"},
+            json={"due_at": moved.due_at.isoformat(), "reason": "clerk-009 is away",
+                  "assigned_clerk": "clerk-021",
+                  **({"occurred_at": said_at} if said_at else {})})
+        assert r.status_code == 200, r.text
+
+
+async def _sweep(center: Center, rules: Consumer, settings: Settings) -> int:
+    """The release that applies links takes the durable back: the sweep of the old links."""
+    runtime, pool = center.app.state.runtime, center.app.state.pool
+    rules._ignores = frozenset(IGNORED)
+    await pool.execute("DELETE FROM upgrade_steps WHERE name = $1", f"{STEP}:{rules.name}")
+    swept = await LinkedBefore(pool, runtime.nc, settings, center.app.state.rules,
+                               rules).sweep()
+    await center.settled()
+    return swept
+
+
+@pytest.mark.parametrize("said_at", [None, "2026-12-19T16:00:00+08:00"],
+                         ids=["", "dated-the-day-before"])
 async def test_a_reminder_a_supervisor_moved_before_the_sweep_stays_where_they_put_it(
-        settings: Settings) -> None:
-    """Sunday 20 December: the steps of New Year's Day 2027 (provisional) and of March 2028
-    (unknown year) were linked to clerk-017's case while the old rules ignored links; their
-    reminders stayed with the plan's author, and the supervisor moved them by hand to
-    clerk-021. The sweep then gave them to the case's owner, undoing the move. A move by
-    staff after the link wins: the reminders stay clerk-021's, and are the case's."""
+        settings: Settings, said_at: str | None) -> None:
+    """Sunday 20 December: the steps of New Year's Day 2027 (provisional) and of 1 March 2028
+    (the day after 29 February, in a year the holiday package does not know) were linked to
+    clerk-017's case at 10:00 while the old rules ignored links; their reminders stayed with
+    the plan's author, and the supervisor moved them by hand to clerk-021. The sweep then
+    gave them to the case's owner, undoing the move. A move by staff after the link wins:
+    the reminders stay clerk-021's, and are the case's. ``said_at``: the move typed in with
+    the moment it was decided, Saturday 19 December 16:00: before the link by the caller's
+    clock, after it in the log; judged by the claimed moment, the sweep undid it (its
+    claimed moment is still the one shown)."""
     async with _old_rules_day(settings) as (center, rules, history):
-        runtime, pool = center.app.state.runtime, center.app.state.pool
         store = center.app.state.followups.committer.app
         case_id, steps = _steps_linked(history, EFFECTIVE[1:])
         await history.publish_new(settings)
         await wait_until(rules.caught_up, what="the old rules through the log")
         await center.settled()
         reminders = [follow_up_id_for("plan-step", step) for step in steps]
-        for n, f in enumerate(reminders):
-            moved = store.repository.get(f)
-            r = await center.followup.post(
-                f"/followups/{f}/reschedule", headers={"Idempotency-Key": f"moved-by-hand-{n}"},
-                json={"due_at": moved.due_at.isoformat(), "reason": "clerk-009 is away",
-                      "assigned_clerk": "clerk-021"})
-            assert r.status_code == 200, r.text
+        await _moved_by_hand(center, reminders, said_at)
 
-        rules._ignores = frozenset(IGNORED)
-        await pool.execute("DELETE FROM upgrade_steps WHERE name = $1", f"{STEP}:{rules.name}")
-        sweep = LinkedBefore(pool, runtime.nc, settings, center.app.state.rules, rules)
-        assert await sweep.sweep() == 2
+        assert await _sweep(center, rules, settings) == 2
+        kept = [store.repository.get(f) for f in reminders]
+        assert [f.assigned_clerk for f in kept] == ["clerk-021"] * 2
+        assert [f.case_of_now() for f in kept] == [case_id] * 2
+        if said_at is not None:
+            assert {f.moved_by_hand_at.isoformat() for f in kept} == {said_at}
+
+
+async def test_a_link_recorded_after_a_move_by_hand_dated_later_takes_the_reminder_to_the_case(
+        settings: Settings) -> None:
+    """Sunday 20 December: the supervisor moves the reminders of 1 January 2027 and 1 March
+    2028 to clerk-021, saying 16:00; the links of their steps to clerk-017's case, said to be
+    made at 10:00 (a tablet's queued post), are recorded only after it. The move came before
+    the link in the log: the link gives the reminders to whoever has the case, as a handover
+    after any move would. Judged by the claimed moments (16:00 after 10:00), the move won."""
+    async with _old_rules_day(settings) as (center, rules, history):
+        store = center.app.state.followups.committer.app
+        unlinked: list[tuple[uuid.UUID, uuid.UUID, uuid.UUID]] = []
+        case_id, steps = _steps_linked(history, EFFECTIVE[1:], unlinked=unlinked)
+        await history.publish_new(settings)
+        await wait_until(rules.caught_up, what="the old rules through the log")
         await center.settled()
-        assert [store.repository.get(f).assigned_clerk for f in reminders] == [
-            "clerk-021"] * 2
-        assert [store.repository.get(f).case_of_now() for f in reminders] == [case_id] * 2
+        reminders = [follow_up_id_for("plan-step", step) for step in steps]
+        await _moved_by_hand(center, reminders, "2026-12-20T16:00:00+08:00")
+        for plan_id, step, case in unlinked:
+            _link(history, plan_id, step, case, AT)  # recorded now: after the move
+        await history.publish_new(settings)
+        await wait_until(rules.caught_up, what="the old rules through the links")
+
+        assert await _sweep(center, rules, settings) == 2
+        taken = [store.repository.get(f) for f in reminders]
+        assert [f.assigned_clerk for f in taken] == ["clerk-017"] * 2
+        assert [f.case_of_now() for f in taken] == [case_id] * 2
 
 
 async def test_a_row_an_old_worklist_replica_left_without_its_case_is_named_once_it_leads(

@@ -1,0 +1,65 @@
+"""A closed month whose revision the database refuses does not hold back the others
+(months50): May and June are closed, a slip of each is typed in afterwards, and May's marks
+refuse any write (a constraint, as a lock timeout or a full disk would refuse it). The tick
+revises June, says May failed (the log and ``sixstep_period_failures_total``) and May is
+revised at the first tick after the database takes its writes again. Before, May's error
+ended the whole tick: June waited, and nothing told ops."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import asyncpg
+
+from services.feedback.figures.projection import MARKS
+from services.feedback.main import create_app
+from shared.settings import Settings
+from tests.feedback.helpers import Clock, KeptSender
+from tests.feedback.test_visits_and_periods import May, applied_up_to, at
+from tests.support import TEST_CENTER, running, wait_until
+
+
+def failures(app, step: str) -> float:  # type: ignore[no-untyped-def]
+    value = app.state.runtime.metrics.registry.get_sample_value(
+        "sixstep_period_failures_total", {"service": "feedback", "step": step})
+    return value or 0.0
+
+
+async def reported_as(pool: asyncpg.Pool, revisions: dict[date, int]) -> None:
+    """Wait until the reported months (a read model) stand at ``revisions``."""
+    async def there() -> bool:
+        return dict(await pool.fetch("SELECT month, revision FROM fig_reported"
+                                     " WHERE center_id = $1", TEST_CENTER)) == revisions
+    await wait_until(there, what=f"the reported months at {revisions}")
+
+
+async def test_a_month_the_database_refuses_to_revise_leaves_the_other_months_revised(
+        settings: Settings) -> None:
+    clock = Clock(datetime.fromisoformat("2026-07-10T10:00:00+08:00"))
+    app = create_app(settings, sender=KeptSender(), clock=clock)
+    async with running(app):
+        pool = app.state.pool
+        scheduler = app.state.period_scheduler
+        months = May()
+        months.visit("may", at("14"))
+        months.visit("june", at("14", month="06"))
+        history = months.h
+        await applied_up_to(pool, await history.publish(settings), scheduler.caught_up)
+        assert await scheduler.tick() == (2, 0)  # May and June close
+
+        slips = May()
+        slips.h._positions = history._positions
+        slips.visit("may-slip", at("20"))
+        slips.visit("june-slip", at("20", month="06"))
+        await applied_up_to(pool, await slips.h.publish(settings), scheduler.caught_up)
+        # May's marks take no write: its revision fails in the database
+        await pool.execute(f"ALTER TABLE {MARKS} ADD CONSTRAINT may_refused"
+                           " CHECK (month <> '2026-05-01') NOT VALID")
+        assert await scheduler.tick() == (0, 1), "June revised, May's failure its own"
+        assert failures(app, "revise") == 1
+        await reported_as(pool, {date(2026, 5, 1): 0, date(2026, 6, 1): 1})
+
+        await pool.execute(f"ALTER TABLE {MARKS} DROP CONSTRAINT may_refused")
+        assert await scheduler.tick() == (0, 1), "May revised once its marks take writes"
+        await reported_as(pool, {date(2026, 5, 1): 1, date(2026, 6, 1): 1})
+        assert failures(app, "revise") == 1
