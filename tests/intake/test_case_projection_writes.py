@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from services.intake.projections import DDL, CaseProjection
+from shared.readmodels.readmodel import make_tables
 from shared.settings import Settings
 from tests.feedback.helpers import History
 from tests.intake.case_tables import with_case_tables
@@ -118,5 +119,55 @@ async def test_the_cases_table_keeps_room_for_updates_beside_the_row(
             "SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = 'cases'",
             settings.schema_for("intake"))}
         assert "cases_center_due" in indexes and "cases_center_status" not in indexes
+    finally:
+        await conn.close()
+
+
+class Counting(asyncpg.Connection):  # type: ignore[misc]
+    """Remembers each INSERT's table and how many parameters it was sent with."""
+
+    sent: list[tuple[str, int]]
+
+    async def fetch(self, query: str, *args: Any, **kwargs: Any) -> list[asyncpg.Record]:
+        if query.startswith("INSERT INTO"):
+            self.sent.append((query.split()[2].strip('"'), len(args)))
+        return await super().fetch(query, *args, **kwargs)
+
+
+async def test_a_batch_of_visits_goes_to_postgresql_as_one_parameter_a_table(
+        settings: Settings) -> None:
+    """Sunday 20 December at the weekend desk, then a step on New Year's Eve (23:30 in
+    Shanghai): each batch's new cases and timeline steps are sent as one array of a
+    composite each (``bulk.RowType``), not one array a column (28 and 11 parameters, each of
+    their values checked by asyncpg in Python), and the rows read as the event said them."""
+    history = History(CENTER)
+    opened = [history.case(t(9, i), resident_id=None) for i in range(3)]
+    for i, case in enumerate(opened):
+        history.step(case, "RequestHeard", t(9, 10 + i), words="想问问高龄津贴怎么领")
+    history.step(opened[0], "DeadlineNoted", t(9, 20), deadline_id=str(uuid.uuid4()),
+                 due_on="2028-02-29", description="材料补交截止")
+    first = history.take()
+    history.step(opened[1], "ConcernsNoted", "2026-12-31T23:30:00+08:00", emotion="upset",
+                 urgency="high", needs_defusing=True)
+    second = history.take()
+
+    conn: Counting = await asyncpg.connect(settings.database_url, connection_class=Counting)
+    conn.sent = []
+    try:
+        await make_tables(conn, settings.schema_for("intake"), DDL)
+        projection = CaseProjection()
+        async with conn.transaction():
+            await projection.apply(conn, first.envelopes)
+        async with conn.transaction():
+            await projection.apply(conn, second.envelopes)
+        assert conn.sent == [("case_timeline", 1), ("cases", 1), ("case_timeline", 1)]
+        rows = {r["case_id"]: dict(r) for r in await conn.fetch(
+            "SELECT case_id, stage, urgency, next_deadline::text, version FROM cases")}
+        assert rows[opened[0]] == {"case_id": opened[0], "stage": "heard", "urgency": None,
+                                   "next_deadline": "2028-02-29", "version": 3}
+        assert rows[opened[1]]["urgency"] == "high" and rows[opened[1]]["version"] == 3
+        steps = await conn.fetch("SELECT payload FROM case_timeline ORDER BY position")
+        assert [json.loads(r["payload"]) for r in steps] == [
+            e.payload for e in [*first.envelopes, *second.envelopes]]
     finally:
         await conn.close()
