@@ -43,6 +43,17 @@ TIMELINE_ROW = bulk.RowType("case_step", (
     ("schema_version", "integer"), ("occurred_at", "timestamptz"),
     ("recorded_at", "timestamptz"), ("actor", "text"), ("causation_id", "text"),
     ("correlation_id", "text"), ("payload", "text")))
+#: A case's changes in a batch (``_update``), one element of its UPDATE's one array
+#: parameter, with the mask saying which of these it has (``bulk.patch_type``): ~20 values a
+#: case were each checked by asyncpg as column arrays.
+CASE_CHANGE = bulk.patch_type("case_change", ("case_id", "uuid"), (
+    ("stage", "text"), ("emotion_on_arrival", "text"), ("urgency", "text"),
+    ("eligibility", "text"), ("service_item", "text"), ("next_deadline", "date"),
+    ("due_on", "date"), ("due_basis", "text"), ("due_source", "text"),
+    ("owner_clerk", "text"), ("owner_team", "text"), ("status", "text"), ("outcome", "text"),
+    ("emotion_defused", "boolean"), ("resolved_at", "timestamptz"),
+    ("reopen_count", "integer"), ("updated_at", "timestamptz"), ("version", "integer"),
+    ("position", "bigint")))
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS cases ("
@@ -94,6 +105,7 @@ DDL = [
     # shape is a new name; a rebuild's switch leaves them in the live schema).
     CASE_ROW.ddl,
     TIMELINE_ROW.ddl,
+    CASE_CHANGE.ddl,
 ]
 
 STAGES = {
@@ -231,7 +243,8 @@ async def _update(conn: asyncpg.Connection, tables: bulk.Tables,
     """The patches applied to ``cases``; the cases that had no row (looked up only when
     fewer rows changed than there were patches)."""
     changed = await bulk.update_rows(conn, tables, "cases", "case_id", patches,
-                                     CASE_EXPRESSIONS, also="projected_at = clock_timestamp()")
+                                     CASE_EXPRESSIONS, also="projected_at = clock_timestamp()",
+                                     row_type=CASE_CHANGE)
     if changed == len(patches):
         return set()
     there = await conn.fetch("SELECT case_id FROM cases WHERE case_id = ANY($1::uuid[])",

@@ -124,7 +124,7 @@ async def test_the_cases_table_keeps_room_for_updates_beside_the_row(
 
 
 class Counting(asyncpg.Connection):  # type: ignore[misc]
-    """Remembers each INSERT's table and how many parameters it was sent with."""
+    """Remembers each INSERT's and UPDATE's table and how many parameters it was sent with."""
 
     sent: list[tuple[str, int]]
 
@@ -133,13 +133,19 @@ class Counting(asyncpg.Connection):  # type: ignore[misc]
             self.sent.append((query.split()[2].strip('"'), len(args)))
         return await super().fetch(query, *args, **kwargs)
 
+    async def execute(self, query: str, *args: Any, **kwargs: Any) -> str:
+        if query.startswith("UPDATE"):
+            self.sent.append((query.split()[1].strip('"'), len(args)))
+        return await super().execute(query, *args, **kwargs)
+
 
 async def test_a_batch_of_visits_goes_to_postgresql_as_one_parameter_a_table(
         settings: Settings) -> None:
     """Sunday 20 December at the weekend desk, then a step on New Year's Eve (23:30 in
     Shanghai): each batch's new cases and timeline steps are sent as one array of a
-    composite each (``bulk.RowType``), not one array a column (28 and 11 parameters, each of
-    their values checked by asyncpg in Python), and the rows read as the event said them."""
+    composite each (``bulk.RowType``), and the changes to cases of earlier batches too
+    (``bulk.patch_type``), not one array a column (28, 11 and ~20 parameters, each of their
+    values checked by asyncpg in Python); the rows read as the events said them."""
     history = History(CENTER)
     opened = [history.case(t(9, i), resident_id=None) for i in range(3)]
     for i, case in enumerate(opened):
@@ -160,7 +166,8 @@ async def test_a_batch_of_visits_goes_to_postgresql_as_one_parameter_a_table(
             await projection.apply(conn, first.envelopes)
         async with conn.transaction():
             await projection.apply(conn, second.envelopes)
-        assert conn.sent == [("case_timeline", 1), ("cases", 1), ("case_timeline", 1)]
+        assert conn.sent == [("case_timeline", 1), ("cases", 1), ("case_timeline", 1),
+                             ("cases", 1)]
         rows = {r["case_id"]: dict(r) for r in await conn.fetch(
             "SELECT case_id, stage, urgency, next_deadline::text, version FROM cases")}
         assert rows[opened[0]] == {"case_id": opened[0], "stage": "heard", "urgency": None,
