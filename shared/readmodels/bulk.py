@@ -16,7 +16,8 @@ A live handler's batch of many columns goes as one array of a composite type
 element of an array parameter whether it is itself an array (``isinstance`` against
 ``collections.abc``, a Python call each, two for a text), so a row of 18 columns took some 25
 such calls as column arrays and takes 4 as one composite, whose fields go straight through
-their codecs.
+their codecs. Its changes to rows of earlier batches likewise: one array of a
+:func:`patch_type` (the key, every column a patch may have, the mask).
 
 A bulk path never decides what the live handler would do differently: a new row whose key an
 earlier batch already wrote (a duplicate on the stream) makes its COPY fail, and the rebuild
