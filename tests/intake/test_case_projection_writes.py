@@ -15,8 +15,9 @@ import uuid
 from typing import Any
 
 import asyncpg
+import pytest
 
-from services.intake.projections import DDL, CaseProjection
+from services.intake.projections import CASE_CHANGE, DDL, CaseProjection
 from shared.readmodels.readmodel import make_tables
 from shared.settings import Settings
 from tests.feedback.helpers import History
@@ -178,3 +179,37 @@ async def test_a_batch_of_visits_goes_to_postgresql_as_one_parameter_a_table(
             e.payload for e in [*first.envelopes, *second.envelopes]]
     finally:
         await conn.close()
+
+
+async def test_the_cases_go_on_after_their_types_are_dropped_and_made_again(
+        settings: Settings) -> None:
+    """New Year's Eve, 23:30 in Shanghai: the operator drops a live type of the cases (the
+    changes', not an old digest) and a replica's start makes it again (another oid). The
+    running projection, whose UPDATE holds the old one, fails that batch once (redelivered),
+    then applies it: not every batch after it dead-lettered."""
+    history = History(CENTER)
+    cases = [history.case(f"2026-12-31T23:{m}:00+08:00", resident_id=None) for m in (10, 20)]
+    first = history.take()
+    history.step(cases[0], "RequestHeard", "2026-12-31T23:25:00+08:00", words="问明年的补贴")
+    second = history.take()
+    history.step(cases[1], "RequestHeard", "2026-12-31T23:30:00+08:00", words="问2028年的补贴")
+    third = history.take()
+    conn = await with_case_tables(settings)
+    admin = await with_case_tables(settings)
+    try:
+        projection = CaseProjection()
+        for batch in (first, second):  # the second prepares the UPDATE with the type
+            async with conn.transaction():
+                await projection.apply(conn, batch.envelopes)
+        await admin.execute(f'DROP TYPE "{CASE_CHANGE.name}"')
+        for statement in DDL:
+            await admin.execute(statement)
+        with pytest.raises(asyncpg.PostgresError):
+            async with conn.transaction():
+                await projection.apply(conn, third.envelopes)
+        async with conn.transaction():  # the redelivery
+            await projection.apply(conn, third.envelopes)
+        assert [(await _case(conn, c))["stage"] for c in cases] == ["heard", "heard"]
+    finally:
+        await conn.close()
+        await admin.close()
