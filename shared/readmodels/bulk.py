@@ -133,7 +133,10 @@ async def _typed(conn: asyncpg.Connection, call: Awaitable[Any]) -> Any:
 def patch_type(base: str, key: tuple[str, str],
                fields: Sequence[tuple[str, str]]) -> RowType:
     """The :class:`RowType` :func:`update_rows` sends a table's patches as: the key, every
-    column a patch may have, and the mask saying which of them it has."""
+    column a patch may have, and the mask saying which of them it has (a bigint's bits: at
+    most ``_MAX_MASKED`` columns)."""
+    if len(fields) > _MAX_MASKED:
+        raise ValueError(f"{base}: {len(fields)} columns, a mask holds {_MAX_MASKED}")
     return RowType(base, (key, *fields, (_MASK, "bigint")))
 
 

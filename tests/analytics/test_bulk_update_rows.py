@@ -106,3 +106,8 @@ async def test_changes_sent_as_one_array_of_a_patch_type_leave_what_each_update_
     with pytest.raises(ValueError, match="no field 'colour'"):
         await bulk.update_rows(conn, bulk.Tables(), "typed", "k", {keys[0]: {"colour": 1}},
                                row_type=PATCH)
+
+
+def test_a_patch_type_wider_than_its_mask_is_refused() -> None:
+    with pytest.raises(ValueError, match="63 columns"):
+        bulk.patch_type("too_wide", ("k", "uuid"), [(f"c{i}", "text") for i in range(63)])
