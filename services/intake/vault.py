@@ -485,7 +485,8 @@ class Vault:
     _SELECT_IN_REACH = (
         "SELECT r.resident_id, r.center_id, r.registered_at, r.erased_at, r.key_bucket,"
         " r.pending_event, r.pending_actor, r.more_care, s.registered, s.granted, s.cased, "
-        + IF_IN_REACH + ", k.secret FROM residents r"
+        + IF_IN_REACH + f", CASE WHEN {IN_REACH} THEN (SELECT k.secret FROM vault_key_buckets k"
+        " WHERE k.bucket = r.key_bucket) END AS secret FROM residents r"
         " CROSS JOIN LATERAL (SELECT coalesce(r.center_id = $2, false) AS registered,"
         "  ($2 IS NOT NULL AND r.center_id <> $2 AND EXISTS (SELECT 1 FROM presence_grants p"
         "   WHERE p.resident_id = r.resident_id AND p.center_id = $2 AND p.actor = $3"
@@ -493,7 +494,6 @@ class Vault:
         "  ($2 IS NOT NULL AND r.center_id <> $2 AND EXISTS (SELECT 1 FROM cases c"
         "   WHERE c.resident_id = r.resident_id AND c.center_id = $2"
         "   AND c.resident_basis IS NOT NULL)) AS cased OFFSET 0) s"
-        f" LEFT JOIN vault_key_buckets k ON {IN_REACH} AND k.bucket = r.key_bucket"
         " WHERE r.resident_id = $1")
     """A resident's row for one caller (``$2`` their center, ``$3`` their subject, ``$4``
     now), their standings worked out in the same statement: the wrapped key, the bucket's
@@ -502,7 +502,11 @@ class Vault:
     read) and nothing of the resident is in the process for them. ``OFFSET 0`` keeps the
     standings a subquery worked out once: without it PostgreSQL pulled them up into each
     column they guard and looked them up for each (ten grant and ten case probes), and
-    another center's resident answered 0.26 ms later than an id nobody has (stop 49)."""
+    another center's resident answered 0.26 ms later than an id nobody has (stop 49). The
+    bucket's secret is a subquery under the same ``CASE``, run for a caller in reach only:
+    until stop 50 a join, ``IN_REACH`` its filter, fetched the bucket's row for every caller
+    and discarded it for one out of reach (some 25 us by which another center's resident
+    answered later than an id nobody has)."""
 
     async def read(self, resident_id: UUID, access: Access) -> Resident:
         # A refusal is raised after the commit, so that its audit row stays.
