@@ -48,3 +48,45 @@ async def test_another_centers_caller_reads_nothing_of_the_residents_key(
         assert await _key_bucket_reads(vault, resident, TEST_CENTER) == 1, \
             "the resident's own center reads the key: the count sees a read"
         assert await _key_bucket_reads(vault, resident, OTHER) == 0
+
+
+def _cases_rows_read(plan: dict[str, Any]) -> int:
+    """Rows of ``cases`` the plan read and threw away (its filter's, not its index's)."""
+    return sum(n.get("Rows Removed by Filter", 0) for n in _nodes(plan)
+               if n.get("Relation Name") == "cases")
+
+
+async def test_another_centers_probe_costs_the_same_however_many_cases_the_resident_has(
+        settings: Settings) -> None:
+    """A regular of our center (three hundred cases here, among
+    three thousand at each center) named by another center's clerk:
+    the probe for a case of *theirs* naming the resident is one index look-up, as for a
+    resident with none. Until stop 50 it walked every case of the resident (the index was on
+    the resident alone, the center a filter): the work, and the answer's time, grew with how
+    many cases the resident had at their own center."""
+    app = create_app(settings)
+    async with running(app, role=Role.CLERK, center=TEST_CENTER) as home:
+        regular = UUID(await register_resident(home))
+        vault: Vault = app.state.vault
+        async with vault.pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO cases (case_id, center_id, counter_id, clerk_id, channel,"
+                " service_item, resident_id, resident_basis, status, stage, opened_at,"
+                " updated_at, version, position)"
+                " SELECT gen_random_uuid(), $1, 'window-1', 'clerk-1', 'counter',"
+                " 'SA-HARDSHIP-SUBSIDY', CASE WHEN g <= 300 THEN $2"
+                " ELSE gen_random_uuid() END, 'registration', 'resolved', 'feedback', now(),"
+                " now(), 1, g FROM generate_series(1, 3000) g", TEST_CENTER, regular)
+            await conn.execute(  # and their own center's, as busy as ours
+                "INSERT INTO cases (case_id, center_id, counter_id, clerk_id, channel,"
+                " service_item, resident_id, resident_basis, status, stage, opened_at,"
+                " updated_at, version, position)"
+                " SELECT gen_random_uuid(), $1, 'window-1', 'clerk-1', 'counter',"
+                " 'SA-HARDSHIP-SUBSIDY', gen_random_uuid(), 'registration', 'resolved',"
+                " 'feedback', now(), now(), 1, g FROM generate_series(1, 3000) g", OTHER)
+            await conn.execute("ANALYZE cases")
+            raw = await conn.fetchval(
+                "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, FORMAT JSON) "
+                + vault._SELECT_IN_REACH, regular, OTHER, "clerk-b", datetime.now(UTC))
+        plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+        assert _cases_rows_read(plan) == 0, json.dumps(plan, indent=1)
