@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from services.intake.main import create_app
 from services.intake.vault import Vault
@@ -90,3 +90,40 @@ async def test_another_centers_probe_costs_the_same_however_many_cases_the_resid
                 + vault._SELECT_IN_REACH, regular, OTHER, "clerk-b", datetime.now(UTC))
         plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
         assert _cases_rows_read(plan) == 0, json.dumps(plan, indent=1)
+
+
+def _visits(plan: dict[str, Any]) -> dict[str, int]:
+    """The plan's visits to each table (its scan nodes' loops), by table."""
+    out: dict[str, int] = {}
+    for node in _nodes(plan):
+        if table := node.get("Relation Name"):
+            out[table] = out.get(table, 0) + node.get("Actual Loops", 0)
+    return out
+
+
+async def _plan(vault: Vault, resident_id: UUID, center: str, lock: bool = False
+                ) -> dict[str, Any]:
+    async with vault.pool.acquire() as conn, conn.transaction():
+        raw = await conn.fetchval(
+            "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, FORMAT JSON) " + vault._SELECT_IN_REACH
+            + (" FOR UPDATE OF r" if lock else ""),
+            resident_id, center, "clerk-b", datetime.now(UTC))
+    return (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+
+
+async def test_another_centers_resident_and_an_id_nobody_has_visit_the_same_tables(
+        settings: Settings) -> None:
+    """The standings (a grant to the caller, a case of their center naming the resident)
+    are probed by the id asked for, whether anyone has it or not: another center's resident
+    and an id nobody has visit the same tables as often, read or locked for a change. Until
+    stop 50 the probes ran only once the resident's row was found: an id nobody has did one
+    look-up, another center's resident three."""
+    app = create_app(settings)
+    async with running(app, role=Role.CLERK, center=TEST_CENTER) as home:
+        resident = UUID(await register_resident(home))
+        vault: Vault = app.state.vault
+        for lock in (False, True):
+            theirs = _visits(await _plan(vault, resident, OTHER, lock))
+            nobodys = _visits(await _plan(vault, uuid4(), OTHER, lock))
+            assert theirs == nobodys, (lock, theirs, nobodys)
+            assert set(theirs) >= {"residents", "presence_grants", "cases"}, theirs
