@@ -4,11 +4,12 @@ another center's resident minus an id nobody has, in the PostgreSQL backend's CP
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/vault_elsewhere_paired.py OTHER_TREE [pairs]
 
-``OTHER_TREE``: another checkout (``git archive <commit> | tar -x -C <dir>``; this script is
-copied into it). Each tree's own statement and its own ``cases`` indexes, in a schema of its
-own, in one PostgreSQL (``fsync=on``) in a folder of its own. The center: 20,000 cases, the
-resident asked for a regular with 50 of them; the caller another center's clerk with no
-standing. Each figure a child process, each way the best of 3 rounds of 20,000 reads."""
+``OTHER_TREE``: another checkout (``git archive <commit> | tar -x -C <dir>``; this script and
+``pairing.py`` are copied into it). Each tree's own statement and ``cases`` indexes, in a
+schema of its own, in one PostgreSQL (``fsync=on``) in a folder of its own. The center:
+20,000 cases, the resident asked for a regular with 50 of them; the caller another center's
+clerk with no standing. Each figure a child process, each way the best of 3 rounds of
+20,000 reads."""
 
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ async def _prepare(conn: asyncpg.Connection, schema: str) -> None:
 
 
 async def _gap(url: str, schema: str) -> float:
+    from benchmarks.pairing import theirs_minus_nobodys
     from services.intake.vault import Vault
 
     conn = await asyncpg.connect(url, server_settings={"search_path": schema})
@@ -66,18 +68,11 @@ async def _gap(url: str, schema: str) -> float:
         await _prepare(conn, schema)
         pid = await conn.fetchval("SELECT pg_backend_pid()")
         now = datetime.now(UTC)
-        best = {"theirs": float("inf"), "nobody": float("inf")}
-        for round_ in range(ROUNDS):
-            ids = (("theirs", REGULAR), ("nobody", NOBODY))
-            for name, id_ in ids if round_ % 2 == 0 else ids[::-1]:
-                started = _cpu_ticks(pid)
-                for _ in range(READS):
-                    await conn.fetchrow(Vault._SELECT_IN_REACH, id_, OTHER, "clerk-b", now)
-                spent = (_cpu_ticks(pid) - started) / 100 / READS * 1e6
-                best[name] = min(best[name], spent)
+        return await theirs_minus_nobodys(
+            lambda id_: conn.fetchrow(Vault._SELECT_IN_REACH, id_, OTHER, "clerk-b", now),
+            REGULAR, NOBODY, ROUNDS, READS, lambda: _cpu_ticks(pid) / 100)
     finally:
         await conn.close()
-    return best["theirs"] - best["nobody"]
 
 
 def main() -> None:
@@ -89,7 +84,8 @@ def main() -> None:
 
     other, pairs = Path(sys.argv[1]).resolve(), int(sys.argv[2]) if len(sys.argv) > 2 else 4
     here, tree = Path(__file__).resolve(), Path(__file__).resolve().parents[1]
-    shutil.copy(here, other / "benchmarks" / here.name)
+    for name in (here.name, "pairing.py"):  # the child's helpers, as this tree has them
+        shutil.copy(here.parent / name, other / "benchmarks" / name)
     folder = Path(tempfile.mkdtemp(prefix="vault-elsewhere-paired-"))
     exit_on_signals()
     pg = PostgresServer(folder / "pg")
