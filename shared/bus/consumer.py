@@ -376,6 +376,21 @@ TRACK = (
 #: ``TRACK`` as the usual batch's first statement (its name in the design notes).
 TRACK_FIRST = TRACK
 
+#: Consumer ``$1``'s case ``$2`` blocked at the event ``$3`` (its later events wait behind it;
+#: a block at an earlier event stays: ``LEAST``), one try of it counted when ``$4`` (it
+#: failed; not when its row only kept moving). Answers the tries counted of the event the
+#: case is blocked at (a try of another event than the block's starts its count again).
+#: One statement for both: the failure's and the moved-again block were two copies of it.
+BLOCK = (
+    "INSERT INTO consumer_tracking (consumer, key, seq, blocked_seq, blocked_attempts)"
+    " VALUES ($1, $2, 0, $3, CASE WHEN $4::boolean THEN 1 END)"
+    " ON CONFLICT (consumer, key) DO UPDATE SET blocked_attempts = CASE"
+    " WHEN NOT $4::boolean THEN consumer_tracking.blocked_attempts"
+    " WHEN consumer_tracking.blocked_seq = $3"
+    " THEN COALESCE(consumer_tracking.blocked_attempts, 0) + 1 ELSE 1 END,"
+    " blocked_seq = LEAST(COALESCE(consumer_tracking.blocked_seq, $3), $3)"
+    " RETURNING blocked_attempts")
+
 #: The last stream sequence a consumer applied (``$1``), as ``check_stream`` compares it.
 APPLIED_SEQ = "SELECT max(stream_seq) FROM consumer_progress WHERE consumer = $1"
 
@@ -1421,10 +1436,7 @@ class Consumer:
                     return "behind"
         log.warning("consumer.rows_keep_moving", consumer=self.name, seq=item.seq,
                     key=str(key), times=MOVED_AGAIN)
-        await conn.execute(
-            "INSERT INTO consumer_tracking (consumer, key, seq, blocked_seq) VALUES ($1, $2,"
-            " 0, $3) ON CONFLICT (consumer, key) DO UPDATE SET blocked_seq ="
-            " LEAST(COALESCE(consumer_tracking.blocked_seq, $3), $3)", self.name, key, item.seq)
+        await self._block(conn, key, item.seq, count_try=False)
         return "behind"
 
     async def _isolate(self, conn: asyncpg.Connection, items: list[_Item]) -> None:
@@ -1645,14 +1657,16 @@ class Consumer:
     async def _failed(self, conn: asyncpg.Connection, key: UUID, seq: int) -> int:
         """Block the aggregate ``key`` at the event ``seq`` that failed (its later events wait
         behind it); how many times that event has failed now."""
-        tries = await conn.fetchval(
-            "INSERT INTO consumer_tracking (consumer, key, seq, blocked_seq, blocked_attempts)"
-            " VALUES ($1, $2, 0, $3, 1) ON CONFLICT (consumer, key) DO UPDATE SET "
-            "blocked_attempts = CASE WHEN consumer_tracking.blocked_seq = $3 "
-            " THEN COALESCE(consumer_tracking.blocked_attempts, 0) + 1 ELSE 1 END, "
-            "blocked_seq = LEAST(COALESCE(consumer_tracking.blocked_seq, $3), $3) "
-            "RETURNING blocked_attempts", self.name, key, seq)
-        return int(tries)
+        return await self._block(conn, key, seq, count_try=True)
+
+    async def _block(self, conn: asyncpg.Connection, key: UUID, seq: int, *,
+                     count_try: bool) -> int:
+        """The aggregate ``key`` blocked at the event ``seq`` (its later events wait behind
+        it; a block at an earlier event of it stays: ``LEAST``), one try of it counted when
+        ``count_try`` (it failed; not when its row only kept moving: ``MOVED_AGAIN``).
+        Returns the tries counted of the event the case is blocked at (0 for none)."""
+        tries = await conn.fetchval(BLOCK, self.name, key, seq, count_try)
+        return int(tries or 0)
 
     async def _dead_letter(self, item: _Item, reason: str,
                            conn: asyncpg.Connection | None = None,
