@@ -434,9 +434,10 @@ table every event writes, a backend that hangs), not those events; each costs a 
 timeout."""
 
 MOVED_AGAIN = 5
-"""How many times in a row an event applied alone may find its row moved by another
-transaction (the rebuild's switch) and be applied again before its case is blocked at it and
-it is handed back (``Consumer._applied_alone_again``)."""
+"""How many times in a row a sorted batch may find a row moved by another transaction (the
+rebuild's switch) and be sorted and applied again before it is applied one event at a time
+(``Consumer._apply``); and an event applied alone, before its case is blocked at it and it
+is handed back (``Consumer._applied_alone_again``)."""
 
 GONE_CHECK_EVERY = 10
 """How many hand-backs of an event waiting behind a retried one of its case go by between
@@ -1151,6 +1152,7 @@ class Consumer:
                     return
             else:
                 tracked = await self._tracking(conn, items)
+            moves = 0
             while (fresh := await self._sorted(conn, items, tracked)) and (
                     self._timeouts_in_a_row < self.isolate_after):
                 applied = await self._applied(conn, fresh, prepared)
@@ -1158,6 +1160,15 @@ class Consumer:
                     if not applied:
                         return
                     break
+                moves += 1
+                if moves >= MOVED_AGAIN:
+                    # Its rows keep moving (a run of switches): one event at a time, each
+                    # bounded as well (``_applied_alone_again``). Before, the batch was sorted
+                    # and applied again for as long as they moved, for ever.
+                    log.warning("consumer.rows_keep_moving", consumer=self.name,
+                                size=len(fresh), times=moves)
+                    await self._apply_one_by_one(conn, fresh)
+                    return
                 # A row moved after the read (``_RowsMoved``): what is left, sorted again
                 # by the rows as they are now, locked by nothing of this batch.
                 items, tracked = fresh, await self._tracking(conn, fresh)
