@@ -36,7 +36,8 @@
    the stream they belong to) with the rebuilt ones. Readers see the old tables until
    the commit and the new ones after it. The consumer is resumed (it also resumes by itself
    when the pause runs out) and goes on from the rebuilt tracking: what the rebuild already
-   applied is skipped as a duplicate.
+   applied is skipped as a duplicate. A transaction PostgreSQL rolls back to break a
+   deadlock with a batch of the live consumer is tried again (``SWITCH_TRIES``).
 """
 
 from __future__ import annotations
