@@ -79,3 +79,21 @@ def test_a_command_runs_with_only_its_own_module_and_the_help_lists_them_all() -
         assert name in ran.stdout, (name, ran.stdout)
     ran = _run("demos")
     assert ran.returncode == 2 and "demos" in ran.stderr, ran
+
+
+#: What a service imports and a command that reads the log or an export does not need: the
+#: HTTP stack (httpx: ~0.08 s of each start, only for the commands that ask a service), the
+#: web framework, the write side, any service's own code.
+SERVICES_HEAVY = ("httpx", "fastapi", "starlette", "uvicorn", "eventsourcing", "services")
+
+
+def test_the_commands_that_read_the_log_start_without_the_services_heavy_modules() -> None:
+    # All of them in one process: if none imports these together, none imports them alone.
+    readers = ["tail", "replay", "export", "sql", "rebuild", "as-of", "report"]
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys; from shared.cli import register\n"
+         f"for name in {readers!r}:\n"
+         "    register([name, '--help'])\n"
+         f"print(' '.join(m for m in sys.modules if m.split('.')[0] in {SERVICES_HEAVY!r}))"],
+        capture_output=True, text=True, timeout=60, check=True).stdout.split()
+    assert loaded == [], loaded
