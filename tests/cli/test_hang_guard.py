@@ -41,5 +41,5 @@ def test_a_command_whose_child_holds_its_output_after_it_ended_is_called_hung() 
                         "subprocess.Popen([sys.executable, '-c', 'import time; "
                         "time.sleep(3600)'])\n"
                         "print('printed everything', flush=True)\n")
-    with pytest.raises(AssertionError, match="used no CPU for 1 s.*printed everything"):
+    with pytest.raises(AssertionError, match=r"used no CPU for 1 s.*printed everything"):
         run_watched([sys.executable, "-c", starts_a_sleeper], hang_s=1.0)
