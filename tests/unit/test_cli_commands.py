@@ -10,7 +10,13 @@ import pytest
 import typer.main
 
 import shared.cli.commands  # noqa: F401  (every command registered)
-from shared.cli import COMMAND_MODULES, VALUED_ROOT_OPTIONS, app, command_named
+from shared.cli import (
+    COMMAND_LINES,
+    COMMAND_MODULES,
+    VALUED_ROOT_OPTIONS,
+    app,
+    command_named,
+)
 
 
 def _registered() -> dict[str, str]:
@@ -97,3 +103,23 @@ def test_the_commands_that_read_the_log_start_without_the_services_heavy_modules
          f"print(' '.join(m for m in sys.modules if m.split('.')[0] in {SERVICES_HEAVY!r}))"],
         capture_output=True, text=True, timeout=60, check=True).stdout.split()
     assert loaded == [], loaded
+
+
+def test_the_help_lists_every_command_with_its_own_line_without_importing_any() -> None:
+    # The list each command gives of itself once all are registered (this process), in order:
+    root = typer.main.get_command(app)
+    assert isinstance(root, typer.core.TyperGroup)
+    listed = {}
+    for name in root.list_commands(typer.Context(root)):
+        command = root.get_command(typer.Context(root), name)
+        assert command is not None
+        listed[name] = (command.short_help or command.help or "").split("\n\n")[0]
+    assert list(listed.items()) == list(COMMAND_LINES.items())
+    # ... and `sixstep --help` (also after root options) prints it with no command imported.
+    for argv in (["--help"], ["-v", "--state-dir", "demo", "--help"], []):
+        loaded = subprocess.run(
+            [sys.executable, "-c", "import sys; from shared.cli import register; "
+             f"register({argv!r}); "
+             "print(' '.join(m for m in sys.modules if m.startswith('shared.cli.')))"],
+            capture_output=True, text=True, timeout=60, check=True).stdout.split()
+        assert loaded == [], (argv, loaded)
