@@ -1287,11 +1287,25 @@ _A_TIME_OF_DAY = ("今天|昨天|前天|上午|下午|中午|晚上|早上|刚�
 each two characters, one width for ``_SPEAKER``'s look behind; kept until scrub49. Not 向 after
 it: 今天向领导反映, 刚才向社工说 tell whom the resident went to (scrub49 took 向领导 for a name:
 redteam89)."""
+_A_DAY_BEFORE = (r"(?<=\d[日号点时分])|(?<=[一二三四五六七八九十][日号点])|(?<=[:：]\d\d)"
+                 r"|(?<=点半)")
+"""A day or a time glued before the name (20日张建国来过, 12月20号李秀英来电, 二十日王芳到窗口,
+31日23:30张建国来电, 9点半刘志刚来过): kept until scrub50 (only a weekday or a time word opened
+the clause)."""
+_TIME_BETWEEN = (r"(?:今天|昨天|前天|明天|后天|上午|下午|中午|晚上|早上|傍晚|刚才|刚刚|今早|昨晚"
+                 r"|周[一二三四五六日天]|又|也|再次|已经?|还)?")
+"""When, between the name and what the person did (张建国今天来过, 李秀英上午打电话, 王芳又来电):
+kept until scrub50 (the verb had to follow the name)."""
+_CALLS_COUNTED = r"(?!(?:较|很|特别|比较|非常)?(?:多(?![次回遍])|少)|量|数|人数|高峰)"
+"""来电 / 来访 said of how many came (上午高峰来电多, 今天来电量大, 9点半高峰来访多), not of who
+called (张建国来电多次 is a person): scrub49 took 高峰 for a name there."""
 _SPEAKER = re.compile(r"(?=" + _SURNAME_FIRST
                       + r")(?:^|(?<=[，。；！？,.;!?\s:：（(【\[\-#“「『\"'‘])|(?<=" + _KIN
-                      + r")|(?<=" + _A_TIME_OF_DAY + r")(?!向))(?P<n>" + _SURNAME + _GIVEN
-                      + r"{1,2})(?=说|称|表示|反映|讲|来电|来访|告诉|来过|打电话|打来电话"
-                      + r"|[到来]窗口|" + _OWNS + r"|(?:电话|手机|座机)[:：]?\d)")
+                      + r")|" + _A_DAY_BEFORE + r"|(?<=" + _A_TIME_OF_DAY + r")(?!向))(?P<n>"
+                      + _SURNAME + _GIVEN + r"{1,2})(?=" + _TIME_BETWEEN
+                      + r"(?:说|称|表示|反映|讲|来电" + _CALLS_COUNTED + r"|来访" + _CALLS_COUNTED
+                      + r"|告诉|来过|打电话|打来电话"
+                      + r"|[到来]窗口|" + _OWNS + r"|(?:电话|手机|座机)[:：]?\d))")
 """A name opening a clause before a verb of speech (王秀英说), or after the everyday word for
 who they are to the resident (邻居李四说, 她老公孙立军来电: each of ``_KIN`` is two characters,
 one width for the look behind); not 向姐姐反映, 向妈妈说 ("to my sister", ``_KIN_WORDS``).
@@ -1299,7 +1313,10 @@ Since scrub48 also before 来过 and before 的 and how to reach them (张建国
 138...: a line typed a character at a time reads so once its spaces are left out,
 ``spaced_out``); not a day (周一来过). Since redteam80 a clause also opens after a colon, a
 bracket, a dash, a # or a quote (备注：张建国来过, （李桂兰来电）, “李 桂 兰 来 过): a form's
-label and a list's item."""
+label and a list's item. Since scrub50 also after a day or a clock's time (20日张建国来过,
+``_A_DAY_BEFORE``) and with the time between the name and its verb (张建国今天来过,
+``_TIME_BETWEEN``); not before calls counted (上午高峰来电多, ``_CALLS_COUNTED``), nor an office,
+a company or a place (今天华为来电, 江苏来电转办: ``_UNITS_REACHED``)."""
 _DEEDS = "同意|签字|签名|签收|确认|拒绝|答应|到场|领取|承诺|认可"
 _DEED = re.compile(
     r"(?:^|(?<=[，。；！？,.;!?\s：:])|(?<=由)|"
@@ -1529,9 +1546,14 @@ _JAPANESE_TITLE = re.compile("先生|女士|小姐|太太|夫人")
 _ANY_JAPANESE_SURNAME = re.compile("|".join(_JAPANESE_SURNAMES))
 
 
+_INITIALS_DEEDS = (r"来过|来电|来访|来窗口|来办|来了|来补|说(?!明)|称|表示|反映|告诉|本人|"
+                   + _DEEDS)
+_LISTED_INITIALS = (r"|[和与及、](?:[A-Z]{2,3}|[a-z]{2,3})(?![A-Za-z])(?:都|也|一起|一同)?(?:"
+                    + _INITIALS_DEEDS + ")")
+"""Initials listed with another's before what both did (WXY和zjg来过, wxy、LXM都来过): the
+first was kept until scrub50 (the second went after 和 since then, ``_REACHED_LATIN``)."""
 _INITIALS_ALONE = re.compile(
-    r"(?<![A-Za-z0-9.&/\-])(?P<n>[A-Z]{2,3})(?=来过|来电|来访|来窗口|来办|来了|来补|说(?!明)|称|表示|反映"
-    r"|告诉|本人|" + _DEEDS + ")")
+    r"(?<![A-Za-z0-9.&/\-])(?P<n>[A-Z]{2,3})(?=" + _INITIALS_DEEDS + _LISTED_INITIALS + ")")
 """A name's initials alone before what the person did (WXY来过, ZJG来电, 上午LXM来窗口): kept
 until scrub48 (王XY and W.X.Y. went). Not an acronym (ICU, MRI, APP: ``_ACRONYMS``), nor one
 before what is done with a thing (MRI来不及做)."""
@@ -1543,8 +1565,7 @@ _MORE_ACRONYMS = frozenset(("WHO", "WX", "VX", "AM", "PM", "GM", "CCTV", "NGO", 
                             "MO", "CSSA", "ICAC", "UPS", "DHL", "JD", "IDD"))
 _ANY_CAPITALS = re.compile(r"[A-Z]{2}")
 _LOWER_INITIALS = re.compile(
-    r"(?<![A-Za-z0-9.&/\-_@:])(?P<n>[a-z]{2,3})(?=来过|来电|来访|来窗口|来办|来了|来补|说(?!明)|称|表示"
-    r"|反映|告诉|本人|" + _DEEDS + ")")
+    r"(?<![A-Za-z0-9.&/\-_@:])(?P<n>[a-z]{2,3})(?=" + _INITIALS_DEEDS + _LISTED_INITIALS + ")")
 """Initials in lower case alone before what the person did (wxy来过, zjg说, 上午lxm来窗口), as a
 clerk types them without the shift key; kept until scrub49. Not a word typed so (app, ok, pdf:
 ``_ACRONYMS`` in lower case), nor pinyin's pronouns and a chat's kin (ta说, mm来过:
@@ -1555,7 +1576,7 @@ _NOT_LOWER_INITIALS = frozenset((
     # a chat's words and Latin's abbreviations (lol说, emm说, eg表示), and 领导 as a chat writes
     # it (ld说: 领导说); each went as a name since scrub49 (redteam89)
     "lol", "emm", "hmm", "hi", "oh", "eg", "ie", "vs", "etc", "gov", "ld"))
-_ANY_LOWER_INITIALS = re.compile(r"[a-z]{2}(?:[a-z](?![a-z])|(?![a-z]))(?=[来说称表反告本"
+_ANY_LOWER_INITIALS = re.compile(r"[a-z]{2}(?:[a-z](?![a-z])|(?![a-z]))(?=[来说称表反告本和与及、"
                                  + "".join(sorted({d[0] for d in _DEEDS.split("|")})) + "])")
 
 _HK_ONE_SYLLABLE = re.compile(
@@ -1610,6 +1631,40 @@ _ROMAJI_NOT_GIVEN = frozenset((
     "tokyo osaka kyoto kobe nara nagoya yokohama sapporo fukuoka sendai hiroshima japan "
     "saitama chiba okinawa kanagawa hokkaido").split())
 
+_ROMAJI_SURNAME_ANY_CASE = re.compile("|".join(_long_vowels(n.lower()) for n in _ROMAJI_SURNAMES),
+                                      re.IGNORECASE)
+_REACHED_LATIN = re.compile(
+    r"(?:" + "|".join(_REACHING) + r"|给(?![付予])|跟|和|与|请)(?:了|过)?"
+    r"(?P<n>[A-Za-z][a-z]{1,9}|[A-Z]{2,3})(?![A-Za-z0-9.@_\-])"
+    r"(?=[，。；！？,.;!?、\s）)：:（(]|$|了|并|和|及|与|后|未|没|确认|核实|沟通|说|打|联系|一起|一同"
+    r"|都|也|来|去|到|明天|后天|今天|下周|上午|下午|本人|签字|的(?:电话|手机|微信))")
+"""A romaji surname alone or a name's initials after whom the clerk reached, told or listed
+with (联系sato, 给saitou打电话, 和ohta一起来, 联系Sato确认, 给wxy打电话, 联系ld确认): kept
+until scrub50 (romaji went as two words, initials only before what the person did). Not a
+pronoun (联系ta确认, 和ni说: ``_PRONOUNS``), nor an acronym (给app打分, 联系HR确认)."""
+_PRONOUNS = frozenset((
+    "ta", "wo", "ni", "ok", "yes", "no", "and", "the", "you", "she", "him", "her", "aa", "hh",
+    "hhh", "www", "lol", "emm", "hmm", "hi", "oh", "eg", "ie", "vs", "etc", "gov", "ps", "me",
+    "we", "my"))
+"""Two or three lower-case letters that are a word wherever they stand (ta, 他 or 她: 联系ta确认).
+A chat's kin and 领导 (mm, gg, lg, ld) are words before what they said (ld说, mm来过:
+``_NOT_LOWER_INITIALS``) but after whom the clerk reached a name's initials are likelier
+(联系ld确认: 刘东; a note for the case file writes 领导), so there they go (scrub50); so do a
+unit's letters (联系mm确认: no millimetre is reached, ``_UNITS_TYPED``)."""
+_UNITS_TYPED = frozenset(("KG", "CM", "MM", "ML", "KM", "MG"))
+
+
+def _reached_latin(text: str) -> Iterator[tuple[int, int, str]]:
+    """``_REACHED_LATIN``'s finds that are a romaji surname or initials."""
+    for m in _REACHED_LATIN.finditer(text):
+        n = m.group("n")
+        if _ROMAJI_SURNAME_ANY_CASE.fullmatch(n) or (
+                len(n) <= 3 and (n.islower() or n.isupper()) and n.lower() not in _PRONOUNS
+                and (n.upper() not in _ACRONYMS or n.upper() in _UNITS_TYPED)
+                and n.upper() not in _MORE_ACRONYMS):
+            yield m.start("n"), m.end("n"), REDACTED_NAME
+
+
 _PINYIN_SURNAMES = (
     "Wang Li Zhang Liu Chen Yang Huang Zhao Wu Zhou Xu Sun Ma Zhu Hu Guo He Gao Lin Luo Zheng "
     "Liang Xie Song Tang Xu Han Feng Deng Cao Peng Zeng Xiao Tian Dong Yuan Pan Jiang Cai Yu Du "
@@ -1639,20 +1694,31 @@ capitalised word or a place's word after it, ``_PINYIN_PLACES``), nor an English
 (He ran: a surname that is an English word wants two syllables after it, ``_ENGLISH_SURNAMES``)."""
 _MIXED_NEXT = (r"(?= ?(?:说(?!明)|称|表示|反映|讲|来电|来访|告诉|来过|本人|" + _OWNS + "|" + _DEEDS
                + "))")
+_PINYIN_EITHER = "(?:" + _PINYIN_SURNAME + "|" + _PINYIN_SURNAME.lower() + ")"
+"""A surname in pinyin, capitalised or not (Zhang建国, zhang建国: an IME in English mode types
+what the shift key gave; the lower-case one was kept until scrub50)."""
+_GIVEN_LATIN = r"(?P<l>[A-Z][a-z]{1,11}|[a-z]{2,12})"
 _MIXED_NAME = re.compile(
-    r"(?<![A-Za-z])(?P<p>" + _PINYIN_SURNAME + r") ?(?P<h>" + _GIVEN + r"{1,2}?)" + _MIXED_NEXT
-    + r"|(?<![A-Za-z])(?P<c>" + _SURNAME + r") ?(?P<l>[A-Z][a-z]{1,11})" + _MIXED_NEXT)
+    r"(?<![A-Za-z])(?P<p>" + _PINYIN_EITHER + r") ?(?P<h>" + _GIVEN + r"{1,2}?)" + _MIXED_NEXT
+    + r"|(?<![A-Za-z])(?P<c>" + _SURNAME + r") ?" + _GIVEN_LATIN + _MIXED_NEXT)
 """A name typed half in pinyin, half in characters, as an IME left it (Zhang 建国来过, 王
 Xiuying说): a surname in pinyin and one or two characters, or a surname's character and a
-given name in pinyin, opening what the person said or did; kept until redteam80."""
+given name in pinyin, opening what the person said or did; kept until redteam80. In lower
+case either half (zhang建国来过, 张jianguo说) since scrub50."""
 _ANY_MIXED = re.compile(r"[A-Za-z] ?[\u4e00-\u9fff]")
+_MIXED_HALVES = (r"(?:(?P<p>" + _PINYIN_EITHER + r") ?(?P<h>" + _GIVEN
+                 + r"{1,2}?)|(?P<c>" + _SURNAME + r") ?" + _GIVEN_LATIN + r"(?![A-Za-z]))")
 _REACHED_MIXED = re.compile(
-    r"(?:" + "|".join(_REACHING) + r")(?:了|过)?(?:(?P<p>" + _PINYIN_SURNAME + r") ?(?P<h>" + _GIVEN
-    + r"{1,2}?)|(?P<c>" + _SURNAME + r") ?(?P<l>[A-Z][a-z]{1,11})(?![A-Za-z]))"
-    r"(?=[，。；！？,.;!?、\s）)：:（(]|了|并|和|及|与|后|未|没|$|明天|后天|今天|下周|下午|上午|来|去|到)")
+    r"(?:" + "|".join(_REACHING) + r")(?:了|过)?" + _MIXED_HALVES
+    + r"(?=[，。；！？,.;!?、\s）)：:（(]|了|并|和|及|与|后|未|没|$|明天|后天|今天|下周|下午|上午"
+    r"|来|去|到)")
+_TOLD_MIXED = re.compile(r"(?:跟|给(?![付予])|请)" + _MIXED_HALVES + r"(?=" + _TOLD_VERBS
+                         + r"|回|发|送|来|到|过来)")
 """A name half in pinyin after who reached them (已联系Zhang建国，, 通知Li秀英明天来, 已联系张
 Jianguo，): what ``_REACHED`` finds in characters, and ``_MIXED_NAME`` before a person's doing;
-kept until scrub49. The name is what follows the verb: ``_mixed_names`` yields it alone."""
+kept until scrub49; after 跟 / 给 / 请 and what was done with them (给Zhang建国打电话, as
+``_TOLD`` in characters), and in lower case (联系zhang建国) since scrub50. The name is what
+follows the verb: ``_mixed_names`` yields it alone."""
 _PINYIN_PLACES = frozenset((
     "xu hui", "yang pu", "huang pu", "chang ning", "jin shan", "song jiang", "feng xian",
     "jia ding", "hong kou", "min hang", "zhang jiang", "gao qiao", "zhou pu", "kang qiao",
@@ -1685,6 +1751,7 @@ _ANY_CHAT = re.compile(r"微信|[Ww]e[Cc]hat|[wWvV][xX]|[Vv]信|QQ|qq|钉钉|支
                        r"|[Bb]ilibili|LINE|Line|[Kk]akao|[Tt]elegram|扣扣|企鹅|[薇威徽]信|加[薇Vv]")
 _ANY_PROFILE = re.compile(r"[男女]|[（(]")
 _ANY_REACH = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访")
+_ANY_REACH_OR_TOLD = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访|[跟给请]")
 _ANY_KIN_TITLE = re.compile("[姐哥叔婶嫂]")
 _ANY_OF_KIN = re.compile(_OF_KIN)
 _ANY_NEXT_OF_KIN = re.compile(_NEXT_OF_KIN)
@@ -1875,8 +1942,9 @@ def _latin_names(text: str) -> Iterator[tuple[int, int, str]]:
             if n.upper() not in _ACRONYMS and n.upper() not in _MORE_ACRONYMS \
                     and n not in _NOT_LOWER_INITIALS:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
-    # Zhang 建国来过, 王 Xiuying说; 已联系张Jianguo，
-    if _ANY_MIXED.search(text) or (_HAN_CAPITAL.search(text) and _ANY_REACH.search(text)):
+    yield from _reached_latin(text)  # 联系sato, 给wxy打电话
+    # Zhang 建国来过, 王 Xiuying说; 已联系张Jianguo，给Zhang建国打电话
+    if _ANY_MIXED.search(text) or (_HAN_CAPITAL.search(text) and _ANY_REACH_OR_TOLD.search(text)):
         yield from _mixed_names(text)
     if " " not in text:
         return
@@ -1899,9 +1967,10 @@ def _latin_names(text: str) -> Iterator[tuple[int, int, str]]:
 def _mixed_names(text: str) -> Iterator[tuple[int, int, str]]:
     """``_MIXED_NAME``'s finds before what the person said or did: a given name in pinyin is
     one or two syllables of it (王 Xiuying, not 王 Ok)."""
-    reached = _ANY_REACH.search(text) is not None
+    reached = _ANY_REACH_OR_TOLD.search(text) is not None
     for m in itertools.chain(_MIXED_NAME.finditer(text),
-                             _REACHED_MIXED.finditer(text) if reached else ()):
+                             _REACHED_MIXED.finditer(text) if reached else (),
+                             _TOLD_MIXED.finditer(text) if reached else ()):
         if m.group("l") and not _PINYIN_GIVEN.fullmatch(m.group("l")):
             continue
         if m.group("h") and not is_name(m.group("h")):
@@ -2045,7 +2114,8 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             for m in regex.finditer(text):
                 n = m.group("n")
                 if is_name(n) and n[1:] not in _KIN_WORDS and n not in _WEEKDAYS \
-                        and not text.startswith(NOT_NAMES, m.start("n")):
+                        and n not in _UNITS_REACHED \
+                        and not text.startswith(NOT_NAMES, m.start("n")):  # not 今天华为来电
                     yield m.start("n"), m.end("n"), REDACTED_NAME
     if _ANY_DEED.search(text):
         for m in _DEED.finditer(text):
