@@ -796,7 +796,8 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
                                   # initials after whom the clerk reached, initials listed
                                   "20日张建国来过", "23:30张建国来过", "张建国今天来", "高峰来电多",
                                   "zhang建国来", "联系zhang建", "给Zhang建国打", "张jianguo来",
-                                  "联系sato", "和ohta一", "给wxy打", "WXY和zjg来", "wxy、"])
+                                  "联系sato", "和ohta一", "给wxy打", "WXY和zjg来", "wxy、",
+                                  "sato hanako来", "tanaka来"])
 def test_a_field_four_times_as_long_costs_the_scrubber_four_times_the_work(
         unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
@@ -1790,4 +1791,21 @@ def test_a_romaji_surname_or_initials_after_whom_the_clerk_reached_or_listed(
     """scrub50: romaji went only as two words (Sato Hanako) and initials only right before
     what the person did: 联系sato, 和ohta一起来, 给wxy打电话 and the first of WXY和zjg来过 were
     kept. ta (他 / 她) is never initials."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("sato hanako来电", f"{NAME}来电"),
+    ("hiroshi tanaka说材料在家", f"{NAME}说材料在家"),
+    ("saitou kenji来过", f"{NAME}来过"),
+    ("ohta jirou来过两次", f"{NAME}来过两次"),
+    ("tanaka来过，材料已收", f"{NAME}来过，材料已收"),
+    ("Sato说下周再来", f"{NAME}说下周再来"),
+    *[(words, words) for words in ["tokyo osaka 的航班", "made in japan的电饭煲", "go home说了",
+                                   "email来过", "hello说完就挂了"]],
+])
+def test_a_japanese_name_in_lower_case_or_a_surname_alone_before_what_the_person_did(
+        typed: str, stored: str) -> None:
+    """scrub50: romaji went capitalised and as two words (Sato Hanako, scrub48); in lower case
+    (sato hanako来电) or a surname alone before what the person did (tanaka来过) it was kept."""
     assert redact(typed) == stored

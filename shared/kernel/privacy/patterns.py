@@ -1654,6 +1654,33 @@ unit's letters (联系mm确认: no millimetre is reached, ``_UNITS_TYPED``)."""
 _UNITS_TYPED = frozenset(("KG", "CM", "MM", "ML", "KM", "MG"))
 
 
+_LOWER_ROMAJI_SURNAME = "(?:" + "|".join(_long_vowels(n.lower()) for n in _ROMAJI_SURNAMES) + ")"
+_ROMAJI_LOWER = re.compile(
+    r"(?=[a-z])(?<![A-Za-z]\s)(?<![A-Za-z])(?:(?P<s>" + _LOWER_ROMAJI_SURNAME
+    + r")\s(?P<g>[a-z]{3,10})|(?P<f>[a-z]{3,10})\s" + _LOWER_ROMAJI_SURNAME
+    + r")(?=\s?[\u4e00-\u9fff])")
+"""A Japanese name in romaji in lower case inside a Chinese note (sato hanako来电, hiroshi tanaka
+说, saitou kenji来过), as an IME in English mode types it: ``_ROMAJI_NAME``'s, kept in lower
+case until scrub50."""
+_ROMAJI_ALONE = re.compile(r"(?<![A-Za-z0-9.@_\-])(?P<n>[A-Za-z][a-z]{2,9})(?=" + _INITIALS_DEEDS
+                           + ")")
+"""A romaji surname alone before what the person did (sato来过, Tanaka说, saitou签字): kept until
+scrub50; only a listed surname (``_ROMAJI_SURNAME_ANY_CASE``)."""
+
+
+def _romaji_lower(text: str) -> Iterator[tuple[int, int, str]]:
+    """``_ROMAJI_LOWER``'s finds whose given name is Japanese syllables, and
+    ``_ROMAJI_ALONE``'s that are a listed surname."""
+    if _LOWER_PAIR.search(text):
+        for m in _ROMAJI_LOWER.finditer(text):
+            given = m.group("g") or m.group("f")
+            if _MORA.fullmatch(given) and given not in _ROMAJI_NOT_GIVEN:
+                yield m.start(), m.end(), REDACTED_NAME
+    for m in _ROMAJI_ALONE.finditer(text):
+        if _ROMAJI_SURNAME_ANY_CASE.fullmatch(m.group("n")):
+            yield m.start("n"), m.end("n"), REDACTED_NAME
+
+
 def _reached_latin(text: str) -> Iterator[tuple[int, int, str]]:
     """``_REACHED_LATIN``'s finds that are a romaji surname or initials."""
     for m in _REACHED_LATIN.finditer(text):
@@ -1943,6 +1970,7 @@ def _latin_names(text: str) -> Iterator[tuple[int, int, str]]:
                     and n not in _NOT_LOWER_INITIALS:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     yield from _reached_latin(text)  # 联系sato, 给wxy打电话
+    yield from _romaji_lower(text)  # sato hanako来电, sato来过
     # Zhang 建国来过, 王 Xiuying说; 已联系张Jianguo，给Zhang建国打电话
     if _ANY_MIXED.search(text) or (_HAN_CAPITAL.search(text) and _ANY_REACH_OR_TOLD.search(text)):
         yield from _mixed_names(text)
