@@ -1754,6 +1754,9 @@ def test_calls_counted_and_a_company_calling_are_no_names(typed: str, stored: st
     ("给zhang建国打过电话了", f"给{NAME}打过电话了"),
     ("跟Li秀英沟通过了", f"跟{NAME}沟通过了"),
     ("请Wang芳周一来签字", f"请{NAME}周一来签字"),
+    # a surname alone: the verb after it is no given name
+    ("联系zhang确认", f"联系{NAME}确认"),
+    ("已联系Li核实", f"已联系{NAME}核实"),
     *[(words, words) for words in ["yang lao金已到账", "给付标准每月1200元", "给app打了五星",
                                    "群里有人说wifi密码改了", "已联系Grab的客服，未接通"]],
 ])

@@ -1668,14 +1668,17 @@ _ROMAJI_ALONE = re.compile(r"(?<![A-Za-z0-9.@_\-])(?P<n>[A-Za-z][a-z]{2,9})(?=" 
 scrub50; only a listed surname (``_ROMAJI_SURNAME_ANY_CASE``)."""
 
 
-def _romaji_lower(text: str) -> Iterator[tuple[int, int, str]]:
+def _romaji_lower(text: str, before_a_doing: bool) -> Iterator[tuple[int, int, str]]:
     """``_ROMAJI_LOWER``'s finds whose given name is Japanese syllables, and
-    ``_ROMAJI_ALONE``'s that are a listed surname."""
-    if _LOWER_PAIR.search(text):
+    ``_ROMAJI_ALONE``'s that are a listed surname (``before_a_doing``: the text has letters
+    right before what a person does, ``_ANY_LOWER_INITIALS``)."""
+    if " " in text and _LOWER_PAIR.search(text):
         for m in _ROMAJI_LOWER.finditer(text):
             given = m.group("g") or m.group("f")
             if _MORA.fullmatch(given) and given not in _ROMAJI_NOT_GIVEN:
                 yield m.start(), m.end(), REDACTED_NAME
+    if not before_a_doing:
+        return
     for m in _ROMAJI_ALONE.finditer(text):
         if _ROMAJI_SURNAME_ANY_CASE.fullmatch(m.group("n")):
             yield m.start("n"), m.end("n"), REDACTED_NAME
@@ -1963,14 +1966,16 @@ def _latin_names(text: str) -> Iterator[tuple[int, int, str]]:
         for m in _INITIALS_ALONE.finditer(text):
             if m.group("n") not in _ACRONYMS and m.group("n") not in _MORE_ACRONYMS:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
-    if _ANY_LOWER_INITIALS.search(text):  # wxy来过
+    lower_before_a_doing = _ANY_LOWER_INITIALS.search(text) is not None
+    if lower_before_a_doing:  # wxy来过
         for m in _LOWER_INITIALS.finditer(text):
             n = m.group("n")
             if n.upper() not in _ACRONYMS and n.upper() not in _MORE_ACRONYMS \
                     and n not in _NOT_LOWER_INITIALS:
                 yield m.start("n"), m.end("n"), REDACTED_NAME
-    yield from _reached_latin(text)  # 联系sato, 给wxy打电话
-    yield from _romaji_lower(text)  # sato hanako来电, sato来过
+    if _HAN_CAPITAL.search(text):  # 联系sato, 给wxy打电话: a letter right after a character
+        yield from _reached_latin(text)
+    yield from _romaji_lower(text, lower_before_a_doing)  # sato hanako来电, sato来过
     # Zhang 建国来过, 王 Xiuying说; 已联系张Jianguo，给Zhang建国打电话
     if _ANY_MIXED.search(text) or (_HAN_CAPITAL.search(text) and _ANY_REACH_OR_TOLD.search(text)):
         yield from _mixed_names(text)
@@ -2003,7 +2008,17 @@ def _mixed_names(text: str) -> Iterator[tuple[int, int, str]]:
             continue
         if m.group("h") and not is_name(m.group("h")):
             continue
+        if m.group("h") in _DONE_WITH:
+            yield m.start("p"), m.end("p"), REDACTED_NAME  # 联系zhang确认: the verb stays
+            continue
         yield m.start("p") if m.group("p") else m.start("c"), m.end(), REDACTED_NAME
+
+
+_DONE_WITH = frozenset((*_DEEDS.split("|"), "核实", "沟通", "说明", "解释", "反馈", "答复", "回复",
+                        "商量"))
+"""What is done with whom the clerk reached, after a surname in pinyin alone (联系zhang确认,
+联系Li核实): no given name in characters; the surname goes, the verb stays (scrub50: the verb
+went as the given name)."""
 
 
 def _pinyin_names(text: str, found: Iterator[re.Match[str]]) -> Iterator[tuple[int, int, str]]:
