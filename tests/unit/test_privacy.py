@@ -23,7 +23,14 @@ from shared.kernel.privacy import REDACTED_NAME as NAME
 from shared.kernel.privacy import REDACTED_PHONE as PHONE
 from shared.kernel.privacy import REDACTED_PLATE as PLATE
 from shared.kernel.privacy import REDACTED_RECORD as RECORD
-from shared.kernel.privacy import KnownPerson, patterns, redact, redaction, traditional
+from shared.kernel.privacy import (
+    KnownPerson,
+    folding,
+    patterns,
+    redact,
+    redaction,
+    traditional,
+)
 from shared.kernel.privacy.known_person import address_variants
 from tests.unit.engine_work import counting
 
@@ -807,7 +814,7 @@ def test_a_field_four_times_as_long_costs_the_scrubber_four_times_the_work(
     (``tests/unit/engine_work.py``): what every pattern's attempts read on a field of 100
     characters and on one of 400 is about four times as much, not sixteen."""
     def work(length: int) -> Counter[str]:
-        with counting(monkeypatch, patterns, redaction) as read:
+        with counting(monkeypatch, patterns, redaction, folding) as read:
             redact((unit * length)[:length - 1] + "x")
         return read
 
