@@ -27,6 +27,7 @@ from shared.kernel.privacy import (
     KnownPerson,
     addresses,
     folding,
+    names,
     numbers,
     patterns,
     redact,
@@ -816,7 +817,8 @@ def test_a_field_four_times_as_long_costs_the_scrubber_four_times_the_work(
     (``tests/unit/engine_work.py``): what every pattern's attempts read on a field of 100
     characters and on one of 400 is about four times as much, not sixteen."""
     def work(length: int) -> Counter[str]:
-        with counting(monkeypatch, patterns, redaction, folding, numbers, addresses) as read:
+        with counting(monkeypatch, patterns, redaction, folding, numbers, addresses,
+                      names) as read:
             redact((unit * length)[:length - 1] + "x")
         return read
 
