@@ -4,7 +4,7 @@
 (``known_person``)."""
 
 from shared.kernel.privacy.known_person import KnownPerson
-from shared.kernel.privacy.patterns import (
+from shared.kernel.privacy.markers import (
     REDACTED_ACCOUNT,
     REDACTED_ADDRESS,
     REDACTED_EMAIL,

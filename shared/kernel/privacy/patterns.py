@@ -3,7 +3,8 @@ modules that hold them by what they find: ``markers`` (what replaces it), ``fold
 text is read), ``numbers`` (ID numbers, phones, accounts, plates, e-mail addresses, and what a
 caller's id must not hold), ``addresses`` and ``names``. ``shared.kernel.privacy.redaction``
 applies them; ``known_person`` adds the rules for one resident the text is about. What the
-rest of sixstep imports from here is re-exported (``__all__``), as before the split (scrub50)."""
+rest of sixstep imports from here is re-exported (``__all__``), as before the split (scrub50;
+the markers and the surnames are imported from ``markers`` and ``names``)."""
 
 from __future__ import annotations
 
@@ -27,22 +28,8 @@ from shared.kernel.privacy.folding import (
     without_marks,
     without_unseen,
 )
-from shared.kernel.privacy.markers import (
-    REDACTED_ACCOUNT,
-    REDACTED_ADDRESS,
-    REDACTED_EMAIL,
-    REDACTED_ID,
-    REDACTED_NAME,
-    REDACTED_PHONE,
-    REDACTED_PLATE,
-    REDACTED_RECORD,
-)
-from shared.kernel.privacy.names import (
-    HONORIFICS,
-    RELATIVES,
-    SURNAMES,
-    name_spans,
-)
+from shared.kernel.privacy.markers import REDACTED_ACCOUNT, REDACTED_ADDRESS, REDACTED_EMAIL
+from shared.kernel.privacy.names import name_spans
 from shared.kernel.privacy.numbers import (
     _ANY_DIGIT,
     _ANY_LATIN,
@@ -56,11 +43,9 @@ from shared.kernel.privacy.numbers import (
     personal_number_in,
 )
 
-__all__ = ["HONORIFICS", "REDACTED_ACCOUNT", "REDACTED_ADDRESS", "REDACTED_EMAIL", "REDACTED_ID",
-           "REDACTED_NAME", "REDACTED_PHONE", "REDACTED_PLATE", "REDACTED_RECORD", "RELATIVES",
-           "SPELLED_LEAST", "SURNAMES", "TAG_CODE_POINTS", "across_lines", "digits_of", "fold",
-           "number_spans", "over_marks", "personal_data_in", "personal_number_in", "rule_spans",
-           "spaced_out", "spelled_digits", "spoken_numbers", "without_marks", "without_unseen"]
+__all__ = ["SPELLED_LEAST", "TAG_CODE_POINTS", "across_lines", "digits_of", "fold", "number_spans",
+           "over_marks", "personal_data_in", "personal_number_in", "rule_spans", "spaced_out",
+           "spelled_digits", "spoken_numbers", "without_marks", "without_unseen"]
 
 _ANY_UNIT = re.compile(r"[号弄幢栋座层楼室户组排]|单元")
 _ANY_CHAT = re.compile(r"微信|[Ww]e[Cc]hat|[wWvV][xX]|[Vv]信|QQ|qq|钉钉|支付宝|[Aa]lipay|抖音|快手"
