@@ -7,12 +7,15 @@ ended the whole tick: June waited, and nothing told ops."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import date, datetime
 
 import asyncpg
 
 from services.feedback.figures.projection import MARKS
 from services.feedback.main import create_app
+from services.feedback.periods import period_id_for
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender
 from tests.feedback.test_visits_and_periods import May, applied_up_to, at
@@ -31,6 +34,29 @@ async def reported_as(pool: asyncpg.Pool, revisions: dict[date, int]) -> None:
         return dict(await pool.fetch("SELECT month, revision FROM fig_reported"
                                      " WHERE center_id = $1", TEST_CENTER)) == revisions
     await wait_until(there, what=f"the reported months at {revisions}")
+
+
+@contextlib.asynccontextmanager
+async def store_times_out(pool: asyncpg.Pool, month: date) -> AsyncIterator[None]:
+    """While in the block, the event store ends every write of ``month``'s reported month
+    as PostgreSQL ends one that waited its ``lock_timeout`` on a row held elsewhere."""
+    events = await pool.fetchval(
+        "SELECT table_name FROM information_schema.columns WHERE table_schema ="
+        " current_schema() AND column_name = 'originator_id' AND table_name LIKE"
+        " '%events' ORDER BY table_name LIMIT 1")
+    period = period_id_for(TEST_CENTER, month)
+    await pool.execute(
+        "CREATE FUNCTION month_waits() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        f" IF NEW.originator_id = '{period}' THEN RAISE EXCEPTION 'canceling statement due"
+        " to lock timeout' USING ERRCODE = 'lock_not_available'; END IF;"
+        " RETURN NEW; END $$")
+    await pool.execute(f'CREATE TRIGGER month_waits BEFORE INSERT ON "{events}"'
+                       " FOR EACH ROW EXECUTE FUNCTION month_waits()")
+    try:
+        yield
+    finally:
+        await pool.execute(f'DROP TRIGGER month_waits ON "{events}"')
+        await pool.execute("DROP FUNCTION month_waits()")
 
 
 async def test_a_month_the_database_refuses_to_revise_leaves_the_other_months_revised(
@@ -63,3 +89,61 @@ async def test_a_month_the_database_refuses_to_revise_leaves_the_other_months_re
         assert await scheduler.tick() == (0, 1), "May revised once its marks take writes"
         await reported_as(pool, {date(2026, 5, 1): 1, date(2026, 6, 1): 1})
         assert failures(app, "revise") == 1
+
+
+async def test_a_month_whose_revision_the_store_times_out_is_counted_and_alerted(
+        settings: Settings) -> None:
+    """The same story with the lock timeout in the event store, not the marks: May's
+    revision event waits on a row another session holds and PostgreSQL ends it
+    (``lock_not_available``: the group commit answers 503 ``statement_timed_out``). It is a
+    month's database failure as the marks' was: counted (``sixstep_period_failures_total``,
+    alert SixstepPeriodsFailing) and logged as one, June revised. Before, the store's
+    refusal came back as a CommandError and went to the warning kept for a rule's refusal
+    (``periods.revise_failed``): never counted, the alert silent while May failed at every
+    tick."""
+    clock = Clock(datetime.fromisoformat("2026-07-10T10:00:00+08:00"))
+    app = create_app(settings, sender=KeptSender(), clock=clock)
+    async with running(app):
+        pool = app.state.pool
+        scheduler = app.state.period_scheduler
+        months = May()
+        months.visit("may", at("14"))
+        months.visit("june", at("14", month="06"))
+        history = months.h
+        await applied_up_to(pool, await history.publish(settings), scheduler.caught_up)
+        assert await scheduler.tick() == (2, 0)
+
+        slips = May()
+        slips.h._positions = history._positions
+        slips.visit("may-slip", at("20"))
+        slips.visit("june-slip", at("20", month="06"))
+        await applied_up_to(pool, await slips.h.publish(settings), scheduler.caught_up)
+        async with store_times_out(pool, date(2026, 5, 1)):
+            assert await scheduler.tick() == (0, 1), "June revised, May's failure its own"
+            assert failures(app, "revise") == 1, "May's lock timeout in the store counted"
+            await reported_as(pool, {date(2026, 5, 1): 0, date(2026, 6, 1): 1})
+        assert await scheduler.tick() == (0, 1), "May revised once the store takes it"
+        await reported_as(pool, {date(2026, 5, 1): 1, date(2026, 6, 1): 1})
+        assert failures(app, "revise") == 1
+
+
+async def test_a_month_whose_close_the_store_times_out_leaves_june_closed_and_is_counted(
+        settings: Settings) -> None:
+    """The close's side: May's PeriodClosed waits on a held row and PostgreSQL ends it.
+    June closes in the same tick, May's failure is counted (``step="close"``), and May
+    closes at the first tick after. Before, a warning (``periods.close_failed``) only."""
+    clock = Clock(datetime.fromisoformat("2026-07-10T10:00:00+08:00"))
+    app = create_app(settings, sender=KeptSender(), clock=clock)
+    async with running(app):
+        pool = app.state.pool
+        scheduler = app.state.period_scheduler
+        months = May()
+        months.visit("may", at("14"))
+        months.visit("june", at("14", month="06"))
+        await applied_up_to(pool, await months.h.publish(settings), scheduler.caught_up)
+        async with store_times_out(pool, date(2026, 5, 1)):
+            assert await scheduler.tick() == (1, 0), "June closed, May's failure its own"
+            assert failures(app, "close") == 1, "May's lock timeout in the store counted"
+        assert await scheduler.tick() == (1, 0), "May closed once the store takes it"
+        await reported_as(pool, {date(2026, 5, 1): 0, date(2026, 6, 1): 0})
+        assert failures(app, "close") == 1
