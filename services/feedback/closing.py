@@ -476,8 +476,15 @@ class PeriodScheduler:
                 await asyncio.sleep(5.0)
             try:
                 while True:
-                    await asyncio.sleep(self.tick_s)  # not at once: a starting replica's
-                    try:                              # read model is still catching up
+                    # not at once: a starting replica's read model is still catching up
+                    await asyncio.sleep(self.tick_s)
+                    # still ours? The lock lives with its session: PostgreSQL restarted (a
+                    # failover, a proxy's cut), it is gone and another replica may hold it
+                    # now. Ticking on (on the pool) made two schedulers revise the same
+                    # months at once; raised, the supervisor starts the loop again to wait
+                    # for the lock like any replica
+                    await conn.fetchval("SELECT 1")
+                    try:
                         await self.tick()
                     except (CommandError, asyncpg.PostgresError, OSError) as exc:
                         log.warning("periods.tick_failed", error=f"{type(exc).__name__}: {exc}")
