@@ -82,8 +82,14 @@ REFUSED_IN = {"marks": marks_refuse, "store": store_times_out}
 
 
 @pytest.mark.parametrize("where", sorted(REFUSED_IN))
-async def test_a_month_the_database_refuses_to_revise_leaves_the_other_months_revised(
-        settings: Settings, where: str) -> None:
+@pytest.mark.parametrize("step", ["close", "revise"])
+async def test_a_month_the_database_refuses_leaves_the_other_months_closed_or_revised(
+        settings: Settings, step: str, where: str) -> None:
+    """``close``: May and June are due to close and May's close is refused; ``revise``:
+    both closed, a slip of each typed in, and May's revision is refused. June's goes
+    through in the same tick, May's failure is counted under its step, and May's goes
+    through at the first tick after the database takes it."""
+    may, june = date(2026, 5, 1), date(2026, 6, 1)
     clock = Clock(datetime.fromisoformat("2026-07-10T10:00:00+08:00"))
     app = create_app(settings, sender=KeptSender(), clock=clock)
     async with running(app):
@@ -94,42 +100,20 @@ async def test_a_month_the_database_refuses_to_revise_leaves_the_other_months_re
         months.visit("june", at("14", month="06"))
         history = months.h
         await applied_up_to(pool, await history.publish(settings), scheduler.caught_up)
-        assert await scheduler.tick() == (2, 0)  # May and June close
-
-        slips = May()
-        slips.h._positions = history._positions
-        slips.visit("may-slip", at("20"))
-        slips.visit("june-slip", at("20", month="06"))
-        await applied_up_to(pool, await slips.h.publish(settings), scheduler.caught_up)
-        async with REFUSED_IN[where](pool, date(2026, 5, 1)):
-            assert await scheduler.tick() == (0, 1), "June revised, May's failure its own"
-            assert failures(app, "revise") == 1
-            await reported_as(pool, {date(2026, 5, 1): 0, date(2026, 6, 1): 1})
-        await wait_until(scheduler.caught_up, what="the figures through June's revision")
-        assert await scheduler.tick() == (0, 1), "May revised once the database takes it"
-        await reported_as(pool, {date(2026, 5, 1): 1, date(2026, 6, 1): 1})
-        assert failures(app, "revise") == 1
-
-
-@pytest.mark.parametrize("where", sorted(REFUSED_IN))
-async def test_a_month_the_database_refuses_to_close_leaves_june_closed_and_is_counted(
-        settings: Settings, where: str) -> None:
-    """The close's side: June closes in the same tick, May's failure is counted
-    (``step="close"``), and May closes at the first tick after."""
-    clock = Clock(datetime.fromisoformat("2026-07-10T10:00:00+08:00"))
-    app = create_app(settings, sender=KeptSender(), clock=clock)
-    async with running(app):
-        pool = app.state.pool
-        scheduler = app.state.period_scheduler
-        months = May()
-        months.visit("may", at("14"))
-        months.visit("june", at("14", month="06"))
-        await applied_up_to(pool, await months.h.publish(settings), scheduler.caught_up)
-        async with REFUSED_IN[where](pool, date(2026, 5, 1)):
-            assert await scheduler.tick() == (1, 0), "June closed, May's failure its own"
-            assert failures(app, "close") == 1
-            await reported_as(pool, {date(2026, 6, 1): 0})
-        await wait_until(scheduler.caught_up, what="the figures through June's close")
-        assert await scheduler.tick() == (1, 0), "May closed once the database takes it"
-        await reported_as(pool, {date(2026, 5, 1): 0, date(2026, 6, 1): 0})
-        assert failures(app, "close") == 1
+        one, revision, before = (1, 0), 0, {}
+        if step == "revise":
+            assert await scheduler.tick() == (2, 0)  # May and June close
+            slips = May()
+            slips.h._positions = history._positions
+            slips.visit("may-slip", at("20"))
+            slips.visit("june-slip", at("20", month="06"))
+            await applied_up_to(pool, await slips.h.publish(settings), scheduler.caught_up)
+            one, revision, before = (0, 1), 1, {may: 0}
+        async with REFUSED_IN[where](pool, may):
+            assert await scheduler.tick() == one, "June's done, May's failure its own"
+            assert failures(app, step) == 1
+            await reported_as(pool, {**before, june: revision})
+        await wait_until(scheduler.caught_up, what="the figures through June's record")
+        assert await scheduler.tick() == one, "May's done once the database takes it"
+        await reported_as(pool, {may: revision, june: revision})
+        assert failures(app, step) == 1
