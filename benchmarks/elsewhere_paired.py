@@ -26,6 +26,7 @@ from pathlib import Path
 
 import asyncpg
 
+from benchmarks.pairing import theirs_minus_nobodys
 from services.feedback import projections as feedback_projections
 from services.feedback import queries as feedback_queries
 from services.followup import projections as followup_projections
@@ -115,19 +116,11 @@ async def _gap(url: str, sql: str, schema: str = "bench_elsewhere") -> float:
     conn = await asyncpg.connect(url, server_settings={"search_path": schema})
     theirs, nobody = uuid.UUID(int=1), uuid.UUID(int=2)
     args = () if "$2" not in sql else ("SH-PD-ZHANGJIANG",)
-    best = {"theirs": float("inf"), "nobody": float("inf")}
     try:
-        for round_ in range(ROUNDS):
-            ids = (("theirs", theirs), ("nobody", nobody))
-            for name, id_ in ids if round_ % 2 == 0 else ids[::-1]:
-                started = time.process_time()
-                for _ in range(READS):
-                    await conn.fetchrow(sql, id_, *args)
-                spent = (time.process_time() - started) / READS * 1e6
-                best[name] = min(best[name], spent)
+        return await theirs_minus_nobodys(lambda id_: conn.fetchrow(sql, id_, *args), theirs,
+                                          nobody, ROUNDS, READS, time.process_time)
     finally:
         await conn.close()
-    return best["theirs"] - best["nobody"]
 
 
 def main() -> None:

@@ -32,7 +32,11 @@ offices, therapists and couriers, spaced labels, seven-digit invoices, days); ``
 scrub49's (a name glued to the time or the 陪同 before it, half pinyin after who reached it, a
 name before its number in a spaced line, landlines spaced oddly or with an extension, initials
 in lower case, romaji with long vowels, and what else a clerk types: WeChat and QQ ids, plates,
-an ID's last four, rooms, emails, a neighbour by relation and surname); ``all`` every set.
+an ID's last four, rooms, emails, a neighbour by relation and surname); ``redteam89``
+redteam89's attack on those; ``scrub50`` scrub50's (a name after a day or a time, before the
+time, half pinyin in lower case or after 给, a romaji surname alone after whom the clerk
+reached, initials listed with another's or after whom the clerk reached, and the calls
+counted, companies and words those could take); ``all`` every set.
 Each file's comments say what its notes are about.
 """
 
@@ -51,7 +55,7 @@ SETS_DIR = ROOT / "benchmarks" / "scrubber_notes_sets"
 #: The sets of notes, each ``scrubber_notes_sets/<set>.jsonl``, in the order ``--notes all``
 #: takes them.
 SETS = ("scrub10", "genres", "clerks", "redteam56", "scrub47", "redteam69", "scrub48",
-        "redteam80", "scrub49", "redteam89")
+        "redteam80", "scrub49", "redteam89", "scrub50")
 
 
 class Note(NamedTuple):
@@ -116,7 +120,13 @@ TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号",
             # redteam89's: marks typed apart from their letters, 向 after a time, an amount
             # after a phone and its " - "
             "Sato\u0304 ", "o\u0304", "\u0304", "今天向领导", "电话62345678 - ", "1 - 2元",
-            "62345678 转 2"]
+            "62345678 转 2",
+            # scrub50's: a day or a time before a name, the time after it, lower-case half
+            # pinyin, after 给, a romaji surname or initials after whom the clerk reached,
+            # initials listed with another's
+            "20日张建国来过", "23:30张建国来过", "张建国今天来", "高峰来电多", "zhang建国来",
+            "联系zhang建", "给Zhang建国打", "张jianguo来", "联系sato", "和ohta一", "给wxy打",
+            "WXY和zjg来", "wxy、", "sato hanako来", "tanaka来"]
 
 TIMED = r"""
 import json, sys, time
@@ -169,7 +179,7 @@ def main() -> None:
                         default="scrub10",
                         help="which set of notes (scrub10's, redteam38's genres, scrub46's "
                              "word given names, redteam56's, scrub47's, redteam69's, "
-                             "scrub48's, redteam80's, scrub49's, redteam89's, all)")
+                             "scrub48's, redteam80's, scrub49's, redteam89's, scrub50's, all)")
     args = parser.parse_args()
     if args.triggers:
         for tree in (args.other, ROOT):

@@ -131,7 +131,7 @@ async def reply(id: UUID, body: c.ReplyToReferral, app: FollowUpsDep, key: Idemp
                         "and nothing else")
 async def reply_link(id: UUID, pool: PoolDep, settings: SettingsDep, tokens: TokensDep,
                      clock: ClockDep, staff: Staff, after: After = None) -> ReplyLinkPublic:
-    referral = await _referral(pool, settings, staff, id, after)  # 404 unknown, 403 elsewhere
+    referral = await _referral(pool, settings, staff, id, after)  # 404 unknown or elsewhere
     # The status decides whether a link is issued at all: read it as of the referral's last
     # stored event, not as the read model happens to stand (a reply recorded a moment ago,
     # by the unit or another clerk, whose position this caller cannot know).

@@ -485,16 +485,18 @@ class Vault:
     _SELECT_IN_REACH = (
         "SELECT r.resident_id, r.center_id, r.registered_at, r.erased_at, r.key_bucket,"
         " r.pending_event, r.pending_actor, r.more_care, s.registered, s.granted, s.cased, "
-        + IF_IN_REACH + ", k.secret FROM residents r"
+        + IF_IN_REACH + f", CASE WHEN {IN_REACH} THEN (SELECT k.secret FROM vault_key_buckets k"
+        " WHERE k.bucket = r.key_bucket) END AS secret"
+        " FROM (SELECT i.resident_id,"
+        "  EXISTS (SELECT 1 FROM presence_grants p WHERE p.resident_id = i.resident_id"
+        "   AND p.center_id = $2 AND p.actor = $3 AND p.expires_at > $4) AS grant_held,"
+        "  EXISTS (SELECT 1 FROM cases c WHERE c.resident_id = i.resident_id"
+        "   AND c.center_id = $2 AND c.resident_basis IS NOT NULL) AS case_held"
+        "  FROM (SELECT $1::uuid AS resident_id OFFSET 0) i OFFSET 0) q"
+        " JOIN residents r ON r.resident_id = q.resident_id"
         " CROSS JOIN LATERAL (SELECT coalesce(r.center_id = $2, false) AS registered,"
-        "  ($2 IS NOT NULL AND r.center_id <> $2 AND EXISTS (SELECT 1 FROM presence_grants p"
-        "   WHERE p.resident_id = r.resident_id AND p.center_id = $2 AND p.actor = $3"
-        "   AND p.expires_at > $4)) AS granted,"
-        "  ($2 IS NOT NULL AND r.center_id <> $2 AND EXISTS (SELECT 1 FROM cases c"
-        "   WHERE c.resident_id = r.resident_id AND c.center_id = $2"
-        "   AND c.resident_basis IS NOT NULL)) AS cased OFFSET 0) s"
-        f" LEFT JOIN vault_key_buckets k ON {IN_REACH} AND k.bucket = r.key_bucket"
-        " WHERE r.resident_id = $1")
+        "  coalesce(r.center_id <> $2 AND q.grant_held, false) AS granted,"
+        "  coalesce(r.center_id <> $2 AND q.case_held, false) AS cased) s")
     """A resident's row for one caller (``$2`` their center, ``$3`` their subject, ``$4``
     now), their standings worked out in the same statement: the wrapped key, the bucket's
     secret and the sealed fields come back only for a caller with a standing, so another
@@ -502,7 +504,14 @@ class Vault:
     read) and nothing of the resident is in the process for them. ``OFFSET 0`` keeps the
     standings a subquery worked out once: without it PostgreSQL pulled them up into each
     column they guard and looked them up for each (ten grant and ten case probes), and
-    another center's resident answered 0.26 ms later than an id nobody has (stop 49)."""
+    another center's resident answered 0.26 ms later than an id nobody has (stop 49). The
+    bucket's secret is a subquery under the same ``CASE``, run for a caller in reach only:
+    until stop 50 a join, ``IN_REACH`` its filter, fetched the bucket's row for every caller
+    and discarded it for one out of reach (some 25 us by which another center's resident
+    answered later than an id nobody has). The grant and case probes (``q``) are made for
+    the id asked, before the resident's row is looked up (``OFFSET 0`` keeps them there):
+    an id nobody has is probed as another center's resident is, where until stop 50 it was
+    one look-up against their three (``tests/security/test_vault_reach_work.py``)."""
 
     async def read(self, resident_id: UUID, access: Access) -> Resident:
         # A refusal is raised after the commit, so that its audit row stays.

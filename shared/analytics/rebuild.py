@@ -36,7 +36,8 @@
    the stream they belong to) with the rebuilt ones. Readers see the old tables until
    the commit and the new ones after it. The consumer is resumed (it also resumes by itself
    when the pause runs out) and goes on from the rebuilt tracking: what the rebuild already
-   applied is skipped as a duplicate.
+   applied is skipped as a duplicate. A transaction PostgreSQL rolls back to break a
+   deadlock with a batch of the live consumer is tried again (``SWITCH_TRIES``).
 """
 
 from __future__ import annotations
@@ -167,6 +168,10 @@ class RebuildStopped(RebuildBusy):
 #: How long ``DROP SCHEMA`` of a staging schema waits for a lock before ``Rebuild._drop``
 #: looks who holds it (and says so), then waits again.
 DROP_WAIT_MS = 2000
+
+#: How many times the switch's transaction is tried when PostgreSQL rolls it back to break a
+#: deadlock with the live consumer (``Rebuild._swap_again_after_deadlocks``).
+SWITCH_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -316,7 +321,8 @@ class Rebuild:
                  wait: bool = False,
                  on_wait: Callable[[Rebuild, Holder], None] | None = None,
                  on_drop_wait: Callable[[Rebuild, str, list[Holding], float], None]
-                 | None = None) -> None:
+                 | None = None,
+                 on_switch_retry: Callable[[Rebuild, int, int], None] | None = None) -> None:
         self.settings = settings
         self.model = model
         self.live = model.schema(settings)
@@ -354,6 +360,9 @@ class Rebuild:
         #: Told, every ``DROP_WAIT_MS``, who holds a staging schema being dropped, and for
         #: how long (s) the drop has waited.
         self.on_drop_wait = on_drop_wait
+        #: Told (the try that deadlocked, of how many) when the switch deadlocked with the
+        #: live consumer and is tried again (``SWITCH_TRIES``).
+        self.on_switch_retry = on_switch_retry
         self._held = False
         #: The first error the bus connection met (it does not reconnect).
         self.bus_error: Exception | None = None
@@ -909,19 +918,42 @@ class Rebuild:
             # twice), and the swap put that in place of the live view, readers saw it, and the
             # live consumer refused the stream again.
             await self._on_its_stream()
-            try:
-                result = await self._swap(lock_timeout_s, durables)
-            except asyncpg.LockNotAvailableError:
-                # The swap's transaction rolled back whole: the live view as it was.
-                raise RebuildError(f"a session held the live tables (a long read) past the switch's"
-                                   f" {lock_timeout_s:g} s lock wait; nothing switched, run "
-                                   "again to resume") from None
+            result = await self._swap_again_after_deadlocks(lock_timeout_s, durables)
             result.paused_consumer = self.model.consumer in paused
         finally:
             await self._resume(paused)
         await self.conn.execute(f"DROP SCHEMA {q(self.staging)} CASCADE")
         await self.conn.execute("SET search_path TO DEFAULT")
         return result
+
+    async def _swap_again_after_deadlocks(self, lock_timeout_s: float,
+                                          durables: Sequence[str]) -> SwitchResult:
+        """``_swap``, once more after PostgreSQL broke a deadlock by rolling it back, up to
+        ``SWITCH_TRIES`` times in all (``on_switch_retry`` told of each). The swap locks the
+        live tables, then moves the live consumer's tracking rows; a batch of the live
+        consumer (one of a worker, a before-leader, not paused) writes its tracking rows
+        first, then the tables: each waited for the other, PostgreSQL rolled the swap back,
+        and the analyst saw asyncpg's DeadlockDetectedError as a traceback. Rolled back
+        whole, the swap is the same work again once that batch has committed; a batch
+        applied one event at a time takes them in the other order, so no one order of the
+        swap's locks avoids both."""
+        for attempt in range(1, SWITCH_TRIES + 1):
+            try:
+                return await self._swap(lock_timeout_s, durables)
+            except asyncpg.LockNotAvailableError:
+                # The swap's transaction rolled back whole: the live view as it was.
+                raise RebuildError(f"a session held the live tables (a long read) past the switch's"
+                                   f" {lock_timeout_s:g} s lock wait; nothing switched, run "
+                                   "again to resume") from None
+            except asyncpg.DeadlockDetectedError:
+                if attempt == SWITCH_TRIES:
+                    raise RebuildError(
+                        f"the switch deadlocked with the live consumer {SWITCH_TRIES} times"
+                        " (PostgreSQL rolled it back each time); nothing switched, run again"
+                        " to resume") from None
+                if self.on_switch_retry:
+                    self.on_switch_retry(self, attempt, SWITCH_TRIES)
+        raise AssertionError("unreachable")
 
     async def _sequences_go_on(self, staging: str, live: str) -> None:
         """Each sequence of the read model goes on, after the switch, from the larger of its

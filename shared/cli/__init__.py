@@ -77,13 +77,54 @@ def command_named(argv: list[str]) -> str | None:
     return None
 
 
+#: What ``sixstep --help`` lists, in its order: each command's first paragraph of help, so
+#: that the list is printed without importing every command (0.6 s of CPU, twice a
+#: command's start). tests/unit/test_cli_commands.py keeps the list the same as the one the
+#: commands give themselves.
+COMMAND_LINES = {
+    "demo": "Play a day at the counter: residents across service items, emotions and "
+            "deadlines.",
+    "rebuild": "Rebuild a read model (or ``--all`` of them) from the log beside the live one, "
+               "then\nswitch over atomically.",
+    "as-of": "One case as it stood at a moment, folded from the log by the live projection.",
+    "replay": "Replay the log (or a selection of it) in order, upcast to current versions.",
+    "export": "Export events (envelope + payload, no personal data) partitioned by month.",
+    "report": "The center's figures for a period, from an export: a table, and an HTML page.",
+    "sql": "SQL over an export: a view per event type, 'events', the facts and every figure.",
+    "tail": "Print events as they arrive on the stream (Ctrl-C to stop).",
+    "calendar": "The working-day calendar: coverage per center, reload after a new holidays "
+                "file.",
+    "contracts": "Event contracts: list them, export their JSON Schemas.",
+    "dlq": "Dead letters: list them, replay them after a fix, drop them.",
+    "ops": "Operations: apply the stream definitions, show their state.",
+    "rules": "Eligibility hints' rules: check a center's files, try a resident.",
+    "token": "Bearer tokens for the APIs.",
+}
+
+
+def _only_the_list(argv: list[str]) -> bool:
+    """Whether ``argv`` asks for the root's help and nothing else (no command, no other word:
+    a mistyped command registers every command, for typer's error)."""
+    return (not argv or "--help" in argv) and all(
+        arg.startswith("-") or before in VALUED_ROOT_OPTIONS
+        for before, arg in zip(["", *argv], argv, strict=False))
+
+
 def register(argv: list[str] | None = None) -> None:
-    """Registers the command ``argv`` runs on ``app``, or every command (``argv`` None)."""
+    """Registers the command ``argv`` runs on ``app``, or every command (``argv`` None); for
+    the root's help, only each command's name and line (``COMMAND_LINES``)."""
     named = command_named(argv) if argv is not None else None
-    if named is None:
+    if argv is not None and named is None and _only_the_list(argv):
+        for name, line in COMMAND_LINES.items():
+            app.command(name, help=line)(_listed_only)
+    elif named is None:
         from shared.cli import commands  # noqa: F401  (each module adds its commands)
     else:
         importlib.import_module(f"shared.cli.{COMMAND_MODULES[named]}")
+
+
+def _listed_only() -> None:
+    """Never run: ``sixstep --help`` prints and exits before any command."""
 
 
 def main() -> None:

@@ -118,6 +118,11 @@ def rebuild_command(
                          f"({waited:.0f} s so far) for {who}"
                          + (f" (pg_terminate_backend({pids}) ends it)" if pids else "")))
 
+    def deadlocked(rb: Rebuild, attempt: int, tries: int) -> None:
+        err.print(escape(f"{name_of[rb.model.consumer]}: the switch deadlocked with the live "
+                         f"consumer and was rolled back, nothing switched; trying again "
+                         f"({attempt + 1} of {tries})"))
+
     async def main() -> int:
         async with ctrl_c(lambda: stopping[0]) as stop, contextlib.AsyncExitStack() as stack:
             progress = stack.enter_context(progress_bar())
@@ -126,7 +131,7 @@ def rebuild_command(
             rebuilds = [await stack.enter_async_context(Rebuild(
                 settings, model, batch_size=batch, stop=stop, on_start=tracker.start,
                 on_batch=tracker.batch, on_index=indexing, wait=wait, on_wait=waiting,
-                on_drop_wait=dropping))
+                on_drop_wait=dropping, on_switch_retry=deadlocked))
                 for model in models]
             stopping[0] = "stopping (Ctrl-C again to stop now)"
             await hold_together(rebuilds)  # all or none: no lock kept while refused or waiting

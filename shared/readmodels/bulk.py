@@ -16,7 +16,8 @@ A live handler's batch of many columns goes as one array of a composite type
 element of an array parameter whether it is itself an array (``isinstance`` against
 ``collections.abc``, a Python call each, two for a text), so a row of 18 columns took some 25
 such calls as column arrays and takes 4 as one composite, whose fields go straight through
-their codecs.
+their codecs. Its changes to rows of earlier batches likewise: one array of a
+:func:`patch_type` (the key, every column a patch may have, the mask).
 
 A bulk path never decides what the live handler would do differently: a new row whose key an
 earlier batch already wrote (a duplicate on the stream) makes its COPY fail, and the rebuild
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from operator import itemgetter
@@ -111,15 +112,32 @@ async def send_rows(conn: asyncpg.Connection, statement: str, rows: list[tuple[A
     every later call, each event of a batch dead-lettered in turn. That failure forgets
     the connection's (its pool's) statements and types, so the batch's next try (its
     events one by one, a redelivery) prepares anew against the type as it is now."""
+    if fetch:
+        return await _typed(conn, conn.fetch(statement, rows))
+    await _typed(conn, conn.execute(statement, rows))
+    return []
+
+
+async def _typed(conn: asyncpg.Connection, call: Awaitable[Any]) -> Any:
+    """``call`` (a statement with a :class:`RowType` parameter), its result; a type dropped
+    and made again since the statement was prepared forgets the connection's statements
+    and types (:func:`send_rows`)."""
     try:
-        if fetch:
-            return await conn.fetch(statement, rows)
-        await conn.execute(statement, rows)
-        return []
+        return await call
     except asyncpg.InternalServerError as exc:
         if _DROPPED_TYPE in str(exc):
             await conn.reload_schema_state()
         raise
+
+
+def patch_type(base: str, key: tuple[str, str],
+               fields: Sequence[tuple[str, str]]) -> RowType:
+    """The :class:`RowType` :func:`update_rows` sends a table's patches as: the key, every
+    column a patch may have, and the mask saying which of them it has (a bigint's bits: at
+    most ``_MAX_MASKED`` columns)."""
+    if len(fields) > _MAX_MASKED:
+        raise ValueError(f"{base}: {len(fields)} columns, a mask holds {_MAX_MASKED}")
+    return RowType(base, (key, *fields, (_MASK, "bigint")))
 
 
 async def copy_rows(conn: asyncpg.Connection, table: str, columns: Sequence[str],
@@ -206,7 +224,8 @@ def first_of_each(rows: Iterable[tuple[Any, ...]], key: int) -> list[tuple[Any, 
 
 async def update_rows(conn: asyncpg.Connection, tables: Tables, table: str, key: str,
                       patches: Mapping[Any, Mapping[str, Any]],
-                      expressions: Mapping[str, str] | None = None, also: str = "") -> int:
+                      expressions: Mapping[str, str] | None = None, also: str = "",
+                      row_type: RowType | None = None) -> int:
     """``patches[key value] = {column: value}`` applied to rows already in the table, in one
     statement. ``expressions`` replaces the plain assignment of a column with SQL over ``t``
     (the row) and ``s`` (the patch), e.g. ``{"n": "t.n + s.n"}``; ``also`` is set on every
@@ -218,9 +237,16 @@ async def update_rows(conn: asyncpg.Connection, tables: Tables, table: str, key:
     Patches of several shapes are one statement too, over the union of their columns: each
     patch says which columns it has in a bit mask, and a column it does not have keeps the
     row's value (``CASE WHEN``), so each row ends as its own shape's UPDATE would leave it
-    (one round trip a batch instead of one a shape: a batch of cases has some seven)."""
+    (one round trip a batch instead of one a shape: a batch of cases has some seven).
+
+    With ``row_type`` (:func:`patch_type`, created by the read model's DDL) every patch is
+    one element of one array of it, whatever the shapes: the masked statement over all its
+    columns (a patch naming a column it lacks is a ``ValueError``)."""
     if not patches:
         return 0
+    if row_type is not None:
+        return await _update_typed(conn, table, key, row_type, patches, expressions or {},
+                                   also)
     types = await tables.types(conn, table)
     by_shape: dict[tuple[str, ...], list[tuple[Any, Mapping[str, Any]]]] = defaultdict(list)
     for ident, patch in patches.items():
@@ -287,6 +313,36 @@ async def _update_masked(conn: asyncpg.Connection, types: Mapping[str, str], tab
         f"UPDATE {q(table)} AS t SET {sets} FROM unnest({arrays})"
         f" AS s({', '.join(q(c) for c in [*names, _MASK])}) WHERE t.{q(key)} = s.{q(key)}",
         *args))
+
+
+async def _update_typed(conn: asyncpg.Connection, table: str, key: str, row_type: RowType,
+                        patches: Mapping[Any, Mapping[str, Any]],
+                        expressions: Mapping[str, str], also: str) -> int:
+    """:func:`update_rows`' masked statement with its patches as one array of ``row_type``."""
+    names = row_type.columns
+    if names[0] != key or names[-1] != _MASK:
+        raise ValueError(f"{row_type.name} is not a patch type of {table}.{key}")
+    columns = names[1:-1]
+    bit = {c: 1 << i for i, c in enumerate(columns)}
+    rows = []
+    for ident, patch in patches.items():
+        if not patch:
+            continue
+        mask = 0
+        for c in patch:
+            if c not in bit:
+                raise ValueError(f"{row_type.name} has no field {c!r}")
+            mask |= bit[c]
+        rows.append((ident, *[patch.get(c) for c in columns], mask))
+    if not rows:
+        return 0
+    sets = ", ".join([
+        *(f"{q(c)} = CASE WHEN s.{q(_MASK)} & {bit[c]} <> 0"
+          f" THEN {expressions.get(c, f's.{q(c)}')} ELSE t.{q(c)} END" for c in columns),
+        *([also] if also else [])])
+    return _rows(await _typed(conn, conn.execute(
+        f"UPDATE {q(table)} AS t SET {sets} FROM unnest($1::{q(row_type.name)}[]) AS s"
+        f" WHERE t.{q(key)} = s.{q(key)}", rows)))
 
 
 async def fetch_rows(conn: asyncpg.Connection, table: str, key: str,

@@ -7,7 +7,9 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -67,3 +69,45 @@ async def test_changes_of_several_shapes_in_one_statement_leave_what_each_update
     assert [r["n"] for r in one_statement] == [1, 1, 3, 1, 1, 1]
     assert one_statement[2]["closed_at"] is None and one_statement[0]["closed_at"] is not None
     assert [r["stamped"] for r in one_statement] == [True] * 5 + [False]
+
+
+#: The test table's patches as one composite array (``bulk.patch_type``).
+PATCH = bulk.patch_type("test_patch", ("k", "uuid"), (
+    ("stage", "text"), ("status", "text"), ("n", "integer"), ("note", "text"),
+    ("closed_at", "timestamptz")))
+
+
+async def test_changes_sent_as_one_array_of_a_patch_type_leave_what_each_update_would(
+        conn: asyncpg.Connection) -> None:
+    """Monday 28 February 2028 into 29 February: the same patches, sent as one array of a
+    composite with their mask, leave the rows one UPDATE per patch leaves."""
+    keys = sorted(uuid.uuid4() for _ in range(5))
+    at = datetime(2028, 2, 29, 0, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    patches: dict[uuid.UUID, dict[str, Any]] = {
+        keys[0]: {"stage": "heard", "n": 0},
+        keys[1]: {"status": "open", "closed_at": None, "n": 2},
+        keys[2]: {"note": "first", "n": 0, "stage": None},
+        keys[3]: {"closed_at": at, "status": "resolved", "n": 0},
+        keys[4]: {},
+    }
+    await conn.execute(PATCH.ddl)
+    alone = await rows_after(conn, "alone", patches, one_by_one=True)
+    await conn.execute(
+        "CREATE TABLE typed (k uuid PRIMARY KEY, stage text, status text, n int NOT NULL,"
+        " note text, closed_at timestamptz, stamped boolean NOT NULL DEFAULT false)")
+    await conn.executemany(
+        "INSERT INTO typed (k, stage, status, n, note, closed_at)"
+        " VALUES ($1, 'opened', 'open', 1, $2, '2025-03-03 09:00+08')",
+        [(k, "kept" if i % 2 else None) for i, k in enumerate(sorted(patches))])
+    changed = await bulk.update_rows(conn, bulk.Tables(), "typed", "k", patches,
+                                     EXPRESSIONS, also="stamped = true", row_type=PATCH)
+    assert changed == 4
+    assert [dict(r) for r in await conn.fetch("SELECT * FROM typed ORDER BY k")] == alone
+    with pytest.raises(ValueError, match="no field 'colour'"):
+        await bulk.update_rows(conn, bulk.Tables(), "typed", "k", {keys[0]: {"colour": 1}},
+                               row_type=PATCH)
+
+
+def test_a_patch_type_wider_than_its_mask_is_refused() -> None:
+    with pytest.raises(ValueError, match="63 columns"):
+        bulk.patch_type("too_wide", ("k", "uuid"), [(f"c{i}", "text") for i in range(63)])

@@ -18,13 +18,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 import psycopg
 
 from tools.devservers import NatsServer, free_port
 
 REPO = Path(__file__).resolve().parents[2]  # tools/ is not installed: make run runs from here
-#: A command that has not finished by then hangs: the test fails instead of waiting.
+#: A command that used no CPU for this long (nor did what it started) hangs: the test fails
+#: instead of waiting. Not the wall time since it started: four commands side by side on a host
+#: at load 25 each had a fifteenth of a core, ~1 s of start-up and work took them over 30 s, and
+#: the guard called export and sql hung while they were still busy (in their work, or their
+#: interpreter's finalization after the last line was printed). A stuck command (waiting on a
+#: server that never answers, a thread or a child holding the pipes) uses none.
 HANG_S = 30.0
+#: A command still busy after this long is stuck in a loop: it fails too.
+RUNAWAY_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -45,15 +53,54 @@ class Ran:
 def sixstep(cwd: Path, *args: str, env: dict[str, str] | None = None,
             stdin: str | None = None) -> Ran:
     """``sixstep ARGS`` in ``cwd`` with nothing in the environment but ``env``."""
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", "from shared.cli import main; main()", *args],
-            cwd=cwd, env={"COLUMNS": "200", **(env or {})}, capture_output=True, text=True,
-            timeout=HANG_S, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as exc:
-        raise AssertionError(f"sixstep {' '.join(args)} hung for {HANG_S:g} s; it printed "
-                             f"{exc.stdout!r} {exc.stderr!r}") from None
+    done = run_watched([sys.executable, "-c", "from shared.cli import main; main()", *args],
+                       cwd=cwd, env={"COLUMNS": "200", **(env or {})}, stdin=stdin,
+                       what=f"sixstep {' '.join(args)}")
     return Ran(done.returncode, done.stdout, done.stderr)
+
+
+def _cpu_s(proc: psutil.Process) -> float:
+    """CPU seconds of ``proc`` and of every process it started that is still there (or that
+    it waited for)."""
+    total = 0.0
+    for one in (proc, *proc.children(recursive=True)):
+        with contextlib.suppress(psutil.Error):
+            times = one.cpu_times()
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+def run_watched(argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
+                stdin: str | None = None, what: str = "", hang_s: float = HANG_S,
+                runaway_s: float = RUNAWAY_S) -> subprocess.CompletedProcess[str]:
+    """``argv`` run to its end, its output captured; an AssertionError (what it printed
+    so far in it) once it used no CPU for ``hang_s`` (``HANG_S``), or after ``runaway_s``.
+    It runs in a session of its own: a hung one is killed with all it started."""
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, text=True, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL)
+    watched = psutil.Process(proc.pid)
+    started = last_progress = time.monotonic()
+    used = -1.0
+    given: str | None = stdin
+    while True:
+        try:
+            out, err = proc.communicate(input=given, timeout=0.5)
+            return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+        except subprocess.TimeoutExpired:
+            given = None  # sent once: communicate keeps sending the rest
+        now, cpu = time.monotonic(), _cpu_s(watched)
+        if cpu > used:
+            used, last_progress = cpu, now
+        if now - last_progress >= hang_s or now - started >= runaway_s:
+            why = (f"used no CPU for {hang_s:g} s" if now - last_progress >= hang_s
+                   else f"was still busy after {runaway_s:g} s")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            raise AssertionError(f"{what or argv} hung: it {why} ({now - started:.0f} s "
+                                 f"after it started, {used:.1f} s of CPU); it printed "
+                                 f"{out!r} {err!r}")
 
 
 def sixstep_each(cwd: Path, commands: Iterable[tuple[str, ...]],

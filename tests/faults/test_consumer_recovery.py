@@ -16,8 +16,8 @@ import asyncpg
 import pytest
 from nats.aio.msg import Msg
 
-from shared.bus import consumer as consumer_module
 from shared.bus.consumer import TRACKING_DDL, Consumer
+from shared.bus.consumer import consuming as consumer_module
 from shared.bus.jetstream import ensure_streams
 from shared.bus.pulling import Puller, delivery
 from shared.contracts import Envelope

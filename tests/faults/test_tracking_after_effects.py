@@ -18,7 +18,7 @@ from typing import Any, cast
 import asyncpg
 import pytest
 
-from shared.bus.consumer import TRACKING_DDL, Consumer, _Item, _RowsMoved
+from shared.bus.consumer import MOVED_AGAIN, TRACKING_DDL, Consumer, _Item, _RowsMoved
 from shared.contracts import Envelope
 from shared.settings import Settings
 from tests.support import schema_pool, wait_until
@@ -339,3 +339,147 @@ async def test_an_event_whose_row_keeps_moving_blocks_its_case_before_it_is_hand
         assert [r["seq"] for r in await pool.fetch("SELECT seq FROM effects ORDER BY n")] == [
             7, 4, 5]
         assert consumer.stats.retried == 0
+
+
+class RefusesEvent4:
+    """A projection refusing every batch of more than one event (applied one by one then),
+    and the case's event 4 while ``refusing``."""
+
+    def __init__(self) -> None:
+        self.refusing = True
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        if len(events) > 1 or (self.refusing and events[0].position == 4):
+            raise RuntimeError("refused")
+        await conn.execute("INSERT INTO effects (seq) SELECT unnest($1::bigint[])",
+                           [e.position for e in events])
+
+
+async def test_a_failure_counts_a_try_of_its_event_and_a_row_that_keeps_moving_does_not(
+        settings: Settings) -> None:
+    """Sun 20 Dec 2026: a case's event 4 fails (one try, its case blocked at it). When it
+    comes back, its row keeps moving (a run of switches): its case is blocked at it again,
+    and that is not a try of it. It fails once more: its second try, not its third, so it
+    is dead-lettered after ``max_deliver`` failures, not sooner."""
+    case, other_case = uuid.uuid4(), uuid.uuid4()
+    async with schema_pool(settings, "tracking_tries", ORDERED_DDL) as pool:
+        await _tracked_at(pool, {case: 3})
+        handler = RefusesEvent4()
+        consumer = _consumer(settings, pool, cast(Any, handler))
+        track = consumer._track
+
+        async def always_moved(conn: asyncpg.Connection, items: list[_Item]) -> None:
+            if any(i.envelope is not None and i.envelope.partition_key == case for i in items):
+                raise _RowsMoved
+            await track(conn, items)
+
+        async def block() -> tuple[int, int, int | None]:
+            row = await pool.fetchrow(
+                "SELECT seq, blocked_seq, blocked_attempts FROM consumer_tracking"
+                " WHERE consumer = 'sorted' AND key = $1", case)
+            return (row["seq"], row["blocked_seq"], row["blocked_attempts"])
+
+        event4 = _item(case, 4)
+
+        def again(delivered: int) -> _Item:
+            return _Item(msg=cast(Any, Msg()), seq=4, delivered=delivered,
+                         envelope=event4.envelope)
+        async with pool.acquire() as conn:
+            consumer._conn = conn
+            try:
+                await consumer._apply([event4, _item(other_case, 7)])
+                assert await block() == (3, 4, 1)
+                handler.refusing = False
+                consumer._track = always_moved  # type: ignore[method-assign]
+                await consumer._apply([again(3), _item(other_case, 8)])
+                assert await block() == (3, 4, 1)  # blocked at it still, no try counted
+                handler.refusing = True
+                consumer._track = track  # type: ignore[method-assign]
+                await consumer._apply([again(4)])
+                assert await block() == (3, 4, 2)
+            finally:
+                consumer._conn = None
+        assert consumer.stats.retried == 2
+        assert consumer.stats.dead_lettered == 0
+
+
+#: The gate the next projection waits at before its effect (shared; the test holds it
+#: exclusively while the row is not yet taken by the transaction that moves it).
+GATE = 4950
+
+
+class Gated:
+    """A projection that waits at ``GATE`` before its effect."""
+
+    def __init__(self) -> None:
+        self.given: list[list[int]] = []
+        self.acked: list[int] = []
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        self.given.append([e.position for e in events])
+        await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", GATE)
+        await conn.execute("INSERT INTO effects (seq) SELECT unnest($1::bigint[])",
+                           [e.position for e in events])
+
+
+async def test_a_batch_whose_row_keeps_moving_is_applied_one_event_at_a_time(
+        settings: Settings) -> None:
+    """31 Dec 2026, 23:30 in Shanghai: a batch holds a case's event 3 again (not all new,
+    so it is sorted by its rows) with its event 4 and another case's event 7. Each time the
+    batch writes its tracking, another transaction has just put the case's row in place
+    again (the switch's delete and insert, at the same sequence): the batch rolls back, and
+    sorted again, 4 is still new. It is not sorted and applied for ever: after
+    ``MOVED_AGAIN`` moves the events are applied one at a time, each once."""
+    case, other_case = uuid.uuid4(), uuid.uuid4()
+    async with schema_pool(settings, "tracking_resorted", ORDERED_DDL) as pool:
+        await _tracked_at(pool, {case: 3})
+        handler = Gated()
+        consumer = _consumer(settings, pool, cast(Any, handler))
+        items = [_item(case, 3), _item(case, 4), _item(other_case, 7)]
+        async with pool.acquire() as gate, pool.acquire() as mover, pool.acquire() as conn:
+            await gate.execute("SELECT pg_advisory_lock($1)", GATE)
+            consumer._conn = conn
+            pid = conn.get_server_pid()
+
+            async def waits_on(advisory: bool) -> bool:
+                return bool(await pool.fetchval(
+                    "SELECT wait_event_type = 'Lock' AND (wait_event = 'advisory') = $2"
+                    " FROM pg_stat_activity WHERE pid = $1", pid, advisory))
+            async def gate_waits(gate_pid: int) -> bool:
+                return bool(await pool.fetchval(
+                    "SELECT wait_event = 'advisory' FROM pg_stat_activity WHERE pid = $1",
+                    gate_pid))
+            batch = asyncio.create_task(consumer._apply(items))
+            moves = 0
+            try:
+                while moves < MOVED_AGAIN + 2:  # the old loop's next round would apply it
+                    await wait_until(lambda: waits_on(advisory=True), timeout=10,
+                                     what="the projection waits at the gate")
+                    if len(handler.given[-1]) == 1:
+                        break  # one event at a time now
+                    moving = mover.transaction()
+                    await moving.start()
+                    for statement in MOVES["replaced"]:
+                        await mover.execute(statement.replace("5", "3"), case)
+                    await gate.execute("SELECT pg_advisory_unlock($1)", GATE)
+                    await wait_until(lambda: waits_on(advisory=False), timeout=10,
+                                     what="the tracking write waits on the row")
+                    # The gate asked back before the move commits: granted when the batch
+                    # rolls back, before its next round asks for it.
+                    closing = asyncio.create_task(
+                        gate.execute("SELECT pg_advisory_lock($1)", GATE))
+                    await wait_until(lambda: gate_waits(gate.get_server_pid()), timeout=10,
+                                     what="the gate is asked back")
+                    await moving.commit()
+                    await closing
+                    moves += 1
+            finally:
+                await gate.execute("SELECT pg_advisory_unlock_all()")
+                await batch
+                consumer._conn = None
+        assert moves == MOVED_AGAIN
+        assert handler.given == [[4, 7]] * MOVED_AGAIN + [[4], [7]]
+        assert [r["seq"] for r in await pool.fetch("SELECT seq FROM effects ORDER BY n")] == [
+            4, 7]
+        assert await _row(pool, case) == 4
+        assert [cast(Msg, i.msg).answer for i in items] == ["ack", "ack", "ack"]

@@ -15,8 +15,10 @@ import uuid
 from typing import Any
 
 import asyncpg
+import pytest
 
-from services.intake.projections import DDL, CaseProjection
+from services.intake.projections import CASE_CHANGE, DDL, CaseProjection
+from shared.readmodels.readmodel import make_tables
 from shared.settings import Settings
 from tests.feedback.helpers import History
 from tests.intake.case_tables import with_case_tables
@@ -120,3 +122,94 @@ async def test_the_cases_table_keeps_room_for_updates_beside_the_row(
         assert "cases_center_due" in indexes and "cases_center_status" not in indexes
     finally:
         await conn.close()
+
+
+class Counting(asyncpg.Connection):  # type: ignore[misc]
+    """Remembers each INSERT's and UPDATE's table and how many parameters it was sent with."""
+
+    sent: list[tuple[str, int]]
+
+    async def fetch(self, query: str, *args: Any, **kwargs: Any) -> list[asyncpg.Record]:
+        if query.startswith("INSERT INTO"):
+            self.sent.append((query.split()[2].strip('"'), len(args)))
+        return await super().fetch(query, *args, **kwargs)
+
+    async def execute(self, query: str, *args: Any, **kwargs: Any) -> str:
+        if query.startswith("UPDATE"):
+            self.sent.append((query.split()[1].strip('"'), len(args)))
+        return await super().execute(query, *args, **kwargs)
+
+
+async def test_a_batch_of_visits_goes_to_postgresql_as_one_parameter_a_table(
+        settings: Settings) -> None:
+    """Sunday 20 December at the weekend desk, then a step on New Year's Eve (23:30 in
+    Shanghai): each batch's new cases and timeline steps are sent as one array of a
+    composite each (``bulk.RowType``), and the changes to cases of earlier batches too
+    (``bulk.patch_type``), not one array a column (28, 11 and ~20 parameters, each of their
+    values checked by asyncpg in Python); the rows read as the events said them."""
+    history = History(CENTER)
+    opened = [history.case(t(9, i), resident_id=None) for i in range(3)]
+    for i, case in enumerate(opened):
+        history.step(case, "RequestHeard", t(9, 10 + i), words="想问问高龄津贴怎么领")
+    history.step(opened[0], "DeadlineNoted", t(9, 20), deadline_id=str(uuid.uuid4()),
+                 due_on="2028-02-29", description="材料补交截止")
+    first = history.take()
+    history.step(opened[1], "ConcernsNoted", "2026-12-31T23:30:00+08:00", emotion="upset",
+                 urgency="high", needs_defusing=True)
+    second = history.take()
+
+    conn: Counting = await asyncpg.connect(settings.database_url, connection_class=Counting)
+    conn.sent = []
+    try:
+        await make_tables(conn, settings.schema_for("intake"), DDL)
+        projection = CaseProjection()
+        async with conn.transaction():
+            await projection.apply(conn, first.envelopes)
+        async with conn.transaction():
+            await projection.apply(conn, second.envelopes)
+        assert conn.sent == [("case_timeline", 1), ("cases", 1), ("case_timeline", 1),
+                             ("cases", 1)]
+        rows = {r["case_id"]: dict(r) for r in await conn.fetch(
+            "SELECT case_id, stage, urgency, next_deadline::text, version FROM cases")}
+        assert rows[opened[0]] == {"case_id": opened[0], "stage": "heard", "urgency": None,
+                                   "next_deadline": "2028-02-29", "version": 3}
+        assert rows[opened[1]]["urgency"] == "high" and rows[opened[1]]["version"] == 3
+        steps = await conn.fetch("SELECT payload FROM case_timeline ORDER BY position")
+        assert [json.loads(r["payload"]) for r in steps] == [
+            e.payload for e in [*first.envelopes, *second.envelopes]]
+    finally:
+        await conn.close()
+
+
+async def test_the_cases_go_on_after_their_types_are_dropped_and_made_again(
+        settings: Settings) -> None:
+    """New Year's Eve, 23:30 in Shanghai: the operator drops a live type of the cases (the
+    changes', not an old digest) and a replica's start makes it again (another oid). The
+    running projection, whose UPDATE holds the old one, fails that batch once (redelivered),
+    then applies it: not every batch after it dead-lettered."""
+    history = History(CENTER)
+    cases = [history.case(f"2026-12-31T23:{m}:00+08:00", resident_id=None) for m in (10, 20)]
+    first = history.take()
+    history.step(cases[0], "RequestHeard", "2026-12-31T23:25:00+08:00", words="问明年的补贴")
+    second = history.take()
+    history.step(cases[1], "RequestHeard", "2026-12-31T23:30:00+08:00", words="问2028年的补贴")
+    third = history.take()
+    conn = await with_case_tables(settings)
+    admin = await with_case_tables(settings)
+    try:
+        projection = CaseProjection()
+        for batch in (first, second):  # the second prepares the UPDATE with the type
+            async with conn.transaction():
+                await projection.apply(conn, batch.envelopes)
+        await admin.execute(f'DROP TYPE "{CASE_CHANGE.name}"')
+        for statement in DDL:
+            await admin.execute(statement)
+        with pytest.raises(asyncpg.PostgresError):
+            async with conn.transaction():
+                await projection.apply(conn, third.envelopes)
+        async with conn.transaction():  # the redelivery
+            await projection.apply(conn, third.envelopes)
+        assert [(await _case(conn, c))["stage"] for c in cases] == ["heard", "heard"]
+    finally:
+        await conn.close()
+        await admin.close()

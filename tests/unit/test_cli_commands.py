@@ -10,7 +10,13 @@ import pytest
 import typer.main
 
 import shared.cli.commands  # noqa: F401  (every command registered)
-from shared.cli import COMMAND_MODULES, VALUED_ROOT_OPTIONS, app, command_named
+from shared.cli import (
+    COMMAND_LINES,
+    COMMAND_MODULES,
+    VALUED_ROOT_OPTIONS,
+    app,
+    command_named,
+)
 
 
 def _registered() -> dict[str, str]:
@@ -79,3 +85,41 @@ def test_a_command_runs_with_only_its_own_module_and_the_help_lists_them_all() -
         assert name in ran.stdout, (name, ran.stdout)
     ran = _run("demos")
     assert ran.returncode == 2 and "demos" in ran.stderr, ran
+
+
+#: What a service imports and a command that reads the log or an export does not need: the
+#: HTTP stack (httpx: ~0.08 s of each start, only for the commands that ask a service), the
+#: web framework, the write side, any service's own code.
+SERVICES_HEAVY = ("httpx", "fastapi", "starlette", "uvicorn", "eventsourcing", "services")
+
+
+def test_the_commands_that_read_the_log_start_without_the_services_heavy_modules() -> None:
+    # All of them in one process: if none imports these together, none imports them alone.
+    readers = ["tail", "replay", "export", "sql", "rebuild", "as-of", "report"]
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys; from shared.cli import register\n"
+         f"for name in {readers!r}:\n"
+         "    register([name, '--help'])\n"
+         f"print(' '.join(m for m in sys.modules if m.split('.')[0] in {SERVICES_HEAVY!r}))"],
+        capture_output=True, text=True, timeout=60, check=True).stdout.split()
+    assert loaded == [], loaded
+
+
+def test_the_help_lists_every_command_with_its_own_line_without_importing_any() -> None:
+    # The list each command gives of itself once all are registered (this process), in order:
+    root = typer.main.get_command(app)
+    assert isinstance(root, typer.core.TyperGroup)
+    listed = {}
+    for name in root.list_commands(typer.Context(root)):
+        command = root.get_command(typer.Context(root), name)
+        assert command is not None
+        listed[name] = (command.short_help or command.help or "").split("\n\n")[0]
+    assert list(listed.items()) == list(COMMAND_LINES.items())
+    # ... and `sixstep --help` (also after root options) prints it with no command imported.
+    for argv in (["--help"], ["-v", "--state-dir", "demo", "--help"], []):
+        loaded = subprocess.run(
+            [sys.executable, "-c", "import sys; from shared.cli import register; "
+             f"register({argv!r}); "
+             "print(' '.join(m for m in sys.modules if m.startswith('shared.cli.')))"],
+            capture_output=True, text=True, timeout=60, check=True).stdout.split()
+        assert loaded == [], (argv, loaded)

@@ -3,6 +3,8 @@ minute is over; the table of callers stays bounded, a caller let go says its cou
 
 from __future__ import annotations
 
+import contextlib
+
 from fastapi import FastAPI
 from structlog.testing import capture_logs
 
@@ -91,3 +93,35 @@ async def test_a_round_of_the_timer_that_fails_is_not_its_last() -> None:
     suppressed = [(e["left_out"], e["actor"]) for e in logs
                   if e["event"] == "access.refused_out_of_reach.suppressed"]
     assert suppressed == [(2, A[0]), (3, B[0])], suppressed
+
+
+async def test_a_count_that_cannot_be_said_at_shutdown_does_not_stop_the_shutdown() -> None:
+    """The shutdown's last counts fail to be said (the log's pipe is gone as the process
+    stops): the failure is logged where it can be, the service's own shutdown still runs to
+    its end and nothing is raised from the lifespan. Until stop 50 the drain was unguarded:
+    its exception was raised from the lifespan's exit, through the service's own."""
+    app = FastAPI()
+    stopped: list[str] = []
+    serving = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def service(app_: FastAPI):  # type: ignore[no-untyped-def]
+        async with serving(app_) as state:
+            try:
+                yield state
+            finally:
+                stopped.append("the service's own shutdown")
+
+    app.router.lifespan_context = service
+    install_error_handlers(app)
+    lines: ProbeLines = app.state.probe_lines
+
+    def drain() -> list[Verdict]:
+        raise RuntimeError("the log's pipe is gone")
+
+    lines.drain = drain  # type: ignore[method-assign]
+    with capture_logs() as logs:
+        async with app.router.lifespan_context(app):
+            lines.refused(A)
+    assert stopped == ["the service's own shutdown"]
+    assert [e["event"] for e in logs] == ["access.refused_out_of_reach.shutdown_failed"]

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from shared.contracts import Envelope
+from shared.readmodels.bulk import copy_records
 from shared.readmodels.public import Public
 from shared.readmodels.readmodel import ReadModel
 
@@ -55,6 +56,8 @@ def subjects(prefix: str) -> list[str]:
 OPENED = ("INSERT INTO fig_people_cases (case_id, center_id, counter_id, service_item,"
           " opened_on, beneficiary_id, applicant_id) VALUES ($1, $2, $3, $4, $5, $6, $7)"
           " ON CONFLICT (case_id) DO NOTHING")
+CASE_COLUMNS = ("case_id", "center_id", "counter_id", "service_item", "opened_on",
+                "beneficiary_id", "applicant_id")
 SESSION = ("INSERT INTO fig_guidance_sessions (session_id, case_id, center_id, counter_id,"
            " held_on, beneficiary_id) SELECT $1, $2, $3, $4, $5,"
            " (SELECT beneficiary_id FROM fig_people_cases WHERE case_id = $2)"
@@ -111,12 +114,18 @@ class PeopleProjection:
             await conn.executemany(sql, rows)
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        """The batch in three set-based statements, in stream order within each (the first
-        of two rows with one key is kept, as ``ON CONFLICT DO NOTHING`` row by row keeps
-        it): cases first, then sessions and placements, which read the beneficiary from the
-        cases' table as the live path does. Gives the batch back to ``apply`` where that
+        """The batch in three statements, in stream order within each (the first of two
+        rows with one key is kept, as ``ON CONFLICT DO NOTHING`` row by row keeps it): cases
+        first, by COPY (a case an earlier batch opened fails it, and the rebuild gives the
+        batch to ``apply``), then sessions and placements, which read the beneficiary from
+        the cases' table as the live path does. Gives the batch back to ``apply`` where that
         order would differ: a session or placement before its case's ``CaseOpened`` in the
-        same batch."""
+        same batch.
+
+        The cases went as seven column arrays through ``unnest``: asyncpg asks each element
+        of an array parameter whether it is an array itself (``isinstance`` against
+        ``collections.abc``, a Python call each, two for a text): ten calls a case, where
+        COPY sends each field straight through its codec."""
         rows: dict[str, list[tuple[Any, ...]]] = {OPENED: [], SESSION: [], PLACED: []}
         opened: set[UUID] = set()
         waiting: set[UUID] = set()  # cases a session or placement read before any opening
@@ -128,18 +137,14 @@ class PeopleProjection:
             if sql == OPENED:
                 if e.case_id in waiting:
                     raise LaterInBatch(e.case_id)
+                if e.case_id in opened:
+                    continue  # opened twice in the batch (a duplicate): the first is kept
                 opened.add(e.case_id)
             elif e.case_id not in opened:
                 waiting.add(e.case_id)
             rows[sql].append(row)
         cases, sessions, placements = rows[OPENED], rows[SESSION], rows[PLACED]
-        if cases:
-            await conn.execute(
-                "INSERT INTO fig_people_cases (case_id, center_id, counter_id, service_item,"
-                " opened_on, beneficiary_id, applicant_id) SELECT c, ce, co, si, o, b, a FROM"
-                " unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::date[],"
-                " $6::uuid[], $7::uuid[]) WITH ORDINALITY AS t(c, ce, co, si, o, b, a, n)"
-                " ORDER BY n ON CONFLICT (case_id) DO NOTHING", *zip(*cases, strict=True))
+        await copy_records(conn, "fig_people_cases", CASE_COLUMNS, cases)
         if sessions:
             await conn.execute(
                 "INSERT INTO fig_guidance_sessions (session_id, case_id, center_id,"

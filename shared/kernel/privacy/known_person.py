@@ -10,17 +10,15 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Literal
 
-from shared.kernel.privacy.patterns import (
-    HONORIFICS,
+from shared.kernel.privacy.folding import fold
+from shared.kernel.privacy.markers import (
     REDACTED_ADDRESS,
     REDACTED_ID,
     REDACTED_NAME,
     REDACTED_PHONE,
-    RELATIVES,
-    SURNAMES,
-    digits_of,
-    fold,
 )
+from shared.kernel.privacy.names import HONORIFICS, RELATIVES, SURNAMES
+from shared.kernel.privacy.numbers import digits_of
 from shared.kernel.privacy.traditional import simplified as _simplified
 
 _ADMIN = re.compile(r"^.*?(?:特别行政区|自治区|自治州|省|市|区|县|旗|街道|镇|乡)")

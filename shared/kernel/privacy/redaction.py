@@ -92,7 +92,14 @@ A stretch typed a character at a time (``张 建 国 的 电 话 1 3 8 ...``: fo
 one space, or the same two spaces or tab, between each) is also read without its spaces, as the
 clerk meant it; so are a mobile's or an ID number's digits read out one at a time with the
 groups parted otherwise (``138 0 0 1 3 8 0 0 0``). A name typed half in pinyin (``Zhang
-建国来过``, ``张 Jianguo 来电``) before what the person said or did goes.
+建国来过``, ``张 Jianguo 来电``, in lower case too: ``zhang建国来过``) before what the person said
+or did goes, and after whom the clerk reached or told (``联系zhang建国``, ``给Zhang建国打电话``).
+A name glued after a day or a clock's time (``20日张建国来过``, ``31日23:30李秀英来电``) or
+with the time before its verb (``张建国今天来过``) goes; calls counted (``上午高峰来电多``) and a
+company (``今天华为来电``) stay. A romaji surname alone or a name's initials after whom the
+clerk reached or listed (``联系sato``, ``和ohta一起来``, ``给wxy打电话``, ``WXY和zjg来过``; not
+the pronoun ``ta``), romaji in lower case (``sato hanako来电``) and a romaji surname alone
+before what the person did (``tanaka来过``) go.
 
 Text is matched on a copy whose full-width digits, letters and separators, and other scripts'
 digits, are folded to ASCII, every middle dot to "·" and invisible characters (zero-width

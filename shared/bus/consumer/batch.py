@@ -1,0 +1,192 @@
+"""A batch applied in one transaction: the usual one tracked first (``TRACK_FIRST``), one not
+all fresh sorted by its tracking rows (duplicates, waiting, fresh)."""
+
+from __future__ import annotations
+
+from typing import cast
+from uuid import UUID
+
+import asyncpg
+import structlog
+from nats.aio.msg import Msg
+
+from shared import tracing
+from shared.bus.consumer.handlers import Preparing, Waiting
+from shared.bus.consumer.items import (
+    _TRACKED_ALREADY,
+    _handled,
+    _Item,
+    _NotAllFresh,
+    _Once,
+    _Prepared,
+    _RowsMoved,
+    _same,
+)
+from shared.bus.consumer.one_by_one import MOVED_AGAIN
+from shared.bus.pulling import ack_each
+from shared.bus.store_timeouts import STORE_TIMED_OUT
+from shared.contracts.decoding import EnvelopeHead
+
+log = structlog.get_logger("sixstep.consumer")
+
+
+class Batches:
+    """A batch in one transaction (a base of ``Consumer``)."""
+
+    async def _apply(self, items: list[_Item], prepared: _Prepared | None = None) -> None:
+        async with self._connection() as conn:
+            self._analyze_when_grown()
+            if self._timeouts_in_a_row < self.isolate_after:
+                # The usual batch: every event fresh. Its tracking write goes first, in the
+                # batch's transaction, made only where the rows show the events new
+                # (``_written`` first): the tracking read, its own statement and PostgreSQL
+                # transaction before, is needed only by a batch that is not.
+                tracked = await self._apply_if_all_fresh(conn, items, prepared)
+                if tracked is None:
+                    return
+            else:
+                tracked = await self._tracking(conn, items)
+            moves = 0
+            while (fresh := await self._sorted(conn, items, tracked)) and (
+                    self._timeouts_in_a_row < self.isolate_after):
+                applied = await self._applied(conn, fresh, prepared)
+                if applied is not None:
+                    if not applied:
+                        return
+                    break
+                moves += 1
+                if moves >= MOVED_AGAIN:
+                    # Its rows keep moving (a run of switches): one event at a time, each
+                    # bounded as well (``_applied_alone_again``). Before, the batch was sorted
+                    # and applied again for as long as they moved, for ever.
+                    log.warning("consumer.rows_keep_moving", consumer=self.name,
+                                size=len(fresh), times=moves)
+                    await self._apply_one_by_one(conn, fresh)
+                    return
+                # A row moved after the read (``_RowsMoved``): what is left, sorted again
+                # by the rows as they are now, locked by nothing of this batch.
+                items, tracked = fresh, await self._tracking(conn, fresh)
+            else:
+                if fresh:
+                    await self._isolate(conn, fresh)
+                return
+        await self._ack([item.msg for item in fresh])
+        self.stats.applied += len(fresh)
+
+    async def _sorted(self, conn: asyncpg.Connection, items: list[_Item],
+                      tracked: dict[UUID, tuple[int, int | None]]) -> list[_Item]:
+        """``items`` sorted by their tracking rows ``tracked``: duplicates acked, those
+        waiting behind a retried event of their case held and handed back (a block whose
+        event left the stream lifted: ``_released``); the fresh ones returned."""
+        fresh: list[_Item] = []
+        waiting: list[_Item] = []
+        for item in items:
+            assert item.envelope is not None
+            seq, blocked = tracked.get(item.envelope.partition_key, (0, None))
+            if item.seq <= seq:
+                self.stats.duplicates += 1
+                await item.msg.ack()
+            elif blocked is not None and item.seq > blocked:
+                waiting.append(item)
+            else:
+                fresh.append(item)
+        if waiting and (gone := await self._released(conn, waiting, tracked)):
+            # Its block's event left the stream: the case's events go on, in order.
+            now_fresh = {id(i) for i in fresh} | {
+                id(i) for i in waiting if i.envelope and i.envelope.partition_key in gone}
+            fresh = [i for i in items if id(i) in now_fresh]
+            waiting = [i for i in waiting if id(i) not in now_fresh]
+        if waiting:
+            await self._hold(conn, waiting)
+        for item in waiting:
+            await item.msg.nak(delay=self.backoff[0])
+        return fresh
+
+    async def _apply_if_all_fresh(self, conn: asyncpg.Connection, items: list[_Item],
+                                  prepared: _Prepared | None
+                                  ) -> dict[UUID, tuple[int, int | None]] | None:
+        """``items`` applied in one transaction whose first statement is their tracking write
+        (``_written``: ``TRACK_FIRST``), when the rows it locked show every one fresh (not
+        applied yet, none waiting behind a retried event of its case): then committed and
+        acked (or, when the handler failed, applied one by one), and None returned.
+        Otherwise the transaction is rolled back, nothing of it done, and the rows are read
+        and returned, for the batch to be sorted as it always was (duplicates, waiting,
+        holds, ``_released``).
+
+        Before, each batch read its tracking rows in a statement of its own (a PostgreSQL
+        transaction of its own, outside the batch's) and wrote them in another at its end:
+        at a low rate, with a batch of one event, two of its five round trips."""
+        written = False
+        try:
+            async with conn.transaction():
+                if not await self._written(conn, items):
+                    raise _NotAllFresh
+                written = True
+                await self._handle(conn, items, prepared, _TRACKED_ALREADY)
+        except _NotAllFresh:
+            # Rolled back: the rows read as they are now, after whatever the statement
+            # waited on (a read of its own, as every batch made before TRACK_FIRST).
+            return await self._tracking(conn, items)
+        except STORE_TIMED_OUT:
+            raise  # not the events' fault: the whole batch goes back (``_timed_out``)
+        except Exception as exc:
+            if not written:
+                raise  # the tracking statement itself: as the read before it, not the events'
+            self._batch_failed(exc, items)
+            await self._apply_one_by_one(conn, items)
+            return None
+        await self._ack([item.msg for item in items])
+        self.stats.applied += len(items)
+        return None
+
+    async def _applied(self, conn: asyncpg.Connection, fresh: list[_Item],
+                       prepared: _Prepared | None) -> bool | None:
+        """``fresh`` (sorted out of a batch by its tracking rows) applied and tracked in one
+        transaction: True once committed (to be acked); False when it failed and the events
+        were applied one by one instead; None when a row moved since it was read
+        (``_RowsMoved``: rolled back, nothing of it done, to be sorted again)."""
+        try:
+            async with conn.transaction():
+                track = _Once(lambda: self._track(conn, fresh))
+                await self._handle(conn, fresh, prepared, track)
+                await track()
+        except _RowsMoved:
+            return None
+        except STORE_TIMED_OUT:
+            raise  # not the events' fault: the whole batch goes back (``_timed_out``)
+        except Exception as exc:  # one bad event must not hold back the batch
+            self._batch_failed(exc, fresh)
+            await self._apply_one_by_one(conn, fresh)
+            return False
+        return True
+
+    async def _handle(self, conn: asyncpg.Connection, fresh: list[_Item],
+                      prepared: _Prepared | None, track: _Once) -> None:
+        """The handler's part of a batch, inside its transaction."""
+        events = _handled(fresh)
+        if not events:
+            return  # only events the handler ignores: only tracked
+        if prepared is not None and _same(prepared.events, events):
+            await cast(Preparing, self.handler).apply(conn, events, prepared.result)
+        elif getattr(self.handler, "waits", False):
+            await cast(Waiting, self.handler).apply(conn, events, track)
+        else:
+            await self.handler.apply(conn, events)
+
+    def _batch_failed(self, exc: Exception, fresh: list[_Item]) -> None:
+        log.warning("consumer.batch_failed", consumer=self.name, size=len(fresh),
+                    error=f"{type(exc).__name__}: {exc}")
+        tracing.batch_failed(exc)
+
+    async def _ack(self, msgs: list[Msg]) -> None:
+        """A committed batch's acks, in one write (``pulling.ack_each``)."""
+        await ack_each(self.nc, msgs)
+
+    @staticmethod
+    def _traced(items: list[_Item]) -> list[_Item]:
+        """The items a span is made for when applied alone (``tracing.applying``)."""
+        if not tracing.enabled():
+            return []
+        return [i for i in items if i.envelope is not None
+                and type(i.envelope) is not EnvelopeHead]
+

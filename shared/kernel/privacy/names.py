@@ -1,0 +1,1213 @@
+"""Names in free text, by what is around them (``name_spans``): a form of address, a word that
+introduces or reaches a person, a verb of speech, initials, romanised names."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+
+from shared.kernel.privacy.folding import (
+    _HAN,
+)
+from shared.kernel.privacy.markers import (
+    REDACTED_NAME,
+)
+from shared.kernel.privacy.numbers import (
+    _ANY_LATIN,
+)
+
+# -- names ---------------------------------------------------------------------------------
+
+SURNAMES = (
+    "欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒 夏侯 令狐 端木 西门 "
+    "王 李 张 刘 陈 杨 黄 赵 吴 周 徐 孙 马 朱 胡 郭 何 高 林 罗 郑 梁 谢 宋 唐 许 韩 冯 邓 "
+    "曹 彭 曾 肖 萧 田 董 袁 潘 蒋 蔡 余 杜 叶 程 苏 魏 吕 丁 任 沈 姚 卢 姜 崔 钟 谭 陆 汪 "
+    "范 金 石 廖 贾 夏 韦 付 傅 方 白 邹 孟 熊 秦 邱 江 尹 薛 闫 阎 段 雷 侯 龙 史 陶 黎 贺 顾 "
+    "毛 郝 龚 邵 钱 严 覃 武 戴 莫 孔 汤 温 康 施 文 牛 樊 葛 邢 安 齐 易 乔 伍 庞 颜 倪 庄 "
+    "聂 章 鲁 岳 翟 殷 詹 申 欧 耿 关 兰 焦 俞 左 柳 甘 祝 包 宁 尚 符 舒 阮 柯 纪 梅 童 凌 "
+    "毕 季 裴 霍 涂 苗 谷 盛 曲 翁 冉 骆 蓝 游 辛 靳 管 柴 蒙 鲍 华 喻 祁 蒲 房 滕 屈 饶 "
+    "解 牟 艾 尤 阳 穆 农 卓 古 吉 缪 简 车 项 连 芦 麦 褚 娄 窦 戚 岑 景 党 宫 费 卜 冷 晏 "
+    "席 卫 米 柏 宗 瞿 桂 佟 臧 闵 苟 邬 边 卞 姬 仇 栾 隋 商 刁 沙 荣 巫 寇 桑 郎 甄 丛 仲 "
+    "虞 敖 巩 佘 池 查 麻 迟 邝 向 常 万 朴").split()
+"""Common surnames (compound ones first). Left out: those that are everyday words right
+before a form of address (和先生 is "and my husband"). 朴 (Park), the Korean residents' and
+Chinese Koreans' (朴明哲说, 居民朴敏英来电: redteam69 found them kept)."""
+
+_SURNAME = ("(?:" + "|".join(n for n in SURNAMES if len(n) > 1)
+            + "|[" + "".join(n for n in SURNAMES if len(n) == 1) + "])")
+HONORIFICS = ("老太太", "老先生", "老奶奶", "老大爷", "老伯伯", "阿姨", "老师", "先生", "女士",
+              "小姐", "大爷", "大妈", "大娘", "奶奶", "爷爷", "阿婆", "阿公", "老伯", "伯伯",
+              "叔叔", "婶婶", "大姐", "大哥", "师傅", "老太", "同志", "医生", "主任", "书记")
+_HONORIFIC = "(?:" + "|".join(HONORIFICS) + ")"
+_NOT_GIVEN = ("说讲称来去在的了是和与要想已没不也都又就对因问今昨前后末时天年月日们些个里面这那么样"
+              "代本签申办同反表咨询打回未电给被让叫上下"
+              # what a grid worker or a volunteer did, right after their name (网格员周敏走访,
+              # 志愿者李红陪同老人, 社工张敏看望, 网格员王芳探望)
+              "走陪看探")
+"""Characters that end a name rather than belong to it (王秀英说, 陈静代办)."""
+_GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
+OFFICE_POSTS = ("科长", "处长", "局长", "所长", "站长", "院长", "校长", "馆长", "行长", "庭长",
+                "厂长", "部长", "社长", "村长", "队长", "组长", "经理", "干事", "警官",
+                # a community's own helpers, addressed so (吴社工跟进, 孙网格员上门了)
+                "社工", "网格员")
+"""Posts a surname is said before as a form of address is (张科长, 李所长, 王经理), naming one
+person of an office as surely as 王主任 does; not 区长, 县长, 市长, 镇长 (a place's name
+ends in a surname: 长宁区长), nor a trade said of anyone (免费律师, 专职会计)."""
+_SURNAME_TITLE = re.compile(_SURNAME + "(?:" + _HONORIFIC + "|" + "|".join(OFFICE_POSTS) + ")")
+_POSTS = ("保安", "门卫", "城管", "租车", "汽车", "打车", "班车", "校车", "修车", "包车")
+_OFFICIAL_TITLES = ("主任", "书记", "医生", "老师", "同志", "师傅", *OFFICE_POSTS)
+
+
+def _addressed_by_post(text: str, start: int, found: str) -> bool:
+    """A form of address after a post (保安大哥, 门卫大爷, 出租车师傅) or 向 + a title ("to the
+    director": 向主任汇报, 向医生说明), not after a surname."""
+    return text[max(start - 1, 0):start + 1] in _POSTS or (
+        found[0] == "向" and found[1:] in _OFFICIAL_TITLES)
+RELATIVES = ("丈夫", "妻子", "老公", "老婆", "爱人", "老伴", "配偶", "儿子", "女儿", "子女", "孩子",
+             "闺女", "女婿", "儿媳", "媳妇", "母亲", "父亲", "妈妈", "爸爸", "哥哥", "姐姐", "弟弟",
+             "妹妹", "爷爷", "奶奶", "外公", "外婆", "孙子", "孙女", "外孙女", "外孙", "侄子",
+             "侄女", "外甥", "亲属", "家人", "家属", "监护人")
+"""Who someone is to the resident, the one list every rule that names a relative uses: after
+it (``_INTRODUCERS``: 女儿王丽), named (``_KIN_NAMED``: 孩子叫刘小雨), before it with or
+without 的 (``_KIN_OF``, ``_KIN_AFTER``: 王秀英的儿子, 张三丰家属), in brackets
+(``_PROFILED``: 王小明（儿子）). A longer word before the shorter it begins with (外孙女)."""
+_RELATIVE = "(?:" + "|".join(RELATIVES) + ")"
+_KIN = "|".join((*(r for r in RELATIVES if len(r) == 2), "邻居", "朋友"))
+"""The relatives of two characters, and a neighbour or a friend: who says or calls after them
+(邻居李四说, 她老公孙立军来电; one width for the look behind) or is named after them."""
+_INTRODUCERS = (r"(?:居民|住户|低保户|困难户|申请人|老人|患者|病人|家属|户主|联系人|姓\s?名|"
+                # who helped or was with them (网格员周敏已上门, 志愿者柳青已帮老人填表)
+                r"网格员|志愿者|社工|楼组长|工作人员[:：]|"
+                # a referred unit's or a helper's staff, named in its reply (经办人李明说,
+                # 回复人：李建国（网格员）); an office after them stays (联系人：社区居委会)
+                r"经办人|回复人|负责人|签收人|对接人|承办人|接待人|"
+                r"名叫|叫做|名字叫|名字是|曾用名|"
+                r"名字[:：]|本人|"
+                r"我叫|他叫|她叫|"
+                r"老伴儿|老头子|代办人|委托人|邻居|" + "|".join(RELATIVES) + "|"
+                # the written 其 + a relation: 其子张伟代办, 由其母王秀英领取
+                r"其(?:子|女|夫|妻|父|母|孙子|孙女|外孙|侄子|侄女|外甥|兄|弟|姐|妹|儿媳|女婿|邻居|亲戚)|"
+                r"收件人|收款人|持卡人|开户名|配偶|陪同人|代理人|联络人|"
+                r"来电人|来访人|投诉人|举报人|求助人|反映人|当事人|报案人|诉求人|"
+                # who mediated, kept the minutes, had the shift (调解员：孙丽萍, 记录人张敏)
+                r"调解员|记录人|值班员|值班人|交班人|接班人|"
+                # a post before the whole name of who holds it (副主任陈刚已批示, 书记李红梅答复,
+                # 社区副书记许丽华): the surname-and-post rule took only 陈主任
+                # (副主任 spelt out: an optional 副 first would cost every text a slower search)
+                r"副主任|副书记|主任|书记|" + "|".join(OFFICE_POSTS) + ")")
+NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄", "康复", "曾经", "曾多次",
+             # the rush hour (上午高峰期来电多); 高峰 alone is a name as often (高峰说他家漏水,
+             # 居民高峰反映): 上午高峰来电多 goes as a name since scrub49, an over-scrub taken
+             "高峰期", "高峰时段",
+             # today's weather and a routine call (今天高温来电多, 今天常规来电): redteam89
+             "高温", "常规",
+             "曾于", "符合", "陆续", "连续", "查询", "安排", "尚未", "关于", "包括", "常年",
+             "常住", "管理", "解决", "商量", "金额", "程序", "范围", "任何", "房屋", "万一", "万元",
+             "方法", "方式", "方面", "方案", "方向",
+             "向社区", "向街道", "向居委", "向中心", "向窗口", "向我", "向工作人员", "向医院",
+             "向单位", "向有关", "向相关", "高度", "向居民", "向他", "向她", "向其", "万分",
+             # what a household or a helper has or does (住户车辆已挪, 居民文件齐了)
+             "周边", "车辆", "车站", "齐全", "文件", "温度", "华侨", "毛病", "施工", "焦虑",
+             "农村", "付款", "付费",
+             # an illness, a body part, a home, an accident after 母亲 / 患者 / 居民 ...
+             "高血", "高烧", "高热", "高考", "高三", "高二", "高一", "高中", "左腿", "左手", "左脚",
+             "左眼", "左耳", "左侧", "左边", "左肩", "左膝", "严重", "关心", "关注", "关系", "房租",
+             "房产", "房贷", "房子", "房间", "房本", "车祸", "车费", "卫生", "安全", "安装",
+             "项目", "钱包", "钱款", "宁愿", "宁可", "温饱", "易摔", "向法院", "向派出所", "向法庭",
+             # 家属叫车送医
+             "车送", "车接", "车去", "车到",
+             # words opening a clause before 说 (万一说不清, 简单说就是, 严格说不符合)
+             "常常", "关键", "简单", "简直", "毕竟", "高兴", "严格", "方才", "方便", "何况",
+             "何必", "何时", "余下",
+             # what a resident says to staff, before a title or a name and a title (麻烦老师了,
+             # 辛苦李阿姨, 许多阿姨都来问, 尤其王老师, 凌晨张先生来电)
+             "麻烦", "辛苦", "尤其", "凌晨", "许多",
+             # 向 ("to") before a title: 向老师反映, 向主任汇报
+             "向主任", "向书记", "向医生", "向老师", "向同志", "向师傅",
+             # before 本人 (尚需本人到场, 方可由本人领取, 查验本人证件, 应届毕业生本人)
+             "尚需", "尚须", "方可", "查验", "查看", "查阅", "严禁", "毕业",
+             # what a unit's staff did, after 负责人 / 经办人 (负责人解释说, 经办人马上处理)
+             "解释", "解答", "商议", "连夜", "马上",
+             # what is sent or given (给包裹寄回)
+             "包裹",
+             # what a post or a resident does or is (主任严肃批评, 书记任期到明年, 居民陈述情况)
+             "严肃", "严厉", "任期", "任职", "任命", "任务", "冷静", "温和", "费心", "齐心",
+             "陈述",
+             # a thing a clerk has confirmed or handed over (余额确认, 车票已领取)
+             "余额", "车票", "车位", "房号",
+             # what a post does, said right after it (主任许诺, 科长连忙赶到, 经理关照过,
+             # 主任简要介绍): a post opens a name since scrub10 (副主任陈刚)
+             "许诺", "连忙", "关照", "简要", "关爱",
+             # where a household is, what it has (居民江边散步, 申请人余款已退回, 家属金钱上
+             # 有困难, 老人胡乱签了字)
+             "江边", "余款", "金钱", "胡乱",
+             # who agreed or signed, a thing handed over, a workshop (董事长同意, 由车队长签字,
+             # 毛毯已领取, 车间组长, 给车间发通知)
+             "董事", "车队", "毛毯", "车间",
+             # a form's labels typed a character at a time (曾 用 名：无, 党 员 证：有, 车 牌 号：):
+             # redteam69 found them scrubbed as a name; and what a Korean surname begins (老人
+             # 朴实, 居民朴素的要求)
+             "曾用", "党员", "车牌", "朴实", "朴素")
+"""Words that begin with a surname and follow a relation word in what clerks write (家属申请,
+患者费用, 家属向社区反映): the verb or noun after 家属 is not a name."""
+NOT_A_PERSONS_NAME = frozenset((
+    "孙子", "孙女", "孙媳", "曾孙", "曾孙女", "岳父", "岳母", "房东", "房主", "房客", "高中生",
+    "党员", "钟点工", "包工头", "农民", "农民工", "文员", "武警", "车主", "商户", "商人", "游客",
+    "管家", "华侨", "童工", "白领", "蓝领", "程序员", "司机", "向导", "伍军人"))
+"""Who someone is, not their name, though the word begins with a surname: a case note lists
+them with sex and age (孙子（男，10岁）, 房东（男，50岁）) or has them speak (房东说 ...)."""
+_BODY_SUFFIX = frozenset("局委院所站厅处科队会省市区县乡州员厂店部馆")
+"""Last characters of an office, a place or a post, not of a given name (卫健委来电, 房管局来电,
+卫生员说, 已联系石材厂。已通知党支部。已告知文化馆。)."""
+
+
+def is_name(found: str) -> bool:
+    """A listed or speaking "name" that is a role, a relation, an office or a place is not one,
+    nor a name already masked (王某某来过, 王某说: scrub48)."""
+    return found not in NOT_A_PERSONS_NAME and found[-1] not in _BODY_SUFFIX and "某" not in found
+_AFTER_A_DAY = ("一二三四五六七八九十日天再于带补到送寄发领或至及早晚中午点号和与凌傍全整半"
+                "过携提本电当见面沟联确核解反答商")
+"""What follows 周一 ... 周日 when it is a day (请周一再来, 请周二或周三来, 请周一上午来, 请周一
+九点来): anything else is a given name (请周一明来)."""
+_A_DAY_NOT_A_NAME = (r"周[一二三四五六日天](?!(?![" + _NOT_GIVEN + _AFTER_A_DAY
+                     + r"])[\u4e00-\u9fff])")
+_FROM_PLACES = ("江苏", "江西", "江阴", "安徽", "安庆", "吉林", "宁夏", "宁波", "宁德", "常熟",
+                "常德", "余姚", "余杭", "黄山", "黄石", "黄冈", "金华", "金山", "马鞍山", "邵阳",
+                # where a resident or a relative comes from, lives or works, said right after
+                # who they are (家属苏州来的, 子女张江上班, 居民徐家汇附近): the towns and
+                # quarters of Shanghai and the cities that begin with a surname and are no
+                # one's name
+                "杨浦", "徐汇", "黄浦", "闵行", "张江", "陆家嘴", "徐家汇", "朱家角", "曹杨",
+                "周家渡", "曹家渡", "江湾", "彭浦", "吴淞", "顾村", "华漕", "吴泾", "梅陇", "徐泾",
+                "赵巷", "朱泾", "枫泾", "张堰", "吕巷", "庄行", "车墩", "叶榭", "马陆", "陈家镇",
+                "苏州", "常州", "温州", "徐州", "连云港", "秦皇岛", "邢台", "甘肃", "韩国", "武汉",
+                "沈阳", "岳阳", "焦作", "石家庄", "包头", "张家港", "张家口", "张家界", "兰州",
+                "柳州", "桂林", "龙岩", "齐齐哈尔", "安阳", "郑州", "商丘", "许昌", "周口", "唐山",
+                # Pudong's and the suburbs' towns that begin with a surname (居民金桥上班,
+                # 女儿高桥那边住, 老伴马桥的老家)
+                "金桥", "金杨", "高桥", "高行", "高东", "康桥", "曹路", "唐镇", "周浦", "祝桥",
+                "万祥", "龚路", "马桥", "安亭", "罗店", "罗泾", "殷行", "高境", "杨行", "江桥",
+                "黄渡", "华亭", "徐行", "江川", "古美", "田林", "佘山", "白鹤", "金泽", "金汇",
+                "严桥", "凌桥",
+                # cities a relative is from, said before who they are (吉安女儿, 江门亲属,
+                # 白银家人, 池州孩子)
+                "池州", "娄底", "吉安", "景德镇", "毕节", "安顺", "万州", "甘孜", "白山", "白城",
+                "武威", "张掖", "白银", "石嘴山", "吴忠", "安康", "商洛", "阳泉", "吕梁", "江门",
+                "梅州", "阳江", "贺州")
+"""Places a resident says they are from (我是江苏的) or lives or works in that begin with a
+surname."""
+_TOWN = frozenset("镇区县市乡")
+"""What ends a place's name (罗店镇, 周浦镇): after who someone is, no name ends so."""
+_FAMILY_PLACE = _SURNAME + "家[宅浜汇角渡嘴湾桥村巷庄坝港塘埭沟坪岭集屯营寨堡洼]"
+"""A village or a quarter named after a family (王家宅, 张家浜, 潘家湾), no one's name."""
+_INTRODUCED = re.compile(
+    _INTRODUCERS + r"(?:是|为|叫|:|：|\s)*"
+    r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + "|" + _A_DAY_NOT_A_NAME + "|"
+    + _FAMILY_PLACE + r")"
+    r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})")
+_SELF_INTRODUCED = re.compile(
+    r"我是(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
+    r"(?=[，。；！？,.;!?\s、）)]|$|的" + _RELATIVE + r")")
+"""我是张伟，想问 / 我是张伟的妈妈: the resident introducing themselves, written down as said;
+only a name the clause ends with (我是江西人, 我是安徽的, 我是江苏来的 say where from)."""
+_KIN_NAMED = re.compile(
+    r"(?:" + _KIN + r")(?:的名字是|名字叫|名叫|叫做|叫)(?!" + "|".join(NOT_NAMES) + r")"
+    r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})")
+"""她老公叫孙立军, 孩子叫刘小雨: a relative named after the everyday word for them."""
+
+
+_ONE_SURNAME = "[" + "".join(n for n in SURNAMES if len(n) == 1) + "]"
+_NICK_NEXT = (r"(?:说|讲|称|本人|表示|反映|告诉|来|去|回|打|帮|问|让|要|会|刚|又|也|已|还|在|办|"
+              r"今天|明天|昨天|上午|下午|上门|负责|经办|答应|同意|家|和|跟|的|"
+              # a rating's praise (小王服务态度很好, 小周辛苦了, 小张人很好)
+              r"辛苦|服务|态度|耐心|热情|很|非常|真|特别|挺|人很|人好|人挺|一起|[，。；！？、,.;!?）)\s]|$)")
+_NICK_ABOUT = (r"(?:腿|腰|身体|住院|生病|看病|摔|行动不便|独居|一个人住|低保|补贴|医保|社保|养老金|"
+               r"材料|申请|领取|签字|签收|满意|不满意|不在|没|今年|\d{1,3}岁|一直|平时|已经|"
+               # how to reach them, and a number right after (老王电话 138…, 小刘13812345678)
+               r"电话|手机|微信|联系方式|号码|住址|地址|住在|[0-9０-９]|"
+               # their papers and accounts, what befell them, and a label before them (老王身份证
+               # 过期了, 老王银行卡 6222…, 小刘户口在外地, 老王退休了, 老王：138…)
+               r"身份证|证件|银行卡|卡号|账号|户口|邮箱|QQ|qq|住(?![房宅])|残疾|失业|退休|工资|欠费|"
+               r"[：:(（]|"
+               + "|".join(r for r in RELATIVES if r[0] != "女") + ")")
+"""What a note says of the resident a nickname calls (老王腿脚不便, 老王住院了, 小刘媳妇来电,
+老王低保材料齐了, 老王80岁, 老王满意, 帮老王申请; 老王电话, 小刘13812345678, 老王住在: the
+phone went and the nickname beside it stayed until redteam48): before December 2026 only what
+a person does or says after it was read, so these kept the nickname. Not a relative beginning
+with 女 (小孙女儿 is a granddaughter, 孙 a surname)."""
+_NICK_OLD_ABOUT = r"(?:女婿|女儿|病(?![房毒菌虫例历]))"
+"""What only 老 + a surname is said to have (老王女婿来电, 老王病了): 小孙女婿 and 小孙女儿 are a
+granddaughter's husband and a granddaughter (孙 a surname, ``_NICK_ABOUT``), no 老孙 is; not
+老毛病 (an old complaint: 毛 a surname too), nor 老王病房 / 老王病历 (what follows is a thing)."""
+_NICKNAME = re.compile(
+    r"(?:(?<![大从最缩矮弱短细微渺减较很太胆狭老妻一])小(?![车费康白米麦牛熊钱包童苗房池孔])"
+    r"|(?<![养敬尊古长元父遗防终孝扶助为爱送赡托安护])老(?![房农车]))" + _ONE_SURNAME
+    + r"(?=" + _NICK_NEXT + "|" + _NICK_ABOUT + r")"
+    r"|(?<![养敬尊古长元父遗防终孝扶助为爱送赡托安护])老(?![房农车]|毛病)" + _ONE_SURNAME
+    + r"(?=" + _NICK_OLD_ABOUT + r")"
+    r"|" + _ONE_SURNAME + r"[姐哥叔婶嫂](?![姐哥叔婶嫂子夫妹弟们])"
+    r"|(?<![养敬尊古长元父遗防终孝扶助为爱送赡托安护])老(?![石龙房农车])" + _ONE_SURNAME
+    + r"头(?![发部疼痛脑像])")
+"""What colleagues and neighbours call each other (小王说他明天来, 找老李帮忙, 小王办的, 王姐,
+李哥): 小 or 老 and a surname, when what follows is what a person does or says (or the clause
+ends), and a surname before 姐 / 哥 / 叔 / 婶 / 嫂, and 老 + a surname + 头 (老王头; not 老石头,
+老龙头). Not 小区, 老年 (no surname), not 养老金 (老 ends a word),
+not 小车来了 or 老房的 (a thing), not 向姐姐 / 连哥哥 (a preposition before a relative)."""
+_GIVEN_NICKS = ("芳丽燕红军敏娟玲霞婷琳莉萍琴颖洁倩娜慧雯蕾晶琪瑶怡婧璐美艳丹妮菲英凤"
+                "伟强刚勇杰涛斌磊鹏辉亮健俊兵宝")
+_GIVEN_NICKNAME = re.compile(
+    r"小(?<![大从最缩矮弱短细微渺减较很太胆狭老妻一]小)[" + _GIVEN_NICKS + r"]"  # 小 first: fast
+    r"(?=" + _NICK_NEXT + r"|核|确认|签|联系|沟通|再|请假|帮忙)")
+"""小 and a given name's character, as a colleague or a neighbour is called by it (小芳说明天来,
+小丽已经填好, 跟小燕核对过了, 小娟今天请假): none of these is a surname (小王 is
+``_NICKNAME``'s), and what follows is what a person does or says, as there. Not 小红书, 小红花,
+小燕子, 小超市, 小美女 (a thing follows), nor 小雪 (a solar term: not listed)."""
+_REACH_END = (r"(?=[，。；！？,.;!?、\s）)：:（(—…“”\"'～~\-]|了|并|和|及|与|后|未|没|$"
+              r"|[到去来](?:窗口|柜台|医院|中心|现场))")  # 陪同王芳到窗口: scrub49
+#: What a note says was done to reach someone, the name they reached following (``_REACHED``,
+#: ``_KIN_AFTER``).
+_REACHING = ("联系", "通知", "告知", "转告", "回访", "陪同", "探望", "看望", "走访")
+_REACHED = re.compile(
+    r"(?:" + "|".join(_REACHING) + r")(?:了(?!解)|过|到|上了)?"
+    r"(?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})" + _REACH_END)
+"""A name the clause ends with after who reached them (已联系王秀英，她说下周来; 已通知李建国。
+已电话联系王秀英：下周来; 已联系王秀英了; 已通知李建国和张伟), or that a "not" follows
+(电话联系王秀英未接通, 已回访王秀英没人接), as a follow-up note or a referred unit's reply says
+whom it called: not 联系方式 (``NOT_NAMES``), not 联系金融机构 (the clause goes on), not
+联系了解情况 (了解, "to find out")."""
+_WEEKDAYS = tuple(f"周{d}" for d in "一二三四五六日天")
+_OF_KIN = "(?:的(?=" + _RELATIVE + ")|之(?=[子女夫妻父母孙]))"
+_KIN_OF = re.compile(
+    r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES + _WEEKDAYS) + r")(?P<n>" + _SURNAME + _GIVEN
+    + r"{1,2})" + _OF_KIN)
+"""A name before 的 and who someone is to them (已联系张三丰的女儿, 王秀英的儿子来电), or the
+written 之 (王秀英之女): the
+relative is named through the resident; not 房东的儿子 (``is_name``), 周一的孩子 (a day),
+江西的亲属 (a place); a neighbour or a friend is not asked for (沈阳的朋友 is a city's)."""
+_NEXT_OF_KIN = _RELATIVE
+_KIN_AFTER = re.compile(
+    r"(?:^|(?<=[，。；！？,.;!?\s：:、（(“”\"])|(?<=由)|(?<=跟)|(?<=给)|(?<=请)|(?<=和)|(?<=与)|"
+    + "|".join(f"(?<={verb})" for verb in _REACHING) + ")"
+    r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES + _WEEKDAYS) + r")(?P<n>" + _SURNAME + _GIVEN
+    + r"{1,2})(?=" + _NEXT_OF_KIN + ")")
+"""A name right before who someone is to them, without 的 (张三丰家属说, 已联系王秀英女儿, 由
+李建国老伴代办), opening a clause or after who reached them: not 照顾生病女儿 (mid-clause),
+房东家属 (``is_name``), 申请人家属, 武汉女儿 (a place, ``_BEFORE_A_TITLE``)."""
+_TOLD_VERBS = (r"沟通|联系|确认|核实|说明|解释|反馈|答复|回复|商量|面谈|见面|当面|打|说|讲|"
+               r"寄|于|带|携带|补|提供|签|办|领|再|明天|后天|下周|本周|周[一二三四五六日]|上午|"
+               r"下午|今天|电话")
+"""What a name after 跟 / 给 / 请 is followed by that makes no word with 发 before it (发来,
+发到, 发回, 发送 do)."""
+_TOLD = re.compile(
+    r"(?:跟|给(?![付予])|请)(?!" + "|".join(NOT_NAMES) + "|" + _A_DAY_NOT_A_NAME + r")(?P<n>"
+    + _SURNAME + r"(?P<g>" + _GIVEN + r"{1,2}?))(?=" + _TOLD_VERBS + r"|回|发|送|来|到|过来)")
+_FA_THEN = re.compile(r"发(?=" + _TOLD_VERBS + "|发|短信|微信|消息|信息|邮件|通知)")
+"""发 after a one-character given name that is the name's: a verb or what is sent follows
+(给王建发打电话, 给王建发短信, 已给李国发微信, 给陈永发发了通知). A text to 王建 (发短信) loses
+its verb then, never a character of a name."""
+_ON_BEHALF = re.compile(
+    r"(?:代|替|帮)(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + "|" + _A_DAY_NOT_A_NAME + r")(?P<n>"
+    + _SURNAME + _GIVEN + r"{1,2}?)(?=签字|签名|领取|填表|填写|办理|交材料|补交|取件|缴费|申请|"
+    r"预约|挂号|递交|提交)")
+"""A name after 代 / 替 / 帮 and what was done for them (代王秀英签字, 替王秀英领取, 帮王秀英
+填表), as a 代办 or a help task's note says whom it was done for; not 代办, 帮忙, 帮扶 (no name
+follows), 帮孙子申请 (``is_name``), 帮高龄老人办理 (``NOT_NAMES``)."""
+"""A name after 跟 / 给 / 请 and what was done with them or asked of them, as a follow-up's
+outcome says it (跟王秀英沟通过了, 给王秀英打过电话, 请王秀英于周一来); not 跟进, 给予, 给付,
+请示, 请假 (no name follows), 请周一来, 请周一上午来 (a day; 请周一明来 is a name), not
+给居委会打电话, 跟施工方沟通 (an office, ``_UNITS_REACHED``), not 跟张科长 as 张 and 科长
+(a surname and a post, ``_POSTS_AFTER_A_SURNAME``: ``OFFICE_POSTS`` take it whole). The
+shortest name that a verb follows (请宋江于周一来: 于 is no given name here), but a one
+character given name before 发 and a verb or what is sent is cut short (给王建发打电话,
+给王建发短信: 发 is the name's, ``_FA_THEN``)."""
+_POSTS_AFTER_A_SURNAME = frozenset((
+    "科长", "处长", "局长", "所长", "站长", "院长", "主任", "书记", "经理", "老师", "师傅",
+    "医生", "队长", "组长", "社长", "村长", "部长", "科员", "干事", "工", "总", "姐", "哥"))
+_AND_NEXT = re.compile(r"[、和及与](?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN
+                       + r"{1,2})" + _REACH_END)
+"""The next name of a list of those reached (已联系王秀英、李建国。已通知李建国和张伟。)."""
+_UNITS_REACHED = frozenset((
+    "房管", "车管", "安监", "安保", "安置", "卫健", "文旅", "文广", "文体", "文明", "施工",
+    "施工方", "史志", "高新", "商务", "武装", "金融", "农业", "林业", "党建", "党群", "党委",
+    "党组", "关工", "仲裁", "华为", "万达", "车辆", "文书", "管道工", "江北", "江南", "黄浦",
+    "徐汇", "闵行", "房山", "石景山", "江宁", "武侯", "白云", "罗湖", "龙岗", "龙华", "萧山",
+    "钱塘", "曲靖", "商铺", "商家", "管道", "管网", "管线", "华润", "龙湖", "金地", "杨浦",
+    *_FROM_PLACES))
+"""Offices, trades and places a note says were told, called or asked over (已通知房管。
+已联系卫健。已告知施工方。已联系徐汇。叫安保来): short names that begin with a surname and end
+a clause as a name does after 联系 / 通知, or come before 来 after 叫."""
+_CALLED_OVER = re.compile(
+    r"叫(?!" + "|".join(NOT_NAMES) + r"|车)(?P<n>" + _SURNAME + _GIVEN + r"{1,2}?)"
+    r"(?=(?:过|回)?来|去|一起|陪)")
+"""A name after 叫 ("to ask someone over": 叫张伟来一趟, 叫李敏过来签字): not 叫车来, not 叫孙子
+过来 (``is_name``)."""
+_HIMSELF = re.compile(r"(?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
+                      r"(?=本人)")
+"""A name before 本人 ("in person": 王秀英本人签字, 由陈静本人来办理, 已联系李建国本人), as a clerk
+notes who signed or came; not 申请人本人, 车主本人 (``is_name``), 包括本人 (``NOT_NAMES``)."""
+_BEFORE_A_TITLE = ("王府井", "高级", "温柔", "文化", "武术", "金牌", "华人", "任课", "毕业", "卫健",
+                   "甘肃", "包头", "曲靖", "石家庄", "韩国", "罗斯", "武汉", "沈阳", "岳阳", "焦作",
+                   "马来", "管道", "车司机", "车行", "石材", "金店", "林业", "解放军", "纪检",
+                   "包车", *(f"周{d}" for d in "一二三四五六日"))
+"""What a title follows that begins with a surname and is no name: a kind (文化老师, 金牌阿姨), a
+place or a country someone is from (甘肃大爷, 韩国女士), a trade (管道师傅, 出租车司机师傅,
+石材师傅, 解放军同志), a day of the week (周一老师来电, 周日阿姨来值班: 周 is a surname, 一 ...
+日 no given name). Only right before the title: 周一明先生 is a name."""
+_ENDS_IN_A_SURNAME = frozenset(("谢谢", "感谢", "多谢", "致谢", "主任", "那边", "这边", "旁边",
+                                "身边", "公安", "治安", "分管", "主管", "房管", "车管", "物管",
+                                "相关", "有关", "机关", "海关", "免费", "收费",
+                                # places whose staff are told so (静安社工, 张江网格员, 长宁科长)
+                                "长宁", "静安", "松江", "浦江", "张江", "镇江", "九江", "延安",
+                                "西安", "淮安", "泰安", "吴江"))
+"""Words whose last character is a surname, said right before a title or a post every day
+(谢谢老师, 感谢阿姨, 多谢师傅, 班主任老师, 那边老师说, 公安局长, 分管科长, 相关处长, a place's
+own: 静安社工): that character is no one's surname."""
+
+
+def _ends_a_word(text: str, start: int) -> bool:
+    """Whether the surname at ``start`` is the end of one of :data:`_ENDS_IN_A_SURNAME`; not
+    when the character before it ends one itself (感谢谢老师: thanks to teacher Xie)."""
+    return start > 0 and text[start - 1:start + 1] in _ENDS_IN_A_SURNAME and not (
+        start > 1 and text[start - 2:start] in _ENDS_IN_A_SURNAME)
+_NAME_TITLES = tuple(t for t in HONORIFICS if t not in ("主任", "书记"))
+"""The forms of address a whole name is said before (王德发师傅, 李建国同志, 张秀英医生, 刘桂兰
+大妈), not a post's (车间主任, 党支部书记: a workshop, a party branch)."""
+_A_NAME_TITLE = "(?:" + "|".join(_NAME_TITLES) + ")"
+_FULL_NAME_TITLE = re.compile(
+    r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + r")"
+    r"(?!(?:" + "|".join(_BEFORE_A_TITLE) + r")" + _A_NAME_TITLE + r")" + _SURNAME
+    + r"(?P<g>" + _GIVEN + r"{1,2})" + _A_NAME_TITLE)
+"""A whole name with a form of address after it (王小明先生, 陈建国先生, 欧阳娜娜女士, 张秀英
+阿姨): the surname rule alone took only a surname right before the title."""
+_SINGLE_SURNAMES = frozenset(n for n in SURNAMES if len(n) == 1)
+_FULL_NAME_POST = re.compile(_SURNAME + r"(?P<g>" + _GIVEN + r"{1,2})(?=" + "|".join(OFFICE_POSTS)
+                             + ")")
+"""A whole name before an office's post (王建国局长, 孙建平所长, 张晓峰科长): the name goes, the
+post stays; not an office or a place before its head (卫生院院长, 文化站站长, 安监站长,
+``is_name`` and ``_UNITS_REACHED``; a kind or a place, ``_BEFORE_A_TITLE``, ``NOT_NAMES``,
+``_FROM_PLACES``), nor 主任 / 书记 (车间主任). The surname first, so that ``re`` skips to one:
+the words it must not begin with are asked after a find."""
+_NOT_A_NAME_POSTED = NOT_NAMES + _FROM_PLACES
+_KIND_OF_POST = re.compile("(?:" + "|".join(_BEFORE_A_TITLE) + ")(?:" + "|".join(OFFICE_POSTS)
+                           + ")")
+
+
+def _full_name_titled(text: str) -> Iterator[tuple[int, int]]:
+    """Spans of :data:`_FULL_NAME_TITLE`. When the given name begins with a surname (感谢王明先生,
+    向王先生说明, 李华先生) the name is taken from there: a verb or a preposition before a
+    name is more common than a name of that shape, and the surname rule's own find (王先生)
+    is kept whole either way."""
+    for m in _FULL_NAME_TITLE.finditer(text):
+        start = m.start("g") if text[m.start("g")] in _SINGLE_SURNAMES else m.start()
+        if is_name(text[start:m.end("g")]) and not _ends_a_word(text, start):
+            yield start, m.end()
+    for m in _FULL_NAME_POST.finditer(text):
+        if text.startswith(_NOT_A_NAME_POSTED, m.start()) or _KIND_OF_POST.match(text, m.start()):
+            continue  # 主任高度..., 金牌经理; 周一明局长 is a name
+        start = m.start("g") if text[m.start("g")] in _SINGLE_SURNAMES else m.start()
+        name = text[start:m.end("g")]
+        if text[m.end("g") - 1] == text[m.end("g")]:
+            continue  # an office and its head: 金星村村长, 红旗队队长
+        if is_name(name) and name not in _UNITS_REACHED and not _ends_a_word(text, start):
+            yield start, m.end()
+
+
+_SPACED_NAME = re.compile(
+    r"(?P<n>" + _SURNAME + r"(?:(?P<w>[ _\-·.*])" + _GIVEN + r"(?P=w)" + _GIVEN
+    + r"|(?P<s>_)" + _GIVEN + r"{1,2}))")
+"""A name typed with the same separator between its characters (李_建_国, 张 建 国, 陈-晓-红,
+刘·志·刚, 黄*丽*华, 欧阳-娜-娜; with ``_`` only after the surname alone, 王_英, 李_建国: left
+国 until redteam69; a dash, a dot or a space
+between two is a range, a pause or a file's name, 高-低, 中文.链接, and 王*英 is a name masked
+as the counter's screen shows it): no word is written so, but for a whole line
+spaced out (请 假 一 天, ``_spaced_name``); kept until scrub47."""
+_ANY_SPACED = re.compile(r"[ _\-·.*](?<=[\u4e00-\u9fff].)(?=[\u4e00-\u9fff])")
+_SPACED_HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _spaced_name(text: str, m: re.Match[str]) -> bool:
+    """Not one stretch of a line typed a character at a time (高 兴 地 说, 申 请 人：): the
+    characters before and after the name are not single ones parted the same way, and the
+    name is no role or word (``is_name``, ``NOT_NAMES``)."""
+    sep = m.group("s") or m.group("w")
+    start, end = m.start("n"), m.end("n")
+    if text[start - 2:start - 1] and text[start - 1:start] == sep \
+            and _SPACED_HAN.match(text, start - 2) \
+            and not _SPACED_HAN.match(text, max(0, start - 3)) if start >= 2 else False:
+        return False
+    if text[end:end + 1] == sep and _SPACED_HAN.match(text, end + 1) \
+            and not _SPACED_HAN.match(text, end + 2):
+        return False
+    name = text[start:end].replace(sep, "")
+    return is_name(name) and name[-1] != "人" and not name.startswith(NOT_NAMES)
+
+
+_ROLES = (r"(?:本人|" + "|".join(RELATIVES) + "|代办人|委托人|申请人|户主|联系人|独居|老人)")
+_PROFILED = re.compile(
+    r"(?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
+    r"(?:(?:\s*[（(，,、]\s*|\s+)(?:男|女)性?(?=[\s，,、）)；;]|\d|岁|$)"
+    r"|\s*[（(]" + _ROLES + r"[，,、）)])")
+"""A name as a case note's list of people writes it: with the sex and age after it (王秀英（女，
+67岁）, 张建国，男，45岁) or with who they are in brackets (王小明（儿子）, 李敏(本人))."""
+_OWNS = r"的(?:电话|手机|座机|联系方式|号码|身份证|住址|地址|微信)"
+_SURNAME_FIRST = "[" + "".join(sorted({n[0] for n in SURNAMES})) + "]"
+"""What a name's first character may be: ``_SPEAKER`` asks it before its look behinds."""
+_A_TIME_OF_DAY = ("今天|昨天|前天|上午|下午|中午|晚上|早上|刚才|刚刚|当天|随后|后来|今早|昨晚|"
+                  "周[一二三四五六日天]")
+"""The time a note opens with, glued to the name after it (今天张建国来过, 上午李秀英打电话,
+2026年12月20日周日张建国来过):
+each two characters, one width for ``_SPEAKER``'s look behind; kept until scrub49. Not 向 after
+it: 今天向领导反映, 刚才向社工说 tell whom the resident went to (scrub49 took 向领导 for a name:
+redteam89)."""
+_A_DAY_BEFORE = (r"(?<=\d[日号点时分])|(?<=[一二三四五六七八九十][日号点])|(?<=[:：]\d\d)"
+                 r"|(?<=点半)")
+"""A day or a time glued before the name (20日张建国来过, 12月20号李秀英来电, 二十日王芳到窗口,
+31日23:30张建国来电, 9点半刘志刚来过): kept until scrub50 (only a weekday or a time word opened
+the clause)."""
+_TIME_BETWEEN = (r"(?:今天|昨天|前天|明天|后天|上午|下午|中午|晚上|早上|傍晚|刚才|刚刚|今早|昨晚"
+                 r"|周[一二三四五六日天]|又|也|再次|已经?|还)?")
+"""When, between the name and what the person did (张建国今天来过, 李秀英上午打电话, 王芳又来电):
+kept until scrub50 (the verb had to follow the name)."""
+_CALLS_COUNTED = r"(?!(?:较|很|特别|比较|非常)?(?:多(?![次回遍])|少)|量|数|人数|高峰)"
+"""来电 / 来访 said of how many came (上午高峰来电多, 今天来电量大, 9点半高峰来访多), not of who
+called (张建国来电多次 is a person): scrub49 took 高峰 for a name there."""
+_SPEAKER = re.compile(r"(?=" + _SURNAME_FIRST
+                      + r")(?:^|(?<=[，。；！？,.;!?\s:：（(【\[\-#“「『\"'‘])|(?<=" + _KIN
+                      + r")|" + _A_DAY_BEFORE + r"|(?<=" + _A_TIME_OF_DAY + r")(?!向))(?P<n>"
+                      + _SURNAME + _GIVEN + r"{1,2})(?=" + _TIME_BETWEEN
+                      + r"(?:说|称|表示|反映|讲|来电" + _CALLS_COUNTED + r"|来访" + _CALLS_COUNTED
+                      + r"|告诉|来过|打电话|打来电话"
+                      + r"|[到来]窗口|" + _OWNS + r"|(?:电话|手机|座机)[:：]?\d))")
+"""A name opening a clause before a verb of speech (王秀英说), or after the everyday word for
+who they are to the resident (邻居李四说, 她老公孙立军来电: each of ``_KIN`` is two characters,
+one width for the look behind); not 向姐姐反映, 向妈妈说 ("to my sister", ``_KIN_WORDS``).
+Since scrub48 also before 来过 and before 的 and how to reach them (张建国来过, 张建国的电话
+138...: a line typed a character at a time reads so once its spaces are left out,
+``spaced_out``); not a day (周一来过). Since redteam80 a clause also opens after a colon, a
+bracket, a dash, a # or a quote (备注：张建国来过, （李桂兰来电）, “李 桂 兰 来 过): a form's
+label and a list's item. Since scrub50 also after a day or a clock's time (20日张建国来过,
+``_A_DAY_BEFORE``) and with the time between the name and its verb (张建国今天来过,
+``_TIME_BETWEEN``); not before calls counted (上午高峰来电多, ``_CALLS_COUNTED``), nor an office,
+a company or a place (今天华为来电, 江苏来电转办: ``_UNITS_REACHED``)."""
+_DEEDS = "同意|签字|签名|签收|确认|拒绝|答应|到场|领取|承诺|认可"
+_DEED = re.compile(
+    r"(?:^|(?<=[，。；！？,.;!?\s：:])|(?<=由)|"
+    + "|".join(f"(?<={w})" for w in ("上午", "下午", "中午", "晚上", "今天", "昨天", "刚才", "当天",
+                                      "随后", "后来"))
+    + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
+    r"(?=(?:已经?|不|没有?|也|又|都|当场|亲自|本人)?(?:" + _DEEDS + "))")
+"""A name alone opening a clause before what the person did at the counter (刘志刚同意签字,
+周海燕确认收到, 何建军拒绝签收, 吴桂芬已签字确认, 今天上午郑国庆到场办理, 由刘志刚签字): a note says
+who agreed, signed or refused without a word before the name. Not who someone is (房东同意,
+``is_name``), an office (万科确认), a place, a day (周一确认; 周一明确认 is a name), a trade
+(石材确认), nor a thing (余额确认, 车票已领取, ``NOT_NAMES``)."""
+_SPACED_AFTER_SURNAME = re.compile(
+    _INTRODUCERS + r"(?:是|为|叫|:|：)?\s{0,2}(?P<n>" + _SURNAME + r" {1,2}" + _GIVEN + r"{1,2}?)"
+    r"(?=[，。；！？,.;!?、\s）)]|$|说|称|表示|反映|讲|来电|来访|告诉|" + _DEEDS + ")"
+    r"|(?:^|(?<=[，。；！？,.;!?\n]))(?P<s>" + _SURNAME + r" {1,2}" + _GIVEN + r"{1,2})"
+    r"(?=说|称|表示|反映|讲|来电|来访|告诉|来过|" + _DEEDS + ")"
+    r"|(?:" + "|".join(_REACHING) + r")(?:了|过)?(?P<r>" + _SURNAME + r" {1,2}" + _GIVEN
+    + r"{1,2}?)" + _REACH_END)
+"""A name with a space after its surname (申请人：张 建国, 张 建国说: a form's boxes, the way
+a Latin name is parted) or a two-character one padded to three (联系人：王　英, a list
+aligned by a full-width space): after a word that introduces a name, or opening a clause
+before a verb of speech or what the person did; kept until redteam69. A two-character one so
+typed opening a clause (王 芳说明天来, 刘 洋签字) or after who reached it (已联系张 伟，) was
+kept until scrub48; not a day (周 一来电) nor a word (高 兴说, ``NOT_NAMES``)."""
+_QUOTED_SPEAKER = re.compile(r"(?<=[“「『\"'‘])(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
+                             r"(?=[”」』\"'’](?:说(?!明)|称|表示|反映|讲|来电|来访|告诉))")
+"""A name in quotes before a verb of speech (“王秀英”说, 「李建国」表示), as a clerk quotes who
+said what; not a quoted term before 说明 (“一网通办”说明)."""
+_KIN_WORDS = frozenset((*RELATIVES, "叔叔", "阿姨", "婶婶", "伯伯", "舅舅", "姥姥", "姥爷"))
+_ENGLISH_TITLE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Madam|Mdm|Auntie|Aunty|Uncle|Grandma|"
+                            r"Grandpa)\.?\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+)?")
+_ENGLISH_PROFILED = re.compile(r"\b(?P<n>[A-Z][a-z]+\s+[A-Z][a-z]+),\s*(?:male|female|M|F)\b")
+_ENGLISH_NOT_NAMES = frozenset((
+    "Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March "
+    "July September October November December Status Services Service Center "
+    "Centre Window Office Affairs Committee Has Is Was Will Did Said Called Beneficiary Form "
+    "Card Number Records Record Follow Case Hotline Desk Counter Team").split())
+"""Capitalised words after resident / applicant / Contact: that are no name (the resident
+Monday morning, Applicant Status, Resident Services Center, Contact: Window 5)."""
+_ENGLISH_INTRODUCED = re.compile(r"\b(?i:name is|name:|named|resident|applicant|contact:|"
+                                 r"contact person:?)\s+"
+                                 r"(?P<n>[A-Z][a-z]+(?:\s+[A-Z][a-z]+){0,2})")
+
+
+_DOTTED_INITIALS = re.compile(r"(?<![A-Za-z.])(?:[A-Z]\.\s?){1,2}[A-Z]\.(?![A-Za-z])")
+"""A name's initials with a full stop after each (W.X.Y., L. J. G.), as a clerk shortens a
+name or a form pastes it; not the abbreviations a note has (U.S.A., P.R.C., A.M.): kept until
+scrub47."""
+_NOT_INITIALS = frozenset((
+    "U.S.", "U.S.A.", "U.K.", "P.R.C.", "R.O.C.", "H.K.", "S.A.R.", "A.M.", "P.M.", "E.G.",
+    "I.E.", "N.B.", "P.S.", "I.D.", "U.N.", "E.U.", "D.C.", "B.C.", "A.D.", "R.I.P.", "O.K.",
+    "Q.A.", "C.V.", "V.S.", "P.O.",
+    # a Hong Kong justice of the peace who witnesses a signature, cities and degrees
+    # (redteam69: 需要J.P.见证签名, 儿子在L.A.读书)
+    "J.P.", "L.A.", "N.Y.", "N.Y.C.", "S.F.", "M.D.", "B.A.", "M.A.", "B.S.", "M.S.", "R.N.",
+    "D.I.Y."))
+_INITIALED = re.compile(_SURNAME + r"(?:[A-Z]{1,3}|[a-z]{1,3}|(?:[A-Z]\.){1,3})(?![A-Za-z0-9])")
+"""A surname and the given name's initials (王XY, 张JG, 陈X女士, 刘Z.Q.), where a person's
+doing, a form of address or a clause's end follows or a word that introduces or reaches one
+comes before (``_initialed``); kept until scrub47; in lower case too, as the IME leaves them
+(刘zq, 陈xh女士, 张jg说: kept until redteam69). Not an acronym after a word ending in a surname
+(查CT, 高DPI, 金VIP, 关app, 重65kg: ``_ACRONYMS``); 王某某 and 王XX, a name already left out,
+stay."""
+_ACRONYMS = frozenset((
+    "CT", "DPI", "VIP", "APP", "PDF", "ID", "QQ", "IC", "PC", "TV", "AI", "OK", "BUG", "IT", "PPT",
+    "CEO", "HR", "GPS", "USB", "WIFI", "ATM", "POS", "SIM", "DNA", "MRI", "ICU", "KTV", "SUV",
+    "ETC", "EMS", "SF", "NFC", "UFO", "GDP", "CPI", "VR", "AR", "LED", "PVC", "MV", "DJ", "BMI",
+    # the tests a screening or a check-up orders after 查 (两癌筛查：查HPV和TCT, 查PSA, 查HCG:
+    # redteam69 found them taken for a name), and a sum's currency after 万 (1万HKD)
+    "HPV", "TCT", "PSA", "HCG", "CEA", "AFP", "TSH", "ECG", "EEG", "EKG", "PET", "HIV", "HBV",
+    "HCV", "CRP", "ALT", "AST", "BNP", "DR", "CTA", "MRA", "PCR", "RMB", "CNY", "HKD", "USD",
+    "MOP", "TWD", "JPY", "KRW", "EUR", "GBP", "AUD", "CAD", "SGD", "MPF",
+    # units and files typed in lower case, and a name masked (王xx, like 王某某)
+    "KG", "CM", "MM", "ML", "KM", "MG", "JPG", "PNG", "DOC", "XLS", "ZIP", "APK", "XX", "XXX"))
+_AFTER_INITIALS = re.compile(r"\s?(?:" + _HONORIFIC + "|" + "|".join(OFFICE_POSTS) + "|"
+                             + _NICK_NEXT + "|" + _DEEDS + ")")
+_BEFORE_INITIALS = re.compile(r"(?:" + _INTRODUCERS + "|" + "|".join(_REACHING) + r"|[跟给请叫由])"
+                              r"(?:是|为|:|：|\s)*$")
+
+
+_HAN_CAPITAL = re.compile(r"[A-Za-z](?<=[\u4e00-\u9fff].)")
+_TWO_SYLLABLES = re.compile(r"\s[A-Z][a-z]{1,5}[ \-][A-Za-z]")
+
+
+def _initialed(text: str, m: re.Match[str]) -> bool:
+    if m.group()[0] in "于向" and _HAN.match(text, max(0, m.start() - 1)) and m.start():
+        return False  # 属于A。, 高于B，转向C: a preposition, no surname
+    if m.start() and text[m.start() - 1].isdigit():
+        return False  # 1万HKD: a number's 万, no surname
+    letters = m.group()[1:].replace(".", "") if m.group()[0] in _SINGLE_SURNAMES \
+        else m.group()[2:].replace(".", "")
+    return letters.upper() not in _ACRONYMS and (
+        _AFTER_INITIALS.match(text, m.end()) is not None
+        or _BEFORE_INITIALS.search(text, max(0, m.start() - 8), m.start()) is not None)
+
+
+_HK_SURNAMES = ("Chan Wong Lee Cheung Lau Ng Ho Leung Lam Tsang Yeung Chow Tang Lai Kwok Cheng "
+                "Fung Yip Tse Mak Choi Chu Lo Law Lui Siu Tam Tong Wu Hui Kwan Ko Kong Poon "
+                "Pang Yuen Mok Shek Sze Tsui Yau Yu Chung Chiu Kam Luk Tsoi Au Fong Hung Kwong "
+                "Chau Cheuk Chong Ip Kan Ku Kwai Li Liu Lok Man Ma Mui So Sin Suen To Wan Wai Yim "
+                "Yiu Yung").split()
+_CANTONESE_SYLLABLES = frozenset((
+    "ah bik bing bo chai chak chan chau che cheong cheuk cheung chi chik chin ching chit chiu "
+    "choi chong chu chuen chuk chun chung fai fan fat fei fo fok fong fu fuk fun fung ha hai "
+    "hang hei hen hin hing ho hoi hok hon hong hou hui hung ip ka kai kam kan kar kau kei "
+    "keung ki kin king kit kiu ko kok kon kong ku kuen kui kun kwai kwan kwok kwong lai lam "
+    "lan lap lau lee lei leung li lik lim lin ling lit liu lo lok long lui luk lun lung ma "
+    "mak man mei mi min ming miu mo mok mui mun nam ng nga ngai ngan ngo nin ning oi on pak "
+    "pan pang "
+    "pik ping po pok pong pui pun sai sam san sang sau se sek shan shek sheung shing shu shuk "
+    "shun si sik sin sing siu so suen suet sui sum sun sung sze tai tak tam tat tik tim tin "
+    "ting tit to tong tsang tse tsui tsun tsz tung wa wah wai wan wang wing wo wong wu wun "
+    "ya yam yan yau yee yeung yi yik yim yin ying yip yiu yu yuen yuet yuk yung").split())
+_HK_NAME = re.compile(r"(?<![A-Za-z])(?:" + "|".join(_HK_SURNAMES) + "|" + "|".join(
+    n.upper() for n in _HK_SURNAMES) + r"),?\s(?P<a>[A-Z][a-z]{1,5})[ \-](?P<b>[A-Za-z][a-z]{1,5})"
+    r"(?![A-Za-z])(?![ \-](?:Road|Rd|Street|St|Avenue|Estate|Court|Village|Station|Centre|Center|"
+    r"Building|House|Garden|Gardens|Park|Hospital|School|College|Tower|Plaza|Mansion)\b)")
+"""A Hong Kong name as its ID card and letters romanise it, surname first (Chan Tai Man, CHAN
+Tai-man, Wong Siu Ming, Cheung Ka Yan): a surname, then two syllables of Cantonese for the
+given name; kept until scrub47 (Mr Chan went). Not a district or a place of Hong Kong named
+alike (Wong Tai Sin, Ho Man Tin, Ma On Shan: ``_HK_PLACES``), nor a road or a building."""
+_HK_PLACES = frozenset(("wong tai sin", "ho man tin", "yau ma tei", "ma on shan", "wu kai sha",
+                        "siu lek yuen", "lok ma chau", "man kam to", "wong chuk hang",
+                        "shek kip mei", "ma tau wai", "ma liu shui", "lai chi kok", "tai wai",
+                        "to kwa wan", "kwun tong", "sham shui po", "tsim sha tsui",
+                        "lam tin", "so uk", "shek mun", "lo wu", "tai koo", "ma wan",
+                        "chung hom kok", "siu sai wan", "wan chai", "mong kok", "tin shui wai",
+                        "tai po", "ho chung", "lam tsuen", "au tau", "kam tin",
+                        # redteam69: a district of the Island, markets of the New Territories,
+                        # a village of Tung Chung
+                        "shek tong tsui", "yuen long kau", "shek wu hui", "ma wan chung"))
+
+
+def _hk_name(m: re.Match[str]) -> bool:
+    return m.group("a").lower() in _CANTONESE_SYLLABLES \
+        and m.group("b").lower() in _CANTONESE_SYLLABLES \
+        and " ".join(re.split(r",?[ \-]", m.group().lower())) not in _HK_PLACES
+
+
+_ROMAN_SURNAMES = sorted({*_HK_SURNAMES, *(
+    # Taiwan's (Wade-Giles, as its passports write them), Korea's, and the mainland's pinyin
+    "Chen Lin Huang Chang Wang Wu Liu Tsai Yang Hsu Cheng Hsieh Kuo Hung Tseng Chiu Liao Lai "
+    "Chou Yeh Su Chuang Lu Chiang Ho Lo Kao Pan Chien Chung Peng Fan Tu Tsao Fu Shih Hsiao Yu "
+    "Yen Wei Tang Hou Wen Chao Chu Chin Sung Lien Ma Ko Hsueh Tung Shen Yao Yuan Jen Pai Hu "
+    "Kim Lee Yi Park Pak Choi Choe Jung Jeong Kang Cho Jo Yoon Yun Jang Lim Im Han Oh Seo Suh "
+    "Shin Kwon Hwang Ahn An Song Yoo Ryu Hong Jeon Jun Go Moon Mun Son Sohn Bae Baek Heo Nam Noh "
+    "Roh Kwak Sung Cha Joo Woo Min Na Jin Ji Chae Won Bang Gong Hyun Byun Seok "
+    "Zhang Li Zhao Zhou Xu Sun Zhu Gao He Guo Luo Liang Zheng Xie Feng Dong Xiao Cao Deng Zeng "
+    "Lv Jiang Cai Jia Ding Xue Ye Yan Du Dai Xia Zhong Tian Ren Fang Shi Tan Zou Xiong Jin "
+    "Hao Kong Bai Cui Kang Mao Qiu Qin Gu Shao Meng Long Wan Duan Lei Qian Yin Qiao Gong"
+    ).split()}, key=len, reverse=True)
+_ROMAN_SURNAME = "(?:" + "|".join(_ROMAN_SURNAMES + [n.upper() for n in _ROMAN_SURNAMES]) + ")"
+_PLACE_AFTER = (r"(?![ \-](?:Road|Rd|Street|St|Avenue|Estate|Court|Village|Station|Centre|Center|"
+                r"Building|House|Garden|Gardens|Park|Hospital|School|College|Tower|Plaza|"
+                r"Mansion)\b)")
+_HYPHENED_NAME = re.compile(r"(?<![A-Za-z])" + _ROMAN_SURNAME + r",?\s(?P<a>[A-Z][A-Za-z]{0,5})-"
+                            r"(?P<b>[A-Za-z][A-Za-z]{0,5})(?![A-Za-z\-])" + _PLACE_AFTER)
+_SYLLABLE = re.compile(r"[bcdfghjklmnpqrstvwxyz]{0,3}[aeiouy]{1,4}(?:ng|[nmkptlrh])?|t?sz|ng",
+                       re.IGNORECASE)
+"""A syllable as Korea, Taiwan, Hong Kong or the mainland romanise one (min, soo, hyun, chih,
+hsiung, tai, kwok, tsz, xiu, zhuang): not an English word's parts (Drop-off, Kong-based,
+Follow-up, Long-term, Self-service)."""
+"""A name romanised with a hyphen between its given name's syllables, surname first: Korea's
+(Kim Min-su, Lee Soo-jin), Taiwan's (Chen Chih-ming, Lin Mei-ling, CHEN CHIH-MING), Hong
+Kong's (Chan Tai-man): the hyphen between two syllables marks a given name (redteam69 found the
+Korean and Taiwanese ones kept, the Hong Kong rule knowing only Cantonese's syllables). Not
+an English word so written (``_SYLLABLE``: Hong Kong-based, Car Park Drop-off), a place of
+Hong Kong's (``_HK_PLACES``), a road or a building."""
+_WESTERN_GIVEN = (
+    "Peter Paul John David Michael Kelvin Kenneth Eric Alan Tony Jacky Jackie Andy Alex Ben Billy "
+    "Calvin Danny Edmond Edward Frankie Gary George Henry Jason Jimmy Johnny Ken Kevin Leo Louis "
+    "Martin Matthew Patrick Raymond Ricky Sam Simon Stephen Terry Thomas Tommy Vincent William "
+    "Wilson Wing Dennis Derek Felix Gordon Ivan Jeffrey Joseph Keith Lawrence Samuel Steven "
+    "Mary Ada Amy Annie Carmen Cathy Cindy Connie Daisy Doris Eva Fiona Grace Helen Irene Ivy "
+    "Jenny Joyce Karen Kitty Linda Lily Lucy Maggie Nancy Peggy Queenie Rita Sandy Shirley "
+    "Stella Teresa Vivian Wendy Winnie Yvonne Alice Agnes Angela Betty Candy Cecilia Christine "
+    "Coco Elaine Emily Esther Gloria Iris Jessica Joanne Josephine Judy Katherine Kelly Mandy "
+    "Michelle Monica Phoebe Rebecca Rosa Sally Susan Tiffany Venus Vicky "
+    # scrub48: more of those Hong Kong, Macao, Taiwan and Singapore give (Winston Chan)
+    "Winston Anthony Andrew Brian Charles Chris Christopher Daniel Eddie Francis Harry Jerry "
+    "Jonathan Justin Kenny Nelson Oscar Philip Richard Robert Roger Ronald Stanley Timothy "
+    "Victor Wallace Benny Bobby Sammy Alvin Edwin Ernest Herman Hugo Marco "
+    "Anna Bonnie Catherine Cherry Chloe Clara Debbie Emma Fanny Flora Gigi Hannah Heidi Janet "
+    "Jennifer Jessie Kathy Laura Lisa Mabel Melody Natalie Olivia Pauline Polly Rachel Sarah "
+    "Sophie Tracy Winky Yolanda Zoe").split()
+_WESTERN_NAMED = re.compile(r"(?:" + "|".join(_WESTERN_GIVEN) + r")\s"
+                            + _ROMAN_SURNAME + r"(?![A-Za-z]|\s[A-Z])")
+"""An English given name before a Chinese surname, as Hong Kong and Taiwan write a name (Peter
+Chan, Kelvin Lau, Mary Wong): kept until redteam69 (Mr Chan went). Only the given names listed
+(no month, no verb: May, Will and Bill are left out); not a place's or a hospital's name, more
+capitalised words after it (Alice Ho Miu Ling Nethersole Hospital, Sam Tung Uk Museum)."""
+_TITLE_HAN = re.compile(r"(?:Mr|Mrs|Ms|Miss|Madam|Mdm|Dr)\.?\s?" + _SURNAME
+                        + _GIVEN + r"{0,2}")
+"""An English title before a name in Chinese characters (Madam 黄, Miss 李来过, Mr 陈说), as a
+Hong Kong counter writes it: kept until redteam69."""
+_SURNAME_SIR = re.compile(_SURNAME + r"(?:sir|Sir|SIR)(?![A-Za-z])")
+_TWO_WORDS = re.compile(r"[A-Z][a-z]+\s[A-Z]")
+"""What ``_WESTERN_NAMED`` needs (Peter Chan), a search most texts pay nothing more for."""
+_LETTER_DASH = re.compile(r"[A-Za-z]-[A-Za-z]")
+_SURNAME_SPACE = re.compile("[" + "".join(sorted({n[-1] for n in SURNAMES}))
+                            + "] {1,2}[\u4e00-\u9fff]")
+"""What ``_SPACED_AFTER_SURNAME`` needs (张 建国): a surname's last character, a space, a
+character."""
+"""Hong Kong's 黄sir, 陈Sir (a policeman, a teacher, an officer by his surname): kept until
+redteam69."""
+_JAPANESE_SURNAMES = (
+    "佐佐木 长谷川 佐藤 铃木 高桥 田中 伊藤 渡边 渡辺 山本 中村 小林 加藤 "
+    "吉田 山田 山口 松本 井上 木村 斋藤 斎藤 清水 山崎 池田 桥本 阿部 "
+    "石川 山下 中岛 石井 小川 前田 冈田 藤田 后藤 近藤 村上 远藤 青木 "
+    "坂本 福田 太田 西村 藤井 金子 冈本 藤原 中野 三浦 原田 中川 松田 "
+    "竹内 小野 田村 中山 和田 石田 森田 上田 柴田 酒井 工藤 横山 宫崎 "
+    "宫本 内田 高木 安藤 岛田 谷口 大野 丸山 今井 高田 藤本 武田 村田 "
+    "上野 杉山 增田 小山 大塚 平野 菅原 久保 松井 千叶 岩崎 樱井 桜井 "
+    "木下 野口 松尾 菊地 野村 新井 渡部").split()
+_JAPANESE_TITLED = re.compile(
+    r"(?:" + "|".join(_JAPANESE_SURNAMES) + r")"
+    r"(?=\s?(?:先生|女士|小姐|太太|夫人|さん|様|さま|くん|ちゃん))"
+    r"|[\u4e00-\u9fff]{2}(?=さん|さま|様|くん|ちゃん)"
+    r"|[\u30a1-\u30fa\u30fc]{2,8}(?=さん|さま|様|くん|ちゃん)"
+    r"|(?<![A-Za-z])[A-Z][a-z]+(?=-(?:san|sama|kun|chan)(?![A-Za-z]))")
+"""A Japanese resident's surname before a form of address (佐藤女士, 铃木先生, 渡边先生的女儿: the
+surname rule knew none of them, or took 边 of 渡边 alone), and any name before Japanese's own
+(山田さん, 伊藤様, マリアさん, Tanaka-san): kept until redteam69."""
+_KANA_TITLE = re.compile("さん|さま|様|くん|ちゃん|-san|-sama|-kun")
+_JAPANESE_TITLE = re.compile("先生|女士|小姐|太太|夫人")
+_ANY_JAPANESE_SURNAME = re.compile("|".join(_JAPANESE_SURNAMES))
+
+
+_INITIALS_DEEDS = (r"来过|来电|来访|来窗口|来办|来了|来补|说(?!明)|称|表示|反映|告诉|本人|"
+                   + _DEEDS)
+_LISTED_INITIALS = (r"|[和与及、](?:[A-Z]{2,3}|[a-z]{2,3})(?![A-Za-z])(?:都|也|一起|一同)?(?:"
+                    + _INITIALS_DEEDS + ")")
+"""Initials listed with another's before what both did (WXY和zjg来过, wxy、LXM都来过): the
+first was kept until scrub50 (the second went after 和 since then, ``_REACHED_LATIN``)."""
+_INITIALS_ALONE = re.compile(
+    r"(?<![A-Za-z0-9.&/\-])(?P<n>[A-Z]{2,3})(?=" + _INITIALS_DEEDS + _LISTED_INITIALS + ")")
+"""A name's initials alone before what the person did (WXY来过, ZJG来电, 上午LXM来窗口): kept
+until scrub48 (王XY and W.X.Y. went). Not an acronym (ICU, MRI, APP: ``_ACRONYMS``), nor one
+before what is done with a thing (MRI来不及做)."""
+_MORE_ACRONYMS = frozenset(("WHO", "WX", "VX", "AM", "PM", "GM", "CCTV", "NGO", "UN", "EU", "US",
+                            "UK", "HK", "SOS", "FAQ", "OA", "EMS", "APP",
+                            # redteam80: the offices, workers and couriers a Hong Kong or a
+                            # Shanghai note names by their letters (SWD来电, MSW说, OT来过, GP说)
+                            "SWD", "MSW", "SW", "OT", "PT", "ST", "HA", "HD", "GP", "RN", "EN",
+                            "MO", "CSSA", "ICAC", "UPS", "DHL", "JD", "IDD"))
+_ANY_CAPITALS = re.compile(r"[A-Z]{2}")
+_LOWER_INITIALS = re.compile(
+    r"(?<![A-Za-z0-9.&/\-_@:])(?P<n>[a-z]{2,3})(?=" + _INITIALS_DEEDS + _LISTED_INITIALS + ")")
+"""Initials in lower case alone before what the person did (wxy来过, zjg说, 上午lxm来窗口), as a
+clerk types them without the shift key; kept until scrub49. Not a word typed so (app, ok, pdf:
+``_ACRONYMS`` in lower case), nor pinyin's pronouns and a chat's kin (ta说, mm来过:
+``_NOT_LOWER_INITIALS``)."""
+_NOT_LOWER_INITIALS = frozenset((
+    "ta", "wo", "ni", "mm", "gg", "jj", "dd", "bb", "mz", "lz", "lp", "lg", "bf", "gf", "ps",
+    "aa", "hh", "hhh", "www", "ok", "yes", "no", "and", "the", "you", "she", "him", "her",
+    # a chat's words and Latin's abbreviations (lol说, emm说, eg表示), and 领导 as a chat writes
+    # it (ld说: 领导说); each went as a name since scrub49 (redteam89)
+    "lol", "emm", "hmm", "hi", "oh", "eg", "ie", "vs", "etc", "gov", "ld"))
+_ANY_LOWER_INITIALS = re.compile(r"[a-z]{2}(?:[a-z](?![a-z])|(?![a-z]))(?=[来说称表反告本和与及、"
+                                 + "".join(sorted({d[0] for d in _DEEDS.split("|")})) + "])")
+
+_HK_ONE_SYLLABLE = re.compile(
+    r"(?=[A-Z])(?<![A-Za-z])(?P<s>"
+    + "|".join(n for n in _HK_SURNAMES if n not in ("To", "So", "Man", "Lo"))
+    + r"),?\s(?P<a>[A-Z][a-z]{1,5})(?![A-Za-z\-]|,?\s[A-Z]|\s(?:[Ss]treet|[Rr]oad|[Ss]tation)\b)")
+"""A Hong Kong name of one syllable of given name (Chan Man, Wong Ming, Lee Kit): a surname
+and a syllable of Cantonese, no capitalised word after (Ho Man Tin, Cheung Sha Wan are places,
+so is Kwai Fong station: ``_HK_PLACES_TWO``); kept until scrub48. Not To, So, Man, Lo (an
+English sentence's first word: To Sum up)."""
+_HK_PLACES_TWO = frozenset(("yau tong", "kwai fong", "kwai hing", "kwai chung", "yuen long",
+                            "lai king", "lok fu", "siu hong", "wan chai", "lam tin", "lam tei",
+                            "ho chung", "ma wan", "tai wai", "tai koo", "au tau", "kam tin",
+                            "lam tsuen", "tsui lam", "chung hom", "shek mun", "shek kip",
+                            "siu sai", "yau ma", "ma on", "lee gardens", "lai chi", "tsz wan"))
+
+_ROMAJI_SURNAMES = (
+    "Sato Suzuki Takahashi Tanaka Ito Watanabe Yamamoto Nakamura Kobayashi Kato Yoshida Yamada "
+    "Sasaki Yamaguchi Matsumoto Inoue Kimura Hayashi Shimizu Yamazaki Mori Abe Ikeda Hashimoto "
+    "Yamashita Ishikawa Nakajima Maeda Fujita Ogawa Goto Okada Hasegawa Murakami Kondo Ishii "
+    "Saito Sakamoto Endo Aoki Fujii Nishimura Fukuda Ota Miura Fujiwara Okamoto Matsuda "
+    "Nakagawa Nakano Harada Ono Tamura Takeuchi Kaneko Wada Nakayama Ishida Ueda Morita Shibata "
+    "Sakai Kudo Yokoyama Miyazaki Miyamoto Uchida Takagi Ando Taniguchi Ohno Maruyama Imai "
+    "Takada Fujimoto Takeda Murata Ueno Sugiyama Masuda Sugawara Hirano Otsuka Kojima Kubo "
+    "Matsui Iwasaki Sakurai Kinoshita Noguchi Matsuo Nomura Kikuchi Sano Onishi Sugimoto Arai "
+    "Honda Hattori Kubota Nishida Nagai Kawaguchi").split()
+_ROMAJI_SURNAMES.append("Kono")
+
+
+def _long_vowels(name: str) -> str:
+    """A romaji surname whose o may be written long (Saitou, Ohta, Oono: kept until scrub49;
+    Satō is Sato once ``fold`` took its macron)."""
+    return re.sub("[oO]", lambda m: m.group() + ("[UOH]?" if name.isupper() else "[uoh]?"), name)
+
+
+_ROMAJI_SURNAME = "(?:" + "|".join(_long_vowels(n) for n in _ROMAJI_SURNAMES
+                                   + [n.upper() for n in _ROMAJI_SURNAMES]) + ")"
+_ROMAJI_NAME = re.compile(
+    r"(?=[A-Z])(?<![A-Za-z])(?:" + _ROMAJI_SURNAME + r",?\s(?P<g>[A-Z][a-z]{2,9}|[A-Z]{3,10})"
+    r"|(?P<f>[A-Z][a-z]{2,9})\s" + _ROMAJI_SURNAME + r")(?![A-Za-z]|\s(?:[A-Z]|[Ss]treet|[Rr]oad"
+    r"|[Ss]tation|[Pp]ark)\b)")
+_MORA = re.compile(r"(?:(?:[kgsztdnhbpmr]y?|sh|ch|ts|j|f|w|y|kk|tt|ss|pp|tch)?[aiueo]"
+                   r"|n(?![aiueoy]))+")
+"""A Japanese name in romaji, surname first as a Japanese passport's page and letters write it
+(Sato Hanako, Yamada Taro, TAKAHASHI Kenji) or given name first as English does (Hiroshi
+Tanaka): a common surname and a given name made of Japanese syllables (``_MORA``); kept until
+scrub48 (Tanaka-san went). Not a word of English so made (``_ROMAJI_NOT_GIVEN``), nor a place
+(Tokyo Osaka, Ueno Park)."""
+_ROMAJI_NOT_GIVEN = frozenset((
+    "home came made name take make gone done none note site same time mine nine tone zone ride "
+    "side wide hide rate date gate late fine line wine nose more sure here were are one use "
+    "tokyo osaka kyoto kobe nara nagoya yokohama sapporo fukuoka sendai hiroshima japan "
+    "saitama chiba okinawa kanagawa hokkaido").split())
+
+_ROMAJI_SURNAME_ANY_CASE = re.compile("|".join(_long_vowels(n.lower()) for n in _ROMAJI_SURNAMES),
+                                      re.IGNORECASE)
+_REACHED_LATIN = re.compile(
+    r"(?:" + "|".join(_REACHING) + r"|给(?![付予])|跟|和|与|请)(?:了|过)?"
+    r"(?P<n>[A-Za-z][a-z]{1,9}|[A-Z]{2,3})(?![A-Za-z0-9.@_\-])"
+    r"(?=[，。；！？,.;!?、\s）)：:（(]|$|了|并|和|及|与|后|未|没|确认|核实|沟通|说|打|联系|一起|一同"
+    r"|都|也|来|去|到|明天|后天|今天|下周|上午|下午|本人|签字|的(?:电话|手机|微信))")
+"""A romaji surname alone or a name's initials after whom the clerk reached, told or listed
+with (联系sato, 给saitou打电话, 和ohta一起来, 联系Sato确认, 给wxy打电话, 联系ld确认): kept
+until scrub50 (romaji went as two words, initials only before what the person did). Not a
+pronoun (联系ta确认, 和ni说: ``_PRONOUNS``), nor an acronym (给app打分, 联系HR确认)."""
+_PRONOUNS = frozenset((
+    "ta", "wo", "ni", "ok", "yes", "no", "and", "the", "you", "she", "him", "her", "aa", "hh",
+    "hhh", "www", "lol", "emm", "hmm", "hi", "oh", "eg", "ie", "vs", "etc", "gov", "ps", "me",
+    "we", "my"))
+"""Two or three lower-case letters that are a word wherever they stand (ta, 他 or 她: 联系ta确认).
+A chat's kin and 领导 (mm, gg, lg, ld) are words before what they said (ld说, mm来过:
+``_NOT_LOWER_INITIALS``) but after whom the clerk reached a name's initials are likelier
+(联系ld确认: 刘东; a note for the case file writes 领导), so there they go (scrub50); so do a
+unit's letters (联系mm确认: no millimetre is reached, ``_UNITS_TYPED``)."""
+_UNITS_TYPED = frozenset(("KG", "CM", "MM", "ML", "KM", "MG"))
+
+
+_LOWER_ROMAJI_SURNAME = "(?:" + "|".join(_long_vowels(n.lower()) for n in _ROMAJI_SURNAMES) + ")"
+_ROMAJI_LOWER = re.compile(
+    r"(?=[a-z])(?<![A-Za-z]\s)(?<![A-Za-z])(?:(?P<s>" + _LOWER_ROMAJI_SURNAME
+    + r")\s(?P<g>[a-z]{3,10})|(?P<f>[a-z]{3,10})\s" + _LOWER_ROMAJI_SURNAME
+    + r")(?=\s?[\u4e00-\u9fff])")
+"""A Japanese name in romaji in lower case inside a Chinese note (sato hanako来电, hiroshi tanaka
+说, saitou kenji来过), as an IME in English mode types it: ``_ROMAJI_NAME``'s, kept in lower
+case until scrub50."""
+_ROMAJI_ALONE = re.compile(r"(?<![A-Za-z0-9.@_\-])(?P<n>[A-Za-z][a-z]{2,9})(?=" + _INITIALS_DEEDS
+                           + ")")
+"""A romaji surname alone before what the person did (sato来过, Tanaka说, saitou签字): kept until
+scrub50; only a listed surname (``_ROMAJI_SURNAME_ANY_CASE``)."""
+
+
+def _romaji_lower(text: str, before_a_doing: bool) -> Iterator[tuple[int, int, str]]:
+    """``_ROMAJI_LOWER``'s finds whose given name is Japanese syllables, and
+    ``_ROMAJI_ALONE``'s that are a listed surname (``before_a_doing``: the text has letters
+    right before what a person does, ``_ANY_LOWER_INITIALS``)."""
+    if " " in text and _LOWER_PAIR.search(text):
+        for m in _ROMAJI_LOWER.finditer(text):
+            given = m.group("g") or m.group("f")
+            if _MORA.fullmatch(given) and given not in _ROMAJI_NOT_GIVEN:
+                yield m.start(), m.end(), REDACTED_NAME
+    if not before_a_doing:
+        return
+    for m in _ROMAJI_ALONE.finditer(text):
+        if _ROMAJI_SURNAME_ANY_CASE.fullmatch(m.group("n")):
+            yield m.start("n"), m.end("n"), REDACTED_NAME
+
+
+def _reached_latin(text: str) -> Iterator[tuple[int, int, str]]:
+    """``_REACHED_LATIN``'s finds that are a romaji surname or initials."""
+    for m in _REACHED_LATIN.finditer(text):
+        n = m.group("n")
+        if _ROMAJI_SURNAME_ANY_CASE.fullmatch(n) or (
+                len(n) <= 3 and (n.islower() or n.isupper()) and n.lower() not in _PRONOUNS
+                and (n.upper() not in _ACRONYMS or n.upper() in _UNITS_TYPED)
+                and n.upper() not in _MORE_ACRONYMS):
+            yield m.start("n"), m.end("n"), REDACTED_NAME
+
+
+_PINYIN_SURNAMES = (
+    "Wang Li Zhang Liu Chen Yang Huang Zhao Wu Zhou Xu Sun Ma Zhu Hu Guo He Gao Lin Luo Zheng "
+    "Liang Xie Song Tang Xu Han Feng Deng Cao Peng Zeng Xiao Tian Dong Yuan Pan Jiang Cai Yu Du "
+    "Ye Cheng Su Wei Lv Ding Ren Shen Yao Lu Cui Zhong Tan Fan Jin Shi Liao Jia Xia Fu Fang Bai "
+    "Zou Meng Xiong Qin Qiu Yin Xue Yan Duan Lei Hou Long Shi Tao Li He Gu Mao Hao Gong Shao "
+    "Qian Yan Wen Kang Qi Qiao Ni Zhuang Geng Guan Lan Jiao Zuo Liu Bao Ning").split()
+_PINYIN_SURNAME = "(?:" + "|".join(sorted(set(_PINYIN_SURNAMES), key=len, reverse=True)) + ")"
+_PINYIN_NAME = re.compile(
+    r"(?=[A-Z])(?<![A-Za-z])(?P<s>" + _PINYIN_SURNAME + r"|" + _PINYIN_SURNAME.upper() + r")\s"
+    r"(?P<g>[A-Z][a-z]{1,11}|[A-Z]{2,12})(?![A-Za-z\-]|,?\s[A-Z]|\s(?:[Rr]oad|[Ss]treet|[Ll]u"
+    r"|[Ss]tation|[Dd]istrict|[Tt]own|[Vv]illage)\b)")
+_PINYIN_LOWER = re.compile(r"(?=[a-z])(?<![A-Za-z]\s)(?<![A-Za-z])(?P<s>" + _PINYIN_SURNAME.lower()
+                           + r")\s(?P<g>[a-z]{2,12})(?=\s?[\u4e00-\u9fff])")
+_LOWER_PAIR = re.compile(r"[a-z]\s[a-z]{2,12}\s?[\u4e00-\u9fff]")
+_CAPITALISED_PAIR = re.compile(r"[A-Z][A-Za-z]+,?\s[A-Z]")
+"""What the romanised names' rules need (Chan Man, Sato Hanako, TAKAHASHI Kenji, Zhang
+Jianguo): a search, where most texts pay nothing more."""
+_PINYIN_SYLLABLE = (r"(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?(?:iang|iong|uang|ang|eng|ing|ong|iao"
+                    r"|ian|uai|uan|ai|ei|ui|ao|ou|iu|ie|ue|ve|er|an|en|in|un|ia|ua|uo|a|o|e|i|u|v)")
+_PINYIN_GIVEN = re.compile(r"(?:" + _PINYIN_SYLLABLE + r"){1,2}", re.IGNORECASE)
+_PINYIN_SYLLABLES = re.compile(_PINYIN_SYLLABLE)
+"""A name in the mainland's pinyin without a title (Zhang Jianguo 来电, Wang Fang called,
+zhang jianguo 来电, li guilan明天来): a common surname and a given name of one or two
+syllables, capitalised, or in lower case inside a Chinese note (Chinese follows it); kept
+until scrub48 (the resident on file's went). Not a place (Xu Hui district, Jin Mao Tower: a
+capitalised word or a place's word after it, ``_PINYIN_PLACES``), nor an English sentence
+(He ran: a surname that is an English word wants two syllables after it, ``_ENGLISH_SURNAMES``)."""
+_MIXED_NEXT = (r"(?= ?(?:说(?!明)|称|表示|反映|讲|来电|来访|告诉|来过|本人|" + _OWNS + "|" + _DEEDS
+               + "))")
+_PINYIN_EITHER = "(?:" + _PINYIN_SURNAME + "|" + _PINYIN_SURNAME.lower() + ")"
+"""A surname in pinyin, capitalised or not (Zhang建国, zhang建国: an IME in English mode types
+what the shift key gave; the lower-case one was kept until scrub50)."""
+_GIVEN_LATIN = r"(?P<l>[A-Z][a-z]{1,11}|[a-z]{2,12})"
+_MIXED_NAME = re.compile(
+    r"(?<![A-Za-z])(?P<p>" + _PINYIN_EITHER + r") ?(?P<h>" + _GIVEN + r"{1,2}?)" + _MIXED_NEXT
+    + r"|(?<![A-Za-z])(?P<c>" + _SURNAME + r") ?" + _GIVEN_LATIN + _MIXED_NEXT)
+"""A name typed half in pinyin, half in characters, as an IME left it (Zhang 建国来过, 王
+Xiuying说): a surname in pinyin and one or two characters, or a surname's character and a
+given name in pinyin, opening what the person said or did; kept until redteam80. In lower
+case either half (zhang建国来过, 张jianguo说) since scrub50."""
+_ANY_MIXED = re.compile(r"[A-Za-z] ?[\u4e00-\u9fff]")
+_MIXED_HALVES = (r"(?:(?P<p>" + _PINYIN_EITHER + r") ?(?P<h>" + _GIVEN
+                 + r"{1,2}?)|(?P<c>" + _SURNAME + r") ?" + _GIVEN_LATIN + r"(?![A-Za-z]))")
+_REACHED_MIXED = re.compile(
+    r"(?:" + "|".join(_REACHING) + r")(?:了|过)?" + _MIXED_HALVES
+    + r"(?=[，。；！？,.;!?、\s）)：:（(]|了|并|和|及|与|后|未|没|$|明天|后天|今天|下周|下午|上午"
+    r"|来|去|到)")
+_TOLD_MIXED = re.compile(r"(?:跟|给(?![付予])|请)" + _MIXED_HALVES + r"(?=" + _TOLD_VERBS
+                         + r"|回|发|送|来|到|过来)")
+"""A name half in pinyin after who reached them (已联系Zhang建国，, 通知Li秀英明天来, 已联系张
+Jianguo，): what ``_REACHED`` finds in characters, and ``_MIXED_NAME`` before a person's doing;
+kept until scrub49; after 跟 / 给 / 请 and what was done with them (给Zhang建国打电话, as
+``_TOLD`` in characters), and in lower case (联系zhang建国) since scrub50. The name is what
+follows the verb: ``_mixed_names`` yields it alone."""
+_PINYIN_PLACES = frozenset((
+    "xu hui", "yang pu", "huang pu", "chang ning", "jin shan", "song jiang", "feng xian",
+    "jia ding", "hong kou", "min hang", "zhang jiang", "gao qiao", "zhou pu", "kang qiao",
+    "jin qiao", "tang zhen", "wu han", "su zhou", "shen zhen", "he fei", "cheng du", "tian jin",
+    "xia men", "fu zhou", "he nan", "he bei", "hu nan", "hu bei", "jiang su", "jiang xi",
+    "an hui", "fu jian", "yu yuan", "lu jia", "xu jia", "jin mao", "wu jiao", "zheng zhou",
+    "chang sha", "lan zhou", "tang shan", "qin huang"))
+_PINYIN_WORDS = frozenset((
+    "yang lao", "shen qing", "wei xin", "zhou mo", "cheng guan", "xu ke", "shi ye", "zhang hu",
+    "li xi", "gao xin", "huang jin", "gao kao", "jin jiang", "xiao mi", "wang ba", "fang an",
+    "shen fen", "lu kou", "tang niao", "gao ya", "jin e", "ma shang", "su shi", "zhou qi",
+    "cheng shi", "jiang li", "jin tie", "mao bi", "wu ye", "lin ju", "liu cheng", "tan hua",
+    "he shi", "he dui", "xu yao", "yu e", "yu yue", "fu wu", "jia ting", "zhu fang", "dong jie"))
+"""Two pinyin words a clerk types in a Chinese note (养老金 as yang lao 金, 申请表, 微信群,
+周末, 城管, 许可证, 失业金, 账户, 利息, 高新区, 黄金周 ...) that open with a listed surname:
+taken for a name by scrub48's ``_PINYIN_LOWER`` (yang lao 金已到账), kept since redteam80."""
+_ENGLISH_SURNAMES = frozenset(("He", "An", "Long", "Song", "Ma", "Fan", "Ding", "Bao", "Gong",
+                               "Lei", "Fang", "Yu", "Ni", "Pan", "Tan", "Bai", "Lu", "Hu"))
+
+
+
+# -- every rule at once --------------------------------------------------------------------------
+
+
+_ANY_HONORIFIC = re.compile(_HONORIFIC)
+_ANY_POST = re.compile("|".join(OFFICE_POSTS))
+_ANY_INTRODUCTION = re.compile(_INTRODUCERS)
+_ANY_PROFILE = re.compile(r"[男女]|[（(]")
+_ANY_REACH = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访")
+_ANY_REACH_OR_TOLD = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访|[跟给请]")
+_ANY_KIN_TITLE = re.compile("[姐哥叔婶嫂]")
+_ANY_OF_KIN = re.compile(_OF_KIN)
+_ANY_NEXT_OF_KIN = re.compile(_NEXT_OF_KIN)
+_ANY_QUOTE = re.compile("[“「『\"'‘]")
+_ANY_TOLD = re.compile("[跟给请]" + _SURNAME)
+_ANY_ON_BEHALF = re.compile("[代替帮]" + _SURNAME)
+_ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉|来过|打电话|打来电话|窗口"
+                         r"|(?:电话|手机|座机)[:：]?\d|" + _OWNS)
+_ANY_DEED = re.compile(_DEEDS)
+
+
+
+_CANTONESE = re.compile("[嘅唔佢嚟咗喺冇啲乜搵睇畀俾]")
+"""Characters only written Cantonese uses (佢话唔得嘅): a note taken in Hong Kong or Macao."""
+_CANTONESE_ADDRESSED = re.compile(
+    "(?!卫生|余生|毕生|陆生|安生|华生)" + _SURNAME
+    + r"(?:师奶|生|太|伯|婆)(?=话|讲|嚟|打|来|返|搵|喺|嘅|唔|冇|都|同|个|屋企|今日|听日|琴日"
+    r"|[，。,.！!？?、:：\s]|$)")
+"""A surname and Cantonese's form of address (陈生 Mr Chan, 陈太 Mrs Chan, 黄伯, 梁婆, 陈师奶)
+before what they said or did or a clause's end, in a Cantonese note only: 陳生嚟過,
+陳太打嚟話唔得 were kept until redteam64. Not 卫生, 余生, 毕生, 陆生, 安生, 华生."""
+
+
+_CAPITALISED_BEFORE = re.compile(r"[A-Z][A-Za-z]*\s$")
+"""A capitalised word right before a romanised name's first (Shek Tong Tsui, Jin Mao Tower):
+one name of a place's or a building's, not a person's."""
+
+
+def _after_a_word(text: str, start: int) -> bool:
+    return _CAPITALISED_BEFORE.search(text, max(0, start - 16), start) is not None
+
+
+def _latin_names(text: str) -> Iterator[tuple[int, int, str]]:
+    """scrub48's Latin names: initials alone, a Hong Kong name of one given syllable, a
+    Japanese name in romaji, a mainland one in pinyin (each asked only of a text that has
+    what it needs: two capitals, a space after a surname)."""
+    if _ANY_CAPITALS.search(text):  # WXY来过
+        for m in _INITIALS_ALONE.finditer(text):
+            if m.group("n") not in _ACRONYMS and m.group("n") not in _MORE_ACRONYMS:
+                yield m.start("n"), m.end("n"), REDACTED_NAME
+    lower_before_a_doing = _ANY_LOWER_INITIALS.search(text) is not None
+    if lower_before_a_doing:  # wxy来过
+        for m in _LOWER_INITIALS.finditer(text):
+            n = m.group("n")
+            if n.upper() not in _ACRONYMS and n.upper() not in _MORE_ACRONYMS \
+                    and n not in _NOT_LOWER_INITIALS:
+                yield m.start("n"), m.end("n"), REDACTED_NAME
+    if _HAN_CAPITAL.search(text):  # 联系sato, 给wxy打电话: a letter right after a character
+        yield from _reached_latin(text)
+    yield from _romaji_lower(text, lower_before_a_doing)  # sato hanako来电, sato来过
+    # Zhang 建国来过, 王 Xiuying说; 已联系张Jianguo，给Zhang建国打电话
+    if _ANY_MIXED.search(text) or (_HAN_CAPITAL.search(text) and _ANY_REACH_OR_TOLD.search(text)):
+        yield from _mixed_names(text)
+    if " " not in text:
+        return
+    if _LOWER_PAIR.search(text):  # zhang jianguo 来电
+        yield from _pinyin_names(text, _PINYIN_LOWER.finditer(text))
+    if not _CAPITALISED_PAIR.search(text):
+        return
+    yield from _pinyin_names(text, _PINYIN_NAME.finditer(text))
+    for m in _HK_ONE_SYLLABLE.finditer(text):  # Chan Man
+        if m.group("a").lower() in _CANTONESE_SYLLABLES and not _after_a_word(text, m.start()) \
+                and f"{m.group('s')} {m.group('a')}".lower() not in _HK_PLACES_TWO:
+            yield m.start(), m.end(), REDACTED_NAME
+    for m in _ROMAJI_NAME.finditer(text):  # Sato Hanako, Hiroshi Tanaka
+        given = (m.group("g") or m.group("f")).lower()
+        if _MORA.fullmatch(given) and given not in _ROMAJI_NOT_GIVEN \
+                and not _after_a_word(text, m.start()):
+            yield m.start(), m.end(), REDACTED_NAME
+
+
+def _mixed_names(text: str) -> Iterator[tuple[int, int, str]]:
+    """``_MIXED_NAME``'s finds before what the person said or did: a given name in pinyin is
+    one or two syllables of it (王 Xiuying, not 王 Ok)."""
+    reached = _ANY_REACH_OR_TOLD.search(text) is not None
+    for m in itertools.chain(_MIXED_NAME.finditer(text),
+                             _REACHED_MIXED.finditer(text) if reached else (),
+                             _TOLD_MIXED.finditer(text) if reached else ()):
+        if m.group("l") and not _PINYIN_GIVEN.fullmatch(m.group("l")):
+            continue
+        if m.group("h") and not is_name(m.group("h")):
+            continue
+        if m.group("h") in _DONE_WITH:
+            yield m.start("p"), m.end("p"), REDACTED_NAME  # 联系zhang确认: the verb stays
+            continue
+        yield m.start("p") if m.group("p") else m.start("c"), m.end(), REDACTED_NAME
+
+
+_DONE_WITH = frozenset((*_DEEDS.split("|"), "核实", "沟通", "说明", "解释", "反馈", "答复", "回复",
+                        "商量"))
+"""What is done with whom the clerk reached, after a surname in pinyin alone (联系zhang确认,
+联系Li核实): no given name in characters; the surname goes, the verb stays (scrub50: the verb
+went as the given name)."""
+
+
+def _pinyin_names(text: str, found: Iterator[re.Match[str]]) -> Iterator[tuple[int, int, str]]:
+    """Zhang Jianguo, zhang jianguo 来电: ``_PINYIN_NAME``'s and ``_PINYIN_LOWER``'s finds that
+    are a surname and a given name of one or two syllables, no place, no English sentence."""
+    for m in found:
+        surname, given = m.group("s"), m.group("g")
+        place = f"{surname} {given}".lower()
+        if not _PINYIN_GIVEN.fullmatch(given) or place in _PINYIN_PLACES or place in _PINYIN_WORDS \
+                or (surname[0].isupper() and _after_a_word(text, m.start())):
+            continue
+        if surname.capitalize() in _ENGLISH_SURNAMES \
+                and len(_PINYIN_SYLLABLES.findall(given.lower())) < 2:
+            continue  # He ran
+        yield m.start(), m.end(), REDACTED_NAME
+
+
+
+
+def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
+    """Every name rule's finds, in ``rule_spans``'s order (``latin``: the text has a Latin
+    letter)."""
+    if _ANY_HONORIFIC.search(text) or (("长" in text or "经理" in text or "干事" in text
+                                         or "警官" in text or "社工" in text
+                                         or "网格员" in text) and _ANY_POST.search(text)):
+        for m in _SURNAME_TITLE.finditer(text):
+            if _addressed_by_post(text, m.start(), m.group()) or _ends_a_word(text, m.start()):
+                continue
+            yield m.start(), m.end(), REDACTED_NAME
+        for start, end in _full_name_titled(text):
+            yield start, end, REDACTED_NAME
+    if _KANA_TITLE.search(text) or (_JAPANESE_TITLE.search(text)
+                                     and _ANY_JAPANESE_SURNAME.search(text)):  # 佐藤女士, 山田さん
+        for m in _JAPANESE_TITLED.finditer(text):
+            yield m.start(), m.end(), REDACTED_NAME
+    if _CANTONESE.search(text):  # 陈生嚟过, 陈太打嚟话唔得
+        for m in _CANTONESE_ADDRESSED.finditer(text):
+            yield m.start(), m.end(), REDACTED_NAME
+    if _ANY_INTRODUCTION.search(text):
+        for m in _INTRODUCED.finditer(text):
+            n = m.group("n")  # not 老人叫孙子来, 居民罗店镇的, 家属龙华医院住院
+            if is_name(n) and n[-1] != "镇" and text[m.end("n"):m.end("n") + 1] not in _TOWN:
+                yield m.start("n"), m.end("n"), REDACTED_NAME
+                # the next of a list (经办人：李明、王芳。), as after 联系
+                while (m := _AND_NEXT.match(text, m.end("n"))) is not None and is_name(
+                        m.group("n")) and m.group("n") not in _UNITS_REACHED:
+                    yield m.start("n"), m.end("n"), REDACTED_NAME
+    if "小" in text or "老" in text or _ANY_KIN_TITLE.search(text):
+        for m in _NICKNAME.finditer(text):
+            surname = m.start() + (m.group()[0] in "小老")
+            if not _ends_a_word(text, surname) and text[surname - 1:surname + 1] not in _POSTS:
+                yield m.start(), m.end(), REDACTED_NAME  # not 谢谢姐, 保安哥
+        if "小" in text:
+            for m in _GIVEN_NICKNAME.finditer(text):
+                yield m.start(), m.end(), REDACTED_NAME  # 小芳说
+    if "本人" in text:
+        for m in _HIMSELF.finditer(text):
+            if is_name(m.group("n")) and m.group("n")[-1] != "人":
+                yield m.start("n"), m.end("n"), REDACTED_NAME
+    if _ANY_REACH.search(text):
+        for m in _REACHED.finditer(text):
+            while m is not None and is_name(m.group("n")) and m.group("n")[-1] != "人" \
+                    and m.group("n") not in _UNITS_REACHED:
+                yield m.start("n"), m.end("n"), REDACTED_NAME
+                m = _AND_NEXT.match(text, m.end("n"))  # 已联系王秀英、李建国。
+    if ("的" in text or "之" in text) and _ANY_OF_KIN.search(text):
+        for m in _KIN_OF.finditer(text):
+            if is_name(m.group("n")) and m.group("n")[-1] != "人" \
+                    and m.group("n") not in _UNITS_REACHED:
+                yield m.start("n"), m.end("n"), REDACTED_NAME
+    if _ANY_NEXT_OF_KIN.search(text):
+        for kin in _ANY_NEXT_OF_KIN.finditer(text):  # the name just before it (four at most)
+            m = _KIN_AFTER.search(text, max(0, kin.start() - 4), kin.end())
+            if m is not None and m.end("n") == kin.start() and is_name(n := m.group("n")) \
+                    and n[-1] != "人" and n not in _UNITS_REACHED and n not in _BEFORE_A_TITLE:
+                yield m.start("n"), m.end("n"), REDACTED_NAME
+    if ("跟" in text or "给" in text or "请" in text) and _ANY_TOLD.search(text):
+        for m in _TOLD.finditer(text):
+            n = m.group("n")
+            if is_name(n) and n[-1] != "人" and n not in _UNITS_REACHED \
+                    and n[1:] not in _POSTS_AFTER_A_SURNAME:
+                end = m.end("n")
+                if len(m.group("g")) == 1 and _FA_THEN.match(text, end):
+                    end += 1  # 给王建发打电话
+                yield m.start("n"), end, REDACTED_NAME
+    if ("代" in text or "替" in text or "帮" in text) and _ANY_ON_BEHALF.search(text):
+        for m in _ON_BEHALF.finditer(text):
+            n = m.group("n")
+            if is_name(n) and n[-1] != "人" and n not in _UNITS_REACHED \
+                    and n[1:] not in _POSTS_AFTER_A_SURNAME:
+                yield m.start("n"), m.end("n"), REDACTED_NAME
+    if "叫" in text:
+        for m in _CALLED_OVER.finditer(text):
+            if is_name(m.group("n")) and m.group("n")[-1] != "人" \
+                    and m.group("n") not in _UNITS_REACHED:  # 叫安保来
+                yield m.start("n"), m.end("n"), REDACTED_NAME
+    if "我是" in text or "叫" in text or "名字是" in text:
+        for regex in (_SELF_INTRODUCED, _KIN_NAMED):
+            for m in regex.finditer(text):
+                if is_name(m.group("n")) and m.group("n")[-1] != "人":
+                    yield m.start("n"), m.end("n"), REDACTED_NAME
+    if " " in text and _SURNAME_SPACE.search(text):  # 申请人：张 建国, 张 建国说
+        for m in _SPACED_AFTER_SURNAME.finditer(text):
+            group = "n" if m.group("n") else "s" if m.group("s") else "r"
+            name = m.group(group).replace(" ", "")
+            if is_name(name) and not name.startswith(NOT_NAMES) and name[-1] != "人" \
+                    and name not in _WEEKDAYS and name not in _UNITS_REACHED:
+                yield m.start(group), m.end(group), REDACTED_NAME
+    if _ANY_SPACED.search(text):  # 李_建_国, 张 建 国
+        for m in _SPACED_NAME.finditer(text):
+            if _spaced_name(text, m):
+                yield m.start("n"), m.end("n"), REDACTED_NAME
+    if _ANY_PROFILE.search(text):
+        for m in _PROFILED.finditer(text):
+            if is_name(m.group("n")):
+                yield m.start("n"), m.end("n"), REDACTED_NAME
+    if _ANY_SPEECH.search(text):
+        quoted = _ANY_QUOTE.search(text) is not None
+        for regex in (_SPEAKER, _QUOTED_SPEAKER) if quoted else (_SPEAKER,):
+            for m in regex.finditer(text):
+                n = m.group("n")
+                if is_name(n) and n[1:] not in _KIN_WORDS and n not in _WEEKDAYS \
+                        and n not in _UNITS_REACHED \
+                        and not text.startswith(NOT_NAMES, m.start("n")):  # not 今天华为来电
+                    yield m.start("n"), m.end("n"), REDACTED_NAME
+    if _ANY_DEED.search(text):
+        for m in _DEED.finditer(text):
+            n = m.group("n")
+            if is_name(n) and n not in _UNITS_REACHED and n[1:] not in _KIN_WORDS \
+                    and n not in _WEEKDAYS and n not in _BEFORE_A_TITLE and n[-1] not in _TOWN \
+                    and not text.startswith(NOT_NAMES, m.start("n")):  # not 周一确认, 石材
+                yield m.start("n"), m.end("n"), REDACTED_NAME
+    if latin:
+        if "." in text:  # W.X.Y.
+            for m in _DOTTED_INITIALS.finditer(text):
+                if m.group().replace(" ", "").upper() not in _NOT_INITIALS:
+                    yield m.start(), m.end(), REDACTED_NAME
+        if _HAN_CAPITAL.search(text):  # 王XY说
+            for m in _INITIALED.finditer(text):
+                if _initialed(text, m):
+                    yield m.start(), m.end(), REDACTED_NAME
+        if _TWO_SYLLABLES.search(text):  # Chan Tai Man
+            for m in _HK_NAME.finditer(text):
+                if _hk_name(m):
+                    yield m.start(), m.end(), REDACTED_NAME
+        if "-" in text and _LETTER_DASH.search(text):  # Kim Min-su, Chen Chih-ming
+            for m in _HYPHENED_NAME.finditer(text):
+                if _SYLLABLE.fullmatch(m.group("a")) and _SYLLABLE.fullmatch(m.group("b")) \
+                        and " ".join(re.split(r",?[ \-]", m.group().lower())) not in _HK_PLACES:
+                    yield m.start(), m.end(), REDACTED_NAME
+        for regex in (_WESTERN_NAMED, _TITLE_HAN):  # Peter Chan, Madam 黄
+            if regex is _WESTERN_NAMED and not _TWO_WORDS.search(text):
+                continue
+            for m in regex.finditer(text):
+                if not _ANY_LATIN.match(text, max(0, m.start() - 1)) or not m.start():
+                    yield m.start(), m.end(), REDACTED_NAME
+        if "sir" in text or "Sir" in text or "SIR" in text:  # 黄sir
+            for m in _SURNAME_SIR.finditer(text):
+                yield m.start(), m.end(), REDACTED_NAME
+        yield from _latin_names(text)
+        for regex in (_ENGLISH_TITLE, _ENGLISH_INTRODUCED, _ENGLISH_PROFILED):
+            for m in regex.finditer(text):
+                if "n" in regex.groupindex and m.group("n").split()[0] in _ENGLISH_NOT_NAMES:
+                    continue
+                yield m.start("n") if "n" in regex.groupindex else m.start(), m.end(), \
+                    REDACTED_NAME
