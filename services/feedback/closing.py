@@ -40,7 +40,7 @@ from services.feedback.periods import (
 from shared.contracts.periods import LATE_EVENTS_KEPT
 from shared.eventstore.command_path import CommandPath
 from shared.eventstore.group_commit import Written
-from shared.kernel.errors import CommandError, InvalidCommand, NotFound
+from shared.kernel.errors import CommandError, InvalidCommand, NotFound, Unavailable
 from shared.kernel.meta import Meta
 
 log = structlog.get_logger("sixstep.feedback.periods")
@@ -476,8 +476,15 @@ class PeriodScheduler:
                 await asyncio.sleep(5.0)
             try:
                 while True:
-                    await asyncio.sleep(self.tick_s)  # not at once: a starting replica's
-                    try:                              # read model is still catching up
+                    # not at once: a starting replica's read model is still catching up
+                    await asyncio.sleep(self.tick_s)
+                    # still ours? The lock lives with its session: PostgreSQL restarted (a
+                    # failover, a proxy's cut), it is gone and another replica may hold it
+                    # now. Ticking on (on the pool) made two schedulers revise the same
+                    # months at once; raised, the supervisor starts the loop again to wait
+                    # for the lock like any replica
+                    await conn.fetchval("SELECT 1")
+                    try:
                         await self.tick()
                     except (CommandError, asyncpg.PostgresError, OSError) as exc:
                         log.warning("periods.tick_failed", error=f"{type(exc).__name__}: {exc}")
@@ -565,11 +572,13 @@ class PeriodScheduler:
                     await self.periods.close(r["center_id"], month, "automatic",
                                              "system:feedback-periods", key)
                     closed += 1
+                except (Unavailable, asyncpg.PostgresError, OSError) as exc:
+                    # this month's database error (the marks', or the store's: a lock
+                    # timeout answered 503 by the group commit): the others go on
+                    self._failed("close", r["center_id"], month, exc)
                 except CommandError as exc:
                     log.warning("periods.close_failed", center_id=r["center_id"],
                                 month=str(month), error=exc.message)
-                except (asyncpg.PostgresError, OSError) as exc:  # this month's: the others go on
-                    self._failed("close", r["center_id"], month, exc)
         revised = 0
         # A closed month is counted again when the figures noted an event after its last
         # count's mark (``Periods._mark``), whatever the event's recorded_at; a note of
@@ -602,14 +611,15 @@ class PeriodScheduler:
                 continue  # counted again already: the late events changed nothing
             try:
                 revised += await self.periods.revise(*where)
+            except (Unavailable, asyncpg.PostgresError, OSError) as exc:
+                # one month's database error (a lock timeout, a constraint; in the marks or
+                # in the store, whose refusal the group commit answers as a 503) ended the
+                # whole tick, or (the store's) was a warning nobody counted: said, counted
+                self._failed("revise", *where, exc)
+                continue
             except (CommandError, NotFound) as exc:
                 log.warning("periods.revise_failed", center_id=where[0], month=str(where[1]),
                             error=getattr(exc, "message", str(exc)))
-                continue
-            except (asyncpg.PostgresError, OSError) as exc:
-                # one month's database error (a lock timeout, a constraint) ended the whole
-                # tick: every other month's revision waited for the next one, nothing said
-                self._failed("revise", *where, exc)
                 continue
             self._checked[where] = r["latest"]
         return closed, revised
