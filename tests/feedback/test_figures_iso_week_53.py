@@ -8,14 +8,12 @@ a visit at 23:30 on 31 December (15:30 UTC) is December's, and one at 00:30 on 1
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
-
-import httpx
 
 from services.feedback.main import create_app
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, History, KeptSender
+from tests.feedback.test_close_new_years_eve import _visit, _visits
 from tests.feedback.test_visits_and_periods import applied_up_to
 from tests.support import TEST_CENTER, running
 
@@ -29,36 +27,24 @@ VISITS = {
 }
 
 
-async def _rows(client: httpx.AsyncClient, period: str, date_from: str, date_to: str
-                ) -> list[tuple[str, int]]:
-    r = await client.get("/figures", params={"period": period, "from": date_from,
-                                             "to": date_to})
-    assert r.status_code == 200, r.text
-    return [(row["period_start"], row["visits"]) for row in r.json()["rows"]]
-
-
 async def test_week_53_of_2026_is_one_week_from_monday_28_december_and_days_are_shanghai_s(
         settings: Settings) -> None:
     history = History(TEST_CENTER)
     for name, when in VISITS.items():
-        visit_id = uuid.uuid5(uuid.NAMESPACE_URL, f"calendar50-{name}")
-        history.add("intake", "VisitRecorded", when, {
-            "visit_id": str(visit_id), "center_id": TEST_CENTER, "counter_id": "window-1",
-            "clerk_id": "clerk-001", "channel": "counter", "case_id": None, "ticket": "A001",
-            "wait_minutes": 3}, case_id=None, aggregate_id=visit_id, actor="clerk-001")
+        _visit(history, f"calendar50-{name}", when)
     clock = Clock(datetime.fromisoformat("2027-01-04T10:00:00+08:00"))
     app = create_app(settings, sender=KeptSender(), clock=clock)
     async with running(app) as client:
         await applied_up_to(app.state.pool, await history.publish_new(settings),
                             app.state.period_scheduler.caught_up)
-        assert await _rows(client, "week", "2026-12-21", "2027-01-10") == [
+        assert await _visits(client, "week", "2026-12-21", "2027-01-10") == [
             ("2026-12-21", 1), ("2026-12-28", 4), ("2027-01-04", 1)]
-        assert await _rows(client, "day", "2026-12-31", "2027-01-01") == [
+        assert await _visits(client, "day", "2026-12-31", "2027-01-01") == [
             ("2026-12-31", 1), ("2027-01-01", 1)], "the 23:30 visit is not the next day's"
         # Asked from New Year's Day, week 53 counts its 2027 days, labelled by the first.
-        assert await _rows(client, "week", "2027-01-01", "2027-01-10") == [
+        assert await _visits(client, "week", "2027-01-01", "2027-01-10") == [
             ("2027-01-01", 2), ("2027-01-04", 1)]
-        assert await _rows(client, "year", "2026-01-01", "2027-12-31") == [
+        assert await _visits(client, "year", "2026-01-01", "2027-12-31") == [
             ("2026-01-01", 3), ("2027-01-01", 3)]
-        assert await _rows(client, "month", "2026-12-01", "2027-01-31") == [
+        assert await _visits(client, "month", "2026-12-01", "2027-01-31") == [
             ("2026-12-01", 3), ("2027-01-01", 3)]
