@@ -43,6 +43,7 @@ from shared.eventstore.group_commit import (
     ANOTHER_CENTER,
     Command,
     GroupCommitter,
+    KeyedRefusal,
     Sent,
     Unit,
     Written,
@@ -313,6 +314,16 @@ class _NotCreatedYet(CommandError):
     """Inside :func:`created_before` only: nothing is there under the id yet."""
 
 
+def _ran_fast(sent_at: datetime, came: datetime) -> bool:
+    """Whether a post refused for its sender's clock (``sent_at`` beyond the window) came
+    from a clock running fast (else slow): the committer's ``on_clock_refused`` counts it
+    (``sixstep_writes_refused_for_clock_total``), at once without a key, and under one only
+    when it is answered refused (``KeyedRefusal``): a retry of an answered key, its old
+    ``sent_at`` kept, replays the first answer and is no clock refused."""
+    sent = sent_at if sent_at.utcoffset() is not None else sent_at.replace(tzinfo=UTC)
+    return sent > came
+
+
 def created_before(aggregate_id: UUID, kind: str, key: str,
                    actor: str | None = None, digest: str | None = None) -> Command:
     """The answer :func:`creating` would give for an aggregate already there (the first
@@ -407,9 +418,13 @@ class CommandPath:
             try:
                 self.moments.check(command, now, arrived=came)  # type: ignore[arg-type]
             except InvalidCommand as off:
-                if off.details.get("field") == "sent_at":
-                    self._clock_refused(command.sent_at, came)  # type: ignore[attr-defined]
-                if key is None or off.details.get("field") != "sent_at":
+                clock = off.details.get("field") == "sent_at"
+                if clock:
+                    fast = _ran_fast(command.sent_at, came)  # type: ignore[attr-defined]
+                    counted = getattr(self.committer, "on_clock_refused", None)
+                    if key is None and counted is not None:
+                        counted(fast)  # refused now; under a key, once answered refused
+                if key is None or not clock:
                     raise
                 try:  # the rest as for any command: a retry passed them once already
                     self.moments.check(command.model_copy(  # type: ignore[attr-defined]
@@ -421,7 +436,7 @@ class CommandPath:
         # request sent again after its answer was lost (its old sent_at kept, by a script)
         # replays the first answer, decided where the key is looked up (group commit).
         if refused is not None and key is not None:
-            refused_unless_replayed.set((key, refused))
+            refused_unless_replayed.set(KeyedRefusal(key, refused, fast))
         elif refused_unless_replayed.get() is not None:  # a set() costs a new context
             refused_unless_replayed.set(None)
         # A caller's command that gives no moment happened as it came in, and one ahead is
@@ -448,17 +463,6 @@ class CommandPath:
         if key is not None and (digest := self.digests.of(command)) is not None:
             meta[COMMAND_DIGEST] = digest
         return meta
-
-    def _clock_refused(self, sent_at: datetime, came: datetime) -> None:
-        """A post refused for its sender's clock (``sent_at`` beyond the window) is counted,
-        fast or slow, by the committer's ``on_clock_refused`` (the metrics): the histograms
-        see only the posts recorded, so a tablet ten minutes off, every post of it refused,
-        was counted nowhere an alert reads. Counted as it is refused, before the key is
-        looked up: a script's retry of an answered key under its old ``sent_at`` is too."""
-        if (refused := getattr(self.committer, "on_clock_refused", None)) is None:
-            return
-        sent = sent_at if sent_at.utcoffset() is not None else sent_at.replace(tzinfo=UTC)
-        refused(sent > came)
 
     async def scrubbing(self, meta: Meta, aggregate_id: UUID, *texts: str) -> None:
         """A name typed alone (王秀英不在家) has no shape: in a service that never sees the

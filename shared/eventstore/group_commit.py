@@ -27,7 +27,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import psycopg
@@ -204,7 +204,18 @@ class Unit:
 
 Command = Callable[[Unit], Aggregate]
 
-refused_unless_replayed: ContextVar[tuple[str, CommandError] | None] = ContextVar(
+class KeyedRefusal(NamedTuple):
+    """A refusal that waits for the key's look-up (``refused_unless_replayed``)."""
+
+    key: str
+    refusal: CommandError
+    #: A refusal for the sender's clock: True when it ran fast, False slow, told to the
+    #: committer's ``on_clock_refused`` when the write is answered with the refusal (a
+    #: retry's replay is not: its old ``sent_at`` was no clock off); None: not counted.
+    clock_fast: bool | None = None
+
+
+refused_unless_replayed: ContextVar[KeyedRefusal | tuple[str, CommandError] | None] = ContextVar(
     "refused_unless_replayed", default=None)
 """The refusal the running request's writes answer with unless they are a retry of a command
 already applied under its Idempotency-Key (the key, the refusal), set by ``CommandPath.meta``:
@@ -247,7 +258,7 @@ class _Item:
     state: _State = _State.WAITING
     trace: tracing.CommandTrace | None = None
     #: ``refused_unless_replayed`` as the command was submitted.
-    unless_replayed: tuple[str, CommandError] | None = None
+    unless_replayed: KeyedRefusal | tuple[str, CommandError] | None = None
 
 
 class _Tainted(Exception):
@@ -386,7 +397,8 @@ class GroupCommitter:
         self.on_clock_behind: Callable[[float], None] | None = None
         #: Told of a command refused for its sender's clock (``sent_at`` beyond
         #: ``OCCURRED_AT_MAX_FUTURE_S``), True when it ran fast: the runtime's
-        #: ``sixstep_writes_refused_for_clock_total``; None: not counted.
+        #: ``sixstep_writes_refused_for_clock_total``; None: not counted. Under a key, told
+        #: as the refusal is answered (``KeyedRefusal``), never for a retry's replay.
         self.on_clock_refused: Callable[[bool], None] | None = None
         self.write_timeout = write_timeout_s
         # Appended on the loop (``submit``); taken by ``_collect`` on the loop, or by the
@@ -469,6 +481,14 @@ class GroupCommitter:
             return await item.future
         except asyncio.CancelledError:
             self._leave(item)
+            raise
+        except CommandError as refused:
+            # Refused for its sender's clock, now that its key is known to be no retry's.
+            unless = item.unless_replayed
+            if unless is not None and refused is unless[1] \
+                    and (fast := getattr(unless, "clock_fast", None)) is not None \
+                    and (counted := self.on_clock_refused) is not None:
+                counted(fast)
             raise
 
     def _leave(self, item: _Item) -> None:
