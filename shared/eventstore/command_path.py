@@ -456,7 +456,9 @@ class CommandPath:
                 clock_ahead = skew.total_seconds()  # negative: a clock slow
             meta["occurred_at"], ahead_s = self.moments.recorded(given, came)
             ahead_s = max(ahead_s, clock_ahead)
-            if ahead_s > 0 and (ahead := self.committer.on_clock_ahead) is not None:
+            if refused is not None:
+                pass  # counted refused if it is answered so (KeyedRefusal), not ahead too
+            elif ahead_s > 0 and (ahead := self.committer.on_clock_ahead) is not None:
                 ahead(ahead_s)
             elif clock_ahead < 0 and (behind := self.committer.on_clock_behind) is not None:
                 behind(-clock_ahead)

@@ -215,3 +215,23 @@ def test_a_tablet_ten_minutes_off_is_counted_as_it_is_refused(edge: str) -> None
     assert ahead == []
     p.meta("clerk-017", None, Command(occurred_at=now, sent_at=now + FAST))
     assert refused == [True, False], "a clock within the window is not refused"
+
+
+@pytest.mark.parametrize("edge", [*EDGES, "2027"])
+def test_a_post_refused_for_its_clock_is_not_counted_ahead_as_well(edge: str) -> None:
+    """A tablet ten minutes fast sends a step it kept offline for eight: its ``occurred_at``
+    is two minutes ahead of intake's clock, its ``sent_at`` ten. Under a key, its refusal
+    waits for the key's look-up and is counted refused when answered; it was also counted
+    two minutes ahead, so one post was two in SixstepCounterClockFast's share (a tablet
+    whose every post was such: 200 % of the writes). Counted once, as refused."""
+    now = EDGES.get(edge, datetime(2027, 1, 29, 23, 58, tzinfo=SHANGHAI))
+    p, ahead = path(now, Moments.from_settings(Settings()))
+    early = now + timedelta(minutes=2)
+    meta = p.meta("clerk-017", "k-1", Command(occurred_at=early,
+                                              sent_at=now + timedelta(minutes=10)))
+    pending = refused_unless_replayed.get()
+    assert pending is not None and pending.clock_fast is True, "counted refused if answered so"
+    assert ahead == [], "not counted ahead as well"
+    assert meta["occurred_at"] == now, "dated at its arrival were it a retry's replay"
+    p.meta("clerk-017", "k-2", Command(occurred_at=early, sent_at=early))
+    assert ahead == [120.0], "a post within the window is counted ahead"
