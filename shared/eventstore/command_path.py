@@ -41,6 +41,7 @@ from pydantic import BaseModel
 from shared import tracing
 from shared.eventstore.group_commit import (
     ANOTHER_CENTER,
+    ClockReading,
     Command,
     GroupCommitter,
     KeyedRefusal,
@@ -48,6 +49,7 @@ from shared.eventstore.group_commit import (
     Unit,
     Written,
     arrived_at,
+    clock_reading,
     out_of_scope,
     refused_unless_replayed,
 )
@@ -446,6 +448,7 @@ class CommandPath:
         # by an ops request for minutes) is dated as it runs.
         at = came if command is not None else now
         meta = meta_for(actor, key, at, command, **where)
+        reading: ClockReading | None = None
         given = meta["occurred_at"]
         if given is not at:  # the command gave its own: the sender's clock may be off
             clock_ahead = 0.0
@@ -456,12 +459,22 @@ class CommandPath:
                 clock_ahead = skew.total_seconds()  # negative: a clock slow
             meta["occurred_at"], ahead_s = self.moments.recorded(given, came)
             ahead_s = max(ahead_s, clock_ahead)
+            tell: Callable[[float], None] | None = None
             if refused is not None:
                 pass  # counted refused if it is answered so (KeyedRefusal), not ahead too
-            elif ahead_s > 0 and (ahead := self.committer.on_clock_ahead) is not None:
-                ahead(ahead_s)
-            elif clock_ahead < 0 and (behind := self.committer.on_clock_behind) is not None:
-                behind(-clock_ahead)
+            elif ahead_s > 0 and (tell := self.committer.on_clock_ahead) is not None:
+                off_s = ahead_s
+            elif clock_ahead < 0 and (tell := self.committer.on_clock_behind) is not None:
+                off_s = -clock_ahead
+            if tell is not None:
+                if key is None:
+                    tell(off_s)
+                else:  # told as its write is answered, unless that is a retry's replay
+                    reading = ClockReading(tell, off_s)
+        if reading is not None:
+            clock_reading.set(reading)
+        elif clock_reading.get() is not None:  # a set() costs a new context
+            clock_reading.set(None)
         if key is not None and (digest := self.digests.of(command)) is not None:
             meta[COMMAND_DIGEST] = digest
         return meta

@@ -215,6 +215,30 @@ class KeyedRefusal(NamedTuple):
     clock_fast: bool | None = None
 
 
+class ClockReading:
+    """How far a command's sender's clock was off, read by ``CommandPath.meta`` off a post
+    under an Idempotency-Key: told to the metrics (``on_clock_ahead`` / ``on_clock_behind``)
+    once, when its write is answered, unless the answer is a retry's replay (a script
+    sending its answered request again minutes on, its old ``sent_at`` kept, was measured as
+    a clock that many minutes slow, every replay one more in SixstepCounterClockSlow's
+    share)."""
+
+    __slots__ = ("_tell", "seconds")
+
+    def __init__(self, tell: Callable[[float], None], seconds: float) -> None:
+        self._tell: Callable[[float], None] | None = tell
+        self.seconds = seconds
+
+    def told(self) -> None:
+        tell, self._tell = self._tell, None
+        if tell is not None:
+            tell(self.seconds)
+
+
+clock_reading: ContextVar[ClockReading | None] = ContextVar("clock_reading", default=None)
+"""The running request's ``ClockReading``, set by ``CommandPath.meta``, kept by the write it
+submits and told as that write is answered (``GroupCommitter``)."""
+
 refused_unless_replayed: ContextVar[KeyedRefusal | tuple[str, CommandError] | None] = ContextVar(
     "refused_unless_replayed", default=None)
 """The refusal the running request's writes answer with unless they are a retry of a command
@@ -259,6 +283,8 @@ class _Item:
     trace: tracing.CommandTrace | None = None
     #: ``refused_unless_replayed`` as the command was submitted.
     unless_replayed: KeyedRefusal | tuple[str, CommandError] | None = None
+    #: ``clock_reading`` as the command was submitted.
+    clock: ClockReading | None = None
 
 
 class _Tainted(Exception):
@@ -470,7 +496,7 @@ class GroupCommitter:
         loop = asyncio.get_running_loop()
         item = _Item(command, ids, loop.create_future(), caller=current_caller(),
                      trace=tracing.command_trace(),
-                     unless_replayed=refused_unless_replayed.get())
+                     unless_replayed=refused_unless_replayed.get(), clock=clock_reading.get())
         self._queue.append(item)
         self._arrived.set()
         self._expect(loop, loop.time() + remaining, item)
@@ -478,7 +504,7 @@ class GroupCommitter:
 
     async def _answer(self, item: _Item) -> Written:
         try:
-            return await item.future
+            written = await item.future
         except asyncio.CancelledError:
             self._leave(item)
             raise
@@ -489,7 +515,12 @@ class GroupCommitter:
                     and (fast := getattr(unless, "clock_fast", None)) is not None \
                     and (counted := self.on_clock_refused) is not None:
                 counted(fast)
+            if item.clock is not None:
+                item.clock.told()
             raise
+        if item.clock is not None and not written.replayed:
+            item.clock.told()
+        return written
 
     def _leave(self, item: _Item) -> None:
         """The caller is gone (cancelled): send nothing more for it."""

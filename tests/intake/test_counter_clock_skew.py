@@ -305,3 +305,36 @@ async def test_a_script_replaying_its_answered_request_is_no_slow_clock_for_ops(
             assert ahead.status_code == 422, ahead.text
             assert (refused_for_clock(app, "slow"), refused_for_clock(app, "fast")) == (
                 slow + 1, fast + 1), "each new command refused is counted once"
+
+
+async def test_a_script_replaying_its_answered_request_minutes_later_is_no_slow_clock_either(
+        settings: Settings) -> None:
+    """The same script sends its answered request again two minutes on, ``sent_at`` kept:
+    within the window, it was measured as a tablet two minutes slow as it came in (before
+    its key was looked up), every replay one more write over a minute off in
+    SixstepCounterClockSlow's share. A new command from a tablet that slow is counted, once,
+    as its answer is given."""
+    clock = ManualClock(EDGES[1])
+    app = create_app(settings, clock=clock)
+    async with running(app) as client:
+        for start in [EDGES[1] - timedelta(minutes=1), EDGES[0], EDGES[2]]:
+            clock.set(start - timedelta(minutes=5))
+            case_id = await heard_case(client)
+            clock.set(start)
+            resolving = {"outcome": "resolved", "emotion_defused": True,
+                         "occurred_at": start.isoformat(), "sent_at": start.isoformat()}
+            k = key()
+            first = await step(client, case_id, "resolve", resolving, k=k)
+            assert first.status_code == 200, first.text
+            slow = observed(app, "sixstep_occurred_at_behind_seconds")
+            clock.set(start + timedelta(minutes=2))  # past midnight: the same bytes
+            for _ in range(10):
+                again = await step(client, case_id, "resolve", resolving, k=k)
+                assert again.status_code == 200 and again.json()["replayed"] is True, again.text
+            assert observed(app, "sixstep_occurred_at_behind_seconds") == slow, \
+                "a replay of an answered write is no clock measured"
+            tablet_slow = (clock.now() - timedelta(minutes=2)).isoformat()
+            r = await step(client, case_id, "reopen", {
+                "reason": "居民说没有办好", "occurred_at": tablet_slow, "sent_at": tablet_slow})
+            assert r.status_code == 200, r.text
+            assert observed(app, "sixstep_occurred_at_behind_seconds") == slow + 1

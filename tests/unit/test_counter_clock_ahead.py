@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from shared.eventstore.command_path import CommandPath
-from shared.eventstore.group_commit import arrived_at, refused_unless_replayed
+from shared.eventstore.group_commit import arrived_at, clock_reading, refused_unless_replayed
 from shared.kernel.clock import ManualClock
 from shared.kernel.errors import InvalidCommand
 from shared.kernel.meta import COMMAND_DIGEST
@@ -46,6 +46,13 @@ def path(now: datetime, moments: Moments) -> tuple[CommandPath, list[float]]:
     return CommandPath(committer, ManualClock(now), moments), ahead
 
 
+def answered() -> None:
+    """A post under a key is answered (not a retry's replay): how far its sender's clock was
+    off is told to the metrics then (``ClockReading``, the group commit's)."""
+    if (reading := clock_reading.get()) is not None:
+        reading.told()
+
+
 @pytest.mark.parametrize("edge", list(EDGES))
 def test_a_post_from_a_tablet_three_minutes_fast_is_recorded_on_the_day_it_happened(
         edge: str) -> None:
@@ -57,6 +64,8 @@ def test_a_post_from_a_tablet_three_minutes_fast_is_recorded_on_the_day_it_happe
     assert meta["occurred_at"] == now
     assert meta["occurred_at"].astimezone(SHANGHAI).date() == now.date()
     assert meta["occurred_at"].utcoffset() == given.utcoffset()
+    assert ahead == [], "under a key: told when answered"
+    answered()
     assert ahead == [FAST.total_seconds()], "how far ahead goes to the metrics only"
 
 
@@ -84,6 +93,7 @@ def test_a_step_queued_offline_on_a_tablet_three_minutes_fast_is_dated_when_it_h
     assert meta["occurred_at"] == happened
     assert meta["occurred_at"].astimezone(SHANGHAI).date() == happened.date()
     assert meta["occurred_at"].utcoffset() == said.utcoffset()
+    answered()
     assert ahead == [FAST.total_seconds()], "the tablet's error goes to the metrics"
 
 
@@ -233,5 +243,8 @@ def test_a_post_refused_for_its_clock_is_not_counted_ahead_as_well(edge: str) ->
     assert pending is not None and pending.clock_fast is True, "counted refused if answered so"
     assert ahead == [], "not counted ahead as well"
     assert meta["occurred_at"] == now, "dated at its arrival were it a retry's replay"
+    answered()
+    assert ahead == [], "not counted ahead when answered refused either"
     p.meta("clerk-017", "k-2", Command(occurred_at=early, sent_at=early))
+    answered()
     assert ahead == [120.0], "a post within the window is counted ahead"
