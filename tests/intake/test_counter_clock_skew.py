@@ -265,33 +265,41 @@ def refused_for_clock(app: Any, clock: str) -> float:
         "sixstep_writes_refused_for_clock_total", {"service": "intake", "clock": clock}) or 0.0
 
 
+async def resolved_then_replayed(client: Any, clock: ManualClock, start: datetime,
+                                 later: timedelta) -> str:
+    """A case heard and resolved at ``start`` by a script that stamps ``sent_at``, then the
+    very same bytes sent ten times ``later`` (its answer lost): each replays the first."""
+    clock.set(start - timedelta(minutes=5))
+    case_id = await heard_case(client)
+    clock.set(start)
+    resolving = {"outcome": "resolved", "emotion_defused": True,
+                 "occurred_at": start.isoformat(), "sent_at": start.isoformat()}
+    k = key()
+    first = await step(client, case_id, "resolve", resolving, k=k)
+    assert first.status_code == 200, first.text
+    clock.set(start + later)  # past midnight: the same bytes
+    for _ in range(10):
+        again = await step(client, case_id, "resolve", resolving, k=k)
+        assert again.status_code == 200 and again.json()["replayed"] is True, again.text
+    return case_id
+
+
 async def test_a_script_replaying_its_answered_request_is_no_slow_clock_for_ops(
         settings: Settings) -> None:
     """A script keeps its request, ``sent_at`` and all, and sends the same bytes again and
     again after its answer was lost: ten minutes on, that ``sent_at`` is far behind intake's
     clock, but every retry replays the first answer (200, ``replayed``): nothing was refused,
     and the tablet's clock was right when it sent. Counted as refused for a slow clock as
-    they came in (before the key was looked up), twenty such retries among thirty writes
-    made SixstepCounterClockSlow's share 20/30 for a clock that was never off. A new command
+    they came in (before the key was looked up), ten such retries among twenty writes
+    made SixstepCounterClockSlow's share 10/20 for a clock that was never off. A new command
     under a new key with that old ``sent_at`` is refused, and counted once. At 23:50 on New
     Year's Eve, Sunday 20 December and 29 February 2028, the retries past midnight."""
     clock = ManualClock(EDGES[0])
     app = create_app(settings, clock=clock)
     async with running(app) as client:
         for start in [EDGES[1] - timedelta(minutes=8), EDGES[0], EDGES[2]]:
-            clock.set(start - timedelta(minutes=5))
-            case_id = await heard_case(client)
-            clock.set(start)
-            resolving = {"outcome": "resolved", "emotion_defused": True,
-                         "occurred_at": start.isoformat(), "sent_at": start.isoformat()}
-            k = key()
-            first = await step(client, case_id, "resolve", resolving, k=k)
-            assert first.status_code == 200, first.text
             slow, fast = refused_for_clock(app, "slow"), refused_for_clock(app, "fast")
-            clock.set(start + timedelta(minutes=10))  # past midnight: the same bytes
-            for _ in range(20):
-                again = await step(client, case_id, "resolve", resolving, k=k)
-                assert again.status_code == 200 and again.json()["replayed"] is True, again.text
+            case_id = await resolved_then_replayed(client, clock, start, timedelta(minutes=10))
             assert (refused_for_clock(app, "slow"), refused_for_clock(app, "fast")) == (
                 slow, fast), "a replay of an answered write is no clock refused"
             new = await step(client, case_id, "reopen", {
@@ -318,19 +326,8 @@ async def test_a_script_replaying_its_answered_request_minutes_later_is_no_slow_
     app = create_app(settings, clock=clock)
     async with running(app) as client:
         for start in [EDGES[1] - timedelta(minutes=1), EDGES[0], EDGES[2]]:
-            clock.set(start - timedelta(minutes=5))
-            case_id = await heard_case(client)
-            clock.set(start)
-            resolving = {"outcome": "resolved", "emotion_defused": True,
-                         "occurred_at": start.isoformat(), "sent_at": start.isoformat()}
-            k = key()
-            first = await step(client, case_id, "resolve", resolving, k=k)
-            assert first.status_code == 200, first.text
             slow = observed(app, "sixstep_occurred_at_behind_seconds")
-            clock.set(start + timedelta(minutes=2))  # past midnight: the same bytes
-            for _ in range(10):
-                again = await step(client, case_id, "resolve", resolving, k=k)
-                assert again.status_code == 200 and again.json()["replayed"] is True, again.text
+            case_id = await resolved_then_replayed(client, clock, start, timedelta(minutes=2))
             assert observed(app, "sixstep_occurred_at_behind_seconds") == slow, \
                 "a replay of an answered write is no clock measured"
             tablet_slow = (clock.now() - timedelta(minutes=2)).isoformat()
