@@ -41,12 +41,15 @@ from pydantic import BaseModel
 from shared import tracing
 from shared.eventstore.group_commit import (
     ANOTHER_CENTER,
+    ClockReading,
     Command,
     GroupCommitter,
+    KeyedRefusal,
     Sent,
     Unit,
     Written,
     arrived_at,
+    clock_reading,
     out_of_scope,
     refused_unless_replayed,
 )
@@ -313,6 +316,16 @@ class _NotCreatedYet(CommandError):
     """Inside :func:`created_before` only: nothing is there under the id yet."""
 
 
+def _ran_fast(sent_at: datetime, came: datetime) -> bool:
+    """Whether a post refused for its sender's clock (``sent_at`` beyond the window) came
+    from a clock running fast (else slow): the committer's ``on_clock_refused`` counts it
+    (``sixstep_writes_refused_for_clock_total``), at once without a key, and under one only
+    when it is answered refused (``KeyedRefusal``): a retry of an answered key, its old
+    ``sent_at`` kept, replays the first answer and is no clock refused."""
+    sent = sent_at if sent_at.utcoffset() is not None else sent_at.replace(tzinfo=UTC)
+    return sent > came
+
+
 def created_before(aggregate_id: UUID, kind: str, key: str,
                    actor: str | None = None, digest: str | None = None) -> Command:
     """The answer :func:`creating` would give for an aggregate already there (the first
@@ -407,9 +420,13 @@ class CommandPath:
             try:
                 self.moments.check(command, now, arrived=came)  # type: ignore[arg-type]
             except InvalidCommand as off:
-                if off.details.get("field") == "sent_at":
-                    self._clock_refused(command.sent_at, came)  # type: ignore[attr-defined]
-                if key is None or off.details.get("field") != "sent_at":
+                clock = off.details.get("field") == "sent_at"
+                if clock:
+                    fast = _ran_fast(command.sent_at, came)  # type: ignore[attr-defined]
+                    counted = getattr(self.committer, "on_clock_refused", None)
+                    if key is None and counted is not None:
+                        counted(fast)  # refused now; under a key, once answered refused
+                if key is None or not clock:
                     raise
                 try:  # the rest as for any command: a retry passed them once already
                     self.moments.check(command.model_copy(  # type: ignore[attr-defined]
@@ -421,7 +438,7 @@ class CommandPath:
         # request sent again after its answer was lost (its old sent_at kept, by a script)
         # replays the first answer, decided where the key is looked up (group commit).
         if refused is not None and key is not None:
-            refused_unless_replayed.set((key, refused))
+            refused_unless_replayed.set(KeyedRefusal(key, refused, fast))
         elif refused_unless_replayed.get() is not None:  # a set() costs a new context
             refused_unless_replayed.set(None)
         # A caller's command that gives no moment happened as it came in, and one ahead is
@@ -431,6 +448,7 @@ class CommandPath:
         # by an ops request for minutes) is dated as it runs.
         at = came if command is not None else now
         meta = meta_for(actor, key, at, command, **where)
+        reading: ClockReading | None = None
         given = meta["occurred_at"]
         if given is not at:  # the command gave its own: the sender's clock may be off
             clock_ahead = 0.0
@@ -441,24 +459,25 @@ class CommandPath:
                 clock_ahead = skew.total_seconds()  # negative: a clock slow
             meta["occurred_at"], ahead_s = self.moments.recorded(given, came)
             ahead_s = max(ahead_s, clock_ahead)
-            if ahead_s > 0 and (ahead := self.committer.on_clock_ahead) is not None:
-                ahead(ahead_s)
-            elif clock_ahead < 0 and (behind := self.committer.on_clock_behind) is not None:
-                behind(-clock_ahead)
+            tell: Callable[[float], None] | None = None
+            if refused is not None:
+                pass  # counted refused if it is answered so (KeyedRefusal), not ahead too
+            elif ahead_s > 0 and (tell := self.committer.on_clock_ahead) is not None:
+                off_s = ahead_s
+            elif clock_ahead < 0 and (tell := self.committer.on_clock_behind) is not None:
+                off_s = -clock_ahead
+            if tell is not None:
+                if key is None:
+                    tell(off_s)
+                else:  # told as its write is answered, unless that is a retry's replay
+                    reading = ClockReading(tell, off_s)
+        if reading is not None:
+            clock_reading.set(reading)
+        elif clock_reading.get() is not None:  # a set() costs a new context
+            clock_reading.set(None)
         if key is not None and (digest := self.digests.of(command)) is not None:
             meta[COMMAND_DIGEST] = digest
         return meta
-
-    def _clock_refused(self, sent_at: datetime, came: datetime) -> None:
-        """A post refused for its sender's clock (``sent_at`` beyond the window) is counted,
-        fast or slow, by the committer's ``on_clock_refused`` (the metrics): the histograms
-        see only the posts recorded, so a tablet ten minutes off, every post of it refused,
-        was counted nowhere an alert reads. Counted as it is refused, before the key is
-        looked up: a script's retry of an answered key under its old ``sent_at`` is too."""
-        if (refused := getattr(self.committer, "on_clock_refused", None)) is None:
-            return
-        sent = sent_at if sent_at.utcoffset() is not None else sent_at.replace(tzinfo=UTC)
-        refused(sent > came)
 
     async def scrubbing(self, meta: Meta, aggregate_id: UUID, *texts: str) -> None:
         """A name typed alone (王秀英不在家) has no shape: in a service that never sees the

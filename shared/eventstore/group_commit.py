@@ -27,7 +27,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import psycopg
@@ -204,7 +204,42 @@ class Unit:
 
 Command = Callable[[Unit], Aggregate]
 
-refused_unless_replayed: ContextVar[tuple[str, CommandError] | None] = ContextVar(
+class KeyedRefusal(NamedTuple):
+    """A refusal that waits for the key's look-up (``refused_unless_replayed``)."""
+
+    key: str
+    refusal: CommandError
+    #: A refusal for the sender's clock: True when it ran fast, False slow, told to the
+    #: committer's ``on_clock_refused`` when the write is answered with the refusal (a
+    #: retry's replay is not: its old ``sent_at`` was no clock off); None: not counted.
+    clock_fast: bool | None = None
+
+
+class ClockReading:
+    """How far a command's sender's clock was off, read by ``CommandPath.meta`` off a post
+    under an Idempotency-Key: told to the metrics (``on_clock_ahead`` / ``on_clock_behind``)
+    once, when its write is answered, unless the answer is a retry's replay (a script
+    sending its answered request again minutes on, its old ``sent_at`` kept, was measured as
+    a clock that many minutes slow, every replay one more in SixstepCounterClockSlow's
+    share)."""
+
+    __slots__ = ("_tell", "seconds")
+
+    def __init__(self, tell: Callable[[float], None], seconds: float) -> None:
+        self._tell: Callable[[float], None] | None = tell
+        self.seconds = seconds
+
+    def told(self) -> None:
+        tell, self._tell = self._tell, None
+        if tell is not None:
+            tell(self.seconds)
+
+
+clock_reading: ContextVar[ClockReading | None] = ContextVar("clock_reading", default=None)
+"""The running request's ``ClockReading``, set by ``CommandPath.meta``, kept by the write it
+submits and told as that write is answered (``GroupCommitter``)."""
+
+refused_unless_replayed: ContextVar[KeyedRefusal | tuple[str, CommandError] | None] = ContextVar(
     "refused_unless_replayed", default=None)
 """The refusal the running request's writes answer with unless they are a retry of a command
 already applied under its Idempotency-Key (the key, the refusal), set by ``CommandPath.meta``:
@@ -247,7 +282,9 @@ class _Item:
     state: _State = _State.WAITING
     trace: tracing.CommandTrace | None = None
     #: ``refused_unless_replayed`` as the command was submitted.
-    unless_replayed: tuple[str, CommandError] | None = None
+    unless_replayed: KeyedRefusal | tuple[str, CommandError] | None = None
+    #: ``clock_reading`` as the command was submitted.
+    clock: ClockReading | None = None
 
 
 class _Tainted(Exception):
@@ -386,7 +423,8 @@ class GroupCommitter:
         self.on_clock_behind: Callable[[float], None] | None = None
         #: Told of a command refused for its sender's clock (``sent_at`` beyond
         #: ``OCCURRED_AT_MAX_FUTURE_S``), True when it ran fast: the runtime's
-        #: ``sixstep_writes_refused_for_clock_total``; None: not counted.
+        #: ``sixstep_writes_refused_for_clock_total``; None: not counted. Under a key, told
+        #: as the refusal is answered (``KeyedRefusal``), never for a retry's replay.
         self.on_clock_refused: Callable[[bool], None] | None = None
         self.write_timeout = write_timeout_s
         # Appended on the loop (``submit``); taken by ``_collect`` on the loop, or by the
@@ -458,7 +496,7 @@ class GroupCommitter:
         loop = asyncio.get_running_loop()
         item = _Item(command, ids, loop.create_future(), caller=current_caller(),
                      trace=tracing.command_trace(),
-                     unless_replayed=refused_unless_replayed.get())
+                     unless_replayed=refused_unless_replayed.get(), clock=clock_reading.get())
         self._queue.append(item)
         self._arrived.set()
         self._expect(loop, loop.time() + remaining, item)
@@ -466,10 +504,23 @@ class GroupCommitter:
 
     async def _answer(self, item: _Item) -> Written:
         try:
-            return await item.future
+            written = await item.future
         except asyncio.CancelledError:
             self._leave(item)
             raise
+        except CommandError as refused:
+            # Refused for its sender's clock, now that its key is known to be no retry's.
+            unless = item.unless_replayed
+            if unless is not None and refused is unless[1] \
+                    and (fast := getattr(unless, "clock_fast", None)) is not None \
+                    and (counted := self.on_clock_refused) is not None:
+                counted(fast)
+            if item.clock is not None:
+                item.clock.told()
+            raise
+        if item.clock is not None and not written.replayed:
+            item.clock.told()
+        return written
 
     def _leave(self, item: _Item) -> None:
         """The caller is gone (cancelled): send nothing more for it."""

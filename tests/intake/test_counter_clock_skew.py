@@ -257,3 +257,81 @@ async def test_a_post_that_came_in_before_midnight_is_dated_before_it_however_lo
     assert got == resolved
     for case_id, came in resolved.items():
         assert got[case_id].astimezone(SHANGHAI).date() == came.date(), case_id
+
+
+def refused_for_clock(app: Any, clock: str) -> float:
+    """How many writes intake counted as refused for their sender's clock, ``fast``/``slow``."""
+    return app.state.runtime.metrics.registry.get_sample_value(
+        "sixstep_writes_refused_for_clock_total", {"service": "intake", "clock": clock}) or 0.0
+
+
+async def resolved_then_replayed(client: Any, clock: ManualClock, start: datetime,
+                                 later: timedelta) -> str:
+    """A case heard and resolved at ``start`` by a script that stamps ``sent_at``, then the
+    very same bytes sent ten times ``later`` (its answer lost): each replays the first."""
+    clock.set(start - timedelta(minutes=5))
+    case_id = await heard_case(client)
+    clock.set(start)
+    resolving = {"outcome": "resolved", "emotion_defused": True,
+                 "occurred_at": start.isoformat(), "sent_at": start.isoformat()}
+    k = key()
+    first = await step(client, case_id, "resolve", resolving, k=k)
+    assert first.status_code == 200, first.text
+    clock.set(start + later)  # past midnight: the same bytes
+    for _ in range(10):
+        again = await step(client, case_id, "resolve", resolving, k=k)
+        assert again.status_code == 200 and again.json()["replayed"] is True, again.text
+    return case_id
+
+
+async def test_a_script_replaying_its_answered_request_is_no_slow_clock_for_ops(
+        settings: Settings) -> None:
+    """A script keeps its request, ``sent_at`` and all, and sends the same bytes again and
+    again after its answer was lost: ten minutes on, that ``sent_at`` is far behind intake's
+    clock, but every retry replays the first answer (200, ``replayed``): nothing was refused,
+    and the tablet's clock was right when it sent. Counted as refused for a slow clock as
+    they came in (before the key was looked up), ten such retries among twenty writes
+    made SixstepCounterClockSlow's share 10/20 for a clock that was never off. A new command
+    under a new key with that old ``sent_at`` is refused, and counted once. At 23:50 on New
+    Year's Eve, Sunday 20 December and 29 February 2028, the retries past midnight."""
+    clock = ManualClock(EDGES[0])
+    app = create_app(settings, clock=clock)
+    async with running(app) as client:
+        for start in [EDGES[1] - timedelta(minutes=8), EDGES[0], EDGES[2]]:
+            slow, fast = refused_for_clock(app, "slow"), refused_for_clock(app, "fast")
+            case_id = await resolved_then_replayed(client, clock, start, timedelta(minutes=10))
+            assert (refused_for_clock(app, "slow"), refused_for_clock(app, "fast")) == (
+                slow, fast), "a replay of an answered write is no clock refused"
+            new = await step(client, case_id, "reopen", {
+                "reason": "居民说没有办好", "occurred_at": start.isoformat(),
+                "sent_at": start.isoformat()})
+            assert new.status_code == 422, new.text
+            assert new.json()["error"]["details"]["field"] == "sent_at"
+            ahead = await step(client, case_id, "reopen", {
+                "reason": "居民说没有办好", "occurred_at": clock.now().isoformat(),
+                "sent_at": (clock.now() + timedelta(minutes=10)).isoformat()})
+            assert ahead.status_code == 422, ahead.text
+            assert (refused_for_clock(app, "slow"), refused_for_clock(app, "fast")) == (
+                slow + 1, fast + 1), "each new command refused is counted once"
+
+
+async def test_a_script_replaying_its_answered_request_minutes_later_is_no_slow_clock_either(
+        settings: Settings) -> None:
+    """The same script sends its answered request again two minutes on, ``sent_at`` kept:
+    within the window, it was measured as a tablet two minutes slow as it came in (before
+    its key was looked up), every replay one more write over a minute off in
+    SixstepCounterClockSlow's share. A new command from a tablet that slow is counted, once,
+    as its answer is given."""
+    clock = ManualClock(EDGES[1])
+    app = create_app(settings, clock=clock)
+    async with running(app) as client:
+        for start in [EDGES[1] - timedelta(minutes=1), EDGES[0], EDGES[2]]:
+            slow = observed(app, "sixstep_occurred_at_behind_seconds")
+            case_id = await resolved_then_replayed(client, clock, start, timedelta(minutes=2))
+            assert observed(app, "sixstep_occurred_at_behind_seconds") == slow, \
+                "a replay of an answered write is no clock measured"
+            tablet_slow = (clock.now() - timedelta(minutes=2)).isoformat()
+            r = await step(client, case_id, "reopen", {
+                "reason": "居民说没有办好", "occurred_at": tablet_slow, "sent_at": tablet_slow})
+            assert r.status_code == 200, r.text
+            assert observed(app, "sixstep_occurred_at_behind_seconds") == slow + 1

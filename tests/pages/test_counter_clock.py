@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from playwright.async_api import BrowserContext, Locator, Page, Request, expect
 
 from tests.pages.center import Center
@@ -233,6 +234,49 @@ async def test_a_step_kept_offline_across_a_restart_is_dated_by_the_clock_it_was
     [heard] = [e for e in case["timeline"] if e["type"] == "RequestHeard"]
     at = datetime.fromisoformat(heard["occurred_at"])
     # Stamped with the clock as it is: 4 minutes early.
+    assert happened - timedelta(seconds=30) <= at < happened + timedelta(minutes=1), heard
+
+
+@pytest.mark.parametrize("off", [timedelta(minutes=-4), timedelta(minutes=4)],
+                         ids=["slow-set-forward", "fast-set-back"])
+async def test_a_clock_set_right_before_a_step_queued_offline_and_a_restart_moves_nothing(
+        center: Center, desk: BrowserContext, off: timedelta) -> None:
+    """A tablet 4 minutes slow (or fast) has its answers, then the network goes down; its
+    clock is set right (4 minutes forward, or back) and only then the clerk hears the
+    resident: the step says the right time. The tab is closed (the tablet restarted) before
+    the network returns. The step kept the service's clock as the page last read it, before
+    the clock was set right: the new page, reading the service's clock again, saw the
+    offset move by 4 minutes and sent the clock "as it was set when the step was queued",
+    4 minutes off, and intake moved a right step by 4 minutes (late, or early). The page
+    reads its offset on the monotonic clock too: a clock set back since is taken off it, and
+    one set forward (or a tablet asleep) is no offset known, the step sent as it is."""
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-039", "window-5")
+    await pick_item(page, "低保", "最低生活保障")
+    await page.clock.install(time=datetime.now(UTC) + off)
+    await page.click("#open-case")
+    await saved(page, ["CaseOpened"])  # answered: the service's clock read, 4 minutes off
+    await desk.set_offline(True)
+    await page.clock.set_system_time(datetime.now(UTC))  # set right, the network still down
+    happened = datetime.now(UTC)
+    await page.fill("#words", "低保怎么申请？")
+    await page.click("form[data-op=hear] button[type=submit]")
+    await expect(page.locator("#net")).to_have_attribute("data-pending", "1")
+
+    await page.close()  # the tablet restarted, its step kept
+    await desk.set_offline(False)
+    page = await desk.new_page()
+    bodies = posted_bodies(page)
+    await sign_in(page, center, "clerk-039", "window-5")
+    await expect(page.locator("#net")).to_have_attribute("data-pending", "0", timeout=20_000)
+    # The clock is right: said as it is (4 minutes off, a step that had waited twenty
+    # minutes offline was moved by them; one sent at once is held at its arrival).
+    [sent] = [datetime.fromisoformat(b["sent_at"]) for b in bodies if "sent_at" in b]
+    assert abs(sent - datetime.now(UTC)) < timedelta(seconds=30), bodies
+    case = await case_of(page, center, "clerk-039", 2)
+    [heard] = [e for e in case["timeline"] if e["type"] == "RequestHeard"]
+    at = datetime.fromisoformat(heard["occurred_at"])
+    # Sent with the stale offset: 4 minutes late (a slow clock set forward) or early.
     assert happened - timedelta(seconds=30) <= at < happened + timedelta(minutes=1), heard
 
 

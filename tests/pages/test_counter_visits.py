@@ -4,7 +4,8 @@ they came back about one, also when they came only to ask."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from playwright.async_api import BrowserContext, expect
 
@@ -82,3 +83,48 @@ async def test_each_resident_at_the_window_is_one_trip(center: Center,
 
 async def _at_least(trips: object, n: int) -> bool:
     return len(await trips()) >= n  # type: ignore[operator]
+
+
+async def test_a_resident_back_the_next_morning_is_a_trip_of_that_morning(
+        center: Center, desk: BrowserContext) -> None:
+    """The last resident of the evening is looked up and asks only; the clerk leaves the
+    page as it is (no "next resident"), the tablet sleeps the night. The next morning she
+    comes back and a case is opened for her: the page still held her sitting of the evening
+    before, so her two trips were one, dated the evening before (New Year's Eve's: last
+    year's; a Friday's: last week's). A sitting of another day of the center's is over: the
+    evening's trip is counted as hers, and the morning's is that morning's."""
+    center_id = CENTER
+    clerk = center.client("intake", "clerk-072", "clerk", center_id)
+    card = id_number("31011519650505124")
+    r = await clerk.post("/residents", json={
+        "name": "王秀英", "id_number": card, "phone": "13912345678",
+        "consent": {"contact": True, "surveys": True}})
+    assert r.status_code in (200, 201), r.text
+
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-072", "window-5", center_id=center_id)
+    evening = datetime.now(UTC) - timedelta(hours=14)
+    await page.clock.install(time=evening)  # the tablet's clock as she sits down
+    await page.fill("#resident-q", card)
+    await page.press("#resident-q", "Enter")
+    await expect(page.locator("#item-q")).to_be_focused()
+
+    await page.clock.set_system_time(datetime.now(UTC))  # the morning (asleep, then woken)
+    await page.fill("#resident-q", card)
+    await page.press("#resident-q", "Enter")
+    await expect(page.locator("#item-q")).to_be_focused()
+    await pick_item(page, "低保", "最低生活保障")
+    morning = datetime.now(UTC)
+    await page.click("#open-case")
+    await saved(page, ["CaseOpened"])
+
+    subject = f"{center.settings.subject_prefix}.intake.VisitRecorded.*"
+
+    async def trips() -> list[Any]:
+        return [e for e in await stream_envelopes(center.settings, subject)
+                if e.center_id == center_id and e.actor == "clerk-072"]
+    await wait_until(lambda: _at_least(trips, 2), timeout=45, what="two trips")
+    found = sorted(await trips(), key=lambda e: e.occurred_at)
+    assert len(found) == 2, found
+    assert found[0].occurred_at < morning - timedelta(hours=13), "the evening's"
+    assert abs(found[1].occurred_at - morning) < timedelta(minutes=1), "the morning's"

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from shared.eventstore.command_path import CommandPath
-from shared.eventstore.group_commit import arrived_at, refused_unless_replayed
+from shared.eventstore.group_commit import arrived_at, clock_reading, refused_unless_replayed
 from shared.kernel.clock import ManualClock
 from shared.kernel.errors import InvalidCommand
 from shared.kernel.meta import COMMAND_DIGEST
@@ -46,6 +46,13 @@ def path(now: datetime, moments: Moments) -> tuple[CommandPath, list[float]]:
     return CommandPath(committer, ManualClock(now), moments), ahead
 
 
+def answered() -> None:
+    """A post under a key is answered (not a retry's replay): how far its sender's clock was
+    off is told to the metrics then (``ClockReading``, the group commit's)."""
+    if (reading := clock_reading.get()) is not None:
+        reading.told()
+
+
 @pytest.mark.parametrize("edge", list(EDGES))
 def test_a_post_from_a_tablet_three_minutes_fast_is_recorded_on_the_day_it_happened(
         edge: str) -> None:
@@ -57,6 +64,8 @@ def test_a_post_from_a_tablet_three_minutes_fast_is_recorded_on_the_day_it_happe
     assert meta["occurred_at"] == now
     assert meta["occurred_at"].astimezone(SHANGHAI).date() == now.date()
     assert meta["occurred_at"].utcoffset() == given.utcoffset()
+    assert ahead == [], "under a key: told when answered"
+    answered()
     assert ahead == [FAST.total_seconds()], "how far ahead goes to the metrics only"
 
 
@@ -84,6 +93,7 @@ def test_a_step_queued_offline_on_a_tablet_three_minutes_fast_is_dated_when_it_h
     assert meta["occurred_at"] == happened
     assert meta["occurred_at"].astimezone(SHANGHAI).date() == happened.date()
     assert meta["occurred_at"].utcoffset() == said.utcoffset()
+    answered()
     assert ahead == [FAST.total_seconds()], "the tablet's error goes to the metrics"
 
 
@@ -194,8 +204,10 @@ def test_a_minute_inside_the_service_is_not_a_slow_clock(edge: str) -> None:
 def test_a_tablet_ten_minutes_off_is_counted_as_it_is_refused(edge: str) -> None:
     """Every post of a tablet ten minutes fast or slow is refused (nothing recorded), so the
     histograms of how far ahead or behind never saw it and no alert read it: it is counted
-    refused, fast or slow, with or without a key (a key's refusal waits for its look-up).
-    2027: a year of provisional holidays."""
+    refused, fast or slow: at once without a key; under one, only once the key's look-up
+    answers it refused (``KeyedRefusal.clock_fast``, counted by the group commit): a script's
+    replay of an answered key, its old ``sent_at`` kept, is no clock off
+    (tests/intake/test_counter_clock_skew.py). 2027: a year of provisional holidays."""
     now = EDGES.get(edge, datetime(2027, 1, 29, 23, 58, tzinfo=SHANGHAI))
     p, ahead = path(now, Moments.from_settings(Settings()))
     refused: list[bool] = []
@@ -207,8 +219,32 @@ def test_a_tablet_ten_minutes_off_is_counted_as_it_is_refused(edge: str) -> None
         except InvalidCommand as exc:
             assert exc.details["field"] == "sent_at"
         else:
-            assert key is not None and refused_unless_replayed.get() is not None
-    assert refused == [True, False, True]
+            pending = refused_unless_replayed.get()
+            assert key is not None and pending is not None and pending.clock_fast is True
+    assert refused == [True, False], "a key's refusal is counted when answered"
     assert ahead == []
     p.meta("clerk-017", None, Command(occurred_at=now, sent_at=now + FAST))
-    assert refused == [True, False, True], "a clock within the window is not refused"
+    assert refused == [True, False], "a clock within the window is not refused"
+
+
+@pytest.mark.parametrize("edge", [*EDGES, "2027"])
+def test_a_post_refused_for_its_clock_is_not_counted_ahead_as_well(edge: str) -> None:
+    """A tablet ten minutes fast sends a step it kept offline for eight: its ``occurred_at``
+    is two minutes ahead of intake's clock, its ``sent_at`` ten. Under a key, its refusal
+    waits for the key's look-up and is counted refused when answered; it was also counted
+    two minutes ahead, so one post was two in SixstepCounterClockFast's share (a tablet
+    whose every post was such: 200 % of the writes). Counted once, as refused."""
+    now = EDGES.get(edge, datetime(2027, 1, 29, 23, 58, tzinfo=SHANGHAI))
+    p, ahead = path(now, Moments.from_settings(Settings()))
+    early = now + timedelta(minutes=2)
+    meta = p.meta("clerk-017", "k-1", Command(occurred_at=early,
+                                              sent_at=now + timedelta(minutes=10)))
+    pending = refused_unless_replayed.get()
+    assert pending is not None and pending.clock_fast is True, "counted refused if answered so"
+    assert ahead == [], "not counted ahead as well"
+    assert meta["occurred_at"] == now, "dated at its arrival were it a retry's replay"
+    answered()
+    assert ahead == [], "not counted ahead when answered refused either"
+    p.meta("clerk-017", "k-2", Command(occurred_at=early, sent_at=early))
+    answered()
+    assert ahead == [120.0], "a post within the window is counted ahead"

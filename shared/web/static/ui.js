@@ -148,18 +148,37 @@ export function stamped(body, now = new Date()) {
     ? { ...body, sent_at: now.toISOString() } : body;
 }
 
+/** How far this device's clock may move against the monotonic one before it counts as set
+ *  (the 5 s the service takes as said, as the offline queue's ``SET_BACK_MS``). */
+const CLOCK_SET_MS = 5000;
+
 let offset = null;
+let offsetRead = null; // this device's clock and the page's monotonic clock as it was read
 
 /** How far the service's clock runs ahead of this device's, in ms (negative: behind), as this
  *  page last read it off an answer's ``Date`` header (whole seconds, so give or take a second
  *  and the answer's trip: well inside the 5 s the service takes as said); null until this
  *  page has had an answer. The offline queue keeps it with each step, to tell after a reload
- *  how far this device's clock was changed while the step waited (``sendingClock``). */
-export function serviceOffset() { return offset; }
+ *  how far this device's clock was changed while the step waited (``sendingClock``).
+ *  This device's clock set since the answer (the network down meanwhile, no answer to read
+ *  it again) is seen on the page's monotonic clock: set back, the offset grows by as much;
+ *  set forward (or the tablet asleep, its monotonic clock stopped: not told apart), no
+ *  offset is known (null). Read as it was, a step queued after a slow clock was set right
+ *  kept the offset of the wrong clock, and after a restart was sent as that clock, dated
+ *  4 minutes late. ``now``, ``tick``: this device's clock and the monotonic one. */
+export function serviceOffset(now = Date.now(), tick = performance.now()) {
+  if (offset === null || offsetRead === null) return offset;
+  const set = (now - offsetRead.now) - (tick - offsetRead.tick); // < 0: set back
+  if (set < -CLOCK_SET_MS) return offset - set;
+  return set > CLOCK_SET_MS ? null : offset;
+}
 
 function readOffset(response) {
   const date = Date.parse(response.headers.get("Date") || "");
-  if (!Number.isNaN(date)) offset = date + 500 - Date.now(); // the middle of its second
+  if (Number.isNaN(date)) return;
+  const now = Date.now();
+  offset = date + 500 - now; // the middle of its second
+  offsetRead = { now, tick: performance.now() };
 }
 
 /** Call the API; JSON in and out. ``key``: the Idempotency-Key of a write. ``sentAt``: what

@@ -1,7 +1,7 @@
 // The clerk's screen: sign in, receive a resident, walk the six steps, watch the timeline.
 
 import {
-  ApiError, NetworkError, api, applyI18n, centerTodayDate, fmtDate, fmtDateTime, h, initLang, isoDay, lang,
+  ApiError, NetworkError, api, applyI18n, centerTodayDate, centerZone, dayIn, fmtDate, fmtDateTime, h, initLang, isoDay, lang,
   newKey, onLangChange, refusalWords, session, t, toast,
 } from "/ui/shared/ui.js";
 import {
@@ -172,7 +172,7 @@ async function findResident(event) {
   try {
     const page = await api(`/cases?resident_id=${residentId}&limit=20`);
     resident = { resident_id: residentId, cases: page.items };
-    if (sitting?.resident_id !== residentId) {
+    if (sitting?.resident_id !== residentId || !sittingToday()) {
       if (sitting && !sitting.recorded) recordVisit(); // the one before came only to ask
       sitting = { recorded: false, resident_id: residentId, clock: clockNow() };
     }
@@ -376,6 +376,15 @@ function openCase() {
   recordVisit();
   renderAll();
   $("#words").focus();
+}
+
+/** Whether the resident at the window sat down on the center's day of today: found again on
+ *  another day (the page left as it was overnight, no "next resident"), the same resident is
+ *  a new trip. Held over, her two trips were one, dated the evening before (New Year's Eve's:
+ *  last year's), and after one recorded, the morning's was never counted. */
+function sittingToday() {
+  const zone = centerZone();
+  return dayIn(zone, new Date(sitting.clock.queuedAt)) === dayIn(zone);
 }
 
 /** One trip (一人次), once per resident sitting down: at the first case opened or taken up for
