@@ -331,10 +331,23 @@ class Vault:
 
     async def _reach(self, conn: asyncpg.Connection, resident_id: UUID, access: Access,
                      lock: bool = False) -> asyncpg.Record | None:
-        """The resident's row as the caller may have it (``_SELECT_IN_REACH``)."""
+        """The resident's row as the caller may have it (``_SELECT_IN_REACH``); ``lock``: for
+        a change, the row locked, but only for a caller it is not refused as out of reach.
+
+        Another center's caller with no standing neither waits for the row's lock nor takes
+        it: they are answered from the unlocked read, as for an id nobody has. Until stop 50
+        the row was locked (``FOR UPDATE``) before the standings were known: while the
+        resident's center was changing them (a clerk's change, the publisher recording it on
+        the log) another center's probe waited and an id nobody has did not, and the probe's
+        own lock held the resident's center's writers back
+        (``tests/security/test_vault_locks_in_reach_only.py``). A caller in reach reads the
+        row again under the lock: the standings and the row as they stand once it is theirs."""
         p = access.principal
-        return await conn.fetchrow(self._SELECT_IN_REACH + (" FOR UPDATE OF r" if lock else ""),
-                                   resident_id, p.center_id, p.sub, self.clock.now())
+        args = (resident_id, p.center_id, p.sub, self.clock.now())
+        row = await conn.fetchrow(self._SELECT_IN_REACH, *args)
+        if not lock or row is None or (p.center_id is not None and not self._standings(row)):
+            return row
+        return await conn.fetchrow(self._SELECT_IN_REACH + " FOR UPDATE OF r", *args)
 
     async def _check(self, conn: asyncpg.Connection, access: Access, act: Act,
                      resident_id: UUID, row: asyncpg.Record | None
