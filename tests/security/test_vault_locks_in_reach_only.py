@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
@@ -121,3 +121,30 @@ async def test_another_centers_refused_erasure_leaves_the_residents_change_to_th
         pending = await vault.pool.fetchval(
             "SELECT pending_event FROM residents WHERE resident_id = $1", resident)
         assert pending == "consent", "the mark is left for the resident's center's sweep"
+
+
+async def test_a_refused_erasure_does_not_wait_for_the_key_table(settings: Settings) -> None:
+    """An erasure locks the key table (``ACCESS EXCLUSIVE``: every vault read waits), but only
+    for a caller who may erase. Until stop 50 every ``DELETE /residents/{id}`` took it first:
+    a supervisor's guesses at ids, ours or nobody's, each waited for the vault reads under
+    way and held every center's reads of residents behind it."""
+    app = create_app(settings)
+    async with running(app, role=Role.CLERK, center=TEST_CENTER) as home:
+        resident = UUID(await register_resident(home))
+        vault: Vault = app.state.vault
+        schema = await vault.pool.fetchval("SELECT current_schema()")
+        connect: dict[str, Any] = {"server_settings": {"search_path": schema}}
+        holder = await asyncpg.connect(settings.database_url, **connect)
+        watcher = await asyncpg.connect(settings.database_url, **connect)
+        sup_b = bearer(settings, role=Role.SUPERVISOR, center=OTHER, sub="sup-b")
+        try:
+            for rid in (resident, uuid4()):
+                await holder.execute("BEGIN")  # a vault read under way
+                await holder.fetchval("SELECT count(*) FROM vault_key_buckets")
+                waited, answer = await _waits_behind(
+                    holder, watcher, home.delete(f"/residents/{rid}", headers=sup_b))
+                assert answer.status_code == 404, answer.text
+                assert not waited, "a refused erasure waited for the key table"
+        finally:
+            await holder.close()
+            await watcher.close()
