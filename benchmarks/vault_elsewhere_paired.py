@@ -79,14 +79,22 @@ def main() -> None:
     if sys.argv[1:2] == ["--child"]:
         print(asyncio.run(_gap(sys.argv[2], sys.argv[3])))
         return
+    in_pairs(Path(__file__), ("pairing.py",),
+             "backend CPU a read (another center's resident minus nobody's)")
+
+
+def in_pairs(script: Path, helpers: tuple[str, ...], unit: str) -> None:
+    """``script --child URL SCHEMA`` run in this tree and ``sys.argv[1]``'s in turn, each in
+    a schema of its own in one PostgreSQL (``script`` and ``helpers`` copied there first)."""
     from benchmarks.pairing import alternate, child
     from tools.devservers import PostgresServer, exit_on_signals
 
     other, pairs = Path(sys.argv[1]).resolve(), int(sys.argv[2]) if len(sys.argv) > 2 else 4
-    here, tree = Path(__file__).resolve(), Path(__file__).resolve().parents[1]
-    for name in (here.name, "pairing.py"):  # the child's helpers, as this tree has them
+    here = script.resolve()
+    tree = here.parents[1]
+    for name in (here.name, *helpers):  # the child's helpers, as this tree has them
         shutil.copy(here.parent / name, other / "benchmarks" / name)
-    folder = Path(tempfile.mkdtemp(prefix="vault-elsewhere-paired-"))
+    folder = Path(tempfile.mkdtemp(prefix=f"{here.stem.replace('_', '-')}-"))
     exit_on_signals()
     pg = PostgresServer(folder / "pg")
     try:
@@ -95,8 +103,7 @@ def main() -> None:
         def run(t: Path) -> float:
             schema = "bench_" + hashlib.sha1(str(t).encode()).hexdigest()[:8]
             return child(t / "benchmarks" / here.name, t, pg.url, schema)
-        alternate(other, tree, pairs, run,
-                  "backend CPU a read (another center's resident minus nobody's)")
+        alternate(other, tree, pairs, run, unit)
     finally:
         pg.stop()
         shutil.rmtree(folder, ignore_errors=True)

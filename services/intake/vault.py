@@ -331,10 +331,23 @@ class Vault:
 
     async def _reach(self, conn: asyncpg.Connection, resident_id: UUID, access: Access,
                      lock: bool = False) -> asyncpg.Record | None:
-        """The resident's row as the caller may have it (``_SELECT_IN_REACH``)."""
+        """The resident's row as the caller may have it (``_SELECT_IN_REACH``); ``lock``: for
+        a change, the row locked, but only for a caller it is not refused as out of reach.
+
+        Another center's caller with no standing neither waits for the row's lock nor takes
+        it: they are answered from the unlocked read, as for an id nobody has. Until stop 50
+        the row was locked (``FOR UPDATE``) before the standings were known: while the
+        resident's center was changing them (a clerk's change, the publisher recording it on
+        the log) another center's probe waited and an id nobody has did not, and the probe's
+        own lock held the resident's center's writers back
+        (``tests/security/test_vault_locks_in_reach_only.py``). A caller in reach reads the
+        row again under the lock: the standings and the row as they stand once it is theirs."""
         p = access.principal
-        return await conn.fetchrow(self._SELECT_IN_REACH + (" FOR UPDATE OF r" if lock else ""),
-                                   resident_id, p.center_id, p.sub, self.clock.now())
+        args = (resident_id, p.center_id, p.sub, self.clock.now())
+        row = await conn.fetchrow(self._SELECT_IN_REACH, *args)
+        if not lock or row is None or (p.center_id is not None and not self._standings(row)):
+            return row
+        return await conn.fetchrow(self._SELECT_IN_REACH + " FOR UPDATE OF r", *args)
 
     async def _check(self, conn: asyncpg.Connection, access: Access, act: Act,
                      resident_id: UUID, row: asyncpg.Record | None
@@ -687,22 +700,39 @@ class Vault:
 
     async def erase(self, resident_id: UUID, access: Access) -> datetime:
         """Erase a resident: their bucket gets a new secret and the key table a new file, so
-        nothing left anywhere in the database opens their data (see the module's docstring)."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            # Every other vault transaction reads the key table before it touches a resident's
-            # row, so taking this lock first cannot deadlock with them.
-            await conn.execute("LOCK TABLE vault_key_buckets IN ACCESS EXCLUSIVE MODE")
-            row = await self._reach(conn, resident_id, access, lock=True)
-            standing, refused = await self._check(conn, access, Act.ERASE, resident_id, row)
-            if refused is None and row["erased_at"] is not None:
-                await self._audit(conn, access, "erase", resident_id, row["center_id"], [],
-                                  "already_erased", standing)
-                return row["erased_at"]
-            if refused is None:
-                erased_at = await self._erase_in(conn, resident_id, row["key_bucket"],
-                                                 access.principal.sub)
-                await self._audit(conn, access, "erase", resident_id, row["center_id"],
-                                  list(FIELDS), "erased", standing)
+        nothing left anywhere in the database opens their data (see the module's docstring).
+
+        The key table's lock is taken only once the caller may erase: a refusal (an id
+        nobody has, another center's resident, a caller without the right) is answered and
+        audited from an unlocked read in a transaction of its own. Until stop 50 every
+        ``DELETE /residents/{id}`` locked the key table first, whoever sent it and whatever
+        the id: one supervisor's guesses, each waiting for every vault read under way, held
+        every center's reads and writes of residents behind them
+        (``tests/security/test_vault_locks_in_reach_only.py``)."""
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                row = await self._reach(conn, resident_id, access)
+                standing, refused = await self._check(conn, access, Act.ERASE, resident_id,
+                                                      row)
+            if refused is not None:
+                raise refused
+            async with conn.transaction():
+                # Every other vault transaction reads the key table before it touches a
+                # resident's row, so taking this lock first cannot deadlock with them (this
+                # transaction read nothing before it: no lock of its own to raise).
+                await conn.execute("LOCK TABLE vault_key_buckets IN ACCESS EXCLUSIVE MODE")
+                row = await self._reach(conn, resident_id, access, lock=True)
+                standing, refused = await self._check(conn, access, Act.ERASE, resident_id,
+                                                      row)
+                if refused is None and row["erased_at"] is not None:
+                    await self._audit(conn, access, "erase", resident_id, row["center_id"], [],
+                                      "already_erased", standing)
+                    return row["erased_at"]
+                if refused is None:
+                    erased_at = await self._erase_in(conn, resident_id, row["key_bucket"],
+                                                     access.principal.sub)
+                    await self._audit(conn, access, "erase", resident_id, row["center_id"],
+                                      list(FIELDS), "erased", standing)
         if refused is not None:
             raise refused
         return erased_at
