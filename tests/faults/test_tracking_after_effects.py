@@ -403,6 +403,73 @@ async def test_a_failure_counts_a_try_of_its_event_and_a_row_that_keeps_moving_d
         assert consumer.stats.dead_lettered == 0
 
 
+class Refuses:
+    """A projection refusing every batch of more than one event (applied one by one then),
+    and each event whose position is in ``refused``."""
+
+    def __init__(self) -> None:
+        self.refused: set[int] = set()
+        self.acked: list[int] = []
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        if len(events) > 1 or events[0].position in self.refused:
+            raise RuntimeError("refused")
+        await conn.execute("INSERT INTO effects (seq) SELECT unnest($1::bigint[])",
+                           [e.position for e in events])
+
+
+async def test_an_event_blocked_because_its_row_kept_moving_starts_its_tries_at_none(
+        settings: Settings) -> None:
+    """31 Dec 2026, 23:30 in Shanghai: a case's event 4 fails twice, then is applied (its
+    case's row at 4, the block lifted). Its event 5's row keeps moving (a run of switches):
+    its case is blocked at 5, no try counted. Event 5 then fails once: that is its first
+    try, not the third (event 4's two counted on), so it is dead-lettered after
+    ``max_deliver`` failures of its own, not sooner."""
+    case, other_case = uuid.uuid4(), uuid.uuid4()
+    async with schema_pool(settings, "tracking_stale_tries", ORDERED_DDL) as pool:
+        await _tracked_at(pool, {case: 3})
+        handler = Refuses()
+        consumer = _consumer(settings, pool, cast(Any, handler))
+        track = consumer._track
+
+        async def always_moved(conn: asyncpg.Connection, items: list[_Item]) -> None:
+            if any(i.envelope is not None and i.envelope.partition_key == case for i in items):
+                raise _RowsMoved
+            await track(conn, items)
+
+        async def row() -> tuple[int, int | None, int | None]:
+            found = await pool.fetchrow(
+                "SELECT seq, blocked_seq, blocked_attempts FROM consumer_tracking"
+                " WHERE consumer = 'sorted' AND key = $1", case)
+            return (found["seq"], found["blocked_seq"], found["blocked_attempts"])
+
+        event4, event5 = _item(case, 4), _item(case, 5)
+
+        def again(item: _Item, delivered: int) -> _Item:
+            return _Item(msg=cast(Any, Msg()), seq=item.seq, delivered=delivered,
+                         envelope=item.envelope)
+        async with pool.acquire() as conn:
+            consumer._conn = conn
+            try:
+                handler.refused = {4}
+                await consumer._apply([event4, _item(other_case, 7)])
+                await consumer._apply([again(event4, 3)])
+                assert await row() == (3, 4, 2)
+                handler.refused = set()
+                await consumer._apply([again(event4, 4)])
+                assert (await row())[:2] == (4, None)  # applied at its third try
+                consumer._track = always_moved  # type: ignore[method-assign]
+                await consumer._apply([event5, _item(other_case, 8)])
+                assert await row() == (4, 5, None)  # blocked at 5, none of its tries counted
+                consumer._track = track  # type: ignore[method-assign]
+                handler.refused = {5}
+                await consumer._apply([again(event5, 3)])
+                assert await row() == (4, 5, 1)  # before: 3, event 4's two counted on
+            finally:
+                consumer._conn = None
+        assert consumer.stats.dead_lettered == 0
+
+
 #: The gate the next projection waits at before its effect (shared; the test holds it
 #: exclusively while the row is not yet taken by the transaction that moves it).
 GATE = 4950
