@@ -470,6 +470,75 @@ async def test_an_event_blocked_because_its_row_kept_moving_starts_its_tries_at_
         assert consumer.stats.dead_lettered == 0
 
 
+#: The two locks a projection takes in one order and another session in the other.
+FIRST, SECOND = 4951, 4952
+
+
+class TakesTwoLocks:
+    """A projection refusing every batch of more than one event (applied one by one then);
+    the first time it is given event 4 alone it takes ``FIRST``, then ``SECOND``."""
+
+    def __init__(self) -> None:
+        self.given: list[list[int]] = []
+        self.acked: list[int] = []
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        self.given.append([e.position for e in events])
+        if len(events) > 1:
+            raise RuntimeError("refused")
+        if self.given.count([4]) == 1 and events[0].position == 4:
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", FIRST)
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", SECOND)
+        await conn.execute("INSERT INTO effects (seq) SELECT unnest($1::bigint[])",
+                           [e.position for e in events])
+
+
+async def test_an_event_rolled_back_to_break_a_deadlock_is_applied_again_no_try_counted(
+        settings: Settings) -> None:
+    """Sun 20 Dec 2026: a batch applied one event at a time (the handler refused it whole);
+    its case's event 4 takes one lock, then waits for another that a session (the rebuild's
+    switch) holds, and that session then asks for the first. PostgreSQL rolls the event's
+    transaction back to break the deadlock: not the event's fault, as a statement that ran
+    out of time is not. It is applied again at once, no try counted; before, each such
+    deadlock counted one towards ``max_deliver``, and enough of them dead-lettered it."""
+    case, other_case = uuid.uuid4(), uuid.uuid4()
+    async with schema_pool(settings, "tracking_deadlock", ORDERED_DDL) as pool:
+        await _tracked_at(pool, {case: 3})
+        handler = TakesTwoLocks()
+        consumer = _consumer(settings, pool, cast(Any, handler))
+        items = [_item(case, 4), _item(other_case, 7)]
+        async with pool.acquire() as other, pool.acquire() as conn:
+            # The event's session the one to look for the deadlock (the other looks late).
+            await other.execute("SET deadlock_timeout = '10min'")
+            await conn.execute("SET deadlock_timeout = '3s'")
+            await other.execute("SELECT pg_advisory_lock($1)", SECOND)
+            consumer._conn = conn
+            pid = conn.get_server_pid()
+
+            async def waits_on_the_second() -> bool:
+                return bool(await pool.fetchval(
+                    "SELECT wait_event = 'advisory' FROM pg_stat_activity WHERE pid = $1", pid))
+            batch = asyncio.create_task(consumer._apply(items))
+            try:
+                await wait_until(waits_on_the_second, timeout=10,
+                                 what="event 4 holds the first lock and waits for the second")
+                # granted once PostgreSQL rolled the event's transaction back
+                await other.execute("SELECT pg_advisory_lock($1)", FIRST)
+            finally:
+                await other.execute("SELECT pg_advisory_unlock_all()")
+                await batch
+                consumer._conn = None
+        assert handler.given == [[4, 7], [4], [4], [7]]
+        assert [r["seq"] for r in await pool.fetch("SELECT seq FROM effects ORDER BY n")] == [
+            4, 7]
+        row = await pool.fetchrow("SELECT seq, blocked_seq, blocked_attempts FROM"
+                                  " consumer_tracking WHERE consumer = 'sorted' AND key = $1",
+                                  case)
+        assert tuple(row) == (4, None, None)
+        assert [cast(Msg, i.msg).answer for i in items] == ["ack", "ack"]
+        assert consumer.stats.retried == 0
+
+
 #: The gate the next projection waits at before its effect (shared; the test holds it
 #: exclusively while the row is not yet taken by the transaction that moves it).
 GATE = 4950
