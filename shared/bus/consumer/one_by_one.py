@@ -27,6 +27,13 @@ is handed back (``Consumer._applied_alone_again``), or rolled back by PostgreSQL
 deadlock) before that counts a try."""
 
 
+#: What PostgreSQL raises when it rolls a transaction back to break a deadlock, or for a
+#: serialization conflict: try again, the transaction's own content is not at fault (a
+#: deferred constraint's 40002, also a TransactionRollbackError, is).
+ROLLED_BACK: tuple[type[Exception], ...] = (asyncpg.DeadlockDetectedError,
+                                             asyncpg.SerializationError)
+
+
 class OneByOne:
     """One event at a time (a base of ``Consumer``)."""
 
@@ -97,12 +104,12 @@ class OneByOne:
         later events wait behind it whatever batch they come in."""
         assert item.envelope is not None
         key = item.envelope.partition_key
-        rolled_back: asyncpg.TransactionRollbackError | None = None
+        rolled_back: Exception | None = None
         for _ in range(MOVED_AGAIN):
             try:
                 await self._apply_alone(conn, item)
                 return None
-            except asyncpg.TransactionRollbackError as exc:
+            except ROLLED_BACK as exc:
                 # PostgreSQL rolled it back to break a deadlock (the rebuild's switch holds
                 # the tables and waits for the tracking rows) or a serialization conflict:
                 # not the event's fault, as a statement that ran out of time is not. Again
