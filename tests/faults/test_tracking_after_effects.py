@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -341,68 +341,6 @@ async def test_an_event_whose_row_keeps_moving_blocks_its_case_before_it_is_hand
         assert consumer.stats.retried == 0
 
 
-class RefusesEvent4:
-    """A projection refusing every batch of more than one event (applied one by one then),
-    and the case's event 4 while ``refusing``."""
-
-    def __init__(self) -> None:
-        self.refusing = True
-
-    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        if len(events) > 1 or (self.refusing and events[0].position == 4):
-            raise RuntimeError("refused")
-        await conn.execute("INSERT INTO effects (seq) SELECT unnest($1::bigint[])",
-                           [e.position for e in events])
-
-
-async def test_a_failure_counts_a_try_of_its_event_and_a_row_that_keeps_moving_does_not(
-        settings: Settings) -> None:
-    """Sun 20 Dec 2026: a case's event 4 fails (one try, its case blocked at it). When it
-    comes back, its row keeps moving (a run of switches): its case is blocked at it again,
-    and that is not a try of it. It fails once more: its second try, not its third, so it
-    is dead-lettered after ``max_deliver`` failures, not sooner."""
-    case, other_case = uuid.uuid4(), uuid.uuid4()
-    async with schema_pool(settings, "tracking_tries", ORDERED_DDL) as pool:
-        await _tracked_at(pool, {case: 3})
-        handler = RefusesEvent4()
-        consumer = _consumer(settings, pool, cast(Any, handler))
-        track = consumer._track
-
-        async def always_moved(conn: asyncpg.Connection, items: list[_Item]) -> None:
-            if any(i.envelope is not None and i.envelope.partition_key == case for i in items):
-                raise _RowsMoved
-            await track(conn, items)
-
-        async def block() -> tuple[int, int, int | None]:
-            row = await pool.fetchrow(
-                "SELECT seq, blocked_seq, blocked_attempts FROM consumer_tracking"
-                " WHERE consumer = 'sorted' AND key = $1", case)
-            return (row["seq"], row["blocked_seq"], row["blocked_attempts"])
-
-        event4 = _item(case, 4)
-
-        def again(delivered: int) -> _Item:
-            return _Item(msg=cast(Any, Msg()), seq=4, delivered=delivered,
-                         envelope=event4.envelope)
-        async with pool.acquire() as conn:
-            consumer._conn = conn
-            try:
-                await consumer._apply([event4, _item(other_case, 7)])
-                assert await block() == (3, 4, 1)
-                handler.refusing = False
-                consumer._track = always_moved  # type: ignore[method-assign]
-                await consumer._apply([again(3), _item(other_case, 8)])
-                assert await block() == (3, 4, 1)  # blocked at it still, no try counted
-                handler.refusing = True
-                consumer._track = track  # type: ignore[method-assign]
-                await consumer._apply([again(4)])
-                assert await block() == (3, 4, 2)
-            finally:
-                consumer._conn = None
-        assert consumer.stats.retried == 2
-        assert consumer.stats.dead_lettered == 0
-
-
 class Refuses:
     """A projection refusing every batch of more than one event (applied one by one then),
     and each event whose position is in ``refused``."""
@@ -418,6 +356,66 @@ class Refuses:
                            [e.position for e in events])
 
 
+def _always_moved(consumer: Consumer, case: uuid.UUID
+                  ) -> Callable[[asyncpg.Connection, list[_Item]], Awaitable[None]]:
+    """``consumer``'s tracking write, finding ``case``'s row moved every time."""
+    track = consumer._track
+
+    async def always_moved(conn: asyncpg.Connection, items: list[_Item]) -> None:
+        if any(i.envelope is not None and i.envelope.partition_key == case for i in items):
+            raise _RowsMoved
+        await track(conn, items)
+    return always_moved
+
+
+async def _block(pool: asyncpg.Pool, case: uuid.UUID) -> tuple[int, int | None, int | None]:
+    """``case``'s tracking row: its sequence, its block and the block's tries."""
+    row = await pool.fetchrow("SELECT seq, blocked_seq, blocked_attempts FROM consumer_tracking"
+                              " WHERE consumer = 'sorted' AND key = $1", case)
+    return (row["seq"], row["blocked_seq"], row["blocked_attempts"])
+
+
+async def test_a_failure_counts_a_try_of_its_event_and_a_row_that_keeps_moving_does_not(
+        settings: Settings) -> None:
+    """Sun 20 Dec 2026: a case's event 4 fails (one try, its case blocked at it). When it
+    comes back, its row keeps moving (a run of switches): its case is blocked at it again,
+    and that is not a try of it. It fails once more: its second try, not its third, so it
+    is dead-lettered after ``max_deliver`` failures, not sooner."""
+    case, other_case = uuid.uuid4(), uuid.uuid4()
+    async with schema_pool(settings, "tracking_tries", ORDERED_DDL) as pool:
+        await _tracked_at(pool, {case: 3})
+        handler = Refuses()
+        handler.refused = {4}
+        consumer = _consumer(settings, pool, cast(Any, handler))
+        track, always_moved = consumer._track, _always_moved(consumer, case)
+
+        async def block() -> tuple[int, int | None, int | None]:
+            return await _block(pool, case)
+
+        event4 = _item(case, 4)
+
+        def again(delivered: int) -> _Item:
+            return _Item(msg=cast(Any, Msg()), seq=4, delivered=delivered,
+                         envelope=event4.envelope)
+        async with pool.acquire() as conn:
+            consumer._conn = conn
+            try:
+                await consumer._apply([event4, _item(other_case, 7)])
+                assert await block() == (3, 4, 1)
+                handler.refused = set()
+                consumer._track = always_moved  # type: ignore[method-assign]
+                await consumer._apply([again(3), _item(other_case, 8)])
+                assert await block() == (3, 4, 1)  # blocked at it still, no try counted
+                handler.refused = {4}
+                consumer._track = track  # type: ignore[method-assign]
+                await consumer._apply([again(4)])
+                assert await block() == (3, 4, 2)
+            finally:
+                consumer._conn = None
+        assert consumer.stats.retried == 2
+        assert consumer.stats.dead_lettered == 0
+
+
 async def test_an_event_blocked_because_its_row_kept_moving_starts_its_tries_at_none(
         settings: Settings) -> None:
     """31 Dec 2026, 23:30 in Shanghai: a case's event 4 fails twice, then is applied (its
@@ -430,18 +428,10 @@ async def test_an_event_blocked_because_its_row_kept_moving_starts_its_tries_at_
         await _tracked_at(pool, {case: 3})
         handler = Refuses()
         consumer = _consumer(settings, pool, cast(Any, handler))
-        track = consumer._track
-
-        async def always_moved(conn: asyncpg.Connection, items: list[_Item]) -> None:
-            if any(i.envelope is not None and i.envelope.partition_key == case for i in items):
-                raise _RowsMoved
-            await track(conn, items)
+        track, always_moved = consumer._track, _always_moved(consumer, case)
 
         async def row() -> tuple[int, int | None, int | None]:
-            found = await pool.fetchrow(
-                "SELECT seq, blocked_seq, blocked_attempts FROM consumer_tracking"
-                " WHERE consumer = 'sorted' AND key = $1", case)
-            return (found["seq"], found["blocked_seq"], found["blocked_attempts"])
+            return await _block(pool, case)
 
         event4, event5 = _item(case, 4), _item(case, 5)
 
