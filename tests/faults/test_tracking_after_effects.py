@@ -529,6 +529,50 @@ async def test_an_event_rolled_back_to_break_a_deadlock_is_applied_again_no_try_
         assert consumer.stats.retried == 0
 
 
+async def test_a_batch_whose_tracking_write_is_rolled_back_by_a_deadlock_is_sorted_again(
+        settings: Settings) -> None:
+    """31 Dec 2026, 23:30 in Shanghai: a batch of two cases' new events writes its tracking
+    rows first; it has taken the first case's row and waits for the second's, which the
+    rebuild's switch holds (settling the live consumer's rows, in the table's order) while it
+    asks for the first. PostgreSQL rolls the batch back to break the deadlock: its rows are
+    read again and it is applied as a batch not all fresh, not raised out of the consumer
+    (which then handed back everything it held and started again)."""
+    first, second = uuid.uuid4(), uuid.uuid4()
+    async with schema_pool(settings, "tracking_first_deadlock", ORDERED_DDL) as pool:
+        await _tracked_at(pool, {first: 3})
+        await _tracked_at(pool, {second: 3})
+        consumer = _consumer(settings, pool, handler := Effects())
+        items = [_item(first, 4), _item(second, 5)]
+        row = "UPDATE consumer_tracking SET seq = seq WHERE consumer = 'sorted' AND key = $1"
+        async with pool.acquire() as switch, pool.acquire() as conn:
+            # The batch's session the one to look for the deadlock (the other looks late).
+            await switch.execute("SET deadlock_timeout = '10min'")
+            await conn.execute("SET deadlock_timeout = '3s'")
+            settling = switch.transaction()
+            await settling.start()
+            await switch.execute(row, second)
+            consumer._conn = conn
+            pid = conn.get_server_pid()
+
+            async def waits_on_a_row() -> bool:
+                return bool(await pool.fetchval(
+                    "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid))
+            batch = asyncio.create_task(consumer._apply(items))
+            try:
+                await wait_until(waits_on_a_row, timeout=10,
+                                 what="the batch holds the first row and waits for the second")
+                await switch.execute(row, first)  # granted once the batch is rolled back
+                await settling.commit()
+            finally:
+                consumer._conn = None
+                await batch  # before: DeadlockDetectedError
+        assert [r["seq"] for r in await pool.fetch("SELECT seq FROM effects ORDER BY n")] == [
+            4, 5]
+        assert handler.given == [[4, 5]]  # as a batch, once, after its rows were read again
+        assert (await _row(pool, first), await _row(pool, second)) == (4, 5)
+        assert [cast(Msg, i.msg).answer for i in items] == ["ack", "ack"]
+
+
 #: The gate the next projection waits at before its effect (shared; the test holds it
 #: exclusively while the row is not yet taken by the transaction that moves it).
 GATE = 4950
