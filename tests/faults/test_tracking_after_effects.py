@@ -460,6 +460,21 @@ async def test_an_event_blocked_because_its_row_kept_moving_starts_its_tries_at_
         assert consumer.stats.dead_lettered == 0
 
 
+async def _victim_of_a_deadlock(conn: asyncpg.Connection, other: asyncpg.Connection,
+                                pool: asyncpg.Pool, waiting: str) -> Callable[[], Awaitable[bool]]:
+    """``conn``'s session the one to find a deadlock with ``other``'s (the other looks too
+    late: PostgreSQL rolls ``conn``'s transaction back), and a barrier: ``conn`` waits for a
+    lock (``waiting``: a condition on its ``pg_stat_activity`` row)."""
+    await other.execute("SET deadlock_timeout = '10min'")
+    await conn.execute("SET deadlock_timeout = '3s'")
+    pid = conn.get_server_pid()
+
+    async def waits() -> bool:
+        return bool(await pool.fetchval(
+            f"SELECT {waiting} FROM pg_stat_activity WHERE pid = $1", pid))
+    return waits
+
+
 #: The two locks a projection takes in one order and another session in the other.
 FIRST, SECOND = 4951, 4952
 
@@ -498,16 +513,10 @@ async def test_an_event_rolled_back_to_break_a_deadlock_is_applied_again_no_try_
         consumer = _consumer(settings, pool, cast(Any, handler))
         items = [_item(case, 4), _item(other_case, 7)]
         async with pool.acquire() as other, pool.acquire() as conn:
-            # The event's session the one to look for the deadlock (the other looks late).
-            await other.execute("SET deadlock_timeout = '10min'")
-            await conn.execute("SET deadlock_timeout = '3s'")
+            waits_on_the_second = await _victim_of_a_deadlock(conn, other, pool,
+                                                              "wait_event = 'advisory'")
             await other.execute("SELECT pg_advisory_lock($1)", SECOND)
             consumer._conn = conn
-            pid = conn.get_server_pid()
-
-            async def waits_on_the_second() -> bool:
-                return bool(await pool.fetchval(
-                    "SELECT wait_event = 'advisory' FROM pg_stat_activity WHERE pid = $1", pid))
             batch = asyncio.create_task(consumer._apply(items))
             try:
                 await wait_until(waits_on_the_second, timeout=10,
@@ -545,18 +554,12 @@ async def test_a_batch_whose_tracking_write_is_rolled_back_by_a_deadlock_is_sort
         items = [_item(first, 4), _item(second, 5)]
         row = "UPDATE consumer_tracking SET seq = seq WHERE consumer = 'sorted' AND key = $1"
         async with pool.acquire() as switch, pool.acquire() as conn:
-            # The batch's session the one to look for the deadlock (the other looks late).
-            await switch.execute("SET deadlock_timeout = '10min'")
-            await conn.execute("SET deadlock_timeout = '3s'")
+            waits_on_a_row = await _victim_of_a_deadlock(conn, switch, pool,
+                                                         "wait_event_type = 'Lock'")
             settling = switch.transaction()
             await settling.start()
             await switch.execute(row, second)
             consumer._conn = conn
-            pid = conn.get_server_pid()
-
-            async def waits_on_a_row() -> bool:
-                return bool(await pool.fetchval(
-                    "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid))
             batch = asyncio.create_task(consumer._apply(items))
             try:
                 await wait_until(waits_on_a_row, timeout=10,
