@@ -859,7 +859,7 @@ class Rebuild:
 
     async def _live_durables(self) -> list[str]:
         """The live durables of this read model's consumer: its own and those of partitioned
-        workers (``<consumer>-p0_1``, ``shared.bus.consumer.base_consumer``)."""
+        workers (``<consumer>-p0_1``, ``shared.bus.durable_names.base_consumer``)."""
         assert self._nc is not None
         infos = await durables_of(self._nc.jetstream(), self.settings.stream_name,
                                   self.model.consumer)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -341,18 +341,38 @@ async def test_an_event_whose_row_keeps_moving_blocks_its_case_before_it_is_hand
         assert consumer.stats.retried == 0
 
 
-class RefusesEvent4:
+class Refuses:
     """A projection refusing every batch of more than one event (applied one by one then),
-    and the case's event 4 while ``refusing``."""
+    and each event whose position is in ``refused``."""
 
     def __init__(self) -> None:
-        self.refusing = True
+        self.refused: set[int] = set()
+        self.acked: list[int] = []
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        if len(events) > 1 or (self.refusing and events[0].position == 4):
+        if len(events) > 1 or events[0].position in self.refused:
             raise RuntimeError("refused")
         await conn.execute("INSERT INTO effects (seq) SELECT unnest($1::bigint[])",
                            [e.position for e in events])
+
+
+def _always_moved(consumer: Consumer, case: uuid.UUID
+                  ) -> Callable[[asyncpg.Connection, list[_Item]], Awaitable[None]]:
+    """``consumer``'s tracking write, finding ``case``'s row moved every time."""
+    track = consumer._track
+
+    async def always_moved(conn: asyncpg.Connection, items: list[_Item]) -> None:
+        if any(i.envelope is not None and i.envelope.partition_key == case for i in items):
+            raise _RowsMoved
+        await track(conn, items)
+    return always_moved
+
+
+async def _block(pool: asyncpg.Pool, case: uuid.UUID) -> tuple[int, int | None, int | None]:
+    """``case``'s tracking row: its sequence, its block and the block's tries."""
+    row = await pool.fetchrow("SELECT seq, blocked_seq, blocked_attempts FROM consumer_tracking"
+                              " WHERE consumer = 'sorted' AND key = $1", case)
+    return (row["seq"], row["blocked_seq"], row["blocked_attempts"])
 
 
 async def test_a_failure_counts_a_try_of_its_event_and_a_row_that_keeps_moving_does_not(
@@ -364,20 +384,13 @@ async def test_a_failure_counts_a_try_of_its_event_and_a_row_that_keeps_moving_d
     case, other_case = uuid.uuid4(), uuid.uuid4()
     async with schema_pool(settings, "tracking_tries", ORDERED_DDL) as pool:
         await _tracked_at(pool, {case: 3})
-        handler = RefusesEvent4()
+        handler = Refuses()
+        handler.refused = {4}
         consumer = _consumer(settings, pool, cast(Any, handler))
-        track = consumer._track
+        track, always_moved = consumer._track, _always_moved(consumer, case)
 
-        async def always_moved(conn: asyncpg.Connection, items: list[_Item]) -> None:
-            if any(i.envelope is not None and i.envelope.partition_key == case for i in items):
-                raise _RowsMoved
-            await track(conn, items)
-
-        async def block() -> tuple[int, int, int | None]:
-            row = await pool.fetchrow(
-                "SELECT seq, blocked_seq, blocked_attempts FROM consumer_tracking"
-                " WHERE consumer = 'sorted' AND key = $1", case)
-            return (row["seq"], row["blocked_seq"], row["blocked_attempts"])
+        async def block() -> tuple[int, int | None, int | None]:
+            return await _block(pool, case)
 
         event4 = _item(case, 4)
 
@@ -389,11 +402,11 @@ async def test_a_failure_counts_a_try_of_its_event_and_a_row_that_keeps_moving_d
             try:
                 await consumer._apply([event4, _item(other_case, 7)])
                 assert await block() == (3, 4, 1)
-                handler.refusing = False
+                handler.refused = set()
                 consumer._track = always_moved  # type: ignore[method-assign]
                 await consumer._apply([again(3), _item(other_case, 8)])
                 assert await block() == (3, 4, 1)  # blocked at it still, no try counted
-                handler.refusing = True
+                handler.refused = {4}
                 consumer._track = track  # type: ignore[method-assign]
                 await consumer._apply([again(4)])
                 assert await block() == (3, 4, 2)
@@ -401,6 +414,166 @@ async def test_a_failure_counts_a_try_of_its_event_and_a_row_that_keeps_moving_d
                 consumer._conn = None
         assert consumer.stats.retried == 2
         assert consumer.stats.dead_lettered == 0
+
+
+async def test_an_event_blocked_because_its_row_kept_moving_starts_its_tries_at_none(
+        settings: Settings) -> None:
+    """31 Dec 2026, 23:30 in Shanghai: a case's event 4 fails twice, then is applied (its
+    case's row at 4, the block lifted). Its event 5's row keeps moving (a run of switches):
+    its case is blocked at 5, no try counted. Event 5 then fails once: that is its first
+    try, not the third (event 4's two counted on), so it is dead-lettered after
+    ``max_deliver`` failures of its own, not sooner."""
+    case, other_case = uuid.uuid4(), uuid.uuid4()
+    async with schema_pool(settings, "tracking_stale_tries", ORDERED_DDL) as pool:
+        await _tracked_at(pool, {case: 3})
+        handler = Refuses()
+        consumer = _consumer(settings, pool, cast(Any, handler))
+        track, always_moved = consumer._track, _always_moved(consumer, case)
+
+        async def row() -> tuple[int, int | None, int | None]:
+            return await _block(pool, case)
+
+        event4, event5 = _item(case, 4), _item(case, 5)
+
+        def again(item: _Item, delivered: int) -> _Item:
+            return _Item(msg=cast(Any, Msg()), seq=item.seq, delivered=delivered,
+                         envelope=item.envelope)
+        async with pool.acquire() as conn:
+            consumer._conn = conn
+            try:
+                handler.refused = {4}
+                await consumer._apply([event4, _item(other_case, 7)])
+                await consumer._apply([again(event4, 3)])
+                assert await row() == (3, 4, 2)
+                handler.refused = set()
+                await consumer._apply([again(event4, 4)])
+                assert (await row())[:2] == (4, None)  # applied at its third try
+                consumer._track = always_moved  # type: ignore[method-assign]
+                await consumer._apply([event5, _item(other_case, 8)])
+                assert await row() == (4, 5, None)  # blocked at 5, none of its tries counted
+                consumer._track = track  # type: ignore[method-assign]
+                handler.refused = {5}
+                await consumer._apply([again(event5, 3)])
+                assert await row() == (4, 5, 1)  # before: 3, event 4's two counted on
+            finally:
+                consumer._conn = None
+        assert consumer.stats.dead_lettered == 0
+
+
+async def _victim_of_a_deadlock(conn: asyncpg.Connection, other: asyncpg.Connection,
+                                pool: asyncpg.Pool, waiting: str) -> Callable[[], Awaitable[bool]]:
+    """``conn``'s session the one to find a deadlock with ``other``'s (the other looks too
+    late: PostgreSQL rolls ``conn``'s transaction back), and a barrier: ``conn`` waits for a
+    lock (``waiting``: a condition on its ``pg_stat_activity`` row)."""
+    await other.execute("SET deadlock_timeout = '10min'")
+    await conn.execute("SET deadlock_timeout = '3s'")
+    pid = conn.get_server_pid()
+
+    async def waits() -> bool:
+        return bool(await pool.fetchval(
+            f"SELECT {waiting} FROM pg_stat_activity WHERE pid = $1", pid))
+    return waits
+
+
+#: The two locks a projection takes in one order and another session in the other.
+FIRST, SECOND = 4951, 4952
+
+
+class TakesTwoLocks:
+    """A projection refusing every batch of more than one event (applied one by one then);
+    the first time it is given event 4 alone it takes ``FIRST``, then ``SECOND``."""
+
+    def __init__(self) -> None:
+        self.given: list[list[int]] = []
+        self.acked: list[int] = []
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+        self.given.append([e.position for e in events])
+        if len(events) > 1:
+            raise RuntimeError("refused")
+        if self.given.count([4]) == 1 and events[0].position == 4:
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", FIRST)
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", SECOND)
+        await conn.execute("INSERT INTO effects (seq) SELECT unnest($1::bigint[])",
+                           [e.position for e in events])
+
+
+async def test_an_event_rolled_back_to_break_a_deadlock_is_applied_again_no_try_counted(
+        settings: Settings) -> None:
+    """Sun 20 Dec 2026: a batch applied one event at a time (the handler refused it whole);
+    its case's event 4 takes one lock, then waits for another that a session (the rebuild's
+    switch) holds, and that session then asks for the first. PostgreSQL rolls the event's
+    transaction back to break the deadlock: not the event's fault, as a statement that ran
+    out of time is not. It is applied again at once, no try counted; before, each such
+    deadlock counted one towards ``max_deliver``, and enough of them dead-lettered it."""
+    case, other_case = uuid.uuid4(), uuid.uuid4()
+    async with schema_pool(settings, "tracking_deadlock", ORDERED_DDL) as pool:
+        await _tracked_at(pool, {case: 3})
+        handler = TakesTwoLocks()
+        consumer = _consumer(settings, pool, cast(Any, handler))
+        items = [_item(case, 4), _item(other_case, 7)]
+        async with pool.acquire() as other, pool.acquire() as conn:
+            waits_on_the_second = await _victim_of_a_deadlock(conn, other, pool,
+                                                              "wait_event = 'advisory'")
+            await other.execute("SELECT pg_advisory_lock($1)", SECOND)
+            consumer._conn = conn
+            batch = asyncio.create_task(consumer._apply(items))
+            try:
+                await wait_until(waits_on_the_second, timeout=10,
+                                 what="event 4 holds the first lock and waits for the second")
+                # granted once PostgreSQL rolled the event's transaction back
+                await other.execute("SELECT pg_advisory_lock($1)", FIRST)
+            finally:
+                await other.execute("SELECT pg_advisory_unlock_all()")
+                await batch
+                consumer._conn = None
+        assert handler.given == [[4, 7], [4], [4], [7]]
+        assert [r["seq"] for r in await pool.fetch("SELECT seq FROM effects ORDER BY n")] == [
+            4, 7]
+        row = await pool.fetchrow("SELECT seq, blocked_seq, blocked_attempts FROM"
+                                  " consumer_tracking WHERE consumer = 'sorted' AND key = $1",
+                                  case)
+        assert tuple(row) == (4, None, None)
+        assert [cast(Msg, i.msg).answer for i in items] == ["ack", "ack"]
+        assert consumer.stats.retried == 0
+
+
+async def test_a_batch_whose_tracking_write_is_rolled_back_by_a_deadlock_is_sorted_again(
+        settings: Settings) -> None:
+    """31 Dec 2026, 23:30 in Shanghai: a batch of two cases' new events writes its tracking
+    rows first; it has taken the first case's row and waits for the second's, which the
+    rebuild's switch holds (settling the live consumer's rows, in the table's order) while it
+    asks for the first. PostgreSQL rolls the batch back to break the deadlock: its rows are
+    read again and it is applied as a batch not all fresh, not raised out of the consumer
+    (which then handed back everything it held and started again)."""
+    first, second = uuid.uuid4(), uuid.uuid4()
+    async with schema_pool(settings, "tracking_first_deadlock", ORDERED_DDL) as pool:
+        await _tracked_at(pool, {first: 3})
+        await _tracked_at(pool, {second: 3})
+        consumer = _consumer(settings, pool, handler := Effects())
+        items = [_item(first, 4), _item(second, 5)]
+        row = "UPDATE consumer_tracking SET seq = seq WHERE consumer = 'sorted' AND key = $1"
+        async with pool.acquire() as switch, pool.acquire() as conn:
+            waits_on_a_row = await _victim_of_a_deadlock(conn, switch, pool,
+                                                         "wait_event_type = 'Lock'")
+            settling = switch.transaction()
+            await settling.start()
+            await switch.execute(row, second)
+            consumer._conn = conn
+            batch = asyncio.create_task(consumer._apply(items))
+            try:
+                await wait_until(waits_on_a_row, timeout=10,
+                                 what="the batch holds the first row and waits for the second")
+                await switch.execute(row, first)  # granted once the batch is rolled back
+                await settling.commit()
+            finally:
+                consumer._conn = None
+                await batch  # before: DeadlockDetectedError
+        assert [r["seq"] for r in await pool.fetch("SELECT seq FROM effects ORDER BY n")] == [
+            4, 5]
+        assert handler.given == [[4, 5]]  # as a batch, once, after its rows were read again
+        assert (await _row(pool, first), await _row(pool, second)) == (4, 5)
+        assert [cast(Msg, i.msg).answer for i in items] == ["ack", "ack"]
 
 
 #: The gate the next projection waits at before its effect (shared; the test holds it

@@ -55,6 +55,12 @@ applies nothing until its read model is rebuilt (``shared.bus.stream_identity``,
 few seconds (``_still_there``): a stream made anew under it, or its durable deleted, makes it
 start again.
 
+A transaction PostgreSQL rolls back to break a deadlock, or for a serialization conflict
+(``ROLLED_BACK``: the rebuild's switch holds the live tables and settles the tracking rows),
+is not the events' fault either: a batch's tracking write so rolled back reads its rows
+again and is sorted; an event applied alone is applied again at once, a try counted only
+after ``MOVED_AGAIN`` such rollbacks in a row.
+
 A statement that runs out of time (``DB_STATEMENT_TIMEOUT_S``; a lock wait ends just before
 it, as ``lock_timeout``) is not the events' fault: the whole batch goes back, no try counted
 (``_timed_out``). But an event whose own handling always runs out of time (a row another

@@ -22,7 +22,7 @@ from shared.bus.consumer.items import (
     _RowsMoved,
     _same,
 )
-from shared.bus.consumer.one_by_one import MOVED_AGAIN
+from shared.bus.consumer.one_by_one import MOVED_AGAIN, ROLLED_BACK
 from shared.bus.pulling import ack_each
 from shared.bus.store_timeouts import STORE_TIMED_OUT
 from shared.contracts.decoding import EnvelopeHead
@@ -129,6 +129,14 @@ class Batches:
             return await self._tracking(conn, items)
         except STORE_TIMED_OUT:
             raise  # not the events' fault: the whole batch goes back (``_timed_out``)
+        except ROLLED_BACK:
+            if written:
+                raise  # the handler's: applied one by one (each tried again at once there)
+            # The tracking write itself, rolled back to break a deadlock with the rebuild's
+            # switch (it settles the rows in the table's order, the batch in its own): the
+            # rows read as they are now, the batch sorted as one not all fresh. Before, it
+            # was raised out of the consumer, which handed back all it held and started again.
+            return await self._tracking(conn, items)
         except Exception as exc:
             if not written:
                 raise  # the tracking statement itself: as the read before it, not the events'

@@ -23,7 +23,15 @@ MOVED_AGAIN = 5
 """How many times in a row a sorted batch may find a row moved by another transaction (the
 rebuild's switch) and be sorted and applied again before it is applied one event at a time
 (``Consumer._apply``); and an event applied alone, before its case is blocked at it and it
-is handed back (``Consumer._applied_alone_again``)."""
+is handed back (``Consumer._applied_alone_again``), or rolled back by PostgreSQL (a
+deadlock) before that counts a try."""
+
+
+#: What PostgreSQL raises when it rolls a transaction back to break a deadlock, or for a
+#: serialization conflict: try again, the transaction's own content is not at fault (a
+#: deferred constraint's 40002, also a TransactionRollbackError, is).
+ROLLED_BACK: tuple[type[Exception], ...] = (asyncpg.DeadlockDetectedError,
+                                             asyncpg.SerializationError)
 
 
 class OneByOne:
@@ -96,16 +104,30 @@ class OneByOne:
         later events wait behind it whatever batch they come in."""
         assert item.envelope is not None
         key = item.envelope.partition_key
+        rolled_back: Exception | None = None
         for _ in range(MOVED_AGAIN):
             try:
                 await self._apply_alone(conn, item)
                 return None
+            except ROLLED_BACK as exc:
+                # PostgreSQL rolled it back to break a deadlock (the rebuild's switch holds
+                # the tables and waits for the tracking rows) or a serialization conflict:
+                # not the event's fault, as a statement that ran out of time is not. Again
+                # at once; only ``MOVED_AGAIN`` in a row count a try (raised). Before, each
+                # counted one, and enough of them dead-lettered an event nothing was wrong with.
+                rolled_back = exc
+                log.warning("consumer.rolled_back", consumer=self.name, seq=item.seq,
+                            error=f"{type(exc).__name__}: {str(exc)[:200]}")
+                continue
             except _RowsMoved:
+                rolled_back = None
                 seq, blocked = (await self._tracking(conn, [item])).get(key, (0, None))
                 if item.seq <= seq:
                     return "duplicate"
                 if blocked is not None and item.seq > blocked:
                     return "behind"
+        if rolled_back is not None:
+            raise rolled_back
         log.warning("consumer.rows_keep_moving", consumer=self.name, seq=item.seq,
                     key=str(key), times=MOVED_AGAIN)
         await self._block(conn, key, item.seq, count_try=False)

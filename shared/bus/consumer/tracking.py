@@ -113,11 +113,17 @@ TRACK_FIRST = TRACK
 #: failed; not when its row only kept moving). Answers the tries counted of the event the
 #: case is blocked at (a try of another event than the block's starts its count again).
 #: One statement for both: the failure's and the moved-again block were two copies of it.
+#:
+#: A block put without a try keeps the row's count only where a block stood at or before
+#: ``$3`` already (the same block): ``TRACK`` lifts a block and leaves its count, and the
+#: moved-again block of a case's next event took over the tries of an earlier event that
+#: failed, then went through: the next event was dead-lettered that many failures sooner.
 BLOCK = (
     "INSERT INTO consumer_tracking (consumer, key, seq, blocked_seq, blocked_attempts)"
     " VALUES ($1, $2, 0, $3, CASE WHEN $4::boolean THEN 1 END)"
     " ON CONFLICT (consumer, key) DO UPDATE SET blocked_attempts = CASE"
-    " WHEN NOT $4::boolean THEN consumer_tracking.blocked_attempts"
+    " WHEN NOT $4::boolean THEN CASE WHEN consumer_tracking.blocked_seq <= $3"
+    " THEN consumer_tracking.blocked_attempts END"
     " WHEN consumer_tracking.blocked_seq = $3"
     " THEN COALESCE(consumer_tracking.blocked_attempts, 0) + 1 ELSE 1 END,"
     " blocked_seq = LEAST(COALESCE(consumer_tracking.blocked_seq, $3), $3)"
