@@ -22,7 +22,7 @@ from services.feedback.figures import FiguresProjection, totals
 from services.feedback.figures.projection import FACTS, TABLES
 from shared.contracts import Envelope
 from shared.settings import Settings
-from tests.feedback.helpers import History, figures_schema
+from tests.feedback.helpers import History, figures_schema, fold_figures
 from tests.feedback.totals_check import assert_totals_are_the_scans, kept_totals
 
 CENTER = "SH-PD-HUAMU"
@@ -103,11 +103,7 @@ async def test_the_calendar_edges_leave_the_same_rows_live_and_rebuilt_in_any_ba
     for batch, rebuilding in ((len(envelopes), False), (1, False), (len(envelopes), True),
                               (1, True), (3, True)):
         async with figures_schema(settings, f"rows_sent_{batch}_{int(rebuilding)}") as pool:
-            projection = FiguresProjection(settings.tz)
-            for i in range(0, len(envelopes), batch):
-                async with pool.acquire() as c, c.transaction():
-                    apply = projection.copy_apply if rebuilding else projection.apply
-                    await apply(c, envelopes[i:i + batch])
+            await fold_figures(pool, settings, envelopes, batch, rebuilding)
             await assert_totals_are_the_scans(pool, date(2028, 3, 6))
             dumps.append(await _dump(pool))
             if len(dumps) > 1:
