@@ -19,7 +19,7 @@ from shared.settings import Settings
 from tests.analytics import test_bad_review_figures as bad_reviews
 from tests.analytics import test_completion_figures as completion
 from tests.analytics.support import HUAMU, aftercare, month_of_march_stories, publish
-from tests.feedback.helpers import figures_schema
+from tests.feedback.helpers import figures_schema, fold_figures
 from tests.feedback.totals_check import assert_totals_are_the_scans, kept_totals
 
 
@@ -38,11 +38,7 @@ async def test_the_counts_per_day_are_the_fact_rows_counted_live_and_rebuilt(
     kept = []
     for batch, bulk in ((1, False), (7, False), (3, True), (50, True)):
         async with figures_schema(settings, f"per_day_{batch}") as pool:
-            projection = FiguresProjection(settings.tz)
-            for i in range(0, len(envelopes), batch):
-                async with pool.acquire() as c, c.transaction():
-                    apply = projection.copy_apply if bulk else projection.apply
-                    await apply(c, envelopes[i:i + batch])
+            await fold_figures(pool, settings, envelopes, batch, bulk)
             await assert_totals_are_the_scans(pool, date(2026, 3, 6))
             kept.append(await kept_totals(pool))
     assert all(k == kept[0] for k in kept)

@@ -15,6 +15,7 @@ import asyncpg
 import orjson
 
 from services.feedback.figures import DDL as FIGURES_DDL
+from services.feedback.figures import FiguresProjection
 from services.feedback.sending import SurveyMessage
 from shared.bus.jetstream import connect, event_subject
 from shared.contracts import REGISTRY, Envelope, event_id_for
@@ -51,6 +52,17 @@ async def figures_schema(settings: Settings, name: str) -> AsyncIterator[asyncpg
     """A pool on a schema of the test's own holding the figures read model's empty tables."""
     async with schema_pool(settings, name, FIGURES_DDL) as pool:
         yield pool
+
+
+async def fold_figures(pool: asyncpg.Pool, settings: Settings, envelopes: list[Envelope],
+                       batch: int, rebuilding: bool) -> None:
+    """``envelopes`` through a new figures projection, ``batch`` at a time, each batch in its
+    own transaction: the live handler's ``apply``, or the rebuild's ``copy_apply``."""
+    projection = FiguresProjection(settings.tz)
+    apply = projection.copy_apply if rebuilding else projection.apply
+    for i in range(0, len(envelopes), batch):
+        async with pool.acquire() as c, c.transaction():
+            await apply(c, envelopes[i:i + batch])
 
 
 def key() -> str:

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from services.feedback.figures import FIGURE_NAMES, FigureQuery, FiguresProjection
+from services.feedback.figures import FIGURE_NAMES, FigureQuery
 from services.feedback.figures import compute as service_figures
 from services.feedback.main import create_app
 from shared.analytics.export import export
 from shared.analytics.figures import RATES, compute, connect_export
 from shared.contracts import REGISTRY
 from shared.settings import Settings
-from tests.feedback.helpers import Clock, History, KeptSender, figures_schema
+from tests.feedback.helpers import Clock, History, KeptSender, figures_schema, fold_figures
 from tests.feedback.totals_check import assert_totals_are_the_scans
 from tests.support import running, stream_envelopes, wait_until
 
@@ -219,11 +219,7 @@ async def test_the_residents_word_in_the_figures_of_a_hand_built_may(
     envelopes = [REGISTRY.current(e) for e in await stream_envelopes(settings)]
     for batch, bulk in ((1, False), (5, True), (50, True)):
         async with figures_schema(settings, f"verdicts{batch}") as rebuilt:
-            projection = FiguresProjection(settings.tz)
-            for i in range(0, len(envelopes), batch):
-                async with rebuilt.acquire() as c, c.transaction():
-                    apply = projection.copy_apply if bulk else projection.apply
-                    await apply(c, envelopes[i:i + batch])
+            await fold_figures(rebuilt, settings, envelopes, batch, bulk)
             rows = await service_figures(rebuilt, FigureQuery(period="month",
                                                               as_of=date(2026, 6, 15)))
             await assert_totals_are_the_scans(rebuilt, date(2026, 6, 15))

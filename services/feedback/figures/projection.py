@@ -44,6 +44,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cached_property
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -115,12 +116,35 @@ class Table:
                          for c, t in self.columns)
         return f"CREATE TABLE IF NOT EXISTS {self.name} ({cols})"
 
+    @cached_property
+    def row(self) -> bulk.RowType:
+        """The composite type a batch's rows go as, one array of it a statement: as one
+        array a column, asyncpg asked each of a row's values (19 of a case) whether it is
+        itself an array, a Python ``isinstance`` each; a composite is asked 4 times."""
+        return bulk.RowType(f"{self.name}_row", self.columns)
+
+    @cached_property
+    def values(self) -> Callable[[Row], tuple[Any, ...]]:
+        """A row's values in the order of ``row``'s fields (at C speed)."""
+        return itemgetter(*self.names)
+
+    @cached_property
     def upsert(self) -> str:
+        """The live batch's changed rows, new or not: one array of ``row``."""
         names = self.names
-        arrays = ", ".join(f"${i + 1}::{t}[]" for i, (_, t) in enumerate(self.columns))
         sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in names if c != self.key)
-        return (f"INSERT INTO {self.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
+        return (f"INSERT INTO {self.name} ({', '.join(names)})"
+                f" SELECT {', '.join(f's.{c}' for c in names)}"
+                f" FROM unnest($1::{self.row.name}[]) AS s"
                 f" ON CONFLICT ({self.key}) DO UPDATE SET {sets}")
+
+    @cached_property
+    def update(self) -> str:
+        """A rebuild's batch's rows of earlier batches, every column: one array of ``row``
+        (what ``bulk.update_rows`` did with a patch of every column, one array a column)."""
+        sets = ", ".join(f"{c} = s.{c}" for c in self.names if c != self.key)
+        return (f"UPDATE {self.name} AS t SET {sets} FROM unnest($1::{self.row.name}[]) AS s"
+                f" WHERE t.{self.key} = s.{self.key}")
 
 
 CASES = Table("fig_cases", "case_id", (
@@ -239,6 +263,8 @@ def month_lock(month: str) -> str:
 
 DDL = [
     *(t.ddl() for t in TABLES),
+    # The types the live batches' rows go as (``Table.row``; a new shape is a new type).
+    *(t.row.ddl for t in TABLES),
     # Columns added since a table was first created (rebuild to fill them for old events).
     *(f"ALTER TABLE {t.name} ADD COLUMN IF NOT EXISTS {c} {type_}"
       for t in TABLES for c, type_ in t.columns[1:]),
@@ -330,7 +356,6 @@ class FiguresProjection:
 
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
-        self._tables = bulk.Tables()
         #: The batch's notes: (event_id, month) -> (its place in the batch, the event, month).
         self.late: dict[tuple[UUID, date], tuple[int, Envelope, date]] = {}
         #: The batch's events by the (center, month) of a fact row they changed, where not
@@ -528,7 +553,8 @@ class FiguresProjection:
         folded = await self._fold(conn, events, lock=True)
         await self._note_after_close(conn)
         for table, changed, _ in folded:
-            await conn.execute(table.upsert(), *([r[c] for r in changed] for c in table.names))
+            if changed:
+                await bulk.send_rows(conn, table.upsert, list(map(table.values, changed)))
         await self._write_notes(conn, rebuilding=False)
         # last, so that the days' rows (shared by every replica) are locked for the shortest
         await totals.write(conn, self._counted(folded))
@@ -543,9 +569,9 @@ class FiguresProjection:
         for table, changed, stored in folded:
             await bulk.copy_rows(conn, table.name, table.names,
                                  [r for r in changed if r[table.key] not in stored])
-            await bulk.update_rows(conn, self._tables, table.name, table.key, {
-                r[table.key]: {c: r[c] for c in table.names if c != table.key}
-                for r in changed if r[table.key] in stored})
+            earlier = [table.values(r) for r in changed if r[table.key] in stored]
+            if earlier:
+                await bulk.send_rows(conn, table.update, earlier)
         await self._write_notes(conn, rebuilding=True)
         await totals.write(conn, self._counted(folded))
 
