@@ -42,7 +42,7 @@ from shared.eventstore.command_path import CommandPath
 from shared.eventstore.group_commit import Written
 from shared.kernel.errors import CommandError, InvalidCommand, NotFound, Unavailable
 from shared.kernel.meta import Meta
-from shared.runtime.leadership import Leadership
+from shared.leadership import Leadership
 
 log = structlog.get_logger("sixstep.feedback.periods")
 
@@ -481,7 +481,7 @@ class PeriodScheduler:
                 # failover, a proxy's cut), it is gone and another replica may hold it
                 # now. Ticking on (on the pool) made two schedulers revise the same
                 # months at once; raised, the supervisor starts the loop again to wait
-                # for the lock like any replica (shared/runtime/leadership.py)
+                # for the lock like any replica (shared/leadership.py)
                 await lead.check()
                 try:
                     await self.tick()

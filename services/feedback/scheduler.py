@@ -34,7 +34,7 @@ from services.feedback.window_offer import (
 )
 from shared.contracts.feedback import SurveyChannel
 from shared.kernel.errors import CommandError, NotFound, RuleViolated
-from shared.runtime.leadership import Leadership
+from shared.leadership import Leadership
 
 log = structlog.get_logger("sixstep.feedback.scheduler")
 
@@ -63,7 +63,7 @@ class SurveyScheduler:
             while True:
                 # still ours? PostgreSQL ending the lock's session (a restart, a proxy's
                 # cut) frees the lock for another replica: this one stops and waits for it
-                # again (supervised) rather than send beside it (shared/runtime/leadership.py)
+                # again (supervised) rather than send beside it (shared/leadership.py)
                 await lead.check()
                 await self.tick()
                 await asyncio.sleep(self.tick_s)

@@ -21,12 +21,14 @@ from shared.bus.consumer import consuming as consumer_module
 from shared.bus.jetstream import ensure_streams
 from shared.bus.pulling import Puller, delivery
 from shared.contracts import Envelope
+from shared.leadership import LeadershipLost
 from shared.settings import Settings
 from tests.intake.test_log_guarantees import open_and_hear, run_relay, write_side
 from tests.support import (
     bus_connection,
     consumer_running,
     consumer_supervised,
+    end_lock_session,
     schema_pool,
     wait_until,
 )
@@ -187,3 +189,52 @@ async def test_a_delivery_lost_on_the_way_is_applied_before_the_cases_later_even
             await wait_until(settled, timeout=20, what="every event applied or skipped")
     assert recorder.by_case == [(cases[0], "CaseOpened"), (cases[0], "RequestHeard"),
                                 (cases[1], "CaseOpened"), (cases[1], "RequestHeard")]
+
+
+async def test_a_consumer_whose_lock_session_ended_gives_the_durable_to_the_standby(
+        settings: Settings) -> None:
+    """PostgreSQL ends the session holding the durable's lock (a restart, a proxy's cut): the
+    lock is free, the standby takes it and drives the durable, and the old leader stops
+    pulling rather than drive it beside the standby."""
+    async with write_side(settings) as side:
+        await open_and_hear(side, 1)
+        await run_relay(settings, side, 2)
+    subjects = [f"{settings.subject_prefix}.intake.*.*"]
+    recorders = [Recorder(), Recorder()]
+    async with schema_pool(settings, "lockended", TRACKING_DDL) as pool, \
+            bus_connection(settings, "replica-0") as nc0, \
+            bus_connection(settings, "replica-1") as nc1:
+        consumers = [Consumer(settings=settings, nc=nc, pool=pool, name="lockended",
+                              handler=r, filter_subjects=subjects, batch=1)
+                     for nc, r in zip((nc0, nc1), recorders, strict=True)]
+        leader = asyncio.create_task(consumers[0].run())
+        try:
+            async def led() -> bool:
+                return len(recorders[0].applied) == 2
+            await wait_until(led, what="the leader to apply everything")
+            key = consumers[0].lock_key
+            async with consumer_supervised(consumers[1]):
+                async def standing_by() -> bool:
+                    return consumers[1].stats.standing_by
+                await wait_until(standing_by, what="the second process to find the durable taken")
+                assert await end_lock_session(pool, key) == 1
+
+                async def took_over() -> bool:
+                    return not consumers[1].stats.standing_by
+                await wait_until(took_over, what="the standby to take the free lock")
+
+                async def stopped() -> bool:
+                    return leader.done()
+                await wait_until(stopped, what="the old leader to stop without its lock")
+                assert isinstance(leader.exception(), LeadershipLost)
+                async with write_side(settings) as side:
+                    await open_and_hear(side, 1)
+                    await run_relay(settings, side, 4)
+
+                async def applied() -> bool:
+                    return recorders[1].applied == ["CaseOpened", "RequestHeard"]
+                await wait_until(applied, what="the new leader to apply the new events")
+                assert len(recorders[0].applied) == 2
+        finally:
+            leader.cancel()
+            await asyncio.gather(leader, return_exceptions=True)

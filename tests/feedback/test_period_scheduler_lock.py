@@ -6,7 +6,7 @@ schedulers revising the same months at once, each naming the late events since t
 record (a visit named in two revisions). The holder now looks at its lock's session before
 each tick: gone, the loop ends, and the supervisor starts it again to wait for the lock like
 any other replica. The survey scheduler had the same defect (its tick on the pool, its lock's
-connection never looked at): both hold the lock through ``shared/runtime/leadership.py``."""
+connection never looked at): both hold the lock through ``shared/leadership.py``."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ import pytest
 from services.feedback.closing import PeriodScheduler
 from services.feedback.main import create_app
 from services.feedback.scheduler import SurveyScheduler
-from shared.runtime.leadership import LeadershipLost
+from shared.leadership import LeadershipLost
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender
-from tests.support import running, wait_until
+from tests.support import end_lock_session, lock_free, running, wait_until
 
 LOOPS = {"period-scheduler": "sixstep-feedback-periods", "survey-scheduler":
          "sixstep-feedback-scheduler"}
@@ -58,17 +58,11 @@ async def test_a_replica_whose_lock_session_ended_stops_ticking_when_another_tak
                 return ticks["a"] > 0
             await wait_until(a_ticked, what="replica a holding the lock and ticking")
             # PostgreSQL ends a's lock session (a restart, as ops see it from one session)
-            ended = await pool.fetchval(
-                "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l WHERE"
-                " l.locktype = 'advisory' AND l.granted AND l.objid::bigint ="
-                " (hashtext($1)::bigint & 4294967295)", key)
-            assert ended == 1
+            assert await end_lock_session(pool, key) == 1
 
-            async def lock_free() -> bool:
-                return not await pool.fetchval(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid::bigint"
-                    " = (hashtext($1)::bigint & 4294967295)", key)
-            await wait_until(lock_free, what="a's session gone, its lock with it")
+            async def free() -> bool:
+                return await lock_free(pool, key)
+            await wait_until(free, what="a's session gone, its lock with it")
             b = asyncio.create_task(replica("b").run())
 
             async def b_ticked() -> bool:
@@ -84,3 +78,19 @@ async def test_a_replica_whose_lock_session_ended_stops_ticking_when_another_tak
                 if task is not None and not task.done():
                     task.cancel()
             await asyncio.gather(a, *([b] if b else []), return_exceptions=True)
+
+
+async def test_ops_see_which_singleton_loops_this_replica_leads(settings: Settings) -> None:
+    """One replica of feedback says what it leads: /ready's ``checks.leading`` and the
+    ``sixstep_leading`` gauge (1 leading, 0 standing by), the relay and both schedulers."""
+    app = create_app(settings, sender=KeptSender())
+    async with running(app) as client:
+        loops = ["period-scheduler", "relay", "survey-scheduler"]
+
+        async def all_led() -> bool:
+            answer = await client.get("/ready")
+            return answer.json()["checks"].get("leading") == loops
+        await wait_until(all_led, what="the replica leading the relay and both schedulers")
+        page = (await client.get("/metrics")).text
+        for loop in loops:
+            assert f'sixstep_leading{{loop="{loop}",service="feedback"}} 1.0' in page

@@ -14,7 +14,8 @@ went on with its rounds through the pool: two leaders (the period scheduler, red
             await asyncio.sleep(self.tick_s)
 
 ``check`` raises ``LeadershipLost`` when the session is gone or no longer holds the lock;
-the loop ends, the supervisor (``shared.runtime.background``) starts it again, and it waits
+the loop ends (``watch`` says so at once for a loop busy on the lock's own connection: a
+consumer), the supervisor (``shared.runtime.background``) starts it again, and it waits
 for the lock like any other replica. Leaving the block (shutdown, a failure) gives the lock
 up. ``leading`` says whether this replica leads now (the ``sixstep_leading`` gauge); the log
 says ``leader.standby``, ``leader.elected``, ``leader.lost`` and ``leader.stepped_down``
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from types import TracebackType
 
 import asyncpg
@@ -47,11 +49,14 @@ class Leadership:
     """The advisory lock named ``key`` held on a connection of its own from ``pool``."""
 
     def __init__(self, pool: asyncpg.Pool, key: str, *, what: str,
-                 standby_s: float = 2.0) -> None:
+                 standby_s: float = 2.0,
+                 on_standby: Callable[[bool], None] | None = None) -> None:
         self.pool = pool
         self.key = key
         self.what = what
         self.standby_s = standby_s
+        #: Told True when this replica starts standing by, False when it leads.
+        self.on_standby = on_standby
         self.leading = False
         self._conn: asyncpg.Connection | None = None
 
@@ -64,13 +69,25 @@ class Leadership:
                 if not waited:
                     log.info("leader.standby", loop=self.what, lock=self.key)
                     waited = True
+                    if self.on_standby:
+                        self.on_standby(True)
                 await asyncio.sleep(self.standby_s)
         except BaseException:
             await self._release(conn)
             raise
         self._conn, self.leading = conn, True
+        if self.on_standby:
+            self.on_standby(False)
         log.info("leader.elected", loop=self.what, lock=self.key)
         return self
+
+    @property
+    def connection(self) -> asyncpg.Connection:
+        """The lock's own connection (a loop may work on it: a query there fails once the
+        session is gone, as the lock)."""
+        if self._conn is None:
+            raise LeadershipLost(f"{self.what}: not leading")
+        return self._conn
 
     async def check(self) -> None:
         """Raise ``LeadershipLost`` unless this session still holds the lock. One query on
@@ -86,6 +103,28 @@ class Leadership:
         else:
             if not held:
                 self._lost("the session no longer holds the lock")
+
+    async def watch(self) -> None:
+        """Never return; raise ``LeadershipLost`` as soon as the lock's session ends (the
+        connection's termination listener: PostgreSQL closing it is seen without a query).
+        For a loop that works on the lock's own connection between rounds it cannot
+        interrupt with ``check`` (a consumer's batches): run beside it, the first to end
+        ends both."""
+        conn = self._conn
+        if conn is None:
+            raise LeadershipLost(f"{self.what}: not leading")
+        gone = asyncio.Event()
+
+        def ended(*_: object) -> None:
+            gone.set()
+        conn.add_termination_listener(ended)
+        try:
+            if not conn.is_closed():
+                await gone.wait()
+        finally:  # a connection PostgreSQL ended is given back to the pool by asyncpg
+            with contextlib.suppress(asyncpg.InterfaceError):
+                conn.remove_termination_listener(ended)
+        self._lost("the session ended")
 
     def _lost(self, why: str) -> None:
         self.leading = False
