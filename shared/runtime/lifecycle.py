@@ -138,6 +138,8 @@ class Runtime:
             lambda: float(consumer.stats.stream_refused is not None))
         if self.runs_workers:
             self.driven[name] = consumer
+            self.metrics.leading.labels(self.service, f"consumer:{name}").set_function(
+                lambda: int(consumer.leads))
             self.background.start(f"consumer:{name}", consumer.run)
         return consumer
 
@@ -201,9 +203,10 @@ class Runtime:
             self.store_down_since = self.store_down_since or time.time()
             degraded.append(f"store: down {_for_how_long(self.store_down_since)}")
         checks["nats"] = "ok" if self.nc.is_connected else "down"
-        checks["leading"] = sorted([name for name, lead in self.leaderships.items()
-                                    if lead.leading]
-                                   + (["relay"] if self.relay and self.relay.leading else []))
+        checks["leading"] = sorted(
+            [name for name, lead in self.leaderships.items() if lead.leading]
+            + [f"consumer:{name}" for name, c in self.driven.items() if c.leads]
+            + (["relay"] if self.relay and self.relay.leading else []))
         lag = {name: c.stats.pending for name, c in self.driven.items()}
         checks["consumer_lag"] = lag
         # A consumer refusing a stream made anew lags by the whole stream: no restart can fix

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 import pytest
@@ -71,19 +71,40 @@ async def test_a_successor_applies_the_dead_consumers_batch_first_and_in_order(
             assert recorder.applied == ["CaseOpened", "RequestHeard"]
 
 
-async def test_a_second_process_with_the_same_consumer_waits_on_standby(
-        settings: Settings) -> None:
+@contextlib.asynccontextmanager
+async def two_replicas(settings: Settings, name: str, cases: int
+                       ) -> AsyncIterator[tuple[asyncpg.Pool, list[Consumer], list[Recorder]]]:
+    """``cases`` cases opened and heard on the stream, and two processes' consumer ``name``
+    of intake's events (each its own NATS connection, one pool), not started."""
     async with write_side(settings) as side:
-        await open_and_hear(side, 2)
-        await run_relay(settings, side, 4)
+        await open_and_hear(side, cases)
+        await run_relay(settings, side, 2 * cases)
     subjects = [f"{settings.subject_prefix}.intake.*.*"]
     recorders = [Recorder(), Recorder()]
-    async with schema_pool(settings, "standby", TRACKING_DDL) as pool, \
+    async with schema_pool(settings, name, TRACKING_DDL) as pool, \
             bus_connection(settings, "replica-0") as nc0, \
             bus_connection(settings, "replica-1") as nc1:
-        consumers = [Consumer(settings=settings, nc=nc, pool=pool, name="standby",
-                              handler=r, filter_subjects=subjects, batch=1)
-                     for nc, r in zip((nc0, nc1), recorders, strict=True)]
+        yield pool, [Consumer(settings=settings, nc=nc, pool=pool, name=name, handler=r,
+                              filter_subjects=subjects, batch=1)
+                     for nc, r in zip((nc0, nc1), recorders, strict=True)], recorders
+
+
+async def one_more_case_reaches(settings: Settings, recorder: Recorder, on_stream: int,
+                                what: str) -> None:
+    """A case opened and heard, published (``on_stream`` events then), and applied by the
+    process of ``recorder`` (its only events)."""
+    async with write_side(settings) as side:
+        await open_and_hear(side, 1)
+        await run_relay(settings, side, on_stream)
+
+    async def applied() -> bool:
+        return recorder.applied == ["CaseOpened", "RequestHeard"]
+    await wait_until(applied, what=what)
+
+
+async def test_a_second_process_with_the_same_consumer_waits_on_standby(
+        settings: Settings) -> None:
+    async with two_replicas(settings, "standby", 2) as (_, consumers, recorders):
         async with consumer_running(consumers[0]) as leader:
             async def led() -> bool:
                 return len(recorders[0].applied) == 4
@@ -109,13 +130,8 @@ async def test_a_second_process_with_the_same_consumer_waits_on_standby(
                 leader.cancel()  # the leader goes away: the standby takes over
                 with contextlib.suppress(asyncio.CancelledError):
                     await leader
-                async with write_side(settings) as side:
-                    await open_and_hear(side, 1)
-                    await run_relay(settings, side, 12)
-
-                async def took_over() -> bool:
-                    return recorders[1].applied == ["CaseOpened", "RequestHeard"]
-                await wait_until(took_over, what="the standby to take over")
+                await one_more_case_reaches(settings, recorders[1], 12,
+                                            "the standby to take over")
                 assert not consumers[1].stats.standing_by
 
 
@@ -196,17 +212,7 @@ async def test_a_consumer_whose_lock_session_ended_gives_the_durable_to_the_stan
     """PostgreSQL ends the session holding the durable's lock (a restart, a proxy's cut): the
     lock is free, the standby takes it and drives the durable, and the old leader stops
     pulling rather than drive it beside the standby."""
-    async with write_side(settings) as side:
-        await open_and_hear(side, 1)
-        await run_relay(settings, side, 2)
-    subjects = [f"{settings.subject_prefix}.intake.*.*"]
-    recorders = [Recorder(), Recorder()]
-    async with schema_pool(settings, "lockended", TRACKING_DDL) as pool, \
-            bus_connection(settings, "replica-0") as nc0, \
-            bus_connection(settings, "replica-1") as nc1:
-        consumers = [Consumer(settings=settings, nc=nc, pool=pool, name="lockended",
-                              handler=r, filter_subjects=subjects, batch=1)
-                     for nc, r in zip((nc0, nc1), recorders, strict=True)]
+    async with two_replicas(settings, "lockended", 1) as (pool, consumers, recorders):
         leader = asyncio.create_task(consumers[0].run())
         try:
             async def led() -> bool:
@@ -227,13 +233,8 @@ async def test_a_consumer_whose_lock_session_ended_gives_the_durable_to_the_stan
                     return leader.done()
                 await wait_until(stopped, what="the old leader to stop without its lock")
                 assert isinstance(leader.exception(), LeadershipLost)
-                async with write_side(settings) as side:
-                    await open_and_hear(side, 1)
-                    await run_relay(settings, side, 4)
-
-                async def applied() -> bool:
-                    return recorders[1].applied == ["CaseOpened", "RequestHeard"]
-                await wait_until(applied, what="the new leader to apply the new events")
+                await one_more_case_reaches(settings, recorders[1], 4,
+                                            "the new leader to apply the new case")
                 assert len(recorders[0].applied) == 2
         finally:
             leader.cancel()
