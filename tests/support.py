@@ -441,6 +441,23 @@ async def consumer_supervised(consumer: Consumer) -> AsyncIterator[None]:
             await task
 
 
+#: The sessions holding the advisory lock ``hashtext($1)`` (``shared/leadership.py``).
+_LOCK_HOLDERS = ("FROM pg_locks l WHERE l.locktype = 'advisory' AND l.objid::bigint ="
+                 " (hashtext($1)::bigint & 4294967295)")
+
+
+async def end_lock_session(pool: asyncpg.Pool, key: str) -> int:
+    """PostgreSQL ends the session holding the advisory lock ``key`` (as a restart, a
+    failover or a proxy's idle cut would, seen from that session); how many it ended."""
+    return int(await pool.fetchval(
+        f"SELECT count(pg_terminate_backend(l.pid)) {_LOCK_HOLDERS} AND l.granted", key))
+
+
+async def lock_free(pool: asyncpg.Pool, key: str) -> bool:
+    """Whether nobody holds or waits for the advisory lock ``key``."""
+    return not await pool.fetchval(f"SELECT count(*) {_LOCK_HOLDERS}", key)
+
+
 @contextlib.asynccontextmanager
 async def held_elsewhere(settings: Settings, sql: str, *args: Any
                          ) -> AsyncIterator[asyncpg.transaction.Transaction]:

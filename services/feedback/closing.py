@@ -42,6 +42,7 @@ from shared.eventstore.command_path import CommandPath
 from shared.eventstore.group_commit import Written
 from shared.kernel.errors import CommandError, InvalidCommand, NotFound, Unavailable
 from shared.kernel.meta import Meta
+from shared.leadership import Leadership
 
 log = structlog.get_logger("sixstep.feedback.periods")
 
@@ -455,6 +456,8 @@ class PeriodScheduler:
         self.periods = periods
         self.after_days = after_days
         self.lock_key = f"sixstep-feedback-periods:{schema}"
+        self.leadership = Leadership(pool, self.lock_key, what="period-scheduler",
+                                     standby_s=5.0)
         self.tick_s = tick_s
         self._checked: dict[tuple[str, date], datetime] = {}
         #: Months older than the last two found with nothing left to close: not scanned over
@@ -470,27 +473,20 @@ class PeriodScheduler:
         self._rechecked = time.monotonic()
 
     async def run(self) -> None:
-        async with self.pool.acquire() as conn:
-            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))",
-                                          self.lock_key):
-                await asyncio.sleep(5.0)
-            try:
-                while True:
-                    # not at once: a starting replica's read model is still catching up
-                    await asyncio.sleep(self.tick_s)
-                    # still ours? The lock lives with its session: PostgreSQL restarted (a
-                    # failover, a proxy's cut), it is gone and another replica may hold it
-                    # now. Ticking on (on the pool) made two schedulers revise the same
-                    # months at once; raised, the supervisor starts the loop again to wait
-                    # for the lock like any replica
-                    await conn.fetchval("SELECT 1")
-                    try:
-                        await self.tick()
-                    except (CommandError, asyncpg.PostgresError, OSError) as exc:
-                        log.warning("periods.tick_failed", error=f"{type(exc).__name__}: {exc}")
-            finally:
-                with contextlib.suppress(Exception):
-                    await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self.lock_key)
+        async with self.leadership as lead:
+            while True:
+                # not at once: a starting replica's read model is still catching up
+                await asyncio.sleep(self.tick_s)
+                # still ours? The lock lives with its session: PostgreSQL restarted (a
+                # failover, a proxy's cut), it is gone and another replica may hold it
+                # now. Ticking on (on the pool) made two schedulers revise the same
+                # months at once; raised, the supervisor starts the loop again to wait
+                # for the lock like any replica (shared/leadership.py)
+                await lead.check()
+                try:
+                    await self.tick()
+                except (CommandError, asyncpg.PostgresError, OSError) as exc:
+                    log.warning("periods.tick_failed", error=f"{type(exc).__name__}: {exc}")
 
     def due_months(self, today: date) -> list[date]:
         """The months of the last year that may close by now (oldest first): a month is

@@ -100,7 +100,7 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
                                     schema=settings.schema_for(SERVICE),
                                     tick_s=settings.feedback_tick_s)
         app.state.scheduler = scheduler
-        runtime.start_worker("survey-scheduler", scheduler.run)
+        runtime.start_leading("survey-scheduler", scheduler.leadership, scheduler.run)
         app.state.periods = closing.Periods(feedback.path, runtime.pool,
                                             settings.emotion_defusing_arrivals, settings.tz,
                                             caught_up=facts.caught_up)
@@ -110,7 +110,8 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
             schema=settings.schema_for(SERVICE), caught_up=facts.caught_up,
             revise_every=timedelta(minutes=settings.period_revise_every_minutes),
             failed=lambda step: metrics.period_failures.labels(SERVICE, step).inc())
-        runtime.start_worker("period-scheduler", app.state.period_scheduler.run)
+        runtime.start_leading("period-scheduler", app.state.period_scheduler.leadership,
+                              app.state.period_scheduler.run)
         try:
             yield
         finally:

@@ -16,7 +16,6 @@ resident) is withdrawn instead, whatever order the events came in and whoever re
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import OrderedDict
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -35,6 +34,7 @@ from services.feedback.window_offer import (
 )
 from shared.contracts.feedback import SurveyChannel
 from shared.kernel.errors import CommandError, NotFound, RuleViolated
+from shared.leadership import Leadership
 
 log = structlog.get_logger("sixstep.feedback.scheduler")
 
@@ -52,27 +52,21 @@ class SurveyScheduler:
         self.sender = sender
         self.link_base = link_base
         self.lock_key = f"sixstep-feedback-scheduler:{schema}"
+        self.leadership = Leadership(pool, self.lock_key, what="survey-scheduler")
         self.tick_s = tick_s
         self.batch = batch
         # Surveys handled lately, still shown as due until the read model catches up.
         self._done: OrderedDict[tuple[str, UUID], None] = OrderedDict()
 
     async def run(self) -> None:
-        async with self.pool.acquire() as conn:
-            waited = False
-            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))",
-                                          self.lock_key):
-                if not waited:
-                    log.info("scheduler.standby")
-                    waited = True
-                await asyncio.sleep(2.0)
-            try:
-                while True:
-                    await self.tick()
-                    await asyncio.sleep(self.tick_s)
-            finally:
-                with contextlib.suppress(Exception):
-                    await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self.lock_key)
+        async with self.leadership as lead:
+            while True:
+                # still ours? PostgreSQL ending the lock's session (a restart, a proxy's
+                # cut) frees the lock for another replica: this one stops and waits for it
+                # again (supervised) rather than send beside it (shared/leadership.py)
+                await lead.check()
+                await self.tick()
+                await asyncio.sleep(self.tick_s)
 
     async def tick(self) -> tuple[int, int]:
         """One pass: expire what is past its deadline, send what is due. (expired, sent)"""

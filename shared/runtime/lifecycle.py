@@ -34,6 +34,7 @@ from shared.eventstore.application import ServiceApplication, build_application
 from shared.eventstore.group_commit import GroupCommitter
 from shared.eventstore.outbox import Relay
 from shared.kernel.clock import Clock, SystemClock
+from shared.leadership import Leadership
 from shared.readmodels.migrations import run_migrations
 from shared.readmodels.pool import create_pool
 from shared.readmodels.readmodel import read_model_of
@@ -75,6 +76,8 @@ class Runtime:
     driven: dict[str, Consumer] = field(default_factory=dict)
     base_names: dict[str, str] = field(default_factory=dict)
     relay: Relay | None = None
+    #: The singleton loops this process may lead, by name (``start_leading``).
+    leaderships: dict[str, Leadership] = field(default_factory=dict)
     #: The service's working-day calendars (every service builds them once, from settings).
     calendars: Calendars | None = None
     #: What time it is for the calendar's warnings (the service's injected clock).
@@ -135,6 +138,8 @@ class Runtime:
             lambda: float(consumer.stats.stream_refused is not None))
         if self.runs_workers:
             self.driven[name] = consumer
+            self.metrics.leading.labels(self.service, f"consumer:{name}").set_function(
+                lambda: int(consumer.leads))
             self.background.start(f"consumer:{name}", consumer.run)
         return consumer
 
@@ -164,6 +169,18 @@ class Runtime:
     def runs_workers(self) -> bool:
         return "workers" in self.settings.roles
 
+    def start_leading(self, name: str, leadership: Leadership,
+                      loop_factory: Callable[[], Awaitable[None]], *,
+                      role: str = "workers") -> None:
+        """``start_worker`` for a singleton loop that holds ``leadership`` (one replica runs
+        it): ``sixstep_leading{loop=name}`` says whether this replica leads it, and /ready's
+        ``leading`` lists the loops it leads."""
+        if role in self.settings.roles:
+            self.leaderships[name] = leadership
+            self.metrics.leading.labels(self.service, name).set_function(
+                lambda: int(leadership.leading))
+        self.start_worker(name, loop_factory, role=role)
+
     def start_worker(self, name: str, loop_factory: Callable[[], Awaitable[None]], *,
                      role: str = "workers") -> None:
         """A background loop that runs only in processes of ``role``: a scheduler in worker
@@ -186,6 +203,10 @@ class Runtime:
             self.store_down_since = self.store_down_since or time.time()
             degraded.append(f"store: down {_for_how_long(self.store_down_since)}")
         checks["nats"] = "ok" if self.nc.is_connected else "down"
+        checks["leading"] = sorted(
+            [name for name, lead in self.leaderships.items() if lead.leading]
+            + [f"consumer:{name}" for name, c in self.driven.items() if c.leads]
+            + (["relay"] if self.relay and self.relay.leading else []))
         lag = {name: c.stats.pending for name, c in self.driven.items()}
         checks["consumer_lag"] = lag
         # A consumer refusing a stream made anew lags by the whole stream: no restart can fix
@@ -396,6 +417,8 @@ async def start_runtime(settings: Settings, service: ServiceName,
                   on_connection_lost=metrics.relay_connections_lost.labels(service).inc,
                   on_out_of_order=metrics.relay_out_of_order.labels(service).inc)
     runtime.relay = relay
+    if runtime.runs_workers:
+        metrics.leading.labels(service, "relay").set_function(lambda: int(relay.leading))
     runtime.start_worker("relay", relay.run)
     runtime.start_worker("probe", runtime.probe_event_path)
     # What the process holds once started (modules, contracts, catalogue, the application:

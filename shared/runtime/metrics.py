@@ -97,6 +97,10 @@ class Metrics:
         self.scheduler_backlog = Gauge(
             "sixstep_scheduler_backlog", "Due work a scheduler has not yet turned into events",
             ["service", "scheduler"], registry=self.registry)
+        self.leading = Gauge(
+            "sixstep_leading", "1 while this replica leads the singleton loop (holds its "
+            "advisory lock: shared/leadership.py; the relay too), 0 while it stands by",
+            ["service", "loop"], registry=self.registry)
         self.parked_rules = Gauge(
             "sixstep_parked_rules", "Rules waiting for a day the working-day calendar does not "
             "cover (GET /parked-rules)", ["service"], registry=self.registry)

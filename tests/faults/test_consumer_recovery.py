@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 import pytest
@@ -21,12 +21,14 @@ from shared.bus.consumer import consuming as consumer_module
 from shared.bus.jetstream import ensure_streams
 from shared.bus.pulling import Puller, delivery
 from shared.contracts import Envelope
+from shared.leadership import LeadershipLost
 from shared.settings import Settings
 from tests.intake.test_log_guarantees import open_and_hear, run_relay, write_side
 from tests.support import (
     bus_connection,
     consumer_running,
     consumer_supervised,
+    end_lock_session,
     schema_pool,
     wait_until,
 )
@@ -69,19 +71,40 @@ async def test_a_successor_applies_the_dead_consumers_batch_first_and_in_order(
             assert recorder.applied == ["CaseOpened", "RequestHeard"]
 
 
-async def test_a_second_process_with_the_same_consumer_waits_on_standby(
-        settings: Settings) -> None:
+@contextlib.asynccontextmanager
+async def two_replicas(settings: Settings, name: str, cases: int
+                       ) -> AsyncIterator[tuple[asyncpg.Pool, list[Consumer], list[Recorder]]]:
+    """``cases`` cases opened and heard on the stream, and two processes' consumer ``name``
+    of intake's events (each its own NATS connection, one pool), not started."""
     async with write_side(settings) as side:
-        await open_and_hear(side, 2)
-        await run_relay(settings, side, 4)
+        await open_and_hear(side, cases)
+        await run_relay(settings, side, 2 * cases)
     subjects = [f"{settings.subject_prefix}.intake.*.*"]
     recorders = [Recorder(), Recorder()]
-    async with schema_pool(settings, "standby", TRACKING_DDL) as pool, \
+    async with schema_pool(settings, name, TRACKING_DDL) as pool, \
             bus_connection(settings, "replica-0") as nc0, \
             bus_connection(settings, "replica-1") as nc1:
-        consumers = [Consumer(settings=settings, nc=nc, pool=pool, name="standby",
-                              handler=r, filter_subjects=subjects, batch=1)
-                     for nc, r in zip((nc0, nc1), recorders, strict=True)]
+        yield pool, [Consumer(settings=settings, nc=nc, pool=pool, name=name, handler=r,
+                              filter_subjects=subjects, batch=1)
+                     for nc, r in zip((nc0, nc1), recorders, strict=True)], recorders
+
+
+async def one_more_case_reaches(settings: Settings, recorder: Recorder, on_stream: int,
+                                what: str) -> None:
+    """A case opened and heard, published (``on_stream`` events then), and applied by the
+    process of ``recorder`` (its only events)."""
+    async with write_side(settings) as side:
+        await open_and_hear(side, 1)
+        await run_relay(settings, side, on_stream)
+
+    async def applied() -> bool:
+        return recorder.applied == ["CaseOpened", "RequestHeard"]
+    await wait_until(applied, what=what)
+
+
+async def test_a_second_process_with_the_same_consumer_waits_on_standby(
+        settings: Settings) -> None:
+    async with two_replicas(settings, "standby", 2) as (_, consumers, recorders):
         async with consumer_running(consumers[0]) as leader:
             async def led() -> bool:
                 return len(recorders[0].applied) == 4
@@ -107,13 +130,8 @@ async def test_a_second_process_with_the_same_consumer_waits_on_standby(
                 leader.cancel()  # the leader goes away: the standby takes over
                 with contextlib.suppress(asyncio.CancelledError):
                     await leader
-                async with write_side(settings) as side:
-                    await open_and_hear(side, 1)
-                    await run_relay(settings, side, 12)
-
-                async def took_over() -> bool:
-                    return recorders[1].applied == ["CaseOpened", "RequestHeard"]
-                await wait_until(took_over, what="the standby to take over")
+                await one_more_case_reaches(settings, recorders[1], 12,
+                                            "the standby to take over")
                 assert not consumers[1].stats.standing_by
 
 
@@ -187,3 +205,37 @@ async def test_a_delivery_lost_on_the_way_is_applied_before_the_cases_later_even
             await wait_until(settled, timeout=20, what="every event applied or skipped")
     assert recorder.by_case == [(cases[0], "CaseOpened"), (cases[0], "RequestHeard"),
                                 (cases[1], "CaseOpened"), (cases[1], "RequestHeard")]
+
+
+async def test_a_consumer_whose_lock_session_ended_gives_the_durable_to_the_standby(
+        settings: Settings) -> None:
+    """PostgreSQL ends the session holding the durable's lock (a restart, a proxy's cut): the
+    lock is free, the standby takes it and drives the durable, and the old leader stops
+    pulling rather than drive it beside the standby."""
+    async with two_replicas(settings, "lockended", 1) as (pool, consumers, recorders):
+        leader = asyncio.create_task(consumers[0].run())
+        try:
+            async def led() -> bool:
+                return len(recorders[0].applied) == 2
+            await wait_until(led, what="the leader to apply everything")
+            key = consumers[0].lock_key
+            async with consumer_supervised(consumers[1]):
+                async def standing_by() -> bool:
+                    return consumers[1].stats.standing_by
+                await wait_until(standing_by, what="the second process to find the durable taken")
+                assert await end_lock_session(pool, key) == 1
+
+                async def took_over() -> bool:
+                    return not consumers[1].stats.standing_by
+                await wait_until(took_over, what="the standby to take the free lock")
+
+                async def stopped() -> bool:
+                    return leader.done()
+                await wait_until(stopped, what="the old leader to stop without its lock")
+                assert isinstance(leader.exception(), LeadershipLost)
+                await one_more_case_reaches(settings, recorders[1], 4,
+                                            "the new leader to apply the new case")
+                assert len(recorders[0].applied) == 2
+        finally:
+            leader.cancel()
+            await asyncio.gather(leader, return_exceptions=True)

@@ -39,6 +39,8 @@ from tests.support import (
     auth_env,
     bearer,
     dead_letters,
+    end_lock_session,
+    lock_free,
     stream_envelopes,
     stream_messages,
     wait_until,
@@ -972,3 +974,36 @@ async def test_more_events_missing_than_the_limits_took_go_out_again(
         await run_relay(settings, side, 2)
         positions = [e.position for e in await stream_envelopes(settings)]
         assert positions == [4, 3], f"3 published: {positions}"
+
+
+async def test_a_relay_whose_lock_session_ended_stops_and_the_next_one_publishes(
+        settings: Settings) -> None:
+    """PostgreSQL ends the session holding the relay's lock (a restart, a proxy's idle cut):
+    the old leader stops at once (its LISTEN and its lock were on that session) rather than
+    publish beside the replica that takes the free lock and publishes."""
+    await stream_made(settings)
+    async with write_side(settings) as side:
+        first = Relay(settings, "intake", side.app, side.pool)
+        one = RunningRelay(first, asyncio.create_task(first.run()))
+        try:
+            await one.until(lambda r: r.leading, what="the first relay to lead")
+            key = f"sixstep-relay:{first.schema}"
+            assert await end_lock_session(side.pool, key) == 1
+
+            async def free() -> bool:
+                return await lock_free(side.pool, key)
+            await wait_until(free, what="the lock gone with its session")
+            async with relay_running(settings, side) as two:
+                await two.until(lambda r: r.leading, what="the next relay to take the lock")
+
+                async def stopped() -> bool:
+                    return one.task.done()
+                await wait_until(stopped, what="the old leader to stop")
+                assert not first.leading
+                assert isinstance(one.task.exception(), ConnectionError)
+                await open_and_hear(side, 2)
+                await two.until(lambda r: r.position >= 4, what="the new leader to publish")
+        finally:
+            one.task.cancel()
+            await asyncio.gather(one.task, return_exceptions=True)
+    assert_once_in_order(await stream_envelopes(settings), 4)

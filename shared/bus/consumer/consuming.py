@@ -52,6 +52,7 @@ from shared.bus.store_timeouts import STORE_TIMED_OUT
 from shared.bus.stream_identity import check_stream, stream_seen
 from shared.contracts import REGISTRY
 from shared.contracts.decoding import EnvelopeHead, decode_envelope, decode_head
+from shared.leadership import Leadership
 from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.consumer")
@@ -264,13 +265,31 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
             await asyncio.wait_for(self._idle.wait(), timeout)
 
     async def run(self) -> None:
-        async with self.pool.acquire() as conn:
-            await self._lead(conn)
-            self._conn = conn
+        """Drive the durable while this process holds its lock (``shared.leadership``);
+        stand by until then. PostgreSQL ending the lock's session (a restart, a proxy's cut)
+        frees the lock for a standby: this process stops at once (``LeadershipLost``, the
+        supervisor starts it again to stand by) rather than pull beside the new leader."""
+        async with Leadership(self.pool, self.lock_key, what=f"consumer:{self.name}",
+                              standby_s=1.0, on_standby=self._standing_by) as lead:
+            self._conn = lead.connection
+            consuming = asyncio.ensure_future(self._consume_again_and_again())
+            watching = asyncio.ensure_future(lead.watch())
             try:
-                await self._consume_again_and_again()
+                done, _ = await asyncio.wait((consuming, watching),
+                                             return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
             finally:
                 self._conn = None
+                for task in (consuming, watching):
+                    task.cancel()
+                await asyncio.wait((consuming, watching))
+                for task in (consuming, watching):  # said above, or a cancellation
+                    if not task.cancelled():
+                        task.exception()
+
+    def _standing_by(self, waiting: bool) -> None:
+        self.stats.standing_by = waiting
 
     async def _consume_again_and_again(self) -> None:
         """``_consume``, started again each time what it started on is gone (``_StartAgain``:
@@ -304,18 +323,6 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
         if self.restarts.streak:
             log.info("consumer.going_again", consumer=self.name,
                      started_again=self.restarts.succeeded())
-
-    async def _lead(self, conn: asyncpg.Connection) -> None:
-        """Wait until this process drives the durable (the lock lives as long as ``conn``)."""
-        waited = False
-        while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))",
-                                      self.lock_key):
-            if not waited:
-                log.info("consumer.standby", consumer=self.name)
-                waited = True
-                self.stats.standing_by = True
-            await asyncio.sleep(1.0)
-        self.stats.standing_by = False
 
     async def _reset_to_ack_floor(self) -> ConsumerInfo | None:
         """Have what a crashed predecessor fetched and never acked redelivered now, in order.

@@ -1,0 +1,148 @@
+"""One replica leads a singleton loop: the one whose PostgreSQL session holds its advisory lock.
+
+The lock lives with its session. PostgreSQL ending that session (a restart, a failover, a
+proxy cutting an idle connection, ``pg_terminate_backend``) frees the lock at once, and
+another replica takes it. A leader that took the lock on a connection it never used again
+went on with its rounds through the pool: two leaders (the period scheduler, redteam95).
+
+``Leadership`` is the one way to hold it::
+
+    async with self.leadership as lead:   # waits, saying once that it stands by
+        while True:
+            await lead.check()            # before each round: still ours? (and keeps the
+            await self.tick()             # session busy for a proxy's idle timeout)
+            await asyncio.sleep(self.tick_s)
+
+``check`` raises ``LeadershipLost`` when the session is gone or no longer holds the lock;
+the loop ends (``watch`` says so at once for a loop busy on the lock's own connection: a
+consumer), the supervisor (``shared.runtime.background``) starts it again, and it waits
+for the lock like any other replica. Leaving the block (shutdown, a failure) gives the lock
+up. ``leading`` says whether this replica leads now (the ``sixstep_leading`` gauge); the log
+says ``leader.standby``, ``leader.elected``, ``leader.lost`` and ``leader.stepped_down``
+with the lock's name (no personal data: a loop's name and a schema).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from types import TracebackType
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger("sixstep.leadership")
+
+#: The lock of ``key`` held by this session (``pg_try_advisory_lock(bigint)`` of
+#: ``hashtext``: the high 32 bits in ``classid``, the low ones in ``objid``, ``objsubid`` 1).
+_HELD = ("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+         " AND pid = pg_backend_pid() AND objsubid = 1"
+         " AND ((classid::bigint << 32) | objid::bigint) = hashtext($1)::bigint)")
+
+
+class LeadershipLost(ConnectionError):
+    """The session holding the lock is gone (or holds it no more): another replica may lead."""
+
+
+class Leadership:
+    """The advisory lock named ``key`` held on a connection of its own from ``pool``."""
+
+    def __init__(self, pool: asyncpg.Pool, key: str, *, what: str,
+                 standby_s: float = 2.0,
+                 on_standby: Callable[[bool], None] | None = None) -> None:
+        self.pool = pool
+        self.key = key
+        self.what = what
+        self.standby_s = standby_s
+        #: Told True when this replica starts standing by, False when it leads.
+        self.on_standby = on_standby
+        self.leading = False
+        self._conn: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> Leadership:
+        conn: asyncpg.Connection = await self.pool.acquire()
+        try:
+            waited = False
+            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))",
+                                          self.key):
+                if not waited:
+                    log.info("leader.standby", loop=self.what, lock=self.key)
+                    waited = True
+                    if self.on_standby:
+                        self.on_standby(True)
+                await asyncio.sleep(self.standby_s)
+        except BaseException:
+            await self._release(conn)
+            raise
+        self._conn, self.leading = conn, True
+        if self.on_standby:
+            self.on_standby(False)
+        log.info("leader.elected", loop=self.what, lock=self.key)
+        return self
+
+    @property
+    def connection(self) -> asyncpg.Connection:
+        """The lock's own connection (a loop may work on it: a query there fails once the
+        session is gone, as the lock)."""
+        if self._conn is None:
+            raise LeadershipLost(f"{self.what}: not leading")
+        return self._conn
+
+    async def check(self) -> None:
+        """Raise ``LeadershipLost`` unless this session still holds the lock. One query on
+        the lock's own connection: it also keeps that session from looking idle."""
+        conn = self._conn
+        if conn is None:
+            raise LeadershipLost(f"{self.what}: not leading")
+        try:
+            held = await conn.fetchval(_HELD, self.key)
+        except Exception as exc:  # a terminated session fails in several ways
+            # (ConnectionDoesNotExistError, InternalClientError, OSError): any is a loss
+            self._lost(f"{type(exc).__name__}: {exc}")
+        else:
+            if not held:
+                self._lost("the session no longer holds the lock")
+
+    async def watch(self) -> None:
+        """Never return; raise ``LeadershipLost`` as soon as the lock's session ends (the
+        connection's termination listener: PostgreSQL closing it is seen without a query).
+        For a loop that works on the lock's own connection between rounds it cannot
+        interrupt with ``check`` (a consumer's batches): run beside it, the first to end
+        ends both."""
+        conn = self._conn
+        if conn is None:
+            raise LeadershipLost(f"{self.what}: not leading")
+        gone = asyncio.Event()
+
+        def ended(*_: object) -> None:
+            gone.set()
+        conn.add_termination_listener(ended)
+        try:
+            if not conn.is_closed():
+                await gone.wait()
+        finally:  # a connection PostgreSQL ended is given back to the pool by asyncpg
+            with contextlib.suppress(asyncpg.InterfaceError):
+                conn.remove_termination_listener(ended)
+        self._lost("the session ended")
+
+    def _lost(self, why: str) -> None:
+        self.leading = False
+        log.warning("leader.lost", loop=self.what, lock=self.key, error=why)
+        raise LeadershipLost(f"{self.what}: lost the lock's session ({why})")
+
+    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        conn, self._conn = self._conn, None
+        was, self.leading = self.leading, False
+        if conn is None:
+            return
+        if was:
+            with contextlib.suppress(Exception):
+                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self.key)
+            log.info("leader.stepped_down", loop=self.what, lock=self.key)
+        await self._release(conn)
+
+    async def _release(self, conn: asyncpg.Connection) -> None:
+        with contextlib.suppress(Exception):
+            await self.pool.release(conn)
