@@ -1823,3 +1823,70 @@ def test_a_japanese_name_in_lower_case_or_a_surname_alone_before_what_the_person
     """scrub50: romaji went capitalised and as two words (Sato Hanako, scrub48); in lower case
     (sato hanako来电) or a surname alone before what the person did (tanaka来过) it was kept."""
     assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("张建国、李秀兰和王伟来过，咨询高龄补贴", f"{NAME}、{NAME}和{NAME}来过，咨询高龄补贴"),
+    ("欧阳建国和司马光明今天来过", f"{NAME}和{NAME}今天来过"),
+    ("今天张建国和李秀兰都来过", f"今天{NAME}和{NAME}都来过"),
+    ("刘志刚与何建军签字确认", f"{NAME}与{NAME}签字确认"),
+    # a company listed with a person stays, the person goes
+    ("华为和张建国来电", f"华为和{NAME}来电"),
+    *[(words, words) for words in ["健康和平安来电讲座通知", "华为和万达来电", "国庆节华为来电"]],
+])
+def test_names_listed_before_what_they_all_did(typed: str, stored: str) -> None:
+    """redteam100: a list of names before what they did (张建国、李秀兰和王伟来过) was kept
+    whole: only a name opening a clause was read, and the last one follows 和."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("张建国今天上午来过，说低保卡丢了", f"{NAME}今天上午来过，说低保卡丢了"),
+    ("张建国昨天下午来电", f"{NAME}昨天下午来电"),
+    ("张建国20日来过，材料不全", f"{NAME}20日来过，材料不全"),
+    ("李秀兰12月20日来电", f"{NAME}12月20日来电"),
+    ("张建国 今天来过 材料齐了", f"{NAME} 今天来过 材料齐了"),
+    # a holiday or a span of days, or an emoji, before the name
+    ("元旦张建国来过，说1月2日再来", f"元旦{NAME}来过，说1月2日再来"),
+    ("国庆节李秀兰来电", f"国庆节{NAME}来电"),
+    ("春节前王芳来过", f"春节前{NAME}来过"),
+    ("国庆后刘志刚来电", f"国庆后{NAME}来电"),
+    ("👍张建国来过", f"👍{NAME}来过"),
+    *[(words, words) for words in ["国庆节今天放假", "元旦前华为来电", "春节前后高峰来电多",
+                                   "今天王府井来电", "今天东方明珠来电"]],
+])
+def test_a_name_with_more_time_between_or_after_a_holiday(typed: str, stored: str) -> None:
+    """redteam100: scrub50 read one time word between a name and its verb (张建国今天来过),
+    not two (今天上午), a day of the month or a space; and a name after a holiday (元旦张建国来过)
+    or an emoji was kept. 王府井 and 东方明珠 after a time went as names on main."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("由张建国代办，委托书已收", f"由{NAME}代办，委托书已收"),
+    ("让李秀兰补材料", f"让{NAME}补材料"),
+    ("找王芳签字后再办", f"找{NAME}签字后再办"),
+    ("让张建国明天来一趟", f"让{NAME}明天来一趟"),
+    *[(words, words) for words in ["由居委会负责通知", "由张江镇负责核实", "找房管所处理",
+                                   "让周一来的居民先登记", "由张江负责对接", "由于高峰来电多",
+                                   "让高龄老人先办", "找华为处理"]],
+])
+def test_a_name_after_by_let_or_find_and_what_they_did(typed: str, stored: str) -> None:
+    """redteam100: a name after 由 / 让 / 找 (由张建国代办, 让李秀兰补材料) was kept; 跟 / 给 /
+    请 and 代 / 替 / 帮 were read."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("ZHANG建国来过", f"{NAME}来过"),
+    ("已联系ZHANG建国，明天来", f"已联系{NAME}，明天来"),
+    ("给WANG秀兰打电话", f"给{NAME}打电话"),
+    ("Zhang建国今天来过", f"{NAME}今天来过"),
+    ("zhang建国昨天下午来电", f"{NAME}昨天下午来电"),
+    ("张Jianguo今天来过", f"{NAME}今天来过"),
+    *[(words, words) for words in ["EMS今天来电", "PDF今天来过邮件", "MA说明书已发"]],
+])
+def test_half_pinyin_in_capitals_or_before_the_time(typed: str, stored: str) -> None:
+    """redteam100: a pinyin surname in capitals (caps lock: ZHANG建国) was kept, and a half-
+    pinyin name with the time before its verb (Zhang建国今天来过)."""
+    assert redact(typed) == stored

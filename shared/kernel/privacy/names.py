@@ -333,6 +333,8 @@ _UNITS_REACHED = frozenset((
     "党组", "关工", "仲裁", "华为", "万达", "车辆", "文书", "管道工", "江北", "江南", "黄浦",
     "徐汇", "闵行", "房山", "石景山", "江宁", "武侯", "白云", "罗湖", "龙岗", "龙华", "萧山",
     "钱塘", "曲靖", "商铺", "商家", "管道", "管网", "管线", "华润", "龙湖", "金地", "杨浦",
+    # places a note says called or were busy (今天王府井来电, 今天东方明珠来电): redteam100
+    "王府井", "东方明珠",
     *_FROM_PLACES))
 """Offices, trades and places a note says were told, called or asked over (已通知房管。
 已联系卫健。已告知施工方。已联系徐汇。叫安保来): short names that begin with a surname and end
@@ -461,24 +463,31 @@ each two characters, one width for ``_SPEAKER``'s look behind; kept until scrub4
 it: 今天向领导反映, 刚才向社工说 tell whom the resident went to (scrub49 took 向领导 for a name:
 redteam89)."""
 _A_DAY_BEFORE = (r"(?<=\d[日号点时分])|(?<=[一二三四五六七八九十][日号点])|(?<=[:：]\d\d)"
-                 r"|(?<=点半)")
+                 r"|(?<=点半)|(?<=[节旦])|(?<=[节旦庆][前后])|(?<=期间|之后|之前|以后|以前)"
+                 r"|(?<=[\u2600-\u27bf\U0001f300-\U0001faff])")
 """A day or a time glued before the name (20日张建国来过, 12月20号李秀英来电, 二十日王芳到窗口,
 31日23:30张建国来电, 9点半刘志刚来过): kept until scrub50 (only a weekday or a time word opened
-the clause)."""
-_TIME_BETWEEN = (r"(?:今天|昨天|前天|明天|后天|上午|下午|中午|晚上|早上|傍晚|刚才|刚刚|今早|昨晚"
-                 r"|周[一二三四五六日天]|又|也|再次|已经?|还)?")
+the clause). Since redteam100 also a holiday or a span of days (元旦张建国来电,
+国庆节李秀英来过, 春节前王芳来过, 国庆后刘志刚来电, 期间 / 之后 / 以前 ...) and an emoji or a
+symbol (👍张建国来过)."""
+_TIME_BETWEEN = (r"(?: ?(?:今天|昨天|前天|明天|后天|上午|下午|中午|晚上|早上|傍晚|刚才|刚刚|今早"
+                 r"|昨晚|周[一二三四五六日天]|又|也|再次|已经?|还|(?:\d{1,2}月)?\d{1,2}[日号]"
+                 r"|\d{1,2}点(?:半|\d{1,2}分?)?)){0,3}")
 """When, between the name and what the person did (张建国今天来过, 李秀英上午打电话, 王芳又来电):
-kept until scrub50 (the verb had to follow the name)."""
+kept until scrub50 (the verb had to follow the name). Since redteam100 up to three of them, a
+day of the month or a clock's time among them, and a space before each (张建国今天上午来过,
+张建国昨天下午来电, 张建国20日来过, 张建国 今天来过): only one was read."""
 _CALLS_COUNTED = r"(?!(?:较|很|特别|比较|非常)?(?:多(?![次回遍])|少)|量|数|人数|高峰)"
 """来电 / 来访 said of how many came (上午高峰来电多, 今天来电量大, 9点半高峰来访多), not of who
 called (张建国来电多次 is a person): scrub49 took 高峰 for a name there."""
-_SPEAKER = re.compile(r"(?=" + _SURNAME_FIRST
-                      + r")(?:^|(?<=[，。；！？,.;!?\s:：（(【\[\-#“「『\"'‘])|(?<=" + _KIN
-                      + r")|" + _A_DAY_BEFORE + r"|(?<=" + _A_TIME_OF_DAY + r")(?!向))(?P<n>"
-                      + _SURNAME + _GIVEN + r"{1,2})(?=" + _TIME_BETWEEN
-                      + r"(?:说|称|表示|反映|讲|来电" + _CALLS_COUNTED + r"|来访" + _CALLS_COUNTED
-                      + r"|告诉|来过|打电话|打来电话"
-                      + r"|[到来]窗口|" + _OWNS + r"|(?:电话|手机|座机)[:：]?\d))")
+_SPEAKER_OPENS = (r"(?=" + _SURNAME_FIRST
+                  + r")(?:^|(?<=[，。；！？,.;!?\s:：（(【\[\-#“「『\"'‘])|(?<=" + _KIN
+                  + r")|" + _A_DAY_BEFORE + r"|(?<=" + _A_TIME_OF_DAY + r")(?!向))")
+_SPEAKER_DOES = (r"(?:说|称|表示|反映|讲|来电" + _CALLS_COUNTED + r"|来访" + _CALLS_COUNTED
+                 + r"|告诉|来过|打电话|打来电话"
+                 + r"|[到来]窗口|" + _OWNS + r"|(?:电话|手机|座机)[:：]?\d)")
+_SPEAKER = re.compile(_SPEAKER_OPENS + r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})(?=" + _TIME_BETWEEN
+                      + _SPEAKER_DOES + ")")
 """A name opening a clause before a verb of speech (王秀英说), or after the everyday word for
 who they are to the resident (邻居李四说, 她老公孙立军来电: each of ``_KIN`` is two characters,
 one width for the look behind); not 向姐姐反映, 向妈妈说 ("to my sister", ``_KIN_WORDS``).
@@ -491,6 +500,23 @@ label and a list's item. Since scrub50 also after a day or a clock's time (20日
 ``_TIME_BETWEEN``); not before calls counted (上午高峰来电多, ``_CALLS_COUNTED``), nor an office,
 a company or a place (今天华为来电, 江苏来电转办: ``_UNITS_REACHED``)."""
 _DEEDS = "同意|签字|签名|签收|确认|拒绝|答应|到场|领取|承诺|认可"
+_LISTED_SPEAKERS = re.compile(
+    _SPEAKER_OPENS + r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2}(?:[、和与]" + _SURNAME + _GIVEN
+    + r"{1,2}){1,3})(?=(?:都|也|一起|一同|俩|两人)?" + _TIME_BETWEEN + r"(?:" + _SPEAKER_DOES
+    + "|" + _DEEDS + "))")
+"""Names listed where ``_SPEAKER`` finds one, before what they all said or did (张建国、李秀英和
+王伟来过, 欧阳建国和司马光明今天来过, 张建国和李秀英一起来窗口, 刘志刚与何建军签字): kept until
+redteam100, whole, the last name after 和 opening no clause; each listed name is asked as
+``_SPEAKER``'s is (华为和张建国来电: the company stays)."""
+_LIST_PARTS = re.compile("[、和与]")
+_ASKED = re.compile(
+    r"(?:由|让|找)(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + "|" + _A_DAY_NOT_A_NAME + r")(?P<n>"
+    + _SURNAME + _GIVEN + r"{1,2}?)(?=" + _TOLD_VERBS + "|" + _DEEDS + r"|代办|代为|代|负责|处理"
+    r"|填|交|提交|来|到|过来|去|了解|协助|帮)")
+"""A name after 由 / 让 / 找 and what the person did or was asked to do (由张建国代办, 让李秀英
+补材料, 找王芳签字, 让张建国明天来): kept until redteam100 (跟 / 给 / 请, ``_TOLD``, and 代 / 替 /
+帮, ``_ON_BEHALF``, were read); not an office or a place (由居委会负责, 由张江镇负责, 找房管所
+处理), a day (让周一来)."""
 _DEED = re.compile(
     r"(?:^|(?<=[，。；！？,.;!?\s：:])|(?<=由)|"
     + "|".join(f"(?<={w})" for w in ("上午", "下午", "中午", "晚上", "今天", "昨天", "刚才", "当天",
@@ -895,11 +921,17 @@ syllables, capitalised, or in lower case inside a Chinese note (Chinese follows 
 until scrub48 (the resident on file's went). Not a place (Xu Hui district, Jin Mao Tower: a
 capitalised word or a place's word after it, ``_PINYIN_PLACES``), nor an English sentence
 (He ran: a surname that is an English word wants two syllables after it, ``_ENGLISH_SURNAMES``)."""
-_MIXED_NEXT = (r"(?= ?(?:说(?!明)|称|表示|反映|讲|来电|来访|告诉|来过|本人|" + _OWNS + "|" + _DEEDS
-               + "))")
-_PINYIN_EITHER = "(?:" + _PINYIN_SURNAME + "|" + _PINYIN_SURNAME.lower() + ")"
+_MIXED_NEXT = (r"(?= ?" + _TIME_BETWEEN + r"(?:说(?!明)|称|表示|反映|讲|来电|来访|告诉|来过|本人|"
+               + _OWNS + "|" + _DEEDS + "))")
+_PINYIN_EITHER = ("(?:" + _PINYIN_SURNAME + "|" + _PINYIN_SURNAME.lower() + "|"
+                  + "|".join(sorted({n.upper() for n in _PINYIN_SURNAMES if len(n) > 2},
+                                    key=len, reverse=True)) + ")")
 """A surname in pinyin, capitalised or not (Zhang建国, zhang建国: an IME in English mode types
-what the shift key gave; the lower-case one was kept until scrub50)."""
+what the shift key gave; the lower-case one was kept until scrub50), or in capitals, as caps
+lock types it (ZHANG建国, 联系WANG秀英: kept until redteam100; a surname of three letters or
+more, so no acronym of two, AN, HE, MA, LI, is read as one). With the time between it and
+what the person did (Zhang建国今天来过, 张jianguo昨天下午来电: ``_TIME_BETWEEN``) since
+redteam100."""
 _GIVEN_LATIN = r"(?P<l>[A-Z][a-z]{1,11}|[a-z]{2,12})"
 _MIXED_NAME = re.compile(
     r"(?<![A-Za-z])(?P<p>" + _PINYIN_EITHER + r") ?(?P<h>" + _GIVEN + r"{1,2}?)" + _MIXED_NEXT
@@ -961,6 +993,8 @@ _ANY_ON_BEHALF = re.compile("[代替帮]" + _SURNAME)
 _ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉|来过|打电话|打来电话|窗口"
                          r"|(?:电话|手机|座机)[:：]?\d|" + _OWNS)
 _ANY_DEED = re.compile(_DEEDS)
+_ANY_LISTED = re.compile(_SURNAME + _GIVEN + r"{1,2}[、和与]" + _SURNAME)
+_ANY_ASKED = re.compile("[由让找]" + _SURNAME)
 
 
 
@@ -1170,6 +1204,21 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
                         and n not in _UNITS_REACHED \
                         and not text.startswith(NOT_NAMES, m.start("n")):  # not 今天华为来电
                     yield m.start("n"), m.end("n"), REDACTED_NAME
+    if ("、" in text or "和" in text or "与" in text) and _ANY_LISTED.search(text) and (
+            _ANY_SPEECH.search(text) or _ANY_DEED.search(text)):  # 张建国、李秀英和王伟来过
+        for m in _LISTED_SPEAKERS.finditer(text):
+            start = m.start("n")
+            for n in _LIST_PARTS.split(m.group("n")):
+                if is_name(n) and n[1:] not in _KIN_WORDS and n not in _WEEKDAYS \
+                        and n not in _UNITS_REACHED and not n.startswith(NOT_NAMES):
+                    yield start, start + len(n), REDACTED_NAME
+                start += len(n) + 1
+    if ("由" in text or "让" in text or "找" in text) and _ANY_ASKED.search(text):
+        for m in _ASKED.finditer(text):  # 由张建国代办, 让李秀英补材料, 找王芳签字
+            n = m.group("n")
+            if is_name(n) and n[-1] != "人" and n not in _UNITS_REACHED and n[-1] not in _TOWN \
+                    and n[1:] not in _POSTS_AFTER_A_SURNAME and n not in _BEFORE_A_TITLE:
+                yield m.start("n"), m.end("n"), REDACTED_NAME
     if _ANY_DEED.search(text):
         for m in _DEED.finditer(text):
             n = m.group("n")
