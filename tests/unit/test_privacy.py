@@ -1890,3 +1890,20 @@ def test_half_pinyin_in_capitals_or_before_the_time(typed: str, stored: str) -> 
     """redteam100: a pinyin surname in capitals (caps lock: ZHANG建国) was kept, and a half-
     pinyin name with the time before its verb (Zhang建国今天来过)."""
     assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("张建国等人来过", f"{NAME}等人来过"),
+    ("张建国等三人来过", f"{NAME}等三人来过"),
+    ("张建国一家今天来过", f"{NAME}一家今天来过"),
+    ("小张、老王都来过", f"{NAME}、{NAME}都来过"),
+    ("叫老李过来签字", f"叫{NAME}过来签字"),
+    ("让小张补材料", f"让{NAME}补材料"),
+    *[(words, words) for words in ["华为等公司来电", "老师都来了", "小区都通知了", "老乡再来",
+                                   "老婆过来", "老伴先走了", "老总都来了"]],
+])
+def test_a_name_with_who_came_along_or_a_nickname_listed_or_asked_over(
+        typed: str, stored: str) -> None:
+    """redteam100: a name before 等人 / 一家 (张建国等人来过) was kept, and a nickname before
+    都 / 过来 / 补 (小张、老王都来过: the second; 叫老李过来, 让小张补材料)."""
+    assert redact(typed) == stored

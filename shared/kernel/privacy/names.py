@@ -221,7 +221,10 @@ _ONE_SURNAME = "[" + "".join(n for n in SURNAMES if len(n) == 1) + "]"
 _NICK_NEXT = (r"(?:说|讲|称|本人|表示|反映|告诉|来|去|回|打|帮|问|让|要|会|刚|又|也|已|还|在|办|"
               r"今天|明天|昨天|上午|下午|上门|负责|经办|答应|同意|家|和|跟|的|"
               # a rating's praise (小王服务态度很好, 小周辛苦了, 小张人很好)
-              r"辛苦|服务|态度|耐心|热情|很|非常|真|特别|挺|人很|人好|人挺|一起|[，。；！？、,.;!?）)\s]|$)")
+              r"辛苦|服务|态度|耐心|热情|很|非常|真|特别|挺|人很|人好|人挺|一起|[，。；！？、,.;!?）)\s]|$|"
+              # listed, asked over or asked for papers (小张、老王都来过, 叫老李过来, 让小张补材料):
+              # redteam100
+              r"都|过来|补|交|签|先|再)")
 _NICK_ABOUT = (r"(?:腿|腰|身体|住院|生病|看病|摔|行动不便|独居|一个人住|低保|补贴|医保|社保|养老金|"
                r"材料|申请|领取|签字|签收|满意|不满意|不在|没|今年|\d{1,3}岁|一直|平时|已经|"
                # how to reach them, and a number right after (老王电话 138…, 小刘13812345678)
@@ -486,8 +489,11 @@ _SPEAKER_OPENS = (r"(?=" + _SURNAME_FIRST
 _SPEAKER_DOES = (r"(?:说|称|表示|反映|讲|来电" + _CALLS_COUNTED + r"|来访" + _CALLS_COUNTED
                  + r"|告诉|来过|打电话|打来电话"
                  + r"|[到来]窗口|" + _OWNS + r"|(?:电话|手机|座机)[:：]?\d)")
-_SPEAKER = re.compile(_SPEAKER_OPENS + r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})(?=" + _TIME_BETWEEN
-                      + _SPEAKER_DOES + ")")
+_WITH_OTHERS = r"(?:等(?:[两二三四五六七八九十\d]{1,2}人|人)?|一家(?:人|三口|四口)?)?"
+"""Who came with the name (张建国等人来过, 张建国等三人来过, 张建国一家来过): the name was kept
+until redteam100."""
+_SPEAKER = re.compile(_SPEAKER_OPENS + r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})(?=" + _WITH_OTHERS
+                      + _TIME_BETWEEN + _SPEAKER_DOES + ")")
 """A name opening a clause before a verb of speech (王秀英说), or after the everyday word for
 who they are to the resident (邻居李四说, 她老公孙立军来电: each of ``_KIN`` is two characters,
 one width for the look behind); not 向姐姐反映, 向妈妈说 ("to my sister", ``_KIN_WORDS``).
