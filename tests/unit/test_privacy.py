@@ -1907,3 +1907,18 @@ def test_a_name_with_who_came_along_or_a_nickname_listed_or_asked_over(
     """redteam100: a name before 等人 / 一家 (张建国等人来过) was kept, and a nickname before
     都 / 过来 / 补 (小张、老王都来过: the second; 叫老李过来, 让小张补材料)."""
     assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("和zhang建国一起来的", f"和{NAME}一起来的"),
+    ("由zhang建国代办", f"由{NAME}代办"),
+    ("已联系 zhang建国，明天来", f"已联系 {NAME}，明天来"),
+    ("让Li秀兰补材料", f"让{NAME}补材料"),
+    ("找WANG秀兰签字", f"找{NAME}签字"),
+    *[(words, words) for words in ["和App一起用", "和PDF一起交", "联系 app客服", "由ABC负责",
+                                   "和iPhone一起来"]],
+])
+def test_half_pinyin_after_by_let_find_or_with(typed: str, stored: str) -> None:
+    """redteam100: a half-pinyin name went after 跟 / 给 / 请 and right after 联系 (scrub50),
+    not after 由 / 让 / 找 / 和 (由zhang建国代办) nor with a space after 联系."""
+    assert redact(typed) == stored

@@ -950,16 +950,19 @@ _ANY_MIXED = re.compile(r"[A-Za-z] ?[\u4e00-\u9fff]")
 _MIXED_HALVES = (r"(?:(?P<p>" + _PINYIN_EITHER + r") ?(?P<h>" + _GIVEN
                  + r"{1,2}?)|(?P<c>" + _SURNAME + r") ?" + _GIVEN_LATIN + r"(?![A-Za-z]))")
 _REACHED_MIXED = re.compile(
-    r"(?:" + "|".join(_REACHING) + r")(?:了|过)?" + _MIXED_HALVES
+    r"(?:" + "|".join(_REACHING) + r")(?:了|过)? ?" + _MIXED_HALVES
     + r"(?=[，。；！？,.;!?、\s）)：:（(]|了|并|和|及|与|后|未|没|$|明天|后天|今天|下周|下午|上午"
     r"|来|去|到)")
-_TOLD_MIXED = re.compile(r"(?:跟|给(?![付予])|请)" + _MIXED_HALVES + r"(?=" + _TOLD_VERBS
-                         + r"|回|发|送|来|到|过来)")
+_TOLD_MIXED = re.compile(r"(?:跟|给(?![付予])|请|由|让|找|和)" + _MIXED_HALVES + r"(?="
+                         + _TOLD_VERBS + r"|回|发|送|来|到|过来|代办|代为|负责|一起|一同|" + _DEEDS
+                         + ")")
 """A name half in pinyin after who reached them (已联系Zhang建国，, 通知Li秀英明天来, 已联系张
 Jianguo，): what ``_REACHED`` finds in characters, and ``_MIXED_NAME`` before a person's doing;
 kept until scrub49; after 跟 / 给 / 请 and what was done with them (给Zhang建国打电话, as
 ``_TOLD`` in characters), and in lower case (联系zhang建国) since scrub50. The name is what
-follows the verb: ``_mixed_names`` yields it alone."""
+follows the verb: ``_mixed_names`` yields it alone. Since redteam100 also with a space after
+who reached them (联系 zhang建国) and after 由 / 让 / 找 / 和 (由zhang建国代办, 和Li秀英一起来), as
+``_ASKED`` in characters."""
 _PINYIN_PLACES = frozenset((
     "xu hui", "yang pu", "huang pu", "chang ning", "jin shan", "song jiang", "feng xian",
     "jia ding", "hong kou", "min hang", "zhang jiang", "gao qiao", "zhou pu", "kang qiao",
@@ -989,7 +992,7 @@ _ANY_POST = re.compile("|".join(OFFICE_POSTS))
 _ANY_INTRODUCTION = re.compile(_INTRODUCERS)
 _ANY_PROFILE = re.compile(r"[男女]|[（(]")
 _ANY_REACH = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访")
-_ANY_REACH_OR_TOLD = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访|[跟给请]")
+_ANY_REACH_OR_TOLD = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访|[跟给请由让找和]")
 _ANY_KIN_TITLE = re.compile("[姐哥叔婶嫂]")
 _ANY_OF_KIN = re.compile(_OF_KIN)
 _ANY_NEXT_OF_KIN = re.compile(_NEXT_OF_KIN)
