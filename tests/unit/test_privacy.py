@@ -807,7 +807,14 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
                                   "20日张建国来过", "23:30张建国来过", "张建国今天来", "高峰来电多",
                                   "zhang建国来", "联系zhang建", "给Zhang建国打", "张jianguo来",
                                   "联系sato", "和ohta一", "给wxy打", "WXY和zjg来", "wxy、",
-                                  "sato hanako来", "tanaka来"])
+                                  "sato hanako来", "tanaka来",
+                                  # redteam100's: a list before a doing, more time between,
+                                  # a holiday or an emoji before, 由 / 让 / 找, capitals,
+                                  # 等人, a nickname asked over, half pinyin after 和
+                                  "张建国、李秀兰和", "张建国今天上午", "张建国 今天",
+                                  "元旦张建国来", "👍张建国来", "由张建国代", "让李秀兰补",
+                                  "ZHANG建国来", "zhang建国今天", "张建国等人来", "叫老李过",
+                                  "和zhang建国一", "联系 zhang建"])
 def test_a_field_four_times_as_long_costs_the_scrubber_four_times_the_work(
         unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
