@@ -459,20 +459,19 @@ _OWNS = r"的(?:电话|手机|座机|联系方式|号码|身份证|住址|地址
 _SURNAME_FIRST = "[" + "".join(sorted({n[0] for n in SURNAMES})) + "]"
 """What a name's first character may be: ``_SPEAKER`` asks it before its look behinds."""
 _A_TIME_OF_DAY = ("今天|昨天|前天|上午|下午|中午|晚上|早上|刚才|刚刚|当天|随后|后来|今早|昨晚|"
-                  "周[一二三四五六日天]")
+                  "周[一二三四五六日天]|[节旦庆][前后]|期间|之后|之前|以后|以前")
 """The time a note opens with, glued to the name after it (今天张建国来过, 上午李秀英打电话,
 2026年12月20日周日张建国来过):
 each two characters, one width for ``_SPEAKER``'s look behind; kept until scrub49. Not 向 after
 it: 今天向领导反映, 刚才向社工说 tell whom the resident went to (scrub49 took 向领导 for a name:
-redteam89)."""
+redteam89). Since redteam100 also a holiday or a span of days (春节前王芳来过, 国庆后刘志刚来电,
+期间 / 之后 / 以前 ...), and a holiday's last character or an emoji opens the clause as a comma
+does (元旦张建国来电, 国庆节李秀英来过, 👍张建国来过: ``_SPEAKER_OPENS``); each was kept."""
 _A_DAY_BEFORE = (r"(?<=\d[日号点时分])|(?<=[一二三四五六七八九十][日号点])|(?<=[:：]\d\d)"
-                 r"|(?<=点半)|(?<=[节旦])|(?<=[节旦庆][前后])|(?<=期间|之后|之前|以后|以前)"
-                 r"|(?<=[\u2600-\u27bf\U0001f300-\U0001faff])")
+                 r"|(?<=点半)")
 """A day or a time glued before the name (20日张建国来过, 12月20号李秀英来电, 二十日王芳到窗口,
 31日23:30张建国来电, 9点半刘志刚来过): kept until scrub50 (only a weekday or a time word opened
-the clause). Since redteam100 also a holiday or a span of days (元旦张建国来电,
-国庆节李秀英来过, 春节前王芳来过, 国庆后刘志刚来电, 期间 / 之后 / 以前 ...) and an emoji or a
-symbol (👍张建国来过)."""
+the clause)."""
 _TIME_BETWEEN = (r"(?: ?(?:今天|昨天|前天|明天|后天|上午|下午|中午|晚上|早上|傍晚|刚才|刚刚|今早"
                  r"|昨晚|周[一二三四五六日天]|又|也|再次|已经?|还|(?:\d{1,2}月)?\d{1,2}[日号]"
                  r"|\d{1,2}点(?:半|\d{1,2}分?)?)){0,3}")
@@ -484,7 +483,8 @@ _CALLS_COUNTED = r"(?!(?:较|很|特别|比较|非常)?(?:多(?![次回遍])|少
 """来电 / 来访 said of how many came (上午高峰来电多, 今天来电量大, 9点半高峰来访多), not of who
 called (张建国来电多次 is a person): scrub49 took 高峰 for a name there."""
 _SPEAKER_OPENS = (r"(?=" + _SURNAME_FIRST
-                  + r")(?:^|(?<=[，。；！？,.;!?\s:：（(【\[\-#“「『\"'‘])|(?<=" + _KIN
+                  + r")(?:^|(?<=[，。；！？,.;!?\s:：（(【\[\-#“「『\"'‘节旦\u2600-\u27bf"
+                  r"\U0001f300-\U0001faff])|(?<=" + _KIN
                   + r")|" + _A_DAY_BEFORE + r"|(?<=" + _A_TIME_OF_DAY + r")(?!向))")
 _SPEAKER_DOES = (r"(?:说|称|表示|反映|讲|来电" + _CALLS_COUNTED + r"|来访" + _CALLS_COUNTED
                  + r"|告诉|来过|打电话|打来电话"
@@ -1204,7 +1204,8 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
         for m in _PROFILED.finditer(text):
             if is_name(m.group("n")):
                 yield m.start("n"), m.end("n"), REDACTED_NAME
-    if _ANY_SPEECH.search(text):
+    speech = _ANY_SPEECH.search(text) is not None
+    if speech:
         quoted = _ANY_QUOTE.search(text) is not None
         for regex in (_SPEAKER, _QUOTED_SPEAKER) if quoted else (_SPEAKER,):
             for m in regex.finditer(text):
@@ -1213,8 +1214,8 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
                         and n not in _UNITS_REACHED \
                         and not text.startswith(NOT_NAMES, m.start("n")):  # not 今天华为来电
                     yield m.start("n"), m.end("n"), REDACTED_NAME
-    if ("、" in text or "和" in text or "与" in text) and _ANY_LISTED.search(text) and (
-            _ANY_SPEECH.search(text) or _ANY_DEED.search(text)):  # 张建国、李秀英和王伟来过
+    if ("、" in text or "和" in text or "与" in text) and (speech or _ANY_DEED.search(text)) \
+            and _ANY_LISTED.search(text):  # 张建国、李秀英和王伟来过
         for m in _LISTED_SPEAKERS.finditer(text):
             start = m.start("n")
             for n in _LIST_PARTS.split(m.group("n")):
