@@ -929,15 +929,19 @@ capitalised word or a place's word after it, ``_PINYIN_PLACES``), nor an English
 (He ran: a surname that is an English word wants two syllables after it, ``_ENGLISH_SURNAMES``)."""
 _MIXED_NEXT = (r"(?= ?" + _TIME_BETWEEN + r"(?:说(?!明)|称|表示|反映|讲|来电|来访|告诉|来过|本人|"
                + _OWNS + "|" + _DEEDS + "))")
-_PINYIN_EITHER = ("(?:" + _PINYIN_SURNAME + "|" + _PINYIN_SURNAME.lower() + "|"
-                  + "|".join(sorted({n.upper() for n in _PINYIN_SURNAMES if len(n) > 2},
-                                    key=len, reverse=True)) + ")")
+_PINYIN_EITHER = "(?:" + _PINYIN_SURNAME + "|" + _PINYIN_SURNAME.lower() + ")"
 """A surname in pinyin, capitalised or not (Zhang建国, zhang建国: an IME in English mode types
-what the shift key gave; the lower-case one was kept until scrub50), or in capitals, as caps
-lock types it (ZHANG建国, 联系WANG秀英: kept until redteam100; a surname of three letters or
-more, so no acronym of two, AN, HE, MA, LI, is read as one). With the time between it and
-what the person did (Zhang建国今天来过, 张jianguo昨天下午来电: ``_TIME_BETWEEN``) since
+what the shift key gave; the lower-case one was kept until scrub50). With the time between it
+and what the person did (Zhang建国今天来过, 张jianguo昨天下午来电: ``_TIME_BETWEEN``) since
 redteam100."""
+_CAPS_RUN = re.compile("[A-Z]{3}")
+_CAPS_SURNAME = re.compile(r"(?<![A-Za-z])(?:" + "|".join(sorted(
+    {n.upper() for n in _PINYIN_SURNAMES if len(n) > 2}, key=len, reverse=True)) + r")(?![A-Za-z])")
+"""A surname in pinyin typed in capitals, as caps lock types it (ZHANG建国, 联系WANG秀英: kept
+until redteam100): ``_mixed_names`` reads it capitalised (the same length, so each find is
+where it was typed). Three letters or more, so no acronym of two, AN, HE, MA, LI, is read as
+one; asked of a text with three capitals in a row only (a third more work for every pattern
+the surname in capitals was one more alternative of)."""
 _GIVEN_LATIN = r"(?P<l>[A-Z][a-z]{1,11}|[a-z]{2,12})"
 _MIXED_NAME = re.compile(
     r"(?<![A-Za-z])(?P<p>" + _PINYIN_EITHER + r") ?(?P<h>" + _GIVEN + r"{1,2}?)" + _MIXED_NEXT
@@ -1070,6 +1074,8 @@ def _mixed_names(text: str) -> Iterator[tuple[int, int, str]]:
     """``_MIXED_NAME``'s finds before what the person said or did: a given name in pinyin is
     one or two syllables of it (王 Xiuying, not 王 Ok)."""
     reached = _ANY_REACH_OR_TOLD.search(text) is not None
+    if _CAPS_RUN.search(text):  # ZHANG建国来过 read as Zhang建国来过
+        text = _CAPS_SURNAME.sub(lambda m: m.group().capitalize(), text)
     for m in itertools.chain(_MIXED_NAME.finditer(text),
                              _REACHED_MIXED.finditer(text) if reached else (),
                              _TOLD_MIXED.finditer(text) if reached else ()):
