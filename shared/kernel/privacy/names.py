@@ -1008,6 +1008,7 @@ _ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉|来过
 _ANY_DEED = re.compile(_DEEDS)
 _ANY_LISTED = re.compile(_SURNAME + _GIVEN + r"{1,2}[、和与]" + _SURNAME)
 _ANY_ASKED = re.compile("[由让找]" + _SURNAME)
+_ANY_JOIN = re.compile("[、和与由让找]")
 
 
 
@@ -1220,7 +1221,8 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
                         and n not in _UNITS_REACHED \
                         and not text.startswith(NOT_NAMES, m.start("n")):  # not 今天华为来电
                     yield m.start("n"), m.end("n"), REDACTED_NAME
-    if ("、" in text or "和" in text or "与" in text) and (speech or _ANY_DEED.search(text)) \
+    joined = _ANY_JOIN.search(text) is not None  # one search for the two rules below
+    if joined and (speech or _ANY_DEED.search(text)) \
             and _ANY_LISTED.search(text):  # 张建国、李秀英和王伟来过
         for m in _LISTED_SPEAKERS.finditer(text):
             start = m.start("n")
@@ -1229,7 +1231,7 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
                         and n not in _UNITS_REACHED and not n.startswith(NOT_NAMES):
                     yield start, start + len(n), REDACTED_NAME
                 start += len(n) + 1
-    if ("由" in text or "让" in text or "找" in text) and _ANY_ASKED.search(text):
+    if joined and _ANY_ASKED.search(text):
         for m in _ASKED.finditer(text):  # 由张建国代办, 让李秀英补材料, 找王芳签字
             n = m.group("n")
             if is_name(n) and n[-1] != "人" and n not in _UNITS_REACHED and n[-1] not in _TOWN \
