@@ -36,7 +36,10 @@ an ID's last four, rooms, emails, a neighbour by relation and surname); ``redtea
 redteam89's attack on those; ``scrub50`` scrub50's (a name after a day or a time, before the
 time, half pinyin in lower case or after 给, a romaji surname alone after whom the clerk
 reached, initials listed with another's or after whom the clerk reached, and the calls
-counted, companies and words those could take); ``all`` every set.
+counted, companies and words those could take); ``redteam100`` redteam100's attack on those
+(names listed before what they did, more than one time word or a day between a name and its
+verb, a holiday or an emoji before a name, 由 / 让 / 找, half pinyin in capitals, and places,
+companies and offices before a time or a doing); ``all`` every set.
 Each file's comments say what its notes are about.
 """
 
@@ -55,7 +58,7 @@ SETS_DIR = ROOT / "benchmarks" / "scrubber_notes_sets"
 #: The sets of notes, each ``scrubber_notes_sets/<set>.jsonl``, in the order ``--notes all``
 #: takes them.
 SETS = ("scrub10", "genres", "clerks", "redteam56", "scrub47", "redteam69", "scrub48",
-        "redteam80", "scrub49", "redteam89", "scrub50")
+        "redteam80", "scrub49", "redteam89", "scrub50", "redteam100")
 
 
 class Note(NamedTuple):
@@ -126,7 +129,11 @@ TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号",
             # initials listed with another's
             "20日张建国来过", "23:30张建国来过", "张建国今天来", "高峰来电多", "zhang建国来",
             "联系zhang建", "给Zhang建国打", "张jianguo来", "联系sato", "和ohta一", "给wxy打",
-            "WXY和zjg来", "wxy、", "sato hanako来", "tanaka来"]
+            "WXY和zjg来", "wxy、", "sato hanako来", "tanaka来",
+            # redteam100's: a list before a doing, times between, a holiday before, 由 / 让 /
+            # 找, half pinyin in capitals
+            "张建国、李秀兰和王伟", "张建国今天上午", "张建国 今天", "元旦张建国来", "👍张建国来",
+            "由张建国代", "让李秀兰补", "ZHANG建国来", "zhang建国今天"]
 
 TIMED = r"""
 import json, sys, time
@@ -179,7 +186,8 @@ def main() -> None:
                         default="scrub10",
                         help="which set of notes (scrub10's, redteam38's genres, scrub46's "
                              "word given names, redteam56's, scrub47's, redteam69's, "
-                             "scrub48's, redteam80's, scrub49's, redteam89's, scrub50's, all)")
+                             "scrub48's, redteam80's, scrub49's, redteam89's, scrub50's, "
+                             "redteam100's, all)")
     args = parser.parse_args()
     if args.triggers:
         for tree in (args.other, ROOT):

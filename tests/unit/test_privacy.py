@@ -807,7 +807,14 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
                                   "20日张建国来过", "23:30张建国来过", "张建国今天来", "高峰来电多",
                                   "zhang建国来", "联系zhang建", "给Zhang建国打", "张jianguo来",
                                   "联系sato", "和ohta一", "给wxy打", "WXY和zjg来", "wxy、",
-                                  "sato hanako来", "tanaka来"])
+                                  "sato hanako来", "tanaka来",
+                                  # redteam100's: a list before a doing, more time between,
+                                  # a holiday or an emoji before, 由 / 让 / 找, capitals,
+                                  # 等人, a nickname asked over, half pinyin after 和
+                                  "张建国、李秀兰和", "张建国今天上午", "张建国 今天",
+                                  "元旦张建国来", "👍张建国来", "由张建国代", "让李秀兰补",
+                                  "ZHANG建国来", "zhang建国今天", "张建国等人来", "叫老李过",
+                                  "和zhang建国一", "联系 zhang建"])
 def test_a_field_four_times_as_long_costs_the_scrubber_four_times_the_work(
         unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
@@ -1822,4 +1829,103 @@ def test_a_japanese_name_in_lower_case_or_a_surname_alone_before_what_the_person
         typed: str, stored: str) -> None:
     """scrub50: romaji went capitalised and as two words (Sato Hanako, scrub48); in lower case
     (sato hanako来电) or a surname alone before what the person did (tanaka来过) it was kept."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("张建国、李秀兰和王伟来过，咨询高龄补贴", f"{NAME}、{NAME}和{NAME}来过，咨询高龄补贴"),
+    ("欧阳建国和司马光明今天来过", f"{NAME}和{NAME}今天来过"),
+    ("今天张建国和李秀兰都来过", f"今天{NAME}和{NAME}都来过"),
+    ("刘志刚与何建军签字确认", f"{NAME}与{NAME}签字确认"),
+    # a company listed with a person stays, the person goes
+    ("华为和张建国来电", f"华为和{NAME}来电"),
+    *[(words, words) for words in ["健康和平安来电讲座通知", "华为和万达来电", "国庆节华为来电"]],
+])
+def test_names_listed_before_what_they_all_did(typed: str, stored: str) -> None:
+    """redteam100: a list of names before what they did (张建国、李秀兰和王伟来过) was kept
+    whole: only a name opening a clause was read, and the last one follows 和."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("张建国今天上午来过，说低保卡丢了", f"{NAME}今天上午来过，说低保卡丢了"),
+    ("张建国昨天下午来电", f"{NAME}昨天下午来电"),
+    ("张建国20日来过，材料不全", f"{NAME}20日来过，材料不全"),
+    ("李秀兰12月20日来电", f"{NAME}12月20日来电"),
+    ("张建国 今天来过 材料齐了", f"{NAME} 今天来过 材料齐了"),
+    # a holiday or a span of days, or an emoji, before the name
+    ("元旦张建国来过，说1月2日再来", f"元旦{NAME}来过，说1月2日再来"),
+    ("国庆节李秀兰来电", f"国庆节{NAME}来电"),
+    ("春节前王芳来过", f"春节前{NAME}来过"),
+    ("国庆后刘志刚来电", f"国庆后{NAME}来电"),
+    ("👍张建国来过", f"👍{NAME}来过"),
+    *[(words, words) for words in ["国庆节今天放假", "元旦前华为来电", "春节前后高峰来电多",
+                                   "今天王府井来电", "今天东方明珠来电"]],
+])
+def test_a_name_with_more_time_between_or_after_a_holiday(typed: str, stored: str) -> None:
+    """redteam100: scrub50 read one time word between a name and its verb (张建国今天来过),
+    not two (今天上午), a day of the month or a space; and a name after a holiday (元旦张建国来过)
+    or an emoji was kept. 王府井 and 东方明珠 after a time went as names on main."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("由张建国代办，委托书已收", f"由{NAME}代办，委托书已收"),
+    ("让李秀兰补材料", f"让{NAME}补材料"),
+    ("找王芳签字后再办", f"找{NAME}签字后再办"),
+    ("让张建国明天来一趟", f"让{NAME}明天来一趟"),
+    *[(words, words) for words in ["由居委会负责通知", "由张江镇负责核实", "找房管所处理",
+                                   "让周一来的居民先登记", "由张江负责对接", "由于高峰来电多",
+                                   "让高龄老人先办", "找华为处理"]],
+])
+def test_a_name_after_by_let_or_find_and_what_they_did(typed: str, stored: str) -> None:
+    """redteam100: a name after 由 / 让 / 找 (由张建国代办, 让李秀兰补材料) was kept; 跟 / 给 /
+    请 and 代 / 替 / 帮 were read."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("ZHANG建国来过", f"{NAME}来过"),
+    ("已联系ZHANG建国，明天来", f"已联系{NAME}，明天来"),
+    ("给WANG秀兰打电话", f"给{NAME}打电话"),
+    ("Zhang建国今天来过", f"{NAME}今天来过"),
+    ("zhang建国昨天下午来电", f"{NAME}昨天下午来电"),
+    ("张Jianguo今天来过", f"{NAME}今天来过"),
+    *[(words, words) for words in ["EMS今天来电", "PDF今天来过邮件", "MA说明书已发"]],
+])
+def test_half_pinyin_in_capitals_or_before_the_time(typed: str, stored: str) -> None:
+    """redteam100: a pinyin surname in capitals (caps lock: ZHANG建国) was kept, and a half-
+    pinyin name with the time before its verb (Zhang建国今天来过)."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("张建国等人来过", f"{NAME}等人来过"),
+    ("张建国等三人来过", f"{NAME}等三人来过"),
+    ("张建国一家今天来过", f"{NAME}一家今天来过"),
+    ("小张、老王都来过", f"{NAME}、{NAME}都来过"),
+    ("叫老李过来签字", f"叫{NAME}过来签字"),
+    ("让小张补材料", f"让{NAME}补材料"),
+    *[(words, words) for words in ["华为等公司来电", "老师都来了", "小区都通知了", "老乡再来",
+                                   "老婆过来", "老伴先走了", "老总都来了"]],
+])
+def test_a_name_with_who_came_along_or_a_nickname_listed_or_asked_over(
+        typed: str, stored: str) -> None:
+    """redteam100: a name before 等人 / 一家 (张建国等人来过) was kept, and a nickname before
+    都 / 过来 / 补 (小张、老王都来过: the second; 叫老李过来, 让小张补材料)."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("和zhang建国一起来的", f"和{NAME}一起来的"),
+    ("由zhang建国代办", f"由{NAME}代办"),
+    ("已联系 zhang建国，明天来", f"已联系 {NAME}，明天来"),
+    ("让Li秀兰补材料", f"让{NAME}补材料"),
+    ("找WANG秀兰签字", f"找{NAME}签字"),
+    *[(words, words) for words in ["和App一起用", "和PDF一起交", "联系 app客服", "由ABC负责",
+                                   "和iPhone一起来"]],
+])
+def test_half_pinyin_after_by_let_find_or_with(typed: str, stored: str) -> None:
+    """redteam100: a half-pinyin name went after 跟 / 给 / 请 and right after 联系 (scrub50),
+    not after 由 / 让 / 找 / 和 (由zhang建国代办) nor with a space after 联系."""
     assert redact(typed) == stored

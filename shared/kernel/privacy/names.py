@@ -221,7 +221,10 @@ _ONE_SURNAME = "[" + "".join(n for n in SURNAMES if len(n) == 1) + "]"
 _NICK_NEXT = (r"(?:说|讲|称|本人|表示|反映|告诉|来|去|回|打|帮|问|让|要|会|刚|又|也|已|还|在|办|"
               r"今天|明天|昨天|上午|下午|上门|负责|经办|答应|同意|家|和|跟|的|"
               # a rating's praise (小王服务态度很好, 小周辛苦了, 小张人很好)
-              r"辛苦|服务|态度|耐心|热情|很|非常|真|特别|挺|人很|人好|人挺|一起|[，。；！？、,.;!?）)\s]|$)")
+              r"辛苦|服务|态度|耐心|热情|很|非常|真|特别|挺|人很|人好|人挺|一起|[，。；！？、,.;!?）)\s]|$|"
+              # listed, asked over or asked for papers (小张、老王都来过, 叫老李过来, 让小张补材料):
+              # redteam100
+              r"都|过来|补|交|签|先|再)")
 _NICK_ABOUT = (r"(?:腿|腰|身体|住院|生病|看病|摔|行动不便|独居|一个人住|低保|补贴|医保|社保|养老金|"
                r"材料|申请|领取|签字|签收|满意|不满意|不在|没|今年|\d{1,3}岁|一直|平时|已经|"
                # how to reach them, and a number right after (老王电话 138…, 小刘13812345678)
@@ -333,6 +336,8 @@ _UNITS_REACHED = frozenset((
     "党组", "关工", "仲裁", "华为", "万达", "车辆", "文书", "管道工", "江北", "江南", "黄浦",
     "徐汇", "闵行", "房山", "石景山", "江宁", "武侯", "白云", "罗湖", "龙岗", "龙华", "萧山",
     "钱塘", "曲靖", "商铺", "商家", "管道", "管网", "管线", "华润", "龙湖", "金地", "杨浦",
+    # places a note says called or were busy (今天王府井来电, 今天东方明珠来电): redteam100
+    "王府井", "东方明珠",
     *_FROM_PLACES))
 """Offices, trades and places a note says were told, called or asked over (已通知房管。
 已联系卫健。已告知施工方。已联系徐汇。叫安保来): short names that begin with a surname and end
@@ -454,31 +459,41 @@ _OWNS = r"的(?:电话|手机|座机|联系方式|号码|身份证|住址|地址
 _SURNAME_FIRST = "[" + "".join(sorted({n[0] for n in SURNAMES})) + "]"
 """What a name's first character may be: ``_SPEAKER`` asks it before its look behinds."""
 _A_TIME_OF_DAY = ("今天|昨天|前天|上午|下午|中午|晚上|早上|刚才|刚刚|当天|随后|后来|今早|昨晚|"
-                  "周[一二三四五六日天]")
+                  "周[一二三四五六日天]|[节旦庆][前后]|期间|之后|之前|以后|以前")
 """The time a note opens with, glued to the name after it (今天张建国来过, 上午李秀英打电话,
 2026年12月20日周日张建国来过):
 each two characters, one width for ``_SPEAKER``'s look behind; kept until scrub49. Not 向 after
 it: 今天向领导反映, 刚才向社工说 tell whom the resident went to (scrub49 took 向领导 for a name:
-redteam89)."""
+redteam89). Since redteam100 also a holiday or a span of days (春节前王芳来过, 国庆后刘志刚来电,
+期间 / 之后 / 以前 ...), and a holiday's last character or an emoji opens the clause as a comma
+does (元旦张建国来电, 国庆节李秀英来过, 👍张建国来过: ``_SPEAKER_OPENS``); each was kept."""
 _A_DAY_BEFORE = (r"(?<=\d[日号点时分])|(?<=[一二三四五六七八九十][日号点])|(?<=[:：]\d\d)"
                  r"|(?<=点半)")
 """A day or a time glued before the name (20日张建国来过, 12月20号李秀英来电, 二十日王芳到窗口,
 31日23:30张建国来电, 9点半刘志刚来过): kept until scrub50 (only a weekday or a time word opened
 the clause)."""
-_TIME_BETWEEN = (r"(?:今天|昨天|前天|明天|后天|上午|下午|中午|晚上|早上|傍晚|刚才|刚刚|今早|昨晚"
-                 r"|周[一二三四五六日天]|又|也|再次|已经?|还)?")
+_TIME_BETWEEN = (r"(?: ?(?:今天|昨天|前天|明天|后天|上午|下午|中午|晚上|早上|傍晚|刚才|刚刚|今早"
+                 r"|昨晚|周[一二三四五六日天]|又|也|再次|已经?|还|(?:\d{1,2}月)?\d{1,2}[日号]"
+                 r"|\d{1,2}点(?:半|\d{1,2}分?)?)){0,3}")
 """When, between the name and what the person did (张建国今天来过, 李秀英上午打电话, 王芳又来电):
-kept until scrub50 (the verb had to follow the name)."""
+kept until scrub50 (the verb had to follow the name). Since redteam100 up to three of them, a
+day of the month or a clock's time among them, and a space before each (张建国今天上午来过,
+张建国昨天下午来电, 张建国20日来过, 张建国 今天来过): only one was read."""
 _CALLS_COUNTED = r"(?!(?:较|很|特别|比较|非常)?(?:多(?![次回遍])|少)|量|数|人数|高峰)"
 """来电 / 来访 said of how many came (上午高峰来电多, 今天来电量大, 9点半高峰来访多), not of who
 called (张建国来电多次 is a person): scrub49 took 高峰 for a name there."""
-_SPEAKER = re.compile(r"(?=" + _SURNAME_FIRST
-                      + r")(?:^|(?<=[，。；！？,.;!?\s:：（(【\[\-#“「『\"'‘])|(?<=" + _KIN
-                      + r")|" + _A_DAY_BEFORE + r"|(?<=" + _A_TIME_OF_DAY + r")(?!向))(?P<n>"
-                      + _SURNAME + _GIVEN + r"{1,2})(?=" + _TIME_BETWEEN
-                      + r"(?:说|称|表示|反映|讲|来电" + _CALLS_COUNTED + r"|来访" + _CALLS_COUNTED
-                      + r"|告诉|来过|打电话|打来电话"
-                      + r"|[到来]窗口|" + _OWNS + r"|(?:电话|手机|座机)[:：]?\d))")
+_SPEAKER_OPENS = (r"(?=" + _SURNAME_FIRST
+                  + r")(?:^|(?<=[，。；！？,.;!?\s:：（(【\[\-#“「『\"'‘节旦\u2600-\u27bf"
+                  r"\U0001f300-\U0001faff])|(?<=" + _KIN
+                  + r")|" + _A_DAY_BEFORE + r"|(?<=" + _A_TIME_OF_DAY + r")(?!向))")
+_SPEAKER_DOES = (r"(?:说|称|表示|反映|讲|来电" + _CALLS_COUNTED + r"|来访" + _CALLS_COUNTED
+                 + r"|告诉|来过|打电话|打来电话"
+                 + r"|[到来]窗口|" + _OWNS + r"|(?:电话|手机|座机)[:：]?\d)")
+_WITH_OTHERS = r"(?:等(?:[两二三四五六七八九十\d]{1,2}人|人)?|一家(?:人|三口|四口)?)?"
+"""Who came with the name (张建国等人来过, 张建国等三人来过, 张建国一家来过): the name was kept
+until redteam100."""
+_SPEAKER = re.compile(_SPEAKER_OPENS + r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})(?=" + _WITH_OTHERS
+                      + _TIME_BETWEEN + _SPEAKER_DOES + ")")
 """A name opening a clause before a verb of speech (王秀英说), or after the everyday word for
 who they are to the resident (邻居李四说, 她老公孙立军来电: each of ``_KIN`` is two characters,
 one width for the look behind); not 向姐姐反映, 向妈妈说 ("to my sister", ``_KIN_WORDS``).
@@ -491,6 +506,23 @@ label and a list's item. Since scrub50 also after a day or a clock's time (20日
 ``_TIME_BETWEEN``); not before calls counted (上午高峰来电多, ``_CALLS_COUNTED``), nor an office,
 a company or a place (今天华为来电, 江苏来电转办: ``_UNITS_REACHED``)."""
 _DEEDS = "同意|签字|签名|签收|确认|拒绝|答应|到场|领取|承诺|认可"
+_LISTED_SPEAKERS = re.compile(
+    _SPEAKER_OPENS + r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2}(?:[、和与]" + _SURNAME + _GIVEN
+    + r"{1,2}){1,3})(?=(?:都|也|一起|一同|俩|两人)?" + _TIME_BETWEEN + r"(?:" + _SPEAKER_DOES
+    + "|" + _DEEDS + "))")
+"""Names listed where ``_SPEAKER`` finds one, before what they all said or did (张建国、李秀英和
+王伟来过, 欧阳建国和司马光明今天来过, 张建国和李秀英一起来窗口, 刘志刚与何建军签字): kept until
+redteam100, whole, the last name after 和 opening no clause; each listed name is asked as
+``_SPEAKER``'s is (华为和张建国来电: the company stays)."""
+_LIST_PARTS = re.compile("[、和与]")
+_ASKED = re.compile(
+    r"(?:由|让|找)(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + "|" + _A_DAY_NOT_A_NAME + r")(?P<n>"
+    + _SURNAME + _GIVEN + r"{1,2}?)(?=" + _TOLD_VERBS + "|" + _DEEDS + r"|代办|代为|代|负责|处理"
+    r"|填|交|提交|来|到|过来|去|了解|协助|帮)")
+"""A name after 由 / 让 / 找 and what the person did or was asked to do (由张建国代办, 让李秀英
+补材料, 找王芳签字, 让张建国明天来): kept until redteam100 (跟 / 给 / 请, ``_TOLD``, and 代 / 替 /
+帮, ``_ON_BEHALF``, were read); not an office or a place (由居委会负责, 由张江镇负责, 找房管所
+处理), a day (让周一来)."""
 _DEED = re.compile(
     r"(?:^|(?<=[，。；！？,.;!?\s：:])|(?<=由)|"
     + "|".join(f"(?<={w})" for w in ("上午", "下午", "中午", "晚上", "今天", "昨天", "刚才", "当天",
@@ -895,11 +927,21 @@ syllables, capitalised, or in lower case inside a Chinese note (Chinese follows 
 until scrub48 (the resident on file's went). Not a place (Xu Hui district, Jin Mao Tower: a
 capitalised word or a place's word after it, ``_PINYIN_PLACES``), nor an English sentence
 (He ran: a surname that is an English word wants two syllables after it, ``_ENGLISH_SURNAMES``)."""
-_MIXED_NEXT = (r"(?= ?(?:说(?!明)|称|表示|反映|讲|来电|来访|告诉|来过|本人|" + _OWNS + "|" + _DEEDS
-               + "))")
+_MIXED_NEXT = (r"(?= ?" + _TIME_BETWEEN + r"(?:说(?!明)|称|表示|反映|讲|来电|来访|告诉|来过|本人|"
+               + _OWNS + "|" + _DEEDS + "))")
 _PINYIN_EITHER = "(?:" + _PINYIN_SURNAME + "|" + _PINYIN_SURNAME.lower() + ")"
 """A surname in pinyin, capitalised or not (Zhang建国, zhang建国: an IME in English mode types
-what the shift key gave; the lower-case one was kept until scrub50)."""
+what the shift key gave; the lower-case one was kept until scrub50). With the time between it
+and what the person did (Zhang建国今天来过, 张jianguo昨天下午来电: ``_TIME_BETWEEN``) since
+redteam100."""
+_CAPS_RUN = re.compile("[A-Z]{3}")
+_CAPS_SURNAME = re.compile(r"(?<![A-Za-z])(?:" + "|".join(sorted(
+    {n.upper() for n in _PINYIN_SURNAMES if len(n) > 2}, key=len, reverse=True)) + r")(?![A-Za-z])")
+"""A surname in pinyin typed in capitals, as caps lock types it (ZHANG建国, 联系WANG秀英: kept
+until redteam100): ``_mixed_names`` reads it capitalised (the same length, so each find is
+where it was typed). Three letters or more, so no acronym of two, AN, HE, MA, LI, is read as
+one; asked of a text with three capitals in a row only (a third more work for every pattern
+the surname in capitals was one more alternative of)."""
 _GIVEN_LATIN = r"(?P<l>[A-Z][a-z]{1,11}|[a-z]{2,12})"
 _MIXED_NAME = re.compile(
     r"(?<![A-Za-z])(?P<p>" + _PINYIN_EITHER + r") ?(?P<h>" + _GIVEN + r"{1,2}?)" + _MIXED_NEXT
@@ -912,16 +954,19 @@ _ANY_MIXED = re.compile(r"[A-Za-z] ?[\u4e00-\u9fff]")
 _MIXED_HALVES = (r"(?:(?P<p>" + _PINYIN_EITHER + r") ?(?P<h>" + _GIVEN
                  + r"{1,2}?)|(?P<c>" + _SURNAME + r") ?" + _GIVEN_LATIN + r"(?![A-Za-z]))")
 _REACHED_MIXED = re.compile(
-    r"(?:" + "|".join(_REACHING) + r")(?:了|过)?" + _MIXED_HALVES
+    r"(?:" + "|".join(_REACHING) + r")(?:了|过)? ?" + _MIXED_HALVES
     + r"(?=[，。；！？,.;!?、\s）)：:（(]|了|并|和|及|与|后|未|没|$|明天|后天|今天|下周|下午|上午"
     r"|来|去|到)")
-_TOLD_MIXED = re.compile(r"(?:跟|给(?![付予])|请)" + _MIXED_HALVES + r"(?=" + _TOLD_VERBS
-                         + r"|回|发|送|来|到|过来)")
+_TOLD_MIXED = re.compile(r"(?:跟|给(?![付予])|请|由|让|找|和)" + _MIXED_HALVES + r"(?="
+                         + _TOLD_VERBS + r"|回|发|送|来|到|过来|代办|代为|负责|一起|一同|" + _DEEDS
+                         + ")")
 """A name half in pinyin after who reached them (已联系Zhang建国，, 通知Li秀英明天来, 已联系张
 Jianguo，): what ``_REACHED`` finds in characters, and ``_MIXED_NAME`` before a person's doing;
 kept until scrub49; after 跟 / 给 / 请 and what was done with them (给Zhang建国打电话, as
 ``_TOLD`` in characters), and in lower case (联系zhang建国) since scrub50. The name is what
-follows the verb: ``_mixed_names`` yields it alone."""
+follows the verb: ``_mixed_names`` yields it alone. Since redteam100 also with a space after
+who reached them (联系 zhang建国) and after 由 / 让 / 找 / 和 (由zhang建国代办, 和Li秀英一起来), as
+``_ASKED`` in characters."""
 _PINYIN_PLACES = frozenset((
     "xu hui", "yang pu", "huang pu", "chang ning", "jin shan", "song jiang", "feng xian",
     "jia ding", "hong kou", "min hang", "zhang jiang", "gao qiao", "zhou pu", "kang qiao",
@@ -951,7 +996,7 @@ _ANY_POST = re.compile("|".join(OFFICE_POSTS))
 _ANY_INTRODUCTION = re.compile(_INTRODUCERS)
 _ANY_PROFILE = re.compile(r"[男女]|[（(]")
 _ANY_REACH = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访")
-_ANY_REACH_OR_TOLD = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访|[跟给请]")
+_ANY_REACH_OR_TOLD = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访|[跟给请由让找和]")
 _ANY_KIN_TITLE = re.compile("[姐哥叔婶嫂]")
 _ANY_OF_KIN = re.compile(_OF_KIN)
 _ANY_NEXT_OF_KIN = re.compile(_NEXT_OF_KIN)
@@ -961,6 +1006,9 @@ _ANY_ON_BEHALF = re.compile("[代替帮]" + _SURNAME)
 _ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉|来过|打电话|打来电话|窗口"
                          r"|(?:电话|手机|座机)[:：]?\d|" + _OWNS)
 _ANY_DEED = re.compile(_DEEDS)
+_ANY_LISTED = re.compile(_SURNAME + _GIVEN + r"{1,2}[、和与]" + _SURNAME)
+_ANY_ASKED = re.compile("[由让找]" + _SURNAME)
+_ANY_JOIN = re.compile("[、和与由让找]")
 
 
 
@@ -1027,6 +1075,8 @@ def _mixed_names(text: str) -> Iterator[tuple[int, int, str]]:
     """``_MIXED_NAME``'s finds before what the person said or did: a given name in pinyin is
     one or two syllables of it (王 Xiuying, not 王 Ok)."""
     reached = _ANY_REACH_OR_TOLD.search(text) is not None
+    if _CAPS_RUN.search(text):  # ZHANG建国来过 read as Zhang建国来过
+        text = _CAPS_SURNAME.sub(lambda m: m.group().capitalize(), text)
     for m in itertools.chain(_MIXED_NAME.finditer(text),
                              _REACHED_MIXED.finditer(text) if reached else (),
                              _TOLD_MIXED.finditer(text) if reached else ()):
@@ -1161,7 +1211,8 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
         for m in _PROFILED.finditer(text):
             if is_name(m.group("n")):
                 yield m.start("n"), m.end("n"), REDACTED_NAME
-    if _ANY_SPEECH.search(text):
+    speech = _ANY_SPEECH.search(text) is not None
+    if speech:
         quoted = _ANY_QUOTE.search(text) is not None
         for regex in (_SPEAKER, _QUOTED_SPEAKER) if quoted else (_SPEAKER,):
             for m in regex.finditer(text):
@@ -1170,6 +1221,22 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
                         and n not in _UNITS_REACHED \
                         and not text.startswith(NOT_NAMES, m.start("n")):  # not 今天华为来电
                     yield m.start("n"), m.end("n"), REDACTED_NAME
+    joined = _ANY_JOIN.search(text) is not None  # one search for the two rules below
+    if joined and (speech or _ANY_DEED.search(text)) \
+            and _ANY_LISTED.search(text):  # 张建国、李秀英和王伟来过
+        for m in _LISTED_SPEAKERS.finditer(text):
+            start = m.start("n")
+            for n in _LIST_PARTS.split(m.group("n")):
+                if is_name(n) and n[1:] not in _KIN_WORDS and n not in _WEEKDAYS \
+                        and n not in _UNITS_REACHED and not n.startswith(NOT_NAMES):
+                    yield start, start + len(n), REDACTED_NAME
+                start += len(n) + 1
+    if joined and _ANY_ASKED.search(text):
+        for m in _ASKED.finditer(text):  # 由张建国代办, 让李秀英补材料, 找王芳签字
+            n = m.group("n")
+            if is_name(n) and n[-1] != "人" and n not in _UNITS_REACHED and n[-1] not in _TOWN \
+                    and n[1:] not in _POSTS_AFTER_A_SURNAME and n not in _BEFORE_A_TITLE:
+                yield m.start("n"), m.end("n"), REDACTED_NAME
     if _ANY_DEED.search(text):
         for m in _DEED.finditer(text):
             n = m.group("n")
