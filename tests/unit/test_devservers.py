@@ -169,8 +169,8 @@ def test_a_benchmark_under_nohup_outlives_the_terminal() -> None:
 
 def test_only_a_test_suites_postgres_is_initialised_without_syncing_to_disk(
         tmp_path: Path) -> None:
-    """initdb's own fsyncs were 3 of its 3.4 s per server the suite starts; make run's and the
-    benchmarks' servers keep them."""
+    """initdb's own fsyncs took seconds per server the suite starts while the disk was busy;
+    make run's and the benchmarks' servers keep them."""
     bindir = Path("/usr/lib/postgresql/15/bin")
     assert "--no-sync" in PostgresServer(tmp_path / "a", durable=False).initdb_command(bindir)
     assert "--no-sync" not in PostgresServer(tmp_path / "b").initdb_command(bindir)
