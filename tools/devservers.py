@@ -593,11 +593,20 @@ class PostgresServer(_ServerProcess):
         os.chown(self.pgdata, user.pw_uid, user.pw_gid)
         self.pgdata.chmod(0o700)
 
+    def initdb_command(self, bindir: Path) -> list[str]:
+        """``durable=False`` adds ``--no-sync``: initdb then leaves its ~1,000 new files to the
+        kernel instead of fsyncing each, for the reason the server itself runs with
+        ``fsync=off``: what it wrote stays in the page cache unless the operating system
+        crashes. On a quiet disk that saves little (0.43 against 0.39 s); while other work
+        writes to the same disk each fsync waits behind it (3.4 s against 0.4 s measured)."""
+        return [str(bindir / "initdb"), "-D", str(self.pgdata), "-U", "postgres",
+                "--auth=trust", "--encoding=UTF8", "--locale=C",
+                *([] if self.durable else ["--no-sync"])]
+
     def _initdb(self, bindir: Path, user: pwd.struct_passwd | None) -> None:
         result = subprocess.run(
-            [str(bindir / "initdb"), "-D", str(self.pgdata), "-U", "postgres",
-             "--auth=trust", "--encoding=UTF8", "--locale=C"],
-            cwd=self.pgdata, capture_output=True, text=True, timeout=120, check=False,
+            self.initdb_command(bindir), cwd=self.pgdata, capture_output=True, text=True,
+            timeout=120, check=False,
             env={"PATH": os.environ.get("PATH", os.defpath), "LC_ALL": "C"},
             user=user.pw_uid if user else None, group=user.pw_gid if user else None,
             extra_groups=[] if user else None,

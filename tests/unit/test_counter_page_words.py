@@ -56,14 +56,23 @@ def _parsed(path: Path) -> ast.AST:
     return ast.parse(path.read_text(encoding="utf-8"))
 
 
+@functools.cache
+def _file_nodes(path: Path) -> tuple[tuple[str, ast.AST], ...]:
+    """Every node of one file, with where it is: walked once per run, not once per test (the
+    six tests here and test_feedback_page_words' walk services/ and shared/ again and again,
+    ~1.5 s each)."""
+    where = path.relative_to(ROOT)
+    return tuple((f"{where}:{getattr(node, 'lineno', 0)}", node)
+                 for node in ast.walk(_parsed(path)))
+
+
 def _nodes(*roots: str) -> list[tuple[str, ast.AST]]:
     """Every node of the Python files under ``roots`` (a folder or a file), with where it is."""
     out: list[tuple[str, ast.AST]] = []
     for root in roots:
         paths = [ROOT / root] if root.endswith(".py") else sorted((ROOT / root).rglob("*.py"))
         for path in paths:
-            out += [(f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}", node)
-                    for node in ast.walk(_parsed(path))]
+            out += _file_nodes(path)
     return out
 
 

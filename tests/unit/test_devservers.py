@@ -165,3 +165,12 @@ def test_a_benchmark_under_nohup_outlives_the_terminal() -> None:
               "print('outlived the hangup')\n")
     done = run_with_ignored(script, signal.SIGHUP)
     assert done.stdout.strip() == "outlived the hangup", done.stderr
+
+
+def test_only_a_test_suites_postgres_is_initialised_without_syncing_to_disk(
+        tmp_path: Path) -> None:
+    """initdb's own fsyncs took seconds per server the suite starts while the disk was busy;
+    make run's and the benchmarks' servers keep them."""
+    bindir = Path("/usr/lib/postgresql/15/bin")
+    assert "--no-sync" in PostgresServer(tmp_path / "a", durable=False).initdb_command(bindir)
+    assert "--no-sync" not in PostgresServer(tmp_path / "b").initdb_command(bindir)
