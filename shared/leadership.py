@@ -15,8 +15,9 @@ went on with its rounds through the pool: two leaders (the period scheduler, red
 
 ``check`` raises ``LeadershipLost`` when the session is gone or no longer holds the lock;
 the loop ends (``watch`` says so at once for a loop busy on the lock's own connection: a
-consumer), the supervisor (``shared.runtime.background``) starts it again, and it waits
-for the lock like any other replica. Leaving the block (shutdown, a failure) gives the lock
+consumer; the relay, whose LISTEN shares that session, watches it itself and calls
+``lost``), the supervisor (``shared.runtime.background``) starts it again, and it waits for
+the lock like any other replica. Leaving the block (shutdown, a failure) gives the lock
 up. ``leading`` says whether this replica leads now (the ``sixstep_leading`` gauge); the log
 says ``leader.standby``, ``leader.elected``, ``leader.lost`` and ``leader.stepped_down``
 with the lock's name (no personal data: a loop's name and a schema).
@@ -28,6 +29,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from types import TracebackType
+from typing import NoReturn
 
 import asyncpg
 import structlog
@@ -99,10 +101,10 @@ class Leadership:
             held = await conn.fetchval(_HELD, self.key)
         except Exception as exc:  # a terminated session fails in several ways
             # (ConnectionDoesNotExistError, InternalClientError, OSError): any is a loss
-            self._lost(f"{type(exc).__name__}: {exc}")
+            self.lost(f"{type(exc).__name__}: {exc}")
         else:
             if not held:
-                self._lost("the session no longer holds the lock")
+                self.lost("the session no longer holds the lock")
 
     async def watch(self) -> None:
         """Never return; raise ``LeadershipLost`` as soon as the lock's session ends (the
@@ -124,9 +126,12 @@ class Leadership:
         finally:  # a connection PostgreSQL ended is given back to the pool by asyncpg
             with contextlib.suppress(asyncpg.InterfaceError):
                 conn.remove_termination_listener(ended)
-        self._lost("the session ended")
+        self.lost("the session ended")
 
-    def _lost(self, why: str) -> None:
+    def lost(self, why: str) -> NoReturn:
+        """Say the lock's session is gone (``leader.lost``) and raise ``LeadershipLost``: for a
+        loop that sees the session end by itself (the relay's own termination listener, which
+        also wakes its rounds)."""
         self.leading = False
         log.warning("leader.lost", loop=self.what, lock=self.key, error=why)
         raise LeadershipLost(f"{self.what}: lost the lock's session ({why})")

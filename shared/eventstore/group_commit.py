@@ -239,7 +239,7 @@ clock_reading: ContextVar[ClockReading | None] = ContextVar("clock_reading", def
 """The running request's ``ClockReading``, set by ``CommandPath.meta``, kept by the write it
 submits and told as that write is answered (``GroupCommitter``)."""
 
-refused_unless_replayed: ContextVar[KeyedRefusal | tuple[str, CommandError] | None] = ContextVar(
+refused_unless_replayed: ContextVar[KeyedRefusal | None] = ContextVar(
     "refused_unless_replayed", default=None)
 """The refusal the running request's writes answer with unless they are a retry of a command
 already applied under its Idempotency-Key (the key, the refusal), set by ``CommandPath.meta``:
@@ -282,7 +282,7 @@ class _Item:
     state: _State = _State.WAITING
     trace: tracing.CommandTrace | None = None
     #: ``refused_unless_replayed`` as the command was submitted.
-    unless_replayed: KeyedRefusal | tuple[str, CommandError] | None = None
+    unless_replayed: KeyedRefusal | None = None
     #: ``clock_reading`` as the command was submitted.
     clock: ClockReading | None = None
 
@@ -511,10 +511,10 @@ class GroupCommitter:
         except CommandError as refused:
             # Refused for its sender's clock, now that its key is known to be no retry's.
             unless = item.unless_replayed
-            if unless is not None and refused is unless[1] \
-                    and (fast := getattr(unless, "clock_fast", None)) is not None \
+            if unless is not None and refused is unless.refusal \
+                    and unless.clock_fast is not None \
                     and (counted := self.on_clock_refused) is not None:
-                counted(fast)
+                counted(unless.clock_fast)
             if item.clock is not None:
                 item.clock.told()
             raise
@@ -811,8 +811,8 @@ class GroupCommitter:
         for item in batch:
             unit.begin(item.caller)
             if (unless := item.unless_replayed) is not None \
-                    and not unit.answered(item.ids, unless[0]):
-                item.outcome = unless[1]  # no retry: refused before it is run
+                    and not unit.answered(item.ids, unless.key):
+                item.outcome = unless.refusal  # no retry: refused before it is run
                 continue
             try:
                 aggregate = item.command(unit)

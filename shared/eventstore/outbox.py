@@ -103,6 +103,7 @@ from shared import tracing
 from shared.bus.jetstream import connect, event_subject
 from shared.bus.publishing import Outgoing, publish_each
 from shared.contracts import REGISTRY, Envelope, event_id_for
+from shared.leadership import Leadership
 from shared.settings import Settings
 from shared.tracing import TRACEPARENT
 
@@ -337,6 +338,9 @@ class Relay:
         self._inbox = f"_INBOX.relay.{service}.{secrets.token_hex(6)}"
         #: The leader's: lock, LISTEN, its reads of the outbox and its position.
         self._conn: asyncpg.Connection | None = None
+        #: The relay lock, one per service's schema, held as every singleton loop holds its
+        #: own (``shared.leadership``; until review50 the relay took it by itself).
+        self.leadership = Leadership(pool, f"sixstep-relay:{self.schema}", what="relay")
 
     async def ensure_table(self, conn: asyncpg.Connection) -> None:
         await conn.execute(
@@ -353,9 +357,15 @@ class Relay:
                            " ADD COLUMN IF NOT EXISTS stream_created timestamptz")
 
     async def run(self) -> None:
-        listener: asyncpg.Connection = await self.pool.acquire()
+        """Publish while this replica holds the relay lock (``shared.leadership``, as every
+        singleton loop); stand by until then."""
+        async with self.leadership as lead:
+            await self._lead(lead)
+
+    async def _lead(self, lead: Leadership) -> None:
+        """The leader's run, on the lock's own connection (its LISTEN and its reads)."""
+        listener = lead.connection
         try:
-            await self._lead(listener)
             self.leading = True
             await self.ensure_table(listener)  # by the leader only: no CREATE TABLE race
             await listener.add_listener(self.channel, self._notified)
@@ -374,30 +384,36 @@ class Relay:
                 self._wake.set()
 
             listener.add_termination_listener(on_lost)
-            while True:
-                try:
-                    await self._publish_on_own_connection(lost)
-                except _ConnectionLost as exc:
-                    # Still the leader: a new connection, after a pause, and from the
-                    # stream's last event again (what the closed one had sent is not known).
-                    self.last_error = str(exc)[:300]
-                    if self.behind_since is None and self.unpublished:
-                        self.behind_since = time.time()  # /ready's stall check goes on
-                    if isinstance(exc, _StreamAhead):
-                        log.error(exc.log_event, service=self.service, error=str(exc),
-                                  retry_in_s=self._pause)
-                    else:
-                        self.connections_lost += 1
-                        if self.on_connection_lost:
-                            self.on_connection_lost()
-                        log.warning("relay.nats_connection_lost", service=self.service,
-                                    position=self.position, error=str(exc),
-                                    retry_in_s=self._pause)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(lost.wait(), self._pause)
-                    self._pause = min(self._pause * 2, RECONNECT_PAUSE_S[1])
-                if lost.is_set():
-                    raise ConnectionError("lost the store connection holding the relay lock")
+            try:
+                while True:
+                    try:
+                        await self._publish_on_own_connection(lost)
+                    except _ConnectionLost as exc:
+                        # Still the leader: a new connection, after a pause, and from the
+                        # stream's last event again (what the closed one had sent is not known).
+                        self.last_error = str(exc)[:300]
+                        if self.behind_since is None and self.unpublished:
+                            self.behind_since = time.time()  # /ready's stall check goes on
+                        if isinstance(exc, _StreamAhead):
+                            log.error(exc.log_event, service=self.service, error=str(exc),
+                                      retry_in_s=self._pause)
+                        else:
+                            self.connections_lost += 1
+                            if self.on_connection_lost:
+                                self.on_connection_lost()
+                            log.warning("relay.nats_connection_lost", service=self.service,
+                                        position=self.position, error=str(exc),
+                                        retry_in_s=self._pause)
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(lost.wait(), self._pause)
+                        self._pause = min(self._pause * 2, RECONNECT_PAUSE_S[1])
+                    if lost.is_set():
+                        raise ConnectionError("the store connection holding the relay lock"
+                                              " ended")
+            except Exception as exc:
+                if lost.is_set():  # LeadershipLost (a ConnectionError): said as any loop's
+                    lead.lost(f"{type(exc).__name__}: {exc}")
+                raise
         finally:
             self.leading = False
             self.behind_since = None  # the next leader (maybe this one again) measures anew
@@ -405,7 +421,6 @@ class Relay:
             self._forget_flight()
             with contextlib.suppress(Exception):
                 await listener.remove_listener(self.channel, self._notified)
-            await self.pool.release(listener)
 
     async def _publish_on_own_connection(self, lost: asyncio.Event) -> None:
         """Publish on a new connection of the relay's own until it closes
@@ -475,16 +490,6 @@ class Relay:
         for future in self._acks.values():
             if not future.done():
                 future.set_result({"error": {"description": why}})
-
-    async def _lead(self, conn: asyncpg.Connection) -> None:
-        """Wait until this replica holds the relay lock (held for the connection's life)."""
-        key = f"sixstep-relay:{self.schema}"
-        waited = False
-        while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
-            if not waited:
-                log.info("relay.standby", service=self.service)
-                waited = True
-            await asyncio.sleep(2.0)
 
     def _notified(self, *_: Any) -> None:
         self._wake.set()

@@ -205,8 +205,7 @@ class Runtime:
         checks["nats"] = "ok" if self.nc.is_connected else "down"
         checks["leading"] = sorted(
             [name for name, lead in self.leaderships.items() if lead.leading]
-            + [f"consumer:{name}" for name, c in self.driven.items() if c.leads]
-            + (["relay"] if self.relay and self.relay.leading else []))
+            + [f"consumer:{name}" for name, c in self.driven.items() if c.leads])
         lag = {name: c.stats.pending for name, c in self.driven.items()}
         checks["consumer_lag"] = lag
         # A consumer refusing a stream made anew lags by the whole stream: no restart can fix
@@ -417,9 +416,7 @@ async def start_runtime(settings: Settings, service: ServiceName,
                   on_connection_lost=metrics.relay_connections_lost.labels(service).inc,
                   on_out_of_order=metrics.relay_out_of_order.labels(service).inc)
     runtime.relay = relay
-    if runtime.runs_workers:
-        metrics.leading.labels(service, "relay").set_function(lambda: int(relay.leading))
-    runtime.start_worker("relay", relay.run)
+    runtime.start_leading("relay", relay.leadership, relay.run)
     runtime.start_worker("probe", runtime.probe_event_path)
     # What the process holds once started (modules, contracts, catalogue, the application:
     # some 400,000 objects) lives as long as the runtime: left out of the cyclic collector's

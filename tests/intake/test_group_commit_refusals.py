@@ -12,7 +12,12 @@ from typing import Any
 from eventsourcing.domain import Aggregate
 
 from services.intake.domain import Case
-from shared.eventstore.group_commit import Unit, Written, refused_unless_replayed
+from shared.eventstore.group_commit import (
+    KeyedRefusal,
+    Unit,
+    Written,
+    refused_unless_replayed,
+)
 from shared.kernel.errors import AlreadyDoneError, InvalidCommand
 from shared.kernel.meta import Meta
 from shared.settings import Settings
@@ -65,8 +70,8 @@ async def test_fifty_writes_in_one_round_with_stale_clocks_among_them_each_answe
         round_before = len(batches)
 
         def under_refusal(command: Any, ids: list[uuid.UUID]) -> Any:
-            token = refused_unless_replayed.set(("hear-held" if ids[0] == cases[0]
-                                                 or len(ids) == 2 else "hear-new", off))
+            token = refused_unless_replayed.set(KeyedRefusal(
+                "hear-held" if ids[0] == cases[0] or len(ids) == 2 else "hear-new", off))
             try:
                 return committer.send(command, ids)
             finally:

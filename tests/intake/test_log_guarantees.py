@@ -32,6 +32,7 @@ from shared.contracts import Envelope
 from shared.eventstore.application import build_application
 from shared.eventstore.group_commit import GroupCommitter
 from shared.eventstore.outbox import Relay
+from shared.leadership import Leadership, LeadershipLost
 from shared.readmodels.migrations import run_migrations
 from shared.readmodels.pool import create_pool
 from shared.settings import Settings
@@ -932,6 +933,15 @@ async def test_the_events_after_a_missing_one_are_not_published_again_out_of_the
         assert positions == [1, 2, 4, 3, 5, 6], f"each stored event once: {positions}"
 
 
+class LeadingWithoutTheLock(Leadership):
+    """A replica that leads at once, on a connection of its own, without the lock: the old
+    leader that has not noticed yet that its lock's session is gone."""
+
+    async def __aenter__(self) -> Leadership:
+        self._conn, self.leading = await self.pool.acquire(), True
+        return self
+
+
 async def test_two_relays_publishing_at_once_store_each_event_once_and_neither_stops(
         settings: Settings) -> None:
     """The relay lock handed over while the old leader still publishes (its connection to
@@ -941,10 +951,7 @@ async def test_two_relays_publishing_at_once_store_each_event_once_and_neither_s
     await stream_made(settings)
     async with write_side(settings) as side:
         second = Relay(settings, "intake", side.app, side.pool)
-
-        async def lead_at_once(conn: asyncpg.Connection) -> None:
-            return None
-        second._lead = lead_at_once  # type: ignore[method-assign]
+        second.leadership = LeadingWithoutTheLock(side.pool, "unused", what="relay")
         async with relay_running(settings, side) as one:
             await one.until(lambda r: r.nc is not None, what="the first relay to lead")
             async with relay_running(settings, side, second) as two:
@@ -980,7 +987,10 @@ async def test_a_relay_whose_lock_session_ended_stops_and_the_next_one_publishes
         settings: Settings) -> None:
     """PostgreSQL ends the session holding the relay's lock (a restart, a proxy's idle cut):
     the old leader stops at once (its LISTEN and its lock were on that session) rather than
-    publish beside the replica that takes the free lock and publishes."""
+    publish beside the replica that takes the free lock and publishes. It stops as every
+    singleton loop does (``LeadershipLost``, ``leader.lost`` in the log): the relay holds
+    its lock through ``shared.leadership`` like the consumers and the schedulers (until
+    review50 it had a lock of its own, and ended with a bare ``ConnectionError``)."""
     await stream_made(settings)
     async with write_side(settings) as side:
         first = Relay(settings, "intake", side.app, side.pool)
@@ -1000,7 +1010,7 @@ async def test_a_relay_whose_lock_session_ended_stops_and_the_next_one_publishes
                     return one.task.done()
                 await wait_until(stopped, what="the old leader to stop")
                 assert not first.leading
-                assert isinstance(one.task.exception(), ConnectionError)
+                assert isinstance(one.task.exception(), LeadershipLost)
                 await open_and_hear(side, 2)
                 await two.until(lambda r: r.position >= 4, what="the new leader to publish")
         finally:
