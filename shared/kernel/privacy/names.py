@@ -506,14 +506,18 @@ label and a list's item. Since scrub50 also after a day or a clock's time (20日
 ``_TIME_BETWEEN``); not before calls counted (上午高峰来电多, ``_CALLS_COUNTED``), nor an office,
 a company or a place (今天华为来电, 江苏来电转办: ``_UNITS_REACHED``)."""
 _DEEDS = "同意|签字|签名|签收|确认|拒绝|答应|到场|领取|承诺|认可"
+_LISTED_NICKNAME = r"(?:小(?![车费康白米麦牛熊钱包童苗房池孔])|老(?![房农车]))" + _ONE_SURNAME
+"""A nickname listed after a whole name (张建国和小王来过: the whole name was kept until
+scrub51); not 小米, 老房 (``_NICKNAME``'s words)."""
 _LISTED_SPEAKERS = re.compile(
-    _SPEAKER_OPENS + r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2}(?:[、和与]" + _SURNAME + _GIVEN
-    + r"{1,2}){1,3})(?=(?:都|也|一起|一同|俩|两人)?" + _TIME_BETWEEN + r"(?:" + _SPEAKER_DOES
+    _SPEAKER_OPENS + r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2}(?:[、和与](?:" + _SURNAME + _GIVEN
+    + r"{1,2}|" + _LISTED_NICKNAME + r")){1,3})(?=(?:都|也|一起|一同|俩|两人)?" + _TIME_BETWEEN + r"(?:" + _SPEAKER_DOES
     + "|" + _DEEDS + "))")
 """Names listed where ``_SPEAKER`` finds one, before what they all said or did (张建国、李秀英和
 王伟来过, 欧阳建国和司马光明今天来过, 张建国和李秀英一起来窗口, 刘志刚与何建军签字): kept until
 redteam100, whole, the last name after 和 opening no clause; each listed name is asked as
-``_SPEAKER``'s is (华为和张建国来电: the company stays)."""
+``_SPEAKER``'s is (华为和张建国来电: the company stays). A nickname after a whole name
+(张建国和小王来过, ``_LISTED_NICKNAME``) since scrub51."""
 _LIST_PARTS = re.compile("[、和与]")
 _ASKED = re.compile(
     r"(?:由|让|找)(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + "|" + _A_DAY_NOT_A_NAME + r")(?P<n>"
@@ -840,7 +844,7 @@ _ROMAJI_SURNAME_ANY_CASE = re.compile("|".join(_long_vowels(n.lower()) for n in 
                                       re.IGNORECASE)
 _REACHED_LATIN = re.compile(
     r"(?:" + "|".join(_REACHING) + r"|给(?![付予])|跟|和|与|请)(?:了|过)?"
-    r"(?P<n>[A-Za-z][a-z]{1,9}|[A-Z]{2,3})(?![A-Za-z0-9.@_\-])"
+    r"(?P<n>[A-Za-z][a-z]{1,9}|[A-Z]{2,10})(?![A-Za-z0-9.@_\-])"
     r"(?=[，。；！？,.;!?、\s）)：:（(]|$|了|并|和|及|与|后|未|没|确认|核实|沟通|说|打|联系|一起|一同"
     r"|都|也|来|去|到|明天|后天|今天|下周|上午|下午|本人|签字|的(?:电话|手机|微信))")
 """A romaji surname alone or a name's initials after whom the clerk reached, told or listed
@@ -889,10 +893,27 @@ def _romaji_lower(text: str, before_a_doing: bool) -> Iterator[tuple[int, int, s
             yield m.start("n"), m.end("n"), REDACTED_NAME
 
 
+_GIVEN_AFTER_REACHED = re.compile(r" (?P<g>[a-z]{2,10})(?=[，。；！？,.;!?、\s）)]|$)")
+"""A given name in lower case after a surname whom the clerk reached, before the clause ends
+(联系sato hanako, 联系zhang jianguo，): the surname alone went, or nothing (scrub51)."""
+
+
 def _reached_latin(text: str) -> Iterator[tuple[int, int, str]]:
-    """``_REACHED_LATIN``'s finds that are a romaji surname or initials."""
+    """``_REACHED_LATIN``'s finds that are a romaji surname (in any case: 联系SATO, since
+    scrub51) or initials, with a given name in lower case after a romaji or a pinyin surname
+    (联系sato hanako, 联系zhang jianguo，: ``_GIVEN_AFTER_REACHED``)."""
     for m in _REACHED_LATIN.finditer(text):
         n = m.group("n")
+        given = _GIVEN_AFTER_REACHED.match(text, m.end("n")) if n.islower() else None
+        if given is not None and (
+                (_ROMAJI_SURNAME_ANY_CASE.fullmatch(n) and _MORA.fullmatch(given["g"])
+                 and given["g"] not in _ROMAJI_NOT_GIVEN)
+                or (n in _LOWER_PINYIN_SURNAMES and _PINYIN_GIVEN.fullmatch(given["g"])
+                    and given["g"] not in _PRONOUNS)):
+            yield m.start("n"), given.end("g"), REDACTED_NAME
+            continue
+        if len(n) > 3 and n.isupper() and not _ROMAJI_SURNAME_ANY_CASE.fullmatch(n):
+            continue  # 联系CCTV, 给APPLE打电话
         if _ROMAJI_SURNAME_ANY_CASE.fullmatch(n) or (
                 len(n) <= 3 and (n.islower() or n.isupper()) and n.lower() not in _PRONOUNS
                 and (n.upper() not in _ACRONYMS or n.upper() in _UNITS_TYPED)
@@ -906,6 +927,7 @@ _PINYIN_SURNAMES = (
     "Ye Cheng Su Wei Lv Ding Ren Shen Yao Lu Cui Zhong Tan Fan Jin Shi Liao Jia Xia Fu Fang Bai "
     "Zou Meng Xiong Qin Qiu Yin Xue Yan Duan Lei Hou Long Shi Tao Li He Gu Mao Hao Gong Shao "
     "Qian Yan Wen Kang Qi Qiao Ni Zhuang Geng Guan Lan Jiao Zuo Liu Bao Ning").split()
+_LOWER_PINYIN_SURNAMES = frozenset(n.lower() for n in _PINYIN_SURNAMES)
 _PINYIN_SURNAME = "(?:" + "|".join(sorted(set(_PINYIN_SURNAMES), key=len, reverse=True)) + ")"
 _PINYIN_NAME = re.compile(
     r"(?=[A-Z])(?<![A-Za-z])(?P<s>" + _PINYIN_SURNAME + r"|" + _PINYIN_SURNAME.upper() + r")\s"
@@ -934,14 +956,19 @@ _PINYIN_EITHER = "(?:" + _PINYIN_SURNAME + "|" + _PINYIN_SURNAME.lower() + ")"
 what the shift key gave; the lower-case one was kept until scrub50). With the time between it
 and what the person did (Zhang建国今天来过, 张jianguo昨天下午来电: ``_TIME_BETWEEN``) since
 redteam100."""
-_CAPS_RUN = re.compile("[A-Z]{3}")
+_CAPS_RUN = re.compile(r"[A-Z]{3}|(?<![A-Za-z])[A-Z]{2}[\u4e00-\u9fff]")
 _CAPS_SURNAME = re.compile(r"(?<![A-Za-z])(?:" + "|".join(sorted(
-    {n.upper() for n in _PINYIN_SURNAMES if len(n) > 2}, key=len, reverse=True)) + r")(?![A-Za-z])")
+    {n.upper() for n in _PINYIN_SURNAMES if len(n) > 2}, key=len, reverse=True)) + r"|(?:"
+    + "|".join(sorted({n.upper() for n in _PINYIN_SURNAMES if len(n) == 2}))
+    + r")(?=[\u4e00-\u9fff]))(?![A-Za-z])")
 """A surname in pinyin typed in capitals, as caps lock types it (ZHANG建国, 联系WANG秀英: kept
 until redteam100): ``_mixed_names`` reads it capitalised (the same length, so each find is
 where it was typed). Three letters or more, so no acronym of two, AN, HE, MA, LI, is read as
 one; asked of a text with three capitals in a row only (a third more work for every pattern
-the surname in capitals was one more alternative of)."""
+the surname in capitals was one more alternative of). Since scrub51 a surname of two capitals
+too, glued to the character after it (LI建国来过, 给MA秀兰打电话: kept until then); what follows
+must still be a given name and what the person did (``_MIXED_NAME``), so an acronym of two
+alone or before a word (HE说, MA学位) is not read as one."""
 _GIVEN_LATIN = r"(?P<l>[A-Z][a-z]{1,11}|[a-z]{2,12})"
 _MIXED_NAME = re.compile(
     r"(?<![A-Za-z])(?P<p>" + _PINYIN_EITHER + r") ?(?P<h>" + _GIVEN + r"{1,2}?)" + _MIXED_NEXT
@@ -1006,7 +1033,7 @@ _ANY_ON_BEHALF = re.compile("[代替帮]" + _SURNAME)
 _ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉|来过|打电话|打来电话|窗口"
                          r"|(?:电话|手机|座机)[:：]?\d|" + _OWNS)
 _ANY_DEED = re.compile(_DEEDS)
-_ANY_LISTED = re.compile(_SURNAME + _GIVEN + r"{1,2}[、和与]" + _SURNAME)
+_ANY_LISTED = re.compile(_SURNAME + _GIVEN + r"{1,2}[、和与][小老]?" + _SURNAME)
 _ANY_ASKED = re.compile("[由让找]" + _SURNAME)
 _ANY_JOIN = re.compile("[、和与由让找]")
 
