@@ -1929,3 +1929,47 @@ def test_half_pinyin_after_by_let_find_or_with(typed: str, stored: str) -> None:
     """redteam100: a half-pinyin name went after 跟 / 给 / 请 and right after 联系 (scrub50),
     not after 由 / 让 / 找 / 和 (由zhang建国代办) nor with a space after 联系."""
     assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("LI建国来过，材料齐了", f"{NAME}来过，材料齐了"),
+    ("给MA秀兰打电话", f"给{NAME}打电话"),
+    ("HU建军今天来过", f"{NAME}今天来过"),
+    *[(words, words) for words in ["MA说明书已发", "HE说明天来", "MA学位申请材料", "IT部门来过",
+                                   "HR同意了", "AI客服说不行", "QQ群里通知了"]],
+])
+def test_a_two_capital_pinyin_surname_glued_to_the_given_name(typed: str, stored: str) -> None:
+    """redteam100 read a surname in capitals of three letters or more (ZHANG建国): LI建国来过
+    was kept. Two capitals go only glued to a given name before what the person did, so an
+    acronym of two before a word stays."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("联系sato hanako", f"联系{NAME}"),
+    ("已联系sato hanako，下周来取", f"已联系{NAME}，下周来取"),
+    ("联系zhang jianguo，未接通", f"联系{NAME}，未接通"),
+    ("已通知wang fang。", f"已通知{NAME}。"),
+    ("联系SATO", f"联系{NAME}"),
+    ("联系TANAKA确认时间", f"联系{NAME}确认时间"),
+    *[(words, words) for words in ["联系CCTV", "给APPLE打电话", "联系EMS查件", "联系SONY售后",
+                                   "联系ta确认", "联系HR确认入职时间"]],
+])
+def test_a_given_name_after_whom_the_clerk_reached_or_a_romaji_surname_in_capitals(
+        typed: str, stored: str) -> None:
+    """redteam100: after 联系 only a romaji surname went (联系sato hanako kept hanako), a
+    pinyin name in lower case before punctuation was kept whole (联系zhang jianguo，), and so
+    was a romaji surname in capitals (联系SATO)."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("张建国和小王来过", f"{NAME}和{NAME}来过"),
+    ("张建国、老李都来过", f"{NAME}、{NAME}都来过"),
+    ("张建国和小王一起来窗口", f"{NAME}和{NAME}一起来窗口"),
+    *[(words, words) for words in ["老师和小区都通知了",
+                                   "华为和小米来电"]],
+])
+def test_a_nickname_listed_after_a_whole_name(typed: str, stored: str) -> None:
+    """redteam100: 张建国和小王来过 kept the whole name (a list's parts were whole names)."""
+    assert redact(typed) == stored
