@@ -1973,3 +1973,14 @@ def test_a_given_name_after_whom_the_clerk_reached_or_a_romaji_surname_in_capita
 def test_a_nickname_listed_after_a_whole_name(typed: str, stored: str) -> None:
     """redteam100: 张建国和小王来过 kept the whole name (a list's parts were whole names)."""
     assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("张建国们来过", f"{NAME}们来过"),
+    ("刘志刚们今天来电", f"{NAME}们今天来电"),
+    *[(words, words) for words in ["党员们来过", "申请人们来过", "房东们来电", "商户们反映",
+                                   "司机们说", "华为们来电", "周末们来过"]],
+])
+def test_a_name_with_the_plural_before_what_they_did(typed: str, stored: str) -> None:
+    """redteam100: 张建国们来过 (he and his) kept the name; roles and offices before 们 stay."""
+    assert redact(typed) == stored
