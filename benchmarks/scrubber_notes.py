@@ -39,7 +39,10 @@ reached, initials listed with another's or after whom the clerk reached, and the
 counted, companies and words those could take); ``redteam100`` redteam100's attack on those
 (names listed before what they did, more than one time word or a day between a name and its
 verb, a holiday or an emoji before a name, 由 / 让 / 找, half pinyin in capitals, and places,
-companies and offices before a time or a doing); ``all`` every set.
+companies and offices before a time or a doing); ``scrub51`` one clerk's day at the counter
+(errands run by relatives, call-backs, home visits, complaints naming staff, 12345 transfers
+with their ticket numbers, addresses, IDs ending in X, phones with dashes, spaces or +86,
+WeChat ids, bank cards; half the notes name no one); ``all`` every set.
 Each file's comments say what its notes are about.
 """
 
@@ -58,7 +61,7 @@ SETS_DIR = ROOT / "benchmarks" / "scrubber_notes_sets"
 #: The sets of notes, each ``scrubber_notes_sets/<set>.jsonl``, in the order ``--notes all``
 #: takes them.
 SETS = ("scrub10", "genres", "clerks", "redteam56", "scrub47", "redteam69", "scrub48",
-        "redteam80", "scrub49", "redteam89", "scrub50", "redteam100")
+        "redteam80", "scrub49", "redteam89", "scrub50", "redteam100", "scrub51")
 
 
 class Note(NamedTuple):
@@ -187,7 +190,7 @@ def main() -> None:
                         help="which set of notes (scrub10's, redteam38's genres, scrub46's "
                              "word given names, redteam56's, scrub47's, redteam69's, "
                              "scrub48's, redteam80's, scrub49's, redteam89's, scrub50's, "
-                             "redteam100's, all)")
+                             "redteam100's, scrub51's, all)")
     args = parser.parse_args()
     if args.triggers:
         for tree in (args.other, ROOT):

@@ -1984,3 +1984,23 @@ def test_a_nickname_listed_after_a_whole_name(typed: str, stored: str) -> None:
 def test_a_name_with_the_plural_before_what_they_did(typed: str, stored: str) -> None:
     """redteam100: 张建国们来过 (he and his) kept the name; roles and offices before 们 stay."""
     assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("12345转办，已联系韩立新核实", f"12345转办，已联系{NAME}核实"),
+    ("已通知邓丽萍补交户口本复印件", f"已通知{NAME}补交户口本复印件"),
+    ("已联系沈丽娟确认时间", f"已联系{NAME}确认时间"),
+    ("投诉窗口工作人员林晓红态度差", f"投诉窗口工作人员{NAME}态度差"),
+    ("交班：常建国的居住证材料在抽屉", f"交班：{NAME}的居住证材料在抽屉"),
+    ("老人说儿子蔡俊每月来一次", f"老人说儿子{NAME}每月来一次"),
+    *[(words, words) for words in ["联系金融机构核实", "联系石材厂核实", "联系华为确认",
+                                   "联系高龄老人确认", "工作人员文明用语", "工作人员马上处理",
+                                   "工作人员解释说", "工作人员向居民解释", "华为的材料已收",
+                                   "张江的材料已收"]],
+])
+def test_a_clerks_day_who_was_reached_for_what_staff_named_and_whose_papers(
+        typed: str, stored: str) -> None:
+    """scrub51's clerk's day: a name after 联系 / 通知 before what it was for (核实, 补交) was
+    kept, and so were staff after 工作人员 without a colon, a name before 的 and a paper (的居住证),
+    and 每 after a two-character name went with it."""
+    assert redact(typed) == stored

@@ -44,7 +44,9 @@ _NOT_GIVEN = ("说讲称来去在的了是和与要想已没不也都又就对�
               "代本签申办同反表咨询打回未电给被让叫上下"
               # what a grid worker or a volunteer did, right after their name (网格员周敏走访,
               # 志愿者李红陪同老人, 社工张敏看望, 网格员王芳探望)
-              "走陪看探")
+              "走陪看探"
+              # 每 (蔡俊每月来一次: scrub51)
+              "每")
 """Characters that end a name rather than belong to it (王秀英说, 陈静代办)."""
 _GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
 OFFICE_POSTS = ("科长", "处长", "局长", "所长", "站长", "院长", "校长", "馆长", "行长", "庭长",
@@ -78,7 +80,7 @@ _KIN = "|".join((*(r for r in RELATIVES if len(r) == 2), "邻居", "朋友"))
 (邻居李四说, 她老公孙立军来电; one width for the look behind) or is named after them."""
 _INTRODUCERS = (r"(?:居民|住户|低保户|困难户|申请人|老人|患者|病人|家属|户主|联系人|姓\s?名|"
                 # who helped or was with them (网格员周敏已上门, 志愿者柳青已帮老人填表)
-                r"网格员|志愿者|社工|楼组长|工作人员[:：]|"
+                r"网格员|志愿者|社工|楼组长|工作人员[:：]?|"
                 # a referred unit's or a helper's staff, named in its reply (经办人李明说,
                 # 回复人：李建国（网格员）); an office after them stays (联系人：社区居委会)
                 r"经办人|回复人|负责人|签收人|对接人|承办人|接待人|"
@@ -148,7 +150,9 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              # a form's labels typed a character at a time (曾 用 名：无, 党 员 证：有, 车 牌 号：):
              # redteam69 found them scrubbed as a name; and what a Korean surname begins (老人
              # 朴实, 居民朴素的要求)
-             "曾用", "党员", "车牌", "朴实", "朴素")
+             "曾用", "党员", "车牌", "朴实", "朴素",
+             # how staff behave, after 工作人员 (工作人员文明用语: scrub51)
+             "文明")
 """Words that begin with a surname and follow a relation word in what clerks write (家属申请,
 患者费用, 家属向社区反映): the verb or noun after 家属 is not a name."""
 NOT_A_PERSONS_NAME = frozenset((
@@ -267,7 +271,10 @@ _GIVEN_NICKNAME = re.compile(
 ``_NICKNAME``'s), and what follows is what a person does or says, as there. Not 小红书, 小红花,
 小燕子, 小超市, 小美女 (a thing follows), nor 小雪 (a solar term: not listed)."""
 _REACH_END = (r"(?=[，。；！？,.;!?、\s）)：:（(—…“”\"'～~\-]|了|并|和|及|与|后|未|没|$"
-              r"|[到去来](?:窗口|柜台|医院|中心|现场))")  # 陪同王芳到窗口: scrub49
+              r"|[到去来](?:窗口|柜台|医院|中心|现场)"  # 陪同王芳到窗口: scrub49
+              # what the clerk reached them for (已联系韩立新核实, 已通知邓丽萍补交户口本):
+              # scrub51
+              r"|核实|确认|沟通|补[交齐充办]|签字|领取|办理)")
 #: What a note says was done to reach someone, the name they reached following (``_REACHED``,
 #: ``_KIN_AFTER``).
 _REACHING = ("联系", "通知", "告知", "转告", "回访", "陪同", "探望", "看望", "走访")
@@ -455,7 +462,9 @@ _PROFILED = re.compile(
     r"|\s*[（(]" + _ROLES + r"[，,、）)])")
 """A name as a case note's list of people writes it: with the sex and age after it (王秀英（女，
 67岁）, 张建国，男，45岁) or with who they are in brackets (王小明（儿子）, 李敏(本人))."""
-_OWNS = r"的(?:电话|手机|座机|联系方式|号码|身份证|住址|地址|微信)"
+_OWNS = (r"的(?:电话|手机|座机|联系方式|号码|身份证|住址|地址|微信"
+         # a resident's papers (常建国的居住证材料在抽屉: scrub51)
+         r"|居住证|残疾证|社保卡|医保卡|银行卡|户口本|证件|材料)")
 _SURNAME_FIRST = "[" + "".join(sorted({n[0] for n in SURNAMES})) + "]"
 """What a name's first character may be: ``_SPEAKER`` asks it before its look behinds."""
 _A_TIME_OF_DAY = ("今天|昨天|前天|上午|下午|中午|晚上|早上|刚才|刚刚|当天|随后|后来|今早|昨晚|"
