@@ -136,7 +136,11 @@ TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号",
             # redteam100's: a list before a doing, times between, a holiday before, 由 / 让 /
             # 找, half pinyin in capitals
             "张建国、李秀兰和王伟", "张建国今天上午", "张建国 今天", "元旦张建国来", "👍张建国来",
-            "由张建国代", "让李秀兰补", "ZHANG建国来", "zhang建国今天"]
+            "由张建国代", "让李秀兰补", "ZHANG建国来", "zhang建国今天",
+            # scrub51's: two capitals glued, a given name after whom the clerk reached, capitals
+            # reached, a nickname listed, 们, a name reached for 核实, staff, 的 + a paper
+            "LI建国来", "联系sato hanako ", "联系zhang jianguo，", "联系SATO", "张建国和小王",
+            "张建国们来", "联系韩立新核", "工作人员林晓", "常建国的居住证", "蔡俊每"]
 
 TIMED = r"""
 import json, sys, time

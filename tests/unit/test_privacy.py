@@ -814,7 +814,13 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
                                   "张建国、李秀兰和", "张建国今天上午", "张建国 今天",
                                   "元旦张建国来", "👍张建国来", "由张建国代", "让李秀兰补",
                                   "ZHANG建国来", "zhang建国今天", "张建国等人来", "叫老李过",
-                                  "和zhang建国一", "联系 zhang建"])
+                                  "和zhang建国一", "联系 zhang建",
+                                  # scrub51's: two capitals glued, a given name after whom the
+                                  # clerk reached, capitals reached, a nickname listed, 们,
+                                  # a name reached for 核实, staff, 的 + a paper
+                                  "LI建国来", "联系sato hanako ", "联系zhang jianguo，",
+                                  "联系SATO", "张建国和小王", "张建国们来", "联系韩立新核",
+                                  "工作人员林晓", "常建国的居住证", "蔡俊每"])
 def test_a_field_four_times_as_long_costs_the_scrubber_four_times_the_work(
         unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
