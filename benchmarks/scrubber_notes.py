@@ -140,7 +140,8 @@ TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号",
             # scrub51's: two capitals glued, a given name after whom the clerk reached, capitals
             # reached, a nickname listed, 们, a name reached for 核实, staff, 的 + a paper
             "LI建国来", "联系sato hanako ", "联系zhang jianguo，", "联系SATO", "张建国和小王",
-            "张建国们来", "联系韩立新核", "工作人员林晓", "常建国的居住证", "蔡俊每"]
+            "张建国们来", "联系韩立新核", "工作人员林晓", "常建国的居住证", "蔡俊每",
+            "李秀兰，张建国来"]
 
 TIMED = r"""
 import json, sys, time

@@ -820,7 +820,8 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
                                   # a name reached for 核实, staff, 的 + a paper
                                   "LI建国来", "联系sato hanako ", "联系zhang jianguo，",
                                   "联系SATO", "张建国和小王", "张建国们来", "联系韩立新核",
-                                  "工作人员林晓", "常建国的居住证", "蔡俊每"])
+                                  "工作人员林晓", "常建国的居住证", "蔡俊每",
+                                  "李秀兰，张建国来"])
 def test_a_field_four_times_as_long_costs_the_scrubber_four_times_the_work(
         unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
@@ -2009,4 +2010,19 @@ def test_a_clerks_day_who_was_reached_for_what_staff_named_and_whose_papers(
     """scrub51's clerk's day: a name after 联系 / 通知 before what it was for (核实, 补交) was
     kept, and so were staff after 工作人员 without a colon, a name before 的 and a paper (的居住证),
     and 每 after a two-character name went with it."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("李秀兰，张建国来过", f"{NAME}，{NAME}来过"),
+    ("交接：李秀兰，张建国来过，材料已收", f"交接：{NAME}，{NAME}来过，材料已收"),
+    *[(words, words.replace("张建国", NAME)) for words in [
+        "谢谢，张建国说", "黄浦区，张建国来过", "张家港，张建国来电", "高血压，张建国说",
+        "周转金，张建国来过", "车马费，张建国来电", "石材厂，张建国来过", "江苏人，张建国说",
+        "材料已收，张建国来过", "华为，张建国来电"]],
+])
+def test_the_first_of_two_names_parted_by_a_comma(typed: str, stored: str) -> None:
+    """redteam100 left 李秀兰，张建国来过 with the first name kept (the comma ended what could be
+    a heading's topic): a whole name of three characters before the comma goes when the name
+    after it went; thanks, a district, a city, an illness, a fund or a fee stays."""
     assert redact(typed) == stored

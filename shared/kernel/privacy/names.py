@@ -528,6 +528,24 @@ redteam100, whole, the last name after 和 opening no clause; each listed name i
 ``_SPEAKER``'s is (华为和张建国来电: the company stays). A nickname after a whole name
 (张建国和小王来过, ``_LISTED_NICKNAME``) since scrub51."""
 _LIST_PARTS = re.compile("[、和与]")
+_COMMA_LISTED = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s:：（(]))(?P<n>" + _SURNAME + _GIVEN
+                           + r"{2})$")
+"""A whole name of three characters alone before a comma, a name that ``_SPEAKER`` took
+after it (李秀兰，张建国来过: kept until scrub51, the comma ending what could be a heading's
+topic); three characters, so 谢谢，张建国说 keeps its thanks, and not a fee, a fund or a
+paper (周转金，车马费，: what a heading's topic ends with)."""
+
+
+def _comma_listed(text: str, comma: int) -> Iterator[tuple[int, int, str]]:
+    """``_COMMA_LISTED``'s find right before ``comma``, asked as ``_SPEAKER``'s is, and not a
+    place (黄浦区，张建国来过: ``_BODY_SUFFIX``; 张家港，: ``_FROM_PLACES``)."""
+    m = _COMMA_LISTED.search(text, max(0, comma - 3), comma)
+    if m is None:
+        return
+    n = m.group("n")
+    if is_name(n) and n[1:] not in _KIN_WORDS and n not in _UNITS_REACHED \
+            and n[-1] not in "人费款证卡金单表" and not n.startswith(NOT_NAMES + _FROM_PLACES):
+        yield m.start("n"), m.end("n"), REDACTED_NAME
 _ASKED = re.compile(
     r"(?:由|让|找)(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + "|" + _A_DAY_NOT_A_NAME + r")(?P<n>"
     + _SURNAME + _GIVEN + r"{1,2}?)(?=" + _TOLD_VERBS + "|" + _DEEDS + r"|代办|代为|代|负责|处理"
@@ -1257,6 +1275,8 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
                         and n not in _UNITS_REACHED \
                         and not text.startswith(NOT_NAMES, m.start("n")):  # not 今天华为来电
                     yield m.start("n"), m.end("n"), REDACTED_NAME
+                    if text[m.start("n") - 1:m.start("n")] in ("，", ","):  # 李秀兰，张建国来过
+                        yield from _comma_listed(text, m.start("n") - 1)
     joined = _ANY_JOIN.search(text) is not None  # one search for the two rules below
     if joined and (speech or _ANY_DEED.search(text)) \
             and _ANY_LISTED.search(text):  # 张建国、李秀英和王伟来过
