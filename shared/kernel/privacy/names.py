@@ -520,8 +520,8 @@ _LISTED_NICKNAME = r"(?:小(?![车费康白米麦牛熊钱包童苗房池孔])|�
 scrub51); not 小米, 老房 (``_NICKNAME``'s words)."""
 _LISTED_SPEAKERS = re.compile(
     _SPEAKER_OPENS + r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2}(?:[、和与](?:" + _SURNAME + _GIVEN
-    + r"{1,2}|" + _LISTED_NICKNAME + r")){1,3})(?=(?:都|也|一起|一同|俩|两人)?" + _TIME_BETWEEN + r"(?:" + _SPEAKER_DOES
-    + "|" + _DEEDS + "))")
+    + r"{1,2}|" + _LISTED_NICKNAME + r")){1,3})(?=(?:都|也|一起|一同|俩|两人)?" + _TIME_BETWEEN
+    + r"(?:" + _SPEAKER_DOES + "|" + _DEEDS + "))")
 """Names listed where ``_SPEAKER`` finds one, before what they all said or did (张建国、李秀英和
 王伟来过, 欧阳建国和司马光明今天来过, 张建国和李秀英一起来窗口, 刘志刚与何建军签字): kept until
 redteam100, whole, the last name after 和 opening no clause; each listed name is asked as
