@@ -39,7 +39,10 @@ reached, initials listed with another's or after whom the clerk reached, and the
 counted, companies and words those could take); ``redteam100`` redteam100's attack on those
 (names listed before what they did, more than one time word or a day between a name and its
 verb, a holiday or an emoji before a name, 由 / 让 / 找, half pinyin in capitals, and places,
-companies and offices before a time or a doing); ``all`` every set.
+companies and offices before a time or a doing); ``scrub51`` one clerk's day at the counter
+(errands run by relatives, call-backs, home visits, complaints naming staff, 12345 transfers
+with their ticket numbers, addresses, IDs ending in X, phones with dashes, spaces or +86,
+WeChat ids, bank cards; half the notes name no one); ``all`` every set.
 Each file's comments say what its notes are about.
 """
 
@@ -58,7 +61,7 @@ SETS_DIR = ROOT / "benchmarks" / "scrubber_notes_sets"
 #: The sets of notes, each ``scrubber_notes_sets/<set>.jsonl``, in the order ``--notes all``
 #: takes them.
 SETS = ("scrub10", "genres", "clerks", "redteam56", "scrub47", "redteam69", "scrub48",
-        "redteam80", "scrub49", "redteam89", "scrub50", "redteam100")
+        "redteam80", "scrub49", "redteam89", "scrub50", "redteam100", "scrub51")
 
 
 class Note(NamedTuple):
@@ -133,7 +136,12 @@ TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号",
             # redteam100's: a list before a doing, times between, a holiday before, 由 / 让 /
             # 找, half pinyin in capitals
             "张建国、李秀兰和王伟", "张建国今天上午", "张建国 今天", "元旦张建国来", "👍张建国来",
-            "由张建国代", "让李秀兰补", "ZHANG建国来", "zhang建国今天"]
+            "由张建国代", "让李秀兰补", "ZHANG建国来", "zhang建国今天",
+            # scrub51's: two capitals glued, a given name after whom the clerk reached, capitals
+            # reached, a nickname listed, 们, a name reached for 核实, staff, 的 + a paper
+            "LI建国来", "联系sato hanako ", "联系zhang jianguo，", "联系SATO", "张建国和小王",
+            "张建国们来", "联系韩立新核", "工作人员林晓", "常建国的居住证", "蔡俊每",
+            "李秀兰，张建国来"]
 
 TIMED = r"""
 import json, sys, time
@@ -187,7 +195,7 @@ def main() -> None:
                         help="which set of notes (scrub10's, redteam38's genres, scrub46's "
                              "word given names, redteam56's, scrub47's, redteam69's, "
                              "scrub48's, redteam80's, scrub49's, redteam89's, scrub50's, "
-                             "redteam100's, all)")
+                             "redteam100's, scrub51's, all)")
     args = parser.parse_args()
     if args.triggers:
         for tree in (args.other, ROOT):

@@ -814,7 +814,14 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
                                   "张建国、李秀兰和", "张建国今天上午", "张建国 今天",
                                   "元旦张建国来", "👍张建国来", "由张建国代", "让李秀兰补",
                                   "ZHANG建国来", "zhang建国今天", "张建国等人来", "叫老李过",
-                                  "和zhang建国一", "联系 zhang建"])
+                                  "和zhang建国一", "联系 zhang建",
+                                  # scrub51's: two capitals glued, a given name after whom the
+                                  # clerk reached, capitals reached, a nickname listed, 们,
+                                  # a name reached for 核实, staff, 的 + a paper
+                                  "LI建国来", "联系sato hanako ", "联系zhang jianguo，",
+                                  "联系SATO", "张建国和小王", "张建国们来", "联系韩立新核",
+                                  "工作人员林晓", "常建国的居住证", "蔡俊每",
+                                  "李秀兰，张建国来"])
 def test_a_field_four_times_as_long_costs_the_scrubber_four_times_the_work(
         unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
@@ -1928,4 +1935,94 @@ def test_a_name_with_who_came_along_or_a_nickname_listed_or_asked_over(
 def test_half_pinyin_after_by_let_find_or_with(typed: str, stored: str) -> None:
     """redteam100: a half-pinyin name went after 跟 / 给 / 请 and right after 联系 (scrub50),
     not after 由 / 让 / 找 / 和 (由zhang建国代办) nor with a space after 联系."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("LI建国来过，材料齐了", f"{NAME}来过，材料齐了"),
+    ("给MA秀兰打电话", f"给{NAME}打电话"),
+    ("HU建军今天来过", f"{NAME}今天来过"),
+    *[(words, words) for words in ["MA说明书已发", "HE说明天来", "MA学位申请材料", "IT部门来过",
+                                   "HR同意了", "AI客服说不行", "QQ群里通知了"]],
+])
+def test_a_two_capital_pinyin_surname_glued_to_the_given_name(typed: str, stored: str) -> None:
+    """redteam100 read a surname in capitals of three letters or more (ZHANG建国): LI建国来过
+    was kept. Two capitals go only glued to a given name before what the person did, so an
+    acronym of two before a word stays."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("联系sato hanako", f"联系{NAME}"),
+    ("已联系sato hanako，下周来取", f"已联系{NAME}，下周来取"),
+    ("联系zhang jianguo，未接通", f"联系{NAME}，未接通"),
+    ("已通知wang fang。", f"已通知{NAME}。"),
+    ("联系SATO", f"联系{NAME}"),
+    ("联系TANAKA确认时间", f"联系{NAME}确认时间"),
+    *[(words, words) for words in ["联系CCTV", "给APPLE打电话", "联系EMS查件", "联系SONY售后",
+                                   "联系ta确认", "联系HR确认入职时间"]],
+])
+def test_a_given_name_after_whom_the_clerk_reached_or_a_romaji_surname_in_capitals(
+        typed: str, stored: str) -> None:
+    """redteam100: after 联系 only a romaji surname went (联系sato hanako kept hanako), a
+    pinyin name in lower case before punctuation was kept whole (联系zhang jianguo，), and so
+    was a romaji surname in capitals (联系SATO)."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("张建国和小王来过", f"{NAME}和{NAME}来过"),
+    ("张建国、老李都来过", f"{NAME}、{NAME}都来过"),
+    ("张建国和小王一起来窗口", f"{NAME}和{NAME}一起来窗口"),
+    *[(words, words) for words in ["老师和小区都通知了",
+                                   "华为和小米来电"]],
+])
+def test_a_nickname_listed_after_a_whole_name(typed: str, stored: str) -> None:
+    """redteam100: 张建国和小王来过 kept the whole name (a list's parts were whole names)."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("张建国们来过", f"{NAME}们来过"),
+    ("刘志刚们今天来电", f"{NAME}们今天来电"),
+    *[(words, words) for words in ["党员们来过", "申请人们来过", "房东们来电", "商户们反映",
+                                   "司机们说", "华为们来电", "周末们来过"]],
+])
+def test_a_name_with_the_plural_before_what_they_did(typed: str, stored: str) -> None:
+    """redteam100: 张建国们来过 (he and his) kept the name; roles and offices before 们 stay."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("12345转办，已联系韩立新核实", f"12345转办，已联系{NAME}核实"),
+    ("已通知邓丽萍补交户口本复印件", f"已通知{NAME}补交户口本复印件"),
+    ("已联系沈丽娟确认时间", f"已联系{NAME}确认时间"),
+    ("投诉窗口工作人员林晓红态度差", f"投诉窗口工作人员{NAME}态度差"),
+    ("交班：常建国的居住证材料在抽屉", f"交班：{NAME}的居住证材料在抽屉"),
+    ("老人说儿子蔡俊每月来一次", f"老人说儿子{NAME}每月来一次"),
+    *[(words, words) for words in ["联系金融机构核实", "联系石材厂核实", "联系华为确认",
+                                   "联系高龄老人确认", "工作人员文明用语", "工作人员马上处理",
+                                   "工作人员解释说", "工作人员向居民解释", "华为的材料已收",
+                                   "张江的材料已收"]],
+])
+def test_a_clerks_day_who_was_reached_for_what_staff_named_and_whose_papers(
+        typed: str, stored: str) -> None:
+    """scrub51's clerk's day: a name after 联系 / 通知 before what it was for (核实, 补交) was
+    kept, and so were staff after 工作人员 without a colon, a name before 的 and a paper (的居住证),
+    and 每 after a two-character name went with it."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("李秀兰，张建国来过", f"{NAME}，{NAME}来过"),
+    ("交接：李秀兰，张建国来过，材料已收", f"交接：{NAME}，{NAME}来过，材料已收"),
+    *[(words, words.replace("张建国", NAME)) for words in [
+        "谢谢，张建国说", "黄浦区，张建国来过", "张家港，张建国来电", "高血压，张建国说",
+        "周转金，张建国来过", "车马费，张建国来电", "石材厂，张建国来过", "江苏人，张建国说",
+        "材料已收，张建国来过", "华为，张建国来电"]],
+])
+def test_the_first_of_two_names_parted_by_a_comma(typed: str, stored: str) -> None:
+    """redteam100 left 李秀兰，张建国来过 with the first name kept (the comma ended what could be
+    a heading's topic): a whole name of three characters before the comma goes when the name
+    after it went; thanks, a district, a city, an illness, a fund or a fee stays."""
     assert redact(typed) == stored

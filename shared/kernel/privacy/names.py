@@ -44,7 +44,9 @@ _NOT_GIVEN = ("说讲称来去在的了是和与要想已没不也都又就对�
               "代本签申办同反表咨询打回未电给被让叫上下"
               # what a grid worker or a volunteer did, right after their name (网格员周敏走访,
               # 志愿者李红陪同老人, 社工张敏看望, 网格员王芳探望)
-              "走陪看探")
+              "走陪看探"
+              # 每 (蔡俊每月来一次: scrub51)
+              "每")
 """Characters that end a name rather than belong to it (王秀英说, 陈静代办)."""
 _GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
 OFFICE_POSTS = ("科长", "处长", "局长", "所长", "站长", "院长", "校长", "馆长", "行长", "庭长",
@@ -78,7 +80,7 @@ _KIN = "|".join((*(r for r in RELATIVES if len(r) == 2), "邻居", "朋友"))
 (邻居李四说, 她老公孙立军来电; one width for the look behind) or is named after them."""
 _INTRODUCERS = (r"(?:居民|住户|低保户|困难户|申请人|老人|患者|病人|家属|户主|联系人|姓\s?名|"
                 # who helped or was with them (网格员周敏已上门, 志愿者柳青已帮老人填表)
-                r"网格员|志愿者|社工|楼组长|工作人员[:：]|"
+                r"网格员|志愿者|社工|楼组长|工作人员[:：]?|"
                 # a referred unit's or a helper's staff, named in its reply (经办人李明说,
                 # 回复人：李建国（网格员）); an office after them stays (联系人：社区居委会)
                 r"经办人|回复人|负责人|签收人|对接人|承办人|接待人|"
@@ -148,7 +150,9 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              # a form's labels typed a character at a time (曾 用 名：无, 党 员 证：有, 车 牌 号：):
              # redteam69 found them scrubbed as a name; and what a Korean surname begins (老人
              # 朴实, 居民朴素的要求)
-             "曾用", "党员", "车牌", "朴实", "朴素")
+             "曾用", "党员", "车牌", "朴实", "朴素",
+             # how staff behave, after 工作人员 (工作人员文明用语: scrub51)
+             "文明")
 """Words that begin with a surname and follow a relation word in what clerks write (家属申请,
 患者费用, 家属向社区反映): the verb or noun after 家属 is not a name."""
 NOT_A_PERSONS_NAME = frozenset((
@@ -267,7 +271,10 @@ _GIVEN_NICKNAME = re.compile(
 ``_NICKNAME``'s), and what follows is what a person does or says, as there. Not 小红书, 小红花,
 小燕子, 小超市, 小美女 (a thing follows), nor 小雪 (a solar term: not listed)."""
 _REACH_END = (r"(?=[，。；！？,.;!?、\s）)：:（(—…“”\"'～~\-]|了|并|和|及|与|后|未|没|$"
-              r"|[到去来](?:窗口|柜台|医院|中心|现场))")  # 陪同王芳到窗口: scrub49
+              r"|[到去来](?:窗口|柜台|医院|中心|现场)"  # 陪同王芳到窗口: scrub49
+              # what the clerk reached them for (已联系韩立新核实, 已通知邓丽萍补交户口本):
+              # scrub51
+              r"|核实|确认|沟通|补[交齐充办]|签字|领取|办理)")
 #: What a note says was done to reach someone, the name they reached following (``_REACHED``,
 #: ``_KIN_AFTER``).
 _REACHING = ("联系", "通知", "告知", "转告", "回访", "陪同", "探望", "看望", "走访")
@@ -455,7 +462,9 @@ _PROFILED = re.compile(
     r"|\s*[（(]" + _ROLES + r"[，,、）)])")
 """A name as a case note's list of people writes it: with the sex and age after it (王秀英（女，
 67岁）, 张建国，男，45岁) or with who they are in brackets (王小明（儿子）, 李敏(本人))."""
-_OWNS = r"的(?:电话|手机|座机|联系方式|号码|身份证|住址|地址|微信)"
+_OWNS = (r"的(?:电话|手机|座机|联系方式|号码|身份证|住址|地址|微信"
+         # a resident's papers (常建国的居住证材料在抽屉: scrub51)
+         r"|居住证|残疾证|社保卡|医保卡|银行卡|户口本|证件|材料)")
 _SURNAME_FIRST = "[" + "".join(sorted({n[0] for n in SURNAMES})) + "]"
 """What a name's first character may be: ``_SPEAKER`` asks it before its look behinds."""
 _A_TIME_OF_DAY = ("今天|昨天|前天|上午|下午|中午|晚上|早上|刚才|刚刚|当天|随后|后来|今早|昨晚|"
@@ -489,9 +498,9 @@ _SPEAKER_OPENS = (r"(?=" + _SURNAME_FIRST
 _SPEAKER_DOES = (r"(?:说|称|表示|反映|讲|来电" + _CALLS_COUNTED + r"|来访" + _CALLS_COUNTED
                  + r"|告诉|来过|打电话|打来电话"
                  + r"|[到来]窗口|" + _OWNS + r"|(?:电话|手机|座机)[:：]?\d)")
-_WITH_OTHERS = r"(?:等(?:[两二三四五六七八九十\d]{1,2}人|人)?|一家(?:人|三口|四口)?)?"
+_WITH_OTHERS = r"(?:等(?:[两二三四五六七八九十\d]{1,2}人|人)?|一家(?:人|三口|四口)?|们)?"
 """Who came with the name (张建国等人来过, 张建国等三人来过, 张建国一家来过): the name was kept
-until redteam100."""
+until redteam100; 张建国们来过 (he and his) until scrub51."""
 _SPEAKER = re.compile(_SPEAKER_OPENS + r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})(?=" + _WITH_OTHERS
                       + _TIME_BETWEEN + _SPEAKER_DOES + ")")
 """A name opening a clause before a verb of speech (王秀英说), or after the everyday word for
@@ -506,15 +515,37 @@ label and a list's item. Since scrub50 also after a day or a clock's time (20日
 ``_TIME_BETWEEN``); not before calls counted (上午高峰来电多, ``_CALLS_COUNTED``), nor an office,
 a company or a place (今天华为来电, 江苏来电转办: ``_UNITS_REACHED``)."""
 _DEEDS = "同意|签字|签名|签收|确认|拒绝|答应|到场|领取|承诺|认可"
+_LISTED_NICKNAME = r"(?:小(?![车费康白米麦牛熊钱包童苗房池孔])|老(?![房农车]))" + _ONE_SURNAME
+"""A nickname listed after a whole name (张建国和小王来过: the whole name was kept until
+scrub51); not 小米, 老房 (``_NICKNAME``'s words)."""
 _LISTED_SPEAKERS = re.compile(
-    _SPEAKER_OPENS + r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2}(?:[、和与]" + _SURNAME + _GIVEN
-    + r"{1,2}){1,3})(?=(?:都|也|一起|一同|俩|两人)?" + _TIME_BETWEEN + r"(?:" + _SPEAKER_DOES
-    + "|" + _DEEDS + "))")
+    _SPEAKER_OPENS + r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2}(?:[、和与](?:" + _SURNAME + _GIVEN
+    + r"{1,2}|" + _LISTED_NICKNAME + r")){1,3})(?=(?:都|也|一起|一同|俩|两人)?" + _TIME_BETWEEN
+    + r"(?:" + _SPEAKER_DOES + "|" + _DEEDS + "))")
 """Names listed where ``_SPEAKER`` finds one, before what they all said or did (张建国、李秀英和
 王伟来过, 欧阳建国和司马光明今天来过, 张建国和李秀英一起来窗口, 刘志刚与何建军签字): kept until
 redteam100, whole, the last name after 和 opening no clause; each listed name is asked as
-``_SPEAKER``'s is (华为和张建国来电: the company stays)."""
+``_SPEAKER``'s is (华为和张建国来电: the company stays). A nickname after a whole name
+(张建国和小王来过, ``_LISTED_NICKNAME``) since scrub51."""
 _LIST_PARTS = re.compile("[、和与]")
+_COMMA_LISTED = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s:：（(]))(?P<n>" + _SURNAME + _GIVEN
+                           + r"{2})$")
+"""A whole name of three characters alone before a comma, a name that ``_SPEAKER`` took
+after it (李秀兰，张建国来过: kept until scrub51, the comma ending what could be a heading's
+topic); three characters, so 谢谢，张建国说 keeps its thanks, and not a fee, a fund or a
+paper (周转金，车马费，: what a heading's topic ends with)."""
+
+
+def _comma_listed(text: str, comma: int) -> Iterator[tuple[int, int, str]]:
+    """``_COMMA_LISTED``'s find right before ``comma``, asked as ``_SPEAKER``'s is, and not a
+    place (黄浦区，张建国来过: ``_BODY_SUFFIX``; 张家港，: ``_FROM_PLACES``)."""
+    m = _COMMA_LISTED.search(text, max(0, comma - 3), comma)
+    if m is None:
+        return
+    n = m.group("n")
+    if is_name(n) and n[1:] not in _KIN_WORDS and n not in _UNITS_REACHED \
+            and n[-1] not in "人费款证卡金单表" and not n.startswith(NOT_NAMES + _FROM_PLACES):
+        yield m.start("n"), m.end("n"), REDACTED_NAME
 _ASKED = re.compile(
     r"(?:由|让|找)(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + "|" + _A_DAY_NOT_A_NAME + r")(?P<n>"
     + _SURNAME + _GIVEN + r"{1,2}?)(?=" + _TOLD_VERBS + "|" + _DEEDS + r"|代办|代为|代|负责|处理"
@@ -840,7 +871,7 @@ _ROMAJI_SURNAME_ANY_CASE = re.compile("|".join(_long_vowels(n.lower()) for n in 
                                       re.IGNORECASE)
 _REACHED_LATIN = re.compile(
     r"(?:" + "|".join(_REACHING) + r"|给(?![付予])|跟|和|与|请)(?:了|过)?"
-    r"(?P<n>[A-Za-z][a-z]{1,9}|[A-Z]{2,3})(?![A-Za-z0-9.@_\-])"
+    r"(?P<n>[A-Za-z][a-z]{1,9}|[A-Z]{2,10})(?![A-Za-z0-9.@_\-])"
     r"(?=[，。；！？,.;!?、\s）)：:（(]|$|了|并|和|及|与|后|未|没|确认|核实|沟通|说|打|联系|一起|一同"
     r"|都|也|来|去|到|明天|后天|今天|下周|上午|下午|本人|签字|的(?:电话|手机|微信))")
 """A romaji surname alone or a name's initials after whom the clerk reached, told or listed
@@ -889,10 +920,27 @@ def _romaji_lower(text: str, before_a_doing: bool) -> Iterator[tuple[int, int, s
             yield m.start("n"), m.end("n"), REDACTED_NAME
 
 
+_GIVEN_AFTER_REACHED = re.compile(r" (?P<g>[a-z]{2,10})(?=[，。；！？,.;!?、\s）)]|$)")
+"""A given name in lower case after a surname whom the clerk reached, before the clause ends
+(联系sato hanako, 联系zhang jianguo，): the surname alone went, or nothing (scrub51)."""
+
+
 def _reached_latin(text: str) -> Iterator[tuple[int, int, str]]:
-    """``_REACHED_LATIN``'s finds that are a romaji surname or initials."""
+    """``_REACHED_LATIN``'s finds that are a romaji surname (in any case: 联系SATO, since
+    scrub51) or initials, with a given name in lower case after a romaji or a pinyin surname
+    (联系sato hanako, 联系zhang jianguo，: ``_GIVEN_AFTER_REACHED``)."""
     for m in _REACHED_LATIN.finditer(text):
         n = m.group("n")
+        given = _GIVEN_AFTER_REACHED.match(text, m.end("n")) if n.islower() else None
+        if given is not None and (
+                (_ROMAJI_SURNAME_ANY_CASE.fullmatch(n) and _MORA.fullmatch(given["g"])
+                 and given["g"] not in _ROMAJI_NOT_GIVEN)
+                or (n in _LOWER_PINYIN_SURNAMES and _PINYIN_GIVEN.fullmatch(given["g"])
+                    and given["g"] not in _PRONOUNS)):
+            yield m.start("n"), given.end("g"), REDACTED_NAME
+            continue
+        if len(n) > 3 and n.isupper() and not _ROMAJI_SURNAME_ANY_CASE.fullmatch(n):
+            continue  # 联系CCTV, 给APPLE打电话
         if _ROMAJI_SURNAME_ANY_CASE.fullmatch(n) or (
                 len(n) <= 3 and (n.islower() or n.isupper()) and n.lower() not in _PRONOUNS
                 and (n.upper() not in _ACRONYMS or n.upper() in _UNITS_TYPED)
@@ -906,6 +954,7 @@ _PINYIN_SURNAMES = (
     "Ye Cheng Su Wei Lv Ding Ren Shen Yao Lu Cui Zhong Tan Fan Jin Shi Liao Jia Xia Fu Fang Bai "
     "Zou Meng Xiong Qin Qiu Yin Xue Yan Duan Lei Hou Long Shi Tao Li He Gu Mao Hao Gong Shao "
     "Qian Yan Wen Kang Qi Qiao Ni Zhuang Geng Guan Lan Jiao Zuo Liu Bao Ning").split()
+_LOWER_PINYIN_SURNAMES = frozenset(n.lower() for n in _PINYIN_SURNAMES)
 _PINYIN_SURNAME = "(?:" + "|".join(sorted(set(_PINYIN_SURNAMES), key=len, reverse=True)) + ")"
 _PINYIN_NAME = re.compile(
     r"(?=[A-Z])(?<![A-Za-z])(?P<s>" + _PINYIN_SURNAME + r"|" + _PINYIN_SURNAME.upper() + r")\s"
@@ -934,14 +983,19 @@ _PINYIN_EITHER = "(?:" + _PINYIN_SURNAME + "|" + _PINYIN_SURNAME.lower() + ")"
 what the shift key gave; the lower-case one was kept until scrub50). With the time between it
 and what the person did (Zhang建国今天来过, 张jianguo昨天下午来电: ``_TIME_BETWEEN``) since
 redteam100."""
-_CAPS_RUN = re.compile("[A-Z]{3}")
+_CAPS_RUN = re.compile(r"[A-Z]{3}|(?<![A-Za-z])[A-Z]{2}[\u4e00-\u9fff]")
 _CAPS_SURNAME = re.compile(r"(?<![A-Za-z])(?:" + "|".join(sorted(
-    {n.upper() for n in _PINYIN_SURNAMES if len(n) > 2}, key=len, reverse=True)) + r")(?![A-Za-z])")
+    {n.upper() for n in _PINYIN_SURNAMES if len(n) > 2}, key=len, reverse=True)) + r"|(?:"
+    + "|".join(sorted({n.upper() for n in _PINYIN_SURNAMES if len(n) == 2}))
+    + r")(?=[\u4e00-\u9fff]))(?![A-Za-z])")
 """A surname in pinyin typed in capitals, as caps lock types it (ZHANG建国, 联系WANG秀英: kept
 until redteam100): ``_mixed_names`` reads it capitalised (the same length, so each find is
 where it was typed). Three letters or more, so no acronym of two, AN, HE, MA, LI, is read as
 one; asked of a text with three capitals in a row only (a third more work for every pattern
-the surname in capitals was one more alternative of)."""
+the surname in capitals was one more alternative of). Since scrub51 a surname of two capitals
+too, glued to the character after it (LI建国来过, 给MA秀兰打电话: kept until then); what follows
+must still be a given name and what the person did (``_MIXED_NAME``), so an acronym of two
+alone or before a word (HE说, MA学位) is not read as one."""
 _GIVEN_LATIN = r"(?P<l>[A-Z][a-z]{1,11}|[a-z]{2,12})"
 _MIXED_NAME = re.compile(
     r"(?<![A-Za-z])(?P<p>" + _PINYIN_EITHER + r") ?(?P<h>" + _GIVEN + r"{1,2}?)" + _MIXED_NEXT
@@ -1006,7 +1060,7 @@ _ANY_ON_BEHALF = re.compile("[代替帮]" + _SURNAME)
 _ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉|来过|打电话|打来电话|窗口"
                          r"|(?:电话|手机|座机)[:：]?\d|" + _OWNS)
 _ANY_DEED = re.compile(_DEEDS)
-_ANY_LISTED = re.compile(_SURNAME + _GIVEN + r"{1,2}[、和与]" + _SURNAME)
+_ANY_LISTED = re.compile(_SURNAME + _GIVEN + r"{1,2}[、和与][小老]?" + _SURNAME)
 _ANY_ASKED = re.compile("[由让找]" + _SURNAME)
 _ANY_JOIN = re.compile("[、和与由让找]")
 
@@ -1221,6 +1275,8 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
                         and n not in _UNITS_REACHED \
                         and not text.startswith(NOT_NAMES, m.start("n")):  # not 今天华为来电
                     yield m.start("n"), m.end("n"), REDACTED_NAME
+                    if text[m.start("n") - 1:m.start("n")] in ("，", ","):  # 李秀兰，张建国来过
+                        yield from _comma_listed(text, m.start("n") - 1)
     joined = _ANY_JOIN.search(text) is not None  # one search for the two rules below
     if joined and (speech or _ANY_DEED.search(text)) \
             and _ANY_LISTED.search(text):  # 张建国、李秀英和王伟来过
