@@ -78,10 +78,19 @@ class Leadership:
             await self._release(conn)
             raise
         self._conn, self.leading = conn, True
+        # Heard as it happens, not at the next ``check`` (the period scheduler's is a minute
+        # away): the gauge and /ready stop saying this replica leads at once, beside the
+        # replica that took the lock (redteam101: two leaders shown for up to a minute).
+        conn.add_termination_listener(self._session_ended)
         if self.on_standby:
             self.on_standby(False)
         log.info("leader.elected", loop=self.what, lock=self.key)
         return self
+
+    def _session_ended(self, *_: object) -> None:
+        if self.leading:
+            self.leading = False
+            log.warning("leader.lost", loop=self.what, lock=self.key, error="the session ended")
 
     @property
     def connection(self) -> asyncpg.Connection:
@@ -129,11 +138,12 @@ class Leadership:
         self.lost("the session ended")
 
     def lost(self, why: str) -> NoReturn:
-        """Say the lock's session is gone (``leader.lost``) and raise ``LeadershipLost``: for a
-        loop that sees the session end by itself (the relay's own termination listener, which
-        also wakes its rounds)."""
-        self.leading = False
-        log.warning("leader.lost", loop=self.what, lock=self.key, error=why)
+        """Say the lock's session is gone (``leader.lost``, once: ``_session_ended`` may have
+        said it already) and raise ``LeadershipLost``: also for a loop that sees the session
+        end by itself (the relay's own termination listener, which also wakes its rounds)."""
+        if self.leading:
+            self.leading = False
+            log.warning("leader.lost", loop=self.what, lock=self.key, error=why)
         raise LeadershipLost(f"{self.what}: lost the lock's session ({why})")
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
@@ -142,11 +152,19 @@ class Leadership:
         was, self.leading = self.leading, False
         if conn is None:
             return
-        if was:
-            with contextlib.suppress(Exception):
-                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self.key)
-            log.info("leader.stepped_down", loop=self.what, lock=self.key)
-        await self._release(conn)
+        with contextlib.suppress(Exception):  # gone with the session, or given back below
+            conn.remove_termination_listener(self._session_ended)
+        try:
+            if was:
+                with contextlib.suppress(Exception):
+                    await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self.key)
+                log.info("leader.stepped_down", loop=self.what, lock=self.key)
+        finally:
+            # Also when cancelled on the unlock (a shutdown cancels a loop again every 0.2 s:
+            # ``Background.stop``): skipped, the connection never went back and
+            # ``pool.close()`` waited for it for ever (redteam101). asyncpg's release is
+            # shielded; its reset gives up every advisory lock the session still holds.
+            await self._release(conn)
 
     async def _release(self, conn: asyncpg.Connection) -> None:
         with contextlib.suppress(Exception):
