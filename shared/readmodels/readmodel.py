@@ -108,8 +108,9 @@ async def make_tables(conn: asyncpg.Connection, schema: str, ddl: Iterable[str],
     """A read model's tables made in ``schema`` by its own DDL (``ReadModel.ddl``, or a part
     of it): the schema made if missing and put first on ``conn``'s search path (then
     ``public``; ``local``: for the transaction under way only), where ``conn`` stays, and each
-    statement run there. A rebuild's staging schema, a time travel's, a test's and a
-    benchmark's are made so.
+    statement run there, the connection's prepared statements forgotten (they name the types
+    of the schema they were prepared in). A rebuild's staging schema, a time travel's, a
+    test's and a benchmark's are made so.
 
     ``local`` outside a transaction is refused: PostgreSQL answers ``SET LOCAL`` there with a
     warning and leaves the search path as it was, so the tables were made in ``public``."""
@@ -118,6 +119,11 @@ async def make_tables(conn: asyncpg.Connection, schema: str, ddl: Iterable[str],
                            " SET LOCAL would do nothing and the tables land in public")
     await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q(schema)}")
     await conn.execute(f"SET {'LOCAL ' if local else ''}search_path TO {q(schema)}, public")
+    # The connection's prepared statements hold the oids of the types they were prepared with
+    # (a read model's row types, bulk.RowType, are made per schema): one prepared in another
+    # schema fails here with "cannot cast type <other>.fig_cases_row_...[]" (a test projecting
+    # into two schemas on one connection did). Prepared again against this schema's.
+    await conn.reload_schema_state()
     for statement in ddl:
         await conn.execute(statement)
 
