@@ -49,6 +49,12 @@ async def test_a_switch_deadlocked_with_a_live_batch_is_tried_again_after_it(
             await rb.prepare(fresh=True)
             await rb.catch_up()
             switch_pid = rb.conn.get_server_pid()
+            # PostgreSQL looks for a deadlock once, deadlock_timeout after a session began
+            # to wait, and rolls back the session that looks: the switch, 3 s after it waits
+            # (1 s by default: under load the batch's lock came after the switch had looked,
+            # and the batch was rolled back), the batch never before the switch.
+            await rb.conn.execute("SET deadlock_timeout = '3s'")
+            await batch.execute("SET deadlock_timeout = '10min'")
 
             async def switch_waits_on_a_row() -> bool:
                 return bool(await watch.fetchval(
@@ -117,6 +123,12 @@ def test_sixstep_rebuild_says_the_deadlocked_switch_is_tried_again_and_switches(
         " AND wait_event_type = 'Lock'")
     with psycopg.connect(settings.database_url) as batch, \
             psycopg.connect(settings.database_url, autocommit=True) as watch:
+        # The switch (its sessions start after this) looks for the deadlock 3 s after it
+        # waits, the batch never first (see the test above: at 1 s, under load, the batch's
+        # lock came after the switch had looked, and the batch was rolled back).
+        batch.execute("SET deadlock_timeout = '10min'")
+        watch.execute("DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET deadlock_timeout"
+                      " = ''3s''', current_database()); END $$")
         # the batch's first statement: its case's tracking row (TRACK_FIRST)
         batch.execute(f"UPDATE {q(live)}.consumer_tracking SET seq = 2 WHERE consumer = %s"
                       " AND key = %s", (INTAKE.consumer, case))
@@ -132,6 +144,8 @@ def test_sixstep_rebuild_says_the_deadlocked_switch_is_tried_again_and_switches(
             code = rebuild.proc.wait(120)
         finally:
             rebuild.stop()
+            watch.execute("DO $$ BEGIN EXECUTE format('ALTER DATABASE %I RESET"
+                          " deadlock_timeout', current_database()); END $$")
     said = " ".join(rebuild.err.split())
     assert code == 0, rebuild.err
     assert ("intake: the switch deadlocked with the live consumer and was rolled back, nothing"
