@@ -51,12 +51,15 @@ class Leadership:
     """The advisory lock named ``key`` held on a connection of its own from ``pool``."""
 
     def __init__(self, pool: asyncpg.Pool, key: str, *, what: str,
-                 standby_s: float = 2.0,
+                 standby_s: float = 2.0, wait: bool = True,
                  on_standby: Callable[[bool], None] | None = None) -> None:
         self.pool = pool
         self.key = key
         self.what = what
         self.standby_s = standby_s
+        #: False: take the lock if it is free, else enter without leading (``leading`` is
+        #: False: another replica is on it), for work any replica may pick up (a fan-out).
+        self.wait = wait
         #: Told True when this replica starts standing by, False when it leads.
         self.on_standby = on_standby
         self.leading = False
@@ -68,6 +71,9 @@ class Leadership:
             waited = False
             while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))",
                                           self.key):
+                if not self.wait:
+                    await self._release(conn)
+                    return self
                 if not waited:
                     log.info("leader.standby", loop=self.what, lock=self.key)
                     waited = True
