@@ -15,8 +15,14 @@ from shared.kernel.clock import ManualClock
 from shared.leadership import LeadershipLost
 from shared.settings import Settings
 from tests.followup.story import CENTER, at, center_day, key
-from tests.support import (end_lock_session, headers, lock_free, running, stream_envelopes,
-                           wait_until)
+from tests.support import (
+    end_lock_session,
+    headers,
+    lock_free,
+    running,
+    stream_envelopes,
+    wait_until,
+)
 
 SUBSIDY, ALLOWANCE, PENSION = ("SA-HARDSHIP-SUBSIDY", "SA-MINIMUM-LIVING-ALLOWANCE",
                                "PEN-RETIREMENT-CLAIM")
