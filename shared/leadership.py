@@ -21,6 +21,10 @@ the lock like any other replica. Leaving the block (shutdown, a failure) gives t
 up. ``leading`` says whether this replica leads now (the ``sixstep_leading`` gauge); the log
 says ``leader.standby``, ``leader.elected``, ``leader.lost`` and ``leader.stepped_down``
 with the lock's name (no personal data: a loop's name and a schema).
+
+Work any replica may pick up, one at a time (a policy's fan-out), enters with
+``wait=False``: the lock if it is free, else at once with ``leading`` False (someone else is
+on it), and ``check`` between its batches as a loop between rounds.
 """
 
 from __future__ import annotations

@@ -104,10 +104,7 @@ async def test_policy_fan_out_survives_a_retry_and_a_crash(settings: Settings) -
             ("policy_change", "followup-desk", "2026-03-04T01:00")}, "2 working days later"
 
     envelopes = await stream_envelopes(center.settings)
-    scheduled = Counter(e.payload["resident_id"] for e in envelopes
-                        if e.type == "FollowUpScheduled"
-                        and e.payload["source_id"] == str(policy_id))
-    assert sorted(scheduled) == sorted(map(str, affected)) and set(scheduled.values()) == {1}
+    _each_scheduled_once(envelopes, policy_id, affected)
     [published] = [e for e in envelopes if e.type == "PolicyChangePublished"]
     assert published.case_id is None and published.center_id == CENTER
     [done] = [e for e in envelopes if e.type == "PolicyChangeFannedOut"]
@@ -244,10 +241,7 @@ async def test_a_fan_out_whose_lock_session_ended_stops_before_its_next_batch(
         assert await lock_free(pool, f"sixstep-fanout:{policy_id}")
 
     envelopes = await stream_envelopes(center.settings)
-    scheduled = Counter(e.payload["resident_id"] for e in envelopes
-                        if e.type == "FollowUpScheduled"
-                        and e.payload["source_id"] == str(policy_id))
-    assert sorted(scheduled) == sorted(map(str, affected)) and set(scheduled.values()) == {1}
+    _each_scheduled_once(envelopes, policy_id, affected)
     [done] = [e for e in envelopes if e.type == "PolicyChangeFannedOut"]
     assert done.payload == {"residents": 7}
 
@@ -255,3 +249,10 @@ async def test_a_fan_out_whose_lock_session_ended_stops_before_its_next_batch(
 async def _arrived(app, policy_id: uuid.UUID) -> bool:  # type: ignore[no-untyped-def]
     return bool(await app.state.pool.fetchval(
         "SELECT count(*) FROM policy_changes WHERE policy_id = $1", policy_id))
+
+
+def _each_scheduled_once(envelopes, policy_id: uuid.UUID, affected) -> None:  # type: ignore[no-untyped-def]
+    scheduled = Counter(e.payload["resident_id"] for e in envelopes
+                        if e.type == "FollowUpScheduled"
+                        and e.payload["source_id"] == str(policy_id))
+    assert sorted(scheduled) == sorted(map(str, affected)) and set(scheduled.values()) == {1}
