@@ -21,6 +21,10 @@ the lock like any other replica. Leaving the block (shutdown, a failure) gives t
 up. ``leading`` says whether this replica leads now (the ``sixstep_leading`` gauge); the log
 says ``leader.standby``, ``leader.elected``, ``leader.lost`` and ``leader.stepped_down``
 with the lock's name (no personal data: a loop's name and a schema).
+
+Work any replica may pick up, one at a time (a policy's fan-out), enters with
+``wait=False``: the lock if it is free, else at once with ``leading`` False (someone else is
+on it), and ``check`` between its batches as a loop between rounds.
 """
 
 from __future__ import annotations
@@ -51,12 +55,15 @@ class Leadership:
     """The advisory lock named ``key`` held on a connection of its own from ``pool``."""
 
     def __init__(self, pool: asyncpg.Pool, key: str, *, what: str,
-                 standby_s: float = 2.0,
+                 standby_s: float = 2.0, wait: bool = True,
                  on_standby: Callable[[bool], None] | None = None) -> None:
         self.pool = pool
         self.key = key
         self.what = what
         self.standby_s = standby_s
+        #: False: take the lock if it is free, else enter without leading (``leading`` is
+        #: False: another replica is on it), for work any replica may pick up (a fan-out).
+        self.wait = wait
         #: Told True when this replica starts standing by, False when it leads.
         self.on_standby = on_standby
         self.leading = False
@@ -68,6 +75,9 @@ class Leadership:
             waited = False
             while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))",
                                           self.key):
+                if not self.wait:
+                    await self._release(conn)
+                    return self
                 if not waited:
                     log.info("leader.standby", loop=self.what, lock=self.key)
                     waited = True

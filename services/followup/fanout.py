@@ -22,7 +22,11 @@ the cursor (the last resident id) and the count move together in one compare-and
 * each resident is counted once, and memory holds two batches (one committing, the next
   being built and sent: the cursor still moves batch by batch, in order), whatever the
   history's length;
-* with several replicas, an advisory lock per policy lets one of them fan it out at a time.
+* with several replicas, an advisory lock per policy lets one of them fan it out at a time,
+  held through ``shared.leadership.Leadership``: the walk looks at the lock's session before
+  each batch and before it finishes, and stops (``LeadershipLost``) once PostgreSQL ended
+  that session (a restart, a failover, a proxy's idle cut): another replica may have taken the
+  lock and walk the policy; the next pass waits its turn like any other replica.
 
 When the walk ends, ``PolicyChangeFannedOut`` records how many residents were reached.
 """
@@ -40,6 +44,7 @@ from services.followup.application import FollowUps, Plan
 from services.followup.domain import POLICY_OUTREACH, fan_out_center, policy_follow_up_id
 from shared.contracts.followup import PublisherScope, Reason
 from shared.kernel.calendar import Basis, DueRule
+from shared.leadership import Leadership
 from shared.security.principals import Principal, Role, acting_as
 
 log = structlog.get_logger("sixstep.followup.fanout")
@@ -98,16 +103,13 @@ class FanOut:
         return finished
 
     async def fan_out(self, policy_id: UUID) -> int:
-        async with self.pool.acquire() as lock:
-            key = f"sixstep-fanout:{policy_id}"
-            if not await lock.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key):
+        async with Leadership(self.pool, f"sixstep-fanout:{policy_id}", what="fan-out",
+                              wait=False) as lead:
+            if not lead.leading:
                 return 0  # another replica is on it
-            try:
-                return await self._walk(policy_id)
-            finally:
-                await lock.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
+            return await self._walk(policy_id, lead)
 
-    async def _walk(self, policy_id: UUID) -> int:
+    async def _walk(self, policy_id: UUID, lead: Leadership) -> int:
         policy = await self.pool.fetchrow("SELECT * FROM policy_changes WHERE policy_id = $1",
                                           policy_id)
         if policy is None or policy["finished_at"] is not None:
@@ -128,6 +130,7 @@ class FanOut:
                 if full:  # the next batch is looked up while this one is written
                     after = asyncio.ensure_future(self._residents(
                         policy, center, batch[-1]["resident_id"]))
+                await lead.check()  # before each batch: the lock still ours?
                 if batch:
                     in_flight.append((asyncio.ensure_future(self._write(policy, batch)),
                                       batch[-1]["resident_id"], len(batch)))
@@ -145,6 +148,7 @@ class FanOut:
             for writing, _, _ in in_flight:  # withdrawn, or written and a no-op next time
                 writing.cancel()
                 writing.add_done_callback(_retrieved)
+        await lead.check()
         await self.followups.finish_fan_out(policy_id, residents)
         await self.pool.execute(
             "UPDATE policy_changes SET finished_at = COALESCE(finished_at, now())"

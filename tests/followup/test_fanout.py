@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 
+import pytest
+
 from services.followup.domain import policy_follow_up_id
+from services.followup.fanout import FanOut
 from services.followup.main import create_app
 from shared.kernel.clock import ManualClock
+from shared.leadership import LeadershipLost
 from shared.settings import Settings
 from tests.followup.story import CENTER, at, center_day, key
-from tests.support import headers, running, stream_envelopes, wait_until
+from tests.support import (
+    end_lock_session,
+    headers,
+    lock_free,
+    running,
+    stream_envelopes,
+    wait_until,
+)
 
 SUBSIDY, ALLOWANCE, PENSION = ("SA-HARDSHIP-SUBSIDY", "SA-MINIMUM-LIVING-ALLOWANCE",
                                "PEN-RETIREMENT-CLAIM")
@@ -92,10 +104,7 @@ async def test_policy_fan_out_survives_a_retry_and_a_crash(settings: Settings) -
             ("policy_change", "followup-desk", "2026-03-04T01:00")}, "2 working days later"
 
     envelopes = await stream_envelopes(center.settings)
-    scheduled = Counter(e.payload["resident_id"] for e in envelopes
-                        if e.type == "FollowUpScheduled"
-                        and e.payload["source_id"] == str(policy_id))
-    assert sorted(scheduled) == sorted(map(str, affected)) and set(scheduled.values()) == {1}
+    _each_scheduled_once(envelopes, policy_id, affected)
     [published] = [e for e in envelopes if e.type == "PolicyChangePublished"]
     assert published.case_id is None and published.center_id == CENTER
     [done] = [e for e in envelopes if e.type == "PolicyChangeFannedOut"]
@@ -170,3 +179,80 @@ async def test_a_fan_out_process_of_its_own_reaches_every_resident(settings: Set
 
         await wait_until(all_in_worklist, what="the workers to project the follow-ups")
         assert sorted(f["resident_id"] for f in items) == sorted(map(str, affected))
+
+
+async def test_a_fan_out_whose_lock_session_ended_stops_before_its_next_batch(
+        settings: Settings) -> None:
+    """PostgreSQL ends the session holding a policy's fan-out lock (a restart, a failover, a
+    proxy's idle cut) in the middle of the walk: another replica may take the lock and walk
+    the policy. The walk that lost it writes no further batch and does not finish the policy;
+    the next pass (here another replica's) takes the lock and finishes it, counting each
+    resident once. Before, the walk never looked at its lock's connection again: it went on
+    writing batches and finished the policy with no lock, beside whoever took it."""
+    body = {"center_id": CENTER, "service_items": [SUBSIDY],
+            "summary": "困难补助标准上调", "effective_on": "2026-12-21"}
+    async with center_day(settings, at(2026, 12, 20, 9), followup_fanout_batch=2,
+                          roles={"api", "workers"}) as center:  # Sunday 20 December
+        affected = [await center.resident() for _ in range(7)]
+        for resident in affected:
+            await center.open_case(at(2026, 12, 20, 9, 30), resident, item=SUBSIDY)
+        r = await center.followup.post("/policy-changes", json=body, headers=headers(key()))
+        assert r.status_code == 202, r.text
+        policy_id = uuid.UUID(r.json()["id"])
+        await _cases_known(center.app, 7)
+        await wait_until(lambda: _arrived(center.app, policy_id), what="the policy change")
+
+        fanout, pool = center.fanout, center.app.state.pool
+        saved, schedule = fanout._save_progress, fanout.followups.schedule_each
+        ended = asyncio.Event()
+        after_end = 0
+
+        async def first_save_ends_the_lock(*args):  # type: ignore[no-untyped-def]
+            if not ended.is_set():
+                # While it holds the lock, another replica's pass stands aside ...
+                assert await FanOut(pool, fanout.followups, batch=2,
+                                    interval_s=3600).fan_out(policy_id) == 0
+                # ... then PostgreSQL ends the lock's session, the walk within it.
+                assert await end_lock_session(pool, f"sixstep-fanout:{policy_id}") == 1
+                ended.set()
+            return await saved(*args)
+
+        async def counted(plans):  # type: ignore[no-untyped-def]
+            nonlocal after_end
+            after_end += ended.is_set()
+            return await schedule(plans)
+
+        fanout._save_progress = first_save_ends_the_lock
+        fanout.followups.schedule_each = counted
+        try:
+            with pytest.raises(LeadershipLost):
+                await fanout.fan_out(policy_id)
+        finally:
+            fanout._save_progress, fanout.followups.schedule_each = saved, schedule
+        assert after_end == 0, "no batch written once the lock's session was gone"
+        r = await center.followup.get(f"/policy-changes/{policy_id}")
+        assert r.json()["state"] == "fanning_out" and r.json()["residents"] == 2
+
+        # Another replica's pass takes the lock and goes on from the saved cursor.
+        other = FanOut(pool, fanout.followups, batch=2, interval_s=3600)
+        assert await other.fan_out(policy_id) == 1
+        r = await center.followup.get(f"/policy-changes/{policy_id}")
+        assert r.json()["state"] == "fanned_out" and r.json()["residents"] == 7
+        assert await lock_free(pool, f"sixstep-fanout:{policy_id}")
+
+    envelopes = await stream_envelopes(center.settings)
+    _each_scheduled_once(envelopes, policy_id, affected)
+    [done] = [e for e in envelopes if e.type == "PolicyChangeFannedOut"]
+    assert done.payload == {"residents": 7}
+
+
+async def _arrived(app, policy_id: uuid.UUID) -> bool:  # type: ignore[no-untyped-def]
+    return bool(await app.state.pool.fetchval(
+        "SELECT count(*) FROM policy_changes WHERE policy_id = $1", policy_id))
+
+
+def _each_scheduled_once(envelopes, policy_id: uuid.UUID, affected) -> None:  # type: ignore[no-untyped-def]
+    scheduled = Counter(e.payload["resident_id"] for e in envelopes
+                        if e.type == "FollowUpScheduled"
+                        and e.payload["source_id"] == str(policy_id))
+    assert sorted(scheduled) == sorted(map(str, affected)) and set(scheduled.values()) == {1}
