@@ -2,7 +2,8 @@
 API process (``ROLES=api``, as deployed: logs, metrics, tracing at the benchmarks' sampling)
 while wrk drives ``POST /cases``, its raw stacks grouped by layer.
 
-    .venv/bin/python benchmarks/intake_profile.py [--seconds 20] [--raw /tmp/api.raw]
+    .venv/bin/python benchmarks/intake_profile.py [--mode split|one] [--seconds 20]
+        [--raw /tmp/api.raw]
     .venv/bin/python benchmarks/intake_profile.py --raw /tmp/api.raw --only   # group again
 
 ``--gil``: only the thread holding the GIL is sampled, so a sample is the process on the CPU.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import re
 import subprocess
 import sys
@@ -59,10 +61,22 @@ LAYERS = [
     ("event loop (asyncio)", r"^(asyncio/|threading\.py)", None),
 ]
 _RULES = [(name, re.compile(f), re.compile(fn) if fn else None) for name, f, fn in LAYERS]
+#: ``--mode one``: the workers' tasks in the same process, named by any frame of the stack
+#: (a consumer's decoding is the consumer's, not request validation).
+WORKERS = [
+    ("workers: relay (outbox -> stream)", re.compile(r"\((shared/eventstore/outbox\.py):")),
+    ("workers: consumers (read models)", re.compile(
+        r"\((shared/bus/consumer/|services/intake/(projections|plan_views)\.py|shared/readmodels/)")),
+    ("workers: NATS client", re.compile(r"\((nats/)")),
+]
 _FRAME = re.compile(r"(.*) \((.*?):\d+\)$")
 
 
 def layer_of(frames: list[str]) -> str:
+    stack = ";".join(frames)
+    for name, marker in WORKERS:
+        if marker.search(stack):
+            return name
     for frame in reversed(frames):
         m = _FRAME.match(frame)
         if m is None:
@@ -86,17 +100,20 @@ def by_layer(raw: Path) -> tuple[collections.Counter[str], int]:
     return layers, total
 
 
-def profile(seconds: int, raw: Path) -> float:
+def profile(seconds: int, raw: Path, mode: str) -> float:
     """The API's CPU time a request (us) over wrk's run, py-spy recording it to ``raw``."""
     from benchmarks.common import free_ports, post_script, servers, service, service_env, wrk
     from benchmarks.intake import CASE, cpu_seconds
 
     with servers() as srv:
         port, workers_port = free_ports(2)
-        with service("services.intake.main", workers_port, service_env(
-                srv, INTAKE_PORT=str(workers_port), ROLES="workers")), \
-                service("services.intake.main", port, service_env(
-                    srv, INTAKE_PORT=str(port), ROLES="api")) as api:
+        roles = {"ROLES": "api"} if mode == "split" else {}
+        with contextlib.ExitStack() as stack:
+            if mode == "split":
+                stack.enter_context(service("services.intake.main", workers_port, service_env(
+                    srv, INTAKE_PORT=str(workers_port), ROLES="workers")))
+            api = stack.enter_context(service("services.intake.main", port, service_env(
+                srv, INTAKE_PORT=str(port), **roles)))
             base = f"http://127.0.0.1:{port}"
             wrk(base, post_script("/cases", CASE, "warm"), seconds=3)
             spy = subprocess.Popen(
@@ -116,10 +133,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--raw", type=Path, default=Path("/tmp/intake-api.raw"))
+    parser.add_argument("--mode", choices=["split", "one"], default="split", help=(
+        "the API process of API + workers (split), or one process with both"))
     parser.add_argument("--only", action="store_true", help="group --raw again, no run")
     parser.add_argument("--us", type=float, default=0.0, help="CPU a write to share out (--only)")
     args = parser.parse_args()
-    used = args.us if args.only else profile(args.seconds, args.raw)
+    used = args.us if args.only else profile(args.seconds, args.raw, args.mode)
     layers, total = by_layer(args.raw)
     print(f"| layer | share of {total:,} samples | us a write (of {used:.0f}) |\n|---|---|---|")
     for name, count in layers.most_common():
