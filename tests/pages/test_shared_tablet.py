@@ -9,7 +9,7 @@ from typing import Any
 from playwright.async_api import BrowserContext, expect
 
 from tests.pages.center import Center
-from tests.pages.test_counter import case_heard, pick_item, saved, sign_in
+from tests.pages.test_counter import case_heard, id_number, pick_item, saved, sign_in
 from tests.support import wait_until
 
 CENTER = "SH-PD-HUAMU"
@@ -76,3 +76,79 @@ async def test_a_clerk_walking_away_with_steps_queued_leaves_them_for_herself_no
     await wait_until(restated, what="A's restatement recorded once she signed in again")
     entry = next(e for e in await timeline_of(center, case_a) if e["type"] == "RequestRestated")
     assert entry["actor"] == "clerk-051"
+
+
+async def test_a_refused_step_is_its_clerks_to_correct_today_and_is_gone_from_the_tablet_after(
+        center: Center, desk: BrowserContext) -> None:
+    # Clerk A's referral names no where-to: intake refuses it, what she typed is kept for her
+    # to correct, and the page says for how long.
+    page_a = await desk.new_page()
+    await case_heard(page_a, center, "clerk-053", "window-7", "我想申请低保。")
+    await saved(page_a, ["CaseOpened", "RequestHeard"])
+    words = "转介街道民政科，联系她女儿核对家庭收入"
+    await page_a.select_option("#action-kind", "referred")
+    await page_a.fill("#action-desc", words)
+    await page_a.click("form[data-op=actions] button[type=submit]")
+    refusal = page_a.locator("form[data-op=actions] .refusal")
+    await expect(refusal).to_contain_text("只保留到今天结束")
+    await page_a.close()
+
+    # Clerk B on the same tablet: A's refusal is not on his screen, and not his to resend.
+    page_b = await desk.new_page()
+    await sign_in(page_b, center, "clerk-054", "window-7")
+    await expect(page_b.locator("#net")).to_have_attribute("data-state", "online")
+    assert words not in await page_b.locator("body").inner_text()
+    assert await page_b.evaluate("document.querySelectorAll('.refusal').length") == 0
+    stored = await page_b.evaluate("localStorage.getItem('sixstep.counter.failed.v1')")
+    assert words in stored, "kept for A, today"
+
+    # The next day (the refusal dated the day before, in the center's zone): gone from the
+    # tablet when the page next runs, whoever is signed in.
+    await page_b.evaluate("""() => {
+        const failed = JSON.parse(localStorage.getItem('sixstep.counter.failed.v1'));
+        const yesterday = new Date(Date.now() - 36 * 3600 * 1000).toISOString();
+        localStorage.setItem('sixstep.counter.failed.v1',
+            JSON.stringify(failed.map((f) => ({ ...f, failedAt: yesterday }))));
+    }""")
+    await page_b.reload()
+    await expect(page_b.locator("#desk")).to_be_visible()
+
+    async def dropped() -> bool:
+        everything = await page_b.evaluate(
+            "JSON.stringify([Object.assign({}, localStorage), Object.assign({}, sessionStorage)])")
+        return words not in everything
+    await wait_until(dropped, what="yesterday's refused step dropped from the tablet")
+
+
+async def test_what_the_tablet_keeps_after_a_day_holds_no_resident_and_no_clerk_token(
+        center: Center, desk: BrowserContext) -> None:
+    """Dumps every store of the page (local, session, IndexedDB, Cache Storage) after a
+    resident is looked up by ID number, registered, heard and the clerk signs out."""
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-055", "window-8")
+    number = id_number("31011519790522304")
+    await page.fill("#resident-q", number)
+    await page.click("#resident-form button[type=submit]")
+    await expect(page.locator("#register-form")).to_be_visible()
+    await page.fill("#reg-name", "赵桂兰")
+    await page.fill("#reg-phone", "13811112222")
+    await page.click("#register-form button[type=submit]")
+    await expect(page.locator("#resident-status")).to_contain_text("已登记")
+    await pick_item(page, "低保", "最低生活保障")
+    await page.click("#open-case")
+    await page.fill("#words", "我想申请低保。")
+    await page.click("form[data-op=hear] button[type=submit]")
+    await saved(page, ["CaseOpened", "RequestHeard"])
+    dump = """async () => JSON.stringify({
+        local: Object.assign({}, localStorage), session: Object.assign({}, sessionStorage),
+        idb: indexedDB.databases ? (await indexedDB.databases()).map((d) => d.name) : [],
+        caches: await caches.keys(),
+    })"""
+    during = await page.evaluate(dump)
+    for personal in (number, "赵桂兰", "13811112222"):
+        assert personal not in during, f"{personal} kept by the page"
+    page.once("dialog", lambda d: d.accept())
+    await page.click("#sign-out")
+    await expect(page.locator("#signin")).to_be_visible()
+    after = await page.evaluate(dump)
+    assert "token" not in after and "clerk-055" not in after and "我想申请低保" not in after, after

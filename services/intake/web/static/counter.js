@@ -803,7 +803,8 @@ function renderRefusals() {
       h("div", {},
         h("b", {}, t("refused_title")),
         h("ul", {}, ...reasons.map((r) => h("li", {}, r.text))),
-        h("div", { class: "small" }, t("refused_fix"))),
+        h("div", { class: "small" }, t("refused_fix")),
+        h("div", { class: "small", dataset: { kept: "today" } }, t("refused_kept"))),
       h("button", {
         type: "button", class: "btn btn-ghost btn-sm", dataset: { discard: refused.id },
         onclick: () => { queue.discard(refused.id); },
