@@ -152,3 +152,39 @@ async def test_what_the_tablet_keeps_after_a_day_holds_no_resident_and_no_clerk_
     await expect(page.locator("#signin")).to_be_visible()
     after = await page.evaluate(dump)
     assert "token" not in after and "clerk-055" not in after and "我想申请低保" not in after, after
+
+
+async def test_a_resident_erased_while_her_case_waited_offline_leaves_no_word_of_it_on_the_tablet(
+        center: Center, desk: BrowserContext) -> None:
+    supervisor = center.client("intake", "supervisor-056", "supervisor", CENTER)
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-056", "window-5")
+    await page.fill("#resident-q", id_number("31011519580101302"))
+    await page.click("#resident-form button[type=submit]")
+    await expect(page.locator("#register-form")).to_be_visible()
+    await page.fill("#reg-name", "钱玉珍")
+    await page.fill("#reg-phone", "13822223333")
+    await page.click("#register-form button[type=submit]")
+    await expect(page.locator("#resident-status")).to_contain_text("已登记")
+    await pick_item(page, "低保", "最低生活保障")
+
+    # The network drops: her case is opened and heard on the tablet only.
+    await desk.set_offline(True)
+    await page.click("#open-case")
+    words = "她说住在幸福路12号，儿子不管她。"
+    await page.fill("#words", words)
+    await page.click("form[data-op=hear] button[type=submit]")
+    await expect(page.locator("#net")).to_have_attribute("data-pending", "2")
+    resident_id = await page.evaluate(
+        "JSON.parse(localStorage.getItem('sixstep.counter.current.v1')).resident_id")
+
+    # Meanwhile she asks to be erased; then the network comes back: intake refuses the
+    # opening (410 resident_erased). Nothing typed about her stays on the tablet.
+    assert (await supervisor.delete(f"/residents/{resident_id}")).status_code == 200
+    await desk.set_offline(False)
+    await expect(page.locator("#timeline li.failed[data-refused=open]")).to_contain_text(
+        "该居民的资料已按要求删除")
+    everything = await page.evaluate("JSON.stringify(Object.assign({}, localStorage))")
+    assert words not in everything
+    assert await page.evaluate(
+        "JSON.parse(localStorage.getItem('sixstep.counter.queue.v1') || '[]').length") == 0

@@ -308,8 +308,23 @@ export class StepQueue extends EventTarget {
     this.emit("change");
   }
 
+  /** The case's resident was erased while its opening waited here (410 ``resident_erased``):
+   *  nothing of it can ever be recorded, and nothing a clerk could correct would change that,
+   *  so its steps go from the tablet at once, what was typed with them; only that it was
+   *  refused stays, without a word of it, for the clerk to see and dismiss (or the day's end). */
+  erased(item, error) {
+    write(QUEUE_KEY, read(QUEUE_KEY, []).filter((i) => i.caseRef !== item.caseRef));
+    const marker = { id: item.id, op: item.op, caseRef: item.caseRef, by: item.by,
+                     body: { occurred_at: item.body?.occurred_at }, error,
+                     failedAt: new Date().toISOString() };
+    write(FAILED_KEY, [...read(FAILED_KEY, []).filter((f) => f.caseRef !== item.caseRef), marker]);
+    this.emit("failed", { item: marker, error });
+    this.emit("change");
+  }
+
   refuse(item, error) {
     this.remove(item.id);
+    if (error.code === "resident_erased") { this.erased(item, error); return; }
     write(FAILED_KEY, [...read(FAILED_KEY, []), { ...item, error, failedAt: new Date().toISOString() }]);
     // The case's later steps wait for the clerk's answer, in their order.
     write(QUEUE_KEY, read(QUEUE_KEY, []).map((i) => (i.caseRef === item.caseRef ? { ...i, held: true } : i)));
