@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from playwright.async_api import BrowserContext, expect
+from playwright.async_api import BrowserContext, Page, expect
 
 from tests.pages.center import Center
 from tests.pages.test_counter import case_heard, id_number, pick_item, saved, sign_in
@@ -14,6 +14,18 @@ from tests.support import wait_until
 
 CENTER = "SH-PD-HUAMU"
 WORDS_A = "您想给母亲申请低保，她住在三楼，行动不便。"
+
+
+async def first_visit(page: Page, number: str, name: str, phone: str) -> None:
+    """A resident new to the center is registered at the window, and 低保 picked for her."""
+    await page.fill("#resident-q", number)
+    await page.click("#resident-form button[type=submit]")
+    await expect(page.locator("#register-form")).to_be_visible()
+    await page.fill("#reg-name", name)
+    await page.fill("#reg-phone", phone)
+    await page.click("#register-form button[type=submit]")
+    await expect(page.locator("#resident-status")).to_contain_text("已登记")
+    await pick_item(page, "低保", "最低生活保障")
 
 
 async def timeline_of(center: Center, case_id: str) -> list[dict[str, Any]]:
@@ -127,14 +139,7 @@ async def test_what_the_tablet_keeps_after_a_day_holds_no_resident_and_no_clerk_
     page = await desk.new_page()
     await sign_in(page, center, "clerk-055", "window-8")
     number = id_number("31011519790522304")
-    await page.fill("#resident-q", number)
-    await page.click("#resident-form button[type=submit]")
-    await expect(page.locator("#register-form")).to_be_visible()
-    await page.fill("#reg-name", "赵桂兰")
-    await page.fill("#reg-phone", "13811112222")
-    await page.click("#register-form button[type=submit]")
-    await expect(page.locator("#resident-status")).to_contain_text("已登记")
-    await pick_item(page, "低保", "最低生活保障")
+    await first_visit(page, number, "赵桂兰", "13811112222")
     await page.click("#open-case")
     await page.fill("#words", "我想申请低保。")
     await page.click("form[data-op=hear] button[type=submit]")
@@ -159,14 +164,7 @@ async def test_a_resident_erased_while_her_case_waited_offline_leaves_no_word_of
     supervisor = center.client("intake", "supervisor-056", "supervisor", CENTER)
     page = await desk.new_page()
     await sign_in(page, center, "clerk-056", "window-5")
-    await page.fill("#resident-q", id_number("31011519580101302"))
-    await page.click("#resident-form button[type=submit]")
-    await expect(page.locator("#register-form")).to_be_visible()
-    await page.fill("#reg-name", "钱玉珍")
-    await page.fill("#reg-phone", "13822223333")
-    await page.click("#register-form button[type=submit]")
-    await expect(page.locator("#resident-status")).to_contain_text("已登记")
-    await pick_item(page, "低保", "最低生活保障")
+    await first_visit(page, id_number("31011519580101302"), "钱玉珍", "13822223333")
 
     # The network drops: her case is opened and heard on the tablet only.
     await desk.set_offline(True)
