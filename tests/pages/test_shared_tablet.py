@@ -186,3 +186,27 @@ async def test_a_resident_erased_while_her_case_waited_offline_leaves_no_word_of
     assert words not in everything
     assert await page.evaluate(
         "JSON.parse(localStorage.getItem('sixstep.counter.queue.v1') || '[]').length") == 0
+
+
+async def test_the_next_clerk_signing_in_on_the_same_tab_does_not_see_the_last_clerks_resident(
+        center: Center, desk: BrowserContext) -> None:
+    # Clerk A looks a resident up and goes to open her case; her session ends (the service refuses her
+    # token) and the page asks for a sign-in on the same tab.
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-057", "window-8")
+    await first_visit(page, id_number("31011519660303401"), "孙美华", "13833334444")
+    await expect(page.locator("#resident-card")).to_be_visible()
+    await page.route("**/cases", lambda route: route.fulfill(
+        status=401, content_type="application/json",
+        body='{"error": {"code": "token_invalid", "message": "no"}}'))
+    await page.click("#open-case")
+    await expect(page.locator("#signin")).to_be_visible()
+    await page.unroute("**/cases")
+
+    # Clerk B signs in there: nothing of A's resident is on his desk.
+    await page.fill("#signin-token", center.token("clerk-058", "clerk", CENTER))
+    await page.select_option("#signin-counter", "window-8")
+    await page.click("#signin-form button[type=submit]")
+    await expect(page.locator("#desk")).to_be_visible()
+    await expect(page.locator("#resident-card")).to_be_hidden()
+    assert "孙" not in await page.locator("#desk").inner_text()

@@ -108,8 +108,17 @@ async function signOut() {
 
 // -- the desk -------------------------------------------------------------------------------------
 
+let deskClerk = null; // who the desk was last started for, in this tab
+
 function startDesk() {
   const s = session();
+  if (deskClerk !== s.clerk_id) {
+    // Another clerk signs in on this tab (the last one's session ended mid-work): nothing of
+    // the resident the last clerk had before her, nor what she typed, stays on the desk.
+    resident = null; sitting = null; caseView = null; picked = null;
+    resetStepForms();
+  }
+  deskClerk = s.clerk_id;
   current = readCurrent();
   // Its id, in case another clerk's sign-out dropped the ids no queued step names.
   if (current?.id && !queue.caseId(current.ref)) queue.adopt(current.ref, current.id);
