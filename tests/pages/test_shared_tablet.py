@@ -190,8 +190,8 @@ async def test_a_resident_erased_while_her_case_waited_offline_leaves_no_word_of
 
 async def test_the_next_clerk_signing_in_on_the_same_tab_does_not_see_the_last_clerks_resident(
         center: Center, desk: BrowserContext) -> None:
-    # Clerk A looks a resident up and goes to open her case; her session ends (the service refuses her
-    # token) and the page asks for a sign-in on the same tab.
+    # Clerk A looks a resident up and goes to open her case; her session ends (the service
+    # refuses her token) and the page asks for a sign-in on the same tab.
     page = await desk.new_page()
     await sign_in(page, center, "clerk-057", "window-8")
     await first_visit(page, id_number("31011519660303401"), "孙美华", "13833334444")
