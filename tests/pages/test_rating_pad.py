@@ -72,6 +72,19 @@ async def test_the_pad_at_window_1_asks_the_resident_as_soon_as_the_clerk_resolv
     await expect(pad.locator("#idle")).to_be_visible(timeout=15_000)
     await expect(pad.locator("#pad-clerk")).to_have_text("clerk-081")
     await screenshot(pad, screenshots / "pad-idle.png")
+    # What the pad keeps between residents (queue50): its pairing and the ids of surveys shown,
+    # nothing of the resident: no survey link or token, no comment; the browser's back button
+    # does not bring the last resident's answers back either.
+    kept = await pad.evaluate("""async () => JSON.stringify({
+        local: Object.assign({}, localStorage), session: Object.assign({}, sessionStorage),
+        idb: indexedDB.databases ? (await indexedDB.databases()).map((d) => d.name) : [],
+        caches: await caches.keys()})""")
+    assert "很耐心" not in kept and "/s/" not in kept and "clerk-081" not in kept, kept
+    await pad.go_back()
+    await pad.wait_for_load_state()
+    assert "很耐心" not in await pad.locator("body").inner_text()
+    assert not await pad.evaluate(
+        "Array.from(document.querySelectorAll('textarea, input[type=text]')).some((e) => e.value)")
     case_id = await page.evaluate(
         "JSON.parse(localStorage.getItem('sixstep.counter.current.v1')).id")
     surveys = (await supervisor.get(f"/cases/{case_id}/feedback")).json()["surveys"]

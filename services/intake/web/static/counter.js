@@ -28,7 +28,7 @@ const EVENT_OF = {
 
 const queue = new StepQueue();
 const catalogue = new Map(); // code -> item
-let current = readCurrent(); // {ref, item, channel, resident_id, opened_at}
+let current = null; // {ref, item, channel, resident_id, opened_at, by}: readCurrent at sign-in
 let caseView = null; // GET /cases/{id}
 let picked = null; // the catalogue item chosen for the next case
 let resident = null; // {resident_id, cases: [...]}
@@ -37,13 +37,17 @@ let sitting = null; // the resident at the window: {recorded, resident_id, clock
 
 // -- helpers ------------------------------------------------------------------------------------
 
+/** The case kept on this tablet, when it is the signed-in clerk's: another clerk signed in on
+ *  a shared tablet is not shown (nor takes steps on) the case the last clerk left open. */
 function readCurrent() {
-  try { return JSON.parse(localStorage.getItem(CURRENT_KEY)); } catch { return null; }
+  let kept = null;
+  try { kept = JSON.parse(localStorage.getItem(CURRENT_KEY)); } catch { return null; }
+  return kept && kept.by === session()?.clerk_id ? kept : null;
 }
 
 function saveCurrent() {
-  if (current) localStorage.setItem(CURRENT_KEY, JSON.stringify(current));
-  else localStorage.removeItem(CURRENT_KEY);
+  if (current) localStorage.setItem(CURRENT_KEY, JSON.stringify({ ...current, by: session()?.clerk_id }));
+  else if (readCurrent() || !localStorage.getItem(CURRENT_KEY)) localStorage.removeItem(CURRENT_KEY);
 }
 
 const name = (item) => (item ? (lang() === "zh" ? item.name_zh : item.name_en) : "");
@@ -104,8 +108,20 @@ async function signOut() {
 
 // -- the desk -------------------------------------------------------------------------------------
 
+let deskClerk = null; // who the desk was last started for, in this tab
+
 function startDesk() {
   const s = session();
+  if (deskClerk !== s.clerk_id) {
+    // Another clerk signs in on this tab (the last one's session ended mid-work): nothing of
+    // the resident the last clerk had before her, nor what she typed, stays on the desk.
+    resident = null; sitting = null; caseView = null; picked = null;
+    resetStepForms();
+  }
+  deskClerk = s.clerk_id;
+  current = readCurrent();
+  // Its id, in case another clerk's sign-out dropped the ids no queued step names.
+  if (current?.id && !queue.caseId(current.ref)) queue.adopt(current.ref, current.id);
   $("#signin").hidden = true;
   $("#desk").hidden = false;
   $("#sign-out").hidden = false;
@@ -796,7 +812,8 @@ function renderRefusals() {
       h("div", {},
         h("b", {}, t("refused_title")),
         h("ul", {}, ...reasons.map((r) => h("li", {}, r.text))),
-        h("div", { class: "small" }, t("refused_fix"))),
+        h("div", { class: "small" }, t("refused_fix")),
+        h("div", { class: "small", dataset: { kept: "today" } }, t("refused_kept"))),
       h("button", {
         type: "button", class: "btn btn-ghost btn-sm", dataset: { discard: refused.id },
         onclick: () => { queue.discard(refused.id); },

@@ -10,8 +10,18 @@
 // The queue lives in localStorage: a reload or a crash of the tab keeps it. A case opened while
 // the network is down has no id yet; its later steps name it by a local reference that is
 // resolved when the opening is answered.
+//
+// A counter tablet is shared: each step is kept with the clerk who took it (``by``) and is
+// that clerk's alone. Another clerk signed in on the same tablet neither sees it (``items``
+// and ``failed`` are the signed-in clerk's) nor sends it (it would be recorded as theirs: the
+// actor is whoever's token it goes with), nor waits behind it: it stays until its own clerk
+// signs in again, and a sign-out drops only the signing-out clerk's steps. A refused step
+// keeps its text for its clerk to correct until the end of the center's day it was refused
+// on (``prune``): then it goes, and the page says so (docs/pages.md).
 
-import { ApiError, NetworkError, api, newKey, serviceOffset, session } from "/ui/shared/ui.js";
+import {
+  ApiError, NetworkError, api, centerZone, dayIn, newKey, serviceOffset, session,
+} from "/ui/shared/ui.js";
 
 const QUEUE_KEY = "sixstep.counter.queue.v1";
 const CASES_KEY = "sixstep.counter.cases.v1";
@@ -90,6 +100,19 @@ function read(key, fallback) {
 
 function write(key, value) { localStorage.setItem(key, JSON.stringify(value)); }
 
+/** The clerk signed in on this tab (null: nobody). */
+function clerk() { return session()?.clerk_id || null; }
+
+/** Whether ``item`` is the signed-in clerk's (a step kept before steps named their clerk is
+ *  anyone's, as it was). */
+function ours(item) { return !item.by || item.by === clerk(); }
+
+/** Whether a step refused at ``failedAt`` was refused before the center's today began. */
+export function refusedBeforeToday(failedAt, now = new Date(), zone = centerZone()) {
+  const at = new Date(failedAt);
+  return Number.isNaN(at.getTime()) || dayIn(zone, at) < dayIn(zone, now);
+}
+
 export class StepQueue extends EventTarget {
   constructor() {
     super();
@@ -103,12 +126,23 @@ export class StepQueue extends EventTarget {
     window.addEventListener("offline", () => { if (this.items().length) this.setState("offline"); });
   }
 
-  /** Steps not yet recorded by intake, oldest first. */
-  items() { return read(QUEUE_KEY, []); }
+  /** The signed-in clerk's steps not yet recorded by intake, oldest first. */
+  items() { return read(QUEUE_KEY, []).filter(ours); }
 
-  /** Steps intake refused (a rule, an invalid value): shown to the clerk, never retried as
-   *  they were; ``resend`` or ``discard`` answers each. */
-  failed() { return read(FAILED_KEY, []); }
+  /** The signed-in clerk's steps intake refused (a rule, an invalid value): shown to the
+   *  clerk, never retried as they were; ``resend`` or ``discard`` answers each. */
+  failed() { return read(FAILED_KEY, []).filter(ours); }
+
+  /** Drop every clerk's refused steps refused before the center's today: what a resident said
+   *  is not kept on the tablet past the day for a correction nobody made. */
+  prune(now = new Date()) {
+    const kept = read(FAILED_KEY, []).filter((f) => !refusedBeforeToday(f.failedAt, now));
+    if (kept.length === read(FAILED_KEY, []).length) return;
+    write(FAILED_KEY, kept);
+    const blocked = new Set(kept.map((f) => f.caseRef));
+    write(QUEUE_KEY, read(QUEUE_KEY, []).map((i) => (i.held && !blocked.has(i.caseRef) ? { ...i, held: false } : i)));
+    this.emit("change");
+  }
 
   /** Whether the case known here as ``caseRef`` has a refused step waiting for the clerk: its
    *  later steps are held until it is answered. */
@@ -133,9 +167,9 @@ export class StepQueue extends EventTarget {
   /** The refused step ``failedId`` is answered: when it was the case's last, its held steps go. */
   answered(failedId) {
     const gone = this.failed().find((f) => f.id === failedId);
-    write(FAILED_KEY, this.failed().filter((f) => f.id !== failedId));
+    write(FAILED_KEY, read(FAILED_KEY, []).filter((f) => f.id !== failedId));
     if (gone && !this.blocked(gone.caseRef)) {
-      write(QUEUE_KEY, this.items().map((i) => (i.caseRef === gone.caseRef ? { ...i, held: false } : i)));
+      write(QUEUE_KEY, read(QUEUE_KEY, []).map((i) => (i.caseRef === gone.caseRef ? { ...i, held: false } : i)));
     }
     this.emit("change");
     this.kick(0);
@@ -154,7 +188,7 @@ export class StepQueue extends EventTarget {
       ...clockNow(), // the clock and the page's monotonic one (sendingClock)
       by: session()?.clerk_id || null, // sent only under the token of who took the step
     };
-    const items = this.items();
+    const items = read(QUEUE_KEY, []);
     // While a step of the case is refused, what the clerk adds goes before the held steps.
     const at = items.findIndex((i) => i.caseRef === caseRef && i.held);
     if (at >= 0) items.splice(at, 0, item);
@@ -197,10 +231,12 @@ export class StepQueue extends EventTarget {
   }
 
   async drain() {
+    this.prune();
     for (;;) {
+      // The signed-in clerk's steps only: another clerk's wait for them (``ours``).
       const item = this.items().find((i) => !i.held && !this.blocked(i.caseRef));
       if (!item) { this.setState("online"); this.delay = 1000; return; }
-      if (!session()?.token || (item.by && session().clerk_id !== item.by)) {
+      if (!session()?.token) {
         this.setState("auth"); // waits for its clerk to sign in again
         this.emit("change");
         return;
@@ -254,21 +290,44 @@ export class StepQueue extends EventTarget {
     }
   }
 
-  remove(id) { write(QUEUE_KEY, this.items().filter((i) => i.id !== id)); }
+  remove(id) { write(QUEUE_KEY, read(QUEUE_KEY, []).filter((i) => i.id !== id)); }
 
-  /** Sign-out: drop every queued and refused step and the case ids (nothing is sent). */
+  /** Sign-out: drop the signing-out clerk's queued and refused steps (nothing is sent), and
+   *  the case ids no step left here names. Another clerk's steps stay: they wait for them. */
   forget() {
     clearTimeout(this.timer);
-    [QUEUE_KEY, CASES_KEY, FAILED_KEY].forEach((key) => localStorage.removeItem(key));
+    const items = read(QUEUE_KEY, []).filter((i) => !ours(i));
+    const failed = read(FAILED_KEY, []).filter((f) => !ours(f));
+    const refs = new Set([...items, ...failed].map((i) => i.caseRef));
+    const cases = Object.fromEntries(Object.entries(read(CASES_KEY, {})).filter(([ref]) => refs.has(ref)));
+    [[QUEUE_KEY, items], [FAILED_KEY, failed], [CASES_KEY, cases]].forEach(([key, value]) => {
+      if (Array.isArray(value) ? value.length : Object.keys(value).length) write(key, value);
+      else localStorage.removeItem(key);
+    });
     this.setState("online");
+    this.emit("change");
+  }
+
+  /** The case's resident was erased while its opening waited here (410 ``resident_erased``):
+   *  nothing of it can ever be recorded, and nothing a clerk could correct would change that,
+   *  so its steps go from the tablet at once, what was typed with them; only that it was
+   *  refused stays, without a word of it, for the clerk to see and dismiss (or the day's end). */
+  erased(item, error) {
+    write(QUEUE_KEY, read(QUEUE_KEY, []).filter((i) => i.caseRef !== item.caseRef));
+    const marker = { id: item.id, op: item.op, caseRef: item.caseRef, by: item.by,
+                     body: { occurred_at: item.body?.occurred_at }, error,
+                     failedAt: new Date().toISOString() };
+    write(FAILED_KEY, [...read(FAILED_KEY, []).filter((f) => f.caseRef !== item.caseRef), marker]);
+    this.emit("failed", { item: marker, error });
     this.emit("change");
   }
 
   refuse(item, error) {
     this.remove(item.id);
-    write(FAILED_KEY, [...this.failed(), { ...item, error, failedAt: new Date().toISOString() }]);
+    if (error.code === "resident_erased") { this.erased(item, error); return; }
+    write(FAILED_KEY, [...read(FAILED_KEY, []), { ...item, error, failedAt: new Date().toISOString() }]);
     // The case's later steps wait for the clerk's answer, in their order.
-    write(QUEUE_KEY, this.items().map((i) => (i.caseRef === item.caseRef ? { ...i, held: true } : i)));
+    write(QUEUE_KEY, read(QUEUE_KEY, []).map((i) => (i.caseRef === item.caseRef ? { ...i, held: true } : i)));
     this.emit("failed", { item, error });
     this.emit("change");
   }
