@@ -134,7 +134,7 @@ async def test_a_resident_who_sat_while_the_clock_was_set_right_is_counted_when_
     minutes: sent with the clock as it is, the trip kept the 3 minutes it was dated with (17
     minutes ago, not 20). As a kept step, it is sent with the clock as it was set when they
     sat down, moved on by the page's monotonic clock, and intake takes the 3 minutes off."""
-    here = "SH-PD-ZHANGJIANG"  # a center of this test's own: its trips are this test's
+    here = "SH-PD-GAOHANG"  # a center of this test's own (no other test's): its trips are its
     card = id_number("31011519750505123")
     r = await center.client("intake", "clerk-036", "clerk", here).post("/residents", json={
         "name": "王芳", "id_number": card, "phone": "13812345678",
