@@ -290,6 +290,16 @@ def _no_arrays(types: Mapping[str, str], table: str, names: Sequence[str]) -> No
             raise TypeError(f"{table}.{c} is an array: unnest would flatten it")
 
 
+def _masked_sets(columns: Sequence[str], expressions: Mapping[str, str], also: str) -> str:
+    """The masked UPDATE's SET list: ``columns[i]`` takes the patch's value (or its
+    ``expressions`` entry) where the patch's mask has bit i, else keeps the row's."""
+    return ", ".join([
+        *(f"{q(c)} = CASE WHEN s.{q(_MASK)} & {1 << i} <> 0"
+          f" THEN {expressions.get(c, f's.{q(c)}')} ELSE t.{q(c)} END"
+          for i, c in enumerate(columns)),
+        *([also] if also else [])])
+
+
 async def _update_masked(conn: asyncpg.Connection, types: Mapping[str, str], table: str,
                          key: str, columns: Sequence[str],
                          items: Sequence[tuple[Any, Mapping[str, Any]]],
@@ -300,11 +310,7 @@ async def _update_masked(conn: asyncpg.Connection, types: Mapping[str, str], tab
     _no_arrays(types, table, names)
     arrays = ", ".join([*(f"${i + 1}::{types[c]}[]" for i, c in enumerate(names)),
                         f"${len(names) + 1}::bigint[]"])
-    sets = ", ".join([
-        *(f"{q(c)} = CASE WHEN s.{q(_MASK)} & {1 << i} <> 0"
-          f" THEN {expressions.get(c, f's.{q(c)}')} ELSE t.{q(c)} END"
-          for i, c in enumerate(columns)),
-        *([also] if also else [])])
+    sets = _masked_sets(columns, expressions, also)
     bit = {c: 1 << i for i, c in enumerate(columns)}
     args = [[ident for ident, _ in items],
             *([patch.get(c) for _, patch in items] for c in columns),
@@ -336,10 +342,7 @@ async def _update_typed(conn: asyncpg.Connection, table: str, key: str, row_type
         rows.append((ident, *[patch.get(c) for c in columns], mask))
     if not rows:
         return 0
-    sets = ", ".join([
-        *(f"{q(c)} = CASE WHEN s.{q(_MASK)} & {bit[c]} <> 0"
-          f" THEN {expressions.get(c, f's.{q(c)}')} ELSE t.{q(c)} END" for c in columns),
-        *([also] if also else [])])
+    sets = _masked_sets(columns, expressions, also)
     return _rows(await _typed(conn, conn.execute(
         f"UPDATE {q(table)} AS t SET {sets} FROM unnest($1::{q(row_type.name)}[]) AS s"
         f" WHERE t.{q(key)} = s.{q(key)}", rows)))
