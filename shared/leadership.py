@@ -98,9 +98,13 @@ class Leadership:
         return self
 
     def _session_ended(self, *_: object) -> None:
+        self._say_lost("the session ended")
+
+    def _say_lost(self, why: str) -> None:
+        """``leader.lost``, once: the termination listener and ``lost`` may both hear it."""
         if self.leading:
             self.leading = False
-            log.warning("leader.lost", loop=self.what, lock=self.key, error="the session ended")
+            log.warning("leader.lost", loop=self.what, lock=self.key, error=why)
 
     @property
     def connection(self) -> asyncpg.Connection:
@@ -113,9 +117,7 @@ class Leadership:
     async def check(self) -> None:
         """Raise ``LeadershipLost`` unless this session still holds the lock. One query on
         the lock's own connection: it also keeps that session from looking idle."""
-        conn = self._conn
-        if conn is None:
-            raise LeadershipLost(f"{self.what}: not leading")
+        conn = self.connection
         try:
             held = await conn.fetchval(_HELD, self.key)
         except Exception as exc:  # a terminated session fails in several ways
@@ -131,9 +133,7 @@ class Leadership:
         For a loop that works on the lock's own connection between rounds it cannot
         interrupt with ``check`` (a consumer's batches): run beside it, the first to end
         ends both."""
-        conn = self._conn
-        if conn is None:
-            raise LeadershipLost(f"{self.what}: not leading")
+        conn = self.connection
         gone = asyncio.Event()
 
         def ended(*_: object) -> None:
@@ -151,9 +151,7 @@ class Leadership:
         """Say the lock's session is gone (``leader.lost``, once: ``_session_ended`` may have
         said it already) and raise ``LeadershipLost``: also for a loop that sees the session
         end by itself (the relay's own termination listener, which also wakes its rounds)."""
-        if self.leading:
-            self.leading = False
-            log.warning("leader.lost", loop=self.what, lock=self.key, error=why)
+        self._say_lost(why)
         raise LeadershipLost(f"{self.what}: lost the lock's session ({why})")
 
     async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
