@@ -39,6 +39,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from shared.bus.connection import connect_to, subject_matches
 from shared.bus.pulling import Puller, sequences_and_pending
+from shared.kernel.tasks import cancel_and_wait
 
 
 class SubjectFilter:
@@ -424,9 +425,8 @@ class ReaderProcess:
                     await asyncio.wait_for(proc.wait(), 5.0)
                     return
         finally:
-            if self._reading is not None and not self._reading.done():
-                self._reading.cancel()
-                await asyncio.wait((self._reading,))
+            if self._reading is not None:
+                await cancel_and_wait(self._reading)
 
 
 def main() -> None:

@@ -85,6 +85,7 @@ from shared.bus.durable_names import base_consumer
 from shared.bus.jetstream import connect
 from shared.bus.stream_identity import check_stream, forget_replays, stream_seen
 from shared.contracts import Envelope
+from shared.kernel.tasks import cancel_and_wait
 from shared.readmodels.bulk import q
 from shared.readmodels.readmodel import BulkHandler, ReadModel, make_tables
 from shared.settings import Settings, without_password
@@ -1116,10 +1117,7 @@ async def unless_stopped(work: Awaitable[Any], stop: asyncio.Event) -> bool:
     try:
         await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        stopped.cancel()
-        if not task.done():
-            task.cancel()
-            await asyncio.wait({task})  # the cancel delivered: nothing later is hit by it
+        await cancel_and_wait(stopped, task)  # the cancel delivered: nothing later is hit
     if task.cancelled():
         return False
     task.result()

@@ -103,6 +103,7 @@ from shared import tracing
 from shared.bus.jetstream import connect, event_subject
 from shared.bus.publishing import Outgoing, publish_each
 from shared.contracts import REGISTRY, Envelope, event_id_for
+from shared.kernel.tasks import cancel_and_wait
 from shared.leadership import Leadership
 from shared.settings import Settings
 from shared.tracing import TRACEPARENT
@@ -472,17 +473,13 @@ class Relay:
                 raise _ConnectionLost(f"NATS: {type(exc).__name__}: {exc}") from exc
             raise
         finally:
-            for task in loops:
-                task.cancel()
-            if loops:
-                await asyncio.wait(loops)
-            for task in loops:  # a loop's own failure as the connection closed: said above
-                if not task.cancelled():
-                    task.exception()  # else "Task exception was never retrieved", an error
-            self._forget_flight()
-            self.nc = None
-            with contextlib.suppress(Exception):
-                await nc.close()
+            try:  # a loop's own failure as the connection closed: said above
+                await cancel_and_wait(*loops)
+            finally:
+                self._forget_flight()
+                self.nc = None
+                with contextlib.suppress(Exception):
+                    await nc.close()
         if closed.is_set():
             raise _ConnectionLost(f"the relay's NATS connection closed: {nc.last_error!r}")
 

@@ -8,6 +8,7 @@ it but the event contracts (``shared.contracts``).
 - ``privacy/``     the redactor: personal data out of free text (``redact``, ``KnownPerson``)
 - ``moments``      the window a command's moments and days must lie in
 - ``clock``        what time it is, injectable
+- ``tasks``        ending the tasks a coroutine started, also when cancelled twice
 - ``calendar``     working days (statutory holidays, make-up days, provisional years)
 - ``holidays``     holidays files (official schedules added by hand)
 - ``statutory``    the law's holidays, for years without an official schedule

@@ -11,6 +11,13 @@ from typing import Any
 import httpx
 import hypothesis
 import schemathesis
+
+# Imported at collection, not at a test's first ``from_dict``: pytest rewrites a plugin's
+# modules (schemathesis is one) as they are first imported, and CPython 3.11.7's compile
+# fails spuriously when the garbage collector finalises a coroutine in the middle ("AST
+# constructor recursion depth mismatch", gh-106905: stop 50's CI run, the coroutine a
+# consumer's task left running by a shutdown: tests/faults/test_cancelled_twice.py).
+import schemathesis.specs.openapi.schemas
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase
 from schemathesis.checks import not_a_server_error

@@ -52,6 +52,7 @@ from shared.bus.store_timeouts import STORE_TIMED_OUT
 from shared.bus.stream_identity import check_stream, stream_seen
 from shared.contracts import REGISTRY
 from shared.contracts.decoding import EnvelopeHead, decode_envelope, decode_head
+from shared.kernel.tasks import cancel_and_wait
 from shared.leadership import Leadership
 from shared.settings import Settings
 
@@ -281,12 +282,7 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
                     task.result()
             finally:
                 self._conn = None
-                for task in (consuming, watching):
-                    task.cancel()
-                await asyncio.wait((consuming, watching))
-                for task in (consuming, watching):  # said above, or a cancellation
-                    if not task.cancelled():
-                        task.exception()
+                await cancel_and_wait(consuming, watching)  # a failure: said above
 
     def _standing_by(self, waiting: bool) -> None:
         self.stats.standing_by = waiting
@@ -592,9 +588,7 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
             try:
                 await asyncio.wait((applying, arrival), return_when=asyncio.FIRST_COMPLETED)
             finally:
-                arrival.cancel()
-                # Waited for, not awaited: a cancellation of this task itself still raises.
-                await asyncio.wait((arrival,))
+                await cancel_and_wait(arrival)
         if not applying.done():
             self._prepare_ahead(ahead)
 
@@ -615,11 +609,7 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
     @staticmethod
     async def _stop_applying(applying: asyncio.Future[None]) -> None:
         """The batch being applied is abandoned: its transaction rolls back."""
-        if not applying.done():
-            applying.cancel()
-        await asyncio.wait((applying,))  # its own failure is the caller's to report
-        if not applying.cancelled():
-            applying.exception()  # retrieved: reported by the caller's raise
+        await cancel_and_wait(applying)  # its own failure is the caller's to report
 
     # -- one batch --------------------------------------------------------------------------
 
