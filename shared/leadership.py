@@ -14,13 +14,20 @@ went on with its rounds through the pool: two leaders (the period scheduler, red
             await asyncio.sleep(self.tick_s)
 
 ``check`` raises ``LeadershipLost`` when the session is gone or no longer holds the lock;
+what it cannot tell (its look at ``pg_locks`` timed out, a busy server refused it, the session
+still open) is asked again, the round held back meanwhile, for up to ``doubt_s``: a statement
+timeout on a loaded database made every leader step down and every loop start again, a thrash
+where nothing had been lost. ``check`` looks at ``pg_locks`` at most every ``confirm_s`` (a
+session's end is heard at once without a query, by the connection's termination listener): the
+survey scheduler looked every 0.25 s, 240 statements a minute on an idle system. On a loss
 the loop ends (``watch`` says so at once for a loop busy on the lock's own connection: a
 consumer; the relay, whose LISTEN shares that session, watches it itself and calls
 ``lost``), the supervisor (``shared.runtime.background``) starts it again, and it waits for
 the lock like any other replica. Leaving the block (shutdown, a failure) gives the lock
-up. ``leading`` says whether this replica leads now (the ``sixstep_leading`` gauge); the log
-says ``leader.standby``, ``leader.elected``, ``leader.lost`` and ``leader.stepped_down``
-with the lock's name (no personal data: a loop's name and a schema).
+up. ``leading`` says whether this replica leads now (the ``sixstep_leading`` gauge; it stays 1
+while ``check`` is unsure); the log says ``leader.standby``, ``leader.elected``,
+``leader.unsure``, ``leader.sure_again``, ``leader.lost`` and ``leader.stepped_down`` with
+the lock's name (no personal data: a loop's name and a schema).
 
 Work any replica may pick up, one at a time (a policy's fan-out), enters with
 ``wait=False``: the lock if it is free, else at once with ``leading`` False (someone else is
@@ -31,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Callable
 from types import TracebackType
 from typing import NoReturn
@@ -47,6 +55,34 @@ _HELD = ("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND 
          " AND ((classid::bigint << 32) | objid::bigint) = hashtext($1)::bigint)")
 
 
+#: What says the session itself is gone (the lock with it), whatever the statement was: the
+#: connection closed under asyncpg (``InterfaceError``, ``InternalClientError``, a socket's
+#: ``OSError``), the server ending it (``PostgresConnectionError``; 57P01-57P03: a shutdown,
+#: a crash, not accepting). Anything else, on a connection still open, is "could not tell":
+#: a statement or lock timeout (57014, 55P03), the client's own timeout, a server out of
+#: memory or connections: the lock may well be held.
+_SESSION_GONE: tuple[type[BaseException], ...] = (
+    asyncpg.InterfaceError, asyncpg.InternalClientError, asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, asyncpg.CannotConnectNowError)
+
+
+def closed(conn: asyncpg.Connection) -> bool:
+    """Whether ``conn``'s session has ended: also when asyncpg, on hearing it, has already
+    given the connection back to its pool (the proxy then refuses even ``is_closed``)."""
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:
+        return True
+
+
+def session_gone(conn: asyncpg.Connection, exc: BaseException) -> bool:
+    """Whether ``exc``, raised by a statement on ``conn``, says the session has ended."""
+    if closed(conn) or isinstance(exc, _SESSION_GONE):
+        return True
+    # TimeoutError is an OSError: the client gave up on the answer, the session lives on
+    return isinstance(exc, OSError) and not isinstance(exc, TimeoutError)
+
+
 class LeadershipLost(ConnectionError):
     """The session holding the lock is gone (or holds it no more): another replica may lead."""
 
@@ -56,7 +92,9 @@ class Leadership:
 
     def __init__(self, pool: asyncpg.Pool, key: str, *, what: str,
                  standby_s: float = 2.0, wait: bool = True,
-                 on_standby: Callable[[bool], None] | None = None) -> None:
+                 on_standby: Callable[[bool], None] | None = None,
+                 confirm_s: float = 10.0, doubt_s: float = 30.0,
+                 retry_s: float = 1.0) -> None:
         self.pool = pool
         self.key = key
         self.what = what
@@ -66,8 +104,16 @@ class Leadership:
         self.wait = wait
         #: Told True when this replica starts standing by, False when it leads.
         self.on_standby = on_standby
+        #: ``check`` looks at ``pg_locks`` at most this often (seconds; 0: every call).
+        self.confirm_s = confirm_s
+        #: How long ``check`` asks again when it cannot tell, before it gives the lock up.
+        self.doubt_s = doubt_s
+        #: The pause between those asks.
+        self.retry_s = retry_s
         self.leading = False
         self._conn: asyncpg.Connection | None = None
+        #: When (the loop's clock) ``pg_locks`` last said the lock is this session's.
+        self._confirmed = -math.inf
 
     async def __aenter__(self) -> Leadership:
         conn: asyncpg.Connection = await self.pool.acquire()
@@ -88,6 +134,7 @@ class Leadership:
             await self._release(conn)
             raise
         self._conn, self.leading = conn, True
+        self._confirmed = asyncio.get_running_loop().time()
         # Heard as it happens, not at the next ``check`` (the period scheduler's is a minute
         # away): the gauge and /ready stop saying this replica leads at once, beside the
         # replica that took the lock (redteam101: two leaders shown for up to a minute).
@@ -115,17 +162,44 @@ class Leadership:
         return self._conn
 
     async def check(self) -> None:
-        """Raise ``LeadershipLost`` unless this session still holds the lock. One query on
-        the lock's own connection: it also keeps that session from looking idle."""
+        """Raise ``LeadershipLost`` unless this session still holds the lock.
+
+        The session's end is known without a query (the termination listener, or the
+        connection closed). Else one look at ``pg_locks`` on the lock's own connection, at
+        most every ``confirm_s`` (it also keeps that session from looking idle to a proxy):
+        not held, or the session gone on the way, is a loss; a failure that leaves the
+        session open (a statement timeout on a busy server) is "could not tell": said once
+        (``leader.unsure``), asked again every ``retry_s`` with the round held back, and a
+        loss only once it has lasted ``doubt_s``."""
         conn = self.connection
-        try:
-            held = await conn.fetchval(_HELD, self.key)
-        except Exception as exc:  # a terminated session fails in several ways
-            # (ConnectionDoesNotExistError, InternalClientError, OSError): any is a loss
-            self.lost(f"{type(exc).__name__}: {exc}")
-        else:
+        if not self.leading or closed(conn):
+            self.lost("the session ended")
+        clock = asyncio.get_running_loop()
+        if clock.time() - self._confirmed < self.confirm_s:
+            return
+        doubting_since: float | None = None
+        while True:
+            try:
+                held = await conn.fetchval(_HELD, self.key)
+            except Exception as exc:
+                why = f"{type(exc).__name__}: {exc}"
+                if session_gone(conn, exc):
+                    self.lost(why)
+                now = clock.time()
+                if doubting_since is None:
+                    doubting_since = now
+                    log.warning("leader.unsure", loop=self.what, lock=self.key, error=why,
+                                retry_s=self.retry_s, gives_up_after_s=self.doubt_s)
+                elif now - doubting_since >= self.doubt_s:
+                    self.lost(f"could not tell for {now - doubting_since:.1f} s: {why}")
+                await asyncio.sleep(self.retry_s)
+                continue
             if not held:
                 self.lost("the session no longer holds the lock")
+            if doubting_since is not None:
+                log.info("leader.sure_again", loop=self.what, lock=self.key)
+            self._confirmed = clock.time()
+            return
 
     async def watch(self) -> None:
         """Never return; raise ``LeadershipLost`` as soon as the lock's session ends (the
@@ -140,7 +214,7 @@ class Leadership:
             gone.set()
         conn.add_termination_listener(ended)
         try:
-            if not conn.is_closed():
+            if not closed(conn):
                 await gone.wait()
         finally:  # a connection PostgreSQL ended is given back to the pool by asyncpg
             with contextlib.suppress(asyncpg.InterfaceError):

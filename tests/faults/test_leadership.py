@@ -1,17 +1,45 @@
 """``shared/leadership.py``'s own rules, on a real PostgreSQL: the leader sees its lock as
 its own whatever the sign of the key's hash (``hashtext`` is negative for half the names:
 the lock's high 32 bits are then all ones), a second replica stands by until the first
-steps down, and a session PostgreSQL ended is a ``LeadershipLost``."""
+steps down, and a session PostgreSQL ended is a ``LeadershipLost``; a look at the lock that
+fails with the session still open (a statement timeout on a busy server) is not."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
+from structlog.testing import capture_logs
 
 from shared.leadership import Leadership, LeadershipLost
 from shared.settings import Settings
 from tests.support import end_lock_session, lock_free, schema_pool, wait_until
+
+#: The session setting that makes the leader's look at ``pg_locks`` fail while another
+#: session keeps that view locked: a lock wait ended by ``lock_timeout`` (55P03), or the
+#: statement ended by ``statement_timeout`` (57014), as on a database too busy to answer.
+TIMEOUTS = {"lock_timeout": "SET lock_timeout = '50ms'",
+            "statement_timeout": "SET lock_timeout = 0; SET statement_timeout = '50ms'"}
+
+
+@contextlib.asynccontextmanager
+async def pg_locks_held(settings: Settings) -> AsyncIterator[None]:
+    """Another session holds ``pg_locks`` (the view the leader looks at) in ACCESS EXCLUSIVE
+    mode until the block ends: the leader's look waits, then its session's timeout ends it."""
+    blocker = await asyncpg.connect(settings.database_url)
+    try:
+        async with blocker.transaction():
+            await blocker.execute("LOCK TABLE pg_catalog.pg_locks IN ACCESS EXCLUSIVE MODE")
+            yield
+    finally:
+        await blocker.close()
+
+
+def said(logs: list[dict[str, object]], event: str) -> bool:
+    return any(line["event"] == event for line in logs)
 
 
 @pytest.mark.parametrize("negative", [True, False], ids=["hash<0", "hash>=0"])
@@ -23,7 +51,9 @@ async def test_a_leader_sees_its_lock_whatever_the_sign_of_its_hash_and_loses_it
             " generate_series(1, 50) n) names WHERE (hashtext(k) < 0) = $1 LIMIT 1", negative)
         standing_by = asyncio.Event()
         first = Leadership(pool, key, what="test", standby_s=0.01)
-        second = Leadership(pool, key, what="test", standby_s=0.01,
+        # confirm_s=0: every check looks at pg_locks, so the look itself is what meets the
+        # ended session here (the termination listener may not have heard it yet)
+        second = Leadership(pool, key, what="test", standby_s=0.01, confirm_s=0,
                             on_standby=lambda waiting: waiting and standing_by.set())
         async with first as lead:
             await lead.check()
@@ -98,3 +128,70 @@ async def test_a_leader_cancelled_again_while_stepping_down_gives_its_connection
             return pool.get_idle_size() == pool.get_size()
         await wait_until(back, what="the lock's connection back in the pool")
         await wait_until(lambda: lock_free(pool, key), what="the lock given up")
+
+
+@pytest.mark.parametrize("timeout", list(TIMEOUTS))
+async def test_a_leader_that_cannot_tell_for_a_moment_keeps_leading_and_looks_again(
+        settings: Settings, timeout: str) -> None:
+    """Any error of ``check`` was a loss: a statement timeout on a busy database made the
+    leader step down and its loop start again (every loop of the replica at once: a thrash),
+    while its session, and the lock, were there all along. Now the look is asked again (the
+    round held back meanwhile) and the leader leads on once it answers."""
+    async with schema_pool(settings, "leadership_unsure", []) as pool:
+        key = "sixstep-test-leadership:unsure"
+        async with Leadership(pool, key, what="test", confirm_s=0, retry_s=0.05,
+                              doubt_s=600) as lead:
+            await lead.connection.execute(TIMEOUTS[timeout])
+            with capture_logs() as logs:
+                async with pg_locks_held(settings):
+                    checking = asyncio.create_task(lead.check())
+
+                    async def unsure() -> bool:  # a barrier: one look has failed
+                        return said(logs, "leader.unsure") or checking.done()
+                    await wait_until(unsure, what="the leader's look timing out")
+                    assert not checking.done(), "a timeout is not a loss"
+                await checking  # the view free again: the look answers, still ours
+            assert lead.leading
+            assert said(logs, "leader.sure_again") and not said(logs, "leader.lost")
+            assert not await lock_free(pool, key)
+
+
+async def test_a_leader_that_cannot_tell_for_too_long_gives_the_lock_up(
+        settings: Settings) -> None:
+    """"Could not tell" is bounded: a leader whose looks keep failing (a session cut off
+    without either side closing it looks just so) gives the lock up after ``doubt_s``."""
+    async with schema_pool(settings, "leadership_doubt", []) as pool:
+        key = "sixstep-test-leadership:doubt"
+        async with Leadership(pool, key, what="test", confirm_s=0, retry_s=0.02,
+                              doubt_s=0.2) as lead:
+            await lead.connection.execute(TIMEOUTS["lock_timeout"])
+            async with pg_locks_held(settings):
+                with pytest.raises(LeadershipLost, match="could not tell"):
+                    await lead.check()
+            assert not lead.leading
+
+
+async def test_a_leader_checked_every_round_looks_at_pg_locks_once_per_confirm_interval(
+        settings: Settings) -> None:
+    """The survey scheduler checks before every tick, every 0.25 s: each check was a query on
+    ``pg_locks`` (240 a minute on an idle system, the lock manager's every partition read
+    each time). The session's end is heard without a query (the termination listener);
+    the look runs once per ``confirm_s``, and a session ended is still a loss at once."""
+    async with schema_pool(settings, "leadership_confirm", []) as pool:
+        key = "sixstep-test-leadership:confirm"
+        looks: list[str] = []
+        async with Leadership(pool, key, what="test", confirm_s=3600) as lead:
+            lead.connection.add_query_logger(
+                lambda record: "pg_locks" in record.query and looks.append(record.query))
+            for _ in range(100):
+                await lead.check()
+            assert looks == []  # elected a moment ago: confirmed then
+            assert await end_lock_session(pool, key) == 1
+            await wait_until(lambda: lock_free(pool, key), what="the lock's session ended")
+
+            async def heard() -> bool:  # a barrier: the client read the session's end
+                return not lead.leading
+            await wait_until(heard, what="the leader hearing its session end")
+            with pytest.raises(LeadershipLost, match="the session ended"):
+                await lead.check()
+            assert looks == []  # said without a look
