@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from fastapi import FastAPI
@@ -53,6 +54,10 @@ try:  # FastAPI's included routers (0.165): what the router's matching goes thro
     )
 except ImportError:  # pragma: no cover - another FastAPI: the router does it all
     _IncludedRouter = None  # type: ignore[assignment,misc]
+
+
+_ROUTES_VERSION = attrgetter("_routes_version")
+"""A router's own counter of changes (read on each request: no list or frame a router)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +87,7 @@ class DirectRoutes:
         """The routers' own counters, summed; None before the routes are first read."""
         if not self._routers:
             return None
-        return sum([router._routes_version for router in self._routers])
+        return sum(map(_ROUTES_VERSION, self._routers))
 
     def _routes(self) -> tuple[_Leading, ...]:
         """The leading routes, in the router's order: its own plain routes (the OpenAPI

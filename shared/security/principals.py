@@ -16,9 +16,7 @@ the HTTP layer sets it for each request (``shared.http.auth``), a background job
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
-from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
@@ -64,13 +62,25 @@ def current_caller() -> Principal | None:
     return _CALLER.get()
 
 
-@contextlib.contextmanager
-def acting_as(principal: Principal | None) -> Iterator[Principal | None]:
+class acting_as:  # read as a verb in a with statement, as it always was
     """Run work as ``principal``: a request, for as long as it is handled (``shared.http.auth``),
     or work they began that goes on outside their request (a background fan-out of what they
-    published). The write path checks it as it checks a request's."""
-    reset = _CALLER.set(principal)
-    try:
-        yield principal
-    finally:
-        _CALLER.reset(reset)
+    published). The write path checks it as it checks a request's.
+
+    ``with acting_as(principal):`` sets the caller and resets it at the exit, whatever ends
+    the block. A plain class, not a ``@contextmanager`` generator: every request of every
+    service enters one, and the generator's wrapper (its ``__init__``, ``__enter__``'s
+    ``next``, ``__exit__``'s second ``next`` and ``StopIteration``) was ~2.5 % of intake's
+    request path in-process (py-spy of ``intake_asgi_paired.py --child``)."""
+
+    __slots__ = ("_principal", "_reset")
+
+    def __init__(self, principal: Principal | None) -> None:
+        self._principal = principal
+
+    def __enter__(self) -> Principal | None:
+        self._reset = _CALLER.set(self._principal)
+        return self._principal
+
+    def __exit__(self, *exc: object) -> None:
+        _CALLER.reset(self._reset)

@@ -28,6 +28,7 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import shared.http.fast_route
 from services.intake.application import Intake
 from services.intake.main import create_app
 from shared.eventstore.group_commit import Command, Written
@@ -313,3 +314,33 @@ async def test_the_route_and_dependant_attributes_fast_route_reads_are_there(
     missing += [f"Dependant.{f}" for f in DEPENDANT_FIELDS
                 if not hasattr(effective.dependant, f)]
     assert not missing, f"gone in fastapi {fastapi.__version__}: {missing}; {PINNED}"
+
+
+async def test_the_endpoint_runs_inside_fastapis_operation_only_when_its_telemetry_is_on(
+        local_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service's app turns FastAPI's own telemetry off, so the fast path awaits the endpoint
+    itself; a request that FastAPI's telemetry does observe (its key in the scope) still runs
+    it through ``run_endpoint_function``, inside FastAPI's operation."""
+    wrapped: list[str] = []
+    run = shared.http.fast_route.run_endpoint_function
+
+    async def counting(**kwargs: Any) -> Any:
+        wrapped.append(kwargs["dependant"].call.__name__)
+        return await run(**kwargs)
+
+    monkeypatch.setattr(shared.http.fast_route, "run_endpoint_function", counting)
+    app = _app(local_settings, standard=False)
+    observed = object()
+
+    async def telemetry_on(scope: Any, receive: Any, send: Any) -> None:
+        scope["fastapi.telemetry"] = observed
+        await app(scope, receive, send)
+
+    headers = {"Authorization": _token(local_settings)}
+    for asgi, key in ((app, "key-00000011"), (telemetry_on, "key-00000012")):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi),
+                                     base_url="http://sixstep.test") as client:
+            answer = await client.post("/cases", json=CASE,
+                                       headers={**headers, "Idempotency-Key": key})
+            assert answer.status_code == 201, answer.text
+        assert wrapped == ([] if asgi is app else ["open_case"])
