@@ -496,7 +496,7 @@ class Rectification(RemembersCommands):
         ``working_days`` working days after the day of the answer, on the center's calendar
         (``CalendarOutOfRange`` past the years it covers)."""
         counted_from = calendar.local_day(meta["occurred_at"])
-        deadline_on = calendar.add_working_days(counted_from, working_days)
+        deadline_on = calendar.deadline_day(counted_from, working_days)
         if not survey.is_bad_review:
             raise RuleViolated("only a bad review opens a rectification", level=survey.level,
                                rule="bad_review_only")
@@ -540,7 +540,7 @@ class Rectification(RemembersCommands):
                 or self.working_days is None):
             return False
         said = self.__dict__.get("published_deadline_on")
-        deadline_on = calendar.add_working_days(self.counted_from, self.working_days)
+        deadline_on = calendar.deadline_day(self.counted_from, self.working_days)
         basis = calendar.basis_of(self.counted_from, deadline_on)
         if self.deadline_on < today:
             # Missed on the day in force, whatever its basis and whatever the new count: a
@@ -634,7 +634,7 @@ class Rectification(RemembersCommands):
                                "record its outcome", rule="deadline_missed",
                                deadline_on=self.deadline_on.isoformat())
         start = today if self.track is None else self.counted_from  # the first triage's day
-        deadline_on = calendar.add_working_days(start, working_days)
+        deadline_on = calendar.deadline_day(start, working_days)
         self._triaged(rectification_id=self.id, track=track.value, working_days=working_days,
                       counted_from=start, deadline_on=deadline_on,
                       previous_deadline_on=self.deadline_on,
