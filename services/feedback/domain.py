@@ -164,6 +164,13 @@ class AppealExists(CommandError):
     code = "appeal_exists"
 
 
+class AppealWindowClosed(CommandError):
+    """A bad review appealed after its window (申诉时限): it stands, and is put right."""
+
+    status = 409
+    code = "appeal_window_closed"
+
+
 class NoAppealPending(CommandError):
     status = 409
     code = "no_appeal_pending"
@@ -455,6 +462,35 @@ class Survey(RemembersCommands):
 # -- the rectification ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class AppealWindow:
+    """How long a bad review may be appealed (申诉时限): until the end of the
+    ``working_days``-th working day after the review's day (``deadline_day``: a review on a day
+    off counts from the next working day), judged on ``today``, the service's day (not a day
+    the caller gives: a backdated post does not open a closed window). It bounds the lodging
+    only: an appeal lodged in time is decided whenever the supervisor decides it, after the
+    window too (it waits on the board's ``appeals_waiting``)."""
+
+    calendar: WorkingCalendar
+    today: date
+    working_days: int
+
+    def closes_on(self, reviewed_on: date) -> date:
+        return self.calendar.deadline_day(reviewed_on, self.working_days)
+
+    def check(self, reviewed_on: date | None) -> None:
+        if reviewed_on is None:
+            return  # a rectification from before its day was kept: nothing to count from
+        closes_on = self.closes_on(reviewed_on)
+        if self.today > closes_on:
+            raise AppealWindowClosed(
+                f"a bad review is appealed within {self.working_days} working days of the "
+                f"review (RECTIFICATION_APPEAL_WORKING_DAYS): this one's window closed on "
+                f"{closes_on}; the review stands and is put right",
+                reviewed_on=reviewed_on.isoformat(), closed_on=closes_on.isoformat(),
+                working_days=self.working_days)
+
+
 class Rectification(RemembersCommands):
     """A bad review taken seriously: put right by a deadline, then the resident asked again."""
 
@@ -479,6 +515,10 @@ class Rectification(RemembersCommands):
         self.service_item = service_item
         self.basis = basis
         self.counted_from = counted_from
+        # The review's day, which the appeal window counts from (the triage moves
+        # ``counted_from`` on; an event from before the count was kept gives none: its moment).
+        self.reviewed_on = counted_from
+        self.reviewed_at = meta.get("occurred_at")
         self.working_days = working_days
         self.reason_tags = tuple(reason_tags)
         self.served_by = tuple(served_by)  # the revisit is not theirs to record either
@@ -654,16 +694,28 @@ class Rectification(RemembersCommands):
 
     # -- the clerk's appeal, decided by another supervisor (申诉复核) ----------------------
 
-    def lodge_appeal(self, reasons: str, meta: Meta, on_behalf: bool = False) -> None:
-        """The reviewed clerk appeals (or, ``on_behalf``, a supervisor for them): once."""
+    def lodge_appeal(self, reasons: str, meta: Meta, on_behalf: bool = False,
+                     window: AppealWindow | None = None) -> None:
+        """The reviewed clerk appeals (or, ``on_behalf``, a supervisor for them): once, and
+        within ``window`` (409 ``appeal_window_closed`` after it; None: no window, a test's)."""
         if not on_behalf and meta.get("actor") != self.clerk_id:
             raise NotYourReview("a clerk appeals a bad review of their own service; a "
                                 "supervisor may appeal for them", actor=meta.get("actor"))
         if self.appeal is not None:
             raise AppealExists("this bad review was appealed already; it takes one appeal",
                                appeal=self.appeal)
+        if window is not None:
+            window.check(self.reviewed_day(window.calendar))
         self._appealed(rectification_id=self.id, survey_id=self.survey_id, reasons=reasons,
                        meta=self.meta_for(meta))
+
+    def reviewed_day(self, calendar: WorkingCalendar) -> date | None:
+        """The day of the bad review in the center's zone (None: an event that kept neither)."""
+        reviewed_on = self.__dict__.get("reviewed_on")
+        if reviewed_on is not None:
+            return reviewed_on
+        at = self.__dict__.get("reviewed_at")
+        return calendar.local_day(at) if isinstance(at, datetime) else None
 
     @event("RectificationAppealed")
     def _appealed(self, rectification_id: UUID, survey_id: UUID | None, reasons: str,
