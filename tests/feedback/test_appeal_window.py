@@ -18,12 +18,11 @@ from tests.support import bearer, headers
 
 async def test_a_bad_review_of_sunday_20_december_is_appealed_until_monday_28_not_after(
         settings: Settings) -> None:
-    settings = fast(settings)
-    start = datetime.fromisoformat("2026-12-20T10:05:00+08:00")  # a Sunday
-    clock, sender = Clock(start), KeptSender()
-    clerk = bearer(settings, role=Role.CLERK, sub="clerk-017")
-    director = bearer(settings, role=Role.SUPERVISOR, sub="director-01")
-    async with center(settings, clock, sender, start) as (intake, feedback):
+    settings, sunday = fast(settings), datetime.fromisoformat("2026-12-20T10:05:00+08:00")
+    clerk, director = (bearer(settings, role=role, sub=sub) for role, sub in (
+        (Role.CLERK, "clerk-017"), (Role.SUPERVISOR, "director-01")))
+    clock, sender = Clock(sunday), KeptSender()
+    async with center(settings, clock, sender, sunday) as (intake, feedback):
         at = "2026-12-20T10:00:00+08:00"
         _, late = await bad_review(intake, feedback, sender, at)
         _, in_time = await bad_review(intake, feedback, sender, at, "very_dissatisfied")
