@@ -342,6 +342,11 @@ class Settings(BaseSettings):
         "限期整改: working days after the triage day."))
     rectification_explain_working_days: int = Field(15, ge=0, description=(
         "解释说明: working days after the triage day."))
+    rectification_appeal_working_days: int = Field(5, ge=0, le=60, description=(
+        "申诉时限: the reviewed clerk (or a supervisor for them) appeals a bad review until "
+        "the end of this many working days after the review's day (a review on a day off "
+        "counts from the next working day); later, 409 appeal_window_closed. An appeal "
+        "lodged in time is decided whenever, after the window too."))
     rectification_default_track: Literal["immediate", "limited", "explain"] = Field(
         "limited", description=(
             "The track whose limit a bad review's deadline follows until it is triaged "

@@ -22,6 +22,7 @@ from eventsourcing.domain import Aggregate
 from services.feedback import commands as c
 from services.feedback.domain import (
     Answer,
+    AppealWindow,
     Consent,
     Recorder,
     Rectification,
@@ -83,6 +84,8 @@ class SurveyPolicy:
         RectificationTrack.IMMEDIATE: 1, RectificationTrack.LIMITED: 5,
         RectificationTrack.EXPLAIN: 15})
     default_track: str = RectificationTrack.LIMITED.value
+    #: 申诉时限: working days after the review's day a bad review may be appealed.
+    appeal_working_days: int = 5
     revisit_channel: str = SurveyChannel.PHONE_CALLBACK.value
     reason_tags: tuple[str, ...] = DEFAULT_REASON_TAGS
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
@@ -101,6 +104,7 @@ class SurveyPolicy:
                        RectificationTrack.LIMITED: settings.rectification_limited_working_days,
                        RectificationTrack.EXPLAIN: settings.rectification_explain_working_days},
                    default_track=settings.rectification_default_track,
+                   appeal_working_days=settings.rectification_appeal_working_days,
                    revisit_channel=settings.revisit_channel,
                    reason_tags=tuple(settings.survey_reason_tags), tz=settings.tz,
                    quiet=(settings.survey_quiet_from, settings.survey_quiet_until))
@@ -578,14 +582,20 @@ class Feedback:
     async def lodge_appeal(self, rectification_id: UUID, cmd: c.LodgeAppeal, actor: str,
                            key: str, expected_version: int | None = None, *,
                            on_behalf: bool = False) -> Written:
-        """The reviewed clerk's appeal; ``on_behalf``: a supervisor lodges it for them."""
+        """The reviewed clerk's appeal; ``on_behalf``: a supervisor lodges it for them.
+        Within ``appeal_working_days`` of the review, on the service's day (409
+        ``appeal_window_closed``; 422 past the calendar)."""
         meta = self.path.meta(actor, key, cmd)
         await self.path.scrubbing(meta, rectification_id, cmd.reasons)
-        return await self.path.on(
-            rectification_id, "rectification", "RectificationAppealed",
-            lambda rectification, meta: rectification.lodge_appeal(cmd.reasons, meta,
-                                                                   on_behalf),
-            meta, key, expected_version)
+
+        def act(rectification: Rectification, meta: Meta) -> None:
+            calendar = self.calendars.for_center(rectification.center_id)
+            window = AppealWindow(calendar, calendar.local_day(self.clock.now()),
+                                  self.policy.appeal_working_days)
+            covered(lambda: rectification.lodge_appeal(cmd.reasons, meta, on_behalf, window))
+
+        return await self.path.on(rectification_id, "rectification", "RectificationAppealed",
+                                  act, meta, key, expected_version)
 
     async def decide_appeal(self, rectification_id: UUID, cmd: c.DecideAppeal, actor: str,
                             key: str, expected_version: int | None = None) -> Written:

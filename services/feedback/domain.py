@@ -164,6 +164,13 @@ class AppealExists(CommandError):
     code = "appeal_exists"
 
 
+class AppealWindowClosed(CommandError):
+    """A bad review appealed after its window (申诉时限): it stands, and is put right."""
+
+    status = 409
+    code = "appeal_window_closed"
+
+
 class NoAppealPending(CommandError):
     status = 409
     code = "no_appeal_pending"
@@ -455,6 +462,35 @@ class Survey(RemembersCommands):
 # -- the rectification ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class AppealWindow:
+    """How long a bad review may be appealed (申诉时限): until the end of the
+    ``working_days``-th working day after the review's day (``deadline_day``: a review on a day
+    off counts from the next working day), judged on ``today``, the service's day (not a day
+    the caller gives: a backdated post does not open a closed window). It bounds the lodging
+    only: an appeal lodged in time is decided whenever the supervisor decides it, after the
+    window too (it waits on the board's ``appeals_waiting``)."""
+
+    calendar: WorkingCalendar
+    today: date
+    working_days: int
+
+    def closes_on(self, reviewed_on: date) -> date:
+        return self.calendar.deadline_day(reviewed_on, self.working_days)
+
+    def check(self, reviewed_on: date | None) -> None:
+        if reviewed_on is None:
+            return  # a rectification from before its day was kept: nothing to count from
+        closes_on = self.closes_on(reviewed_on)
+        if self.today > closes_on:
+            raise AppealWindowClosed(
+                f"a bad review is appealed within {self.working_days} working days of the "
+                f"review (RECTIFICATION_APPEAL_WORKING_DAYS): this one's window closed on "
+                f"{closes_on}; the review stands and is put right",
+                reviewed_on=reviewed_on.isoformat(), closed_on=closes_on.isoformat(),
+                working_days=self.working_days)
+
+
 class Rectification(RemembersCommands):
     """A bad review taken seriously: put right by a deadline, then the resident asked again."""
 
@@ -479,6 +515,10 @@ class Rectification(RemembersCommands):
         self.service_item = service_item
         self.basis = basis
         self.counted_from = counted_from
+        # The review's day, which the appeal window counts from (the triage moves
+        # ``counted_from`` on; an event from before the count was kept gives none: its moment).
+        self.reviewed_on = counted_from
+        self.reviewed_at = meta.get("occurred_at")
         self.working_days = working_days
         self.reason_tags = tuple(reason_tags)
         self.served_by = tuple(served_by)  # the revisit is not theirs to record either
@@ -496,7 +536,7 @@ class Rectification(RemembersCommands):
         ``working_days`` working days after the day of the answer, on the center's calendar
         (``CalendarOutOfRange`` past the years it covers)."""
         counted_from = calendar.local_day(meta["occurred_at"])
-        deadline_on = calendar.add_working_days(counted_from, working_days)
+        deadline_on = calendar.deadline_day(counted_from, working_days)
         if not survey.is_bad_review:
             raise RuleViolated("only a bad review opens a rectification", level=survey.level,
                                rule="bad_review_only")
@@ -540,7 +580,7 @@ class Rectification(RemembersCommands):
                 or self.working_days is None):
             return False
         said = self.__dict__.get("published_deadline_on")
-        deadline_on = calendar.add_working_days(self.counted_from, self.working_days)
+        deadline_on = calendar.deadline_day(self.counted_from, self.working_days)
         basis = calendar.basis_of(self.counted_from, deadline_on)
         if self.deadline_on < today:
             # Missed on the day in force, whatever its basis and whatever the new count: a
@@ -634,7 +674,7 @@ class Rectification(RemembersCommands):
                                "record its outcome", rule="deadline_missed",
                                deadline_on=self.deadline_on.isoformat())
         start = today if self.track is None else self.counted_from  # the first triage's day
-        deadline_on = calendar.add_working_days(start, working_days)
+        deadline_on = calendar.deadline_day(start, working_days)
         self._triaged(rectification_id=self.id, track=track.value, working_days=working_days,
                       counted_from=start, deadline_on=deadline_on,
                       previous_deadline_on=self.deadline_on,
@@ -654,16 +694,28 @@ class Rectification(RemembersCommands):
 
     # -- the clerk's appeal, decided by another supervisor (申诉复核) ----------------------
 
-    def lodge_appeal(self, reasons: str, meta: Meta, on_behalf: bool = False) -> None:
-        """The reviewed clerk appeals (or, ``on_behalf``, a supervisor for them): once."""
+    def lodge_appeal(self, reasons: str, meta: Meta, on_behalf: bool = False,
+                     window: AppealWindow | None = None) -> None:
+        """The reviewed clerk appeals (or, ``on_behalf``, a supervisor for them): once, and
+        within ``window`` (409 ``appeal_window_closed`` after it; None: no window, a test's)."""
         if not on_behalf and meta.get("actor") != self.clerk_id:
             raise NotYourReview("a clerk appeals a bad review of their own service; a "
                                 "supervisor may appeal for them", actor=meta.get("actor"))
         if self.appeal is not None:
             raise AppealExists("this bad review was appealed already; it takes one appeal",
                                appeal=self.appeal)
+        if window is not None:
+            window.check(self.reviewed_day(window.calendar))
         self._appealed(rectification_id=self.id, survey_id=self.survey_id, reasons=reasons,
                        meta=self.meta_for(meta))
+
+    def reviewed_day(self, calendar: WorkingCalendar) -> date | None:
+        """The day of the bad review in the center's zone (None: an event that kept neither)."""
+        reviewed_on = self.__dict__.get("reviewed_on")
+        if reviewed_on is not None:
+            return reviewed_on
+        at = self.__dict__.get("reviewed_at")
+        return calendar.local_day(at) if isinstance(at, datetime) else None
 
     @event("RectificationAppealed")
     def _appealed(self, rectification_id: UUID, survey_id: UUID | None, reasons: str,

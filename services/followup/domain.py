@@ -1460,8 +1460,12 @@ class NotTheOwner(CommandError):
 def working_deadline(calendar: WorkingCalendar, day: date, working_days: int
                      ) -> tuple[datetime, Basis]:
     """Office closing on the ``working_days``-th working day after ``day`` (a help task's
-    deadline, a referral's reply deadline), and the basis it was worked out on."""
-    due = calendar.add_working_days(day + timedelta(days=1), working_days - 1)
+    deadline, a referral's reply deadline), and the basis it was worked out on: counted as
+    every deadline is (``WorkingCalendar.deadline_day``), a day off as the next working day.
+    Counted from the day after ``day`` until stop 51, a task raised on Sunday 20 December
+    2026 with 3 days was due Wednesday 23 (the Sunday's day after, Monday, counted as the
+    first of three), a rectification opened on the same Sunday Thursday 24."""
+    due = calendar.deadline_day(day, working_days)
     return calendar.closing_on(due), calendar.basis_of(day, due)
 
 
@@ -1837,7 +1841,9 @@ class Referral(RemembersCommands):
         chased again), so a reopening gives it as many as it had whatever the calendar has
         learnt since (a make-up working day published in between is not a day more). One
         sent before the count was kept: counted again from the day after the sending's day
-        to the first reply deadline (``working_deadline``'s count) on the calendar in force;
+        to the first reply deadline (``working_deadline``'s count then: such a referral
+        predates stop 51, when the count began on the day after the sending's) on the
+        calendar in force;
         ``default`` when they cannot be counted any more."""
         kept = getattr(self, "working_days", None)
         if kept is not None:

@@ -158,7 +158,7 @@ class Intake:
         if calendar is None or item is None:
             return None
         start = calendar.local_day(meta["occurred_at"])
-        due_on: date = covered(lambda: calendar.add_working_days(start, item.typical_days))
+        due_on: date = covered(lambda: calendar.deadline_day(start, item.typical_days))
         return DueCandidate(due_on, DueSource.ITEM_DAYS, DueCause.GUIDANCE,
                             calendar.basis_of(start, due_on), counted_from=start,
                             working_days=item.typical_days)
@@ -403,7 +403,7 @@ class Intake:
             meta = case.meta_for(meta_for("system:calendar",
                                           calendar.replanning_key(case.version), now))
             start, days = due["counted_from"], due["working_days"]
-            counted: date = covered(lambda: calendar.add_working_days(start, days))
+            counted: date = covered(lambda: calendar.deadline_day(start, days))
             today = calendar.local_day(now)
             if case.overdue_on(today):
                 # Overdue on its day in force, provisional or not, whatever the new count: a

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from shared.bus.store_timeouts import ENDED_BY_SERVER, client_gave_up
 from shared.http.fast_route import principal_of
 from shared.http.probe_lines import ProbeLines, Verdict
+from shared.kernel.calendar import CalendarNotCovered, CalendarOutOfRange
 from shared.kernel.errors import CommandError, OutOfReach, Unavailable
 from shared.kernel.privacy.patterns import personal_data_in
 from shared.runtime.metrics import Metrics
@@ -201,6 +202,13 @@ def install_error_handlers(app: FastAPI, metrics: Metrics | None = None) -> None
         if exc.retry_after is not None:
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
+
+    @app.exception_handler(CalendarOutOfRange)
+    async def _past_the_calendar(request: Request, exc: CalendarOutOfRange) -> JSONResponse:
+        # A day past the calendar's years reached by a route that did not wrap its count in
+        # ``covered``: the same 422 naming the covered range, never a bare 500 (the calendar's
+        # horizon, official_until + CALENDAR_PROVISIONAL_YEARS, is every route's).
+        return await _command_error(request, CalendarNotCovered(str(exc), **exc.details()))
 
     @app.exception_handler(PersistenceError)
     async def _store(_: Request, exc: PersistenceError) -> JSONResponse:

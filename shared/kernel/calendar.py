@@ -28,6 +28,12 @@ day in the center's time zone):
   itself if it is a working day, else the next working day; ``n = 1`` on a Friday gives the next
   Monday. Equivalently: the working day ``r`` with ``working_days_between(s, r) == n``. A start on
   a non-working day (a weekend home visit) counts as received on the next working day.
+* ``deadline_day(received, n)``: the day a deadline of ``n`` working days falls on, for
+  whatever the center received (a help task, a referral, a bad review's rectification, a
+  case's due date): the n-th working day after the day of receipt, a receipt on a day off
+  counting as made on the next working day (the 政务服务 rule). ``add_working_days`` under a
+  name that says so: every working-day deadline is counted through it, so two of them raised
+  on the same Sunday fall on the same day (until stop 51 a help task's fell a day earlier).
 * ``subtract_working_days(d, n)``: the mirror image, the (n+1)-th working day on or before ``d``.
   For a working day ``d`` it undoes ``add_working_days``.
 * ``next_working_morning(at)``: the first office opening at or after ``at``.
@@ -387,6 +393,13 @@ class WorkingCalendar:
         """The (n+1)-th working day on or after ``start``'s day; see the module docstring."""
         index = bisect_left(self._table.working, self._ordinal(start)) + _count(n)
         return self._working_day_at(index)
+
+    def deadline_day(self, received: date | datetime, n: int) -> date:
+        """The day a deadline of ``n`` working days falls on, for what was received on
+        ``received``'s day: the n-th working day after it, a day off counting as the next
+        working day (received on Sunday 20 December 2026, 3 days: Thursday 24, as from
+        Monday 21). ``n = 0``: the day itself, or the next working day."""
+        return self.add_working_days(received, n)
 
     def subtract_working_days(self, day: date | datetime, n: int) -> date:
         """The (n+1)-th working day on or before ``day``; the inverse of ``add_working_days``."""

@@ -20,6 +20,8 @@ from services.feedback.application import SurveyPolicy
 from services.feedback.domain import (
     Answer,
     AppealExists,
+    AppealWindow,
+    AppealWindowClosed,
     NoAppealPending,
     NotYourReview,
     Rectification,
@@ -377,3 +379,63 @@ def test_an_anonymous_revisit_is_not_asked_again() -> None:
     assert first.channel == SurveyChannel.PHONE_CALLBACK, "phone by default"
     assert r.ask_again(first.id, at(2026, 3, 10, 12), at(2026, 3, 17, 12),
                        meta(at(2026, 3, 10, 12))) is None
+
+
+# -- the appeal's window (申诉时限): 5 working days after the review's day -----------------------
+
+
+def window(today: date, working_days: int = 5) -> AppealWindow:
+    return AppealWindow(CALENDAR, today, working_days)
+
+
+@pytest.mark.parametrize(("reviewed", "last_day", "first_late"), [
+    # Sunday 20 December 2026: as from Monday 21, five working days: Monday 28.
+    (at(2026, 12, 20, 15), date(2026, 12, 28), date(2026, 12, 29)),
+    # 23:30 on New Year's Eve in Shanghai (15:30 UTC), a working Thursday: 1 January off
+    # (2027 on the law alone, provisional), then 4-8 January: Friday 8.
+    (at(2026, 12, 31, 23, 30).astimezone(ZoneInfo("UTC")), date(2027, 1, 8),
+     date(2027, 1, 11)),
+    # Qingming on Monday 5 April 2027 (provisional): as from Tuesday 6: 7, 8, 9, 12, 13.
+    (at(2027, 4, 5, 10), date(2027, 4, 13), date(2027, 4, 14)),
+    # Tuesday 29 February 2028: 1-3, 6, 7 March.
+    (at(2028, 2, 29, 16), date(2028, 3, 7), date(2028, 3, 8)),
+])
+def test_a_bad_review_is_appealed_within_five_working_days_of_its_day_not_after(
+        reviewed: datetime, last_day: date, first_late: date) -> None:
+    late = bad_review(reviewed)
+    with pytest.raises(AppealWindowClosed) as refused:
+        late.lodge_appeal("迟到的申诉", meta(at(2030, 1, 1), "clerk-017"),
+                          window=window(first_late))
+    assert refused.value.status == 409 and refused.value.code == "appeal_window_closed"
+    assert refused.value.details["closed_on"] == last_day.isoformat()
+    assert late.appeal is None
+    on_time = bad_review(reviewed)
+    on_time.lodge_appeal("居民评错了窗口", meta(at(2030, 1, 1), "clerk-017"),
+                         window=window(last_day))
+    assert on_time.appeal == "pending"
+
+
+def test_last_years_bad_review_is_not_appealed_even_by_a_supervisor() -> None:
+    r = bad_review(at(2026, 3, 2, 10))
+    with pytest.raises(AppealWindowClosed):
+        r.lodge_appeal("去年的差评", meta(at(2026, 12, 20, 10), "supervisor-02"),
+                       on_behalf=True, window=window(date(2027, 3, 1)))
+
+
+def test_an_appeal_lodged_in_time_is_decided_after_the_window_and_the_triage_moves_nothing(
+        ) -> None:
+    # Reviewed on Monday 2 March 2026; triaged on Friday 6 (the triage counts its deadline
+    # from then): the window still counts from the review's day, Tuesday 3 to Monday 9.
+    r = bad_review(at(2026, 3, 2, 10))
+    triage(r, RectificationTrack.EXPLAIN, date(2026, 3, 6))
+    with pytest.raises(AppealWindowClosed):
+        bad_twin = bad_review(at(2026, 3, 2, 10))
+        triage(bad_twin, RectificationTrack.EXPLAIN, date(2026, 3, 6))
+        bad_twin.lodge_appeal("晚了", meta(at(2026, 3, 10, 9), "clerk-017"),
+                              window=window(date(2026, 3, 10)))
+    r.lodge_appeal("居民情绪激动", meta(at(2026, 3, 9, 16), "clerk-017"),
+                   window=window(date(2026, 3, 9)))
+    # Decided a month later: the window bounds the lodging, not the decision.
+    r.decide_appeal(AppealDecision.REJECTED, None, "差评属实", "director-01",
+                    meta(at(2026, 4, 9, 10), "director-01"))
+    assert (r.appeal, r.status) == ("rejected", "open")

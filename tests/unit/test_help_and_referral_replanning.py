@@ -63,18 +63,19 @@ def replanned(aggregate: HelpTask | Referral) -> list[Any]:
 
 def test_sent_on_december_20_the_make_up_saturday_brings_both_deadlines_a_day_forward(
         ) -> None:
-    # Ten working days from Monday 21 December: the law alone, Dec 21-25, 28-31, then Jan 1
-    # off and the weekend: Monday 4 January. The notice works Saturday the 2nd: that day.
+    # Sent on Sunday 20 December: as from Monday 21, ten working days after it: the law
+    # alone, Dec 22-25, 28-31, then Jan 1 off and the weekend: Monday 4, Tuesday 5 January.
+    # The notice works Saturday the 2nd: Monday 4.
     for made in (task(date(2026, 12, 20), 10, DECEMBER_20),
                  referral(date(2026, 12, 20), 10, DECEMBER_20)):
         due = made.deadline_at if isinstance(made, HelpTask) else made.reply_due_at
-        assert (due, made.basis) == (at(2027, 1, 4, 17), Basis.PROVISIONAL.value)
+        assert (due, made.basis) == (at(2027, 1, 5, 17), Basis.PROVISIONAL.value)
         assert made.replan(MAKE_UP, DECEMBER_20, meta("calendar:a")) is True
         due = made.deadline_at if isinstance(made, HelpTask) else made.reply_due_at
-        assert (due, made.basis) == (at(2027, 1, 2, 17), Basis.OFFICIAL.value)
+        assert (due, made.basis) == (at(2027, 1, 4, 17), Basis.OFFICIAL.value)
         [event] = replanned(made)
         previous = getattr(event, "previous_deadline_at", None) or event.previous_reply_due_at
-        assert previous == at(2027, 1, 4, 17) and event.cause == "calendar_published"
+        assert previous == at(2027, 1, 5, 17) and event.cause == "calendar_published"
         # The same schedule again (another key: a second reload) records nothing.
         version = made.version
         assert made.replan(MAKE_UP, DECEMBER_20, meta("calendar:b")) is False
@@ -85,7 +86,7 @@ def test_a_deadline_the_notice_keeps_is_confirmed_once() -> None:
     made = referral(date(2026, 12, 20), 10, DECEMBER_20)
     assert made.replan(AGREES, DECEMBER_20, meta("calendar:a")) is True
     [event] = replanned(made)
-    assert event.reply_due_at == event.previous_reply_due_at == at(2027, 1, 4, 17)
+    assert event.reply_due_at == event.previous_reply_due_at == at(2027, 1, 5, 17)
     assert made.basis == Basis.OFFICIAL.value
     assert made.replan(AGREES, NEW_YEARS_EVE_LATE, meta("calendar:a2")) is False
 
@@ -106,10 +107,10 @@ def test_at_new_years_eve_late_a_count_into_january_moves_and_a_missed_one_stays
 
 
 def test_a_deadline_the_notice_ends_already_is_due_at_the_re_planning_not_before() -> None:
-    # Sent on the 20th (the law: Jan 4); the schedule reaches the service only on Sunday 3
-    # January, after the make-up Saturday it ended on: due then, not on the past Saturday.
+    # Sent on the 20th (the law: Jan 5); the schedule reaches the service only on Tuesday 5
+    # January in the morning, after the Monday it ended on: due then, not on the past Monday.
     made = referral(date(2026, 12, 20), 10, DECEMBER_20)
-    now = at(2027, 1, 3, 10)
+    now = at(2027, 1, 5, 10)
     assert made.replan(MAKE_UP, now, meta("calendar:a")) is True
     assert (made.reply_due_at, made.basis) == (now, Basis.OFFICIAL.value)
 
@@ -120,7 +121,7 @@ def test_one_opened_before_the_count_was_kept_is_left_as_it_is() -> None:
                    requested_by="clerk-001", deadline_at=deadline_at, source_id=uuid.uuid4(),
                    service_item=None, meta=meta("open"), basis=basis.value)
     assert old.replan(MAKE_UP, DECEMBER_20, meta("calendar:a")) is False
-    assert old.deadline_at == at(2027, 1, 4, 17)
+    assert old.deadline_at == at(2027, 1, 5, 17)
 
 
 def test_a_referral_chased_again_is_counted_from_the_reopening() -> None:
@@ -137,18 +138,20 @@ def test_a_referral_chased_again_is_counted_from_the_reopening() -> None:
 
 def test_a_referral_chased_again_after_the_make_up_saturday_is_published_gets_its_ten_days(
         ) -> None:
-    # Sent Sunday 20 December with ten working days (the law: Monday 4 January), closed by
-    # the resolution; the notice then works Saturday 2 January. Counted again on it, Dec 21
-    # to Jan 4 holds eleven working days: the unit is given the ten it was given, not 11.
+    # Sent Sunday 20 December with ten working days (the law: Tuesday 5 January), closed by
+    # the resolution; the notice then works Saturday 2 January. The unit is given the ten it
+    # was given, not what the first deadline holds on the calendar in force.
     for calendar in (PROVISIONAL, MAKE_UP):
         made = referral(date(2026, 12, 20), 10, DECEMBER_20)
         made.close_as_not_needed(meta("close"))
         assert made.reply_working_days(calendar, default=5) == 10
-    # One sent before the count was kept: counted again on the calendar in force, as before.
-    reply_due_at, basis = working_deadline(PROVISIONAL, date(2026, 12, 20), 10)
+    # One sent before the count was kept (and before stop 51: its first deadline counted
+    # the Sunday's next day, Monday 21, as the first of ten: Monday 4 January): counted
+    # again on the calendar in force, as it was counted then; Dec 21 to Jan 4 holds eleven
+    # working days once Saturday 2 January is worked.
     old = Referral(id=uuid.uuid4(), unit_kind="social_insurance_bureau", unit_name="社保中心",
-                   unit_contact="", referred_by="clerk-001", reply_due_at=reply_due_at,
-                   source_id=uuid.uuid4(), meta=meta("send"), basis=basis.value)
+                   unit_contact="", referred_by="clerk-001", reply_due_at=at(2027, 1, 4, 17),
+                   source_id=uuid.uuid4(), meta=meta("send"), basis=Basis.PROVISIONAL.value)
     assert old.reply_working_days(PROVISIONAL, default=5) == 10
     assert old.reply_working_days(MAKE_UP, default=5) == 11
 

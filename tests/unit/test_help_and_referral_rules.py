@@ -226,7 +226,9 @@ def test_a_referral_of_a_resolved_case_is_closed_and_never_chased(sent_on: Any) 
 
 
 @pytest.mark.parametrize(("reopened_at", "due", "basis"), [
-    (at(2026, 12, 20, 10), at(2026, 12, 23, 17), Basis.OFFICIAL),  # Sunday: Mon 21 is day 1
+    # Sunday: counted as from Monday 21, the next working day, so Thursday 24 (until stop
+    # 51 Monday was day 1 and it fell on Wednesday 23, a rectification's on Thursday 24).
+    (at(2026, 12, 20, 10), at(2026, 12, 24, 17), Basis.OFFICIAL),
     # 23:30 on New Year's Eve, still the 31st in Shanghai: Jan 1 off, 2-3 a weekend, then
     # Monday 4 to Wednesday 6 January 2027 (the law alone: provisional).
     (datetime(2026, 12, 31, 23, 30, tzinfo=SHANGHAI), at(2027, 1, 6, 17), Basis.PROVISIONAL),
@@ -276,7 +278,9 @@ def test_a_referral_the_resolution_closed_is_chased_again_from_the_reopening(
 @pytest.mark.parametrize(("day", "days", "due", "basis"), [
     (at(2026, 3, 2).date(), 1, at(2026, 3, 3, 17), Basis.OFFICIAL),  # Monday -> Tuesday
     (at(2026, 4, 3).date(), 1, at(2026, 4, 7, 17), Basis.OFFICIAL),  # over Qingming (4-6)
-    (at(2026, 12, 20).date(), 5, at(2026, 12, 25, 17), Basis.OFFICIAL),  # a Sunday
+    # A Sunday counts as received on Monday 21: five working days after it (Friday 25
+    # until stop 51, when the Sunday's next day counted as the first of five).
+    (at(2026, 12, 20).date(), 5, at(2026, 12, 28, 17), Basis.OFFICIAL),
     (at(2026, 12, 28).date(), 5, None, Basis.PROVISIONAL),  # into 2027
     (at(2028, 6, 1).date(), 3, None, Basis.PROVISIONAL),
 ])
@@ -289,7 +293,7 @@ def test_deadlines_are_closing_on_the_nth_working_day_after(day: Any, days: int,
         assert deadline == due
     local = CALENDAR.local_day(deadline)
     assert CALENDAR.is_working_day(local) and local > day
-    assert CALENDAR.working_days_between(day + timedelta(days=1), local) == days - 1
+    assert CALENDAR.working_days_between(day, local) == days  # a day off counts none
 
 
 def test_a_reply_link_answers_its_own_referral_until_it_expires() -> None:
