@@ -45,6 +45,7 @@ from shared.contracts.followup import (
 )
 from shared.contracts.vocabulary import Verdict
 from shared.kernel.calendar import Basis, CalendarOutOfRange, DueRule, WorkingCalendar
+from shared.kernel.creation import recording
 from shared.kernel.errors import CommandError, InvalidCommand, RuleViolated
 from shared.kernel.idempotency import RemembersCommands
 from shared.kernel.ids import uuid5
@@ -1055,7 +1056,7 @@ class FollowUp(RemembersCommands):
             return False
         self.check_not_own_missed("cancel", meta, by_supervisor)
         self.check_may_cancel(meta, by_supervisor)
-        self._cancelled(reason=reason, meta=meta)
+        _record_cancelled(self, {"reason": reason, "meta": meta})  # self._cancelled(...)
         return True
 
     def check_may_hand_on(self, assigned_clerk: str | None, assigned_team: str | None,
@@ -1225,6 +1226,11 @@ class FollowUp(RemembersCommands):
         if case_id is not None:
             self.linked_case_id = case_id
         self._remember(meta, "FollowUpReassigned")
+
+
+_record_cancelled = recording(FollowUp, "_cancelled")
+"""``follow_up._cancelled(reason=..., meta=...)``, the same event without the library's generic
+call (``shared.kernel.creation.recording``): the rules cancel each lapsed follow-up they plan."""
 
 
 class Obligation(RemembersCommands):

@@ -15,10 +15,14 @@ calls with the same arguments. A class it cannot vouch for (an explicit ``TOPIC`
 id that is not a ``UUID`` get None: the library's ``_create`` builds them.
 ``tests/unit/test_lean_creation.py`` builds every created event of the three services' aggregates
 both ways and compares the aggregates, their events and the stored bytes.
+
+:func:`recording` does the same for a later event of an ``@event`` method called with each of
+its parameters named (``tests/unit/test_lean_recording.py``: a follow-up's cancel).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
@@ -28,6 +32,7 @@ from eventsourcing.domain import (
     CanInitAggregate,
     _init_mentions_id,
     _spec_filter_kwargs_for_method_params,
+    decorated_func_callers,
 )
 from eventsourcing.utils import get_topic, resolve_topic
 
@@ -94,3 +99,29 @@ def _made(cls: type, event_class: type) -> Creator | None:
         return agg
 
     return create
+
+
+def recording(cls: type, method: str) -> Callable[[Any, dict[str, Any]], None]:
+    """How ``aggregate.<method>(**kwargs)`` of ``cls``'s ``@event`` method records its event,
+    done as the library does it when ``kwargs`` names each of the method's parameters (all of
+    them attributes of its event): ``aggregate.trigger_event`` of the method's event class with
+    them, what the library's ``BoundCommandMethodDecorator`` comes to then, without its
+    generic steps (a bound decorator made for the call, the arguments coerced to keywords and
+    defaults added, both filtered by the event's signature): ~10 us of the ~28 a follow-up's
+    ``FollowUpCancelled`` costs on the group commit's writer thread, where the rules cancel
+    each lapsed follow-up they plan. Any other ``kwargs`` goes through the library's call
+    (its defaults, its errors)."""
+    decorator = cls.__dict__[method]
+    event_class = decorated_func_callers[decorator]
+    params = inspect.signature(decorator.decorated_func).parameters
+    names = frozenset(name for name in params if name != "self")
+    plain = (all(p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params.values())
+             and names <= _spec_filter_kwargs_for_method_params(event_class))
+
+    def record(aggregate: Any, kwargs: dict[str, Any]) -> None:
+        if plain and kwargs.keys() == names:
+            aggregate.trigger_event(event_class, **kwargs)
+        else:
+            getattr(aggregate, method)(**kwargs)
+
+    return record
