@@ -42,17 +42,23 @@ const SET_BACK_MS = 5000;
  *  set back while the step waited (NTP correcting a fast tablet, a clerk fixing it by hand),
  *  the clock as it was set when the step was queued, moved on by the page's monotonic clock,
  *  so the service's correction (``sent_at`` less its own clock) is the error that dated the
- *  step, not the clock's error after the change. A clock set forward is not told apart: a
- *  monotonic clock that stops while the device sleeps (some do) looks the same, and trusting
- *  it would take an hour asleep for a clock an hour slow. A step queued by another page (before
- *  a reload): by the service's clock (``reloadedClock``). Anything else: the clock as it is. */
+ *  step, not the clock's error after the change. A clock set forward is not told apart on the
+ *  monotonic clock alone (one that stops while the device sleeps, as some do, looks the same,
+ *  and trusting it would take an hour asleep for a clock an hour slow): the service's clock,
+ *  read again after it (``needsOffset``), tells them apart, as for a step queued by another
+ *  page (before a reload; ``reloadedClock``). Sent as it was, a step queued before the clock
+ *  jumped 2 h forward said the jumped clock, and was refused for it (``sent_at``) although it
+ *  was dated right; resent after the clerk set the clock right, it was dated at the resend.
+ *  Anything else: the clock as it is. */
 export function sendingClock(item, now = Date.now(), tick = performance.now(),
                              offset = serviceOffset()) {
   const queued = Date.parse(item.queuedAt);
   if (item.tick?.page !== PAGE) return reloadedClock(item, now, offset);
   if (Number.isNaN(queued)) return new Date(now);
   const waited = tick - item.tick.at;
-  return now - queued < waited - SET_BACK_MS ? new Date(queued + waited) : new Date(now);
+  if (now - queued < waited - SET_BACK_MS) return new Date(queued + waited);
+  // Set forward, or the tablet asleep: the service's clock tells them apart, as after a reload.
+  return now - queued > waited + SET_BACK_MS ? reloadedClock(item, now, offset) : new Date(now);
 }
 
 /** This device's clock now, with the page's monotonic clock beside it, for a post sent later
@@ -89,9 +95,13 @@ function reloadedClock(item, now, offset) {
   return Math.abs(moved) > SET_BACK_MS ? new Date(now + moved) : new Date(now);
 }
 
-/** Whether ``item`` needs the service's clock read before it is sent (``reloadedClock``). */
-function needsOffset(item) {
-  return item.tick?.page !== PAGE && typeof item.offset === "number" && serviceOffset() === null;
+/** Whether ``item`` needs the service's clock read before it is sent (``reloadedClock``): it
+ *  was queued by another page, or this device's clock was set forward (or it slept) since it
+ *  was queued here; the page has not read the service's clock since (``serviceOffset``). */
+function needsOffset(item, now = Date.now(), tick = performance.now()) {
+  if (typeof item.offset !== "number" || serviceOffset() !== null) return false;
+  if (item.tick?.page !== PAGE) return true;
+  return now - Date.parse(item.queuedAt) > tick - item.tick.at + SET_BACK_MS;
 }
 
 function read(key, fallback) {
