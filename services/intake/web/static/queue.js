@@ -17,7 +17,8 @@
 // actor is whoever's token it goes with), nor waits behind it: it stays until its own clerk
 // signs in again, and a sign-out drops only the signing-out clerk's steps. A refused step
 // keeps its text for its clerk to correct until the end of the center's day it was refused
-// on (``prune``): then it goes, and the page says so (docs/pages.md).
+// on, and a queued one waits for its clerk until the end of the center's day it was taken on
+// (``prune``): then it goes, and the page says so (docs/pages.md).
 
 import {
   ApiError, NetworkError, api, centerZone, dayIn, newKey, serviceOffset, session,
@@ -144,14 +145,41 @@ export class StepQueue extends EventTarget {
   failed() { return read(FAILED_KEY, []).filter(ours); }
 
   /** Drop every clerk's refused steps refused before the center's today: what a resident said
-   *  is not kept on the tablet past the day for a correction nobody made. */
+   *  is not kept on the tablet past the day for a correction nobody made. The same for steps
+   *  still queued from before today, whoever's (a clerk who went home with steps queued, the
+   *  network down till the day's end): each such case's steps go, what was typed with them
+   *  (the later ones of a case would be recorded out of order without the earlier ones), and
+   *  only that they were never sent stays (``queue_expired``, without a word of them) for their
+   *  clerk to see at her next sign-in, until today's end. Kept with no limit, a step waited on a
+   *  shared tablet for days, holding what a resident said, for a clerk who might never come. */
   prune(now = new Date()) {
-    const kept = read(FAILED_KEY, []).filter((f) => !refusedBeforeToday(f.failedAt, now));
-    if (kept.length === read(FAILED_KEY, []).length) return;
-    write(FAILED_KEY, kept);
-    const blocked = new Set(kept.map((f) => f.caseRef));
-    write(QUEUE_KEY, read(QUEUE_KEY, []).map((i) => (i.held && !blocked.has(i.caseRef) ? { ...i, held: false } : i)));
+    const queued = read(QUEUE_KEY, []);
+    const stale = new Set(queued.filter((i) => refusedBeforeToday(i.queuedAt, now)).map((i) => i.caseRef));
+    const failed = read(FAILED_KEY, []);
+    const kept = failed.filter((f) => !refusedBeforeToday(f.failedAt, now) && !stale.has(f.caseRef));
+    if (!stale.size && kept.length === failed.length) return;
+    const markers = new Map(); // per case and clerk: the first step that was never sent
+    for (const i of queued.filter((q) => stale.has(q.caseRef))) {
+      const at = `${i.caseRef}\u0000${i.by}`;
+      if (markers.has(at)) { markers.get(at).error.details.steps += 1; continue; }
+      markers.set(at, { id: i.id, op: i.op, caseRef: i.caseRef, by: i.by,
+                        body: { occurred_at: i.body?.occurred_at },
+                        error: { code: "queue_expired", details: { steps: 1 } },
+                        failedAt: now.toISOString() });
+    }
+    const left = [...kept, ...markers.values()];
+    write(FAILED_KEY, left);
+    const blocked = new Set(left.map((f) => f.caseRef));
+    write(QUEUE_KEY, queued.filter((i) => !stale.has(i.caseRef))
+      .map((i) => (i.held && !blocked.has(i.caseRef) ? { ...i, held: false } : i)));
     this.emit("change");
+  }
+
+  /** How many of the signed-in clerk's steps were never sent and left the tablet at the end
+   *  of the day they were taken on (``prune``). */
+  expired() {
+    return this.failed().filter((f) => f.error?.code === "queue_expired")
+      .reduce((n, f) => n + (f.error.details?.steps || 1), 0);
   }
 
   /** Whether the case known here as ``caseRef`` has a refused step waiting for the clerk: its
