@@ -54,12 +54,14 @@ async def test_steps_kept_offline_on_a_fast_tablet_are_dated_when_they_happened(
     bodies = posted_bodies(page)
 
     # Twenty minutes ago the network was down: the tablet, 3 minutes fast, kept two steps.
+    # Its clocks, the date and the monotonic one, both faked: twenty minutes pass on both (on
+    # the date alone, the page would see a clock set 20 minutes forward while they waited).
     happened = datetime.now(UTC) - timedelta(minutes=20)
-    await page.clock.set_fixed_time(happened + FAST)
+    await page.clock.install(time=happened + FAST)
     net = await two_steps_kept_offline(page, desk)
 
     # Now it is back: the tablet's clock, still 3 minutes fast, goes with each request.
-    await page.clock.set_fixed_time(datetime.now(UTC) + FAST)
+    await page.clock.fast_forward("20:00")
     await desk.set_offline(False)
     await expect(net).to_have_attribute("data-pending", "0", timeout=20_000)
     await saved(page, ["CaseOpened", "RequestHeard"])
@@ -278,6 +280,50 @@ async def test_a_clock_set_right_before_a_step_queued_offline_and_a_restart_move
     at = datetime.fromisoformat(heard["occurred_at"])
     # Sent with the stale offset: 4 minutes late (a slow clock set forward) or early.
     assert happened - timedelta(seconds=30) <= at < happened + timedelta(minutes=1), heard
+
+
+async def test_a_tablet_clock_jumping_two_hours_forward_mid_page_still_dates_the_waiting_step(
+        center: Center, desk: BrowserContext) -> None:
+    """A right tablet hears a resident while the network is down; then, the page still open,
+    its clock jumps 2 hours forward (a bad NTP answer, a thumb on the settings) and the
+    network returns. Sent with the clock as it is, the waiting step said a clock 2 hours
+    ahead and was refused for it, although it was dated right; resent once the clerk set
+    the clock right, it was dated at the resend. The page reads the service's clock again
+    first, sees its own moved 2 hours forward since the step was queued (not a tablet asleep:
+    the service's clock moved with the monotonic one), and sends the clock as it was set: the
+    step is recorded when it happened. What is typed after the jump is dated by the wrong
+    clock, and refused for it."""
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-040", "window-4")
+    await pick_item(page, "低保", "最低生活保障")
+    await page.clock.install(time=datetime.now(UTC))  # Date and performance.now, both faked
+    await page.click("#open-case")
+    await saved(page, ["CaseOpened"])  # answered: the service's clock read, this one right
+    bodies = posted_bodies(page)
+    await desk.set_offline(True)
+    happened = datetime.now(UTC)
+    await page.fill("#words", "低保怎么申请？")
+    await page.click("form[data-op=hear] button[type=submit]")
+    net = page.locator("#net")
+    await expect(net).to_have_attribute("data-pending", "1")
+
+    await page.clock.set_system_time(datetime.now(UTC) + timedelta(hours=2))  # jumps forward
+    await desk.set_offline(False)
+    await expect(net).to_have_attribute("data-pending", "0", timeout=20_000)
+    await expect(net).to_have_attribute("data-state", "online")
+    case = await case_of(page, center, "clerk-040", 2)
+    [heard] = [e for e in case["timeline"] if e["type"] == "RequestHeard"]
+    at = datetime.fromisoformat(heard["occurred_at"])
+    assert happened - timedelta(seconds=30) <= at < happened + timedelta(minutes=1), heard
+    [sent] = [datetime.fromisoformat(b["sent_at"]) for b in bodies if "sent_at" in b]
+    assert abs(sent - datetime.now(UTC)) < timedelta(minutes=1), "the clock as it was set"
+
+    restate = page.locator("form[data-op=restate]")
+    await page.fill("#restatement", "您想申请低保。")
+    await restate.locator(".choice:has(input[value=yes])").click()
+    await restate.locator("button[type=submit]").click()
+    await expect(restate.locator(".refusal")).to_contain_text(
+        "本机时间：与服务器的时间相差太多，请校准本机时间后重发")
 
 
 #: A clerk's last minutes of a day, in Shanghai, at the calendar's edges (2027: provisional

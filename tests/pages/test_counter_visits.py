@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
-from playwright.async_api import BrowserContext, expect
+from playwright.async_api import BrowserContext, Route, expect
 
 from tests.pages.center import Center
 from tests.pages.test_counter import id_number, pick_item, saved, sign_in
@@ -103,11 +104,26 @@ async def test_a_resident_back_the_next_morning_is_a_trip_of_that_morning(
 
     page = await desk.new_page()
     await sign_in(page, center, "clerk-072", "window-5", center_id=center_id)
-    evening = datetime.now(UTC) - timedelta(hours=14)
+    night = timedelta(hours=14)
+    evening = datetime.now(UTC) - night
     await page.clock.install(time=evening)  # the tablet's clock as she sits down
+
+    asleep = [False]
+
+    async def in_the_evening(route: Route) -> None:
+        # The service's clock answers the evening too (its Date header): the page reads it,
+        # and a tablet whose clock agreed with it then and agrees in the morning slept.
+        if asleep[0]:
+            await route.continue_()
+            return
+        answer = await route.fetch()
+        said = format_datetime(datetime.now(UTC) - night, usegmt=True)
+        await route.fulfill(response=answer, headers={**answer.headers, "date": said})
+    await page.route("**/*", in_the_evening)
     await page.fill("#resident-q", card)
     await page.press("#resident-q", "Enter")
     await expect(page.locator("#item-q")).to_be_focused()
+    asleep[0] = True  # the morning's answers say the morning
 
     await page.clock.set_system_time(datetime.now(UTC))  # the morning (asleep, then woken)
     await page.fill("#resident-q", card)

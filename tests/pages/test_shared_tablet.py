@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from tests.pages.center import Center
 from tests.pages.test_counter import case_heard, id_number, pick_item, saved, sign_in
@@ -130,6 +130,95 @@ async def test_a_refused_step_is_its_clerks_to_correct_today_and_is_gone_from_th
             "JSON.stringify([Object.assign({}, localStorage), Object.assign({}, sessionStorage)])")
         return words not in everything
     await wait_until(dropped, what="yesterday's refused step dropped from the tablet")
+
+
+async def test_a_step_a_clerk_left_queued_leaves_the_tablet_at_the_days_end_and_she_is_told(
+        center: Center, desk: BrowserContext) -> None:
+    # Clerk A restates offline and walks away, her tab closed: the step waits for her.
+    page_a = await desk.new_page()
+    await case_heard(page_a, center, "clerk-059", "window-3", "我想给我妈妈申请低保。")
+    await saved(page_a, ["CaseOpened", "RequestHeard"])
+    case_a = await page_a.evaluate(
+        "JSON.parse(localStorage.getItem('sixstep.counter.current.v1')).id")
+    await desk.set_offline(True)
+    words = "您想给母亲申请低保，她一个人住在幸福路，行动不便。"
+    await page_a.fill("#restatement", words)
+    await page_a.click("form[data-op=restate] .choice:has(input[value=yes])")
+    await page_a.click("form[data-op=restate] button[type=submit]")
+    await expect(page_a.locator("#net")).to_have_attribute("data-pending", "1")
+    await page_a.close()
+    await desk.set_offline(False)
+
+    # She does not come back that day: the step is dated the day before (the center's zone).
+    page_b = await desk.new_page()
+    await page_b.goto(f"{center.intake}/counter")
+    await page_b.evaluate("""() => {
+        const queue = JSON.parse(localStorage.getItem('sixstep.counter.queue.v1'));
+        const yesterday = new Date(Date.now() - 36 * 3600 * 1000).toISOString();
+        localStorage.setItem('sixstep.counter.queue.v1',
+            JSON.stringify(queue.map((q) => ({ ...q, queuedAt: yesterday }))));
+    }""")
+    # The next page on the tablet, before anyone signs in: her words are gone from it, and
+    # nothing of her step was sent under anyone's token.
+    await page_b.reload()
+    await expect(page_b.locator("#signin")).to_be_visible()
+
+    async def dropped() -> bool:
+        everything = await page_b.evaluate(
+            "JSON.stringify([Object.assign({}, localStorage), Object.assign({}, sessionStorage)])")
+        return words not in everything and "幸福路" not in everything
+    await wait_until(dropped, what="a step left queued past its day dropped from the tablet")
+    assert await page_b.evaluate(
+        "JSON.parse(localStorage.getItem('sixstep.counter.queue.v1') || '[]').length") == 0
+
+    # Clerk B signs in: nothing of A's is on his screen, his net says nothing of hers.
+    await sign_in(page_b, center, "clerk-060", "window-3")
+    net = page_b.locator("#net")
+    await expect(net).to_have_attribute("data-state", "online")
+    page_b.once("dialog", lambda d: d.accept())
+    await page_b.click("#sign-out")
+    await expect(page_b.locator("#signin")).to_be_visible()
+    await page_b.close()
+
+    # A signs in again: she is told her step never went and was not kept, to enter it again.
+    page_a = await desk.new_page()
+    await sign_in(page_a, center, "clerk-059", "window-3")
+    await expect(page_a.locator("#net")).to_contain_text("您有 1 步到当天结束仍未发出")
+    assert [e["type"] for e in await timeline_of(center, case_a)] == [
+        "CaseOpened", "RequestHeard"], "nothing sent of it"
+
+
+async def test_the_days_end_for_a_queued_step_is_the_centers_at_the_calendars_edges(
+        center: Center, browser: Browser) -> None:
+    """A step queued at a day's last minutes (Shanghai) waits till that day's end, not a
+    minute more: 20 Dec 2026 (a Sunday), New Year's Eve 2026, 2027 (provisional holidays),
+    29 Feb 2028; on a tablet left on UTC too, whose own day ends 8 hours later."""
+    utc = await browser.new_context(locale="zh-CN", timezone_id="UTC")
+    page = await utc.new_page()
+    await page.goto(f"{center.intake}/counter")
+    edges = [  # queued, the last second of its day, the first of the next (Shanghai)
+        ("2026-12-20T23:30:00+08:00", "2026-12-20T23:59:59+08:00", "2026-12-21T00:00:01+08:00"),
+        ("2026-12-31T23:30:00+08:00", "2026-12-31T23:59:59+08:00", "2027-01-01T00:00:01+08:00"),
+        ("2027-10-01T08:00:00+08:00", "2027-10-01T23:59:59+08:00", "2027-10-02T00:00:01+08:00"),
+        ("2028-02-29T23:30:00+08:00", "2028-02-29T23:59:59+08:00", "2028-03-01T00:00:01+08:00")]
+    for queued, before, after in edges:
+        left = await page.evaluate("""async ([queued, before, after]) => {
+          const q = await import("/ui/intake/queue.js");
+          const step = { id: "q1", key: "k1", op: "restate", caseRef: "c1", by: "clerk-061",
+                         body: { restatement: "typed", occurred_at: queued },
+                         queuedAt: new Date(queued).toISOString() };
+          const left = [];
+          for (const now of [before, after]) {
+            localStorage.setItem("sixstep.counter.queue.v1", JSON.stringify([step]));
+            localStorage.removeItem("sixstep.counter.failed.v1");
+            new q.StepQueue().prune(new Date(now));
+            left.push(localStorage.getItem("sixstep.counter.queue.v1").includes("typed"));
+          }
+          localStorage.clear();
+          return left;
+        }""", [queued, before, after])
+        assert left == [True, False], (queued, left)
+    await utc.close()
 
 
 async def test_what_the_tablet_keeps_after_a_day_holds_no_resident_and_no_clerk_token(

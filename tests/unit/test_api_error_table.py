@@ -9,8 +9,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Codes only a page makes for itself, never a service's answer: the counter's offline queue
-#: refuses a step whose case was never opened (services/intake/web/static/queue.js).
-PAGE_ONLY = {"case_not_opened"}
+#: refuses a step whose case was never opened, and drops one still unsent at the end of the
+#: day it was taken on (services/intake/web/static/queue.js).
+PAGE_ONLY = {"case_not_opened", "queue_expired"}
 
 
 def _table_codes() -> set[str]:

@@ -1246,10 +1246,12 @@ function renderNet() {
   const el = $("#net");
   const n = queue.items().length;
   const failed = queue.failed().length;
+  const expired = queue.expired(); // never sent by the day's end: gone from the tablet
   const state = failed ? "failed" : n === 0 ? "online" : queue.state;
   const text = {
     online: t("net_online"), sending: t("net_sending", { n }), offline: t("net_offline", { n }),
-    retrying: t("net_retrying", { n }), auth: t("net_auth", { n }), failed: t("net_failed", { n: failed }),
+    retrying: t("net_retrying", { n }), auth: t("net_auth", { n }),
+    failed: expired ? t("net_expired", { n: expired }) : t("net_failed", { n: failed }),
   }[state] || t("net_online");
   el.textContent = text;
   el.className = `net ${state === "offline" || state === "retrying" || state === "auth" ? "offline" : state}`;
@@ -1298,6 +1300,7 @@ queue.addEventListener("auth", () => signedOut(t("signin_expired")));
 
 function wire() {
   initLang();
+  queue.prune(); // before anyone signs in: what no clerk sent by the day's end goes (queue.js)
   onLangChange(() => { renderAll(); if (results.length && !$("#item-results").hidden) renderResults(); });
   setupSignIn({
     counter: true,

@@ -17,7 +17,8 @@
 // actor is whoever's token it goes with), nor waits behind it: it stays until its own clerk
 // signs in again, and a sign-out drops only the signing-out clerk's steps. A refused step
 // keeps its text for its clerk to correct until the end of the center's day it was refused
-// on (``prune``): then it goes, and the page says so (docs/pages.md).
+// on, and a queued one waits for its clerk until the end of the center's day it was taken on
+// (``prune``): then it goes, and the page says so (docs/pages.md).
 
 import {
   ApiError, NetworkError, api, centerZone, dayIn, newKey, serviceOffset, session,
@@ -42,17 +43,23 @@ const SET_BACK_MS = 5000;
  *  set back while the step waited (NTP correcting a fast tablet, a clerk fixing it by hand),
  *  the clock as it was set when the step was queued, moved on by the page's monotonic clock,
  *  so the service's correction (``sent_at`` less its own clock) is the error that dated the
- *  step, not the clock's error after the change. A clock set forward is not told apart: a
- *  monotonic clock that stops while the device sleeps (some do) looks the same, and trusting
- *  it would take an hour asleep for a clock an hour slow. A step queued by another page (before
- *  a reload): by the service's clock (``reloadedClock``). Anything else: the clock as it is. */
+ *  step, not the clock's error after the change. A clock set forward is not told apart on the
+ *  monotonic clock alone (one that stops while the device sleeps, as some do, looks the same,
+ *  and trusting it would take an hour asleep for a clock an hour slow): the service's clock,
+ *  read again after it (``needsOffset``), tells them apart, as for a step queued by another
+ *  page (before a reload; ``reloadedClock``). Sent as it was, a step queued before the clock
+ *  jumped 2 h forward said the jumped clock, and was refused for it (``sent_at``) although it
+ *  was dated right; resent after the clerk set the clock right, it was dated at the resend.
+ *  Anything else: the clock as it is. */
 export function sendingClock(item, now = Date.now(), tick = performance.now(),
                              offset = serviceOffset()) {
   const queued = Date.parse(item.queuedAt);
   if (item.tick?.page !== PAGE) return reloadedClock(item, now, offset);
   if (Number.isNaN(queued)) return new Date(now);
   const waited = tick - item.tick.at;
-  return now - queued < waited - SET_BACK_MS ? new Date(queued + waited) : new Date(now);
+  if (now - queued < waited - SET_BACK_MS) return new Date(queued + waited);
+  // Set forward, or the tablet asleep: the service's clock tells them apart, as after a reload.
+  return now - queued > waited + SET_BACK_MS ? reloadedClock(item, now, offset) : new Date(now);
 }
 
 /** This device's clock now, with the page's monotonic clock beside it, for a post sent later
@@ -89,9 +96,13 @@ function reloadedClock(item, now, offset) {
   return Math.abs(moved) > SET_BACK_MS ? new Date(now + moved) : new Date(now);
 }
 
-/** Whether ``item`` needs the service's clock read before it is sent (``reloadedClock``). */
-function needsOffset(item) {
-  return item.tick?.page !== PAGE && typeof item.offset === "number" && serviceOffset() === null;
+/** Whether ``item`` needs the service's clock read before it is sent (``reloadedClock``): it
+ *  was queued by another page, or this device's clock was set forward (or it slept) since it
+ *  was queued here; the page has not read the service's clock since (``serviceOffset``). */
+function needsOffset(item, now = Date.now(), tick = performance.now()) {
+  if (typeof item.offset !== "number" || serviceOffset() !== null) return false;
+  if (item.tick?.page !== PAGE) return true;
+  return now - Date.parse(item.queuedAt) > tick - item.tick.at + SET_BACK_MS;
 }
 
 function read(key, fallback) {
@@ -134,14 +145,41 @@ export class StepQueue extends EventTarget {
   failed() { return read(FAILED_KEY, []).filter(ours); }
 
   /** Drop every clerk's refused steps refused before the center's today: what a resident said
-   *  is not kept on the tablet past the day for a correction nobody made. */
+   *  is not kept on the tablet past the day for a correction nobody made. The same for steps
+   *  still queued from before today, whoever's (a clerk who went home with steps queued, the
+   *  network down till the day's end): each such case's steps go, what was typed with them
+   *  (the later ones of a case would be recorded out of order without the earlier ones), and
+   *  only that they were never sent stays (``queue_expired``, without a word of them) for their
+   *  clerk to see at her next sign-in, until today's end. Kept with no limit, a step waited on a
+   *  shared tablet for days, holding what a resident said, for a clerk who might never come. */
   prune(now = new Date()) {
-    const kept = read(FAILED_KEY, []).filter((f) => !refusedBeforeToday(f.failedAt, now));
-    if (kept.length === read(FAILED_KEY, []).length) return;
-    write(FAILED_KEY, kept);
-    const blocked = new Set(kept.map((f) => f.caseRef));
-    write(QUEUE_KEY, read(QUEUE_KEY, []).map((i) => (i.held && !blocked.has(i.caseRef) ? { ...i, held: false } : i)));
+    const queued = read(QUEUE_KEY, []);
+    const stale = new Set(queued.filter((i) => refusedBeforeToday(i.queuedAt, now)).map((i) => i.caseRef));
+    const failed = read(FAILED_KEY, []);
+    const kept = failed.filter((f) => !refusedBeforeToday(f.failedAt, now) && !stale.has(f.caseRef));
+    if (!stale.size && kept.length === failed.length) return;
+    const markers = new Map(); // per case and clerk: the first step that was never sent
+    for (const i of queued.filter((q) => stale.has(q.caseRef))) {
+      const at = `${i.caseRef}\u0000${i.by}`;
+      if (markers.has(at)) { markers.get(at).error.details.steps += 1; continue; }
+      markers.set(at, { id: i.id, op: i.op, caseRef: i.caseRef, by: i.by,
+                        body: { occurred_at: i.body?.occurred_at },
+                        error: { code: "queue_expired", details: { steps: 1 } },
+                        failedAt: now.toISOString() });
+    }
+    const left = [...kept, ...markers.values()];
+    write(FAILED_KEY, left);
+    const blocked = new Set(left.map((f) => f.caseRef));
+    write(QUEUE_KEY, queued.filter((i) => !stale.has(i.caseRef))
+      .map((i) => (i.held && !blocked.has(i.caseRef) ? { ...i, held: false } : i)));
     this.emit("change");
+  }
+
+  /** How many of the signed-in clerk's steps were never sent and left the tablet at the end
+   *  of the day they were taken on (``prune``). */
+  expired() {
+    return this.failed().filter((f) => f.error?.code === "queue_expired")
+      .reduce((n, f) => n + (f.error.details?.steps || 1), 0);
   }
 
   /** Whether the case known here as ``caseRef`` has a refused step waiting for the clerk: its
