@@ -17,6 +17,7 @@ from uuid import uuid4
 from services.followup.fanout import FanOut
 from shared.bus.consumer import TRACKING_DDL, Consumer
 from shared.eventstore.outbox import Relay
+from shared.runtime.lifecycle import Runtime
 from shared.settings import Settings
 from tests.intake.test_log_guarantees import open_and_hear, run_relay, stream_made, write_side
 from tests.support import bus_connection, schema_pool, wait_until
@@ -141,4 +142,31 @@ async def test_a_fan_out_cancelled_twice_leaves_no_write_running() -> None:
                                      applying, write.unwinding.wait)
     finally:
         write.let_go.set()
+    assert left == []
+
+
+async def test_the_event_path_probe_cancelled_twice_leaves_no_measure_running() -> None:
+    """The probe (``Runtime.probe_event_path``) cancelled twice as a service stops, while a
+    consumer's measure is still unwinding: the measure ends before the probe does. Bounded by
+    ``asyncio.wait_for`` (until stop 51), it ran as a task of its own that Python 3.11's
+    ``wait_for`` stopped waiting for at the second cancel: the guard in ``tests.support``
+    found it left after a lifespan. The runtime is a stand-in: its loop is what is looked at."""
+    measure = SlowToUnwind()
+
+    class Measured:
+        async def measure_oldest_unapplied(self) -> None:
+            await measure.apply(None, None)
+
+    runtime = SimpleNamespace(
+        service="followup", relay=None, driven={"worklist": Measured()},
+        metrics=SimpleNamespace(relay_unpublished=SimpleNamespace(labels=lambda _: None)),
+        settings=SimpleNamespace(health_probe_interval_s=60.0))
+
+    async def measuring() -> bool:
+        return measure.applying.is_set()
+    try:
+        left = await cancelled_twice(Runtime.probe_event_path(runtime),  # type: ignore[arg-type]
+                                     measuring, measure.unwinding.wait)
+    finally:
+        measure.let_go.set()
     assert left == []
