@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 import json
 import os
@@ -190,11 +191,43 @@ async def running(app: FastAPI, *, role: Role | str = Role.SUPERVISOR,
     if not anonymous:
         token = token or token_for(app.state.settings, role, center)
         headers["Authorization"] = f"Bearer {token}"
-    async with app.router.lifespan_context(app):
+    async with nothing_left_running(f"{app.title}'s lifespan"), \
+            app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://sixstep.test",
                                      timeout=30.0, headers=headers) as client:
             yield client
+
+
+def _named(task: asyncio.Task[Any]) -> str:
+    coro = task.get_coro()
+    return f"{task.get_name()} ({getattr(coro, '__qualname__', coro)!r})"
+
+
+@contextlib.asynccontextmanager
+async def nothing_left_running(what: str) -> AsyncIterator[None]:
+    """Fails the test when a task started inside the block is still pending once it has
+    ended: a task the product started and did not wait for (an orphan) is destroyed pending
+    when the test's loop closes ("Task was destroyed but it is pending!"), and the garbage
+    collector closing its coroutine in the middle of a ``finally`` broke an unrelated
+    ``compile`` in CI (CPython 3.11's gh-106905). Checked on a clean exit only: a test that
+    failed inside says so itself. Nested (a service's lifespan inside another's), the outer
+    block checks: the inner one's end would count the outer app's tasks started meanwhile."""
+    if _CHECKING.get():
+        yield
+        return
+    before = asyncio.all_tasks()
+    checking = _CHECKING.set(True)
+    try:
+        yield
+    finally:
+        _CHECKING.reset(checking)
+    left = sorted(_named(t) for t in asyncio.all_tasks() - before if not t.done())
+    assert not left, f"{what} ended with tasks still running: {left}"
+
+
+#: Set inside ``nothing_left_running``'s outermost block.
+_CHECKING: contextvars.ContextVar[bool] = contextvars.ContextVar("checking", default=False)
 
 
 class as_resident:
@@ -406,13 +439,14 @@ async def bus_connection(settings: Settings, name: str) -> AsyncIterator[NATS]:
 async def consumer_running(consumer: Consumer) -> AsyncIterator[asyncio.Task[None]]:
     """``consumer`` runs (leads its durable, or stands by) until the block ends; cancelled
     then. The task, for a test that ends it earlier (a leader going away)."""
-    task = asyncio.create_task(consumer.run())
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async with nothing_left_running(f"consumer {consumer.name}"):
+        task = asyncio.create_task(consumer.run())
+        try:
+            yield task
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 @contextlib.asynccontextmanager
@@ -431,14 +465,15 @@ async def consumer_supervised(consumer: Consumer) -> AsyncIterator[None]:
     """``consumer`` run as a service runs it (``supervise``): started again after it gave a
     batch back (a statement that ran out of time), at once (the pause between two starts is
     not what such a test looks at); cancelled when the block ends."""
-    task = asyncio.create_task(supervise(f"consumer:{consumer.name}", consumer.run,
-                                         sleep=lambda _: asyncio.sleep(0.01)))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async with nothing_left_running(f"consumer {consumer.name}"):
+        task = asyncio.create_task(supervise(f"consumer:{consumer.name}", consumer.run,
+                                             sleep=lambda _: asyncio.sleep(0.01)))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 #: The sessions holding the advisory lock ``hashtext($1)`` (``shared/leadership.py``).

@@ -44,6 +44,7 @@ from services.followup.application import FollowUps, Plan
 from services.followup.domain import POLICY_OUTREACH, fan_out_center, policy_follow_up_id
 from shared.contracts.followup import PublisherScope, Reason
 from shared.kernel.calendar import Basis, DueRule
+from shared.kernel.tasks import cancel_and_wait
 from shared.leadership import Leadership
 from shared.security.principals import Principal, Role, acting_as
 
@@ -144,10 +145,11 @@ class FanOut:
                 if not full:
                     break
         finally:
-            after.cancel()  # a look-up ahead that was not needed (a failure, a lost cursor)
-            for writing, _, _ in in_flight:  # withdrawn, or written and a no-op next time
-                writing.cancel()
-                writing.add_done_callback(_retrieved)
+            # A look-up ahead that was not needed (a failure, a lost cursor), and the writes
+            # not counted: withdrawn, or written and a no-op next time. Waited for, also when
+            # cancelled again meanwhile (a shutdown's next cancel): a write only cancelled
+            # went on rolling back past the walk, its lock given up and its loop closing.
+            await cancel_and_wait(after, *(writing for writing, _, _ in in_flight))
         await lead.check()
         await self.followups.finish_fan_out(policy_id, residents)
         await self.pool.execute(
@@ -207,13 +209,6 @@ async def stalled(pool: asyncpg.Pool, stall_s: float) -> list[str]:
     return [f"{row['n']} policy change(s) not fanned out, standing still since "
             f"{row['since'].isoformat(timespec='seconds')}: is a follow-up process with "
             "ROLES=fanout running? (its log says why a fan-out fails)"]
-
-
-def _retrieved(write: asyncio.Future[None]) -> None:
-    """A write left behind by a failed walk: its own failure, if any, is not worth a second
-    report (the walk's is raised; the next walk writes it again)."""
-    if not write.cancelled():
-        write.exception()
 
 
 def publisher_of(policy: asyncpg.Record) -> Principal:

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
+from types import SimpleNamespace
 from typing import Any
+from uuid import uuid4
 
+from services.followup.fanout import FanOut
 from shared.bus.consumer import TRACKING_DDL, Consumer
 from shared.eventstore.outbox import Relay
+from shared.runtime.lifecycle import Runtime
 from shared.settings import Settings
 from tests.intake.test_log_guarantees import open_and_hear, run_relay, stream_made, write_side
 from tests.support import bus_connection, schema_pool, wait_until
@@ -95,3 +99,74 @@ async def test_a_relay_cancelled_twice_leaves_nothing_running(settings: Settings
         async def settling() -> bool:
             return running("_settle_rounds")
         assert await cancelled_twice(relay.run(), settling) == []
+
+
+async def test_a_fan_out_cancelled_twice_leaves_no_write_running() -> None:
+    """A policy change's walk cancelled (a shutdown) while a batch is being written and the
+    next looked up: the write, rolling back slowly, ends before the walk does. Only cancelled
+    (until stop 51), it went on past the walk with no owner. Its store is a stand-in: what is
+    looked at is the walk's own tasks, not what they write."""
+    write = SlowToUnwind()
+    policy = {"policy_id": uuid4(), "finished_at": None, "cursor": None, "residents": 0,
+              "center_id": "c1", "all_centers": False, "scope": "center"}
+
+    class Store:
+        async def fetchrow(self, sql: str, *args: object) -> dict[str, Any]:
+            return policy
+
+    class Lead:
+        async def check(self) -> None:
+            return None
+
+    followups = SimpleNamespace(settings=SimpleNamespace(followup_team="team"))
+    fanout = FanOut(Store(), followups, batch=2, interval_s=1.0)  # type: ignore[arg-type]
+    looked_up = 0
+
+    async def residents(*_: object) -> list[dict[str, Any]]:
+        nonlocal looked_up
+        looked_up += 1
+        if looked_up > 1:  # the look-up ahead: the next batch, still on its way
+            await asyncio.Event().wait()
+        return [{"resident_id": uuid4()}, {"resident_id": uuid4()}]
+
+    async def writing(*_: object) -> None:
+        await write.apply(None, None)
+
+    fanout._residents = residents  # type: ignore[method-assign]
+    fanout._write = writing  # type: ignore[method-assign]
+
+    async def applying() -> bool:
+        return write.applying.is_set()
+    try:
+        left = await cancelled_twice(fanout._walk(policy["policy_id"], Lead()),  # type: ignore[arg-type]
+                                     applying, write.unwinding.wait)
+    finally:
+        write.let_go.set()
+    assert left == []
+
+
+async def test_the_event_path_probe_cancelled_twice_leaves_no_measure_running() -> None:
+    """The probe (``Runtime.probe_event_path``) cancelled twice as a service stops, while a
+    consumer's measure is still unwinding: the measure ends before the probe does. Bounded by
+    ``asyncio.wait_for`` (until stop 51), it ran as a task of its own that Python 3.11's
+    ``wait_for`` stopped waiting for at the second cancel: the guard in ``tests.support``
+    found it left after a lifespan. The runtime is a stand-in: its loop is what is looked at."""
+    measure = SlowToUnwind()
+
+    class Measured:
+        async def measure_oldest_unapplied(self) -> None:
+            await measure.apply(None, None)
+
+    runtime = SimpleNamespace(
+        service="followup", relay=None, driven={"worklist": Measured()},
+        metrics=SimpleNamespace(relay_unpublished=SimpleNamespace(labels=lambda _: None)),
+        settings=SimpleNamespace(health_probe_interval_s=60.0))
+
+    async def measuring() -> bool:
+        return measure.applying.is_set()
+    try:
+        left = await cancelled_twice(Runtime.probe_event_path(runtime),  # type: ignore[arg-type]
+                                     measuring, measure.unwinding.wait)
+    finally:
+        measure.let_go.set()
+    assert left == []
