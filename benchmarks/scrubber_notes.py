@@ -42,7 +42,10 @@ verb, a holiday or an emoji before a name, 由 / 让 / 找, half pinyin in capit
 companies and offices before a time or a doing); ``scrub51`` one clerk's day at the counter
 (errands run by relatives, call-backs, home visits, complaints naming staff, 12345 transfers
 with their ticket numbers, addresses, IDs ending in X, phones with dashes, spaces or +86,
-WeChat ids, bank cards; half the notes name no one); ``all`` every set.
+WeChat ids, bank cards; half the notes name no one); ``scrub52`` scrub52's attack on its own
+rules (a name before what the person came for or their errand, after a clock's time, a window
+or 听说, listed after a nickname, pinyin capitals alone; the errands, counts, days and places
+those could take); ``all`` every set.
 Each file's comments say what its notes are about.
 """
 
@@ -61,7 +64,7 @@ SETS_DIR = ROOT / "benchmarks" / "scrubber_notes_sets"
 #: The sets of notes, each ``scrubber_notes_sets/<set>.jsonl``, in the order ``--notes all``
 #: takes them.
 SETS = ("scrub10", "genres", "clerks", "redteam56", "scrub47", "redteam69", "scrub48",
-        "redteam80", "scrub49", "redteam89", "scrub50", "redteam100", "scrub51")
+        "redteam80", "scrub49", "redteam89", "scrub50", "redteam100", "scrub51", "scrub52")
 
 
 class Note(NamedTuple):
@@ -141,7 +144,11 @@ TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号",
             # reached, a nickname listed, 们, a name reached for 核实, staff, 的 + a paper
             "LI建国来", "联系sato hanako ", "联系zhang jianguo，", "联系SATO", "张建国和小王",
             "张建国们来", "联系韩立新核", "工作人员林晓", "常建国的居住证", "蔡俊每",
-            "李秀兰，张建国来"]
+            "李秀兰，张建国来",
+            # scrub52's: what the person came for, the errand after the name, 听说 and a
+            # window before it, a nickname first in a list, capitals alone, a deed after a time
+            "张建国来办", "张建国医保", "听说王秀英来", "窗口张建国说", "老王和张建国来",
+            "LI建国，", "刘志刚今天签"]
 
 TIMED = r"""
 import json, sys, time
@@ -195,7 +202,7 @@ def main() -> None:
                         help="which set of notes (scrub10's, redteam38's genres, scrub46's "
                              "word given names, redteam56's, scrub47's, redteam69's, "
                              "scrub48's, redteam80's, scrub49's, redteam89's, scrub50's, "
-                             "redteam100's, scrub51's, all)")
+                             "redteam100's, scrub51's, scrub52's, all)")
     args = parser.parse_args()
     if args.triggers:
         for tree in (args.other, ROOT):

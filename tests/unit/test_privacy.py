@@ -705,8 +705,9 @@ def test_the_resident_the_case_names_is_scrubbed_in_every_form(typed: str, store
 
 def test_a_name_the_vault_does_not_know_typed_alone_is_not_caught() -> None:
     """The limit docs/security.md states: nothing marks 王秀英 as a name here but the vault
-    (今天王秀英来过 goes since scrub49: a time glued before the name opens its clause)."""
-    assert redact("听说王秀英今天来过") == "听说王秀英今天来过"
+    (今天王秀英来过 goes since scrub49: a time glued before the name opens its clause; 听说王秀英
+    今天来过 since scrub52)."""
+    assert redact("王秀英材料已补") == "王秀英材料已补"
 
 
 def test_a_landline_on_file_is_found_without_its_area_code() -> None:
@@ -821,7 +822,12 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
                                   "LI建国来", "联系sato hanako ", "联系zhang jianguo，",
                                   "联系SATO", "张建国和小王", "张建国们来", "联系韩立新核",
                                   "工作人员林晓", "常建国的居住证", "蔡俊每",
-                                  "李秀兰，张建国来"])
+                                  "李秀兰，张建国来",
+                                  # scrub52's: what the person came for, the errand after the
+                                  # name, 听说 and a window before it, a nickname first in a
+                                  # list, capitals alone
+                                  "张建国来办", "张建国医保", "听说王秀英来", "窗口张建国说",
+                                  "老王和张建国来", "LI建国，", "刘志刚今天签"])
 def test_a_field_four_times_as_long_costs_the_scrubber_four_times_the_work(
         unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
@@ -849,7 +855,8 @@ def test_the_residents_name_typed_with_one_homophone_wrong_is_still_hers() -> No
     typo from a word (主张为民 for 张伟)."""
     assert redact("今天王秀瑛来过，汪秀英的女儿代办，已回访王秀音，由王修英本人提交", RESIDENT) == (
         f"今天{NAME}来过，{NAME}的女儿代办，已回访{NAME}，由{NAME}本人提交")
-    assert redact("王秀兰来了，王秀才", RESIDENT) == "王秀兰来了，王秀才"
+    # (王秀兰来了 goes by the clause rules since scrub52: 来了 is what a person does)
+    assert redact("王秀兰材料已补，王秀才", RESIDENT) == "王秀兰材料已补，王秀才"
     two = KnownPerson(name="张伟")
     assert redact("坚持主张为民办事，张玮已到", two) == "坚持主张为民办事，张玮已到"
     # opening a clause before 来过 a name goes by the clause rules since scrub48, typo or not
@@ -1286,8 +1293,9 @@ def test_a_taiwan_mobile_alone_is_a_phone(typed: str, stored: str) -> None:
     # a Mandarin note's 陈生 is no form of address, but a name opening a clause before 来过
     # (scrub48: a given name 生)
     ("陈生来过", f"{NAME}来过"),
+    ("陈生来了", f"{NAME}来了"),  # and before 来了 since scrub52, as before 来过
     *[(words, words) for words in ["佢話要注意衛生。", "佢唔想浪費餘生，", "佢老婆話唔使",
-                                   "陈生来了", "钱太少", "佢阿婆嚟咗"]],
+                                   "钱太少", "佢阿婆嚟咗"]],
 ])
 def test_a_surname_with_a_cantonese_form_of_address_is_a_name(typed: str, stored: str) -> None:
     """redteam64: a note taken in Cantonese names a resident 陳生 (Mr Chan), 陳太 (Mrs Chan),
@@ -1609,7 +1617,7 @@ def test_the_letters_of_an_office_and_pinyin_words_are_no_names(words: str) -> N
     ("高峰来过窗口", f"{NAME}来过窗口"),
     *[(words, words) for words in [
         "今天来访人数较多", "上午高峰期来电多", "陪同人员到窗口等候", "下午开会说明情况",
-        "今天周一来电很多", "昨天下雨来访少", "听说王秀英今天来过"]],
+        "今天周一来电很多", "昨天下雨来访少"]],
 ])
 def test_a_name_glued_to_the_time_before_it_opens_its_clause(typed: str, stored: str) -> None:
     """scrub49: a name glued to the time a note opens with (今天张建国来过, 上午李秀英打电话)
@@ -2026,3 +2034,54 @@ def test_the_first_of_two_names_parted_by_a_comma(typed: str, stored: str) -> No
     a heading's topic): a whole name of three characters before the comma goes when the name
     after it went; thanks, a district, a city, an illness, a fund or a fee stays."""
     assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    # stop 50's misses, as they were found
+    ("下午3点张建国来办医保", f"下午3点{NAME}来办医保"),
+    ("老王和张建国来过", f"{NAME}和{NAME}来过"),
+    ("LI建国", NAME),
+    ("张建国和小米来过", f"{NAME}和小米来过"),
+    ("听说王秀英今天来过", f"听说{NAME}今天来过"),
+    ("5号窗口张建国说", f"5号窗口{NAME}说"),
+    ("刘志刚今天签字", f"{NAME}今天签字"),
+    # what a clerk types around them: a form of address, a time, a window, a list with 、,
+    # 今天 / 昨天 / 刚才 / 又, two-character names, a service item right after the name
+    ("张建国先生今天来办医保", f"{NAME}今天来办医保"),
+    ("王秀英女士又来了", f"{NAME}又来了"),
+    ("李阿姨刚才来咨询", f"{NAME}刚才来咨询"),
+    ("9:30张建国来办医保", f"9:30{NAME}来办医保"),
+    ("上午十点李秀英来咨询", f"上午十点{NAME}来咨询"),
+    ("3号窗王芳来过", f"3号窗{NAME}来过"),
+    ("2号窗口李强来交材料", f"2号窗口{NAME}来交材料"),
+    ("张建国、李秀英都来办医保", f"{NAME}、{NAME}都来办医保"),
+    ("老李和王芳来过", f"{NAME}和{NAME}来过"),
+    ("张建国又来了", f"{NAME}又来了"),
+    ("王芳昨天来领补贴", f"{NAME}昨天来领补贴"),
+    ("李强刚才来问低保", f"{NAME}刚才来问低保"),
+    ("张建国医保报销", f"{NAME}医保报销"),
+    ("王芳低保年审材料齐了", f"{NAME}低保年审材料齐了"),
+    ("李强办理居住证", f"{NAME}办理居住证"),
+    ("听说李强昨天来过", f"听说{NAME}昨天来过"),
+    ("ZHANG秀兰，材料已收", f"{NAME}，材料已收"),
+    ("王芳今天签字确认", f"{NAME}今天签字确认"),
+])
+def test_stop_fifties_misses_and_the_ways_a_clerk_types_them(typed: str, stored: str) -> None:
+    """Stop 50 left these names in the text: a name before what the person came for (来办,
+    来咨询, 又来了) or the errand that is theirs (医保报销), after a window's number or 听说,
+    listed after a nickname or before 小米, 刘志刚 with the time before 签字, and LI建国 alone."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize("words", [
+    "周一到周五办理", "今天来办的人很多", "窗口高峰来办的多", "高效办理", "简化办理流程",
+    "夏季补贴已发放", "商保报销需要发票", "文化补贴", "安居补贴", "冷空气来了", "车子来了",
+    "常规办理", "马上办理", "尚未办理", "申报补贴", "康复补贴", "高龄津贴", "农村户口",
+    "常住户口迁移", "华为来办业务", "江苏来办", "申请人来办", "房东来了", "孙子来了",
+    "听说高龄补贴要涨", "听说政策变了", "窗口工作人员说", "窗口管理说明", "3号窗暂停办理",
+    "小米和华为来过", "老人和小孩都来了", "老师和家长来过", "申请MA学位", "HE染色报告",
+    "MA学位申请材料"])
+def test_the_centers_errands_and_words_before_them_stay(words: str) -> None:
+    """What scrub52's rules read after a name (来办, 办理, 补贴, 报销, 来了, a window) also
+    follows the center's own words: those stay."""
+    assert redact(words) == words

@@ -491,18 +491,39 @@ day of the month or a clock's time among them, and a space before each (张建�
 _CALLS_COUNTED = r"(?!(?:较|很|特别|比较|非常)?(?:多(?![次回遍])|少)|量|数|人数|高峰)"
 """来电 / 来访 said of how many came (上午高峰来电多, 今天来电量大, 9点半高峰来访多), not of who
 called (张建国来电多次 is a person): scrub49 took 高峰 for a name there."""
+_HEARD_OR_SERVED = "听说|据说|听到|得知|窗口|柜台|号窗"
+"""What a clerk writes right before the name of whom they heard of or served, glued to it
+(听说王秀英今天来过, 5号窗口张建国说, 3号窗王芳来过): kept until scrub52; each two characters, one
+width for ``_SPEAKER_OPENS``' look behind."""
 _SPEAKER_OPENS = (r"(?=" + _SURNAME_FIRST
                   + r")(?:^|(?<=[，。；！？,.;!?\s:：（(【\[\-#“「『\"'‘节旦\u2600-\u27bf"
-                  r"\U0001f300-\U0001faff])|(?<=" + _KIN
+                  r"\U0001f300-\U0001faff])|(?<=" + _KIN + "|" + _HEARD_OR_SERVED
                   + r")|" + _A_DAY_BEFORE + r"|(?<=" + _A_TIME_OF_DAY + r")(?!向))")
+SERVICE_ITEMS = ("医保", "社保", "低保", "养老金", "养老保险", "退休金", "居住证", "残疾证", "户口",
+                 "失业金", "失业登记", "就业登记", "报销", "补贴", "公积金", "救助", "慰问金",
+                 "尊老金", "敬老卡", "老年卡", "高龄津贴")
+"""The center's errands a clerk writes right after whose they are (张建国医保报销, 王芳低保材料,
+李强来办居住证)."""
+ERRAND_KINDS = ("高效", "简化", "简便", "夏季", "商保", "商业", "农保", "农机", "车险", "文化",
+                "安居", "车子", "冷空")
+"""Words that begin with a surname and come before what ``_CAME_FOR`` reads, a kind of errand
+or of help, a thing, the weather (高效办理, 简化办理流程, 夏季补贴, 商保报销, 文化补贴, 安居补贴,
+车子来了, 冷空气来了): asked after a find, as ``NOT_NAMES`` is, not in the patterns (each word
+there is one more look at every character of every text)."""
+_NOT_SPEAKERS = NOT_NAMES + ERRAND_KINDS
+_CAME_FOR = (r"(?:来(?:办|咨询|了|问|交|补|领|取|申请|登记|签|递交|提交|拿|开)|办理|(?:办理?)?(?:"
+             + "|".join(SERVICE_ITEMS) + "))(?!事?(?:的人|的多|的少)|很多人|不少人)")
+"""What the person came to do or the errand that is theirs, right after the name (张建国来办医保,
+李秀英来咨询, 张建国又来了, 张建国办理居住证, 张建国医保报销): kept until scrub52 (only speech, a
+call, a visit or a deed was read); not how many came (高峰来办事的人多, 窗口高峰来办的多)."""
 _SPEAKER_DOES = (r"(?:说|称|表示|反映|讲|来电" + _CALLS_COUNTED + r"|来访" + _CALLS_COUNTED
                  + r"|告诉|来过|打电话|打来电话"
-                 + r"|[到来]窗口|" + _OWNS + r"|(?:电话|手机|座机)[:：]?\d)")
+                 + r"|[到来]窗口|" + _OWNS + r"|(?:电话|手机|座机)[:：]?\d|" + _CAME_FOR + ")")
 _WITH_OTHERS = r"(?:等(?:[两二三四五六七八九十\d]{1,2}人|人)?|一家(?:人|三口|四口)?|们)?"
 """Who came with the name (张建国等人来过, 张建国等三人来过, 张建国一家来过): the name was kept
 until redteam100; 张建国们来过 (he and his) until scrub51."""
-_SPEAKER = re.compile(_SPEAKER_OPENS + r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})(?=" + _WITH_OTHERS
-                      + _TIME_BETWEEN + _SPEAKER_DOES + ")")
+_SPEAKER = re.compile(_SPEAKER_OPENS + r"(?!" + _A_DAY_NOT_A_NAME + r")(?P<n>" + _SURNAME + _GIVEN
+                      + r"{1,2})(?=" + _WITH_OTHERS + _TIME_BETWEEN + _SPEAKER_DOES + ")")
 """A name opening a clause before a verb of speech (王秀英说), or after the everyday word for
 who they are to the resident (邻居李四说, 她老公孙立军来电: each of ``_KIN`` is two characters,
 one width for the look behind); not 向姐姐反映, 向妈妈说 ("to my sister", ``_KIN_WORDS``).
@@ -513,21 +534,32 @@ bracket, a dash, a # or a quote (备注：张建国来过, （李桂兰来电）
 label and a list's item. Since scrub50 also after a day or a clock's time (20日张建国来过,
 ``_A_DAY_BEFORE``) and with the time between the name and its verb (张建国今天来过,
 ``_TIME_BETWEEN``); not before calls counted (上午高峰来电多, ``_CALLS_COUNTED``), nor an office,
-a company or a place (今天华为来电, 江苏来电转办: ``_UNITS_REACHED``)."""
+a company or a place (今天华为来电, 江苏来电转办: ``_UNITS_REACHED``). Since scrub52 also
+before what the person came for or the errand that is theirs (张建国来办医保,
+张建国又来了, 张建国医保报销: ``_CAME_FOR``; not 高效办理, ``ERRAND_KINDS``), after a
+window or 听说 (5号窗口张建国说, 听说王秀英今天来过: ``_HEARD_OR_SERVED``), and not a day
+(周一到周五办理)."""
 _DEEDS = "同意|签字|签名|签收|确认|拒绝|答应|到场|领取|承诺|认可"
 _LISTED_NICKNAME = r"(?:小(?![车费康白米麦牛熊钱包童苗房池孔])|老(?![房农车]))" + _ONE_SURNAME
 """A nickname listed after a whole name (张建国和小王来过: the whole name was kept until
 scrub51); not 小米, 老房 (``_NICKNAME``'s words)."""
+_LISTED_OPENS = _SPEAKER_OPENS.replace("(?=" + _SURNAME_FIRST + ")",
+                                       "(?=[小老]?" + _SURNAME_FIRST + ")", 1)
 _LISTED_SPEAKERS = re.compile(
-    _SPEAKER_OPENS + r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2}(?:[、和与](?:" + _SURNAME + _GIVEN
-    + r"{1,2}|" + _LISTED_NICKNAME + r")){1,3})(?=(?:都|也|一起|一同|俩|两人)?" + _TIME_BETWEEN
-    + r"(?:" + _SPEAKER_DOES + "|" + _DEEDS + "))")
+    _LISTED_OPENS + r"(?P<n>(?:" + _SURNAME + _GIVEN + r"{1,2}(?:[、和与](?:" + _SURNAME + _GIVEN
+    + r"{1,2}|[小老][\u4e00-\u9fff])){1,3}|" + _LISTED_NICKNAME + r"(?:[、和与](?:" + _SURNAME
+    + _GIVEN + r"{1,2}|" + _LISTED_NICKNAME + r")){1,3}))(?=(?:都|也|一起|一同|俩|两人)?"
+    + _TIME_BETWEEN + r"(?:" + _SPEAKER_DOES + "|" + _DEEDS + "))")
 """Names listed where ``_SPEAKER`` finds one, before what they all said or did (张建国、李秀英和
 王伟来过, 欧阳建国和司马光明今天来过, 张建国和李秀英一起来窗口, 刘志刚与何建军签字): kept until
 redteam100, whole, the last name after 和 opening no clause; each listed name is asked as
 ``_SPEAKER``'s is (华为和张建国来电: the company stays). A nickname after a whole name
-(张建国和小王来过, ``_LISTED_NICKNAME``) since scrub51."""
+(张建国和小王来过, ``_LISTED_NICKNAME``) since scrub51; since scrub52 a list that opens with a
+nickname (老王和张建国来过) and one whose 小 / 老 part is no nickname (张建国和小米来过: the whole
+name goes, 小米 stays)."""
 _LIST_PARTS = re.compile("[、和与]")
+_LISTED_NICK_ALONE = re.compile(_LISTED_NICKNAME)
+"""A listed part of 小 / 老 and a character that is a nickname (小王), not a company (小米)."""
 _COMMA_LISTED = re.compile(r"(?:^|(?<=[，。；！？,.;!?\s:：（(]))(?P<n>" + _SURNAME + _GIVEN
                            + r"{2})$")
 """A whole name of three characters alone before a comma, a name that ``_SPEAKER`` took
@@ -555,16 +587,19 @@ _ASKED = re.compile(
 帮, ``_ON_BEHALF``, were read); not an office or a place (由居委会负责, 由张江镇负责, 找房管所
 处理), a day (让周一来)."""
 _DEED = re.compile(
-    r"(?:^|(?<=[，。；！？,.;!?\s：:])|(?<=由)|"
+    r"(?=" + _SURNAME_FIRST + r")(?:^|(?<=[，。；！？,.;!?\s：:])|(?<=由)|(?<=" + _HEARD_OR_SERVED
+    + ")|" + _A_DAY_BEFORE + "|"
     + "|".join(f"(?<={w})" for w in ("上午", "下午", "中午", "晚上", "今天", "昨天", "刚才", "当天",
                                       "随后", "后来"))
     + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
-    r"(?=(?:已经?|不|没有?|也|又|都|当场|亲自|本人)?(?:" + _DEEDS + "))")
+    r"(?=" + _TIME_BETWEEN + r"(?:已经?|不|没有?|也|又|都|当场|亲自|本人)?(?:" + _DEEDS + "))")
 """A name alone opening a clause before what the person did at the counter (刘志刚同意签字,
 周海燕确认收到, 何建军拒绝签收, 吴桂芬已签字确认, 今天上午郑国庆到场办理, 由刘志刚签字): a note says
 who agreed, signed or refused without a word before the name. Not who someone is (房东同意,
 ``is_name``), an office (万科确认), a place, a day (周一确认; 周一明确认 is a name), a trade
-(石材确认), nor a thing (余额确认, 车票已领取, ``NOT_NAMES``)."""
+(石材确认), nor a thing (余额确认, 车票已领取, ``NOT_NAMES``). Since scrub52 also with the
+time between (刘志刚今天签字, ``_TIME_BETWEEN``) and after a window, a clock or 听说 (2号窗李强签字
+确认, 9:30刘志刚签字: ``_HEARD_OR_SERVED``, ``_A_DAY_BEFORE``)."""
 _SPACED_AFTER_SURNAME = re.compile(
     _INTRODUCERS + r"(?:是|为|叫|:|：)?\s{0,2}(?P<n>" + _SURNAME + r" {1,2}" + _GIVEN + r"{1,2}?)"
     r"(?=[，。；！？,.;!?、\s）)]|$|说|称|表示|反映|讲|来电|来访|告诉|" + _DEEDS + ")"
@@ -977,7 +1012,7 @@ until scrub48 (the resident on file's went). Not a place (Xu Hui district, Jin M
 capitalised word or a place's word after it, ``_PINYIN_PLACES``), nor an English sentence
 (He ran: a surname that is an English word wants two syllables after it, ``_ENGLISH_SURNAMES``)."""
 _MIXED_NEXT = (r"(?= ?" + _TIME_BETWEEN + r"(?:说(?!明)|称|表示|反映|讲|来电|来访|告诉|来过|本人|"
-               + _OWNS + "|" + _DEEDS + "))")
+               + _OWNS + "|" + _DEEDS + "|" + _CAME_FOR + "))")
 _PINYIN_EITHER = "(?:" + _PINYIN_SURNAME + "|" + _PINYIN_SURNAME.lower() + ")"
 """A surname in pinyin, capitalised or not (Zhang建国, zhang建国: an IME in English mode types
 what the shift key gave; the lower-case one was kept until scrub50). With the time between it
@@ -996,6 +1031,15 @@ the surname in capitals was one more alternative of). Since scrub51 a surname of
 too, glued to the character after it (LI建国来过, 给MA秀兰打电话: kept until then); what follows
 must still be a given name and what the person did (``_MIXED_NAME``), so an acronym of two
 alone or before a word (HE说, MA学位) is not read as one."""
+_CAPS_GLUED_ALONE = re.compile(
+    r"(?:^|(?<=[，。；！？,.;!?\s:：（(、]))(?:" + "|".join(sorted(
+        {n.upper() for n in _PINYIN_SURNAMES}, key=len, reverse=True)) + r")(?P<h>" + _GIVEN
+    + r"{2})(?=[，。；！？,.;!?\s）)、]|$)")
+"""A surname in pinyin capitals glued to a given name of two characters, a clause to itself
+(LI建国, 交接：ZHANG秀兰，): kept until scrub52, no doing after it; not a degree, a course or a
+test (MA学位, HE染色: ``_NOT_GIVEN_AFTER_CAPS``)."""
+_NOT_GIVEN_AFTER_CAPS = frozenset(("学位", "课程", "专业", "项目", "学历", "文凭", "证书", "染色",
+                                   "检测", "检查", "报告", "格式", "文件", "版本", "系列", "型号"))
 _GIVEN_LATIN = r"(?P<l>[A-Z][a-z]{1,11}|[a-z]{2,12})"
 _MIXED_NAME = re.compile(
     r"(?<![A-Za-z])(?P<p>" + _PINYIN_EITHER + r") ?(?P<h>" + _GIVEN + r"{1,2}?)" + _MIXED_NEXT
@@ -1058,9 +1102,11 @@ _ANY_QUOTE = re.compile("[“「『\"'‘]")
 _ANY_TOLD = re.compile("[跟给请]" + _SURNAME)
 _ANY_ON_BEHALF = re.compile("[代替帮]" + _SURNAME)
 _ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉|来过|打电话|打来电话|窗口"
-                         r"|(?:电话|手机|座机)[:：]?\d|" + _OWNS)
+                         r"|来[办咨了问交补领取申登签递提拿开]|办理|" + "|".join(SERVICE_ITEMS)
+                         + r"|(?:电话|手机|座机)[:：]?\d|" + _OWNS)
 _ANY_DEED = re.compile(_DEEDS)
-_ANY_LISTED = re.compile(_SURNAME + _GIVEN + r"{1,2}[、和与][小老]?" + _SURNAME)
+_ANY_LISTED = re.compile(_SURNAME + _GIVEN + r"{1,2}[、和与][小老]?" + _SURNAME
+                         + r"|[小老]" + _ONE_SURNAME + "[、和与]" + _SURNAME)
 _ANY_ASKED = re.compile("[由让找]" + _SURNAME)
 _ANY_JOIN = re.compile("[、和与由让找]")
 
@@ -1130,6 +1176,9 @@ def _mixed_names(text: str) -> Iterator[tuple[int, int, str]]:
     one or two syllables of it (王 Xiuying, not 王 Ok)."""
     reached = _ANY_REACH_OR_TOLD.search(text) is not None
     if _CAPS_RUN.search(text):  # ZHANG建国来过 read as Zhang建国来过
+        for m in _CAPS_GLUED_ALONE.finditer(text):  # LI建国 alone, a list's line
+            if is_name(m.group("h")) and m.group("h") not in _NOT_GIVEN_AFTER_CAPS:
+                yield m.start(), m.end(), REDACTED_NAME
         text = _CAPS_SURNAME.sub(lambda m: m.group().capitalize(), text)
     for m in itertools.chain(_MIXED_NAME.finditer(text),
                              _REACHED_MIXED.finditer(text) if reached else (),
@@ -1273,7 +1322,7 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
                 n = m.group("n")
                 if is_name(n) and n[1:] not in _KIN_WORDS and n not in _WEEKDAYS \
                         and n not in _UNITS_REACHED \
-                        and not text.startswith(NOT_NAMES, m.start("n")):  # not 今天华为来电
+                        and not text.startswith(_NOT_SPEAKERS, m.start("n")):  # 今天华为来电
                     yield m.start("n"), m.end("n"), REDACTED_NAME
                     if text[m.start("n") - 1:m.start("n")] in ("，", ","):  # 李秀兰，张建国来过
                         yield from _comma_listed(text, m.start("n") - 1)
@@ -1283,8 +1332,10 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
         for m in _LISTED_SPEAKERS.finditer(text):
             start = m.start("n")
             for n in _LIST_PARTS.split(m.group("n")):
-                if is_name(n) and n[1:] not in _KIN_WORDS and n not in _WEEKDAYS \
-                        and n not in _UNITS_REACHED and not n.startswith(NOT_NAMES):
+                if n[0] in "小老" and not _LISTED_NICK_ALONE.fullmatch(n):
+                    pass  # 张建国和小米来过: 小米 is a company as often
+                elif is_name(n) and n[1:] not in _KIN_WORDS and n not in _WEEKDAYS \
+                        and n not in _UNITS_REACHED and not n.startswith(_NOT_SPEAKERS):
                     yield start, start + len(n), REDACTED_NAME
                 start += len(n) + 1
     if joined and _ANY_ASKED.search(text):
