@@ -15,7 +15,8 @@ went on with its rounds through the pool: two leaders (the period scheduler, red
 
 ``check`` raises ``LeadershipLost`` when the session is gone or no longer holds the lock;
 what it cannot tell (its look at ``pg_locks`` timed out, a busy server refused it, the session
-still open) is asked again, the round held back meanwhile, for up to ``doubt_s``: a statement
+still open) is asked again, the round held back meanwhile, for up to ``doubt_s`` from the
+look that did not answer (no look waits longer; giving up closes the connection): a statement
 timeout on a loaded database made every leader step down and every loop start again, a thrash
 where nothing had been lost. ``check`` looks at ``pg_locks`` at most every ``confirm_s`` (a
 session's end is heard at once without a query, by the connection's termination listener): the
@@ -177,29 +178,47 @@ class Leadership:
         clock = asyncio.get_running_loop()
         if clock.time() - self._confirmed < self.confirm_s:
             return
-        doubting_since: float | None = None
+        # The doubt's end, set by the first look that fails, counted from when that look
+        # began: a look no answer comes to (the network gone silent, no FIN, no RST) waited
+        # for the pool's client timeout, then its retry for asyncpg's cancel of it, 70 s by
+        # default and for ever with DB_STATEMENT_TIMEOUT_S=0, while the gauge said this
+        # replica led. No look outlasts the doubt now.
+        deadline: float | None = None
+        why = ""
         while True:
+            started = clock.time()
+            if deadline is not None and started >= deadline:
+                self._give_up(conn)
+                self.lost(f"could not tell for {self.doubt_s:g} s: {why}")
             try:
-                held = await conn.fetchval(_HELD, self.key)
+                async with asyncio.timeout_at(
+                        started + self.doubt_s if deadline is None else deadline):
+                    held = await conn.fetchval(_HELD, self.key)
             except Exception as exc:
                 why = f"{type(exc).__name__}: {exc}"
                 if session_gone(conn, exc):
                     self.lost(why)
-                now = clock.time()
-                if doubting_since is None:
-                    doubting_since = now
+                if deadline is None:
+                    deadline = started + self.doubt_s
                     log.warning("leader.unsure", loop=self.what, lock=self.key, error=why,
                                 retry_s=self.retry_s, gives_up_after_s=self.doubt_s)
-                elif now - doubting_since >= self.doubt_s:
-                    self.lost(f"could not tell for {now - doubting_since:.1f} s: {why}")
-                await asyncio.sleep(self.retry_s)
+                await asyncio.sleep(max(0.0, min(self.retry_s, deadline - clock.time())))
                 continue
             if not held:
                 self.lost("the session no longer holds the lock")
-            if doubting_since is not None:
+            if deadline is not None:
                 log.info("leader.sure_again", loop=self.what, lock=self.key)
             self._confirmed = clock.time()
             return
+
+    @staticmethod
+    def _give_up(conn: asyncpg.Connection) -> None:
+        """Close the lock's connection without a word to the server: whether the session
+        still holds the lock is not known, and a polite unlock or the pool's reset would wait
+        on the same silence. PostgreSQL ends the session (and frees the lock) when the close
+        reaches it, or when its keepalive or the proxy's timeout ends it."""
+        with contextlib.suppress(Exception):
+            conn.terminate()
 
     async def watch(self) -> None:
         """Never return; raise ``LeadershipLost`` as soon as the lock's session ends (the

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 from structlog.testing import capture_logs
 
 from shared.leadership import Leadership, LeadershipLost
+from shared.readmodels.pool import create_pool
 from shared.settings import Settings
 from tests.support import end_lock_session, lock_free, schema_pool, wait_until
 
@@ -195,3 +197,87 @@ async def test_a_leader_checked_every_round_looks_at_pg_locks_once_per_confirm_i
             with pytest.raises(LeadershipLost, match="the session ended"):
                 await lead.check()
             assert looks == []  # said without a look
+
+
+class FrozenNetwork:
+    """A TCP relay in front of PostgreSQL that the test can freeze: from then on no byte
+    passes either way and nothing is closed (no FIN, no RST), as a network partition or a
+    hung proxy looks to both ends. Connections made while frozen hang as well."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.flowing = asyncio.Event()
+        self.flowing.set()
+        self.server: asyncio.Server | None = None
+        self.pumps: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        for pump in self.pumps:
+            pump.cancel()
+        await asyncio.gather(*self.pumps, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self.flowing.wait()
+        up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
+        for source, sink in ((reader, up_writer), (up_reader, writer)):
+            pump = asyncio.create_task(self._pump(source, sink))
+            self.pumps.add(pump)
+            pump.add_done_callback(self.pumps.discard)
+
+    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while data := await source.read(65536):
+                await self.flowing.wait()
+                sink.write(data)
+                await sink.drain()
+            await self.flowing.wait()
+        finally:
+            sink.close()
+
+
+async def test_a_leader_cut_off_without_a_word_gives_the_lock_up_within_its_doubt(
+        settings: Settings) -> None:
+    """A look at the lock that no answer ever comes to (the network between the replica and
+    PostgreSQL gone silent: no FIN, no RST) waited for the pool's client timeout, twice (the
+    retry waits for asyncpg's cancel of the first), 70 s by default, and for ever with
+    DB_STATEMENT_TIMEOUT_S=0: ``doubt_s`` bounded only looks that failed. Meanwhile the gauge
+    said this replica led, beside the one PostgreSQL gave the lock to once it ended the
+    session. Now the doubt counts from the look that did not answer, and no look outlasts it:
+    the leader gives the lock up (its connection closed) ``doubt_s`` after it stopped
+    knowing."""
+    target = urlsplit(settings.database_url)
+    network = FrozenNetwork(target.hostname or "127.0.0.1", target.port or 5432)
+    async with network as port:
+        through = settings.model_copy(update={
+            "database_url": settings.database_url.replace(
+                f"{target.hostname}:{target.port}", f"127.0.0.1:{port}"),
+            "db_statement_timeout_s": 0})  # no client timeout at all
+        pool = await create_pool(through, f"{settings.schema_prefix}leadership_frozen",
+                                 min_size=1, max_size=2)
+        key = "sixstep-test-leadership:frozen"
+        try:
+            async with Leadership(pool, key, what="test", confirm_s=0, retry_s=0.05,
+                                  doubt_s=0.5) as lead:
+                await lead.check()
+                network.flowing.clear()
+                checking = asyncio.ensure_future(lead.check())
+                # not a timing bound: a liveness guard (the merge's look waited for ever)
+                done, _ = await asyncio.wait([checking], timeout=30)
+                if not done:
+                    pool.terminate()  # else stepping down waits for ever as well
+                    pytest.fail("the leader's look at its lock waited for ever")
+                with pytest.raises(LeadershipLost, match="could not tell"):
+                    await checking
+                assert not lead.leading
+            network.flowing.set()  # the network back: the closed session reaches PostgreSQL
+            async with schema_pool(settings, "leadership_frozen_look", []) as direct:
+                await wait_until(lambda: lock_free(direct, key), what="the lock given up")
+        finally:
+            network.flowing.set()
+            pool.terminate()
