@@ -31,6 +31,7 @@ from shared.analytics.reading import subject_matches
 from shared.analytics.rebuild import Rebuild
 from shared.bus.consumer import Consumer, Handler
 from shared.bus.jetstream import connect, dead_letter_stream
+from shared.bus.revocations import bucket_name
 from shared.contracts import Envelope
 from shared.readmodels.migrations import run_migrations
 from shared.readmodels.pool import create_pool
@@ -273,7 +274,8 @@ async def drop_test_objects(settings: Settings) -> None:
     nc = await connect(settings, "test-cleanup")
     try:
         js = nc.jetstream()
-        for name in (settings.stream_name, dead_letter_stream(settings)):
+        for name in (settings.stream_name, dead_letter_stream(settings),
+                     f"KV_{bucket_name(settings)}"):
             with contextlib.suppress(NotFoundError):
                 await js.delete_stream(name)
     finally:

@@ -11,6 +11,8 @@
   claim; its keys out of reach past their lifetime: 503 ``auth_unavailable``. The verified
   principal is the request's caller (``shared.security.principals.current_caller``) while it
   is handled; ``GET /auth/me`` answers who that is (the pages ask it after signing in).
+  ``POST /auth/sign-out`` ends the caller's token in every service (``shared.bus.revocations``):
+  a signed-out token is then answered as an expired one (401 ``token_expired``).
 * **Authorization** is per route, with the dependencies below: ``require_roles(...)``, and
   :func:`check_center` for the center scope (403 ``forbidden_center``). Writes are also checked
   where the aggregate is loaded: ``GroupCommitter`` refuses to let a caller scoped to center A
@@ -19,24 +21,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import jwt
 import orjson
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Security
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.bus.revocations import revoke
 from shared.http.fast_route import SLOW, fast_dependency, principal_of
 from shared.http.middleware import HttpHandler
 from shared.http.oidc import oidc_verifier
 from shared.kernel.errors import OutOfReach
 from shared.security.oidc import OidcVerifier
 from shared.security.principals import STAFF, Principal, Role, acting_as
+from shared.security.revocations import revocation_key, token_digest
 from shared.security.tokens import AuthError, TokenKeys
 
 if TYPE_CHECKING:
@@ -51,6 +57,8 @@ PUBLIC_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json", "/do
 #: (checked by its router, ``services/intake/open311/api_keys.py``); ``/ui/`` is the staff pages'
 #: static files (scripts and styles, no data: the pages call the API with the user's token).
 OWN_SCHEME_PREFIXES = ("/open311/", "/ui/")
+#: Where a caller ends its own token (:func:`sign_out`).
+SIGN_OUT = "/auth/sign-out"
 
 
 #: Path prefixes that only some roles may call at all, whoever wrote the routes under them:
@@ -139,6 +147,16 @@ def install_auth(app: FastAPI, settings: Settings, optional: Iterable[str] = (),
                 principal = await verifier.verify(token)
             except AuthError as exc:
                 failure = exc
+            else:
+                runtime = app.state.runtime
+                if runtime is not None and runtime.revoked.revoked(
+                        principal.token_id or token_digest(token)):
+                    if path == SIGN_OUT:  # signed out already: idempotent
+                        await send({"type": "http.response.start", "status": 204,
+                                    "headers": []})
+                        await send({"type": "http.response.body", "body": b""})
+                        return
+                    principal, failure = None, _revoked()
         if failure is not None:
             body, headers = _auth_error(failure)
             await send({"type": "http.response.start", "status": failure.status,
@@ -159,6 +177,11 @@ def install_auth(app: FastAPI, settings: Settings, optional: Iterable[str] = (),
 
     app.include_router(_whoami)
     return authenticate
+
+
+def _revoked() -> AuthError:
+    """A signed-out token's refusal: the very one of an expired token (it is one, early)."""
+    return AuthError("token_expired", "the bearer token has expired")
 
 
 def _bearer(scope: Scope) -> str | None:
@@ -283,3 +306,36 @@ async def who_am_i(principal: CurrentPrincipal) -> CallerPublic:
     """Who the bearer token names: subject, role and center (the pages ask this after signing
     in, so the role and center mapping lives in one place, here)."""
     return CallerPublic(sub=principal.sub, role=principal.role, center_id=principal.center_id)
+
+
+@_whoami.post(SIGN_OUT, status_code=204)
+async def sign_out(request: Request, principal: CurrentPrincipal) -> Response:
+    """End the caller's own token on the server, in every service and replica, before its
+    ``exp``: from then on it is answered as an expired one (401 ``token_expired``). The pages
+    call it when their user signs out, then forget the token. Idempotent: signing out again
+    with the same token answers 204 again (and nothing more is done).
+
+    Only the token's id goes on the bus (its ``jti``, else a digest of the token), never who
+    held it. 503 ``auth_unavailable`` when the bus does not take it: the token stays valid
+    until its ``exp``, and the page says so."""
+    token = _bearer(request.scope) or ""
+    token_id = principal.token_id or token_digest(token)
+    try:
+        expires = float(jwt.decode(token, options={"verify_signature": False})["exp"])
+    except (jwt.PyJWTError, KeyError, TypeError, ValueError):
+        expires = time.time() + 24 * 3600
+    runtime = request.app.state.runtime
+    if runtime is None:
+        raise HTTPException(503, {"code": "auth_unavailable", "message": (
+            "the service is starting: sign out again in a moment"), "details": {}},
+            headers={"Retry-After": "5"})
+    runtime.revoked.add(revocation_key(token_id), expires)  # this replica refuses it at once
+    try:
+        await asyncio.wait_for(revoke(runtime.nc, runtime.settings, token_id, expires), 5.0)
+    except Exception as exc:
+        log.warning("auth.sign_out_not_shared", error=f"{type(exc).__name__}: {exc}")
+        raise HTTPException(503, {"code": "auth_unavailable", "message": (
+            "the sign-out could not reach the other services: the token stays valid there "
+            "until it expires"), "details": {}}, headers={"Retry-After": "5"}) from None
+    log.info("auth.signed_out", role=principal.role.value)
+    return Response(status_code=204)

@@ -30,6 +30,7 @@ from shared.bus.consumer import (
 from shared.bus.deadletters import REPLAY_DDL
 from shared.bus.durable_names import base_consumer
 from shared.bus.jetstream import connect, ensure_streams_when_ready
+from shared.bus.revocations import load_and_watch
 from shared.eventstore.application import ServiceApplication, build_application
 from shared.eventstore.group_commit import GroupCommitter
 from shared.eventstore.outbox import Relay
@@ -44,6 +45,7 @@ from shared.runtime.calendars import Calendars
 from shared.runtime.logs import adopt_stdlib_logging
 from shared.runtime.metrics import Metrics, time_writes
 from shared.runtime.tracing import start_tracing, stop_tracing
+from shared.security.revocations import RevokedTokens
 from shared.settings import ServiceName, Settings
 
 log = structlog.get_logger("sixstep.service")
@@ -94,6 +96,9 @@ class Runtime:
     tracer_provider: TracerProvider | None = None
     #: Whether start_runtime froze the heap (``gc.freeze``), to be given back at stop.
     froze_heap: bool = False
+    #: The tokens signed out before their expiry (``shared.bus.revocations``), and its watch.
+    revoked: RevokedTokens = field(default_factory=RevokedTokens)
+    revocations_watch: asyncio.Task[None] | None = None
 
     def add_consumer(self, name: str, handler: Handler, filter_subjects: Sequence[str]) -> Consumer:
         settings = self.settings
@@ -213,7 +218,9 @@ class Runtime:
         # that, and the service's writes go on; it makes /ready degraded, not 503.
         lag_ok = all(v <= self.settings.ready_max_lag for name, v in lag.items()
                      if self.driven[name].stats.stream_refused is None)
-        ok = checks["store"] == "ok" and checks["nats"] == "ok" and lag_ok
+        checks["revoked_tokens"] = len(self.revoked) if self.revoked.loaded else "not read"
+        ok = (checks["store"] == "ok" and checks["nats"] == "ok" and lag_ok
+              and self.revoked.loaded)
         degraded.extend(self._path_degradations(checks))
         for reasons in self.degradations:
             try:
@@ -414,6 +421,8 @@ async def start_runtime(settings: Settings, service: ServiceName,
     runtime = Runtime(settings, service, application, pool, nc, committer, metrics,
                       calendars=calendars, tracer_provider=tracer_provider)
     await runtime.listen_for_calendar_reloads()
+    # Before any request: a token signed out on another service is refused here from the first.
+    runtime.revocations_watch = await load_and_watch(nc, settings, runtime.revoked)
     if calendars is not None:
         def days_left() -> float:
             today = runtime.clock.now().astimezone(settings.tz).date()
@@ -458,6 +467,10 @@ async def stop_runtime(runtime: Runtime) -> None:
         while runtime.relay.position < last and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
     await runtime.background.stop()
+    if runtime.revocations_watch is not None:
+        runtime.revocations_watch.cancel()
+        with contextlib.suppress(BaseException):
+            await runtime.revocations_watch
     with contextlib.suppress(Exception):
         await runtime.nc.drain()
     await runtime.pool.close()

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
 from tests.pages.center import CHROMIUM_ARGS, Center
 from tests.pages.test_counter import id_number, saved, sign_in
 from tests.pages.test_shared_tablet import first_visit
+from tests.support import wait_until
 
 
 def holding(profile: Path, secrets: list[str]) -> dict[str, list[str]]:
@@ -88,8 +90,8 @@ async def put_away(center: Center, chromium_path: str, profile: Path, flags: lis
 @pytest.mark.xfail(reason=(
     "chromium keeps localStorage and sessionStorage (for session restore) in LevelDB files "
     "of the profile: what the page removes at sign-out stays in their logs until a "
-    "compaction, the clerk's bearer token (not revoked by the service: valid to its expiry) "
-    "always, a refused step's text when its write reached the disk before its removal. No "
+    "compaction, the clerk's bearer token (dead since the sign-out revoked it: the test "
+    "below) always, a refused step's text when its write reached the disk before its removal. No "
     "page can reach those files: the tablet's browser runs on a profile it does not keep "
     "(deploy/README.md, The counter tablet's browser)"))
 async def test_a_tablet_browser_keeping_its_profile_keeps_nothing_a_clerk_typed(
@@ -107,3 +109,23 @@ async def test_nothing_a_clerk_typed_stays_in_the_tablets_browser_profile_after_
     put = await put_away(center, chromium_path, tmp_path / "profile", ["--incognito"],
                          "31011519470813203")
     assert holding(put.profile, [*put.typed, put.token]) == {}
+
+
+async def test_the_token_a_kept_profile_holds_is_dead(center: Center, chromium_path: str,
+                                                       tmp_path: Path) -> None:
+    """The page's sign-out revoked the token on the server (``POST /auth/sign-out``): a copy
+    of it chromium left in the profile is refused by every service, as an expired token."""
+    put = await put_away(center, chromium_path, tmp_path / "profile", [],
+                         "31011519470914204")
+    # Whether chromium's logs hold it this time or not (3 of 3 runs did before the page
+    # waited for the sign-out's answer), the token she signed in with is what a copy holds.
+    async with httpx.AsyncClient(timeout=20.0) as client:
+        async def refused(service: str) -> bool:
+            r = await client.get(f"{center.urls[service]}/auth/me",
+                                 headers={"Authorization": f"Bearer {put.token}"})
+            return r.status_code == 401 and r.json()["error"]["code"] == "token_expired"
+
+        # intake took the sign-out itself; the others once their watch has delivered it
+        assert await refused("intake")
+        for service in ("followup", "feedback"):
+            await wait_until(lambda s=service: refused(s), what=f"{service} refusing it")

@@ -187,10 +187,30 @@ export function keepFresh(ended) {
   schedule();
 }
 
+/** Revoke the token on the server (``POST /auth/sign-out``: every service refuses it from
+ *  then on, also to whoever copies this browser's profile). Waits at most 4 s: a server out of
+ *  reach leaves the token valid there until it expires, and the page forgets it all the same.
+ *  Returns whether the server took it. */
+async function endTokenOnServer(token) {
+  if (!token) return true;
+  const stop = new AbortController();
+  const giveUp = setTimeout(() => stop.abort(), 4000);
+  try {
+    const r = await fetch("/auth/sign-out", { method: "POST", signal: stop.signal, cache: "no-store",
+                                              headers: { Authorization: `Bearer ${token}` } });
+    return r.status === 204 || r.status === 401;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(giveUp);
+  }
+}
+
 /** Forget the tokens; with a provider session, end it there too (the browser goes there and
  *  comes back to this page). Returns whether the browser is leaving. */
 export async function signOutAtProvider() {
   const s = session();
+  await endTokenOnServer(s?.token);
   clearSession();
   clearTimeout(timer);
   if (!CONFIG || s?.via !== "oidc") return false;

@@ -1,0 +1,63 @@
+"""Tokens signed out before their expiry: the ids a sign-out revoked (``POST /auth/sign-out``,
+``shared.http.auth``), each kept until the token's own ``exp`` and no longer.
+
+Every replica of every service holds the same set, fed by the bus's ``revoked tokens`` bucket
+(``shared.bus.revocations``): only the token's id travels (its ``jti``, or a digest of the
+token when the identity provider gave it none), never a subject or a name. A revoked token is
+answered exactly as an expired one (401 ``token_expired``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable
+
+#: What a bus key may hold; any other token id travels as its digest.
+_PLAIN = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+
+
+def revocation_key(token_id: str) -> str:
+    """The token's key in the bucket: its ``jti`` when the bus can carry it as is."""
+    if _PLAIN.fullmatch(token_id):
+        return token_id
+    return "h-" + hashlib.sha256(b"sixstep-revoked\x00" + token_id.encode()).hexdigest()[:40]
+
+
+def token_digest(token: str) -> str:
+    """The id of a token that has no ``jti`` (some identity providers issue none)."""
+    return "t-" + hashlib.sha256(b"sixstep-token\x00" + token.encode()).hexdigest()[:40]
+
+
+class RevokedTokens:
+    """The revoked ids (their bucket keys) with the token's ``exp``; an id is forgotten once its
+    token has expired, since ``exp`` refuses it from then on anyway."""
+
+    def __init__(self, now: Callable[[], float] = time.time) -> None:
+        self._until: dict[str, float] = {}
+        self._now = now
+        #: Whether the bucket's revocations were all read (start-up: /ready waits for it).
+        self.loaded = False
+
+    def add(self, key: str, expires: float) -> None:
+        if expires > self._now():
+            self._until[key] = max(expires, self._until.get(key, 0.0))
+
+    def revoked(self, token_id: str) -> bool:
+        if not self._until or not token_id:
+            return False
+        key = revocation_key(token_id)
+        until = self._until.get(key)
+        if until is None:
+            return False
+        if until <= self._now():
+            self._until.pop(key, None)
+            return False
+        return True
+
+    def __len__(self) -> int:
+        now = self._now()
+        for key in [k for k, until in self._until.items() if until <= now]:
+            self._until.pop(key, None)
+        return len(self._until)

@@ -1,0 +1,97 @@
+"""A clerk's sign-out ends her token on the server: every service refuses it from then on
+(``POST /auth/sign-out``, ``shared.bus.revocations``), exactly as an expired one, until the
+token's own expiry; a service started later refuses it too. A copy of the browser's profile
+(tests/pages/test_tablet_profile.py) then holds a dead token."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import jwt
+import pytest
+
+from services.feedback.main import create_app as feedback_app
+from services.followup.main import create_app as followup_app
+from services.intake.main import create_app as intake_app
+from shared.security.principals import Role
+from shared.security.revocations import RevokedTokens
+from shared.settings import Settings
+from tests.support import running, token_for, wait_until
+
+
+def _jti(token: str) -> str:
+    return str(jwt.decode(token, options={"verify_signature": False})["jti"])
+
+
+async def _seen(client: httpx.AsyncClient, jti: str) -> bool:
+    """The barrier: the service's set of revoked tokens holds this one."""
+    runtime = client._transport.app.state.runtime  # type: ignore[attr-defined]
+    return bool(runtime.revoked.revoked(jti))
+
+
+async def test_a_token_signed_out_on_intake_is_refused_by_every_service(settings: Settings
+                                                                       ) -> None:
+    clerk = token_for(settings, Role.CLERK, sub="clerk-017")
+    other = token_for(settings, Role.CLERK, sub="clerk-018")
+    expired = token_for(settings, Role.CLERK, sub="clerk-017", ttl=timedelta(minutes=-5))
+    mine = {"Authorization": f"Bearer {clerk}"}
+    async with running(intake_app(settings), token=clerk) as intake, \
+            running(followup_app(settings), token=clerk) as followup, \
+            running(feedback_app(settings), token=clerk) as feedback:
+        for client in (intake, followup, feedback):
+            assert (await client.get("/auth/me")).status_code == 200
+        refused_expired = await followup.get(
+            "/auth/me", headers={"Authorization": f"Bearer {expired}"})
+        assert refused_expired.status_code == 401
+
+        out = await intake.post("/auth/sign-out")
+        assert out.status_code == 204, out.text
+        assert (await intake.post("/auth/sign-out")).status_code == 204  # idempotent
+
+        for client in (followup, feedback):
+            await wait_until(lambda c=client: _seen(c, _jti(clerk)))
+        for client in (intake, followup, feedback):
+            refused = await client.get("/auth/me", headers=mine)
+            # the very answer an expired token gets: nothing tells a revoked one apart
+            assert refused.status_code == 401
+            assert refused.json() == refused_expired.json()
+            assert refused.headers["www-authenticate"] == \
+                refused_expired.headers["www-authenticate"]
+            # another clerk's token is untouched
+            assert (await client.get("/auth/me", headers={
+                "Authorization": f"Bearer {other}"})).status_code == 200
+
+    # A service started after the sign-out has read it before its first answer.
+    async with running(followup_app(settings), token=clerk) as later:
+        assert (await later.get("/auth/me")).status_code == 401
+        ready = await later.get("/ready")
+        assert ready.json()["checks"]["revoked_tokens"] == 1, ready.text
+
+
+async def test_a_sign_out_the_bus_does_not_take_is_said(settings: Settings,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """NATS away at sign-out: 503 ``auth_unavailable`` (the page forgets the token anyway and
+    the token is refused at once by the replica that was asked)."""
+    async def no_bus(*_: object, **__: object) -> None:
+        raise ConnectionError("nats down")
+
+    monkeypatch.setattr("shared.http.auth.revoke", no_bus)
+    clerk = token_for(settings, Role.CLERK, sub="clerk-017")
+    async with running(intake_app(settings), token=clerk) as intake:
+        out = await intake.post("/auth/sign-out")
+        assert out.status_code == 503
+        assert out.json()["error"]["code"] == "auth_unavailable"
+        assert (await intake.get("/auth/me")).status_code == 401
+
+
+def test_a_revocation_ends_at_the_tokens_expiry() -> None:
+    now = [1_000.0]
+    revoked = RevokedTokens(now=lambda: now[0])
+    revoked.add("a1b2", 1_060.0)
+    revoked.add("gone", 999.0)  # expired already: nothing to keep
+    assert revoked.revoked("a1b2") and not revoked.revoked("gone")
+    assert len(revoked) == 1
+    now[0] = 1_060.0
+    assert not revoked.revoked("a1b2")
+    assert len(revoked) == 0
