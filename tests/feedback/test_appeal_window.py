@@ -12,8 +12,8 @@ from shared.security.principals import Role
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender, key
 from tests.feedback.test_bad_reviews import bad_review, center
-from tests.feedback.test_feedback_loop import fast
-from tests.support import bearer, headers
+from tests.feedback.test_feedback_loop import fast, resolved_case
+from tests.support import bearer, headers, wait_until
 
 
 async def test_a_bad_review_of_sunday_20_december_is_appealed_until_monday_28_not_after(
@@ -46,4 +46,41 @@ async def test_a_bad_review_of_sunday_20_december_is_appealed_until_monday_28_no
         r = await feedback.post(f"/rectifications/{in_time['rectification_id']}/appeal/decision",
                                 json={"decision": "rejected", "reasons": "差评属实"},
                                 headers={**headers(key()), **director})
+        assert r.status_code == 200, r.text
+
+
+async def test_a_paper_form_typed_in_with_an_old_date_leaves_the_clerk_the_whole_window(
+        settings: Settings) -> None:
+    # The resident's paper form is typed in by a colleague on Tuesday 22 December, dated as
+    # the form says (or mistyped: 1 December, before the survey was even asked). The clerk
+    # learns of the review that Tuesday: the window counts from then, not from the date the
+    # form gives, else the review is born unappealable (until redteam104, 409 closed on
+    # Tuesday 8 December; and a supervisor recording a 差评 backdated took the appeal away).
+    settings, sunday = fast(settings), datetime.fromisoformat("2026-12-20T10:05:00+08:00")
+    clerk, colleague = (bearer(settings, role=Role.CLERK, sub=sub)
+                        for sub in ("clerk-017", "clerk-021"))
+    clock, sender = Clock(sunday), KeptSender()
+    async with center(settings, clock, sender, sunday) as (intake, feedback):
+        case_id = await resolved_case(intake, at="2026-12-20T10:00:00+08:00")
+
+        async def surveyed() -> bool:
+            return sender.for_case(case_id) is not None
+        await wait_until(surveyed, what="the survey on the counter tablet")
+        survey = sender.for_case(case_id)
+        assert survey is not None
+        clock.set(datetime.fromisoformat("2026-12-22T11:00:00+08:00"))
+        r = await feedback.post(f"/surveys/{survey.survey_id}/rating",
+                                json={"level": "dissatisfied", "clerk_id": "clerk-021",
+                                      "channel": "paper_form",
+                                      "occurred_at": "2026-12-01T10:00:00+08:00"},
+                                headers={**headers(key()), **colleague})
+        assert r.status_code == 200, r.text
+        seen = (await feedback.get(f"/cases/{case_id}/feedback",
+                                   params={"after": r.json()["position"]})).json()
+        [rectification] = seen["rectifications"]
+        # Tuesday 29 December, five working days after the day it was typed in (23-25, 28, 29).
+        clock.set(datetime.fromisoformat("2026-12-29T16:00:00+08:00"))
+        r = await feedback.post(f"/rectifications/{rectification['rectification_id']}/appeal",
+                                json={"reasons": "纸质表填写日期有误"},
+                                headers={**headers(key()), **clerk})
         assert r.status_code == 200, r.text
