@@ -6,6 +6,7 @@ the window all the same."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from shared.security.principals import Role
@@ -84,3 +85,34 @@ async def test_a_paper_form_typed_in_with_an_old_date_leaves_the_clerk_the_whole
                                 json={"reasons": "纸质表填写日期有误"},
                                 headers={**headers(key()), **clerk})
         assert r.status_code == 200, r.text
+
+
+async def test_after_the_window_another_centers_review_is_a_404_and_a_replay_answers_as_first(
+        settings: Settings) -> None:
+    # The window is checked after the review is found in the caller's reach and after the
+    # key's look-up: another center's supervisor gets the 404 of an unknown id (a 409 would
+    # say "a bad review with this id exists, and is old"), and an appeal lodged in time and
+    # sent again with its key after the window answers as the first time.
+    settings, sunday = fast(settings), datetime.fromisoformat("2026-12-20T10:05:00+08:00")
+    clerk = bearer(settings, role=Role.CLERK, sub="clerk-017")
+    elsewhere = bearer(settings, role=Role.SUPERVISOR, sub="director-09", center="other-ctr")
+    clock, sender = Clock(sunday), KeptSender()
+    async with center(settings, clock, sender, sunday) as (intake, feedback):
+        _, reviewed = await bad_review(intake, feedback, sender, "2026-12-20T10:00:00+08:00")
+        appeal = f"/rectifications/{reviewed['rectification_id']}/appeal"
+        lodged = key()
+        first = await feedback.post(appeal, json={"reasons": "居民评错了窗口"},
+                                    headers={**headers(lodged), **clerk})
+        assert first.status_code == 200, first.text
+        clock.set(datetime.fromisoformat("2027-01-11T09:30:00+08:00"))
+        again = await feedback.post(appeal, json={"reasons": "居民评错了窗口"},
+                                    headers={**headers(lodged), **clerk})
+        assert again.status_code == 200, again.text
+        assert {**again.json(), "replayed": False} == first.json() and again.json()["replayed"]
+        answers = [await feedback.post(path, json={"reasons": "申诉"},
+                                       headers={**headers(key()), **elsewhere})
+                   for path in (appeal, f"/rectifications/{uuid.uuid4()}/appeal")]
+        assert [a.status_code for a in answers] == [404, 404], [a.text for a in answers]
+        mine, nobodys = (a.json()["error"] for a in answers)
+        assert mine["code"] == nobodys["code"] and mine["details"].keys() == nobodys[
+            "details"].keys()
