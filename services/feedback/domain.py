@@ -481,8 +481,12 @@ class AppealWindow:
     def check(self, reviewed_on: date | None) -> None:
         if reviewed_on is None:
             return  # a rectification from before its day was kept: nothing to count from
-        closes_on = self.closes_on(reviewed_on)
-        if self.today > closes_on:
+        # Closed when more than ``working_days`` working days lie in [reviewed_on, today),
+        # i.e. today is after ``closes_on``: counted on the days up to today only, so an
+        # appeal in time on the calendar's last days is not a 422 for the days after them
+        # (the window's last day, only told once passed, is then known too).
+        if self.calendar.working_days_between(reviewed_on, self.today) > self.working_days:
+            closes_on = self.closes_on(reviewed_on)
             raise AppealWindowClosed(
                 f"a bad review is appealed within {self.working_days} working days of the "
                 f"review (RECTIFICATION_APPEAL_WORKING_DAYS): this one's window closed on "
