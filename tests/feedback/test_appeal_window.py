@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import cast
 
+from services.feedback.sending import SurveyMessage
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender, key
@@ -63,12 +65,7 @@ async def test_a_paper_form_typed_in_with_an_old_date_leaves_the_clerk_the_whole
     clock, sender = Clock(sunday), KeptSender()
     async with center(settings, clock, sender, sunday) as (intake, feedback):
         case_id = await resolved_case(intake, at="2026-12-20T10:00:00+08:00")
-
-        async def surveyed() -> bool:
-            return sender.for_case(case_id) is not None
-        await wait_until(surveyed, what="the survey on the counter tablet")
-        survey = sender.for_case(case_id)
-        assert survey is not None
+        survey = await asked_on_the_tablet(sender, case_id)
         clock.set(datetime.fromisoformat("2026-12-22T11:00:00+08:00"))
         r = await feedback.post(f"/surveys/{survey.survey_id}/rating",
                                 json={"level": "dissatisfied", "clerk_id": "clerk-021",
@@ -116,3 +113,11 @@ async def test_after_the_window_another_centers_review_is_a_404_and_a_replay_ans
         mine, nobodys = (a.json()["error"] for a in answers)
         assert mine["code"] == nobodys["code"] and mine["details"].keys() == nobodys[
             "details"].keys()
+
+
+async def asked_on_the_tablet(sender: KeptSender, case_id: str) -> SurveyMessage:
+    """The survey the counter tablet was sent for the case, once it was."""
+    async def surveyed() -> bool:
+        return sender.for_case(case_id) is not None
+    await wait_until(surveyed, what="the survey on the counter tablet")
+    return cast(SurveyMessage, sender.for_case(case_id))
