@@ -527,7 +527,8 @@ class Feedback:
                 return None
             calendar = self.calendars.for_center(survey.center_id)  # a day past the calendar:
             return covered(lambda: Rectification.open_for(  # 422, the answer not lost
-                survey, calendar, self.policy.working_days(self.policy.default_track), meta))
+                survey, calendar, self.policy.working_days(self.policy.default_track), meta,
+                recorded_on=calendar.local_day(now)))
 
         return await self._on_survey(survey_id, "RatingGiven", act, meta, key,
                                      expected_version,

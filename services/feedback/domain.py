@@ -481,8 +481,12 @@ class AppealWindow:
     def check(self, reviewed_on: date | None) -> None:
         if reviewed_on is None:
             return  # a rectification from before its day was kept: nothing to count from
-        closes_on = self.closes_on(reviewed_on)
-        if self.today > closes_on:
+        # Closed when more than ``working_days`` working days lie in [reviewed_on, today),
+        # i.e. today is after ``closes_on``: counted on the days up to today only, so an
+        # appeal in time on the calendar's last days is not a 422 for the days after them
+        # (the window's last day, only told once passed, is then known too).
+        if self.calendar.working_days_between(reviewed_on, self.today) > self.working_days:
+            closes_on = self.closes_on(reviewed_on)
             raise AppealWindowClosed(
                 f"a bad review is appealed within {self.working_days} working days of the "
                 f"review (RECTIFICATION_APPEAL_WORKING_DAYS): this one's window closed on "
@@ -500,7 +504,7 @@ class Rectification(RemembersCommands):
                  counter_id: str, clerk_id: str, service_item: str, meta: Meta,
                  basis: str = Basis.OFFICIAL.value, counted_from: date | None = None,
                  working_days: int | None = None, reason_tags: tuple[str, ...] = (),
-                 served_by: tuple[str, ...] = ()) -> None:
+                 served_by: tuple[str, ...] = (), recorded_on: date | None = None) -> None:
         # channel, counter, clerk and service item stay in the store for the revisit survey;
         # they are not part of the RectificationOpened contract.
         self.case_id: UUID = meta["case_id"]
@@ -516,8 +520,12 @@ class Rectification(RemembersCommands):
         self.basis = basis
         self.counted_from = counted_from
         # The review's day, which the appeal window counts from (the triage moves
-        # ``counted_from`` on; an event from before the count was kept gives none: its moment).
-        self.reviewed_on = counted_from
+        # ``counted_from`` on; an event from before the count was kept gives none: its moment),
+        # or the day the service recorded it when later (``recorded_on``, kept in the store
+        # only: a paper form typed in with an old date, a review backdated by whoever records
+        # it, was born with its window closed; None before redteam104).
+        self.reviewed_on = (counted_from if recorded_on is None or counted_from is None
+                            else max(counted_from, recorded_on))
         self.reviewed_at = meta.get("occurred_at")
         self.working_days = working_days
         self.reason_tags = tuple(reason_tags)
@@ -531,10 +539,12 @@ class Rectification(RemembersCommands):
 
     @classmethod
     def open_for(cls, survey: Survey, calendar: WorkingCalendar, working_days: int,
-                 meta: Meta) -> Rectification:
+                 meta: Meta, recorded_on: date | None = None) -> Rectification:
         """Open the rectification a bad review calls for (the survey was just answered): due
         ``working_days`` working days after the day of the answer, on the center's calendar
-        (``CalendarOutOfRange`` past the years it covers)."""
+        (``CalendarOutOfRange`` past the years it covers). ``recorded_on``: the service's day
+        as the answer came (the appeal window counts from it when the answer gives an earlier
+        day)."""
         counted_from = calendar.local_day(meta["occurred_at"])
         deadline_on = calendar.deadline_day(counted_from, working_days)
         if not survey.is_bad_review:
@@ -554,7 +564,7 @@ class Rectification(RemembersCommands):
                    basis=calendar.basis_of(counted_from, deadline_on).value,
                    counted_from=counted_from, working_days=working_days,
                    reason_tags=tuple(getattr(survey, "reason_tags", ())),
-                   served_by=tuple(getattr(survey, "served_by", ())))
+                   served_by=tuple(getattr(survey, "served_by", ())), recorded_on=recorded_on)
 
     def revise_deadline(self, calendar: WorkingCalendar, today: date, meta: Meta) -> bool:
         """Count the working days again on the calendar in force; True when the deadline moved.

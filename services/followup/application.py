@@ -14,6 +14,7 @@ from eventsourcing.domain import Aggregate
 
 from services.followup import commands as c
 from services.followup.domain import (
+    COUNTED_AS,
     OPEN,
     CaseNotFound,
     Consent,
@@ -610,7 +611,7 @@ class FollowUps:
             id=e.task_id, owner_clerk=e.owner_clerk, owner_team=team,
             requested_by=e.requested_by, deadline_at=deadline_at, source_id=e.source_id,
             service_item=e.service_item, meta=meta, basis=basis.value, counted_from=e.day,
-            working_days=days))
+            working_days=days, counted_as=COUNTED_AS))
 
     async def close_help_task(self, task_id: UUID, cause: str, occurred_at: datetime,
                               resolved_at: datetime | None = None) -> bool:
@@ -758,7 +759,7 @@ class FollowUps:
             id=r.referral_id, unit_kind=r.unit_kind, unit_name=r.unit_name,
             unit_contact=r.unit_contact, referred_by=r.referred_by, reply_due_at=reply_due_at,
             source_id=r.source_id, meta=meta, basis=basis.value, counted_from=r.day,
-            working_days=days))
+            working_days=days, counted_as=COUNTED_AS))
 
     async def reply_to_referral(self, referral_id: UUID, reply: str, by_recipient: bool,
                                 actor: str, key: str | None, cmd: Command | None = None,

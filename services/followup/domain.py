@@ -1463,15 +1463,26 @@ class NotTheOwner(CommandError):
     code = "forbidden_owner"
 
 
-def working_deadline(calendar: WorkingCalendar, day: date, working_days: int
-                     ) -> tuple[datetime, Basis]:
+#: How a help task's or a referral's deadline was counted, kept in the store beside its
+#: ``counted_from`` and ``working_days`` (``counted_as``): ``deadline_day``, a day off as the
+#: next working day, since stop 51; None (an event from before): from the day after the day.
+COUNTED_AS = "deadline_day"
+
+
+def working_deadline(calendar: WorkingCalendar, day: date, working_days: int,
+                     counted_as: str | None = COUNTED_AS) -> tuple[datetime, Basis]:
     """Office closing on the ``working_days``-th working day after ``day`` (a help task's
     deadline, a referral's reply deadline), and the basis it was worked out on: counted as
     every deadline is (``WorkingCalendar.deadline_day``), a day off as the next working day.
     Counted from the day after ``day`` until stop 51, a task raised on Sunday 20 December
     2026 with 3 days was due Wednesday 23 (the Sunday's day after, Monday, counted as the
-    first of three), a rectification opened on the same Sunday Thursday 24."""
-    due = calendar.deadline_day(day, working_days)
+    first of three), a rectification opened on the same Sunday Thursday 24. A deadline
+    counted so before (``counted_as`` None) is counted again as it was counted then: a
+    re-planning moves a deadline for the calendar's days, never for the rule's change (until
+    redteam104 the first start after stop 51 moved such a provisional task raised on a day
+    off a working day later, ``calendar_published`` with nothing published)."""
+    due = (calendar.deadline_day(day, working_days) if counted_as == COUNTED_AS
+           else calendar.add_working_days(day + timedelta(days=1), working_days - 1))
     return calendar.closing_on(due), calendar.basis_of(day, due)
 
 
@@ -1500,15 +1511,17 @@ class Count:
 
     counted_from: date
     working_days: int
+    counted_as: str | None = COUNTED_AS  # None: counted from the day after, before stop 51
 
     @classmethod
-    def of(cls, counted_from: date | str | None, working_days: int | None) -> Count | None:
+    def of(cls, counted_from: date | str | None, working_days: int | None,
+           counted_as: str | None = COUNTED_AS) -> Count | None:
         """None for an event from before the count was kept."""
         if counted_from is None or working_days is None:
             return None
         day = (date.fromisoformat(counted_from) if isinstance(counted_from, str)
                else counted_from)
-        return cls(day, int(working_days))
+        return cls(day, int(working_days), counted_as)
 
     def again(self, calendar: WorkingCalendar, at: datetime, basis: str | None, now: datetime,
               settled: bool = False, said: datetime | None = None) -> Recounted | None:
@@ -1527,7 +1540,8 @@ class Count:
         that moment). A notice that corrects the first is news again: giving the law's day
         after all, the basis is confirmed official (nothing kept any more); another day than
         the one said, that day is said."""
-        due_at, new_basis = working_deadline(calendar, self.counted_from, self.working_days)
+        due_at, new_basis = working_deadline(calendar, self.counted_from, self.working_days,
+                                             self.counted_as)
         if settled:
             if due_at == at and new_basis.value != basis:
                 return Recounted(at, new_basis)
@@ -1565,7 +1579,8 @@ def recount(aggregate: RemembersCommands, kind: str, at: datetime, calendar: Wor
     replay of the re-planning's key answers as the first time (``check_new_command``)."""
     aggregate.check_new_command(meta.get("causation_id"), kind)
     count = Count.of(getattr(aggregate, "counted_from", None),
-                     getattr(aggregate, "working_days", None))
+                     getattr(aggregate, "working_days", None),
+                     aggregate.__dict__.get("counted_as"))
     if not (waiting or settled) or count is None:
         return None
     return count.again(calendar, at, getattr(aggregate, "basis", None), now,
@@ -1598,9 +1613,10 @@ class HelpTask(RemembersCommands):
                  requested_by: str, deadline_at: datetime, source_id: UUID,
                  service_item: str | None, meta: Meta,
                  basis: str = Basis.OFFICIAL.value, counted_from: date | None = None,
-                 working_days: int | None = None) -> None:
+                 working_days: int | None = None, counted_as: str | None = None) -> None:
         self.center_id: str = meta["center_id"]
         self.case_id: UUID | None = meta.get("case_id")
+        self.counted_as = counted_as  # store only; None: before stop 51 (``working_deadline``)
         self.owner_clerk = owner_clerk
         self.owner_team = owner_team
         self.requested_by = requested_by
@@ -1756,9 +1772,10 @@ class Referral(RemembersCommands):
     def __init__(self, id: UUID, unit_kind: str, unit_name: str, unit_contact: str,
                  referred_by: str, reply_due_at: datetime, source_id: UUID, meta: Meta,
                  basis: str = Basis.OFFICIAL.value, counted_from: date | None = None,
-                 working_days: int | None = None) -> None:
+                 working_days: int | None = None, counted_as: str | None = None) -> None:
         self.center_id: str = meta["center_id"]
         self.case_id: UUID | None = meta.get("case_id")
+        self.counted_as = counted_as  # store only; None: before stop 51 (``working_deadline``)
         self.referred_by = referred_by
         self.reply_due_at = reply_due_at
         self.basis = basis
@@ -1907,8 +1924,8 @@ class Referral(RemembersCommands):
             self.status == "awaiting_reply" and getattr(self, "round", 0) == 0)
 
     def chase_again(self, reply_due_at: datetime, basis: Basis, meta: Meta,
-                    counted_from: date | None = None, working_days: int | None = None
-                    ) -> bool:
+                    counted_from: date | None = None, working_days: int | None = None,
+                    counted_as: str | None = COUNTED_AS) -> bool:
         """Its case was reopened: a referral closed by the resolution (never answered) is
         awaited again until ``reply_due_at`` (True), and so is one the resolution left
         awaiting its first deadline (``chased_on_reopening``): recorded on the referral, the
@@ -1925,7 +1942,8 @@ class Referral(RemembersCommands):
             return False
         self._reopened(reply_due_at=reply_due_at, basis=basis.value,
                        round=getattr(self, "round", 0) + 1, reason="case_reopened", meta=meta,
-                       counted_from=counted_from, working_days=working_days)
+                       counted_from=counted_from, working_days=working_days,
+                       counted_as=counted_as)
         return True
 
     def chased_by(self, reopening: str | None) -> bool:
@@ -1938,8 +1956,9 @@ class Referral(RemembersCommands):
     @event("ReferralReopened")
     def _reopened(self, reply_due_at: datetime, basis: str, round: int, reason: str,
                   meta: Meta, counted_from: date | None = None,
-                  working_days: int | None = None) -> None:
+                  working_days: int | None = None, counted_as: str | None = None) -> None:
         self._remember(meta, "ReferralReopened")
+        self.counted_as = counted_as
         self.status = "awaiting_reply"
         self.reply_due_at = reply_due_at
         self.basis = basis

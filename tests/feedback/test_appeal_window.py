@@ -6,14 +6,17 @@ the window all the same."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
+from typing import cast
 
+from services.feedback.sending import SurveyMessage
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender, key
 from tests.feedback.test_bad_reviews import bad_review, center
-from tests.feedback.test_feedback_loop import fast
-from tests.support import bearer, headers
+from tests.feedback.test_feedback_loop import fast, resolved_case
+from tests.support import bearer, headers, wait_until
 
 
 async def test_a_bad_review_of_sunday_20_december_is_appealed_until_monday_28_not_after(
@@ -47,3 +50,74 @@ async def test_a_bad_review_of_sunday_20_december_is_appealed_until_monday_28_no
                                 json={"decision": "rejected", "reasons": "差评属实"},
                                 headers={**headers(key()), **director})
         assert r.status_code == 200, r.text
+
+
+async def test_a_paper_form_typed_in_with_an_old_date_leaves_the_clerk_the_whole_window(
+        settings: Settings) -> None:
+    # The resident's paper form is typed in by a colleague on Tuesday 22 December, dated as
+    # the form says (or mistyped: 1 December, before the survey was even asked). The clerk
+    # learns of the review that Tuesday: the window counts from then, not from the date the
+    # form gives, else the review is born unappealable (until redteam104, 409 closed on
+    # Tuesday 8 December; and a supervisor recording a 差评 backdated took the appeal away).
+    settings, sunday = fast(settings), datetime.fromisoformat("2026-12-20T10:05:00+08:00")
+    clerk, colleague = (bearer(settings, role=Role.CLERK, sub=sub)
+                        for sub in ("clerk-017", "clerk-021"))
+    clock, sender = Clock(sunday), KeptSender()
+    async with center(settings, clock, sender, sunday) as (intake, feedback):
+        case_id = await resolved_case(intake, at="2026-12-20T10:00:00+08:00")
+        survey = await asked_on_the_tablet(sender, case_id)
+        clock.set(datetime.fromisoformat("2026-12-22T11:00:00+08:00"))
+        r = await feedback.post(f"/surveys/{survey.survey_id}/rating",
+                                json={"level": "dissatisfied", "clerk_id": "clerk-021",
+                                      "channel": "paper_form",
+                                      "occurred_at": "2026-12-01T10:00:00+08:00"},
+                                headers={**headers(key()), **colleague})
+        assert r.status_code == 200, r.text
+        seen = (await feedback.get(f"/cases/{case_id}/feedback",
+                                   params={"after": r.json()["position"]})).json()
+        [rectification] = seen["rectifications"]
+        # Tuesday 29 December, five working days after the day it was typed in (23-25, 28, 29).
+        clock.set(datetime.fromisoformat("2026-12-29T16:00:00+08:00"))
+        r = await feedback.post(f"/rectifications/{rectification['rectification_id']}/appeal",
+                                json={"reasons": "纸质表填写日期有误"},
+                                headers={**headers(key()), **clerk})
+        assert r.status_code == 200, r.text
+
+
+async def test_after_the_window_another_centers_review_is_a_404_and_a_replay_answers_as_first(
+        settings: Settings) -> None:
+    # The window is checked after the review is found in the caller's reach and after the
+    # key's look-up: another center's supervisor gets the 404 of an unknown id (a 409 would
+    # say "a bad review with this id exists, and is old"), and an appeal lodged in time and
+    # sent again with its key after the window answers as the first time.
+    settings, sunday = fast(settings), datetime.fromisoformat("2026-12-20T10:05:00+08:00")
+    clerk = bearer(settings, role=Role.CLERK, sub="clerk-017")
+    elsewhere = bearer(settings, role=Role.SUPERVISOR, sub="director-09", center="other-ctr")
+    clock, sender = Clock(sunday), KeptSender()
+    async with center(settings, clock, sender, sunday) as (intake, feedback):
+        _, reviewed = await bad_review(intake, feedback, sender, "2026-12-20T10:00:00+08:00")
+        appeal = f"/rectifications/{reviewed['rectification_id']}/appeal"
+        lodged = key()
+        first = await feedback.post(appeal, json={"reasons": "居民评错了窗口"},
+                                    headers={**headers(lodged), **clerk})
+        assert first.status_code == 200, first.text
+        clock.set(datetime.fromisoformat("2027-01-11T09:30:00+08:00"))
+        again = await feedback.post(appeal, json={"reasons": "居民评错了窗口"},
+                                    headers={**headers(lodged), **clerk})
+        assert again.status_code == 200, again.text
+        assert {**again.json(), "replayed": False} == first.json() and again.json()["replayed"]
+        answers = [await feedback.post(path, json={"reasons": "申诉"},
+                                       headers={**headers(key()), **elsewhere})
+                   for path in (appeal, f"/rectifications/{uuid.uuid4()}/appeal")]
+        assert [a.status_code for a in answers] == [404, 404], [a.text for a in answers]
+        mine, nobodys = (a.json()["error"] for a in answers)
+        assert mine["code"] == nobodys["code"] and mine["details"].keys() == nobodys[
+            "details"].keys()
+
+
+async def asked_on_the_tablet(sender: KeptSender, case_id: str) -> SurveyMessage:
+    """The survey the counter tablet was sent for the case, once it was."""
+    async def surveyed() -> bool:
+        return sender.for_case(case_id) is not None
+    await wait_until(surveyed, what="the survey on the counter tablet")
+    return cast(SurveyMessage, sender.for_case(case_id))

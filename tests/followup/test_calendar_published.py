@@ -430,14 +430,15 @@ async def test_a_referral_and_a_help_task_sent_on_december_20_move_when_2027_is_
     holidays.write_text("{}")
     async with center_day(settings, DECEMBER_20, holidays_file=holidays) as center:
         case_id = await center.open_case(DECEMBER_20)
-        # Ten working days from Monday Dec 21: the law alone ends on Monday Jan 4.
+        # Sent on Sunday Dec 20, as from Monday 21 (stop 51's rule): ten working days after
+        # it, the law alone ends on Tuesday Jan 5 (Monday Jan 4 until stop 51).
         referral = await refer(center, case_id, DECEMBER_20, within_working_days=10)
         task = await escalate(center, case_id, DECEMBER_20, within_working_days=10)
-        assert datetime.fromisoformat(referral["reply_due_at"]) == at(2027, 1, 4, 17)
-        assert datetime.fromisoformat(task["deadline_at"]) == at(2027, 1, 4, 17)
+        assert datetime.fromisoformat(referral["reply_due_at"]) == at(2027, 1, 5, 17)
+        assert datetime.fromisoformat(task["deadline_at"]) == at(2027, 1, 5, 17)
         assert referral["basis"] == task["basis"] == "provisional"
 
-        # 2027 published with Saturday Jan 2 a make-up working day: the tenth day is the 2nd.
+        # 2027 published with Saturday Jan 2 a make-up working day: the tenth day is the 4th.
         holidays.write_text(json.dumps({"2027": {
             "source": "illustrative test data", "holidays": ["2027-01-01"],
             "workdays": ["2027-01-02"]}}))
@@ -446,14 +447,14 @@ async def test_a_referral_and_a_help_task_sent_on_december_20_move_when_2027_is_
         await center.settled()
         referral = (await center.followup.get(f"/referrals/{referral['referral_id']}")).json()
         task = (await center.followup.get(f"/help-tasks/{task['task_id']}")).json()
-        assert datetime.fromisoformat(referral["reply_due_at"]) == at(2027, 1, 2, 17)
-        assert datetime.fromisoformat(task["deadline_at"]) == at(2027, 1, 2, 17)
+        assert datetime.fromisoformat(referral["reply_due_at"]) == at(2027, 1, 4, 17)
+        assert datetime.fromisoformat(task["deadline_at"]) == at(2027, 1, 4, 17)
         assert referral["basis"] == task["basis"] == "official"
         pool = center.app.state.pool
         timers = dict(await pool.fetch(
             "SELECT aggregate_id, fire_at FROM timers WHERE aggregate_id = ANY($1::uuid[])",
             [uuid.UUID(referral["referral_id"]), uuid.UUID(task["task_id"])]))
-        assert set(timers.values()) == {at(2027, 1, 2, 17)}
+        assert set(timers.values()) == {at(2027, 1, 4, 17)}
         answer = r.json()["replanned"]["followup"]
         assert (answer["referrals_replanned"], answer["help_tasks_replanned"]) == (1, 1)
         # The same schedule again: nothing more.

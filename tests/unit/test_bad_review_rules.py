@@ -439,3 +439,21 @@ def test_an_appeal_lodged_in_time_is_decided_after_the_window_and_the_triage_mov
     r.decide_appeal(AppealDecision.REJECTED, None, "差评属实", "director-01",
                     meta(at(2026, 4, 9, 10), "director-01"))
     assert (r.appeal, r.status) == ("rejected", "open")
+
+
+def test_an_appeal_at_the_calendars_last_days_is_judged_on_the_days_up_to_today() -> None:
+    # The calendar ends with 2026 (no provisional years): reviewed on Tuesday 29 December,
+    # appealed the next day, the window is open whatever the days after 31 December hold.
+    # Until redteam104 the window's last day was counted first, into 2027: a 422
+    # calendar_out_of_range refused an appeal in time on the last days of the horizon.
+    ending = WorkingCalendar(provisional_years=0)
+    r = bad_review(at(2026, 12, 29, 10))
+    r.lodge_appeal("居民评错了窗口", meta(at(2026, 12, 30, 9), "clerk-017"),
+                   window=AppealWindow(ending, date(2026, 12, 30), 5))
+    assert r.appeal == "pending"
+    # Closed is still told with the day it closed on, the days up to it being known.
+    late = bad_review(at(2026, 12, 7, 10))
+    with pytest.raises(AppealWindowClosed) as refused:
+        late.lodge_appeal("晚了", meta(at(2026, 12, 30, 9), "clerk-017"),
+                          window=AppealWindow(ending, date(2026, 12, 30), 5))
+    assert refused.value.details["closed_on"] == "2026-12-14"

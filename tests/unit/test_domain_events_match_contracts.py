@@ -39,6 +39,13 @@ STORE_ONLY = {
     ("RectificationOpened", "clerk_id"), ("RectificationOpened", "service_item"),
     # Who opened or served the case: no 代评 (checked when staff record the answer).
     ("SurveyRequested", "served_by"), ("RectificationOpened", "served_by"),
+    # The day feedback recorded a bad review: its appeal window counts from it when the
+    # answer gives an earlier day (a paper form typed in later).
+    ("RectificationOpened", "recorded_on"),
+    # How a deadline was counted (None: from the day after the day, before stop 51), so a
+    # re-planning counts it again on its own rule.
+    ("HelpTaskOpened", "counted_as"), ("ReferralSent", "counted_as"),
+    ("ReferralReopened", "counted_as"),
 }
 
 #: Payload fields the contract works out from the event's other fields.

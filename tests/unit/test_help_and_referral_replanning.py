@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.followup.domain import HelpTask, Referral, working_deadline
+from services.followup.domain import COUNTED_AS, HelpTask, Referral, working_deadline
 from shared.kernel.calendar import Basis, WorkingCalendar
 from shared.kernel.holidays import parse_holidays
 
@@ -46,7 +46,7 @@ def task(day: date, days: int, when: datetime) -> HelpTask:
     return HelpTask(id=uuid.uuid4(), owner_clerk="clerk-017", owner_team=None,
                     requested_by="clerk-001", deadline_at=deadline_at, source_id=uuid.uuid4(),
                     service_item=None, meta=meta("open", when), basis=basis.value,
-                    counted_from=day, working_days=days)
+                    counted_from=day, working_days=days, counted_as=COUNTED_AS)
 
 
 def referral(day: date, days: int, when: datetime) -> Referral:
@@ -54,7 +54,7 @@ def referral(day: date, days: int, when: datetime) -> Referral:
     return Referral(id=uuid.uuid4(), unit_kind="social_insurance_bureau", unit_name="社保中心",
                     unit_contact="", referred_by="clerk-001", reply_due_at=reply_due_at,
                     source_id=uuid.uuid4(), meta=meta("send", when), basis=basis.value,
-                    counted_from=day, working_days=days)
+                    counted_from=day, working_days=days, counted_as=COUNTED_AS)
 
 
 def replanned(aggregate: HelpTask | Referral) -> list[Any]:
@@ -248,3 +248,29 @@ def test_a_second_notice_that_corrects_the_first_is_news_to_what_was_kept() -> N
         at_ = made.deadline_at if isinstance(made, HelpTask) else made.reply_due_at
         assert (at_, made.basis, published) == (due, Basis.OFFICIAL.value, None)
         assert made.replan(AGREES, now, meta("calendar:c", now)) is False, "once"
+
+
+def test_one_counted_before_stop_51_keeps_its_rule_at_a_re_planning() -> None:
+    # Raised on Saturday 9 January 2027 (provisional) with 3 days before stop 51, when the
+    # count began on the day after: Monday 11 the first, due Wednesday 13 (the rule since:
+    # Thursday 14). Re-planned at the first start after the upgrade, nothing published,
+    # it stays (until redteam104 it moved to Thursday 14, cause calendar_published); on a
+    # schedule that changes its days it moves for those days, on its own rule.
+    for made in (HelpTask(id=uuid.uuid4(), owner_clerk="clerk-017", owner_team=None,
+                          requested_by="clerk-001", deadline_at=at(2027, 1, 13, 17),
+                          source_id=uuid.uuid4(), service_item=None,
+                          meta=meta("open", at(2027, 1, 9, 10)), basis="provisional",
+                          counted_from=date(2027, 1, 9), working_days=3),
+                 Referral(id=uuid.uuid4(), unit_kind="social_insurance_bureau",
+                          unit_name="社保中心", unit_contact="", referred_by="clerk-001",
+                          reply_due_at=at(2027, 1, 13, 17), source_id=uuid.uuid4(),
+                          meta=meta("send", at(2027, 1, 9, 10)), basis="provisional",
+                          counted_from=date(2027, 1, 9), working_days=3)):
+        assert made.replan(PROVISIONAL, at(2027, 1, 11, 8), meta("calendar:start")) is False
+        assert replanned(made) == []
+        published = WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
+            "source": "illustrative test data", "holidays": ["2027-01-01", "2027-01-12"],
+            "workdays": []}})))
+        assert made.replan(published, at(2027, 1, 11, 8), meta("calendar:a")) is True
+        due = made.deadline_at if isinstance(made, HelpTask) else made.reply_due_at
+        assert (due, made.basis) == (at(2027, 1, 14, 17), Basis.OFFICIAL.value)
