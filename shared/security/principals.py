@@ -71,16 +71,25 @@ class acting_as:  # read as a verb in a with statement, as it always was
     the block. A plain class, not a ``@contextmanager`` generator: every request of every
     service enters one, and the generator's wrapper (its ``__init__``, ``__enter__``'s
     ``next``, ``__exit__``'s second ``next`` and ``StopIteration``) was ~2.5 % of intake's
-    request path in-process (py-spy of ``intake_asgi_paired.py --child``)."""
+    request path in-process (py-spy of ``intake_asgi_paired.py --child``).
+
+    Entered once, as the generator was: a second entry (one kept and used again, inside
+    itself or by another task) is refused before it sets anything. Taken, it overwrote the
+    first entry's reset token, and the first exit then failed and left the principal as the
+    caller of whatever its task did next."""
 
     __slots__ = ("_principal", "_reset")
 
     def __init__(self, principal: Principal | None) -> None:
         self._principal = principal
+        self._reset: contextvars.Token[Principal | None] | None = None
 
     def __enter__(self) -> Principal | None:
+        if self._reset is not None:
+            raise RuntimeError("acting_as is entered once: write `with acting_as(principal):`"
+                               " where the work is done")
         self._reset = _CALLER.set(self._principal)
         return self._principal
 
     def __exit__(self, *exc: object) -> None:
-        _CALLER.reset(self._reset)
+        _CALLER.reset(self._reset)  # type: ignore[arg-type]  # set by __enter__

@@ -74,3 +74,46 @@ def test_two_counters_at_once_each_see_their_own_clerk() -> None:
 def test_no_caller_is_a_caller_of_its_own() -> None:
     with acting_as(CLERK), acting_as(None):
         assert current_caller() is None
+
+
+def test_one_acting_as_entered_again_is_refused_before_it_acts() -> None:
+    """One ``acting_as`` kept and entered again inside itself (a job's ``as_publisher =
+    acting_as(...)`` used by two of its steps) was refused by the ``@contextmanager`` at the
+    second entry (an AttributeError), before anything was set. The plain class took it, and
+    the outer exit then reset the inner's used token: a RuntimeError there, and the clerk
+    left as the caller of whatever the task did next (a loop that goes on after a
+    failure)."""
+    acting = acting_as(CLERK)
+    with acting:
+        with pytest.raises(RuntimeError), acting:
+            pass
+        assert current_caller() is CLERK
+    assert current_caller() is None
+    with pytest.raises(RuntimeError), acting:  # once only, as before
+        pass
+    assert current_caller() is None
+
+
+def test_one_acting_as_shared_by_two_counters_is_refused_to_the_second() -> None:
+    """Shared by two tasks, the second entry overwrote the first's reset token, and the
+    first's exit failed on a token of another context."""
+    acting = acting_as(CLERK)
+
+    async def counter(inside: asyncio.Event, done: asyncio.Event) -> None:
+        with acting:
+            inside.set()
+            await done.wait()
+
+    async def day() -> None:
+        inside, done = asyncio.Event(), asyncio.Event()
+        first = asyncio.create_task(counter(inside, done))
+        await inside.wait()
+        over = asyncio.Event()
+        over.set()
+        with pytest.raises(RuntimeError):
+            await counter(asyncio.Event(), over)
+        done.set()
+        await first  # its exit resets its own caller
+        assert current_caller() is None
+
+    asyncio.run(day())

@@ -20,14 +20,16 @@ from typing import Any
 import httpx
 import pytest
 import structlog
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from opentelemetry.trace import SpanKind
 from prometheus_client import generate_latest
 
 from services.intake.application import Intake
 from services.intake.main import create_app
 from shared.eventstore.group_commit import Command, Written
+from shared.http.dependencies import Write, WrittenPublic
 from shared.http.direct_writes import DirectWrites
+from shared.http.fast_route import FastRoute
 from shared.http.front_door import FrontDoor
 from shared.kernel.errors import OutcomeUnknown, RuleViolated, VersionConflict
 from shared.runtime.logs import log_processors
@@ -207,3 +209,63 @@ async def test_a_write_s_span_is_the_same_directly(pair: Pair, local_settings: S
     direct, stacked = spans
     assert direct == stacked
     assert [name for name, *_ in direct] == ["POST /cases"] * 3 + ["POST /cases/{case_id}/hear"]
+
+
+# -- what is not an ordinary write (redteam103) ---------------------------------------------
+# Another method on a write route, a POST no route takes, Open311's form POST, the pages, and
+# a write route included after the app has served (after intake's mounts: the router finds
+# it, its FastRoute's fast path answers; test_direct_routes has a route added to a leading
+# router) get the same answer both ways.
+
+async def _same(pair: Pair, method: str, path: str, headers: dict[str, Any],
+                content: bytes = b"") -> int:
+    headers = {"X-Correlation-Id": "corr-1", **headers}
+    direct, stacked = [await client.request(method, path, headers=headers, content=content)
+                       for client in pair.clients]
+    assert (direct.status_code, direct.content) == (stacked.status_code, stacked.content), \
+        (method, path)
+    assert _headers(direct) == _headers(stacked), (method, path)
+    return direct.status_code
+
+
+async def test_other_methods_paths_forms_and_pages_get_the_same_answer_directly(
+        pair: Pair, local_settings: Settings) -> None:
+    good = {"Authorization": _token(local_settings), "Idempotency-Key": "key-00000031",
+            "Content-Type": "application/json"}
+    body = json.dumps(CASE).encode()
+    statuses = set()
+    for method in ("HEAD", "OPTIONS", "GET", "PUT", "PATCH", "DELETE"):
+        for path in ("/cases", STEP):
+            if method in ("GET", "HEAD") and path == "/cases":
+                continue  # the case list: a read, which wants the pool these apps lack
+            statuses.add(await _same(pair, method, path, good, body))
+    for path in ("/cases/", f"/cases/{uuid.UUID(int=7)}/no-such-step", "/nowhere",
+                 f"/cases/{uuid.UUID(int=7)}"):
+        statuses.add(await _same(pair, "POST", path, good, body))
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    statuses.add(await _same(pair, "POST", "/open311/v2/requests.json", form,
+                             b"api_key=nope&service_code=SA-HARDSHIP-SUBSIDY"))
+    statuses.add(await _same(pair, "POST", "/open311/v2/requests.json", form, b"\xff=\xff"))
+    for page in ("/", "/counter"):
+        statuses.add(await _same(pair, "GET", page, {}))
+    assert {200, 404, 405} <= statuses, statuses
+
+
+async def test_a_write_route_included_after_the_app_has_served_is_answered_the_same(
+        pair: Pair, local_settings: Settings) -> None:
+    good = {"Authorization": _token(local_settings), "Idempotency-Key": "key-00000032",
+            "Content-Type": "application/json"}
+    assert await _same(pair, "POST", "/cases", good, json.dumps(CASE).encode()) == 201
+    late = APIRouter(prefix="/late", route_class=FastRoute)
+
+    @late.post("/{case_id}", response_model=WrittenPublic)
+    async def noted(case_id: uuid.UUID, write: Write) -> WrittenPublic:
+        return WrittenPublic(id=str(case_id), version=1, position=write.expected_version or 0)
+
+    for app in pair.apps:
+        app.include_router(late)
+    path = f"/late/{uuid.UUID(int=5)}"
+    assert await _same(pair, "POST", path, {**good, "If-Match": "4"}, b"") == 200
+    assert await _same(pair, "POST", path, {**good, "If-Match": "four"}, b"") == 400
+    assert await _same(pair, "POST", "/late/x", good, b"") == 422
+    assert await _same(pair, "HEAD", path, good, b"") == 405

@@ -344,3 +344,48 @@ async def test_the_endpoint_runs_inside_fastapis_operation_only_when_its_telemet
                                        headers={**headers, "Idempotency-Key": key})
             assert answer.status_code == 201, answer.text
         assert wrapped == ([] if asgi is app else ["open_case"])
+
+
+async def test_with_fastapis_telemetry_really_on_the_endpoint_still_has_its_span(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path tells FastAPI's telemetry by a scope key FastAPI sets (``fastapi.telemetry``,
+    not public): an app with FastAPI's telemetry on (another app than a service's) must still
+    record FastAPI's endpoint span for a write the fast path answers. An upgrade that moves
+    the key would drop the span silently; this fails instead."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    router = fastapi.APIRouter(route_class=FastRoute)
+
+    @router.post("/notes", status_code=201)
+    async def note(body: dict[str, int]) -> dict[str, int]:
+        return body
+
+    solved: list[int] = []
+    solve = fastapi.routing.solve_dependencies
+
+    async def counting(**kwargs: Any) -> Any:
+        solved.append(1)
+        return await solve(**kwargs)
+
+    monkeypatch.setattr(fastapi.routing, "solve_dependencies", counting)
+    for telemetry, spans in (({"tracer_provider": provider, "metrics": False, "logs": False},
+                              ["fastapi.endpoint", "POST /notes"]),
+                             ({"tracing": False, "metrics": False, "logs": False}, [])):
+        app = FastAPI(telemetry=telemetry)  # type: ignore[arg-type]
+        app.include_router(router)
+        exporter.clear()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://sixstep.test") as client:
+            answer = await client.post("/notes", json={"n": 1})
+        assert (answer.status_code, answer.json()) == (201, {"n": 1})
+        assert [s.name for s in exporter.get_finished_spans()] == spans
+        endpoint = [s for s in exporter.get_finished_spans() if s.name == "fastapi.endpoint"]
+        assert all(s.attributes and s.attributes["code.function.name"].endswith(".note")
+                   for s in endpoint)
+    provider.shutdown()
+    assert solved == []  # both answered by the fast path
