@@ -206,23 +206,24 @@ async def _referral(center: Center, rid: str) -> dict[str, Any]:
 
 async def test_a_resolved_cases_referrals_are_no_longer_chased(settings: Settings) -> None:
     """派单 ends with its case too. Sunday 20 December: a case referred to the social
-    insurance bureau, reply due the next working day; no reply, so the scheduler chases it
-    (督办). Resolved on the 22nd: the referral is closed and its 督办 cancelled. New Year's
+    insurance bureau, reply due in one working day, counted from Monday (received on a day
+    off: Tuesday 22); no reply, so the scheduler chases it (督办). Resolved on the 23rd: the
+    referral is closed and its 督办 cancelled. New Year's
     Eve 23:30: another case referred, reply due Monday 4 January 2027 (provisional), resolved
     ten minutes later: closed at once, and past the deadline nothing is chased. Before, both
     referrals stayed waiting and the scheduler chased the second in 2027."""
     async with center_day(settings, at(2026, 12, 20, 9)) as center:
         sunday = await center.open_case(at(2026, 12, 20, 10))
         chased = await refer(center, sunday, at(2026, 12, 20, 10, 30), within_working_days=1)
-        assert datetime.fromisoformat(chased["reply_due_at"]) == at(2026, 12, 21, 17)
+        assert datetime.fromisoformat(chased["reply_due_at"]) == at(2026, 12, 22, 17)
         await center.settled()
-        assert (await center.scheduler.tick(at(2026, 12, 21, 17, 5))).fired == {
+        assert (await center.scheduler.tick(at(2026, 12, 22, 17, 5))).fired == {
             "ReferralOverdue": 1, "FollowUpScheduled": 1}
         [chase] = await center.followups_of(sunday, 1, "the 督办")
-        center.clock.set(at(2026, 12, 22, 10))
+        center.clock.set(at(2026, 12, 23, 10))
         await center.step(sunday, "resolve", {
             "outcome": "resolved", "explanation": "社保中心电话确认", "emotion_defused": True,
-            "occurred_at": at(2026, 12, 22, 10).isoformat()})
+            "occurred_at": at(2026, 12, 23, 10).isoformat()})
 
         center.clock.set(NEW_YEARS_EVE - timedelta(minutes=20))
         eve = await center.open_case(NEW_YEARS_EVE - timedelta(minutes=15))
@@ -249,7 +250,7 @@ async def test_a_resolved_cases_referrals_are_no_longer_chased(settings: Setting
         assert (board["referrals"], board["referrals_waiting"]) == (
             {"open": 0, "overdue": 0}, [])
         # Past both deadlines: nothing chases a unit (the Sunday case's own check to the
-        # resident, due 29 December, runs its course).
+        # resident runs its course).
         fired = (await center.scheduler.tick(at(2027, 1, 5, 9))).fired
         assert "ReferralOverdue" not in fired and "FollowUpScheduled" not in fired, fired
         referral_closed = [e for e in await stream_envelopes(settings)
@@ -331,11 +332,12 @@ class _Paused:
 async def test_referrals_left_overdue_before_this_release_are_closed_once_their_case_is_resolved(
         settings: Settings) -> None:
     """The upgrade: referrals sent before the rules remembered a case's referrals and closed
-    them at its resolution, overdue (督办 planned) on Monday 21 December. A was resolved
+    them at its resolution, overdue (督办 planned) on Tuesday 22 December (sent on Sunday the
+    20th with one working day, counted from Monday). A was resolved
     before the upgrade (the old rules folded the resolution and closed nothing: its 督办 runs
     on); no timer brings an overdue referral back, so it showed overdue for ever. B is
     resolved after it: the rules find its referral among the case's (``referrals``) and
-    close it, its 督办 cancelled. C's referral, given ten working days (reply due 4 January
+    close it, its 督办 cancelled. C's referral, given ten working days (reply due 5 January
     2027), was still awaited when C was resolved before the upgrade: it waited for its
     deadline. At New Year's Eve 23:30 the scheduler's tick closes A's and cancels its 督办;
     it has read C's case resolved when, at that moment, the resident comes back and C is
@@ -362,7 +364,7 @@ async def test_referrals_left_overdue_before_this_release_are_closed_once_their_
         # Before this release the rules remembered no referral, only its 督办.
         await pool.execute("DELETE FROM rule_followups WHERE rule = 'referral'")
         await center.settled()
-        assert (await center.scheduler.tick(at(2026, 12, 21, 17, 5))).fired == {
+        assert (await center.scheduler.tick(at(2026, 12, 22, 17, 5))).fired == {
             "ReferralOverdue": 3, "FollowUpScheduled": 3}
         await center.settled()
         chases = {case: (await _referral(center, r["referral_id"]))["follow_up_id"]
@@ -379,11 +381,11 @@ async def test_referrals_left_overdue_before_this_release_are_closed_once_their_
         await pool.execute("UPDATE referrals SET case_id = NULL WHERE referral_id = ANY($1)",
                            [c_referral, d_referral])
         await pool.execute("DELETE FROM rule_followups WHERE case_id = $1::uuid", d)
-        center.clock.set(at(2026, 12, 22, 10))
+        center.clock.set(at(2026, 12, 23, 10))
         for case in (c, d, b):
             await center.step(case, "resolve", {
                 "outcome": "resolved", "explanation": "社保中心电话确认",
-                "emotion_defused": True, "occurred_at": at(2026, 12, 22, 10).isoformat()})
+                "emotion_defused": True, "occurred_at": at(2026, 12, 23, 10).isoformat()})
         await wait_until(lambda: case_is(c, "resolved"), what="C's resolution applied")
         await wait_until(lambda: case_is(d, "resolved"), what="D's resolution applied")
         for case, referral_id in ((c, c_referral), (d, d_referral)):
@@ -396,7 +398,7 @@ async def test_referrals_left_overdue_before_this_release_are_closed_once_their_
         await wait_until(b_closed, what="B's referral closed, its 督办 cancelled")
         await center.settled()
         assert (datetime.fromisoformat(sent[c]["reply_due_at"]), sent[c]["basis"]) == (
-            at(2027, 1, 4, 17), "provisional")
+            at(2027, 1, 5, 17), "provisional")
         assert (await _referral(center, str(c_referral)))["status"] == "awaiting_reply"
 
         center.clock.set(NEW_YEARS_EVE)
