@@ -45,7 +45,10 @@ with their ticket numbers, addresses, IDs ending in X, phones with dashes, space
 WeChat ids, bank cards; half the notes name no one); ``scrub52`` scrub52's attack on its own
 rules (a name before what the person came for or their errand, after a clock's time, a window
 or 听说, listed after a nickname, pinyin capitals alone; the errands, counts, days and places
-those could take); ``all`` every set.
+those could take); ``redteam105`` redteam105's attack on those (names after 帮 / 替, in quotes,
+after a room or a full-width window, traditional, pinyin, rare surnames, repeated, before what
+the person wants to do or 的 and their errand; where people come from, the weather, how an
+errand is done, the kinds of subsidy after 听说); ``all`` every set.
 Each file's comments say what its notes are about.
 """
 
@@ -64,7 +67,8 @@ SETS_DIR = ROOT / "benchmarks" / "scrubber_notes_sets"
 #: The sets of notes, each ``scrubber_notes_sets/<set>.jsonl``, in the order ``--notes all``
 #: takes them.
 SETS = ("scrub10", "genres", "clerks", "redteam56", "scrub47", "redteam69", "scrub48",
-        "redteam80", "scrub49", "redteam89", "scrub50", "redteam100", "scrub51", "scrub52")
+        "redteam80", "scrub49", "redteam89", "scrub50", "redteam100", "scrub51", "scrub52",
+        "redteam105")
 
 
 class Note(NamedTuple):
@@ -148,7 +152,10 @@ TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号",
             # scrub52's: what the person came for, the errand after the name, 听说 and a
             # window before it, a nickname first in a list, capitals alone, a deed after a time
             "张建国来办", "张建国医保", "听说王秀英来", "窗口张建国说", "老王和张建国来",
-            "LI建国，", "刘志刚今天签"]
+            "LI建国，", "刘志刚今天签",
+            # redteam105's: what the person wants to do, 的 and their errand, a name repeated,
+            # 来办 and 、 over and over
+            "张建国要办医保", "张建国的低保", "刘志刚来了，刘志刚又", "来办", "张建国、", "听说"]
 
 TIMED = r"""
 import json, sys, time
@@ -202,7 +209,7 @@ def main() -> None:
                         help="which set of notes (scrub10's, redteam38's genres, scrub46's "
                              "word given names, redteam56's, scrub47's, redteam69's, "
                              "scrub48's, redteam80's, scrub49's, redteam89's, scrub50's, "
-                             "redteam100's, scrub51's, scrub52's, all)")
+                             "redteam100's, scrub51's, scrub52's, redteam105's, all)")
     args = parser.parse_args()
     if args.triggers:
         for tree in (args.other, ROOT):

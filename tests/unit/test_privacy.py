@@ -827,7 +827,11 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
                                   # name, 听说 and a window before it, a nickname first in a
                                   # list, capitals alone
                                   "张建国来办", "张建国医保", "听说王秀英来", "窗口张建国说",
-                                  "老王和张建国来", "LI建国，", "刘志刚今天签"])
+                                  "老王和张建国来", "LI建国，", "刘志刚今天签",
+                                  # redteam105's: what the person wants to do, 的 and their
+                                  # errand, a name repeated, 来办 and 、 over and over
+                                  "张建国要办医保", "张建国的低保", "刘志刚来了，刘志刚又",
+                                  "来办", "张建国、", "听说"])
 def test_a_field_four_times_as_long_costs_the_scrubber_four_times_the_work(
         unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
@@ -2085,3 +2089,55 @@ def test_the_centers_errands_and_words_before_them_stay(words: str) -> None:
     """What scrub52's rules read after a name (来办, 办理, 补贴, 报销, 来了, a window) also
     follows the center's own words: those stay."""
     assert redact(words) == words
+
+
+@pytest.mark.parametrize("words", [
+    # who came, by where they are from: a place and 人 (温州人来办 is no one's name)
+    "温州人来办居住证", "江西人来办社保转移", "韩国人来办居住证", "何人办理均可",
+    # a place, a company, the weather before 来办 / 来了
+    "李子园来办的居民", "苏宁来办企业登记", "下午雷雨来了，窗口人少", "梅雨季来了，注意防潮",
+    # how it is done, the kind of help, before 办理 / 补贴 / 报销 / 户口 / 救助 / 慰问金
+    "安心办理，不用着急", "简易办理流程已公布", "6号窗口金卡办理", "农合报销比例提高",
+    "听说蓝印户口", "听说包干报销", "听说高校补贴", "听说安家补贴", "听说宁养救助",
+    "听说史料补贴", "听说金秋慰问金", "听说严寒补贴", "听说高寒补贴", "听说边远补贴",
+    "听说冷链补贴", "听说龙头补贴", "听说农资补贴"])
+def test_who_came_by_place_and_the_kinds_of_help_are_no_names(words: str) -> None:
+    """redteam105: scrub52 read a name before 来办 / 来了 / 办理 / a service item, and took
+    a place and 人 (温州人来办), a place or a company (李子园, 苏宁), the weather (雷雨来了),
+    how it is done (安心办理, 简易办理) and a kind of subsidy or help (高校补贴, 金秋慰问金,
+    蓝印户口) for one."""
+    assert redact(words) == words
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("刘志刚来了，刘志刚又走了", f"{NAME}来了，{NAME}又走了"),
+    ("张建国来办医保，张建国材料已补", f"{NAME}来办医保，{NAME}材料已补"),
+    ("欧阳建华来办居住证，欧阳建华又走了", f"{NAME}来办居住证，{NAME}又走了"),
+    ("已联系李秀英，李秀英下周来", f"已联系{NAME}，{NAME}下周来"),
+])
+def test_a_whole_name_found_once_goes_wherever_the_note_repeats_it(
+        typed: str, stored: str) -> None:
+    """redteam105: a name a rule found (刘志刚来了) stayed where the note said it again with
+    nothing a rule reads around it (刘志刚又走了): the same three or four characters are the
+    same person. Only whole names of three characters or more are carried (a two-character
+    find, 高峰, is a word as often)."""
+    assert redact(typed) == stored
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    ("张建国过来办医保", f"{NAME}过来办医保"),
+    ("张建国要办居住证", f"{NAME}要办居住证"),
+    ("张建国想办低保", f"{NAME}想办低保"),
+    ("张建国去办户口了", f"{NAME}去办户口了"),
+    ("张建国在办失业登记", f"{NAME}在办失业登记"),
+    ("张建国的低保续上了", f"{NAME}的低保续上了"),
+    ("张建国医疗救助已批", f"{NAME}医疗救助已批"),
+    *[(words, words) for words in ["江苏的医保", "农村的低保", "高层公租房", "想办法解决",
+                                   "居民要办居住证", "金桥公租房"]],
+])
+def test_a_name_before_the_errand_they_want_or_went_to_do(typed: str, stored: str) -> None:
+    """redteam105: scrub52 read a name before 来办 / 办理 / a service item, not before what the
+    person wants, went or came over to do (张建国要办居住证, 张建国过来办医保), nor before
+    的 and the errand (张建国的低保), nor before 医疗救助; where from, a place, a thing stays
+    (高层公租房: 公租房 is no errand after a name, a storey is as often before it)."""
+    assert redact(typed) == stored

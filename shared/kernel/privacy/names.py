@@ -345,6 +345,8 @@ _UNITS_REACHED = frozenset((
     "钱塘", "曲靖", "商铺", "商家", "管道", "管网", "管线", "华润", "龙湖", "金地", "杨浦",
     # places a note says called or were busy (今天王府井来电, 今天东方明珠来电): redteam100
     "王府井", "东方明珠",
+    # a quarter and a company before 来办 (李子园来办的居民, 苏宁来办企业登记): redteam105
+    "李子园", "苏宁",
     *_FROM_PLACES))
 """Offices, trades and places a note says were told, called or asked over (已通知房管。
 已联系卫健。已告知施工方。已联系徐汇。叫安保来): short names that begin with a surname and end
@@ -501,21 +503,32 @@ _SPEAKER_OPENS = (r"(?=" + _SURNAME_FIRST
                   + r")|" + _A_DAY_BEFORE + r"|(?<=" + _A_TIME_OF_DAY + r")(?!向))")
 SERVICE_ITEMS = ("医保", "社保", "低保", "养老金", "养老保险", "退休金", "居住证", "残疾证", "户口",
                  "失业金", "失业登记", "就业登记", "报销", "补贴", "公积金", "救助", "慰问金",
-                 "尊老金", "敬老卡", "老年卡", "高龄津贴")
+                 "尊老金", "敬老卡", "老年卡", "高龄津贴",
+                 # help a clerk writes whose it is (张建国医疗救助已批): redteam105; not 公租房
+                 # (高层公租房)
+                 "医疗救助", "临时救助")
 """The center's errands a clerk writes right after whose they are (张建国医保报销, 王芳低保材料,
 李强来办居住证)."""
 ERRAND_KINDS = ("高效", "简化", "简便", "夏季", "商保", "商业", "农保", "农机", "车险", "文化",
-                "安居", "车子", "冷空")
+                "安居", "车子", "冷空",
+                # how it is done, the kinds of help, the weather (安心办理, 简易办理, 金卡办理,
+                # 农合报销, 蓝印户口, 包干报销, 高校补贴, 宁养救助, 金秋慰问金, 雷雨来了,
+                # 梅雨季来了): redteam105
+                "安心", "简易", "金卡", "农合", "蓝印", "包干", "高校", "安家", "宁养", "史料",
+                "金秋", "严寒", "高寒", "边远", "冷链", "龙头", "农资", "雷雨", "梅雨")
 """Words that begin with a surname and come before what ``_CAME_FOR`` reads, a kind of errand
 or of help, a thing, the weather (高效办理, 简化办理流程, 夏季补贴, 商保报销, 文化补贴, 安居补贴,
 车子来了, 冷空气来了): asked after a find, as ``NOT_NAMES`` is, not in the patterns (each word
 there is one more look at every character of every text)."""
 _NOT_SPEAKERS = NOT_NAMES + ERRAND_KINDS
-_CAME_FOR = (r"(?:来(?:办|咨询|了|问|交|补|领|取|申请|登记|签|递交|提交|拿|开)|办理|(?:办理?)?(?:"
-             + "|".join(SERVICE_ITEMS) + "))(?!事?(?:的人|的多|的少)|很多人|不少人)")
+_CAME_FOR = (r"(?:来(?:办|咨询|了|问|交|补|领|取|申请|登记|签|递交|提交|拿|开)|办理"
+             r"|(?:(?:过来|要|想|去|在)?办理?|的)?(?:" + "|".join(SERVICE_ITEMS)
+             + "))(?!事?(?:的人|的多|的少)|很多人|不少人)")
 """What the person came to do or the errand that is theirs, right after the name (张建国来办医保,
 李秀英来咨询, 张建国又来了, 张建国办理居住证, 张建国医保报销): kept until scrub52 (only speech, a
-call, a visit or a deed was read); not how many came (高峰来办事的人多, 窗口高峰来办的多)."""
+call, a visit or a deed was read); not how many came (高峰来办事的人多, 窗口高峰来办的多). Since
+redteam105 also what they want or went to do and whose an errand is (张建国要办居住证, 张建国过来
+办医保, 张建国去办户口了, 张建国的低保续上了)."""
 _SPEAKER_DOES = (r"(?:说|称|表示|反映|讲|来电" + _CALLS_COUNTED + r"|来访" + _CALLS_COUNTED
                  + r"|告诉|来过|打电话|打来电话"
                  + r"|[到来]窗口|" + _OWNS + r"|(?:电话|手机|座机)[:：]?\d|" + _CAME_FOR + ")")
@@ -1321,7 +1334,7 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
             for m in regex.finditer(text):
                 n = m.group("n")
                 if is_name(n) and n[1:] not in _KIN_WORDS and n not in _WEEKDAYS \
-                        and n not in _UNITS_REACHED \
+                        and n not in _UNITS_REACHED and n[-1] != "人" \
                         and not text.startswith(_NOT_SPEAKERS, m.start("n")):  # 今天华为来电
                     yield m.start("n"), m.end("n"), REDACTED_NAME
                     if text[m.start("n") - 1:m.start("n")] in ("，", ","):  # 李秀兰，张建国来过

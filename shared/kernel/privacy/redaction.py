@@ -119,6 +119,13 @@ import re
 from collections.abc import Iterable
 
 from shared.kernel.privacy.known_person import KnownPerson
+from shared.kernel.privacy.markers import (
+    REDACTED_NAME,
+)
+from shared.kernel.privacy.names import (
+    HONORIFICS,
+    OFFICE_POSTS,
+)
 from shared.kernel.privacy.patterns import (
     SPELLED_LEAST,
     across_lines,
@@ -160,6 +167,24 @@ def _outside_ids(folded: str, spans: list[tuple[int, int, str]]) -> list[tuple[i
     if not ids:
         return spans
     return [s for s in spans if not any(s[0] < end and start < s[1] for start, end in ids)]
+
+
+_WHOLE_NAME = re.compile("[\u4e00-\u9fff]{3,4}")
+"""A find that is a whole name in characters (刘志刚, 欧阳建华): carried to its repeats."""
+_TITLES = (*HONORIFICS, *OFFICE_POSTS)
+
+
+def _repeated_names(folded: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Every other place the note says a whole name a rule found (刘志刚来了，刘志刚又走了: the
+    second, with nothing a rule reads around it, stayed until redteam105). Only three or four
+    characters: a two-character find (高峰) is a word as often, and would go from 高峰期; and
+    no surname with a title (感谢谢老师 is teacher Xie, 谢谢老师 thanks)."""
+    names = {folded[start:end] for start, end, marker in spans
+             if marker == REDACTED_NAME and end - start > 2
+             and _WHOLE_NAME.fullmatch(folded, start, end)
+             and not folded.endswith(_TITLES, start, end)}
+    return [(m.start(), m.end(), REDACTED_NAME) for name in names
+            for m in re.finditer(re.escape(name), folded)]
 
 
 _RTL_RUN = re.compile("[\u202b\u202e\u2067][^\u202c\u2069\n]*[\u202c\u2069]?")
@@ -232,6 +257,8 @@ def redact(text: str, known: KnownPerson | None = None) -> str:
         spans += [(kept[start], over_marks(folded, kept[end - 1] + 1), marker)
                   for start, end, marker in found]
     spans += _rtl_spans(text, known)
+    if spans:
+        spans += _repeated_names(folded, spans)
     spans = _outside_ids(folded, spans)
     if not spans:
         return text
