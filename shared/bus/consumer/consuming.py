@@ -492,16 +492,27 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
             # Not started, or delivered but never taken: back to the stream at once, for the
             # next leader (an unsubscribe on a connection being drained must not hold the
             # shutdown).
+            # The stop is bounded in this task (``asyncio.timeout``), not in a task of its own
+            # (``asyncio.wait_for`` on 3.11): this ``finally`` runs during a shutdown's
+            # repeated cancels (``Background.stop``), and wait_for, cancelled again while it
+            # waited for its cancelled child, gave up on it: the stop went on with no owner,
+            # and what it would have returned was never handed back (the next leader got it
+            # only after ack_wait). What was delivered is taken (``left``) however the stop
+            # ended, and handed back before the cancel goes on.
             unstarted = list(held)
             self._decoded_ahead.clear()
             self._prepared_ahead = self._prepared_now = None
             if self._analyzing is not None and not self._analyzing.done():
                 self._analyzing.cancel()
-            with contextlib.suppress(Exception):
-                unstarted += await asyncio.wait_for(puller.stop(), 2.0)
-            for msg in unstarted:
+            try:
                 with contextlib.suppress(Exception):
-                    await msg.nak()
+                    async with asyncio.timeout(2.0):
+                        await puller.stop()
+            finally:
+                unstarted += puller.left()
+                for msg in unstarted:
+                    with contextlib.suppress(Exception):
+                        await msg.nak()
 
     def _timed_out(self, exc: BaseException) -> None:
         """A batch went back because a statement ran out of time: counted, said (the first of
