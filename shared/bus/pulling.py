@@ -263,7 +263,8 @@ class Puller:
             if left <= 0:
                 return []
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), left)
+                async with asyncio.timeout(left):
+                    await self._wake.wait()
         n = min(len(self._ready), self.batch)
         out = [self._ready.popleft() for _ in range(n)]
         await self._topped_up(out)

@@ -263,7 +263,8 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
         """Finish the batch in hand (applied, tracked, acked), then fetch no more."""
         self._stopping.set()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
 
     async def run(self) -> None:
         """Drive the durable while this process holds its lock (``shared.leadership``);
@@ -312,7 +313,8 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
                 reason = str(exc)
                 if pause:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stopping.wait(), pause)
+                        async with asyncio.timeout(pause):
+                            await self._stopping.wait()
 
     def _went_well(self) -> None:
         """A batch went through (or a start lasted): the next start-again is at once."""
@@ -352,7 +354,8 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
         wait = lost_at + self.ack_wait + 0.5 - asyncio.get_running_loop().time()
         if wait > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._stopping.wait()
 
     async def _next_delivery(self, info: ConsumerInfo | None) -> int | None:
         """The consumer sequence the durable's next delivery will carry, from ``info`` (the
@@ -389,7 +392,8 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
                 self.stats.stream_refused = why
                 await self.ensure(refused=why)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), STREAM_RECHECK_S)
+                async with asyncio.timeout(STREAM_RECHECK_S):
+                    await self._stopping.wait()
             if self._stopping.is_set():
                 await asyncio.Event().wait()  # drained: wait to be cancelled
 
@@ -567,7 +571,8 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
             if left <= 0 or puller.lost is not None:
                 return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(puller.arrival(), left)
+                async with asyncio.timeout(left):
+                    await puller.arrival()
             held += await puller.take_now(self.batch - len(held))
 
     async def _read_ahead(self, puller: Puller, applying: asyncio.Future[None],
