@@ -17,6 +17,7 @@ import pytest
 
 from services.feedback.scheduler import SurveyScheduler
 from shared.kernel.tasks import gather_all
+from tests.support import OneFailsOneSlow, failed_once_ended
 
 NOW = datetime(2026, 12, 20, 9, 30, tzinfo=UTC)
 
@@ -38,42 +39,14 @@ class Store:
         return []
 
 
-class Sends:
-    """The first survey's send fails once the second's is on its way; the second's takes a
-    few more turns of the loop (its round trips) once it may go on."""
-
-    def __init__(self) -> None:
-        self.second_on_its_way = asyncio.Event()
-        self.may_go_on = asyncio.Event()
-        self.second_sent = False
-
-    async def __call__(self, row: dict[str, Any]) -> int:
-        if not self.second_on_its_way.is_set():
-            self.second_on_its_way.set()
-            await self.may_go_on.wait()
-            for _ in range(5):
-                await asyncio.sleep(0)
-            self.second_sent = True
-            return 1
-        self.may_go_on.set()
-        raise Refused
-
-
 async def test_a_tick_with_a_failed_send_ends_once_the_other_sends_have(
         monkeypatch: pytest.MonkeyPatch) -> None:
     feedback = SimpleNamespace(clock=SimpleNamespace(now=lambda: NOW),
                                policy=SimpleNamespace(not_quiet=lambda now: now))
     scheduler = SurveyScheduler(Store(), feedback, None, "", schema="s")  # type: ignore[arg-type]
-    sends = Sends()
+    sends = OneFailsOneSlow(Refused)
     monkeypatch.setattr(scheduler, "_send_if_allowed", sends)
-    tick = asyncio.create_task(scheduler.tick())
-    sent_when_it_ended: list[bool] = []
-    tick.add_done_callback(lambda _: sent_when_it_ended.append(sends.second_sent))
-    with pytest.raises(Refused):
-        await tick
-    assert sent_when_it_ended == [True]  # not still on its way
-    while not sends.second_sent:  # the old code's orphan ends here, not in the next test
-        await asyncio.sleep(0)
+    assert await failed_once_ended(scheduler.tick(), sends)  # no send still on its way
 
 
 async def test_gather_all_returns_in_order_and_raises_the_first_failure_once_all_ended(

@@ -7,40 +7,19 @@ application and the events are stand-ins."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from types import SimpleNamespace
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import pytest
 
 from services.intake import helpers
 from services.intake.verdicts import Verdicts
+from tests.support import OneFailsOneSlow, failed_once_ended
 
 
 class StoreGone(Exception):
     pass
-
-
-class Intake:
-    """The first case's reopening fails once the second's is on its way; the second's takes
-    a few more turns of the loop (its round trips) once it may go on."""
-
-    def __init__(self) -> None:
-        self.second_on_its_way = asyncio.Event()
-        self.may_go_on = asyncio.Event()
-        self.second_reopened = False
-
-    async def hear_unsolved(self, case_id: UUID, verdict: object) -> bool:
-        if not self.second_on_its_way.is_set():
-            self.second_on_its_way.set()
-            await self.may_go_on.wait()
-            for _ in range(5):
-                await asyncio.sleep(0)
-            self.second_reopened = True
-            return True
-        self.may_go_on.set()
-        raise StoreGone
 
 
 def not_solved() -> SimpleNamespace:
@@ -57,12 +36,8 @@ async def nothing(*args: object) -> None:
 async def test_a_batch_with_a_failed_reopening_fails_once_the_other_cases_have_ended(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(helpers, "keep", nothing)
-    intake = Intake()
-    batch = asyncio.create_task(Verdicts(intake).apply(None, [not_solved(), not_solved()]))  # type: ignore[arg-type]
-    reopened_when_it_ended: list[bool] = []
-    batch.add_done_callback(lambda _: reopened_when_it_ended.append(intake.second_reopened))
-    with pytest.raises(StoreGone):
-        await batch
-    assert reopened_when_it_ended == [True]  # not still on its way
-    while not intake.second_reopened:  # the old code's orphan ends here, not in the next test
-        await asyncio.sleep(0)
+    reopening = OneFailsOneSlow(StoreGone)
+    verdicts = Verdicts(SimpleNamespace(hear_unsolved=reopening))  # type: ignore[arg-type]
+    # no reopening still on its way
+    assert await failed_once_ended(verdicts.apply(None, [not_solved(), not_solved()]),  # type: ignore[arg-type]
+                                   reopening)
