@@ -537,3 +537,43 @@ def batch_loads(app: FastAPI) -> list[set[UUID]]:
 
     committer._load = watched
     return loaded
+
+
+class OneFailsOneSlow:
+    """Two side-by-side calls: the second fails once the first is on its way; the first
+    takes a few more turns of the loop (its round trips) once it may go on, then ``ended``."""
+
+    def __init__(self, error: type[Exception]) -> None:
+        self.error = error
+        self.first_on_its_way = asyncio.Event()
+        self.may_go_on = asyncio.Event()
+        self.ended = False
+
+    async def __call__(self, *args: object) -> int:
+        if not self.first_on_its_way.is_set():
+            self.first_on_its_way.set()
+            await self.may_go_on.wait()
+            for _ in range(5):
+                await asyncio.sleep(0)
+            self.ended = True
+            return 1
+        self.may_go_on.set()
+        raise self.error
+
+
+async def failed_once_ended(run: Awaitable[Any], calls: OneFailsOneSlow) -> bool:
+    """Whether ``run`` (which raises ``calls.error``) ended only once ``calls``' slow one had:
+    not leaving it on its way, with no owner. That one is waited for here either way (an
+    orphan of a defect ends in its own test)."""
+    task = asyncio.ensure_future(run)
+    seen: list[bool] = []
+    task.add_done_callback(lambda _: seen.append(calls.ended))
+    try:
+        await task
+    except calls.error:
+        pass
+    else:
+        raise AssertionError(f"{calls.error.__name__} was not raised")
+    while not calls.ended:
+        await asyncio.sleep(0)
+    return seen == [True]

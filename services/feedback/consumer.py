@@ -36,6 +36,7 @@ from shared.kernel.errors import NotFound, RuleViolated
 from shared.kernel.meta import by_a_worker
 from shared.kernel.moments import judged_by
 from shared.kernel.serving import HELP_WORK, help_task_id_for, staff_of_step
+from shared.kernel.tasks import gather_all
 from shared.readmodels.positions import ReadModelBehind
 from shared.settings import Settings
 
@@ -581,7 +582,7 @@ class IntakeFollower:
                        for resident_id, cause in known.narrowed.items()
                        for survey_id in await residents.open_surveys(conn, resident_id)]
         if withdrawals:
-            await asyncio.gather(*(self._respect(*w) for w in withdrawals))
+            await gather_all(*(self._respect(*w) for w in withdrawals))
 
     @staticmethod
     def _helped(case: dict[str, Any] | None, e: Envelope, dirty: set[UUID]) -> None:

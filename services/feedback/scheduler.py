@@ -34,6 +34,7 @@ from services.feedback.window_offer import (
 )
 from shared.contracts.feedback import SurveyChannel
 from shared.kernel.errors import CommandError, NotFound, RuleViolated
+from shared.kernel.tasks import gather_all
 from shared.leadership import Leadership
 
 log = structlog.get_logger("sixstep.feedback.scheduler")
@@ -76,8 +77,8 @@ class SurveyScheduler:
             " THEN rectification_id END AS again FROM surveys"
             " WHERE status IN ('requested', 'sent')"
             " AND expires_at <= $1 ORDER BY expires_at LIMIT $2", now, self.batch)
-        expired = sum(await asyncio.gather(*(self._expire(r["survey_id"], r["again"])
-                                             for r in to_expire)))
+        expired = sum(await gather_all(*(self._expire(r["survey_id"], r["again"])
+                                      for r in to_expire)))
         # A text or a call due before the quiet hours but reached in them (the scheduler
         # down or behind at 21:00, a resolution read late) waits for their end too.
         quiet = self.feedback.policy.not_quiet(now) != now  # as ``SurveyPolicy.goes_at``
@@ -89,7 +90,7 @@ class SurveyScheduler:
             " WHERE s.status = 'requested' AND s.send_at <= $1 AND s.expires_at > $1"
             " AND (s.channel = $3 OR NOT $4)"
             " ORDER BY s.send_at LIMIT $2", now, self.batch, SurveyChannel.TABLET.value, quiet)
-        sent = sum(await asyncio.gather(*(self._send_if_allowed(r) for r in to_send)))
+        sent = sum(await gather_all(*(self._send_if_allowed(r) for r in to_send)))
         await self.redirect_from_windows(now)
         return expired, sent
 
@@ -118,7 +119,7 @@ class SurveyScheduler:
             f" AND {gone} ORDER BY s.sent_at LIMIT $5", now,
             now - timedelta(minutes=SHOWN_MINUTES), now - SETTLE, TOGETHER, self.batch,
             now - ASKED_AGAIN_WITHIN)
-        return sum(await asyncio.gather(*(self._redirect(r["survey_id"]) for r in rows)))
+        return sum(await gather_all(*(self._redirect(r["survey_id"]) for r in rows)))
 
     async def _redirect(self, survey_id: UUID) -> int:
         if ("redirect", survey_id) in self._done:

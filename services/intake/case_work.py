@@ -9,7 +9,6 @@ caller. A follow-up service without those routes (404) has nothing to say: empty
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from shared.http.errors import error_response
+from shared.kernel.tasks import gather_all
 from shared.settings import Settings
 
 router = APIRouter(include_in_schema=False)
@@ -38,7 +38,7 @@ async def case_work(case_id: UUID, request: Request) -> JSONResponse:
     base = followup_url(settings)
     try:
         async with httpx.AsyncClient(timeout=5.0) as client:
-            answers = await asyncio.gather(
+            answers = await gather_all(
                 client.get(f"{base}/help-tasks", params={"case_id": str(case_id)},
                            headers=headers),
                 client.get(f"{base}/referrals", params={"case_id": str(case_id)},

@@ -18,7 +18,6 @@ are applied in stream order; different cases go together (one group commit).
 
 from __future__ import annotations
 
-import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from uuid import UUID
@@ -31,6 +30,7 @@ from services.intake.application import Intake, Verdict
 from shared.contracts import Envelope
 from shared.contracts.vocabulary import Verdict as Said
 from shared.kernel.errors import Forbidden, InvalidCommand, NotFound, RuleViolated
+from shared.kernel.tasks import gather_all
 
 log = structlog.get_logger("sixstep.intake.verdicts")
 
@@ -65,8 +65,8 @@ class Verdicts:
             if not_solved(e):
                 per_case[e.case_id].append(e)  # type: ignore[index]
         if per_case:
-            await asyncio.gather(*(self._in_order(case_id, said)
-                                   for case_id, said in per_case.items()))
+            await gather_all(*(self._in_order(case_id, said)
+                                for case_id, said in per_case.items()))
 
     async def _in_order(self, case_id: UUID, said: list[Envelope]) -> None:
         for e in said:

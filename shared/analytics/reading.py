@@ -422,8 +422,9 @@ class ReaderProcess:
                     with contextlib.suppress(ProcessLookupError):
                         end()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(proc.wait(), 5.0)
-                    return
+                    async with asyncio.timeout(5.0):
+                        await proc.wait()
+                        return
         finally:
             if self._reading is not None:
                 await cancel_and_wait(self._reading)

@@ -165,13 +165,18 @@ class Puller:
                     if self._received == seen:
                         break
             finally:
-                # Also when the caller gives up waiting (``wait_for``; a server slow to answer
+                # Also when the caller gives up waiting (its time up; a server slow to answer
                 # under load): an inbox left subscribed keeps the requests it has open on the
                 # server, which go on delivering to a reader that is gone (a successor on the
                 # same durable got nothing of it until ack_wait).
                 sub, self._sub = self._sub, None
                 with contextlib.suppress(Exception):
                     await sub.unsubscribe()
+        return self.left()
+
+    def left(self) -> list[Msg]:
+        """What was delivered but never taken, taken now: also once a ``stop`` was cut short
+        (its time up, its caller cancelled), whose list went with it."""
         left = list(self._ready)
         self._ready.clear()
         return left
@@ -258,7 +263,8 @@ class Puller:
             if left <= 0:
                 return []
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), left)
+                async with asyncio.timeout(left):
+                    await self._wake.wait()
         n = min(len(self._ready), self.batch)
         out = [self._ready.popleft() for _ in range(n)]
         await self._topped_up(out)

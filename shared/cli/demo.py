@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from shared.cli import app
+from shared.kernel.tasks import gather_all
 from shared.security.principals import Role
 from shared.security.tokens import issue_token
 
@@ -315,7 +316,7 @@ async def play_day(intake: str, token_of: Callable[[str], str], residents: int =
             if on_done is not None:
                 on_done()
 
-        await asyncio.gather(*[one(n) for n in range(residents)])
+        await gather_all(*[one(n) for n in range(residents)])
     return tally
 
 

@@ -630,7 +630,8 @@ class GroupCommitter:
                 break
             self._arrived.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._arrived.wait()
             if not self._queue:
                 break
         self._last = len(batch)

@@ -406,7 +406,8 @@ class Relay:
                                         position=self.position, error=str(exc),
                                         retry_in_s=self._pause)
                         with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(lost.wait(), self._pause)
+                            async with asyncio.timeout(self._pause):
+                                await lost.wait()
                         self._pause = min(self._pause * 2, RECONNECT_PAUSE_S[1])
                     if lost.is_set():
                         raise ConnectionError("the store connection holding the relay lock"
@@ -737,8 +738,8 @@ class Relay:
                 with contextlib.suppress(TimeoutError):
                     # NOTIFY wakes us; the timeout only guards against a lost notification
                     # (or, with a position not saved yet, ends a short pause to save it).
-                    await asyncio.wait_for(self._wake.wait(),
-                                           timeout=SAVE_EVERY_S if behind else 5.0)
+                    async with asyncio.timeout(SAVE_EVERY_S if behind else 5.0):
+                        await self._wake.wait()
                 if (not self._wake.is_set() and not self._flight
                         and self._saved < self.position):
                     # Idle: the saved position catches up, so that a standby's count, ops

@@ -22,9 +22,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import jwt
@@ -111,6 +112,22 @@ class Verifier:
         return self.keys.verify(token)
 
 
+def _issuer_keys_closed_at_the_end(app: FastAPI, oidc: OidcVerifier) -> None:
+    """Around the app's lifespan: once it has stopped, the issuer's keys' fetch still under
+    way (a background refresh a request started) is ended (``IssuerKeys.close``)."""
+    serving = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app_: Any) -> AsyncIterator[Any]:
+        try:
+            async with serving(app_) as state:
+                yield state
+        finally:
+            await oidc.close()
+
+    app.router.lifespan_context = lifespan
+
+
 def install_auth(app: FastAPI, settings: Settings, optional: Iterable[str] = (),
                  public: Iterable[str] = ()) -> HttpHandler:
     """How every request of ``app`` is authenticated (see the module's docstring): the
@@ -126,6 +143,8 @@ def install_auth(app: FastAPI, settings: Settings, optional: Iterable[str] = (),
     verifier = Verifier(keys, oidc_verifier(settings))
     app.state.auth = keys
     app.state.verifier = verifier
+    if verifier.oidc is not None:
+        _issuer_keys_closed_at_the_end(app, verifier.oidc)
     optional_paths = [re.compile(p) for p in optional]
     public_paths = [re.compile(p) for p in public]
 

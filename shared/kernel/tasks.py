@@ -1,9 +1,13 @@
-"""Ending the tasks a coroutine started, also when it is cancelled again while it waits."""
+"""Ending the tasks a coroutine started, also when it is cancelled again while it waits, or
+when one of them failed."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar, cast
+
+T = TypeVar("T")
 
 
 async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
@@ -33,3 +37,17 @@ async def cancel_and_wait(*tasks: asyncio.Future[Any]) -> None:
             task.exception()  # retrieved: else "exception was never retrieved", an error
     if interrupted:
         raise asyncio.CancelledError
+
+
+async def gather_all(*aws: Awaitable[T]) -> list[T]:
+    """``asyncio.gather`` that returns, or raises the first failure, only once every one of
+    ``aws`` has ended. A plain gather raises at the first failure and leaves the others
+    running with no owner: a consumer's batch given back (rolled back, retried) or a
+    scheduler's tick ended (started again, the lock perhaps given up) while a sibling's
+    command was still on its way, which the retry then sent again. Cancelled, gather already
+    waits for all (cancelled again too)."""
+    outcomes = await asyncio.gather(*aws, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return cast(list[T], outcomes)

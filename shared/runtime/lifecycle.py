@@ -35,6 +35,7 @@ from shared.eventstore.application import ServiceApplication, build_application
 from shared.eventstore.group_commit import GroupCommitter
 from shared.eventstore.outbox import Relay
 from shared.kernel.clock import Clock, SystemClock
+from shared.kernel.tasks import gather_all
 from shared.leadership import Leadership
 from shared.readmodels.migrations import run_migrations
 from shared.readmodels.pool import create_pool
@@ -456,7 +457,7 @@ async def stop_runtime(runtime: Runtime) -> None:
     """Graceful: consumers finish the batch in hand (they may write too), the other loops
     (schedulers) stop, accepted writes are committed, the relay publishes them; then NATS is
     drained and the store closed."""
-    await asyncio.gather(*(c.drain() for c in runtime.consumers.values()))
+    await gather_all(*(c.drain() for c in runtime.consumers.values()))
     await runtime.background.stop(names=[n for n in runtime.background.tasks if n != "relay"])
     await runtime.committer.close()
     if runtime.relay is not None and runtime.relay.leading:

@@ -42,6 +42,7 @@ import structlog
 
 from shared.kernel.meta import by_a_worker
 from shared.kernel.privacy.patterns import personal_data_in
+from shared.kernel.tasks import cancel_and_wait
 from shared.security.principals import CENTER_SCOPED, Principal, Role
 from shared.security.tokens import (
     CENTER,
@@ -176,6 +177,14 @@ class IssuerKeys:
         inflight = self._inflight
         await asyncio.shield(inflight)
 
+    async def close(self) -> None:
+        """At the app's shutdown: a fetch still under way (a refresh started in the background
+        by a request, or one whose callers gave up: it is shielded) is cancelled and waited
+        for. Left alone it had no owner once the app had stopped, its HTTP client open, until
+        the loop closed under it ("Task was destroyed but it is pending!")."""
+        if self._inflight is not None:
+            await cancel_and_wait(self._inflight)
+
     def _refresh_in_background(self) -> None:
         if self._inflight is not None:
             return
@@ -301,6 +310,9 @@ class OidcVerifier:
         self._remember = remember
         self._now: Callable[[], float] = time.time
         self._verified: OrderedDict[str, tuple[Principal, int]] = OrderedDict()
+
+    async def close(self) -> None:
+        await self.keys.close()
 
     def handles(self, alg: str | None) -> bool:
         return alg in self.algorithms

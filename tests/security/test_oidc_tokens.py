@@ -294,3 +294,29 @@ def test_a_provider_configured_wrongly_stops_the_settings(changes: dict[str, obj
 def test_an_empty_issuer_means_no_provider() -> None:
     """``OIDC_ISSUER=`` (a deployment's empty default): sixstep's own tokens only."""
     assert Settings(oidc_issuer="", oidc_client_id="").oidc_issuer is None
+
+
+async def test_a_key_refresh_under_way_at_shutdown_ends_with_the_app(
+        settings: Settings, issuer: Issuer) -> None:
+    """A request past ``refresh_s`` starts a refresh of the keys in the background and is
+    answered with the kept ones. The app stopping while that fetch is under way (an issuer
+    slow to answer) waits for it, cancelled (``IssuerKeys.close``): before, it had no owner
+    once the app had stopped (``running``'s guard names it), its HTTP client still open."""
+    app = create_app(oidc_settings(settings, issuer))
+    fetching = asyncio.Event()
+
+    async def slow_issuer() -> dict[str, object]:
+        fetching.set()
+        await asyncio.Event().wait()
+        return {}
+
+    async with running(app, anonymous=True) as client:
+        token = {"Authorization": f"Bearer {issuer.token(sub='clerk-017')}"}
+        assert (await client.get("/auth/me", headers=token)).status_code == 200
+        keys = app.state.verifier.oidc.keys
+        keys._fetch, keys._refresh_s = slow_issuer, 0.0  # the kept keys are due a refresh
+        keys._last_attempt -= 3600  # and the last fetch is not a moment ago
+        app.state.verifier.oidc._verified.clear()  # verified again, not remembered
+        assert (await client.get("/auth/me", headers=token)).status_code == 200
+        await fetching.wait()
+    assert keys._inflight is None

@@ -263,7 +263,8 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
         """Finish the batch in hand (applied, tracked, acked), then fetch no more."""
         self._stopping.set()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._idle.wait()
 
     async def run(self) -> None:
         """Drive the durable while this process holds its lock (``shared.leadership``);
@@ -312,7 +313,8 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
                 reason = str(exc)
                 if pause:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stopping.wait(), pause)
+                        async with asyncio.timeout(pause):
+                            await self._stopping.wait()
 
     def _went_well(self) -> None:
         """A batch went through (or a start lasted): the next start-again is at once."""
@@ -352,7 +354,8 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
         wait = lost_at + self.ack_wait + 0.5 - asyncio.get_running_loop().time()
         if wait > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._stopping.wait()
 
     async def _next_delivery(self, info: ConsumerInfo | None) -> int | None:
         """The consumer sequence the durable's next delivery will carry, from ``info`` (the
@@ -389,7 +392,8 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
                 self.stats.stream_refused = why
                 await self.ensure(refused=why)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), STREAM_RECHECK_S)
+                async with asyncio.timeout(STREAM_RECHECK_S):
+                    await self._stopping.wait()
             if self._stopping.is_set():
                 await asyncio.Event().wait()  # drained: wait to be cancelled
 
@@ -492,16 +496,27 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
             # Not started, or delivered but never taken: back to the stream at once, for the
             # next leader (an unsubscribe on a connection being drained must not hold the
             # shutdown).
+            # The stop is bounded in this task (``asyncio.timeout``), not in a task of its own
+            # (``asyncio.wait_for`` on 3.11): this ``finally`` runs during a shutdown's
+            # repeated cancels (``Background.stop``), and wait_for, cancelled again while it
+            # waited for its cancelled child, gave up on it: the stop went on with no owner,
+            # and what it would have returned was never handed back (the next leader got it
+            # only after ack_wait). What was delivered is taken (``left``) however the stop
+            # ended, and handed back before the cancel goes on.
             unstarted = list(held)
             self._decoded_ahead.clear()
             self._prepared_ahead = self._prepared_now = None
             if self._analyzing is not None and not self._analyzing.done():
                 self._analyzing.cancel()
-            with contextlib.suppress(Exception):
-                unstarted += await asyncio.wait_for(puller.stop(), 2.0)
-            for msg in unstarted:
+            try:
                 with contextlib.suppress(Exception):
-                    await msg.nak()
+                    async with asyncio.timeout(2.0):
+                        await puller.stop()
+            finally:
+                unstarted += puller.left()
+                for msg in unstarted:
+                    with contextlib.suppress(Exception):
+                        await msg.nak()
 
     def _timed_out(self, exc: BaseException) -> None:
         """A batch went back because a statement ran out of time: counted, said (the first of
@@ -556,7 +571,8 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
             if left <= 0 or puller.lost is not None:
                 return
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(puller.arrival(), left)
+                async with asyncio.timeout(left):
+                    await puller.arrival()
             held += await puller.take_now(self.batch - len(held))
 
     async def _read_ahead(self, puller: Puller, applying: asyncio.Future[None],
