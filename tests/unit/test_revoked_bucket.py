@@ -5,12 +5,18 @@ starting waited on the bucket for ever."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+import jwt
 from nats.js.api import KeyValueConfig
 
 from shared.bus.revocations import revoked_bucket
+from shared.security.principals import Role
+from shared.security.revocations import RevokedTokens, revocation_key
+from shared.security.tokens import TokenKeys
 from shared.settings import Settings
+from tests.support import token_for
 
 
 class _JetStream:
@@ -41,3 +47,17 @@ async def test_the_bucket_has_as_many_replicas_as_the_stream() -> None:
         (config,) = nc.js.made
         assert config.replicas == replicas
         assert config.bucket == f"{settings.stream_name}_revoked_tokens"
+
+
+def test_a_token_in_its_leeway_past_exp_stays_revoked(settings: Settings) -> None:
+    """A token is verified until ``exp`` plus the leeway (30 s): a revocation forgotten at
+    ``exp`` let a signed-out token in again for those 30 s, and a sign-out within them was not
+    kept at all."""
+    token = token_for(settings, Role.CLERK, sub="clerk-017", ttl=timedelta(seconds=-10))
+    principal = TokenKeys.from_settings(settings).verify(token)  # still accepted
+    assert principal.token_id
+    expires = float(jwt.decode(token, options={"verify_signature": False})["exp"])
+    revoked = RevokedTokens()
+    revoked.add(revocation_key(principal.token_id), expires)
+    assert revoked.revoked(principal.token_id)
+    assert len(revoked) == 1
