@@ -35,8 +35,10 @@ async def revoked_bucket(nc: NATS, settings: Settings) -> KeyValue:
     """The bucket, made when missing (idempotent: every service's start asks for it)."""
     js = nc.jetstream()
     keep = max(timedelta(minutes=settings.auth_token_minutes), MIN_KEEP) + timedelta(minutes=5)
+    # as many replicas as the event stream: the cluster's loss of one node keeps the bucket
     config = KeyValueConfig(bucket=bucket_name(settings), history=1,
-                            ttl=keep.total_seconds(), storage=StorageType.FILE)
+                            ttl=keep.total_seconds(), storage=StorageType.FILE,
+                            replicas=settings.stream_replicas)
     try:
         return await js.key_value(bucket_name(settings))
     except Exception:  # missing: made now (two starting at once make the same config)

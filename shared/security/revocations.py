@@ -14,6 +14,8 @@ import re
 import time
 from collections.abc import Callable
 
+from shared.security.tokens import LEEWAY_S
+
 #: What a bus key may hold; any other token id travels as its digest.
 _PLAIN = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 
@@ -32,7 +34,8 @@ def token_digest(token: str) -> str:
 
 class RevokedTokens:
     """The revoked ids (their bucket keys) with the token's ``exp``; an id is forgotten once its
-    token has expired, since ``exp`` refuses it from then on anyway."""
+    token has expired past the leeway verification gives ``exp`` (``LEEWAY_S``), since the
+    token is refused from then on anyway."""
 
     def __init__(self, now: Callable[[], float] = time.time) -> None:
         self._until: dict[str, float] = {}
@@ -41,8 +44,9 @@ class RevokedTokens:
         self.loaded = False
 
     def add(self, key: str, expires: float) -> None:
-        if expires > self._now():
-            self._until[key] = max(expires, self._until.get(key, 0.0))
+        until = expires + LEEWAY_S  # verified up to then: refused as revoked up to then
+        if until > self._now():
+            self._until[key] = max(until, self._until.get(key, 0.0))
 
     def revoked(self, token_id: str) -> bool:
         if not self._until or not token_id:

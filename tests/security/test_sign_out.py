@@ -16,6 +16,7 @@ from services.followup.main import create_app as followup_app
 from services.intake.main import create_app as intake_app
 from shared.security.principals import Role
 from shared.security.revocations import RevokedTokens
+from shared.security.tokens import LEEWAY_S
 from shared.settings import Settings
 from tests.support import running, token_for, wait_until
 
@@ -89,9 +90,11 @@ def test_a_revocation_ends_at_the_tokens_expiry() -> None:
     now = [1_000.0]
     revoked = RevokedTokens(now=lambda: now[0])
     revoked.add("a1b2", 1_060.0)
-    revoked.add("gone", 999.0)  # expired already: nothing to keep
+    revoked.add("gone", 1_000.0 - LEEWAY_S)  # refused as expired already: nothing to keep
     assert revoked.revoked("a1b2") and not revoked.revoked("gone")
     assert len(revoked) == 1
-    now[0] = 1_060.0
+    now[0] = 1_060.0 + LEEWAY_S - 1  # still verified (the leeway): still revoked
+    assert revoked.revoked("a1b2")
+    now[0] = 1_060.0 + LEEWAY_S
     assert not revoked.revoked("a1b2")
     assert len(revoked) == 0
