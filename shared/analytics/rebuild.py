@@ -85,7 +85,7 @@ from shared.bus.durable_names import base_consumer
 from shared.bus.jetstream import connect
 from shared.bus.stream_identity import check_stream, forget_replays, stream_seen
 from shared.contracts import Envelope
-from shared.kernel.tasks import cancel_and_wait
+from shared.kernel.tasks import cancel_and_wait, gather_all
 from shared.readmodels.bulk import q
 from shared.readmodels.readmodel import BulkHandler, ReadModel, make_tables
 from shared.settings import Settings, without_password
@@ -1159,12 +1159,8 @@ async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 10
                 for share in shares:  # one connection: one after the other
                     await rb._apply(share)
 
-        done = await asyncio.gather(*(one(rb, shares) for rb, shares in
-                                      zip(rebuilds, ready, strict=True) if shares),
-                                    return_exceptions=True)
-        for failed in done:
-            if isinstance(failed, BaseException):
-                raise failed
+        await gather_all(*(one(rb, shares) for rb, shares in
+                           zip(rebuilds, ready, strict=True) if shares))
 
     async with replay:
         if on_start:
@@ -1183,11 +1179,7 @@ async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 10
         # Each on its own connection: PostgreSQL sorts two tables at once on two cores. One
         # failing (the disk full) ends no other's sort half way: the error once all are done.
         # A stop cancels every one's build at once (``Rebuild._index``).
-        done = await asyncio.gather(*(rb._index(stop) for rb in rebuilds),
-                                    return_exceptions=True)
-        for failed in done:
-            if isinstance(failed, BaseException):
-                raise failed
+        await gather_all(*(rb._index(stop) for rb in rebuilds))
     return replay.scanned
 
 

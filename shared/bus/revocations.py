@@ -18,6 +18,7 @@ from nats.aio.client import Client as NATS
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
+from shared.kernel.tasks import cancel_and_wait
 from shared.security.revocations import RevokedTokens, revocation_key
 from shared.settings import Settings
 
@@ -92,7 +93,13 @@ async def load_and_watch(nc: NATS, settings: Settings, revoked: RevokedTokens
                 await asyncio.sleep(1.0)
 
     task = asyncio.create_task(watch(), name="revoked-tokens")
-    await asyncio.wait({task, loaded}, return_when=asyncio.FIRST_COMPLETED)
+    try:
+        await asyncio.wait({task, loaded}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        # The start cancelled before the bucket was read (a shutdown of a start that waits
+        # on a bus without the bucket): the watch ends with it, not left with no owner.
+        await cancel_and_wait(task)
+        raise
     if task.done():
         task.result()
     return task

@@ -168,14 +168,17 @@ def install_auth(app: FastAPI, settings: Settings, optional: Iterable[str] = (),
                 failure = exc
             else:
                 runtime = app.state.runtime
-                if runtime is not None and runtime.revoked.revoked(
-                        principal.token_id or token_digest(token)):
-                    if path == SIGN_OUT:  # signed out already: idempotent
+                token_id = principal.token_id or token_digest(token)
+                if runtime is not None and runtime.revoked.revoked(token_id):
+                    if path != SIGN_OUT:
+                        principal, failure = None, _revoked()
+                    elif runtime.revoked.on_bus(token_id):  # signed out already: idempotent
                         await send({"type": "http.response.start", "status": 204,
                                     "headers": []})
                         await send({"type": "http.response.body", "body": b""})
                         return
-                    principal, failure = None, _revoked()
+                    # else refused here only (the bus did not take it, 503): asked again,
+                    # the sign-out tries the bus again, not a 204 that says it is done
         if failure is not None:
             body, headers = _auth_error(failure)
             await send({"type": "http.response.start", "status": failure.status,
@@ -348,9 +351,12 @@ async def sign_out(request: Request, principal: CurrentPrincipal) -> Response:
         raise HTTPException(503, {"code": "auth_unavailable", "message": (
             "the service is starting: sign out again in a moment"), "details": {}},
             headers={"Retry-After": "5"})
-    runtime.revoked.add(revocation_key(token_id), expires)  # this replica refuses it at once
+    key = revocation_key(token_id)
+    runtime.revoked.add(key, expires, on_bus=False)  # this replica refuses it at once
     try:
-        await asyncio.wait_for(revoke(runtime.nc, runtime.settings, token_id, expires), 5.0)
+        async with asyncio.timeout(5.0):
+            await revoke(runtime.nc, runtime.settings, token_id, expires)
+        runtime.revoked.add(key, expires)  # taken: a sign-out again is a plain 204
     except Exception as exc:
         log.warning("auth.sign_out_not_shared", error=f"{type(exc).__name__}: {exc}")
         raise HTTPException(503, {"code": "auth_unavailable", "message": (

@@ -35,7 +35,7 @@ from shared.eventstore.application import ServiceApplication, build_application
 from shared.eventstore.group_commit import GroupCommitter
 from shared.eventstore.outbox import Relay
 from shared.kernel.clock import Clock, SystemClock
-from shared.kernel.tasks import gather_all
+from shared.kernel.tasks import cancel_and_wait, gather_all
 from shared.leadership import Leadership
 from shared.readmodels.migrations import run_migrations
 from shared.readmodels.pool import create_pool
@@ -469,9 +469,9 @@ async def stop_runtime(runtime: Runtime) -> None:
             await asyncio.sleep(0.05)
     await runtime.background.stop()
     if runtime.revocations_watch is not None:
-        runtime.revocations_watch.cancel()
-        with contextlib.suppress(BaseException):
-            await runtime.revocations_watch
+        # Not ``suppress(BaseException)`` around an await: that also swallowed a cancel of
+        # this stop itself (a shutdown's deadline), which then went on as if never asked.
+        await cancel_and_wait(runtime.revocations_watch)
     with contextlib.suppress(Exception):
         await runtime.nc.drain()
     await runtime.pool.close()

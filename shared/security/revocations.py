@@ -39,14 +39,25 @@ class RevokedTokens:
 
     def __init__(self, now: Callable[[], float] = time.time) -> None:
         self._until: dict[str, float] = {}
+        #: Keys this replica refuses that the bus has not taken (a sign-out answered 503).
+        self._here_only: set[str] = set()
         self._now = now
         #: Whether the bucket's revocations were all read (start-up: /ready waits for it).
         self.loaded = False
 
-    def add(self, key: str, expires: float) -> None:
+    def add(self, key: str, expires: float, *, on_bus: bool = True) -> None:
+        """``on_bus`` False: refused on this replica before (or without) the bus taking it."""
         until = expires + LEEWAY_S  # verified up to then: refused as revoked up to then
         if until > self._now():
+            if on_bus:
+                self._here_only.discard(key)
+            elif key not in self._until:
+                self._here_only.add(key)
             self._until[key] = max(until, self._until.get(key, 0.0))
+
+    def on_bus(self, token_id: str) -> bool:
+        """Revoked, and the bus has taken it (every replica refuses it, or will)."""
+        return self.revoked(token_id) and revocation_key(token_id) not in self._here_only
 
     def revoked(self, token_id: str) -> bool:
         if not self._until or not token_id:
@@ -57,6 +68,7 @@ class RevokedTokens:
             return False
         if until <= self._now():
             self._until.pop(key, None)
+            self._here_only.discard(key)
             return False
         return True
 
@@ -64,4 +76,5 @@ class RevokedTokens:
         now = self._now()
         for key in [k for k, until in self._until.items() if until <= now]:
             self._until.pop(key, None)
+            self._here_only.discard(key)
         return len(self._until)

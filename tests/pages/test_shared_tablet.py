@@ -28,6 +28,23 @@ async def first_visit(page: Page, number: str, name: str, phone: str) -> None:
     await pick_item(page, "低保", "最低生活保障")
 
 
+async def dated_yesterday(page: Page, key: str, field: str) -> None:
+    """Date every entry of the stored list ``key`` (its ``field``) 36 hours back: the day
+    before, in the center's zone, whatever the hour."""
+    await page.evaluate("""([key, field]) => {
+        const kept = JSON.parse(localStorage.getItem(key));
+        const yesterday = new Date(Date.now() - 36 * 3600 * 1000).toISOString();
+        localStorage.setItem(key, JSON.stringify(kept.map((k) => ({ ...k, [field]: yesterday }))));
+    }""", [key, field])
+
+
+async def gone_from_the_tablet(page: Page, *words: str) -> bool:
+    """None of ``words`` is left in the tab's local or session storage."""
+    everything = await page.evaluate(
+        "JSON.stringify([Object.assign({}, localStorage), Object.assign({}, sessionStorage)])")
+    return not any(w in everything for w in words)
+
+
 async def timeline_of(center: Center, case_id: str) -> list[dict[str, Any]]:
     client = center.client("intake", "supervisor-050", "supervisor", CENTER)
     r = await client.get(f"/cases/{case_id}")
@@ -116,20 +133,11 @@ async def test_a_refused_step_is_its_clerks_to_correct_today_and_is_gone_from_th
 
     # The next day (the refusal dated the day before, in the center's zone): gone from the
     # tablet when the page next runs, whoever is signed in.
-    await page_b.evaluate("""() => {
-        const failed = JSON.parse(localStorage.getItem('sixstep.counter.failed.v1'));
-        const yesterday = new Date(Date.now() - 36 * 3600 * 1000).toISOString();
-        localStorage.setItem('sixstep.counter.failed.v1',
-            JSON.stringify(failed.map((f) => ({ ...f, failedAt: yesterday }))));
-    }""")
+    await dated_yesterday(page_b, "sixstep.counter.failed.v1", "failedAt")
     await page_b.reload()
     await expect(page_b.locator("#desk")).to_be_visible()
-
-    async def dropped() -> bool:
-        everything = await page_b.evaluate(
-            "JSON.stringify([Object.assign({}, localStorage), Object.assign({}, sessionStorage)])")
-        return words not in everything
-    await wait_until(dropped, what="yesterday's refused step dropped from the tablet")
+    await wait_until(lambda: gone_from_the_tablet(page_b, words),
+                     what="yesterday's refused step dropped from the tablet")
 
 
 async def test_a_step_a_clerk_left_queued_leaves_the_tablet_at_the_days_end_and_she_is_told(
@@ -152,22 +160,14 @@ async def test_a_step_a_clerk_left_queued_leaves_the_tablet_at_the_days_end_and_
     # She does not come back that day: the step is dated the day before (the center's zone).
     page_b = await desk.new_page()
     await page_b.goto(f"{center.intake}/counter")
-    await page_b.evaluate("""() => {
-        const queue = JSON.parse(localStorage.getItem('sixstep.counter.queue.v1'));
-        const yesterday = new Date(Date.now() - 36 * 3600 * 1000).toISOString();
-        localStorage.setItem('sixstep.counter.queue.v1',
-            JSON.stringify(queue.map((q) => ({ ...q, queuedAt: yesterday }))));
-    }""")
+    await dated_yesterday(page_b, "sixstep.counter.queue.v1", "queuedAt")
     # The next page on the tablet, before anyone signs in: her words are gone from it, and
     # nothing of her step was sent under anyone's token.
     await page_b.reload()
     await expect(page_b.locator("#signin")).to_be_visible()
 
-    async def dropped() -> bool:
-        everything = await page_b.evaluate(
-            "JSON.stringify([Object.assign({}, localStorage), Object.assign({}, sessionStorage)])")
-        return words not in everything and "幸福路" not in everything
-    await wait_until(dropped, what="a step left queued past its day dropped from the tablet")
+    await wait_until(lambda: gone_from_the_tablet(page_b, words, "幸福路"),
+                     what="a step left queued past its day dropped from the tablet")
     assert await page_b.evaluate(
         "JSON.parse(localStorage.getItem('sixstep.counter.queue.v1') || '[]').length") == 0
 

@@ -84,6 +84,13 @@ async def test_a_sign_out_the_bus_does_not_take_is_said(settings: Settings,
         assert out.status_code == 503
         assert out.json()["error"]["code"] == "auth_unavailable"
         assert (await intake.get("/auth/me")).status_code == 401
+        # Asked again (Retry-After), the bus still away: 503 again, not the idempotent 204
+        # that said the token was ended everywhere while only this replica refused it.
+        assert (await intake.post("/auth/sign-out")).status_code == 503
+        monkeypatch.undo()  # the bus back: the retry puts it there
+        assert (await intake.post("/auth/sign-out")).status_code == 204
+        await wait_until(lambda: _seen(intake, _jti(clerk)))
+        assert (await intake.post("/auth/sign-out")).status_code == 204  # idempotent again
 
 
 def test_a_revocation_ends_at_the_tokens_expiry() -> None:

@@ -61,3 +61,15 @@ def test_a_token_in_its_leeway_past_exp_stays_revoked(settings: Settings) -> Non
     revoked.add(revocation_key(principal.token_id), expires)
     assert revoked.revoked(principal.token_id)
     assert len(revoked) == 1
+
+
+def test_a_revocation_the_bus_did_not_take_is_not_on_the_bus() -> None:
+    """A sign-out answered 503 leaves its token refused on the replica asked only: a sign-out
+    again must try the bus again, not answer the idempotent 204 (``on_bus``)."""
+    revoked = RevokedTokens(now=lambda: 1_000.0)
+    revoked.add("a1b2", 1_060.0, on_bus=False)
+    assert revoked.revoked("a1b2") and not revoked.on_bus("a1b2")
+    revoked.add("a1b2", 1_060.0)  # the bus took it (the retry, or the watch delivering it)
+    assert revoked.on_bus("a1b2")
+    revoked.add("a1b2", 1_060.0, on_bus=False)  # a later local add does not unshare it
+    assert revoked.on_bus("a1b2")

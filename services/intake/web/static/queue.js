@@ -118,9 +118,10 @@ function clerk() { return session()?.clerk_id || null; }
  *  anyone's, as it was). */
 function ours(item) { return !item.by || item.by === clerk(); }
 
-/** Whether a step refused at ``failedAt`` was refused before the center's today began. */
-export function refusedBeforeToday(failedAt, now = new Date(), zone = centerZone()) {
-  const at = new Date(failedAt);
+/** Whether ``when`` (a step's refusal, ``failedAt``, or its queuing, ``queuedAt``) was before
+ *  the center's today began (an unreadable date: yes). */
+export function beforeToday(when, now = new Date(), zone = centerZone()) {
+  const at = new Date(when);
   return Number.isNaN(at.getTime()) || dayIn(zone, at) < dayIn(zone, now);
 }
 
@@ -154,9 +155,9 @@ export class StepQueue extends EventTarget {
    *  shared tablet for days, holding what a resident said, for a clerk who might never come. */
   prune(now = new Date()) {
     const queued = read(QUEUE_KEY, []);
-    const stale = new Set(queued.filter((i) => refusedBeforeToday(i.queuedAt, now)).map((i) => i.caseRef));
+    const stale = new Set(queued.filter((i) => beforeToday(i.queuedAt, now)).map((i) => i.caseRef));
     const failed = read(FAILED_KEY, []);
-    const kept = failed.filter((f) => !refusedBeforeToday(f.failedAt, now) && !stale.has(f.caseRef));
+    const kept = failed.filter((f) => !beforeToday(f.failedAt, now) && !stale.has(f.caseRef));
     if (!stale.size && kept.length === failed.length) return;
     const markers = new Map(); // per case and clerk: the first step that was never sent
     for (const i of queued.filter((q) => stale.has(q.caseRef))) {
