@@ -31,13 +31,19 @@ def bucket_name(settings: Settings) -> str:
     return f"{settings.stream_name}_revoked_tokens"
 
 
+def keep_s(settings: Settings) -> float:
+    """How long the bucket keeps a revocation (its entries' age limit), in seconds: no
+    replica holds one longer, whatever ``exp`` its value gives."""
+    keep = max(timedelta(minutes=settings.auth_token_minutes), MIN_KEEP) + timedelta(minutes=5)
+    return keep.total_seconds()
+
+
 async def revoked_bucket(nc: NATS, settings: Settings) -> KeyValue:
     """The bucket, made when missing (idempotent: every service's start asks for it)."""
     js = nc.jetstream()
-    keep = max(timedelta(minutes=settings.auth_token_minutes), MIN_KEEP) + timedelta(minutes=5)
     # as many replicas as the event stream: the cluster's loss of one node keeps the bucket
     config = KeyValueConfig(bucket=bucket_name(settings), history=1,
-                            ttl=keep.total_seconds(), storage=StorageType.FILE,
+                            ttl=keep_s(settings), storage=StorageType.FILE,
                             replicas=settings.stream_replicas)
     try:
         return await js.key_value(bucket_name(settings))
@@ -51,13 +57,13 @@ async def revoke(nc: NATS, settings: Settings, token_id: str, expires: float) ->
     await kv.put(revocation_key(token_id), orjson.dumps({"exp": expires}))
 
 
-def _apply(revoked: RevokedTokens, key: str, value: bytes | None) -> None:
+def _apply(revoked: RevokedTokens, key: str, value: bytes | None, within_s: float) -> None:
     try:
         expires = float(orjson.loads(value or b"{}")["exp"])
     except (ValueError, KeyError, TypeError):
         log.warning("auth.revocation_unreadable", key=key)
         return
-    revoked.add(key, expires)
+    revoked.add(key, expires, within_s=within_s)  # no longer than the bucket keeps it
 
 
 async def load_and_watch(nc: NATS, settings: Settings, revoked: RevokedTokens
@@ -80,7 +86,7 @@ async def load_and_watch(nc: NATS, settings: Settings, revoked: RevokedTokens
                                 loaded.set_result(None)
                             continue
                         if entry.operation is None:
-                            _apply(revoked, entry.key, entry.value)
+                            _apply(revoked, entry.key, entry.value, keep_s(settings))
                 finally:
                     with contextlib.suppress(Exception):
                         await watcher.stop()

@@ -36,7 +36,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared.bus.revocations import revoke
+from shared.bus.revocations import keep_s, revoke
 from shared.http.fast_route import SLOW, fast_dependency, principal_of
 from shared.http.middleware import HttpHandler
 from shared.http.oidc import oidc_verifier
@@ -348,7 +348,8 @@ async def sign_out(request: Request, principal: CurrentPrincipal) -> Response:
         raise HTTPException(503, {"code": "auth_unavailable", "message": (
             "the service is starting: sign out again in a moment"), "details": {}},
             headers={"Retry-After": "5"})
-    runtime.revoked.add(revocation_key(token_id), expires)  # this replica refuses it at once
+    # this replica refuses it at once, for no longer than the bucket keeps it for the others
+    runtime.revoked.add(revocation_key(token_id), expires, within_s=keep_s(runtime.settings))
     try:
         await asyncio.wait_for(revoke(runtime.nc, runtime.settings, token_id, expires), 5.0)
     except Exception as exc:
