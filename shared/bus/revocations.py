@@ -18,6 +18,7 @@ from nats.aio.client import Client as NATS
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
+from shared.kernel.tasks import cancel_and_wait
 from shared.security.revocations import RevokedTokens, revocation_key
 from shared.settings import Settings
 
@@ -66,11 +67,21 @@ def _apply(revoked: RevokedTokens, key: str, value: bytes | None, within_s: floa
     revoked.add(key, expires, within_s=within_s)  # no longer than the bucket keeps it
 
 
+class RevocationsUnread(RuntimeError):
+    """The bucket could not be read within ``REVOCATIONS_READ_TIMEOUT_S``: the service does not
+    start (it would let signed-out tokens in)."""
+
+
 async def load_and_watch(nc: NATS, settings: Settings, revoked: RevokedTokens
                          ) -> asyncio.Task[None]:
     """Read every revocation now (returns once they are in ``revoked``), then keep watching in
-    the task returned; a lost watch is made again (it delivers the bucket whole again)."""
+    the task returned; a lost watch is made again (it delivers the bucket whole again).
+
+    Raises ``RevocationsUnread`` when the bucket is not read within
+    ``REVOCATIONS_READ_TIMEOUT_S`` (the watch ended): a start that waited for ever, a warning a
+    second, told the supervisor nothing."""
     loaded = asyncio.get_running_loop().create_future()
+    last_error: list[str] = []
 
     async def watch() -> None:
         while True:
@@ -93,12 +104,23 @@ async def load_and_watch(nc: NATS, settings: Settings, revoked: RevokedTokens
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("auth.revocations_watch_lost",
-                            error=f"{type(exc).__name__}: {exc}")
+                last_error[:] = [f"{type(exc).__name__}: {exc}"]
+                log.warning("auth.revocations_watch_lost", error=last_error[0])
                 await asyncio.sleep(1.0)
 
     task = asyncio.create_task(watch(), name="revoked-tokens")
-    await asyncio.wait({task, loaded}, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        task.result()
+    try:
+        await asyncio.wait({task, loaded}, timeout=settings.revocations_read_timeout_s,
+                           return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not loaded.done():  # not read in time, or the start cancelled: no watch left behind
+            await cancel_and_wait(task)
+    if not loaded.done():
+        error = last_error[0] if last_error else "no answer"
+        log.error("auth.revocations_unread", bucket=bucket_name(settings), error=error,
+                  within_s=settings.revocations_read_timeout_s)
+        raise RevocationsUnread(
+            f"the bucket of signed-out tokens {bucket_name(settings)} was not read within "
+            f"REVOCATIONS_READ_TIMEOUT_S ({settings.revocations_read_timeout_s:g} s; last "
+            f"error: {error}): not starting, a token signed out would be let in")
     return task

@@ -10,10 +10,13 @@ from datetime import timedelta
 from typing import Any
 
 import jwt
+import pytest
+from nats.errors import NoRespondersError
 from nats.js.api import KeyValueConfig
 from nats.js.kv import KeyValue
+from structlog.testing import capture_logs
 
-from shared.bus.revocations import keep_s, load_and_watch, revoked_bucket
+from shared.bus.revocations import RevocationsUnread, keep_s, load_and_watch, revoked_bucket
 from shared.kernel.tasks import cancel_and_wait
 from shared.security.principals import Role
 from shared.security.revocations import RevokedTokens, revocation_key
@@ -114,3 +117,31 @@ async def test_a_revocation_of_the_far_future_ends_with_the_bucket_keep_time() -
         assert len(revoked) == 0
     finally:
         await cancel_and_wait(watch)
+
+
+class _Unreachable(_JetStream):
+    """A bucket that cannot be read (its stream without a leader, NATS without JetStream)."""
+
+    async def key_value(self, bucket: str) -> Any:
+        raise NoRespondersError
+
+    async def create_key_value(self, config: KeyValueConfig) -> Any:
+        raise NoRespondersError
+
+
+async def test_a_start_that_cannot_read_the_bucket_ends_with_an_error() -> None:
+    """The start waited for the bucket for ever, a warning a second: the supervisor saw a
+    process up and never ready, and not why. Now it ends after REVOCATIONS_READ_TIMEOUT_S with
+    an error that names the bucket and the setting, and leaves no watch running."""
+    settings = Settings().model_copy(update={"revocations_read_timeout_s": 0.2})
+    nc = _Nats()
+    nc.js = _Unreachable()
+    with capture_logs() as logs, \
+            pytest.raises(RevocationsUnread, match="REVOCATIONS_READ_TIMEOUT_S") as raised:
+        async with asyncio.timeout(30):  # only a bound on the old code's endless wait
+            await load_and_watch(nc, settings, RevokedTokens())  # type: ignore[arg-type]
+    (unread,) = [line for line in logs if line["event"] == "auth.revocations_unread"]
+    assert unread["log_level"] == "error" and unread["error"].startswith("NoRespondersError")
+    assert f"{settings.stream_name}_revoked_tokens" in str(raised.value)
+    assert "NoRespondersError" in str(raised.value)
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "revoked-tokens"]
