@@ -170,12 +170,15 @@ def install_auth(app: FastAPI, settings: Settings, optional: Iterable[str] = (),
                 runtime = app.state.runtime
                 if runtime is not None and runtime.revoked.revoked(
                         principal.token_id or token_digest(token)):
-                    if path == SIGN_OUT:  # signed out already: idempotent
+                    if path != SIGN_OUT:
+                        principal, failure = None, _revoked()
+                    elif scope["method"] == "POST":  # signed out already: idempotent
                         await send({"type": "http.response.start", "status": 204,
                                     "headers": []})
                         await send({"type": "http.response.body", "body": b""})
                         return
-                    principal, failure = None, _revoked()
+                    else:  # the route's 405, as for a live token (no caller is named)
+                        principal = None
         if failure is not None:
             body, headers = _auth_error(failure)
             await send({"type": "http.response.start", "status": failure.status,
