@@ -354,7 +354,8 @@ async def sign_out(request: Request, principal: CurrentPrincipal) -> Response:
     # this replica refuses it at once, for no longer than the bucket keeps it for the others
     runtime.revoked.add(revocation_key(token_id), expires, within_s=keep_s(runtime.settings))
     try:
-        await asyncio.wait_for(revoke(runtime.nc, runtime.settings, token_id, expires), 5.0)
+        async with asyncio.timeout(5.0):
+            await revoke(runtime.nc, runtime.settings, token_id, expires)
     except Exception as exc:
         log.warning("auth.sign_out_not_shared", error=f"{type(exc).__name__}: {exc}")
         raise HTTPException(503, {"code": "auth_unavailable", "message": (
