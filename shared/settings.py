@@ -423,6 +423,11 @@ class Settings(BaseSettings):
     auth_issuer: str = Field("sixstep", description="The tokens' issuer (iss).")
     auth_token_minutes: int = Field(480, ge=1, le=60 * 24 * 366,
                                     description="Default lifetime of an issued token.")
+    revocations_read_timeout_s: float = Field(30.0, gt=0, le=3600, description=(
+        "How long a service's start may wait to read the bus's bucket of signed-out tokens "
+        "(shared.bus.revocations); a bucket not read by then ends the start with an error "
+        "(auth.revocations_unread), rather than serving signed-out tokens or waiting for "
+        "ever."))
     # -- staff sign-in through the center's identity provider (shared/security/oidc.py) -------
     oidc_issuer: str | None = Field(None, description=(
         "The identity provider's issuer URL (OpenID Connect), e.g. "

@@ -32,13 +32,19 @@ def bucket_name(settings: Settings) -> str:
     return f"{settings.stream_name}_revoked_tokens"
 
 
+def keep_s(settings: Settings) -> float:
+    """How long the bucket keeps a revocation (its entries' age limit), in seconds: no
+    replica holds one longer, whatever ``exp`` its value gives."""
+    keep = max(timedelta(minutes=settings.auth_token_minutes), MIN_KEEP) + timedelta(minutes=5)
+    return keep.total_seconds()
+
+
 async def revoked_bucket(nc: NATS, settings: Settings) -> KeyValue:
     """The bucket, made when missing (idempotent: every service's start asks for it)."""
     js = nc.jetstream()
-    keep = max(timedelta(minutes=settings.auth_token_minutes), MIN_KEEP) + timedelta(minutes=5)
     # as many replicas as the event stream: the cluster's loss of one node keeps the bucket
     config = KeyValueConfig(bucket=bucket_name(settings), history=1,
-                            ttl=keep.total_seconds(), storage=StorageType.FILE,
+                            ttl=keep_s(settings), storage=StorageType.FILE,
                             replicas=settings.stream_replicas)
     try:
         return await js.key_value(bucket_name(settings))
@@ -52,20 +58,30 @@ async def revoke(nc: NATS, settings: Settings, token_id: str, expires: float) ->
     await kv.put(revocation_key(token_id), orjson.dumps({"exp": expires}))
 
 
-def _apply(revoked: RevokedTokens, key: str, value: bytes | None) -> None:
+def _apply(revoked: RevokedTokens, key: str, value: bytes | None, within_s: float) -> None:
     try:
         expires = float(orjson.loads(value or b"{}")["exp"])
     except (ValueError, KeyError, TypeError):
         log.warning("auth.revocation_unreadable", key=key)
         return
-    revoked.add(key, expires)
+    revoked.add(key, expires, within_s=within_s)  # no longer than the bucket keeps it
+
+
+class RevocationsUnread(RuntimeError):
+    """The bucket could not be read within ``REVOCATIONS_READ_TIMEOUT_S``: the service does not
+    start (it would let signed-out tokens in)."""
 
 
 async def load_and_watch(nc: NATS, settings: Settings, revoked: RevokedTokens
                          ) -> asyncio.Task[None]:
     """Read every revocation now (returns once they are in ``revoked``), then keep watching in
-    the task returned; a lost watch is made again (it delivers the bucket whole again)."""
+    the task returned; a lost watch is made again (it delivers the bucket whole again).
+
+    Raises ``RevocationsUnread`` when the bucket is not read within
+    ``REVOCATIONS_READ_TIMEOUT_S`` (the watch ended): a start that waited for ever, a warning a
+    second, told the supervisor nothing."""
     loaded = asyncio.get_running_loop().create_future()
+    last_error: list[str] = []
 
     async def watch() -> None:
         while True:
@@ -81,25 +97,30 @@ async def load_and_watch(nc: NATS, settings: Settings, revoked: RevokedTokens
                                 loaded.set_result(None)
                             continue
                         if entry.operation is None:
-                            _apply(revoked, entry.key, entry.value)
+                            _apply(revoked, entry.key, entry.value, keep_s(settings))
                 finally:
                     with contextlib.suppress(Exception):
                         await watcher.stop()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("auth.revocations_watch_lost",
-                            error=f"{type(exc).__name__}: {exc}")
+                last_error[:] = [f"{type(exc).__name__}: {exc}"]
+                log.warning("auth.revocations_watch_lost", error=last_error[0])
                 await asyncio.sleep(1.0)
 
     task = asyncio.create_task(watch(), name="revoked-tokens")
     try:
-        await asyncio.wait({task, loaded}, return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:
-        # The start cancelled before the bucket was read (a shutdown of a start that waits
-        # on a bus without the bucket): the watch ends with it, not left with no owner.
-        await cancel_and_wait(task)
-        raise
-    if task.done():
-        task.result()
+        await asyncio.wait({task, loaded}, timeout=settings.revocations_read_timeout_s,
+                           return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not loaded.done():  # not read in time, or the start cancelled: no watch left behind
+            await cancel_and_wait(task)
+    if not loaded.done():
+        error = last_error[0] if last_error else "no answer"
+        log.error("auth.revocations_unread", bucket=bucket_name(settings), error=error,
+                  within_s=settings.revocations_read_timeout_s)
+        raise RevocationsUnread(
+            f"the bucket of signed-out tokens {bucket_name(settings)} was not read within "
+            f"REVOCATIONS_READ_TIMEOUT_S ({settings.revocations_read_timeout_s:g} s; last "
+            f"error: {error}): not starting, a token signed out would be let in")
     return task

@@ -36,7 +36,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared.bus.revocations import revoke
+from shared.bus.revocations import keep_s, revoke
 from shared.http.fast_route import SLOW, fast_dependency, principal_of
 from shared.http.middleware import HttpHandler
 from shared.http.oidc import oidc_verifier
@@ -172,6 +172,8 @@ def install_auth(app: FastAPI, settings: Settings, optional: Iterable[str] = (),
                 if runtime is not None and runtime.revoked.revoked(token_id):
                     if path != SIGN_OUT:
                         principal, failure = None, _revoked()
+                    elif scope["method"] != "POST":  # the route's 405, as for a live token
+                        principal = None  # (no caller is named)
                     elif runtime.revoked.on_bus(token_id):  # signed out already: idempotent
                         await send({"type": "http.response.start", "status": 204,
                                     "headers": []})
@@ -351,12 +353,13 @@ async def sign_out(request: Request, principal: CurrentPrincipal) -> Response:
         raise HTTPException(503, {"code": "auth_unavailable", "message": (
             "the service is starting: sign out again in a moment"), "details": {}},
             headers={"Retry-After": "5"})
-    key = revocation_key(token_id)
-    runtime.revoked.add(key, expires, on_bus=False)  # this replica refuses it at once
+    key, within = revocation_key(token_id), keep_s(runtime.settings)
+    # This replica refuses it at once, for no longer than the bucket keeps it for the others.
+    runtime.revoked.add(key, expires, within_s=within, on_bus=False)
     try:
         async with asyncio.timeout(5.0):
             await revoke(runtime.nc, runtime.settings, token_id, expires)
-        runtime.revoked.add(key, expires)  # taken: a sign-out again is a plain 204
+        runtime.revoked.add(key, expires, within_s=within)  # taken: again, a plain 204
     except Exception as exc:
         log.warning("auth.sign_out_not_shared", error=f"{type(exc).__name__}: {exc}")
         raise HTTPException(503, {"code": "auth_unavailable", "message": (

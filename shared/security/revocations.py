@@ -10,6 +10,7 @@ answered exactly as an expired one (401 ``token_expired``).
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 from collections.abc import Callable
@@ -35,7 +36,9 @@ def token_digest(token: str) -> str:
 class RevokedTokens:
     """The revoked ids (their bucket keys) with the token's ``exp``; an id is forgotten once its
     token has expired past the leeway verification gives ``exp`` (``LEEWAY_S``), since the
-    token is refused from then on anyway."""
+    token is refused from then on anyway, and at the latest ``within_s`` from now (the bucket's
+    keep time): an ``exp`` of the far future (a writer's mistake, or ``"inf"``) is not held for
+    ever in every replica's memory."""
 
     def __init__(self, now: Callable[[], float] = time.time) -> None:
         self._until: dict[str, float] = {}
@@ -45,10 +48,14 @@ class RevokedTokens:
         #: Whether the bucket's revocations were all read (start-up: /ready waits for it).
         self.loaded = False
 
-    def add(self, key: str, expires: float, *, on_bus: bool = True) -> None:
-        """``on_bus`` False: refused on this replica before (or without) the bus taking it."""
-        until = expires + LEEWAY_S  # verified up to then: refused as revoked up to then
-        if until > self._now():
+    def add(self, key: str, expires: float, *, within_s: float = math.inf,
+            on_bus: bool = True) -> None:
+        """``on_bus`` False: refused on this replica before (or without) the bus taking it;
+        ``within_s``: kept no longer than that from now (the bucket's keep time)."""
+        now = self._now()
+        # verified up to then: refused as revoked up to then (NaN: never kept)
+        until = min(expires, now + within_s) + LEEWAY_S
+        if until > now:
             if on_bus:
                 self._here_only.discard(key)
             elif key not in self._until:

@@ -49,6 +49,14 @@ async def test_a_token_signed_out_on_intake_is_refused_by_every_service(settings
         out = await intake.post("/auth/sign-out")
         assert out.status_code == 204, out.text
         assert (await intake.post("/auth/sign-out")).status_code == 204  # idempotent
+        # only POST: another method is the route's 405, as for a live token (it was a 204)
+        live = {"Authorization": f"Bearer {other}"}
+        for method in ("GET", "DELETE", "PUT"):
+            wrong = await intake.request(method, "/auth/sign-out", headers=mine)
+            as_live = await intake.request(method, "/auth/sign-out", headers=live)
+            assert wrong.status_code == as_live.status_code == 405, wrong.text
+            assert wrong.json() == as_live.json()
+            assert wrong.headers.get("allow") == as_live.headers.get("allow")
 
         for client in (followup, feedback):
             await wait_until(lambda c=client: _seen(c, _jti(clerk)))

@@ -5,25 +5,58 @@ starting waited on the bucket for ever."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 import jwt
+import pytest
+from nats.errors import NoRespondersError
 from nats.js.api import KeyValueConfig
+from nats.js.kv import KeyValue
+from structlog.testing import capture_logs
 
-from shared.bus.revocations import revoked_bucket
+from shared.bus.revocations import RevocationsUnread, keep_s, load_and_watch, revoked_bucket
+from shared.kernel.tasks import cancel_and_wait
 from shared.security.principals import Role
 from shared.security.revocations import RevokedTokens, revocation_key
-from shared.security.tokens import TokenKeys
+from shared.security.tokens import LEEWAY_S, TokenKeys
 from shared.settings import Settings
 from tests.support import token_for
 
 
+class _Watcher:
+    """The bucket's entries, then None (all delivered), then nothing more."""
+
+    def __init__(self, entries: list[KeyValue.Entry]) -> None:
+        self.entries: list[KeyValue.Entry | None] = [*entries, None]
+
+    async def updates(self, timeout: float | None = None) -> KeyValue.Entry | None:
+        if not self.entries:
+            await asyncio.Event().wait()
+        return self.entries.pop(0)
+
+    async def stop(self) -> None:
+        pass
+
+
+class _Bucket:
+    def __init__(self, values: dict[str, bytes]) -> None:
+        self.values = values
+
+    async def watchall(self) -> _Watcher:
+        return _Watcher([KeyValue.Entry("b", key, value, 1, 0, None, None)
+                         for key, value in self.values.items()])
+
+
 class _JetStream:
-    def __init__(self) -> None:
+    def __init__(self, bucket: _Bucket | None = None) -> None:
         self.made: list[KeyValueConfig] = []
+        self.bucket = bucket
 
     async def key_value(self, bucket: str) -> Any:
+        if self.bucket is not None:
+            return self.bucket
         raise LookupError(bucket)  # missing: made now
 
     async def create_key_value(self, config: KeyValueConfig) -> Any:
@@ -32,8 +65,8 @@ class _JetStream:
 
 
 class _Nats:
-    def __init__(self) -> None:
-        self.js = _JetStream()
+    def __init__(self, bucket: _Bucket | None = None) -> None:
+        self.js = _JetStream(bucket)
 
     def jetstream(self) -> _JetStream:
         return self.js
@@ -73,3 +106,54 @@ def test_a_revocation_the_bus_did_not_take_is_not_on_the_bus() -> None:
     assert revoked.on_bus("a1b2")
     revoked.add("a1b2", 1_060.0, on_bus=False)  # a later local add does not unshare it
     assert revoked.on_bus("a1b2")
+
+
+async def test_a_revocation_of_the_far_future_ends_with_the_bucket_keep_time() -> None:
+    """A value's ``exp`` is the writer's word: ``1e300`` or ``"inf"`` (anyone who may put into
+    the bucket) held the revocation in every running replica's memory for ever, and in
+    /ready's count. It lasts no longer than the bucket keeps it; a sound one keeps its ``exp``."""
+    settings = Settings().model_copy(update={"auth_token_minutes": 60})
+    now = [1_000_000.0]
+    revoked = RevokedTokens(now=lambda: now[0])
+    nc = _Nats(_Bucket({"far": b'{"exp": 1e300}', "inf": b'{"exp": "inf"}',
+                        "nan": b'{"exp": "nan"}', "sound": b'{"exp": 1003600.0}'}))
+    watch = await load_and_watch(nc, settings, revoked)  # type: ignore[arg-type]
+    try:
+        assert keep_s(settings) == 12 * 3600 + 300  # the bucket's own: at least 12 h, + 5 min
+        assert len(revoked) == 3 and not revoked.revoked("nan")
+        now[0] += 3600 + LEEWAY_S
+        assert revoked.revoked("far") and revoked.revoked("inf")
+        assert not revoked.revoked("sound")
+        now[0] = 1_000_000.0 + keep_s(settings) + LEEWAY_S
+        assert not revoked.revoked("far") and not revoked.revoked("inf")
+        assert len(revoked) == 0
+    finally:
+        await cancel_and_wait(watch)
+
+
+class _Unreachable(_JetStream):
+    """A bucket that cannot be read (its stream without a leader, NATS without JetStream)."""
+
+    async def key_value(self, bucket: str) -> Any:
+        raise NoRespondersError
+
+    async def create_key_value(self, config: KeyValueConfig) -> Any:
+        raise NoRespondersError
+
+
+async def test_a_start_that_cannot_read_the_bucket_ends_with_an_error() -> None:
+    """The start waited for the bucket for ever, a warning a second: the supervisor saw a
+    process up and never ready, and not why. Now it ends after REVOCATIONS_READ_TIMEOUT_S with
+    an error that names the bucket and the setting, and leaves no watch running."""
+    settings = Settings().model_copy(update={"revocations_read_timeout_s": 0.2})
+    nc = _Nats()
+    nc.js = _Unreachable()
+    with capture_logs() as logs, \
+            pytest.raises(RevocationsUnread, match="REVOCATIONS_READ_TIMEOUT_S") as raised:
+        async with asyncio.timeout(30):  # only a bound on the old code's endless wait
+            await load_and_watch(nc, settings, RevokedTokens())  # type: ignore[arg-type]
+    (unread,) = [line for line in logs if line["event"] == "auth.revocations_unread"]
+    assert unread["log_level"] == "error" and unread["error"].startswith("NoRespondersError")
+    assert f"{settings.stream_name}_revoked_tokens" in str(raised.value)
+    assert "NoRespondersError" in str(raised.value)
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "revoked-tokens"]
