@@ -206,8 +206,10 @@ async def test_a_follow_up_service_reading_the_history_from_scratch_lets_old_rem
 #: (the action's moment, when it reached the service, the help task's deadline (3 working
 #: days), the referral's reply deadline (5))
 ACTIONS_POSTED_LATE = {
+    # Received on a day off: the days count from Monday 21 (docs/calendar.md, "Deadlines
+    # from a day off").
     "thursday_sent_sunday_20_december": (at(2026, 12, 17, 14), at(2026, 12, 20, 10),
-                                         at(2026, 12, 23, 17), at(2026, 12, 25, 17)),
+                                         at(2026, 12, 24, 17), at(2026, 12, 28, 17)),
     "new_years_eve_23_30": (at(2026, 12, 29, 14), at(2026, 12, 31, 23, 30),
                             at(2027, 1, 6, 17), at(2027, 1, 8, 17)),
     "provisional_2027": (at(2027, 3, 11, 14), at(2027, 3, 12, 10),
@@ -222,7 +224,8 @@ async def test_a_help_task_and_a_referral_posted_late_count_their_days_from_the_
         settings: Settings, story: str) -> None:
     """An escalation (帮办) and a referral (派单) taken at the counter on Thursday, sent from
     the page's queue days later: the colleague and the unit get their working days from the
-    day the post reached the center's system. Counted from Thursday, the colleague had one
+    day the post reached the center's system (the next working day when it reached it on a
+    day off: Sunday 20 December counts from Monday 21). Counted from Thursday, the colleague had one
     working day of three and the supervisor saw the task escalated, the unit two of five."""
     said, sent, task_due, reply_due = ACTIONS_POSTED_LATE[story]
     await _counted_from_the_post(settings, said, sent, task_due, reply_due)

@@ -116,9 +116,10 @@ async def _not_solved_recorded_late(settings: Settings, center: Any, said: datet
 
 
 #: (said (a month back), recorded (now), its judged moment, the referral's new reply deadline:
-#: five working days from the day the "not solved" reached the center's system)
+#: five working days from the day the "not solved" reached the center's system, from the
+#: next working day when that is a day off: Sunday 20 December counts from Monday 21)
 CHASED_FROM_THE_POST = {
-    "sunday_20_december": (*SAID_LONG_AGO["sunday_20_december"][:3], at(2026, 12, 25, 17)),
+    "sunday_20_december": (*SAID_LONG_AGO["sunday_20_december"][:3], at(2026, 12, 28, 17)),
     "new_years_eve_23_30": (*SAID_LONG_AGO["new_years_eve_23_30"][:3], at(2027, 1, 8, 17)),
     "provisional_2027": (at(2027, 2, 10, 15), at(2027, 3, 12, 10), at(2027, 3, 9, 10),
                          at(2027, 3, 19, 17)),
