@@ -104,8 +104,13 @@ class FanOut:
         return finished
 
     async def fan_out(self, policy_id: UUID) -> int:
+        # ``confirm_s=0``: ``pg_locks`` asked before every batch. A batch's writes go through
+        # the pool, not the lock's session, so the look is the walk's only fence; one query
+        # against a batch of up to FOLLOWUP_FANOUT_BATCH follow-ups. With the loops' 10 s, a
+        # walk wrote its next batch when the session's end had not yet reached the
+        # connection's termination listener (stop 51's CI run).
         async with Leadership(self.pool, f"sixstep-fanout:{policy_id}", what="fan-out",
-                              wait=False) as lead:
+                              wait=False, confirm_s=0) as lead:
             if not lead.leading:
                 return 0  # another replica is on it
             return await self._walk(policy_id, lead)
