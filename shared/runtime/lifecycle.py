@@ -456,17 +456,24 @@ async def start_runtime(settings: Settings, service: ServiceName,
 async def stop_runtime(runtime: Runtime) -> None:
     """Graceful: consumers finish the batch in hand (they may write too), the other loops
     (schedulers) stop, accepted writes are committed, the relay publishes them; then NATS is
-    drained and the store closed."""
-    await gather_all(*(c.drain() for c in runtime.consumers.values()))
-    await runtime.background.stop(names=[n for n in runtime.background.tasks if n != "relay"])
-    await runtime.committer.close()
-    if runtime.relay is not None and runtime.relay.leading:
-        deadline = asyncio.get_running_loop().time() + 5.0
-        last = await runtime.pool.fetchval(
-            f'SELECT max(notification_id) FROM "{runtime.relay.schema}".'
-            f'"{runtime.relay.table}"') or 0
-        while runtime.relay.position < last and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.05)
+    drained and the store closed.
+
+    A graceful part that fails (PostgreSQL gone at shutdown: the relay's last position could
+    not be read) is logged and raised at the end, once every loop, the watch of signed-out
+    tokens, NATS and the pool have been let go: it returned at once and left them all running
+    with no owner (a test run's shared loop kept them, retrying, for the rest of the run). A
+    cancel of the stop itself goes straight out (a shutdown's deadline was asked)."""
+    failed: Exception | None = None
+    try:
+        await gather_all(*(c.drain() for c in runtime.consumers.values()))
+        await runtime.background.stop(names=[n for n in runtime.background.tasks
+                                             if n != "relay"])
+        await runtime.committer.close()
+        await _relay_catches_up(runtime)
+    except Exception as exc:
+        failed = exc
+        log.error("service.stop_failed", service=runtime.service,
+                  error=f"{type(exc).__name__}: {exc}")
     await runtime.background.stop()
     if runtime.revocations_watch is not None:
         # Not ``suppress(BaseException)`` around an await: that also swallowed a cancel of
@@ -480,3 +487,17 @@ async def stop_runtime(runtime: Runtime) -> None:
     if runtime.froze_heap:
         heap.unfreeze()
     log.info("service.stopped", service=runtime.service)
+    if failed is not None:
+        raise failed
+
+
+async def _relay_catches_up(runtime: Runtime) -> None:
+    """The relay publishes what was committed before the stop, for up to 5 s."""
+    if runtime.relay is None or not runtime.relay.leading:
+        return
+    deadline = asyncio.get_running_loop().time() + 5.0
+    last = await runtime.pool.fetchval(
+        f'SELECT max(notification_id) FROM "{runtime.relay.schema}".'
+        f'"{runtime.relay.table}"') or 0
+    while runtime.relay.position < last and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)

@@ -109,3 +109,44 @@ async def test_a_stop_cancelled_while_the_watch_unwinds_is_not_swallowed() -> No
         await stopping
     assert unwound.is_set()  # the watch was still waited for
     assert drained == []  # and the stop went no further
+
+
+class _StoreGone(_Stopped):
+    def __init__(self) -> None:
+        self.closed = False
+
+    async def fetchval(self, *args: Any) -> Any:
+        raise ConnectionRefusedError("PostgreSQL is gone")
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_a_stop_whose_graceful_part_fails_still_lets_everything_go() -> None:
+    """PostgreSQL gone at shutdown: the relay's last position cannot be read. The stop went
+    no further: every loop, the watch of signed-out tokens, NATS and the pool stayed running
+    with no owner (on a test run's shared loop, for the rest of the run). Now they are let
+    go, and the failure is still raised, once they are."""
+    watch = asyncio.create_task(asyncio.Event().wait())
+    drained: list[bool] = []
+    stopped: list[Any] = []
+
+    async def drain() -> None:
+        drained.append(True)
+
+    async def stop(names: Any = None) -> None:
+        stopped.append(names)
+
+    store = _StoreGone()
+    runtime = SimpleNamespace(
+        consumers={}, background=SimpleNamespace(tasks={"relay": None}, stop=stop),
+        committer=_Stopped(), relay=SimpleNamespace(leading=True, schema="s", table="t",
+                                                    position=0),
+        revocations_watch=watch, nc=SimpleNamespace(drain=drain), pool=store,
+        application=SimpleNamespace(close=lambda: None), tracer_provider=None,
+        froze_heap=False, service="intake")
+    with pytest.raises(ConnectionRefusedError):
+        await stop_runtime(runtime)  # type: ignore[arg-type]
+    assert stopped == [[], None]  # the relay stopped too, with every other loop
+    assert watch.cancelled()
+    assert drained == [True] and store.closed
