@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 
 import httpx
-from playwright.async_api import BrowserContext, Route, expect
+import pytest
+from playwright.async_api import Browser, BrowserContext, Route, expect
 
 from tests.pages.center import Center
 from tests.pages.test_counter import sign_in
@@ -62,3 +64,37 @@ async def test_a_sign_out_the_bus_did_not_take_is_said_and_finished_once_the_bus
         for service in ("intake", "followup", "feedback"):
             await wait_until(lambda s=service: refused(s), what=f"{service} refusing it")
     await page.close()
+
+
+@pytest.mark.parametrize("evening", [
+    "2026-12-20T23:30:00+08:00",  # a Sunday
+    "2026-12-31T23:30:00+08:00",  # New Year's Eve, the next day in a provisional year
+    "2028-02-29T23:30:00+08:00",  # a leap day
+])
+async def test_a_page_left_on_the_sign_in_screen_overnight_drops_the_days_unsent_steps_at_midnight(
+        center: Center, browser: Browser, evening: str) -> None:
+    # A tablet left on UTC: its own day ends at 08:00 in Shanghai, the center's at midnight.
+    tablet = await browser.new_context(locale="zh-CN", timezone_id="UTC")
+    page = await tablet.new_page()
+    at = datetime.fromisoformat(evening)
+    await page.clock.install(time=at)
+    await page.goto(f"{center.intake}/counter")
+    await expect(page.locator("#signin")).to_be_visible()
+
+    # A clerk queued a step at 23:30 and walked away; the page stays on the sign-in screen.
+    words = "她一个人住在幸福路，行动不便。"
+    await page.evaluate("""([words, queued]) => localStorage.setItem(
+        "sixstep.counter.queue.v1", JSON.stringify([{
+          id: "q1", key: "k1", op: "restate", caseRef: "c1", by: "clerk-064",
+          body: { restatement: words, confirmed: true, occurred_at: queued },
+          queuedAt: queued }]))""",
+        [words, at.isoformat()])
+
+    await page.clock.fast_forward("29:00")  # 23:59 at the center: kept for its clerk
+    assert not await gone_from_the_tablet(page, words)
+    await page.clock.fast_forward("02:00")  # 00:01: the center's day has ended
+    await wait_until(lambda: gone_from_the_tablet(page, words, "幸福路"),
+                     what="the step dropped at the center's midnight, the page left open")
+    failed = await page.evaluate("JSON.parse(localStorage.getItem('sixstep.counter.failed.v1'))")
+    assert [(f["by"], f["error"]["code"]) for f in failed] == [("clerk-064", "queue_expired")]
+    await tablet.close()
