@@ -6,6 +6,7 @@ took the reader process some 0.6 s of CPU before it read its first message)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nats.aio.client import Client as NATS
@@ -29,6 +30,19 @@ async def connect_to(nats_url: str, name: str, *, reconnect: bool = True,
     client meets are logged in one line unless ``options`` give an ``error_cb``."""
     options.setdefault("error_cb", said_in_one_line)
     nc = Client() if headers else StatusOnlyClient()
+    given = options.pop("reconnected_cb", None)
+    listeners: list[Callable[[], Awaitable[None]]] = []
+    setattr(nc, _LISTENERS, listeners)
+
+    async def reconnected() -> None:
+        if given is not None:
+            await given()
+        for listener in list(listeners):
+            try:
+                await listener()
+            except Exception as exc:  # one listener's slip stops neither the others nor nats-py
+                log.warning("nats: a reconnected listener failed: %s: %s", type(exc).__name__, exc)
+
     await nc.connect(
         servers=[s.strip() for s in nats_url.split(",")],
         name=name,
@@ -37,9 +51,24 @@ async def connect_to(nats_url: str, name: str, *, reconnect: bool = True,
         reconnect_time_wait=0.5,
         connect_timeout=5,
         pending_size=64 * 1024 * 1024,
+        reconnected_cb=reconnected,
         **options,
     )
     return nc
+
+
+_LISTENERS = "_sixstep_reconnected"
+
+
+def when_reconnected(nc: NATS, listener: Callable[[], Awaitable[None]]) -> Callable[[], None]:
+    """Await ``listener()`` each time ``nc`` (made by :func:`connect_to`) has reconnected to a
+    server, after nats-py's own ``reconnected_cb``; returns what stops it. A connection made
+    otherwise is never told (the returned stop does nothing)."""
+    listeners: list[Callable[[], Awaitable[None]]] | None = getattr(nc, _LISTENERS, None)
+    if listeners is None:
+        return lambda: None
+    listeners.append(listener)
+    return lambda: listeners.remove(listener) if listener in listeners else None
 
 
 def covers(wide: str, narrow: str) -> bool:

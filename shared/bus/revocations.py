@@ -18,6 +18,7 @@ from nats.aio.client import Client as NATS
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
+from shared.bus.connection import when_reconnected
 from shared.kernel.tasks import cancel_and_wait
 from shared.security.revocations import RevokedTokens, revocation_key
 from shared.settings import Settings
@@ -83,30 +84,50 @@ async def load_and_watch(nc: NATS, settings: Settings, revoked: RevokedTokens
     loaded = asyncio.get_running_loop().create_future()
     last_error: list[str] = []
 
+    watching: list[KeyValue.KeyWatcher] = []
+
+    async def watch_again() -> None:
+        # The connection is back (a NATS server restarted, a network cut): the watch's ordered
+        # consumer died with the server, and nats-py resets it only after missed heartbeats
+        # (a sign-out made on another replica meanwhile was seen ~20 s later). Ended now, the
+        # loop below makes a new watch at once, which delivers the bucket whole again.
+        log.info("auth.revocations_rewatched", reason="reconnected")
+        for watcher in watching:
+            with contextlib.suppress(Exception):
+                await watcher.stop()
+
     async def watch() -> None:
-        while True:
-            try:
-                kv = await revoked_bucket(nc, settings)
-                watcher = await kv.watchall()
+        forget = when_reconnected(nc, watch_again)
+        try:
+            while True:
                 try:
-                    while True:
-                        entry = await watcher.updates(timeout=None)
-                        if entry is None:  # the bucket as it was, all delivered
-                            revoked.loaded = True
-                            if not loaded.done():
-                                loaded.set_result(None)
-                            continue
-                        if entry.operation is None:
-                            _apply(revoked, entry.key, entry.value, keep_s(settings))
-                finally:
-                    with contextlib.suppress(Exception):
-                        await watcher.stop()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                last_error[:] = [f"{type(exc).__name__}: {exc}"]
-                log.warning("auth.revocations_watch_lost", error=last_error[0])
-                await asyncio.sleep(1.0)
+                    kv = await revoked_bucket(nc, settings)
+                    watcher = await kv.watchall()
+                    watching[:] = [watcher]
+                    try:
+                        while True:
+                            entry = await watcher.updates(timeout=None)
+                            if entry is KeyValue.KeyWatcher.STOP_ITER:  # stopped: watch_again
+                                break
+                            if entry is None:  # the bucket as it was, all delivered
+                                revoked.loaded = True
+                                if not loaded.done():
+                                    loaded.set_result(None)
+                                continue
+                            if entry.operation is None:
+                                _apply(revoked, entry.key, entry.value, keep_s(settings))
+                    finally:
+                        watching.clear()
+                        with contextlib.suppress(Exception):
+                            await watcher.stop()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    last_error[:] = [f"{type(exc).__name__}: {exc}"]
+                    log.warning("auth.revocations_watch_lost", error=last_error[0])
+                    await asyncio.sleep(1.0)
+        finally:
+            forget()
 
     task = asyncio.create_task(watch(), name="revoked-tokens")
     try:

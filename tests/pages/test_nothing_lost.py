@@ -157,3 +157,32 @@ async def test_a_step_refused_after_the_network_returns_holds_the_rest_until_the
     assert keys[0] == queued[0]["key"]
     assert keys[3:] == [queued[2]["key"], queued[2]["key"], queued[3]["key"]]  # due date too
     assert case["status"] == "resolved"
+
+
+async def test_concerns_typed_offline_without_the_arrival_emotion_are_kept_until_it_is_picked(
+        center: Center, desk: BrowserContext) -> None:
+    """Stop 51 saw the concerns form not queue with only the needs filled, offline: intake
+    takes no concerns without the emotion on arrival (``NoteConcerns.emotion``), so the page
+    asks for it there, and keeps what was typed; 接待下一位 stops on the unsaved step; once
+    an emotion is picked, the needs go into the queue with it, the network still down."""
+    page = await desk.new_page()
+    await case_heard(page, center, "clerk-065", "window-4", "我想申请低保。")
+    await saved(page, ["CaseOpened", "RequestHeard"])
+    await desk.set_offline(True)
+    await page.fill("#needs", "希望尽快办理；需要上门服务")
+    await page.click("form[data-op=concerns] button[type=submit]")
+    await expect(page.locator("form[data-op=concerns] .field-error")).to_contain_text(
+        "来时情绪：必须填写")
+    await expect(page.locator("#needs")).to_have_value("希望尽快办理；需要上门服务")
+    await expect(page.locator("#net")).to_have_attribute("data-pending", "0")
+
+    await page.click("#next-resident")
+    await expect(page.locator("#case-error")).to_be_visible()
+    await expect(page.locator("#needs")).to_have_value("希望尽快办理；需要上门服务")
+
+    await page.click("form[data-op=concerns] .choice:has(input[value=anxious])")
+    await page.click("form[data-op=concerns] button[type=submit]")
+    await expect(page.locator("#net")).to_have_attribute("data-pending", "1")
+    queued = await page.evaluate("JSON.parse(localStorage.getItem('sixstep.counter.queue.v1'))")
+    assert [(q["op"], q["body"]["needs"], q["body"]["emotion"]) for q in queued] == [
+        ("concerns", ["希望尽快办理", "需要上门服务"], "anxious")]

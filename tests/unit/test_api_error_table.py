@@ -10,8 +10,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 #: Codes only a page makes for itself, never a service's answer: the counter's offline queue
 #: refuses a step whose case was never opened, and drops one still unsent at the end of the
-#: day it was taken on (services/intake/web/static/queue.js).
-PAGE_ONLY = {"case_not_opened", "queue_expired"}
+#: day it was taken on (services/intake/web/static/queue.js); a staff page says a sign-out's
+#: token is not ended everywhere yet, then that it is (shared/web/static/oidc.js, keepEnding).
+PAGE_ONLY = {"case_not_opened", "queue_expired", "sign_out_unshared", "sign_out_shared"}
 
 
 def _table_codes() -> set[str]:

@@ -188,9 +188,9 @@ export function keepFresh(ended) {
 }
 
 /** Revoke the token on the server (``POST /auth/sign-out``: every service refuses it from
- *  then on, also to whoever copies this browser's profile). Waits at most 4 s: a server out of
- *  reach leaves the token valid there until it expires, and the page forgets it all the same.
- *  Returns whether the server took it. */
+ *  then on, also to whoever copies this browser's profile). Waits at most 4 s. Returns
+ *  ``true`` when the server took it (204; or 401: dead already), else how long to wait before
+ *  asking again (the 503's ``Retry-After``, or 5 s when no answer came). */
 async function endTokenOnServer(token) {
   if (!token) return true;
   const stop = new AbortController();
@@ -198,25 +198,87 @@ async function endTokenOnServer(token) {
   try {
     const r = await fetch("/auth/sign-out", { method: "POST", signal: stop.signal, cache: "no-store",
                                               headers: { Authorization: `Bearer ${token}` } });
-    return r.status === 204 || r.status === 401;
+    if (r.status === 204 || r.status === 401) return true;
+    const after = Number(r.headers.get("Retry-After"));
+    return after > 0 ? after * 1000 : RETRY_MS;
   } catch {
-    return false;
+    return RETRY_MS;
   } finally {
     clearTimeout(giveUp);
   }
 }
 
+// -- a sign-out the bus did not take ---------------------------------------------------------------
+//
+// A sign-out answered 503 (NATS away) or not answered left the token refused by the replica
+// asked at most: every other service and replica takes it until its ``exp`` (hours, for the
+// API's own tokens), from anyone holding a copy of it. The page still forgets it at once (a
+// shared tablet must not keep it in its storage), but keeps it in this page's memory only and
+// asks again in the background (the 503's Retry-After, then doubling to 30 s; at once when the
+// network comes back) until the server takes it or it expires by itself, and says so on the
+// sign-in screen meanwhile (``onEndingChange``): the clerk knows it may still be valid
+// elsewhere, and not to close the page. Closed anyway, the token stays valid until its ``exp``.
+
+const RETRY_MAX_MS = 30_000;
+const ending = new Set(); // {token, until, timer, delay}: in this page's memory, never stored
+let endingChanged = () => {};
+
+/** ``fn(n)`` is told how many signed-out tokens still wait for the server to end them (0:
+ *  every one is ended now). */
+export function onEndingChange(fn) { endingChanged = fn; }
+
+/** How many signed-out tokens still wait for the server to end them. */
+export function endingCount() { return ending.size; }
+
+function attempt(entry) {
+  clearTimeout(entry.timer);
+  entry.timer = setTimeout(async () => {
+    // Expired by itself (``exp`` plus the 30 s leeway the services give it): dead everywhere.
+    const answer = Date.now() > entry.until ? true : await endTokenOnServer(entry.token);
+    if (!ending.has(entry)) return;
+    if (answer === true) {
+      ending.delete(entry);
+      endingChanged(ending.size);
+      return;
+    }
+    entry.delay = Math.min(Math.max(answer, entry.delay * 2), RETRY_MAX_MS);
+    attempt(entry);
+  }, entry.delay);
+}
+
+function keepEnding(token, exp, firstWait) {
+  const until = (exp ? exp * 1000 : Date.now() + 24 * 3600 * 1000) + 30_000;
+  const entry = { token, until, timer: null, delay: Math.min(firstWait, RETRY_MAX_MS) };
+  ending.add(entry);
+  attempt(entry);
+  endingChanged(ending.size);
+}
+
+window.addEventListener("online", () => {
+  ending.forEach((entry) => { entry.delay = 0; attempt(entry); });
+});
+window.addEventListener("beforeunload", (event) => {
+  if (ending.size) event.preventDefault(); // the browser asks: closed, the token stays valid
+});
+
 /** Forget the tokens; with a provider session, end it there too (the browser goes there and
- *  comes back to this page). Returns whether the browser is leaving. */
+ *  comes back to this page). Returns whether the browser is leaving. A token the server did
+ *  not take is asked again in the background (``keepEnding``), unless the browser leaves for
+ *  the provider: its session there must end (the next clerk's sign-in would be this one's),
+ *  and its access token lives minutes. */
 export async function signOutAtProvider() {
   const s = session();
-  await endTokenOnServer(s?.token);
+  const answer = await endTokenOnServer(s?.token);
   clearSession();
   clearTimeout(timer);
-  if (!CONFIG || s?.via !== "oidc") return false;
   let provider = null;
-  try { provider = await discover(); } catch { provider = null; }
-  if (!provider?.end_session_endpoint) return false;
+  if (CONFIG && s?.via === "oidc") {
+    try { provider = await discover(); } catch { provider = null; }
+  }
+  if (!provider?.end_session_endpoint) {
+    if (answer !== true) keepEnding(s.token, s.exp, answer);
+    return false;
+  }
   const query = new URLSearchParams({ client_id: CONFIG.client_id, post_logout_redirect_uri: redirectUri() });
   if (s.id_token) query.set("id_token_hint", s.id_token);
   location.assign(`${provider.end_session_endpoint}?${query}`);

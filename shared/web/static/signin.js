@@ -6,7 +6,9 @@
 // and its token goes with every API call as ``Authorization: Bearer``.
 
 import { ApiError, api, claimsOf, clearSession, h, refusalWords, saveSession, session, t } from "/ui/shared/ui.js";
-import { beginSignIn, finishSignIn, keepFresh, oidcConfig, signOutAtProvider } from "/ui/shared/oidc.js";
+import {
+  beginSignIn, finishSignIn, keepFresh, oidcConfig, onEndingChange, signOutAtProvider,
+} from "/ui/shared/oidc.js";
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -52,6 +54,8 @@ export function setupSignIn({ roles, probe, onSignedIn, onSignedOut, counter = f
       // the network is down: the page still opens; calls wait for it
     }
     error.hidden = true;
+    const ended = $("#signout-pending"); // the last sign-out's "ended everywhere" is said
+    if (ended?.dataset.state === "ended") ended.hidden = true;
     if (token) token.value = "";
     onSignedIn(candidate);
     return undefined;
@@ -128,6 +132,18 @@ export function currentSession() {
   if (!s?.token || !s.clerk_id) return null;
   return !expired(s) || (s.via === "oidc" && s.refresh_token) ? s : null;
 }
+
+/** What the sign-in screen says of a signed-out token the server has not ended yet (oidc.js,
+ *  ``keepEnding``): that it may still be valid elsewhere and the page keeps asking, then that
+ *  it is ended everywhere. Its words are codes.json's (``sign_out_unshared``, ``_shared``). */
+onEndingChange((waiting) => {
+  const note = $("#signout-pending");
+  if (!note) return;
+  note.hidden = false;
+  note.dataset.state = waiting ? "pending" : "ended";
+  note.className = `notice small ${waiting ? "red" : "green"}`;
+  note.textContent = t(waiting ? "code_sign_out_unshared" : "code_sign_out_shared");
+});
 
 /** Forget the session's tokens; an OIDC session is ended at the provider too (the browser
  *  goes there and comes back). Returns whether the browser is leaving the page. */

@@ -1277,6 +1277,7 @@ function renderAll() {
 
 queue.addEventListener("change", () => {
   renderTimeline(); renderRefusals(); renderStates(); renderLists(); renderNet(); renderCaseHead();
+  if ($("#desk").hidden) $("#net").hidden = !queue.items().length; // the sign-in screen's
 });
 queue.addEventListener("state", renderNet);
 queue.addEventListener("sent", (e) => {
@@ -1301,6 +1302,7 @@ queue.addEventListener("auth", () => signedOut(t("signin_expired")));
 function wire() {
   initLang();
   queue.prune(); // before anyone signs in: what no clerk sent by the day's end goes (queue.js)
+  queue.pruneAtDayEnds(); // and at each day's end while the page stays open, signed in or not
   onLangChange(() => { renderAll(); if (results.length && !$("#item-results").hidden) renderResults(); });
   setupSignIn({
     counter: true,

@@ -125,6 +125,17 @@ export function beforeToday(when, now = new Date(), zone = centerZone()) {
   return Number.isNaN(at.getTime()) || dayIn(zone, at) < dayIn(zone, now);
 }
 
+/** How long from ``now`` until the center's next day begins (a second past its midnight), at
+ *  most an hour: a timer is then set again, so a tablet that slept or had its clock changed
+ *  meanwhile is caught up within the hour. */
+export function untilDayEnd(now = new Date(), zone = centerZone()) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {
+    timeZone: zone, hourCycle: "h23", hour: "2-digit", minute: "2-digit", second: "2-digit",
+  }).formatToParts(now).map((p) => [p.type, Number(p.value)]));
+  const into = ((parts.hour * 60 + parts.minute) * 60 + parts.second) * 1000 + now.getMilliseconds();
+  return Math.min(24 * 3600 * 1000 - into + 1000, 3600 * 1000);
+}
+
 export class StepQueue extends EventTarget {
   constructor() {
     super();
@@ -174,6 +185,14 @@ export class StepQueue extends EventTarget {
     write(QUEUE_KEY, queued.filter((i) => !stale.has(i.caseRef))
       .map((i) => (i.held && !blocked.has(i.caseRef) ? { ...i, held: false } : i)));
     this.emit("change");
+  }
+
+  /** ``prune`` at each of the center's day ends while this page is open, signed in or not: a
+   *  page left on the sign-in screen overnight held the day's queued and refused steps (what
+   *  residents said) until its next load or sign-in. */
+  pruneAtDayEnds() {
+    clearTimeout(this.dayTimer);
+    this.dayTimer = setTimeout(() => { this.prune(); this.pruneAtDayEnds(); }, untilDayEnd());
   }
 
   /** How many of the signed-in clerk's steps were never sent and left the tablet at the end

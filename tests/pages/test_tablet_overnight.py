@@ -1,0 +1,100 @@
+"""The shared tablet between two clerks and two days: a sign-out the bus could not take yet
+(the token still valid in every other service) is said on the sign-in screen and finished in
+the background; a page left open on the sign-in screen overnight drops the day's unsent steps
+at the center's midnight, not at its next load."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+
+import httpx
+import pytest
+from playwright.async_api import Browser, BrowserContext, Route, expect
+
+from tests.pages.center import Center
+from tests.pages.test_counter import sign_in
+from tests.pages.test_shared_tablet import gone_from_the_tablet
+from tests.support import wait_until
+
+BUS_AWAY = json.dumps({"error": {"code": "auth_unavailable", "message": "the bus is away",
+                                 "details": {}}})
+
+
+async def test_a_sign_out_the_bus_did_not_take_is_said_and_finished_once_the_bus_is_back(
+        center: Center, desk: BrowserContext) -> None:
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-063", "window-2")
+    token = await page.evaluate("JSON.parse(sessionStorage.getItem('sixstep.session')).token")
+
+    # NATS is away: intake answers the sign-out 503, the token is not ended elsewhere.
+    asked = 0
+    asked_again = asyncio.Event()
+
+    async def bus_away(route: Route) -> None:
+        nonlocal asked
+        asked += 1
+        if asked >= 2:
+            asked_again.set()
+        await route.fulfill(status=503, headers={"Retry-After": "1"},
+                            content_type="application/json", body=BUS_AWAY)
+
+    await page.route("**/auth/sign-out", bus_away)
+    await page.click("#sign-out")
+    await expect(page.locator("#signin")).to_be_visible()
+
+    # The clerk is told, in Chinese, that her sign-in may still be valid elsewhere and that
+    # the page keeps trying; the tablet's storage holds the token no more all the same.
+    note = page.locator("#signout-pending")
+    await expect(note).to_contain_text("可能仍然有效")
+    await expect(note).to_contain_text("请勿关闭本页")
+    assert await gone_from_the_tablet(page, token)
+    await asyncio.wait_for(asked_again.wait(), 15)  # asked again in the background
+
+    # The bus is back: the next try ends it in every service, and the page says so.
+    await page.unroute("**/auth/sign-out")
+    await expect(note).to_contain_text("已在所有服务上退出")
+    async with httpx.AsyncClient(timeout=20.0) as client:
+        async def refused(service: str) -> bool:
+            r = await client.get(f"{center.urls[service]}/auth/me",
+                                 headers={"Authorization": f"Bearer {token}"})
+            return r.status_code == 401 and r.json()["error"]["code"] == "token_expired"
+
+        for service in ("intake", "followup", "feedback"):
+            await wait_until(lambda s=service: refused(s), what=f"{service} refusing it")
+    await page.close()
+
+
+@pytest.mark.parametrize("evening", [
+    "2026-12-20T23:30:00+08:00",  # a Sunday
+    "2026-12-31T23:30:00+08:00",  # New Year's Eve, the next day in a provisional year
+    "2028-02-29T23:30:00+08:00",  # a leap day
+])
+async def test_a_page_left_on_the_sign_in_screen_overnight_drops_the_days_unsent_steps_at_midnight(
+        center: Center, browser: Browser, evening: str) -> None:
+    # A tablet left on UTC: its own day ends at 08:00 in Shanghai, the center's at midnight.
+    tablet = await browser.new_context(locale="zh-CN", timezone_id="UTC")
+    page = await tablet.new_page()
+    at = datetime.fromisoformat(evening)
+    await page.clock.install(time=at)
+    await page.goto(f"{center.intake}/counter")
+    await expect(page.locator("#signin")).to_be_visible()
+
+    # A clerk queued a step at 23:30 and walked away; the page stays on the sign-in screen.
+    words = "她一个人住在幸福路，行动不便。"
+    await page.evaluate("""([words, queued]) => localStorage.setItem(
+        "sixstep.counter.queue.v1", JSON.stringify([{
+          id: "q1", key: "k1", op: "restate", caseRef: "c1", by: "clerk-064",
+          body: { restatement: words, confirmed: true, occurred_at: queued },
+          queuedAt: queued }]))""",
+        [words, at.isoformat()])
+
+    await page.clock.fast_forward("29:00")  # 23:59 at the center: kept for its clerk
+    assert not await gone_from_the_tablet(page, words)
+    await page.clock.fast_forward("02:00")  # 00:01: the center's day has ended
+    await wait_until(lambda: gone_from_the_tablet(page, words, "幸福路"),
+                     what="the step dropped at the center's midnight, the page left open")
+    failed = await page.evaluate("JSON.parse(localStorage.getItem('sixstep.counter.failed.v1'))")
+    assert [(f["by"], f["error"]["code"]) for f in failed] == [("clerk-064", "queue_expired")]
+    await tablet.close()
