@@ -17,7 +17,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+import pytest
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.errors import OutboundBufferLimitError
 
 from shared.bus.consumer import TRACKING_DDL, Consumer
@@ -32,14 +34,11 @@ from tests.support import (
     consumer_supervised,
     end_lock_session,
     intake_consumer,
+    nothing_left_running,
+    request_inbox,
+    subscription_of,
     wait_until,
 )
-
-
-def request_inbox(sub: Any) -> bool:
-    """Whether ``sub`` is its connection's request inbox (nats-py's: ``_INBOX.<token>.*``)."""
-    prefix = sub._conn._resp_sub_prefix
-    return prefix is not None and sub.subject == prefix.decode() + "*"
 
 
 def fetch_subscriptions(nc: NATS) -> list[Any]:
@@ -51,14 +50,9 @@ def fetch_subscriptions(nc: NATS) -> list[Any]:
 def message_loops(nc: NATS) -> list[asyncio.Task[Any]]:
     """The message loops still running of the connection's subscriptions, its request inbox's
     but, closed or not: a loop only cancelled is still there."""
-    loops = []
-    for task in asyncio.all_tasks():
-        coro: Any = task.get_coro()
-        sub = getattr(getattr(coro, "cr_frame", None), "f_locals", {}).get("self")
-        if (getattr(coro, "__qualname__", "") == "Subscription._wait_for_msgs"
-                and not task.done() and sub._conn is nc and not request_inbox(sub)):
-            loops.append(task)
-    return loops
+    return [t for t in asyncio.all_tasks() if not t.done()
+            and (sub := subscription_of(t)) is not None and sub._conn is nc
+            and not request_inbox(sub)]
 
 
 class TimesOutFirst:
@@ -191,3 +185,22 @@ async def test_a_stopped_puller_has_ended_its_message_loop_when_its_stop_returns
         assert len(fetch_subscriptions(nc)) == 1 and len(message_loops(nc)) == 1
         assert await puller.stop() == []
         assert fetch_subscriptions(nc) == [] and message_loops(nc) == []
+
+
+async def test_the_guard_counts_a_subscription_left_open_not_the_kept_connections_inbox(
+        settings: Settings) -> None:
+    """``nothing_left_running`` (``consumer_running``, ``consumer_supervised``): the request
+    inbox a first request opens on a connection the test keeps is the connection's, ended by
+    its close; a subscription left open in the block is counted (at once: only a loop
+    already cancelled is waited for, as the library's cleanup)."""
+    async def ignored(msg: Msg) -> None:
+        return None
+
+    async with bus_connection(settings, "guarded") as nc:
+        async with nothing_left_running("a first request"):
+            await nc.jetstream().account_info()
+        left: list[Any] = []
+        with pytest.raises(AssertionError, match=r"Subscription\._wait_for_msgs"):
+            async with nothing_left_running("a subscription left open"):
+                left.append(await nc.subscribe(f"{settings.subject_prefix}.left", cb=ignored))
+        await left[0].unsubscribe()
