@@ -55,6 +55,17 @@ def message_loops(nc: NATS) -> list[asyncio.Task[Any]]:
             and not request_inbox(sub)]
 
 
+def held(nc: NATS) -> tuple[int, int]:
+    """(fetch subscriptions, their message loops still running) of the connection."""
+    return len(fetch_subscriptions(nc)), len(message_loops(nc))
+
+
+async def one_case_published(settings: Settings) -> None:
+    async with write_side(settings) as side:
+        await open_and_hear(side, 1)
+        await run_relay(settings, side, 2)
+
+
 class TimesOutFirst:
     """Its first ``failures`` batches end for their time (the store's: ``StatementTimedOut``,
     the batch given back, the consumer raised out and started again by its supervisor)."""
@@ -70,24 +81,24 @@ class TimesOutFirst:
                                     error="LockNotAvailable")
         self.applied += [e.type for e in events]
 
+    async def reached(self, events: int, what: str) -> None:
+        async def applied() -> bool:
+            return len(self.applied) == events
+        await wait_until(applied, what=what)
+
 
 async def test_a_consumer_started_again_five_times_holds_one_fetch_subscription_then_none(
         settings: Settings) -> None:
-    async with write_side(settings) as side:
-        await open_and_hear(side, 1)
-        await run_relay(settings, side, 2)
+    await one_case_published(settings)
     handler = TimesOutFirst(failures=5)
     async with intake_consumer(settings, "restarts", handler, TRACKING_DDL,
                                backoff=(0.01,), isolate_after=100) as consumer:
         nc = consumer.nc
         async with consumer_supervised(consumer):
-            async def applied() -> bool:
-                return len(handler.applied) == 2
-            await wait_until(applied, what="the case applied after five batches given back")
+            await handler.reached(2, "the case applied after five batches given back")
             assert consumer.stats.store_timeouts == 5  # raised out, started again each time
-            assert len(fetch_subscriptions(nc)) == 1
-            assert len(message_loops(nc)) == 1
-        assert fetch_subscriptions(nc) == [] and message_loops(nc) == []
+            assert held(nc) == (1, 1)
+        assert held(nc) == (0, 0)
 
 
 async def test_a_consumer_whose_lock_session_ended_three_times_holds_one_fetch_subscription(
@@ -100,34 +111,27 @@ async def test_a_consumer_whose_lock_session_ended_three_times_holds_one_fetch_s
             nc = consumer.nc
             async with consumer_supervised(consumer):
                 for n in range(1, 4):
-                    async def applied(n: int = n) -> bool:
-                        return len(handler.applied) == 2 * n
-                    await wait_until(applied, what=f"case {n} applied by leader {n}")
+                    await handler.reached(2 * n, f"case {n} applied by leader {n}")
                     assert await end_lock_session(consumer.pool, consumer.lock_key) == 1
                     await open_and_hear(side, 1)  # applied by the consumer led again
                     await run_relay(settings, side, 2 * (n + 1))
-                await wait_until(lambda: applied(4), what="case 4 applied by leader 4")
-                assert len(fetch_subscriptions(nc)) == 1
-                assert len(message_loops(nc)) == 1
-            assert fetch_subscriptions(nc) == [] and message_loops(nc) == []
+                await handler.reached(8, "case 4 applied by leader 4")
+                assert held(nc) == (1, 1)
+            assert held(nc) == (0, 0)
 
 
 async def test_a_drained_consumer_and_a_cancelled_one_leave_no_fetch_subscription(
         settings: Settings) -> None:
-    async with write_side(settings) as side:
-        await open_and_hear(side, 1)
-        await run_relay(settings, side, 2)
+    await one_case_published(settings)
     handler = TimesOutFirst(failures=0)
     async with intake_consumer(settings, "stopped", handler, TRACKING_DDL) as consumer:
         nc = consumer.nc
         async with consumer_running(consumer) as task:
-            async def applied() -> bool:
-                return len(handler.applied) == 2
-            await wait_until(applied, what="the case applied")
+            await handler.reached(2, "the case applied")
             await consumer.drain()
             task.cancel()
             await asyncio.wait((task,))
-            assert fetch_subscriptions(nc) == [] and message_loops(nc) == []
+            assert held(nc) == (0, 0)
         again = Consumer(settings=settings, nc=nc, pool=consumer.pool, name="stopped",
                          handler=handler, filter_subjects=consumer.filter_subjects)
         async with consumer_running(again) as task:
@@ -138,7 +142,7 @@ async def test_a_drained_consumer_and_a_cancelled_one_leave_no_fetch_subscriptio
             await asyncio.sleep(0)
             task.cancel()  # a shutdown's second cancel, while the first unwinds
             await asyncio.wait((task,))
-            assert fetch_subscriptions(nc) == [] and message_loops(nc) == []
+            assert held(nc) == (0, 0)
 
 
 async def test_a_consumer_whose_first_pull_requests_were_refused_holds_one_fetch_subscription(
@@ -148,9 +152,7 @@ async def test_a_consumer_whose_first_pull_requests_were_refused_holds_one_fetch
     refusal no test server can be made to give at will, so the connection's ``publish`` gives
     it): the consumer fails, its supervisor starts it again, and the fourth start applies the
     case. Before, each refused start left its inbox subscribed on the connection for good."""
-    async with write_side(settings) as side:
-        await open_and_hear(side, 1)
-        await run_relay(settings, side, 2)
+    await one_case_published(settings)
     handler = TimesOutFirst(failures=0)
     async with intake_consumer(settings, "refused", handler, TRACKING_DDL) as consumer:
         nc = consumer.nc
@@ -165,13 +167,10 @@ async def test_a_consumer_whose_first_pull_requests_were_refused_holds_one_fetch
 
         nc.publish = refusing  # type: ignore[method-assign]
         async with consumer_supervised(consumer):
-            async def applied() -> bool:
-                return len(handler.applied) == 2
-            await wait_until(applied, what="the case applied by the fourth start")
+            await handler.reached(2, "the case applied by the fourth start")
             assert refusals == 0
-            assert len(fetch_subscriptions(nc)) == 1
-            assert len(message_loops(nc)) == 1
-        assert fetch_subscriptions(nc) == [] and message_loops(nc) == []
+            assert held(nc) == (1, 1)
+        assert held(nc) == (0, 0)
 
 
 async def test_a_stopped_puller_has_ended_its_message_loop_when_its_stop_returns(
@@ -182,9 +181,9 @@ async def test_a_stopped_puller_has_ended_its_message_loop_when_its_stop_returns
     async with bus_connection(settings, "puller") as nc:
         puller = Puller(nc, settings.stream_name, "nobody", batch=10)
         await puller.start()
-        assert len(fetch_subscriptions(nc)) == 1 and len(message_loops(nc)) == 1
+        assert held(nc) == (1, 1)
         assert await puller.stop() == []
-        assert fetch_subscriptions(nc) == [] and message_loops(nc) == []
+        assert held(nc) == (0, 0)
 
 
 async def test_the_guard_counts_a_subscription_left_open_not_the_kept_connections_inbox(
