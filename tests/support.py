@@ -223,8 +223,9 @@ async def nothing_left_running(what: str) -> AsyncIterator[None]:
         yield
     finally:
         _CHECKING.reset(checking)
-    started = [t for t in asyncio.all_tasks() - before if not t.done()]
-    cleaning = [t for t in started if _qualname(t) in LIBRARY_CLEANUP]
+    started = [t for t in asyncio.all_tasks() - before
+               if not t.done() and not _kept_connections_own(t)]
+    cleaning = [t for t in started if _cleaning_up(t)]
     if cleaning:  # the libraries' own, finishing what a cancel or a close began: a barrier
         await asyncio.wait(cleaning, timeout=LIBRARY_CLEANUP_S)
     left = sorted(_named(t) for t in started if not t.done())
@@ -233,15 +234,47 @@ async def nothing_left_running(what: str) -> AsyncIterator[None]:
 
 #: Tasks the libraries start to finish their own cleanup, and end by themselves a few loop
 #: rounds later: asyncpg's shielded ``Pool.release`` of a connection whose user was cancelled
-#: (its reset still on the wire), nats-py's message loop of a subscription just unsubscribed
-#: (cancelled, not awaited, by ``Subscription._stop_processing``). Waited for, up to
-#: ``LIBRARY_CLEANUP_S``, before they count; any other task counts at once.
+#: (its reset still on the wire), nats-py's message loop of a subscription its connection's
+#: close cancelled (not awaited, by ``Client._close``), once cancelled only: a loop nobody
+#: cancelled is a subscription left open, counted at once. Waited for, up to
+#: ``LIBRARY_CLEANUP_S``, before they count; any other task counts at once. (A consumer's
+#: fetch subscription is no such task: its puller waits for the loop it stops.)
 LIBRARY_CLEANUP = frozenset({"PoolConnectionHolder.release", "Subscription._wait_for_msgs"})
 LIBRARY_CLEANUP_S = 10.0
 
 
 def _qualname(task: asyncio.Task[Any]) -> str:
     return str(getattr(task.get_coro(), "__qualname__", ""))
+
+
+def _cleaning_up(task: asyncio.Task[Any]) -> bool:
+    name = _qualname(task)
+    return name in LIBRARY_CLEANUP and (
+        name != "Subscription._wait_for_msgs" or task.cancelling() > 0)
+
+
+def subscription_of(task: asyncio.Task[Any]) -> Any:
+    """The nats-py subscription whose message loop ``task`` is; None for any other task."""
+    coro: Any = task.get_coro()
+    if getattr(coro, "__qualname__", "") != "Subscription._wait_for_msgs":
+        return None
+    return getattr(getattr(coro, "cr_frame", None), "f_locals", {}).get("self")
+
+
+def request_inbox(sub: Any) -> bool:
+    """Whether ``sub`` is its connection's request inbox (nats-py's ``_INBOX.<token>.*``,
+    opened by the connection's first request, ``nc.request`` or a JetStream call: one per
+    connection, ended by its close)."""
+    prefix = sub._conn._resp_sub_prefix
+    return prefix is not None and sub.subject == prefix.decode() + "*"
+
+
+def _kept_connections_own(task: asyncio.Task[Any]) -> bool:
+    """Whether ``task`` is the message loop of the request inbox of a connection still open:
+    the connection's, not what ran in the block (a consumer started on a connection its test
+    keeps opens it with its first request, and the test's close ends it)."""
+    sub = subscription_of(task)
+    return sub is not None and not sub._conn.is_closed and request_inbox(sub)
 
 
 #: Set inside ``nothing_left_running``'s outermost block.
@@ -457,16 +490,17 @@ async def bus_connection(settings: Settings, name: str) -> AsyncIterator[NATS]:
 @contextlib.asynccontextmanager
 async def consumer_running(consumer: Consumer) -> AsyncIterator[asyncio.Task[None]]:
     """``consumer`` runs (leads its durable, or stands by) until the block ends; cancelled
-    then. The task, for a test that ends it earlier (a leader going away). Not held to
-    ``nothing_left_running``: a consumer stopped on a connection the test keeps open leaves
-    its fetch subscription behind (the connection's close ends it; stop 51's note)."""
-    task = asyncio.create_task(consumer.run())
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    then. The task, for a test that ends it earlier (a leader going away). Held to
+    ``nothing_left_running``: once stopped, nothing it started runs, its fetch subscription's
+    message loop included (the kept connection's request inbox is the connection's)."""
+    async with nothing_left_running(f"consumer {consumer.name}"):
+        task = asyncio.create_task(consumer.run())
+        try:
+            yield task
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 @contextlib.asynccontextmanager
@@ -484,16 +518,17 @@ async def intake_consumer(settings: Settings, name: str, handler: Handler, ddl: 
 async def consumer_supervised(consumer: Consumer) -> AsyncIterator[None]:
     """``consumer`` run as a service runs it (``supervise``): started again after it gave a
     batch back (a statement that ran out of time), at once (the pause between two starts is
-    not what such a test looks at); cancelled when the block ends (not held to
-    ``nothing_left_running``: ``consumer_running`` says why)."""
-    task = asyncio.create_task(supervise(f"consumer:{consumer.name}", consumer.run,
-                                         sleep=lambda _: asyncio.sleep(0.01)))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    not what such a test looks at); cancelled when the block ends, and held to
+    ``nothing_left_running`` as ``consumer_running`` is: every start's subscription ended."""
+    async with nothing_left_running(f"consumer {consumer.name}"):
+        task = asyncio.create_task(supervise(f"consumer:{consumer.name}", consumer.run,
+                                             sleep=lambda _: asyncio.sleep(0.01)))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 #: The sessions holding the advisory lock ``hashtext($1)`` (``shared/leadership.py``).

@@ -18,6 +18,8 @@ import orjson
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
+from shared.kernel.tasks import cancel_and_wait
+
 
 class Delivery(NamedTuple):
     """What a JetStream message's ack subject says about its delivery."""
@@ -142,9 +144,18 @@ class Puller:
         self.lost: tuple[int, int] | None = None
 
     async def start(self, next_delivery: int | None = None) -> None:
+        """Subscribe the inbox and send the first requests. The first requests refused (the
+        connection reconnecting with its buffer full: ``OutboundBufferLimitError``; closed)
+        or the start cancelled: the inbox is unsubscribed before the error goes on. Left
+        subscribed, it stayed on the connection for its life, replayed at each reconnect,
+        one more at each start again of its consumer (``_unsubscribe``)."""
         self._next_delivery = next_delivery
         self._sub = await self.nc.subscribe(self.inbox, cb=self._on_msg)
-        await self._top_up()
+        try:
+            await self._top_up()
+        except BaseException:
+            await self._unsubscribe()
+            raise
 
     async def stop(self) -> list[Msg]:
         """Stop reading; returns what was delivered but never taken (the caller hands it
@@ -169,10 +180,28 @@ class Puller:
                 # under load): an inbox left subscribed keeps the requests it has open on the
                 # server, which go on delivering to a reader that is gone (a successor on the
                 # same durable got nothing of it until ack_wait).
-                sub, self._sub = self._sub, None
-                with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
+                await self._unsubscribe()
         return self.left()
+
+    async def _unsubscribe(self) -> None:
+        """The inbox unsubscribed, and its message loop (nats-py's task calling ``_on_msg``)
+        ended before this returns, also when cancelled meanwhile (``cancel_and_wait``):
+        nats-py's ``unsubscribe`` only cancels the loop, which ended a round of the event
+        loop later, after its owner had gone. A closed connection refuses the unsubscribe
+        and has cancelled the loop already: waited for too. A connection being drained
+        refuses it and ends the subscription itself once its loop has handed out what it
+        holds: that loop is the drain's, not cancelled here (the drain would wait for it
+        until its own time was up)."""
+        sub, self._sub = self._sub, None
+        if sub is None:
+            return
+        try:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        finally:
+            loop = getattr(sub, "_wait_for_msgs_task", None)
+            if loop is not None and not self.nc.is_draining:
+                await cancel_and_wait(loop)
 
     def left(self) -> list[Msg]:
         """What was delivered but never taken, taken now: also once a ``stop`` was cut short

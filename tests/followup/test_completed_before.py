@@ -34,6 +34,7 @@ from tests.support import (
     TEST_CENTER,
     bus_connection,
     consumer_running,
+    nothing_left_running,
     schema_pool,
     wait_until,
 )
@@ -195,7 +196,10 @@ async def test_completions_the_old_release_passes_while_the_new_one_waits_get_th
     opened(history, 1)
     first = completed(history, 1)
     opened(history, 2)
-    async with published(settings, history, "rolling") as (pool, nc):
+    # The new worker's sweep starts beside the old rules and ends beside the new ones: one
+    # guard over both consumers (``nothing_left_running``), not one over each.
+    async with published(settings, history, "rolling") as (pool, nc), \
+            nothing_left_running("a rolling update's two releases"):
         old = Recorder()
         async with consumer_running(rules_of(settings, nc, pool, old, new=False)):
             old_through = through(settings, nc, old)

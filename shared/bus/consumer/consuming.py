@@ -438,11 +438,11 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
         # writer's larger ones (one on its way).
         puller = Puller(self.nc, self.settings.stream_name, self.name, self.batch,
                         depth=2 if self._scale == 1 else 1)
-        await puller.start(next_delivery=await self._next_delivery(reset))
-        if not self.restarts.streak:  # each start of a run of start-agains is said once
-            log.info("consumer.started", consumer=self.name, subjects=self.filter_subjects)
         held: list[Msg] = []  # taken from the puller, neither acked nor handed back yet
-        try:
+        try:  # every way out, its start's too, stops the puller: its inbox unsubscribed
+            await puller.start(next_delivery=await self._next_delivery(reset))
+            if not self.restarts.streak:  # each start of a run of start-agains is said once
+                log.info("consumer.started", consumer=self.name, subjects=self.filter_subjects)
             while not self._stopping.is_set():
                 await self._forget_gone_holds()
                 if not held:
