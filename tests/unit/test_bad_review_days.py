@@ -178,3 +178,20 @@ def test_the_appeal_windows_mark_is_read_again_from_the_stored_events() -> None:
     with pytest.raises(AppealWindowClosed):
         loaded.lodge_appeal("迟到", meta(at(2030, 1, 1), "clerk-017"),
                             window=AppealWindow(CALENDAR, date(2026, 12, 21), 5))
+
+
+def test_a_recorded_day_past_the_calendar_is_refused_not_judged_on_the_clock_set_back() -> None:
+    # The calendar ends with 2026: the outcome was recorded on Monday 4 January 2027 (the
+    # clock was there), then the clock went back to 30 December. The window is not judged on
+    # the 30th as if nothing had been recorded since: the day it is judged on is past the
+    # calendar (the API's 422 calendar_out_of_range), as the clock's own would have been.
+    # (A window of ten working days from Monday 21 December: open on the 30th by the clock.)
+    ending = WorkingCalendar(provisional_years=0)
+    r = bad_review(at(2026, 12, 21, 10), calendar=ending)
+    twin = bad_review(at(2026, 12, 21, 10), calendar=ending)
+    twin.lodge_appeal("居民评错了窗口", meta(at(2030, 1, 1), "clerk-017"),
+                      window=AppealWindow(ending, date(2026, 12, 30), 10))
+    complete(r, at(2027, 1, 4, 9))
+    with pytest.raises(CalendarOutOfRange):
+        r.lodge_appeal("居民评错了窗口", meta(at(2030, 1, 1), "clerk-017"),
+                       window=AppealWindow(ending, date(2026, 12, 30), 10))
