@@ -24,6 +24,7 @@ from services.feedback.domain import (
     Rectification,
     Survey,
 )
+from services.followup.consumer import verification_rule
 from shared.contracts.feedback import AnsweredVia, RatingLevel
 from shared.kernel.calendar import Basis, CalendarOutOfRange, WorkingCalendar
 
@@ -84,6 +85,27 @@ def test_a_paper_form_typed_in_weeks_after_its_date_is_due_from_the_day_it_was_t
     assert r.reviewed_on == counted_from  # the appeal window counts from the same day
     [opened] = r.collect_events()
     assert (opened.counted_from, opened.deadline_on) == (counted_from, deadline)
+
+
+@pytest.mark.parametrize(("dated", "recorded", "verified_at", "basis"), [
+    # Typed in on Sunday 20 December 2026: Monday 21 at office opening.
+    (at(2026, 11, 30, 10), at(2026, 12, 20, 10), at(2026, 12, 21, 9), Basis.OFFICIAL),
+    # At 23:30 on New Year's Eve in Shanghai, or an hour later (1 January there, 31 December
+    # in UTC): Monday 4 January 2027 either way (1 January off, by law; 2-3 a weekend).
+    (at(2026, 12, 1, 10), at(2026, 12, 31, 23, 30).astimezone(UTC), at(2027, 1, 4, 9),
+     Basis.PROVISIONAL),
+    (at(2026, 12, 1, 10), at(2027, 1, 1, 0, 30).astimezone(UTC), at(2027, 1, 4, 9),
+     Basis.PROVISIONAL),
+    # Tuesday 29 February 2028: Wednesday 1 March.
+    (at(2028, 2, 1, 10), at(2028, 2, 29, 16), at(2028, 3, 1, 9), Basis.PROVISIONAL),
+])
+def test_a_paper_forms_verification_call_is_due_the_working_morning_after_it_was_typed_in(
+        dated: datetime, recorded: datetime, verified_at: datetime, basis: Basis) -> None:
+    # Follow-up plans the 回访核实 from RectificationOpened: counted from the review's moment
+    # alone, a form typed in three weeks late had its call due three weeks back.
+    r = bad_review(dated, recorded)
+    planned = CALENDAR.plan(verification_rule(CALENDAR, dated, 1, r.counted_from))
+    assert (planned.at, planned.basis) == (verified_at, basis)
 
 
 def test_a_form_typed_in_past_the_calendar_is_refused_not_counted_from_its_date() -> None:
