@@ -707,14 +707,17 @@ class Rectification(RemembersCommands):
         not once its deadline has passed on ``as_of`` (the service's day, not the command's
         ``occurred_at``, which may be given earlier): a missed deadline stays missed, as at
         re-planning. Counted again from the day of a triage, a rectification put right late
-        was judged on time (rectification_on_time_rate). A change of track counts the new
-        track's days from the first triage, not from the change: triaged again on each
-        deadline day, the deadline moved on for ever and was never missed."""
+        was judged on time (rectification_on_time_rate). Nor on a day before the latest the
+        service recorded anything of it on (``seen_day``): a clock set back past a missed
+        deadline (an appeal decided after it, then the clock back) moved it on. A change of
+        track counts the new track's days from the first triage, not from the change:
+        triaged again on each deadline day, the deadline moved on for ever and was never
+        missed."""
         if self.status != "open":
             raise RuleViolated("only an open rectification is triaged", status=self.status,
                                rule="rectification_not_open")
         self.check_not_own_work(meta.get("actor"), "a bad review is triaged", also_served)
-        if self.deadline_on < max(today, as_of or today):
+        if self.deadline_on < max(today, as_of or today, self.seen_day(calendar) or today):
             raise RuleViolated("the rectification's deadline has passed: it stays missed; "
                                "record its outcome", rule="deadline_missed",
                                deadline_on=self.deadline_on.isoformat())

@@ -25,8 +25,14 @@ from services.feedback.domain import (
     Survey,
 )
 from services.followup.consumer import verification_rule
-from shared.contracts.feedback import AnsweredVia, RatingLevel
+from shared.contracts.feedback import (
+    AnsweredVia,
+    AppealDecision,
+    RatingLevel,
+    RectificationTrack,
+)
 from shared.kernel.calendar import Basis, CalendarOutOfRange, WorkingCalendar
+from shared.kernel.errors import RuleViolated
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CALENDAR = WorkingCalendar()
@@ -217,3 +223,24 @@ def test_a_recorded_day_past_the_calendar_is_refused_not_judged_on_the_clock_set
     with pytest.raises(CalendarOutOfRange):
         r.lodge_appeal("居民评错了窗口", meta(at(2030, 1, 1), "clerk-017"),
                        window=AppealWindow(ending, date(2026, 12, 30), 10))
+
+
+@pytest.mark.parametrize(("reviewed", "decided", "set_back_to"), [
+    # Sunday 20 December 2026: due Monday 28; the appeal decided (rejected) on Tuesday 29,
+    # then the clock set back to Monday 28, the deadline's own day.
+    (at(2026, 12, 20, 15), at(2026, 12, 29, 10), date(2026, 12, 28)),
+    # Tuesday 29 February 2028: due Tuesday 7 March; decided on Wednesday 8.
+    (at(2028, 2, 29, 16), at(2028, 3, 8, 9), date(2028, 3, 7)),
+])
+def test_a_clock_set_back_does_not_let_a_triage_move_a_missed_deadline(
+        reviewed: datetime, decided: datetime, set_back_to: date) -> None:
+    r = bad_review(reviewed)
+    r.lodge_appeal("居民评错了窗口", meta(reviewed, "clerk-017"))
+    r.decide_appeal(AppealDecision.REJECTED, None, "差评属实", "director-02",
+                    meta(decided, "director-02"))
+    with pytest.raises(RuleViolated) as refused:
+        r.triage(RectificationTrack.EXPLAIN, 15, CALENDAR, set_back_to,
+                 meta(datetime.combine(set_back_to, datetime.min.time(), SHANGHAI)
+                      + timedelta(hours=10), "director-01"), as_of=set_back_to)
+    assert refused.value.details["rule"] == "deadline_missed"
+    assert r.track is None
