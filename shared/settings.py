@@ -345,7 +345,9 @@ class Settings(BaseSettings):
     rectification_appeal_working_days: int = Field(5, ge=0, le=60, description=(
         "申诉时限: the reviewed clerk (or a supervisor for them) appeals a bad review until "
         "the end of this many working days after the review's day (a review on a day off "
-        "counts from the next working day); later, 409 appeal_window_closed. An appeal "
+        "counts from the next working day; judged on the service's day, or on the latest "
+        "day it recorded anything of the review or at its center when later: a clock set "
+        "back reopens nothing); later, 409 appeal_window_closed. An appeal "
         "lodged in time is decided whenever, after the window too."))
     rectification_default_track: Literal["immediate", "limited", "explain"] = Field(
         "limited", description=(

@@ -226,19 +226,27 @@ class Outgoing:
 ServedNow = Callable[[UUID], Awaitable[tuple[str, ...]]]
 
 
+#: The latest day feedback has recorded anything at a center on, as it has read it
+#: (``figures.queries.center_seen_on``): the appeal window is judged on it when the clock says
+#: an earlier day.
+SeenOn = Callable[[str], Awaitable[date | None]]
+
+
 class Feedback:
     """The feedback use cases, shared by the HTTP API, the consumers and the scheduler."""
 
     def __init__(self, committer: GroupCommitter, policy: SurveyPolicy, tokens: SurveyTokens,
                  calendars: Calendars, clock: Clock | None = None,
                  moments: Moments | None = None, case_texts: CaseTexts | None = None,
-                 served_now: ServedNow | None = None) -> None:
+                 served_now: ServedNow | None = None, seen_on: SeenOn | None = None
+                 ) -> None:
         self.path = CommandPath(committer, clock, moments, case_texts)
         self.clock = self.path.clock
         self.policy = policy
         self.tokens = tokens
         self.calendars = calendars
         self.served_now = served_now
+        self.seen_on = seen_on
 
     def local_day(self, at: datetime) -> date:
         return at.astimezone(self.policy.tz).date()
@@ -585,13 +593,21 @@ class Feedback:
                            on_behalf: bool = False) -> Written:
         """The reviewed clerk's appeal; ``on_behalf``: a supervisor lodges it for them.
         Within ``appeal_working_days`` of the review, on the service's day (409
-        ``appeal_window_closed``; 422 past the calendar)."""
+        ``appeal_window_closed``; 422 past the calendar), or on the latest day the service
+        recorded anything of the review or at its center when later (``seen_on``,
+        ``Rectification.seen_day``): a clock set back does not reopen a closed window."""
         meta = self.path.meta(actor, key, cmd)
         await self.path.scrubbing(meta, rectification_id, cmd.reasons)
+        seen_on: date | None = None
+        if self.seen_on is not None:  # another center's, or none: nothing asked (the 404)
+            known = await self._in_reach(rectification_id)
+            if isinstance(known, Rectification):
+                seen_on = await self.seen_on(known.center_id)
 
         def act(rectification: Rectification, meta: Meta) -> None:
             calendar = self.calendars.for_center(rectification.center_id)
-            window = AppealWindow(calendar, calendar.local_day(self.clock.now()),
+            today = calendar.local_day(self.clock.now())
+            window = AppealWindow(calendar, today if seen_on is None else max(today, seen_on),
                                   self.policy.appeal_working_days)
             covered(lambda: rectification.lodge_appeal(cmd.reasons, meta, on_behalf, window))
 

@@ -478,14 +478,19 @@ class AppealWindow:
     def closes_on(self, reviewed_on: date) -> date:
         return self.calendar.deadline_day(reviewed_on, self.working_days)
 
-    def check(self, reviewed_on: date | None) -> None:
+    def check(self, reviewed_on: date | None, seen_on: date | None = None) -> None:
+        """``seen_on``: the latest day the service has recorded anything of the review on
+        (``Rectification.seen_day``): the window is judged on it when the service's day is
+        earlier, so a clock set back (an operator's slip, a VM restored from an image) does
+        not reopen a window closed before it went back."""
         if reviewed_on is None:
             return  # a rectification from before its day was kept: nothing to count from
+        today = self.today if seen_on is None else max(self.today, seen_on)
         # Closed when more than ``working_days`` working days lie in [reviewed_on, today),
         # i.e. today is after ``closes_on``: counted on the days up to today only, so an
         # appeal in time on the calendar's last days is not a 422 for the days after them
         # (the window's last day, only told once passed, is then known too).
-        if self.calendar.working_days_between(reviewed_on, self.today) > self.working_days:
+        if self.calendar.working_days_between(reviewed_on, today) > self.working_days:
             closes_on = self.closes_on(reviewed_on)
             raise AppealWindowClosed(
                 f"a bad review is appealed within {self.working_days} working days of the "
@@ -523,7 +528,9 @@ class Rectification(RemembersCommands):
         # ``counted_from`` on; an event from before the count was kept gives none: its moment),
         # or the day the service recorded it when later (``recorded_on``, kept in the store
         # only: a paper form typed in with an old date, a review backdated by whoever records
-        # it, was born with its window closed; None before redteam104).
+        # it, was born with its window closed; None before redteam104). Since calendar53 the
+        # deadline counts from that later day too, so ``counted_from`` is it already; before,
+        # ``counted_from`` was the review's own day (its deadline stays counted from it).
         self.reviewed_on = (counted_from if recorded_on is None or counted_from is None
                             else max(counted_from, recorded_on))
         self.reviewed_at = meta.get("occurred_at")
@@ -537,15 +544,43 @@ class Rectification(RemembersCommands):
         self.revisit_attempt = 0
         self._remember(meta, "RectificationOpened", created=True)
 
+    def _remember(self, meta: Meta, kind: str, created: bool = False) -> None:
+        """Every event of the rectification passes here: beside its key, the latest moment
+        it was recorded at (``seen_at``: its ``occurred_at``, never ahead of the service's
+        clock as it was recorded, ``Moments.recorded``), the high-water mark its appeal
+        window is judged on when the clock is behind it (``seen_day``). Kept from the
+        events' meta already in the store: a rectification of before it has one too."""
+        super()._remember(meta, kind, created)
+        at = meta.get("occurred_at")
+        if isinstance(at, datetime):
+            seen = self.__dict__.get("seen_at")
+            if seen is None or at > seen:
+                self.seen_at = at
+
+    def seen_day(self, calendar: WorkingCalendar) -> date | None:
+        """The latest day, in the center's zone, the service recorded anything of this
+        rectification on (its opening's ``recorded_on`` included); None: nothing kept (a
+        snapshot from before)."""
+        days = [day for day in (self.__dict__.get("reviewed_on"),) if day is not None]
+        seen = self.__dict__.get("seen_at")
+        if isinstance(seen, datetime):
+            days.append(calendar.local_day(seen))
+        return max(days, default=None)
+
     @classmethod
     def open_for(cls, survey: Survey, calendar: WorkingCalendar, working_days: int,
                  meta: Meta, recorded_on: date | None = None) -> Rectification:
         """Open the rectification a bad review calls for (the survey was just answered): due
         ``working_days`` working days after the day of the answer, on the center's calendar
-        (``CalendarOutOfRange`` past the years it covers). ``recorded_on``: the service's day
-        as the answer came (the appeal window counts from it when the answer gives an earlier
-        day)."""
-        counted_from = calendar.local_day(meta["occurred_at"])
+        (``CalendarOutOfRange`` past the years it covers), or after ``recorded_on``, the
+        service's day as the answer came, when later: a paper form typed in three weeks
+        after the date it gives was overdue the moment it was opened (until calendar53; the
+        appeal window counted from ``recorded_on`` already). The day counted from is the
+        event's ``counted_from``: a rectification opened before keeps the review's day there,
+        and a re-planning counts its deadline again from it, so it never moves for this
+        rule's change (as ``counted_as`` keeps a help task's)."""
+        answered_on = calendar.local_day(meta["occurred_at"])
+        counted_from = answered_on if recorded_on is None else max(answered_on, recorded_on)
         deadline_on = calendar.deadline_day(counted_from, working_days)
         if not survey.is_bad_review:
             raise RuleViolated("only a bad review opens a rectification", level=survey.level,
@@ -672,14 +707,17 @@ class Rectification(RemembersCommands):
         not once its deadline has passed on ``as_of`` (the service's day, not the command's
         ``occurred_at``, which may be given earlier): a missed deadline stays missed, as at
         re-planning. Counted again from the day of a triage, a rectification put right late
-        was judged on time (rectification_on_time_rate). A change of track counts the new
-        track's days from the first triage, not from the change: triaged again on each
-        deadline day, the deadline moved on for ever and was never missed."""
+        was judged on time (rectification_on_time_rate). Nor on a day before the latest the
+        service recorded anything of it on (``seen_day``): a clock set back past a missed
+        deadline (an appeal decided after it, then the clock back) moved it on. A change of
+        track counts the new track's days from the first triage, not from the change:
+        triaged again on each deadline day, the deadline moved on for ever and was never
+        missed."""
         if self.status != "open":
             raise RuleViolated("only an open rectification is triaged", status=self.status,
                                rule="rectification_not_open")
         self.check_not_own_work(meta.get("actor"), "a bad review is triaged", also_served)
-        if self.deadline_on < max(today, as_of or today):
+        if self.deadline_on < max(today, as_of or today, self.seen_day(calendar) or today):
             raise RuleViolated("the rectification's deadline has passed: it stays missed; "
                                "record its outcome", rule="deadline_missed",
                                deadline_on=self.deadline_on.isoformat())
@@ -715,7 +753,7 @@ class Rectification(RemembersCommands):
             raise AppealExists("this bad review was appealed already; it takes one appeal",
                                appeal=self.appeal)
         if window is not None:
-            window.check(self.reviewed_day(window.calendar))
+            window.check(self.reviewed_day(window.calendar), self.seen_day(window.calendar))
         self._appealed(rectification_id=self.id, survey_id=self.survey_id, reasons=reasons,
                        meta=self.meta_for(meta))
 

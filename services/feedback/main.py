@@ -29,6 +29,7 @@ from services.feedback.api import cases, periods, rectifications, surveys
 from services.feedback.api import figures as figures_routes
 from services.feedback.application import Feedback, FeedbackApplication, SurveyPolicy
 from services.feedback.figures import people
+from services.feedback.figures import queries as figure_queries
 from services.feedback.replanning import Replanning
 from services.feedback.scheduler import SurveyScheduler
 from services.feedback.sending import LoggingSender, SurveySender
@@ -74,7 +75,8 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
         case_texts = IntakeCaseTexts(settings)  # a name typed alone: intake scrubs it
         feedback = Feedback(runtime.committer, policy, tokens, calendars, clock_,
                             Moments.from_settings(settings), case_texts,
-                            partial(consumer.served_now, runtime.pool, settings))
+                            partial(consumer.served_now, runtime.pool, settings),
+                            partial(figure_queries.center_seen_on, runtime.pool))
         replanning = Replanning(runtime.pool, feedback)
         runtime.calendar_hooks["feedback"] = replanning.run
         if runtime.runs_workers:  # a file added or the package upgraded while we were down

@@ -269,15 +269,26 @@ async def _on_each(ids: Iterable[UUID], act: Callable[[UUID, str, datetime], Awa
 
 
 def verification_rule(calendar: WorkingCalendar, reviewed_at: datetime,
-                      working_days: int) -> DueRule:
+                      working_days: int, counted_from: date | None = None) -> DueRule:
     """回访核实: office opening on the ``working_days``-th working day after the day of the
     bad review (1: the next working morning, whatever hour the review came; a Friday
-    evening's is Monday's); 0: at once."""
+    evening's is Monday's); 0: at once. ``counted_from``: the day feedback counts the
+    rectification from (``RectificationOpened.counted_from``), when later than the review's:
+    the day it recorded a review dated earlier (a paper form typed in three weeks after its
+    date), counted from its first moment. Until calendar53 such a verification was due
+    weeks back, overdue as it was planned."""
     day = calendar.local_day(reviewed_at)
+    if counted_from is not None and counted_from > day:
+        day, reviewed_at = counted_from, calendar.start_of_day(counted_from)
     if working_days == 0:
         return DueRule("on_or_after", day, 0, not_before=reviewed_at)
     return DueRule("on_or_after", day + timedelta(days=1), working_days - 1,
                    not_before=reviewed_at)
+
+
+def _day(value: str | None) -> date | None:
+    """A payload's ``Day`` (ISO text on the bus), or None."""
+    return date.fromisoformat(value) if value else None
 
 
 def plain(value: Any) -> UUID | None:
@@ -1094,7 +1105,8 @@ class Rules:
             if contact is None:
                 return []  # erased: nobody to verify with, no revisit to plan
             rule = verification_rule(self.followups.calendar(e.center_id), e.occurred_at,
-                                     self.settings.followup_verification_working_days)
+                                     self.settings.followup_verification_working_days,
+                                     _day(p.get("counted_from")))
             planned = self.followups.calendar(e.center_id).plan(rule)
             await self._schedule(plan(verification_id, Reason.VERIFICATION,
                                                planned.at, planned.basis, contact, rule))

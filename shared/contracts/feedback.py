@@ -275,7 +275,9 @@ class RectificationOpened(_Payload):
     survey_id: UUID | None = Field(None, description="The survey whose answer was the bad review.")
     basis: Basis = BASIS
     counted_from: Day | None = Field(None, description=(
-        "The day the working days are counted from (the bad review's day, center's zone)."))
+        "The day the working days are counted from (center's zone): the bad review's day, "
+        "or the day feedback recorded it when later (a paper form typed in weeks after its "
+        "date; since calendar53, before which it was always the review's day)."))
     working_days: int | None = Field(None, ge=0, description="The working days allowed.")
     reason_tags: CodeList = Field(default_factory=list, description=(
         "The reasons the resident picked for the bad review (v3)."))

@@ -14,18 +14,27 @@ from services.feedback.sending import SurveyMessage
 from shared.security.principals import Role
 from shared.settings import Settings
 from tests.feedback.helpers import Clock, KeptSender, key
-from tests.feedback.test_bad_reviews import bad_review, center
+from tests.feedback.test_bad_reviews import bad_review, center, rated_case
 from tests.feedback.test_feedback_loop import fast, resolved_case
-from tests.support import bearer, headers, wait_until
+from tests.support import bearer, headers, stream_envelopes, wait_until
+
+SUNDAY = datetime.fromisoformat("2026-12-20T10:05:00+08:00")
+
+
+def on_sunday(settings: Settings) -> tuple[Settings, Clock, KeptSender, dict[str, str],
+                                           dict[str, str]]:
+    """A center's feedback on Sunday 20 December 2026 at 10:05 (its clock and sender), and
+    the tokens of clerk-017 and of director-01, a supervisor."""
+    settings = fast(settings)
+    clerk, director = (bearer(settings, role=role, sub=sub) for role, sub in (
+        (Role.CLERK, "clerk-017"), (Role.SUPERVISOR, "director-01")))
+    return settings, Clock(SUNDAY), KeptSender(), clerk, director
 
 
 async def test_a_bad_review_of_sunday_20_december_is_appealed_until_monday_28_not_after(
         settings: Settings) -> None:
-    settings, sunday = fast(settings), datetime.fromisoformat("2026-12-20T10:05:00+08:00")
-    clerk, director = (bearer(settings, role=role, sub=sub) for role, sub in (
-        (Role.CLERK, "clerk-017"), (Role.SUPERVISOR, "director-01")))
-    clock, sender = Clock(sunday), KeptSender()
-    async with center(settings, clock, sender, sunday) as (intake, feedback):
+    settings, clock, sender, clerk, director = on_sunday(settings)
+    async with center(settings, clock, sender, SUNDAY) as (intake, feedback):
         at = "2026-12-20T10:00:00+08:00"
         _, late = await bad_review(intake, feedback, sender, at)
         _, in_time = await bad_review(intake, feedback, sender, at, "very_dissatisfied")
@@ -52,7 +61,7 @@ async def test_a_bad_review_of_sunday_20_december_is_appealed_until_monday_28_no
         assert r.status_code == 200, r.text
 
 
-async def test_a_paper_form_typed_in_with_an_old_date_leaves_the_clerk_the_whole_window(
+async def test_a_paper_form_typed_in_with_an_old_date_leaves_the_whole_window_and_limit(
         settings: Settings) -> None:
     # The resident's paper form is typed in by a colleague on Tuesday 22 December, dated as
     # the form says (or mistyped: 1 December, before the survey was even asked). The clerk
@@ -76,12 +85,47 @@ async def test_a_paper_form_typed_in_with_an_old_date_leaves_the_clerk_the_whole
         seen = (await feedback.get(f"/cases/{case_id}/feedback",
                                    params={"after": r.json()["position"]})).json()
         [rectification] = seen["rectifications"]
+        # Its rectification is due five working days after the 22nd too (23-25, 28, 29), not
+        # after the 1st: until calendar53 it was due on Tuesday 8 December, overdue the moment
+        # it was opened.
+        assert rectification["deadline_on"] == "2026-12-29"
+        [opened] = [e for e in await stream_envelopes(settings)
+                    if e.type == "RectificationOpened"]
+        assert opened.payload["counted_from"] == "2026-12-22"
         # Tuesday 29 December, five working days after the day it was typed in (23-25, 28, 29).
         clock.set(datetime.fromisoformat("2026-12-29T16:00:00+08:00"))
         r = await feedback.post(f"/rectifications/{rectification['rectification_id']}/appeal",
                                 json={"reasons": "纸质表填写日期有误"},
                                 headers={**headers(key()), **clerk})
         assert r.status_code == 200, r.text
+
+
+async def test_a_clock_set_back_past_the_windows_end_does_not_reopen_it(
+        settings: Settings) -> None:
+    # Reviewed on Sunday 20 December: the window closes on Monday 28. On Tuesday 29 the
+    # center's day goes on (another resident rates another case) and the clerk's appeal is
+    # refused; then feedback's clock is set back to Monday 28 (an operator's slip, a VM
+    # restored from an image). Until calendar53 the same appeal was accepted: the window was
+    # judged on the clock alone. It is judged on the latest day feedback recorded anything
+    # at the center (its surveys closed, as the figures read them) when the clock is behind.
+    settings, clock, sender, clerk, director = on_sunday(settings)
+    async with center(settings, clock, sender, SUNDAY) as (intake, feedback):
+        _, reviewed = await bad_review(intake, feedback, sender, "2026-12-20T10:00:00+08:00")
+        appeal = f"/rectifications/{reviewed['rectification_id']}/appeal"
+        clock.set(datetime.fromisoformat("2026-12-29T09:30:00+08:00"))
+        _, answered = await rated_case(intake, feedback, sender, "2026-12-29T09:20:00+08:00",
+                                       "very_satisfied")
+        r = await feedback.get("/figures", params={"after": answered, "period": "day"},
+                               headers=director)
+        assert r.status_code == 200, r.text
+        r = await feedback.post(appeal, json={"reasons": "居民评错了窗口"},
+                                headers={**headers(key()), **clerk})
+        assert r.status_code == 409, r.text
+        clock.set(datetime.fromisoformat("2026-12-28T16:00:00+08:00"))
+        r = await feedback.post(appeal, json={"reasons": "居民评错了窗口"},
+                                headers={**headers(key()), **clerk})
+        assert r.status_code == 409, r.text
+        assert r.json()["error"]["details"]["closed_on"] == "2026-12-28"
 
 
 async def test_after_the_window_another_centers_review_is_a_404_and_a_replay_answers_as_first(

@@ -461,3 +461,15 @@ def _value(figure: Figure, numerator: int | None, denominator: int) -> Any:
     return {"numerator": numerator or 0, "denominator": denominator,
             "rate": round(numerator / denominator, 6) if denominator and numerator is not None
             else None}
+
+
+async def center_seen_on(pool: asyncpg.Pool, center_id: str) -> date | None:
+    """The latest day a survey of ``center_id`` closed on (answered, expired, declined,
+    withdrawn), as the figures have read it so far: a day feedback's clock had reached when
+    it recorded that survey's close (an ``occurred_at`` is never recorded ahead of it,
+    ``Moments.recorded``), the center's high-water mark that a bad review's appeal window is
+    judged on when the clock says an earlier day (``Feedback.lodge_appeal``). None: nothing
+    closed there yet. One look along ``fig_surveys_closed``."""
+    day: date | None = await pool.fetchval(
+        "SELECT max(closed_on) FROM fig_surveys WHERE center_id = $1", center_id)
+    return day
