@@ -647,9 +647,9 @@ said what; not a quoted term before 说明 (“一网通办”说明)."""
 
 _CLAUSE_END = r"(?=[，。；！？,.;!?、\s）)]|$)"
 _ALONG = re.compile(
-    r"(?:(?<=陪)|(?<=替))(?P<n>" + _NAME + r"?)(?=去|来|到|交|办|领|取|签|填|补|缴|看病|就医|就诊"
+    r"[陪替](?P<n>" + _NAME + r"?)(?=去|来|到|交|办|领|取|签|填|补|缴|看病|就医|就诊"
     r"|复查|体检|回|跑|排队|一起|一同)"
-    r"|(?<=[和跟与同])(?P<w>" + _NAME + r"?)(?=一起|一同)")
+    r"|[和跟与同](?P<w>" + _NAME + r"?)(?=一起|一同)")
 """Whom the clerk or a relative came along with or stood in for (陪张建国去了趟医院, 替李秀英交了
 医保费, 和刘志刚一起来, 跟王芳一同去): kept until scrub53 (代 / 替 / 帮 before a listed errand
 only, ``_ON_BEHALF``, and 陪同 before where they went). Not 陪同, 陪护, 替代, 和车一起来 (a
@@ -657,18 +657,18 @@ find with 一 or 起 in it is the 一起), nor what is handed in with a thing (�
 ``_THINGS_ALONG``), a relation, an office, a place (陪孙子去, 和单位一起来, 和江苏老乡一起)."""
 _THINGS_ALONG = ("章程", "包裹", "毛毯", "车票", "钱款", "钱包", "方案", "文件", "房本", "房租",
                  "金卡", "费用", "申请", "程序", "简历", "史料", "蓝印", "居住")
-_ANY_ALONG = re.compile("[陪替]|一起|一同")
 _COUPLE = re.compile(_SPEAKER_OPENS + r"(?P<n>" + _NAME + r"?)(?=夫妇|夫妻|两口子|老两口|他妈|他爸|"
                      r"她妈|她爸|他老婆|她老公|他媳妇|他儿子|她儿子|他女儿|她女儿|他老伴|她老伴)")
 """A name opening a clause before the couple or the kin it heads (张建国他妈来办, 张建国夫妇来过,
 刘志刚两口子): kept until scrub53 (only ``RELATIVES`` were read right after a name). Not who
 they are or where from (房东夫妇, 温州两口子, 农民工夫妇), nor what kind of couple
 (金婚夫妇, 丁克夫妇, 高知夫妇: ``_COUPLE_KINDS``)."""
+_ANY_COUPLE = re.compile("[夫两老他她](?:妇|妻|口子|两口|妈|爸|老婆|老公|媳妇|儿子|女儿|老伴)")
+"""What ``_COUPLE`` needs, a search that opens with a character class (one scan of the text)."""
 _COUPLE_KINDS = ("金婚", "丁克", "高知", "高龄", "常年", "华侨", "双职", "伍军")
-_ANY_COUPLE = re.compile("夫妇|夫妻|两口子|老两口|[他她](?:妈|爸|老婆|老公|媳妇|儿子|女儿|老伴)")
 _BRACKETED = re.compile(
-    r"(?<=[【「『])(?P<n>" + _NAME + r")(?=[】」』](?P<d> ?" + _TIME_BETWEEN + _SPEAKER_DOES
-    + r")?)|(?<=[“\"'‘\[])(?P<q>" + _NAME + r")(?=[”\"'’\]] ?" + _TIME_BETWEEN + _SPEAKER_DOES
+    r"[【「『](?P<n>" + _NAME + r")(?=[】」』](?P<d> ?" + _TIME_BETWEEN + _SPEAKER_DOES
+    + r")?)|[“\"'‘\[](?P<q>" + _NAME + r")(?=[”\"'’\]] ?" + _TIME_BETWEEN + _SPEAKER_DOES
     + ")")
 """A name a clerk sets in 【】 / 「」 / 『』, alone or before what the person came for
 (【张建国】来办医保, 「王秀英」), and in quotes or [] before it (“张建国”来办): kept
@@ -689,6 +689,8 @@ _CAME_IN_CLAUSE = re.compile(r"(?:来(?:办|交|领|补|咨询|办理)?[\u4e00-\
                              r"|到场|签字|签收|代办|陪同|接待|经办|联系|回访)的$")
 _SAID_IN_CLAUSE = re.compile("[说讲问要缺报想求]")
 _CLAUSE_START = re.compile(r"[，。；！？,.;!?\n]")
+_CLOSING_AT = re.compile("[：:]|的是")
+_SURNAME_FIRSTS = frozenset(_SURNAME_FIRST[1:-1])
 """A note's last words naming whom a thing was taken from or who was reached (材料已收：张建国,
 经办人回访：王秀英, 来办医保的是张建国): kept until scrub53, nothing after the name.
 After a colon whose label ends in a check (确认, 核实, 受理 ...: a whole name of three
@@ -713,15 +715,19 @@ Chinese characters (买买提·艾力来办, 阿卜杜拉·买买提): kept unti
 (``known_person``). Two characters or more a part, at least two of them sounds such names are
 written with (``_TRANSLITERATED``), so a heading's words joined by a dot stay (文明·和谐,
 上海·浦东, 党建·引领), and a book's chapter in 《》."""
-_NAME_LIST = re.compile(
-    r"(?:^|(?<=[：:\n。；;]))(?P<l>" + _NAME + r"(?:[，,、]" + _NAME + r"){2,7})"
-    r"(?=[。；;！!？?\n]|$)")
+_NAME_LIST = re.compile(r"(?P<l>" + _NAME + r"(?:[，,、]" + _NAME + r"){2,7})(?=[。；;！!？?\n]|$)")
+_LIST_OPENS = re.compile("[：:\n。；;]")
 """Three or more whole names listed with commas and nothing else in the clause (张建国,王秀英,
 刘志刚; 交接：王芳、李强、张伟): kept until scrub53 (a list was read only before what they did);
 every part must be a name (周一，周三，周五 and 高温，严寒，雷雨 stay whole)."""
-_AFTER_A_NUMBER = re.compile(r"(?:(?<=\d{7})|(?<=\d[Xx]))(?P<n>" + _NAME + r")" + _CLAUSE_END)
+_AFTER_A_NUMBER = re.compile(r"(?P<n>" + _NAME + r")" + _CLAUSE_END)
+_AFTER_A_PHONE = ("谢谢", "多谢", "关机", "停机", "常用")
+"""What a note says right after a number that begins with a surname (请回拨139 1234 5678谢谢,
+13812345678关机)."""
 """A name glued after a phone's or an ID number's digits with nothing after it (13912345678王秀英):
-the number went and the name stayed until scrub53."""
+the number went and the name stayed until scrub53. Asked right after each phone or ID number
+found (``name_after_a_number``), so a text without one pays nothing (a look behind for the
+digits was tried at every character of every text with a digit, +2 % CPU a text)."""
 
 
 def _a_persons(n: str) -> bool:
@@ -732,61 +738,73 @@ def _a_persons(n: str) -> bool:
             and not n.startswith(_NOT_SPEAKERS + _FROM_PLACES))
 
 
-def _scrub53_names(text: str, digits: bool) -> Iterator[tuple[int, int, str]]:
-    """scrub53's rules, each asked of a text that has what it needs."""
-    if _ANY_ALONG.search(text):
-        for m in _ALONG.finditer(text):
-            g = "n" if m.group("n") else "w"
-            n = m.group(g)
-            if _a_persons(n) and "一" not in n and "起" not in n \
-                    and not n.startswith(_THINGS_ALONG):
-                yield m.start(g), m.end(g), REDACTED_NAME
-    if _ANY_COUPLE.search(text):
-        for m in _COUPLE.finditer(text):
-            n = m.group("n")
-            if _a_persons(n) and not n.startswith(_COUPLE_KINDS):
-                yield m.start("n"), m.end("n"), REDACTED_NAME
-    if _ANY_BRACKET.search(text):
-        for m in _BRACKETED.finditer(text):
-            g = "n" if m.group("n") else "q"
-            n = m.group(g)
-            if _a_persons(n) and (g == "q" or m.group("d") is not None
-                                  or (len(n) == 3 and n[-1] not in _THING_END)):
-                yield m.start(g), m.end(g), REDACTED_NAME
-    if "：" in text or ":" in text or "的是" in text:
-        yield from _closing(text)
-    if "·" in text:
-        for m in _DOTTED.finditer(text):
-            start, n = m.start("n"), m.group("n")
-            while (before := next((w for w in _BEFORE_A_DOTTED if n.startswith(w)), None)) \
-                    and n.index("·") - len(before) >= 2:
-                start, n = start + len(before), n[len(before):]
-            if sum(c in _TRANSLITERATED for c in n) >= 2 \
-                    and "《" not in text[max(0, start - 12):start]:
-                yield start, m.end("n"), REDACTED_NAME
-    if "，" in text or "," in text or "、" in text:
-        for m in _NAME_LIST.finditer(text):
-            parts = re.split("[，,、]", m.group("l"))
-            if all(_a_persons(n) and n[-1] not in _THING_END for n in parts):
-                start = m.start("l")
-                for n in parts:
-                    yield start, start + len(n), REDACTED_NAME
-                    start += len(n) + 1
-    if digits:
-        for m in _AFTER_A_NUMBER.finditer(text):
-            if _a_persons(m.group("n")):
-                yield m.start("n"), m.end("n"), REDACTED_NAME
+def name_after_a_number(text: str, end: int) -> Iterator[tuple[int, int, str]]:
+    """A name glued right after the phone or ID number that ends at ``end`` (``rule_spans``
+    asks it of each it finds: 13912345678王秀英)."""
+    m = _AFTER_A_NUMBER.match(text, end)
+    if m is not None and _a_persons(m.group("n")) and not m.group("n").startswith(_AFTER_A_PHONE):
+        yield m.start("n"), m.end("n"), REDACTED_NAME
+
+
+def _along(text: str) -> Iterator[tuple[int, int, str]]:
+    for m in _ALONG.finditer(text):
+        g = "n" if m.group("n") else "w"
+        n = m.group(g)
+        if _a_persons(n) and "一" not in n and "起" not in n and not n.startswith(_THINGS_ALONG):
+            yield m.start(g), m.end(g), REDACTED_NAME
+
+
+def _couples(text: str) -> Iterator[tuple[int, int, str]]:
+    for m in _COUPLE.finditer(text):
+        n = m.group("n")
+        if _a_persons(n) and not n.startswith(_COUPLE_KINDS):
+            yield m.start("n"), m.end("n"), REDACTED_NAME
+
+
+def _bracketed(text: str) -> Iterator[tuple[int, int, str]]:
+    for m in _BRACKETED.finditer(text):
+        g = "n" if m.group("n") else "q"
+        n = m.group(g)
+        if _a_persons(n) and (g == "q" or m.group("d") is not None
+                              or (len(n) == 3 and n[-1] not in _THING_END)):
+            yield m.start(g), m.end(g), REDACTED_NAME
+
+
+def _dotted(text: str) -> Iterator[tuple[int, int, str]]:
+    for m in _DOTTED.finditer(text):
+        start, n = m.start("n"), m.group("n")
+        while (before := next((w for w in _BEFORE_A_DOTTED if n.startswith(w)), None)) \
+                and n.index("·") - len(before) >= 2:
+            start, n = start + len(before), n[len(before):]
+        if sum(c in _TRANSLITERATED for c in n) >= 2 \
+                and "《" not in text[max(0, start - 12):start]:
+            yield start, m.end("n"), REDACTED_NAME
+
+
+def _listed(text: str) -> Iterator[tuple[int, int, str]]:
+    for at in itertools.chain((0,), (o.end() for o in _LIST_OPENS.finditer(text))):
+        m = _NAME_LIST.match(text, at)
+        if m is None:
+            continue
+        parts = re.split("[，,、]", m.group("l"))
+        if all(_a_persons(n) and n[-1] not in _THING_END for n in parts):
+            start = m.start("l")
+            for n in parts:
+                yield start, start + len(n), REDACTED_NAME
+                start += len(n) + 1
 
 
 def _closing(text: str) -> Iterator[tuple[int, int, str]]:
     """``_CLOSING_NAME``'s finds after a colon or 的是 (see there)."""
-    for at in itertools.chain(_find_all(text, "："), _find_all(text, ":"),
-                              (i + 1 for i in _find_all(text, "的是"))):
+    for c in _CLOSING_AT.finditer(text):
+        at = c.end() - 1
+        if text[at + 1:at + 2] not in _SURNAME_FIRSTS:
+            continue
         m = _CLOSING_NAME.match(text, at + 1)
         if m is None or not _a_persons(n := m.group("n")) or n[-1] in _THING_END:
             continue
         window = max(0, at - 16)  # what the labels' patterns read, no more (a text of colons)
-        opened = max((c.end() for c in _CLAUSE_START.finditer(text, window, at)), default=window)
+        opened = max((o.end() for o in _CLAUSE_START.finditer(text, window, at)), default=window)
         label = text[opened:at]
         if text[at] in "：:":
             if not (_CLOSING_REACHED.search(label)
@@ -797,11 +815,6 @@ def _closing(text: str) -> Iterator[tuple[int, int, str]]:
         yield m.start("n"), m.end("n"), REDACTED_NAME
 
 
-def _find_all(text: str, word: str) -> Iterator[int]:
-    at = text.find(word)
-    while at >= 0:
-        yield at
-        at = text.find(word, at + 1)
 _KIN_WORDS = frozenset((*RELATIVES, "叔叔", "阿姨", "婶婶", "伯伯", "舅舅", "姥姥", "姥爷"))
 _ENGLISH_TITLE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Madam|Mdm|Auntie|Aunty|Uncle|Grandma|"
                             r"Grandpa)\.?\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+)?")
@@ -1294,7 +1307,6 @@ _ANY_LISTED = re.compile(_SURNAME + _GIVEN + r"{1,2}[、和与][小老]?" + _SUR
                          + r"|[小老]" + _ONE_SURNAME + "[、和与]" + _SURNAME)
 _ANY_ASKED = re.compile("[由让找]" + _SURNAME)
 _ANY_JOIN = re.compile("[、和与由让找]")
-_A_DIGIT = re.compile("[0-9]")
 
 
 
@@ -1543,7 +1555,19 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
                     and n not in _WEEKDAYS and n not in _BEFORE_A_TITLE and n[-1] not in _TOWN \
                     and not text.startswith(NOT_NAMES, m.start("n")):  # not 周一确认, 石材
                 yield m.start("n"), m.end("n"), REDACTED_NAME
-    yield from _scrub53_names(text, _A_DIGIT.search(text) is not None)
+    # scrub53's, each asked of a text that has what it needs
+    if "陪" in text or "替" in text or "一起" in text or "一同" in text:
+        yield from _along(text)  # 陪张建国去, 和刘志刚一起来
+    if _ANY_COUPLE.search(text):
+        yield from _couples(text)  # 张建国夫妇来过
+    if _ANY_BRACKET.search(text):
+        yield from _bracketed(text)  # 【张建国】来办医保
+    if "：" in text or ":" in text or "的是" in text:
+        yield from _closing(text)  # 材料已收：张建国
+    if "·" in text:
+        yield from _dotted(text)  # 买买提·艾力
+    if text.count("，") + text.count(",") + text.count("、") >= 2:
+        yield from _listed(text)  # 张建国,王秀英,刘志刚
     if latin:
         if "." in text:  # W.X.Y.
             for m in _DOTTED_INITIALS.finditer(text):
