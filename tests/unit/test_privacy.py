@@ -2178,6 +2178,7 @@ def test_a_name_before_the_errand_they_want_or_went_to_do(typed: str, stored: st
     ("材料已收：张建国", f"材料已收：{NAME}"),
     ("经办人回访：王秀英", f"经办人回访：{NAME}"),
     ("材料已收：王芳", f"材料已收：{NAME}"),
+    ("经办人回访：王秀英，满意", f"经办人回访：{NAME}，满意"),
     ("来办医保的是张建国", f"来办医保的是{NAME}"),
     # a name with the middle dot, however an IME types the dot
     ("买买提·艾力来办", f"{NAME}来办"),
@@ -2223,7 +2224,7 @@ def test_stop_fifty_ones_misses_and_the_ways_a_clerk_types_them(typed: str, stor
     # a note's last words after a colon or 的是 that are a thing, a state, a place
     "已确认：高风险", "等级：高风险", "性质：商品房", "病情：高血压", "已领：米面油", "学历：高中",
     "身份：党员", "户籍：江苏", "已通知：安监", "已领取：毛毯", "已收：车票", "已交：房租",
-    "已交：党费", "类型：房改房", "要的是安全", "说的是方言", "来电说的是方言", "缺的是房产证",
+    "已交：党费", "类型：房改房", "已收：车票，谢谢", "已确认：高风险，已上报", "要的是安全", "说的是方言", "来电说的是方言", "缺的是房产证",
     "报的是商业险", "来办的是高龄补贴", "已联系：居委会", "回访：满意", "来电的是江苏人",
     # words joined by a middle dot that are no name
     "文明·和谐", "上海·浦东", "《诗经·小雅》", "党建·引领", "暖心·服务", "幸福·家园", "中国·上海",

@@ -684,7 +684,7 @@ _CLOSING_LABEL = re.compile(r"(?:核实|确认|提交|递交|办理人?|受理)$
 _CLOSING_REACHED = re.compile(
     r"(?:回访|联系|通知|告知|转告|陪同|接待|来访|来电|来人|到场|代办|经办|来办|咨询|求助|投诉|"
     r"反映|走访|探望|看望|收|交|领取|签收|签字|送达)$")
-_CLOSING_NAME = re.compile(r"(?P<n>" + _NAME + r")(?=[。；！？.;!?\s）)]*$|[。；！？;!?\n])")
+_CLOSING_NAME = re.compile(r"(?P<n>" + _NAME + r")(?=[。；！？.;!?\s）)]*$|[。；！？;!?\n，,])")
 _CAME_IN_CLAUSE = re.compile(r"(?:来(?:办|交|领|补|咨询|办理)?[\u4e00-\u9fff]{0,4}|来电|来访|来过"
                              r"|到场|签字|签收|代办|陪同|接待|经办|联系|回访)的$")
 _SAID_IN_CLAUSE = re.compile("[说讲问要缺报想求]")
@@ -692,7 +692,8 @@ _CLAUSE_START = re.compile(r"[，。；！？,.;!?\n]")
 _CLOSING_AT = re.compile("[：:]|的是")
 _SURNAME_FIRSTS = frozenset(_SURNAME_FIRST[1:-1])
 """A note's last words naming whom a thing was taken from or who was reached (材料已收：张建国,
-经办人回访：王秀英, 来办医保的是张建国): kept until scrub53, nothing after the name.
+经办人回访：王秀英, 来办医保的是张建国): kept until scrub53, nothing after the name (or a
+clause after a comma: 经办人回访：王秀英，满意).
 After a colon whose label ends in a check (确认, 核实, 受理 ...: a whole name of three
 characters) or a reaching or a handing-in (回访, 联系, 来访, 收, 交, 签收 ...: two too), and
 after 的是 when the clause says who came or signed (来办医保的是张建国; not 来电说的是方言); not
