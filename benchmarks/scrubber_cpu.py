@@ -1,7 +1,7 @@
 """The free-text scrubber's CPU per text, this tree and another paired.
 
     .venv/bin/python benchmarks/scrubber_cpu.py /work/main [--rounds 5] [--repeat 300] [--known]
-        [--name 李国庆]
+        [--name 李国庆] [--notes all]
 
 Each round runs ``redact`` over the notes below (what clerks type: amounts, dates, policy
 numbers, relatives, counters, and personal data) ``--repeat`` times in a process of each
@@ -9,12 +9,15 @@ tree's code, alternating which goes first, and prints the process's CPU microsec
 text for both, every pair. ``--known``: each text about a resident on file (intake's case
 texts: her name, phone and address are looked for too, in every form); ``--name``: the
 resident's name on file (王秀英 by default; 李国庆's 國慶 differs in Traditional characters, so
-each text is also checked for them).
+each text is also checked for them); ``--notes``: the texts of ``scrubber_notes.py``'s sets
+instead (``all``, 1,592 notes since scrub53, or one set), the corpus the rules were written
+for (each with no resident on file unless ``--known``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -194,10 +197,10 @@ MI-2026-001234号案卷
 """
 
 CHILD = r"""
-import sys, time
+import json, sys, time
 sys.path.insert(0, sys.argv[1])
 from shared.kernel.privacy import KnownPerson, redact
-notes = [n for n in sys.stdin.read().splitlines() if n]
+notes = json.loads(sys.stdin.read())
 repeat = int(sys.argv[2])
 known = KnownPerson(name=sys.argv[4], phone="13812345678",
                     address="上海市浦东新区花木路1234弄5号602室") if sys.argv[3] == "1" else None
@@ -211,10 +214,12 @@ print((time.process_time() - t0) / (repeat * len(notes)) * 1e6)
 """
 
 
-def cpu_per_text(tree: Path, repeat: int, known: bool = False, name: str = "王秀英") -> float:
+def cpu_per_text(tree: Path, repeat: int, known: bool = False, name: str = "王秀英",
+                 texts: list[str] | None = None) -> float:
+    texts = texts if texts is not None else [n for n in NOTES.splitlines() if n]
     out = subprocess.run([sys.executable, "-c", CHILD, str(tree), str(repeat), str(int(known)),
                           name],
-                         input=NOTES,
+                         input=json.dumps(texts),
                          capture_output=True, text=True, check=True)
     return float(out.stdout)
 
@@ -226,12 +231,18 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=300)
     parser.add_argument("--known", action="store_true", help="about a resident on file")
     parser.add_argument("--name", default="王秀英", help="the resident's name on file")
+    parser.add_argument("--notes", help="scrubber_notes.py's set (or all) instead of the notes")
     args = parser.parse_args()
-    print(f"{len([n for n in NOTES.splitlines() if n])} notes; us CPU per text")
+    texts = [n for n in NOTES.splitlines() if n]
+    if args.notes:
+        sys.path.insert(0, str(ROOT))
+        from benchmarks.scrubber_notes import notes
+        texts = [n.text for n in notes(args.notes)]
+    print(f"{len(texts)} notes; us CPU per text")
     ratios = []
     for i in range(args.rounds):
         trees = [(args.other, "other"), (ROOT, "this")]
-        result = {name: cpu_per_text(tree, args.repeat, args.known, args.name)
+        result = {name: cpu_per_text(tree, args.repeat, args.known, args.name, texts)
                   for tree, name in (trees if i % 2 == 0 else trees[::-1])}
         ratios.append(result["this"] / result["other"])
         print(f"round {i + 1}: other {result['other']:.1f}  this {result['this']:.1f}")

@@ -48,7 +48,11 @@ or 听说, listed after a nickname, pinyin capitals alone; the errands, counts, 
 those could take); ``redteam105`` redteam105's attack on those (names after 帮 / 替, in quotes,
 after a room or a full-width window, traditional, pinyin, rare surnames, repeated, before what
 the person wants to do or 的 and their errand; where people come from, the weather, how an
-errand is done, the kinds of subsidy after 听说); ``all`` every set.
+errand is done, the kinds of subsidy after 听说); ``scrub53`` scrub53's (a name after 陪 / 替 /
+和 ... 一起, before 夫妇 / 两口子 / 他妈, in 【】 / 「」, glued after a room or a phone, ending a
+note, joined by a middle dot, the surname 单, spaced from its errand, three listed with commas;
+the couples, headings, states, dotted slogans and lists of days those could take); ``all``
+every set.
 Each file's comments say what its notes are about.
 """
 
@@ -68,7 +72,7 @@ SETS_DIR = ROOT / "benchmarks" / "scrubber_notes_sets"
 #: takes them.
 SETS = ("scrub10", "genres", "clerks", "redteam56", "scrub47", "redteam69", "scrub48",
         "redteam80", "scrub49", "redteam89", "scrub50", "redteam100", "scrub51", "scrub52",
-        "redteam105")
+        "redteam105", "scrub53")
 
 
 class Note(NamedTuple):
@@ -155,7 +159,13 @@ TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号",
             "LI建国，", "刘志刚今天签",
             # redteam105's: what the person wants to do, 的 and their errand, a name repeated,
             # 来办 and 、 over and over
-            "张建国要办医保", "张建国的低保", "刘志刚来了，刘志刚又", "来办", "张建国、", "听说"]
+            "张建国要办医保", "张建国的低保", "刘志刚来了，刘志刚又", "来办", "张建国、", "听说",
+            # scrub53's: 陪 / 替 / 和 ... 一起, a couple, brackets, a note's last name, a middle
+            # dot, 单, a space before the errand, a list, a name after a number
+            "陪张建国去", "和刘志刚一", "张建国夫妇", "【张建国】", "材料已收：张建国",
+            "的是张建国",
+            "买买提·艾力", "·", "单国强来", "张建国 来", "张建国，", "张建国,", "1203室张",
+            "13912345678王", "：张建国。"]
 
 TIMED = r"""
 import json, sys, time

@@ -49,6 +49,12 @@ _NOT_GIVEN = ("说讲称来去在的了是和与要想已没不也都又就对�
               "每")
 """Characters that end a name rather than belong to it (王秀英说, 陈静代办)."""
 _GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
+_SHAN_WORDS = "位元独身亲据子程次人间项一价号月双纯调薄车杠词曲方列机品科线行页张式个"
+_NAME = (r"(?:" + _SURNAME + _GIVEN + r"{1,2}|单(?![" + _SHAN_WORDS + r"])" + _GIVEN + r"{2})")
+"""A whole name where a clause opens (``_SPEAKER``, ``_DEED``, scrub53's rules): a common
+surname and one or two characters, or 单 (Shan) and two: 单 opens so many words (单位, 单元,
+单独, 单身, 单据 ...: ``_SHAN_WORDS``) that it is read as a surname only before a given name
+of two characters (单国强来办: kept until scrub53, 单 no listed surname)."""
 OFFICE_POSTS = ("科长", "处长", "局长", "所长", "站长", "院长", "校长", "馆长", "行长", "庭长",
                 "厂长", "部长", "社长", "村长", "队长", "组长", "经理", "干事", "警官",
                 # a community's own helpers, addressed so (吴社工跟进, 孙网格员上门了)
@@ -152,7 +158,10 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              # 朴实, 居民朴素的要求)
              "曾用", "党员", "车牌", "朴实", "朴素",
              # how staff behave, after 工作人员 (工作人员文明用语: scrub51)
-             "文明")
+             "文明",
+             # how a resident was or what befell them, after 居民 (居民安静来办, 居民连连称谢,
+             # 居民白跑一趟, 居民甘愿放弃): scrub53
+             "安静", "连连", "白跑", "甘愿")
 """Words that begin with a surname and follow a relation word in what clerks write (家属申请,
 患者费用, 家属向社区反映): the verb or noun after 家属 is not a name."""
 NOT_A_PERSONS_NAME = frozenset((
@@ -209,7 +218,7 @@ _INTRODUCED = re.compile(
     _INTRODUCERS + r"(?:是|为|叫|:|：|\s)*"
     r"(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + "|" + _A_DAY_NOT_A_NAME + "|"
     + _FAMILY_PLACE + r")"
-    r"(?P<n>" + _SURNAME + _GIVEN + r"{1,2})")
+    r"(?P<n>" + _NAME + r")")
 _SELF_INTRODUCED = re.compile(
     r"我是(?!" + "|".join(NOT_NAMES + _FROM_PLACES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
     r"(?=[，。；！？,.;!?\s、）)]|$|的" + _RELATIVE + r")")
@@ -280,7 +289,7 @@ _REACH_END = (r"(?=[，。；！？,.;!?、\s）)：:（(—…“”\"'～~\-]|
 _REACHING = ("联系", "通知", "告知", "转告", "回访", "陪同", "探望", "看望", "走访")
 _REACHED = re.compile(
     r"(?:" + "|".join(_REACHING) + r")(?:了(?!解)|过|到|上了)?"
-    r"(?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})" + _REACH_END)
+    r"(?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _NAME + r")" + _REACH_END)
 """A name the clause ends with after who reached them (已联系王秀英，她说下周来; 已通知李建国。
 已电话联系王秀英：下周来; 已联系王秀英了; 已通知李建国和张伟), or that a "not" follows
 (电话联系王秀英未接通, 已回访王秀英没人接), as a follow-up note or a referred unit's reply says
@@ -467,8 +476,9 @@ _PROFILED = re.compile(
 _OWNS = (r"的(?:电话|手机|座机|联系方式|号码|身份证|住址|地址|微信"
          # a resident's papers (常建国的居住证材料在抽屉: scrub51)
          r"|居住证|残疾证|社保卡|医保卡|银行卡|户口本|证件|材料)")
-_SURNAME_FIRST = "[" + "".join(sorted({n[0] for n in SURNAMES})) + "]"
-"""What a name's first character may be: ``_SPEAKER`` asks it before its look behinds."""
+_SURNAME_FIRST = "[" + "".join(sorted({n[0] for n in SURNAMES} | {"单"})) + "]"
+"""What a name's first character may be: ``_SPEAKER`` asks it before its look behinds (单
+too: ``_NAME``)."""
 _A_TIME_OF_DAY = ("今天|昨天|前天|上午|下午|中午|晚上|早上|刚才|刚刚|当天|随后|后来|今早|昨晚|"
                   "周[一二三四五六日天]|[节旦庆][前后]|期间|之后|之前|以后|以前")
 """The time a note opens with, glued to the name after it (今天张建国来过, 上午李秀英打电话,
@@ -479,10 +489,11 @@ redteam89). Since redteam100 also a holiday or a span of days (春节前王芳�
 期间 / 之后 / 以前 ...), and a holiday's last character or an emoji opens the clause as a comma
 does (元旦张建国来电, 国庆节李秀英来过, 👍张建国来过: ``_SPEAKER_OPENS``); each was kept."""
 _A_DAY_BEFORE = (r"(?<=\d[日号点时分])|(?<=[一二三四五六七八九十][日号点])|(?<=[:：]\d\d)"
-                 r"|(?<=点半)")
+                 r"|(?<=点半)|(?<=[0-9室])")
 """A day or a time glued before the name (20日张建国来过, 12月20号李秀英来电, 二十日王芳到窗口,
 31日23:30张建国来电, 9点半刘志刚来过): kept until scrub50 (only a weekday or a time word opened
-the clause)."""
+the clause). Since scrub53 also a room's or a phone's last digit, or 室 (1203室张建国来办,
+13812345678张建国来办: the number went, the name stayed)."""
 _TIME_BETWEEN = (r"(?: ?(?:今天|昨天|前天|明天|后天|上午|下午|中午|晚上|早上|傍晚|刚才|刚刚|今早"
                  r"|昨晚|周[一二三四五六日天]|又|也|再次|已经?|还|(?:\d{1,2}月)?\d{1,2}[日号]"
                  r"|\d{1,2}点(?:半|\d{1,2}分?)?)){0,3}")
@@ -536,7 +547,8 @@ _WITH_OTHERS = r"(?:等(?:[两二三四五六七八九十\d]{1,2}人|人)?|一�
 """Who came with the name (张建国等人来过, 张建国等三人来过, 张建国一家来过): the name was kept
 until redteam100; 张建国们来过 (he and his) until scrub51."""
 _SPEAKER = re.compile(_SPEAKER_OPENS + r"(?!" + _A_DAY_NOT_A_NAME + r")(?P<n>" + _SURNAME + _GIVEN
-                      + r"{1,2})(?=" + _WITH_OTHERS + _TIME_BETWEEN + _SPEAKER_DOES + ")")
+                      + r"{1,2}|单(?![" + _SHAN_WORDS + r"])" + _GIVEN + r"{2})(?=" + _WITH_OTHERS
+                      + _TIME_BETWEEN + " ?" + _SPEAKER_DOES + ")")
 """A name opening a clause before a verb of speech (王秀英说), or after the everyday word for
 who they are to the resident (邻居李四说, 她老公孙立军来电: each of ``_KIN`` is two characters,
 one width for the look behind); not 向姐姐反映, 向妈妈说 ("to my sister", ``_KIN_WORDS``).
@@ -604,7 +616,7 @@ _DEED = re.compile(
     + ")|" + _A_DAY_BEFORE + "|"
     + "|".join(f"(?<={w})" for w in ("上午", "下午", "中午", "晚上", "今天", "昨天", "刚才", "当天",
                                       "随后", "后来"))
-    + r")(?P<n>" + _SURNAME + _GIVEN + r"{1,2})"
+    + r")(?P<n>" + _NAME + r")"
     r"(?=" + _TIME_BETWEEN + r"(?:已经?|不|没有?|也|又|都|当场|亲自|本人)?(?:" + _DEEDS + "))")
 """A name alone opening a clause before what the person did at the counter (刘志刚同意签字,
 周海燕确认收到, 何建军拒绝签收, 吴桂芬已签字确认, 今天上午郑国庆到场办理, 由刘志刚签字): a note says
@@ -630,6 +642,180 @@ _QUOTED_SPEAKER = re.compile(r"(?<=[“「『\"'‘])(?P<n>" + _SURNAME + _GIVEN
                              r"(?=[”」』\"'’](?:说(?!明)|称|表示|反映|讲|来电|来访|告诉))")
 """A name in quotes before a verb of speech (“王秀英”说, 「李建国」表示), as a clerk quotes who
 said what; not a quoted term before 说明 (“一网通办”说明)."""
+
+# -- scrub53: who came along, a couple, brackets, a note's last word, a dot, a list -------
+
+_CLAUSE_END = r"(?=[，。；！？,.;!?、\s）)]|$)"
+_ALONG = re.compile(
+    r"[陪替](?P<n>" + _NAME + r"?)(?=去|来|到|交|办|领|取|签|填|补|缴|看病|就医|就诊"
+    r"|复查|体检|回|跑|排队|一起|一同)"
+    r"|[和跟与同](?P<w>" + _NAME + r"?)(?=一起|一同)")
+"""Whom the clerk or a relative came along with or stood in for (陪张建国去了趟医院, 替李秀英交了
+医保费, 和刘志刚一起来, 跟王芳一同去): kept until scrub53 (代 / 替 / 帮 before a listed errand
+only, ``_ON_BEHALF``, and 陪同 before where they went). Not 陪同, 陪护, 替代, 和车一起来 (a
+find with 一 or 起 in it is the 一起), nor what is handed in with a thing (和章程一起发,
+``_THINGS_ALONG``), a relation, an office, a place (陪孙子去, 和单位一起来, 和江苏老乡一起)."""
+_THINGS_ALONG = ("章程", "包裹", "毛毯", "车票", "钱款", "钱包", "方案", "文件", "房本", "房租",
+                 "金卡", "费用", "申请", "程序", "简历", "史料", "蓝印", "居住")
+_COUPLE = re.compile(_SPEAKER_OPENS + r"(?P<n>" + _NAME + r"?)(?=夫妇|夫妻|两口子|老两口|他妈|他爸|"
+                     r"她妈|她爸|他老婆|她老公|他媳妇|他儿子|她儿子|他女儿|她女儿|他老伴|她老伴)")
+"""A name opening a clause before the couple or the kin it heads (张建国他妈来办, 张建国夫妇来过,
+刘志刚两口子): kept until scrub53 (only ``RELATIVES`` were read right after a name). Not who
+they are or where from (房东夫妇, 温州两口子, 农民工夫妇), nor what kind of couple
+(金婚夫妇, 丁克夫妇, 高知夫妇: ``_COUPLE_KINDS``)."""
+_ANY_COUPLE = re.compile("[夫两老他她](?:妇|妻|口子|两口|妈|爸|老婆|老公|媳妇|儿子|女儿|老伴)")
+"""What ``_COUPLE`` needs, a search that opens with a character class (one scan of the text)."""
+_COUPLE_KINDS = ("金婚", "丁克", "高知", "高龄", "常年", "华侨", "双职", "伍军")
+_BRACKETED = re.compile(
+    r"[【「『](?P<n>" + _NAME + r")(?=[】」』](?P<d> ?" + _TIME_BETWEEN + _SPEAKER_DOES
+    + r")?)|[“\"'‘\[](?P<q>" + _NAME + r")(?=[”\"'’\]] ?" + _TIME_BETWEEN + _SPEAKER_DOES
+    + ")")
+"""A name a clerk sets in 【】 / 「」 / 『』, alone or before what the person came for
+(【张建国】来办医保, 「王秀英」), and in quotes or [] before it (“张建国”来办): kept
+until scrub53 (only “” / 「」 before a verb of speech, ``_QUOTED_SPEAKER``). Alone, only a
+whole name of three characters that ends as no thing's name ends (``_THING_END``:
+【连心桥】, 「金点子」, 「安心码」 are a heading's or a scheme's, 【简报】 two characters)."""
+_THING_END = frozenset("码卡证子桥匙费款单表金站园城路街区组队群会馆店所院局委处科厅部室楼"
+                       "房屋险病症药车票包书报刊节日周月年法规例制度事宜点线网苑坊弄里村镇"
+                       "乡县市省湾港岛山河湖计划案油米面茶酒宝贝星光家堂坛台亭阁轩斋厂行社"
+                       "团班级校圈帮链")
+_ANY_BRACKET = re.compile("[【「『“\"'‘\\[]")
+_CLOSING_LABEL = re.compile(r"(?:核实|确认|提交|递交|办理人?|受理)$")
+_CLOSING_REACHED = re.compile(
+    r"(?:回访|联系|通知|告知|转告|陪同|接待|来访|来电|来人|到场|代办|经办|来办|咨询|求助|投诉|"
+    r"反映|走访|探望|看望|收|交|领取|签收|签字|送达)$")
+_CLOSING_NAME = re.compile(r"(?P<n>" + _NAME + r")(?=[。；！？.;!?\s）)]*$|[。；！？;!?\n，,])")
+_CAME_IN_CLAUSE = re.compile(r"(?:来(?:办|交|领|补|咨询|办理)?[\u4e00-\u9fff]{0,4}|来电|来访|来过"
+                             r"|到场|签字|签收|代办|陪同|接待|经办|联系|回访)的$")
+_SAID_IN_CLAUSE = re.compile("[说讲问要缺报想求]")
+_CLAUSE_START = re.compile(r"[，。；！？,.;!?\n]")
+_CLOSING_AT = re.compile("[：:]|的是")
+_SURNAME_FIRSTS = frozenset(_SURNAME_FIRST[1:-1])
+"""A note's last words naming whom a thing was taken from or who was reached (材料已收：张建国,
+经办人回访：王秀英, 来办医保的是张建国): kept until scrub53, nothing after the name (or a
+clause after a comma: 经办人回访：王秀英，满意).
+After a colon whose label ends in a check (确认, 核实, 受理 ...: a whole name of three
+characters) or a reaching or a handing-in (回访, 联系, 来访, 收, 交, 签收 ...: two too), and
+after 的是 when the clause says who came or signed (来办医保的是张建国; not 来电说的是方言); not
+a thing (已确认：高风险, 已领：米面油, ``_THING_END``),
+a relation, an office, a place, a day."""
+_DOTTED = re.compile(r"(?P<n>[\u4e00-\u9fff]{2,6}(?: ?· ?[\u4e00-\u9fff]{2,6}?){1,3})"
+                     r"(?=[^\u4e00-\u9fff]|$|" + _TIME_BETWEEN + " ?" + _SPEAKER_DOES
+                     + r"|[的和与、等也都又已在要想去到])")
+_BEFORE_A_DOTTED = ("已联系", "联系", "通知", "居民", "申请人", "住户", "家属", "今天", "昨天",
+                    "上午", "下午", "晚上", "刚才", "听说", "患者", "老人", "陪同", "陪", "替",
+                    "和", "跟",
+                    "与", "给", "请", "由", "让", "找", "叫", "帮", "代", "为", "向", "对", "是",
+                    "经")
+"""What a note writes right before a dotted name, glued to it (今天买买提·艾力来办): not the
+name's."""
+_TRANSLITERATED = frozenset("阿卜杜拉买提艾力热合曼吐尔逊依古丽努穆罕默德亚森玉素甫麦吾斯帕迪巴特"
+                            "扎西次仁卓玛娜莎尼孜汗别克哈萨乌兹苏坦图达格桑布顿珠旺堆")
+"""A name joined by a middle dot, as Uyghur, Kazakh, Tibetan and other names are written in
+Chinese characters (买买提·艾力来办, 阿卜杜拉·买买提): kept until scrub53 unless on file
+(``known_person``). Two characters or more a part, at least two of them sounds such names are
+written with (``_TRANSLITERATED``), so a heading's words joined by a dot stay (文明·和谐,
+上海·浦东, 党建·引领), and a book's chapter in 《》."""
+_NAME_LIST = re.compile(r"(?P<l>" + _NAME + r"(?:[，,、]" + _NAME + r"){2,7})(?=[。；;！!？?\n]|$)")
+_LIST_OPENS = re.compile("[：:\n。；;]")
+"""Three or more whole names listed with commas and nothing else in the clause (张建国,王秀英,
+刘志刚; 交接：王芳、李强、张伟): kept until scrub53 (a list was read only before what they did);
+every part must be a name (周一，周三，周五 and 高温，严寒，雷雨 stay whole)."""
+_AFTER_A_NUMBER = re.compile(r"(?P<n>" + _NAME + r")" + _CLAUSE_END)
+_AFTER_A_PHONE = ("谢谢", "多谢", "关机", "停机", "常用")
+"""What a note says right after a number that begins with a surname (请回拨139 1234 5678谢谢,
+13812345678关机)."""
+"""A name glued after a phone's or an ID number's digits with nothing after it (13912345678王秀英):
+the number went and the name stayed until scrub53. Asked right after each phone or ID number
+found (``name_after_a_number``), so a text without one pays nothing (a look behind for the
+digits was tried at every character of every text with a digit, +2 % CPU a text)."""
+
+
+def _a_persons(n: str) -> bool:
+    """What every scrub53 rule asks of its find, as ``_SPEAKER``'s are asked: no role, kin,
+    office, place, day, errand or thing."""
+    return (is_name(n) and n[-1] != "人" and n[-1] not in _TOWN and n not in _UNITS_REACHED
+            and n[1:] not in _KIN_WORDS and n not in _WEEKDAYS
+            and not n.startswith(_NOT_SPEAKERS + _FROM_PLACES))
+
+
+def name_after_a_number(text: str, end: int) -> Iterator[tuple[int, int, str]]:
+    """A name glued right after the phone or ID number that ends at ``end`` (``rule_spans``
+    asks it of each it finds: 13912345678王秀英)."""
+    m = _AFTER_A_NUMBER.match(text, end)
+    if m is not None and _a_persons(m.group("n")) and not m.group("n").startswith(_AFTER_A_PHONE):
+        yield m.start("n"), m.end("n"), REDACTED_NAME
+
+
+def _along(text: str) -> Iterator[tuple[int, int, str]]:
+    for m in _ALONG.finditer(text):
+        g = "n" if m.group("n") else "w"
+        n = m.group(g)
+        if _a_persons(n) and "一" not in n and "起" not in n and not n.startswith(_THINGS_ALONG):
+            yield m.start(g), m.end(g), REDACTED_NAME
+
+
+def _couples(text: str) -> Iterator[tuple[int, int, str]]:
+    for m in _COUPLE.finditer(text):
+        n = m.group("n")
+        if _a_persons(n) and not n.startswith(_COUPLE_KINDS):
+            yield m.start("n"), m.end("n"), REDACTED_NAME
+
+
+def _bracketed(text: str) -> Iterator[tuple[int, int, str]]:
+    for m in _BRACKETED.finditer(text):
+        g = "n" if m.group("n") else "q"
+        n = m.group(g)
+        if _a_persons(n) and (g == "q" or m.group("d") is not None
+                              or (len(n) == 3 and n[-1] not in _THING_END)):
+            yield m.start(g), m.end(g), REDACTED_NAME
+
+
+def _dotted(text: str) -> Iterator[tuple[int, int, str]]:
+    for m in _DOTTED.finditer(text):
+        start, n = m.start("n"), m.group("n")
+        while (before := next((w for w in _BEFORE_A_DOTTED if n.startswith(w)), None)) \
+                and n.index("·") - len(before) >= 2:
+            start, n = start + len(before), n[len(before):]
+        if sum(c in _TRANSLITERATED for c in n) >= 2 \
+                and "《" not in text[max(0, start - 12):start]:
+            yield start, m.end("n"), REDACTED_NAME
+
+
+def _listed(text: str) -> Iterator[tuple[int, int, str]]:
+    for at in itertools.chain((0,), (o.end() for o in _LIST_OPENS.finditer(text))):
+        m = _NAME_LIST.match(text, at)
+        if m is None:
+            continue
+        parts = re.split("[，,、]", m.group("l"))
+        if all(_a_persons(n) and n[-1] not in _THING_END for n in parts):
+            start = m.start("l")
+            for n in parts:
+                yield start, start + len(n), REDACTED_NAME
+                start += len(n) + 1
+
+
+def _closing(text: str) -> Iterator[tuple[int, int, str]]:
+    """``_CLOSING_NAME``'s finds after a colon or 的是 (see there)."""
+    for c in _CLOSING_AT.finditer(text):
+        at = c.end() - 1
+        if text[at + 1:at + 2] not in _SURNAME_FIRSTS:
+            continue
+        m = _CLOSING_NAME.match(text, at + 1)
+        if m is None or not _a_persons(n := m.group("n")) or n[-1] in _THING_END:
+            continue
+        window = max(0, at - 16)  # what the labels' patterns read, no more (a text of colons)
+        opened = max((o.end() for o in _CLAUSE_START.finditer(text, window, at)), default=window)
+        label = text[opened:at]
+        if text[at] in "：:":
+            if not (_CLOSING_REACHED.search(label)
+                    or (len(n) >= 3 and _CLOSING_LABEL.search(label))):
+                continue
+        elif not _CAME_IN_CLAUSE.search(label) or _SAID_IN_CLAUSE.search(label[-7:]):
+            continue  # 来办医保的是张建国; not 来电说的是方言
+        yield m.start("n"), m.end("n"), REDACTED_NAME
+
+
 _KIN_WORDS = frozenset((*RELATIVES, "叔叔", "阿姨", "婶婶", "伯伯", "舅舅", "姥姥", "姥爷"))
 _ENGLISH_TITLE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Madam|Mdm|Auntie|Aunty|Uncle|Grandma|"
                             r"Grandpa)\.?\s+[A-Z][a-z]+(?:[ \-][A-Z][a-z]+)?")
@@ -1251,8 +1437,9 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
             yield m.start(), m.end(), REDACTED_NAME
     if _ANY_INTRODUCTION.search(text):
         for m in _INTRODUCED.finditer(text):
-            n = m.group("n")  # not 老人叫孙子来, 居民罗店镇的, 家属龙华医院住院
-            if is_name(n) and n[-1] != "镇" and text[m.end("n"):m.end("n") + 1] not in _TOWN:
+            n = m.group("n")  # not 老人叫孙子来, 居民罗店镇的, 家属龙华医院住院, 居民金卡报销
+            if is_name(n) and n[-1] != "镇" and text[m.end("n"):m.end("n") + 1] not in _TOWN \
+                    and not n.startswith(ERRAND_KINDS):
                 yield m.start("n"), m.end("n"), REDACTED_NAME
                 # the next of a list (经办人：李明、王芳。), as after 联系
                 while (m := _AND_NEXT.match(text, m.end("n"))) is not None and is_name(
@@ -1337,8 +1524,13 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
                         and n not in _UNITS_REACHED and n[-1] != "人" \
                         and not text.startswith(_NOT_SPEAKERS, m.start("n")):  # 今天华为来电
                     yield m.start("n"), m.end("n"), REDACTED_NAME
-                    if text[m.start("n") - 1:m.start("n")] in ("，", ","):  # 李秀兰，张建国来过
-                        yield from _comma_listed(text, m.start("n") - 1)
+                    comma = m.start("n") - 1
+                    while text[comma:comma + 1] in ("，", ","):  # 李秀兰，张建国来过
+                        found = next(_comma_listed(text, comma), None)
+                        if found is None:
+                            break
+                        yield found  # and the one before it (张建国，王秀英，刘志刚来过)
+                        comma = found[0] - 1
     joined = _ANY_JOIN.search(text) is not None  # one search for the two rules below
     if joined and (speech or _ANY_DEED.search(text)) \
             and _ANY_LISTED.search(text):  # 张建国、李秀英和王伟来过
@@ -1364,6 +1556,19 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
                     and n not in _WEEKDAYS and n not in _BEFORE_A_TITLE and n[-1] not in _TOWN \
                     and not text.startswith(NOT_NAMES, m.start("n")):  # not 周一确认, 石材
                 yield m.start("n"), m.end("n"), REDACTED_NAME
+    # scrub53's, each asked of a text that has what it needs
+    if "陪" in text or "替" in text or "一起" in text or "一同" in text:
+        yield from _along(text)  # 陪张建国去, 和刘志刚一起来
+    if _ANY_COUPLE.search(text):
+        yield from _couples(text)  # 张建国夫妇来过
+    if _ANY_BRACKET.search(text):
+        yield from _bracketed(text)  # 【张建国】来办医保
+    if "：" in text or ":" in text or "的是" in text:
+        yield from _closing(text)  # 材料已收：张建国
+    if "·" in text:
+        yield from _dotted(text)  # 买买提·艾力
+    if text.count("，") + text.count(",") + text.count("、") >= 2:
+        yield from _listed(text)  # 张建国,王秀英,刘志刚
     if latin:
         if "." in text:  # W.X.Y.
             for m in _DOTTED_INITIALS.finditer(text):

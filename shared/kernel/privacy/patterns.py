@@ -28,8 +28,14 @@ from shared.kernel.privacy.folding import (
     without_marks,
     without_unseen,
 )
-from shared.kernel.privacy.markers import REDACTED_ACCOUNT, REDACTED_ADDRESS, REDACTED_EMAIL
-from shared.kernel.privacy.names import name_spans
+from shared.kernel.privacy.markers import (
+    REDACTED_ACCOUNT,
+    REDACTED_ADDRESS,
+    REDACTED_EMAIL,
+    REDACTED_ID,
+    REDACTED_PHONE,
+)
+from shared.kernel.privacy.names import name_after_a_number, name_spans
 from shared.kernel.privacy.numbers import (
     _ANY_DIGIT,
     _ANY_LATIN,
@@ -59,7 +65,10 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
     digits = _ANY_DIGIT.search(text) is not None
     latin = _ANY_LATIN.search(text) is not None
     if digits:
-        yield from number_spans(text)
+        for start, end, marker in number_spans(text):
+            yield start, end, marker
+            if marker in (REDACTED_PHONE, REDACTED_ID):  # 13912345678王秀英
+                yield from name_after_a_number(text, end)
     if (digits or latin) and _ANY_CHAT.search(text):
         for m in _CHAT_ID.finditer(text):
             if _chat_account(m):

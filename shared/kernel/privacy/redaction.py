@@ -100,6 +100,11 @@ company (``今天华为来电``) stay. A romaji surname alone or a name's initia
 clerk reached or listed (``联系sato``, ``和ohta一起来``, ``给wxy打电话``, ``WXY和zjg来过``; not
 the pronoun ``ta``), romaji in lower case (``sato hanako来电``) and a romaji surname alone
 before what the person did (``tanaka来过``) go.
+Since scrub53 so do a name after 陪 / 替 or before 一起 (``陪张建国去``, ``和刘志刚一起来``),
+before 夫妇 / 两口子 / 他妈, in 【】 / 「」 (``【张建国】来办``), right after a phone or an ID
+number (``13912345678王秀英``), ending a note after 收： / 回访： or 的是 (``材料已收：张建国``),
+joined by a middle dot (``买买提·艾力``), with the surname 单 (``单国强来办``), and three whole
+names or more listed alone (``张建国,王秀英,刘志刚``).
 
 Text is matched on a copy whose full-width digits, letters and separators, and other scripts'
 digits, are folded to ASCII, every middle dot to "·" and invisible characters (zero-width
