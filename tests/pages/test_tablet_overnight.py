@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Route, expect
 
+from shared.security.tokens import issue_token
 from tests.pages.center import Center
-from tests.pages.test_counter import sign_in
+from tests.pages.test_counter import CENTER, sign_in
 from tests.pages.test_shared_tablet import gone_from_the_tablet
 from tests.support import wait_until
 
@@ -97,4 +98,58 @@ async def test_a_page_left_on_the_sign_in_screen_overnight_drops_the_days_unsent
                      what="the step dropped at the center's midnight, the page left open")
     failed = await page.evaluate("JSON.parse(localStorage.getItem('sixstep.counter.failed.v1'))")
     assert [(f["by"], f["error"]["code"]) for f in failed] == [("clerk-064", "queue_expired")]
+    await tablet.close()
+
+
+@pytest.mark.parametrize(("evening", "zone"), [
+    ("2026-12-31T23:58:00+08:00", "America/Los_Angeles"),  # New Year's Eve, a provisional next
+    ("2026-12-20T23:58:00+08:00", "UTC"),  # a Sunday
+])
+async def test_a_step_on_its_way_at_the_centers_midnight_is_not_said_never_sent(
+        center: Center, browser: Browser, evening: str, zone: str) -> None:
+    # A clerk's step goes out at 23:59 and intake's answer comes after midnight: the step was
+    # recorded. The midnight's prune must neither drop it nor say it was never sent.
+    tablet = await browser.new_context(locale="zh-CN", timezone_id=zone)
+    page = await tablet.new_page()
+    at = datetime.fromisoformat(evening)
+    await page.clock.install(time=at)
+    await page.goto(f"{center.intake}/counter")
+    await expect(page.locator("#signin")).to_be_visible()
+    # A token that outlives the tablet's clock (the page reads its exp on that clock).
+    await page.fill("#signin-token", issue_token(center.settings, "clerk-065", "clerk", CENTER,
+                                                 ttl=timedelta(days=90)))
+    await expect(page.locator("#signin-claims")).to_contain_text("clerk-065")
+    await page.select_option("#signin-counter", "window-3")
+    await page.click("#signin-form button[type=submit]")
+    await expect(page.locator("#desk")).to_be_visible()
+
+    on_its_way = asyncio.Event()
+    answer = asyncio.Event()
+
+    async def slow_intake(route: Route) -> None:
+        on_its_way.set()
+        await answer.wait()
+        await route.fulfill(status=201, content_type="application/json", body=json.dumps(
+            {"id": "11111111-1111-4111-8111-111111111111", "version": 3, "position": 7}))
+
+    await page.route("**/cases/*/restate", slow_intake)
+    words = "她一个人住在幸福路，行动不便。"
+    await page.evaluate("""([words, queued]) => {
+        localStorage.setItem("sixstep.counter.cases.v1",
+          JSON.stringify({ c1: "11111111-1111-4111-8111-111111111111" }));
+        localStorage.setItem("sixstep.counter.queue.v1", JSON.stringify([{
+          id: "q1", key: "k1-restate-0001", op: "restate", caseRef: "c1", by: "clerk-065",
+          body: { restatement: words, confirmed: true, occurred_at: queued },
+          queuedAt: queued }]));
+        window.dispatchEvent(new Event("online"));
+      }""", [words, (at + timedelta(seconds=59)).isoformat()])
+    await asyncio.wait_for(on_its_way.wait(), 20)  # sent at 23:59, not answered yet
+
+    await page.clock.fast_forward("03:00")  # 00:01 at the center: the day-end prune ran
+    answer.set()  # intake recorded it
+    await wait_until(lambda: gone_from_the_tablet(page, words),
+                     what="the recorded step gone from the queue")
+    failed = await page.evaluate(
+        "JSON.parse(localStorage.getItem('sixstep.counter.failed.v1') || '[]')")
+    assert failed == [], "a step intake recorded was said never sent"
     await tablet.close()
