@@ -153,3 +153,25 @@ async def test_a_step_on_its_way_at_the_centers_midnight_is_not_said_never_sent(
         "JSON.parse(localStorage.getItem('sixstep.counter.failed.v1') || '[]')")
     assert failed == [], "a step intake recorded was said never sent"
     await tablet.close()
+
+
+async def test_the_sign_out_note_follows_the_language_the_next_clerk_picks(
+        center: Center, desk: BrowserContext) -> None:
+    # The bus stays away: the note stays. The next clerk at the tablet reads English; the note
+    # is said in her language, in codes.json's words, as every other word of the screen.
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-066", "window-4")
+
+    async def bus_away(route: Route) -> None:
+        await route.fulfill(status=503, headers={"Retry-After": "30"},
+                            content_type="application/json", body=BUS_AWAY)
+
+    await page.route("**/auth/sign-out", bus_away)
+    await page.click("#sign-out")
+    note = page.locator("#signout-pending")
+    await expect(note).to_contain_text("可能仍然有效")
+    await page.click("[data-lang-button=en]")
+    await expect(note).to_contain_text("may still be valid")
+    await page.click("[data-lang-button=zh]")
+    await expect(note).to_contain_text("可能仍然有效")
+    await page.close()
