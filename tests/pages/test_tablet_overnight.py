@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -175,3 +175,45 @@ async def test_the_sign_out_note_follows_the_language_the_next_clerk_picks(
     await page.click("[data-lang-button=zh]")
     await expect(note).to_contain_text("可能仍然有效")
     await page.close()
+
+
+async def test_a_tablet_whose_clock_runs_fast_does_not_say_ended_a_sign_out_the_bus_never_took(
+        center: Center, browser: Browser) -> None:
+    # The tablet's clock is 5 minutes fast; the clerk's token has 10 minutes left when she signs
+    # in. She signs out as the bus is away, and the tablet's clock passes the token's exp while
+    # the services' clock is 5 minutes short of it: the token is still taken everywhere.
+    tablet = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+    page = await tablet.new_page()
+    await page.clock.install(time=datetime.now(UTC) + timedelta(minutes=5))
+    await page.goto(f"{center.intake}/counter")
+    await page.fill("#signin-token", issue_token(center.settings, "clerk-067", "clerk", CENTER,
+                                                 ttl=timedelta(minutes=10)))
+    await expect(page.locator("#signin-claims")).to_contain_text("clerk-067")
+    await page.select_option("#signin-counter", "window-5")
+    await page.click("#signin-form button[type=submit]")
+    await expect(page.locator("#desk")).to_be_visible()  # its answers told the page their clock
+
+    asked = 0
+
+    async def bus_away(route: Route) -> None:
+        nonlocal asked
+        asked += 1
+        await route.fulfill(status=503, headers={"Retry-After": "30"},
+                            content_type="application/json", body=BUS_AWAY)
+
+    await page.route("**/auth/sign-out", bus_away)
+    await page.click("#sign-out")
+    note = page.locator("#signout-pending")
+    await expect(note).to_contain_text("可能仍然有效")
+
+    await page.clock.fast_forward("06:00")  # past exp by the tablet, 4 minutes before by intake
+    async def state() -> str:
+        return str(await note.get_attribute("data-state"))
+
+    async def decided() -> bool:
+        return asked >= 2 or await state() == "ended"
+
+    await wait_until(decided, what="asked again, or said ended")
+    said = await state()
+    assert (said, asked) == ("pending", 2), "said ended on the tablet's clock, never asked"
+    await tablet.close()
