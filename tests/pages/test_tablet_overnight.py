@@ -104,6 +104,7 @@ async def test_a_page_left_on_the_sign_in_screen_overnight_drops_the_days_unsent
 @pytest.mark.parametrize(("evening", "zone"), [
     ("2026-12-31T23:58:00+08:00", "America/Los_Angeles"),  # New Year's Eve, a provisional next
     ("2026-12-20T23:58:00+08:00", "UTC"),  # a Sunday
+    ("2028-02-29T23:58:00+08:00", "Asia/Shanghai"),  # a leap day
 ])
 async def test_a_step_on_its_way_at_the_centers_midnight_is_not_said_never_sent(
         center: Center, browser: Browser, evening: str, zone: str) -> None:
@@ -117,7 +118,7 @@ async def test_a_step_on_its_way_at_the_centers_midnight_is_not_said_never_sent(
     await expect(page.locator("#signin")).to_be_visible()
     # A token that outlives the tablet's clock (the page reads its exp on that clock).
     await page.fill("#signin-token", issue_token(center.settings, "clerk-065", "clerk", CENTER,
-                                                 ttl=timedelta(days=90)))
+                                                 ttl=timedelta(days=3 * 366)))
     await expect(page.locator("#signin-claims")).to_contain_text("clerk-065")
     await page.select_option("#signin-counter", "window-3")
     await page.click("#signin-form button[type=submit]")
