@@ -1,7 +1,8 @@
 """The shared tablet between two clerks and two days: a sign-out the bus could not take yet
 (the token still valid in every other service) is said on the sign-in screen and finished in
-the background; a page left open on the sign-in screen overnight drops the day's unsent steps
-at the center's midnight, not at its next load."""
+the background (in the screen's language, ended on the services' clock, not a fast tablet's);
+a page left open on the sign-in screen overnight drops the day's unsent steps at the center's
+midnight, not at its next load, but not a step on its way then (intake may have it)."""
 
 from __future__ import annotations
 
