@@ -1,20 +1,22 @@
 """The shared tablet between two clerks and two days: a sign-out the bus could not take yet
 (the token still valid in every other service) is said on the sign-in screen and finished in
-the background; a page left open on the sign-in screen overnight drops the day's unsent steps
-at the center's midnight, not at its next load."""
+the background (in the screen's language, ended on the services' clock, not a fast tablet's);
+a page left open on the sign-in screen overnight drops the day's unsent steps at the center's
+midnight, not at its next load, but not a step on its way then (intake may have it)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Route, expect
+from playwright.async_api import Browser, BrowserContext, Page, Route, expect
 
+from shared.security.tokens import issue_token
 from tests.pages.center import Center
-from tests.pages.test_counter import sign_in
+from tests.pages.test_counter import CENTER, sign_in
 from tests.pages.test_shared_tablet import gone_from_the_tablet
 from tests.support import wait_until
 
@@ -98,3 +100,121 @@ async def test_a_page_left_on_the_sign_in_screen_overnight_drops_the_days_unsent
     failed = await page.evaluate("JSON.parse(localStorage.getItem('sixstep.counter.failed.v1'))")
     assert [(f["by"], f["error"]["code"]) for f in failed] == [("clerk-064", "queue_expired")]
     await tablet.close()
+
+
+@pytest.mark.parametrize(("evening", "zone"), [
+    ("2026-12-31T23:58:00+08:00", "America/Los_Angeles"),  # New Year's Eve, a provisional next
+    ("2026-12-20T23:58:00+08:00", "UTC"),  # a Sunday
+    ("2028-02-29T23:58:00+08:00", "Asia/Shanghai"),  # a leap day
+])
+async def test_a_step_on_its_way_at_the_centers_midnight_is_not_said_never_sent(
+        center: Center, browser: Browser, evening: str, zone: str) -> None:
+    # A clerk's step goes out at 23:59 and intake's answer comes after midnight: the step was
+    # recorded. The midnight's prune must neither drop it nor say it was never sent.
+    tablet = await browser.new_context(locale="zh-CN", timezone_id=zone)
+    page = await tablet.new_page()
+    at = datetime.fromisoformat(evening)
+    await page.clock.install(time=at)
+    await page.goto(f"{center.intake}/counter")
+    await expect(page.locator("#signin")).to_be_visible()
+    # A token that outlives the tablet's clock (the page reads its exp on that clock).
+    await page.fill("#signin-token", issue_token(center.settings, "clerk-065", "clerk", CENTER,
+                                                 ttl=timedelta(days=3 * 366)))
+    await expect(page.locator("#signin-claims")).to_contain_text("clerk-065")
+    await page.select_option("#signin-counter", "window-3")
+    await page.click("#signin-form button[type=submit]")
+    await expect(page.locator("#desk")).to_be_visible()
+
+    on_its_way = asyncio.Event()
+    answer = asyncio.Event()
+
+    async def slow_intake(route: Route) -> None:
+        on_its_way.set()
+        await answer.wait()
+        await route.fulfill(status=201, content_type="application/json", body=json.dumps(
+            {"id": "11111111-1111-4111-8111-111111111111", "version": 3, "position": 7}))
+
+    await page.route("**/cases/*/restate", slow_intake)
+    words = "她一个人住在幸福路，行动不便。"
+    await page.evaluate("""([words, queued]) => {
+        localStorage.setItem("sixstep.counter.cases.v1",
+          JSON.stringify({ c1: "11111111-1111-4111-8111-111111111111" }));
+        localStorage.setItem("sixstep.counter.queue.v1", JSON.stringify([{
+          id: "q1", key: "k1-restate-0001", op: "restate", caseRef: "c1", by: "clerk-065",
+          body: { restatement: words, confirmed: true, occurred_at: queued },
+          queuedAt: queued }]));
+        window.dispatchEvent(new Event("online"));
+      }""", [words, (at + timedelta(seconds=59)).isoformat()])
+    await asyncio.wait_for(on_its_way.wait(), 20)  # sent at 23:59, not answered yet
+
+    await page.clock.fast_forward("03:00")  # 00:01 at the center: the day-end prune ran
+    answer.set()  # intake recorded it
+    await wait_until(lambda: gone_from_the_tablet(page, words),
+                     what="the recorded step gone from the queue")
+    failed = await page.evaluate(
+        "JSON.parse(localStorage.getItem('sixstep.counter.failed.v1') || '[]')")
+    assert failed == [], "a step intake recorded was said never sent"
+    await tablet.close()
+
+
+async def test_the_sign_out_note_follows_the_language_the_next_clerk_picks(
+        center: Center, desk: BrowserContext) -> None:
+    # The bus stays away: the note stays. The next clerk at the tablet reads English; the note
+    # is said in her language, in codes.json's words, as every other word of the screen.
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-066", "window-4")
+    await signed_out_with_the_bus_away(page)
+    note = page.locator("#signout-pending")
+    await page.click("[data-lang-button=en]")
+    await expect(note).to_contain_text("may still be valid")
+    await page.click("[data-lang-button=zh]")
+    await expect(note).to_contain_text("可能仍然有效")
+    await page.close()
+
+
+async def test_a_tablet_whose_clock_runs_fast_does_not_say_ended_a_sign_out_the_bus_never_took(
+        center: Center, browser: Browser) -> None:
+    # The tablet's clock is 5 minutes fast; the clerk's token has 10 minutes left when she signs
+    # in. She signs out as the bus is away, and the tablet's clock passes the token's exp while
+    # the services' clock is 5 minutes short of it: the token is still taken everywhere.
+    tablet = await browser.new_context(locale="zh-CN", timezone_id="Asia/Shanghai")
+    page = await tablet.new_page()
+    await page.clock.install(time=datetime.now(UTC) + timedelta(minutes=5))
+    await page.goto(f"{center.intake}/counter")
+    await page.fill("#signin-token", issue_token(center.settings, "clerk-067", "clerk", CENTER,
+                                                 ttl=timedelta(minutes=10)))
+    await expect(page.locator("#signin-claims")).to_contain_text("clerk-067")
+    await page.select_option("#signin-counter", "window-5")
+    await page.click("#signin-form button[type=submit]")
+    await expect(page.locator("#desk")).to_be_visible()  # its answers told the page their clock
+
+    asked = await signed_out_with_the_bus_away(page)
+    note = page.locator("#signout-pending")
+
+    await page.clock.fast_forward("06:00")  # past exp by the tablet, 4 minutes before by intake
+    async def state() -> str:
+        return str(await note.get_attribute("data-state"))
+
+    async def decided() -> bool:
+        return len(asked) >= 2 or await state() == "ended"
+
+    await wait_until(decided, what="asked again, or said ended")
+    said = await state()
+    assert (said, len(asked)) == ("pending", 2), "said ended on the tablet's clock, never asked"
+    await tablet.close()
+
+
+async def signed_out_with_the_bus_away(page: Page) -> list[str]:
+    """The clerk signs out while intake answers every sign-out 503 (asked again in 30 s), and
+    the sign-in screen says so; the tokens each sign-out was asked with, as they come."""
+    asked: list[str] = []
+
+    async def bus_away(route: Route) -> None:
+        asked.append(route.request.headers.get("authorization", ""))
+        await route.fulfill(status=503, headers={"Retry-After": "30"},
+                            content_type="application/json", body=BUS_AWAY)
+
+    await page.route("**/auth/sign-out", bus_away)
+    await page.click("#sign-out")
+    await expect(page.locator("#signout-pending")).to_contain_text("可能仍然有效")
+    return asked

@@ -7,7 +7,9 @@
 // every API call. It is renewed with the refresh token before it expires (and once more when
 // the API answers token_expired), so a clerk's queued steps never wait for a new sign-in.
 
-import { NetworkError, claimsOf, clearSession, saveSession, session, setRenewer } from "/ui/shared/ui.js";
+import {
+  NetworkError, claimsOf, clearSession, saveSession, serviceOffset, session, setRenewer,
+} from "/ui/shared/ui.js";
 
 const PENDING_KEY = "sixstep.oidc.pending";
 const CONFIG = JSON.parse(document.getElementById("oidc-config")?.textContent || "null");
@@ -234,7 +236,10 @@ function attempt(entry) {
   clearTimeout(entry.timer);
   entry.timer = setTimeout(async () => {
     // Expired by itself (``exp`` plus the 30 s leeway the services give it): dead everywhere.
-    const answer = Date.now() > entry.until ? true : await endTokenOnServer(entry.token);
+    // On the services' clock as the page read it off their answers (``serviceOffset``): on a
+    // tablet's fast clock it was said ended, never asked, while every service still took it.
+    const now = Date.now() + (serviceOffset() ?? 0);
+    const answer = now > entry.until ? true : await endTokenOnServer(entry.token);
     if (!ending.has(entry)) return;
     if (answer === true) {
       ending.delete(entry);
@@ -246,8 +251,11 @@ function attempt(entry) {
   }, entry.delay);
 }
 
-function keepEnding(token, exp, firstWait) {
-  const until = (exp ? exp * 1000 : Date.now() + 24 * 3600 * 1000) + 30_000;
+function keepEnding(token, exp, firstWait, tabletClock) {
+  // ``until`` on the services' clock (``attempt``): an OIDC session's ``exp`` was read on this
+  // tablet's (``tokensOf``), the page's own tokens' is the services'.
+  const offset = tabletClock ? (serviceOffset() ?? 0) : 0;
+  const until = (exp ? exp * 1000 + offset : Date.now() + offset + 24 * 3600 * 1000) + 30_000;
   const entry = { token, until, timer: null, delay: Math.min(firstWait, RETRY_MAX_MS) };
   ending.add(entry);
   attempt(entry);
@@ -276,7 +284,7 @@ export async function signOutAtProvider() {
     try { provider = await discover(); } catch { provider = null; }
   }
   if (!provider?.end_session_endpoint) {
-    if (answer !== true) keepEnding(s.token, s.exp, answer);
+    if (answer !== true) keepEnding(s.token, s.exp, answer, s.via === "oidc");
     return false;
   }
   const query = new URLSearchParams({ client_id: CONFIG.client_id, post_logout_redirect_uri: redirectUri() });

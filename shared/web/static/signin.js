@@ -142,7 +142,9 @@ onEndingChange((waiting) => {
   note.hidden = false;
   note.dataset.state = waiting ? "pending" : "ended";
   note.className = `notice small ${waiting ? "red" : "green"}`;
-  note.textContent = t(waiting ? "code_sign_out_unshared" : "code_sign_out_shared");
+  // data-i18n: said again in the language the next clerk picks on this screen (ui.js)
+  note.dataset.i18n = waiting ? "code_sign_out_unshared" : "code_sign_out_shared";
+  note.textContent = t(note.dataset.i18n);
 });
 
 /** Forget the session's tokens; an OIDC session is ended at the provider too (the browser

@@ -166,7 +166,13 @@ export class StepQueue extends EventTarget {
    *  shared tablet for days, holding what a resident said, for a clerk who might never come. */
   prune(now = new Date()) {
     const queued = read(QUEUE_KEY, []);
-    const stale = new Set(queued.filter((i) => beforeToday(i.queuedAt, now)).map((i) => i.caseRef));
+    // The case of a step on its way stays: intake may have recorded it already (sent at
+    // 23:59:59, answered at 00:00:01). Dropped by the midnight's prune, it was said never
+    // sent although it was recorded, and its answer came for nothing; the next prune (the
+    // drain's, the next timer's) takes the case if it is still unsent then.
+    const onItsWay = queued.find((i) => i.id === this.sendingId)?.caseRef;
+    const stale = new Set(queued.filter((i) => i.caseRef !== onItsWay && beforeToday(i.queuedAt, now))
+      .map((i) => i.caseRef));
     const failed = read(FAILED_KEY, []);
     const kept = failed.filter((f) => !beforeToday(f.failedAt, now) && !stale.has(f.caseRef));
     if (!stale.size && kept.length === failed.length) return;
