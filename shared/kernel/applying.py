@@ -24,8 +24,13 @@ asks whether the event has an id, a version, a timestamp and a ``mutate``: a
 ``CanMutateAggregate`` always has the last, and the mapper always gives the first two; a stored
 event without a timestamp (none is ever stored so) fails the load here too, with an
 ``AttributeError`` instead of an ``AssertionError``.
+
+:func:`trigger` is ``BaseAggregate.trigger_event`` (every ``@event`` method's call ends there)
+with the new event applied by its step instead of its ``mutate``: ~0.8 us of the ~2.6 the
+library's apply of a follow-up's ``FollowUpCancelled`` costs.
 ``tests/unit/test_lean_applying.py`` replays generated histories of the services' aggregates
-both ways and compares the aggregates.
+both ways and compares the aggregates, and records the same histories both ways and compares
+the aggregates, their events and the stored bytes.
 """
 
 from __future__ import annotations
@@ -68,6 +73,25 @@ def project(aggregate: Any, events: Iterable[Any]) -> Any:
         step = steps.get(type(event)) or step_of(type(event))
         aggregate = step(event, aggregate)
     return aggregate
+
+
+def trigger(aggregate: Any, event_class: type, kwargs: dict[str, Any]) -> None:
+    """``aggregate.trigger_event(event_class, **kwargs)`` as ``BaseAggregate.trigger_event``
+    (eventsourcing 9.5.6, pinned) does it, for an aggregate without an explicit ``TOPIC``
+    (the caller sends one that has to the library): the next event built with the same
+    arguments, applied by :func:`step_of`, appended to the pending events."""
+    next_version = aggregate.version + 1
+    kwargs = kwargs.copy()
+    kwargs.update(originator_id=aggregate.id, originator_version=next_version)
+    if kwargs.get("timestamp") is None:
+        kwargs["timestamp"] = event_class.create_timestamp()  # type: ignore[attr-defined]
+    try:
+        new_event = event_class(**kwargs)
+    except TypeError as e:
+        msg = f"Can't construct event {event_class}: {e}"
+        raise TypeError(msg) from None
+    (_steps.get(event_class) or step_of(event_class))(new_event, aggregate)
+    aggregate._pending_events.append(new_event)
 
 
 def _made(event_class: type) -> Step:
