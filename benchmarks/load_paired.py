@@ -6,10 +6,12 @@ not hold, without PostgreSQL: the stored events decoded by the service's mapper 
 
     git archive main | tar -x -C /tmp/base
     .venv/bin/python benchmarks/load_paired.py /tmp/base [--pairs 6] \\
-        [--what case|follow_up|record]
+        [--what case|first|follow_up|record]
 
 ``case``: intake's case of 12 events (opened, heard, restated, concerns, guidance, an action,
-a deadline, an escalation, a hand-over, resolved, reopened, resolved again); ``follow_up``:
+a deadline, an escalation, a hand-over, resolved, reopened, resolved again); ``first``: the
+same case at version 1 (what the command path's scope check and intake's known people read);
+``follow_up``:
 follow-up's planned check moved by hand, prioritised, reassigned and cancelled (5 events).
 Each tree runs in a process of its own with this checkout's virtualenv, stores ``--aggregates``
 of them in the service's application on POPO and loads each of them in turn;
@@ -87,7 +89,8 @@ def _child(what: str, aggregates: int, rounds: int) -> None:
         gc.freeze()
         print(f"{min(recorded() for _ in range(rounds)):.2f}")
         return
-    build = case if what == "case" else follow_up
+    build = follow_up if what == "follow_up" else case
+    version = 1 if what == "first" else None
     ids = []
     for i in range(aggregates):
         aggregate = build(i)
@@ -98,7 +101,7 @@ def _child(what: str, aggregates: int, rounds: int) -> None:
     def one_round() -> float:
         started = time.process_time()
         for aggregate_id in ids:
-            get(aggregate_id)
+            get(aggregate_id, version=version)
         return (time.process_time() - started) / len(ids) * 1e6
 
     one_round()
@@ -118,7 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("other", nargs="?", type=Path, help="the tree to compare this with")
     parser.add_argument("--pairs", type=int, default=6)
-    parser.add_argument("--what", choices=["case", "follow_up", "record"], default="case")
+    parser.add_argument("--what", choices=["case", "first", "follow_up", "record"], default="case")
     parser.add_argument("--aggregates", type=int, default=1000, help="aggregates a round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds a process")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
