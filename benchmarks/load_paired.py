@@ -14,7 +14,8 @@ same case at version 1 (what the command path's scope check and intake's known p
 ``follow_up``:
 follow-up's planned check moved by hand, prioritised, reassigned and cancelled (5 events).
 Each tree runs in a process of its own with this checkout's virtualenv, stores ``--aggregates``
-of them in the service's application on POPO and loads each of them in turn;
+of them in the service's application on POPO (``--postgres``: on a PostgreSQL the process
+starts, as the benchmarks do, each load a SELECT of its events) and loads each of them in turn;
 ``time.process_time`` is read around each round, the best of ``--rounds`` printed in us a
 load. The trees alternate, and so does which goes first. Not part of ``make bench``.
 """
@@ -25,20 +26,35 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _child(what: str, aggregates: int, rounds: int) -> None:
+def _child(what: str, aggregates: int, rounds: int, postgres: bool) -> None:
+    if not postgres:
+        from shared.eventstore.application import ServiceApplication
+
+        print(_measured(ServiceApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}),
+                        what, aggregates, rounds))
+        return
+    from benchmarks.common import bench_settings, servers
+    from shared.eventstore.application import ServiceApplication, build_application
+
+    with servers() as srv:
+        figure = _measured(build_application(ServiceApplication, bench_settings(srv),
+                                             "intake"), what, aggregates, rounds)
+    print(figure)  # last: the figure the parent reads
+
+
+def _measured(app: Any, what: str, aggregates: int, rounds: int) -> str:
     import gc
     import uuid
     from datetime import UTC, date, datetime, timedelta
 
     from services.followup.domain import FollowUp
     from services.intake.domain import Case
-    from shared.eventstore.application import ServiceApplication
 
-    app = ServiceApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     now = datetime(2026, 12, 20, 2, tzinfo=UTC)  # Sunday 20 December, 10:00 in Shanghai
 
     def meta(key: str) -> dict[str, object]:
@@ -87,8 +103,7 @@ def _child(what: str, aggregates: int, rounds: int) -> None:
         recorded()
         gc.collect()
         gc.freeze()
-        print(f"{min(recorded() for _ in range(rounds)):.2f}")
-        return
+        return f"{min(recorded() for _ in range(rounds)):.2f}"
     build = follow_up if what == "follow_up" else case
     version = 1 if what == "first" else None
     ids = []
@@ -107,14 +122,15 @@ def _child(what: str, aggregates: int, rounds: int) -> None:
     one_round()
     gc.collect()
     gc.freeze()  # as a started service does
-    print(f"{min(one_round() for _ in range(rounds)):.2f}")
+    return f"{min(one_round() for _ in range(rounds)):.2f}"
 
 
-def _run(tree: Path, what: str, aggregates: int, rounds: int) -> float:
+def _run(tree: Path, what: str, aggregates: int, rounds: int, postgres: bool) -> float:
     from benchmarks.pairing import child
 
     return child(ROOT / "benchmarks" / "load_paired.py", tree, "--what", what,
-                 "--aggregates", str(aggregates), "--rounds", str(rounds))
+                 "--aggregates", str(aggregates), "--rounds", str(rounds),
+                 *(["--postgres"] if postgres else []))
 
 
 def main() -> None:
@@ -124,10 +140,13 @@ def main() -> None:
     parser.add_argument("--what", choices=["case", "first", "follow_up", "record"], default="case")
     parser.add_argument("--aggregates", type=int, default=1000, help="aggregates a round")
     parser.add_argument("--rounds", type=int, default=5, help="rounds a process")
+    parser.add_argument("--postgres", action="store_true",
+                        help="the service's application on a PostgreSQL of its own (each load "
+                             "a SELECT of its events) instead of POPO")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.what, args.aggregates, args.rounds)
+        _child(args.what, args.aggregates, args.rounds, args.postgres)
         return
     if args.other is None:
         parser.error("name the tree to compare this with")
@@ -135,7 +154,7 @@ def main() -> None:
     from benchmarks.pairing import alternate
 
     alternate(args.other, ROOT, args.pairs,
-              lambda tree: _run(tree, args.what, args.aggregates, args.rounds),
+              lambda tree: _run(tree, args.what, args.aggregates, args.rounds, args.postgres),
               "a case recorded" if args.what == "record" else "a load")
 
 
