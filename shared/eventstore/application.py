@@ -7,7 +7,7 @@ from datetime import date
 from typing import Any, TypeVar
 
 import psycopg
-from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.application import Application, ProcessingEvent, Repository
 from eventsourcing.domain import BaseAggregate
 from eventsourcing.persistence import JSONTranscoder, Recording, Transcoder, Transcoding
 from eventsourcing.utils import get_topic
@@ -20,6 +20,7 @@ from shared.eventstore.postgres import (
 )
 from shared.eventstore.recorder import ArrayInsertRecorder
 from shared.eventstore.transcoding import OrjsonTranscoder
+from shared.kernel.applying import project
 from shared.settings import ServiceName, Settings
 
 
@@ -34,8 +35,29 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
+class ProjectingRepository(Repository):
+    """The library's ``Repository`` replaying events through ``shared.kernel.applying``'s
+    ``project`` unless the caller names a ``projector_func``: the same aggregate, without a
+    runtime ``Protocol`` check and the generic ``@event`` apply per event."""
+
+    def get(self, aggregate_id: Any, *, version: int | None = None,
+            projector_func: Any = project, fastforward_skipping: bool = False,
+            deepcopy_from_cache: bool = True) -> Any:
+        return super().get(aggregate_id, version=version, projector_func=projector_func,
+                           fastforward_skipping=fastforward_skipping,
+                           deepcopy_from_cache=deepcopy_from_cache)
+
+
 class ServiceApplication(Application):
     """Base for each service's write side: its events in its own schema, dates transcoded."""
+
+    def construct_repository(self) -> Repository:
+        """The library's repository (its cache and fast-forward settings from ``env``),
+        loading through :class:`ProjectingRepository`; a subclass's own repository as it is."""
+        repository = super().construct_repository()
+        if type(repository) is Repository:
+            repository.__class__ = ProjectingRepository  # same state, one method more
+        return repository
 
     def construct_transcoder(self) -> Transcoder:
         """The library's JSON transcoder writing through orjson (``transcoding.py``: the same

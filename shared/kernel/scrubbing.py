@@ -43,6 +43,7 @@ from pydantic import BaseModel
 
 from shared.contracts import REGISTRY
 from shared.contracts.fields import CODE, field_marks, free_text_fields
+from shared.kernel.applying import trigger
 from shared.kernel.creation import creator
 from shared.kernel.errors import PersonalDataInCode
 from shared.kernel.meta import by_a_worker
@@ -224,8 +225,14 @@ class ScrubsFreeText(Aggregate):
     """An aggregate whose events are scrubbed of personal data before they are built."""
 
     def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
-        super().trigger_event(event_class,
-                              **scrub_fields(event_class.__name__, kwargs, self._holds))
+        """The library's ``trigger_event`` of the scrubbed arguments, applied through
+        ``shared.kernel.applying.trigger`` (the same steps, the apply's lookups once per
+        class) unless the aggregate has an explicit ``TOPIC`` (the library checks it)."""
+        fields = scrub_fields(event_class.__name__, kwargs, self._holds)
+        if getattr(type(self), "TOPIC", None):
+            super().trigger_event(event_class, **fields)
+        else:
+            trigger(self, event_class, fields)
 
     def _holds(self, code: str) -> bool:
         """Whether the aggregate's state holds ``code`` (as a value, or in a list, a set or a
