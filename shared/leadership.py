@@ -84,6 +84,11 @@ def session_gone(conn: asyncpg.Connection, exc: BaseException) -> bool:
     return isinstance(exc, OSError) and not isinstance(exc, TimeoutError)
 
 
+#: The longest a leader stepping down waits for its unlock (or ``doubt_s`` if shorter): an
+#: unlock answers in milliseconds; one that does not is a session cut off, closed instead.
+STEP_DOWN_S = 5.0
+
+
 class LeadershipLost(ConnectionError):
     """The session holding the lock is gone (or holds it no more): another replica may lead."""
 
@@ -255,16 +260,29 @@ class Leadership:
             return
         with contextlib.suppress(Exception):  # gone with the session, or given back below
             conn.remove_termination_listener(self._session_ended)
+        unlocked = not was
         try:
             if was:
+                # Bounded: a session cut off without a word (no FIN, no RST) answers nothing,
+                # and with DB_STATEMENT_TIMEOUT_S=0 the unlock, then the pool's reset, waited
+                # for ever: a shutdown hung on it (stop 51).
                 with contextlib.suppress(Exception):
-                    await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self.key)
-                log.info("leader.stepped_down", loop=self.what, lock=self.key)
+                    async with asyncio.timeout(min(self.doubt_s, STEP_DOWN_S)):
+                        await conn.execute("SELECT pg_advisory_unlock(hashtext($1))",
+                                           self.key)
+                    unlocked = True
+                log.info("leader.stepped_down", loop=self.what, lock=self.key,
+                         unlocked=unlocked)
         finally:
-            # Also when cancelled on the unlock (a shutdown cancels a loop again every 0.2 s:
-            # ``Background.stop``): skipped, the connection never went back and
-            # ``pool.close()`` waited for it for ever (redteam101). asyncpg's release is
-            # shielded; its reset gives up every advisory lock the session still holds.
+            # An unlock not answered (its bound, a failure, a cancel: a shutdown cancels a
+            # loop again every 0.2 s, ``Background.stop``) closes the connection without a
+            # word, as ``_give_up``: the pool's reset would wait on the same silence, and
+            # ``pool.close()`` for it, for ever. Also when cancelled on the unlock: skipped,
+            # the connection never went back and ``pool.close()`` waited for ever
+            # (redteam101). asyncpg's release is shielded; its reset gives up every advisory
+            # lock the session still holds.
+            if not unlocked:
+                self._give_up(conn)
             await self._release(conn)
 
     async def _release(self, conn: asyncpg.Connection) -> None:

@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 
 from shared.leadership import Leadership, LeadershipLost
 from shared.readmodels.pool import create_pool
+from shared.runtime.background import Background
 from shared.settings import Settings
 from tests.support import end_lock_session, lock_free, schema_pool, wait_until
 
@@ -277,6 +278,63 @@ async def test_a_leader_cut_off_without_a_word_gives_the_lock_up_within_its_doub
                 assert not lead.leading
             network.flowing.set()  # the network back: the closed session reaches PostgreSQL
             async with schema_pool(settings, "leadership_frozen_look", []) as direct:
+                await wait_until(lambda: lock_free(direct, key), what="the lock given up")
+        finally:
+            network.flowing.set()
+            pool.terminate()
+
+
+@pytest.mark.parametrize("leaving", ["the loop failed", "a shutdown"])
+async def test_a_leader_cut_off_without_a_word_steps_down_without_waiting_for_ever(
+        settings: Settings, leaving: str) -> None:
+    """A loop leaving its lock (it failed, or a shutdown cancels it again every 0.2 s:
+    ``Background.stop``) while the network to PostgreSQL is silent (no FIN, no RST) with
+    DB_STATEMENT_TIMEOUT_S=0: the unlock waited for ever for its answer; cancelled, the
+    pool's reset of the connection waited for ever instead, and ``pool.close()`` for it: the
+    shutdown hung. Now the unlock is bounded and one not answered closes the connection
+    without a word (PostgreSQL frees the lock when the close reaches it)."""
+    target = urlsplit(settings.database_url)
+    network = FrozenNetwork(target.hostname or "127.0.0.1", target.port or 5432)
+    async with network as port:
+        through = settings.model_copy(update={
+            "database_url": settings.database_url.replace(
+                f"{target.hostname}:{target.port}", f"127.0.0.1:{port}"),
+            "db_statement_timeout_s": 0})  # no client timeout at all
+        pool = await create_pool(through, f"{settings.schema_prefix}leadership_frozen_exit",
+                                 min_size=1, max_size=2)
+        key = "sixstep-test-leadership:frozen-exit"
+        cut = asyncio.Event()
+
+        async def loop() -> None:
+            async with Leadership(pool, key, what="test", doubt_s=0.5) as lead:
+                await lead.check()
+                network.flowing.clear()
+                cut.set()
+                if leaving == "the loop failed":
+                    raise RuntimeError(leaving)
+                await asyncio.Event().wait()
+
+        background = Background()
+        try:
+            if leaving == "a shutdown":
+                background.start("test", loop)
+                await cut.wait()
+                await background.stop()  # at most its 10 s: the loop may be left behind
+                running = asyncio.ensure_future(asyncio.sleep(0))
+            else:
+                running = asyncio.ensure_future(loop())
+                await cut.wait()
+
+            async def closed() -> None:  # the loop ended, every connection back
+                await asyncio.gather(running, return_exceptions=True)
+                await pool.close()
+            # not a timing bound: a liveness guard (the old step-down waited for ever)
+            done, _ = await asyncio.wait([asyncio.ensure_future(closed())], timeout=30)
+            if not done:
+                pool.terminate()
+                pytest.fail(f"stepping down after {leaving} waited for ever")
+            network.flowing.set()  # the network back: the closed session reaches PostgreSQL
+            async with schema_pool(settings, "leadership_frozen_exit_look", []) as direct:
                 await wait_until(lambda: lock_free(direct, key), what="the lock given up")
         finally:
             network.flowing.set()
