@@ -122,23 +122,28 @@ class Leadership:
         self._confirmed = -math.inf
 
     async def __aenter__(self) -> Leadership:
-        conn: asyncpg.Connection = await self.pool.acquire()
-        try:
-            waited = False
-            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))",
-                                          self.key):
-                if not self.wait:
-                    await self._release(conn)
-                    return self
-                if not waited:
-                    log.info("leader.standby", loop=self.what, lock=self.key)
-                    waited = True
-                    if self.on_standby:
-                        self.on_standby(True)
-                await asyncio.sleep(self.standby_s)
-        except BaseException:
+        waited = False
+        while True:
+            # A connection per try, given back when the try lost: a try that did not get the
+            # lock holds nothing on its session, so only the winner keeps its connection. A
+            # standby kept one for as long as it stood by: a second replica's seven loops
+            # held seven sessions doing nothing (stop 51).
+            conn: asyncpg.Connection = await self.pool.acquire()
+            try:
+                if await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", self.key):
+                    break
+            except BaseException:  # a cancelled try may have won: the reset unlocks it
+                await self._release(conn)
+                raise
             await self._release(conn)
-            raise
+            if not self.wait:
+                return self
+            if not waited:
+                log.info("leader.standby", loop=self.what, lock=self.key)
+                waited = True
+                if self.on_standby:
+                    self.on_standby(True)
+            await asyncio.sleep(self.standby_s)
         self._conn, self.leading = conn, True
         self._confirmed = asyncio.get_running_loop().time()
         # Heard as it happens, not at the next ``check`` (the period scheduler's is a minute

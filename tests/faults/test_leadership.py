@@ -78,6 +78,31 @@ async def test_a_leader_sees_its_lock_whatever_the_sign_of_its_hash_and_loses_it
         await second.__aexit__(None, None, None)
 
 
+async def test_replicas_standing_by_hold_no_session_while_they_wait(
+        settings: Settings) -> None:
+    """A loop standing by kept a pool connection, its session idle, for as long as it waited:
+    a second replica of feedback's workers held seven sessions for nothing. A try that did
+    not get the lock holds nothing on its session: the connection goes back to the pool, and
+    only the winning try keeps its own (the first test: a standby still takes over)."""
+    async with schema_pool(settings, "leadership_standby", []) as pool:
+        key = "sixstep-test-leadership:standby"
+        async with Leadership(pool, key, what="test"):
+            said = [asyncio.Event() for _ in range(3)]
+            standbys = [Leadership(pool, key, what="test", standby_s=3600,
+                                   on_standby=lambda waiting, e=e: waiting and e.set())
+                        for e in said]
+            waiting = [asyncio.create_task(s.__aenter__()) for s in standbys]
+            try:
+                for e in said:  # a barrier: each has tried once and is now waiting
+                    await e.wait()
+                assert pool.get_size() - pool.get_idle_size() == 1  # the leader's own
+                assert not any(s.leading for s in standbys)
+            finally:
+                for task in waiting:
+                    task.cancel()
+                await asyncio.gather(*waiting, return_exceptions=True)
+
+
 async def test_a_leader_whose_session_ended_says_so_at_once_not_at_its_next_round(
         settings: Settings) -> None:
     """The period scheduler looks at its lock once a minute: after PostgreSQL ended the
