@@ -250,6 +250,21 @@ class Leadership:
                 conn.remove_termination_listener(ended)
         self.lost("the session ended")
 
+    async def unlisten(self, channel: str, callback: Callable[..., object]) -> None:
+        """Take a LISTEN callback off the lock's connection (the relay's, the survey
+        scheduler's), bounded as stepping down is: an UNLISTEN no answer comes to (a silent
+        cut, DB_STATEMENT_TIMEOUT_S=0) closed nothing and waited for ever, so the loop never
+        reached its step-down. Not answered in time, the connection is closed without a
+        word (``_give_up``); a session already gone has nothing to unlisten."""
+        conn = self._conn
+        if conn is None or closed(conn):
+            return
+        try:
+            async with asyncio.timeout(min(self.doubt_s, STEP_DOWN_S)):
+                await conn.remove_listener(channel, callback)
+        except Exception:
+            self._give_up(conn)
+
     def lost(self, why: str) -> NoReturn:
         """Say the lock's session is gone (``leader.lost``, once: ``_session_ended`` may have
         said it already) and raise ``LeadershipLost``: also for a loop that sees the session

@@ -309,7 +309,7 @@ async def test_a_leader_cut_off_without_a_word_gives_the_lock_up_within_its_doub
             pool.terminate()
 
 
-@pytest.mark.parametrize("leaving", ["the loop failed", "a shutdown"])
+@pytest.mark.parametrize("leaving", ["the loop failed", "a shutdown", "a listener failed"])
 async def test_a_leader_cut_off_without_a_word_steps_down_without_waiting_for_ever(
         settings: Settings, leaving: str) -> None:
     """A loop leaving its lock (it failed, or a shutdown cancels it again every 0.2 s:
@@ -330,9 +330,20 @@ async def test_a_leader_cut_off_without_a_word_steps_down_without_waiting_for_ev
         key = "sixstep-test-leadership:frozen-exit"
         cut = asyncio.Event()
 
+        def heard(*_: object) -> None:
+            pass
+
         async def loop() -> None:
             async with Leadership(pool, key, what="test", doubt_s=0.5) as lead:
                 await lead.check()
+                if leaving == "a listener failed":  # the relay's LISTEN, the scheduler's
+                    await lead.connection.add_listener("sixstep_test", heard)
+                    try:
+                        network.flowing.clear()
+                        cut.set()
+                        raise RuntimeError(leaving)
+                    finally:  # its UNLISTEN waited for ever before the step-down
+                        await lead.unlisten("sixstep_test", heard)
                 network.flowing.clear()
                 cut.set()
                 if leaving == "the loop failed":
