@@ -267,6 +267,35 @@ class FrozenNetwork:
             sink.close()
 
 
+@contextlib.asynccontextmanager
+async def behind_a_freezable_network(settings: Settings, name: str
+                                     ) -> AsyncIterator[tuple[FrozenNetwork, asyncpg.Pool]]:
+    """A pool whose connections reach PostgreSQL through a ``FrozenNetwork``, with no client
+    timeout at all (DB_STATEMENT_TIMEOUT_S=0); at the end the network flows again and the
+    pool is let go (terminated: a step-down under test may have waited for ever)."""
+    target = urlsplit(settings.database_url)
+    network = FrozenNetwork(target.hostname or "127.0.0.1", target.port or 5432)
+    async with network as port:
+        through = settings.model_copy(update={
+            "database_url": settings.database_url.replace(
+                f"{target.hostname}:{target.port}", f"127.0.0.1:{port}"),
+            "db_statement_timeout_s": 0})
+        pool = await create_pool(through, f"{settings.schema_prefix}{name}",
+                                 min_size=1, max_size=2)
+        try:
+            yield network, pool
+        finally:
+            network.flowing.set()
+            pool.terminate()
+
+
+async def lock_given_up(settings: Settings, network: FrozenNetwork, key: str) -> None:
+    """A barrier: the network back, the closed session reaches PostgreSQL, the lock is free."""
+    network.flowing.set()
+    async with schema_pool(settings, "leadership_frozen_look", []) as direct:
+        await wait_until(lambda: lock_free(direct, key), what="the lock given up")
+
+
 async def test_a_leader_cut_off_without_a_word_gives_the_lock_up_within_its_doubt(
         settings: Settings) -> None:
     """A look at the lock that no answer ever comes to (the network between the replica and
@@ -277,36 +306,22 @@ async def test_a_leader_cut_off_without_a_word_gives_the_lock_up_within_its_doub
     session. Now the doubt counts from the look that did not answer, and no look outlasts it:
     the leader gives the lock up (its connection closed) ``doubt_s`` after it stopped
     knowing."""
-    target = urlsplit(settings.database_url)
-    network = FrozenNetwork(target.hostname or "127.0.0.1", target.port or 5432)
-    async with network as port:
-        through = settings.model_copy(update={
-            "database_url": settings.database_url.replace(
-                f"{target.hostname}:{target.port}", f"127.0.0.1:{port}"),
-            "db_statement_timeout_s": 0})  # no client timeout at all
-        pool = await create_pool(through, f"{settings.schema_prefix}leadership_frozen",
-                                 min_size=1, max_size=2)
+    async with behind_a_freezable_network(settings, "leadership_frozen") as (network, pool):
         key = "sixstep-test-leadership:frozen"
-        try:
-            async with Leadership(pool, key, what="test", confirm_s=0, retry_s=0.05,
-                                  doubt_s=0.5) as lead:
-                await lead.check()
-                network.flowing.clear()
-                checking = asyncio.ensure_future(lead.check())
-                # not a timing bound: a liveness guard (the merge's look waited for ever)
-                done, _ = await asyncio.wait([checking], timeout=30)
-                if not done:
-                    pool.terminate()  # else stepping down waits for ever as well
-                    pytest.fail("the leader's look at its lock waited for ever")
-                with pytest.raises(LeadershipLost, match="could not tell"):
-                    await checking
-                assert not lead.leading
-            network.flowing.set()  # the network back: the closed session reaches PostgreSQL
-            async with schema_pool(settings, "leadership_frozen_look", []) as direct:
-                await wait_until(lambda: lock_free(direct, key), what="the lock given up")
-        finally:
-            network.flowing.set()
-            pool.terminate()
+        async with Leadership(pool, key, what="test", confirm_s=0, retry_s=0.05,
+                              doubt_s=0.5) as lead:
+            await lead.check()
+            network.flowing.clear()
+            checking = asyncio.ensure_future(lead.check())
+            # not a timing bound: a liveness guard (the merge's look waited for ever)
+            done, _ = await asyncio.wait([checking], timeout=30)
+            if not done:
+                pool.terminate()  # else stepping down waits for ever as well
+                pytest.fail("the leader's look at its lock waited for ever")
+            with pytest.raises(LeadershipLost, match="could not tell"):
+                await checking
+            assert not lead.leading
+        await lock_given_up(settings, network, key)
 
 
 @pytest.mark.parametrize("leaving", ["the loop failed", "a shutdown", "a listener failed"])
@@ -318,15 +333,8 @@ async def test_a_leader_cut_off_without_a_word_steps_down_without_waiting_for_ev
     pool's reset of the connection waited for ever instead, and ``pool.close()`` for it: the
     shutdown hung. Now the unlock is bounded and one not answered closes the connection
     without a word (PostgreSQL frees the lock when the close reaches it)."""
-    target = urlsplit(settings.database_url)
-    network = FrozenNetwork(target.hostname or "127.0.0.1", target.port or 5432)
-    async with network as port:
-        through = settings.model_copy(update={
-            "database_url": settings.database_url.replace(
-                f"{target.hostname}:{target.port}", f"127.0.0.1:{port}"),
-            "db_statement_timeout_s": 0})  # no client timeout at all
-        pool = await create_pool(through, f"{settings.schema_prefix}leadership_frozen_exit",
-                                 min_size=1, max_size=2)
+    async with behind_a_freezable_network(settings, "leadership_frozen_exit") as (
+            network, pool):
         key = "sixstep-test-leadership:frozen-exit"
         cut = asyncio.Event()
 
@@ -350,28 +358,22 @@ async def test_a_leader_cut_off_without_a_word_steps_down_without_waiting_for_ev
                     raise RuntimeError(leaving)
                 await asyncio.Event().wait()
 
-        background = Background()
-        try:
-            if leaving == "a shutdown":
-                background.start("test", loop)
-                await cut.wait()
-                await background.stop()  # at most its 10 s: the loop may be left behind
-                running = asyncio.ensure_future(asyncio.sleep(0))
-            else:
-                running = asyncio.ensure_future(loop())
-                await cut.wait()
+        running: list[asyncio.Future[None]] = []
+        if leaving == "a shutdown":
+            background = Background()
+            background.start("test", loop)
+            await cut.wait()
+            await background.stop()  # at most its 10 s: the loop may be left behind
+        else:
+            running.append(asyncio.ensure_future(loop()))
+            await cut.wait()
 
-            async def closed() -> None:  # the loop ended, every connection back
-                await asyncio.gather(running, return_exceptions=True)
-                await pool.close()
-            # not a timing bound: a liveness guard (the old step-down waited for ever)
-            done, _ = await asyncio.wait([asyncio.ensure_future(closed())], timeout=30)
-            if not done:
-                pool.terminate()
-                pytest.fail(f"stepping down after {leaving} waited for ever")
-            network.flowing.set()  # the network back: the closed session reaches PostgreSQL
-            async with schema_pool(settings, "leadership_frozen_exit_look", []) as direct:
-                await wait_until(lambda: lock_free(direct, key), what="the lock given up")
-        finally:
-            network.flowing.set()
+        async def closed() -> None:  # the loop ended, every connection back
+            await asyncio.gather(*running, return_exceptions=True)
+            await pool.close()
+        # not a timing bound: a liveness guard (the old step-down waited for ever)
+        done, _ = await asyncio.wait([asyncio.ensure_future(closed())], timeout=30)
+        if not done:
             pool.terminate()
+            pytest.fail(f"stepping down after {leaving} waited for ever")
+        await lock_given_up(settings, network, key)
