@@ -30,6 +30,14 @@ while ``check`` is unsure); the log says ``leader.standby``, ``leader.elected``,
 ``leader.unsure``, ``leader.sure_again``, ``leader.lost`` and ``leader.stepped_down`` with
 the lock's name (no personal data: a loop's name and a schema).
 
+A replica standing by holds no session while it waits: each try takes a pool connection and
+gives it back when it lost (a lost try holds nothing on its session); only the winning try
+keeps its connection. Stepping down (and ``unlisten``, a LISTEN on the lock's session) waits
+for its answer at most ``STEP_DOWN_S`` (or ``doubt_s`` if shorter); one not answered (a
+silent cut: no FIN, no RST, DB_STATEMENT_TIMEOUT_S=0) or cancelled closes the connection
+without a word, as giving up does: PostgreSQL frees the lock when the close reaches it. A
+shutdown hung on it before (stop 52).
+
 Work any replica may pick up, one at a time (a policy's fan-out), enters with
 ``wait=False``: the lock if it is free, else at once with ``leading`` False (someone else is
 on it), and ``check`` between its batches as a loop between rounds.
