@@ -30,6 +30,14 @@ while ``check`` is unsure); the log says ``leader.standby``, ``leader.elected``,
 ``leader.unsure``, ``leader.sure_again``, ``leader.lost`` and ``leader.stepped_down`` with
 the lock's name (no personal data: a loop's name and a schema).
 
+A replica standing by holds no session while it waits: each try takes a pool connection and
+gives it back when it lost (a lost try holds nothing on its session); only the winning try
+keeps its connection. Stepping down (and ``unlisten``, a LISTEN on the lock's session) waits
+for its answer at most ``STEP_DOWN_S`` (or ``doubt_s`` if shorter); one not answered (a
+silent cut: no FIN, no RST, DB_STATEMENT_TIMEOUT_S=0) or cancelled closes the connection
+without a word, as giving up does: PostgreSQL frees the lock when the close reaches it. A
+shutdown hung on it before (stop 52).
+
 Work any replica may pick up, one at a time (a policy's fan-out), enters with
 ``wait=False``: the lock if it is free, else at once with ``leading`` False (someone else is
 on it), and ``check`` between its batches as a loop between rounds.
@@ -84,6 +92,11 @@ def session_gone(conn: asyncpg.Connection, exc: BaseException) -> bool:
     return isinstance(exc, OSError) and not isinstance(exc, TimeoutError)
 
 
+#: The longest a leader stepping down waits for its unlock (or ``doubt_s`` if shorter): an
+#: unlock answers in milliseconds; one that does not is a session cut off, closed instead.
+STEP_DOWN_S = 5.0
+
+
 class LeadershipLost(ConnectionError):
     """The session holding the lock is gone (or holds it no more): another replica may lead."""
 
@@ -117,23 +130,28 @@ class Leadership:
         self._confirmed = -math.inf
 
     async def __aenter__(self) -> Leadership:
-        conn: asyncpg.Connection = await self.pool.acquire()
-        try:
-            waited = False
-            while not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))",
-                                          self.key):
-                if not self.wait:
-                    await self._release(conn)
-                    return self
-                if not waited:
-                    log.info("leader.standby", loop=self.what, lock=self.key)
-                    waited = True
-                    if self.on_standby:
-                        self.on_standby(True)
-                await asyncio.sleep(self.standby_s)
-        except BaseException:
+        waited = False
+        while True:
+            # A connection per try, given back when the try lost: a try that did not get the
+            # lock holds nothing on its session, so only the winner keeps its connection. A
+            # standby kept one for as long as it stood by: a second replica's seven loops
+            # held seven sessions doing nothing (stop 51).
+            conn: asyncpg.Connection = await self.pool.acquire()
+            try:
+                if await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", self.key):
+                    break
+            except BaseException:  # a cancelled try may have won: the reset unlocks it
+                await self._release(conn)
+                raise
             await self._release(conn)
-            raise
+            if not self.wait:
+                return self
+            if not waited:
+                log.info("leader.standby", loop=self.what, lock=self.key)
+                waited = True
+                if self.on_standby:
+                    self.on_standby(True)
+            await asyncio.sleep(self.standby_s)
         self._conn, self.leading = conn, True
         self._confirmed = asyncio.get_running_loop().time()
         # Heard as it happens, not at the next ``check`` (the period scheduler's is a minute
@@ -240,6 +258,21 @@ class Leadership:
                 conn.remove_termination_listener(ended)
         self.lost("the session ended")
 
+    async def unlisten(self, channel: str, callback: Callable[..., object]) -> None:
+        """Take a LISTEN callback off the lock's connection (the relay's, the survey
+        scheduler's), bounded as stepping down is: an UNLISTEN no answer comes to (a silent
+        cut, DB_STATEMENT_TIMEOUT_S=0) closed nothing and waited for ever, so the loop never
+        reached its step-down. Not answered in time, the connection is closed without a
+        word (``_give_up``); a session already gone has nothing to unlisten."""
+        conn = self._conn
+        if conn is None or closed(conn):
+            return
+        try:
+            async with asyncio.timeout(min(self.doubt_s, STEP_DOWN_S)):
+                await conn.remove_listener(channel, callback)
+        except Exception:
+            self._give_up(conn)
+
     def lost(self, why: str) -> NoReturn:
         """Say the lock's session is gone (``leader.lost``, once: ``_session_ended`` may have
         said it already) and raise ``LeadershipLost``: also for a loop that sees the session
@@ -255,16 +288,29 @@ class Leadership:
             return
         with contextlib.suppress(Exception):  # gone with the session, or given back below
             conn.remove_termination_listener(self._session_ended)
+        unlocked = not was
         try:
             if was:
+                # Bounded: a session cut off without a word (no FIN, no RST) answers nothing,
+                # and with DB_STATEMENT_TIMEOUT_S=0 the unlock, then the pool's reset, waited
+                # for ever: a shutdown hung on it (stop 51).
                 with contextlib.suppress(Exception):
-                    await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self.key)
-                log.info("leader.stepped_down", loop=self.what, lock=self.key)
+                    async with asyncio.timeout(min(self.doubt_s, STEP_DOWN_S)):
+                        await conn.execute("SELECT pg_advisory_unlock(hashtext($1))",
+                                           self.key)
+                    unlocked = True
+                log.info("leader.stepped_down", loop=self.what, lock=self.key,
+                         unlocked=unlocked)
         finally:
-            # Also when cancelled on the unlock (a shutdown cancels a loop again every 0.2 s:
-            # ``Background.stop``): skipped, the connection never went back and
-            # ``pool.close()`` waited for it for ever (redteam101). asyncpg's release is
-            # shielded; its reset gives up every advisory lock the session still holds.
+            # An unlock not answered (its bound, a failure, a cancel: a shutdown cancels a
+            # loop again every 0.2 s, ``Background.stop``) closes the connection without a
+            # word, as ``_give_up``: the pool's reset would wait on the same silence, and
+            # ``pool.close()`` for it, for ever. Also when cancelled on the unlock: skipped,
+            # the connection never went back and ``pool.close()`` waited for ever
+            # (redteam101). asyncpg's release is shielded; its reset gives up every advisory
+            # lock the session still holds.
+            if not unlocked:
+                self._give_up(conn)
             await self._release(conn)
 
     async def _release(self, conn: asyncpg.Connection) -> None:

@@ -396,8 +396,10 @@ class Settings(BaseSettings):
         "Where the clerk's screen (served by intake) reads the survey link it shows as a QR "
         "code; default http://<host>:<feedback_port>."))
     feedback_tick_s: float = Field(0.25, gt=0, description=(
-        "How often due surveys are sent/expired. Short ticks send in small batches: a tick's "
-        "whole batch shares the writer with the surveys being requested."))
+        "How often due surveys are sent/expired while there is work. Short ticks send in "
+        "small batches: a tick's whole batch shares the writer with the surveys being "
+        "requested. Idle, the scheduler waits for the next survey due (at most 60 s), woken "
+        "at once by a survey requested."))
 
     consumer_partitions: str = Field(
         "", description="Partitions this replica's consumers own, e.g. '0-7' or '0,2,4'; empty "

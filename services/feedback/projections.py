@@ -234,6 +234,13 @@ def _fold(inserted: list[tuple[Any, ...]], columns: tuple[str, ...], status: str
     return list(new.values()), earlier
 
 
+#: The channel the survey scheduler listens on, for the service's own schema (a name of at
+#: most 63 bytes, whatever the schema's): ``FeedbackViews`` notifies it on every batch that
+#: writes ``surveys``.
+CHANNEL = "SELECT 'sixstep_surveys_' || md5(current_schema())"
+NOTIFY = f"SELECT pg_notify(({CHANNEL}), '')"
+
+
 class FeedbackViews:
     """Applies feedback events to ``surveys`` and ``rectifications`` in the consumer's
     transaction.
@@ -275,6 +282,10 @@ class FeedbackViews:
                                              if row[key] not in written
                                              and patches.get(row[key])}}
             await bulk.update_rows(conn, self._tables, table, key, earlier)
+        if plan.surveys or plan.survey_patch or plan.early_survey:
+            # The survey scheduler, idle until the next moment it knows of, wakes: a survey
+            # requested or redirected may be due now (delivered at the commit).
+            await conn.execute(NOTIFY)
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         # Steps ahead of a row this batch makes change nothing: had an earlier batch made

@@ -421,8 +421,7 @@ class Relay:
             self.behind_since = None  # the next leader (maybe this one again) measures anew
             self._conn = None
             self._forget_flight()
-            with contextlib.suppress(Exception):
-                await listener.remove_listener(self.channel, self._notified)
+            await lead.unlisten(self.channel, self._notified)
 
     async def _publish_on_own_connection(self, lost: asyncio.Event) -> None:
         """Publish on a new connection of the relay's own until it closes

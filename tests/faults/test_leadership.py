@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 
 from shared.leadership import Leadership, LeadershipLost
 from shared.readmodels.pool import create_pool
+from shared.runtime.background import Background
 from shared.settings import Settings
 from tests.support import end_lock_session, lock_free, schema_pool, wait_until
 
@@ -75,6 +76,31 @@ async def test_a_leader_sees_its_lock_whatever_the_sign_of_its_hash_and_loses_it
             await second.check()
         assert not second.leading
         await second.__aexit__(None, None, None)
+
+
+async def test_replicas_standing_by_hold_no_session_while_they_wait(
+        settings: Settings) -> None:
+    """A loop standing by kept a pool connection, its session idle, for as long as it waited:
+    a second replica of feedback's workers held seven sessions for nothing. A try that did
+    not get the lock holds nothing on its session: the connection goes back to the pool, and
+    only the winning try keeps its own (the first test: a standby still takes over)."""
+    async with schema_pool(settings, "leadership_standby", []) as pool:
+        key = "sixstep-test-leadership:standby"
+        async with Leadership(pool, key, what="test"):
+            said = [asyncio.Event() for _ in range(3)]
+            standbys = [Leadership(pool, key, what="test", standby_s=3600,
+                                   on_standby=lambda waiting, e=e: waiting and e.set())
+                        for e in said]
+            waiting = [asyncio.create_task(s.__aenter__()) for s in standbys]
+            try:
+                for e in said:  # a barrier: each has tried once and is now waiting
+                    await e.wait()
+                assert pool.get_size() - pool.get_idle_size() == 1  # the leader's own
+                assert not any(s.leading for s in standbys)
+            finally:
+                for task in waiting:
+                    task.cancel()
+                await asyncio.gather(*waiting, return_exceptions=True)
 
 
 async def test_a_leader_whose_session_ended_says_so_at_once_not_at_its_next_round(
@@ -241,6 +267,35 @@ class FrozenNetwork:
             sink.close()
 
 
+@contextlib.asynccontextmanager
+async def behind_a_freezable_network(settings: Settings, name: str
+                                     ) -> AsyncIterator[tuple[FrozenNetwork, asyncpg.Pool]]:
+    """A pool whose connections reach PostgreSQL through a ``FrozenNetwork``, with no client
+    timeout at all (DB_STATEMENT_TIMEOUT_S=0); at the end the network flows again and the
+    pool is let go (terminated: a step-down under test may have waited for ever)."""
+    target = urlsplit(settings.database_url)
+    network = FrozenNetwork(target.hostname or "127.0.0.1", target.port or 5432)
+    async with network as port:
+        through = settings.model_copy(update={
+            "database_url": settings.database_url.replace(
+                f"{target.hostname}:{target.port}", f"127.0.0.1:{port}"),
+            "db_statement_timeout_s": 0})
+        pool = await create_pool(through, f"{settings.schema_prefix}{name}",
+                                 min_size=1, max_size=2)
+        try:
+            yield network, pool
+        finally:
+            network.flowing.set()
+            pool.terminate()
+
+
+async def lock_given_up(settings: Settings, network: FrozenNetwork, key: str) -> None:
+    """A barrier: the network back, the closed session reaches PostgreSQL, the lock is free."""
+    network.flowing.set()
+    async with schema_pool(settings, "leadership_frozen_look", []) as direct:
+        await wait_until(lambda: lock_free(direct, key), what="the lock given up")
+
+
 async def test_a_leader_cut_off_without_a_word_gives_the_lock_up_within_its_doubt(
         settings: Settings) -> None:
     """A look at the lock that no answer ever comes to (the network between the replica and
@@ -251,33 +306,74 @@ async def test_a_leader_cut_off_without_a_word_gives_the_lock_up_within_its_doub
     session. Now the doubt counts from the look that did not answer, and no look outlasts it:
     the leader gives the lock up (its connection closed) ``doubt_s`` after it stopped
     knowing."""
-    target = urlsplit(settings.database_url)
-    network = FrozenNetwork(target.hostname or "127.0.0.1", target.port or 5432)
-    async with network as port:
-        through = settings.model_copy(update={
-            "database_url": settings.database_url.replace(
-                f"{target.hostname}:{target.port}", f"127.0.0.1:{port}"),
-            "db_statement_timeout_s": 0})  # no client timeout at all
-        pool = await create_pool(through, f"{settings.schema_prefix}leadership_frozen",
-                                 min_size=1, max_size=2)
+    async with behind_a_freezable_network(settings, "leadership_frozen") as (network, pool):
         key = "sixstep-test-leadership:frozen"
-        try:
-            async with Leadership(pool, key, what="test", confirm_s=0, retry_s=0.05,
-                                  doubt_s=0.5) as lead:
+        async with Leadership(pool, key, what="test", confirm_s=0, retry_s=0.05,
+                              doubt_s=0.5) as lead:
+            await lead.check()
+            network.flowing.clear()
+            checking = asyncio.ensure_future(lead.check())
+            # not a timing bound: a liveness guard (the merge's look waited for ever)
+            done, _ = await asyncio.wait([checking], timeout=30)
+            if not done:
+                pool.terminate()  # else stepping down waits for ever as well
+                pytest.fail("the leader's look at its lock waited for ever")
+            with pytest.raises(LeadershipLost, match="could not tell"):
+                await checking
+            assert not lead.leading
+        await lock_given_up(settings, network, key)
+
+
+@pytest.mark.parametrize("leaving", ["the loop failed", "a shutdown", "a listener failed"])
+async def test_a_leader_cut_off_without_a_word_steps_down_without_waiting_for_ever(
+        settings: Settings, leaving: str) -> None:
+    """A loop leaving its lock (it failed, or a shutdown cancels it again every 0.2 s:
+    ``Background.stop``) while the network to PostgreSQL is silent (no FIN, no RST) with
+    DB_STATEMENT_TIMEOUT_S=0: the unlock waited for ever for its answer; cancelled, the
+    pool's reset of the connection waited for ever instead, and ``pool.close()`` for it: the
+    shutdown hung. Now the unlock is bounded and one not answered closes the connection
+    without a word (PostgreSQL frees the lock when the close reaches it)."""
+    async with behind_a_freezable_network(settings, "leadership_frozen_exit") as (
+            network, pool):
+        key = "sixstep-test-leadership:frozen-exit"
+        cut = asyncio.Event()
+
+        def heard(*_: object) -> None:
+            pass
+
+        async def loop() -> None:
+            async with Leadership(pool, key, what="test", doubt_s=0.5) as lead:
                 await lead.check()
+                if leaving == "a listener failed":  # the relay's LISTEN, the scheduler's
+                    await lead.connection.add_listener("sixstep_test", heard)
+                    try:
+                        network.flowing.clear()
+                        cut.set()
+                        raise RuntimeError(leaving)
+                    finally:  # its UNLISTEN waited for ever before the step-down
+                        await lead.unlisten("sixstep_test", heard)
                 network.flowing.clear()
-                checking = asyncio.ensure_future(lead.check())
-                # not a timing bound: a liveness guard (the merge's look waited for ever)
-                done, _ = await asyncio.wait([checking], timeout=30)
-                if not done:
-                    pool.terminate()  # else stepping down waits for ever as well
-                    pytest.fail("the leader's look at its lock waited for ever")
-                with pytest.raises(LeadershipLost, match="could not tell"):
-                    await checking
-                assert not lead.leading
-            network.flowing.set()  # the network back: the closed session reaches PostgreSQL
-            async with schema_pool(settings, "leadership_frozen_look", []) as direct:
-                await wait_until(lambda: lock_free(direct, key), what="the lock given up")
-        finally:
-            network.flowing.set()
+                cut.set()
+                if leaving == "the loop failed":
+                    raise RuntimeError(leaving)
+                await asyncio.Event().wait()
+
+        running: list[asyncio.Future[None]] = []
+        if leaving == "a shutdown":
+            background = Background()
+            background.start("test", loop)
+            await cut.wait()
+            await background.stop()  # at most its 10 s: the loop may be left behind
+        else:
+            running.append(asyncio.ensure_future(loop()))
+            await cut.wait()
+
+        async def closed() -> None:  # the loop ended, every connection back
+            await asyncio.gather(*running, return_exceptions=True)
+            await pool.close()
+        # not a timing bound: a liveness guard (the old step-down waited for ever)
+        done, _ = await asyncio.wait([asyncio.ensure_future(closed())], timeout=30)
+        if not done:
             pool.terminate()
+            pytest.fail(f"stepping down after {leaving} waited for ever")
+        await lock_given_up(settings, network, key)
