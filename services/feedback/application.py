@@ -27,6 +27,7 @@ from services.feedback.domain import (
     Recorder,
     Rectification,
     Survey,
+    judged_day,
     survey_id_for_resolution,
 )
 from services.feedback.tokens import WINDOW, SurveyTokens
@@ -91,6 +92,9 @@ class SurveyPolicy:
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     #: No SMS or callback is due between these (the center's wall clock; equal: none).
     quiet: tuple[time, time] = (time(21, 0), time(8, 0))
+    #: ``CLOCK_AHEAD_UNTIL``: the clock once ran ahead and recorded days up to this one; the
+    #: appeal window and a triage's missed deadline are not judged on them (``judged_day``).
+    clock_ahead_until: date | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SurveyPolicy:
@@ -107,7 +111,8 @@ class SurveyPolicy:
                    appeal_working_days=settings.rectification_appeal_working_days,
                    revisit_channel=settings.revisit_channel,
                    reason_tags=tuple(settings.survey_reason_tags), tz=settings.tz,
-                   quiet=(settings.survey_quiet_from, settings.survey_quiet_until))
+                   quiet=(settings.survey_quiet_from, settings.survey_quiet_until),
+                   clock_ahead_until=settings.clock_ahead_until)
 
     def working_days(self, track: str) -> int:
         """The limit of a triage track (好差评: immediate / limited / explain)."""
@@ -583,7 +588,8 @@ class Feedback:
             today = calendar.local_day(meta["occurred_at"])
             as_of = calendar.local_day(self.clock.now())  # not a day the caller gives
             covered(lambda: rectification.triage(cmd.track, days, calendar, today, meta,
-                                                 as_of, since))
+                                                 as_of, since,
+                                                 self.policy.clock_ahead_until))
 
         return await self.path.on(rectification_id, "rectification", "RectificationTriaged",
                                   act, meta, key, expected_version)
@@ -595,7 +601,8 @@ class Feedback:
         Within ``appeal_working_days`` of the review, on the service's day (409
         ``appeal_window_closed``; 422 past the calendar), or on the latest day the service
         recorded anything of the review or at its center when later (``seen_on``,
-        ``Rectification.seen_day``): a clock set back does not reopen a closed window."""
+        ``Rectification.seen_day``): a clock set back does not reopen a closed window; but
+        not a day up to ``CLOCK_AHEAD_UNTIL`` (``judged_day``): the clock ran ahead then."""
         meta = self.path.meta(actor, key, cmd)
         await self.path.scrubbing(meta, rectification_id, cmd.reasons)
         seen_on: date | None = None
@@ -606,9 +613,10 @@ class Feedback:
 
         def act(rectification: Rectification, meta: Meta) -> None:
             calendar = self.calendars.for_center(rectification.center_id)
-            today = calendar.local_day(self.clock.now())
-            window = AppealWindow(calendar, today if seen_on is None else max(today, seen_on),
-                                  self.policy.appeal_working_days)
+            ahead_until = self.policy.clock_ahead_until
+            window = AppealWindow(
+                calendar, judged_day(calendar.local_day(self.clock.now()), seen_on, ahead_until),
+                self.policy.appeal_working_days, ahead_until)
             covered(lambda: rectification.lodge_appeal(cmd.reasons, meta, on_behalf, window))
 
         return await self.path.on(rectification_id, "rectification", "RectificationAppealed",

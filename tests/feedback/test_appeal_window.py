@@ -7,7 +7,7 @@ the window all the same."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import cast
 
 from services.feedback.sending import SurveyMessage
@@ -126,6 +126,31 @@ async def test_a_clock_set_back_past_the_windows_end_does_not_reopen_it(
                                 headers={**headers(key()), **clerk})
         assert r.status_code == 409, r.text
         assert r.json()["error"]["details"]["closed_on"] == "2026-12-28"
+
+
+async def test_a_clock_set_a_day_ahead_then_put_right_closes_no_window_early_once_said(
+        settings: Settings) -> None:
+    # The same log as the clock set back, read the other way: on Monday 28 December, the
+    # window's last day, feedback's clock is set a day ahead by mistake and records one
+    # resident's rating as of Tuesday 29; put right the same hour. Judged on the center's
+    # last closed survey, every window of the center closing on the 28th was shut a day
+    # early (as calendar53 left it, nothing undid it: the day is the log's). The operator
+    # sets CLOCK_AHEAD_UNTIL to the 29th, and the clerk's appeal is judged on the clock.
+    settings, clock, sender, clerk, director = on_sunday(settings)
+    settings = settings.model_copy(update={"clock_ahead_until": date(2026, 12, 29)})
+    async with center(settings, clock, sender, SUNDAY) as (intake, feedback):
+        _, reviewed = await bad_review(intake, feedback, sender, "2026-12-20T10:00:00+08:00")
+        clock.set(datetime.fromisoformat("2026-12-29T09:30:00+08:00"))  # a day ahead
+        _, answered = await rated_case(intake, feedback, sender, "2026-12-29T09:20:00+08:00",
+                                       "very_satisfied")
+        r = await feedback.get("/figures", params={"after": answered, "period": "day"},
+                               headers=director)
+        assert r.status_code == 200, r.text
+        clock.set(datetime.fromisoformat("2026-12-28T09:40:00+08:00"))  # put right
+        r = await feedback.post(f"/rectifications/{reviewed['rectification_id']}/appeal",
+                                json={"reasons": "居民评错了窗口"},
+                                headers={**headers(key()), **clerk})
+        assert r.status_code == 200, r.text
 
 
 async def test_after_the_window_another_centers_review_is_a_404_and_a_replay_answers_as_first(
