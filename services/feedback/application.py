@@ -581,15 +581,21 @@ class Feedback:
         day of the triage, on the center's calendar (422 past the years it covers)."""
         meta = self.path.meta(actor, key, cmd)
         days = self.policy.working_days(cmd.track)
-        since = await self._served_since(rectification_id)
+        known = await self._in_reach(rectification_id)
+        since = await self._served_of(known)
+        seen_on = await self._center_seen_on(known)
+        ahead_until = self.policy.clock_ahead_until
 
         def act(rectification: Rectification, meta: Meta) -> None:
             calendar = self.calendars.for_center(rectification.center_id)
             today = calendar.local_day(meta["occurred_at"])
-            as_of = calendar.local_day(self.clock.now())  # not a day the caller gives
+            # Not a day the caller gives: the service's, or the center's last closed survey's
+            # when later (a clock set back past a missed deadline moves it on no more than it
+            # reopens an appeal window: nothing is recorded of a missed rectification after
+            # its deadline, so its own days did not hold it; until redteam109).
+            as_of = judged_day(calendar.local_day(self.clock.now()), seen_on, ahead_until)
             covered(lambda: rectification.triage(cmd.track, days, calendar, today, meta,
-                                                 as_of, since,
-                                                 self.policy.clock_ahead_until))
+                                                 as_of, since, ahead_until))
 
         return await self.path.on(rectification_id, "rectification", "RectificationTriaged",
                                   act, meta, key, expected_version)
@@ -605,11 +611,7 @@ class Feedback:
         not a day up to ``CLOCK_AHEAD_UNTIL`` (``judged_day``): the clock ran ahead then."""
         meta = self.path.meta(actor, key, cmd)
         await self.path.scrubbing(meta, rectification_id, cmd.reasons)
-        seen_on: date | None = None
-        if self.seen_on is not None:  # another center's, or none: nothing asked (the 404)
-            known = await self._in_reach(rectification_id)
-            if isinstance(known, Rectification):
-                seen_on = await self.seen_on(known.center_id)
+        seen_on = await self._center_seen_on(await self._in_reach(rectification_id))
 
         def act(rectification: Rectification, meta: Meta) -> None:
             calendar = self.calendars.for_center(rectification.center_id)
@@ -639,9 +641,22 @@ class Feedback:
         it is not found (the command's 404 says so)."""
         if self.served_now is None:
             return ()
-        known = await self._in_reach(aggregate_id)
+        return await self._served_of(await self._in_reach(aggregate_id))
+
+    async def _served_of(self, known: Aggregate | None) -> tuple[str, ...]:
+        """``_served_since`` for ``known``, ``_in_reach``'s answer already asked."""
         case_id = getattr(known, "case_id", None)
-        return await self.served_now(case_id) if case_id is not None else ()
+        if self.served_now is None or case_id is None:
+            return ()
+        return await self.served_now(case_id)
+
+    async def _center_seen_on(self, known: Aggregate | None) -> date | None:
+        """The latest day a survey of a rectification's center closed on (``seen_on``), for
+        one in the caller's reach (``known``: ``_in_reach``'s answer); None for none, or for
+        another center's: nothing asked of the read model, the command's 404 as for none."""
+        if self.seen_on is None or not isinstance(known, Rectification):
+            return None
+        return await self.seen_on(known.center_id)
 
     async def _in_reach(self, aggregate_id: UUID) -> Aggregate | None:
         """The aggregate as stored, when the caller may act on it; None when there is none

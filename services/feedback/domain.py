@@ -723,8 +723,9 @@ class Rectification(RemembersCommands):
                also_served: tuple[str, ...] = (), ahead_until: date | None = None) -> None:
         """Put the bad review on ``track``: due ``working_days`` working days after ``today``
         (the day of the triage). Again while it is open: the supervisor may change the track,
-        not once its deadline has passed on ``as_of`` (the service's day, not the command's
-        ``occurred_at``, which may be given earlier): a missed deadline stays missed, as at
+        not once its deadline has passed on ``as_of`` (the service's day, or the center's last
+        closed survey's when later, not the command's ``occurred_at``, which may be given
+        earlier): a missed deadline stays missed, as at
         re-planning. Counted again from the day of a triage, a rectification put right late
         was judged on time (rectification_on_time_rate). Nor on a day before the latest the
         service recorded anything of it on (``seen_day``): a clock set back past a missed

@@ -128,6 +128,46 @@ async def test_a_clock_set_back_past_the_windows_end_does_not_reopen_it(
         assert r.json()["error"]["details"]["closed_on"] == "2026-12-28"
 
 
+async def test_a_clock_set_back_past_a_missed_deadline_does_not_let_a_triage_move_it(
+        settings: Settings) -> None:
+    # Reviewed on Sunday 20 December: due Monday 28, untriaged. On Tuesday 29 the center's day
+    # goes on (another resident rates another case), and nothing more is recorded of the
+    # review: its deadline was missed. Feedback's clock is set back to Monday 28; a triage
+    # then read "due today" and moved it on by 解释说明's 15 working days, and a missed
+    # rectification could be put right on time (until redteam109). calendar53 judged the
+    # appeal window on the center's last closed survey for that very reason (the review's
+    # own events rarely move after its day), but the triage on the review's events alone.
+    settings, clock, sender, _, director = on_sunday(settings)
+    async with center(settings, clock, sender, SUNDAY) as (intake, feedback):
+        _, reviewed = await bad_review(intake, feedback, sender, "2026-12-20T10:00:00+08:00")
+        assert reviewed["deadline_on"] == "2026-12-28"
+        triage = f"/rectifications/{reviewed['rectification_id']}/triage"
+        clock.set(datetime.fromisoformat("2026-12-29T09:30:00+08:00"))
+        _, answered = await rated_case(intake, feedback, sender, "2026-12-29T09:20:00+08:00",
+                                       "very_satisfied")
+        r = await feedback.get("/figures", params={"after": answered, "period": "day"},
+                               headers=director)
+        assert r.status_code == 200, r.text
+        r = await feedback.post(triage, json={"track": "explain"},
+                                headers={**headers(key()), **director})
+        assert r.status_code == 409, r.text
+        clock.set(datetime.fromisoformat("2026-12-28T16:00:00+08:00"))
+        r = await feedback.post(triage, json={"track": "explain"},
+                                headers={**headers(key()), **director})
+        assert r.status_code == 409, r.text
+        assert r.json()["error"]["details"]["rule"] == "deadline_missed"
+        # Another center's supervisor asks the same: the 404 of an id nobody has (the center's
+        # day is not asked for a review out of reach).
+        elsewhere = bearer(settings, role=Role.SUPERVISOR, sub="director-09", center="other-ctr")
+        answers = [await feedback.post(path, json={"track": "explain"},
+                                       headers={**headers(key()), **elsewhere})
+                   for path in (triage, f"/rectifications/{uuid.uuid4()}/triage")]
+        assert [a.status_code for a in answers] == [404, 404], [a.text for a in answers]
+        mine, nobodys = (a.json()["error"] for a in answers)
+        assert mine["code"] == nobodys["code"] and mine["details"].keys() == nobodys[
+            "details"].keys()
+
+
 async def test_a_clock_set_a_day_ahead_then_put_right_closes_no_window_early_once_said(
         settings: Settings) -> None:
     # The same log as the clock set back, read the other way: on Monday 28 December, the
