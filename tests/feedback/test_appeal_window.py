@@ -10,6 +10,8 @@ import uuid
 from datetime import date, datetime
 from typing import cast
 
+import httpx
+
 from services.feedback.sending import SurveyMessage
 from shared.security.principals import Role
 from shared.settings import Settings
@@ -100,6 +102,19 @@ async def test_a_paper_form_typed_in_with_an_old_date_leaves_the_whole_window_an
         assert r.status_code == 200, r.text
 
 
+async def another_rating_on_tuesday_29(intake: httpx.AsyncClient, feedback: httpx.AsyncClient,
+                                       sender: KeptSender, clock: Clock,
+                                       director: dict[str, str]) -> None:
+    """Feedback's clock at 09:30 on Tuesday 29 December: another resident rates another case
+    (a survey of the center closed that day), and the figures have read it."""
+    clock.set(datetime.fromisoformat("2026-12-29T09:30:00+08:00"))
+    _, answered = await rated_case(intake, feedback, sender, "2026-12-29T09:20:00+08:00",
+                                   "very_satisfied")
+    r = await feedback.get("/figures", params={"after": answered, "period": "day"},
+                           headers=director)
+    assert r.status_code == 200, r.text
+
+
 async def test_a_clock_set_back_past_the_windows_end_does_not_reopen_it(
         settings: Settings) -> None:
     # Reviewed on Sunday 20 December: the window closes on Monday 28. On Tuesday 29 the
@@ -112,12 +127,7 @@ async def test_a_clock_set_back_past_the_windows_end_does_not_reopen_it(
     async with center(settings, clock, sender, SUNDAY) as (intake, feedback):
         _, reviewed = await bad_review(intake, feedback, sender, "2026-12-20T10:00:00+08:00")
         appeal = f"/rectifications/{reviewed['rectification_id']}/appeal"
-        clock.set(datetime.fromisoformat("2026-12-29T09:30:00+08:00"))
-        _, answered = await rated_case(intake, feedback, sender, "2026-12-29T09:20:00+08:00",
-                                       "very_satisfied")
-        r = await feedback.get("/figures", params={"after": answered, "period": "day"},
-                               headers=director)
-        assert r.status_code == 200, r.text
+        await another_rating_on_tuesday_29(intake, feedback, sender, clock, director)
         r = await feedback.post(appeal, json={"reasons": "居民评错了窗口"},
                                 headers={**headers(key()), **clerk})
         assert r.status_code == 409, r.text
@@ -142,12 +152,7 @@ async def test_a_clock_set_back_past_a_missed_deadline_does_not_let_a_triage_mov
         _, reviewed = await bad_review(intake, feedback, sender, "2026-12-20T10:00:00+08:00")
         assert reviewed["deadline_on"] == "2026-12-28"
         triage = f"/rectifications/{reviewed['rectification_id']}/triage"
-        clock.set(datetime.fromisoformat("2026-12-29T09:30:00+08:00"))
-        _, answered = await rated_case(intake, feedback, sender, "2026-12-29T09:20:00+08:00",
-                                       "very_satisfied")
-        r = await feedback.get("/figures", params={"after": answered, "period": "day"},
-                               headers=director)
-        assert r.status_code == 200, r.text
+        await another_rating_on_tuesday_29(intake, feedback, sender, clock, director)
         r = await feedback.post(triage, json={"track": "explain"},
                                 headers={**headers(key()), **director})
         assert r.status_code == 409, r.text
@@ -159,13 +164,7 @@ async def test_a_clock_set_back_past_a_missed_deadline_does_not_let_a_triage_mov
         # Another center's supervisor asks the same: the 404 of an id nobody has (the center's
         # day is not asked for a review out of reach).
         elsewhere = bearer(settings, role=Role.SUPERVISOR, sub="director-09", center="other-ctr")
-        answers = [await feedback.post(path, json={"track": "explain"},
-                                       headers={**headers(key()), **elsewhere})
-                   for path in (triage, f"/rectifications/{uuid.uuid4()}/triage")]
-        assert [a.status_code for a in answers] == [404, 404], [a.text for a in answers]
-        mine, nobodys = (a.json()["error"] for a in answers)
-        assert mine["code"] == nobodys["code"] and mine["details"].keys() == nobodys[
-            "details"].keys()
+        await answered_as_nobodys(feedback, triage, {"track": "explain"}, elsewhere)
 
 
 async def test_a_clock_set_a_day_ahead_then_put_right_closes_no_window_early_once_said(
@@ -180,12 +179,8 @@ async def test_a_clock_set_a_day_ahead_then_put_right_closes_no_window_early_onc
     settings = settings.model_copy(update={"clock_ahead_until": date(2026, 12, 29)})
     async with center(settings, clock, sender, SUNDAY) as (intake, feedback):
         _, reviewed = await bad_review(intake, feedback, sender, "2026-12-20T10:00:00+08:00")
-        clock.set(datetime.fromisoformat("2026-12-29T09:30:00+08:00"))  # a day ahead
-        _, answered = await rated_case(intake, feedback, sender, "2026-12-29T09:20:00+08:00",
-                                       "very_satisfied")
-        r = await feedback.get("/figures", params={"after": answered, "period": "day"},
-                               headers=director)
-        assert r.status_code == 200, r.text
+        # A day ahead: the 29th.
+        await another_rating_on_tuesday_29(intake, feedback, sender, clock, director)
         clock.set(datetime.fromisoformat("2026-12-28T09:40:00+08:00"))  # put right
         r = await feedback.post(f"/rectifications/{reviewed['rectification_id']}/appeal",
                                 json={"reasons": "居民评错了窗口"},
@@ -215,13 +210,20 @@ async def test_after_the_window_another_centers_review_is_a_404_and_a_replay_ans
                                     headers={**headers(lodged), **clerk})
         assert again.status_code == 200, again.text
         assert {**again.json(), "replayed": False} == first.json() and again.json()["replayed"]
-        answers = [await feedback.post(path, json={"reasons": "申诉"},
-                                       headers={**headers(key()), **elsewhere})
-                   for path in (appeal, f"/rectifications/{uuid.uuid4()}/appeal")]
-        assert [a.status_code for a in answers] == [404, 404], [a.text for a in answers]
-        mine, nobodys = (a.json()["error"] for a in answers)
-        assert mine["code"] == nobodys["code"] and mine["details"].keys() == nobodys[
-            "details"].keys()
+        await answered_as_nobodys(feedback, appeal, {"reasons": "申诉"}, elsewhere)
+
+
+async def answered_as_nobodys(feedback: httpx.AsyncClient, path: str, body: dict[str, str],
+                              elsewhere: dict[str, str]) -> None:
+    """``path`` (a rectification's command) posted by another center's staff is answered as
+    the same command on an id nobody has: the same 404, the same details."""
+    nobody = path.replace(path.split("/")[2], str(uuid.uuid4()))
+    answers = [await feedback.post(p, json=body, headers={**headers(key()), **elsewhere})
+               for p in (path, nobody)]
+    assert [a.status_code for a in answers] == [404, 404], [a.text for a in answers]
+    mine, nobodys = (a.json()["error"] for a in answers)
+    assert mine["code"] == nobodys["code"] and mine["details"].keys() == nobodys[
+        "details"].keys()
 
 
 async def asked_on_the_tablet(sender: KeptSender, case_id: str) -> SurveyMessage:
