@@ -93,7 +93,8 @@ class SurveyPolicy:
     #: No SMS or callback is due between these (the center's wall clock; equal: none).
     quiet: tuple[time, time] = (time(21, 0), time(8, 0))
     #: ``CLOCK_AHEAD_UNTIL``: the clock once ran ahead and recorded days up to this one; the
-    #: appeal window and a triage's missed deadline are not judged on them (``judged_day``).
+    #: appeal window, a triage's missed deadline and an outcome's day are not judged on them
+    #: (``judged_day``).
     clock_ahead_until: date | None = None
 
     @classmethod
@@ -557,13 +558,23 @@ class Feedback:
         await self.path.scrubbing(meta, rectification_id, cmd.actions)
         # Who served the case since its survey was asked bars the outcome as the triage and
         # the appeal's decision (a supervisor who finished the help task after the resolution).
-        since = await self._served_since(rectification_id)
+        known = await self._in_reach(rectification_id)
+        since = await self._served_of(known)
+        seen_on = await self._center_seen_on(known)
 
         def act(rectification: Rectification, meta: Meta) -> Survey:
             done_at: datetime = meta["occurred_at"]
             # Judged on the day given, unless posted more than the grace after it (backdated):
-            # then on feedback's clock less the grace (shared.kernel.moments).
-            judged_at = self.path.moments.judged_at(done_at, now) or done_at
+            # then on feedback's clock less the grace (shared.kernel.moments); that clock never
+            # before the day the center reached (its last closed survey, the review's own
+            # events: ``judged_day``): a clock set back past the grace recorded a missed
+            # rectification put right on time (until redteam109).
+            calendar = self.calendars.for_center(rectification.center_id)
+            seen = max((d for d in (seen_on, rectification.seen_day(calendar)) if d is not None),
+                       default=None)
+            day = judged_day(calendar.local_day(now), seen, self.policy.clock_ahead_until)
+            clock_at = max(now, calendar.start_of_day(day))
+            judged_at = self.path.moments.judged_at(done_at, clock_at) or done_at
             rectification.complete(cmd.outcome.value, cmd.actions, self.local_day(judged_at),
                                    meta, since)
             channel = rectification.revisit_channel_for(self.policy.revisit_channel)

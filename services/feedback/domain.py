@@ -463,9 +463,10 @@ class Survey(RemembersCommands):
 
 
 def judged_day(today: date, seen_on: date | None, ahead_until: date | None = None) -> date:
-    """The day a bad review's appeal window and a triage's missed deadline are judged on: the
-    service's ``today``, or ``seen_on`` (the latest day the service recorded anything of the
-    review, or at its center) when later, so a clock set back reopens nothing; but not a
+    """The day a bad review's appeal window, a triage's missed deadline and the grace of its
+    outcome's day (``Feedback.complete_rectification``) are judged on: the service's
+    ``today``, or ``seen_on`` (the latest day the service recorded anything of the review, or
+    at its center) when later, so a clock set back reopens nothing; but not a
     ``seen_on`` up to ``ahead_until`` (``CLOCK_AHEAD_UNTIL``): the operator says the clock once
     ran ahead and recorded days up to it that the center had not reached. Without it, a clock
     set a day ahead that recorded one survey's close, then put right, closed every appeal

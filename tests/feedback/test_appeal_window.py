@@ -104,11 +104,12 @@ async def test_a_paper_form_typed_in_with_an_old_date_leaves_the_whole_window_an
 
 async def another_rating_on_tuesday_29(intake: httpx.AsyncClient, feedback: httpx.AsyncClient,
                                        sender: KeptSender, clock: Clock,
-                                       director: dict[str, str]) -> None:
-    """Feedback's clock at 09:30 on Tuesday 29 December: another resident rates another case
-    (a survey of the center closed that day), and the figures have read it."""
-    clock.set(datetime.fromisoformat("2026-12-29T09:30:00+08:00"))
-    _, answered = await rated_case(intake, feedback, sender, "2026-12-29T09:20:00+08:00",
+                                       director: dict[str, str], day: str = "2026-12-29"
+                                       ) -> None:
+    """Feedback's clock at 09:30 on Tuesday 29 December (or ``day``): another resident rates
+    another case (a survey of the center closed that day), and the figures have read it."""
+    clock.set(datetime.fromisoformat(f"{day}T09:30:00+08:00"))
+    _, answered = await rated_case(intake, feedback, sender, f"{day}T09:20:00+08:00",
                                    "very_satisfied")
     r = await feedback.get("/figures", params={"after": answered, "period": "day"},
                            headers=director)
@@ -165,6 +166,31 @@ async def test_a_clock_set_back_past_a_missed_deadline_does_not_let_a_triage_mov
         # day is not asked for a review out of reach).
         elsewhere = bearer(settings, role=Role.SUPERVISOR, sub="director-09", center="other-ctr")
         await answered_as_nobodys(feedback, triage, {"track": "explain"}, elsewhere)
+
+
+async def test_a_clock_set_back_a_week_past_a_missed_deadline_does_not_put_it_right_on_time(
+        settings: Settings) -> None:
+    # Reviewed on Sunday 20 December: due Monday 28, nothing done. The center's day reaches
+    # Monday 4 January 2027 (a provisional year; another resident rates another case); then
+    # feedback's host is restored from an image of Monday 28 December. The supervisor records
+    # the outcome now, on the clock's 28th: done on the deadline's day, by the clock. It is
+    # judged on the center's day less the 72 h grace (1 January at the earliest): late.
+    # Until redteam109 it was recorded on time (``on_time``, rectification_on_time_rate):
+    # a clock set back past the grace put a missed rectification right in time.
+    settings, clock, sender, _, director = on_sunday(settings)
+    async with center(settings, clock, sender, SUNDAY) as (intake, feedback):
+        _, reviewed = await bad_review(intake, feedback, sender, "2026-12-20T10:00:00+08:00")
+        await another_rating_on_tuesday_29(intake, feedback, sender, clock, director,
+                                           "2027-01-04")
+        clock.set(datetime.fromisoformat("2026-12-28T16:00:00+08:00"))
+        r = await feedback.post(f"/rectifications/{reviewed['rectification_id']}/outcome",
+                                json={"outcome": "rectified", "actions": "窗口增派人手"},
+                                headers={**headers(key()), **director})
+        assert r.status_code == 200, r.text
+        [completed] = [e for e in await stream_envelopes(settings)
+                       if e.type == "RectificationCompleted"]
+        assert (completed.payload["completed_on"], completed.payload["on_time"]) == (
+            "2027-01-01", False)
 
 
 async def test_a_clock_set_a_day_ahead_then_put_right_closes_no_window_early_once_said(
