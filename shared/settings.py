@@ -349,6 +349,14 @@ class Settings(BaseSettings):
         "day it recorded anything of the review or at its center when later: a clock set "
         "back reopens nothing); later, 409 appeal_window_closed. An appeal "
         "lodged in time is decided whenever, after the window too."))
+    clock_ahead_until: date | None = Field(None, description=(
+        "Only after feedback's clock ran ahead and was put right: the last center day it "
+        "recorded while ahead. The appeal window, a triage's missed deadline and an "
+        "outcome's day are then judged on the clock, not on a recorded day up to this one "
+        "(the center's last closed survey, the review's own events), which the center had "
+        "not reached; a "
+        "recorded day after it still counts (a clock set back reopens nothing). Unset "
+        "again once the center's day has passed it."))
     rectification_default_track: Literal["immediate", "limited", "explain"] = Field(
         "limited", description=(
             "The track whose limit a bad review's deadline follows until it is triaged "

@@ -27,6 +27,7 @@ from services.feedback.domain import (
     Recorder,
     Rectification,
     Survey,
+    judged_day,
     survey_id_for_resolution,
 )
 from services.feedback.tokens import WINDOW, SurveyTokens
@@ -91,6 +92,10 @@ class SurveyPolicy:
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
     #: No SMS or callback is due between these (the center's wall clock; equal: none).
     quiet: tuple[time, time] = (time(21, 0), time(8, 0))
+    #: ``CLOCK_AHEAD_UNTIL``: the clock once ran ahead and recorded days up to this one; the
+    #: appeal window, a triage's missed deadline and an outcome's day are not judged on them
+    #: (``judged_day``).
+    clock_ahead_until: date | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SurveyPolicy:
@@ -107,7 +112,8 @@ class SurveyPolicy:
                    appeal_working_days=settings.rectification_appeal_working_days,
                    revisit_channel=settings.revisit_channel,
                    reason_tags=tuple(settings.survey_reason_tags), tz=settings.tz,
-                   quiet=(settings.survey_quiet_from, settings.survey_quiet_until))
+                   quiet=(settings.survey_quiet_from, settings.survey_quiet_until),
+                   clock_ahead_until=settings.clock_ahead_until)
 
     def working_days(self, track: str) -> int:
         """The limit of a triage track (好差评: immediate / limited / explain)."""
@@ -552,13 +558,23 @@ class Feedback:
         await self.path.scrubbing(meta, rectification_id, cmd.actions)
         # Who served the case since its survey was asked bars the outcome as the triage and
         # the appeal's decision (a supervisor who finished the help task after the resolution).
-        since = await self._served_since(rectification_id)
+        known = await self._in_reach(rectification_id)
+        since = await self._served_of(known)
+        seen_on = await self._center_seen_on(known)
 
         def act(rectification: Rectification, meta: Meta) -> Survey:
             done_at: datetime = meta["occurred_at"]
             # Judged on the day given, unless posted more than the grace after it (backdated):
-            # then on feedback's clock less the grace (shared.kernel.moments).
-            judged_at = self.path.moments.judged_at(done_at, now) or done_at
+            # then on feedback's clock less the grace (shared.kernel.moments); that clock never
+            # before the day the center reached (its last closed survey, the review's own
+            # events: ``judged_day``): a clock set back past the grace recorded a missed
+            # rectification put right on time (until redteam109).
+            calendar = self.calendars.for_center(rectification.center_id)
+            seen = max((d for d in (seen_on, rectification.seen_day(calendar)) if d is not None),
+                       default=None)
+            day = judged_day(calendar.local_day(now), seen, self.policy.clock_ahead_until)
+            clock_at = max(now, calendar.start_of_day(day))
+            judged_at = self.path.moments.judged_at(done_at, clock_at) or done_at
             rectification.complete(cmd.outcome.value, cmd.actions, self.local_day(judged_at),
                                    meta, since)
             channel = rectification.revisit_channel_for(self.policy.revisit_channel)
@@ -576,14 +592,21 @@ class Feedback:
         day of the triage, on the center's calendar (422 past the years it covers)."""
         meta = self.path.meta(actor, key, cmd)
         days = self.policy.working_days(cmd.track)
-        since = await self._served_since(rectification_id)
+        known = await self._in_reach(rectification_id)
+        since = await self._served_of(known)
+        seen_on = await self._center_seen_on(known)
+        ahead_until = self.policy.clock_ahead_until
 
         def act(rectification: Rectification, meta: Meta) -> None:
             calendar = self.calendars.for_center(rectification.center_id)
             today = calendar.local_day(meta["occurred_at"])
-            as_of = calendar.local_day(self.clock.now())  # not a day the caller gives
+            # Not a day the caller gives: the service's, or the center's last closed survey's
+            # when later (a clock set back past a missed deadline moves it on no more than it
+            # reopens an appeal window: nothing is recorded of a missed rectification after
+            # its deadline, so its own days did not hold it; until redteam109).
+            as_of = judged_day(calendar.local_day(self.clock.now()), seen_on, ahead_until)
             covered(lambda: rectification.triage(cmd.track, days, calendar, today, meta,
-                                                 as_of, since))
+                                                 as_of, since, ahead_until))
 
         return await self.path.on(rectification_id, "rectification", "RectificationTriaged",
                                   act, meta, key, expected_version)
@@ -595,20 +618,18 @@ class Feedback:
         Within ``appeal_working_days`` of the review, on the service's day (409
         ``appeal_window_closed``; 422 past the calendar), or on the latest day the service
         recorded anything of the review or at its center when later (``seen_on``,
-        ``Rectification.seen_day``): a clock set back does not reopen a closed window."""
+        ``Rectification.seen_day``): a clock set back does not reopen a closed window; but
+        not a day up to ``CLOCK_AHEAD_UNTIL`` (``judged_day``): the clock ran ahead then."""
         meta = self.path.meta(actor, key, cmd)
         await self.path.scrubbing(meta, rectification_id, cmd.reasons)
-        seen_on: date | None = None
-        if self.seen_on is not None:  # another center's, or none: nothing asked (the 404)
-            known = await self._in_reach(rectification_id)
-            if isinstance(known, Rectification):
-                seen_on = await self.seen_on(known.center_id)
+        seen_on = await self._center_seen_on(await self._in_reach(rectification_id))
 
         def act(rectification: Rectification, meta: Meta) -> None:
             calendar = self.calendars.for_center(rectification.center_id)
-            today = calendar.local_day(self.clock.now())
-            window = AppealWindow(calendar, today if seen_on is None else max(today, seen_on),
-                                  self.policy.appeal_working_days)
+            ahead_until = self.policy.clock_ahead_until
+            window = AppealWindow(
+                calendar, judged_day(calendar.local_day(self.clock.now()), seen_on, ahead_until),
+                self.policy.appeal_working_days, ahead_until)
             covered(lambda: rectification.lodge_appeal(cmd.reasons, meta, on_behalf, window))
 
         return await self.path.on(rectification_id, "rectification", "RectificationAppealed",
@@ -631,9 +652,22 @@ class Feedback:
         it is not found (the command's 404 says so)."""
         if self.served_now is None:
             return ()
-        known = await self._in_reach(aggregate_id)
+        return await self._served_of(await self._in_reach(aggregate_id))
+
+    async def _served_of(self, known: Aggregate | None) -> tuple[str, ...]:
+        """``_served_since`` for ``known``, ``_in_reach``'s answer already asked."""
         case_id = getattr(known, "case_id", None)
-        return await self.served_now(case_id) if case_id is not None else ()
+        if self.served_now is None or case_id is None:
+            return ()
+        return await self.served_now(case_id)
+
+    async def _center_seen_on(self, known: Aggregate | None) -> date | None:
+        """The latest day a survey of a rectification's center closed on (``seen_on``), for
+        one in the caller's reach (``known``: ``_in_reach``'s answer); None for none, or for
+        another center's: nothing asked of the read model, the command's 404 as for none."""
+        if self.seen_on is None or not isinstance(known, Rectification):
+            return None
+        return await self.seen_on(known.center_id)
 
     async def _in_reach(self, aggregate_id: UUID) -> Aggregate | None:
         """The aggregate as stored, when the caller may act on it; None when there is none

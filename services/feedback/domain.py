@@ -462,6 +462,23 @@ class Survey(RemembersCommands):
 # -- the rectification ------------------------------------------------------------------------
 
 
+def judged_day(today: date, seen_on: date | None, ahead_until: date | None = None) -> date:
+    """The day a bad review's appeal window, a triage's missed deadline and the grace of its
+    outcome's day (``Feedback.complete_rectification``) are judged on: the service's
+    ``today``, or ``seen_on`` (the latest day the service recorded anything of the review, or
+    at its center) when later, so a clock set back reopens nothing; but not a
+    ``seen_on`` up to ``ahead_until`` (``CLOCK_AHEAD_UNTIL``): the operator says the clock once
+    ran ahead and recorded days up to it that the center had not reached. Without it, a clock
+    set a day ahead that recorded one survey's close, then put right, closed every appeal
+    window of that center a day early (and a clock a year ahead, every window for a year),
+    and nothing an operator could do undid it: the days are the log's (redteam109)."""
+    if seen_on is None or seen_on <= today:
+        return today
+    if ahead_until is not None and seen_on <= ahead_until:
+        return today
+    return seen_on
+
+
 @dataclass(frozen=True)
 class AppealWindow:
     """How long a bad review may be appealed (申诉时限): until the end of the
@@ -474,6 +491,8 @@ class AppealWindow:
     calendar: WorkingCalendar
     today: date
     working_days: int
+    #: ``CLOCK_AHEAD_UNTIL``: recorded days up to it are not judged on (``judged_day``).
+    ahead_until: date | None = None
 
     def closes_on(self, reviewed_on: date) -> date:
         return self.calendar.deadline_day(reviewed_on, self.working_days)
@@ -482,10 +501,11 @@ class AppealWindow:
         """``seen_on``: the latest day the service has recorded anything of the review on
         (``Rectification.seen_day``): the window is judged on it when the service's day is
         earlier, so a clock set back (an operator's slip, a VM restored from an image) does
-        not reopen a window closed before it went back."""
+        not reopen a window closed before it went back (unless ``ahead_until`` says the
+        clock ran ahead up to it: ``judged_day``)."""
         if reviewed_on is None:
             return  # a rectification from before its day was kept: nothing to count from
-        today = self.today if seen_on is None else max(self.today, seen_on)
+        today = judged_day(self.today, seen_on, self.ahead_until)
         # Closed when more than ``working_days`` working days lie in [reviewed_on, today),
         # i.e. today is after ``closes_on``: counted on the days up to today only, so an
         # appeal in time on the calendar's last days is not a 422 for the days after them
@@ -701,23 +721,26 @@ class Rectification(RemembersCommands):
 
     def triage(self, track: RectificationTrack, working_days: int, calendar: WorkingCalendar,
                today: date, meta: Meta, as_of: date | None = None,
-               also_served: tuple[str, ...] = ()) -> None:
+               also_served: tuple[str, ...] = (), ahead_until: date | None = None) -> None:
         """Put the bad review on ``track``: due ``working_days`` working days after ``today``
         (the day of the triage). Again while it is open: the supervisor may change the track,
-        not once its deadline has passed on ``as_of`` (the service's day, not the command's
-        ``occurred_at``, which may be given earlier): a missed deadline stays missed, as at
+        not once its deadline has passed on ``as_of`` (the service's day, or the center's last
+        closed survey's when later, not the command's ``occurred_at``, which may be given
+        earlier): a missed deadline stays missed, as at
         re-planning. Counted again from the day of a triage, a rectification put right late
         was judged on time (rectification_on_time_rate). Nor on a day before the latest the
         service recorded anything of it on (``seen_day``): a clock set back past a missed
         deadline (an appeal decided after it, then the clock back) moved it on. A change of
         track counts the new track's days from the first triage, not from the change:
         triaged again on each deadline day, the deadline moved on for ever and was never
-        missed."""
+        missed. ``ahead_until`` (``CLOCK_AHEAD_UNTIL``): a recorded day up to it is not
+        judged on, the clock ran ahead then (``judged_day``)."""
         if self.status != "open":
             raise RuleViolated("only an open rectification is triaged", status=self.status,
                                rule="rectification_not_open")
         self.check_not_own_work(meta.get("actor"), "a bad review is triaged", also_served)
-        if self.deadline_on < max(today, as_of or today, self.seen_day(calendar) or today):
+        judged_on = judged_day(as_of or today, self.seen_day(calendar), ahead_until)
+        if self.deadline_on < max(today, judged_on):
             raise RuleViolated("the rectification's deadline has passed: it stays missed; "
                                "record its outcome", rule="deadline_missed",
                                deadline_on=self.deadline_on.isoformat())

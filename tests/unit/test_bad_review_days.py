@@ -23,6 +23,7 @@ from services.feedback.domain import (
     AppealWindowClosed,
     Rectification,
     Survey,
+    judged_day,
 )
 from services.followup.consumer import verification_rule
 from shared.contracts.feedback import (
@@ -244,3 +245,78 @@ def test_a_clock_set_back_does_not_let_a_triage_move_a_missed_deadline(
                       + timedelta(hours=10), "director-01"), as_of=set_back_to)
     assert refused.value.details["rule"] == "deadline_missed"
     assert r.track is None
+
+
+# -- a clock once set ahead, then put right: the operator's CLOCK_AHEAD_UNTIL -------------------
+
+
+@pytest.mark.parametrize(("reviewed", "ahead_at", "put_right_to", "ahead_until"), [
+    # Reviewed on Sunday 20 December 2026 (closes Monday 28). On Monday 28 feedback's clock
+    # is set a day ahead by mistake and records the outcome as of Tuesday 29; put right, the
+    # clerk appeals that Monday, in time. Judged on the 29th, refused a day early.
+    (at(2026, 12, 20, 15), at(2026, 12, 29, 10), date(2026, 12, 28), date(2026, 12, 29)),
+    # Reviewed Thursday 24 December (closes Thursday 31). The host's clock kept Shanghai's
+    # time read as UTC, 8 hours ahead: at 16:30 on the 31st it records at 00:30 on 1 January
+    # in Shanghai (16:30 UTC on the 31st). Put right that evening, the appeal of 23:30 on the
+    # 31st (15:30 UTC) is on the window's last day.
+    (at(2026, 12, 24, 10), at(2027, 1, 1, 0, 30).astimezone(UTC), date(2026, 12, 31),
+     date(2027, 1, 1)),
+    # Reviewed Tuesday 29 February 2028 (closes Tuesday 7 March); a clock a year ahead
+    # recorded on 7 March 2029 (provisional), put right on 7 March 2028.
+    (at(2028, 2, 29, 16), at(2029, 3, 7, 10), date(2028, 3, 7), date(2029, 3, 7)),
+])
+def test_a_clock_once_set_ahead_closes_no_window_early_once_the_operator_says_so(
+        reviewed: datetime, ahead_at: datetime, put_right_to: date, ahead_until: date) -> None:
+    r = bad_review(reviewed)
+    complete(r, ahead_at)
+    clerk = meta(at(2030, 1, 1), "clerk-017")
+    # As calendar53 made it: the day recorded ahead closes the window before its end, and
+    # nothing in the log can be set right (the clock set back looks just the same).
+    with pytest.raises(AppealWindowClosed):
+        r.lodge_appeal("居民评错了窗口", clerk, window=AppealWindow(CALENDAR, put_right_to, 5))
+    # The operator says the clock ran ahead through that day: judged on the clock again.
+    r.lodge_appeal("居民评错了窗口", clerk,
+                   window=AppealWindow(CALENDAR, put_right_to, 5, ahead_until))
+    assert r.appeal == "pending"
+
+
+def test_the_centers_mark_is_not_judged_on_up_to_the_day_the_clock_ran_ahead_to() -> None:
+    # The center's last closed survey (one recorded while the clock ran ahead) and a clock set
+    # back afterwards, told apart only by what the operator says.
+    today = date(2026, 12, 28)
+    assert judged_day(today, None) == today  # a center with no survey closed yet
+    assert judged_day(today, date(2026, 12, 21)) == today  # the clock is ahead of the mark
+    assert judged_day(today, date(2026, 12, 29)) == date(2026, 12, 29)  # calendar53's rule
+    assert judged_day(today, date(2026, 12, 29), date(2026, 12, 29)) == today
+    # A day recorded after the one the operator named is the clock set back again: it stands.
+    assert judged_day(today, date(2026, 12, 30), date(2026, 12, 29)) == date(2026, 12, 30)
+    # Past the calendar's years (a clock typed a century ahead): not judged on, not a 422.
+    ending = WorkingCalendar(provisional_years=0)
+    r = bad_review(at(2026, 12, 21, 10), calendar=ending)
+    complete(r, at(2126, 12, 21, 10))
+    r.lodge_appeal("居民评错了窗口", meta(at(2030, 1, 1), "clerk-017"),
+                   window=AppealWindow(ending, date(2026, 12, 28), 5, date(2126, 12, 31)))
+    assert r.appeal == "pending"
+
+
+def test_a_triage_is_not_refused_for_a_day_the_clock_ran_ahead_to() -> None:
+    # Reviewed Sunday 20 December 2026, due Monday 28. On Wednesday 23 feedback's clock ran a
+    # week ahead (Wednesday 30) as the appeal was decided; put right, the supervisor triages
+    # on Thursday 24, the deadline four days off. Judged on the 30th: "deadline missed".
+    def decided_ahead() -> Rectification:
+        r = bad_review(at(2026, 12, 20, 15))
+        r.lodge_appeal("居民评错了窗口", meta(at(2026, 12, 21, 9), "clerk-017"))
+        r.decide_appeal(AppealDecision.REJECTED, None, "差评属实", "director-02",
+                        meta(at(2026, 12, 30, 10), "director-02"))
+        return r
+
+    thursday = date(2026, 12, 24)
+    triaged_at = meta(at(2026, 12, 24, 10), "director-01")
+    refused = decided_ahead()
+    with pytest.raises(RuleViolated):
+        refused.triage(RectificationTrack.EXPLAIN, 15, CALENDAR, thursday, triaged_at,
+                       as_of=thursday)
+    r = decided_ahead()
+    r.triage(RectificationTrack.EXPLAIN, 15, CALENDAR, thursday, triaged_at, as_of=thursday,
+             ahead_until=date(2026, 12, 30))
+    assert r.track == RectificationTrack.EXPLAIN.value
