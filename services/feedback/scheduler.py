@@ -75,6 +75,11 @@ class SurveyScheduler:
             def wake(*_: object) -> None:
                 woken.set()
             conn = lead.connection
+            # The session's end wakes it too: PostgreSQL ending it (a restart, a proxy's cut)
+            # takes the LISTEN with it, so no NOTIFY comes any more, and an idle wait slept
+            # on blind for up to ``idle_s`` before ``check`` saw the lock gone (a tablet
+            # survey requested meanwhile waited for it while the resident sat at the window).
+            conn.add_termination_listener(wake)
             channel = await conn.fetchval(CHANNEL)
             await conn.add_listener(channel, wake)
             try:
@@ -90,6 +95,8 @@ class SurveyScheduler:
                         async with asyncio.timeout(wait):
                             await woken.wait()
             finally:
+                with contextlib.suppress(Exception):  # gone with the session
+                    conn.remove_termination_listener(wake)
                 await lead.unlisten(channel, wake)
 
     async def idle_wait(self) -> float:

@@ -151,3 +151,37 @@ def requested(survey_id: UUID, moment: datetime) -> Envelope:
         "clerk_id": "clerk-017", "service_item": "SA-HARDSHIP-SUBSIDY",
         "send_at": moment.isoformat(), "expires_at": (moment + timedelta(days=7)).isoformat()})
     return envelope.model_copy(update={"aggregate_id": survey_id})  # the survey's own id
+
+
+async def test_a_scheduler_idle_when_postgresql_ends_its_session_stands_by_at_once(
+        settings: Settings) -> None:
+    """A PostgreSQL restart (here ``pg_terminate_backend``) ends the lock's session, and with
+    it the LISTEN: no NOTIFY reaches this replica any more. Idle for up to an hour here, the
+    scheduler must not sleep on blind until then (a tablet survey requested meanwhile would
+    wait for it while the resident sits at the window): it hears the session end, leaves,
+    and its supervisor stands it by for the lock again (``LeadershipLost``)."""
+    from shared.leadership import LeadershipLost
+
+    async with schema_pool(settings, "idle_scheduler_cut", DDL) as pool:
+        await pool.execute("TRUNCATE surveys")
+        clock = StoppedSystemClock(at("2026-12-31T23:30:00+08:00"))
+        scheduler = SurveyScheduler(pool, Feedback(clock), None, "/s",  # type: ignore[arg-type]
+                                    schema="idle-cut", tick_s=TICK_S, idle_s=IDLE_S)
+        running = asyncio.create_task(scheduler.run())
+        try:
+            async def idle() -> bool:
+                assert not running.done(), running
+                return clock.reads >= 2
+            await wait_until(idle, what="the scheduler idle")
+            pid = scheduler.leadership.connection.get_server_pid()
+            assert await pool.fetchval("SELECT pg_terminate_backend($1)", pid)
+
+            async def left() -> bool:
+                return running.done()
+            await wait_until(left, what="the scheduler leaving its lost lock")
+            with pytest.raises(LeadershipLost):
+                running.result()
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError, LeadershipLost):
+                await running
