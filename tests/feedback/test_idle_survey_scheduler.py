@@ -185,3 +185,51 @@ async def test_a_scheduler_idle_when_postgresql_ends_its_session_stands_by_at_on
             running.cancel()
             with contextlib.suppress(asyncio.CancelledError, LeadershipLost):
                 await running
+
+
+class CountingScheduler(SurveyScheduler):
+    """The scheduler, counting its ticks."""
+
+    ticks = 0
+
+    async def tick(self) -> tuple[int, int]:
+        self.ticks += 1
+        return await super().tick()
+
+
+async def test_a_busy_hour_of_surveys_wakes_the_scheduler_no_more_often_than_its_tick(
+        settings: Settings) -> None:
+    """At the afternoon's peak the read model applies batch after batch with surveys in
+    them, each with its NOTIFY: the tick stays ``tick_s`` apart (it sends in small batches
+    beside the surveys being requested, and its reads are not repeated per batch); only an
+    idle scheduler is woken at once."""
+    tick_s = 1.0
+    async with schema_pool(settings, "idle_scheduler_burst", DDL) as pool:
+        await pool.execute("TRUNCATE surveys")
+        clock = StoppedSystemClock(at("2028-02-29T15:00:00+08:00"))
+        feedback = Feedback(clock)
+        scheduler = CountingScheduler(pool, feedback, None, "/s",  # type: ignore[arg-type]
+                                      schema="idle-burst", tick_s=tick_s, idle_s=IDLE_S)
+        running = asyncio.create_task(scheduler.run())
+        try:
+            async def idle() -> bool:
+                assert not running.done(), running
+                return clock.reads >= 2
+            await wait_until(idle, what="the scheduler idle")
+            loop = asyncio.get_running_loop()
+            began, before = loop.time(), scheduler.ticks
+            surveys = [uuid4() for _ in range(40)]
+            for survey_id in surveys:  # one batch each, as a consumer keeping up applies them
+                async with pool.acquire() as conn, conn.transaction():
+                    await FeedbackViews().apply(conn, [requested(survey_id, clock.at)])
+
+            async def all_sent() -> bool:  # the barrier: the last batch's survey handled
+                return surveys[-1] in feedback.sent
+            await wait_until(all_sent, what="the last survey sent")
+            elapsed = loop.time() - began
+            assert scheduler.ticks - before <= elapsed / tick_s + 1.5, (
+                scheduler.ticks - before, elapsed)
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
