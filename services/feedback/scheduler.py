@@ -80,9 +80,9 @@ class SurveyScheduler:
             # takes the LISTEN with it, so no NOTIFY comes any more, and an idle wait slept
             # on blind for up to ``idle_s`` before ``check`` saw the lock gone (a tablet
             # survey requested meanwhile waited for it while the resident sat at the window).
-            conn.add_termination_listener(wake)
             channel = await conn.fetchval(CHANNEL)
             await conn.add_listener(channel, wake)
+            conn.add_termination_listener(wake)  # ended before: ``check`` sees it closed
             try:
                 while True:
                     # still ours? PostgreSQL ending the lock's session (a restart, a proxy's
