@@ -407,7 +407,8 @@ class Settings(BaseSettings):
         "How often due surveys are sent/expired while there is work. Short ticks send in "
         "small batches: a tick's whole batch shares the writer with the surveys being "
         "requested. Idle, the scheduler waits for the next survey due (at most 60 s), woken "
-        "at once by a survey requested."))
+        "by a survey requested: at once when idle, never sooner than this after its last "
+        "tick."))
 
     consumer_partitions: str = Field(
         "", description="Partitions this replica's consumers own, e.g. '0-7' or '0,2,4'; empty "

@@ -71,12 +71,18 @@ class SurveyScheduler:
             # whichever replica applies it), on the lock's own session: a survey requested
             # or redirected is seen as soon as it is applied, not at the next tick.
             woken = asyncio.Event()
+            loop = asyncio.get_running_loop()
 
             def wake(*_: object) -> None:
                 woken.set()
             conn = lead.connection
+            # The session's end wakes it too: PostgreSQL ending it (a restart, a proxy's cut)
+            # takes the LISTEN with it, so no NOTIFY comes any more, and an idle wait slept
+            # on blind for up to ``idle_s`` before ``check`` saw the lock gone (a tablet
+            # survey requested meanwhile waited for it while the resident sat at the window).
             channel = await conn.fetchval(CHANNEL)
             await conn.add_listener(channel, wake)
+            conn.add_termination_listener(wake)  # ended before: ``check`` sees it closed
             try:
                 while True:
                     # still ours? PostgreSQL ending the lock's session (a restart, a proxy's
@@ -84,12 +90,21 @@ class SurveyScheduler:
                     # it again (supervised) rather than send beside it (shared/leadership.py)
                     await lead.check()
                     woken.clear()  # before the tick's reads: a batch applied meanwhile wakes
+                    began = loop.time()
                     expired, sent = await self.tick()
                     wait = self.tick_s if expired or sent else await self.idle_wait()
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(wait):
                             await woken.wait()
+                    # Woken early, still ``tick_s`` after the last tick began: at the peak
+                    # every batch of the read model wakes it (its own sends' too), and it
+                    # ticked per batch (31 ticks in 0.22 s at tick_s 1 s, each with its
+                    # reads and their resets) and sent in as many small batches beside the
+                    # surveys being requested. An idle one, its last tick long ago, goes on.
+                    await asyncio.sleep(max(0.0, began + self.tick_s - loop.time()))
             finally:
+                with contextlib.suppress(Exception):  # gone with the session
+                    conn.remove_termination_listener(wake)
                 await lead.unlisten(channel, wake)
 
     async def idle_wait(self) -> float:
