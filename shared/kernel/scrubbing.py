@@ -38,7 +38,7 @@ from functools import cache
 from typing import Any, Protocol
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, BaseAggregate
 from pydantic import BaseModel
 
 from shared.contracts import REGISTRY
@@ -227,12 +227,16 @@ class ScrubsFreeText(Aggregate):
     def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
         """The library's ``trigger_event`` of the scrubbed arguments, applied through
         ``shared.kernel.applying.trigger`` (the same steps, the apply's lookups once per
-        class) unless the aggregate has an explicit ``TOPIC`` (the library checks it)."""
+        class) when the class lets it (:func:`_triggers_leanly`), else ``super()``'s."""
         fields = scrub_fields(event_class.__name__, kwargs, self._holds)
-        if getattr(type(self), "TOPIC", None):
-            super().trigger_event(event_class, **fields)
-        else:
+        cls = type(self)
+        lean = _lean_triggers.get(cls)
+        if lean is None:
+            lean = _triggers_leanly(cls)
+        if lean:
             trigger(self, event_class, fields)
+        else:
+            super().trigger_event(event_class, **fields)
 
     def _holds(self, code: str) -> bool:
         """Whether the aggregate's state holds ``code`` (as a value, or in a list, a set or a
@@ -257,6 +261,20 @@ class ScrubsFreeText(Aggregate):
         if isinstance(id, UUID) and (create := creator(cls, event_class)) is not None:
             return create(id, fields)
         return super()._create(event_class, id=id, **fields)
+
+
+_lean_triggers: dict[type, bool] = {}
+
+
+def _triggers_leanly(cls: type) -> bool:
+    """Whether ``applying.trigger`` records ``cls``'s events as ``super().trigger_event``
+    would: no explicit ``TOPIC`` (the library checks its registration) and nothing but the
+    library's own ``trigger_event`` after :class:`ScrubsFreeText` in the class's MRO (a
+    mixin's ``trigger_event`` there is the library's path too, and would be skipped)."""
+    lean = _lean_triggers[cls] = (
+        not getattr(cls, "TOPIC", None)
+        and super(ScrubsFreeText, cls).trigger_event is BaseAggregate.trigger_event)
+    return lean
 
 
 class CaseTexts(Protocol):
