@@ -256,25 +256,46 @@ class ScrubsFreeText(Aggregate):
     def _create(cls, event_class: type[Any], *, id: Any = None,
                 **kwargs: Any) -> Any:
         """The library's ``_create`` of the scrubbed arguments; built by
-        ``shared.kernel.creation`` (the same steps, its lookups once per class) when it can."""
+        ``shared.kernel.creation`` (the same steps, its lookups once per class) when it can
+        and the class lets it (:func:`_creates_leanly`)."""
         fields = scrub_fields(event_class.__name__, kwargs)
-        if isinstance(id, UUID) and (create := creator(cls, event_class)) is not None:
+        lean = _lean_creates.get(cls)
+        if lean is None:
+            lean = _creates_leanly(cls)
+        if lean and isinstance(id, UUID) and (create := creator(cls, event_class)) is not None:
             return create(id, fields)
         return super()._create(event_class, id=id, **fields)
 
 
 _lean_triggers: dict[type, bool] = {}
+_lean_creates: dict[type, bool] = {}
 
 
 def _triggers_leanly(cls: type) -> bool:
     """Whether ``applying.trigger`` records ``cls``'s events as ``super().trigger_event``
-    would: no explicit ``TOPIC`` (the library checks its registration) and nothing but the
-    library's own ``trigger_event`` after :class:`ScrubsFreeText` in the class's MRO (a
-    mixin's ``trigger_event`` there is the library's path too, and would be skipped)."""
-    lean = _lean_triggers[cls] = (
-        not getattr(cls, "TOPIC", None)
-        and super(ScrubsFreeText, cls).trigger_event is BaseAggregate.trigger_event)
+    would: no explicit ``TOPIC`` (the library checks its registration) and the library's own
+    ``trigger_event`` next after :class:`ScrubsFreeText` (:func:`_library_follows`)."""
+    lean = _lean_triggers[cls] = (not getattr(cls, "TOPIC", None)
+                                  and _library_follows(cls, "trigger_event"))
     return lean
+
+
+def _creates_leanly(cls: type) -> bool:
+    """Whether ``shared.kernel.creation`` may build ``cls`` for ``super()._create``: the
+    library's own ``_create`` next after :class:`ScrubsFreeText` (:func:`_library_follows`)."""
+    lean = _lean_creates[cls] = _library_follows(cls, "_create")
+    return lean
+
+
+def _library_follows(cls: type, name: str) -> bool:
+    """Whether ``super()``'s ``name`` from :class:`ScrubsFreeText` in ``cls``'s MRO is the
+    library's own (``BaseAggregate``'s): a mixin's there (an audit or stamping mixin placed
+    after the scrubber) is what the library's path runs, and the lean path would skip it."""
+    mro = cls.__mro__
+    for klass in mro[mro.index(ScrubsFreeText) + 1:]:
+        if name in klass.__dict__:
+            return klass is BaseAggregate
+    return False
 
 
 class CaseTexts(Protocol):
