@@ -78,7 +78,8 @@ def project(aggregate: Any, events: Iterable[Any]) -> Any:
 def trigger(aggregate: Any, event_class: type, kwargs: dict[str, Any]) -> None:
     """``aggregate.trigger_event(event_class, **kwargs)`` as ``BaseAggregate.trigger_event``
     (eventsourcing 9.5.6, pinned) does it, for an aggregate without an explicit ``TOPIC``
-    (the caller sends one that has to the library): the next event built with the same
+    and without a mixin's ``trigger_event`` between the caller's and the library's (the caller,
+    ``ScrubsFreeText``, sends those to the library): the next event built with the same
     arguments, applied by :func:`step_of`, appended to the pending events."""
     next_version = aggregate.version + 1
     kwargs = kwargs.copy()

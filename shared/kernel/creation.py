@@ -12,7 +12,8 @@ with the same arguments, so the same frozen dataclass, ``__post_init__`` and att
 hence the same stored bytes), the same shell, ``__base_init__``, ``__init__`` and ``apply``
 calls with the same arguments. A class it cannot vouch for (an explicit ``TOPIC``, a
 ``mutate``, ``__new__`` or ``__base_init__`` of its own, a topic that resolves elsewhere) and an
-id that is not a ``UUID`` get None: the library's ``_create`` builds them.
+id that is not a ``UUID`` get None: the library's ``_create`` builds them; so does a class with a
+mixin's ``_create`` after ``ScrubsFreeText``'s (the caller, ``ScrubsFreeText._create``, checks).
 ``tests/unit/test_lean_creation.py`` builds every created event of the three services' aggregates
 both ways and compares the aggregates, their events and the stored bytes.
 

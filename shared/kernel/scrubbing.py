@@ -38,7 +38,7 @@ from functools import cache
 from typing import Any, Protocol
 from uuid import UUID
 
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, BaseAggregate
 from pydantic import BaseModel
 
 from shared.contracts import REGISTRY
@@ -227,12 +227,16 @@ class ScrubsFreeText(Aggregate):
     def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
         """The library's ``trigger_event`` of the scrubbed arguments, applied through
         ``shared.kernel.applying.trigger`` (the same steps, the apply's lookups once per
-        class) unless the aggregate has an explicit ``TOPIC`` (the library checks it)."""
+        class) when the class lets it (:func:`_triggers_leanly`), else ``super()``'s."""
         fields = scrub_fields(event_class.__name__, kwargs, self._holds)
-        if getattr(type(self), "TOPIC", None):
-            super().trigger_event(event_class, **fields)
-        else:
+        cls = type(self)
+        lean = _lean_triggers.get(cls)
+        if lean is None:
+            lean = _triggers_leanly(cls)
+        if lean:
             trigger(self, event_class, fields)
+        else:
+            super().trigger_event(event_class, **fields)
 
     def _holds(self, code: str) -> bool:
         """Whether the aggregate's state holds ``code`` (as a value, or in a list, a set or a
@@ -252,11 +256,46 @@ class ScrubsFreeText(Aggregate):
     def _create(cls, event_class: type[Any], *, id: Any = None,
                 **kwargs: Any) -> Any:
         """The library's ``_create`` of the scrubbed arguments; built by
-        ``shared.kernel.creation`` (the same steps, its lookups once per class) when it can."""
+        ``shared.kernel.creation`` (the same steps, its lookups once per class) when it can
+        and the class lets it (:func:`_creates_leanly`)."""
         fields = scrub_fields(event_class.__name__, kwargs)
-        if isinstance(id, UUID) and (create := creator(cls, event_class)) is not None:
+        lean = _lean_creates.get(cls)
+        if lean is None:
+            lean = _creates_leanly(cls)
+        if lean and isinstance(id, UUID) and (create := creator(cls, event_class)) is not None:
             return create(id, fields)
         return super()._create(event_class, id=id, **fields)
+
+
+_lean_triggers: dict[type, bool] = {}
+_lean_creates: dict[type, bool] = {}
+
+
+def _triggers_leanly(cls: type) -> bool:
+    """Whether ``applying.trigger`` records ``cls``'s events as ``super().trigger_event``
+    would: no explicit ``TOPIC`` (the library checks its registration) and the library's own
+    ``trigger_event`` next after :class:`ScrubsFreeText` (:func:`_library_follows`)."""
+    lean = _lean_triggers[cls] = (not getattr(cls, "TOPIC", None)
+                                  and _library_follows(cls, "trigger_event"))
+    return lean
+
+
+def _creates_leanly(cls: type) -> bool:
+    """Whether ``shared.kernel.creation`` may build ``cls`` for ``super()._create``: the
+    library's own ``_create`` next after :class:`ScrubsFreeText` (:func:`_library_follows`)."""
+    lean = _lean_creates[cls] = _library_follows(cls, "_create")
+    return lean
+
+
+def _library_follows(cls: type, name: str) -> bool:
+    """Whether ``super()``'s ``name`` from :class:`ScrubsFreeText` in ``cls``'s MRO is the
+    library's own (``BaseAggregate``'s): a mixin's there (an audit or stamping mixin placed
+    after the scrubber) is what the library's path runs, and the lean path would skip it."""
+    mro = cls.__mro__
+    for klass in mro[mro.index(ScrubsFreeText) + 1:]:
+        if name in klass.__dict__:
+            return klass is BaseAggregate
+    return False
 
 
 class CaseTexts(Protocol):

@@ -15,7 +15,7 @@ from unittest.mock import patch
 import pytest
 from eventsourcing import domain as es
 from eventsourcing.application import project_aggregate
-from eventsourcing.domain import Aggregate, OriginatorIDError, OriginatorVersionError
+from eventsourcing.domain import Aggregate, OriginatorIDError, OriginatorVersionError, event
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +24,7 @@ from services.intake.domain import Case, Resident
 from shared.eventstore.application import ProjectingRepository, ServiceApplication
 from shared.kernel.applying import project
 from shared.kernel.errors import CommandError
+from shared.kernel.idempotency import RemembersCommands
 from shared.kernel.scrubbing import ScrubsFreeText, scrub_fields
 
 # The calendar's edges: a Sunday before Christmas, 23:30 on New Year's Eve in Shanghai, a
@@ -239,3 +240,33 @@ def test_an_event_of_an_at_event_method_skips_the_librarys_generic_apply(
     monkeypatch.setattr(domain.DecoratedFuncCaller, "apply", refused)
     monkeypatch.setattr(domain.CanMutateProtocol, "__instancecheck__", refused, raising=False)
     assert _state(app.repository.get(case.id)) == _state(case)
+
+
+class _Stamped(Aggregate):
+    """A mixin of the library's kind with a ``trigger_event`` of its own: each event the
+    aggregate records is counted on it (as an audit mixin would)."""
+
+    def trigger_event(self, event_class: type, **kwargs: Any) -> None:
+        self.__dict__["recorded_here"] = self.__dict__.get("recorded_here", 0) + 1
+        super().trigger_event(event_class, **kwargs)
+
+
+class _StampedNote(RemembersCommands, _Stamped):
+    """An aggregate whose ``trigger_event`` after ``ScrubsFreeText``'s is the mixin's."""
+
+    def __init__(self, center_id: str) -> None:
+        self.center_id = center_id
+
+    @event("NoteTaken")
+    def take_note(self, text: str) -> None:
+        self.text = text
+
+
+def test_a_mixins_trigger_event_after_the_scrubbers_runs_as_the_librarys_path_runs_it() -> None:
+    """The clerk's note on an aggregate that mixes in a ``trigger_event`` of its own: the
+    mixin sees the event, as ``super().trigger_event`` reaches it on the library's path;
+    ``applying.trigger`` (which stands for the library's ``trigger_event`` alone) skipped it."""
+    note = _StampedNote(center_id="SH-PD-HUAMU")
+    note.take_note("居民下周三再来")
+    assert note.recorded_here == 1
+    assert note.text == "居民下周三再来" and note.version == 2
