@@ -215,7 +215,7 @@ class PathPatterns:
     write to ``/cases``) then cost a set lookup and one ``startswith``, not one regular
     expression per pattern."""
 
-    __slots__ = ("_exact", "_starts", "_patterns")
+    __slots__ = ("_exact", "_patterns", "_starts")
 
     def __init__(self, patterns: Iterable[str], exact: Iterable[str] = ()) -> None:
         plain = set(exact)
