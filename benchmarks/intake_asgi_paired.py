@@ -10,7 +10,9 @@ request path: here each tree's app (``create_app`` with the front door, tracing 
 benchmarks' sampling into a dropping exporter, metrics on) answers the same writes in a
 process of its own, with group commit replaced by one that accepts every command
 (``tests/unit/test_fast_route.py``'s), and ``time.process_time`` is read around each round.
-Each process prints the median of its rounds in us a request (``benchmarks/pairing.py``
+Its Idempotency-Keys are the pages' (``step-`` and 32 hex digits, ``ui.js``'s ``newKey``),
+made before the rounds, or with ``--keys pid`` ``<pid>-<n in 12 hex digits>``, as before
+stop 52. Each process prints the median of its rounds in us a request (``benchmarks/pairing.py``
 alternates the trees and prints the pairs and their medians; the rounds go to stderr). Not
 part of ``make bench``.
 """
@@ -25,22 +27,24 @@ import os
 import statistics
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _child(requests: int, rounds: int, sent_at: bool = False) -> None:
+def _child(requests: int, rounds: int, sent_at: bool = False, keys: str = "page") -> None:
     import orjson
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+    from opentelemetry.sdk.trace.sampling import ParentBased
 
     from benchmarks.common import SAMPLER_ARG
     from services.intake.application import Intake
     from services.intake.main import create_app
     from shared import tracing
+    from shared.runtime.tracing import LinkedOrRatio
     from shared.settings import Settings
     from tests.unit.test_fast_route import AcceptingCommitter, _token
 
@@ -50,7 +54,8 @@ def _child(requests: int, rounds: int, sent_at: bool = False) -> None:
 
     logging.disable(logging.CRITICAL)
     settings = Settings(environment="development", log_json=True)
-    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(float(SAMPLER_ARG))))
+    # The services' sampler (``shared.runtime.tracing.start_tracing``), into a dropping exporter
+    provider = TracerProvider(sampler=ParentBased(LinkedOrRatio(float(SAMPLER_ARG))))
     provider.add_span_processor(BatchSpanProcessor(Dropped()))
     tracing.install(provider)
     app = create_app(settings)
@@ -63,13 +68,18 @@ def _child(requests: int, rounds: int, sent_at: bool = False) -> None:
                          # the counter page's: its clock, as it sends (within the window)
                          **({"sent_at": datetime.now(UTC).isoformat()} if sent_at else {})})
 
+    pid = os.getpid()
+    made = {n: f"{pid}-{n:012x}".encode() if keys == "pid"
+            else f"step-{uuid.uuid4().hex}".encode()  # the pages' keys (newKey)
+            for n in range(-500, rounds * requests)}
+
     async def write(n: int) -> None:
         scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
                  "http_version": "1.1", "server": ("127.0.0.1", 8001),
                  "client": ("127.0.0.1", 50000), "scheme": "http", "method": "POST",
                  "root_path": "", "path": "/cases", "raw_path": b"/cases", "query_string": b"",
                  "headers": [(b"host", b"127.0.0.1:8001"), (b"authorization", token),
-                             (b"idempotency-key", f"{os.getpid()}-{n:012x}".encode()),
+                             (b"idempotency-key", made[n]),
                              (b"content-type", b"application/json"),
                              (b"content-length", str(len(body)).encode())], "state": {}}
         sent: list[Any] = []
@@ -109,10 +119,13 @@ def main() -> None:
     parser.add_argument("--sent-at", action="store_true",
                         help="each write says its sender's clock (sent_at), as the counter "
                         "page's do")
+    parser.add_argument("--keys", choices=("page", "pid"), default="page",
+                        help="Idempotency-Keys as the pages make them (step-<32 hex>), or "
+                        "<pid>-<n in 12 hex> (before stop 52)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.requests, args.rounds, args.sent_at)
+        _child(args.requests, args.rounds, args.sent_at, args.keys)
         return
     if args.other is None:
         parser.error("name the tree to compare this with")
@@ -121,7 +134,8 @@ def main() -> None:
 
     alternate(args.other, ROOT, args.pairs, lambda tree: child(
         ROOT / "benchmarks" / "intake_asgi_paired.py", tree, "--requests", str(args.requests),
-        "--rounds", str(args.rounds), *(["--sent-at"] if args.sent_at else [])), "a request")
+        "--rounds", str(args.rounds), "--keys", args.keys,
+        *(["--sent-at"] if args.sent_at else [])), "a request")
 
 
 if __name__ == "__main__":

@@ -145,20 +145,19 @@ def install_auth(app: FastAPI, settings: Settings, optional: Iterable[str] = (),
     app.state.verifier = verifier
     if verifier.oidc is not None:
         _issuer_keys_closed_at_the_end(app, verifier.oidc)
-    optional_paths = [re.compile(p) for p in optional]
-    public_paths = [re.compile(p) for p in public]
+    optional_path = PathPatterns(optional)
+    public_path = PathPatterns(public, exact=PUBLIC_PATHS)
 
     async def authenticate(inner: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
-        if (path in PUBLIC_PATHS or path.startswith(OWN_SCHEME_PREFIXES)
-                or any(p.fullmatch(path) for p in public_paths)):
+        if path.startswith(OWN_SCHEME_PREFIXES) or public_path.holds(path):
             await inner(scope, receive, send)
             return
         token = _bearer(scope)
         principal: Principal | None = None
         failure: AuthError | None = None
         if token is None:
-            if not any(p.fullmatch(path) for p in optional_paths):
+            if not optional_path.holds(path):
                 failure = AuthError("token_missing", "this endpoint needs Authorization: "
                                     "Bearer <token> (sixstep token issue)")
         else:
@@ -201,6 +200,76 @@ def install_auth(app: FastAPI, settings: Settings, optional: Iterable[str] = (),
 
     app.include_router(_whoami)
     return authenticate
+
+
+#: What ends a regular expression's plain text: the characters special outside a class.
+_SPECIAL = re.compile(r"[.^$*+?{}\[\]\\|()]")
+
+
+class PathPatterns:
+    """Whether a path fully matches one of some patterns (regular expressions), as
+    ``any(re.fullmatch(p, path) for p in patterns)``, asked once per request: a pattern
+    that is plain text (``/counter``) is looked up in a set, and a pattern's regular
+    expression is tried only on a path that starts with the plain text the pattern starts
+    with (``/internal/`` of ``/internal/(case|resident)-texts/[^/]+``). Most requests (a
+    write to ``/cases``) then cost a set lookup and one ``startswith``, not one regular
+    expression per pattern."""
+
+    __slots__ = ("_exact", "_patterns", "_starts")
+
+    def __init__(self, patterns: Iterable[str], exact: Iterable[str] = ()) -> None:
+        plain = set(exact)
+        tried: list[tuple[str, re.Pattern[str]]] = []
+        for pattern in patterns:
+            special = _SPECIAL.search(pattern)
+            if special is None:
+                plain.add(pattern)
+            else:
+                tried.append((_plain_start(pattern, special.start()), re.compile(pattern)))
+        self._exact = frozenset(plain)
+        self._starts = tuple({start for start, _ in tried})
+        self._patterns = tuple(tried)
+
+    def holds(self, path: str) -> bool:
+        if path in self._exact:
+            return True
+        if not self._patterns or not path.startswith(self._starts):
+            return False
+        return any(path.startswith(start) and pattern.fullmatch(path) is not None
+                   for start, pattern in self._patterns)
+
+
+def _plain_start(pattern: str, special: int) -> str:
+    """The plain text every path ``pattern`` fully matches starts with, given where its first
+    special character is: the text before it, less its last character when a quantifier
+    follows (``/ab?``: ``/a``). Nothing when the pattern has an alternative at its top level
+    (``/a|/b``), which may start otherwise, or a group of another kind (``(?...)``: a flag,
+    a comment) that this reading does not follow: such a pattern is tried on every path."""
+    if "(?" in pattern:
+        return ""
+    depth, at = 0, 0
+    while at < len(pattern):
+        char = pattern[at]
+        if char == "\\":
+            at += 1  # the escaped character, whatever it is
+        elif char == "[":  # a class: to its first ']' that is not its first character
+            at += 1
+            if pattern[at:at + 1] == "^":
+                at += 1
+            if pattern[at:at + 1] == "]":
+                at += 1
+            while at < len(pattern) and pattern[at] != "]":
+                at += 2 if pattern[at] == "\\" else 1
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            return ""
+        at += 1
+    if pattern[special] in "*?{+":
+        special -= 1
+    return pattern[:max(special, 0)]
 
 
 def _revoked() -> AuthError:

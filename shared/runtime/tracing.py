@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.sampling import (
     SamplingResult,
     TraceIdRatioBased,
 )
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import Link, SpanKind, get_current_span
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
@@ -36,6 +36,9 @@ log = structlog.get_logger("sixstep.tracing")
 #: a service stopping while its collector was down outlived compose's 10 s and Kubernetes'
 #: 30 s of grace and was killed, its stop never said.
 STOP_WAIT_S = 3.0
+_TRACE_ID_LIMIT = TraceIdRatioBased.TRACE_ID_LIMIT
+#: A dropped span's sampling result: nothing in it but the decision (the SDK only reads it).
+_DROPPED = SamplingResult(Decision.DROP, None, None)
 _exporters: WeakKeyDictionary[TracerProvider, OTLPSpanExporter] = WeakKeyDictionary()
 
 
@@ -43,10 +46,16 @@ class LinkedOrRatio(Sampler):
     """A new trace's sampler: a span linked to a kept (sampled) trace is kept too, the others
     by ``ratio`` of their trace id. A consumer applies a batch in one span linked to each of
     its messages of a kept trace (``shared.tracing.consuming``): so the batch that applied a
-    sampled message is always there to see, whatever its own trace id."""
+    sampled message is always there to see, whatever its own trace id.
+
+    The ratio is ``TraceIdRatioBased``'s, decided here: every request of every service asks
+    (its span's trace is new), and nine in ten are dropped, each with the same answer (no
+    attributes, the parent's trace state: none, as a new trace has no parent), which is made
+    once."""
 
     def __init__(self, ratio: float) -> None:
         self._ratio = TraceIdRatioBased(ratio)
+        self._bound = self._ratio.bound
 
     def should_sample(self, parent_context: Context | None, trace_id: int, name: str,
                       kind: SpanKind | None = None, attributes: Attributes = None,
@@ -54,11 +63,20 @@ class LinkedOrRatio(Sampler):
                       trace_state: TraceState | None = None) -> SamplingResult:
         if links and any(link.context.trace_flags.sampled for link in links):
             return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, trace_state)
-        return self._ratio.should_sample(parent_context, trace_id, name, kind, attributes,
-                                         links, trace_state)
+        parent = _parent_trace_state(parent_context)
+        if trace_id & _TRACE_ID_LIMIT < self._bound:
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, parent)
+        return _DROPPED if parent is None else SamplingResult(Decision.DROP, None, parent)
 
     def get_description(self) -> str:
         return f"LinkedOrRatio{{{self._ratio.get_description()}}}"
+
+
+def _parent_trace_state(parent_context: Context | None) -> TraceState | None:
+    """The trace state of the span ``parent_context`` holds (the current one for None), as
+    ``TraceIdRatioBased`` passes it on; None for no valid parent."""
+    parent = get_current_span(parent_context).get_span_context()
+    return parent.trace_state if parent is not None and parent.is_valid else None
 
 
 def start_tracing(settings: Settings, service: ServiceName) -> TracerProvider | None:

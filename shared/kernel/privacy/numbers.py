@@ -594,6 +594,15 @@ a count: bench-138123456-78), not one number written out."""
 _LONG_RUN = re.compile(r"[0-9]{11,}")
 """Eleven digits or more in a row (a maximal run: the search goes on after each one)."""
 _NOT_HEX = re.compile(r"[G-Zg-z]")
+_HEX_ID = re.compile(r"(?:[A-Za-z]+[.\-_:])?[0-9A-Fa-f]{32}"
+                     r"|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+"""A key of the pages' (``step-`` and 32 hex digits: ``ui.js``'s ``newKey``) or a UUID: such
+a code holds no personal number by the rules below (its only number is one group of 32, or
+groups of 8-4-4-4-12 digits; no letter past f touches a run), so it is not read further."""
+_MAY_HOLD = re.compile(r"\d(?:\d{10}|[.\-_:]\d+[.\-_:]\d)")
+"""What every code holding a personal number by the rules below holds: eleven digits in a
+row (one group, glued or not, or two groups one of which has eleven), or three groups of
+digits in a row (the written shapes of more groups). A code without it is not read further."""
 
 
 def _letters_around(code: str, start: int, end: int) -> str:
@@ -668,8 +677,15 @@ def personal_number_in(code: str) -> str | None:
     number glued to letters is looked for only when a letter touching it is no hex digit
     (tel13812345678, id310101199001011234x): a hex id (only a-f) holds such runs by chance.
     """
-    if len(code) < 11 or _ANY_DIGIT.search(code) is None:  # clerk-017, SA-HARDSHIP-SUBSIDY
+    if len(code) < 11 or _HEX_ID.fullmatch(code) is not None:  # clerk-017, a UUID
         return None
+    if _MAY_HOLD.search(code) is None:  # SA-HARDSHIP-SUBSIDY, bench-138123456-78
+        return None
+    return _read_code(code)
+
+
+def _read_code(code: str) -> str | None:
+    """:func:`personal_number_in` of a code its quick looks did not clear: the rules read."""
     if _LONG_RUN.search(code) is not None:  # rare in a hex id, so the glued look is too
         for digits in _glued_numbers(code):
             if found := _personal_number(digits):
