@@ -570,9 +570,8 @@ class Feedback:
             # events: ``judged_day``): a clock set back past the grace recorded a missed
             # rectification put right on time (until redteam109).
             calendar = self.calendars.for_center(rectification.center_id)
-            seen = max((d for d in (seen_on, rectification.seen_day(calendar)) if d is not None),
-                       default=None)
-            day = judged_day(calendar.local_day(now), seen, self.policy.clock_ahead_until)
+            day = judged_day(calendar.local_day(now), seen_on, rectification.seen_day(calendar),
+                             ahead_until=self.policy.clock_ahead_until)
             clock_at = max(now, calendar.start_of_day(day))
             judged_at = self.path.moments.judged_at(done_at, clock_at) or done_at
             rectification.complete(cmd.outcome.value, cmd.actions, self.local_day(judged_at),
@@ -604,7 +603,8 @@ class Feedback:
             # when later (a clock set back past a missed deadline moves it on no more than it
             # reopens an appeal window: nothing is recorded of a missed rectification after
             # its deadline, so its own days did not hold it; until redteam109).
-            as_of = judged_day(calendar.local_day(self.clock.now()), seen_on, ahead_until)
+            as_of = judged_day(calendar.local_day(self.clock.now()), seen_on,
+                               ahead_until=ahead_until)
             covered(lambda: rectification.triage(cmd.track, days, calendar, today, meta,
                                                  as_of, since, ahead_until))
 
@@ -628,7 +628,8 @@ class Feedback:
             calendar = self.calendars.for_center(rectification.center_id)
             ahead_until = self.policy.clock_ahead_until
             window = AppealWindow(
-                calendar, judged_day(calendar.local_day(self.clock.now()), seen_on, ahead_until),
+                calendar, judged_day(calendar.local_day(self.clock.now()), seen_on,
+                                     ahead_until=ahead_until),
                 self.policy.appeal_working_days, ahead_until)
             covered(lambda: rectification.lodge_appeal(cmd.reasons, meta, on_behalf, window))
 
