@@ -233,8 +233,8 @@ ServedNow = Callable[[UUID], Awaitable[tuple[str, ...]]]
 
 
 #: The latest day feedback has recorded anything at a center on, as it has read it
-#: (``figures.queries.center_seen_on``): the appeal window is judged on it when the clock says
-#: an earlier day.
+#: (``figures.queries.center_seen_on``): an appeal window, a triage's missed deadline and an
+#: outcome's grace are judged on it when the clock says an earlier day (``judged_day``).
 SeenOn = Callable[[str], Awaitable[date | None]]
 
 

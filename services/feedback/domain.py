@@ -566,7 +566,8 @@ class Rectification(RemembersCommands):
         """Every event of the rectification passes here: beside its key, the latest moment
         it was recorded at (``seen_at``: its ``occurred_at``, never ahead of the service's
         clock as it was recorded, ``Moments.recorded``), the high-water mark its appeal
-        window is judged on when the clock is behind it (``seen_day``). Kept from the
+        window, a triage's missed deadline and its outcome's grace are judged on when the
+        clock is behind it (``seen_day``, ``judged_day``). Kept from the
         events' meta already in the store: a rectification of before it has one too."""
         super()._remember(meta, kind, created)
         at = meta.get("occurred_at")
