@@ -229,9 +229,6 @@ let endingChanged = () => {};
  *  every one is ended now). */
 export function onEndingChange(fn) { endingChanged = fn; }
 
-/** How many signed-out tokens still wait for the server to end them. */
-export function endingCount() { return ending.size; }
-
 function attempt(entry) {
   clearTimeout(entry.timer);
   entry.timer = setTimeout(async () => {
