@@ -235,7 +235,7 @@ ServedNow = Callable[[UUID], Awaitable[tuple[str, ...]]]
 #: The latest day feedback has recorded anything at a center on, as it has read it
 #: (``figures.queries.center_seen_on``): an appeal window, a triage's missed deadline and an
 #: outcome's grace are judged on it when the clock says an earlier day (``judged_day``).
-SeenOn = Callable[[str], Awaitable[date | None]]
+CenterSeenOn = Callable[[str], Awaitable[date | None]]
 
 
 class Feedback:
@@ -244,15 +244,15 @@ class Feedback:
     def __init__(self, committer: GroupCommitter, policy: SurveyPolicy, tokens: SurveyTokens,
                  calendars: Calendars, clock: Clock | None = None,
                  moments: Moments | None = None, case_texts: CaseTexts | None = None,
-                 served_now: ServedNow | None = None, seen_on: SeenOn | None = None
-                 ) -> None:
+                 served_now: ServedNow | None = None,
+                 center_seen_on: CenterSeenOn | None = None) -> None:
         self.path = CommandPath(committer, clock, moments, case_texts)
         self.clock = self.path.clock
         self.policy = policy
         self.tokens = tokens
         self.calendars = calendars
         self.served_now = served_now
-        self.seen_on = seen_on
+        self.center_seen_on = center_seen_on
 
     def local_day(self, at: datetime) -> date:
         return at.astimezone(self.policy.tz).date()
@@ -663,12 +663,12 @@ class Feedback:
         return await self.served_now(case_id)
 
     async def _center_seen_on(self, known: Aggregate | None) -> date | None:
-        """The latest day a survey of a rectification's center closed on (``seen_on``), for
+        """The latest day a survey of a rectification's center closed on (``center_seen_on``), for
         one in the caller's reach (``known``: ``_in_reach``'s answer); None for none, or for
         another center's: nothing asked of the read model, the command's 404 as for none."""
-        if self.seen_on is None or not isinstance(known, Rectification):
+        if self.center_seen_on is None or not isinstance(known, Rectification):
             return None
-        return await self.seen_on(known.center_id)
+        return await self.center_seen_on(known.center_id)
 
     async def _in_reach(self, aggregate_id: UUID) -> Aggregate | None:
         """The aggregate as stored, when the caller may act on it; None when there is none
