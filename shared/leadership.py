@@ -35,8 +35,8 @@ gives it back when it lost (a lost try holds nothing on its session); only the w
 keeps its connection. Stepping down (and ``unlisten``, a LISTEN on the lock's session) waits
 for its answer at most ``STEP_DOWN_S`` (or ``doubt_s`` if shorter); one not answered (a
 silent cut: no FIN, no RST, DB_STATEMENT_TIMEOUT_S=0) or cancelled closes the connection
-without a word, as giving up does: PostgreSQL frees the lock when the close reaches it. A
-shutdown hung on it before (stop 52).
+without a word, as giving up does: PostgreSQL frees the lock when the close reaches it.
+Until stop 52 a shutdown hung on it (seen and left in stop 51).
 
 Work any replica may pick up, one at a time (a policy's fan-out), enters with
 ``wait=False``: the lock if it is free, else at once with ``leading`` False (someone else is

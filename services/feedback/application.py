@@ -233,9 +233,9 @@ ServedNow = Callable[[UUID], Awaitable[tuple[str, ...]]]
 
 
 #: The latest day feedback has recorded anything at a center on, as it has read it
-#: (``figures.queries.center_seen_on``): the appeal window is judged on it when the clock says
-#: an earlier day.
-SeenOn = Callable[[str], Awaitable[date | None]]
+#: (``figures.queries.center_seen_on``): an appeal window, a triage's missed deadline and an
+#: outcome's grace are judged on it when the clock says an earlier day (``judged_day``).
+CenterSeenOn = Callable[[str], Awaitable[date | None]]
 
 
 class Feedback:
@@ -244,15 +244,15 @@ class Feedback:
     def __init__(self, committer: GroupCommitter, policy: SurveyPolicy, tokens: SurveyTokens,
                  calendars: Calendars, clock: Clock | None = None,
                  moments: Moments | None = None, case_texts: CaseTexts | None = None,
-                 served_now: ServedNow | None = None, seen_on: SeenOn | None = None
-                 ) -> None:
+                 served_now: ServedNow | None = None,
+                 center_seen_on: CenterSeenOn | None = None) -> None:
         self.path = CommandPath(committer, clock, moments, case_texts)
         self.clock = self.path.clock
         self.policy = policy
         self.tokens = tokens
         self.calendars = calendars
         self.served_now = served_now
-        self.seen_on = seen_on
+        self.center_seen_on = center_seen_on
 
     def local_day(self, at: datetime) -> date:
         return at.astimezone(self.policy.tz).date()
@@ -570,9 +570,8 @@ class Feedback:
             # events: ``judged_day``): a clock set back past the grace recorded a missed
             # rectification put right on time (until redteam109).
             calendar = self.calendars.for_center(rectification.center_id)
-            seen = max((d for d in (seen_on, rectification.seen_day(calendar)) if d is not None),
-                       default=None)
-            day = judged_day(calendar.local_day(now), seen, self.policy.clock_ahead_until)
+            day = judged_day(calendar.local_day(now), seen_on, rectification.seen_day(calendar),
+                             ahead_until=self.policy.clock_ahead_until)
             clock_at = max(now, calendar.start_of_day(day))
             judged_at = self.path.moments.judged_at(done_at, clock_at) or done_at
             rectification.complete(cmd.outcome.value, cmd.actions, self.local_day(judged_at),
@@ -604,7 +603,8 @@ class Feedback:
             # when later (a clock set back past a missed deadline moves it on no more than it
             # reopens an appeal window: nothing is recorded of a missed rectification after
             # its deadline, so its own days did not hold it; until redteam109).
-            as_of = judged_day(calendar.local_day(self.clock.now()), seen_on, ahead_until)
+            as_of = judged_day(calendar.local_day(self.clock.now()), seen_on,
+                               ahead_until=ahead_until)
             covered(lambda: rectification.triage(cmd.track, days, calendar, today, meta,
                                                  as_of, since, ahead_until))
 
@@ -628,7 +628,8 @@ class Feedback:
             calendar = self.calendars.for_center(rectification.center_id)
             ahead_until = self.policy.clock_ahead_until
             window = AppealWindow(
-                calendar, judged_day(calendar.local_day(self.clock.now()), seen_on, ahead_until),
+                calendar, judged_day(calendar.local_day(self.clock.now()), seen_on,
+                                     ahead_until=ahead_until),
                 self.policy.appeal_working_days, ahead_until)
             covered(lambda: rectification.lodge_appeal(cmd.reasons, meta, on_behalf, window))
 
@@ -662,12 +663,12 @@ class Feedback:
         return await self.served_now(case_id)
 
     async def _center_seen_on(self, known: Aggregate | None) -> date | None:
-        """The latest day a survey of a rectification's center closed on (``seen_on``), for
+        """The latest day a survey of a rectification's center closed on (``center_seen_on``), for
         one in the caller's reach (``known``: ``_in_reach``'s answer); None for none, or for
         another center's: nothing asked of the read model, the command's 404 as for none."""
-        if self.seen_on is None or not isinstance(known, Rectification):
+        if self.center_seen_on is None or not isinstance(known, Rectification):
             return None
-        return await self.seen_on(known.center_id)
+        return await self.center_seen_on(known.center_id)
 
     async def _in_reach(self, aggregate_id: UUID) -> Aggregate | None:
         """The aggregate as stored, when the caller may act on it; None when there is none

@@ -462,21 +462,19 @@ class Survey(RemembersCommands):
 # -- the rectification ------------------------------------------------------------------------
 
 
-def judged_day(today: date, seen_on: date | None, ahead_until: date | None = None) -> date:
+def judged_day(today: date, *seen_on: date | None, ahead_until: date | None = None) -> date:
     """The day a bad review's appeal window, a triage's missed deadline and the grace of its
     outcome's day (``Feedback.complete_rectification``) are judged on: the service's
-    ``today``, or ``seen_on`` (the latest day the service recorded anything of the review, or
-    at its center) when later, so a clock set back reopens nothing; but not a
+    ``today``, or the latest of ``seen_on`` (days the service recorded anything on: of the
+    review, ``Rectification.seen_day``; at its center, ``center_seen_on``; None: none) when
+    later, so a clock set back reopens nothing; but not a day of
     ``seen_on`` up to ``ahead_until`` (``CLOCK_AHEAD_UNTIL``): the operator says the clock once
     ran ahead and recorded days up to it that the center had not reached. Without it, a clock
     set a day ahead that recorded one survey's close, then put right, closed every appeal
     window of that center a day early (and a clock a year ahead, every window for a year),
     and nothing an operator could do undid it: the days are the log's (redteam109)."""
-    if seen_on is None or seen_on <= today:
-        return today
-    if ahead_until is not None and seen_on <= ahead_until:
-        return today
-    return seen_on
+    return max((today, *(day for day in seen_on if day is not None
+                          and (ahead_until is None or day > ahead_until))))
 
 
 @dataclass(frozen=True)
@@ -505,7 +503,7 @@ class AppealWindow:
         clock ran ahead up to it: ``judged_day``)."""
         if reviewed_on is None:
             return  # a rectification from before its day was kept: nothing to count from
-        today = judged_day(self.today, seen_on, self.ahead_until)
+        today = judged_day(self.today, seen_on, ahead_until=self.ahead_until)
         # Closed when more than ``working_days`` working days lie in [reviewed_on, today),
         # i.e. today is after ``closes_on``: counted on the days up to today only, so an
         # appeal in time on the calendar's last days is not a 422 for the days after them
@@ -568,7 +566,8 @@ class Rectification(RemembersCommands):
         """Every event of the rectification passes here: beside its key, the latest moment
         it was recorded at (``seen_at``: its ``occurred_at``, never ahead of the service's
         clock as it was recorded, ``Moments.recorded``), the high-water mark its appeal
-        window is judged on when the clock is behind it (``seen_day``). Kept from the
+        window, a triage's missed deadline and its outcome's grace are judged on when the
+        clock is behind it (``seen_day``, ``judged_day``). Kept from the
         events' meta already in the store: a rectification of before it has one too."""
         super()._remember(meta, kind, created)
         at = meta.get("occurred_at")
@@ -739,7 +738,7 @@ class Rectification(RemembersCommands):
             raise RuleViolated("only an open rectification is triaged", status=self.status,
                                rule="rectification_not_open")
         self.check_not_own_work(meta.get("actor"), "a bad review is triaged", also_served)
-        judged_on = judged_day(as_of or today, self.seen_day(calendar), ahead_until)
+        judged_on = judged_day(as_of or today, self.seen_day(calendar), ahead_until=ahead_until)
         if self.deadline_on < max(today, judged_on):
             raise RuleViolated("the rectification's deadline has passed: it stays missed; "
                                "record its outcome", rule="deadline_missed",

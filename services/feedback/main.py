@@ -76,7 +76,7 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
         feedback = Feedback(runtime.committer, policy, tokens, calendars, clock_,
                             Moments.from_settings(settings), case_texts,
                             partial(consumer.served_now, runtime.pool, settings),
-                            partial(figure_queries.center_seen_on, runtime.pool))
+                            center_seen_on=partial(figure_queries.center_seen_on, runtime.pool))
         replanning = Replanning(runtime.pool, feedback)
         runtime.calendar_hooks["feedback"] = replanning.run
         if runtime.runs_workers:  # a file added or the package upgraded while we were down

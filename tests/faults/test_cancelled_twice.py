@@ -20,7 +20,7 @@ from shared.eventstore.outbox import Relay
 from shared.runtime.lifecycle import Runtime
 from shared.settings import Settings
 from tests.intake.test_log_guarantees import open_and_hear, run_relay, stream_made, write_side
-from tests.support import LIBRARY_CLEANUP, bus_connection, schema_pool, wait_until
+from tests.support import bus_connection, library_cleanup, schema_pool, wait_until
 
 
 class SlowToUnwind:
@@ -47,7 +47,7 @@ def children(started_before: set[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
     libraries' own cleanup (another test's, on the run's shared loop)."""
     return [t for t in asyncio.all_tasks()
             if t not in started_before and t is not asyncio.current_task()
-            and getattr(t.get_coro(), "__qualname__", "") not in LIBRARY_CLEANUP]
+            and not library_cleanup(t)]
 
 
 def running(name: str) -> bool:

@@ -287,9 +287,14 @@ def test_the_centers_mark_is_not_judged_on_up_to_the_day_the_clock_ran_ahead_to(
     assert judged_day(today, None) == today  # a center with no survey closed yet
     assert judged_day(today, date(2026, 12, 21)) == today  # the clock is ahead of the mark
     assert judged_day(today, date(2026, 12, 29)) == date(2026, 12, 29)  # calendar53's rule
-    assert judged_day(today, date(2026, 12, 29), date(2026, 12, 29)) == today
+    assert judged_day(today, date(2026, 12, 29), ahead_until=date(2026, 12, 29)) == today
     # A day recorded after the one the operator named is the clock set back again: it stands.
-    assert judged_day(today, date(2026, 12, 30), date(2026, 12, 29)) == date(2026, 12, 30)
+    assert judged_day(today, date(2026, 12, 30), ahead_until=date(2026, 12, 29)) == date(
+        2026, 12, 30)
+    # The review's own mark and the center's, judged together: the later one not run ahead.
+    assert judged_day(today, date(2026, 12, 30), date(2026, 12, 29),
+                      ahead_until=date(2026, 12, 29)) == date(2026, 12, 30)
+    assert judged_day(today, None, date(2026, 12, 29), ahead_until=date(2026, 12, 29)) == today
     # Past the calendar's years (a clock typed a century ahead): not judged on, not a 422.
     ending = WorkingCalendar(provisional_years=0)
     r = bad_review(at(2026, 12, 21, 10), calendar=ending)

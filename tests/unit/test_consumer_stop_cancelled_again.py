@@ -16,7 +16,7 @@ import pytest
 
 from shared.bus.consumer import Consumer, consuming
 from shared.settings import Settings
-from tests.support import LIBRARY_CLEANUP
+from tests.support import library_cleanup
 
 
 class Delivered:
@@ -97,8 +97,8 @@ async def test_a_consumer_cancelled_again_while_it_stops_its_puller_leaves_nothi
         await asyncio.wait((task,))
         # Not another test's cleanup on the run's shared loop (asyncpg's shielded release of
         # a connection, started meanwhile: failed once in a two-worker run).
-        left = [t for t in asyncio.all_tasks() - before if not t.done()
-                and getattr(t.get_coro(), "__qualname__", "") not in LIBRARY_CLEANUP]
+        left = [t for t in asyncio.all_tasks() - before
+                if not t.done() and not library_cleanup(t)]
         assert left == []  # wait_for's task went on stopping, the consumer ended
         assert DELIVERED.naks == 1  # handed back for the next leader, not after ack_wait
     finally:

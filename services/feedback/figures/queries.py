@@ -467,8 +467,9 @@ async def center_seen_on(pool: asyncpg.Pool, center_id: str) -> date | None:
     """The latest day a survey of ``center_id`` closed on (answered, expired, declined,
     withdrawn), as the figures have read it so far: a day feedback's clock had reached when
     it recorded that survey's close (an ``occurred_at`` is never recorded ahead of it,
-    ``Moments.recorded``), the center's high-water mark that a bad review's appeal window is
-    judged on when the clock says an earlier day (``Feedback.lodge_appeal``). None: nothing
+    ``Moments.recorded``), the center's high-water mark that a bad review's appeal window, a
+    triage's missed deadline and an outcome's grace are judged on when the clock says an
+    earlier day (``services.feedback.domain.judged_day``). None: nothing
     closed there yet. One look along ``fig_surveys_closed``."""
     day: date | None = await pool.fetchval(
         "SELECT max(closed_on) FROM fig_surveys WHERE center_id = $1", center_id)

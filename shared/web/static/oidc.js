@@ -8,7 +8,7 @@
 // the API answers token_expired), so a clerk's queued steps never wait for a new sign-in.
 
 import {
-  NetworkError, claimsOf, clearSession, saveSession, serviceOffset, session, setRenewer,
+  NetworkError, claimsOf, clearSession, onServicesClock, saveSession, session, setRenewer,
 } from "/ui/shared/ui.js";
 
 const PENDING_KEY = "sixstep.oidc.pending";
@@ -229,16 +229,13 @@ let endingChanged = () => {};
  *  every one is ended now). */
 export function onEndingChange(fn) { endingChanged = fn; }
 
-/** How many signed-out tokens still wait for the server to end them. */
-export function endingCount() { return ending.size; }
-
 function attempt(entry) {
   clearTimeout(entry.timer);
   entry.timer = setTimeout(async () => {
     // Expired by itself (``exp`` plus the 30 s leeway the services give it): dead everywhere.
-    // On the services' clock as the page read it off their answers (``serviceOffset``): on a
-    // tablet's fast clock it was said ended, never asked, while every service still took it.
-    const now = Date.now() + (serviceOffset() ?? 0);
+    // On the services' clock as the page read it off their answers (``onServicesClock``): on
+    // a tablet's fast clock it was said ended, never asked, while every service still took it.
+    const now = onServicesClock();
     const answer = now > entry.until ? true : await endTokenOnServer(entry.token);
     if (!ending.has(entry)) return;
     if (answer === true) {
@@ -253,9 +250,10 @@ function attempt(entry) {
 
 function keepEnding(token, exp, firstWait, tabletClock) {
   // ``until`` on the services' clock (``attempt``): an OIDC session's ``exp`` was read on this
-  // tablet's (``tokensOf``), the page's own tokens' is the services'.
-  const offset = tabletClock ? (serviceOffset() ?? 0) : 0;
-  const until = (exp ? exp * 1000 + offset : Date.now() + offset + 24 * 3600 * 1000) + 30_000;
+  // tablet's (``tokensOf``), the page's own tokens' is the services'; none known: a day on.
+  const expires = !exp ? onServicesClock() + 24 * 3600 * 1000
+    : tabletClock ? onServicesClock(exp * 1000) : exp * 1000;
+  const until = expires + 30_000;
   const entry = { token, until, timer: null, delay: Math.min(firstWait, RETRY_MAX_MS) };
   ending.add(entry);
   attempt(entry);

@@ -173,6 +173,12 @@ export function serviceOffset(now = Date.now(), tick = performance.now()) {
   return set > CLOCK_SET_MS ? null : offset;
 }
 
+/** ``ms`` (this device's clock, default now) read on the services' clock, as far as this
+ *  page knows it (``serviceOffset``; not known yet: as it is). */
+export function onServicesClock(ms = Date.now()) {
+  return ms + (serviceOffset() ?? 0);
+}
+
 function readOffset(response) {
   const date = Date.parse(response.headers.get("Date") || "");
   if (Number.isNaN(date)) return;

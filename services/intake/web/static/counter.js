@@ -80,9 +80,15 @@ function offerWindows() {
     h("option", { value: id, selected: id === chosen }, label)));
 }
 
+/** The sign-in screen's network line: shown while steps wait (they are never hidden), gone
+ *  once none does (sent, or pruned at the center's midnight). */
+function renderSignInNet() {
+  $("#net").hidden = !queue.items().length;
+}
+
 function signedOut(note) {
   $("#desk").hidden = true;
-  $("#net").hidden = !queue.items().length; // steps still waiting are never hidden
+  renderSignInNet();
   $("#sign-out").hidden = true;
   $("#who").hidden = true;
   showSignIn(note);
@@ -1277,7 +1283,7 @@ function renderAll() {
 
 queue.addEventListener("change", () => {
   renderTimeline(); renderRefusals(); renderStates(); renderLists(); renderNet(); renderCaseHead();
-  if ($("#desk").hidden) $("#net").hidden = !queue.items().length; // the sign-in screen's
+  if ($("#desk").hidden) renderSignInNet();
 });
 queue.addEventListener("state", renderNet);
 queue.addEventListener("sent", (e) => {
