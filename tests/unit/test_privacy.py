@@ -2244,3 +2244,28 @@ def test_stop_fifty_ones_misses_and_the_ways_a_clerk_types_them(typed: str, stor
 def test_words_that_look_like_stop_fifty_ones_misses_stay(words: str) -> None:
     """For every rule scrub53 widened, what a clerk types that looks like it: none is a name."""
     assert redact(words) == words
+
+
+#: What scrub53's rules open on and look for after a name, with a surname and a given name's
+#: character: every note of up to three of them is one a clerk could type in a hurry.
+_SCRUB53_TRIGGERS = "陪替和跟一起同夫妇他妈【】「」“”：的是·单，、来去交1室张国"
+
+
+def test_no_short_note_made_of_the_rules_own_words_raises() -> None:
+    """女儿陪来的, 老伴陪去医院了, 替交了医保费: whom was came along with is said, not named.
+    Scrub53's 陪 / 替 / 和 rule read the empty name there (a TypeError, and an IndexError for
+    和一起), and whatever scrubbed the note failed with it: a write, a log line, a dead
+    letter. Every text of one to three of the rules' characters scrubs, and again alike."""
+    chars = _SCRUB53_TRIGGERS
+    for a in chars:
+        for b in chars:
+            for text in (a + b, *(a + b + c for c in chars)):
+                once = redact(text)
+                assert redact(once) == once, text
+
+
+@pytest.mark.parametrize("typed", ["女儿陪来的", "老伴陪去医院了", "替交了医保费", "和一起来的",
+                                   "由女儿陪着来", "她老伴陪来办的"])
+def test_a_companion_said_but_not_named_leaves_the_note_as_typed(typed: str) -> None:
+    """Who came along is told by a relation or not at all: nothing is scrubbed, nothing raises."""
+    assert redact(typed) == typed

@@ -647,17 +647,19 @@ said what; not a quoted term before 说明 (“一网通办”说明)."""
 
 _CLAUSE_END = r"(?=[，。；！？,.;!?、\s）)]|$)"
 _ALONG = re.compile(
-    r"[陪替](?P<n>" + _NAME + r"?)(?=去|来|到|交|办|领|取|签|填|补|缴|看病|就医|就诊"
+    r"[陪替](?P<n>" + _NAME + r")(?=去|来|到|交|办|领|取|签|填|补|缴|看病|就医|就诊"
     r"|复查|体检|回|跑|排队|一起|一同)"
-    r"|[和跟与同](?P<w>" + _NAME + r"?)(?=一起|一同)")
+    r"|[和跟与同](?P<w>" + _NAME + r")(?=一起|一同)")
 """Whom the clerk or a relative came along with or stood in for (陪张建国去了趟医院, 替李秀英交了
 医保费, 和刘志刚一起来, 跟王芳一同去): kept until scrub53 (代 / 替 / 帮 before a listed errand
 only, ``_ON_BEHALF``, and 陪同 before where they went). Not 陪同, 陪护, 替代, 和车一起来 (a
 find with 一 or 起 in it is the 一起), nor what is handed in with a thing (和章程一起发,
-``_THINGS_ALONG``), a relation, an office, a place (陪孙子去, 和单位一起来, 和江苏老乡一起)."""
+``_THINGS_ALONG``), a relation, an office, a place (陪孙子去, 和单位一起来, 和江苏老乡一起). The name is never
+empty: 女儿陪来的, 老伴陪去医院了, 替交了医保费 and 和一起 raised (a TypeError, an IndexError)
+until redteam108, failing the write, the log line or the dead letter that scrubbed them."""
 _THINGS_ALONG = ("章程", "包裹", "毛毯", "车票", "钱款", "钱包", "方案", "文件", "房本", "房租",
                  "金卡", "费用", "申请", "程序", "简历", "史料", "蓝印", "居住")
-_COUPLE = re.compile(_SPEAKER_OPENS + r"(?P<n>" + _NAME + r"?)(?=夫妇|夫妻|两口子|老两口|他妈|他爸|"
+_COUPLE = re.compile(_SPEAKER_OPENS + r"(?P<n>" + _NAME + r")(?=夫妇|夫妻|两口子|老两口|他妈|他爸|"
                      r"她妈|她爸|他老婆|她老公|他媳妇|他儿子|她儿子|他女儿|她女儿|他老伴|她老伴)")
 """A name opening a clause before the couple or the kin it heads (张建国他妈来办, 张建国夫妇来过,
 刘志刚两口子): kept until scrub53 (only ``RELATIVES`` were read right after a name). Not who
