@@ -670,6 +670,7 @@ letter that scrubbed them.
 Since redteam108 also after 陪着, a space or an emoji, before 散步 / 聊 / 吃饭 / 买 / 下楼 ... and
 一块 / 一道, and each of a list before 一起 (和钱惠英、汪德胜一起来)."""
 _ALONG_PART = re.compile("[^、，,和]+")
+_ANY_TOGETHER = re.compile("一[起同块道]")
 _THINGS_ALONG = ("章程", "包裹", "毛毯", "车票", "钱款", "钱包", "方案", "文件", "房本", "房租",
                  "金卡", "费用", "申请", "程序", "简历", "史料", "蓝印", "居住")
 _COUPLE = re.compile(_SPEAKER_OPENS + r"(?P<n>" + _NAME + r")(?=夫妇|夫妻|两口子|老两口|他妈|他爸|"
@@ -754,6 +755,8 @@ _NAME_LIST = re.compile(r"(?P<l>" + _NAME + r"(?:(?:[，,、；;/和]|\r?\n)" + 
                         r"(?=[。；;！!？?，,\r\n]|$)")
 _LIST_PART = re.compile(r"[^，,、；;/和\r\n]+")
 _LIST_OPENS = re.compile("[：:\n。；;]")
+_TWO_LIST_MARKS = re.compile("[，,、；;/\n和][^，,、；;/\n和]*[，,、；;/\n和]")
+"""What ``_listed`` needs, two marks that part a list: one scan of the text."""
 """Three or more whole names listed with commas and nothing else in the clause (张建国,王秀英,
 刘志刚; 交接：王芳、李强、张伟): kept until scrub53 (a list was read only before what they did);
 every part must be a name (周一，周三，周五 and 高温，严寒，雷雨 stay whole). Since redteam108 also
@@ -1615,7 +1618,7 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
                     and not text.startswith(NOT_NAMES, m.start("n")):  # not 周一确认, 石材
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     # scrub53's, each asked of a text that has what it needs
-    if "陪" in text or "替" in text or "一" in text:  # 一起, 一同, 一块, 一道
+    if "陪" in text or "替" in text or ("一" in text and _ANY_TOGETHER.search(text)):
         yield from _along(text)  # 陪张建国去, 和刘志刚一起来
     if _ANY_COUPLE.search(text):
         yield from _couples(text)  # 张建国夫妇来过
@@ -1625,7 +1628,7 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
         yield from _closing(text)  # 材料已收：张建国
     if "·" in text or ("." in text and _CJK_DOT.search(text)):
         yield from _dotted(text)  # 买买提·艾力, 伊力哈木.托合提
-    if sum(map(text.count, "，,、；;/\n和")) >= 2:
+    if _TWO_LIST_MARKS.search(text):
         yield from _listed(text)  # 张建国,王秀英,刘志刚
     if latin:
         if "." in text:  # W.X.Y.
