@@ -2326,6 +2326,10 @@ def test_a_companion_said_but_not_named_leaves_the_note_as_typed(typed: str) -> 
     ("310104196203154422张X", f"{ID}{NAME}"),
     # a bank card before a name that is also a counter's word (张: sheets)
     ("6222021001123456789张建国来办", f"{ACCOUNT}{NAME}来办"),
+    # 赖 (Lai), a common surname no list had
+    ("赖文杰说下周再来", f"{NAME}说下周再来"),
+    ("紧急联系人：赖文杰", f"紧急联系人：{NAME}"),
+    ("【贺国平】【赖文杰】都来过", f"【{NAME}】【{NAME}】都来过"),
 ])
 def test_scrub53s_shapes_as_a_busy_clerk_types_them(typed: str, stored: str) -> None:
     """redteam108's attack on scrub53's rules: the same shapes with what a hurried clerk puts
@@ -2359,7 +2363,9 @@ def test_scrub53s_shapes_as_a_busy_clerk_types_them(typed: str, stored: str) -> 
     "高温；严寒；雷雨", "宋体/黑体/楷体", "医保/低保/养老", "黄浦；静安；徐汇",
     "文明、和谐和友善", "安全、高效和便民", "金山、松江和青浦", "周一，周三，周五，上午办理",
     # a number, then what a clerk says after it
-    "联系 物业，未接", "联系 居委会", "1万HKD", "3张A4纸"])
+    "联系 物业，未接", "联系 居委会", "1万HKD", "3张A4纸",
+    # what 赖 opens besides a name
+    "居民赖账不还", "家属赖皮", "赖床说起不来", "老人赖在窗口不走", "依赖子女"])
 def test_words_that_look_like_a_busy_clerks_names_stay(words: str) -> None:
     """For every shape redteam108 widened, what a clerk types that looks like it: none is a
     name (the three after 回访： went on main)."""

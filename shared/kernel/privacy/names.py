@@ -29,8 +29,8 @@ SURNAMES = (
     "毕 季 裴 霍 涂 苗 谷 盛 曲 翁 冉 骆 蓝 游 辛 靳 管 柴 蒙 鲍 华 喻 祁 蒲 房 滕 屈 饶 "
     "解 牟 艾 尤 阳 穆 农 卓 古 吉 缪 简 车 项 连 芦 麦 褚 娄 窦 戚 岑 景 党 宫 费 卜 冷 晏 "
     "席 卫 米 柏 宗 瞿 桂 佟 臧 闵 苟 邬 边 卞 姬 仇 栾 隋 商 刁 沙 荣 巫 寇 桑 郎 甄 丛 仲 "
-    "虞 敖 巩 佘 池 查 麻 迟 邝 向 常 万 朴").split()
-"""Common surnames (compound ones first). Left out: those that are everyday words right
+    "虞 敖 巩 佘 池 查 麻 迟 邝 向 常 万 朴 赖").split()
+"""Common surnames (compound ones first; 赖 since redteam108: 赖文杰说 stayed). Left out: those that are everyday words right
 before a form of address (和先生 is "and my husband"). 朴 (Park), the Korean residents' and
 Chinese Koreans' (朴明哲说, 居民朴敏英来电: redteam69 found them kept)."""
 
@@ -169,7 +169,9 @@ NOT_A_PERSONS_NAME = frozenset((
     "党员", "钟点工", "包工头", "农民", "农民工", "文员", "武警", "车主", "商户", "商人", "游客",
     "管家", "华侨", "童工", "白领", "蓝领", "程序员", "司机", "向导", "伍军人",
     # how a call-back went, after 回访： (回访：向好, 回访：尚可, 回访：安好): redteam108
-    "向好", "尚可", "尚好", "安好", "安康", "安稳", "康健"))
+    "向好", "尚可", "尚好", "安好", "安康", "安稳", "康健",
+    # what 赖 (Lai, listed since redteam108) opens besides a name (居民赖账不还, 家属赖皮)
+    "赖账", "赖皮", "赖床"))
 """Who someone is, not their name, though the word begins with a surname: a case note lists
 them with sex and age (孙子（男，10岁）, 房东（男，50岁）) or has them speak (房东说 ...)."""
 _BODY_SUFFIX = frozenset("局委院所站厅处科队会省市区县乡州员厂店部馆")
