@@ -30,9 +30,10 @@ SURNAMES = (
     "解 牟 艾 尤 阳 穆 农 卓 古 吉 缪 简 车 项 连 芦 麦 褚 娄 窦 戚 岑 景 党 宫 费 卜 冷 晏 "
     "席 卫 米 柏 宗 瞿 桂 佟 臧 闵 苟 邬 边 卞 姬 仇 栾 隋 商 刁 沙 荣 巫 寇 桑 郎 甄 丛 仲 "
     "虞 敖 巩 佘 池 查 麻 迟 邝 向 常 万 朴 赖").split()
-"""Common surnames (compound ones first; 赖 since redteam108: 赖文杰说 stayed). Left out: those that are everyday words right
+"""Common surnames (compound ones first). Left out: those that are everyday words right
 before a form of address (和先生 is "and my husband"). 朴 (Park), the Korean residents' and
-Chinese Koreans' (朴明哲说, 居民朴敏英来电: redteam69 found them kept)."""
+Chinese Koreans' (朴明哲说, 居民朴敏英来电: redteam69 found them kept); 赖 (Lai) since
+redteam108 (赖文杰说 stayed)."""
 
 _SURNAME = ("(?:" + "|".join(n for n in SURNAMES if len(n) > 1)
             + "|[" + "".join(n for n in SURNAMES if len(n) == 1) + "])")
