@@ -2318,6 +2318,7 @@ def test_a_companion_said_but_not_named_leaves_the_note_as_typed(typed: str) -> 
     ("汤志勇\r\n尹红霞\r\n黎少华", f"{NAME}\r\n{NAME}\r\n{NAME}"),
     ("雷鸣远、钱惠英和汪德胜", f"{NAME}、{NAME}和{NAME}"),
     ("田小燕，樊立新，覃秀兰，材料都齐了", f"{NAME}，{NAME}，{NAME}，材料都齐了"),
+    ("邱志华，龙海波，段玉芬都来过", f"{NAME}，{NAME}，{NAME}都来过"),
     # a dotted name typed with a full stop for the dot
     ("伊力哈木．托合提来过", f"{NAME}来过"),
     # a name after a phone and a space; initials after a phone or an ID number
@@ -2362,6 +2363,7 @@ def test_scrub53s_shapes_as_a_busy_clerk_types_them(typed: str, stored: str) -> 
     # lists parted by ；, / or 和 that are no names
     "高温；严寒；雷雨", "宋体/黑体/楷体", "医保/低保/养老", "黄浦；静安；徐汇",
     "文明、和谐和友善", "安全、高效和便民", "金山、松江和青浦", "周一，周三，周五，上午办理",
+    "大家都来办", "居民都来办", "金山都来办", "周一都来办", "常年都来办", "单位都来电",
     # a number, then what a clerk says after it
     "联系 物业，未接", "联系 居委会", "1万HKD", "3张A4纸",
     # what 赖 opens besides a name

@@ -501,12 +501,13 @@ _A_DAY_BEFORE = (r"(?<=\d[日号点时分])|(?<=[一二三四五六七八九十]
 the clause). Since scrub53 also a room's or a phone's last digit, or 室 (1203室张建国来办,
 13812345678张建国来办: the number went, the name stayed)."""
 _TIME_BETWEEN = (r"(?: ?(?:今天|昨天|前天|明天|后天|上午|下午|中午|晚上|早上|傍晚|刚才|刚刚|今早"
-                 r"|昨晚|周[一二三四五六日天]|又|也|再次|已经?|还|(?:\d{1,2}月)?\d{1,2}[日号]"
+                 r"|昨晚|周[一二三四五六日天]|又|也|都|再次|已经?|还|(?:\d{1,2}月)?\d{1,2}[日号]"
                  r"|\d{1,2}点(?:半|\d{1,2}分?)?)){0,3}")
 """When, between the name and what the person did (张建国今天来过, 李秀英上午打电话, 王芳又来电):
 kept until scrub50 (the verb had to follow the name). Since redteam100 up to three of them, a
 day of the month or a clock's time among them, and a space before each (张建国今天上午来过,
-张建国昨天下午来电, 张建国20日来过, 张建国 今天来过): only one was read."""
+张建国昨天下午来电, 张建国20日来过, 张建国 今天来过): only one was read. Since redteam108 also
+都, after a list (赖文杰，龙海波，段玉芬都来过: none went)."""
 _CALLS_COUNTED = (r"(?![ \t]*(?:(?:较|很|特别|比较|非常)?(?:多(?![次回遍])|少)|量|数|人数"
                   r"|高峰))")
 """来电 / 来访 said of how many came (上午高峰来电多, 今天来电量大, 9点半高峰来访多), not of who
