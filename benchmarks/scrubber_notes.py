@@ -51,8 +51,12 @@ the person wants to do or 的 and their errand; where people come from, the weat
 errand is done, the kinds of subsidy after 听说); ``scrub53`` scrub53's (a name after 陪 / 替 /
 和 ... 一起, before 夫妇 / 两口子 / 他妈, in 【】 / 「」, glued after a room or a phone, ending a
 note, joined by a middle dot, the surname 单, spaced from its errand, three listed with commas;
-the couples, headings, states, dotted slogans and lists of days those could take); ``all``
-every set.
+the couples, headings, states, dotted slogans and lists of days those could take);
+``redteam108`` redteam108's attack on those (the same shapes as a busy clerk types them: a
+space, a tab, an emoji or a new line around the name, 陪着, lists parted by ；/ / lines or 和,
+other brackets, a dot typed as a full stop, kin scrub53 did not list, a name after a phone and
+a space; traditional, full-width, long and repeated notes, pinyin; and as many with no one in
+them); ``all`` every set.
 Each file's comments say what its notes are about.
 """
 
@@ -72,7 +76,7 @@ SETS_DIR = ROOT / "benchmarks" / "scrubber_notes_sets"
 #: takes them.
 SETS = ("scrub10", "genres", "clerks", "redteam56", "scrub47", "redteam69", "scrub48",
         "redteam80", "scrub49", "redteam89", "scrub50", "redteam100", "scrub51", "scrub52",
-        "redteam105", "scrub53")
+        "redteam105", "scrub53", "redteam108")
 
 
 class Note(NamedTuple):
@@ -165,7 +169,11 @@ TRIGGERS = ["车牌沪1", "沪12345车", "车沪 ", "浦东新区张杨路1号",
             "陪张建国去", "和刘志刚一", "张建国夫妇", "【张建国】", "材料已收：张建国",
             "的是张建国",
             "买买提·艾力", "·", "单国强来", "张建国 来", "张建国，", "张建国,", "1203室张",
-            "13912345678王", "：张建国。"]
+            "13912345678王", "：张建国。",
+            # redteam108's: a list parted by ；/ / lines, a dot typed as a full stop, an emoji
+            # or a space before the doing, 陪着, 〔〕, a list before 一起, initials after a phone
+            "张建国；", "张建国\n", "张建国/", "伊力哈木.托", "张建国👍", "陪着 ", "〔张建国〕",
+            "和张建国、", "联系 张", "13812345678王X", "：\n张建国\n"]
 
 TIMED = r"""
 import json, sys, time
@@ -219,7 +227,8 @@ def main() -> None:
                         help="which set of notes (scrub10's, redteam38's genres, scrub46's "
                              "word given names, redteam56's, scrub47's, redteam69's, "
                              "scrub48's, redteam80's, scrub49's, redteam89's, scrub50's, "
-                             "redteam100's, scrub51's, scrub52's, redteam105's, all)")
+                             "redteam100's, scrub51's, scrub52's, redteam105's, scrub53's, "
+                             "redteam108's, all)")
     args = parser.parse_args()
     if args.triggers:
         for tree in (args.other, ROOT):

@@ -839,7 +839,13 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
                                   "陪张建国去", "和刘志刚一", "张建国夫妇", "【张建国】",
                                   "材料已收：张建国", "的是张建国", "买买提·艾力", "·",
                                   "单国强来", "张建国 来", "张建国，", "张建国,", "1203室张",
-                                  "13912345678王", "：张建国。"])
+                                  "13912345678王", "：张建国。",
+                                  # redteam108's: ；/ lines parting a list, a dot typed as a
+                                  # full stop, a space or an emoji before the doing, 陪着,
+                                  # 〔〕, a list before 一起, initials after a phone
+                                  "张建国；", "张建国\n", "张建国/", "伊力哈木.托", "张建国👍",
+                                  "陪着 ", "〔张建国〕", "和张建国、", "联系 张", "13812345678王X",
+                                  "：\n张建国\n"])
 def test_a_field_four_times_as_long_costs_the_scrubber_four_times_the_work(
         unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
@@ -2243,4 +2249,126 @@ def test_stop_fifty_ones_misses_and_the_ways_a_clerk_types_them(typed: str, stor
     "居民单独来办"])
 def test_words_that_look_like_stop_fifty_ones_misses_stay(words: str) -> None:
     """For every rule scrub53 widened, what a clerk types that looks like it: none is a name."""
+    assert redact(words) == words
+
+
+#: What scrub53's rules open on and look for after a name, with a surname and a given name's
+#: character: every note of up to three of them is one a clerk could type in a hurry.
+_SCRUB53_TRIGGERS = "陪替和跟一起同夫妇他妈【】「」“”：的是·单，、来去交1室张国"
+
+
+def test_no_short_note_made_of_the_rules_own_words_raises() -> None:
+    """女儿陪来的, 老伴陪去医院了, 替交了医保费: whom was came along with is said, not named.
+    Scrub53's 陪 / 替 / 和 rule read the empty name there (a TypeError, and an IndexError for
+    和一起), and whatever scrubbed the note failed with it: a write, a log line, a dead
+    letter. Every text of one to three of the rules' characters scrubs, and again alike."""
+    chars = _SCRUB53_TRIGGERS
+    for a in chars:
+        for b in chars:
+            for text in (a + b, *(a + b + c for c in chars)):
+                once = redact(text)
+                assert redact(once) == once, text
+
+
+@pytest.mark.parametrize("typed", ["女儿陪来的", "老伴陪去医院了", "替交了医保费", "和一起来的",
+                                   "由女儿陪着来", "她老伴陪来办的"])
+def test_a_companion_said_but_not_named_leaves_the_note_as_typed(typed: str) -> None:
+    """Who came along is told by a relation or not at all: nothing is scrubbed, nothing raises."""
+    assert redact(typed) == typed
+
+
+@pytest.mark.parametrize(("typed", "stored"), [
+    # a space, two, a tab or an emoji between the name and what the person did
+    ("廖美玲  来办医保", f"{NAME}  来办医保"),
+    ("谭永康\t来过", f"{NAME}\t来过"),
+    ("谭永康👍来过", f"{NAME}👍来过"),
+    ("联系 毛秀珍 ，未接", f"联系 {NAME} ，未接"),
+    # 陪着, 陪 and an emoji or a line, more of what was done along, a list before 一起,
+    # 一块 / 一道, and whoever came along or stood in before 陪 / 替
+    ("陪着段玉芬去银行改密码", f"陪着{NAME}去银行改密码"),
+    ("陪😊廖美玲去医院", f"陪😊{NAME}去医院"),
+    ("陪\n龚丽萍去医院", f"陪\n{NAME}去医院"),
+    ("陪乔玉兰散步时摔了一跤", f"陪{NAME}散步时摔了一跤"),
+    ("陪贺国平聊了半小时", f"陪{NAME}聊了半小时"),
+    ("社区医生和龙海波一块儿来的", f"社区医生和{NAME}一块儿来的"),
+    ("和钱惠英、汪德胜一起来的", f"和{NAME}、{NAME}一起来的"),
+    ("帮樊立新和覃秀兰一起填表", f"帮{NAME}和{NAME}一起填表"),
+    ("严淑芬替付建英签了字", f"{NAME}替{NAME}签了字"),
+    ("殷永红陪柴国华来的", f"{NAME}陪{NAME}来的"),
+    # a sibling, 爱人, 老公 after a name
+    ("俞海涛他姐来办", f"{NAME}他姐来办"),
+    ("夏秋菊老公来过", f"{NAME}老公来过"),
+    ("张建国爱人来办", f"{NAME}爱人来办"),
+    # 〔〕 / 〖〗 as 【】, ( ) before what the person did
+    ("〔黎少华〕已回访", f"〔{NAME}〕已回访"),
+    ("〖易春梅〗来电", f"〖{NAME}〗来电"),
+    ("（汤志勇）来过两次", f"（{NAME}）来过两次"),
+    # a note's last name after a line, a ratio colon, with an emoji, after 备注 / 登记 / 对象
+    ("来访：\n邱志华\n事由：医保报销", f"来访：\n{NAME}\n事由：医保报销"),
+    ("已收：\n廖美玲", f"已收：\n{NAME}"),
+    ("已收：侯建新🙏", f"已收：{NAME}🙏"),
+    ("备注∶龚丽萍", f"备注∶{NAME}"),
+    ("备注：邱志华", f"备注：{NAME}"),
+    ("登记：易春梅", f"登记：{NAME}"),
+    ("走访对象：武建设", f"走访对象：{NAME}"),
+    ("材料已退回：龙海波", f"材料已退回：{NAME}"),
+    # lists parted by ；, / or lines, with 和 before the last, before a comma
+    ("殷永红；柴国华；严淑芬", f"{NAME}；{NAME}；{NAME}"),
+    ("付建英/葛文斌/邹桂芳", f"{NAME}/{NAME}/{NAME}"),
+    ("汤志勇\r\n尹红霞\r\n黎少华", f"{NAME}\r\n{NAME}\r\n{NAME}"),
+    ("雷鸣远、钱惠英和汪德胜", f"{NAME}、{NAME}和{NAME}"),
+    ("田小燕，樊立新，覃秀兰，材料都齐了", f"{NAME}，{NAME}，{NAME}，材料都齐了"),
+    ("邱志华，龙海波，段玉芬都来过", f"{NAME}，{NAME}，{NAME}都来过"),
+    # a dotted name typed with a full stop for the dot
+    ("伊力哈木．托合提来过", f"{NAME}来过"),
+    # a name after a phone and a space; initials after a phone or an ID number
+    ("13812349876 黎少华", f"{PHONE} {NAME}"),
+    ("13812345678王X", f"{PHONE}{NAME}"),
+    ("310104196203154422张X", f"{ID}{NAME}"),
+    # a bank card before a name that is also a counter's word (张: sheets)
+    ("6222021001123456789张建国来办", f"{ACCOUNT}{NAME}来办"),
+    # 赖 (Lai), a common surname no list had
+    ("赖文杰说下周再来", f"{NAME}说下周再来"),
+    ("紧急联系人：赖文杰", f"紧急联系人：{NAME}"),
+    ("【贺国平】【赖文杰】都来过", f"【{NAME}】【{NAME}】都来过"),
+])
+def test_scrub53s_shapes_as_a_busy_clerk_types_them(typed: str, stored: str) -> None:
+    """redteam108's attack on scrub53's rules: the same shapes with what a hurried clerk puts
+    around them (a space, a tab, an emoji, a new line, 陪着, ；, /, 和, a full stop for the dot,
+    another bracket), a relation scrub53 did not list, and a name after a phone. Each stayed in
+    the text; the last three went only when scrubbed again (at export), or not at all."""
+    assert redact(typed) == stored
+    assert redact(stored) == stored
+
+
+@pytest.mark.parametrize("words", [
+    # how a call-back went, after 回访：
+    "回访：向好", "回访：尚可", "回访：安好",
+    # places joined by a dot, a sentence's full stop between two runs
+    "阿克苏·库尔勒来的务工人员", "喀什·和田两地", "吐鲁番·哈密来的", "阿克苏.库尔勒",
+    "材料齐了.阿依古丽来过", "已办结.下次再来", "上海.浦东", "文明.和谐",
+    # calls counted with spaces, an emoji
+    "高峰 来电 多", "上午高峰👍来电多", "居民 👍 来办",
+    # 陪 / 替 / 帮 / 和 ... 一块 before no one
+    "陪着老人去医院", "陪着孙子散步", "陪聊服务", "替班同事来了", "和物业、居委会一起上门",
+    "帮忙一起填表", "帮居民一起填表", "社工和志愿者一块儿来的", "替身份证复印",
+    # a sibling, 爱人, 老公 after who they are
+    "关爱人群", "博爱人士来访", "房东老公来过", "江苏老婆来办", "他姐来办", "同事爱人来了",
+    # 〔〕 / 〖〗 / ( ) around a document's number, a heading, a word
+    "沪人社规〔2024〕12号", "〖重要〗通知", "(高峰)来电多", "(附件)来过", "(常规)来办",
+    "(金山)来办", "(单位)来电",
+    # after 备注 / 登记 / 交接 / 对象 / 退回, a thing or a state
+    "备注：高血压", "备注：常住户", "备注：加急", "备注：本人来办", "登记：高龄老人",
+    "交接：钥匙", "交接人：值班长", "走访对象：独居老人", "退回：复印件",
+    # lists parted by ；, / or 和 that are no names
+    "高温；严寒；雷雨", "宋体/黑体/楷体", "医保/低保/养老", "黄浦；静安；徐汇",
+    "文明、和谐和友善", "安全、高效和便民", "金山、松江和青浦", "周一，周三，周五，上午办理",
+    "大家都来办", "居民都来办", "金山都来办", "周一都来办", "常年都来办", "单位都来电",
+    # a number, then what a clerk says after it
+    "联系 物业，未接", "联系 居委会", "1万HKD", "3张A4纸",
+    # what 赖 opens besides a name
+    "居民赖账不还", "家属赖皮", "赖床说起不来", "老人赖在窗口不走", "依赖子女"])
+def test_words_that_look_like_a_busy_clerks_names_stay(words: str) -> None:
+    """For every shape redteam108 widened, what a clerk types that looks like it: none is a
+    name (the three after 回访： went on main)."""
     assert redact(words) == words

@@ -29,10 +29,11 @@ SURNAMES = (
     "毕 季 裴 霍 涂 苗 谷 盛 曲 翁 冉 骆 蓝 游 辛 靳 管 柴 蒙 鲍 华 喻 祁 蒲 房 滕 屈 饶 "
     "解 牟 艾 尤 阳 穆 农 卓 古 吉 缪 简 车 项 连 芦 麦 褚 娄 窦 戚 岑 景 党 宫 费 卜 冷 晏 "
     "席 卫 米 柏 宗 瞿 桂 佟 臧 闵 苟 邬 边 卞 姬 仇 栾 隋 商 刁 沙 荣 巫 寇 桑 郎 甄 丛 仲 "
-    "虞 敖 巩 佘 池 查 麻 迟 邝 向 常 万 朴").split()
+    "虞 敖 巩 佘 池 查 麻 迟 邝 向 常 万 朴 赖").split()
 """Common surnames (compound ones first). Left out: those that are everyday words right
 before a form of address (和先生 is "and my husband"). 朴 (Park), the Korean residents' and
-Chinese Koreans' (朴明哲说, 居民朴敏英来电: redteam69 found them kept)."""
+Chinese Koreans' (朴明哲说, 居民朴敏英来电: redteam69 found them kept); 赖 (Lai) since
+redteam108 (赖文杰说 stayed)."""
 
 _SURNAME = ("(?:" + "|".join(n for n in SURNAMES if len(n) > 1)
             + "|[" + "".join(n for n in SURNAMES if len(n) == 1) + "])")
@@ -167,7 +168,11 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
 NOT_A_PERSONS_NAME = frozenset((
     "孙子", "孙女", "孙媳", "曾孙", "曾孙女", "岳父", "岳母", "房东", "房主", "房客", "高中生",
     "党员", "钟点工", "包工头", "农民", "农民工", "文员", "武警", "车主", "商户", "商人", "游客",
-    "管家", "华侨", "童工", "白领", "蓝领", "程序员", "司机", "向导", "伍军人"))
+    "管家", "华侨", "童工", "白领", "蓝领", "程序员", "司机", "向导", "伍军人",
+    # how a call-back went, after 回访： (回访：向好, 回访：尚可, 回访：安好): redteam108
+    "向好", "尚可", "尚好", "安好", "安康", "安稳", "康健",
+    # what 赖 (Lai, listed since redteam108) opens besides a name (居民赖账不还, 家属赖皮)
+    "赖账", "赖皮", "赖床"))
 """Who someone is, not their name, though the word begins with a surname: a case note lists
 them with sex and age (孙子（男，10岁）, 房东（男，50岁）) or has them speak (房东说 ...)."""
 _BODY_SUFFIX = frozenset("局委院所站厅处科队会省市区县乡州员厂店部馆")
@@ -288,11 +293,12 @@ _REACH_END = (r"(?=[，。；！？,.;!?、\s）)：:（(—…“”\"'～~\-]|
 #: ``_KIN_AFTER``).
 _REACHING = ("联系", "通知", "告知", "转告", "回访", "陪同", "探望", "看望", "走访")
 _REACHED = re.compile(
-    r"(?:" + "|".join(_REACHING) + r")(?:了(?!解)|过|到|上了)?"
+    r"(?:" + "|".join(_REACHING) + r")(?:了(?!解)|过|到|上了)? ?"
     r"(?!" + "|".join(NOT_NAMES) + r")(?P<n>" + _NAME + r")" + _REACH_END)
 """A name the clause ends with after who reached them (已联系王秀英，她说下周来; 已通知李建国。
 已电话联系王秀英：下周来; 已联系王秀英了; 已通知李建国和张伟), or that a "not" follows
-(电话联系王秀英未接通, 已回访王秀英没人接), as a follow-up note or a referred unit's reply says
+(电话联系王秀英未接通, 已回访王秀英没人接; a space after the verb: 联系 毛秀珍 ，未接,
+redteam108), as a follow-up note or a referred unit's reply says
 whom it called: not 联系方式 (``NOT_NAMES``), not 联系金融机构 (the clause goes on), not
 联系了解情况 (了解, "to find out")."""
 _WEEKDAYS = tuple(f"周{d}" for d in "一二三四五六日天")
@@ -495,15 +501,22 @@ _A_DAY_BEFORE = (r"(?<=\d[日号点时分])|(?<=[一二三四五六七八九十]
 the clause). Since scrub53 also a room's or a phone's last digit, or 室 (1203室张建国来办,
 13812345678张建国来办: the number went, the name stayed)."""
 _TIME_BETWEEN = (r"(?: ?(?:今天|昨天|前天|明天|后天|上午|下午|中午|晚上|早上|傍晚|刚才|刚刚|今早"
-                 r"|昨晚|周[一二三四五六日天]|又|也|再次|已经?|还|(?:\d{1,2}月)?\d{1,2}[日号]"
+                 r"|昨晚|周[一二三四五六日天]|又|也|都|再次|已经?|还|(?:\d{1,2}月)?\d{1,2}[日号]"
                  r"|\d{1,2}点(?:半|\d{1,2}分?)?)){0,3}")
 """When, between the name and what the person did (张建国今天来过, 李秀英上午打电话, 王芳又来电):
 kept until scrub50 (the verb had to follow the name). Since redteam100 up to three of them, a
 day of the month or a clock's time among them, and a space before each (张建国今天上午来过,
-张建国昨天下午来电, 张建国20日来过, 张建国 今天来过): only one was read."""
-_CALLS_COUNTED = r"(?!(?:较|很|特别|比较|非常)?(?:多(?![次回遍])|少)|量|数|人数|高峰)"
+张建国昨天下午来电, 张建国20日来过, 张建国 今天来过): only one was read. Since redteam108 also
+都, after a list (赖文杰，龙海波，段玉芬都来过: none went)."""
+_CALLS_COUNTED = (r"(?![ \t]*(?:(?:较|很|特别|比较|非常)?(?:多(?![次回遍])|少)|量|数|人数"
+                  r"|高峰))")
 """来电 / 来访 said of how many came (上午高峰来电多, 今天来电量大, 9点半高峰来访多), not of who
-called (张建国来电多次 is a person): scrub49 took 高峰 for a name there."""
+called (张建国来电多次 is a person): scrub49 took 高峰 for a name there; spaced too (高峰 来电 多:
+redteam108, once scrub53 read a space before 来电)."""
+_EMOJI = "\u2600-\u27bf\U0001f300-\U0001faff\ufe0f"
+_GAP = r"[ \t" + _EMOJI + r"]{0,3}"
+"""What a clerk puts between a name and what the person did: a space (scrub53), two, a tab, an
+emoji (谭永康👍来过, 廖美玲  来办: redteam108)."""
 _HEARD_OR_SERVED = "听说|据说|听到|得知|窗口|柜台|号窗"
 """What a clerk writes right before the name of whom they heard of or served, glued to it
 (听说王秀英今天来过, 5号窗口张建国说, 3号窗王芳来过): kept until scrub52; each two characters, one
@@ -541,14 +554,14 @@ call, a visit or a deed was read); not how many came (高峰来办事的人多, 
 redteam105 also what they want or went to do and whose an errand is (张建国要办居住证, 张建国过来
 办医保, 张建国去办户口了, 张建国的低保续上了)."""
 _SPEAKER_DOES = (r"(?:说|称|表示|反映|讲|来电" + _CALLS_COUNTED + r"|来访" + _CALLS_COUNTED
-                 + r"|告诉|来过|打电话|打来电话"
+                 + r"|告诉|来过|打电话|打来电话|陪(?![护读诊伴聊])|替(?![代换补班身])"
                  + r"|[到来]窗口|" + _OWNS + r"|(?:电话|手机|座机)[:：]?\d|" + _CAME_FOR + ")")
 _WITH_OTHERS = r"(?:等(?:[两二三四五六七八九十\d]{1,2}人|人)?|一家(?:人|三口|四口)?|们)?"
 """Who came with the name (张建国等人来过, 张建国等三人来过, 张建国一家来过): the name was kept
 until redteam100; 张建国们来过 (he and his) until scrub51."""
 _SPEAKER = re.compile(_SPEAKER_OPENS + r"(?!" + _A_DAY_NOT_A_NAME + r")(?P<n>" + _SURNAME + _GIVEN
                       + r"{1,2}|单(?![" + _SHAN_WORDS + r"])" + _GIVEN + r"{2})(?=" + _WITH_OTHERS
-                      + _TIME_BETWEEN + " ?" + _SPEAKER_DOES + ")")
+                      + _TIME_BETWEEN + _GAP + _SPEAKER_DOES + ")")
 """A name opening a clause before a verb of speech (王秀英说), or after the everyday word for
 who they are to the resident (邻居李四说, 她老公孙立军来电: each of ``_KIN`` is two characters,
 one width for the look behind); not 向姐姐反映, 向妈妈说 ("to my sister", ``_KIN_WORDS``).
@@ -645,52 +658,66 @@ said what; not a quoted term before 说明 (“一网通办”说明)."""
 
 # -- scrub53: who came along, a couple, brackets, a note's last word, a dot, a list -------
 
-_CLAUSE_END = r"(?=[，。；！？,.;!?、\s）)]|$)"
+_CLAUSE_END = r"(?=[，。；！？,.;!?、\s）)" + _EMOJI + "]|$)"
 _ALONG = re.compile(
-    r"[陪替](?P<n>" + _NAME + r"?)(?=去|来|到|交|办|领|取|签|填|补|缴|看病|就医|就诊"
-    r"|复查|体检|回|跑|排队|一起|一同)"
-    r"|[和跟与同](?P<w>" + _NAME + r"?)(?=一起|一同)")
+    r"[陪替]着?[\s" + _EMOJI + r"]{0,2}(?P<n>" + _NAME + r")(?=去|来|到|交|办|领|取|签|填|补|缴"
+    r"|看病|就医|就诊|复查|体检|回|跑|排队|一起|一同|一块|一道|散步|聊|吃饭|买|逛|下楼|上楼|出门)"
+    r"|[和跟与同帮](?P<w>" + _NAME + r"(?:[、，,和]" + _NAME + r"){0,3})(?=一起|一同|一块|一道)")
 """Whom the clerk or a relative came along with or stood in for (陪张建国去了趟医院, 替李秀英交了
 医保费, 和刘志刚一起来, 跟王芳一同去): kept until scrub53 (代 / 替 / 帮 before a listed errand
 only, ``_ON_BEHALF``, and 陪同 before where they went). Not 陪同, 陪护, 替代, 和车一起来 (a
 find with 一 or 起 in it is the 一起), nor what is handed in with a thing (和章程一起发,
-``_THINGS_ALONG``), a relation, an office, a place (陪孙子去, 和单位一起来, 和江苏老乡一起)."""
+``_THINGS_ALONG``), a relation, an office, a place (陪孙子去, 和单位一起来, 和江苏老乡一起).
+The name is never empty: 女儿陪来的, 老伴陪去医院了, 替交了医保费 and 和一起 raised (a
+TypeError, an IndexError) until redteam108, failing the write, the log line or the dead
+letter that scrubbed them.
+Since redteam108 also after 陪着, a space or an emoji, before 散步 / 聊 / 吃饭 / 买 / 下楼 ... and
+一块 / 一道, and each of a list before 一起 (和钱惠英、汪德胜一起来)."""
+_ALONG_PART = re.compile("[^、，,和]+")
+_ANY_TOGETHER = re.compile("一[起同块道]")
 _THINGS_ALONG = ("章程", "包裹", "毛毯", "车票", "钱款", "钱包", "方案", "文件", "房本", "房租",
                  "金卡", "费用", "申请", "程序", "简历", "史料", "蓝印", "居住")
-_COUPLE = re.compile(_SPEAKER_OPENS + r"(?P<n>" + _NAME + r"?)(?=夫妇|夫妻|两口子|老两口|他妈|他爸|"
-                     r"她妈|她爸|他老婆|她老公|他媳妇|他儿子|她儿子|他女儿|她女儿|他老伴|她老伴)")
+_COUPLE = re.compile(_SPEAKER_OPENS + r"(?P<n>" + _NAME + r")(?=夫妇|夫妻|两口子|老两口|他妈|他爸|"
+                     r"她妈|她爸|他老婆|她老公|他媳妇|他儿子|她儿子|他女儿|她女儿|他老伴|她老伴|"
+                     r"[他她](?:姐|哥|弟|妹)|爱人|老公|老婆)")
 """A name opening a clause before the couple or the kin it heads (张建国他妈来办, 张建国夫妇来过,
 刘志刚两口子): kept until scrub53 (only ``RELATIVES`` were read right after a name). Not who
 they are or where from (房东夫妇, 温州两口子, 农民工夫妇), nor what kind of couple
-(金婚夫妇, 丁克夫妇, 高知夫妇: ``_COUPLE_KINDS``)."""
-_ANY_COUPLE = re.compile("[夫两老他她](?:妇|妻|口子|两口|妈|爸|老婆|老公|媳妇|儿子|女儿|老伴)")
+(金婚夫妇, 丁克夫妇, 高知夫妇: ``_COUPLE_KINDS``). Since redteam108 also a sibling, 爱人, 老公 /
+老婆 (俞海涛他姐来办, 夏秋菊老公来过, 张建国爱人来办)."""
+_ANY_COUPLE = re.compile("[夫两老他她爱](?:妇|妻|口子|两口|妈|爸|老婆|老公|媳妇|儿子|女儿|老伴"
+                         "|姐|哥|弟|妹|人)")
 """What ``_COUPLE`` needs, a search that opens with a character class (one scan of the text)."""
 _COUPLE_KINDS = ("金婚", "丁克", "高知", "高龄", "常年", "华侨", "双职", "伍军")
 _BRACKETED = re.compile(
-    r"[【「『](?P<n>" + _NAME + r")(?=[】」』](?P<d> ?" + _TIME_BETWEEN + _SPEAKER_DOES
-    + r")?)|[“\"'‘\[](?P<q>" + _NAME + r")(?=[”\"'’\]] ?" + _TIME_BETWEEN + _SPEAKER_DOES
+    r"[【「『〔〖](?P<n>" + _NAME + r")(?=[】」』〕〗](?P<d>" + _GAP + _TIME_BETWEEN + _SPEAKER_DOES
+    + r")?)|[“\"'‘\[(](?P<q>" + _NAME + r")(?=[”\"'’\])]" + _GAP + _TIME_BETWEEN + _SPEAKER_DOES
     + ")")
 """A name a clerk sets in 【】 / 「」 / 『』, alone or before what the person came for
 (【张建国】来办医保, 「王秀英」), and in quotes or [] before it (“张建国”来办): kept
 until scrub53 (only “” / 「」 before a verb of speech, ``_QUOTED_SPEAKER``). Alone, only a
 whole name of three characters that ends as no thing's name ends (``_THING_END``:
-【连心桥】, 「金点子」, 「安心码」 are a heading's or a scheme's, 【简报】 two characters)."""
+【连心桥】, 「金点子」, 「安心码」 are a heading's or a scheme's, 【简报】 two characters).
+Since redteam108 also 〔〕 / 〖〗 as 【】, and ( ) before what the person did ((汤志勇)来过)."""
 _THING_END = frozenset("码卡证子桥匙费款单表金站园城路街区组队群会馆店所院局委处科厅部室楼"
                        "房屋险病症药车票包书报刊节日周月年法规例制度事宜点线网苑坊弄里村镇"
                        "乡县市省湾港岛山河湖计划案油米面茶酒宝贝星光家堂坛台亭阁轩斋厂行社"
                        "团班级校圈帮链")
-_ANY_BRACKET = re.compile("[【「『“\"'‘\\[]")
-_CLOSING_LABEL = re.compile(r"(?:核实|确认|提交|递交|办理人?|受理)$")
+_ANY_BRACKET = re.compile("[【「『〔〖“\"'‘\\[(]")
+_CLOSING_LABEL = re.compile(r"(?:核实|确认|提交|递交|办理人?|受理|备注|登记|交接人?|对象|退回"
+                            r"|退还)$")
 _CLOSING_REACHED = re.compile(
     r"(?:回访|联系|通知|告知|转告|陪同|接待|来访|来电|来人|到场|代办|经办|来办|咨询|求助|投诉|"
     r"反映|走访|探望|看望|收|交|领取|签收|签字|送达)$")
-_CLOSING_NAME = re.compile(r"(?P<n>" + _NAME + r")(?=[。；！？.;!?\s）)]*$|[。；！？;!?\n，,])")
+_CLOSING_NAME = re.compile(r"(?P<n>" + _NAME + r")(?=[。；！？.;!?\s）)" + _EMOJI + r"]*$"
+                           r"|[。；！？;!?\n，," + _EMOJI + "])")
 _CAME_IN_CLAUSE = re.compile(r"(?:来(?:办|交|领|补|咨询|办理)?[\u4e00-\u9fff]{0,4}|来电|来访|来过"
                              r"|到场|签字|签收|代办|陪同|接待|经办|联系|回访)的$")
 _SAID_IN_CLAUSE = re.compile("[说讲问要缺报想求]")
 _CLAUSE_START = re.compile(r"[，。；！？,.;!?\n]")
-_CLOSING_AT = re.compile("[：:]|的是")
+_CLOSING_AT = re.compile("[：:∶]|的是")
 _SURNAME_FIRSTS = frozenset(_SURNAME_FIRST[1:-1])
+_SPACES = frozenset(" \t\r\n")
 """A note's last words naming whom a thing was taken from or who was reached (材料已收：张建国,
 经办人回访：王秀英, 来办医保的是张建国): kept until scrub53, nothing after the name (or a
 clause after a comma: 经办人回访：王秀英，满意).
@@ -698,8 +725,11 @@ After a colon whose label ends in a check (确认, 核实, 受理 ...: a whole n
 characters) or a reaching or a handing-in (回访, 联系, 来访, 收, 交, 签收 ...: two too), and
 after 的是 when the clause says who came or signed (来办医保的是张建国; not 来电说的是方言); not
 a thing (已确认：高风险, 已领：米面油, ``_THING_END``),
-a relation, an office, a place, a day."""
-_DOTTED = re.compile(r"(?P<n>[\u4e00-\u9fff]{2,6}(?: ?· ?[\u4e00-\u9fff]{2,6}?){1,3})"
+a relation, an office, a place, a day.
+Since redteam108 also with the name on the next line or after a space (来访：\n邱志华), after a
+ratio colon (备注∶), with an emoji after it (已收：侯建新🙏), and after 备注 / 登记 / 交接 /
+对象 / 退回 (a whole name of three characters: 备注：张建国, 走访对象：武建设)."""
+_DOTTED = re.compile(r"(?P<n>[\u4e00-\u9fff]{2,6}(?: ?[·.] ?[\u4e00-\u9fff]{2,6}?){1,3})"
                      r"(?=[^\u4e00-\u9fff]|$|" + _TIME_BETWEEN + " ?" + _SPEAKER_DOES
                      + r"|[的和与、等也都又已在要想去到])")
 _BEFORE_A_DOTTED = ("已联系", "联系", "通知", "居民", "申请人", "住户", "家属", "今天", "昨天",
@@ -715,13 +745,28 @@ _TRANSLITERATED = frozenset("阿卜杜拉买提艾力热合曼吐尔逊依古丽
 Chinese characters (买买提·艾力来办, 阿卜杜拉·买买提): kept until scrub53 unless on file
 (``known_person``). Two characters or more a part, at least two of them sounds such names are
 written with (``_TRANSLITERATED``), so a heading's words joined by a dot stay (文明·和谐,
-上海·浦东, 党建·引领), and a book's chapter in 《》."""
-_NAME_LIST = re.compile(r"(?P<l>" + _NAME + r"(?:[，,、]" + _NAME + r"){2,7})(?=[。；;！!？?\n]|$)")
+上海·浦东, 党建·引领), and a book's chapter in 《》. Since redteam108 also with a full stop for
+the dot (伊力哈木．托合提, 伊力哈木.托合提: half of each part's characters such sounds, so a
+sentence's full stop typed between two runs stays), and not places joined so
+(阿克苏·库尔勒来的, ``_DOTTED_PLACES``)."""
+_CJK_DOT = re.compile(r"[\u4e00-\u9fff] ?\. ?[\u4e00-\u9fff]")
+_DOTTED_PLACES = ("阿克苏", "库尔勒", "喀什", "和田", "伊犁", "伊宁", "哈密", "吐鲁番",
+                  "克拉玛依", "阿勒泰", "塔城", "博乐", "昌吉", "乌鲁木齐", "石河子", "阿图什",
+                  "奎屯", "阿拉尔", "图木舒克", "霍尔果斯", "喀纳斯", "巴音郭楞", "克孜勒苏",
+                  "拉萨", "日喀则", "林芝", "昌都", "山南", "那曲", "格尔木", "德令哈", "玉树",
+                  "阿坝", "甘孜", "呼和浩特", "鄂尔多斯", "包头", "乌兰察布", "锡林郭勒", "阿拉善")
+_NAME_LIST = re.compile(r"(?P<l>" + _NAME + r"(?:(?:[，,、；;/和]|\r?\n)" + _NAME + r"){2,7})"
+                        r"(?=[。；;！!？?，,\r\n]|$)")
+_LIST_PART = re.compile(r"[^，,、；;/和\r\n]+")
 _LIST_OPENS = re.compile("[：:\n。；;]")
+_TWO_LIST_MARKS = re.compile("[，,、；;/\n和][^，,、；;/\n和]*[，,、；;/\n和]")
+"""What ``_listed`` needs, two marks that part a list: one scan of the text."""
 """Three or more whole names listed with commas and nothing else in the clause (张建国,王秀英,
 刘志刚; 交接：王芳、李强、张伟): kept until scrub53 (a list was read only before what they did);
-every part must be a name (周一，周三，周五 and 高温，严寒，雷雨 stay whole)."""
-_AFTER_A_NUMBER = re.compile(r"(?P<n>" + _NAME + r")" + _CLAUSE_END)
+every part must be a name (周一，周三，周五 and 高温，严寒，雷雨 stay whole). Since redteam108 also
+parted by ；, / or lines (殷永红；柴国华；严淑芬, a name a line), 和 before the last
+(雷鸣远、钱惠英和汪德胜), and a list before a comma (田小燕，樊立新，覃秀兰，材料都齐了)."""
+_AFTER_A_NUMBER = re.compile(r"[ \t]?(?P<n>" + _NAME + r")" + _CLAUSE_END)
 _AFTER_A_PHONE = ("谢谢", "多谢", "关机", "停机", "常用")
 """What a note says right after a number that begins with a surname (请回拨139 1234 5678谢谢,
 13812345678关机)."""
@@ -750,9 +795,11 @@ def name_after_a_number(text: str, end: int) -> Iterator[tuple[int, int, str]]:
 def _along(text: str) -> Iterator[tuple[int, int, str]]:
     for m in _ALONG.finditer(text):
         g = "n" if m.group("n") else "w"
-        n = m.group(g)
-        if _a_persons(n) and "一" not in n and "起" not in n and not n.startswith(_THINGS_ALONG):
-            yield m.start(g), m.end(g), REDACTED_NAME
+        for part in _ALONG_PART.finditer(text, m.start(g), m.end(g)):  # 和钱惠英、汪德胜一起
+            n = part.group()
+            if _a_persons(n) and "一" not in n and "起" not in n \
+                    and not n.startswith(_THINGS_ALONG):
+                yield part.start(), part.end(), REDACTED_NAME
 
 
 def _couples(text: str) -> Iterator[tuple[int, int, str]]:
@@ -774,40 +821,50 @@ def _bracketed(text: str) -> Iterator[tuple[int, int, str]]:
 def _dotted(text: str) -> Iterator[tuple[int, int, str]]:
     for m in _DOTTED.finditer(text):
         start, n = m.start("n"), m.group("n")
+        dot = "·" if "·" in n else "."
         while (before := next((w for w in _BEFORE_A_DOTTED if n.startswith(w)), None)) \
-                and n.index("·") - len(before) >= 2:
+                and n.index(dot) - len(before) >= 2:
             start, n = start + len(before), n[len(before):]
+        if dot == "." and not all(2 * sum(c in _TRANSLITERATED for c in part) >= len(part.strip())
+                                  for part in n.split(".")):
+            continue  # 材料齐了.阿依古丽来过: a sentence's full stop
         if sum(c in _TRANSLITERATED for c in n) >= 2 \
-                and "《" not in text[max(0, start - 12):start]:
+                and "《" not in text[max(0, start - 12):start] \
+                and not any(place in n for place in _DOTTED_PLACES):
             yield start, m.end("n"), REDACTED_NAME
 
 
 def _listed(text: str) -> Iterator[tuple[int, int, str]]:
+    listed = 0  # where the last list found ends: its own ；and lines open no other
     for at in itertools.chain((0,), (o.end() for o in _LIST_OPENS.finditer(text))):
+        if at < listed:
+            continue
         m = _NAME_LIST.match(text, at)
         if m is None:
             continue
-        parts = re.split("[，,、]", m.group("l"))
-        if all(_a_persons(n) and n[-1] not in _THING_END for n in parts):
-            start = m.start("l")
-            for n in parts:
-                yield start, start + len(n), REDACTED_NAME
-                start += len(n) + 1
+        listed = m.end()
+        parts = list(_LIST_PART.finditer(text, m.start("l"), m.end("l")))
+        if all(_a_persons(n := p.group()) and n[-1] not in _THING_END for p in parts):
+            for p in parts:
+                yield p.start(), p.end(), REDACTED_NAME
 
 
 def _closing(text: str) -> Iterator[tuple[int, int, str]]:
     """``_CLOSING_NAME``'s finds after a colon or 的是 (see there)."""
     for c in _CLOSING_AT.finditer(text):
         at = c.end() - 1
-        if text[at + 1:at + 2] not in _SURNAME_FIRSTS:
+        name_at = at + 1
+        while name_at < at + 4 and text[name_at:name_at + 1] in _SPACES:  # 来访：\n邱志华
+            name_at += 1
+        if text[name_at:name_at + 1] not in _SURNAME_FIRSTS:
             continue
-        m = _CLOSING_NAME.match(text, at + 1)
+        m = _CLOSING_NAME.match(text, name_at)
         if m is None or not _a_persons(n := m.group("n")) or n[-1] in _THING_END:
             continue
         window = max(0, at - 16)  # what the labels' patterns read, no more (a text of colons)
         opened = max((o.end() for o in _CLAUSE_START.finditer(text, window, at)), default=window)
         label = text[opened:at]
-        if text[at] in "：:":
+        if text[at] in "：:∶":
             if not (_CLOSING_REACHED.search(label)
                     or (len(n) >= 3 and _CLOSING_LABEL.search(label))):
                 continue
@@ -872,11 +929,19 @@ _HAN_CAPITAL = re.compile(r"[A-Za-z](?<=[\u4e00-\u9fff].)")
 _TWO_SYLLABLES = re.compile(r"\s[A-Z][a-z]{1,5}[ \-][A-Za-z]")
 
 
+_COUNTED_SURNAMES = frozenset("万张项包位间户米")
+"""Surnames that are also what a number counts (1万HKD, 3张A4 ...): after a digit, not a name,
+unless after seven digits or more (a phone, an ID number). Any other after a digit is
+(13812345678王X: the phone went and 王X stayed, and went only when
+scrubbed again, at export: redteam108)."""
+
+
 def _initialed(text: str, m: re.Match[str]) -> bool:
     if m.group()[0] in "于向" and _HAN.match(text, max(0, m.start() - 1)) and m.start():
         return False  # 属于A。, 高于B，转向C: a preposition, no surname
-    if m.start() and text[m.start() - 1].isdigit():
-        return False  # 1万HKD: a number's 万, no surname
+    if m.start() and text[m.start() - 1].isdigit() and m.group()[0] in _COUNTED_SURNAMES \
+            and not text[max(0, m.start() - 7):m.start()].isdigit():
+        return False  # 1万HKD: a number's 万, no surname; 13812345678王X is (redteam108)
     letters = m.group()[1:].replace(".", "") if m.group()[0] in _SINGLE_SURNAMES \
         else m.group()[2:].replace(".", "")
     return letters.upper() not in _ACRONYMS and (
@@ -1300,7 +1365,7 @@ _ANY_NEXT_OF_KIN = re.compile(_NEXT_OF_KIN)
 _ANY_QUOTE = re.compile("[“「『\"'‘]")
 _ANY_TOLD = re.compile("[跟给请]" + _SURNAME)
 _ANY_ON_BEHALF = re.compile("[代替帮]" + _SURNAME)
-_ANY_SPEECH = re.compile(r"[说称讲]|表示|反映|来电|来访|告诉|来过|打电话|打来电话|窗口"
+_ANY_SPEECH = re.compile(r"[说称讲陪替]|表示|反映|来电|来访|告诉|来过|打电话|打来电话|窗口"
                          r"|来[办咨了问交补领取申登签递提拿开]|办理|" + "|".join(SERVICE_ITEMS)
                          + r"|(?:电话|手机|座机)[:：]?\d|" + _OWNS)
 _ANY_DEED = re.compile(_DEEDS)
@@ -1557,17 +1622,17 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
                     and not text.startswith(NOT_NAMES, m.start("n")):  # not 周一确认, 石材
                 yield m.start("n"), m.end("n"), REDACTED_NAME
     # scrub53's, each asked of a text that has what it needs
-    if "陪" in text or "替" in text or "一起" in text or "一同" in text:
+    if "陪" in text or "替" in text or ("一" in text and _ANY_TOGETHER.search(text)):
         yield from _along(text)  # 陪张建国去, 和刘志刚一起来
     if _ANY_COUPLE.search(text):
         yield from _couples(text)  # 张建国夫妇来过
     if _ANY_BRACKET.search(text):
         yield from _bracketed(text)  # 【张建国】来办医保
-    if "：" in text or ":" in text or "的是" in text:
+    if "：" in text or ":" in text or "∶" in text or "的是" in text:
         yield from _closing(text)  # 材料已收：张建国
-    if "·" in text:
-        yield from _dotted(text)  # 买买提·艾力
-    if text.count("，") + text.count(",") + text.count("、") >= 2:
+    if "·" in text or ("." in text and _CJK_DOT.search(text)):
+        yield from _dotted(text)  # 买买提·艾力, 伊力哈木.托合提
+    if _TWO_LIST_MARKS.search(text):
         yield from _listed(text)  # 张建国,王秀英,刘志刚
     if latin:
         if "." in text:  # W.X.Y.

@@ -489,7 +489,8 @@ def _number_spans(text: str) -> Iterator[tuple[int, int, str]]:
             if not _DATE_SHAPE.match(m.group("n")) and not _MEASURE.match(text, m.end("n")):
                 yield m.start("n"), m.end("n"), REDACTED_RECORD
     for m in _CARD.finditer(text):
-        if not _YEARS.fullmatch(m.group()) and not _MEASURE.match(text, m.end()) \
+        if not _YEARS.fullmatch(m.group()) \
+                and (m.group().isdigit() or not _MEASURE.match(text, m.end())) \
                 and not _days_from_to(m.group()) and (
                 not _a_serial(text, m.start()) or _luhn_holds(digits_of(m.group()))):
             yield m.start(), m.end(), REDACTED_ACCOUNT  # not 2023 2024 2025 2026年

@@ -105,6 +105,12 @@ before 夫妇 / 两口子 / 他妈, in 【】 / 「」 (``【张建国】来办`
 number (``13912345678王秀英``), ending a note after 收： / 回访： or 的是 (``材料已收：张建国``),
 joined by a middle dot (``买买提·艾力``), with the surname 单 (``单国强来办``), and three whole
 names or more listed alone (``张建国,王秀英,刘志刚``).
+Since redteam108 also with a space, a tab or an emoji before what the person did
+(``谭永康👍来过``), after 陪着 (``陪着段玉芬去``), each of a list before 一起, before 他姐 /
+爱人 / 老公, in 〔〕 / 〖〗 or ( ) before a doing, on the line after a label's colon
+(``来访：\n邱志华``), after 备注 / 登记 / 对象 (``备注：邱志华``), in lists parted by ；, / or
+lines, dotted with a full stop (``伊力哈木．托合提``), a phone and a space before
+(``13812349876 黎少华``), and the surname 赖.
 
 Text is matched on a copy whose full-width digits, letters and separators, and other scripts'
 digits, are folded to ASCII, every middle dot to "·" and invisible characters (zero-width
