@@ -2372,3 +2372,19 @@ def test_words_that_look_like_a_busy_clerks_names_stay(words: str) -> None:
     """For every shape redteam108 widened, what a clerk types that looks like it: none is a
     name (the three after 回访： went on main)."""
     assert redact(words) == words
+
+
+def test_a_rule_that_raises_gives_the_whole_text_redacted_never_the_text(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """redteam108 found a rule raising on 女儿陪来的 (scrub53's companion rule): the write, every
+    log line and dead letter holding such a note, and an export all failed. Now the scrubber
+    fails closed: the whole text goes, and a warning names the exception's type only."""
+    from shared.kernel.privacy import redaction
+    from shared.kernel.privacy.markers import REDACTED_TEXT
+
+    def broken(text: str) -> list[tuple[int, int, str]]:
+        raise IndexError("a rule's own defect")
+    monkeypatch.setattr(redaction, "rule_spans", broken)
+    with pytest.warns(redaction.RedactionFailed, match="IndexError") as said:
+        assert redaction.redact("张建国的女儿陪来的，电话13812345678") == REDACTED_TEXT
+    assert "张建国" not in str(said[0].message) and "138" not in str(said[0].message)

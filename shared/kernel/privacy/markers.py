@@ -9,3 +9,5 @@ REDACTED_ADDRESS = "[地址已隐去]"
 REDACTED_NAME = "[姓名已隐去]"
 REDACTED_PLATE = "[车牌已隐去]"
 REDACTED_RECORD = "[病历号已隐去]"
+#: What replaces a whole text a rule failed on (a defect of the scrubber's own): none of it kept.
+REDACTED_TEXT = "[文字已隐去]"

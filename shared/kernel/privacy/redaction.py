@@ -127,11 +127,13 @@ export changes nothing already scrubbed.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable
 
 from shared.kernel.privacy.known_person import KnownPerson
 from shared.kernel.privacy.markers import (
     REDACTED_NAME,
+    REDACTED_TEXT,
 )
 from shared.kernel.privacy.names import (
     HONORIFICS,
@@ -226,9 +228,29 @@ def _rtl_spans(text: str, known: KnownPerson | None) -> list[tuple[int, int, str
     return found
 
 
+class RedactionFailed(RuntimeWarning):
+    """A rule of the scrubber's failed on a text (a defect of its own): the text was replaced
+    whole by ``REDACTED_TEXT``. Names the exception's type and the text's length only."""
+
+
 def redact(text: str, known: KnownPerson | None = None) -> str:
     """``text`` with personal data replaced by markers; ``known``: the resident the text is
-    about, whose own name, phone, ID number and address go whatever form they take."""
+    about, whose own name, phone, ID number and address go whatever form they take.
+
+    Fails closed: a rule that raises (redteam108 found one: ``女儿陪来的`` raised IndexError in
+    scrub53's companion rule, on the write path, in every log line and dead letter holding it,
+    and in exports) gives ``REDACTED_TEXT`` for the whole text, never the text, and warns
+    ``RedactionFailed`` (the exception's type and the length, nothing of the text)."""
+    try:
+        return _redact(text, known)
+    except Exception as exc:
+        warnings.warn(RedactionFailed(
+            f"the scrubber failed on a text of {len(text)} characters "
+            f"({type(exc).__name__}); it was replaced whole"), stacklevel=2)
+        return REDACTED_TEXT
+
+
+def _redact(text: str, known: KnownPerson | None) -> str:
     if not text:
         return text
     folded = simplified(fold(text))  # 陳先生來電, 家住幸福里3號: the rules read Simplified
