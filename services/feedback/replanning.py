@@ -6,7 +6,8 @@ Runs when the service starts (a holidays file added, the package upgraded) and a
 (``rectifications``: open, ``basis = 'provisional'``), a page at a time; each rectification
 records ``RectificationDeadlineRevised`` only when its deadline really moves or its basis
 changes (a day the published schedule keeps is confirmed official), never to a day before
-today, and exactly once over any number of replicas (see ``Feedback.revise_deadline``).
+today (the center's day as a triage judges it, ``judged_day``: a clock set back moves no
+missed deadline), and exactly once over any number of replicas (see ``Feedback.revise_deadline``).
 The follow-up service moves the rectification's follow-up with it; the figures judge the
 on-time rate against the revised deadline. A completed rectification is never rewritten.
 """
