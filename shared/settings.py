@@ -356,7 +356,8 @@ class Settings(BaseSettings):
         "(the center's last closed survey, the review's own events), which the center had "
         "not reached; a "
         "recorded day after it still counts (a clock set back reopens nothing). Unset "
-        "again once the center's day has passed it."))
+        "again once the center's day has passed it (said in the calendar's warnings while "
+        "set); a day past the working-day calendar is refused at start."))
     rectification_default_track: Literal["immediate", "limited", "explain"] = Field(
         "limited", description=(
             "The track whose limit a bad review's deadline follows until it is triaged "

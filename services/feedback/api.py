@@ -309,6 +309,10 @@ async def case_feedback(case_id: UUID, pool: PoolDep, settings: SettingsDep,
     center_id = found.center_id if isinstance(found, Elsewhere) else found.surveys[0].center_id
     not_found_elsewhere(staff, center_id, "case", case_id,
                         f"no feedback on case {case_id} yet")
+    if isinstance(found, CaseFeedbackPublic) and found.rectifications:  # overdue as the
+        # triage judges it, on the center's day (``Feedback.judged_today``)
+        today = await feedback.judged_today(center_id)
+        found.rectifications = [r.judged_on(today) for r in found.rectifications]
     found.surveys = [_as_it_goes(s, feedback) for s in found.surveys]
     return found
 
@@ -326,8 +330,14 @@ async def list_rectifications(
     after: After = None,
 ) -> RectificationBoard:
     await _wait(pool, settings, consumers["views"], "feedback", after)
-    return await queries.rectification_board(pool, center_filter(supervisor, center_id),
-                                             status, as_of or _today(settings, feedback), limit)
+    center = center_filter(supervisor, center_id)  # a supervisor's token names one
+    # Overdue on the day a triage judges a missed deadline on (``Feedback.judged_today``):
+    # the clock's, or the day the center reached when later (a clock set back read "not
+    # overdue" of what the triage refused as missed, until calendar54); ``as_of`` as given.
+    if as_of is None:
+        as_of = (_today(settings, feedback) if center is None
+                 else await feedback.judged_today(center))
+    return await queries.rectification_board(pool, center, status, as_of, limit)
 
 
 @rectifications.get("/{rectification_id}", response_model=RectificationPublic,
@@ -342,6 +352,8 @@ async def get_rectification(rectification_id: UUID, pool: PoolDep, settings: Set
         raise problem(404, "not_found", f"rectification {rectification_id} not found",
                       id=str(rectification_id))
     not_found_elsewhere(supervisor, found.center_id, "rectification", rectification_id)
+    if isinstance(found, RectificationPublic):  # another center's: the 404 above
+        found.judged_on(await feedback.judged_today(found.center_id))
     return found
 
 

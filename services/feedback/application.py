@@ -662,6 +662,22 @@ class Feedback:
             return ()
         return await self.served_now(case_id)
 
+    async def center_seen_on(self, center_id: str) -> date | None:
+        """The latest day a survey of ``center_id`` closed on, as the figures read it (None:
+        none yet, or no read model wired: a test's)."""
+        return None if self.seen_on is None else await self.seen_on(center_id)
+
+    async def judged_today(self, center_id: str) -> date:
+        """The day a rectification of ``center_id`` is judged overdue on, as its triage
+        judges a missed deadline (``judged_day``): the service's day, or the latest day a
+        survey of the center closed on when later, but not a day up to ``CLOCK_AHEAD_UNTIL``.
+        The supervisor's board read "not overdue" on a clock set back while the triage
+        refused the same rectification as ``deadline_missed`` (until calendar54)."""
+        calendar = self.calendars.for_center(center_id)
+        seen = await self.center_seen_on(center_id)
+        return judged_day(calendar.local_day(self.clock.now()), seen,
+                          ahead_until=self.policy.clock_ahead_until)
+
     async def _center_seen_on(self, known: Aggregate | None) -> date | None:
         """The latest day a survey of a rectification's center closed on (``center_seen_on``), for
         one in the caller's reach (``known``: ``_in_reach``'s answer); None for none, or for
@@ -687,12 +703,18 @@ class Feedback:
 
     # -- re-planning: an official schedule replaced a provisional year -----------------------
 
-    async def revise_deadline(self, rectification_id: UUID) -> bool:
+    async def revise_deadline(self, rectification_id: UUID,
+                              center_seen_on: date | None = None) -> bool:
         """Count an open rectification's working days again on the calendar in force (True:
         the deadline moved). Exactly once over replicas: the key names the official
         schedules and the rectification's version (``WorkingCalendar.replanning_key``), and
-        optimistic concurrency settles a race."""
+        optimistic concurrency settles a race. Whether its deadline was already missed is
+        judged as its triage judges it (``judged_day``): on the service's day, or on
+        ``center_seen_on`` (the latest day a survey of its center closed on, ``seen_on``) or
+        its own latest recorded day when later (a clock set back, a schedule published
+        meanwhile, moved a missed provisional deadline on, until calendar54)."""
         now = self.clock.now()
+        ahead_until = self.policy.clock_ahead_until
         moved: dict[str, bool] = {}
 
         def run(unit: Unit) -> Aggregate:
@@ -701,8 +723,9 @@ class Feedback:
             calendar = self.calendars.for_center(rectification.center_id)
             meta = meta_for("system:calendar", calendar.replanning_key(rectification.version),
                             now)
+            today = judged_day(calendar.local_day(now), center_seen_on, ahead_until=ahead_until)
             moved["yes"] = covered(lambda: rectification.revise_deadline(
-                calendar, calendar.local_day(now), meta))
+                calendar, today, meta, ahead_until))
             return rectification
 
         await self.path.committer.submit(run, [rectification_id])  # a replay moves nothing

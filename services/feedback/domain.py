@@ -620,7 +620,8 @@ class Rectification(RemembersCommands):
                    reason_tags=tuple(getattr(survey, "reason_tags", ())),
                    served_by=tuple(getattr(survey, "served_by", ())), recorded_on=recorded_on)
 
-    def revise_deadline(self, calendar: WorkingCalendar, today: date, meta: Meta) -> bool:
+    def revise_deadline(self, calendar: WorkingCalendar, today: date, meta: Meta,
+                        ahead_until: date | None = None) -> bool:
         """Count the working days again on the calendar in force; True when the deadline moved.
 
         Only an open rectification whose deadline rests on a provisional year that now has its
@@ -638,11 +639,19 @@ class Rectification(RemembersCommands):
         one that changes an official day up to it (a notice that corrects the first): giving
         its day after all, its basis is confirmed official; another day than the one said,
         that one.
+
+        ``today`` is judged as a triage judges it (``judged_day``): the service's day, or the
+        latest day it recorded anything of this rectification (``seen_day``) when later, but
+        not a day up to ``ahead_until`` (``CLOCK_AHEAD_UNTIL``). A clock set back past a
+        missed provisional deadline, a schedule published meanwhile: re-planned on the clock
+        alone, the missed deadline moved to a later published day and came out on time
+        (until calendar54), though the triage refused it as missed.
         """
         self.check_new_command(meta.get("causation_id"), "RectificationDeadlineRevised")
         if (self.status != "open" or self.counted_from is None
                 or self.working_days is None):
             return False
+        today = judged_day(today, self.seen_day(calendar), ahead_until=ahead_until)
         said = self.__dict__.get("published_deadline_on")
         deadline_on = calendar.deadline_day(self.counted_from, self.working_days)
         basis = calendar.basis_of(self.counted_from, deadline_on)
@@ -733,17 +742,23 @@ class Rectification(RemembersCommands):
         track counts the new track's days from the first triage, not from the change:
         triaged again on each deadline day, the deadline moved on for ever and was never
         missed. ``ahead_until`` (``CLOCK_AHEAD_UNTIL``): a recorded day up to it is not
-        judged on, the clock ran ahead then (``judged_day``)."""
+        judged on, the clock ran ahead then (``judged_day``). The first triage counts from
+        the day it is judged on, the later of ``today`` (its ``occurred_at``'s) and that day,
+        as a review counts from the later of its own day and the day it was recorded: a
+        triage posted with yesterday's ``occurred_at`` got a deadline a working day earlier
+        than the same triage posted now, and one posted on a clock set back, a deadline
+        counted from a day the center had passed (until calendar54)."""
         if self.status != "open":
             raise RuleViolated("only an open rectification is triaged", status=self.status,
                                rule="rectification_not_open")
         self.check_not_own_work(meta.get("actor"), "a bad review is triaged", also_served)
-        judged_on = judged_day(as_of or today, self.seen_day(calendar), ahead_until=ahead_until)
-        if self.deadline_on < max(today, judged_on):
+        judged_on = max(today, judged_day(as_of or today, self.seen_day(calendar),
+                                          ahead_until=ahead_until))
+        if self.deadline_on < judged_on:
             raise RuleViolated("the rectification's deadline has passed: it stays missed; "
                                "record its outcome", rule="deadline_missed",
                                deadline_on=self.deadline_on.isoformat())
-        start = today if self.track is None else self.counted_from  # the first triage's day
+        start = judged_on if self.track is None else self.counted_from  # the first triage's day
         deadline_on = calendar.deadline_day(start, working_days)
         self._triaged(rectification_id=self.id, track=track.value, working_days=working_days,
                       counted_from=start, deadline_on=deadline_on,

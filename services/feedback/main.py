@@ -55,7 +55,9 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
                clock: Clock | None = None) -> FastAPI:
     clock_ = clock or SystemClock()
     policy = SurveyPolicy.from_settings(settings)
-    calendars = Calendars(settings)  # a bad holidays file or office hours stop us here
+    # A bad holidays file or office hours stop us here, and so does a CLOCK_AHEAD_UNTIL past
+    # the calendar (a mistyped year: ``ClockAheadUntilRefused``, serve's one line, exit 2).
+    calendars = Calendars(settings, settings.clock_ahead_until)
     # The survey page names the case's item: read at start, as intake's and follow-up's (a
     # bad file stops us here; an edit is read by the next start, docs/catalogue.md).
     catalogue = load_catalogue(settings.catalogue_paths)
@@ -72,6 +74,8 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
         runtime = await start_runtime(settings, SERVICE, FeedbackApplication, DDL, metrics,
                                       calendars)
         runtime.clock = clock_
+        if said := calendars.clock_ahead_said(clock_.now().astimezone(settings.tz).date()):
+            log.warning("feedback.clock_ahead_until", said=said)  # /ready's warnings too
         case_texts = IntakeCaseTexts(settings)  # a name typed alone: intake scrubs it
         feedback = Feedback(runtime.committer, policy, tokens, calendars, clock_,
                             Moments.from_settings(settings), case_texts,

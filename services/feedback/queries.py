@@ -144,9 +144,14 @@ class RectificationPublic(Public):
 
     @classmethod
     def of_row(cls, row: asyncpg.Record, today: date) -> RectificationPublic:
-        return cls.of(row, overdue=row["status"] == "open" and row["deadline_on"] < today,
+        return cls.of(row, overdue=False,
                       reason_tags=orjson.loads(row["reason_tags"]) if row["reason_tags"]
-                      else [])
+                      else []).judged_on(today)
+
+    def judged_on(self, day: date) -> RectificationPublic:
+        """``overdue`` on ``day``: still open, its deadline before it."""
+        self.overdue = self.status == "open" and self.deadline_on < day
+        return self
 
 
 class CaseFeedbackPublic(Public):

@@ -26,7 +26,12 @@ from rich.table import Table
 from shared.cli import app
 from shared.cli.servers import PROBE_TIMEOUT_S, Servers, resolve
 from shared.kernel.holidays import HolidaysFileError
-from shared.runtime.calendars import CalendarReloadPublic, Calendars, CalendarStatusPublic
+from shared.runtime.calendars import (
+    CalendarReloadPublic,
+    Calendars,
+    CalendarStatusPublic,
+    ClockAheadUntilRefused,
+)
 from shared.settings import Settings
 
 calendar = typer.Typer(help="The working-day calendar: coverage per center, reload after a new "
@@ -111,9 +116,9 @@ def status(
     servers = resolve()
     settings = servers.settings
     if local:
-        try:
-            calendars = Calendars(settings)
-        except HolidaysFileError as exc:
+        try:  # CLOCK_AHEAD_UNTIL as feedback reads it: refused there, refused here
+            calendars = Calendars(settings, settings.clock_ahead_until)
+        except (HolidaysFileError, ClockAheadUntilRefused) as exc:
             console.print(f"[red]{escape(str(exc))}[/red]")
             raise typer.Exit(2) from None
         _print_status("working-day calendar (this shell's settings)",

@@ -25,6 +25,7 @@ from shared.http.metrics import install_metrics
 from shared.http.security_headers import page_policy
 from shared.kernel.clock import Clock
 from shared.runtime import heap
+from shared.runtime.calendars import ClockAheadUntilRefused
 from shared.runtime.metrics import Metrics
 from shared.settings import DevelopmentDefaults, ServiceName, Settings
 
@@ -104,7 +105,7 @@ def settle_garbage_collector() -> None:
 
 
 def _settings_problem(exc: Exception) -> str:
-    if isinstance(exc, DevelopmentDefaults):
+    if isinstance(exc, DevelopmentDefaults | ClockAheadUntilRefused):
         return str(exc)
     errors = exc.errors() if hasattr(exc, "errors") else []
     return "; ".join(
@@ -126,7 +127,7 @@ def serve(service: ServiceName, create_app: Callable[[Settings], FastAPI]) -> No
         settings = Settings()
         configure_logging(settings.log_level, settings.log_json)
         app = create_app(settings)
-    except (ValidationError, DevelopmentDefaults) as exc:
+    except (ValidationError, DevelopmentDefaults, ClockAheadUntilRefused) as exc:
         # A start-up refusal an operator reads: the settings at fault, no traceback.
         print(f"sixstep {service}: refusing to start: {_settings_problem(exc)}", file=sys.stderr)
         raise SystemExit(2) from None

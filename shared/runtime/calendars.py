@@ -129,15 +129,37 @@ def _build(settings: Settings) -> _State:
     return _State(calendar(DEFAULT_CENTER), own, shown)
 
 
+class ClockAheadUntilRefused(ValueError):
+    """``CLOCK_AHEAD_UNTIL`` names a day past the working-day calendar: a mistyped year."""
+
+
 class Calendars:
     """``for_center(center_id)``: that center's WorkingCalendar (tables shared between centers
     with the same schedule). One object per process, handed to every use case; ``reload()``
-    swaps what it holds, so every holder sees the new calendars at once."""
+    swaps what it holds, so every holder sees the new calendars at once.
 
-    def __init__(self, settings: Settings) -> None:
+    ``clock_ahead_until``: feedback's ``CLOCK_AHEAD_UNTIL`` (the other services judge nothing
+    on it, and say nothing of it): refused past the last day the calendar answers
+    (``ClockAheadUntilRefused``), and said in ``status``'s warnings while it is set."""
+
+    def __init__(self, settings: Settings, clock_ahead_until: date | None = None) -> None:
         self.settings = settings
         self._lock = threading.Lock()
         self._state = _build(settings)  # a bad file or office hours stop the start-up here
+        self.clock_ahead_until = clock_ahead_until
+        if clock_ahead_until is not None:
+            covers_until = max(date(c.last_year, 12, 31) for c in self.centers().values())
+            if clock_ahead_until > covers_until:
+                # A year mistyped (2062 for 2026) turned the set-back protection off for
+                # decades, silently: a day past the calendar is no day feedback judged
+                # anything on (every rule on such a day answers 422 calendar_out_of_range).
+                raise ClockAheadUntilRefused(
+                    f"CLOCK_AHEAD_UNTIL={clock_ahead_until} is past the working-day calendar "
+                    f"(it covers until {covers_until}): a mistyped year? It names the last "
+                    "center day feedback's clock recorded while it ran ahead; until the "
+                    "center's day passes it, a clock set back reopens appeal windows and "
+                    "moves missed deadlines. Give that day, or unset it "
+                    "(deploy/README.md, \"Feedback's own clock ran ahead\")")
         #: The first and last official day the reloads since the last re-planning changed (a
         #: published day corrected, a notice's December): what re-planning looks at besides
         #: provisional dates. Kept across a reload told by another replica (which re-plans
@@ -199,6 +221,24 @@ class Calendars:
             if self.changed_official == span:
                 self.changed_official = None
 
+    def clock_ahead_said(self, today: date) -> str | None:
+        """What ``CLOCK_AHEAD_UNTIL`` does on ``today`` (the center's day), when it is set:
+        a warning in ``status`` (so /ready's, never its status: the service serves as it
+        should, an operator has something to undo) and in feedback's log at start."""
+        ahead = self.clock_ahead_until
+        if ahead is None:
+            return None
+        if today > ahead:
+            return (f"CLOCK_AHEAD_UNTIL is {ahead}, which the center's day ({today}) has "
+                    "passed: it changes nothing any more (a day recorded after it counts); "
+                    "unset it")
+        days = (ahead - today).days
+        return (f"CLOCK_AHEAD_UNTIL is {ahead}, {days} day{'' if days == 1 else 's'} ahead of the "
+                f"center's day ({today}): until the center's day passes it, a day feedback "
+                "recorded up to it is not judged on, so a clock set back now reopens appeal "
+                "windows and moves missed deadlines; unset it once the center's day has "
+                "passed it (a year too far and this holds for a year)")
+
     def status(self, today: date) -> CalendarStatusPublic:
         centers: list[CenterCalendarPublic] = []
         warnings: list[str] = []
@@ -244,6 +284,8 @@ class Calendars:
                     f" is 0): a write that needs a day in {following} answers 422 "
                     "calendar_out_of_range and a rule is parked until its schedule is added to"
                     " the holidays file and reloaded (`sixstep calendar reload`)")
+        if (said := self.clock_ahead_said(today)) is not None:
+            warnings.append(said)
         return CalendarStatusPublic(today=today,
                                     provisional_years=self.settings.calendar_provisional_years,
                                     warn_days=warn_days, centers=centers, warnings=warnings)

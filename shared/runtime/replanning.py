@@ -30,17 +30,18 @@ class Replanned:
 
 
 async def replan_each(pool: asyncpg.Pool, candidates: str,
-                      replan: Callable[[UUID], Awaitable[bool]], *, batch: int,
+                      replan: Callable[..., Awaitable[bool]], *, batch: int,
                       log: Any, key: str, args: tuple[Any, ...] = ()) -> Replanned:
     """``candidates`` takes the last id seen (None at first), the page size and ``args``, and
-    answers ids in order; ``key`` names the id in a failure's log line."""
+    answers ids in order, each row's columns handed to ``replan`` (the id first: feedback's
+    rectifications come with their center); ``key`` names the id in a failure's log line."""
     checked = moved = conflicts = 0
     after: UUID | None = None
     while True:
         rows = await pool.fetch(candidates, after, batch, *args)
         if not rows:
             break
-        outcomes = await asyncio.gather(*(replan(row[0]) for row in rows),
+        outcomes = await asyncio.gather(*(replan(*row) for row in rows),
                                         return_exceptions=True)
         for row, outcome in zip(rows, outcomes, strict=True):
             checked += 1

@@ -9,6 +9,7 @@ December 23:30 in Shanghai (15:30 UTC: the day is Shanghai's), 2027 on the law a
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -34,6 +35,7 @@ from shared.contracts.feedback import (
 )
 from shared.kernel.calendar import Basis, CalendarOutOfRange, WorkingCalendar
 from shared.kernel.errors import RuleViolated
+from shared.kernel.holidays import parse_holidays
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CALENDAR = WorkingCalendar()
@@ -325,3 +327,100 @@ def test_a_triage_is_not_refused_for_a_day_the_clock_ran_ahead_to() -> None:
     r.triage(RectificationTrack.EXPLAIN, 15, CALENDAR, thursday, triaged_at, as_of=thursday,
              ahead_until=date(2026, 12, 30))
     assert r.track == RectificationTrack.EXPLAIN.value
+
+
+# -- a triage posted late counts from the day it is judged on, as a review does ------------------
+
+
+@pytest.mark.parametrize(("reviewed", "given", "recorded", "deadline", "basis"), [
+    # Reviewed on Sunday 20 December 2026 (due Monday 28). The supervisor decided the track on
+    # Sunday (on paper) and posts it on Tuesday 22 with Sunday's occurred_at: 5 working days
+    # from the 22nd (23-25, 28, 29). Counted from Sunday (as from Monday 21), the 28th: the
+    # same triage posted with its day cost the work a day.
+    (at(2026, 12, 20, 15), at(2026, 12, 20, 16), at(2026, 12, 22, 9), date(2026, 12, 29),
+     Basis.OFFICIAL),
+    # Posted at 23:30 on New Year's Eve in Shanghai (15:30 UTC), dated the 30th: from Thursday
+    # 31 December, 1 January off (2027 on the law alone), 4-8 January. From the 30th: the 7th.
+    (at(2026, 12, 28, 10), at(2026, 12, 30, 10), at(2026, 12, 31, 23, 30).astimezone(UTC),
+     date(2027, 1, 8), Basis.PROVISIONAL),
+    # In 2027 (provisional): dated Tuesday 5 January, posted Wednesday 6: 7, 8, 11-13.
+    (at(2027, 1, 4, 10), at(2027, 1, 5, 10), at(2027, 1, 6, 9), date(2027, 1, 13),
+     Basis.PROVISIONAL),
+    # Dated Monday 28 February 2028, posted Tuesday 29: 1-3, 6, 7 March. From the 28th: the 6th.
+    (at(2028, 2, 28, 10), at(2028, 2, 28, 17), at(2028, 2, 29, 9), date(2028, 3, 7),
+     Basis.PROVISIONAL),
+])
+def test_a_triage_posted_with_an_earlier_day_counts_from_the_day_feedback_recorded_it(
+        reviewed: datetime, given: datetime, recorded: datetime, deadline: date,
+        basis: Basis) -> None:
+    r = bad_review(reviewed)
+    recorded_on = CALENDAR.local_day(recorded)  # the service's day as it came (Shanghai's)
+    r.triage(RectificationTrack.LIMITED, DAYS, CALENDAR, CALENDAR.local_day(given),
+             meta(given, "director-01"), as_of=recorded_on)
+    assert (r.counted_from, r.deadline_on, r.basis) == (recorded_on, deadline, basis.value)
+    # Posted on its own day, it counts from that day, as before.
+    same = bad_review(reviewed)
+    same.triage(RectificationTrack.LIMITED, DAYS, CALENDAR, recorded_on,
+                meta(recorded, "director-01"), as_of=recorded_on)
+    assert (same.counted_from, same.deadline_on) == (recorded_on, deadline)
+
+
+def test_a_triage_on_a_clock_set_back_counts_from_the_day_the_review_reached() -> None:
+    # Reviewed on Sunday 20 December (due Monday 28); its appeal decided (rejected) on
+    # Wednesday 23. Feedback's clock is then set back to Monday 21, and a supervisor triages
+    # on the immediate track (one working day): counted from the clock's 21st, it was due on
+    # Tuesday 22, a day the review's own record had passed: born missed. From the 23rd: 24.
+    r = bad_review(at(2026, 12, 20, 15))
+    r.lodge_appeal("居民评错了窗口", meta(at(2026, 12, 21, 9), "clerk-017"))
+    r.decide_appeal(AppealDecision.REJECTED, None, "差评属实", "director-02",
+                    meta(at(2026, 12, 23, 10), "director-02"))
+    monday = date(2026, 12, 21)
+    r.triage(RectificationTrack.IMMEDIATE, 1, CALENDAR, monday,
+             meta(at(2026, 12, 21, 10), "director-01"), as_of=monday)
+    assert (r.counted_from, r.deadline_on) == (date(2026, 12, 23), date(2026, 12, 24))
+
+
+# -- re-planning: "already missed" judged as the triage judges it ------------------------------
+
+
+def published_2027(*off: str) -> WorkingCalendar:
+    """2027's schedule published, with ``off`` days off besides New Year (illustrative)."""
+    return WorkingCalendar(holidays=parse_holidays(json.dumps({"2027": {
+        "source": "illustrative, not the State Council's",
+        "holidays": ["2027-01-01..2027-01-03", *off], "workdays": []}})))
+
+
+@pytest.mark.parametrize(("reviewed", "due", "decided", "set_back_to", "off", "published"), [
+    # Reviewed Monday 28 December 2026: due Tuesday 5 January 2027 (29-31, 4, 5; provisional).
+    # Its appeal is decided (rejected) on Thursday 7 January: the deadline had passed. The
+    # clock is then set back to Monday 4, and 2027's schedule is published with the 5th off:
+    # counted again, Wednesday 6 (official), and on the clock's 4th it was not yet missed.
+    (at(2026, 12, 28, 10), date(2027, 1, 5), at(2027, 1, 7, 10), date(2027, 1, 4),
+     "2027-01-05", date(2027, 1, 6)),
+    # Reviewed at 23:30 on New Year's Eve in Shanghai (15:30 UTC): from Thursday 31, 4-8
+    # January: due Friday 8; decided on Monday 11; set back to Thursday 7; the 8th off: 11.
+    (at(2026, 12, 31, 23, 30).astimezone(UTC), date(2027, 1, 8), at(2027, 1, 11, 10),
+     date(2027, 1, 7), "2027-01-08", date(2027, 1, 11)),
+])
+def test_a_schedule_published_on_a_clock_set_back_moves_no_missed_deadline(
+        reviewed: datetime, due: date, decided: datetime, set_back_to: date, off: str,
+        published: date) -> None:
+    def missed() -> Rectification:
+        r = bad_review(reviewed)
+        assert (r.deadline_on, r.basis) == (due, Basis.PROVISIONAL.value)
+        r.lodge_appeal("居民评错了窗口", meta(reviewed, "clerk-017"))
+        r.decide_appeal(AppealDecision.REJECTED, None, "差评属实", "director-02",
+                        meta(decided, "director-02"))
+        return r
+
+    calendar = published_2027(off)
+    r = missed()
+    # Missed on its day (the decision recorded after it): kept, the published day said once.
+    assert r.revise_deadline(calendar, set_back_to, meta(at(2027, 1, 4, 9))) is True
+    assert (r.deadline_on, r.basis, r.published_deadline_on) == (
+        due, Basis.PROVISIONAL.value, published)
+    # Unless the operator says the clock ran ahead through the day it was decided on.
+    r = missed()
+    assert r.revise_deadline(calendar, set_back_to, meta(at(2027, 1, 4, 9)),
+                             CALENDAR.local_day(decided)) is True
+    assert (r.deadline_on, r.basis) == (published, Basis.OFFICIAL.value)
