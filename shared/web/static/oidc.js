@@ -222,11 +222,17 @@ async function endTokenOnServer(token) {
 // elsewhere, and not to close the page. Closed anyway, the token stays valid until its ``exp``.
 
 const RETRY_MAX_MS = 30_000;
-const ending = new Set(); // {token, until, timer, delay}: in this page's memory, never stored
+// {note, clerk, token, until, timer, delay}: in this page's memory, never stored
+const ending = new Set();
+let notes = 0; // each sign-out's number: what tells its note from another clerk's
 let endingChanged = () => {};
 
-/** ``fn(n)`` is told how many signed-out tokens still wait for the server to end them (0:
- *  every one is ended now). */
+/** ``fn({note, clerk_id, state, atOnce})`` is told of each sign-out's token as the server
+ *  takes it: ``pending`` while it waits for the server to end it (the 503, no answer),
+ *  ``ended`` once it is (``atOnce``: the sign-out's own answer ended it). ``note`` is the
+ *  sign-out's number on this page (never the token), ``clerk_id`` whose it was: a clerk
+ *  signing out beside another's sign-out still pending is told of her own, not shown the
+ *  other's red note as if it were hers. */
 export function onEndingChange(fn) { endingChanged = fn; }
 
 /** How many signed-out tokens still wait for the server to end them. */
@@ -243,7 +249,7 @@ function attempt(entry) {
     if (!ending.has(entry)) return;
     if (answer === true) {
       ending.delete(entry);
-      endingChanged(ending.size);
+      endingChanged({ note: entry.note, clerk_id: entry.clerk, state: "ended", atOnce: false });
       return;
     }
     entry.delay = Math.min(Math.max(answer, entry.delay * 2), RETRY_MAX_MS);
@@ -251,15 +257,15 @@ function attempt(entry) {
   }, entry.delay);
 }
 
-function keepEnding(token, exp, firstWait, tabletClock) {
+function keepEnding(token, exp, firstWait, tabletClock, clerk) {
   // ``until`` on the services' clock (``attempt``): an OIDC session's ``exp`` was read on this
   // tablet's (``tokensOf``), the page's own tokens' is the services'.
   const offset = tabletClock ? (serviceOffset() ?? 0) : 0;
   const until = (exp ? exp * 1000 + offset : Date.now() + offset + 24 * 3600 * 1000) + 30_000;
-  const entry = { token, until, timer: null, delay: Math.min(firstWait, RETRY_MAX_MS) };
+  const entry = { note: ++notes, clerk, token, until, timer: null, delay: Math.min(firstWait, RETRY_MAX_MS) };
   ending.add(entry);
   attempt(entry);
-  endingChanged(ending.size);
+  endingChanged({ note: entry.note, clerk_id: clerk, state: "pending", atOnce: false });
 }
 
 window.addEventListener("online", () => {
@@ -284,7 +290,8 @@ export async function signOutAtProvider() {
     try { provider = await discover(); } catch { provider = null; }
   }
   if (!provider?.end_session_endpoint) {
-    if (answer !== true) keepEnding(s.token, s.exp, answer, s.via === "oidc");
+    if (answer !== true) keepEnding(s.token, s.exp, answer, s.via === "oidc", s.clerk_id);
+    else if (s?.token) endingChanged({ note: ++notes, clerk_id: s.clerk_id, state: "ended", atOnce: true });
     return false;
   }
   const query = new URLSearchParams({ client_id: CONFIG.client_id, post_logout_redirect_uri: redirectUri() });
