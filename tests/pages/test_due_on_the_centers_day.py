@@ -12,6 +12,7 @@ from playwright.async_api import Browser, expect
 
 from shared.security.tokens import issue_token
 from tests.pages.center import Center
+from tests.pages.services_clock import services_clock
 from tests.pages.test_counter import pick_item, saved
 
 CENTER = "SH-PD-HUAMU"
@@ -47,7 +48,9 @@ async def test_a_due_date_is_overdue_half_an_hour_after_midnight_on_a_utc_screen
         await expect(page.locator("#timeline li[data-type=CaseDueDateSet] .t-body")).to_have_text(
             f"{due:%Y/%m/%d} · 按记录的期限 · 设定：clerk-032")
 
-        # The clerk comes back to the case after midnight (the page reopens it).
+        # The clerk comes back to the case after midnight (the page reopens it); the services'
+        # answers say that midnight too (the page judges the center's day on their clock).
+        await services_clock(page, behind=timedelta(0))
         await page.clock.set_fixed_time(after_midnight)
         await page.reload()
         await expect(page.locator("#desk")).to_be_visible()

@@ -1,6 +1,7 @@
 """The shared tablet between two clerks and two days: a sign-out the bus could not take yet
 (the token still valid in every other service) is said on the sign-in screen and finished in
-the background (in the screen's language, ended on the services' clock, not a fast tablet's);
+the background (in the screen's language, ended on the services' clock, not a fast tablet's;
+a note a sign-out, headed by its clerk, so the next clerk's sign-out is not read as hers);
 a page left open on the sign-in screen overnight drops the day's unsent steps at the center's
 midnight, not at its next load, but not a step on its way then (intake may have it)."""
 
@@ -16,6 +17,7 @@ from playwright.async_api import Browser, BrowserContext, Page, Route, expect
 
 from shared.security.tokens import issue_token
 from tests.pages.center import Center
+from tests.pages.services_clock import services_clock
 from tests.pages.test_counter import CENTER, sign_in
 from tests.pages.test_shared_tablet import gone_from_the_tablet
 from tests.support import wait_until
@@ -115,6 +117,7 @@ async def test_a_step_on_its_way_at_the_centers_midnight_is_not_said_never_sent(
     page = await tablet.new_page()
     at = datetime.fromisoformat(evening)
     await page.clock.install(time=at)
+    calls = await services_clock(page, behind=timedelta(0))  # the services' night too
     await page.goto(f"{center.intake}/counter")
     await expect(page.locator("#signin")).to_be_visible()
     # A token that outlives the tablet's clock (the page reads its exp on that clock).
@@ -146,6 +149,8 @@ async def test_a_step_on_its_way_at_the_centers_midnight_is_not_said_never_sent(
         window.dispatchEvent(new Event("online"));
       }""", [words, (at + timedelta(seconds=59)).isoformat()])
     await asyncio.wait_for(on_its_way.wait(), 20)  # sent at 23:59, not answered yet
+    calls.open = {r for r in calls.open if not r.url.endswith("/restate")}  # held, on purpose
+    await calls.settled()
 
     await page.clock.fast_forward("03:00")  # 00:01 at the center: the day-end prune ran
     answer.set()  # intake recorded it
@@ -189,7 +194,7 @@ async def test_a_tablet_whose_clock_runs_fast_does_not_say_ended_a_sign_out_the_
     await expect(page.locator("#desk")).to_be_visible()  # its answers told the page their clock
 
     asked = await signed_out_with_the_bus_away(page)
-    note = page.locator("#signout-pending")
+    note = page.locator("#signout-pending [data-clerk=clerk-067]")
 
     await page.clock.fast_forward("06:00")  # past exp by the tablet, 4 minutes before by intake
     async def state() -> str:
@@ -204,13 +209,47 @@ async def test_a_tablet_whose_clock_runs_fast_does_not_say_ended_a_sign_out_the_
     await tablet.close()
 
 
-async def signed_out_with_the_bus_away(page: Page) -> list[str]:
+async def test_a_clerks_sign_out_beside_anothers_still_pending_is_said_as_her_own(
+        center: Center, desk: BrowserContext) -> None:
+    # Clerk 068 signs out as the bus is away: her note says her sign-in may still be valid.
+    # Clerk 069 signs in on the same page and out again, the bus taking hers: the screen
+    # said 068's red note alone, which 069 read as hers ("可能仍然有效").
+    page = await desk.new_page()
+    await sign_in(page, center, "clerk-068", "window-6")
+    first = await page.evaluate("JSON.parse(sessionStorage.getItem('sixstep.session')).token")
+    await signed_out_with_the_bus_away(page, only=first)
+    hers = page.locator("#signout-pending [data-clerk=clerk-068]")
+    await expect(hers).to_contain_text("clerk-068")
+    await expect(hers).to_contain_text("可能仍然有效")
+
+    await page.fill("#signin-token", center.token("clerk-069", "clerk", CENTER))
+    await expect(page.locator("#signin-claims")).to_contain_text("clerk-069")
+    await page.select_option("#signin-counter", "window-7")
+    await page.click("#signin-form button[type=submit]")
+    await expect(page.locator("#desk")).to_be_visible()
+    await page.click("#sign-out")
+    await expect(page.locator("#signin")).to_be_visible()
+
+    mine = page.locator("#signout-pending [data-clerk=clerk-069]")
+    await expect(mine).to_contain_text("已在所有服务上退出")
+    await expect(mine).to_have_attribute("data-state", "ended")
+    await expect(hers).to_have_attribute("data-state", "pending")
+    await expect(page.locator("#signout-pending [data-state=pending]")).to_have_count(1)
+    await page.close()
+
+
+async def signed_out_with_the_bus_away(page: Page, only: str | None = None) -> list[str]:
     """The clerk signs out while intake answers every sign-out 503 (asked again in 30 s), and
-    the sign-in screen says so; the tokens each sign-out was asked with, as they come."""
+    the sign-in screen says so; the tokens each sign-out was asked with, as they come.
+    ``only``: the bus is away for this token's sign-out alone (the next clerk's goes)."""
     asked: list[str] = []
 
     async def bus_away(route: Route) -> None:
-        asked.append(route.request.headers.get("authorization", ""))
+        said = route.request.headers.get("authorization", "")
+        if only is not None and said != f"Bearer {only}":
+            await route.continue_()
+            return
+        asked.append(said)
         await route.fulfill(status=503, headers={"Retry-After": "30"},
                             content_type="application/json", body=BUS_AWAY)
 

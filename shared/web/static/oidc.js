@@ -8,7 +8,7 @@
 // the API answers token_expired), so a clerk's queued steps never wait for a new sign-in.
 
 import {
-  NetworkError, claimsOf, clearSession, onServicesClock, saveSession, session, setRenewer,
+  NetworkError, claimsOf, clearSession, saveSession, servicesNow, session, setRenewer,
 } from "/ui/shared/ui.js";
 
 const PENDING_KEY = "sixstep.oidc.pending";
@@ -222,25 +222,31 @@ async function endTokenOnServer(token) {
 // elsewhere, and not to close the page. Closed anyway, the token stays valid until its ``exp``.
 
 const RETRY_MAX_MS = 30_000;
-const ending = new Set(); // {token, until, timer, delay}: in this page's memory, never stored
+// {note, clerk, token, until, timer, delay}: in this page's memory, never stored
+const ending = new Set();
+let notes = 0; // each sign-out's number: what tells its note from another clerk's
 let endingChanged = () => {};
 
-/** ``fn(n)`` is told how many signed-out tokens still wait for the server to end them (0:
- *  every one is ended now). */
+/** ``fn({note, clerk_id, state, atOnce})`` is told of each sign-out's token as the server
+ *  takes it: ``pending`` while it waits for the server to end it (the 503, no answer),
+ *  ``ended`` once it is (``atOnce``: the sign-out's own answer ended it). ``note`` is the
+ *  sign-out's number on this page (never the token), ``clerk_id`` whose it was: a clerk
+ *  signing out beside another's sign-out still pending is told of her own, not shown the
+ *  other's red note as if it were hers. */
 export function onEndingChange(fn) { endingChanged = fn; }
 
 function attempt(entry) {
   clearTimeout(entry.timer);
   entry.timer = setTimeout(async () => {
     // Expired by itself (``exp`` plus the 30 s leeway the services give it): dead everywhere.
-    // On the services' clock as the page read it off their answers (``onServicesClock``): on
-    // a tablet's fast clock it was said ended, never asked, while every service still took it.
-    const now = onServicesClock();
+    // On the services' clock as the page read it off their answers (``servicesNow``): on a
+    // tablet's fast clock it was said ended, never asked, while every service still took it.
+    const now = servicesNow().getTime();
     const answer = now > entry.until ? true : await endTokenOnServer(entry.token);
     if (!ending.has(entry)) return;
     if (answer === true) {
       ending.delete(entry);
-      endingChanged(ending.size);
+      endingChanged({ note: entry.note, clerk_id: entry.clerk, state: "ended", atOnce: false });
       return;
     }
     entry.delay = Math.min(Math.max(answer, entry.delay * 2), RETRY_MAX_MS);
@@ -248,16 +254,16 @@ function attempt(entry) {
   }, entry.delay);
 }
 
-function keepEnding(token, exp, firstWait, tabletClock) {
+function keepEnding(token, exp, firstWait, tabletClock, clerk) {
   // ``until`` on the services' clock (``attempt``): an OIDC session's ``exp`` was read on this
   // tablet's (``tokensOf``), the page's own tokens' is the services'; none known: a day on.
-  const expires = !exp ? onServicesClock() + 24 * 3600 * 1000
-    : tabletClock ? onServicesClock(exp * 1000) : exp * 1000;
+  const expires = !exp ? servicesNow().getTime() + 24 * 3600 * 1000
+    : tabletClock ? servicesNow(exp * 1000).getTime() : exp * 1000;
   const until = expires + 30_000;
-  const entry = { token, until, timer: null, delay: Math.min(firstWait, RETRY_MAX_MS) };
+  const entry = { note: ++notes, clerk, token, until, timer: null, delay: Math.min(firstWait, RETRY_MAX_MS) };
   ending.add(entry);
   attempt(entry);
-  endingChanged(ending.size);
+  endingChanged({ note: entry.note, clerk_id: clerk, state: "pending", atOnce: false });
 }
 
 window.addEventListener("online", () => {
@@ -282,7 +288,8 @@ export async function signOutAtProvider() {
     try { provider = await discover(); } catch { provider = null; }
   }
   if (!provider?.end_session_endpoint) {
-    if (answer !== true) keepEnding(s.token, s.exp, answer, s.via === "oidc");
+    if (answer !== true) keepEnding(s.token, s.exp, answer, s.via === "oidc", s.clerk_id);
+    else if (s?.token) endingChanged({ note: ++notes, clerk_id: s.clerk_id, state: "ended", atOnce: true });
     return false;
   }
   const query = new URLSearchParams({ client_id: CONFIG.client_id, post_logout_redirect_uri: redirectUri() });

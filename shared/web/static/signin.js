@@ -54,8 +54,7 @@ export function setupSignIn({ roles, probe, onSignedIn, onSignedOut, counter = f
       // the network is down: the page still opens; calls wait for it
     }
     error.hidden = true;
-    const ended = $("#signout-pending"); // the last sign-out's "ended everywhere" is said
-    if (ended?.dataset.state === "ended") ended.hidden = true;
+    forgetEndedNotes(); // the sign-outs' "ended everywhere" are said; a pending one stays
     if (token) token.value = "";
     onSignedIn(candidate);
     return undefined;
@@ -135,17 +134,36 @@ export function currentSession() {
 
 /** What the sign-in screen says of a signed-out token the server has not ended yet (oidc.js,
  *  ``keepEnding``): that it may still be valid elsewhere and the page keeps asking, then that
- *  it is ended everywhere. Its words are codes.json's (``sign_out_unshared``, ``_shared``). */
-onEndingChange((waiting) => {
-  const note = $("#signout-pending");
-  if (!note) return;
-  note.hidden = false;
-  note.dataset.state = waiting ? "pending" : "ended";
-  note.className = `notice small ${waiting ? "red" : "green"}`;
-  // data-i18n: said again in the language the next clerk picks on this screen (ui.js)
-  note.dataset.i18n = waiting ? "code_sign_out_unshared" : "code_sign_out_shared";
-  note.textContent = t(note.dataset.i18n);
+ *  it is ended everywhere. Its words are codes.json's (``sign_out_unshared``, ``_shared``).
+ *  One note a sign-out, headed by whose it was: with clerk A's still pending, clerk B's
+ *  sign-out showed A's red note as if it were B's. A sign-out the server took at once is said
+ *  only beside another's note (alone, the screen says nothing of it, as ever). */
+onEndingChange(({ note: id, clerk_id: clerk, state, atOnce }) => {
+  const box = $("#signout-pending");
+  if (!box) return;
+  let note = box.querySelector(`[data-note="${id}"]`);
+  if (!note) {
+    if (atOnce && !box.querySelector("[data-note]")) return;
+    // data-i18n: said again in the language the next clerk picks on this screen (ui.js)
+    note = h("p", { dataset: { note: id, clerk: clerk || "" } }, h("b", {}, clerk || ""), " ",
+             h("span", { class: "words" }));
+    box.append(note);
+  }
+  note.dataset.state = state;
+  note.className = `notice small ${state === "pending" ? "red" : "green"}`;
+  const words = note.querySelector(".words");
+  words.dataset.i18n = state === "pending" ? "code_sign_out_unshared" : "code_sign_out_shared";
+  words.textContent = t(words.dataset.i18n);
+  box.hidden = false;
 });
+
+/** A clerk signs in: the notes of sign-outs ended everywhere go; those still pending stay. */
+function forgetEndedNotes() {
+  const box = $("#signout-pending");
+  if (!box) return;
+  box.querySelectorAll("[data-state=ended]").forEach((note) => note.remove());
+  box.hidden = !box.querySelector("[data-note]");
+}
 
 /** Forget the session's tokens; an OIDC session is ended at the provider too (the browser
  *  goes there and comes back). Returns whether the browser is leaving the page. */

@@ -173,18 +173,22 @@ export function serviceOffset(now = Date.now(), tick = performance.now()) {
   return set > CLOCK_SET_MS ? null : offset;
 }
 
-/** ``ms`` (this device's clock, default now) read on the services' clock, as far as this
- *  page knows it (``serviceOffset``; not known yet: as it is). */
-export function onServicesClock(ms = Date.now()) {
-  return ms + (serviceOffset() ?? 0);
-}
+const clockListeners = new Set();
+
+/** ``fn()`` is told when this page learns the services' clock anew: its first reading, or one
+ *  that moved by more than the 5 s taken as said (this device's clock set, or asleep). What
+ *  was timed on this device's clock before (the center's day end: ``untilCenterDayEnd``) is
+ *  timed again on theirs. */
+export function onServicesClock(fn) { clockListeners.add(fn); }
 
 function readOffset(response) {
   const date = Date.parse(response.headers.get("Date") || "");
   if (Number.isNaN(date)) return;
+  const before = serviceOffset();
   const now = Date.now();
   offset = date + 500 - now; // the middle of its second
   offsetRead = { now, tick: performance.now() };
+  if (before === null || Math.abs(offset - before) > CLOCK_SET_MS) clockListeners.forEach((fn) => fn());
 }
 
 /** Call the API; JSON in and out. ``key``: the Idempotency-Key of a write. ``sentAt``: what
@@ -281,15 +285,69 @@ export function fmtTime(value) {
   return d.toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false, timeZone: centerZone() });
 }
 
-/** ``YYYY-MM-DD`` of a moment in ``zone`` (the center's), whatever zone the screen is set to. */
+/** ``YYYY-MM-DD`` of a moment in ``zone`` (the center's), whatever zone the screen is set to.
+ *  A moment the services stated (an answer's ``created_at``), or one already on their clock;
+ *  the center's day of this device's clock is ``centerDay``. */
 export function dayIn(zone, d = new Date()) {
   return new Intl.DateTimeFormat("en-CA", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit" }).format(d);
 }
 
-/** Today in the center's zone, as a Date at local midnight of that calendar day (for day
- *  arithmetic with ``setDate``, and ``isoDay`` back). */
+// -- the center's day, on the services' clock ---------------------------------------------------
+//
+// Every "center's day" a page judges (today, for a due date or a day field's window; the day a
+// queued or refused step was kept on, and its end; the day a resident sat down) is judged here:
+// in the center's zone, on the services' clock, which is this device's moved by the offset the
+// page read off the services' answers (``serviceOffset``). On the tablet's own clock, a tablet
+// 10 minutes fast dropped the unsent steps (what a resident said) 10 minutes before the center's
+// midnight, and took a resident looked up again at 23:55 for a new trip of the next day.
+
+const asMs = (at) => (typeof at === "number" ? at : at instanceof Date ? at.getTime() : Date.parse(at));
+
+/** The offset to read a moment of this device's clock with: the one read when it was taken
+ *  (``then``: kept with it, as ``queue.js``'s ``clockNow`` keeps it), else the one read now;
+ *  neither known (no answer yet), none: this device's clock is all there is. The other way
+ *  round for now (``leadNow``): the page has had no answer since it was loaded, the one kept
+ *  with the moment stands (this device's clock taken as not set since). */
+const leadThen = (then) => then ?? serviceOffset() ?? 0;
+const leadNow = (then) => serviceOffset() ?? then ?? 0;
+
+/** The services' clock now, as this page reads it (``now``: this device's; ``then``: an offset
+ *  kept from before, for when the page has read none yet). */
+export function servicesNow(now = Date.now(), then = null) {
+  return new Date(asMs(now) + leadNow(then));
+}
+
+/** The center's day (``YYYY-MM-DD``) today, on the services' clock. */
+export function centerDay(now = Date.now()) {
+  return dayIn(centerZone(), servicesNow(now));
+}
+
+/** Whether ``at``, a moment of this device's clock (a Date, its ISO text or ms) read with the
+ *  services' clock ``offset`` ahead of it (null: not known then), fell on a center's day
+ *  before today's (an unreadable moment: yes). ``now``: this device's clock. */
+export function beforeCenterToday(at, offset = null, now = Date.now()) {
+  const when = asMs(at);
+  if (Number.isNaN(when)) return true;
+  return dayIn(centerZone(), new Date(when + leadThen(offset))) < dayIn(centerZone(), servicesNow(now, offset));
+}
+
+/** How long from ``now`` (this device's clock) until the center's next day begins on the
+ *  services' clock (a second past its midnight), at most an hour: a timer is then set again,
+ *  so a tablet that slept or had its clock changed meanwhile is caught up within the hour
+ *  (and at once when the services' clock is read anew: ``onServicesClock``). */
+export function untilCenterDayEnd(now = Date.now()) {
+  const at = servicesNow(now);
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {
+    timeZone: centerZone(), hourCycle: "h23", hour: "2-digit", minute: "2-digit", second: "2-digit",
+  }).formatToParts(at).map((p) => [p.type, Number(p.value)]));
+  const into = ((parts.hour * 60 + parts.minute) * 60 + parts.second) * 1000 + at.getMilliseconds();
+  return Math.min(24 * 3600 * 1000 - into + 1000, 3600 * 1000);
+}
+
+/** The center's today, as a Date at local midnight of that calendar day (for day arithmetic
+ *  with ``setDate``, and ``isoDay`` back). */
 export function centerTodayDate() {
-  const [y, m, d] = dayIn(centerZone()).split("-").map(Number);
+  const [y, m, d] = centerDay().split("-").map(Number);
   return new Date(y, m - 1, d);
 }
 

@@ -5,11 +5,12 @@
 // stand, from follow-up (GET /counter/case-work/{id}, through intake); an ordinary case on time
 // shows an empty strip.
 
-import { api, dayIn, fmtDate, h, t } from "/ui/shared/ui.js";
+import { api, centerDay, fmtDate, h, t } from "/ui/shared/ui.js";
 
-/** The center's today (its zone from the page), not the screen's: a counter machine left on
- *  UTC is still on yesterday from midnight to 08:00 in Shanghai. */
-export const centerToday = () => dayIn(document.getElementById("desk")?.dataset.tz || "Asia/Shanghai");
+/** The center's today (its zone from the page, on the services' clock: ui.js), not the
+ *  screen's: a counter machine left on UTC is still on yesterday from midnight to 08:00 in
+ *  Shanghai. */
+export const centerToday = () => centerDay();
 
 const last = (timeline, type) => timeline.filter((e) => e.type === type).at(-1)?.payload;
 

@@ -1,8 +1,8 @@
 // The clerk's screen: sign in, receive a resident, walk the six steps, watch the timeline.
 
 import {
-  ApiError, NetworkError, api, applyI18n, centerTodayDate, centerZone, dayIn, fmtDate, fmtDateTime, h, initLang, isoDay, lang,
-  newKey, onLangChange, refusalWords, session, t, toast,
+  ApiError, NetworkError, api, applyI18n, beforeCenterToday, centerTodayDate, fmtDate, fmtDateTime, h, initLang, isoDay,
+  lang, newKey, onLangChange, refusalWords, session, t, toast,
 } from "/ui/shared/ui.js";
 import {
   currentSession, identityOf, setupSignIn, showSignIn, signOut as signOutEverywhere,
@@ -403,10 +403,11 @@ function openCase() {
 /** Whether the resident at the window sat down on the center's day of today: found again on
  *  another day (the page left as it was overnight, no "next resident"), the same resident is
  *  a new trip. Held over, her two trips were one, dated the evening before (New Year's Eve's:
- *  last year's), and after one recorded, the morning's was never counted. */
+ *  last year's), and after one recorded, the morning's was never counted. The day is the
+ *  services' (ui.js, ``beforeCenterToday``): on a tablet 10 minutes fast, a resident who sat
+ *  down at 23:48 and was looked up again at 23:55 was two trips, the second the next day's. */
 function sittingToday() {
-  const zone = centerZone();
-  return dayIn(zone, new Date(sitting.clock.queuedAt)) === dayIn(zone);
+  return !beforeCenterToday(sitting.clock.queuedAt, sitting.clock.offset);
 }
 
 /** One trip (一人次), once per resident sitting down: at the first case opened or taken up for

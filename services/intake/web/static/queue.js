@@ -18,10 +18,12 @@
 // signs in again, and a sign-out drops only the signing-out clerk's steps. A refused step
 // keeps its text for its clerk to correct until the end of the center's day it was refused
 // on, and a queued one waits for its clerk until the end of the center's day it was taken on
-// (``prune``): then it goes, and the page says so (docs/pages.md).
+// (``prune``): then it goes, and the page says so (docs/pages.md). The center's day is judged
+// on the services' clock, as every center's day of the page (ui.js, ``beforeCenterToday``).
 
 import {
-  ApiError, NetworkError, api, centerZone, dayIn, newKey, serviceOffset, session,
+  ApiError, NetworkError, api, beforeCenterToday, newKey, onServicesClock, serviceOffset, session,
+  untilCenterDayEnd,
 } from "/ui/shared/ui.js";
 
 const QUEUE_KEY = "sixstep.counter.queue.v1";
@@ -118,28 +120,22 @@ function clerk() { return session()?.clerk_id || null; }
  *  anyone's, as it was). */
 function ours(item) { return !item.by || item.by === clerk(); }
 
-/** Whether ``when`` (a step's refusal, ``failedAt``, or its queuing, ``queuedAt``) was before
- *  the center's today began (an unreadable date: yes). */
-export function beforeToday(when, now = new Date(), zone = centerZone()) {
-  const at = new Date(when);
-  return Number.isNaN(at.getTime()) || dayIn(zone, at) < dayIn(zone, now);
-}
+/** Whether ``item`` was queued (``queuedAt``, with the services' clock as read then,
+ *  ``offset``) on a center's day before today's, on the services' clock (ui.js). */
+const queuedBeforeToday = (item, now) => beforeCenterToday(item.queuedAt, item.offset, now);
 
-/** How long from ``now`` until the center's next day begins (a second past its midnight), at
- *  most an hour: a timer is then set again, so a tablet that slept or had its clock changed
- *  meanwhile is caught up within the hour. */
-export function untilDayEnd(now = new Date(), zone = centerZone()) {
-  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {
-    timeZone: zone, hourCycle: "h23", hour: "2-digit", minute: "2-digit", second: "2-digit",
-  }).formatToParts(now).map((p) => [p.type, Number(p.value)]));
-  const into = ((parts.hour * 60 + parts.minute) * 60 + parts.second) * 1000 + now.getMilliseconds();
-  return Math.min(24 * 3600 * 1000 - into + 1000, 3600 * 1000);
-}
+/** Whether the refused step ``f`` was refused (``failedAt``, with ``failedOffset``) on a
+ *  center's day before today's. */
+const refusedBeforeToday = (f, now) => beforeCenterToday(f.failedAt, f.failedOffset, now);
+
+/** A refused step's moment of refusal: this device's clock, and the services' as read then. */
+const refusedNow = () => ({ failedAt: new Date().toISOString(), failedOffset: serviceOffset() });
 
 export class StepQueue extends EventTarget {
   constructor() {
     super();
     this.state = "online"; // online | sending | offline | retrying | auth
+    this.dayTimer = null;
     this.sendingId = null;
     this.running = false;
     this.again = false;
@@ -164,17 +160,17 @@ export class StepQueue extends EventTarget {
    *  only that they were never sent stays (``queue_expired``, without a word of them) for their
    *  clerk to see at her next sign-in, until today's end. Kept with no limit, a step waited on a
    *  shared tablet for days, holding what a resident said, for a clerk who might never come. */
-  prune(now = new Date()) {
+  prune(now = Date.now()) {
     const queued = read(QUEUE_KEY, []);
     // The case of a step on its way stays: intake may have recorded it already (sent at
     // 23:59:59, answered at 00:00:01). Dropped by the midnight's prune, it was said never
     // sent although it was recorded, and its answer came for nothing; the next prune (the
     // drain's, the next timer's) takes the case if it is still unsent then.
     const onItsWay = queued.find((i) => i.id === this.sendingId)?.caseRef;
-    const stale = new Set(queued.filter((i) => i.caseRef !== onItsWay && beforeToday(i.queuedAt, now))
+    const stale = new Set(queued.filter((i) => i.caseRef !== onItsWay && queuedBeforeToday(i, now))
       .map((i) => i.caseRef));
     const failed = read(FAILED_KEY, []);
-    const kept = failed.filter((f) => !beforeToday(f.failedAt, now) && !stale.has(f.caseRef));
+    const kept = failed.filter((f) => !refusedBeforeToday(f, now) && !stale.has(f.caseRef));
     if (!stale.size && kept.length === failed.length) return;
     const markers = new Map(); // per case and clerk: the first step that was never sent
     for (const i of queued.filter((q) => stale.has(q.caseRef))) {
@@ -183,7 +179,7 @@ export class StepQueue extends EventTarget {
       markers.set(at, { id: i.id, op: i.op, caseRef: i.caseRef, by: i.by,
                         body: { occurred_at: i.body?.occurred_at },
                         error: { code: "queue_expired", details: { steps: 1 } },
-                        failedAt: now.toISOString() });
+                        failedAt: new Date(now).toISOString(), failedOffset: serviceOffset() });
     }
     const left = [...kept, ...markers.values()];
     write(FAILED_KEY, left);
@@ -195,10 +191,14 @@ export class StepQueue extends EventTarget {
 
   /** ``prune`` at each of the center's day ends while this page is open, signed in or not: a
    *  page left on the sign-in screen overnight held the day's queued and refused steps (what
-   *  residents said) until its next load or sign-in. */
+   *  residents said) until its next load or sign-in. The day ends on the services' clock
+   *  (ui.js, ``untilCenterDayEnd``): timed at the page's load on this device's clock (no answer
+   *  yet), it is pruned and timed again as soon as an answer tells the services' clock (a
+   *  tablet 10 minutes slow, loaded at 23:55 by the services, was on the next day at once). */
   pruneAtDayEnds() {
+    if (this.dayTimer === null) onServicesClock(() => { this.prune(); this.pruneAtDayEnds(); });
     clearTimeout(this.dayTimer);
-    this.dayTimer = setTimeout(() => { this.prune(); this.pruneAtDayEnds(); }, untilDayEnd());
+    this.dayTimer = setTimeout(() => { this.prune(); this.pruneAtDayEnds(); }, untilCenterDayEnd());
   }
 
   /** How many of the signed-in clerk's steps were never sent and left the tablet at the end
@@ -379,8 +379,7 @@ export class StepQueue extends EventTarget {
   erased(item, error) {
     write(QUEUE_KEY, read(QUEUE_KEY, []).filter((i) => i.caseRef !== item.caseRef));
     const marker = { id: item.id, op: item.op, caseRef: item.caseRef, by: item.by,
-                     body: { occurred_at: item.body?.occurred_at }, error,
-                     failedAt: new Date().toISOString() };
+                     body: { occurred_at: item.body?.occurred_at }, error, ...refusedNow() };
     write(FAILED_KEY, [...read(FAILED_KEY, []).filter((f) => f.caseRef !== item.caseRef), marker]);
     this.emit("failed", { item: marker, error });
     this.emit("change");
@@ -389,7 +388,7 @@ export class StepQueue extends EventTarget {
   refuse(item, error) {
     this.remove(item.id);
     if (error.code === "resident_erased") { this.erased(item, error); return; }
-    write(FAILED_KEY, [...read(FAILED_KEY, []), { ...item, error, failedAt: new Date().toISOString() }]);
+    write(FAILED_KEY, [...read(FAILED_KEY, []), { ...item, error, ...refusedNow() }]);
     // The case's later steps wait for the clerk's answer, in their order.
     write(QUEUE_KEY, read(QUEUE_KEY, []).map((i) => (i.caseRef === item.caseRef ? { ...i, held: true } : i)));
     this.emit("failed", { item, error });
