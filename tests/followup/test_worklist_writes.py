@@ -179,6 +179,12 @@ async def test_a_clerks_follow_up_takes_no_entry_in_the_teams_index_nor_a_teams_
                 " AND status IN ('scheduled', 'due') AND due_on BETWEEN $3 AND $4",
                 CENTER, "x", DAYS[0].date(), DAYS[3].date())
             assert "Seq Scan" not in plan and "followups_of_" in plan, plan
+        # The center's board (every open one of the center, whoever's): by center and status.
+        plan = await conn.fetchval(
+            "EXPLAIN SELECT * FROM followups WHERE center_id = $1"
+            " AND status IN ('scheduled', 'due') AND due_on BETWEEN $2 AND $3",
+            CENTER, DAYS[0].date(), DAYS[3].date())
+        assert "Seq Scan" not in plan and "followups_by_status" in plan, plan
     finally:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await conn.close()
