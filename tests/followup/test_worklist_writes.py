@@ -22,6 +22,7 @@ from services.followup.projections import DDL, FOLLOWUP_COLUMNS, WorklistProject
 from shared.contracts import Envelope
 from shared.readmodels.readmodel import make_tables
 from shared.settings import Settings
+from tests.support import bare_envelope
 
 TZ = ZoneInfo("Asia/Shanghai")
 CENTER = "SH-PD-HUAMU"
@@ -49,18 +50,15 @@ class _Seen:
         return seen
 
 
+_positions = iter(range(1, 1_000_000))
+
+
 def _event(type_: str, fid: uuid.UUID, version: int, at: datetime,
            payload: dict[str, Any]) -> Envelope:
-    _event.position += 1  # type: ignore[attr-defined]
-    return Envelope(
-        event_id=uuid.uuid4(), type=type_, version=1, service="followup",
-        position=_event.position, aggregate_id=fid,  # type: ignore[attr-defined]
-        aggregate_version=version, case_id=None, center_id=CENTER, occurred_at=at,
-        recorded_at=at, causation_id=f"test:{fid}:{version}", correlation_id=str(fid),
-        actor="system:rules", payload=payload)
-
-
-_event.position = 0  # type: ignore[attr-defined]
+    return bare_envelope(type_, at, service="followup", payload=payload,
+                         actor="system:rules").model_copy(update={
+                             "aggregate_id": fid, "aggregate_version": version,
+                             "position": next(_positions), "center_id": CENTER})
 
 
 def scheduled(fid: uuid.UUID, at: datetime, clerk: str | None = "clerk-017") -> Envelope:
