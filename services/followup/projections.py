@@ -48,7 +48,7 @@ FOLLOWUP_CHANGE = bulk.RowType("followup_change", (
     ("due_on", "date"), ("reassigned", "boolean"), ("clerk", "text"), ("team", "text"),
     ("escalated_to", "text"), ("outcome", "text"), ("channel", "text"),
     ("completed_at", "timestamptz"), ("basis", "text"), ("contact", "boolean"),
-    ("priority", "text"), ("due_kept", "boolean"), ("case_id", "uuid")))
+    ("priority", "text"), ("due_kept", "boolean"), ("case_id", "uuid"), ("since", "integer")))
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS followups ("
@@ -69,10 +69,21 @@ DDL = [
     # Due, missed or escalated on a provisional day: confirmed when the schedule keeps it.
     "CREATE INDEX IF NOT EXISTS followups_provisional_past ON followups (follow_up_id)"
     " WHERE basis = 'provisional' AND status IN ('due', 'missed', 'escalated')",
-    "CREATE INDEX IF NOT EXISTS followups_clerk ON followups (center_id, assigned_clerk, due_on)"
-    " WHERE status IN ('scheduled', 'due', 'missed', 'escalated')",
-    "CREATE INDEX IF NOT EXISTS followups_team ON followups (center_id, assigned_team, due_on)"
-    " WHERE status IN ('scheduled', 'due', 'missed', 'escalated')",
+    # A clerk's and a team's open follow-ups (their worklists, ``assigned_clerk = $2``,
+    # ``assigned_team = $2``). A follow-up names a clerk or a team, seldom both: each index
+    # keeps only the rows that name its assignee, so an open row's write enters one of them,
+    # not both (the other's NULL was an entry no worklist reads; each entry of a status
+    # change is PostgreSQL's work in the worklist's batches). They replace followups_clerk
+    # and followups_team, which kept those NULLs; the center's board reads
+    # followups_by_status.
+    "CREATE INDEX IF NOT EXISTS followups_of_clerk ON followups (center_id, assigned_clerk,"
+    " due_on) WHERE assigned_clerk IS NOT NULL"
+    " AND status IN ('scheduled', 'due', 'missed', 'escalated')",
+    "CREATE INDEX IF NOT EXISTS followups_of_team ON followups (center_id, assigned_team,"
+    " due_on) WHERE assigned_team IS NOT NULL"
+    " AND status IN ('scheduled', 'due', 'missed', 'escalated')",
+    "DROP INDEX IF EXISTS followups_clerk",
+    "DROP INDEX IF EXISTS followups_team",
     "CREATE INDEX IF NOT EXISTS followups_escalated ON followups (center_id, escalated_to)"
     " WHERE status = 'escalated'",
     # False: a task for staff, without contact (the resident has not agreed to be contacted).
@@ -226,9 +237,10 @@ OBLIGATION_CHANGING = ("next_due_on", "missed_at", "missed_periods", "active", "
 #: A new follow-up's row as the live handler inserts it (``_new_followups``).
 SCHEDULED_COLUMNS = SCHEDULED_ROW.columns
 #: A batch's changes (``folded``), one row per follow-up, in one statement: each row what
-#: the event-by-event ``UPDATE ... WHERE version < $n`` would leave (``None``: unchanged).
+#: the event-by-event ``UPDATE ... WHERE version < $n`` would leave (``None``: unchanged),
+#: ``since`` the version of the first of them (the guard: the row older than each one).
 #: The rows go as one array of ``FOLLOWUP_CHANGE`` (``bulk.RowType``: asyncpg checks each
-#: row once, not each of its 18 values).
+#: row once, not each of its 19 values).
 UPDATE_FOLLOWUPS = (
     "UPDATE followups AS t SET version = s.version, position = s.position,"
     " updated_at = s.updated_at, status = COALESCE(s.status, t.status),"
@@ -243,7 +255,7 @@ UPDATE_FOLLOWUPS = (
     " due_kept = COALESCE(s.due_kept, t.due_kept),"
     " case_id = COALESCE(s.case_id, t.case_id)"
     f" FROM unnest($1::{FOLLOWUP_CHANGE.name}[]) AS s"
-    " WHERE t.follow_up_id = s.follow_up_id AND t.version < s.version")
+    " WHERE t.follow_up_id = s.follow_up_id AND t.version < s.since")
 
 
 def _new_followups(scheduled: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -317,6 +329,29 @@ def folded(updates: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
             elif value is not None or i <= 3:
                 row[i] = value
     return [tuple(row) for row in by_id.values()]
+
+
+def rising(updates: list[tuple[Any, ...]]) -> bool:
+    """Whether each follow-up's updates rise in version, one after the other: then a row
+    older than the first of them takes every one, event by event, and a row at or past
+    the first takes none of them (it is at or past the last too, unless the batch's own
+    SQL moved it: see ``WorklistProjection.apply``)."""
+    last: dict[Any, int] = {}
+    for update in updates:
+        known = last.get(update[0])
+        if known is not None and known >= update[_VERSION]:
+            return False
+        last[update[0]] = update[_VERSION]
+    return True
+
+
+def with_since(updates: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``folded(updates)``, each row with the version of its follow-up's first update
+    (``since``: ``UPDATE_FOLLOWUPS``' guard)."""
+    first: dict[Any, int] = {}
+    for update in updates:
+        first.setdefault(update[0], update[_VERSION])
+    return [(*row, first[row[0]]) for row in folded(updates)]
 
 
 class WorklistProjection:
@@ -422,15 +457,27 @@ class WorklistProjection:
                 conn, self._tables, "followups", SCHEDULED_COLUMNS,
                 _new_followups(plan.scheduled),
                 returning=("follow_up_id",) if plan.early else (), row_type=SCHEDULED_ROW)}
-        if plan.updates:
+        updates = plan.updates  # (the plan stays whole: a batch tried again takes it again)
+        if updates and not plan.early and rising(updates):
+            # Without reading the rows first: each follow-up's changes rise in version, so
+            # event by event a row older than the first takes them all, and one at or past
+            # it none (it is past the first while a later one of the batch still applies
+            # only if the log holds a version twice or out of order: ``rising`` is false
+            # then). Every row changed: done. Else (a row at or past the first, or none for
+            # an update), the rows are read as below; those this UPDATE changed are at
+            # their last version now and take nothing more.
+            rows = with_since(updates)
+            if await bulk.changed_rows(conn, UPDATE_FOLLOWUPS, rows) == len(rows):
+                updates = []
+        if updates:
             # The version guard (``version < $2``), event by event, against the rows as they
             # are: a folded row then holds only the changes each event's own UPDATE would
             # have made, wherever the batch ends (a stale version within it included).
             versions = dict(await conn.fetch(
                 "SELECT follow_up_id, version FROM followups"
-                " WHERE follow_up_id = ANY($1::uuid[])", list({u[0] for u in plan.updates})))
+                " WHERE follow_up_id = ANY($1::uuid[])", list({u[0] for u in updates})))
             applied = []
-            for i, update in enumerate(plan.updates):
+            for i, update in enumerate(updates):
                 if i in plan.early and update[0] in inserted:
                     continue  # ahead of its scheduling, which made the row: no row then
                 known = versions.get(update[0])
@@ -438,7 +485,7 @@ class WorklistProjection:
                     versions[update[0]] = update[_VERSION]
                     applied.append(update)
             if applied:
-                await bulk.send_rows(conn, UPDATE_FOLLOWUPS, folded(applied))
+                await bulk.send_rows(conn, UPDATE_FOLLOWUPS, with_since(applied))
         await upsert_timers(conn, list(plan.timers.values()))
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
@@ -735,7 +782,7 @@ READ_MODEL = ReadModel(
     # Follow-ups, timers, help tasks and referrals are found by their ids only: a rebuild
     # makes these last. Obligations are also found by their aggregate: theirs stay.
     built_after=frozenset({"followups_provisional", "followups_provisional_past",
-                           "followups_clerk", "followups_team", "followups_escalated",
+                           "followups_of_clerk", "followups_of_team", "followups_escalated",
                            "followups_case", "followups_of_resident", "followups_source",
                            "followups_by_status",
                            "followups_home_visits", "timers_due", "help_tasks_owner",

@@ -118,6 +118,14 @@ async def send_rows(conn: asyncpg.Connection, statement: str, rows: list[tuple[A
     return []
 
 
+async def changed_rows(conn: asyncpg.Connection, statement: str,
+                       rows: list[tuple[Any, ...]]) -> int:
+    """:func:`send_rows` of an UPDATE (or INSERT, DELETE): how many rows it changed, from its
+    command tag (``UPDATE 498``), no row sent back."""
+    tag = await _typed(conn, conn.execute(statement, rows))
+    return int(tag.rsplit(" ", 1)[-1])
+
+
 async def _typed(conn: asyncpg.Connection, call: Awaitable[Any]) -> Any:
     """``call`` (a statement with a :class:`RowType` parameter), its result; a type dropped
     and made again since the statement was prepared forgets the connection's statements
