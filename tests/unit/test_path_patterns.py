@@ -70,3 +70,43 @@ def test_any_patterns_answer_as_every_pattern_tried(patterns, paths):
     held = PathPatterns(patterns)
     for path in paths:
         assert held.holds(path) == _any_fullmatch(patterns, path), (patterns, path)
+
+
+# redteam112: patterns grown from a grammar (groups, alternatives inside and outside them,
+# classes holding ']' '|' '(' or an escape, quantifiers of every kind, anchors, escapes), and
+# paths drawn from each pattern itself (``from_regex``: the ones it matches, where the prefix
+# gate would wrongly turn a public path away) as well as near misses of them.
+_ATOM = st.sampled_from(["/", "a", "b", "-", "ab", "/a", "\\.", "\\|", "\\(", "\\d", "\\w",
+                         "\\/", "[^/]", "[ab]", "[]a]", "[^]/]", "[a\\]]", "[(|]", "[a-]",
+                         "."])
+_QUANTIFIER = st.sampled_from(["", "", "", "", "?", "*", "+", "{2}", "{0,2}", "*?", "??"])
+_GROUP_QUANTIFIER = st.sampled_from(["", "", "?", "{2}", "??"])
+
+
+def _grown(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    pair = st.tuples(children, children)
+    return st.one_of(  # a group's quantifiers are few: nested stars backtrack for ages
+        pair.map("".join),
+        pair.map(lambda p: f"{p[0]}|{p[1]}"),
+        st.tuples(st.sampled_from(["(", "(?:"]), pair, _GROUP_QUANTIFIER).map(
+            lambda t: f"{t[0]}{t[1][0]}|{t[1][1]}){t[2]}"),
+        st.tuples(children, _GROUP_QUANTIFIER).map(lambda t: f"({t[0]}){t[1]}"))
+
+
+_GROWN = st.tuples(st.recursive(st.tuples(_ATOM, _QUANTIFIER).map("".join), _grown,
+                                max_leaves=5),
+                   st.sampled_from(["", "", "$", "\\Z"])).map(
+    lambda t: "/" + "".join(t)).filter(_compiles)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_GROWN, min_size=1, max_size=3), st.data())
+def test_grown_patterns_answer_as_every_pattern_tried_on_the_paths_they_match(patterns, data):
+    held = PathPatterns(patterns)
+    paths = [data.draw(st.from_regex(p, fullmatch=True).filter(lambda s: len(s) < 40))
+             for p in patterns]
+    paths += [path + tail for path in paths for tail in ("/", "a", "//", "\x00")]
+    paths += [path[:-1] for path in paths if path]
+    paths += data.draw(st.lists(st.text(alphabet="/ab.-|(0\\", max_size=8), max_size=5))
+    for path in paths:
+        assert held.holds(path) == _any_fullmatch(patterns, path), (patterns, path)

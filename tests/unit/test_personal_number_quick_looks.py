@@ -5,12 +5,16 @@ whatever the code, the answer is the one reading every rule gives."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 
+import pytest
+from fastapi import HTTPException
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shared.http import dependencies
 from shared.kernel.privacy.numbers import _read_code, personal_number_in
 
 
@@ -54,3 +58,98 @@ _PIECE = st.one_of(
 @given(st.lists(_PIECE, min_size=1, max_size=7).map("".join))
 def test_any_code_is_told_as_reading_every_rule_tells_it(code):
     assert personal_number_in(code) == _read_whole(code)
+
+
+# redteam112: keys a counter app may make of a resident's number, spelled every way, and keys
+# that look like the ones the quick looks clear (a UUID, a page's key) with a number in them:
+# each is answered by the Idempotency-Key's check exactly as the whole reading answered it
+# (the same 400 or 422, the same body), and a correlation id or a code as well.
+_FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+_ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+_SEPARATORS = ["", "-", ".", "_", ":", "--", " ", "/"]
+_AROUND = ["", "k-", "tel", "TEL", "step-", "x", "abc", "ABCDEF", "g", "id:", "0086", "86",
+           "key_", "-", "9"]
+
+
+def _phones(draw: st.DrawFn) -> str:
+    digits = "1" + draw(st.sampled_from("3456789")) + draw(
+        st.text(alphabet="0123456789", min_size=9, max_size=9))
+    sep = draw(st.sampled_from(_SEPARATORS))
+    return draw(st.sampled_from([digits, sep.join([digits[:3], digits[3:7], digits[7:]]),
+                                 "86" + sep + digits, "0086" + sep + digits,
+                                 sep.join(["86", digits[:3], digits[3:7], digits[7:]])]))
+
+
+def _ids(draw: st.DrawFn) -> str:
+    number = _id_number(draw(st.sampled_from("12345678")) + draw(
+        st.text(alphabet="0123456789", min_size=16, max_size=16)))
+    if draw(st.booleans()):
+        number = number.lower()
+    sep = draw(st.sampled_from(_SEPARATORS))
+    return draw(st.sampled_from([number, sep.join([number[:6], number[6:14], number[14:]])]))
+
+
+def _uuid_shaped(draw: st.DrawFn) -> str:
+    """A UUID or a page's key with a number laid into it, or one hex digit off the shape."""
+    hexes = draw(st.uuids()).hex
+    hexes = hexes.upper() if draw(st.booleans()) else hexes
+    number = draw(st.builds(lambda d: d, st.sampled_from(["phone", "id"])))
+    digits = ("1" + draw(st.sampled_from("3456789"))
+              + draw(st.text(alphabet="0123456789", min_size=9, max_size=9))) \
+        if number == "phone" else _id_number("1101051949123100" + draw(st.sampled_from("0123")))
+    at = draw(st.integers(0, 32 - len(digits)))
+    hexes = hexes[:at] + digits + hexes[at + len(digits):]
+    hexes = hexes + draw(st.sampled_from(["", "", "0", "g", "X", "-1"]))
+    hexes = hexes[draw(st.sampled_from([0, 0, 1])):]
+    if draw(st.booleans()):
+        return draw(st.sampled_from(["step-", "page-", "q:", "s_", "", "g-", "step"])) + hexes
+    h = hexes
+    return "-".join([h[:8], h[8:12], h[12:16], h[16:20], h[20:]])
+
+
+@st.composite
+def _keys(draw: st.DrawFn) -> str:
+    number = draw(st.sampled_from([_phones, _ids]))(draw)
+    key = draw(st.sampled_from(_AROUND)) + number + draw(st.sampled_from(_AROUND))
+    digits = draw(st.sampled_from([None, None, _FULL_WIDTH, _ARABIC_INDIC]))
+    if digits is None:
+        return key
+    cut = draw(st.integers(0, len(key)))  # the whole key, or its tail only (13٨١٢...)
+    return key[:cut] + key[cut:].translate(digits)
+
+
+@st.composite
+def _looks_clear(draw: st.DrawFn) -> str:
+    return _uuid_shaped(draw)
+
+
+def _answer(code: str) -> tuple[int, object] | None:
+    try:
+        asyncio.run(dependencies._idempotency_key(code))
+    except HTTPException as exc:
+        return exc.status_code, exc.detail
+    return None
+
+
+@settings(max_examples=2500, deadline=None)
+@given(st.one_of(_keys(), _looks_clear()))
+def test_a_key_holding_a_residents_number_is_refused_as_the_whole_reading_refused_it(key):
+    told = personal_number_in(key)
+    assert told == _read_whole(key), key
+    now = _answer(key)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dependencies, "personal_number_in", _read_whole)
+        assert now == _answer(key), key
+
+
+def test_every_way_a_number_is_laid_in_a_key_is_refused():
+    # the shapes the quick looks clear, each with a number in them the rules read
+    for key in ["k-13812345678", "step-13812345678" + "g" * 21, "13812345-678a-bcde-f012-3456",
+                "q:13812345678" + "a" * 21, "step-" + "a" * 21 + "13812345678",
+                "abcdef01-2345-6789-abcd-138123456789"[:-1],
+                "12345678-1234-1234-1234-13812345678g",
+                "0abcdef0-1234-5678-9abc-" + "13812345678" + "0"[:0] + "a",
+                "step-" + _id_number("11010519491231002") + "abcdef0123456",
+                "STEP-13812345678ABCDEF0123456789ABCD", "x_138-1234-5678",
+                "k:310101-19491231-002" + _id_number("31010119491231002")[-1]]:
+        assert personal_number_in(key) == _read_whole(key), key
