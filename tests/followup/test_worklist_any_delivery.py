@@ -189,3 +189,43 @@ async def test_the_worklist_is_what_one_event_at_a_time_leaves_whatever_the_deli
         for way in ways:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}_{way}" CASCADE')
         await conn.close()
+
+
+async def test_a_reassignment_that_came_late_stays_unapplied_when_it_comes_again_with_the_next(
+        settings: Settings) -> None:
+    """A follow-up falls due, is prioritised, then its reassignment (an earlier version)
+    arrives late: one at a time it is passed over (the row is past it). It comes again in a
+    batch with the follow-up's completion: the row is between the batch's first change and
+    its last, so the completion is taken and the reassignment still not."""
+    log = _Log(random.Random(0))
+    fid, at = uuid.uuid4(), DAYS[1]
+    life = [log.event("FollowUpScheduled", fid, 1, at, {
+        "reason": "post_resolution_check", "resident_id": str(uuid.uuid4()),
+        "due_at": (at + timedelta(days=3)).isoformat(), "assigned_clerk": "clerk-017",
+        "assigned_team": None, "priority": "normal", "service_item": "hardship-aid",
+        "source": "intake:CaseResolved", "source_id": str(uuid.uuid4()), "basis": "official",
+        "contact": True}),
+        log.event("FollowUpDue", fid, 2, at, {"due_at": at.isoformat(),
+                                              "overdue_at": at.isoformat()}),
+        log.event("FollowUpReassigned", fid, 3, at, {"assigned_clerk": "clerk-099",
+                                                     "assigned_team": None}),
+        log.event("FollowUpPrioritised", fid, 4, at, {"priority": "high"}),
+        log.event("FollowUpCompleted", fid, 5, at, {"outcome": "solved", "channel": "phone"})]
+    s1, d2, r3, p4, c5 = life
+    delivered = [[s1, d2], [p4], [r3], [r3, c5]]
+    conn = await asyncpg.connect(settings.database_url)
+    schema = settings.schema_for("followup")
+    try:
+        left = {}
+        for way, batches in (("batched", delivered),
+                             ("one_by_one", [[e] for b in delivered for e in b])):
+            await make_tables(conn, f"{schema}_{way}", DDL)
+            await _live(conn, batches)
+            left[way] = await _rows(conn)
+            row = await conn.fetchrow("SELECT assigned_clerk, status, version FROM followups")
+            assert tuple(row) == ("clerk-017", "completed", 5), (way, row)
+        assert left["batched"] == left["one_by_one"]
+    finally:
+        for way in ("batched", "one_by_one"):
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}_{way}" CASCADE')
+        await conn.close()
