@@ -22,7 +22,8 @@ def test_an_error_quoting_a_row_is_logged_without_the_numbers_and_the_plate_in_i
     except ValueError:
         logger.exception("import.failed", detail=["备用139—0013—8000"])
     line = orjson.loads(out.getvalue())
-    text = orjson.dumps(line).decode()
+    # Not the line's own timestamp: its microseconds held 5432 once (08:17:30.543280).
+    text = orjson.dumps({k: v for k, v in line.items() if k != "timestamp"}).decode()
     for clear in ("0013", "19850312", "52917", "5432"):
         assert clear not in text, clear
     assert REDACTED_PLATE in line["exception"] and REDACTED_ID in line["exception"]
