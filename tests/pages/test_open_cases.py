@@ -14,6 +14,7 @@ from playwright.async_api import BrowserContext, Route, expect
 
 from tests.pages.center import Center, resolved_case
 from tests.pages.test_counter import id_number, pick_item, saved, sign_in
+from tests.support import wait_until
 
 CENTER = "SH-PD-HUAMU"
 
@@ -44,6 +45,14 @@ async def test_a_clerk_leaves_a_case_open_takes_it_up_again_and_reopens_a_past_o
     resident_id = r.json()["resident_id"]
     past = await resolved_case(clerk, CENTER, at=datetime.now().astimezone() - timedelta(days=20),
                                resident_id=resident_id)
+
+    # The page reads the list once, at sign-in: it waits for intake's read model to have the
+    # past case resolved (a two-worker run read it still open: two cases listed, for good).
+    async def listed_open() -> bool:
+        r = await clerk.get("/cases", params={"center_id": CENTER, "clerk_id": "clerk-051",
+                                              "status": "open", "limit": "50"})
+        return [c["case_id"] for c in r.json()["items"]] == [morning]
+    await wait_until(listed_open, what="the past case resolved in intake's list")
 
     page = await desk.new_page()
     await sign_in(page, center, "clerk-051", "window-8")
