@@ -10,9 +10,7 @@ Year's Eve at 23:30 in Shanghai, a provisional 2027 day, 29 Feb 2028)."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
-from typing import Any
 
 import asyncpg
 
@@ -21,6 +19,7 @@ from services.followup.domain import WorkDay
 from services.followup.projections import DDL
 from shared.readmodels.readmodel import make_tables
 from shared.settings import Settings
+from tests.followup.test_worklist_indexes_upgrade import _Explained
 
 TEAM = "(assigned_team = $2 OR escalated_to = $2)"  # as services/followup/api.py asks
 
@@ -41,25 +40,7 @@ DAYS = [
 ]
 
 
-class _Explained:
-    """Stands where ``queries`` expects a pool: keeps the indexes (and scans) of each plan."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self.conn = conn
-        self.read: list[set[str]] = []
-
-    async def fetch(self, sql: str, *args: Any) -> list[Any]:
-        plan = json.loads(await self.conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args))
-        found, nodes = set(), [plan[0]["Plan"]]
-        while nodes:
-            node = nodes.pop()
-            nodes.extend(node.get("Plans", []))
-            found.add(node.get("Index Name") or node["Node Type"])
-        self.read.append(found)
-        return []
-
-
-async def test_a_teams_worklist_is_read_off_its_two_indexes_and_answers_as_the_or_did(
+async def test_a_teams_worklist_is_read_off_its_two_indexes_and_answers_as_the_table_does(
         settings: Settings) -> None:
     schema = settings.schema_for("followup")
     conn = await asyncpg.connect(settings.database_url)
@@ -93,8 +74,8 @@ async def test_a_teams_worklist_is_read_off_its_two_indexes_and_answers_as_the_o
         await conn.execute("SET enable_seqscan = off")
         explained = _Explained(conn)
         await queries.worklist(explained, DAYS[0], "C0", TEAM, "team-0", 14, 200)
-        assert len(explained.read) == 3
-        for found in explained.read:
+        assert len(explained.indexes) == 3
+        for found in explained.indexes:
             assert {"followups_of_team", "followups_escalated_to"} <= found, found
             assert "followups_by_status" not in found and "Seq Scan" not in found, found
         await conn.execute("SET enable_seqscan = on")
