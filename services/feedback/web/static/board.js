@@ -4,8 +4,8 @@
 // shows up without a reload.
 
 import {
-  ApiError, NetworkError, api, applyI18n, centerZone, dayIn, fmtDate, fmtTime, h, initLang, newKey,
-  onLangChange, refusalWords, t,
+  ApiError, NetworkError, api, applyI18n, centerDay, fmtDate, fmtTime, h, initLang, newKey,
+  onLangChange, refusalWords, servicesNow, t,
 } from "/ui/shared/ui.js";
 import { currentSession, setupSignIn, showSignIn, signOut } from "/ui/shared/signin.js";
 
@@ -23,15 +23,17 @@ const TARGETS = { resolution_rate: 0.98, declared_resolution_rate: 0.98, emotion
 const SHOWN = 4; // items per worklist column; the rest are counted
 const board = $("#board");
 const every = Math.max(1, Number(board.dataset.every) || 5) * 1000;
-const zone = centerZone();
 let timer = null;
 let data = { daily: null, month: null, rect: null, appeals: null, worklist: null, at: null, stale: false };
 // Rectifications whose outcome or appeal form is open: a refresh leaves them as typed.
 const editing = new Set();
 let previous = {};
 
-function today() { // the center's calendar day
-  return dayIn(zone);
+// The center's calendar day (which day's figures and worklist the board shows) and "late" are
+// judged on the services' clock (ui.js: ``centerDay``, ``servicesNow``), not the wall screen's:
+// a screen 10 minutes fast turned the board to the next day's figures at 23:50.
+function today() {
+  return centerDay();
 }
 
 function addDays(day, n) {
@@ -296,7 +298,7 @@ export const JUDGED = {
 
 /** A help task (帮办): its owner, status and deadline, red once past it. */
 function helpItem(task) {
-  const late = new Date(task.deadline_at) < new Date();
+  const late = new Date(task.deadline_at) < servicesNow();
   return h("li", { dataset: { task: task.task_id } },
     h("div", { class: "r" }, `${t("case")} ${String(task.case_id || "").slice(0, 8)}`,
       late || task.escalated_to ? h("span", { class: "badge red" }, t("overdue")) : null),
@@ -305,7 +307,7 @@ function helpItem(task) {
 
 /** A referral (派单) still without a reply: where it went and by when, red once overdue. */
 function referralItem(r) {
-  const late = r.status === "overdue" || new Date(r.reply_due_at) < new Date();
+  const late = r.status === "overdue" || new Date(r.reply_due_at) < servicesNow();
   return h("li", { dataset: { referral: r.referral_id } },
     h("div", { class: "r" }, `${t("unit")} ${r.unit_name}`,
       late ? h("span", { class: "badge red" }, t("overdue")) : null),
