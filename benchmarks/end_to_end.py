@@ -479,11 +479,11 @@ def measure(layout: str, srv: Servers, seconds: int, round_: int, rate: float = 
             maximum, shares = max(rates), (0.5, 0.9)
         print(f"[{layout}, round {round_}] maximum of whole cases, three services running: "
               f"{maximum:,.0f} writes/s ({maximum / 3:,.0f} cases/s; " + ", ".join(
-                  f"{rate:,.0f} on {n} connections" for n, rate
-                  in zip(MAXIMUM_CONNECTIONS, rates, strict=True))
+                  f"{r:,.0f} on {n} connections" for n, r
+                  in zip(MAXIMUM_CONNECTIONS[:len(rates)], rates, strict=True))
               + (f"; the read models drained {took:.1f} s after)" if rates
                  else " (--rate: taken as twice the rate asked, not searched)"))
-        for n, cost in zip(MAXIMUM_CONNECTIONS, costs, strict=True):
+        for n, cost in zip(MAXIMUM_CONNECTIONS[:len(costs)], costs, strict=True):
             print(f"  on {n} connections, {cost}")
         for share in shares:
             tag = f"e2e-{layout}-{round_}-{int(share * 100)}"
