@@ -23,7 +23,9 @@ views consumer) and the figures (feedback's figures consumer, straight from inta
 and feedback's path hop by hop, cut where its clocks can be read (the stream's own
 timestamps of the CaseResolved and of the SurveyRequested, the survey's requested_at).
 Several ``--layout`` values are measured in turn, ``--rounds`` times, on the same servers
-(paired, for a shared machine).
+(paired, for a shared machine). ``--rate N`` skips the search for the maximum: the
+services are warmed at N writes/s, then N is measured as "half of max" (before/after
+pairs at one offered rate).
 """
 
 from __future__ import annotations
