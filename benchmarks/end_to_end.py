@@ -23,7 +23,9 @@ views consumer) and the figures (feedback's figures consumer, straight from inta
 and feedback's path hop by hop, cut where its clocks can be read (the stream's own
 timestamps of the CaseResolved and of the SurveyRequested, the survey's requested_at).
 Several ``--layout`` values are measured in turn, ``--rounds`` times, on the same servers
-(paired, for a shared machine).
+(paired, for a shared machine). ``--rate N`` skips the search for the maximum: the
+services are warmed at N writes/s, then N is measured as "half of max" (before/after
+pairs at one offered rate).
 """
 
 from __future__ import annotations
@@ -460,11 +462,11 @@ def running(layout: str, srv: Servers, seconds: int) -> Iterator[str]:
         yield f"http://127.0.0.1:{ports['intake']}"
 
 
-def measure(layout: str, srv: Servers, seconds: int, round_: int) -> None:
+def measure(layout: str, srv: Servers, seconds: int, round_: int, rate: float = 0.0) -> None:
     with running(layout, srv, seconds) as base:
         residents = ", ".join(f'"{r}"' for r in register_residents(base, f"{layout}-{round_}"))
         rates, took, costs = [], 0.0, []
-        for connections in MAXIMUM_CONNECTIONS:
+        for connections in () if rate else MAXIMUM_CONNECTIONS:
             tag = f"e2e-{layout}-{round_}-max{connections}"
             # The figures' sampler runs in every phase (it takes a little of the host's CPU
             # and of PostgreSQL's): the maximum is found under the same watch as the steps.
@@ -473,15 +475,25 @@ def measure(layout: str, srv: Servers, seconds: int, round_: int) -> None:
             rates.append(run.rate)
             costs.append(f"{cpu.line(run.writes)}; answers p99 {run.p99_ms:,.0f} ms")
             took = max(took, asyncio.run(drained(srv.database_url, tag, run.resolved)))
-        maximum = max(rates)
+        if rate:  # --rate: that rate alone, named "half of max" (what it stands for)
+            # Warmed first as the maximum's search warms them (pools, prepared statements,
+            # the follower's first ANALYZE): a fresh process's first seconds have the tails.
+            tag = f"e2e-{layout}-{round_}-warm"
+            run = drive_cases(base, residents, rate, seconds, tag)
+            took = asyncio.run(drained(srv.database_url, tag, run.resolved))
+            maximum, shares = rate * 2, (0.5,)
+        else:
+            maximum, shares = max(rates), (0.5, 0.9)
         print(f"[{layout}, round {round_}] maximum of whole cases, three services running: "
               f"{maximum:,.0f} writes/s ({maximum / 3:,.0f} cases/s; " + ", ".join(
-                  f"{rate:,.0f} on {n} connections" for n, rate
-                  in zip(MAXIMUM_CONNECTIONS, rates, strict=True))
-              + f"; the read models drained {took:.1f} s after)")
-        for n, cost in zip(MAXIMUM_CONNECTIONS, costs, strict=True):
+                  f"{r:,.0f} on {n} connections" for n, r
+                  in zip(MAXIMUM_CONNECTIONS[:len(rates)], rates, strict=True))
+              + (f"; the read models drained {took:.1f} s after)" if rates
+                 else f" (--rate: twice the rate asked, not searched; warmed {seconds} s at"
+                      f" the rate, drained {took:.1f} s after)"))
+        for n, cost in zip(MAXIMUM_CONNECTIONS[:len(costs)], costs, strict=True):
             print(f"  on {n} connections, {cost}")
-        for share in (0.5, 0.9):
+        for share in shares:
             tag = f"e2e-{layout}-{round_}-{int(share * 100)}"
             since = datetime.now(UTC)
             with FiguresProgress(srv.database_url) as figures_progress:
@@ -520,13 +532,17 @@ def main() -> None:
         "together: one process a service; figures-apart: split, and feedback's figures "
         "consumers in a third process. Repeat to compare; default split."))
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rate", type=float, default=0.0, help=(
+        "writes/s: skip the search for the maximum and offer only this rate (reported as "
+        "half of a maximum twice it); for paired before/after runs at one rate, e.g. "
+        "--rate 380 --layout split --layout figures-apart --rounds 4"))
     args = parser.parse_args()
     layouts = args.layout or [DEFAULT_LAYOUT]
     print(f"machine: {machine()}")
     with servers() as srv:
         for round_ in range(1, args.rounds + 1):
             for layout in layouts:
-                measure(layout, srv, args.seconds, round_)
+                measure(layout, srv, args.seconds, round_, args.rate)
 
 
 if __name__ == "__main__":
