@@ -12,10 +12,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+from fastapi import FastAPI
 
 from services.intake.main import create_app
 from shared.bus.consumer import wait_for_position
 from shared.kernel.clock import ManualClock
+from shared.readmodels.positions import log_head
 from shared.settings import Settings
 from tests.feedback.helpers import History
 from tests.support import bearer, headers, running, wait_until
@@ -58,14 +60,21 @@ async def due_dates(client: httpx.AsyncClient, case_id: str,
     return case, [t["payload"] for t in case["timeline"] if t["type"] == "CaseDueDateSet"]
 
 
-async def reopened_in_the_read_model(client: httpx.AsyncClient, *case_ids: str) -> None:
-    """The verdicts consumer's position says the reopening was stored, not that the cases read
-    model has applied it yet (read at once, a case still read resolved now and then)."""
-    async def reopened() -> bool:
-        return all([(await due_dates(client, c, 0))[0]["status"] == "open"
-                    for c in case_ids])
+async def reopened_in_the_read_model(app: FastAPI, settings: Settings, client: httpx.AsyncClient,
+                                     *case_ids: str) -> list[dict[str, Any]]:
+    """The cases as the read model has them once it applied their reopenings; read after the
+    verdicts consumer's position, which says the reopenings were stored, not projected.
 
-    await wait_until(reopened, what="the reopening in the read model")
+    The barrier is intake's log head, read once they are stored: every read then waits for
+    the cases read model to apply it (``?after=``). A poll of the read model for "open" with
+    no position was not one: read before it had the case's first events, the case answered
+    404 and the poll failed at once; read before it had the guidance and the resolution, the
+    case was "open" as heard, due_on None, and the poll stopped there (both seen on two
+    workers, the first with no load, the second under load)."""
+    head = await log_head(app.state.pool, settings, "intake")
+    cases = [(await due_dates(client, c, head))[0] for c in case_ids]
+    assert [c["status"] for c in cases] == ["open"] * len(case_ids), cases
+    return cases
 
 
 async def may_move(client: httpx.AsyncClient, case_id: str) -> bool:
@@ -364,9 +373,7 @@ async def test_the_clerks_not_solved_on_the_due_day_is_judged_on_that_day_applie
                 aggregate_id=uuid.uuid4(), actor="clerk-017")
         await history.publish(settings)
         assert await wait_for_position(app.state.pool, "intake-verdicts", "followup", 2, 15.0)
-        await reopened_in_the_read_model(client, *cases)
-
-        on_time, after_midnight = [(await due_dates(client, c, 0))[0] for c in cases]
+        on_time, after_midnight = await reopened_in_the_read_model(app, settings, client, *cases)
         assert (on_time["status"], on_time["due_on"]) == ("open", "2027-01-22")
         assert (after_midnight["status"], after_midnight["due_on"]) == ("open", "2026-12-31")
 
@@ -398,8 +405,7 @@ async def test_the_clerks_not_solved_stored_on_a_clock_running_ahead_is_judged_o
             "recorded_at": datetime(2027, 1, 1, 23, 30, tzinfo=SHANGHAI)})
         await history.publish(settings)
         assert await wait_for_position(app.state.pool, "intake-verdicts", "followup", 1, 15.0)
-        await reopened_in_the_read_model(client, case_id)
-        case, _ = await due_dates(client, case_id, 0)
+        [case] = await reopened_in_the_read_model(app, settings, client, case_id)
         assert (case["status"], case["due_on"]) == ("open", "2027-01-22")
 
 
