@@ -69,6 +69,9 @@ async def test_answers_move_the_board_and_a_bad_review_is_an_open_rectification(
     # upcoming, and the desk's count of today's work is 0 wherever the clock stands.
     open_for = work_day(WorkingCalendar(zone), now).due_today_before - now
     due_today = open_for > timedelta(minutes=10)
+    # Within the last 10 minutes before closing the count is either (the visits planned after
+    # it, the board's day read meanwhile): not asserted (the fresh CI run at 16:58 Shanghai).
+    near_closing = timedelta(0) < open_for <= timedelta(minutes=10)
     if due_today:
         later_today = min(later_today, open_for / 3)
     clerk = center.client("intake", "clerk-031", "clerk", CENTER)
@@ -167,7 +170,7 @@ async def test_answers_move_the_board_and_a_bad_review_is_an_open_rectification(
     await expect(board.locator("#rect-open")).to_have_text("1")
     if due_today:
         await expect(board.locator("[data-count=due_today]")).not_to_have_text("0")
-    else:
+    elif not near_closing:
         await expect(board.locator("[data-count=due_today]")).to_have_text("0")
     await expect(board.locator("[data-count=home_visits]")).not_to_have_text("0")
     await expect(board.locator("[data-count=escalated]")).not_to_have_text("0")
