@@ -15,7 +15,8 @@ from tests.pages.center import Center
 from tests.pages.services_clock import services_clock
 from tests.support import wait_until
 
-CENTER = "SH-PD-BEICAI"
+# A center of its own: BEICAI is test_board_on_the_centers_clock's (its board: its review only).
+CENTER = "SH-PD-SANLIN"
 
 
 async def test_a_wall_screen_ten_minutes_fast_shows_new_years_eve_at_2355(
