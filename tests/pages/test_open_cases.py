@@ -121,11 +121,11 @@ async def test_the_case_clicked_last_stays_on_the_desk_when_an_earlier_click_ans
     """On a slow line the clerk clicks one open case, and before it shows, another: the
     first read's answer, come back last, must not put the first case on the desk under the
     clerk's hands (the old page took whichever answer came back last)."""
-    clerk = center.client("intake", "clerk-054", "clerk", CENTER)
+    clerk = center.client("intake", "clerk-154", "clerk", CENTER)
     first = await opened_and_heard(clerk, "先点的案件：问养老补贴。")
     second = await opened_and_heard(clerk, "后点的案件：问医保报销。")
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-054", "window-8")
+    await sign_in(page, center, "clerk-154", "window-8")
     await expect(page.locator("#my-cases li.link")).to_have_count(2)
 
     held: list[Route] = []
