@@ -244,10 +244,10 @@ def _model_shaped(model: BaseModel, dumped: Any) -> dict[str, Any]:
     for name, shown in dumped.items():
         value = values[name] if name in values else getattr(model, name)
         kind = type(value)
-        if value is None or kind in _LEAVES or isinstance(value, Enum):
-            out[name] = shown
-        elif kind is str:
+        if kind is str:  # first: most fields of a command are texts and codes
             out[name] = _text_shaped(value)
+        elif value is None or kind in _LEAVES or isinstance(value, Enum):
+            out[name] = shown
         else:
             out[name] = _shaped_by_values(value, shown)
     return out
