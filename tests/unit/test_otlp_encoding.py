@@ -6,19 +6,15 @@ SDK's functions, in its place."""
 from __future__ import annotations
 
 import random
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import (
@@ -32,7 +28,7 @@ from opentelemetry.trace import (
 from opentelemetry.trace.span import TraceFlags, TraceState
 
 from shared.runtime import otlp
-from shared.runtime.otlp import DirectOTLPSpanExporter, encoded
+from shared.runtime.otlp import encoded
 
 SERVICE = Resource.create({"service.name": "sixstep-intake", "service.namespace": "sixstep"})
 
@@ -159,51 +155,3 @@ def spans(draw: st.DrawFn) -> list[ReadableSpan]:
 @given(spans())
 def test_whatever_a_span_holds_its_bytes_are_the_sdks(made: list[ReadableSpan]) -> None:
     assert encoded(made) == sdk_bytes(made)
-
-
-class _Collector(ThreadingHTTPServer):
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Receive)
-        self.bodies: list[bytes] = []
-
-
-class _Receive(BaseHTTPRequestHandler):
-    server: _Collector
-
-    def do_POST(self) -> None:
-        self.server.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-        answer = ExportTraceServiceResponse().SerializeToString()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
-@pytest.fixture
-def collector() -> Iterator[_Collector]:
-    server = _Collector()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_the_exporter_posts_the_sdks_bytes_and_says_so(collector: _Collector) -> None:
-    tracer, memory = recorded()
-    with tracer.start_as_current_span("POST /cases", kind=SpanKind.SERVER):
-        pass
-    spans = list(memory.get_finished_spans())
-    exporter = DirectOTLPSpanExporter(
-        endpoint=f"http://127.0.0.1:{collector.server_address[1]}/v1/traces")
-    assert exporter.export(spans) is SpanExportResult.SUCCESS
-    assert collector.bodies == [sdk_bytes(spans)]
-    exporter.shutdown()
-    assert exporter.export(spans) is SpanExportResult.FAILURE  # as the SDK's: shut down
-    assert len(collector.bodies) == 1
