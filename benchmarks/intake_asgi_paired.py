@@ -13,8 +13,10 @@ process of its own, with group commit replaced by one that accepts every command
 Its Idempotency-Keys are the pages' (``step-`` and 32 hex digits, ``ui.js``'s ``newKey``),
 made before the rounds, or with ``--keys pid`` ``<pid>-<n in 12 hex digits>``, as before
 stop 52. Each process prints the median of its rounds in us a request (``benchmarks/pairing.py``
-alternates the trees and prints the pairs and their medians; the rounds go to stderr). Not
-part of ``make bench``.
+alternates the trees and prints the pairs and their medians; the rounds go to stderr). With
+``--otlp`` the spans leave as deployed (each tree's ``start_tracing``: its OTLP/HTTP exporter,
+to a sink in the parent process) and each process prints its whole run's CPU a request, the
+exporter's thread and its last batch included. Not part of ``make bench``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _child(requests: int, rounds: int, sent_at: bool = False, keys: str = "page") -> None:
+def _child(requests: int, rounds: int, sent_at: bool = False, keys: str = "page",
+           otlp: str | None = None) -> None:
     import orjson
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -54,10 +57,18 @@ def _child(requests: int, rounds: int, sent_at: bool = False, keys: str = "page"
 
     logging.disable(logging.CRITICAL)
     settings = Settings(environment="development", log_json=True)
-    # The services' sampler (``shared.runtime.tracing.start_tracing``), into a dropping exporter
-    provider = TracerProvider(sampler=ParentBased(LinkedOrRatio(float(SAMPLER_ARG))))
-    provider.add_span_processor(BatchSpanProcessor(Dropped()))
-    tracing.install(provider)
+    if otlp:
+        # As deployed: the tree's own start_tracing, its exporter posting to the parent's sink
+        from shared.runtime.tracing import start_tracing
+        provider = start_tracing(settings.model_copy(update={
+            "otel_exporter_otlp_endpoint": otlp,
+            "otel_traces_sampler_arg": float(SAMPLER_ARG)}), "intake")
+    else:
+        # The services' sampler (``shared.runtime.tracing.start_tracing``), into a dropping
+        # exporter
+        provider = TracerProvider(sampler=ParentBased(LinkedOrRatio(float(SAMPLER_ARG))))
+        provider.add_span_processor(BatchSpanProcessor(Dropped()))
+        tracing.install(provider)
     app = create_app(settings)
     app.state.intake = Intake(AcceptingCommitter(), app.state.catalogue)  # type: ignore[arg-type]
     token = _token(settings).encode()
@@ -96,15 +107,25 @@ def _child(requests: int, rounds: int, sent_at: bool = False, keys: str = "page"
     async def run() -> None:
         for n in range(500):  # warm up, then settle the collector as a service does
             await write(-n - 1)
+        if otlp:
+            provider.force_flush()  # the warm-up's spans sent before the clock starts
         gc.collect()
         gc.freeze()
         used = []
+        began = time.process_time()
         for round_ in range(rounds):
             start = time.process_time()
             for n in range(requests):
                 await write(round_ * requests + n)
             used.append((time.process_time() - start) / requests * 1e6)
         print("rounds", " ".join(f"{us:.1f}" for us in used), file=sys.stderr)
+        if otlp:
+            # The exporter sends a batch every 512 spans (or 5 s), on its thread, in some
+            # rounds and not others: the whole run's CPU with its last batch sent, a request
+            provider.force_flush()
+            print(f"{(time.process_time() - began) / (rounds * requests) * 1e6:.2f}",
+                  flush=True)
+            return
         print(f"{statistics.median(used):.2f}", flush=True)
 
     asyncio.run(run())
@@ -122,20 +143,35 @@ def main() -> None:
     parser.add_argument("--keys", choices=("page", "pid"), default="page",
                         help="Idempotency-Keys as the pages make them (step-<32 hex>), or "
                         "<pid>-<n in 12 hex> (before stop 52)")
+    parser.add_argument("--otlp", action="store_true",
+                        help="spans exported as deployed (each tree's start_tracing, OTLP/HTTP "
+                        "to a sink in this process): the figure is then the whole run's CPU "
+                        "a request, the exporter's thread and last batch included")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--sink", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.requests, args.rounds, args.sent_at, args.keys)
+        _child(args.requests, args.rounds, args.sent_at, args.keys, args.sink)
         return
     if args.other is None:
         parser.error("name the tree to compare this with")
     sys.path.insert(0, str(ROOT))  # here, not at the top: the child runs the other tree's
+    from benchmarks.common import OtlpSink
     from benchmarks.pairing import alternate, child
 
-    alternate(args.other, ROOT, args.pairs, lambda tree: child(
-        ROOT / "benchmarks" / "intake_asgi_paired.py", tree, "--requests", str(args.requests),
-        "--rounds", str(args.rounds), "--keys", args.keys,
-        *(["--sent-at"] if args.sent_at else [])), "a request")
+    sink = OtlpSink() if args.otlp else None
+    if sink is not None:
+        sink.start()
+    try:
+        alternate(args.other, ROOT, args.pairs, lambda tree: child(
+            ROOT / "benchmarks" / "intake_asgi_paired.py", tree, "--requests",
+            str(args.requests), "--rounds", str(args.rounds), "--keys", args.keys,
+            *(["--sent-at"] if args.sent_at else []),
+            *(["--sink", sink.endpoint] if sink is not None else [])), "a request")
+    finally:
+        if sink is not None:
+            print(f"the sink took {sink.spans:,} spans in {sink.requests} exports")
+            sink.stop()
 
 
 if __name__ == "__main__":

@@ -98,9 +98,12 @@ class CommandDigests:
     day, code and the length and make-up of each text still tell such commands apart."""
 
     def __init__(self, key: bytes) -> None:
-        # Keyed once: a copy of it per command skips hashing the padded key twice again
-        # (hmac.new per command was ~40 % of a digest: 5.7 -> 4.3 us, timeit).
-        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
+        # Keyed once: HMAC's inner and outer hashes with the padded key already in them
+        # (RFC 2104), a copy of each per command: the same bytes as ``hmac.new(key, body,
+        # sha256)`` (tests/unit/test_command_digests.py) without its Python object and the
+        # wrappers of its copy, update and digest (hmac.new per command was ~40 % of a
+        # digest: 5.7 -> 4.3 us; a copy of an HMAC ~2.3 us of CPU, of the two hashes ~1.2).
+        self._inner, self._outer = _keyed_hashes(key)
 
     def of(self, command: Any) -> str | None:
         if not isinstance(command, BaseModel):
@@ -121,9 +124,22 @@ class CommandDigests:
             fields = _texts_shaped(command.model_dump(exclude=NOT_THE_COMMAND),
                                    command.model_dump(mode="json", exclude=NOT_THE_COMMAND))
         body = orjson.dumps([type(command).__name__, fields], option=orjson.OPT_SORT_KEYS)
-        mac = self._keyed.copy()
-        mac.update(body)
-        return mac.digest()[:DIGEST_BYTES].hex()
+        inner = self._inner.copy()
+        inner.update(body)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:DIGEST_BYTES].hex()
+
+
+def _keyed_hashes(key: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256's inner and outer hashes of ``key`` (RFC 2104: a key longer than the
+    block is hashed first, then padded with zeros to it and XORed with 0x36 and 0x5c)."""
+    block = hashlib.sha256().block_size
+    if len(key) > block:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(block, b"\0")
+    return (hashlib.sha256(key.translate(hmac.trans_36)),
+            hashlib.sha256(key.translate(hmac.trans_5C)))
 
 
 _CODE = re.compile(r"[A-Za-z0-9_.:/\-]{1,128}")
@@ -228,10 +244,10 @@ def _model_shaped(model: BaseModel, dumped: Any) -> dict[str, Any]:
     for name, shown in dumped.items():
         value = values[name] if name in values else getattr(model, name)
         kind = type(value)
-        if value is None or kind in _LEAVES or isinstance(value, Enum):
-            out[name] = shown
-        elif kind is str:
+        if kind is str:  # first: most fields of a command are texts and codes
             out[name] = _text_shaped(value)
+        elif value is None or kind in _LEAVES or isinstance(value, Enum):
+            out[name] = shown
         else:
             out[name] = _shaped_by_values(value, shown)
     return out

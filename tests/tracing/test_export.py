@@ -12,15 +12,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
 import structlog
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from services.intake.main import create_app as intake_app
 from shared import tracing
 from shared.runtime.logs import log_processors
+from shared.runtime.otlp import DirectOTLPSpanExporter
 from shared.runtime.tracing import start_tracing, stop_tracing
 from shared.settings import Settings
 from tests.feedback.test_feedback_loop import CENTER
@@ -35,6 +40,7 @@ class Collector(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Receive)
         self.spans: list[tuple[str, str, str]] = []
         self.paths: list[str] = []
+        self.bodies: list[bytes] = []  # as sent (after any decompression)
 
     @property
     def url(self) -> str:
@@ -49,6 +55,7 @@ class _Receive(BaseHTTPRequestHandler):
         if self.headers.get("Content-Encoding") == "gzip":
             body = gzip.decompress(body)
         request = ExportTraceServiceRequest.FromString(body)
+        self.server.bodies.append(body)
         self.server.paths.append(self.path)
         for resource_spans in request.resource_spans:
             service = next(a.value.string_value for a in resource_spans.resource.attributes
@@ -87,6 +94,25 @@ async def test_spans_reach_the_collector_the_endpoint_names(settings: Settings) 
         assert service == "sixstep-intake"
         assert ("sixstep-intake", "group commit") in {s[:2] for s in otlp.spans}
         assert ("sixstep-intake", "publish CaseOpened", trace_id) in otlp.spans
+
+
+def test_the_exporter_posts_the_bytes_the_sdks_encoder_makes() -> None:
+    """The services' exporter is the SDK's with its batches encoded directly
+    (``shared.runtime.otlp``): the collector gets the SDK's very bytes, and a shut-down
+    exporter sends nothing, as the SDK's."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    with provider.get_tracer("sixstep").start_as_current_span("POST /cases",
+                                                             kind=SpanKind.SERVER):
+        pass
+    spans = list(memory.get_finished_spans())
+    with collector() as otlp:
+        exporter = DirectOTLPSpanExporter(endpoint=otlp.url + "/v1/traces")
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        exporter.shutdown()
+        assert exporter.export(spans) is SpanExportResult.FAILURE
+    assert otlp.bodies == [encode_spans(spans).SerializePartialToString()]
 
 
 def test_a_log_line_written_inside_a_span_names_its_trace() -> None:

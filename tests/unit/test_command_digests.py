@@ -121,15 +121,18 @@ def test_a_digest_kept_before_is_the_digest_made_now(monkeypatch: pytest.MonkeyP
     import hashlib
     import hmac
 
-    key = command_digest_key(DEV_SURVEY_TOKEN_SECRET)
-    digests = CommandDigests(key)
+    # The service's key, and keys about SHA-256's block (64 bytes: a longer one is hashed)
+    keys = [command_digest_key(DEV_SURVEY_TOKEN_SECRET), b"", b"k", b"\x00\xff" * 32,
+            bytes(range(65)), b"s" * 200]
+    made = {key: CommandDigests(key) for key in keys}
     monkeypatch.setattr(hmac, "new", lambda *a, **k: pytest.fail("keyed again per command"))
-    for body in ('{"restatement": "要补材料", "confirmed": true}',
-                 '{"restatement": "' + "长" * 3000 + '", "confirmed": false}'):
-        command = c.RestateRequest.model_validate_json(body)
-        dumped = command.model_dump(mode="json", exclude={"correlation_id", "sent_at"})
-        dumped["restatement"] = shape_of(dumped["restatement"])
-        fields = json.dumps(["RestateRequest", dumped], sort_keys=True,
-            ensure_ascii=False, separators=(",", ":")).encode()
-        expected = hmac.HMAC(key, fields, hashlib.sha256).digest()[:16].hex()
-        assert digests.of(command) == expected
+    for key, digests in made.items():
+        for body in ('{"restatement": "要补材料", "confirmed": true}',
+                     '{"restatement": "' + "长" * 3000 + '", "confirmed": false}'):
+            command = c.RestateRequest.model_validate_json(body)
+            dumped = command.model_dump(mode="json", exclude={"correlation_id", "sent_at"})
+            dumped["restatement"] = shape_of(dumped["restatement"])
+            fields = json.dumps(["RestateRequest", dumped], sort_keys=True,
+                ensure_ascii=False, separators=(",", ":")).encode()
+            expected = hmac.HMAC(key, fields, hashlib.sha256).digest()[:16].hex()
+            assert digests.of(command) == expected, key
