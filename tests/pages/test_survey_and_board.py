@@ -15,17 +15,16 @@ from playwright.async_api import Browser, BrowserContext, Page, expect
 from services.feedback.tokens import SurveyTokens
 from services.followup.domain import work_day
 from shared.kernel.calendar import WorkingCalendar
-from tests.pages.center import Center, resolved_case, screenshot, seed_history
+from tests.pages.center import Center, Own, resolved_case, screenshot, seed_history
 from tests.support import register_resident
 
-CENTER = "SH-PD-TANGQIAO"  # a center of this test's own: its figures are this test's alone
 ASPECTS = ("listened", "understood", "explained_clearly", "served_well")
 
 
-async def open_board(desk: BrowserContext, center: Center) -> Page:
+async def open_board(desk: BrowserContext, center: Center, own: Own) -> Page:
     board = await desk.new_page()
     await board.goto(f"{center.feedback}/board?every=1")
-    await board.fill("#signin-token", center.token("supervisor-01", "supervisor", CENTER))
+    await board.fill("#signin-token", center.token(own.supervisor(), "supervisor", own.center_id))
     await board.click("#signin-form button[type=submit]")
     await expect(board.locator("#board")).to_be_visible()
     await expect(board.locator("#live")).to_be_visible()
@@ -51,7 +50,8 @@ async def send_answer(page: Page) -> None:
 
 
 async def test_answers_move_the_board_and_a_bad_review_is_an_open_rectification(
-        center: Center, browser: Browser, desk: BrowserContext, screenshots: Path) -> None:
+        center: Center, own: Own, browser: Browser, desk: BrowserContext,
+        screenshots: Path) -> None:
     zone = ZoneInfo(center.settings.center_timezone)
     now = datetime.now(zone)
     # The desk's work is due later TODAY at the center: an hour from now is tomorrow after 23:00
@@ -74,13 +74,13 @@ async def test_answers_move_the_board_and_a_bad_review_is_an_open_rectification(
     near_closing = timedelta(0) < open_for <= timedelta(minutes=10)
     if due_today:
         later_today = min(later_today, open_for / 3)
-    clerk = center.client("intake", "clerk-031", "clerk", CENTER)
-    followup = center.client("followup", "supervisor-01", "supervisor", CENTER)
-    await seed_history(clerk, CENTER, now)
+    clerk = center.client("intake", own.clerk(), "clerk", own.center_id)
+    followup = center.client("followup", own.supervisor(), "supervisor", own.center_id)
+    await seed_history(clerk, own.center_id, now)
     # Work on the follow-up desk: a home visit today, one escalated to the supervisor.
     for n in range(2):
         r = await followup.post("/followups", headers={"Idempotency-Key": f"board-{uuid.uuid4()}"},
-                                json={"center_id": CENTER, "reason": "home_visit",
+                                json={"center_id": own.center_id, "reason": "home_visit",
                                       "due_at": (now + later_today * (1 + n)).isoformat(),
                                       "assigned_team": "followup-desk"})
         assert r.status_code == 201, r.text
@@ -92,7 +92,7 @@ async def test_answers_move_the_board_and_a_bad_review_is_an_open_rectification(
     # covers: the rule watching it is parked. (A deadline that far is refused at the counter:
     # 422 calendar_out_of_range, its due date could not be worked out.)
     r = await clerk.post("/cases", headers={"Idempotency-Key": f"board-{uuid.uuid4()}"}, json={
-        "center_id": CENTER, "counter_id": "window-2", "clerk_id": "clerk-031",
+        "center_id": own.center_id, "counter_id": "window-2", "clerk_id": own.clerk(),
         "channel": "counter", "service_item": "SA-HARDSHIP-SUBSIDY",
         "resident_id": await register_resident(clerk)})
     far = r.json()["id"]
@@ -109,14 +109,14 @@ async def test_answers_move_the_board_and_a_bad_review_is_an_open_rectification(
     assert r.status_code == 422 and r.json()["error"]["code"] == "calendar_out_of_range"
 
     # Two residents leave the counter this morning; each gets a survey on the tablet.
-    pleased = await resolved_case(clerk, CENTER, at=now, emotion="angry",
+    pleased = await resolved_case(clerk, own.center_id, at=now, emotion="angry",
                                   item="MI-MEDICAL-REIMBURSEMENT",
                                   resident_id=await register_resident(clerk))
-    displeased = await resolved_case(clerk, CENTER, at=now, emotion="upset",
+    displeased = await resolved_case(clerk, own.center_id, at=now, emotion="upset",
                                      resident_id=await register_resident(clerk))
     first, second = await center.survey_for(pleased), await center.survey_for(displeased)
 
-    board = await open_board(desk, center)
+    board = await open_board(desk, center, own)
     satisfaction = board.locator("[data-fig=satisfaction_rate]")
     response = board.locator("[data-fig=response_rate]")
     await expect(board.locator("[data-fig=visits]")).not_to_have_attribute("data-month", "0")
