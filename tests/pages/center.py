@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -43,12 +44,52 @@ class _Server(uvicorn.Server):
         yield
 
 
+@dataclass(frozen=True)
+class Own:
+    """A test's own center and staff, handed out by :meth:`Center.own`: the services are the
+    run's (one set per pytest worker, files in any order), and a center or clerk id two tests
+    both wrote to showed each the other's rows (open cases, reviews, the desk's counts).
+    Nothing else hands out these codes, and no test file writes one of its own
+    (``tests/unit/test_pages_own_their_ids.py``)."""
+
+    number: int
+
+    @property
+    def center_id(self) -> str:
+        return f"SH-PAGES-{self.number:03d}"
+
+    def clerk(self, n: int = 1) -> str:
+        """The test's ``n``-th clerk (工号), at its center."""
+        return f"clerk-p{self.number:03d}-{n}"
+
+    def supervisor(self, n: int = 1) -> str:
+        """The test's ``n``-th supervisor, at its center."""
+        return f"director-p{self.number:03d}-{n}"
+
+
 @dataclass
 class Center:
     settings: Settings
     urls: dict[str, str]
     sender: KeptSender
     clients: list[httpx.AsyncClient] = field(default_factory=list)
+    numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def own(self) -> Own:
+        """A center no other test of the run has, with clerks and supervisors of its own (the
+        ``own`` fixture's; a test working at two centers asks again)."""
+        return Own(next(self.numbers))
+
+    def directory(self, *, staff: dict[str, str] | None = None,
+                  names: dict[str, str] | None = None,
+                  windows: dict[str, dict[str, str]] | None = None) -> None:
+        """Entries of the staff directory (``STAFF_NAMES``), the centers' printed names
+        (``CENTER_NAMES``) and windows (``CENTER_WINDOWS``) for a test's own center and staff.
+        The services read these settings at each request, from this very object: an entry
+        is seen at once, and only by the test whose ids it names."""
+        self.settings.staff_names.update(staff or {})
+        self.settings.center_names.update(names or {})
+        self.settings.center_windows.update(windows or {})
 
     @property
     def intake(self) -> str:

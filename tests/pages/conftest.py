@@ -1,7 +1,7 @@
 """Browser tests share the three services (on real ports) and one chromium for the whole run
 (started once: ~4 s a module before); each test gets a fresh browser context (its own
-localStorage and sessionStorage), its own clerks and residents, and a center of its own where
-it reads figures or pairs a pad (another module's cases are in the same services)."""
+localStorage and sessionStorage) and, from the ``own`` fixture, a center, clerks and
+supervisors no other test has (every other test's cases are in the same services)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 
 from shared.settings import Settings
-from tests.pages.center import CHROMIUM, CHROMIUM_ARGS, ROOT, Center, running_center
+from tests.pages.center import CHROMIUM, CHROMIUM_ARGS, ROOT, Center, Own, running_center
 from tests.support import drop_test_objects
 
 try:
@@ -42,18 +42,22 @@ async def center(database_url: str, nats_url: str) -> AsyncIterator[Center]:
         vault_master_key="pages-test-vault-master-key-" + secrets.token_hex(16),
         vault_lookup_key="pages-test-vault-lookup-key-" + secrets.token_hex(16),
         survey_token_secret="pages-test-survey-secret-" + secrets.token_hex(16),
-        # One center with windows of its own; the others get the eight default ones.
-        center_windows={"*": {f"window-{n}": f"{n}号窗口" for n in range(1, 9)},
-                        "SH-JA-JINGAN": {"jingan-a": "综合受理A窗", "jingan-b": "综合受理B窗"}},
-        # The staff directory and the centers' names and phones, for the pad and the notice.
-        staff_names={"clerk-090": "张敏", "clerk-091": "刘洋"},
-        center_names={"SH-PD-HUAMU": "花木社区事务受理服务中心"},
-        center_phones={"*": "021-5888 1234"})
+        # Eight default windows and one phone for every center; a test names its own center's
+        # windows, its name and its staff's (``Center.directory``).
+        center_windows={"*": {f"window-{n}": f"{n}号窗口" for n in range(1, 9)}},
+        staff_names={}, center_names={}, center_phones={"*": "021-5888 1234"})
     try:
         async with running_center(settings) as running:
             yield running
     finally:
         await drop_test_objects(settings)
+
+
+@pytest.fixture
+def own(center: Center) -> Own:
+    """This test's own center, clerks and supervisors (``Own``): no other test of the run,
+    whatever its file, worker or order, writes a row there."""
+    return center.own()
 
 
 @pytest.fixture(scope="session")

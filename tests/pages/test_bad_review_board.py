@@ -12,29 +12,27 @@ from zoneinfo import ZoneInfo
 from playwright.async_api import BrowserContext, Page, expect
 
 from shared.kernel.calendar import WorkingCalendar
-from tests.pages.center import Center, resolved_case, screenshot
+from tests.pages.center import Center, Own, resolved_case, screenshot
 from tests.support import as_resident, register_resident
 
-CENTER = "SH-PD-ZHANGJIANG"  # this test's own center: its board shows only this test's work
 
-
-async def open_board(desk: BrowserContext, center: Center) -> Page:
+async def open_board(desk: BrowserContext, center: Center, own: Own) -> Page:
     board = await desk.new_page()
     await board.goto(f"{center.feedback}/board?every=1")
-    await board.fill("#signin-token", center.token("supervisor-01", "supervisor", CENTER))
+    await board.fill("#signin-token", center.token(own.supervisor(), "supervisor", own.center_id))
     await board.click("#signin-form button[type=submit]")
     await expect(board.locator("#board")).to_be_visible()
     return board
 
 
 async def test_the_supervisor_triages_records_an_outcome_and_decides_an_appeal_on_the_board(
-        center: Center, desk: BrowserContext, screenshots: Path) -> None:
+        center: Center, own: Own, desk: BrowserContext, screenshots: Path) -> None:
     zone = ZoneInfo(center.settings.center_timezone)
     now = datetime.now(zone)
-    clerk = center.client("intake", "clerk-041", "clerk", CENTER)
-    feedback = center.client("feedback", "clerk-041", "clerk", CENTER)
-    cases = [await resolved_case(clerk, CENTER, at=now, resident_id=await register_resident(clerk))
-             for _ in range(2)]
+    clerk = center.client("intake", own.clerk(), "clerk", own.center_id)
+    feedback = center.client("feedback", own.clerk(), "clerk", own.center_id)
+    cases = [await resolved_case(clerk, own.center_id, at=now,
+                                 resident_id=await register_resident(clerk)) for _ in range(2)]
     for case_id, level in zip(cases, ("dissatisfied", "very_dissatisfied"), strict=True):
         survey = await center.survey_for(case_id)
         r = await as_resident(feedback).post(f"/surveys/{survey.survey_id}/rating",
@@ -51,7 +49,7 @@ async def test_the_supervisor_triages_records_an_outcome_and_decides_an_appeal_o
                             headers={"Idempotency-Key": f"appeal-{uuid.uuid4()}"})
     assert r.status_code == 200, r.text
 
-    board = await open_board(desk, center)
+    board = await open_board(desk, center, own)
     item = board.locator(f"#rect-list li[data-case='{fixed}']")
     await expect(item).to_be_visible()
     await expect(item.locator("[data-part=track]")).to_have_text("待分类")
@@ -62,7 +60,7 @@ async def test_the_supervisor_triages_records_an_outcome_and_decides_an_appeal_o
     await expect(item.locator("[data-part=track]")).to_have_text("立行立改")
     await expect(board.locator("[data-track-count=immediate] b")).to_have_text("1")
     rectification_id = await item.get_attribute("data-id")
-    supervisor = center.client("feedback", "supervisor-01", "supervisor", CENTER)
+    supervisor = center.client("feedback", own.supervisor(), "supervisor", own.center_id)
     seen = (await supervisor.get(f"/rectifications/{rectification_id}")).json()
     tomorrow = WorkingCalendar().add_working_days(now.date(), 1)
     assert (seen["track"], seen["deadline_on"]) == ("immediate", tomorrow.isoformat())
@@ -96,7 +94,7 @@ async def test_the_supervisor_triages_records_an_outcome_and_decides_an_appeal_o
     await expect(board.locator("#rect-open")).to_have_text("0")
     seen = (await supervisor.get(f"/rectifications/{appealed_id}")).json()
     assert (seen["status"], seen["appeal"], seen["appeal_grounds"],
-            seen["appeal_decided_by"]) == ("void", "upheld", "mistaken", "supervisor-01")
+            seen["appeal_decided_by"]) == ("void", "upheld", "mistaken", own.supervisor())
 
 
 async def test_a_deadline_in_a_year_without_a_schedule_says_so_on_the_board(

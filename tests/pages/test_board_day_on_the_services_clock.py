@@ -11,16 +11,13 @@ from urllib.parse import parse_qs, urlsplit
 from playwright.async_api import Browser, Request, expect
 
 from shared.security.tokens import issue_token
-from tests.pages.center import Center
+from tests.pages.center import Center, Own
 from tests.pages.services_clock import services_clock
 from tests.support import wait_until
 
-# A center of its own: BEICAI is test_board_on_the_centers_clock's (its board: its review only).
-CENTER = "SH-PD-SANLIN"
-
 
 async def test_a_wall_screen_ten_minutes_fast_shows_new_years_eve_at_2355(
-        center: Center, browser: Browser) -> None:
+        center: Center, own: Own, browser: Browser) -> None:
     services = datetime.fromisoformat("2026-12-31T23:55:00+08:00")
     ahead = timedelta(minutes=10)  # the screen says 00:05 on 1 January 2027
     screen = await browser.new_context(viewport={"width": 1440, "height": 900},
@@ -41,7 +38,8 @@ async def test_a_wall_screen_ten_minutes_fast_shows_new_years_eve_at_2355(
         await board.goto(f"{center.feedback}/board?every=1")
         # The token outlives the screen's faked clock (the page reads its exp on that clock).
         await board.fill("#signin-token", issue_token(
-            center.settings, "supervisor-01", "supervisor", CENTER, ttl=timedelta(days=3 * 366)))
+            center.settings, own.supervisor(), "supervisor", own.center_id,
+            ttl=timedelta(days=3 * 366)))
         await board.click("#signin-form button[type=submit]")
         await expect(board.locator("#board")).to_be_visible()
 

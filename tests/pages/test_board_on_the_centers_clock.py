@@ -12,10 +12,9 @@ from zoneinfo import ZoneInfo
 
 from playwright.async_api import Browser, expect
 
-from tests.pages.center import Center, resolved_case
+from tests.pages.center import Center, Own, resolved_case
 from tests.support import as_resident, register_resident
 
-CENTER = "SH-PD-BEICAI"  # this test's own center: its board shows only this test's review
 SHANGHAI_DAY = "2026/12/05"
 
 
@@ -24,13 +23,14 @@ def zh_day(moment: datetime) -> str:
 
 
 async def test_a_bad_review_received_this_morning_reads_today_on_a_board_in_another_zone(
-        center: Center, browser: Browser) -> None:
+        center: Center, own: Own, browser: Browser) -> None:
     zone = center.settings.center_timezone
     now = datetime.now(ZoneInfo(zone))
     screen_zone = "Etc/GMT+12" if now.hour < 19 else "Pacific/Kiritimati"
-    clerk = center.client("intake", "clerk-051", "clerk", CENTER)
-    feedback = center.client("feedback", "clerk-051", "clerk", CENTER)
-    case_id = await resolved_case(clerk, CENTER, at=now, resident_id=await register_resident(clerk))
+    clerk = center.client("intake", own.clerk(), "clerk", own.center_id)
+    feedback = center.client("feedback", own.clerk(), "clerk", own.center_id)
+    case_id = await resolved_case(clerk, own.center_id, at=now,
+                                  resident_id=await register_resident(clerk))
     survey = await center.survey_for(case_id)
     r = await as_resident(feedback).post(f"/surveys/{survey.survey_id}/rating",
                             json={"token": survey.token, "level": "dissatisfied",
@@ -50,7 +50,8 @@ async def test_a_bad_review_received_this_morning_reads_today_on_a_board_in_anot
     try:
         board = await screen.new_page()
         await board.goto(f"{center.feedback}/board?every=1")
-        await board.fill("#signin-token", center.token("supervisor-01", "supervisor", CENTER))
+        await board.fill("#signin-token",
+                         center.token(own.supervisor(), "supervisor", own.center_id))
         await board.click("#signin-form button[type=submit]")
         await expect(board.locator("#board")).to_be_visible()
         item = board.locator(f"#rect-list li[data-case='{case_id}']")

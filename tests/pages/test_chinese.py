@@ -8,24 +8,28 @@ import re
 
 from playwright.async_api import BrowserContext, expect
 
-from tests.pages.center import Center
+from tests.pages.center import Center, Own
 from tests.pages.test_counter import pick_item, sign_in
 
 
 async def test_the_counter_speaks_chinese_and_offers_the_centers_own_windows(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
+    # Two centers of the test's own: one with windows of its own, one with the default eight.
+    named = center.own()
+    center.directory(windows={named.center_id: {"jingan-a": "综合受理A窗",
+                                                "jingan-b": "综合受理B窗"}})
     page = await desk.new_page()
     await page.goto(f"{center.intake}/counter")
 
     # The window list follows the center of the token being pasted.
-    await page.fill("#signin-token", center.token("clerk-071", "clerk", "SH-JA-JINGAN"))
+    await page.fill("#signin-token", center.token(own.clerk(), "clerk", named.center_id))
     options = page.locator("#signin-counter option")
     await expect(options).to_have_text(["综合受理A窗", "综合受理B窗"])
-    await page.fill("#signin-token", center.token("clerk-071", "clerk", "SH-PD-HUAMU"))
+    await page.fill("#signin-token", center.token(own.clerk(), "clerk", own.center_id))
     await expect(options).to_have_count(8)
     await expect(options.nth(2)).to_have_text("3号窗口")
 
-    await sign_in(page, center, "clerk-071", "window-3")
+    await sign_in(page, center, own.clerk(), "window-3", own.center_id)
     await expect(page.locator("#who")).to_contain_text("3号窗口")
 
     # Search results and the chosen item: Chinese names only; English and code in a tooltip.

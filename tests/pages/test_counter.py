@@ -10,9 +10,8 @@ from typing import Any
 
 from playwright.async_api import BrowserContext, Page, Route, expect
 
-from tests.pages.center import Center, resolved_case, screenshot
+from tests.pages.center import Center, Own, resolved_case, screenshot
 
-CENTER = "SH-PD-HUAMU"
 ID_NUMBER = "11010519491231002X"  # a valid check digit
 
 
@@ -23,8 +22,7 @@ def id_number(first17: str) -> str:
     return first17 + "10X98765432"[total % 11]
 
 
-async def sign_in(page: Page, center: Center, clerk: str, counter: str,
-                  center_id: str = CENTER) -> None:
+async def sign_in(page: Page, center: Center, clerk: str, counter: str, center_id: str) -> None:
     await page.goto(f"{center.intake}/counter")
     await expect(page.locator("#signin")).to_be_visible()
     await page.fill("#signin-token", center.token(clerk, "clerk", center_id))
@@ -42,10 +40,11 @@ async def pick_item(page: Page, query: str, name_zh: str) -> None:
     await expect(page.locator("#item-picked")).to_contain_text(name_zh)
 
 
-async def case_heard(page: Page, center: Center, clerk: str, counter: str, words: str) -> None:
-    """A clerk signed in at ``counter`` opens a 低保 case and records the resident's ``words``
-    (step 1), the start of many a story at the counter."""
-    await sign_in(page, center, clerk, counter)
+async def case_heard(page: Page, center: Center, clerk: str, counter: str, words: str,
+                     center_id: str) -> None:
+    """A clerk signed in at ``counter`` of ``center_id`` opens a 低保 case and records the
+    resident's ``words`` (step 1), the start of many a story at the counter."""
+    await sign_in(page, center, clerk, counter, center_id)
     await pick_item(page, "低保", "最低生活保障")
     await page.click("#open-case")
     await page.fill("#words", words)
@@ -60,8 +59,8 @@ async def saved(page: Page, types: list[str]) -> None:
 
 
 async def test_a_clerk_walks_a_returning_resident_through_the_six_steps(
-        center: Center, desk: BrowserContext, screenshots: Path) -> None:
-    clerk = center.client("intake", "clerk-017", "clerk", CENTER)
+        center: Center, own: Own, desk: BrowserContext, screenshots: Path) -> None:
+    clerk = center.client("intake", own.clerk(), "clerk", own.center_id)
     # Mr Wang came last month about his hardship subsidy; he is in the vault.
     r = await clerk.post("/residents", json={
         "name": "王建国", "id_number": ID_NUMBER, "phone": "13812345678",
@@ -69,10 +68,10 @@ async def test_a_clerk_walks_a_returning_resident_through_the_six_steps(
     assert r.status_code in (200, 201), r.text
     resident_id = r.json()["resident_id"]
     last_month = datetime.now().astimezone() - timedelta(days=30)
-    await resolved_case(clerk, CENTER, at=last_month, resident_id=resident_id)
+    await resolved_case(clerk, own.center_id, at=last_month, resident_id=resident_id)
 
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-017", "window-3")
+    await sign_in(page, center, own.clerk(), "window-3", own.center_id)
 
     # He is found by his ID number; his past case is shown.
     await page.fill("#resident-q", ID_NUMBER)
@@ -166,10 +165,10 @@ async def test_a_clerk_walks_a_returning_resident_through_the_six_steps(
 
 
 async def test_steps_taken_while_the_network_is_down_are_sent_in_order_once(
-        center: Center, desk: BrowserContext, screenshots: Path) -> None:
-    clerk = center.client("intake", "clerk-009", "clerk", CENTER)
+        center: Center, own: Own, desk: BrowserContext, screenshots: Path) -> None:
+    clerk = center.client("intake", own.clerk(), "clerk", own.center_id)
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-009", "window-5")
+    await sign_in(page, center, own.clerk(), "window-5", own.center_id)
     # Ms Li comes for the first time: she is registered in the vault while the network is up.
     await page.fill("#resident-q", id_number("31011519860314204"))
     await page.click("#resident-form button[type=submit]")
@@ -179,7 +178,7 @@ async def test_steps_taken_while_the_network_is_down_are_sent_in_order_once(
     await page.click("#register-form button[type=submit]")
     await expect(page.locator("#resident-status")).to_have_text("已登记 · 新居民")
     await pick_item(page, "低保", "最低生活保障")
-    before = len((await clerk.get("/cases", params={"center_id": CENTER, "limit": 500})
+    before = len((await clerk.get("/cases", params={"center_id": own.center_id, "limit": 500})
                   ).json()["items"])
 
     # The network drops: the case is opened and three steps are taken all the same.
@@ -207,7 +206,7 @@ async def test_steps_taken_while_the_network_is_down_are_sent_in_order_once(
     assert len({q["key"] for q in queued}) == 4, "each step has its own Idempotency-Key"
     await page.evaluate("window.scrollTo(0, 0)")
     await screenshot(page, screenshots / "counter-offline.png")
-    after = (await clerk.get("/cases", params={"center_id": CENTER, "limit": 500})).json()
+    after = (await clerk.get("/cases", params={"center_id": own.center_id, "limit": 500})).json()
     assert len(after["items"]) == before, "nothing reached intake while offline"
 
     # The network comes back, but the answer to the restatement is lost on its way back:

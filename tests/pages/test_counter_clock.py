@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.async_api import BrowserContext, Locator, Page, Request, expect
 
-from tests.pages.center import Center
+from tests.pages.center import Center, Own
 from tests.pages.test_counter import case_heard, id_number, pick_item, saved, sign_in
 from tests.pages.test_nothing_lost import case_of
 from tests.support import stream_envelopes, wait_until
@@ -47,9 +47,9 @@ async def two_steps_kept_offline(page: Page, desk: BrowserContext) -> Locator:
 
 
 async def test_steps_kept_offline_on_a_fast_tablet_are_dated_when_they_happened(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-033", "window-7")
+    await sign_in(page, center, own.clerk(), "window-7", own.center_id)
     await pick_item(page, "低保", "最低生活保障")
     bodies = posted_bodies(page)
 
@@ -66,7 +66,7 @@ async def test_steps_kept_offline_on_a_fast_tablet_are_dated_when_they_happened(
     await expect(net).to_have_attribute("data-pending", "0", timeout=20_000)
     await saved(page, ["CaseOpened", "RequestHeard"])
     assert bodies and all("sent_at" in b for b in bodies), bodies
-    case = await case_of(page, center, "clerk-033", 2)
+    case = await case_of(page, center, own.clerk(), 2, own.center_id)
     for entry in case["timeline"]:
         at = datetime.fromisoformat(entry["occurred_at"])
         # The time between reading the clock here and intake's receipt, at most: as sent
@@ -75,9 +75,9 @@ async def test_steps_kept_offline_on_a_fast_tablet_are_dated_when_they_happened(
 
 
 async def test_a_tablet_ten_minutes_off_is_asked_to_set_its_clock(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-034", "window-8")
+    await sign_in(page, center, own.clerk(), "window-8", own.center_id)
     await pick_item(page, "低保", "最低生活保障")
     await page.click("#open-case")
     await saved(page, ["CaseOpened"])
@@ -92,12 +92,12 @@ async def test_a_tablet_ten_minutes_off_is_asked_to_set_its_clock(
         assert (await answer.json())["error"]["details"]["field"] == "sent_at"
         await expect(hear.locator(".refusal")).to_contain_text(
             "本机时间：与服务器的时间相差太多，请校准本机时间后重发")
-    case = await case_of(page, center, "clerk-034", 1)
+    case = await case_of(page, center, own.clerk(), 1, own.center_id)
     assert [e["type"] for e in case["timeline"]] == ["CaseOpened"], "nothing recorded"
 
 
 async def test_a_tablet_clock_set_right_while_its_steps_waited_offline_still_dates_them_right(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
     """The tablet, 3 minutes fast, keeps two steps while the network is down; twenty minutes
     later (by the page's monotonic clock too) its clock is set right (NTP, or the clerk),
     3 minutes back, and then the network returns. Stamped with the clock as it is, ``sent_at``
@@ -106,7 +106,7 @@ async def test_a_tablet_clock_set_right_while_its_steps_waited_offline_still_dat
     as it was set when the step was queued, moved on by its monotonic clock: intake takes the
     3 minutes off, and the steps are dated when they happened."""
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-035", "window-6")
+    await sign_in(page, center, own.clerk(), "window-6", own.center_id)
     await pick_item(page, "低保", "最低生活保障")
     happened = datetime.now(UTC) - timedelta(minutes=20)
     await page.clock.install(time=happened + FAST)  # Date and performance.now, both faked
@@ -118,7 +118,7 @@ async def test_a_tablet_clock_set_right_while_its_steps_waited_offline_still_dat
     await desk.set_offline(False)
     await expect(net).to_have_attribute("data-pending", "0", timeout=20_000)
     await saved(page, ["CaseOpened", "RequestHeard"])
-    case = await case_of(page, center, "clerk-035", 2)
+    case = await case_of(page, center, own.clerk(), 2, own.center_id)
     for entry in case["timeline"]:
         at = datetime.fromisoformat(entry["occurred_at"])
         # Stamped with the clock as it is: 17 minutes ago, the 3 minutes kept.
@@ -130,20 +130,20 @@ async def test_a_tablet_clock_set_right_while_its_steps_waited_offline_still_dat
 
 
 async def test_a_resident_who_sat_while_the_clock_was_set_right_is_counted_when_they_sat_down(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
     """A trip (一人次) is dated when the resident sat down (their lookup) and sent when their
     case is opened. The tablet, 3 minutes fast, is set right while they sit for twenty
     minutes: sent with the clock as it is, the trip kept the 3 minutes it was dated with (17
     minutes ago, not 20). As a kept step, it is sent with the clock as it was set when they
     sat down, moved on by the page's monotonic clock, and intake takes the 3 minutes off."""
-    here = "SH-PD-GAOHANG"  # a center of this test's own (no other test's): its trips are its
+    here = own.center_id  # its trips are this test's
     card = id_number("31011519750505123")
-    r = await center.client("intake", "clerk-036", "clerk", here).post("/residents", json={
+    r = await center.client("intake", own.clerk(), "clerk", here).post("/residents", json={
         "name": "王芳", "id_number": card, "phone": "13812345678",
         "consent": {"contact": True, "surveys": True}})
     assert r.status_code in (200, 201), r.text
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-036", "window-5", center_id=here)
+    await sign_in(page, center, own.clerk(), "window-5", center_id=here)
     happened = datetime.now(UTC) - timedelta(minutes=20)
     await page.clock.install(time=happened + FAST)
     visits: list[dict[str, Any]] = []
@@ -175,12 +175,12 @@ async def test_a_resident_who_sat_while_the_clock_was_set_right_is_counted_when_
 
 
 async def test_a_refused_step_corrected_four_minutes_later_keeps_its_first_time(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
     """A referral without where to is refused; the clerk corrects it four minutes later. What
     it says is corrected, not when it happened: sent again dated at the resend, the referral
     was four minutes late (and after midnight, the next day's)."""
     page = await desk.new_page()
-    await case_heard(page, center, "clerk-037", "window-3", "我想申请低保。")
+    await case_heard(page, center, own.clerk(), "window-3", "我想申请低保。", own.center_id)
     await saved(page, ["CaseOpened", "RequestHeard"])
     # Four minutes ago, by a clock installed so (the page's monotonic clock with it).
     refused_at = datetime.now(UTC) - timedelta(minutes=4)
@@ -196,7 +196,7 @@ async def test_a_refused_step_corrected_four_minutes_later_keeps_its_first_time(
     await page.fill("#referred-to", "街道民政科")
     await actions.locator("button[type=submit]").click()
     await saved(page, ["CaseOpened", "RequestHeard", "ActionTaken"])
-    case = await case_of(page, center, "clerk-037", 3)
+    case = await case_of(page, center, own.clerk(), 3, own.center_id)
     [taken] = [e for e in case["timeline"] if e["type"] == "ActionTaken"]
     at = datetime.fromisoformat(taken["occurred_at"])
     # Dated at the resend: now; dated when it happened: four minutes ago (and the seconds of
@@ -205,7 +205,7 @@ async def test_a_refused_step_corrected_four_minutes_later_keeps_its_first_time(
 
 
 async def test_a_step_kept_offline_across_a_restart_is_dated_by_the_clock_it_was_queued_with(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
     """A tablet 4 minutes slow hears a resident while the network is down; its clock is set
     right (4 minutes forward) and the tab closed (the tablet restarted) before the network
     returns. The new page has no monotonic clock of the step's page, and a clock set forward
@@ -214,7 +214,7 @@ async def test_a_step_kept_offline_across_a_restart_is_dated_by_the_clock_it_was
     its own (the answers' Date header) and reads it again in the new page: the 4 minutes it
     moved are sent, intake moves the step forward by them, and it is dated when it happened."""
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-038", "window-2")
+    await sign_in(page, center, own.clerk(), "window-2", own.center_id)
     await pick_item(page, "低保", "最低生活保障")
     slow = timedelta(minutes=4)
     await page.clock.install(time=datetime.now(UTC) - slow)
@@ -230,9 +230,9 @@ async def test_a_step_kept_offline_across_a_restart_is_dated_by_the_clock_it_was
     await page.close()  # the tablet restarted, its step kept
     await desk.set_offline(False)
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-038", "window-2")
+    await sign_in(page, center, own.clerk(), "window-2", own.center_id)
     await expect(page.locator("#net")).to_have_attribute("data-pending", "0", timeout=20_000)
-    case = await case_of(page, center, "clerk-038", 2)
+    case = await case_of(page, center, own.clerk(), 2, own.center_id)
     [heard] = [e for e in case["timeline"] if e["type"] == "RequestHeard"]
     at = datetime.fromisoformat(heard["occurred_at"])
     # Stamped with the clock as it is: 4 minutes early.
@@ -242,7 +242,7 @@ async def test_a_step_kept_offline_across_a_restart_is_dated_by_the_clock_it_was
 @pytest.mark.parametrize("off", [timedelta(minutes=-4), timedelta(minutes=4)],
                          ids=["slow-set-forward", "fast-set-back"])
 async def test_a_clock_set_right_before_a_step_queued_offline_and_a_restart_moves_nothing(
-        center: Center, desk: BrowserContext, off: timedelta) -> None:
+        center: Center, own: Own, desk: BrowserContext, off: timedelta) -> None:
     """A tablet 4 minutes slow (or fast) has its answers, then the network goes down; its
     clock is set right (4 minutes forward, or back) and only then the clerk hears the
     resident: the step says the right time. The tab is closed (the tablet restarted) before
@@ -253,7 +253,7 @@ async def test_a_clock_set_right_before_a_step_queued_offline_and_a_restart_move
     reads its offset on the monotonic clock too: a clock set back since is taken off it, and
     one set forward (or a tablet asleep) is no offset known, the step sent as it is."""
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-039", "window-5")
+    await sign_in(page, center, own.clerk(), "window-5", own.center_id)
     await pick_item(page, "低保", "最低生活保障")
     await page.clock.install(time=datetime.now(UTC) + off)
     await page.click("#open-case")
@@ -269,13 +269,13 @@ async def test_a_clock_set_right_before_a_step_queued_offline_and_a_restart_move
     await desk.set_offline(False)
     page = await desk.new_page()
     bodies = posted_bodies(page)
-    await sign_in(page, center, "clerk-039", "window-5")
+    await sign_in(page, center, own.clerk(), "window-5", own.center_id)
     await expect(page.locator("#net")).to_have_attribute("data-pending", "0", timeout=20_000)
     # The clock is right: said as it is (4 minutes off, a step that had waited twenty
     # minutes offline was moved by them; one sent at once is held at its arrival).
     [sent] = [datetime.fromisoformat(b["sent_at"]) for b in bodies if "sent_at" in b]
     assert abs(sent - datetime.now(UTC)) < timedelta(seconds=30), bodies
-    case = await case_of(page, center, "clerk-039", 2)
+    case = await case_of(page, center, own.clerk(), 2, own.center_id)
     [heard] = [e for e in case["timeline"] if e["type"] == "RequestHeard"]
     at = datetime.fromisoformat(heard["occurred_at"])
     # Sent with the stale offset: 4 minutes late (a slow clock set forward) or early.
@@ -283,7 +283,7 @@ async def test_a_clock_set_right_before_a_step_queued_offline_and_a_restart_move
 
 
 async def test_a_tablet_clock_jumping_two_hours_forward_mid_page_still_dates_the_waiting_step(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
     """A right tablet hears a resident while the network is down; then, the page still open,
     its clock jumps 2 hours forward (a bad NTP answer, a thumb on the settings) and the
     network returns. Sent with the clock as it is, the waiting step said a clock 2 hours
@@ -294,7 +294,7 @@ async def test_a_tablet_clock_jumping_two_hours_forward_mid_page_still_dates_the
     step is recorded when it happened. What is typed after the jump is dated by the wrong
     clock, and refused for it."""
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-040", "window-4")
+    await sign_in(page, center, own.clerk(), "window-4", own.center_id)
     await pick_item(page, "低保", "最低生活保障")
     await page.clock.install(time=datetime.now(UTC))  # Date and performance.now, both faked
     await page.click("#open-case")
@@ -311,7 +311,7 @@ async def test_a_tablet_clock_jumping_two_hours_forward_mid_page_still_dates_the
     await desk.set_offline(False)
     await expect(net).to_have_attribute("data-pending", "0", timeout=20_000)
     await expect(net).to_have_attribute("data-state", "online")
-    case = await case_of(page, center, "clerk-040", 2)
+    case = await case_of(page, center, own.clerk(), 2, own.center_id)
     [heard] = [e for e in case["timeline"] if e["type"] == "RequestHeard"]
     at = datetime.fromisoformat(heard["occurred_at"])
     assert happened - timedelta(seconds=30) <= at < happened + timedelta(minutes=1), heard

@@ -11,18 +11,17 @@ from zoneinfo import ZoneInfo
 
 from playwright.async_api import BrowserContext, Route, expect
 
-from tests.pages.center import Center
+from tests.pages.center import Center, Own
 from tests.pages.test_counter import id_number, pick_item, saved, sign_in
 from tests.support import stream_envelopes, wait_until
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
-CENTER = "SH-PD-JINQIAO"  # a center of this test's own
 
 
-async def test_each_resident_at_the_window_is_one_trip(center: Center,
+async def test_each_resident_at_the_window_is_one_trip(center: Center, own: Own,
                                                        desk: BrowserContext) -> None:
-    clerk = center.client("intake", "clerk-071", "clerk", CENTER)
+    clerk = center.client("intake", own.clerk(1), "clerk", own.center_id)
     card = id_number("31011519700101123")
     r = await clerk.post("/residents", json={
         "name": "李秀兰", "id_number": card, "phone": "13712345678",
@@ -36,12 +35,12 @@ async def test_each_resident_at_the_window_is_one_trip(center: Center,
     assert r.status_code in (200, 201), r.text
     three_days_ago = (datetime.now().astimezone() - timedelta(days=3)).isoformat()
     r = await clerk.post("/cases", headers={"Idempotency-Key": f"v-{uuid.uuid4()}"}, json={
-        "center_id": CENTER, "counter_id": "window-4", "service_item": "SA-HARDSHIP-SUBSIDY",
+        "center_id": own.center_id, "counter_id": "window-4", "service_item": "SA-HARDSHIP-SUBSIDY",
         "resident_id": resident_id, "occurred_at": three_days_ago})
     earlier = r.json()["id"]
 
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-071", "window-4", center_id=CENTER)
+    await sign_in(page, center, own.clerk(1), "window-4", center_id=own.center_id)
     leave = page.locator("#leave-dialog button[value=leave]")
 
     # She comes back about her subsidy: found, the case taken up -> a trip naming it.
@@ -75,14 +74,14 @@ async def test_each_resident_at_the_window_is_one_trip(center: Center,
 
     async def trips() -> list[str | None]:
         return [e.payload["case_id"] for e in await stream_envelopes(center.settings, subject)
-                if e.center_id == CENTER]
+                if e.center_id == own.center_id]
     await wait_until(lambda: _at_least(trips, 3), timeout=45, what="three trips")
     found = await trips()  # sent as they happen, so in any order under load
     assert sorted(found, key=lambda c: c or "") == sorted([earlier, None, None],
                                                            key=lambda c: c or ""), found
-    assert all(e.actor == "clerk-071" and e.payload["counter_id"] == "window-4"
+    assert all(e.actor == own.clerk(1) and e.payload["counter_id"] == "window-4"
                for e in await stream_envelopes(center.settings, subject)
-               if e.center_id == CENTER)
+               if e.center_id == own.center_id)
 
 
 async def _at_least(trips: object, n: int) -> bool:
@@ -90,15 +89,15 @@ async def _at_least(trips: object, n: int) -> bool:
 
 
 async def test_a_resident_back_the_next_morning_is_a_trip_of_that_morning(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
     """The last resident of the evening is looked up and asks only; the clerk leaves the
     page as it is (no "next resident"), the tablet sleeps the night. The next morning she
     comes back and a case is opened for her: the page still held her sitting of the evening
     before, so her two trips were one, dated the evening before (New Year's Eve's: last
     year's; a Friday's: last week's). A sitting of another day of the center's is over: the
     evening's trip is counted as hers, and the morning's is that morning's."""
-    center_id = CENTER
-    clerk = center.client("intake", "clerk-072", "clerk", center_id)
+    center_id = own.center_id
+    clerk = center.client("intake", own.clerk(2), "clerk", center_id)
     card = id_number("31011519650505124")
     r = await clerk.post("/residents", json={
         "name": "王秀英", "id_number": card, "phone": "13912345678",
@@ -106,7 +105,7 @@ async def test_a_resident_back_the_next_morning_is_a_trip_of_that_morning(
     assert r.status_code in (200, 201), r.text
 
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-072", "window-5", center_id=center_id)
+    await sign_in(page, center, own.clerk(2), "window-5", center_id=center_id)
     # The evening before by the center's day: 19:30 of yesterday in Shanghai, whatever the
     # hour now. A fixed 14 hours put the "evening" on the same center day from 14:00 Shanghai
     # (06:00 UTC) on: one sitting, one trip, and the test failed in the afternoon only.
@@ -145,7 +144,7 @@ async def test_a_resident_back_the_next_morning_is_a_trip_of_that_morning(
 
     async def trips() -> list[Any]:
         return [e for e in await stream_envelopes(center.settings, subject)
-                if e.center_id == center_id and e.actor == "clerk-072"]
+                if e.center_id == center_id and e.actor == own.clerk(2)]
     await wait_until(lambda: _at_least(trips, 2), timeout=45, what="two trips")
     found = sorted(await trips(), key=lambda e: e.occurred_at)
     assert len(found) == 2, found

@@ -11,15 +11,13 @@ from zoneinfo import ZoneInfo
 from playwright.async_api import Browser, expect
 
 from shared.security.tokens import issue_token
-from tests.pages.center import Center
+from tests.pages.center import Center, Own
 from tests.pages.services_clock import services_clock
 from tests.pages.test_counter import pick_item, saved
 
-CENTER = "SH-PD-HUAMU"
-
 
 async def test_a_due_date_is_overdue_half_an_hour_after_midnight_on_a_utc_screen(
-        center: Center, browser: Browser) -> None:
+        center: Center, own: Own, browser: Browser) -> None:
     # A deadline two days ahead (the server's clock is the machine's); the screen's clock is
     # then moved to 16:30 UTC that day: 00:30 the next day in Shanghai.
     due = datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=2)
@@ -31,8 +29,8 @@ async def test_a_due_date_is_overdue_half_an_hour_after_midnight_on_a_utc_screen
         page = await screen.new_page()
         await page.goto(f"{center.intake}/counter")
         # Signed in for long enough that the moved screen clock still finds the token valid.
-        await page.fill("#signin-token", issue_token(center.settings, "clerk-032", "clerk",
-                                                     CENTER, ttl=timedelta(days=4)))
+        await page.fill("#signin-token", issue_token(center.settings, own.clerk(), "clerk",
+                                                     own.center_id, ttl=timedelta(days=4)))
         await page.select_option("#signin-counter", "window-4")
         await page.click("#signin-form button[type=submit]")
         await expect(page.locator("#desk")).to_be_visible()
@@ -46,7 +44,7 @@ async def test_a_due_date_is_overdue_half_an_hour_after_midnight_on_a_utc_screen
         await saved(page, ["CaseOpened", "RequestHeard", "DeadlineNoted", "CaseDueDateSet"])
         # The timeline's due date says why and who set it (test_due_date_timeline.py).
         await expect(page.locator("#timeline li[data-type=CaseDueDateSet] .t-body")).to_have_text(
-            f"{due:%Y/%m/%d} · 按记录的期限 · 设定：clerk-032")
+            f"{due:%Y/%m/%d} · 按记录的期限 · 设定：{own.clerk()}")
 
         # The clerk comes back to the case after midnight (the page reopens it); the services'
         # answers say that midnight too (the page judges the center's day on their clock).

@@ -11,22 +11,21 @@ from pathlib import Path
 
 from playwright.async_api import Browser, BrowserContext, expect
 
-from tests.pages.center import Center, screenshot
+from tests.pages.center import Center, Own, screenshot
 from tests.pages.test_counter import case_heard, saved, sign_in
-
-CENTER = "SH-PD-HUAMU"
 
 
 async def test_a_hard_case_is_escalated_referred_and_handed_over_from_the_page(
-        center: Center, browser: Browser, desk: BrowserContext, screenshots: Path) -> None:
-    followup = center.client("followup", "clerk-094", "clerk", CENTER)
+        center: Center, own: Own, browser: Browser, desk: BrowserContext,
+        screenshots: Path) -> None:
+    followup = center.client("followup", own.clerk(1), "clerk", own.center_id)
     page = await desk.new_page()
-    await case_heard(page, center, "clerk-094", "window-6",
-                     "家里老人卧床，低保材料跑了三趟还没办下来。")
+    await case_heard(page, center, own.clerk(1), "window-6",
+                     "家里老人卧床，低保材料跑了三趟还没办下来。", own.center_id)
 
     # 帮办: a named colleague is to help.
     await page.select_option("#action-kind", "escalated")
-    await page.fill("#owner-clerk", "clerk-095")
+    await page.fill("#owner-clerk", own.clerk(2))
     await page.fill("#action-desc", "请熟悉低保审核的同事帮办")
     await page.click("form[data-op=actions] button[type=submit]")
     # 派单: the street office, its own hotline, never the resident's.
@@ -39,7 +38,8 @@ async def test_a_hard_case_is_escalated_referred_and_handed_over_from_the_page(
     await saved(page, ["CaseOpened", "RequestHeard", "ActionTaken", "ActionTaken"])
 
     strip = page.locator("#case-state")
-    await expect(strip.locator("[data-state=help-task]")).to_contain_text("帮办 clerk-095：待接收")
+    await expect(strip.locator("[data-state=help-task]")).to_contain_text(
+        f"帮办 {own.clerk(2)}：待接收")
     await expect(strip.locator("[data-state=referral]")).to_contain_text(
         "派单待回复：花木街道社区事务办")
     case_id = await page.evaluate(
@@ -52,7 +52,7 @@ async def test_a_hard_case_is_escalated_referred_and_handed_over_from_the_page(
                                        locale="zh-CN", timezone_id="Asia/Shanghai")
     board = await office.new_page()
     await board.goto(f"{center.feedback}/board?every=1")
-    await board.fill("#signin-token", center.token("supervisor-01", "supervisor", CENTER))
+    await board.fill("#signin-token", center.token(own.supervisor(), "supervisor", own.center_id))
     await board.click("#signin-form button[type=submit]")
     await expect(board.locator("[data-list=referrals]")).to_contain_text("花木街道社区事务办")
     await expect(board.locator("[data-list=help_tasks] [data-task]").filter(
@@ -68,13 +68,13 @@ async def test_a_hard_case_is_escalated_referred_and_handed_over_from_the_page(
     assert r.status_code == 200, r.text
 
     # 转办 to the colleague: the first clerk stays accountable and still sees the case.
-    await page.fill("#handover-to", "clerk-095")
+    await page.fill("#handover-to", own.clerk(2))
     await page.fill("#handover-reason", "同事熟悉低保审核，由其继续办理")
     await page.click("form[data-op=handover] button[type=submit]")
     await saved(page, ["CaseOpened", "RequestHeard", "ActionTaken", "ActionTaken",
                        "CaseHandedOver"])
-    await expect(strip.locator("[data-state=handed]")).to_have_text("已转办给 clerk-095")
-    await expect(strip.locator("[data-state=first]")).to_have_text("首问负责：clerk-094")
+    await expect(strip.locator("[data-state=handed]")).to_have_text(f"已转办给 {own.clerk(2)}")
+    await expect(strip.locator("[data-state=first]")).to_have_text(f"首问负责：{own.clerk(1)}")
     await expect(strip.locator("[data-state=referral]")).to_contain_text(
         "派单已回复：花木街道社区事务办")
     await expect(strip.locator("[data-state=referral]")).to_have_class(re.compile("green"))
@@ -85,6 +85,6 @@ async def test_a_hard_case_is_escalated_referred_and_handed_over_from_the_page(
     colleague = await browser.new_context(viewport={"width": 1440, "height": 900},
                                           locale="zh-CN", timezone_id="Asia/Shanghai")
     other = await colleague.new_page()
-    await sign_in(other, center, "clerk-095", "window-7")
+    await sign_in(other, center, own.clerk(2), "window-7", own.center_id)
     await expect(other.locator(f"#my-cases [data-case='{case_id}']")).to_be_visible()
     await colleague.close()

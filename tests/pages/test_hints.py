@@ -9,15 +9,13 @@ from pathlib import Path
 
 from playwright.async_api import BrowserContext, expect
 
-from tests.pages.center import Center, screenshot
+from tests.pages.center import Center, Own, screenshot
 from tests.pages.test_counter import id_number, sign_in
-
-CENTER = "SH-PD-HUAMU"
 
 
 async def test_the_clerk_sees_hints_for_a_53_year_old_and_records_what_he_takes(
-        center: Center, desk: BrowserContext, screenshots: Path) -> None:
-    clerk = center.client("intake", "clerk-071", "clerk", CENTER)
+        center: Center, own: Own, desk: BrowserContext, screenshots: Path) -> None:
+    clerk = center.client("intake", own.clerk(), "clerk", own.center_id)
     born = date.today() - timedelta(days=int(53.5 * 365.25))
     card = id_number(f"310115{born:%Y%m%d}135")
     r = await clerk.post("/residents", json={
@@ -26,7 +24,7 @@ async def test_the_clerk_sees_hints_for_a_53_year_old_and_records_what_he_takes(
     assert r.status_code in (200, 201), r.text
 
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-071", "window-2")
+    await sign_in(page, center, own.clerk(), "window-2", own.center_id)
     await page.fill("#resident-q", card)
     await page.press("#resident-q", "Enter")
     block = page.locator("#hints-card")
@@ -60,7 +58,7 @@ async def test_the_clerk_sees_hints_for_a_53_year_old_and_records_what_he_takes(
     # At another window later (a new page: nothing kept in the browser), the block says what
     # came of each, from the log.
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-071", "window-3")
+    await sign_in(page, center, own.clerk(), "window-3", own.center_id)
     block = page.locator("#hints-card")
     early = block.locator("li[data-item=PEN-EARLY-RETIREMENT-SPECIAL-WORK]")
     benefit = block.locator("li[data-item=SI-UNEMPLOYMENT-BENEFIT]")

@@ -8,10 +8,8 @@ from datetime import datetime, timedelta
 
 from playwright.async_api import BrowserContext, Page, expect
 
-from tests.pages.center import Center, resolved_case
+from tests.pages.center import Center, Own, resolved_case
 from tests.pages.test_counter import id_number, saved
-
-CENTER = "SH-PD-HUAMU"
 
 
 async def focused(page: Page) -> str:
@@ -22,21 +20,21 @@ async def focused(page: Page) -> str:
 
 
 async def test_a_clerk_serves_a_resident_with_the_keyboard_alone(
-        center: Center, desk: BrowserContext) -> None:
-    clerk = center.client("intake", "clerk-041", "clerk", CENTER)
+        center: Center, own: Own, desk: BrowserContext) -> None:
+    clerk = center.client("intake", own.clerk(), "clerk", own.center_id)
     card = id_number("32010219750606201")
     r = await clerk.post("/residents", json={
         "name": "周桂英", "id_number": card, "phone": "13912345670",
         "consent": {"contact": True, "surveys": True}})
     assert r.status_code in (200, 201), r.text
-    await resolved_case(clerk, CENTER, at=datetime.now().astimezone() - timedelta(days=40),
+    await resolved_case(clerk, own.center_id, at=datetime.now().astimezone() - timedelta(days=40),
                         resident_id=r.json()["resident_id"])
 
     page = await desk.new_page()
     kb = page.keyboard
     await page.goto(f"{center.intake}/counter")
     await expect(page.locator("#signin-token")).to_be_focused()
-    await kb.insert_text(center.token("clerk-041", "clerk", CENTER))  # pasted
+    await kb.insert_text(center.token(own.clerk(), "clerk", own.center_id))  # pasted
     await kb.press("Shift+Tab")  # the window comes first on the form
     await expect(page.locator("#signin-counter")).to_be_focused()
     await kb.type("7")  # the window, chosen from the center's list by its first character
@@ -92,7 +90,7 @@ async def test_a_clerk_serves_a_resident_with_the_keyboard_alone(
     await expect(page.locator("#resident-q")).to_be_focused()
     await expect(page.locator("#reception")).to_be_visible()
 
-    case = (await clerk.get("/cases", params={"center_id": CENTER, "limit": 5})).json()
+    case = (await clerk.get("/cases", params={"center_id": own.center_id, "limit": 5})).json()
     mine = [c for c in case["items"] if c["counter_id"] == "window-7"]
     assert len(mine) == 1 and mine[0]["status"] == "resolved"
     assert mine[0]["emotion_on_arrival"] == "anxious" and mine[0]["eligibility"] == "eligible"

@@ -12,18 +12,17 @@ from typing import Any
 
 from playwright.async_api import BrowserContext, Page, expect
 
-from tests.pages.center import Center, screenshot
+from tests.pages.center import Center, Own, screenshot
 from tests.pages.test_counter import case_heard, pick_item, saved, sign_in
 from tests.support import wait_until
 
-CENTER = "SH-PD-HUAMU"
 
-
-async def case_of(page: Page, center: Center, clerk: str, steps: int) -> dict[str, Any]:
+async def case_of(page: Page, center: Center, clerk: str, steps: int,
+                  center_id: str) -> dict[str, Any]:
     """The case on the page's desk as intake's read model has it, once it holds at least
     ``steps`` steps: the read model follows the store (a read without ``?after=`` may come
     before the last step is applied, as it did at load)."""
-    client = center.client("intake", clerk, "clerk", CENTER)
+    client = center.client("intake", clerk, "clerk", center_id)
     case: dict[str, Any] = {}
     case_id = None
 
@@ -43,9 +42,10 @@ async def case_of(page: Page, center: Center, clerk: str, steps: int) -> dict[st
 
 
 async def test_a_refused_step_and_an_unsaved_deadline_stop_the_case_being_resolved(
-        center: Center, desk: BrowserContext, screenshots: Path) -> None:
+        center: Center, own: Own, desk: BrowserContext, screenshots: Path) -> None:
     page = await desk.new_page()
-    await case_heard(page, center, "clerk-031", "window-4", "我想申请低保，家里只有我一个劳动力。")
+    await case_heard(page, center, own.clerk(), "window-4", "我想申请低保，家里只有我一个劳动力。",
+                     own.center_id)
     await saved(page, ["CaseOpened", "RequestHeard"])
 
     # A referral without where to: intake refuses it; what was typed stays, the field is named.
@@ -100,16 +100,16 @@ async def test_a_refused_step_and_an_unsaved_deadline_stop_the_case_being_resolv
                        "CaseDueDateSet", "CaseResolved"])
     await expect(page.locator("#net")).to_have_attribute("data-state", "online")
 
-    case = await case_of(page, center, "clerk-031", 6)
+    case = await case_of(page, center, own.clerk(), 6, own.center_id)
     by_type = {e["type"]: e["payload"] for e in case["timeline"]}
     assert by_type["DeadlineNoted"]["due_on"] == week.isoformat()
     assert by_type["ActionTaken"]["referred_to"] == "街道民政科"
 
 
 async def test_a_step_refused_after_the_network_returns_holds_the_rest_until_the_clerk_answers(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-032", "window-6")
+    await sign_in(page, center, own.clerk(), "window-6", own.center_id)
     await pick_item(page, "低保", "最低生活保障")
 
     # Offline, the clerk skips step 1: an action, a deadline and 办结 are queued.
@@ -137,7 +137,7 @@ async def test_a_step_refused_after_the_network_returns_holds_the_rest_until_the
     await expect(page.locator("#timeline li[data-queued]")).to_have_count(2)
     held = page.locator("#timeline li[data-queued=resolve]")
     await expect(held).to_contain_text("等待前一步处理")
-    case = await case_of(page, center, "clerk-032", 1)
+    case = await case_of(page, center, own.clerk(), 1, own.center_id)
     assert [e["type"] for e in case["timeline"]] == ["CaseOpened"]
     await page.click("#next-resident")
     await expect(page.locator("#case-error")).to_contain_text("办理（未被接受）")
@@ -151,7 +151,7 @@ async def test_a_step_refused_after_the_network_returns_holds_the_rest_until_the
     steps = ["CaseOpened", "RequestHeard", "ActionTaken", "DeadlineNoted", "CaseDueDateSet",
              "CaseResolved"]
     await saved(page, steps)
-    case = await case_of(page, center, "clerk-032", len(steps))
+    case = await case_of(page, center, own.clerk(), len(steps), own.center_id)
     assert [e["type"] for e in case["timeline"]] == steps
     keys = [e["causation_id"] for e in case["timeline"]]
     assert keys[0] == queued[0]["key"]
@@ -160,13 +160,13 @@ async def test_a_step_refused_after_the_network_returns_holds_the_rest_until_the
 
 
 async def test_concerns_typed_offline_without_the_arrival_emotion_are_kept_until_it_is_picked(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
     """Stop 51 saw the concerns form not queue with only the needs filled, offline: intake
     takes no concerns without the emotion on arrival (``NoteConcerns.emotion``), so the page
     asks for it there, and keeps what was typed; 接待下一位 stops on the unsaved step; once
     an emotion is picked, the needs go into the queue with it, the network still down."""
     page = await desk.new_page()
-    await case_heard(page, center, "clerk-065", "window-4", "我想申请低保。")
+    await case_heard(page, center, own.clerk(), "window-4", "我想申请低保。", own.center_id)
     await saved(page, ["CaseOpened", "RequestHeard"])
     await desk.set_offline(True)
     await page.fill("#needs", "希望尽快办理；需要上门服务")

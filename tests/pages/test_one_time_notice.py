@@ -13,19 +13,20 @@ from zoneinfo import ZoneInfo
 
 from playwright.async_api import BrowserContext, Route, expect
 
-from tests.pages.center import Center, screenshot
+from tests.pages.center import Center, Own, screenshot
 from tests.pages.test_counter import id_number, pick_item, saved, sign_in
 from tests.support import wait_until
 
-CENTER = "SH-PD-HUAMU"
 #: A5 portrait in PostScript points (148 x 210 mm).
 A5 = (419.5, 595.3)
 
 
 async def test_a_critical_case_leaves_with_a_printed_notice_and_a_watched_obligation(
-        center: Center, desk: BrowserContext, screenshots: Path) -> None:
-    clerk = center.client("intake", "clerk-090", "clerk", CENTER)
-    followup = center.client("followup", "director-01", "supervisor", CENTER)
+        center: Center, own: Own, desk: BrowserContext, screenshots: Path) -> None:
+    # The center's printed name and the clerk's in the staff directory, for the notice.
+    center.directory(staff={own.clerk(): "张敏"}, names={own.center_id: "花木社区事务受理服务中心"})
+    clerk = center.client("intake", own.clerk(), "clerk", own.center_id)
+    followup = center.client("followup", own.supervisor(), "supervisor", own.center_id)
     card = id_number("31011519580602301")
     r = await clerk.post("/residents", json={
         "name": "王建国", "id_number": card, "phone": "13812345678",
@@ -37,7 +38,7 @@ async def test_a_critical_case_leaves_with_a_printed_notice_and_a_watched_obliga
     # The browser's print dialog is counted, not opened: the test prints to PDF itself.
     await page.add_init_script(
         "window.__prints = 0; window.print = () => { window.__prints += 1; };")
-    await sign_in(page, center, "clerk-090", "window-2")
+    await sign_in(page, center, own.clerk(), "window-2", own.center_id)
     await page.fill("#resident-q", card)
     await page.press("#resident-q", "Enter")
     await expect(page.locator("#resident-masked")).to_contain_text("王*国")
@@ -117,7 +118,8 @@ async def test_a_critical_case_leaves_with_a_printed_notice_and_a_watched_obliga
                      "材料齐全后当天恢复发放",
                      "家庭经济状况核对授权书", f"{due.year}年{due.month}月{due.day}日　交房租",
                      "每月：每月 10 日前确认低保到账",
-                     f"办结时限\n{due.year}年{due.month}月{due.day}日", "张敏（工号 clerk-090）",
+                     f"办结时限\n{due.year}年{due.month}月{due.day}日",
+                     f"张敏（工号 {own.clerk()}）",
                      "021-5888 1234", case_id[:8]):
         assert expected in text, (expected, text)
     # Nothing of the resident's but the surname: no name, phone, ID number or resident id.
@@ -172,20 +174,20 @@ async def test_a_critical_case_leaves_with_a_printed_notice_and_a_watched_obliga
 
 
 async def test_the_clerk_records_since_when_an_obligation_was_missed(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
     """The resident says November's payment did not come: the counter page takes the next due
     day (ahead) and, apart, since when it was missed (a day already past, at most a year
     back); the declaration carries it (``tracked_from``) and follow-up watches the periods
     between."""
-    clerk = center.client("intake", "clerk-091", "clerk", CENTER)
-    followup = center.client("followup", "director-01", "supervisor", CENTER)
+    clerk = center.client("intake", own.clerk(), "clerk", own.center_id)
+    followup = center.client("followup", own.supervisor(), "supervisor", own.center_id)
     card = id_number("31011519620315402")
     r = await clerk.post("/residents", json={
         "name": "李桂芳", "id_number": card, "phone": "13812345679",
         "consent": {"contact": True, "surveys": True}})
     assert r.status_code in (200, 201), r.text
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-091", "window-4")
+    await sign_in(page, center, own.clerk(), "window-4", own.center_id)
     await page.fill("#resident-q", card)
     await page.press("#resident-q", "Enter")
     await expect(page.locator("#resident-masked")).to_contain_text("李*芳")

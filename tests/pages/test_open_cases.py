@@ -12,17 +12,15 @@ from typing import Any
 import httpx
 from playwright.async_api import BrowserContext, Route, expect
 
-from tests.pages.center import Center, resolved_case
+from tests.pages.center import Center, Own, resolved_case
 from tests.pages.test_counter import id_number, pick_item, saved, sign_in
 from tests.support import wait_until
 
-CENTER = "SH-PD-HUAMU"
 
-
-async def opened_and_heard(clerk: httpx.AsyncClient, words: str) -> str:
+async def opened_and_heard(clerk: httpx.AsyncClient, center_id: str, words: str) -> str:
     stamp = (datetime.now().astimezone() - timedelta(hours=2)).isoformat()
     r = await clerk.post("/cases", headers={"Idempotency-Key": f"seed-{uuid.uuid4().hex}"}, json={
-        "center_id": CENTER, "counter_id": "window-8", "channel": "counter",
+        "center_id": center_id, "counter_id": "window-8", "channel": "counter",
         "service_item": "SA-HARDSHIP-SUBSIDY", "occurred_at": stamp})
     assert r.status_code == 201, r.text
     case_id: str = r.json()["id"]
@@ -33,32 +31,31 @@ async def opened_and_heard(clerk: httpx.AsyncClient, words: str) -> str:
 
 
 async def test_a_clerk_leaves_a_case_open_takes_it_up_again_and_reopens_a_past_one(
-        center: Center, desk: BrowserContext) -> None:
-    # Clerks of this test's own: the pages' services are shared by the run, and
-    # test_shared_tablet's clerk-051 leaves a case open at this center (run before this test
-    # on a worker, it was listed here too).
-    clerk = center.client("intake", "clerk-151", "clerk", CENTER)
-    # This morning clerk-151 left a case open; clerk-152's open case is not theirs to list.
-    morning = await opened_and_heard(clerk, "上午来问困难补助，材料没带齐。")
-    await opened_and_heard(center.client("intake", "clerk-152", "clerk", CENTER), "别人的案件")
+        center: Center, own: Own, desk: BrowserContext) -> None:
+    clerk = center.client("intake", own.clerk(1), "clerk", own.center_id)
+    # This morning the clerk left a case open; a colleague's open case is not theirs to list.
+    morning = await opened_and_heard(clerk, own.center_id, "上午来问困难补助，材料没带齐。")
+    await opened_and_heard(center.client("intake", own.clerk(2), "clerk", own.center_id),
+                           own.center_id, "别人的案件")
     card = id_number("44030419680101302")
     r = await clerk.post("/residents", json={
         "name": "陈美玲", "id_number": card, "phone": "13712345678",
         "consent": {"contact": True, "surveys": True}})
     resident_id = r.json()["resident_id"]
-    past = await resolved_case(clerk, CENTER, at=datetime.now().astimezone() - timedelta(days=20),
+    past = await resolved_case(clerk, own.center_id,
+                               at=datetime.now().astimezone() - timedelta(days=20),
                                resident_id=resident_id)
 
     # The page reads the list once, at sign-in: it waits for intake's read model to have the
     # past case resolved (a two-worker run read it still open: two cases listed, for good).
     async def listed_open() -> bool:
-        r = await clerk.get("/cases", params={"center_id": CENTER, "clerk_id": "clerk-151",
+        r = await clerk.get("/cases", params={"center_id": own.center_id, "clerk_id": own.clerk(1),
                                               "status": "open", "limit": "50"})
         return [c["case_id"] for c in r.json()["items"]] == [morning]
     await wait_until(listed_open, what="the past case resolved in intake's list")
 
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-151", "window-8")
+    await sign_in(page, center, own.clerk(1), "window-8", own.center_id)
     mine = page.locator("#my-cases li.link")
     await expect(mine).to_have_count(1)
     await expect(mine).to_contain_text("困难补助")
@@ -117,15 +114,15 @@ async def test_a_clerk_leaves_a_case_open_takes_it_up_again_and_reopens_a_past_o
 
 
 async def test_the_case_clicked_last_stays_on_the_desk_when_an_earlier_click_answers_late(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
     """On a slow line the clerk clicks one open case, and before it shows, another: the
     first read's answer, come back last, must not put the first case on the desk under the
     clerk's hands (the old page took whichever answer came back last)."""
-    clerk = center.client("intake", "clerk-154", "clerk", CENTER)
-    first = await opened_and_heard(clerk, "先点的案件：问养老补贴。")
-    second = await opened_and_heard(clerk, "后点的案件：问医保报销。")
+    clerk = center.client("intake", own.clerk(), "clerk", own.center_id)
+    first = await opened_and_heard(clerk, own.center_id, "先点的案件：问养老补贴。")
+    second = await opened_and_heard(clerk, own.center_id, "后点的案件：问医保报销。")
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-154", "window-8")
+    await sign_in(page, center, own.clerk(), "window-8", own.center_id)
     await expect(page.locator("#my-cases li.link")).to_have_count(2)
 
     held: list[Route] = []

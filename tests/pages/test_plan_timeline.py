@@ -9,21 +9,20 @@ from pathlib import Path
 from playwright.async_api import BrowserContext, expect
 
 from shared.cli.cancer_story import the_family_applies, the_patient_comes
-from tests.pages.center import Center, screenshot
+from tests.pages.center import Center, Own, screenshot
 from tests.pages.test_counter import sign_in
 
-CENTER = "SH-PD-HUAMU"
 
-
-async def test_the_cancer_plan_shows_on_each_of_its_cases(center: Center, desk: BrowserContext,
+async def test_the_cancer_plan_shows_on_each_of_its_cases(center: Center, own: Own,
+                                                          desk: BrowserContext,
                                                           screenshots: Path) -> None:
-    clerk = center.client("intake", "clerk-061", "clerk", CENTER)
+    clerk = center.client("intake", own.clerk(), "clerk", own.center_id)
     now = datetime.now().astimezone()
-    story = await the_patient_comes(clerk, now - timedelta(hours=2), CENTER, "window-8")
-    await the_family_applies(clerk, story, now - timedelta(hours=1), CENTER, "window-8")
+    story = await the_patient_comes(clerk, now - timedelta(hours=2), own.center_id, "window-8")
+    await the_family_applies(clerk, story, now - timedelta(hours=1), own.center_id, "window-8")
 
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-061", "window-8")
+    await sign_in(page, center, own.clerk(), "window-8", own.center_id)
     await page.click(f"#my-cases button[data-case='{story.benefit_case}']")
     block = page.locator("#plan-timeline")
     await expect(block).to_be_visible()

@@ -11,21 +11,20 @@ from pathlib import Path
 import httpx
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from tests.pages.center import Center, screenshot
+from tests.pages.center import Center, Own, screenshot
 from tests.pages.test_counter import case_heard, saved
 from tests.pages.test_survey_and_board import answer, send_answer
 from tests.support import wait_until
 
-CENTER = "SH-PD-HUAMU"
-
 
 async def test_the_pad_at_window_1_asks_the_resident_as_soon_as_the_clerk_resolves(
-        center: Center, browser: Browser, desk: BrowserContext, screenshots: Path) -> None:
-    supervisor = center.client("feedback", "director-01", "supervisor", CENTER)
+        center: Center, own: Own, browser: Browser, desk: BrowserContext,
+        screenshots: Path) -> None:
+    supervisor = center.client("feedback", own.supervisor(), "supervisor", own.center_id)
     # The supervisor makes a pairing code for window 1 on the board.
     board = await desk.new_page()
     await board.goto(f"{center.feedback}/board?every=30")
-    await board.fill("#signin-token", center.token("director-01", "supervisor", CENTER))
+    await board.fill("#signin-token", center.token(own.supervisor(), "supervisor", own.center_id))
     await board.click("#signin-form button[type=submit]")
     await board.select_option("#pad-window", "window-1")
     await board.click("#pad-form button[type=submit]")
@@ -42,7 +41,7 @@ async def test_the_pad_at_window_1_asks_the_resident_as_soon_as_the_clerk_resolv
     await pad.fill("#pair-code", code)
     await pad.press("#pair-code", "Enter")
     await expect(pad.locator("#idle")).to_be_visible()
-    await expect(pad.locator("#pad-window")).to_have_text(f"{CENTER} · 1号窗口")
+    await expect(pad.locator("#pad-window")).to_have_text(f"{own.center_id} · 1号窗口")
     stored = await pad.evaluate("JSON.stringify(Object.assign({}, localStorage, sessionStorage))")
     assert "pad_token" in stored and "Bearer" not in stored
     # The code pairs one pad only.
@@ -56,7 +55,7 @@ async def test_the_pad_at_window_1_asks_the_resident_as_soon_as_the_clerk_resolv
 
     # The clerk at window 1 serves a resident and resolves the case.
     page = await desk.new_page()
-    await case_heard(page, center, "clerk-081", "window-1", "想问低保年审要带什么。")
+    await case_heard(page, center, own.clerk(), "window-1", "想问低保年审要带什么。", own.center_id)
     await page.click("form[data-op=resolve] button[type=submit]")
     await saved(page, ["CaseOpened", "RequestHeard", "CaseResolved"])
 
@@ -70,7 +69,7 @@ async def test_the_pad_at_window_1_asks_the_resident_as_soon_as_the_clerk_resolv
 
     # Back to idle, showing who served at the window; the answered survey is not shown again.
     await expect(pad.locator("#idle")).to_be_visible(timeout=15_000)
-    await expect(pad.locator("#pad-clerk")).to_have_text("clerk-081")
+    await expect(pad.locator("#pad-clerk")).to_have_text(own.clerk())
     await screenshot(pad, screenshots / "pad-idle.png")
     # What the pad keeps between residents (queue50): its pairing and the ids of surveys shown,
     # nothing of the resident: no survey link or token, no comment; the browser's back button
@@ -79,7 +78,7 @@ async def test_the_pad_at_window_1_asks_the_resident_as_soon_as_the_clerk_resolv
         local: Object.assign({}, localStorage), session: Object.assign({}, sessionStorage),
         idb: indexedDB.databases ? (await indexedDB.databases()).map((d) => d.name) : [],
         caches: await caches.keys()})""")
-    assert "很耐心" not in kept and "/s/" not in kept and "clerk-081" not in kept, kept
+    assert "很耐心" not in kept and "/s/" not in kept and own.clerk() not in kept, kept
     await pad.go_back()
     await pad.wait_for_load_state()
     assert "很耐心" not in await pad.locator("body").inner_text()
@@ -92,10 +91,10 @@ async def test_the_pad_at_window_1_asks_the_resident_as_soon_as_the_clerk_resolv
     await tablet.close()
 
 
-async def paired_pad(center: Center, browser: Browser, window: str
+async def paired_pad(center: Center, own: Own, browser: Browser, window: str
                      ) -> tuple[BrowserContext, Page]:
     """A tablet paired with ``window`` by the supervisor's code, idle."""
-    supervisor = center.client("feedback", "director-01", "supervisor", CENTER)
+    supervisor = center.client("feedback", own.supervisor(), "supervisor", own.center_id)
     r = await supervisor.post("/pads/pairings", json={"counter_id": window})
     assert r.status_code == 201, r.text
     tablet = await browser.new_context(viewport={"width": 1180, "height": 820}, has_touch=True,
@@ -110,19 +109,19 @@ async def paired_pad(center: Center, browser: Browser, window: str
 
 
 async def test_after_the_shift_change_the_idle_pad_shows_the_clerk_now_at_the_window(
-        center: Center, browser: Browser) -> None:
-    """Window 5: clerk-085 serves the morning and resolves a case; at 13:00 clerk-086 takes
+        center: Center, own: Own, browser: Browser) -> None:
+    """Window 5: a clerk serves the morning and resolves a case; at 13:00 a colleague takes
     the window and opens a case for the next resident. The pad in front of that resident
-    shows clerk-086, the one serving them, not the morning's clerk until clerk-086's first
-    survey (a 工号 shown to a resident is someone they can name in a review)."""
+    shows the colleague, the one serving them, not the morning's clerk until the colleague's
+    first survey (a 工号 shown to a resident is someone they can name in a review)."""
     window = "window-5"
-    tablet, pad = await paired_pad(center, browser, window)
+    tablet, pad = await paired_pad(center, own, browser, window)
 
     async def open_case(clerk: str, resolve: bool) -> None:
         """What the clerk's screen sends when a resident sits down (and is served)."""
-        intake = center.client("intake", clerk, "clerk", CENTER)
+        intake = center.client("intake", clerk, "clerk", own.center_id)
         opened = await intake.post("/cases", headers={"Idempotency-Key": f"{clerk}-open"},
-                                   json={"center_id": CENTER, "counter_id": window,
+                                   json={"center_id": own.center_id, "counter_id": window,
                                          "service_item": "SA-MINIMUM-LIVING-ALLOWANCE"})
         assert opened.status_code == 201, opened.text
         case_id = opened.json()["id"]
@@ -137,31 +136,32 @@ async def test_after_the_shift_change_the_idle_pad_shows_the_clerk_now_at_the_wi
                                            "emotion_on_leaving": "calm"})
             assert done.status_code == 200, done.text
 
-    # The morning: clerk-085's resident answers on the pad, which then shows clerk-085.
-    await open_case("clerk-085", resolve=True)
+    morning, afternoon = own.clerk(1), own.clerk(2)
+    # The morning: the clerk's resident answers on the pad, which then shows that clerk.
+    await open_case(morning, resolve=True)
     await expect(pad.locator("#survey")).to_be_visible()
     await answer(pad, "satisfied", 4, "好")
     await expect(pad.locator("#idle")).to_be_visible()
-    await expect(pad.locator("#pad-clerk")).to_have_text("clerk-085")
+    await expect(pad.locator("#pad-clerk")).to_have_text(morning)
 
-    # The shift changes: clerk-086 opens a case for the resident now sitting at the window.
-    await open_case("clerk-086", resolve=False)
-    await expect(pad.locator("#pad-clerk")).to_have_text("clerk-086")
+    # The shift changes: the colleague opens a case for the resident now sitting at the window.
+    await open_case(afternoon, resolve=False)
+    await expect(pad.locator("#pad-clerk")).to_have_text(afternoon)
     await tablet.close()
 
 
 async def test_a_resident_who_would_rather_not_rate_says_so_on_the_pad(
-        center: Center, browser: Browser) -> None:
+        center: Center, own: Own, browser: Browser) -> None:
     """好差评: declining is the resident's right and no default good rating. At window 9 the
     resident taps "不想评价": the survey is recorded as declined (never as no answer, never
     satisfied), the pad goes back to idle, and the link is spent."""
-    window = "window-9"  # no other browser test serves there (they share one set of services)
-    tablet, pad = await paired_pad(center, browser, window)
-    supervisor = center.client("feedback", "director-01", "supervisor", CENTER)
+    window = "window-9"
+    tablet, pad = await paired_pad(center, own, browser, window)
+    supervisor = center.client("feedback", own.supervisor(), "supervisor", own.center_id)
 
-    intake = center.client("intake", "clerk-087", "clerk", CENTER)
-    opened = await intake.post("/cases", headers={"Idempotency-Key": "clerk-087-open"},
-                               json={"center_id": CENTER, "counter_id": window,
+    intake = center.client("intake", own.clerk(), "clerk", own.center_id)
+    opened = await intake.post("/cases", headers={"Idempotency-Key": f"{own.clerk()}-open"},
+                               json={"center_id": own.center_id, "counter_id": window,
                                      "service_item": "SA-MINIMUM-LIVING-ALLOWANCE"})
     assert opened.status_code == 201, opened.text
     case_id = opened.json()["id"]
@@ -169,7 +169,7 @@ async def test_a_resident_who_would_rather_not_rate_says_so_on_the_pad(
                      ("resolve", {"outcome": "resolved", "explanation": "",
                                   "emotion_on_leaving": "calm"})):
         done = await intake.post(f"/cases/{case_id}/{op}",
-                                 headers={"Idempotency-Key": f"clerk-087-{op}"}, json=body)
+                                 headers={"Idempotency-Key": f"{own.clerk()}-{op}"}, json=body)
         assert done.status_code == 200, done.text
 
     await expect(pad.locator("#survey")).to_be_visible()

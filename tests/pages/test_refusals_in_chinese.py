@@ -10,11 +10,11 @@ import uuid
 
 from playwright.async_api import BrowserContext, Page, expect
 
-from tests.pages.center import Center
+from tests.pages.center import Center, Own
 from tests.pages.test_bad_review_board import open_board
 from tests.pages.test_counter import case_heard, saved
 
-#: An English sentence: three Latin words in a row (ids like ``clerk-033`` are not one).
+#: An English sentence: three Latin words in a row (a clerk's id is not one).
 ENGLISH = re.compile(r"[A-Za-z]+ [A-Za-z]+ [A-Za-z]+")
 
 
@@ -29,29 +29,29 @@ async def hand_over_to(page: Page, clerk: str) -> str:
 
 
 async def test_a_case_handed_to_its_own_clerk_is_refused_in_the_clerks_language(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
     page = await desk.new_page()
-    await case_heard(page, center, "clerk-033", "window-4", "我想申请低保。")
+    await case_heard(page, center, own.clerk(), "window-4", "我想申请低保。", own.center_id)
     await saved(page, ["CaseOpened", "RequestHeard"])
 
-    said = await hand_over_to(page, "clerk-033")
-    assert "本案已由 clerk-033 承办，无需转交" in said and not ENGLISH.search(said), said
+    said = await hand_over_to(page, own.clerk())
+    assert f"本案已由 {own.clerk()} 承办，无需转交" in said and not ENGLISH.search(said), said
 
     await page.click("[data-lang-button=en]")
-    said = await hand_over_to(page, "clerk-033")
-    assert "The case is already clerk-033's" in said, said
+    said = await hand_over_to(page, own.clerk())
+    assert f"The case is already {own.clerk()}'s" in said, said
 
 
 async def test_a_month_closed_before_it_ended_is_refused_on_the_board_in_chinese(
-        center: Center, desk: BrowserContext) -> None:
-    board = await open_board(desk, center)
-    said = await board.evaluate("""async (key) => {
+        center: Center, own: Own, desk: BrowserContext) -> None:
+    board = await open_board(desk, center, own)
+    said = await board.evaluate("""async ([key, center]) => {
         const ui = await import("/ui/shared/ui.js");
         try {
-            await ui.api("/periods/SH-PD-ZHANGJIANG/2099-01/close", { method: "POST", key });
+            await ui.api(`/periods/${center}/2099-01/close`, { method: "POST", key });
         } catch (err) {
             return [err.code, err.details.rule, ui.refusalWords(err)];
         }
         return null;
-    }""", f"close-{uuid.uuid4()}")
+    }""", [f"close-{uuid.uuid4()}", own.center_id])
     assert said == ["rule_violated", "period_not_ended", "该月（2099-01）尚未结束，不能关账"]

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 from playwright.async_api import BrowserContext, expect
 
-from tests.pages.center import Center
+from tests.pages.center import Center, Own
 from tests.pages.test_counter import id_number, sign_in
 from tests.support import wait_until
 
-CENTER = "SH-PD-HUAMU"
-
 
 async def test_the_clerk_recognises_a_returning_resident_and_updates_her_phone(
-        center: Center, desk: BrowserContext) -> None:
-    clerk = center.client("intake", "clerk-061", "clerk", CENTER)
+        center: Center, own: Own, desk: BrowserContext) -> None:
+    clerk = center.client("intake", own.clerk(), "clerk", own.center_id)
     card = id_number("31010419580808402")
     r = await clerk.post("/residents", json={
         "name": "王建英", "id_number": card, "phone": "13912345678",
@@ -23,7 +21,7 @@ async def test_the_clerk_recognises_a_returning_resident_and_updates_her_phone(
     resident_id = r.json()["resident_id"]
 
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-061", "window-2")
+    await sign_in(page, center, own.clerk(), "window-2", own.center_id)
     await page.fill("#resident-q", "12345")
     await page.press("#resident-q", "Enter")
     await expect(page.locator("#resident-form .field-error")).to_have_text(
@@ -36,13 +34,13 @@ async def test_the_clerk_recognises_a_returning_resident_and_updates_her_phone(
     assert "王建英" not in html and "13912345678" not in html
 
     # The read is in the audit trail, with the clerk and the purpose.
-    director = center.client("intake", "director-06", "supervisor", CENTER)
+    director = center.client("intake", own.supervisor(), "supervisor", own.center_id)
     # (the eligibility hints' read, after the lookup, is one of its own: issue 20; the page
     # asks for the hints once the lookup has answered, so it may come a moment later)
     async def purposes() -> set[str]:
         trail = (await director.get("/audit", params={"resident_id": resident_id})).json()
         return {e["purpose"] for e in trail["items"]
-                if e["action"] == "read" and e["actor"] == "clerk-061"}
+                if e["action"] == "read" and e["actor"] == own.clerk()}
 
     async def both_read() -> bool:
         return len(await purposes()) >= 2

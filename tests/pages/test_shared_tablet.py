@@ -8,11 +8,10 @@ from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from tests.pages.center import Center
+from tests.pages.center import Center, Own
 from tests.pages.test_counter import case_heard, id_number, pick_item, saved, sign_in
 from tests.support import wait_until
 
-CENTER = "SH-PD-HUAMU"
 WORDS_A = "您想给母亲申请低保，她住在三楼，行动不便。"
 
 
@@ -45,19 +44,20 @@ async def gone_from_the_tablet(page: Page, *words: str) -> bool:
     return not any(w in everything for w in words)
 
 
-async def timeline_of(center: Center, case_id: str) -> list[dict[str, Any]]:
-    client = center.client("intake", "supervisor-050", "supervisor", CENTER)
+async def timeline_of(center: Center, own: Own, case_id: str) -> list[dict[str, Any]]:
+    client = center.client("intake", own.supervisor(), "supervisor", own.center_id)
     r = await client.get(f"/cases/{case_id}")
     assert r.status_code == 200
     return r.json()["timeline"]
 
 
 async def test_a_clerk_walking_away_with_steps_queued_leaves_them_for_herself_not_the_next_clerk(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
     # Clerk A hears a resident while the network is up, then restates offline and walks away:
     # her tab is closed (her session with it), the step stays in the tablet's storage.
     page_a = await desk.new_page()
-    await case_heard(page_a, center, "clerk-051", "window-6", "我想给我妈妈申请低保。")
+    await case_heard(page_a, center, own.clerk(1), "window-6", "我想给我妈妈申请低保。",
+                     own.center_id)
     await saved(page_a, ["CaseOpened", "RequestHeard"])
     case_a = await page_a.evaluate(
         "JSON.parse(localStorage.getItem('sixstep.counter.current.v1')).id")
@@ -72,7 +72,7 @@ async def test_a_clerk_walking_away_with_steps_queued_leaves_them_for_herself_no
     # Clerk B signs in on the same tablet: A's case and A's words are not on B's screen, and
     # B's own case goes out although A's step still waits.
     page_b = await desk.new_page()
-    await sign_in(page_b, center, "clerk-052", "window-6")
+    await sign_in(page_b, center, own.clerk(2), "window-6", own.center_id)
     await expect(page_b.locator("#net")).to_have_attribute("data-pending", "0")
     assert WORDS_A not in await page_b.locator("body").inner_text()
     await expect(page_b.locator("#timeline li")).to_have_count(0)
@@ -81,10 +81,10 @@ async def test_a_clerk_walking_away_with_steps_queued_leaves_them_for_herself_no
     await page_b.fill("#words", "我来问问廉租房。")
     await page_b.click("form[data-op=hear] button[type=submit]")
     await saved(page_b, ["CaseOpened", "RequestHeard"])
-    assert [e["type"] for e in await timeline_of(center, case_a)] == [
+    assert [e["type"] for e in await timeline_of(center, own, case_a)] == [
         "CaseOpened", "RequestHeard"], "A's step was not sent under B's token"
     queued = await page_b.evaluate("JSON.parse(localStorage.getItem('sixstep.counter.queue.v1'))")
-    assert [(q["op"], q["by"]) for q in queued] == [("restate", "clerk-051")], \
+    assert [(q["op"], q["by"]) for q in queued] == [("restate", own.clerk(1))], \
         "A's step still waits for her"
 
     # B signs out: A's step is not B's to drop.
@@ -92,27 +92,28 @@ async def test_a_clerk_walking_away_with_steps_queued_leaves_them_for_herself_no
     await page_b.click("#sign-out")
     await expect(page_b.locator("#signin")).to_be_visible()
     queued = await page_b.evaluate("JSON.parse(localStorage.getItem('sixstep.counter.queue.v1'))")
-    assert [q["by"] for q in queued] == ["clerk-051"]
+    assert [q["by"] for q in queued] == [own.clerk(1)]
     await page_b.close()
 
     # A comes back and signs in: her step goes out under her own token, as hers.
     page_a = await desk.new_page()
-    await sign_in(page_a, center, "clerk-051", "window-6")
+    await sign_in(page_a, center, own.clerk(1), "window-6", own.center_id)
     await expect(page_a.locator("#net")).to_have_attribute("data-pending", "0")
 
     async def restated() -> bool:
-        return any(e["type"] == "RequestRestated" for e in await timeline_of(center, case_a))
+        return any(e["type"] == "RequestRestated" for e in await timeline_of(center, own, case_a))
     await wait_until(restated, what="A's restatement recorded once she signed in again")
-    entry = next(e for e in await timeline_of(center, case_a) if e["type"] == "RequestRestated")
-    assert entry["actor"] == "clerk-051"
+    entry = next(e for e in await timeline_of(center, own, case_a)
+                 if e["type"] == "RequestRestated")
+    assert entry["actor"] == own.clerk(1)
 
 
 async def test_a_refused_step_is_its_clerks_to_correct_today_and_is_gone_from_the_tablet_after(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
     # Clerk A's referral names no where-to: intake refuses it, what she typed is kept for her
     # to correct, and the page says for how long.
     page_a = await desk.new_page()
-    await case_heard(page_a, center, "clerk-053", "window-7", "我想申请低保。")
+    await case_heard(page_a, center, own.clerk(1), "window-7", "我想申请低保。", own.center_id)
     await saved(page_a, ["CaseOpened", "RequestHeard"])
     words = "转介街道民政科，联系她女儿核对家庭收入"
     await page_a.select_option("#action-kind", "referred")
@@ -124,7 +125,7 @@ async def test_a_refused_step_is_its_clerks_to_correct_today_and_is_gone_from_th
 
     # Clerk B on the same tablet: A's refusal is not on his screen, and not his to resend.
     page_b = await desk.new_page()
-    await sign_in(page_b, center, "clerk-054", "window-7")
+    await sign_in(page_b, center, own.clerk(2), "window-7", own.center_id)
     await expect(page_b.locator("#net")).to_have_attribute("data-state", "online")
     assert words not in await page_b.locator("body").inner_text()
     assert await page_b.evaluate("document.querySelectorAll('.refusal').length") == 0
@@ -141,10 +142,11 @@ async def test_a_refused_step_is_its_clerks_to_correct_today_and_is_gone_from_th
 
 
 async def test_a_step_a_clerk_left_queued_leaves_the_tablet_at_the_days_end_and_she_is_told(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
     # Clerk A restates offline and walks away, her tab closed: the step waits for her.
     page_a = await desk.new_page()
-    await case_heard(page_a, center, "clerk-059", "window-3", "我想给我妈妈申请低保。")
+    await case_heard(page_a, center, own.clerk(1), "window-3", "我想给我妈妈申请低保。",
+                     own.center_id)
     await saved(page_a, ["CaseOpened", "RequestHeard"])
     case_a = await page_a.evaluate(
         "JSON.parse(localStorage.getItem('sixstep.counter.current.v1')).id")
@@ -172,7 +174,7 @@ async def test_a_step_a_clerk_left_queued_leaves_the_tablet_at_the_days_end_and_
         "JSON.parse(localStorage.getItem('sixstep.counter.queue.v1') || '[]').length") == 0
 
     # Clerk B signs in: nothing of A's is on his screen, his net says nothing of hers.
-    await sign_in(page_b, center, "clerk-060", "window-3")
+    await sign_in(page_b, center, own.clerk(2), "window-3", own.center_id)
     net = page_b.locator("#net")
     await expect(net).to_have_attribute("data-state", "online")
     page_b.once("dialog", lambda d: d.accept())
@@ -182,9 +184,9 @@ async def test_a_step_a_clerk_left_queued_leaves_the_tablet_at_the_days_end_and_
 
     # A signs in again: she is told her step never went and was not kept, to enter it again.
     page_a = await desk.new_page()
-    await sign_in(page_a, center, "clerk-059", "window-3")
+    await sign_in(page_a, center, own.clerk(1), "window-3", own.center_id)
     await expect(page_a.locator("#net")).to_contain_text("您有 1 步到当天结束仍未发出")
-    assert [e["type"] for e in await timeline_of(center, case_a)] == [
+    assert [e["type"] for e in await timeline_of(center, own, case_a)] == [
         "CaseOpened", "RequestHeard"], "nothing sent of it"
 
 
@@ -222,11 +224,11 @@ async def test_the_days_end_for_a_queued_step_is_the_centers_at_the_calendars_ed
 
 
 async def test_what_the_tablet_keeps_after_a_day_holds_no_resident_and_no_clerk_token(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
     """Dumps every store of the page (local, session, IndexedDB, Cache Storage) after a
     resident is looked up by ID number, registered, heard and the clerk signs out."""
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-055", "window-8")
+    await sign_in(page, center, own.clerk(), "window-8", own.center_id)
     number = id_number("31011519790522304")
     await first_visit(page, number, "赵桂兰", "13811112222")
     await page.click("#open-case")
@@ -245,14 +247,14 @@ async def test_what_the_tablet_keeps_after_a_day_holds_no_resident_and_no_clerk_
     await page.click("#sign-out")
     await expect(page.locator("#signin")).to_be_visible()
     after = await page.evaluate(dump)
-    assert "token" not in after and "clerk-055" not in after and "我想申请低保" not in after, after
+    assert "token" not in after and own.clerk() not in after and "我想申请低保" not in after, after
 
 
 async def test_a_resident_erased_while_her_case_waited_offline_leaves_no_word_of_it_on_the_tablet(
-        center: Center, desk: BrowserContext) -> None:
-    supervisor = center.client("intake", "supervisor-056", "supervisor", CENTER)
+        center: Center, own: Own, desk: BrowserContext) -> None:
+    supervisor = center.client("intake", own.supervisor(), "supervisor", own.center_id)
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-056", "window-5")
+    await sign_in(page, center, own.clerk(), "window-5", own.center_id)
     await first_visit(page, id_number("31011519580101302"), "钱玉珍", "13822223333")
 
     # The network drops: her case is opened and heard on the tablet only.
@@ -278,11 +280,11 @@ async def test_a_resident_erased_while_her_case_waited_offline_leaves_no_word_of
 
 
 async def test_the_next_clerk_signing_in_on_the_same_tab_does_not_see_the_last_clerks_resident(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
     # Clerk A looks a resident up and goes to open her case; her session ends (the service
     # refuses her token) and the page asks for a sign-in on the same tab.
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-057", "window-8")
+    await sign_in(page, center, own.clerk(1), "window-8", own.center_id)
     await first_visit(page, id_number("31011519660303401"), "孙美华", "13833334444")
     await expect(page.locator("#resident-card")).to_be_visible()
     await page.route("**/cases", lambda route: route.fulfill(
@@ -293,7 +295,7 @@ async def test_the_next_clerk_signing_in_on_the_same_tab_does_not_see_the_last_c
     await page.unroute("**/cases")
 
     # Clerk B signs in there: nothing of A's resident is on his desk.
-    await page.fill("#signin-token", center.token("clerk-058", "clerk", CENTER))
+    await page.fill("#signin-token", center.token(own.clerk(2), "clerk", own.center_id))
     await page.select_option("#signin-counter", "window-8")
     await page.click("#signin-form button[type=submit]")
     await expect(page.locator("#desk")).to_be_visible()

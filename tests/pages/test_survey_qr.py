@@ -15,11 +15,10 @@ import zxingcpp
 from PIL import Image
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
-from tests.pages.center import Center, screenshot
+from tests.pages.center import Center, Own, screenshot
 from tests.pages.test_counter import pick_item, saved, sign_in
 from tests.pages.test_survey_and_board import answer, send_answer
 
-CENTER = "SH-PD-LUJIAZUI"  # a center of this test's own: its pad is asked only this test's surveys
 WINDOW = "window-4"
 
 
@@ -47,8 +46,11 @@ async def serve_and_resolve(page: Page, words: str) -> str:
 
 
 async def test_a_resident_rates_on_the_pad_and_the_next_one_by_the_qr_code_on_a_phone(
-        center: Center, browser: Browser, desk: BrowserContext, screenshots: Path) -> None:
-    supervisor = center.client("feedback", "director-01", "supervisor", CENTER)
+        center: Center, own: Own, browser: Browser, desk: BrowserContext,
+        screenshots: Path) -> None:
+    # The clerk at window 4 in the staff directory: the pad shows their name.
+    center.directory(staff={own.clerk(1): "刘洋"})
+    supervisor = center.client("feedback", own.supervisor(), "supervisor", own.center_id)
     r = await supervisor.post("/pads/pairings", json={"counter_id": WINDOW})
     assert r.status_code == 201, r.text
     code = r.json()["code"]
@@ -64,11 +66,11 @@ async def test_a_resident_rates_on_the_pad_and_the_next_one_by_the_qr_code_on_a_
     await pad.fill("#pair-code", code)
     await pad.press("#pair-code", "Enter")
     await expect(pad.locator("#idle")).to_be_visible()
-    await expect(pad.locator("#pad-window")).to_have_text(f"{CENTER} · 4号窗口")
+    await expect(pad.locator("#pad-window")).to_have_text(f"{own.center_id} · 4号窗口")
 
     # The clerk signs in at window 4, beside the pad, and resolves a first resident's case.
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-091", WINDOW, CENTER)
+    await sign_in(page, center, own.clerk(1), WINDOW, own.center_id)
     first = await serve_and_resolve(page, "想问低保金每月几号到账。")
 
     # Within seconds: the pad asks, and the clerk's screen shows the same survey as a QR code.
@@ -88,7 +90,7 @@ async def test_a_resident_rates_on_the_pad_and_the_next_one_by_the_qr_code_on_a_
     await pad.clock.fast_forward(6_000)
     await expect(pad.locator("#idle")).to_be_visible()
     await expect(pad.locator("#pad-clerk")).to_have_text("刘洋")
-    await expect(pad.locator("#pad-clerk-no")).to_have_text("工号 clerk-091")
+    await expect(pad.locator("#pad-clerk-no")).to_have_text(f"工号 {own.clerk(1)}")
     idle_text = await pad.locator("main").inner_text()
     assert "想问低保金" not in idle_text and first not in idle_text
     await screenshot(pad, screenshots / "pad-idle.png")
@@ -96,8 +98,9 @@ async def test_a_resident_rates_on_the_pad_and_the_next_one_by_the_qr_code_on_a_
     await expect(page.locator("#survey-qr")).to_be_hidden()
 
     # Only the clerk who served (or a supervisor of the center) is shown the code.
-    other_clerk = center.client("intake", "clerk-092", "clerk", CENTER)
-    other_center = center.client("intake", "clerk-093", "clerk", "SH-JA-JINGAN")
+    other_clerk = center.client("intake", own.clerk(2), "clerk", own.center_id)
+    elsewhere = center.own()
+    other_center = center.client("intake", elsewhere.clerk(), "clerk", elsewhere.center_id)
     await page.click("#next-resident")
     second = await serve_and_resolve(page, "低保年审要带什么材料？")
     await expect(page.locator("#survey-qr")).to_be_visible()
@@ -106,8 +109,8 @@ async def test_a_resident_rates_on_the_pad_and_the_next_one_by_the_qr_code_on_a_
     for caller, status in ((other_clerk, 403), (other_center, 404)):
         r = await caller.get(f"/counter/survey-qr/{second}")
         assert r.status_code == status, r.text
-    own = center.client("intake", "clerk-091", "clerk", CENTER)
-    r = await own.get(f"/counter/survey-qr/{second}")
+    serving = center.client("intake", own.clerk(1), "clerk", own.center_id)
+    r = await serving.get(f"/counter/survey-qr/{second}")
     assert r.status_code == 200 and r.json()["link"] == await read_qr(page)
 
     # The second resident prefers their phone: the code opens the survey there.

@@ -11,20 +11,19 @@ from zoneinfo import ZoneInfo
 
 from playwright.async_api import Browser, BrowserContext, expect
 
-from tests.pages.center import Center, resolved_case, screenshot
+from tests.pages.center import Center, Own, resolved_case, screenshot
 from tests.support import register_resident
-
-CENTER = "SH-PD-ZHOUJIAZUI"  # a center of this test's own
 
 
 async def test_the_survey_asks_if_it_was_solved_and_why_a_bad_review_is_bad(
-        center: Center, browser: Browser, desk: BrowserContext, screenshots: Path) -> None:
+        center: Center, own: Own, browser: Browser, desk: BrowserContext,
+        screenshots: Path) -> None:
     now = datetime.now(ZoneInfo(center.settings.center_timezone))
-    clerk = center.client("intake", "clerk-051", "clerk", CENTER)
-    feedback = center.client("feedback", "supervisor-05", "supervisor", CENTER)
-    unsolved = await resolved_case(clerk, CENTER, at=now,
+    clerk = center.client("intake", own.clerk(), "clerk", own.center_id)
+    feedback = center.client("feedback", own.supervisor(), "supervisor", own.center_id)
+    unsolved = await resolved_case(clerk, own.center_id, at=now,
                                    resident_id=await register_resident(clerk))
-    partly = await resolved_case(clerk, CENTER, at=now,
+    partly = await resolved_case(clerk, own.center_id, at=now,
                                  resident_id=await register_resident(clerk))
     first, second = await center.survey_for(unsolved), await center.survey_for(partly)
 
@@ -86,7 +85,7 @@ async def test_the_survey_asks_if_it_was_solved_and_why_a_bad_review_is_bad(
     # The supervisor's board shows each rectification's reasons.
     board = await desk.new_page()
     await board.goto(f"{center.feedback}/board?every=1")
-    await board.fill("#signin-token", center.token("supervisor-05", "supervisor", CENTER))
+    await board.fill("#signin-token", center.token(own.supervisor(), "supervisor", own.center_id))
     await board.click("#signin-form button[type=submit]")
     rectification = board.locator(f"#rect-list li[data-case='{unsolved}']")
     await expect(rectification.locator(".tag")).to_have_text(["多次跑腿", "材料要求不清"])

@@ -16,9 +16,9 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Route, expect
 
 from shared.security.tokens import issue_token
-from tests.pages.center import Center
+from tests.pages.center import Center, Own
 from tests.pages.services_clock import services_clock
-from tests.pages.test_counter import CENTER, sign_in
+from tests.pages.test_counter import sign_in
 from tests.pages.test_shared_tablet import gone_from_the_tablet
 from tests.support import wait_until
 
@@ -27,9 +27,9 @@ BUS_AWAY = json.dumps({"error": {"code": "auth_unavailable", "message": "the bus
 
 
 async def test_a_sign_out_the_bus_did_not_take_is_said_and_finished_once_the_bus_is_back(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-063", "window-2")
+    await sign_in(page, center, own.clerk(), "window-2", own.center_id)
     token = await page.evaluate("JSON.parse(sessionStorage.getItem('sixstep.session')).token")
 
     # NATS is away: intake answers the sign-out 503, the token is not ended elsewhere.
@@ -76,7 +76,7 @@ async def test_a_sign_out_the_bus_did_not_take_is_said_and_finished_once_the_bus
     "2028-02-29T23:30:00+08:00",  # a leap day
 ])
 async def test_a_page_left_on_the_sign_in_screen_overnight_drops_the_days_unsent_steps_at_midnight(
-        center: Center, browser: Browser, evening: str) -> None:
+        center: Center, own: Own, browser: Browser, evening: str) -> None:
     # A tablet left on UTC: its own day ends at 08:00 in Shanghai, the center's at midnight.
     tablet = await browser.new_context(locale="zh-CN", timezone_id="UTC")
     page = await tablet.new_page()
@@ -87,12 +87,12 @@ async def test_a_page_left_on_the_sign_in_screen_overnight_drops_the_days_unsent
 
     # A clerk queued a step at 23:30 and walked away; the page stays on the sign-in screen.
     words = "她一个人住在幸福路，行动不便。"
-    await page.evaluate("""([words, queued]) => localStorage.setItem(
+    await page.evaluate("""([words, queued, clerk]) => localStorage.setItem(
         "sixstep.counter.queue.v1", JSON.stringify([{
-          id: "q1", key: "k1", op: "restate", caseRef: "c1", by: "clerk-064",
+          id: "q1", key: "k1", op: "restate", caseRef: "c1", by: clerk,
           body: { restatement: words, confirmed: true, occurred_at: queued },
           queuedAt: queued }]))""",
-        [words, at.isoformat()])
+        [words, at.isoformat(), own.clerk()])
 
     await page.clock.fast_forward("29:00")  # 23:59 at the center: kept for its clerk
     assert not await gone_from_the_tablet(page, words)
@@ -100,7 +100,7 @@ async def test_a_page_left_on_the_sign_in_screen_overnight_drops_the_days_unsent
     await wait_until(lambda: gone_from_the_tablet(page, words, "幸福路"),
                      what="the step dropped at the center's midnight, the page left open")
     failed = await page.evaluate("JSON.parse(localStorage.getItem('sixstep.counter.failed.v1'))")
-    assert [(f["by"], f["error"]["code"]) for f in failed] == [("clerk-064", "queue_expired")]
+    assert [(f["by"], f["error"]["code"]) for f in failed] == [(own.clerk(), "queue_expired")]
     await tablet.close()
 
 
@@ -110,7 +110,7 @@ async def test_a_page_left_on_the_sign_in_screen_overnight_drops_the_days_unsent
     ("2028-02-29T23:58:00+08:00", "Asia/Shanghai"),  # a leap day
 ])
 async def test_a_step_on_its_way_at_the_centers_midnight_is_not_said_never_sent(
-        center: Center, browser: Browser, evening: str, zone: str) -> None:
+        center: Center, own: Own, browser: Browser, evening: str, zone: str) -> None:
     # A clerk's step goes out at 23:59 and intake's answer comes after midnight: the step was
     # recorded. The midnight's prune must neither drop it nor say it was never sent.
     tablet = await browser.new_context(locale="zh-CN", timezone_id=zone)
@@ -121,9 +121,9 @@ async def test_a_step_on_its_way_at_the_centers_midnight_is_not_said_never_sent(
     await page.goto(f"{center.intake}/counter")
     await expect(page.locator("#signin")).to_be_visible()
     # A token that outlives the tablet's clock (the page reads its exp on that clock).
-    await page.fill("#signin-token", issue_token(center.settings, "clerk-065", "clerk", CENTER,
-                                                 ttl=timedelta(days=3 * 366)))
-    await expect(page.locator("#signin-claims")).to_contain_text("clerk-065")
+    await page.fill("#signin-token", issue_token(center.settings, own.clerk(), "clerk",
+                                                 own.center_id, ttl=timedelta(days=3 * 366)))
+    await expect(page.locator("#signin-claims")).to_contain_text(own.clerk())
     await page.select_option("#signin-counter", "window-3")
     await page.click("#signin-form button[type=submit]")
     await expect(page.locator("#desk")).to_be_visible()
@@ -139,15 +139,15 @@ async def test_a_step_on_its_way_at_the_centers_midnight_is_not_said_never_sent(
 
     await page.route("**/cases/*/restate", slow_intake)
     words = "她一个人住在幸福路，行动不便。"
-    await page.evaluate("""([words, queued]) => {
+    await page.evaluate("""([words, queued, clerk]) => {
         localStorage.setItem("sixstep.counter.cases.v1",
           JSON.stringify({ c1: "11111111-1111-4111-8111-111111111111" }));
         localStorage.setItem("sixstep.counter.queue.v1", JSON.stringify([{
-          id: "q1", key: "k1-restate-0001", op: "restate", caseRef: "c1", by: "clerk-065",
+          id: "q1", key: "k1-restate-0001", op: "restate", caseRef: "c1", by: clerk,
           body: { restatement: words, confirmed: true, occurred_at: queued },
           queuedAt: queued }]));
         window.dispatchEvent(new Event("online"));
-      }""", [words, (at + timedelta(seconds=59)).isoformat()])
+      }""", [words, (at + timedelta(seconds=59)).isoformat(), own.clerk()])
     await asyncio.wait_for(on_its_way.wait(), 20)  # sent at 23:59, not answered yet
     calls.open = {r for r in calls.open if not r.url.endswith("/restate")}  # held, on purpose
     await calls.settled()
@@ -163,11 +163,11 @@ async def test_a_step_on_its_way_at_the_centers_midnight_is_not_said_never_sent(
 
 
 async def test_the_sign_out_note_follows_the_language_the_next_clerk_picks(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
     # The bus stays away: the note stays. The next clerk at the tablet reads English; the note
     # is said in her language, in codes.json's words, as every other word of the screen.
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-066", "window-4")
+    await sign_in(page, center, own.clerk(), "window-4", own.center_id)
     await signed_out_with_the_bus_away(page)
     note = page.locator("#signout-pending")
     await page.click("[data-lang-button=en]")
@@ -178,7 +178,7 @@ async def test_the_sign_out_note_follows_the_language_the_next_clerk_picks(
 
 
 async def test_a_tablet_whose_clock_runs_fast_does_not_say_ended_a_sign_out_the_bus_never_took(
-        center: Center, browser: Browser) -> None:
+        center: Center, own: Own, browser: Browser) -> None:
     # The tablet's clock is 5 minutes fast; the clerk's token has 10 minutes left when she signs
     # in. She signs out as the bus is away, and the tablet's clock passes the token's exp while
     # the services' clock is 5 minutes short of it: the token is still taken everywhere.
@@ -186,15 +186,15 @@ async def test_a_tablet_whose_clock_runs_fast_does_not_say_ended_a_sign_out_the_
     page = await tablet.new_page()
     await page.clock.install(time=datetime.now(UTC) + timedelta(minutes=5))
     await page.goto(f"{center.intake}/counter")
-    await page.fill("#signin-token", issue_token(center.settings, "clerk-067", "clerk", CENTER,
-                                                 ttl=timedelta(minutes=10)))
-    await expect(page.locator("#signin-claims")).to_contain_text("clerk-067")
+    await page.fill("#signin-token", issue_token(center.settings, own.clerk(), "clerk",
+                                                 own.center_id, ttl=timedelta(minutes=10)))
+    await expect(page.locator("#signin-claims")).to_contain_text(own.clerk())
     await page.select_option("#signin-counter", "window-5")
     await page.click("#signin-form button[type=submit]")
     await expect(page.locator("#desk")).to_be_visible()  # its answers told the page their clock
 
     asked = await signed_out_with_the_bus_away(page)
-    note = page.locator("#signout-pending [data-clerk=clerk-067]")
+    note = page.locator(f"#signout-pending [data-clerk={own.clerk()}]")
 
     await page.clock.fast_forward("06:00")  # past exp by the tablet, 4 minutes before by intake
     async def state() -> str:
@@ -210,27 +210,27 @@ async def test_a_tablet_whose_clock_runs_fast_does_not_say_ended_a_sign_out_the_
 
 
 async def test_a_clerks_sign_out_beside_anothers_still_pending_is_said_as_her_own(
-        center: Center, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext) -> None:
     # Clerk 068 signs out as the bus is away: her note says her sign-in may still be valid.
     # Clerk 069 signs in on the same page and out again, the bus taking hers: the screen
     # said 068's red note alone, which 069 read as hers ("可能仍然有效").
     page = await desk.new_page()
-    await sign_in(page, center, "clerk-068", "window-6")
+    await sign_in(page, center, own.clerk(1), "window-6", own.center_id)
     first = await page.evaluate("JSON.parse(sessionStorage.getItem('sixstep.session')).token")
     await signed_out_with_the_bus_away(page, only=first)
-    hers = page.locator("#signout-pending [data-clerk=clerk-068]")
-    await expect(hers).to_contain_text("clerk-068")
+    hers = page.locator(f"#signout-pending [data-clerk={own.clerk(1)}]")
+    await expect(hers).to_contain_text(own.clerk(1))
     await expect(hers).to_contain_text("可能仍然有效")
 
-    await page.fill("#signin-token", center.token("clerk-069", "clerk", CENTER))
-    await expect(page.locator("#signin-claims")).to_contain_text("clerk-069")
+    await page.fill("#signin-token", center.token(own.clerk(2), "clerk", own.center_id))
+    await expect(page.locator("#signin-claims")).to_contain_text(own.clerk(2))
     await page.select_option("#signin-counter", "window-7")
     await page.click("#signin-form button[type=submit]")
     await expect(page.locator("#desk")).to_be_visible()
     await page.click("#sign-out")
     await expect(page.locator("#signin")).to_be_visible()
 
-    mine = page.locator("#signout-pending [data-clerk=clerk-069]")
+    mine = page.locator(f"#signout-pending [data-clerk={own.clerk(2)}]")
     await expect(mine).to_contain_text("已在所有服务上退出")
     await expect(mine).to_have_attribute("data-state", "ended")
     await expect(hers).to_have_attribute("data-state", "pending")

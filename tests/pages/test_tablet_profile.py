@@ -38,7 +38,8 @@ async def a_day_at_the_window(page: Page, center: Center, words: list[str],
     """A clerk signs in, registers a resident, opens her case, hears and restates her, refers
     her (refused: no where-to, its text kept for correcting) and signs out: every step went
     through the tablet's queue in localStorage. Returns the token she signed in with."""
-    await sign_in(page, center, "clerk-062", "window-1")
+    own = center.own()
+    await sign_in(page, center, own.clerk(), "window-1", own.center_id)
     token = await page.evaluate("JSON.parse(sessionStorage.getItem('sixstep.session')).token")
     await first_visit(page, *resident)
     await page.click("#open-case")

@@ -16,9 +16,9 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, Request, Route, expect
 
 from shared.security.tokens import issue_token
-from tests.pages.center import Center
+from tests.pages.center import Center, Own
 from tests.pages.services_clock import services_clock
-from tests.pages.test_counter import CENTER, id_number, pick_item
+from tests.pages.test_counter import id_number, pick_item
 from tests.pages.test_shared_tablet import gone_from_the_tablet
 from tests.support import wait_until
 
@@ -35,11 +35,12 @@ async def tablet_at(browser: Browser, zone: str, services: datetime,
     return tablet, page
 
 
-async def signed_in(page: Page, center: Center, clerk: str, counter: str) -> None:
+async def signed_in(page: Page, center: Center, clerk: str, counter: str,
+                    center_id: str) -> None:
     """``clerk`` signs in at ``counter``; its answers tell the page the services' clock. The
     token outlives the tablet's faked clock (the page reads its exp on that clock)."""
     await page.goto(f"{center.intake}/counter")
-    await page.fill("#signin-token", issue_token(center.settings, clerk, "clerk", CENTER,
+    await page.fill("#signin-token", issue_token(center.settings, clerk, "clerk", center_id,
                                                  ttl=timedelta(days=3 * 366)))
     await expect(page.locator("#signin-claims")).to_contain_text(clerk)
     await page.select_option("#signin-counter", counter)
@@ -53,26 +54,27 @@ async def signed_in(page: Page, center: Center, clerk: str, counter: str) -> Non
     ("2028-02-29T23:45:00+08:00", "UTC", -10),  # a leap day; slow
 ])
 async def test_a_tablet_ten_minutes_off_keeps_the_days_steps_till_the_centers_midnight(
-        center: Center, browser: Browser, evening: str, zone: str, minutes_ahead: int) -> None:
+        center: Center, own: Own, browser: Browser, evening: str, zone: str,
+        minutes_ahead: int) -> None:
     services = datetime.fromisoformat(evening)
     ahead = timedelta(minutes=minutes_ahead)
     tablet, page = await tablet_at(browser, zone, services, ahead)
     calls = await services_clock(page, behind=ahead)
-    await signed_in(page, center, "clerk-096", "window-6")
+    await signed_in(page, center, own.clerk(1), "window-6", own.center_id)
 
-    # At 23:45 by the services, clerk 097 went home with a step still queued on this tablet
+    # At 23:45 by the services, a colleague went home with a step still queued on this tablet
     # and one intake refused, for her to correct: both kept for her till the day's end.
-    await page.evaluate("""async ([words, needs]) => {
+    await page.evaluate("""async ([words, needs, clerk]) => {
         const q = await import("/ui/intake/queue.js");
         const at = new Date().toISOString();
-        const queued = { id: "q1", key: "k1", op: "restate", caseRef: "c1", by: "clerk-097",
+        const queued = { id: "q1", key: "k1", op: "restate", caseRef: "c1", by: clerk,
                          body: { restatement: words, confirmed: true, occurred_at: at },
                          ...q.clockNow() };
-        const refused = { id: "q2", key: "k2", op: "concerns", caseRef: "c2", by: "clerk-097",
+        const refused = { id: "q2", key: "k2", op: "concerns", caseRef: "c2", by: clerk,
                           body: { needs: [needs], occurred_at: at }, ...q.clockNow() };
         localStorage.setItem("sixstep.counter.queue.v1", JSON.stringify([queued, refused]));
         new q.StepQueue().refuse(refused, { code: "invalid_command", details: {} });
-      }""", [WORDS, NEEDS])
+      }""", [WORDS, NEEDS, own.clerk(2)])
 
     await calls.settled()
     await page.clock.fast_forward("10:00")  # 23:55 by the services; the fast tablet's 00:05
@@ -84,7 +86,7 @@ async def test_a_tablet_ten_minutes_off_keeps_the_days_steps_till_the_centers_mi
     await wait_until(lambda: gone_from_the_tablet(page, WORDS, NEEDS, "幸福路"),
                      what="the day's steps dropped at the center's midnight")
     failed = await page.evaluate("JSON.parse(localStorage.getItem('sixstep.counter.failed.v1'))")
-    assert [(f["by"], f["error"]["code"]) for f in failed] == [("clerk-097", "queue_expired")]
+    assert [(f["by"], f["error"]["code"]) for f in failed] == [(own.clerk(2), "queue_expired")]
     await tablet.close()
 
 
@@ -93,9 +95,9 @@ async def test_a_tablet_ten_minutes_off_keeps_the_days_steps_till_the_centers_mi
     ("2026-12-20T23:48:00+08:00", "Asia/Shanghai", "31011519561220226"),  # a Sunday
 ])
 async def test_a_resident_looked_up_again_at_2355_on_a_fast_tablet_is_one_trip_of_that_day(
-        center: Center, browser: Browser, evening: str, zone: str, number: str) -> None:
+        center: Center, own: Own, browser: Browser, evening: str, zone: str, number: str) -> None:
     card = id_number(number)
-    clerk = center.client("intake", "clerk-098", "clerk", CENTER)
+    clerk = center.client("intake", own.clerk(), "clerk", own.center_id)
     r = await clerk.post("/residents", json={
         "name": "陈桂芳", "id_number": card, "phone": "13512345678",
         "consent": {"contact": True, "surveys": True}})
@@ -131,7 +133,7 @@ async def test_a_resident_looked_up_again_at_2355_on_a_fast_tablet_is_one_trip_o
             posts.append((path.rsplit("/", 1)[1], json.loads(request.post_data or "{}")))
 
     page.on("request", posted)
-    await signed_in(page, center, "clerk-098", "window-7")
+    await signed_in(page, center, own.clerk(), "window-7", own.center_id)
 
     # She sits down at 23:48 by the services (23:58 by the tablet), asks, and is looked up
     # again at 23:55 (00:05 the next day by the tablet): the same sitting, the same day.
