@@ -90,7 +90,7 @@ from shared.eventstore.group_commit import GroupCommitter
 from shared.eventstore.outbox import Relay
 from shared.kernel.clock import ManualClock
 from shared.readmodels.pool import create_pool
-from shared.readmodels.readmodel import load_read_model, make_tables, registered
+from shared.readmodels.readmodel import REBUILD_BATCH, load_read_model, make_tables, registered
 from shared.runtime.logs import configure_logging
 from shared.settings import Settings
 
@@ -621,7 +621,8 @@ def main() -> None:
     parser.add_argument("--centers", type=int, default=220)
     parser.add_argument("--month", default="2025-03")
     parser.add_argument("--seed", type=int, default=202503)
-    parser.add_argument("--batch", type=int, default=1000, help="rebuild batch size")
+    parser.add_argument("--batch", type=int, default=REBUILD_BATCH,
+                        help=f"rebuild batch size (sixstep rebuild's: {REBUILD_BATCH})")
     parser.add_argument("--stories", type=int, default=10_000,
                         help="intake cases stored for the relay (four events each)")
     parser.add_argument("--peak-events", type=int, default=100_000,

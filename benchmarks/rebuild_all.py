@@ -69,7 +69,7 @@ from benchmarks.synthetic import CENTERS, publish_year, visits_for
 from shared.analytics.rebuild import Rebuild, catch_up_together, collections_paused
 from shared.analytics.replay import Reading, Replay
 from shared.bus.jetstream import connect
-from shared.readmodels.readmodel import ReadModel, load_read_model, registered
+from shared.readmodels.readmodel import REBUILD_BATCH, ReadModel, load_read_model, registered
 from shared.settings import Settings
 
 #: Every registered read model (pyproject.toml's sixstep.read_models).
@@ -307,8 +307,9 @@ if __name__ == "__main__":
                         default=int(os.environ.get("SIXSTEP_BENCH_EVENTS", 1_000_000)),
                         help="events in the synthetic log (about)")
     parser.add_argument("--batch", type=int,
-                        default=int(os.environ.get("SIXSTEP_BENCH_BATCH", 1000)),
-                        help="fetch and rebuild batch size (sixstep rebuild's default: 1000)")
+                        default=int(os.environ.get("SIXSTEP_BENCH_BATCH", REBUILD_BATCH)),
+                        help="fetch and rebuild batch size (sixstep rebuild's default:"
+                             f" {REBUILD_BATCH})")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--readers", nargs="+", default=["auto"],
                         choices=["inline", "process", "auto"],

@@ -87,7 +87,7 @@ from shared.bus.stream_identity import check_stream, forget_replays, stream_seen
 from shared.contracts import Envelope
 from shared.kernel.tasks import cancel_and_wait, gather_all
 from shared.readmodels.bulk import q
-from shared.readmodels.readmodel import BulkHandler, ReadModel, make_tables
+from shared.readmodels.readmodel import REBUILD_BATCH, BulkHandler, ReadModel, make_tables
 from shared.settings import Settings, without_password
 
 STAGING = "__rb_"
@@ -311,7 +311,7 @@ class Rebuild:
     bulk path is checked against it that way).
     """
 
-    def __init__(self, settings: Settings, model: ReadModel, *, batch_size: int = 1000,
+    def __init__(self, settings: Settings, model: ReadModel, *, batch_size: int = REBUILD_BATCH,
                  stop: asyncio.Event | None = None,
                  on_start: Callable[[Replay], None] | None = None,
                  on_batch: Callable[[Replay, Batch], None] | None = None,
@@ -1124,7 +1124,7 @@ async def unless_stopped(work: Awaitable[Any], stop: asyncio.Event) -> bool:
     return True
 
 
-async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = 1000,
+async def catch_up_together(rebuilds: Sequence[Rebuild], *, batch_size: int = REBUILD_BATCH,
                             stop: asyncio.Event | None = None,
                             on_start: Callable[[Replay], None] | None = None,
                             on_batch: Callable[[Replay, Batch], None] | None = None) -> int:

@@ -27,7 +27,7 @@ from shared.cli.long_runs import (
     run,
 )
 from shared.cli.servers import resolve
-from shared.readmodels.readmodel import registered
+from shared.readmodels.readmodel import REBUILD_BATCH, registered
 
 if TYPE_CHECKING:
     from shared.analytics.rebuild import Rebuild
@@ -55,7 +55,7 @@ def rebuild_command(
     fresh: Annotated[bool, typer.Option(help="Discard an unfinished rebuild first.")] = False,
     discard: Annotated[bool, typer.Option(help="Only drop unfinished rebuilds.")] = False,
     samples: Annotated[int, typer.Option(help="Differences to show per table.")] = 5,
-    batch: BatchOpt = 1000,
+    batch: BatchOpt = REBUILD_BATCH,
     wait: Annotated[bool, typer.Option(
         "--wait", help="If another rebuild of a read model is running, wait for it to end "
                        f"(without it: say who runs it and exit {BUSY}).")] = False,
