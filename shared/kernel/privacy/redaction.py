@@ -230,23 +230,35 @@ def _rtl_spans(text: str, known: KnownPerson | None) -> list[tuple[int, int, str
 
 class RedactionFailed(RuntimeWarning):
     """A rule of the scrubber's failed on a text (a defect of its own): the text was replaced
-    whole by ``REDACTED_TEXT``. Names the exception's type and the text's length only."""
+    whole by ``REDACTED_TEXT``, or refused (``fail_closed=False``). Names the exception's type
+    and the text's length only."""
 
 
-def redact(text: str, known: KnownPerson | None = None) -> str:
+class Unscrubbable(Exception):
+    """``redact(..., fail_closed=False)``: a rule failed on the text, which the caller can ask
+    for again (a clerk's note on the write path). Holds nothing of the text."""
+
+
+def redact(text: str, known: KnownPerson | None = None, *, fail_closed: bool = True) -> str:
     """``text`` with personal data replaced by markers; ``known``: the resident the text is
     about, whose own name, phone, ID number and address go whatever form they take.
 
     Fails closed: a rule that raises (redteam108 found one: ``女儿陪来的`` raised IndexError in
     scrub53's companion rule, on the write path, in every log line and dead letter holding it,
     and in exports) gives ``REDACTED_TEXT`` for the whole text, never the text, and warns
-    ``RedactionFailed`` (the exception's type and the length, nothing of the text)."""
+    ``RedactionFailed`` (the exception's type and the length, nothing of the text). With
+    ``fail_closed=False`` (the write path of a text a person typed, who can be asked to say it
+    otherwise: ``shared.kernel.scrubbing``) it warns the same and raises :class:`Unscrubbable`
+    instead, so the note is neither stored blank nor stored as typed."""
     try:
         return _redact(text, known)
     except Exception as exc:
         warnings.warn(RedactionFailed(
             f"the scrubber failed on a text of {len(text)} characters "
-            f"({type(exc).__name__}); it was replaced whole"), stacklevel=2)
+            f"({type(exc).__name__}); it was "
+            f"{'replaced whole' if fail_closed else 'refused'}"), stacklevel=2)
+        if not fail_closed:
+            raise Unscrubbable(type(exc).__name__) from None
         return REDACTED_TEXT
 
 
