@@ -33,6 +33,7 @@ event built, applied to the aggregate and, with the aggregate, saved. So
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import nullcontext
 from enum import Enum
 from functools import cache
 from typing import Any, Protocol
@@ -50,7 +51,7 @@ from shared.kernel.meta import by_a_worker
 from shared.kernel.privacy import KnownPerson, redact
 from shared.kernel.privacy.markers import REDACTED_TEXT
 from shared.kernel.privacy.patterns import personal_number_in
-from shared.kernel.privacy.redaction import Unscrubbable
+from shared.kernel.privacy.redaction import Unscrubbable, refusing
 
 KNOWN_PERSON = "known_person"
 """Meta key for the :class:`KnownPerson` a command is about; never recorded."""
@@ -138,12 +139,12 @@ _CLEAN_TEXTS_MAX = 2_000
 _TEXTS = _Clean(_CLEAN_TEXTS, _CLEAN_TEXTS_MAX, redact)
 
 
-def _redacted(text: str, fail_closed: bool = True) -> str:
+def _redacted(text: str) -> str:
     """``redact(text)`` with no known person, remembered for a short clean text."""
     check = redact
     if _TEXTS.known(text, check):
         return text
-    out = check(text, fail_closed=fail_closed)
+    out = check(text)
     if out == text and len(text) <= _CLEAN_TEXT_LONGEST:
         _TEXTS.keep(text)
     return out
@@ -202,25 +203,27 @@ def scrub_fields(type_name: str, fields: dict[str, Any],
 
     def scrubbed(text: str) -> str:
         if not known and not by_intake:
-            return _redacted(text, not ask_again)
+            return _redacted(text)
         if by_intake:
             said = by_intake.apply(text)
             if ask_again and said == REDACTED_TEXT != text:
                 raise Unscrubbable("at intake")
             text = said
-        return redact(text, known, fail_closed=not ask_again)
+        return redact(text, known)
 
-    for name in free_text_of(type_name):
-        value = out.get(name)
-        try:
-            if isinstance(value, str):
-                out[name] = scrubbed(value)
-            elif isinstance(value, list | tuple):
-                out[name] = [scrubbed(v) if isinstance(v, str) else v for v in value]
-        except Unscrubbable:
-            raise FreeTextUnscrubbable(
-                f"{name}: the scrubber could not read this text for personal data; nothing "
-                "was recorded: say it otherwise and send it again", field=name) from None
+    with refusing() if ask_again else nullcontext():
+        for name in free_text_of(type_name):
+            value = out.get(name)
+            try:
+                if isinstance(value, str):
+                    out[name] = scrubbed(value)
+                elif isinstance(value, list | tuple):
+                    out[name] = [scrubbed(v) if isinstance(v, str) else v for v in value]
+            except Unscrubbable:
+                raise FreeTextUnscrubbable(
+                    f"{name}: the scrubber could not read this text for personal data; "
+                    "nothing was recorded: say it otherwise and send it again",
+                    field=name) from None
     return out
 
 

@@ -128,7 +128,9 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from shared.kernel.privacy.known_person import KnownPerson
 from shared.kernel.privacy.markers import (
@@ -230,34 +232,49 @@ def _rtl_spans(text: str, known: KnownPerson | None) -> list[tuple[int, int, str
 
 class RedactionFailed(RuntimeWarning):
     """A rule of the scrubber's failed on a text (a defect of its own): the text was replaced
-    whole by ``REDACTED_TEXT``, or refused (``fail_closed=False``). Names the exception's type
+    whole by ``REDACTED_TEXT``, or refused (:func:`refusing`). Names the exception's type
     and the text's length only."""
 
 
 class Unscrubbable(Exception):
-    """``redact(..., fail_closed=False)``: a rule failed on the text, which the caller can ask
-    for again (a clerk's note on the write path). Holds nothing of the text."""
+    """Raised by :func:`redact` inside :func:`refusing`: a rule failed on the text, which the
+    caller can ask for again (a clerk's note on the write path). Holds nothing of the text."""
 
 
-def redact(text: str, known: KnownPerson | None = None, *, fail_closed: bool = True) -> str:
+_REFUSING: ContextVar[bool] = ContextVar("scrubber_refusing", default=False)
+
+
+@contextmanager
+def refusing() -> Iterator[None]:
+    """Within it, a rule that fails makes :func:`redact` raise :class:`Unscrubbable` instead
+    of blanking the text: the write path of a text a person typed, who can be asked to say it
+    otherwise (``shared.kernel.scrubbing``), so the note is neither stored blank nor as typed.
+    A context variable, so ``redact``'s callers and stand-ins keep its signature."""
+    token = _REFUSING.set(True)
+    try:
+        yield
+    finally:
+        _REFUSING.reset(token)
+
+
+def redact(text: str, known: KnownPerson | None = None) -> str:
     """``text`` with personal data replaced by markers; ``known``: the resident the text is
     about, whose own name, phone, ID number and address go whatever form they take.
 
     Fails closed: a rule that raises (redteam108 found one: ``女儿陪来的`` raised IndexError in
     scrub53's companion rule, on the write path, in every log line and dead letter holding it,
     and in exports) gives ``REDACTED_TEXT`` for the whole text, never the text, and warns
-    ``RedactionFailed`` (the exception's type and the length, nothing of the text). With
-    ``fail_closed=False`` (the write path of a text a person typed, who can be asked to say it
-    otherwise: ``shared.kernel.scrubbing``) it warns the same and raises :class:`Unscrubbable`
-    instead, so the note is neither stored blank nor stored as typed."""
+    ``RedactionFailed`` (the exception's type and the length, nothing of the text); inside
+    :func:`refusing` it warns the same and raises :class:`Unscrubbable`."""
     try:
         return _redact(text, known)
     except Exception as exc:
+        refused = _REFUSING.get()
         warnings.warn(RedactionFailed(
             f"the scrubber failed on a text of {len(text)} characters "
-            f"({type(exc).__name__}); it was "
-            f"{'replaced whole' if fail_closed else 'refused'}"), stacklevel=2)
-        if not fail_closed:
+            f"({type(exc).__name__}); it was {'refused' if refused else 'replaced whole'}"),
+            stacklevel=2)
+        if refused:
             raise Unscrubbable(type(exc).__name__) from None
         return REDACTED_TEXT
 
