@@ -845,7 +845,13 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
                                   # 〔〕, a list before 一起, initials after a phone
                                   "张建国；", "张建国\n", "张建国/", "伊力哈木.托", "张建国👍",
                                   "陪着 ", "〔张建国〕", "和张建国、", "联系 张", "13812345678王X",
-                                  "：\n张建国\n"])
+                                  "：\n张建国\n",
+                                  # scrub55's: two names alone, 《》, a name alone in quotes,
+                                  # before a phone, after a numbered room, 单, a space in a
+                                  # name, pinyin listed, a Western name with a dot
+                                  "邱志华,", "。邱志华,廖美玲", "《张建国》来", "“张建国”",
+                                  "常桂香13955556666", "1203室武建设、", "2号贺国平，", "单强来",
+                                  "单阿姨", "侯 建新来办", "Hou Jianxin, ", "约翰·史密斯"])
 def test_a_field_four_times_as_long_costs_the_scrubber_four_times_the_work(
         unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a

@@ -65,10 +65,11 @@ OFFICE_POSTS = ("科长", "处长", "局长", "所长", "站长", "院长", "校
 """Posts a surname is said before as a form of address is (张科长, 李所长, 王经理), naming one
 person of an office as surely as 王主任 does; not 区长, 县长, 市长, 镇长 (a place's name
 ends in a surname: 长宁区长), nor a trade said of anyone (免费律师, 专职会计)."""
-_SURNAME_TITLE = re.compile("(?:" + _SURNAME + "|(?<![\u4e00-\u9fff])单)(?:" + _HONORIFIC + "|"
-                            + "|".join(OFFICE_POSTS) + ")")
-"""A surname with a form of address or a post (王阿姨, 李科长); 单 (Shan) too where it opens
-the clause (单阿姨又来问了: kept until scrub55; not 买单先生, 账单主任)."""
+_SURNAME_TITLE = re.compile(_SURNAME + "(?:" + _HONORIFIC + "|" + "|".join(OFFICE_POSTS) + ")")
+_SHAN_TITLED = re.compile("(?<![\u4e00-\u9fff])单(?:" + _HONORIFIC + "|" + "|".join(OFFICE_POSTS)
+                          + ")")
+"""单 (Shan) with a form of address or a post where it opens the clause (单阿姨又来问了: kept
+until scrub55, 单 being no surname of ``SURNAMES``; not 买单先生, 账单主任)."""
 _POSTS = ("保安", "门卫", "城管", "租车", "汽车", "打车", "班车", "校车", "修车", "包车")
 _OFFICIAL_TITLES = ("主任", "书记", "医生", "老师", "同志", "师傅", *OFFICE_POSTS)
 
@@ -768,8 +769,8 @@ _NAME_LIST = re.compile(r"(?P<l>" + _NAME + r"(?:(?:[，,、；;/和]|\r?\n)" + 
                         r"(?=[。；;！!？?，,\r\n]|$)")
 _LIST_PART = re.compile(r"[^，,、；;/和\r\n]+")
 _TWO_NAMES_END = re.compile(r"[ \t]*(?:[。；;！!？?\r\n]|$)")
-_ONE_LIST_MARK = re.compile(r"(?:^|(?<=[：:\n。；;]))" + _NAME + r"[，,、；;]" + _NAME
-                            + r"[ \t]*(?:[。；;！!？?\r\n]|$)")
+_ONE_LIST_MARK = re.compile(r"[，,、；;](?=" + _SURNAME_FIRST
+                            + r"[\u4e00-\u9fff]{1,3}[ \t]*(?:[。；;！!？?\r\n]|$))")
 _LIST_OPENS = re.compile("[：:\n。；;]")
 _TWO_LIST_MARKS = re.compile("[，,、；;/\n和][^，,、；;/\n和]*[，,、；;/\n和]")
 """What ``_listed`` needs, two marks that part a list: one scan of the text (or, for two
@@ -1540,6 +1541,9 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
             if _addressed_by_post(text, m.start(), m.group()) or _ends_a_word(text, m.start()):
                 continue
             yield m.start(), m.end(), REDACTED_NAME
+        if "单" in text:  # 单阿姨
+            for m in _SHAN_TITLED.finditer(text):
+                yield m.start(), m.end(), REDACTED_NAME
         for start, end in _full_name_titled(text):
             yield start, end, REDACTED_NAME
     if _KANA_TITLE.search(text) or (_JAPANESE_TITLE.search(text)

@@ -111,6 +111,12 @@ Since redteam108 also with a space, a tab or an emoji before what the person did
 (``来访：\n邱志华``), after 备注 / 登记 / 对象 (``备注：邱志华``), in lists parted by ；, / or
 lines, dotted with a full stop (``伊力哈木．托合提``), a phone and a space before
 (``13812349876 黎少华``), and the surname 赖.
+Since scrub55 also two whole names alone parted by a comma (``邱志华,廖美玲``), a name in 《》
+before a doing or alone in quotes closing a note (``备注“乔玉兰”``), glued before its phone
+(``常桂香13955556666，``), after a numbered room or 号 in a list (``2号贺国平，3号赖文杰``), a
+Western name written with a dot (``约翰·史密斯``), 单 before one character or a form of
+address (``单强来办``, ``单阿姨``), a space inside a name before an errand (``侯 建新来办``) and
+pinyin names listed (``Hou Jianxin, Mao Xiuzhen``).
 
 Text is matched on a copy whose full-width digits, letters and separators, and other scripts'
 digits, are folded to ASCII, every middle dot to "·" and invisible characters (zero-width
