@@ -14,6 +14,7 @@ from playwright.async_api import BrowserContext, Page, expect
 from tests.pages.center import Center
 from tests.pages.test_bad_review_board import open_board
 from tests.pages.test_counter import case_heard, saved
+from tests.support import scrubber_broken_on
 
 #: An English sentence: three Latin words in a row (ids like ``clerk-033`` are not one).
 ENGLISH = re.compile(r"[A-Za-z]+ [A-Za-z]+ [A-Za-z]+")
@@ -63,16 +64,7 @@ async def test_a_note_the_scrubber_cannot_read_is_asked_again_and_kept_on_the_pa
     """A scrubber's rule that fails on a clerk's words (redteam108 found one) blanked the whole
     note (``[文字已隐去]``) and stored that: the resident's request was lost. Now intake refuses
     the step by the code's words, the words stay in the box, and said otherwise they are saved."""
-    from shared.kernel.privacy import redaction
-
-    rules = redaction.rule_spans
-
-    def broken_on_its_word(text: str):  # type: ignore[no-untyped-def]
-        if "锟斤拷" in text:
-            raise IndexError("a rule's own defect")
-        return rules(text)
-    monkeypatch.setattr(redaction, "rule_spans", broken_on_its_word)
-
+    scrubber_broken_on("锟斤拷", monkeypatch)
     page = await desk.new_page()
     await case_heard(page, center, "clerk-034", "window-4", "想申请低保，锟斤拷")
     form = page.locator("form[data-op=hear]")

@@ -30,6 +30,7 @@ from tests.support import (
     headers,
     id_number,
     running,
+    scrubber_broken_on,
     stream_envelopes,
     wait_until,
 )
@@ -300,13 +301,7 @@ async def test_a_note_the_scrubber_fails_on_is_refused_by_field_and_said_again_i
     from shared.kernel.privacy import redaction
     from shared.kernel.privacy.markers import REDACTED_TEXT
 
-    rules = redaction.rule_spans
-
-    def broken(text: str):  # type: ignore[no-untyped-def]
-        if "锟斤拷" in text:
-            raise IndexError("a rule's own defect")
-        return rules(text)
-    monkeypatch.setattr(redaction, "rule_spans", broken)
+    scrubber_broken_on("锟斤拷", monkeypatch)
     async with running(create_app(settings), role=Role.CLERK) as client:
         case = await open_case(client)
         with pytest.warns(redaction.RedactionFailed):

@@ -38,6 +38,7 @@ from shared.kernel.scrubbing import (
 )
 from shared.security.principals import Principal, Role, acting_as
 from shared.settings import Settings
+from tests.support import scrubber_broken_on
 
 REASON = "王秀英不在家，下周再访，电话13912345678"
 SCRUBBED = "[姓名已隐去]不在家，下周再访，电话13912345678"  # as intake answers (phone: patterns)
@@ -321,19 +322,6 @@ def test_a_residents_call_is_signed_apart_from_a_cases() -> None:
     assert not signed(settings, some_id, body, signature(settings, some_id, body), "resident")
 
 
-def _broken_on(word: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A scrubber's rule that raises on ``word`` (a defect of its own, as redteam108 found)."""
-    from shared.kernel.privacy import redaction
-
-    rules = redaction.rule_spans
-
-    def broken(text: str) -> Any:
-        if word in text:
-            raise IndexError("a rule's own defect")
-        return rules(text)
-    monkeypatch.setattr(redaction, "rule_spans", broken)
-
-
 def test_a_note_a_clerk_typed_that_the_scrubber_cannot_read_is_refused_not_blanked(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """scrub54 left a failed rule blanking the whole note (``[文字已隐去]``) on the write path
@@ -342,7 +330,7 @@ def test_a_note_a_clerk_typed_that_the_scrubber_cannot_read_is_refused_not_blank
     from shared.kernel.errors import FreeTextUnscrubbable
     from shared.kernel.privacy.redaction import RedactionFailed
 
-    _broken_on("锟斤拷", monkeypatch)
+    scrubber_broken_on("锟斤拷", monkeypatch)
     note = "王秀英锟斤拷，电话13912345678"
     for fields in ({"words": note, "meta": {"actor": "clerk-018"}},
                    {"words": note, "meta": {"actor": "clerk-018",
@@ -368,7 +356,7 @@ def test_a_text_a_worker_copies_or_intake_blanked_still_fails_closed(
     from shared.kernel.privacy.markers import REDACTED_TEXT
     from shared.kernel.privacy.redaction import RedactionFailed
 
-    _broken_on("锟斤拷", monkeypatch)
+    scrubber_broken_on("锟斤拷", monkeypatch)
     with pytest.warns(RedactionFailed, match="replaced whole"):
         out = scrub_fields("RequestHeard", {"words": "锟斤拷", "meta": {"actor": "system:rules"}})
     assert out["words"] == REDACTED_TEXT
