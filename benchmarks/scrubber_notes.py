@@ -56,7 +56,10 @@ the couples, headings, states, dotted slogans and lists of days those could take
 space, a tab, an emoji or a new line around the name, 陪着, lists parted by ；/ / lines or 和,
 other brackets, a dot typed as a full stop, kin scrub53 did not list, a name after a phone and
 a space; traditional, full-width, long and repeated notes, pinyin; and as many with no one in
-them); ``all`` every set.
+them); ``scrub55`` scrub55's (redteam108's known misses as a clerk types them fast: two
+names alone, 《》 and quotes, a name before its phone, numbered rooms in a list, Western names
+with a dot, 单 before one character, a space inside a name, pinyin listed; and as many notes of
+those shapes with no one in them); ``all`` every set.
 Each file's comments say what its notes are about.
 """
 
@@ -76,7 +79,7 @@ SETS_DIR = ROOT / "benchmarks" / "scrubber_notes_sets"
 #: takes them.
 SETS = ("scrub10", "genres", "clerks", "redteam56", "scrub47", "redteam69", "scrub48",
         "redteam80", "scrub49", "redteam89", "scrub50", "redteam100", "scrub51", "scrub52",
-        "redteam105", "scrub53", "redteam108")
+        "redteam105", "scrub53", "redteam108", "scrub55")
 
 
 class Note(NamedTuple):

@@ -636,3 +636,18 @@ async def failed_once_ended(run: Awaitable[Any], calls: OneFailsOneSlow) -> bool
     while not calls.ended:
         await asyncio.sleep(0)
     return seen == [True]
+
+
+def scrubber_broken_on(word: str, monkeypatch: Any) -> None:
+    """A scrubber's rule that raises on any text holding ``word`` (a defect of its own, as
+    redteam108 found one): what the write path, the logs and the pages do then. In the test's
+    process, so the services a test runs in it see it too."""
+    from shared.kernel.privacy import redaction
+
+    rules = redaction.rule_spans
+
+    def broken(text: str) -> Any:
+        if word in text:
+            raise IndexError("a rule's own defect")
+        return rules(text)
+    monkeypatch.setattr(redaction, "rule_spans", broken)

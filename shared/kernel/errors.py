@@ -77,6 +77,14 @@ class PersonalDataInCode(InvalidCommand):
     code = "personal_data_in_code"
 
 
+class FreeTextUnscrubbable(InvalidCommand):
+    """The scrubber failed on a free-text field a person typed (a defect of its own, warned as
+    ``RedactionFailed``): nothing is recorded, neither the text nor a blank for it, and the
+    person can say it otherwise. ``details.field`` names the field; nothing of the text."""
+
+    code = "free_text_unscrubbable"
+
+
 class IdempotencyKeyReused(CommandError):
     status = 422
     code = "idempotency_key_reused"

@@ -33,6 +33,7 @@ event built, applied to the aggregate and, with the aggregate, saved. So
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import nullcontext
 from enum import Enum
 from functools import cache
 from typing import Any, Protocol
@@ -45,10 +46,12 @@ from shared.contracts import REGISTRY
 from shared.contracts.fields import CODE, field_marks, free_text_fields
 from shared.kernel.applying import trigger
 from shared.kernel.creation import creator
-from shared.kernel.errors import PersonalDataInCode
+from shared.kernel.errors import FreeTextUnscrubbable, PersonalDataInCode
 from shared.kernel.meta import by_a_worker
 from shared.kernel.privacy import KnownPerson, redact
+from shared.kernel.privacy.markers import REDACTED_TEXT
 from shared.kernel.privacy.patterns import personal_number_in
+from shared.kernel.privacy.redaction import Unscrubbable, refusing
 
 KNOWN_PERSON = "known_person"
 """Meta key for the :class:`KnownPerson` a command is about; never recorded."""
@@ -166,12 +169,29 @@ def check_codes(type_name: str, fields: dict[str, Any],
                     field=name, holds=held)
 
 
+def _typed_by_a_person(fields: dict[str, Any]) -> bool:
+    """Whether the command's actor is a caller (a clerk, a supervisor, a resident's link), who
+    can be asked to say a text otherwise, not one of the services' own workers (what they copy
+    was recorded already: there is no one to ask)."""
+    meta = fields.get("meta")
+    actor = meta.get("actor") if isinstance(meta, dict) else None
+    return isinstance(actor, str) and not by_a_worker(actor)
+
+
 def scrub_fields(type_name: str, fields: dict[str, Any],
                  recorded: Callable[[str], bool] | None = None) -> dict[str, Any]:
     """An event's arguments with every free-text field scrubbed and the known person taken
     out of the meta (a new dict; ``fields`` is left as it was). ``recorded``: see
-    :func:`check_codes`."""
+    :func:`check_codes`.
+
+    A text a caller typed that the scrubber fails on (``RedactionFailed``) refuses the command
+    (``FreeTextUnscrubbable``, 422 naming the field): the clerk still has the words on the
+    page and can rephrase them, where a blank (``[文字已隐去]``, what a log line, a dead letter
+    or an export gets) would lose the note for good. A worker's copy still fails closed. So
+    does a text intake scrubbed for follow-up or feedback (``SCRUBBED_BY_INTAKE``): intake's
+    answer for it is the blank, which refuses the caller's command the same way."""
     check_codes(type_name, fields, recorded)
+    ask_again = _typed_by_a_person(fields)
     meta = fields.get("meta")
     known: KnownPerson | None = None
     by_intake: IntakeScrubbed | None = None
@@ -184,14 +204,26 @@ def scrub_fields(type_name: str, fields: dict[str, Any],
     def scrubbed(text: str) -> str:
         if not known and not by_intake:
             return _redacted(text)
-        return redact(by_intake.apply(text) if by_intake else text, known)
+        if by_intake:
+            said = by_intake.apply(text)
+            if ask_again and said == REDACTED_TEXT != text:
+                raise Unscrubbable("at intake")
+            text = said
+        return redact(text, known)
 
-    for name in free_text_of(type_name):
-        value = out.get(name)
-        if isinstance(value, str):
-            out[name] = scrubbed(value)
-        elif isinstance(value, list | tuple):
-            out[name] = [scrubbed(v) if isinstance(v, str) else v for v in value]
+    with refusing() if ask_again else nullcontext():
+        for name in free_text_of(type_name):
+            value = out.get(name)
+            try:
+                if isinstance(value, str):
+                    out[name] = scrubbed(value)
+                elif isinstance(value, list | tuple):
+                    out[name] = [scrubbed(v) if isinstance(v, str) else v for v in value]
+            except Unscrubbable:
+                raise FreeTextUnscrubbable(
+                    f"{name}: the scrubber could not read this text for personal data; "
+                    "nothing was recorded: say it otherwise and send it again",
+                    field=name) from None
     return out
 
 

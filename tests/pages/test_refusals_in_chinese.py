@@ -8,11 +8,13 @@ from __future__ import annotations
 import re
 import uuid
 
+import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
 from tests.pages.center import Center, Own
 from tests.pages.test_bad_review_board import open_board
 from tests.pages.test_counter import case_heard, saved
+from tests.support import scrubber_broken_on
 
 #: An English sentence: three Latin words in a row (a clerk's id is not one).
 ENGLISH = re.compile(r"[A-Za-z]+ [A-Za-z]+ [A-Za-z]+")
@@ -55,3 +57,23 @@ async def test_a_month_closed_before_it_ended_is_refused_on_the_board_in_chinese
         return null;
     }""", [f"close-{uuid.uuid4()}", own.center_id])
     assert said == ["rule_violated", "period_not_ended", "该月（2099-01）尚未结束，不能关账"]
+
+
+async def test_a_note_the_scrubber_cannot_read_is_asked_again_and_kept_on_the_page(
+        center: Center, desk: BrowserContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scrubber's rule that fails on a clerk's words (redteam108 found one) blanked the whole
+    note (``[文字已隐去]``) and stored that: the resident's request was lost. Now intake refuses
+    the step by the code's words, the words stay in the box, and said otherwise they are saved."""
+    scrubber_broken_on("锟斤拷", monkeypatch)
+    page = await desk.new_page()
+    await case_heard(page, center, "clerk-034", "window-4", "想申请低保，锟斤拷")
+    form = page.locator("form[data-op=hear]")
+    refusal = form.locator(".refusal")
+    await expect(refusal).to_be_visible()
+    said = await refusal.inner_text()
+    assert "请换个说法再提交" in said and not ENGLISH.search(said), said
+    await expect(page.locator("#words")).to_have_value("想申请低保，锟斤拷")
+
+    await page.fill("#words", "想申请低保。")
+    await form.locator("button[type=submit]").click()
+    await saved(page, ["CaseOpened", "RequestHeard"])

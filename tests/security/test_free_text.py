@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pyarrow.parquet as pq
+import pytest
 
 from services.intake.main import create_app
 from shared.analytics.export import export
@@ -29,6 +30,7 @@ from tests.support import (
     headers,
     id_number,
     running,
+    scrubber_broken_on,
     stream_envelopes,
     wait_until,
 )
@@ -288,3 +290,28 @@ async def test_numbers_parted_by_what_a_clerk_writes_and_plates_reach_neither_st
         exported = _GENERATED.sub("", "\n".join(cells))
         assert REDACTED_PLATE in exported and REDACTED_ACCOUNT in exported
         assert not [c for c in IN_CLEAR if c in exported], fmt
+
+
+async def test_a_note_the_scrubber_fails_on_is_refused_by_field_and_said_again_is_kept(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scrubber's rule that raised on a clerk's words stored the step with the note blanked
+    (``[文字已隐去]``): the resident's request was lost for good. Now the step is a 422
+    ``free_text_unscrubbable`` naming the field, nothing is recorded, and the same words said
+    otherwise are."""
+    from shared.kernel.privacy import redaction
+    from shared.kernel.privacy.markers import REDACTED_TEXT
+
+    scrubber_broken_on("锟斤拷", monkeypatch)
+    async with running(create_app(settings), role=Role.CLERK) as client:
+        case = await open_case(client)
+        with pytest.warns(redaction.RedactionFailed):
+            refused = await write(client, f"/cases/{case}/hear",
+                                  {"words": "想申请困难补助，锟斤拷，电话13912345678"}, 422)
+        assert refused["error"]["code"] == "free_text_unscrubbable"
+        assert refused["error"]["details"] == {"field": "words"}
+        assert "139" not in str(refused) and "困难补助" not in str(refused)
+        await write(client, f"/cases/{case}/hear", {"words": "想申请困难补助，电话13912345678"})
+    envelopes = await stream_envelopes(settings)
+    heard = [e.payload["words"] for e in envelopes if e.type == "RequestHeard"]
+    assert heard == [f"想申请困难补助，电话{REDACTED_PHONE}"]
+    assert REDACTED_TEXT not in "".join(e.model_dump_json() for e in envelopes)

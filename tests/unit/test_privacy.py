@@ -845,7 +845,13 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
                                   # 〔〕, a list before 一起, initials after a phone
                                   "张建国；", "张建国\n", "张建国/", "伊力哈木.托", "张建国👍",
                                   "陪着 ", "〔张建国〕", "和张建国、", "联系 张", "13812345678王X",
-                                  "：\n张建国\n"])
+                                  "：\n张建国\n",
+                                  # scrub55's: two names alone, 《》, a name alone in quotes,
+                                  # before a phone, after a numbered room, 单, a space in a
+                                  # name, pinyin listed, a Western name with a dot
+                                  "邱志华,", "。邱志华,廖美玲", "《张建国》来", "“张建国”",
+                                  "常桂香13955556666", "1203室武建设、", "2号贺国平，", "单强来",
+                                  "单阿姨", "侯 建新来办", "Hou Jianxin, ", "约翰·史密斯"])
 def test_a_field_four_times_as_long_costs_the_scrubber_four_times_the_work(
         unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
@@ -2388,3 +2394,63 @@ def test_a_rule_that_raises_gives_the_whole_text_redacted_never_the_text(
     with pytest.warns(redaction.RedactionFailed, match="IndexError") as said:
         assert redaction.redact("张建国的女儿陪来的，电话13812345678") == REDACTED_TEXT
     assert "张建国" not in str(said[0].message) and "138" not in str(said[0].message)
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    # two whole names alone, parted by a comma, a 、 or a ；
+    ("邱志华,廖美玲", ["邱志华", "廖美玲"]), ("谭永康，龚丽萍", ["谭永康", "龚丽萍"]),
+    ("交接：邱志华、廖美玲。", ["邱志华", "廖美玲"]),
+    # a name in 《》 before what the person did, alone in quotes closing the note
+    ("《尹红霞》来访登记", ["尹红霞"]), ("备注“乔玉兰”", ["乔玉兰"]),
+    # a name glued before its phone, opening the clause
+    ("常桂香13955556666，低保复核", ["常桂香"]), ("已回访。乔玉兰13812345678", ["乔玉兰"]),
+    # after a room or a number's 号 in a list, or closing the note
+    ("1203室武建设、1204室乔玉兰都反映漏水", ["武建设", "乔玉兰"]),
+    ("2号贺国平，3号赖文杰", ["贺国平", "赖文杰"]), ("12床易春梅", ["易春梅"]),
+    # a Western name written in characters with a dot
+    ("约翰·史密斯来办外籍人员登记", ["约翰", "史密斯"]), ("汤姆·琼斯来电", ["汤姆", "琼斯"]),
+    # 单 (Shan) before one character, or a form of address
+    ("单强来办低保", ["单强"]), ("单阿姨又来问了", ["单阿姨"]), ("单大爷住院了", ["单大爷"]),
+    # a space inside a name before what the person came for
+    ("侯 建新来办", ["侯 建新"]), ("侯 建新  来办医保", ["侯 建新"]),
+    # pinyin names in a list
+    ("Hou Jianxin, Mao Xiuzhen, Tang Zhiyong", ["Hou Jianxin", "Mao Xiuzhen", "Tang Zhiyong"]),
+])
+def test_stop_fifty_twos_misses_go(text: str, names: list[str]) -> None:
+    """redteam108's known misses (docs/security.md), each kept until scrub55."""
+    out = redact(text)
+    assert not any(n in out for n in names), out
+    assert NAME in out
+
+
+@pytest.mark.parametrize("words", [
+    # 单 opening a word, before one character or a form of address after a word
+    "单笔报销超过限额", "单件寄送", "单间来办", "单独来办", "单据来了", "单车来了", "单日来办",
+    "单位来电", "单亲来办", "单项补贴", "单次报销", "单身来办", "单方说", "买单先生", "账单主任",
+    "菜单老师", "订单阿姨",
+    # two words alone parted by a comma
+    "高温，严寒", "周一，周三", "黄浦区，静安区", "医保，低保", "宋体，黑体", "高血压，糖尿病",
+    "张家港，常熟市", "金山区，松江区", "谢谢，再见", "王府井，南京路", "张江镇，唐镇",
+    "安全，高效", "文明，和谐", "江苏，浙江", "万科，华润", "高铁，地铁", "申请，审核",
+    "常规，加急", "周转金，车马费",
+    "方便，快捷", "严格，规范", "王芳，李强", "张建国，王秀英，材料都齐了",
+    # 《》 and quotes that hold no one
+    "《诗经》", "《新民晚报》来电", "《民法典》规定", "“健康”讲座", "“金钥匙”", "“连心桥”",
+    "他说“谢谢”", "备注“加急”", "标注“已核实”", "“高龄津贴”", "备注“常住户”",
+    # words before a number
+    "常用13955556666", "备用13955556666", "周一到13955556666", "高频次13955556666",
+    "高血压13955556666", "王府井13955556666", "万科物业13955556666", "高龄户13955556666",
+    # a number's 号 before a place or a thing
+    "2号楼，3号楼", "5号窗口，6号窗口", "2号线，3号线", "3号床，4号床", "8号门", "12号台风",
+    "5号文件", "2号车库，3号车库", "10号专窗",
+    # places and words joined by a dot, romanised places listed
+    "文明·和谐", "上海·浦东", "巴黎·伦敦·纽约", "党建·引领", "汤圆·饺子",
+    "Pudong New Area, Shanghai", "Lu Jiazui, Pudong", "Xu Hui, Jing An", "Hong Kong, Macau",
+    "Li Ning, Nike",
+    # a space after a character that is no surname's
+    "高 兴来办", "王 府井来办"])
+def test_words_that_look_like_stop_fifty_twos_misses_stay(words: str) -> None:
+    """For each shape scrub55 reads, what a clerk types that looks like it: none is a name (the
+    numbers in some go, as before)."""
+    out = redact(words)
+    assert NAME not in out, out

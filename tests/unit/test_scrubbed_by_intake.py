@@ -38,6 +38,7 @@ from shared.kernel.scrubbing import (
 )
 from shared.security.principals import Principal, Role, acting_as
 from shared.settings import Settings
+from tests.support import scrubber_broken_on
 
 REASON = "王秀英不在家，下周再访，电话13912345678"
 SCRUBBED = "[姓名已隐去]不在家，下周再访，电话13912345678"  # as intake answers (phone: patterns)
@@ -319,3 +320,55 @@ def test_a_residents_call_is_signed_apart_from_a_cases() -> None:
     assert signed(settings, some_id, body, mac, "resident")
     assert not signed(settings, some_id, body, mac), "a resident's call is no case's"
     assert not signed(settings, some_id, body, signature(settings, some_id, body), "resident")
+
+
+def test_a_note_a_clerk_typed_that_the_scrubber_cannot_read_is_refused_not_blanked(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """scrub54 left a failed rule blanking the whole note (``[文字已隐去]``) on the write path
+    too: the clerk's note was stored blank and lost. Now the command is refused naming the
+    field, nothing of the text in the refusal, and the clerk says it otherwise."""
+    from shared.kernel.errors import FreeTextUnscrubbable
+    from shared.kernel.privacy.redaction import RedactionFailed
+
+    scrubber_broken_on("锟斤拷", monkeypatch)
+    note = "王秀英锟斤拷，电话13912345678"
+    for fields in ({"words": note, "meta": {"actor": "clerk-018"}},
+                   {"words": note, "meta": {"actor": "clerk-018",
+                                            SCRUBBED_BY_INTAKE: IntakeScrubbed(["x"], ["y"])}}):
+        with pytest.warns(RedactionFailed, match="refused"), \
+                pytest.raises(FreeTextUnscrubbable) as refused:
+            scrub_fields("RequestHeard", fields)
+        assert refused.value.status == 422 and refused.value.code == "free_text_unscrubbable"
+        assert refused.value.details == {"field": "words"}
+        assert "王秀英" not in refused.value.message and "139" not in refused.value.message
+    # Said otherwise, it is recorded.
+    out = scrub_fields("RequestHeard", {"words": "王秀英来电，电话13912345678",
+                                        "meta": {"actor": "clerk-018"}})
+    assert out["words"] == "[姓名已隐去]来电，电话[电话已隐去]"
+
+
+def test_a_text_a_worker_copies_or_intake_blanked_still_fails_closed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the services' own workers copy was recorded already: there is no one to ask, so the
+    blank stands (as in a log line, a dead letter or an export). A caller's text that intake
+    could not scrub for follow-up or feedback (its answer is the blank) refuses the caller."""
+    from shared.kernel.errors import FreeTextUnscrubbable
+    from shared.kernel.privacy.markers import REDACTED_TEXT
+    from shared.kernel.privacy.redaction import RedactionFailed
+
+    scrubber_broken_on("锟斤拷", monkeypatch)
+    with pytest.warns(RedactionFailed, match="replaced whole"):
+        out = scrub_fields("RequestHeard", {"words": "锟斤拷", "meta": {"actor": "system:rules"}})
+    assert out["words"] == REDACTED_TEXT
+    reason = "王秀英不在家锟斤拷"
+    blanked = IntakeScrubbed([reason], [REDACTED_TEXT])
+    with pytest.raises(FreeTextUnscrubbable) as refused:
+        scrub_fields("HelpTaskHandedBack", {"reason": reason, "meta": {
+            "actor": "clerk-018", SCRUBBED_BY_INTAKE: blanked}})
+    assert refused.value.details == {"field": "reason"}
+    out = scrub_fields("HelpTaskHandedBack", {"reason": reason, "meta": {
+        "actor": "system:rules", SCRUBBED_BY_INTAKE: blanked}})
+    assert out["reason"] == REDACTED_TEXT
+    # A clerk who types the blank itself is not refused for it.
+    assert scrub_fields("HelpTaskHandedBack", {"reason": REDACTED_TEXT, "meta": {
+        "actor": "clerk-018", SCRUBBED_BY_INTAKE: blanked}})["reason"] == REDACTED_TEXT

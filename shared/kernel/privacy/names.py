@@ -50,7 +50,9 @@ _NOT_GIVEN = ("说讲称来去在的了是和与要想已没不也都又就对�
               "每")
 """Characters that end a name rather than belong to it (王秀英说, 陈静代办)."""
 _GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
-_SHAN_WORDS = "位元独身亲据子程次人间项一价号月双纯调薄车杠词曲方列机品科线行页张式个"
+_SHAN_WORDS = ("位元独身亲据子程次人间项一价号月双纯调薄车杠词曲方列机品科线行页张式个"
+               # a count's measure word (单笔报销, 单件寄送: scrub55 reads 单 before one)
+               "笔季件份户条套台辆本批只块包盒瓶场单")
 _NAME = (r"(?:" + _SURNAME + _GIVEN + r"{1,2}|单(?![" + _SHAN_WORDS + r"])" + _GIVEN + r"{2})")
 """A whole name where a clause opens (``_SPEAKER``, ``_DEED``, scrub53's rules): a common
 surname and one or two characters, or 单 (Shan) and two: 单 opens so many words (单位, 单元,
@@ -64,6 +66,10 @@ OFFICE_POSTS = ("科长", "处长", "局长", "所长", "站长", "院长", "校
 person of an office as surely as 王主任 does; not 区长, 县长, 市长, 镇长 (a place's name
 ends in a surname: 长宁区长), nor a trade said of anyone (免费律师, 专职会计)."""
 _SURNAME_TITLE = re.compile(_SURNAME + "(?:" + _HONORIFIC + "|" + "|".join(OFFICE_POSTS) + ")")
+_SHAN_TITLED = re.compile("(?<![\u4e00-\u9fff])单(?:" + _HONORIFIC + "|" + "|".join(OFFICE_POSTS)
+                          + ")")
+"""单 (Shan) with a form of address or a post where it opens the clause (单阿姨又来问了: kept
+until scrub55, 单 being no surname of ``SURNAMES``; not 买单先生, 账单主任)."""
 _POSTS = ("保安", "门卫", "城管", "租车", "汽车", "打车", "班车", "校车", "修车", "包车")
 _OFFICIAL_TITLES = ("主任", "书记", "医生", "老师", "同志", "师傅", *OFFICE_POSTS)
 
@@ -560,7 +566,7 @@ _WITH_OTHERS = r"(?:等(?:[两二三四五六七八九十\d]{1,2}人|人)?|一�
 """Who came with the name (张建国等人来过, 张建国等三人来过, 张建国一家来过): the name was kept
 until redteam100; 张建国们来过 (he and his) until scrub51."""
 _SPEAKER = re.compile(_SPEAKER_OPENS + r"(?!" + _A_DAY_NOT_A_NAME + r")(?P<n>" + _SURNAME + _GIVEN
-                      + r"{1,2}|单(?![" + _SHAN_WORDS + r"])" + _GIVEN + r"{2})(?=" + _WITH_OTHERS
+                      + r"{1,2}|单(?![" + _SHAN_WORDS + r"])" + _GIVEN + r"{1,2})(?=" + _WITH_OTHERS
                       + _TIME_BETWEEN + _GAP + _SPEAKER_DOES + ")")
 """A name opening a clause before a verb of speech (王秀英说), or after the everyday word for
 who they are to the resident (邻居李四说, 她老公孙立军来电: each of ``_KIN`` is two characters,
@@ -642,7 +648,8 @@ _SPACED_AFTER_SURNAME = re.compile(
     _INTRODUCERS + r"(?:是|为|叫|:|：)?\s{0,2}(?P<n>" + _SURNAME + r" {1,2}" + _GIVEN + r"{1,2}?)"
     r"(?=[，。；！？,.;!?、\s）)]|$|说|称|表示|反映|讲|来电|来访|告诉|" + _DEEDS + ")"
     r"|(?:^|(?<=[，。；！？,.;!?\n]))(?P<s>" + _SURNAME + r" {1,2}" + _GIVEN + r"{1,2})"
-    r"(?=说|称|表示|反映|讲|来电|来访|告诉|来过|" + _DEEDS + ")"
+    r"(?=" + _GAP + r"(?:说|称|表示|反映|讲|来电|来访|告诉|来过|" + _DEEDS + "|" + _CAME_FOR
+    + "))"
     r"|(?:" + "|".join(_REACHING) + r")(?:了|过)?(?P<r>" + _SURNAME + r" {1,2}" + _GIVEN
     + r"{1,2}?)" + _REACH_END)
 """A name with a space after its surname (申请人：张 建国, 张 建国说: a form's boxes, the way
@@ -691,8 +698,8 @@ _ANY_COUPLE = re.compile("[夫两老他她爱](?:妇|妻|口子|两口|妈|爸|�
 _COUPLE_KINDS = ("金婚", "丁克", "高知", "高龄", "常年", "华侨", "双职", "伍军")
 _BRACKETED = re.compile(
     r"[【「『〔〖](?P<n>" + _NAME + r")(?=[】」』〕〗](?P<d>" + _GAP + _TIME_BETWEEN + _SPEAKER_DOES
-    + r")?)|[“\"'‘\[(](?P<q>" + _NAME + r")(?=[”\"'’\])]" + _GAP + _TIME_BETWEEN + _SPEAKER_DOES
-    + ")")
+    + r")?)|[“\"'‘\[(《](?P<q>" + _NAME + r")(?=[”\"'’\])》]" + _GAP + _TIME_BETWEEN
+    + _SPEAKER_DOES + r")|[“\"](?P<a>" + _NAME + r")(?=[”\"][。；！？.;!?\s]*$)")
 """A name a clerk sets in 【】 / 「」 / 『』, alone or before what the person came for
 (【张建国】来办医保, 「王秀英」), and in quotes or [] before it (“张建国”来办): kept
 until scrub53 (only “” / 「」 before a verb of speech, ``_QUOTED_SPEAKER``). Alone, only a
@@ -703,7 +710,8 @@ _THING_END = frozenset("码卡证子桥匙费款单表金站园城路街区组�
                        "房屋险病症药车票包书报刊节日周月年法规例制度事宜点线网苑坊弄里村镇"
                        "乡县市省湾港岛山河湖计划案油米面茶酒宝贝星光家堂坛台亭阁轩斋厂行社"
                        "团班级校圈帮链")
-_ANY_BRACKET = re.compile("[【「『〔〖“\"'‘\\[(]")
+_ANY_NUMBERED = re.compile(r"\d[室号床]" + _SURNAME_FIRST)
+_ANY_BRACKET = re.compile("[【「『〔〖“\"'‘\\[(《]")
 _CLOSING_LABEL = re.compile(r"(?:核实|确认|提交|递交|办理人?|受理|备注|登记|交接人?|对象|退回"
                             r"|退还)$")
 _CLOSING_REACHED = re.compile(
@@ -740,7 +748,9 @@ _BEFORE_A_DOTTED = ("已联系", "联系", "通知", "居民", "申请人", "住
 """What a note writes right before a dotted name, glued to it (今天买买提·艾力来办): not the
 name's."""
 _TRANSLITERATED = frozenset("阿卜杜拉买提艾力热合曼吐尔逊依古丽努穆罕默德亚森玉素甫麦吾斯帕迪巴特"
-                            "扎西次仁卓玛娜莎尼孜汗别克哈萨乌兹苏坦图达格桑布顿珠旺堆")
+                            "扎西次仁卓玛娜莎尼孜汗别克哈萨乌兹苏坦图达格桑布顿珠旺堆"
+                            # a Western name so written (约翰·史密斯, 玛丽·琼斯: scrub55)
+                            "翰密汤姆杰露彼得琼詹乔治凯琳迈泰勒威廉")
 """A name joined by a middle dot, as Uyghur, Kazakh, Tibetan and other names are written in
 Chinese characters (买买提·艾力来办, 阿卜杜拉·买买提): kept until scrub53 unless on file
 (``known_person``). Two characters or more a part, at least two of them sounds such names are
@@ -755,12 +765,16 @@ _DOTTED_PLACES = ("阿克苏", "库尔勒", "喀什", "和田", "伊犁", "伊�
                   "奎屯", "阿拉尔", "图木舒克", "霍尔果斯", "喀纳斯", "巴音郭楞", "克孜勒苏",
                   "拉萨", "日喀则", "林芝", "昌都", "山南", "那曲", "格尔木", "德令哈", "玉树",
                   "阿坝", "甘孜", "呼和浩特", "鄂尔多斯", "包头", "乌兰察布", "锡林郭勒", "阿拉善")
-_NAME_LIST = re.compile(r"(?P<l>" + _NAME + r"(?:(?:[，,、；;/和]|\r?\n)" + _NAME + r"){2,7})"
+_NAME_LIST = re.compile(r"(?P<l>" + _NAME + r"(?:(?:[，,、；;/和]|\r?\n)" + _NAME + r"){1,7})"
                         r"(?=[。；;！!？?，,\r\n]|$)")
 _LIST_PART = re.compile(r"[^，,、；;/和\r\n]+")
+_TWO_NAMES_END = re.compile(r"[ \t]*(?:[。；;！!？?\r\n]|$)")
+_ONE_LIST_MARK = re.compile(r"[，,、；;](?=" + _SURNAME_FIRST
+                            + r"[\u4e00-\u9fff]{1,3}[ \t]*(?:[。；;！!？?\r\n]|$))")
 _LIST_OPENS = re.compile("[：:\n。；;]")
 _TWO_LIST_MARKS = re.compile("[，,、；;/\n和][^，,、；;/\n和]*[，,、；;/\n和]")
-"""What ``_listed`` needs, two marks that part a list: one scan of the text."""
+"""What ``_listed`` needs, two marks that part a list: one scan of the text (or, for two
+names alone, ``_ONE_LIST_MARK``: a mark between a name's end and a surname)."""
 """Three or more whole names listed with commas and nothing else in the clause (张建国,王秀英,
 刘志刚; 交接：王芳、李强、张伟): kept until scrub53 (a list was read only before what they did);
 every part must be a name (周一，周三，周五 and 高温，严寒，雷雨 stay whole). Since redteam108 also
@@ -792,6 +806,37 @@ def name_after_a_number(text: str, end: int) -> Iterator[tuple[int, int, str]]:
         yield m.start("n"), m.end("n"), REDACTED_NAME
 
 
+_BEFORE_A_NUMBER = re.compile(r"(?:^|(?<=[^\u4e00-\u9fff]))(?P<n>" + _NAME + r")[ \t]?$")
+_BEFORE_A_COUNT = frozenset("次到至为是有码")
+"""How a word before a number ends (高频次, 周一到, 编码): no name's end there."""
+_BEFORE_A_PHONE = ("常用", "备用", "固话", "手机", "电话", "座机", "号码", "联系", "本人", "家属")
+
+
+def name_before_a_number(text: str, start: int) -> Iterator[tuple[int, int, str]]:
+    """A whole name glued right before the phone or ID number that starts at ``start``, opening
+    its clause (常桂香13955556666，低保复核: the number went, the name stayed until scrub55);
+    ``rule_spans`` asks it of each it finds. Not what a note says of a number (常用, 备用)."""
+    m = _BEFORE_A_NUMBER.search(text, max(0, start - 6), start)
+    if m is not None and len(n := m.group("n")) >= 3 and _a_persons(n) \
+            and n[-1] not in _THING_END and n[-1] not in _BEFORE_A_COUNT \
+            and not n.startswith(_BEFORE_A_PHONE) and n[:2] not in _WEEKDAYS:
+        yield m.start("n"), m.end("n"), REDACTED_NAME
+
+
+_NUMBERED = re.compile(r"(?<=\d[室号床])(?P<n>" + _NAME + r")(?=[、，,；;][ \t]*\d+[室号床]"
+                       r"|[ \t]*(?:[。；;！!？?\r\n]|$))")
+"""A whole name after a room's or a number's 号 in a list, or closing the note
+(1203室武建设、1204室乔玉兰都反映漏水, 2号贺国平，3号赖文杰): kept until scrub55 (only one before
+what the person did went, 1203室张建国来办)."""
+
+
+def _numbered(text: str) -> Iterator[tuple[int, int, str]]:
+    for m in _NUMBERED.finditer(text):
+        n = m.group("n")
+        if len(n) >= 3 and _a_persons(n) and n[-1] not in _THING_END:
+            yield m.start("n"), m.end("n"), REDACTED_NAME
+
+
 def _along(text: str) -> Iterator[tuple[int, int, str]]:
     for m in _ALONG.finditer(text):
         g = "n" if m.group("n") else "w"
@@ -811,9 +856,9 @@ def _couples(text: str) -> Iterator[tuple[int, int, str]]:
 
 def _bracketed(text: str) -> Iterator[tuple[int, int, str]]:
     for m in _BRACKETED.finditer(text):
-        g = "n" if m.group("n") else "q"
+        g = "n" if m.group("n") else "q" if m.group("q") else "a"
         n = m.group(g)
-        if _a_persons(n) and (g == "q" or m.group("d") is not None
+        if _a_persons(n) and (g == "q" or (g == "n" and m.group("d") is not None)
                               or (len(n) == 3 and n[-1] not in _THING_END)):
             yield m.start(g), m.end(g), REDACTED_NAME
 
@@ -844,6 +889,10 @@ def _listed(text: str) -> Iterator[tuple[int, int, str]]:
             continue
         listed = m.end()
         parts = list(_LIST_PART.finditer(text, m.start("l"), m.end("l")))
+        if len(parts) == 2 and not (_TWO_NAMES_END.match(text, m.end())
+                                    and all(len(p.group()) == 3 for p in parts)
+                                    and text[parts[0].end()] in "，,、；;"):
+            continue  # 邱志华,廖美玲; not 高温，严寒 nor 张建国，王秀英，材料都齐了
         if all(_a_persons(n := p.group()) and n[-1] not in _THING_END for p in parts):
             for p in parts:
                 yield p.start(), p.end(), REDACTED_NAME
@@ -1257,7 +1306,8 @@ _LOWER_PINYIN_SURNAMES = frozenset(n.lower() for n in _PINYIN_SURNAMES)
 _PINYIN_SURNAME = "(?:" + "|".join(sorted(set(_PINYIN_SURNAMES), key=len, reverse=True)) + ")"
 _PINYIN_NAME = re.compile(
     r"(?=[A-Z])(?<![A-Za-z])(?P<s>" + _PINYIN_SURNAME + r"|" + _PINYIN_SURNAME.upper() + r")\s"
-    r"(?P<g>[A-Z][a-z]{1,11}|[A-Z]{2,12})(?![A-Za-z\-]|,?\s[A-Z]|\s(?:[Rr]oad|[Ss]treet|[Ll]u"
+    r"(?P<g>[A-Z][a-z]{1,11}|[A-Z]{2,12})(?![A-Za-z\-]|,?\s(?!(?:" + _PINYIN_SURNAME
+    + r")\s[A-Z][a-z]{1,11}(?:,|$))[A-Z]|\s(?:[Rr]oad|[Ss]treet|[Ll]u"
     r"|[Ss]tation|[Dd]istrict|[Tt]own|[Vv]illage)\b)")
 _PINYIN_LOWER = re.compile(r"(?=[a-z])(?<![A-Za-z]\s)(?<![A-Za-z])(?P<s>" + _PINYIN_SURNAME.lower()
                            + r")\s(?P<g>[a-z]{2,12})(?=\s?[\u4e00-\u9fff])")
@@ -1491,6 +1541,9 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
             if _addressed_by_post(text, m.start(), m.group()) or _ends_a_word(text, m.start()):
                 continue
             yield m.start(), m.end(), REDACTED_NAME
+        if "单" in text:  # 单阿姨
+            for m in _SHAN_TITLED.finditer(text):
+                yield m.start(), m.end(), REDACTED_NAME
         for start, end in _full_name_titled(text):
             yield start, end, REDACTED_NAME
     if _KANA_TITLE.search(text) or (_JAPANESE_TITLE.search(text)
@@ -1632,8 +1685,10 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
         yield from _closing(text)  # 材料已收：张建国
     if "·" in text or ("." in text and _CJK_DOT.search(text)):
         yield from _dotted(text)  # 买买提·艾力, 伊力哈木.托合提
-    if _TWO_LIST_MARKS.search(text):
-        yield from _listed(text)  # 张建国,王秀英,刘志刚
+    if ("室" in text or "号" in text or "床" in text) and _ANY_NUMBERED.search(text):
+        yield from _numbered(text)  # 2号贺国平，3号赖文杰
+    if _TWO_LIST_MARKS.search(text) or _ONE_LIST_MARK.search(text):
+        yield from _listed(text)  # 张建国,王秀英,刘志刚; 邱志华,廖美玲
     if latin:
         if "." in text:  # W.X.Y.
             for m in _DOTTED_INITIALS.finditer(text):

@@ -35,7 +35,7 @@ from shared.kernel.privacy.markers import (
     REDACTED_ID,
     REDACTED_PHONE,
 )
-from shared.kernel.privacy.names import name_after_a_number, name_spans
+from shared.kernel.privacy.names import name_after_a_number, name_before_a_number, name_spans
 from shared.kernel.privacy.numbers import (
     _ANY_DIGIT,
     _ANY_LATIN,
@@ -69,6 +69,7 @@ def rule_spans(text: str) -> Iterator[tuple[int, int, str]]:
             yield start, end, marker
             if marker in (REDACTED_PHONE, REDACTED_ID):  # 13912345678王秀英
                 yield from name_after_a_number(text, end)
+                yield from name_before_a_number(text, start)  # 常桂香13955556666
     if (digits or latin) and _ANY_CHAT.search(text):
         for m in _CHAT_ID.finditer(text):
             if _chat_account(m):

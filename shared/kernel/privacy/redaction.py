@@ -111,6 +111,12 @@ Since redteam108 also with a space, a tab or an emoji before what the person did
 (``来访：\n邱志华``), after 备注 / 登记 / 对象 (``备注：邱志华``), in lists parted by ；, / or
 lines, dotted with a full stop (``伊力哈木．托合提``), a phone and a space before
 (``13812349876 黎少华``), and the surname 赖.
+Since scrub55 also two whole names alone parted by a comma (``邱志华,廖美玲``), a name in 《》
+before a doing or alone in quotes closing a note (``备注“乔玉兰”``), glued before its phone
+(``常桂香13955556666，``), after a numbered room or 号 in a list (``2号贺国平，3号赖文杰``), a
+Western name written with a dot (``约翰·史密斯``), 单 before one character or a form of
+address (``单强来办``, ``单阿姨``), a space inside a name before an errand (``侯 建新来办``) and
+pinyin names listed (``Hou Jianxin, Mao Xiuzhen``).
 
 Text is matched on a copy whose full-width digits, letters and separators, and other scripts'
 digits, are folded to ASCII, every middle dot to "·" and invisible characters (zero-width
@@ -128,7 +134,9 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from shared.kernel.privacy.known_person import KnownPerson
 from shared.kernel.privacy.markers import (
@@ -230,7 +238,29 @@ def _rtl_spans(text: str, known: KnownPerson | None) -> list[tuple[int, int, str
 
 class RedactionFailed(RuntimeWarning):
     """A rule of the scrubber's failed on a text (a defect of its own): the text was replaced
-    whole by ``REDACTED_TEXT``. Names the exception's type and the text's length only."""
+    whole by ``REDACTED_TEXT``, or refused (:func:`refusing`). Names the exception's type
+    and the text's length only."""
+
+
+class Unscrubbable(Exception):
+    """Raised by :func:`redact` inside :func:`refusing`: a rule failed on the text, which the
+    caller can ask for again (a clerk's note on the write path). Holds nothing of the text."""
+
+
+_REFUSING: ContextVar[bool] = ContextVar("scrubber_refusing", default=False)
+
+
+@contextmanager
+def refusing() -> Iterator[None]:
+    """Within it, a rule that fails makes :func:`redact` raise :class:`Unscrubbable` instead
+    of blanking the text: the write path of a text a person typed, who can be asked to say it
+    otherwise (``shared.kernel.scrubbing``), so the note is neither stored blank nor as typed.
+    A context variable, so ``redact``'s callers and stand-ins keep its signature."""
+    token = _REFUSING.set(True)
+    try:
+        yield
+    finally:
+        _REFUSING.reset(token)
 
 
 def redact(text: str, known: KnownPerson | None = None) -> str:
@@ -240,13 +270,18 @@ def redact(text: str, known: KnownPerson | None = None) -> str:
     Fails closed: a rule that raises (redteam108 found one: ``女儿陪来的`` raised IndexError in
     scrub53's companion rule, on the write path, in every log line and dead letter holding it,
     and in exports) gives ``REDACTED_TEXT`` for the whole text, never the text, and warns
-    ``RedactionFailed`` (the exception's type and the length, nothing of the text)."""
+    ``RedactionFailed`` (the exception's type and the length, nothing of the text); inside
+    :func:`refusing` it warns the same and raises :class:`Unscrubbable`."""
     try:
         return _redact(text, known)
     except Exception as exc:
+        refused = _REFUSING.get()
         warnings.warn(RedactionFailed(
             f"the scrubber failed on a text of {len(text)} characters "
-            f"({type(exc).__name__}); it was replaced whole"), stacklevel=2)
+            f"({type(exc).__name__}); it was {'refused' if refused else 'replaced whole'}"),
+            stacklevel=2)
+        if refused:
+            raise Unscrubbable(type(exc).__name__) from None
         return REDACTED_TEXT
 
 

@@ -654,7 +654,10 @@ function explain(error, form) {
   const fields = d.fields || (d.field ? [{ field: d.field, type: error.code }] : []);
   const out = fields.map((f) => {
     const name = String(f.field).split(".")[0];
-    let reason = REASONS[f.type] ? t(REASONS[f.type]) : t("reason_invalid");
+    // A code of its own on a field (free_text_unscrubbable: say the note otherwise) is said
+    // by the code's words, not as "was not accepted".
+    let reason = REASONS[f.type] ? t(REASONS[f.type])
+      : f.type !== "invalid_command" && has(`code_${f.type}`) ? t(`code_${f.type}`, d) : t("reason_invalid");
     if (f.type === "invalid_command" && has(`invalid_${name}`)) reason = t(`invalid_${name}`);
     if (f.type === "invalid_command" && d.horizon_days) {
       reason = t("reason_day_window", { earliest: d.earliest, days: d.horizon_days });
