@@ -60,13 +60,14 @@ async def test_a_month_closed_before_it_ended_is_refused_on_the_board_in_chinese
 
 
 async def test_a_note_the_scrubber_cannot_read_is_asked_again_and_kept_on_the_page(
-        center: Center, desk: BrowserContext, monkeypatch: pytest.MonkeyPatch) -> None:
+        center: Center, own: Own, desk: BrowserContext,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """A scrubber's rule that fails on a clerk's words (redteam108 found one) blanked the whole
     note (``[文字已隐去]``) and stored that: the resident's request was lost. Now intake refuses
     the step by the code's words, the words stay in the box, and said otherwise they are saved."""
     scrubber_broken_on("锟斤拷", monkeypatch)
     page = await desk.new_page()
-    await case_heard(page, center, "clerk-034", "window-4", "想申请低保，锟斤拷")
+    await case_heard(page, center, own.clerk(), "window-4", "想申请低保，锟斤拷", own.center_id)
     form = page.locator("form[data-op=hear]")
     refusal = form.locator(".refusal")
     await expect(refusal).to_be_visible()
