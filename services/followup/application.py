@@ -35,7 +35,6 @@ from services.followup.domain import (
     first_morning_to_come,
     first_watched_period,
     follow_up_id_for,
-    not_on_a_day_gone,
     obligation_aggregate_id,
     policy_scope,
     referral_overdue_follow_up_id,
@@ -297,23 +296,30 @@ class FollowUps:
     # -- scheduling -------------------------------------------------------------------------
 
     def on_a_day_to_come(self, plan: Plan) -> Plan:
-        """A rule's plan, worked out from its event's moment, due on the first working
-        morning to come when the day it would be done on is over now (``not_on_a_day_gone``):
-        a deadline posted offline on Thursday and sent on Friday got a reminder due on
-        Thursday, missed at Friday's first tick and counted late on Thursday. Kept in its
-        rule (``not_before``), so re-planning keeps it; provisional when that morning is."""
+        """The one rule for a follow-up planned from an event's moment: when the working day
+        it would be done on (``end_of_due_day``) is over now, the moment it is planned, it is
+        due on the first working morning to come (``first_morning_to_come``). Planned on a day
+        gone (an event posted offline and sent the next day, a rule applied late, a period
+        missed before anyone knew), a follow-up was missed the moment it was planned and
+        counted late on that day, in a month perhaps closed: a deadline posted offline on
+        Thursday and sent on Friday got a reminder due on Thursday, missed at Friday's first
+        tick. Kept in its rule (``not_before``), so re-planning keeps it; provisional when
+        that morning is. Long gone, it is lapsed instead (below)."""
         calendar = self.calendar(plan.center_id)
         now = self.clock.now()
-        floor = not_on_a_day_gone(calendar, plan.due_at, now)
-        if floor is None:
+        end = end_of_due_day(calendar, plan.due_at)  # once, for both questions
+        if end > now:
             return plan
-        if end_of_due_day(calendar, plan.due_at) < now - timedelta(
-                days=self.settings.followup_lapse_after_days):
+        if end < now - timedelta(days=self.settings.followup_lapse_after_days):
             # Long gone (a follow-up service reading years of history from scratch, or back
             # after weeks away): every old reminder and check became due on one clerk's next
             # morning, thousands at once, work that lapsed long ago. Recorded as it was
-            # planned then, and lapsed: on no worklist, in no rate.
+            # planned then, and lapsed: on no worklist, in no rate. No morning to come is
+            # worked out for it (it is due on none): two calendar walks of three a lapsed
+            # plan took (rules55), and at 23:30 on the calendar's last New Year's Eve that
+            # morning, in a year not covered, parked a plan that needs no day of it.
             return _changed(plan, lapsed=True)
+        floor = first_morning_to_come(calendar, now)
         rule = (replace(plan.due_rule, not_before=max(floor, plan.due_rule.not_before or floor))
                 if plan.due_rule is not None else None)
         basis = (Basis.PROVISIONAL if Basis.PROVISIONAL in (plan.basis, calendar.basis_of(floor))

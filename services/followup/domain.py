@@ -296,19 +296,6 @@ def first_morning_to_come(calendar: WorkingCalendar, now: datetime) -> datetime:
     return calendar.opening_on(calendar.local_day(end_of_due_day(calendar, now)))
 
 
-def not_on_a_day_gone(calendar: WorkingCalendar, due_at: datetime, now: datetime
-                      ) -> datetime | None:
-    """The one rule for a follow-up planned from an event's moment: when the working day it
-    would be done on (``end_of_due_day``) is over at ``now``, the moment it is planned, it
-    is due on the first working morning to come (``first_morning_to_come``); None when
-    ``due_at`` stands. Planned on a day gone (an event posted offline and sent the next
-    day, a rule applied late, a period missed before anyone knew), a follow-up was missed
-    the moment it was planned and counted late on that day, in a month perhaps closed."""
-    if end_of_due_day(calendar, due_at) > now:
-        return None
-    return first_morning_to_come(calendar, now)
-
-
 def due_working_day(calendar: WorkingCalendar, due_at: datetime) -> date | None:
     """The day a follow-up due at ``due_at`` is to be done on, as the scheduler misses it
     (``end_of_due_day``): a Sunday's or a Friday 18:00's is Monday's. The on-time rule judges

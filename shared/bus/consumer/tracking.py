@@ -5,7 +5,7 @@ DDL, the batch's tracking write (``TRACK``), a case's block (``BLOCK``), and rea
 from __future__ import annotations
 
 import asyncio
-from typing import cast
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
@@ -175,21 +175,29 @@ class Tracking:
         row must show new). The highest, not the last delivered: a batch is in delivery
         order, and a redelivered event after a newer one of its case moved the row back to
         it (the newer applied again when it came back)."""
-        span: dict[UUID, tuple[int, int]] = {}
+        # Each case's span by its key's ``int``: a UUID's ``__hash__`` and ``__eq__`` are
+        # Python functions, and each event's two look-ups paid both (~1.2 us an event, in
+        # every consumer's every batch; an int's are C). The key itself kept with its span.
+        span: dict[int, list[Any]] = {}
         progress: dict[str, tuple[int, int]] = {}
         for item in items:
             envelope = item.envelope
             assert envelope is not None
             key, seq = envelope.partition_key, item.seq
-            found = span.get(key)
-            span[key] = (seq, seq) if found is None else (min(found[0], seq), max(found[1], seq))
+            found = span.get(key.int)
+            if found is None:
+                span[key.int] = [key, seq, seq]
+            elif seq < found[1]:
+                found[1] = seq
+            elif seq > found[2]:
+                found[2] = seq
             pos, top = progress.get(envelope.service, (0, 0))
             progress[envelope.service] = (max(pos, envelope.position), max(top, seq))
         services = list(progress)
-        highest = [high for _, high in span.values()]
-        return (self.name, list(span), highest, services,
+        highest = [high for _, _, high in span.values()]
+        return (self.name, [key for key, _, _ in span.values()], highest, services,
                 [progress[svc][0] for svc in services], [progress[svc][1] for svc in services],
-                [low for low, _ in span.values()], highest)
+                [low for _, low, _ in span.values()], highest)
 
     async def _written(self, conn: asyncpg.Connection, items: list[_Item]) -> bool:
         """``TRACK`` for ``items``: True when it wrote every case's row (each showed the
