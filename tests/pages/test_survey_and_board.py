@@ -68,7 +68,7 @@ async def test_answers_move_the_board_and_a_bad_review_is_an_open_rectification(
     # office open for a while yet, both home visits fall before closing; else they are
     # upcoming. Not all of the desk's work is theirs: the history seeded below has early
     # checks (an emotion not defused) that fell due on days gone, and a follow-up planned on
-    # a day gone is due at the first working morning to come (not_on_a_day_gone): this
+    # a day gone is due at the first working morning to come (FollowUps.on_a_day_to_come): this
     # morning's while the office is open, so today's work until closing. In the last minutes
     # before closing the desk counts those and no visit (the fresh CI run at 16:58 Shanghai
     # read 1, asserted against 0); after closing and on a day off, nothing.
