@@ -60,6 +60,16 @@ async def _read_ahead(consumer: Consumer, items: list[_Item]) -> list[Any]:
     return ahead
 
 
+async def _applied(pool: asyncpg.Pool, consumer: Consumer, items: list[_Item]) -> None:
+    """``items`` applied as the leader applies a batch, on a connection of its own."""
+    async with pool.acquire() as conn:
+        consumer._conn = conn
+        try:
+            await consumer._apply(items)
+        finally:
+            consumer._conn = None
+
+
 async def test_the_next_batch_is_applied_while_the_round_waits_and_acked_after_the_commit(
         settings: Settings) -> None:
     """Sun 20 Dec 2026, the morning's resolutions: a batch holds a case's event 4 and waits
@@ -109,12 +119,7 @@ async def test_a_batch_failing_after_taking_the_next_hands_the_next_back_unacked
         consumer = _consumer(settings, pool, cast(Any, handler))
         first, nxt = [_item(case, 4)], [_item(case, 5), _item(other, 7)]
         ahead = await _read_ahead(consumer, nxt)
-        async with pool.acquire() as conn:
-            consumer._conn = conn
-            try:
-                await consumer._apply(first)
-            finally:
-                consumer._conn = None
+        await _applied(pool, consumer, first)
         assert handler.given[:2] == [[4], [5, 7]]
         assert ahead == [i.msg for i in nxt]  # the next batch again, in its order
         assert _answers(first + nxt) == ["ack", None, None]
@@ -137,12 +142,7 @@ async def test_a_redelivered_copy_of_an_event_in_hand_is_not_merged(settings: Se
         consumer = _consumer(settings, pool, cast(Any, handler))
         first, nxt = [_item(case, 4)], [_item(case, 4), _item(case, 5)]
         ahead = await _read_ahead(consumer, nxt)
-        async with pool.acquire() as conn:
-            consumer._conn = conn
-            try:
-                await consumer._apply(first)
-            finally:
-                consumer._conn = None
+        await _applied(pool, consumer, first)
         assert handler.given == [[4]]
         assert ahead == [i.msg for i in nxt]
         assert _answers(first + nxt) == ["ack", None, None]
@@ -163,11 +163,6 @@ async def test_a_batch_not_the_usual_one_takes_nothing_ahead(settings: Settings)
         consumer = _consumer(settings, pool, cast(Any, handler))
         nxt = [_item(case, 9)]
         ahead = await _read_ahead(consumer, nxt)
-        async with pool.acquire() as conn:
-            consumer._conn = conn
-            try:
-                await consumer._apply([_item(done, 5), _item(case, 8)])
-            finally:
-                consumer._conn = None
+        await _applied(pool, consumer, [_item(done, 5), _item(case, 8)])
         assert handler.given == [[8]]
         assert ahead == [nxt[0].msg]
