@@ -583,12 +583,16 @@ class IntakeFollower:
             written = True
         finally:
             # settled before the transaction ends, whatever happened here
-            ran, requested, *merged = await asyncio.gather(
-                commands, answered(sent),
-                *([more()] if more is not None and mergeable and written else ()),
-                return_exceptions=True)
-        for outcome in (ran, requested, *merged,
-                        *(() if isinstance(ran, BaseException) else ran)):
+            settling = asyncio.gather(commands, answered(sent), return_exceptions=True)
+            if more is not None and mergeable and written:
+                try:
+                    await more(settling)
+                except BaseException:  # cancelled: what was sent is withdrawn, as below
+                    settling.cancel()
+                    await asyncio.wait((settling,))
+                    raise
+            ran, requested = await settling
+        for outcome in (ran, requested, *(() if isinstance(ran, BaseException) else ran)):
             if isinstance(outcome, BaseException):
                 raise outcome
         settled = dict(zip(runs, ran, strict=True))

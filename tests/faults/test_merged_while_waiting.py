@@ -43,7 +43,9 @@ class Waits:
         await conn.execute("INSERT INTO effects (seq) SELECT unnest($1::bigint[])",
                            [e.position for e in events])
         if more is not None:
-            await asyncio.gather(self.round_over.wait(), more())
+            round_ = asyncio.ensure_future(self.round_over.wait())
+            await more(round_)
+            await round_
             if self.fail_after_more:
                 raise RuntimeError("a command of the batch was refused")
 
@@ -166,3 +168,33 @@ async def test_a_batch_not_the_usual_one_takes_nothing_ahead(settings: Settings)
         await _applied(pool, consumer, [_item(done, 5), _item(case, 8)])
         assert handler.given == [[8]]
         assert ahead == [nxt[0].msg]
+
+
+async def test_the_next_batch_arriving_while_the_round_waits_is_taken_as_it_comes(
+        settings: Settings) -> None:
+    """Sun 20 Dec 2026: nothing is read ahead when the batch starts to wait for its round;
+    the case's event 5 comes meanwhile. It is taken as soon as it is decoded, before the
+    round is over, and acked with the batch after the commit."""
+    case = uuid.uuid4()
+    async with schema_pool(settings, "merged_arriving", EFFECTS_DDL) as pool:
+        consumer = _consumer(settings, pool, cast(Any, handler := Waits()))
+        first, nxt = [_item(case, 4)], [_item(case, 5)]
+        ahead = await _read_ahead(consumer, [])
+        batch = asyncio.create_task(_applied(pool, consumer, first))
+
+        async def waiting() -> bool:
+            return len(handler.given) == 1
+        await wait_until(waiting, timeout=10, what="the batch waits for its round")
+        ahead.append(nxt[0].msg)  # as the consumer's read-ahead takes and decodes it
+        consumer._decoded_ahead[id(nxt[0].msg)] = nxt[0]
+        consumer._ahead_grew.set()
+
+        async def merged() -> bool:
+            return len(handler.given) == 2
+        await wait_until(merged, timeout=10, what="the arriving batch applied")
+        assert not handler.round_over.is_set() and ahead == []
+        assert _answers(first + nxt) == [None, None]
+        handler.round_over.set()
+        await batch
+        assert _answers(first + nxt) == ["ack", "ack"]
+        assert await _row(pool, case) == 5 and consumer.stats.merged == 1

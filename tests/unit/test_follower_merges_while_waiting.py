@@ -60,8 +60,8 @@ async def test_the_next_batch_is_taken_while_the_requests_wait_for_their_round(
     merged = asyncio.Event()
     round_over_when_merged: list[bool] = []
 
-    async def more() -> None:
-        round_over_when_merged.append(round_.over.is_set())
+    async def more(waiting: Any) -> None:
+        round_over_when_merged.append(round_.over.is_set() or waiting.done())
         merged.set()
 
     first, second = uuid.uuid4(), uuid.uuid4()
@@ -97,7 +97,7 @@ async def test_a_batch_with_work_after_its_answers_does_not_take_the_next(
     follower = consumer.IntakeFollower(_Feedback(round_.request))  # type: ignore[arg-type]
     taken: list[bool] = []
 
-    async def more() -> None:
+    async def more(waiting: Any) -> None:
         taken.append(True)
 
     lone, stepped = uuid.uuid4(), uuid.uuid4()

@@ -4,8 +4,8 @@ usual batch takes the next one read ahead into its transaction while it waits (`
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import cast
+import asyncio
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
@@ -13,7 +13,7 @@ import structlog
 from nats.aio.msg import Msg
 
 from shared import tracing
-from shared.bus.consumer.handlers import Merging, Preparing, Waiting
+from shared.bus.consumer.handlers import Merging, More, Preparing, Waiting
 from shared.bus.consumer.items import (
     _TRACKED_ALREADY,
     _handled,
@@ -29,6 +29,7 @@ from shared.bus.consumer.one_by_one import MOVED_AGAIN, ROLLED_BACK
 from shared.bus.pulling import ack_each
 from shared.bus.store_timeouts import STORE_TIMED_OUT
 from shared.contracts.decoding import EnvelopeHead
+from shared.kernel.tasks import cancel_and_wait
 
 log = structlog.get_logger("sixstep.consumer")
 
@@ -126,7 +127,7 @@ class Batches:
                     raise _NotAllFresh
                 written = True
                 await self._handle(conn, items, prepared, _TRACKED_ALREADY,
-                                   lambda: self._more(conn))
+                                   lambda until: self._more(conn, until))
             committed = True
         except _NotAllFresh:
             # Rolled back: the rows read as they are now, after whatever the statement
@@ -157,9 +158,10 @@ class Batches:
         self.stats.applied += len(items) + len(merged)
         return None
 
-    async def _more(self, conn: asyncpg.Connection) -> None:
+    async def _more(self, conn: asyncpg.Connection, until: asyncio.Future[Any]) -> None:
         """The next batch merged into the one in hand (``Merging``): the messages read ahead
-        and decoded so far, taken out of the read-ahead (``_ahead``) in stream order, tracked
+        and decoded by then, as soon as any is, unless ``until`` (what the handler waits on)
+        is done first; taken out of the read-ahead (``_ahead``) in stream order, tracked
         first and applied in a savepoint of the batch's transaction, on its connection. Once
         a transaction, and only while the consumer's loop reads ahead. Events not all new
         (a redelivered copy of one in hand, a case blocked) or a handler's failure: the
@@ -169,14 +171,16 @@ class Batches:
         ahead = self._ahead
         if ahead is None or self._merging:
             return
-        taken: list[Msg] = []
-        for msg in ahead:
-            if len(taken) >= self.batch or id(msg) not in self._decoded_ahead:
-                break  # the rest is still being decoded: the next batch's
-            taken.append(msg)
-        if not taken:
-            return
         self._merging = True
+        while not (taken := self._decoded_prefix(ahead)):
+            if until.done():
+                return
+            self._ahead_grew.clear()
+            grew = asyncio.ensure_future(self._ahead_grew.wait())
+            try:
+                await asyncio.wait((grew, until), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                await cancel_and_wait(grew)
         del ahead[:len(taken)]
         items = self._once_each(sorted([self._decoded(m) for m in taken], key=_seq_of))
         try:
@@ -202,6 +206,16 @@ class Batches:
             return
         self._merged = items
         self.stats.merged += 1
+
+    def _decoded_prefix(self, ahead: list[Msg]) -> list[Msg]:
+        """The messages at the front of the read-ahead already decoded, a batch at most
+        (the rest is still being decoded: the next batch's)."""
+        taken: list[Msg] = []
+        for msg in ahead:
+            if len(taken) >= self.batch or id(msg) not in self._decoded_ahead:
+                break
+            taken.append(msg)
+        return taken
 
     def _unmerge(self) -> None:
         """The batch merged into one that did not commit goes back to the front of the
@@ -233,7 +247,7 @@ class Batches:
 
     async def _handle(self, conn: asyncpg.Connection, fresh: list[_Item],
                       prepared: _Prepared | None, track: _Once,
-                      more: Callable[[], Awaitable[None]] | None = None) -> None:
+                      more: More | None = None) -> None:
         """The handler's part of a batch, inside its transaction; ``more`` offered to a
         ``Merging`` handler (the usual batch's)."""
         events = _handled(fresh)

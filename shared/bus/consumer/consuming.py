@@ -137,6 +137,8 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
     #: The batch merged into the one being applied (``Batches._more``), acked with it.
     _merged: list[_Item] = field(default_factory=list, init=False, repr=False)
     _merging: bool = field(default=False, init=False, repr=False)
+    #: Set as each slice read ahead is decoded: a merging batch waits for it (``_more``).
+    _ahead_grew: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     #: When (loop time) an idle consumer next looks at its stream and durable.
     _next_look: float = field(default=0.0, init=False, repr=False)
     #: When (loop time) a gap in the deliveries started this consumer again (``_after_a_loss``).
@@ -607,6 +609,7 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
                         await asyncio.sleep(0)
                     for msg in got[start:start + DECODE_SLICE]:
                         self._decoded_ahead[id(msg)] = self._decode(msg)
+                    self._ahead_grew.set()  # a merging batch waiting for it (``_more``)
                 continue
             if applying.done():
                 return

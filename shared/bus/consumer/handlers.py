@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -71,16 +72,18 @@ class Waiting(Handler, Protocol):
 
 
 
-More = Callable[[], Awaitable[None]]
-"""The next batch read ahead, applied now in the batch's own transaction (``Merging``)."""
+More = Callable[["asyncio.Future[Any]"], Awaitable[None]]
+"""The next batch read ahead, applied in the batch's own transaction as soon as one is read
+while the batch waits on the future it is given (``Merging``)."""
 
 
 class Merging(Handler, Protocol):
     """A handler whose batch waits on something other than its connection (its commands'
     group-commit round) and that can apply the next batch meanwhile: ``apply`` takes
-    ``more``, and awaits it while it waits, only once its own writes are done and when
-    nothing it still does after the wait could be seen differently by the next batch. ``more``
-    applies the events read ahead so far (those decoded, in stream order), tracked first,
+    ``more``, and awaits ``more(waiting)`` with the future it waits on, only once its own
+    writes are done and when nothing it still does after the wait could be seen differently
+    by the next batch. ``more`` applies the events read ahead by then (as soon as any is
+    decoded, unless ``waiting`` is done first; in stream order), tracked first,
     on the same connection in a savepoint of the same transaction: they see this batch's
     writes, their commands queue behind this batch's, and they commit and are acked with it,
     or not at all (a savepoint that failed, or events not all new, hands them back to be
