@@ -27,7 +27,7 @@ import structlog
 from services.feedback import residents
 from services.feedback.application import Feedback, Plan, ResolvedCase
 from services.feedback.domain import Consent, survey_id_for_resolution
-from shared.bus.consumer import partitions_named, wait_for_position
+from shared.bus.consumer import More, partitions_named, wait_for_position
 from shared.bus.jetstream import partition_of
 from shared.contracts import Envelope
 from shared.contracts.vocabulary import RESIDENT_SAYS_UNSOLVED, Channel
@@ -361,12 +361,19 @@ class IntakeFollower:
     #: Read by key each batch (``READ``): the consumer analyzes them as they grow, or the
     #: plan made while they were empty scans every row.
     analyzed = ("intake_cases", "residents")
+    #: While a batch's survey requests wait for their group-commit round, the next batch
+    #: read ahead is applied in its transaction (``shared.bus.consumer.Merging``): decided,
+    #: its cases written and its commands queued behind this batch's, instead of waiting
+    #: for this round, this commit and its own tracking write (end_to_end.py: the round was
+    #: half of a batch's time, the follower's tail).
+    merges = True
 
     def __init__(self, feedback: Feedback, partitions: int = 1) -> None:
         self.feedback = feedback
         self.partitions = partitions  # of the stream's subjects (``window_trips.part``)
 
-    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope],
+                    more: More | None = None) -> None:
         cases, known = await _read(conn, events)
         dirty: set[UUID] = set()
         work: dict[UUID, list[tuple[str, Any]]] = {}
@@ -547,6 +554,16 @@ class IntakeFollower:
         # running past this transaction (gather answers at the first failure and lets the
         # rest go on): the batch is applied again one event at a time after the rollback.
         commands = asyncio.gather(*runs.values(), return_exceptions=True)
+        # The next batch while this one's requests wait, only when nothing of this batch is
+        # left to do after their answers, and nothing of it is sent later: then the next
+        # batch reads this one's rows (same transaction) and its commands queue behind all
+        # of this one's, in order. Not with a case's run of steps (each step is sent once
+        # the one before is answered: the next batch's command for the case could go
+        # first), a reopening's withdrawal decided by its survey (``unsent``: the case's row
+        # is fixed after the answer), nor a resident's narrowed consent (its surveys are
+        # withdrawn after the answers).
+        mergeable = bool(sent) and not runs and not unsent and not known.narrowed
+        written = False
         try:
             if dirty:
                 await save_cases(conn, [cases[i] for i in dirty])
@@ -563,10 +580,18 @@ class IntakeFollower:
                 await conn.execute(HELP_WORK_APPLIED, [w[0] for w in worked],
                                    [w[1] for w in worked], list(worked.values()))
             await known.save(conn)
+            written = True
         finally:
             # settled before the transaction ends, whatever happened here
-            ran, requested = await asyncio.gather(commands, answered(sent),
-                                                  return_exceptions=True)
+            settling = asyncio.gather(commands, answered(sent), return_exceptions=True)
+            if more is not None and mergeable and written:
+                try:
+                    await more(settling)
+                except BaseException:  # cancelled: what was sent is withdrawn, as below
+                    settling.cancel()
+                    await asyncio.wait((settling,))
+                    raise
+            ran, requested = await settling
         for outcome in (ran, requested, *(() if isinstance(ran, BaseException) else ran)):
             if isinstance(outcome, BaseException):
                 raise outcome

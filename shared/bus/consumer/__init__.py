@@ -108,7 +108,15 @@ from shared.bus.consumer.durables import (
     partitions_consumed,
     partitions_named,
 )
-from shared.bus.consumer.handlers import Handler, Meanwhile, PermanentError, Preparing, Waiting
+from shared.bus.consumer.handlers import (
+    Handler,
+    Meanwhile,
+    Merging,
+    More,
+    PermanentError,
+    Preparing,
+    Waiting,
+)
 from shared.bus.consumer.holds import GONE_CHECK_EVERY, NO_MESSAGE, Holds
 from shared.bus.consumer.isolation import ISOLATION_GIVES_UP, Isolation
 from shared.bus.consumer.items import _Item, _Prepared, _RowsMoved
@@ -132,8 +140,9 @@ __all__ = [
     "GONE_CHECK_EVERY", "ISOLATION_GIVES_UP", "MOVED_AGAIN", "NO_MESSAGE", "REFUSED_KEY",
     "RETRYING_KEY", "RETRYING_SAID_AFTER_S", "START_AGAIN_MAX_S", "STREAM_RECHECK_S", "TRACK",
     "TRACKING_DDL", "TRACK_FIRST", "Batches", "Consumer", "ConsumerStats", "DeadLetters",
-    "Handler", "Holds", "Isolation", "Meanwhile", "OneByOne", "PermanentError", "Preparing",
-    "Tracking", "Waiting", "_Item", "_Prepared", "_RowsMoved", "_StartAgain", "_timed_out_alone",
+    "Handler", "Holds", "Isolation", "Meanwhile", "Merging", "More", "OneByOne",
+    "PermanentError", "Preparing", "Tracking", "Waiting", "_Item", "_Prepared", "_RowsMoved",
+    "_StartAgain", "_timed_out_alone",
     "durables_of", "partitioned_name", "partitions_consumed", "partitions_named",
     "wait_for_position",
 ]

@@ -1,9 +1,11 @@
 """A batch applied in one transaction: the usual one tracked first (``TRACK_FIRST``), one not
-all fresh sorted by its tracking rows (duplicates, waiting, fresh)."""
+all fresh sorted by its tracking rows (duplicates, waiting, fresh); a ``Merging`` handler's
+usual batch takes the next one read ahead into its transaction while it waits (``_more``)."""
 
 from __future__ import annotations
 
-from typing import cast
+import asyncio
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
@@ -11,7 +13,7 @@ import structlog
 from nats.aio.msg import Msg
 
 from shared import tracing
-from shared.bus.consumer.handlers import Preparing, Waiting
+from shared.bus.consumer.handlers import Merging, More, Preparing, Waiting
 from shared.bus.consumer.items import (
     _TRACKED_ALREADY,
     _handled,
@@ -21,11 +23,13 @@ from shared.bus.consumer.items import (
     _Prepared,
     _RowsMoved,
     _same,
+    _seq_of,
 )
 from shared.bus.consumer.one_by_one import MOVED_AGAIN, ROLLED_BACK
 from shared.bus.pulling import ack_each
 from shared.bus.store_timeouts import STORE_TIMED_OUT
 from shared.contracts.decoding import EnvelopeHead
+from shared.kernel.tasks import cancel_and_wait
 
 log = structlog.get_logger("sixstep.consumer")
 
@@ -116,13 +120,15 @@ class Batches:
         Before, each batch read its tracking rows in a statement of its own (a PostgreSQL
         transaction of its own, outside the batch's) and wrote them in another at its end:
         at a low rate, with a batch of one event, two of its five round trips."""
-        written = False
+        written = committed = False
         try:
             async with conn.transaction():
                 if not await self._written(conn, items):
                     raise _NotAllFresh
                 written = True
-                await self._handle(conn, items, prepared, _TRACKED_ALREADY)
+                await self._handle(conn, items, prepared, _TRACKED_ALREADY,
+                                   lambda until: self._more(conn, until))
+            committed = True
         except _NotAllFresh:
             # Rolled back: the rows read as they are now, after whatever the statement
             # waited on (a read of its own, as every batch made before TRACK_FIRST).
@@ -141,11 +147,82 @@ class Batches:
             if not written:
                 raise  # the tracking statement itself: as the read before it, not the events'
             self._batch_failed(exc, items)
+            self._unmerge()
             await self._apply_one_by_one(conn, items)
             return None
-        await self._ack([item.msg for item in items])
-        self.stats.applied += len(items)
+        finally:
+            if not committed:  # rolled back with it: the merged batch is the next again
+                self._unmerge()
+        merged, self._merged = self._merged, []
+        await self._ack([item.msg for item in items] + [item.msg for item in merged])
+        self.stats.applied += len(items) + len(merged)
         return None
+
+    async def _more(self, conn: asyncpg.Connection, until: asyncio.Future[Any]) -> None:
+        """The next batch merged into the one in hand (``Merging``): the messages read ahead
+        and decoded by then, as soon as any is, unless ``until`` (what the handler waits on)
+        is done first; taken out of the read-ahead (``_ahead``) in stream order, tracked
+        first and applied in a savepoint of the batch's transaction, on its connection. Once
+        a transaction, and only while the consumer's loop reads ahead. Events not all new
+        (a redelivered copy of one in hand, a case blocked) or a handler's failure: the
+        savepoint rolls back and the messages go back to the front of the read-ahead, to be
+        the next batch as they would have been. Merged, they are acked with the batch after
+        its commit (``_apply_if_all_fresh``), or handed back with it (``_unmerge``)."""
+        ahead = self._ahead
+        if ahead is None or self._merging:
+            return
+        self._merging = True
+        while not (taken := self._decoded_prefix(ahead)):
+            if until.done():
+                return
+            self._ahead_grew.clear()
+            grew = asyncio.ensure_future(self._ahead_grew.wait())
+            try:
+                await asyncio.wait((grew, until), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                await cancel_and_wait(grew)
+        del ahead[:len(taken)]
+        items = self._once_each(sorted([self._decoded(m) for m in taken], key=_seq_of))
+        try:
+            if any(item.envelope is None for item in items):
+                raise _NotAllFresh  # a dead letter: for the next batch's own path
+            async with conn.transaction():  # a savepoint
+                if not await self._written(conn, items):
+                    raise _NotAllFresh
+                if events := _handled(items):
+                    if tracing.enabled():
+                        with tracing.consuming(f"consume {self.name}", [
+                                i for i in items if type(i.envelope) is not EnvelopeHead]):
+                            await self.handler.apply(conn, events)
+                    else:
+                        await self.handler.apply(conn, events)
+        except BaseException as exc:
+            ahead[:0] = taken  # the next batch, as it was
+            if not isinstance(exc, Exception):
+                raise
+            if not isinstance(exc, _NotAllFresh):
+                log.info("consumer.merge_refused", consumer=self.name, size=len(items),
+                         error=f"{type(exc).__name__}: {str(exc)[:200]}")
+            return
+        self._merged = items
+        self.stats.merged += 1
+
+    def _decoded_prefix(self, ahead: list[Msg]) -> list[Msg]:
+        """The messages at the front of the read-ahead already decoded, a batch at most
+        (the rest is still being decoded: the next batch's)."""
+        taken: list[Msg] = []
+        for msg in ahead:
+            if len(taken) >= self.batch or id(msg) not in self._decoded_ahead:
+                break
+            taken.append(msg)
+        return taken
+
+    def _unmerge(self) -> None:
+        """The batch merged into one that did not commit goes back to the front of the
+        read-ahead: nothing of it stands, nothing of it was acked."""
+        merged, self._merged = self._merged, []
+        if merged and self._ahead is not None:
+            self._ahead[:0] = [item.msg for item in merged]
 
     async def _applied(self, conn: asyncpg.Connection, fresh: list[_Item],
                        prepared: _Prepared | None) -> bool | None:
@@ -169,12 +246,17 @@ class Batches:
         return True
 
     async def _handle(self, conn: asyncpg.Connection, fresh: list[_Item],
-                      prepared: _Prepared | None, track: _Once) -> None:
-        """The handler's part of a batch, inside its transaction."""
+                      prepared: _Prepared | None, track: _Once,
+                      more: More | None = None) -> None:
+        """The handler's part of a batch, inside its transaction; ``more`` offered to a
+        ``Merging`` handler (the usual batch's)."""
         events = _handled(fresh)
         if not events:
             return  # only events the handler ignores: only tracked
-        if prepared is not None and _same(prepared.events, events):
+        if more is not None and getattr(self.handler, "merges", False):
+            self._merging = False
+            await cast(Merging, self.handler).apply(conn, events, more)
+        elif prepared is not None and _same(prepared.events, events):
             await cast(Preparing, self.handler).apply(conn, events, prepared.result)
         elif getattr(self.handler, "waits", False):
             await cast(Waiting, self.handler).apply(conn, events, track)

@@ -131,6 +131,14 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
     #: The next batch prepared while the one before was applied (``Preparing``).
     _prepared_ahead: _Prepared | None = field(default=None, init=False, repr=False)
     _prepared_now: _Prepared | None = field(default=None, init=False, repr=False)
+    #: The read-ahead of the batch being applied (``_read_ahead``'s list, None outside the
+    #: loop): where a ``Merging`` handler's ``more`` takes the next batch from.
+    _ahead: list[Msg] | None = field(default=None, init=False, repr=False)
+    #: The batch merged into the one being applied (``Batches._more``), acked with it.
+    _merged: list[_Item] = field(default_factory=list, init=False, repr=False)
+    _merging: bool = field(default=False, init=False, repr=False)
+    #: Set as each slice read ahead is decoded: a merging batch waits for it (``_more``).
+    _ahead_grew: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     #: When (loop time) an idle consumer next looks at its stream and durable.
     _next_look: float = field(default=0.0, init=False, repr=False)
     #: When (loop time) a gap in the deliveries started this consumer again (``_after_a_loss``).
@@ -466,6 +474,7 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
                 ahead: list[Msg] = []
                 # What was prepared of this batch while the last one was applied.
                 self._prepared_now, self._prepared_ahead = self._prepared_ahead, None
+                self._ahead = ahead  # a merging handler's batch takes the next from it
                 applying = asyncio.ensure_future(self.process(held))
                 try:
                     await self._read_ahead(puller, applying, ahead)
@@ -482,10 +491,13 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
                     held = []
                     raise
                 except BaseException:  # cancelled: the batch in hand goes with us
-                    held = [*held, *ahead]
-                    await self._stop_applying(applying)
+                    try:
+                        await self._stop_applying(applying)
+                    finally:  # with a batch merged into it, rolled back (``_unmerge``)
+                        held = [*held, *ahead]
                     raise
                 finally:
+                    self._ahead = None
                     self._idle.set()
                     self._last_done = asyncio.get_running_loop().time()
                 self._answers_again()
@@ -597,6 +609,7 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
                         await asyncio.sleep(0)
                     for msg in got[start:start + DECODE_SLICE]:
                         self._decoded_ahead[id(msg)] = self._decode(msg)
+                    self._ahead_grew.set()  # a merging batch waiting for it (``_more``)
                 continue
             if applying.done():
                 return

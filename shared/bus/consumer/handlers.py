@@ -1,10 +1,11 @@
-"""What a consumer feeds: the handler's protocols (``Handler``, ``Preparing``, ``Waiting``) and
-``PermanentError``, an event a handler can never apply."""
+"""What a consumer feeds: the handler's protocols (``Handler``, ``Preparing``, ``Waiting``,
+``Merging``) and ``PermanentError``, an event a handler can never apply."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncpg
 
@@ -69,3 +70,29 @@ class Waiting(Handler, Protocol):
                     meanwhile: Meanwhile | None = None) -> None:
         ...
 
+
+
+More = Callable[["asyncio.Future[Any]"], Awaitable[None]]
+"""The next batch read ahead, applied in the batch's own transaction as soon as one is read
+while the batch waits on the future it is given (``Merging``)."""
+
+
+class Merging(Handler, Protocol):
+    """A handler whose batch waits on something other than its connection (its commands'
+    group-commit round) and that can apply the next batch meanwhile: ``apply`` takes
+    ``more``, and awaits ``more(waiting)`` with the future it waits on, only once its own
+    writes are done and when nothing it still does after the wait could be seen differently
+    by the next batch. ``more`` applies the events read ahead by then (as soon as any is
+    decoded, unless ``waiting`` is done first; in stream order), tracked first,
+    on the same connection in a savepoint of the same transaction: they see this batch's
+    writes, their commands queue behind this batch's, and they commit and are acked with it,
+    or not at all (a savepoint that failed, or events not all new, hands them back to be
+    applied as the next batch). The merged batch is given no ``more`` of its own. A handler
+    says so with ``merges = True``; ``more`` is None where the batch is not the usual one
+    (sorted by its rows, one by one, isolated)."""
+
+    merges: bool
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope],
+                    more: More | None = None) -> None:
+        ...

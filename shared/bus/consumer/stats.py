@@ -13,6 +13,8 @@ class ConsumerStats:
     retried: int = 0
     dead_lettered: int = 0
     batches: int = 0
+    #: Batches taken into the one before while it waited (``Merging``; in ``applied`` too).
+    merged: int = 0
     last_stream_seq: int = 0
     #: Events on its subjects not yet applied (fetched or not), as the server counted them
     #: at the last ``measure_oldest_unapplied`` (the service's probe).

@@ -1,0 +1,116 @@
+"""Feedback's intake follower takes the next batch read ahead into its transaction while its
+survey requests wait for their group-commit round (``shared.bus.consumer.Merging``): the
+next batch is decided then, not after this round, this commit and its own tracking write.
+Only when nothing of the batch is left to do after the answers and nothing of it is sent
+later: a case's run of steps sends each step once the one before is answered, and the next
+batch's command for that case must not go first."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from services.feedback import consumer
+from tests.unit.test_follower_batch_settled import _event, _Feedback, _Known, _opened_and_resolved
+
+pytestmark = pytest.mark.usefixtures("no_store")
+
+
+@pytest.fixture
+def no_store(monkeypatch: pytest.MonkeyPatch) -> _Known:
+    known = _Known()
+
+    async def read(conn: Any, events: Any) -> tuple[dict[Any, Any], _Known]:
+        return {}, known
+
+    async def nothing(*args: Any) -> None:
+        pass
+
+    monkeypatch.setattr(consumer, "_read", read)
+    monkeypatch.setattr(consumer, "save_cases", nothing)
+    return known
+
+
+class _Round:
+    """The group commit's round: the requests are answered when the test says so."""
+
+    def __init__(self) -> None:
+        self.over = asyncio.Event()
+        self.sent: list[uuid.UUID] = []
+
+    def request(self, case: Any, consent: Any = None, plan: Any = None) -> Any:
+        self.sent.append(case.case_id)
+        return self.answer()
+
+    async def answer(self) -> None:
+        await self.over.wait()
+
+
+async def test_the_next_batch_is_taken_while_the_requests_wait_for_their_round(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sun 20 Dec 2026, the morning's resolutions: a batch of two lone survey requests
+    waits for its round; the next batch read ahead is applied meanwhile, before the round
+    is over, and the batch ends only once both its requests and the next batch are done."""
+    round_ = _Round()
+    monkeypatch.setattr(consumer, "answered", lambda sent: asyncio.gather(*sent))
+    follower = consumer.IntakeFollower(_Feedback(round_.request))  # type: ignore[arg-type]
+    merged = asyncio.Event()
+    round_over_when_merged: list[bool] = []
+
+    async def more(waiting: Any) -> None:
+        round_over_when_merged.append(round_.over.is_set() or waiting.done())
+        merged.set()
+
+    first, second = uuid.uuid4(), uuid.uuid4()
+    batch = asyncio.create_task(follower.apply(
+        object(), [*_opened_and_resolved(first), *_opened_and_resolved(second)],  # type: ignore[arg-type]
+        more))
+    await asyncio.wait_for(merged.wait(), timeout=5)
+    assert not batch.done(), "the batch ended before its requests were answered"
+    round_.over.set()
+    await asyncio.wait_for(batch, timeout=5)
+    assert round_over_when_merged == [False]
+    assert round_.sent == [first, second]
+
+
+@pytest.mark.parametrize("why", ["a case's run of steps", "a resident's narrowed consent"])
+async def test_a_batch_with_work_after_its_answers_does_not_take_the_next(
+        monkeypatch: pytest.MonkeyPatch, no_store: _Known, why: str) -> None:
+    """A case resolved, then reopened by staff and resolved again within the batch: its
+    steps go one after the other, each once the one before is answered; the next batch's
+    command for that case could go first, so the next batch waits for this one's commit.
+    So it does behind a resident who narrowed their consent (their open surveys are
+    withdrawn after the answers)."""
+    round_ = _Round()
+    round_.over.set()
+    monkeypatch.setattr(consumer, "answered", lambda sent: asyncio.gather(*sent))
+    ran: list[uuid.UUID] = []
+
+    async def run(self: Any, steps: list[tuple[str, Any]], known: Any, plans: Any) -> Any:
+        ran.append(steps[0][1].case_id)
+        return consumer.Chain()
+
+    monkeypatch.setattr(consumer.IntakeFollower, "_run", run)
+    follower = consumer.IntakeFollower(_Feedback(round_.request))  # type: ignore[arg-type]
+    taken: list[bool] = []
+
+    async def more(waiting: Any) -> None:
+        taken.append(True)
+
+    lone, stepped = uuid.uuid4(), uuid.uuid4()
+    events = [*_opened_and_resolved(lone), *_opened_and_resolved(stepped)]
+    if why == "a case's run of steps":
+        events += [_event(stepped, "CaseReopened", 3, reason="staff"),
+                   _event(stepped, "CaseResolved", 4, outcome="resolved")]
+    else:
+        no_store.narrowed[uuid.uuid4()] = str(uuid.uuid4())
+
+        async def no_open_surveys(conn: Any, resident_id: Any) -> list[uuid.UUID]:
+            return []
+        monkeypatch.setattr(consumer.residents, "open_surveys", no_open_surveys)
+    await follower.apply(object(), events, more)  # type: ignore[arg-type]
+    assert round_.sent, "the lone case's request was sent"
+    assert taken == [], "the next batch was taken into a batch with work after its answers"
