@@ -138,6 +138,8 @@ def _span(span: ReadableSpan) -> bytes:
     dropped = getattr(attributes, "dropped", 0)
     if dropped:
         out += (b"\x50", _varint(dropped))
+    if span.dropped_events:  # none kept (a limit of 0), yet counted
+        out += (b"\x60", _varint(span.dropped_events))
     for link in span._links:
         linked = link.context
         out.append(_field(b"\x6a", b"".join((
