@@ -171,31 +171,19 @@ def _span_field(span: ReadableSpan) -> bytes:
     return _field(b"\x12", body)
 
 
-def _grouped(spans: Sequence[ReadableSpan]) -> list[tuple[Any, list[tuple[Any, list[bytes]]]]]:
-    """The spans' fields by resource, then by scope, as the SDK groups them (equal resources
-    and scopes together, in the order first met), comparing each distinct object once."""
+def _grouped(spans: Sequence[ReadableSpan]) -> dict[Any, dict[Any, list[bytes]]]:
+    """The spans' fields by resource, then by scope, as the SDK groups them: dicts keyed by
+    them (equal and of one hash: the SDK's resource ``{"n": 1}`` is not ``{"n": True}``'s,
+    though equal), each span in the batch's order; a distinct pair of objects is hashed once."""
+    groups: dict[Any, dict[Any, list[bytes]]] = {}
     by_object: dict[tuple[int, int], list[bytes]] = {}
-    objects: dict[tuple[int, int], tuple[Any, Any]] = {}
     for span in spans:
         resource, scope = span.resource, span.instrumentation_scope or None
-        ids = (id(resource), id(scope))
+        ids = (id(resource), id(scope))  # alive as long as the batch
         fields = by_object.get(ids)
         if fields is None:
-            fields = by_object[ids] = []
-            objects[ids] = (resource, scope)
+            fields = by_object[ids] = groups.setdefault(resource, {}).setdefault(scope, [])
         fields.append(_span_field(span))
-    groups: list[tuple[Any, list[tuple[Any, list[bytes]]]]] = []
-    for ids, fields in by_object.items():
-        resource, scope = objects[ids]
-        scopes = next((s for r, s in groups if r is resource or r == resource), None)
-        if scopes is None:
-            scopes = []
-            groups.append((resource, scopes))
-        same = next((f for s, f in scopes if s is scope or s == scope), None)
-        if same is None:
-            scopes.append((scope, fields))
-        else:
-            same.extend(fields)
     return groups
 
 
@@ -203,9 +191,9 @@ def encoded(spans: Sequence[ReadableSpan]) -> bytes:
     """``ExportTraceServiceRequest`` of ``spans`` as bytes: what
     ``encode_spans(spans).SerializePartialToString()`` gives."""
     out = []
-    for resource, scopes in _grouped(spans):
+    for resource, scopes in _grouped(spans).items():
         parts = [_field(b"\x0a", _encode_resource(resource).SerializePartialToString())]
-        for scope, fields in scopes:
+        for scope, fields in scopes.items():
             scope_spans = [_field(b"\x0a", _encode_instrumentation_scope(
                 scope).SerializePartialToString()), *fields]
             schema = scope.schema_url if scope else None

@@ -172,3 +172,22 @@ def test_a_span_whose_events_the_limit_dropped_still_says_how_many() -> None:
     assert spans[0].dropped_events == 1 and not spans[0].events
     assert encoded(spans) == sdk_bytes(spans)
 
+
+def test_spans_of_equal_services_from_two_providers_keep_the_order_they_ended_in() -> None:
+    """Two providers with equal resources (other objects), their spans interleaved in one
+    batch: the SDK lists a scope's spans in the batch's order, and groups resources as a dict
+    does (equal and of one hash: ``1`` and ``True`` are equal, their JSON is not)."""
+    first, memory = recorded()
+    second, _ = recorded(Resource.create(dict(SERVICE.attributes)), memory=memory)
+    for tracer, name in ((first, "POST /cases"), (second, "publish CaseOpened"),
+                         (first, "POST /cases/{case_id}/hear")):
+        with tracer.start_as_current_span(name):
+            pass
+    spans = list(memory.get_finished_spans())
+    assert encoded(spans) == sdk_bytes(spans)
+    one, memory_1 = recorded(Resource({"sixstep.replica": 1}))
+    true, memory_2 = recorded(Resource({"sixstep.replica": True}))
+    with one.start_as_current_span("a"), true.start_as_current_span("b"):
+        pass
+    spans = [*memory_1.get_finished_spans(), *memory_2.get_finished_spans()]
+    assert encoded(spans) == sdk_bytes(spans)
