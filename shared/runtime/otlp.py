@@ -6,8 +6,9 @@ message object for every span, every attribute (a ``KeyValue`` and an ``AnyValue
 link and status, and hashes each span's ``Resource`` (a JSON dump of its attributes) to
 group the spans: ~15 us a span on the exporter's thread, holding the GIL the request's
 event loop waits for (benchmarks/README.md, intake55). Here a span of the ordinary kind
-(attributes of text, bool, int, float or sequences of them; no events) is written as its
-wire format directly, the resource and the instrumentation scope once per batch; any other
+(attributes of text, bool, int, float or sequences of them; no events, though the counts a
+span limit dropped) is written as its wire format directly, the resource and the
+instrumentation scope once per batch (grouped as the SDK's dicts group them); any other
 span is encoded by the SDK's own functions, and its bytes put in the same place. The
 fields are written in the order the SDK's encoder writes them (by field number), so the
 request's bytes equal the SDK's (``tests/unit/test_otlp_encoding.py``).
