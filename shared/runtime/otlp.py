@@ -6,8 +6,9 @@ message object for every span, every attribute (a ``KeyValue`` and an ``AnyValue
 link and status, and hashes each span's ``Resource`` (a JSON dump of its attributes) to
 group the spans: ~15 us a span on the exporter's thread, holding the GIL the request's
 event loop waits for (benchmarks/README.md, intake55). Here a span of the ordinary kind
-(attributes of text, bool, int, float or sequences of them; no events) is written as its
-wire format directly, the resource and the instrumentation scope once per batch; any other
+(attributes of text, bool, int, float or sequences of them; no events, though the counts a
+span limit dropped) is written as its wire format directly, the resource and the
+instrumentation scope once per batch (grouped as the SDK's dicts group them); any other
 span is encoded by the SDK's own functions, and its bytes put in the same place. The
 fields are written in the order the SDK's encoder writes them (by field number), so the
 request's bytes equal the SDK's (``tests/unit/test_otlp_encoding.py``).
@@ -138,6 +139,8 @@ def _span(span: ReadableSpan) -> bytes:
     dropped = getattr(attributes, "dropped", 0)
     if dropped:
         out += (b"\x50", _varint(dropped))
+    if span.dropped_events:  # none kept (a limit of 0), yet counted
+        out += (b"\x60", _varint(span.dropped_events))
     for link in span._links:
         linked = link.context
         out.append(_field(b"\x6a", b"".join((
@@ -169,31 +172,19 @@ def _span_field(span: ReadableSpan) -> bytes:
     return _field(b"\x12", body)
 
 
-def _grouped(spans: Sequence[ReadableSpan]) -> list[tuple[Any, list[tuple[Any, list[bytes]]]]]:
-    """The spans' fields by resource, then by scope, as the SDK groups them (equal resources
-    and scopes together, in the order first met), comparing each distinct object once."""
+def _grouped(spans: Sequence[ReadableSpan]) -> dict[Any, dict[Any, list[bytes]]]:
+    """The spans' fields by resource, then by scope, as the SDK groups them: dicts keyed by
+    them (equal and of one hash: the SDK's resource ``{"n": 1}`` is not ``{"n": True}``'s,
+    though equal), each span in the batch's order; a distinct pair of objects is hashed once."""
+    groups: dict[Any, dict[Any, list[bytes]]] = {}
     by_object: dict[tuple[int, int], list[bytes]] = {}
-    objects: dict[tuple[int, int], tuple[Any, Any]] = {}
     for span in spans:
         resource, scope = span.resource, span.instrumentation_scope or None
-        ids = (id(resource), id(scope))
+        ids = (id(resource), id(scope))  # alive as long as the batch
         fields = by_object.get(ids)
         if fields is None:
-            fields = by_object[ids] = []
-            objects[ids] = (resource, scope)
+            fields = by_object[ids] = groups.setdefault(resource, {}).setdefault(scope, [])
         fields.append(_span_field(span))
-    groups: list[tuple[Any, list[tuple[Any, list[bytes]]]]] = []
-    for ids, fields in by_object.items():
-        resource, scope = objects[ids]
-        scopes = next((s for r, s in groups if r is resource or r == resource), None)
-        if scopes is None:
-            scopes = []
-            groups.append((resource, scopes))
-        same = next((f for s, f in scopes if s is scope or s == scope), None)
-        if same is None:
-            scopes.append((scope, fields))
-        else:
-            same.extend(fields)
     return groups
 
 
@@ -201,9 +192,9 @@ def encoded(spans: Sequence[ReadableSpan]) -> bytes:
     """``ExportTraceServiceRequest`` of ``spans`` as bytes: what
     ``encode_spans(spans).SerializePartialToString()`` gives."""
     out = []
-    for resource, scopes in _grouped(spans):
+    for resource, scopes in _grouped(spans).items():
         parts = [_field(b"\x0a", _encode_resource(resource).SerializePartialToString())]
-        for scope, fields in scopes:
+        for scope, fields in scopes.items():
             scope_spans = [_field(b"\x0a", _encode_instrumentation_scope(
                 scope).SerializePartialToString()), *fields]
             schema = scope.schema_url if scope else None

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
@@ -49,9 +49,10 @@ class _Ids(RandomIdGenerator):
 
 
 def recorded(resource: Resource = SERVICE, scope: str = "sixstep",
-             ids: random.Random | None = None) -> tuple[Any, InMemorySpanExporter]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=resource,
+             ids: random.Random | None = None, memory: InMemorySpanExporter | None = None,
+             limits: SpanLimits | None = None) -> tuple[Any, InMemorySpanExporter]:
+    memory = memory or InMemorySpanExporter()
+    provider = TracerProvider(resource=resource, span_limits=limits,
                               id_generator=_Ids(ids) if ids is not None else None)
     provider.add_span_processor(SimpleSpanProcessor(memory))
     return provider.get_tracer(scope), memory
@@ -122,17 +123,21 @@ def test_spans_of_two_services_and_scopes_go_each_under_their_own() -> None:
 scalars = st.one_of(
     st.text(max_size=40), st.text(min_size=130, max_size=200),
     st.booleans(), st.integers(min_value=-(1 << 70), max_value=1 << 70),
-    st.floats(allow_nan=False), st.binary(max_size=8))
+    st.floats(), st.binary(max_size=8))
 values = st.one_of(scalars, st.lists(st.text(max_size=5), max_size=4),
                    st.lists(st.integers(-1000, 1 << 40), max_size=4),
-                   st.lists(st.booleans(), max_size=3), st.lists(st.floats(allow_nan=False),
-                                                                 max_size=3))
+                   st.lists(st.booleans(), max_size=3), st.lists(st.floats(), max_size=3))
 attributes = st.dictionaries(st.text(max_size=20), values, max_size=6)
 
 
 @st.composite
 def spans(draw: st.DrawFn) -> list[ReadableSpan]:
-    tracer, memory = recorded(ids=draw(st.randoms(use_true_random=False)))
+    # the limits a deployment may set (OTEL_SPAN_EVENT_COUNT_LIMIT=0 ...): dropped counts
+    limit = st.sampled_from([None, 0, 1, 2])
+    limits = SpanLimits(max_events=draw(limit), max_attributes=draw(limit),
+                        max_links=draw(limit), max_link_attributes=draw(limit),
+                        max_attribute_length=draw(st.sampled_from([None, 0, 3])))
+    tracer, memory = recorded(ids=draw(st.randoms(use_true_random=False)), limits=limits)
     made = draw(st.integers(1, 4))
     links: list[Link] = []
     for _ in range(made):
@@ -155,3 +160,34 @@ def spans(draw: st.DrawFn) -> list[ReadableSpan]:
 @given(spans())
 def test_whatever_a_span_holds_its_bytes_are_the_sdks(made: list[ReadableSpan]) -> None:
     assert encoded(made) == sdk_bytes(made)
+
+
+def test_a_span_whose_events_the_limit_dropped_still_says_how_many() -> None:
+    """OTEL_SPAN_EVENT_COUNT_LIMIT=0 keeps no event (a failed write's exception included) and
+    counts each one dropped: the SDK sends that count, and so must the direct encoder."""
+    tracer, memory = recorded(limits=SpanLimits(max_events=0))
+    with tracer.start_as_current_span("POST /cases") as span:
+        span.record_exception(ValueError("the store refused the write"))
+    spans = list(memory.get_finished_spans())
+    assert spans[0].dropped_events == 1 and not spans[0].events
+    assert encoded(spans) == sdk_bytes(spans)
+
+
+def test_spans_of_equal_services_from_two_providers_keep_the_order_they_ended_in() -> None:
+    """Two providers with equal resources (other objects), their spans interleaved in one
+    batch: the SDK lists a scope's spans in the batch's order, and groups resources as a dict
+    does (equal and of one hash: ``1`` and ``True`` are equal, their JSON is not)."""
+    first, memory = recorded()
+    second, _ = recorded(Resource.create(dict(SERVICE.attributes)), memory=memory)
+    for tracer, name in ((first, "POST /cases"), (second, "publish CaseOpened"),
+                         (first, "POST /cases/{case_id}/hear")):
+        with tracer.start_as_current_span(name):
+            pass
+    spans = list(memory.get_finished_spans())
+    assert encoded(spans) == sdk_bytes(spans)
+    one, memory_1 = recorded(Resource({"sixstep.replica": 1}))
+    true, memory_2 = recorded(Resource({"sixstep.replica": True}))
+    with one.start_as_current_span("a"), true.start_as_current_span("b"):
+        pass
+    spans = [*memory_1.get_finished_spans(), *memory_2.get_finished_spans()]
+    assert encoded(spans) == sdk_bytes(spans)
