@@ -203,6 +203,40 @@ async def test_a_follow_up_service_reading_the_history_from_scratch_lets_old_rem
         await assert_rebuilt_as_live(settings, READ_MODEL)  # the worklist: live == log
 
 
+async def test_on_the_calendars_last_new_years_eve_a_lapsed_reminder_is_recorded_one_due_waits(
+        settings: Settings) -> None:
+    """No provisional years: the calendar ends with 2026. Follow-up reads intake's history
+    at 23:30 on 31 December, when the next working morning is in 2027. November's reminder
+    lapsed long ago: recorded and cancelled as any lapsed one, it needs no day of 2027
+    (until rules55 it was parked with the other). Yesterday evening's is work for a morning
+    the calendar cannot say: its rule is parked, nothing planned on a morning guessed."""
+    old = await _deadline_at_the_counter(settings, at(2026, 11, 2, 10), "2026-11-02")
+    recent = await _deadline_at_the_counter(settings, at(2026, 12, 30, 18), "2026-12-30")
+    async with center_day(settings, at(2026, 12, 31, 23, 30), with_intake=False,
+                          calendar_provisional_years=0) as center:
+        ops = bearer(settings, role="ops", center=None)
+        parked: list[dict[str, Any]] = []
+        planned: list[dict[str, Any]] = []
+
+        async def both_read() -> bool:  # each deadline either planned or parked
+            nonlocal parked, planned
+            parked = (await center.followup.get("/parked-rules", headers=ops)).json()["items"]
+            planned = (await center.followup.get("/followups", params={
+                "case_id": old})).json()["items"]
+            return len(parked) + len(planned) >= 2
+
+        await wait_until(both_read, what="both deadlines' rules applied or parked")
+        assert [(r["case_id"], r["type"], r["year"]) for r in parked] == [
+            (recent, "DeadlineNoted", 2027)]
+        [lapsed] = planned
+        await center.settled()
+        lapsed = await center.get(lapsed["follow_up_id"])
+        assert lapsed["status"] == "cancelled", lapsed
+        assert datetime.fromisoformat(lapsed["due_at"]) == at(2026, 11, 2, 10)
+        r = await center.followup.get("/followups", params={"case_id": recent})
+        assert r.json()["items"] == []
+
+
 #: (the action's moment, when it reached the service, the help task's deadline (3 working
 #: days), the referral's reply deadline (5))
 ACTIONS_POSTED_LATE = {

@@ -1,7 +1,8 @@
 """A rule's follow-up planned on a day gone is due on the first working morning to come, or
 lapsed when its day is long over (``FollowUps.on_a_day_to_come``): at the calendar's edges
 the plans are what the rule always gave (its day's end, then the morning to come), and a
-lapsed plan needs no morning of a year the calendar does not cover."""
+lapsed plan needs no morning of a year the calendar does not cover (a moved one is still
+refused for it: its rule parked, never due on a morning guessed)."""
 
 from __future__ import annotations
 
@@ -90,3 +91,10 @@ def test_a_check_lapsed_long_ago_needs_no_morning_past_the_calendar() -> None:
     made = FollowUps.on_a_day_to_come(rules_at(calendar, now),  # type: ignore[arg-type]
                                       plan(at(last, 10, 15, 9, 0)))
     assert made.lapsed and made.due_at == at(last, 10, 15, 9, 0)
+    # A reminder due that morning is moved, and its morning is in no year the calendar
+    # knows: refused (its rule parked), never due on a morning guessed, at the last
+    # millisecond of the year or on the first day after it.
+    for moment in (now, at(last, 12, 31, 23, 59, 59, 999000), at(last + 1, 1, 1, 0, 0)):
+        with pytest.raises(CalendarOutOfRange):
+            FollowUps.on_a_day_to_come(rules_at(calendar, moment),  # type: ignore[arg-type]
+                                       plan(at(last, 12, 31, 9, 0)))
