@@ -315,4 +315,3 @@ async def test_a_note_the_scrubber_fails_on_is_refused_by_field_and_said_again_i
     heard = [e.payload["words"] for e in envelopes if e.type == "RequestHeard"]
     assert heard == [f"想申请困难补助，电话{REDACTED_PHONE}"]
     assert REDACTED_TEXT not in "".join(e.model_dump_json() for e in envelopes)
-
