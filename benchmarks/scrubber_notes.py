@@ -59,7 +59,9 @@ a space; traditional, full-width, long and repeated notes, pinyin; and as many w
 them); ``scrub55`` scrub55's (redteam108's known misses as a clerk types them fast: two
 names alone, 《》 and quotes, a name before its phone, numbered rooms in a list, Western names
 with a dot, 单 before one character, a space inside a name, pinyin listed; and as many notes of
-those shapes with no one in them); ``all`` every set.
+those shapes with no one in them); ``redteam115`` redteam115's attack on those (what a busy
+clerk types that scrub55's rules took for names: 单 opening a word, 《》 titles, beds with an
+ailment; and the misses' variants, an invisible character inside a name); ``all`` every set.
 Each file's comments say what its notes are about.
 """
 
@@ -79,7 +81,7 @@ SETS_DIR = ROOT / "benchmarks" / "scrubber_notes_sets"
 #: takes them.
 SETS = ("scrub10", "genres", "clerks", "redteam56", "scrub47", "redteam69", "scrub48",
         "redteam80", "scrub49", "redteam89", "scrub50", "redteam100", "scrub51", "scrub52",
-        "redteam105", "scrub53", "redteam108", "scrub55")
+        "redteam105", "scrub53", "redteam108", "scrub55", "redteam115")
 
 
 class Note(NamedTuple):

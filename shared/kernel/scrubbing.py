@@ -220,11 +220,26 @@ def scrub_fields(type_name: str, fields: dict[str, Any],
                 elif isinstance(value, list | tuple):
                     out[name] = [scrubbed(v) if isinstance(v, str) else v for v in value]
             except Unscrubbable:
-                raise FreeTextUnscrubbable(
-                    f"{name}: the scrubber could not read this text for personal data; "
-                    "nothing was recorded: say it otherwise and send it again",
-                    field=name) from None
+                raise _unscrubbable(name) from None
     return out
+
+
+def _unscrubbable(field: str) -> FreeTextUnscrubbable:
+    return FreeTextUnscrubbable(
+        f"{field}: the scrubber could not read this text for personal data; "
+        "nothing was recorded: say it otherwise and send it again", field=field)
+
+
+def check_scrubbable(field: str, text: str) -> None:
+    """``FreeTextUnscrubbable`` now for a caller's text the scrubber fails on, before a use
+    case records a first step of a command whose later step carries the text: Open311 opens
+    the case, then hears the description (redteam115: the case stayed opened, described and
+    never heard, and the words said again opened a second one)."""
+    try:
+        with refusing():
+            _redacted(text)
+    except Unscrubbable:
+        raise _unscrubbable(field) from None
 
 
 class IntakeScrubbed:

@@ -23,6 +23,7 @@ from services.intake.open311.recent_forms import RecentForms
 from shared.contracts.vocabulary import Channel
 from shared.eventstore.group_commit import Written
 from shared.kernel.errors import VersionConflict
+from shared.kernel.scrubbing import check_scrubbable
 
 COUNTER = "open311"
 """The counter every Open311 case is opened at."""
@@ -68,6 +69,8 @@ class Submissions:
     async def submit(self, request: ServiceRequest) -> Written:
         """The case opened (and heard, when there is a description): its last write."""
         credential = request.credential
+        if request.description:  # refused before the case opens, not after (redteam115)
+            check_scrubbable("description", request.description)
         key = await self._key(request)
         opening = Opening(center_id=credential.center_id, counter_id=COUNTER,
                           clerk_id=credential.clerk_id, channel=Channel.OPEN311,

@@ -53,6 +53,11 @@ _GIVEN = r"(?:(?![" + _NOT_GIVEN + r"])[\u4e00-\u9fff])"
 _SHAN_WORDS = ("位元独身亲据子程次人间项一价号月双纯调薄车杠词曲方列机品科线行页张式个"
                # a count's measure word (单笔报销, 单件寄送: scrub55 reads 单 before one)
                "笔季件份户条套台辆本批只块包盒瓶场单")
+_SHAN_ONE_WORDS = ("周数休选干靠侧凭向腿眼手层色飞挑边面招考排床门栋幢字兵证产耳性轨体音脚肩膝"
+                   "刀开设报录衣裤被杯座镜核缸例倍点")
+"""What 单 makes a word of before one character alone, where a clause opens (单周来访, 单数来办,
+单休来电, 单侧来办, 单凭说, 单招来办): scrub55 read each as 单 (Shan) and a one-character given
+name before what the person did (redteam115); 单强来办 still goes."""
 _NAME = (r"(?:" + _SURNAME + _GIVEN + r"{1,2}|单(?![" + _SHAN_WORDS + r"])" + _GIVEN + r"{2})")
 """A whole name where a clause opens (``_SPEAKER``, ``_DEED``, scrub53's rules): a common
 surname and one or two characters, or 单 (Shan) and two: 单 opens so many words (单位, 单元,
@@ -566,7 +571,8 @@ _WITH_OTHERS = r"(?:等(?:[两二三四五六七八九十\d]{1,2}人|人)?|一�
 """Who came with the name (张建国等人来过, 张建国等三人来过, 张建国一家来过): the name was kept
 until redteam100; 张建国们来过 (he and his) until scrub51."""
 _SPEAKER = re.compile(_SPEAKER_OPENS + r"(?!" + _A_DAY_NOT_A_NAME + r")(?P<n>" + _SURNAME + _GIVEN
-                      + r"{1,2}|单(?![" + _SHAN_WORDS + r"])" + _GIVEN + r"{1,2})(?=" + _WITH_OTHERS
+                      + r"{1,2}|单(?![" + _SHAN_WORDS + r"])(?:" + _GIVEN + r"{2}|(?!["
+                      + _SHAN_ONE_WORDS + r"])" + _GIVEN + r"))(?=" + _WITH_OTHERS
                       + _TIME_BETWEEN + _GAP + _SPEAKER_DOES + ")")
 """A name opening a clause before a verb of speech (王秀英说), or after the everyday word for
 who they are to the resident (邻居李四说, 她老公孙立军来电: each of ``_KIN`` is two characters,
@@ -830,10 +836,16 @@ _NUMBERED = re.compile(r"(?<=\d[室号床])(?P<n>" + _NAME + r")(?=[、，,；;]
 what the person did went, 1203室张建国来办)."""
 
 
+_AILMENT_END = frozenset("炎障醇瘤癌疹疮痛伤塞")
+"""How an ailment or a drug ends, written after a bed's number (3床白内障。, 5床关节炎。,
+13床甘露醇: scrub55 read each as a name, redteam115)."""
+
+
 def _numbered(text: str) -> Iterator[tuple[int, int, str]]:
     for m in _NUMBERED.finditer(text):
         n = m.group("n")
-        if len(n) >= 3 and _a_persons(n) and n[-1] not in _THING_END:
+        if len(n) >= 3 and _a_persons(n) and n[-1] not in _THING_END \
+                and n[-1] not in _AILMENT_END:
             yield m.start("n"), m.end("n"), REDACTED_NAME
 
 
@@ -854,11 +866,25 @@ def _couples(text: str) -> Iterator[tuple[int, int, str]]:
             yield m.start("n"), m.end("n"), REDACTED_NAME
 
 
+_A_BOOK_SAYS = re.compile(r"[ \t]*(?:里|中|上)?(?:说|讲|称|写|提到|指出|认为|规定|要求|表示)")
+"""What a book, a paper or a policy in 《》 says (《孔乙己》说, 《史记》里说, 《白皮书》指出)."""
+
+
+def _titled(text: str, m: re.Match[str], n: str) -> bool:
+    """Whether the name in 《》 is a person's: three characters, no thing's end, before what a
+    person did, not what a title says (scrub55 took 《白皮书》说, 《孔乙己》说, 《史记》说 for
+    a name: redteam115)."""
+    return (text[m.start("q") - 1] != "《"
+            or (len(n) == 3 and n[-1] not in _THING_END
+                and not _A_BOOK_SAYS.match(text, m.end("q") + 1)))
+
+
 def _bracketed(text: str) -> Iterator[tuple[int, int, str]]:
     for m in _BRACKETED.finditer(text):
         g = "n" if m.group("n") else "q" if m.group("q") else "a"
         n = m.group(g)
-        if _a_persons(n) and (g == "q" or (g == "n" and m.group("d") is not None)
+        if _a_persons(n) and (_titled(text, m, n) if g == "q"
+                              else (g == "n" and m.group("d") is not None)
                               or (len(n) == 3 and n[-1] not in _THING_END)):
             yield m.start(g), m.end(g), REDACTED_NAME
 

@@ -298,10 +298,10 @@ def _redact(text: str, known: KnownPerson | None) -> str:
         if known:
             spans += known.spans(spoken)
     squeezed = without_unseen(folded, text)
-    if squeezed is not None:  # digits an invisible character parts, as they show
-        view, kept = squeezed
-        spans += [(kept[start], kept[end - 1] + 1, marker)
-                  for start, end, marker in number_spans(view)]
+    if squeezed is not None:  # digits or a name an invisible character parts, as they show
+        view, kept = squeezed  # 张建\u200b国说: kept whole until redteam115 (number_spans only)
+        found = list(rule_spans(view)) + (list(known.spans(view)) if known else [])
+        spans += [(kept[start], kept[end - 1] + 1, marker) for start, end, marker in found]
     wrapped = across_lines(folded)
     if wrapped is not None:  # a number wrapped onto the next line, anywhere in it
         view, kept, joins = wrapped
