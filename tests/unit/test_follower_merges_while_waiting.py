@@ -122,10 +122,10 @@ async def test_a_merged_batch_sends_nothing_for_a_case_before_its_request_stands
     """New year's eve, 23:30 in Shanghai: a batch asks the survey of a case resolved at the
     window and waits for its round; merged meanwhile, the case reopened by staff and
     resolved again. The batch's request is then refused (the store away past its due time:
-    503), and the reopening's withdrawal, queued behind it with a later due time, would go
-    on alone: it finds no survey ("none was made: nothing stands") and the second
-    resolution asks anew, a survey that stays in the store when both batches are applied
-    again and the first survey has gone by then (two surveys for one day's case). The
+    503), and the reopening's withdrawal, queued behind it with a later due time, went on
+    alone: it found no survey (``_withdraw_unless_sent``: "none was made: nothing stands")
+    and the second resolution asked anew, a survey that stays in the store when both
+    batches are applied again and the first survey has gone by then (two for one day). The
     merged batch's commands for a case of the batch before wait for that batch's answers,
     and a refused one hands the merged batch back with nothing of it sent."""
     rows: dict[uuid.UUID, dict[str, Any]] = {}
@@ -167,7 +167,7 @@ async def test_a_merged_batch_sends_nothing_for_a_case_before_its_request_stands
         for _ in range(20):  # the merged batch's rounds, the first's still unanswered
             await asyncio.sleep(0)
         refused.set()
-        done, _ = await asyncio.wait((task,))
+        await asyncio.wait((task,))
         merged.append(task.exception())
 
     with pytest.raises(Unavailable):
