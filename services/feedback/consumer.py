@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
@@ -352,6 +353,34 @@ class Chain:
     stands: bool = False  # its survey stands (no later reopening of the batch withdrew it)
 
 
+@dataclass(frozen=True, slots=True)
+class _Before:
+    """The batch a merged batch is applied in (``Merging``): the cases it asked surveys for,
+    and its answers (what it waits on)."""
+
+    cases: frozenset[UUID]
+    answers: asyncio.Future[Any]
+
+    async def stood(self) -> None:
+        """Once its answers are in: raised if any was a refusal (the merged batch is then
+        handed back with nothing of it sent, to be applied after the batch before again)."""
+        await asyncio.wait((self.answers,))
+        if self.answers.cancelled():
+            raise _BeforeRefused("the batch before was stopped")
+        ran, requested = self.answers.result()
+        for outcome in (ran, requested, *(() if isinstance(ran, BaseException) else ran)):
+            if isinstance(outcome, BaseException):
+                raise _BeforeRefused(f"the batch before was refused: {outcome!r}"[:300])
+
+
+class _BeforeRefused(Exception):
+    """A merged batch's case had its survey asked by the batch before, and that was refused."""
+
+
+#: Set while a batch applies the next one in its transaction (``IntakeFollower.apply``).
+_BEFORE: ContextVar[_Before | None] = ContextVar("feedback_follower_before", default=None)
+
+
 class IntakeFollower:
     """Turns intake's resolutions and reopenings into survey commands."""
 
@@ -532,6 +561,15 @@ class IntakeFollower:
         # commands in order; different cases together (one group commit). A case whose one
         # command is its survey's request (most) sends it here, with no task of its own: the
         # batch's requests queue at once, in one round, each answered alone.
+        if (before := _BEFORE.get()) is not None and (
+                known.narrowed or not before.cases.isdisjoint(work)):
+            # Merged into a batch that asked this batch's cases' surveys (or its resident's):
+            # queued behind those requests is not enough. One refused (the store away past
+            # its due time, which this batch's later commands outlive) would let this
+            # batch's commands for the case go on alone: a reopening finding no survey to
+            # withdraw ("none was made") and the resolution after it asking anew, a survey
+            # that outlives both batches' rollback. So they go once those answers stand.
+            await before.stood()
         sent: list[Sent] = []
         runs: dict[UUID, Coroutine[Any, Any, Chain]] = {}
         try:
@@ -585,12 +623,15 @@ class IntakeFollower:
             # settled before the transaction ends, whatever happened here
             settling = asyncio.gather(commands, answered(sent), return_exceptions=True)
             if more is not None and mergeable and written:
+                merging = _BEFORE.set(_Before(frozenset(work), settling))
                 try:
                     await more(settling)
                 except BaseException:  # cancelled: what was sent is withdrawn, as below
                     settling.cancel()
                     await asyncio.wait((settling,))
                     raise
+                finally:
+                    _BEFORE.reset(merging)
             ran, requested = await settling
         for outcome in (ran, requested, *(() if isinstance(ran, BaseException) else ran)):
             if isinstance(outcome, BaseException):

@@ -37,6 +37,9 @@ class ConsumerPublic(BaseModel):
     running_here: bool
     applied: int
     dead_lettered: int
+    merged: int = Field(0, description="Batches taken into the batch before while it waited "
+                        "for its commands' round (a merging handler's: feedback's intake "
+                        "follower), counted in ``applied`` too")
     pending: int = Field(description="Events on its subjects not yet applied")
     oldest_unapplied_s: float = Field(
         description="Seconds the oldest of them has been on the stream (0 when none)")
@@ -97,7 +100,8 @@ def install_ops(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> None
             ConsumerPublic(name=c.name, handler=runtime.base_names.get(c.name, c.name),
                            filter_subjects=c.filter_subjects,
                            running_here=c.name in runtime.driven, applied=c.stats.applied,
-                           dead_lettered=c.stats.dead_lettered, pending=c.stats.pending,
+                           dead_lettered=c.stats.dead_lettered, merged=c.stats.merged,
+                           pending=c.stats.pending,
                            oldest_unapplied_s=round(c.stats.oldest_unapplied_age(), 3))
             for c in runtime.consumers.values()])
 

@@ -89,8 +89,8 @@ async def test_the_next_batch_is_applied_while_the_round_waits_and_acked_after_t
             try:
                 batch = asyncio.create_task(consumer._apply(first))
 
-                async def both_given() -> bool:
-                    return len(handler.given) == 2
+                async def both_given() -> bool:  # the next batch's read of the rows too
+                    return len(handler.saw) == 2
                 await wait_until(both_given, timeout=10, what="the next batch applied")
                 assert handler.given == [[4], [5, 7]]
                 assert handler.saw == [0, 1]  # the next batch read the first one's row

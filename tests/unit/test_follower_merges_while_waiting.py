@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from services.feedback import consumer
+from shared.kernel.errors import Unavailable
 from tests.unit.test_follower_batch_settled import _event, _Feedback, _Known, _opened_and_resolved
 
 pytestmark = pytest.mark.usefixtures("no_store")
@@ -114,3 +115,62 @@ async def test_a_batch_with_work_after_its_answers_does_not_take_the_next(
     await follower.apply(object(), events, more)  # type: ignore[arg-type]
     assert round_.sent, "the lone case's request was sent"
     assert taken == [], "the next batch was taken into a batch with work after its answers"
+
+
+async def test_a_merged_batch_sends_nothing_for_a_case_before_its_request_stands(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """New year's eve, 23:30 in Shanghai: a batch asks the survey of a case resolved at the
+    window and waits for its round; merged meanwhile, the case reopened by staff and
+    resolved again. The batch's request is then refused (the store away past its due time:
+    503), and the reopening's withdrawal, queued behind it with a later due time, went on
+    alone: it found no survey (``_withdraw_unless_sent``: "none was made: nothing stands")
+    and the second resolution asked anew, a survey that stays in the store when both
+    batches are applied again and the first survey has gone by then (two for one day). The
+    merged batch's commands for a case of the batch before wait for that batch's answers,
+    and a refused one hands the merged batch back with nothing of it sent."""
+    rows: dict[uuid.UUID, dict[str, Any]] = {}
+    known = _Known()
+
+    async def read(conn: Any, events: Any) -> tuple[dict[Any, Any], _Known]:
+        return {k: dict(v) for k, v in rows.items()}, known
+
+    async def save(conn: Any, cases: list[dict[str, Any]]) -> None:
+        rows.update({c["case_id"]: dict(c) for c in cases})
+
+    monkeypatch.setattr(consumer, "_read", read)
+    monkeypatch.setattr(consumer, "save_cases", save)
+    refused = asyncio.Event()
+    sent: list[str] = []
+
+    async def refuse() -> None:
+        await refused.wait()
+        raise Unavailable("the write was not taken within 5 s (WRITE_TIMEOUT_S)")
+
+    def request(case: Any, consent: Any = None, plan: Any = None) -> Any:
+        sent.append(f"request {case.resolved_event_id}")
+        return refuse() if len(sent) == 1 else asyncio.sleep(0)
+
+    async def withdraw(self: Any, survey_id: Any, cause: str) -> None:
+        sent.append(f"withdraw {survey_id}")
+
+    monkeypatch.setattr(consumer, "answered", lambda s: asyncio.gather(*s))
+    monkeypatch.setattr(consumer.IntakeFollower, "_withdraw", withdraw)
+    follower = consumer.IntakeFollower(_Feedback(request))  # type: ignore[arg-type]
+    case = uuid.uuid4()
+    first = _opened_and_resolved(case)
+    nxt = [_event(case, "CaseReopened", 3, reason="staff"),
+           _event(case, "CaseResolved", 4, outcome="resolved")]
+    merged: list[BaseException | None] = []
+
+    async def more(waiting: Any) -> None:  # as ``Batches._more``: a failure hands it back
+        task = asyncio.ensure_future(follower.apply(object(), nxt))  # type: ignore[arg-type]
+        for _ in range(20):  # the merged batch's rounds, the first's still unanswered
+            await asyncio.sleep(0)
+        refused.set()
+        await asyncio.wait((task,))
+        merged.append(task.exception())
+
+    with pytest.raises(Unavailable):
+        await follower.apply(object(), first, more)  # type: ignore[arg-type]
+    assert sent == [f"request {first[1].event_id}"], "the merged batch went on alone"
+    assert merged and merged[0] is not None, "the merged batch stood without the first's"
