@@ -37,7 +37,7 @@ from shared.kernel.errors import NotFound, RuleViolated
 from shared.kernel.meta import by_a_worker
 from shared.kernel.moments import judged_by
 from shared.kernel.serving import HELP_WORK, help_task_id_for, staff_of_step
-from shared.kernel.tasks import gather_all
+from shared.kernel.tasks import cancel_and_wait, gather_all
 from shared.readmodels.positions import ReadModelBehind
 from shared.settings import Settings
 
@@ -626,9 +626,10 @@ class IntakeFollower:
                 merging = _BEFORE.set(_Before(frozenset(work), settling))
                 try:
                     await more(settling)
-                except BaseException:  # cancelled: what was sent is withdrawn, as below
-                    settling.cancel()
-                    await asyncio.wait((settling,))
+                except BaseException:  # cancelled: what was sent is withdrawn, as below,
+                    # and waited for even when cancelled again (a shutdown's repeated cancels:
+                    # a plain asyncio.wait gave up at the second, the withdrawal still running)
+                    await cancel_and_wait(settling)
                     raise
                 finally:
                     _BEFORE.reset(merging)

@@ -150,13 +150,20 @@ def _redacted(text: str) -> str:
     return out
 
 
+def _typed_by_a_person(fields: dict[str, Any]) -> bool:
+    """Whether the command's actor is a caller (a clerk, a supervisor, a resident's link), whose
+    ids are checked (``check_codes``) and who can be asked to say a text otherwise, not one of
+    the services' own workers (what they copy was recorded already: there is no one to ask)."""
+    meta = fields.get("meta")
+    actor = meta.get("actor") if isinstance(meta, dict) else None
+    return isinstance(actor, str) and not by_a_worker(actor)
+
+
 def check_codes(type_name: str, fields: dict[str, Any],
                 recorded: Callable[[str], bool] | None = None) -> None:
     """A caller's ids hold no phone or ID number (``PersonalDataInCode``, 422); ``recorded``:
     whether the aggregate holds a code already (asked only of one that holds such a number)."""
-    meta = fields.get("meta")
-    actor = meta.get("actor") if isinstance(meta, dict) else None
-    if not isinstance(actor, str) or by_a_worker(actor):
+    if not _typed_by_a_person(fields):
         return
     for name in codes_of(type_name):
         value = fields.get(name)
@@ -167,15 +174,6 @@ def check_codes(type_name: str, fields: dict[str, Any],
                     f"{name} must not hold {held}: ids are recorded as they are, on every "
                     "event, in the logs and the exports; send the id sixstep knows",
                     field=name, holds=held)
-
-
-def _typed_by_a_person(fields: dict[str, Any]) -> bool:
-    """Whether the command's actor is a caller (a clerk, a supervisor, a resident's link), who
-    can be asked to say a text otherwise, not one of the services' own workers (what they copy
-    was recorded already: there is no one to ask)."""
-    meta = fields.get("meta")
-    actor = meta.get("actor") if isinstance(meta, dict) else None
-    return isinstance(actor, str) and not by_a_worker(actor)
 
 
 def scrub_fields(type_name: str, fields: dict[str, Any],

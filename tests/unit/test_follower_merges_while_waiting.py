@@ -174,3 +174,52 @@ async def test_a_merged_batch_sends_nothing_for_a_case_before_its_request_stands
         await follower.apply(object(), first, more)  # type: ignore[arg-type]
     assert sent == [f"request {first[1].event_id}"], "the merged batch went on alone"
     assert merged and merged[0] is not None, "the merged batch stood without the first's"
+
+
+async def test_a_batch_stopped_twice_while_merging_ends_after_its_requests(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """31 Dec 2026, 23:30 in Shanghai, the service stopping: a batch waiting for its survey
+    request's round, the next batch being taken, is cancelled, and cancelled again (a
+    shutdown cancels its loop every 0.2 s) while the request is still being withdrawn. The
+    batch ends only once the request has: its transaction must not roll back with a
+    command of it still on its way to the store (``cancel_and_wait``)."""
+    order: list[str] = []
+    in_more, unwinding, let_go, withdrawn = (asyncio.Event() for _ in range(4))
+
+    async def answer() -> None:
+        try:
+            await asyncio.Event().wait()  # the round never ends here
+        except asyncio.CancelledError:
+            unwinding.set()
+            try:
+                await let_go.wait()  # its withdrawal takes a few turns of the loop
+            finally:
+                order.append("request")
+                withdrawn.set()
+            raise
+
+    monkeypatch.setattr(consumer, "answered", lambda sent: asyncio.gather(*sent))
+    follower = consumer.IntakeFollower(_Feedback(  # type: ignore[arg-type]
+        lambda case, consent=None, plan=None: answer()))
+
+    async def more(waiting: Any) -> None:
+        in_more.set()
+        await asyncio.Event().wait()  # the next batch's events are still arriving
+
+    async def batch() -> None:
+        try:
+            await follower.apply(object(), _opened_and_resolved(uuid.uuid4()),  # type: ignore[arg-type]
+                                 more)
+        finally:
+            order.append("batch")
+
+    applying = asyncio.create_task(batch())
+    await asyncio.wait_for(in_more.wait(), timeout=5)
+    applying.cancel()
+    await asyncio.wait_for(unwinding.wait(), timeout=5)
+    applying.cancel()  # again, while the request is withdrawn
+    let_go.set()
+    with pytest.raises(asyncio.CancelledError):
+        await applying
+    await asyncio.wait_for(withdrawn.wait(), timeout=5)
+    assert order == ["request", "batch"]

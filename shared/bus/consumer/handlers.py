@@ -71,7 +71,6 @@ class Waiting(Handler, Protocol):
         ...
 
 
-
 More = Callable[["asyncio.Future[Any]"], Awaitable[None]]
 """The next batch read ahead, applied in the batch's own transaction as soon as one is read
 while the batch waits on the future it is given (``Merging``)."""

@@ -13,7 +13,8 @@ class ConsumerStats:
     retried: int = 0
     dead_lettered: int = 0
     batches: int = 0
-    #: Batches taken into the one before while it waited (``Merging``; in ``applied`` too).
+    #: Batches taken into the one before while it waited (``Merging``), counted when taken:
+    #: also one handed back when that batch then failed (its events then not in ``applied``).
     merged: int = 0
     last_stream_seq: int = 0
     #: Events on its subjects not yet applied (fetched or not), as the server counted them

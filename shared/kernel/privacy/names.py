@@ -773,6 +773,14 @@ _DOTTED_PLACES = ("阿克苏", "库尔勒", "喀什", "和田", "伊犁", "伊�
                   "阿坝", "甘孜", "呼和浩特", "鄂尔多斯", "包头", "乌兰察布", "锡林郭勒", "阿拉善")
 _NAME_LIST = re.compile(r"(?P<l>" + _NAME + r"(?:(?:[，,、；;/和]|\r?\n)" + _NAME + r"){1,7})"
                         r"(?=[。；;！!？?，,\r\n]|$)")
+"""Three or more whole names listed with commas and nothing else in the clause (张建国,王秀英,
+刘志刚; 交接：王芳、李强、张伟): kept until scrub53 (a list was read only before what they did);
+every part must be a name (周一，周三，周五 and 高温，严寒，雷雨 stay whole). Since redteam108 also
+parted by ；, / or lines (殷永红；柴国华；严淑芬, a name a line), 和 before the last
+(雷鸣远、钱惠英和汪德胜), and a list before a comma (田小燕，樊立新，覃秀兰，材料都齐了). Since
+scrub55 also two, when both are whole names of three characters parted by a comma, a 、 or
+a ；and close the sentence (邱志华,廖美玲; not 王芳，李强 nor 张建国，王秀英，材料都齐了:
+``_listed``)."""
 _LIST_PART = re.compile(r"[^，,、；;/和\r\n]+")
 _TWO_NAMES_END = re.compile(r"[ \t]*(?:[。；;！!？?\r\n]|$)")
 _ONE_LIST_MARK = re.compile(r"[，,、；;](?=" + _SURNAME_FIRST
@@ -781,11 +789,6 @@ _LIST_OPENS = re.compile("[：:\n。；;]")
 _TWO_LIST_MARKS = re.compile("[，,、；;/\n和][^，,、；;/\n和]*[，,、；;/\n和]")
 """What ``_listed`` needs, two marks that part a list: one scan of the text (or, for two
 names alone, ``_ONE_LIST_MARK``: a mark between a name's end and a surname)."""
-"""Three or more whole names listed with commas and nothing else in the clause (张建国,王秀英,
-刘志刚; 交接：王芳、李强、张伟): kept until scrub53 (a list was read only before what they did);
-every part must be a name (周一，周三，周五 and 高温，严寒，雷雨 stay whole). Since redteam108 also
-parted by ；, / or lines (殷永红；柴国华；严淑芬, a name a line), 和 before the last
-(雷鸣远、钱惠英和汪德胜), and a list before a comma (田小燕，樊立新，覃秀兰，材料都齐了)."""
 _AFTER_A_NUMBER = re.compile(r"[ \t]?(?P<n>" + _NAME + r")" + _CLAUSE_END)
 _AFTER_A_PHONE = ("谢谢", "多谢", "关机", "停机", "常用")
 """What a note says right after a number that begins with a surname (请回拨139 1234 5678谢谢,
