@@ -7,12 +7,34 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from shared.eventstore.group_commit import GroupCommitter
+from shared.kernel.privacy.redaction import FAILURES as SCRUBBER_FAILURES
+
+
+class ScrubberFailures(Collector):
+    """``sixstep_scrubber_failures_total{service,outcome}``: texts the free-text scrubber failed
+    on in this process (``outcome="refused"``: a caller's, answered 422 to be said otherwise;
+    ``"replaced"``: a log line's, a dead letter's or an export's, blanked whole). Read from the
+    scrubber's own counts at each scrape (it sits below the runtime and knows no registry)."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "sixstep_scrubber_failures", "Texts the free-text scrubber failed on (a defect of "
+            "its rules): refused (a caller's, 422) or replaced whole (logs, dead letters, "
+            "exports)", labels=["service", "outcome"])
+        for outcome, count in sorted(SCRUBBER_FAILURES.items()):
+            family.add_metric([self.service, outcome], count)
+        yield family
 
 
 class Metrics:
@@ -20,6 +42,7 @@ class Metrics:
 
     def __init__(self, service: str) -> None:
         self.registry = CollectorRegistry()
+        self.registry.register(ScrubberFailures(service))
         self.requests = Counter("sixstep_http_requests_total", "HTTP requests",
                                 ["service", "method", "route", "status"], registry=self.registry)
         self.latency = Histogram("sixstep_http_request_seconds", "HTTP request latency",

@@ -249,6 +249,13 @@ class Unscrubbable(Exception):
 
 _REFUSING: ContextVar[bool] = ContextVar("scrubber_refusing", default=False)
 
+#: How many texts the scrubber failed on in this process, by what became of them
+#: (``refused``: a caller's text, asked again; ``replaced``: a log line's, a dead letter's, an
+#: export's, given whole as ``REDACTED_TEXT``). ``RedactionFailed`` is a Python warning, shown
+#: once a place by the default filters and never in the services' JSON logs: these counts are
+#: what ``/metrics`` serves (``sixstep_scrubber_failures_total``) and an alert reads.
+FAILURES: dict[str, int] = {"refused": 0, "replaced": 0}
+
 
 @contextmanager
 def refusing() -> Iterator[None]:
@@ -276,6 +283,7 @@ def redact(text: str, known: KnownPerson | None = None) -> str:
         return _redact(text, known)
     except Exception as exc:
         refused = _REFUSING.get()
+        FAILURES["refused" if refused else "replaced"] += 1
         warnings.warn(RedactionFailed(
             f"the scrubber failed on a text of {len(text)} characters "
             f"({type(exc).__name__}); it was {'refused' if refused else 'replaced whole'}"),
