@@ -367,10 +367,17 @@ class _Before:
         await asyncio.wait((self.answers,))
         if self.answers.cancelled():
             raise _BeforeRefused("the batch before was stopped")
-        ran, requested = self.answers.result()
-        for outcome in (ran, requested, *(() if isinstance(ran, BaseException) else ran)):
-            if isinstance(outcome, BaseException):
-                raise _BeforeRefused(f"the batch before was refused: {outcome!r}"[:300])
+        if (refused := _refusal(*self.answers.result())) is not None:
+            raise _BeforeRefused(f"the batch before was refused: {refused!r}"[:300])
+
+
+def _refusal(ran: Any, requested: Any) -> BaseException | None:
+    """The first failure among a batch's settled answers: its runs' gather (itself failed,
+    or one of its runs) and its requests' answers."""
+    for outcome in (ran, requested, *(() if isinstance(ran, BaseException) else ran)):
+        if isinstance(outcome, BaseException):
+            return outcome
+    return None
 
 
 class _BeforeRefused(Exception):
@@ -634,9 +641,8 @@ class IntakeFollower:
                 finally:
                     _BEFORE.reset(merging)
             ran, requested = await settling
-        for outcome in (ran, requested, *(() if isinstance(ran, BaseException) else ran)):
-            if isinstance(outcome, BaseException):
-                raise outcome
+        if (refused := _refusal(ran, requested)) is not None:
+            raise refused
         settled = dict(zip(runs, ran, strict=True))
         # The days' surveys a reopening withdrew unsent hold no day: the next resolution that
         # day asks (or the one in this batch did).
