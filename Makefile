@@ -45,7 +45,7 @@ test: venv
 	@command -v promtool >/dev/null || \
 	  (apt-get update && apt-get install -y --no-install-recommends prometheus)
 	$(VENV)/bin/python -m compileall -q shared services tools tests benchmarks
-	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=20 $(ARGS)
+	$(VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=20 $(ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -65,6 +65,32 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     settle_garbage_collector()
 
 
+#: The folders in the order their files are handed to the pytest workers: the slowest first.
+#: ``--dist loadfile`` gives each worker one file at a time in collection order (the Makefile
+#: passes ``--no-loadscope-reorder``: xdist's own order, most tests first, put the hundreds of
+#: quick unit files first and every kill -9, Ctrl-C and browser test last, so the run ended on
+#: one worker still in a fault test while the other had nothing left). Slow first, the run ends
+#: on the short unit files, which fill in around them. A folder not named here goes last
+#: (``tests/unit/test_test_order.py`` asks that each is named).
+SLOW_FIRST = ("faults", "pages", "cli", "deploy", "analytics", "security", "followup",
+              "feedback", "intake", "open311", "tracing", "benchmarks", "unit")
+TESTS = Path(__file__).parent
+
+
+def folder_rank(path: Path) -> int:
+    """Where a test file's folder stands in ``SLOW_FIRST`` (one not named: after them all)."""
+    parts = path.relative_to(TESTS).parts
+    folder = parts[0] if len(parts) > 1 else ""
+    return SLOW_FIRST.index(folder) if folder in SLOW_FIRST else len(SLOW_FIRST)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """The slowest folders' files first (``SLOW_FIRST``); a stable sort: each file's tests
+    stay together and in their order, and every worker collects the same order."""
+    items.sort(key=lambda item: folder_rank(Path(item.path)))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     """Once a test's fixtures are torn down, nothing of its apps is left reachable

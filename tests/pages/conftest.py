@@ -1,5 +1,9 @@
-"""Browser tests share the three services (on real ports) and one chromium for the whole run
-(started once: ~4 s a module before); each test gets a fresh browser context (its own
+"""Browser tests share the three services (on real ports) and one chromium, started once a worker
+for this folder's files (~4 s a module before) and stopped when the worker leaves the folder:
+kept for the whole run, the services' schedulers ticked on through every later file on that
+worker's loop, CPU taken from them, and their batches looked like those tests' orphans
+(``tests/started_tasks.py``). The files of a folder come one after another
+(``tests/conftest.py``'s ``SLOW_FIRST``). Each test gets a fresh browser context (its own
 localStorage and sessionStorage) and, from the ``own`` fixture, a center, clerks and
 supervisors no other test has (every other test's cases are in the same services)."""
 
@@ -29,7 +33,7 @@ else:
     expect.set_options(timeout=20_000)
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture(scope="package")
 async def center(database_url: str, nats_url: str) -> AsyncIterator[Center]:
     tag = secrets.token_hex(3)
     settings = Settings(
@@ -72,7 +76,7 @@ def chromium_path() -> str:
 VIOLATIONS: list[str] = []
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture(scope="package")
 async def browser(chromium_path: str) -> AsyncIterator[Browser]:
     async with async_playwright() as pw:
         chromium = await pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
