@@ -33,11 +33,13 @@ Started = Callable[[], list[asyncio.Task[Any]]]
 @contextlib.contextmanager
 def started_here() -> Iterator[Started]:
     """``with started_here() as started:``: ``started()`` lists the tasks made so far by the
-    code running in the block and by the tasks it made, done or not; never a task another
+    code running in the block and by the tasks it made, still running; never a task another
     app's loop made meanwhile. A task made outside the loop's task factory (``asyncio.Task``
     called directly), whose context nobody noted, is counted: the guard stays on the safe
-    side. Inside another block it is that block's (whose ``started`` must see them too):
-    ``started()`` is then what was made there since this one began."""
+    side; a task a callback registered before the block makes in that callback's context (an
+    async termination listener of an asyncpg connection opened outside it: the product's
+    are plain functions) is not. Inside another block it is that block's (whose ``started``
+    must see them too): ``started()`` is then what was made there since this one began."""
     loop = asyncio.get_running_loop()
     _note_contexts(loop)
     block = _BLOCK.get() or object()
