@@ -40,6 +40,7 @@ from shared.runtime.background import supervise
 from shared.security.principals import Role
 from shared.security.tokens import issue_token
 from shared.settings import Settings
+from tests.started_tasks import started_here
 
 
 async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 15.0,
@@ -217,14 +218,15 @@ async def nothing_left_running(what: str) -> AsyncIterator[None]:
     if _CHECKING.get():
         yield
         return
-    before = asyncio.all_tasks()
     checking = _CHECKING.set(True)
     try:
-        yield
+        # The block's own tasks: another app on the run's shared loop (tests/pages' center)
+        # starts its batches meanwhile, not counted (``tests.started_tasks``).
+        with started_here() as made:
+            yield
     finally:
         _CHECKING.reset(checking)
-    started = [t for t in asyncio.all_tasks() - before
-               if not t.done() and not _kept_connections_own(t)]
+    started = [t for t in made() if not t.done() and not _kept_connections_own(t)]
     cleaning = [t for t in started if _cleaning_up(t)]
     if cleaning:  # the libraries' own, finishing what a cancel or a close began: a barrier
         await asyncio.wait(cleaning, timeout=LIBRARY_CLEANUP_S)

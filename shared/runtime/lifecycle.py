@@ -112,12 +112,15 @@ class Runtime:
                                for subject in filter_subjects for p in owned]
         counter = self.metrics.consumed.labels(self.service, name)
         dead = self.metrics.dead_letters.labels(self.service, name)
-        seen = {"applied": 0, "dead": 0}
+        merged = self.metrics.merged.labels(self.service, name)
+        seen = {"applied": 0, "dead": 0, "merged": 0}
 
         def on_batch(stats: ConsumerStats) -> None:
             counter.inc(stats.applied - seen["applied"])
             dead.inc(stats.dead_lettered - seen["dead"])
+            merged.inc(stats.merged - seen["merged"])
             seen["applied"], seen["dead"] = stats.applied, stats.dead_lettered
+            seen["merged"] = stats.merged
 
         consumer = Consumer(settings=settings, nc=self.nc, pool=self.pool, name=name,
                             handler=handler, filter_subjects=list(filter_subjects),

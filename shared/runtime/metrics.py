@@ -81,6 +81,12 @@ class Metrics:
                                 ["service", "consumer"], registry=self.registry)
         self.dead_letters = Counter("sixstep_dead_letters_total", "Events dead-lettered",
                                     ["service", "consumer"], registry=self.registry)
+        self.merged = Counter(
+            "sixstep_consumer_merged_batches_total", "Batches a merging consumer took into the "
+            "one before while that one waited (feedback's intake follower: shared/bus/consumer/"
+            "batch.py, ``_more``): one transaction for two batches; counted when taken, also "
+            "one handed back when the batch it joined then failed",
+            ["service", "consumer"], registry=self.registry)
         self.lag = Gauge("sixstep_consumer_lag", "Events on the stream not yet applied",
                          ["service", "consumer"], registry=self.registry)
         self.oldest_unapplied_age = Gauge(

@@ -20,6 +20,7 @@ from shared.eventstore.outbox import Relay
 from shared.runtime.lifecycle import Runtime
 from shared.settings import Settings
 from tests.intake.test_log_guarantees import open_and_hear, run_relay, stream_made, write_side
+from tests.started_tasks import started_here
 from tests.support import bus_connection, library_cleanup, schema_pool, wait_until
 
 
@@ -42,14 +43,6 @@ class SlowToUnwind:
             await self.let_go.wait()
 
 
-def children(started_before: set[asyncio.Task[Any]]) -> list[asyncio.Task[Any]]:
-    """The tasks started since ``started_before`` was taken, but this test's own and the
-    libraries' own cleanup (another test's, on the run's shared loop)."""
-    return [t for t in asyncio.all_tasks()
-            if t not in started_before and t is not asyncio.current_task()
-            and not library_cleanup(t)]
-
-
 def running(name: str) -> bool:
     return any(t.get_coro().__qualname__.endswith(name)  # type: ignore[union-attr]
                for t in asyncio.all_tasks() if not t.done())
@@ -60,10 +53,12 @@ async def cancelled_twice(run: Coroutine[Any, Any, None], ready: Callable[[], Aw
     """``run`` started until ``ready()``, then cancelled twice as a shutdown does, the second
     time once ``between()`` is done (else at its next step: in its ``finally``, cancelling
     what it started); the tasks it started still running once it has ended, by coroutine."""
-    before = set(asyncio.all_tasks())
-    task = asyncio.create_task(run)
+    # What ``run`` started, not another app's batches on the run's shared loop (tests/pages'
+    # center) nor another test's cleanup (``tests.started_tasks``).
+    with started_here() as made:
+        task = asyncio.create_task(run)
     await wait_until(ready, timeout=20, what="the loop at work")
-    started = children(before)
+    started = [t for t in made() if t is not task and not library_cleanup(t)]
     task.cancel()
     await (between() if between is not None else asyncio.sleep(0))
     task.cancel()

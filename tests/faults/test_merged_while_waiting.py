@@ -198,3 +198,41 @@ async def test_the_next_batch_arriving_while_the_round_waits_is_taken_as_it_come
         await batch
         assert _answers(first + nxt) == ["ack", "ack"]
         assert await _row(pool, case) == 5 and consumer.stats.merged == 1
+
+
+class MergedRunsOutOfTime(Waits):
+    """The batch merged into the one in hand runs out of time (a lock another session holds:
+    here its own statement limit, set in its savepoint only)."""
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope],
+                    more: More | None = None) -> None:
+        if more is None:
+            self.given.append([e.position for e in events])
+            await conn.execute("SET LOCAL statement_timeout = '50ms'")
+            await conn.execute("SELECT pg_sleep(5)")
+        await super().apply(conn, events, more)
+
+
+async def test_a_merged_batch_that_runs_out_of_time_is_counted_as_a_store_timeout(
+        settings: Settings) -> None:
+    """31 Dec, 23:30 in Shanghai: the batch merged into the one in hand runs out of time. It
+    goes back to the read-ahead (the batch in hand commits without it) and is counted as a
+    batch given back for its time (``sixstep_consumer_store_timeouts_total``, /ready), not
+    only said at info level as a refused merge: a lock held all evening showed nowhere an
+    alert reads."""
+    case, other = uuid.uuid4(), uuid.uuid4()
+    async with schema_pool(settings, "merged_timed_out", EFFECTS_DDL) as pool:
+        handler = MergedRunsOutOfTime()
+        handler.round_over.set()
+        consumer = _consumer(settings, pool, cast(Any, handler))
+        counted: list[None] = []
+        consumer.on_store_timeout = lambda: counted.append(None)
+        first, nxt = [_item(case, 4)], [_item(case, 5), _item(other, 7)]
+        ahead = await _read_ahead(consumer, nxt)
+        await _applied(pool, consumer, first)
+        assert handler.given == [[4], [5, 7]]
+        assert ahead == [i.msg for i in nxt]  # the next batch again, in its order
+        assert _answers(first + nxt) == ["ack", None, None]
+        assert consumer.stats.merged == 0 and consumer.stats.applied == 1
+        assert consumer.stats.store_timeouts == 1 and len(counted) == 1
+        assert consumer.stats.timing_out_since is not None  # /ready, until a batch goes through

@@ -16,6 +16,7 @@ import pytest
 
 from shared.bus.consumer import Consumer, consuming
 from shared.settings import Settings
+from tests.started_tasks import started_here
 from tests.support import library_cleanup
 
 
@@ -82,8 +83,8 @@ async def test_a_consumer_cancelled_again_while_it_stops_its_puller_leaves_nothi
     for name in ("_on_its_stream", "ensure", "_reset_to_ack_floor", "_after_a_loss",
                  "_next_delivery", "_forget_gone_holds", "_still_there"):
         monkeypatch.setattr(consumer, name, nothing)
-    before = asyncio.all_tasks()
-    task = asyncio.create_task(consumer._consume())
+    with started_here() as made:  # not another app's, on the run's shared loop (tests/pages)
+        task = asyncio.create_task(consumer._consume())
     while not MADE:
         await asyncio.sleep(0)
     puller = MADE[0]
@@ -97,8 +98,7 @@ async def test_a_consumer_cancelled_again_while_it_stops_its_puller_leaves_nothi
         await asyncio.wait((task,))
         # Not another test's cleanup on the run's shared loop (asyncpg's shielded release of
         # a connection, started meanwhile: failed once in a two-worker run).
-        left = [t for t in asyncio.all_tasks() - before
-                if not t.done() and not library_cleanup(t)]
+        left = [t for t in made() if t is not task and not t.done() and not library_cleanup(t)]
         assert left == []  # wait_for's task went on stopping, the consumer ended
         assert DELIVERED.naks == 1  # handed back for the next leader, not after ack_wait
     finally:

@@ -203,6 +203,12 @@ class Batches:
             if not isinstance(exc, _NotAllFresh):
                 log.info("consumer.merge_refused", consumer=self.name, size=len(items),
                          error=f"{type(exc).__name__}: {str(exc)[:200]}")
+            if isinstance(exc, STORE_TIMED_OUT):
+                # A batch given back for its time, as one applied alone would be: counted
+                # (``sixstep_consumer_store_timeouts_total``), said, and on /ready until a
+                # batch goes through again (``_timed_out``). Only said at info level before:
+                # a lock held all evening on the merged rows showed nowhere an alert reads.
+                self._timed_out(exc)
             return
         self._merged = items
         self.stats.merged += 1
