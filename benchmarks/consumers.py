@@ -422,9 +422,12 @@ def report(f: dict[str, Any]) -> None:
                   f"PostgreSQL {m.pg_us - m.framework_pg_us:,.0f}")
         if m.appended:
             # A consumer appends for some of its events only: at raw fetch + ack's own rate
-            # (a consumer costing nothing) its appends would reach no more than this.
+            # (a consumer costing nothing) its appends would reach no more than this. What is
+            # counted is events stored, not commands: the rules' lapsed plan stores two
+            # (FollowUpScheduled, FollowUpCancelled), a plan on time one, a batch's plans go
+            # as one command (``schedule_each``).
             ceiling = m.appended / m.events * m.raw_rate
-            print(f"  {m.consumer}: one command per {m.events / m.appended:.1f} events: at raw "
+            print(f"  {m.consumer}: one event stored per {m.events / m.appended:.1f} read: at raw "
                   f"fetch + ack's rate, {ceiling:,.0f} appends/s = "
                   f"{ceiling / m.group_commit:.2f} x group_commit (the most it can reach)")
     measured = f["measured"]
