@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 
 import orjson
+import pytest
 import structlog
 
 from shared.kernel.privacy import REDACTED_ID, REDACTED_PHONE, REDACTED_PLATE
@@ -35,18 +36,7 @@ def test_a_survey_sent_line_keeps_its_ids_without_the_rules_reading_them(monkeyp
     their digits read (a phone's eleven in the last group): kept whole without the rules run
     over them (0.2-0.35 ms of CPU each, every case at a quiet hour); the link beside them and
     a phone in a note are still scrubbed."""
-    import shared.runtime.logs as logs
-
-    read: list[str] = []
-    real = logs.redact
-
-    def counted(text: str) -> str:
-        read.append(text)
-        return real(text)
-
-    monkeypatch.setattr(logs, "redact", counted)
-    out = io.StringIO()
-    logger = structlog.wrap_logger(structlog.PrintLogger(out), processors=log_processors())
+    read, out, logger = _read_by_the_rules(monkeypatch)
     ids = ["5f0c1a2b-3c4d-4e5f-8a9b-013912345678", "13812345-6781-3812-3456-013812345678",
            "0C6B2A1E-9D8F-4A3B-B2C1-D4E5F6A7B8C9"]
     logger.info("survey.sent", survey_id=ids[0], case_id=ids[1], resident_id=ids[2],
@@ -67,17 +57,8 @@ def test_a_survey_sent_line_a_case_reads_its_times_and_repeated_words_with_no_ru
     a time with a phone after it too, and what is remembered stays bounded."""
     import shared.runtime.logs as logs
 
-    read: list[str] = []
-    real = logs.redact
-
-    def counted(text: str) -> str:
-        read.append(text)
-        return real(text)
-
-    monkeypatch.setattr(logs, "redact", counted)
     monkeypatch.setattr(logs, "_clean", {}, raising=False)
-    out = io.StringIO()
-    logger = structlog.wrap_logger(structlog.PrintLogger(out), processors=log_processors())
+    read, out, logger = _read_by_the_rules(monkeypatch)
     expiries = ["2026-12-27T23:30:00.138001+08:00", "2027-02-28T08:17:30.543280Z",
                 "2028-02-29T16:00:00+00:00"]
     for expires_at in expiries:
@@ -97,3 +78,22 @@ def test_a_survey_sent_line_a_case_reads_its_times_and_repeated_words_with_no_ru
     for n in range(12):
         logger.info("counter.opened", counter_id=f"c017-w{n}")
     assert len(logs._clean) <= 5
+
+
+def _read_by_the_rules(monkeypatch: pytest.MonkeyPatch
+                       ) -> tuple[list[str], io.StringIO, structlog.typing.FilteringBoundLogger]:
+    """Every text the logs' scrubber hands to ``redact`` (into the list), and a logger
+    through the shipped processors writing into the buffer."""
+    import shared.runtime.logs as logs
+
+    read: list[str] = []
+    real = logs.redact
+
+    def counted(text: str) -> str:
+        read.append(text)
+        return real(text)
+
+    monkeypatch.setattr(logs, "redact", counted)
+    out = io.StringIO()
+    logger = structlog.wrap_logger(structlog.PrintLogger(out), processors=log_processors())
+    return read, out, logger
