@@ -40,9 +40,38 @@ case at the default level, scrubbed in 250 us instead of 520 (batchcost48,
 benchmarks/README.md, target 3)."""
 
 
+_A_MOMENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+                       r"(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})?")
+"""A value that is one ISO 8601 moment and nothing else (``datetime.isoformat()``: the line's
+own ``timestamp``, a survey's ``expires_at``): times are what the scrubber leaves as they
+are (``redact``: "What stays"), yet every rule ran over each, 90-120 us of CPU a value
+(latency56, benchmarks/README.md, target 3)."""
+
+CLEAN_KEPT = 4096
+"""How many short values the scrubber left as they were are remembered (``_clean``)."""
+CLEAN_LONGEST = 64
+_clean: dict[str, None] = {}
+"""Short values ``redact`` gave back unchanged (a channel, a purpose, a center's or a
+counter's id, an event's name: the same few in every line): not run through every rule
+again. ``redact(text)`` depends on the text alone, and a value it changed (or failed on) is
+never kept, so a value found here is one the rules found nothing in, as the line shows it
+anyway; emptied when full (bounded; one ``clear`` is safe beside another thread's line)."""
+
+
+def _scrubbed(value: str) -> str:
+    if _AN_ID.fullmatch(value) or _A_MOMENT.fullmatch(value) or value in _clean:
+        return value
+    out = redact(value)
+    if out == value and len(value) <= CLEAN_LONGEST:
+        if len(_clean) >= CLEAN_KEPT:
+            _clean.clear()
+        _clean[value] = None
+    return out
+
+
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        return value if _AN_ID.fullmatch(value) else redact(value)
+        return _scrubbed(value)
     if isinstance(value, Mapping):
         return {k: DROPPED if str(k).lower() in PERSONAL_FIELDS else _scrub(v)
                 for k, v in value.items()}
