@@ -4,7 +4,6 @@ the end of the run, and a slow one there is CI's tail again."""
 
 from __future__ import annotations
 
-
 from tests.conftest import SLOW_FIRST, TESTS, folder_rank
 
 
