@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from datetime import timezone
 from typing import Any, cast
 from uuid import UUID
 
@@ -54,6 +55,7 @@ _MOMENTS = tuple(name for name, _ in _AFTER)
 if any(check is not _bounded_moment for _, check in _AFTER):
     raise TypeError("Envelope has after validators this decoder does not repeat")
 _validate_json = _UNBOUNDED.__pydantic_validator__.validate_json
+_validate_python = _UNBOUNDED.__pydantic_validator__.validate_python
 _set_class = object.__setattr__
 
 
@@ -80,6 +82,29 @@ def decode_envelope(data: bytes | str) -> Envelope:
     except (ValidationError, ValueError, AssertionError, TypeError):
         return Envelope.model_validate_json(data)
     return cast(Envelope, bare)
+
+
+def envelope_of(fields: dict[str, Any]) -> Envelope:
+    """``Envelope(**fields)``: the same envelope, or the same error, as
+    :func:`decode_envelope` makes one from bytes. The relay's moments are the store's
+    (``datetime.fromisoformat``'s fixed offsets, a ``timezone``): such an offset is never
+    None, so a year well inside the bounds is surely returned unchanged by
+    ``_bounded_moment``; any other moment goes through it."""
+    try:
+        bare = _validate_python(fields)
+        values = bare.__dict__
+        for name in _MOMENTS:
+            value = values[name]
+            if type(value.tzinfo) not in _FIXED or not 1970 < value.year < 2199:
+                values[name] = _bounded_moment(value)
+        _set_class(bare, "__class__", Envelope)  # TypeError if a pydantic changed the layout
+    except (ValidationError, ValueError, AssertionError, TypeError, AttributeError):
+        return Envelope(**fields)
+    return cast(Envelope, bare)
+
+
+#: The offsets that are never None: pydantic's parsed ones and the standard library's fixed.
+_FIXED = (TzInfo, timezone)
 
 
 class EnvelopeHead(BaseModel):
