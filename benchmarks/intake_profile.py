@@ -3,7 +3,7 @@ API process (``ROLES=api``, as deployed: logs, metrics, tracing at the benchmark
 while wrk drives ``POST /cases``, its raw stacks grouped by layer.
 
     .venv/bin/python benchmarks/intake_profile.py [--mode split|one] [--seconds 20]
-        [--raw /tmp/api.raw]
+        [--raw /tmp/api.raw] [--process api|workers]
     .venv/bin/python benchmarks/intake_profile.py --raw /tmp/api.raw --only   # group again
 
 ``--gil``: only the thread holding the GIL is sampled, so a sample is the process on the CPU.
@@ -100,8 +100,9 @@ def by_layer(raw: Path) -> tuple[collections.Counter[str], int]:
     return layers, total
 
 
-def profile(seconds: int, raw: Path, mode: str) -> float:
-    """The API's CPU time a request (us) over wrk's run, py-spy recording it to ``raw``."""
+def profile(seconds: int, raw: Path, mode: str, process: str = "api") -> float:
+    """The profiled process's CPU time a request (us) over wrk's run, py-spy recording it to
+    ``raw``: the API's, or with ``process="workers"`` (split only) the workers'."""
     from benchmarks.common import free_ports, post_script, servers, service, service_env, wrk
     from benchmarks.intake import CASE, cpu_seconds
 
@@ -109,23 +110,26 @@ def profile(seconds: int, raw: Path, mode: str) -> float:
         port, workers_port = free_ports(2)
         roles = {"ROLES": "api"} if mode == "split" else {}
         with contextlib.ExitStack() as stack:
+            workers = None
             if mode == "split":
-                stack.enter_context(service("services.intake.main", workers_port, service_env(
-                    srv, INTAKE_PORT=str(workers_port), ROLES="workers")))
+                workers = stack.enter_context(service("services.intake.main", workers_port,
+                                                      service_env(srv, INTAKE_PORT=str(
+                                                          workers_port), ROLES="workers")))
             api = stack.enter_context(service("services.intake.main", port, service_env(
                 srv, INTAKE_PORT=str(port), **roles)))
+            spied = workers if process == "workers" and workers is not None else api
             base = f"http://127.0.0.1:{port}"
             wrk(base, post_script("/cases", CASE, "warm"), seconds=3)
             spy = subprocess.Popen(
                 ["py-spy", "record", "--gil", "-r", "250", "-f", "raw", "-o", str(raw),
-                 "-d", str(seconds + 2), "-p", str(api.pid)],
+                 "-d", str(seconds + 2), "-p", str(spied.pid)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)  # py-spy attached
-            before = cpu_seconds([api.pid])
+            before = cpu_seconds([spied.pid])
             result = wrk(base, post_script("/cases", CASE, "profile"), seconds=seconds)
-            used = (cpu_seconds([api.pid]) - before) / max(1, result.requests) * 1e6
+            used = (cpu_seconds([spied.pid]) - before) / max(1, result.requests) * 1e6
             spy.wait()
-    print(f"{result.rate:,.0f} writes/s, API process {used:.0f} us of CPU a write")
+    print(f"{result.rate:,.0f} writes/s, {process} process {used:.0f} us of CPU a write")
     return used
 
 
@@ -135,10 +139,12 @@ def main() -> None:
     parser.add_argument("--raw", type=Path, default=Path("/tmp/intake-api.raw"))
     parser.add_argument("--mode", choices=["split", "one"], default="split", help=(
         "the API process of API + workers (split), or one process with both"))
+    parser.add_argument("--process", choices=["api", "workers"], default="api", help=(
+        "the process to profile: the API's, or (--mode split) the workers' (relay, consumers)"))
     parser.add_argument("--only", action="store_true", help="group --raw again, no run")
     parser.add_argument("--us", type=float, default=0.0, help="CPU a write to share out (--only)")
     args = parser.parse_args()
-    used = args.us if args.only else profile(args.seconds, args.raw, args.mode)
+    used = args.us if args.only else profile(args.seconds, args.raw, args.mode, args.process)
     layers, total = by_layer(args.raw)
     print(f"| layer | share of {total:,} samples | us a write (of {used:.0f}) |\n|---|---|---|")
     for name, count in layers.most_common():

@@ -103,6 +103,7 @@ from shared import tracing
 from shared.bus.jetstream import connect, event_subject
 from shared.bus.publishing import Outgoing, publish_each
 from shared.contracts import REGISTRY, Envelope, event_id_for
+from shared.contracts.decoding import envelope_of
 from shared.kernel.tasks import cancel_and_wait
 from shared.leadership import Leadership
 from shared.settings import Settings
@@ -193,8 +194,9 @@ def to_envelope(service: str, position: int, event: Any) -> Envelope:
     fields = {name: getattr(event, name) for name in _payload_fields(contract.payload)
               if hasattr(event, name)}
     payload = contract.payload.model_validate(fields).model_dump(mode="json")
-    return Envelope(**_envelope_fields(service, position, event, contract.type,
-                                       contract.version, payload))
+    # ``Envelope(**...)``'s answer or error, its two moments' bounds checked inline.
+    return envelope_of(_envelope_fields(service, position, event, contract.type,
+                                        contract.version, payload))
 
 
 def as_stored(service: str, position: int, event: Any) -> Envelope:

@@ -86,3 +86,54 @@ def test_a_stored_follow_up_reads_back_as_it_was() -> None:
     stored = app.mapper.transcoder.encode(state)
     assert stored == THEIRS.encode(state)
     assert app.mapper.transcoder.decode(stored) == state
+
+
+def decoded(transcoder: JSONTranscoder, data: bytes) -> tuple[str, Any]:
+    """What a transcoder reads from ``data``: its value (by ``repr``, which tells 1, 1.0 and
+    True apart and shows a NaN), or its error's type."""
+    try:
+        return "value", repr(transcoder.decode(data))
+    except Exception as exc:  # the same error type, as the library raises it
+        return "error", type(exc)
+
+
+@given(st.dictionaries(st.text(max_size=8), values, max_size=8))
+def test_any_stored_state_is_read_as_the_library_reads_it(state: dict[str, Any]) -> None:
+    kind, data = encoded(THEIRS, state)
+    if kind == "bytes":
+        assert decoded(OURS, data) == decoded(THEIRS, data)
+
+
+@pytest.mark.parametrize("data", [
+    b'{"big":123456789012345678901234567890,"edge":18446744073709551615,'
+    b'"low":-9223372036854775809}',  # orjson reads the first and the last as floats
+    b'{"f":1.5,"e":1e400,"n":NaN,"i":-Infinity}', b'[1.0,{"_type_":"uuid_hex","_data_":"ab"}]',
+    b'{"lone":"\\ud800"}', b'{"bad":"\xff"}', b'\xef\xbb\xbf{}', b' {"a" : [ ] } ',
+    b'{"a":1,"a":2}',
+    b'{"_type_":"nobody_knows","_data_":"x"}', b'{"_type_":5,"_data_":"x"}',
+    b'{"_type_":["uuid_hex"],"_data_":"x"}', b'{"_type_":"uuid_hex","_data_":"not hex"}',
+    b'{"_type_":"uuid_hex","_data_":5}', b'{"_type_":"uuid_hex"}', b'{"_data_":"x","y":1}',
+    b'{"_type_":"uuid_hex","_data_":"x","more":1}', b'{"x":{"_data_":"y","_type_":"date_iso"}}',
+    b'{"d":{"_type_":"date_iso","_data_":"2026-12-20"},"l":[[{"_type_":"datetime_iso",'
+    b'"_data_":"2028-02-29T23:30:00+08:00"}]],"u":{"_type_":"uuid_hex",'
+    b'"_data_":"00000000000000000000000000000007"}}',
+    b'{"_type_":"decimal_str","_data_":"12.50"}', b'"just text"', b'null',
+    b'[' * 2000 + b']' * 2000,
+])
+def test_the_edges_are_read_as_the_library_reads_them(data: bytes) -> None:
+    assert decoded(OURS, data) == decoded(THEIRS, data)
+
+
+def test_a_stored_case_is_read_without_the_librarys_json_decoder(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library's decoder (the standard library's scanner, a Python call per object) is
+    only the way out for what orjson may read otherwise, never a stored event's way."""
+    state = {"timestamp": datetime(2026, 12, 20, 9, tzinfo=UTC), "center_id": "SH-PD-HUAMU",
+             "resident_id": None, "tags": ["money", {"id": uuid.UUID(int=3)}],
+             "meta": {"occurred_at": datetime(2026, 12, 31, 23, 30, tzinfo=timezone(
+                 timedelta(hours=8))), "case_id": uuid.UUID(int=5), "actor": "clerk-017",
+                 "day": date(2028, 2, 29), "count": 3, "kept": True}}
+    stored = OURS.encode(state)
+    monkeypatch.setattr(JSONTranscoder, "decode", lambda self, data: pytest.fail(
+        "a stored state went to the library's decoder"))
+    assert OURS.decode(stored) == state
