@@ -367,24 +367,23 @@ class Runtime:
         return await self._replan()
 
     async def _replan(self) -> dict[str, Any]:
-        """One re-planning at a time. Only one with no item failed marks its span re-planned
-        and remembers the calendars: an item whose re-plan failed (its write not taken in
-        time) is on a changed official day that the candidates of a later run would no
-        longer name, so the span stays for ``keep_replanning``, the next reload, the next
-        start (which recalls it from ``calendar_seen``)."""
+        """Only a re-planning with no item failed marks its span re-planned and remembers the
+        calendars: an item whose re-plan failed (its write not taken in time) may be on a
+        changed official day that the candidates of a later run would no longer name, so the
+        span stays for ``keep_replanning``, the next reload, the next start (which recalls it
+        from ``calendar_seen``)."""
         assert self.calendars is not None
-        async with self.replan_pending.lock:
-            # What this re-planning runs on, taken before it starts: a reload meanwhile is the
-            # next one's to re-plan, and remembered as re-planned only by it (a stop before
-            # then leaves its days to the next start).
-            span, calendars = self.calendars.changed_official, self.calendars.centers()
-            hooks = await self.run_calendar_hooks()
-            failed = failures(hooks)
-            if not failed:
-                self.calendars.replanned(span)
-                await calendar_seen.remember(self.pool, calendars)
-            self.replan_pending.went(failed)
-            return hooks
+        # What this re-planning runs on, taken before it starts: a reload meanwhile is the
+        # next one's to re-plan, and remembered as re-planned only by it (a stop before
+        # then leaves its days to the next start).
+        span, calendars = self.calendars.changed_official, self.calendars.centers()
+        hooks = await self.run_calendar_hooks()
+        failed = failures(hooks)
+        if not failed:
+            self.calendars.replanned(span)
+            await calendar_seen.remember(self.pool, calendars)
+        self.replan_pending.went(failed)
+        return hooks
 
     async def keep_replanning(self) -> None:
         """A re-planning with failed items, run again after a pause (backing off) until it

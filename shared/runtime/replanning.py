@@ -79,14 +79,15 @@ def failures(hooks: dict[str, dict[str, int]]) -> int:
 class Pending:
     """Whether a re-planning had failed items and is to be run again: ``failed`` (what the last
     one counted), since when (``time.time()``), and the wake-up of :meth:`keep_retrying`.
-    ``lock`` runs one re-planning at a time in the process (a reload and the retry)."""
+    Re-plannings may overlap (a reload during the retry, as a reload during a start's): each
+    covers the changed days not yet re-planned (``Calendars.changed_official`` keeps a failed
+    one's), so whichever ends last says whether one is still pending."""
 
     service: str
     log: Any
     since: float | None = None
     failed: int = 0
     wanted: asyncio.Event = field(default_factory=asyncio.Event)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def went(self, failed: int) -> None:
         """A re-planning ended with ``failed`` items failed: said once when it starts
