@@ -88,6 +88,8 @@ class Pending:
     since: float | None = None
     failed: int = 0
     wanted: asyncio.Event = field(default_factory=asyncio.Event)
+    #: How a pause is waited (a test records them instead).
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     def went(self, failed: int) -> None:
         """A re-planning ended with ``failed`` items failed: said once when it starts
@@ -110,7 +112,7 @@ class Pending:
         pause = RETRY_FIRST_S
         while True:
             await self.wanted.wait()
-            await asyncio.sleep(pause)
+            await self.sleep(pause)
             self.wanted.clear()
             if self.since is None:  # a reload (or a start) went through meanwhile
                 pause = RETRY_FIRST_S
