@@ -48,11 +48,15 @@ def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
 @pytest.fixture
 def one_service() -> Iterator[str]:
     """A service answering ``GET /ops/calendar`` as on Sunday 20 December 2026."""
-    body = Calendars(Settings(environment="development", log_json=False)).status(
-        date(2026, 12, 20)).model_dump_json().encode()
+    yield from _answering("GET", Calendars(Settings(environment="development", log_json=False))
+                          .status(date(2026, 12, 20)).model_dump_json().encode())
 
-    class Calendar(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # http.server's name
+
+def _answering(method: str, body: bytes) -> Iterator[str]:
+    """A service answering every ``method`` request 200 with the JSON ``body``."""
+
+    class Answering(BaseHTTPRequestHandler):
+        def answer(self) -> None:
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(body)))
@@ -62,7 +66,8 @@ def one_service() -> Iterator[str]:
         def log_message(self, *_: object) -> None:
             pass
 
-    yield from _serving(Calendar)
+    setattr(Answering, f"do_{method}", Answering.answer)  # http.server's name: do_GET ...
+    yield from _serving(Answering)
 
 
 def test_calendar_status_with_one_service_down_exits_2_after_printing_the_others(
@@ -317,19 +322,7 @@ def a_service_whose_replanning_failed() -> Iterator[str]:
                                 "rectifications_failed": 1}},
         calendar=CalendarPublic(service="feedback", **status.model_dump())
     ).model_dump_json().encode()
-
-    class Reloaded(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # http.server's name
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    yield from _serving(Reloaded)
+    yield from _answering("POST", body)
 
 
 def test_calendar_reload_with_an_item_not_re_planned_says_the_service_retries_and_exits_1(
