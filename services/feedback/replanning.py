@@ -60,5 +60,6 @@ class Replanning:
                                  batch=self.batch, log=log, key="rectification_id",
                                  args=(changed[0] if changed else None,))
         if done.checked:
-            log.info("replan.done", checked=done.checked, moved=done.moved)
-        return {"rectifications_checked": done.checked, "deadlines_revised": done.moved}
+            log.info("replan.done", checked=done.checked, moved=done.moved, failed=done.failed)
+        return {"rectifications_checked": done.checked, "deadlines_revised": done.moved,
+                "rectifications_failed": done.failed}

@@ -124,9 +124,12 @@ class Replanning:
                      conflicts=done.conflicts, obligations_checked=duties.checked,
                      obligations_moved=duties.moved, help_tasks_checked=tasks.checked,
                      help_tasks_moved=tasks.moved, referrals_checked=referrals.checked,
-                     referrals_moved=referrals.moved, changed_official=changed)
+                     referrals_moved=referrals.moved, changed_official=changed,
+                     failed=done.failed + duties.failed + tasks.failed + referrals.failed)
         return {"followups_checked": done.checked, "followups_replanned": done.moved,
                 "obligations_checked": duties.checked, "obligations_replanned": duties.moved,
                 "help_tasks_checked": tasks.checked, "help_tasks_replanned": tasks.moved,
                 "referrals_checked": referrals.checked,
-                "referrals_replanned": referrals.moved}
+                "referrals_replanned": referrals.moved, "followups_failed": done.failed,
+                "obligations_failed": duties.failed, "help_tasks_failed": tasks.failed,
+                "referrals_failed": referrals.failed}

@@ -40,5 +40,6 @@ class Replanning:
                                  batch=self.batch, log=log, key="case_id",
                                  args=(changed[0] if changed else None,))
         if done.checked:
-            log.info("replan.done", checked=done.checked, moved=done.moved)
-        return {"due_dates_checked": done.checked, "due_dates_replanned": done.moved}
+            log.info("replan.done", checked=done.checked, moved=done.moved, failed=done.failed)
+        return {"due_dates_checked": done.checked, "due_dates_replanned": done.moved,
+                "due_dates_failed": done.failed}

@@ -9,7 +9,9 @@ settings instead, without any service: the way to check a new holidays file befo
 ``reload`` tells every service to read its holidays files again (``POST /ops/calendar/reload``,
 each on the replica it reaches; that replica tells the others over NATS). A file that cannot be
 used changes nothing and is named with its line. What was provisional is then re-planned: the
-follow-ups still waiting, the open rectifications' deadlines.
+follow-ups still waiting, the open rectifications' deadlines. Exits 2 when a service did not
+reload, 1 when one reloaded but some items' re-plan failed (counted per part, ``..._failed``):
+that service runs the re-planning again by itself until they go through.
 """
 
 from __future__ import annotations
@@ -178,7 +180,7 @@ def reload(
 ) -> None:
     """Every service reads its holidays files again and re-plans what was provisional."""
     servers = resolve()
-    failed = False
+    failed = replan_failed = False
     targets = _targets(servers, url)
     headers = servers.ops_headers(token)
     with httpx.Client(timeout=httpx.Timeout(300.0, connect=PROBE_TIMEOUT_S),
@@ -220,5 +222,13 @@ def reload(
                                                                for k, v in counts.items())))
             for warning in said.calendar.warnings:
                 console.print(f"  [yellow]warning:[/yellow] {escape(warning)}")
+            if said.failed:
+                console.print(f"[red]{escape(name)}: {said.failed} item(s) not re-planned "
+                              "(see its log, replan.failed); the service retries by itself "
+                              "until they go through (/ready degraded, "
+                              "sixstep_calendar_replan_pending meanwhile)[/red]")
+                replan_failed = True
     if failed:
         raise typer.Exit(2)
+    if replan_failed:
+        raise typer.Exit(1)

@@ -143,6 +143,8 @@ def install_ops(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> None
             raise problem(422, "calendar_settings_invalid", f"{exc}; nothing was changed"
                           ) from exc
         return CalendarReloadPublic(service=runtime.service, changed=outcome["changed"],
-                                    replanned=outcome["hooks"], calendar=_calendar(runtime))
+                                    replanned=outcome["hooks"], failed=outcome["failed"],
+                                    retry_scheduled=outcome["retry_scheduled"],
+                                    calendar=_calendar(runtime))
 
     app.include_router(router)

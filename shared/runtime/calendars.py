@@ -86,7 +86,14 @@ class CalendarReloadPublic(BaseModel):
     changed: list[str] = Field(description="Centers whose official schedules changed ('*': "
                                "every center without its own file)")
     replanned: dict[str, dict[str, int]] = Field(
-        description="What followed, per part: re-planned dates, rules taken off the parking")
+        description="What followed, per part: re-planned dates, rules taken off the parking; "
+                    "``..._failed``: the items whose re-plan failed")
+    failed: int = Field(0, description="Items whose re-plan failed, over every part (a write "
+                                       "not taken in time, the store away)")
+    retry_scheduled: bool = Field(False, description=(
+        "Whether the service runs the re-planning again by itself (it does while any item "
+        "failed, backing off, until it goes through; nothing is remembered as re-planned "
+        "before)"))
     calendar: CalendarPublic
 
 

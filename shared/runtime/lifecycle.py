@@ -45,6 +45,7 @@ from shared.runtime.background import Background
 from shared.runtime.calendars import Calendars
 from shared.runtime.logs import adopt_stdlib_logging
 from shared.runtime.metrics import Metrics, time_writes
+from shared.runtime.replanning import Pending, failures
 from shared.runtime.tracing import start_tracing, stop_tracing
 from shared.security.revocations import RevokedTokens
 from shared.settings import ServiceName, Settings
@@ -100,6 +101,11 @@ class Runtime:
     #: The tokens signed out before their expiry (``shared.bus.revocations``), and its watch.
     revoked: RevokedTokens = field(default_factory=RevokedTokens)
     revocations_watch: asyncio.Task[None] | None = None
+    #: A re-planning with failed items, run again by ``keep_replanning`` until it goes through.
+    replan_pending: Pending = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.replan_pending = Pending(self.service, log)
 
     def add_consumer(self, name: str, handler: Handler, filter_subjects: Sequence[str]) -> Consumer:
         settings = self.settings
@@ -232,6 +238,10 @@ class Runtime:
                     degraded.extend(await reasons())
             except Exception as exc:  # the store is down: already said above
                 log.debug("ready.degradation_unknown", error=f"{type(exc).__name__}: {exc}")
+        if (pending := self.replan_pending).since is not None:
+            degraded.append(f"calendar: {pending.failed} item(s) not re-planned after the "
+                            f"calendar changed {_for_how_long(pending.since)}, retried by the "
+                            "service with back-off: see its log, replan.failed")
         checks["degraded"] = degraded
         checks["warnings"] = []
         if self.calendars is not None:
@@ -335,16 +345,20 @@ class Runtime:
     async def reload_calendars(self, *, tell_others: bool = True) -> dict[str, Any]:
         """Read the holidays files again (all or nothing: ``HolidaysFileError`` names the file
         and line and leaves everything as it was), then run the hooks (re-planning, parked
-        rules) and tell the other replicas of every service to reload too."""
+        rules) and tell the other replicas of every service to reload too. ``failed``: the
+        items whose re-plan failed; any, and the service runs the re-planning again by itself
+        (``retry_scheduled``)."""
         if self.calendars is None:
-            return {"changed": [], "hooks": {}}
+            return {"changed": [], "hooks": {}, "failed": 0, "retry_scheduled": False}
         changed = await asyncio.to_thread(self.calendars.reload)
         log.info("calendar.reloaded", service=self.service, changed=changed)
         hooks = await self._replan()
         if tell_others:
             with contextlib.suppress(Exception):
                 await self.nc.publish(self.calendar_subject(), self.origin.encode())
-        return {"changed": changed, "hooks": hooks}
+        failed = failures(hooks)
+        return {"changed": changed, "hooks": hooks, "failed": failed,
+                "retry_scheduled": failed > 0}
 
     async def replan_at_start(self) -> dict[str, Any]:
         """A holidays file added or corrected, or the package upgraded, while the service was
@@ -356,20 +370,41 @@ class Runtime:
         return await self._replan()
 
     async def _replan(self) -> dict[str, Any]:
+        """Only a re-planning with no item failed marks its span re-planned and remembers the
+        calendars: an item whose re-plan failed (its write not taken in time) may be on a
+        changed official day that the candidates of a later run would no longer name, so the
+        span stays for ``keep_replanning``, the next reload, the next start (which recalls it
+        from ``calendar_seen``)."""
         assert self.calendars is not None
         # What this re-planning runs on, taken before it starts: a reload meanwhile is the
         # next one's to re-plan, and remembered as re-planned only by it (a stop before
         # then leaves its days to the next start).
         span, calendars = self.calendars.changed_official, self.calendars.centers()
         hooks = await self.run_calendar_hooks()
-        self.calendars.replanned(span)
-        await calendar_seen.remember(self.pool, calendars)
+        failed = failures(hooks)
+        if not failed:
+            self.calendars.replanned(span)
+            await calendar_seen.remember(self.pool, calendars)
+        self.replan_pending.went(failed)
         return hooks
 
+    async def keep_replanning(self) -> None:
+        """A re-planning with failed items, run again after a pause (backing off) until it
+        goes through; in every process, as any process may run a reload's hooks. Exactly
+        once in effect over replicas, as the hooks are (their commands' keys)."""
+        await self.replan_pending.keep_retrying(self._replan)
+
     async def run_calendar_hooks(self) -> dict[str, Any]:
+        """Every hook runs; one that raises is logged and counted ``hook_failed`` (the
+        re-planning is run again), and the others go on."""
         out: dict[str, Any] = {}
         for name, hook in self.calendar_hooks.items():
-            out[name] = await hook()
+            try:
+                out[name] = await hook()
+            except Exception as exc:
+                log.error("replan.hook_failed", service=self.service, hook=name,
+                          error=f"{type(exc).__name__}: {exc}")
+                out[name] = {"hook_failed": 1}
         return out
 
     async def listen_for_calendar_reloads(self) -> None:
@@ -433,6 +468,9 @@ async def start_runtime(settings: Settings, service: ServiceName,
             return float(min(c.official_days_left for c in calendars.status(today).centers))
 
         metrics.calendar_days_left.labels(service).set_function(days_left)
+        metrics.calendar_replan_pending.labels(service).set_function(
+            lambda: runtime.replan_pending.failed)
+        runtime.background.start("calendar-replan", runtime.keep_replanning)
     published = metrics.published.labels(service)
     relay = Relay(settings, service, application, pool, on_published=published.inc,
                   on_connection_lost=metrics.relay_connections_lost.labels(service).inc,

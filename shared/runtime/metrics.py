@@ -137,6 +137,10 @@ class Metrics:
             "sixstep_calendar_official_days_left", "Days until the official holiday schedules "
             "end (the earliest over the centers); after it dates are provisional",
             ["service"], registry=self.registry)
+        self.calendar_replan_pending = Gauge(
+            "sixstep_calendar_replan_pending", "Items whose re-planning after a calendar change "
+            "failed at the last try (0: none): the service runs it again by itself, backing off",
+            ["service"], registry=self.registry)
         self.refused_out_of_reach = Counter(
             "sixstep_refused_out_of_reach_total", "Requests refused 403 because a list or a "
             "body named another center; ``access.refused_out_of_reach`` in the log names the "

@@ -21,7 +21,7 @@ from nats.js.errors import NotFoundError
 
 from shared.bus.consumer import REFUSED_KEY, RETRYING_KEY
 from shared.bus.jetstream import ServerTooOld, ensure_streams_when_ready
-from shared.runtime.calendars import Calendars
+from shared.runtime.calendars import CalendarPublic, CalendarReloadPublic, Calendars
 from shared.settings import Settings
 from tests.cli.in_process import ran
 from tests.support import auth_env
@@ -48,11 +48,15 @@ def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
 @pytest.fixture
 def one_service() -> Iterator[str]:
     """A service answering ``GET /ops/calendar`` as on Sunday 20 December 2026."""
-    body = Calendars(Settings(environment="development", log_json=False)).status(
-        date(2026, 12, 20)).model_dump_json().encode()
+    yield from _answering("GET", Calendars(Settings(environment="development", log_json=False))
+                          .status(date(2026, 12, 20)).model_dump_json().encode())
 
-    class Calendar(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # http.server's name
+
+def _answering(method: str, body: bytes) -> Iterator[str]:
+    """A service answering every ``method`` request 200 with the JSON ``body``."""
+
+    class Answering(BaseHTTPRequestHandler):
+        def answer(self) -> None:
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(body)))
@@ -62,7 +66,8 @@ def one_service() -> Iterator[str]:
         def log_message(self, *_: object) -> None:
             pass
 
-    yield from _serving(Calendar)
+    setattr(Answering, f"do_{method}", Answering.answer)  # http.server's name: do_GET ...
+    yield from _serving(Answering)
 
 
 def test_calendar_status_with_one_service_down_exits_2_after_printing_the_others(
@@ -303,3 +308,31 @@ def test_the_services_own_404_still_says_it_has_no_working_day_calendar() -> Non
     assert not _no_calendar(httpx.Response(404, text="Cannot GET /ops/calendar"))
     assert not _no_calendar(httpx.Response(404, json=["working-day calendar"]))
     assert not _no_calendar(httpx.Response(200, content=own.body))
+
+
+@pytest.fixture
+def a_service_whose_replanning_failed() -> Iterator[str]:
+    """Feedback answering ``POST /ops/calendar/reload`` on New Year's Eve 2026 at 23:30 in
+    Shanghai: reloaded, one rectification's revision not taken in time, a retry scheduled."""
+    status = Calendars(Settings(environment="development", log_json=False)).status(
+        date(2026, 12, 31))
+    body = CalendarReloadPublic(
+        service="feedback", changed=["*"], failed=1, retry_scheduled=True,
+        replanned={"feedback": {"rectifications_checked": 1, "deadlines_revised": 0,
+                                "rectifications_failed": 1}},
+        calendar=CalendarPublic(service="feedback", **status.model_dump())
+    ).model_dump_json().encode()
+    yield from _answering("POST", body)
+
+
+def test_calendar_reload_with_an_item_not_re_planned_says_the_service_retries_and_exits_1(
+        a_service_whose_replanning_failed: str) -> None:
+    """A reload whose re-planning failed for an item (replan56): counted under its part and
+    said in red with the service's own retry, exit 1 (2 stays for a service not reloaded).
+    Before, the answer counted no failure and the command exited 0: a cron job read success."""
+    env = {**CLOSED, "NATS_URL": f"nats://127.0.0.1:{free_port()}"}
+    reload = ran(["calendar", "reload", "--url", a_service_whose_replanning_failed], env=env)
+    assert reload.code == 1, reload
+    flat = " ".join(reload.out.split())
+    assert "rectifications failed 1" in flat, reload
+    assert "1 item(s) not re-planned" in flat and "retries by itself" in flat, reload

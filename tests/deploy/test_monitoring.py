@@ -37,6 +37,7 @@ WATCHED = {
     "events out of store order on the stream": "sixstep_relay_out_of_order_total",
     "parked rules": "sixstep_parked_rules",
     "calendar coverage ending": "sixstep_calendar_official_days_left",
+    "a calendar re-planning with failed items, retried": "sixstep_calendar_replan_pending",
     "5xx rate": "sixstep_http_requests_total",
     "group-commit latency": "sixstep_group_commit_seconds_bucket",
     "a counter's clock running fast": "sixstep_occurred_at_ahead_seconds_bucket",

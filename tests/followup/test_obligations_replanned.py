@@ -420,7 +420,8 @@ async def test_a_rectification_follow_up_missed_on_a_provisional_day_is_confirme
         assert (again["followups_checked"], again["followups_replanned"]) == (0, 0)
         r = await center.feedback.post("/ops/calendar/reload", headers=ops(settings))
         assert r.json()["replanned"]["feedback"] == {"rectifications_checked": 0,
-                                                     "deadlines_revised": 0}, "not read again"
+                                                     "deadlines_revised": 0,
+                                                     "rectifications_failed": 0}, "not read again"
         if notice_moves_it:
             # A second notice corrects the first: the 4th is a working day after all. What
             # was kept on it is news again: the same day, now official, nothing kept.

@@ -472,7 +472,8 @@ async def test_when_2027s_schedule_arrives_a_provisional_due_date_is_counted_aga
         assert r.status_code == 200, r.text
         # One candidate: the promised day is a day, whatever the calendar.
         assert r.json()["replanned"]["intake"] == {"due_dates_checked": 1,
-                                                   "due_dates_replanned": 1}
+                                                   "due_dates_replanned": 1,
+                                                   "due_dates_failed": 0}
         # Officially 6 January is a day off too: days 10 and 11 are 5 and 7 January, and the
         # 15th working day after 21 December is Wednesday 13 January.
         async def official() -> bool:
@@ -521,7 +522,8 @@ async def test_an_overdue_provisional_due_date_is_not_moved_to_the_day_it_is_cou
                                                                      center=None))
         assert r.status_code == 200, r.text
         assert r.json()["replanned"]["intake"] == {"due_dates_checked": 1,
-                                                   "due_dates_replanned": 0}
+                                                   "due_dates_replanned": 0,
+                                                   "due_dates_failed": 0}
         case, dues = await due_dates(client, case_id, 0)
         assert [d["cause"] for d in dues] == ["guidance"]
         assert (case["due_on"], case["due_basis"]) == ("2027-01-12", "provisional")

@@ -1,0 +1,83 @@
+"""A re-planning with failed items is run again by the service (``shared.runtime.replanning.
+Pending``, replan56): after a pause doubled at each failed try up to a ceiling, said once when
+it starts failing and once when it goes through, and a reload that went through meanwhile
+ends it without another try."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from shared.runtime.replanning import RETRY_FIRST_S, RETRY_MOST_S, Pending, failures
+
+
+class Said:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def warning(self, event: str, **_: Any) -> None:
+        self.lines.append(event)
+
+    info = error = warning
+
+    def debug(self, event: str, **_: Any) -> None:
+        pass
+
+
+def test_the_failures_are_the_parts_failed_counts() -> None:
+    assert failures({"feedback": {"rectifications_checked": 3, "deadlines_revised": 1,
+                                  "rectifications_failed": 1},
+                     "followup": {"followups_failed": 2, "referrals_failed": 0,
+                                  "rules_unparked": 4},
+                     "intake": {"hook_failed": 1}}) == 4
+    assert failures({"feedback": {"rectifications_checked": 3}}) == 0
+
+
+async def test_a_failed_re_planning_is_tried_again_backing_off_until_it_goes_through() -> None:
+    said = Said()
+    pauses: list[float] = []
+    outcomes = iter([3, 2, 1, 1, 1, 1, 1, 1, 0])  # items failed at each try
+    pending = Pending("feedback", said)
+    through = asyncio.Event()
+
+    async def paused(seconds: float) -> None:
+        pauses.append(seconds)
+
+    async def replan() -> None:
+        failed = next(outcomes)
+        pending.went(failed)
+        if not failed:
+            through.set()
+
+    pending.sleep = paused
+    retrying = asyncio.create_task(pending.keep_retrying(replan))
+    pending.went(4)  # the reload's re-planning: 4 items failed
+    assert pending.since is not None and pending.failed == 4
+    await through.wait()
+    retrying.cancel()
+    await asyncio.gather(retrying, return_exceptions=True)
+    assert pauses == [RETRY_FIRST_S * 2 ** n for n in range(6)] + [RETRY_MOST_S] * 3
+    assert (pending.since, pending.failed) == (None, 0)
+    assert said.lines == ["calendar.replan_pending", "calendar.replan_caught_up"]
+
+
+async def test_a_reload_that_went_through_meanwhile_ends_the_retry_without_another_try() -> None:
+    pending = Pending("followup", Said())
+    tried: list[int] = []
+    paused = asyncio.Event()
+
+    async def pause(_: float) -> None:
+        pending.went(0)  # a reload went through during the pause
+        paused.set()
+
+    async def replan() -> None:
+        tried.append(1)
+
+    pending.sleep = pause
+    retrying = asyncio.create_task(pending.keep_retrying(replan))
+    pending.went(1)
+    await paused.wait()  # the retry runs on to its wait before this task resumes
+    assert not pending.wanted.is_set()
+    retrying.cancel()
+    await asyncio.gather(retrying, return_exceptions=True)
+    assert tried == []
