@@ -121,6 +121,32 @@ def across_lines(folded: str) -> tuple[str, list[int], list[int]] | None:
     return "".join(folded[i] for i in kept), kept, joins
 
 
+_SHORT_LINE = re.compile(r"(?:^|(?<=\n))[ \t]*[\u4e00-\u9fff]{1,2}(?P<cut>[ \t]*\r?\n[ \t]*)"
+                         r"(?=[\u4e00-\u9fff])")
+
+
+def short_lines_joined(folded: str) -> tuple[str, list[int], list[int]] | None:
+    """``folded`` with the line end after each line of one or two Chinese characters left out
+    (and the spaces around it), as :func:`across_lines`'s, when the next line opens with one
+    too; None when there is none. A name a narrow box wrapped (侯建\n新来过, 侯\n建新来办) shows
+    as a line of its first characters; ``redact`` keeps only the names found across a join
+    (scrub56)."""
+    if "\n" not in folded:
+        return None
+    cuts = [m.span("cut") for m in _SHORT_LINE.finditer(folded)]
+    if not cuts:
+        return None
+    kept: list[int] = []
+    joins: list[int] = []
+    last = 0
+    for start, end in cuts:
+        kept.extend(range(last, start))
+        joins.append(len(kept))
+        last = end
+    kept.extend(range(last, len(folded)))
+    return "".join(folded[i] for i in kept), kept, joins
+
+
 _SPACED_RUN = re.compile(r"\S(?P<g> {1,2}|\t)\S(?:(?P=g)\S){2,}")
 _SPACED_HINT = re.compile(r"(?P<g> {1,2}|\t)\S(?P=g)\S(?P=g)")
 """What four characters parted by the same one or two spaces or tab hold (a space or a tab
