@@ -2486,7 +2486,8 @@ def test_a_name_an_invisible_character_parts_after_its_second_character_goes(
 
 @pytest.mark.parametrize(("text", "names"), [
     # a name alone on its line before what the person did, or wrapped after its first characters
-    ("谭永康\n来办低保", ["谭永康"]), ("侯建\n新来过，材料已收", ["侯建"]), ("侯\n建新来办", ["侯"]),
+    ("谭永康\n来办低保", ["谭永康"]), ("侯建\n新来过，材料已收", ["侯建"]),
+    ("侯\n建新来办", ["侯"]),
     # the last of a numbered list of names and their errands, an errand the rules do not know
     ("1. 易春梅 医保\n2. 常桂香 低保\n3. 武建设 养老", ["易春梅", "常桂香", "武建设"]),
     ("3. 武建设 养老", ["武建设"]), ("2、乔玉兰 残联", ["乔玉兰"]),
@@ -2535,3 +2536,45 @@ def test_words_that_look_like_stop_fifty_threes_misses_stay(words: str) -> None:
     is 王秀英): no other name is found."""
     out = redact(words, RESIDENT)
     assert out.count(NAME) == words.count("王秀英"), out
+
+
+@pytest.mark.parametrize(("on_file", "note"), [
+    ("高峰", "早高峰窗口排队人多"), ("高峰", "上午九点是办事高峰"),
+    ("高峰", "晚高峰交通拥堵，上门推迟"),
+    ("金星", "金星奖评选材料已报"), ("金星", "金星村委会来电协查"),
+    ("白雪", "屋顶白雪未化，注意防滑"), ("白雪", "白雪公主绘本捐给社区书屋"),
+    ("白雪", "白雪皑皑，上门改期"),
+    ("文明", "文明城区创建检查"), ("文明", "窗口文明用语要规范"), ("文明", "文明养犬宣传单已发"),
+    ("华东", "华东医院复查单已收"), ("华东", "华东师范大学志愿者来了"),
+    ("华东", "华东地区天气转凉")])
+def test_a_residents_whole_name_that_is_a_word_stays_where_it_is_the_word(
+        on_file: str, note: str) -> None:
+    """A resident named 高峰, 金星, 白雪, 文明 or 华东: the word in a note about her stays (each
+    went wherever it was written until scrub56)."""
+    out = redact(note, KnownPerson(name=on_file))
+    assert out == note, out
+
+
+@pytest.mark.parametrize(("on_file", "note"), [
+    ("高峰", "高峰来办失业登记，材料齐"), ("高峰", "居民高峰电话13512345678"),
+    ("高峰", "已联系高峰，明天来"),
+    ("金星", "金星说腰疼没法排队"), ("金星", "金星本人签字确认"), ("金星", "通知金星周一来取证"),
+    ("白雪", "白雪来过，留言要回电"), ("白雪", "白雪的女儿代办低保"), ("白雪", "陪白雪去医院复查"),
+    ("文明", "文明来电说材料丢了"), ("文明", "文明要办居住证"), ("文明", "已告知文明下周三来"),
+    ("华东", "华东说老伴住院了"), ("华东", "华东来过，材料已收"), ("华东", "由华东本人领取")])
+def test_a_residents_whole_name_that_is_a_word_goes_where_it_is_her(
+        on_file: str, note: str) -> None:
+    """The same residents' names where they stand as the person: they go, as before."""
+    out = redact(note, KnownPerson(name=on_file))
+    assert on_file not in out and NAME in out, out
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("第3季度共办理127件", "季度"), ("待回访：\n1. 顾建华\n2. 钱美娟", "待回访")])
+def test_a_quarter_counted_stays_and_names_alone_on_numbered_lines_go(
+        text: str, kept: str) -> None:
+    """季度 opening what was done is a quarter (scrubbed as a name until scrub56); a numbered
+    line that holds a whole name alone is a list of people (kept until scrub56)."""
+    out = redact(text)
+    assert kept in out, out
+    assert ("顾建华" not in out and "钱美娟" not in out) if "顾建华" in text else NAME not in out

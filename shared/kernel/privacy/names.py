@@ -123,6 +123,8 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              # the rush hour (上午高峰期来电多); 高峰 alone is a name as often (高峰说他家漏水,
              # 居民高峰反映): 上午高峰来电多 goes as a name since scrub49, an over-scrub taken
              "高峰期", "高峰时段",
+             # a quarter counted (第3季度共办理127件): scrub56
+             "季度",
              # today's weather and a routine call (今天高温来电多, 今天常规来电): redteam89
              "高温", "常规",
              "曾于", "符合", "陆续", "连续", "查询", "安排", "尚未", "关于", "包括", "常年",
@@ -944,10 +946,11 @@ def listed_beside(text: str, start: int, end: int) -> Iterator[tuple[int, int, s
 
 
 _NUMBERED_LINE = re.compile(r"(?m)^[ \t]*\d{1,2}[.、．)）][ \t]*(?P<n>" + _NAME
-                            + r")(?=[ \t]+[^\s\d])")
-"""A whole name opening a numbered line, a space and what the person came for after it
-(1. 易春梅 医保\n2. 常桂香 低保\n3. 武建设 养老): each went only when its errand was one the
-rules know (医保, 低保), the last was kept until scrub56."""
+                            + r")(?=[ \t]+[^\s\d]|[ \t]*(?:\r?\n|$))")
+"""A whole name opening a numbered line, alone or with a space and what the person came for
+after it (1. 易春梅 医保\n2. 常桂香 低保\n3. 武建设 养老, 待回访：\n1. 顾建华\n2. 钱美娟): each
+went only when its errand was one the rules know (医保, 低保); the rest were kept until
+scrub56."""
 _ANY_NUMBERED_LINE = re.compile(r"(?m)^[ \t]*\d{1,2}[.、．)）][ \t]*" + _SURNAME_FIRST)
 _ALONE_ON_A_LINE = re.compile(r"(?m)^[ \t]*(?P<n>" + _NAME + r")[ \t]*\r?\n[ \t]*(?="
                               + _SPEAKER_DOES + ")")
