@@ -959,11 +959,14 @@ _ALONE_ON_A_LINE = re.compile(r"(?m)^[ \t]*(?P<n>" + _NAME + r")[ \t]*\r?\n[ \t]
 
 
 def _by_lines(text: str) -> Iterator[tuple[int, int, str]]:
-    if _ANY_NUMBERED_LINE.search(text):
+    """``_NUMBERED_LINE``'s and ``_ALONE_ON_A_LINE``'s finds, asked of a text with a line end
+    or one that opens numbered (a search of every text for a numbered line cost ~3 % of it)."""
+    lines = "\n" in text
+    if _ANY_NUMBERED_LINE.search(text) if lines else _ANY_NUMBERED_LINE.match(text):
         found: Iterator[re.Match[str]] = _NUMBERED_LINE.finditer(text)
-        if "\n" in text:
+        if lines:
             found = itertools.chain(found, _ALONE_ON_A_LINE.finditer(text))
-    elif "\n" in text:
+    elif lines:
         found = _ALONE_ON_A_LINE.finditer(text)
     else:
         return
@@ -1795,7 +1798,8 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
         yield from _numbered(text)  # 2号贺国平，3号赖文杰
     if _TWO_LIST_MARKS.search(text) or _ONE_LIST_MARK.search(text):
         yield from _listed(text)  # 张建国,王秀英,刘志刚; 邱志华,廖美玲
-    yield from _by_lines(text)  # 1. 武建设 养老; 谭永康\n来办低保
+    if "\n" in text or _ANY_NUMBERED_LINE.match(text):
+        yield from _by_lines(text)  # 1. 武建设 养老; 谭永康\n来办低保
     if latin:
         if "." in text:  # W.X.Y.
             for m in _DOTTED_INITIALS.finditer(text):
