@@ -108,6 +108,12 @@ def across_lines(folded: str) -> tuple[str, list[int], list[int]] | None:
         if before is not None and after is not None and min(
                 len(before.group()), len(after.group())) < 3:
             cuts.append((start, end))
+    return _cut(folded, cuts)
+
+
+def _cut(folded: str, cuts: list[tuple[int, int]]) -> tuple[str, list[int], list[int]] | None:
+    """``folded`` with each of ``cuts`` (start, end) left out, where each character left stood,
+    and where in it each cut was; None when there is none."""
     if not cuts:
         return None
     kept: list[int] = []
@@ -133,18 +139,7 @@ def short_lines_joined(folded: str) -> tuple[str, list[int], list[int]] | None:
     (scrub56)."""
     if "\n" not in folded:
         return None
-    cuts = [m.span("cut") for m in _SHORT_LINE.finditer(folded)]
-    if not cuts:
-        return None
-    kept: list[int] = []
-    joins: list[int] = []
-    last = 0
-    for start, end in cuts:
-        kept.extend(range(last, start))
-        joins.append(len(kept))
-        last = end
-    kept.extend(range(last, len(folded)))
-    return "".join(folded[i] for i in kept), kept, joins
+    return _cut(folded, [m.span("cut") for m in _SHORT_LINE.finditer(folded)])
 
 
 _SPACED_RUN = re.compile(r"\S(?P<g> {1,2}|\t)\S(?:(?P=g)\S){2,}")
