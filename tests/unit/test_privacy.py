@@ -851,7 +851,13 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
                                   # name, pinyin listed, a Western name with a dot
                                   "邱志华,", "。邱志华,廖美玲", "《张建国》来", "“张建国”",
                                   "常桂香13955556666", "1203室武建设、", "2号贺国平，", "单强来",
-                                  "单阿姨", "侯 建新来办", "Hou Jianxin, ", "约翰·史密斯"])
+                                  "单阿姨", "侯 建新来办", "Hou Jianxin, ", "约翰·史密斯",
+                                  # scrub56's: a numbered line's name, a name alone on a line
+                                  # or wrapped, half pinyin after 陪 / before 夫妇, Yi and
+                                  # Chang, 单 and a space, compound surnames listed
+                                  "1. 武建设 养老\n", "2、顾建华\n", "谭永康\n来办", "侯建\n新来",
+                                  "侯\n", "陪Chang桂香去", "Wu建设夫妇", "单 强来",
+                                  "欧阳娜娜，司马南", "139 Yi Chunmei ", "车队长", "2号毛巾架，"])
 def test_a_field_four_times_as_long_costs_the_scrubber_four_times_the_work(
         unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
