@@ -61,7 +61,11 @@ names alone, 《》 and quotes, a name before its phone, numbered rooms in a lis
 with a dot, 单 before one character, a space inside a name, pinyin listed; and as many notes of
 those shapes with no one in them); ``redteam115`` redteam115's attack on those (what a busy
 clerk types that scrub55's rules took for names: 单 opening a word, 《》 titles, beds with an
-ailment; and the misses' variants, an invisible character inside a name); ``all`` every set.
+ailment; and the misses' variants, an invisible character inside a name); ``scrub56`` a
+community affairs center's clerk at the counter app (dictation, pinyin typos, full-width digits,
+numbers read out in Chinese, relatives named, 弄 / 号 / 室, WeChat ids, plates, bank cards,
+foreign residents' passports, English mixed in, lists, 王阿姨 / 老李 / 小张, residents named 高峰,
+金星, 白雪, 文明, 华东, and as many phrases that must stay); ``all`` every set.
 Each file's comments say what its notes are about.
 """
 
@@ -81,7 +85,7 @@ SETS_DIR = ROOT / "benchmarks" / "scrubber_notes_sets"
 #: takes them.
 SETS = ("scrub10", "genres", "clerks", "redteam56", "scrub47", "redteam69", "scrub48",
         "redteam80", "scrub49", "redteam89", "scrub50", "redteam100", "scrub51", "scrub52",
-        "redteam105", "scrub53", "redteam108", "scrub55", "redteam115")
+        "redteam105", "scrub53", "redteam108", "scrub55", "redteam115", "scrub56")
 
 
 class Note(NamedTuple):
@@ -233,7 +237,7 @@ def main() -> None:
                              "word given names, redteam56's, scrub47's, redteam69's, "
                              "scrub48's, redteam80's, scrub49's, redteam89's, scrub50's, "
                              "redteam100's, scrub51's, scrub52's, redteam105's, scrub53's, "
-                             "redteam108's, all)")
+                             "redteam108's, scrub55's, redteam115's, scrub56's, all)")
     args = parser.parse_args()
     if args.triggers:
         for tree in (args.other, ROOT):

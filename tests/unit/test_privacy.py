@@ -851,7 +851,13 @@ def test_scrubbing_again_changes_nothing_on_any_mix_of_digits_and_separators() -
                                   # name, pinyin listed, a Western name with a dot
                                   "邱志华,", "。邱志华,廖美玲", "《张建国》来", "“张建国”",
                                   "常桂香13955556666", "1203室武建设、", "2号贺国平，", "单强来",
-                                  "单阿姨", "侯 建新来办", "Hou Jianxin, ", "约翰·史密斯"])
+                                  "单阿姨", "侯 建新来办", "Hou Jianxin, ", "约翰·史密斯",
+                                  # scrub56's: a numbered line's name, a name alone on a line
+                                  # or wrapped, half pinyin after 陪 / before 夫妇, Yi and
+                                  # Chang, 单 and a space, compound surnames listed
+                                  "1. 武建设 养老\n", "2、顾建华\n", "谭永康\n来办", "侯建\n新来",
+                                  "侯\n", "陪Chang桂香去", "Wu建设夫妇", "单 强来",
+                                  "欧阳娜娜，司马南", "139 Yi Chunmei ", "车队长", "2号毛巾架，"])
 def test_a_field_four_times_as_long_costs_the_scrubber_four_times_the_work(
         unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The longest text a request takes (4,000 characters) of digits, pasted from a list or a
@@ -2482,3 +2488,99 @@ def test_a_name_an_invisible_character_parts_after_its_second_character_goes(
     as a space there, and a space is read only after a surname."""
     out = redact(text)
     assert name not in out and NAME in out, out
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    # a name alone on its line before what the person did, or wrapped after its first characters
+    ("谭永康\n来办低保", ["谭永康"]), ("侯建\n新来过，材料已收", ["侯建"]),
+    ("侯\n建新来办", ["侯"]),
+    # the last of a numbered list of names and their errands, an errand the rules do not know
+    ("1. 易春梅 医保\n2. 常桂香 低保\n3. 武建设 养老", ["易春梅", "常桂香", "武建设"]),
+    ("3. 武建设 养老", ["武建设"]), ("2、乔玉兰 残联", ["乔玉兰"]),
+    # Yi and Chang as pinyin surnames; half pinyin after 陪 or before 夫妇
+    ("13912345678 Yi Chunmei", ["Yi Chunmei"]), ("陪Chang桂香去", ["Chang桂香"]),
+    ("陪着Li秀英去医院", ["Li秀英"]), ("Wu建设夫妇来过", ["Wu建设"]),
+    # two names alone, one of a compound surname (four characters)
+    ("欧阳娜娜，司马南", ["欧阳娜娜", "司马南"]), ("上官婉儿、谭永康", ["上官婉儿", "谭永康"]),
+    # 单 (Shan) with a space before a one-character given name
+    ("单 强来办", ["单 强"])])
+def test_stop_fifty_threes_misses_go(text: str, names: list[str]) -> None:
+    """The misses scrub55 and redteam115 left (docs/security.md), each kept until scrub56."""
+    out = redact(text)
+    assert not any(n in out for n in names), out
+    assert NAME in out
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("张建国，王秀英，材料都齐了", "张建国"), ("王秀英，龚丽萍，材料已收", "龚丽萍"),
+    ("王秀英和龚丽萍，低保复核", "龚丽萍"), ("今日来访：王秀英，廖美玲，均已办结", "廖美玲")])
+def test_a_name_listed_beside_the_residents_own_goes(text: str, name: str) -> None:
+    """A whole name listed right beside the name of the resident on file is a person's: two
+    names before a clause were kept (a list of two must close its clause, ``_listed``), and the
+    resident's own went alone until scrub56."""
+    out = redact(text, RESIDENT)
+    assert name not in out and "王秀英" not in out, out
+
+
+@pytest.mark.parametrize("words", [
+    # scrub56's over-scrubs closed: a thing after a number's 号, a story's character, a fleet
+    "2号毛巾架，3号毛巾架", "1号书架，2号书架", "3号鞋柜", "【孙悟空】主题活动",
+    "由车队长签字确认", "车队长说明天派车",
+    # beside the resident's name: what a note lists of her, not who came with her
+    "王秀英，高血压，偏瘫", "王秀英，常住户", "王秀英，江苏籍", "王秀英，周一来过",
+    "王秀英，宁波人", "王秀英，金山区", "王秀英，申请表已收",
+    # numbered lines and lines alone that are no one's name
+    "1. 高血压 3人", "2. 金山区 走访", "1. 方便面 2箱", "材料清单\n1. 身份证 原件",
+    "1. 文明城 创建", "2. 程序员 招聘", "周一\n来办的人多", "高峰\n来电多", "医保\n报销",
+    "交接\n材料已收", "高\n兴说",
+    # pinyin that opens with Chang or Yi and is a word or a place
+    "yi bao 报销", "Long Term, Chang Jiang", "Yi Wu, Zhejiang",
+    # 单 and a space before a word
+    "单 位来办", "单 周来办", "单 据来办"])
+def test_words_that_look_like_stop_fifty_threes_misses_stay(words: str) -> None:
+    """For each shape scrub56 reads, what a clerk types that looks like it (the resident on file
+    is 王秀英): no other name is found."""
+    out = redact(words, RESIDENT)
+    assert out.count(NAME) == words.count("王秀英"), out
+
+
+@pytest.mark.parametrize(("on_file", "note"), [
+    ("高峰", "早高峰窗口排队人多"), ("高峰", "上午九点是办事高峰"),
+    ("高峰", "晚高峰交通拥堵，上门推迟"),
+    ("金星", "金星奖评选材料已报"), ("金星", "金星村委会来电协查"),
+    ("白雪", "屋顶白雪未化，注意防滑"), ("白雪", "白雪公主绘本捐给社区书屋"),
+    ("白雪", "白雪皑皑，上门改期"),
+    ("文明", "文明城区创建检查"), ("文明", "窗口文明用语要规范"), ("文明", "文明养犬宣传单已发"),
+    ("华东", "华东医院复查单已收"), ("华东", "华东师范大学志愿者来了"),
+    ("华东", "华东地区天气转凉")])
+def test_a_residents_whole_name_that_is_a_word_stays_where_it_is_the_word(
+        on_file: str, note: str) -> None:
+    """A resident named 高峰, 金星, 白雪, 文明 or 华东: the word in a note about her stays (each
+    went wherever it was written until scrub56)."""
+    out = redact(note, KnownPerson(name=on_file))
+    assert out == note, out
+
+
+@pytest.mark.parametrize(("on_file", "note"), [
+    ("高峰", "高峰来办失业登记，材料齐"), ("高峰", "居民高峰电话13512345678"),
+    ("高峰", "已联系高峰，明天来"),
+    ("金星", "金星说腰疼没法排队"), ("金星", "金星本人签字确认"), ("金星", "通知金星周一来取证"),
+    ("白雪", "白雪来过，留言要回电"), ("白雪", "白雪的女儿代办低保"), ("白雪", "陪白雪去医院复查"),
+    ("文明", "文明来电说材料丢了"), ("文明", "文明要办居住证"), ("文明", "已告知文明下周三来"),
+    ("华东", "华东说老伴住院了"), ("华东", "华东来过，材料已收"), ("华东", "由华东本人领取")])
+def test_a_residents_whole_name_that_is_a_word_goes_where_it_is_her(
+        on_file: str, note: str) -> None:
+    """The same residents' names where they stand as the person: they go, as before."""
+    out = redact(note, KnownPerson(name=on_file))
+    assert on_file not in out and NAME in out, out
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("第3季度共办理127件", "季度"), ("待回访：\n1. 顾建华\n2. 钱美娟", "待回访")])
+def test_a_quarter_counted_stays_and_names_alone_on_numbered_lines_go(
+        text: str, kept: str) -> None:
+    """季度 opening what was done is a quarter (scrubbed as a name until scrub56); a numbered
+    line that holds a whole name alone is a list of people (kept until scrub56)."""
+    out = redact(text)
+    assert kept in out, out
+    assert ("顾建华" not in out and "钱美娟" not in out) if "顾建华" in text else NAME not in out

@@ -108,6 +108,12 @@ def across_lines(folded: str) -> tuple[str, list[int], list[int]] | None:
         if before is not None and after is not None and min(
                 len(before.group()), len(after.group())) < 3:
             cuts.append((start, end))
+    return _cut(folded, cuts)
+
+
+def _cut(folded: str, cuts: list[tuple[int, int]]) -> tuple[str, list[int], list[int]] | None:
+    """``folded`` with each of ``cuts`` (start, end) left out, where each character left stood,
+    and where in it each cut was; None when there is none."""
     if not cuts:
         return None
     kept: list[int] = []
@@ -119,6 +125,21 @@ def across_lines(folded: str) -> tuple[str, list[int], list[int]] | None:
         last = end
     kept.extend(range(last, len(folded)))
     return "".join(folded[i] for i in kept), kept, joins
+
+
+_SHORT_LINE = re.compile(r"(?:^|(?<=\n))[ \t]*[\u4e00-\u9fff]{1,2}(?P<cut>[ \t]*\r?\n[ \t]*)"
+                         r"(?=[\u4e00-\u9fff])")
+
+
+def short_lines_joined(folded: str) -> tuple[str, list[int], list[int]] | None:
+    """``folded`` with the line end after each line of one or two Chinese characters left out
+    (and the spaces around it), as :func:`across_lines`'s, when the next line opens with one
+    too; None when there is none. A name a narrow box wrapped (侯建\n新来过, 侯\n建新来办) shows
+    as a line of its first characters; ``redact`` keeps only the names found across a join
+    (scrub56)."""
+    if "\n" not in folded:
+        return None
+    return _cut(folded, [m.span("cut") for m in _SHORT_LINE.finditer(folded)])
 
 
 _SPACED_RUN = re.compile(r"\S(?P<g> {1,2}|\t)\S(?:(?P=g)\S){2,}")

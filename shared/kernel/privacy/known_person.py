@@ -44,12 +44,13 @@ variants, from pypinyin, have no tones."""
 _WORD = re.compile(r"[0-9A-Za-z]")
 _LETTER = re.compile(r"[A-Za-z]")
 
-Kind = Literal["digits", "latin", "han", "given", "nick"]
+Kind = Literal["digits", "latin", "han", "given", "nick", "word"]
 """How a variant is bounded: digits and Latin letters by no digit or letter beside them, a
 Chinese name by nothing, a given name alone ("given") only where it stands as a name
 (``_as_a_name``) when it is also a word (``WORD_NAMES``), what people call the resident for
 short ("nick": 阿庆, 庆哥, 司马 of 司马建国) only where it stands as a name, always (阿根廷, 东方路
-are no one)."""
+are no one), and a whole name of two characters that is an everyday word ("word":
+``WORD_WHOLE_NAMES``, 高峰, 白雪) the same way."""
 
 
 @dataclass(frozen=True, repr=False)
@@ -149,7 +150,8 @@ class KnownPerson:
                 end = squeezed.original(at + len(needle) - 1) + 1
                 if kind == "han" or (_given_name_here(folded, needle, start, end)
                                      if kind == "given" else
-                                     _as_a_name(folded, start, end, False) if kind == "nick" else
+                                     _as_a_name(folded, start, end, False)
+                                     if kind in ("nick", "word") else
                                      _bounded(folded, start, end,
                                               _WORD if kind == "digits" else _LETTER)):
                     yield start, end, marker
@@ -233,7 +235,7 @@ _SUBJECT_AFTER = re.compile(
     r"身份证|证件|银行卡|卡号|账号|户口|邮箱|住(?![房宅院])|残疾|失业|退休|工资|欠费|"
     r"的事(?![宜业务项])|的(?:材料|证件|户口本|申请表|低保|补贴|电话|手机)|"
     r"(?:不)?符合|要求(?![：:])|希望(?!工程|小学)|咨询(?![室台处点电热])|询问|"
-    r"申请(?![表书人材])|办结|办理(?![须流指时地])|联系(?![人方单电])|没来|没有来")
+    r"申请(?![表书人材])|办结|办理(?![须流指时地])|联系(?![人方单电])|没来|没有来|要办|想办")
 """What follows a person's given name and a word's as well (社区建设已经完成, 道路建设一直在推进,
 基础设施建设来不及: redteam48 found them scrubbed): the name only where it stands as one
 (``_NAME_BEFORE``, or after who told of them: 居民反映国庆来过). How to reach them too (秀英电话
@@ -349,6 +351,17 @@ WORD_NAMES = frozenset((
     "太平", "吉祥", "如意", "平平", "安康", "美丽", "美好", "和美", "振华", "兴旺", "荣华", "富贵"))
 
 
+#: Whole names of two characters that are also words a note uses every day (高峰 the rush hour,
+#: 金星 the planet and many a village, 白雪 snow, 华东 East China, 文明 the civic campaign): the
+#: resident's own name only where it stands as one (``_as_a_name``, not at a clause's start
+#: alone: 高峰时段, 金星奖, 白雪公主, 华东师范大学), since scrub56; every one went wherever it was
+#: written, so a note about 高峰 lost 早高峰 and 办事高峰.
+WORD_WHOLE_NAMES = frozenset((
+    "高峰", "高山", "高明", "高飞", "高洁", "高尚", "金星", "金山", "金华", "金龙", "白雪", "白云",
+    "白杨", "文明", "文华", "华东", "华南", "华北", "江山", "江南", "方圆", "方正", "安静", "安宁",
+    "常青", "黄山", "田野", "林海", "夏天", "雷鸣", "钟声", "江海", "向阳", "万里"))
+
+
 def _word_after_a_surname(name: str, text: str, start: int, end: int) -> bool:
     """Whether a name found with its surname typed as another (程建设 for 陈建设) is rather
     a word ending in a surname before the given name that is a word too (工程建设, 过程建设):
@@ -451,7 +464,7 @@ def name_variants(name: str) -> list[tuple[Kind, str]]:
         return out
     han = name.replace(" ", "")
     surname, given = _surname_of(han)
-    out = [("han", han)]
+    out: list[tuple[Kind, str]] = [("word" if han in WORD_WHOLE_NAMES else "han", han)]
     if len(han) >= 2:
         out.append(("han", "老" + surname))
         if surname not in SURNAMES:  # else the general rule (surname + 阿姨 ...) has it

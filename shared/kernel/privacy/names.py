@@ -77,6 +77,9 @@ _SHAN_TITLED = re.compile("(?<![\u4e00-\u9fff])单(?:" + _HONORIFIC + "|" + "|".
 until scrub55, 单 being no surname of ``SURNAMES``; not 买单先生, 账单主任)."""
 _POSTS = ("保安", "门卫", "城管", "租车", "汽车", "打车", "班车", "校车", "修车", "包车")
 _OFFICIAL_TITLES = ("主任", "书记", "医生", "老师", "同志", "师傅", *OFFICE_POSTS)
+_A_POST_OF_A_UNIT = ("车队长", "车队队长")
+"""A unit's head that opens with a surname (由车队长签字确认: the fleet's captain, scrub56; 车
+(Che) is a rare surname, 车队 a word)."""
 
 
 def _addressed_by_post(text: str, start: int, found: str) -> bool:
@@ -120,6 +123,8 @@ NOT_NAMES = ("申请", "申报", "申领", "申诉", "申办", "费用", "高龄
              # the rush hour (上午高峰期来电多); 高峰 alone is a name as often (高峰说他家漏水,
              # 居民高峰反映): 上午高峰来电多 goes as a name since scrub49, an over-scrub taken
              "高峰期", "高峰时段",
+             # a quarter counted (第3季度共办理127件): scrub56
+             "季度",
              # today's weather and a routine call (今天高温来电多, 今天常规来电): redteam89
              "高温", "常规",
              "曾于", "符合", "陆续", "连续", "查询", "安排", "尚未", "关于", "包括", "常年",
@@ -183,7 +188,9 @@ NOT_A_PERSONS_NAME = frozenset((
     # how a call-back went, after 回访： (回访：向好, 回访：尚可, 回访：安好): redteam108
     "向好", "尚可", "尚好", "安好", "安康", "安稳", "康健",
     # what 赖 (Lai, listed since redteam108) opens besides a name (居民赖账不还, 家属赖皮)
-    "赖账", "赖皮", "赖床"))
+    "赖账", "赖皮", "赖床",
+    # a story's characters a center's events are named after (【孙悟空】主题活动): scrub56
+    "孙悟空", "孙行者", "沙悟净", "牛魔王", "白骨精", "白龙马"))
 """Who someone is, not their name, though the word begins with a surname: a case note lists
 them with sex and age (孙子（男，10岁）, 房东（男，50岁）) or has them speak (房东说 ...)."""
 _BODY_SUFFIX = frozenset("局委院所站厅处科队会省市区县乡州员厂店部馆")
@@ -653,7 +660,8 @@ time between (刘志刚今天签字, ``_TIME_BETWEEN``) and after a window, a cl
 _SPACED_AFTER_SURNAME = re.compile(
     _INTRODUCERS + r"(?:是|为|叫|:|：)?\s{0,2}(?P<n>" + _SURNAME + r" {1,2}" + _GIVEN + r"{1,2}?)"
     r"(?=[，。；！？,.;!?、\s）)]|$|说|称|表示|反映|讲|来电|来访|告诉|" + _DEEDS + ")"
-    r"|(?:^|(?<=[，。；！？,.;!?\n]))(?P<s>" + _SURNAME + r" {1,2}" + _GIVEN + r"{1,2})"
+    r"|(?:^|(?<=[，。；！？,.;!?\n]))(?P<s>(?:" + _SURNAME + r"|单(?= {1,2}(?![" + _SHAN_WORDS
+    + _SHAN_ONE_WORDS + r"])))" + r" {1,2}" + _GIVEN + r"{1,2})"
     r"(?=" + _GAP + r"(?:说|称|表示|反映|讲|来电|来访|告诉|来过|" + _DEEDS + "|" + _CAME_FOR
     + "))"
     r"|(?:" + "|".join(_REACHING) + r")(?:了|过)?(?P<r>" + _SURNAME + r" {1,2}" + _GIVEN
@@ -715,7 +723,7 @@ Since redteam108 also 〔〕 / 〖〗 as 【】, and ( ) before what the person 
 _THING_END = frozenset("码卡证子桥匙费款单表金站园城路街区组队群会馆店所院局委处科厅部室楼"
                        "房屋险病症药车票包书报刊节日周月年法规例制度事宜点线网苑坊弄里村镇"
                        "乡县市省湾港岛山河湖计划案油米面茶酒宝贝星光家堂坛台亭阁轩斋厂行社"
-                       "团班级校圈帮链")
+                       "团班级校圈帮链架柜")
 _ANY_NUMBERED = re.compile(r"\d[室号床]" + _SURNAME_FIRST)
 _ANY_BRACKET = re.compile("[【「『〔〖“\"'‘\\[(《]")
 _CLOSING_LABEL = re.compile(r"(?:核实|确认|提交|递交|办理人?|受理|备注|登记|交接人?|对象|退回"
@@ -908,6 +916,67 @@ def _dotted(text: str) -> Iterator[tuple[int, int, str]]:
             yield start, m.end("n"), REDACTED_NAME
 
 
+_WHOLE_COMPOUND = ("欧阳", "司马", "上官", "诸葛", "皇甫", "尉迟", "公孙", "慕容", "令狐", "端木",
+                   "宇文", "司徒", "夏侯")
+"""Compound surnames that open no everyday word (not 东方, 西门, 长孙: 东方航空, 长孙女)."""
+
+
+def _whole_name(n: str) -> bool:
+    """A whole name, as two alone in a list must be: three characters, or four after a compound
+    surname (欧阳娜娜，司马南: kept until scrub56, a name of four was no whole one)."""
+    return len(n) == 3 or (len(n) == 4 and n.startswith(_WHOLE_COMPOUND))
+
+
+_BESIDE_AFTER = re.compile(r"[，,、；;和](?P<n>" + _NAME + r")(?=[，,、；;。！？!?\s]|$)")
+_BESIDE_BEFORE = re.compile(r"(?:^|(?<=[^\u4e00-\u9fff]))(?P<n>" + _NAME + r")[，,、；;和]$")
+_PROFILE_END = frozenset("压瘫户籍") | _AILMENT_END
+"""How what a note lists after a resident's name ends (王秀英，高血压，偏瘫; 常住户; 江苏籍)."""
+
+
+def listed_beside(text: str, start: int, end: int) -> Iterator[tuple[int, int, str]]:
+    """A whole name listed right before or after the name of the resident on file, found at
+    ``start``..``end`` by ``KnownPerson.spans`` (``redact`` asks it of each): 张建国，王秀英，材料都
+    齐了 kept 张建国 until scrub56 (two names alone must close their clause: ``_listed``), though
+    a name beside the resident's in a list is a person's."""
+    for m in (_BESIDE_BEFORE.search(text, max(0, start - 6), start),
+              _BESIDE_AFTER.match(text, end)):
+        if m is not None and _whole_name(n := m.group("n")) and _a_persons(n) \
+                and n[-1] not in _THING_END and n[-1] not in _PROFILE_END:
+            yield m.start("n"), m.end("n"), REDACTED_NAME
+
+
+_NUMBERED_LINE = re.compile(r"(?m)^[ \t]*\d{1,2}[.、．)）][ \t]*(?P<n>" + _NAME
+                            + r")(?=[ \t]+[^\s\d]|[ \t]*(?:\r?\n|$))")
+"""A whole name opening a numbered line, alone or with a space and what the person came for
+after it (1. 易春梅 医保\n2. 常桂香 低保\n3. 武建设 养老, 待回访：\n1. 顾建华\n2. 钱美娟): each
+went only when its errand was one the rules know (医保, 低保); the rest were kept until
+scrub56."""
+_ANY_NUMBERED_LINE = re.compile(r"(?m)^[ \t]*\d{1,2}[.、．)）][ \t]*" + _SURNAME_FIRST)
+_ALONE_ON_A_LINE = re.compile(r"(?m)^[ \t]*(?P<n>" + _NAME + r")[ \t]*\r?\n[ \t]*(?="
+                              + _SPEAKER_DOES + ")")
+"""A whole name alone on its line before the line that says what the person did (谭永康\n来办
+低保: kept until scrub56, ``_GAP`` is spaces, tabs and emoji, no line)."""
+
+
+def _by_lines(text: str) -> Iterator[tuple[int, int, str]]:
+    """``_NUMBERED_LINE``'s and ``_ALONE_ON_A_LINE``'s finds, asked of a text with a line end
+    or one that opens numbered (a search of every text for a numbered line cost ~3 % of it)."""
+    lines = "\n" in text
+    if _ANY_NUMBERED_LINE.search(text) if lines else _ANY_NUMBERED_LINE.match(text):
+        found: Iterator[re.Match[str]] = _NUMBERED_LINE.finditer(text)
+        if lines:
+            found = itertools.chain(found, _ALONE_ON_A_LINE.finditer(text))
+    elif lines:
+        found = _ALONE_ON_A_LINE.finditer(text)
+    else:
+        return
+    for m in found:
+        n = m.group("n")
+        if _whole_name(n) and _a_persons(n) and n[-1] not in _THING_END \
+                and n[-1] not in _PROFILE_END:
+            yield m.start("n"), m.end("n"), REDACTED_NAME
+
+
 def _listed(text: str) -> Iterator[tuple[int, int, str]]:
     listed = 0  # where the last list found ends: its own ；and lines open no other
     for at in itertools.chain((0,), (o.end() for o in _LIST_OPENS.finditer(text))):
@@ -919,7 +988,7 @@ def _listed(text: str) -> Iterator[tuple[int, int, str]]:
         listed = m.end()
         parts = list(_LIST_PART.finditer(text, m.start("l"), m.end("l")))
         if len(parts) == 2 and not (_TWO_NAMES_END.match(text, m.end())
-                                    and all(len(p.group()) == 3 for p in parts)
+                                    and all(_whole_name(p.group()) for p in parts)
                                     and text[parts[0].end()] in "，,、；;"):
             continue  # 邱志华,廖美玲; not 高温，严寒 nor 张建国，王秀英，材料都齐了
         if all(_a_persons(n := p.group()) and n[-1] not in _THING_END for p in parts):
@@ -1130,7 +1199,7 @@ _SURNAME_SIR = re.compile(_SURNAME + r"(?:sir|Sir|SIR)(?![A-Za-z])")
 _TWO_WORDS = re.compile(r"[A-Z][a-z]+\s[A-Z]")
 """What ``_WESTERN_NAMED`` needs (Peter Chan), a search most texts pay nothing more for."""
 _LETTER_DASH = re.compile(r"[A-Za-z]-[A-Za-z]")
-_SURNAME_SPACE = re.compile("[" + "".join(sorted({n[-1] for n in SURNAMES}))
+_SURNAME_SPACE = re.compile("[" + "".join(sorted({n[-1] for n in SURNAMES} | {"单"}))
                             + "] {1,2}[\u4e00-\u9fff]")
 """What ``_SPACED_AFTER_SURNAME`` needs (张 建国): a surname's last character, a space, a
 character."""
@@ -1330,7 +1399,7 @@ _PINYIN_SURNAMES = (
     "Liang Xie Song Tang Xu Han Feng Deng Cao Peng Zeng Xiao Tian Dong Yuan Pan Jiang Cai Yu Du "
     "Ye Cheng Su Wei Lv Ding Ren Shen Yao Lu Cui Zhong Tan Fan Jin Shi Liao Jia Xia Fu Fang Bai "
     "Zou Meng Xiong Qin Qiu Yin Xue Yan Duan Lei Hou Long Shi Tao Li He Gu Mao Hao Gong Shao "
-    "Qian Yan Wen Kang Qi Qiao Ni Zhuang Geng Guan Lan Jiao Zuo Liu Bao Ning").split()
+    "Qian Yan Wen Kang Qi Qiao Ni Zhuang Geng Guan Lan Jiao Zuo Liu Bao Ning Chang Yi").split()
 _LOWER_PINYIN_SURNAMES = frozenset(n.lower() for n in _PINYIN_SURNAMES)
 _PINYIN_SURNAME = "(?:" + "|".join(sorted(set(_PINYIN_SURNAMES), key=len, reverse=True)) + ")"
 _PINYIN_NAME = re.compile(
@@ -1355,7 +1424,9 @@ until scrub48 (the resident on file's went). Not a place (Xu Hui district, Jin M
 capitalised word or a place's word after it, ``_PINYIN_PLACES``), nor an English sentence
 (He ran: a surname that is an English word wants two syllables after it, ``_ENGLISH_SURNAMES``)."""
 _MIXED_NEXT = (r"(?= ?" + _TIME_BETWEEN + r"(?:说(?!明)|称|表示|反映|讲|来电|来访|告诉|来过|本人|"
-               + _OWNS + "|" + _DEEDS + "|" + _CAME_FOR + "))")
+               r"夫妇|夫妻|两口子|" + _OWNS + "|" + _DEEDS + "|" + _CAME_FOR + "))")
+"""What follows a name half in pinyin (``_MIXED_NAME``); since scrub56 also the couple it heads
+(Wu建设夫妇来过, as ``_COUPLE`` in characters)."""
 _PINYIN_EITHER = "(?:" + _PINYIN_SURNAME + "|" + _PINYIN_SURNAME.lower() + ")"
 """A surname in pinyin, capitalised or not (Zhang建国, zhang建国: an IME in English mode types
 what the shift key gave; the lower-case one was kept until scrub50). With the time between it
@@ -1398,29 +1469,37 @@ _REACHED_MIXED = re.compile(
     r"(?:" + "|".join(_REACHING) + r")(?:了|过)? ?" + _MIXED_HALVES
     + r"(?=[，。；！？,.;!?、\s）)：:（(]|了|并|和|及|与|后|未|没|$|明天|后天|今天|下周|下午|上午"
     r"|来|去|到)")
-_TOLD_MIXED = re.compile(r"(?:跟|给(?![付予])|请|由|让|找|和)" + _MIXED_HALVES + r"(?="
-                         + _TOLD_VERBS + r"|回|发|送|来|到|过来|代办|代为|负责|一起|一同|" + _DEEDS
-                         + ")")
+_TOLD_MIXED = re.compile(r"(?:跟|给(?![付予])|请|由|让|找|和|陪着?)" + _MIXED_HALVES + r"(?="
+                         + _TOLD_VERBS + r"|回|发|送|来|到|去|过来|代办|代为|负责|一起|一同|"
+                         + _DEEDS + ")")
 """A name half in pinyin after who reached them (已联系Zhang建国，, 通知Li秀英明天来, 已联系张
 Jianguo，): what ``_REACHED`` finds in characters, and ``_MIXED_NAME`` before a person's doing;
 kept until scrub49; after 跟 / 给 / 请 and what was done with them (给Zhang建国打电话, as
 ``_TOLD`` in characters), and in lower case (联系zhang建国) since scrub50. The name is what
 follows the verb: ``_mixed_names`` yields it alone. Since redteam100 also with a space after
 who reached them (联系 zhang建国) and after 由 / 让 / 找 / 和 (由zhang建国代办, 和Li秀英一起来), as
-``_ASKED`` in characters."""
+``_ASKED`` in characters. Since scrub56 also after 陪 / 陪着 and before 去 (陪Chang桂香去, as
+``_ALONG`` in characters)."""
 _PINYIN_PLACES = frozenset((
     "xu hui", "yang pu", "huang pu", "chang ning", "jin shan", "song jiang", "feng xian",
     "jia ding", "hong kou", "min hang", "zhang jiang", "gao qiao", "zhou pu", "kang qiao",
     "jin qiao", "tang zhen", "wu han", "su zhou", "shen zhen", "he fei", "cheng du", "tian jin",
     "xia men", "fu zhou", "he nan", "he bei", "hu nan", "hu bei", "jiang su", "jiang xi",
     "an hui", "fu jian", "yu yuan", "lu jia", "xu jia", "jin mao", "wu jiao", "zheng zhou",
-    "chang sha", "lan zhou", "tang shan", "qin huang"))
+    "chang sha", "lan zhou", "tang shan", "qin huang",
+    # what Chang and Yi (scrub56) open: 长江, 长安, 常州, 长春, 长宁, 义乌, 宜昌, 宜宾, 伊犁
+    "chang jiang", "chang an", "chang zhou", "chang chun", "yi wu", "yi chang", "yi bin",
+    "yi li", "yi xing"))
 _PINYIN_WORDS = frozenset((
     "yang lao", "shen qing", "wei xin", "zhou mo", "cheng guan", "xu ke", "shi ye", "zhang hu",
     "li xi", "gao xin", "huang jin", "gao kao", "jin jiang", "xiao mi", "wang ba", "fang an",
     "shen fen", "lu kou", "tang niao", "gao ya", "jin e", "ma shang", "su shi", "zhou qi",
     "cheng shi", "jiang li", "jin tie", "mao bi", "wu ye", "lin ju", "liu cheng", "tan hua",
-    "he shi", "he dui", "xu yao", "yu e", "yu yue", "fu wu", "jia ting", "zhu fang", "dong jie"))
+    "he shi", "he dui", "xu yao", "yu e", "yu yue", "fu wu", "jia ting", "zhu fang", "dong jie",
+    # what 常 (Chang) and 易 (Yi), listed since scrub56, open: 常住, 长期, 医保, 医疗, 医生, 医院,
+    # 一定, 一起, 一次, 以后, 已经, 意见, 异地
+    "chang zhu", "chang qi", "yi bao", "yi liao", "yi sheng", "yi yuan", "yi ding", "yi qi",
+    "yi ci", "yi hou", "yi jing", "yi jian", "yi di", "yi xia", "yi yang", "yi wai"))
 """Two pinyin words a clerk types in a Chinese note (养老金 as yang lao 金, 申请表, 微信群,
 周末, 城管, 许可证, 失业金, 账户, 利息, 高新区, 黄金周 ...) that open with a listed surname:
 taken for a name by scrub48's ``_PINYIN_LOWER`` (yang lao 金已到账), kept since redteam80."""
@@ -1437,7 +1516,7 @@ _ANY_POST = re.compile("|".join(OFFICE_POSTS))
 _ANY_INTRODUCTION = re.compile(_INTRODUCERS)
 _ANY_PROFILE = re.compile(r"[男女]|[（(]")
 _ANY_REACH = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访")
-_ANY_REACH_OR_TOLD = re.compile("联系|通知|告知|转告|回访|陪同|探望|看望|走访|[跟给请由让找和]")
+_ANY_REACH_OR_TOLD = re.compile("联系|通知|告知|转告|回访|探望|看望|走访|[跟给请由让找和陪]")
 _ANY_KIN_TITLE = re.compile("[姐哥叔婶嫂]")
 _ANY_OF_KIN = re.compile(_OF_KIN)
 _ANY_NEXT_OF_KIN = re.compile(_NEXT_OF_KIN)
@@ -1567,7 +1646,8 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
                                          or "警官" in text or "社工" in text
                                          or "网格员" in text) and _ANY_POST.search(text)):
         for m in _SURNAME_TITLE.finditer(text):
-            if _addressed_by_post(text, m.start(), m.group()) or _ends_a_word(text, m.start()):
+            if _addressed_by_post(text, m.start(), m.group()) or _ends_a_word(text, m.start()) \
+                    or text.startswith(_A_POST_OF_A_UNIT, m.start()):
                 continue
             yield m.start(), m.end(), REDACTED_NAME
         if "单" in text:  # 单阿姨
@@ -1718,6 +1798,8 @@ def name_spans(text: str, latin: bool) -> Iterator[tuple[int, int, str]]:
         yield from _numbered(text)  # 2号贺国平，3号赖文杰
     if _TWO_LIST_MARKS.search(text) or _ONE_LIST_MARK.search(text):
         yield from _listed(text)  # 张建国,王秀英,刘志刚; 邱志华,廖美玲
+    if "\n" in text or _ANY_NUMBERED_LINE.match(text):
+        yield from _by_lines(text)  # 1. 武建设 养老; 谭永康\n来办低保
     if latin:
         if "." in text:  # W.X.Y.
             for m in _DOTTED_INITIALS.finditer(text):

@@ -22,6 +22,7 @@ from shared.kernel.privacy.folding import (
     across_lines,
     fold,
     over_marks,
+    short_lines_joined,
     spaced_out,
     spelled_digits,
     spoken_numbers,
@@ -50,8 +51,9 @@ from shared.kernel.privacy.numbers import (
 )
 
 __all__ = ["SPELLED_LEAST", "TAG_CODE_POINTS", "across_lines", "digits_of", "fold", "number_spans",
-           "over_marks", "personal_data_in", "personal_number_in", "rule_spans", "spaced_out",
-           "spelled_digits", "spoken_numbers", "without_marks", "without_unseen"]
+           "over_marks", "personal_data_in", "personal_number_in", "rule_spans",
+           "short_lines_joined", "spaced_out", "spelled_digits", "spoken_numbers",
+           "without_marks", "without_unseen"]
 
 _ANY_UNIT = re.compile(r"[号弄幢栋座层楼室户组排]|单元")
 _ANY_CHAT = re.compile(r"微信|[Ww]e[Cc]hat|[wWvV][xX]|[Vv]信|QQ|qq|钉钉|支付宝|[Aa]lipay|抖音|快手"

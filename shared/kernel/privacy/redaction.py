@@ -146,6 +146,7 @@ from shared.kernel.privacy.markers import (
 from shared.kernel.privacy.names import (
     HONORIFICS,
     OFFICE_POSTS,
+    listed_beside,
 )
 from shared.kernel.privacy.patterns import (
     SPELLED_LEAST,
@@ -154,6 +155,7 @@ from shared.kernel.privacy.patterns import (
     number_spans,
     over_marks,
     rule_spans,
+    short_lines_joined,
     spaced_out,
     spelled_digits,
     spoken_numbers,
@@ -299,7 +301,11 @@ def _redact(text: str, known: KnownPerson | None) -> str:
     folded = simplified(fold(text))  # 陳先生來電, 家住幸福里3號: the rules read Simplified
     spans = list(rule_spans(folded))
     if known:
-        spans += known.spans(folded)
+        own = list(known.spans(folded))
+        spans += own
+        for start, end, marker in own:  # 张建国，王秀英，材料都齐了: the one listed beside
+            if marker == REDACTED_NAME:
+                spans += listed_beside(folded, start, end)
     spoken = spoken_numbers(folded)
     if spoken is not None:  # 一三八一二三四五六七八, as a phone line's transcript has it
         spans += number_spans(spoken)
@@ -316,6 +322,12 @@ def _redact(text: str, known: KnownPerson | None) -> str:
         spans += [(kept[start], kept[end - 1] + 1, marker)
                   for start, end, marker in number_spans(view)
                   if sum(start < j < end for j in joins) == 1]
+    short = short_lines_joined(folded)
+    if short is not None:  # 侯建\n新来过: a name wrapped after its first characters
+        view, kept, joins = short
+        spans += [(kept[start], kept[end - 1] + 1, marker)
+                  for start, end, marker in rule_spans(view)
+                  if marker == REDACTED_NAME and sum(start < j < end for j in joins) == 1]
     spelled = spelled_digits(folded)
     if spelled is not None:  # 138 0 0 1 3 8 0 0 0: a mobile read out a digit at a time
         view, kept = spelled
