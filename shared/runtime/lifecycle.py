@@ -344,8 +344,8 @@ class Runtime:
 
     async def reload_calendars(self, *, tell_others: bool = True) -> dict[str, Any]:
         """Read the holidays files again (all or nothing: ``HolidaysFileError`` names the file
-        and line and leaves everything as it was), then run the hooks (re-planning, parked
-        rules) and tell the other replicas of every service to reload too. ``failed``: the
+        and line and leaves everything as it was), tell the other replicas of every service
+        to reload too, then run the hooks (re-planning, parked rules). ``failed``: the
         items whose re-plan failed; any, and the service runs the re-planning again by itself
         (``retry_scheduled``)."""
         if self.calendars is None:
