@@ -448,3 +448,38 @@ async def test_a_rectification_follow_up_missed_on_a_provisional_day_is_confirme
                 "missed", rect["due_at"], False)
         await assert_rebuilt_as_live(settings, READ_MODEL)
         await assert_rebuilt_as_live(settings, FEEDBACK_VIEWS)
+
+
+async def test_a_parked_rule_failing_stops_no_obligation_from_being_re_planned(
+        settings: Settings, tmp_path: Path) -> None:
+    """The notice published while a parked rule's write is not taken (redteam120): follow-up's
+    one calendar hook applied the parked rules first and, that raising, never re-planned the
+    obligations: the reload answered ``hook_failed`` alone, and a rule failing at every try
+    kept every obligation on the law's days for as long. Now the rule is counted failed (the
+    whole is run again) and the obligation is re-planned on the notice at once."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    async with center_day(settings, DECEMBER_20, holidays_file=holidays) as center:
+        february = await declare(center, "2027-02-03", DECEMBER_20)
+        assert datetime.fromisoformat(february["missed_at"]) == at(2027, 2, 10, 17)
+        rules = center.app.state.rules
+
+        async def refused(_: Any) -> int:
+            raise TimeoutError("the write was not taken within WRITE_TIMEOUT_S")
+
+        rules.retry_parked = refused
+        holidays.write_text(json.dumps(NOTICE_2027))
+        said = await reload(center, settings)
+        assert said["rules_failed"] == 1
+        assert (said["obligations_checked"], said["obligations_replanned"]) == (1, 1)
+        del rules.retry_parked  # the obstacle gone: the service's retry goes through
+
+        async def through() -> bool:
+            return center.app.state.runtime.replan_pending.since is None
+        await wait_until(through, timeout=30, what="the retried re-planning")
+
+        async def on_stream() -> bool:
+            return bool(replanned(await stream_envelopes(settings)))
+        await wait_until(on_stream, what="the obligation re-planned")
+        [event] = replanned(await stream_envelopes(settings))
+        assert datetime.fromisoformat(event.payload["missed_at"]) == at(2027, 2, 15, 17)
