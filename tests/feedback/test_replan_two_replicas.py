@@ -15,8 +15,6 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-import asyncpg
-
 from services.feedback.main import create_app as feedback_app
 from services.followup.main import create_app as followup_app
 from services.intake.main import create_app as intake_app
@@ -35,16 +33,6 @@ FIFTH_OFF = {"2027": {"source": "illustrative", "holidays": ["2027-01-01..2027-0
                                                            "2027-01-05"], "workdays": []}}
 SIXTH_OFF = {"2027": {"source": "illustrative", "holidays": ["2027-01-01..2027-01-03",
                                                            "2027-01-06"], "workdays": []}}
-
-
-async def _stored_revisions(settings: Settings) -> int:
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        return await conn.fetchval(
-            f'SELECT count(*) FROM "{settings.schema_for("feedback")}".feedback_events'
-            " WHERE topic LIKE '%RectificationDeadlineRevised%'")
-    finally:
-        await conn.close()
 
 
 async def test_a_retry_during_another_replicas_reload_leaves_no_deadline_on_the_old_schedule(
@@ -114,7 +102,9 @@ async def test_a_retry_during_another_replicas_reload_leaves_no_deadline_on_the_
         async def through() -> bool:  # A's retry went through: every pass it began ended
             return passes == ran and a.replan_pending.since is None
         await wait_until(through, what="A's retry through")
-        stored = await _stored_revisions(settings)
+        stored = await a.pool.fetchval(  # every revision stored, by either replica
+            f'SELECT count(*) FROM "{settings.schema_for("feedback")}".feedback_events'
+            " WHERE topic LIKE '%RectificationDeadlineRevised%'")
         revised: list[tuple[str, str]] = []
 
         async def published() -> bool:
