@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
+import structlog
 from fastapi import FastAPI
 
 from services.followup import completed_before, known_residents, parked
@@ -31,6 +32,8 @@ from shared.runtime.calendars import Calendars
 from shared.runtime.lifecycle import start_runtime, stop_runtime
 from shared.runtime.metrics import Metrics
 from shared.settings import Settings
+
+log = structlog.get_logger("sixstep.followup")
 
 SERVICE = "followup"
 
@@ -75,9 +78,16 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                 runtime.pool, worklist).run)
 
         async def calendar_changed() -> dict[str, int]:
-            """The calendar grew or an official schedule replaced a provisional year."""
-            return {"rules_unparked": await rules.retry_parked(runtime.pool),
-                    **await replanning.run()}
+            """The calendar grew or an official schedule replaced a provisional year. A parked
+            rule that fails (its write not taken in time) is counted ``rules_failed`` (the
+            whole is run again) and stops no re-planning: it stopped the follow-ups',
+            obligations', help tasks' and referrals' (``hook_failed``), at every try."""
+            try:
+                unparked = {"rules_unparked": await rules.retry_parked(runtime.pool)}
+            except Exception as exc:
+                log.error("replan.rules_failed", error=f"{type(exc).__name__}: {exc}")
+                unparked = {"rules_unparked": 0, "rules_failed": 1}
+            return {**unparked, **await replanning.run()}
 
         runtime.calendar_hooks["followup"] = calendar_changed
         runtime.degradations.append(lambda: parked.degradation(runtime.pool))

@@ -344,18 +344,21 @@ class Runtime:
 
     async def reload_calendars(self, *, tell_others: bool = True) -> dict[str, Any]:
         """Read the holidays files again (all or nothing: ``HolidaysFileError`` names the file
-        and line and leaves everything as it was), then run the hooks (re-planning, parked
-        rules) and tell the other replicas of every service to reload too. ``failed``: the
+        and line and leaves everything as it was), tell the other replicas of every service
+        to reload too, then run the hooks (re-planning, parked rules). ``failed``: the
         items whose re-plan failed; any, and the service runs the re-planning again by itself
         (``retry_scheduled``)."""
         if self.calendars is None:
             return {"changed": [], "hooks": {}, "failed": 0, "retry_scheduled": False}
         changed = await asyncio.to_thread(self.calendars.reload)
         log.info("calendar.reloaded", service=self.service, changed=changed)
-        hooks = await self._replan()
         if tell_others:
+            # Before re-planning, not after: another replica's re-planning (its retry, its
+            # start's) runs on its own calendars until told, and what it wrote on the old
+            # ones during ours (minutes for a city) stayed there.
             with contextlib.suppress(Exception):
                 await self.nc.publish(self.calendar_subject(), self.origin.encode())
+        hooks = await self._replan()
         failed = failures(hooks)
         return {"changed": changed, "hooks": hooks, "failed": failed,
                 "retry_scheduled": failed > 0}
@@ -376,11 +379,19 @@ class Runtime:
         span stays for ``keep_replanning``, the next reload, the next start (which recalls it
         from ``calendar_seen``)."""
         assert self.calendars is not None
-        # What this re-planning runs on, taken before it starts: a reload meanwhile is the
-        # next one's to re-plan, and remembered as re-planned only by it (a stop before
-        # then leaves its days to the next start).
-        span, calendars = self.calendars.changed_official, self.calendars.centers()
-        hooks = await self.run_calendar_hooks()
+        while True:
+            # What this re-planning runs on, taken before it starts: a reload meanwhile is
+            # remembered as re-planned only by a run that began on it (a stop before then
+            # leaves its days to the next start).
+            span, calendars = self.calendars.changed_official, self.calendars.centers()
+            hooks = await self.run_calendar_hooks()
+            if self.calendars.fingerprints() == {c: k.fingerprint for c, k in calendars.items()}:
+                break
+            # The calendars changed under it (a reload here, or told by another replica,
+            # whose re-planning may have counted an item before this one counted it again on
+            # the old calendars): run again on the new ones before it is done.
+            log.info("calendar.replan_again", service=self.service,
+                     hint="the calendars changed during the re-planning")
         failed = failures(hooks)
         if not failed:
             self.calendars.replanned(span)

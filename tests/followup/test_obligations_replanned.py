@@ -334,7 +334,9 @@ async def test_a_re_planning_ending_while_a_later_reload_re_plans_remembers_only
     notice (Wednesday 6 January off); it ends first and recorded the calendars as they were
     at its end (the correction's) as re-planned on. The process stops before the reload
     re-plans the obligation (a pod replaced during a deploy): the next start found nothing
-    changed, and the obligation stayed missed on the 8th, not the 11th."""
+    changed, and the obligation stayed missed on the 8th, not the 11th. (Since redteam120 the
+    earlier run, its calendars changed under it, runs again on the correction before it ends:
+    the stop finds both waiting.)"""
     holidays = tmp_path / "holidays.json"
     holidays.write_text(json.dumps(NOTICE_2027))
     async with center_day(settings, DECEMBER_20, holidays_file=holidays) as center:
@@ -342,10 +344,14 @@ async def test_a_re_planning_ending_while_a_later_reload_re_plans_remembers_only
         assert datetime.fromisoformat(duty["missed_at"]) == at(2027, 1, 8, 17)
         runtime = center.app.state.runtime
         earlier_done, later_begun, go_on = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        earlier_again = asyncio.Event()
+        waiting = 0
 
         async def before() -> dict[str, int]:  # the later run waits here, before re-planning
+            nonlocal waiting
             if earlier_done.is_set():
-                later_begun.set()
+                waiting += 1
+                (later_begun if waiting == 1 else earlier_again).set()
                 await asyncio.Event().wait()  # until the process stops
             return {}
 
@@ -361,10 +367,11 @@ async def test_a_re_planning_ending_while_a_later_reload_re_plans_remembers_only
         later = asyncio.create_task(runtime.reload_calendars(tell_others=False))
         await later_begun.wait()
         go_on.set()
-        await earlier
-        later.cancel()  # the process stops before the reload re-planned anything
-        with contextlib.suppress(asyncio.CancelledError):
-            await later
+        await earlier_again.wait()  # the earlier run, on the correction now, waits too
+        for run in (earlier, later):  # the process stops before either re-planned anything
+            run.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await run
         event = await replanned_by_a_start(center, settings, holidays)
         assert datetime.fromisoformat(event.payload["missed_at"]) == at(2027, 1, 11, 17)
 
@@ -441,3 +448,38 @@ async def test_a_rectification_follow_up_missed_on_a_provisional_day_is_confirme
                 "missed", rect["due_at"], False)
         await assert_rebuilt_as_live(settings, READ_MODEL)
         await assert_rebuilt_as_live(settings, FEEDBACK_VIEWS)
+
+
+async def test_a_parked_rule_failing_stops_no_obligation_from_being_re_planned(
+        settings: Settings, tmp_path: Path) -> None:
+    """The notice published while a parked rule's write is not taken (redteam120): follow-up's
+    one calendar hook applied the parked rules first and, that raising, never re-planned the
+    obligations: the reload answered ``hook_failed`` alone, and a rule failing at every try
+    kept every obligation on the law's days for as long. Now the rule is counted failed (the
+    whole is run again) and the obligation is re-planned on the notice at once."""
+    holidays = tmp_path / "holidays.json"
+    holidays.write_text("{}")
+    async with center_day(settings, DECEMBER_20, holidays_file=holidays) as center:
+        february = await declare(center, "2027-02-03", DECEMBER_20)
+        assert datetime.fromisoformat(february["missed_at"]) == at(2027, 2, 10, 17)
+        rules = center.app.state.rules
+
+        async def refused(_: Any) -> int:
+            raise TimeoutError("the write was not taken within WRITE_TIMEOUT_S")
+
+        rules.retry_parked = refused
+        holidays.write_text(json.dumps(NOTICE_2027))
+        said = await reload(center, settings)
+        assert said["rules_failed"] == 1
+        assert (said["obligations_checked"], said["obligations_replanned"]) == (1, 1)
+        del rules.retry_parked  # the obstacle gone: the service's retry goes through
+
+        async def through() -> bool:
+            return center.app.state.runtime.replan_pending.since is None
+        await wait_until(through, timeout=30, what="the retried re-planning")
+
+        async def on_stream() -> bool:
+            return bool(replanned(await stream_envelopes(settings)))
+        await wait_until(on_stream, what="the obligation re-planned")
+        [event] = replanned(await stream_envelopes(settings))
+        assert datetime.fromisoformat(event.payload["missed_at"]) == at(2027, 2, 15, 17)
