@@ -1,10 +1,12 @@
 """A consumer stopped while events still arrive (a shutdown, the relay publishing the last
-accepted writes) leaves nothing delivered and unacknowledged behind: the server either
-delivered an event before it heard the consumer's inbox go (the consumer has it, and hands it
-back) or the next leader gets it at once. Before, the inbox was taken off the client first
-and the server told after: an event the server sent in that moment was dropped by the client
-and stayed delivered, unacknowledged, until ack_wait (CI, tests/faults/test_graceful_stop.py
-under load: 2 left on intake-cases after a clean exit)."""
+accepted writes) leaves nothing delivered and unacknowledged on its durable: the next leader
+gets every such event at once. Two ways left some behind (CI, tests/faults/
+test_graceful_stop.py under load: 2 on intake-cases after a clean exit). What the consumer
+held at its stop it nakked, and JetStream counts a nakked message pending an ack until it is
+delivered again: with nobody pulling, until the next leader (here, every stop). And the inbox
+was taken off the client before the server was told: an event the server sent in that moment
+was dropped unseen, and stayed delivered until the next leader's reset or ack_wait (a stop in
+some 50 with an event published just before it)."""
 
 from __future__ import annotations
 

@@ -542,13 +542,14 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
 
     async def _hand_back_delivered(self) -> None:
         """At a graceful stop, with the inbox gone and what it held nakked: the durable reset
-        to its ack floor (``_reset_to_ack_floor``), while this process still holds the lock.
-        A delivery the server picked for a request just before it heard the inbox go, and
-        sent after the drain's answer (its internal send queue: one in some hundreds of
-        stops under load, ``tests/faults/test_puller_stop.py``), was dropped by the client
-        and stayed delivered, unacknowledged, until the next leader started or ack_wait; the
-        reset forgets it now. Bounded (``STOP_RESET_S``): a server that does not answer
-        leaves it to the next leader's own reset at its start."""
+        to its ack floor (``_reset_to_ack_floor``), while this process still holds the lock,
+        so that nothing stays delivered and unacknowledged on it. JetStream counts a nakked
+        message pending an ack until it is delivered again (with nobody pulling: until the
+        next leader; ``sixstep ops status`` and the lag said so meanwhile), and a delivery the
+        server picked for a request just before it heard the inbox go, and sent after the
+        drain's answer (its internal send queue: one in some hundreds of stops under load),
+        was dropped by the client unseen. Bounded (``STOP_RESET_S``): a server that does not
+        answer leaves both to the next leader's own reset at its start."""
         with contextlib.suppress(Exception):
             async with asyncio.timeout(STOP_RESET_S):
                 await self._reset_to_ack_floor()
