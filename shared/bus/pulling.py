@@ -161,20 +161,24 @@ class Puller:
         """Stop reading; returns what was delivered but never taken (the caller hands it
         back, e.g. with a nak, so that it is redelivered now rather than after ack_wait).
 
-        No new request goes out, and the inbox stays open until a round trip to the server
-        brings nothing more: a message the server sent just before the unsubscribe reached
-        it would otherwise be dropped here and wait, unacknowledged, for ack_wait."""
+        No new request goes out, and the inbox is drained: the server is told first
+        (``UNSUB``), and the inbox goes on taking what comes until a round trip behind it
+        answers (nats-py's ``Subscription.drain``). The server delivers into a request only
+        while the inbox is subscribed: what it sent before it heard the ``UNSUB`` comes
+        before the answer and is handed back here, and nothing comes after it (the requests
+        still open are dropped unanswered). Before, the inbox was taken off the client first
+        and the server told after: a message the server sent in that moment (the relay
+        publishing the last accepted writes as the consumers stop) was dropped by the
+        client and waited, delivered and unacknowledged, for ack_wait."""
         self._stopping = True
         if self._sub is not None:
             try:
-                for _ in range(5):
-                    seen = self._received
-                    try:
-                        await self.nc.flush(timeout=1)
-                    except Exception:
-                        break
-                    if self._received == seen:
-                        break
+                sub = self._sub
+                # Not on a connection being drained (it refuses; its own drain takes the
+                # inbox's last messages) or closed.
+                if not self.nc.is_draining and not self.nc.is_closed:
+                    with contextlib.suppress(Exception):
+                        await sub.drain()
             finally:
                 # Also when the caller gives up waiting (its time up; a server slow to answer
                 # under load): an inbox left subscribed keeps the requests it has open on the
@@ -191,13 +195,18 @@ class Puller:
         and has cancelled the loop already: waited for too. A connection being drained
         refuses it and ends the subscription itself once its loop has handed out what it
         holds: that loop is the drain's, not cancelled here (the drain would wait for it
-        until its own time was up)."""
+        until its own time was up). A drain of the inbox cut short (``stop``: its answer
+        late) told the server already and left the inbox on the client: taken off it here
+        (nats-py refuses an unsubscribe of a drained subscription)."""
         sub, self._sub = self._sub, None
         if sub is None:
             return
         try:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
+            remove = getattr(self.nc, "_remove_sub", None)
+            if remove is not None and getattr(sub, "_closed", False):
+                remove(sub._id)  # a drained inbox is gone already: nothing happens
         finally:
             loop = getattr(sub, "_wait_for_msgs_task", None)
             if loop is not None and not self.nc.is_draining:

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from shared.readmodels.holdings import note_acquired
 from shared.settings import Settings
 
 #: How much longer than PostgreSQL's statement_timeout the client waits for an answer: a
@@ -48,11 +49,15 @@ async def create_pool(settings: Settings, schema: str, *, min_size: int = 2,
 
     The search path and the limits are start-up parameters, so they survive the ``RESET ALL``
     that asyncpg runs when a connection goes back to the pool.
+
+    A connection acquired by a background loop is noted as that loop's
+    (``shared.readmodels.holdings``): a shutdown the loop outlasts ends it.
     """
     limit = settings.db_statement_timeout_s
     pool: Any = await asyncpg.create_pool(
         settings.database_url, min_size=min_size, max_size=max_size,
         command_timeout=limit + CLIENT_GRACE_S if limit > 0 else None,
+        setup=note_acquired,
         server_settings={"application_name": f"sixstep-{schema}",
                          "search_path": f'"{schema}", public', **timeouts(settings)})
     return pool

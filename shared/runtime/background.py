@@ -1,12 +1,16 @@
-"""Running a service's background loops: restart on failure with back-off, stop on shutdown."""
+"""Running a service's background loops: restart on failure with back-off, stop on shutdown
+(gracefully, and past the deadline, hard: what the loop waits on ended)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
 import structlog
+
+from shared.readmodels.holdings import HOLDINGS, EndSessions, Holdings
 
 log = structlog.get_logger("sixstep.runtime")
 
@@ -16,6 +20,12 @@ FIRST_BACKOFF_S = 0.5
 
 #: How often a loop that keeps failing the same way says so again, with how many times.
 REPEAT_SAID_EVERY_S = 60.0
+
+#: How often a loop still running after its hard stop is said again (``Background.stop``).
+STILL_STOPPING_SAID_EVERY_S = 5.0
+
+#: The longest a hard stop waits for PostgreSQL to end an overdue loop's sessions.
+END_SESSIONS_S = 2.0
 
 
 class _Failures:
@@ -98,23 +108,75 @@ class Background:
 
     def __init__(self) -> None:
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        #: The pool connections each loop holds (``shared.readmodels.holdings``), by name.
+        self.holdings: dict[str, Holdings] = {}
 
     def start(self, name: str, loop_factory: Callable[[], Awaitable[None]]) -> None:
-        self.tasks[name] = asyncio.create_task(supervise(name, loop_factory), name=name)
+        holdings = self.holdings[name] = Holdings(name)
+        context = contextvars.copy_context()
+        context.run(HOLDINGS.set, holdings)  # the loop's tasks inherit it
+        self.tasks[name] = asyncio.create_task(supervise(name, loop_factory), name=name,
+                                               context=context)
 
-    async def stop(self, timeout: float = 10.0, names: Iterable[str] | None = None) -> None:
-        """Cancel every loop (or those named) and wait for them, at most ``timeout`` seconds: a
-        shutdown never hangs on a loop stuck in a network call; the stragglers are named in
-        the log. The cancel is repeated: nats-py swallows a CancelledError that lands in its
-        flush (``Client._flush_pending``), and a loop that lost it would go on for ever."""
+    async def stop(self, timeout: float = 10.0, names: Iterable[str] | None = None, *,
+                   end_sessions: EndSessions | None = None) -> None:
+        """Cancel every loop (or those named) and return once they have all ended.
+
+        Gracefully first, for ``timeout`` seconds: the cancel is repeated (nats-py swallows a
+        CancelledError that lands in its flush, ``Client._flush_pending``, and a loop that lost
+        it would go on for ever). A loop still running then is stopped hard: the sessions of
+        the pool connections it holds are ended (``end_sessions``, for at most
+        ``END_SESSIONS_S``: a backend busy on a statement or a lock wait never notices its
+        client gone; the transaction rolls back, the session's lock is freed and a standby
+        replica takes it) and the connections closed (its statement or rollback fails at
+        once), said in the log (``task.stop_overdue``, with the backends ended), and it is
+        cancelled again until it has ended (``task.hard_stopped``; ``task.still_stopping``
+        every few seconds while it has not). Before, the stop returned with the loop still
+        running: the runtime then drained NATS and closed the pool under a batch
+        mid-statement, with no owner."""
         chosen = {n: t for n, t in self.tasks.items() if names is None or n in set(names)}
         pending = set(chosen.values())
-        deadline = asyncio.get_running_loop().time() + timeout
-        while pending and asyncio.get_running_loop().time() < deadline:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + timeout
+        while pending and loop.time() < deadline:
             for task in pending:
                 task.cancel()
             _, pending = await asyncio.wait(pending, timeout=0.2)
         for task in pending:
-            log.error("task.stop_timeout", task=task.get_name(), waited_s=timeout)
+            await self._stop_hard(task.get_name(), timeout, end_sessions)
+        overdue, said = set(pending), loop.time()
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.2)
+            if pending and loop.time() - said >= STILL_STOPPING_SAID_EVERY_S:
+                said = loop.time()
+                for task in pending:
+                    log.error("task.still_stopping", task=task.get_name(),
+                              waited_s=round(said - started, 1))
+        for task in overdue:
+            log.warning("task.hard_stopped", task=task.get_name(),
+                        after_s=round(loop.time() - started, 1))
         for name in chosen:
             del self.tasks[name]
+            self.holdings.pop(name, None)
+
+    async def _stop_hard(self, name: str, waited_s: float,
+                         end_sessions: EndSessions | None) -> None:
+        """End what the loop ``name`` waits on: its PostgreSQL sessions, its connections."""
+        holdings = self.holdings.get(name)
+        if holdings is None:
+            log.error("task.stop_overdue", task=name, waited_s=waited_s, backends=[])
+            return
+        backends = holdings.backends()
+        error = None
+        if backends and end_sessions is not None:
+            try:
+                async with asyncio.timeout(END_SESSIONS_S):
+                    await end_sessions(backends)
+            except Exception as exc:  # closed below all the same: PostgreSQL ends them later
+                error = f"{type(exc).__name__}: {exc}"
+        holdings.terminate()
+        log.error("task.stop_overdue", task=name, waited_s=waited_s, backends=backends,
+                  **({"end_sessions_failed": error} if error else {}))

@@ -37,6 +37,7 @@ from shared.eventstore.outbox import Relay
 from shared.kernel.clock import Clock, SystemClock
 from shared.kernel.tasks import cancel_and_wait, gather_all
 from shared.leadership import Leadership
+from shared.readmodels.holdings import END_SESSIONS_SQL
 from shared.readmodels.migrations import run_migrations
 from shared.readmodels.pool import create_pool
 from shared.readmodels.readmodel import read_model_of
@@ -514,19 +515,27 @@ async def stop_runtime(runtime: Runtime) -> None:
     not be read) is logged and raised at the end, once every loop, the watch of signed-out
     tokens, NATS and the pool have been let go: it returned at once and left them all running
     with no owner (a test run's shared loop kept them, retrying, for the rest of the run). A
-    cancel of the stop itself goes straight out (a shutdown's deadline was asked)."""
+    cancel of the stop itself goes straight out (a shutdown's deadline was asked).
+
+    A loop that outlasts its graceful stop (10 s) is stopped hard before anything is let go
+    under it (``Background.stop``: its PostgreSQL sessions ended, its connections closed):
+    NATS is drained and the pool closed only once every loop has ended."""
     failed: Exception | None = None
+
+    async def end_sessions(backends: Sequence[int]) -> None:
+        await runtime.pool.execute(END_SESSIONS_SQL, list(backends))
+
     try:
         await gather_all(*(c.drain() for c in runtime.consumers.values()))
         await runtime.background.stop(names=[n for n in runtime.background.tasks
-                                             if n != "relay"])
+                                             if n != "relay"], end_sessions=end_sessions)
         await runtime.committer.close()
         await _relay_catches_up(runtime)
     except Exception as exc:
         failed = exc
         log.error("service.stop_failed", service=runtime.service,
                   error=f"{type(exc).__name__}: {exc}")
-    await runtime.background.stop()
+    await runtime.background.stop(end_sessions=end_sessions)
     if runtime.revocations_watch is not None:
         # Not ``suppress(BaseException)`` around an await: that also swallowed a cancel of
         # this stop itself (a shutdown's deadline), which then went on as if never asked.

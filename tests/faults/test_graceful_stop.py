@@ -35,6 +35,6 @@ async def test_sigterm_mid_load_finishes_in_flight_work_and_exits_cleanly(
         info = await nc.jetstream().consumer_info(settings.stream_name, "intake-cases")
     finally:
         await nc.close()
-    assert info.num_ack_pending == 0, "no batch left half done"
+    assert info.num_ack_pending == 0, ("no batch left half done", info)
     log = intake.tail(400)
     assert '"event": "service.stopped"' in log and "Application shutdown complete" in log

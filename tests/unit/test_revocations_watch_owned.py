@@ -71,7 +71,7 @@ async def test_a_start_cancelled_before_the_first_read_ends_the_watch() -> None:
 
 
 class _Stopped:
-    async def stop(self, names: Any = None) -> None:
+    async def stop(self, names: Any = None, end_sessions: Any = None) -> None:
         return None
 
     async def close(self) -> None:
@@ -134,7 +134,7 @@ async def test_a_stop_whose_graceful_part_fails_still_lets_everything_go() -> No
     async def drain() -> None:
         drained.append(True)
 
-    async def stop(names: Any = None) -> None:
+    async def stop(names: Any = None, end_sessions: Any = None) -> None:
         stopped.append(names)
 
     store = _StoreGone()

@@ -71,6 +71,11 @@ RETRYING_KEY = "sixstep_retrying"
 RETRYING_SAID_AFTER_S = 10.0
 
 
+#: The longest a consumer's graceful stop waits for its durable's reset
+#: (``Consumer._hand_back_delivered``).
+STOP_RESET_S = 2.0
+
+
 class _StartAgain(Exception):
     """What this consumer started on is gone (``Consumer._still_there``): start again."""
 
@@ -514,7 +519,10 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
             # waited for its cancelled child, gave up on it: the stop went on with no owner,
             # and what it would have returned was never handed back (the next leader got it
             # only after ack_wait). What was delivered is taken (``left``) however the stop
-            # ended, and handed back before the cancel goes on.
+            # ended, and handed back before the cancel goes on. The stop drains the inbox
+            # (``Puller.stop``): nothing the server delivers is dropped unseen, unless its
+            # round trip outlasts the bound; then what it sent meanwhile stays delivered
+            # until the next leader starts (``_reset_to_ack_floor``: at once) or ack_wait.
             unstarted = list(held)
             self._decoded_ahead.clear()
             self._prepared_ahead = self._prepared_now = None
@@ -529,6 +537,22 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
                 for msg in unstarted:
                     with contextlib.suppress(Exception):
                         await msg.nak()
+                if self._stopping.is_set():
+                    await self._hand_back_delivered()
+
+    async def _hand_back_delivered(self) -> None:
+        """At a graceful stop, with the inbox gone and what it held nakked: the durable reset
+        to its ack floor (``_reset_to_ack_floor``), while this process still holds the lock,
+        so that nothing stays delivered and unacknowledged on it. JetStream counts a nakked
+        message pending an ack until it is delivered again (with nobody pulling: until the
+        next leader; ``sixstep ops status`` and the lag said so meanwhile), and a delivery the
+        server picked for a request just before it heard the inbox go, and sent after the
+        drain's answer (its internal send queue: one in some hundreds of stops under load),
+        was dropped by the client unseen. Bounded (``STOP_RESET_S``): a server that does not
+        answer leaves both to the next leader's own reset at its start."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(STOP_RESET_S):
+                await self._reset_to_ack_floor()
 
     def _timed_out(self, exc: BaseException) -> None:
         """A batch went back because a statement ran out of time: counted, said (the first of
