@@ -282,8 +282,19 @@ async def test_a_clock_set_right_before_a_step_queued_offline_and_a_restart_move
     assert happened - timedelta(seconds=30) <= at < happened + timedelta(minutes=1), heard
 
 
+def _past_the_centers_midnight() -> timedelta:
+    """From now to half past the center's next midnight: a jump that crosses it whatever the
+    hour the test runs (2 hours crossed it only from 22:00 Shanghai: the page then dropped the
+    step as yesterday's, judged on the jumped clock; seen by a CI run at 22:25)."""
+    now = datetime.now(SHANGHAI)
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), SHANGHAI)
+    return midnight - now + timedelta(minutes=30)
+
+
+@pytest.mark.parametrize("jump", [lambda: timedelta(hours=2), _past_the_centers_midnight],
+                         ids=["two-hours", "past-the-centers-midnight"])
 async def test_a_tablet_clock_jumping_two_hours_forward_mid_page_still_dates_the_waiting_step(
-        center: Center, own: Own, desk: BrowserContext) -> None:
+        center: Center, own: Own, desk: BrowserContext, jump: Any) -> None:
     """A right tablet hears a resident while the network is down; then, the page still open,
     its clock jumps 2 hours forward (a bad NTP answer, a thumb on the settings) and the
     network returns. Sent with the clock as it is, the waiting step said a clock 2 hours
@@ -307,7 +318,7 @@ async def test_a_tablet_clock_jumping_two_hours_forward_mid_page_still_dates_the
     net = page.locator("#net")
     await expect(net).to_have_attribute("data-pending", "1")
 
-    await page.clock.set_system_time(datetime.now(UTC) + timedelta(hours=2))  # jumps forward
+    await page.clock.set_system_time(datetime.now(UTC) + jump())  # jumps forward
     await desk.set_offline(False)
     await expect(net).to_have_attribute("data-pending", "0", timeout=20_000)
     await expect(net).to_have_attribute("data-state", "online")

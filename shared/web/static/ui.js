@@ -173,6 +173,23 @@ export function serviceOffset(now = Date.now(), tick = performance.now()) {
   return set > CLOCK_SET_MS ? null : offset;
 }
 
+/** Whether this page had read the services' clock and has since seen this device's clock
+ *  set forward (or the tablet asleep: not told apart), so that no services' clock is known
+ *  now (``serviceOffset`` null). A center's day judged then on this device's clock was the
+ *  wrong one: a clock jumped 2 hours forward at 22:45 dropped the day's unsent steps as
+ *  yesterday's (``readServicesClock`` first). */
+export function servicesClockLost(now = Date.now(), tick = performance.now()) {
+  return offset !== null && serviceOffset(now, tick) === null;
+}
+
+/** Reads the services' clock off a small answer of the page's own service (a ``HEAD`` of the
+ *  page: no token, nothing logged of a resident); offline, nothing changes. */
+export async function readServicesClock() {
+  try {
+    readOffset(await fetch(location.pathname, { method: "HEAD", cache: "no-store" }));
+  } catch { /* offline: the clock stays unknown, and the steps wait */ }
+}
+
 const clockListeners = new Set();
 
 /** ``fn()`` is told when this page learns the services' clock anew: its first reading, or one

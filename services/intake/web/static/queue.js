@@ -22,8 +22,8 @@
 // on the services' clock, as every center's day of the page (ui.js, ``beforeCenterToday``).
 
 import {
-  ApiError, NetworkError, api, beforeCenterToday, newKey, onServicesClock, serviceOffset, session,
-  untilCenterDayEnd,
+  ApiError, NetworkError, api, beforeCenterToday, newKey, onServicesClock, readServicesClock,
+  serviceOffset, servicesClockLost, session, untilCenterDayEnd,
 } from "/ui/shared/ui.js";
 
 const QUEUE_KEY = "sixstep.counter.queue.v1";
@@ -189,6 +189,16 @@ export class StepQueue extends EventTarget {
     this.emit("change");
   }
 
+  /** ``prune`` on the services' clock: this device's clock seen set forward since the
+   *  services' was read (or the tablet asleep: not told apart), it is read again first. Judged
+   *  on the jumped clock, a tablet set 2 hours forward at 22:45 dropped the day's unsent steps
+   *  as yesterday's, the network back a moment later. Offline, this device's clock is all
+   *  there is: the day's end is not put off for a page that cannot ask. */
+  async pruneOnServicesClock() {
+    if (servicesClockLost()) await readServicesClock();
+    this.prune();
+  }
+
   /** ``prune`` at each of the center's day ends while this page is open, signed in or not: a
    *  page left on the sign-in screen overnight held the day's queued and refused steps (what
    *  residents said) until its next load or sign-in. The day ends on the services' clock
@@ -198,7 +208,10 @@ export class StepQueue extends EventTarget {
   pruneAtDayEnds() {
     if (this.dayTimer === null) onServicesClock(() => { this.prune(); this.pruneAtDayEnds(); });
     clearTimeout(this.dayTimer);
-    this.dayTimer = setTimeout(() => { this.prune(); this.pruneAtDayEnds(); }, untilCenterDayEnd());
+    this.dayTimer = setTimeout(async () => {
+      await this.pruneOnServicesClock();
+      this.pruneAtDayEnds();
+    }, untilCenterDayEnd());
   }
 
   /** How many of the signed-in clerk's steps were never sent and left the tablet at the end
@@ -295,7 +308,7 @@ export class StepQueue extends EventTarget {
   }
 
   async drain() {
-    this.prune();
+    await this.pruneOnServicesClock();
     for (;;) {
       // The signed-in clerk's steps only: another clerk's wait for them (``ours``).
       const item = this.items().find((i) => !i.held && !this.blocked(i.caseRef));
