@@ -17,3 +17,4 @@ def test_fault_tests_go_before_unit_tests_and_a_folder_not_named_goes_last() -> 
     unit = folder_rank(TESTS / "unit" / "test_test_order.py")
     assert faults < unit < folder_rank(TESTS / "elsewhere" / "test_x.py")
     assert folder_rank(TESTS / "test_top.py") == len(SLOW_FIRST)
+    assert folder_rank(TESTS.parent.parent / "elsewhere" / "test_inner.py") == len(SLOW_FIRST)
