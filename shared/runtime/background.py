@@ -128,8 +128,9 @@ class Background:
         connections it holds are closed (its statement or rollback fails at once) and their
         sessions ended (``end_sessions``, for at most ``END_SESSIONS_S``: a backend busy on a
         statement or a lock wait never notices its client gone; the transaction rolls back,
-        the session's lock is freed and a standby replica takes it), said in the log (``task.stop_overdue``, with the backends ended), and it is
-        cancelled again until it has ended (``task.hard_stopped``; ``task.still_stopping``
+        the session's lock is freed and a standby replica takes it), said in the log
+        (``task.stop_overdue``, with the backends ended), and it is cancelled again until it
+        has ended (``task.hard_stopped``; ``task.still_stopping``
         every few seconds while it has not). Before, the stop returned with the loop still
         running: the runtime then drained NATS and closed the pool under a batch
         mid-statement, with no owner."""
