@@ -20,6 +20,9 @@ from nats.aio.msg import Msg
 
 from shared.kernel.tasks import cancel_and_wait
 
+#: The longest ``Puller.stop`` waits for the server to answer the inbox's drain.
+STOP_DRAIN_S = 2.0
+
 
 class Delivery(NamedTuple):
     """What a JetStream message's ack subject says about its delivery."""
@@ -176,9 +179,14 @@ class Puller:
                 sub = self._sub
                 # Not on a connection being drained (it refuses; its own drain takes the
                 # inbox's last messages) or closed.
+                # Bounded: nats-py's drain waits for its round trip as long as its flush's
+                # default (10 s), and on a connection reconnecting (NATS away at a Ctrl-C of
+                # ``sixstep rebuild`` or ``replay``) no answer comes; the flushes before
+                # drain were bounded at 1 s.
                 if not self.nc.is_draining and not self.nc.is_closed:
                     with contextlib.suppress(Exception):
-                        await sub.drain()
+                        async with asyncio.timeout(STOP_DRAIN_S):
+                            await sub.drain()
             finally:
                 # Also when the caller gives up waiting (its time up; a server slow to answer
                 # under load): an inbox left subscribed keeps the requests it has open on the

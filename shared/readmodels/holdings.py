@@ -53,8 +53,10 @@ class Holdings:
 
     def terminate(self) -> None:
         """Close every connection the loop still holds at once, without a word to the server
-        (its session may be ended by ``pg_terminate_backend`` first: a backend busy on a
-        statement or a lock wait does not notice its client gone)."""
+        (a backend busy on a statement or a lock wait does not notice its client gone: its
+        session is ended by ``pg_terminate_backend`` next). Before the sessions are ended, in
+        the same step as ``backends``: a connection closed is never handed to another caller
+        (the pool replaces it), so the backend ids name the loop's sessions only."""
         for proxy in self._held:
             try:
                 proxy.terminate()

@@ -124,13 +124,13 @@ class Background:
 
         Gracefully first, for ``timeout`` seconds: the cancel is repeated (nats-py swallows a
         CancelledError that lands in its flush, ``Client._flush_pending``, and a loop that lost
-        it would go on for ever). A loop still running then is stopped hard: the sessions of
-        the pool connections it holds are ended (``end_sessions``, for at most
-        ``END_SESSIONS_S``: a backend busy on a statement or a lock wait never notices its
-        client gone; the transaction rolls back, the session's lock is freed and a standby
-        replica takes it) and the connections closed (its statement or rollback fails at
-        once), said in the log (``task.stop_overdue``, with the backends ended), and it is
-        cancelled again until it has ended (``task.hard_stopped``; ``task.still_stopping``
+        it would go on for ever). A loop still running then is stopped hard: the pool
+        connections it holds are closed (its statement or rollback fails at once) and their
+        sessions ended (``end_sessions``, for at most ``END_SESSIONS_S``: a backend busy on a
+        statement or a lock wait never notices its client gone; the transaction rolls back,
+        the session's lock is freed and a standby replica takes it), said in the log
+        (``task.stop_overdue``, with the backends ended), and it is cancelled again until it
+        has ended (``task.hard_stopped``; ``task.still_stopping``
         every few seconds while it has not). Before, the stop returned with the loop still
         running: the runtime then drained NATS and closed the pool under a batch
         mid-statement, with no owner."""
@@ -169,14 +169,18 @@ class Background:
         if holdings is None:
             log.error("task.stop_overdue", task=name, waited_s=waited_s, backends=[])
             return
+        # The connections closed in the same step as their ids are taken, before any await:
+        # one the loop gave back while its sessions were being ended went to the next caller
+        # (the relay, still running; a request) alive, and that caller's session was ended.
+        # Closed, it is replaced in the pool by a new one (another backend).
         backends = holdings.backends()
+        holdings.terminate()
         error = None
         if backends and end_sessions is not None:
             try:
                 async with asyncio.timeout(END_SESSIONS_S):
                     await end_sessions(backends)
-            except Exception as exc:  # closed below all the same: PostgreSQL ends them later
+            except Exception as exc:  # closed all the same: PostgreSQL ends them later
                 error = f"{type(exc).__name__}: {exc}"
-        holdings.terminate()
         log.error("task.stop_overdue", task=name, waited_s=waited_s, backends=backends,
                   **({"end_sessions_failed": error} if error else {}))

@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Sequence
 
 import asyncpg
+from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
 
 from shared.bus.consumer import TRACKING_DDL, Consumer
@@ -62,3 +63,38 @@ async def test_a_consumer_stopped_as_events_arrive_leaves_none_delivered_and_una
             assert info.num_ack_pending == 0, (
                 f"stop {i}: {info.num_ack_pending} delivered and never handed back: it "
                 "waits for ack_wait")
+
+
+async def test_a_consumer_that_lost_its_lock_as_it_stops_leaves_the_durable_to_the_new_leader(
+        settings: Settings) -> None:
+    """The graceful stop's reset of the durable to its ack floor is the leader's to make: a
+    consumer whose lock session ended as it stopped (a hard stop ending its sessions, a
+    proxy's cut; a standby replica takes the lock within a second) made it all the same,
+    under the new leader: every event that leader had in hand came to it again, one more
+    delivery counted against each one's limit."""
+    async with schema_pool(settings, "stopping_lost", TRACKING_DDL) as pool, \
+            bus_connection(settings, "stopping_lost") as nc:
+        js = nc.jetstream()
+        await ensure_streams(js, settings)
+        subject = f"{settings.subject_prefix}.stoptest.lost.p0"
+        consumer = Consumer(settings=settings, nc=nc, pool=pool, name="stopping_lost",
+                            handler=Nothing(), filter_subjects=[subject], batch=10,
+                            ack_wait=600)
+        resets: list[bool] = []
+        reset = consumer._reset_to_ack_floor
+
+        async def counted() -> ConsumerInfo | None:
+            resets.append(consumer._stopping.is_set())
+            return await reset()
+        consumer._reset_to_ack_floor = counted  # type: ignore[method-assign]
+        running = asyncio.create_task(consumer.run())
+
+        async def leading() -> bool:  # the barrier: it leads and pulls
+            return consumer.leads and bool(resets)
+        await wait_until(leading, what="the consumer leading")
+        backend = consumer._conn.get_server_pid()  # type: ignore[union-attr]
+        await consumer.drain()  # the stop begins
+        await pool.execute("SELECT pg_terminate_backend($1)", backend)  # its lock goes
+        await asyncio.wait([running])
+        assert isinstance(running.exception(), ConnectionError)  # LeadershipLost
+        assert resets == [False], "the durable was reset by a consumer no longer leading"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from typing import Any
 
 from structlog.testing import capture_logs
 
@@ -66,3 +67,55 @@ async def test_a_loop_stuck_on_its_statement_at_shutdown_is_stopped_hard_and_its
         async def statement_ended() -> bool:
             return not await stuck_on_the_server()
         await wait_until(statement_ended, what="the stuck statement ended on the server")
+
+
+async def test_a_hard_stop_never_ends_a_session_the_loop_gave_back_meanwhile(
+        settings: Settings) -> None:
+    """The overdue loop gives its connection back while its sessions are being ended (its
+    statement ended as the stop began), and the pool hands that very connection to another
+    caller (the relay, still running through the other loops' stop; a request). Before, the
+    stop took the backend ids, awaited ``end_sessions`` and only then closed the loop's
+    connections: the bystander's session was ended, mid-statement. Now the loop's
+    connections are closed first, in the same step as their ids are taken: what the loop
+    gives back afterwards is a dead connection the pool replaces (another backend)."""
+    async with schema_pool(settings, "stopping_hard_bystander", []) as pool:
+        release_now, released = asyncio.Event(), asyncio.Event()
+
+        async def overdue_loop() -> None:
+            """Holds a connection and goes on past every cancel until it is told to give
+            it back (its statement ended); then ends at the next cancel."""
+            conn = await pool.acquire()
+            try:
+                while not release_now.is_set():
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await release_now.wait()
+            finally:
+                await pool.release(conn)
+                released.set()
+            await asyncio.Event().wait()
+
+        bystanders: list[Any] = []
+
+        async def end_sessions(backends: Sequence[int]) -> None:
+            release_now.set()
+            await released.wait()  # the barrier: the loop's connection is back in the pool
+            bystanders.append(await pool.acquire())  # the pool's newest: the loop's own
+            await pool.execute(END_SESSIONS_SQL, list(backends))
+
+        background = Background()
+        background.start("overdue", overdue_loop)
+
+        async def holding() -> bool:  # the barrier: the loop's connection noted as its own
+            return bool(background.holdings["overdue"].backends())
+        await wait_until(holding, what="the loop holding its connection")
+        with capture_logs() as logs:
+            await background.stop(timeout=0.2, end_sessions=end_sessions)
+        [overdue] = [line for line in logs if line["event"] == "task.stop_overdue"]
+        try:
+            [bystander] = bystanders
+            assert bystander.get_server_pid() not in overdue["backends"], \
+                "the pool handed the loop's live session to another caller before it was ended"
+            assert await bystander.fetchval("SELECT 1") == 1
+        finally:
+            for conn in bystanders:
+                await pool.release(conn)

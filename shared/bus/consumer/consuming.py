@@ -53,7 +53,7 @@ from shared.bus.stream_identity import check_stream, stream_seen
 from shared.contracts import REGISTRY
 from shared.contracts.decoding import EnvelopeHead, decode_envelope, decode_head
 from shared.kernel.tasks import cancel_and_wait
-from shared.leadership import Leadership
+from shared.leadership import Leadership, closed
 from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.consumer")
@@ -126,6 +126,9 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
     #: When the stream this consumer reads was made (its dead letters say so).
     _stream_created: datetime | None = field(default=None, init=False, repr=False)
     _conn: asyncpg.Connection | None = field(default=None, init=False, repr=False)
+    #: The lock's connection while ``run`` leads, until what it started has ended (``_conn``
+    #: is let go first): a graceful stop's reset is made only while its session lives.
+    _lock_conn: asyncpg.Connection | None = field(default=None, init=False, repr=False)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     _analyzed_at: int = field(default=0, init=False, repr=False)
@@ -286,7 +289,7 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
         supervisor starts it again to stand by) rather than pull beside the new leader."""
         async with Leadership(self.pool, self.lock_key, what=f"consumer:{self.name}",
                               standby_s=1.0, on_standby=self._standing_by) as lead:
-            self._conn = lead.connection
+            self._conn = self._lock_conn = lead.connection
             consuming = asyncio.ensure_future(self._consume_again_and_again())
             watching = asyncio.ensure_future(lead.watch())
             try:
@@ -296,7 +299,10 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
                     task.result()
             finally:
                 self._conn = None
-                await cancel_and_wait(consuming, watching)  # a failure: said above
+                try:
+                    await cancel_and_wait(consuming, watching)  # a failure: said above
+                finally:
+                    self._lock_conn = None
 
     def _standing_by(self, waiting: bool) -> None:
         self.stats.standing_by = waiting
@@ -549,7 +555,15 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
         server picked for a request just before it heard the inbox go, and sent after the
         drain's answer (its internal send queue: one in some hundreds of stops under load),
         was dropped by the client unseen. Bounded (``STOP_RESET_S``): a server that does not
-        answer leaves both to the next leader's own reset at its start."""
+        answer leaves both to the next leader's own reset at its start.
+
+        Not once the lock's session has ended (a hard stop ended it, a proxy cut it): a
+        standby may lead already, and a reset under it had every event it held in hand
+        delivered to it again, one more delivery counted against each one's limit; its own
+        reset at its start hands back what this process left."""
+        lock = self._lock_conn
+        if lock is None or closed(lock):
+            return
         with contextlib.suppress(Exception):
             async with asyncio.timeout(STOP_RESET_S):
                 await self._reset_to_ack_floor()
