@@ -2584,3 +2584,43 @@ def test_a_quarter_counted_stays_and_names_alone_on_numbered_lines_go(
     out = redact(text)
     assert kept in out, out
     assert ("顾建华" not in out and "钱美娟" not in out) if "顾建华" in text else NAME not in out
+
+
+@pytest.mark.parametrize("note", [
+    # beside the resident's name: food, things, a place's word, what is wrong at home
+    "王秀英，金银花，待回访", "王秀英，马铃薯，待回访", "王秀英，白开水，待回访",
+    "王秀英，黄豆芽，待回访", "王秀英，甘蔗汁，待回访", "王秀英，蒲公英，待回访",
+    "王秀英，席梦思，待回访", "王秀英，管道堵，待回访", "王秀英，易拉罐，待回访",
+    "王秀英，毛线帽，待回访", "王秀英，江浙沪，待回访",
+    # numbered lines of errands with no one in them
+    "今日事项：\n1. 方便面 两箱\n2. 白开水 一桶", "今日事项：\n1、 马铃薯 已分\n2、 甘蔗汁 已送",
+    "今日事项：\n1） 毛线帽 织好\n2） 易拉罐 回收", "1. 东方红 合唱", "西门口\n来办低保",
+    # pinyin words that open with Yi or Chang (疫苗, 一般, 医嘱, 常规, 一天, 义工)
+    "yi miao 已打，来过", "yi ban 来说", "yi zhu 说按时吃药", "chang gui 来电", "yi tian 来三次",
+    "yi gong 来过"])
+def test_what_a_clerk_lists_beside_a_name_or_numbers_is_no_one(note: str) -> None:
+    """Things, food and places listed beside the resident's name or on numbered lines, and
+    pinyin words opening with Yi or Chang: each went as a name since scrub56 (redteam121)."""
+    out = redact(note, RESIDENT)
+    assert out.count(NAME) == note.count("王秀英"), out
+
+
+@pytest.mark.parametrize(("on_file", "note"), [
+    ("高峰", "高峰老人行动不便"), ("白雪", "白雪老人行动不便"),
+    ("文明", "文明（男，68岁）来办低保")])
+def test_a_residents_whole_name_that_is_a_word_goes_before_her_profile(
+        on_file: str, note: str) -> None:
+    """A resident named 高峰 or 文明 described right after her name (老人, her sex and age in
+    brackets): the name went before scrub56 and was kept by it (redteam121)."""
+    out = redact(note, KnownPerson(name=on_file))
+    assert on_file not in out and NAME in out, out
+
+
+@pytest.mark.parametrize(("note", "name"), [
+    ("王秀英及张建国，材料齐了", "张建国"), ("王秀英与刘志刚，待回访", "刘志刚"),
+    ("王秀英/张建国，已登记", "张建国"), ("邱志华及王秀英，已登记", "邱志华")])
+def test_a_name_beside_the_residents_after_ji_yu_or_a_slash_goes(note: str, name: str) -> None:
+    """及, 与 and / join two names in a list as 和 and 、 do (kept by scrub56's
+    ``listed_beside``, redteam121)."""
+    out = redact(note, RESIDENT)
+    assert name not in out and "王秀英" not in out, out
