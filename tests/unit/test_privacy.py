@@ -2601,6 +2601,7 @@ def test_a_quarter_counted_stays_and_names_alone_on_numbered_lines_go(
     # numbered lines of errands with no one in them
     "今日事项：\n1. 方便面 两箱\n2. 白开水 一桶", "今日事项：\n1、 马铃薯 已分\n2、 甘蔗汁 已送",
     "今日事项：\n1） 毛线帽 织好\n2） 易拉罐 回收", "1. 东方红 合唱", "西门口\n来办低保",
+    "开放时间：\n1. 周一到 周五\n2. 周六 上午", "一、周一至 周五 开放",
     # pinyin words that open with Yi or Chang (疫苗, 一般, 医嘱, 常规, 一天, 义工)
     "yi miao 已打，来过", "yi ban 来说", "yi zhu 说按时吃药", "chang gui 来电", "yi tian 来三次",
     "yi gong 来过"])
@@ -2663,3 +2664,13 @@ def test_a_note_of_many_wrapped_lines_four_times_as_long_is_four_times_the_work(
     unit = "侯\n建新来过\n"
     short, long = (_lines_stepped_in_redaction((unit * n)[:n]) for n in (400, 1600))
     assert long < 6 * short, (short, long)
+
+
+@pytest.mark.parametrize("marks", [("(1)", "(2)"), ("（1）", "（2）"), ("一、", "二、")])
+def test_a_name_on_a_line_numbered_in_brackets_or_in_chinese_goes(
+        marks: tuple[str, str]) -> None:
+    """A numbered list of names and their errands as clerks number it, (1) / （1） / 一、: kept
+    by scrub56's numbered-line rule, which read 1. / 1、 / 1） only (redteam121)."""
+    note = f"今日待回访：\n{marks[0]}易春梅 医保\n{marks[1]}常桂香 低保"
+    out = redact(note, RESIDENT)
+    assert "易春梅" not in out and "常桂香" not in out and "医保" in out, out

@@ -951,13 +951,15 @@ def listed_beside(text: str, start: int, end: int) -> Iterator[tuple[int, int, s
             yield m.start("n"), m.end("n"), REDACTED_NAME
 
 
-_NUMBERED_LINE = re.compile(r"(?m)^[ \t]*\d{1,2}[.、．)）][ \t]*(?P<n>" + _NAME
+_LINE_NUMBER = r"(?:\d{1,2}[.、．)）]|[(（]\d{1,2}[)）]|[一二三四五六七八九十]{1,2}、)"
+"""How a clerk numbers a line: 1. / 1、 / 1）, and since redteam121 (1) / （1） / 一、."""
+_NUMBERED_LINE = re.compile(r"(?m)^[ \t]*" + _LINE_NUMBER + r"[ \t]*(?P<n>" + _NAME
                             + r")(?=[ \t]+[^\s\d]|[ \t]*(?:\r?\n|$))")
 """A whole name opening a numbered line, alone or with a space and what the person came for
 after it (1. 易春梅 医保\n2. 常桂香 低保\n3. 武建设 养老, 待回访：\n1. 顾建华\n2. 钱美娟): each
 went only when its errand was one the rules know (医保, 低保); the rest were kept until
 scrub56."""
-_ANY_NUMBERED_LINE = re.compile(r"(?m)^[ \t]*\d{1,2}[.、．)）][ \t]*" + _SURNAME_FIRST)
+_ANY_NUMBERED_LINE = re.compile(r"(?m)^[ \t]*" + _LINE_NUMBER + r"[ \t]*" + _SURNAME_FIRST)
 _ALONE_ON_A_LINE = re.compile(r"(?m)^[ \t]*(?P<n>" + _NAME + r")[ \t]*\r?\n[ \t]*(?="
                               + _SPEAKER_DOES + ")")
 """A whole name alone on its line before the line that says what the person did (谭永康\n来办
@@ -979,7 +981,8 @@ def _by_lines(text: str) -> Iterator[tuple[int, int, str]]:
     for m in found:
         n = m.group("n")
         if _whole_name(n) and _a_persons(n) and n[-1] not in _THING_END \
-                and n[-1] not in _PROFILE_END and n not in _LISTED_WORDS:
+                and n[-1] not in _PROFILE_END and n not in _LISTED_WORDS \
+                and n[:2] not in _WEEKDAYS:  # 1. 周一到 周五: redteam121
             yield m.start("n"), m.end("n"), REDACTED_NAME
 
 
