@@ -65,7 +65,12 @@ ailment; and the misses' variants, an invisible character inside a name); ``scru
 community affairs center's clerk at the counter app (dictation, pinyin typos, full-width digits,
 numbers read out in Chinese, relatives named, 弄 / 号 / 室, WeChat ids, plates, bank cards,
 foreign residents' passports, English mixed in, lists, 王阿姨 / 老李 / 小张, residents named 高峰,
-金星, 白雪, 文明, 华东, and as many phrases that must stay); ``all`` every set.
+金星, 白雪, 文明, 华东, and as many phrases that must stay); ``redteam121`` redteam121's attack
+on those rules (names beside the resident's after 及 / 与 / a slash, compound surnames not
+listed, numbered lines with ① / (1) / 一、, names wrapped mid-line, half pinyin with surnames not
+listed, 单 and a tab, 高峰 / 文明 before 老人 or their sex; things, food and places beside her
+name or on numbered lines, pinyin words opening with Chang / Yi, 单 and a space before a word,
+东方 / 西门 words); ``all`` every set.
 Each file's comments say what its notes are about.
 """
 
@@ -85,7 +90,8 @@ SETS_DIR = ROOT / "benchmarks" / "scrubber_notes_sets"
 #: takes them.
 SETS = ("scrub10", "genres", "clerks", "redteam56", "scrub47", "redteam69", "scrub48",
         "redteam80", "scrub49", "redteam89", "scrub50", "redteam100", "scrub51", "scrub52",
-        "redteam105", "scrub53", "redteam108", "scrub55", "redteam115", "scrub56")
+        "redteam105", "scrub53", "redteam108", "scrub55", "redteam115", "scrub56",
+        "redteam121")
 
 
 class Note(NamedTuple):
@@ -237,7 +243,8 @@ def main() -> None:
                              "word given names, redteam56's, scrub47's, redteam69's, "
                              "scrub48's, redteam80's, scrub49's, redteam89's, scrub50's, "
                              "redteam100's, scrub51's, scrub52's, redteam105's, scrub53's, "
-                             "redteam108's, scrub55's, redteam115's, scrub56's, all)")
+                             "redteam108's, scrub55's, redteam115's, scrub56's, "
+                             "redteam121's, all)")
     args = parser.parse_args()
     if args.triggers:
         for tree in (args.other, ROOT):

@@ -226,10 +226,12 @@ _PERSON_AFTER = re.compile(
     r"到场|打电话|来电|回电|腿|腰|身体|住院|生病|独居|[没未不]接电话|没接(?![地入口线管])|无人接|"
     r"核对|核实|沟通|商量|见面|面谈|通话|打过|补交|提交|递交|交来|交了|代办|"
     r"想问|想咨询|想了解|想申请|想办|约好|约了|家里|家中|家门|"
-    r"所说|所述|名下|\d{1,3}岁|1[3-9]\d{9}(?!\d)|"
+    r"所说|所述|名下|\d{1,3}岁|1[3-9]\d{9}(?!\d)|老人(?![节院家])|[（(][男女][，,、）)]|"
     r"的(?:" + "|".join(RELATIVES) + ")|" + "|".join(RELATIVES))
 """What is said of a person right after their given name (国庆说他明天来, 平安本人到场,
-建设同意调解, 国庆的女儿来电): the name, whatever is before it."""
+建设同意调解, 国庆的女儿来电): the name, whatever is before it. Since redteam121 also 老人 and
+the sex in brackets (高峰老人行动不便, 文明（男，68岁）: a whole name that is a word was kept
+there by scrub56)."""
 _SUBJECT_AFTER = re.compile(
     r"来(?!临|年|自)|领取|办理了|已经|一直|满意|不满意|不在|电话|手机|微信|联系方式|"
     r"身份证|证件|银行卡|卡号|账号|户口|邮箱|住(?![房宅院])|残疾|失业|退休|工资|欠费|"

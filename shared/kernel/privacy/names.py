@@ -927,10 +927,15 @@ def _whole_name(n: str) -> bool:
     return len(n) == 3 or (len(n) == 4 and n.startswith(_WHOLE_COMPOUND))
 
 
-_BESIDE_AFTER = re.compile(r"[，,、；;和](?P<n>" + _NAME + r")(?=[，,、；;。！？!?\s]|$)")
-_BESIDE_BEFORE = re.compile(r"(?:^|(?<=[^\u4e00-\u9fff]))(?P<n>" + _NAME + r")[，,、；;和]$")
-_PROFILE_END = frozenset("压瘫户籍") | _AILMENT_END
-"""How what a note lists after a resident's name ends (王秀英，高血压，偏瘫; 常住户; 江苏籍)."""
+_BESIDE_AFTER = re.compile(r"[，,、；;和及与/](?P<n>" + _NAME + r")(?=[，,、；;。！？!?\s]|$)")
+_BESIDE_BEFORE = re.compile(r"(?:^|(?<=[^\u4e00-\u9fff]))(?P<n>" + _NAME + r")[，,、；;和及与/]$")
+_PROFILE_END = frozenset("压瘫户籍薯芽汁罐帽沪僵堵水口门") | _AILMENT_END
+"""How what a note lists after a resident's name ends (王秀英，高血压，偏瘫; 常住户; 江苏籍), and
+a thing's end no given name has (马铃薯, 黄豆芽, 甘蔗汁, 易拉罐, 毛线帽, 江浙沪, 管道堵, 白开水,
+西门口, 石库门: redteam121 found each taken for a name beside hers or on a numbered line)."""
+_LISTED_WORDS = frozenset(("金银花", "蒲公英", "席梦思", "东方红"))
+"""Things listed beside a resident's name or on a numbered line that end as a given name may
+(花, 英, 思, 红): redteam121."""
 
 
 def listed_beside(text: str, start: int, end: int) -> Iterator[tuple[int, int, str]]:
@@ -941,17 +946,20 @@ def listed_beside(text: str, start: int, end: int) -> Iterator[tuple[int, int, s
     for m in (_BESIDE_BEFORE.search(text, max(0, start - 6), start),
               _BESIDE_AFTER.match(text, end)):
         if m is not None and _whole_name(n := m.group("n")) and _a_persons(n) \
-                and n[-1] not in _THING_END and n[-1] not in _PROFILE_END:
+                and n[-1] not in _THING_END and n[-1] not in _PROFILE_END \
+                and n not in _LISTED_WORDS:
             yield m.start("n"), m.end("n"), REDACTED_NAME
 
 
-_NUMBERED_LINE = re.compile(r"(?m)^[ \t]*\d{1,2}[.、．)）][ \t]*(?P<n>" + _NAME
+_LINE_NUMBER = r"(?:\d{1,2}[.、．)）]|[(（]\d{1,2}[)）]|[一二三四五六七八九十]{1,2}、)"
+"""How a clerk numbers a line: 1. / 1、 / 1）, and since redteam121 (1) / （1） / 一、."""
+_NUMBERED_LINE = re.compile(r"(?m)^[ \t]*" + _LINE_NUMBER + r"[ \t]*(?P<n>" + _NAME
                             + r")(?=[ \t]+[^\s\d]|[ \t]*(?:\r?\n|$))")
 """A whole name opening a numbered line, alone or with a space and what the person came for
 after it (1. 易春梅 医保\n2. 常桂香 低保\n3. 武建设 养老, 待回访：\n1. 顾建华\n2. 钱美娟): each
 went only when its errand was one the rules know (医保, 低保); the rest were kept until
 scrub56."""
-_ANY_NUMBERED_LINE = re.compile(r"(?m)^[ \t]*\d{1,2}[.、．)）][ \t]*" + _SURNAME_FIRST)
+_ANY_NUMBERED_LINE = re.compile(r"(?m)^[ \t]*" + _LINE_NUMBER + r"[ \t]*" + _SURNAME_FIRST)
 _ALONE_ON_A_LINE = re.compile(r"(?m)^[ \t]*(?P<n>" + _NAME + r")[ \t]*\r?\n[ \t]*(?="
                               + _SPEAKER_DOES + ")")
 """A whole name alone on its line before the line that says what the person did (谭永康\n来办
@@ -973,7 +981,8 @@ def _by_lines(text: str) -> Iterator[tuple[int, int, str]]:
     for m in found:
         n = m.group("n")
         if _whole_name(n) and _a_persons(n) and n[-1] not in _THING_END \
-                and n[-1] not in _PROFILE_END:
+                and n[-1] not in _PROFILE_END and n not in _LISTED_WORDS \
+                and n[:2] not in _WEEKDAYS:  # 1. 周一到 周五: redteam121
             yield m.start("n"), m.end("n"), REDACTED_NAME
 
 
@@ -1499,7 +1508,9 @@ _PINYIN_WORDS = frozenset((
     # what 常 (Chang) and 易 (Yi), listed since scrub56, open: 常住, 长期, 医保, 医疗, 医生, 医院,
     # 一定, 一起, 一次, 以后, 已经, 意见, 异地
     "chang zhu", "chang qi", "yi bao", "yi liao", "yi sheng", "yi yuan", "yi ding", "yi qi",
-    "yi ci", "yi hou", "yi jing", "yi jian", "yi di", "yi xia", "yi yang", "yi wai"))
+    "yi ci", "yi hou", "yi jing", "yi jian", "yi di", "yi xia", "yi yang", "yi wai",
+    # 疫苗, 一般, 医嘱, 常规, 一天, 义工, 一直, 常常: redteam121
+    "yi miao", "yi ban", "yi zhu", "chang gui", "yi tian", "yi gong", "yi zhi", "chang chang"))
 """Two pinyin words a clerk types in a Chinese note (养老金 as yang lao 金, 申请表, 微信群,
 周末, 城管, 许可证, 失业金, 账户, 利息, 高新区, 黄金周 ...) that open with a listed surname:
 taken for a name by scrub48's ``_PINYIN_LOWER`` (yang lao 金已到账), kept since redteam80."""

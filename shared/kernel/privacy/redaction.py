@@ -134,6 +134,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -295,6 +296,14 @@ def redact(text: str, known: KnownPerson | None = None) -> str:
         return REDACTED_TEXT
 
 
+def _joins_within(joins: list[int], start: int, end: int) -> int:
+    """How many of ``joins`` (ascending, as ``across_lines`` and ``short_lines_joined`` give
+    them) fall strictly inside ``start``..``end``: by bisection, since a list of names each
+    wrapped after its surname has as many joins as names (each name counted every join until
+    redteam121: a field of 20,000 characters took 0.47 s, one of 40,000 1.9 s)."""
+    return max(0, bisect_left(joins, end) - bisect_right(joins, start))
+
+
 def _redact(text: str, known: KnownPerson | None) -> str:
     if not text:
         return text
@@ -321,13 +330,13 @@ def _redact(text: str, known: KnownPerson | None) -> str:
         view, kept, joins = wrapped
         spans += [(kept[start], kept[end - 1] + 1, marker)
                   for start, end, marker in number_spans(view)
-                  if sum(start < j < end for j in joins) == 1]
+                  if _joins_within(joins, start, end) == 1]
     short = short_lines_joined(folded)
     if short is not None:  # 侯建\n新来过: a name wrapped after its first characters
         view, kept, joins = short
         spans += [(kept[start], kept[end - 1] + 1, marker)
                   for start, end, marker in rule_spans(view)
-                  if marker == REDACTED_NAME and sum(start < j < end for j in joins) == 1]
+                  if marker == REDACTED_NAME and _joins_within(joins, start, end) == 1]
     spelled = spelled_digits(folded)
     if spelled is not None:  # 138 0 0 1 3 8 0 0 0: a mobile read out a digit at a time
         view, kept = spelled
