@@ -7,9 +7,13 @@ provisional deadline to a later day: put right then, it came out on time."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from shared.settings import Settings
 from tests.feedback.helpers import key
@@ -50,15 +54,28 @@ async def test_on_a_clock_set_back_the_board_shows_overdue_what_the_triage_refus
         assert (board["as_of"], board["overdue"]) == ("2026-12-28", 0)
 
 
-async def test_a_schedule_published_on_a_clock_set_back_moves_no_missed_deadline(
-        settings: Settings, tmp_path: Path) -> None:
-    # Reviewed on Monday 28 December 2026: due Tuesday 5 January 2027 (29-31, 4, 5), a
-    # provisional year. On Thursday 7 January the center's day goes on (another resident
-    # rates another case), nothing done about the review: missed. Feedback's clock is set
-    # back to Monday 4 January, and 2027's schedule is published with the 5th off (an
-    # illustrative one) and reloaded: counted again, Wednesday 6, and on the clock's 4th it
-    # was not yet missed. Until calendar54 it moved to the 6th, so a rectification put right
-    # on the 6th came out on time; the triage already refused it as missed.
+@dataclass
+class ReviewedOnMonday28:
+    """A bad review on Monday 28 December 2026, due Tuesday 5 January 2027 (29-31, 4, 5: a
+    provisional year), in a center whose holidays file is ``holidays`` (empty so far)."""
+    settings: Settings
+    holidays: Path
+    clock: Any
+    sender: Any
+    director: dict[str, str]
+    intake: Any
+    feedback: Any
+
+    def publish_2027_with_the_5th_off(self) -> None:
+        """2027's schedule published (an illustrative one) with the 5th off."""
+        self.holidays.write_text(json.dumps({"2027": {
+            "source": "illustrative, not the State Council's",
+            "holidays": ["2027-01-01..2027-01-03", "2027-01-05"], "workdays": []}}))
+
+
+@contextlib.asynccontextmanager
+async def reviewed_on_monday_28(settings: Settings, tmp_path: Path
+                                ) -> AsyncIterator[ReviewedOnMonday28]:
     holidays = tmp_path / "holidays.json"
     holidays.write_text("{}")
     settings, clock, sender, _, director = on_sunday(settings)
@@ -68,12 +85,25 @@ async def test_a_schedule_published_on_a_clock_set_back_moves_no_missed_deadline
     async with center(settings, clock, sender, monday) as (intake, feedback):
         _, reviewed = await bad_review(intake, feedback, sender, "2026-12-28T10:00:00+08:00")
         assert (reviewed["deadline_on"], reviewed["basis"]) == ("2027-01-05", "provisional")
-        await another_rating_on_tuesday_29(intake, feedback, sender, clock, director,
+        yield ReviewedOnMonday28(settings, holidays, clock, sender, director, intake, feedback)
+
+
+async def test_a_schedule_published_on_a_clock_set_back_moves_no_missed_deadline(
+        settings: Settings, tmp_path: Path) -> None:
+    # Reviewed on Monday 28 December 2026: due Tuesday 5 January 2027 (29-31, 4, 5), a
+    # provisional year. On Thursday 7 January the center's day goes on (another resident
+    # rates another case), nothing done about the review: missed. Feedback's clock is set
+    # back to Monday 4 January, and 2027's schedule is published with the 5th off (an
+    # illustrative one) and reloaded: counted again, Wednesday 6, and on the clock's 4th it
+    # was not yet missed. Until calendar54 it moved to the 6th, so a rectification put right
+    # on the 6th came out on time; the triage already refused it as missed.
+    async with reviewed_on_monday_28(settings, tmp_path) as day:
+        settings, clock, sender, intake, feedback = (day.settings, day.clock, day.sender,
+                                                     day.intake, day.feedback)
+        await another_rating_on_tuesday_29(intake, feedback, sender, clock, day.director,
                                            "2027-01-07")
         clock.set(datetime.fromisoformat("2027-01-04T10:00:00+08:00"))
-        holidays.write_text(json.dumps({"2027": {
-            "source": "illustrative, not the State Council's",
-            "holidays": ["2027-01-01..2027-01-03", "2027-01-05"], "workdays": []}}))
+        day.publish_2027_with_the_5th_off()
         ops = bearer(settings, role="ops", center=None)
         r = await feedback.post("/ops/calendar/reload", headers=ops)
         assert r.status_code == 200, r.text

@@ -7,15 +7,13 @@ old calendar."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 
 import asyncpg
 
 from shared.settings import Settings
-from tests.feedback.test_appeal_window import on_sunday
-from tests.feedback.test_bad_reviews import bad_review, center
+from tests.feedback.test_clock_set_back import reviewed_on_monday_28
 from tests.support import bearer, stream_envelopes, wait_until
 
 
@@ -34,21 +32,12 @@ async def test_a_schedule_published_while_the_store_refuses_a_rectification_is_r
     # provisional year. On Monday 4 January 2027's schedule is published with the 5th off (an
     # illustrative one) and reloaded while feedback's store takes no write (its events table
     # locked by another session past WRITE_TIMEOUT_S): the rectification's revision fails.
-    holidays = tmp_path / "holidays.json"
-    holidays.write_text("{}")
-    settings, clock, sender, _, _ = on_sunday(settings)
     # WRITE_TIMEOUT_S as deployed (5 s): smaller, a loaded host's ordinary writes time out too.
-    settings = settings.model_copy(update={"holidays_file": holidays})
-    monday = datetime.fromisoformat("2026-12-28T10:05:00+08:00")
-    clock.set(monday)
-    async with center(settings, clock, sender, monday) as (intake, feedback):
-        _, reviewed = await bad_review(intake, feedback, sender, "2026-12-28T10:00:00+08:00")
-        assert (reviewed["deadline_on"], reviewed["basis"]) == ("2027-01-05", "provisional")
-        clock.set(datetime.fromisoformat("2027-01-04T10:00:00+08:00"))
+    async with reviewed_on_monday_28(settings, tmp_path) as day:
+        settings, feedback = day.settings, day.feedback
+        day.clock.set(datetime.fromisoformat("2027-01-04T10:00:00+08:00"))
         before = await _seen_fingerprint(settings)
-        holidays.write_text(json.dumps({"2027": {
-            "source": "illustrative, not the State Council's",
-            "holidays": ["2027-01-01..2027-01-03", "2027-01-05"], "workdays": []}}))
+        day.publish_2027_with_the_5th_off()
         ops = bearer(settings, role="ops", center=None)
         blocker = await asyncpg.connect(settings.database_url)
         try:
