@@ -97,8 +97,8 @@ class CalendarReloadPublic(BaseModel):
                                        "not taken in time, the store away)")
     retry_scheduled: bool = Field(False, description=(
         "Whether the service runs the re-planning again by itself (it does while any item "
-        "failed, backing off, until it goes through; nothing is remembered as re-planned "
-        "before)"))
+        "failed, backing off, until it goes through, on another replica should this one go; "
+        "nothing is remembered as re-planned before)"))
     calendar: CalendarPublic
 
 
