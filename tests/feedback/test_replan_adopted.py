@@ -10,6 +10,7 @@ the next reload, and the deadline stayed the one counted on the provisional year
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from datetime import datetime
@@ -17,10 +18,14 @@ from pathlib import Path
 
 import httpx
 
+from services.feedback.main import create_app as feedback_app
+from shared.runtime import replan_pending
+from shared.runtime.lifecycle import Runtime
 from shared.settings import Settings
 from tests.faults.harness import ROOT, ServiceProcess, service_env
+from tests.feedback.test_appeal_window import on_sunday
 from tests.feedback.test_clock_set_back import reviewed_on_monday_28
-from tests.support import bearer, stream_envelopes, wait_until
+from tests.support import bearer, running, stream_envelopes, wait_until
 from tools.devservers import adopt_process, free_port
 
 MONDAY_4 = "2027-01-04T10:00:00+08:00"
@@ -88,3 +93,49 @@ async def test_a_re_planning_failed_in_a_process_killed_since_is_retried_by_anot
             raise
         finally:
             await a.stop()
+
+
+async def test_a_replica_adopts_no_re_planning_while_another_replicas_try_of_it_runs(
+        settings: Settings, tmp_path: Path) -> None:
+    # A re-planning whose try runs for long (a city's: minutes) on replica A looks left alone
+    # by its next-try time; replica B, leading calendar-replan, must not run it beside A's try:
+    # the try's lock, held by A's session, says A is on it.
+    settings, clock, sender, _, _ = on_sunday(settings)
+    a_app, b_app = (feedback_app(settings, sender=sender, clock=clock) for _ in range(2))
+    async with running(a_app), running(b_app):
+        a: Runtime = a_app.state.runtime
+        b: Runtime = b_app.state.runtime
+        inside, go_on = asyncio.Event(), asyncio.Event()
+        passes = b_passes = 0
+
+        async def gate() -> dict[str, int]:
+            nonlocal passes
+            passes += 1
+            if passes == 1:
+                return {"part_failed": 1}  # the reload's: pending, A's retry in a second
+            inside.set()  # A's retry, held here as long as the test likes
+            await go_on.wait()
+            return {}
+
+        async def counted() -> dict[str, int]:
+            nonlocal b_passes
+            b_passes += 1
+            return {}
+
+        a.calendar_hooks = {"gate": gate, **a.calendar_hooks}
+        b.calendar_hooks = {"counted": counted, **b.calendar_hooks}
+        said = await a.reload_calendars()
+        assert said["failed"] == 1
+        await inside.wait()
+        await a.pool.execute("UPDATE calendar_replan_pending"
+                             " SET next_try_at = now() - interval '1 minute'")
+        assert (row := await replan_pending.read(b.pool, "feedback")) and row.orphaned
+        await b._try_again(adopting=True)  # what B's calendar-replan loop runs on it
+        assert b_passes == 0
+        go_on.set()
+
+        async def through() -> bool:
+            return (a.replan_pending.since is None
+                    and await replan_pending.read(a.pool, "feedback") is None)
+        await wait_until(through, what="A's retry through, the pending row gone")
+        assert (passes, b_passes) == (2, 0)
