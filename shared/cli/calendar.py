@@ -11,7 +11,9 @@ each on the replica it reaches; that replica tells the others over NATS). A file
 used changes nothing and is named with its line. What was provisional is then re-planned: the
 follow-ups still waiting, the open rectifications' deadlines. Exits 2 when a service did not
 reload, 1 when one reloaded but some items' re-plan failed (counted per part, ``..._failed``):
-that service runs the re-planning again by itself until they go through.
+that service runs the re-planning again by itself until they go through (any replica of it,
+should the one that answered go); ``status`` shows such a re-planning still pending: since
+when, the tries, the items failed at the last, the last error and what to do.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from shared.runtime.calendars import (
     CalendarStatusPublic,
     ClockAheadUntilRefused,
 )
+from shared.runtime.replan_pending import ReplanPendingPublic
 from shared.settings import Settings
 
 calendar = typer.Typer(help="The working-day calendar: coverage per center, reload after a new "
@@ -55,7 +58,8 @@ def _today(settings: Settings, given: str | None) -> date:
     return datetime.now(settings.tz).date()
 
 
-def _print_status(title: str, status: CalendarStatusPublic) -> None:
+def _print_status(title: str, status: CalendarStatusPublic,
+                  pending: ReplanPendingPublic | None = None) -> None:
     table = Table(title=title)
     for column in ("center", "years", "official until", "covers until", "office hours",
                    "holidays file"):
@@ -71,6 +75,29 @@ def _print_status(title: str, status: CalendarStatusPublic) -> None:
     console.print(table)
     for warning in status.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+    if pending is not None:
+        for line in _pending_lines(pending):
+            console.print(f"[red]{escape(line)}[/red]")
+
+
+def _pending_lines(pending: ReplanPendingPublic) -> list[str]:
+    """A re-planning still pending, and what to do about it."""
+    days = (f"{pending.first_day}..{pending.last_day}" if pending.first_day
+            else "provisional dates only")
+    lines = [f"re-planning pending since {pending.since:%Y-%m-%d %H:%M:%S %Z}: "
+             f"{pending.attempts} tries, {pending.failed} item(s) failed at the last "
+             f"({pending.last_try_at:%H:%M:%S %Z}), next try {pending.next_try_at:%H:%M:%S %Z}; "
+             f"official days to re-plan: {days}",
+             f"  last error: {pending.last_error or '-'}"]
+    if pending.last_error and "CalendarNotCovered" in pending.last_error:
+        lines.append("  an item's new count falls in a year no calendar covers: add that "
+                     "year's official schedule to the holidays file and run `sixstep calendar "
+                     "reload` (or raise CALENDAR_PROVISIONAL_YEARS); retried until then")
+    else:
+        lines.append("  retried by the service with back-off (the replica leading "
+                     "calendar-replan, should the one that failed be gone); lasting: the "
+                     "store's locks and load, docs/calendar.md 'A re-planning that fails'")
+    return lines
 
 
 def _targets(servers: Servers, url: list[str] | None) -> list[tuple[str, str]]:
@@ -150,13 +177,15 @@ def status(
                 continue
             try:
                 said = CalendarStatusPublic.model_validate_json(answer.content)
+                pending = (ReplanPendingPublic.model_validate(raw)
+                           if (raw := answer.json().get("replan_pending")) else None)
             except ValueError:  # pydantic's ValidationError is one: not sixstep's answer
                 asked.append(f"{name}: answered 200 without a calendar's status (another "
                              f"program at {base}?): {answer.text[:200]}")
                 failed += 1
                 continue
             answered += 1
-            _print_status(f"{name} ({base})", said)
+            _print_status(f"{name} ({base})", said, pending)
     for line in asked:
         console.print(escape(line))
     if not answered:
@@ -227,6 +256,9 @@ def reload(
                               "(see its log, replan.failed); the service retries by itself "
                               "until they go through (/ready degraded, "
                               "sixstep_calendar_replan_pending meanwhile)[/red]")
+                if said.calendar.replan_pending is not None:
+                    for line in _pending_lines(said.calendar.replan_pending):
+                        console.print(f"[red]{escape(line)}[/red]")
                 replan_failed = True
     if failed:
         raise typer.Exit(2)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from shared.bus.deadletters import replay_dead_letters
 from shared.http.errors import problem
 from shared.kernel.holidays import HolidaysFileError
+from shared.runtime import replan_pending
 from shared.runtime.calendars import CalendarPublic, CalendarReloadPublic
 
 if TYPE_CHECKING:
@@ -117,23 +118,34 @@ def install_ops(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> None
                             already_applied=report.already_applied, failed=report.failed,
                             late=report.late)
 
-    def _calendar(runtime: Any) -> CalendarPublic:
+    def _has_calendar(runtime: Any) -> None:
         if runtime.calendars is None:
             raise problem(404, "not_found", "this service has no working-day calendar")
+
+    async def _calendar(runtime: Any) -> CalendarPublic:
+        _has_calendar(runtime)
         today = runtime.clock.now().astimezone(runtime.settings.tz).date()
+        status = runtime.calendars.status(today)
+        pending = None
+        try:
+            pending = await replan_pending.read(runtime.pool, runtime.service)
+        except Exception as exc:  # the store away: the calendar is still this replica's
+            status.warnings.append(f"a re-planning pending could not be read (the store: "
+                                   f"{type(exc).__name__})")
         return CalendarPublic(service=runtime.service,
-                              **runtime.calendars.status(today).model_dump())
+                              replan_pending=pending.public if pending is not None else None,
+                              **status.model_dump())
 
     @router.get("/calendar", summary="The working-day calendar: years covered per center, on "
-                "what source (package, file, provisional), warnings")
+                "what source (package, file, provisional), warnings, a re-planning pending")
     async def calendar(runtime: RuntimeDep) -> CalendarPublic:
-        return _calendar(runtime)
+        return await _calendar(runtime)
 
     @router.post("/calendar/reload", summary="Read the holidays files again; re-plan what was "
                  "provisional; tell the other replicas", responses={422: {"description": (
                      "a holidays file cannot be used: nothing changed (file and line named)")}})
     async def reload_calendar(runtime: RuntimeDep) -> CalendarReloadPublic:
-        _calendar(runtime)
+        _has_calendar(runtime)
         try:
             outcome = await runtime.reload_calendars()
         except HolidaysFileError as exc:
@@ -145,6 +157,6 @@ def install_ops(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> None
         return CalendarReloadPublic(service=runtime.service, changed=outcome["changed"],
                                     replanned=outcome["hooks"], failed=outcome["failed"],
                                     retry_scheduled=outcome["retry_scheduled"],
-                                    calendar=_calendar(runtime))
+                                    calendar=await _calendar(runtime))
 
     app.include_router(router)

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from shared.kernel.calendar import OfficeHours, WorkingCalendar, YearSource
 from shared.kernel.holidays import HolidaySchedule, load_holidays
+from shared.runtime.replan_pending import ReplanPendingPublic
 from shared.settings import Settings
 
 DEFAULT_CENTER = "*"
@@ -73,9 +74,13 @@ class CalendarStatusPublic(BaseModel):
 
 
 class CalendarPublic(CalendarStatusPublic):
-    """``GET /ops/calendar``: the status, and the service that answers."""
+    """``GET /ops/calendar``: the status, the service that answers, and its re-planning still
+    pending after a calendar change, if any (whichever replica's it was)."""
 
     service: str
+    replan_pending: ReplanPendingPublic | None = Field(None, description=(
+        "A re-planning with failed items, retried until it goes through: since when, tries, "
+        "items failed at the last, the last error, the days still to re-plan"))
 
 
 class CalendarReloadPublic(BaseModel):
@@ -92,8 +97,8 @@ class CalendarReloadPublic(BaseModel):
                                        "not taken in time, the store away)")
     retry_scheduled: bool = Field(False, description=(
         "Whether the service runs the re-planning again by itself (it does while any item "
-        "failed, backing off, until it goes through; nothing is remembered as re-planned "
-        "before)"))
+        "failed, backing off, until it goes through, on another replica should this one go; "
+        "nothing is remembered as re-planned before)"))
     calendar: CalendarPublic
 
 
@@ -221,6 +226,13 @@ class Calendars:
                 spans.append(self.changed_official)
             if spans:
                 self.changed_official = (min(a for a, _ in spans), max(b for _, b in spans))
+
+    def changed_since_span(self, span: tuple[date, date]) -> None:
+        """Add ``span`` to ``changed_official``: days a failed re-planning left (its row in
+        ``calendar_replan_pending``, perhaps another replica's)."""
+        with self._lock:
+            spans = [span] if self.changed_official is None else [span, self.changed_official]
+            self.changed_official = (min(a for a, _ in spans), max(b for _, b in spans))
 
     def replanned(self, span: tuple[date, date] | None) -> None:
         """Re-planning over ``span`` (what ``changed_official`` was when it began) is done."""

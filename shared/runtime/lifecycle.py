@@ -41,12 +41,19 @@ from shared.readmodels.holdings import END_SESSIONS_SQL
 from shared.readmodels.migrations import run_migrations
 from shared.readmodels.pool import create_pool
 from shared.readmodels.readmodel import read_model_of
-from shared.runtime import calendar_seen, heap
+from shared.runtime import calendar_seen, heap, replan_pending
 from shared.runtime.background import Background
 from shared.runtime.calendars import Calendars
 from shared.runtime.logs import adopt_stdlib_logging
 from shared.runtime.metrics import Metrics, time_writes
-from shared.runtime.replanning import Pending, failures
+from shared.runtime.replanning import (
+    FAILURES,
+    RETRY_FIRST_S,
+    RETRY_MOST_S,
+    FailureLog,
+    Pending,
+    failures,
+)
 from shared.runtime.tracing import start_tracing, stop_tracing
 from shared.security.revocations import RevokedTokens
 from shared.settings import ServiceName, Settings
@@ -104,6 +111,11 @@ class Runtime:
     revocations_watch: asyncio.Task[None] | None = None
     #: A re-planning with failed items, run again by ``keep_replanning`` until it goes through.
     replan_pending: Pending = field(init=False)
+    #: ``replan.failed`` said once per distinct error, then at a slower pace.
+    replan_failures: FailureLog = field(default_factory=FailureLog)
+    #: The leadership of ``calendar-replan``: its leader retries a pending re-planning whose
+    #: process stopped trying (``adopt_replannings``); made at start (it needs the pool).
+    replan_leadership: Leadership | None = None
 
     def __post_init__(self) -> None:
         self.replan_pending = Pending(self.service, log)
@@ -239,10 +251,15 @@ class Runtime:
                     degraded.extend(await reasons())
             except Exception as exc:  # the store is down: already said above
                 log.debug("ready.degradation_unknown", error=f"{type(exc).__name__}: {exc}")
-        if (pending := self.replan_pending).since is not None:
-            degraded.append(f"calendar: {pending.failed} item(s) not re-planned after the "
-                            f"calendar changed {_for_how_long(pending.since)}, retried by the "
-                            "service with back-off: see its log, replan.failed")
+        if (pending := self.replan_pending).since is not None or pending.row is not None:
+            row = pending.row.public if pending.row is not None else None
+            since = row.since.timestamp() if row is not None else pending.since
+            tries = f", {row.attempts} tries" if row is not None else ""
+            error = f"; last error: {row.last_error}" if row and row.last_error else ""
+            degraded.append(f"calendar: {pending.shown} item(s) not re-planned after the "
+                            f"calendar changed {_for_how_long(since)}{tries}, retried by the "
+                            "service with back-off: `sixstep calendar status` says what, see "
+                            f"its log, replan.failed{error}")
         checks["degraded"] = degraded
         checks["warnings"] = []
         if self.calendars is not None:
@@ -378,33 +395,127 @@ class Runtime:
         calendars: an item whose re-plan failed (its write not taken in time) may be on a
         changed official day that the candidates of a later run would no longer name, so the
         span stays for ``keep_replanning``, the next reload, the next start (which recalls it
-        from ``calendar_seen``)."""
+        from ``calendar_seen``), and is written to the database (``replan_pending``) for the
+        leader of ``calendar-replan`` should this process go. Every run covers the days a
+        failed one left there too, and one that goes through takes the row away."""
         assert self.calendars is not None
-        while True:
-            # What this re-planning runs on, taken before it starts: a reload meanwhile is
-            # remembered as re-planned only by a run that began on it (a stop before then
-            # leaves its days to the next start).
-            span, calendars = self.calendars.changed_official, self.calendars.centers()
-            hooks = await self.run_calendar_hooks()
-            if self.calendars.fingerprints() == {c: k.fingerprint for c, k in calendars.items()}:
-                break
-            # The calendars changed under it (a reload here, or told by another replica,
-            # whose re-planning may have counted an item before this one counted it again on
-            # the old calendars): run again on the new ones before it is done.
-            log.info("calendar.replan_again", service=self.service,
-                     hint="the calendars changed during the re-planning")
+        said = self.replan_failures
+        told = FAILURES.set(said)
+        try:
+            while True:
+                row = await self._pending_row()
+                if row is not None and row.span is not None:
+                    self.calendars.changed_since_span(row.span)
+                # What this re-planning runs on, taken before it starts: a reload meanwhile is
+                # remembered as re-planned only by a run that began on it (a stop before then
+                # leaves its days to the next start).
+                span, calendars = self.calendars.changed_official, self.calendars.centers()
+                said.begin()
+                hooks = await self.run_calendar_hooks()
+                if self.calendars.fingerprints() == {c: k.fingerprint
+                                                     for c, k in calendars.items()}:
+                    break
+                # The calendars changed under it (a reload here, or told by another replica,
+                # whose re-planning may have counted an item before this one counted it again
+                # on the old calendars): run again on the new ones before it is done.
+                log.info("calendar.replan_again", service=self.service,
+                         hint="the calendars changed during the re-planning")
+        finally:
+            FAILURES.reset(told)
         failed = failures(hooks)
         if not failed:
             self.calendars.replanned(span)
             await calendar_seen.remember(self.pool, calendars)
-        self.replan_pending.went(failed)
+            if row is not None and await replan_pending.done(self.pool, self.service,
+                                                             row.revision):
+                log.info("calendar.replan_pending_kept", service=self.service,
+                         hint="another replica's re-planning failed meanwhile: retried")
+        else:
+            try:
+                row = await replan_pending.failed(
+                    self.pool, self.service, span,
+                    {c: k.fingerprint for c, k in calendars.items()}, failed, said.summary(),
+                    first_s=RETRY_FIRST_S, most_s=RETRY_MOST_S)
+            except Exception as exc:  # the store away: retried here, and said
+                log.warning("calendar.replan_pending_not_recorded", service=self.service,
+                            error=f"{type(exc).__name__}: {exc}",
+                            hint="retried by this process only until the store answers")
+                row = None
+        self.replan_pending.went(failed, row)
         return hooks
+
+    async def _pending_row(self) -> replan_pending.Row | None:
+        try:
+            return await replan_pending.read(self.pool, self.service)
+        except Exception as exc:  # the store away: the run's own items will say so
+            log.debug("calendar.replan_pending_unread", error=f"{type(exc).__name__}: {exc}")
+            return None
+
+    def _try_key(self) -> str:
+        return f"sixstep-calendar-replan-try:{self.settings.schema_for(self.service)}"
+
+    async def _try_again(self, *, adopting: bool = False) -> None:
+        """One more try of the pending re-planning, holding the try's lock (no two replicas
+        retry at once; a reload's re-planning runs beside, as before). Here after this
+        process's own failure (``keep_replanning``): another replica's run that went through
+        since (the row gone) ends it. Adopting (the leader of ``calendar-replan``): only a row
+        nobody tries any more, on calendars read again from the files if the row's ran on
+        others (a reload this replica was not told of)."""
+        assert self.calendars is not None
+        pending = self.replan_pending
+        async with replan_pending.trying(self.pool, self._try_key()) as mine:
+            if not mine:  # another replica's try runs now
+                if not adopting:
+                    pending.wanted.set()  # looked at again after the next pause
+                return
+            row = await self._pending_row()
+            if adopting:
+                if row is None or not row.orphaned:
+                    return
+                if row.public.fingerprints != self.calendars.fingerprints():
+                    try:
+                        changed = await asyncio.to_thread(self.calendars.reload)
+                    except ValueError as exc:  # a bad file (or hours): as it was, and said
+                        log.error("calendar.reload_failed", service=self.service,
+                                  error=str(exc))
+                    else:
+                        log.info("calendar.reloaded", service=self.service, changed=changed,
+                                 why="a pending re-planning ran on other calendars")
+                log.warning("calendar.replan_adopted", service=self.service,
+                            since=row.public.since.isoformat(), attempts=row.public.attempts,
+                            failed=row.public.failed, last_error=row.public.last_error,
+                            hint="its process stopped trying it (gone?): retried here")
+            elif row is None and pending.row is not None:
+                # Recorded, and gone since: a run after it went through (another replica's).
+                log.info("calendar.replan_done_elsewhere", service=self.service)
+                pending.went(0)
+                return
+            await self._replan()
 
     async def keep_replanning(self) -> None:
         """A re-planning with failed items, run again after a pause (backing off) until it
         goes through; in every process, as any process may run a reload's hooks. Exactly
         once in effect over replicas, as the hooks are (their commands' keys)."""
-        await self.replan_pending.keep_retrying(self._replan)
+        await self.replan_pending.keep_retrying(self._try_again)
+
+    async def adopt_replannings(self) -> None:
+        """The leader of ``calendar-replan``: every ``POLL_S`` reads the service's pending
+        re-planning (for /ready and the gauge here) and retries one whose process stopped
+        trying it (``replan_pending.ADOPT_AFTER_S`` past its next try: scaled down, killed)."""
+        assert self.replan_leadership is not None
+        async with self.replan_leadership as lead:
+            try:
+                while True:
+                    await lead.check()
+                    ended = self.replan_pending.ended
+                    row = await replan_pending.read(self.pool, self.service)
+                    self.replan_pending.seen(row, ended)
+                    if row is not None and row.orphaned:
+                        await self._try_again(adopting=True)
+                    await asyncio.sleep(replan_pending.POLL_S)
+            finally:
+                if self.replan_pending.since is None:
+                    self.replan_pending.row = None  # said by the next leader
 
     async def run_calendar_hooks(self) -> dict[str, Any]:
         """Every hook runs; one that raises is logged and counted ``hook_failed`` (the
@@ -414,8 +525,8 @@ class Runtime:
             try:
                 out[name] = await hook()
             except Exception as exc:
-                log.error("replan.hook_failed", service=self.service, hook=name,
-                          error=f"{type(exc).__name__}: {exc}")
+                self.replan_failures.say(log, "replan.hook_failed",
+                                         f"{type(exc).__name__}: {exc}", [name], "hook")
                 out[name] = {"hook_failed": 1}
         return out
 
@@ -453,7 +564,8 @@ async def start_runtime(settings: Settings, service: ServiceName,
     application = await asyncio.to_thread(build_application, app_cls, settings, service)
     schema = settings.schema_for(service)
     pool = await create_pool(settings, schema)
-    await run_migrations(pool, schema, [*TRACKING_DDL, *REPLAY_DDL, *calendar_seen.DDL, *ddl])
+    await run_migrations(pool, schema, [*TRACKING_DDL, *REPLAY_DDL, *calendar_seen.DDL,
+                                         *replan_pending.DDL, *ddl])
     nc = await connect(settings, f"sixstep-{service}")
     await ensure_streams_when_ready(nc.jetstream(), settings)
     metrics = metrics or Metrics(service)
@@ -481,8 +593,12 @@ async def start_runtime(settings: Settings, service: ServiceName,
 
         metrics.calendar_days_left.labels(service).set_function(days_left)
         metrics.calendar_replan_pending.labels(service).set_function(
-            lambda: runtime.replan_pending.failed)
-        runtime.background.start("calendar-replan", runtime.keep_replanning)
+            lambda: runtime.replan_pending.shown)
+        runtime.background.start("calendar-retry", runtime.keep_replanning)
+        runtime.replan_leadership = Leadership(
+            pool, f"sixstep-calendar-replan:{schema}", what="calendar-replan")
+        runtime.start_leading("calendar-replan", runtime.replan_leadership,
+                              runtime.adopt_replannings)
     published = metrics.published.labels(service)
     relay = Relay(settings, service, application, pool, on_published=published.inc,
                   on_connection_lost=metrics.relay_connections_lost.labels(service).inc,

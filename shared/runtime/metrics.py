@@ -139,7 +139,8 @@ class Metrics:
             ["service"], registry=self.registry)
         self.calendar_replan_pending = Gauge(
             "sixstep_calendar_replan_pending", "Items whose re-planning after a calendar change "
-            "failed at the last try (0: none): the service runs it again by itself, backing off",
+            "failed at the last try (0: none), in this process or (on the replica leading "
+            "calendar-replan) in any: the service runs it again by itself, backing off",
             ["service"], registry=self.registry)
         self.refused_out_of_reach = Counter(
             "sixstep_refused_out_of_reach_total", "Requests refused 403 because a list or a "

@@ -6,14 +6,21 @@ open rectifications' deadlines). :func:`replan_each` walks the candidates in id 
 of ``batch`` at a time, and re-plans a page at once through the service's use case, which
 answers True when something moved. A version conflict is another replica re-planning the same
 aggregate at the same moment (the store settles it); any other failure (the write not taken
-within WRITE_TIMEOUT_S, the store away) is logged, counted in ``failed`` and the walk goes on:
-a re-planning with a failed item is not remembered as done, and the service runs it again
-(``Runtime.keep_replanning``) until none fails.
+within WRITE_TIMEOUT_S, the store away) is counted in ``failed`` and the walk goes on: a
+re-planning with a failed item is not remembered as done, and the service runs it again
+(``Runtime.keep_replanning``, and the leader of its ``calendar-replan`` loop once that process
+is gone: ``shared.runtime.replan_pending``) until none fails.
+
+The failures are logged ``replan.failed``, one line per distinct error (how many items, the
+first ids), and an error said once is said again at most every ``REPEAT_S`` with how many
+times it came meanwhile (``FailureLog``): an item that cannot go through until a person acts
+(a recount into a year no calendar covers) failed at every try, one line per item per minute.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,6 +30,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.kernel.errors import VersionConflict
+from shared.runtime.replan_pending import Row
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,7 @@ async def replan_each(pool: asyncpg.Pool, candidates: str,
     answers ids in order, each row's columns handed to ``replan`` (the id first: feedback's
     rectifications come with their center); ``key`` names the id in a failure's log line."""
     checked = moved = conflicts = failed = 0
+    errors: dict[str, list[str]] = {}
     after: UUID | None = None
     while True:
         rows = await pool.fetch(candidates, after, batch, *args)
@@ -56,12 +65,64 @@ async def replan_each(pool: asyncpg.Pool, candidates: str,
                 conflicts += 1  # another replica re-planned it at the same moment
             elif isinstance(outcome, BaseException):
                 failed += 1
-                log.error("replan.failed", **{key: str(row[0])},
-                          error=f"{type(outcome).__name__}: {outcome}")
+                errors.setdefault(f"{type(outcome).__name__}: {outcome}", []).append(
+                    str(row[0]))
         after = rows[-1][0]
         if len(rows) < batch:
             break
+    said = FAILURES.get() or FailureLog()
+    for error, ids in errors.items():
+        said.say(log, "replan.failed", error, ids, key)
     return Replanned(checked, moved, conflicts, failed)
+
+
+#: An error said once is said again at most this often (with how many times it came since).
+REPEAT_S = 3600.0
+#: At most this many ids of the items an error failed named in its line.
+IDS_SAID = 5
+
+
+class FailureLog:
+    """``replan.failed`` once per distinct error, then at most every ``REPEAT_S`` (``again``:
+    how many tries it came at since it was last said); what the run failed with, for the
+    pending re-planning's ``last_error``. A runtime keeps one and hands it to its runs
+    (``FAILURES``); without one every error of the walk is said."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        #: error -> (when last said, tries it came at since)
+        self.said: dict[str, tuple[float, int]] = {}
+        #: This run's errors -> items
+        self.run: dict[str, int] = {}
+
+    def say(self, log: Any, event: str, error: str, ids: list[str], key: str) -> None:
+        self.run[error] = self.run.get(error, 0) + len(ids)
+        now = self.clock()
+        last = self.said.get(error)
+        if last is not None and now - last[0] < REPEAT_S:
+            self.said[error] = (last[0], last[1] + 1)
+            return
+        if len(self.said) >= 1000:  # errors naming something new at each try: said anew
+            self.said.clear()
+        self.said[error] = (now, 0)
+        log.error(event, error=error, items=len(ids), **{key: ids[0]},
+                  **({"more": ids[1:IDS_SAID]} if len(ids) > 1 else {}),
+                  **({"again": last[1], "repeat_s": REPEAT_S} if last is not None else {}))
+
+    def begin(self) -> None:
+        self.run = {}
+
+    def summary(self) -> str | None:
+        """This run's errors, the most frequent first: ``TimeoutError: ... (3 items); ...``."""
+        if not self.run:
+            return None
+        return "; ".join(f"{error} ({n} item{'' if n == 1 else 's'})" for error, n in
+                         sorted(self.run.items(), key=lambda kv: -kv[1]))
+
+
+#: The runtime's FailureLog while one of its re-plannings runs (``Runtime._replan``).
+FAILURES: contextvars.ContextVar[FailureLog | None] = contextvars.ContextVar(
+    "replan_failures", default=None)
 
 
 #: The pause before a failed re-planning is run again, doubled after each one that fails too.
@@ -81,7 +142,12 @@ class Pending:
     one counted), since when (``time.time()``), and the wake-up of :meth:`keep_retrying`.
     Re-plannings may overlap (a reload during the retry, as a reload during a start's): each
     covers the changed days not yet re-planned (``Calendars.changed_official`` keeps a failed
-    one's), so whichever ends last says whether one is still pending."""
+    one's), so whichever ends last says whether one is still pending.
+
+    ``row``: the service's pending re-planning as the database holds it
+    (``shared.runtime.replan_pending``), as this process last wrote or, leading
+    ``calendar-replan``, read it: also another replica's, which this one retries once that
+    replica has stopped (/ready and ``sixstep_calendar_replan_pending`` say it here then)."""
 
     service: str
     log: Any
@@ -90,10 +156,27 @@ class Pending:
     wanted: asyncio.Event = field(default_factory=asyncio.Event)
     #: How a pause is waited (a test records them instead).
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    row: Row | None = None
+    #: Counts the re-plannings that ended here: a row read before one ended is not shown.
+    ended: int = 0
 
-    def went(self, failed: int) -> None:
+    def seen(self, row: Row | None, ended: int) -> None:
+        """The leader of ``calendar-replan`` read ``row`` (``ended`` as it began to): shown
+        here unless this process has one pending (its own says more) or a re-planning ended
+        here during the read (the row it read may be gone)."""
+        if self.since is None and self.ended == ended:
+            self.row = row
+
+    @property
+    def shown(self) -> int:
+        """Items failed at the last try, here or (as the database says) on any replica."""
+        return max(self.failed, self.row.public.failed if self.row is not None else 0)
+
+    def went(self, failed: int, row: Row | None = None) -> None:
         """A re-planning ended with ``failed`` items failed: said once when it starts
         failing and once when it goes through, not at every try."""
+        self.row = row if failed else None
+        self.ended += 1
         if failed:
             if self.since is None:
                 self.since = time.time()

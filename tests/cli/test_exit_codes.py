@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from nats.js.errors import NotFoundError
 from shared.bus.consumer import REFUSED_KEY, RETRYING_KEY
 from shared.bus.jetstream import ServerTooOld, ensure_streams_when_ready
 from shared.runtime.calendars import CalendarPublic, CalendarReloadPublic, Calendars
+from shared.runtime.replan_pending import ReplanPendingPublic
 from shared.settings import Settings
 from tests.cli.in_process import ran
 from tests.support import auth_env
@@ -336,3 +337,37 @@ def test_calendar_reload_with_an_item_not_re_planned_says_the_service_retries_an
     flat = " ".join(reload.out.split())
     assert "rectifications failed 1" in flat, reload
     assert "1 item(s) not re-planned" in flat and "retries by itself" in flat, reload
+
+
+@pytest.fixture
+def a_service_with_a_re_planning_pending() -> Iterator[str]:
+    """Feedback answering ``GET /ops/calendar`` on Sunday 20 December 2026: a re-planning
+    pending since the 18th, whose rectification is recounted into 2028, a year no calendar
+    covers (CALENDAR_PROVISIONAL_YEARS=0), at every try."""
+    status = Calendars(Settings(environment="development", log_json=False)).status(
+        date(2026, 12, 20))
+    at = datetime(2026, 12, 18, 2, 0, tzinfo=UTC)
+    pending = ReplanPendingPublic(
+        since=at, attempts=3, failed=1, last_error="CalendarNotCovered: no working-day "
+        "calendar for year 2028 (1 item)", last_try_at=at + timedelta(minutes=2),
+        next_try_at=at + timedelta(minutes=3), first_day=date(2027, 12, 31),
+        last_day=date(2027, 12, 31), fingerprints={"*": "0123abcd"})
+    yield from _answering("GET", CalendarPublic(
+        service="feedback", replan_pending=pending, **status.model_dump()
+    ).model_dump_json().encode())
+
+
+def test_calendar_status_says_a_re_planning_pending_and_what_to_do(
+        a_service_with_a_re_planning_pending: str) -> None:
+    """A re-planning that fails at every try until a person acts (replan57): status says since
+    when, the tries, the last error and what to do. Before, only the service's log said it,
+    one line per item per try."""
+    env = {**CLOSED, "NATS_URL": f"nats://127.0.0.1:{free_port()}"}
+    status = ran(["calendar", "status", "--url", a_service_with_a_re_planning_pending],
+                 env=env)
+    assert status.code == 0, status
+    flat = " ".join(status.out.split())
+    assert "re-planning pending since 2026-12-18 02:00:00 UTC: 3 tries, 1 item(s) failed" in flat
+    assert "official days to re-plan: 2027-12-31..2027-12-31" in flat, status
+    assert "CalendarNotCovered: no working-day calendar for year 2028 (1 item)" in flat
+    assert "add that year's official schedule to the holidays file" in flat, status

@@ -15,6 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from shared.settings import Settings
 from tests.feedback.helpers import key
 from tests.feedback.test_appeal_window import SUNDAY, another_rating_on_tuesday_29, on_sunday
@@ -65,6 +67,19 @@ class ReviewedOnMonday28:
     director: dict[str, str]
     intake: Any
     feedback: Any
+
+    @contextlib.asynccontextmanager
+    async def store_takes_no_write(self) -> AsyncIterator[None]:
+        """Feedback's events table locked by another session until the block ends: no write
+        is taken (within WRITE_TIMEOUT_S or at all); the lock let go, they are again."""
+        blocker = await asyncpg.connect(self.settings.database_url)
+        try:
+            async with blocker.transaction():
+                await blocker.execute(f'LOCK TABLE "{self.settings.schema_for("feedback")}".'
+                                      '"feedback_events" IN EXCLUSIVE MODE')
+                yield
+        finally:
+            await blocker.close()
 
     def publish_2027_with_the_5th_off(self) -> None:
         """2027's schedule published (an illustrative one) with the 5th off."""

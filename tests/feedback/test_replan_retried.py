@@ -39,25 +39,19 @@ async def test_a_schedule_published_while_the_store_refuses_a_rectification_is_r
         before = await _seen_fingerprint(settings)
         day.publish_2027_with_the_5th_off()
         ops = bearer(settings, role="ops", center=None)
-        blocker = await asyncpg.connect(settings.database_url)
-        try:
-            async with blocker.transaction():
-                await blocker.execute(f'LOCK TABLE "{settings.schema_for("feedback")}".'
-                                      '"feedback_events" IN EXCLUSIVE MODE')
-                r = await feedback.post("/ops/calendar/reload", headers=ops)
-                assert r.status_code == 200, r.text
-                said = r.json()
-                assert said["replanned"]["feedback"]["rectifications_checked"] == 1
-                assert said["replanned"]["feedback"]["rectifications_failed"] == 1
-                assert (said["failed"], said["retry_scheduled"]) == (1, True)
-                # Not remembered as re-planned: a restart now would take it again.
-                assert await _seen_fingerprint(settings) == before
-                ready = (await feedback.get("/ready")).json()
-                assert any("not re-planned" in d for d in ready["checks"]["degraded"]), ready
-                metrics = (await feedback.get("/metrics")).text
-                assert 'sixstep_calendar_replan_pending{service="feedback"} 1.0' in metrics
-        finally:
-            await blocker.close()  # the obstacle goes: the lock is let go
+        async with day.store_takes_no_write():  # then the obstacle goes: the lock let go
+            r = await feedback.post("/ops/calendar/reload", headers=ops)
+            assert r.status_code == 200, r.text
+            said = r.json()
+            assert said["replanned"]["feedback"]["rectifications_checked"] == 1
+            assert said["replanned"]["feedback"]["rectifications_failed"] == 1
+            assert (said["failed"], said["retry_scheduled"]) == (1, True)
+            # Not remembered as re-planned: a restart now would take it again.
+            assert await _seen_fingerprint(settings) == before
+            ready = (await feedback.get("/ready")).json()
+            assert any("not re-planned" in d for d in ready["checks"]["degraded"]), ready
+            metrics = (await feedback.get("/metrics")).text
+            assert 'sixstep_calendar_replan_pending{service="feedback"} 1.0' in metrics
 
         async def remembered() -> bool:
             return await _seen_fingerprint(settings) != before

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from uuid import UUID, uuid4
 
+from shared.kernel.calendar import CalendarNotCovered
+from shared.runtime import replanning
 from shared.runtime.replanning import RETRY_FIRST_S, RETRY_MOST_S, Pending, failures
 
 
@@ -81,3 +84,66 @@ async def test_a_reload_that_went_through_meanwhile_ends_the_retry_without_anoth
     retrying.cancel()
     await asyncio.gather(retrying, return_exceptions=True)
     assert tried == []
+
+
+class Lines:
+    """A logger keeping each line's event and fields."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, dict[str, Any]]] = []
+
+    def error(self, event: str, **fields: Any) -> None:
+        self.lines.append((event, fields))
+
+
+class Candidates:
+    """A read model naming ``ids`` (one page)."""
+
+    def __init__(self, ids: list[UUID]) -> None:
+        self.ids = ids
+
+    async def fetch(self, _: str, after: UUID | None, batch: int, *__: Any) -> list[tuple[UUID]]:
+        return [] if after is not None else [(i,) for i in self.ids[:batch]]
+
+
+async def test_an_item_that_cannot_go_through_is_said_once_per_error_then_at_a_slower_pace(
+        ) -> None:
+    # Three rectifications recounted into a year no calendar covers fail at every try (once
+    # a minute): said once, with how many items and which, not three lines a minute for ever.
+    ids = sorted(uuid4() for _ in range(3))
+    now = [0.0]
+    said = replanning.FailureLog(clock=lambda: now[0])
+    log = Lines()
+
+    async def uncovered(rectification_id: UUID) -> bool:
+        raise CalendarNotCovered("no working-day calendar for year 2028", year=2028)
+
+    async def a_try() -> int:
+        told = replanning.FAILURES.set(said)
+        try:
+            said.begin()
+            done = await replanning.replan_each(
+                Candidates(ids), "", uncovered,  # type: ignore[arg-type]
+                batch=500, log=log, key="rectification_id")
+        finally:
+            replanning.FAILURES.reset(told)
+        return done.failed
+
+    assert await a_try() == 3
+    [(event, fields)] = log.lines
+    assert event == "replan.failed" and fields["items"] == 3
+    assert fields["rectification_id"] == str(ids[0]) and fields["more"] == [str(ids[1]),
+                                                                              str(ids[2])]
+    assert "CalendarNotCovered" in fields["error"] and "again" not in fields
+    assert said.summary() == f"{fields['error']} (3 items)"
+    for _ in range(59):  # an hour of tries, a minute apart: nothing more said
+        now[0] += 60
+        assert await a_try() == 3
+    assert len(log.lines) == 1
+    now[0] += 60  # an hour after it was said: said again, with the tries since
+    await a_try()
+    assert len(log.lines) == 2 and log.lines[1][1]["again"] == 59
+    # Another error is said at once.
+    said.say(log, "replan.failed", "TimeoutError: the write was not taken", ["x"], "case_id")
+    assert log.lines[2][1] == {"error": "TimeoutError: the write was not taken", "items": 1,
+                               "case_id": "x"}
