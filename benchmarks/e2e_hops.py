@@ -1,13 +1,13 @@
 """Where a resolution's time goes on its way into feedback's surveys and figures, hop by hop.
 
     .venv/bin/python benchmarks/e2e_hops.py [end_to_end.py's arguments, e.g. --rate 180]
-    .venv/bin/python benchmarks/e2e_hops.py --marks <folder>   # the marks of an earlier run
+    .venv/bin/python benchmarks/e2e_hops.py --marks <folder> --window <t0> <t1>  # an earlier
 
 Runs ``end_to_end.py`` with the probe ``benchmarks/hops/sitecustomize.py`` loaded into every
 service process (wall-clock marks at each hop; measurement only, it changes nothing), then
-joins the marks by case and position: for each resolution of the last phase (resolutions
-on the stream a second or more apart end a phase; the last of 20 or more: the last step
-measured), its
+joins the marks by case and position: for each resolution stored on the stream while the
+step ran (``--step 50``, the default: half of the maximum, or ``--rate``'s rate; ``--step 90``;
+the first round's, as ``end_to_end.py`` says on stderr when each step ran), its
 time in each hop, from the CaseResolved's ``recorded_at`` (built on intake's group-commit
 writer) to the views consumer's batch that applied its SurveyRequested, and to the figures
 consumer's batch that applied the resolution. Prints p50 / p90 / p99 of each hop, the
@@ -50,10 +50,6 @@ HOPS = ("intake's commit (recorded_at -> insert returned)",
         "the views' batch (start -> committed)")
 FIGURES = ("to the figures consumer (stream time -> pulled)", "the figures' batch starts",
            "the figures' batch (start -> committed)")
-
-
-PHASE_GAP_S = 1.0
-PHASE_MIN = 20
 
 
 def moment(text: str) -> float:
@@ -136,18 +132,13 @@ class Marks:
         return rows[i] if i < len(rows) else None
 
 
-def report(folder: Path) -> None:
+def report(folder: Path, window: tuple[float, float]) -> None:
     m = Marks(folder)
     resolved = sorted((c for (consumer, type_, c) in m.rx
                        if consumer == "feedback-intake" and type_ == "CaseResolved"),
                       key=lambda c: m.rx[("feedback-intake", "CaseResolved", c)][4] or 0)
-    on_stream = [m.rx[("feedback-intake", "CaseResolved", c)][4] or 0 for c in resolved]
-    # The phases (the warm-up, the maxima, each step) are apart by a second or more on the
-    # stream: the last one of PHASE_MIN resolutions or more is the one measured.
-    starts = [0, *(i + 1 for i in range(len(on_stream) - 1)
-                   if on_stream[i + 1] - on_stream[i] > PHASE_GAP_S), len(on_stream)]
-    phases = [resolved[a:b] for a, b in itertools.pairwise(starts)]
-    cases = next((p for p in reversed(phases) if len(p) >= PHASE_MIN), max(phases, key=len))
+    cases = [c for c in resolved
+             if window[0] <= (m.rx[("feedback-intake", "CaseResolved", c)][4] or 0) <= window[1]]
     hops: dict[str, list[float]] = {h: [] for h in (*HOPS, *FIGURES)}
     totals: dict[str, list[float]] = {"into the surveys' view": [], "into the figures": []}
     writer = next((p for p, s in m.procs.items() if "feedback" in s and "workers" in s), None)
@@ -191,7 +182,7 @@ def report(folder: Path) -> None:
             kind = ("idle" if not busy else "behind another survey request's batch" if all(
                 _holds(requested, e) for e in busy) else "behind a batch of the scheduler's")
             behind[kind].append((executes[i][0] - follower[0]) * 1000)
-    print(f"{len(cases)} resolutions in the last phase; {len(slowest)} followed to the "
+    print(f"{len(cases)} resolutions of the step; {len(slowest)} followed to the "
           f"surveys' view. ms: p50, p90, p99 (cases)")
     for name, ms in hops.items():
         print(line(name, ms))
@@ -229,16 +220,31 @@ def _holds(requested: list[float], execute: tuple) -> bool:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["--marks"]:
-        report(Path(sys.argv[2]))
+    args = sys.argv[1:]
+    step = "50%"
+    if "--step" in args:
+        at = args.index("--step")
+        step = f"{args[at + 1]}%"
+        del args[at:at + 2]
+    if args[:1] == ["--marks"]:
+        report(Path(args[1]), (float(args[3]), float(args[4])))
         return
     folder = Path(tempfile.mkdtemp(prefix="sixstep-hops-"))
     env = {**os.environ, "HOPS_PROBE_DIR": str(folder),
            "PYTHONPATH": os.pathsep.join([str(ROOT / "benchmarks" / "hops"), str(ROOT)])}
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "end_to_end.py"), *sys.argv[1:]],
-                   env=env, check=True)
-    print(f"marks: {folder}")
-    report(folder)
+    run = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "end_to_end.py"), *args],
+                           env=env, stderr=subprocess.PIPE, text=True)
+    window: tuple[float, float] | None = None
+    assert run.stderr is not None
+    for said in run.stderr:  # passed on, and the step's times kept
+        sys.stderr.write(said)
+        words = said.split()
+        if words[1:3] == ["e2e", "step"] and words[5] == step and window is None:
+            window = (float(words[6]), float(words[7]))
+    if run.wait() != 0 or window is None:
+        raise SystemExit(f"end_to_end.py failed, or ran no {step} step")
+    print(f"marks: {folder} (--window {window[0]:.3f} {window[1]:.3f})")
+    report(folder, window)
 
 
 if __name__ == "__main__":
