@@ -56,6 +56,7 @@ from benchmarks.common import (
     bearer,
     free_ports,
     machine,
+    say,
     server_cpu_seconds,
     servers,
     service,
@@ -498,7 +499,10 @@ def measure(layout: str, srv: Servers, seconds: int, round_: int, rate: float = 
             since = datetime.now(UTC)
             with FiguresProgress(srv.database_url) as figures_progress:
                 with Cpu() as cpu:
+                    began = time.time()
                     run = drive_cases(base, residents, maximum * share, seconds, tag)
+                # When the step ran, on the host's clock (``e2e_hops.py`` reads its cases by it).
+                say(f"e2e step {layout} {round_} {int(share * 100)}% {began:.3f} {time.time():.3f}")
                 result = asyncio.run(latencies(srv.database_url, tag, run.resolved))
             result["figures"] = asyncio.run(figures_progress.latencies(srv.database_url, tag))
             achieved = run.rate
