@@ -116,6 +116,9 @@ class Runtime:
     #: The leadership of ``calendar-replan``: its leader retries a pending re-planning whose
     #: process stopped trying (``adopt_replannings``); made at start (it needs the pool).
     replan_leadership: Leadership | None = None
+    #: The revision of the pending re-planning this leader left, its calendars not its own
+    #: (said once per revision, not at every look).
+    replan_not_adopted: int | None = None
 
     def __post_init__(self) -> None:
         self.replan_pending = Pending(self.service, log)
@@ -473,14 +476,34 @@ class Runtime:
                 if row is None or not row.orphaned:
                     return
                 if row.public.fingerprints != self.calendars.fingerprints():
+                    first = self.replan_not_adopted != row.revision
                     try:
                         changed = await asyncio.to_thread(self.calendars.reload)
                     except ValueError as exc:  # a bad file (or hours): as it was, and said
-                        log.error("calendar.reload_failed", service=self.service,
-                                  error=str(exc))
+                        if first:
+                            log.error("calendar.reload_failed", service=self.service,
+                                      error=str(exc))
                     else:
-                        log.info("calendar.reloaded", service=self.service, changed=changed,
-                                 why="a pending re-planning ran on other calendars")
+                        if first or changed:
+                            log.info("calendar.reloaded", service=self.service,
+                                     changed=changed,
+                                     why="a pending re-planning ran on other calendars")
+                    if row.public.fingerprints != self.calendars.fingerprints():
+                        # Run on these, it would undo what it was made to do (a schedule
+                        # this replica's files do not have) and go through: the row gone.
+                        if first:
+                            self.replan_not_adopted = row.revision
+                            log.error(
+                                "calendar.replan_not_adopted", service=self.service,
+                                since=row.public.since.isoformat(),
+                                attempts=row.public.attempts, made_on=row.public.fingerprints,
+                                here=self.calendars.fingerprints(),
+                                hint="its calendars are not the ones this replica's holidays "
+                                "files and chinese-calendar give (a file missing or older "
+                                "here, a rollout half done): left pending, not run on these; "
+                                "give every replica the same files and package, then "
+                                "`sixstep calendar reload`")
+                        return
                 log.warning("calendar.replan_adopted", service=self.service,
                             since=row.public.since.isoformat(), attempts=row.public.attempts,
                             failed=row.public.failed, last_error=row.public.last_error,
