@@ -259,10 +259,15 @@ class Runtime:
             since = row.since.timestamp() if row is not None else pending.since
             tries = f", {row.attempts} tries" if row is not None else ""
             error = f"; last error: {row.last_error}" if row and row.last_error else ""
+            left = (pending.since is None and pending.row is not None
+                    and pending.row.revision == self.replan_not_adopted)
+            how = ("not retried here: made on calendars this replica's holidays files do not "
+                   "give (calendar.replan_not_adopted in its log)" if left else
+                   "retried by the service with back-off")
             degraded.append(f"calendar: {pending.shown} item(s) not re-planned after the "
-                            f"calendar changed {_for_how_long(since)}{tries}, retried by the "
-                            "service with back-off: `sixstep calendar status` says what, see "
-                            f"its log, replan.failed{error}")
+                            f"calendar changed {_for_how_long(since)}{tries}, {how}: "
+                            "`sixstep calendar status` says what, see its log, "
+                            f"replan.failed{error}")
         checks["degraded"] = degraded
         checks["warnings"] = []
         if self.calendars is not None:

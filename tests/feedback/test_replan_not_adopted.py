@@ -66,3 +66,6 @@ async def test_a_leader_without_the_pending_re_plannings_schedule_leaves_it_pend
         assert left is not None and left.public.fingerprints == made_on
         status = (await b_client.get("/ops/calendar", headers=ops)).json()
         assert status["replan_pending"] is not None
+        b.replan_pending.seen(left, b.replan_pending.ended)  # as B's loop reads it
+        [degraded] = (await b_client.get("/ready")).json()["checks"]["degraded"]
+        assert "not retried here" in degraded, degraded
