@@ -371,3 +371,33 @@ def test_calendar_status_says_a_re_planning_pending_and_what_to_do(
     assert "official days to re-plan: 2027-12-31..2027-12-31" in flat, status
     assert "CalendarNotCovered: no working-day calendar for year 2028 (1 item)" in flat
     assert "add that year's official schedule to the holidays file" in flat, status
+
+
+@pytest.fixture
+def a_re_planning_nobody_tries() -> Iterator[str]:
+    """Feedback answering ``GET /ops/calendar``: a re-planning whose next try was due an hour
+    ago (its API replica scaled down; the worker that would lead calendar-replan down too)."""
+    status = Calendars(Settings(environment="development", log_json=False)).status(
+        date(2026, 12, 20))
+    due = datetime.now(UTC) - timedelta(hours=1)
+    pending = ReplanPendingPublic(
+        since=due - timedelta(days=2), attempts=40, failed=1,
+        last_error="TimeoutError:  (1 item)", last_try_at=due - timedelta(minutes=1),
+        next_try_at=due, first_day=date(2026, 12, 31), last_day=date(2027, 1, 1),
+        fingerprints={"*": "0123abcd"})
+    yield from _answering("GET", CalendarPublic(
+        service="feedback", replan_pending=pending, **status.model_dump()
+    ).model_dump_json().encode())
+
+
+def test_calendar_status_says_a_pending_re_planning_nobody_tries_is_overdue(
+        a_re_planning_nobody_tries: str) -> None:
+    """Its next try an hour late: nobody is trying it, and status says so with the day, not
+    'next try 15:40:00' as if it were coming (redteam123: the time alone, a day or a month
+    ago, read as the next try to come, and 'retried by the service' as all was well)."""
+    env = {**CLOSED, "NATS_URL": f"nats://127.0.0.1:{free_port()}"}
+    status = ran(["calendar", "status", "--url", a_re_planning_nobody_tries], env=env)
+    assert status.code == 0, status
+    flat = " ".join(status.out.split())
+    assert "no replica is trying it" in flat, status
+    assert "calendar-replan" in flat and "calendar.replan_not_adopted" in flat, status
