@@ -481,15 +481,16 @@ class Runtime:
                 if row is None or not row.orphaned:
                     return
                 if row.public.fingerprints != self.calendars.fingerprints():
+                    # Read again once per row, not at every look (a city's files, every 5 s):
+                    # a reload told here later changes the fingerprints by itself.
                     first = self.replan_not_adopted != row.revision
-                    try:
-                        changed = await asyncio.to_thread(self.calendars.reload)
-                    except ValueError as exc:  # a bad file (or hours): as it was, and said
-                        if first:
+                    if first:
+                        try:
+                            changed = await asyncio.to_thread(self.calendars.reload)
+                        except ValueError as exc:  # a bad file (or hours): as it was, said
                             log.error("calendar.reload_failed", service=self.service,
                                       error=str(exc))
-                    else:
-                        if first or changed:
+                        else:
                             log.info("calendar.reloaded", service=self.service,
                                      changed=changed,
                                      why="a pending re-planning ran on other calendars")
