@@ -43,7 +43,8 @@ ERROR_CHARS = 500
 DDL = [
     # A row's revisions are never used again, also by a row made after one was taken away:
     # a run that read the old row must not take the new one (another replica's failure).
-    "CREATE SEQUENCE IF NOT EXISTS calendar_replan_pending_revision",
+    # Past the revisions a row made before it counted (1, 2, ...: an upgraded deployment's).
+    "CREATE SEQUENCE IF NOT EXISTS calendar_replan_pending_revision START 1000000",
     "CREATE TABLE IF NOT EXISTS calendar_replan_pending ("
     " service text PRIMARY KEY, first_day date, last_day date, fingerprints jsonb NOT NULL,"
     " since timestamptz NOT NULL, attempts int NOT NULL, failed int NOT NULL,"
