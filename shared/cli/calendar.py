@@ -18,7 +18,7 @@ when, the tries, the items failed at the last, the last error and what to do.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 import httpx
@@ -36,7 +36,7 @@ from shared.runtime.calendars import (
     CalendarStatusPublic,
     ClockAheadUntilRefused,
 )
-from shared.runtime.replan_pending import ReplanPendingPublic
+from shared.runtime.replan_pending import ADOPT_AFTER_S, ReplanPendingPublic
 from shared.settings import Settings
 
 calendar = typer.Typer(help="The working-day calendar: coverage per center, reload after a new "
@@ -84,11 +84,19 @@ def _pending_lines(pending: ReplanPendingPublic) -> list[str]:
     """A re-planning still pending, and what to do about it."""
     days = (f"{pending.first_day}..{pending.last_day}" if pending.first_day
             else "provisional dates only")
+    late = (datetime.now(UTC) - pending.next_try_at).total_seconds() > ADOPT_AFTER_S
     lines = [f"re-planning pending since {pending.since:%Y-%m-%d %H:%M:%S %Z}: "
              f"{pending.attempts} tries, {pending.failed} item(s) failed at the last "
-             f"({pending.last_try_at:%H:%M:%S %Z}), next try {pending.next_try_at:%H:%M:%S %Z}; "
+             f"({pending.last_try_at:%Y-%m-%d %H:%M:%S %Z}), next try "
+             f"{'due ' if late else ''}{pending.next_try_at:%Y-%m-%d %H:%M:%S %Z}; "
              f"official days to re-plan: {days}",
              f"  last error: {pending.last_error or '-'}"]
+    if late:
+        # Its process gone, and no leader took it: none runs, or its calendars differ.
+        lines.append("  no replica is trying it: the one leading calendar-replan (a worker) "
+                     "takes it once its next try is late, unless it cannot load its calendars "
+                     "(its log: calendar.replan_not_adopted; give every replica the same "
+                     "holidays files, then `sixstep calendar reload`); none running? start one")
     if pending.last_error and "CalendarNotCovered" in pending.last_error:
         lines.append("  an item's new count falls in a year no calendar covers: add that "
                      "year's official schedule to the holidays file and run `sixstep calendar "

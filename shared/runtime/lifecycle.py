@@ -116,6 +116,9 @@ class Runtime:
     #: The leadership of ``calendar-replan``: its leader retries a pending re-planning whose
     #: process stopped trying (``adopt_replannings``); made at start (it needs the pool).
     replan_leadership: Leadership | None = None
+    #: The revision of the pending re-planning this leader left, its calendars not its own
+    #: (said once per revision, not at every look).
+    replan_not_adopted: int | None = None
 
     def __post_init__(self) -> None:
         self.replan_pending = Pending(self.service, log)
@@ -256,10 +259,15 @@ class Runtime:
             since = row.since.timestamp() if row is not None else pending.since
             tries = f", {row.attempts} tries" if row is not None else ""
             error = f"; last error: {row.last_error}" if row and row.last_error else ""
+            left = (pending.since is None and pending.row is not None
+                    and pending.row.revision == self.replan_not_adopted)
+            how = ("not retried here: made on calendars this replica's holidays files do not "
+                   "give (calendar.replan_not_adopted in its log)" if left else
+                   "retried by the service with back-off")
             degraded.append(f"calendar: {pending.shown} item(s) not re-planned after the "
-                            f"calendar changed {_for_how_long(since)}{tries}, retried by the "
-                            "service with back-off: `sixstep calendar status` says what, see "
-                            f"its log, replan.failed{error}")
+                            f"calendar changed {_for_how_long(since)}{tries}, {how}: "
+                            "`sixstep calendar status` says what, see its log, "
+                            f"replan.failed{error}")
         checks["degraded"] = degraded
         checks["warnings"] = []
         if self.calendars is not None:
@@ -473,14 +481,35 @@ class Runtime:
                 if row is None or not row.orphaned:
                     return
                 if row.public.fingerprints != self.calendars.fingerprints():
-                    try:
-                        changed = await asyncio.to_thread(self.calendars.reload)
-                    except ValueError as exc:  # a bad file (or hours): as it was, and said
-                        log.error("calendar.reload_failed", service=self.service,
-                                  error=str(exc))
-                    else:
-                        log.info("calendar.reloaded", service=self.service, changed=changed,
-                                 why="a pending re-planning ran on other calendars")
+                    # Read again once per row, not at every look (a city's files, every 5 s):
+                    # a reload told here later changes the fingerprints by itself.
+                    first = self.replan_not_adopted != row.revision
+                    if first:
+                        try:
+                            changed = await asyncio.to_thread(self.calendars.reload)
+                        except ValueError as exc:  # a bad file (or hours): as it was, said
+                            log.error("calendar.reload_failed", service=self.service,
+                                      error=str(exc))
+                        else:
+                            log.info("calendar.reloaded", service=self.service,
+                                     changed=changed,
+                                     why="a pending re-planning ran on other calendars")
+                    if row.public.fingerprints != self.calendars.fingerprints():
+                        # Run on these, it would undo what it was made to do (a schedule
+                        # this replica's files do not have) and go through: the row gone.
+                        if first:
+                            self.replan_not_adopted = row.revision
+                            log.error(
+                                "calendar.replan_not_adopted", service=self.service,
+                                since=row.public.since.isoformat(),
+                                attempts=row.public.attempts, made_on=row.public.fingerprints,
+                                here=self.calendars.fingerprints(),
+                                hint="its calendars are not the ones this replica's holidays "
+                                "files and chinese-calendar give (a file missing or older "
+                                "here, a rollout half done): left pending, not run on these; "
+                                "give every replica the same files and package, then "
+                                "`sixstep calendar reload`")
+                        return
                 log.warning("calendar.replan_adopted", service=self.service,
                             since=row.public.since.isoformat(), attempts=row.public.attempts,
                             failed=row.public.failed, last_error=row.public.last_error,

@@ -15,7 +15,11 @@ A reload's or a start's re-planning runs beside a try, without the lock (a reloa
 wait minutes for a city's retry), as before: each covers the row's days too (merged into
 ``Calendars.changed_official`` before it starts), and a run during which the calendars changed
 runs again on the new ones (redteam120). A run that goes through deletes the row only if it
-is the one the run read (``revision``): a failure recorded meanwhile by another replica stays.
+is the one the run read (``revision``, from a sequence: a row made after it went never has the
+revision of one before): a failure recorded meanwhile by another replica stays. Until
+redteam123 a new row began again at revision 1: a run that had read the row before another
+run took it away took the next replica's new row too, and that replica's retry, finding it
+gone, stopped.
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ POLL_S = 5.0
 ERROR_CHARS = 500
 
 DDL = [
+    # A row's revisions are never used again, also by a row made after one was taken away:
+    # a run that read the old row must not take the new one (another replica's failure).
+    # Past the revisions a row made before it counted (1, 2, ...: an upgraded deployment's).
+    "CREATE SEQUENCE IF NOT EXISTS calendar_replan_pending_revision START 1000000",
     "CREATE TABLE IF NOT EXISTS calendar_replan_pending ("
     " service text PRIMARY KEY, first_day date, last_day date, fingerprints jsonb NOT NULL,"
     " since timestamptz NOT NULL, attempts int NOT NULL, failed int NOT NULL,"
@@ -112,14 +120,14 @@ async def failed(pool: asyncpg.Pool, service: str, span: tuple[date, date] | Non
         "INSERT INTO calendar_replan_pending AS p (service, first_day, last_day, fingerprints,"
         " since, attempts, failed, last_error, last_try_at, next_try_at, revision)"
         " VALUES ($1, $2, $3, $4::jsonb, now(), 1, $5, $6, now(),"
-        "         now() + make_interval(secs => $7), 1)"
+        "         now() + make_interval(secs => $7), nextval('calendar_replan_pending_revision'))"
         " ON CONFLICT (service) DO UPDATE SET"
         "  first_day = LEAST(p.first_day, EXCLUDED.first_day),"  # LEAST and GREATEST skip NULLs
         "  last_day = GREATEST(p.last_day, EXCLUDED.last_day),"
         "  fingerprints = EXCLUDED.fingerprints, attempts = p.attempts + 1,"
         "  failed = EXCLUDED.failed, last_error = EXCLUDED.last_error, last_try_at = now(),"
         "  next_try_at = now() + make_interval(secs => LEAST($8, $7 * power(2, p.attempts))),"
-        "  revision = p.revision + 1"
+        "  revision = nextval('calendar_replan_pending_revision')"
         f" RETURNING {_COLUMNS}",
         service, first, last, json.dumps(fingerprints, sort_keys=True), items,
         error[:ERROR_CHARS] if error else None, first_s, most_s))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -326,15 +327,20 @@ def a_service_whose_replanning_failed() -> Iterator[str]:
     yield from _answering("POST", body)
 
 
+def _calendar(command: str, url: str) -> tuple[Any, str]:
+    """``sixstep calendar <command> --url <url>``: what it did, and its words on one line."""
+    env = {**CLOSED, "NATS_URL": f"nats://127.0.0.1:{free_port()}"}
+    done = ran(["calendar", command, "--url", url], env=env)
+    return done, " ".join(done.out.split())
+
+
 def test_calendar_reload_with_an_item_not_re_planned_says_the_service_retries_and_exits_1(
         a_service_whose_replanning_failed: str) -> None:
     """A reload whose re-planning failed for an item (replan56): counted under its part and
     said in red with the service's own retry, exit 1 (2 stays for a service not reloaded).
     Before, the answer counted no failure and the command exited 0: a cron job read success."""
-    env = {**CLOSED, "NATS_URL": f"nats://127.0.0.1:{free_port()}"}
-    reload = ran(["calendar", "reload", "--url", a_service_whose_replanning_failed], env=env)
+    reload, flat = _calendar("reload", a_service_whose_replanning_failed)
     assert reload.code == 1, reload
-    flat = " ".join(reload.out.split())
     assert "rectifications failed 1" in flat, reload
     assert "1 item(s) not re-planned" in flat and "retries by itself" in flat, reload
 
@@ -371,3 +377,31 @@ def test_calendar_status_says_a_re_planning_pending_and_what_to_do(
     assert "official days to re-plan: 2027-12-31..2027-12-31" in flat, status
     assert "CalendarNotCovered: no working-day calendar for year 2028 (1 item)" in flat
     assert "add that year's official schedule to the holidays file" in flat, status
+
+
+@pytest.fixture
+def a_re_planning_nobody_tries() -> Iterator[str]:
+    """Feedback answering ``GET /ops/calendar``: a re-planning whose next try was due an hour
+    ago (its API replica scaled down; the worker that would lead calendar-replan down too)."""
+    status = Calendars(Settings(environment="development", log_json=False)).status(
+        date(2026, 12, 20))
+    due = datetime.now(UTC) - timedelta(hours=1)
+    pending = ReplanPendingPublic(
+        since=due - timedelta(days=2), attempts=40, failed=1,
+        last_error="TimeoutError:  (1 item)", last_try_at=due - timedelta(minutes=1),
+        next_try_at=due, first_day=date(2026, 12, 31), last_day=date(2027, 1, 1),
+        fingerprints={"*": "0123abcd"})
+    yield from _answering("GET", CalendarPublic(
+        service="feedback", replan_pending=pending, **status.model_dump()
+    ).model_dump_json().encode())
+
+
+def test_calendar_status_says_a_pending_re_planning_nobody_tries_is_overdue(
+        a_re_planning_nobody_tries: str) -> None:
+    """Its next try an hour late: nobody is trying it, and status says so with the day, not
+    'next try 15:40:00' as if it were coming (redteam123: the time alone, a day or a month
+    ago, read as the next try to come, and 'retried by the service' as all was well)."""
+    status, flat = _calendar("status", a_re_planning_nobody_tries)
+    assert status.code == 0, status
+    assert "no replica is trying it" in flat, status
+    assert "calendar-replan" in flat and "calendar.replan_not_adopted" in flat, status
