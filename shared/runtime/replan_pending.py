@@ -33,6 +33,8 @@ from datetime import date, datetime
 import asyncpg
 from pydantic import BaseModel, Field
 
+from shared.kernel.privacy import redact
+
 #: The leader takes a row whose next try is this late (its process stopped trying: gone).
 ADOPT_AFTER_S = 10.0
 #: How often the leader looks for such a row.
@@ -130,7 +132,7 @@ async def failed(pool: asyncpg.Pool, service: str, span: tuple[date, date] | Non
         "  revision = nextval('calendar_replan_pending_revision')"
         f" RETURNING {_COLUMNS}",
         service, first, last, json.dumps(fingerprints, sort_keys=True), items,
-        error[:ERROR_CHARS] if error else None, first_s, most_s))
+        stored_error(error), first_s, most_s))
 
 
 async def done(pool: asyncpg.Pool, service: str, revision: int) -> bool:
@@ -157,3 +159,10 @@ async def trying(pool: asyncpg.Pool, key: str) -> AsyncIterator[bool]:
             if got:
                 with contextlib.suppress(Exception):
                     await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
+
+
+def stored_error(error: str | None) -> str | None:
+    """The error as the row keeps it: redacted as a log line is (an exception's text may quote a
+    value it was given: a phone number, an ID number) and cut to ``ERROR_CHARS``. The row is
+    read back by ``/ops/calendar`` and ``sixstep calendar status``, which do not scrub it."""
+    return redact(error)[:ERROR_CHARS] if error else None

@@ -147,3 +147,17 @@ async def test_an_item_that_cannot_go_through_is_said_once_per_error_then_at_a_s
     said.say(log, "replan.failed", "TimeoutError: the write was not taken", ["x"], "case_id")
     assert log.lines[2][1] == {"error": "TimeoutError: the write was not taken", "items": 1,
                                "case_id": "x"}
+
+
+def test_the_error_a_pending_row_keeps_is_redacted_and_cut() -> None:
+    """``/ops/calendar`` and ``calendar status`` print the row's error as stored: an exception
+    quoting a resident's phone or ID number must not put it there (redteam123 saw hook errors
+    stored unfiltered)."""
+    from shared.runtime.replan_pending import ERROR_CHARS, stored_error
+
+    said = stored_error("ValueError: input_value='13812345678' for 310101197505051234")
+    assert said is not None
+    assert "13812345678" not in said and "310101197505051234" not in said, said
+    assert "ValueError" in said
+    assert stored_error(None) is None
+    assert len(stored_error("CalendarNotCovered: 2029 " * 100) or "") == ERROR_CHARS
