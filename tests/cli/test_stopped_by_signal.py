@@ -86,10 +86,12 @@ def _kill_leftovers(pids: list[int]) -> None:
 
 
 @pytest.mark.parametrize(("sig", "workers"), [(signal.SIGTERM, []), (signal.SIGHUP, []),
-                                              (signal.SIGTERM, ["-n", "2"])],
+                                              (signal.SIGTERM, ["-n", "1"])],
                          ids=["SIGTERM", "SIGHUP", "SIGTERM-xdist-controller"])
 # The xdist run starts with SIGINT ignored, as CI starts the tests: its workers, told to exit,
 # interrupt themselves with SIGINT; ignoring it, they were SIGKILLed with their servers left.
+# One worker: the one test runs on one, and only it starts servers; a second (make test's
+# -n) got no test, started none, and cost the run its start (~5 s of its 30 on CI's cores).
 def test_a_test_run_stopped_by_a_signal_stops_its_servers(tmp_path: Path, sig: signal.Signals,
                                                           workers: list[str]) -> None:
     test = tmp_path / "test_inner.py"
