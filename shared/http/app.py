@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 
+from shared.bus.connection import SignInRefused
 from shared.bus.jetstream import ServerTooOld
 from shared.bus.revocations import RevocationsUnread
 from shared.http.auth import install_auth
@@ -141,7 +142,7 @@ def serve(service: ServiceName, create_app: Callable[[Settings], FastAPI]) -> No
         async with contextlib.AsyncExitStack() as stack:
             try:
                 state = await stack.enter_async_context(starting(app_))
-            except (ServerTooOld, RevocationsUnread) as exc:
+            except (ServerTooOld, RevocationsUnread, SignInRefused) as exc:
                 # A start-up refusal too, read the same way: one line, exit 2. Raised on, it
                 # was uvicorn's "Application startup failed" (exit 3) after a traceback of
                 # some 40 frames that Starlette hands uvicorn to log, the reason in its last

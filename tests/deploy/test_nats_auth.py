@@ -7,8 +7,11 @@ operators' user running ``sixstep ops status`` and ``sixstep dlq list``."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import secrets
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +28,7 @@ from shared.bus.jetstream import connect
 from shared.settings import Settings
 from tests.cli.system import sixstep
 from tests.pages.center import resolved_case, running_center
-from tools.devservers import NatsServer
+from tools.devservers import NatsServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -191,3 +194,24 @@ async def test_the_three_services_each_as_its_own_user_carry_a_case_and_ops_read
             assert refused.code == 2, refused.err
             assert "refused the sign-in" in refused.err and "Traceback" not in refused.err
             assert wrong not in refused.out + refused.err
+
+
+def test_a_service_whose_password_nats_refuses_stops_at_once_saying_so(
+        settings: Settings, server: NatsServer) -> None:
+    """Not nats-py's retries for ever, a pod never ready and no reason given: exit 2, one line,
+    the password not in it."""
+    wrong = secrets.token_hex(16)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(
+        ("SURVEY_", "AUTH_", "VAULT_", "ENVIRONMENT", "NATS_"))}
+    env.update({
+        "ENVIRONMENT": "production", "LOG_JSON": "false", "NATS_URL": server.url,
+        "NATS_USER": "feedback", "NATS_PASSWORD": wrong, "STREAM_NAME": STREAM,
+        "SUBJECT_PREFIX": PREFIX, "DATABASE_URL": settings.database_url,
+        "SCHEMA_PREFIX": settings.schema_prefix, "FEEDBACK_PORT": str(free_port()),
+        "AUTH_KEYS": f'["{secrets.token_hex(20)}"]', "VAULT_MASTER_KEY": secrets.token_hex(20),
+        "VAULT_LOOKUP_KEY": secrets.token_hex(20), "SURVEY_TOKEN_SECRET": secrets.token_hex(20)})
+    done = subprocess.run([sys.executable, "-m", "services.feedback.main"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "refusing to start" in done.stderr and "refused the sign-in" in done.stderr
+    assert wrong not in done.stdout + done.stderr and "Traceback" not in done.stderr
