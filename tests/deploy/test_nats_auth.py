@@ -24,6 +24,7 @@ import yaml
 from nats.errors import Error as NatsError
 from pydantic import SecretStr
 
+from shared.analytics.replay import Replay
 from shared.bus.jetstream import connect
 from shared.settings import Settings
 from tests.cli.system import sixstep
@@ -185,6 +186,14 @@ async def test_the_three_services_each_as_its_own_user_carry_a_case_and_ops_read
         assert passwords["ops"] not in status.out + status.err
         letters = await asyncio.to_thread(sixstep, ROOT, "dlq", "list", env=env)
         assert letters.code == 0, letters.err
+        replay = await asyncio.to_thread(sixstep, ROOT, "replay", env=env)
+        assert replay.code == 0, replay.err
+        assert "CaseResolved" in replay.err and passwords["ops"] not in replay.out + replay.err
+        # A long replay's reader, a process of its own, signs in as its parent does.
+        async with Replay(with_users, reader="process") as read:
+            assert read.in_child
+            types = [e.type for batch in [b async for b in read] for e in batch.events]
+        assert "CaseResolved" in types
         # Anyone else is refused at once, in one line, the password it gave not repeated.
         wrong = secrets.token_hex(8)
         for who in ({"NATS_USER": "", "NATS_PASSWORD": ""},
