@@ -64,7 +64,7 @@ DEVELOPMENT_DEFAULTS: dict[str, str] = {
 SHIPPED_PLACEHOLDER = "change-me"
 
 #: The secret settings an operator fills from the manifests' placeholders.
-PLACEHOLDER_SETTINGS = (*DEVELOPMENT_DEFAULTS, "ops_token", "database_url")
+PLACEHOLDER_SETTINGS = (*DEVELOPMENT_DEFAULTS, "ops_token", "database_url", "nats_password")
 
 
 def _plain(value: SecretStr | str) -> str:
@@ -81,6 +81,17 @@ class DevelopmentDefaults(ValueError):
             f"placeholders: {', '.join(names)} still {'holds' if len(names) == 1 else 'hold'} "
             "a development key or a CHANGE-ME placeholder; set your own (a long random "
             "value, e.g. openssl rand -hex 32)")
+
+
+class NatsCredentialsMissing(ValueError):
+    """Production was asked to sign in to NATS as anyone (no user, no creds file)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "ENVIRONMENT=production refuses to reach NATS without credentials: set NATS_USER "
+            "and NATS_PASSWORD (or NATS_CREDS_FILE, or a user in NATS_URL), the service's own "
+            "user of deploy/nats/nats.conf; or NATS_SECURED_OTHERWISE=true when the servers "
+            "admit it otherwise (TLS client certificates) and keep every other client out")
 
 
 def without_password(url: str) -> str:
@@ -128,7 +139,20 @@ class Settings(BaseSettings):
         "postgresql://postgres@127.0.0.1:5432/postgres",
         description="PostgreSQL DSN; each service keeps its data in its own schema.",
     )
-    nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server(s), comma separated.")
+    nats_url: str = Field("nats://127.0.0.1:4222", description=(
+        "NATS server(s), comma separated. A user and password in it (nats://user:pass@host) "
+        "sign in as NATS_USER / NATS_PASSWORD do."))
+    nats_user: str | None = Field(None, description=(
+        "The NATS user this process signs in as, with NATS_PASSWORD: deploy/nats/nats.conf has "
+        "one per service (intake, followup, feedback) and one for operators (ops)."))
+    nats_password: SecretStr | None = Field(None, description="NATS_USER's password.")
+    nats_creds_file: Path | None = Field(None, description=(
+        "A NATS credentials file (a user JWT and its nkey seed, from nsc) to sign in with "
+        "instead of NATS_USER / NATS_PASSWORD."))
+    nats_secured_otherwise: bool = Field(False, description=(
+        "Set when the NATS servers admit this process without a password or a creds file and "
+        "still keep others out (TLS client certificates mapped to users, a network nothing "
+        "else reaches): only then does ENVIRONMENT=production start without NATS credentials."))
     stream_name: str = Field("SIXSTEP", description="The one replayable JetStream stream.")
     subject_prefix: str = Field("sixstep", description="First token of every event subject.")
     stream_replicas: int = Field(1, ge=1, le=5)
@@ -599,6 +623,28 @@ class Settings(BaseSettings):
                 held.append(name.upper())
         return held
 
+    def nats_credentials(self) -> dict[str, str]:
+        """What nats-py's ``connect`` takes to sign in as this process's user (none: the
+        user of NATS_URL, if any, or anonymous)."""
+        if self.nats_creds_file is not None:
+            return {"user_credentials": str(self.nats_creds_file)}
+        if self.nats_user:
+            password = self.nats_password.get_secret_value() if self.nats_password else ""
+            return {"user": self.nats_user, "password": password}
+        return {}
+
+    def signs_in_to_nats(self) -> bool:
+        """Whether this process gives NATS credentials: settings, or a user in every URL."""
+        return bool(self.nats_credentials()) or all(
+            urlsplit(u.strip()).username for u in self.nats_url.split(",") if u.strip())
+
+    def refuse_anonymous_nats(self) -> None:
+        """Outside development, NATS credentials (or NATS_SECURED_OTHERWISE): checked when the
+        settings are built and when a service is put together, as the development keys are."""
+        if (self.environment != "development" and not self.nats_secured_otherwise
+                and not self.signs_in_to_nats()):
+            raise NatsCredentialsMissing()
+
     def refuse_development_defaults(self) -> None:
         """Outside development, no development secret: ``DevelopmentDefaults`` names each.
 
@@ -656,6 +702,7 @@ class Settings(BaseSettings):
         vault = [self.vault_master_key.get_secret_value(),
                  *(k.get_secret_value() for k in self.vault_old_master_keys)]
         self.refuse_development_defaults()
+        self.refuse_anonymous_nats()
         if any(len(k) < 32 for k in [*keys, *vault]):
             raise ValueError("AUTH_KEYS and vault master keys need 32+ characters each")
         if len(self.vault_lookup_key.get_secret_value()) < 32:
@@ -669,10 +716,20 @@ class Settings(BaseSettings):
                              "unset: the /ops routes then answer only on the loopback)")
         return self
 
-    @field_validator("oidc_issuer", "oidc_client_id", "oidc_audience", mode="before")
+    @model_validator(mode="after")
+    def _a_user_has_a_password(self) -> Settings:
+        if self.nats_password is not None and not self.nats_user:
+            raise ValueError("NATS_PASSWORD needs NATS_USER (the user it is the password of)")
+        if self.nats_user and self.nats_password is None and self.nats_creds_file is None:
+            raise ValueError("NATS_USER needs NATS_PASSWORD")
+        return self
+
+    @field_validator("oidc_issuer", "oidc_client_id", "oidc_audience", "nats_user",
+                     "nats_password", "nats_creds_file", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
-        """``OIDC_ISSUER=`` (a compose file's empty default) means no identity provider."""
+        """``OIDC_ISSUER=`` (a compose file's empty default) means no identity provider (and
+        ``NATS_USER=`` no NATS user)."""
         return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")

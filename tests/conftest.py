@@ -201,6 +201,9 @@ async def settings(database_url: str, nats_url: str, dropper: Dropper
                  read_wait_timeout_s=10.0, log_json=False, environment="production",
                  auth_keys=[TEST_AUTH_KEY], vault_master_key=TEST_VAULT_KEY,
                  vault_lookup_key=TEST_LOOKUP_KEY, survey_token_secret=TEST_SURVEY_SECRET,
+                 # The run's own nats-server, on the loopback, admits anyone (make test starts
+                 # it so); tests/deploy/test_nats_auth.py signs in as deploy/nats.conf's users.
+                 nats_secured_otherwise=True,
                  # Stories register residents freely; tests/security/test_presence.py holds
                  # the lookup limits to their own (small) numbers.
                  lookup_burst=1000, lookup_center_burst=1000,

@@ -177,7 +177,19 @@ def auth_env(settings: Settings) -> dict[str, str]:
         "VAULT_MASTER_KEY": settings.vault_master_key.get_secret_value(),
         "VAULT_LOOKUP_KEY": settings.vault_lookup_key.get_secret_value(),
         "SURVEY_TOKEN_SECRET": settings.survey_token_secret.get_secret_value(),
+        # ... and to reach NATS as the tests do (their own server admits anyone).
+        "NATS_SECURED_OTHERWISE": str(settings.nats_secured_otherwise).lower(),
+        **settings_nats_user(settings),
     }
+
+
+def settings_nats_user(settings: Settings) -> dict[str, str]:
+    """``NATS_USER`` / ``NATS_PASSWORD`` as the environment gives them, when the settings
+    have a user."""
+    if not settings.nats_user:
+        return {}
+    password = settings.nats_password.get_secret_value() if settings.nats_password else ""
+    return {"NATS_USER": settings.nats_user, "NATS_PASSWORD": password}
 
 
 @contextlib.asynccontextmanager

@@ -36,7 +36,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from shared.cli.servers import write_endpoints
-from shared.settings import ServiceName, Settings
+from shared.settings import ServiceName, Settings, without_password
 from tools.devservers import (
     DevServerError,
     ManagedServer,
@@ -152,7 +152,8 @@ def _table(database_url: str, nats_url: str, servers: list[ManagedServer],
            services: list[_Service]) -> Table:
     table = Table(title="sixstep is running (Ctrl-C stops it)")
     table.add_column("part", no_wrap=True)
-    table.add_column("listens on", no_wrap=True, min_width=len(database_url))
+    table.add_column("listens on", no_wrap=True,
+                     min_width=len(without_password(database_url)))
     table.add_column("also")
     table.add_column("pid", no_wrap=True)
     for service in services:
@@ -163,7 +164,7 @@ def _table(database_url: str, nats_url: str, servers: list[ManagedServer],
     for part, url in (("NATS", nats_url), ("PostgreSQL", database_url)):
         server = started.get(url)
         also = f"data in {server.data_dir}" if server else "given by the environment"
-        table.add_row(part, url, also, str(server.pid) if server else "")
+        table.add_row(part, without_password(url), also, str(server.pid) if server else "")
     return table
 
 

@@ -92,6 +92,8 @@ class ReaderSpec:
     upto: int
     last_seq: int
     parts: tuple[ReaderSpec, ...] = ()
+    #: How the reader signs in to NATS (``Settings.nats_credentials``), never shown.
+    credentials: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
 
 def replay_consumer_config(filters: Sequence[str], **policy: Any) -> ConsumerConfig:
@@ -457,7 +459,8 @@ async def _serve(spec: ReaderSpec, out: int) -> None:
     threading.Thread(target=watch_stdin, daemon=True, name="parent-watch").start()
     sending = ThreadPoolExecutor(1, thread_name_prefix="reader-send")
     # The batches carry each message's subject and bytes: its header lines are not read.
-    nc = await connect_to(spec.nats_url, "sixstep-replay-reader", headers=False)
+    nc = await connect_to(spec.nats_url, "sixstep-replay-reader", headers=False,
+                          **dict(spec.credentials))
     reader = open_reader(nc, spec)
     try:
         await reader.start()

@@ -350,7 +350,7 @@ class Replay:
                  parts: tuple[ReaderSpec, ...] = ()) -> ReaderSpec:
             return ReaderSpec(self.settings.nats_url, self.settings.stream_name, consumer,
                               tuple(filters), keep, self.batch_size, self.upto, self.last_seq,
-                              parts)
+                              parts, tuple(self.settings.nats_credentials().items()))
 
         assert self._js is not None
         if not 1 < len(self._filters) <= SPLIT_AT_MOST:

@@ -5,11 +5,13 @@ took the reader process some 0.6 s of CPU before it read its first message)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nats.aio.client import Client as NATS
+from nats.errors import Error as NatsError
 
 from shared.bus.headers import Client, StatusOnlyClient
 
@@ -23,12 +25,32 @@ async def said_in_one_line(error: Exception) -> None:
     log.warning("nats: %s: %s", type(error).__name__, error)
 
 
+class SignInRefused(NatsError):
+    """The servers refused this process's NATS credentials (or their absence)."""
+
+    def __str__(self) -> str:
+        return ("nats: the server refused the sign-in (Authorization Violation): check "
+                "NATS_USER and NATS_PASSWORD (or NATS_CREDS_FILE, or the user in NATS_URL)")
+
+
 async def connect_to(nats_url: str, name: str, *, reconnect: bool = True,
                      headers: bool = True, **options: Any) -> NATS:
     """A connection to the servers of ``nats_url`` (comma-separated); see
     :func:`shared.bus.jetstream.connect`, which takes them from the settings. Errors the
-    client meets are logged in one line unless ``options`` give an ``error_cb``."""
-    options.setdefault("error_cb", said_in_one_line)
+    client meets are logged in one line unless ``options`` give an ``error_cb``.
+
+    Credentials the servers refuse at the first connection raise :class:`SignInRefused`:
+    nats-py would try them again for ever (``max_reconnect_attempts=-1``), a CLI command
+    hanging and a service never saying why it does not start. Refused later (a password
+    rotated on the servers first), they are logged and tried again, as any reconnection."""
+    given_error_cb = options.pop("error_cb", said_in_one_line)
+    connecting = True
+
+    async def error_cb(error: Exception) -> None:
+        if connecting and "authorization violation" in str(error).lower():
+            raise SignInRefused() from None
+        await given_error_cb(error)
+
     nc = Client() if headers else StatusOnlyClient()
     given = options.pop("reconnected_cb", None)
     listeners: list[Callable[[], Awaitable[None]]] = []
@@ -43,17 +65,25 @@ async def connect_to(nats_url: str, name: str, *, reconnect: bool = True,
             except Exception as exc:  # one listener's slip stops neither the others nor nats-py
                 log.warning("nats: a reconnected listener failed: %s: %s", type(exc).__name__, exc)
 
-    await nc.connect(
-        servers=[s.strip() for s in nats_url.split(",")],
-        name=name,
-        allow_reconnect=reconnect,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
-        connect_timeout=5,
-        pending_size=64 * 1024 * 1024,
-        reconnected_cb=reconnected,
-        **options,
-    )
+    try:
+        await nc.connect(
+            servers=[s.strip() for s in nats_url.split(",")],
+            name=name,
+            allow_reconnect=reconnect,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=5,
+            pending_size=64 * 1024 * 1024,
+            reconnected_cb=reconnected,
+            error_cb=error_cb,
+            **options,
+        )
+    except SignInRefused:
+        with contextlib.suppress(Exception):
+            await nc.close()
+        raise
+    finally:
+        connecting = False
     return nc
 
 

@@ -137,9 +137,9 @@ async def connect(settings: Settings, name: str, *, reconnect: bool = True,
     delivered are a prefix of what was published on it; a reconnecting client can deliver a
     later message of a burst after an earlier one lost in the socket (the relay's own
     connection, ``shared.eventstore.outbox``). ``options`` go to nats-py's ``connect``
-    (callbacks)."""
+    (callbacks). It signs in as the settings' NATS user (``Settings.nats_credentials``)."""
     return await connect_to(settings.nats_url, name, reconnect=reconnect, headers=headers,
-                            **options)
+                            **settings.nats_credentials(), **options)
 
 
 def dead_letter_stream_config(settings: Settings) -> StreamConfig:

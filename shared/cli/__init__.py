@@ -129,4 +129,13 @@ def _listed_only() -> None:
 
 def main() -> None:
     register(sys.argv[1:])
-    app()
+    try:
+        app()
+    except Exception as exc:
+        # NATS refused the sign-in (shared.bus.connection.SignInRefused): said in one line,
+        # no URL (it may hold the password), exit 2 as for a server that does not answer.
+        # By name: importing nats here would slow every command's start.
+        if type(exc).__name__ != "SignInRefused":
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

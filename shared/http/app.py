@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 
+from shared.bus.connection import SignInRefused
 from shared.bus.jetstream import ServerTooOld
 from shared.bus.revocations import RevocationsUnread
 from shared.http.auth import install_auth
@@ -27,7 +28,7 @@ from shared.kernel.clock import Clock
 from shared.runtime import heap
 from shared.runtime.calendars import ClockAheadUntilRefused
 from shared.runtime.metrics import Metrics
-from shared.settings import DevelopmentDefaults, ServiceName, Settings
+from shared.settings import DevelopmentDefaults, NatsCredentialsMissing, ServiceName, Settings
 
 
 def new_app(**kwargs: Any) -> FastAPI:
@@ -53,8 +54,10 @@ def install_surface(app: FastAPI, settings: Settings, metrics: Metrics, *,
     (``shared.http.tracing``). ``clock``: the service's (a write's arrival on it is what its
     ``sent_at`` is measured against).
     Outside development a development secret stops it here
-    (``Settings.refuse_development_defaults``), however the settings were made."""
+    (``Settings.refuse_development_defaults``), and so does NATS without credentials
+    (``Settings.refuse_anonymous_nats``), however the settings were made."""
     settings.refuse_development_defaults()
+    settings.refuse_anonymous_nats()
     app.state.settings = settings
     app.state.runtime = None
     install_error_handlers(app, metrics)
@@ -105,7 +108,7 @@ def settle_garbage_collector() -> None:
 
 
 def _settings_problem(exc: Exception) -> str:
-    if isinstance(exc, DevelopmentDefaults | ClockAheadUntilRefused):
+    if isinstance(exc, DevelopmentDefaults | NatsCredentialsMissing | ClockAheadUntilRefused):
         return str(exc)
     errors = exc.errors() if hasattr(exc, "errors") else []
     return "; ".join(
@@ -127,7 +130,8 @@ def serve(service: ServiceName, create_app: Callable[[Settings], FastAPI]) -> No
         settings = Settings()
         configure_logging(settings.log_level, settings.log_json)
         app = create_app(settings)
-    except (ValidationError, DevelopmentDefaults, ClockAheadUntilRefused) as exc:
+    except (ValidationError, DevelopmentDefaults, NatsCredentialsMissing,
+            ClockAheadUntilRefused) as exc:
         # A start-up refusal an operator reads: the settings at fault, no traceback.
         print(f"sixstep {service}: refusing to start: {_settings_problem(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -138,7 +142,7 @@ def serve(service: ServiceName, create_app: Callable[[Settings], FastAPI]) -> No
         async with contextlib.AsyncExitStack() as stack:
             try:
                 state = await stack.enter_async_context(starting(app_))
-            except (ServerTooOld, RevocationsUnread) as exc:
+            except (ServerTooOld, RevocationsUnread, SignInRefused) as exc:
                 # A start-up refusal too, read the same way: one line, exit 2. Raised on, it
                 # was uvicorn's "Application startup failed" (exit 3) after a traceback of
                 # some 40 frames that Starlette hands uvicorn to log, the reason in its last

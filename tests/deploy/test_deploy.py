@@ -157,9 +157,15 @@ def test_follow_up_fans_policies_out_in_a_process_of_its_own_in_compose_and_k8s(
     assert sorted(pods) == ["api", "fanout", "workers", "workers"], pods
 
 
+#: The users' passwords the NATS nodes read (deploy/nats/nats.conf's authorization block).
+NATS_PASSWORDS = {f"NATS_{user}_PASSWORD": "p" * 40
+                  for user in ("INTAKE", "FOLLOWUP", "FEEDBACK", "OPS")}
+
+
 def _nats_config_is_valid(path: Path, **env: str) -> None:
     result = subprocess.run([str(find_nats_server()), "-t", "-c", str(path)],
-                            capture_output=True, text=True, env={**os.environ, **env},
+                            capture_output=True, text=True,
+                            env={**os.environ, **NATS_PASSWORDS, **env},
                             check=False, timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -264,6 +270,19 @@ def test_environment_comes_from_settings_and_config_that_exist() -> None:
     shipped = {**config_maps["sixstep-config"], **secrets["sixstep-secrets"]}
     with pytest.raises(ValidationError, match="32"):  # the placeholder secrets cannot go live
         settings_from(shipped)
+    # Each service's own NATS user, as its workloads' env gives it (the nats-server's
+    # passwords are no setting: the workloads pass one as NATS_PASSWORD).
+    for file, doc in workloads():
+        for container in pod(doc)["containers"]:
+            if container["image"] == "sixstep" and args_of(container)[0] != "nats-server":
+                env = {var["name"]: var for var in container.get("env", [])}
+                user = env["NATS_USER"]["value"]
+                key = env["NATS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"]
+                assert key == f"NATS_{user.upper()}_PASSWORD", file
+    nats_passwords = {k for k in shipped if k.startswith("NATS_") and k.endswith("_PASSWORD")}
+    assert nats_passwords == set(NATS_PASSWORDS)
+    shipped = {k: v for k, v in shipped.items() if k not in nats_passwords}
+    shipped |= {"NATS_USER": "intake", "NATS_PASSWORD": "CHANGE-ME"}
     filled = {k: own_value(k, v) for k, v in shipped.items()}
     assert settings_from(filled).environment == "production"
     # Each placeholder left in alone is refused, naming it: some are 32 characters long, as
@@ -329,3 +348,37 @@ def test_kubernetes_worker_replicas_split_the_partitions_exactly(service: str) -
     config = next(d for _, d in manifests() if d["kind"] == "ConfigMap"
                   and d["metadata"]["name"] == "sixstep-config")["data"]
     _assert_partition_split(workers, int(config["PARTITIONS"]), f"k8s {service}")
+
+
+def test_only_the_services_and_the_ops_job_reach_nats_and_postgres() -> None:
+    """deploy/k8s/network-policy.yaml: no cluster here, so what can be checked without one:
+    the policies are there, select the NATS and PostgreSQL pods, and admit exactly the pods of
+    the workloads that connect to them (every one of which exists)."""
+    policies = {d["metadata"]["name"]: d for _, d in manifests() if d["kind"] == "NetworkPolicy"}
+    assert set(policies) == {"nats", "postgres"}
+    pods = {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"]
+            for _, d in workloads()}
+    clients = {labels["app"] for name, labels in pods.items()
+               if labels["app"] not in ("nats", "postgres")}
+    assert clients == {"intake", "followup", "feedback", "sixstep-ops"}
+    for server, port in (("nats", 4222), ("postgres", 5432)):
+        spec = policies[server]["spec"]
+        assert spec["podSelector"]["matchLabels"] == {"app": server}
+        assert spec["policyTypes"] == ["Ingress"]
+        admitted: set[str] = set()
+        for rule in spec["ingress"]:
+            by_rule: set[str] = set()
+            for peer in rule["from"]:
+                assert set(peer) == {"podSelector"}, "pods of this namespace only"
+                selector = peer["podSelector"]
+                by_rule |= set(selector.get("matchLabels", {}).values())
+                for expression in selector.get("matchExpressions", []):
+                    assert (expression["key"], expression["operator"]) == ("app", "In")
+                    by_rule |= set(expression["values"])
+            if by_rule & clients:
+                assert {p["port"] for p in rule["ports"]} == {port}
+            admitted |= by_rule
+        assert admitted - {server} == clients, server
+    cluster = next(r for r in policies["nats"]["spec"]["ingress"]
+                   if r["from"] == [{"podSelector": {"matchLabels": {"app": "nats"}}}])
+    assert {p["port"] for p in cluster["ports"]} == {4222, 6222}

@@ -13,7 +13,7 @@ import contextlib
 import itertools
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -143,7 +143,10 @@ async def _serve(app: FastAPI, port: int, stack: contextlib.AsyncExitStack) -> s
 
 
 @contextlib.asynccontextmanager
-async def running_center(settings: Settings) -> AsyncIterator[Center]:
+async def running_center(settings: Settings, *, own: Mapping[str, Mapping[str, Any]] | None = None
+                         ) -> AsyncIterator[Center]:
+    """The three services on free ports; ``own``: a service's settings of its own (its NATS
+    user), over ``settings``."""
     ports = {name: free_port() for name in ("intake", "followup", "feedback")}
     settings = settings.model_copy(update={
         "feedback_tick_s": 0.05,
@@ -153,8 +156,11 @@ async def running_center(settings: Settings) -> AsyncIterator[Center]:
         "feedback_port": ports["feedback"]})
     sender = KeptSender()
     async with contextlib.AsyncExitStack() as stack:
-        apps = {"intake": intake_app(settings), "followup": followup_app(settings),
-                "feedback": feedback_app(settings, sender=sender)}
+        def of(name: str) -> Settings:
+            return settings.model_copy(update=dict((own or {}).get(name, {})))
+
+        apps = {"intake": intake_app(of("intake")), "followup": followup_app(of("followup")),
+                "feedback": feedback_app(of("feedback"), sender=sender)}
         urls = dict(zip(apps, await asyncio.gather(
             *(_serve(app, ports[name], stack) for name, app in apps.items())), strict=True))
         center = Center(settings, urls, sender)

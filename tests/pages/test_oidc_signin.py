@@ -114,6 +114,7 @@ async def center(database_url: str, nats_url: str, provider: str) -> AsyncIterat
         subject_prefix=f"o{tag}", schema_prefix=f"o{tag}_", partitions=4,
         consumer_backoff_s=(0.05, 0.1, 0.2, 0.3), consumer_max_deliver=3,
         read_wait_timeout_s=10.0, log_json=False, log_level="WARNING", environment="production",
+        nats_secured_otherwise=True,  # the run's own nats-server (tests/deploy/test_nats_auth)
         auth_keys=["pages-test-auth-key-" + secrets.token_hex(16)],
         vault_master_key="pages-test-vault-master-key-" + secrets.token_hex(16),
         vault_lookup_key="pages-test-vault-lookup-key-" + secrets.token_hex(16),

@@ -139,7 +139,7 @@ def test_development_keys_are_refused_outside_development() -> None:
         Settings(auth_keys=["short"])
     ok = Settings(environment="production", auth_keys=[NEW_KEY, OLD_KEY],
                   vault_master_key="m" * 40, vault_lookup_key="l" * 40,
-                  survey_token_secret="s" * 40)
+                  survey_token_secret="s" * 40, nats_user="intake", nats_password="n" * 40)
     assert ok.auth_keys[0].get_secret_value() == NEW_KEY
     assert DEV_AUTH_KEY in [k.get_secret_value() for k in Settings().auth_keys]
 
