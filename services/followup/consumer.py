@@ -382,6 +382,10 @@ def _waits_on(before: _Before | None, key: UUID, steps: list[tuple[Envelope, Eff
     return None
 
 
+class _WouldWait(Exception):
+    """A merged batch's ``MEETS`` lock was not free at once (``MEETS_AT_ONCE``)."""
+
+
 class _BeforeRefused(Exception):
     """A merged batch's step waited on the batch before, and that was refused."""
 
@@ -1456,6 +1460,15 @@ the cases a batch resolves or reopens, exclusive for the case of the rule ``retr
 applies again. A plan step and a handover or urgency of the case it names: shared for the
 cases a batch hands over or may make urgent, exclusive for those its plan steps name (plan
 steps are few: two of them in one bucket wait for each other, nothing else does)."""
+MEETS_AT_ONCE = MEETS.replace("SELECT 1 FROM pg_advisory_xact_lock",
+                              "SELECT pg_try_advisory_xact_lock")
+"""``MEETS`` for a batch merged into the one in hand (``Rules.merges``): each lock taken only
+if it is free at once (``pg_try_advisory_xact_lock``), a row each saying whether it was. The
+merged batch asks after the batch in hand took its own, out of the one statement's order: two
+replicas merging each other's resident's care flag (or plan step) waited for each other in a
+circle until PostgreSQL's deadlock detection refused one (``deadlock_timeout`` on both).
+Not free, the merged batch is handed back (``_WouldWait``: its savepoint rolled back, what
+it took released), to be applied as the next batch, holding nothing while it waits."""
 #: Buckets of residents (a power of two, less one): a batch takes at most this many locks
 #: plus one, whatever its size (PostgreSQL's lock table is shared and bounded), and a care
 #: flag waits only for the batches resolving a case of a resident in its bucket.
@@ -1566,8 +1579,12 @@ async def _meet(conn: asyncpg.Connection, events: Sequence[Envelope],
     if parked_case is not None:
         alone.append(parked_case)
     # A case opened in the batch has no case_refs row yet: its resident from the opening.
-    await conn.fetch(MEETS, list(ids.resolved), ids.opened, ids.cared, CARE_BUCKETS,
-                     [*ids.turned, *ids.owned], CASE_BUCKETS, alone)
+    merged = _BEFORE.get() is not None
+    taken = await conn.fetch(MEETS_AT_ONCE if merged else MEETS, list(ids.resolved),
+                             ids.opened, ids.cared, CARE_BUCKETS, [*ids.turned, *ids.owned],
+                             CASE_BUCKETS, alone)
+    if merged and not all(row[0] for row in taken):
+        raise _WouldWait("a merged batch's lock is held by another transaction: handed back")
 
 
 def _turns(e: Envelope) -> bool:
