@@ -217,3 +217,40 @@ async def test_a_merged_batch_does_not_act_on_a_plan_whose_command_was_refused(
         assert acked[-1] == 2
         assert _stored(center, unsolved).status == "cancelled"
         assert _stored(center, second_check).status == "scheduled"
+
+
+@pytest.mark.parametrize("day", DAYS, ids=lambda d: d.strftime("%Y-%m-%d"))
+async def test_a_merged_batch_of_another_case_refused_with_the_batch_before_stands_once(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch, day: datetime) -> None:
+    """The resident's other case is resolved while the reopening's "not solved" follow-up
+    waits for its round: merged, it plans its check at once (no step of the reopened case,
+    nothing to wait for). The reopening is refused: both go back, the check already stored
+    (the merged batch's commands do not wait for the batch before's). Applied again in
+    order, the check is found under the same id, scheduled once, and its row written; the
+    merge is counted once, when it committed (before, also when it was rolled back with the
+    batch before: ``sixstep_consumer_merged_batches_total`` counted merges that never stood)."""
+    async with center_day(settings, day, with_intake=False) as center:
+        consumer, acked = _rules_consumer(center)
+        case_id, other, resident = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        await _applied(consumer, center, _items([
+            _opened(case_id, resident, day), _resolved(case_id, 2, day),
+            _opened(other, resident, day)], 1))
+        first = _items([_reopened(case_id, 3, day, "resident_says_unsolved")], 4)
+        nxt = _items([_resolved(other, 2, day)], 5)
+        check = follow_up_id_for("resolution", cast(Envelope, nxt[0].envelope).event_id)
+        go = _hold_first_plans(monkeypatch, center.app.state.followups, refuse=True)
+        ahead = _read_ahead(consumer, nxt)
+        with pytest.raises(Unavailable):
+            await _taken_then_let_go(consumer, center, first, ahead, go)
+        assert ahead == [i.msg for i in nxt], "the resolution is the next batch again"
+        assert [cast(Msg, i.msg).answer for i in first + nxt] == [None, None]
+        assert await _rows(center, other) == set()  # rolled back with the batch before
+        assert consumer.stats.merged == 0, "a merge rolled back with its batch was counted"
+
+        _read_ahead(consumer, nxt)
+        await _applied(consumer, center, first)
+        assert consumer.stats.merged == 1
+        assert [cast(Msg, i.msg).answer for i in first + nxt] == ["ack", "ack"]
+        assert acked[-1] == 2  # one write, after the commit
+        assert _stored(center, check).status == "scheduled"
+        assert await _rows(center, other) == {(check, "post_resolution_check")}
