@@ -154,10 +154,6 @@ class Batches:
             if not committed:  # rolled back with it: the merged batch is the next again
                 self._unmerge()
         merged, self._merged = self._merged, []
-        if merged:
-            # Counted here, not as taken: a merge rolled back with its batch (a refused
-            # command of the batch's) is no merge (``sixstep_consumer_merged_batches_total``).
-            self.stats.merged += 1
         await self._ack([item.msg for item in items] + [item.msg for item in merged])
         self.stats.applied += len(items) + len(merged)
         return None
@@ -214,7 +210,8 @@ class Batches:
                 # a lock held all evening on the merged rows showed nowhere an alert reads.
                 self._timed_out(exc)
             return
-        self._merged = items  # counted once committed with the batch (``stats.merged``)
+        self._merged = items
+        self.stats.merged += 1
 
     def _decoded_prefix(self, ahead: list[Msg]) -> list[Msg]:
         """The messages at the front of the read-ahead already decoded, a batch at most
