@@ -188,6 +188,7 @@ class Measured:
     appended: int = 0
     group_commit: float = 0.0
     batches: int = 0
+    merged: int = 0  # batches taken into the one before while it waited (``Merging``)
     rounds: int = 0  # group-commit rounds its appends took
     #: The servers' CPU per event while the consumer drained (PostgreSQL, nats-server), and
     #: nats-server's while raw fetch + ack read the share: a consumer that waits on
@@ -312,6 +313,7 @@ async def measure_service(runtime: Runtime, only: set[str] | None, gc_events: in
             out.append(Measured(name, runtime.service, type(consumer.handler).__name__, events,
                                 events / seconds, raw_rate, cpu * 1e6 / max(events, 1),
                                 raw_cpu * 1e6, appended, batches=consumer.stats.batches,
+                                merged=consumer.stats.merged,
                                 rounds=rounds, pg_us=pg * 1e6 / max(events, 1),
                                 nats_us=nats * 1e6 / max(events, 1),
                                 raw_nats_us=raw_nats * 1e6))
@@ -405,7 +407,8 @@ def report(f: dict[str, Any]) -> None:
               f"nats-server {m.raw_nats_us:,.0f})")
         label = f"{m.consumer}: {m.handler}"
         line = (f"{label:<56} {m.rate:>9,.0f} /s  = {m.rate / m.raw_rate:.2f} x raw_fetch "
-                f"({m.batches:,} batches; CPU {m.cpu_us:,.0f} us/event; PostgreSQL "
+                f"({m.batches:,} batches{f', {m.merged:,} merged' if m.merged else ''}; "
+                f"CPU {m.cpu_us:,.0f} us/event; PostgreSQL "
                 f"{m.pg_us:,.0f}, nats-server {m.nats_us:,.0f})")
         if m.appended:
             seconds = m.events / m.rate

@@ -88,10 +88,11 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
 from operator import itemgetter
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -119,7 +120,7 @@ from services.followup.domain import (
     referral_id_for,
     referral_overdue_follow_up_id,
 )
-from shared.bus.consumer import Meanwhile
+from shared.bus.consumer import Meanwhile, More
 from shared.contracts import Envelope
 from shared.contracts.followup import (
     ContactChannel,
@@ -140,6 +141,7 @@ from shared.kernel.calendar import (
 from shared.kernel.errors import AlreadyDoneError, InvalidCommand, NotFound, RuleViolated
 from shared.kernel.moments import judged_by
 from shared.kernel.serving import NAMING, SERVING, staff_of_step
+from shared.kernel.tasks import cancel_and_wait
 from shared.readmodels import bulk
 
 log = structlog.get_logger("sixstep.followup.rules")
@@ -302,20 +304,94 @@ class _Deferred:
     """The follow-ups the last steps of a batch's cases plan (``Rules._schedule``), sent in
     one command as soon as the last of those cases has run its last step (``passed``): in
     the same round as the commands sent before it, when every case got there without
-    waiting for an answer."""
+    waiting for an answer.
 
-    __slots__ = ("cases", "plans", "sent")
+    Also what the cases' steps came to (``rows`` for ``rule_followups``, ``parked``), noted
+    as each case passes its last step: once every case has (``all_passed``), every command
+    of the batch is sent and what it planned is known, before any answer is in. The batch
+    writes those rows then, and may take the next batch meanwhile (``Rules.apply``)."""
+
+    __slots__ = ("all_passed", "cases", "parked", "plans", "rows", "sent")
 
     def __init__(self, cases: int) -> None:
         self.cases = cases  # the batch's cases still before their last step
         self.plans: list[Plan] = []
         self.sent: Sent | None = None
+        self.rows: list[Row] = []
+        self.parked: list[tuple[Envelope, str, int | None]] = []
+        self.all_passed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if cases == 0:
+            self.all_passed.set_result(None)
 
-    def passed(self, followups: FollowUps) -> None:
-        """A case ran its last step: the plans go once every case has."""
+    def passed(self, followups: FollowUps, rows: list[Row],
+               parked: list[tuple[Envelope, str, int | None]]) -> None:
+        """A case ran its last step (what its steps planned: ``rows``, ``parked``): the plans
+        go once every case has."""
+        self.rows.extend(rows)
+        self.parked.extend(parked)
         self.cases -= 1
-        if self.cases == 0 and self.plans:
-            self.sent = followups.schedule_each(self.plans)
+        if self.cases == 0:
+            if self.plans:
+                self.sent = followups.schedule_each(self.plans)
+            self.all_passed.set_result(None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Before:
+    """The batch a merged batch is applied in (``Merging``): the cases whose steps it ran
+    (``cases``: the keys its steps were run under) and its answers (``answers``: what it
+    waits on, every command of it sent)."""
+
+    cases: frozenset[UUID]
+    answers: asyncio.Future[Any]
+
+    async def stood(self) -> None:
+        """Once its answers are in: raised if any was a refusal. A merged batch's steps of a
+        case the batch before ran, and its residents' refusals and care, act only once that
+        batch's commands stand: a follow-up it planned whose command was refused (the store
+        away past its due time) is in ``rule_followups`` already, and a reopening merged
+        behind it would cancel a check never stored, a handover move it, and so on. Refused,
+        the merged batch is handed back (nothing of it stands) and applied after the batch
+        before again."""
+        await asyncio.wait((self.answers,))
+        if self.answers.cancelled():
+            raise _BeforeRefused("the batch before was stopped")
+        for outcome in _outcomes(self.answers.result()):
+            if isinstance(outcome, BaseException):
+                raise _BeforeRefused(f"the batch before was refused: {outcome!r}"[:300])
+
+
+def _outcomes(settled: Any) -> Iterable[Any]:
+    """Every outcome in a gather's results (``return_exceptions``), nested ones too."""
+    for outcome in settled:
+        if isinstance(outcome, list):
+            yield from _outcomes(outcome)
+        else:
+            yield outcome
+
+
+def _waits_on(before: _Before | None, key: UUID, steps: list[tuple[Envelope, Effect]]
+              ) -> _Before | None:
+    """The batch before, when a merged batch's steps under ``key`` act on what it planned:
+    steps of a case it ran steps of, and a plan's steps (a link reaches a step's reminder
+    planned under the plan's key, or another case's)."""
+    if before is None:
+        return None
+    if key in before.cases or any(e.type in PLAN_STEPS for e, _ in steps):
+        return before
+    return None
+
+
+class _WouldWait(Exception):
+    """A merged batch's ``MEETS`` lock was not free at once (``MEETS_AT_ONCE``)."""
+
+
+class _BeforeRefused(Exception):
+    """A merged batch's step waited on the batch before, and that was refused."""
+
+
+_BEFORE: ContextVar[_Before | None] = ContextVar("followup_rules_before", default=None)
+"""Set while a batch applies the next one in its transaction (``Rules.apply``)."""
 
 
 _DEFERRED: ContextVar[_Deferred | None] = ContextVar("followup_rules_deferred", default=None)
@@ -334,8 +410,10 @@ ConsentOf = Callable[[UUID | None], Consent]
 
 class _Planned:
     """What rules of earlier batches scheduled for the batch's cases (``rule_followups``),
-    read in one query at the start of the batch: the batch's own rows are written only at its
-    end, so every rule of the batch sees what it would have read on its own."""
+    read in one query at the start of the batch: the batch's own rows are written only once
+    every case of it has run its steps (each rule of the batch gets what its case's earlier
+    steps planned as ``earlier``), so every rule sees what it would have read on its own. A
+    batch merged behind it (``Rules.merges``) reads them."""
 
     def __init__(self, rows: Sequence[asyncpg.Record]) -> None:
         self.by_case: dict[UUID, list[tuple[UUID, str]]] = defaultdict(list)
@@ -359,6 +437,11 @@ class Rules:
     #: (``shared.bus.consumer.Waiting``): a batch waited for its commands after its own
     #: writes for longer than that statement takes.
     waits = True
+    #: While a batch's commands wait for their group-commit rounds, the next batch read ahead
+    #: is applied in its transaction (``shared.bus.consumer.Merging``): read, folded, its
+    #: cases written and its steps run, its commands queued behind this batch's. Its steps of
+    #: a case this batch ran steps of act once this batch's answers stand (``_Before``).
+    merges = True
     #: Events the rules read nothing of: tracked without being decoded whole or handed here.
     ignores = IGNORED
 
@@ -370,7 +453,11 @@ class Rules:
         self._tables = bulk.Tables()
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope],
-                    meanwhile: Meanwhile | None = None) -> None:
+                    meanwhile: Meanwhile | None = None, *, more: More | None = None
+                    ) -> None:
+        # Applied merged into the batch before (``more``): its cases' steps and its residents'
+        # wait for that batch's answers (``_Before.stood``).
+        before = _BEFORE.get()
         refs, known, planned = await _read(conn, events)
         for e in events:
             known.remember(e)  # the whole batch: a rule plans with the latest word
@@ -414,9 +501,12 @@ class Rules:
         # rest go on): the batch is re-run one event at a time after the rollback, and its
         # commands would meet the ones still in flight.
         deferred = _Deferred(len(per_case))
-        commands = asyncio.gather(*(self._run_in_order(conn, steps, deferred)
-                                    for steps in per_case.values()), return_exceptions=True)
+        commands = asyncio.gather(*(
+            self._run_in_order(conn, steps, deferred, _waits_on(before, key, steps))
+            for key, steps in per_case.items()), return_exceptions=True)
         failure: BaseException | None = None
+        noted = False
+        parked: list[tuple[Envelope, str, int | None]] = []
         try:
             await refs.save(conn, self._tables)
             await known.save(conn)
@@ -425,6 +515,11 @@ class Rules:
                 await meanwhile()  # the consumer's tracking, while the commands run
             latest = {UUID(e.payload["resident_id"]): e for e in events
                       if e.service == "intake" and e.type in residents.TYPES}
+            cared = _cared_now(events, known)
+            if before is not None and (known.narrowed or cared):
+                # What may still reach them includes what the batch before planned: acted on
+                # once it stands.
+                await before.stood()
             respecting: list[list[tuple[Envelope, Effect]]] = []
             for resident_id, cause in known.narrowed.items():
                 # What may still reach them, read after this batch's cases are written.
@@ -432,14 +527,42 @@ class Rules:
                 respecting.append([(latest[resident_id], self._respect(
                     found, known.consent(resident_id), cause))])
             # A resident found to need more care after a resolution: its check comes early.
-            for resident_id, e in _cared_now(events, known).items():
+            for resident_id, e in cared.items():
                 if (early := await self._checks_early(conn, resident_id, e)) is not None:
                     respecting.append([(e, early)])
             respected = await asyncio.gather(*(self._run_in_order(conn, steps)
                                                for steps in respecting),
                                              return_exceptions=True)
+            # Every case past its last step: every command of the batch sent, and what its
+            # steps planned known (``_Deferred``). Its rows are written now, while the
+            # answers come: a batch merged next (below) reads them, and a failure still rolls
+            # them back with the transaction. Before, written only after the answers.
+            await asyncio.wait((deferred.all_passed, commands),
+                               return_when=asyncio.FIRST_COMPLETED)
+            noted = deferred.all_passed.done() and not any(
+                isinstance(r, BaseException) for r in respected)
+            if noted:
+                parked = await self._note(conn, deferred, respected)
         except BaseException as exc:  # cancelled too: the cases' commands settle first
             failure = exc
+        plans: asyncio.Future[None] | None = None  # the last follow-ups' answer, if awaited
+        if failure is None and noted and more is not None and (
+                not commands.done() or deferred.sent is not None):
+            # The next batch while this one's answers come: nothing of this batch is left to
+            # do after them but raise a refusal, and nothing of it is sent later. The next
+            # batch reads this one's rows (same transaction), and its steps of this batch's
+            # cases act once this batch's answers stand (``_Before.stood``).
+            if deferred.sent is not None:
+                plans = asyncio.ensure_future(answered([deferred.sent]))
+            settling = asyncio.gather(commands, *(() if plans is None else (plans,)),
+                                      return_exceptions=True)
+            merging = _BEFORE.set(_Before(frozenset(per_case), settling))
+            try:
+                await more(settling)
+            except BaseException as exc:  # cancelled: as a batch cancelled in its writes
+                failure = exc
+            finally:
+                _BEFORE.reset(merging)
         try:
             ran = await commands  # settled before the transaction ends, whatever happened
         except asyncio.CancelledError as exc:
@@ -448,26 +571,39 @@ class Rules:
             # The batch goes back: the last follow-ups' command, sent by the last case to
             # pass its last step, is withdrawn (not sent if not yet sent), as the cases'
             # queued ones are; left alone, it went on to the store past this transaction.
+            if plans is not None:
+                await cancel_and_wait(plans)
             if deferred.sent is not None:
                 deferred.sent.withdraw()
             raise failure
+        if deferred.sent is not None and plans is None:
+            plans = asyncio.ensure_future(answered([deferred.sent]))
         if failure is not None:
-            if deferred.sent is not None:  # answered before the transaction ends
-                await asyncio.gather(answered([deferred.sent]), return_exceptions=True)
+            if plans is not None:  # answered before the transaction ends
+                await asyncio.gather(plans, return_exceptions=True)
             raise failure
         ran = [*ran, *respected]
         failed = [r for r in ran if isinstance(r, BaseException)]
-        if deferred.sent is not None:  # the cases' last follow-ups planned, in one command
+        if plans is not None:  # the cases' last follow-ups planned, in one command
             # Answered before anything else happens, also when a case failed (nothing left
             # running past this transaction; the batch is then applied again one event at a
             # time, and these plans are found there).
-            plans = await asyncio.gather(answered([deferred.sent]), return_exceptions=True)
-            failed += [r for r in plans if isinstance(r, BaseException)]
+            answers = await asyncio.gather(plans, return_exceptions=True)
+            failed += [r for r in answers if isinstance(r, BaseException)]
         if failed:
             raise failed[0]
-        results = cast(list[tuple[list[Row], list[tuple[Envelope, str, int | None]]]], ran)
-        rows = [row for result in results for row in result[0]]
-        parked = [p for result in results for p in result[1]]
+        if not noted:  # never, with nothing failed: every case passed its last step
+            parked = await self._note(conn, deferred, respected)
+        if parked and self.on_parked is not None:
+            self.on_parked(await parking.count(conn))
+
+    async def _note(self, conn: asyncpg.Connection, deferred: _Deferred,
+                    respected: Sequence[Any]) -> list[tuple[Envelope, str, int | None]]:
+        """What a batch's steps planned (``rule_followups``) and the rules it parked: its
+        cases' (``deferred``) and its residents' (``respected``: each a ``_run_in_order``'s
+        result). Returns what was parked."""
+        rows = [*deferred.rows, *(row for r in respected for row in r[0])]
+        parked = [*deferred.parked, *(p for r in respected for p in r[1])]
         if rows:
             await bulk.insert_rows(conn, self._tables, "rule_followups", RULE_FOLLOWUP_COLUMNS,
                                    bulk.first_of_each(rows, 2))
@@ -475,11 +611,10 @@ class Rules:
             parked = await _behind_steps(conn, parked)
         for e, reason, year in parked:
             await parking.park(conn, e, reason, year)
-        if parked and self.on_parked is not None:
-            self.on_parked(await parking.count(conn))
+        return parked
 
     async def _run_in_order(self, conn: asyncpg.Connection, steps: list[tuple[Envelope, Effect]],
-                            deferred: _Deferred | None = None
+                            deferred: _Deferred | None = None, before: _Before | None = None
                             ) -> tuple[list[Row], list[tuple[Envelope, str, int | None]]]:
         """A case's steps, one after the other. ``deferred``: the batch's, where the last
         step's follow-ups to plan go (``_schedule``) instead of a command each: nothing after
@@ -491,13 +626,18 @@ class Rules:
         (``_send``: a follow-up planned, an obligation watched, a help task opened, a
         referral sent) is queued and the next step runs at once: the case's commands reach the
         group commit in the case's order, most of a batch's in one round, each with its own
-        answer, every answer awaited (the first failure raised) before the case is done."""
+        answer, every answer awaited (the first failure raised) before the case is done.
+
+        ``before``: the batch this one is merged into, when it ran steps of the case: the
+        case's steps run once its answers stand (``_Before.stood``)."""
         rows: list[Row] = []
         parked: list[tuple[Envelope, str, int | None]] = []
         last = len(steps) - 1
         sent: list[Sent] = []
         queued = _SENT.set(sent) if deferred is not None else None
         try:
+            if before is not None:
+                await before.stood()
             for i, (e, effect) in enumerate(steps):
                 token = _DEFERRED.set(deferred) if deferred is not None and i == last else None
                 try:
@@ -514,12 +654,12 @@ class Rules:
                 finally:
                     if token is not None:
                         _DEFERRED.reset(token)
-                if token is not None:  # not when it failed: then the batch plans nothing
-                    deferred.passed(self.followups)  # type: ignore[union-attr]
                 if isinstance(result, list):
                     rows.extend(result)
                 elif result is not None:
                     rows.append(result)
+                if token is not None:  # not when it failed: then the batch plans nothing
+                    deferred.passed(self.followups, rows, parked)  # type: ignore[union-attr]
         except asyncio.CancelledError:
             for one in sent:  # nobody will await them: not sent if not yet sent
                 one.withdraw()
@@ -1320,6 +1460,15 @@ the cases a batch resolves or reopens, exclusive for the case of the rule ``retr
 applies again. A plan step and a handover or urgency of the case it names: shared for the
 cases a batch hands over or may make urgent, exclusive for those its plan steps name (plan
 steps are few: two of them in one bucket wait for each other, nothing else does)."""
+MEETS_AT_ONCE = MEETS.replace("SELECT 1 FROM pg_advisory_xact_lock",
+                              "SELECT pg_try_advisory_xact_lock")
+"""``MEETS`` for a batch merged into the one in hand (``Rules.merges``): each lock taken only
+if it is free at once (``pg_try_advisory_xact_lock``), a row each saying whether it was. The
+merged batch asks after the batch in hand took its own, out of the one statement's order: two
+replicas merging each other's resident's care flag (or plan step) waited for each other in a
+circle until PostgreSQL's deadlock detection refused one (``deadlock_timeout`` on both).
+Not free, the merged batch is handed back (``_WouldWait``: its savepoint rolled back, what
+it took released), to be applied as the next batch, holding nothing while it waits."""
 #: Buckets of residents (a power of two, less one): a batch takes at most this many locks
 #: plus one, whatever its size (PostgreSQL's lock table is shared and bounded), and a care
 #: flag waits only for the batches resolving a case of a resident in its bucket.
@@ -1430,8 +1579,12 @@ async def _meet(conn: asyncpg.Connection, events: Sequence[Envelope],
     if parked_case is not None:
         alone.append(parked_case)
     # A case opened in the batch has no case_refs row yet: its resident from the opening.
-    await conn.fetch(MEETS, list(ids.resolved), ids.opened, ids.cared, CARE_BUCKETS,
-                     [*ids.turned, *ids.owned], CASE_BUCKETS, alone)
+    merged = _BEFORE.get() is not None
+    taken = await conn.fetch(MEETS_AT_ONCE if merged else MEETS, list(ids.resolved),
+                             ids.opened, ids.cared, CARE_BUCKETS, [*ids.turned, *ids.owned],
+                             CASE_BUCKETS, alone)
+    if merged and not all(row[0] for row in taken):
+        raise _WouldWait("a merged batch's lock is held by another transaction: handed back")
 
 
 def _turns(e: Envelope) -> bool:

@@ -1,8 +1,11 @@
 """The rules plan a case's last follow-ups of a batch in one command at the end of the batch
 (``Rules._schedule``, ``FollowUps.schedule_each``). That command is recorded before the
-batch's own transaction (its ``rule_followups`` rows, its tracking) commits: a batch that
-fails after it, as a process killed between the two would, is applied again and must plan
-nothing twice, and what it remembers must still let the next batch cancel the check."""
+batch's own transaction (its ``rule_followups`` rows, written while the command is in
+flight, its tracking) commits: a batch that fails after sending it, as a process killed
+before the commit would, is applied again and must plan nothing twice, and what it
+remembers must still let the next batch cancel the check. (A failed batch's plans are
+answered before its transaction ends: the command is in the store when it is applied
+again.)"""
 
 from __future__ import annotations
 
@@ -32,9 +35,9 @@ async def test_a_resolution_whose_batch_failed_after_its_check_was_planned_plans
         sent: list[int] = []
         each = followups.schedule_each
 
-        async def counted(plans: Any) -> Any:
+        def counted(plans: Any) -> Any:  # counted as it is sent
             sent.append(len(plans))
-            return await each(plans)
+            return each(plans)
 
         followups.schedule_each = counted
         insert = consumer.bulk.insert_rows

@@ -261,7 +261,7 @@ class Batches:
             return  # only events the handler ignores: only tracked
         if more is not None and getattr(self.handler, "merges", False):
             self._merging = False
-            await cast(Merging, self.handler).apply(conn, events, more)
+            await cast(Merging, self.handler).apply(conn, events, more=more)
         elif prepared is not None and _same(prepared.events, events):
             await cast(Preparing, self.handler).apply(conn, events, prepared.result)
         elif getattr(self.handler, "waits", False):

@@ -88,7 +88,9 @@ class Merging(Handler, Protocol):
     or not at all (a savepoint that failed, or events not all new, hands them back to be
     applied as the next batch). The merged batch is given no ``more`` of its own. A handler
     says so with ``merges = True``; ``more`` is None where the batch is not the usual one
-    (sorted by its rows, one by one, isolated)."""
+    (sorted by its rows, one by one, isolated). ``more`` is given by keyword: a handler that
+    is also :class:`Waiting` (follow-up's rules) takes ``meanwhile`` in the third place, for
+    the batches that are not the usual one."""
 
     merges: bool
 
