@@ -357,6 +357,27 @@ def _settle_then_free(items: list[_Item], free: asyncio.Future[None],
         free.set_exception(error)
 
 
+class Expecting:
+    """``GroupCommitter.expecting``'s hold on the background lane: ``done`` (once, or as the
+    ``with`` ends) when the caller's commands are queued or none will come."""
+
+    __slots__ = ("_committer",)
+
+    def __init__(self, committer: GroupCommitter) -> None:
+        self._committer: GroupCommitter | None = committer
+
+    def done(self) -> None:
+        committer, self._committer = self._committer, None
+        if committer is not None:
+            committer._expected_done()
+
+    def __enter__(self) -> Expecting:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.done()
+
+
 class Sent:
     """A command queued by ``GroupCommitter.send``: ``await`` it for its answer (once), or
     ``withdraw`` it when nobody will."""
@@ -416,7 +437,9 @@ class GroupCommitter:
     time and only when no live command (a request, a consumer's) is queued, or when the
     oldest of them has waited ``background_patience_s`` (live commands that never stop do
     not starve it). A live command that comes while a round of 500 sends is in hand is
-    written after the chunk being written, before the rest; each lane keeps its order.
+    written after the chunk being written, before the rest; each lane keeps its order. A
+    live caller about to submit (a consumer deciding its batch) holds the lane too
+    (``expecting``): a chunk begun just before its command came was the wait left.
     """
 
     def __init__(self, app: Application, *, max_batch: int = 256, max_wait_ms: float = 2.0,
@@ -452,6 +475,7 @@ class GroupCommitter:
         self._later: deque[_Item] = deque()
         self.background_batch = max(1, min(background_batch, max_batch))
         self.background_patience = background_patience_s
+        self._expected = 0  # live callers about to submit (``expecting``), on the loop
         # Every write not answered yet, by its due time (loop time; a heap, ``_expect``).
         self._dues: list[tuple[float, int, _Item]] = []
         self._order = itertools.count()  # ties in ``_dues`` go in submission order
@@ -491,6 +515,18 @@ class GroupCommitter:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name="group-commit")
+
+    def expecting(self) -> Expecting:
+        """A live caller about to submit commands (a consumer's batch being read and decided):
+        until it is ``done`` (or the ``with`` ends) the background lane waits as it waits for
+        a queued live command, ``background_patience`` at most."""
+        self._expected += 1
+        return Expecting(self)
+
+    def _expected_done(self) -> None:
+        self._expected -= 1
+        if not self._expected and self._later:
+            self._arrived.set()  # the collector held the lane for it
 
     async def submit(self, command: Command, ids: Sequence[UUID]) -> Written:
         """Run ``command`` against the aggregates ``ids`` and commit it with its batch; answer
@@ -639,11 +675,21 @@ class GroupCommitter:
         the rate of one group on a quiet machine, paired, split layout.) Closing, it waits
         for nothing, and says None once nothing is queued."""
         loop = asyncio.get_running_loop()
-        while not self._queue and not self._later:
+        while not self._queue:
+            if (chunk := self._background_turn()) is not None:
+                return chunk
             if self._closing:
                 return None
             self._arrived.clear()
-            await self._arrived.wait()
+            if not self._later:
+                await self._arrived.wait()
+                continue
+            # held for a live caller about to submit: until it does, or is done, or the
+            # oldest waiting there has waited its patience
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, self._later[0].since
+                                               + self.background_patience - time.monotonic())):
+                    await self._arrived.wait()
         if (chunk := self._background_turn()) is not None:
             return chunk
         batch = [self._queue.popleft()]
@@ -687,12 +733,15 @@ class GroupCommitter:
 
     def _background_turn(self) -> list[_Item] | None:
         """The background lane's next chunk (``background_batch`` at most, in the order
-        queued), when it is its turn: no live command queued, or its oldest waited
-        ``background_patience``; else None. Taken at once, without waiting for more: the
-        size of a live burst (``_last``) is not its business."""
+        queued), when it is its turn: no live command queued nor expected (``expecting``),
+        or its oldest waited ``background_patience``, or the service is stopping; else None.
+        Taken at once, without waiting for more: the size of a live burst (``_last``) is not
+        its business."""
         later = self._later
-        if not later or (self._queue and time.monotonic() - later[0].since
-                         < self.background_patience):
+        if not later:
+            return None
+        if (self._queue or self._expected) and not self._closing \
+                and time.monotonic() - later[0].since < self.background_patience:
             return None
         return [later.popleft() for _ in range(min(len(later), self.background_batch))]
 
