@@ -47,9 +47,9 @@ class Tallies(Application):
     pass
 
 
-async def measure(settings: Settings, pairs: int, sends: int) -> None:
+async def measure(settings: Settings, pairs: int, sends: int, chunk: int | None) -> None:
     app = await asyncio.to_thread(build_application, Tallies, settings, "feedback")
-    committer = GroupCommitter(app)
+    committer = GroupCommitter(app, **({} if chunk is None else {"background_batch": chunk}))
     committer.start()
     batches: list[int] = []
     committer._on_batch = batches.append
@@ -107,10 +107,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=6)
     parser.add_argument("--sends", type=int, default=500)
+    parser.add_argument("--chunk", type=int, default=None,
+                        help="the lane's background_batch (default: the committer's)")
     args = parser.parse_args()
     with servers() as srv:
         settings = Settings(database_url=srv.database_url, nats_url=srv.nats_url)
-        asyncio.run(measure(settings, args.pairs, args.sends))
+        asyncio.run(measure(settings, args.pairs, args.sends, args.chunk))
 
 
 if __name__ == "__main__":

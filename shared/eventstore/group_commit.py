@@ -445,7 +445,7 @@ class GroupCommitter:
     def __init__(self, app: Application, *, max_batch: int = 256, max_wait_ms: float = 2.0,
                  cache_size: int = 20_000, on_batch: Callable[[int], None] | None = None,
                  write_timeout_s: float = 5.0,
-                 command_digest_key: bytes | None = None, background_batch: int = 32,
+                 command_digest_key: bytes | None = None, background_batch: int = 64,
                  background_patience_s: float = 0.5) -> None:
         self.app = app
         #: The key of the commands' digests (``command_path.CommandDigests``); the services

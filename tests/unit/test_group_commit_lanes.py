@@ -119,8 +119,8 @@ async def test_a_round_of_sends_queued_just_before_the_service_stops_is_still_st
     committer = _OrderedWriter()
     committer.go.set()
     committer.start()
-    sends = _sends(committer, 70)
+    sends = _sends(committer, 150)
     await committer.close()  # "finish what was accepted, then stop": both lanes
     assert all(one._item.future.done() for one in sends)
-    assert [len(b) for b in committer.batches] == [32, 32, 6]
+    assert [len(b) for b in committer.batches] == [64, 64, 22]
     assert time.monotonic() >= sends[0]._item.since > 0
