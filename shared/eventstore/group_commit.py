@@ -437,7 +437,8 @@ class GroupCommitter:
     time and only when no live command (a request, a consumer's) is queued, or when the
     oldest of them has waited ``background_patience_s`` (live commands that never stop do
     not starve it). A live command that comes while a round of 500 sends is in hand is
-    written after the chunk being written, before the rest; each lane keeps its order. A
+    written after the chunk being written, before the rest; each lane keeps its order (an
+    overdue chunk goes in a live batch, after its commands). A
     live caller about to submit (a consumer deciding its batch) holds the lane too
     (``expecting``): a chunk begun just before its command came was the wait left.
     """
@@ -690,8 +691,6 @@ class GroupCommitter:
                 async with asyncio.timeout(max(0.0, self._later[0].since
                                                + self.background_patience - time.monotonic())):
                     await self._arrived.wait()
-        if (chunk := self._background_turn()) is not None:
-            return chunk
         batch = [self._queue.popleft()]
         want = min(self.max_batch, self._last)
         deadline = loop.time() + self.max_wait
@@ -709,7 +708,7 @@ class GroupCommitter:
             if not self._queue:
                 break
         self._last = len(batch)
-        return batch
+        return self._with_overdue(batch)
 
     def _backlog(self) -> list[_Item] | None:
         """On the writer thread, its batch written: the next batch, when what queued
@@ -729,20 +728,34 @@ class GroupCommitter:
             return None
         batch = [self._queue.popleft() for _ in range(min(queued, self.max_batch))]
         self._last = len(batch)
-        return batch
+        return self._with_overdue(batch)
 
     def _background_turn(self) -> list[_Item] | None:
         """The background lane's next chunk (``background_batch`` at most, in the order
-        queued), when it is its turn: no live command queued nor expected (``expecting``),
-        or its oldest waited ``background_patience``, or the service is stopping; else None.
-        Taken at once, without waiting for more: the size of a live burst (``_last``) is not
-        its business."""
+        queued) as a batch of its own, when it is its turn: no live command queued, and none
+        expected (``expecting``) unless its oldest waited ``background_patience`` or the
+        service is stopping; else None. Taken at once, without waiting for more: the size
+        of a live burst (``_last``) is not its business."""
         later = self._later
-        if not later:
+        if not later or self._queue:
             return None
-        if (self._queue or self._expected) and not self._closing \
+        if self._expected and not self._closing \
                 and time.monotonic() - later[0].since < self.background_patience:
             return None
+        return self._chunk()
+
+    def _with_overdue(self, batch: list[_Item]) -> list[_Item]:
+        """A live batch, and after its commands a chunk of the background lane if its oldest
+        waited ``background_patience`` (live writes that never stop): the live commands go
+        first still, in the same commit, never behind a batch of their own."""
+        later = self._later
+        if later and (self._closing or time.monotonic() - later[0].since
+                      >= self.background_patience):
+            batch.extend(self._chunk())
+        return batch
+
+    def _chunk(self) -> list[_Item]:
+        later = self._later
         return [later.popleft() for _ in range(min(len(later), self.background_batch))]
 
     async def _run(self) -> None:
