@@ -7,9 +7,11 @@ them; a barrier holds the first batch), so these see only which commands each ba
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -39,6 +41,17 @@ class _OrderedWriter(GroupCommitter):
             item.outcome = Written(item.ids[0], 1, self.position)
 
 
+@contextlib.asynccontextmanager
+async def _started(**kwargs: Any) -> AsyncIterator[_OrderedWriter]:
+    committer = _OrderedWriter(**kwargs)
+    committer.start()
+    try:
+        yield committer
+    finally:
+        committer.go.set()
+        await committer.close()
+
+
 def _never_run(unit: Any) -> Any:
     raise AssertionError("the stub answers without running commands")
 
@@ -54,9 +67,7 @@ def _sends(committer: GroupCommitter, n: int) -> list[Sent]:
 
 async def test_a_survey_request_that_comes_while_500_sends_are_in_hand_is_written_before_their_rest(
         ) -> None:
-    committer = _OrderedWriter(background_patience_s=30.0)  # however slow the host
-    committer.start()
-    try:
+    async with _started(background_patience_s=30.0) as committer:  # however slow the host
         sends = _sends(committer, 500)
         await asyncio.to_thread(committer.taken.wait, 10)  # the writer holds its first chunk
         request = committer.send(_never_run, [uuid.uuid4()])  # the follower's, live
@@ -71,15 +82,10 @@ async def test_a_survey_request_that_comes_while_500_sends_are_in_hand_is_writte
         assert positions[first] > written.position
         assert committer.batches[1] == [written.aggregate_id.hex[:4]], \
             "written alone, not in a chunk of sends"
-    finally:
-        committer.go.set()
-        await committer.close()
 
 
 async def test_sends_queued_while_the_follower_decides_its_batch_wait_for_its_requests() -> None:
-    committer = _OrderedWriter(background_patience_s=30.0)
-    committer.start()
-    try:
+    async with _started(background_patience_s=30.0) as committer:
         before = committer.send(_never_run, [uuid.uuid4()])  # the writer busy with it
         await asyncio.to_thread(committer.taken.wait, 10)
         coming = committer.expecting()  # the follower reads and decides its batch
@@ -92,16 +98,11 @@ async def test_sends_queued_while_the_follower_decides_its_batch_wait_for_its_re
         positions = [(await one).position for one in sends]
         assert written.position == 2, "the sends waited for the follower's request"
         assert positions == [3, 4, 5]
-    finally:
-        committer.go.set()
-        await committer.close()
 
 
 async def test_sends_waiting_behind_live_writes_that_never_stop_go_with_them_after_their_patience(
         ) -> None:
-    committer = _OrderedWriter(background_patience_s=0.0)
-    committer.start()
-    try:
+    async with _started(background_patience_s=0.0) as committer:
         live = committer.send(_never_run, [uuid.uuid4()])
         await asyncio.to_thread(committer.taken.wait, 10)
         sends = _sends(committer, 3)
@@ -112,9 +113,6 @@ async def test_sends_waiting_behind_live_writes_that_never_stop_go_with_them_aft
         # waits for a batch of the other.
         assert [(await one).position for one in (more, *sends)] == [2, 3, 4, 5]
         assert len(committer.batches) == 2
-    finally:
-        committer.go.set()
-        await committer.close()
 
 
 async def test_a_round_of_sends_queued_just_before_the_service_stops_is_still_stored() -> None:
