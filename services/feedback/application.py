@@ -42,14 +42,7 @@ from shared.contracts.feedback import (
 )
 from shared.eventstore.application import ServiceApplication
 from shared.eventstore.command_path import CommandPath, on_existing
-from shared.eventstore.group_commit import (
-    Expecting,
-    GroupCommitter,
-    Sent,
-    Unit,
-    Written,
-    out_of_scope,
-)
+from shared.eventstore.group_commit import GroupCommitter, Sent, Unit, Written, out_of_scope
 from shared.kernel.calendar import covered
 from shared.kernel.clock import Clock
 from shared.kernel.errors import CommandError
@@ -260,11 +253,6 @@ class Feedback:
         self.calendars = calendars
         self.served_now = served_now
         self.center_seen_on = center_seen_on
-
-    def expecting(self) -> Expecting:
-        """The caller is about to submit commands of the live path (the intake follower
-        deciding a batch): the scheduler's sends wait for them (``GroupCommitter.expecting``)."""
-        return self.path.committer.expecting()
 
     def local_day(self, at: datetime) -> date:
         return at.astimezone(self.policy.tz).date()

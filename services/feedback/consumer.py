@@ -32,7 +32,7 @@ from shared.bus.consumer import More, partitions_named, wait_for_position
 from shared.bus.jetstream import partition_of
 from shared.contracts import Envelope
 from shared.contracts.vocabulary import RESIDENT_SAYS_UNSOLVED, Channel
-from shared.eventstore.group_commit import Expecting, Sent, answered
+from shared.eventstore.group_commit import Sent, answered
 from shared.kernel.errors import NotFound, RuleViolated
 from shared.kernel.meta import by_a_worker
 from shared.kernel.moments import judged_by
@@ -48,9 +48,6 @@ TYPES = ("CaseOpened", "RequestHeard", "RequestRestated", "ConcernsNoted", "Guid
          "ActionTaken", "CaseHandedOver", "DeadlineNoted", "ObligationDeclared",
          "GuidanceSessionHeld", "PlacementRecorded", "CaseResolved", "CaseReopened",
          "VisitRecorded")
-#: What asks a survey or withdraws one (``IntakeFollower.apply``'s hold on the writer's
-#: background lane).
-ASKING = frozenset({"CaseResolved", "CaseReopened"})
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS intake_cases ("
@@ -413,21 +410,6 @@ class IntakeFollower:
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope],
                     more: More | None = None) -> None:
-        # From the first read of a batch that asks or withdraws surveys until its commands
-        # are queued, the writer holds its background lane (the scheduler's sends) for them:
-        # a round of SurveySent begun while the batch was read and decided was the wait left
-        # to its survey requests. Not for the other batches (trips, openings: most), which
-        # would hold the sends for nothing, up to the lane's patience.
-        coming = self.feedback.expecting() if any(
-            e.service == "intake" and e.type in ASKING for e in events) else None
-        try:
-            await self._apply(conn, events, more, coming)
-        finally:
-            if coming is not None:
-                coming.done()
-
-    async def _apply(self, conn: asyncpg.Connection, events: Sequence[Envelope],
-                     more: More | None, coming: Expecting | None) -> None:
         cases, known = await _read(conn, events)
         dirty: set[UUID] = set()
         work: dict[UUID, list[tuple[str, Any]]] = {}
@@ -617,8 +599,6 @@ class IntakeFollower:
         # running past this transaction (gather answers at the first failure and lets the
         # rest go on): the batch is applied again one event at a time after the rollback.
         commands = asyncio.gather(*runs.values(), return_exceptions=True)
-        if coming is not None:
-            coming.done()  # the requests queued, each case's run queuing its first step now
         # The next batch while this one's requests wait, only when nothing of this batch is
         # left to do after their answers, and nothing of it is sent later: then the next
         # batch reads this one's rows (same transaction) and its commands queue behind all

@@ -357,27 +357,6 @@ def _settle_then_free(items: list[_Item], free: asyncio.Future[None],
         free.set_exception(error)
 
 
-class Expecting:
-    """``GroupCommitter.expecting``'s hold on the background lane: ``done`` (once, or as the
-    ``with`` ends) when the caller's commands are queued or none will come."""
-
-    __slots__ = ("_committer",)
-
-    def __init__(self, committer: GroupCommitter) -> None:
-        self._committer: GroupCommitter | None = committer
-
-    def done(self) -> None:
-        committer, self._committer = self._committer, None
-        if committer is not None:
-            committer._expected_done()
-
-    def __enter__(self) -> Expecting:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.done()
-
-
 class Sent:
     """A command queued by ``GroupCommitter.send``: ``await`` it for its answer (once), or
     ``withdraw`` it when nobody will."""
@@ -438,9 +417,7 @@ class GroupCommitter:
     oldest of them has waited ``background_patience_s`` (live commands that never stop do
     not starve it). A live command that comes while a round of 500 sends is in hand is
     written after the chunk being written, before the rest; each lane keeps its order (an
-    overdue chunk goes in a live batch, after its commands). A
-    live caller about to submit (a consumer deciding its batch) holds the lane too
-    (``expecting``): a chunk begun just before its command came was the wait left.
+    overdue chunk goes in a live batch, after its commands).
     """
 
     def __init__(self, app: Application, *, max_batch: int = 256, max_wait_ms: float = 2.0,
@@ -476,7 +453,6 @@ class GroupCommitter:
         self._later: deque[_Item] = deque()
         self.background_batch = max(1, min(background_batch, max_batch))
         self.background_patience = background_patience_s
-        self._expected = 0  # live callers about to submit (``expecting``), on the loop
         # Every write not answered yet, by its due time (loop time; a heap, ``_expect``).
         self._dues: list[tuple[float, int, _Item]] = []
         self._order = itertools.count()  # ties in ``_dues`` go in submission order
@@ -516,18 +492,6 @@ class GroupCommitter:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run(), name="group-commit")
-
-    def expecting(self) -> Expecting:
-        """A live caller about to submit commands (a consumer's batch being read and decided):
-        until it is ``done`` (or the ``with`` ends) the background lane waits as it waits for
-        a queued live command, ``background_patience`` at most."""
-        self._expected += 1
-        return Expecting(self)
-
-    def _expected_done(self) -> None:
-        self._expected -= 1
-        if not self._expected and self._later:
-            self._arrived.set()  # the collector held the lane for it
 
     async def submit(self, command: Command, ids: Sequence[UUID]) -> Written:
         """Run ``command`` against the aggregates ``ids`` and commit it with its batch; answer
@@ -682,15 +646,7 @@ class GroupCommitter:
             if self._closing:
                 return None
             self._arrived.clear()
-            if not self._later:
-                await self._arrived.wait()
-                continue
-            # held for a live caller about to submit: until it does, or is done, or the
-            # oldest waiting there has waited its patience
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(0.0, self._later[0].since
-                                               + self.background_patience - time.monotonic())):
-                    await self._arrived.wait()
+            await self._arrived.wait()
         batch = [self._queue.popleft()]
         want = min(self.max_batch, self._last)
         deadline = loop.time() + self.max_wait
@@ -732,15 +688,10 @@ class GroupCommitter:
 
     def _background_turn(self) -> list[_Item] | None:
         """The background lane's next chunk (``background_batch`` at most, in the order
-        queued) as a batch of its own, when it is its turn: no live command queued, and none
-        expected (``expecting``) unless its oldest waited ``background_patience`` or the
-        service is stopping; else None. Taken at once, without waiting for more: the size
-        of a live burst (``_last``) is not its business."""
-        later = self._later
-        if not later or self._queue:
-            return None
-        if self._expected and not self._closing \
-                and time.monotonic() - later[0].since < self.background_patience:
+        queued) as a batch of its own, when no live command is queued; else None (an overdue
+        one goes with the live batch: ``_with_overdue``). Taken at once, without waiting for
+        more: the size of a live burst (``_last``) is not its business."""
+        if not self._later or self._queue:
             return None
         return self._chunk()
 

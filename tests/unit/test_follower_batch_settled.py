@@ -44,10 +44,6 @@ class _Feedback:
     def __init__(self, request: Any = None) -> None:
         self.request_survey = request
 
-    def expecting(self) -> Any:
-        """No writer's lane to hold."""
-        return SimpleNamespace(done=lambda: None)
-
     def local_day(self, at: datetime) -> date:
         return at.date()
 

@@ -84,22 +84,6 @@ async def test_a_survey_request_that_comes_while_500_sends_are_in_hand_is_writte
             "written alone, not in a chunk of sends"
 
 
-async def test_sends_queued_while_the_follower_decides_its_batch_wait_for_its_requests() -> None:
-    async with _started(background_patience_s=30.0) as committer:
-        before = committer.send(_never_run, [uuid.uuid4()])  # the writer busy with it
-        await asyncio.to_thread(committer.taken.wait, 10)
-        coming = committer.expecting()  # the follower reads and decides its batch
-        sends = _sends(committer, 3)
-        committer.go.set()
-        await before  # the writer free again: what it took next, it took by now
-        request = committer.send(_never_run, [uuid.uuid4()])  # the follower's, queued
-        written = await request
-        coming.done()
-        positions = [(await one).position for one in sends]
-        assert written.position == 2, "the sends waited for the follower's request"
-        assert positions == [3, 4, 5]
-
-
 async def test_sends_waiting_behind_live_writes_that_never_stop_go_with_them_after_their_patience(
         ) -> None:
     async with _started(background_patience_s=0.0) as committer:
