@@ -35,6 +35,7 @@ from services.feedback.window_offer import (
     no_longer_offered,
 )
 from shared.contracts.feedback import SurveyChannel
+from shared.eventstore.group_commit import background
 from shared.kernel.clock import SystemClock
 from shared.kernel.errors import CommandError, NotFound, RuleViolated
 from shared.kernel.tasks import gather_all
@@ -138,7 +139,19 @@ class SurveyScheduler:
         return min(max(until, self.tick_s), self.idle_s)
 
     async def tick(self) -> tuple[int, int]:
-        """One pass: expire what is past its deadline, send what is due. (expired, sent)"""
+        """One pass: expire what is past its deadline, send what is due. (expired, sent)
+
+        Its commands go in the writer's background lane (``group_commit.background``): a
+        resolution's survey request that comes while a round of sends is written goes
+        after the chunk in hand, not behind the whole round. Each send still waits for its
+        ``SurveySent`` to be stored before it leaves."""
+        lane = background.set(True)
+        try:
+            return await self._tick()
+        finally:
+            background.reset(lane)
+
+    async def _tick(self) -> tuple[int, int]:
         now = self.feedback.clock.now()
         to_expire = await self.pool.fetch(
             "SELECT survey_id, CASE WHEN purpose = 'revisit' AND resident_id IS NOT NULL"

@@ -16,6 +16,7 @@ from uuid import uuid4
 import pytest
 
 from services.feedback.scheduler import SurveyScheduler
+from shared.eventstore.group_commit import background
 from shared.kernel.tasks import gather_all
 from tests.support import OneFailsOneSlow, failed_once_ended
 
@@ -67,3 +68,21 @@ async def test_gather_all_returns_in_order_and_raises_the_first_failure_once_all
     with pytest.raises(Refused) as raised:
         await gather_all(one(0, fail=True), one(6), one(5, fail=True))
     assert raised.value.args == (0,) and ended == [6]
+
+
+async def test_a_ticks_sends_go_in_the_writers_background_lane_and_a_request_after_it_does_not(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    feedback = SimpleNamespace(clock=SimpleNamespace(now=lambda: NOW),
+                               policy=SimpleNamespace(not_quiet=lambda now: now))
+    scheduler = SurveyScheduler(Store(), feedback, None, "", schema="s")  # type: ignore[arg-type]
+    lanes: list[bool] = []
+
+    async def send(row: Any) -> int:
+        await asyncio.sleep(0)  # in its own task (gather_all), as a real send's submit
+        lanes.append(background.get())
+        return 1
+
+    monkeypatch.setattr(scheduler, "_send_if_allowed", send)
+    assert await scheduler.tick() == (0, 2)
+    assert lanes == [True, True], "a round of sends does not hold the survey requests"
+    assert background.get() is False, "what the follower writes next is live"

@@ -1,0 +1,110 @@
+"""Group commit's two lanes: the survey scheduler's round of sends does not hold the live path.
+
+The writer's own work is stubbed (``_attempt`` answers each command in the order it writes
+them; a barrier holds the first batch), so these see only which commands each batch takes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any
+
+from shared.eventstore.group_commit import GroupCommitter, Sent, Written, background
+
+_APP = SimpleNamespace(recorder=SimpleNamespace(
+    datastore=SimpleNamespace(schema="test"), events_table_name="stored_events"))
+
+
+class _OrderedWriter(GroupCommitter):
+    """Writes each batch's commands at the next log positions; the first batch is held until
+    ``go`` is set (``taken`` says it is in hand)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(_APP, **kwargs)  # type: ignore[arg-type]
+        self.taken = threading.Event()
+        self.go = threading.Event()
+        self.batches: list[list[str]] = []
+        self.position = 0
+
+    def _attempt(self, batch: list[Any]) -> None:
+        self.taken.set()
+        self.go.wait(10)
+        self.batches.append([item.ids[0].hex[:4] for item in batch])
+        for item in batch:
+            self.position += 1
+            item.outcome = Written(item.ids[0], 1, self.position)
+
+
+@contextlib.asynccontextmanager
+async def _started(**kwargs: Any) -> AsyncIterator[_OrderedWriter]:
+    committer = _OrderedWriter(**kwargs)
+    committer.start()
+    try:
+        yield committer
+    finally:
+        committer.go.set()
+        await committer.close()
+
+
+def _never_run(unit: Any) -> Any:
+    raise AssertionError("the stub answers without running commands")
+
+
+def _sends(committer: GroupCommitter, n: int) -> list[Sent]:
+    """The scheduler's round: ``n`` SurveySent commands queued at once in its lane."""
+    lane = background.set(True)
+    try:
+        return [committer.send(_never_run, [uuid.UUID(int=i + 1)]) for i in range(n)]
+    finally:
+        background.reset(lane)
+
+
+async def test_a_survey_request_that_comes_while_500_sends_are_in_hand_is_written_before_their_rest(
+        ) -> None:
+    async with _started(background_patience_s=30.0) as committer:  # however slow the host
+        sends = _sends(committer, 500)
+        await asyncio.to_thread(committer.taken.wait, 10)  # the writer holds its first chunk
+        request = committer.send(_never_run, [uuid.uuid4()])  # the follower's, live
+        committer.go.set()
+        written = await request
+        positions = [(await one).position for one in sends]
+        first = len(committer.batches[0])
+        assert 0 < first < 500, "the round goes in chunks"
+        # The request waited for the chunk in hand only: every send after it comes later.
+        assert written.position == first + 1
+        assert positions == sorted(positions), "the sends keep their order"
+        assert positions[first] > written.position
+        assert committer.batches[1] == [written.aggregate_id.hex[:4]], \
+            "written alone, not in a chunk of sends"
+
+
+async def test_sends_waiting_behind_live_writes_that_never_stop_go_with_them_after_their_patience(
+        ) -> None:
+    async with _started(background_patience_s=0.0) as committer:
+        live = committer.send(_never_run, [uuid.uuid4()])
+        await asyncio.to_thread(committer.taken.wait, 10)
+        sends = _sends(committer, 3)
+        more = committer.send(_never_run, [uuid.uuid4()])  # live, queued after the sends
+        committer.go.set()
+        await live
+        # Past their patience the sends go in the live batch, after its command: neither
+        # waits for a batch of the other.
+        assert [(await one).position for one in (more, *sends)] == [2, 3, 4, 5]
+        assert len(committer.batches) == 2
+
+
+async def test_a_round_of_sends_queued_just_before_the_service_stops_is_still_stored() -> None:
+    committer = _OrderedWriter()
+    committer.go.set()
+    committer.start()
+    sends = _sends(committer, 150)
+    await committer.close()  # "finish what was accepted, then stop": both lanes
+    assert all(one._item.future.done() for one in sends)
+    assert [len(b) for b in committer.batches] == [64, 64, 22]
+    assert time.monotonic() >= sends[0]._item.since > 0
