@@ -6,6 +6,7 @@ took the reader process some 0.6 s of CPU before it read its first message)."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,11 +27,34 @@ async def said_in_one_line(error: Exception) -> None:
 
 
 class SignInRefused(NatsError):
-    """The servers refused this process's NATS credentials (or their absence)."""
+    """The servers refused this process's NATS credentials (or their absence); or, with
+    ``reason``, the credentials could not even be offered (``creds_file_unusable``)."""
+
+    def __init__(self, reason: str | None = None) -> None:
+        super().__init__()
+        self.reason = reason
 
     def __str__(self) -> str:
+        if self.reason:
+            return f"nats: {self.reason}"
         return ("nats: the server refused the sign-in (Authorization Violation): check "
                 "NATS_USER and NATS_PASSWORD (or NATS_CREDS_FILE, or the user in NATS_URL)")
+
+
+def creds_file_unusable(path: str) -> str | None:
+    """Why nats-py could not sign in with the credentials file ``path`` (None: it can): a
+    file it cannot read, or no ``nkeys`` package to sign the server's challenge with. Not
+    caught here, nats-py's ``FileNotFoundError`` or ``ModuleNotFoundError: nkeys`` stopped a
+    service with uvicorn's traceback, exit 3 (redteam125)."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        return f"NATS_CREDS_FILE cannot be read ({type(exc).__name__}: {exc.strerror})"
+    if importlib.util.find_spec("nkeys") is None:
+        return ("NATS_CREDS_FILE needs the nkeys package (nats-py[nkeys]) to sign in with; "
+                "it is not installed")
+    return None
 
 
 async def connect_to(nats_url: str, name: str, *, reconnect: bool = True,
@@ -51,6 +75,8 @@ async def connect_to(nats_url: str, name: str, *, reconnect: bool = True,
             raise SignInRefused() from None
         await given_error_cb(error)
 
+    if (creds := options.get("user_credentials")) and (why := creds_file_unusable(creds)):
+        raise SignInRefused(why)
     nc = Client() if headers else StatusOnlyClient()
     given = options.pop("reconnected_cb", None)
     listeners: list[Callable[[], Awaitable[None]]] = []

@@ -154,19 +154,22 @@ def dead_letter_stream_config(settings: Settings) -> StreamConfig:
     )
 
 
-async def ensure_streams(js: JetStreamContext, settings: Settings) -> dict[str, str]:
+async def ensure_streams(js: JetStreamContext, settings: Settings, *,
+                         align: bool = True) -> dict[str, str]:
     """The event log and the dead-letter stream, as code; idempotent, safe from every replica.
 
-    Returns what happened to each stream: ``created``, ``updated: <fields>`` or ``unchanged``.
+    Returns what happened to each stream: ``created``, ``updated: <fields>`` or ``unchanged``
+    (``differs: <fields>`` when ``align`` is false: a service's start, see ``ensure_stream``).
     A server older than ``OLDEST_SERVER`` is refused (``ServerTooOld``).
     """
     check_server(js)
-    return {config.name or "": await ensure_stream(js, config)
+    return {config.name or "": await ensure_stream(js, config, align=align)
             for config in (stream_config(settings), dead_letter_stream_config(settings))}
 
 
 async def ensure_streams_when_ready(js: JetStreamContext, settings: Settings, *,
-                                    within_s: float = 30.0) -> dict[str, str]:
+                                    within_s: float = 30.0, align: bool = True
+                                    ) -> dict[str, str]:
     """``ensure_streams``, waiting (bounded) while JetStream cannot answer yet: a cluster
     that has just started has no meta leader for a few seconds, and a service started with
     it must not exit for that."""
@@ -175,7 +178,7 @@ async def ensure_streams_when_ready(js: JetStreamContext, settings: Settings, *,
     delay = 0.25
     while True:
         try:
-            return await ensure_streams(js, settings)
+            return await ensure_streams(js, settings, align=align)
         except (NatsTimeoutError, NoRespondersError, ServiceUnavailableError) as exc:
             if loop.time() + delay > deadline:
                 raise
@@ -230,8 +233,13 @@ def check_server(js: JetStreamContext) -> None:
             "nats-server 2.14 or newer (deploy/README, 'The parts and what they need')")
 
 
-async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> str:
-    """Create a stream, or bring its mutable settings in line; says which it did."""
+async def ensure_stream(js: JetStreamContext, config: StreamConfig, *, align: bool = True) -> str:
+    """Create a stream, or bring its mutable settings in line; says which it did.
+
+    Without ``align`` (a service's start) a stream that differs is left as it is, with a
+    warning: the shipped NATS lets a service's user create the streams but not update one
+    (an update could make its own publish land under another service's subject, or roll the
+    whole log up: docs/security.md), so `sixstep ops apply` aligns them."""
     assert config.name is not None
     try:
         info = await js.stream_info(config.name)
@@ -251,5 +259,9 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> str:
     ) if differs]
     if not changed:
         return "unchanged"
+    if not align:
+        log.warning("bus.stream_differs", stream=config.name, fields=changed,
+                    fix="sixstep ops apply")
+        return f"differs: {', '.join(changed)}"
     await js.update_stream(config)
     return f"updated: {', '.join(changed)}"

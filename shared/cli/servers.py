@@ -86,11 +86,16 @@ class Endpoint:
 
 def write_endpoints(state_dir: Path, database_url: str, nats_url: str,
                     services: dict[ServiceName, str] | None = None) -> Path:
-    """Where ``make run`` tells later commands its servers are (no secrets in it)."""
+    """Where ``make run`` tells later commands its servers are. The URLs as given: a server
+    given by the environment with its password in the URL (``nats://intake:pw@...``) keeps
+    it here, for the later commands, so only the owner may read the file (redteam125: it was
+    world-readable)."""
     state_dir.mkdir(parents=True, exist_ok=True)  # servers given by the environment: none yet
     path = state_dir / ENDPOINTS_FILE
     lines = [f"DATABASE_URL={database_url}", f"NATS_URL={nats_url}"]
     lines += [f"{VARIABLES[name]}={url}" for name, url in (services or {}).items()]
+    path.touch(mode=0o600)
+    path.chmod(0o600)  # an older make run's file, made readable by all
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -596,7 +596,7 @@ async def start_runtime(settings: Settings, service: ServiceName,
     await run_migrations(pool, schema, [*TRACKING_DDL, *REPLAY_DDL, *calendar_seen.DDL,
                                          *replan_pending.DDL, *ddl])
     nc = await connect(settings, f"sixstep-{service}")
-    await ensure_streams_when_ready(nc.jetstream(), settings)
+    await ensure_streams_when_ready(nc.jetstream(), settings, align=False)
     metrics = metrics or Metrics(service)
     application.on_recorded = metrics.appended.labels(service).inc
     committer = GroupCommitter(

@@ -7,6 +7,8 @@ operators' user running ``sixstep ops status`` and ``sixstep dlq list``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import os
 import re
 import secrets
@@ -22,10 +24,12 @@ import pytest
 import pytest_asyncio
 import yaml
 from nats.errors import Error as NatsError
+from nats.js.api import RePublish, SubjectTransform
+from nats.js.errors import NotFoundError
 from pydantic import SecretStr
 
 from shared.analytics.replay import Replay
-from shared.bus.jetstream import connect
+from shared.bus.jetstream import connect, ensure_streams_when_ready, stream_config
 from shared.settings import Settings
 from tests.cli.system import sixstep
 from tests.pages.center import resolved_case, running_center
@@ -224,3 +228,75 @@ def test_a_service_whose_password_nats_refuses_stops_at_once_saying_so(
     assert done.returncode == 2, done.stderr[-2000:]
     assert "refusing to start" in done.stderr and "refused the sign-in" in done.stderr
     assert wrong not in done.stdout + done.stderr and "Traceback" not in done.stderr
+
+
+async def test_feedback_cannot_reconfigure_the_log_nor_make_a_stream_that_writes_into_it(
+        settings: Settings, server: NatsServer, passwords: dict[str, str], ops_js: Any) -> None:
+    """The side doors to the same forgery and purge (redteam125): a stream update that stores
+    feedback's own subject as intake's (subject_transform), a stream of its own republishing
+    what it takes into intake's subjects, and an update letting feedback's own publish roll
+    the whole log up (allow_rollup_hdrs, then ``Nats-Rollup: all``: a purge without the purge
+    API)."""
+    with contextlib.suppress(NotFoundError):  # the services' test leaves its log
+        await ops_js.delete_stream(STREAM)
+    await ops_js.add_stream(name=STREAM, subjects=[f"{PREFIX}.>"])
+    nc = await connect(as_user(settings, server, passwords, "feedback"), "test-feedback",
+                       error_cb=_ignore)
+    js = nc.jetstream(timeout=2.0)
+    forged = f"{PREFIX}.intake.CaseResolved.p3"
+    try:
+        kept = await js.publish(f"{PREFIX}.feedback.SurveyAnswered.p1", b"{}")
+        assert kept.stream == STREAM
+        shipped = (await js.stream_info(STREAM)).config
+        with contextlib.suppress(NatsError):
+            await js.update_stream(dataclasses.replace(shipped, subject_transform=SubjectTransform(
+                src=f"{PREFIX}.feedback.Forged.>", dest=f"{PREFIX}.intake.CaseResolved.>")))
+        with contextlib.suppress(NatsError):
+            await js.add_stream(name="FEEDBACK_SIDE", subjects=[f"dlq.{PREFIX}.side"],
+                                republish=RePublish(src=f"dlq.{PREFIX}.side", dest=forged))
+        for subject in (f"{PREFIX}.feedback.Forged.p3", f"dlq.{PREFIX}.side"):
+            with contextlib.suppress(NatsError):
+                await js.publish(subject, b"{}")
+        await nc.flush()  # a barrier: the server has handled all feedback sent before
+        info = await ops_js.stream_info(STREAM, subjects_filter=f"{PREFIX}.>")
+        assert forged not in (info.state.subjects or {}), info.state.subjects
+        assert "FEEDBACK_SIDE" not in [s.config.name for s in await ops_js.streams_info()]
+        rollup = dataclasses.replace(shipped, allow_rollup_hdrs=True)
+        for change in (js.update_stream, js.add_stream):  # a create of the log it may ask
+            with contextlib.suppress(NatsError):
+                await change(rollup)
+        with contextlib.suppress(NatsError):
+            await js.publish(f"{PREFIX}.feedback.SurveyAnswered.p2", b"{}",
+                             headers={"Nats-Rollup": "all"})
+        await nc.flush()
+    finally:
+        await nc.close()
+    info = await ops_js.stream_info(STREAM, subjects_filter=f"{PREFIX}.>")
+    assert info.state.first_seq == kept.seq, "feedback's own publish rolled the log up"
+    assert info.config.subject_transform is None and not info.config.allow_rollup_hdrs
+    await ops_js.delete_stream(STREAM)
+
+
+async def _ignore(error: Exception) -> None:
+    """The permissions violations the attempts draw (the test reads their effect instead)."""
+
+
+async def test_a_service_starting_on_a_log_that_differs_leaves_it_to_ops_apply(
+        settings: Settings, server: NatsServer, passwords: dict[str, str], ops_js: Any) -> None:
+    """A service's user may not update a stream (above): its start finds the log made with
+    another age limit, says so and goes on; it neither waits for an answer the server will
+    never send nor changes the log. ``sixstep ops apply`` (the operators' user) aligns it."""
+    with contextlib.suppress(NotFoundError):
+        await ops_js.delete_stream(STREAM)
+    feedback = as_user(settings, server, passwords, "feedback")
+    aged = dataclasses.replace(stream_config(feedback), max_age=3600.0)
+    await ops_js.add_stream(aged)
+    nc = await connect(feedback, "test-feedback")
+    try:
+        outcome = await ensure_streams_when_ready(nc.jetstream(timeout=2.0), feedback,
+                                                  within_s=1, align=False)
+    finally:
+        await nc.close()
+    assert outcome[STREAM] == "differs: max_age", outcome
+    assert (await ops_js.stream_info(STREAM)).config.max_age == 3600.0
+    await ops_js.delete_stream(STREAM)

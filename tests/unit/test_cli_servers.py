@@ -3,6 +3,8 @@ endpoints `make run` wrote, the defaults (no server needed to check the order)."
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -62,6 +64,20 @@ def test_another_state_folder_and_no_password_on_screen(
     assert resolve().settings.nats_url == "nats://127.0.0.1:6002"
     assert without_password("postgresql://u:secret@127.0.0.1:7001/db") == (
         "postgresql://u:***@127.0.0.1:7001/db")
+
+
+def test_the_endpoints_file_with_a_password_in_a_url_is_the_owners_only(
+        tmp_path: Path) -> None:
+    """A NATS_URL (or DATABASE_URL) given to make run with its password is written as given,
+    for the later commands: not for every user of the machine to read."""
+    before = os.umask(0o022)  # the usual umask: a file made without a mode is readable by all
+    try:
+        path = write_endpoints(tmp_path, "postgresql://u:secret@127.0.0.1:7001/db",
+                               "nats://intake:secret@127.0.0.1:7002")
+    finally:
+        os.umask(before)
+    assert "secret" in path.read_text()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 def test_a_nats_cluster_with_credentials_is_named_without_them(
