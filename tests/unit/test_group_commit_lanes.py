@@ -108,3 +108,25 @@ async def test_a_round_of_sends_queued_just_before_the_service_stops_is_still_st
     assert all(one._item.future.done() for one in sends)
     assert [len(b) for b in committer.batches] == [64, 64, 22]
     assert time.monotonic() >= sends[0]._item.since > 0
+
+
+async def test_a_send_queued_while_a_live_burst_is_gathered_does_not_cut_the_burst_short(
+        ) -> None:
+    # The live path's batches are as without the lane: the collector waits for the rest of a
+    # burst (fewer queued than the last batch held) up to ``max_wait``; a background command
+    # queued meanwhile wakes it, but is no live command for the burst.
+    async with _started(max_wait_ms=30_000.0) as committer:  # however slow the host
+        committer.go.set()
+        committer._last = 2  # the last live batch held two: a burst of two is awaited
+        first = committer.send(_never_run, [uuid.UUID(int=0xA000 << 112)])
+        for _ in range(5):
+            await asyncio.sleep(0)  # the collector holds the first, waits for the rest
+        sends = _sends(committer, 1)
+        for _ in range(5):
+            await asyncio.sleep(0)  # woken by the send's arrival
+        second = committer.send(_never_run, [uuid.UUID(int=0xC000 << 112)])
+        await first
+        await second
+        await sends[0]
+        assert committer.batches[0] == ["a000", "c000"], committer.batches
+        assert committer.batches[1] == ["0000"], committer.batches
