@@ -130,3 +130,17 @@ async def test_a_send_queued_while_a_live_burst_is_gathered_does_not_cut_the_bur
         await sends[0]
         assert committer.batches[0] == ["a000", "c000"], committer.batches
         assert committer.batches[1] == ["0000"], committer.batches
+
+
+async def test_live_writers_batches_are_as_without_the_lane() -> None:
+    # Intake's and follow-up's writers never set ``background``: their batches are those of
+    # the writer before the lane (the first alone, then ``max_batch`` at most, in order).
+    async with _started() as committer:
+        first = committer.send(_never_run, [uuid.UUID(int=1 << 112)])
+        await asyncio.to_thread(committer.taken.wait, 10)
+        rest = [committer.send(_never_run, [uuid.UUID(int=(i + 2) << 112)]) for i in range(300)]
+        committer.go.set()
+        positions = [(await one).position for one in (first, *rest)]
+        assert positions == list(range(1, 302))
+        assert [len(b) for b in committer.batches] == [1, 256, 44]
+        assert not committer._later
