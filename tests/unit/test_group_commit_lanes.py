@@ -15,7 +15,11 @@ from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+from eventsourcing.persistence import IntegrityError
+
 from shared.eventstore.group_commit import GroupCommitter, Sent, Written, background
+from shared.kernel.errors import VersionConflict
 
 _APP = SimpleNamespace(recorder=SimpleNamespace(
     datastore=SimpleNamespace(schema="test"), events_table_name="stored_events"))
@@ -144,3 +148,39 @@ async def test_live_writers_batches_are_as_without_the_lane() -> None:
         assert positions == list(range(1, 302))
         assert [len(b) for b in committer.batches] == [1, 256, 44]
         assert not committer._later
+
+
+class _OneConflict(_OrderedWriter):
+    """As ``_OrderedWriter``, but a batch holding ``bad`` is refused by the store."""
+
+    bad: uuid.UUID | None = None
+
+    def _attempt(self, batch: list[Any]) -> None:
+        if any(item.ids[0] == self.bad for item in batch):
+            self.taken.set()
+            self.go.wait(10)
+            self.batches.append(["refused"])
+            raise IntegrityError("duplicate key")
+        super()._attempt(batch)
+
+
+async def test_a_ride_along_chunk_refused_by_the_store_leaves_each_caller_its_own_answer() -> None:
+    committer = _OneConflict(background_patience_s=0.0)
+    committer.start()
+    try:
+        live = committer.send(_never_run, [uuid.UUID(int=0xA << 124)])
+        await asyncio.to_thread(committer.taken.wait, 10)
+        sends = _sends(committer, 3)
+        committer.bad = sends[1]._item.ids[0]  # a unique violation in the chunk
+        more = committer.send(_never_run, [uuid.UUID(int=0xB << 124)])
+        committer.go.set()
+        await live
+        assert (await more).position == 2  # its batch ran again, each command alone
+        assert (await sends[0]).position == 3
+        with pytest.raises(VersionConflict):
+            await sends[1]
+        assert (await sends[2]).position == 4
+        assert ["refused"] in committer.batches
+    finally:
+        committer.go.set()
+        await committer.close()
