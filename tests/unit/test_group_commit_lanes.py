@@ -16,10 +16,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from shared.eventstore.group_commit import GroupCommitter, Sent, Written, background
-from shared.kernel.errors import VersionConflict
+from shared.kernel.errors import Unavailable, VersionConflict
 
 _APP = SimpleNamespace(recorder=SimpleNamespace(
     datastore=SimpleNamespace(schema="test"), events_table_name="stored_events"))
@@ -184,3 +184,20 @@ async def test_a_ride_along_chunk_refused_by_the_store_leaves_each_caller_its_ow
     finally:
         committer.go.set()
         await committer.close()
+
+
+class _StoreAway(_OrderedWriter):
+    def _attempt(self, batch: list[Any]) -> None:
+        self.batches.append(["away"])
+        raise PersistenceError("connection refused")
+
+
+async def test_stopping_with_a_round_queued_and_the_store_away_answers_every_send() -> None:
+    committer = _StoreAway(write_timeout_s=0.3)
+    committer.start()
+    sends = _sends(committer, 1000)
+    await committer.close()  # ends once each send's bound has passed, not hung on the store
+    for one in sends:
+        with pytest.raises(Unavailable):
+            await one
+    assert committer.batches, "the store was tried"
