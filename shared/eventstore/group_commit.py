@@ -661,8 +661,9 @@ class GroupCommitter:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(remaining):
                     await self._arrived.wait()
-            if not self._queue:
-                break
+            # Woken with no live command queued: the time is up (next round), or a background
+            # command came, which is no part of the burst: it waits on (a send of the
+            # scheduler's cut the live batch short, split the burst in two commits).
         self._last = len(batch)
         return self._with_overdue(batch)
 

@@ -15,7 +15,11 @@ from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+from eventsourcing.persistence import IntegrityError, PersistenceError
+
 from shared.eventstore.group_commit import GroupCommitter, Sent, Written, background
+from shared.kernel.errors import Unavailable, VersionConflict
 
 _APP = SimpleNamespace(recorder=SimpleNamespace(
     datastore=SimpleNamespace(schema="test"), events_table_name="stored_events"))
@@ -108,3 +112,92 @@ async def test_a_round_of_sends_queued_just_before_the_service_stops_is_still_st
     assert all(one._item.future.done() for one in sends)
     assert [len(b) for b in committer.batches] == [64, 64, 22]
     assert time.monotonic() >= sends[0]._item.since > 0
+
+
+async def test_a_send_queued_while_a_live_burst_is_gathered_does_not_cut_the_burst_short(
+        ) -> None:
+    # The live path's batches are as without the lane: the collector waits for the rest of a
+    # burst (fewer queued than the last batch held) up to ``max_wait``; a background command
+    # queued meanwhile wakes it, but is no live command for the burst.
+    async with _started(max_wait_ms=30_000.0) as committer:  # however slow the host
+        committer.go.set()
+        committer._last = 2  # the last live batch held two: a burst of two is awaited
+        first = committer.send(_never_run, [uuid.UUID(int=0xA000 << 112)])
+        for _ in range(5):
+            await asyncio.sleep(0)  # the collector holds the first, waits for the rest
+        sends = _sends(committer, 1)
+        for _ in range(5):
+            await asyncio.sleep(0)  # woken by the send's arrival
+        second = committer.send(_never_run, [uuid.UUID(int=0xC000 << 112)])
+        await first
+        await second
+        await sends[0]
+        assert committer.batches[0] == ["a000", "c000"], committer.batches
+        assert committer.batches[1] == ["0000"], committer.batches
+
+
+async def test_live_writers_batches_are_as_without_the_lane() -> None:
+    # Intake's and follow-up's writers never set ``background``: their batches are those of
+    # the writer before the lane (the first alone, then ``max_batch`` at most, in order).
+    async with _started() as committer:
+        first = committer.send(_never_run, [uuid.UUID(int=1 << 112)])
+        await asyncio.to_thread(committer.taken.wait, 10)
+        rest = [committer.send(_never_run, [uuid.UUID(int=(i + 2) << 112)]) for i in range(300)]
+        committer.go.set()
+        positions = [(await one).position for one in (first, *rest)]
+        assert positions == list(range(1, 302))
+        assert [len(b) for b in committer.batches] == [1, 256, 44]
+        assert not committer._later
+
+
+class _OneConflict(_OrderedWriter):
+    """As ``_OrderedWriter``, but a batch holding ``bad`` is refused by the store."""
+
+    bad: uuid.UUID | None = None
+
+    def _attempt(self, batch: list[Any]) -> None:
+        if any(item.ids[0] == self.bad for item in batch):
+            self.taken.set()
+            self.go.wait(10)
+            self.batches.append(["refused"])
+            raise IntegrityError("duplicate key")
+        super()._attempt(batch)
+
+
+async def test_a_ride_along_chunk_refused_by_the_store_leaves_each_caller_its_own_answer() -> None:
+    committer = _OneConflict(background_patience_s=0.0)
+    committer.start()
+    try:
+        live = committer.send(_never_run, [uuid.UUID(int=0xA << 124)])
+        await asyncio.to_thread(committer.taken.wait, 10)
+        sends = _sends(committer, 3)
+        committer.bad = sends[1]._item.ids[0]  # a unique violation in the chunk
+        more = committer.send(_never_run, [uuid.UUID(int=0xB << 124)])
+        committer.go.set()
+        await live
+        assert (await more).position == 2  # its batch ran again, each command alone
+        assert (await sends[0]).position == 3
+        with pytest.raises(VersionConflict):
+            await sends[1]
+        assert (await sends[2]).position == 4
+        assert ["refused"] in committer.batches
+    finally:
+        committer.go.set()
+        await committer.close()
+
+
+class _StoreAway(_OrderedWriter):
+    def _attempt(self, batch: list[Any]) -> None:
+        self.batches.append(["away"])
+        raise PersistenceError("connection refused")
+
+
+async def test_stopping_with_a_round_queued_and_the_store_away_answers_every_send() -> None:
+    committer = _StoreAway(write_timeout_s=0.3)
+    committer.start()
+    sends = _sends(committer, 1000)
+    await committer.close()  # ends once each send's bound has passed, not hung on the store
+    for one in sends:
+        with pytest.raises(Unavailable):
+            await one
+    assert committer.batches, "the store was tried"
