@@ -35,6 +35,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from shared.bus.jetstream import connect, ensure_streams_when_ready
 from shared.cli.servers import write_endpoints
 from shared.settings import ServiceName, Settings, without_password
 from tools.devservers import (
@@ -211,6 +212,8 @@ class _Runner:
         write_endpoints(self.state_dir, database_url, nats_url,
                         {name: f"http://127.0.0.1:{self.settings.port_for(name)}"
                          for name in SERVICES} if self.with_services else None)
+        if not self.stop_requested.is_set():
+            await self._unless_stopped(self._apply_streams(nats_url))
         if self.with_services and not self.stop_requested.is_set():
             await self._start_services(database_url, nats_url)
         if self.stop_requested.is_set():
@@ -228,6 +231,26 @@ class _Runner:
         for service in self.services:
             if service.proc and service.proc.returncode is not None:
                 raise service.failure(f"exited unexpectedly with code {service.proc.returncode}")
+
+    async def _apply_streams(self, nats_url: str) -> None:
+        """What `sixstep ops apply` does before the services in compose and Kubernetes: the
+        streams created, or aligned with this checkout's definitions. A service creates a
+        missing stream but never updates one (the shipped NATS forbids it: docs/security.md),
+        and `.state` kept from an older checkout may hold streams defined otherwise (a subject
+        added since: its events refused)."""
+        settings = self.settings.model_copy(update={"nats_url": nats_url})
+        try:
+            nc = await connect(settings, "sixstep-make-run", reconnect=False)
+            try:
+                done = await ensure_streams_when_ready(nc.jetstream(), settings)
+            finally:
+                await nc.close()
+        except Exception as exc:  # said in one line, as a server that does not start
+            raise ServiceFailed(f"the streams could not be made on NATS "
+                                f"{without_password(nats_url)}: {type(exc).__name__}: {exc}"
+                                ) from None
+        _write(sys.stdout, "streams: " + ", ".join(f"{name} {what}"
+                                                  for name, what in done.items()))
 
     def _check_ports(self) -> None:
         for name in SERVICES:
@@ -298,7 +321,8 @@ def run(
     state_dir: Annotated[Path, typer.Option(
         help="Where started servers keep their data, and where service logs go.")] = Path(".state"),
     no_services: Annotated[bool, typer.Option(
-        "--no-services", help="Only make sure NATS and PostgreSQL are there.")] = False,
+        "--no-services",
+        help="Only make sure NATS (with the streams) and PostgreSQL are there.")] = False,
     startup_timeout: Annotated[float, typer.Option(
         help="Seconds each service gets to answer GET /health.")] = 60.0,
 ) -> None:
