@@ -92,8 +92,8 @@ def _pending_lines(pending: ReplanPendingPublic) -> list[str]:
              f"official days to re-plan: {days}",
              f"  last error: {pending.last_error or '-'}"]
     if late:
-        # Its process gone, and no leader took it: none runs, or its calendars differ.
-        lines.append("  no replica is trying it: the one leading calendar-replan (a worker) "
+        # Its process gone, and no worker took it: none runs, or their calendars differ.
+        lines.append("  no replica is trying it: any worker (calendar-replan) "
                      "takes it once its next try is late, unless it cannot load its calendars "
                      "(its log: calendar.replan_not_adopted; give every replica the same "
                      "holidays files, then `sixstep calendar reload`); none running? start one")
@@ -102,7 +102,7 @@ def _pending_lines(pending: ReplanPendingPublic) -> list[str]:
                      "year's official schedule to the holidays file and run `sixstep calendar "
                      "reload` (or raise CALENDAR_PROVISIONAL_YEARS); retried until then")
     else:
-        lines.append("  retried by the service with back-off (the replica leading "
+        lines.append("  retried by the service with back-off (a worker's "
                      "calendar-replan, should the one that failed be gone); lasting: the "
                      "store's locks and load, docs/calendar.md 'A re-planning that fails'")
     return lines

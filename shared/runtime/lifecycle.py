@@ -113,9 +113,6 @@ class Runtime:
     replan_pending: Pending = field(init=False)
     #: ``replan.failed`` said once per distinct error, then at a slower pace.
     replan_failures: FailureLog = field(default_factory=FailureLog)
-    #: The leadership of ``calendar-replan``: its leader retries a pending re-planning whose
-    #: process stopped trying (``adopt_replannings``); made at start (it needs the pool).
-    replan_leadership: Leadership | None = None
     #: The revision of the pending re-planning this leader left, its calendars not its own
     #: (said once per revision, not at every look).
     replan_not_adopted: int | None = None
@@ -528,23 +525,20 @@ class Runtime:
         await self.replan_pending.keep_retrying(self._try_again)
 
     async def adopt_replannings(self) -> None:
-        """The leader of ``calendar-replan``: every ``POLL_S`` reads the service's pending
-        re-planning (for /ready and the gauge here) and retries one whose process stopped
-        trying it (``replan_pending.ADOPT_AFTER_S`` past its next try: scaled down, killed)."""
-        assert self.replan_leadership is not None
-        async with self.replan_leadership as lead:
-            try:
-                while True:
-                    await lead.check()
-                    ended = self.replan_pending.ended
-                    row = await replan_pending.read(self.pool, self.service)
-                    self.replan_pending.seen(row, ended)
-                    if row is not None and row.orphaned:
-                        await self._try_again(adopting=True)
-                    await asyncio.sleep(replan_pending.POLL_S)
-            finally:
-                if self.replan_pending.since is None:
-                    self.replan_pending.row = None  # said by the next leader
+        """``calendar-replan``, in every worker process: every ``POLL_S`` reads the service's
+        pending re-planning (for /ready and the gauge here) and retries one whose process
+        stopped trying it (``replan_pending.ADOPT_AFTER_S`` past its next try: scaled down,
+        killed). One try at a time over replicas (``_try_again``'s advisory lock, taken only
+        while a try runs), so no leadership: a leader's lock would hold a connection of the
+        pool for good, and feedback's ten were then one short for a close of the month
+        beside a batch (tests/feedback/test_close_before_relay.py, stop 55)."""
+        while True:
+            ended = self.replan_pending.ended
+            row = await replan_pending.read(self.pool, self.service)
+            self.replan_pending.seen(row, ended)
+            if row is not None and row.orphaned:
+                await self._try_again(adopting=True)
+            await asyncio.sleep(replan_pending.POLL_S)
 
     async def run_calendar_hooks(self) -> dict[str, Any]:
         """Every hook runs; one that raises is logged and counted ``hook_failed`` (the
@@ -624,10 +618,7 @@ async def start_runtime(settings: Settings, service: ServiceName,
         metrics.calendar_replan_pending.labels(service).set_function(
             lambda: runtime.replan_pending.shown)
         runtime.background.start("calendar-retry", runtime.keep_replanning)
-        runtime.replan_leadership = Leadership(
-            pool, f"sixstep-calendar-replan:{schema}", what="calendar-replan")
-        runtime.start_leading("calendar-replan", runtime.replan_leadership,
-                              runtime.adopt_replannings)
+        runtime.start_worker("calendar-replan", runtime.adopt_replannings)
     published = metrics.published.labels(service)
     relay = Relay(settings, service, application, pool, on_published=published.inc,
                   on_connection_lost=metrics.relay_connections_lost.labels(service).inc,

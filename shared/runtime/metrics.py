@@ -139,7 +139,7 @@ class Metrics:
             ["service"], registry=self.registry)
         self.calendar_replan_pending = Gauge(
             "sixstep_calendar_replan_pending", "Items whose re-planning after a calendar change "
-            "failed at the last try (0: none), in this process or (on the replica leading "
+            "failed at the last try (0: none), in this process or (in a worker, "
             "calendar-replan) in any: the service runs it again by itself, backing off",
             ["service"], registry=self.registry)
         self.refused_out_of_reach = Counter(

@@ -6,10 +6,10 @@ killed) before it gets through. So the failure is written here, one row per serv
 official days still to re-plan (``first_day``..``last_day``, the union over every failed run;
 NULL: provisional dates only), the calendars it ran on (``fingerprints``, per center), since
 when, how many tries, the items failed at the last one and the last error, when the next try
-is due. Whichever replica leads the service's ``calendar-replan`` loop takes a row its process
+is due. Every worker's ``calendar-replan`` loop takes a row its process
 has stopped trying (``next_try_at`` passed by ``ADOPT_AFTER_S``) and runs it again.
 
-A try (the failing process's retry or the leader's) holds the advisory lock ``try_key`` for as
+A try (the failing process's retry or a worker's) holds the advisory lock ``try_key`` for as
 long as it runs, so two replicas never retry at once; a session that ends (kill -9) frees it.
 A reload's or a start's re-planning runs beside a try, without the lock (a reload must not
 wait minutes for a city's retry), as before: each covers the row's days too (merged into
@@ -66,7 +66,7 @@ class ReplanPendingPublic(BaseModel):
                                    "each: 'CalendarNotCovered ...' wants a schedule added")
     last_try_at: datetime
     next_try_at: datetime = Field(description="When the next try is due (backing off to a "
-                                  "minute); any replica leading calendar-replan takes it once "
+                                  "minute); any worker's calendar-replan takes it once "
                                   "the process that failed stops trying")
     first_day: date | None = Field(description="The first official day changed and not yet "
                                    "re-planned (None: provisional dates only)")

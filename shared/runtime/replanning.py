@@ -8,7 +8,7 @@ answers True when something moved. A version conflict is another replica re-plan
 aggregate at the same moment (the store settles it); any other failure (the write not taken
 within WRITE_TIMEOUT_S, the store away) is counted in ``failed`` and the walk goes on: a
 re-planning with a failed item is not remembered as done, and the service runs it again
-(``Runtime.keep_replanning``, and the leader of its ``calendar-replan`` loop once that process
+(``Runtime.keep_replanning``, and every worker's ``calendar-replan`` loop once that process
 is gone: ``shared.runtime.replan_pending``) until none fails.
 
 The failures are logged ``replan.failed``, one line per distinct error (how many items, the
@@ -145,8 +145,8 @@ class Pending:
     one's), so whichever ends last says whether one is still pending.
 
     ``row``: the service's pending re-planning as the database holds it
-    (``shared.runtime.replan_pending``), as this process last wrote or, leading
-    ``calendar-replan``, read it: also another replica's, which this one retries once that
+    (``shared.runtime.replan_pending``), as this process last wrote or, in a
+    worker's ``calendar-replan``, read it: also another replica's, which this one retries once that
     replica has stopped (/ready and ``sixstep_calendar_replan_pending`` say it here then)."""
 
     service: str
@@ -161,7 +161,7 @@ class Pending:
     ended: int = 0
 
     def seen(self, row: Row | None, ended: int) -> None:
-        """The leader of ``calendar-replan`` read ``row`` (``ended`` as it began to): shown
+        """A worker's ``calendar-replan`` read ``row`` (``ended`` as it began to): shown
         here unless this process has one pending (its own says more) or a re-planning ended
         here during the read (the row it read may be gone)."""
         if self.since is None and self.ended == ended:

@@ -1,6 +1,6 @@
 """The leader of calendar-replan adopts a pending re-planning only on the calendars it was made
 on (redteam123). Feedback's API replica A was deployed with 2027's schedule in its holidays
-file; worker replica B, which leads ``calendar-replan``, still has the file before it (2027
+file; worker replica B, which runs ``calendar-replan``, still has the file before it (2027
 provisional): a rollout half done. A's reload of the schedule fails on an item and A goes
 (scaled down) before its retry gets through. B reads its holidays file again and still plans
 2027 provisionally: it cannot run that re-planning. It leaves the row, says why, and /ready
