@@ -218,6 +218,8 @@ class ServiceProcess:
     forked: bool = FORKED
     proc: subprocess.Popen[bytes] | Forked | None = None
     starts: int = 0
+    #: Where the log stood when the last start began: what that start said follows it.
+    log_from: int = 0
 
     @property
     def url(self) -> str:
@@ -225,6 +227,10 @@ class ServiceProcess:
 
     def spawn(self) -> None:
         env = {**self.env, f"{self.service.upper()}_PORT": str(self.port)}
+        try:
+            self.log_from = self.log_path.stat().st_size
+        except OSError:
+            self.log_from = 0
         if self.forked:
             self.proc = adopt_process(forkserver().spawn(self.service, env, self.log_path))
             self.starts += 1
@@ -239,12 +245,30 @@ class ServiceProcess:
             log.close()
         self.starts += 1
 
+    def _port_taken(self) -> bool:
+        """Whether the last start ended because its port was bound meanwhile: ``free_port``
+        finds a free port, and another process of the run (an xdist worker's server) may
+        bind it before this one does (a CI run of stop 55: intake exited with 3, "address
+        already in use", at the run's busy start)."""
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(self.log_from)
+                return b"address already in use" in log.read()
+        except OSError:
+            return False
+
     async def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
+        moved = 0
         async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
             while True:
                 assert self.proc is not None
                 if self.proc.poll() is not None:
+                    if moved < 3 and self._port_taken():
+                        moved += 1  # started again on another port, said in its log
+                        self.port = free_port()
+                        self.spawn()
+                        continue
                     raise AssertionError(f"{self.label} exited with {self.proc.returncode}:\n"
                                          f"{self.tail()}")
                 with contextlib.suppress(httpx.HTTPError):
