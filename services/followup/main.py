@@ -31,6 +31,7 @@ from shared.kernel.clock import Clock, SystemClock
 from shared.runtime.calendars import Calendars
 from shared.runtime.lifecycle import start_runtime, stop_runtime
 from shared.runtime.metrics import Metrics
+from shared.runtime.replanning import FAILURES, FailureLog
 from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.followup")
@@ -84,8 +85,10 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             obligations', help tasks' and referrals' (``hook_failed``), at every try."""
             try:
                 unparked = {"rules_unparked": await rules.retry_parked(runtime.pool)}
-            except Exception as exc:
-                log.error("replan.rules_failed", error=f"{type(exc).__name__}: {exc}")
+            except Exception as exc:  # said as every re-planning failure (FailureLog)
+                (FAILURES.get() or FailureLog()).say(
+                    log, "replan.rules_failed", f"{type(exc).__name__}: {exc}", ["parked"],
+                    "rules")
                 unparked = {"rules_unparked": 0, "rules_failed": 1}
             return {**unparked, **await replanning.run()}
 
