@@ -98,8 +98,8 @@ async def test_a_re_planning_failed_in_a_process_killed_since_is_retried_by_anot
 async def test_a_replica_adopts_no_re_planning_while_another_replicas_try_of_it_runs(
         settings: Settings, tmp_path: Path) -> None:
     # A re-planning whose try runs for long (a city's: minutes) on replica A looks left alone
-    # by its next-try time; replica B, its worker running calendar-replan, must not run it beside A's try:
-    # the try's lock, held by A's session, says A is on it.
+    # by its next-try time; replica B, its worker running calendar-replan, must not run it
+    # beside A's try: the try's lock, held by A's session, says A is on it.
     settings, clock, sender, _, _ = on_sunday(settings)
     a_app, b_app = (feedback_app(settings, sender=sender, clock=clock) for _ in range(2))
     async with running(a_app), running(b_app):
