@@ -35,10 +35,10 @@ from shared.bus.deadletters import read_dead_letters, repeats
 from shared.bus.durable_names import base_consumer
 from shared.bus.jetstream import (
     ServerTooOld,
+    apply_streams,
     check_server,
     connect,
     dead_letter_stream,
-    ensure_streams,
     every_consumer,
 )
 from shared.bus.stream_identity import forget_stream, stream_seen
@@ -55,14 +55,6 @@ app.add_typer(ops, name="ops")
 console = Console(highlight=False)
 
 
-async def apply_streams(settings: Settings) -> dict[str, str]:
-    nc = await connect(settings, "sixstep-ops")
-    try:
-        return await ensure_streams(nc.jetstream(), settings)
-    finally:
-        await nc.close()
-
-
 @ops.command("apply")
 def apply(
     replicas: Annotated[int | None, typer.Option(
@@ -73,7 +65,7 @@ def apply(
     if replicas is not None:
         settings = settings.model_copy(update={"stream_replicas": replicas})
     try:
-        outcome = asyncio.run(apply_streams(settings))
+        outcome = asyncio.run(apply_streams(settings, "sixstep-ops"))
     except ServerTooOld as exc:
         console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from None
