@@ -13,12 +13,14 @@ follow-ups still waiting, the open rectifications' deadlines. Exits 2 when a ser
 reload, 1 when one reloaded but some items' re-plan failed (counted per part, ``..._failed``):
 that service runs the re-planning again by itself until they go through (any replica of it,
 should the one that answered go); ``status`` shows such a re-planning still pending: since
-when, the tries, the items failed at the last, the last error and what to do.
+when, the tries, the items failed at the last, the last error and what to do, and exits 1
+while one is (2 stays for a service that did not answer). Its moments are the center's time
+(``CENTER_TIMEZONE``), with the offset, as every ``sixstep`` command prints them.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Annotated, Any
 
 import httpx
@@ -58,7 +60,12 @@ def _today(settings: Settings, given: str | None) -> date:
     return datetime.now(settings.tz).date()
 
 
-def _print_status(title: str, status: CalendarStatusPublic,
+#: ``sixstep calendar status``'s exit code while a service has a re-planning pending (the
+#: service retries it; 2 stays for a service that did not answer), as reload's when one failed.
+EXIT_REPLAN_PENDING = 1
+
+
+def _print_status(title: str, status: CalendarStatusPublic, tz: tzinfo,
                   pending: ReplanPendingPublic | None = None) -> None:
     table = Table(title=title)
     for column in ("center", "years", "official until", "covers until", "office hours",
@@ -76,19 +83,25 @@ def _print_status(title: str, status: CalendarStatusPublic,
     for warning in status.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     if pending is not None:
-        for line in _pending_lines(pending):
+        for line in pending_lines(pending, tz):
             console.print(f"[red]{escape(line)}[/red]")
 
 
-def _pending_lines(pending: ReplanPendingPublic) -> list[str]:
-    """A re-planning still pending, and what to do about it."""
+def _moment(at: datetime, tz: tzinfo) -> str:
+    """``2026-12-18 10:00:00+08:00``: the center's time, with its offset (UTC until stop 56:
+    "02:00:00 UTC" for a failure at ten in the morning at the center)."""
+    return at.astimezone(tz).isoformat(sep=" ", timespec="seconds")
+
+
+def pending_lines(pending: ReplanPendingPublic, tz: tzinfo) -> list[str]:
+    """A re-planning still pending, and what to do about it (``sixstep ops status`` too)."""
     days = (f"{pending.first_day}..{pending.last_day}" if pending.first_day
             else "provisional dates only")
     late = (datetime.now(UTC) - pending.next_try_at).total_seconds() > ADOPT_AFTER_S
-    lines = [f"re-planning pending since {pending.since:%Y-%m-%d %H:%M:%S %Z}: "
+    lines = [f"re-planning pending since {_moment(pending.since, tz)}: "
              f"{pending.attempts} tries, {pending.failed} item(s) failed at the last "
-             f"({pending.last_try_at:%Y-%m-%d %H:%M:%S %Z}), next try "
-             f"{'due ' if late else ''}{pending.next_try_at:%Y-%m-%d %H:%M:%S %Z}; "
+             f"({_moment(pending.last_try_at, tz)}), next try "
+             f"{'due ' if late else ''}{_moment(pending.next_try_at, tz)}; "
              f"official days to re-plan: {days}",
              f"  last error: {pending.last_error or '-'}"]
     if late:
@@ -159,10 +172,10 @@ def status(
             console.print(f"[red]{escape(str(exc))}[/red]")
             raise typer.Exit(2) from None
         _print_status("working-day calendar (this shell's settings)",
-                      calendars.status(_today(settings, today)))
+                      calendars.status(_today(settings, today)), settings.tz)
         return
     asked: list[str] = []
-    answered = failed = 0
+    answered = failed = pending_in = 0
     targets = _targets(servers, url)
     headers = servers.ops_headers(token)
     with httpx.Client(timeout=httpx.Timeout(10.0, connect=PROBE_TIMEOUT_S),
@@ -193,7 +206,8 @@ def status(
                 failed += 1
                 continue
             answered += 1
-            _print_status(f"{name} ({base})", said, pending)
+            pending_in += pending is not None
+            _print_status(f"{name} ({base})", said, settings.tz, pending)
     for line in asked:
         console.print(escape(line))
     if not answered:
@@ -206,6 +220,10 @@ def status(
         # reload's does. Before, a service down among answering ones exited 0.
         console.print(f"{failed} of {len(targets)} services did not answer")
         raise typer.Exit(2)
+    if pending_in:
+        # A cron job before a year's end reads the exit code: 0 said all was well while a
+        # service had items not re-planned for days (until stop 56).
+        raise typer.Exit(EXIT_REPLAN_PENDING)
 
 
 @calendar.command("reload")
@@ -265,7 +283,8 @@ def reload(
                               "until they go through (/ready degraded, "
                               "sixstep_calendar_replan_pending meanwhile)[/red]")
                 if said.calendar.replan_pending is not None:
-                    for line in _pending_lines(said.calendar.replan_pending):
+                    for line in pending_lines(said.calendar.replan_pending,
+                                              servers.settings.tz):
                         console.print(f"[red]{escape(line)}[/red]")
                 replan_failed = True
     if failed:
