@@ -39,7 +39,7 @@ from shared.kernel.tasks import cancel_and_wait, gather_all
 from shared.leadership import Leadership
 from shared.readmodels.holdings import END_SESSIONS_SQL
 from shared.readmodels.migrations import run_migrations
-from shared.readmodels.pool import create_pool
+from shared.readmodels.pool import create_lock_pool, create_pool
 from shared.readmodels.readmodel import read_model_of
 from shared.runtime import calendar_seen, heap, replan_pending
 from shared.runtime.background import Background
@@ -99,6 +99,10 @@ class Runtime:
     #: The tokens signed out before their expiry (``shared.bus.revocations``), and its watch.
     revoked: RevokedTokens = field(default_factory=RevokedTokens)
     revocations_watch: asyncio.Task[None] | None = None
+    #: The connections the loops this process leads hold their locks on (``create_lock_pool``):
+    #: none of ``pool``'s, which stays whole for requests, batches and rounds. None (a test's
+    #: runtime): ``pool``.
+    lock_pool: asyncpg.Pool | None = None
     #: What the service does when its calendars change (``shared.runtime.replanning``):
     #: reload, re-plan, retry a failed re-planning.
     replanner: Replanner = field(init=False)
@@ -106,6 +110,13 @@ class Runtime:
     def __post_init__(self) -> None:
         self.replanner = Replanner(self.service, self.settings, self.pool, self.nc,
                                    self.calendars, origin=self.origin, log=log)
+
+    @property
+    def locks(self) -> asyncpg.Pool:
+        """Where a loop this process leads holds its lock (``Leadership``'s pool): give it to
+        every loop that leads (``locks=runtime.locks``); on ``pool`` it would hold one of the
+        working connections for as long as it leads."""
+        return self.lock_pool or self.pool
 
     def add_consumer(self, name: str, handler: Handler, filter_subjects: Sequence[str]) -> Consumer:
         settings = self.settings
@@ -128,7 +139,8 @@ class Runtime:
             seen["applied"], seen["dead"] = stats.applied, stats.dead_lettered
             seen["merged"] = stats.merged
 
-        consumer = Consumer(settings=settings, nc=self.nc, pool=self.pool, name=name,
+        consumer = Consumer(settings=settings, nc=self.nc, pool=self.pool, locks=self.locks,
+                            name=name,
                             handler=handler, filter_subjects=list(filter_subjects),
                             batch=settings.consumer_batch,
                             max_deliver=settings.consumer_max_deliver,
@@ -412,6 +424,7 @@ async def start_runtime(settings: Settings, service: ServiceName,
     application = await asyncio.to_thread(build_application, app_cls, settings, service)
     schema = settings.schema_for(service)
     pool = await create_pool(settings, schema)
+    lock_pool = await create_lock_pool(settings, schema)
     await run_migrations(pool, schema, [*TRACKING_DDL, *REPLAY_DDL, *calendar_seen.DDL,
                                          *replan_pending.DDL, *ddl])
     nc = await connect(settings, f"sixstep-{service}")
@@ -430,7 +443,8 @@ async def start_runtime(settings: Settings, service: ServiceName,
     committer.start()
     time_writes(committer, metrics.commit_seconds.labels(service).observe)
     runtime = Runtime(settings, service, application, pool, nc, committer, metrics,
-                      calendars=calendars, tracer_provider=tracer_provider)
+                      calendars=calendars, tracer_provider=tracer_provider,
+                      lock_pool=lock_pool)
     await runtime.listen_for_calendar_reloads()
     # Before any request: a token signed out on another service is refused here from the first.
     runtime.revocations_watch = await load_and_watch(nc, settings, runtime.revoked)
@@ -445,7 +459,8 @@ async def start_runtime(settings: Settings, service: ServiceName,
         runtime.background.start("calendar-retry", runtime.keep_replanning)
         runtime.start_worker("calendar-replan", runtime.adopt_replannings)
     published = metrics.published.labels(service)
-    relay = Relay(settings, service, application, pool, on_published=published.inc,
+    relay = Relay(settings, service, application, pool, locks=lock_pool,
+                  on_published=published.inc,
                   on_connection_lost=metrics.relay_connections_lost.labels(service).inc,
                   on_out_of_order=metrics.relay_out_of_order.labels(service).inc)
     runtime.relay = relay
@@ -503,6 +518,8 @@ async def stop_runtime(runtime: Runtime) -> None:
         await cancel_and_wait(runtime.revocations_watch)
     with contextlib.suppress(Exception):
         await runtime.nc.drain()
+    if runtime.lock_pool is not None:  # every loop has ended: its lock given back
+        await runtime.lock_pool.close()
     await runtime.pool.close()
     await asyncio.to_thread(runtime.application.close)
     await asyncio.to_thread(stop_tracing, runtime.tracer_provider)  # the last spans sent
