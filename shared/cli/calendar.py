@@ -20,7 +20,7 @@ while one is (2 stays for a service that did not answer). Its moments are the ce
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from typing import Annotated, Any
 
 import httpx
@@ -30,6 +30,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from shared.cli import app
+from shared.cli.replannings import EXIT_REPLAN_PENDING, pending_lines
 from shared.cli.servers import PROBE_TIMEOUT_S, Servers, resolve
 from shared.kernel.holidays import HolidaysFileError
 from shared.runtime.calendars import (
@@ -38,7 +39,7 @@ from shared.runtime.calendars import (
     CalendarStatusPublic,
     ClockAheadUntilRefused,
 )
-from shared.runtime.replan_pending import ADOPT_AFTER_S, ReplanPendingPublic
+from shared.runtime.replan_pending import ReplanPendingPublic
 from shared.settings import Settings
 
 calendar = typer.Typer(help="The working-day calendar: coverage per center, reload after a new "
@@ -58,11 +59,6 @@ def _today(settings: Settings, given: str | None) -> date:
         except ValueError:
             raise typer.BadParameter("give the day as YYYY-MM-DD") from None
     return datetime.now(settings.tz).date()
-
-
-#: ``sixstep calendar status``'s exit code while a service has a re-planning pending (the
-#: service retries it; 2 stays for a service that did not answer), as reload's when one failed.
-EXIT_REPLAN_PENDING = 1
 
 
 def _print_status(title: str, status: CalendarStatusPublic, tz: tzinfo,
@@ -85,40 +81,6 @@ def _print_status(title: str, status: CalendarStatusPublic, tz: tzinfo,
     if pending is not None:
         for line in pending_lines(pending, tz):
             console.print(f"[red]{escape(line)}[/red]")
-
-
-def _moment(at: datetime, tz: tzinfo) -> str:
-    """``2026-12-18 10:00:00+08:00``: the center's time, with its offset (UTC until stop 56:
-    "02:00:00 UTC" for a failure at ten in the morning at the center)."""
-    return at.astimezone(tz).isoformat(sep=" ", timespec="seconds")
-
-
-def pending_lines(pending: ReplanPendingPublic, tz: tzinfo) -> list[str]:
-    """A re-planning still pending, and what to do about it (``sixstep ops status`` too)."""
-    days = (f"{pending.first_day}..{pending.last_day}" if pending.first_day
-            else "provisional dates only")
-    late = (datetime.now(UTC) - pending.next_try_at).total_seconds() > ADOPT_AFTER_S
-    lines = [f"re-planning pending since {_moment(pending.since, tz)}: "
-             f"{pending.attempts} tries, {pending.failed} item(s) failed at the last "
-             f"({_moment(pending.last_try_at, tz)}), next try "
-             f"{'due ' if late else ''}{_moment(pending.next_try_at, tz)}; "
-             f"official days to re-plan: {days}",
-             f"  last error: {pending.last_error or '-'}"]
-    if late:
-        # Its process gone, and no worker took it: none runs, or their calendars differ.
-        lines.append("  no replica is trying it: any worker (calendar-replan) "
-                     "takes it once its next try is late, unless it cannot load its calendars "
-                     "(its log: calendar.replan_not_adopted; give every replica the same "
-                     "holidays files, then `sixstep calendar reload`); none running? start one")
-    if pending.last_error and "CalendarNotCovered" in pending.last_error:
-        lines.append("  an item's new count falls in a year no calendar covers: add that "
-                     "year's official schedule to the holidays file and run `sixstep calendar "
-                     "reload` (or raise CALENDAR_PROVISIONAL_YEARS); retried until then")
-    else:
-        lines.append("  retried by the service with back-off (a worker's "
-                     "calendar-replan, should the one that failed be gone); lasting: the "
-                     "store's locks and load, docs/calendar.md 'A re-planning that fails'")
-    return lines
 
 
 def _targets(servers: Servers, url: list[str] | None) -> list[tuple[str, str]]:

@@ -43,8 +43,8 @@ from shared.bus.jetstream import (
 )
 from shared.bus.stream_identity import forget_stream, stream_seen
 from shared.cli import app
-from shared.cli.calendar import EXIT_REPLAN_PENDING, pending_lines
 from shared.cli.long_runs import Tracker, ctrl_c, progress_bar, report_unreadable
+from shared.cli.replannings import EXIT_REPLAN_PENDING, pending_lines
 from shared.cli.servers import SERVICES, ServerUnreachable, probe, resolve
 from shared.kernel.serving import HELP_WORK
 from shared.readmodels.readmodel import read_model_of
