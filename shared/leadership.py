@@ -102,7 +102,9 @@ class LeadershipLost(ConnectionError):
 
 
 class Leadership:
-    """The advisory lock named ``key`` held on a connection of its own from ``pool``."""
+    """The advisory lock named ``key`` held on a connection of its own from ``pool``: in a
+    service, the runtime's lock pool (``Runtime.locks``), so that the loops a process leads
+    hold none of its working pool's connections for good."""
 
     def __init__(self, pool: asyncpg.Pool, key: str, *, what: str,
                  standby_s: float = 2.0, wait: bool = True,

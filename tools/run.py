@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shared.bus.jetstream import connect, ensure_streams_when_ready
+from shared.bus.jetstream import apply_streams
 from shared.cli.servers import write_endpoints
 from shared.settings import ServiceName, Settings, without_password
 from tools.devservers import (
@@ -240,11 +240,7 @@ class _Runner:
         added since: its events refused)."""
         settings = self.settings.model_copy(update={"nats_url": nats_url})
         try:
-            nc = await connect(settings, "sixstep-make-run", reconnect=False)
-            try:
-                done = await ensure_streams_when_ready(nc.jetstream(), settings)
-            finally:
-                await nc.close()
+            done = await apply_streams(settings, "sixstep-make-run")
         except Exception as exc:  # said in one line, as a server that does not start
             raise ServiceFailed(f"the streams could not be made on NATS "
                                 f"{without_password(nats_url)}: {type(exc).__name__}: {exc}"

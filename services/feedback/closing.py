@@ -439,7 +439,8 @@ class PeriodScheduler:
                  tick_s: float = 60.0, recheck_s: float = 3600.0,
                  caught_up: Callable[[], Awaitable[bool]] | None = None,
                  revise_every: timedelta = timedelta(0),
-                 failed: Callable[[str], None] | None = None) -> None:
+                 failed: Callable[[str], None] | None = None,
+                 locks: asyncpg.Pool | None = None) -> None:
         """``caught_up``: whether the figures read model has applied every event on the
         stream so far; a month is closed or revised only then (a service starting on a long
         history must not report a month half counted). ``revise_every``: a month revised
@@ -456,7 +457,8 @@ class PeriodScheduler:
         self.periods = periods
         self.after_days = after_days
         self.lock_key = f"sixstep-feedback-periods:{schema}"
-        self.leadership = Leadership(pool, self.lock_key, what="period-scheduler",
+        # Its lock on a connection of ``locks`` (the runtime's lock pool), else of ``pool``.
+        self.leadership = Leadership(locks or pool, self.lock_key, what="period-scheduler",
                                      standby_s=5.0)
         self.tick_s = tick_s
         self._checked: dict[tuple[str, date], datetime] = {}

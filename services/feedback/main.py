@@ -104,7 +104,7 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
         app.state.consumer_names = {"views": projections.CONSUMER, "figures": figures.CONSUMER}
         scheduler = SurveyScheduler(runtime.pool, feedback, sender_, settings.survey_link_base,
                                     schema=settings.schema_for(SERVICE),
-                                    tick_s=settings.feedback_tick_s)
+                                    tick_s=settings.feedback_tick_s, locks=runtime.locks)
         app.state.scheduler = scheduler
         runtime.start_leading("survey-scheduler", scheduler.leadership, scheduler.run)
         app.state.periods = closing.Periods(feedback.path, runtime.pool,
@@ -115,7 +115,8 @@ def create_app(settings: Settings, *, sender: SurveySender | None = None,
             runtime.pool, app.state.periods, settings.period_close_after_days,
             schema=settings.schema_for(SERVICE), caught_up=facts.caught_up,
             revise_every=timedelta(minutes=settings.period_revise_every_minutes),
-            failed=lambda step: metrics.period_failures.labels(SERVICE, step).inc())
+            failed=lambda step: metrics.period_failures.labels(SERVICE, step).inc(),
+            locks=runtime.locks)
         runtime.start_leading("period-scheduler", app.state.period_scheduler.leadership,
                               app.state.period_scheduler.run)
         try:

@@ -52,13 +52,14 @@ SETTLE = timedelta(minutes=1)
 class SurveyScheduler:
     def __init__(self, pool: asyncpg.Pool, feedback: Feedback, sender: SurveySender,
                  link_base: str, *, schema: str, tick_s: float = 1.0, idle_s: float = 60.0,
-                 batch: int = 500) -> None:
+                 batch: int = 500, locks: asyncpg.Pool | None = None) -> None:
         self.pool = pool
         self.feedback = feedback
         self.sender = sender
         self.link_base = link_base
         self.lock_key = f"sixstep-feedback-scheduler:{schema}"
-        self.leadership = Leadership(pool, self.lock_key, what="survey-scheduler")
+        # Its lock on a connection of ``locks`` (the runtime's lock pool), else of ``pool``.
+        self.leadership = Leadership(locks or pool, self.lock_key, what="survey-scheduler")
         self.tick_s = tick_s
         #: The longest an idle scheduler waits without a wake-up (``idle_wait``).
         self.idle_s = max(idle_s, tick_s)

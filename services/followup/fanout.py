@@ -81,8 +81,10 @@ FIRST = UUID(int=0)
 
 class FanOut:
     def __init__(self, pool: asyncpg.Pool, followups: FollowUps, *, batch: int,
-                 interval_s: float) -> None:
+                 interval_s: float, locks: asyncpg.Pool | None = None) -> None:
         self.pool = pool
+        #: Where a walk's lock is held (the runtime's lock pool), else ``pool``.
+        self.locks = locks or pool
         self.followups = followups
         self.batch = batch
         self.interval_s = interval_s
@@ -109,7 +111,7 @@ class FanOut:
         # against a batch of up to FOLLOWUP_FANOUT_BATCH follow-ups. With the loops' 10 s, a
         # walk wrote its next batch when the session's end had not yet reached the
         # connection's termination listener (stop 51's CI run).
-        async with Leadership(self.pool, f"sixstep-fanout:{policy_id}", what="fan-out",
+        async with Leadership(self.locks, f"sixstep-fanout:{policy_id}", what="fan-out",
                               wait=False, confirm_s=0) as lead:
             if not lead.leading:
                 return 0  # another replica is on it

@@ -63,7 +63,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                               interval_s=settings.followup_scheduler_interval_s,
                               batch=settings.followup_scheduler_batch)
         fanout = FanOut(runtime.pool, use_cases, batch=settings.followup_fanout_batch,
-                        interval_s=settings.followup_scheduler_interval_s)
+                        interval_s=settings.followup_scheduler_interval_s,
+                        locks=runtime.locks)
         app.state.runtime = runtime
         app.state.pool = runtime.pool
         app.state.followups = use_cases

@@ -188,6 +188,19 @@ async def ensure_streams_when_ready(js: JetStreamContext, settings: Settings, *,
             delay = min(delay * 2, 2.0)
 
 
+async def apply_streams(settings: Settings, client: str) -> dict[str, str]:
+    """``ensure_streams_when_ready`` over a connection of its own, named ``client``, closed
+    after: what ``sixstep ops apply`` does (the compose file's and the Kubernetes Job's step
+    before the services), and ``make run`` before its services. One try at the connection
+    (no reconnecting: a one-shot whose server is gone says so), JetStream waited for while
+    a cluster just started has no meta leader."""
+    nc = await connect(settings, client, reconnect=False)
+    try:
+        return await ensure_streams_when_ready(nc.jetstream(), settings)
+    finally:
+        await nc.close()
+
+
 def server_at_least(js: JetStreamContext, version: tuple[int, int]) -> bool:
     """Whether the server ``js`` talks to is at least ``version`` (major, minor); True when
     the client cannot tell."""

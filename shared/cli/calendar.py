@@ -13,12 +13,14 @@ follow-ups still waiting, the open rectifications' deadlines. Exits 2 when a ser
 reload, 1 when one reloaded but some items' re-plan failed (counted per part, ``..._failed``):
 that service runs the re-planning again by itself until they go through (any replica of it,
 should the one that answered go); ``status`` shows such a re-planning still pending: since
-when, the tries, the items failed at the last, the last error and what to do.
+when, the tries, the items failed at the last, the last error and what to do, and exits 1
+while one is (2 stays for a service that did not answer). Its moments are the center's time
+(``CENTER_TIMEZONE``), with the offset, as every ``sixstep`` command prints them.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Annotated, Any
 
 import httpx
@@ -28,6 +30,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from shared.cli import app
+from shared.cli.replannings import EXIT_REPLAN_PENDING, pending_lines
 from shared.cli.servers import PROBE_TIMEOUT_S, Servers, resolve
 from shared.kernel.holidays import HolidaysFileError
 from shared.runtime.calendars import (
@@ -36,7 +39,7 @@ from shared.runtime.calendars import (
     CalendarStatusPublic,
     ClockAheadUntilRefused,
 )
-from shared.runtime.replan_pending import ADOPT_AFTER_S, ReplanPendingPublic
+from shared.runtime.replan_pending import ReplanPendingPublic
 from shared.settings import Settings
 
 calendar = typer.Typer(help="The working-day calendar: coverage per center, reload after a new "
@@ -58,7 +61,7 @@ def _today(settings: Settings, given: str | None) -> date:
     return datetime.now(settings.tz).date()
 
 
-def _print_status(title: str, status: CalendarStatusPublic,
+def _print_status(title: str, status: CalendarStatusPublic, tz: tzinfo,
                   pending: ReplanPendingPublic | None = None) -> None:
     table = Table(title=title)
     for column in ("center", "years", "official until", "covers until", "office hours",
@@ -76,36 +79,8 @@ def _print_status(title: str, status: CalendarStatusPublic,
     for warning in status.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     if pending is not None:
-        for line in _pending_lines(pending):
+        for line in pending_lines(pending, tz):
             console.print(f"[red]{escape(line)}[/red]")
-
-
-def _pending_lines(pending: ReplanPendingPublic) -> list[str]:
-    """A re-planning still pending, and what to do about it."""
-    days = (f"{pending.first_day}..{pending.last_day}" if pending.first_day
-            else "provisional dates only")
-    late = (datetime.now(UTC) - pending.next_try_at).total_seconds() > ADOPT_AFTER_S
-    lines = [f"re-planning pending since {pending.since:%Y-%m-%d %H:%M:%S %Z}: "
-             f"{pending.attempts} tries, {pending.failed} item(s) failed at the last "
-             f"({pending.last_try_at:%Y-%m-%d %H:%M:%S %Z}), next try "
-             f"{'due ' if late else ''}{pending.next_try_at:%Y-%m-%d %H:%M:%S %Z}; "
-             f"official days to re-plan: {days}",
-             f"  last error: {pending.last_error or '-'}"]
-    if late:
-        # Its process gone, and no worker took it: none runs, or their calendars differ.
-        lines.append("  no replica is trying it: any worker (calendar-replan) "
-                     "takes it once its next try is late, unless it cannot load its calendars "
-                     "(its log: calendar.replan_not_adopted; give every replica the same "
-                     "holidays files, then `sixstep calendar reload`); none running? start one")
-    if pending.last_error and "CalendarNotCovered" in pending.last_error:
-        lines.append("  an item's new count falls in a year no calendar covers: add that "
-                     "year's official schedule to the holidays file and run `sixstep calendar "
-                     "reload` (or raise CALENDAR_PROVISIONAL_YEARS); retried until then")
-    else:
-        lines.append("  retried by the service with back-off (a worker's "
-                     "calendar-replan, should the one that failed be gone); lasting: the "
-                     "store's locks and load, docs/calendar.md 'A re-planning that fails'")
-    return lines
 
 
 def _targets(servers: Servers, url: list[str] | None) -> list[tuple[str, str]]:
@@ -159,10 +134,10 @@ def status(
             console.print(f"[red]{escape(str(exc))}[/red]")
             raise typer.Exit(2) from None
         _print_status("working-day calendar (this shell's settings)",
-                      calendars.status(_today(settings, today)))
+                      calendars.status(_today(settings, today)), settings.tz)
         return
     asked: list[str] = []
-    answered = failed = 0
+    answered = failed = pending_in = 0
     targets = _targets(servers, url)
     headers = servers.ops_headers(token)
     with httpx.Client(timeout=httpx.Timeout(10.0, connect=PROBE_TIMEOUT_S),
@@ -193,7 +168,8 @@ def status(
                 failed += 1
                 continue
             answered += 1
-            _print_status(f"{name} ({base})", said, pending)
+            pending_in += pending is not None
+            _print_status(f"{name} ({base})", said, settings.tz, pending)
     for line in asked:
         console.print(escape(line))
     if not answered:
@@ -206,6 +182,10 @@ def status(
         # reload's does. Before, a service down among answering ones exited 0.
         console.print(f"{failed} of {len(targets)} services did not answer")
         raise typer.Exit(2)
+    if pending_in:
+        # A cron job before a year's end reads the exit code: 0 said all was well while a
+        # service had items not re-planned for days (until stop 56).
+        raise typer.Exit(EXIT_REPLAN_PENDING)
 
 
 @calendar.command("reload")
@@ -265,7 +245,8 @@ def reload(
                               "until they go through (/ready degraded, "
                               "sixstep_calendar_replan_pending meanwhile)[/red]")
                 if said.calendar.replan_pending is not None:
-                    for line in _pending_lines(said.calendar.replan_pending):
+                    for line in pending_lines(said.calendar.replan_pending,
+                                              servers.settings.tz):
                         console.print(f"[red]{escape(line)}[/red]")
                 replan_failed = True
     if failed:

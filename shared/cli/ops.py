@@ -35,32 +35,26 @@ from shared.bus.deadletters import read_dead_letters, repeats
 from shared.bus.durable_names import base_consumer
 from shared.bus.jetstream import (
     ServerTooOld,
+    apply_streams,
     check_server,
     connect,
     dead_letter_stream,
-    ensure_streams,
     every_consumer,
 )
 from shared.bus.stream_identity import forget_stream, stream_seen
 from shared.cli import app
 from shared.cli.long_runs import Tracker, ctrl_c, progress_bar, report_unreadable
-from shared.cli.servers import SERVICES, resolve
+from shared.cli.replannings import EXIT_REPLAN_PENDING, pending_lines
+from shared.cli.servers import SERVICES, ServerUnreachable, probe, resolve
 from shared.kernel.serving import HELP_WORK
 from shared.readmodels.readmodel import read_model_of
+from shared.runtime import replan_pending
 from shared.settings import ServiceName, Settings, without_password
 
 ops = typer.Typer(help="Operations: apply the stream definitions, show their state.",
                   no_args_is_help=True)
 app.add_typer(ops, name="ops")
 console = Console(highlight=False)
-
-
-async def apply_streams(settings: Settings) -> dict[str, str]:
-    nc = await connect(settings, "sixstep-ops")
-    try:
-        return await ensure_streams(nc.jetstream(), settings)
-    finally:
-        await nc.close()
 
 
 @ops.command("apply")
@@ -73,7 +67,7 @@ def apply(
     if replicas is not None:
         settings = settings.model_copy(update={"stream_replicas": replicas})
     try:
-        outcome = asyncio.run(apply_streams(settings))
+        outcome = asyncio.run(apply_streams(settings, "sixstep-ops"))
     except ServerTooOld as exc:
         console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from None
@@ -83,15 +77,20 @@ def apply(
 
 @ops.command("status")
 def status() -> None:
-    """The streams (messages, replicas, cluster) and every durable consumer's backlog; exit 2
-    when a stream is missing (as ``dlq`` and ``tail`` refuse to run without theirs) or a
+    """The streams (messages, replicas, cluster) and every durable consumer's backlog, and
+    each service's calendar re-planning still pending (its row in the service's schema);
+    exit 2 when a stream is missing (as ``dlq`` and ``tail`` refuse to run without theirs) or a
     consumer applies nothing (a stream made anew under its tracking rows; or its batches
     handed back for more than ``RETRYING_SAID_AFTER_S``, a hung statement or a command the
     store or the vault refuses as unavailable: retried for ever, ``RETRYING_KEY``), or the
     nats-server is older than ``OLDEST_SERVER`` (it drops the durables' filters and the
-    metadata that says all this). Names and texts from the servers are printed as they are
+    metadata that says all this); else exit 1 while a re-planning is pending (the service
+    retries it), as ``sixstep calendar status``. The re-plannings are read when PostgreSQL
+    answers (``DATABASE_URL``); when it does not, the status says it did not read them and
+    its exit code is the bus's. Names and texts from the servers are printed as they are
     (``escape``), never read as rich's markup."""
-    settings = resolve().use("nats")
+    servers = resolve()
+    settings = servers.use("nats")
     missing: list[str] = []
     refusing: list[str] = []
 
@@ -157,11 +156,61 @@ def status() -> None:
             await nc.close()
 
     asyncio.run(show())
+    pending: list[str] = []
+    try:
+        probe(servers.endpoints["database"])
+    except ServerUnreachable as exc:
+        console.print(f"[yellow]calendar re-plannings pending: not read[/yellow] "
+                      f"({escape(str(exc))})")
+    else:
+        pending = asyncio.run(_replannings_said(settings))
     if missing or refusing:
         # Before, exit 0: a deployment's check (``ops status`` after ``ops apply``, a probe)
         # could not tell a server without the log, or a read model that applies nothing
         # (printed in red, its /ready degraded), from a healthy one.
         raise typer.Exit(2)
+    if pending:
+        raise typer.Exit(EXIT_REPLAN_PENDING)
+
+
+async def _replannings_said(settings: Settings) -> list[str]:
+    """Each service's calendar re-planning still pending (``calendar_replan_pending`` in its
+    schema: since when, the tries, the last error, what to do), in the center's time: until
+    stop 56 only ``sixstep calendar status`` (asking every service over HTTP) and /ready said
+    one. A schema without the table (a service not run in this deployment) has none. Returns
+    the services with one pending; one whose row could not be read is said so."""
+    pending: list[str] = []
+    unread = 0
+    try:
+        conn = await asyncpg.connect(settings.database_url)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # refused sign-in
+        console.print(f"[yellow]calendar re-plannings pending: not read[/yellow] "
+                      f"({escape(type(exc).__name__)}: {escape(str(exc))})")
+        return pending
+    try:
+        for service in SERVICES:
+            schema = settings.schema_for(service)
+            try:
+                if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL",
+                                           f'"{schema}".calendar_replan_pending'):
+                    continue
+                await conn.execute(f'SET search_path TO "{schema}"')
+                row = await replan_pending.read(conn, service)
+            except asyncpg.PostgresError as exc:  # no right to that schema, say
+                console.print(f"[yellow]{service}: a re-planning pending could not be read "
+                              f"({escape(type(exc).__name__)}: {escape(str(exc))})[/yellow]")
+                unread += 1
+                continue
+            if row is None:
+                continue
+            pending.append(service)
+            for line in pending_lines(row.public, settings.tz):
+                console.print(f"[red]{escape(service)}: {escape(line.strip())}[/red]")
+    finally:
+        await conn.close()
+    if not pending and not unread:
+        console.print("calendar re-plannings pending: none")
+    return pending
 
 
 async def _dead_letters_said(nc: NATS, settings: Settings) -> None:

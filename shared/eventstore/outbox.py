@@ -260,7 +260,8 @@ class Relay:
     """Publishes a service's outbox to the stream; ``run()`` until cancelled."""
 
     def __init__(self, settings: Settings, service: str, app: Application, pool: asyncpg.Pool,
-                 *, on_published: Callable[[int], None] | None = None,
+                 *, locks: asyncpg.Pool | None = None,
+                 on_published: Callable[[int], None] | None = None,
                  on_connection_lost: Callable[[], None] | None = None,
                  on_out_of_order: Callable[[int], None] | None = None) -> None:
         recorder: Any = app.recorder
@@ -342,8 +343,10 @@ class Relay:
         #: The leader's: lock, LISTEN, its reads of the outbox and its position.
         self._conn: asyncpg.Connection | None = None
         #: The relay lock, one per service's schema, held as every singleton loop holds its
-        #: own (``shared.leadership``; until review50 the relay took it by itself).
-        self.leadership = Leadership(pool, f"sixstep-relay:{self.schema}", what="relay")
+        #: own (``shared.leadership``; until review50 the relay took it by itself), on a
+        #: connection of ``locks`` (the runtime's lock pool), else of ``pool``.
+        self.leadership = Leadership(locks or pool, f"sixstep-relay:{self.schema}",
+                                     what="relay")
 
     async def ensure_table(self, conn: asyncpg.Connection) -> None:
         await conn.execute(

@@ -40,8 +40,19 @@ def timeouts(settings: Settings) -> dict[str, str]:
                 f"{round(settings.db_idle_in_transaction_timeout_s * 1000)}ms"}
 
 
+#: The working pool's size: what a service's requests, batches and rounds share. A leading
+#: loop's lock is held on a connection of the lock pool instead (``create_lock_pool``), so no
+#: loop a process leads eats into it (tests/unit's guard, test_leaders_leave_the_pool_free).
+POOL_SIZE = 10
+
+#: The most lock connections one process holds at once: one per loop it leads (the relay,
+#: each consumer, each scheduler: feedback's worker leads seven) and the fan-out's; a cap
+#: against a leak, not a size to fill (opened as the loops lead, none while they stand by).
+LOCK_POOL_MAX = 32
+
+
 async def create_pool(settings: Settings, schema: str, *, min_size: int = 2,
-                      max_size: int = 10) -> asyncpg.Pool:
+                      max_size: int = POOL_SIZE, purpose: str = "") -> asyncpg.Pool:
     """An asyncpg pool whose connections see the service's schema first, and give up on a
     statement after ``DB_STATEMENT_TIMEOUT_S`` (PostgreSQL's own limit, then the client's
     ``CLIENT_GRACE_S`` later): a lock wait on a row another session holds, or a backend that
@@ -51,13 +62,25 @@ async def create_pool(settings: Settings, schema: str, *, min_size: int = 2,
     that asyncpg runs when a connection goes back to the pool.
 
     A connection acquired by a background loop is noted as that loop's
-    (``shared.readmodels.holdings``): a shutdown the loop outlasts ends it.
+    (``shared.readmodels.holdings``): a shutdown the loop outlasts ends it. ``purpose`` is
+    added to the sessions' ``application_name`` (``sixstep-<schema>-locks``).
     """
     limit = settings.db_statement_timeout_s
     pool: Any = await asyncpg.create_pool(
         settings.database_url, min_size=min_size, max_size=max_size,
         command_timeout=limit + CLIENT_GRACE_S if limit > 0 else None,
         setup=note_acquired,
-        server_settings={"application_name": f"sixstep-{schema}",
+        server_settings={"application_name": f"sixstep-{schema}{purpose}",
                          "search_path": f'"{schema}", public', **timeouts(settings)})
     return pool
+
+
+async def create_lock_pool(settings: Settings, schema: str) -> asyncpg.Pool:
+    """The connections the loops a process leads hold their advisory locks on
+    (``shared.leadership``), apart from the working pool: a lock is held on its session for
+    as long as the loop leads, and on the working pool feedback's worker held seven of its
+    ten for good, so a close of the month beside a batch waited for a connection (stop 55).
+    Empty at first and opened as loops lead (a standby's tries reuse one while they lose);
+    at most ``LOCK_POOL_MAX``."""
+    return await create_pool(settings, schema, min_size=0, max_size=LOCK_POOL_MAX,
+                             purpose="-locks")

@@ -39,21 +39,14 @@ from shared.kernel.tasks import cancel_and_wait, gather_all
 from shared.leadership import Leadership
 from shared.readmodels.holdings import END_SESSIONS_SQL
 from shared.readmodels.migrations import run_migrations
-from shared.readmodels.pool import create_pool
+from shared.readmodels.pool import create_lock_pool, create_pool
 from shared.readmodels.readmodel import read_model_of
 from shared.runtime import calendar_seen, heap, replan_pending
 from shared.runtime.background import Background
 from shared.runtime.calendars import Calendars
 from shared.runtime.logs import adopt_stdlib_logging
 from shared.runtime.metrics import Metrics, time_writes
-from shared.runtime.replanning import (
-    FAILURES,
-    RETRY_FIRST_S,
-    RETRY_MOST_S,
-    FailureLog,
-    Pending,
-    failures,
-)
+from shared.runtime.replanning import FailureLog, Hook, Pending, Replanner
 from shared.runtime.tracing import start_tracing, stop_tracing
 from shared.security.revocations import RevokedTokens
 from shared.settings import ServiceName, Settings
@@ -94,9 +87,6 @@ class Runtime:
     calendars: Calendars | None = None
     #: What time it is for the calendar's warnings (the service's injected clock).
     clock: Clock = field(default_factory=SystemClock)
-    #: Run after the calendars changed (re-planning, parked rules): name -> counts.
-    calendar_hooks: dict[str, Callable[[], Awaitable[dict[str, int]]]] = field(
-        default_factory=dict)
     #: Reasons the service serves but needs attention (/ready answers 200 ``degraded``).
     degradations: list[Callable[[], Awaitable[list[str]]]] = field(default_factory=list)
     origin: str = field(default_factory=lambda: secrets.token_hex(6))
@@ -109,16 +99,24 @@ class Runtime:
     #: The tokens signed out before their expiry (``shared.bus.revocations``), and its watch.
     revoked: RevokedTokens = field(default_factory=RevokedTokens)
     revocations_watch: asyncio.Task[None] | None = None
-    #: A re-planning with failed items, run again by ``keep_replanning`` until it goes through.
-    replan_pending: Pending = field(init=False)
-    #: ``replan.failed`` said once per distinct error, then at a slower pace.
-    replan_failures: FailureLog = field(default_factory=FailureLog)
-    #: The revision of the pending re-planning this leader left, its calendars not its own
-    #: (said once per revision, not at every look).
-    replan_not_adopted: int | None = None
+    #: The connections the loops this process leads hold their locks on (``create_lock_pool``):
+    #: none of ``pool``'s, which stays whole for requests, batches and rounds. None (a test's
+    #: runtime): ``pool``.
+    lock_pool: asyncpg.Pool | None = None
+    #: What the service does when its calendars change (``shared.runtime.replanning``):
+    #: reload, re-plan, retry a failed re-planning.
+    replanner: Replanner = field(init=False)
 
     def __post_init__(self) -> None:
-        self.replan_pending = Pending(self.service, log)
+        self.replanner = Replanner(self.service, self.settings, self.pool, self.nc,
+                                   self.calendars, origin=self.origin, log=log)
+
+    @property
+    def locks(self) -> asyncpg.Pool:
+        """Where a loop this process leads holds its lock (``Leadership``'s pool): give it to
+        every loop that leads (``locks=runtime.locks``); on ``pool`` it would hold one of the
+        working connections for as long as it leads."""
+        return self.lock_pool or self.pool
 
     def add_consumer(self, name: str, handler: Handler, filter_subjects: Sequence[str]) -> Consumer:
         settings = self.settings
@@ -141,7 +139,8 @@ class Runtime:
             seen["applied"], seen["dead"] = stats.applied, stats.dead_lettered
             seen["merged"] = stats.merged
 
-        consumer = Consumer(settings=settings, nc=self.nc, pool=self.pool, name=name,
+        consumer = Consumer(settings=settings, nc=self.nc, pool=self.pool, locks=self.locks,
+                            name=name,
                             handler=handler, filter_subjects=list(filter_subjects),
                             batch=settings.consumer_batch,
                             max_deliver=settings.consumer_max_deliver,
@@ -359,215 +358,53 @@ class Runtime:
                               error=f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(self.settings.health_probe_interval_s)
 
-    # -- the working-day calendar ---------------------------------------------------------
+    # -- the working-day calendar: the Replanner's (shared.runtime.replanning) ------------
+
+    @property
+    def calendar_hooks(self) -> dict[str, Hook]:
+        """Run after the calendars changed (re-planning, parked rules): name -> counts."""
+        return self.replanner.hooks
+
+    @calendar_hooks.setter
+    def calendar_hooks(self, hooks: dict[str, Hook]) -> None:
+        self.replanner.hooks = hooks
+
+    @property
+    def replan_pending(self) -> Pending:
+        """A re-planning with failed items, run again by ``keep_replanning`` until it goes
+        through."""
+        return self.replanner.pending
+
+    @property
+    def replan_failures(self) -> FailureLog:
+        return self.replanner.failures
+
+    @property
+    def replan_not_adopted(self) -> int | None:
+        """The revision of the pending re-planning this worker left, its calendars not its
+        own."""
+        return self.replanner.not_adopted
 
     def calendar_subject(self) -> str:
-        """Core NATS (outside every stream): a reload on one replica reaches the others."""
-        return f"ops.{self.settings.subject_prefix}.calendar.reload"
+        return self.replanner.subject()
 
     async def reload_calendars(self, *, tell_others: bool = True) -> dict[str, Any]:
-        """Read the holidays files again (all or nothing: ``HolidaysFileError`` names the file
-        and line and leaves everything as it was), tell the other replicas of every service
-        to reload too, then run the hooks (re-planning, parked rules). ``failed``: the
-        items whose re-plan failed; any, and the service runs the re-planning again by itself
-        (``retry_scheduled``)."""
-        if self.calendars is None:
-            return {"changed": [], "hooks": {}, "failed": 0, "retry_scheduled": False}
-        changed = await asyncio.to_thread(self.calendars.reload)
-        log.info("calendar.reloaded", service=self.service, changed=changed)
-        if tell_others:
-            # Before re-planning, not after: another replica's re-planning (its retry, its
-            # start's) runs on its own calendars until told, and what it wrote on the old
-            # ones during ours (minutes for a city) stayed there.
-            with contextlib.suppress(Exception):
-                await self.nc.publish(self.calendar_subject(), self.origin.encode())
-        hooks = await self._replan()
-        failed = failures(hooks)
-        return {"changed": changed, "hooks": hooks, "failed": failed,
-                "retry_scheduled": failed > 0}
+        return await self.replanner.reload(tell_others=tell_others)
 
     async def replan_at_start(self) -> dict[str, Any]:
-        """A holidays file added or corrected, or the package upgraded, while the service was
-        stopped: the hooks re-plan the provisional dates and the official days changed since
-        the last re-planning (``calendar_seen``)."""
-        if self.calendars is None:
-            return {}
-        await calendar_seen.recall(self.pool, self.calendars)
-        return await self._replan()
-
-    async def _replan(self) -> dict[str, Any]:
-        """Only a re-planning with no item failed marks its span re-planned and remembers the
-        calendars: an item whose re-plan failed (its write not taken in time) may be on a
-        changed official day that the candidates of a later run would no longer name, so the
-        span stays for ``keep_replanning``, the next reload, the next start (which recalls it
-        from ``calendar_seen``), and is written to the database (``replan_pending``) for the
-        leader of ``calendar-replan`` should this process go. Every run covers the days a
-        failed one left there too, and one that goes through takes the row away."""
-        assert self.calendars is not None
-        said = self.replan_failures
-        told = FAILURES.set(said)
-        try:
-            while True:
-                row = await self._pending_row()
-                if row is not None and row.span is not None:
-                    self.calendars.changed_since_span(row.span)
-                # What this re-planning runs on, taken before it starts: a reload meanwhile is
-                # remembered as re-planned only by a run that began on it (a stop before then
-                # leaves its days to the next start).
-                span, calendars = self.calendars.changed_official, self.calendars.centers()
-                said.begin()
-                hooks = await self.run_calendar_hooks()
-                if self.calendars.fingerprints() == {c: k.fingerprint
-                                                     for c, k in calendars.items()}:
-                    break
-                # The calendars changed under it (a reload here, or told by another replica,
-                # whose re-planning may have counted an item before this one counted it again
-                # on the old calendars): run again on the new ones before it is done.
-                log.info("calendar.replan_again", service=self.service,
-                         hint="the calendars changed during the re-planning")
-        finally:
-            FAILURES.reset(told)
-        failed = failures(hooks)
-        if not failed:
-            self.calendars.replanned(span)
-            await calendar_seen.remember(self.pool, calendars)
-            if row is not None and await replan_pending.done(self.pool, self.service,
-                                                             row.revision):
-                log.info("calendar.replan_pending_kept", service=self.service,
-                         hint="another replica's re-planning failed meanwhile: retried")
-        else:
-            try:
-                row = await replan_pending.failed(
-                    self.pool, self.service, span,
-                    {c: k.fingerprint for c, k in calendars.items()}, failed, said.summary(),
-                    first_s=RETRY_FIRST_S, most_s=RETRY_MOST_S)
-            except Exception as exc:  # the store away: retried here, and said
-                log.warning("calendar.replan_pending_not_recorded", service=self.service,
-                            error=f"{type(exc).__name__}: {exc}",
-                            hint="retried by this process only until the store answers")
-                row = None
-        self.replan_pending.went(failed, row)
-        return hooks
-
-    async def _pending_row(self) -> replan_pending.Row | None:
-        try:
-            return await replan_pending.read(self.pool, self.service)
-        except Exception as exc:  # the store away: the run's own items will say so
-            log.debug("calendar.replan_pending_unread", error=f"{type(exc).__name__}: {exc}")
-            return None
-
-    def _try_key(self) -> str:
-        return f"sixstep-calendar-replan-try:{self.settings.schema_for(self.service)}"
-
-    async def _try_again(self, *, adopting: bool = False) -> None:
-        """One more try of the pending re-planning, holding the try's lock (no two replicas
-        retry at once; a reload's re-planning runs beside, as before). Here after this
-        process's own failure (``keep_replanning``): another replica's run that went through
-        since (the row gone) ends it. Adopting (the leader of ``calendar-replan``): only a row
-        nobody tries any more, on calendars read again from the files if the row's ran on
-        others (a reload this replica was not told of)."""
-        assert self.calendars is not None
-        pending = self.replan_pending
-        async with replan_pending.trying(self.pool, self._try_key()) as mine:
-            if not mine:  # another replica's try runs now
-                if not adopting:
-                    pending.wanted.set()  # looked at again after the next pause
-                return
-            row = await self._pending_row()
-            if adopting:
-                if row is None or not row.orphaned:
-                    return
-                if row.public.fingerprints != self.calendars.fingerprints():
-                    # Read again once per row, not at every look (a city's files, every 5 s):
-                    # a reload told here later changes the fingerprints by itself.
-                    first = self.replan_not_adopted != row.revision
-                    if first:
-                        try:
-                            changed = await asyncio.to_thread(self.calendars.reload)
-                        except ValueError as exc:  # a bad file (or hours): as it was, said
-                            log.error("calendar.reload_failed", service=self.service,
-                                      error=str(exc))
-                        else:
-                            log.info("calendar.reloaded", service=self.service,
-                                     changed=changed,
-                                     why="a pending re-planning ran on other calendars")
-                    if row.public.fingerprints != self.calendars.fingerprints():
-                        # Run on these, it would undo what it was made to do (a schedule
-                        # this replica's files do not have) and go through: the row gone.
-                        if first:
-                            self.replan_not_adopted = row.revision
-                            log.error(
-                                "calendar.replan_not_adopted", service=self.service,
-                                since=row.public.since.isoformat(),
-                                attempts=row.public.attempts, made_on=row.public.fingerprints,
-                                here=self.calendars.fingerprints(),
-                                hint="its calendars are not the ones this replica's holidays "
-                                "files and chinese-calendar give (a file missing or older "
-                                "here, a rollout half done): left pending, not run on these; "
-                                "give every replica the same files and package, then "
-                                "`sixstep calendar reload`")
-                        return
-                log.warning("calendar.replan_adopted", service=self.service,
-                            since=row.public.since.isoformat(), attempts=row.public.attempts,
-                            failed=row.public.failed, last_error=row.public.last_error,
-                            hint="its process stopped trying it (gone?): retried here")
-            elif row is None and pending.row is not None:
-                # Recorded, and gone since: a run after it went through (another replica's).
-                log.info("calendar.replan_done_elsewhere", service=self.service)
-                pending.went(0)
-                return
-            await self._replan()
+        return await self.replanner.at_start()
 
     async def keep_replanning(self) -> None:
-        """A re-planning with failed items, run again after a pause (backing off) until it
-        goes through; in every process, as any process may run a reload's hooks. Exactly
-        once in effect over replicas, as the hooks are (their commands' keys)."""
-        await self.replan_pending.keep_retrying(self._try_again)
+        await self.replanner.keep_retrying()
 
     async def adopt_replannings(self) -> None:
-        """``calendar-replan``, in every worker process: every ``POLL_S`` reads the service's
-        pending re-planning (for /ready and the gauge here) and retries one whose process
-        stopped trying it (``replan_pending.ADOPT_AFTER_S`` past its next try: scaled down,
-        killed). One try at a time over replicas (``_try_again``'s advisory lock, taken only
-        while a try runs), so no leadership: a leader's lock would hold a connection of the
-        pool for good, and feedback's ten were then one short for a close of the month
-        beside a batch (tests/feedback/test_close_before_relay.py, stop 55)."""
-        while True:
-            ended = self.replan_pending.ended
-            row = await replan_pending.read(self.pool, self.service)
-            self.replan_pending.seen(row, ended)
-            if row is not None and row.orphaned:
-                await self._try_again(adopting=True)
-            await asyncio.sleep(replan_pending.POLL_S)
+        await self.replanner.adopt()
 
     async def run_calendar_hooks(self) -> dict[str, Any]:
-        """Every hook runs; one that raises is logged and counted ``hook_failed`` (the
-        re-planning is run again), and the others go on."""
-        out: dict[str, Any] = {}
-        for name, hook in self.calendar_hooks.items():
-            try:
-                out[name] = await hook()
-            except Exception as exc:
-                self.replan_failures.say(log, "replan.hook_failed",
-                                         f"{type(exc).__name__}: {exc}", [name], "hook")
-                out[name] = {"hook_failed": 1}
-        return out
+        return await self.replanner.run_hooks()
 
     async def listen_for_calendar_reloads(self) -> None:
-        """Another replica reloaded (``POST /ops/calendar/reload``): reload here too, so every
-        replica plans on the same calendar; a bad file is logged and changes nothing."""
-        async def heard(msg: Any) -> None:
-            if msg.data.decode(errors="replace") == self.origin:
-                return
-            try:
-                changed = await asyncio.to_thread(self.calendars.reload)  # type: ignore[union-attr]
-                log.info("calendar.reloaded", service=self.service, changed=changed,
-                         told_by="another replica")
-            except Exception as exc:
-                log.error("calendar.reload_failed", service=self.service, error=str(exc))
-
-        if self.calendars is not None:
-            await self.nc.subscribe(self.calendar_subject(), cb=heard)
+        await self.replanner.listen()
 
 
 async def start_runtime(settings: Settings, service: ServiceName,
@@ -587,6 +424,7 @@ async def start_runtime(settings: Settings, service: ServiceName,
     application = await asyncio.to_thread(build_application, app_cls, settings, service)
     schema = settings.schema_for(service)
     pool = await create_pool(settings, schema)
+    lock_pool = await create_lock_pool(settings, schema)
     await run_migrations(pool, schema, [*TRACKING_DDL, *REPLAY_DDL, *calendar_seen.DDL,
                                          *replan_pending.DDL, *ddl])
     nc = await connect(settings, f"sixstep-{service}")
@@ -605,7 +443,8 @@ async def start_runtime(settings: Settings, service: ServiceName,
     committer.start()
     time_writes(committer, metrics.commit_seconds.labels(service).observe)
     runtime = Runtime(settings, service, application, pool, nc, committer, metrics,
-                      calendars=calendars, tracer_provider=tracer_provider)
+                      calendars=calendars, tracer_provider=tracer_provider,
+                      lock_pool=lock_pool)
     await runtime.listen_for_calendar_reloads()
     # Before any request: a token signed out on another service is refused here from the first.
     runtime.revocations_watch = await load_and_watch(nc, settings, runtime.revoked)
@@ -620,7 +459,8 @@ async def start_runtime(settings: Settings, service: ServiceName,
         runtime.background.start("calendar-retry", runtime.keep_replanning)
         runtime.start_worker("calendar-replan", runtime.adopt_replannings)
     published = metrics.published.labels(service)
-    relay = Relay(settings, service, application, pool, on_published=published.inc,
+    relay = Relay(settings, service, application, pool, locks=lock_pool,
+                  on_published=published.inc,
                   on_connection_lost=metrics.relay_connections_lost.labels(service).inc,
                   on_out_of_order=metrics.relay_out_of_order.labels(service).inc)
     runtime.relay = relay
@@ -678,6 +518,8 @@ async def stop_runtime(runtime: Runtime) -> None:
         await cancel_and_wait(runtime.revocations_watch)
     with contextlib.suppress(Exception):
         await runtime.nc.drain()
+    if runtime.lock_pool is not None:  # every loop has ended: its lock given back
+        await runtime.lock_pool.close()
     await runtime.pool.close()
     await asyncio.to_thread(runtime.application.close)
     await asyncio.to_thread(stop_tracing, runtime.tracer_provider)  # the last spans sent

@@ -106,7 +106,8 @@ def _row(record: asyncpg.Record | None) -> Row | None:
     return Row(public, record["revision"], bool(record.get("orphaned", False)))
 
 
-async def read(pool: asyncpg.Pool, service: str) -> Row | None:
+async def read(pool: asyncpg.Pool | asyncpg.Connection, service: str) -> Row | None:
+    """The service's pending re-planning, if any (the table as the search path finds it)."""
     return _row(await pool.fetchrow(
         f"SELECT {_COLUMNS}, next_try_at < now() - make_interval(secs => $2) AS orphaned"
         " FROM calendar_replan_pending WHERE service = $1", service, ADOPT_AFTER_S))

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import nats
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig
@@ -22,6 +23,7 @@ from nats.js.errors import NotFoundError
 
 from shared.bus.consumer import REFUSED_KEY, RETRYING_KEY
 from shared.bus.jetstream import ServerTooOld, ensure_streams_when_ready
+from shared.runtime import replan_pending
 from shared.runtime.calendars import CalendarPublic, CalendarReloadPublic, Calendars
 from shared.runtime.replan_pending import ReplanPendingPublic
 from shared.settings import Settings
@@ -367,13 +369,16 @@ def test_calendar_status_says_a_re_planning_pending_and_what_to_do(
         a_service_with_a_re_planning_pending: str) -> None:
     """A re-planning that fails at every try until a person acts (replan57): status says since
     when, the tries, the last error and what to do. Before, only the service's log said it,
-    one line per item per try."""
+    one line per item per try. Its moments in the center's time (02:00 UTC is ten in the
+    morning in Shanghai; until stop 56 printed "02:00:00 UTC"), and exit 1 while it is
+    pending (it exited 0: a cron job read success)."""
     env = {**CLOSED, "NATS_URL": f"nats://127.0.0.1:{free_port()}"}
     status = ran(["calendar", "status", "--url", a_service_with_a_re_planning_pending],
                  env=env)
-    assert status.code == 0, status
+    assert status.code == 1, status
     flat = " ".join(status.out.split())
-    assert "re-planning pending since 2026-12-18 02:00:00 UTC: 3 tries, 1 item(s) failed" in flat
+    assert ("re-planning pending since 2026-12-18 10:00:00+08:00: 3 tries, 1 item(s) failed "
+            "at the last (2026-12-18 10:02:00+08:00), next try") in flat, status
     assert "official days to re-plan: 2027-12-31..2027-12-31" in flat, status
     assert "CalendarNotCovered: no working-day calendar for year 2028 (1 item)" in flat
     assert "add that year's official schedule to the holidays file" in flat, status
@@ -402,6 +407,46 @@ def test_calendar_status_says_a_pending_re_planning_nobody_tries_is_overdue(
     'next try 15:40:00' as if it were coming (redteam123: the time alone, a day or a month
     ago, read as the next try to come, and 'retried by the service' as all was well)."""
     status, flat = _calendar("status", a_re_planning_nobody_tries)
-    assert status.code == 0, status
+    assert status.code == 1, status  # pending: 1 (0 until stop 56)
     assert "no replica is trying it" in flat, status
     assert "calendar-replan" in flat and "calendar.replan_not_adopted" in flat, status
+
+
+def test_ops_status_says_a_re_planning_pending_in_the_centers_time_and_exits_1(
+        settings: Settings) -> None:
+    """Feedback's re-planning failed at 23:30 on New Year's Eve in Shanghai (15:30 UTC) and is
+    still pending: ``ops status`` prints it from the service's schema, in the center's time
+    (the year's last day, not "15:30 UTC"), and exits 1 as ``calendar status`` does. Until
+    stop 56 it said nothing of it (only ``calendar status``, over HTTP, and /ready did)."""
+    schema = settings.schema_for("feedback")
+    eve = datetime(2026, 12, 31, 15, 30, tzinfo=UTC)
+
+    async def failed() -> None:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            await conn.execute(f'SET search_path TO "{schema}"')
+            for statement in replan_pending.DDL:
+                await conn.execute(statement)
+            await replan_pending.failed(conn, "feedback", (date(2027, 1, 1), date(2027, 1, 4)),
+                                        {"*": "0123abcd"}, 2, "TimeoutError: (2 items)",
+                                        first_s=1.0, most_s=60.0)
+            await conn.execute("UPDATE calendar_replan_pending SET since = $1, "
+                               "last_try_at = $1", eve)
+        finally:
+            await conn.close()
+
+    env = {**CLOSED, "DATABASE_URL": settings.database_url, "NATS_URL": settings.nats_url,
+           "STREAM_NAME": settings.stream_name, "SUBJECT_PREFIX": settings.subject_prefix,
+           "SCHEMA_PREFIX": settings.schema_prefix}
+    assert ran(["ops", "apply"], env=env).code == 0
+    quiet = ran(["ops", "status"], env=env)
+    assert quiet.code == 0 and "calendar re-plannings pending: none" in quiet.out, quiet
+    asyncio.run(failed())
+    status = ran(["ops", "status"], env=env)
+    flat = " ".join(status.out.split())
+    assert status.code == 1, status
+    assert ("feedback: re-planning pending since 2026-12-31 23:30:00+08:00: 1 tries, 2 item(s) "
+            "failed at the last (2026-12-31 23:30:00+08:00)") in flat, status
+    assert "official days to re-plan: 2027-01-01..2027-01-04" in flat, status
+    assert "TimeoutError: (2 items)" in flat, status

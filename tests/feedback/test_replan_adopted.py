@@ -130,7 +130,7 @@ async def test_a_replica_adopts_no_re_planning_while_another_replicas_try_of_it_
         await a.pool.execute("UPDATE calendar_replan_pending"
                              " SET next_try_at = now() - interval '1 minute'")
         assert (row := await replan_pending.read(b.pool, "feedback")) and row.orphaned
-        await b._try_again(adopting=True)  # what B's calendar-replan loop runs on it
+        await b.replanner.try_again(adopting=True)  # what B's calendar-replan loop runs on it
         assert b_passes == 0
         go_on.set()
 

@@ -60,9 +60,9 @@ async def test_a_leader_without_the_pending_re_plannings_schedule_leaves_it_pend
         row = await replan_pending.read(b.pool, "feedback")
         assert row is not None and row.orphaned and row.public.fingerprints == made_on
         assert b.calendars is not None and b.calendars.fingerprints() != made_on
-        await b._try_again(adopting=True)  # what B's calendar-replan loop runs on it
+        await b.replanner.try_again(adopting=True)  # what B's calendar-replan loop runs on it
         assert b_passes == 0, "B re-planned on calendars the re-planning was not made on"
-        await b._try_again(adopting=True)  # its next look, 5 s later: the same
+        await b.replanner.try_again(adopting=True)  # its next look, 5 s later: the same
         assert b_passes == 0 and b.replan_not_adopted == row.revision
         left = await replan_pending.read(b.pool, "feedback")
         assert left is not None and left.public.fingerprints == made_on

@@ -101,7 +101,7 @@ async def test_a_retry_running_while_another_replica_reloads_runs_again_on_the_n
         return {"rectifications_checked": 1, "rectifications_failed": 0}
 
     a.calendar_hooks["feedback"] = rectifications
-    retry = asyncio.create_task(a._replan())  # what keep_replanning runs
+    retry = asyncio.create_task(a.replanner.replan())  # what keep_replanning runs
     await inside.wait()
     holidays.write_text(json.dumps(SIXTH_OFF))  # the correction, reloaded on replica B
     await b.reload_calendars()

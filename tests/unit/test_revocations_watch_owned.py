@@ -99,7 +99,7 @@ async def test_a_stop_cancelled_while_the_watch_unwinds_is_not_swallowed() -> No
     runtime = SimpleNamespace(
         consumers={}, background=SimpleNamespace(tasks={}, stop=quiet.stop), committer=quiet,
         relay=None, revocations_watch=asyncio.create_task(watch()),
-        nc=SimpleNamespace(drain=drain), pool=quiet,
+        nc=SimpleNamespace(drain=drain), pool=quiet, lock_pool=quiet,
         application=SimpleNamespace(close=lambda: None), tracer_provider=None,
         froze_heap=False, service="intake")
     stopping = asyncio.create_task(stop_runtime(runtime))  # type: ignore[arg-type]
@@ -137,16 +137,16 @@ async def test_a_stop_whose_graceful_part_fails_still_lets_everything_go() -> No
     async def stop(names: Any = None, end_sessions: Any = None) -> None:
         stopped.append(names)
 
-    store = _StoreGone()
+    store, locks = _StoreGone(), _StoreGone()
     runtime = SimpleNamespace(
         consumers={}, background=SimpleNamespace(tasks={"relay": None}, stop=stop),
         committer=_Stopped(), relay=SimpleNamespace(leading=True, schema="s", table="t",
                                                     position=0),
-        revocations_watch=watch, nc=SimpleNamespace(drain=drain), pool=store,
+        revocations_watch=watch, nc=SimpleNamespace(drain=drain), pool=store, lock_pool=locks,
         application=SimpleNamespace(close=lambda: None), tracer_provider=None,
         froze_heap=False, service="intake")
     with pytest.raises(ConnectionRefusedError):
         await stop_runtime(runtime)  # type: ignore[arg-type]
     assert stopped == [[], None]  # the relay stopped too, with every other loop
     assert watch.cancelled()
-    assert drained == [True] and store.closed
+    assert drained == [True] and store.closed and locks.closed  # the loops' lock pool too

@@ -108,6 +108,9 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
     isolate_after: int = 3
     #: How long batches go back before the durable says so (``RETRYING_KEY``).
     retrying_said_after_s: float = RETRYING_SAID_AFTER_S
+    #: Where the lock's connection comes from, held while it leads (its batches run on it):
+    #: the runtime's lock pool; None: ``pool``.
+    locks: asyncpg.Pool | None = None
     #: How long a busy consumer waits for more before applying fewer than ``gather_below``
     #: events (``_gather``; ``CONSUMER_GATHER_MS``); 0: never.
     gather_s: float = 0.0
@@ -287,7 +290,8 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
         stand by until then. PostgreSQL ending the lock's session (a restart, a proxy's cut)
         frees the lock for a standby: this process stops at once (``LeadershipLost``, the
         supervisor starts it again to stand by) rather than pull beside the new leader."""
-        async with Leadership(self.pool, self.lock_key, what=f"consumer:{self.name}",
+        async with Leadership(self.locks or self.pool, self.lock_key,
+                              what=f"consumer:{self.name}",
                               standby_s=1.0, on_standby=self._standing_by) as lead:
             self._conn = self._lock_conn = lead.connection
             consuming = asyncio.ensure_future(self._consume_again_and_again())
