@@ -187,9 +187,9 @@ def replay(
         console.print(f"  seq {letter['seq']}: [red]refused[/red], "
                       f"{escape(str(letter['reason']))}")
     if refused:
-        console.print("  a refused letter was not written about the log's event: it was never "
-                      "applied; see who could publish it (docs/security.md), then drop it "
-                      "(sixstep dlq drop --seq N)")
+        console.print("  a refused letter was not applied and is kept: see who could have "
+                      "written it (docs/security.md, \"A dead letter is replayed only as the "
+                      "log's event\"), then drop it (sixstep dlq drop --seq N)")
     if report["failed"] or refused:
         raise typer.Exit(1)
 
