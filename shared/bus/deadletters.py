@@ -1,7 +1,8 @@
 """Dead letters: what a consumer could not apply, how to list them, and how to replay them.
 
 A consumer publishes an event it gave up on to the dead-letter stream (``<STREAM>_DLQ``,
-subject ``dlq.<prefix>.<consumer>``) with the original bytes and headers that say why
+subject ``dlq.<prefix>.<service>.<consumer>``, which the shipped NATS lets that service's
+user alone publish) with the original bytes and headers that say why
 (``Sixstep-Reason``), where it came from (``Sixstep-Subject``, ``Sixstep-Stream-Seq``) and
 how often it was tried (``Sixstep-Delivered``).
 
@@ -19,11 +20,21 @@ the live consumer.
 The event is applied late when its case's later events went on without it (that is what
 dead-lettering is for): the report lists those letters as ``late``. A view that depends on
 the order of a case's events should then be rebuilt (``sixstep rebuild``) rather than trusted.
+
+A letter is only a pointer: what is applied is the log's event at the letter's stream
+sequence (``logged_event``), and a letter that says otherwise, or that is on another
+service's subject, is refused, kept, and marked by ``sixstep dlq list``. Until December 2026
+every service's NATS user could publish a dead letter for any consumer
+(``dlq.<prefix>.<consumer>``) and a replay applied the letter's own bytes: a compromised
+service forged another's event (intake's ``CaseResolved`` of another center) through an
+operator's replay. A letter whose event the log no longer holds (its limits dropped it)
+cannot be checked, and is refused as well.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,7 +44,7 @@ import orjson
 import structlog
 from nats.aio.client import Client as NATS
 from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamInfo
 from nats.js.client import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 from pydantic import ValidationError
@@ -45,6 +56,7 @@ from shared.bus.jetstream import (
     STREAM_CREATED,
     dead_letter_stream,
     dead_letter_subject,
+    older_dead_letter_subject,
 )
 from shared.contracts import REGISTRY, Envelope
 from shared.contracts.decoding import decode_envelope
@@ -88,6 +100,21 @@ class DeadLetter:
     #: When the event stream it came from was made (``STREAM_CREATED``): which stream
     #: ``stream_seq`` is of. None: not said (a letter of an older version).
     stream_created: datetime | None = None
+    #: The subject it was published on (``dead_letter_subject``): whose user wrote it.
+    written_on: str = ""
+
+    def written_by_another(self, settings: Settings) -> str | None:
+        """Why the letter's subject is not its consumer's (None when it is): published on
+        another service's subject (``dlq.<prefix>.feedback.intake-cases``), which only that
+        service's user (or ops) may publish on. An older release's subject is its consumer's
+        too (the log check stands for it: any service could publish it then)."""
+        if not self.written_on or self.written_on in (
+                dead_letter_subject(settings, self.consumer),
+                older_dead_letter_subject(settings, self.consumer)):
+            return None
+        return (f"it was published on {self.written_on}, not on its consumer's "
+                f"{dead_letter_subject(settings, self.consumer)}: another service's user wrote "
+                "it")
 
     def same_event_stream(self, created: datetime | None,
                           seen_at: datetime | None = None) -> bool:
@@ -137,12 +164,13 @@ async def read_dead_letters(nc: NATS, settings: Settings, consumer: str | None =
         return []
     if info.state.messages == 0:
         return []
-    subject = (dead_letter_subject(settings, consumer) if consumer
-               else f"{DLQ_TOKEN}.{settings.subject_prefix}.>")
+    subjects = ([dead_letter_subject(settings, consumer),
+                 older_dead_letter_subject(settings, consumer)] if consumer
+                else [f"{DLQ_TOKEN}.{settings.subject_prefix}.>"])
     sub = await js.pull_subscribe(
-        subject, stream=stream,
+        subjects[0], stream=stream,
         config=ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL,
-                              inactive_threshold=10.0))
+                              inactive_threshold=10.0, filter_subjects=subjects))
     wanted = set(seqs) if seqs is not None else None
     letters: list[DeadLetter] = []
     try:
@@ -162,7 +190,8 @@ async def read_dead_letters(nc: NATS, settings: Settings, consumer: str | None =
                         stream_seq=int(h.get("Sixstep-Stream-Seq", "0") or 0),
                         delivered=int(h.get("Sixstep-Delivered", "0") or 0),
                         data=m.data, dead_at=m.metadata.timestamp,
-                        stream_created=_created(h.get(STREAM_CREATED))))
+                        stream_created=_created(h.get(STREAM_CREATED)),
+                        written_on=m.subject))
             if not msgs or msgs[-1].metadata.num_pending == 0:
                 break
     finally:
@@ -178,6 +207,79 @@ def _created(said: str | None) -> datetime | None:
         return None
 
 
+async def log_info(js: JetStreamContext, settings: Settings) -> StreamInfo | None:
+    """The event stream a letter is checked against; None when there is none."""
+    try:
+        return await js.stream_info(settings.stream_name)
+    except NotFoundError:
+        return None
+
+
+async def logged_event(js: JetStreamContext, settings: Settings, log_stream: StreamInfo | None,
+                       letter: DeadLetter) -> tuple[bytes | None, str | None]:
+    """The log's event that ``letter`` names (its bytes), or why the letter is not it.
+
+    The letter must be on its consumer's service's subject (``written_by_another``), name
+    the event stream as it is (made when the letter says), a sequence the log still holds,
+    and that event's subject and bytes. The reason says which, with no payload (types and
+    subjects are codes)."""
+    name, at = settings.stream_name, letter.stream_seq
+    another = letter.written_by_another(settings)
+    if another is not None:
+        return None, another
+    if log_stream is None:
+        return None, f"no event stream {name} to check it against"
+    if at <= 0:
+        return None, "it names no stream sequence of the log"
+    made = log_stream.created
+    if made is not None and not letter.same_event_stream(made):
+        said = letter.stream_created.isoformat() if letter.stream_created else "before"
+        return None, (f"it is of another event stream (made {said}; {name} was made "
+                      f"{made.isoformat()}): its sequence {at} is not this log's")
+    try:
+        logged = await js.get_msg(name, at)
+    except NotFoundError:
+        first, last = int(log_stream.state.first_seq or 0), int(log_stream.state.last_seq or 0)
+        if at > last:
+            return None, f"the log has no stream seq {at} (its last is {last})"
+        return None, (f"the log no longer holds stream seq {at} ("
+                      + (f"its limits dropped the events before {first}" if at < first
+                         else "deleted from it") + "): it cannot be checked against it")
+    except APIError as exc:
+        if exc.err_code in NO_MESSAGE:
+            return None, f"the log no longer holds stream seq {at}: it cannot be checked"
+        raise
+    if logged.subject != letter.subject:
+        return None, (f"the log's event at stream seq {at} is on {logged.subject}, "
+                      f"the letter says {redact(letter.subject[:200]) or 'none'}")
+    if (logged.data or b"") != letter.data:
+        return None, (f"its bytes are not the log's event at stream seq {at} (the log: "
+                      f"{_type_of(logged.data or b'')}, the letter: {_type_of(letter.data)})")
+    return logged.data or b"", None
+
+
+def _type_of(data: bytes) -> str:
+    try:
+        said = orjson.loads(data).get("type")
+    except (orjson.JSONDecodeError, AttributeError):
+        return "undecodable"
+    return said if isinstance(said, str) and said.isidentifier() else "no type"
+
+
+async def unlike_the_log(nc: NATS, settings: Settings,
+                         letters: Sequence[DeadLetter]) -> dict[int, str]:
+    """Letter seq -> why it is not the log's event (``logged_event``), for those that are
+    not: what ``sixstep dlq list`` marks and a replay refuses."""
+    js = nc.jetstream()
+    log_stream = await log_info(js, settings)
+    out: dict[int, str] = {}
+    for letter in letters:
+        _, why = await logged_event(js, settings, log_stream, letter)
+        if why is not None:
+            out[letter.seq] = why
+    return out
+
+
 @dataclass
 class ReplayReport:
     consumer: str
@@ -185,6 +287,8 @@ class ReplayReport:
     already_applied: list[int] = field(default_factory=list)
     failed: list[dict[str, object]] = field(default_factory=list)
     late: list[int] = field(default_factory=list)
+    #: Letters that are not the log's event (``logged_event``): not applied, kept.
+    refused: list[dict[str, object]] = field(default_factory=list)
 
 
 def _case_of(letter: DeadLetter) -> str | None:
@@ -206,7 +310,12 @@ async def replay_dead_letters(nc: NATS, pool: asyncpg.Pool, settings: Settings,
     (``intake-cases`` replays the letters of ``intake-cases-p0_1`` and ``-p2_3``). Letters are
     applied in the order of the event stream, so a case's events go in the order they were
     recorded; a letter that fails again holds back the later letters of its case (they stay
-    in the dead-letter stream, reported as failed, for the next replay)."""
+    in the dead-letter stream, reported as failed, for the next replay).
+
+    What is applied is the log's event at the letter's stream sequence: a letter that is not
+    it (``logged_event``: forged, of another stream, its event no longer in the log) is
+    refused and kept, and holds nothing back (a forged letter naming a case must not stop
+    that case's true letters)."""
     report = ReplayReport(consumer)
     js = nc.jetstream()
     stream = dead_letter_stream(settings)
@@ -218,7 +327,15 @@ async def replay_dead_letters(nc: NATS, pool: asyncpg.Pool, settings: Settings,
                or (whole and base_consumer(letter.consumer) == base)]
     letters.sort(key=lambda letter: (letter.stream_seq, letter.seq))
     waits_behind: dict[str, int] = {}  # case -> the dead letter it must not overtake
+    log_stream = await log_info(js, settings)
     for letter in letters:
+        logged, unlike = await logged_event(js, settings, log_stream, letter)
+        if logged is None:
+            report.refused.append({"seq": letter.seq, "reason": f"not the log's event: {unlike}"})
+            log.warning("deadletter.refused", consumer=letter.consumer, seq=letter.seq,
+                        stream_seq=letter.stream_seq, reason=unlike)
+            continue
+        letter = dataclasses.replace(letter, data=logged)  # the log's bytes, never the letter's
         case = _case_of(letter)
         if case is not None and case in waits_behind:
             report.failed.append({"seq": letter.seq, "reason": (

@@ -66,8 +66,23 @@ def event_subject(settings: Settings, service: str, event_type: str, key: UUID) 
     return f"{settings.subject_prefix}.{service}.{event_type}.p{partition}"
 
 
+def consumer_service(consumer: str) -> str:
+    """The service a consumer belongs to: its name's first part (``intake-cases-p0_1``:
+    ``intake``), the one NATS user that may publish its dead letters (deploy/nats/nats.conf)."""
+    return consumer.split("-", 1)[0]
+
+
 def dead_letter_subject(settings: Settings, consumer: str) -> str:
-    """Dead letters live in their own stream, so a replay of the log never meets them."""
+    """Dead letters live in their own stream, so a replay of the log never meets them. The
+    subject names the consumer's service, so that NATS lets that service's user alone write
+    them (``dlq.<prefix>.<service>.>``): until December 2026 it was ``dlq.<prefix>.<consumer>``,
+    which every service's user could publish for any consumer (``older_dead_letter_subject``:
+    still read)."""
+    return f"{DLQ_TOKEN}.{settings.subject_prefix}.{consumer_service(consumer)}.{consumer}"
+
+
+def older_dead_letter_subject(settings: Settings, consumer: str) -> str:
+    """Where a release before December 2026 put ``consumer``'s dead letters."""
     return f"{DLQ_TOKEN}.{settings.subject_prefix}.{consumer}"
 
 

@@ -4,6 +4,8 @@
 consumer to apply its dead letters (``POST /ops/dlq/replay``): only that service has the
 consumer's handler, and it applies each letter once, in one transaction with a replay record,
 before deleting it (``shared/bus/deadletters.py``). Nothing is re-published to the event stream.
+What is applied is the log's event at the letter's stream sequence: a letter that is not it
+(any service may publish a letter for any consumer) is refused, and ``list`` marks it.
 ``drop`` deletes a letter that must never be applied.
 """
 
@@ -20,7 +22,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shared.bus.deadletters import drop_dead_letter, read_dead_letters, repeats
+from shared.bus.deadletters import (
+    drop_dead_letter,
+    read_dead_letters,
+    repeats,
+    unlike_the_log,
+)
 from shared.bus.durable_names import base_consumer
 from shared.bus.jetstream import connect, dead_letter_stream
 from shared.cli import app
@@ -42,8 +49,12 @@ def _list(settings: Settings, consumer: str | None) -> list[dict[str, Any]]:
             letters = [letter for letter in await read_dead_letters(
                            nc, settings, None if whole else consumer)
                        if not whole or base_consumer(letter.consumer) == consumer]
-            again = repeats(letters)
-            return [{**letter.summary(), "same_event_as": again.get(letter.seq)}
+            unlike = await unlike_the_log(nc, settings, letters)
+            # a true letter is no repeat of a refused one before it
+            again = repeats([letter for letter in letters if letter.seq not in unlike])
+            return [{**letter.summary(), "same_event_as": again.get(letter.seq),
+                     "matches_log": letter.seq not in unlike,
+                     "not_the_log_because": unlike.get(letter.seq)}
                     for letter in letters]
         finally:
             await nc.close()
@@ -74,7 +85,11 @@ def list_letters(
     """Every dead letter: its sequence, consumer, reason and where it came from; a letter of
     an event dead-lettered before (a redelivery given up on again after the dead-letter
     stream's duplicate window, another durable of the consumer) says which letter it
-    repeats (``same_event_as`` in --json): replay applies the event once and drops both."""
+    repeats (``same_event_as`` in --json): replay applies the event once and drops both.
+    A letter that is not the log's event at its stream sequence (forged: any service may
+    publish a letter for any consumer; of another stream; its event no longer in the log) is
+    marked NOT THE LOG'S EVENT (``matches_log`` false, ``not_the_log_because`` in --json):
+    replay refuses it; drop it."""
     letters = _list(resolve().use("nats"), consumer)
     if as_json:
         for letter in letters:
@@ -84,13 +99,15 @@ def list_letters(
     for column in ("seq", "consumer", "type", "aggregate", "stream seq", "tries", "reason"):
         table.add_column(column, overflow="fold")
     for letter in letters:
-        again = letter["same_event_as"]
+        again, unlike = letter["same_event_as"], letter["not_the_log_because"]
         table.add_row(str(letter["seq"]), escape(str(letter["consumer"])),
                       escape(str(letter["type"])), escape(str(letter["aggregate_id"])[:8]),
                       str(letter["stream_seq"]),
                       str(letter["delivered"]),
-                      (f"(the same event as dead letter {again}: replayed once) "
-                       if again else "") + escape(str(letter["reason"])[:160]))
+                      (f"[red]NOT THE LOG'S EVENT, replay refuses it: {escape(unlike)}[/red] "
+                       if unlike else "")
+                      + (f"(the same event as dead letter {again}: replayed once) "
+                         if again else "") + escape(str(letter["reason"])[:160]))
     console.print(table)
 
 
@@ -134,7 +151,8 @@ def replay(
 ) -> None:
     """Apply a consumer's dead letters through its handler, once each, in the order of the
     event stream, and drop them. A letter that fails again holds back the later letters of
-    its case."""
+    its case. What is applied is the log's event at the letter's stream sequence: a letter
+    that is not it is refused and kept (exit 1)."""
     if service is not None and service not in SERVICES:
         raise typer.BadParameter(f"service is one of {', '.join(SERVICES)}")
     servers = resolve(**({service or "intake": url} if url else {}))
@@ -154,16 +172,25 @@ def replay(
         console.print(f"[red]replay refused ({answer.status_code}):[/red] {escape(answer.text)}")
         raise typer.Exit(2)
     report = answer.json()
+    refused = report.get("refused", [])  # a service of an older release says none
     console.print(f"{escape(consumer)} via {escape(target)}: replayed {len(report['replayed'])}, "
                   f"already applied {len(report['already_applied'])}, "
-                  f"failed {len(report['failed'])}")
+                  f"failed {len(report['failed'])}"
+                  + (f", refused {len(refused)} (not the log's event)" if refused else ""))
     for failure in report["failed"]:
         console.print(f"  seq {failure['seq']}: {escape(str(failure['reason']))}")
     if report["late"]:
         console.print(f"  applied after later events of their case: seq "
                       f"{', '.join(map(str, report['late']))}; if the view depends on the "
                       "order of a case's events, rebuild it (sixstep rebuild)")
-    if report["failed"]:
+    for letter in refused:
+        console.print(f"  seq {letter['seq']}: [red]refused[/red], "
+                      f"{escape(str(letter['reason']))}")
+    if refused:
+        console.print("  a refused letter was not applied and is kept: see who could have "
+                      "written it (docs/security.md, \"A dead letter is replayed only as the "
+                      "log's event\"), then drop it (sixstep dlq drop --seq N)")
+    if report["failed"] or refused:
         raise typer.Exit(1)
 
 

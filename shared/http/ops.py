@@ -66,6 +66,10 @@ class ReplayPublic(BaseModel):
     already_applied: list[int]
     failed: list[dict[str, object]]
     late: list[int] = Field(description="Replayed after later events of their case")
+    refused: list[dict[str, object]] = Field(
+        default_factory=list, description="Letters that are not the log's event at their "
+        "stream sequence (forged, of another stream, or no longer in the log): not applied, "
+        "kept")
 
 
 def _runtime(request: Request,
@@ -120,7 +124,7 @@ def install_ops(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> None
                                            body.consumer, handler, body.seqs)
         return ReplayPublic(consumer=report.consumer, replayed=report.replayed,
                             already_applied=report.already_applied, failed=report.failed,
-                            late=report.late)
+                            late=report.late, refused=report.refused)
 
     def _has_calendar(runtime: Any) -> None:
         if runtime.calendars is None:

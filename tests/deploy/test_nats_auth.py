@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import os
 import re
 import secrets
@@ -30,6 +31,7 @@ from pydantic import SecretStr
 
 from shared.analytics.replay import Replay
 from shared.bus.jetstream import connect, ensure_streams_when_ready, stream_config
+from shared.security.tokens import issue_token
 from shared.settings import Settings
 from tests.cli.system import sixstep
 from tests.pages.center import resolved_case, running_center
@@ -193,6 +195,8 @@ async def test_the_three_services_each_as_its_own_user_carry_a_case_and_ops_read
         replay = await asyncio.to_thread(sixstep, ROOT, "replay", env=env)
         assert replay.code == 0, replay.err
         assert "CaseResolved" in replay.err and passwords["ops"] not in replay.out + replay.err
+        await forged_letters_are_refused(with_users, server, passwords, ops_js, {
+            **env, "SIXSTEP_TOKEN": issue_token(center.settings, "test-ops", "ops")})
         # A long replay's reader, a process of its own, signs in as its parent does.
         async with Replay(with_users, reader="process") as read:
             assert read.in_child
@@ -207,6 +211,48 @@ async def test_the_three_services_each_as_its_own_user_carry_a_case_and_ops_read
             assert refused.code == 2, refused.err
             assert "refused the sign-in" in refused.err and "Traceback" not in refused.err
             assert wrong not in refused.out + refused.err
+
+
+async def forged_letters_are_refused(settings: Settings, server: NatsServer,
+                                     passwords: dict[str, str], ops_js: Any,
+                                     env: dict[str, str]) -> None:
+    """A compromised feedback writes a dead letter for followup's consumer (redteam125): on
+    followup's dead-letter subject (or the older one) NATS refuses it; on its own, a copy of
+    the log's ``CaseResolved`` under followup's consumer, it is stored, listed as not the log's
+    event, and the operator's replay refuses it (exit 1) and keeps it. Until dlq59 the older
+    subject took it and the replay applied the letter's bytes through followup's handler."""
+    subjects = (await ops_js.stream_info(STREAM, subjects_filter=f"{PREFIX}.>")).state.subjects
+    resolved = await ops_js.get_last_msg(
+        STREAM, next(s for s in subjects if s.startswith(f"{PREFIX}.intake.CaseResolved.")))
+    forged = {**json.loads(resolved.data), "center_id": "SH-XH-TIANPING"}
+    letter = {"Sixstep-Consumer": "followup-rules", "Sixstep-Reason": "forged",
+              "Sixstep-Subject": resolved.subject, "Sixstep-Stream-Seq": str(resolved.seq),
+              "Sixstep-Delivered": "5"}
+    nc = await connect(as_user(settings, server, passwords, "feedback"), "test-forger",
+                       error_cb=_ignore)
+    try:
+        js = nc.jetstream(timeout=2.0)
+        # followup's subject, and the one every consumer's letters had before dlq59
+        for subject in (f"dlq.{PREFIX}.followup.followup-rules", f"dlq.{PREFIX}.followup-rules"):
+            with pytest.raises(NatsError):  # no answer: the server dropped it
+                await js.publish(subject, json.dumps(forged).encode(), headers=letter)
+        await js.publish(f"dlq.{PREFIX}.feedback.feedback-intake", resolved.data,
+                         headers={**letter, "Nats-Msg-Id": "forged-copy"})
+    finally:
+        await nc.close()
+    async def listed() -> list[tuple[str, bool]]:
+        letters = await asyncio.to_thread(sixstep, ROOT, "dlq", "list", "--json", env=env)
+        assert letters.code == 0, letters.err
+        said = [json.loads(line) for line in letters.out.splitlines() if line.startswith("{")]
+        return [(x["consumer"], x["matches_log"]) for x in said if x["reason"] == "forged"]
+
+    assert await listed() == [("followup-rules", False)]
+    replay = await asyncio.to_thread(sixstep, ROOT, "dlq", "replay", "--consumer",
+                                     "followup-rules", "--service", "followup", env=env)
+    said = " ".join(replay.out.split())
+    assert replay.code == 1 and "replayed 0" in said and "refused 1" in said, said + replay.err
+    assert "another service's user wrote it" in said, said
+    assert await listed() == [("followup-rules", False)], "kept, for the operator to drop"
 
 
 def test_a_service_whose_password_nats_refuses_stops_at_once_saying_so(

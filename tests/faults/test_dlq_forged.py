@@ -1,0 +1,135 @@
+"""A dead letter is a pointer into the log, not an event. Every service's NATS user may
+publish a letter for any consumer (the subject names the consumer, not the service), so a
+compromised service could write another service's event as a letter, and an operator's
+``sixstep dlq replay`` applied the letter's own bytes (redteam125). Now the replay applies the
+log's event at the letter's stream sequence, refuses and keeps a letter that is not it (other
+bytes, another subject, a sequence the log never had or no longer holds), and a refused letter
+holds back none of its case's true letters; ``sixstep dlq list`` marks it. A letter's subject
+names its consumer's service (``dlq.<prefix>.<service>.<consumer>``, which the shipped NATS
+lets that service's user alone publish: ``tests/deploy/test_nats_auth.py``), and one on
+another service's subject is refused, the log's true event though it is."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+from nats.aio.msg import Msg
+
+from shared.bus.consumer import TRACKING_DDL
+from shared.bus.deadletters import REPLAY_DDL, replay_dead_letters
+from shared.bus.jetstream import dead_letter_subject, publish_dead_letter
+from shared.cli.dlq import _list as dlq_list
+from shared.settings import Settings
+from tests.faults.test_consumer_recovery import Recorder
+from tests.intake.test_log_guarantees import open_and_hear, run_relay, write_side
+from tests.support import bus_connection, dead_letters, schema_pool, stream_messages
+
+ANOTHER_CENTER = "SH-XH-TIANPING"
+
+
+def seq(msg: Msg) -> int:
+    return int(msg.metadata.sequence.stream)
+
+
+async def test_a_letter_forged_beside_a_true_one_is_refused_and_the_true_one_applied(
+        settings: Settings) -> None:
+    async with write_side(settings) as side:
+        await open_and_hear(side, 2)  # CaseOpened, RequestHeard of one case, then another's
+        await run_relay(settings, side, 4)
+    opened, heard, other_opened, other_heard = await stream_messages(settings)
+    async with bus_connection(settings, "forger") as nc, \
+            schema_pool(settings, "forged", [*TRACKING_DDL, *REPLAY_DDL]) as pool:
+        js = nc.jetstream()
+        # A compromised service writes the first case's opening as another center's, at its
+        # true sequence and subject, a letter of the consumer "cases".
+        forged = {**orjson.loads(opened.data), "center_id": ANOTHER_CENTER}
+        await publish_dead_letter(js, settings, "cases", seq=seq(opened), subject=opened.subject,
+                                  data=orjson.dumps(forged), reason="forged", tries=5)
+        # A true event's bytes under another's sequence, and under one the log never had.
+        await publish_dead_letter(js, settings, "cases", seq=seq(other_heard),
+                                  subject=other_opened.subject, data=other_opened.data,
+                                  reason="forged", tries=5)
+        await publish_dead_letter(js, settings, "cases", seq=seq(other_opened) + 1000,
+                                  subject=other_opened.subject, data=other_opened.data,
+                                  reason="forged", tries=5)
+        # The consumer's own letter of the first case's second event, true.
+        await publish_dead_letter(js, settings, "cases", seq=seq(heard), subject=heard.subject,
+                                  data=heard.data, reason="RuntimeError: a bug", tries=5)
+
+        listed = await asyncio.to_thread(dlq_list, settings, "cases")  # sixstep dlq list
+        marks = {x["stream_seq"]: (x["matches_log"], x["not_the_log_because"])
+                 for x in listed if x["reason"] == "forged"}
+        assert marks[seq(opened)][0] is False and "bytes are not the log's event" in str(
+            marks[seq(opened)][1]), marks
+        assert marks[seq(other_heard)][0] is False and "is on " in str(
+            marks[seq(other_heard)][1]), marks
+        assert "the log has no stream seq" in str(marks[seq(other_opened) + 1000][1]), marks
+        assert [x["matches_log"] for x in listed if x["reason"] != "forged"] == [True]
+
+        recorder = Recorder()
+        report = await replay_dead_letters(nc, pool, settings, "cases", recorder)
+        assert recorder.applied == ["RequestHeard"], "only the log's event is applied"
+        assert len(report.replayed) == 1 and report.failed == [], report
+        assert len(report.refused) == 3 and all(
+            "not the log's event" in str(r["reason"]) for r in report.refused), report
+        # The refused letters stay for the operator to see and drop; the true one is gone.
+        left = await dead_letters(settings)
+        assert len(left) == 3 and {m.headers["Sixstep-Reason"] for m in left} == {"forged"}
+
+        again = await replay_dead_letters(nc, pool, settings, "cases", Recorder())
+        assert (again.replayed, len(again.refused)) == ([], 3), again
+
+
+async def test_a_letter_whose_event_the_log_no_longer_holds_is_refused_not_trusted(
+        settings: Settings) -> None:
+    """The stream's limits dropped the event (a purge up to a sequence does what an age or
+    size limit does): the letter cannot be checked against the log, so it is not applied,
+    whoever wrote it; the event deleted from the log alone is said so."""
+    async with write_side(settings) as side:
+        await open_and_hear(side, 2)
+        await run_relay(settings, side, 4)
+    opened, _, _, last = await stream_messages(settings)
+    async with bus_connection(settings, "limits") as nc, \
+            schema_pool(settings, "limits", [*TRACKING_DDL, *REPLAY_DDL]) as pool:
+        js = nc.jetstream()
+        for event in (opened, last):
+            await publish_dead_letter(js, settings, "gone", seq=seq(event), subject=event.subject,
+                                      data=event.data, reason="RuntimeError: a bug", tries=5)
+        await js.purge_stream(settings.stream_name, seq=seq(opened) + 1)  # keeps from the 2nd
+        await js.delete_msg(settings.stream_name, seq(last))
+
+        recorder = Recorder()
+        report = await replay_dead_letters(nc, pool, settings, "gone", recorder)
+        assert recorder.applied == [], "a letter the log cannot vouch for is applied"
+        reasons = " / ".join(str(r["reason"]) for r in report.refused)
+        assert len(report.refused) == 2 and "its limits dropped the events before" in reasons \
+            and "deleted from it" in reasons, reasons
+        assert len(await dead_letters(settings)) == 2
+
+
+async def test_a_true_events_letter_on_another_services_subject_is_refused(
+        settings: Settings) -> None:
+    """A copy of the log's own event, for intake's consumer, published on feedback's
+    dead-letter subject (the one feedback's user may publish on): replayed, it would apply
+    an event the consumer had applied already, late, over what its case did since."""
+    async with write_side(settings) as side:
+        await open_and_hear(side, 1)
+        await run_relay(settings, side, 2)
+    opened, _ = await stream_messages(settings)
+    async with bus_connection(settings, "subjects") as nc, \
+            schema_pool(settings, "subjects", [*TRACKING_DDL, *REPLAY_DDL]) as pool:
+        js = nc.jetstream()
+        await js.publish(dead_letter_subject(settings, "feedback-intake"), opened.data, headers={
+            "Sixstep-Consumer": "intake-cases", "Sixstep-Reason": "forged",
+            "Sixstep-Subject": opened.subject, "Sixstep-Stream-Seq": str(seq(opened)),
+            "Sixstep-Delivered": "5"})
+        [listed] = await asyncio.to_thread(dlq_list, settings, "intake-cases")
+        assert listed["matches_log"] is False and "another service's user wrote it" in str(
+            listed["not_the_log_because"]), listed
+        recorder = Recorder()
+        report = await replay_dead_letters(nc, pool, settings, "intake-cases", recorder)
+        assert recorder.applied == [], "a letter another service wrote is applied"
+        assert len(report.refused) == 1 and "another service's user wrote it" in str(
+            report.refused[0]["reason"]), report
+        assert len(await dead_letters(settings)) == 1, "kept, for the operator to drop"
