@@ -36,6 +36,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from shared.bus.jetstream import connect, ensure_streams_when_ready
+from shared.bus.revocations import bucket_stream, ensure_bucket
 from shared.cli.servers import write_endpoints
 from shared.settings import ServiceName, Settings, without_password
 from tools.devservers import (
@@ -243,6 +244,8 @@ class _Runner:
             nc = await connect(settings, "sixstep-make-run", reconnect=False)
             try:
                 done = await ensure_streams_when_ready(nc.jetstream(), settings)
+                # and the signed-out tokens bucket (one made the old way: docs/security.md)
+                done[bucket_stream(settings)] = await ensure_bucket(nc.jetstream(), settings)
             finally:
                 await nc.close()
         except Exception as exc:  # said in one line, as a server that does not start

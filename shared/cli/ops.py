@@ -41,6 +41,7 @@ from shared.bus.jetstream import (
     ensure_streams,
     every_consumer,
 )
+from shared.bus.revocations import bucket_stream, ensure_bucket
 from shared.bus.stream_identity import forget_stream, stream_seen
 from shared.cli import app
 from shared.cli.long_runs import Tracker, ctrl_c, progress_bar, report_unreadable
@@ -58,7 +59,11 @@ console = Console(highlight=False)
 async def apply_streams(settings: Settings) -> dict[str, str]:
     nc = await connect(settings, "sixstep-ops")
     try:
-        return await ensure_streams(nc.jetstream(), settings)
+        js = nc.jetstream()
+        outcome = await ensure_streams(js, settings)
+        # the signed-out tokens bucket: a service makes it when missing, never aligns it
+        outcome[bucket_stream(settings)] = await ensure_bucket(js, settings)
+        return outcome
     finally:
         await nc.close()
 
@@ -68,7 +73,8 @@ def apply(
     replicas: Annotated[int | None, typer.Option(
         help="Stream replicas (default STREAM_REPLICAS): 3 on a three-node cluster.")] = None,
 ) -> None:
-    """Create or align the event stream and the dead-letter stream (idempotent)."""
+    """Create or align the event stream, the dead-letter stream and the signed-out tokens
+    bucket's stream (idempotent)."""
     settings = resolve().use("nats")
     if replicas is not None:
         settings = settings.model_copy(update={"stream_replicas": replicas})
