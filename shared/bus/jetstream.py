@@ -209,9 +209,15 @@ async def apply_streams(settings: Settings, client: str) -> dict[str, str]:
     before the services), and ``make run`` before its services. One try at the connection
     (no reconnecting: a one-shot whose server is gone says so), JetStream waited for while
     a cluster just started has no meta leader."""
+    from shared.bus.revocations import bucket_stream, ensure_bucket  # it imports nothing here
+
     nc = await connect(settings, client, reconnect=False)
     try:
-        return await ensure_streams_when_ready(nc.jetstream(), settings)
+        done = await ensure_streams_when_ready(nc.jetstream(), settings)
+        # and the signed-out tokens bucket: a service makes it when missing, never aligns it
+        # (one made the old way is made again: docs/security.md)
+        done[bucket_stream(settings)] = await ensure_bucket(nc.jetstream(), settings)
+        return done
     finally:
         await nc.close()
 

@@ -62,7 +62,8 @@ def apply(
     replicas: Annotated[int | None, typer.Option(
         help="Stream replicas (default STREAM_REPLICAS): 3 on a three-node cluster.")] = None,
 ) -> None:
-    """Create or align the event stream and the dead-letter stream (idempotent)."""
+    """Create or align the event stream, the dead-letter stream and the signed-out tokens
+    bucket's stream (idempotent)."""
     settings = resolve().use("nats")
     if replicas is not None:
         settings = settings.model_copy(update={"stream_replicas": replicas})

@@ -1,5 +1,7 @@
 """Tokens signed out before their expiry: the ids a sign-out revoked (``POST /auth/sign-out``,
-``shared.http.auth``), each kept until the token's own ``exp`` and no longer.
+``shared.http.auth``): one the bus delivered is kept until its message's own time plus the
+bucket's keep time (``shared.bus.revocations``: no value written to the bucket ends it), one
+taken here until the token's own ``exp`` at least.
 
 Every replica of every service holds the same set, fed by the bus's ``revoked tokens`` bucket
 (``shared.bus.revocations``): only the token's id travels (its ``jti``, or a digest of the
@@ -34,11 +36,11 @@ def token_digest(token: str) -> str:
 
 
 class RevokedTokens:
-    """The revoked ids (their bucket keys) with the token's ``exp``; an id is forgotten once its
-    token has expired past the leeway verification gives ``exp`` (``LEEWAY_S``), since the
-    token is refused from then on anyway, and at the latest ``within_s`` from now (the bucket's
-    keep time): an ``exp`` of the far future (a writer's mistake, or ``"inf"``) is not held for
-    ever in every replica's memory."""
+    """The revoked ids (their bucket keys) with the time each is kept until (``expires``: the
+    token's ``exp`` for a sign-out taken here, the message's time plus the bucket's keep time
+    for one the bus delivered), past the leeway verification gives ``exp`` (``LEEWAY_S``), and
+    at the latest ``within_s`` from now: nothing is held for ever in a replica's memory. A
+    later ``add`` never shortens what an earlier one kept."""
 
     def __init__(self, now: Callable[[], float] = time.time) -> None:
         self._until: dict[str, float] = {}

@@ -1,8 +1,9 @@
 """NATS as shipped admits sixstep's own users only: a real nats-server started with the
 authorization block of deploy/nats/nats.conf (one node: the cluster block left out), the three
 services each signed in as its own user, a case flowing through them; an anonymous client
-refused; feedback's user unable to forge intake's events or to purge or delete the log; the
-operators' user running ``sixstep ops status`` and ``sixstep dlq list``."""
+refused; feedback's user unable to forge intake's events or to purge or delete the log, nor to
+bring a signed-out token back by writing the tokens bucket; the operators' user running
+``sixstep ops status`` and ``sixstep dlq list``."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import re
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,16 +27,21 @@ import pytest
 import pytest_asyncio
 import yaml
 from nats.errors import Error as NatsError
-from nats.js.api import RePublish, SubjectTransform
-from nats.js.errors import NotFoundError
+from nats.js.api import KeyValueConfig, RePublish, StorageType, SubjectTransform
+from nats.js.errors import KeyNotFoundError, NotFoundError
 from pydantic import SecretStr
+from structlog.testing import capture_logs
 
 from shared.analytics.replay import Replay
 from shared.bus.jetstream import connect, ensure_streams_when_ready, stream_config
-from shared.security.tokens import issue_token
+from shared.bus.revocations import bucket_name, ensure_bucket, keep_s, load_and_watch, revoke
+from shared.kernel.tasks import cancel_and_wait
+from shared.security.revocations import RevokedTokens
+from shared.security.tokens import LEEWAY_S, issue_token
 from shared.settings import Settings
 from tests.cli.system import sixstep
 from tests.pages.center import resolved_case, running_center
+from tests.support import wait_until
 from tools.devservers import NatsServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -346,3 +353,149 @@ async def test_a_service_starting_on_a_log_that_differs_leaves_it_to_ops_apply(
     assert outcome[STREAM] == "differs: max_age", outcome
     assert (await ops_js.stream_info(STREAM)).config.max_age == 3600.0
     await ops_js.delete_stream(STREAM)
+
+
+class _Clock:
+    """The watch's clock: the real one, until a test moves it on."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.ahead
+
+
+async def _read_bucket(settings: Settings, clock: _Clock) -> tuple[RevokedTokens, Any]:
+    """A replica's start: the bucket read whole by the real watch (``load_and_watch``)."""
+    nc = await connect(settings, f"test-{settings.nats_user}-watch")
+    revoked = RevokedTokens(now=clock)
+    watch = await load_and_watch(nc, settings, revoked)
+    return revoked, (nc, watch)
+
+
+async def _stop(handle: Any) -> None:
+    nc, watch = handle
+    await cancel_and_wait(watch)
+    await nc.close()
+
+
+async def test_feedback_cannot_bring_a_signed_out_token_back_by_writing_the_bucket(
+        settings: Settings, server: NatsServer, passwords: dict[str, str], ops_js: Any) -> None:
+    """Any service takes a sign-out, so any may write the bucket: feedback's user deletes one
+    signed-out token's key, puts ``{"exp": 0}`` over another, purges a third and puts over a
+    fourth with ``Nats-TTL: 1s``. Each token stays refused: by intake's running replica, and
+    by follow-up's replica started after (it read a delete marker, an exp 0, an empty key),
+    until the sign-out's own time plus the bucket's keep, whatever the value says."""
+    intake = as_user(settings, server, passwords, "intake")
+    with contextlib.suppress(NotFoundError):
+        await ops_js.delete_stream(f"KV_{bucket_name(intake)}")
+    clock = _Clock()
+    signed_out_at = time.time()
+    tokens = ("deleted", "exp0", "purged", "ttl")
+    nc = await connect(intake, "test-intake")
+    try:
+        for token_id in tokens:  # intake took four sign-outs, tokens of an hour
+            await revoke(nc, intake, token_id, signed_out_at + 3600)
+    finally:
+        await nc.close()
+    running, running_handle = await _read_bucket(intake, clock)
+    try:
+        feedback = as_user(settings, server, passwords, "feedback")
+        fnc = await connect(feedback, "test-feedback", error_cb=_ignore)
+        try:
+            js = fnc.jetstream(timeout=2.0)
+            kv = await js.key_value(bucket_name(feedback))
+            await kv.delete("deleted")
+            await kv.put("exp0", b'{"exp": 0}')
+            with contextlib.suppress(NatsError):
+                await kv.purge("purged")
+            with contextlib.suppress(NatsError):
+                await js.publish(f"$KV.{bucket_name(feedback)}.ttl", b'{"exp": 1e12}',
+                                 headers={"Nats-TTL": "1s"})
+            await fnc.flush()
+
+            async def ttl_gone() -> bool:  # if the server took the TTL, let it end the key
+                try:
+                    await kv.get("ttl")
+                except KeyNotFoundError:
+                    return True
+                return False
+
+            ttl = (await ops_js.stream_info(f"KV_{bucket_name(feedback)}")).config
+            if ttl.allow_msg_ttl:
+                await wait_until(ttl_gone, what="the TTL'd key ended")
+        finally:
+            await fnc.close()
+        later, later_handle = await _read_bucket(
+            as_user(settings, server, passwords, "followup"), clock)
+        try:
+            # intake's running replica has seen every write (they came before the later read)
+            for replica in (running, later):
+                assert [t for t in tokens if not replica.revoked(t)] == []
+            clock.ahead = keep_s(intake) - 60.0  # the token's exp, 1 h, is long past
+            for replica in (running, later):
+                assert [t for t in tokens if not replica.revoked(t)] == []
+            clock.ahead = time.time() - signed_out_at + keep_s(intake) + LEEWAY_S + 60.0
+            assert len(later) == 0 and len(running) == 0  # then forgotten: memory is bounded
+        finally:
+            await _stop(later_handle)
+    finally:
+        await _stop(running_handle)
+    config = (await ops_js.stream_info(f"KV_{bucket_name(intake)}")).config
+    assert not config.allow_rollup_hdrs and not config.allow_msg_ttl
+    assert config.deny_delete and config.deny_purge
+    await ops_js.delete_stream(f"KV_{bucket_name(intake)}")
+
+
+async def test_ops_apply_makes_a_bucket_made_the_old_way_again_keeping_its_revocations(
+        settings: Settings, server: NatsServer, passwords: dict[str, str], ops_js: Any) -> None:
+    """A bucket nats-py's ``create_key_value`` made (before stop 56: roll-ups and per-message
+    TTLs allowed, purges too) is said by a service's start and left to ``sixstep ops apply``,
+    which makes its stream again (a TTL cannot be turned off by an update) with its entries:
+    a token signed out before is refused by a replica started after, and feedback's
+    ``Nats-TTL`` put is refused from then on."""
+    intake = as_user(settings, server, passwords, "intake")
+    bucket = bucket_name(intake)
+    with contextlib.suppress(NotFoundError):
+        await ops_js.delete_stream(f"KV_{bucket}")
+    old = await ops_js.create_key_value(config=KeyValueConfig(
+        bucket=bucket, history=1, ttl=keep_s(intake), storage=StorageType.FILE))
+    for _ in range(5):  # a key written again: the stream's numbers run past its entries
+        await old.put("before", b'{"exp": 1e10}')
+    await old.delete("tampered")  # a delete marker is a revocation too
+    with capture_logs() as logs:
+        running, running_handle = await _read_bucket(
+            as_user(settings, server, passwords, "feedback"), _Clock())
+    try:
+        (said,) = [line for line in logs if line["event"] == "bus.stream_differs"]
+        assert set(said["fields"]) >= {"allow_rollup_hdrs", "allow_msg_ttl", "deny_purge"}
+        assert running.revoked("before") and running.revoked("tampered")
+        outcome = await ensure_bucket(ops_js, intake)
+        assert outcome.startswith("made again: ") and "(2 entries)" in outcome, outcome
+        assert await ensure_bucket(ops_js, intake) == "unchanged"
+        later, handle = await _read_bucket(as_user(settings, server, passwords, "followup"),
+                                           _Clock())
+        await _stop(handle)
+        assert later.revoked("before") and later.revoked("tampered")
+        # the replica that watched through it sees a sign-out made after (its watch, made
+        # again by nats-py on the new stream, goes on from the old one's next number)
+        nc = await connect(intake, "test-intake")
+        try:
+            await revoke(nc, intake, "after", time.time() + 3600)
+        finally:
+            await nc.close()
+
+        async def seen() -> bool:
+            return running.revoked("after")
+
+        await wait_until(seen, timeout=60.0, what="a sign-out after the bucket was made again")
+    finally:
+        await _stop(running_handle)
+    fnc = await connect(as_user(settings, server, passwords, "feedback"), "test-feedback")
+    try:
+        with pytest.raises(NatsError, match="TTL"):
+            await fnc.jetstream(timeout=2.0).publish(f"$KV.{bucket}.before", b"{}",
+                                                     headers={"Nats-TTL": "1s"})
+    finally:
+        await fnc.close()
+    await ops_js.delete_stream(f"KV_{bucket}")

@@ -35,13 +35,16 @@ async def stream(settings: Settings) -> StreamConfig:
 async def test_ops_apply_creates_then_leaves_alone_then_aligns_the_streams(
         settings: Settings) -> None:
     dlq = dead_letter_stream(settings)
+    bucket = f"KV_{settings.stream_name}_revoked_tokens"
     first = await ops(settings, "apply")
     assert f"stream {settings.stream_name}: created" in first
     assert f"stream {dlq}: created" in first
+    assert f"stream {bucket}: created" in first
 
     again = await ops(settings, "apply")
     assert f"stream {settings.stream_name}: unchanged" in again
     assert f"stream {dlq}: unchanged" in again
+    assert f"stream {bucket}: unchanged" in again
 
     aged = await ops(settings, "apply", STREAM_MAX_AGE_DAYS="3650")
     assert f"stream {settings.stream_name}: updated: max_age" in aged

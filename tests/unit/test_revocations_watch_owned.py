@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from shared.bus.revocations import load_and_watch
+from shared.bus.revocations import bucket_stream_config, load_and_watch
 from shared.runtime.lifecycle import stop_runtime
 from shared.security.revocations import RevokedTokens
 from shared.settings import Settings
@@ -51,6 +51,9 @@ class _Nats:
 
     async def key_value(self, bucket: str) -> _Bucket:
         return self.bucket
+
+    async def stream_info(self, name: str) -> Any:
+        return SimpleNamespace(config=bucket_stream_config(Settings()))
 
 
 def _watches() -> list[asyncio.Task[Any]]:

@@ -6,17 +6,25 @@ starting waited on the bucket for ever."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import jwt
 import pytest
 from nats.errors import NoRespondersError
-from nats.js.api import KeyValueConfig
+from nats.js.api import StreamConfig
+from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 from structlog.testing import capture_logs
 
-from shared.bus.revocations import RevocationsUnread, keep_s, load_and_watch, revoked_bucket
+from shared.bus.revocations import (
+    RevocationsUnread,
+    bucket_stream_config,
+    keep_s,
+    load_and_watch,
+    revoked_bucket,
+)
 from shared.kernel.tasks import cancel_and_wait
 from shared.security.principals import Role
 from shared.security.revocations import RevokedTokens, revocation_key
@@ -41,25 +49,36 @@ class _Watcher:
 
 
 class _Bucket:
-    def __init__(self, values: dict[str, bytes]) -> None:
+    def __init__(self, values: dict[str, bytes], at: float | None = None,
+                 operation: str | None = None) -> None:
         self.values = values
+        self.at = None if at is None else datetime.fromtimestamp(at, UTC)
+        self.operation = operation
 
     async def watchall(self) -> _Watcher:
-        return _Watcher([KeyValue.Entry("b", key, value, 1, 0, None, None)
+        return _Watcher([KeyValue.Entry("b", key, value, 1, 0, self.at, self.operation)
                          for key, value in self.values.items()])
 
 
 class _JetStream:
     def __init__(self, bucket: _Bucket | None = None) -> None:
-        self.made: list[KeyValueConfig] = []
+        self.made: list[StreamConfig] = []
         self.bucket = bucket
+
+    async def stream_info(self, name: str) -> Any:
+        if self.bucket is None and not self.made:
+            raise NotFoundError
+        return SimpleNamespace(config=self.made[0] if self.made else bucket_stream_config(
+            Settings()))
 
     async def key_value(self, bucket: str) -> Any:
         if self.bucket is not None:
             return self.bucket
+        if self.made:
+            return _Bucket({})
         raise LookupError(bucket)  # missing: made now
 
-    async def create_key_value(self, config: KeyValueConfig) -> Any:
+    async def add_stream(self, config: StreamConfig) -> Any:
         self.made.append(config)
         return object()
 
@@ -78,8 +97,8 @@ async def test_the_bucket_has_as_many_replicas_as_the_stream() -> None:
         settings = Settings().model_copy(update={"stream_replicas": replicas})
         await revoked_bucket(nc, settings)  # type: ignore[arg-type]
         (config,) = nc.js.made
-        assert config.replicas == replicas
-        assert config.bucket == f"{settings.stream_name}_revoked_tokens"
+        assert config.num_replicas == replicas
+        assert config.name == f"KV_{settings.stream_name}_revoked_tokens"
 
 
 def test_a_token_in_its_leeway_past_exp_stays_revoked(settings: Settings) -> None:
@@ -108,27 +127,31 @@ def test_a_revocation_the_bus_did_not_take_is_not_on_the_bus() -> None:
     assert revoked.on_bus("a1b2")
 
 
-async def test_a_revocation_of_the_far_future_ends_with_the_bucket_keep_time() -> None:
-    """A value's ``exp`` is the writer's word: ``1e300`` or ``"inf"`` (anyone who may put into
-    the bucket) held the revocation in every running replica's memory for ever, and in
-    /ready's count. It lasts no longer than the bucket keeps it; a sound one keeps its ``exp``."""
+async def test_a_revocation_lasts_the_bucket_keep_time_from_its_message_whatever_its_value(
+        ) -> None:
+    """A value is the writer's word, and every service may write the bucket: ``{"exp": 0}``
+    put over a sign-out made a replica started after forget it at once (the token worked
+    again), ``1e300`` or ``"inf"`` held it for ever. Every message on a key (a put whatever its
+    value, a delete or a purge marker) revokes it until the message's own time plus the
+    bucket's keep time, then it is forgotten (memory is bounded)."""
     settings = Settings().model_copy(update={"auth_token_minutes": 60})
-    now = [1_000_000.0]
-    revoked = RevokedTokens(now=lambda: now[0])
-    nc = _Nats(_Bucket({"far": b'{"exp": 1e300}', "inf": b'{"exp": "inf"}',
-                        "nan": b'{"exp": "nan"}', "sound": b'{"exp": 1003600.0}'}))
-    watch = await load_and_watch(nc, settings, revoked)  # type: ignore[arg-type]
-    try:
-        assert keep_s(settings) == 12 * 3600 + 300  # the bucket's own: at least 12 h, + 5 min
-        assert len(revoked) == 3 and not revoked.revoked("nan")
-        now[0] += 3600 + LEEWAY_S
-        assert revoked.revoked("far") and revoked.revoked("inf")
-        assert not revoked.revoked("sound")
-        now[0] = 1_000_000.0 + keep_s(settings) + LEEWAY_S
-        assert not revoked.revoked("far") and not revoked.revoked("inf")
-        assert len(revoked) == 0
-    finally:
-        await cancel_and_wait(watch)
+    assert keep_s(settings) == 12 * 3600 + 300  # the bucket's own: at least 12 h, + 5 min
+    sent = 1_000_000.0  # the messages' time (the server's)
+    values = {"far": b'{"exp": 1e300}', "inf": b'{"exp": "inf"}', "nan": b'{"exp": "nan"}',
+              "zero": b'{"exp": 0}', "sound": b'{"exp": 1003600.0}', "empty": b""}
+    for operation in (None, "DEL", "PURGE"):
+        now = [sent + 600]  # a replica started ten minutes after
+        revoked = RevokedTokens(now=lambda: now[0])  # noqa: B023 (read within the loop)
+        nc = _Nats(_Bucket(values, at=sent, operation=operation))
+        watch = await load_and_watch(nc, settings, revoked)  # type: ignore[arg-type]
+        try:
+            assert len(revoked) == len(values), operation
+            now[0] = sent + keep_s(settings) + LEEWAY_S - 1
+            assert all(revoked.revoked(key) for key in values), operation
+            now[0] = sent + keep_s(settings) + LEEWAY_S + 1
+            assert len(revoked) == 0, operation
+        finally:
+            await cancel_and_wait(watch)
 
 
 class _Unreachable(_JetStream):
@@ -137,7 +160,10 @@ class _Unreachable(_JetStream):
     async def key_value(self, bucket: str) -> Any:
         raise NoRespondersError
 
-    async def create_key_value(self, config: KeyValueConfig) -> Any:
+    async def stream_info(self, name: str) -> Any:
+        raise NoRespondersError
+
+    async def add_stream(self, config: StreamConfig) -> Any:
         raise NoRespondersError
 
 
