@@ -8,7 +8,7 @@ Ports, wired in ``main.py``: a clock (``now``), the centers' working-day calenda
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
@@ -301,6 +301,26 @@ class Feedback:
         (``consent``), it is withdrawn in the same commit: recorded as *no consent*. Queued
         as it is called (``GroupCommitter.send``): await the answer. ``plan``: ``plan(case)``, if
         worked out already."""
+        survey_id, build = self._requested(case, consent, plan)
+        return self.path.create(survey_id, "SurveyRequested", None, build)
+
+    def request_surveys(self, asked: Sequence[tuple[ResolvedCase, Consent | None, Plan | None]]
+                        ) -> Sent:
+        """``request_survey`` for each of a consumer batch's resolutions, in one command
+        (``CommandPath.create_each``): one survey already there is left as it is (a batch
+        delivered again asks nothing twice), the others are created; answered once for all.
+        One command instead of one each: the writer's round runs one command, not one per
+        survey (its future, queue item, due time, answer and the caller's await each), and
+        the batch's requests are never split across rounds at ``GROUP_COMMIT_MAX_BATCH``."""
+        builds: dict[UUID, Callable[[], Survey]] = {}
+        for case, consent, plan in asked:
+            survey_id, build = self._requested(case, consent, plan)
+            builds.setdefault(survey_id, build)
+        return self.path.create_each(builds)
+
+    def _requested(self, case: ResolvedCase, consent: Consent | None, plan: Plan | None
+                   ) -> tuple[UUID, Callable[[], Survey]]:
+        """The resolution's survey's id and what builds it (``request_survey``)."""
         survey_id = survey_id_for_resolution(case.resolved_event_id)
         channel, send_at, expires_at = plan or self.plan(case)
         now = self.clock.now()
@@ -329,7 +349,7 @@ class Feedback:
                 survey.respect(consent, meta)
             return survey
 
-        return self.path.create(survey_id, "SurveyRequested", None, build)
+        return survey_id, build
 
     async def respect_consent(self, survey_id: UUID, consent: Consent,
                               cause: str | None) -> WithdrawalCause | None:

@@ -567,7 +567,7 @@ class IntakeFollower:
         # overlaps this transaction's writes instead of waiting behind them. One case's
         # commands in order; different cases together (one group commit). A case whose one
         # command is its survey's request (most) sends it here, with no task of its own: the
-        # batch's requests queue at once, in one round, each answered alone.
+        # batch's requests queue at once as one command, in one round, answered once.
         if (before := _BEFORE.get()) is not None and (
                 known.narrowed or not before.cases.isdisjoint(work)):
             # Merged into a batch that asked this batch's cases' surveys (or its resident's):
@@ -579,13 +579,18 @@ class IntakeFollower:
             await before.stood()
         sent: list[Sent] = []
         runs: dict[UUID, Coroutine[Any, Any, Chain]] = {}
+        asks: list[tuple[ResolvedCase, Consent, Plan | None]] = []
         try:
             for case_id, steps in work.items():
                 if len(steps) == 1 and steps[0][0] == "request":
-                    if (request := self._request(steps[0][1], known, plans)) is not None:
-                        sent.append(request)
+                    if (ask := self._asked(steps[0][1], known, plans)) is not None:
+                        asks.append(ask)
                 else:
                     runs[case_id] = self._run(steps, known, plans)
+            if asks:
+                # The cases whose one command is their survey's request (most): asked in one
+                # command (``Feedback.request_surveys``), queued before any case's run starts.
+                sent.append(self.feedback.request_surveys(asks))
         except BaseException:
             # A request refused as it was queued (the service shutting down): the ones queued
             # before it are withdrawn, not left to run past this transaction (the batch is
@@ -712,14 +717,23 @@ class IntakeFollower:
     def _request(self, resolved: ResolvedCase, known: residents.Residents,
                  plans: dict[UUID, Plan]) -> Sent | None:
         """The resolution's survey asked (queued now: await the answer); None for an erased
-        resident, nobody to ask (no survey, nothing counted). ``plans``: the batch's
-        resolutions' (``Feedback.plan``), worked out once as they were read."""
+        resident, nobody to ask (no survey, nothing counted)."""
+        if (ask := self._asked(resolved, known, plans)) is None:
+            return None
+        return self.feedback.request_survey(*ask)
+
+    @staticmethod
+    def _asked(resolved: ResolvedCase, known: residents.Residents, plans: dict[UUID, Plan]
+               ) -> tuple[ResolvedCase, Consent, Plan | None] | None:
+        """What the resolution's survey is asked with (``Feedback.request_survey``): the
+        resident's consent and ``plans``' (the batch's resolutions', ``Feedback.plan``, worked
+        out once as they were read); None for an erased resident, nobody to ask (no survey,
+        nothing counted)."""
         consent = known.consent(resolved.resident_id)
         if consent.erased:
             log.info("feedback.no_survey_for_erased_resident", case_id=str(resolved.case_id))
             return None
-        return self.feedback.request_survey(resolved, consent,
-                                            plans.get(resolved.resolved_event_id))
+        return resolved, consent, plans.get(resolved.resolved_event_id)
 
     async def _run(self, steps: list[tuple[str, Any]], known: residents.Residents,
                    plans: dict[UUID, Plan]) -> Chain:

@@ -1,8 +1,9 @@
-"""Feedback's intake follower sends a batch's commands to group commit together: each lone
-survey request queued at once, each case with several steps (resolved and reopened in the
-batch) run in its order. When one of them fails, the batch's transaction rolls back and the
-consumer applies it again one event at a time: by then nothing of the first try may still
-be running or queued, or it would meet the same event's command of the re-run."""
+"""Feedback's intake follower sends a batch's commands to group commit together: the lone
+survey requests queued at once as one command, each case with several steps (resolved and
+reopened in the batch) run in its order. When one of them fails, the batch's transaction
+rolls back and the consumer applies it again one event at a time: by then nothing of the
+first try may still be running or queued, or it would meet the same event's command of the
+re-run."""
 
 from __future__ import annotations
 
@@ -43,6 +44,12 @@ class _Feedback:
 
     def __init__(self, request: Any = None) -> None:
         self.request_survey = request
+
+    def request_surveys(self, asked: list[tuple[Any, Any, Any]]) -> Any:
+        """The batch's lone requests in one command, as ``Feedback.request_surveys``: here
+        each asked of the test's ``request`` as it is queued, answered together."""
+        sent = [self.request_survey(*ask) for ask in asked]
+        return sent[0] if len(sent) == 1 else asyncio.gather(*sent)
 
     def local_day(self, at: datetime) -> date:
         return at.date()
@@ -111,27 +118,30 @@ async def test_a_failed_case_leaves_no_other_cases_commands_running(
 
 
 @pytest.mark.usefixtures("no_store")
-async def test_a_request_refused_as_it_is_queued_withdraws_the_ones_queued_before_it() -> None:
-    """The service shutting down while a batch's survey requests are queued: the first is
-    queued, the second refused (503). The first is withdrawn with the batch, not left queued
-    past its transaction to meet the re-run's request."""
-    first, second = uuid.uuid4(), uuid.uuid4()
-    withdrawn: list[uuid.UUID] = []
+async def test_requests_refused_as_they_are_queued_leave_no_case_run_behind() -> None:
+    """The service shutting down as a batch's survey requests are queued (503): two lone
+    requests (one command) and a case resolved, reopened and resolved again (its run of
+    steps). The refusal ends the batch with nothing of it queued or running: the case's run
+    never starts, to meet the re-run's commands."""
+    lone, other, stepped = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    asked: list[list[uuid.UUID]] = []
+    ran: list[uuid.UUID] = []
 
-    class Queued:
-        def __init__(self, case_id: uuid.UUID) -> None:
-            self.case_id = case_id
-
-        def withdraw(self) -> None:
-            withdrawn.append(self.case_id)
-
-    def request(case: Any, consent: Any = None, plan: Any = None) -> Queued:
-        if case.case_id == second:
+    class Refusing(_Feedback):
+        def request_surveys(self, requests: list[tuple[Any, Any, Any]]) -> Any:
+            asked.append([r[0].case_id for r in requests])
             raise Unavailable("the service is shutting down")
-        return Queued(case.case_id)
 
-    follower = consumer.IntakeFollower(_Feedback(request))  # type: ignore[arg-type]
-    events = [*_opened_and_resolved(first), *_opened_and_resolved(second)]
+    async def run(self: Any, steps: list[tuple[str, Any]], known: Any, plans: Any) -> Any:
+        ran.append(steps[0][1].case_id)
+        return consumer.Chain()
+
+    follower = consumer.IntakeFollower(Refusing())  # type: ignore[arg-type]
+    follower._run = run.__get__(follower)  # type: ignore[method-assign]
+    events = [*_opened_and_resolved(lone), *_opened_and_resolved(other),
+              *_opened_and_resolved(stepped), _event(stepped, "CaseReopened", 3, reason="staff"),
+              _event(stepped, "CaseResolved", 4, outcome="resolved")]
     with pytest.raises(Unavailable):
         await follower.apply(object(), events)  # type: ignore[arg-type]
-    assert withdrawn == [first]
+    assert asked == [[lone, other]], "the lone requests went as one command"
+    assert ran == [], "a case's run started after the batch was refused"
