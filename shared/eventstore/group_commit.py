@@ -38,7 +38,7 @@ from psycopg import sql
 
 from shared import tracing
 from shared.eventstore.postgres import ended_by_server
-from shared.eventstore.recorder import ArrayInsertRecorder
+from shared.eventstore.recorder import ArrayInsertRecorder, Rendered
 from shared.kernel.errors import (
     AlreadyDoneError,
     CommandError,
@@ -486,6 +486,8 @@ class GroupCommitter:
         self._position_sql = sql.SQL(
             "SELECT notification_id FROM {} WHERE originator_id = %s AND originator_version = %s"
         ).format(table)
+        # Rendered once (``recorder.Rendered``), not by psycopg at each batch's look-up.
+        self._lookups = Rendered(self._versions_sql, self._position_sql)
 
     # -- the asyncio side -------------------------------------------------------------------
 
@@ -977,7 +979,8 @@ class GroupCommitter:
             return {}
         datastore: Any = self.app.recorder.datastore  # type: ignore[attr-defined]
         with datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._versions_sql, (list(ids),), prepare=True)
+            versions_sql = self._lookups.on(conn)[0]
+            curs.execute(versions_sql, (list(ids),), prepare=True)
             stored = {row["originator_id"]: row["v"] for row in curs.fetchall()}
         loaded: dict[UUID, Aggregate] = {}
         for aggregate_id, version in stored.items():
@@ -1004,7 +1007,8 @@ class GroupCommitter:
     def _position_of(self, aggregate_id: UUID, version: int) -> int:
         datastore: Any = self.app.recorder.datastore  # type: ignore[attr-defined]
         with datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._position_sql, (aggregate_id, version), prepare=True)
+            position_sql = self._lookups.on(conn)[1]
+            curs.execute(position_sql, (aggregate_id, version), prepare=True)
             row = curs.fetchone()
         return int(row["notification_id"]) if row else 0
 
