@@ -28,9 +28,10 @@ class Rendered:
 
     psycopg renders a composed statement anew each time it is executed (``as_bytes``: each
     part encoded, each identifier escaped by libpq), before it finds the rendered text in
-    its own caches; the writer thread's statements of every batch (the library's ``SET
-    LOCAL lock_timeout``, ``LOCK TABLE`` and ``NOTIFY``, the insert, group commit's version
-    look-up) were ~12 % of its samples (py-spy, intake's API under wrk). The bytes are the
+    its own caches; the writer thread's statements of every batch (then the library's ``SET
+    LOCAL lock_timeout``, ``LOCK TABLE`` and ``NOTIFY``, the insert; now the batch's one
+    call, and group commit's look-ups) were ~12 % of its samples (py-spy, intake's API under
+    wrk). The bytes are the
     very ones ``as_bytes`` gives on a connection of that encoding (all that the rendering
     reads of a connection), so psycopg sends the same text, prepared or not as before."""
 
@@ -91,12 +92,6 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
         id_type = SQL(datastore.originator_id_type)
         function = SQL("{schema}.{name}").format(schema=Identifier(datastore.schema),
                                                  name=Identifier(self.INSERT_FUNCTION))
-        self.insert_events_statement = SQL(
-            "INSERT INTO {table} AS t"
-            " (originator_id, originator_version, topic, state)"
-            " SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[])"
-            " RETURNING notification_id"
-        ).format(table=table, id_type=id_type)
         # The library's steps (``_lock_table``'s ``SET LOCAL lock_timeout``, as
         # ``set_config(..., true)``, and ``LOCK TABLE``; ``_notify_channel``; the insert), in
         # its order, as one function: made (or replaced) with the tables. The lock's wait is
