@@ -173,3 +173,19 @@ async def test_a_batch_waits_for_the_table_lock_no_longer_than_lock_timeout(
         assert len(app.save(new_case(2))) == 2
     finally:
         app.close()
+
+
+async def test_a_batch_tells_the_relay_as_it_commits(settings: Settings) -> None:
+    """The batch's NOTIFY on the events table's channel (the relay's LISTEN wakes on it)
+    still goes with every batch, from inside the recorder's function."""
+    app = build_application(IntakeApplication, settings, "intake")
+    try:
+        recorder = app.recorder
+        assert isinstance(recorder, ArrayInsertRecorder)
+        with psycopg.connect(settings.database_url, autocommit=True) as listener:
+            listener.execute(SQL("LISTEN {}").format(Identifier(recorder.channel_name)))
+            app.save(new_case(0))
+            told = list(listener.notifies(timeout=10, stop_after=1))
+        assert [n.channel for n in told] == [recorder.channel_name]
+    finally:
+        app.close()
