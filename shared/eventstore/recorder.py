@@ -31,9 +31,9 @@ class Rendered:
     its own caches; the writer thread's statements of every batch (then the library's ``SET
     LOCAL lock_timeout``, ``LOCK TABLE`` and ``NOTIFY``, the insert; now the batch's one
     call, and group commit's look-ups) were ~12 % of its samples (py-spy, intake's API under
-    wrk). The bytes are the
-    very ones ``as_bytes`` gives on a connection of that encoding (all that the rendering
-    reads of a connection), so psycopg sends the same text, prepared or not as before."""
+    wrk). The bytes are the very ones ``as_bytes`` gives on a connection of that encoding
+    (all that the rendering reads of a connection), so psycopg sends the same text, prepared
+    or not as before."""
 
     __slots__ = ("_made", "_statements")
 
