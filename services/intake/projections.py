@@ -156,17 +156,6 @@ def _patch(patch: dict[str, Any], e: Envelope) -> None:
 
 CASE_COLUMNS = CASE_ROW.columns
 TIMELINE_COLUMNS = TIMELINE_ROW.columns
-#: A live batch's steps into ``case_timeline`` (one array of ``TIMELINE_ROW``, each step once:
-#: :func:`_own`), answering the steps the timeline had already (none, but for a republish
-#: the stream's duplicate window no longer caught). It answered the rows it wrote before: a
-#: record a step, each decoded and hashed to find that every step was new.
-TIMELINE_INSERT = (
-    f"WITH s AS MATERIALIZED (SELECT * FROM unnest($1::{TIMELINE_ROW.name}[])),"
-    f" w AS (INSERT INTO case_timeline ({', '.join(TIMELINE_COLUMNS)})"
-    f" SELECT {', '.join(f's.{c}' for c in TIMELINE_COLUMNS[:-1])}, s.payload::jsonb FROM s"
-    " ON CONFLICT DO NOTHING RETURNING case_id, version)"
-    " SELECT s.case_id, s.version FROM s WHERE NOT EXISTS"
-    " (SELECT FROM w WHERE w.case_id = s.case_id AND w.version = s.version)")
 #: How the live UPDATE treats these columns (the rest are plain assignments).
 CASE_EXPRESSIONS = {"reopen_count": "t.reopen_count + s.reopen_count",
                     "emotion_on_arrival": "COALESCE(t.emotion_on_arrival, s.emotion_on_arrival)",
@@ -360,19 +349,20 @@ class CaseProjection:
         # reopening cannot reopen a case resolved since, nor count a reopening twice.
         ready = prepared if isinstance(prepared, _Prepared) else self.prepare(events)
         own = ready.own
-        had = {(r[0], r[1]) for r in await bulk.send_rows(conn, TIMELINE_INSERT, ready.steps,
-                                                          fetch=True)} if own else set()
+        new = {(r["case_id"], r["version"]) for r in await bulk.insert_rows(
+            conn, self._tables, "case_timeline", TIMELINE_COLUMNS, ready.steps,
+            returning=("case_id", "version"), row_type=TIMELINE_ROW)}
         # Every step new (own holds each once): the plan made ahead stands, and the rows
         # built with it.
         early_rows: list[tuple[Any, ...]] | None = None
         opened_rows: list[tuple[Any, ...]] | None = None
         patch_rows: list[tuple[Any, ...]] | None = None
-        if not had:
+        if len(new) == len(own):
             plan, (opened, patches) = ready.plan, ready.folded
             early_rows, opened_rows, patch_rows = (ready.early_rows, ready.opened_rows,
                                                    ready.patch_rows)
         else:
-            plan = _plan([e for e in own if (e.case_id, e.aggregate_version) not in had],
+            plan = _plan([e for e in own if (e.case_id, e.aggregate_version) in new],
                          timeline=False)
             opened, patches = _fold(plan)
         # Steps ahead of their case's opening: on the row only if it is there already.

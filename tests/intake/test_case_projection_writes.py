@@ -130,9 +130,8 @@ class Counting(asyncpg.Connection):  # type: ignore[misc]
     sent: list[tuple[str, int]]
 
     async def fetch(self, query: str, *args: Any, **kwargs: Any) -> list[asyncpg.Record]:
-        if "INSERT INTO" in query:  # the timeline's in a WITH: it answers what it had
-            self.sent.append((query.split("INSERT INTO", 1)[1].split()[0].strip('"'),
-                              len(args)))
+        if query.startswith("INSERT INTO"):
+            self.sent.append((query.split()[2].strip('"'), len(args)))
         return await super().fetch(query, *args, **kwargs)
 
     async def execute(self, query: str, *args: Any, **kwargs: Any) -> str:
