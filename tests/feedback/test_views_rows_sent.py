@@ -26,7 +26,7 @@ from services.feedback.projections import (
 from shared.contracts import Envelope
 from shared.settings import Settings
 from tests.feedback.helpers import History
-from tests.readmodel_tables import rows, with_tables
+from tests.readmodel_tables import ParamsSent, column_types, rows, with_tables
 
 CENTER = "SH-PD-HUAMU"
 WORDS = '他说："不行"，（再问问）a\\b "q" (x, y) {z} ,, NULL \\N 😀 行一\n行二'
@@ -97,13 +97,6 @@ def _story() -> list[Envelope]:
     return history.envelopes
 
 
-async def _types(conn: asyncpg.Connection, relation: str) -> dict[str, str]:
-    return {r["attname"]: r["type"] for r in await conn.fetch(
-        "SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute"
-        " WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped"
-        " ORDER BY attnum", f'"{relation}"')}
-
-
 async def test_each_row_type_has_its_tables_columns_and_their_types(
         settings: Settings) -> None:
     """A column added to ``surveys`` and not to its type would be left empty by the live
@@ -114,34 +107,15 @@ async def test_each_row_type_has_its_tables_columns_and_their_types(
         for table, row, change in (("surveys", SURVEY_ROW, SURVEY_CHANGE),
                                    ("rectifications", RECTIFICATION_ROW,
                                     RECTIFICATION_CHANGE)):
-            columns = await _types(conn, table)
-            assert await _types(conn, row.name) == {
+            columns = await column_types(conn, table)
+            assert await column_types(conn, row.name) == {
                 c: "text" if t == "jsonb" else t for c, t in columns.items()
                 if c != "projected_at"}
-            changed = {c: t for c, t in (await _types(conn, change.name)).items()
+            changed = {c: t for c, t in (await column_types(conn, change.name)).items()
                        if c != "?patched"}
             assert changed == {c: columns[c] for c in changed}
     finally:
         await conn.close()
-
-
-class _Sent:
-    """A connection that notes how many parameters each statement it runs was given."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn = conn
-        self.sent: list[tuple[str, int]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._conn, name)
-
-    async def execute(self, statement: str, *args: Any, **kw: Any) -> Any:
-        self.sent.append((statement, len(args)))
-        return await self._conn.execute(statement, *args, **kw)
-
-    async def fetch(self, statement: str, *args: Any, **kw: Any) -> Any:
-        self.sent.append((statement, len(args)))
-        return await self._conn.fetch(statement, *args, **kw)
 
 
 async def _dump(conn: asyncpg.Connection) -> dict[str, list[dict[str, object]]]:
@@ -173,7 +147,7 @@ async def test_the_views_rows_go_as_one_array_a_statement_and_come_out_the_same(
                 views = FeedbackViews()
                 for i in range(0, len(envelopes), size):
                     batch = envelopes[i:i + size]
-                    sent = _Sent(conn)
+                    sent = ParamsSent(conn)
                     async with conn.transaction():
                         await views.apply(sent, batch,  # type: ignore[arg-type]
                                           views.prepare(batch) if ahead else None)
