@@ -313,6 +313,7 @@ class CaseProjection:
 
     def __init__(self) -> None:
         self._tables = bulk.Tables()
+        self._one: str | None = None  # ``_statement``'s, made once
 
     def prepare(self, events: Sequence[Envelope]) -> _Prepared:
         """The batch's timeline rows and its plan, folded, as if every step is new (the
@@ -329,9 +330,15 @@ class CaseProjection:
         # reopening cannot reopen a case resolved since, nor count a reopening twice.
         ready = prepared if isinstance(prepared, _Prepared) else self.prepare(events)
         own = ready.own
-        new = {(r["case_id"], r["version"]) for r in await bulk.insert_rows(
-            conn, self._tables, "case_timeline", TIMELINE_COLUMNS, ready.steps,
-            returning=("case_id", "version"), row_type=TIMELINE_ROW)}
+        if own and not ready.plan.early:
+            new = await self._at_once(conn, ready)
+            if new is None:  # every step new: the batch's rows are written
+                await hint_rows.upsert(conn, events)
+                return
+        else:
+            new = {(r["case_id"], r["version"]) for r in await bulk.insert_rows(
+                conn, self._tables, "case_timeline", TIMELINE_COLUMNS, ready.steps,
+                returning=("case_id", "version"), row_type=TIMELINE_ROW)}
         # Every step new (own holds each once): the plan made ahead stands.
         if len(new) == len(own):
             plan, (opened, patches) = ready.plan, ready.folded
@@ -360,6 +367,62 @@ class CaseProjection:
         ignored |= await _update(conn, self._tables, patches)
         _note_ignored(ignored)
         await hint_rows.upsert(conn, events)
+
+    async def _at_once(self, conn: asyncpg.Connection,
+                       ready: _Prepared) -> set[tuple[UUID, int]] | None:
+        """The usual live batch (no step ahead of its case's opening) in one statement
+        (``_statement``): its timeline rows, and, when every one was new, the rows of the
+        cases it opens and the patches of the others. None when it was all written (a case
+        opened already, or a patch of a case with no row, put right here as ``apply``
+        does); else the steps the timeline did not have (the cases untouched: ``apply``
+        goes on from them). Before, the timeline, the new cases and the patches were a
+        statement each: at a middle rate a batch is one or two events, and each statement a
+        wait for the host's CPU twice (PostgreSQL's backend, then this loop)."""
+        opened, patches = ready.folded
+        found = await bulk.send(conn, await self._statement(conn), ready.steps, len(ready.own),
+                                [tuple(row[c] for c in CASE_COLUMNS) for row in opened.values()],
+                                bulk.patch_rows(CASE_CHANGE, patches), fetch=True)
+        row = found[0]
+        if not row["all_new"]:
+            return set(zip(row["cases"] or (), row["versions"] or (), strict=True))
+        written = set(row["written"] or ())
+        later = {case_id: {"reopen_count": 0, **ready.plan.patches[case_id]}
+                 for case_id in opened if case_id not in written
+                 and ready.plan.patches.get(case_id)}
+        ignored = await _update(conn, self._tables, later)
+        if row["updated"] < len(patches):
+            there = await conn.fetch("SELECT case_id FROM cases WHERE case_id ="
+                                     " ANY($1::uuid[])", list(patches))
+            ignored |= set(patches) - {r["case_id"] for r in there}
+        _note_ignored(ignored)
+        return None
+
+    async def _statement(self, conn: asyncpg.Connection) -> str:
+        """``_at_once``'s statement: ``$1`` the timeline rows, ``$2`` how many; ``$3`` the
+        new cases' rows and ``$4`` the others' patches, written only if the timeline took
+        every step (``all_new``). Answers which cases were inserted (``written``), how many
+        patched (``updated``), and the steps the timeline took (``cases``, ``versions``)."""
+        if self._one is None:
+            timeline = await self._tables.types(conn, "case_timeline")
+            cases = await self._tables.types(conn, "cases")
+            fresh = "(SELECT all_new FROM fresh)"
+            steps = bulk.insert_statement("case_timeline", TIMELINE_COLUMNS, timeline,
+                                          TIMELINE_ROW)
+            rows = bulk.insert_statement("cases", CASE_COLUMNS, cases, CASE_ROW,
+                                         "(case_id) DO NOTHING", n=3, where=fresh)
+            changes = bulk.update_statement("cases", "case_id", CASE_CHANGE, CASE_EXPRESSIONS,
+                                            "projected_at = clock_timestamp()", n=4,
+                                            where=fresh)
+            self._one = (
+                f"WITH tl AS ({steps} RETURNING case_id, version),"
+                " fresh AS (SELECT count(*) = $2 AS all_new FROM tl),"
+                f" ins AS ({rows} RETURNING case_id), upd AS ({changes} RETURNING 1)"
+                " SELECT (SELECT all_new FROM fresh) AS all_new,"
+                " (SELECT array_agg(case_id) FROM ins) AS written,"
+                " (SELECT count(*) FROM upd) AS updated,"
+                " (SELECT array_agg(case_id) FROM tl) AS cases,"
+                " (SELECT array_agg(version) FROM tl) AS versions")
+        return self._one
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         # A step twice in the batch is applied once; one an earlier batch had makes the

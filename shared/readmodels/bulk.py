@@ -118,6 +118,17 @@ async def send_rows(conn: asyncpg.Connection, statement: str, rows: list[tuple[A
     return []
 
 
+async def send(conn: asyncpg.Connection, statement: str, *args: Any,
+               fetch: bool = False) -> list[asyncpg.Record]:
+    """``statement`` with any parameters, :class:`RowType` arrays among them (several
+    tables' rows in one statement), as :func:`send_rows` sends one: its rows when
+    ``fetch``."""
+    if fetch:
+        return await _typed(conn, conn.fetch(statement, *args))
+    await _typed(conn, conn.execute(statement, *args))
+    return []
+
+
 async def changed_rows(conn: asyncpg.Connection, statement: str,
                        rows: list[tuple[Any, ...]]) -> int:
     """:func:`send_rows` of an UPDATE (or INSERT, DELETE): how many rows it changed, from its
@@ -183,13 +194,7 @@ async def insert_rows(conn: asyncpg.Connection, tables: Tables, table: str,
     types = await tables.types(conn, table)
     _no_arrays(types, table, columns)
     if row_type is not None:
-        if row_type.columns != tuple(columns):
-            raise ValueError(f"{row_type.name} has fields {row_type.columns}, not {columns}")
-        picked = ", ".join(f"s.{q(c)}::jsonb" if types[c] == "jsonb" else f"s.{q(c)}"
-                           for c in columns)
-        statement = (f"INSERT INTO {q(table)} ({', '.join(q(c) for c in columns)})"
-                     f" SELECT {picked} FROM unnest($1::{q(row_type.name)}[]) AS s"
-                     f" ON CONFLICT {conflict}")
+        statement = insert_statement(table, columns, types, row_type, conflict)
         rows = records if isinstance(records, list) else list(records)
         if not returning:
             await send_rows(conn, statement, rows)
@@ -213,6 +218,21 @@ async def insert_rows(conn: asyncpg.Connection, tables: Tables, table: str,
         return []
     return await conn.fetch(f"{statement} RETURNING {', '.join(q(c) for c in returning)}",
                             *values)
+
+
+def insert_statement(table: str, columns: Sequence[str], types: Mapping[str, str],
+                     row_type: RowType, conflict: str = "DO NOTHING", n: int = 1,
+                     where: str = "") -> str:
+    """:func:`insert_rows`' statement with its rows as one array of ``row_type``, parameter
+    ``$n`` (a statement of several parts: a handler's batch in one round trip), only
+    ``where`` that holds when given."""
+    if row_type.columns != tuple(columns):
+        raise ValueError(f"{row_type.name} has fields {row_type.columns}, not {columns}")
+    picked = ", ".join(f"s.{q(c)}::jsonb" if types[c] == "jsonb" else f"s.{q(c)}"
+                       for c in columns)
+    return (f"INSERT INTO {q(table)} ({', '.join(q(c) for c in columns)})"
+            f" SELECT {picked} FROM unnest(${n}::{q(row_type.name)}[]) AS s"
+            f"{f' WHERE {where}' if where else ''} ON CONFLICT {conflict}")
 
 
 def _sent_as(sql_type: str) -> str:
@@ -333,10 +353,18 @@ async def _update_typed(conn: asyncpg.Connection, table: str, key: str, row_type
                         patches: Mapping[Any, Mapping[str, Any]],
                         expressions: Mapping[str, str], also: str) -> int:
     """:func:`update_rows`' masked statement with its patches as one array of ``row_type``."""
-    names = row_type.columns
-    if names[0] != key or names[-1] != _MASK:
-        raise ValueError(f"{row_type.name} is not a patch type of {table}.{key}")
-    columns = names[1:-1]
+    rows = patch_rows(row_type, patches)
+    if not rows:
+        return 0
+    return _rows(await _typed(conn, conn.execute(
+        update_statement(table, key, row_type, expressions, also), rows)))
+
+
+def patch_rows(row_type: RowType, patches: Mapping[Any, Mapping[str, Any]]
+               ) -> list[tuple[Any, ...]]:
+    """``patches`` as :func:`update_statement`'s array of ``row_type`` (an empty patch
+    left out)."""
+    columns = row_type.columns[1:-1]
     bit = {c: 1 << i for i, c in enumerate(columns)}
     rows = []
     for ident, patch in patches.items():
@@ -348,12 +376,20 @@ async def _update_typed(conn: asyncpg.Connection, table: str, key: str, row_type
                 raise ValueError(f"{row_type.name} has no field {c!r}")
             mask |= bit[c]
         rows.append((ident, *[patch.get(c) for c in columns], mask))
-    if not rows:
-        return 0
-    sets = _masked_sets(columns, expressions, also)
-    return _rows(await _typed(conn, conn.execute(
-        f"UPDATE {q(table)} AS t SET {sets} FROM unnest($1::{q(row_type.name)}[]) AS s"
-        f" WHERE t.{q(key)} = s.{q(key)}", rows)))
+    return rows
+
+
+def update_statement(table: str, key: str, row_type: RowType,
+                     expressions: Mapping[str, str], also: str, n: int = 1,
+                     where: str = "") -> str:
+    """:func:`update_rows`' masked statement with its patches as one array of ``row_type``
+    (:func:`patch_rows`), parameter ``$n``, only ``where`` that holds when given."""
+    names = row_type.columns
+    if names[0] != key or names[-1] != _MASK:
+        raise ValueError(f"{row_type.name} is not a patch type of {table}.{key}")
+    sets = _masked_sets(names[1:-1], expressions, also)
+    return (f"UPDATE {q(table)} AS t SET {sets} FROM unnest(${n}::{q(row_type.name)}[]) AS s"
+            f" WHERE t.{q(key)} = s.{q(key)}{f' AND {where}' if where else ''}")
 
 
 async def fetch_rows(conn: asyncpg.Connection, table: str, key: str,
