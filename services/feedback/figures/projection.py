@@ -34,9 +34,10 @@ The projection keeps one *fact row* per thing an analyst counts, each built only
 A batch of events is applied read-modify-write: the rows it touches are read once (one
 statement for every table), the events applied in stream order in memory, and the changed
 rows written back (live: one statement for every table, the months' locks and the day counts;
-a rebuild: COPY, and one statement per table for rows of earlier batches). Days are the center's calendar days (``settings.tz``) of the event's ``occurred_at``,
-so the tables are rebuilt from the log whenever the zone changes. The figures themselves are
-counted over these rows in ``queries.py``.
+a rebuild: COPY, and one statement per table for rows of earlier batches). Days are the
+center's calendar days (``settings.tz``) of the event's ``occurred_at``, so the tables are
+rebuilt from the log whenever the zone changes. The figures themselves are counted over these
+rows in ``queries.py``.
 """
 
 from __future__ import annotations
