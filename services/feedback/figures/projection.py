@@ -31,18 +31,15 @@ The projection keeps one *fact row* per thing an analyst counts, each built only
     fig_day_totals     one row per center and day: the counts the figures by center are
                        made of, moved by each batch as its fact rows change (``totals.py``)
 
-A batch of events is applied read-modify-write: the rows it touches are read once (one
-statement for every table), the events applied in stream order in memory, and the changed
-rows written back (live: one statement for every table, the months' locks and the day counts;
-a rebuild: COPY, and one statement per table for rows of earlier batches). Days are the
-center's calendar days (``settings.tz``) of the event's ``occurred_at``, so the tables are
-rebuilt from the log whenever the zone changes. The figures themselves are counted over these
-rows in ``queries.py``.
+A batch of events is applied read-modify-write: the rows it touches are read once, the events
+applied in stream order in memory, and the changed rows written back with one statement per
+table. Days are the center's calendar days (``settings.tz``) of the event's ``occurred_at``,
+so the tables are rebuilt from the log whenever the zone changes. The figures themselves are
+counted over these rows in ``queries.py``.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -134,15 +131,11 @@ class Table:
     @cached_property
     def upsert(self) -> str:
         """The live batch's changed rows, new or not: one array of ``row``."""
-        return self.upsert_of(1)
-
-    def upsert_of(self, n: int) -> str:
-        """``upsert`` with its array as parameter ``$n`` (``_write``'s)."""
         names = self.names
         sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in names if c != self.key)
         return (f"INSERT INTO {self.name} ({', '.join(names)})"
                 f" SELECT {', '.join(f's.{c}' for c in names)}"
-                f" FROM unnest(${n}::{self.row.name}[]) AS s"
+                f" FROM unnest($1::{self.row.name}[]) AS s"
                 f" ON CONFLICT ({self.key}) DO UPDATE SET {sets}")
 
     @cached_property
@@ -235,7 +228,6 @@ TABLES = (CASES, SURVEYS, RECTIFICATIONS, FOLLOWUPS, VISITS, REPORTED)
 FACTS = (CASES, SURVEYS, RECTIFICATIONS, FOLLOWUPS, VISITS)
 #: FACTS by name: a string's hash is kept, a frozen dataclass's is made from every field.
 _FACT_NAMES = frozenset(t.name for t in FACTS)
-_BY_NAME = {t.name: t for t in TABLES}
 
 LATE = "fig_late_events"
 LATE_COLUMNS = ("event_id", "month", "key_id", "center_id", "type", "recorded_at")
@@ -268,53 +260,6 @@ def month_lock(month: str) -> str:
     events are noted). Per month, not per center: a batch touches few months."""
     return (f"hashtextextended(current_schema() || ':fig-month:' || to_char({month},"
             " 'YYYY-MM'), 0)")
-
-
-@functools.cache
-def _read(names: tuple[str, ...], lock: bool) -> str:
-    """The rows of the tables ``names`` by key (``$1``, ``$2``, ... a table's keys), locked
-    when ``lock`` (a live batch), in one statement: a column a table, its rows as one array
-    of its ``row`` type (the columns in ``Table.names``' order). By the tables' names: a
-    frozen dataclass's hash is made from every field, at each call."""
-    tables = [_BY_NAME[name] for name in names]
-    reads = ", ".join(
-        f"r{i} AS (SELECT {', '.join(t.names)} FROM {t.name} WHERE {t.key} ="
-        f" ANY(${i + 1}::uuid[]){' FOR UPDATE' if lock else ''})" for i, t in enumerate(tables))
-    arrays = ", ".join(
-        f"(SELECT array_agg(ROW({', '.join(f'r{i}.{c}' for c in t.names)})::{t.row.name})"
-        f" FROM r{i})" for i, t in enumerate(tables))
-    return f"WITH {reads} SELECT {arrays}"
-
-
-@functools.cache
-def _write(names: tuple[str, ...], lock: bool, counts: bool) -> str:
-    """A live batch's writes in one statement: the months' locks when ``lock`` (``$1``, the
-    months: ``month_lock``, shared, held to the commit), each of ``tables``' changed rows
-    (its ``upsert``, an array of its ``row`` each, in order), the days' counts when
-    ``counts`` (``totals.upsert``, the last parameter). Which of these PostgreSQL does
-    first is its own: the locks are taken before the marks are read (the next statement),
-    which is all the close needs (``month_lock``)."""
-    tables, parts, n = [_BY_NAME[name] for name in names], [], 1
-    if lock:
-        parts.append(f"m AS (SELECT pg_advisory_xact_lock_shared({month_lock('m')})"
-                     f" FROM unnest(${n}::date[]) AS m)")
-        n += 1
-    for i, table in enumerate(tables):
-        parts.append(f"w{i} AS ({table.upsert_of(n)})")
-        n += 1
-    if counts:
-        parts.append(f"c AS ({totals.upsert(n)})")
-    # The locks' CTE is a SELECT: run only where the query reads it.
-    return f"WITH {', '.join(parts)} SELECT " + ("(SELECT count(*) FROM m)" if lock else "1")
-
-
-#: The marks of the months a live batch touched (``$1`` centers, ``$2`` months), read after
-#: its write took the months' locks, with the days it left at no count dropped (``$3``
-#: centers, ``$4`` days: ``totals.EMPTIED``).
-_MARKED = (f"WITH gone AS ({totals.emptied(3)}) SELECT m.center_id, m.month FROM {MARKS} m"
-           " JOIN unnest($1::text[], $2::date[]) AS t(center_id, month)"
-           " ON t.center_id = m.center_id AND t.month = m.month")
-
 
 DDL = [
     *(t.ddl() for t in TABLES),
@@ -467,14 +412,16 @@ class FiguresProjection:
                 keys[table.name].add(key)
         if not routed:
             return []
-        rows: dict[str, dict[UUID, Row]] = {t.name: {} for t in TABLES}
-        read = tuple(t for t in TABLES if keys[t.name])
-        # Every table's rows in one statement (a round trip a table touched before).
-        found = await bulk.send(conn, _read(tuple(t.name for t in read), lock),
-                                *(list(keys[t.name]) for t in read), fetch=True)
-        for table, held in zip(read, found[0], strict=True):
-            names = table.names
-            rows[table.name] = {r[0]: dict(zip(names, r, strict=True)) for r in held or ()}
+        rows: dict[str, dict[UUID, Row]] = {}
+        for table in TABLES:
+            wanted = keys[table.name]
+            rows[table.name] = {}
+            if wanted:
+                found = await conn.fetch(
+                    f"SELECT {', '.join(table.names)} FROM {table.name}"
+                    f" WHERE {table.key} = ANY($1::uuid[]){' FOR UPDATE' if lock else ''}",
+                    list(wanted))
+                rows[table.name] = {r[table.key]: dict(r) for r in found}
         self._count_before(rows)
         stored = {name: set(found) for name, found in rows.items()}
         dirty: dict[str, set[UUID]] = {t.name: set() for t in TABLES}
@@ -602,42 +549,15 @@ class FiguresProjection:
         return self.counted
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
-        """A live batch in three statements after its read (``_fold``): the months' locks,
-        every changed table's rows and the days' counts in one (``_write``); the marks of
-        the months touched, read after the locks are held (a statement of its own: its
-        snapshot is taken after them), with the days left at no count dropped
-        (``_marked``); the notes, when there are any. Before, a statement a table read, the
-        locks, the marks, a statement a table written, the counts and the emptied days:
-        8-13 round trips a batch, each a wait for the host's CPU twice (PostgreSQL's
-        backend, then this loop) on a busy host."""
         self.counted = totals.Counted()
         folded = await self._fold(conn, events, lock=True)
-        changed = self._counted(folded).changed()
-        months = sorted({m for _, m in self.touched} | {m for _, m in self.late})
-        written = [(table, rows) for table, rows, _ in folded if rows]
-        if months or written or changed:
-            await bulk.send(conn, _write(tuple(t.name for t, _ in written), bool(months),
-                                         bool(changed)),
-                            *([months] if months else []),
-                            *(list(map(t.values, rows)) for t, rows in written),
-                            *([totals.rows(changed)] if changed else []))
-        await self._marked(conn, totals.lowered(changed))
+        await self._note_after_close(conn)
+        for table, changed, _ in folded:
+            if changed:
+                await bulk.send_rows(conn, table.upsert, list(map(table.values, changed)))
         await self._write_notes(conn, rebuilding=False)
-
-    async def _marked(self, conn: asyncpg.Connection,
-                      lowered: list[tuple[str, date]]) -> None:
-        """``_note_after_close`` for a live batch whose months' locks its write took
-        (``_write``), in one statement with the days it left at no count dropped
-        (``totals.EMPTIED``, after the counts' write, which must have moved them)."""
-        gone = ([k[0] for k in lowered], [k[1] for k in lowered])
-        if not self.touched:
-            if lowered:
-                await conn.execute(totals.EMPTIED, *gone)
-            return
-        centers, firsts = zip(*self.touched, strict=True)
-        for r in await conn.fetch(_MARKED, list(centers), list(firsts), *gone):
-            for i, e in self.touched[(r["center_id"], r["month"])]:
-                self.late.setdefault((e.event_id, r["month"]), (i, e, r["month"]))
+        # last, so that the days' rows (shared by every replica) are locked for the shortest
+        await totals.write(conn, self._counted(folded))
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         """The same rows as ``apply``, for a rebuild's staging tables: nobody else writes

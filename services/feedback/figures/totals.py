@@ -257,55 +257,37 @@ ROW = bulk.RowType("fig_day_counts", (("center_id", "text"), ("day", "date"),
                                       *((c, "bigint") for c in COLUMNS)))
 
 
-def upsert(n: int = 1) -> str:
-    """The counts a batch moved added (its array of ``ROW`` as parameter ``$n``), in
-    (day, center) order: two replicas lock the days they share in one order."""
+def _upsert() -> str:
     names = ", ".join(COLUMNS)
     sets = ", ".join(f"{c} = {TABLE}.{c} + EXCLUDED.{c}" for c in COLUMNS)
     return (f"INSERT INTO {TABLE} (center_id, day, {names})"
             f" SELECT {', '.join(f's.{c}' for c in ROW.columns)}"
-            f" FROM unnest(${n}::{ROW.name}[]) AS s ORDER BY 2, 1"
+            f" FROM unnest($1::{ROW.name}[]) AS s ORDER BY 2, 1"
             f" ON CONFLICT (day, center_id) DO UPDATE SET {sets}")
 
 
-UPSERT = upsert()
+UPSERT = _upsert()
 
 
 #: The days a batch took counts off that have none left: a row is there only while it counts
 #: something, so that the table is the same whatever the batches were (a live batch of one
 #: event leaves a day a row moved off at zero; a rebuild's larger batch nets it out and
 #: writes nothing, and ``sixstep rebuild --dry-run`` said "differences found").
-def emptied(n: int) -> str:
-    """``EMPTIED`` with its centers and days as parameters ``$n`` and ``$n+1``."""
-    return (f"DELETE FROM {TABLE} t USING unnest(${n}::text[], ${n + 1}::date[])"
-            " AS k(center_id, day) WHERE t.center_id = k.center_id AND t.day = k.day AND "
-            + " AND ".join(f"t.{c} = 0" for c in COLUMNS))
-
-
-EMPTIED = emptied(1)
-
-
-def rows(changed: list[tuple[Key, list[int]]]) -> list[tuple[Any, ...]]:
-    """``UPSERT``'s array: a row of ``ROW`` a (center, day) whose counts moved."""
-    return [(*k, *v) for k, v in changed]
-
-
-def lowered(changed: list[tuple[Key, list[int]]]) -> list[Key]:
-    """The (center, day) a batch took a count off: each may be left at no count
-    (``EMPTIED``)."""
-    return [k for k, v in changed if any(n < 0 for n in v)]
+EMPTIED = (f"DELETE FROM {TABLE} t USING unnest($1::text[], $2::date[]) AS k(center_id, day)"
+           " WHERE t.center_id = k.center_id AND t.day = k.day AND "
+           + " AND ".join(f"t.{c} = 0" for c in COLUMNS))
 
 
 async def write(conn: asyncpg.Connection, counted: Counted) -> None:
     """Add what the batch moved (one statement; nothing when no count moved), and drop the
-    days it left with no count (a second statement, only when it took any count off). A
-    live batch writes both beside its other statements (``projection._write``)."""
+    days it left with no count (a second statement, only when it took any count off)."""
     changed = counted.changed()
     if not changed:
         return
-    await bulk.send_rows(conn, UPSERT, rows(changed))
-    if low := lowered(changed):
-        await conn.execute(EMPTIED, [k[0] for k in low], [k[1] for k in low])
+    await bulk.send_rows(conn, UPSERT, [(*k, *v) for k, v in changed])
+    lowered = [k for k, v in changed if any(n < 0 for n in v)]
+    if lowered:
+        await conn.execute(EMPTIED, [k[0] for k in lowered], [k[1] for k in lowered])
 
 
 def _cell(expression: str) -> str:
