@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -60,6 +59,20 @@ async def _requested_rows(app: Any, settings: Settings, survey_ids: list[uuid.UU
         f"SELECT originator_id, count(*) AS n FROM {table} WHERE originator_id = ANY($1)"
         " AND topic LIKE '%SurveyRequested' GROUP BY originator_id", survey_ids)
     return {uuid.UUID(str(r["originator_id"])): r["n"] for r in rows}
+
+
+async def _merged(app: Any, follower: IntakeFollower, batch_a: list[Envelope],
+                  batch_b: list[Envelope]) -> bool:
+    """``batch_a`` applied, and ``batch_b`` in its transaction while its round waits (what
+    ``Merging`` does with the batch read ahead); whether B was taken in."""
+    merged: list[bool] = []
+    async with app.state.pool.acquire() as conn, conn.transaction():
+        async def more(waiting: Any) -> None:
+            merged.append(True)
+            await follower.apply(conn, batch_b)
+
+        await follower.apply(conn, batch_a, more=more)
+    return merged == [True]
 
 
 @pytest.mark.parametrize("at", MOMENTS, ids=IDS)
@@ -182,17 +195,7 @@ async def test_a_resident_erased_in_the_merged_batch_is_asked_nothing(
         batch_a = [*resolved(first, at, erased), *resolved(second, at, kept)]
         batch_b = [bare_envelope("ResidentErased", at, case_id=None,
                                  payload={"resident_id": str(erased)})]
-        merged: list[bool] = []
-
-        def more_of(conn: Any) -> Callable[[Any], Any]:
-            async def more(waiting: Any) -> None:
-                merged.append(True)
-                await follower.apply(conn, batch_b)
-            return more
-
-        async with app.state.pool.acquire() as conn, conn.transaction():
-            await follower.apply(conn, batch_a, more=more_of(conn))
-        assert merged == [True]
+        assert await _merged(app, follower, batch_a, batch_b)
         survey_first, _ = await asyncio.to_thread(
             _stored, app, survey_id_for_resolution(batch_a[1].event_id))
         survey_second, _ = await asyncio.to_thread(
@@ -252,17 +255,7 @@ async def test_a_case_reopened_and_resolved_in_the_merged_batch_is_asked_once_ea
                               payload={"outcome": "resolved"})
         batch_b = [bare_envelope("CaseReopened", at, case_id=cases[0],
                                  payload={"reason": "staff"}), again]
-        merged: list[bool] = []
-
-        def more_of(conn: Any) -> Callable[[Any], Any]:
-            async def more(waiting: Any) -> None:
-                merged.append(True)
-                await follower.apply(conn, batch_b)
-            return more
-
-        async with app.state.pool.acquire() as conn, conn.transaction():
-            await follower.apply(conn, batch_a, more=more_of(conn))
-        assert merged == [True]
+        assert await _merged(app, follower, batch_a, batch_b)
         first = survey_id_for_resolution(batch_a[1].event_id)
         fresh = survey_id_for_resolution(again.event_id)
         surveys = [*(survey_id_for_resolution(e.event_id) for e in batch_a[1::2]), fresh]
