@@ -41,6 +41,9 @@ class ConsumerPublic(BaseModel):
     merged: int = Field(0, description="Batches taken into the batch before while it waited "
                         "for its commands' round (a merging handler's: feedback's intake "
                         "follower), counted in ``applied`` too")
+    merges_refused: int = Field(0, description="Batches read ahead that the handler refused "
+                                "to merge (a lock not free at once, a statement's time, an "
+                                "error): handed back, applied as the next batch")
     pending: int = Field(description="Events on its subjects not yet applied")
     oldest_unapplied_s: float = Field(
         description="Seconds the oldest of them has been on the stream (0 when none)")
@@ -102,6 +105,7 @@ def install_ops(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> None
                            filter_subjects=c.filter_subjects,
                            running_here=c.name in runtime.driven, applied=c.stats.applied,
                            dead_lettered=c.stats.dead_lettered, merged=c.stats.merged,
+                           merges_refused=c.stats.merges_refused,
                            pending=c.stats.pending,
                            oldest_unapplied_s=round(c.stats.oldest_unapplied_age(), 3))
             for c in runtime.consumers.values()])

@@ -130,14 +130,16 @@ class Runtime:
         counter = self.metrics.consumed.labels(self.service, name)
         dead = self.metrics.dead_letters.labels(self.service, name)
         merged = self.metrics.merged.labels(self.service, name)
-        seen = {"applied": 0, "dead": 0, "merged": 0}
+        refused = self.metrics.merges_refused.labels(self.service, name)
+        seen = {"applied": 0, "dead": 0, "merged": 0, "refused": 0}
 
         def on_batch(stats: ConsumerStats) -> None:
             counter.inc(stats.applied - seen["applied"])
             dead.inc(stats.dead_lettered - seen["dead"])
             merged.inc(stats.merged - seen["merged"])
+            refused.inc(stats.merges_refused - seen["refused"])
             seen["applied"], seen["dead"] = stats.applied, stats.dead_lettered
-            seen["merged"] = stats.merged
+            seen["merged"], seen["refused"] = stats.merged, stats.merges_refused
 
         consumer = Consumer(settings=settings, nc=self.nc, pool=self.pool, locks=self.locks,
                             name=name,

@@ -87,6 +87,13 @@ class Metrics:
             "batch.py, ``_more``): one transaction for two batches; counted when taken, also "
             "one handed back when the batch it joined then failed",
             ["service", "consumer"], registry=self.registry)
+        self.merges_refused = Counter(
+            "sixstep_consumer_merges_refused_total", "Batches a merging consumer read ahead "
+            "and could not take into the one before (the handler refused them: follow-up's "
+            "rules when a lock was not free at once, a statement's time, an error): handed "
+            "back and applied as the next batch; a rise against merged batches says merging "
+            "stopped paying (replicas meeting on the same rows)",
+            ["service", "consumer"], registry=self.registry)
         self.lag = Gauge("sixstep_consumer_lag", "Events on the stream not yet applied",
                          ["service", "consumer"], registry=self.registry)
         self.oldest_unapplied_age = Gauge(

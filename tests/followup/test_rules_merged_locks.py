@@ -113,6 +113,8 @@ async def test_two_replicas_merging_care_flags_never_wait_for_each_other_in_a_ci
         for t in applying:
             t.result()
         assert not [e for e in refusals.errors if "Deadlock" in e], refusals.errors
+        # Each refusal counted where /metrics and /ops/consumers read it, not only logged.
+        assert a.stats.merges_refused + b.stats.merges_refused == len(refusals.errors)
         assert [cast(Msg, i.msg).answer for i in first_a + first_b] == ["ack"] * 4
         # The flags handed back, applied as the next batches.
         for consumer, ahead, item in ((a, ahead_a, flag[r2][0]), (b, ahead_b, flag[r1][0])):

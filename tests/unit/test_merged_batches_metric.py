@@ -10,6 +10,7 @@ from shared.runtime.metrics import Metrics
 from shared.settings import Settings
 
 MERGED = "sixstep_consumer_merged_batches_total"
+REFUSED = "sixstep_consumer_merges_refused_total"
 
 
 def test_the_batches_a_consumer_merged_are_counted_on_metrics() -> None:
@@ -23,6 +24,8 @@ def test_the_batches_a_consumer_merged_are_counted_on_metrics() -> None:
     consumer.stats.applied, consumer.stats.merged = 40, 3
     consumer.on_batch(consumer.stats)
     consumer.stats.applied, consumer.stats.merged = 52, 4
+    consumer.stats.merges_refused = 2
     consumer.on_batch(consumer.stats)
     assert metrics.registry.get_sample_value(MERGED, labels) == 4
+    assert metrics.registry.get_sample_value(REFUSED, labels) == 2
     assert metrics.registry.get_sample_value("sixstep_events_applied_total", labels) == 52

@@ -201,6 +201,7 @@ class Batches:
             if not isinstance(exc, Exception):
                 raise
             if not isinstance(exc, _NotAllFresh):
+                self.stats.merges_refused += 1
                 log.info("consumer.merge_refused", consumer=self.name, size=len(items),
                          error=f"{type(exc).__name__}: {str(exc)[:200]}")
             if isinstance(exc, STORE_TIMED_OUT):

@@ -16,6 +16,9 @@ class ConsumerStats:
     #: Batches taken into the one before while it waited (``Merging``), counted when taken:
     #: also one handed back when that batch then failed (its events then not in ``applied``).
     merged: int = 0
+    #: Batches read ahead that could not be merged (a handler's refusal: a lock not free at
+    #: once, a statement's time, an error) and went back to be the next batch on their own.
+    merges_refused: int = 0
     last_stream_seq: int = 0
     #: Events on its subjects not yet applied (fetched or not), as the server counted them
     #: at the last ``measure_oldest_unapplied`` (the service's probe).
