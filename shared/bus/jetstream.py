@@ -167,6 +167,16 @@ async def ensure_streams(js: JetStreamContext, settings: Settings, *,
             for config in (stream_config(settings), dead_letter_stream_config(settings))}
 
 
+#: What JetStream answers while it cannot serve yet or at all (a cluster with no meta leader:
+#: just started, or a quorum of its nodes down; a server without JetStream): waited for by
+#: ``ensure_streams_when_ready``, and a command's "did not answer" (exit 2) once the wait is
+#: over, never a traceback (exit 1 is ``sixstep ops status``'s "a re-planning is pending").
+JETSTREAM_NOT_READY = (NatsTimeoutError, NoRespondersError, ServiceUnavailableError)
+
+#: How long ``apply_streams`` waits for JetStream (seconds).
+APPLY_WAIT_S = 30.0
+
+
 async def ensure_streams_when_ready(js: JetStreamContext, settings: Settings, *,
                                     within_s: float = 30.0, align: bool = True
                                     ) -> dict[str, str]:
@@ -179,7 +189,7 @@ async def ensure_streams_when_ready(js: JetStreamContext, settings: Settings, *,
     while True:
         try:
             return await ensure_streams(js, settings, align=align)
-        except (NatsTimeoutError, NoRespondersError, ServiceUnavailableError) as exc:
+        except JETSTREAM_NOT_READY as exc:
             if loop.time() + delay > deadline:
                 raise
             log.warning("bus.jetstream_not_ready", error=type(exc).__name__,
@@ -193,10 +203,12 @@ async def apply_streams(settings: Settings, client: str) -> dict[str, str]:
     after: what ``sixstep ops apply`` does (the compose file's and the Kubernetes Job's step
     before the services), and ``make run`` before its services. One try at the connection
     (no reconnecting: a one-shot whose server is gone says so), JetStream waited for while
-    a cluster just started has no meta leader."""
+    a cluster just started has no meta leader (``APPLY_WAIT_S``; then one of
+    ``JETSTREAM_NOT_READY``, which the caller says in one line)."""
     nc = await connect(settings, client, reconnect=False)
     try:
-        return await ensure_streams_when_ready(nc.jetstream(), settings)
+        return await ensure_streams_when_ready(nc.jetstream(), settings,
+                                               within_s=APPLY_WAIT_S)
     finally:
         await nc.close()
 
