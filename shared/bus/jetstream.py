@@ -173,18 +173,19 @@ async def ensure_streams(js: JetStreamContext, settings: Settings, *,
 #: over, never a traceback (exit 1 is ``sixstep ops status``'s "a re-planning is pending").
 JETSTREAM_NOT_READY = (NatsTimeoutError, NoRespondersError, ServiceUnavailableError)
 
-#: How long ``apply_streams`` waits for JetStream (seconds).
-APPLY_WAIT_S = 30.0
+#: How long ``ensure_streams_when_ready`` waits for JetStream by default (seconds): a service's
+#: start, ``ops apply`` and ``make run`` (``apply_streams``).
+JETSTREAM_WAIT_S = 30.0
 
 
 async def ensure_streams_when_ready(js: JetStreamContext, settings: Settings, *,
-                                    within_s: float = 30.0, align: bool = True
+                                    within_s: float | None = None, align: bool = True
                                     ) -> dict[str, str]:
     """``ensure_streams``, waiting (bounded) while JetStream cannot answer yet: a cluster
     that has just started has no meta leader for a few seconds, and a service started with
     it must not exit for that."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
+    deadline = loop.time() + (JETSTREAM_WAIT_S if within_s is None else within_s)
     delay = 0.25
     while True:
         try:
@@ -203,12 +204,10 @@ async def apply_streams(settings: Settings, client: str) -> dict[str, str]:
     after: what ``sixstep ops apply`` does (the compose file's and the Kubernetes Job's step
     before the services), and ``make run`` before its services. One try at the connection
     (no reconnecting: a one-shot whose server is gone says so), JetStream waited for while
-    a cluster just started has no meta leader (``APPLY_WAIT_S``; then one of
-    ``JETSTREAM_NOT_READY``, which the caller says in one line)."""
+    a cluster just started has no meta leader."""
     nc = await connect(settings, client, reconnect=False)
     try:
-        return await ensure_streams_when_ready(nc.jetstream(), settings,
-                                               within_s=APPLY_WAIT_S)
+        return await ensure_streams_when_ready(nc.jetstream(), settings)
     finally:
         await nc.close()
 

@@ -34,8 +34,8 @@ from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY, RETRYING_KEY
 from shared.bus.deadletters import read_dead_letters, repeats
 from shared.bus.durable_names import base_consumer
 from shared.bus.jetstream import (
-    APPLY_WAIT_S,
     JETSTREAM_NOT_READY,
+    JETSTREAM_WAIT_S,
     ServerTooOld,
     apply_streams,
     check_server,
@@ -76,7 +76,7 @@ def apply(
     except JETSTREAM_NOT_READY as exc:
         # A cluster whose quorum is down (or a server without JetStream) takes connections and
         # answers no JetStream request: after the wait, a traceback and exit 1 (redteam127).
-        console.print(f"[red]{_jetstream_silent(settings, exc, APPLY_WAIT_S)}[/red]")
+        console.print(f"[red]{_jetstream_silent(settings, exc, JETSTREAM_WAIT_S)}[/red]")
         raise typer.Exit(EXIT_UNREACHABLE) from None
     for name, what in outcome.items():
         console.print(f"stream {escape(name)}: {what}")

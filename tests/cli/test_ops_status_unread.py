@@ -90,7 +90,7 @@ def cluster_without_quorum(tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 def test_ops_apply_and_status_on_a_cluster_without_quorum_exit_2_in_one_line(
         cluster_without_quorum: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(jetstream, "APPLY_WAIT_S", 1.0, raising=False)  # 30 s at first
+    monkeypatch.setattr(jetstream, "JETSTREAM_WAIT_S", 1.0, raising=False)  # of 30 s
     env = {**CLOSED, "NATS_URL": cluster_without_quorum, "STREAM_NAME": "LONE",
            "SUBJECT_PREFIX": "lone"}
     for command in (["ops", "apply"], ["ops", "status"]):
