@@ -198,8 +198,16 @@ async def _replannings_said(settings: Settings) -> list[str]:
     the services with one pending; one whose row could not be read is said so."""
     pending: list[str] = []
     unread = tables = 0
+    limit = READ_WAIT_S
     try:
-        conn = await asyncpg.connect(settings.database_url)
+        # Bounded: a service's migration (or a rebuild) holding the table in ACCESS EXCLUSIVE
+        # mode kept this command waiting for as long as it ran (redteam127), and a command
+        # that hangs says nothing to the cron job that runs it.
+        conn = await asyncpg.connect(
+            settings.database_url, timeout=limit, command_timeout=limit + 1,
+            server_settings={"application_name": "sixstep-ops",
+                             "lock_timeout": f"{round(limit * 500)}ms",
+                             "statement_timeout": f"{round(limit * 1000)}ms"})
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # refused sign-in
         console.print(f"[yellow]calendar re-plannings pending: not read[/yellow] "
                       f"({escape(type(exc).__name__)}: {escape(str(exc))})")
@@ -217,7 +225,7 @@ async def _replannings_said(settings: Settings) -> list[str]:
                 tables += 1
                 await conn.execute(f'SET search_path TO "{schema}"')
                 row = await replan_pending.read(conn, service)
-            except asyncpg.PostgresError as exc:  # no right to that schema, say
+            except (asyncpg.PostgresError, TimeoutError) as exc:  # no right to it; locked
                 console.print(f"[yellow]{service}: a re-planning pending could not be read "
                               f"({escape(type(exc).__name__)}: {escape(str(exc))})[/yellow]")
                 unread += 1
@@ -241,6 +249,10 @@ async def _replannings_said(settings: Settings) -> list[str]:
         console.print("calendar re-plannings pending: none")
     return pending
 
+
+#: The longest ``ops status`` waits for PostgreSQL: the connection, then each statement (a
+#: lock on the table ends at half of it: "could not be read", the bus's exit code).
+READ_WAIT_S = 5.0
 
 #: Said for a DATABASE_URL that does not parse, instead of the parser's words.
 _UNPARSED = ("DATABASE_URL does not parse as a PostgreSQL URL: percent-encode the password's "

@@ -7,6 +7,8 @@ traceback) and a false "none" (exit 0) are both read wrongly by a cron job (redt
   's3'"), exit 1. Now: "not read", no piece of the password, the bus's exit code.
 - The database of another system, or a SCHEMA_PREFIX that is not the services': "pending:
   none", exit 0, while the services' rows wait elsewhere. Now: "not read", naming the schemas.
+- A service's migration holding the table (ACCESS EXCLUSIVE): ``ops status`` waited for as
+  long as it ran. Now: "could not be read" after ``READ_WAIT_S``.
 - A NATS cluster with no quorum (one node of three up: it takes connections and answers no
   JetStream request): ``ops apply`` waited, then a traceback, exit 1; ``ops status`` a
   traceback at once. Now: one line each, exit 2, as a server that does not answer.
@@ -14,12 +16,18 @@ traceback) and a false "none" (exit 0) are both read wrongly by a cron job (redt
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from shared.bus import jetstream
+from shared.cli import ops
+from shared.runtime import replan_pending
 from shared.settings import Settings
 from tests.cli.in_process import ran
 from tools.devservers import NatsServer, free_port
@@ -83,3 +91,41 @@ def test_ops_apply_and_status_on_a_cluster_without_quorum_exit_2_in_one_line(
         assert said.code == 2, said
         assert f"JetStream at {cluster_without_quorum} did not answer" in flat, said
         assert "no meta leader" in flat, said
+
+
+def test_ops_status_beside_a_migration_holding_the_table_says_it_could_not_read_it(
+        settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ops, "READ_WAIT_S", 0.5, raising=False)
+    schema = settings.schema_for("feedback")
+    held, done = threading.Event(), threading.Event()
+
+    async def migrating() -> None:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            await conn.execute(f'SET search_path TO "{schema}"')
+            for statement in replan_pending.DDL:
+                await conn.execute(statement)
+            async with conn.transaction():
+                await conn.execute("LOCK TABLE calendar_replan_pending IN ACCESS EXCLUSIVE MODE")
+                held.set()
+                await asyncio.to_thread(done.wait)
+        finally:
+            await conn.close()
+
+    migration = threading.Thread(target=asyncio.run, args=(migrating(),))
+    migration.start()
+    asking = ThreadPoolExecutor(1)
+    try:
+        assert held.wait(30), "the migration's lock"
+        env = _env(settings)
+        assert ran(["ops", "apply"], env=env).code == 0
+        status = asking.submit(ran, ["ops", "status"], env=env).result(timeout=120)
+    finally:
+        done.set()  # a status still waiting (before) goes on once the lock is gone
+        migration.join()
+        asking.shutdown(wait=True)
+    flat = " ".join(status.out.split())
+    assert "feedback: a re-planning pending could not be read (LockNotAvailableError" in flat, \
+        status
+    assert status.code == 0, status  # the bus's
