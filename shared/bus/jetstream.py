@@ -182,19 +182,30 @@ async def ensure_streams(js: JetStreamContext, settings: Settings, *,
             for config in (stream_config(settings), dead_letter_stream_config(settings))}
 
 
+#: What JetStream answers while it cannot serve yet or at all (a cluster with no meta leader:
+#: just started, or a quorum of its nodes down; a server without JetStream): waited for by
+#: ``ensure_streams_when_ready``, and a command's "did not answer" (exit 2) once the wait is
+#: over, never a traceback (exit 1 is ``sixstep ops status``'s "a re-planning is pending").
+JETSTREAM_NOT_READY = (NatsTimeoutError, NoRespondersError, ServiceUnavailableError)
+
+#: How long ``ensure_streams_when_ready`` waits for JetStream by default (seconds): a service's
+#: start, ``ops apply`` and ``make run`` (``apply_streams``).
+JETSTREAM_WAIT_S = 30.0
+
+
 async def ensure_streams_when_ready(js: JetStreamContext, settings: Settings, *,
-                                    within_s: float = 30.0, align: bool = True
+                                    within_s: float | None = None, align: bool = True
                                     ) -> dict[str, str]:
     """``ensure_streams``, waiting (bounded) while JetStream cannot answer yet: a cluster
     that has just started has no meta leader for a few seconds, and a service started with
     it must not exit for that."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + within_s
+    deadline = loop.time() + (JETSTREAM_WAIT_S if within_s is None else within_s)
     delay = 0.25
     while True:
         try:
             return await ensure_streams(js, settings, align=align)
-        except (NatsTimeoutError, NoRespondersError, ServiceUnavailableError) as exc:
+        except JETSTREAM_NOT_READY as exc:
             if loop.time() + delay > deadline:
                 raise
             log.warning("bus.jetstream_not_ready", error=type(exc).__name__,
