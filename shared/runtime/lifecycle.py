@@ -87,6 +87,9 @@ class Runtime:
     #: The consumers this process drives (a worker's, of those CONSUMERS names).
     driven: dict[str, Consumer] = field(default_factory=dict)
     base_names: dict[str, str] = field(default_factory=dict)
+    #: The subjects each consumer's code reads (its base name's, every partition): what a
+    #: dead letter's replay may apply (``filters_for``).
+    base_filters: dict[str, list[str]] = field(default_factory=dict)
     relay: Relay | None = None
     #: The singleton loops this process may lead, by name (``start_leading``).
     leaderships: dict[str, Leadership] = field(default_factory=dict)
@@ -123,6 +126,7 @@ class Runtime:
     def add_consumer(self, name: str, handler: Handler, filter_subjects: Sequence[str]) -> Consumer:
         settings = self.settings
         base = name
+        self.base_filters[base] = list(filter_subjects)
         owned = settings.owned_partitions()
         if owned is not None:
             # Scale out by partition: this replica's durable consumer sees only its share.
@@ -187,6 +191,12 @@ class Runtime:
             if known == base:
                 return self.consumers[name].handler
         return None
+
+    def filters_for(self, consumer: str) -> list[str]:
+        """The subjects the consumer's code reads, for any of its durables (every
+        partition's): a dead letter's event must be on one of them to be replayed. From the
+        code, never the durable's config on the server, which a service's user may change."""
+        return self.base_filters.get(base_consumer(consumer), [])
 
     def scheduler_backlog(self, scheduler: str) -> Gauge:
         """The gauge a scheduler sets to how much due work it has not yet turned into events

@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import orjson
+from fastapi import FastAPI
 from nats.aio.msg import Msg
 
 from shared.bus.consumer import TRACKING_DDL
 from shared.bus.deadletters import REPLAY_DDL, replay_dead_letters
 from shared.bus.jetstream import dead_letter_subject, publish_dead_letter
 from shared.cli.dlq import _list as dlq_list
+from shared.http.ops import install_ops
+from shared.runtime.lifecycle import Runtime
+from shared.runtime.metrics import Metrics
 from shared.settings import Settings
 from tests.faults.test_consumer_recovery import Recorder
 from tests.intake.test_log_guarantees import open_and_hear, run_relay, write_side
@@ -133,3 +138,76 @@ async def test_a_true_events_letter_on_another_services_subject_is_refused(
         assert len(report.refused) == 1 and "another service's user wrote it" in str(
             report.refused[0]["reason"]), report
         assert len(await dead_letters(settings)) == 1, "kept, for the operator to drop"
+
+
+async def forged_on_own_subject(settings: Settings) -> tuple[Msg, Msg]:
+    """Feedback's user publishes intake's ``CaseOpened`` (its envelope, its type) on its own
+    log subject, which it may: the log stores it. Then its true ``RequestHeard``: an event
+    the consumer's code reads."""
+    async with write_side(settings) as side:
+        await open_and_hear(side, 1)
+        await run_relay(settings, side, 2)
+    opened, heard = await stream_messages(settings)
+    async with bus_connection(settings, "feedback-user") as nc:
+        await nc.jetstream().publish(
+            f"{settings.subject_prefix}.feedback.CaseOpened.p0", opened.data)
+    *_, copied = await stream_messages(settings)
+    return copied, heard
+
+
+async def test_a_letter_of_an_event_its_consumer_never_reads_is_refused(
+        settings: Settings) -> None:
+    """A compromised service writes another service's event type on its own log subject
+    (``sixstep.feedback.CaseOpened``), then a letter of its own consumer, on its own
+    dead-letter subject, at that true sequence with the log's bytes. The live consumer
+    never reads it (its filter takes intake's subjects); its handler acts on the type
+    alone, so the replay applied the forged event (redteam128). Refused now, kept; the
+    true letter beside it is applied."""
+    copied, heard = await forged_on_own_subject(settings)
+    reads = [f"{settings.subject_prefix}.intake.*.*"]
+    async with bus_connection(settings, "own-subject") as nc, \
+            schema_pool(settings, "own_subject", [*TRACKING_DDL, *REPLAY_DDL]) as pool:
+        js = nc.jetstream()
+        for event in (copied, heard):
+            await publish_dead_letter(js, settings, "feedback-intake", seq=seq(event),
+                                      subject=event.subject, data=event.data,
+                                      reason="RuntimeError: a bug", tries=5)
+        recorder = Recorder()
+        report = await replay_dead_letters(nc, pool, settings, "feedback-intake", recorder,
+                                           filters=reads)
+        assert recorder.applied == ["RequestHeard"], "an event its consumer never reads"
+        [refused] = report.refused
+        assert "none of consumer feedback-intake's subjects take" in str(refused["reason"])
+        assert len(await dead_letters(settings)) == 1, "kept, for the operator to drop"
+
+
+async def test_the_ops_replay_route_checks_the_consumers_own_subjects(
+        settings: Settings) -> None:
+    """``sixstep dlq replay`` goes through ``POST /ops/dlq/replay``: the route gives the
+    replay the subjects the service's code has its consumer read (every partition's), not
+    none."""
+    copied, heard = await forged_on_own_subject(settings)
+    async with bus_connection(settings, "ops-route") as nc, \
+            schema_pool(settings, "ops_route", [*TRACKING_DDL, *REPLAY_DDL]) as pool:
+        js = nc.jetstream()
+        for event in (copied, heard):
+            await publish_dead_letter(js, settings, "feedback-intake-p0_1", seq=seq(event),
+                                      subject=event.subject, data=event.data,
+                                      reason="RuntimeError: a bug", tries=5)
+        recorder = Recorder()
+        runtime = Runtime(settings=settings.model_copy(update={"roles": {"api"}}),
+                          service="feedback", application=None,  # type: ignore[arg-type]
+                          pool=pool, nc=nc, committer=None,  # type: ignore[arg-type]
+                          metrics=Metrics("feedback"))
+        runtime.add_consumer("feedback-intake", recorder,  # type: ignore[arg-type]
+                             [f"{settings.subject_prefix}.intake.*.*"])
+        app = FastAPI()
+        app.state.settings = settings
+        install_ops(app, lambda: runtime)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(
+                app=app, client=("127.0.0.1", 40000)), base_url="http://svc") as client:
+            answer = await client.post("/ops/dlq/replay", json={"consumer": "feedback-intake"})
+        assert answer.status_code == 200, answer.text
+        report = answer.json()
+        assert recorder.applied == ["RequestHeard"], report
+        assert len(report["replayed"]) == 1 and len(report["refused"]) == 1, report
