@@ -112,7 +112,9 @@ class DeadLetter:
                 dead_letter_subject(settings, self.consumer),
                 older_dead_letter_subject(settings, self.consumer)):
             return None
-        return (f"it was published on {self.written_on}, not on its consumer's "
+        # The subject is the writer's to choose (any tokens under its own): redacted, as the
+        # letter's Sixstep-Subject is, since the reason goes to the log and the operator.
+        return (f"it was published on {redact(self.written_on[:200])}, not on its consumer's "
                 f"{dead_letter_subject(settings, self.consumer)}: another service's user wrote "
                 "it")
 

@@ -211,3 +211,26 @@ async def test_the_ops_replay_route_checks_the_consumers_own_subjects(
         report = answer.json()
         assert recorder.applied == ["RequestHeard"], report
         assert len(report["replayed"]) == 1 and len(report["refused"]) == 1, report
+
+
+async def test_a_refused_letters_subject_is_said_without_the_personal_data_it_carries(
+        settings: Settings) -> None:
+    """The writer chooses its letter's subject (any tokens under its own): a phone number in
+    it was printed in the refusal, the replay's log line and ``sixstep dlq list``."""
+    async with write_side(settings) as side:
+        await open_and_hear(side, 1)
+        await run_relay(settings, side, 2)
+    opened, _ = await stream_messages(settings)
+    phone = "13812345678"
+    async with bus_connection(settings, "pii") as nc, \
+            schema_pool(settings, "pii", [*TRACKING_DDL, *REPLAY_DDL]) as pool:
+        await nc.jetstream().publish(
+            f"dlq.{settings.subject_prefix}.feedback.{phone}", opened.data, headers={
+                "Sixstep-Consumer": "intake-cases", "Sixstep-Reason": "forged",
+                "Sixstep-Subject": opened.subject, "Sixstep-Stream-Seq": str(seq(opened)),
+                "Sixstep-Delivered": "5"})
+        [listed] = await asyncio.to_thread(dlq_list, settings, "intake-cases")
+        report = await replay_dead_letters(nc, pool, settings, "intake-cases", Recorder())
+        said = f"{listed['not_the_log_because']} {report.refused}"
+        assert "another service's user wrote it" in said, said
+        assert phone not in said, said
