@@ -29,7 +29,7 @@ from shared.bus.consumer import (
 )
 from shared.bus.deadletters import REPLAY_DDL
 from shared.bus.durable_names import base_consumer
-from shared.bus.jetstream import connect, ensure_streams_when_ready
+from shared.bus.jetstream import connect, consumer_service, ensure_streams_when_ready
 from shared.bus.revocations import load_and_watch
 from shared.eventstore.application import ServiceApplication, build_application
 from shared.eventstore.group_commit import GroupCommitter
@@ -126,6 +126,13 @@ class Runtime:
     def add_consumer(self, name: str, handler: Handler, filter_subjects: Sequence[str]) -> Consumer:
         settings = self.settings
         base = name
+        if consumer_service(name) != self.service:
+            # Its dead letters go to dlq.<prefix>.<the name up to its first "-">.<name>, which
+            # the shipped NATS lets this service's user publish only when that is this
+            # service: another name's letters were refused by the server, and the consumer,
+            # unable to dead-letter, handed its batch back for ever (redteam128).
+            raise ValueError(f"consumer {name!r} of {self.service}: its name must begin "
+                             f"with '{self.service}-' (the service its dead letters name)")
         self.base_filters[base] = list(filter_subjects)
         owned = settings.owned_partitions()
         if owned is not None:
