@@ -56,6 +56,7 @@ from shared.bus.jetstream import (
     STREAM_CREATED,
     dead_letter_stream,
     dead_letter_subject,
+    not_its_subject,
     older_dead_letter_subject,
 )
 from shared.contracts import REGISTRY, Envelope
@@ -374,12 +375,19 @@ async def replay_dead_letters(nc: NATS, pool: asyncpg.Pool, settings: Settings,
                 f"waits behind dead letter {waits_behind[case]} of its case")})
             continue
         try:
-            envelope = letter.envelope()
+            decoded = decode_envelope(letter.data)
+            envelope = REGISTRY.current(decoded)
         except (ValidationError, LookupError, ValueError) as exc:
             report.failed.append({"seq": letter.seq,
                                   "reason": f"undecodable: {type(exc).__name__}"})
             if case is not None:
                 waits_behind[case] = letter.seq
+            continue
+        forged = not_its_subject(letter.subject, decoded.service, decoded.type)
+        if forged is not None:  # the log's event, but not what its subject's writer may say
+            report.refused.append({"seq": letter.seq, "reason": f"not the log's event: {forged}"})
+            log.warning("deadletter.refused", consumer=letter.consumer, seq=letter.seq,
+                        stream_seq=letter.stream_seq, reason=forged)
             continue
         try:
             with structlog.contextvars.bound_contextvars(

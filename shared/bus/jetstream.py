@@ -66,6 +66,23 @@ def event_subject(settings: Settings, service: str, event_type: str, key: UUID) 
     return f"{settings.subject_prefix}.{service}.{event_type}.p{partition}"
 
 
+def not_its_subject(subject: str, service: str, event_type: str) -> str | None:
+    """Why an event's envelope is not the one its log subject names (None when it is): the
+    subject's service and type (``<prefix>.<service>.<EventType>.p<NN>``) are the ones NATS
+    vouches for (each service's user publishes under its own only); the envelope's are the
+    writer's to say. A service's user could put another service's event (feedback's
+    ``sixstep.feedback.RectificationOpened.p3`` carrying intake's ``CaseResolved``) before a
+    consumer that reads that subject, whose handler acts on the envelope's type (redteam128).
+    A subject of another form is not judged."""
+    parts = subject.split(".")
+    if len(parts) != 4 or not parts[3].startswith("p"):
+        return None
+    if (parts[1], parts[2]) == (service, event_type):
+        return None
+    return (f"its envelope says {service}'s {event_type}, its subject {subject} "
+            f"{parts[1]}'s {parts[2]}: not the event the subject's writer may publish")
+
+
 def consumer_service(consumer: str) -> str:
     """The service a consumer belongs to: its name's first part (``intake-cases-p0_1``:
     ``intake``), the one NATS user that may publish its dead letters (deploy/nats/nats.conf)."""

@@ -18,7 +18,8 @@ import orjson
 from fastapi import FastAPI
 from nats.aio.msg import Msg
 
-from shared.bus.consumer import TRACKING_DDL
+from shared.analytics.replay import Replay
+from shared.bus.consumer import TRACKING_DDL, Consumer
 from shared.bus.deadletters import REPLAY_DDL, replay_dead_letters
 from shared.bus.jetstream import dead_letter_subject, publish_dead_letter
 from shared.cli.dlq import _list as dlq_list
@@ -28,7 +29,14 @@ from shared.runtime.metrics import Metrics
 from shared.settings import Settings
 from tests.faults.test_consumer_recovery import Recorder
 from tests.intake.test_log_guarantees import open_and_hear, run_relay, write_side
-from tests.support import bus_connection, dead_letters, schema_pool, stream_messages
+from tests.support import (
+    bus_connection,
+    consumer_running,
+    dead_letters,
+    schema_pool,
+    stream_messages,
+    wait_until,
+)
 
 ANOTHER_CENTER = "SH-XH-TIANPING"
 
@@ -234,3 +242,58 @@ async def test_a_refused_letters_subject_is_said_without_the_personal_data_it_ca
         said = f"{listed['not_the_log_because']} {report.refused}"
         assert "another service's user wrote it" in said, said
         assert phone not in said, said
+
+
+async def test_another_services_event_under_a_services_own_subject_is_never_applied(
+        settings: Settings) -> None:
+    """Feedback's user may publish on ``sixstep.feedback.RectificationOpened.*``, which
+    follow-up's rules read: an envelope there that says intake's ``CaseOpened`` was handed to
+    the handler, which acts on the envelope's type (redteam128). The live consumer now
+    dead-letters it, and its replay refuses it, the log's own bytes though they are; intake's
+    true events are applied."""
+    async with write_side(settings) as side:
+        await open_and_hear(side, 1)
+        await run_relay(settings, side, 2)
+    opened, _ = await stream_messages(settings)
+    prefix = settings.subject_prefix
+    reads = [f"{prefix}.intake.*.*", f"{prefix}.feedback.RectificationOpened.*"]
+    async with bus_connection(settings, "rules") as nc, \
+            schema_pool(settings, "rules", [*TRACKING_DDL, *REPLAY_DDL]) as pool:
+        await nc.jetstream().publish(f"{prefix}.feedback.RectificationOpened.p0", opened.data)
+        recorder = Recorder()
+        async with consumer_running(Consumer(settings=settings, nc=nc, pool=pool,
+                                             name="followup-rules", handler=recorder,
+                                             filter_subjects=reads, batch=10)):
+            async def done() -> bool:
+                return len(recorder.applied) >= 2 and len(await dead_letters(settings)) == 1
+            await wait_until(done, timeout=10, what="the true events applied, the forged one "
+                             "dead-lettered")
+            [letter] = await dead_letters(settings)
+            assert "its envelope says intake's CaseOpened" in letter.headers["Sixstep-Reason"]
+        assert recorder.applied == ["CaseOpened", "RequestHeard"], recorder.applied
+        again = Recorder()
+        report = await replay_dead_letters(nc, pool, settings, "followup-rules", again,
+                                           filters=reads)
+        assert again.applied == [] and len(report.refused) == 1, report
+        assert "its envelope says intake's CaseOpened" in str(report.refused[0]["reason"])
+
+
+async def test_a_rebuild_reads_another_services_event_under_a_services_subject_as_unreadable(
+        settings: Settings) -> None:
+    """The same forgery in the log, read by a replay of history (``sixstep rebuild``,
+    ``replay``, exports: ``shared.analytics.replay``): reported unreadable, never handed on
+    as intake's event."""
+    async with write_side(settings) as side:
+        await open_and_hear(side, 1)
+        await run_relay(settings, side, 2)
+    opened, _ = await stream_messages(settings)
+    async with bus_connection(settings, "history") as nc:
+        await nc.jetstream().publish(
+            f"{settings.subject_prefix}.feedback.RectificationOpened.p0", opened.data)
+    read: list[str] = []
+    async with Replay(settings) as replay:
+        async for batch in replay:
+            read.extend(e.type for e in batch.events)
+    assert read == ["CaseOpened", "RequestHeard"], read
+    assert replay.undecodable == 1 and "its envelope says intake's CaseOpened" in str(
+        replay.unreadable[0].reason)
