@@ -16,6 +16,7 @@ import asyncio
 import httpx
 import orjson
 from fastapi import FastAPI
+from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from shared.analytics.replay import Replay
@@ -148,19 +149,29 @@ async def test_a_true_events_letter_on_another_services_subject_is_refused(
         assert len(await dead_letters(settings)) == 1, "kept, for the operator to drop"
 
 
-async def forged_on_own_subject(settings: Settings) -> tuple[Msg, Msg]:
+async def forged_on_own_subject(settings: Settings, under: str = "CaseOpened"
+                                ) -> tuple[Msg, Msg]:
     """Feedback's user publishes intake's ``CaseOpened`` (its envelope, its type) on its own
-    log subject, which it may: the log stores it. Then its true ``RequestHeard``: an event
-    the consumer's code reads."""
+    log subject (``sixstep.feedback.<under>.p0``), which it may: the log stores it. Then
+    its true ``RequestHeard``: an event the consumer's code reads."""
     async with write_side(settings) as side:
         await open_and_hear(side, 1)
         await run_relay(settings, side, 2)
     opened, heard = await stream_messages(settings)
     async with bus_connection(settings, "feedback-user") as nc:
         await nc.jetstream().publish(
-            f"{settings.subject_prefix}.feedback.CaseOpened.p0", opened.data)
+            f"{settings.subject_prefix}.feedback.{under}.p0", opened.data)
     *_, copied = await stream_messages(settings)
     return copied, heard
+
+
+async def letters_of(nc: NATS, settings: Settings, consumer: str, events: tuple[Msg, ...]
+                     ) -> None:
+    """Each event's letter, as ``consumer`` writes one when it gives up on it."""
+    for event in events:
+        await publish_dead_letter(nc.jetstream(), settings, consumer, seq=seq(event),
+                                  subject=event.subject, data=event.data,
+                                  reason="RuntimeError: a bug", tries=5)
 
 
 async def test_a_letter_of_an_event_its_consumer_never_reads_is_refused(
@@ -175,11 +186,7 @@ async def test_a_letter_of_an_event_its_consumer_never_reads_is_refused(
     reads = [f"{settings.subject_prefix}.intake.*.*"]
     async with bus_connection(settings, "own-subject") as nc, \
             schema_pool(settings, "own_subject", [*TRACKING_DDL, *REPLAY_DDL]) as pool:
-        js = nc.jetstream()
-        for event in (copied, heard):
-            await publish_dead_letter(js, settings, "feedback-intake", seq=seq(event),
-                                      subject=event.subject, data=event.data,
-                                      reason="RuntimeError: a bug", tries=5)
+        await letters_of(nc, settings, "feedback-intake", (copied, heard))
         recorder = Recorder()
         report = await replay_dead_letters(nc, pool, settings, "feedback-intake", recorder,
                                            filters=reads)
@@ -197,11 +204,7 @@ async def test_the_ops_replay_route_checks_the_consumers_own_subjects(
     copied, heard = await forged_on_own_subject(settings)
     async with bus_connection(settings, "ops-route") as nc, \
             schema_pool(settings, "ops_route", [*TRACKING_DDL, *REPLAY_DDL]) as pool:
-        js = nc.jetstream()
-        for event in (copied, heard):
-            await publish_dead_letter(js, settings, "feedback-intake-p0_1", seq=seq(event),
-                                      subject=event.subject, data=event.data,
-                                      reason="RuntimeError: a bug", tries=5)
+        await letters_of(nc, settings, "feedback-intake-p0_1", (copied, heard))
         recorder = Recorder()
         runtime = Runtime(settings=settings.model_copy(update={"roles": {"api"}}),
                           service="feedback", application=None,  # type: ignore[arg-type]
@@ -283,13 +286,7 @@ async def test_a_rebuild_reads_another_services_event_under_a_services_subject_a
     """The same forgery in the log, read by a replay of history (``sixstep rebuild``,
     ``replay``, exports: ``shared.analytics.replay``): reported unreadable, never handed on
     as intake's event."""
-    async with write_side(settings) as side:
-        await open_and_hear(side, 1)
-        await run_relay(settings, side, 2)
-    opened, _ = await stream_messages(settings)
-    async with bus_connection(settings, "history") as nc:
-        await nc.jetstream().publish(
-            f"{settings.subject_prefix}.feedback.RectificationOpened.p0", opened.data)
+    await forged_on_own_subject(settings, "RectificationOpened")
     read: list[str] = []
     async with Replay(settings) as replay:
         async for batch in replay:
