@@ -28,6 +28,8 @@ from shared.http.ops import install_ops
 from shared.runtime.lifecycle import Runtime
 from shared.runtime.metrics import Metrics
 from shared.settings import Settings
+from tests.cli.in_process import invoke
+from tests.faults.harness import service_env
 from tests.faults.test_consumer_recovery import Recorder
 from tests.intake.test_log_guarantees import open_and_hear, run_relay, write_side
 from tests.support import (
@@ -80,6 +82,9 @@ async def test_a_letter_forged_beside_a_true_one_is_refused_and_the_true_one_app
             marks[seq(other_heard)][1]), marks
         assert "the log has no stream seq" in str(marks[seq(other_opened) + 1000][1]), marks
         assert [x["matches_log"] for x in listed if x["reason"] != "forged"] == [True]
+        status = await asyncio.to_thread(invoke, ["ops", "status"], env=service_env(settings))
+        assert "4 dead letter(s): cases 4; 3 not the log's event" in " ".join(
+            status.output.split()), status.output  # said where the operator looks first
 
         recorder = Recorder()
         report = await replay_dead_letters(nc, pool, settings, "cases", recorder)
