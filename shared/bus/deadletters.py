@@ -272,7 +272,7 @@ async def logged_event(js: JetStreamContext, settings: Settings, log_stream: Str
             return None, f"the log no longer holds stream seq {at}: it cannot be checked"
         raise
     if logged.subject != letter.subject:
-        return None, (f"the log's event at stream seq {at} is on {logged.subject}, "
+        return None, (f"the log's event at stream seq {at} is on {redact(logged.subject[:200])}, "
                       f"the letter says {redact(letter.subject[:200]) or 'none'}")
     if (logged.data or b"") != letter.data:
         return None, (f"its bytes are not the log's event at stream seq {at} (the log: "
@@ -280,9 +280,10 @@ async def logged_event(js: JetStreamContext, settings: Settings, log_stream: Str
     if filters is not None and not selects(filters, logged.subject):
         # The live consumer never reads it: a service's own subject carrying another's event
         # type (``sixstep.feedback.CaseResolved``), which its handler takes by type alone.
-        return None, (f"the log's event at stream seq {at} is on {logged.subject}, which "
-                      f"none of consumer {base_consumer(letter.consumer)}'s subjects take: "
-                      "its consumer never reads it")
+        return None, (f"the log's event at stream seq {at} is on "
+                      f"{redact(logged.subject[:200])}, which none of consumer "
+                      f"{base_consumer(letter.consumer)}'s subjects take: its consumer never "
+                      "reads it")
     return logged.data or b"", None
 
 

@@ -25,6 +25,7 @@ from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from shared.bus.connection import connect_to
+from shared.kernel.privacy import redact
 from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.bus")
@@ -82,8 +83,9 @@ def not_its_subject(subject: str, service: str, event_type: str) -> str | None:
         return None
     if (parts[1], parts[2]) == (service, event_type):
         return None
-    return (f"its envelope says {service}'s {event_type}, its subject {subject} "
-            f"{parts[1]}'s {parts[2]}: not the event the subject's writer may publish")
+    # the writer's words both (any tokens under its own subjects, any envelope): redacted
+    return redact(f"its envelope says {service}'s {event_type}, its subject {subject[:200]} "
+                  f"{parts[1]}'s {parts[2]}: not the event the subject's writer may publish")
 
 
 def consumer_service(consumer: str) -> str:

@@ -240,15 +240,23 @@ async def test_a_refused_letters_subject_is_said_without_the_personal_data_it_ca
     phone = "13812345678"
     async with bus_connection(settings, "pii") as nc, \
             schema_pool(settings, "pii", [*TRACKING_DDL, *REPLAY_DDL]) as pool:
+        # and a log subject of its own choosing, named by a letter that says another
+        logged = await nc.jetstream().publish(
+            f"{settings.subject_prefix}.intake.{phone}.p0", opened.data)
+        await publish_dead_letter(nc.jetstream(), settings, "intake-cases", seq=logged.seq,
+                                  subject=opened.subject, data=opened.data, reason="forged",
+                                  tries=5)
         await nc.jetstream().publish(
             f"dlq.{settings.subject_prefix}.feedback.{phone}", opened.data, headers={
                 "Sixstep-Consumer": "intake-cases", "Sixstep-Reason": "forged",
                 "Sixstep-Subject": opened.subject, "Sixstep-Stream-Seq": str(seq(opened)),
                 "Sixstep-Delivered": "5"})
-        [listed] = await asyncio.to_thread(dlq_list, settings, "intake-cases")
-        report = await replay_dead_letters(nc, pool, settings, "intake-cases", Recorder())
-        said = f"{listed['not_the_log_because']} {report.refused}"
-        assert "another service's user wrote it" in said, said
+        listed = await asyncio.to_thread(dlq_list, settings, "intake-cases")
+        report = await replay_dead_letters(nc, pool, settings, "intake-cases", Recorder(),
+                                           filters=[f"{settings.subject_prefix}.intake.*.*"])
+        said = f"{[x['not_the_log_because'] for x in listed]} {report.refused}"
+        assert "another service's user wrote it" in said and "is on" in said, said
+        assert len(report.refused) == 2, report
         assert phone not in said, said
 
 
