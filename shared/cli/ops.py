@@ -31,7 +31,7 @@ from rich.table import Table
 
 from shared.analytics.replay import NoSuchStream, Replay, Selection, subject_matches
 from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY, RETRYING_KEY
-from shared.bus.deadletters import read_dead_letters, repeats
+from shared.bus.deadletters import read_dead_letters, repeats, unlike_the_log
 from shared.bus.durable_names import base_consumer
 from shared.bus.jetstream import (
     JETSTREAM_NOT_READY,
@@ -275,7 +275,10 @@ async def _dead_letters_said(nc: NATS, settings: Settings) -> None:
     letters = await read_dead_letters(nc, settings)
     if not letters:
         return
-    again = repeats(letters)
+    # A letter that is not the log's event is what a service's NATS user wrote (redteam128:
+    # counted with the others, it was not said anywhere but in ``dlq list``).
+    unlike = await unlike_the_log(nc, settings, letters)
+    again = repeats([letter for letter in letters if letter.seq not in unlike])
     per: dict[str, int] = {}
     for letter in letters:
         name = base_consumer(letter.consumer)
@@ -284,6 +287,8 @@ async def _dead_letters_said(nc: NATS, settings: Settings) -> None:
                   + ", ".join(f"{escape(name)} {n}" for name, n in sorted(per.items()))
                   + (f"; {len(again)} repeat an earlier letter of their event (replayed once "
                      "with it)" if again else "")
+                  + (f"; [red]{len(unlike)} not the log's event[/red] (a replay refuses them: "
+                     "who wrote them? docs/security.md)" if unlike else "")
                   + ". `sixstep dlq list`, then `sixstep dlq replay --consumer NAME` "
                     "(deploy/README, 'Dead letters')")
 
