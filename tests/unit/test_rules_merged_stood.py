@@ -133,3 +133,22 @@ async def test_the_rules_fold_a_residents_word_from_its_own_events_only(
     ]
     await rules.apply(object(), events)  # type: ignore[arg-type]
     assert folded == ["ConsentChanged", "CareNeedChanged", "ResidentErased"]
+
+
+def test_no_event_type_outside_the_residents_word_changes_what_the_rules_know_of_one() -> None:
+    """Every event type of every service, each read as if it carried a resident's flags
+    (``contact`` refused, ``more_care`` said): only those ``RESIDENTS_WORD`` names change
+    consent, erasure or care. A type taught to ``Residents.remember`` later (a renamed or
+    new word about a resident) and not named there would be skipped by the batch silently."""
+    from shared.contracts.registry import REGISTRY
+
+    resident = uuid.uuid4()
+    changed: set[str] = set()
+    for contract in REGISTRY:
+        known = consumer.residents.Residents({})
+        e = _event(contract.type, {"resident_id": str(resident), "contact": False,
+                                   "surveys": False, "more_care": True})
+        known.remember(e.model_copy(update={"service": contract.service}))
+        if known.flags(resident) is not None or known.more_care(resident) or known.narrowed:
+            changed.add(contract.type)
+    assert changed == set(consumer.RESIDENTS_WORD)
