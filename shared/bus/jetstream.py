@@ -74,14 +74,14 @@ def not_its_subject(subject: str, service: str, event_type: str) -> str | None:
     writer's to say. A service's user could put another service's event (feedback's
     ``sixstep.feedback.RectificationOpened.p3`` carrying intake's ``CaseResolved``) before a
     consumer that reads that subject, whose handler acts on the envelope's type (redteam128).
-    A subject of another form is not judged."""
+    Its partition token is not judged, but its service and type are whatever its form: a
+    filter ``<service>.<type>.*`` takes ``...RectificationOpened.zz`` as well as ``.p3``. A
+    subject of fewer than three tokens names neither and no consumer's filter takes it."""
     head = subject.find(".")
-    if head > 0 and subject.startswith(f".{service}.{event_type}.p", head):
+    if head > 0 and subject.startswith(f".{service}.{event_type}.", head):
         return None  # every event: 0.3 us (the split below took 0.7, of a decoding of 4-5)
     parts = subject.split(".")
-    if len(parts) != 4 or not parts[3].startswith("p"):
-        return None
-    if (parts[1], parts[2]) == (service, event_type):
+    if len(parts) < 3 or (parts[1], parts[2]) == (service, event_type):
         return None
     # the writer's words both (any tokens under its own subjects, any envelope): redacted
     return redact(f"its envelope says {service}'s {event_type}, its subject {subject[:200]} "
