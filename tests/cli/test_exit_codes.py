@@ -84,6 +84,12 @@ def test_calendar_status_with_one_service_down_exits_2_after_printing_the_others
     assert both.code == 2, both
     assert "provisional" in both.out, both  # what the one that answered said is printed
     assert f"{down}: not reachable" in both.out and "1 of 2 services did not answer" in both.out
+    # a password in a URL given is never printed (a proxy's basic auth, say)
+    secret = f"http://ops:s3cr3t-pw@127.0.0.1:{free_port()}"
+    masked = ran(["calendar", "status", "--url", one_service, "--url", secret], env=env)
+    assert masked.code == 2, masked
+    assert "s3cr3t-pw" not in masked.out + masked.err, masked
+    assert "ops:***@127.0.0.1" in masked.out, masked
 
 
 def test_ops_status_on_a_server_without_the_streams_exits_2(nats_url: str) -> None:
