@@ -11,10 +11,13 @@ with the characters a composite's text form would quote."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+import orjson
 
 from services.feedback.projections import (
     DDL,
@@ -24,11 +27,15 @@ from services.feedback.projections import (
     SURVEY_ROW,
     FeedbackViews,
 )
+from shared.bus.consumer import TRACKING_DDL, Consumer
+from shared.bus.jetstream import connect, ensure_streams, event_subject
 from shared.contracts import Envelope
 from shared.readmodels.migrations import run_migrations
+from shared.readmodels.pool import create_pool
 from shared.settings import Settings
 from tests.feedback.helpers import History
 from tests.readmodel_tables import ParamsSent, column_types, rows, with_tables
+from tests.support import wait_until
 
 CENTER = "SH-PD-HUAMU"
 WORDS = '他说："不行"，（再问问）a\\b "q" (x, y) {z} ,, NULL \\N 😀 行一\n行二'
@@ -304,3 +311,69 @@ async def test_what_residents_and_clerks_type_comes_back_as_typed_in_any_batches
                 w or "上门致歉" for w in TYPED)
             assert {r["deadline_on"].isoformat() for r in got["rectifications"]} == {
                 "2028-02-29"}
+
+
+class _FailingAfterItsStatements(FeedbackViews):
+    """The views whose first batches (of more than one event) fail once all their
+    statements are sent, each waiting on PostgreSQL a moment first, as a busy server makes
+    it wait: the next batch is read and prepared ahead meanwhile."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.prepared_used = 0
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope],
+                    prepared: object | None = None) -> None:
+        self.prepared_used += prepared is not None
+        await conn.execute("SELECT pg_sleep(0.05)")
+        await super().apply(conn, events, prepared)
+        if len(events) > 1 and self.failures:
+            self.failures -= 1
+            raise RuntimeError("the batch before fails after its statements")
+
+
+async def test_a_batch_prepared_while_the_one_before_fails_leaves_what_a_rebuild_leaves(
+        settings: Settings) -> None:
+    """On the stream and the consumer: three batches fail after writing every row (rolled
+    back, their events applied again one by one) while the batch after each was prepared
+    from the rows as they were then; nothing of a plan made ahead reads the tables, so the
+    views end as a rebuild of the log leaves them."""
+    envelopes = _typed_story()
+    expected = await _rebuilt(settings, f"{settings.schema_prefix}rebuilt", envelopes)
+    nc = await connect(settings, "test-views")
+    schema = settings.schema_for("feedback")
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    finally:
+        await conn.close()
+    pool = await create_pool(settings, schema)
+    try:
+        js = nc.jetstream()
+        await ensure_streams(js, settings)
+        for e in envelopes:
+            await js.publish(event_subject(settings, e.service, e.type, e.case_id),
+                             orjson.dumps(e.model_dump(mode="json")),
+                             headers={"Nats-Msg-Id": f"{e.service}:{e.position}"})
+        await run_migrations(pool, schema, [*TRACKING_DDL, *DDL])
+        views = _FailingAfterItsStatements(3)
+        consumer = Consumer(settings=settings, nc=nc, pool=pool, name="feedback-views",
+                            handler=views, batch=5, max_deliver=3, backoff=(0.05, 0.1, 0.2),
+                            filter_subjects=[f"{settings.subject_prefix}.feedback.*.*"])
+        task = asyncio.create_task(consumer.run())
+        try:
+            async def all_applied() -> bool:
+                return consumer.stats.applied >= len(envelopes)
+            await wait_until(all_applied, what="every event applied")
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        async with pool.acquire() as c:
+            assert await _dump(c) == expected
+    finally:
+        await nc.close()
+        await pool.close()
+    assert views.failures == 0 and views.prepared_used >= 1
+    assert consumer.stats.dead_lettered == 0
