@@ -31,11 +31,10 @@ from shared.bus.consumer import TRACKING_DDL, Consumer
 from shared.bus.jetstream import connect, ensure_streams, event_subject
 from shared.contracts import Envelope
 from shared.readmodels.migrations import run_migrations
-from shared.readmodels.pool import create_pool
 from shared.settings import Settings
 from tests.feedback.helpers import History
 from tests.readmodel_tables import ParamsSent, column_types, rows, with_tables
-from tests.support import wait_until
+from tests.support import schema_pool, wait_until
 
 CENTER = "SH-PD-HUAMU"
 WORDS = '他说："不行"，（再问问）a\\b "q" (x, y) {z} ,, NULL \\N 😀 行一\n行二'
@@ -342,13 +341,6 @@ async def test_a_batch_prepared_while_the_one_before_fails_leaves_what_a_rebuild
     envelopes = _typed_story()
     expected = await _rebuilt(settings, f"{settings.schema_prefix}rebuilt", envelopes)
     nc = await connect(settings, "test-views")
-    schema = settings.schema_for("feedback")
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    finally:
-        await conn.close()
-    pool = await create_pool(settings, schema)
     try:
         js = nc.jetstream()
         await ensure_streams(js, settings)
@@ -356,24 +348,24 @@ async def test_a_batch_prepared_while_the_one_before_fails_leaves_what_a_rebuild
             await js.publish(event_subject(settings, e.service, e.type, e.case_id),
                              orjson.dumps(e.model_dump(mode="json")),
                              headers={"Nats-Msg-Id": f"{e.service}:{e.position}"})
-        await run_migrations(pool, schema, [*TRACKING_DDL, *DDL])
         views = _FailingAfterItsStatements(3)
-        consumer = Consumer(settings=settings, nc=nc, pool=pool, name="feedback-views",
-                            handler=views, batch=5, max_deliver=3, backoff=(0.05, 0.1, 0.2),
-                            filter_subjects=[f"{settings.subject_prefix}.feedback.*.*"])
-        task = asyncio.create_task(consumer.run())
-        try:
-            async def all_applied() -> bool:
-                return consumer.stats.applied >= len(envelopes)
-            await wait_until(all_applied, what="every event applied")
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        async with pool.acquire() as c:
-            assert await _dump(c) == expected
+        async with schema_pool(settings, "views", [*TRACKING_DDL, *DDL]) as pool:
+            consumer = Consumer(settings=settings, nc=nc, pool=pool, name="feedback-views",
+                                handler=views, batch=5, max_deliver=3,
+                                backoff=(0.05, 0.1, 0.2),
+                                filter_subjects=[f"{settings.subject_prefix}.feedback.*.*"])
+            task = asyncio.create_task(consumer.run())
+            try:
+                async def all_applied() -> bool:
+                    return consumer.stats.applied >= len(envelopes)
+                await wait_until(all_applied, what="every event applied")
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            async with pool.acquire() as c:
+                assert await _dump(c) == expected
     finally:
         await nc.close()
-        await pool.close()
     assert views.failures == 0 and views.prepared_used >= 1
     assert consumer.stats.dead_lettered == 0
