@@ -374,9 +374,10 @@ class FeedbackViews:
                     conflict=f"({t.key}) DO NOTHING", returning=(t.key,),
                     row_type=t.row_type)}
                 if len(written) < len(t.rows):
-                    earlier = {**earlier, **{row[0]: t.patches[row[0]] for row in t.rows
-                                             if row[0] not in written
-                                             and t.patches.get(row[0])}}
+                    at = t.row_type.columns.index(t.key)  # its key's place, not assumed first
+                    earlier = {**earlier, **{row[at]: t.patches[row[at]] for row in t.rows
+                                             if row[at] not in written
+                                             and t.patches.get(row[at])}}
                     earlier_rows = bulk.patch_rows(t.change, earlier)
             await bulk.update_patched(conn, t.table, t.key, t.change, earlier_rows)
         if plan.surveys or plan.survey_patch or plan.early_survey:
