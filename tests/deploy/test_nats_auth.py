@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import orjson
 import pytest
 import pytest_asyncio
 import yaml
@@ -400,6 +401,65 @@ async def test_feedback_cannot_bring_a_signed_out_token_back_by_writing_the_buck
     assert not config.allow_rollup_hdrs and not config.allow_msg_ttl
     assert config.deny_delete and config.deny_purge
     await ops_js.delete_stream(f"KV_{bucket_name(intake)}")
+
+
+async def test_feedback_cannot_blind_another_replicas_watch_of_the_bucket(
+        settings: Settings, server: NatsServer, passwords: dict[str, str], ops_js: Any) -> None:
+    """Every replica watches the bucket through a consumer of its stream, listed to anyone:
+    feedback's user narrows the filter of intake's watch to a key no one signs out, pauses it
+    until 2099 and deletes it (redteam129: narrowed or paused, the watch never saw a sign-out
+    again; deleted again and again, each one 20 s late). Each is refused; intake's watch is
+    as it was and refuses a token signed out after."""
+    intake = as_user(settings, server, passwords, "intake")
+    stream = f"KV_{bucket_name(intake)}"
+    with contextlib.suppress(NotFoundError):
+        await ops_js.delete_stream(stream)
+    running, running_handle = await _read_bucket(intake, _Clock())
+    try:
+        (watch,) = await ops_js.consumers_info(stream)
+        violations: list[str] = []
+        heard = asyncio.Event()
+
+        async def error_cb(error: Exception) -> None:
+            violations.append(str(error))
+            heard.set()
+
+        fnc = await connect(as_user(settings, server, passwords, "feedback"), "test-feedback",
+                            error_cb=error_cb)
+        try:
+            narrowed = dataclasses.replace(
+                watch.config, filter_subject=f"$KV.{bucket_name(intake)}.no-one")
+            api = "$JS.API.CONSUMER"
+            for subject, body in (
+                    (f"{api}.CREATE.{stream}.{watch.name}",
+                     {"stream_name": stream, "config": narrowed.as_dict()}),
+                    (f"{api}.PAUSE.{stream}.{watch.name}",
+                     {"pause_until": "2099-01-01T00:00:00Z"}),
+                    (f"{api}.DELETE.{stream}.{watch.name}", {})):
+                heard.clear()
+                with pytest.raises(NatsError):  # no answer: the server dropped the request
+                    await fnc.request(subject, orjson.dumps(body), timeout=2.0)
+                await asyncio.wait_for(heard.wait(), 10)
+                assert "permissions violation" in violations[-1].lower(), subject
+        finally:
+            await fnc.close()
+        (after,) = await ops_js.consumers_info(stream)
+        assert after.name == watch.name
+        assert after.config.filter_subject == watch.config.filter_subject
+        assert not after.paused
+        nc = await connect(intake, "test-intake")
+        try:
+            await revoke(nc, intake, "after", time.time() + 3600)
+        finally:
+            await nc.close()
+
+        async def seen() -> bool:
+            return running.revoked("after")
+
+        await wait_until(seen, what="intake's watch saw a sign-out after feedback's attempts")
+    finally:
+        await _stop(running_handle)
+    await ops_js.delete_stream(stream)
 
 
 async def test_ops_apply_makes_a_bucket_made_the_old_way_again_keeping_its_revocations(
