@@ -34,7 +34,15 @@ from structlog.testing import capture_logs
 
 from shared.analytics.replay import Replay
 from shared.bus.jetstream import connect, ensure_streams_when_ready, stream_config
-from shared.bus.revocations import bucket_name, ensure_bucket, keep_s, load_and_watch, revoke
+from shared.bus.revocations import (
+    RevocationsUnread,
+    bucket_name,
+    ensure_bucket,
+    keep_s,
+    load_and_watch,
+    remake_bucket,
+    revoke,
+)
 from shared.kernel.tasks import cancel_and_wait
 from shared.security.revocations import RevokedTokens
 from shared.security.tokens import LEEWAY_S
@@ -484,6 +492,7 @@ async def test_ops_apply_makes_a_bucket_made_the_old_way_again_keeping_its_revoc
     try:
         (said,) = [line for line in logs if line["event"] == "bus.stream_differs"]
         assert set(said["fields"]) >= {"allow_rollup_hdrs", "allow_msg_ttl", "deny_purge"}
+        assert running.bucket_differs == said["fields"]  # /ready's warnings say it too
         assert running.revoked("before") and running.revoked("tampered")
         outcome = await ensure_bucket(ops_js, intake)
         assert outcome.startswith("made again: ") and "(2 entries)" in outcome, outcome
@@ -513,4 +522,76 @@ async def test_ops_apply_makes_a_bucket_made_the_old_way_again_keeping_its_revoc
                                                      headers={"Nats-TTL": "1s"})
     finally:
         await fnc.close()
+    await ops_js.delete_stream(f"KV_{bucket}")
+
+
+class _CutShort(BaseException):
+    """The ops-apply job's pod killed (no ``except Exception`` catches it)."""
+
+
+async def test_ops_apply_cut_short_after_deleting_the_old_bucket_loses_no_revocation(
+        settings: Settings, server: NatsServer, passwords: dict[str, str], ops_js: Any) -> None:
+    """``sixstep ops apply`` makes an old bucket again and its pod is killed just after it
+    deleted the old stream (redteam129: the entries were only in its memory; intake's next
+    start made the bucket empty, and the next ops apply could not make it, the name taken).
+    Intake's start now refuses (exit 2: it would let the tokens in), makes no bucket; the
+    next ops apply puts every entry back, and intake's start refuses each token; a replica
+    starting while a run of it is under way waits for the whole bucket."""
+    intake = as_user(settings, server, passwords, "intake").model_copy(
+        update={"revocations_read_timeout_s": 2.0})
+    bucket = bucket_name(intake)
+    for stream in (f"KV_{bucket}", f"KV_{remake_bucket(intake)}"):
+        with contextlib.suppress(NotFoundError):
+            await ops_js.delete_stream(stream)
+    old = await ops_js.create_key_value(config=KeyValueConfig(
+        bucket=bucket, history=1, ttl=keep_s(intake), storage=StorageType.FILE))
+    tokens = [f"signed-out-{i}" for i in range(300)]
+    for token_id in tokens:
+        await old.put(token_id, b'{"exp": 1e10}')
+    delete_stream = ops_js.delete_stream
+
+    async def delete_then_killed(name: str) -> bool:
+        await delete_stream(name)
+        raise _CutShort(name)
+
+    ops_js.delete_stream = delete_then_killed
+    try:
+        with pytest.raises(_CutShort, match=f"KV_{bucket}"):
+            await ensure_bucket(ops_js, intake)
+    finally:
+        ops_js.delete_stream = delete_stream
+    with pytest.raises(RevocationsUnread, match="being made again"):
+        await _read_bucket(intake, _Clock())
+    with pytest.raises(NotFoundError):  # not made empty by that start
+        await ops_js.stream_info(f"KV_{bucket}")
+
+    starting: list[asyncio.Task[Any]] = []
+
+    async def delete_then_a_start(name: str) -> bool:
+        done = await delete_stream(name)
+        if name == f"KV_{bucket}":  # the old bucket's stream gone: a replica starts
+            starting.append(asyncio.create_task(_read_bucket(
+                intake.model_copy(update={"revocations_read_timeout_s": 60.0}), _Clock())))
+        return done
+
+    outcome = await ensure_bucket(ops_js, intake)  # the next run
+    assert outcome == "made again: missing (300 entries)", outcome
+    later, handle = await _read_bucket(intake, _Clock())
+    await _stop(handle)
+    assert [t for t in tokens if not later.revoked(t)] == []
+    # a run under way while a replica starts: the start waits for the whole bucket
+    await ops_js.delete_stream(f"KV_{bucket}")
+    old = await ops_js.create_key_value(config=KeyValueConfig(
+        bucket=bucket, history=1, ttl=keep_s(intake), storage=StorageType.FILE))
+    for token_id in tokens:
+        await old.put(token_id, b'{"exp": 1e10}')
+    ops_js.delete_stream = delete_then_a_start
+    try:
+        assert (await ensure_bucket(ops_js, intake)).endswith("(300 entries)")
+    finally:
+        ops_js.delete_stream = delete_stream
+    (start,) = starting
+    during, handle = await start
+    await _stop(handle)
+    assert [t for t in tokens if not during.revoked(t)] == []
     await ops_js.delete_stream(f"KV_{bucket}")
