@@ -52,6 +52,10 @@ bus_log = structlog.get_logger("sixstep.bus")
 MIN_KEEP = timedelta(hours=12)
 
 
+#: The largest message the bucket takes (headers and value), bytes.
+MAX_MESSAGE = 1024
+
+
 def bucket_name(settings: Settings) -> str:
     return f"{settings.stream_name}_revoked_tokens"
 
@@ -85,6 +89,9 @@ def bucket_stream_config(settings: Settings) -> StreamConfig:
         max_msgs=-1,
         max_bytes=-1,
         max_consumers=-1,
+        # a sign-out's message is some 30 bytes: any service's 1 MB ones (500 of them in 4 s)
+        # filled the JetStream store the event log shares, and each start read them whole
+        max_msg_size=MAX_MESSAGE,
         discard=DiscardPolicy.NEW,
         duplicate_window=min(120.0, keep),
         allow_direct=True,
@@ -102,6 +109,7 @@ def bucket_differs(current: StreamConfig, wanted: StreamConfig) -> list[str]:
         ("num_replicas", current.num_replicas != wanted.num_replicas),
         ("max_age", (current.max_age or 0) != (wanted.max_age or 0)),
         ("max_msgs_per_subject", current.max_msgs_per_subject != wanted.max_msgs_per_subject),
+        ("max_msg_size", current.max_msg_size != wanted.max_msg_size),
         ("allow_rollup_hdrs", bool(current.allow_rollup_hdrs)),
         ("allow_msg_ttl", bool(current.allow_msg_ttl)),
         ("deny_delete", not current.deny_delete),

@@ -16,7 +16,7 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from shared.bus.jetstream import connect, ensure_streams_when_ready, stream_conf
 from shared.bus.revocations import (
     RevocationsUnread,
     bucket_name,
+    bucket_stream_config,
     ensure_bucket,
     keep_s,
     load_and_watch,
@@ -130,6 +131,26 @@ async def ops_js(settings: Settings, server: NatsServer, passwords: dict[str, st
         await nc.close()
 
 
+class _Refusals:
+    """The permissions violations a user's attempts draw: the server drops the request (no
+    answer) and tells the client."""
+
+    def __init__(self) -> None:
+        self.said: list[str] = []
+        self.heard = asyncio.Event()
+
+    async def error_cb(self, error: Exception) -> None:
+        self.said.append(str(error))
+        self.heard.set()
+
+    async def refused(self, attempt: Callable[[], Awaitable[Any]]) -> None:
+        self.heard.clear()
+        with pytest.raises(NatsError):  # no answer: the server dropped the request
+            await attempt()
+        await asyncio.wait_for(self.heard.wait(), 10)
+        assert "permissions violation" in self.said[-1].lower()
+
+
 async def test_an_anonymous_client_is_refused(server: NatsServer) -> None:
     with pytest.raises(NatsError, match=r"(?i)authorization"):
         await nats.connect(server.url, allow_reconnect=False, connect_timeout=5,
@@ -140,15 +161,9 @@ async def test_feedback_cannot_forge_intake_events_nor_purge_or_delete_the_log(
         settings: Settings, server: NatsServer, passwords: dict[str, str], ops_js: Any) -> None:
     await ops_js.add_stream(name=STREAM, subjects=[f"{PREFIX}.>"])
     await ops_js.purge_stream(STREAM)
-    violations: list[str] = []
-    heard = asyncio.Event()
-
-    async def error_cb(error: Exception) -> None:
-        violations.append(str(error))
-        heard.set()
-
+    refusals = _Refusals()
     nc = await connect(as_user(settings, server, passwords, "feedback"), "test-feedback",
-                       error_cb=error_cb)
+                       error_cb=refusals.error_cb)
     js = nc.jetstream(timeout=2.0)
     try:
         # Its own events go in (so the refusals below are of what it asks, not of it).
@@ -159,11 +174,7 @@ async def test_feedback_cannot_forge_intake_events_nor_purge_or_delete_the_log(
                         lambda: js.purge_stream(STREAM),
                         lambda: js.delete_stream(STREAM),
                         lambda: js.delete_msg(STREAM, ack.seq)):
-            heard.clear()
-            with pytest.raises(NatsError):  # no answer: the server dropped the request
-                await attempt()
-            await asyncio.wait_for(heard.wait(), 10)
-            assert "permissions violation" in violations[-1].lower()
+            await refusals.refused(attempt)
     finally:
         await nc.close()
     info = await ops_js.stream_info(STREAM, subjects_filter=f"{PREFIX}.>")
@@ -343,6 +354,21 @@ async def _stop(handle: Any) -> None:
     await nc.close()
 
 
+async def _sees_a_sign_out_after(running: RevokedTokens, settings: Settings, *,
+                                 within_s: float) -> None:
+    """Intake signs a token out now: the running replica's watch refuses it (it sees on)."""
+    nc = await connect(settings, "test-intake")
+    try:
+        await revoke(nc, settings, "after", time.time() + 3600)
+    finally:
+        await nc.close()
+
+    async def seen() -> bool:
+        return running.revoked("after")
+
+    await wait_until(seen, timeout=within_s, what="the watch saw a sign-out made after")
+
+
 async def test_feedback_cannot_bring_a_signed_out_token_back_by_writing_the_bucket(
         settings: Settings, server: NatsServer, passwords: dict[str, str], ops_js: Any) -> None:
     """Any service takes a sign-out, so any may write the bucket: feedback's user deletes one
@@ -425,15 +451,9 @@ async def test_feedback_cannot_blind_another_replicas_watch_of_the_bucket(
     running, running_handle = await _read_bucket(intake, _Clock())
     try:
         (watch,) = await ops_js.consumers_info(stream)
-        violations: list[str] = []
-        heard = asyncio.Event()
-
-        async def error_cb(error: Exception) -> None:
-            violations.append(str(error))
-            heard.set()
-
+        refusals = _Refusals()
         fnc = await connect(as_user(settings, server, passwords, "feedback"), "test-feedback",
-                            error_cb=error_cb)
+                            error_cb=refusals.error_cb)
         try:
             narrowed = dataclasses.replace(
                 watch.config, filter_subject=f"$KV.{bucket_name(intake)}.no-one")
@@ -444,29 +464,42 @@ async def test_feedback_cannot_blind_another_replicas_watch_of_the_bucket(
                     (f"{api}.PAUSE.{stream}.{watch.name}",
                      {"pause_until": "2099-01-01T00:00:00Z"}),
                     (f"{api}.DELETE.{stream}.{watch.name}", {})):
-                heard.clear()
-                with pytest.raises(NatsError):  # no answer: the server dropped the request
-                    await fnc.request(subject, orjson.dumps(body), timeout=2.0)
-                await asyncio.wait_for(heard.wait(), 10)
-                assert "permissions violation" in violations[-1].lower(), subject
+                await refusals.refused(
+                    lambda s=subject, b=body: fnc.request(s, orjson.dumps(b), timeout=2.0))
         finally:
             await fnc.close()
         (after,) = await ops_js.consumers_info(stream)
         assert after.name == watch.name
         assert after.config.filter_subject == watch.config.filter_subject
         assert not after.paused
-        nc = await connect(intake, "test-intake")
-        try:
-            await revoke(nc, intake, "after", time.time() + 3600)
-        finally:
-            await nc.close()
-
-        async def seen() -> bool:
-            return running.revoked("after")
-
-        await wait_until(seen, what="intake's watch saw a sign-out after feedback's attempts")
+        await _sees_a_sign_out_after(running, intake, within_s=15.0)
     finally:
         await _stop(running_handle)
+    await ops_js.delete_stream(stream)
+
+
+async def test_feedback_cannot_fill_the_store_through_the_bucket(
+        settings: Settings, server: NatsServer, passwords: dict[str, str], ops_js: Any) -> None:
+    """A sign-out's message is some 30 bytes; feedback's user put 500 values of 1 MB in 4 s
+    (redteam129): the JetStream store the event log shares filled at that rate, and every
+    replica's start read them all. The bucket takes 1 kB a message at most; a bucket made
+    without the cap is brought in line by ``ops apply``."""
+    intake = as_user(settings, server, passwords, "intake")
+    stream = f"KV_{bucket_name(intake)}"
+    with contextlib.suppress(NotFoundError):
+        await ops_js.delete_stream(stream)
+    await ops_js.add_stream(dataclasses.replace(bucket_stream_config(intake), max_msg_size=-1))
+    assert await ensure_bucket(ops_js, intake) == "updated: max_msg_size"
+    fnc = await connect(as_user(settings, server, passwords, "feedback"), "test-feedback")
+    try:
+        js = fnc.jetstream(timeout=2.0)
+        with pytest.raises(NatsError, match=r"(?i)size"):
+            await js.publish(f"$KV.{bucket_name(intake)}.big", b"x" * 512 * 1024)
+        await revoke(fnc, intake, "signed-out", time.time() + 3600)  # a sign-out goes in
+    finally:
+        await fnc.close()
+    state = (await ops_js.stream_info(stream)).state
+    assert state.messages == 1 and state.bytes < 1024
     await ops_js.delete_stream(stream)
 
 
@@ -503,16 +536,7 @@ async def test_ops_apply_makes_a_bucket_made_the_old_way_again_keeping_its_revoc
         assert later.revoked("before") and later.revoked("tampered")
         # the replica that watched through it sees a sign-out made after (its watch, made
         # again by nats-py on the new stream, goes on from the old one's next number)
-        nc = await connect(intake, "test-intake")
-        try:
-            await revoke(nc, intake, "after", time.time() + 3600)
-        finally:
-            await nc.close()
-
-        async def seen() -> bool:
-            return running.revoked("after")
-
-        await wait_until(seen, timeout=60.0, what="a sign-out after the bucket was made again")
+        await _sees_a_sign_out_after(running, intake, within_s=60.0)
     finally:
         await _stop(running_handle)
     fnc = await connect(as_user(settings, server, passwords, "feedback"), "test-feedback")
