@@ -189,10 +189,7 @@ async def ensure_bucket(js: JetStreamContext, settings: Settings, *, align: bool
     remaking = await being_remade(js, settings)
     if remaking and not align:
         raise _remade_error(settings)
-    try:
-        info = await js.stream_info(name)
-    except NotFoundError:
-        info = None
+    info = await _stream_info(js, name)
     if not remaking:
         if info is None:
             await js.add_stream(wanted)
@@ -210,6 +207,13 @@ async def ensure_bucket(js: JetStreamContext, settings: Settings, *, align: bool
     return await _make_again(js, settings, info)
 
 
+async def _stream_info(js: JetStreamContext, name: str) -> StreamInfo | None:
+    try:
+        return await js.stream_info(name)
+    except NotFoundError:
+        return None
+
+
 async def _make_again(js: JetStreamContext, settings: Settings, info: StreamInfo | None
                       ) -> str:
     wanted = bucket_stream_config(settings)
@@ -223,6 +227,7 @@ async def _make_again(js: JetStreamContext, settings: Settings, info: StreamInfo
     remade = await js.stream_info(f"KV_{remake_bucket(settings)}")
     kept = await _entries(again, values=True) if remade.state.messages else {}
     if _COMPLETE not in kept:  # a run cut short before this point left the old one whole
+        info = await _stream_info(js, name)  # as it is now: another run may have made it
         if info is None:
             raise _remade_error(settings)  # nothing to make it from: said, never emptied
         kept = {key: at for key, at in (await _entries(
@@ -237,7 +242,9 @@ async def _make_again(js: JetStreamContext, settings: Settings, info: StreamInfo
     else:  # a run cut short after: the remake bucket holds every entry
         first_seq = int(orjson.loads(kept.pop(_COMPLETE))["first_seq"])
         kept = {key: float(orjson.loads(value)["at"]) for key, value in kept.items()}
-    if info is not None and bucket_differs(info.config, wanted):
+    # deleted only as it is now: a run at once, that found the old one, deleted a new one
+    # another had made and was filling (5,000 of 5,000 entries lost)
+    if (now := await _stream_info(js, name)) is not None and bucket_differs(now.config, wanted):
         with contextlib.suppress(NotFoundError):
             await js.delete_stream(name)
     try:
