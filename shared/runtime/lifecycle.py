@@ -30,7 +30,7 @@ from shared.bus.consumer import (
 from shared.bus.deadletters import REPLAY_DDL
 from shared.bus.durable_names import base_consumer
 from shared.bus.jetstream import connect, consumer_service, ensure_streams_when_ready
-from shared.bus.revocations import load_and_watch
+from shared.bus.revocations import bucket_stream, load_and_watch
 from shared.eventstore.application import ServiceApplication, build_application
 from shared.eventstore.group_commit import GroupCommitter
 from shared.eventstore.outbox import Relay
@@ -292,6 +292,12 @@ class Runtime:
                                   "covers_until": min(c.covers_until
                                                       for c in status.centers).isoformat()}
             checks["warnings"] = status.warnings
+        if self.revoked.bucket_differs:  # said once in the log at the start: said here too
+            checks["warnings"] = [*checks["warnings"], (
+                f"signed-out tokens: the bucket's stream {bucket_stream(self.settings)} "
+                f"differs ({', '.join(self.revoked.bucket_differs)}): a service's write may "
+                "end a revocation for replicas started after; `sixstep ops apply` makes it "
+                "again (docs/security.md)")]
         return ok, checks
 
     def _path_degradations(self, checks: dict[str, Any]) -> list[str]:
