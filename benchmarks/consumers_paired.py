@@ -4,7 +4,7 @@ cost this process (the consumer, its handler and the group commit's writer threa
 
     git archive main | tar -x -C /tmp/base
     .venv/bin/python benchmarks/consumers_paired.py /tmp/base [--pairs 4] \\
-        [--only followup-rules] [--events 20000] [--postgres]
+        [--only followup-rules] [--events 20000] [--postgres] [--batch 4]
 
 Each run is a whole ``consumers.py --only <consumer>`` in a process of its own, with this
 checkout's virtualenv and the tree's code (``PYTHONPATH``), on servers of its own; the trees
@@ -30,11 +30,12 @@ LINE = re.compile(r"^(?P<consumer>[\w-]+): (?!raw)\w+ .*CPU (?P<cpu>[\d.]+) us/e
 POSTGRES: dict[Path, list[float]] = {}
 
 
-def run(tree: Path, only: str, events: int, postgres: bool = False) -> float:
+def run(tree: Path, only: str, events: int, postgres: bool = False, batch: int = 0) -> float:
     out = subprocess.run(
         [sys.executable, str(tree / "benchmarks" / "consumers.py"), "--only", only,
          "--events", str(events)],
-        cwd=tree, env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin"},
+        cwd=tree, env={"PYTHONPATH": str(tree), "PATH": "/usr/bin:/bin",
+                       **({"CONSUMER_BATCH": str(batch)} if batch else {})},
         check=True, capture_output=True, text=True)
     for m in LINE.finditer(out.stdout):
         if m["consumer"] == only:
@@ -54,13 +55,16 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true",
                         help="pair PostgreSQL's CPU an event during the drain, not this "
                              "process's (where a consumer's handler spends its statements)")
+    parser.add_argument("--batch", type=int, default=0, help=(
+        "CONSUMER_BATCH for both trees' runs: small batches, as a middle rate gives them "
+        "(what a batch's own statements cost shows); default the settings' 500"))
     args = parser.parse_args()
     sys.path.insert(0, str(THIS))
     from benchmarks.pairing import alternate
 
     other = args.other.resolve()
     alternate(other, THIS, args.pairs,
-              lambda tree: run(tree, args.only, args.events, args.postgres),
+              lambda tree: run(tree, args.only, args.events, args.postgres, args.batch),
               "of PostgreSQL's CPU an event" if args.postgres else "of CPU an event")
     if not args.postgres:
         theirs, ours = POSTGRES.get(other, []), POSTGRES.get(THIS, [])

@@ -50,6 +50,12 @@ HOPS = ("intake's commit (recorded_at -> insert returned)",
         "the views' batch (start -> committed)")
 FIGURES = ("to the figures consumer (stream time -> pulled)", "the figures' batch starts",
            "the figures' batch (start -> committed)")
+#: Into intake's own read model (its cases projection, ``intake-cases``): the same first
+#: hops as the survey's, then the projection's pull and batch.
+INTAKE = ("to the cases projection (stream time -> pulled)", "the projection's batch starts",
+          "the projection's batch (start -> committed)")
+#: The consumers whose batches are summed up (count, size, wall) after the hops.
+BATCHES = ("intake-cases", "feedback-intake", "feedback-views", "feedback-figures")
 
 
 def moment(text: str) -> float:
@@ -139,8 +145,9 @@ def report(folder: Path, window: tuple[float, float]) -> None:
                       key=lambda c: m.rx[("feedback-intake", "CaseResolved", c)][4] or 0)
     cases = [c for c in resolved
              if window[0] <= (m.rx[("feedback-intake", "CaseResolved", c)][4] or 0) <= window[1]]
-    hops: dict[str, list[float]] = {h: [] for h in (*HOPS, *FIGURES)}
-    totals: dict[str, list[float]] = {"into the surveys' view": [], "into the figures": []}
+    hops: dict[str, list[float]] = {h: [] for h in (*HOPS, *FIGURES, *INTAKE)}
+    totals: dict[str, list[float]] = {"into the surveys' view": [], "into the figures": [],
+                                      "into intake's cases": []}
     writer = next((p for p, s in m.procs.items() if "feedback" in s and "workers" in s), None)
     executes = m.executes.get(writer, [])
     requested = sorted(moment(v[3]) for (consumer, type_, _), v in m.rx.items()
@@ -176,6 +183,14 @@ def report(folder: Path, window: tuple[float, float]) -> None:
                                          (applied[1] - applied[0]) * 1000), strict=True):
                 hops[hop].append(ms)
             totals["into the figures"].append((applied[1] - marks[0]) * 1000)
+        own = _consumed(m, "intake-cases", case)
+        applied = own and m.batches[own[0]].get(own[1][0])
+        if own and applied:
+            for hop, ms in zip(INTAKE, ((own[1][1] - stream1) * 1000,
+                                        (applied[0] - own[1][1]) * 1000,
+                                        (applied[1] - applied[0]) * 1000), strict=True):
+                hops[hop].append(ms)
+            totals["into intake's cases"].append((applied[1] - marks[0]) * 1000)
         i = bisect.bisect_right(executes, (built, float("inf"))) - 1
         if i >= 0 and executes[i][0] <= built <= executes[i][1]:
             busy = [e for e in executes[:i] if e[1] > follower[0]]
@@ -188,6 +203,13 @@ def report(folder: Path, window: tuple[float, float]) -> None:
         print(line(name, ms))
     for name, ms in totals.items():
         print(line(f"total {name} (from intake's recorded_at)", ms))
+    for name in BATCHES:
+        spans = [s for n, rows in m.spans.items() if n.startswith(name) for s in rows]
+        if spans:
+            wall = [(t1 - t0) * 1000 for t0, t1, _ in spans]
+            print(f"  {name}'s batches: {len(spans)}, {statistics.mean(n for *_, n in spans):.1f}"
+                  f" messages each, wall p50 {statistics.median(wall):.1f} p90"
+                  f" {pct(wall, 0.9):.1f} p99 {pct(wall, 0.99):.1f} ms")
     print("the slowest five into the surveys' view, ms in each hop above, in order:")
     for total, spent in sorted(slowest, key=lambda s: -s[0])[:5]:
         print(f"  {total:6.0f}: " + " ".join(f"{ms:4.0f}" for ms in spent))
@@ -211,6 +233,13 @@ def report(folder: Path, window: tuple[float, float]) -> None:
         ms = [(t1 - t0) * 1000 for t0, t1, *_ in m.ticks]
         print(f"  survey scheduler: {len(ms)} ticks, p50 {statistics.median(ms):.1f} "
               f"p99 {pct(ms, 0.99):.1f} ms, {sum(t[3] for t in m.ticks)} surveys sent")
+
+
+def _consumed(m: Marks, name: str, case: str) -> tuple[str, tuple] | None:
+    """The CaseResolved of ``case`` as consumer ``name`` pulled it: (the durable, its rx
+    mark). ``end_to_end.py`` runs no partitioned durable: the name is the durable's."""
+    rx = m.rx.get((name, "CaseResolved", case))
+    return (name, rx) if rx is not None else None
 
 
 def _holds(requested: list[float], execute: tuple) -> bool:

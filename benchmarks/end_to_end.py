@@ -71,7 +71,7 @@ from shared.settings import Settings
 SERVICES = ("intake", "followup", "feedback")
 FIGURES = "feedback-figures"
 HOP = "feedback's first hop (intake relay, follower, command)"
-LAYOUTS = ("split", "together", "figures-apart")
+LAYOUTS = ("split", "together", "figures-apart", "intake-apart")
 #: feedback's consumers in the ``figures-apart`` layout: the surveys' path in one worker, the
 #: figures (which fold every intake event) in another.
 SURVEY_PATH = "feedback-views,feedback-intake"
@@ -437,8 +437,8 @@ async def drained(dsn: str, tag: str, cases: int, within_s: float = 120.0) -> fl
 @contextlib.contextmanager
 def running(layout: str, srv: Servers, seconds: int) -> Iterator[str]:
     """The three services in ``layout``; yields intake's base URL."""
-    ports = dict(zip((*SERVICES, "feedback-workers", "feedback-figures"), free_ports(5),
-                     strict=True))
+    ports = dict(zip((*SERVICES, "feedback-workers", "feedback-figures", "intake-workers"),
+                     free_ports(6), strict=True))
     env = service_env(srv, **{f"{s.upper()}_PORT": str(p) for s, p in ports.items()
                               if s in SERVICES}, SURVEY_DELAY_MINUTES="0",
                               SURVEY_QUIET_FROM="00:00", SURVEY_QUIET_UNTIL="00:00")
@@ -458,6 +458,14 @@ def running(layout: str, srv: Servers, seconds: int) -> Iterator[str]:
                         "services.feedback.main", ports["feedback-figures"],
                         {**env, "ROLES": "workers", "CONSUMERS": FIGURES_APART,
                          "FEEDBACK_PORT": str(ports["feedback-figures"])}))
+            elif name == "intake" and layout == "intake-apart":
+                # Intake as the k8s manifests run it: its API, and its relay and consumers
+                # (the cases projection) in a worker process of their own.
+                stack.enter_context(service("services.intake.main", ports[name],
+                                            {**env, "ROLES": "api"}))
+                stack.enter_context(service(
+                    "services.intake.main", ports["intake-workers"],
+                    {**env, "ROLES": "workers", "INTAKE_PORT": str(ports["intake-workers"])}))
             else:
                 stack.enter_context(service(f"services.{name}.main", ports[name], env))
         yield f"http://127.0.0.1:{ports['intake']}"
@@ -534,7 +542,8 @@ def main() -> None:
     parser.add_argument("--layout", action="append", choices=LAYOUTS, help=(
         "split: feedback's API and workers in two processes (what make run starts); "
         "together: one process a service; figures-apart: split, and feedback's figures "
-        "consumers in a third process. Repeat to compare; default split."))
+        "consumers in a third process; intake-apart: split, and intake's API and workers in "
+        "two processes (the k8s manifests'). Repeat to compare; default split."))
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--rate", type=float, default=0.0, help=(
         "writes/s: skip the search for the maximum and offer only this rate (reported as "

@@ -32,8 +32,10 @@ the lock's name (no personal data: a loop's name and a schema).
 
 A replica standing by holds no session while it waits: each try takes a pool connection and
 gives it back when it lost (a lost try holds nothing on its session); only the winning try
-keeps its connection. Stepping down (and ``unlisten``, a LISTEN on the lock's session) waits
-for its answer at most ``STEP_DOWN_S`` (or ``doubt_s`` if shorter); one not answered (a
+keeps its connection. A process's tries on one pool go one at a time, so they share one
+idle connection (redteam127: at the same moment, each took its own, kept for good).
+Stepping down (and ``unlisten``, a LISTEN on the lock's session) waits for its answer at most
+``STEP_DOWN_S`` (or ``doubt_s`` if shorter); one not answered (a
 silent cut: no FIN, no RST, DB_STATEMENT_TIMEOUT_S=0) or cancelled closes the connection
 without a word, as giving up does: PostgreSQL frees the lock when the close reaches it.
 Until stop 52 a shutdown hung on it (seen and left in stop 51).
@@ -92,6 +94,23 @@ def session_gone(conn: asyncpg.Connection, exc: BaseException) -> bool:
     return isinstance(exc, OSError) and not isinstance(exc, TimeoutError)
 
 
+#: One try at a time per pool in this process (``_one_try_at_a_time``). A process's loops
+#: standing by try on one beat (started together, pausing alike), and tries at the same
+#: moment each took a connection of their own: idle between tries, reused every second or
+#: two, those never reached the pool's idle lifetime (300 s), and a feedback worker standing
+#: by held six lock-pool sessions for good (redteam127), where its tries need one.
+_TRIES: dict[object, asyncio.Lock] = {}
+
+
+def _one_try_at_a_time(pool: object) -> asyncio.Lock:
+    lock = _TRIES.get(pool)
+    if lock is None:
+        for gone in [p for p in _TRIES if getattr(p, "is_closing", lambda: False)()]:
+            del _TRIES[gone]  # a closed pool's (a test run's many runtimes)
+        lock = _TRIES[pool] = asyncio.Lock()
+    return lock
+
+
 #: The longest a leader stepping down waits for its unlock (or ``doubt_s`` if shorter): an
 #: unlock answers in milliseconds; one that does not is a session cut off, closed instead.
 STEP_DOWN_S = 5.0
@@ -138,14 +157,21 @@ class Leadership:
             # lock holds nothing on its session, so only the winner keeps its connection. A
             # standby kept one for as long as it stood by: a second replica's seven loops
             # held seven sessions doing nothing (stop 51).
-            conn: asyncpg.Connection = await self.pool.acquire()
-            try:
-                if await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", self.key):
-                    break
-            except BaseException:  # a cancelled try may have won: the reset unlocks it
-                await self._release(conn)
-                raise
-            await self._release(conn)
+            # One at a time, the lost one's connection given back before the next: the
+            # process's tries share one idle connection (LIFO), the rest of the pool's
+            # idle ones close after its idle lifetime.
+            async with _one_try_at_a_time(self.pool):
+                conn: asyncpg.Connection = await self.pool.acquire()
+                try:
+                    won = await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))",
+                                              self.key)
+                except BaseException:  # a cancelled try may have won: the reset unlocks it
+                    await self._release(conn)
+                    raise
+                if not won:
+                    await self._release(conn)
+            if won:
+                break
             if not self.wait:
                 return self
             if not waited:

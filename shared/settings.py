@@ -812,3 +812,12 @@ class Settings(BaseSettings):
     def port_for(self, service: ServiceName) -> int:
         return {"intake": self.intake_port, "followup": self.followup_port,
                 "feedback": self.feedback_port}[service]
+
+
+def settings_problem(exc: Exception) -> str:
+    """A refusal of the settings as an operator reads it: each setting at fault and why, in
+    one line; never the values given (pydantic's own text quotes them: a key, a password)."""
+    errors = exc.errors() if hasattr(exc, "errors") else []  # pydantic's ValidationError
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ())).upper() or 'settings'}: "
+        f"{str(e.get('msg', '')).removeprefix('Value error, ')}" for e in errors) or str(exc)

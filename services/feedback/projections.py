@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +23,53 @@ from shared.readmodels import bulk
 from shared.readmodels.readmodel import ReadModel
 
 CONSUMER = "feedback-views"
+
+#: A ``surveys`` row as the live INSERT sends it: one element of its one array parameter
+#: (``bulk.RowType``; a jsonb column's field text, cast in the SELECT). As one array a
+#: column, asyncpg asked each of a row's 29 values whether it is itself an array (an
+#: ``isinstance`` against ``collections.abc`` each, two for a text).
+SURVEY_ROW = bulk.RowType("survey_row", (
+    ("survey_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"), ("counter_id", "text"),
+    ("clerk_id", "text"), ("service_item", "text"), ("purpose", "text"), ("channel", "text"),
+    ("resident_id", "uuid"), ("rectification_id", "uuid"), ("requested_at", "timestamptz"),
+    ("send_at", "timestamptz"), ("expires_at", "timestamptz"), ("version", "integer"),
+    ("position", "bigint"), ("status", "text"), ("sent_at", "timestamptz"),
+    ("answered_at", "timestamptz"), ("level", "text"), ("comment", "text"),
+    ("aspects", "text"), ("via", "text"), ("answered_by", "text"), ("recorded_by", "text"),
+    ("closed_at", "timestamptz"), ("withdrawn_reason", "text"), ("verdict", "text"),
+    ("staff_channel", "text"), ("reason_tags", "text")))
+#: A ``rectifications`` row likewise.
+RECTIFICATION_ROW = bulk.RowType("rectification_row", (
+    ("rectification_id", "uuid"), ("case_id", "uuid"), ("center_id", "text"),
+    ("survey_id", "uuid"), ("resident_id", "uuid"), ("rating", "text"), ("summary", "text"),
+    ("opened_at", "timestamptz"), ("deadline_on", "date"), ("version", "integer"),
+    ("position", "bigint"), ("basis", "text"), ("reason_tags", "text"), ("status", "text"),
+    ("completed_at", "timestamptz"), ("completed_on", "date"), ("outcome", "text"),
+    ("actions", "text"), ("on_time", "boolean"), ("revisit_survey_id", "uuid"),
+    ("track", "text"), ("triaged_at", "timestamptz"), ("appeal", "text"),
+    ("appealed_by", "text"), ("appeal_reasons", "text"), ("appeal_grounds", "text"),
+    ("appeal_decided_by", "text"), ("appeal_decision_reasons", "text"),
+    ("revisit_attempt", "integer"), ("deadline_kept", "boolean")))
+#: A survey's changes in a batch, one element of its UPDATE's one array parameter, with the
+#: mask saying which of these it has (``bulk.patch_type``): every column ``_plan`` patches.
+SURVEY_CHANGE = bulk.patch_type("survey_change", ("survey_id", "uuid"), (
+    ("status", "text"), ("sent_at", "timestamptz"), ("channel", "text"),
+    ("send_at", "timestamptz"), ("expires_at", "timestamptz"),
+    ("answered_at", "timestamptz"), ("level", "text"), ("comment", "text"),
+    ("aspects", "jsonb"), ("via", "text"), ("answered_by", "text"), ("recorded_by", "text"),
+    ("verdict", "text"), ("staff_channel", "text"), ("reason_tags", "jsonb"),
+    ("closed_at", "timestamptz"), ("withdrawn_reason", "text"), ("version", "integer"),
+    ("position", "bigint")))
+#: A rectification's changes likewise.
+RECTIFICATION_CHANGE = bulk.patch_type("rectification_change", ("rectification_id", "uuid"), (
+    ("status", "text"), ("completed_at", "timestamptz"), ("completed_on", "date"),
+    ("outcome", "text"), ("actions", "text"), ("on_time", "boolean"),
+    ("revisit_survey_id", "uuid"), ("revisit_attempt", "integer"), ("track", "text"),
+    ("triaged_at", "timestamptz"), ("basis", "text"), ("deadline_on", "date"),
+    ("appeal", "text"), ("appealed_by", "text"), ("appeal_reasons", "text"),
+    ("appeal_grounds", "text"), ("appeal_decided_by", "text"),
+    ("appeal_decision_reasons", "text"), ("deadline_kept", "boolean"), ("version", "integer"),
+    ("position", "bigint")))
 
 DDL = [
     "CREATE TABLE IF NOT EXISTS surveys ("
@@ -83,6 +131,12 @@ DDL = [
     "ALTER TABLE rectifications ADD COLUMN IF NOT EXISTS deadline_kept boolean",
     "CREATE INDEX IF NOT EXISTS rectifications_appeals ON rectifications (center_id)"
     " WHERE appeal = 'pending'",
+    # A live batch's rows and changes, each as one composite (``bulk.RowType``: never
+    # altered, a new shape is a new name; a rebuild's switch leaves them in the live schema).
+    SURVEY_ROW.ddl,
+    RECTIFICATION_ROW.ddl,
+    SURVEY_CHANGE.ddl,
+    RECTIFICATION_CHANGE.ddl,
 ]
 
 def _uuid(value: Any) -> UUID | None:
@@ -241,6 +295,32 @@ CHANNEL = "SELECT 'sixstep_surveys_' || md5(current_schema())"
 NOTIFY = f"SELECT pg_notify(({CHANNEL}), '')"
 
 
+@dataclass(slots=True)
+class _Written:
+    """What a live batch writes to one table: its new rows (tuples of ``row_type``'s
+    fields) with the batch's later changes folded in, and the changes of rows of earlier
+    batches (``earlier``; ``patches``: every change of the batch, for a new row already
+    there)."""
+
+    table: str
+    key: str
+    rows: list[tuple[Any, ...]]
+    earlier: dict[UUID, dict[str, Any]]
+    #: ``earlier`` as ``change`` takes them (``bulk.patch_rows``).
+    earlier_rows: list[tuple[Any, ...]]
+    patches: dict[UUID, dict[str, Any]]
+    row_type: bulk.RowType
+    change: bulk.RowType
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A live batch's work that needs no database (``FeedbackViews.prepare``)."""
+
+    plan: _Plan
+    tables: list[_Written]
+
+
 class FeedbackViews:
     """Applies feedback events to ``surveys`` and ``rectifications`` in the consumer's
     transaction.
@@ -259,29 +339,47 @@ class FeedbackViews:
     def __init__(self) -> None:
         self._tables = bulk.Tables()
 
-    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
+    def prepare(self, events: Sequence[Envelope]) -> _Prepared:
+        """The batch's plan and its new rows folded (no database): made while the batch
+        before is applied (``shared.bus.consumer.Preparing``)."""
         plan = _plan(events)
-        # Steps ahead of their row's making: on the row only if an earlier batch made it.
-        await bulk.update_rows(conn, self._tables, "surveys", "survey_id", plan.early_survey)
-        await bulk.update_rows(conn, self._tables, "rectifications", "rectification_id",
-                               plan.early_rect)
-        for table, key, inserted, columns, status, patched, patches in (
+        tables = []
+        for table, key, inserted, columns, status, patched, patches, row_type, change in (
                 ("surveys", "survey_id", plan.surveys, SURVEY_COLUMNS, "requested",
-                 SURVEY_PATCHED, plan.survey_patch),
+                 SURVEY_PATCHED, plan.survey_patch, SURVEY_ROW, SURVEY_CHANGE),
                 ("rectifications", "rectification_id", plan.rectifications,
-                 RECTIFICATION_COLUMNS, "open", RECTIFICATION_PATCHED, plan.rect_patch)):
+                 RECTIFICATION_COLUMNS, "open", RECTIFICATION_PATCHED, plan.rect_patch,
+                 RECTIFICATION_ROW, RECTIFICATION_CHANGE)):
             rows, earlier = _fold(inserted, columns, status, patched, patches)
-            if rows:
-                names = (*columns, *patched)
-                written = {r[key] for r in await bulk.insert_rows(
-                    conn, self._tables, table, names,
-                    [tuple(row[c] for c in names) for row in rows],
-                    conflict=f"({key}) DO NOTHING", returning=(key,))}
-                if len(written) < len(rows):
-                    earlier = {**earlier, **{row[key]: patches[row[key]] for row in rows
-                                             if row[key] not in written
-                                             and patches.get(row[key])}}
-            await bulk.update_rows(conn, self._tables, table, key, earlier)
+            get = itemgetter(*row_type.columns)  # a row's values in its type's order
+            tables.append(_Written(table, key, [get(row) for row in rows], earlier,
+                                   bulk.patch_rows(change, earlier), patches, row_type,
+                                   change))
+        return _Prepared(plan, tables)
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope],
+                    prepared: object | None = None) -> None:
+        ready = prepared if isinstance(prepared, _Prepared) else self.prepare(events)
+        plan = ready.plan
+        # Steps ahead of their row's making: on the row only if an earlier batch made it.
+        await bulk.update_rows(conn, self._tables, "surveys", "survey_id", plan.early_survey,
+                               row_type=SURVEY_CHANGE)
+        await bulk.update_rows(conn, self._tables, "rectifications", "rectification_id",
+                               plan.early_rect, row_type=RECTIFICATION_CHANGE)
+        for t in ready.tables:
+            earlier, earlier_rows = t.earlier, t.earlier_rows
+            if t.rows:
+                written = {r[t.key] for r in await bulk.insert_rows(
+                    conn, self._tables, t.table, t.row_type.columns, t.rows,
+                    conflict=f"({t.key}) DO NOTHING", returning=(t.key,),
+                    row_type=t.row_type)}
+                if len(written) < len(t.rows):
+                    at = t.row_type.columns.index(t.key)  # its key's place, not assumed first
+                    earlier = {**earlier, **{row[at]: t.patches[row[at]] for row in t.rows
+                                             if row[at] not in written
+                                             and t.patches.get(row[at])}}
+                    earlier_rows = bulk.patch_rows(t.change, earlier)
+            await bulk.update_patched(conn, t.table, t.key, t.change, earlier_rows)
         if plan.surveys or plan.survey_patch or plan.early_survey:
             # The survey scheduler, idle until the next moment it knows of, wakes: a survey
             # requested or redirected may be due now (delivered at the commit).

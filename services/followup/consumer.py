@@ -88,7 +88,6 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
 from operator import itemgetter
@@ -221,6 +220,9 @@ RULED = frozenset({"RectificationOpened", "RectificationDeadlineRevised",
 #: The event types the rules do anything with, bar the residents' (read apart): a batch's
 #: other events (visits, hints, plans: ``IGNORED``) are only tracked.
 SEEN = FOLDED | RULED
+#: What ``residents.Residents.remember`` folds (intake's word about a resident: consent,
+#: erasure, care): asked of these alone, not of every event of a batch (a call each).
+RESIDENTS_WORD = frozenset({*residents.TYPES, "CareNeedChanged"})
 #: The two that can turn a case urgent (``is_urgent``: urgency, a deadline noted close).
 MAY_TURN_URGENT = frozenset({"ConcernsNoted", "DeadlineNoted"})
 #: What the rules read nothing of, of the events on their subjects (visits, hints taken or
@@ -336,14 +338,22 @@ class _Deferred:
             self.all_passed.set_result(None)
 
 
-@dataclass(frozen=True, slots=True)
 class _Before:
     """The batch a merged batch is applied in (``Merging``): the cases whose steps it ran
     (``cases``: the keys its steps were run under) and its answers (``answers``: what it
     waits on, every command of it sent)."""
 
-    cases: frozenset[UUID]
-    answers: asyncio.Future[Any]
+    __slots__ = ("answers", "cases", "refused")
+
+    def __init__(self, cases: frozenset[UUID], answers: asyncio.Future[Any]) -> None:
+        self.cases = cases
+        self.answers = answers
+        #: Why it did not stand, once its answers are in and looked at ("" : it stood; None:
+        #: not looked at yet). Each merged case asks (``stood``): the answers were walked
+        #: once a case, every outcome of the batch each time (~220 a case, 75,000 walks in a
+        #: 16,000-event drain of ``benchmarks/consumers.py``), and each ask waited a turn of
+        #: the loop on answers already in.
+        self.refused: str | None = None
 
     async def stood(self) -> None:
         """Once its answers are in: raised if any was a refusal. A merged batch's steps of a
@@ -353,12 +363,22 @@ class _Before:
         behind it would cancel a check never stored, a handover move it, and so on. Refused,
         the merged batch is handed back (nothing of it stands) and applied after the batch
         before again."""
-        await asyncio.wait((self.answers,))
-        if self.answers.cancelled():
-            raise _BeforeRefused("the batch before was stopped")
-        for outcome in _outcomes(self.answers.result()):
-            if isinstance(outcome, BaseException):
-                raise _BeforeRefused(f"the batch before was refused: {outcome!r}"[:300])
+        if not self.answers.done():
+            await asyncio.wait((self.answers,))
+        if self.refused is None:
+            self.refused = _refusal(self.answers)
+        if self.refused:
+            raise _BeforeRefused(self.refused)
+
+
+def _refusal(answers: asyncio.Future[Any]) -> str:
+    """Why a batch's settled ``answers`` do not stand (its first refusal), or "" when they do."""
+    if answers.cancelled():
+        return "the batch before was stopped"
+    for outcome in _outcomes(answers.result()):
+        if isinstance(outcome, BaseException):
+            return f"the batch before was refused: {outcome!r}"[:300]
+    return ""
 
 
 def _outcomes(settled: Any) -> Iterable[Any]:
@@ -460,7 +480,8 @@ class Rules:
         before = _BEFORE.get()
         refs, known, planned = await _read(conn, events)
         for e in events:
-            known.remember(e)  # the whole batch: a rule plans with the latest word
+            if e.type in RESIDENTS_WORD:
+                known.remember(e)  # the whole batch: a rule plans with the latest word
         per_case: dict[UUID, list[tuple[Envelope, Effect]]] = defaultdict(list)
         linked: dict[UUID, UUID] | None = None  # the batch's links of steps to cases
         for e in events:

@@ -214,8 +214,15 @@ async def upsert_timers(conn: asyncpg.Connection | asyncpg.Pool,
     the schedulers' ticks (in due order) write the same timers, and two statements taking
     them in opposite orders deadlocked (PostgreSQL failed one of them)."""
     if rows:
-        ids, kinds, fires, versions = zip(*sorted(rows, key=lambda r: r[0]), strict=True)
-        await conn.execute(UPSERT_TIMER, list(ids), list(kinds), list(fires), list(versions))
+        await conn.execute(UPSERT_TIMER, *timer_columns(rows))
+
+
+def timer_columns(rows: Sequence[tuple[UUID, str, datetime | None, int]]
+                  ) -> tuple[list[Any], ...]:
+    """``UPSERT_TIMER``'s four arrays for ``rows`` (not empty), in the order of their ids
+    (``upsert_timers``)."""
+    return tuple(list(column) for column in zip(*sorted(rows, key=lambda r: r[0]),
+                                                strict=True))
 
 
 def _at(value: str | None) -> datetime | None:
@@ -291,6 +298,21 @@ class _Plan:
     early: set[int] = field(default_factory=set)
     timers: dict[UUID, tuple[UUID, str, datetime | None, int]] = field(default_factory=dict)
     others: list[Envelope] = field(default_factory=list)
+    #: What the live statements send (``sending``), built once.
+    _sent: _Sending | None = None
+
+    def sending(self) -> _Sending:
+        """The rows the live statements send for this plan, built the first time it is
+        asked: by ``WorklistProjection.prepare``, while the batch before waits on
+        PostgreSQL, or else by ``apply``. Pure; the plan stays as it was."""
+        if self._sent is None:
+            updates = self.updates
+            self._sent = _Sending(
+                _new_followups(self.scheduled) if self.scheduled else [],
+                with_since(updates) if updates and not self.early and rising(updates)
+                else None,
+                timer_columns(list(self.timers.values())) if self.timers else None)
+        return self._sent
 
     def timer(self, row: tuple[UUID, str, datetime | None, int]) -> None:
         """An aggregate's timer, the newest version winning as the upsert's guard makes it
@@ -299,6 +321,19 @@ class _Plan:
         known = self.timers.get(row[0])
         if known is None or known[3] <= row[3]:
             self.timers[row[0]] = row
+
+
+@dataclass(slots=True)
+class _Sending:
+    """A plan's rows as the live statements take them (``_Plan.sending``)."""
+
+    #: New follow-ups (``SCHEDULED_ROW``), the first of each.
+    scheduled: list[tuple[Any, ...]]
+    #: ``UPDATE_FOLLOWUPS``' rows when each follow-up's changes rise in version and none is
+    #: ahead of its scheduling (no read first); None: read the versions first.
+    changes: list[tuple[Any, ...]] | None
+    #: ``UPSERT_TIMER``'s arrays; None: no timer changed.
+    timers: tuple[list[Any], ...] | None
 
 
 def _iso_date(value: str) -> date:
@@ -440,8 +475,11 @@ class WorklistProjection:
         return plan
 
     def prepare(self, events: Sequence[Envelope]) -> _Plan:
-        """The batch's plan (no database): made while the batch before is applied."""
-        return self._plan(events)
+        """The batch's plan and the rows its statements send (no database): made while the
+        batch before is applied."""
+        plan = self._plan(events)
+        plan.sending()
+        return plan
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope],
                     prepared: object | None = None) -> None:
@@ -459,14 +497,14 @@ class WorklistProjection:
             else:
                 await self._obligation(conn, e)
         await self._watch(conn, watched)
+        sending = plan.sending()
         inserted: set[UUID] = set()
-        if plan.scheduled:
+        if sending.scheduled:
             inserted = {r["follow_up_id"] for r in await bulk.insert_rows(
-                conn, self._tables, "followups", SCHEDULED_COLUMNS,
-                _new_followups(plan.scheduled),
+                conn, self._tables, "followups", SCHEDULED_COLUMNS, sending.scheduled,
                 returning=("follow_up_id",) if plan.early else (), row_type=SCHEDULED_ROW)}
         updates = plan.updates  # (the plan stays whole: a batch tried again takes it again)
-        if updates and not plan.early and rising(updates):
+        if sending.changes is not None:
             # Without reading the rows first: each follow-up's changes rise in version, so
             # event by event a row older than the first takes them all, and one at or past
             # it none (it is past the first while a later one of the batch still applies
@@ -474,7 +512,7 @@ class WorklistProjection:
             # then). Every row changed: done. Else (a row at or past the first, or none for
             # an update), the rows are read as below; those this UPDATE changed are at
             # their last version now and take nothing more.
-            rows = with_since(updates)
+            rows = sending.changes
             if await bulk.changed_rows(conn, UPDATE_FOLLOWUPS, rows) == len(rows):
                 updates = []
         if updates:
@@ -494,7 +532,8 @@ class WorklistProjection:
                     applied.append(update)
             if applied:
                 await bulk.send_rows(conn, UPDATE_FOLLOWUPS, with_since(applied))
-        await upsert_timers(conn, list(plan.timers.values()))
+        if sending.timers is not None:
+            await conn.execute(UPSERT_TIMER, *sending.timers)
 
     async def copy_apply(self, conn: asyncpg.Connection, events: Sequence[Envelope]) -> None:
         plan = self._plan(events)

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
@@ -186,6 +187,12 @@ class _Prepared:
     plan: _Plan
     #: The plan folded (:func:`_fold`): rows of the cases it opens, patches of the others.
     folded: tuple[dict[UUID, dict[str, Any]], dict[UUID, dict[str, Any]]]
+    #: What the statements send when every step is new: the steps ahead of their case's
+    #: opening (``CASE_CHANGE``), the opened cases' rows (``CASE_ROW``), the other cases'
+    #: patches (``CASE_CHANGE``).
+    early_rows: list[tuple[Any, ...]]
+    opened_rows: list[tuple[Any, ...]]
+    patch_rows: list[tuple[Any, ...]]
 
 
 def _own(events: Sequence[Envelope]) -> list[Envelope]:
@@ -244,13 +251,17 @@ def _counted(patches: dict[UUID, dict[str, Any]]) -> dict[UUID, dict[str, Any]]:
             for case_id, patch in patches.items()}
 
 
-async def _update(conn: asyncpg.Connection, tables: bulk.Tables,
-                  patches: dict[UUID, dict[str, Any]]) -> set[UUID]:
-    """The patches applied to ``cases``; the cases that had no row (looked up only when
-    fewer rows changed than there were patches)."""
-    changed = await bulk.update_rows(conn, tables, "cases", "case_id", patches,
-                                     CASE_EXPRESSIONS, also="projected_at = clock_timestamp()",
-                                     row_type=CASE_CHANGE)
+async def _update(conn: asyncpg.Connection, patches: dict[UUID, dict[str, Any]],
+                  rows: list[tuple[Any, ...]] | None = None) -> set[UUID]:
+    """The patches applied to ``cases`` (sent as ``rows``, :func:`bulk.patch_rows` of them,
+    when built ahead); the cases that had no row (looked up only when fewer rows changed
+    than there were patches)."""
+    if not patches:
+        return set()
+    changed = await bulk.update_patched(
+        conn, "cases", "case_id", CASE_CHANGE,
+        bulk.patch_rows(CASE_CHANGE, patches) if rows is None else rows, CASE_EXPRESSIONS,
+        also="projected_at = clock_timestamp()")
     if changed == len(patches):
         return set()
     there = await conn.fetch("SELECT case_id FROM cases WHERE case_id = ANY($1::uuid[])",
@@ -278,6 +289,12 @@ def _opened_row(opened: tuple[Any, ...]) -> dict[str, Any]:
                opened_at=opened_at, updated_at=opened_at, reopen_count=0, version=version,
                position=position)
     return row
+
+
+def _case_rows(opened: dict[UUID, dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The opened cases' rows (:func:`_fold`) as the live INSERT sends them (``CASE_ROW``)."""
+    get = itemgetter(*CASE_COLUMNS)
+    return [get(row) for row in opened.values()]
 
 
 def _fold(plan: _Plan) -> tuple[dict[UUID, dict[str, Any]], dict[UUID, dict[str, Any]]]:
@@ -319,7 +336,10 @@ class CaseProjection:
         consumer makes it while the batch before is applied; no database)."""
         own = _own(events)
         plan = _plan(own, timeline=False)
-        return _Prepared(own, [_step(e) for e in own], plan, _fold(plan))
+        opened, patches = folded = _fold(plan)
+        return _Prepared(own, [_step(e) for e in own], plan, folded,
+                         bulk.patch_rows(CASE_CHANGE, _counted(plan.early)),
+                         _case_rows(opened), bulk.patch_rows(CASE_CHANGE, patches))
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[Envelope],
                     prepared: object | None = None) -> None:
@@ -332,32 +352,38 @@ class CaseProjection:
         new = {(r["case_id"], r["version"]) for r in await bulk.insert_rows(
             conn, self._tables, "case_timeline", TIMELINE_COLUMNS, ready.steps,
             returning=("case_id", "version"), row_type=TIMELINE_ROW)}
-        # Every step new (own holds each once): the plan made ahead stands.
+        # Every step new (own holds each once): the plan made ahead stands, and the rows
+        # built with it.
+        early_rows: list[tuple[Any, ...]] | None = None
+        opened_rows: list[tuple[Any, ...]] | None = None
+        patch_rows: list[tuple[Any, ...]] | None = None
         if len(new) == len(own):
             plan, (opened, patches) = ready.plan, ready.folded
+            early_rows, opened_rows, patch_rows = (ready.early_rows, ready.opened_rows,
+                                                   ready.patch_rows)
         else:
             plan = _plan([e for e in own if (e.case_id, e.aggregate_version) in new],
                          timeline=False)
             opened, patches = _fold(plan)
         # Steps ahead of their case's opening: on the row only if it is there already.
-        ignored = await _update(conn, self._tables, _counted(plan.early))
+        ignored = await _update(conn, _counted(plan.early), early_rows)
         # The cases this batch opens, each with its later steps of the batch folded in: one
         # row written once, not inserted and then updated. A case already there (its
         # CaseOpened new to the timeline, its row not) keeps its row, as the INSERT's
         # ON CONFLICT DO NOTHING kept it, and gets the batch's steps as a patch.
         if opened:
             written = {r["case_id"] for r in await bulk.insert_rows(
-                conn, self._tables, "cases", CASE_COLUMNS, [
-                    tuple(row[c] for c in CASE_COLUMNS) for row in opened.values()],
+                conn, self._tables, "cases", CASE_COLUMNS,
+                _case_rows(opened) if opened_rows is None else opened_rows,
                 conflict="(case_id) DO NOTHING", returning=("case_id",), row_type=CASE_ROW)}
             if len(written) < len(opened):
-                patches = {**patches, **{
+                patches, patch_rows = {**patches, **{
                     case_id: {"reopen_count": 0, **plan.patches[case_id]}
                     for case_id in opened if case_id not in written
-                    and plan.patches.get(case_id)}}
+                    and plan.patches.get(case_id)}}, None
         # One UPDATE ... FROM unnest for the cases of earlier batches, whatever their
-        # shapes of change (``bulk.update_rows``).
-        ignored |= await _update(conn, self._tables, patches)
+        # shapes of change (``bulk.update_patched``).
+        ignored |= await _update(conn, patches, patch_rows)
         _note_ignored(ignored)
         await hint_rows.upsert(conn, events)
 
@@ -369,7 +395,7 @@ class CaseProjection:
         await bulk.copy_rows(conn, "cases", CASE_COLUMNS, new.values())
         # The steps ahead of an opening here change nothing: were the case opened in an
         # earlier batch, the COPY above failed and the live handler applies the batch.
-        ignored = set(plan.early) | await _update(conn, self._tables, earlier)
+        ignored = set(plan.early) | await _update(conn, earlier)
         await bulk.copy_records(conn, "case_timeline", TIMELINE_COLUMNS, plan.timeline)
         _note_ignored(ignored)
         await hint_rows.upsert(conn, events)  # a few rows a day: the live upsert will do

@@ -50,7 +50,7 @@ from shared.analytics.reading import (
     replay_consumer_config,
     subject_matches,
 )
-from shared.bus.jetstream import connect, partition_of
+from shared.bus.jetstream import connect, not_its_subject, partition_of
 from shared.contracts import REGISTRY, Envelope
 from shared.contracts.decoding import decode_envelope
 from shared.runtime.cpus import usable_cpus
@@ -446,6 +446,11 @@ class Replay:
                         continue
                     try:
                         envelope, stored_version = decode(data)
+                        # another service's event under a service's own subject (a forgery
+                        # its NATS user could publish): unreadable, never applied
+                        forged = not_its_subject(subject, envelope.service, envelope.type)
+                        if forged is not None:
+                            raise ValueError(forged)
                     except CONVERSION_ERRORS as exc:
                         batch.undecodable.append(Unreadable.of(seq, data, exc))
                         batch.undecodable_subjects.append(subject)

@@ -56,6 +56,7 @@ from shared.bus.jetstream import (
     STREAM_CREATED,
     dead_letter_stream,
     dead_letter_subject,
+    not_its_subject,
     older_dead_letter_subject,
 )
 from shared.contracts import REGISTRY, Envelope
@@ -112,7 +113,9 @@ class DeadLetter:
                 dead_letter_subject(settings, self.consumer),
                 older_dead_letter_subject(settings, self.consumer)):
             return None
-        return (f"it was published on {self.written_on}, not on its consumer's "
+        # The subject is the writer's to choose (any tokens under its own): redacted, as the
+        # letter's Sixstep-Subject is, since the reason goes to the log and the operator.
+        return (f"it was published on {redact(self.written_on[:200])}, not on its consumer's "
                 f"{dead_letter_subject(settings, self.consumer)}: another service's user wrote "
                 "it")
 
@@ -215,14 +218,33 @@ async def log_info(js: JetStreamContext, settings: Settings) -> StreamInfo | Non
         return None
 
 
+def selects(filters: Sequence[str], subject: str) -> bool:
+    """Whether one of a consumer's filter subjects (NATS wildcards: ``*`` one token, ``>``
+    the rest) takes ``subject``."""
+    tokens = subject.split(".")
+    for wanted in filters:
+        parts = wanted.split(".")
+        if parts[-1] == ">":
+            if len(tokens) >= len(parts) and all(
+                    p in ("*", t) for p, t in zip(parts[:-1], tokens, strict=False)):
+                return True
+        elif len(parts) == len(tokens) and all(
+                p in ("*", t) for p, t in zip(parts, tokens, strict=True)):
+            return True
+    return False
+
+
 async def logged_event(js: JetStreamContext, settings: Settings, log_stream: StreamInfo | None,
-                       letter: DeadLetter) -> tuple[bytes | None, str | None]:
+                       letter: DeadLetter, filters: Sequence[str] | None = None,
+                       ) -> tuple[bytes | None, str | None]:
     """The log's event that ``letter`` names (its bytes), or why the letter is not it.
 
     The letter must be on its consumer's service's subject (``written_by_another``), name
     the event stream as it is (made when the letter says), a sequence the log still holds,
-    and that event's subject and bytes. The reason says which, with no payload (types and
-    subjects are codes)."""
+    and that event's subject and bytes; given its consumer's ``filters`` (the subjects its
+    code reads, never the durable's config on the server, which any service's user may
+    change), the event must be on one of them. The reason says which, with no payload
+    (types and subjects are codes)."""
     name, at = settings.stream_name, letter.stream_seq
     another = letter.written_by_another(settings)
     if another is not None:
@@ -250,11 +272,18 @@ async def logged_event(js: JetStreamContext, settings: Settings, log_stream: Str
             return None, f"the log no longer holds stream seq {at}: it cannot be checked"
         raise
     if logged.subject != letter.subject:
-        return None, (f"the log's event at stream seq {at} is on {logged.subject}, "
+        return None, (f"the log's event at stream seq {at} is on {redact(logged.subject[:200])}, "
                       f"the letter says {redact(letter.subject[:200]) or 'none'}")
     if (logged.data or b"") != letter.data:
         return None, (f"its bytes are not the log's event at stream seq {at} (the log: "
                       f"{_type_of(logged.data or b'')}, the letter: {_type_of(letter.data)})")
+    if filters is not None and not selects(filters, logged.subject):
+        # The live consumer never reads it: a service's own subject carrying another's event
+        # type (``sixstep.feedback.CaseResolved``), which its handler takes by type alone.
+        return None, (f"the log's event at stream seq {at} is on "
+                      f"{redact(logged.subject[:200])}, which none of consumer "
+                      f"{base_consumer(letter.consumer)}'s subjects take: its consumer never "
+                      "reads it")
     return logged.data or b"", None
 
 
@@ -303,7 +332,8 @@ def _case_of(letter: DeadLetter) -> str | None:
 
 async def replay_dead_letters(nc: NATS, pool: asyncpg.Pool, settings: Settings,
                               consumer: str, handler: Handler,
-                              seqs: Sequence[int] | None = None) -> ReplayReport:
+                              seqs: Sequence[int] | None = None, *,
+                              filters: Sequence[str] | None = None) -> ReplayReport:
     """Apply ``consumer``'s dead letters through ``handler``, each once, and delete the applied.
 
     Named without a partition suffix, ``consumer`` covers its partitioned durables too
@@ -315,7 +345,11 @@ async def replay_dead_letters(nc: NATS, pool: asyncpg.Pool, settings: Settings,
     What is applied is the log's event at the letter's stream sequence: a letter that is not
     it (``logged_event``: forged, of another stream, its event no longer in the log) is
     refused and kept, and holds nothing back (a forged letter naming a case must not stop
-    that case's true letters)."""
+    that case's true letters). ``filters``: the subjects the consumer's code reads (the
+    /ops route gives them, ``Runtime.filters_for``); an event on none of them is refused
+    too, the log's own though it is (redteam128: a service's user published another
+    service's event type on its own log subject, then a letter of its own consumer for it;
+    the handler, which acts on the type, applied it)."""
     report = ReplayReport(consumer)
     js = nc.jetstream()
     stream = dead_letter_stream(settings)
@@ -329,7 +363,7 @@ async def replay_dead_letters(nc: NATS, pool: asyncpg.Pool, settings: Settings,
     waits_behind: dict[str, int] = {}  # case -> the dead letter it must not overtake
     log_stream = await log_info(js, settings)
     for letter in letters:
-        logged, unlike = await logged_event(js, settings, log_stream, letter)
+        logged, unlike = await logged_event(js, settings, log_stream, letter, filters)
         if logged is None:
             report.refused.append({"seq": letter.seq, "reason": f"not the log's event: {unlike}"})
             log.warning("deadletter.refused", consumer=letter.consumer, seq=letter.seq,
@@ -342,12 +376,19 @@ async def replay_dead_letters(nc: NATS, pool: asyncpg.Pool, settings: Settings,
                 f"waits behind dead letter {waits_behind[case]} of its case")})
             continue
         try:
-            envelope = letter.envelope()
+            decoded = decode_envelope(letter.data)
+            envelope = REGISTRY.current(decoded)
         except (ValidationError, LookupError, ValueError) as exc:
             report.failed.append({"seq": letter.seq,
                                   "reason": f"undecodable: {type(exc).__name__}"})
             if case is not None:
                 waits_behind[case] = letter.seq
+            continue
+        forged = not_its_subject(letter.subject, decoded.service, decoded.type)
+        if forged is not None:  # the log's event, but not what its subject's writer may say
+            report.refused.append({"seq": letter.seq, "reason": f"not the log's event: {forged}"})
+            log.warning("deadletter.refused", consumer=letter.consumer, seq=letter.seq,
+                        stream_seq=letter.stream_seq, reason=forged)
             continue
         try:
             with structlog.contextvars.bound_contextvars(

@@ -21,19 +21,28 @@ import asyncio
 import contextlib
 import dataclasses
 import math
+import time
 from datetime import timedelta
+from typing import Any
 
 import orjson
 import structlog
 from nats.aio.client import Client as NATS
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    DiscardPolicy,
+    KeyValueConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+    StreamInfo,
+)
 from nats.js.client import JetStreamContext
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
 from nats.js.kv import KeyValue
 
 from shared.bus.connection import when_reconnected
 from shared.kernel.tasks import cancel_and_wait
-from shared.security.revocations import RevokedTokens, revocation_key
+from shared.security.revocations import RevokedTokens, is_revocation_key, revocation_key
 from shared.settings import Settings
 
 log = structlog.get_logger("sixstep.auth")
@@ -41,6 +50,10 @@ bus_log = structlog.get_logger("sixstep.bus")
 
 #: The least a revocation is kept on the bus: an identity provider's tokens may outlive ours.
 MIN_KEEP = timedelta(hours=12)
+
+
+#: The largest message the bucket takes (headers and value), bytes.
+MAX_MESSAGE = 1024
 
 
 def bucket_name(settings: Settings) -> str:
@@ -76,6 +89,9 @@ def bucket_stream_config(settings: Settings) -> StreamConfig:
         max_msgs=-1,
         max_bytes=-1,
         max_consumers=-1,
+        # a sign-out's message is some 30 bytes: any service's 1 MB ones (500 of them in 4 s)
+        # filled the JetStream store the event log shares, and each start read them whole
+        max_msg_size=MAX_MESSAGE,
         discard=DiscardPolicy.NEW,
         duplicate_window=min(120.0, keep),
         allow_direct=True,
@@ -93,11 +109,64 @@ def bucket_differs(current: StreamConfig, wanted: StreamConfig) -> list[str]:
         ("num_replicas", current.num_replicas != wanted.num_replicas),
         ("max_age", (current.max_age or 0) != (wanted.max_age or 0)),
         ("max_msgs_per_subject", current.max_msgs_per_subject != wanted.max_msgs_per_subject),
+        ("max_msg_size", current.max_msg_size != wanted.max_msg_size),
         ("allow_rollup_hdrs", bool(current.allow_rollup_hdrs)),
         ("allow_msg_ttl", bool(current.allow_msg_ttl)),
         ("deny_delete", not current.deny_delete),
         ("deny_purge", not current.deny_purge),
     ) if differs]
+
+
+def remake_bucket(settings: Settings) -> str:
+    """The bucket ``ops apply`` keeps a bucket's entries in while it makes it again (only the
+    operators' user writes it): what a run cut short, or a service's start in between,
+    would otherwise have lost."""
+    return f"{bucket_name(settings)}_again"
+
+
+#: The remake bucket's last key (no token's key has an ``=``): every entry is in, and the
+#: number the bucket's stream goes on from.
+_COMPLETE = "=complete"
+
+
+class BucketBeingRemade(RuntimeError):
+    """``sixstep ops apply`` is making the bucket again (or a run of it was cut short): a
+    start that read it now would miss revocations, one that made it would empty it."""
+
+
+async def being_remade(js: JetStreamContext, settings: Settings) -> bool:
+    try:
+        await js.stream_info(f"KV_{remake_bucket(settings)}")
+    except NotFoundError:
+        return False
+    return True
+
+
+def _remade_error(settings: Settings) -> BucketBeingRemade:
+    return BucketBeingRemade(
+        f"the bucket {bucket_name(settings)} is being made again (KV_{remake_bucket(settings)} "
+        "holds its entries meanwhile): sixstep ops apply ends it")
+
+
+async def _entries(kv: KeyValue, *, values: bool = False) -> dict[str, Any]:
+    """Each key's message time, or (``values``: the remake bucket's) its value."""
+    watcher = await kv.watchall()
+    entries: dict[str, Any] = {}
+    try:
+        while (entry := await watcher.updates(timeout=10.0)) is not None:
+            entries[entry.key] = (entry.value or b"{}" if values else
+                                  entry.created.timestamp() if entry.created else time.time())
+    finally:
+        await watcher.stop()
+    return entries
+
+
+async def _publish_all(js: JetStreamContext, subject: str, values: dict[str, bytes]) -> None:
+    """``subject.<key>`` = value for each, their acks awaited 500 at a time."""
+    keys = list(values)
+    for i in range(0, len(keys), 500):
+        await asyncio.gather(*(js.publish(f"{subject}.{key}", values[key])
+                               for key in keys[i:i + 500]))
 
 
 async def ensure_bucket(js: JetStreamContext, settings: Settings, *, align: bool = True) -> str:
@@ -107,55 +176,103 @@ async def ensure_bucket(js: JetStreamContext, settings: Settings, *, align: bool
     bucket but not update it, docs/security.md).
 
     A stream made with ``allow_msg_ttl`` (nats-py's ``create_key_value``, before stop 56)
-    cannot lose it by an update (the server refuses): it is made again, its entries read
-    first and put back (each then kept a keep time from now, never less than before). A
-    sign-out taken in between is refused by the replicas that saw it, not by a replica
-    started after, and a running replica sees new ones again once nats-py has made its watch
-    again (some 20 s); run it when no one signs out, as any ``ops apply``."""
+    cannot lose it by an update (the server refuses): it is made again, its entries put back
+    (each then kept a keep time from now, never less than before). They are first written to
+    the bucket :func:`remake_bucket` (then ``=complete``), and only then is the old stream
+    deleted: a run cut short, or two at once, lose none (the next run, finding it complete,
+    goes on from it); while it exists a service neither makes the bucket nor reads it as
+    whole (``BucketBeingRemade``: its start waits, then exits 2). A sign-out taken in
+    between is refused by the replicas that saw it, and a running replica sees new ones
+    again once nats-py has made its watch again (some 20 s)."""
     wanted = bucket_stream_config(settings)
     name = bucket_stream(settings)
+    remaking = await being_remade(js, settings)
+    if remaking and not align:
+        raise _remade_error(settings)
+    info = await _stream_info(js, name)
+    if not remaking:
+        if info is None:
+            await js.add_stream(wanted)
+            return "created"
+        changed = bucket_differs(info.config, wanted)
+        if not changed:
+            return "unchanged"
+        if not align:
+            bus_log.warning("bus.stream_differs", stream=name, fields=changed,
+                            fix="sixstep ops apply")
+            return f"differs: {', '.join(changed)}"
+        if not info.config.allow_msg_ttl:
+            await js.update_stream(wanted)
+            return f"updated: {', '.join(changed)}"
+    return await _make_again(js, settings, info)
+
+
+async def _stream_info(js: JetStreamContext, name: str) -> StreamInfo | None:
     try:
-        info = await js.stream_info(name)
+        return await js.stream_info(name)
     except NotFoundError:
-        await js.add_stream(wanted)
-        return "created"
-    changed = bucket_differs(info.config, wanted)
-    if not changed:
-        return "unchanged"
-    if not align:
-        bus_log.warning("bus.stream_differs", stream=name, fields=changed,
-                        fix="sixstep ops apply")
-        return f"differs: {', '.join(changed)}"
-    if not info.config.allow_msg_ttl:
-        await js.update_stream(wanted)
-        return f"updated: {', '.join(changed)}"
-    kv = await js.key_value(bucket_name(settings))
-    entries: list[tuple[str, float]] = []
-    watcher = await kv.watchall()
+        return None
+
+
+async def _make_again(js: JetStreamContext, settings: Settings, info: StreamInfo | None
+                      ) -> str:
+    wanted = bucket_stream_config(settings)
+    name = bucket_stream(settings)
+    changed = bucket_differs(info.config, wanted) if info is not None else ["missing"]
+    again = await js.create_key_value(config=KeyValueConfig(
+        bucket=remake_bucket(settings), history=1, storage=StorageType.FILE,
+        replicas=settings.stream_replicas))
+    # read only when a run cut short left some: a watch is not ended by its stop (nats-py
+    # 2.16): kept, on the bucket written next, it held 4 kB a message (400 MB for 100,000)
+    remade = await js.stream_info(f"KV_{remake_bucket(settings)}")
+    kept = await _entries(again, values=True) if remade.state.messages else {}
+    if _COMPLETE not in kept:  # a run cut short before this point left the old one whole
+        info = await _stream_info(js, name)  # as it is now: another run may have made it
+        if info is None:
+            raise _remade_error(settings)  # nothing to make it from: said, never emptied
+        kept = {key: at for key, at in (await _entries(
+            await js.key_value(bucket_name(settings)))).items() if is_revocation_key(key)}
+        await _publish_all(js, f"$KV.{remake_bucket(settings)}", {  # a revocation's start
+            key: orjson.dumps({"at": at}) for key, at in kept.items()})
+        # numbered on from the old one: a replica's watch (an ordered consumer) made again
+        # by nats-py after it lost the stream asks for the next sequence the old one would
+        # have had (from 1, it would have missed every sign-out until the numbers caught up)
+        first_seq = info.state.last_seq + 1
+        await again.put(_COMPLETE, orjson.dumps({"first_seq": first_seq}))
+    else:  # a run cut short after: the remake bucket holds every entry
+        first_seq = int(orjson.loads(kept.pop(_COMPLETE))["first_seq"])
+        kept = {key: float(orjson.loads(value)["at"]) for key, value in kept.items()}
+    # deleted only as it is now: a run at once, that found the old one, deleted a new one
+    # another had made and was filling (5,000 of 5,000 entries lost)
+    if (now := await _stream_info(js, name)) is not None and bucket_differs(now.config, wanted):
+        with contextlib.suppress(NotFoundError):
+            await js.delete_stream(name)
     try:
-        while (entry := await watcher.updates(timeout=10.0)) is not None:
-            at = entry.created.timestamp() if entry.created else math.inf
-            entries.append((entry.key, at))
-    finally:
-        await watcher.stop()
-    # numbered on from the old one: a replica's watch (an ordered consumer) made again by
-    # nats-py after it lost the stream asks for the next sequence the old one would have had
-    # (from 1, it would have missed every sign-out until the numbers caught up)
-    await js.delete_stream(name)
-    await js.add_stream(dataclasses.replace(wanted, first_seq=info.state.last_seq + 1))
+        await js.add_stream(dataclasses.replace(wanted, first_seq=first_seq))
+    except BadRequestError:  # there already: made by another run at once (or a service)
+        made = await js.stream_info(name)
+        if changed_now := bucket_differs(made.config, wanted):
+            raise RuntimeError(f"{name} was made meanwhile, not as sixstep makes it "
+                               f"({', '.join(changed_now)}): run sixstep ops apply again"
+                               ) from None
     keep = keep_s(settings)
-    for key, at in entries:  # its exp for a reader (and a replica of before stop 56)
-        await js.publish(f"$KV.{bucket_name(settings)}.{key}",
-                         orjson.dumps({"exp": min(at + keep, 1e18)}))
-    return f"made again: {', '.join(changed)} ({len(entries)} entries)"
+    await _publish_all(js, f"$KV.{bucket_name(settings)}", {  # exp for a reader (and a
+        key: orjson.dumps({"exp": min(float(at) + keep, 1e18)})  # replica before stop 56)
+        for key, at in kept.items()})
+    with contextlib.suppress(NotFoundError):
+        await js.delete_stream(f"KV_{remake_bucket(settings)}")
+    return f"made again: {', '.join(changed)} ({len(kept)} entries)"
 
 
 async def revoked_bucket(nc: NATS, settings: Settings) -> KeyValue:
-    """The bucket, made when missing (idempotent: every service's start asks for it)."""
+    """The bucket, made when missing (idempotent: every service's start asks for it); not
+    while ``ops apply`` makes it again (``BucketBeingRemade``: it would be made empty)."""
     js = nc.jetstream()
     try:
         return await js.key_value(bucket_name(settings))
     except Exception:  # missing: made now (two starting at once make the same config)
+        if await being_remade(js, settings):
+            raise _remade_error(settings) from None
         await js.add_stream(bucket_stream_config(settings))
         return await js.key_value(bucket_name(settings))
 
@@ -169,7 +286,10 @@ async def revoke(nc: NATS, settings: Settings, token_id: str, expires: float) ->
 def _apply(revoked: RevokedTokens, entry: KeyValue.Entry, keep: float) -> None:
     """Any message on a key revokes it (a put whatever its value, a delete or purge
     marker: anyone who may sign out may write them), until the message's own time plus the
-    bucket's keep time."""
+    bucket's keep time. A key no token has (``is_revocation_key``) is not held: it would be
+    memory only, up to 4 kB a key a replica, of what any service may write."""
+    if not is_revocation_key(entry.key):
+        return
     if entry.created is None:
         revoked.add(entry.key, math.inf, within_s=keep)
     else:
@@ -214,6 +334,8 @@ async def load_and_watch(nc: NATS, settings: Settings, revoked: RevokedTokens
                     if not checked:  # made when missing; one made the old way is said
                         checked.append(await ensure_bucket(nc.jetstream(), settings,
                                                            align=False))
+                        if checked[0].startswith("differs: "):
+                            revoked.bucket_differs = checked[0][len("differs: "):].split(", ")
                     kv = await revoked_bucket(nc, settings)
                     watcher = await kv.watchall()
                     watching[:] = [watcher]
@@ -223,6 +345,9 @@ async def load_and_watch(nc: NATS, settings: Settings, revoked: RevokedTokens
                             if entry is KeyValue.KeyWatcher.STOP_ITER:  # stopped: watch_again
                                 break
                             if entry is None:  # the bucket as it was, all delivered
+                                if not loaded.done() and await being_remade(
+                                        nc.jetstream(), settings):  # only part of it, maybe
+                                    raise _remade_error(settings)
                                 revoked.loaded = True
                                 if not loaded.done():
                                     loaded.set_result(None)

@@ -135,7 +135,24 @@ def main() -> None:
         # NATS refused the sign-in (shared.bus.connection.SignInRefused): said in one line,
         # no URL (it may hold the password), exit 2 as for a server that does not answer.
         # By name: importing nats here would slow every command's start.
-        if type(exc).__name__ != "SignInRefused":
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        if type(exc).__name__ == "SignInRefused":
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        if _refused_settings(exc):
+            # The settings refused (production's development keys, a value that does not
+            # parse): the settings at fault in one line, as a service's start says them; not
+            # a traceback of pydantic's, whose text quotes the values given.
+            from shared.settings import settings_problem
+
+            print(f"error: the settings are refused: {settings_problem(exc)}", file=sys.stderr)
+            raise SystemExit(2) from None
+        raise
+
+
+def _refused_settings(exc: Exception) -> bool:
+    """Whether ``exc`` is the settings refused: pydantic's ValidationError of ``Settings`` or
+    pydantic-settings' SettingsError (an environment value it cannot parse). By name, as
+    above."""
+    name = type(exc).__name__
+    return name == "SettingsError" or (name == "ValidationError"
+                                       and getattr(exc, "title", "") == "Settings")

@@ -40,7 +40,7 @@ from shared.runtime.calendars import (
     ClockAheadUntilRefused,
 )
 from shared.runtime.replan_pending import ReplanPendingPublic
-from shared.settings import Settings
+from shared.settings import Settings, without_password
 
 calendar = typer.Typer(help="The working-day calendar: coverage per center, reload after a new "
                             "holidays file.", no_args_is_help=True)
@@ -85,8 +85,8 @@ def _print_status(title: str, status: CalendarStatusPublic, tz: tzinfo,
 
 def _targets(servers: Servers, url: list[str] | None) -> list[tuple[str, str]]:
     """The given URLs, else the three services (said on stderr, as every command does)."""
-    if url:
-        return [(u, u.rstrip("/")) for u in url]
+    if url:  # named as they may be shown: a password in one as ***
+        return [(without_password(u), u.rstrip("/")) for u in url]
     servers.announce("intake", "followup", "feedback")
     return [(name, base) for name, base in servers.service_urls()]
 
@@ -106,7 +106,7 @@ def _no_calendar(answer: httpx.Response) -> bool:
 
 
 def _unreachable(name: str, base: str, exc: httpx.HTTPError) -> str:
-    return (f"{name}: not reachable at {base} within {PROBE_TIMEOUT_S:g} s "
+    return (f"{name}: not reachable at {without_password(base)} within {PROBE_TIMEOUT_S:g} s "
             f"({type(exc).__name__}); is `make run` running? else name the services with "
             "--url, --intake-url ... or SIXSTEP_INTAKE_URL ...")
 
@@ -164,12 +164,12 @@ def status(
                            if (raw := answer.json().get("replan_pending")) else None)
             except ValueError:  # pydantic's ValidationError is one: not sixstep's answer
                 asked.append(f"{name}: answered 200 without a calendar's status (another "
-                             f"program at {base}?): {answer.text[:200]}")
+                             f"program at {without_password(base)}?): {answer.text[:200]}")
                 failed += 1
                 continue
             answered += 1
             pending_in += pending is not None
-            _print_status(f"{name} ({base})", said, settings.tz, pending)
+            _print_status(f"{name} ({without_password(base)})", said, settings.tz, pending)
     for line in asked:
         console.print(escape(line))
     if not answered:

@@ -31,9 +31,11 @@ from rich.table import Table
 
 from shared.analytics.replay import NoSuchStream, Replay, Selection, subject_matches
 from shared.bus.consumer import APPLIED_SEQ, REFUSED_KEY, RETRYING_KEY
-from shared.bus.deadletters import read_dead_letters, repeats
+from shared.bus.deadletters import read_dead_letters, repeats, unlike_the_log
 from shared.bus.durable_names import base_consumer
 from shared.bus.jetstream import (
+    JETSTREAM_NOT_READY,
+    JETSTREAM_WAIT_S,
     ServerTooOld,
     apply_streams,
     check_server,
@@ -45,7 +47,7 @@ from shared.bus.stream_identity import forget_stream, stream_seen
 from shared.cli import app
 from shared.cli.long_runs import Tracker, ctrl_c, progress_bar, report_unreadable
 from shared.cli.replannings import EXIT_REPLAN_PENDING, pending_lines
-from shared.cli.servers import SERVICES, ServerUnreachable, probe, resolve
+from shared.cli.servers import EXIT_UNREACHABLE, SERVICES, ServerUnreachable, probe, resolve
 from shared.kernel.serving import HELP_WORK
 from shared.readmodels.readmodel import read_model_of
 from shared.runtime import replan_pending
@@ -72,6 +74,11 @@ def apply(
     except ServerTooOld as exc:
         console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from None
+    except JETSTREAM_NOT_READY as exc:
+        # A cluster whose quorum is down (or a server without JetStream) takes connections and
+        # answers no JetStream request: after the wait, a traceback and exit 1 (redteam127).
+        console.print(f"[red]{_jetstream_silent(settings, exc, JETSTREAM_WAIT_S)}[/red]")
+        raise typer.Exit(EXIT_UNREACHABLE) from None
     for name, what in outcome.items():
         console.print(f"stream {escape(name)}: {what}")
 
@@ -156,13 +163,23 @@ def status() -> None:
         finally:
             await nc.close()
 
-    asyncio.run(show())
+    try:
+        asyncio.run(show())
+    except JETSTREAM_NOT_READY as exc:
+        # Exit 2 as a server that does not answer, after the re-plannings below: a traceback
+        # exited 1, which this command says for a re-planning pending (redteam127).
+        console.print(f"[red]{_jetstream_silent(settings, exc)}[/red]")
+        missing.append("JetStream")
     pending: list[str] = []
     try:
         probe(servers.endpoints["database"])
     except ServerUnreachable as exc:
         console.print(f"[yellow]calendar re-plannings pending: not read[/yellow] "
                       f"({escape(str(exc))})")
+    except ValueError:
+        # Its text may hold a piece of the password ("Port could not be cast to integer
+        # value as 's3'" for a '#' in it): not shown. Was a traceback, exit 1 (redteam127).
+        console.print(f"[yellow]calendar re-plannings pending: not read[/yellow] ({_UNPARSED})")
     else:
         pending = asyncio.run(_replannings_said(settings))
     if missing or refusing:
@@ -181,12 +198,23 @@ async def _replannings_said(settings: Settings) -> list[str]:
     one. A schema without the table (a service not run in this deployment) has none. Returns
     the services with one pending; one whose row could not be read is said so."""
     pending: list[str] = []
-    unread = 0
+    unread = tables = 0
+    limit = READ_WAIT_S
     try:
-        conn = await asyncpg.connect(settings.database_url)
+        # Bounded: a service's migration (or a rebuild) holding the table in ACCESS EXCLUSIVE
+        # mode kept this command waiting for as long as it ran (redteam127), and a command
+        # that hangs says nothing to the cron job that runs it.
+        conn = await asyncpg.connect(
+            settings.database_url, timeout=limit, command_timeout=limit + 1,
+            server_settings={"application_name": "sixstep-ops",
+                             "lock_timeout": f"{round(limit * 500)}ms",
+                             "statement_timeout": f"{round(limit * 1000)}ms"})
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:  # refused sign-in
         console.print(f"[yellow]calendar re-plannings pending: not read[/yellow] "
                       f"({escape(type(exc).__name__)}: {escape(str(exc))})")
+        return pending
+    except ValueError:  # a DSN asyncpg cannot read (its text may quote the password)
+        console.print(f"[yellow]calendar re-plannings pending: not read[/yellow] ({_UNPARSED})")
         return pending
     try:
         for service in SERVICES:
@@ -195,9 +223,10 @@ async def _replannings_said(settings: Settings) -> list[str]:
                 if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL",
                                            f'"{schema}".calendar_replan_pending'):
                     continue
+                tables += 1
                 await conn.execute(f'SET search_path TO "{schema}"')
                 row = await replan_pending.read(conn, service)
-            except asyncpg.PostgresError as exc:  # no right to that schema, say
+            except (asyncpg.PostgresError, TimeoutError) as exc:  # no right to it; locked
                 console.print(f"[yellow]{service}: a re-planning pending could not be read "
                               f"({escape(type(exc).__name__)}: {escape(str(exc))})[/yellow]")
                 unread += 1
@@ -209,9 +238,35 @@ async def _replannings_said(settings: Settings) -> list[str]:
                 console.print(f"[red]{escape(service)}: {escape(line.strip())}[/red]")
     finally:
         await conn.close()
-    if not pending and not unread:
+    if not tables and not unread:
+        # Another database, or SCHEMA_PREFIX not the services': "none" was a false all-clear
+        # (exit 0) while their rows waited elsewhere (redteam127).
+        schemas = ", ".join(settings.schema_for(s) for s in SERVICES)
+        console.print(f"[yellow]calendar re-plannings pending: not read[/yellow] (no service's "
+                      f"schema ({escape(schemas)}) in the database at "
+                      f"{escape(without_password(settings.database_url))}: is DATABASE_URL the "
+                      "services' database, SCHEMA_PREFIX theirs?)")
+    elif not pending and not unread:
         console.print("calendar re-plannings pending: none")
     return pending
+
+
+#: The longest ``ops status`` waits for PostgreSQL: the connection, then each statement (a
+#: lock on the table ends at half of it: "could not be read", the bus's exit code).
+READ_WAIT_S = 5.0
+
+#: Said for a DATABASE_URL that does not parse, instead of the parser's words.
+_UNPARSED = ("DATABASE_URL does not parse as a PostgreSQL URL: percent-encode the password's "
+             "special characters (# @ / ? : %), as `postgresql://user:p%23ss@host/db`")
+
+
+def _jetstream_silent(settings: Settings, exc: Exception, waited_s: float | None = None) -> str:
+    """A JetStream that did not answer, in one line (``JETSTREAM_NOT_READY``)."""
+    waited = f" within {waited_s:g} s" if waited_s else ""
+    return escape(f"JetStream at {without_password(settings.nats_url)} did not answer{waited} "
+                  f"({type(exc).__name__}): a cluster with no meta leader (a quorum of its "
+                  "nodes down or still starting: `nats server report jetstream`), or a "
+                  "nats-server started without JetStream (-js)")
 
 
 async def _dead_letters_said(nc: NATS, settings: Settings) -> None:
@@ -220,7 +275,10 @@ async def _dead_letters_said(nc: NATS, settings: Settings) -> None:
     letters = await read_dead_letters(nc, settings)
     if not letters:
         return
-    again = repeats(letters)
+    # A letter that is not the log's event is what a service's NATS user wrote (redteam128:
+    # counted with the others, it was not said anywhere but in ``dlq list``).
+    unlike = await unlike_the_log(nc, settings, letters)
+    again = repeats([letter for letter in letters if letter.seq not in unlike])
     per: dict[str, int] = {}
     for letter in letters:
         name = base_consumer(letter.consumer)
@@ -229,6 +287,8 @@ async def _dead_letters_said(nc: NATS, settings: Settings) -> None:
                   + ", ".join(f"{escape(name)} {n}" for name, n in sorted(per.items()))
                   + (f"; {len(again)} repeat an earlier letter of their event (replayed once "
                      "with it)" if again else "")
+                  + (f"; [red]{len(unlike)} not the log's event[/red] (a replay refuses them: "
+                     "who wrote them? docs/security.md)" if unlike else "")
                   + ". `sixstep dlq list`, then `sixstep dlq replay --consumer NAME` "
                     "(deploy/README, 'Dead letters')")
 

@@ -28,7 +28,13 @@ from shared.kernel.clock import Clock
 from shared.runtime import heap
 from shared.runtime.calendars import ClockAheadUntilRefused
 from shared.runtime.metrics import Metrics
-from shared.settings import DevelopmentDefaults, NatsCredentialsMissing, ServiceName, Settings
+from shared.settings import (
+    DevelopmentDefaults,
+    NatsCredentialsMissing,
+    ServiceName,
+    Settings,
+    settings_problem,
+)
 
 
 def new_app(**kwargs: Any) -> FastAPI:
@@ -107,15 +113,6 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, GC_OLDER_THRESHOLD, gc.get_threshold()[2])
 
 
-def _settings_problem(exc: Exception) -> str:
-    if isinstance(exc, DevelopmentDefaults | NatsCredentialsMissing | ClockAheadUntilRefused):
-        return str(exc)
-    errors = exc.errors() if hasattr(exc, "errors") else []
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e.get('loc', ())).upper() or 'settings'}: "
-        f"{str(e.get('msg', '')).removeprefix('Value error, ')}" for e in errors) or str(exc)
-
-
 def serve(service: ServiceName, create_app: Callable[[Settings], FastAPI]) -> None:
     """``python -m services.<name>.main``: settings from the environment, logs, then uvicorn
     on the service's own port (``shared.http.server``: one socket write per answer); the
@@ -133,7 +130,7 @@ def serve(service: ServiceName, create_app: Callable[[Settings], FastAPI]) -> No
     except (ValidationError, DevelopmentDefaults, NatsCredentialsMissing,
             ClockAheadUntilRefused) as exc:
         # A start-up refusal an operator reads: the settings at fault, no traceback.
-        print(f"sixstep {service}: refusing to start: {_settings_problem(exc)}", file=sys.stderr)
+        print(f"sixstep {service}: refusing to start: {settings_problem(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
     starting = app.router.lifespan_context
 

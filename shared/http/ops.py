@@ -121,7 +121,8 @@ def install_ops(app: FastAPI, get_runtime: Callable[[], Runtime | None]) -> None
             raise problem(404, "not_found", f"no consumer {body.consumer!r} in this service",
                           consumers=sorted(runtime.consumers))
         report = await replay_dead_letters(runtime.nc, runtime.pool, runtime.settings,
-                                           body.consumer, handler, body.seqs)
+                                           body.consumer, handler, body.seqs,
+                                           filters=runtime.filters_for(body.consumer))
         return ReplayPublic(consumer=report.consumer, replayed=report.replayed,
                             already_applied=report.already_applied, failed=report.failed,
                             late=report.late, refused=report.refused)

@@ -333,10 +333,19 @@ async def _update_typed(conn: asyncpg.Connection, table: str, key: str, row_type
                         patches: Mapping[Any, Mapping[str, Any]],
                         expressions: Mapping[str, str], also: str) -> int:
     """:func:`update_rows`' masked statement with its patches as one array of ``row_type``."""
-    names = row_type.columns
-    if names[0] != key or names[-1] != _MASK:
-        raise ValueError(f"{row_type.name} is not a patch type of {table}.{key}")
-    columns = names[1:-1]
+    return await update_patched(conn, table, key, row_type, patch_rows(row_type, patches),
+                                expressions, also)
+
+
+def patch_rows(row_type: RowType, patches: Mapping[Any, Mapping[str, Any]]
+               ) -> list[tuple[Any, ...]]:
+    """``patches`` (as :func:`update_rows` takes them) as elements of ``row_type``
+    (:func:`patch_type`): the key, each column's value (None where the patch has none), the
+    mask; an empty patch left out. Pure: a live handler builds them ahead of its batch
+    (``Preparing``) and sends them with :func:`update_patched`."""
+    if row_type.columns[-1] != _MASK:
+        raise ValueError(f"{row_type.name} is not a patch type")
+    columns = row_type.columns[1:-1]
     bit = {c: 1 << i for i, c in enumerate(columns)}
     rows = []
     for ident, patch in patches.items():
@@ -348,9 +357,19 @@ async def _update_typed(conn: asyncpg.Connection, table: str, key: str, row_type
                 raise ValueError(f"{row_type.name} has no field {c!r}")
             mask |= bit[c]
         rows.append((ident, *[patch.get(c) for c in columns], mask))
+    return rows
+
+
+async def update_patched(conn: asyncpg.Connection, table: str, key: str, row_type: RowType,
+                         rows: list[tuple[Any, ...]],
+                         expressions: Mapping[str, str] | None = None, also: str = "") -> int:
+    """:func:`update_rows` of patches built by :func:`patch_rows`: how many rows changed."""
+    names = row_type.columns
+    if names[0] != key or names[-1] != _MASK:
+        raise ValueError(f"{row_type.name} is not a patch type of {table}.{key}")
     if not rows:
         return 0
-    sets = _masked_sets(columns, expressions, also)
+    sets = _masked_sets(names[1:-1], expressions or {}, also)
     return _rows(await _typed(conn, conn.execute(
         f"UPDATE {q(table)} AS t SET {sets} FROM unnest($1::{q(row_type.name)}[]) AS s"
         f" WHERE t.{q(key)} = s.{q(key)}", rows)))

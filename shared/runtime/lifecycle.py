@@ -29,8 +29,8 @@ from shared.bus.consumer import (
 )
 from shared.bus.deadletters import REPLAY_DDL
 from shared.bus.durable_names import base_consumer
-from shared.bus.jetstream import connect, ensure_streams_when_ready
-from shared.bus.revocations import load_and_watch
+from shared.bus.jetstream import connect, consumer_service, ensure_streams_when_ready
+from shared.bus.revocations import bucket_stream, load_and_watch
 from shared.eventstore.application import ServiceApplication, build_application
 from shared.eventstore.group_commit import GroupCommitter
 from shared.eventstore.outbox import Relay
@@ -80,6 +80,9 @@ class Runtime:
     #: The consumers this process drives (a worker's, of those CONSUMERS names).
     driven: dict[str, Consumer] = field(default_factory=dict)
     base_names: dict[str, str] = field(default_factory=dict)
+    #: The subjects each consumer's code reads (its base name's, every partition): what a
+    #: dead letter's replay may apply (``filters_for``).
+    base_filters: dict[str, list[str]] = field(default_factory=dict)
     relay: Relay | None = None
     #: The singleton loops this process may lead, by name (``start_leading``).
     leaderships: dict[str, Leadership] = field(default_factory=dict)
@@ -121,6 +124,14 @@ class Runtime:
     def add_consumer(self, name: str, handler: Handler, filter_subjects: Sequence[str]) -> Consumer:
         settings = self.settings
         base = name
+        if consumer_service(name) != self.service:
+            # Its dead letters go to dlq.<prefix>.<the name up to its first "-">.<name>, which
+            # the shipped NATS lets this service's user publish only when that is this
+            # service: another name's letters were refused by the server, and the consumer,
+            # unable to dead-letter, handed its batch back for ever (redteam128).
+            raise ValueError(f"consumer {name!r} of {self.service}: its name must begin "
+                             f"with '{self.service}-' (the service its dead letters name)")
+        self.base_filters[base] = list(filter_subjects)
         owned = settings.owned_partitions()
         if owned is not None:
             # Scale out by partition: this replica's durable consumer sees only its share.
@@ -188,6 +199,12 @@ class Runtime:
             if known == base:
                 return self.consumers[name].handler
         return None
+
+    def filters_for(self, consumer: str) -> list[str]:
+        """The subjects the consumer's code reads, for any of its durables (every
+        partition's): a dead letter's event must be on one of them to be replayed. From the
+        code, never the durable's config on the server, which a service's user may change."""
+        return self.base_filters.get(base_consumer(consumer), [])
 
     def scheduler_backlog(self, scheduler: str) -> Gauge:
         """The gauge a scheduler sets to how much due work it has not yet turned into events
@@ -275,6 +292,12 @@ class Runtime:
                                   "covers_until": min(c.covers_until
                                                       for c in status.centers).isoformat()}
             checks["warnings"] = status.warnings
+        if self.revoked.bucket_differs:  # said once in the log at the start: said here too
+            checks["warnings"] = [*checks["warnings"], (
+                f"signed-out tokens: the bucket's stream {bucket_stream(self.settings)} "
+                f"differs ({', '.join(self.revoked.bucket_differs)}): a service's write may "
+                "end a revocation for replicas started after; `sixstep ops apply` makes it "
+                "again (docs/security.md)")]
         return ok, checks
 
     def _path_degradations(self, checks: dict[str, Any]) -> list[str]:

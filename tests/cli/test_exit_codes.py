@@ -84,6 +84,12 @@ def test_calendar_status_with_one_service_down_exits_2_after_printing_the_others
     assert both.code == 2, both
     assert "provisional" in both.out, both  # what the one that answered said is printed
     assert f"{down}: not reachable" in both.out and "1 of 2 services did not answer" in both.out
+    # a password in a URL given is never printed (a proxy's basic auth, say)
+    secret = f"http://ops:s3cr3t-pw@127.0.0.1:{free_port()}"
+    masked = ran(["calendar", "status", "--url", one_service, "--url", secret], env=env)
+    assert masked.code == 2, masked
+    assert "s3cr3t-pw" not in masked.out + masked.err, masked
+    assert "ops:***@127.0.0.1" in masked.out, masked
 
 
 def test_ops_status_on_a_server_without_the_streams_exits_2(nats_url: str) -> None:
@@ -421,13 +427,15 @@ def test_ops_status_says_a_re_planning_pending_in_the_centers_time_and_exits_1(
     schema = settings.schema_for("feedback")
     eve = datetime(2026, 12, 31, 15, 30, tzinfo=UTC)
 
-    async def failed() -> None:
+    async def failed(*, row: bool = True) -> None:
         conn = await asyncpg.connect(settings.database_url)
         try:
             await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             await conn.execute(f'SET search_path TO "{schema}"')
             for statement in replan_pending.DDL:
                 await conn.execute(statement)
+            if not row:  # feedback ran, nothing pending
+                return
             await replan_pending.failed(conn, "feedback", (date(2027, 1, 1), date(2027, 1, 4)),
                                         {"*": "0123abcd"}, 2, "TimeoutError: (2 items)",
                                         first_s=1.0, most_s=60.0)
@@ -440,6 +448,7 @@ def test_ops_status_says_a_re_planning_pending_in_the_centers_time_and_exits_1(
            "STREAM_NAME": settings.stream_name, "SUBJECT_PREFIX": settings.subject_prefix,
            "SCHEMA_PREFIX": settings.schema_prefix}
     assert ran(["ops", "apply"], env=env).code == 0
+    asyncio.run(failed(row=False))
     quiet = ran(["ops", "status"], env=env)
     assert quiet.code == 0 and "calendar re-plannings pending: none" in quiet.out, quiet
     asyncio.run(failed())

@@ -17,12 +17,13 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import nats
+import orjson
 import pytest
 import pytest_asyncio
 import yaml
@@ -34,7 +35,16 @@ from structlog.testing import capture_logs
 
 from shared.analytics.replay import Replay
 from shared.bus.jetstream import connect, ensure_streams_when_ready, stream_config
-from shared.bus.revocations import bucket_name, ensure_bucket, keep_s, load_and_watch, revoke
+from shared.bus.revocations import (
+    RevocationsUnread,
+    bucket_name,
+    bucket_stream_config,
+    ensure_bucket,
+    keep_s,
+    load_and_watch,
+    remake_bucket,
+    revoke,
+)
 from shared.kernel.tasks import cancel_and_wait
 from shared.security.revocations import RevokedTokens
 from shared.security.tokens import LEEWAY_S, issue_token
@@ -122,6 +132,26 @@ async def ops_js(settings: Settings, server: NatsServer, passwords: dict[str, st
         await nc.close()
 
 
+class _Refusals:
+    """The permissions violations a user's attempts draw: the server drops the request (no
+    answer) and tells the client."""
+
+    def __init__(self) -> None:
+        self.said: list[str] = []
+        self.heard = asyncio.Event()
+
+    async def error_cb(self, error: Exception) -> None:
+        self.said.append(str(error))
+        self.heard.set()
+
+    async def refused(self, attempt: Callable[[], Awaitable[Any]]) -> None:
+        self.heard.clear()
+        with pytest.raises(NatsError):  # no answer: the server dropped the request
+            await attempt()
+        await asyncio.wait_for(self.heard.wait(), 10)
+        assert "permissions violation" in self.said[-1].lower()
+
+
 async def test_an_anonymous_client_is_refused(server: NatsServer) -> None:
     with pytest.raises(NatsError, match=r"(?i)authorization"):
         await nats.connect(server.url, allow_reconnect=False, connect_timeout=5,
@@ -132,15 +162,9 @@ async def test_feedback_cannot_forge_intake_events_nor_purge_or_delete_the_log(
         settings: Settings, server: NatsServer, passwords: dict[str, str], ops_js: Any) -> None:
     await ops_js.add_stream(name=STREAM, subjects=[f"{PREFIX}.>"])
     await ops_js.purge_stream(STREAM)
-    violations: list[str] = []
-    heard = asyncio.Event()
-
-    async def error_cb(error: Exception) -> None:
-        violations.append(str(error))
-        heard.set()
-
+    refusals = _Refusals()
     nc = await connect(as_user(settings, server, passwords, "feedback"), "test-feedback",
-                       error_cb=error_cb)
+                       error_cb=refusals.error_cb)
     js = nc.jetstream(timeout=2.0)
     try:
         # Its own events go in (so the refusals below are of what it asks, not of it).
@@ -151,11 +175,7 @@ async def test_feedback_cannot_forge_intake_events_nor_purge_or_delete_the_log(
                         lambda: js.purge_stream(STREAM),
                         lambda: js.delete_stream(STREAM),
                         lambda: js.delete_msg(STREAM, ack.seq)):
-            heard.clear()
-            with pytest.raises(NatsError):  # no answer: the server dropped the request
-                await attempt()
-            await asyncio.wait_for(heard.wait(), 10)
-            assert "permissions violation" in violations[-1].lower()
+            await refusals.refused(attempt)
     finally:
         await nc.close()
     info = await ops_js.stream_info(STREAM, subjects_filter=f"{PREFIX}.>")
@@ -379,6 +399,21 @@ async def _stop(handle: Any) -> None:
     await nc.close()
 
 
+async def _sees_a_sign_out_after(running: RevokedTokens, settings: Settings, *,
+                                 within_s: float) -> None:
+    """Intake signs a token out now: the running replica's watch refuses it (it sees on)."""
+    nc = await connect(settings, "test-intake")
+    try:
+        await revoke(nc, settings, "after", time.time() + 3600)
+    finally:
+        await nc.close()
+
+    async def seen() -> bool:
+        return running.revoked("after")
+
+    await wait_until(seen, timeout=within_s, what="the watch saw a sign-out made after")
+
+
 async def test_feedback_cannot_bring_a_signed_out_token_back_by_writing_the_bucket(
         settings: Settings, server: NatsServer, passwords: dict[str, str], ops_js: Any) -> None:
     """Any service takes a sign-out, so any may write the bucket: feedback's user deletes one
@@ -447,6 +482,72 @@ async def test_feedback_cannot_bring_a_signed_out_token_back_by_writing_the_buck
     await ops_js.delete_stream(f"KV_{bucket_name(intake)}")
 
 
+async def test_feedback_cannot_blind_another_replicas_watch_of_the_bucket(
+        settings: Settings, server: NatsServer, passwords: dict[str, str], ops_js: Any) -> None:
+    """Every replica watches the bucket through a consumer of its stream, listed to anyone:
+    feedback's user narrows the filter of intake's watch to a key no one signs out, pauses it
+    until 2099 and deletes it (redteam129: narrowed or paused, the watch never saw a sign-out
+    again; deleted again and again, each one 20 s late). Each is refused; intake's watch is
+    as it was and refuses a token signed out after."""
+    intake = as_user(settings, server, passwords, "intake")
+    stream = f"KV_{bucket_name(intake)}"
+    with contextlib.suppress(NotFoundError):
+        await ops_js.delete_stream(stream)
+    running, running_handle = await _read_bucket(intake, _Clock())
+    try:
+        (watch,) = await ops_js.consumers_info(stream)
+        refusals = _Refusals()
+        fnc = await connect(as_user(settings, server, passwords, "feedback"), "test-feedback",
+                            error_cb=refusals.error_cb)
+        try:
+            narrowed = dataclasses.replace(
+                watch.config, filter_subject=f"$KV.{bucket_name(intake)}.no-one")
+            api = "$JS.API.CONSUMER"
+            for subject, body in (
+                    (f"{api}.CREATE.{stream}.{watch.name}",
+                     {"stream_name": stream, "config": narrowed.as_dict()}),
+                    (f"{api}.PAUSE.{stream}.{watch.name}",
+                     {"pause_until": "2099-01-01T00:00:00Z"}),
+                    (f"{api}.DELETE.{stream}.{watch.name}", {})):
+                await refusals.refused(
+                    lambda s=subject, b=body: fnc.request(s, orjson.dumps(b), timeout=2.0))
+        finally:
+            await fnc.close()
+        (after,) = await ops_js.consumers_info(stream)
+        assert after.name == watch.name
+        assert after.config.filter_subject == watch.config.filter_subject
+        assert not after.paused
+        await _sees_a_sign_out_after(running, intake, within_s=15.0)
+    finally:
+        await _stop(running_handle)
+    await ops_js.delete_stream(stream)
+
+
+async def test_feedback_cannot_fill_the_store_through_the_bucket(
+        settings: Settings, server: NatsServer, passwords: dict[str, str], ops_js: Any) -> None:
+    """A sign-out's message is some 30 bytes; feedback's user put 500 values of 1 MB in 4 s
+    (redteam129): the JetStream store the event log shares filled at that rate, and every
+    replica's start read them all. The bucket takes 1 kB a message at most; a bucket made
+    without the cap is brought in line by ``ops apply``."""
+    intake = as_user(settings, server, passwords, "intake")
+    stream = f"KV_{bucket_name(intake)}"
+    with contextlib.suppress(NotFoundError):
+        await ops_js.delete_stream(stream)
+    await ops_js.add_stream(dataclasses.replace(bucket_stream_config(intake), max_msg_size=-1))
+    assert await ensure_bucket(ops_js, intake) == "updated: max_msg_size"
+    fnc = await connect(as_user(settings, server, passwords, "feedback"), "test-feedback")
+    try:
+        js = fnc.jetstream(timeout=2.0)
+        with pytest.raises(NatsError, match=r"(?i)size"):
+            await js.publish(f"$KV.{bucket_name(intake)}.big", b"x" * 512 * 1024)
+        await revoke(fnc, intake, "signed-out", time.time() + 3600)  # a sign-out goes in
+    finally:
+        await fnc.close()
+    state = (await ops_js.stream_info(stream)).state
+    assert state.messages == 1 and state.bytes < 1024
+    await ops_js.delete_stream(stream)
+
+
 async def test_ops_apply_makes_a_bucket_made_the_old_way_again_keeping_its_revocations(
         settings: Settings, server: NatsServer, passwords: dict[str, str], ops_js: Any) -> None:
     """A bucket nats-py's ``create_key_value`` made (before stop 56: roll-ups and per-message
@@ -469,6 +570,7 @@ async def test_ops_apply_makes_a_bucket_made_the_old_way_again_keeping_its_revoc
     try:
         (said,) = [line for line in logs if line["event"] == "bus.stream_differs"]
         assert set(said["fields"]) >= {"allow_rollup_hdrs", "allow_msg_ttl", "deny_purge"}
+        assert running.bucket_differs == said["fields"]  # /ready's warnings say it too
         assert running.revoked("before") and running.revoked("tampered")
         outcome = await ensure_bucket(ops_js, intake)
         assert outcome.startswith("made again: ") and "(2 entries)" in outcome, outcome
@@ -479,16 +581,7 @@ async def test_ops_apply_makes_a_bucket_made_the_old_way_again_keeping_its_revoc
         assert later.revoked("before") and later.revoked("tampered")
         # the replica that watched through it sees a sign-out made after (its watch, made
         # again by nats-py on the new stream, goes on from the old one's next number)
-        nc = await connect(intake, "test-intake")
-        try:
-            await revoke(nc, intake, "after", time.time() + 3600)
-        finally:
-            await nc.close()
-
-        async def seen() -> bool:
-            return running.revoked("after")
-
-        await wait_until(seen, timeout=60.0, what="a sign-out after the bucket was made again")
+        await _sees_a_sign_out_after(running, intake, within_s=60.0)
     finally:
         await _stop(running_handle)
     fnc = await connect(as_user(settings, server, passwords, "feedback"), "test-feedback")
@@ -498,4 +591,76 @@ async def test_ops_apply_makes_a_bucket_made_the_old_way_again_keeping_its_revoc
                                                      headers={"Nats-TTL": "1s"})
     finally:
         await fnc.close()
+    await ops_js.delete_stream(f"KV_{bucket}")
+
+
+class _CutShort(BaseException):
+    """The ops-apply job's pod killed (no ``except Exception`` catches it)."""
+
+
+async def test_ops_apply_cut_short_after_deleting_the_old_bucket_loses_no_revocation(
+        settings: Settings, server: NatsServer, passwords: dict[str, str], ops_js: Any) -> None:
+    """``sixstep ops apply`` makes an old bucket again and its pod is killed just after it
+    deleted the old stream (redteam129: the entries were only in its memory; intake's next
+    start made the bucket empty, and the next ops apply could not make it, the name taken).
+    Intake's start now refuses (exit 2: it would let the tokens in), makes no bucket; the
+    next ops apply puts every entry back, and intake's start refuses each token; a replica
+    starting while a run of it is under way waits for the whole bucket."""
+    intake = as_user(settings, server, passwords, "intake").model_copy(
+        update={"revocations_read_timeout_s": 2.0})
+    bucket = bucket_name(intake)
+    for stream in (f"KV_{bucket}", f"KV_{remake_bucket(intake)}"):
+        with contextlib.suppress(NotFoundError):
+            await ops_js.delete_stream(stream)
+    old = await ops_js.create_key_value(config=KeyValueConfig(
+        bucket=bucket, history=1, ttl=keep_s(intake), storage=StorageType.FILE))
+    tokens = [f"signed-out-{i}" for i in range(300)]
+    for token_id in tokens:
+        await old.put(token_id, b'{"exp": 1e10}')
+    delete_stream = ops_js.delete_stream
+
+    async def delete_then_killed(name: str) -> bool:
+        await delete_stream(name)
+        raise _CutShort(name)
+
+    ops_js.delete_stream = delete_then_killed
+    try:
+        with pytest.raises(_CutShort, match=f"KV_{bucket}"):
+            await ensure_bucket(ops_js, intake)
+    finally:
+        ops_js.delete_stream = delete_stream
+    with pytest.raises(RevocationsUnread, match="being made again"):
+        await _read_bucket(intake, _Clock())
+    with pytest.raises(NotFoundError):  # not made empty by that start
+        await ops_js.stream_info(f"KV_{bucket}")
+
+    starting: list[asyncio.Task[Any]] = []
+
+    async def delete_then_a_start(name: str) -> bool:
+        done = await delete_stream(name)
+        if name == f"KV_{bucket}":  # the old bucket's stream gone: a replica starts
+            starting.append(asyncio.create_task(_read_bucket(
+                intake.model_copy(update={"revocations_read_timeout_s": 60.0}), _Clock())))
+        return done
+
+    outcome = await ensure_bucket(ops_js, intake)  # the next run
+    assert outcome == "made again: missing (300 entries)", outcome
+    later, handle = await _read_bucket(intake, _Clock())
+    await _stop(handle)
+    assert [t for t in tokens if not later.revoked(t)] == []
+    # a run under way while a replica starts: the start waits for the whole bucket
+    await ops_js.delete_stream(f"KV_{bucket}")
+    old = await ops_js.create_key_value(config=KeyValueConfig(
+        bucket=bucket, history=1, ttl=keep_s(intake), storage=StorageType.FILE))
+    for token_id in tokens:
+        await old.put(token_id, b'{"exp": 1e10}')
+    ops_js.delete_stream = delete_then_a_start
+    try:
+        assert (await ensure_bucket(ops_js, intake)).endswith("(300 entries)")
+    finally:
+        ops_js.delete_stream = delete_stream
+    (start,) = starting
+    during, handle = await start
+    await _stop(handle)
+    assert [t for t in tokens if not during.revoked(t)] == []
     await ops_js.delete_stream(f"KV_{bucket}")

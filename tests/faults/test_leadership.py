@@ -103,6 +103,56 @@ async def test_replicas_standing_by_hold_no_session_while_they_wait(
                 await asyncio.gather(*waiting, return_exceptions=True)
 
 
+class Counted:
+    """A pool whose acquires are counted: ``enough`` is set at the ``n``-th."""
+
+    def __init__(self, pool: asyncpg.Pool, n: int) -> None:
+        self.pool, self.n, self.acquired = pool, n, 0
+        self.enough = asyncio.Event()
+
+    def acquire(self) -> object:
+        self.acquired += 1
+        if self.acquired >= self.n:
+            self.enough.set()
+        return self.pool.acquire()
+
+    async def release(self, conn: asyncpg.Connection) -> None:
+        await self.pool.release(conn)
+
+
+async def test_a_worker_standing_by_tries_its_loops_locks_on_one_session(
+        settings: Settings) -> None:
+    """Feedback's worker stands by on seven loops, started together and pausing alike: their
+    tries came at the same moment, each on a connection of its own, and the lock pool kept
+    those six or seven idle sessions for good (each reused every second or two, none
+    reached the pool's idle lifetime; redteam127: 3 working + 6 lock sessions for a standby,
+    where the docs said one). The tries go one at a time now, on one session."""
+    async with schema_pool(settings, "leadership_tries", []):
+        holder = await asyncpg.connect(settings.database_url)  # the leading replica
+        keys = [f"sixstep-test-leadership:tries-{n}" for n in range(7)]
+        try:
+            for key in keys:
+                await holder.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", key)
+            locks = await create_pool(settings, f"{settings.schema_prefix}leadership_tries",
+                                      min_size=0, max_size=32)
+            counted = Counted(locks, 3 * len(keys))
+            standbys = [Leadership(counted, key, what="test",  # type: ignore[arg-type]
+                                   standby_s=0.01)
+                        for key in keys]
+            waiting = [asyncio.create_task(s.__aenter__()) for s in standbys]
+            try:
+                await counted.enough.wait()  # a barrier: each tried three times, on one beat
+                assert locks.get_size() == 1, locks.get_size()
+                assert not any(s.leading for s in standbys)
+            finally:
+                for task in waiting:
+                    task.cancel()
+                await asyncio.gather(*waiting, return_exceptions=True)
+                await locks.close()
+        finally:
+            await holder.close()
+
+
 async def test_a_leader_whose_session_ended_says_so_at_once_not_at_its_next_round(
         settings: Settings) -> None:
     """The period scheduler looks at its lock once a minute: after PostgreSQL ended the

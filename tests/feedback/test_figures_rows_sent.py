@@ -24,6 +24,7 @@ from shared.contracts import Envelope
 from shared.settings import Settings
 from tests.feedback.helpers import History, figures_schema, fold_figures
 from tests.feedback.totals_check import assert_totals_are_the_scans, kept_totals
+from tests.readmodel_tables import ParamsSent
 
 CENTER = "SH-PD-HUAMU"
 CLERK = "clerk-017"
@@ -152,25 +153,6 @@ async def test_the_calendar_edges_leave_the_same_rows_live_and_rebuilt_in_any_ba
     assert all(d == dumps[0] for d in dumps[1:])
 
 
-class _Sent:
-    """A connection that notes how many parameters each statement it runs was given."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn = conn
-        self.sent: list[tuple[str, int]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._conn, name)
-
-    async def execute(self, statement: str, *args: Any, **kw: Any) -> Any:
-        self.sent.append((statement, len(args)))
-        return await self._conn.execute(statement, *args, **kw)
-
-    async def fetch(self, statement: str, *args: Any, **kw: Any) -> Any:
-        self.sent.append((statement, len(args)))
-        return await self._conn.fetch(statement, *args, **kw)
-
-
 async def test_a_batch_of_figures_goes_as_one_array_a_table(settings: Settings) -> None:
     """Each statement writing a fact table or the day counts has one parameter, live and
     rebuilt (the rebuild's second batch updates rows of its first)."""
@@ -183,7 +165,7 @@ async def test_a_batch_of_figures_goes_as_one_array_a_table(settings: Settings) 
             half = len(envelopes) // 2
             for part in (envelopes[:half], envelopes[half:]):
                 async with pool.acquire() as c, c.transaction():
-                    sent = _Sent(c)
+                    sent = ParamsSent(c)
                     apply = projection.copy_apply if rebuilding else projection.apply
                     await apply(sent, part)  # type: ignore[arg-type]
                 for statement, n in sent.sent:

@@ -7,28 +7,19 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import asyncpg
-
 from services.intake.main import create_app
 from services.intake.projections import CASE_CHANGE, CASE_ROW, TIMELINE_ROW
 from shared.kernel.clock import ManualClock
 from shared.settings import Settings
 from tests.intake.case_tables import with_case_tables
 from tests.intake.test_counter_day import open_case, step
+from tests.readmodel_tables import column_types
 from tests.support import running, stream_envelopes
 
 #: A clerk's words as residents say them: quotes, backslashes, the characters a composite's
 #: text form quotes (commas, parentheses, braces), emoji, Chinese punctuation, and length.
 WORDS = ('他说："不行"，（再问问）【低保】《条例》……——；', 'a\\b \\\\ "q" \'s\' (x, y) {z} ,,',
          '😀🧧 家里有困难 ‼', 'NULL', '\\N', '行一\n行二\t制表\r', '长' * 4000)
-
-
-async def _types(conn: asyncpg.Connection, relation: str) -> dict[str, str]:
-    """Each column (field) of a table (composite type) on the search path, its SQL type."""
-    return {r["attname"]: r["type"] for r in await conn.fetch(
-        "SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute"
-        " WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped"
-        " ORDER BY attnum", f'"{relation}"')}
 
 
 async def test_each_row_type_has_its_tables_columns_and_their_types(
@@ -39,11 +30,11 @@ async def test_each_row_type_has_its_tables_columns_and_their_types(
     the timeline's payload as text), each of the column's own type."""
     conn = await with_case_tables(settings)
     try:
-        cases = await _types(conn, "cases")
-        timeline = await _types(conn, "case_timeline")
-        row = await _types(conn, CASE_ROW.name)
-        step = await _types(conn, TIMELINE_ROW.name)
-        change = await _types(conn, CASE_CHANGE.name)
+        cases = await column_types(conn, "cases")
+        timeline = await column_types(conn, "case_timeline")
+        row = await column_types(conn, CASE_ROW.name)
+        step = await column_types(conn, TIMELINE_ROW.name)
+        change = await column_types(conn, CASE_CHANGE.name)
         assert row == {c: t for c, t in cases.items() if c != "projected_at"}
         assert step == {**timeline, "payload": "text"}
         assert {c: t for c, t in change.items() if c != "?patched"} == {

@@ -47,6 +47,7 @@ from shared.bus.consumer.tracking import (
     Tracking,
 )
 from shared.bus.durable_names import base_consumer
+from shared.bus.jetstream import not_its_subject
 from shared.bus.pulling import Puller, sequence_and_delivered
 from shared.bus.store_timeouts import STORE_TIMED_OUT
 from shared.bus.stream_identity import check_stream, stream_seen
@@ -741,10 +742,14 @@ class Consumer(Batches, OneByOne, Isolation, Holds, DeadLetters, Tracking):
                 item.envelope = head  # only tracked: no span, never handed to the handler
                 return item
         try:
-            item.envelope = REGISTRY.current(decode_envelope(msg.data))
+            decoded = decode_envelope(msg.data)
+            item.envelope = REGISTRY.current(decoded)
         except (ValidationError, LookupError, ValueError) as exc:
             item.error = f"undecodable event: {type(exc).__name__}: {str(exc)[:500]}"
             return item
+        forged = not_its_subject(msg.subject, decoded.service, decoded.type)
+        if forged is not None:  # dead-lettered, never handed to the handler
+            item.envelope, item.error = None, forged
         return item
 
     @contextlib.asynccontextmanager
