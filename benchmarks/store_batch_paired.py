@@ -11,8 +11,10 @@ cases (outside the clock), then, for each batch, times what the writer thread do
 in the store: ``GroupCommitter._load`` of the batch's ids (none stored yet: the look-up
 only) and ``save`` (one transaction: the lock statements, NOTIFY, the insert);
 ``time.process_time`` (every thread of the process) around the round, the best of
-``--rounds`` printed in us a case. ``benchmarks/pairing.py`` alternates the trees. Not part
-of ``make bench``.
+``--rounds`` printed in us a case. ``--server``: the PostgreSQL server's CPU instead (user +
+system of the postmaster and all its processes, the WAL writer's too, from ``/proc``; the
+server is this run's own and the other tree's process has ended), in the same unit.
+``benchmarks/pairing.py`` alternates the trees. Not part of ``make bench``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _child(database_url: str, batch: int, batches: int, rounds: int) -> None:
+def _server_cpu(postmaster: int) -> float:
+    """Seconds of CPU (user + system) of ``postmaster`` and its child processes."""
+    import os
+
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            if int(entry) == postmaster or int(fields[1]) == postmaster:
+                total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue  # ended meanwhile
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _child(database_url: str, batch: int, batches: int, rounds: int,
+           server: bool = False) -> None:
     import logging
     import uuid
     from datetime import UTC, datetime
@@ -50,6 +71,19 @@ def _child(database_url: str, batch: int, batches: int, rounds: int) -> None:
                     meta={"actor": "bench-clerk", "occurred_at": datetime.now(UTC),
                           "causation_id": f"step-{n:032x}", "correlation_id": None})
 
+    clock = time.process_time
+    if server:
+        import psycopg
+
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        with open(f"/proc/{row[0]}/stat") as stat:
+            postmaster = int(stat.read().rsplit(")", 1)[1].split()[1])
+
+        def clock() -> float:
+            return _server_cpu(postmaster)
+
     best = float("inf")
     n = 0
     for round_ in range(rounds + 1):  # the first warms the pool and the prepared statements
@@ -57,11 +91,11 @@ def _child(database_url: str, batch: int, batches: int, rounds: int) -> None:
         for _ in range(batches):
             made.append([case(n + i) for i in range(batch)])
             n += batch
-        start = time.process_time()
+        start = clock()
         for cases in made:
             committer._load({c.id for c in cases})
             app.save(*cases)
-        used = (time.process_time() - start) / (batch * batches) * 1e6
+        used = (clock() - start) / (batch * batches) * 1e6
         if round_:
             best = min(best, used)
     app.close()
@@ -76,11 +110,13 @@ def main() -> None:
                         "connections make batches of about 30)")
     parser.add_argument("--batches", type=int, default=200, help="batches a round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--server", action="store_true", help="PostgreSQL's CPU a case, "
+                        "not the client's")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.database_url, args.batch, args.batches, args.rounds)
+        _child(args.database_url, args.batch, args.batches, args.rounds, args.server)
         return
     if args.other is None:
         parser.error("name the tree to compare this with")
@@ -92,7 +128,8 @@ def main() -> None:
         alternate(args.other, ROOT, args.pairs, lambda tree: child(
             ROOT / "benchmarks" / "store_batch_paired.py", tree, "--database-url",
             srv.database_url, "--batch", str(args.batch), "--batches", str(args.batches),
-            "--rounds", str(args.rounds)), "a case")
+            "--rounds", str(args.rounds), *(["--server"] if args.server else [])),
+            "a case (server)" if args.server else "a case")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ minus its hidden retries, and with the moment a batch is sent to the store made 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import Any
 from uuid import UUID
 
@@ -13,9 +14,8 @@ from eventsourcing.postgres import (
     PostgresApplicationRecorder,
     PostgresDatastore,
 )
-from psycopg import Connection, Cursor
-from psycopg.rows import DictRow
-from psycopg.sql import SQL, Composable, Identifier
+from psycopg import Connection
+from psycopg.sql import SQL, Composable, Identifier, Literal
 
 BeforeSend = Callable[[Sequence[StoredEvent]], None]
 """Called with a batch's events once a connection is in hand, just before the transaction that
@@ -28,11 +28,12 @@ class Rendered:
 
     psycopg renders a composed statement anew each time it is executed (``as_bytes``: each
     part encoded, each identifier escaped by libpq), before it finds the rendered text in
-    its own caches; the writer thread's statements of every batch (the library's ``SET
-    LOCAL lock_timeout``, ``LOCK TABLE`` and ``NOTIFY``, the insert, group commit's version
-    look-up) were ~12 % of its samples (py-spy, intake's API under wrk). The bytes are the
-    very ones ``as_bytes`` gives on a connection of that encoding (all that the rendering
-    reads of a connection), so psycopg sends the same text, prepared or not as before."""
+    its own caches; the writer thread's statements of every batch (then the library's ``SET
+    LOCAL lock_timeout``, ``LOCK TABLE`` and ``NOTIFY``, the insert; now the batch's one
+    call, and group commit's look-ups) were ~12 % of its samples (py-spy, intake's API under
+    wrk). The bytes are the very ones ``as_bytes`` gives on a connection of that encoding
+    (all that the rendering reads of a connection), so psycopg sends the same text, prepared
+    or not as before."""
 
     __slots__ = ("_made", "_statements")
 
@@ -52,14 +53,25 @@ class Rendered:
 
 
 class ArrayInsertRecorder(PostgresApplicationRecorder):
-    """The library's recorder, with a batch's events sent as four typed arrays in binary.
+    """The library's recorder, with a batch's events sent as four typed arrays in binary to a
+    database function of its own that does all of the library's steps in one statement.
 
     The library sends a batch as one array of a composite type, which psycopg renders as
     text, field by field in Python, and PostgreSQL parses back: a third of the writer
     thread's time for a batch. Here the same rows go as ``uuid[]``, ``bigint[]``, ``text[]``
-    and ``bytea[]`` in binary, unnested side by side in the same order. Everything else is the
-    library's: the table lock, the NOTIFY, the pipeline, the transaction, the returned
-    notification ids, the errors.
+    and ``bytea[]`` in binary, unnested side by side in the same order.
+
+    The library then sends BEGIN, ``SET LOCAL lock_timeout``, ``LOCK TABLE ... IN EXCLUSIVE
+    MODE``, NOTIFY, the insert, a sync and COMMIT through psycopg's pipeline: ~0.5 ms of the
+    writer thread's CPU a batch, whatever its size (14 waits and 29 generator steps in
+    psycopg's Python; benchmarks/README.md, intake59). Here one prepared statement calls
+    ``{schema}.sixstep_insert_events`` (``insert_function_statement``), which runs those very
+    statements in that order inside the statement's own transaction (the connections are in
+    autocommit): the same table lock (the log's order and gapless notification ids), the same
+    ``lock_timeout`` (a lock held too long still refuses), the same NOTIFY and returned ids,
+    a unique violation still an ``IntegrityError``; one round trip, and the commit is the
+    statement's end. (The library's own database function, ``enable_db_functions``, takes no
+    table lock: it is not used.)
 
     Two things differ on the write path, for group commit (``group_commit.py``) to answer
     within its bound and truthfully: ``insert_events`` and ``select_events`` are not retried
@@ -68,25 +80,43 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
     ``before_send`` lets the caller withdraw a batch up to the last moment before it goes.
     """
 
+    #: The database function a batch is recorded with, in the service's schema.
+    INSERT_FUNCTION = "sixstep_insert_events"
+
     def __init__(self, datastore: PostgresDatastore, *,
                  events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.before_send: BeforeSend | None = None
         table = SQL("{schema}.{table}").format(schema=Identifier(datastore.schema),
                                                table=Identifier(events_table_name))
-        self.insert_events_statement = SQL(
-            "INSERT INTO {table} AS t"
+        id_type = SQL(datastore.originator_id_type)
+        function = SQL("{schema}.{name}").format(schema=Identifier(datastore.schema),
+                                                 name=Identifier(self.INSERT_FUNCTION))
+        # The library's steps (``_lock_table``'s ``SET LOCAL lock_timeout``, as
+        # ``set_config(..., true)``, and ``LOCK TABLE``; ``_notify_channel``; the insert), in
+        # its order, as one function: made (or replaced) with the tables. The lock's wait is
+        # the caller's (each replica's own POSTGRES_LOCK_TIMEOUT), not fixed in the function.
+        self.insert_function_statement = SQL(
+            "CREATE OR REPLACE FUNCTION {function}(lock_wait text,"
+            " ids {id_type}[], versions bigint[], topics text[], states bytea[])"
+            " RETURNS SETOF bigint LANGUAGE plpgsql AS $body$ BEGIN"
+            " PERFORM set_config('lock_timeout', lock_wait, true);"
+            " LOCK TABLE {table} IN EXCLUSIVE MODE;"
+            " NOTIFY {channel};"
+            " RETURN QUERY INSERT INTO {table} AS t"
             " (originator_id, originator_version, topic, state)"
-            " SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[])"
-            " RETURNING notification_id"
-        ).format(table=table, id_type=SQL(datastore.originator_id_type))
-        # Every batch's statements, rendered once (``Rendered``): the library's lock
-        # statements (``_lock_table``: each with ``prepare=True``, as the library runs
-        # them), its NOTIFY (``_notify_channel``, which composed it anew for every batch),
-        # then the insert.
-        self._batch_statements = Rendered(
-            *self.lock_table_statements, SQL("NOTIFY {0}").format(Identifier(self.channel_name)),
-            self.insert_events_statement)
+            " SELECT * FROM unnest(ids, versions, topics, states)"
+            " RETURNING t.notification_id;"
+            " END $body$"
+        ).format(function=function, id_type=id_type, table=table,
+                 channel=Identifier(self.channel_name))
+        self.sql_create_statements.append(self.insert_function_statement)
+        # A batch's one statement, rendered once (``Rendered``).
+        self._batch_statement = Rendered(SQL(
+            "SELECT notification_id FROM {function}({lock_wait},"
+            " %b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) AS notification_id"
+        ).format(function=function, id_type=id_type,
+                 lock_wait=Literal(f"{datastore.lock_timeout}s")))
         # A writer still holding the table's lock (EXCLUSIVE) finishes before this SHARE lock
         # is granted: what the select then sees is settled.
         self._settled_lock_statement = SQL("LOCK TABLE {} IN SHARE MODE").format(table)
@@ -94,7 +124,7 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
             "SELECT t.originator_id, t.originator_version, t.state, t.notification_id"
             " FROM {table} AS t JOIN unnest(%b::{id_type}[], %b::bigint[]) AS w(i, v)"
             " ON t.originator_id = w.i AND t.originator_version = w.v"
-        ).format(table=table, id_type=SQL(datastore.originator_id_type))
+        ).format(table=table, id_type=id_type)
 
     # The library's methods without their @retry: group commit retries within its bound.
     select_events = PostgresAggregateRecorder.select_events.__wrapped__  # type: ignore[attr-defined]
@@ -102,41 +132,23 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
         """The library's ``insert_events`` (eventsourcing 9.5.6, pinned; database functions
-        off), tried once, with ``before_send`` between taking a connection and sending."""
-        exc: Exception | None = None
-        notification_ids: Sequence[int] | None = None
+        off) as one statement (``insert_function_statement``), tried once, with
+        ``before_send`` between taking a connection and sending. The connection is in
+        autocommit (the library's ``after_connect``): the statement is its own transaction,
+        committed when it is answered; an error rolls all of it back."""
         with self.datastore.get_connection() as conn:
             if self.before_send is not None:
                 self.before_send(stored_events)
-            with conn.pipeline() as pipeline, conn.transaction():
-                with conn.cursor() as curs:
-                    self._insert_events(curs, stored_events, **kwargs)
-                if len(stored_events) > 0:
-                    with conn.cursor() as curs:
-                        try:
-                            self._insert_stored_events(curs, stored_events, **kwargs)
-                            pipeline.sync()
-                            notification_ids = self._fetch_ids_after_insert_events(
-                                curs, stored_events, **kwargs)
-                        except Exception as e:
-                            exc = e  # raised after the pipeline has exited, as the library does
-            if exc:
-                raise exc
-        return notification_ids
-
-    def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
-                              **kwargs: Any) -> None:
-        """The library's steps (``_lock_table``, ``_notify_channel``, the insert) with the
-        statements it would send, rendered once (``Rendered``)."""
-        *locks, notify, insert = self._batch_statements.on(curs.connection)
-        for lock_statement in locks:
-            curs.execute(lock_statement, prepare=True)
-        curs.execute(notify)
-        curs.execute(insert, (
-            [e.originator_id for e in stored_events],
-            [e.originator_version for e in stored_events],
-            [e.topic for e in stored_events],
-            [e.state for e in stored_events]))
+            if not stored_events:
+                return None  # the library's answer for an empty batch; nothing to send
+            with conn.transaction() if not conn.autocommit else nullcontext(), \
+                    conn.cursor() as curs:
+                curs.execute(self._batch_statement.on(conn)[0], (
+                    [e.originator_id for e in stored_events],
+                    [e.originator_version for e in stored_events],
+                    [e.topic for e in stored_events],
+                    [e.state for e in stored_events]), prepare=True)
+                return [row["notification_id"] for row in curs.fetchall()]
 
     def recorded_positions(self, stored_events: Sequence[StoredEvent]
                            ) -> dict[tuple[UUID, int], int] | None:

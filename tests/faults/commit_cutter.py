@@ -1,8 +1,9 @@
 """A TCP relay between a service and its PostgreSQL that can lose one commit's answer.
 
-Armed, it lets the next ``COMMIT`` through to the server, waits for the server's answer (the
-transaction is then recorded), and instead of passing the answer on it cuts that connection:
-the writer sent a commit that happened and never heard so. ``cut`` is set at that moment, so
+Armed, it lets the next ``COMMIT`` (or the next batch of a writer, named by a marker its bytes
+carry) through to the server, waits for the server's answer (the transaction is then
+recorded), and instead of passing the answer on it cuts that connection: the writer sent a
+commit that happened and never heard so. ``cut`` is set at that moment, so
 a test can stop PostgreSQL right then (a known point, not a sleep)."""
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class CommitCutter:
         self.cut = threading.Event()
         self.on_cut: Callable[[], None] | None = None
         self._armed = False
+        self._marker = b"COMMIT"
         self._lock = threading.Lock()
         self._server = socket.create_server((HOST, self.port))
         self._closed = False
@@ -34,10 +36,13 @@ class CommitCutter:
     def url(self, database: str) -> str:
         return f"postgresql://postgres@{HOST}:{self.port}/{database}"
 
-    def arm(self) -> None:
-        """Lose the answer to the next COMMIT any connection sends."""
+    def arm(self, marker: bytes = b"COMMIT") -> None:
+        """Lose the answer to the next message any connection sends with ``marker`` in it: a
+        COMMIT, or a batch of the writer's by a topic of its events (the recorder sends a
+        batch as one statement in autocommit, committed as it is answered: no COMMIT)."""
         with self._lock:
             self.cut.clear()
+            self._marker = marker
             self._armed = True
 
     def start(self) -> None:
@@ -83,7 +88,7 @@ class CommitCutter:
                         return
                     if source is client:
                         with self._lock:
-                            if self._armed and b"COMMIT" in data:
+                            if self._armed and self._marker in data:
                                 self._armed, cutting = False, True
                         upstream.sendall(data)
                     elif cutting:

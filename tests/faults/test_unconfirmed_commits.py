@@ -35,6 +35,9 @@ from tools.devservers import PostgresServer
 pytestmark = pytest.mark.timeout(60)
 
 CENTER = "SH-PD-HUAMU"
+#: What the cutter waits for: a batch of hearings, by its events' topic (the recorder sends a
+#: batch as one statement that commits as it is answered, so there is no COMMIT to see).
+HEARD = b"RequestHeard"
 
 
 def meta(key: str) -> Meta:
@@ -133,7 +136,7 @@ async def test_a_batch_recorded_just_before_an_immediate_stop_is_answered_as_fir
     try:
         cases = await side.open_cases(committer, 5)
         stopped = stop_at_the_cut(side)
-        side.cutter.arm()
+        side.cutter.arm(HEARD)
         keys = [f"hear-{i}-first-attempt" for i in range(5)]
         writes = [asyncio.create_task(committer.submit(hearing(c, k), [c]))
                   for c, k in zip(cases, keys, strict=True)]
@@ -158,7 +161,7 @@ async def test_a_commit_unconfirmed_at_the_bound_is_outcome_unknown_and_its_retr
     try:
         cases = await side.open_cases(committer, 3)
         stopped = stop_at_the_cut(side)
-        side.cutter.arm()
+        side.cutter.arm(HEARD)
         keys = [f"hear-{i}-unconfirmed" for i in range(3)]
         answers = await asyncio.gather(
             *(committer.submit(hearing(c, k), [c]) for c, k in zip(cases, keys, strict=True)),
