@@ -11,12 +11,13 @@ import uuid
 
 import psycopg
 import pytest
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
 from services.intake.application import IntakeApplication
 from shared.eventstore.application import build_application
+from shared.eventstore.postgres import ended_by_server
 from shared.eventstore.recorder import ArrayInsertRecorder
 from shared.settings import Settings
 
@@ -186,3 +187,28 @@ async def test_a_schema_named_oddly_records_and_tells(settings: Settings, odd: s
     finally:
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
             conn.execute(SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(Identifier(schema)))
+
+
+async def test_with_no_lock_timeout_the_statement_timeout_still_ends_a_batch_held_back(
+        settings: Settings) -> None:
+    """POSTGRES_LOCK_TIMEOUT 0 (none): a batch held back by a conflicting lock waits inside
+    the function's one statement, so DB_STATEMENT_TIMEOUT_S ends it, as PostgreSQL's
+    cancel (group commit's ``ended_by_server``), with nothing recorded."""
+    bounded = settings.model_copy(update={"db_statement_timeout_s": 1.0})
+    app = build_application(IntakeApplication, bounded, "intake", POSTGRES_LOCK_TIMEOUT=0)
+    try:
+        recorder = app.recorder
+        assert isinstance(recorder, ArrayInsertRecorder)
+        recorder.insert_events(interleaved(1, 1))
+        table = SQL("{}.{}").format(Identifier(recorder.datastore.schema),
+                                    Identifier(recorder.events_table_name))
+        events = interleaved(2, 1)
+        with psycopg.connect(settings.database_url) as holder:
+            holder.execute(SQL("LOCK TABLE {} IN SHARE MODE").format(table))
+            with pytest.raises(PersistenceError) as refused:
+                recorder.insert_events(events)
+        assert ended_by_server(refused.value)
+        assert isinstance(refused.value.__cause__, psycopg.errors.QueryCanceled)
+        assert recorder.select_events(events[0].originator_id) == []
+    finally:
+        app.close()
