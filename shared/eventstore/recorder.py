@@ -80,7 +80,11 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
     ``before_send`` lets the caller withdraw a batch up to the last moment before it goes.
     """
 
-    #: The database function a batch is recorded with, in the service's schema.
+    #: The database function a batch is recorded with, in the service's schema. Every
+    #: replica starting makes it anew (CREATE OR REPLACE), and every replica's next batch
+    #: runs what was made last, whatever its own release: a release that changes what the
+    #: function does (its body, not only its arguments) must give it a new name, or a rolling
+    #: pair (or a rollback's replica) runs the other release's body with its own arguments.
     INSERT_FUNCTION = "sixstep_insert_events"
 
     def __init__(self, datastore: PostgresDatastore, *,
