@@ -80,7 +80,11 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
     ``before_send`` lets the caller withdraw a batch up to the last moment before it goes.
     """
 
-    #: The database function a batch is recorded with, in the service's schema.
+    #: The database function a batch is recorded with, in the service's schema. Every
+    #: replica starting makes it anew (CREATE OR REPLACE), and every replica's next batch
+    #: runs what was made last, whatever its own release: a release that changes what the
+    #: function does (its body, not only its arguments) must give it a new name, or a rolling
+    #: pair (or a rollback's replica) runs the other release's body with its own arguments.
     INSERT_FUNCTION = "sixstep_insert_events"
 
     def __init__(self, datastore: PostgresDatastore, *,
@@ -96,10 +100,11 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
         # ``set_config(..., true)``, and ``LOCK TABLE``; ``_notify_channel``; the insert), in
         # its order, as one function: made (or replaced) with the tables. The lock's wait is
         # the caller's (each replica's own POSTGRES_LOCK_TIMEOUT), not fixed in the function.
-        self.insert_function_statement = SQL(
-            "CREATE OR REPLACE FUNCTION {function}(lock_wait text,"
-            " ids {id_type}[], versions bigint[], topics text[], states bytea[])"
-            " RETURNS SETOF bigint LANGUAGE plpgsql AS $body$ BEGIN"
+        # The body goes as a string literal, not between dollar quotes: the names in it come
+        # from settings (SCHEMA_PREFIX), and a tag such as ``$body$`` in a schema's name
+        # ended a dollar-quoted body there (the rest parsed as SQL; redteam133).
+        body = SQL(
+            "BEGIN"
             " PERFORM set_config('lock_timeout', lock_wait, true);"
             " LOCK TABLE {table} IN EXCLUSIVE MODE;"
             " NOTIFY {channel};"
@@ -107,9 +112,13 @@ class ArrayInsertRecorder(PostgresApplicationRecorder):
             " (originator_id, originator_version, topic, state)"
             " SELECT * FROM unnest(ids, versions, topics, states)"
             " RETURNING t.notification_id;"
-            " END $body$"
-        ).format(function=function, id_type=id_type, table=table,
-                 channel=Identifier(self.channel_name))
+            " END"
+        ).format(table=table, channel=Identifier(self.channel_name))
+        self.insert_function_statement = SQL(
+            "CREATE OR REPLACE FUNCTION {function}(lock_wait text,"
+            " ids {id_type}[], versions bigint[], topics text[], states bytea[])"
+            " RETURNS SETOF bigint LANGUAGE plpgsql AS {body}"
+        ).format(function=function, id_type=id_type, body=Literal(body.as_string(None)))
         self.sql_create_statements.append(self.insert_function_statement)
         # A batch's one statement, rendered once (``Rendered``).
         self._batch_statement = Rendered(SQL(
