@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -110,7 +111,8 @@ def main() -> None:
         return
     from tools.devservers import NatsServer
 
-    nats = NatsServer(Path(tempfile.mkdtemp(prefix="sixstep-remake-")) / "nats")
+    folder = Path(tempfile.mkdtemp(prefix="sixstep-remake-"))
+    nats = NatsServer(folder / "nats")
     nats.start()
     try:
         trees = [("this", HERE)] + ([("other", args.other.resolve())] if args.other else [])
@@ -130,6 +132,7 @@ def main() -> None:
                   f"({args.entries:,} entries, {len(runs)} runs)")
     finally:
         nats.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
