@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import dataclasses
 import math
-import time
+from collections.abc import Awaitable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +29,9 @@ import orjson
 import structlog
 from nats.aio.client import Client as NATS
 from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
     DiscardPolicy,
     KeyValueConfig,
     RetentionPolicy,
@@ -148,25 +151,53 @@ def _remade_error(settings: Settings) -> BucketBeingRemade:
         "holds its entries meanwhile): sixstep ops apply ends it")
 
 
-async def _entries(kv: KeyValue, *, values: bool = False) -> dict[str, Any]:
-    """Each key's message time, or (``values``: the remake bucket's) its value."""
-    watcher = await kv.watchall()
+async def _entries(js: JetStreamContext, bucket: str, *, values: bool = False
+                   ) -> dict[str, Any]:
+    """Each key's message time, or (``values``: the remake bucket's) its value, read
+    :data:`WINDOW` messages a fetch (a pull consumer's): a watch (nats-py's ordered push
+    consumer) took the whole bucket into its subscription's queue at once (94,743 of
+    100,000 messages waiting, some 50 MB), whatever the consumer of the queue read."""
+    prefix = f"$KV.{bucket}."
+    sub = await js.pull_subscribe(f"{prefix}>", stream=f"KV_{bucket}", config=ConsumerConfig(
+        deliver_policy=DeliverPolicy.LAST_PER_SUBJECT, ack_policy=AckPolicy.NONE,
+        inactive_threshold=60.0, mem_storage=True))
     entries: dict[str, Any] = {}
+    consumer = None
     try:
-        while (entry := await watcher.updates(timeout=10.0)) is not None:
-            entries[entry.key] = (entry.value or b"{}" if values else
-                                  entry.created.timestamp() if entry.created else time.time())
+        consumer = await sub.consumer_info()
+        pending = consumer.num_pending
+        while pending:
+            for msg in await sub.fetch(WINDOW, timeout=10.0):
+                meta = msg.metadata
+                entries[msg.subject[len(prefix):]] = (
+                    msg.data or b"{}" if values else meta.timestamp.timestamp())
+                pending = meta.num_pending
     finally:
-        await watcher.stop()
+        with contextlib.suppress(Exception):
+            await sub.unsubscribe()
+        if consumer is not None:  # else gone by itself a minute after
+            with contextlib.suppress(Exception):
+                await js.delete_consumer(f"KV_{bucket}", consumer.name)
     return entries
 
 
-async def _publish_all(js: JetStreamContext, subject: str, values: dict[str, bytes]) -> None:
-    """``subject.<key>`` = value for each, their acks awaited 500 at a time."""
-    keys = list(values)
-    for i in range(0, len(keys), 500):
-        await asyncio.gather(*(js.publish(f"{subject}.{key}", values[key])
-                               for key in keys[i:i + 500]))
+#: Publishes awaiting their acks at once, and values made ahead of their publish: orjson
+#: (3.12 on) keeps a ~4 kB buffer behind each value it makes, whatever its length, so the
+#: 100,000 entries' values made at once held ~400 MB (the ops-apply job's limit is 256Mi)
+WINDOW = 500
+
+
+async def _publish_all(js: JetStreamContext, subject: str,
+                       entries: Iterable[tuple[str, bytes]]) -> None:
+    """``subject.<key>`` = value for each, made as they go: at most :data:`WINDOW` values
+    made and not yet acknowledged, their acks awaited a window at a time."""
+    window: list[Awaitable[Any]] = []
+    for key, value in entries:
+        window.append(js.publish(f"{subject}.{key}", value))
+        if len(window) == WINDOW:
+            await asyncio.gather(*window)
+            window.clear()
+    await asyncio.gather(*window)
 
 
 async def ensure_bucket(js: JetStreamContext, settings: Settings, *, align: bool = True) -> str:
@@ -222,18 +253,18 @@ async def _make_again(js: JetStreamContext, settings: Settings, info: StreamInfo
     again = await js.create_key_value(config=KeyValueConfig(
         bucket=remake_bucket(settings), history=1, storage=StorageType.FILE,
         replicas=settings.stream_replicas))
-    # read only when a run cut short left some: a watch is not ended by its stop (nats-py
-    # 2.16): kept, on the bucket written next, it held 4 kB a message (400 MB for 100,000)
+    # read only when a run cut short left some
     remade = await js.stream_info(f"KV_{remake_bucket(settings)}")
-    kept = await _entries(again, values=True) if remade.state.messages else {}
+    kept = (await _entries(js, remake_bucket(settings), values=True)
+            if remade.state.messages else {})
     if _COMPLETE not in kept:  # a run cut short before this point left the old one whole
         info = await _stream_info(js, name)  # as it is now: another run may have made it
         if info is None:
             raise _remade_error(settings)  # nothing to make it from: said, never emptied
         kept = {key: at for key, at in (await _entries(
-            await js.key_value(bucket_name(settings)))).items() if is_revocation_key(key)}
-        await _publish_all(js, f"$KV.{remake_bucket(settings)}", {  # a revocation's start
-            key: orjson.dumps({"at": at}) for key, at in kept.items()})
+            js, bucket_name(settings))).items() if is_revocation_key(key)}
+        await _publish_all(js, f"$KV.{remake_bucket(settings)}", (  # a revocation's start
+            (key, orjson.dumps({"at": at})) for key, at in kept.items()))
         # numbered on from the old one: a replica's watch (an ordered consumer) made again
         # by nats-py after it lost the stream asks for the next sequence the old one would
         # have had (from 1, it would have missed every sign-out until the numbers caught up)
@@ -256,9 +287,9 @@ async def _make_again(js: JetStreamContext, settings: Settings, info: StreamInfo
                                f"({', '.join(changed_now)}): run sixstep ops apply again"
                                ) from None
     keep = keep_s(settings)
-    await _publish_all(js, f"$KV.{bucket_name(settings)}", {  # exp for a reader (and a
-        key: orjson.dumps({"exp": min(float(at) + keep, 1e18)})  # replica before stop 56)
-        for key, at in kept.items()})
+    await _publish_all(js, f"$KV.{bucket_name(settings)}", (  # exp for a reader (and a
+        (key, orjson.dumps({"exp": min(float(at) + keep, 1e18)}))  # replica before stop 56)
+        for key, at in kept.items()))
     with contextlib.suppress(NotFoundError):
         await js.delete_stream(f"KV_{remake_bucket(settings)}")
     return f"made again: {', '.join(changed)} ({len(kept)} entries)"
