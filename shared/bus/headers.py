@@ -23,11 +23,27 @@ _WHITESPACE = re.compile(r"\s")
 
 
 class Client(NATS):
-    """nats-py's client, reading header blocks with :func:`parse_header_lines`."""
+    """nats-py's client, reading header blocks with :func:`parse_header_lines`, and not
+    deafened by a PONG for a flush given up on (:meth:`_process_pong`)."""
 
     @staticmethod
     def _parse_header_lines(raw: bytes) -> dict[str, str]:
         return parse_header_lines(raw)
+
+    async def _process_pong(self) -> None:
+        """A PONG answers the oldest PING still out: its waiter told, unless it gave up.
+        nats-py 2.16 sets the result of a waiter that gave up (a flush past its timeout, one
+        whose caller was cancelled: a puller's bounded ``sub.drain()`` as a consumer stops)
+        and the ``InvalidStateError`` ends its read loop, silently: the connection stays
+        "connected" and deaf, every request and pull times out for good (feedback's four
+        consumers, ``nats: timeout`` every 10 s until the process was restarted, in the CI's
+        PostgreSQL-restart test under load)."""
+        if self._pongs:
+            future = self._pongs.pop(0)
+            if not future.done():
+                future.set_result(True)
+            self._pongs_received += 1
+            self._pings_outstanding = 0
 
 
 class StatusOnlyClient(Client):
