@@ -249,7 +249,8 @@ class Runtime:
             checks["store"] = f"down: {type(exc).__name__}"
             self.store_down_since = self.store_down_since or time.time()
             degraded.append(f"store: down {_for_how_long(self.store_down_since)}")
-        checks["nats"] = "ok" if self.nc.is_connected else "down"
+        checks["nats"] = ("down" if not self.nc.is_connected else
+                          "deaf" if _reading_ended(self.nc) else "ok")
         checks["leading"] = sorted(
             [name for name, lead in self.leaderships.items() if lead.leading]
             + [f"consumer:{name}" for name, c in self.driven.items() if c.leads])
@@ -565,3 +566,11 @@ async def _relay_catches_up(runtime: Runtime) -> None:
         f'"{runtime.relay.table}"') or 0
     while runtime.relay.position < last and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.05)
+
+
+def _reading_ended(nc: NATS) -> bool:
+    """Whether the client's read loop ended while it still says it is connected: nats-py ends
+    it on any error it does not expect (stop 56: a PONG for a flush given up on), and
+    nothing it asks is answered from then on; not ready, so that it is seen and replaced."""
+    reading = getattr(nc, "_reading_task", None)
+    return reading is not None and reading.done()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from shared.bus.connection import connect_to
+from shared.runtime.lifecycle import _reading_ended
 
 
 async def test_a_pong_for_a_flush_given_up_on_leaves_the_connection_reading(
@@ -33,5 +34,18 @@ async def test_a_pong_for_a_flush_given_up_on_leaves_the_connection_reading(
         await nc.publish(inbox, b"still reading")
         msg = await sub.next_msg(timeout=5)
         assert msg.data == b"still reading"
+    finally:
+        await nc.close()
+
+
+async def test_a_client_whose_read_loop_ended_is_said_deaf_not_ready(nats_url: str) -> None:
+    """Any other error nats-py does not expect ends its read loop the same way: /ready's
+    ``nats`` check says ``deaf`` then, not ``ok`` (``is_connected`` still says True)."""
+    nc = await connect_to(nats_url, "read-loop-ended")
+    try:
+        assert not _reading_ended(nc)
+        nc._reading_task.cancel()
+        await asyncio.gather(nc._reading_task, return_exceptions=True)
+        assert nc.is_connected and _reading_ended(nc)
     finally:
         await nc.close()
