@@ -174,8 +174,11 @@ async def test_each_survey_in_one_command_is_stored_as_one_command_each_stored_i
                 assert meta["correlation_id"] == f"corr-{e.case_id}"
                 assert meta["case_id"] == e.case_id and survey.case_id == e.case_id
                 assert meta["occurred_at"] == read_at
+                # As requested: the running survey scheduler may have sent a tablet survey
+                # due now by the time it is read (one morning's, not the other's), so its
+                # status and its events after the request are not compared.
                 shapes.append((survey.channel, survey.send_at, survey.expires_at,
-                               survey.status, [type(x).__name__ for x in events],
+                               type(first).__name__,
                                sorted(k for k in meta if k != "traceparent")))
             seen.append(shapes)
         assert seen[0] == seen[1]

@@ -86,7 +86,11 @@ async def test_a_re_planning_failed_in_a_process_killed_since_is_retried_by_anot
             async def done() -> bool:
                 status = (await b.get("/ops/calendar", headers=ops)).json()
                 return status["replan_pending"] is None
-            await wait_until(done, what="the pending re-planning gone")
+            # B's adoption takes the row away, also when the revision above was A's own write
+            # (its commit held behind the lock, answered OutcomeUnknown, committed once the
+            # lock let go as A was killed): then B adopts only once the row's next try is
+            # ADOPT_AFTER_S late, seen at its next POLL_S look (~16 s after A's failure).
+            await wait_until(done, timeout=60, what="the pending re-planning gone")
             assert (await b.get("/ready")).json()["checks"]["degraded"] == []
         except BaseException:
             print(a.tail(60))
